@@ -1,0 +1,25 @@
+//! The domain core of amends: pure functions over plain data.
+//!
+//! Nothing in this crate does I/O: no SQL, no HTTP, no files, no clock. Callers pass the
+//! current instant in. That keeps every rule here easy to test and to reason about, and
+//! lets the same code run in the server, the CLI, the demo and the benchmark.
+//!
+//! - [`money`]: currencies, integer minor units, exact rounding.
+//! - [`interval`]: half-open time intervals, union and subtraction.
+//! - [`topology`]: the element tree, "at or below" as a pre-order range check.
+//! - [`book`]: plans, elements and customers, parsed once and trusted after.
+//! - [`impact`]: who an incident affects.
+//! - [`cycle`]: billing cycles in the customer's time zone.
+//! - [`policy`]: compensation policies and their evaluation into explained credit lines.
+//! - [`incident`]: incident states, validation of operator input, the ETR watchdog rule.
+//! - [`notice`]: notice kinds, deterministic keys, templates and rendering.
+
+pub mod book;
+pub mod cycle;
+pub mod impact;
+pub mod incident;
+pub mod interval;
+pub mod money;
+pub mod notice;
+pub mod policy;
+pub mod topology;

@@ -1,0 +1,348 @@
+//! Notices: what amends tells a customer, keyed so nobody hears the same thing twice.
+//!
+//! A notice is rendered from a template per kind and locale (`en/acknowledgement.txt`),
+//! whose first line is `Subject: ...`. English ships built in; operators can override or
+//! add locales from a directory without rebuilding. Every template is compiled AND test-
+//! rendered against a full sample context when it is loaded, with strict undefined
+//! variables, so a typo fails at start-up, not at send time.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use minijinja::value::{Serde, Value};
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt;
+
+use crate::book::Locale;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    Acknowledgement,
+    Update,
+    Restored,
+    Credit,
+}
+
+impl NoticeKind {
+    pub const ALL: [NoticeKind; 4] =
+        [NoticeKind::Acknowledgement, NoticeKind::Update, NoticeKind::Restored, NoticeKind::Credit];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Acknowledgement => "acknowledgement",
+            NoticeKind::Update => "update",
+            NoticeKind::Restored => "restored",
+            NoticeKind::Credit => "credit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for NoticeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The deterministic key of a notice: (customer, incident, kind, sequence). `seq` is the
+/// incident timeline entry the notice is about (0 for the acknowledgement and the credit).
+pub fn notice_key(customer_id: &str, incident_id: &str, kind: NoticeKind, seq: i64) -> String {
+    format!("{customer_id}/{incident_id}/{kind}/{seq}")
+}
+
+/// Everything a template may use. Absent values are `none`, never undefined.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NoticeContext {
+    pub provider_name: String,
+    pub customer_name: String,
+    pub incident_id: String,
+    pub cause: String,
+    pub message: String,
+    pub state: String,
+    /// `update`, `etr_lapsed` or `update_overdue` for update notices.
+    pub update_kind: String,
+    pub etr: Option<String>,
+    pub etr_changed: bool,
+    pub previous_etr: Option<String>,
+    pub next_update_by: Option<String>,
+    pub previous_next_update_by: Option<String>,
+    pub status_url: String,
+    pub outage_start: Option<String>,
+    pub restored_at: Option<String>,
+    pub tip: String,
+    pub credit_amount: Option<String>,
+    pub statement: Option<String>,
+    pub credit_explanation: Option<String>,
+}
+
+impl NoticeContext {
+    /// A context with every field filled, used to test-render templates at load.
+    pub fn sample() -> Self {
+        let some = |s: &str| Some(s.to_string());
+        NoticeContext {
+            provider_name: "Example Cable".into(),
+            customer_name: "Ana".into(),
+            incident_id: "INC-000001".into(),
+            cause: "A fibre cable was cut".into(),
+            message: "Crews are on site".into(),
+            state: "identified".into(),
+            update_kind: "update".into(),
+            etr: some("4:00 PM EST on Monday, November 23"),
+            etr_changed: true,
+            previous_etr: some("2:00 PM EST on Monday, November 23"),
+            next_update_by: some("3:00 PM EST on Monday, November 23"),
+            previous_next_update_by: some("1:00 PM EST on Monday, November 23"),
+            status_url: "https://status.example.com/incidents/INC-000001".into(),
+            outage_start: some("10:00 AM EST on Monday, November 23"),
+            restored_at: some("7:00 PM EST on Monday, November 23"),
+            tip: "Unplug your router for 10 seconds.".into(),
+            credit_amount: some("1.00 USD"),
+            statement: some("2026-11-01"),
+            credit_explanation: some("79.99 USD x 540 / 43,200 = 0.9999, rounded half-up to 1.00 USD."),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template {name}: {name} is not <locale>/<kind>.txt with a kind of {kinds}", kinds = kinds_list())]
+    BadName { name: String },
+    #[error("template {name}:{line}: {message}")]
+    Syntax { name: String, line: usize, message: String },
+    #[error("template {name}: the first line must be \"Subject: ...\"")]
+    NoSubject { name: String },
+    #[error("no template for {kind} in {locale} or English")]
+    Missing { kind: NoticeKind, locale: String },
+}
+
+fn kinds_list() -> String {
+    NoticeKind::ALL.map(NoticeKind::as_str).join(", ")
+}
+
+const BUILTIN: [(&str, &str); 4] = [
+    ("en/acknowledgement.txt", include_str!("../templates/en/acknowledgement.txt")),
+    ("en/update.txt", include_str!("../templates/en/update.txt")),
+    ("en/restored.txt", include_str!("../templates/en/restored.txt")),
+    ("en/credit.txt", include_str!("../templates/en/credit.txt")),
+];
+
+/// Longest template, in bytes, and the most fuel (instructions) one render may burn, so
+/// an operator's template cannot hang a worker.
+pub const TEMPLATE_BYTES_MAX: usize = 64 * 1024;
+pub const RENDER_FUEL_MAX: u64 = 100_000;
+
+/// The compiled templates of every locale.
+pub struct Templates {
+    env: Environment<'static>,
+    locales: BTreeSet<String>,
+}
+
+impl fmt::Debug for Templates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Templates").field("locales", &self.locales).finish()
+    }
+}
+
+impl Templates {
+    pub fn builtin() -> Self {
+        Self::with_overrides(Vec::new()).expect("built-in templates are valid")
+    }
+
+    /// The built-in templates plus `overrides` (name `<locale>/<kind>.txt`, source). An
+    /// override with the same name replaces the built-in one.
+    pub fn with_overrides(overrides: Vec<(String, String)>) -> Result<Self, Vec<TemplateError>> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(RENDER_FUEL_MAX));
+        let mut locales = BTreeSet::new();
+        let mut errors = Vec::new();
+        let sources = BUILTIN.iter().map(|(n, s)| (n.to_string(), s.to_string())).chain(overrides);
+        for (name, source) in sources {
+            match add_checked(&mut env, &name, source) {
+                Ok(locale) => {
+                    locales.insert(locale);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let templates = Templates { env, locales };
+        errors.extend(templates.check_renders());
+        if errors.is_empty() { Ok(templates) } else { Err(errors) }
+    }
+
+    /// Locales with at least one template.
+    pub fn locales(&self) -> impl Iterator<Item = &str> {
+        self.locales.iter().map(String::as_str)
+    }
+
+    /// Renders every template against the sample context, so unknown variables surface now.
+    fn check_renders(&self) -> Vec<TemplateError> {
+        let sample = Value::from(Serde(NoticeContext::sample()));
+        let mut errors = Vec::new();
+        for t in self.env.templates() {
+            let (name, template) = t;
+            if let Err(e) = template.render(sample.clone()) {
+                errors.push(syntax(name, &e));
+            }
+        }
+        errors
+    }
+
+    /// The template name to use for `kind` in `locale`: the exact locale, else its
+    /// language, else English.
+    fn resolve(&self, kind: NoticeKind, locale: &Locale) -> Result<String, TemplateError> {
+        [locale.as_str(), locale.language(), "en"]
+            .into_iter()
+            .map(|l| format!("{l}/{kind}.txt"))
+            .find(|name| self.env.get_template(name).is_ok())
+            .ok_or_else(|| TemplateError::Missing { kind, locale: locale.to_string() })
+    }
+
+    pub fn render(
+        &self,
+        kind: NoticeKind,
+        locale: &Locale,
+        ctx: &NoticeContext,
+    ) -> Result<Rendered, TemplateError> {
+        let name = self.resolve(kind, locale)?;
+        let template = self.env.get_template(&name).map_err(|e| syntax(&name, &e))?;
+        let text = template.render(Value::from(Serde(ctx))).map_err(|e| syntax(&name, &e))?;
+        split_subject(&name, &text)
+    }
+}
+
+fn syntax(name: &str, e: &minijinja::Error) -> TemplateError {
+    let message = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    TemplateError::Syntax { name: name.to_string(), line: e.line().unwrap_or(0), message }
+}
+
+/// Checks the name and compiles the template; returns its locale.
+fn add_checked(env: &mut Environment<'static>, name: &str, source: String) -> Result<String, TemplateError> {
+    let bad_name = || TemplateError::BadName { name: name.to_string() };
+    let (locale, file) = name.split_once('/').ok_or_else(bad_name)?;
+    let kind = file.strip_suffix(".txt").and_then(NoticeKind::parse).ok_or_else(bad_name)?;
+    Locale::parse(locale).map_err(|_| bad_name())?;
+    if source.len() > TEMPLATE_BYTES_MAX {
+        return Err(TemplateError::Syntax {
+            name: name.into(),
+            line: 0,
+            message: "longer than 64 KiB".into(),
+        });
+    }
+    if !source.starts_with("Subject:") {
+        return Err(TemplateError::NoSubject { name: name.into() });
+    }
+    let _ = kind;
+    env.add_template_owned(name.to_string(), source).map_err(|e| syntax(name, &e))?;
+    Ok(locale.to_string())
+}
+
+fn split_subject(name: &str, text: &str) -> Result<Rendered, TemplateError> {
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let subject =
+        first.strip_prefix("Subject:").ok_or_else(|| TemplateError::NoSubject { name: name.into() })?;
+    Ok(Rendered { subject: subject.trim().to_string(), body: rest.trim_start_matches('\n').to_string() })
+}
+
+/// An instant as the customer reads it: in their zone, in their language's style.
+/// English: `4:00 PM EST on Monday, November 23`; others (until they have their own
+/// style): `2026-11-23 16:00 CET`.
+pub fn format_local(t: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
+    let z = t.to_zoned(zone.clone());
+    match locale.language() {
+        "en" => z.strftime("%-I:%M %p %Z on %A, %B %-d").to_string(),
+        _ => z.strftime("%Y-%m-%d %H:%M %Z").to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn en() -> Locale {
+        Locale::parse("en-US").unwrap()
+    }
+
+    #[test]
+    fn builtin_templates_render_every_kind() {
+        let t = Templates::builtin();
+        for kind in NoticeKind::ALL {
+            let r = t.render(kind, &en(), &NoticeContext::sample()).unwrap();
+            assert!(!r.subject.is_empty(), "{kind}");
+            assert!(r.body.starts_with("Hello Ana,"), "{kind}: {}", r.body);
+            assert!(!r.body.contains("{{"), "{kind}");
+        }
+        let ack = t.render(NoticeKind::Acknowledgement, &en(), &NoticeContext::sample()).unwrap();
+        assert_eq!(ack.subject, "We know your service is down, and we are on it (INC-000001)");
+        assert!(ack.body.contains("We expect your service back by 4:00 PM EST on Monday, November 23."));
+    }
+
+    #[test]
+    fn lapse_update_says_the_estimate_passed() {
+        let ctx = NoticeContext { update_kind: "etr_lapsed".into(), etr: None, ..NoticeContext::sample() };
+        let r = Templates::builtin().render(NoticeKind::Update, &en(), &ctx).unwrap();
+        assert_eq!(r.subject, "Our estimate has passed: we are still working on it (INC-000001)");
+        assert!(r.body.contains("We told you we expected your service back by 2:00 PM EST on Monday, November 23, and it is not back yet."), "{}", r.body);
+    }
+
+    #[test]
+    fn locale_falls_back_to_language_then_english() {
+        let fr = "Subject: Panne ({{ incident_id }})\nBonjour {{ customer_name }}\n".to_string();
+        let t = Templates::with_overrides(vec![("fr/acknowledgement.txt".into(), fr)]).unwrap();
+        let ctx = NoticeContext::sample();
+        let r = t.render(NoticeKind::Acknowledgement, &Locale::parse("fr-CA").unwrap(), &ctx).unwrap();
+        assert_eq!(r.subject, "Panne (INC-000001)");
+        let r = t.render(NoticeKind::Restored, &Locale::parse("fr-CA").unwrap(), &ctx).unwrap();
+        assert_eq!(r.subject, "Your service is back (INC-000001)");
+    }
+
+    #[test]
+    fn bad_templates_fail_at_load_with_name_and_line() {
+        let errs = Templates::with_overrides(vec![
+            ("en/update.txt".into(), "Subject: x\n\nline two\n{{ nonsense_variable }}\n".into()),
+            ("en/credit.txt".into(), "Subject: x\n{% if %}\n".into()),
+            ("en/poem.txt".into(), "Subject: x\n".into()),
+            ("de/restored.txt".into(), "no subject\n".into()),
+        ])
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(text[0].starts_with("template en/credit.txt:2: syntax error"), "{text:?}");
+        assert!(text[1].starts_with("template en/poem.txt: en/poem.txt is not"), "{text:?}");
+        assert_eq!(text[2], "template de/restored.txt: the first line must be \"Subject: ...\"");
+        // The unknown variable is caught by the test render once the others are fixed.
+        let errs = Templates::with_overrides(vec![(
+            "en/update.txt".into(),
+            "Subject: x\n\nline two\n{{ nonsense_variable }}\n".into(),
+        )])
+        .unwrap_err();
+        assert!(errs[0].to_string().starts_with("template en/update.txt:4: undefined value"), "{errs:?}");
+    }
+
+    #[test]
+    fn keys_and_local_times() {
+        assert_eq!(notice_key("C1", "INC-000001", NoticeKind::Update, 3), "C1/INC-000001/update/3");
+        let t: Timestamp = "2026-11-23T21:00:00Z".parse().unwrap();
+        let ny = TimeZone::get("America/New_York").unwrap();
+        assert_eq!(format_local(t, &ny, &en()), "4:00 PM EST on Monday, November 23");
+        let paris = TimeZone::get("Europe/Paris").unwrap();
+        assert_eq!(format_local(t, &paris, &Locale::parse("fr-FR").unwrap()), "2026-11-23 22:00 CET");
+    }
+}
