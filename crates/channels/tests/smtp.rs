@@ -1,0 +1,220 @@
+//! SmtpTransport against a real SMTP conversation on 127.0.0.1.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use amends_channels::{OutgoingMessage, SendError, SmtpConfig, SmtpTransport, Transport};
+use mail_parser::{MessageParser, MimeHeaders};
+use support::{Behaviour, Received, SmtpServer, closed_port};
+
+const FROM: &str = "Amends Status <status@amends.example>";
+
+fn config(url: String, pool_max: u32) -> SmtpConfig {
+    SmtpConfig { url, from: FROM.to_owned(), timeout_ms: 5_000, pool_max, username: None, password: None }
+}
+
+fn email(key: &str, recipient: &str, subject: &str, body: &str) -> OutgoingMessage {
+    OutgoingMessage {
+        key: key.to_owned(),
+        channel: "email".to_owned(),
+        recipient: recipient.to_owned(),
+        subject: subject.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// What a mail reader would show, parsed by an independent implementation.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    mail_from: String,
+    rcpt_to: Vec<String>,
+    from_name: String,
+    from_address: String,
+    to_address: String,
+    subject: String,
+    message_id: String,
+    notice_key: String,
+    has_date: bool,
+    content_type: String,
+    body: String,
+}
+
+fn seen(received: &Received) -> Seen {
+    let parsed = MessageParser::default().parse(&received.data).expect("a parseable message");
+    let from = parsed.from().and_then(|a| a.first()).expect("a From header");
+    let content_type = parsed.content_type().expect("a Content-Type header");
+    Seen {
+        mail_from: received.mail_from.clone(),
+        rcpt_to: received.rcpt_to.clone(),
+        from_name: from.name().unwrap_or_default().to_owned(),
+        from_address: from.address().unwrap_or_default().to_owned(),
+        to_address: parsed
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_owned(),
+        subject: parsed.subject().unwrap_or_default().to_owned(),
+        message_id: parsed.message_id().unwrap_or_default().to_owned(),
+        notice_key: parsed
+            .header("X-Amends-Notice-Key")
+            .and_then(|h| h.as_text())
+            .unwrap_or_default()
+            .to_owned(),
+        has_date: parsed.date().is_some(),
+        content_type: format!(
+            "{}/{}; charset={}",
+            content_type.ctype(),
+            content_type.subtype().unwrap_or_default(),
+            content_type.attribute("charset").unwrap_or_default()
+        ),
+        body: parsed.body_text(0).unwrap_or_default().replace("\r\n", "\n"),
+    }
+}
+
+fn expected(key_hash: &str, key: &str, to: &str, subject: &str, body: &str) -> Seen {
+    Seen {
+        mail_from: "status@amends.example".to_owned(),
+        rcpt_to: vec![to.to_owned()],
+        from_name: "Amends Status".to_owned(),
+        from_address: "status@amends.example".to_owned(),
+        to_address: to.to_owned(),
+        subject: subject.to_owned(),
+        message_id: format!("{key_hash}@amends.example"),
+        notice_key: key.to_owned(),
+        has_date: true,
+        content_type: "text/plain; charset=utf-8".to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn three_messages_through_one_pooled_transport_arrive_intact() {
+    let mut server = SmtpServer::start(Behaviour::default());
+    let transport = SmtpTransport::new(config(server.url(), 2)).expect("valid config");
+    let bodies = [
+        "Bonjour Zoé,\n\nLe service est rétabli. 日本 も.\n.Une ligne qui commence par un point.\n",
+        "Plain ASCII body.\n",
+        "Crédit de 12,50 € appliqué.\n..\n.\n",
+    ];
+    let messages = [
+        email("notice-1", "ana@example.com", "Service rétabli", bodies[0]),
+        email("notice-2", "bo@example.com", "Outage over", bodies[1]),
+        email("notice-3", "ana@example.com", "Crédit appliqué 日本", bodies[2]),
+    ];
+    for message in &messages {
+        transport.send(message).await.expect("accepted");
+    }
+
+    let received: Vec<Seen> = server.drain().iter().map(seen).collect();
+    // sha256 of each key, computed independently with sha256sum.
+    let hash_1 = "8a18f9957b0178dc2ce088610ec82a224ba1a4d3f984bba68750911d095fb9c9";
+    let hash_2 = "5a1446e2756b0e9667b436ffbb9f91381928c7582ad8ce29eb2c927dd97e2471";
+    let hash_3 = "38d282758f3d3086bb1c8b2bf37c1c572aa04d02f1ec537ebbbccf55913d665a";
+    assert_eq!(
+        received,
+        vec![
+            expected(hash_1, "notice-1", "ana@example.com", "Service rétabli", bodies[0]),
+            expected(hash_2, "notice-2", "bo@example.com", "Outage over", bodies[1]),
+            expected(hash_3, "notice-3", "ana@example.com", "Crédit appliqué 日本", bodies[2]),
+        ]
+    );
+    transport.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_550_rejection_is_permanent() {
+    let mut server = SmtpServer::start(Behaviour {
+        reject_permanently: vec!["gone@example.com".to_owned()],
+        ..Behaviour::default()
+    });
+    let transport = SmtpTransport::new(config(server.url(), 1)).expect("valid config");
+    let result = transport.send(&email("n-550", "gone@example.com", "s", "b")).await;
+    match result {
+        Err(SendError::Permanent(reason)) => {
+            assert!(reason.contains("550"), "{reason}");
+        }
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
+    assert!(server.drain().is_empty());
+}
+
+#[tokio::test]
+async fn a_451_rejection_is_transient_and_the_next_send_succeeds() {
+    let mut server = SmtpServer::start(Behaviour {
+        reject_transiently: vec!["busy@example.com".to_owned()],
+        ..Behaviour::default()
+    });
+    let transport = SmtpTransport::new(config(server.url(), 1)).expect("valid config");
+    let result = transport.send(&email("n-451", "busy@example.com", "s", "b")).await;
+    match result {
+        Err(SendError::Transient(reason)) => {
+            assert!(reason.contains("451"), "{reason}");
+        }
+        other => panic!("expected a transient error, got {other:?}"),
+    }
+    // The failed transaction must not poison the pool.
+    transport.send(&email("n-ok", "ana@example.com", "s", "b")).await.expect("accepted");
+    let rcpts: Vec<Vec<String>> = server.drain().into_iter().map(|r| r.rcpt_to).collect();
+    assert_eq!(rcpts, vec![vec!["ana@example.com".to_owned()]]);
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_is_transient() {
+    let url = format!("smtp://127.0.0.1:{}", closed_port());
+    let transport = SmtpTransport::new(config(url, 1)).expect("valid config");
+    let result = transport.send(&email("n-down", "ana@example.com", "s", "b")).await;
+    assert!(matches!(result, Err(SendError::Transient(_))), "expected a transient error, got {result:?}");
+}
+
+/// Against a closed port, any connection attempt would end Transient; Permanent proves the
+/// message was refused before connecting.
+#[tokio::test]
+async fn a_bad_recipient_address_is_permanent_without_a_connection() {
+    let url = format!("smtp://127.0.0.1:{}", closed_port());
+    let transport = SmtpTransport::new(config(url, 1)).expect("valid config");
+    let result = transport.send(&email("n-bad", "not an address", "s", "b")).await;
+    match result {
+        Err(SendError::Permanent(reason)) => {
+            assert!(reason.starts_with("invalid recipient address \"not an address\""), "{reason}")
+        }
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sms_is_refused_permanently_without_a_connection() {
+    let url = format!("smtp://127.0.0.1:{}", closed_port());
+    let transport = SmtpTransport::new(config(url, 1)).expect("valid config");
+    let mut sms = email("n-sms", "+33612345678", "s", "b");
+    sms.channel = "sms".to_owned();
+    match transport.send(&sms).await {
+        Err(SendError::Permanent(reason)) => {
+            assert_eq!(reason, "smtp transport delivers email only");
+        }
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
+}
+
+/// lettre alone opens a new connection for every overlapping send; pool_max must cap them.
+/// The server holds each transaction until two are open at once: with a cap of 1 the send
+/// times out (5 s) and fails, with no cap the count reaches more than 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_max_caps_concurrent_transactions() {
+    let mut server = SmtpServer::start(Behaviour { hold_until_concurrent: Some(2), ..Behaviour::default() });
+    let transport = Arc::new(SmtpTransport::new(config(server.url(), 2)).expect("valid config"));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let transport = Arc::clone(&transport);
+        let message = email(&format!("n-{i}"), "ana@example.com", "s", "b");
+        tasks.spawn(async move { transport.send(&message).await });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.expect("task ran").expect("accepted");
+    }
+    assert_eq!(server.stats.most_concurrent(), 2);
+    assert_eq!(server.drain().len(), 6);
+    assert!(server.stats.connections.load(Ordering::SeqCst) >= 2);
+}
