@@ -1,0 +1,303 @@
+//! The command line. Each subcommand parses its arguments and calls into the library.
+
+use crate::export::{Format, write_credits};
+use crate::import::ImportInput;
+use crate::recovery::Engine;
+use crate::settings::{Overrides, Settings};
+use crate::tokens::{self, Scope};
+use amends_core::incident::{Declaration, IncidentState, UpdateRequest};
+use amends_store::CreditFilter;
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jiff::Timestamp;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// amends: tell every affected customer first, keep them posted, and credit them
+/// automatically, exactly once.
+#[derive(Debug, Parser)]
+#[command(name = "amends", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Overrides,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load plans.csv, topology.csv and customers.csv from a directory (upsert by id; a
+    /// bad file is refused whole).
+    Import {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Declare, update, resolve and look at incidents.
+    #[command(subcommand)]
+    Incident(IncidentCommand),
+    /// Run the steps that follow from what is recorded: automatic updates for lapsed
+    /// estimates, notices for new timeline entries, credits for resolved incidents.
+    Tick,
+    /// Send every notice that is due, through SMTP or the file channel.
+    Deliver,
+    /// The credit ledger.
+    #[command(subcommand)]
+    Credits(CreditsCommand),
+    /// The notice outbox.
+    #[command(subcommand)]
+    Notices(NoticesCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Serve the HTTP API and run the workers until stopped.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "AMENDS_LISTEN")]
+        listen: Option<String>,
+        /// Seconds between worker passes (watchdog, fan-out, credits, delivery).
+        #[arg(long, default_value_t = 5)]
+        poll_seconds: u64,
+    },
+    /// Build a synthetic provider, run an outage from declaration to credit on a simulated
+    /// clock, print what customers received, then serve the API.
+    Demo(crate::demo::DemoArgs),
+    /// Measure impact, credits, ledger and outbox writes against a raw bulk insert.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Declare an incident on one or more elements; every active customer at or below
+    /// them is affected and gets an acknowledgement.
+    Declare {
+        /// An element id (repeat for several).
+        #[arg(long = "element", required = true)]
+        elements: Vec<String>,
+        /// The public cause, as customers will read it.
+        #[arg(long)]
+        cause: String,
+        /// What is being done.
+        #[arg(long, default_value = "")]
+        message: String,
+        /// Estimated time of restoration (RFC 3339).
+        #[arg(long)]
+        etr: Timestamp,
+        /// When the next update will come at the latest (RFC 3339).
+        #[arg(long)]
+        next_update_by: Timestamp,
+        /// When service was lost, if before now (RFC 3339).
+        #[arg(long)]
+        started_at: Option<Timestamp>,
+        #[arg(long, value_parser = parse_state, default_value = "acknowledged")]
+        state: IncidentState,
+    },
+    /// Post an update: a new ETR, a new state, a message.
+    Update {
+        id: String,
+        #[arg(long, default_value = "")]
+        message: String,
+        #[arg(long)]
+        etr: Option<Timestamp>,
+        #[arg(long)]
+        next_update_by: Option<Timestamp>,
+        #[arg(long, value_parser = parse_state)]
+        state: Option<IncidentState>,
+    },
+    /// Resolve an incident: restoration notices, then credits.
+    Resolve {
+        id: String,
+        #[arg(long, default_value = "")]
+        message: String,
+    },
+    /// List incidents.
+    List {
+        /// Only incidents that are not resolved.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Show one incident with its timeline.
+    Show { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CreditsCommand {
+    /// Export the ledger for billing.
+    Export {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+        /// Only credits for this incident.
+        #[arg(long)]
+        incident: Option<String>,
+        /// Only credits for this customer.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NoticesCommand {
+    /// Notices of one customer, as JSON.
+    List {
+        #[arg(long)]
+        customer: String,
+    },
+    /// Counts by kind and status, optionally for one incident.
+    Counts {
+        #[arg(long)]
+        incident: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once; only its hash is stored.
+    Create {
+        #[arg(long, value_enum)]
+        scope: Scope,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+fn parse_state(s: &str) -> Result<IncidentState, String> {
+    IncidentState::parse(s).ok_or_else(|| format!("{s:?} is not a state (acknowledged, identified, monitoring)"))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One place sets up logging: `RUST_LOG` filters, default `warn` for the CLI.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let settings = Settings::resolve(&cli.settings)?;
+    match cli.command {
+        Command::Demo(args) => return crate::demo::run(&settings, args).await,
+        Command::Bench(args) => return crate::bench::run(&settings, args).await,
+        _ => {}
+    }
+    let engine = settings.engine_with(settings.clock()).await?;
+    match cli.command {
+        Command::Import { dir } => import(&engine, &dir).await,
+        Command::Incident(cmd) => incident(&engine, cmd).await,
+        Command::Tick => print_json(&engine.tick().await?),
+        Command::Deliver => print_json(&settings.dispatcher(&engine)?.deliver_due().await?),
+        Command::Credits(CreditsCommand::Export { format, incident, customer, output }) => {
+            let credits = engine.store.credits(&CreditFilter { customer_id: customer, source_event: incident }).await?;
+            let mut out: Box<dyn Write> = match output {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+                )),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            write_credits(&credits, format, &mut out)?;
+            Ok(out.flush()?)
+        }
+        Command::Notices(NoticesCommand::List { customer }) => {
+            print_json(&engine.store.notices_for_customer(&customer).await?)
+        }
+        Command::Notices(NoticesCommand::Counts { incident }) => {
+            print_json(&engine.store.notice_counts(incident.as_deref()).await?)
+        }
+        Command::Token(TokenCommand::Create { scope, label }) => {
+            let token = tokens::create(engine.store.as_ref(), scope, &label, engine.clock.now()).await?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Serve { listen, poll_seconds } => {
+            let listen = listen.unwrap_or_else(|| settings.listen.clone());
+            let dispatcher = settings.dispatcher(&engine)?;
+            crate::http::serve(engine, dispatcher, &listen, std::time::Duration::from_secs(poll_seconds.max(1)), None)
+                .await
+        }
+        Command::Demo(_) | Command::Bench(_) => unreachable!("handled above"),
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A progress bar on a terminal, nothing otherwise.
+pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+async fn import(engine: &Arc<Engine>, dir: &std::path::Path) -> Result<()> {
+    let input = ImportInput::from_dir(dir)?;
+    let bar = progress_bar(0, "writing");
+    let progress = |n: u64| {
+        bar.set_length(bar.length().unwrap_or(0).max(n));
+        bar.set_position(n);
+    };
+    let summary = engine.import(input, &progress).await;
+    bar.finish_and_clear();
+    let summary = summary?;
+    println!(
+        "imported {} plans, {} elements, {} customers (store now holds {} plans, {} elements, {} customers)",
+        summary.imported.plans,
+        summary.imported.elements,
+        summary.imported.customers,
+        summary.total.plans,
+        summary.total.elements,
+        summary.total.customers
+    );
+    Ok(())
+}
+
+async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand) -> Result<()> {
+    let changed = match cmd {
+        IncidentCommand::Declare { elements, cause, message, etr, next_update_by, started_at, state } => {
+            engine.declare(Declaration { elements, cause, message, etr, next_update_by, started_at, state }).await?
+        }
+        IncidentCommand::Update { id, message, etr, next_update_by, state } => {
+            engine.update(&id, UpdateRequest { message, etr, next_update_by, state }).await?
+        }
+        IncidentCommand::Resolve { id, message } => engine.resolve(&id, &message).await?,
+        IncidentCommand::List { open } => return print_json(&engine.store.incidents(open).await?),
+        IncidentCommand::Show { id } => {
+            let incident = engine.incident(&id).await?;
+            let timeline = engine.store.updates(&id).await?;
+            return print_json(&serde_json::json!({ "incident": incident, "timeline": timeline }));
+        }
+    };
+    let tick = engine.tick().await?;
+    print_json(&serde_json::json!({ "incident": changed, "processed": tick }))
+}

@@ -1,0 +1,446 @@
+//! Import of a provider's book from CSV: `plans.csv`, `topology.csv`, `customers.csv`.
+//!
+//! The whole input is parsed and checked before anything is written: every bad line is
+//! reported (`customers.csv:17: email "x@" is not an address`), and then either every row
+//! is upserted in one transaction or nothing is. Any subset of the three files may be
+//! given; references are checked against the files plus what the store already holds.
+
+use crate::book::{customer_to_row, element_to_row, plan_to_row};
+use amends_core::book::{
+    Customer, CustomerStatus, Email, FieldError, Locale, PhoneE164, Plan, Zone, parse_billing_day, parse_currency,
+    parse_id, parse_instant, parse_price,
+};
+use amends_core::money::Money;
+use amends_core::topology::{Element, Topology, TopologyError};
+use amends_store::{BookCounts, BookRows, Store, StoreError};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+/// At most this many bad lines are listed; the rest are counted.
+pub const IMPORT_ERRORS_MAX: usize = 1_000;
+
+pub const PLAN_COLUMNS: [&str; 4] = ["plan_id", "name", "monthly_price_minor", "currency"];
+pub const TOPOLOGY_COLUMNS: [&str; 4] = ["element_id", "parent_id", "kind", "name"];
+pub const CUSTOMER_COLUMNS: [&str; 12] = [
+    "customer_id", "name", "email", "phone", "locale", "timezone", "plan_id", "element_id", "device_id",
+    "billing_day", "active_since", "status",
+];
+
+/// One problem, at one line of one file (line 0: the file as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    pub file: String,
+    pub line: u64,
+    pub message: String,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("import refused, nothing was written:\n{}", list(.errors, *.more))]
+    Invalid { errors: Vec<LineError>, more: usize },
+    #[error("no plans.csv, topology.csv or customers.csv in {0}")]
+    NoFiles(String),
+    #[error("reading {file}: {error}")]
+    Io { file: String, error: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the stored book is inconsistent: {0}")]
+    Book(#[from] crate::book::BookError),
+}
+
+fn list(errors: &[LineError], more: usize) -> String {
+    let mut lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    if more > 0 {
+        lines.push(format!("... and {more} more"));
+    }
+    lines.join("\n")
+}
+
+/// The CSV texts to import; any may be absent.
+#[derive(Default)]
+pub struct ImportInput<'a> {
+    pub plans: Option<Box<dyn Read + 'a>>,
+    pub topology: Option<Box<dyn Read + 'a>>,
+    pub customers: Option<Box<dyn Read + 'a>>,
+}
+
+impl<'a> ImportInput<'a> {
+    pub fn from_dir(dir: &Path) -> Result<ImportInput<'static>, ImportError> {
+        let open = |name: &str| -> Result<Option<Box<dyn Read>>, ImportError> {
+            let path = dir.join(name);
+            match std::fs::File::open(&path) {
+                Ok(f) => Ok(Some(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(error) => Err(ImportError::Io { file: path.display().to_string(), error }),
+            }
+        };
+        let input =
+            ImportInput { plans: open("plans.csv")?, topology: open("topology.csv")?, customers: open("customers.csv")? };
+        if input.plans.is_none() && input.topology.is_none() && input.customers.is_none() {
+            return Err(ImportError::NoFiles(dir.display().to_string()));
+        }
+        Ok(input)
+    }
+
+    pub fn from_texts(plans: Option<&'a str>, topology: Option<&'a str>, customers: Option<&'a str>) -> Self {
+        let boxed = |s: Option<&'a str>| s.map(|s| Box::new(s.as_bytes()) as Box<dyn Read + 'a>);
+        ImportInput { plans: boxed(plans), topology: boxed(topology), customers: boxed(customers) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ImportSummary {
+    /// Rows in the files, now upserted.
+    pub imported: BookCounts,
+    /// Rows in the store after the import.
+    pub total: BookCounts,
+}
+
+/// Parses and checks everything, then writes it in one transaction.
+pub async fn import(
+    store: &dyn Store,
+    input: ImportInput<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ImportSummary, ImportError> {
+    let existing = store.load_book().await?;
+    let rows = parse_and_check(input, &existing)?;
+    let imported = BookCounts {
+        plans: rows.plans.len() as u64,
+        elements: rows.elements.len() as u64,
+        customers: rows.customers.len() as u64,
+    };
+    store.import_book(&rows, progress).await?;
+    let total = store.book_counts().await?;
+    Ok(ImportSummary { imported, total })
+}
+
+/// Errors collected across all files, capped at [`IMPORT_ERRORS_MAX`].
+#[derive(Default)]
+struct Errors {
+    list: Vec<LineError>,
+    more: usize,
+}
+
+impl Errors {
+    fn push(&mut self, file: &str, line: u64, message: impl Into<String>) {
+        if self.list.len() < IMPORT_ERRORS_MAX {
+            self.list.push(LineError { file: file.to_string(), line, message: message.into() });
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn into_result<T>(self, ok: T) -> Result<T, ImportError> {
+        if self.list.is_empty() {
+            Ok(ok)
+        } else {
+            Err(ImportError::Invalid { errors: self.list, more: self.more })
+        }
+    }
+}
+
+/// Parses every file and checks it against itself and `existing`; returns the rows to
+/// upsert or every problem found.
+pub fn parse_and_check(input: ImportInput<'_>, existing: &BookRows) -> Result<BookRows, ImportError> {
+    let mut errors = Errors::default();
+    let plans = match input.plans {
+        Some(r) => read_rows("plans.csv", r, &PLAN_COLUMNS, parse_plan, &mut errors),
+        None => Vec::new(),
+    };
+    let elements = match input.topology {
+        Some(r) => read_rows("topology.csv", r, &TOPOLOGY_COLUMNS, parse_element, &mut errors),
+        None => Vec::new(),
+    };
+    let customers = match input.customers {
+        Some(r) => read_rows("customers.csv", r, &CUSTOMER_COLUMNS, customer_parser(), &mut errors),
+        None => Vec::new(),
+    };
+    check_unique("plans.csv", "plan_id", plans.iter().map(|(l, p)| (*l, p.id.as_str())), &mut errors);
+    check_unique("topology.csv", "element_id", elements.iter().map(|(l, e)| (*l, e.id.as_str())), &mut errors);
+    check_unique("customers.csv", "customer_id", customers.iter().map(|(l, c)| (*l, c.id.as_str())), &mut errors);
+    check_topology(&elements, existing, &mut errors);
+    check_references(&customers, &plans, &elements, existing, &mut errors);
+    errors.into_result(BookRows {
+        plans: plans.iter().map(|(_, p)| plan_to_row(p)).collect(),
+        elements: elements.iter().map(|(_, e)| element_to_row(e)).collect(),
+        customers: customers.iter().map(|(_, c)| customer_to_row(c)).collect(),
+    })
+}
+
+/// Columns of one file by name, so files may order them freely.
+struct Columns(Vec<usize>);
+
+impl Columns {
+    fn get<'r>(&self, record: &'r csv::StringRecord, i: usize) -> &'r str {
+        record.get(self.0[i]).unwrap_or("")
+    }
+}
+
+fn header_columns(file: &str, header: &csv::StringRecord, wanted: &[&str], errors: &mut Errors) -> Option<Columns> {
+    let names: Vec<&str> = header.iter().map(str::trim).collect();
+    let mut ok = true;
+    for name in &names {
+        if !wanted.contains(name) {
+            errors.push(file, 1, format!("unknown column {name:?}; the columns are {}", wanted.join(",")));
+            ok = false;
+        }
+    }
+    let mut cols = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        match names.iter().position(|n| n == w) {
+            Some(i) => cols.push(i),
+            None => {
+                errors.push(file, 1, format!("missing column {w:?}"));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(Columns(cols))
+}
+
+/// Reads one CSV file, parsing each record with `parse`; bad records go to `errors`.
+fn read_rows<T>(
+    file: &str,
+    reader: Box<dyn Read + '_>,
+    wanted: &[&str],
+    mut parse: impl FnMut(&Columns, &csv::StringRecord) -> Result<T, Vec<FieldError>>,
+    errors: &mut Errors,
+) -> Vec<(u64, T)> {
+    let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
+    let header = match csv.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            errors.push(file, 1, format!("unreadable header: {e}"));
+            return Vec::new();
+        }
+    };
+    let Some(columns) = header_columns(file, &header, wanted, errors) else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(0, |p| p.line());
+                match parse(&columns, &record) {
+                    Ok(row) => out.push((line, row)),
+                    Err(problems) => problems.into_iter().for_each(|p| errors.push(file, line, p.to_string())),
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                errors.push(file, line, csv_problem(&e));
+                if !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }) {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn csv_problem(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("has {len} fields where the header has {expected_len}")
+        }
+        csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
+        _ => format!("malformed CSV: {e}"),
+    }
+}
+
+/// Runs every field parser and keeps all their errors.
+macro_rules! fields {
+    ($errors:ident; $($name:ident = $expr:expr;)*) => {
+        $(let $name = match $expr { Ok(v) => Some(v), Err(e) => { $errors.push(e); None } };)*
+    };
+}
+
+fn optional<T>(s: &str, parse: impl Fn(&str) -> Result<T, FieldError>) -> Result<Option<T>, FieldError> {
+    if s.is_empty() { Ok(None) } else { parse(s).map(Some) }
+}
+
+fn required_text(field: &'static str, s: &str) -> Result<String, FieldError> {
+    if s.trim().is_empty() {
+        Err(FieldError::new(field, s, "is empty"))
+    } else if s.len() > 256 {
+        Err(FieldError::new(field, s, "is longer than 256 bytes"))
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+fn parse_plan(c: &Columns, r: &csv::StringRecord) -> Result<Plan, Vec<FieldError>> {
+    let mut e = Vec::new();
+    fields! { e;
+        id = parse_id("plan_id", c.get(r, 0));
+        name = required_text("name", c.get(r, 1));
+        price = parse_price("monthly_price_minor", c.get(r, 2));
+        currency = parse_currency(c.get(r, 3));
+    }
+    match (id, name, price, currency) {
+        (Some(id), Some(name), Some(price), Some(currency)) if e.is_empty() => {
+            Ok(Plan { id, name, monthly_price: Money::new(price, currency) })
+        }
+        _ => Err(e),
+    }
+}
+
+fn parse_element(c: &Columns, r: &csv::StringRecord) -> Result<Element, Vec<FieldError>> {
+    let mut e = Vec::new();
+    fields! { e;
+        id = parse_id("element_id", c.get(r, 0));
+        parent = optional(c.get(r, 1), |s| parse_id("parent_id", s));
+        kind = required_text("kind", c.get(r, 2));
+        name = required_text("name", c.get(r, 3));
+    }
+    match (id, parent, kind, name) {
+        (Some(id), Some(parent_id), Some(kind), Some(name)) if e.is_empty() => {
+            Ok(Element { id, parent_id, kind, name })
+        }
+        _ => Err(e),
+    }
+}
+
+/// A customer parser that looks each time zone up once.
+fn customer_parser() -> impl FnMut(&Columns, &csv::StringRecord) -> Result<Customer, Vec<FieldError>> {
+    let mut zones: HashMap<String, Result<Zone, FieldError>> = HashMap::new();
+    move |c, r| {
+        let tz = c.get(r, 5);
+        let zone = zones.entry(tz.to_string()).or_insert_with(|| Zone::parse(tz)).clone();
+        parse_customer(c, r, zone)
+    }
+}
+
+fn parse_customer(c: &Columns, r: &csv::StringRecord, zone: Result<Zone, FieldError>) -> Result<Customer, Vec<FieldError>> {
+    let mut e = Vec::new();
+    fields! { e;
+        id = parse_id("customer_id", c.get(r, 0));
+        name = required_text("name", c.get(r, 1));
+        email = optional(c.get(r, 2), Email::parse);
+        phone = optional(c.get(r, 3), PhoneE164::parse);
+        locale = Locale::parse(c.get(r, 4));
+        zone = zone;
+        plan_id = parse_id("plan_id", c.get(r, 6));
+        element_id = parse_id("element_id", c.get(r, 7));
+        device_id = optional(c.get(r, 8), |s| parse_id("device_id", s));
+        billing_day = parse_billing_day(c.get(r, 9));
+        active_since = parse_instant("active_since", c.get(r, 10));
+        status = CustomerStatus::parse(c.get(r, 11));
+    }
+    if !e.is_empty() {
+        return Err(e);
+    }
+    match (id, name, email, phone, locale, zone, plan_id, element_id, device_id, billing_day, active_since, status) {
+        (
+            Some(id),
+            Some(name),
+            Some(email),
+            Some(phone),
+            Some(locale),
+            Some(zone),
+            Some(plan_id),
+            Some(element_id),
+            Some(device_id),
+            Some(billing_day),
+            Some(active_since),
+            Some(status),
+        ) => Ok(Customer {
+            id,
+            name,
+            email,
+            phone,
+            locale,
+            zone,
+            plan_id,
+            element_id,
+            device_id,
+            billing_day,
+            active_since,
+            status,
+        }),
+        _ => Err(e),
+    }
+}
+
+fn check_unique<'a>(file: &str, column: &str, ids: impl Iterator<Item = (u64, &'a str)>, errors: &mut Errors) {
+    let mut seen: HashMap<&str, u64> = HashMap::new();
+    for (line, id) in ids {
+        if let Some(first) = seen.insert(id, line) {
+            errors.push(file, line, format!("{column} {id:?} repeats line {first}"));
+            seen.insert(id, first);
+        }
+    }
+}
+
+/// The elements in the file, merged over the stored ones, must still form a tree.
+fn check_topology(elements: &[(u64, Element)], existing: &BookRows, errors: &mut Errors) {
+    if elements.is_empty() {
+        return;
+    }
+    let line_of: HashMap<&str, u64> = elements.iter().map(|(l, e)| (e.id.as_str(), *l)).collect();
+    let mut merged: HashMap<String, Element> = existing
+        .elements
+        .iter()
+        .map(|r| (r.element_id.clone(), crate::book::element_from_row(r.clone())))
+        .collect();
+    for (_, e) in elements {
+        merged.insert(e.id.clone(), e.clone());
+    }
+    let mut all: Vec<Element> = merged.into_values().collect();
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    let Err(problems) = Topology::build(all) else { return };
+    for p in problems {
+        match &p {
+            TopologyError::UnknownParent { element, parent } => errors.push(
+                "topology.csv",
+                line_of.get(element.as_str()).copied().unwrap_or(0),
+                format!("parent_id {parent:?} is not an element"),
+            ),
+            TopologyError::Cycle(ids) => {
+                let line = ids.iter().filter_map(|id| line_of.get(id.as_str())).min().copied().unwrap_or(0);
+                errors.push("topology.csv", line, p.to_string());
+            }
+            TopologyError::DuplicateId(_) => {} // reported by check_unique
+        }
+    }
+}
+
+fn check_references(
+    customers: &[(u64, Customer)],
+    plans: &[(u64, Plan)],
+    elements: &[(u64, Element)],
+    existing: &BookRows,
+    errors: &mut Errors,
+) {
+    let plan_ids: HashSet<&str> =
+        plans.iter().map(|(_, p)| p.id.as_str()).chain(existing.plans.iter().map(|p| p.plan_id.as_str())).collect();
+    let element_ids: HashSet<&str> = elements
+        .iter()
+        .map(|(_, e)| e.id.as_str())
+        .chain(existing.elements.iter().map(|e| e.element_id.as_str()))
+        .collect();
+    for (line, c) in customers {
+        if !plan_ids.contains(c.plan_id.as_str()) {
+            errors.push("customers.csv", *line, format!("plan_id {:?} is not a plan", c.plan_id));
+        }
+        if !element_ids.contains(c.element_id.as_str()) {
+            errors.push("customers.csv", *line, format!("element_id {:?} is not an element", c.element_id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,112 @@
+use super::*;
+
+const PLANS: &str = "plan_id,name,monthly_price_minor,currency\nbasic,Basic 100,4999,USD\nfast,Fast 1000,7999,USD\n";
+const TOPOLOGY: &str = "element_id,parent_id,kind,name\nroot,,region,North\nhub1,root,hub,Hub 1\nn1,hub1,node,Node 1\n";
+const CUSTOMERS: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n\
+C1,Ana,ana@example.com,+14155550123,en-US,America/New_York,fast,n1,M1,15,2024-01-01T00:00:00Z,active\n\
+C2,Bo,,,fr-FR,Europe/Paris,basic,hub1,,1,2024-01-01T00:00:00Z,cancelled\n";
+
+/// Parses the texts against an optional existing book; returns the rows or the errors as text.
+fn check(plans: Option<&str>, topology: Option<&str>, customers: Option<&str>, existing: &BookRows) -> Result<BookRows, Vec<String>> {
+    match parse_and_check(ImportInput::from_texts(plans, topology, customers), existing) {
+        Ok(rows) => Ok(rows),
+        Err(ImportError::Invalid { errors, more }) => {
+            let mut v: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            if more > 0 {
+                v.push(format!("+{more}"));
+            }
+            Err(v)
+        }
+        Err(e) => Err(vec![e.to_string()]),
+    }
+}
+
+#[test]
+fn a_good_book_parses() {
+    let rows = check(Some(PLANS), Some(TOPOLOGY), Some(CUSTOMERS), &BookRows::default()).unwrap();
+    assert_eq!((rows.plans.len(), rows.elements.len(), rows.customers.len()), (2, 3, 2));
+    assert_eq!(rows.customers[0].email.as_deref(), Some("ana@example.com"));
+    assert_eq!(rows.customers[1].email, None);
+    assert_eq!(rows.elements[0].parent_id, None);
+    assert_eq!(rows.plans[1].monthly_price_minor, 7999);
+}
+
+#[test]
+fn every_bad_line_is_reported_with_file_and_line() {
+    let customers = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n\
+C1,Ana,x@,+14155550123,en-US,America/New_York,fast,n1,M1,15,2024-01-01T00:00:00Z,active\n\
+C2,Bo,bo@example.com,12,en,Mars/Base,gold,n9,,31,yesterday,gone\n\
+C1,Cy,cy@example.com,,en,UTC,fast,n1,,1,2024-01-01T00:00:00Z,active\n\
+C4,too,few\n";
+    let errs = check(Some(PLANS), Some(TOPOLOGY), Some(customers), &BookRows::default()).unwrap_err();
+    assert_eq!(
+        errs,
+        vec![
+            r#"customers.csv:2: email "x@" is not an address"#,
+            r#"customers.csv:3: phone "12" is not an E.164 number (like +14155550123)"#,
+            r#"customers.csv:3: timezone "Mars/Base" is not an IANA time zone"#,
+            r#"customers.csv:3: billing_day "31" is not a day from 1 to 28"#,
+            r#"customers.csv:3: active_since "yesterday" is not an RFC 3339 instant (like 2024-05-01T00:00:00Z)"#,
+            r#"customers.csv:3: status "gone" is not active or cancelled"#,
+            "customers.csv:5: has 3 fields where the header has 12",
+            r#"customers.csv:4: customer_id "C1" repeats line 2"#,
+        ]
+    );
+}
+
+#[test]
+fn references_and_topology_are_checked() {
+    let topology = "element_id,parent_id,kind,name\nroot,,region,North\nhub1,nowhere,hub,Hub 1\nx,y,node,X\ny,x,node,Y\n";
+    let customers = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n\
+C1,Ana,ana@example.com,,en-US,UTC,gold,n1,,15,2024-01-01T00:00:00Z,active\n";
+    let plans = "plan_id,name,monthly_price_minor,currency\np,P,-5,USD\nq,Q,100,XYZ\n";
+    let errs = check(Some(plans), Some(topology), Some(customers), &BookRows::default()).unwrap_err();
+    assert_eq!(
+        errs,
+        vec![
+            r#"plans.csv:2: monthly_price_minor "-5" is negative"#,
+            r#"plans.csv:3: currency "XYZ" is not an ISO 4217 currency code"#,
+            r#"topology.csv:3: parent_id "nowhere" is not an element"#,
+            r#"customers.csv:2: plan_id "gold" is not a plan"#,
+            r#"customers.csv:2: element_id "n1" is not an element"#,
+        ]
+    );
+    // With the unknown parent fixed, the cycle shows.
+    let topology = "element_id,parent_id,kind,name\nroot,,region,North\nx,y,node,X\ny,x,node,Y\n";
+    let errs = check(None, Some(topology), None, &BookRows::default()).unwrap_err();
+    assert_eq!(errs, vec![r#"topology.csv:3: elements ["x", "y"] form a cycle: an element cannot be its own ancestor"#]);
+}
+
+#[test]
+fn references_may_point_into_the_store() {
+    let existing = check(Some(PLANS), Some(TOPOLOGY), None, &BookRows::default()).unwrap();
+    let rows = check(None, None, Some(CUSTOMERS), &existing).unwrap();
+    assert_eq!(rows.customers.len(), 2);
+}
+
+#[test]
+fn headers_are_checked_and_columns_may_be_reordered() {
+    let errs = check(Some("plan_id,name,price,currency\n"), None, None, &BookRows::default()).unwrap_err();
+    assert_eq!(
+        errs,
+        vec![
+            r#"plans.csv:1: unknown column "price"; the columns are plan_id,name,monthly_price_minor,currency"#,
+            r#"plans.csv:1: missing column "monthly_price_minor""#,
+        ]
+    );
+    let reordered = "currency,monthly_price_minor,name,plan_id\nEUR,1000,Basic,b\n";
+    let rows = check(Some(reordered), None, None, &BookRows::default()).unwrap();
+    assert_eq!(rows.plans[0].plan_id, "b");
+    assert_eq!(rows.plans[0].currency, "EUR");
+}
+
+#[test]
+fn errors_are_capped() {
+    let mut plans = String::from("plan_id,name,monthly_price_minor,currency\n");
+    for i in 0..(IMPORT_ERRORS_MAX + 5) {
+        plans.push_str(&format!("p{i},P,-1,USD\n"));
+    }
+    let errs = check(Some(&plans), None, None, &BookRows::default()).unwrap_err();
+    assert_eq!(errs.len(), IMPORT_ERRORS_MAX + 1);
+    assert_eq!(errs.last().unwrap(), "+5");
+}

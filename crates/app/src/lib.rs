@@ -1,0 +1,27 @@
+//! amends: automatic service recovery.
+//!
+//! The library behind the `amends` binary. Data flows from sources (CSV import, the HTTP
+//! API, the CLI) through the recovery engine (incidents, fan-out of notices, the credit
+//! step) to sinks (the delivery worker and its transports, the credit export).
+//!
+//! - [`import`]: CSV book in, checked whole, written in one transaction.
+//! - [`book`]: the book in memory, indexed for impact.
+//! - [`recovery`]: the engine: declare, update, resolve, watchdog, fan-out, credits.
+//! - [`deliver`]: the outbox worker.
+//! - [`http`]: the JSON API, its auth and its OpenAPI description.
+//! - [`export`]: credits out, as CSV or JSON.
+//! - [`demo`] and [`bench`]: a synthetic provider, the guided demo and the benchmark.
+//! - [`settings`] and [`cli`]: configuration and the command line.
+
+pub mod bench;
+pub mod book;
+pub mod cli;
+pub mod clock;
+pub mod deliver;
+pub mod demo;
+pub mod export;
+pub mod http;
+pub mod import;
+pub mod recovery;
+pub mod settings;
+pub mod tokens;

@@ -1,0 +1,288 @@
+//! Fan-out: one timeline entry becomes one rendered notice per affected customer.
+//!
+//! Rendering is CPU work spread over every core; writing is in batches of
+//! [`FANOUT_BATCH_ROWS`], so memory stays bounded however large the incident. Keys are
+//! deterministic, so a fan-out cut short by a crash is simply run again: notices already
+//! queued are left as they are, and the entry is marked done only after its last batch.
+
+use super::{Engine, EngineError, join};
+use crate::book::LoadedBook;
+use amends_core::incident::UpdateKind;
+use amends_core::notice::{NoticeContext, NoticeKind, TemplateError, Templates, format_local, notice_key};
+use amends_store::{IncidentRow, NoticeRow, UpdateRow};
+use jiff::Timestamp;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Notices rendered and written per batch.
+pub const FANOUT_BATCH_ROWS: usize = 50_000;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FanoutReport {
+    /// Timeline entries fanned out.
+    pub updates: u64,
+    /// Notices newly written to the outbox.
+    pub notices_queued: u64,
+    /// Affected customers with neither an email nor a phone number.
+    pub without_contact: u64,
+}
+
+impl std::ops::AddAssign for FanoutReport {
+    fn add_assign(&mut self, o: Self) {
+        self.updates += o.updates;
+        self.notices_queued += o.notices_queued;
+        self.without_contact += o.without_contact;
+    }
+}
+
+/// The instants a notice mentions; each is shown in the customer's zone and language.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Instants {
+    pub etr: Option<Timestamp>,
+    pub previous_etr: Option<Timestamp>,
+    pub next_update_by: Option<Timestamp>,
+    pub previous_next_update_by: Option<Timestamp>,
+    pub outage_start: Option<Timestamp>,
+    pub restored_at: Option<Timestamp>,
+}
+
+/// One kind of notice for many customers: what they share.
+pub(crate) struct Batch<'a> {
+    pub kind: NoticeKind,
+    pub seq: i64,
+    pub incident_id: &'a str,
+    pub base: NoticeContext,
+    pub instants: Instants,
+    pub now: Timestamp,
+}
+
+impl Engine {
+    /// Fans out every timeline entry that is not yet fanned out, oldest first.
+    pub async fn fan_out(&self) -> Result<FanoutReport, EngineError> {
+        let pending = self.store.pending_fanout().await?;
+        let mut report = FanoutReport::default();
+        if pending.is_empty() {
+            return Ok(report);
+        }
+        let book = self.book().await?;
+        for update in pending {
+            let incident = self.incident(&update.incident_id).await?;
+            let timeline = self.store.updates(&update.incident_id).await?;
+            report += self.fan_out_update(&book, &incident, &timeline, &update).await?;
+            self.store.mark_fanned_out(&update.incident_id, update.seq).await?;
+        }
+        Ok(report)
+    }
+
+    async fn fan_out_update(
+        &self,
+        book: &Arc<LoadedBook>,
+        incident: &IncidentRow,
+        timeline: &[UpdateRow],
+        update: &UpdateRow,
+    ) -> Result<FanoutReport, EngineError> {
+        let kind = match UpdateKind::parse(&update.kind) {
+            Some(UpdateKind::Declared) => NoticeKind::Acknowledgement,
+            Some(UpdateKind::Resolved) => NoticeKind::Restored,
+            _ => NoticeKind::Update,
+        };
+        let previous = timeline.iter().rev().find(|u| u.seq < update.seq);
+        let affected = book.affected(&book.element_indices(&incident.element_ids));
+        let batch = Batch {
+            kind,
+            seq: update.seq,
+            incident_id: &incident.incident_id,
+            base: NoticeContext {
+                update_kind: update.kind.clone(),
+                message: update.message.clone(),
+                state: update.state.clone(),
+                etr_changed: previous.is_some_and(|p| p.etr != update.etr),
+                ..self.incident_context(incident)
+            },
+            instants: Instants {
+                etr: update.etr,
+                previous_etr: previous.and_then(|p| p.etr),
+                next_update_by: update.next_update_by,
+                previous_next_update_by: previous.and_then(|p| p.next_update_by),
+                outage_start: Some(incident.declared_at),
+                restored_at: incident.resolved_at,
+            },
+            now: self.clock.now(),
+        };
+        let customers: Vec<(u32, ())> = affected.into_iter().map(|c| (c, ())).collect();
+        self.render_and_queue(book, &batch, customers, |_, _| {}).await
+    }
+
+    /// The parts of a notice's context that come from the incident alone.
+    pub(crate) fn incident_context(&self, incident: &IncidentRow) -> NoticeContext {
+        NoticeContext {
+            provider_name: self.config.provider_name.clone(),
+            incident_id: incident.incident_id.clone(),
+            cause: incident.cause.clone(),
+            state: incident.state.clone(),
+            status_url: format!("{}/{}", self.config.status_url.trim_end_matches('/'), incident.incident_id),
+            tip: self.config.tip.clone(),
+            ..NoticeContext::default()
+        }
+    }
+
+    /// Renders `batch` for each customer (with `fill` adding what is theirs alone) on every
+    /// core, and writes the notices in bounded batches.
+    pub(crate) async fn render_and_queue<T: Send + Sync + 'static>(
+        &self,
+        book: &Arc<LoadedBook>,
+        batch: &Batch<'_>,
+        customers: Vec<(u32, T)>,
+        fill: fn(&T, &mut NoticeContext),
+    ) -> Result<FanoutReport, EngineError> {
+        let mut report = FanoutReport { updates: 1, ..FanoutReport::default() };
+        let shared = Arc::new(SharedBatch {
+            kind: batch.kind,
+            seq: batch.seq,
+            incident_id: batch.incident_id.to_string(),
+            base: batch.base.clone(),
+            instants: batch.instants,
+            now: batch.now,
+        });
+        let customers = Arc::new(customers);
+        for start in (0..customers.len()).step_by(FANOUT_BATCH_ROWS) {
+            let end = (start + FANOUT_BATCH_ROWS).min(customers.len());
+            let (book, templates, shared, customers) =
+                (book.clone(), self.templates.clone(), shared.clone(), customers.clone());
+            let rendered = tokio::task::spawn_blocking(move || {
+                render_parallel(&templates, &book, &shared, &customers[start..end], fill)
+            })
+            .await
+            .map_err(join)??;
+            let (mut rows, without_contact) = rendered;
+            report.without_contact += without_contact;
+            report.notices_queued += self.store.enqueue_notices(&mut rows).await?;
+        }
+        Ok(report)
+    }
+}
+
+struct SharedBatch {
+    kind: NoticeKind,
+    seq: i64,
+    incident_id: String,
+    base: NoticeContext,
+    instants: Instants,
+    now: Timestamp,
+}
+
+/// Splits the customers over the available cores.
+fn render_parallel<T: Sync>(
+    templates: &Templates,
+    book: &LoadedBook,
+    batch: &SharedBatch,
+    customers: &[(u32, T)],
+    fill: fn(&T, &mut NoticeContext),
+) -> Result<(Vec<NoticeRow>, u64), TemplateError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let chunk = customers.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<(Vec<NoticeRow>, u64), TemplateError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = customers
+            .chunks(chunk)
+            .map(|part| s.spawn(move || render_chunk(templates, book, batch, part, fill)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    let mut rows = Vec::with_capacity(customers.len());
+    let mut without_contact = 0;
+    for part in parts {
+        let (r, w) = part?;
+        rows.extend(r);
+        without_contact += w;
+    }
+    Ok((rows, without_contact))
+}
+
+fn render_chunk<T>(
+    templates: &Templates,
+    book: &LoadedBook,
+    batch: &SharedBatch,
+    customers: &[(u32, T)],
+    fill: fn(&T, &mut NoticeContext),
+) -> Result<(Vec<NoticeRow>, u64), TemplateError> {
+    let mut times: HashMap<(u32, &str), FormattedInstants> = HashMap::new();
+    let mut rows = Vec::with_capacity(customers.len());
+    let mut without_contact = 0;
+    for (c, extra) in customers {
+        let customer = &book.customers[*c as usize];
+        let Some((channel, recipient)) = contact_point(customer) else {
+            without_contact += 1;
+            continue;
+        };
+        let zone_idx = book.customer_zone[*c as usize];
+        let local = times
+            .entry((zone_idx, customer.locale.as_str()))
+            .or_insert_with(|| FormattedInstants::new(&batch.instants, &customer.zone.tz, &customer.locale));
+        let mut ctx = batch.base.clone();
+        ctx.customer_name = customer.name.clone();
+        local.apply(&mut ctx);
+        fill(extra, &mut ctx);
+        let rendered = templates.render(batch.kind, &customer.locale, &ctx)?;
+        rows.push(NoticeRow {
+            key: notice_key(&customer.id, &batch.incident_id, batch.kind, batch.seq),
+            customer_id: customer.id.clone(),
+            incident_id: batch.incident_id.clone(),
+            kind: batch.kind.as_str().into(),
+            seq: batch.seq,
+            channel: channel.into(),
+            recipient,
+            locale: customer.locale.as_str().into(),
+            subject: rendered.subject,
+            body: rendered.body,
+            status: "queued".into(),
+            attempts: 0,
+            next_attempt_at: batch.now,
+            last_error: None,
+            created_at: batch.now,
+            sent_at: None,
+        });
+    }
+    Ok((rows, without_contact))
+}
+
+/// Email where the customer has one, else SMS.
+fn contact_point(c: &amends_core::book::Customer) -> Option<(&'static str, String)> {
+    match (&c.email, &c.phone) {
+        (Some(e), _) => Some(("email", e.as_str().to_string())),
+        (None, Some(p)) => Some(("sms", p.as_str().to_string())),
+        (None, None) => None,
+    }
+}
+
+/// The batch's instants as one zone and locale read them, computed once per pair.
+struct FormattedInstants {
+    etr: Option<String>,
+    previous_etr: Option<String>,
+    next_update_by: Option<String>,
+    previous_next_update_by: Option<String>,
+    outage_start: Option<String>,
+    restored_at: Option<String>,
+}
+
+impl FormattedInstants {
+    fn new(i: &Instants, tz: &jiff::tz::TimeZone, locale: &amends_core::book::Locale) -> Self {
+        let f = |t: Option<Timestamp>| t.map(|t| format_local(t, tz, locale));
+        FormattedInstants {
+            etr: f(i.etr),
+            previous_etr: f(i.previous_etr),
+            next_update_by: f(i.next_update_by),
+            previous_next_update_by: f(i.previous_next_update_by),
+            outage_start: f(i.outage_start),
+            restored_at: f(i.restored_at),
+        }
+    }
+
+    fn apply(&self, ctx: &mut NoticeContext) {
+        ctx.etr.clone_from(&self.etr);
+        ctx.previous_etr.clone_from(&self.previous_etr);
+        ctx.next_update_by.clone_from(&self.next_update_by);
+        ctx.previous_next_update_by.clone_from(&self.previous_next_update_by);
+        ctx.outage_start.clone_from(&self.outage_start);
+        ctx.restored_at.clone_from(&self.restored_at);
+    }
+}

@@ -1,0 +1,264 @@
+//! The recovery engine: incidents in, notices and credits out.
+//!
+//! Every operator action is first recorded as an entry of the incident's timeline (one
+//! transaction). The steps that follow (fan-out of notices, the credit step) read what is
+//! recorded and write with deterministic keys, so they can run any number of times, after
+//! a crash or concurrently with a retry, and give the same outbox and the same ledger.
+
+mod credits;
+mod fanout;
+
+pub use credits::{CreditComputation, CreditReport, compute_credits};
+pub use fanout::FanoutReport;
+
+use crate::book::{BookError, LoadedBook};
+use crate::clock::Clock;
+use crate::import::{ImportError, ImportInput, ImportSummary};
+use amends_core::incident::{
+    Declaration, IncidentError, IncidentState, LAPSE_FOLLOW_UP, UpdateKind, UpdateRequest, check_declaration,
+    check_update, due_automatic_update,
+};
+use amends_core::notice::{TemplateError, Templates};
+use amends_core::policy::{Policy, PolicyError};
+use amends_store::{AppendOutcome, IncidentRow, NewUpdate, Store, StoreError};
+use jiff::SignedDuration;
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error("incident {0} not found")]
+    NotFound(String),
+    #[error("incident {0} is already resolved")]
+    AlreadyResolved(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Book(#[from] BookError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error("worker task failed: {0}")]
+    Join(String),
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::IncidentNotFound(id) => EngineError::NotFound(id),
+            StoreError::AlreadyResolved(id) => EngineError::AlreadyResolved(id),
+            other => EngineError::Store(other),
+        }
+    }
+}
+
+fn invalid(errors: Vec<IncidentError>) -> EngineError {
+    EngineError::Invalid(errors.iter().map(ToString::to_string).collect())
+}
+
+/// What notices say about the provider, and the pacing of automatic updates.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub provider_name: String,
+    /// Incident status pages live at `{status_url}/{incident_id}`.
+    pub status_url: String,
+    /// The self-help tip of the restoration notice.
+    pub tip: String,
+    /// After an estimate lapses, the next word is promised within this.
+    pub follow_up: SignedDuration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            provider_name: "Your provider".into(),
+            status_url: "http://127.0.0.1:8080/status".into(),
+            tip: "unplug your router or modem, wait 10 seconds, and plug it back in.".into(),
+            follow_up: LAPSE_FOLLOW_UP,
+        }
+    }
+}
+
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub templates: Arc<Templates>,
+    pub policy: Policy,
+    pub config: EngineConfig,
+    book: RwLock<Option<Arc<LoadedBook>>>,
+}
+
+/// What one pass of [`Engine::tick`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TickReport {
+    pub automatic_updates: u64,
+    pub fanout: FanoutReport,
+    pub credits: CreditReport,
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        templates: Templates,
+        policy: Policy,
+        config: EngineConfig,
+    ) -> Self {
+        Engine { store, clock, templates: Arc::new(templates), policy, config, book: RwLock::new(None) }
+    }
+
+    /// The book, loaded from the store on first use and after each import.
+    pub async fn book(&self) -> Result<Arc<LoadedBook>, EngineError> {
+        if let Some(book) = self.book.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Ok(book.clone());
+        }
+        let rows = self.store.load_book().await?;
+        let book = Arc::new(tokio::task::spawn_blocking(move || LoadedBook::from_rows(rows)).await.map_err(join)??);
+        *self.book.write().unwrap_or_else(|e| e.into_inner()) = Some(book.clone());
+        Ok(book)
+    }
+
+    pub async fn import(
+        &self,
+        input: ImportInput<'_>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<ImportSummary, EngineError> {
+        let summary = crate::import::import(self.store.as_ref(), input, progress).await?;
+        *self.book.write().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(summary)
+    }
+
+    /// Records a declared incident. Notices follow on the next [`Engine::tick`].
+    pub async fn declare(&self, d: Declaration) -> Result<IncidentRow, EngineError> {
+        let now = self.clock.now();
+        let book = self.book().await?;
+        check_declaration(now, &d, &book.topology).map_err(invalid)?;
+        let mut elements = d.elements.clone();
+        elements.sort();
+        elements.dedup();
+        let row = IncidentRow {
+            incident_id: String::new(),
+            element_ids: elements,
+            cause: d.cause.trim().to_string(),
+            state: d.state.as_str().into(),
+            etr: Some(d.etr),
+            next_update_by: Some(d.next_update_by),
+            // The outage began when service was lost, which may be before the declaration.
+            declared_at: d.started_at.unwrap_or(now),
+            resolved_at: None,
+            credited_at: None,
+        };
+        let declared = NewUpdate {
+            at: now,
+            kind: UpdateKind::Declared.as_str().into(),
+            state: d.state.as_str().into(),
+            etr: Some(d.etr),
+            next_update_by: Some(d.next_update_by),
+            message: d.message.trim().to_string(),
+            trigger_key: None,
+        };
+        let id = self.store.insert_incident(&row, &declared).await?;
+        self.incident(&id).await
+    }
+
+    pub async fn incident(&self, id: &str) -> Result<IncidentRow, EngineError> {
+        self.store.incident(id).await?.ok_or_else(|| EngineError::NotFound(id.to_string()))
+    }
+
+    pub async fn update(&self, id: &str, req: UpdateRequest) -> Result<IncidentRow, EngineError> {
+        let now = self.clock.now();
+        let current = self.incident(id).await?;
+        let state = parse_state(&current)?;
+        if !state.is_open() {
+            return Err(EngineError::AlreadyResolved(id.to_string()));
+        }
+        check_update(now, state, &req).map_err(invalid)?;
+        let new_state = req.state.unwrap_or(state);
+        let update = NewUpdate {
+            at: now,
+            kind: UpdateKind::Update.as_str().into(),
+            state: new_state.as_str().into(),
+            etr: req.etr.or(current.etr),
+            next_update_by: req.next_update_by.or(current.next_update_by),
+            message: req.message.trim().to_string(),
+            trigger_key: None,
+        };
+        self.store.append_update(id, &update).await?;
+        self.incident(id).await
+    }
+
+    pub async fn resolve(&self, id: &str, message: &str) -> Result<IncidentRow, EngineError> {
+        let now = self.clock.now();
+        let current = self.incident(id).await?;
+        if !parse_state(&current)?.is_open() {
+            return Err(EngineError::AlreadyResolved(id.to_string()));
+        }
+        let update = NewUpdate {
+            at: now,
+            kind: UpdateKind::Resolved.as_str().into(),
+            state: IncidentState::Resolved.as_str().into(),
+            etr: None,
+            next_update_by: None,
+            message: message.trim().to_string(),
+            trigger_key: None,
+        };
+        self.store.append_update(id, &update).await?;
+        self.incident(id).await
+    }
+
+    /// Posts the automatic update of every open incident whose ETR or "next update by"
+    /// has passed. Idempotent: each lapse has a trigger key the store keeps unique.
+    pub async fn watchdog(&self) -> Result<u64, EngineError> {
+        let now = self.clock.now();
+        let mut posted = 0;
+        for incident in self.store.incidents(true).await? {
+            let state = parse_state(&incident)?;
+            let Some(due) =
+                due_automatic_update(state, incident.etr, incident.next_update_by, now, self.config.follow_up)
+            else {
+                continue;
+            };
+            let update = NewUpdate {
+                at: now,
+                kind: due.kind.as_str().into(),
+                state: state.as_str().into(),
+                etr: due.etr,
+                next_update_by: Some(due.next_update_by),
+                message: String::new(),
+                trigger_key: Some(due.trigger_key),
+            };
+            match self.store.append_update(&incident.incident_id, &update).await {
+                Ok(AppendOutcome::Appended { .. }) => posted += 1,
+                Ok(AppendOutcome::DuplicateTrigger) | Err(StoreError::AlreadyResolved(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(posted)
+    }
+
+    /// One pass of every step that follows from what is recorded: the watchdog, notices
+    /// for every timeline entry not yet fanned out, and credits for resolved incidents.
+    pub async fn tick(&self) -> Result<TickReport, EngineError> {
+        let automatic_updates = self.watchdog().await?;
+        let fanout = self.fan_out().await?;
+        let credits = self.credit_resolved().await?;
+        Ok(TickReport { automatic_updates, fanout, credits })
+    }
+}
+
+fn parse_state(incident: &IncidentRow) -> Result<IncidentState, EngineError> {
+    IncidentState::parse(&incident.state).ok_or_else(|| {
+        EngineError::Store(StoreError::Corrupt {
+            table: "incidents",
+            reason: format!("{} has unknown state {:?}", incident.incident_id, incident.state),
+        })
+    })
+}
+
+fn join(e: tokio::task::JoinError) -> EngineError {
+    EngineError::Join(e.to_string())
+}

@@ -1,0 +1,479 @@
+//! Helpers shared by both backends: instant and id encoding, input preparation for the
+//! bulk paths (sorting, de-duplication, the in-input credit conflict check) and row
+//! decoding that turns a bad stored value into [`StoreError::Corrupt`].
+
+use std::cmp::Ordering;
+
+use jiff::Timestamp;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+
+use crate::{
+    CreditRow, CustomerRow, ElementRow, IncidentRow, NoticeRow, PlanRow, Result, StoreError,
+    TokenRow, UpdateRow,
+};
+
+/// Column lists, shared by both backends so their SQL cannot drift apart.
+pub(crate) const PLAN_COLS: &[&str] = &["plan_id", "name", "monthly_price_minor", "currency"];
+pub(crate) const ELEMENT_COLS: &[&str] = &["element_id", "parent_id", "kind", "name"];
+pub(crate) const CUSTOMER_COLS: &[&str] = &[
+    "customer_id",
+    "name",
+    "email",
+    "phone",
+    "locale",
+    "timezone",
+    "plan_id",
+    "element_id",
+    "device_id",
+    "billing_day",
+    "active_since",
+    "status",
+];
+pub(crate) const NOTICE_COLS: &[&str] = &[
+    "key",
+    "customer_id",
+    "incident_id",
+    "kind",
+    "seq",
+    "channel",
+    "recipient",
+    "locale",
+    "subject",
+    "body",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "created_at",
+    "sent_at",
+];
+pub(crate) const CREDIT_COLS: &[&str] = &[
+    "key",
+    "customer_id",
+    "source_event",
+    "policy_id",
+    "policy_version",
+    "amount_minor",
+    "currency",
+    "statement",
+    "explanation",
+    "lines_json",
+    "created_at",
+];
+
+/// `a, b, c`: a column list for SQL.
+pub(crate) fn col_list(cols: &[&str]) -> String {
+    cols.join(", ")
+}
+
+/// `a = excluded.a, ...` for every column but the first (the key): an upsert that
+/// replaces the whole row.
+pub(crate) fn set_excluded(cols: &[&str]) -> String {
+    cols[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---- instants and ids ----
+
+pub(crate) fn micros(ts: Timestamp) -> i64 {
+    ts.as_microsecond()
+}
+
+pub(crate) fn opt_micros(ts: Option<Timestamp>) -> Option<i64> {
+    ts.map(micros)
+}
+
+fn timestamp(table: &'static str, col: &str, us: i64) -> Result<Timestamp> {
+    Timestamp::from_microsecond(us).map_err(|e| StoreError::Corrupt {
+        table,
+        reason: format!("{col} = {us} is not a valid instant: {e}"),
+    })
+}
+
+/// The public id of the n-th incident: `INC-000001`.
+pub(crate) fn incident_id(n: i64) -> String {
+    format!("INC-{n:06}")
+}
+
+pub(crate) fn element_ids_json(ids: &[String]) -> String {
+    // Serialising a slice of strings cannot fail.
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned())
+}
+
+// ---- bulk input preparation ----
+
+/// Rows of `rows` in id order with duplicate ids removed, the last occurrence winning
+/// (as if each row had been upserted in turn). Borrowed, because `import_book` takes the
+/// book by reference; already sorted input (the usual case) costs one pass.
+pub(crate) fn sorted_last_wins<'a, T>(rows: &'a [T], id: impl Fn(&T) -> &str) -> Vec<&'a T> {
+    let mut refs: Vec<&T> = rows.iter().collect();
+    if !refs.is_sorted_by(|a, b| id(a) <= id(b)) {
+        // Stable, so equal ids keep their input order and the last one is the newest.
+        refs.sort_by(|a, b| id(a).cmp(id(b)));
+    }
+    let mut out: Vec<&T> = Vec::with_capacity(refs.len());
+    for row in refs {
+        match out.last_mut() {
+            Some(last) if id(last) == id(row) => *last = row,
+            _ => out.push(row),
+        }
+    }
+    out
+}
+
+/// Sorts credits by key and returns the distinct ones. A key repeated with the same
+/// amount and currency is a re-run and is dropped; repeated with a different amount or
+/// currency it is a conflict, reported before anything is written.
+pub(crate) fn distinct_credits(credits: &mut [CreditRow]) -> Result<Vec<&CreditRow>> {
+    credits.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut out: Vec<&CreditRow> = Vec::with_capacity(credits.len());
+    for credit in credits.iter() {
+        match out.last() {
+            Some(prev) if prev.key == credit.key => {
+                check_same_amount(&credit.key, prev.amount_minor, &prev.currency, credit)?;
+            }
+            _ => out.push(credit),
+        }
+    }
+    Ok(out)
+}
+
+/// CreditConflict unless `new` has the amount and currency already recorded for `key`.
+pub(crate) fn check_same_amount(
+    key: &str,
+    existing_minor: i64,
+    existing_currency: &str,
+    new: &CreditRow,
+) -> Result<()> {
+    if existing_minor == new.amount_minor && existing_currency == new.currency {
+        return Ok(());
+    }
+    Err(StoreError::CreditConflict {
+        key: key.to_owned(),
+        existing_minor,
+        existing_currency: existing_currency.to_owned(),
+        new_minor: new.amount_minor,
+        new_currency: new.currency.clone(),
+    })
+}
+
+/// Sorts notices by key; duplicates are left for `ON CONFLICT DO NOTHING`.
+pub(crate) fn sort_notices(notices: &mut [NoticeRow]) {
+    notices.sort_by(|a, b| a.key.cmp(&b.key));
+}
+
+/// Sorts credits by key for the benchmark floor.
+pub(crate) fn sort_credits(credits: &mut [CreditRow]) {
+    credits.sort_by(|a, b| a.key.cmp(&b.key));
+}
+
+/// Order of `claim_due_notices` results (RETURNING gives no order): by key.
+pub(crate) fn by_key(a: &NoticeRow, b: &NoticeRow) -> Ordering {
+    a.key.cmp(&b.key)
+}
+
+// ---- row decoding ----
+
+/// Typed column access over either backend's row, so each row type is decoded by one
+/// function shared by both backends.
+pub(crate) trait RowGet {
+    fn get_text(&self, col: &str) -> sqlx::Result<String>;
+    fn get_opt_text(&self, col: &str) -> sqlx::Result<Option<String>>;
+    fn get_i64(&self, col: &str) -> sqlx::Result<i64>;
+    fn get_opt_i64(&self, col: &str) -> sqlx::Result<Option<i64>>;
+    fn get_i32(&self, col: &str) -> sqlx::Result<i32>;
+    fn get_i16(&self, col: &str) -> sqlx::Result<i16>;
+    fn get_bool(&self, col: &str) -> sqlx::Result<bool>;
+}
+
+macro_rules! impl_row_get {
+    ($row:ty) => {
+        impl RowGet for $row {
+            fn get_text(&self, col: &str) -> sqlx::Result<String> {
+                self.try_get(col)
+            }
+            fn get_opt_text(&self, col: &str) -> sqlx::Result<Option<String>> {
+                self.try_get(col)
+            }
+            fn get_i64(&self, col: &str) -> sqlx::Result<i64> {
+                self.try_get(col)
+            }
+            fn get_opt_i64(&self, col: &str) -> sqlx::Result<Option<i64>> {
+                self.try_get(col)
+            }
+            fn get_i32(&self, col: &str) -> sqlx::Result<i32> {
+                self.try_get(col)
+            }
+            fn get_i16(&self, col: &str) -> sqlx::Result<i16> {
+                self.try_get(col)
+            }
+            fn get_bool(&self, col: &str) -> sqlx::Result<bool> {
+                self.try_get(col)
+            }
+        }
+    };
+}
+
+impl_row_get!(SqliteRow);
+impl_row_get!(PgRow);
+
+/// A row of a named table; every failure names the table and column as Corrupt.
+pub(crate) struct Cols<'r, R> {
+    row: &'r R,
+    table: &'static str,
+}
+
+impl<'r, R: RowGet> Cols<'r, R> {
+    pub(crate) fn new(row: &'r R, table: &'static str) -> Self {
+        Self { row, table }
+    }
+
+    fn corrupt(&self, col: &str, e: sqlx::Error) -> StoreError {
+        StoreError::Corrupt {
+            table: self.table,
+            reason: format!("column {col}: {e}"),
+        }
+    }
+
+    pub(crate) fn text(&self, col: &str) -> Result<String> {
+        self.row.get_text(col).map_err(|e| self.corrupt(col, e))
+    }
+
+    pub(crate) fn opt_text(&self, col: &str) -> Result<Option<String>> {
+        self.row.get_opt_text(col).map_err(|e| self.corrupt(col, e))
+    }
+
+    pub(crate) fn i64(&self, col: &str) -> Result<i64> {
+        self.row.get_i64(col).map_err(|e| self.corrupt(col, e))
+    }
+
+    pub(crate) fn i32(&self, col: &str) -> Result<i32> {
+        self.row.get_i32(col).map_err(|e| self.corrupt(col, e))
+    }
+
+    pub(crate) fn i16(&self, col: &str) -> Result<i16> {
+        self.row.get_i16(col).map_err(|e| self.corrupt(col, e))
+    }
+
+    pub(crate) fn bool(&self, col: &str) -> Result<bool> {
+        self.row.get_bool(col).map_err(|e| self.corrupt(col, e))
+    }
+
+    pub(crate) fn count(&self, col: &str) -> Result<u64> {
+        let n = self.i64(col)?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt {
+            table: self.table,
+            reason: format!("column {col}: negative count {n}"),
+        })
+    }
+
+    pub(crate) fn ts(&self, col: &str) -> Result<Timestamp> {
+        timestamp(self.table, col, self.i64(col)?)
+    }
+
+    pub(crate) fn opt_ts(&self, col: &str) -> Result<Option<Timestamp>> {
+        let us = self.row.get_opt_i64(col).map_err(|e| self.corrupt(col, e))?;
+        us.map(|us| timestamp(self.table, col, us)).transpose()
+    }
+
+    pub(crate) fn string_list(&self, col: &str) -> Result<Vec<String>> {
+        let json = self.text(col)?;
+        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+            table: self.table,
+            reason: format!("column {col} is not a JSON array of strings: {e}"),
+        })
+    }
+}
+
+pub(crate) fn plan_from_row<R: RowGet>(row: &R) -> Result<PlanRow> {
+    let c = Cols::new(row, "plans");
+    Ok(PlanRow {
+        plan_id: c.text("plan_id")?,
+        name: c.text("name")?,
+        monthly_price_minor: c.i64("monthly_price_minor")?,
+        currency: c.text("currency")?,
+    })
+}
+
+pub(crate) fn element_from_row<R: RowGet>(row: &R) -> Result<ElementRow> {
+    let c = Cols::new(row, "elements");
+    Ok(ElementRow {
+        element_id: c.text("element_id")?,
+        parent_id: c.opt_text("parent_id")?,
+        kind: c.text("kind")?,
+        name: c.text("name")?,
+    })
+}
+
+pub(crate) fn customer_from_row<R: RowGet>(row: &R) -> Result<CustomerRow> {
+    let c = Cols::new(row, "customers");
+    Ok(CustomerRow {
+        customer_id: c.text("customer_id")?,
+        name: c.text("name")?,
+        email: c.opt_text("email")?,
+        phone: c.opt_text("phone")?,
+        locale: c.text("locale")?,
+        timezone: c.text("timezone")?,
+        plan_id: c.text("plan_id")?,
+        element_id: c.text("element_id")?,
+        device_id: c.opt_text("device_id")?,
+        billing_day: c.i16("billing_day")?,
+        active_since: c.ts("active_since")?,
+        status: c.text("status")?,
+    })
+}
+
+pub(crate) fn incident_from_row<R: RowGet>(row: &R) -> Result<IncidentRow> {
+    let c = Cols::new(row, "incidents");
+    Ok(IncidentRow {
+        incident_id: c.text("incident_id")?,
+        element_ids: c.string_list("element_ids")?,
+        cause: c.text("cause")?,
+        state: c.text("state")?,
+        etr: c.opt_ts("etr")?,
+        next_update_by: c.opt_ts("next_update_by")?,
+        declared_at: c.ts("declared_at")?,
+        resolved_at: c.opt_ts("resolved_at")?,
+        credited_at: c.opt_ts("credited_at")?,
+    })
+}
+
+pub(crate) fn update_from_row<R: RowGet>(row: &R) -> Result<UpdateRow> {
+    let c = Cols::new(row, "incident_updates");
+    Ok(UpdateRow {
+        incident_id: c.text("incident_id")?,
+        seq: c.i64("seq")?,
+        at: c.ts("at")?,
+        kind: c.text("kind")?,
+        state: c.text("state")?,
+        etr: c.opt_ts("etr")?,
+        next_update_by: c.opt_ts("next_update_by")?,
+        message: c.text("message")?,
+        trigger_key: c.opt_text("trigger_key")?,
+        fanned_out: c.bool("fanned_out")?,
+    })
+}
+
+pub(crate) fn notice_from_row<R: RowGet>(row: &R) -> Result<NoticeRow> {
+    let c = Cols::new(row, "outbox");
+    Ok(NoticeRow {
+        key: c.text("key")?,
+        customer_id: c.text("customer_id")?,
+        incident_id: c.text("incident_id")?,
+        kind: c.text("kind")?,
+        seq: c.i64("seq")?,
+        channel: c.text("channel")?,
+        recipient: c.text("recipient")?,
+        locale: c.text("locale")?,
+        subject: c.text("subject")?,
+        body: c.text("body")?,
+        status: c.text("status")?,
+        attempts: c.i32("attempts")?,
+        next_attempt_at: c.ts("next_attempt_at")?,
+        last_error: c.opt_text("last_error")?,
+        created_at: c.ts("created_at")?,
+        sent_at: c.opt_ts("sent_at")?,
+    })
+}
+
+pub(crate) fn credit_from_row<R: RowGet>(row: &R) -> Result<CreditRow> {
+    let c = Cols::new(row, "credits");
+    Ok(CreditRow {
+        key: c.text("key")?,
+        customer_id: c.text("customer_id")?,
+        source_event: c.text("source_event")?,
+        policy_id: c.text("policy_id")?,
+        policy_version: c.i64("policy_version")?,
+        amount_minor: c.i64("amount_minor")?,
+        currency: c.text("currency")?,
+        statement: c.text("statement")?,
+        explanation: c.text("explanation")?,
+        lines_json: c.text("lines_json")?,
+        created_at: c.ts("created_at")?,
+    })
+}
+
+pub(crate) fn token_from_row<R: RowGet>(row: &R) -> Result<TokenRow> {
+    let c = Cols::new(row, "tokens");
+    Ok(TokenRow {
+        token_hash: c.text("token_hash")?,
+        scope: c.text("scope")?,
+        label: c.text("label")?,
+        created_at: c.ts("created_at")?,
+    })
+}
+
+pub(crate) fn notice_count_from_row<R: RowGet>(row: &R) -> Result<crate::NoticeCount> {
+    let c = Cols::new(row, "outbox");
+    Ok(crate::NoticeCount {
+        kind: c.text("kind")?,
+        status: c.text("status")?,
+        count: c.count("n")?,
+    })
+}
+
+/// Decodes every row with `f`, stopping at the first corrupt one.
+pub(crate) fn decode_all<R, T>(rows: &[R], f: fn(&R) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credit(key: &str, minor: i64, currency: &str) -> CreditRow {
+        CreditRow {
+            key: key.into(),
+            customer_id: "c".into(),
+            source_event: "e".into(),
+            policy_id: "p".into(),
+            policy_version: 1,
+            amount_minor: minor,
+            currency: currency.into(),
+            statement: "2024-01-01".into(),
+            explanation: String::new(),
+            lines_json: "[]".into(),
+            created_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn distinct_credits_sorts_and_drops_identical_repeats() {
+        let mut rows = vec![credit("b", 1, "EUR"), credit("a", 2, "EUR"), credit("b", 1, "EUR")];
+        let keys: Vec<&str> = distinct_credits(&mut rows)
+            .unwrap()
+            .iter()
+            .map(|c| c.key.as_str())
+            .collect();
+        assert_eq!(keys, ["a", "b"]);
+    }
+
+    #[test]
+    fn distinct_credits_refuses_a_repeat_with_another_amount() {
+        let mut rows = vec![credit("b", 1, "EUR"), credit("b", 1, "USD")];
+        match distinct_credits(&mut rows) {
+            Err(StoreError::CreditConflict { key, existing_currency, new_currency, .. }) => {
+                assert_eq!((key.as_str(), existing_currency.as_str(), new_currency.as_str()), ("b", "EUR", "USD"));
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sorted_last_wins_keeps_the_last_duplicate() {
+        let rows = [("b", 1), ("a", 2), ("b", 3)];
+        let out = sorted_last_wins(&rows, |r| r.0);
+        assert_eq!(out, [&("a", 2), &("b", 3)]);
+    }
+
+    #[test]
+    fn incident_ids_are_zero_padded() {
+        assert_eq!(incident_id(1), "INC-000001");
+        assert_eq!(incident_id(1_234_567), "INC-1234567");
+    }
+}

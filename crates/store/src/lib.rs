@@ -1,0 +1,313 @@
+//! Storage for amends: one [`Store`] trait, two backends.
+//!
+//! SQLite ([`sqlite::SqliteStore`]) is the embedded default: a file created on first
+//! run, migrations applied on open. PostgreSQL ([`postgres::PgStore`]) is selected by a
+//! `postgres://` URL. Each backend owns its migrations (`migrations/sqlite`,
+//! `migrations/postgres`). Queries are runtime queries, so building needs no database.
+//!
+//! The rows here are plain data: the store knows nothing about policies, templates or
+//! HTTP. Instants are [`jiff::Timestamp`] and are stored as BIGINT unix microseconds in
+//! both backends (exact, portable, fast to bulk-write).
+//!
+//! Bulk paths (`import_book`, `enqueue_notices`, `append_credits`) sort their rows by
+//! their unique key before writing, because index order dominates write speed, and write
+//! in one transaction: all or nothing.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+mod common;
+pub mod postgres;
+mod sql;
+pub mod sqlite;
+
+mod open;
+pub use open::{open, open_with, DatabaseUrl};
+
+/// Largest number of rows written per statement batch in bulk paths.
+pub const BULK_BATCH_ROWS_MAX: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "credit {key} already exists with {existing_minor} {existing_currency}; refusing to record it again as {new_minor} {new_currency}"
+    )]
+    CreditConflict {
+        key: String,
+        existing_minor: i64,
+        existing_currency: String,
+        new_minor: i64,
+        new_currency: String,
+    },
+    #[error("incident {0} not found")]
+    IncidentNotFound(String),
+    #[error("incident {0} is already resolved")]
+    AlreadyResolved(String),
+    #[error("bad database url {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("corrupt row in {table}: {reason}")]
+    Corrupt { table: &'static str, reason: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRow {
+    pub plan_id: String,
+    pub name: String,
+    pub monthly_price_minor: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElementRow {
+    pub element_id: String,
+    /// `None` for a root.
+    pub parent_id: Option<String>,
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerRow {
+    pub customer_id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub locale: String,
+    pub timezone: String,
+    pub plan_id: String,
+    pub element_id: String,
+    pub device_id: Option<String>,
+    pub billing_day: i16,
+    pub active_since: Timestamp,
+    /// `active` or `cancelled`.
+    pub status: String,
+}
+
+/// A provider's book: what `import` loads and what impact is computed from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BookRows {
+    pub plans: Vec<PlanRow>,
+    pub elements: Vec<ElementRow>,
+    pub customers: Vec<CustomerRow>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookCounts {
+    pub plans: u64,
+    pub elements: u64,
+    pub customers: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentRow {
+    /// Assigned by the store on insert (`INC-000001`, ...).
+    pub incident_id: String,
+    pub element_ids: Vec<String>,
+    pub cause: String,
+    /// `detected`, `acknowledged`, `identified`, `monitoring` or `resolved`.
+    pub state: String,
+    pub etr: Option<Timestamp>,
+    pub next_update_by: Option<Timestamp>,
+    pub declared_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    /// Set once the credit step has written every credit of this incident.
+    pub credited_at: Option<Timestamp>,
+}
+
+/// One entry of an incident's timeline. `seq` starts at 0 (the declaration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateRow {
+    pub incident_id: String,
+    pub seq: i64,
+    pub at: Timestamp,
+    /// `declared`, `update`, `etr_lapsed`, `update_overdue` or `resolved`.
+    pub kind: String,
+    /// The incident state after this update.
+    pub state: String,
+    pub etr: Option<Timestamp>,
+    pub next_update_by: Option<Timestamp>,
+    pub message: String,
+    /// Deterministic key of an automatic update (e.g. `etr_lapsed:<etr>`), unique per
+    /// incident, so the watchdog can run any number of times and append it once.
+    pub trigger_key: Option<String>,
+    /// Notices for this update have all been written to the outbox.
+    pub fanned_out: bool,
+}
+
+/// What `append_update` needs; the store assigns `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUpdate {
+    pub at: Timestamp,
+    pub kind: String,
+    pub state: String,
+    pub etr: Option<Timestamp>,
+    pub next_update_by: Option<Timestamp>,
+    pub message: String,
+    pub trigger_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Appended { seq: i64 },
+    /// An update with the same `trigger_key` exists already; nothing was written.
+    DuplicateTrigger,
+}
+
+/// One rendered notice in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeRow {
+    /// `customer/incident/kind/seq`: unique; a second insert of the same key is a no-op.
+    pub key: String,
+    pub customer_id: String,
+    pub incident_id: String,
+    pub kind: String,
+    pub seq: i64,
+    /// `email` or `sms`.
+    pub channel: String,
+    pub recipient: String,
+    pub locale: String,
+    pub subject: String,
+    pub body: String,
+    /// `queued`, `sending`, `sent` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Sent { at: Timestamp },
+    Retry { at: Timestamp, error: String, next_attempt_at: Timestamp },
+    Failed { at: Timestamp, error: String },
+}
+
+/// One entry of the append-only credit ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditRow {
+    /// `customer/source_event/policy/version`: unique.
+    pub key: String,
+    pub customer_id: String,
+    /// The event the credit is for (an incident id).
+    pub source_event: String,
+    pub policy_id: String,
+    pub policy_version: i64,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// The statement the credit lands on (the start date of its billing cycle).
+    pub statement: String,
+    /// The arithmetic in plain words.
+    pub explanation: String,
+    /// The lines as JSON, for auditors and the API.
+    pub lines_json: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditWrite {
+    pub inserted: u64,
+    /// Rows whose key existed with the same amount and currency: re-runs.
+    pub unchanged: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreditFilter {
+    pub customer_id: Option<String>,
+    pub source_event: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeCount {
+    pub kind: String,
+    pub status: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRow {
+    /// Hex SHA-256 of the token; the token itself is never stored.
+    pub token_hash: String,
+    /// `admin`, `operator` or `read`.
+    pub scope: String,
+    pub label: String,
+    pub created_at: Timestamp,
+}
+
+/// The one storage interface. The server, the workers and the CLI are generic over it.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    // ---- book ----
+
+    /// Upserts every row by id in ONE transaction (all or nothing). Calls `progress` with
+    /// the number of rows written so far (any row kind) at most once per batch.
+    async fn import_book(&self, book: &BookRows, progress: &(dyn Fn(u64) + Sync)) -> Result<BookCounts>;
+    async fn load_book(&self) -> Result<BookRows>;
+    async fn book_counts(&self) -> Result<BookCounts>;
+    async fn customer(&self, customer_id: &str) -> Result<Option<CustomerRow>>;
+
+    // ---- incidents ----
+
+    /// Inserts the incident and its `declared` update (seq 0) in one transaction and
+    /// returns the id the store assigned (`INC-000001`, ...).
+    async fn insert_incident(&self, incident: &IncidentRow, declared: &NewUpdate) -> Result<String>;
+    async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRow>>;
+    async fn incidents(&self, open_only: bool) -> Result<Vec<IncidentRow>>;
+    /// In one transaction: refuses (AlreadyResolved) if the incident is resolved,
+    /// returns DuplicateTrigger if `trigger_key` exists for the incident, else assigns
+    /// the next seq, inserts the update and sets the incident's state, etr,
+    /// next_update_by (and resolved_at = update.at when state is `resolved`).
+    async fn append_update(&self, incident_id: &str, update: &NewUpdate) -> Result<AppendOutcome>;
+    async fn updates(&self, incident_id: &str) -> Result<Vec<UpdateRow>>;
+    /// Updates whose notices have not all been written, oldest first.
+    async fn pending_fanout(&self) -> Result<Vec<UpdateRow>>;
+    async fn mark_fanned_out(&self, incident_id: &str, seq: i64) -> Result<()>;
+    /// Resolved incidents whose credit step has not finished, by resolved_at then id.
+    async fn uncredited_resolved(&self) -> Result<Vec<IncidentRow>>;
+    async fn mark_credited(&self, incident_id: &str, at: Timestamp) -> Result<()>;
+
+    // ---- outbox ----
+
+    /// Sorts by key and inserts; an existing key is left as it is. Returns rows inserted.
+    async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64>;
+    /// Atomically moves up to `limit` notices that are `queued` with
+    /// `next_attempt_at <= now` (or `sending` with `next_attempt_at <= now`: an expired
+    /// lease after a crash) to `sending` with `next_attempt_at = lease_until`, attempts+1,
+    /// and returns them. Safe with several workers (SKIP LOCKED on PostgreSQL).
+    async fn claim_due_notices(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<NoticeRow>>;
+    async fn record_delivery(&self, key: &str, outcome: &DeliveryOutcome) -> Result<()>;
+    async fn notices_for_customer(&self, customer_id: &str) -> Result<Vec<NoticeRow>>;
+    async fn notices_for_incident(&self, incident_id: &str, limit: u32) -> Result<Vec<NoticeRow>>;
+    async fn notice_counts(&self, incident_id: Option<&str>) -> Result<Vec<NoticeCount>>;
+
+    // ---- credits ----
+
+    /// Sorts by key and appends. A key that exists with the same amount and currency is
+    /// counted as unchanged; with a different amount or currency the whole call fails
+    /// with CreditConflict and writes nothing.
+    async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite>;
+    async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>>;
+
+    // ---- tokens ----
+
+    async fn insert_token(&self, token: &TokenRow) -> Result<()>;
+    async fn token(&self, token_hash: &str) -> Result<Option<TokenRow>>;
+
+    // ---- benchmark floor ----
+
+    /// Writes `rows` into `bench_raw_credits`, a table with the same columns and unique
+    /// key as the ledger but none of its checks, by the backend's fastest plain bulk
+    /// path, after emptying it. The floor the ledger write is compared against.
+    async fn bench_raw_insert(&self, rows: &mut [CreditRow]) -> Result<()>;
+}

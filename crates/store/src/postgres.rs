@@ -1,0 +1,661 @@
+//! The PostgreSQL backend, selected by a `postgres://` URL.
+//!
+//! Bulk writes of credits and notices go through `COPY ... FROM STDIN` (text format) into
+//! a temporary staging table, then one `INSERT ... SELECT ... ON CONFLICT DO NOTHING`: COPY
+//! is the fastest way in, and the staging table lets the ledger check every existing key
+//! with one join. The book is upserted in batches of arrays (`UNNEST`), one statement
+//! per batch whatever its size. Row locks (`FOR UPDATE`, `SKIP LOCKED`) serialise the
+//! few places where concurrent callers race.
+
+use std::io::Write as _;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
+use sqlx::{AssertSqlSafe, Transaction};
+
+use crate::common::{
+    self, CREDIT_COLS, CUSTOMER_COLS, Cols, ELEMENT_COLS, NOTICE_COLS, PLAN_COLS, micros,
+    opt_micros,
+};
+use crate::sql;
+use crate::{
+    AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, CreditFilter, CreditRow,
+    CreditWrite, CustomerRow, DeliveryOutcome, ElementRow, IncidentRow, NewUpdate, NoticeCount,
+    NoticeRow, PlanRow, Result, Store, StoreError, TokenRow, UpdateRow,
+};
+
+/// COPY data is sent in messages of about this size: large enough to amortise the
+/// round trip through the socket, small enough not to hold the whole load in memory.
+const COPY_CHUNK_BYTES: usize = 1 << 20;
+
+const POOL_CONNECTIONS_MAX: u32 = 8;
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects with explicit options (a test database, a socket, ...) and migrates.
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_CONNECTIONS_MAX)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool, for callers that need a query the trait does not offer.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes every connection of the pool (a test drops its database afterwards).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+// ---- COPY ----
+
+/// One line of COPY text format: tab-separated fields, `\N` for NULL, and backslash
+/// escapes for the four bytes that would otherwise end a field or a line.
+struct CopyLine<'a> {
+    out: &'a mut Vec<u8>,
+    fields: usize,
+}
+
+impl<'a> CopyLine<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        Self { out, fields: 0 }
+    }
+
+    fn sep(&mut self) {
+        if self.fields > 0 {
+            self.out.push(b'\t');
+        }
+        self.fields += 1;
+    }
+
+    fn text(&mut self, s: &str) -> &mut Self {
+        self.sep();
+        escape_copy_text(s, self.out);
+        self
+    }
+
+    fn opt_text(&mut self, s: Option<&str>) -> &mut Self {
+        match s {
+            Some(s) => self.text(s),
+            None => self.null(),
+        }
+    }
+
+    fn int(&mut self, n: i64) -> &mut Self {
+        self.sep();
+        // Writing to a Vec cannot fail.
+        let _ = write!(self.out, "{n}");
+        self
+    }
+
+    fn opt_int(&mut self, n: Option<i64>) -> &mut Self {
+        match n {
+            Some(n) => self.int(n),
+            None => self.null(),
+        }
+    }
+
+    fn null(&mut self) -> &mut Self {
+        self.sep();
+        self.out.extend_from_slice(b"\\N");
+        self
+    }
+
+    fn end(&mut self) {
+        self.out.push(b'\n');
+    }
+}
+
+/// Appends `s` escaped for COPY text format. Everything else, including quotes, commas
+/// and any UTF-8, is taken literally in this format.
+fn escape_copy_text(s: &str, out: &mut Vec<u8>) {
+    let bytes = s.as_bytes();
+    if !bytes.iter().any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r')) {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    for &b in bytes {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// A row written as one line of COPY text, columns in the order of its column list.
+trait CopyRow {
+    fn write_copy(&self, out: &mut Vec<u8>);
+}
+
+impl CopyRow for CreditRow {
+    fn write_copy(&self, out: &mut Vec<u8>) {
+        CopyLine::new(out)
+            .text(&self.key)
+            .text(&self.customer_id)
+            .text(&self.source_event)
+            .text(&self.policy_id)
+            .int(self.policy_version)
+            .int(self.amount_minor)
+            .text(&self.currency)
+            .text(&self.statement)
+            .text(&self.explanation)
+            .text(&self.lines_json)
+            .int(micros(self.created_at))
+            .end();
+    }
+}
+
+impl CopyRow for NoticeRow {
+    fn write_copy(&self, out: &mut Vec<u8>) {
+        CopyLine::new(out)
+            .text(&self.key)
+            .text(&self.customer_id)
+            .text(&self.incident_id)
+            .text(&self.kind)
+            .int(self.seq)
+            .text(&self.channel)
+            .text(&self.recipient)
+            .text(&self.locale)
+            .text(&self.subject)
+            .text(&self.body)
+            .text(&self.status)
+            .int(i64::from(self.attempts))
+            .int(micros(self.next_attempt_at))
+            .opt_text(self.last_error.as_deref())
+            .int(micros(self.created_at))
+            .opt_int(opt_micros(self.sent_at))
+            .end();
+    }
+}
+
+impl<T: CopyRow> CopyRow for &T {
+    fn write_copy(&self, out: &mut Vec<u8>) {
+        (*self).write_copy(out)
+    }
+}
+
+/// Streams `rows` into `table` with COPY; returns the rows copied.
+async fn copy_rows<T: CopyRow>(conn: &mut PgConnection, table: &str, cols: &[&str], rows: &[T]) -> Result<u64> {
+    let statement = format!("COPY {table} ({}) FROM STDIN", common::col_list(cols));
+    let mut copy = conn.copy_in_raw(&statement).await?;
+    let mut buf = Vec::with_capacity(COPY_CHUNK_BYTES + 64 * 1024);
+    for row in rows {
+        row.write_copy(&mut buf);
+        if buf.len() >= COPY_CHUNK_BYTES {
+            copy.send(std::mem::replace(&mut buf, Vec::with_capacity(COPY_CHUNK_BYTES + 64 * 1024)))
+                .await?;
+        }
+    }
+    if !buf.is_empty() {
+        copy.send(buf).await?;
+    }
+    Ok(copy.finish().await?)
+}
+
+/// Creates `stage`, a temporary table shaped like `table` without its indexes, that
+/// disappears at the end of the transaction.
+async fn create_stage(conn: &mut PgConnection, stage: &str, table: &str) -> Result<()> {
+    let sql = format!("CREATE TEMP TABLE {stage} (LIKE {table}) ON COMMIT DROP");
+    sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Moves the staged rows into `table`, skipping keys it has; returns the rows inserted.
+async fn insert_new_from_stage(conn: &mut PgConnection, stage: &str, table: &str, cols: &[&str]) -> Result<u64> {
+    let cols = common::col_list(cols);
+    let sql = format!("INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT (key) DO NOTHING");
+    Ok(sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?.rows_affected())
+}
+
+/// Fails with CreditConflict, naming the smallest such key, if a staged credit's key is
+/// in the ledger with another amount or currency. One join for the whole call.
+async fn check_stored_amounts(conn: &mut PgConnection) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT s.key, c.amount_minor AS existing_minor, c.currency AS existing_currency, \
+                s.amount_minor AS new_minor, s.currency AS new_currency \
+         FROM credits_stage s JOIN credits c ON c.key = s.key \
+         WHERE c.amount_minor <> s.amount_minor OR c.currency <> s.currency \
+         ORDER BY s.key LIMIT 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(()) };
+    let c = Cols::new(&row, "credits");
+    Err(StoreError::CreditConflict {
+        key: c.text("key")?,
+        existing_minor: c.i64("existing_minor")?,
+        existing_currency: c.text("existing_currency")?,
+        new_minor: c.i64("new_minor")?,
+        new_currency: c.text("new_currency")?,
+    })
+}
+
+// ---- book upserts ----
+
+/// `INSERT INTO t (cols) SELECT * FROM UNNEST($1::ty[], ...) ON CONFLICT (id) DO UPDATE`:
+/// one statement and one array per column for a whole batch.
+fn unnest_upsert_sql(table: &str, cols: &[&str], types: &[&str]) -> String {
+    let arrays: Vec<String> = types.iter().enumerate().map(|(i, ty)| format!("${}::{ty}[]", i + 1)).collect();
+    format!(
+        "INSERT INTO {table} ({}) SELECT * FROM UNNEST({}) ON CONFLICT ({}) DO UPDATE SET {}",
+        common::col_list(cols),
+        arrays.join(", "),
+        cols[0],
+        common::set_excluded(cols)
+    )
+}
+
+fn strs<'a, T>(rows: &[&'a T], f: impl Fn(&'a T) -> &'a str) -> Vec<&'a str> {
+    rows.iter().map(|r| f(r)).collect()
+}
+
+fn opt_strs<'a, T>(rows: &[&'a T], f: impl Fn(&'a T) -> Option<&'a str>) -> Vec<Option<&'a str>> {
+    rows.iter().map(|r| f(r)).collect()
+}
+
+async fn upsert_elements(conn: &mut PgConnection, batch: &[&ElementRow]) -> Result<()> {
+    let sql = unnest_upsert_sql("elements", ELEMENT_COLS, &["text", "text", "text", "text"]);
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(strs(batch, |r| &r.element_id))
+        .bind(opt_strs(batch, |r| r.parent_id.as_deref()))
+        .bind(strs(batch, |r| &r.kind))
+        .bind(strs(batch, |r| &r.name))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_plans(conn: &mut PgConnection, batch: &[&PlanRow]) -> Result<()> {
+    let sql = unnest_upsert_sql("plans", PLAN_COLS, &["text", "text", "int8", "text"]);
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(strs(batch, |r| &r.plan_id))
+        .bind(strs(batch, |r| &r.name))
+        .bind(batch.iter().map(|r| r.monthly_price_minor).collect::<Vec<_>>())
+        .bind(strs(batch, |r| &r.currency))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_customers(conn: &mut PgConnection, batch: &[&CustomerRow]) -> Result<()> {
+    let types = [
+        "text", "text", "text", "text", "text", "text", "text", "text", "text", "int2", "int8", "text",
+    ];
+    let sql = unnest_upsert_sql("customers", CUSTOMER_COLS, &types);
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(strs(batch, |r| &r.customer_id))
+        .bind(strs(batch, |r| &r.name))
+        .bind(opt_strs(batch, |r| r.email.as_deref()))
+        .bind(opt_strs(batch, |r| r.phone.as_deref()))
+        .bind(strs(batch, |r| &r.locale))
+        .bind(strs(batch, |r| &r.timezone))
+        .bind(strs(batch, |r| &r.plan_id))
+        .bind(strs(batch, |r| &r.element_id))
+        .bind(opt_strs(batch, |r| r.device_id.as_deref()))
+        .bind(batch.iter().map(|r| r.billing_day).collect::<Vec<_>>())
+        .bind(batch.iter().map(|r| micros(r.active_since)).collect::<Vec<_>>())
+        .bind(strs(batch, |r| &r.status))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    // ---- book ----
+
+    async fn import_book(&self, book: &BookRows, progress: &(dyn Fn(u64) + Sync)) -> Result<BookCounts> {
+        // Duplicate ids are folded first: one statement may not upsert a row twice.
+        let elements = common::sorted_last_wins(&book.elements, |r| &r.element_id);
+        let plans = common::sorted_last_wins(&book.plans, |r| &r.plan_id);
+        let customers = common::sorted_last_wins(&book.customers, |r| &r.customer_id);
+        let mut tx = self.pool.begin().await?;
+        let mut written = 0u64;
+        for batch in elements.chunks(BULK_BATCH_ROWS_MAX) {
+            upsert_elements(&mut tx, batch).await?;
+            written += batch.len() as u64;
+            progress(written);
+        }
+        for batch in plans.chunks(BULK_BATCH_ROWS_MAX) {
+            upsert_plans(&mut tx, batch).await?;
+            written += batch.len() as u64;
+            progress(written);
+        }
+        for batch in customers.chunks(BULK_BATCH_ROWS_MAX) {
+            upsert_customers(&mut tx, batch).await?;
+            written += batch.len() as u64;
+            progress(written);
+        }
+        tx.commit().await?;
+        Ok(BookCounts {
+            plans: plans.len() as u64,
+            elements: elements.len() as u64,
+            customers: customers.len() as u64,
+        })
+    }
+
+    async fn load_book(&self) -> Result<BookRows> {
+        // REPEATABLE READ: the three lists come from one snapshot.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        let plans = sqlx::query(sql::SELECT_PLANS).fetch_all(&mut *tx).await?;
+        let elements = sqlx::query(sql::SELECT_ELEMENTS).fetch_all(&mut *tx).await?;
+        let customers = sqlx::query(sql::SELECT_CUSTOMERS).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(BookRows {
+            plans: common::decode_all(&plans, common::plan_from_row)?,
+            elements: common::decode_all(&elements, common::element_from_row)?,
+            customers: common::decode_all(&customers, common::customer_from_row)?,
+        })
+    }
+
+    async fn book_counts(&self) -> Result<BookCounts> {
+        let row = sqlx::query(sql::BOOK_COUNTS).fetch_one(&self.pool).await?;
+        let c = Cols::new(&row, "book");
+        Ok(BookCounts {
+            plans: c.count("plans")?,
+            elements: c.count("elements")?,
+            customers: c.count("customers")?,
+        })
+    }
+
+    async fn customer(&self, customer_id: &str) -> Result<Option<CustomerRow>> {
+        let row = sqlx::query(sql::SELECT_CUSTOMER).bind(customer_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(common::customer_from_row).transpose()
+    }
+
+    // ---- incidents ----
+
+    async fn insert_incident(&self, incident: &IncidentRow, declared: &NewUpdate) -> Result<String> {
+        let mut tx = self.pool.begin().await?;
+        let n: i64 = sqlx::query_scalar(sql::NEXT_INCIDENT_NUMBER).fetch_one(&mut *tx).await?;
+        let id = common::incident_id(n);
+        sqlx::query(sql::INSERT_INCIDENT)
+            .bind(id.as_str())
+            .bind(common::element_ids_json(&incident.element_ids))
+            .bind(incident.cause.as_str())
+            .bind(incident.state.as_str())
+            .bind(opt_micros(incident.etr))
+            .bind(opt_micros(incident.next_update_by))
+            .bind(micros(incident.declared_at))
+            .bind(opt_micros(incident.resolved_at))
+            .bind(opt_micros(incident.credited_at))
+            .execute(&mut *tx)
+            .await?;
+        insert_update(&mut tx, &id, 0, declared).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRow>> {
+        let row = sqlx::query(sql::SELECT_INCIDENT).bind(incident_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(common::incident_from_row).transpose()
+    }
+
+    async fn incidents(&self, open_only: bool) -> Result<Vec<IncidentRow>> {
+        let sql = if open_only { sql::SELECT_OPEN_INCIDENTS } else { sql::SELECT_INCIDENTS };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::incident_from_row)
+    }
+
+    async fn append_update(&self, incident_id: &str, update: &NewUpdate) -> Result<AppendOutcome> {
+        let mut tx = self.pool.begin().await?;
+        // The row lock makes concurrent appends to one incident take turns, so each sees
+        // the previous one's seq, trigger key and state.
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM incidents WHERE incident_id = $1 FOR UPDATE")
+                .bind(incident_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match state.as_deref() {
+            None => return Err(StoreError::IncidentNotFound(incident_id.to_owned())),
+            Some("resolved") => return Err(StoreError::AlreadyResolved(incident_id.to_owned())),
+            Some(_) => {}
+        }
+        // Checked rather than caught: a unique violation would abort the transaction.
+        if let Some(trigger_key) = &update.trigger_key {
+            let n: i64 = sqlx::query_scalar(sql::COUNT_TRIGGER)
+                .bind(incident_id)
+                .bind(trigger_key.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            if n > 0 {
+                tx.rollback().await?;
+                return Ok(AppendOutcome::DuplicateTrigger);
+            }
+        }
+        let seq: i64 = sqlx::query_scalar(sql::NEXT_SEQ).bind(incident_id).fetch_one(&mut *tx).await?;
+        insert_update(&mut tx, incident_id, seq, update).await?;
+        sqlx::query(sql::APPLY_UPDATE)
+            .bind(incident_id)
+            .bind(update.state.as_str())
+            .bind(opt_micros(update.etr))
+            .bind(opt_micros(update.next_update_by))
+            .bind(micros(update.at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(AppendOutcome::Appended { seq })
+    }
+
+    async fn updates(&self, incident_id: &str) -> Result<Vec<UpdateRow>> {
+        let rows = sqlx::query(sql::SELECT_UPDATES).bind(incident_id).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::update_from_row)
+    }
+
+    async fn pending_fanout(&self) -> Result<Vec<UpdateRow>> {
+        let rows = sqlx::query(sql::PENDING_FANOUT).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::update_from_row)
+    }
+
+    async fn mark_fanned_out(&self, incident_id: &str, seq: i64) -> Result<()> {
+        let done = sqlx::query(sql::MARK_FANNED_OUT).bind(incident_id).bind(seq).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::IncidentNotFound(format!("{incident_id} (update {seq})")));
+        }
+        Ok(())
+    }
+
+    async fn uncredited_resolved(&self) -> Result<Vec<IncidentRow>> {
+        let rows = sqlx::query(sql::UNCREDITED_RESOLVED).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::incident_from_row)
+    }
+
+    async fn mark_credited(&self, incident_id: &str, at: Timestamp) -> Result<()> {
+        let done = sqlx::query(sql::MARK_CREDITED).bind(incident_id).bind(micros(at)).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::IncidentNotFound(incident_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    // ---- outbox ----
+
+    async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64> {
+        common::sort_notices(notices);
+        let mut tx = self.pool.begin().await?;
+        create_stage(&mut tx, "outbox_stage", "outbox").await?;
+        copy_rows(&mut tx, "outbox_stage", NOTICE_COLS, notices).await?;
+        let inserted = insert_new_from_stage(&mut tx, "outbox_stage", "outbox", NOTICE_COLS).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn claim_due_notices(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<NoticeRow>> {
+        // SKIP LOCKED: a notice another worker is claiming right now is left to it.
+        let rows = sqlx::query(
+            "WITH due AS ( \
+                 SELECT key FROM outbox \
+                 WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2 \
+                 ORDER BY next_attempt_at, key LIMIT $3 \
+                 FOR UPDATE SKIP LOCKED) \
+             UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, next_attempt_at = $1 \
+             FROM due WHERE o.key = due.key \
+             RETURNING o.*",
+        )
+        .bind(micros(lease_until))
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut notices = common::decode_all(&rows, common::notice_from_row)?;
+        notices.sort_by(common::by_key);
+        Ok(notices)
+    }
+
+    async fn record_delivery(&self, key: &str, outcome: &DeliveryOutcome) -> Result<()> {
+        let q = match outcome {
+            DeliveryOutcome::Sent { at } => sqlx::query(sql::RECORD_SENT).bind(key).bind(micros(*at)),
+            DeliveryOutcome::Retry { error, next_attempt_at, .. } => sqlx::query(sql::RECORD_RETRY)
+                .bind(key)
+                .bind(error.as_str())
+                .bind(micros(*next_attempt_at)),
+            DeliveryOutcome::Failed { error, .. } => sqlx::query(sql::RECORD_FAILED).bind(key).bind(error.as_str()),
+        };
+        if q.execute(&self.pool).await?.rows_affected() == 0 {
+            tracing::warn!(key, "delivery recorded for a notice that is not in the outbox");
+        }
+        Ok(())
+    }
+
+    async fn notices_for_customer(&self, customer_id: &str) -> Result<Vec<NoticeRow>> {
+        let rows = sqlx::query(sql::NOTICES_FOR_CUSTOMER).bind(customer_id).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::notice_from_row)
+    }
+
+    async fn notices_for_incident(&self, incident_id: &str, limit: u32) -> Result<Vec<NoticeRow>> {
+        let rows = sqlx::query(sql::NOTICES_FOR_INCIDENT)
+            .bind(incident_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::notice_from_row)
+    }
+
+    async fn notice_counts(&self, incident_id: Option<&str>) -> Result<Vec<NoticeCount>> {
+        let q = match incident_id {
+            None => sqlx::query(sql::NOTICE_COUNTS),
+            Some(id) => sqlx::query(sql::NOTICE_COUNTS_FOR_INCIDENT).bind(id),
+        };
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::notice_count_from_row)
+    }
+
+    // ---- credits ----
+
+    async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite> {
+        let total = credits.len() as u64;
+        let distinct = common::distinct_credits(credits)?;
+        let mut tx = self.pool.begin().await?;
+        create_stage(&mut tx, "credits_stage", "credits").await?;
+        copy_rows(&mut tx, "credits_stage", CREDIT_COLS, &distinct).await?;
+        // On a conflict, dropping `tx` rolls back: nothing of this call is written.
+        check_stored_amounts(&mut tx).await?;
+        let inserted = insert_new_from_stage(&mut tx, "credits_stage", "credits", CREDIT_COLS).await?;
+        tx.commit().await?;
+        Ok(CreditWrite { inserted, unchanged: total - inserted })
+    }
+
+    async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>> {
+        let (sql, binds) = sql::credits_query(filter);
+        let mut q = sqlx::query(sql);
+        for value in binds {
+            q = q.bind(value);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::credit_from_row)
+    }
+
+    // ---- tokens ----
+
+    async fn insert_token(&self, token: &TokenRow) -> Result<()> {
+        sqlx::query(sql::INSERT_TOKEN)
+            .bind(token.token_hash.as_str())
+            .bind(token.scope.as_str())
+            .bind(token.label.as_str())
+            .bind(micros(token.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn token(&self, token_hash: &str) -> Result<Option<TokenRow>> {
+        let row = sqlx::query(sql::SELECT_TOKEN).bind(token_hash).fetch_optional(&self.pool).await?;
+        row.as_ref().map(common::token_from_row).transpose()
+    }
+
+    // ---- benchmark floor ----
+
+    async fn bench_raw_insert(&self, rows: &mut [CreditRow]) -> Result<()> {
+        common::sort_credits(rows);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("TRUNCATE bench_raw_credits").execute(&mut *tx).await?;
+        copy_rows(&mut tx, "bench_raw_credits", CREDIT_COLS, rows).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_update(
+    tx: &mut Transaction<'static, Postgres>,
+    incident_id: &str,
+    seq: i64,
+    update: &NewUpdate,
+) -> Result<()> {
+    sqlx::query(sql::INSERT_UPDATE)
+        .bind(incident_id)
+        .bind(seq)
+        .bind(micros(update.at))
+        .bind(update.kind.as_str())
+        .bind(update.state.as_str())
+        .bind(opt_micros(update.etr))
+        .bind(opt_micros(update.next_update_by))
+        .bind(update.message.as_str())
+        .bind(update.trigger_key.as_deref())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_copy_text;
+
+    #[test]
+    fn copy_text_escapes_only_what_ends_a_field_or_line() {
+        let mut out = Vec::new();
+        escape_copy_text("a\tb\nc\\d\re \"q\", é 日本 \\N", &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "a\\tb\\nc\\\\d\\re \"q\", é 日本 \\\\N");
+    }
+}

@@ -1,0 +1,80 @@
+//! SQL text that is identical in both backends. SQLite accepts PostgreSQL's `$n`
+//! placeholders, so one string serves both; what differs (locking, bulk paths) lives in
+//! the backend modules.
+
+use crate::CreditFilter;
+
+pub(crate) const SELECT_PLANS: &str = "SELECT * FROM plans ORDER BY plan_id";
+pub(crate) const SELECT_ELEMENTS: &str = "SELECT * FROM elements ORDER BY element_id";
+pub(crate) const SELECT_CUSTOMERS: &str = "SELECT * FROM customers ORDER BY customer_id";
+pub(crate) const SELECT_CUSTOMER: &str = "SELECT * FROM customers WHERE customer_id = $1";
+pub(crate) const BOOK_COUNTS: &str = "SELECT (SELECT COUNT(*) FROM plans) AS plans, \
+     (SELECT COUNT(*) FROM elements) AS elements, \
+     (SELECT COUNT(*) FROM customers) AS customers";
+
+/// Hands out the next incident number. The row write makes concurrent callers queue
+/// behind each other until commit, so numbers are unique and, as a rolled back insert
+/// also rolls back its increment, without gaps.
+pub(crate) const NEXT_INCIDENT_NUMBER: &str =
+    "UPDATE counters SET value = value + 1 WHERE name = 'incident' RETURNING value";
+pub(crate) const INSERT_INCIDENT: &str = "INSERT INTO incidents \
+     (incident_id, element_ids, cause, state, etr, next_update_by, declared_at, resolved_at, credited_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+pub(crate) const INSERT_UPDATE: &str = "INSERT INTO incident_updates \
+     (incident_id, seq, at, kind, state, etr, next_update_by, message, trigger_key, fanned_out) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE)";
+pub(crate) const SELECT_INCIDENT: &str = "SELECT * FROM incidents WHERE incident_id = $1";
+pub(crate) const SELECT_INCIDENTS: &str = "SELECT * FROM incidents ORDER BY declared_at, incident_id";
+pub(crate) const SELECT_OPEN_INCIDENTS: &str =
+    "SELECT * FROM incidents WHERE state <> 'resolved' ORDER BY declared_at, incident_id";
+pub(crate) const COUNT_TRIGGER: &str =
+    "SELECT COUNT(*) FROM incident_updates WHERE incident_id = $1 AND trigger_key = $2";
+pub(crate) const NEXT_SEQ: &str =
+    "SELECT COALESCE(MAX(seq), -1) + 1 FROM incident_updates WHERE incident_id = $1";
+pub(crate) const APPLY_UPDATE: &str = "UPDATE incidents SET state = $2, etr = $3, next_update_by = $4, \
+     resolved_at = CASE WHEN $2 = 'resolved' THEN $5 ELSE resolved_at END \
+     WHERE incident_id = $1";
+pub(crate) const SELECT_UPDATES: &str = "SELECT * FROM incident_updates WHERE incident_id = $1 ORDER BY seq";
+pub(crate) const PENDING_FANOUT: &str =
+    "SELECT * FROM incident_updates WHERE NOT fanned_out ORDER BY at, incident_id, seq";
+pub(crate) const MARK_FANNED_OUT: &str =
+    "UPDATE incident_updates SET fanned_out = TRUE WHERE incident_id = $1 AND seq = $2";
+pub(crate) const UNCREDITED_RESOLVED: &str = "SELECT * FROM incidents \
+     WHERE state = 'resolved' AND credited_at IS NULL ORDER BY resolved_at, incident_id";
+pub(crate) const MARK_CREDITED: &str = "UPDATE incidents SET credited_at = $2 WHERE incident_id = $1";
+
+pub(crate) const RECORD_SENT: &str = "UPDATE outbox SET status = 'sent', sent_at = $2 WHERE key = $1";
+pub(crate) const RECORD_RETRY: &str =
+    "UPDATE outbox SET status = 'queued', last_error = $2, next_attempt_at = $3 WHERE key = $1";
+pub(crate) const RECORD_FAILED: &str = "UPDATE outbox SET status = 'failed', last_error = $2 WHERE key = $1";
+pub(crate) const NOTICES_FOR_CUSTOMER: &str =
+    "SELECT * FROM outbox WHERE customer_id = $1 ORDER BY created_at, key";
+pub(crate) const NOTICES_FOR_INCIDENT: &str =
+    "SELECT * FROM outbox WHERE incident_id = $1 ORDER BY created_at, key LIMIT $2";
+pub(crate) const NOTICE_COUNTS: &str =
+    "SELECT kind, status, COUNT(*) AS n FROM outbox GROUP BY kind, status ORDER BY kind, status";
+pub(crate) const NOTICE_COUNTS_FOR_INCIDENT: &str = "SELECT kind, status, COUNT(*) AS n FROM outbox \
+     WHERE incident_id = $1 GROUP BY kind, status ORDER BY kind, status";
+
+pub(crate) const INSERT_TOKEN: &str =
+    "INSERT INTO tokens (token_hash, scope, label, created_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const SELECT_TOKEN: &str = "SELECT * FROM tokens WHERE token_hash = $1";
+
+/// The credits query for `filter` and the values to bind, in placeholder order.
+pub(crate) fn credits_query(filter: &CreditFilter) -> (&'static str, Vec<&str>) {
+    match (filter.customer_id.as_deref(), filter.source_event.as_deref()) {
+        (None, None) => ("SELECT * FROM credits ORDER BY key", vec![]),
+        (Some(customer), None) => (
+            "SELECT * FROM credits WHERE customer_id = $1 ORDER BY key",
+            vec![customer],
+        ),
+        (None, Some(event)) => (
+            "SELECT * FROM credits WHERE source_event = $1 ORDER BY key",
+            vec![event],
+        ),
+        (Some(customer), Some(event)) => (
+            "SELECT * FROM credits WHERE customer_id = $1 AND source_event = $2 ORDER BY key",
+            vec![customer, event],
+        ),
+    }
+}

@@ -1,0 +1,592 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! Every write transaction starts with `BEGIN IMMEDIATE`: it takes the write lock up
+//! front, so two writers queue on `busy_timeout` instead of one failing with
+//! SQLITE_BUSY when it tries to upgrade a read transaction. Bulk paths write sorted rows
+//! through one multi-row INSERT statement, prepared once per connection and reused for
+//! every full batch.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use sqlx::query::Query;
+use sqlx::sqlite::{
+    Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode,
+    SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Transaction};
+
+use crate::common::{
+    self, CREDIT_COLS, CUSTOMER_COLS, Cols, ELEMENT_COLS, NOTICE_COLS, PLAN_COLS, micros,
+    opt_micros,
+};
+use crate::sql;
+use crate::{
+    AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, CreditFilter, CreditRow,
+    CreditWrite, CustomerRow, DeliveryOutcome, ElementRow, IncidentRow, NewUpdate, NoticeCount,
+    NoticeRow, PlanRow, Result, Store, StoreError, TokenRow, UpdateRow,
+};
+
+/// SQLite's default cap on bind parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER).
+const SQLITE_PARAMS_MAX: usize = 32_766;
+
+/// How long a writer waits for another writer's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Page cache per connection, in KiB (negative = KiB for `cache_size`): large enough that
+/// a bulk write of sorted keys keeps the right-hand edge of its indexes in memory.
+const CACHE_KIB: i64 = 65_536;
+
+const POOL_CONNECTIONS_MAX: u32 = 4;
+
+type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments>;
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its parent directory on first run) the database at
+    /// `path` and applies pending migrations.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent).await.map_err(|e| StoreError::Database(e.into()))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("cache_size", format!("-{CACHE_KIB}"));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_CONNECTIONS_MAX)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool, for callers that need a query the trait does not offer.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+// ---- bulk writing ----
+
+/// A row that binds its columns, in the order of its column list, to a statement.
+trait BindRow {
+    fn bind_to<'q>(&self, q: SqliteQuery<'q>) -> SqliteQuery<'q>;
+}
+
+impl<T: BindRow> BindRow for &T {
+    fn bind_to<'q>(&self, q: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        (*self).bind_to(q)
+    }
+}
+
+/// One multi-row `INSERT` with a fixed tail (`ON CONFLICT ...`), cut into batches that
+/// stay under SQLite's bind parameter cap. The SQL of a full batch is built once and,
+/// being the same string every time, sqlx prepares it once per connection.
+struct MultiInsert {
+    head: String,
+    tail: String,
+    cols: usize,
+    rows_per_batch: usize,
+    full_batch_sql: Arc<str>,
+}
+
+impl MultiInsert {
+    fn new(table: &str, cols: &[&str], tail: &str) -> Self {
+        let rows_per_batch = (SQLITE_PARAMS_MAX / cols.len()).min(BULK_BATCH_ROWS_MAX);
+        let head = format!("INSERT INTO {table} ({}) VALUES ", common::col_list(cols));
+        let mut me = Self {
+            head,
+            tail: tail.to_owned(),
+            cols: cols.len(),
+            rows_per_batch,
+            full_batch_sql: Arc::from(""),
+        };
+        me.full_batch_sql = Arc::from(me.sql(rows_per_batch));
+        me
+    }
+
+    fn sql(&self, rows: usize) -> String {
+        let tuple = format!("({})", vec!["?"; self.cols].join(", "));
+        let mut sql = String::with_capacity(self.head.len() + rows * (tuple.len() + 2) + self.tail.len() + 1);
+        sql.push_str(&self.head);
+        for i in 0..rows {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&tuple);
+        }
+        sql.push(' ');
+        sql.push_str(&self.tail);
+        sql
+    }
+
+    fn batches<'a, T>(&self, rows: &'a [T]) -> std::slice::Chunks<'a, T> {
+        rows.chunks(self.rows_per_batch)
+    }
+
+    /// Writes one batch (at most `rows_per_batch` rows); returns the rows changed.
+    async fn execute<T: BindRow>(&self, conn: &mut SqliteConnection, batch: &[T]) -> Result<u64> {
+        debug_assert!(batch.len() <= self.rows_per_batch);
+        let mut q = if batch.len() == self.rows_per_batch {
+            sqlx::query(AssertSqlSafe(Arc::clone(&self.full_batch_sql)))
+        } else {
+            sqlx::query(AssertSqlSafe(self.sql(batch.len())))
+        };
+        for row in batch {
+            q = row.bind_to(q);
+        }
+        Ok(q.execute(&mut *conn).await?.rows_affected())
+    }
+
+    /// Writes every row, calling `progress` after each batch with `written` so far.
+    async fn execute_all<T: BindRow>(
+        &self,
+        conn: &mut SqliteConnection,
+        rows: &[T],
+        written: &mut u64,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<()> {
+        for batch in self.batches(rows) {
+            self.execute(conn, batch).await?;
+            *written += batch.len() as u64;
+            progress(*written);
+        }
+        Ok(())
+    }
+}
+
+/// `INSERT ... ON CONFLICT (id) DO UPDATE SET <every other column>`.
+fn upsert(table: &str, cols: &[&str]) -> MultiInsert {
+    let tail = format!("ON CONFLICT ({}) DO UPDATE SET {}", cols[0], common::set_excluded(cols));
+    MultiInsert::new(table, cols, &tail)
+}
+
+impl BindRow for PlanRow {
+    fn bind_to<'q>(&self, q: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        q.bind(self.plan_id.as_str())
+            .bind(self.name.as_str())
+            .bind(self.monthly_price_minor)
+            .bind(self.currency.as_str())
+    }
+}
+
+impl BindRow for ElementRow {
+    fn bind_to<'q>(&self, q: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        q.bind(self.element_id.as_str())
+            .bind(self.parent_id.as_deref())
+            .bind(self.kind.as_str())
+            .bind(self.name.as_str())
+    }
+}
+
+impl BindRow for CustomerRow {
+    fn bind_to<'q>(&self, q: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        q.bind(self.customer_id.as_str())
+            .bind(self.name.as_str())
+            .bind(self.email.as_deref())
+            .bind(self.phone.as_deref())
+            .bind(self.locale.as_str())
+            .bind(self.timezone.as_str())
+            .bind(self.plan_id.as_str())
+            .bind(self.element_id.as_str())
+            .bind(self.device_id.as_deref())
+            .bind(self.billing_day)
+            .bind(micros(self.active_since))
+            .bind(self.status.as_str())
+    }
+}
+
+impl BindRow for NoticeRow {
+    fn bind_to<'q>(&self, q: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        q.bind(self.key.as_str())
+            .bind(self.customer_id.as_str())
+            .bind(self.incident_id.as_str())
+            .bind(self.kind.as_str())
+            .bind(self.seq)
+            .bind(self.channel.as_str())
+            .bind(self.recipient.as_str())
+            .bind(self.locale.as_str())
+            .bind(self.subject.as_str())
+            .bind(self.body.as_str())
+            .bind(self.status.as_str())
+            .bind(self.attempts)
+            .bind(micros(self.next_attempt_at))
+            .bind(self.last_error.as_deref())
+            .bind(micros(self.created_at))
+            .bind(opt_micros(self.sent_at))
+    }
+}
+
+impl BindRow for CreditRow {
+    fn bind_to<'q>(&self, q: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        q.bind(self.key.as_str())
+            .bind(self.customer_id.as_str())
+            .bind(self.source_event.as_str())
+            .bind(self.policy_id.as_str())
+            .bind(self.policy_version)
+            .bind(self.amount_minor)
+            .bind(self.currency.as_str())
+            .bind(self.statement.as_str())
+            .bind(self.explanation.as_str())
+            .bind(self.lines_json.as_str())
+            .bind(micros(self.created_at))
+    }
+}
+
+/// Fails with CreditConflict if any key of `batch` is stored with another amount or
+/// currency. One query for the whole batch; the batch's own freshly inserted rows match
+/// themselves, so only rows that existed before can differ.
+async fn check_stored_amounts(conn: &mut SqliteConnection, batch: &[&CreditRow]) -> Result<()> {
+    let placeholders = vec!["?"; batch.len()].join(", ");
+    let sql = format!(
+        "SELECT key, amount_minor, currency FROM credits WHERE key IN ({placeholders}) ORDER BY key"
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for credit in batch {
+        q = q.bind(credit.key.as_str());
+    }
+    for row in q.fetch_all(&mut *conn).await? {
+        let c = Cols::new(&row, "credits");
+        let key = c.text("key")?;
+        let Ok(i) = batch.binary_search_by(|r| r.key.as_str().cmp(&key)) else {
+            return Err(StoreError::Corrupt {
+                table: "credits",
+                reason: format!("lookup of a batch returned key {key:?} that was not asked for"),
+            });
+        };
+        common::check_same_amount(&key, c.i64("amount_minor")?, &c.text("currency")?, batch[i])?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    // ---- book ----
+
+    async fn import_book(&self, book: &BookRows, progress: &(dyn Fn(u64) + Sync)) -> Result<BookCounts> {
+        let elements = common::sorted_last_wins(&book.elements, |r| &r.element_id);
+        let plans = common::sorted_last_wins(&book.plans, |r| &r.plan_id);
+        let customers = common::sorted_last_wins(&book.customers, |r| &r.customer_id);
+        let mut tx = self.begin_write().await?;
+        let mut written = 0;
+        upsert("elements", ELEMENT_COLS).execute_all(&mut tx, &elements, &mut written, progress).await?;
+        upsert("plans", PLAN_COLS).execute_all(&mut tx, &plans, &mut written, progress).await?;
+        upsert("customers", CUSTOMER_COLS).execute_all(&mut tx, &customers, &mut written, progress).await?;
+        tx.commit().await?;
+        Ok(BookCounts {
+            plans: plans.len() as u64,
+            elements: elements.len() as u64,
+            customers: customers.len() as u64,
+        })
+    }
+
+    async fn load_book(&self) -> Result<BookRows> {
+        // One read transaction, so the three lists are one consistent snapshot.
+        let mut tx = self.pool.begin().await?;
+        let plans = sqlx::query(sql::SELECT_PLANS).fetch_all(&mut *tx).await?;
+        let elements = sqlx::query(sql::SELECT_ELEMENTS).fetch_all(&mut *tx).await?;
+        let customers = sqlx::query(sql::SELECT_CUSTOMERS).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(BookRows {
+            plans: common::decode_all(&plans, common::plan_from_row)?,
+            elements: common::decode_all(&elements, common::element_from_row)?,
+            customers: common::decode_all(&customers, common::customer_from_row)?,
+        })
+    }
+
+    async fn book_counts(&self) -> Result<BookCounts> {
+        let row = sqlx::query(sql::BOOK_COUNTS).fetch_one(&self.pool).await?;
+        let c = Cols::new(&row, "book");
+        Ok(BookCounts {
+            plans: c.count("plans")?,
+            elements: c.count("elements")?,
+            customers: c.count("customers")?,
+        })
+    }
+
+    async fn customer(&self, customer_id: &str) -> Result<Option<CustomerRow>> {
+        let row = sqlx::query(sql::SELECT_CUSTOMER).bind(customer_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(common::customer_from_row).transpose()
+    }
+
+    // ---- incidents ----
+
+    async fn insert_incident(&self, incident: &IncidentRow, declared: &NewUpdate) -> Result<String> {
+        let mut tx = self.begin_write().await?;
+        let n: i64 = sqlx::query_scalar(sql::NEXT_INCIDENT_NUMBER).fetch_one(&mut *tx).await?;
+        let id = common::incident_id(n);
+        sqlx::query(sql::INSERT_INCIDENT)
+            .bind(id.as_str())
+            .bind(common::element_ids_json(&incident.element_ids))
+            .bind(incident.cause.as_str())
+            .bind(incident.state.as_str())
+            .bind(opt_micros(incident.etr))
+            .bind(opt_micros(incident.next_update_by))
+            .bind(micros(incident.declared_at))
+            .bind(opt_micros(incident.resolved_at))
+            .bind(opt_micros(incident.credited_at))
+            .execute(&mut *tx)
+            .await?;
+        insert_update(&mut tx, &id, 0, declared).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRow>> {
+        let row = sqlx::query(sql::SELECT_INCIDENT).bind(incident_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(common::incident_from_row).transpose()
+    }
+
+    async fn incidents(&self, open_only: bool) -> Result<Vec<IncidentRow>> {
+        let sql = if open_only { sql::SELECT_OPEN_INCIDENTS } else { sql::SELECT_INCIDENTS };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::incident_from_row)
+    }
+
+    async fn append_update(&self, incident_id: &str, update: &NewUpdate) -> Result<AppendOutcome> {
+        // BEGIN IMMEDIATE holds the write lock from the first read, so the checks below
+        // and the writes that follow see the same incident.
+        let mut tx = self.begin_write().await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM incidents WHERE incident_id = $1")
+            .bind(incident_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match state.as_deref() {
+            None => return Err(StoreError::IncidentNotFound(incident_id.to_owned())),
+            Some("resolved") => return Err(StoreError::AlreadyResolved(incident_id.to_owned())),
+            Some(_) => {}
+        }
+        if let Some(trigger_key) = &update.trigger_key {
+            let n: i64 = sqlx::query_scalar(sql::COUNT_TRIGGER)
+                .bind(incident_id)
+                .bind(trigger_key.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            if n > 0 {
+                tx.rollback().await?;
+                return Ok(AppendOutcome::DuplicateTrigger);
+            }
+        }
+        let seq: i64 = sqlx::query_scalar(sql::NEXT_SEQ).bind(incident_id).fetch_one(&mut *tx).await?;
+        insert_update(&mut tx, incident_id, seq, update).await?;
+        sqlx::query(sql::APPLY_UPDATE)
+            .bind(incident_id)
+            .bind(update.state.as_str())
+            .bind(opt_micros(update.etr))
+            .bind(opt_micros(update.next_update_by))
+            .bind(micros(update.at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(AppendOutcome::Appended { seq })
+    }
+
+    async fn updates(&self, incident_id: &str) -> Result<Vec<UpdateRow>> {
+        let rows = sqlx::query(sql::SELECT_UPDATES).bind(incident_id).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::update_from_row)
+    }
+
+    async fn pending_fanout(&self) -> Result<Vec<UpdateRow>> {
+        let rows = sqlx::query(sql::PENDING_FANOUT).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::update_from_row)
+    }
+
+    async fn mark_fanned_out(&self, incident_id: &str, seq: i64) -> Result<()> {
+        let done = sqlx::query(sql::MARK_FANNED_OUT).bind(incident_id).bind(seq).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::IncidentNotFound(format!("{incident_id} (update {seq})")));
+        }
+        Ok(())
+    }
+
+    async fn uncredited_resolved(&self) -> Result<Vec<IncidentRow>> {
+        let rows = sqlx::query(sql::UNCREDITED_RESOLVED).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::incident_from_row)
+    }
+
+    async fn mark_credited(&self, incident_id: &str, at: Timestamp) -> Result<()> {
+        let done = sqlx::query(sql::MARK_CREDITED).bind(incident_id).bind(micros(at)).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::IncidentNotFound(incident_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    // ---- outbox ----
+
+    async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64> {
+        common::sort_notices(notices);
+        let insert = MultiInsert::new("outbox", NOTICE_COLS, "ON CONFLICT (key) DO NOTHING");
+        let mut tx = self.begin_write().await?;
+        let mut inserted = 0;
+        for batch in insert.batches(notices) {
+            inserted += insert.execute(&mut tx, batch).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn claim_due_notices(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<NoticeRow>> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = $1 \
+             WHERE key IN (SELECT key FROM outbox \
+                 WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2 \
+                 ORDER BY next_attempt_at, key LIMIT $3) \
+             RETURNING *",
+        )
+        .bind(micros(lease_until))
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut notices = common::decode_all(&rows, common::notice_from_row)?;
+        notices.sort_by(common::by_key);
+        Ok(notices)
+    }
+
+    async fn record_delivery(&self, key: &str, outcome: &DeliveryOutcome) -> Result<()> {
+        let q = match outcome {
+            DeliveryOutcome::Sent { at } => sqlx::query(sql::RECORD_SENT).bind(key).bind(micros(*at)),
+            DeliveryOutcome::Retry { error, next_attempt_at, .. } => sqlx::query(sql::RECORD_RETRY)
+                .bind(key)
+                .bind(error.as_str())
+                .bind(micros(*next_attempt_at)),
+            DeliveryOutcome::Failed { error, .. } => sqlx::query(sql::RECORD_FAILED).bind(key).bind(error.as_str()),
+        };
+        if q.execute(&self.pool).await?.rows_affected() == 0 {
+            tracing::warn!(key, "delivery recorded for a notice that is not in the outbox");
+        }
+        Ok(())
+    }
+
+    async fn notices_for_customer(&self, customer_id: &str) -> Result<Vec<NoticeRow>> {
+        let rows = sqlx::query(sql::NOTICES_FOR_CUSTOMER).bind(customer_id).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::notice_from_row)
+    }
+
+    async fn notices_for_incident(&self, incident_id: &str, limit: u32) -> Result<Vec<NoticeRow>> {
+        let rows = sqlx::query(sql::NOTICES_FOR_INCIDENT)
+            .bind(incident_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::notice_from_row)
+    }
+
+    async fn notice_counts(&self, incident_id: Option<&str>) -> Result<Vec<NoticeCount>> {
+        let q = match incident_id {
+            None => sqlx::query(sql::NOTICE_COUNTS),
+            Some(id) => sqlx::query(sql::NOTICE_COUNTS_FOR_INCIDENT).bind(id),
+        };
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::notice_count_from_row)
+    }
+
+    // ---- credits ----
+
+    async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite> {
+        let total = credits.len() as u64;
+        let distinct = common::distinct_credits(credits)?;
+        let insert = MultiInsert::new("credits", CREDIT_COLS, "ON CONFLICT (key) DO NOTHING");
+        let mut tx = self.begin_write().await?;
+        let mut inserted = 0;
+        for batch in insert.batches(&distinct) {
+            let n = insert.execute(&mut tx, batch).await?;
+            if n < batch.len() as u64 {
+                // Some keys existed already: they must hold the same amounts. On a
+                // conflict, dropping `tx` rolls back every batch of this call.
+                check_stored_amounts(&mut tx, batch).await?;
+            }
+            inserted += n;
+        }
+        tx.commit().await?;
+        Ok(CreditWrite { inserted, unchanged: total - inserted })
+    }
+
+    async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>> {
+        let (sql, binds) = sql::credits_query(filter);
+        let mut q = sqlx::query(sql);
+        for value in binds {
+            q = q.bind(value);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::credit_from_row)
+    }
+
+    // ---- tokens ----
+
+    async fn insert_token(&self, token: &TokenRow) -> Result<()> {
+        sqlx::query(sql::INSERT_TOKEN)
+            .bind(token.token_hash.as_str())
+            .bind(token.scope.as_str())
+            .bind(token.label.as_str())
+            .bind(micros(token.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn token(&self, token_hash: &str) -> Result<Option<TokenRow>> {
+        let row = sqlx::query(sql::SELECT_TOKEN).bind(token_hash).fetch_optional(&self.pool).await?;
+        row.as_ref().map(common::token_from_row).transpose()
+    }
+
+    // ---- benchmark floor ----
+
+    async fn bench_raw_insert(&self, rows: &mut [CreditRow]) -> Result<()> {
+        common::sort_credits(rows);
+        let insert = MultiInsert::new("bench_raw_credits", CREDIT_COLS, "");
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM bench_raw_credits").execute(&mut *tx).await?;
+        for batch in insert.batches(rows) {
+            insert.execute(&mut tx, batch).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_update(
+    tx: &mut Transaction<'static, Sqlite>,
+    incident_id: &str,
+    seq: i64,
+    update: &NewUpdate,
+) -> Result<()> {
+    sqlx::query(sql::INSERT_UPDATE)
+        .bind(incident_id)
+        .bind(seq)
+        .bind(micros(update.at))
+        .bind(update.kind.as_str())
+        .bind(update.state.as_str())
+        .bind(opt_micros(update.etr))
+        .bind(opt_micros(update.next_update_by))
+        .bind(update.message.as_str())
+        .bind(update.trigger_key.as_deref())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

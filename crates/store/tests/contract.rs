@@ -1,0 +1,756 @@
+//! The contract every [`Store`] backend must meet, written once over `&dyn Store` and run
+//! against SQLite (a fresh file per test) and PostgreSQL (a fresh database per test,
+//! when `AMENDS_TEST_POSTGRES_URL` is set).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use amends_store::{
+    AppendOutcome, BookCounts, BookRows, CreditFilter, CreditRow, CreditWrite, CustomerRow,
+    DeliveryOutcome, ElementRow, IncidentRow, NewUpdate, NoticeCount, NoticeRow, PlanRow, Store,
+    StoreError, TokenRow,
+};
+use jiff::Timestamp;
+
+mod harness;
+
+// ---- builders ----
+
+/// An instant `s` seconds (plus `us` microseconds) after a fixed origin.
+fn at(s: i64) -> Timestamp {
+    Timestamp::from_second(1_700_000_000 + s).unwrap()
+}
+
+fn at_us(s: i64, us: i64) -> Timestamp {
+    Timestamp::from_microsecond((1_700_000_000 + s) * 1_000_000 + us).unwrap()
+}
+
+fn plan(id: &str, name: &str) -> PlanRow {
+    PlanRow {
+        plan_id: id.into(),
+        name: name.into(),
+        monthly_price_minor: 4_999,
+        currency: "EUR".into(),
+    }
+}
+
+fn element(id: &str, parent: Option<&str>) -> ElementRow {
+    ElementRow {
+        element_id: id.into(),
+        parent_id: parent.map(Into::into),
+        kind: if parent.is_some() { "cabinet".into() } else { "exchange".into() },
+        name: format!("Element {id}"),
+    }
+}
+
+fn customer(id: &str, name: &str) -> CustomerRow {
+    CustomerRow {
+        customer_id: id.into(),
+        name: name.into(),
+        email: Some(format!("{id}@example.com")),
+        phone: None,
+        locale: "fr-FR".into(),
+        timezone: "Europe/Paris".into(),
+        plan_id: "p1".into(),
+        element_id: "e2".into(),
+        device_id: Some(format!("dev-{id}")),
+        billing_day: 15,
+        active_since: at_us(-86_400 * 400, 123_456),
+        status: "active".into(),
+    }
+}
+
+fn small_book() -> BookRows {
+    BookRows {
+        plans: vec![plan("p2", "Fibre 1G"), plan("p1", "Fibre 300")],
+        elements: vec![element("e2", Some("e1")), element("e1", None), element("e3", Some("e1"))],
+        customers: vec![customer("c3", "Chloé"), customer("c1", "Ana"), customer("c2", "山田")],
+    }
+}
+
+fn incident(declared_at: Timestamp) -> IncidentRow {
+    IncidentRow {
+        incident_id: String::new(),
+        element_ids: vec!["e2".into(), "e3".into()],
+        cause: "fibre cut".into(),
+        state: "detected".into(),
+        etr: Some(declared_at + jiff::SignedDuration::from_hours(4)),
+        next_update_by: Some(declared_at + jiff::SignedDuration::from_mins(30)),
+        declared_at,
+        resolved_at: None,
+        credited_at: None,
+    }
+}
+
+fn declared(at: Timestamp) -> NewUpdate {
+    NewUpdate {
+        at,
+        kind: "declared".into(),
+        state: "detected".into(),
+        etr: Some(at + jiff::SignedDuration::from_hours(4)),
+        next_update_by: Some(at + jiff::SignedDuration::from_mins(30)),
+        message: "We are investigating.".into(),
+        trigger_key: None,
+    }
+}
+
+fn update(at: Timestamp, state: &str, trigger_key: Option<&str>) -> NewUpdate {
+    NewUpdate {
+        at,
+        kind: if state == "resolved" { "resolved".into() } else { "update".into() },
+        state: state.into(),
+        etr: if state == "resolved" { None } else { Some(at + jiff::SignedDuration::from_hours(2)) },
+        next_update_by: None,
+        message: format!("now {state}"),
+        trigger_key: trigger_key.map(Into::into),
+    }
+}
+
+fn notice(key: &str, customer_id: &str, incident_id: &str, due: Timestamp) -> NoticeRow {
+    NoticeRow {
+        key: key.into(),
+        customer_id: customer_id.into(),
+        incident_id: incident_id.into(),
+        kind: "declared".into(),
+        seq: 0,
+        channel: "email".into(),
+        recipient: format!("{customer_id}@example.com"),
+        locale: "en".into(),
+        subject: format!("Outage {incident_id}"),
+        body: format!("Hello {customer_id}"),
+        status: "queued".into(),
+        attempts: 0,
+        next_attempt_at: due,
+        last_error: None,
+        created_at: due,
+        sent_at: None,
+    }
+}
+
+fn credit(key: &str, customer_id: &str, event: &str, minor: i64, currency: &str) -> CreditRow {
+    CreditRow {
+        key: key.into(),
+        customer_id: customer_id.into(),
+        source_event: event.into(),
+        policy_id: "sla".into(),
+        policy_version: 3,
+        amount_minor: minor,
+        currency: currency.into(),
+        statement: "2024-05-15".into(),
+        explanation: format!("{minor} for 4 h of outage"),
+        lines_json: r#"[{"hours":4}]"#.into(),
+        created_at: at_us(10, 42),
+    }
+}
+
+/// Strings that break naive escaping in either bulk path.
+const AWKWARD: &[&str] = &[
+    "tab\there",
+    "line\nbreak",
+    "crlf\r\nend",
+    "back\\slash \\n \\t \\\\",
+    "\\N",
+    "\\",
+    "quote \" and 'single' and \"\"",
+    "comma, separated, values",
+    "é è ü ñ — 日本語 🙂",
+    "",
+    "trailing tab\t",
+    "mixed\t\"a,b\"\n\\end",
+];
+
+fn keys(notices: &[NoticeRow]) -> Vec<&str> {
+    notices.iter().map(|n| n.key.as_str()).collect()
+}
+
+// ---- book ----
+
+async fn import_upserts_by_id(store: &dyn Store) {
+    let seen = Mutex::new(Vec::new());
+    let counts = store
+        .import_book(&small_book(), &|n| seen.lock().unwrap().push(n))
+        .await
+        .unwrap();
+    let expected = BookCounts { plans: 2, elements: 3, customers: 3 };
+    assert_eq!(counts, expected);
+    assert_eq!(store.book_counts().await.unwrap(), expected);
+    let seen = seen.into_inner().unwrap();
+    assert!(seen.is_sorted(), "progress must be cumulative: {seen:?}");
+    assert_eq!(seen.last(), Some(&8));
+
+    let mut book = small_book();
+    book.customers[1].name = "Ana María".into();
+    book.customers[1].phone = Some("+34 600 000 000".into());
+    book.plans[0].monthly_price_minor = 5_999;
+    store.import_book(&book, &|_| {}).await.unwrap();
+    assert_eq!(store.book_counts().await.unwrap(), expected);
+    let c1 = store.customer("c1").await.unwrap().unwrap();
+    assert_eq!(c1.name, "Ana María");
+    assert_eq!(c1.phone.as_deref(), Some("+34 600 000 000"));
+    let loaded = store.load_book().await.unwrap();
+    assert_eq!(loaded.plans[1], plan("p2", "Fibre 1G").tap(|p| p.monthly_price_minor = 5_999));
+    assert_eq!(store.customer("nobody").await.unwrap(), None);
+}
+
+/// `x.tap(|x| ...)`: a modified copy, for expected values.
+trait Tap: Sized {
+    fn tap(mut self, f: impl FnOnce(&mut Self)) -> Self {
+        f(&mut self);
+        self
+    }
+}
+impl<T> Tap for T {}
+
+async fn import_is_all_or_nothing(store: &dyn Store) {
+    store.import_book(&small_book(), &|_| {}).await.unwrap();
+    // Enough customers for several batches, the very last one invalid: the batches
+    // before it are written, then the whole transaction must be rolled back.
+    let mut book = small_book();
+    book.customers = (0..25_000).map(|i| customer(&format!("c{i:06}"), "Renamed")).collect();
+    book.customers[24_999].status = "bogus".into();
+    book.plans[0].name = "Renamed".into();
+    let batches = Mutex::new(0);
+    let err = store.import_book(&book, &|_| *batches.lock().unwrap() += 1).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(*batches.lock().unwrap() >= 2, "the failure must come after earlier batches were written");
+    assert_eq!(store.book_counts().await.unwrap(), BookCounts { plans: 2, elements: 3, customers: 3 });
+    assert_eq!(store.load_book().await.unwrap(), sorted_book(small_book()));
+}
+
+fn sorted_book(mut book: BookRows) -> BookRows {
+    book.plans.sort_by(|a, b| a.plan_id.cmp(&b.plan_id));
+    book.elements.sort_by(|a, b| a.element_id.cmp(&b.element_id));
+    book.customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+    book
+}
+
+async fn load_book_round_trips(store: &dyn Store) {
+    let mut book = small_book();
+    book.customers[0].email = None;
+    book.customers[0].device_id = None;
+    book.customers[0].status = "cancelled".into();
+    book.customers[0].billing_day = 31;
+    book.customers[2].name = AWKWARD.join("|");
+    // A repeated id: the last occurrence wins, as if upserted in turn.
+    book.customers.push(customer("c1", "Ana (newest)"));
+    let counts = store.import_book(&book, &|_| {}).await.unwrap();
+    assert_eq!(counts, BookCounts { plans: 2, elements: 3, customers: 3 });
+    book.customers.retain(|c| c.name != "Ana");
+    assert_eq!(store.load_book().await.unwrap(), sorted_book(book.clone()));
+    assert_eq!(store.customer("c3").await.unwrap().as_ref(), book.customers.iter().find(|c| c.customer_id == "c3"));
+}
+
+async fn empty_store_is_empty(store: &dyn Store) {
+    assert_eq!(store.book_counts().await.unwrap(), BookCounts::default());
+    assert_eq!(store.load_book().await.unwrap(), BookRows::default());
+    assert_eq!(store.incidents(false).await.unwrap(), vec![]);
+    assert_eq!(store.pending_fanout().await.unwrap(), vec![]);
+    assert_eq!(store.notice_counts(None).await.unwrap(), vec![]);
+    assert_eq!(store.credits(&CreditFilter::default()).await.unwrap(), vec![]);
+    let write = store.append_credits(&mut []).await.unwrap();
+    assert_eq!(write, CreditWrite::default());
+    assert_eq!(store.enqueue_notices(&mut []).await.unwrap(), 0);
+    assert_eq!(store.claim_due_notices(at(0), at(60), 10).await.unwrap(), vec![]);
+    let counts = store.import_book(&BookRows::default(), &|_| {}).await.unwrap();
+    assert_eq!(counts, BookCounts::default());
+}
+
+// ---- incidents ----
+
+async fn insert_incident_assigns_ids(store: &dyn Store) {
+    let first = store.insert_incident(&incident(at(100)), &declared(at(100))).await.unwrap();
+    let second = store.insert_incident(&incident(at(50)), &declared(at(50))).await.unwrap();
+    assert_eq!((first.as_str(), second.as_str()), ("INC-000001", "INC-000002"));
+
+    let row = store.incident(&first).await.unwrap().unwrap();
+    assert_eq!(row, incident(at(100)).tap(|i| i.incident_id = first.clone()));
+    assert_eq!(store.incident("INC-999999").await.unwrap(), None);
+
+    let updates = store.updates(&first).await.unwrap();
+    assert_eq!(updates.len(), 1);
+    let u = &updates[0];
+    assert_eq!((u.seq, u.kind.as_str(), u.state.as_str(), u.fanned_out), (0, "declared", "detected", false));
+    assert_eq!((u.at, u.etr, u.message.as_str()), (at(100), declared(at(100)).etr, "We are investigating."));
+
+    // Ordered by declaration, not by id.
+    let ids: Vec<String> = store.incidents(false).await.unwrap().into_iter().map(|i| i.incident_id).collect();
+    assert_eq!(ids, [second.clone(), first.clone()]);
+}
+
+async fn concurrent_inserts_get_distinct_ids(store: &dyn Store) {
+    let (i, d) = (incident(at(0)), declared(at(0)));
+    let results = tokio::join!(
+        store.insert_incident(&i, &d),
+        store.insert_incident(&i, &d),
+        store.insert_incident(&i, &d),
+        store.insert_incident(&i, &d),
+        store.insert_incident(&i, &d),
+    );
+    let ids: BTreeSet<String> =
+        [results.0, results.1, results.2, results.3, results.4].into_iter().map(Result::unwrap).collect();
+    let expected: BTreeSet<String> = (1..=5).map(|n| format!("INC-{n:06}")).collect();
+    assert_eq!(ids, expected);
+}
+
+async fn append_update_sequences_and_resolves(store: &dyn Store) {
+    let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
+    let first = store.append_update(&id, &update(at(60), "identified", None)).await.unwrap();
+    assert_eq!(first, AppendOutcome::Appended { seq: 1 });
+    let row = store.incident(&id).await.unwrap().unwrap();
+    assert_eq!((row.state.as_str(), row.etr, row.next_update_by, row.resolved_at), ("identified", Some(at(60 + 7200)), None, None));
+
+    let lapsed = update(at(120), "identified", Some("etr_lapsed:x"));
+    assert_eq!(store.append_update(&id, &lapsed).await.unwrap(), AppendOutcome::Appended { seq: 2 });
+    // The same automatic update again: nothing is written.
+    let again = update(at(180), "monitoring", Some("etr_lapsed:x"));
+    assert_eq!(store.append_update(&id, &again).await.unwrap(), AppendOutcome::DuplicateTrigger);
+    assert_eq!(store.updates(&id).await.unwrap().len(), 3);
+    assert_eq!(store.incident(&id).await.unwrap().unwrap().state, "identified");
+
+    let resolved = store.append_update(&id, &update(at(300), "resolved", None)).await.unwrap();
+    assert_eq!(resolved, AppendOutcome::Appended { seq: 3 });
+    let row = store.incident(&id).await.unwrap().unwrap();
+    assert_eq!((row.state.as_str(), row.etr, row.resolved_at), ("resolved", None, Some(at(300))));
+
+    let err = store.append_update(&id, &update(at(400), "monitoring", None)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::AlreadyResolved(i) if *i == id), "{err:?}");
+    let err = store.append_update("INC-424242", &update(at(400), "monitoring", None)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::IncidentNotFound(i) if i == "INC-424242"), "{err:?}");
+
+    let updates = store.updates(&id).await.unwrap();
+    let seqs: Vec<(i64, &str, Option<&str>)> =
+        updates.iter().map(|u| (u.seq, u.state.as_str(), u.trigger_key.as_deref())).collect();
+    assert_eq!(
+        seqs,
+        [(0, "detected", None), (1, "identified", None), (2, "identified", Some("etr_lapsed:x")), (3, "resolved", None)]
+    );
+    assert_eq!(store.incidents(true).await.unwrap(), vec![]);
+    assert_eq!(store.incidents(false).await.unwrap().len(), 1);
+}
+
+async fn concurrent_appends_take_turns(store: &dyn Store) {
+    let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
+    let (a, b, c) = (
+        update(at(1), "identified", Some("k")),
+        update(at(2), "identified", Some("k")),
+        update(at(3), "identified", Some("k")),
+    );
+    let (d, e) = (update(at(4), "monitoring", None), update(at(5), "monitoring", None));
+    let outcomes = tokio::join!(
+        store.append_update(&id, &a),
+        store.append_update(&id, &b),
+        store.append_update(&id, &c),
+        store.append_update(&id, &d),
+        store.append_update(&id, &e),
+    );
+    let outcomes = [outcomes.0, outcomes.1, outcomes.2, outcomes.3, outcomes.4].map(Result::unwrap);
+    let duplicates = outcomes.iter().filter(|o| **o == AppendOutcome::DuplicateTrigger).count();
+    assert_eq!(duplicates, 2, "{outcomes:?}");
+    let seqs: Vec<i64> = store.updates(&id).await.unwrap().iter().map(|u| u.seq).collect();
+    assert_eq!(seqs, [0, 1, 2, 3]);
+}
+
+async fn fanout_and_credit_queues(store: &dyn Store) {
+    let a = store.insert_incident(&incident(at(10)), &declared(at(10))).await.unwrap();
+    let b = store.insert_incident(&incident(at(5)), &declared(at(5))).await.unwrap();
+    store.append_update(&a, &update(at(20), "identified", None)).await.unwrap();
+    store.append_update(&b, &update(at(20), "resolved", None)).await.unwrap();
+
+    let pending: Vec<(String, i64)> =
+        store.pending_fanout().await.unwrap().into_iter().map(|u| (u.incident_id, u.seq)).collect();
+    assert_eq!(pending, [(b.clone(), 0), (a.clone(), 0), (a.clone(), 1), (b.clone(), 1)]);
+
+    store.mark_fanned_out(&b, 0).await.unwrap();
+    store.mark_fanned_out(&a, 1).await.unwrap();
+    let pending: Vec<(String, i64)> =
+        store.pending_fanout().await.unwrap().into_iter().map(|u| (u.incident_id, u.seq)).collect();
+    assert_eq!(pending, [(a.clone(), 0), (b.clone(), 1)]);
+    assert!(store.updates(&a).await.unwrap()[1].fanned_out);
+    assert!(store.mark_fanned_out(&a, 9).await.is_err());
+
+    store.append_update(&a, &update(at(15), "resolved", None)).await.unwrap();
+    let uncredited: Vec<String> =
+        store.uncredited_resolved().await.unwrap().into_iter().map(|i| i.incident_id).collect();
+    assert_eq!(uncredited, [a.clone(), b.clone()], "ordered by resolved_at");
+
+    store.mark_credited(&a, at(99)).await.unwrap();
+    let uncredited: Vec<String> =
+        store.uncredited_resolved().await.unwrap().into_iter().map(|i| i.incident_id).collect();
+    assert_eq!(uncredited, [b.clone()]);
+    assert_eq!(store.incident(&a).await.unwrap().unwrap().credited_at, Some(at(99)));
+    let err = store.mark_credited("INC-777777", at(99)).await.unwrap_err();
+    assert!(matches!(err, StoreError::IncidentNotFound(_)), "{err:?}");
+}
+
+// ---- outbox ----
+
+async fn enqueue_is_idempotent(store: &dyn Store) {
+    let mut batch = vec![
+        notice("c2/INC-000001/declared/0", "c2", "INC-000001", at(2)),
+        notice("c1/INC-000001/declared/0", "c1", "INC-000001", at(1)),
+        notice("c1/INC-000002/declared/0", "c1", "INC-000002", at(0)),
+    ];
+    assert_eq!(store.enqueue_notices(&mut batch).await.unwrap(), 3);
+    assert_eq!(
+        keys(&batch),
+        ["c1/INC-000001/declared/0", "c1/INC-000002/declared/0", "c2/INC-000001/declared/0"],
+        "the slice is sorted by key"
+    );
+    let mut again = batch.clone();
+    for n in &mut again {
+        n.body = "changed".into();
+    }
+    assert_eq!(store.enqueue_notices(&mut again).await.unwrap(), 0);
+    again.push(notice("c3/INC-000001/declared/0", "c3", "INC-000001", at(3)));
+    assert_eq!(store.enqueue_notices(&mut again).await.unwrap(), 1);
+
+    let c1 = store.notices_for_customer("c1").await.unwrap();
+    assert_eq!(keys(&c1), ["c1/INC-000002/declared/0", "c1/INC-000001/declared/0"], "by created_at");
+    assert_eq!(c1[1], batch[0], "an existing notice is left as it is");
+
+    let inc1 = store.notices_for_incident("INC-000001", 2).await.unwrap();
+    assert_eq!(keys(&inc1), ["c1/INC-000001/declared/0", "c2/INC-000001/declared/0"]);
+
+    let mut sms = notice("c4/INC-000001/update/1", "c4", "INC-000001", at(4));
+    sms.kind = "update".into();
+    sms.status = "failed".into();
+    store.enqueue_notices(&mut [sms]).await.unwrap();
+    let count = |kind: &str, status: &str, count| NoticeCount { kind: kind.into(), status: status.into(), count };
+    assert_eq!(store.notice_counts(None).await.unwrap(), [count("declared", "queued", 4), count("update", "failed", 1)]);
+    assert_eq!(
+        store.notice_counts(Some("INC-000001")).await.unwrap(),
+        [count("declared", "queued", 3), count("update", "failed", 1)]
+    );
+    assert_eq!(store.notice_counts(Some("INC-000404")).await.unwrap(), []);
+}
+
+async fn claim_and_record_delivery(store: &dyn Store) {
+    let mut batch = vec![
+        notice("a", "c1", "INC-000001", at(0)),
+        notice("b", "c2", "INC-000001", at(10)),
+        notice("c", "c3", "INC-000001", at(5)),
+        notice("d", "c4", "INC-000001", at(1_000)),
+    ];
+    store.enqueue_notices(&mut batch).await.unwrap();
+
+    // Due: a (0), c (5), b (10); d is in the future. Oldest first, limited to 2.
+    let claimed = store.claim_due_notices(at(100), at(160), 2).await.unwrap();
+    assert_eq!(keys(&claimed), ["a", "c"]);
+    for n in &claimed {
+        assert_eq!((n.status.as_str(), n.attempts, n.next_attempt_at), ("sending", 1, at(160)));
+    }
+    assert_eq!(claimed[0], batch[0].clone().tap(|n| {
+        n.status = "sending".into();
+        n.attempts = 1;
+        n.next_attempt_at = at(160);
+    }));
+    let rest = store.claim_due_notices(at(100), at(160), 10).await.unwrap();
+    assert_eq!(keys(&rest), ["b"]);
+
+    store.record_delivery("a", &DeliveryOutcome::Sent { at: at(101) }).await.unwrap();
+    let retry = DeliveryOutcome::Retry { at: at(102), error: "421 try later".into(), next_attempt_at: at(400) };
+    store.record_delivery("c", &retry).await.unwrap();
+    let failed = DeliveryOutcome::Failed { at: at(103), error: "550 no such user".into() };
+    store.record_delivery("b", &failed).await.unwrap();
+    // Unknown keys are ignored (a notice can not be un-enqueued, so this is a caller bug
+    // that must not take a worker down).
+    store.record_delivery("zzz", &DeliveryOutcome::Sent { at: at(104) }).await.unwrap();
+
+    let get = |c: &'static str| async move { store.notices_for_customer(c).await.unwrap().remove(0) };
+    let a = get("c1").await;
+    assert_eq!((a.status.as_str(), a.sent_at, a.attempts), ("sent", Some(at(101)), 1));
+    let c = get("c3").await;
+    assert_eq!((c.status.as_str(), c.last_error.as_deref(), c.next_attempt_at), ("queued", Some("421 try later"), at(400)));
+    let b = get("c2").await;
+    assert_eq!((b.status.as_str(), b.last_error.as_deref(), b.sent_at), ("failed", Some("550 no such user"), None));
+
+    // Sent and failed notices are never claimed again; the retry is, once due.
+    assert_eq!(store.claim_due_notices(at(399), at(500), 10).await.unwrap(), vec![]);
+    let again = store.claim_due_notices(at(400), at(500), 10).await.unwrap();
+    assert_eq!(keys(&again), ["c"]);
+    assert_eq!(again[0].attempts, 2);
+}
+
+async fn expired_leases_are_reclaimed(store: &dyn Store) {
+    store.enqueue_notices(&mut [notice("n1", "c1", "INC-000001", at(0))]).await.unwrap();
+    let first = store.claim_due_notices(at(10), at(70), 10).await.unwrap();
+    assert_eq!(keys(&first), ["n1"]);
+    // The lease is live until 70: nobody else may take the notice.
+    assert_eq!(store.claim_due_notices(at(69), at(130), 10).await.unwrap(), vec![]);
+    // The worker crashed; once the lease has expired the notice is claimed again.
+    let second = store.claim_due_notices(at(70), at(130), 10).await.unwrap();
+    assert_eq!(keys(&second), ["n1"]);
+    assert_eq!((second[0].attempts, second[0].next_attempt_at), (2, at(130)));
+}
+
+async fn concurrent_claims_are_disjoint(store: &dyn Store) {
+    let mut batch: Vec<NoticeRow> =
+        (0..300).map(|i| notice(&format!("n{i:04}"), "c1", "INC-000001", at(i % 7))).collect();
+    store.enqueue_notices(&mut batch).await.unwrap();
+    let claim = || store.claim_due_notices(at(100), at(200), 40);
+    let (a, b, c, d, e) = tokio::join!(claim(), claim(), claim(), claim(), claim());
+    let all: Vec<NoticeRow> = [a, b, c, d, e].into_iter().flat_map(Result::unwrap).collect();
+    let distinct: BTreeSet<&str> = all.iter().map(|n| n.key.as_str()).collect();
+    assert_eq!(all.len(), 200);
+    assert_eq!(distinct.len(), 200, "a notice was claimed twice");
+    let rest = store.claim_due_notices(at(100), at(200), 1_000).await.unwrap();
+    assert_eq!(rest.len(), 100);
+    assert!(rest.iter().all(|n| !distinct.contains(n.key.as_str())));
+}
+
+// ---- credits ----
+
+async fn append_credits_new_unchanged_conflict(store: &dyn Store) {
+    let mut first = vec![
+        credit("c2/INC-000001/sla/3", "c2", "INC-000001", 250, "EUR"),
+        credit("c1/INC-000001/sla/3", "c1", "INC-000001", 100, "EUR"),
+    ];
+    assert_eq!(store.append_credits(&mut first).await.unwrap(), CreditWrite { inserted: 2, unchanged: 0 });
+    assert_eq!(first[0].key, "c1/INC-000001/sla/3", "the slice is sorted by key");
+
+    // A re-run plus one new credit, plus an identical repeat inside the call.
+    let mut rerun = first.clone();
+    rerun.push(credit("c3/INC-000001/sla/3", "c3", "INC-000001", 75, "EUR"));
+    rerun.push(first[0].clone());
+    assert_eq!(store.append_credits(&mut rerun).await.unwrap(), CreditWrite { inserted: 1, unchanged: 3 });
+
+    // A new key and an existing key with another amount: refused, and nothing written.
+    let mut conflict = vec![
+        credit("c0/INC-000001/sla/3", "c0", "INC-000001", 10, "EUR"),
+        credit("c2/INC-000001/sla/3", "c2", "INC-000001", 260, "EUR"),
+    ];
+    match store.append_credits(&mut conflict).await {
+        Err(StoreError::CreditConflict { key, existing_minor, existing_currency, new_minor, new_currency }) => {
+            assert_eq!(key, "c2/INC-000001/sla/3");
+            assert_eq!((existing_minor, existing_currency.as_str()), (250, "EUR"));
+            assert_eq!((new_minor, new_currency.as_str()), (260, "EUR"));
+        }
+        other => panic!("expected CreditConflict, got {other:?}"),
+    }
+    // Another currency is a conflict too.
+    let mut currency = vec![credit("c1/INC-000001/sla/3", "c1", "INC-000001", 100, "USD")];
+    let err = store.append_credits(&mut currency).await.unwrap_err();
+    assert!(matches!(&err, StoreError::CreditConflict { new_currency, .. } if new_currency == "USD"), "{err:?}");
+    // Two different amounts for one key within one call.
+    let mut twice = vec![
+        credit("c9/INC-000001/sla/3", "c9", "INC-000001", 1, "EUR"),
+        credit("c9/INC-000001/sla/3", "c9", "INC-000001", 2, "EUR"),
+    ];
+    let err = store.append_credits(&mut twice).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::CreditConflict { key, existing_minor: 1, new_minor: 2, .. } if key == "c9/INC-000001/sla/3"),
+        "{err:?}"
+    );
+
+    let stored: Vec<(String, i64)> = store
+        .credits(&CreditFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.key, c.amount_minor))
+        .collect();
+    let expected = [("c1/INC-000001/sla/3", 100), ("c2/INC-000001/sla/3", 250), ("c3/INC-000001/sla/3", 75)];
+    assert_eq!(stored, expected.map(|(k, m)| (k.to_owned(), m)));
+}
+
+/// Many batches: a conflict on the last key rolls back every earlier batch of the call.
+async fn append_credits_across_batches(store: &dyn Store) {
+    let make = |i: usize| credit(&format!("c{i:06}/INC-000001/sla/3"), &format!("c{i:06}"), "INC-000001", i as i64, "EUR");
+    let mut base: Vec<CreditRow> = (0..7_000).step_by(2).map(make).collect();
+    assert_eq!(store.append_credits(&mut base).await.unwrap(), CreditWrite { inserted: 3_500, unchanged: 0 });
+
+    let mut all: Vec<CreditRow> = (0..7_000).rev().map(make).collect();
+    let mut bad = all.clone();
+    let last = bad.iter_mut().find(|c| c.key == "c006998/INC-000001/sla/3").unwrap();
+    last.amount_minor += 1;
+    let err = store.append_credits(&mut bad).await.unwrap_err();
+    assert!(matches!(&err, StoreError::CreditConflict { key, existing_minor: 6_998, new_minor: 6_999, .. } if key.starts_with("c006998")), "{err:?}");
+    assert_eq!(store.credits(&CreditFilter::default()).await.unwrap().len(), 3_500);
+
+    assert_eq!(store.append_credits(&mut all).await.unwrap(), CreditWrite { inserted: 3_500, unchanged: 3_500 });
+    let stored = store.credits(&CreditFilter::default()).await.unwrap();
+    assert_eq!(stored, all, "every credit, in key order");
+}
+
+async fn credits_filter(store: &dyn Store) {
+    let mut rows = vec![
+        credit("c2/INC-000002/sla/3", "c2", "INC-000002", 4, "EUR"),
+        credit("c1/INC-000002/sla/3", "c1", "INC-000002", 3, "EUR"),
+        credit("c2/INC-000001/sla/3", "c2", "INC-000001", 2, "EUR"),
+        credit("c1/INC-000001/sla/3", "c1", "INC-000001", 1, "EUR"),
+    ];
+    store.append_credits(&mut rows).await.unwrap();
+    let amounts = |filter: CreditFilter| async move {
+        store.credits(&filter).await.unwrap().into_iter().map(|c| c.amount_minor).collect::<Vec<_>>()
+    };
+    let by = |customer: Option<&str>, event: Option<&str>| CreditFilter {
+        customer_id: customer.map(Into::into),
+        source_event: event.map(Into::into),
+    };
+    assert_eq!(amounts(by(None, None)).await, [1, 3, 2, 4]);
+    assert_eq!(amounts(by(Some("c2"), None)).await, [2, 4]);
+    assert_eq!(amounts(by(None, Some("INC-000002"))).await, [3, 4]);
+    assert_eq!(amounts(by(Some("c1"), Some("INC-000002"))).await, [3]);
+    assert_eq!(amounts(by(Some("c9"), None)).await, Vec::<i64>::new());
+    assert_eq!(store.credits(&by(Some("c1"), Some("INC-000001"))).await.unwrap(), [rows[0].clone()]);
+}
+
+// ---- tokens and the benchmark floor ----
+
+async fn tokens(store: &dyn Store) {
+    let token = TokenRow {
+        token_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        scope: "operator".into(),
+        label: "night shift é".into(),
+        created_at: at_us(0, 1),
+    };
+    store.insert_token(&token).await.unwrap();
+    assert_eq!(store.token(&token.token_hash).await.unwrap(), Some(token.clone()));
+    assert_eq!(store.token("0000").await.unwrap(), None);
+    assert!(store.insert_token(&token).await.is_err(), "a token hash is unique");
+}
+
+async fn bench_raw_insert_replaces_the_table(store: &dyn Store) {
+    let mut rows: Vec<CreditRow> = (0..5_000)
+        .rev()
+        .map(|i| credit(&format!("k{i:05}"), "c", "INC-000001", i, "EUR"))
+        .collect();
+    store.bench_raw_insert(&mut rows).await.unwrap();
+    assert_eq!(rows[0].key, "k00000", "sorted by key");
+    // The same keys again succeed only because the table was emptied first.
+    store.bench_raw_insert(&mut rows).await.unwrap();
+    // It is a plain insert: a repeated key is an error, not a silent skip.
+    let mut dup = vec![rows[0].clone(), rows[0].clone()];
+    assert!(store.bench_raw_insert(&mut dup).await.is_err());
+    // And it never touches the ledger.
+    assert_eq!(store.credits(&CreditFilter::default()).await.unwrap(), vec![]);
+}
+
+// ---- bulk paths keep every byte ----
+
+async fn bulk_paths_round_trip_awkward_text(store: &dyn Store) {
+    let mut notices: Vec<NoticeRow> = Vec::new();
+    let mut credits: Vec<CreditRow> = Vec::new();
+    // Enough rows for full and partial batches.
+    for i in 0..3_000 {
+        let text = AWKWARD[i % AWKWARD.len()];
+        let mut n = notice(&format!("n{i:05}"), "c1", "INC-000001", at_us(0, i as i64));
+        n.body = format!("{text}|{i}|{text}");
+        n.subject = text.to_owned();
+        n.recipient = format!("{text}@x");
+        n.last_error = (i % 3 == 0).then(|| text.to_owned());
+        n.sent_at = (i % 2 == 0).then(|| at_us(1, i as i64));
+        notices.push(n);
+        let mut c = credit(&format!("k{i:05}"), "c1", "INC-000001", i as i64 - 1_500, "EUR");
+        c.explanation = format!("{text}\n{i}");
+        c.lines_json = format!("{{\"note\":{:?}}}", text);
+        c.statement = text.to_owned();
+        credits.push(c);
+    }
+    notices.reverse();
+    credits.reverse();
+    assert_eq!(store.enqueue_notices(&mut notices).await.unwrap(), 3_000);
+    assert_eq!(store.notices_for_customer("c1").await.unwrap(), notices);
+    assert_eq!(store.append_credits(&mut credits).await.unwrap(), CreditWrite { inserted: 3_000, unchanged: 0 });
+    assert_eq!(store.credits(&CreditFilter::default()).await.unwrap(), credits);
+    store.bench_raw_insert(&mut credits).await.unwrap();
+    // Re-running compares keys, amounts and currencies only.
+    assert_eq!(store.append_credits(&mut credits).await.unwrap(), CreditWrite { inserted: 0, unchanged: 3_000 });
+}
+
+async fn instants_keep_microseconds_and_extremes(store: &dyn Store) {
+    let mut i = incident(at_us(0, 999_999));
+    i.etr = Some(Timestamp::from_microsecond(Timestamp::MIN.as_microsecond() + 1_000_000).unwrap());
+    i.next_update_by = Some(Timestamp::from_microsecond(Timestamp::MAX.as_microsecond() - 1_000_000).unwrap());
+    let id = store.insert_incident(&i, &declared(at_us(0, 999_999))).await.unwrap();
+    let got = store.incident(&id).await.unwrap().unwrap();
+    assert_eq!((got.declared_at, got.etr, got.next_update_by), (i.declared_at, i.etr, i.next_update_by));
+    assert_eq!(got.element_ids, ["e2", "e3"]);
+}
+
+// ---- the test matrix ----
+
+/// One test per backend for every case: `sqlite::<case>` and `postgres::<case>`.
+macro_rules! contract_tests {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::harness::run_sqlite(|store| async move { super::$case(&store).await }).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::harness::run_pg(stringify!($case), |store| async move { super::$case(&store).await })
+                        .await;
+                }
+            )*
+        }
+    };
+}
+
+contract_tests!(
+    import_upserts_by_id,
+    import_is_all_or_nothing,
+    load_book_round_trips,
+    empty_store_is_empty,
+    insert_incident_assigns_ids,
+    concurrent_inserts_get_distinct_ids,
+    append_update_sequences_and_resolves,
+    concurrent_appends_take_turns,
+    fanout_and_credit_queues,
+    enqueue_is_idempotent,
+    claim_and_record_delivery,
+    expired_leases_are_reclaimed,
+    concurrent_claims_are_disjoint,
+    append_credits_new_unchanged_conflict,
+    append_credits_across_batches,
+    credits_filter,
+    tokens,
+    bench_raw_insert_replaces_the_table,
+    bulk_paths_round_trip_awkward_text,
+    instants_keep_microseconds_and_extremes,
+);
+
+// ---- corrupt rows (written behind the store's back, so per backend) ----
+
+/// A stored instant out of range and element ids that are not JSON are reported as
+/// Corrupt naming the table, never as a panic or a silently wrong value.
+async fn assert_corrupt(store: &dyn Store, id: &str) {
+    match store.incident(id).await {
+        Err(StoreError::Corrupt { table: "incidents", reason }) => {
+            assert!(reason.contains("declared_at"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sqlite_reports_corrupt_rows() {
+    harness::run_sqlite(|store| async move {
+        let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
+        sqlx::query("UPDATE incidents SET declared_at = $1").bind(i64::MAX).execute(store.pool()).await.unwrap();
+        assert_corrupt(&store, &id).await;
+        sqlx::query("UPDATE incidents SET declared_at = 0, element_ids = 'e1,e2'").execute(store.pool()).await.unwrap();
+        let err = store.incidents(false).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Corrupt { table: "incidents", reason } if reason.contains("element_ids")), "{err:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_reports_corrupt_rows() {
+    harness::run_pg("postgres_reports_corrupt_rows", |store| async move {
+        let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
+        sqlx::query("UPDATE incidents SET declared_at = $1").bind(i64::MAX).execute(store.pool()).await.unwrap();
+        assert_corrupt(&store, &id).await;
+        sqlx::query("UPDATE incidents SET declared_at = 0, element_ids = 'e1,e2'").execute(store.pool()).await.unwrap();
+        let err = store.incidents(false).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Corrupt { table: "incidents", reason } if reason.contains("element_ids")), "{err:?}");
+    })
+    .await;
+}
