@@ -12,8 +12,11 @@ use jiff::{Timestamp, ToSpan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BillingCycle {
-    /// The local date the cycle starts on; it also names the statement.
+    /// The local date the cycle starts on.
     pub start_date: Date,
+    /// The local date the next cycle starts on: the statement for this cycle is issued
+    /// then, so it names the statement a credit issued during this cycle lands on.
+    pub end_date: Date,
     pub start: Timestamp,
     pub end: Timestamp,
 }
@@ -35,7 +38,7 @@ fn day_start(date: Date, tz: &TimeZone) -> Result<Timestamp, jiff::Error> {
 
 fn cycle_from(start_date: Date, tz: &TimeZone) -> Result<BillingCycle, jiff::Error> {
     let end_date = start_date.checked_add(1.month())?;
-    Ok(BillingCycle { start_date, start: day_start(start_date, tz)?, end: day_start(end_date, tz)? })
+    Ok(BillingCycle { start_date, end_date, start: day_start(start_date, tz)?, end: day_start(end_date, tz)? })
 }
 
 /// The cycle that contains instant `t` for a customer billed on `billing_day` in `tz`.

@@ -123,7 +123,8 @@ pub struct Evaluation {
     pub lines: Vec<CreditLine>,
     pub total_minor: i64,
     pub currency: String,
-    /// The statement the credit lands on: the start date of the cycle holding `issued_at`.
+    /// The statement the credit lands on: the one issued at the end of the billing cycle
+    /// holding `issued_at` (the customer's next bill), named by its date.
     pub statement: Date,
     /// All lines' explanations and the total, in plain words.
     pub explanation: String,
@@ -133,7 +134,7 @@ pub struct Evaluation {
 pub fn evaluate(policy: &Policy, facts: &CreditFacts<'_>) -> Result<Evaluation, PolicyError> {
     let calendar = |e: jiff::Error| PolicyError::Calendar(facts.zone_name.to_string(), e.to_string());
     let statement =
-        cycle_containing(facts.issued_at, facts.billing_day, facts.zone).map_err(calendar)?.start_date;
+        cycle_containing(facts.issued_at, facts.billing_day, facts.zone).map_err(calendar)?.end_date;
     let lines = credit_lines(policy, facts).map_err(calendar)?;
     let total_minor = lines.iter().map(|l| l.amount_minor).sum();
     let total = Money::new(total_minor, facts.monthly_price.currency);

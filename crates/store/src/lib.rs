@@ -203,7 +203,7 @@ pub struct CreditRow {
     pub policy_version: i64,
     pub amount_minor: i64,
     pub currency: String,
-    /// The statement the credit lands on (the start date of its billing cycle).
+    /// The statement the credit lands on: the date of the customer's next bill.
     pub statement: String,
     /// The arithmetic in plain words.
     pub explanation: String,

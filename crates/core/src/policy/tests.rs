@@ -66,8 +66,8 @@ fn the_worked_example_of_the_brief() {
         "Outage 2026-11-23 10:00-19:00 UTC, 540 min of the 43,200-min billing cycle starting 2026-11-01; \
          79.99 USD x 540 / 43,200 = 0.999875, rounded half-up to 1.00 USD."
     );
-    assert_eq!(e.statement, Date::constant(2026, 11, 1));
-    assert!(e.explanation.ends_with("Total 1.00 USD, on the statement of 2026-11-01."));
+    assert_eq!(e.statement, Date::constant(2026, 12, 1));
+    assert!(e.explanation.ends_with("Total 1.00 USD, on the statement of 2026-12-01."));
 }
 
 #[test]
