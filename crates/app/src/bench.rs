@@ -1,9 +1,206 @@
-//! The benchmark (being written).
-use crate::settings::Settings;
+//! `amends bench`: the performance goals of the brief, measured on this machine.
+//!
+//! For N customers all affected by one incident, on SQLite and (given a URL) on a fresh
+//! PostgreSQL database, it measures: the CSV import; the acknowledgement fan-out (render
+//! and durably queue N notices); impact and credits computed in memory; the ledger write;
+//! and, in the same run and the same database, a raw bulk insert of the same rows into an
+//! equivalent table, the floor the ledger is compared against. Figures are printed, not
+//! asserted: timings belong in a report, not in a test.
+
+use crate::clock::{Clock, ManualClock, after};
+use crate::demo::synth;
+use crate::import::ImportInput;
+use crate::recovery::{Engine, EngineConfig, compute_credits};
+use amends_core::incident::{Declaration, IncidentState};
+use amends_core::interval::Interval;
+use amends_core::money::group_thousands;
+use amends_core::notice::Templates;
+use amends_core::policy::Policy;
+use amends_store::{CreditRow, Store};
+use anyhow::{Context, Result, bail};
+use jiff::{SignedDuration, Timestamp};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// Customers, all affected by the one incident.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub customers: usize,
+    /// Also run on PostgreSQL: a server URL; a fresh database is created and dropped.
+    #[arg(long, env = "AMENDS_BENCH_POSTGRES_URL")]
+    pub postgres: Option<String>,
+    /// Skip SQLite.
+    #[arg(long)]
+    pub no_sqlite: bool,
+    /// Working directory for the SQLite file and the CSV book (emptied first).
+    #[arg(long, default_value = "amends-data/bench")]
+    pub dir: std::path::PathBuf,
+}
 
-pub async fn run(_settings: &Settings, _args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the benchmark is being written")
+pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Result<()> {
+    if cfg!(debug_assertions) {
+        println!("note: this is a debug build; run `cargo run --release -- bench` for real figures");
+    }
+    let start = Timestamp::from_second(1_795_446_000)?; // 2026-11-23T15:00:00Z
+    std::fs::create_dir_all(&args.dir)?;
+    let book_dir = args.dir.join("book");
+    let book = synth::generate(args.customers, 7, start);
+    synth::write_csv(&book, &book_dir)?;
+    println!("amends bench: {} customers affected by one incident", group_thousands(args.customers as u64));
+    if !args.no_sqlite {
+        let path = args.dir.join("bench.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let store = amends_store::open(&path.display().to_string()).await?;
+        run_backend(store, &book_dir, start).await?;
+    }
+    if let Some(url) = &args.postgres {
+        let db = FreshPostgres::create(url).await?;
+        let result = async { run_backend(amends_store::open(&db.url).await?, &book_dir, start).await }.await;
+        db.drop_database().await;
+        result?;
+    }
+    Ok(())
+}
+
+struct Timer(Instant);
+
+impl Timer {
+    fn start() -> Self {
+        Timer(Instant::now())
+    }
+
+    fn lap(&mut self) -> Duration {
+        let d = self.0.elapsed();
+        self.0 = Instant::now();
+        d
+    }
+}
+
+fn row(what: &str, d: Duration, rows: usize, note: &str) {
+    let rate = rows as f64 / d.as_secs_f64().max(1e-9);
+    println!("  {what:<44} {:>9.3} s {:>12} rows/s  {note}", d.as_secs_f64(), group_thousands(rate as u64));
+}
+
+async fn run_backend(store: Arc<dyn Store>, book_dir: &std::path::Path, start: Timestamp) -> Result<()> {
+    println!("\n[{}]", store.backend());
+    let clock = Arc::new(ManualClock::new(start));
+    let engine = Engine::new(
+        store.clone(),
+        clock.clone(),
+        Templates::builtin(),
+        Policy::builtin(),
+        EngineConfig::default(),
+    );
+    let mut t = Timer::start();
+    let summary = engine.import(ImportInput::from_dir(book_dir)?, &|_| {}).await?;
+    let n = summary.imported.customers as usize;
+    row("import CSV (parse, check, upsert)", t.lap(), n, "");
+    let book = engine.book().await?;
+    row("load the book into memory", t.lap(), n, "");
+
+    let root = "ROOT".to_string();
+    let incident = engine
+        .declare(Declaration {
+            elements: vec![root],
+            cause: "Benchmark outage".into(),
+            message: "Measuring".into(),
+            etr: after(start, SignedDuration::from_hours(2)),
+            next_update_by: after(start, SignedDuration::from_hours(1)),
+            started_at: None,
+            state: IncidentState::Acknowledged,
+        })
+        .await?;
+    t.lap();
+    let fanout = engine.fan_out().await?;
+    row(
+        "acknowledgements rendered + durably queued",
+        t.lap(),
+        fanout.notices_queued as usize,
+        "goal: 1M in < 10 s",
+    );
+
+    clock.set(after(start, SignedDuration::from_mins(175)));
+    engine.resolve(&incident.incident_id, "Back").await?;
+    let resolved = engine.incident(&incident.incident_id).await?;
+    let outage =
+        Interval::new(resolved.declared_at, resolved.resolved_at.context("resolved")?).context("outage")?;
+    t.lap();
+    let elements = book.element_indices(&resolved.element_ids);
+    let affected = book.affected(&elements);
+    let impact = t.lap();
+    let computed = compute_credits(&book, &engine.policy, outage, outage.end(), &affected, &[])?;
+    let credits = t.lap();
+    row("impact in memory", impact, affected.len(), "");
+    row("credits in memory", credits, computed.len(), "");
+    row("impact + credits in memory", impact + credits, computed.len(), "goal: 1M in < 0.2 s");
+
+    let now = clock.now();
+    let mut rows: Vec<CreditRow> = computed
+        .iter()
+        .filter(|c| c.credit.evaluation.total_minor > 0)
+        .map(|c| engine.credit_row(&book, &resolved, c, now))
+        .collect();
+    row("ledger rows built", t.lap(), rows.len(), "");
+    let mut raw = rows.clone();
+    t.lap();
+    store.bench_raw_insert(&mut raw).await?;
+    let floor = t.lap();
+    row("raw bulk insert, same rows (floor)", floor, raw.len(), "");
+    let written = store.append_credits(&mut rows).await?;
+    let ledger = t.lap();
+    if written.inserted as usize != rows.len() {
+        bail!("the ledger took {} of {} rows", written.inserted, rows.len());
+    }
+    row(
+        "ledger append (checked, exactly once)",
+        ledger,
+        rows.len(),
+        &format!("{:.2}x the floor (goal: within 2x)", ledger.as_secs_f64() / floor.as_secs_f64().max(1e-9)),
+    );
+    let again = store.append_credits(&mut rows).await?;
+    row("ledger re-run (all unchanged, nothing written)", t.lap(), again.unchanged as usize, "");
+    let tick = engine.tick().await?;
+    row("credit step re-run + credit notices queued", t.lap(), tick.credits.notices_queued as usize, "");
+    if tick.credits.credits_written != 0 {
+        bail!(
+            "the credit step wrote {} credits that were already in the ledger",
+            tick.credits.credits_written
+        );
+    }
+    Ok(())
+}
+
+/// A PostgreSQL database made for one run and dropped after it.
+pub struct FreshPostgres {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl FreshPostgres {
+    pub async fn create(admin_url: &str) -> Result<Self> {
+        use sqlx::Connection;
+        let name = format!("amends_bench_{}", &crate::tokens::generate()[7..19]);
+        let mut conn = sqlx::PgConnection::connect(admin_url)
+            .await
+            .with_context(|| format!("connecting to {admin_url}"))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+        let (base, _) = admin_url.rsplit_once('/').context("a postgres URL ends with /database")?;
+        Ok(FreshPostgres { admin_url: admin_url.into(), url: format!("{base}/{name}"), name })
+    }
+
+    pub async fn drop_database(self) {
+        use sqlx::Connection;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    }
 }

@@ -166,7 +166,14 @@ impl Engine {
         Ok(())
     }
 
-    fn credit_row(&self, book: &LoadedBook, incident: &IncidentRow, c: &CreditComputation, now: Timestamp) -> CreditRow {
+    /// The ledger entry for one computed credit.
+    pub fn credit_row(
+        &self,
+        book: &LoadedBook,
+        incident: &IncidentRow,
+        c: &CreditComputation,
+        now: Timestamp,
+    ) -> CreditRow {
         let customer = &book.customers[c.customer as usize];
         let e = &c.credit.evaluation;
         CreditRow {
@@ -214,7 +221,12 @@ impl Engine {
 
 /// Incidents resolved before `incident` (by resolution time, then id) whose outage
 /// overlaps it, each with the customers it covered.
-fn earlier_outages(book: &LoadedBook, incident: &IncidentRow, outage: Interval, all: &[IncidentRow]) -> Vec<EarlierOutage> {
+fn earlier_outages(
+    book: &LoadedBook,
+    incident: &IncidentRow,
+    outage: Interval,
+    all: &[IncidentRow],
+) -> Vec<EarlierOutage> {
     let this = (incident.resolved_at, incident.incident_id.as_str());
     all.iter()
         .filter(|o| o.resolved_at.is_some() && (o.resolved_at, o.incident_id.as_str()) < this)

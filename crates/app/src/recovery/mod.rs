@@ -117,7 +117,8 @@ impl Engine {
             return Ok(book.clone());
         }
         let rows = self.store.load_book().await?;
-        let book = Arc::new(tokio::task::spawn_blocking(move || LoadedBook::from_rows(rows)).await.map_err(join)??);
+        let book =
+            Arc::new(tokio::task::spawn_blocking(move || LoadedBook::from_rows(rows)).await.map_err(join)??);
         *self.book.write().unwrap_or_else(|e| e.into_inner()) = Some(book.clone());
         Ok(book)
     }
@@ -217,9 +218,13 @@ impl Engine {
         let mut posted = 0;
         for incident in self.store.incidents(true).await? {
             let state = parse_state(&incident)?;
-            let Some(due) =
-                due_automatic_update(state, incident.etr, incident.next_update_by, now, self.config.follow_up)
-            else {
+            let Some(due) = due_automatic_update(
+                state,
+                incident.etr,
+                incident.next_update_by,
+                now,
+                self.config.follow_up,
+            ) else {
                 continue;
             };
             let update = NewUpdate {

@@ -1,0 +1,282 @@
+//! End to end through the real binary: import, declare, update, let the ETR lapse on a
+//! controlled clock (`--now`), resolve, credit, deliver, export. Amounts are worked out by
+//! hand below, from the price, the outage and the length of each customer's cycle.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const PLANS: &str = "plan_id,name,monthly_price_minor,currency\nbasic,Basic,4999,USD\nfast,Fast,7999,USD\n";
+const TOPOLOGY: &str = "element_id,parent_id,kind,name\nroot,,region,North\nhub1,root,hub,Hub 1\nn1,hub1,node,Node 1\nhub2,root,hub,Hub 2\n";
+const CUSTOMERS: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status
+C1,Ana Lima,ana@example.com,,en-US,UTC,fast,n1,M1,1,2020-01-01T00:00:00Z,active
+C2,Bo Chen,bo@example.com,+14155550123,en-US,America/New_York,basic,hub1,M2,15,2020-01-01T00:00:00Z,active
+C3,Cy Old,cy@example.com,,en-US,UTC,fast,n1,M3,1,2020-01-01T00:00:00Z,cancelled
+C4,Di Far,di@example.com,,en-US,UTC,fast,hub2,M4,1,2020-01-01T00:00:00Z,active
+C5,Eve New,eve@example.com,,fr-FR,Europe/Paris,fast,n1,M5,1,2026-11-23T13:00:00Z,active
+C6,Fu Sms,,+14155550199,en-US,UTC,basic,n1,M6,28,2020-01-01T00:00:00Z,active
+";
+
+struct Env {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        Env { _dir: dir, root }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.root.join(p)
+    }
+
+    /// Runs `amends` against this environment's database and outbox at instant `now`.
+    fn run(&self, now: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_amends"))
+            .arg("--database")
+            .arg(self.path("amends.db"))
+            .arg("--outbox-file")
+            .arg(self.path("outbox.txt"))
+            .args(["--now", now])
+            .args(args)
+            .env_remove("AMENDS_DATABASE_URL")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, now: &str, args: &[&str]) -> String {
+        let out = self.run(now, args);
+        assert!(out.status.success(), "amends {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, now: &str, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(now, args)).unwrap()
+    }
+
+    fn fails(&self, now: &str, args: &[&str]) -> String {
+        let out = self.run(now, args);
+        assert!(!out.status.success(), "amends {args:?} should have failed");
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+fn write_book(dir: &Path, customers: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("plans.csv"), PLANS).unwrap();
+    std::fs::write(dir.join("topology.csv"), TOPOLOGY).unwrap();
+    std::fs::write(dir.join("customers.csv"), customers).unwrap();
+}
+
+const T0: &str = "2026-11-23T12:00:00Z";
+
+fn credit_amounts(env: &Env, incident: &str) -> Vec<(String, i64)> {
+    let credits =
+        env.json("2026-11-23T20:00:00Z", &["credits", "export", "--format", "json", "--incident", incident]);
+    credits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["customer_id"].as_str().unwrap().to_string(), c["amount_minor"].as_i64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn outage_to_notified_and_credited_customers() {
+    let env = Env::new();
+    write_book(&env.path("book"), CUSTOMERS);
+    let out = env.ok(T0, &["import", "--dir", env.path("book").to_str().unwrap()]);
+    assert!(out.contains("imported 2 plans, 4 elements, 6 customers"), "{out}");
+
+    // A bad file is refused whole, naming the line, and nothing is written.
+    let bad = CUSTOMERS.replace("eve@example.com", "x@").replace("C6,Fu Sms", "C7,Fu Sms");
+    write_book(&env.path("bad"), &bad);
+    let err = env.fails(T0, &["import", "--dir", env.path("bad").to_str().unwrap()]);
+    assert!(err.contains(r#"customers.csv:6: email "x@" is not an address"#), "{err}");
+    let out = env.ok(T0, &["import", "--dir", env.path("book").to_str().unwrap()]);
+    assert!(out.contains("store now holds 2 plans, 4 elements, 6 customers"), "{out}");
+
+    // An ETR in the past is refused, naming the field.
+    let err = env.fails(
+        T0,
+        &[
+            "incident",
+            "declare",
+            "--element",
+            "hub1",
+            "--cause",
+            "Cut",
+            "--etr",
+            "2026-11-23T11:00:00Z",
+            "--next-update-by",
+            "2026-11-23T13:00:00Z",
+        ],
+    );
+    assert!(err.contains("etr: 2026-11-23T11:00:00Z is not after now"), "{err}");
+
+    // Declared at 12:00; service was lost at 11:50.
+    let declared = env.json(
+        T0,
+        &[
+            "incident",
+            "declare",
+            "--element",
+            "hub1",
+            "--cause",
+            "A fibre cable was cut",
+            "--message",
+            "Crews are on their way",
+            "--etr",
+            "2026-11-23T14:00:00Z",
+            "--next-update-by",
+            "2026-11-23T13:00:00Z",
+            "--started-at",
+            "2026-11-23T11:50:00Z",
+        ],
+    );
+    assert_eq!(declared["incident"]["incident_id"], "INC-000001");
+    // C1, C2, C5, C6 are at or below hub1 and active (C3 is cancelled, C4 is on hub2).
+    assert_eq!(declared["processed"]["fanout"]["notices_queued"], 4);
+
+    // 12:30: a later ETR.
+    let updated = env.json(
+        "2026-11-23T12:30:00Z",
+        &[
+            "incident",
+            "update",
+            "INC-000001",
+            "--etr",
+            "2026-11-23T15:00:00Z",
+            "--message",
+            "The cut is bigger than we thought",
+        ],
+    );
+    assert_eq!(updated["incident"]["etr"], "2026-11-23T15:00:00Z");
+    assert_eq!(updated["processed"]["fanout"]["notices_queued"], 4);
+
+    // 15:05: the ETR has passed with the incident open: one automatic update, only once.
+    let tick = env.json("2026-11-23T15:05:00Z", &["tick"]);
+    assert_eq!(tick["automatic_updates"], 1);
+    assert_eq!(tick["fanout"]["notices_queued"], 4);
+    let tick = env.json("2026-11-23T15:05:00Z", &["tick"]);
+    assert_eq!(tick["automatic_updates"], 0);
+    assert_eq!(tick["fanout"]["notices_queued"], 0);
+
+    // 15:30: resolved. Restoration notices, then credits and credit notices.
+    let resolved =
+        env.json("2026-11-23T15:30:00Z", &["incident", "resolve", "INC-000001", "--message", "Spliced"]);
+    assert_eq!(resolved["incident"]["state"], "resolved");
+    assert_eq!(resolved["processed"]["credits"]["credits_written"], 4);
+    assert_eq!(resolved["processed"]["credits"]["notices_queued"], 4);
+    let err = env.fails("2026-11-23T15:31:00Z", &["incident", "resolve", "INC-000001"]);
+    assert!(err.contains("incident INC-000001 is already resolved"), "{err}");
+
+    // Outage 11:50-15:30 = 220 min.
+    // C1: 7999 x 220 / 43,200 (November, UTC) = 40.73 -> 41
+    // C2: 4999 x 220 / 43,200 (Nov 15 - Dec 15, New York, no clock change) = 25.46 -> 25
+    // C5: joined at 13:00, so 150 min; Paris November = 43,200 min: 7999 x 150 / 43,200 = 27.77 -> 28
+    // C6: 4999 x 220 / 44,640 (Oct 28 - Nov 28, 31 days) = 24.64 -> 25
+    let expected =
+        vec![("C1".to_string(), 41), ("C2".to_string(), 25), ("C5".to_string(), 28), ("C6".to_string(), 25)];
+    assert_eq!(credit_amounts(&env, "INC-000001"), expected);
+
+    // A second, overlapping incident on n1 from 15:00 to 16:00: only 15:30-16:00 is new.
+    let second = env.json(
+        "2026-11-23T15:40:00Z",
+        &[
+            "incident",
+            "declare",
+            "--element",
+            "n1",
+            "--cause",
+            "Power failure at the node",
+            "--etr",
+            "2026-11-23T17:00:00Z",
+            "--next-update-by",
+            "2026-11-23T16:30:00Z",
+            "--started-at",
+            "2026-11-23T15:00:00Z",
+        ],
+    );
+    assert_eq!(second["incident"]["incident_id"], "INC-000002");
+    env.ok("2026-11-23T16:00:00Z", &["incident", "resolve", "INC-000002"]);
+    // 30 new minutes: C1 7999 x 30 / 43,200 = 5.55 -> 6; C5 the same; C6 4999 x 30 / 44,640 = 3.36 -> 3.
+    assert_eq!(
+        credit_amounts(&env, "INC-000002"),
+        vec![("C1".to_string(), 6), ("C5".to_string(), 6), ("C6".to_string(), 3)]
+    );
+    // Re-running the credit step writes nothing new.
+    let tick = env.json("2026-11-23T16:10:00Z", &["tick"]);
+    assert_eq!(tick["credits"]["credits_written"], 0);
+
+    // Delivery: everything once, then nothing.
+    let delivered = env.json("2026-11-23T16:10:00Z", &["deliver"]);
+    // INC-000001: 4 customers x (ack, update, lapse, restored, credit) = 20; INC-000002: 3 x 3 = 9.
+    assert_eq!(delivered["sent"], 29);
+    let again = env.json("2026-11-23T16:11:00Z", &["deliver"]);
+    assert_eq!(again["sent"], 0);
+    let outbox = std::fs::read_to_string(env.path("outbox.txt")).unwrap();
+    let keys: Vec<&str> = outbox.lines().filter(|l| l.starts_with("=== ")).collect();
+    assert_eq!(keys.len(), 29);
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 29, "a notice was delivered twice");
+
+    // What C1 was told, by time queued then key, and that it was all sent.
+    let notices = env.json("2026-11-23T16:12:00Z", &["notices", "list", "--customer", "C1"]);
+    let seen: Vec<String> = notices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            format!(
+                "{}/{}/{}:{}",
+                n["incident_id"].as_str().unwrap(),
+                n["kind"].as_str().unwrap(),
+                n["seq"],
+                n["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "INC-000001/acknowledgement/0:sent",
+            "INC-000001/update/1:sent",
+            "INC-000001/update/2:sent",
+            "INC-000001/credit/0:sent",
+            "INC-000001/restored/3:sent",
+            "INC-000002/acknowledgement/0:sent",
+            "INC-000002/credit/0:sent",
+            "INC-000002/restored/1:sent",
+        ]
+    );
+    let bodies: Vec<&str> = notices.as_array().unwrap().iter().map(|n| n["body"].as_str().unwrap()).collect();
+    assert!(
+        bodies[0].contains("We expect your service back by 2:00 PM UTC on Monday, November 23."),
+        "{}",
+        bodies[0]
+    );
+    assert!(bodies[1].contains("We now expect your service back by 3:00 PM UTC on Monday, November 23 (before, we said 2:00 PM UTC"), "{}", bodies[1]);
+    assert!(bodies[2].contains("We told you we expected your service back by 3:00 PM UTC on Monday, November 23, and it is not back yet."), "{}", bodies[2]);
+    assert!(bodies[4].contains("If you are still offline: unplug your router"), "{}", bodies[4]);
+    assert!(bodies[3].contains("We have credited 0.41 USD"), "{}", bodies[3]);
+    assert!(bodies[3].contains("It will appear on your statement of 2026-12-01."), "{}", bodies[3]);
+    let sms = env.json("2026-11-23T16:12:00Z", &["notices", "list", "--customer", "C6"]);
+    assert_eq!(sms[0]["channel"], "sms");
+    assert_eq!(sms[0]["recipient"], "+14155550199");
+    assert_eq!(
+        env.json("2026-11-23T16:12:00Z", &["notices", "list", "--customer", "C3"]),
+        serde_json::json!([])
+    );
+
+    // The CSV export carries the explanation.
+    let csv = env.ok("2026-11-23T16:12:00Z", &["credits", "export", "--format", "csv", "--customer", "C1"]);
+    assert!(csv.starts_with("key,customer_id,source_event,policy_id,policy_version,amount_minor,currency,statement,explanation"), "{csv}");
+    assert!(csv.contains("C1/INC-000001/prorated/1,C1,INC-000001,prorated,1,41,USD,2026-12-01,"), "{csv}");
+    assert!(csv.contains("220 min of the 43,200-min billing cycle starting 2026-11-01; 79.99 USD x 220 / 43,200 = 0.407356..., rounded half-up to 0.41 USD"), "{csv}");
+}
