@@ -13,17 +13,8 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-/// The built-in default policy, also shipped as `policies/prorated.toml`.
-pub const DEFAULT_POLICY_TOML: &str = r#"# Prorate the monthly price by the outage's elapsed time over its billing cycle.
-id = "prorated"
-version = 1
-kind = "prorated"
-# Outages shorter than this earn nothing.
-min_duration_minutes = 0
-# A fixed goodwill amount added to every credited outage, in minor units.
-goodwill_bonus_minor = 0
-rounding = "half-up"
-"#;
+/// The built-in default policy: the very file shipped as `policies/prorated.toml`.
+pub const DEFAULT_POLICY_TOML: &str = include_str!("../../../policies/prorated.toml");
 
 /// Bounds that keep a typo in a policy file from paying out a fortune.
 pub const MIN_DURATION_MINUTES_MAX: u32 = 60 * 24 * 31;
