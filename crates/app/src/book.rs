@@ -40,20 +40,30 @@ pub struct LoadedBook {
 
 impl LoadedBook {
     pub fn from_rows(rows: BookRows) -> Result<Self, BookError> {
-        let topology = Topology::build(rows.elements.into_iter().map(element_from_row).collect())
-            .map_err(|errs| BookError::Topology(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
+        let topology =
+            Topology::build(rows.elements.into_iter().map(element_from_row).collect()).map_err(|errs| {
+                BookError::Topology(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+            })?;
         let plans: Vec<Plan> = rows.plans.into_iter().map(plan_from_row).collect::<Result<_, _>>()?;
-        let plan_index: HashMap<&str, u32> = plans.iter().enumerate().map(|(i, p)| (p.id.as_str(), i as u32)).collect();
+        let plan_index: HashMap<&str, u32> =
+            plans.iter().enumerate().map(|(i, p)| (p.id.as_str(), i as u32)).collect();
         let mut zones = Interner::default();
         let mut book = LoadedBook { topology, ..LoadedBook::default() };
         let mut customers = rows.customers;
         customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
         for row in customers {
-            let dangling =
-                |what, id: &str| BookError::Dangling { customer: row.customer_id.clone(), what, id: id.to_string() };
+            let dangling = |what, id: &str| BookError::Dangling {
+                customer: row.customer_id.clone(),
+                what,
+                id: id.to_string(),
+            };
             let plan = *plan_index.get(row.plan_id.as_str()).ok_or_else(|| dangling("plan", &row.plan_id))?;
-            let element = book.topology.index_of(&row.element_id).ok_or_else(|| dangling("element", &row.element_id))?;
-            let zone = zones.intern(&row.timezone).map_err(|error| field("customer", &row.customer_id, error))?;
+            let element = book
+                .topology
+                .index_of(&row.element_id)
+                .ok_or_else(|| dangling("element", &row.element_id))?;
+            let zone =
+                zones.intern(&row.timezone).map_err(|error| field("customer", &row.customer_id, error))?;
             let customer = customer_from_row(row, zones.get(zone))?;
             book.by_id.insert(customer.id.clone(), book.customers.len() as u32);
             book.customer_plan.push(plan);
@@ -129,7 +139,12 @@ pub fn element_from_row(row: ElementRow) -> Element {
 }
 
 pub fn element_to_row(e: &Element) -> ElementRow {
-    ElementRow { element_id: e.id.clone(), parent_id: e.parent_id.clone(), kind: e.kind.clone(), name: e.name.clone() }
+    ElementRow {
+        element_id: e.id.clone(),
+        parent_id: e.parent_id.clone(),
+        kind: e.kind.clone(),
+        name: e.name.clone(),
+    }
 }
 
 fn plan_from_row(row: PlanRow) -> Result<Plan, BookError> {
@@ -154,8 +169,9 @@ fn customer_from_row(row: CustomerRow, zone: &Zone) -> Result<Customer, BookErro
         phone: row.phone.as_deref().map(PhoneE164::parse).transpose().map_err(err)?,
         locale: Locale::parse(&row.locale).map_err(err)?,
         zone: zone.clone(),
-        billing_day: u8::try_from(row.billing_day)
-            .map_err(|_| err(FieldError::new("billing_day", &row.billing_day.to_string(), "is out of range")))?,
+        billing_day: u8::try_from(row.billing_day).map_err(|_| {
+            err(FieldError::new("billing_day", &row.billing_day.to_string(), "is out of range"))
+        })?,
         status: CustomerStatus::parse(&row.status).map_err(err)?,
         name: row.name,
         plan_id: row.plan_id,

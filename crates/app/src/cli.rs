@@ -166,7 +166,8 @@ pub enum TokenCommand {
 }
 
 fn parse_state(s: &str) -> Result<IncidentState, String> {
-    IncidentState::parse(s).ok_or_else(|| format!("{s:?} is not a state (acknowledged, identified, monitoring)"))
+    IncidentState::parse(s)
+        .ok_or_else(|| format!("{s:?} is not a state (acknowledged, identified, monitoring)"))
 }
 
 pub fn main() -> ExitCode {
@@ -209,7 +210,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Tick => print_json(&engine.tick().await?),
         Command::Deliver => print_json(&settings.dispatcher(&engine)?.deliver_due().await?),
         Command::Credits(CreditsCommand::Export { format, incident, customer, output }) => {
-            let credits = engine.store.credits(&CreditFilter { customer_id: customer, source_event: incident }).await?;
+            let credits =
+                engine.store.credits(&CreditFilter { customer_id: customer, source_event: incident }).await?;
             let mut out: Box<dyn Write> = match output {
                 Some(path) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
@@ -233,8 +235,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve { listen, poll_seconds } => {
             let listen = listen.unwrap_or_else(|| settings.listen.clone());
             let dispatcher = settings.dispatcher(&engine)?;
-            crate::http::serve(engine, dispatcher, &listen, std::time::Duration::from_secs(poll_seconds.max(1)), None)
-                .await
+            let (ready, bound) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move {
+                if let Ok(addr) = bound.await {
+                    eprintln!("amends: serving the API on http://{addr} (Ctrl-C to stop)");
+                }
+            });
+            let poll = std::time::Duration::from_secs(poll_seconds.max(1));
+            crate::http::serve(engine, dispatcher, &listen, poll, Some(ready)).await
         }
         Command::Demo(_) | Command::Bench(_) => unreachable!("handled above"),
     }
@@ -285,7 +293,9 @@ async fn import(engine: &Arc<Engine>, dir: &std::path::Path) -> Result<()> {
 async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand) -> Result<()> {
     let changed = match cmd {
         IncidentCommand::Declare { elements, cause, message, etr, next_update_by, started_at, state } => {
-            engine.declare(Declaration { elements, cause, message, etr, next_update_by, started_at, state }).await?
+            engine
+                .declare(Declaration { elements, cause, message, etr, next_update_by, started_at, state })
+                .await?
         }
         IncidentCommand::Update { id, message, etr, next_update_by, state } => {
             engine.update(&id, UpdateRequest { message, etr, next_update_by, state }).await?

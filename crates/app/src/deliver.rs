@@ -51,7 +51,11 @@ impl Dispatcher {
         }
     }
 
-    async fn deliver_batch(&self, notices: Vec<NoticeRow>, report: &mut DeliveryReport) -> Result<(), StoreError> {
+    async fn deliver_batch(
+        &self,
+        notices: Vec<NoticeRow>,
+        report: &mut DeliveryReport,
+    ) -> Result<(), StoreError> {
         let mut inflight = JoinSet::new();
         let mut queue = notices.into_iter();
         loop {
@@ -64,7 +68,8 @@ impl Dispatcher {
                 });
             }
             let Some(done) = inflight.join_next().await else { return Ok(()) };
-            let (notice, result) = done.map_err(|e| StoreError::Corrupt { table: "outbox", reason: e.to_string() })?;
+            let (notice, result) =
+                done.map_err(|e| StoreError::Corrupt { table: "outbox", reason: e.to_string() })?;
             let outcome = self.outcome(&notice, result);
             match outcome {
                 DeliveryOutcome::Sent { .. } => report.sent += 1,
@@ -79,7 +84,9 @@ impl Dispatcher {
         let at = self.clock.now();
         match result {
             Ok(()) => DeliveryOutcome::Sent { at },
-            Err(SendError::Permanent(error)) => DeliveryOutcome::Failed { at, error: format!("permanent: {error}") },
+            Err(SendError::Permanent(error)) => {
+                DeliveryOutcome::Failed { at, error: format!("permanent: {error}") }
+            }
             Err(SendError::Transient(error)) => {
                 // `attempts` already counts this attempt (the claim incremented it).
                 let attempt = u32::try_from(notice.attempts).unwrap_or(u32::MAX);
@@ -87,9 +94,15 @@ impl Dispatcher {
                     Some(ms) => DeliveryOutcome::Retry {
                         at,
                         error,
-                        next_attempt_at: after(at, SignedDuration::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))),
+                        next_attempt_at: after(
+                            at,
+                            SignedDuration::from_millis(i64::try_from(ms).unwrap_or(i64::MAX)),
+                        ),
                     },
-                    None => DeliveryOutcome::Failed { at, error: format!("gave up after {attempt} attempts: {error}") },
+                    None => DeliveryOutcome::Failed {
+                        at,
+                        error: format!("gave up after {attempt} attempts: {error}"),
+                    },
                 }
             }
         }
@@ -105,4 +118,3 @@ fn outgoing(n: &NoticeRow) -> OutgoingMessage {
         body: n.body.clone(),
     }
 }
-

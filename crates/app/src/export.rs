@@ -10,8 +10,17 @@ pub enum Format {
 }
 
 pub const CSV_COLUMNS: [&str; 11] = [
-    "key", "customer_id", "source_event", "policy_id", "policy_version", "amount_minor", "currency", "statement",
-    "explanation", "lines_json", "created_at",
+    "key",
+    "customer_id",
+    "source_event",
+    "policy_id",
+    "policy_version",
+    "amount_minor",
+    "currency",
+    "statement",
+    "explanation",
+    "lines_json",
+    "created_at",
 ];
 
 /// Writes `credits` in `format`. JSON is an array of objects with the CSV's fields, with

@@ -7,8 +7,8 @@
 
 use crate::book::{customer_to_row, element_to_row, plan_to_row};
 use amends_core::book::{
-    Customer, CustomerStatus, Email, FieldError, Locale, PhoneE164, Plan, Zone, parse_billing_day, parse_currency,
-    parse_id, parse_instant, parse_price,
+    Customer, CustomerStatus, Email, FieldError, Locale, PhoneE164, Plan, Zone, parse_billing_day,
+    parse_currency, parse_id, parse_instant, parse_price,
 };
 use amends_core::money::Money;
 use amends_core::topology::{Element, Topology, TopologyError};
@@ -24,8 +24,18 @@ pub const IMPORT_ERRORS_MAX: usize = 1_000;
 pub const PLAN_COLUMNS: [&str; 4] = ["plan_id", "name", "monthly_price_minor", "currency"];
 pub const TOPOLOGY_COLUMNS: [&str; 4] = ["element_id", "parent_id", "kind", "name"];
 pub const CUSTOMER_COLUMNS: [&str; 12] = [
-    "customer_id", "name", "email", "phone", "locale", "timezone", "plan_id", "element_id", "device_id",
-    "billing_day", "active_since", "status",
+    "customer_id",
+    "name",
+    "email",
+    "phone",
+    "locale",
+    "timezone",
+    "plan_id",
+    "element_id",
+    "device_id",
+    "billing_day",
+    "active_since",
+    "status",
 ];
 
 /// One problem, at one line of one file (line 0: the file as a whole).
@@ -86,8 +96,11 @@ impl<'a> ImportInput<'a> {
                 Err(error) => Err(ImportError::Io { file: path.display().to_string(), error }),
             }
         };
-        let input =
-            ImportInput { plans: open("plans.csv")?, topology: open("topology.csv")?, customers: open("customers.csv")? };
+        let input = ImportInput {
+            plans: open("plans.csv")?,
+            topology: open("topology.csv")?,
+            customers: open("customers.csv")?,
+        };
         if input.plans.is_none() && input.topology.is_none() && input.customers.is_none() {
             return Err(ImportError::NoFiles(dir.display().to_string()));
         }
@@ -168,8 +181,18 @@ pub fn parse_and_check(input: ImportInput<'_>, existing: &BookRows) -> Result<Bo
         None => Vec::new(),
     };
     check_unique("plans.csv", "plan_id", plans.iter().map(|(l, p)| (*l, p.id.as_str())), &mut errors);
-    check_unique("topology.csv", "element_id", elements.iter().map(|(l, e)| (*l, e.id.as_str())), &mut errors);
-    check_unique("customers.csv", "customer_id", customers.iter().map(|(l, c)| (*l, c.id.as_str())), &mut errors);
+    check_unique(
+        "topology.csv",
+        "element_id",
+        elements.iter().map(|(l, e)| (*l, e.id.as_str())),
+        &mut errors,
+    );
+    check_unique(
+        "customers.csv",
+        "customer_id",
+        customers.iter().map(|(l, c)| (*l, c.id.as_str())),
+        &mut errors,
+    );
     check_topology(&elements, existing, &mut errors);
     check_references(&customers, &plans, &elements, existing, &mut errors);
     errors.into_result(BookRows {
@@ -188,7 +211,12 @@ impl Columns {
     }
 }
 
-fn header_columns(file: &str, header: &csv::StringRecord, wanted: &[&str], errors: &mut Errors) -> Option<Columns> {
+fn header_columns(
+    file: &str,
+    header: &csv::StringRecord,
+    wanted: &[&str],
+    errors: &mut Errors,
+) -> Option<Columns> {
     let names: Vec<&str> = header.iter().map(str::trim).collect();
     let mut ok = true;
     for name in &names {
@@ -236,7 +264,9 @@ fn read_rows<T>(
                 let line = record.position().map_or(0, |p| p.line());
                 match parse(&columns, &record) {
                     Ok(row) => out.push((line, row)),
-                    Err(problems) => problems.into_iter().for_each(|p| errors.push(file, line, p.to_string())),
+                    Err(problems) => {
+                        problems.into_iter().for_each(|p| errors.push(file, line, p.to_string()))
+                    }
                 }
             }
             Err(e) => {
@@ -324,7 +354,11 @@ fn customer_parser() -> impl FnMut(&Columns, &csv::StringRecord) -> Result<Custo
     }
 }
 
-fn parse_customer(c: &Columns, r: &csv::StringRecord, zone: Result<Zone, FieldError>) -> Result<Customer, Vec<FieldError>> {
+fn parse_customer(
+    c: &Columns,
+    r: &csv::StringRecord,
+    zone: Result<Zone, FieldError>,
+) -> Result<Customer, Vec<FieldError>> {
     let mut e = Vec::new();
     fields! { e;
         id = parse_id("customer_id", c.get(r, 0));
@@ -343,7 +377,20 @@ fn parse_customer(c: &Columns, r: &csv::StringRecord, zone: Result<Zone, FieldEr
     if !e.is_empty() {
         return Err(e);
     }
-    match (id, name, email, phone, locale, zone, plan_id, element_id, device_id, billing_day, active_since, status) {
+    match (
+        id,
+        name,
+        email,
+        phone,
+        locale,
+        zone,
+        plan_id,
+        element_id,
+        device_id,
+        billing_day,
+        active_since,
+        status,
+    ) {
         (
             Some(id),
             Some(name),
@@ -375,7 +422,12 @@ fn parse_customer(c: &Columns, r: &csv::StringRecord, zone: Result<Zone, FieldEr
     }
 }
 
-fn check_unique<'a>(file: &str, column: &str, ids: impl Iterator<Item = (u64, &'a str)>, errors: &mut Errors) {
+fn check_unique<'a>(
+    file: &str,
+    column: &str,
+    ids: impl Iterator<Item = (u64, &'a str)>,
+    errors: &mut Errors,
+) {
     let mut seen: HashMap<&str, u64> = HashMap::new();
     for (line, id) in ids {
         if let Some(first) = seen.insert(id, line) {
@@ -425,8 +477,11 @@ fn check_references(
     existing: &BookRows,
     errors: &mut Errors,
 ) {
-    let plan_ids: HashSet<&str> =
-        plans.iter().map(|(_, p)| p.id.as_str()).chain(existing.plans.iter().map(|p| p.plan_id.as_str())).collect();
+    let plan_ids: HashSet<&str> = plans
+        .iter()
+        .map(|(_, p)| p.id.as_str())
+        .chain(existing.plans.iter().map(|p| p.plan_id.as_str()))
+        .collect();
     let element_ids: HashSet<&str> = elements
         .iter()
         .map(|(_, e)| e.id.as_str())

@@ -88,8 +88,10 @@ impl Settings {
     pub fn resolve(o: &Overrides) -> Result<Settings> {
         let file = match &o.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<FileSettings>(&text).with_context(|| format!("settings file {}", path.display()))?
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileSettings>(&text)
+                    .with_context(|| format!("settings file {}", path.display()))?
             }
             None => FileSettings::default(),
         };
@@ -97,10 +99,16 @@ impl Settings {
         let smtp = match (&o.smtp_url, file.smtp) {
             (Some(url), file_smtp) => Some(SmtpConfig {
                 url: url.clone(),
-                from: o.smtp_from.clone().or(file_smtp.as_ref().map(|s| s.from.clone())).ok_or_else(|| {
-                    anyhow!("--smtp-url needs --smtp-from (or AMENDS_SMTP_FROM) to say who notices come from")
-                })?,
-                password: std::env::var("AMENDS_SMTP_PASSWORD").ok().or(file_smtp.as_ref().and_then(|s| s.password.clone())),
+                from: o.smtp_from.clone().or(file_smtp.as_ref().map(|s| s.from.clone())).ok_or_else(
+                    || {
+                        anyhow!(
+                            "--smtp-url needs --smtp-from (or AMENDS_SMTP_FROM) to say who notices come from"
+                        )
+                    },
+                )?,
+                password: std::env::var("AMENDS_SMTP_PASSWORD")
+                    .ok()
+                    .or(file_smtp.as_ref().and_then(|s| s.password.clone())),
                 ..file_smtp.unwrap_or_else(|| default_smtp(url))
             }),
             (None, file_smtp) => file_smtp,
@@ -111,7 +119,11 @@ impl Settings {
             status_url: o.status_url.clone().or(file.status_url).unwrap_or(defaults.status_url),
             policy: o.policy.clone().or(file.policy),
             templates: o.templates.clone().or(file.templates),
-            outbox_file: o.outbox_file.clone().or(file.outbox_file).unwrap_or_else(|| DEFAULT_OUTBOX_FILE.into()),
+            outbox_file: o
+                .outbox_file
+                .clone()
+                .or(file.outbox_file)
+                .unwrap_or_else(|| DEFAULT_OUTBOX_FILE.into()),
             listen: file.listen.unwrap_or_else(|| DEFAULT_LISTEN.into()),
             smtp,
             now: o.now,
@@ -129,7 +141,8 @@ impl Settings {
         match &self.policy {
             None => Ok(Policy::builtin()),
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                 Ok(Policy::from_toml(&path.display().to_string(), &text)?)
             }
         }
@@ -141,13 +154,17 @@ impl Settings {
             None => Vec::new(),
         };
         Templates::with_overrides(overrides).map_err(|errors| {
-            anyhow!("templates refused:\n{}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+            anyhow!(
+                "templates refused:\n{}",
+                errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+            )
         })
     }
 
     /// Opens the store and builds the engine with the given clock.
     pub async fn engine_with(&self, clock: Arc<dyn Clock>) -> Result<Arc<Engine>> {
-        let store = amends_store::open(&self.database).await.with_context(|| format!("opening {}", self.database))?;
+        let store =
+            amends_store::open(&self.database).await.with_context(|| format!("opening {}", self.database))?;
         let config = EngineConfig {
             provider_name: self.provider_name.clone(),
             status_url: self.status_url.clone(),
@@ -174,7 +191,14 @@ impl Settings {
 }
 
 fn default_smtp(url: &str) -> SmtpConfig {
-    SmtpConfig { url: url.into(), from: String::new(), timeout_ms: 30_000, pool_max: 4, username: None, password: None }
+    SmtpConfig {
+        url: url.into(),
+        from: String::new(),
+        timeout_ms: 30_000,
+        pool_max: 4,
+        username: None,
+        password: None,
+    }
 }
 
 /// Reads `<dir>/<locale>/<kind>.txt` files as template overrides.
@@ -187,8 +211,13 @@ fn read_template_dir(dir: &Path) -> Result<Vec<(String, String)>> {
         }
         for file in std::fs::read_dir(locale.path())? {
             let path = file?.path();
-            let name = format!("{}/{}", locale.file_name().to_string_lossy(), path.file_name().unwrap_or_default().to_string_lossy());
-            let source = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let name = format!(
+                "{}/{}",
+                locale.file_name().to_string_lossy(),
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
+            let source =
+                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             out.push((name, source));
         }
     }

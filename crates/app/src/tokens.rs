@@ -8,7 +8,9 @@ use jiff::Timestamp;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     Read,
@@ -48,7 +50,12 @@ pub fn generate() -> String {
 }
 
 /// Creates and stores a token; the returned text is the only copy there will ever be.
-pub async fn create(store: &dyn Store, scope: Scope, label: &str, now: Timestamp) -> Result<String, StoreError> {
+pub async fn create(
+    store: &dyn Store,
+    scope: Scope,
+    label: &str,
+    now: Timestamp,
+) -> Result<String, StoreError> {
     let token = generate();
     store
         .insert_token(&TokenRow {

@@ -38,7 +38,12 @@ fn day_start(date: Date, tz: &TimeZone) -> Result<Timestamp, jiff::Error> {
 
 fn cycle_from(start_date: Date, tz: &TimeZone) -> Result<BillingCycle, jiff::Error> {
     let end_date = start_date.checked_add(1.month())?;
-    Ok(BillingCycle { start_date, end_date, start: day_start(start_date, tz)?, end: day_start(end_date, tz)? })
+    Ok(BillingCycle {
+        start_date,
+        end_date,
+        start: day_start(start_date, tz)?,
+        end: day_start(end_date, tz)?,
+    })
 }
 
 /// The cycle that contains instant `t` for a customer billed on `billing_day` in `tz`.

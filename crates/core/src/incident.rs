@@ -112,8 +112,10 @@ pub enum IncidentError {
     EmptyUpdate,
 }
 
-/// An operator's declaration of an incident.
+/// An operator's declaration of an incident. Unknown fields are refused, so a misspelt
+/// `etr` is an error rather than silently missing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Declaration {
     pub elements: Vec<String>,
     /// The public cause, as customers will read it.
@@ -191,8 +193,10 @@ pub fn check_declaration(
     if errors.is_empty() { Ok(idx) } else { Err(errors) }
 }
 
-/// An operator's update to an open incident. Absent fields keep their value.
+/// An operator's update to an open incident. Absent fields keep their value; unknown
+/// fields are refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
     #[serde(default)]
     pub message: String,

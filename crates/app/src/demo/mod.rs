@@ -48,7 +48,10 @@ pub async fn run(settings: &Settings, args: DemoArgs) -> Result<()> {
     let engine = demo.engine_with(clock.clone()).await?;
     let dispatcher = demo.dispatcher(&engine)?;
 
-    say(&format!("Building a synthetic cable provider with {} customers", group_thousands(args.customers as u64)));
+    say(&format!(
+        "Building a synthetic cable provider with {} customers",
+        group_thousands(args.customers as u64)
+    ));
     let book = synth::generate(args.customers, args.seed, args.start);
     let book_dir = args.dir.join("book");
     synth::write_csv(&book, &book_dir)?;
@@ -148,26 +151,50 @@ fn say(line: &str) {
     println!("{line}");
 }
 
-async fn print_summary(engine: &Engine, demo: &Settings, id: &str, customers: u64, elements: u64) -> Result<()> {
+async fn print_summary(
+    engine: &Engine,
+    demo: &Settings,
+    id: &str,
+    customers: u64,
+    elements: u64,
+) -> Result<()> {
     let book = engine.book().await?;
     let incident = engine.incident(id).await?;
     let hub = book.topology.index_of(HUB).context("the demo hub exists")?;
     let affected = book.affected(&[hub]);
     let counts = engine.store.notice_counts(Some(id)).await?;
-    let credits = engine.store.credits(&CreditFilter { source_event: Some(id.into()), ..CreditFilter::default() }).await?;
+    let credits = engine
+        .store
+        .credits(&CreditFilter { source_event: Some(id.into()), ..CreditFilter::default() })
+        .await?;
     let total: i64 = credits.iter().map(|c| c.amount_minor).sum();
     let usd = Currency::parse("USD")?;
     println!();
     println!("=== Summary of {id} ===");
-    println!("provider:            {} customers, {} network elements", group_thousands(customers), group_thousands(elements));
-    println!("outage:              hub {HUB}, {} to {}", incident.declared_at, incident.resolved_at.map(|t| t.to_string()).unwrap_or_default());
-    println!("customers affected:  {} (active customers at or below the hub)", group_thousands(affected.len() as u64));
+    println!(
+        "provider:            {} customers, {} network elements",
+        group_thousands(customers),
+        group_thousands(elements)
+    );
+    println!(
+        "outage:              hub {HUB}, {} to {}",
+        incident.declared_at,
+        incident.resolved_at.map(|t| t.to_string()).unwrap_or_default()
+    );
+    println!(
+        "customers affected:  {} (active customers at or below the hub)",
+        group_thousands(affected.len() as u64)
+    );
     for kind in ["acknowledgement", "update", "restored", "credit"] {
         let n: u64 = counts.iter().filter(|c| c.kind == kind).map(|c| c.count).sum();
         let sent: u64 = counts.iter().filter(|c| c.kind == kind && c.status == "sent").map(|c| c.count).sum();
         println!("notices {kind:<16} {:>9} ({} sent)", group_thousands(n), group_thousands(sent));
     }
-    println!("total credited:      {} on {} credits", Money::new(total, usd), group_thousands(credits.len() as u64));
+    println!(
+        "total credited:      {} on {} credits",
+        Money::new(total, usd),
+        group_thousands(credits.len() as u64)
+    );
     println!("delivered notices:   {}", demo.outbox_file.display());
 
     let sample = affected
@@ -179,9 +206,17 @@ async fn print_summary(engine: &Engine, demo: &Settings, id: &str, customers: u6
     println!();
     println!("=== Three notices as {} ({}, {}) read them ===", sample.name, sample.id, sample.zone.name);
     for kind in ["acknowledgement", "update", "credit"] {
-        let pick: Option<&NoticeRow> = notices.iter().filter(|n| n.kind == kind).last();
+        let pick: Option<&NoticeRow> = notices.iter().rfind(|n| n.kind == kind);
         if let Some(n) = pick {
-            println!("\n--- {} #{} to {} [{}] ---\nSubject: {}\n\n{}", n.kind, n.seq, n.recipient, n.status, n.subject, n.body.trim_end());
+            println!(
+                "\n--- {} #{} to {} [{}] ---\nSubject: {}\n\n{}",
+                n.kind,
+                n.seq,
+                n.recipient,
+                n.status,
+                n.subject,
+                n.body.trim_end()
+            );
         }
     }
     if let Some(credit) = credits.iter().find(|c| c.customer_id == sample.id) {
@@ -197,7 +232,8 @@ async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let listen = args.listen.clone();
     let server = tokio::spawn(async move {
-        crate::http::serve(engine, dispatcher, &listen, std::time::Duration::from_secs(5), Some(ready_tx)).await
+        crate::http::serve(engine, dispatcher, &listen, std::time::Duration::from_secs(5), Some(ready_tx))
+            .await
     });
     if let Ok(addr) = ready_rx.await {
         println!("\n=== The API is serving on http://{addr} (Ctrl-C to stop) ===");

@@ -33,12 +33,12 @@ const PLANS: [(&str, &str, i64); 5] = [
 ];
 
 const FIRST: [&str; 24] = [
-    "Ana", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "James", "Keiko", "Liam", "Maria",
-    "Noah", "Olga", "Pedro", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera", "Wen", "Yusuf",
+    "Ana", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "James", "Keiko", "Liam",
+    "Maria", "Noah", "Olga", "Pedro", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera", "Wen", "Yusuf",
 ];
 const LAST: [&str; 20] = [
-    "Garcia", "Smith", "Nguyen", "Johnson", "Martin", "Lee", "Brown", "Lopez", "Kim", "Davis", "Wilson", "Moore",
-    "Taylor", "Clark", "Lewis", "Walker", "Hall", "Young", "King", "Wright",
+    "Garcia", "Smith", "Nguyen", "Johnson", "Martin", "Lee", "Brown", "Lopez", "Kim", "Davis", "Wilson",
+    "Moore", "Taylor", "Clark", "Lewis", "Walker", "Hall", "Young", "King", "Wright",
 ];
 
 /// Element ids of the synthetic topology: `R1`, `R1-H2`, `R1-H2-N3`, `R1-H2-N3-T4`.
@@ -47,7 +47,12 @@ pub fn generate(customers: usize, seed: u64, now: Timestamp) -> BookRows {
     let nodes = customers.div_ceil(HOMES_PER_NODE).max(1);
     let hubs = nodes.div_ceil(NODES_PER_HUB).max(1);
     let regions = hubs.min(REGIONS.len());
-    let mut elements = vec![ElementRow { element_id: "ROOT".into(), parent_id: None, kind: "network".into(), name: "Network".into() }];
+    let mut elements = vec![ElementRow {
+        element_id: "ROOT".into(),
+        parent_id: None,
+        kind: "network".into(),
+        name: "Network".into(),
+    }];
     for (r, (region, _)) in REGIONS.iter().enumerate().take(regions) {
         elements.push(element(format!("R{}", r + 1), "ROOT", "region", region.to_string()));
     }
@@ -55,7 +60,12 @@ pub fn generate(customers: usize, seed: u64, now: Timestamp) -> BookRows {
     for h in 0..hubs {
         let region = format!("R{}", h % regions + 1);
         let hub = format!("{region}-H{}", h / regions + 1);
-        elements.push(element(hub.clone(), &region, "hub", format!("Hub {} ({})", h + 1, REGIONS[h % regions].0)));
+        elements.push(element(
+            hub.clone(),
+            &region,
+            "hub",
+            format!("Hub {} ({})", h + 1, REGIONS[h % regions].0),
+        ));
         for n in 0..NODES_PER_HUB {
             if h * NODES_PER_HUB + n >= nodes {
                 break;
@@ -71,7 +81,12 @@ pub fn generate(customers: usize, seed: u64, now: Timestamp) -> BookRows {
     }
     let plans = PLANS
         .iter()
-        .map(|(id, name, price)| PlanRow { plan_id: (*id).into(), name: (*name).into(), monthly_price_minor: *price, currency: "USD".into() })
+        .map(|(id, name, price)| PlanRow {
+            plan_id: (*id).into(),
+            name: (*name).into(),
+            monthly_price_minor: *price,
+            currency: "USD".into(),
+        })
         .collect();
     let customers = (0..customers).map(|i| customer(i, &taps[i / HOMES_PER_TAP], now, &mut rng)).collect();
     BookRows { plans, elements, customers }
@@ -90,11 +105,13 @@ fn customer(i: usize, (tap, region): &(String, usize), now: Timestamp, rng: &mut
         _ => "fr-CA",
     };
     let five_years = 5 * 365 * 86_400;
-    let active_since = Timestamp::from_second(now.as_second() - rng.random_range(86_400..five_years)).unwrap_or(now);
+    let active_since =
+        Timestamp::from_second(now.as_second() - rng.random_range(86_400..five_years)).unwrap_or(now);
     CustomerRow {
         customer_id: format!("C{:07}", i + 1),
         name: format!("{first} {last}"),
-        email: (rng.random_range(0..100) < 97).then(|| format!("{}.{}{}@example.com", first.to_lowercase(), last.to_lowercase(), i + 1)),
+        email: (rng.random_range(0..100) < 97)
+            .then(|| format!("{}.{}{}@example.com", first.to_lowercase(), last.to_lowercase(), i + 1)),
         phone: (rng.random_range(0..100) < 70).then(|| format!("+1555{:07}", i % 10_000_000)),
         locale: locale.into(),
         timezone: REGIONS[*region].1.into(),

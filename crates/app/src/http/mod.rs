@@ -1,15 +1,216 @@
-//! The HTTP API (being written).
+//! The HTTP JSON API, its auth, its OpenAPI description, and the worker that runs beside it.
+//!
+//! - [`api`]: the handlers, one per route.
+//! - [`auth`]: bearer tokens and scopes (admin ⊇ operator ⊇ read).
+//! - [`error`]: the one error body, and how every failure maps onto a status.
+//! - [`limits`]: body sizes and time limits, documented and enforced in one place.
+//! - [`openapi`]: the description served at `/openapi.json`.
+//! - `worker`: the loop that runs [`Engine::tick`] and delivery, every poll or at once when
+//!   an API call has recorded something.
+//!
+//! Entry points: [`serve`] (what `amends serve` runs), [`serve_listener`] (the same on a
+//! listener the caller bound, stopped by a future), [`serve_api`] (the API alone, for a
+//! caller that drives the worker's steps itself, as the tests do) and [`router`].
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod limits;
+pub mod openapi;
+mod worker;
+
+pub use limits::{
+    BODY_BYTES_MAX, BODY_DRAIN_BYTES_MAX, IMPORT_BODY_BYTES_MAX, IMPORT_TIMEOUT, REQUEST_TIMEOUT,
+};
+
 use crate::deliver::Dispatcher;
 use crate::recovery::Engine;
+use crate::tokens::Scope;
+use anyhow::Context;
+use auth::{Gate, require_scope};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, watch};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    /// Wakes the worker when an API call has recorded something.
+    wake: Arc<Notify>,
+    /// Finished worker passes, so that a caller can wait for one instead of sleeping.
+    passes: Arc<watch::Sender<u64>>,
+    /// One import at a time: each may hold hundreds of MiB of rows in memory.
+    import_slot: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        AppState {
+            engine,
+            wake: Arc::new(Notify::new()),
+            passes: Arc::new(watch::channel(0).0),
+            import_slot: Arc::new(Semaphore::new(1)),
+        }
+    }
+
+    /// Asks the worker for a pass now. A request made during a pass is kept, so the
+    /// worker passes again right after: nothing recorded waits for the next poll.
+    pub fn wake_worker(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The number of worker passes finished so far; `changed()` on it waits for the next.
+    pub fn worker_passes(&self) -> watch::Receiver<u64> {
+        self.passes.subscribe()
+    }
+}
+
+/// The whole API, with its limits, auth and request logging.
+///
+/// Layers run outside in: request logging, the time limit, then per route the token
+/// check, and only after it the body limit, so a caller without a valid token can make
+/// the server read no body at all.
+pub fn router(state: AppState) -> Router {
+    let gate = |needed| {
+        middleware::from_fn_with_state(Gate { store: state.engine.store.clone(), needed }, require_scope)
+    };
+    let body_limit = |bytes| middleware::from_fn_with_state(bytes, limits::limit_body);
+    let deadline = |limit| middleware::from_fn_with_state(limit, limits::enforce_deadline);
+    let public =
+        Router::new().route("/health", get(api::health)).route("/openapi.json", get(api::openapi_json));
+    let read = Router::new()
+        .route("/v1/incidents", get(api::list_incidents))
+        .route("/v1/incidents/{id}", get(api::show_incident))
+        .route("/v1/customers/{id}/notices", get(api::customer_notices))
+        .route("/v1/customers/{id}/credits", get(api::customer_credits))
+        .route("/v1/credits", get(api::list_credits))
+        .route_layer(body_limit(BODY_BYTES_MAX))
+        .route_layer(gate(Scope::Read));
+    let operator = Router::new()
+        .route("/v1/incidents", post(api::declare))
+        .route("/v1/incidents/{id}/updates", post(api::update_incident))
+        .route("/v1/incidents/{id}/resolve", post(api::resolve_incident))
+        .route_layer(body_limit(BODY_BYTES_MAX))
+        .route_layer(gate(Scope::Operator));
+    let admin = Router::new()
+        .route("/v1/import", post(api::import))
+        .route_layer(body_limit(IMPORT_BODY_BYTES_MAX))
+        .route_layer(gate(Scope::Admin))
+        .layer(deadline(IMPORT_TIMEOUT));
+    let standard = public.merge(read).merge(operator).layer(deadline(REQUEST_TIMEOUT));
+    Router::new()
+        .merge(standard)
+        .merge(admin)
+        .fallback(api::no_route)
+        .method_not_allowed_fallback(api::no_method)
+        // `limits::limit_body` bounds every body before an extractor reads it.
+        .layer(DefaultBodyLimit::disable())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// Binds `listen`, reports the bound address on `ready`, and serves the API and the worker
+/// until Ctrl-C or SIGTERM; then stops accepting, finishes the requests in flight and lets
+/// the worker finish its pass.
 pub async fn serve(
-    _engine: Arc<Engine>,
-    _dispatcher: Dispatcher,
-    _listen: &str,
-    _poll: std::time::Duration,
-    _ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+    engine: Arc<Engine>,
+    dispatcher: Dispatcher,
+    listen: &str,
+    poll: Duration,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
-    anyhow::bail!("the HTTP API is being written")
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%addr, "serving the HTTP API");
+    if let Some(ready) = ready {
+        // The caller may have stopped waiting; serving goes on regardless.
+        let _ = ready.send(addr);
+    }
+    serve_listener(listener, AppState::new(engine), dispatcher, poll, shutdown_signal()).await
+}
+
+/// Serves the API on `listener` and runs the worker (a pass every `poll`, or at once when
+/// woken), until `shutdown` completes; then shuts down gracefully as [`serve`] does.
+pub async fn serve_listener(
+    listener: TcpListener,
+    state: AppState,
+    dispatcher: Dispatcher,
+    poll: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop, stopped) = watch::channel(false);
+    let worker = worker::Worker {
+        engine: state.engine.clone(),
+        dispatcher: Arc::new(dispatcher),
+        wake: state.wake.clone(),
+        passes: state.passes.clone(),
+        poll,
+    };
+    let worker = tokio::spawn(worker.run(stopped));
+    // The worker stops when `stop` says so or is dropped, so it stops too if serving fails.
+    let served = serve_api(listener, state, async move {
+        shutdown.await;
+        stop.send_replace(true);
+    })
+    .await;
+    let joined = worker.await;
+    served?;
+    joined.context("the worker panicked")
+}
+
+/// Serves the API alone, without the worker, until `shutdown` completes. For a caller
+/// that runs [`Engine::tick`] and delivery itself.
+pub async fn serve_api(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving the HTTP API")
+}
+
+/// Completes on Ctrl-C or SIGTERM. If a signal cannot be watched, that one never fires
+/// (rather than stopping the server at once).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot watch for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight and the worker's pass");
 }

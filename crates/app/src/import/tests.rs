@@ -1,13 +1,20 @@
 use super::*;
 
-const PLANS: &str = "plan_id,name,monthly_price_minor,currency\nbasic,Basic 100,4999,USD\nfast,Fast 1000,7999,USD\n";
-const TOPOLOGY: &str = "element_id,parent_id,kind,name\nroot,,region,North\nhub1,root,hub,Hub 1\nn1,hub1,node,Node 1\n";
+const PLANS: &str =
+    "plan_id,name,monthly_price_minor,currency\nbasic,Basic 100,4999,USD\nfast,Fast 1000,7999,USD\n";
+const TOPOLOGY: &str =
+    "element_id,parent_id,kind,name\nroot,,region,North\nhub1,root,hub,Hub 1\nn1,hub1,node,Node 1\n";
 const CUSTOMERS: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n\
 C1,Ana,ana@example.com,+14155550123,en-US,America/New_York,fast,n1,M1,15,2024-01-01T00:00:00Z,active\n\
 C2,Bo,,,fr-FR,Europe/Paris,basic,hub1,,1,2024-01-01T00:00:00Z,cancelled\n";
 
 /// Parses the texts against an optional existing book; returns the rows or the errors as text.
-fn check(plans: Option<&str>, topology: Option<&str>, customers: Option<&str>, existing: &BookRows) -> Result<BookRows, Vec<String>> {
+fn check(
+    plans: Option<&str>,
+    topology: Option<&str>,
+    customers: Option<&str>,
+    existing: &BookRows,
+) -> Result<BookRows, Vec<String>> {
     match parse_and_check(ImportInput::from_texts(plans, topology, customers), existing) {
         Ok(rows) => Ok(rows),
         Err(ImportError::Invalid { errors, more }) => {
@@ -74,7 +81,10 @@ C1,Ana,ana@example.com,,en-US,UTC,gold,n1,,15,2024-01-01T00:00:00Z,active\n";
     // With the unknown parent fixed, the cycle shows.
     let topology = "element_id,parent_id,kind,name\nroot,,region,North\nx,y,node,X\ny,x,node,Y\n";
     let errs = check(None, Some(topology), None, &BookRows::default()).unwrap_err();
-    assert_eq!(errs, vec![r#"topology.csv:3: elements ["x", "y"] form a cycle: an element cannot be its own ancestor"#]);
+    assert_eq!(
+        errs,
+        vec![r#"topology.csv:3: elements ["x", "y"] form a cycle: an element cannot be its own ancestor"#]
+    );
 }
 
 #[test]

@@ -1,0 +1,301 @@
+//! The handlers: each parses its input, calls the engine or the store, and answers JSON.
+//!
+//! Handlers that record something wake the worker, so notices follow at once rather than
+//! at the next poll. The `#[utoipa::path]` on each is its entry in `/openapi.json`; the
+//! errors every authenticated route shares (400, 401, 403, 413, 415, 500) are added to all
+//! of them in [`super::openapi`].
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
+use super::openapi::{self, schemas};
+use crate::export::credit_json;
+use crate::import::{ImportInput, ImportSummary};
+use amends_core::incident::{Declaration, UpdateRequest};
+use amends_store::{CreditFilter, IncidentRow, NoticeCount, NoticeRow, UpdateRow};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Liveness: the process is up and answering. It touches no database, so a load
+/// balancer's probe adds no load there.
+#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, description = "Serving", body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// This API's OpenAPI 3.1 description.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+pub async fn openapi_json() -> impl IntoResponse {
+    Json(openapi::document())
+}
+
+/// The CSV files of an import, as text. Any subset may be given; at least one must be.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// `plans.csv`: plan_id,name,monthly_price_minor,currency
+    #[schema(example = "plan_id,name,monthly_price_minor,currency\nbasic,Basic 100,4999,USD\n")]
+    pub plans_csv: Option<String>,
+    /// `topology.csv`: element_id,parent_id,kind,name
+    pub topology_csv: Option<String>,
+    /// `customers.csv`: customer_id,name,email,phone,locale,timezone,plan_id,element_id,
+    /// device_id,billing_day,active_since,status
+    pub customers_csv: Option<String>,
+}
+
+/// Checks every line of every file, then upserts all rows in one transaction, or, if any
+/// line is bad, writes nothing and lists every bad line. One import runs at a time.
+#[utoipa::path(post, path = "/v1/import", tag = "book", request_body = ImportRequest,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "Imported", body = schemas::ImportSummary),
+        (status = 422, description = "Refused, nothing written; `details` lists every bad line", body = ErrorBody),
+        (status = 429, description = "Another import is running", body = ErrorBody),
+    ))]
+pub async fn import(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<ImportRequest>,
+) -> Result<Json<ImportSummary>, ApiError> {
+    if req.plans_csv.is_none() && req.topology_csv.is_none() && req.customers_csv.is_none() {
+        return Err(ApiError::invalid(
+            "nothing to import",
+            vec!["give at least one of plans_csv, topology_csv, customers_csv".into()],
+        ));
+    }
+    let Ok(slot) = state.import_slot.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "another import is running; try again when it has finished",
+        ));
+    };
+    // Parsing is CPU work (up to 256 MiB of CSV), and `ImportInput` is not `Send`, so the
+    // import runs on a blocking thread. It is not cancelled if the request times out: it
+    // runs to its end, all or nothing, holding the slot until then.
+    let (engine, runtime) = (state.engine.clone(), tokio::runtime::Handle::current());
+    let summary = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let input = ImportInput::from_texts(
+            req.plans_csv.as_deref(),
+            req.topology_csv.as_deref(),
+            req.customers_csv.as_deref(),
+        );
+        runtime.block_on(engine.import(input, &|_| {}))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    state.wake_worker();
+    Ok(Json(summary))
+}
+
+/// Declares an incident. Every active customer at or below its elements is affected and
+/// is sent an acknowledgement by the worker.
+#[utoipa::path(post, path = "/v1/incidents", tag = "incidents", request_body = schemas::Declaration,
+    security(("bearer" = ["operator"])),
+    responses(
+        (status = 201, description = "Declared", body = schemas::IncidentRow,
+            headers(("Location" = String, description = "The incident's URL"))),
+        (status = 422, description = "Refused; `details` names each field in error", body = ErrorBody),
+    ))]
+pub async fn declare(
+    State(state): State<AppState>,
+    JsonBody(declaration): JsonBody<Declaration>,
+) -> Result<impl IntoResponse, ApiError> {
+    let incident = state.engine.declare(declaration).await?;
+    state.wake_worker();
+    let location = format!("/v1/incidents/{}", incident.incident_id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(incident)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncidentFilter {
+    /// Only incidents that are not resolved.
+    #[serde(default)]
+    pub open: bool,
+}
+
+/// Lists incidents, oldest outage first.
+#[utoipa::path(get, path = "/v1/incidents", tag = "incidents", params(IncidentFilter),
+    security(("bearer" = ["read"])),
+    responses((status = 200, description = "The incidents", body = Vec<schemas::IncidentRow>)))]
+pub async fn list_incidents(
+    State(state): State<AppState>,
+    QueryParams(filter): QueryParams<IncidentFilter>,
+) -> Result<Json<Vec<IncidentRow>>, ApiError> {
+    Ok(Json(state.engine.store.incidents(filter.open).await?))
+}
+
+/// One incident with its timeline and what its notices have become.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentDetail {
+    #[schema(value_type = schemas::IncidentRow)]
+    pub incident: IncidentRow,
+    /// Every entry, oldest first: the declaration, updates, automatic updates, resolution.
+    #[schema(value_type = Vec<schemas::UpdateRow>)]
+    pub timeline: Vec<UpdateRow>,
+    /// Notices of this incident, counted by kind and delivery status.
+    #[schema(value_type = Vec<schemas::NoticeCount>)]
+    pub notice_counts: Vec<NoticeCount>,
+}
+
+#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "incidents",
+    params(("id" = String, Path, description = "Incident id", example = "INC-000001")),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "The incident", body = IncidentDetail),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    ))]
+pub async fn show_incident(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<IncidentDetail>, ApiError> {
+    let incident = state.engine.incident(&id).await?;
+    let store = &state.engine.store;
+    let (timeline, notice_counts) = tokio::try_join!(store.updates(&id), store.notice_counts(Some(&id)))?;
+    Ok(Json(IncidentDetail { incident, timeline, notice_counts }))
+}
+
+/// Posts an update: a new ETR, "next update by", state or message. Absent fields keep
+/// their value.
+#[utoipa::path(post, path = "/v1/incidents/{id}/updates", tag = "incidents", request_body = schemas::UpdateRequest,
+    params(("id" = String, Path, description = "Incident id", example = "INC-000001")),
+    security(("bearer" = ["operator"])),
+    responses(
+        (status = 200, description = "Updated", body = schemas::IncidentRow),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 409, description = "The incident is resolved", body = ErrorBody),
+        (status = 422, description = "Refused; `details` names each field in error", body = ErrorBody),
+    ))]
+pub async fn update_incident(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+    JsonBody(update): JsonBody<UpdateRequest>,
+) -> Result<Json<IncidentRow>, ApiError> {
+    let incident = state.engine.update(&id, update).await?;
+    state.wake_worker();
+    Ok(Json(incident))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// The closing word customers read in the restoration notice.
+    #[serde(default)]
+    #[schema(example = "Service is back.")]
+    pub message: String,
+}
+
+/// Resolves an incident: restoration notices, then credits, follow from it.
+#[utoipa::path(post, path = "/v1/incidents/{id}/resolve", tag = "incidents",
+    request_body(content = ResolveRequest, description = "Optional: without a body (and its Content-Type), \
+the incident is resolved with no closing message"),
+    params(("id" = String, Path, description = "Incident id", example = "INC-000001")),
+    security(("bearer" = ["operator"])),
+    responses(
+        (status = 200, description = "Resolved", body = schemas::IncidentRow),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 409, description = "Already resolved", body = ErrorBody),
+    ))]
+pub async fn resolve_incident(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+    body: Option<JsonBody<ResolveRequest>>,
+) -> Result<Json<IncidentRow>, ApiError> {
+    let JsonBody(req) = body.unwrap_or(JsonBody(ResolveRequest::default()));
+    let incident = state.engine.resolve(&id, &req.message).await?;
+    state.wake_worker();
+    Ok(Json(incident))
+}
+
+/// Every notice the customer was sent or is due, with its delivery status.
+#[utoipa::path(get, path = "/v1/customers/{id}/notices", tag = "customers",
+    params(("id" = String, Path, description = "Customer id", example = "C1")),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "The customer's notices", body = Vec<schemas::NoticeRow>),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ))]
+pub async fn customer_notices(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Vec<NoticeRow>>, ApiError> {
+    ensure_customer(&state, &id).await?;
+    Ok(Json(state.engine.store.notices_for_customer(&id).await?))
+}
+
+/// Every credit in the ledger for the customer, with its arithmetic.
+#[utoipa::path(get, path = "/v1/customers/{id}/credits", tag = "customers",
+    params(("id" = String, Path, description = "Customer id", example = "C1")),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "The customer's credits", body = Vec<schemas::Credit>),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ))]
+pub async fn customer_credits(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    ensure_customer(&state, &id).await?;
+    credits_matching(&state, CreditFilter { customer_id: Some(id), source_event: None }).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreditQuery {
+    /// Only credits for this incident.
+    pub incident: Option<String>,
+    /// Only credits for this customer.
+    pub customer: Option<String>,
+}
+
+/// Credits in the ledger, optionally for one incident and/or one customer.
+#[utoipa::path(get, path = "/v1/credits", tag = "credits", params(CreditQuery),
+    security(("bearer" = ["read"])),
+    responses((status = 200, description = "The credits", body = Vec<schemas::Credit>)))]
+pub async fn list_credits(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<CreditQuery>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    credits_matching(&state, CreditFilter { customer_id: query.customer, source_event: query.incident }).await
+}
+
+async fn credits_matching(
+    state: &AppState,
+    filter: CreditFilter,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let credits = state.engine.store.credits(&filter).await?;
+    Ok(Json(credits.iter().map(credit_json).collect()))
+}
+
+/// A customer's lists are empty both for a quiet customer and for a typo; only the
+/// first is a 200.
+async fn ensure_customer(state: &AppState, id: &str) -> Result<(), ApiError> {
+    match state.engine.store.customer(id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format!("customer {id} not found"))),
+    }
+}
+
+/// Routes that do not exist answer in the API's error shape too.
+pub async fn no_route() -> ApiError {
+    ApiError::not_found("no such route; GET /openapi.json lists them")
+}
+
+pub async fn no_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}

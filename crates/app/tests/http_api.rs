@@ -1,0 +1,642 @@
+//! The HTTP API against a real server on 127.0.0.1 over a fresh SQLite file.
+//!
+//! Time moves only when a test moves the clock; the worker's steps are run by the test
+//! (or, in the one test of the worker itself, awaited pass by pass), so nothing here
+//! sleeps or depends on how fast the machine is.
+
+mod support;
+
+use amends::deliver::DeliveryReport;
+use amends::recovery::{CreditReport, FanoutReport, TickReport};
+use amends_store::BookCounts;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use support::{TestServer, Worker, ts};
+
+const PLANS: &str = "plan_id,name,monthly_price_minor,currency\n\
+basic,Basic 100,4999,USD\n\
+fast,Fast 1000,7999,USD\n";
+
+/// north ─┬─ hub1 ─┬─ node1
+///        │        └─ node2
+///        └─ hub2 ─── node3
+const TOPOLOGY: &str = "element_id,parent_id,kind,name\n\
+north,,region,North\n\
+hub1,north,hub,Hub 1\n\
+node1,hub1,node,Node 1\n\
+node2,hub1,node,Node 2\n\
+hub2,north,hub,Hub 2\n\
+node3,hub2,node,Node 3\n";
+
+/// Under hub1: C1 (email), C2 (SMS only, on the hub itself), C3 (cancelled), C5 (New
+/// York, billed on the 15th). C4 is under hub2, outside the outage.
+const CUSTOMERS: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n\
+C1,Ana,ana@example.com,+14155550101,en-US,UTC,fast,node1,M1,1,2024-01-01T00:00:00Z,active\n\
+C2,Bo,,+14155550102,en,Europe/Paris,basic,hub1,,1,2024-01-01T00:00:00Z,active\n\
+C3,Cy,cy@example.com,,en,UTC,basic,node2,M3,1,2024-01-01T00:00:00Z,cancelled\n\
+C4,Di,di@example.com,,en,UTC,basic,node3,M4,1,2024-01-01T00:00:00Z,active\n\
+C5,Ed,ed@example.com,,en-US,America/New_York,basic,node2,M5,15,2024-01-01T00:00:00Z,active\n";
+
+fn book() -> Value {
+    json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS })
+}
+
+/// Service was lost at 10:00; declared at 12:00 (the clock's start).
+fn declaration() -> Value {
+    json!({
+        "elements": ["hub1"],
+        "cause": "Fibre cut near Hub 1",
+        "message": "Crews are on site.",
+        "etr": "2026-11-23T16:00:00Z",
+        "next_update_by": "2026-11-23T13:00:00Z",
+        "started_at": "2026-11-23T10:00:00Z",
+    })
+}
+
+fn error(status: u16, code: &str, message: &str, details: &[&str]) -> Value {
+    json!({ "error": { "status": status, "code": code, "message": message, "details": details } })
+}
+
+async fn import_book(s: &TestServer) {
+    let r = s.post("/v1/import", Some(&s.admin), &book()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+async fn declare(s: &TestServer) {
+    let r = s.post("/v1/incidents", Some(&s.operator), &declaration()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+/// Half-up division of non-negative integers, as the built-in policy rounds.
+fn half_up(numerator: i64, denominator: i64) -> i64 {
+    (2 * numerator + denominator) / (2 * denominator)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_openapi_need_no_token() {
+    let s = TestServer::start().await;
+    let r = s.get("/health", None).await;
+    assert_eq!((r.status, r.body), (200, json!({ "status": "ok" })));
+
+    let r = s.get("/openapi.json", None).await;
+    assert_eq!(r.status, 200);
+    let doc = r.body;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths: BTreeSet<&str> = doc["paths"].as_object().expect("paths").keys().map(String::as_str).collect();
+    let expected = BTreeSet::from([
+        "/health",
+        "/openapi.json",
+        "/v1/import",
+        "/v1/incidents",
+        "/v1/incidents/{id}",
+        "/v1/incidents/{id}/updates",
+        "/v1/incidents/{id}/resolve",
+        "/v1/customers/{id}/notices",
+        "/v1/customers/{id}/credits",
+        "/v1/credits",
+    ]);
+    assert_eq!(paths, expected);
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let declare = &doc["paths"]["/v1/incidents"]["post"];
+    assert_eq!(declare["security"], json!([{ "bearer": ["operator"] }]));
+    assert_eq!(
+        declare["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Declaration"
+    );
+    let statuses: BTreeSet<&str> =
+        declare["responses"].as_object().expect("responses").keys().map(String::as_str).collect();
+    assert_eq!(statuses, BTreeSet::from(["201", "400", "401", "403", "413", "415", "422", "500", "503"]));
+    assert_eq!(
+        declare["responses"]["401"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
+    assert_eq!(doc["paths"]["/health"]["get"]["security"], Value::Null);
+    let resolve = &doc["paths"]["/v1/incidents/{id}/resolve"]["post"]["requestBody"];
+    assert_eq!((&resolve["required"], &declare["requestBody"]["required"]), (&json!(false), &json!(true)));
+    s.stop().await.expect("a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_scopes_are_checked() {
+    let s = TestServer::start().await;
+    let r = s.get("/v1/incidents", None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(
+        r.body,
+        error(401, "unauthorized", "an Authorization: Bearer <token> header is required", &[])
+    );
+
+    let r = s.get("/v1/incidents", Some("amends_not-a-token")).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some(r#"Bearer error="invalid_token""#));
+    assert_eq!(r.body, error(401, "unauthorized", "the bearer token is not known", &[]));
+
+    let basic =
+        s.request(Method::GET, "/v1/incidents", None).header("authorization", format!("Basic {}", s.read));
+    assert_eq!(s.send(basic).await.status, 401);
+
+    // The gate runs before the body is read: a bad body from a stranger is still a 401.
+    let r = s
+        .send(
+            s.request(Method::POST, "/v1/incidents", None)
+                .body("{")
+                .header("content-type", "application/json"),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+
+    let r = s.post("/v1/incidents", Some(&s.read), &declaration()).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("www-authenticate"), Some(r#"Bearer error="insufficient_scope""#));
+    let forbidden = "this route needs a token of scope operator or above; this token has scope read";
+    assert_eq!(r.body, error(403, "forbidden", forbidden, &[]));
+
+    let r = s.post("/v1/import", Some(&s.operator), &book()).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.body["error"]["message"],
+        "this route needs a token of scope admin or above; this token has scope operator"
+    );
+    assert_eq!(s.engine.store.book_counts().await.expect("counts"), BookCounts::default());
+
+    let r = s.get("/v1/incidents", Some(&s.read)).await;
+    assert_eq!((r.status, r.body), (200, json!([])));
+    // Scopes nest: an admin token may declare (refused here only because the book is empty).
+    let r = s.post("/v1/incidents", Some(&s.admin), &declaration()).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["error"]["details"], json!(["elements: \"hub1\" is not an element of the topology"]));
+    s.stop().await.expect("a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_from_declaration_to_credit() {
+    let s = TestServer::start().await;
+    let r = s.post("/v1/import", Some(&s.admin), &book()).await;
+    let counts = json!({ "plans": 2, "elements": 6, "customers": 5 });
+    assert_eq!((r.status, r.body), (200, json!({ "imported": counts, "total": counts })));
+
+    // Declared at 12:00; service was lost at 10:00.
+    let r = s.post("/v1/incidents", Some(&s.operator), &declaration()).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("location"), Some("/v1/incidents/INC-000001"));
+    assert_eq!(
+        r.body,
+        json!({
+            "incident_id": "INC-000001",
+            "element_ids": ["hub1"],
+            "cause": "Fibre cut near Hub 1",
+            "state": "acknowledged",
+            "etr": "2026-11-23T16:00:00Z",
+            "next_update_by": "2026-11-23T13:00:00Z",
+            "declared_at": "2026-11-23T10:00:00Z",
+            "resolved_at": null,
+            "credited_at": null,
+        })
+    );
+    // C1, C2 and C5 are affected; C3 is cancelled and C4 is under hub2.
+    let fanned = |notices_queued| FanoutReport { updates: 1, notices_queued, without_contact: 0 };
+    assert_eq!(s.tick().await, TickReport { fanout: fanned(3), ..TickReport::default() });
+
+    let r = s.get("/v1/incidents/INC-000001", Some(&s.read)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body["timeline"],
+        json!([{
+            "incident_id": "INC-000001",
+            "seq": 0,
+            "at": "2026-11-23T12:00:00Z",
+            "kind": "declared",
+            "state": "acknowledged",
+            "etr": "2026-11-23T16:00:00Z",
+            "next_update_by": "2026-11-23T13:00:00Z",
+            "message": "Crews are on site.",
+            "trigger_key": null,
+            "fanned_out": true,
+        }])
+    );
+    assert_eq!(
+        r.body["notice_counts"],
+        json!([{ "kind": "acknowledgement", "status": "queued", "count": 3 }])
+    );
+    let r = s.get("/v1/incidents?open=true", Some(&s.read)).await;
+    assert_eq!(
+        r.body.as_array().map(|a| a.iter().map(|i| i["incident_id"].clone()).collect()),
+        Some(vec![json!("INC-000001")])
+    );
+
+    // 12:30: a new estimate.
+    s.clock.set(ts("2026-11-23T12:30:00Z"));
+    let update = json!({
+        "etr": "2026-11-23T17:00:00Z",
+        "next_update_by": "2026-11-23T14:00:00Z",
+        "message": "The splice takes longer than planned.",
+    });
+    let r = s.post("/v1/incidents/INC-000001/updates", Some(&s.operator), &update).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (&r.body["etr"], &r.body["next_update_by"]),
+        (&json!("2026-11-23T17:00:00Z"), &json!("2026-11-23T14:00:00Z"))
+    );
+    assert_eq!(s.tick().await, TickReport { fanout: fanned(3), ..TickReport::default() });
+    let r = s.get("/v1/incidents/INC-000001", Some(&s.read)).await;
+    let timeline: Vec<(&Value, &Value, &Value)> = r.body["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .map(|u| (&u["seq"], &u["kind"], &u["etr"]))
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            (&json!(0), &json!("declared"), &json!("2026-11-23T16:00:00Z")),
+            (&json!(1), &json!("update"), &json!("2026-11-23T17:00:00Z")),
+        ]
+    );
+
+    // 13:45: restored.
+    s.clock.set(ts("2026-11-23T13:45:00Z"));
+    let r = s
+        .post(
+            "/v1/incidents/INC-000001/resolve",
+            Some(&s.operator),
+            &json!({ "message": "Service is back." }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (&r.body["state"], &r.body["resolved_at"]),
+        (&json!("resolved"), &json!("2026-11-23T13:45:00Z"))
+    );
+    let already = error(409, "conflict", "incident INC-000001 is already resolved", &[]);
+    let r = s.post("/v1/incidents/INC-000001/resolve", Some(&s.operator), &json!({})).await;
+    assert_eq!((r.status, r.body), (409, already.clone()));
+    let r = s.post("/v1/incidents/INC-000001/updates", Some(&s.operator), &update).await;
+    assert_eq!((r.status, r.body), (409, already));
+
+    // Restoration notices and credits: 42 + 26 + 26 cents (worked out below).
+    let credits = CreditReport {
+        incidents: 1,
+        credits_written: 3,
+        total_minor: BTreeMap::from([("USD".to_string(), 94)]),
+        notices_queued: 3,
+        ..CreditReport::default()
+    };
+    assert_eq!(s.tick().await, TickReport { automatic_updates: 0, fanout: fanned(3), credits });
+    assert_eq!(s.tick().await, TickReport::default(), "a second pass finds nothing to do");
+    assert_eq!(s.deliver().await, DeliveryReport { sent: 12, retried: 0, failed: 0 });
+    assert_eq!(s.deliver().await, DeliveryReport::default(), "nothing is sent twice");
+
+    let r = s.get("/v1/incidents?open=true", Some(&s.read)).await;
+    assert_eq!(r.body, json!([]));
+    let r = s.get("/v1/incidents/INC-000001", Some(&s.read)).await;
+    assert_eq!(
+        r.body["notice_counts"],
+        json!([
+            { "kind": "acknowledgement", "status": "sent", "count": 3 },
+            { "kind": "credit", "status": "sent", "count": 3 },
+            { "kind": "restored", "status": "sent", "count": 3 },
+            { "kind": "update", "status": "sent", "count": 3 },
+        ])
+    );
+
+    // What C1 was told, in order (same-instant notices by key).
+    let r = s.get("/v1/customers/C1/notices", Some(&s.read)).await;
+    assert_eq!(r.status, 200);
+    let notices = r.body.as_array().expect("notices");
+    let seen: Vec<(&str, &str, &str, &str)> = notices
+        .iter()
+        .map(|n| {
+            let text = |k: &str| n[k].as_str().unwrap_or("?");
+            (text("key"), text("channel"), text("recipient"), text("status"))
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("C1/INC-000001/acknowledgement/0", "email", "ana@example.com", "sent"),
+            ("C1/INC-000001/update/1", "email", "ana@example.com", "sent"),
+            ("C1/INC-000001/credit/0", "email", "ana@example.com", "sent"),
+            ("C1/INC-000001/restored/2", "email", "ana@example.com", "sent"),
+        ]
+    );
+    assert_eq!(notices[0]["subject"], "We know your service is down, and we are on it (INC-000001)");
+    let body = notices[0]["body"].as_str().expect("a body");
+    assert!(body.contains("We expect your service back by 4:00 PM UTC on Monday, November 23."), "{body}");
+
+    // C2 has no email: the same four notices by SMS.
+    let r = s.get("/v1/customers/C2/notices", Some(&s.read)).await;
+    let channels: Vec<(&Value, &Value)> =
+        r.body.as_array().expect("notices").iter().map(|n| (&n["channel"], &n["recipient"])).collect();
+    assert_eq!(channels, vec![(&json!("sms"), &json!("+14155550102")); 4]);
+
+    // The cancelled customer and the one outside the outage hear nothing and get nothing.
+    for outsider in ["C3", "C4"] {
+        let r = s.get(&format!("/v1/customers/{outsider}/notices"), Some(&s.read)).await;
+        assert_eq!((r.status, r.body), (200, json!([])), "{outsider}");
+        let r = s.get(&format!("/v1/customers/{outsider}/credits"), Some(&s.read)).await;
+        assert_eq!((r.status, r.body), (200, json!([])), "{outsider}");
+    }
+
+    // The credit, by hand: 10:00 to 13:45 is 13,500 s. C1 is billed on the 1st in UTC, so
+    // the cycle is November 1 to December 1: 30 days. 7999 x 13,500 / 2,592,000 = 41.66.
+    let outage_seconds = 3 * 3600 + 45 * 60;
+    let cycle_seconds = 30 * 86_400;
+    let c1_minor = half_up(7999 * outage_seconds, cycle_seconds);
+    assert_eq!(c1_minor, 42);
+    let r = s.get("/v1/customers/C1/credits", Some(&s.read)).await;
+    assert_eq!(r.status, 200);
+    let credit = &r.body[0];
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(credit["key"], "C1/INC-000001/prorated/1");
+    assert_eq!(credit["source_event"], "INC-000001");
+    assert_eq!((&credit["policy_id"], &credit["policy_version"]), (&json!("prorated"), &json!(1)));
+    assert_eq!((&credit["amount_minor"], &credit["currency"]), (&json!(c1_minor), &json!("USD")));
+    // It lands on the next bill: the end of that cycle.
+    assert_eq!(credit["statement"], "2026-12-01");
+    assert_eq!(credit["created_at"], "2026-11-23T13:45:00Z");
+    let line = &credit["lines"][0];
+    assert_eq!(
+        (&line["cycle_start"], &line["seconds"], &line["cycle_seconds"], &line["amount_minor"]),
+        (&json!("2026-11-01"), &json!(outage_seconds), &json!(cycle_seconds), &json!(c1_minor))
+    );
+    // C2 (Paris, billed on the 1st) and C5 (New York, billed on the 15th) both have a
+    // 30-day cycle with no clock change in it: 4999 x 13,500 / 2,592,000 = 26.04.
+    let basic_minor = half_up(4999 * outage_seconds, cycle_seconds);
+    assert_eq!(basic_minor, 26);
+    let r = s.get("/v1/credits?incident=INC-000001", Some(&s.read)).await;
+    let ledger: Vec<(&Value, &Value, &Value)> = r
+        .body
+        .as_array()
+        .expect("credits")
+        .iter()
+        .map(|c| (&c["customer_id"], &c["amount_minor"], &c["statement"]))
+        .collect();
+    assert_eq!(
+        ledger,
+        [
+            (&json!("C1"), &json!(c1_minor), &json!("2026-12-01")),
+            (&json!("C2"), &json!(basic_minor), &json!("2026-12-01")),
+            (&json!("C5"), &json!(basic_minor), &json!("2026-12-15")),
+        ]
+    );
+    let r = s.get("/v1/credits?customer=C5&incident=INC-000001", Some(&s.read)).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1));
+
+    // What went out through the file channel: four blocks per affected customer.
+    let (email, sms) = (s.outbox("email.txt"), s.outbox("sms.txt"));
+    assert_eq!(email.lines().filter(|l| l.starts_with("=== ")).count(), 8);
+    assert_eq!(sms.lines().filter(|l| l.starts_with("=== ")).count(), 4);
+    assert!(!email.contains("cy@example.com") && !email.contains("di@example.com"));
+    s.stop().await.expect("a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_import_lists_every_bad_line_and_writes_nothing() {
+    let s = TestServer::start().await;
+    import_book(&s).await;
+    let before = s.engine.store.book_counts().await.expect("counts");
+    let bad = json!({
+        "plans_csv": "plan_id,name,monthly_price_minor,currency\npro,Pro,9999,USD\n",
+        "customers_csv": "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n\
+    C6,Fay,x@,,en,UTC,basic,node1,,1,2024-01-01T00:00:00Z,active\n\
+    C7,Gus,gus@example.com,,en,UTC,gold,node1,,1,2024-01-01T00:00:00Z,active\n\
+    C8,Hal,hal@example.com,,en,UTC,basic,node1,,31,2024-01-01T00:00:00Z,active\n",
+    });
+    let r = s.post("/v1/import", Some(&s.admin), &bad).await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            422,
+            error(
+                422,
+                "invalid",
+                "import refused, nothing was written: 3 problems",
+                &[
+                    r#"customers.csv:2: email "x@" is not an address"#,
+                    r#"customers.csv:4: billing_day "31" is not a day from 1 to 28"#,
+                    r#"customers.csv:3: plan_id "gold" is not a plan"#,
+                ]
+            )
+        )
+    );
+    // Not even the good plan was written.
+    assert_eq!(s.engine.store.book_counts().await.expect("counts"), before);
+    assert_eq!(before, BookCounts { plans: 2, elements: 6, customers: 5 });
+
+    let r = s.post("/v1/import", Some(&s.admin), &json!({})).await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            422,
+            error(
+                422,
+                "invalid",
+                "nothing to import",
+                &["give at least one of plans_csv, topology_csv, customers_csv"]
+            )
+        )
+    );
+    let r = s.post("/v1/import", Some(&s.admin), &json!({ "customer_csv": CUSTOMERS })).await;
+    assert_eq!(r.status, 400);
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("unknown field `customer_csv`"), "{message}");
+    s.stop().await.expect("a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors() {
+    let s = TestServer::start().await;
+    import_book(&s).await;
+
+    // An estimate in the past, at 12:00.
+    let mut past = declaration();
+    past["etr"] = json!("2026-11-23T11:00:00Z");
+    let r = s.post("/v1/incidents", Some(&s.operator), &past).await;
+    let etr = "etr: 2026-11-23T11:00:00Z is not after now (2026-11-23T12:00:00Z)";
+    assert_eq!((r.status, r.body), (422, error(422, "invalid", etr, &[etr])));
+
+    let malformed = |body: &'static str| {
+        s.request(Method::POST, "/v1/incidents", Some(&s.operator))
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let r = s.send(malformed(r#"{"elements": ["hub1"], "cause": }"#)).await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            400,
+            error(
+                400,
+                "malformed",
+                "Failed to parse the request body as JSON: cause: expected value at line 1 column 33",
+                &[]
+            )
+        )
+    );
+    let r = s.send(malformed(r#"{"elements": "hub1"}"#)).await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            400,
+            error(
+                400,
+                "malformed",
+                "Failed to deserialize the JSON body into the target type: elements: invalid type: string \"hub1\", expected a sequence at line 1 column 19",
+                &[]
+            )
+        )
+    );
+    let r = s.send(malformed(r#"{"elements": ["hub1"], "cause": "Fibre cut", "message": "", "next_update_by": "2026-11-23T13:00:00Z"}"#)).await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            400,
+            error(
+                400,
+                "malformed",
+                "Failed to deserialize the JSON body into the target type: missing field `etr` at line 1 column 101",
+                &[]
+            )
+        )
+    );
+
+    let r = s.send(s.request(Method::POST, "/v1/incidents", Some(&s.operator)).body("elements=hub1")).await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            415,
+            error(
+                415,
+                "unsupported_media_type",
+                "the request body must be JSON, sent with Content-Type: application/json",
+                &[]
+            )
+        )
+    );
+
+    let r = s.get("/v1/incidents?open=maybe", Some(&s.read)).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["error"]["code"], "malformed");
+
+    let r = s.get("/v1/incidents/INC-999999", Some(&s.read)).await;
+    assert_eq!((r.status, r.body), (404, error(404, "not_found", "incident INC-999999 not found", &[])));
+    let r = s.post("/v1/incidents/INC-999999/resolve", Some(&s.operator), &json!({})).await;
+    assert_eq!(r.status, 404);
+    let r = s.get("/v1/customers/C9/notices", Some(&s.read)).await;
+    assert_eq!((r.status, r.body), (404, error(404, "not_found", "customer C9 not found", &[])));
+    let r = s.get("/v1/customers/C9/credits", Some(&s.read)).await;
+    assert_eq!(r.status, 404);
+    let r = s.get("/v1/nowhere", Some(&s.read)).await;
+    assert_eq!((r.status, r.body["error"]["code"].clone()), (404, json!("not_found")));
+    let r = s.send(s.request(Method::DELETE, "/v1/incidents", Some(&s.admin))).await;
+    assert_eq!((r.status, r.body["error"]["code"].clone()), (405, json!("method_not_allowed")));
+    s.stop().await.expect("a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_limited_by_route() {
+    let s = TestServer::start().await;
+    import_book(&s).await;
+    let oversized = json!({ "cause": "x".repeat(8 * amends::http::BODY_BYTES_MAX) });
+    let r = s.post("/v1/incidents", Some(&s.operator), &oversized).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.body["error"]["code"], "too_large");
+    assert_eq!(
+        r.body["error"]["message"],
+        "the request body is larger than this route accepts (1048576 bytes; 268435456 bytes for POST /v1/import)"
+    );
+
+    // The import takes more: 15,000 customers, about 1.3 MiB.
+    let mut customers = String::from(CUSTOMERS.lines().next().unwrap_or_default());
+    customers.push('\n');
+    for i in 0..15_000 {
+        customers.push_str(&format!(
+            "X{i:05},Customer {i},x{i}@example.com,,en,UTC,basic,node3,,1,2024-01-01T00:00:00Z,active\n"
+        ));
+    }
+    assert!(customers.len() > amends::http::BODY_BYTES_MAX);
+    let r = s.post("/v1/import", Some(&s.admin), &json!({ "customers_csv": customers })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["total"], json!({ "plans": 2, "elements": 6, "customers": 15_005 }));
+    s.stop().await.expect("a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_follows_api_calls_and_stops_gracefully() {
+    // A poll of an hour: only the wake-up from the API call can explain a pass here.
+    let s = TestServer::start_with(Worker::Background { poll: Duration::from_secs(3600) }).await;
+    let mut passes = s.state.worker_passes();
+    import_book(&s).await;
+    declare(&s).await;
+    let acknowledged = json!([{ "kind": "acknowledgement", "status": "sent", "count": 3 }]);
+    let wait = async {
+        loop {
+            let r = s.get("/v1/incidents/INC-000001", Some(&s.read)).await;
+            if r.body["notice_counts"] == acknowledged {
+                return;
+            }
+            passes.changed().await.expect("the worker is running");
+        }
+    };
+    // A guard against a hang, not a timing assertion: the pass takes milliseconds.
+    tokio::time::timeout(Duration::from_secs(60), wait).await.expect("the worker sent the acknowledgements");
+    assert_eq!(s.outbox("email.txt").lines().filter(|l| l.starts_with("=== ")).count(), 2);
+
+    let addr = s.addr;
+    s.stop().await.expect("a clean stop");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the listener is closed");
+}
+
+/// The OpenAPI descriptions of the core and store types list exactly the fields the API
+/// sends and accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_schemas_match_what_the_api_sends() {
+    let s = TestServer::start().await;
+    import_book(&s).await;
+    declare(&s).await;
+    s.tick().await;
+    s.clock.set(ts("2026-11-23T13:00:00Z"));
+    // No body at all: resolved without a closing message.
+    let r = s.send(s.request(Method::POST, "/v1/incidents/INC-000001/resolve", Some(&s.operator))).await;
+    assert_eq!((r.status, &r.body["state"]), (200, &json!("resolved")));
+    s.tick().await;
+    let doc = s.get("/openapi.json", None).await.body;
+    let fields = |schema: &str| -> BTreeSet<String> {
+        doc["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("schema {schema} has properties"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let keys =
+        |v: &Value| -> BTreeSet<String> { v.as_object().expect("an object").keys().cloned().collect() };
+
+    let detail = s.get("/v1/incidents/INC-000001", Some(&s.read)).await.body;
+    assert_eq!(fields("IncidentDetail"), keys(&detail));
+    assert_eq!(fields("IncidentRow"), keys(&detail["incident"]));
+    assert_eq!(fields("UpdateRow"), keys(&detail["timeline"][0]));
+    assert_eq!(fields("NoticeCount"), keys(&detail["notice_counts"][0]));
+    let notices = s.get("/v1/customers/C1/notices", Some(&s.read)).await.body;
+    assert_eq!(fields("NoticeRow"), keys(&notices[0]));
+    let credits = s.get("/v1/customers/C1/credits", Some(&s.read)).await.body;
+    assert_eq!(fields("Credit"), keys(&credits[0]));
+    assert_eq!(fields("CreditLine"), keys(&credits[0]["lines"][0]));
+    let summary = s.post("/v1/import", Some(&s.admin), &json!({ "plans_csv": PLANS })).await.body;
+    assert_eq!(fields("ImportSummary"), keys(&summary));
+    assert_eq!(fields("BookCounts"), keys(&summary["total"]));
+
+    // What the API accepts: every field of the core types, by their own serialisation.
+    let declaration: amends_core::incident::Declaration =
+        serde_json::from_value(declaration()).expect("the test's declaration is valid");
+    assert_eq!(fields("Declaration"), keys(&serde_json::to_value(declaration).expect("JSON")));
+    let update = amends_core::incident::UpdateRequest::default();
+    assert_eq!(fields("UpdateRequest"), keys(&serde_json::to_value(update).expect("JSON")));
+    let required = |schema: &str| doc["components"]["schemas"][schema]["required"].clone();
+    assert_eq!(required("Declaration"), json!(["elements", "cause", "message", "etr", "next_update_by"]));
+    assert_eq!(required("UpdateRequest"), Value::Null);
+    s.stop().await.expect("a clean stop");
+}

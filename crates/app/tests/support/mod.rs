@@ -1,0 +1,193 @@
+//! A real amends server on 127.0.0.1:0 over a fresh SQLite file, and a client for it.
+//!
+//! The clock is a [`ManualClock`]: tests move it with `set`, never by sleeping. By default
+//! the server runs without its background worker and the test runs the worker's two steps
+//! itself ([`TestServer::tick`], [`TestServer::deliver`]), so every outcome is exact.
+
+use amends::clock::ManualClock;
+use amends::deliver::{DeliveryReport, Dispatcher};
+use amends::http::{AppState, serve_api, serve_listener};
+use amends::recovery::{Engine, EngineConfig, TickReport};
+use amends::tokens::{self, Scope};
+use amends_channels::{Backoff, FileTransport};
+use amends_core::notice::Templates;
+use amends_core::policy::Policy;
+use jiff::Timestamp;
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Where every test's clock starts.
+pub const START: &str = "2026-11-23T12:00:00Z";
+
+pub fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap_or_else(|e| panic!("{s:?} is not an instant: {e}"))
+}
+
+pub enum Worker {
+    /// No background worker: the test calls `tick` and `deliver`.
+    DrivenByTest,
+    /// `serve_listener` with its worker, a pass every `poll` or when woken.
+    Background { poll: Duration },
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub engine: Arc<Engine>,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub admin: String,
+    pub operator: String,
+    pub read: String,
+    /// Present when the test drives delivery itself.
+    dispatcher: Option<Dispatcher>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    pub dir: TempDir,
+}
+
+/// An answer: status, headers and the JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Email notices go to `email.txt`, SMS to `sms.txt`, in the test's directory.
+fn dispatcher(engine: &Engine, dir: &Path) -> Dispatcher {
+    Dispatcher {
+        store: engine.store.clone(),
+        clock: engine.clock.clone(),
+        email: Arc::new(FileTransport::new(dir.join("email.txt"))),
+        sms: Arc::new(FileTransport::new(dir.join("sms.txt"))),
+        backoff: Backoff::default(),
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Worker::DrivenByTest).await
+    }
+
+    pub async fn start_with(worker: Worker) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = dir.path().join("amends.db").display().to_string();
+        let store = amends_store::open(&db).await.expect("a fresh SQLite store");
+        let clock = Arc::new(ManualClock::new(ts(START)));
+        let engine = Arc::new(Engine::new(
+            store,
+            clock.clone(),
+            Templates::builtin(),
+            Policy::builtin(),
+            EngineConfig::default(),
+        ));
+        let token = |scope| tokens::create(engine.store.as_ref(), scope, "http_api test", ts(START));
+        let admin = token(Scope::Admin).await.expect("an admin token");
+        let operator = token(Scope::Operator).await.expect("an operator token");
+        let read = token(Scope::Read).await.expect("a read token");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let addr = listener.local_addr().expect("the bound address");
+        let state = AppState::new(engine.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let (task, dispatcher) = match worker {
+            Worker::DrivenByTest => (
+                tokio::spawn(serve_api(listener, state.clone(), shutdown)),
+                Some(dispatcher(&engine, dir.path())),
+            ),
+            Worker::Background { poll } => {
+                let d = dispatcher(&engine, dir.path());
+                (tokio::spawn(serve_listener(listener, state.clone(), d, poll, shutdown)), None)
+            }
+        };
+        // Straight to 127.0.0.1, whatever proxy the environment names.
+        let http = reqwest::Client::builder().no_proxy().build().expect("an HTTP client");
+        TestServer {
+            base: format!("http://{addr}"),
+            addr,
+            http,
+            engine,
+            state,
+            clock,
+            admin,
+            operator,
+            read,
+            dispatcher,
+            stop: Some(stop),
+            task: Some(task),
+            dir,
+        }
+    }
+
+    /// One pass of the engine's steps, as the worker would run it.
+    pub async fn tick(&self) -> TickReport {
+        self.engine.tick().await.expect("a tick")
+    }
+
+    /// Delivers every due notice, as the worker would.
+    pub async fn deliver(&self) -> DeliveryReport {
+        let dispatcher = self.dispatcher.as_ref().expect("delivery is driven by the test");
+        dispatcher.deliver_due().await.expect("a delivery pass")
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let response = req.send().await.expect("a response");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!("status {status}: body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
+        });
+        Reply { status, headers, body }
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(self.request(Method::GET, path, token)).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.send(self.request(Method::POST, path, token).json(body)).await
+    }
+
+    /// Stops the server as Ctrl-C would, and returns what serving returned.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.expect("the server task"),
+            None => Ok(()),
+        }
+    }
+
+    pub fn outbox(&self, file: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(file)).unwrap_or_default()
+    }
+}
