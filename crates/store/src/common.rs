@@ -10,8 +10,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::{
-    CreditRow, CustomerRow, ElementRow, IncidentRow, NoticeRow, PlanRow, Result, StoreError,
-    TokenRow, UpdateRow,
+    CreditRow, CustomerRow, ElementRow, IncidentRow, NoticeRow, PlanRow, Result, StoreError, TokenRow,
+    UpdateRow,
 };
 
 /// Column lists, shared by both backends so their SQL cannot drift apart.
@@ -71,11 +71,7 @@ pub(crate) fn col_list(cols: &[&str]) -> String {
 /// `a = excluded.a, ...` for every column but the first (the key): an upsert that
 /// replaces the whole row.
 pub(crate) fn set_excluded(cols: &[&str]) -> String {
-    cols[1..]
-        .iter()
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    cols[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ")
 }
 
 // ---- instants and ids ----
@@ -100,9 +96,10 @@ pub(crate) fn incident_id(n: i64) -> String {
     format!("INC-{n:06}")
 }
 
+/// An incident's element ids as the JSON text array stored in `incidents.element_ids`.
 pub(crate) fn element_ids_json(ids: &[String]) -> String {
-    // Serialising a slice of strings cannot fail.
-    serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned())
+    // Through `Value`, whose Display cannot fail, rather than a fallible serializer.
+    serde_json::Value::from(ids.to_vec()).to_string()
 }
 
 // ---- bulk input preparation ----
@@ -110,7 +107,7 @@ pub(crate) fn element_ids_json(ids: &[String]) -> String {
 /// Rows of `rows` in id order with duplicate ids removed, the last occurrence winning
 /// (as if each row had been upserted in turn). Borrowed, because `import_book` takes the
 /// book by reference; already sorted input (the usual case) costs one pass.
-pub(crate) fn sorted_last_wins<'a, T>(rows: &'a [T], id: impl Fn(&T) -> &str) -> Vec<&'a T> {
+pub(crate) fn sorted_last_wins<T>(rows: &[T], id: impl Fn(&T) -> &str) -> Vec<&T> {
     let mut refs: Vec<&T> = rows.iter().collect();
     if !refs.is_sorted_by(|a, b| id(a) <= id(b)) {
         // Stable, so equal ids keep their input order and the last one is the newest.
@@ -143,6 +140,33 @@ pub(crate) fn distinct_credits(credits: &mut [CreditRow]) -> Result<Vec<&CreditR
     Ok(out)
 }
 
+/// A credit as the ledger holds it, for the conflict check: key, amount, currency.
+pub(crate) type StoredAmount = (String, i64, String);
+
+/// The credits of `distinct` (sorted by key) that are not in `stored` (sorted by key,
+/// a subset of their keys). A stored one must hold the same amount and currency: the
+/// first that does not is a CreditConflict.
+pub(crate) fn unstored_credits<'a>(
+    distinct: &[&'a CreditRow],
+    stored: &[StoredAmount],
+) -> Result<Vec<&'a CreditRow>> {
+    let mut stored = stored.iter().peekable();
+    let mut out = Vec::with_capacity(distinct.len() - stored.len().min(distinct.len()));
+    for credit in distinct {
+        match stored.next_if(|(key, _, _)| *key == credit.key) {
+            Some((key, minor, currency)) => check_same_amount(key, *minor, currency, credit)?,
+            None => out.push(*credit),
+        }
+    }
+    if let Some((key, _, _)) = stored.next() {
+        return Err(StoreError::Corrupt {
+            table: "credits",
+            reason: format!("lookup returned key {key:?} that was not asked for"),
+        });
+    }
+    Ok(out)
+}
+
 /// CreditConflict unless `new` has the amount and currency already recorded for `key`.
 pub(crate) fn check_same_amount(
     key: &str,
@@ -165,6 +189,27 @@ pub(crate) fn check_same_amount(
 /// Sorts notices by key; duplicates are left for `ON CONFLICT DO NOTHING`.
 pub(crate) fn sort_notices(notices: &mut [NoticeRow]) {
     notices.sort_by(|a, b| a.key.cmp(&b.key));
+}
+
+/// Sorts notices by key and returns one per key, the first given (as `ON CONFLICT DO
+/// NOTHING` would keep it).
+pub(crate) fn distinct_notices(notices: &mut [NoticeRow]) -> Vec<&NoticeRow> {
+    // Stable: among equal keys the first given stays first.
+    sort_notices(notices);
+    let notices: &[NoticeRow] = notices;
+    let mut out: Vec<&NoticeRow> = Vec::with_capacity(notices.len());
+    for notice in notices {
+        if out.last().is_none_or(|last| last.key != notice.key) {
+            out.push(notice);
+        }
+    }
+    out
+}
+
+/// The notices of `distinct` (sorted by key) whose key is not in `stored` (sorted).
+pub(crate) fn unstored_notices<'a>(distinct: &[&'a NoticeRow], stored: &[String]) -> Vec<&'a NoticeRow> {
+    let mut stored = stored.iter().peekable();
+    distinct.iter().filter(|n| stored.next_if(|key| **key == n.key).is_none()).copied().collect()
 }
 
 /// Sorts credits by key for the benchmark floor.
@@ -234,10 +279,7 @@ impl<'r, R: RowGet> Cols<'r, R> {
     }
 
     fn corrupt(&self, col: &str, e: sqlx::Error) -> StoreError {
-        StoreError::Corrupt {
-            table: self.table,
-            reason: format!("column {col}: {e}"),
-        }
+        StoreError::Corrupt { table: self.table, reason: format!("column {col}: {e}") }
     }
 
     pub(crate) fn text(&self, col: &str) -> Result<String> {
@@ -410,11 +452,7 @@ pub(crate) fn token_from_row<R: RowGet>(row: &R) -> Result<TokenRow> {
 
 pub(crate) fn notice_count_from_row<R: RowGet>(row: &R) -> Result<crate::NoticeCount> {
     let c = Cols::new(row, "outbox");
-    Ok(crate::NoticeCount {
-        kind: c.text("kind")?,
-        status: c.text("status")?,
-        count: c.count("n")?,
-    })
+    Ok(crate::NoticeCount { kind: c.text("kind")?, status: c.text("status")?, count: c.count("n")? })
 }
 
 /// Decodes every row with `f`, stopping at the first corrupt one.
@@ -445,11 +483,7 @@ mod tests {
     #[test]
     fn distinct_credits_sorts_and_drops_identical_repeats() {
         let mut rows = vec![credit("b", 1, "EUR"), credit("a", 2, "EUR"), credit("b", 1, "EUR")];
-        let keys: Vec<&str> = distinct_credits(&mut rows)
-            .unwrap()
-            .iter()
-            .map(|c| c.key.as_str())
-            .collect();
+        let keys: Vec<&str> = distinct_credits(&mut rows).unwrap().iter().map(|c| c.key.as_str()).collect();
         assert_eq!(keys, ["a", "b"]);
     }
 
@@ -458,7 +492,27 @@ mod tests {
         let mut rows = vec![credit("b", 1, "EUR"), credit("b", 1, "USD")];
         match distinct_credits(&mut rows) {
             Err(StoreError::CreditConflict { key, existing_currency, new_currency, .. }) => {
-                assert_eq!((key.as_str(), existing_currency.as_str(), new_currency.as_str()), ("b", "EUR", "USD"));
+                assert_eq!(
+                    (key.as_str(), existing_currency.as_str(), new_currency.as_str()),
+                    ("b", "EUR", "USD")
+                );
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unstored_credits_skips_stored_and_checks_their_amounts() {
+        let rows = [credit("a", 1, "EUR"), credit("b", 2, "EUR"), credit("c", 3, "EUR")];
+        let distinct: Vec<&CreditRow> = rows.iter().collect();
+        let stored = [("b".to_owned(), 2, "EUR".to_owned())];
+        let keys: Vec<&str> =
+            unstored_credits(&distinct, &stored).unwrap().iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["a", "c"]);
+        let stored = [("c".to_owned(), 4, "EUR".to_owned())];
+        match unstored_credits(&distinct, &stored) {
+            Err(StoreError::CreditConflict { key, existing_minor: 4, new_minor: 3, .. }) => {
+                assert_eq!(key, "c")
             }
             other => panic!("expected a conflict, got {other:?}"),
         }

@@ -23,7 +23,7 @@ mod sql;
 pub mod sqlite;
 
 mod open;
-pub use open::{open, open_with, DatabaseUrl};
+pub use open::{DatabaseUrl, open, open_with};
 
 /// Largest number of rows written per statement batch in bulk paths.
 pub const BULK_BATCH_ROWS_MAX: usize = 10_000;
@@ -155,7 +155,9 @@ pub struct NewUpdate {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppendOutcome {
-    Appended { seq: i64 },
+    Appended {
+        seq: i64,
+    },
     /// An update with the same `trigger_key` exists already; nothing was written.
     DuplicateTrigger,
 }
@@ -285,7 +287,12 @@ pub trait Store: Send + Sync + 'static {
     /// `next_attempt_at <= now` (or `sending` with `next_attempt_at <= now`: an expired
     /// lease after a crash) to `sending` with `next_attempt_at = lease_until`, attempts+1,
     /// and returns them. Safe with several workers (SKIP LOCKED on PostgreSQL).
-    async fn claim_due_notices(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<NoticeRow>>;
+    async fn claim_due_notices(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<NoticeRow>>;
     async fn record_delivery(&self, key: &str, outcome: &DeliveryOutcome) -> Result<()>;
     async fn notices_for_customer(&self, customer_id: &str) -> Result<Vec<NoticeRow>>;
     async fn notices_for_incident(&self, incident_id: &str, limit: u32) -> Result<Vec<NoticeRow>>;

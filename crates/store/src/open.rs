@@ -21,10 +21,7 @@ pub enum DatabaseUrl {
 
 impl DatabaseUrl {
     pub fn parse(url: &str) -> Result<Self> {
-        let bad = |reason: &str| StoreError::BadUrl {
-            url: url.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let bad = |reason: &str| StoreError::BadUrl { url: url.to_owned(), reason: reason.to_owned() };
         let trimmed = url.trim();
         if trimmed.is_empty() {
             return Err(bad("empty; give a file path, sqlite://path or postgres://..."));

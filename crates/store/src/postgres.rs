@@ -1,14 +1,17 @@
 //! The PostgreSQL backend, selected by a `postgres://` URL.
 //!
-//! Bulk writes of credits and notices go through `COPY ... FROM STDIN` (text format) into
-//! a temporary staging table, then one `INSERT ... SELECT ... ON CONFLICT DO NOTHING`: COPY
-//! is the fastest way in, and the staging table lets the ledger check every existing key
-//! with one join. The book is upserted in batches of arrays (`UNNEST`), one statement
-//! per batch whatever its size. Row locks (`FOR UPDATE`, `SKIP LOCKED`) serialise the
-//! few places where concurrent callers race.
+//! Bulk writes of credits and notices `COPY ... FROM STDIN` (text format) straight into
+//! their table. To keep "an existing key is never written twice" without a staging table
+//! and a per-row `ON CONFLICT` check (measured at about 3x the raw COPY floor for the
+//! ledger, against 1.6x for this path), writers of new keys take turns under a lock, look
+//! up which of their keys exist in batches (`key = ANY($1)`), check or skip those, and copy
+//! the rest. The book is upserted in batches of arrays (`UNNEST`), one statement per batch
+//! whatever its size. Row locks (`FOR UPDATE`, `SKIP LOCKED`) serialise the few other
+//! places where concurrent callers race.
 
 use std::io::Write as _;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -16,14 +19,14 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Post
 use sqlx::{AssertSqlSafe, Transaction};
 
 use crate::common::{
-    self, CREDIT_COLS, CUSTOMER_COLS, Cols, ELEMENT_COLS, NOTICE_COLS, PLAN_COLS, micros,
+    self, CREDIT_COLS, CUSTOMER_COLS, Cols, ELEMENT_COLS, NOTICE_COLS, PLAN_COLS, StoredAmount, micros,
     opt_micros,
 };
 use crate::sql;
 use crate::{
-    AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, CreditFilter, CreditRow,
-    CreditWrite, CustomerRow, DeliveryOutcome, ElementRow, IncidentRow, NewUpdate, NoticeCount,
-    NoticeRow, PlanRow, Result, Store, StoreError, TokenRow, UpdateRow,
+    AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, CreditFilter, CreditRow, CreditWrite,
+    CustomerRow, DeliveryOutcome, ElementRow, IncidentRow, NewUpdate, NoticeCount, NoticeRow, PlanRow,
+    Result, Store, StoreError, TokenRow, UpdateRow,
 };
 
 /// COPY data is sent in messages of about this size: large enough to amortise the
@@ -31,6 +34,10 @@ use crate::{
 const COPY_CHUNK_BYTES: usize = 1 << 20;
 
 const POOL_CONNECTIONS_MAX: u32 = 8;
+
+/// The transaction-scoped advisory lock that serialises `enqueue_notices` callers
+/// (an arbitrary constant, unique within amends: "amends:outbox" in ASCII, truncated).
+const OUTBOX_ENQUEUE_LOCK: i64 = 0x616d_656e_6473_6f62;
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -41,19 +48,14 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::BadUrl { url: url.to_owned(), reason: e.to_string() })?;
         Self::connect_with(options).await
     }
 
     /// Connects with explicit options (a test database, a socket, ...) and migrates.
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(POOL_CONNECTIONS_MAX)
-            .connect_with(options)
-            .await?;
+        let pool = PgPoolOptions::new().max_connections(POOL_CONNECTIONS_MAX).connect_with(options).await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -200,15 +202,19 @@ impl<T: CopyRow> CopyRow for &T {
 }
 
 /// Streams `rows` into `table` with COPY; returns the rows copied.
-async fn copy_rows<T: CopyRow>(conn: &mut PgConnection, table: &str, cols: &[&str], rows: &[T]) -> Result<u64> {
+async fn copy_rows<T: CopyRow>(
+    conn: &mut PgConnection,
+    table: &str,
+    cols: &[&str],
+    rows: &[T],
+) -> Result<u64> {
     let statement = format!("COPY {table} ({}) FROM STDIN", common::col_list(cols));
     let mut copy = conn.copy_in_raw(&statement).await?;
     let mut buf = Vec::with_capacity(COPY_CHUNK_BYTES + 64 * 1024);
     for row in rows {
         row.write_copy(&mut buf);
         if buf.len() >= COPY_CHUNK_BYTES {
-            copy.send(std::mem::replace(&mut buf, Vec::with_capacity(COPY_CHUNK_BYTES + 64 * 1024)))
-                .await?;
+            copy.send(std::mem::replace(&mut buf, Vec::with_capacity(COPY_CHUNK_BYTES + 64 * 1024))).await?;
         }
     }
     if !buf.is_empty() {
@@ -217,42 +223,39 @@ async fn copy_rows<T: CopyRow>(conn: &mut PgConnection, table: &str, cols: &[&st
     Ok(copy.finish().await?)
 }
 
-/// Creates `stage`, a temporary table shaped like `table` without its indexes, that
-/// disappears at the end of the transaction.
-async fn create_stage(conn: &mut PgConnection, stage: &str, table: &str) -> Result<()> {
-    let sql = format!("CREATE TEMP TABLE {stage} (LIKE {table}) ON COMMIT DROP");
-    sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?;
-    Ok(())
+/// Keys looked up per query: bounds the size of one bind message.
+const LOOKUP_KEYS_MAX: usize = 50_000;
+
+/// Keys among `keys` (sorted) that `table` holds, sorted: one indexed lookup per batch.
+async fn stored_keys(conn: &mut PgConnection, table: &'static str, keys: &[&str]) -> Result<Vec<String>> {
+    let sql: Arc<str> = Arc::from(format!("SELECT key FROM {table} WHERE key = ANY($1) ORDER BY key"));
+    let mut stored = Vec::new();
+    for batch in keys.chunks(LOOKUP_KEYS_MAX) {
+        let rows = sqlx::query(AssertSqlSafe(Arc::clone(&sql))).bind(batch).fetch_all(&mut *conn).await?;
+        for row in &rows {
+            stored.push(Cols::new(row, table).text("key")?);
+        }
+    }
+    Ok(stored)
 }
 
-/// Moves the staged rows into `table`, skipping keys it has; returns the rows inserted.
-async fn insert_new_from_stage(conn: &mut PgConnection, stage: &str, table: &str, cols: &[&str]) -> Result<u64> {
-    let cols = common::col_list(cols);
-    let sql = format!("INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT (key) DO NOTHING");
-    Ok(sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?.rows_affected())
-}
-
-/// Fails with CreditConflict, naming the smallest such key, if a staged credit's key is
-/// in the ledger with another amount or currency. One join for the whole call.
-async fn check_stored_amounts(conn: &mut PgConnection) -> Result<()> {
-    let row = sqlx::query(
-        "SELECT s.key, c.amount_minor AS existing_minor, c.currency AS existing_currency, \
-                s.amount_minor AS new_minor, s.currency AS new_currency \
-         FROM credits_stage s JOIN credits c ON c.key = s.key \
-         WHERE c.amount_minor <> s.amount_minor OR c.currency <> s.currency \
-         ORDER BY s.key LIMIT 1",
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(()) };
-    let c = Cols::new(&row, "credits");
-    Err(StoreError::CreditConflict {
-        key: c.text("key")?,
-        existing_minor: c.i64("existing_minor")?,
-        existing_currency: c.text("existing_currency")?,
-        new_minor: c.i64("new_minor")?,
-        new_currency: c.text("new_currency")?,
-    })
+/// The ledger entries among `credits` (sorted by key), as (key, amount, currency) sorted
+/// by key: one indexed lookup per batch of keys, not one query per credit.
+async fn stored_amounts(conn: &mut PgConnection, credits: &[&CreditRow]) -> Result<Vec<StoredAmount>> {
+    let mut stored = Vec::new();
+    for batch in credits.chunks(LOOKUP_KEYS_MAX) {
+        let keys: Vec<&str> = batch.iter().map(|c| c.key.as_str()).collect();
+        let rows =
+            sqlx::query("SELECT key, amount_minor, currency FROM credits WHERE key = ANY($1) ORDER BY key")
+                .bind(keys)
+                .fetch_all(&mut *conn)
+                .await?;
+        for row in &rows {
+            let c = Cols::new(row, "credits");
+            stored.push((c.text("key")?, c.i64("amount_minor")?, c.text("currency")?));
+        }
+    }
+    Ok(stored)
 }
 
 // ---- book upserts ----
@@ -303,9 +306,8 @@ async fn upsert_plans(conn: &mut PgConnection, batch: &[&PlanRow]) -> Result<()>
 }
 
 async fn upsert_customers(conn: &mut PgConnection, batch: &[&CustomerRow]) -> Result<()> {
-    let types = [
-        "text", "text", "text", "text", "text", "text", "text", "text", "text", "int2", "int8", "text",
-    ];
+    let types =
+        ["text", "text", "text", "text", "text", "text", "text", "text", "text", "int2", "int8", "text"];
     let sql = unnest_upsert_sql("customers", CUSTOMER_COLS, &types);
     sqlx::query(AssertSqlSafe(sql))
         .bind(strs(batch, |r| &r.customer_id))
@@ -365,10 +367,7 @@ impl Store for PgStore {
 
     async fn load_book(&self) -> Result<BookRows> {
         // REPEATABLE READ: the three lists come from one snapshot.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await?;
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         let plans = sqlx::query(sql::SELECT_PLANS).fetch_all(&mut *tx).await?;
         let elements = sqlx::query(sql::SELECT_ELEMENTS).fetch_all(&mut *tx).await?;
         let customers = sqlx::query(sql::SELECT_CUSTOMERS).fetch_all(&mut *tx).await?;
@@ -493,7 +492,8 @@ impl Store for PgStore {
     }
 
     async fn mark_credited(&self, incident_id: &str, at: Timestamp) -> Result<()> {
-        let done = sqlx::query(sql::MARK_CREDITED).bind(incident_id).bind(micros(at)).execute(&self.pool).await?;
+        let done =
+            sqlx::query(sql::MARK_CREDITED).bind(incident_id).bind(micros(at)).execute(&self.pool).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::IncidentNotFound(incident_id.to_owned()));
         }
@@ -503,16 +503,26 @@ impl Store for PgStore {
     // ---- outbox ----
 
     async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64> {
-        common::sort_notices(notices);
+        let distinct = common::distinct_notices(notices);
+        let keys: Vec<&str> = distinct.iter().map(|n| n.key.as_str()).collect();
         let mut tx = self.pool.begin().await?;
-        create_stage(&mut tx, "outbox_stage", "outbox").await?;
-        copy_rows(&mut tx, "outbox_stage", NOTICE_COLS, notices).await?;
-        let inserted = insert_new_from_stage(&mut tx, "outbox_stage", "outbox", NOTICE_COLS).await?;
+        // Enqueuers take turns (the only writers of new outbox keys), so no key can
+        // appear between the lookup and the COPY; claims and deliveries, which only
+        // update rows, go on meanwhile.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(OUTBOX_ENQUEUE_LOCK).execute(&mut *tx).await?;
+        let stored = stored_keys(&mut tx, "outbox", &keys).await?;
+        let new = common::unstored_notices(&distinct, &stored);
+        let inserted = copy_rows(&mut tx, "outbox", NOTICE_COLS, &new).await?;
         tx.commit().await?;
         Ok(inserted)
     }
 
-    async fn claim_due_notices(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<NoticeRow>> {
+    async fn claim_due_notices(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<NoticeRow>> {
         // SKIP LOCKED: a notice another worker is claiming right now is left to it.
         let rows = sqlx::query(
             "WITH due AS ( \
@@ -537,11 +547,12 @@ impl Store for PgStore {
     async fn record_delivery(&self, key: &str, outcome: &DeliveryOutcome) -> Result<()> {
         let q = match outcome {
             DeliveryOutcome::Sent { at } => sqlx::query(sql::RECORD_SENT).bind(key).bind(micros(*at)),
-            DeliveryOutcome::Retry { error, next_attempt_at, .. } => sqlx::query(sql::RECORD_RETRY)
-                .bind(key)
-                .bind(error.as_str())
-                .bind(micros(*next_attempt_at)),
-            DeliveryOutcome::Failed { error, .. } => sqlx::query(sql::RECORD_FAILED).bind(key).bind(error.as_str()),
+            DeliveryOutcome::Retry { error, next_attempt_at, .. } => {
+                sqlx::query(sql::RECORD_RETRY).bind(key).bind(error.as_str()).bind(micros(*next_attempt_at))
+            }
+            DeliveryOutcome::Failed { error, .. } => {
+                sqlx::query(sql::RECORD_FAILED).bind(key).bind(error.as_str())
+            }
         };
         if q.execute(&self.pool).await?.rows_affected() == 0 {
             tracing::warn!(key, "delivery recorded for a notice that is not in the outbox");
@@ -578,11 +589,14 @@ impl Store for PgStore {
         let total = credits.len() as u64;
         let distinct = common::distinct_credits(credits)?;
         let mut tx = self.pool.begin().await?;
-        create_stage(&mut tx, "credits_stage", "credits").await?;
-        copy_rows(&mut tx, "credits_stage", CREDIT_COLS, &distinct).await?;
-        // On a conflict, dropping `tx` rolls back: nothing of this call is written.
-        check_stored_amounts(&mut tx).await?;
-        let inserted = insert_new_from_stage(&mut tx, "credits_stage", "credits", CREDIT_COLS).await?;
+        // Ledger writers take turns (readers are not blocked), so no key can appear
+        // between the lookup and the COPY: the new rows go straight into the ledger,
+        // without a staging table or a per-row ON CONFLICT check.
+        sqlx::query("LOCK TABLE credits IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+        let stored = stored_amounts(&mut tx, &distinct).await?;
+        // On a conflict `tx` is dropped, which rolls back: nothing of this call is written.
+        let new = common::unstored_credits(&distinct, &stored)?;
+        let inserted = copy_rows(&mut tx, "credits", CREDIT_COLS, &new).await?;
         tx.commit().await?;
         Ok(CreditWrite { inserted, unchanged: total - inserted })
     }

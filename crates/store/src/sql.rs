@@ -64,14 +64,10 @@ pub(crate) const SELECT_TOKEN: &str = "SELECT * FROM tokens WHERE token_hash = $
 pub(crate) fn credits_query(filter: &CreditFilter) -> (&'static str, Vec<&str>) {
     match (filter.customer_id.as_deref(), filter.source_event.as_deref()) {
         (None, None) => ("SELECT * FROM credits ORDER BY key", vec![]),
-        (Some(customer), None) => (
-            "SELECT * FROM credits WHERE customer_id = $1 ORDER BY key",
-            vec![customer],
-        ),
-        (None, Some(event)) => (
-            "SELECT * FROM credits WHERE source_event = $1 ORDER BY key",
-            vec![event],
-        ),
+        (Some(customer), None) => {
+            ("SELECT * FROM credits WHERE customer_id = $1 ORDER BY key", vec![customer])
+        }
+        (None, Some(event)) => ("SELECT * FROM credits WHERE source_event = $1 ORDER BY key", vec![event]),
         (Some(customer), Some(event)) => (
             "SELECT * FROM credits WHERE customer_id = $1 AND source_event = $2 ORDER BY key",
             vec![customer, event],

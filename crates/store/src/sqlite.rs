@@ -14,20 +14,19 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::query::Query;
 use sqlx::sqlite::{
-    Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode,
-    SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Transaction};
 
 use crate::common::{
-    self, CREDIT_COLS, CUSTOMER_COLS, Cols, ELEMENT_COLS, NOTICE_COLS, PLAN_COLS, micros,
-    opt_micros,
+    self, CREDIT_COLS, CUSTOMER_COLS, Cols, ELEMENT_COLS, NOTICE_COLS, PLAN_COLS, micros, opt_micros,
 };
 use crate::sql;
 use crate::{
-    AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, CreditFilter, CreditRow,
-    CreditWrite, CustomerRow, DeliveryOutcome, ElementRow, IncidentRow, NewUpdate, NoticeCount,
-    NoticeRow, PlanRow, Result, Store, StoreError, TokenRow, UpdateRow,
+    AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, CreditFilter, CreditRow, CreditWrite,
+    CustomerRow, DeliveryOutcome, ElementRow, IncidentRow, NewUpdate, NoticeCount, NoticeRow, PlanRow,
+    Result, Store, StoreError, TokenRow, UpdateRow,
 };
 
 /// SQLite's default cap on bind parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER).
@@ -36,8 +35,8 @@ const SQLITE_PARAMS_MAX: usize = 32_766;
 /// How long a writer waits for another writer's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Page cache per connection, in KiB (negative = KiB for `cache_size`): large enough that
-/// a bulk write of sorted keys keeps the right-hand edge of its indexes in memory.
+/// Page cache per connection in KiB (`PRAGMA cache_size` reads a negative number as KiB):
+/// room for the hot pages of every index a bulk write touches.
 const CACHE_KIB: i64 = 65_536;
 
 const POOL_CONNECTIONS_MAX: u32 = 4;
@@ -66,10 +65,8 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", format!("-{CACHE_KIB}"));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(POOL_CONNECTIONS_MAX)
-            .connect_with(options)
-            .await?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(POOL_CONNECTIONS_MAX).connect_with(options).await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -99,43 +96,22 @@ impl<T: BindRow> BindRow for &T {
 
 /// One multi-row `INSERT` with a fixed tail (`ON CONFLICT ...`), cut into batches that
 /// stay under SQLite's bind parameter cap. The SQL of a full batch is built once and,
-/// being the same string every time, sqlx prepares it once per connection.
+/// being the same string every time, sqlx prepares it once per connection and keeps it.
 struct MultiInsert {
     head: String,
+    tuple: String,
     tail: String,
-    cols: usize,
     rows_per_batch: usize,
     full_batch_sql: Arc<str>,
 }
 
 impl MultiInsert {
     fn new(table: &str, cols: &[&str], tail: &str) -> Self {
-        let rows_per_batch = (SQLITE_PARAMS_MAX / cols.len()).min(BULK_BATCH_ROWS_MAX);
         let head = format!("INSERT INTO {table} ({}) VALUES ", common::col_list(cols));
-        let mut me = Self {
-            head,
-            tail: tail.to_owned(),
-            cols: cols.len(),
-            rows_per_batch,
-            full_batch_sql: Arc::from(""),
-        };
-        me.full_batch_sql = Arc::from(me.sql(rows_per_batch));
-        me
-    }
-
-    fn sql(&self, rows: usize) -> String {
-        let tuple = format!("({})", vec!["?"; self.cols].join(", "));
-        let mut sql = String::with_capacity(self.head.len() + rows * (tuple.len() + 2) + self.tail.len() + 1);
-        sql.push_str(&self.head);
-        for i in 0..rows {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&tuple);
-        }
-        sql.push(' ');
-        sql.push_str(&self.tail);
-        sql
+        let tuple = format!("({})", vec!["?"; cols.len()].join(", "));
+        let rows_per_batch = (SQLITE_PARAMS_MAX / cols.len()).min(BULK_BATCH_ROWS_MAX);
+        let full_batch_sql = Arc::from(values_sql(&head, &tuple, rows_per_batch, tail));
+        Self { head, tuple, tail: tail.to_owned(), rows_per_batch, full_batch_sql }
     }
 
     fn batches<'a, T>(&self, rows: &'a [T]) -> std::slice::Chunks<'a, T> {
@@ -148,7 +124,10 @@ impl MultiInsert {
         let mut q = if batch.len() == self.rows_per_batch {
             sqlx::query(AssertSqlSafe(Arc::clone(&self.full_batch_sql)))
         } else {
-            sqlx::query(AssertSqlSafe(self.sql(batch.len())))
+            // The last, shorter batch: its statement will not be seen again, so it is
+            // not worth a place in the statement cache (each one is megabytes).
+            let sql = values_sql(&self.head, &self.tuple, batch.len(), &self.tail);
+            sqlx::query(AssertSqlSafe(sql)).persistent(false)
         };
         for row in batch {
             q = row.bind_to(q);
@@ -171,6 +150,21 @@ impl MultiInsert {
         }
         Ok(())
     }
+}
+
+/// `<head> (?, ...), (?, ...), ... <tail>` with `rows` tuples.
+fn values_sql(head: &str, tuple: &str, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * (tuple.len() + 2) + tail.len() + 1);
+    sql.push_str(head);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(tuple);
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    sql
 }
 
 /// `INSERT ... ON CONFLICT (id) DO UPDATE SET <every other column>`.
@@ -256,24 +250,18 @@ impl BindRow for CreditRow {
 /// themselves, so only rows that existed before can differ.
 async fn check_stored_amounts(conn: &mut SqliteConnection, batch: &[&CreditRow]) -> Result<()> {
     let placeholders = vec!["?"; batch.len()].join(", ");
-    let sql = format!(
-        "SELECT key, amount_minor, currency FROM credits WHERE key IN ({placeholders}) ORDER BY key"
-    );
-    let mut q = sqlx::query(AssertSqlSafe(sql));
+    let sql =
+        format!("SELECT key, amount_minor, currency FROM credits WHERE key IN ({placeholders}) ORDER BY key");
+    let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
     for credit in batch {
         q = q.bind(credit.key.as_str());
     }
+    let mut stored = Vec::with_capacity(batch.len());
     for row in q.fetch_all(&mut *conn).await? {
         let c = Cols::new(&row, "credits");
-        let key = c.text("key")?;
-        let Ok(i) = batch.binary_search_by(|r| r.key.as_str().cmp(&key)) else {
-            return Err(StoreError::Corrupt {
-                table: "credits",
-                reason: format!("lookup of a batch returned key {key:?} that was not asked for"),
-            });
-        };
-        common::check_same_amount(&key, c.i64("amount_minor")?, &c.text("currency")?, batch[i])?;
+        stored.push((c.text("key")?, c.i64("amount_minor")?, c.text("currency")?));
     }
+    common::unstored_credits(batch, &stored)?;
     Ok(())
 }
 
@@ -427,7 +415,8 @@ impl Store for SqliteStore {
     }
 
     async fn mark_credited(&self, incident_id: &str, at: Timestamp) -> Result<()> {
-        let done = sqlx::query(sql::MARK_CREDITED).bind(incident_id).bind(micros(at)).execute(&self.pool).await?;
+        let done =
+            sqlx::query(sql::MARK_CREDITED).bind(incident_id).bind(micros(at)).execute(&self.pool).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::IncidentNotFound(incident_id.to_owned()));
         }
@@ -448,7 +437,12 @@ impl Store for SqliteStore {
         Ok(inserted)
     }
 
-    async fn claim_due_notices(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<NoticeRow>> {
+    async fn claim_due_notices(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<NoticeRow>> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = $1 \
@@ -471,11 +465,12 @@ impl Store for SqliteStore {
     async fn record_delivery(&self, key: &str, outcome: &DeliveryOutcome) -> Result<()> {
         let q = match outcome {
             DeliveryOutcome::Sent { at } => sqlx::query(sql::RECORD_SENT).bind(key).bind(micros(*at)),
-            DeliveryOutcome::Retry { error, next_attempt_at, .. } => sqlx::query(sql::RECORD_RETRY)
-                .bind(key)
-                .bind(error.as_str())
-                .bind(micros(*next_attempt_at)),
-            DeliveryOutcome::Failed { error, .. } => sqlx::query(sql::RECORD_FAILED).bind(key).bind(error.as_str()),
+            DeliveryOutcome::Retry { error, next_attempt_at, .. } => {
+                sqlx::query(sql::RECORD_RETRY).bind(key).bind(error.as_str()).bind(micros(*next_attempt_at))
+            }
+            DeliveryOutcome::Failed { error, .. } => {
+                sqlx::query(sql::RECORD_FAILED).bind(key).bind(error.as_str())
+            }
         };
         if q.execute(&self.pool).await?.rows_affected() == 0 {
             tracing::warn!(key, "delivery recorded for a notice that is not in the outbox");

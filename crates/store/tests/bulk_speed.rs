@@ -35,7 +35,10 @@ fn credits(n: usize) -> Vec<CreditRow> {
             amount_minor: 100 + (i % 900) as i64,
             currency: "EUR".into(),
             statement: "2024-05-15".into(),
-            explanation: format!("4 h 12 min of outage over 30 days of 29.99 EUR, rounded half up: {}", i % 97),
+            explanation: format!(
+                "4 h 12 min of outage over 30 days of 29.99 EUR, rounded half up: {}",
+                i % 97
+            ),
             lines_json: r#"[{"label":"outage","minutes":252,"rate":"29.99/30d"}]"#.into(),
             created_at: t(i as i64),
         })

@@ -6,9 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use amends_store::{
-    AppendOutcome, BookCounts, BookRows, CreditFilter, CreditRow, CreditWrite, CustomerRow,
-    DeliveryOutcome, ElementRow, IncidentRow, NewUpdate, NoticeCount, NoticeRow, PlanRow, Store,
-    StoreError, TokenRow,
+    AppendOutcome, BookCounts, BookRows, CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome,
+    ElementRow, IncidentRow, NewUpdate, NoticeCount, NoticeRow, PlanRow, Store, StoreError, TokenRow,
 };
 use jiff::Timestamp;
 
@@ -26,12 +25,7 @@ fn at_us(s: i64, us: i64) -> Timestamp {
 }
 
 fn plan(id: &str, name: &str) -> PlanRow {
-    PlanRow {
-        plan_id: id.into(),
-        name: name.into(),
-        monthly_price_minor: 4_999,
-        currency: "EUR".into(),
-    }
+    PlanRow { plan_id: id.into(), name: name.into(), monthly_price_minor: 4_999, currency: "EUR".into() }
 }
 
 fn element(id: &str, parent: Option<&str>) -> ElementRow {
@@ -71,7 +65,7 @@ fn small_book() -> BookRows {
 fn incident(declared_at: Timestamp) -> IncidentRow {
     IncidentRow {
         incident_id: String::new(),
-        element_ids: vec!["e2".into(), "e3".into()],
+        element_ids: vec!["e2".into(), "e3".into(), "cab \"7\", Île-de-France 日本".into()],
         cause: "fibre cut".into(),
         state: "detected".into(),
         etr: Some(declared_at + jiff::SignedDuration::from_hours(4)),
@@ -167,10 +161,7 @@ fn keys(notices: &[NoticeRow]) -> Vec<&str> {
 
 async fn import_upserts_by_id(store: &dyn Store) {
     let seen = Mutex::new(Vec::new());
-    let counts = store
-        .import_book(&small_book(), &|n| seen.lock().unwrap().push(n))
-        .await
-        .unwrap();
+    let counts = store.import_book(&small_book(), &|n| seen.lock().unwrap().push(n)).await.unwrap();
     let expected = BookCounts { plans: 2, elements: 3, customers: 3 };
     assert_eq!(counts, expected);
     assert_eq!(store.book_counts().await.unwrap(), expected);
@@ -237,7 +228,10 @@ async fn load_book_round_trips(store: &dyn Store) {
     assert_eq!(counts, BookCounts { plans: 2, elements: 3, customers: 3 });
     book.customers.retain(|c| c.name != "Ana");
     assert_eq!(store.load_book().await.unwrap(), sorted_book(book.clone()));
-    assert_eq!(store.customer("c3").await.unwrap().as_ref(), book.customers.iter().find(|c| c.customer_id == "c3"));
+    assert_eq!(
+        store.customer("c3").await.unwrap().as_ref(),
+        book.customers.iter().find(|c| c.customer_id == "c3")
+    );
 }
 
 async fn empty_store_is_empty(store: &dyn Store) {
@@ -297,7 +291,10 @@ async fn append_update_sequences_and_resolves(store: &dyn Store) {
     let first = store.append_update(&id, &update(at(60), "identified", None)).await.unwrap();
     assert_eq!(first, AppendOutcome::Appended { seq: 1 });
     let row = store.incident(&id).await.unwrap().unwrap();
-    assert_eq!((row.state.as_str(), row.etr, row.next_update_by, row.resolved_at), ("identified", Some(at(60 + 7200)), None, None));
+    assert_eq!(
+        (row.state.as_str(), row.etr, row.next_update_by, row.resolved_at),
+        ("identified", Some(at(60 + 7200)), None, None)
+    );
 
     let lapsed = update(at(120), "identified", Some("etr_lapsed:x"));
     assert_eq!(store.append_update(&id, &lapsed).await.unwrap(), AppendOutcome::Appended { seq: 2 });
@@ -322,7 +319,12 @@ async fn append_update_sequences_and_resolves(store: &dyn Store) {
         updates.iter().map(|u| (u.seq, u.state.as_str(), u.trigger_key.as_deref())).collect();
     assert_eq!(
         seqs,
-        [(0, "detected", None), (1, "identified", None), (2, "identified", Some("etr_lapsed:x")), (3, "resolved", None)]
+        [
+            (0, "detected", None),
+            (1, "identified", None),
+            (2, "identified", Some("etr_lapsed:x")),
+            (3, "resolved", None)
+        ]
     );
     assert_eq!(store.incidents(true).await.unwrap(), vec![]);
     assert_eq!(store.incidents(false).await.unwrap().len(), 1);
@@ -376,7 +378,7 @@ async fn fanout_and_credit_queues(store: &dyn Store) {
     store.mark_credited(&a, at(99)).await.unwrap();
     let uncredited: Vec<String> =
         store.uncredited_resolved().await.unwrap().into_iter().map(|i| i.incident_id).collect();
-    assert_eq!(uncredited, [b.clone()]);
+    assert_eq!(uncredited, [b]);
     assert_eq!(store.incident(&a).await.unwrap().unwrap().credited_at, Some(at(99)));
     let err = store.mark_credited("INC-777777", at(99)).await.unwrap_err();
     assert!(matches!(err, StoreError::IncidentNotFound(_)), "{err:?}");
@@ -411,17 +413,43 @@ async fn enqueue_is_idempotent(store: &dyn Store) {
     let inc1 = store.notices_for_incident("INC-000001", 2).await.unwrap();
     assert_eq!(keys(&inc1), ["c1/INC-000001/declared/0", "c2/INC-000001/declared/0"]);
 
+    // A key repeated within one call is written once, as first given.
+    let mut first = notice("c5/INC-000001/declared/0", "c5", "INC-000001", at(5));
+    first.body = "first".into();
+    let mut second = first.clone();
+    second.body = "second".into();
+    assert_eq!(store.enqueue_notices(&mut [first.clone(), second]).await.unwrap(), 1);
+    assert_eq!(store.notices_for_customer("c5").await.unwrap(), [first]);
+
     let mut sms = notice("c4/INC-000001/update/1", "c4", "INC-000001", at(4));
     sms.kind = "update".into();
     sms.status = "failed".into();
     store.enqueue_notices(&mut [sms]).await.unwrap();
-    let count = |kind: &str, status: &str, count| NoticeCount { kind: kind.into(), status: status.into(), count };
-    assert_eq!(store.notice_counts(None).await.unwrap(), [count("declared", "queued", 4), count("update", "failed", 1)]);
+    let count =
+        |kind: &str, status: &str, count| NoticeCount { kind: kind.into(), status: status.into(), count };
+    assert_eq!(
+        store.notice_counts(None).await.unwrap(),
+        [count("declared", "queued", 5), count("update", "failed", 1)]
+    );
     assert_eq!(
         store.notice_counts(Some("INC-000001")).await.unwrap(),
-        [count("declared", "queued", 3), count("update", "failed", 1)]
+        [count("declared", "queued", 4), count("update", "failed", 1)]
     );
     assert_eq!(store.notice_counts(Some("INC-000404")).await.unwrap(), []);
+}
+
+/// Two fan-out runs of the same update at once: every notice is written exactly once.
+async fn concurrent_enqueues_write_each_key_once(store: &dyn Store) {
+    let batch: Vec<NoticeRow> =
+        (0..2_000).map(|i| notice(&format!("n{i:05}"), "c1", "INC-000001", at(0))).collect();
+    let (mut a, mut b, mut c) = (batch.clone(), batch[500..].to_vec(), batch[..1_500].to_vec());
+    let (a, b, c) = tokio::join!(
+        store.enqueue_notices(&mut a),
+        store.enqueue_notices(&mut b),
+        store.enqueue_notices(&mut c)
+    );
+    assert_eq!(a.unwrap() + b.unwrap() + c.unwrap(), 2_000);
+    assert_eq!(store.notices_for_customer("c1").await.unwrap().len(), 2_000);
 }
 
 async fn claim_and_record_delivery(store: &dyn Store) {
@@ -439,16 +467,20 @@ async fn claim_and_record_delivery(store: &dyn Store) {
     for n in &claimed {
         assert_eq!((n.status.as_str(), n.attempts, n.next_attempt_at), ("sending", 1, at(160)));
     }
-    assert_eq!(claimed[0], batch[0].clone().tap(|n| {
-        n.status = "sending".into();
-        n.attempts = 1;
-        n.next_attempt_at = at(160);
-    }));
+    assert_eq!(
+        claimed[0],
+        batch[0].clone().tap(|n| {
+            n.status = "sending".into();
+            n.attempts = 1;
+            n.next_attempt_at = at(160);
+        })
+    );
     let rest = store.claim_due_notices(at(100), at(160), 10).await.unwrap();
     assert_eq!(keys(&rest), ["b"]);
 
     store.record_delivery("a", &DeliveryOutcome::Sent { at: at(101) }).await.unwrap();
-    let retry = DeliveryOutcome::Retry { at: at(102), error: "421 try later".into(), next_attempt_at: at(400) };
+    let retry =
+        DeliveryOutcome::Retry { at: at(102), error: "421 try later".into(), next_attempt_at: at(400) };
     store.record_delivery("c", &retry).await.unwrap();
     let failed = DeliveryOutcome::Failed { at: at(103), error: "550 no such user".into() };
     store.record_delivery("b", &failed).await.unwrap();
@@ -460,9 +492,15 @@ async fn claim_and_record_delivery(store: &dyn Store) {
     let a = get("c1").await;
     assert_eq!((a.status.as_str(), a.sent_at, a.attempts), ("sent", Some(at(101)), 1));
     let c = get("c3").await;
-    assert_eq!((c.status.as_str(), c.last_error.as_deref(), c.next_attempt_at), ("queued", Some("421 try later"), at(400)));
+    assert_eq!(
+        (c.status.as_str(), c.last_error.as_deref(), c.next_attempt_at),
+        ("queued", Some("421 try later"), at(400))
+    );
     let b = get("c2").await;
-    assert_eq!((b.status.as_str(), b.last_error.as_deref(), b.sent_at), ("failed", Some("550 no such user"), None));
+    assert_eq!(
+        (b.status.as_str(), b.last_error.as_deref(), b.sent_at),
+        ("failed", Some("550 no such user"), None)
+    );
 
     // Sent and failed notices are never claimed again; the retry is, once due.
     assert_eq!(store.claim_due_notices(at(399), at(500), 10).await.unwrap(), vec![]);
@@ -520,7 +558,13 @@ async fn append_credits_new_unchanged_conflict(store: &dyn Store) {
         credit("c2/INC-000001/sla/3", "c2", "INC-000001", 260, "EUR"),
     ];
     match store.append_credits(&mut conflict).await {
-        Err(StoreError::CreditConflict { key, existing_minor, existing_currency, new_minor, new_currency }) => {
+        Err(StoreError::CreditConflict {
+            key,
+            existing_minor,
+            existing_currency,
+            new_minor,
+            new_currency,
+        }) => {
             assert_eq!(key, "c2/INC-000001/sla/3");
             assert_eq!((existing_minor, existing_currency.as_str()), (250, "EUR"));
             assert_eq!((new_minor, new_currency.as_str()), (260, "EUR"));
@@ -530,7 +574,10 @@ async fn append_credits_new_unchanged_conflict(store: &dyn Store) {
     // Another currency is a conflict too.
     let mut currency = vec![credit("c1/INC-000001/sla/3", "c1", "INC-000001", 100, "USD")];
     let err = store.append_credits(&mut currency).await.unwrap_err();
-    assert!(matches!(&err, StoreError::CreditConflict { new_currency, .. } if new_currency == "USD"), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::CreditConflict { new_currency, .. } if new_currency == "USD"),
+        "{err:?}"
+    );
     // Two different amounts for one key within one call.
     let mut twice = vec![
         credit("c9/INC-000001/sla/3", "c9", "INC-000001", 1, "EUR"),
@@ -555,7 +602,9 @@ async fn append_credits_new_unchanged_conflict(store: &dyn Store) {
 
 /// Many batches: a conflict on the last key rolls back every earlier batch of the call.
 async fn append_credits_across_batches(store: &dyn Store) {
-    let make = |i: usize| credit(&format!("c{i:06}/INC-000001/sla/3"), &format!("c{i:06}"), "INC-000001", i as i64, "EUR");
+    let make = |i: usize| {
+        credit(&format!("c{i:06}/INC-000001/sla/3"), &format!("c{i:06}"), "INC-000001", i as i64, "EUR")
+    };
     let mut base: Vec<CreditRow> = (0..7_000).step_by(2).map(make).collect();
     assert_eq!(store.append_credits(&mut base).await.unwrap(), CreditWrite { inserted: 3_500, unchanged: 0 });
 
@@ -564,10 +613,16 @@ async fn append_credits_across_batches(store: &dyn Store) {
     let last = bad.iter_mut().find(|c| c.key == "c006998/INC-000001/sla/3").unwrap();
     last.amount_minor += 1;
     let err = store.append_credits(&mut bad).await.unwrap_err();
-    assert!(matches!(&err, StoreError::CreditConflict { key, existing_minor: 6_998, new_minor: 6_999, .. } if key.starts_with("c006998")), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::CreditConflict { key, existing_minor: 6_998, new_minor: 6_999, .. } if key.starts_with("c006998")),
+        "{err:?}"
+    );
     assert_eq!(store.credits(&CreditFilter::default()).await.unwrap().len(), 3_500);
 
-    assert_eq!(store.append_credits(&mut all).await.unwrap(), CreditWrite { inserted: 3_500, unchanged: 3_500 });
+    assert_eq!(
+        store.append_credits(&mut all).await.unwrap(),
+        CreditWrite { inserted: 3_500, unchanged: 3_500 }
+    );
     let stored = store.credits(&CreditFilter::default()).await.unwrap();
     assert_eq!(stored, all, "every credit, in key order");
 }
@@ -611,10 +666,8 @@ async fn tokens(store: &dyn Store) {
 }
 
 async fn bench_raw_insert_replaces_the_table(store: &dyn Store) {
-    let mut rows: Vec<CreditRow> = (0..5_000)
-        .rev()
-        .map(|i| credit(&format!("k{i:05}"), "c", "INC-000001", i, "EUR"))
-        .collect();
+    let mut rows: Vec<CreditRow> =
+        (0..5_000).rev().map(|i| credit(&format!("k{i:05}"), "c", "INC-000001", i, "EUR")).collect();
     store.bench_raw_insert(&mut rows).await.unwrap();
     assert_eq!(rows[0].key, "k00000", "sorted by key");
     // The same keys again succeed only because the table was emptied first.
@@ -651,21 +704,28 @@ async fn bulk_paths_round_trip_awkward_text(store: &dyn Store) {
     credits.reverse();
     assert_eq!(store.enqueue_notices(&mut notices).await.unwrap(), 3_000);
     assert_eq!(store.notices_for_customer("c1").await.unwrap(), notices);
-    assert_eq!(store.append_credits(&mut credits).await.unwrap(), CreditWrite { inserted: 3_000, unchanged: 0 });
+    assert_eq!(
+        store.append_credits(&mut credits).await.unwrap(),
+        CreditWrite { inserted: 3_000, unchanged: 0 }
+    );
     assert_eq!(store.credits(&CreditFilter::default()).await.unwrap(), credits);
     store.bench_raw_insert(&mut credits).await.unwrap();
     // Re-running compares keys, amounts and currencies only.
-    assert_eq!(store.append_credits(&mut credits).await.unwrap(), CreditWrite { inserted: 0, unchanged: 3_000 });
+    assert_eq!(
+        store.append_credits(&mut credits).await.unwrap(),
+        CreditWrite { inserted: 0, unchanged: 3_000 }
+    );
 }
 
 async fn instants_keep_microseconds_and_extremes(store: &dyn Store) {
     let mut i = incident(at_us(0, 999_999));
     i.etr = Some(Timestamp::from_microsecond(Timestamp::MIN.as_microsecond() + 1_000_000).unwrap());
-    i.next_update_by = Some(Timestamp::from_microsecond(Timestamp::MAX.as_microsecond() - 1_000_000).unwrap());
+    i.next_update_by =
+        Some(Timestamp::from_microsecond(Timestamp::MAX.as_microsecond() - 1_000_000).unwrap());
     let id = store.insert_incident(&i, &declared(at_us(0, 999_999))).await.unwrap();
     let got = store.incident(&id).await.unwrap().unwrap();
     assert_eq!((got.declared_at, got.etr, got.next_update_by), (i.declared_at, i.etr, i.next_update_by));
-    assert_eq!(got.element_ids, ["e2", "e3"]);
+    assert_eq!(got.element_ids, ["e2", "e3", "cab \"7\", Île-de-France 日本"]);
 }
 
 // ---- the test matrix ----
@@ -704,6 +764,7 @@ contract_tests!(
     concurrent_appends_take_turns,
     fanout_and_credit_queues,
     enqueue_is_idempotent,
+    concurrent_enqueues_write_each_key_once,
     claim_and_record_delivery,
     expired_leases_are_reclaimed,
     concurrent_claims_are_disjoint,
@@ -718,26 +779,37 @@ contract_tests!(
 
 // ---- corrupt rows (written behind the store's back, so per backend) ----
 
-/// A stored instant out of range and element ids that are not JSON are reported as
-/// Corrupt naming the table, never as a panic or a silently wrong value.
-async fn assert_corrupt(store: &dyn Store, id: &str) {
-    match store.incident(id).await {
-        Err(StoreError::Corrupt { table: "incidents", reason }) => {
-            assert!(reason.contains("declared_at"), "{reason}");
-        }
-        other => panic!("expected Corrupt, got {other:?}"),
-    }
+/// An instant out of the representable range.
+const CORRUPT_INSTANT: &str = "UPDATE incidents SET declared_at = 9223372036854775807";
+/// Element ids that are not a JSON array (and a valid instant again).
+const CORRUPT_JSON: &str = "UPDATE incidents SET declared_at = 0, element_ids = 'e1,e2'";
+
+/// After [`CORRUPT_INSTANT`]: reported as Corrupt naming table and column, not a panic.
+async fn assert_corrupt_instant(store: &dyn Store, id: &str) {
+    let err = store.incident(id).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { table: "incidents", reason } if reason.contains("declared_at")),
+        "{err:?}"
+    );
+}
+
+/// After [`CORRUPT_JSON`].
+async fn assert_corrupt_json(store: &dyn Store) {
+    let err = store.incidents(false).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { table: "incidents", reason } if reason.contains("element_ids")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn sqlite_reports_corrupt_rows() {
     harness::run_sqlite(|store| async move {
         let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
-        sqlx::query("UPDATE incidents SET declared_at = $1").bind(i64::MAX).execute(store.pool()).await.unwrap();
-        assert_corrupt(&store, &id).await;
-        sqlx::query("UPDATE incidents SET declared_at = 0, element_ids = 'e1,e2'").execute(store.pool()).await.unwrap();
-        let err = store.incidents(false).await.unwrap_err();
-        assert!(matches!(&err, StoreError::Corrupt { table: "incidents", reason } if reason.contains("element_ids")), "{err:?}");
+        sqlx::query(CORRUPT_INSTANT).execute(store.pool()).await.unwrap();
+        assert_corrupt_instant(&store, &id).await;
+        sqlx::query(CORRUPT_JSON).execute(store.pool()).await.unwrap();
+        assert_corrupt_json(&store).await;
     })
     .await;
 }
@@ -746,11 +818,10 @@ async fn sqlite_reports_corrupt_rows() {
 async fn postgres_reports_corrupt_rows() {
     harness::run_pg("postgres_reports_corrupt_rows", |store| async move {
         let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
-        sqlx::query("UPDATE incidents SET declared_at = $1").bind(i64::MAX).execute(store.pool()).await.unwrap();
-        assert_corrupt(&store, &id).await;
-        sqlx::query("UPDATE incidents SET declared_at = 0, element_ids = 'e1,e2'").execute(store.pool()).await.unwrap();
-        let err = store.incidents(false).await.unwrap_err();
-        assert!(matches!(&err, StoreError::Corrupt { table: "incidents", reason } if reason.contains("element_ids")), "{err:?}");
+        sqlx::query(CORRUPT_INSTANT).execute(store.pool()).await.unwrap();
+        assert_corrupt_instant(&store, &id).await;
+        sqlx::query(CORRUPT_JSON).execute(store.pool()).await.unwrap();
+        assert_corrupt_json(&store).await;
     })
     .await;
 }

@@ -22,9 +22,7 @@ where
 {
     let dir = tempfile::tempdir().expect("temp dir");
     // A subdirectory that does not exist yet: opening must create it.
-    let store = SqliteStore::open(dir.path().join("data").join("amends.db"))
-        .await
-        .expect("open sqlite");
+    let store = SqliteStore::open(dir.path().join("data").join("amends.db")).await.expect("open sqlite");
     case(store).await;
 }
 
