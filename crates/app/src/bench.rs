@@ -62,7 +62,17 @@ pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Resu
         db.drop_database().await;
         result?;
     }
+    if let Some(peak) = peak_rss_kib() {
+        println!("\npeak resident memory: {} MiB", group_thousands(peak / 1024));
+    }
     Ok(())
+}
+
+/// The process's peak resident set (Linux `VmHWM`), where the system reports it.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 struct Timer(Instant);
@@ -124,6 +134,9 @@ async fn run_backend(store: Arc<dyn Store>, book_dir: &std::path::Path, start: T
 
     clock.set(after(start, SignedDuration::from_mins(175)));
     engine.resolve(&incident.incident_id, "Back").await?;
+    t.lap();
+    let fanout = engine.fan_out().await?;
+    row("restoration notices rendered + durably queued", t.lap(), fanout.notices_queued as usize, "");
     let resolved = engine.incident(&incident.incident_id).await?;
     let outage =
         Interval::new(resolved.declared_at, resolved.resolved_at.context("resolved")?).context("outage")?;
@@ -163,7 +176,7 @@ async fn run_backend(store: Arc<dyn Store>, book_dir: &std::path::Path, start: T
     let again = store.append_credits(&mut rows).await?;
     row("ledger re-run (all unchanged, nothing written)", t.lap(), again.unchanged as usize, "");
     let tick = engine.tick().await?;
-    row("credit step re-run + credit notices queued", t.lap(), tick.credits.notices_queued as usize, "");
+    row("credit step (ledger re-run) + credit notices", t.lap(), tick.credits.notices_queued as usize, "");
     if tick.credits.credits_written != 0 {
         bail!(
             "the credit step wrote {} credits that were already in the ledger",

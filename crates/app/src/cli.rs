@@ -189,10 +189,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// One place sets up logging: `RUST_LOG` filters, default `warn` for the CLI.
+/// One place sets up logging: `RUST_LOG` filters; by default warnings, except sqlx's
+/// "slow statement" warnings, since a bulk write of a million rows is slow by design.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx::query=error"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 

@@ -203,8 +203,8 @@ impl Templates {
     }
 
     /// The template name to use for `kind` in `locale`: the exact locale, else its
-    /// language, else English.
-    fn resolve(&self, kind: NoticeKind, locale: &Locale) -> Result<String, TemplateError> {
+    /// language, else English. Callers rendering many notices look it up once per locale.
+    pub fn resolve(&self, kind: NoticeKind, locale: &Locale) -> Result<String, TemplateError> {
         [locale.as_str(), locale.language(), "en"]
             .into_iter()
             .map(|l| format!("{l}/{kind}.txt"))
@@ -218,10 +218,16 @@ impl Templates {
         locale: &Locale,
         ctx: &NoticeContext,
     ) -> Result<Rendered, TemplateError> {
-        let name = self.resolve(kind, locale)?;
-        let template = self.env.get_template(&name).map_err(|e| syntax(&name, &e))?;
-        let text = template.render(Value::from(Serde(ctx))).map_err(|e| syntax(&name, &e))?;
-        split_subject(&name, &text)
+        self.render_named(&self.resolve(kind, locale)?, Value::from(Serde(ctx)))
+    }
+
+    /// Renders the template `name` (from [`Templates::resolve`]) with any context value,
+    /// such as layers merged with `minijinja::value::merge_maps`, so that what many notices
+    /// share is converted once rather than once per notice.
+    pub fn render_named(&self, name: &str, ctx: Value) -> Result<Rendered, TemplateError> {
+        let template = self.env.get_template(name).map_err(|e| syntax(name, &e))?;
+        let text = template.render(ctx).map_err(|e| syntax(name, &e))?;
+        split_subject(name, &text)
     }
 }
 

@@ -10,7 +10,7 @@ use super::{Engine, EngineError, join};
 use crate::book::LoadedBook;
 use amends_core::interval::Interval;
 use amends_core::money::Money;
-use amends_core::notice::{NoticeContext, NoticeKind};
+use amends_core::notice::NoticeKind;
 use amends_core::policy::{CreditFacts, Evaluation, Policy, PolicyError, evaluate};
 use amends_store::{CreditRow, IncidentRow};
 use jiff::Timestamp;
@@ -22,7 +22,8 @@ use std::sync::Arc;
 pub struct PricedCredit {
     pub evaluation: Evaluation,
     pub lines_json: String,
-    pub amount_text: String,
+    /// The credit notice's own fields (amount, statement, explanation), built once.
+    pub notice_fields: minijinja::Value,
 }
 
 #[derive(Debug)]
@@ -99,8 +100,12 @@ pub fn compute_credits(
 
 fn price(evaluation: Evaluation, price: Money) -> Arc<PricedCredit> {
     let lines_json = serde_json::to_string(&evaluation.lines).unwrap_or_else(|_| "[]".into());
-    let amount_text = Money::new(evaluation.total_minor, price.currency).to_string();
-    Arc::new(PricedCredit { evaluation, lines_json, amount_text })
+    let notice_fields = minijinja::context! {
+        credit_amount => Money::new(evaluation.total_minor, price.currency).to_string(),
+        statement => evaluation.statement.to_string(),
+        credit_explanation => evaluation.explanation.as_str(),
+    };
+    Arc::new(PricedCredit { evaluation, lines_json, notice_fields })
 }
 
 /// The ledger key: (customer, source event, policy, version).
@@ -138,6 +143,7 @@ impl Engine {
         let earlier = earlier_outages(book, incident, outage, all);
         let affected = book.affected(&book.element_indices(&incident.element_ids));
         let (b, policy) = (book.clone(), self.policy.clone());
+        let started = std::time::Instant::now();
         let computed = tokio::task::spawn_blocking(move || {
             compute_credits(&b, &policy, outage, resolved_at, &affected, &earlier)
         })
@@ -154,7 +160,9 @@ impl Engine {
             rows.push(self.credit_row(book, incident, &c, now));
             owed.push((c.customer, c.credit));
         }
+        let computed_in = started.elapsed();
         let written = self.store.append_credits(&mut rows).await?;
+        let written_in = started.elapsed();
         report.credits_written += written.inserted;
         report.credits_unchanged += written.unchanged;
         if written.inserted > 0 {
@@ -162,7 +170,16 @@ impl Engine {
                 *report.total_minor.entry(row.currency.clone()).or_default() += row.amount_minor;
             }
         }
+        drop(rows); // a million ledger rows need not live on while the notices render
         report.notices_queued += self.queue_credit_notices(book, incident, outage, owed).await?;
+        tracing::info!(
+            incident = %incident.incident_id,
+            credits = written.inserted + written.unchanged,
+            computed_ms = computed_in.as_millis() as u64,
+            ledger_ms = (written_in - computed_in).as_millis() as u64,
+            notices_ms = (started.elapsed() - written_in).as_millis() as u64,
+            "credit step done"
+        );
         Ok(())
     }
 
@@ -210,12 +227,10 @@ impl Engine {
             },
             now: self.clock.now(),
         };
-        let fill: fn(&Arc<PricedCredit>, &mut NoticeContext) = |credit, ctx| {
-            ctx.credit_amount = Some(credit.amount_text.clone());
-            ctx.statement = Some(credit.evaluation.statement.to_string());
-            ctx.credit_explanation = Some(credit.evaluation.explanation.clone());
-        };
-        Ok(self.render_and_queue(book, &batch, owed, fill).await?.notices_queued)
+        Ok(self
+            .render_and_queue(book, &batch, owed, |credit| credit.notice_fields.clone())
+            .await?
+            .notices_queued)
     }
 }
 

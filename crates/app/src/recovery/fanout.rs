@@ -11,6 +11,8 @@ use amends_core::incident::UpdateKind;
 use amends_core::notice::{NoticeContext, NoticeKind, TemplateError, Templates, format_local, notice_key};
 use amends_store::{IncidentRow, NoticeRow, UpdateRow};
 use jiff::Timestamp;
+use minijinja::context;
+use minijinja::value::{Serde, Value, merge_maps};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -110,7 +112,7 @@ impl Engine {
             now: self.clock.now(),
         };
         let customers: Vec<(u32, ())> = affected.into_iter().map(|c| (c, ())).collect();
-        self.render_and_queue(book, &batch, customers, |_, _| {}).await
+        self.render_and_queue(book, &batch, customers, |_| Value::UNDEFINED).await
     }
 
     /// The parts of a notice's context that come from the incident alone.
@@ -126,35 +128,42 @@ impl Engine {
         }
     }
 
-    /// Renders `batch` for each customer (with `fill` adding what is theirs alone) on every
-    /// core, and writes the notices in bounded batches.
+    /// Renders `batch` for each customer (with `fill` giving what is theirs alone) on every
+    /// core, and writes the notices in bounded batches. Rendering the next batch overlaps
+    /// writing this one, so the slower of the two sets the pace, not their sum.
     pub(crate) async fn render_and_queue<T: Send + Sync + 'static>(
         &self,
         book: &Arc<LoadedBook>,
         batch: &Batch<'_>,
         customers: Vec<(u32, T)>,
-        fill: fn(&T, &mut NoticeContext),
+        fill: Fill<T>,
     ) -> Result<FanoutReport, EngineError> {
         let mut report = FanoutReport { updates: 1, ..FanoutReport::default() };
         let shared = Arc::new(SharedBatch {
             kind: batch.kind,
             seq: batch.seq,
             incident_id: batch.incident_id.to_string(),
-            base: batch.base.clone(),
+            base: Value::from(Serde(&batch.base)),
             instants: batch.instants,
             now: batch.now,
         });
         let customers = Arc::new(customers);
-        for start in (0..customers.len()).step_by(FANOUT_BATCH_ROWS) {
+        let render = |start: usize| {
             let end = (start + FANOUT_BATCH_ROWS).min(customers.len());
             let (book, templates, shared, customers) =
                 (book.clone(), self.templates.clone(), shared.clone(), customers.clone());
-            let rendered = tokio::task::spawn_blocking(move || {
+            tokio::task::spawn_blocking(move || {
                 render_parallel(&templates, &book, &shared, &customers[start..end], fill)
             })
-            .await
-            .map_err(join)??;
-            let (mut rows, without_contact) = rendered;
+        };
+        let mut next = (!customers.is_empty()).then(|| render(0));
+        let mut start = 0;
+        while let Some(rendering) = next.take() {
+            let (mut rows, without_contact) = rendering.await.map_err(join)??;
+            start += FANOUT_BATCH_ROWS;
+            if start < customers.len() {
+                next = Some(render(start));
+            }
             report.without_contact += without_contact;
             report.notices_queued += self.store.enqueue_notices(&mut rows).await?;
         }
@@ -162,11 +171,15 @@ impl Engine {
     }
 }
 
+/// What a notice says to one customer alone, as a template context layer.
+pub(crate) type Fill<T> = fn(&T) -> Value;
+
 struct SharedBatch {
     kind: NoticeKind,
     seq: i64,
     incident_id: String,
-    base: NoticeContext,
+    /// The batch's shared context, converted to a template value once.
+    base: Value,
     instants: Instants,
     now: Timestamp,
 }
@@ -177,7 +190,7 @@ fn render_parallel<T: Sync>(
     book: &LoadedBook,
     batch: &SharedBatch,
     customers: &[(u32, T)],
-    fill: fn(&T, &mut NoticeContext),
+    fill: Fill<T>,
 ) -> Result<(Vec<NoticeRow>, u64), TemplateError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let chunk = customers.len().div_ceil(threads).max(1);
@@ -198,14 +211,19 @@ fn render_parallel<T: Sync>(
     Ok((rows, without_contact))
 }
 
+/// Each notice's context is three layers, a later one winning over an earlier one: what
+/// the whole batch shares (converted once), the batch's instants as the customer's zone
+/// and locale show them (computed once per zone and locale), and what is the customer's
+/// alone.
 fn render_chunk<T>(
     templates: &Templates,
     book: &LoadedBook,
     batch: &SharedBatch,
     customers: &[(u32, T)],
-    fill: fn(&T, &mut NoticeContext),
+    fill: Fill<T>,
 ) -> Result<(Vec<NoticeRow>, u64), TemplateError> {
-    let mut times: HashMap<(u32, &str), FormattedInstants> = HashMap::new();
+    let mut times: HashMap<(u32, &str), Value> = HashMap::new();
+    let mut names: HashMap<&str, String> = HashMap::new();
     let mut rows = Vec::with_capacity(customers.len());
     let mut without_contact = 0;
     for (c, extra) in customers {
@@ -214,15 +232,16 @@ fn render_chunk<T>(
             without_contact += 1;
             continue;
         };
-        let zone_idx = book.customer_zone[*c as usize];
+        let locale = customer.locale.as_str();
         let local = times
-            .entry((zone_idx, customer.locale.as_str()))
-            .or_insert_with(|| FormattedInstants::new(&batch.instants, &customer.zone.tz, &customer.locale));
-        let mut ctx = batch.base.clone();
-        ctx.customer_name = customer.name.clone();
-        local.apply(&mut ctx);
-        fill(extra, &mut ctx);
-        let rendered = templates.render(batch.kind, &customer.locale, &ctx)?;
+            .entry((book.customer_zone[*c as usize], locale))
+            .or_insert_with(|| formatted_instants(&batch.instants, &customer.zone.tz, &customer.locale));
+        let name = match names.get(locale) {
+            Some(name) => name,
+            None => names.entry(locale).or_insert(templates.resolve(batch.kind, &customer.locale)?),
+        };
+        let own = context! { customer_name => customer.name.as_str(), ..fill(extra) };
+        let rendered = templates.render_named(name, merge_maps([batch.base.clone(), local.clone(), own]))?;
         rows.push(NoticeRow {
             key: notice_key(&customer.id, &batch.incident_id, batch.kind, batch.seq),
             customer_id: customer.id.clone(),
@@ -231,7 +250,7 @@ fn render_chunk<T>(
             seq: batch.seq,
             channel: channel.into(),
             recipient,
-            locale: customer.locale.as_str().into(),
+            locale: locale.into(),
             subject: rendered.subject,
             body: rendered.body,
             status: "queued".into(),
@@ -254,35 +273,15 @@ fn contact_point(c: &amends_core::book::Customer) -> Option<(&'static str, Strin
     }
 }
 
-/// The batch's instants as one zone and locale read them, computed once per pair.
-struct FormattedInstants {
-    etr: Option<String>,
-    previous_etr: Option<String>,
-    next_update_by: Option<String>,
-    previous_next_update_by: Option<String>,
-    outage_start: Option<String>,
-    restored_at: Option<String>,
-}
-
-impl FormattedInstants {
-    fn new(i: &Instants, tz: &jiff::tz::TimeZone, locale: &amends_core::book::Locale) -> Self {
-        let f = |t: Option<Timestamp>| t.map(|t| format_local(t, tz, locale));
-        FormattedInstants {
-            etr: f(i.etr),
-            previous_etr: f(i.previous_etr),
-            next_update_by: f(i.next_update_by),
-            previous_next_update_by: f(i.previous_next_update_by),
-            outage_start: f(i.outage_start),
-            restored_at: f(i.restored_at),
-        }
-    }
-
-    fn apply(&self, ctx: &mut NoticeContext) {
-        ctx.etr.clone_from(&self.etr);
-        ctx.previous_etr.clone_from(&self.previous_etr);
-        ctx.next_update_by.clone_from(&self.next_update_by);
-        ctx.previous_next_update_by.clone_from(&self.previous_next_update_by);
-        ctx.outage_start.clone_from(&self.outage_start);
-        ctx.restored_at.clone_from(&self.restored_at);
+/// The batch's instants as one zone and locale read them.
+fn formatted_instants(i: &Instants, tz: &jiff::tz::TimeZone, locale: &amends_core::book::Locale) -> Value {
+    let f = |t: Option<Timestamp>| t.map(|t| format_local(t, tz, locale));
+    context! {
+        etr => f(i.etr),
+        previous_etr => f(i.previous_etr),
+        next_update_by => f(i.next_update_by),
+        previous_next_update_by => f(i.previous_next_update_by),
+        outage_start => f(i.outage_start),
+        restored_at => f(i.restored_at),
     }
 }
