@@ -180,19 +180,6 @@ pub fn parse_and_check(input: ImportInput<'_>, existing: &BookRows) -> Result<Bo
         Some(r) => read_rows("customers.csv", r, &CUSTOMER_COLUMNS, customer_parser(), &mut errors),
         None => Vec::new(),
     };
-    check_unique("plans.csv", "plan_id", plans.iter().map(|(l, p)| (*l, p.id.as_str())), &mut errors);
-    check_unique(
-        "topology.csv",
-        "element_id",
-        elements.iter().map(|(l, e)| (*l, e.id.as_str())),
-        &mut errors,
-    );
-    check_unique(
-        "customers.csv",
-        "customer_id",
-        customers.iter().map(|(l, c)| (*l, c.id.as_str())),
-        &mut errors,
-    );
     check_topology(&elements, existing, &mut errors);
     check_references(&customers, &plans, &elements, existing, &mut errors);
     errors.into_result(BookRows {
@@ -257,11 +244,23 @@ fn read_rows<T>(
     let Some(columns) = header_columns(file, &header, wanted, errors) else { return Vec::new() };
     let mut out = Vec::new();
     let mut record = csv::StringRecord::new();
+    // Ids are checked for repeats on every line, even one that fails to parse otherwise.
+    let mut first_line_of: HashMap<String, u64> = HashMap::new();
     loop {
         match csv.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
                 let line = record.position().map_or(0, |p| p.line());
+                let id = columns.get(&record, 0);
+                match first_line_of.get(id) {
+                    Some(first) => {
+                        errors.push(file, line, format!("{} {id:?} repeats line {first}", wanted[0]))
+                    }
+                    None if !id.is_empty() => {
+                        first_line_of.insert(id.to_string(), line);
+                    }
+                    None => {}
+                }
                 match parse(&columns, &record) {
                     Ok(row) => out.push((line, row)),
                     Err(problems) => {
@@ -422,21 +421,6 @@ fn parse_customer(
     }
 }
 
-fn check_unique<'a>(
-    file: &str,
-    column: &str,
-    ids: impl Iterator<Item = (u64, &'a str)>,
-    errors: &mut Errors,
-) {
-    let mut seen: HashMap<&str, u64> = HashMap::new();
-    for (line, id) in ids {
-        if let Some(first) = seen.insert(id, line) {
-            errors.push(file, line, format!("{column} {id:?} repeats line {first}"));
-            seen.insert(id, first);
-        }
-    }
-}
-
 /// The elements in the file, merged over the stored ones, must still form a tree.
 fn check_topology(elements: &[(u64, Element)], existing: &BookRows, errors: &mut Errors) {
     if elements.is_empty() {
@@ -465,7 +449,7 @@ fn check_topology(elements: &[(u64, Element)], existing: &BookRows, errors: &mut
                 let line = ids.iter().filter_map(|id| line_of.get(id.as_str())).min().copied().unwrap_or(0);
                 errors.push("topology.csv", line, p.to_string());
             }
-            TopologyError::DuplicateId(_) => {} // reported by check_unique
+            TopologyError::DuplicateId(_) => {} // reported as each repeat is read
         }
     }
 }

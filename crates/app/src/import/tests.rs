@@ -55,8 +55,8 @@ C4,too,few\n";
             r#"customers.csv:3: billing_day "31" is not a day from 1 to 28"#,
             r#"customers.csv:3: active_since "yesterday" is not an RFC 3339 instant (like 2024-05-01T00:00:00Z)"#,
             r#"customers.csv:3: status "gone" is not active or cancelled"#,
-            "customers.csv:5: has 3 fields where the header has 12",
             r#"customers.csv:4: customer_id "C1" repeats line 2"#,
+            "customers.csv:5: has 3 fields where the header has 12",
         ]
     );
 }
