@@ -211,8 +211,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Tick => print_json(&engine.tick().await?),
         Command::Deliver => print_json(&settings.dispatcher(&engine)?.deliver_due().await?),
         Command::Credits(CreditsCommand::Export { format, incident, customer, output }) => {
-            let credits =
-                engine.store.credits(&CreditFilter { customer_id: customer, source_event: incident }).await?;
+            let credits = engine
+                .store
+                .credits(&CreditFilter {
+                    customer_id: customer,
+                    source_event: incident,
+                    ..CreditFilter::default()
+                })
+                .await?;
             let mut out: Box<dyn Write> = match output {
                 Some(path) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,

@@ -384,6 +384,21 @@ async fn an_outage_from_declaration_to_credit() {
     );
     let r = s.get("/v1/credits?customer=C5&incident=INC-000001", Some(&s.read)).await;
     assert_eq!(r.body.as_array().map(Vec::len), Some(1));
+    // Page by page, in key order: two, then the rest after the last key.
+    let keys = |r: &support::Reply| -> Vec<String> {
+        r.body
+            .as_array()
+            .expect("credits")
+            .iter()
+            .map(|c| c["key"].as_str().expect("key").to_string())
+            .collect()
+    };
+    let first = keys(&s.get("/v1/credits?incident=INC-000001&limit=2", Some(&s.read)).await);
+    assert_eq!(first, ["C1/INC-000001/prorated/1", "C2/INC-000001/prorated/1"]);
+    let rest = keys(
+        &s.get(&format!("/v1/credits?incident=INC-000001&limit=2&after={}", first[1]), Some(&s.read)).await,
+    );
+    assert_eq!(rest, ["C5/INC-000001/prorated/1"]);
 
     // What went out through the file channel: four blocks per affected customer.
     let (email, sms) = (s.outbox("email.txt"), s.outbox("sms.txt"));

@@ -221,10 +221,15 @@ pub struct CreditWrite {
     pub unchanged: u64,
 }
 
+/// Which credits to read, in key order, optionally one page at a time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CreditFilter {
     pub customer_id: Option<String>,
     pub source_event: Option<String>,
+    /// Only keys after this one: pass a page's last key to get the next page.
+    pub after_key: Option<String>,
+    /// At most this many rows; `None` reads them all (the export streams a whole ledger).
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -603,7 +603,7 @@ impl Store for PgStore {
 
     async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>> {
         let (sql, binds) = sql::credits_query(filter);
-        let mut q = sqlx::query(sql);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
         for value in binds {
             q = q.bind(value);
         }

@@ -60,17 +60,30 @@ pub(crate) const INSERT_TOKEN: &str =
     "INSERT INTO tokens (token_hash, scope, label, created_at) VALUES ($1, $2, $3, $4)";
 pub(crate) const SELECT_TOKEN: &str = "SELECT * FROM tokens WHERE token_hash = $1";
 
-/// The credits query for `filter` and the values to bind, in placeholder order.
-pub(crate) fn credits_query(filter: &CreditFilter) -> (&'static str, Vec<&str>) {
-    match (filter.customer_id.as_deref(), filter.source_event.as_deref()) {
-        (None, None) => ("SELECT * FROM credits ORDER BY key", vec![]),
-        (Some(customer), None) => {
-            ("SELECT * FROM credits WHERE customer_id = $1 ORDER BY key", vec![customer])
+/// The credits query for `filter` and the values to bind, in placeholder order. Only
+/// placeholders and an integer limit go into the text; every value is bound.
+pub(crate) fn credits_query(filter: &CreditFilter) -> (String, Vec<&str>) {
+    let mut conditions = Vec::new();
+    let mut binds = Vec::new();
+    let columns = [
+        ("customer_id = ", filter.customer_id.as_deref()),
+        ("source_event = ", filter.source_event.as_deref()),
+        ("key > ", filter.after_key.as_deref()),
+    ];
+    for (condition, value) in columns {
+        if let Some(value) = value {
+            binds.push(value);
+            conditions.push(format!("{condition}${}", binds.len()));
         }
-        (None, Some(event)) => ("SELECT * FROM credits WHERE source_event = $1 ORDER BY key", vec![event]),
-        (Some(customer), Some(event)) => (
-            "SELECT * FROM credits WHERE customer_id = $1 AND source_event = $2 ORDER BY key",
-            vec![customer, event],
-        ),
     }
+    let mut sql = String::from("SELECT * FROM credits");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql.push_str(" ORDER BY key");
+    if let Some(limit) = filter.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    (sql, binds)
 }

@@ -641,6 +641,13 @@ async fn credits_filter(store: &dyn Store) {
     let by = |customer: Option<&str>, event: Option<&str>| CreditFilter {
         customer_id: customer.map(Into::into),
         source_event: event.map(Into::into),
+        ..CreditFilter::default()
+    };
+    let page = |event: Option<&str>, after: Option<&str>, limit: u32| CreditFilter {
+        source_event: event.map(Into::into),
+        after_key: after.map(Into::into),
+        limit: Some(limit),
+        ..CreditFilter::default()
     };
     assert_eq!(amounts(by(None, None)).await, [1, 3, 2, 4]);
     assert_eq!(amounts(by(Some("c2"), None)).await, [2, 4]);
@@ -648,6 +655,12 @@ async fn credits_filter(store: &dyn Store) {
     assert_eq!(amounts(by(Some("c1"), Some("INC-000002"))).await, [3]);
     assert_eq!(amounts(by(Some("c9"), None)).await, Vec::<i64>::new());
     assert_eq!(store.credits(&by(Some("c1"), Some("INC-000001"))).await.unwrap(), [rows[0].clone()]);
+    // Pages in key order: c1/1, c1/2, c2/1, c2/2.
+    assert_eq!(amounts(page(None, None, 3)).await, [1, 3, 2]);
+    assert_eq!(amounts(page(None, Some("c1/INC-000002/sla/3"), 3)).await, [2, 4]);
+    assert_eq!(amounts(page(None, Some("c2/INC-000002/sla/3"), 3)).await, Vec::<i64>::new());
+    assert_eq!(amounts(page(Some("INC-000002"), Some("c1/INC-000002/sla/3"), 1)).await, [4]);
+    assert_eq!(amounts(page(None, None, 0)).await, Vec::<i64>::new());
 }
 
 // ---- tokens and the benchmark floor ----

@@ -247,7 +247,8 @@ pub async fn customer_credits(
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     ensure_customer(&state, &id).await?;
-    credits_matching(&state, CreditFilter { customer_id: Some(id), source_event: None }).await
+    let filter = CreditFilter { customer_id: Some(id), ..CreditFilter::default() };
+    credits_matching(&state, filter).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -257,9 +258,21 @@ pub struct CreditQuery {
     pub incident: Option<String>,
     /// Only credits for this customer.
     pub customer: Option<String>,
+    /// Only credits whose key sorts after this one: give the last key of a page to get
+    /// the next page.
+    pub after: Option<String>,
+    /// Most credits in the answer: default 1,000, at most 10,000.
+    pub limit: Option<u32>,
 }
 
-/// Credits in the ledger, optionally for one incident and/or one customer.
+/// Credits per page of `GET /v1/credits` unless the caller asks for fewer.
+pub const CREDITS_PAGE_DEFAULT: u32 = 1_000;
+/// The most credits one answer holds; a whole incident's ledger is read page by page
+/// (or exported with `amends credits export`).
+pub const CREDITS_PAGE_MAX: u32 = 10_000;
+
+/// Credits in the ledger in key order, optionally for one incident and/or one customer,
+/// one page at a time.
 #[utoipa::path(get, path = "/v1/credits", tag = "credits", params(CreditQuery),
     security(("bearer" = ["read"])),
     responses((status = 200, description = "The credits", body = Vec<schemas::Credit>)))]
@@ -267,7 +280,13 @@ pub async fn list_credits(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<CreditQuery>,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    credits_matching(&state, CreditFilter { customer_id: query.customer, source_event: query.incident }).await
+    let filter = CreditFilter {
+        customer_id: query.customer,
+        source_event: query.incident,
+        after_key: query.after,
+        limit: Some(query.limit.unwrap_or(CREDITS_PAGE_DEFAULT).min(CREDITS_PAGE_MAX)),
+    };
+    credits_matching(&state, filter).await
 }
 
 async fn credits_matching(
