@@ -68,6 +68,8 @@ pub enum ImportError {
     Store(#[from] StoreError),
     #[error("the stored book is inconsistent: {0}")]
     Book(#[from] crate::book::BookError),
+    #[error("the import was interrupted: {0}")]
+    Interrupted(String),
 }
 
 fn list(errors: &[LineError], more: usize) -> String {
@@ -78,17 +80,20 @@ fn list(errors: &[LineError], more: usize) -> String {
     lines.join("\n")
 }
 
+/// A CSV source. `Send`, so parsing can run on a blocking thread off the async runtime.
+pub type CsvSource = Box<dyn Read + Send>;
+
 /// The CSV texts to import; any may be absent.
 #[derive(Default)]
-pub struct ImportInput<'a> {
-    pub plans: Option<Box<dyn Read + 'a>>,
-    pub topology: Option<Box<dyn Read + 'a>>,
-    pub customers: Option<Box<dyn Read + 'a>>,
+pub struct ImportInput {
+    pub plans: Option<CsvSource>,
+    pub topology: Option<CsvSource>,
+    pub customers: Option<CsvSource>,
 }
 
-impl<'a> ImportInput<'a> {
-    pub fn from_dir(dir: &Path) -> Result<ImportInput<'static>, ImportError> {
-        let open = |name: &str| -> Result<Option<Box<dyn Read>>, ImportError> {
+impl ImportInput {
+    pub fn from_dir(dir: &Path) -> Result<ImportInput, ImportError> {
+        let open = |name: &str| -> Result<Option<CsvSource>, ImportError> {
             let path = dir.join(name);
             match std::fs::File::open(&path) {
                 Ok(f) => Ok(Some(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))),
@@ -107,8 +112,9 @@ impl<'a> ImportInput<'a> {
         Ok(input)
     }
 
-    pub fn from_texts(plans: Option<&'a str>, topology: Option<&'a str>, customers: Option<&'a str>) -> Self {
-        let boxed = |s: Option<&'a str>| s.map(|s| Box::new(s.as_bytes()) as Box<dyn Read + 'a>);
+    pub fn from_texts(plans: Option<String>, topology: Option<String>, customers: Option<String>) -> Self {
+        let boxed =
+            |s: Option<String>| s.map(|s| Box::new(std::io::Cursor::new(s.into_bytes())) as CsvSource);
         ImportInput { plans: boxed(plans), topology: boxed(topology), customers: boxed(customers) }
     }
 }
@@ -124,11 +130,14 @@ pub struct ImportSummary {
 /// Parses and checks everything, then writes it in one transaction.
 pub async fn import(
     store: &dyn Store,
-    input: ImportInput<'_>,
+    input: ImportInput,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ImportSummary, ImportError> {
     let existing = store.load_book().await?;
-    let rows = parse_and_check(input, &existing)?;
+    // Parsing up to millions of lines is CPU work: off the async runtime's threads.
+    let rows = tokio::task::spawn_blocking(move || parse_and_check(input, &existing))
+        .await
+        .map_err(|e| ImportError::Interrupted(e.to_string()))??;
     let imported = BookCounts {
         plans: rows.plans.len() as u64,
         elements: rows.elements.len() as u64,
@@ -166,7 +175,7 @@ impl Errors {
 
 /// Parses every file and checks it against itself and `existing`; returns the rows to
 /// upsert or every problem found.
-pub fn parse_and_check(input: ImportInput<'_>, existing: &BookRows) -> Result<BookRows, ImportError> {
+pub fn parse_and_check(input: ImportInput, existing: &BookRows) -> Result<BookRows, ImportError> {
     let mut errors = Errors::default();
     let plans = match input.plans {
         Some(r) => read_rows("plans.csv", r, &PLAN_COLUMNS, parse_plan, &mut errors),
@@ -228,7 +237,7 @@ fn header_columns(
 /// Reads one CSV file, parsing each record with `parse`; bad records go to `errors`.
 fn read_rows<T>(
     file: &str,
-    reader: Box<dyn Read + '_>,
+    reader: CsvSource,
     wanted: &[&str],
     mut parse: impl FnMut(&Columns, &csv::StringRecord) -> Result<T, Vec<FieldError>>,
     errors: &mut Errors,

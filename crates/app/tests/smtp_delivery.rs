@@ -37,7 +37,10 @@ async fn setup(server: &SmtpServer, dir: &tempfile::TempDir) -> (Arc<Engine>, Ar
     let config = EngineConfig { provider_name: "Example Cable".into(), ..EngineConfig::default() };
     let engine = Arc::new(Engine::new(store, clock.clone(), Templates::builtin(), Policy::builtin(), config));
     engine
-        .import(ImportInput::from_texts(Some(PLANS), Some(TOPOLOGY), Some(CUSTOMERS)), &|_| {})
+        .import(
+            ImportInput::from_texts(Some(PLANS.into()), Some(TOPOLOGY.into()), Some(CUSTOMERS.into())),
+            &|_| {},
+        )
         .await
         .unwrap();
     let smtp = SmtpTransport::new(SmtpConfig {

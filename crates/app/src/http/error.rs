@@ -167,7 +167,9 @@ impl From<ImportError> for ApiError {
             }
             ImportError::NoFiles(_) => ApiError::invalid(e.to_string(), Vec::new()),
             ImportError::Store(e) => e.into(),
-            ImportError::Io { .. } | ImportError::Book(_) => ApiError::internal(&e),
+            ImportError::Io { .. } | ImportError::Book(_) | ImportError::Interrupted(_) => {
+                ApiError::internal(&e)
+            }
         }
     }
 }

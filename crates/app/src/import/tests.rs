@@ -15,7 +15,9 @@ fn check(
     customers: Option<&str>,
     existing: &BookRows,
 ) -> Result<BookRows, Vec<String>> {
-    match parse_and_check(ImportInput::from_texts(plans, topology, customers), existing) {
+    let owned = |s: Option<&str>| s.map(str::to_string);
+    match parse_and_check(ImportInput::from_texts(owned(plans), owned(topology), owned(customers)), existing)
+    {
         Ok(rows) => Ok(rows),
         Err(ImportError::Invalid { errors, more }) => {
             let mut v: Vec<String> = errors.iter().map(ToString::to_string).collect();

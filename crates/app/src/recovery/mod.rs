@@ -125,7 +125,7 @@ impl Engine {
 
     pub async fn import(
         &self,
-        input: ImportInput<'_>,
+        input: ImportInput,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<ImportSummary, EngineError> {
         let summary = crate::import::import(self.store.as_ref(), input, progress).await?;
