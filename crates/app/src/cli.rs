@@ -166,8 +166,9 @@ pub enum TokenCommand {
 }
 
 fn parse_state(s: &str) -> Result<IncidentState, String> {
-    IncidentState::parse(s)
-        .ok_or_else(|| format!("{s:?} is not a state (acknowledged, identified, monitoring)"))
+    IncidentState::parse(s).filter(|state| state.is_operator_state()).ok_or_else(|| {
+        format!("{s:?} is not a state an operator sets (acknowledged, identified, monitoring)")
+    })
 }
 
 pub fn main() -> ExitCode {

@@ -96,23 +96,7 @@ impl Settings {
             None => FileSettings::default(),
         };
         let defaults = EngineConfig::default();
-        let smtp = match (&o.smtp_url, file.smtp) {
-            (Some(url), file_smtp) => Some(SmtpConfig {
-                url: url.clone(),
-                from: o.smtp_from.clone().or(file_smtp.as_ref().map(|s| s.from.clone())).ok_or_else(
-                    || {
-                        anyhow!(
-                            "--smtp-url needs --smtp-from (or AMENDS_SMTP_FROM) to say who notices come from"
-                        )
-                    },
-                )?,
-                password: std::env::var("AMENDS_SMTP_PASSWORD")
-                    .ok()
-                    .or(file_smtp.as_ref().and_then(|s| s.password.clone())),
-                ..file_smtp.unwrap_or_else(|| default_smtp(url))
-            }),
-            (None, file_smtp) => file_smtp,
-        };
+        let smtp = merge_smtp(o, file.smtp)?;
         Ok(Settings {
             database: o.database.clone().or(file.database).unwrap_or_else(|| DEFAULT_DATABASE.into()),
             provider_name: o.provider_name.clone().or(file.provider_name).unwrap_or(defaults.provider_name),
@@ -190,15 +174,26 @@ impl Settings {
     }
 }
 
-fn default_smtp(url: &str) -> SmtpConfig {
-    SmtpConfig {
-        url: url.into(),
-        from: String::new(),
-        timeout_ms: 30_000,
-        pool_max: 4,
-        username: None,
-        password: None,
+/// The SMTP relay: the file's `[smtp]` table, then the environment and flags over it
+/// (`--smtp-url`, `--smtp-from`, `AMENDS_SMTP_PASSWORD`). No URL anywhere: no relay.
+fn merge_smtp(o: &Overrides, file: Option<SmtpConfig>) -> Result<Option<SmtpConfig>> {
+    let Some(url) = o.smtp_url.clone().or(file.as_ref().map(|s| s.url.clone())) else { return Ok(None) };
+    // Without a file table, start from SmtpConfig's own serde defaults.
+    let mut smtp = match file {
+        Some(smtp) => smtp,
+        None => serde_json::from_value(serde_json::json!({ "url": url, "from": "" }))?,
+    };
+    smtp.url = url;
+    if let Some(from) = &o.smtp_from {
+        smtp.from.clone_from(from);
     }
+    if let Ok(password) = std::env::var("AMENDS_SMTP_PASSWORD") {
+        smtp.password = Some(password);
+    }
+    if smtp.from.is_empty() {
+        anyhow::bail!("an SMTP relay needs a sender: --smtp-from, AMENDS_SMTP_FROM, or `from` in [smtp]");
+    }
+    Ok(Some(smtp))
 }
 
 /// Reads `<dir>/<locale>/<kind>.txt` files as template overrides.

@@ -197,7 +197,7 @@ async fn an_outage_from_declaration_to_credit() {
         })
     );
     // C1, C2 and C5 are affected; C3 is cancelled and C4 is under hub2.
-    let fanned = |notices_queued| FanoutReport { updates: 1, notices_queued, without_contact: 0 };
+    let fanned = |notices_queued| FanoutReport { updates: 1, notices_queued, ..FanoutReport::default() };
     assert_eq!(s.tick().await, TickReport { fanout: fanned(3), ..TickReport::default() });
 
     let r = s.get("/v1/incidents/INC-000001", Some(&s.read)).await;

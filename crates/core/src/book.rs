@@ -154,9 +154,16 @@ pub fn parse_instant(field: &'static str, s: &str) -> Result<Timestamp, FieldErr
         .map_err(|_| FieldError::new(field, s, "is not an RFC 3339 instant (like 2024-05-01T00:00:00Z)"))
 }
 
+/// The largest monthly price amends accepts, in minor units: far above any real plan, and
+/// small enough that summing a customer's credit lines can never overflow.
+pub const PRICE_MINOR_MAX: i64 = 1_000_000_000_000;
+
 pub fn parse_price(field: &'static str, s: &str) -> Result<i64, FieldError> {
     match s.parse::<i64>() {
-        Ok(v) if v >= 0 => Ok(v),
+        Ok(v) if (0..=PRICE_MINOR_MAX).contains(&v) => Ok(v),
+        Ok(v) if v > PRICE_MINOR_MAX => {
+            Err(FieldError::new(field, s, "is more than 1,000,000,000,000 minor units"))
+        }
         Ok(_) => Err(FieldError::new(field, s, "is negative")),
         Err(_) => Err(FieldError::new(field, s, "is not a whole number of minor units")),
     }

@@ -10,6 +10,9 @@ use std::fmt;
 pub const MESSAGE_BYTES_MAX: usize = 2_000;
 /// Most elements one incident may name.
 pub const ELEMENTS_MAX: usize = 1_000;
+/// How far before its declaration an outage may have started: a typo of a year would
+/// otherwise credit every customer for a year of cycles.
+pub const LOOKBACK_DAYS_MAX: i64 = 31;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,6 +50,12 @@ impl IncidentState {
 
     pub fn is_open(self) -> bool {
         self != IncidentState::Resolved
+    }
+
+    /// States an operator may declare or move an incident to: `detected` belongs to
+    /// telemetry, `resolved` to resolve.
+    pub fn is_operator_state(self) -> bool {
+        matches!(self, IncidentState::Acknowledged | IncidentState::Identified | IncidentState::Monitoring)
     }
 }
 
@@ -104,8 +113,12 @@ pub enum IncidentError {
     NotInFuture { field: &'static str, value: Timestamp, now: Timestamp },
     #[error("started_at: {started_at} is after now ({now})")]
     StartInFuture { started_at: Timestamp, now: Timestamp },
-    #[error("state: an incident cannot be declared or updated as {0}; use resolve")]
+    #[error(
+        "state: {0} is not a state an operator sets (acknowledged, identified or monitoring; resolve to resolve)"
+    )]
     BadState(IncidentState),
+    #[error("started_at: {started_at} is more than {LOOKBACK_DAYS_MAX} days before now ({now})")]
+    StartTooEarly { started_at: Timestamp, now: Timestamp },
     #[error("incident is already resolved")]
     AlreadyResolved,
     #[error("update: nothing to change (give a message, an etr, a next_update_by or a state)")]
@@ -187,7 +200,12 @@ pub fn check_declaration(
     {
         errors.push(IncidentError::StartInFuture { started_at: s, now });
     }
-    if !d.state.is_open() {
+    if let Some(s) = d.started_at
+        && s < now.checked_sub(SignedDuration::from_hours(24 * LOOKBACK_DAYS_MAX)).unwrap_or(now)
+    {
+        errors.push(IncidentError::StartTooEarly { started_at: s, now });
+    }
+    if !d.state.is_operator_state() {
         errors.push(IncidentError::BadState(d.state));
     }
     if errors.is_empty() { Ok(idx) } else { Err(errors) }
@@ -224,10 +242,20 @@ pub fn check_update(
     check_future("etr", u.etr, now, &mut errors);
     check_future("next_update_by", u.next_update_by, now, &mut errors);
     if let Some(s) = u.state
-        && !s.is_open()
+        && !s.is_operator_state()
     {
         errors.push(IncidentError::BadState(s));
     }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+/// Checks the closing message of a resolution.
+pub fn check_resolution(current: IncidentState, message: &str) -> Result<(), Vec<IncidentError>> {
+    let mut errors = Vec::new();
+    if !current.is_open() {
+        errors.push(IncidentError::AlreadyResolved);
+    }
+    check_text("message", message, false, &mut errors);
     if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
@@ -246,14 +274,16 @@ pub struct AutomaticUpdate {
 pub const LAPSE_FOLLOW_UP: SignedDuration = SignedDuration::from_mins(60);
 
 /// The update due at `now` for an open incident whose estimate or promised update time
-/// has passed, if any. A passed ETR wins over a passed "next update by"; the follow-up
-/// promises the next word within `follow_up`, so silence never lasts longer than that.
+/// has passed, if any. A passed ETR wins over a passed "next update by", unless its lapse
+/// was already posted (`already_posted` answers for a trigger key), in which case the
+/// promised update time still counts: silence never lasts longer than `follow_up`.
 pub fn due_automatic_update(
     state: IncidentState,
     etr: Option<Timestamp>,
     next_update_by: Option<Timestamp>,
     now: Timestamp,
     follow_up: SignedDuration,
+    already_posted: impl Fn(&str) -> bool,
 ) -> Option<AutomaticUpdate> {
     if !state.is_open() {
         return None;
@@ -261,6 +291,7 @@ pub fn due_automatic_update(
     let next = now.checked_add(follow_up).ok()?;
     if let Some(etr) = etr
         && etr <= now
+        && !already_posted(&format!("etr_lapsed:{etr}"))
     {
         return Some(AutomaticUpdate {
             kind: UpdateKind::EtrLapsed,
@@ -364,9 +395,13 @@ mod tests {
         let nub = ts("2026-11-23T13:00:00Z");
         let f = LAPSE_FOLLOW_UP;
         let open = IncidentState::Identified;
-        assert_eq!(due_automatic_update(open, Some(etr), Some(nub), ts("2026-11-23T12:59:59Z"), f), None);
+        assert_eq!(
+            due_automatic_update(open, Some(etr), Some(nub), ts("2026-11-23T12:59:59Z"), f, |_| false),
+            None
+        );
         let overdue =
-            due_automatic_update(open, Some(etr), Some(nub), ts("2026-11-23T13:00:00Z"), f).unwrap();
+            due_automatic_update(open, Some(etr), Some(nub), ts("2026-11-23T13:00:00Z"), f, |_| false)
+                .unwrap();
         assert_eq!(overdue.kind, UpdateKind::UpdateOverdue);
         assert_eq!(overdue.trigger_key, "update_overdue:2026-11-23T13:00:00Z");
         assert_eq!(overdue.next_update_by, ts("2026-11-23T14:00:00Z"));
@@ -377,6 +412,7 @@ mod tests {
             Some(ts("2026-11-23T17:00:00Z")),
             ts("2026-11-23T16:30:00Z"),
             f,
+            |_| false,
         )
         .unwrap();
         assert_eq!(lapsed.kind, UpdateKind::EtrLapsed);
@@ -388,9 +424,39 @@ mod tests {
                 Some(etr),
                 Some(nub),
                 ts("2027-01-01T00:00:00Z"),
-                f
+                f,
+                |_| false,
             ),
             None
         );
+        // An ETR whose lapse was already posted (say an update carried it back) does not
+        // hide a passed "next update by".
+        let posted = |key: &str| key == "etr_lapsed:2026-11-23T16:00:00Z";
+        let overdue =
+            due_automatic_update(open, Some(etr), Some(nub), ts("2026-11-23T16:30:00Z"), f, posted).unwrap();
+        assert_eq!(overdue.kind, UpdateKind::UpdateOverdue);
+        assert_eq!(overdue.trigger_key, "update_overdue:2026-11-23T13:00:00Z");
+    }
+
+    #[test]
+    fn states_and_bounds_an_operator_may_not_set() {
+        let now = ts("2026-11-23T12:00:00Z");
+        let detected = Declaration { state: IncidentState::Detected, ..decl() };
+        assert_eq!(
+            check_declaration(now, &detected, &topo()),
+            Err(vec![IncidentError::BadState(IncidentState::Detected)])
+        );
+        let ancient = Declaration { started_at: Some(ts("2025-11-23T12:00:00Z")), ..decl() };
+        let errs = check_declaration(now, &ancient, &topo()).unwrap_err();
+        assert_eq!(
+            errs[0].to_string(),
+            "started_at: 2025-11-23T12:00:00Z is more than 31 days before now (2026-11-23T12:00:00Z)"
+        );
+        let long = "x".repeat(MESSAGE_BYTES_MAX + 1);
+        assert_eq!(
+            check_resolution(IncidentState::Identified, &long),
+            Err(vec![IncidentError::TooLong("message")])
+        );
+        assert_eq!(check_resolution(IncidentState::Resolved, ""), Err(vec![IncidentError::AlreadyResolved]));
     }
 }

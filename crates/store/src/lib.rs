@@ -228,7 +228,7 @@ pub struct CreditFilter {
     pub source_event: Option<String>,
     /// Only keys after this one: pass a page's last key to get the next page.
     pub after_key: Option<String>,
-    /// At most this many rows; `None` reads them all (the export streams a whole ledger).
+    /// At most this many rows; `None` reads them all (the CLI export does).
     pub limit: Option<u32>,
 }
 

@@ -25,8 +25,9 @@ pub const IMPORT_BODY_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// How much of an oversized body is read and dropped, past the limit, so that the
 /// client can finish sending and read the 413. Beyond it the connection is just closed.
 pub const BODY_DRAIN_BYTES_MAX: usize = 16 * 1024 * 1024;
-/// Longest a request may take before it is answered 503 (and its work dropped; the
-/// engine's writes are transactions, so a dropped one leaves nothing behind).
+/// Longest a request may take before it is answered 503 and its work dropped. Each of the
+/// engine's writes is one transaction, so a dropped request leaves either nothing or a
+/// whole write behind (a declaration that committed just before the deadline stands).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest an import may take: parsing, checking and writing millions of rows. An import
 /// that passes it is answered 503 but still runs to its end, all or nothing.

@@ -12,7 +12,7 @@ use amends_core::interval::Interval;
 use amends_core::money::Money;
 use amends_core::notice::NoticeKind;
 use amends_core::policy::{CreditFacts, Evaluation, Policy, PolicyError, evaluate};
-use amends_store::{CreditRow, IncidentRow};
+use amends_store::{CreditFilter, CreditRow, IncidentRow};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -43,6 +43,22 @@ pub struct CreditReport {
     /// Total credited by this run, per currency, in minor units.
     pub total_minor: BTreeMap<String, i64>,
     pub notices_queued: u64,
+    /// Incidents whose credit step failed this pass (logged; retried on the next).
+    pub failed: u64,
+}
+
+impl CreditReport {
+    fn add(&mut self, o: CreditReport) {
+        self.incidents += o.incidents;
+        self.credits_written += o.credits_written;
+        self.credits_unchanged += o.credits_unchanged;
+        self.zero_credits += o.zero_credits;
+        for (currency, minor) in o.total_minor {
+            *self.total_minor.entry(currency).or_default() += minor;
+        }
+        self.notices_queued += o.notices_queued;
+        self.failed += o.failed;
+    }
 }
 
 /// An earlier incident overlapping this one: its outage and who it covered.
@@ -124,9 +140,27 @@ impl Engine {
         let book = self.book().await?;
         let all = self.store.incidents(false).await?;
         for incident in pending {
-            self.credit_incident(&book, &incident, &all, &mut report).await?;
-            self.store.mark_credited(&incident.incident_id, self.clock.now()).await?;
-            report.incidents += 1;
+            let mut this = CreditReport::default();
+            let done = match self.credit_incident(&book, &incident, &all, &mut this).await {
+                Ok(()) => self
+                    .store
+                    .mark_credited(&incident.incident_id, self.clock.now())
+                    .await
+                    .map_err(Into::into),
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(()) => {
+                    this.incidents = 1;
+                    report.add(this);
+                }
+                Err(error) => {
+                    // One incident that cannot be credited (a conflicting ledger entry, say)
+                    // must not hold up every incident after it.
+                    tracing::error!(incident = %incident.incident_id, %error, "credit step failed; retrying next pass");
+                    report.failed += 1;
+                }
+            }
         }
         Ok(report)
     }
@@ -139,6 +173,7 @@ impl Engine {
         report: &mut CreditReport,
     ) -> Result<(), EngineError> {
         let Some(resolved_at) = incident.resolved_at else { return Ok(()) };
+        self.refuse_a_second_policy(incident).await?;
         let Some(outage) = Interval::new(incident.declared_at, resolved_at) else { return Ok(()) };
         let earlier = earlier_outages(book, incident, outage, all);
         let affected = book.affected(&book.element_indices(&incident.element_ids));
@@ -181,6 +216,29 @@ impl Engine {
             "credit step done"
         );
         Ok(())
+    }
+
+    /// An incident is credited under one policy. If a run under another policy (or
+    /// version) already wrote credits for it (a crash, then a restart with a new policy
+    /// file), writing ours would credit its customers twice under different keys.
+    async fn refuse_a_second_policy(&self, incident: &IncidentRow) -> Result<(), EngineError> {
+        let filter = CreditFilter {
+            source_event: Some(incident.incident_id.clone()),
+            limit: Some(1),
+            ..CreditFilter::default()
+        };
+        match self.store.credits(&filter).await?.first() {
+            Some(c)
+                if c.policy_id != self.policy.id || c.policy_version != i64::from(self.policy.version) =>
+            {
+                Err(EngineError::Invalid(vec![format!(
+                    "incident {} already has credits under policy {} version {}; this run uses {} version {}; \
+                     finish its credit step with the policy it started with",
+                    incident.incident_id, c.policy_id, c.policy_version, self.policy.id, self.policy.version
+                )]))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The ledger entry for one computed credit.

@@ -27,6 +27,8 @@ pub struct FanoutReport {
     pub notices_queued: u64,
     /// Affected customers with neither an email nor a phone number.
     pub without_contact: u64,
+    /// Timeline entries whose fan-out failed this pass (logged; retried on the next).
+    pub failed: u64,
 }
 
 impl std::ops::AddAssign for FanoutReport {
@@ -34,6 +36,7 @@ impl std::ops::AddAssign for FanoutReport {
         self.updates += o.updates;
         self.notices_queued += o.notices_queued;
         self.without_contact += o.without_contact;
+        self.failed += o.failed;
     }
 }
 
@@ -59,7 +62,10 @@ pub(crate) struct Batch<'a> {
 }
 
 impl Engine {
-    /// Fans out every timeline entry that is not yet fanned out, oldest first.
+    /// Fans out every timeline entry that is not yet fanned out, oldest first. An entry
+    /// that fails is logged and retried on the next pass; the later entries of its
+    /// incident wait for it (customers hear an incident's news in order), other incidents
+    /// go on.
     pub async fn fan_out(&self) -> Result<FanoutReport, EngineError> {
         let pending = self.store.pending_fanout().await?;
         let mut report = FanoutReport::default();
@@ -67,12 +73,32 @@ impl Engine {
             return Ok(report);
         }
         let book = self.book().await?;
+        let mut stalled = std::collections::HashSet::new();
         for update in pending {
-            let incident = self.incident(&update.incident_id).await?;
-            let timeline = self.store.updates(&update.incident_id).await?;
-            report += self.fan_out_update(&book, &incident, &timeline, &update).await?;
-            self.store.mark_fanned_out(&update.incident_id, update.seq).await?;
+            if stalled.contains(&update.incident_id) {
+                continue;
+            }
+            match self.fan_out_entry(&book, &update).await {
+                Ok(done) => report += done,
+                Err(error) => {
+                    tracing::error!(incident = %update.incident_id, seq = update.seq, %error, "fan-out failed; retrying next pass");
+                    report.failed += 1;
+                    stalled.insert(update.incident_id.clone());
+                }
+            }
         }
+        Ok(report)
+    }
+
+    async fn fan_out_entry(
+        &self,
+        book: &Arc<LoadedBook>,
+        update: &UpdateRow,
+    ) -> Result<FanoutReport, EngineError> {
+        let incident = self.incident(&update.incident_id).await?;
+        let timeline = self.store.updates(&update.incident_id).await?;
+        let report = self.fan_out_update(book, &incident, &timeline, update).await?;
+        self.store.mark_fanned_out(&update.incident_id, update.seq).await?;
         Ok(report)
     }
 

@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::import::{ImportError, ImportInput, ImportSummary};
 use amends_core::incident::{
     Declaration, IncidentError, IncidentState, LAPSE_FOLLOW_UP, UpdateKind, UpdateRequest, check_declaration,
-    check_update, due_automatic_update,
+    check_resolution, check_update, due_automatic_update,
 };
 use amends_core::notice::{TemplateError, Templates};
 use amends_core::policy::{Policy, PolicyError};
@@ -58,6 +58,16 @@ impl From<StoreError> for EngineError {
 
 fn invalid(errors: Vec<IncidentError>) -> EngineError {
     EngineError::Invalid(errors.iter().map(ToString::to_string).collect())
+}
+
+/// A resolved incident is a conflict (409 over HTTP); any other problem is bad input.
+fn checked(id: &str, result: Result<(), Vec<IncidentError>>) -> Result<(), EngineError> {
+    match result {
+        Err(errors) if errors.contains(&IncidentError::AlreadyResolved) => {
+            Err(EngineError::AlreadyResolved(id.to_string()))
+        }
+        other => other.map_err(invalid),
+    }
 }
 
 /// What notices say about the provider, and the pacing of automatic updates.
@@ -170,21 +180,24 @@ impl Engine {
         self.store.incident(id).await?.ok_or_else(|| EngineError::NotFound(id.to_string()))
     }
 
+    /// Posts an operator's update. A field left out keeps its value, except a time that
+    /// has already passed: an ETR in the past becomes "being revised" and a passed "next
+    /// update by" moves to now + the follow-up, so an update never repeats a stale promise.
     pub async fn update(&self, id: &str, req: UpdateRequest) -> Result<IncidentRow, EngineError> {
         let now = self.clock.now();
         let current = self.incident(id).await?;
         let state = parse_state(&current)?;
-        if !state.is_open() {
-            return Err(EngineError::AlreadyResolved(id.to_string()));
-        }
-        check_update(now, state, &req).map_err(invalid)?;
-        let new_state = req.state.unwrap_or(state);
+        checked(id, check_update(now, state, &req))?;
+        let still_ahead = |t: Option<jiff::Timestamp>| t.filter(|t| *t > now);
         let update = NewUpdate {
             at: now,
             kind: UpdateKind::Update.as_str().into(),
-            state: new_state.as_str().into(),
-            etr: req.etr.or(current.etr),
-            next_update_by: req.next_update_by.or(current.next_update_by),
+            state: req.state.unwrap_or(state).as_str().into(),
+            etr: req.etr.or(still_ahead(current.etr)),
+            next_update_by: req
+                .next_update_by
+                .or(still_ahead(current.next_update_by))
+                .or(Some(crate::clock::after(now, self.config.follow_up))),
             message: req.message.trim().to_string(),
             trigger_key: None,
         };
@@ -195,9 +208,7 @@ impl Engine {
     pub async fn resolve(&self, id: &str, message: &str) -> Result<IncidentRow, EngineError> {
         let now = self.clock.now();
         let current = self.incident(id).await?;
-        if !parse_state(&current)?.is_open() {
-            return Err(EngineError::AlreadyResolved(id.to_string()));
-        }
+        checked(id, check_resolution(parse_state(&current)?, message))?;
         let update = NewUpdate {
             at: now,
             kind: UpdateKind::Resolved.as_str().into(),
@@ -218,12 +229,16 @@ impl Engine {
         let mut posted = 0;
         for incident in self.store.incidents(true).await? {
             let state = parse_state(&incident)?;
+            let timeline = self.store.updates(&incident.incident_id).await?;
+            let already_posted = |key: &str| timeline.iter().any(|u| u.trigger_key.as_deref() == Some(key));
+            let follow_up = self.config.follow_up;
             let Some(due) = due_automatic_update(
                 state,
                 incident.etr,
                 incident.next_update_by,
                 now,
-                self.config.follow_up,
+                follow_up,
+                already_posted,
             ) else {
                 continue;
             };

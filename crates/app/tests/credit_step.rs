@@ -1,0 +1,100 @@
+//! The credit step at engine level: a run under another policy than the one an incident's
+//! credits were started with refuses to write (it would credit the same outage twice
+//! under different keys), and its failure holds up no other incident.
+
+use amends::clock::{Clock, ManualClock};
+use amends::import::ImportInput;
+use amends::recovery::{Engine, EngineConfig, compute_credits};
+use amends_core::incident::{Declaration, IncidentState};
+use amends_core::interval::Interval;
+use amends_core::notice::Templates;
+use amends_core::policy::Policy;
+use amends_store::{CreditFilter, Store};
+use jiff::Timestamp;
+use std::sync::Arc;
+
+const PLANS: &str = "plan_id,name,monthly_price_minor,currency\nfast,Fast,7999,USD\n";
+const TOPOLOGY: &str = "element_id,parent_id,kind,name\nroot,,region,R\na,root,hub,A\nb,root,hub,B\n";
+const CUSTOMERS: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status
+C1,Ana,ana@example.com,,en-US,UTC,fast,a,,1,2020-01-01T00:00:00Z,active
+C2,Bo,bo@example.com,,en-US,UTC,fast,b,,1,2020-01-01T00:00:00Z,active
+";
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn engine(store: Arc<dyn Store>, clock: Arc<ManualClock>, version: u32) -> Engine {
+    let policy =
+        Policy::from_toml("test", &format!("id = \"prorated\"\nversion = {version}\nkind = \"prorated\"\n"))
+            .unwrap();
+    Engine::new(store, clock, Templates::builtin(), policy, EngineConfig::default())
+}
+
+async fn outage(engine: &Engine, element: &str) -> String {
+    let incident = engine
+        .declare(Declaration {
+            elements: vec![element.into()],
+            cause: "Cut".into(),
+            message: String::new(),
+            etr: ts("2026-11-23T20:00:00Z"),
+            next_update_by: ts("2026-11-23T19:00:00Z"),
+            started_at: Some(ts("2026-11-23T10:00:00Z")),
+            state: IncidentState::Acknowledged,
+        })
+        .await
+        .unwrap();
+    incident.incident_id
+}
+
+#[tokio::test]
+async fn a_second_policy_is_refused_and_holds_up_no_other_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = amends_store::open(&dir.path().join("a.db").display().to_string()).await.unwrap();
+    let clock = Arc::new(ManualClock::new(ts("2026-11-23T12:00:00Z")));
+    let v1 = engine(store.clone(), clock.clone(), 1);
+    v1.import(
+        ImportInput::from_texts(Some(PLANS.into()), Some(TOPOLOGY.into()), Some(CUSTOMERS.into())),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let first = outage(&v1, "a").await;
+    let second = outage(&v1, "b").await;
+    clock.set(ts("2026-11-23T19:00:00Z"));
+    v1.resolve(&first, "").await.unwrap();
+    v1.resolve(&second, "").await.unwrap();
+    v1.fan_out().await.unwrap();
+
+    // A v1 run writes the first incident's credits and dies before marking it credited.
+    let book = v1.book().await.unwrap();
+    let resolved = v1.incident(&first).await.unwrap();
+    let outage = Interval::new(resolved.declared_at, resolved.resolved_at.unwrap()).unwrap();
+    let affected = book.affected(&book.element_indices(&resolved.element_ids));
+    let computed = compute_credits(&book, &v1.policy, outage, outage.end(), &affected, &[]).unwrap();
+    let mut rows: Vec<_> = computed.iter().map(|c| v1.credit_row(&book, &resolved, c, clock.now())).collect();
+    assert_eq!(store.append_credits(&mut rows).await.unwrap().inserted, 1);
+
+    // The restart runs policy v2: the first incident is refused, the second is credited.
+    let v2 = engine(store.clone(), clock.clone(), 2);
+    let report = v2.credit_resolved().await.unwrap();
+    assert_eq!((report.failed, report.incidents, report.credits_written), (1, 1, 1));
+    let keys = |filter: CreditFilter| {
+        let store = store.clone();
+        async move { store.credits(&filter).await.unwrap().into_iter().map(|c| c.key).collect::<Vec<_>>() }
+    };
+    assert_eq!(
+        keys(CreditFilter::default()).await,
+        ["C1/INC-000001/prorated/1", "C2/INC-000002/prorated/2"],
+        "no credit under v2 for the incident started under v1"
+    );
+
+    // Back on v1, the first incident's step completes without writing anything new.
+    let report = v1.credit_resolved().await.unwrap();
+    assert_eq!(
+        (report.failed, report.incidents, report.credits_written, report.credits_unchanged),
+        (0, 1, 0, 1)
+    );
+    assert_eq!(report.notices_queued, 1);
+    assert!(store.uncredited_resolved().await.unwrap().is_empty());
+}
