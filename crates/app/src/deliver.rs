@@ -47,19 +47,22 @@ impl Dispatcher {
             if claimed.is_empty() {
                 return Ok(report);
             }
-            self.deliver_batch(claimed, &mut report).await?;
+            self.deliver_batch(claimed, lease_until, &mut report).await?;
         }
     }
 
+    /// Sends a claimed batch, at most [`DELIVERY_CONCURRENCY_MAX`] at a time. No send starts
+    /// once the lease has run out: those notices are another worker's to claim again.
     async fn deliver_batch(
         &self,
         notices: Vec<NoticeRow>,
+        lease_until: jiff::Timestamp,
         report: &mut DeliveryReport,
     ) -> Result<(), StoreError> {
         let mut inflight = JoinSet::new();
         let mut queue = notices.into_iter();
         loop {
-            while inflight.len() < DELIVERY_CONCURRENCY_MAX {
+            while inflight.len() < DELIVERY_CONCURRENCY_MAX && self.clock.now() < lease_until {
                 let Some(notice) = queue.next() else { break };
                 let transport = if notice.channel == "email" { self.email.clone() } else { self.sms.clone() };
                 inflight.spawn(async move {
@@ -76,7 +79,8 @@ impl Dispatcher {
                 DeliveryOutcome::Retry { .. } => report.retried += 1,
                 DeliveryOutcome::Failed { .. } => report.failed += 1,
             }
-            self.store.record_delivery(&notice.key, &outcome).await?;
+            // A claim lost to an expired lease records nothing (the store fences on it).
+            self.store.record_delivery(&notice.key, notice.attempts, &outcome).await?;
         }
     }
 

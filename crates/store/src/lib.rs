@@ -298,7 +298,12 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<NoticeRow>>;
-    async fn record_delivery(&self, key: &str, outcome: &DeliveryOutcome) -> Result<()>;
+    /// Records the outcome of the claim that took the notice at attempt number `attempt`
+    /// (its `attempts` after the claim). The attempt number fences the write: if the lease
+    /// ran out and another worker claimed the notice again, or it is no longer `sending`,
+    /// nothing is changed and `false` is returned, so a slow worker can never set a
+    /// notice that another one sent back to `queued`.
+    async fn record_delivery(&self, key: &str, attempt: i32, outcome: &DeliveryOutcome) -> Result<bool>;
     async fn notices_for_customer(&self, customer_id: &str) -> Result<Vec<NoticeRow>>;
     async fn notices_for_incident(&self, incident_id: &str, limit: u32) -> Result<Vec<NoticeRow>>;
     async fn notice_counts(&self, incident_id: Option<&str>) -> Result<Vec<NoticeCount>>;

@@ -43,10 +43,13 @@ pub(crate) const UNCREDITED_RESOLVED: &str = "SELECT * FROM incidents \
      WHERE state = 'resolved' AND credited_at IS NULL ORDER BY resolved_at, incident_id";
 pub(crate) const MARK_CREDITED: &str = "UPDATE incidents SET credited_at = $2 WHERE incident_id = $1";
 
-pub(crate) const RECORD_SENT: &str = "UPDATE outbox SET status = 'sent', sent_at = $2 WHERE key = $1";
-pub(crate) const RECORD_RETRY: &str =
-    "UPDATE outbox SET status = 'queued', last_error = $2, next_attempt_at = $3 WHERE key = $1";
-pub(crate) const RECORD_FAILED: &str = "UPDATE outbox SET status = 'failed', last_error = $2 WHERE key = $1";
+// Delivery outcomes are fenced by the claim: still `sending`, and claimed at attempt $2.
+pub(crate) const RECORD_SENT: &str =
+    "UPDATE outbox SET status = 'sent', sent_at = $3 WHERE key = $1 AND attempts = $2 AND status = 'sending'";
+pub(crate) const RECORD_RETRY: &str = "UPDATE outbox SET status = 'queued', last_error = $3, next_attempt_at = $4 \
+     WHERE key = $1 AND attempts = $2 AND status = 'sending'";
+pub(crate) const RECORD_FAILED: &str = "UPDATE outbox SET status = 'failed', last_error = $3 \
+     WHERE key = $1 AND attempts = $2 AND status = 'sending'";
 pub(crate) const NOTICES_FOR_CUSTOMER: &str =
     "SELECT * FROM outbox WHERE customer_id = $1 ORDER BY created_at, key";
 pub(crate) const NOTICES_FOR_INCIDENT: &str =

@@ -462,20 +462,29 @@ impl Store for SqliteStore {
         Ok(notices)
     }
 
-    async fn record_delivery(&self, key: &str, outcome: &DeliveryOutcome) -> Result<()> {
+    async fn record_delivery(&self, key: &str, attempt: i32, outcome: &DeliveryOutcome) -> Result<bool> {
         let q = match outcome {
-            DeliveryOutcome::Sent { at } => sqlx::query(sql::RECORD_SENT).bind(key).bind(micros(*at)),
-            DeliveryOutcome::Retry { error, next_attempt_at, .. } => {
-                sqlx::query(sql::RECORD_RETRY).bind(key).bind(error.as_str()).bind(micros(*next_attempt_at))
+            DeliveryOutcome::Sent { at } => {
+                sqlx::query(sql::RECORD_SENT).bind(key).bind(attempt).bind(micros(*at))
             }
+            DeliveryOutcome::Retry { error, next_attempt_at, .. } => sqlx::query(sql::RECORD_RETRY)
+                .bind(key)
+                .bind(attempt)
+                .bind(error.as_str())
+                .bind(micros(*next_attempt_at)),
             DeliveryOutcome::Failed { error, .. } => {
-                sqlx::query(sql::RECORD_FAILED).bind(key).bind(error.as_str())
+                sqlx::query(sql::RECORD_FAILED).bind(key).bind(attempt).bind(error.as_str())
             }
         };
-        if q.execute(&self.pool).await?.rows_affected() == 0 {
-            tracing::warn!(key, "delivery recorded for a notice that is not in the outbox");
+        let recorded = q.execute(&self.pool).await?.rows_affected() > 0;
+        if !recorded {
+            tracing::warn!(
+                key,
+                attempt,
+                "delivery not recorded: the notice was claimed again or is not sending"
+            );
         }
-        Ok(())
+        Ok(recorded)
     }
 
     async fn notices_for_customer(&self, customer_id: &str) -> Result<Vec<NoticeRow>> {

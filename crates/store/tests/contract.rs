@@ -478,15 +478,19 @@ async fn claim_and_record_delivery(store: &dyn Store) {
     let rest = store.claim_due_notices(at(100), at(160), 10).await.unwrap();
     assert_eq!(keys(&rest), ["b"]);
 
-    store.record_delivery("a", &DeliveryOutcome::Sent { at: at(101) }).await.unwrap();
+    assert!(store.record_delivery("a", 1, &DeliveryOutcome::Sent { at: at(101) }).await.unwrap());
     let retry =
         DeliveryOutcome::Retry { at: at(102), error: "421 try later".into(), next_attempt_at: at(400) };
-    store.record_delivery("c", &retry).await.unwrap();
+    // A stale claim (another attempt number) changes nothing.
+    assert!(!store.record_delivery("c", 7, &retry).await.unwrap());
+    assert!(store.record_delivery("c", 1, &retry).await.unwrap());
     let failed = DeliveryOutcome::Failed { at: at(103), error: "550 no such user".into() };
-    store.record_delivery("b", &failed).await.unwrap();
+    assert!(store.record_delivery("b", 1, &failed).await.unwrap());
+    // A notice already recorded is not `sending` any more: a late retry cannot requeue it.
+    assert!(!store.record_delivery("a", 1, &retry).await.unwrap());
     // Unknown keys are ignored (a notice can not be un-enqueued, so this is a caller bug
     // that must not take a worker down).
-    store.record_delivery("zzz", &DeliveryOutcome::Sent { at: at(104) }).await.unwrap();
+    assert!(!store.record_delivery("zzz", 1, &DeliveryOutcome::Sent { at: at(104) }).await.unwrap());
 
     let get = |c: &'static str| async move { store.notices_for_customer(c).await.unwrap().remove(0) };
     let a = get("c1").await;
