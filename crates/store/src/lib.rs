@@ -261,6 +261,9 @@ pub trait Store: Send + Sync + 'static {
     /// the number of rows written so far (any row kind) at most once per batch.
     async fn import_book(&self, book: &BookRows, progress: &(dyn Fn(u64) + Sync)) -> Result<BookCounts>;
     async fn load_book(&self) -> Result<BookRows>;
+    /// A number every `import_book` increases, in its own transaction: a process holding
+    /// the book in memory compares it to know whether another process changed the book.
+    async fn book_version(&self) -> Result<i64>;
     async fn book_counts(&self) -> Result<BookCounts>;
     async fn customer(&self, customer_id: &str) -> Result<Option<CustomerRow>>;
 

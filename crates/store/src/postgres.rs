@@ -357,12 +357,19 @@ impl Store for PgStore {
             written += batch.len() as u64;
             progress(written);
         }
+        sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(BookCounts {
             plans: plans.len() as u64,
             elements: elements.len() as u64,
             customers: customers.len() as u64,
         })
+    }
+
+    async fn book_version(&self) -> Result<i64> {
+        use sqlx::Row;
+        let row = sqlx::query(sql::SELECT_BOOK_VERSION).fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>(0)?)
     }
 
     async fn load_book(&self) -> Result<BookRows> {

@@ -59,6 +59,9 @@ pub(crate) const NOTICE_COUNTS: &str =
 pub(crate) const NOTICE_COUNTS_FOR_INCIDENT: &str = "SELECT kind, status, COUNT(*) AS n FROM outbox \
      WHERE incident_id = $1 GROUP BY kind, status ORDER BY kind, status";
 
+pub(crate) const BUMP_BOOK_VERSION: &str = "UPDATE counters SET value = value + 1 WHERE name = 'book'";
+pub(crate) const SELECT_BOOK_VERSION: &str = "SELECT value FROM counters WHERE name = 'book'";
+
 pub(crate) const INSERT_TOKEN: &str =
     "INSERT INTO tokens (token_hash, scope, label, created_at) VALUES ($1, $2, $3, $4)";
 pub(crate) const SELECT_TOKEN: &str = "SELECT * FROM tokens WHERE token_hash = $1";

@@ -282,12 +282,19 @@ impl Store for SqliteStore {
         upsert("elements", ELEMENT_COLS).execute_all(&mut tx, &elements, &mut written, progress).await?;
         upsert("plans", PLAN_COLS).execute_all(&mut tx, &plans, &mut written, progress).await?;
         upsert("customers", CUSTOMER_COLS).execute_all(&mut tx, &customers, &mut written, progress).await?;
+        sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(BookCounts {
             plans: plans.len() as u64,
             elements: elements.len() as u64,
             customers: customers.len() as u64,
         })
+    }
+
+    async fn book_version(&self) -> Result<i64> {
+        use sqlx::Row;
+        let row = sqlx::query(sql::SELECT_BOOK_VERSION).fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>(0)?)
     }
 
     async fn load_book(&self) -> Result<BookRows> {

@@ -160,6 +160,7 @@ fn keys(notices: &[NoticeRow]) -> Vec<&str> {
 // ---- book ----
 
 async fn import_upserts_by_id(store: &dyn Store) {
+    assert_eq!(store.book_version().await.unwrap(), 0);
     let seen = Mutex::new(Vec::new());
     let counts = store.import_book(&small_book(), &|n| seen.lock().unwrap().push(n)).await.unwrap();
     let expected = BookCounts { plans: 2, elements: 3, customers: 3 };
@@ -168,6 +169,7 @@ async fn import_upserts_by_id(store: &dyn Store) {
     let seen = seen.into_inner().unwrap();
     assert!(seen.is_sorted(), "progress must be cumulative: {seen:?}");
     assert_eq!(seen.last(), Some(&8));
+    assert_eq!(store.book_version().await.unwrap(), 1, "each import moves the book version");
 
     let mut book = small_book();
     book.customers[1].name = "Ana María".into();
@@ -181,6 +183,7 @@ async fn import_upserts_by_id(store: &dyn Store) {
     let loaded = store.load_book().await.unwrap();
     assert_eq!(loaded.plans[1], plan("p2", "Fibre 1G").tap(|p| p.monthly_price_minor = 5_999));
     assert_eq!(store.customer("nobody").await.unwrap(), None);
+    assert_eq!(store.book_version().await.unwrap(), 2);
 }
 
 /// `x.tap(|x| ...)`: a modified copy, for expected values.
@@ -206,6 +209,7 @@ async fn import_is_all_or_nothing(store: &dyn Store) {
     assert!(*batches.lock().unwrap() >= 2, "the failure must come after earlier batches were written");
     assert_eq!(store.book_counts().await.unwrap(), BookCounts { plans: 2, elements: 3, customers: 3 });
     assert_eq!(store.load_book().await.unwrap(), sorted_book(small_book()));
+    assert_eq!(store.book_version().await.unwrap(), 1, "a refused import leaves the version alone");
 }
 
 fn sorted_book(mut book: BookRows) -> BookRows {

@@ -99,7 +99,8 @@ pub struct Engine {
     pub templates: Arc<Templates>,
     pub policy: Policy,
     pub config: EngineConfig,
-    book: RwLock<Option<Arc<LoadedBook>>>,
+    /// The book in memory with the store's book version it was loaded at.
+    book: RwLock<Option<(i64, Arc<LoadedBook>)>>,
 }
 
 /// What one pass of [`Engine::tick`] did.
@@ -121,15 +122,22 @@ impl Engine {
         Engine { store, clock, templates: Arc::new(templates), policy, config, book: RwLock::new(None) }
     }
 
-    /// The book, loaded from the store on first use and after each import.
+    /// The book, loaded from the store on first use and again whenever the store's book
+    /// version has moved: after an import by this process or by any other (a CLI import
+    /// while `serve` runs), at the cost of one small read per call.
     pub async fn book(&self) -> Result<Arc<LoadedBook>, EngineError> {
-        if let Some(book) = self.book.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        let version = self.store.book_version().await?;
+        if let Some((cached, book)) = self.book.read().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && *cached == version
+        {
             return Ok(book.clone());
         }
+        // Loaded after reading the version, so the book is at least that new: a newer
+        // import in between only makes the next call load again.
         let rows = self.store.load_book().await?;
         let book =
             Arc::new(tokio::task::spawn_blocking(move || LoadedBook::from_rows(rows)).await.map_err(join)??);
-        *self.book.write().unwrap_or_else(|e| e.into_inner()) = Some(book.clone());
+        *self.book.write().unwrap_or_else(|e| e.into_inner()) = Some((version, book.clone()));
         Ok(book)
     }
 
@@ -138,9 +146,7 @@ impl Engine {
         input: ImportInput,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<ImportSummary, EngineError> {
-        let summary = crate::import::import(self.store.as_ref(), input, progress).await?;
-        *self.book.write().unwrap_or_else(|e| e.into_inner()) = None;
-        Ok(summary)
+        Ok(crate::import::import(self.store.as_ref(), input, progress).await?)
     }
 
     /// Records a declared incident. Notices follow on the next [`Engine::tick`].
