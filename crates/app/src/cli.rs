@@ -1,6 +1,6 @@
 //! The command line. Each subcommand parses its arguments and calls into the library.
 
-use crate::export::{Format, write_credits};
+use crate::export::{Format, export_credits};
 use crate::import::ImportInput;
 use crate::recovery::Engine;
 use crate::settings::{Overrides, Settings};
@@ -212,21 +212,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Tick => print_json(&engine.tick().await?),
         Command::Deliver => print_json(&settings.dispatcher(&engine)?.deliver_due().await?),
         Command::Credits(CreditsCommand::Export { format, incident, customer, output }) => {
-            let credits = engine
-                .store
-                .credits(&CreditFilter {
-                    customer_id: customer,
-                    source_event: incident,
-                    ..CreditFilter::default()
-                })
-                .await?;
+            let filter =
+                CreditFilter { customer_id: customer, source_event: incident, ..CreditFilter::default() };
             let mut out: Box<dyn Write> = match output {
                 Some(path) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
                 )),
-                None => Box::new(std::io::stdout().lock()),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            write_credits(&credits, format, &mut out)?;
+            export_credits(engine.store.as_ref(), filter, format, &mut out).await?;
             Ok(out.flush()?)
         }
         Command::Notices(NoticesCommand::List { customer }) => {
