@@ -226,12 +226,22 @@ async fn copy_rows<T: CopyRow>(
 /// Keys looked up per query: bounds the size of one bind message.
 const LOOKUP_KEYS_MAX: usize = 50_000;
 
+// The key lookups below are NOT prepared statements (`persistent(false)`). A prepared
+// `key = ANY($1)` switches to PostgreSQL's generic plan after five executions, and that
+// plan can scan the whole table comparing each row with all 50,000 keys: a ledger re-run
+// of a million credits sat in one such lookup for over ten minutes. Unprepared, each
+// lookup is planned for its actual array and uses the primary key index.
+
 /// Keys among `keys` (sorted) that `table` holds, sorted: one indexed lookup per batch.
 async fn stored_keys(conn: &mut PgConnection, table: &'static str, keys: &[&str]) -> Result<Vec<String>> {
     let sql: Arc<str> = Arc::from(format!("SELECT key FROM {table} WHERE key = ANY($1) ORDER BY key"));
     let mut stored = Vec::new();
     for batch in keys.chunks(LOOKUP_KEYS_MAX) {
-        let rows = sqlx::query(AssertSqlSafe(Arc::clone(&sql))).bind(batch).fetch_all(&mut *conn).await?;
+        let rows = sqlx::query(AssertSqlSafe(Arc::clone(&sql)))
+            .bind(batch)
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await?;
         for row in &rows {
             stored.push(Cols::new(row, table).text("key")?);
         }
@@ -248,6 +258,7 @@ async fn stored_amounts(conn: &mut PgConnection, credits: &[&CreditRow]) -> Resu
         let rows =
             sqlx::query("SELECT key, amount_minor, currency FROM credits WHERE key = ANY($1) ORDER BY key")
                 .bind(keys)
+                .persistent(false)
                 .fetch_all(&mut *conn)
                 .await?;
         for row in &rows {
