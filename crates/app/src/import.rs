@@ -382,50 +382,25 @@ fn parse_customer(
         active_since = parse_instant("active_since", c.get(r, 10));
         status = CustomerStatus::parse(c.get(r, 11));
     }
-    if !e.is_empty() {
-        return Err(e);
-    }
-    match (
-        id,
-        name,
-        email,
-        phone,
-        locale,
-        zone,
-        plan_id,
-        element_id,
-        device_id,
-        billing_day,
-        active_since,
-        status,
-    ) {
-        (
-            Some(id),
-            Some(name),
-            Some(email),
-            Some(phone),
-            Some(locale),
-            Some(zone),
-            Some(plan_id),
-            Some(element_id),
-            Some(device_id),
-            Some(billing_day),
-            Some(active_since),
-            Some(status),
-        ) => Ok(Customer {
-            id,
-            name,
-            email,
-            phone,
-            locale,
-            zone,
-            plan_id,
-            element_id,
-            device_id,
-            billing_day,
-            active_since,
-            status,
-        }),
+    // Every field parsed (no errors) means every value is Some.
+    let customer = || {
+        Some(Customer {
+            id: id?,
+            name: name?,
+            email: email?,
+            phone: phone?,
+            locale: locale?,
+            zone: zone?,
+            plan_id: plan_id?,
+            element_id: element_id?,
+            device_id: device_id?,
+            billing_day: billing_day?,
+            active_since: active_since?,
+            status: status?,
+        })
+    };
+    match customer() {
+        Some(c) if e.is_empty() => Ok(c),
         _ => Err(e),
     }
 }
