@@ -5,7 +5,8 @@
 //! they get identical credit lines, computed once.
 
 use amends_core::book::{
-    Customer, CustomerStatus, Email, FieldError, Locale, PhoneE164, Plan, Zone, parse_currency,
+    Customer, CustomerStatus, Email, FieldError, Jurisdiction, Locale, PhoneE164, Plan, Segment, Zone,
+    parse_currency,
 };
 use amends_core::impact::ImpactIndex;
 use amends_core::money::Money;
@@ -173,6 +174,8 @@ fn customer_from_row(row: CustomerRow, zone: &Zone) -> Result<Customer, BookErro
             err(FieldError::new("billing_day", &row.billing_day.to_string(), "is out of range"))
         })?,
         status: CustomerStatus::parse(&row.status).map_err(err)?,
+        segment: Segment::parse(&row.segment).map_err(err)?,
+        jurisdiction: row.jurisdiction.as_deref().map(Jurisdiction::parse).transpose().map_err(err)?,
         name: row.name,
         plan_id: row.plan_id,
         element_id: row.element_id,
@@ -196,5 +199,72 @@ pub fn customer_to_row(c: &Customer) -> CustomerRow {
         billing_day: i16::from(c.billing_day),
         active_since: c.active_since,
         status: c.status.as_str().to_string(),
+        segment: c.segment.as_str().to_string(),
+        jurisdiction: c.jurisdiction.map(|j| j.as_str().to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::Timestamp;
+
+    fn rows() -> BookRows {
+        let customer = |id: &str, segment: &str, jurisdiction: Option<&str>| CustomerRow {
+            customer_id: id.into(),
+            name: format!("Customer {id}"),
+            email: None,
+            phone: None,
+            locale: "en-GB".into(),
+            timezone: "Europe/London".into(),
+            plan_id: "p".into(),
+            element_id: "e".into(),
+            device_id: None,
+            billing_day: 1,
+            active_since: Timestamp::UNIX_EPOCH,
+            status: "active".into(),
+            segment: segment.into(),
+            jurisdiction: jurisdiction.map(Into::into),
+        };
+        BookRows {
+            plans: vec![PlanRow {
+                plan_id: "p".into(),
+                name: "P".into(),
+                monthly_price_minor: 100,
+                currency: "GBP".into(),
+            }],
+            elements: vec![ElementRow {
+                element_id: "e".into(),
+                parent_id: None,
+                kind: "k".into(),
+                name: "E".into(),
+            }],
+            customers: vec![customer("c1", "business", Some("GB-SCT")), customer("c2", "residential", None)],
+        }
+    }
+
+    #[test]
+    fn segment_and_jurisdiction_round_trip() {
+        let book = LoadedBook::from_rows(rows()).unwrap();
+        let c1 = &book.customers[0];
+        assert_eq!(
+            (c1.segment, c1.jurisdiction.map(|j| j.to_string())),
+            (Segment::BUSINESS, Some("GB-SCT".into()))
+        );
+        assert_eq!((book.customers[1].segment, book.customers[1].jurisdiction), (Segment::RESIDENTIAL, None));
+        let back: Vec<CustomerRow> = book.customers.iter().map(customer_to_row).collect();
+        assert_eq!(back, rows().customers);
+    }
+
+    #[test]
+    fn a_bad_stored_segment_or_jurisdiction_names_the_customer() {
+        let mut bad = rows();
+        bad.customers[1].segment = "Residential".into();
+        let err = LoadedBook::from_rows(bad).unwrap_err().to_string();
+        assert!(err.starts_with(r#"stored customer c2: segment "Residential""#), "{err}");
+        let mut bad = rows();
+        bad.customers[0].jurisdiction = Some("UK".into());
+        let err = LoadedBook::from_rows(bad).unwrap_err().to_string();
+        assert!(err.starts_with(r#"stored customer c1: jurisdiction "UK""#), "{err}");
     }
 }

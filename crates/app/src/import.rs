@@ -7,8 +7,8 @@
 
 use crate::book::{customer_to_row, element_to_row, plan_to_row};
 use amends_core::book::{
-    Customer, CustomerStatus, Email, FieldError, Locale, PhoneE164, Plan, Zone, parse_billing_day,
-    parse_currency, parse_id, parse_instant, parse_price,
+    Customer, CustomerStatus, Email, FieldError, Jurisdiction, Locale, PhoneE164, Plan, Segment, Zone,
+    parse_billing_day, parse_currency, parse_id, parse_instant, parse_price,
 };
 use amends_core::money::Money;
 use amends_core::topology::{Element, Topology, TopologyError};
@@ -23,7 +23,7 @@ pub const IMPORT_ERRORS_MAX: usize = 1_000;
 
 pub const PLAN_COLUMNS: [&str; 4] = ["plan_id", "name", "monthly_price_minor", "currency"];
 pub const TOPOLOGY_COLUMNS: [&str; 4] = ["element_id", "parent_id", "kind", "name"];
-pub const CUSTOMER_COLUMNS: [&str; 12] = [
+pub const CUSTOMER_COLUMNS: [&str; 14] = [
     "customer_id",
     "name",
     "email",
@@ -36,7 +36,12 @@ pub const CUSTOMER_COLUMNS: [&str; 12] = [
     "billing_day",
     "active_since",
     "status",
+    "segment",
+    "jurisdiction",
 ];
+/// Customer columns a file may leave out: each reads as empty on every line (`segment`
+/// then defaults to `residential`, `jurisdiction` to unknown).
+pub const CUSTOMER_OPTIONAL_COLUMNS: [&str; 2] = ["segment", "jurisdiction"];
 
 /// One problem, at one line of one file (line 0: the file as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,15 +183,22 @@ impl Errors {
 pub fn parse_and_check(input: ImportInput, existing: &BookRows) -> Result<BookRows, ImportError> {
     let mut errors = Errors::default();
     let plans = match input.plans {
-        Some(r) => read_rows("plans.csv", r, &PLAN_COLUMNS, parse_plan, &mut errors),
+        Some(r) => read_rows("plans.csv", r, &PLAN_COLUMNS, &[], parse_plan, &mut errors),
         None => Vec::new(),
     };
     let elements = match input.topology {
-        Some(r) => read_rows("topology.csv", r, &TOPOLOGY_COLUMNS, parse_element, &mut errors),
+        Some(r) => read_rows("topology.csv", r, &TOPOLOGY_COLUMNS, &[], parse_element, &mut errors),
         None => Vec::new(),
     };
     let customers = match input.customers {
-        Some(r) => read_rows("customers.csv", r, &CUSTOMER_COLUMNS, customer_parser(), &mut errors),
+        Some(r) => read_rows(
+            "customers.csv",
+            r,
+            &CUSTOMER_COLUMNS,
+            &CUSTOMER_OPTIONAL_COLUMNS,
+            customer_parser(),
+            &mut errors,
+        ),
         None => Vec::new(),
     };
     check_topology(&elements, existing, &mut errors);
@@ -198,19 +210,22 @@ pub fn parse_and_check(input: ImportInput, existing: &BookRows) -> Result<BookRo
     })
 }
 
-/// Columns of one file by name, so files may order them freely.
-struct Columns(Vec<usize>);
+/// Columns of one file by name, so files may order them freely; `None` for an optional
+/// column the file leaves out.
+struct Columns(Vec<Option<usize>>);
 
 impl Columns {
     fn get<'r>(&self, record: &'r csv::StringRecord, i: usize) -> &'r str {
-        record.get(self.0[i]).unwrap_or("")
+        self.0[i].and_then(|col| record.get(col)).unwrap_or("")
     }
 }
 
+/// Where each of `wanted` is in `header`; every column not in `optional` must be there.
 fn header_columns(
     file: &str,
     header: &csv::StringRecord,
     wanted: &[&str],
+    optional: &[&str],
     errors: &mut Errors,
 ) -> Option<Columns> {
     let names: Vec<&str> = header.iter().map(str::trim).collect();
@@ -224,7 +239,8 @@ fn header_columns(
     let mut cols = Vec::with_capacity(wanted.len());
     for w in wanted {
         match names.iter().position(|n| n == w) {
-            Some(i) => cols.push(i),
+            Some(i) => cols.push(Some(i)),
+            None if optional.contains(w) => cols.push(None),
             None => {
                 errors.push(file, 1, format!("missing column {w:?}"));
                 ok = false;
@@ -239,6 +255,7 @@ fn read_rows<T>(
     file: &str,
     reader: CsvSource,
     wanted: &[&str],
+    optional: &[&str],
     mut parse: impl FnMut(&Columns, &csv::StringRecord) -> Result<T, Vec<FieldError>>,
     errors: &mut Errors,
 ) -> Vec<(u64, T)> {
@@ -250,7 +267,7 @@ fn read_rows<T>(
             return Vec::new();
         }
     };
-    let Some(columns) = header_columns(file, &header, wanted, errors) else { return Vec::new() };
+    let Some(columns) = header_columns(file, &header, wanted, optional, errors) else { return Vec::new() };
     let mut out = Vec::new();
     let mut record = csv::StringRecord::new();
     // Ids are checked for repeats on every line, even one that fails to parse otherwise.
@@ -308,6 +325,11 @@ macro_rules! fields {
 
 fn optional<T>(s: &str, parse: impl Fn(&str) -> Result<T, FieldError>) -> Result<Option<T>, FieldError> {
     if s.is_empty() { Ok(None) } else { parse(s).map(Some) }
+}
+
+/// A customer's segment; an empty one (or an absent column) is `residential`.
+fn segment_or_residential(s: &str) -> Result<Segment, FieldError> {
+    if s.is_empty() { Ok(Segment::RESIDENTIAL) } else { Segment::parse(s) }
 }
 
 fn required_text(field: &'static str, s: &str) -> Result<String, FieldError> {
@@ -381,6 +403,8 @@ fn parse_customer(
         billing_day = parse_billing_day(c.get(r, 9));
         active_since = parse_instant("active_since", c.get(r, 10));
         status = CustomerStatus::parse(c.get(r, 11));
+        segment = segment_or_residential(c.get(r, 12));
+        jurisdiction = optional(c.get(r, 13), Jurisdiction::parse);
     }
     // Every field parsed (no errors) means every value is Some.
     let customer = || {
@@ -397,6 +421,8 @@ fn parse_customer(
             billing_day: billing_day?,
             active_since: active_since?,
             status: status?,
+            segment: segment?,
+            jurisdiction: jurisdiction?,
         })
     };
     match customer() {

@@ -30,6 +30,8 @@ pub(crate) const CUSTOMER_COLS: &[&str] = &[
     "billing_day",
     "active_since",
     "status",
+    "segment",
+    "jurisdiction",
 ];
 pub(crate) const NOTICE_COLS: &[&str] = &[
     "key",
@@ -367,6 +369,8 @@ pub(crate) fn customer_from_row<R: RowGet>(row: &R) -> Result<CustomerRow> {
         billing_day: c.i16("billing_day")?,
         active_since: c.ts("active_since")?,
         status: c.text("status")?,
+        segment: c.text("segment")?,
+        jurisdiction: c.opt_text("jurisdiction")?,
     })
 }
 

@@ -88,6 +88,10 @@ pub struct CustomerRow {
     pub active_since: Timestamp,
     /// `active` or `cancelled`.
     pub status: String,
+    /// `residential`, `business`, ...: lowercase, at most 32 bytes.
+    pub segment: String,
+    /// `GB-SCT`, `US-NY`, `DE`, ...; `None` when not known.
+    pub jurisdiction: Option<String>,
 }
 
 /// A provider's book: what `import` loads and what impact is computed from.

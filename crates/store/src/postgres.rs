@@ -317,8 +317,10 @@ async fn upsert_plans(conn: &mut PgConnection, batch: &[&PlanRow]) -> Result<()>
 }
 
 async fn upsert_customers(conn: &mut PgConnection, batch: &[&CustomerRow]) -> Result<()> {
-    let types =
-        ["text", "text", "text", "text", "text", "text", "text", "text", "text", "int2", "int8", "text"];
+    let types = [
+        "text", "text", "text", "text", "text", "text", "text", "text", "text", "int2", "int8", "text",
+        "text", "text",
+    ];
     let sql = unnest_upsert_sql("customers", CUSTOMER_COLS, &types);
     sqlx::query(AssertSqlSafe(sql))
         .bind(strs(batch, |r| &r.customer_id))
@@ -333,6 +335,8 @@ async fn upsert_customers(conn: &mut PgConnection, batch: &[&CustomerRow]) -> Re
         .bind(batch.iter().map(|r| r.billing_day).collect::<Vec<_>>())
         .bind(batch.iter().map(|r| micros(r.active_since)).collect::<Vec<_>>())
         .bind(strs(batch, |r| &r.status))
+        .bind(strs(batch, |r| &r.segment))
+        .bind(opt_strs(batch, |r| r.jurisdiction.as_deref()))
         .execute(&mut *conn)
         .await?;
     Ok(())

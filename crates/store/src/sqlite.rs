@@ -205,6 +205,8 @@ impl BindRow for CustomerRow {
             .bind(self.billing_day)
             .bind(micros(self.active_since))
             .bind(self.status.as_str())
+            .bind(self.segment.as_str())
+            .bind(self.jurisdiction.as_deref())
     }
 }
 

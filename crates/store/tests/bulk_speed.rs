@@ -83,6 +83,8 @@ fn customers(n: usize) -> Vec<CustomerRow> {
             billing_day: (1 + i % 28) as i16,
             active_since: t(-(i as i64)),
             status: "active".into(),
+            segment: if i % 10 == 0 { "business".into() } else { "residential".into() },
+            jurisdiction: Some("FR".into()),
         })
         .collect()
 }

@@ -51,6 +51,8 @@ fn customer(id: &str, name: &str) -> CustomerRow {
         billing_day: 15,
         active_since: at_us(-86_400 * 400, 123_456),
         status: "active".into(),
+        segment: "residential".into(),
+        jurisdiction: Some("FR".into()),
     }
 }
 
@@ -174,12 +176,18 @@ async fn import_upserts_by_id(store: &dyn Store) {
     let mut book = small_book();
     book.customers[1].name = "Ana María".into();
     book.customers[1].phone = Some("+34 600 000 000".into());
+    book.customers[1].segment = "business".into();
+    book.customers[1].jurisdiction = None;
+    book.customers[2].jurisdiction = Some("ES-CT".into());
     book.plans[0].monthly_price_minor = 5_999;
     store.import_book(&book, &|_| {}).await.unwrap();
     assert_eq!(store.book_counts().await.unwrap(), expected);
     let c1 = store.customer("c1").await.unwrap().unwrap();
     assert_eq!(c1.name, "Ana María");
     assert_eq!(c1.phone.as_deref(), Some("+34 600 000 000"));
+    assert_eq!((c1.segment.as_str(), c1.jurisdiction), ("business", None), "the upsert replaces them");
+    let c2 = store.customer("c2").await.unwrap().unwrap();
+    assert_eq!((c2.segment.as_str(), c2.jurisdiction.as_deref()), ("residential", Some("ES-CT")));
     let loaded = store.load_book().await.unwrap();
     assert_eq!(loaded.plans[1], plan("p2", "Fibre 1G").tap(|p| p.monthly_price_minor = 5_999));
     assert_eq!(store.customer("nobody").await.unwrap(), None);
@@ -225,7 +233,11 @@ async fn load_book_round_trips(store: &dyn Store) {
     book.customers[0].device_id = None;
     book.customers[0].status = "cancelled".into();
     book.customers[0].billing_day = 31;
+    book.customers[0].segment = "wholesale".into();
+    book.customers[0].jurisdiction = None;
+    book.customers[1].jurisdiction = Some("GB-SCT".into());
     book.customers[2].name = AWKWARD.join("|");
+    book.customers[2].segment = "key-account_2024-tier-1-abcdefgh".into();
     // A repeated id: the last occurrence wins, as if upserted in turn.
     book.customers.push(customer("c1", "Ana (newest)"));
     let counts = store.import_book(&book, &|_| {}).await.unwrap();
@@ -236,6 +248,31 @@ async fn load_book_round_trips(store: &dyn Store) {
         store.customer("c3").await.unwrap().as_ref(),
         book.customers.iter().find(|c| c.customer_id == "c3")
     );
+}
+
+/// A customer as written before migration 0003 added `segment` and `jurisdiction`.
+const CUSTOMER_BEFORE_0003: &str = "INSERT INTO customers \
+     (customer_id, name, email, phone, locale, timezone, plan_id, element_id, device_id, \
+      billing_day, active_since, status) \
+     VALUES ('c0', 'Old', NULL, NULL, 'en', 'UTC', 'p1', 'e1', NULL, 1, 0, 'active')";
+
+/// After [`CUSTOMER_BEFORE_0003`] and the remaining migrations: the customer is
+/// residential with no known jurisdiction, and both columns are then written as usual.
+async fn customers_from_before_0003_get_defaults(store: &dyn Store) {
+    let old = store.customer("c0").await.unwrap().unwrap();
+    assert_eq!(
+        (old.name.as_str(), old.segment.as_str(), old.jurisdiction.as_deref()),
+        ("Old", "residential", None)
+    );
+    assert_eq!(store.load_book().await.unwrap().customers, std::slice::from_ref(&old));
+    let mut book = small_book();
+    book.customers.push(old.clone().tap(|c| {
+        c.segment = "business".into();
+        c.jurisdiction = Some("US-NY".into());
+    }));
+    store.import_book(&book, &|_| {}).await.unwrap();
+    let now = store.customer("c0").await.unwrap().unwrap();
+    assert_eq!((now.segment.as_str(), now.jurisdiction.as_deref()), ("business", Some("US-NY")));
 }
 
 async fn empty_store_is_empty(store: &dyn Store) {
@@ -844,5 +881,36 @@ async fn postgres_reports_corrupt_rows() {
         sqlx::query(CORRUPT_JSON).execute(store.pool()).await.unwrap();
         assert_corrupt_json(&store).await;
     })
+    .await;
+}
+
+// ---- migrations (the database is set up behind the store's back, so per backend) ----
+
+#[tokio::test]
+async fn sqlite_customers_from_before_0003_get_defaults() {
+    harness::run_sqlite_after(
+        |options| async move {
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            sqlx::migrate!("migrations/sqlite").run_to(2, &pool).await.unwrap();
+            sqlx::query(CUSTOMER_BEFORE_0003).execute(&pool).await.unwrap();
+            pool.close().await;
+        },
+        |store| async move { customers_from_before_0003_get_defaults(&store).await },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_customers_from_before_0003_get_defaults() {
+    harness::run_pg_after(
+        "postgres_customers_from_before_0003_get_defaults",
+        |options| async move {
+            let pool = sqlx::PgPool::connect_with(options).await.unwrap();
+            sqlx::migrate!("migrations/postgres").run_to(2, &pool).await.unwrap();
+            sqlx::query(CUSTOMER_BEFORE_0003).execute(&pool).await.unwrap();
+            pool.close().await;
+        },
+        |store| async move { customers_from_before_0003_get_defaults(&store).await },
+    )
     .await;
 }

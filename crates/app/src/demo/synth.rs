@@ -1,8 +1,9 @@
 //! A synthetic provider: a realistic cable topology, plans and customers.
 //!
 //! Regions hold hubs, hubs hold nodes of about 300 homes, nodes hold taps of about 10
-//! homes. Customers get names, contact points, locales and time zones that fit their
-//! region, billing days across the month and a tenure of up to five years. The same seed
+//! homes. Customers get names, contact points, locales, time zones and states that fit
+//! their region (each hub is in one state), billing days across the month, a tenure of up
+//! to five years, and a segment: about 90% residential and 10% business. The same seed
 //! always gives the same provider.
 
 use crate::import::{CUSTOMER_COLUMNS, PLAN_COLUMNS, TOPOLOGY_COLUMNS};
@@ -24,6 +25,17 @@ const REGIONS: [(&str, &str); 4] = [
     ("Pacific", "America/Los_Angeles"),
 ];
 
+/// The states of each region's hubs, as jurisdictions, in the region's time zone.
+const REGION_STATES: [&[&str]; 4] = [
+    &["US-NY", "US-NJ", "US-PA", "US-MA", "US-CT"],
+    &["US-IL", "US-WI", "US-MN", "US-IA", "US-MO"],
+    &["US-CO", "US-UT", "US-NM", "US-MT"],
+    &["US-CA", "US-WA", "US-OR", "US-NV"],
+];
+
+/// Percent of customers that are businesses; the rest are residential.
+const BUSINESS_PERCENT: u32 = 10;
+
 const PLANS: [(&str, &str, i64); 5] = [
     ("basic-100", "Basic Internet 100", 4999),
     ("fast-500", "Fast Internet 500", 6999),
@@ -40,6 +52,23 @@ const LAST: [&str; 20] = [
     "Garcia", "Smith", "Nguyen", "Johnson", "Martin", "Lee", "Brown", "Lopez", "Kim", "Davis", "Wilson",
     "Moore", "Taylor", "Clark", "Lewis", "Walker", "Hall", "Young", "King", "Wright",
 ];
+const TRADES: [&str; 12] = [
+    "Bakery",
+    "Dental",
+    "Hardware",
+    "Plumbing",
+    "Auto Repair",
+    "Pharmacy",
+    "Law Office",
+    "Florist",
+    "Cafe",
+    "Insurance",
+    "Fitness",
+    "Print Shop",
+];
+
+/// Where a tap is: its id, its region (an index into `REGIONS`) and its hub's state.
+type Tap = (String, usize, &'static str);
 
 /// Element ids of the synthetic topology: `R1`, `R1-H2`, `R1-H2-N3`, `R1-H2-N3-T4`.
 pub fn generate(customers: usize, seed: u64, now: Timestamp) -> BookRows {
@@ -60,6 +89,8 @@ pub fn generate(customers: usize, seed: u64, now: Timestamp) -> BookRows {
     for h in 0..hubs {
         let region = format!("R{}", h % regions + 1);
         let hub = format!("{region}-H{}", h / regions + 1);
+        let states = REGION_STATES[h % regions];
+        let state = states[h / regions % states.len()];
         elements.push(element(
             hub.clone(),
             &region,
@@ -75,7 +106,7 @@ pub fn generate(customers: usize, seed: u64, now: Timestamp) -> BookRows {
             for t in 0..HOMES_PER_NODE / HOMES_PER_TAP {
                 let tap = format!("{node}-T{}", t + 1);
                 elements.push(element(tap.clone(), &node, "tap", format!("Tap {}", t + 1)));
-                taps.push((tap, h % regions));
+                taps.push((tap, h % regions, state));
             }
         }
     }
@@ -96,9 +127,15 @@ fn element(id: String, parent: &str, kind: &str, name: String) -> ElementRow {
     ElementRow { element_id: id, parent_id: Some(parent.into()), kind: kind.into(), name }
 }
 
-fn customer(i: usize, (tap, region): &(String, usize), now: Timestamp, rng: &mut StdRng) -> CustomerRow {
+fn customer(i: usize, (tap, region, state): &Tap, now: Timestamp, rng: &mut StdRng) -> CustomerRow {
     let first = FIRST[rng.random_range(0..FIRST.len())];
     let last = LAST[rng.random_range(0..LAST.len())];
+    let business = rng.random_range(0..100) < BUSINESS_PERCENT;
+    let name = if business {
+        format!("{last} {}", TRADES[rng.random_range(0..TRADES.len())])
+    } else {
+        format!("{first} {last}")
+    };
     let locale = match rng.random_range(0..100) {
         0..80 => "en-US",
         80..95 => "es-US",
@@ -109,7 +146,7 @@ fn customer(i: usize, (tap, region): &(String, usize), now: Timestamp, rng: &mut
         Timestamp::from_second(now.as_second() - rng.random_range(86_400..five_years)).unwrap_or(now);
     CustomerRow {
         customer_id: format!("C{:07}", i + 1),
-        name: format!("{first} {last}"),
+        name,
         email: (rng.random_range(0..100) < 97)
             .then(|| format!("{}.{}{}@example.com", first.to_lowercase(), last.to_lowercase(), i + 1)),
         phone: (rng.random_range(0..100) < 70).then(|| format!("+1555{:07}", i % 10_000_000)),
@@ -121,6 +158,8 @@ fn customer(i: usize, (tap, region): &(String, usize), now: Timestamp, rng: &mut
         billing_day: rng.random_range(1..=28),
         active_since,
         status: if rng.random_range(0..100) < 2 { "cancelled".into() } else { "active".into() },
+        segment: if business { "business".into() } else { "residential".into() },
+        jurisdiction: Some((*state).into()),
     }
 }
 
@@ -156,6 +195,8 @@ pub fn write_csv(book: &BookRows, dir: &Path) -> Result<()> {
             &c.billing_day.to_string(),
             &c.active_since.to_string(),
             &c.status,
+            &c.segment,
+            c.jurisdiction.as_deref().unwrap_or(""),
         ])?;
     }
     Ok(w.flush()?)

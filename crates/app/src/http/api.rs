@@ -49,7 +49,8 @@ pub struct ImportRequest {
     /// `topology.csv`: element_id,parent_id,kind,name
     pub topology_csv: Option<String>,
     /// `customers.csv`: customer_id,name,email,phone,locale,timezone,plan_id,element_id,
-    /// device_id,billing_day,active_since,status
+    /// device_id,billing_day,active_since,status, and optionally segment (default
+    /// residential) and jurisdiction (like US-NY or GB-SCT; default unknown)
     pub customers_csv: Option<String>,
 }
 

@@ -38,6 +38,71 @@ fn a_good_book_parses() {
     assert_eq!(rows.customers[1].email, None);
     assert_eq!(rows.elements[0].parent_id, None);
     assert_eq!(rows.plans[1].monthly_price_minor, 7999);
+    // Files from before the segment and jurisdiction columns: residential, not known where.
+    assert!(rows.customers.iter().all(|c| c.segment == "residential" && c.jurisdiction.is_none()));
+}
+
+#[test]
+fn segment_and_jurisdiction_are_read_when_given() {
+    // Reordered columns; empty values take the defaults.
+    let customers = "jurisdiction,segment,customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n\
+GB-SCT,business,C1,Ana,,,en-GB,Europe/London,fast,n1,,15,2024-01-01T00:00:00Z,active\n\
+,,C2,Bo,,,fr-FR,Europe/Paris,basic,hub1,,1,2024-01-01T00:00:00Z,active\n\
+US-NY,,C3,Cy,,,en-US,America/New_York,basic,hub1,,1,2024-01-01T00:00:00Z,active\n\
+,wholesale,C4,Di,,,de-DE,Europe/Berlin,basic,hub1,,1,2024-01-01T00:00:00Z,active\n";
+    let rows = check(Some(PLANS), Some(TOPOLOGY), Some(customers), &BookRows::default()).unwrap();
+    let got: Vec<(&str, Option<&str>)> =
+        rows.customers.iter().map(|c| (c.segment.as_str(), c.jurisdiction.as_deref())).collect();
+    assert_eq!(
+        got,
+        [
+            ("business", Some("GB-SCT")),
+            ("residential", None),
+            ("residential", Some("US-NY")),
+            ("wholesale", None)
+        ]
+    );
+    // Either optional column may come alone.
+    let customers = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status,jurisdiction\n\
+C1,Ana,,,de-DE,Europe/Berlin,fast,n1,,15,2024-01-01T00:00:00Z,active,DE\n";
+    let rows = check(Some(PLANS), Some(TOPOLOGY), Some(customers), &BookRows::default()).unwrap();
+    assert_eq!(
+        (rows.customers[0].segment.as_str(), rows.customers[0].jurisdiction.as_deref()),
+        ("residential", Some("DE"))
+    );
+    let customers = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status,segment\n\
+C1,Ana,,,de-DE,Europe/Berlin,fast,n1,,15,2024-01-01T00:00:00Z,active,business\n";
+    let rows = check(Some(PLANS), Some(TOPOLOGY), Some(customers), &BookRows::default()).unwrap();
+    assert_eq!(
+        (rows.customers[0].segment.as_str(), rows.customers[0].jurisdiction.as_deref()),
+        ("business", None)
+    );
+}
+
+#[test]
+fn bad_segments_and_jurisdictions_are_reported_with_file_and_line() {
+    let long = "a".repeat(33);
+    let customers = format!(
+        "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status,segment,jurisdiction\n\
+C1,Ana,,,en-GB,Europe/London,fast,n1,,15,2024-01-01T00:00:00Z,active,business,GB-SCT\n\
+C2,Bo,,,en-GB,Europe/London,fast,n1,,15,2024-01-01T00:00:00Z,active,Business,UK\n\
+C3,Cy,x@,,en-GB,Europe/London,fast,n1,,15,2024-01-01T00:00:00Z,active,{long},gb-sct\n\
+C4,Di,,,en-GB,Europe/London,fast,n1,,15,2024-01-01T00:00:00Z,active,small business,US-NYC1\n\
+C5,Ed,,,en-US,America/New_York,fast,n1,,15,2024-01-01T00:00:00Z,active,,US-NY\n"
+    );
+    let errs = check(Some(PLANS), Some(TOPOLOGY), Some(&customers), &BookRows::default()).unwrap_err();
+    assert_eq!(
+        errs,
+        vec![
+            r#"customers.csv:3: segment "Business" is not a segment: only lowercase a-z, 0-9, _ and - (like residential or business)"#.to_string(),
+            r#"customers.csv:3: jurisdiction "UK" does not start with an ISO 3166-1 country code (like GB, US or DE)"#.into(),
+            r#"customers.csv:4: email "x@" is not an address"#.into(),
+            format!(r#"customers.csv:4: segment "{long}" is longer than 32 characters"#),
+            r#"customers.csv:4: jurisdiction "gb-sct" is not a jurisdiction like DE, US-NY or GB-SCT (uppercase letters and digits)"#.into(),
+            r#"customers.csv:5: segment "small business" is not a segment: only lowercase a-z, 0-9, _ and - (like residential or business)"#.into(),
+            r#"customers.csv:5: jurisdiction "US-NYC1" is not a jurisdiction like DE, US-NY or GB-SCT"#.into(),
+        ]
+    );
 }
 
 #[test]
@@ -106,6 +171,15 @@ fn headers_are_checked_and_columns_may_be_reordered() {
             r#"plans.csv:1: missing column "monthly_price_minor""#,
         ]
     );
+    let errs = check(None, None, Some("customer_id,name,region\n"), &BookRows::default()).unwrap_err();
+    assert_eq!(
+        errs[0],
+        "customers.csv:1: unknown column \"region\"; the columns are customer_id,name,email,phone,locale,\
+         timezone,plan_id,element_id,device_id,billing_day,active_since,status,segment,jurisdiction"
+    );
+    // The optional columns are not reported missing.
+    assert!(errs.iter().all(|e| !e.contains("segment\"") && !e.contains("jurisdiction\"")), "{errs:?}");
+    assert_eq!(errs.len(), 1 + 10, "{errs:?}");
     let reordered = "currency,monthly_price_minor,name,plan_id\nEUR,1000,Basic,b\n";
     let rows = check(Some(reordered), None, None, &BookRows::default()).unwrap();
     assert_eq!(rows.plans[0].plan_id, "b");

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use amends_store::postgres::PgStore;
 use amends_store::sqlite::SqliteStore;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection};
 
 /// The PostgreSQL server the tests may use; each test creates its own database there.
@@ -26,11 +27,41 @@ where
     case(store).await;
 }
 
+/// Runs `setup` on a fresh SQLite file (options that create it), then `case` against a
+/// store opened on that file: for a database that an older version of amends wrote.
+#[allow(dead_code)] // bulk_speed.rs does not use it
+pub async fn run_sqlite_after<S, SFut, F, Fut>(setup: S, case: F)
+where
+    S: FnOnce(SqliteConnectOptions) -> SFut,
+    SFut: Future<Output = ()>,
+    F: FnOnce(SqliteStore) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("amends.db");
+    setup(SqliteConnectOptions::new().filename(&path).create_if_missing(true)).await;
+    let store = SqliteStore::open(&path).await.expect("open sqlite");
+    case(store).await;
+}
+
 /// Runs `case` against a PostgreSQL store in a database created for it, and drops that
 /// database afterwards, whether the case passed or panicked. Without [`PG_ENV`] it
 /// says how to run it and returns.
 pub async fn run_pg<F, Fut>(test: &str, case: F)
 where
+    F: FnOnce(PgStore) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    run_pg_after(test, |_| async {}, case).await;
+}
+
+/// As [`run_pg`], with `setup` run first on the fresh database (options that connect to
+/// it), before the store connects and migrates: for a database that an older version of
+/// amends wrote.
+pub async fn run_pg_after<S, SFut, F, Fut>(test: &str, setup: S, case: F)
+where
+    S: FnOnce(PgConnectOptions) -> SFut,
+    SFut: Future<Output = ()> + Send + 'static,
     F: FnOnce(PgStore) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
@@ -48,9 +79,16 @@ where
         .await
         .expect("create test database");
     let options = PgConnectOptions::from_str(&url).expect("parse url").database(&name);
-    let store = PgStore::connect_with(options).await.expect("connect to test database");
-    let outcome = tokio::spawn(case(store.clone())).await;
-    store.close().await;
+    // Each step in a task of its own, so that a panic still drops the database.
+    let outcome = match tokio::spawn(setup(options.clone())).await {
+        Ok(()) => {
+            let store = PgStore::connect_with(options).await.expect("connect to test database");
+            let outcome = tokio::spawn(case(store.clone())).await;
+            store.close().await;
+            outcome
+        }
+        failed => failed,
+    };
     let dropped = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
         .execute(&mut admin)
         .await;
