@@ -10,7 +10,7 @@
 use crate::clock::{Clock, ManualClock, after};
 use crate::demo::synth;
 use crate::import::ImportInput;
-use crate::recovery::{Engine, EngineConfig, compute_credits};
+use crate::recovery::{Engine, EngineConfig, ThisOutage, compute_credits};
 use amends_core::incident::{Declaration, IncidentState};
 use amends_core::interval::Interval;
 use amends_core::money::group_thousands;
@@ -36,6 +36,9 @@ pub struct BenchArgs {
     /// Working directory for the SQLite file and the CSV book (emptied first).
     #[arg(long, default_value = "amends-data/bench")]
     pub dir: std::path::PathBuf,
+    /// Only measure policy evaluation (no database).
+    #[arg(long)]
+    pub policies_only: bool,
 }
 
 pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Result<()> {
@@ -43,6 +46,10 @@ pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Resu
         println!("note: this is a debug build; run `cargo run --release -- bench` for real figures");
     }
     let start = Timestamp::from_second(1_795_446_000)?; // 2026-11-23T15:00:00Z
+    policy_evaluations(args.customers)?;
+    if args.policies_only {
+        return Ok(());
+    }
     std::fs::create_dir_all(&args.dir)?;
     let book_dir = args.dir.join("book");
     let book = synth::generate(args.customers, 7, start);
@@ -64,6 +71,65 @@ pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Resu
     }
     if let Some(peak) = peak_rss_kib() {
         println!("\npeak resident memory: {} MiB", group_thousands(peak / 1024));
+    }
+    Ok(())
+}
+
+/// Evaluations per second on one core, for the prorated policy and for the Ofcom policy,
+/// each over `n` distinct customers (zones, billing days, prices and outages all vary), with
+/// the facts built beforehand: this measures the engine, not the set-up.
+fn policy_evaluations(n: usize) -> Result<()> {
+    use amends_core::policy::facts::{Event, EventKind};
+    use amends_core::policy::{CustomerFacts, Facts, PricePoint, evaluate};
+    const OFCOM: &str = include_str!("../../../policies/uk-ofcom-automatic-compensation.toml");
+    let zones = ["Europe/London", "America/New_York", "Europe/Paris", "UTC", "Asia/Tokyo"];
+    let zones: Vec<_> = zones.iter().map(|z| (z.to_string(), jiff::tz::TimeZone::get(z))).collect();
+    let base = 1_743_465_600i64; // 2025-04-01T00:00:00Z
+    let make = |i: usize, currency: &str, reported: bool| -> Result<Facts> {
+        let (zone_name, zone) = &zones[i % zones.len()];
+        let start = Timestamp::from_second(base + (i as i64 * 7_919) % (300 * 86_400))?;
+        let end = Timestamp::from_second(start.as_second() + 600 + (i as i64 * 104_729) % (6 * 86_400))?;
+        let reported_at = reported.then(|| Timestamp::from_second(start.as_second() + 300)).transpose()?;
+        Ok(Facts {
+            customer: CustomerFacts {
+                id: format!("C{i}"),
+                segment: "residential".into(),
+                jurisdiction: ["GB-EAW", "GB-SCT", "GB-NIR"][i % 3].into(),
+                zone_name: zone_name.clone(),
+                zone: zone.clone()?,
+                currency: amends_core::money::Currency::parse(currency)?,
+                billing_day: (1 + i % 28) as u8,
+                active_from: Timestamp::from_second(base - 400 * 86_400)?,
+                prices: vec![PricePoint {
+                    from: jiff::civil::date(2020, 1, 1),
+                    monthly_price_minor: 1999 + (i % 7000) as i64,
+                }],
+            },
+            events: vec![Event {
+                id: "F1".into(),
+                what: EventKind::Outage { span: Interval::new(start, end).context("span")?, reported_at },
+                attributes: Arc::default(),
+            }],
+        })
+    };
+    println!("\n[policy evaluation, one core, {} distinct customers]", group_thousands(n as u64));
+    for (name, policy, currency, reported) in [
+        ("prorated", Policy::builtin(), "USD", false),
+        ("uk-ofcom-automatic-compensation", Policy::from_toml("ofcom", OFCOM)?, "GBP", true),
+    ] {
+        let facts: Vec<Facts> = (0..n).map(|i| make(i, currency, reported)).collect::<Result<_>>()?;
+        let mut t = Timer::start();
+        let mut total = 0i64;
+        for f in &facts {
+            total += evaluate(&policy, f)?.total_minor;
+        }
+        let took = t.lap();
+        row(
+            &format!("{name} (total {})", group_thousands(total as u64)),
+            took,
+            n,
+            "evaluations/s; goal for prorated: > 1M/s per core",
+        );
     }
     Ok(())
 }
@@ -144,7 +210,9 @@ async fn run_backend(store: Arc<dyn Store>, book_dir: &std::path::Path, start: T
     let elements = book.element_indices(&resolved.element_ids);
     let affected = book.affected(&elements);
     let impact = t.lap();
-    let computed = compute_credits(&book, &engine.policy, outage, outage.end(), &affected, &[])?;
+    let policy = Policy::builtin();
+    let this = ThisOutage { id: resolved.incident_id.as_str().into(), outage, issued_at: outage.end() };
+    let computed = compute_credits(&book, &policy, &this, &affected, &[])?;
     let credits = t.lap();
     row("impact in memory", impact, affected.len(), "");
     row("credits in memory", credits, computed.len(), "");
@@ -153,8 +221,8 @@ async fn run_backend(store: Arc<dyn Store>, book_dir: &std::path::Path, start: T
     let now = clock.now();
     let mut rows: Vec<CreditRow> = computed
         .iter()
-        .filter(|c| c.credit.evaluation.total_minor > 0)
-        .map(|c| engine.credit_row(&book, &resolved, c, now))
+        .filter(|c| c.credit.amount_minor > 0)
+        .map(|c| engine.credit_row(&book, &resolved, &policy, c, now))
         .collect();
     row("ledger rows built", t.lap(), rows.len(), "");
     let mut raw = rows.clone();

@@ -66,6 +66,27 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Measure impact, credits, ledger and outbox writes against a raw bulk insert.
     Bench(crate::bench::BenchArgs),
+    /// Evaluate and test compensation policies (see docs/policies.md).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Evaluate a policy against one customer's facts and print the lines as JSON.
+    Eval {
+        /// The policy file (TOML).
+        #[arg(long)]
+        policy: PathBuf,
+        /// The facts file (JSON: a customer and their events).
+        #[arg(long)]
+        facts: PathBuf,
+    },
+    /// Run every *.json test case under a directory; fails when any case fails.
+    Test {
+        /// The directory of cases (searched recursively).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +220,9 @@ pub fn init_tracing() {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
+    if let Command::Policy(cmd) = &cli.command {
+        return policy(cmd);
+    }
     let settings = Settings::resolve(&cli.settings)?;
     match cli.command {
         Command::Demo(args) => return crate::demo::run(&settings, args).await,
@@ -246,7 +270,22 @@ pub async fn run(cli: Cli) -> Result<()> {
             let poll = std::time::Duration::from_secs(poll_seconds.max(1));
             crate::http::serve(engine, dispatcher, &listen, poll, Some(ready)).await
         }
-        Command::Demo(_) | Command::Bench(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Bench(_) | Command::Policy(_) => unreachable!("handled above"),
+    }
+}
+
+fn policy(cmd: &PolicyCommand) -> Result<()> {
+    match cmd {
+        PolicyCommand::Eval { policy, facts } => print_json(&crate::policies::eval(policy, facts)?),
+        PolicyCommand::Test { dir } => {
+            let results = crate::policies::test_dir(dir)?;
+            print!("{}", crate::policies::report(&results));
+            let failed = results.iter().filter(|r| !r.passed()).count();
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} policy cases failed", results.len());
+            }
+            Ok(())
+        }
     }
 }
 

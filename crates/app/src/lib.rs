@@ -10,6 +10,7 @@
 //! - [`deliver`]: the outbox worker.
 //! - [`http`]: the JSON API, its auth and its OpenAPI description.
 //! - [`export`]: credits out, as CSV or JSON.
+//! - [`policies`]: `amends policy eval` and `amends policy test` over files.
 //! - [`demo`] and [`bench`]: a synthetic provider, the guided demo and the benchmark.
 //! - [`settings`] and [`cli`]: configuration and the command line.
 
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod export;
 pub mod http;
 pub mod import;
+pub mod policies;
 pub mod recovery;
 pub mod settings;
 pub mod tokens;

@@ -9,7 +9,7 @@ use crate::deliver::Dispatcher;
 use crate::recovery::{Engine, EngineConfig};
 use amends_channels::{Backoff, FileTransport, SmtpConfig, SmtpTransport, Transport};
 use amends_core::notice::Templates;
-use amends_core::policy::Policy;
+use amends_core::policy::{Assignment, Policy, PolicySet};
 use anyhow::{Context, Result, anyhow};
 use jiff::Timestamp;
 use std::path::{Path, PathBuf};
@@ -27,10 +27,34 @@ pub struct FileSettings {
     pub provider_name: Option<String>,
     pub status_url: Option<String>,
     pub policy: Option<PathBuf>,
+    /// Which policies apply to which customers; see [`PolicyAssignment`].
+    #[serde(default)]
+    pub policies: Vec<PolicyAssignment>,
     pub templates: Option<PathBuf>,
     pub outbox_file: Option<PathBuf>,
     pub listen: Option<String>,
     pub smtp: Option<SmtpConfig>,
+}
+
+/// `[[policies]]` in the settings file: a policy and the customers it is for. Empty lists
+/// mean everyone; a customer matched by several assignments is credited under each.
+///
+/// ```toml
+/// [[policies]]
+/// file = "policies/uk-ofcom-automatic-compensation.toml"
+/// segments = ["residential"]
+/// jurisdictions = ["GB-EAW", "GB-SCT", "GB-NIR"]
+/// ```
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyAssignment {
+    pub file: PathBuf,
+    #[serde(default)]
+    pub segments: Vec<String>,
+    #[serde(default)]
+    pub jurisdictions: Vec<String>,
+    #[serde(default)]
+    pub plans: Vec<String>,
 }
 
 /// What flags and the environment gave (clap fills it).
@@ -40,7 +64,7 @@ pub struct Overrides {
     /// postgres:// URL.
     #[arg(long, global = true, env = "AMENDS_DATABASE_URL")]
     pub database: Option<String>,
-    /// A TOML settings file (keys: database, provider_name, status_url, policy, templates,
+    /// A TOML settings file (keys: database, provider_name, status_url, policy, [[policies]], templates,
     /// outbox_file, listen, [smtp]).
     #[arg(long, global = true, env = "AMENDS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -77,6 +101,7 @@ pub struct Settings {
     pub provider_name: String,
     pub status_url: String,
     pub policy: Option<PathBuf>,
+    pub policies: Vec<PolicyAssignment>,
     pub templates: Option<PathBuf>,
     pub outbox_file: PathBuf,
     pub listen: String,
@@ -96,12 +121,19 @@ impl Settings {
             None => FileSettings::default(),
         };
         let defaults = EngineConfig::default();
+        let policy = o.policy.clone().or(file.policy);
+        if policy.is_some() && !file.policies.is_empty() {
+            return Err(anyhow!(
+                "give either one policy (--policy, AMENDS_POLICY or `policy`) or [[policies]] assignments, not both"
+            ));
+        }
         let smtp = merge_smtp(o, file.smtp)?;
         Ok(Settings {
             database: o.database.clone().or(file.database).unwrap_or_else(|| DEFAULT_DATABASE.into()),
             provider_name: o.provider_name.clone().or(file.provider_name).unwrap_or(defaults.provider_name),
             status_url: o.status_url.clone().or(file.status_url).unwrap_or(defaults.status_url),
-            policy: o.policy.clone().or(file.policy),
+            policy,
+            policies: file.policies,
             templates: o.templates.clone().or(file.templates),
             outbox_file: o
                 .outbox_file
@@ -121,15 +153,28 @@ impl Settings {
         }
     }
 
-    pub fn load_policy(&self) -> Result<Policy> {
-        match &self.policy {
-            None => Ok(Policy::builtin()),
-            Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                Ok(Policy::from_toml(&path.display().to_string(), &text)?)
-            }
+    /// The policies and who they apply to: the `[[policies]]` assignments, or one policy
+    /// for everyone (the built-in prorated policy unless one is given).
+    pub fn load_policies(&self) -> Result<PolicySet> {
+        if !self.policies.is_empty() {
+            let assignments = self
+                .policies
+                .iter()
+                .map(|a| {
+                    Ok(Assignment {
+                        policy: Arc::new(crate::policies::load_policy(&a.file)?),
+                        segments: a.segments.clone(),
+                        jurisdictions: a.jurisdictions.clone(),
+                        plans: a.plans.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return PolicySet::new(assignments).map_err(|e| anyhow!("[[policies]]: {e}"));
         }
+        Ok(match &self.policy {
+            None => Policy::builtin().into(),
+            Some(path) => crate::policies::load_policy(path)?.into(),
+        })
     }
 
     pub fn load_templates(&self) -> Result<Templates> {
@@ -154,7 +199,7 @@ impl Settings {
             status_url: self.status_url.clone(),
             ..EngineConfig::default()
         };
-        Ok(Arc::new(Engine::new(store, clock, self.load_templates()?, self.load_policy()?, config)))
+        Ok(Arc::new(Engine::new(store, clock, self.load_templates()?, self.load_policies()?, config)))
     }
 
     pub fn dispatcher(&self, engine: &Engine) -> Result<Dispatcher> {

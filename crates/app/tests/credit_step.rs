@@ -4,11 +4,11 @@
 
 use amends::clock::{Clock, ManualClock};
 use amends::import::ImportInput;
-use amends::recovery::{Engine, EngineConfig, compute_credits};
+use amends::recovery::{Engine, EngineConfig, ThisOutage, compute_credits};
 use amends_core::incident::{Declaration, IncidentState};
 use amends_core::interval::Interval;
 use amends_core::notice::Templates;
-use amends_core::policy::Policy;
+use amends_core::policy::{Assignment, Policy, PolicySet};
 use amends_store::{CreditFilter, Store};
 use jiff::Timestamp;
 use std::sync::Arc;
@@ -25,9 +25,9 @@ fn ts(s: &str) -> Timestamp {
 }
 
 fn engine(store: Arc<dyn Store>, clock: Arc<ManualClock>, version: u32) -> Engine {
-    let policy =
-        Policy::from_toml("test", &format!("id = \"prorated\"\nversion = {version}\nkind = \"prorated\"\n"))
-            .unwrap();
+    let text =
+        amends_core::policy::DEFAULT_POLICY_TOML.replace("version = 2", &format!("version = {version}"));
+    let policy = Policy::from_toml("test", &text).unwrap();
     Engine::new(store, clock, Templates::builtin(), policy, EngineConfig::default())
 }
 
@@ -71,8 +71,11 @@ async fn a_second_policy_is_refused_and_holds_up_no_other_incident() {
     let resolved = v1.incident(&first).await.unwrap();
     let outage = Interval::new(resolved.declared_at, resolved.resolved_at.unwrap()).unwrap();
     let affected = book.affected(&book.element_indices(&resolved.element_ids));
-    let computed = compute_credits(&book, &v1.policy, outage, outage.end(), &affected, &[]).unwrap();
-    let mut rows: Vec<_> = computed.iter().map(|c| v1.credit_row(&book, &resolved, c, clock.now())).collect();
+    let policy = v1.policies.assignments()[0].policy.clone();
+    let this = ThisOutage { id: first.as_str().into(), outage, issued_at: outage.end() };
+    let computed = compute_credits(&book, &policy, &this, &affected, &[]).unwrap();
+    let mut rows: Vec<_> =
+        computed.iter().map(|c| v1.credit_row(&book, &resolved, &policy, c, clock.now())).collect();
     assert_eq!(store.append_credits(&mut rows).await.unwrap().inserted, 1);
 
     // The restart runs policy v2: the first incident is refused, the second is credited.
@@ -97,4 +100,55 @@ async fn a_second_policy_is_refused_and_holds_up_no_other_incident() {
     );
     assert_eq!(report.notices_queued, 1);
     assert!(store.uncredited_resolved().await.unwrap().is_empty());
+}
+
+const SEGMENTED: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status,segment
+C1,Ana,ana@example.com,,en-US,UTC,fast,a,,1,2020-01-01T00:00:00Z,active,residential
+C2,Bo,bo@example.com,,en-US,UTC,fast,a,,1,2020-01-01T00:00:00Z,active,business
+";
+
+/// Policies are assigned by segment: everyone gets the prorated credit, business
+/// customers also a flat goodwill amount; each is its own ledger row, and each customer
+/// gets one notice with the total.
+#[tokio::test]
+async fn policies_apply_by_assignment_and_one_notice_tells_the_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = amends_store::open(&dir.path().join("a.db").display().to_string()).await.unwrap();
+    let clock = Arc::new(ManualClock::new(ts("2026-11-23T12:00:00Z")));
+    let flat = Policy::from_toml("flat", include_str!("../../../policies/flat-per-account.toml")).unwrap();
+    let set = PolicySet::new(vec![
+        Assignment::everyone(Policy::builtin()),
+        Assignment { segments: vec!["business".into()], ..Assignment::everyone(flat) },
+    ])
+    .unwrap();
+    let engine =
+        Engine::new(store.clone(), clock.clone(), Templates::builtin(), set, EngineConfig::default());
+    engine
+        .import(
+            ImportInput::from_texts(Some(PLANS.into()), Some(TOPOLOGY.into()), Some(SEGMENTED.into())),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    let id = outage(&engine, "a").await;
+    clock.set(ts("2026-11-23T19:00:00Z"));
+    engine.resolve(&id, "").await.unwrap();
+    engine.fan_out().await.unwrap();
+    let report = engine.credit_resolved().await.unwrap();
+    assert_eq!(report.credits_written, 3);
+    let credits = store.credits(&CreditFilter::default()).await.unwrap();
+    let rows: Vec<(&str, i64)> = credits.iter().map(|c| (c.key.as_str(), c.amount_minor)).collect();
+    // 10:00-19:00 of a 30-day cycle: 7999 x 540 / 43,200 = 99.99 -> 100; flat 500.
+    assert_eq!(
+        rows,
+        [
+            ("C1/INC-000001/prorated/2", 100),
+            ("C2/INC-000001/flat-per-account/1", 500),
+            ("C2/INC-000001/prorated/2", 100)
+        ]
+    );
+    assert_eq!(report.notices_queued, 2, "one credit notice per customer");
+    let notices = store.notices_for_customer("C2").await.unwrap();
+    let credit = notices.iter().find(|n| n.key.contains("/credit/")).expect("a credit notice");
+    assert!(credit.body.contains("6.00"), "the notice tells the total: {}", credit.body);
 }

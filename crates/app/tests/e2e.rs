@@ -203,10 +203,14 @@ fn outage_to_notified_and_credited_customers() {
     );
     assert_eq!(second["incident"]["incident_id"], "INC-000002");
     env.ok("2026-11-23T16:00:00Z", &["incident", "resolve", "INC-000002"]);
-    // 30 new minutes: C1 7999 x 30 / 43,200 = 5.55 -> 6; C5 the same; C6 4999 x 30 / 44,640 = 3.36 -> 3.
+    // The second credit is what the two outages earn together, less what the first paid, so
+    // the customer's credits add up to one rounding of the whole: 11:50-16:00 = 250 min.
+    // C1: 7999 x 250 / 43,200 = 46.29 -> 46, less 41 = 5.
+    // C5: 13:00-16:00 = 180 min: 7999 x 180 / 43,200 = 33.33 -> 33, less 28 = 5.
+    // C6: 4999 x 250 / 44,640 = 27.996 -> 28, less 25 = 3.
     assert_eq!(
         credit_amounts(&env, "INC-000002"),
-        vec![("C1".to_string(), 6), ("C5".to_string(), 6), ("C6".to_string(), 3)]
+        vec![("C1".to_string(), 5), ("C5".to_string(), 5), ("C6".to_string(), 3)]
     );
     // Re-running the credit step writes nothing new.
     let tick = env.json("2026-11-23T16:10:00Z", &["tick"]);
@@ -277,6 +281,6 @@ fn outage_to_notified_and_credited_customers() {
     // The CSV export carries the explanation.
     let csv = env.ok("2026-11-23T16:12:00Z", &["credits", "export", "--format", "csv", "--customer", "C1"]);
     assert!(csv.starts_with("key,customer_id,source_event,policy_id,policy_version,amount_minor,currency,statement,explanation"), "{csv}");
-    assert!(csv.contains("C1/INC-000001/prorated/1,C1,INC-000001,prorated,1,41,USD,2026-12-01,"), "{csv}");
+    assert!(csv.contains("C1/INC-000001/prorated/2,C1,INC-000001,prorated,2,41,USD,2026-12-01,"), "{csv}");
     assert!(csv.contains("220 min of the 43,200-min billing cycle starting 2026-11-01; 79.99 USD x 220 / 43,200 = 0.407356..., rounded half-up to 0.41 USD"), "{csv}");
 }

@@ -350,17 +350,26 @@ async fn an_outage_from_declaration_to_credit() {
     assert_eq!(r.status, 200);
     let credit = &r.body[0];
     assert_eq!(r.body.as_array().map(Vec::len), Some(1));
-    assert_eq!(credit["key"], "C1/INC-000001/prorated/1");
+    assert_eq!(credit["key"], "C1/INC-000001/prorated/2");
     assert_eq!(credit["source_event"], "INC-000001");
-    assert_eq!((&credit["policy_id"], &credit["policy_version"]), (&json!("prorated"), &json!(1)));
+    assert_eq!((&credit["policy_id"], &credit["policy_version"]), (&json!("prorated"), &json!(2)));
     assert_eq!((&credit["amount_minor"], &credit["currency"]), (&json!(c1_minor), &json!("USD")));
     // It lands on the next bill: the end of that cycle.
     assert_eq!(credit["statement"], "2026-12-01");
     assert_eq!(credit["created_at"], "2026-11-23T13:45:00Z");
     let line = &credit["lines"][0];
     assert_eq!(
-        (&line["cycle_start"], &line["seconds"], &line["cycle_seconds"], &line["amount_minor"]),
-        (&json!("2026-11-01"), &json!(outage_seconds), &json!(cycle_seconds), &json!(c1_minor))
+        (&line["rule"], &line["events"], &line["automatic"], &line["amount_minor"]),
+        (&json!("prorated"), &json!(["INC-000001"]), &json!(true), &json!(c1_minor))
+    );
+    let minutes = format!(
+        "{} min of the {}-min billing cycle starting 2026-11-01",
+        outage_seconds / 60,
+        cycle_seconds / 60
+    );
+    assert!(
+        line["explanation"].as_str().is_some_and(|e| e.contains(&minutes.replace("43200", "43,200"))),
+        "{line}"
     );
     // C2 (Paris, billed on the 1st) and C5 (New York, billed on the 15th) both have a
     // 30-day cycle with no clock change in it: 4999 x 13,500 / 2,592,000 = 26.04.
@@ -394,11 +403,11 @@ async fn an_outage_from_declaration_to_credit() {
             .collect()
     };
     let first = keys(&s.get("/v1/credits?incident=INC-000001&limit=2", Some(&s.read)).await);
-    assert_eq!(first, ["C1/INC-000001/prorated/1", "C2/INC-000001/prorated/1"]);
+    assert_eq!(first, ["C1/INC-000001/prorated/2", "C2/INC-000001/prorated/2"]);
     let rest = keys(
         &s.get(&format!("/v1/credits?incident=INC-000001&limit=2&after={}", first[1]), Some(&s.read)).await,
     );
-    assert_eq!(rest, ["C5/INC-000001/prorated/1"]);
+    assert_eq!(rest, ["C5/INC-000001/prorated/2"]);
 
     // What went out through the file channel: four blocks per affected customer.
     let (email, sms) = (s.outbox("email.txt"), s.outbox("sms.txt"));

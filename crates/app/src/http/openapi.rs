@@ -263,19 +263,18 @@ pub mod schemas {
         pub sent_at: Option<String>,
     }
 
-    /// One line of a credit's arithmetic.
+    /// One line of a credit's arithmetic, as the policy engine produced it.
     #[derive(ToSchema)]
     pub struct CreditLine {
-        /// `prorated` or `goodwill`.
+        /// The id of the policy rule that produced the line.
         pub rule: String,
-        /// The billing cycle the line belongs to.
-        #[schema(value_type = Option<String>, format = Date)]
-        pub cycle_start: Option<String>,
-        /// Outage seconds counted in that cycle.
-        pub seconds: i64,
-        /// The cycle's length in seconds.
-        pub cycle_seconds: i64,
+        /// The events (incident ids) the line covers: overlapping outages count once, so a
+        /// line may cover an earlier incident too.
+        pub events: Vec<String>,
         pub amount_minor: i64,
+        /// Paid without being asked; `false` lines are payable on request.
+        pub automatic: bool,
+        /// The arithmetic in words.
         pub explanation: String,
     }
 

@@ -1,29 +1,41 @@
-//! The credit step: every customer affected by a resolved incident is credited by the
-//! policy, into the append-only ledger, and told about it.
+//! The credit step: every customer affected by a resolved incident is credited, under
+//! every policy assigned to them, into the append-only ledger, and told about it once.
 //!
-//! Overlapping incidents count once per customer: an incident's credit leaves out the
-//! time already covered by incidents resolved before it (ordered by resolution time, then
-//! id), so the result does not depend on when or how often the step runs.
+//! Overlapping incidents count once per customer. An incident's credit is its marginal
+//! entitlement: the policy evaluated over the customer's earlier incidents plus this one,
+//! less the same policy over the earlier ones alone. Earlier means resolved before this one
+//! (by resolution time, then id) within the policy's look-back, so the sum of a customer's
+//! credits is what the policy owes for all their outages together, whatever order or how
+//! often the step runs.
 
 use super::fanout::{Batch, Instants};
 use super::{Engine, EngineError, join};
 use crate::book::LoadedBook;
+use amends_core::cycle::cycle_containing;
 use amends_core::interval::Interval;
-use amends_core::money::Money;
+use amends_core::money::{Money, format_minor};
 use amends_core::notice::NoticeKind;
-use amends_core::policy::{CreditFacts, Evaluation, Policy, PolicyError, evaluate};
+use amends_core::policy::facts::{Event, EventKind};
+use amends_core::policy::{CustomerFacts, Evaluation, Facts, Policy, PolicyError, PricePoint, evaluate};
 use amends_store::{CreditFilter, CreditRow, IncidentRow};
 use jiff::Timestamp;
+use jiff::civil::Date;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// One evaluation with its lines already as JSON, shared by every customer it fits.
+/// One customer's credit under one policy, with everything the ledger row and the notice
+/// need already rendered: shared by every customer it fits.
 #[derive(Debug)]
 pub struct PricedCredit {
-    pub evaluation: Evaluation,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// The statement the credit lands on: the one closing the billing cycle that holds the
+    /// resolution (the customer's next bill), named by its date.
+    pub statement: Date,
+    pub explanation: String,
     pub lines_json: String,
-    /// The credit notice's own fields (amount, statement, explanation), built once.
-    pub notice_fields: minijinja::Value,
+    /// Lines payable only on request, reported but not credited.
+    pub on_request_minor: i64,
 }
 
 #[derive(Debug)]
@@ -38,7 +50,8 @@ pub struct CreditReport {
     pub credits_written: u64,
     /// Credits that were already in the ledger with the same amount: re-runs.
     pub credits_unchanged: u64,
-    /// Affected customers owed nothing (under the threshold, or already credited).
+    /// Affected customers owed nothing under a policy (under a threshold, already
+    /// credited, excluded, or only on request).
     pub zero_credits: u64,
     /// Total credited by this run, per currency, in minor units.
     pub total_minor: BTreeMap<String, i64>,
@@ -61,72 +74,186 @@ impl CreditReport {
     }
 }
 
-/// An earlier incident overlapping this one: its outage and who it covered.
+/// An earlier incident near this one: its id, its outage and who it covered.
 pub struct EarlierOutage {
+    pub id: Arc<str>,
     pub outage: Interval,
     /// Indexed by customer: covered or not.
     pub covered: Vec<bool>,
 }
 
-/// Computes every affected customer's credit in memory. Customers who share (plan, zone,
-/// billing day), were customers for the whole outage and had no earlier overlapping
-/// outage get identical lines, so those are evaluated once per group.
+/// The incident being credited.
+#[derive(Debug, Clone)]
+pub struct ThisOutage {
+    pub id: Arc<str>,
+    pub outage: Interval,
+    pub issued_at: Timestamp,
+}
+
+/// Computes the credit of every customer in `customers` under `policy`, in memory.
+/// Customers alike in everything the policy reads (plan, zone, billing day, segment,
+/// jurisdiction), who were customers for the whole outage and had no earlier outage, get
+/// identical results, so those are evaluated once per group.
 pub fn compute_credits(
     book: &LoadedBook,
     policy: &Policy,
-    outage: Interval,
-    issued_at: Timestamp,
-    affected: &[u32],
+    this: &ThisOutage,
+    customers: &[u32],
     earlier: &[EarlierOutage],
 ) -> Result<Vec<CreditComputation>, PolicyError> {
-    let mut groups: HashMap<(u32, u32, u8), Arc<PricedCredit>> = HashMap::new();
-    let mut out = Vec::with_capacity(affected.len());
-    for &c in affected {
+    type GroupKey = (u32, u32, u8, amends_core::book::Segment, Option<amends_core::book::Jurisdiction>);
+    let mut groups: HashMap<GroupKey, Arc<PricedCredit>> = HashMap::new();
+    let mut out = Vec::with_capacity(customers.len());
+    for &c in customers {
         let customer = &book.customers[c as usize];
-        let already: Vec<Interval> =
-            earlier.iter().filter(|e| e.covered[c as usize]).map(|e| e.outage).collect();
-        let facts = CreditFacts {
-            monthly_price: book.plan_of(c).monthly_price,
-            billing_day: customer.billing_day,
-            zone_name: &customer.zone.name,
-            zone: &customer.zone.tz,
-            active_since: customer.active_since,
-            outage,
-            already_credited: &already,
-            issued_at,
-        };
-        let shareable = already.is_empty() && customer.active_since <= outage.start();
+        let prior: Vec<&EarlierOutage> = earlier.iter().filter(|e| e.covered[c as usize]).collect();
+        let shareable =
+            prior.is_empty() && !policy.uses_expressions && customer.active_since <= this.outage.start();
         let credit = if shareable {
-            let key = (book.customer_plan[c as usize], book.customer_zone[c as usize], customer.billing_day);
+            let key = (
+                book.customer_plan[c as usize],
+                book.customer_zone[c as usize],
+                customer.billing_day,
+                customer.segment,
+                customer.jurisdiction,
+            );
             match groups.get(&key) {
                 Some(credit) => credit.clone(),
                 None => {
-                    let credit = price(evaluate(policy, &facts)?, facts.monthly_price);
+                    let credit = credit_for(book, policy, this, c, &prior)?;
                     groups.insert(key, credit.clone());
                     credit
                 }
             }
         } else {
-            price(evaluate(policy, &facts)?, facts.monthly_price)
+            credit_for(book, policy, this, c, &prior)?
         };
         out.push(CreditComputation { customer: c, credit });
     }
     Ok(out)
 }
 
-fn price(evaluation: Evaluation, price: Money) -> Arc<PricedCredit> {
-    let lines_json = serde_json::to_string(&evaluation.lines).unwrap_or_else(|_| "[]".into());
-    let notice_fields = minijinja::context! {
-        credit_amount => Money::new(evaluation.total_minor, price.currency).to_string(),
-        statement => evaluation.statement.to_string(),
-        credit_explanation => evaluation.explanation.as_str(),
+fn outage_event(id: &Arc<str>, outage: Interval) -> Event {
+    Event {
+        id: id.clone(),
+        what: EventKind::Outage { span: outage, reported_at: None },
+        attributes: Arc::default(),
+    }
+}
+
+/// The facts of one customer of the book.
+pub fn customer_facts(book: &LoadedBook, c: u32) -> CustomerFacts {
+    let customer = &book.customers[c as usize];
+    let price = book.plan_of(c).monthly_price;
+    CustomerFacts {
+        id: customer.id.clone(),
+        segment: customer.segment.as_str().to_string(),
+        jurisdiction: customer.jurisdiction.as_ref().map(|j| j.as_str().to_string()).unwrap_or_default(),
+        zone_name: customer.zone.name.clone(),
+        zone: customer.zone.tz.clone(),
+        currency: price.currency,
+        billing_day: customer.billing_day,
+        active_from: customer.active_since,
+        // The book keeps one price per plan: the price in force is today's.
+        prices: vec![PricePoint { from: Date::constant(1970, 1, 1), monthly_price_minor: price.minor }],
+    }
+}
+
+/// The marginal credit of `this` for customer `c`: the policy over the earlier outages and
+/// this one, less the policy over the earlier ones alone.
+fn credit_for(
+    book: &LoadedBook,
+    policy: &Policy,
+    this: &ThisOutage,
+    c: u32,
+    prior: &[&EarlierOutage],
+) -> Result<Arc<PricedCredit>, PolicyError> {
+    let customer = customer_facts(book, c);
+    let zone = customer.zone.clone();
+    let billing_day = customer.billing_day;
+    let mut events: Vec<Event> = prior.iter().map(|e| outage_event(&e.id, e.outage)).collect();
+    let before = if prior.is_empty() {
+        None
+    } else {
+        Some(evaluate(policy, &Facts { customer: customer.clone(), events: events.clone() })?)
     };
-    Arc::new(PricedCredit { evaluation, lines_json, notice_fields })
+    events.push(outage_event(&this.id, this.outage));
+    let after = evaluate(policy, &Facts { customer, events })?;
+    let statement = cycle_containing(this.issued_at, billing_day, &zone)
+        .map_err(|e| PolicyError::eval(&policy.id, e.to_string()))?
+        .end_date;
+    Ok(Arc::new(price(&this.id, after, before.as_ref(), statement)))
+}
+
+fn price(this: &str, after: Evaluation, before: Option<&Evaluation>, statement: Date) -> PricedCredit {
+    let already = before.map_or(0, |b| b.total_minor);
+    let amount_minor = (after.total_minor - already).max(0);
+    let mine: Vec<_> = after.lines.iter().filter(|l| l.events.iter().any(|e| &**e == this)).collect();
+    let currency = amends_core::money::Currency::parse(&after.currency).ok();
+    let show = |minor: i64| match currency {
+        Some(c) => Money::new(minor, c).to_string(),
+        None => format_minor(minor, 2),
+    };
+    let mut words: Vec<String> = mine.iter().filter(|l| l.automatic).map(|l| l.explanation()).collect();
+    // What earlier credits already paid for the same lines (same rule, same cycle or
+    // episode), so the words add up: these lines, less that, is this credit.
+    let related: i64 = before.map_or(0, |b| {
+        b.lines
+            .iter()
+            .filter(|l| {
+                l.automatic && mine.iter().any(|m| m.rule_index == l.rule_index && m.anchor == l.anchor)
+            })
+            .map(|l| l.amount_minor)
+            .sum()
+    });
+    if related > 0 && !words.is_empty() {
+        words.push(format!("Less {} already credited for earlier overlapping outages.", show(related)));
+    }
+    let lines_total: i64 = mine.iter().filter(|l| l.automatic).map(|l| l.amount_minor).sum();
+    if lines_total - related != amount_minor {
+        words.push(format!("The policy's caps over earlier outages leave {}.", show(amount_minor)));
+    }
+    if amount_minor > 0 {
+        words.push(format!("Total {}, on the statement of {statement}.", show(amount_minor)));
+    } else if words.is_empty() {
+        words.extend(after.notes.iter().cloned());
+        if words.is_empty() {
+            words.push("No credit is owed for this outage under this policy.".into());
+        }
+    }
+    let on_request_minor: i64 = mine.iter().filter(|l| !l.automatic).map(|l| l.amount_minor).sum::<i64>();
+    if on_request_minor > 0 {
+        words.push(format!("A further {} is payable on request.", show(on_request_minor)));
+    }
+    PricedCredit {
+        amount_minor,
+        currency: after.currency.clone(),
+        statement,
+        explanation: words.join(" "),
+        lines_json: serde_json::to_string(&mine).unwrap_or_else(|_| "[]".into()),
+        on_request_minor,
+    }
 }
 
 /// The ledger key: (customer, source event, policy, version).
 pub fn credit_key(customer_id: &str, incident_id: &str, policy: &Policy) -> String {
     format!("{customer_id}/{incident_id}/{}/{}", policy.id, policy.version)
+}
+
+/// The credit notice's fields for one customer: one notice for all their policies.
+fn notice_fields(credits: &[Arc<PricedCredit>]) -> minijinja::Value {
+    let total: i64 = credits.iter().map(|c| c.amount_minor).sum();
+    let first = &credits[0];
+    let amount = match amends_core::money::Currency::parse(&first.currency) {
+        Ok(c) => Money::new(total, c).to_string(),
+        Err(_) => format_minor(total, 2),
+    };
+    let explanation = credits.iter().map(|c| c.explanation.as_str()).collect::<Vec<_>>().join(" ");
+    minijinja::context! {
+        credit_amount => amount,
+        statement => first.statement.to_string(),
+        credit_explanation => explanation,
+    }
 }
 
 impl Engine {
@@ -173,29 +300,44 @@ impl Engine {
         report: &mut CreditReport,
     ) -> Result<(), EngineError> {
         let Some(resolved_at) = incident.resolved_at else { return Ok(()) };
-        self.refuse_a_second_policy(incident).await?;
+        self.refuse_other_policies(incident).await?;
         let Some(outage) = Interval::new(incident.declared_at, resolved_at) else { return Ok(()) };
-        let earlier = earlier_outages(book, incident, outage, all);
-        let affected = book.affected(&book.element_indices(&incident.element_ids));
-        let (b, policy) = (book.clone(), self.policy.clone());
+        let this = ThisOutage { id: incident.incident_id.as_str().into(), outage, issued_at: resolved_at };
+        let affected = Arc::new(book.affected(&book.element_indices(&incident.element_ids)));
         let started = std::time::Instant::now();
-        let computed = tokio::task::spawn_blocking(move || {
-            compute_credits(&b, &policy, outage, resolved_at, &affected, &earlier)
-        })
-        .await
-        .map_err(join)??;
         let now = self.clock.now();
-        let mut rows = Vec::with_capacity(computed.len());
-        let mut owed = Vec::with_capacity(computed.len());
-        for c in computed {
-            if c.credit.evaluation.total_minor == 0 {
-                report.zero_credits += 1;
-                continue;
+        let mut rows = Vec::new();
+        let mut owed: HashMap<u32, Vec<Arc<PricedCredit>>> = HashMap::new();
+        for assignment in self.policies.assignments() {
+            let earlier =
+                Arc::new(earlier_outages(book, incident, outage, all, lookback(&assignment.policy)));
+            let (b, this, affected, assigned) =
+                (book.clone(), this.clone(), affected.clone(), assignment.clone());
+            let computed = tokio::task::spawn_blocking(move || {
+                let customers: Vec<u32> = affected
+                    .iter()
+                    .copied()
+                    .filter(|&c| {
+                        let customer = &b.customers[c as usize];
+                        let jurisdiction = customer.jurisdiction.as_ref().map_or("", |j| j.as_str());
+                        assigned.matches(customer.segment.as_str(), jurisdiction, &customer.plan_id)
+                    })
+                    .collect();
+                compute_credits(&b, &assigned.policy, &this, &customers, &earlier)
+            })
+            .await
+            .map_err(join)??;
+            for c in computed {
+                if c.credit.amount_minor == 0 {
+                    report.zero_credits += 1;
+                    continue;
+                }
+                rows.push(self.credit_row(book, incident, &assignment.policy, &c, now));
+                owed.entry(c.customer).or_default().push(c.credit);
             }
-            rows.push(self.credit_row(book, incident, &c, now));
-            owed.push((c.customer, c.credit));
         }
         let computed_in = started.elapsed();
+        // One call for every policy: all of this incident's ledger rows land together.
         let written = self.store.append_credits(&mut rows).await?;
         let written_in = started.elapsed();
         report.credits_written += written.inserted;
@@ -206,6 +348,8 @@ impl Engine {
             }
         }
         drop(rows); // a million ledger rows need not live on while the notices render
+        let mut owed: Vec<(u32, Vec<Arc<PricedCredit>>)> = owed.into_iter().collect();
+        owed.sort_unstable_by_key(|(c, _)| *c);
         report.notices_queued += self.queue_credit_notices(book, incident, outage, owed).await?;
         tracing::info!(
             incident = %incident.incident_id,
@@ -218,26 +362,43 @@ impl Engine {
         Ok(())
     }
 
-    /// An incident is credited under one policy. If a run under another policy (or
-    /// version) already wrote credits for it (a crash, then a restart with a new policy
-    /// file), writing ours would credit its customers twice under different keys.
-    async fn refuse_a_second_policy(&self, incident: &IncidentRow) -> Result<(), EngineError> {
-        let filter = CreditFilter {
-            source_event: Some(incident.incident_id.clone()),
-            limit: Some(1),
-            ..CreditFilter::default()
-        };
-        match self.store.credits(&filter).await?.first() {
-            Some(c)
-                if c.policy_id != self.policy.id || c.policy_version != i64::from(self.policy.version) =>
-            {
-                Err(EngineError::Invalid(vec![format!(
-                    "incident {} already has credits under policy {} version {}; this run uses {} version {}; \
-                     finish its credit step with the policy it started with",
-                    incident.incident_id, c.policy_id, c.policy_version, self.policy.id, self.policy.version
-                )]))
+    /// An incident is credited under the policies assigned when its step ran. If a run
+    /// under another policy (or version) already wrote credits for it (a crash, then a
+    /// restart with a new policy file), writing ours would credit its customers twice under
+    /// different keys.
+    async fn refuse_other_policies(&self, incident: &IncidentRow) -> Result<(), EngineError> {
+        let filter =
+            CreditFilter { source_event: Some(incident.incident_id.clone()), ..CreditFilter::default() };
+        let mut seen: Vec<(String, i64)> = Vec::new();
+        let mut after_key = None;
+        loop {
+            let page = self
+                .store
+                .credits(&CreditFilter {
+                    after_key: after_key.clone(),
+                    limit: Some(10_000),
+                    ..filter.clone()
+                })
+                .await?;
+            for c in &page {
+                if !seen.iter().any(|(id, v)| *id == c.policy_id && *v == c.policy_version) {
+                    seen.push((c.policy_id.clone(), c.policy_version));
+                }
             }
-            _ => Ok(()),
+            // One page is enough when the first rows already show a foreign policy.
+            let foreign =
+                seen.iter().find(|(id, v)| !u32::try_from(*v).is_ok_and(|v| self.policies.has(id, v)));
+            if let Some((id, version)) = foreign {
+                return Err(EngineError::Invalid(vec![format!(
+                    "incident {} already has credits under policy {id} version {version}, which is not assigned now; \
+                     finish its credit step with the policies it started with",
+                    incident.incident_id
+                )]));
+            }
+            match page.last() {
+                Some(last) if page.len() == 10_000 => after_key = Some(last.key.clone()),
+                _ => return Ok(()),
+            }
         }
     }
 
@@ -246,22 +407,23 @@ impl Engine {
         &self,
         book: &LoadedBook,
         incident: &IncidentRow,
+        policy: &Policy,
         c: &CreditComputation,
         now: Timestamp,
     ) -> CreditRow {
         let customer = &book.customers[c.customer as usize];
-        let e = &c.credit.evaluation;
+        let credit = &c.credit;
         CreditRow {
-            key: credit_key(&customer.id, &incident.incident_id, &self.policy),
+            key: credit_key(&customer.id, &incident.incident_id, policy),
             customer_id: customer.id.clone(),
             source_event: incident.incident_id.clone(),
-            policy_id: self.policy.id.clone(),
-            policy_version: i64::from(self.policy.version),
-            amount_minor: e.total_minor,
-            currency: e.currency.clone(),
-            statement: e.statement.to_string(),
-            explanation: e.explanation.clone(),
-            lines_json: c.credit.lines_json.clone(),
+            policy_id: policy.id.clone(),
+            policy_version: i64::from(policy.version),
+            amount_minor: credit.amount_minor,
+            currency: credit.currency.clone(),
+            statement: credit.statement.to_string(),
+            explanation: credit.explanation.clone(),
+            lines_json: credit.lines_json.clone(),
             created_at: now,
         }
     }
@@ -271,7 +433,7 @@ impl Engine {
         book: &Arc<LoadedBook>,
         incident: &IncidentRow,
         outage: Interval,
-        owed: Vec<(u32, Arc<PricedCredit>)>,
+        owed: Vec<(u32, Vec<Arc<PricedCredit>>)>,
     ) -> Result<u64, EngineError> {
         let batch = Batch {
             kind: NoticeKind::Credit,
@@ -285,34 +447,40 @@ impl Engine {
             },
             now: self.clock.now(),
         };
-        Ok(self
-            .render_and_queue(book, &batch, owed, |credit| credit.notice_fields.clone())
-            .await?
-            .notices_queued)
+        Ok(self.render_and_queue(book, &batch, owed, |credits| notice_fields(credits)).await?.notices_queued)
     }
 }
 
-/// Incidents resolved before `incident` (by resolution time, then id) whose outage
-/// overlaps it, each with the customers it covered.
+/// How far back an earlier incident can change this one's credit: a billing cycle for
+/// most policies, a year when a cap runs per calendar year.
+fn lookback(policy: &Policy) -> jiff::SignedDuration {
+    let yearly = policy.caps.iter().any(|c| c.per == amends_core::policy::model::CapPeriod::CalendarYear);
+    jiff::SignedDuration::from_hours(24 * if yearly { 367 } else { 32 })
+}
+
+/// Incidents resolved before `incident` (by resolution time, then id) that ended no more
+/// than `lookback` before it began, each with the customers it covered.
 fn earlier_outages(
     book: &LoadedBook,
     incident: &IncidentRow,
     outage: Interval,
     all: &[IncidentRow],
+    lookback: jiff::SignedDuration,
 ) -> Vec<EarlierOutage> {
     let this = (incident.resolved_at, incident.incident_id.as_str());
+    let horizon = outage.start().checked_sub(lookback).unwrap_or(outage.start());
     all.iter()
         .filter(|o| o.resolved_at.is_some() && (o.resolved_at, o.incident_id.as_str()) < this)
         .filter_map(|o| {
             let other = Interval::new(o.declared_at, o.resolved_at?)?;
-            other.overlaps(&outage).then_some((o, other))
+            (other.end() >= horizon).then_some((o, other))
         })
         .map(|(o, other)| {
             let mut covered = vec![false; book.customers.len()];
             for c in book.affected(&book.element_indices(&o.element_ids)) {
                 covered[c as usize] = true;
             }
-            EarlierOutage { outage: other, covered }
+            EarlierOutage { id: o.incident_id.as_str().into(), outage: other, covered }
         })
         .collect()
 }

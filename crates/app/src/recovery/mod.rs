@@ -8,7 +8,9 @@
 mod credits;
 mod fanout;
 
-pub use credits::{CreditComputation, CreditReport, compute_credits};
+pub use credits::{
+    CreditComputation, CreditReport, EarlierOutage, ThisOutage, compute_credits, customer_facts,
+};
 pub use fanout::FanoutReport;
 
 use crate::book::{BookError, LoadedBook};
@@ -19,7 +21,7 @@ use amends_core::incident::{
     check_resolution, check_update, due_automatic_update,
 };
 use amends_core::notice::{TemplateError, Templates};
-use amends_core::policy::{Policy, PolicyError};
+use amends_core::policy::{PolicyError, PolicySet};
 use amends_store::{AppendOutcome, IncidentRow, NewUpdate, Store, StoreError};
 use jiff::SignedDuration;
 use std::sync::{Arc, RwLock};
@@ -97,7 +99,8 @@ pub struct Engine {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub templates: Arc<Templates>,
-    pub policy: Policy,
+    /// Which compensation policies apply to which customers.
+    pub policies: PolicySet,
     pub config: EngineConfig,
     /// The book in memory with the store's book version it was loaded at.
     book: RwLock<Option<(i64, Arc<LoadedBook>)>>,
@@ -116,10 +119,11 @@ impl Engine {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         templates: Templates,
-        policy: Policy,
+        policies: impl Into<PolicySet>,
         config: EngineConfig,
     ) -> Self {
-        Engine { store, clock, templates: Arc::new(templates), policy, config, book: RwLock::new(None) }
+        let policies = policies.into();
+        Engine { store, clock, templates: Arc::new(templates), policies, config, book: RwLock::new(None) }
     }
 
     /// The book, loaded from the store on first use and again whenever the store's book
