@@ -189,11 +189,7 @@ fn price(this: &str, after: Evaluation, before: Option<&Evaluation>, statement: 
     let already = before.map_or(0, |b| b.total_minor);
     let amount_minor = (after.total_minor - already).max(0);
     let mine: Vec<_> = after.lines.iter().filter(|l| l.events.iter().any(|e| &**e == this)).collect();
-    let currency = amends_core::money::Currency::parse(&after.currency).ok();
-    let show = |minor: i64| match currency {
-        Some(c) => Money::new(minor, c).to_string(),
-        None => format_minor(minor, 2),
-    };
+    let show = |minor: i64| Money::new(minor, after.currency).to_string();
     let mut words: Vec<String> = mine.iter().filter(|l| l.automatic).map(|l| l.explanation()).collect();
     // What earlier credits already paid for the same lines (same rule, same cycle or
     // episode), so the words add up: these lines, less that, is this credit.
@@ -227,7 +223,7 @@ fn price(this: &str, after: Evaluation, before: Option<&Evaluation>, statement: 
     }
     PricedCredit {
         amount_minor,
-        currency: after.currency.clone(),
+        currency: after.currency.code().to_string(),
         statement,
         explanation: words.join(" "),
         lines_json: serde_json::to_string(&mine).unwrap_or_else(|_| "[]".into()),

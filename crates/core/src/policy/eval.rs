@@ -14,7 +14,7 @@ use super::model::{
 };
 use crate::cycle::{BillingCycle, cycle_containing, split_by_cycle};
 use crate::interval::Interval;
-use crate::money::{Money, Rounding, format_quotient, group_thousands};
+use crate::money::{Currency, Money, Rounding, format_quotient, group_thousands};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -26,7 +26,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evaluation {
     pub customer_id: String,
-    pub currency: String,
+    #[serde(serialize_with = "currency_code")]
+    pub currency: Currency,
     /// The sum of the automatic lines: what amounts credits without being asked.
     pub total_minor: i64,
     /// The sum of the lines paid only on request.
@@ -119,6 +120,10 @@ impl ProratedDetail {
     }
 }
 
+fn currency_code<S: serde::Serializer>(c: &Currency, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(c.code())
+}
+
 /// Shows both durations in minutes when both are whole minutes, else in seconds.
 fn span_pair(seconds: i64, cycle_seconds: i64) -> (String, String, &'static str) {
     let fmt = |n: i64| group_thousands(n.unsigned_abs());
@@ -196,7 +201,7 @@ pub fn evaluate(policy: &Policy, facts: &Facts) -> Result<Evaluation, PolicyErro
     let c = &facts.customer;
     let mut ev = Evaluation {
         customer_id: c.id.clone(),
-        currency: c.currency.code().to_string(),
+        currency: c.currency,
         total_minor: 0,
         on_request_minor: 0,
         lines: Vec::new(),
