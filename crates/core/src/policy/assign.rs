@@ -24,9 +24,15 @@ impl Assignment {
         }
     }
 
+    /// A jurisdiction matches itself and every part of it: `GB` takes `GB-SCT`.
     pub fn matches(&self, segment: &str, jurisdiction: &str, plan: &str) -> bool {
         let fits = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
-        fits(&self.segments, segment) && fits(&self.jurisdictions, jurisdiction) && fits(&self.plans, plan)
+        let within = |j: &String| {
+            jurisdiction == j
+                || jurisdiction.strip_prefix(j.as_str()).is_some_and(|rest| rest.starts_with('-'))
+        };
+        let jurisdiction_fits = self.jurisdictions.is_empty() || self.jurisdictions.iter().any(within);
+        fits(&self.segments, segment) && jurisdiction_fits && fits(&self.plans, plan)
     }
 }
 
@@ -82,6 +88,11 @@ mod tests {
         assert!(a.matches("residential", "GB-SCT", "fibre"));
         assert!(!a.matches("business", "GB-SCT", "fibre"));
         assert!(!a.matches("residential", "US-NY", "fibre"));
+        a.jurisdictions = vec!["GB".into()];
+        assert!(a.matches("residential", "GB-SCT", "fibre"));
+        assert!(a.matches("residential", "GB", "fibre"));
+        assert!(!a.matches("residential", "GBX", "fibre"));
+        assert!(!a.matches("residential", "", "fibre"));
     }
 
     #[test]
