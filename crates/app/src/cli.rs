@@ -69,6 +69,29 @@ pub enum Command {
     /// Evaluate and test compensation policies (see docs/policies.md).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run a file of device events (NDJSON) through outage detection on a simulated clock
+    /// and print, as NDJSON, each incident opened, merged and resolved (see
+    /// docs/telemetry.md). Reads the book from the database; records nothing.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The events, one JSON object per line ("-" for standard input).
+    #[arg(long)]
+    pub events: PathBuf,
+    /// Write every customer's downtime per incident here, as CSV.
+    #[arg(long)]
+    pub downtime_csv: Option<PathBuf>,
+    /// Override the hold-down (default 60, or `[detection] hold_down_seconds`).
+    #[arg(long)]
+    pub hold_down_seconds: Option<u32>,
+    /// Override the default minimum of offline devices for an element to be out.
+    #[arg(long)]
+    pub min_devices: Option<u32>,
+    /// Override the default minimum fraction of offline devices (a decimal, e.g. 0.6).
+    #[arg(long)]
+    pub min_fraction: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +209,44 @@ pub enum TokenCommand {
     },
 }
 
+async fn replay(settings: &Settings, args: ReplayArgs) -> Result<()> {
+    use crate::telemetry::{Decimal, ThresholdSettings};
+    let mut detection = settings.detection.clone();
+    detection.hold_down_seconds = args.hold_down_seconds.or(detection.hold_down_seconds);
+    let flags = ThresholdSettings {
+        min_devices: args.min_devices,
+        min_fraction: args.min_fraction.map(Decimal::Text),
+        restore_fraction: None,
+    };
+    detection.threshold = detection.threshold.overridden_by(flags);
+    let config = detection.to_config()?;
+    let store = amends_store::open(&settings.database)
+        .await
+        .with_context(|| format!("opening {}", settings.database))?;
+    let book = crate::book::LoadedBook::from_rows(store.load_book().await?)?;
+    let input: Box<dyn std::io::BufRead> = if args.events.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(&args.events)
+            .with_context(|| format!("opening {}", args.events.display()))?;
+        Box::new(std::io::BufReader::with_capacity(1 << 20, file))
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut csv = match &args.downtime_csv {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let now = settings.clock().now();
+    crate::telemetry::replay(&book, config, now, input, &mut out, csv.as_mut().map(|w| w as &mut dyn Write))?;
+    out.flush()?;
+    if let Some(mut w) = csv {
+        w.flush()?;
+    }
+    Ok(())
+}
+
 fn parse_state(s: &str) -> Result<IncidentState, String> {
     IncidentState::parse(s).filter(|state| state.is_operator_state()).ok_or_else(|| {
         format!("{s:?} is not a state an operator sets (acknowledged, identified, monitoring)")
@@ -226,6 +287,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let settings = Settings::resolve(&cli.settings)?;
     match cli.command {
         Command::Demo(args) => return crate::demo::run(&settings, args).await,
+        Command::Replay(args) => return replay(&settings, args).await,
         Command::Bench(args) => return crate::bench::run(&settings, args).await,
         _ => {}
     }
@@ -270,7 +332,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             let poll = std::time::Duration::from_secs(poll_seconds.max(1));
             crate::http::serve(engine, dispatcher, &listen, poll, Some(ready)).await
         }
-        Command::Demo(_) | Command::Bench(_) | Command::Policy(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Bench(_) | Command::Policy(_) | Command::Replay(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

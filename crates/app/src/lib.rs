@@ -10,6 +10,7 @@
 //! - [`deliver`]: the outbox worker.
 //! - [`http`]: the JSON API, its auth and its OpenAPI description.
 //! - [`export`]: credits out, as CSV or JSON.
+//! - [`telemetry`]: `[detection]` settings and `amends replay` (device events → incidents).
 //! - [`policies`]: `amends policy eval` and `amends policy test` over files.
 //! - [`demo`] and [`bench`]: a synthetic provider, the guided demo and the benchmark.
 //! - [`settings`] and [`cli`]: configuration and the command line.
@@ -26,4 +27,5 @@ pub mod import;
 pub mod policies;
 pub mod recovery;
 pub mod settings;
+pub mod telemetry;
 pub mod tokens;

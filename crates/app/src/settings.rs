@@ -7,6 +7,7 @@
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::deliver::Dispatcher;
 use crate::recovery::{Engine, EngineConfig};
+use crate::telemetry::DetectionSettings;
 use amends_channels::{Backoff, FileTransport, SmtpConfig, SmtpTransport, Transport};
 use amends_core::notice::Templates;
 use amends_core::policy::{Assignment, Policy, PolicySet};
@@ -34,6 +35,8 @@ pub struct FileSettings {
     pub outbox_file: Option<PathBuf>,
     pub listen: Option<String>,
     pub smtp: Option<SmtpConfig>,
+    /// Outage detection from device telemetry; see [`DetectionSettings`].
+    pub detection: Option<DetectionSettings>,
 }
 
 /// `[[policies]]` in the settings file: a policy and the customers it is for. Empty lists
@@ -65,7 +68,7 @@ pub struct Overrides {
     #[arg(long, global = true, env = "AMENDS_DATABASE_URL")]
     pub database: Option<String>,
     /// A TOML settings file (keys: database, provider_name, status_url, policy, [[policies]], templates,
-    /// outbox_file, listen, [smtp]).
+    /// outbox_file, listen, [smtp], [detection]).
     #[arg(long, global = true, env = "AMENDS_CONFIG")]
     pub config: Option<PathBuf>,
     /// The compensation policy file (TOML). Default: the built-in prorated policy.
@@ -106,6 +109,7 @@ pub struct Settings {
     pub outbox_file: PathBuf,
     pub listen: String,
     pub smtp: Option<SmtpConfig>,
+    pub detection: DetectionSettings,
     pub now: Option<Timestamp>,
 }
 
@@ -142,6 +146,7 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_OUTBOX_FILE.into()),
             listen: file.listen.unwrap_or_else(|| DEFAULT_LISTEN.into()),
             smtp,
+            detection: file.detection.unwrap_or_default(),
             now: o.now,
         })
     }

@@ -13,6 +13,7 @@
 //! - [`policy`]: compensation policies and their evaluation into explained credit lines.
 //! - [`incident`]: incident states, validation of operator input, the ETR watchdog rule.
 //! - [`notice`]: notice kinds, deterministic keys, templates and rendering.
+//! - [`telemetry`]: outage detection from device events, per-device downtime.
 
 pub mod book;
 pub mod cycle;
@@ -22,4 +23,5 @@ pub mod interval;
 pub mod money;
 pub mod notice;
 pub mod policy;
+pub mod telemetry;
 pub mod topology;

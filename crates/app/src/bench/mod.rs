@@ -7,6 +7,8 @@
 //! equivalent table, the floor the ledger is compared against. Figures are printed, not
 //! asserted: timings belong in a report, not in a test.
 
+mod telemetry;
+
 use crate::clock::{Clock, ManualClock, after};
 use crate::demo::synth;
 use crate::import::ImportInput;
@@ -39,6 +41,13 @@ pub struct BenchArgs {
     /// Only measure policy evaluation (no database).
     #[arg(long)]
     pub policies_only: bool,
+    /// Only measure outage detection: the telemetry storm (no database).
+    #[arg(long)]
+    pub telemetry_only: bool,
+    /// Also write the storm's events here as NDJSON (for `amends replay`), and the
+    /// synthetic book as CSV beside it (`<file>.book/`, for `amends import`).
+    #[arg(long)]
+    pub write_events: Option<std::path::PathBuf>,
 }
 
 pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Result<()> {
@@ -46,8 +55,13 @@ pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Resu
         println!("note: this is a debug build; run `cargo run --release -- bench` for real figures");
     }
     let start = Timestamp::from_second(1_795_446_000)?; // 2026-11-23T15:00:00Z
-    policy_evaluations(args.customers)?;
-    if args.policies_only {
+    if !args.telemetry_only {
+        policy_evaluations(args.customers)?;
+    }
+    if !args.policies_only {
+        telemetry::storm(args.customers, start, args.write_events.as_deref())?;
+    }
+    if args.policies_only || args.telemetry_only {
         return Ok(());
     }
     std::fs::create_dir_all(&args.dir)?;
@@ -81,7 +95,7 @@ pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Resu
 fn policy_evaluations(n: usize) -> Result<()> {
     use amends_core::policy::facts::{Event, EventKind};
     use amends_core::policy::{CustomerFacts, Facts, PricePoint, evaluate};
-    const OFCOM: &str = include_str!("../../../policies/uk-ofcom-automatic-compensation.toml");
+    const OFCOM: &str = include_str!("../../../../policies/uk-ofcom-automatic-compensation.toml");
     let zones = ["Europe/London", "America/New_York", "Europe/Paris", "UTC", "Asia/Tokyo"];
     let zones: Vec<_> = zones.iter().map(|z| (z.to_string(), jiff::tz::TimeZone::get(z))).collect();
     let base = 1_743_465_600i64; // 2025-04-01T00:00:00Z
@@ -136,26 +150,35 @@ fn policy_evaluations(n: usize) -> Result<()> {
 
 /// The process's peak resident set (Linux `VmHWM`), where the system reports it.
 fn peak_rss_kib() -> Option<u64> {
+    proc_status_kib("VmHWM:")
+}
+
+/// The process's resident set now (Linux `VmRSS`), where the system reports it.
+pub(crate) fn rss_kib() -> Option<u64> {
+    proc_status_kib("VmRSS:")
+}
+
+fn proc_status_kib(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-struct Timer(Instant);
+pub(crate) struct Timer(Instant);
 
 impl Timer {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Timer(Instant::now())
     }
 
-    fn lap(&mut self) -> Duration {
+    pub(crate) fn lap(&mut self) -> Duration {
         let d = self.0.elapsed();
         self.0 = Instant::now();
         d
     }
 }
 
-fn row(what: &str, d: Duration, rows: usize, note: &str) {
+pub(crate) fn row(what: &str, d: Duration, rows: usize, note: &str) {
     let rate = rows as f64 / d.as_secs_f64().max(1e-9);
     println!("  {what:<44} {:>9.3} s {:>12} rows/s  {note}", d.as_secs_f64(), group_thousands(rate as u64));
 }

@@ -1,0 +1,706 @@
+//! The detection engine: device events in, incidents and per-device downtime out.
+//!
+//! Events wait in an agenda ordered by their `at` until the clock is `reorder_window` past
+//! them, then apply in time order, so arrival order within the window does not matter.
+//! Hold-down expiries go on the same agenda, so "did the device come back first?" is
+//! decided in event time, not arrival time. Per-element counts of confirmed-offline
+//! devices are kept along each device's ancestry; an element crossing its threshold opens
+//! or widens an incident at once, in the same step.
+
+use super::config::{DetectionConfig, Threshold};
+use super::event::{DeviceEvent, DeviceState};
+use super::network::{NONE, Network};
+use crate::topology::{ElementIdx, Topology};
+use jiff::Timestamp;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The agenda's time resolution, in microseconds: events in one bucket are sorted when the
+/// bucket is released.
+const BUCKET_MICROS: i64 = 100_000;
+/// How many unknown device ids the statistics keep as examples.
+pub const UNKNOWN_SAMPLE_MAX: usize = 10;
+
+/// What an incident-level change looks like to the caller, in event time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detection {
+    /// A new incident at `element`, which crossed its threshold at `at`.
+    Opened { incident: u32, element: ElementIdx, at: Timestamp },
+    /// `element`, an ancestor of the incidents in `merged`, crossed its threshold: they are
+    /// now part of `incident`.
+    Merged { incident: u32, merged: Vec<u32>, element: ElementIdx, at: Timestamp },
+    /// The incident's top element came back but elements below it are still out: the
+    /// incident goes on at those.
+    Narrowed { incident: u32, elements: Vec<ElementIdx>, at: Timestamp },
+    /// Every element of the incident is back. `still_offline`: its devices still offline.
+    Resolved { incident: u32, still_offline: Vec<u32>, at: Timestamp },
+    /// A device became part of an open incident (its customers are affected).
+    Affected { incident: u32, device: u32, at: Timestamp },
+    /// A device of an open incident came back.
+    Restored { incident: u32, device: u32, at: Timestamp },
+}
+
+/// Why an event was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("device {0:?} is not in the book")]
+    UnknownDevice(String),
+    #[error("`at` {at} is more than {limit_seconds} s after the clock ({now})")]
+    TooFarAhead { at: Timestamp, now: Timestamp, limit_seconds: i64 },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Events taken into the agenda.
+    pub accepted: u64,
+    /// The same device, state and instant as an event already applied.
+    pub duplicates: u64,
+    /// Older than an event of the same device already applied: it changes nothing.
+    pub superseded: u64,
+    /// Events for devices not in the book, and some of their ids.
+    pub unknown_devices: u64,
+    pub unknown_sample: BTreeSet<String>,
+    /// Events stamped too far ahead of the clock.
+    pub too_far_ahead: u64,
+    /// Events that arrived after their reorder window had passed, applied on arrival.
+    pub late: u64,
+    /// Offline reports that became confirmed outages.
+    pub confirmed: u64,
+    /// Offline reports followed by the device's return within the hold-down.
+    pub momentary: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Nothing heard from the device yet: not proof of anything.
+    NoData,
+    Online,
+    /// Reported offline, within the hold-down.
+    Pending,
+    /// A confirmed outage, since `Device::since`.
+    Offline,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Device {
+    since: i64,
+    last_at: i64,
+    /// The incident that last took this device in (follow `merged_into`), or `NONE`.
+    incident: u32,
+    /// The newest closed offline interval of this device in `Detector::spans`, or `NONE`.
+    last_span: u32,
+    phase: Phase,
+    last_kind: Kind,
+}
+
+/// A closed confirmed-offline interval; `prev` chains a device's intervals, newest first.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    prev: u32,
+    start: i64,
+    end: i64,
+}
+
+/// Items sort by time, then kind: a hold-down that expires at the very instant the device
+/// reports back has expired (it did not come back first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Confirm,
+    Online,
+    Offline,
+    LastGasp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Item {
+    at: i64,
+    kind: Kind,
+    device: u32,
+    /// For `Confirm`: the start of the offline report it confirms.
+    since: i64,
+}
+
+/// Items by 100 ms bucket; the front bucket is the next to release.
+#[derive(Debug, Default)]
+struct Agenda {
+    first_bucket: i64,
+    buckets: VecDeque<Vec<Item>>,
+    spare: Vec<Vec<Item>>,
+}
+
+impl Agenda {
+    /// Files `item`, or gives it back when its bucket was already released.
+    fn push(&mut self, item: Item) -> Result<(), Item> {
+        let b = item.at.div_euclid(BUCKET_MICROS);
+        if self.buckets.is_empty() && b >= self.first_bucket {
+            self.first_bucket = b;
+        }
+        if b < self.first_bucket {
+            return Err(item);
+        }
+        let slot = (b - self.first_bucket) as usize;
+        while self.buckets.len() <= slot {
+            self.buckets.push_back(self.spare.pop().unwrap_or_default());
+        }
+        self.buckets[slot].push(item);
+        Ok(())
+    }
+
+    /// The next bucket that ends at or before `until`, sorted.
+    fn release(&mut self, until: i64) -> Option<Vec<Item>> {
+        if (self.first_bucket + 1) * BUCKET_MICROS > until {
+            return None;
+        }
+        let mut items = self.buckets.pop_front()?;
+        self.first_bucket += 1;
+        if !items.is_sorted() {
+            items.sort_unstable();
+        }
+        Some(items)
+    }
+
+    fn recycle(&mut self, mut items: Vec<Item>) {
+        items.clear();
+        self.spare.push(items);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buckets.iter().all(Vec::is_empty)
+    }
+}
+
+/// An incident as detection sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectedIncident {
+    pub opened_at: Timestamp,
+    /// The earliest outage among its devices within the correlation window.
+    pub started_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    /// The elements that are out now and have no ancestor that is out.
+    pub elements: Vec<ElementIdx>,
+    /// Every element the incident has covered, none below another.
+    pub extent: Vec<ElementIdx>,
+    pub merged_into: Option<u32>,
+    /// Devices that were offline in it, in the order they joined.
+    pub devices: Vec<u32>,
+}
+
+/// One customer's time without service in one incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Downtime {
+    pub customer: u32,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Presumed: the customer has no telemetry device, so the incident's span is used.
+    pub presumed: bool,
+}
+
+pub struct Detector {
+    net: Network,
+    config: DetectionConfig,
+    thresholds: Vec<Threshold>,
+    /// Per element: index into `thresholds`.
+    threshold_of: Vec<u16>,
+    offline_below: Vec<u32>,
+    out: Vec<bool>,
+    /// The open incident whose element this is, for elements that are out with no out
+    /// ancestor; else `NONE`.
+    incident_at: Vec<u32>,
+    /// Those elements by pre-order number, to find the ones below a given element.
+    tops: BTreeMap<u32, ElementIdx>,
+    devices: Vec<Device>,
+    spans: Vec<Span>,
+    incidents: Vec<DetectedIncident>,
+    agenda: Agenda,
+    /// Items whose bucket was already released when they arrived; applied on the next
+    /// `advance`, in arrival order.
+    late: Vec<Item>,
+    now: i64,
+    stats: Stats,
+}
+
+fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+fn instant(m: i64) -> Timestamp {
+    Timestamp::from_microsecond(m).expect("instants inside the agenda come from valid timestamps")
+}
+
+impl Detector {
+    pub fn new(topology: &Topology, net: Network, config: DetectionConfig) -> Detector {
+        let mut thresholds = vec![config.default_threshold];
+        let mut by_kind: Vec<(&str, u16)> = Vec::new();
+        let threshold_of = topology
+            .elements()
+            .iter()
+            .map(|e| match config.thresholds.get(&e.kind) {
+                None => 0,
+                Some(t) => match by_kind.iter().find(|k| k.0 == e.kind) {
+                    Some(k) => k.1,
+                    None => {
+                        thresholds.push(*t);
+                        by_kind.push((&e.kind, (thresholds.len() - 1) as u16));
+                        (thresholds.len() - 1) as u16
+                    }
+                },
+            })
+            .collect();
+        let n = topology.len();
+        let device = Device {
+            since: 0,
+            last_at: i64::MIN,
+            incident: NONE,
+            last_span: NONE,
+            phase: Phase::NoData,
+            last_kind: Kind::Confirm,
+        };
+        Detector {
+            devices: vec![device; net.device_count()],
+            net,
+            config,
+            thresholds,
+            threshold_of,
+            offline_below: vec![0; n],
+            out: vec![false; n],
+            incident_at: vec![NONE; n],
+            tops: BTreeMap::new(),
+            spans: Vec::new(),
+            incidents: Vec::new(),
+            agenda: Agenda::default(),
+            late: Vec::new(),
+            now: i64::MIN,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn incidents(&self) -> &[DetectedIncident] {
+        &self.incidents
+    }
+
+    pub fn incident(&self, id: u32) -> &DetectedIncident {
+        &self.incidents[id as usize]
+    }
+
+    /// Confirmed-offline devices at or below `element`, and all its devices.
+    pub fn element_counts(&self, element: ElementIdx) -> (u32, u32) {
+        (self.offline_below[element as usize], self.net.devices_below[element as usize])
+    }
+
+    /// The clock as detection last saw it.
+    pub fn now(&self) -> Option<Timestamp> {
+        (self.now != i64::MIN).then(|| instant(self.now))
+    }
+
+    /// Takes one event into the agenda. It applies once the clock passes its `at` plus the
+    /// reorder window (see `advance`). `now` bounds how far ahead an event may be stamped.
+    pub fn offer(&mut self, event: &DeviceEvent, now: Timestamp) -> Result<(), Refusal> {
+        let Some(device) = self.net.device_index(&event.device_id) else {
+            self.stats.unknown_devices += 1;
+            if self.stats.unknown_sample.len() < UNKNOWN_SAMPLE_MAX {
+                self.stats.unknown_sample.insert(event.device_id.clone());
+            }
+            return Err(Refusal::UnknownDevice(event.device_id.clone()));
+        };
+        let at = micros(event.at);
+        if at > micros(now).saturating_add(self.config.future_limit.as_micros() as i64) {
+            self.stats.too_far_ahead += 1;
+            return Err(Refusal::TooFarAhead {
+                at: event.at,
+                now,
+                limit_seconds: self.config.future_limit.as_secs(),
+            });
+        }
+        let kind = match (event.state, event.last_gasp) {
+            (DeviceState::Online, _) => Kind::Online,
+            (DeviceState::Offline, false) => Kind::Offline,
+            (DeviceState::Offline, true) => Kind::LastGasp,
+        };
+        self.stats.accepted += 1;
+        if let Err(item) = self.agenda.push(Item { at, kind, device, since: at }) {
+            self.stats.late += 1;
+            self.late.push(item);
+        }
+        Ok(())
+    }
+
+    /// Moves the clock to `now` and applies everything it releases: events at least the
+    /// reorder window old, and hold-downs that expired. Detections are appended to `out`.
+    pub fn advance(&mut self, now: Timestamp, out: &mut Vec<Detection>) {
+        self.now = self.now.max(micros(now));
+        let window = self.config.reorder_window.as_micros() as i64;
+        self.release(self.now.saturating_sub(window), out);
+    }
+
+    /// Applies every event taken so far, without waiting for the reorder window: the end of
+    /// a replayed file. Hold-downs that have not expired by the clock stay pending.
+    pub fn drain(&mut self, out: &mut Vec<Detection>) {
+        self.release(self.now, out);
+    }
+
+    fn release(&mut self, until: i64, out: &mut Vec<Detection>) {
+        for item in std::mem::take(&mut self.late) {
+            self.apply(item, out);
+        }
+        while let Some(items) = self.agenda.release(until) {
+            for &item in &items {
+                self.apply(item, out);
+            }
+            self.agenda.recycle(items);
+            // Hold-downs shorter than a bucket, scheduled while this bucket ran.
+            for item in std::mem::take(&mut self.late) {
+                self.apply(item, out);
+            }
+        }
+    }
+
+    /// Devices confirmed offline that no open incident covers: isolated faults.
+    pub fn isolated(&self) -> Vec<u32> {
+        (0..self.devices.len() as u32)
+            .filter(|&d| {
+                let dev = &self.devices[d as usize];
+                dev.phase == Phase::Offline && self.open_incident_of(dev).is_none()
+            })
+            .collect()
+    }
+
+    /// Devices reported offline whose hold-down has not run out.
+    pub fn pending(&self) -> usize {
+        self.devices.iter().filter(|d| d.phase == Phase::Pending).count()
+    }
+
+    /// Devices never heard from.
+    pub fn no_data(&self) -> usize {
+        self.devices.iter().filter(|d| d.phase == Phase::NoData).count()
+    }
+
+    /// Every customer's time without service in `incident`: their device's confirmed
+    /// offline intervals within the incident's span (up to the clock while it is open),
+    /// and the whole span for customers without a device.
+    pub fn downtime(&self, incident: u32) -> Vec<Downtime> {
+        let inc = &self.incidents[incident as usize];
+        let from = micros(inc.started_at);
+        let to = inc.resolved_at.map(micros).unwrap_or(self.now);
+        let mut rows = Vec::new();
+        let mut push = |customers: &[u32], start: i64, end: i64, presumed: bool| {
+            let (start, end) = (start.max(from), end.min(to));
+            if start < end {
+                for &customer in customers {
+                    rows.push(Downtime { customer, start: instant(start), end: instant(end), presumed });
+                }
+            }
+        };
+        for &d in &inc.devices {
+            let dev = &self.devices[d as usize];
+            let customers = self.net.customers_of(d);
+            if dev.phase == Phase::Offline {
+                push(customers, dev.since, i64::MAX, false);
+            }
+            let mut s = dev.last_span;
+            while s != NONE {
+                let span = self.spans[s as usize];
+                if span.end <= from {
+                    break;
+                }
+                push(customers, span.start, span.end, false);
+                s = span.prev;
+            }
+        }
+        for &e in &inc.extent {
+            for c in self.net.deviceless_under(e) {
+                push(&[c], from, to, true);
+            }
+        }
+        rows.sort_unstable_by_key(|r| (r.customer, r.start));
+        rows
+    }
+
+    /// Customers affected by `incident`: those of its devices, and those without a device
+    /// at or below its elements.
+    pub fn customers_affected(&self, incident: u32) -> u64 {
+        let inc = &self.incidents[incident as usize];
+        let with_device: usize = inc.devices.iter().map(|&d| self.net.customers_of(d).len()).sum();
+        let deviceless: u32 = inc.extent.iter().map(|&e| self.net.deviceless_below[e as usize]).sum();
+        with_device as u64 + u64::from(deviceless)
+    }
+
+    fn find(&self, mut incident: u32) -> u32 {
+        while let Some(next) = self.incidents[incident as usize].merged_into {
+            incident = next;
+        }
+        incident
+    }
+
+    fn open_incident_of(&self, dev: &Device) -> Option<u32> {
+        if dev.incident == NONE {
+            return None;
+        }
+        let i = self.find(dev.incident);
+        self.incidents[i as usize].resolved_at.is_none().then_some(i)
+    }
+
+    fn apply(&mut self, item: Item, out: &mut Vec<Detection>) {
+        let d = item.device as usize;
+        if item.kind == Kind::Confirm {
+            let dev = self.devices[d];
+            if dev.phase == Phase::Pending && dev.since == item.since {
+                self.confirm(item.device, item.at, out);
+            }
+            return;
+        }
+        let dev = &mut self.devices[d];
+        if item.at < dev.last_at {
+            self.stats.superseded += 1;
+            return;
+        }
+        if item.at == dev.last_at && item.kind == dev.last_kind {
+            self.stats.duplicates += 1;
+            return;
+        }
+        dev.last_at = item.at;
+        dev.last_kind = item.kind;
+        match (item.kind, dev.phase) {
+            (Kind::Online, Phase::NoData | Phase::Online) => dev.phase = Phase::Online,
+            (Kind::Online, Phase::Pending) => {
+                dev.phase = Phase::Online;
+                self.stats.momentary += 1;
+            }
+            (Kind::Online, Phase::Offline) => self.restore(item.device, item.at, out),
+            (Kind::Offline | Kind::LastGasp, Phase::NoData | Phase::Online) => {
+                dev.phase = Phase::Pending;
+                dev.since = item.at;
+                let hold = self.config.hold_down.as_micros() as i64;
+                if item.kind == Kind::LastGasp || hold <= 0 {
+                    self.confirm(item.device, item.at, out);
+                } else {
+                    let due = Item {
+                        at: item.at.saturating_add(hold),
+                        kind: Kind::Confirm,
+                        device: item.device,
+                        since: item.at,
+                    };
+                    if let Err(due) = self.agenda.push(due) {
+                        self.late.push(due);
+                    }
+                }
+            }
+            (Kind::LastGasp, Phase::Pending) => self.confirm(item.device, item.at, out),
+            (Kind::Offline | Kind::LastGasp, Phase::Pending | Phase::Offline) => {}
+            (Kind::Confirm, _) => unreachable!("handled above"),
+        }
+    }
+
+    /// The device's outage is confirmed at `at` (it began at its `since`).
+    fn confirm(&mut self, device: u32, at: i64, out: &mut Vec<Detection>) {
+        self.stats.confirmed += 1;
+        self.devices[device as usize].phase = Phase::Offline;
+        let mut highest_out = NONE;
+        let mut highest_new = NONE;
+        let mut e = self.net.device_element[device as usize];
+        while e != NONE {
+            let i = e as usize;
+            self.offline_below[i] += 1;
+            if self.out[i] {
+                highest_out = e;
+            } else if self.thresholds[self.threshold_of[i] as usize]
+                .is_out(self.offline_below[i], self.net.devices_below[i])
+            {
+                self.out[i] = true;
+                highest_new = e;
+                highest_out = e;
+            }
+            e = self.net.parent[i];
+        }
+        if highest_out == NONE {
+            return; // an isolated fault, for now
+        }
+        if highest_out == highest_new {
+            self.widen(highest_new, at, out);
+        } else {
+            let incident = self.incident_at[highest_out as usize];
+            self.take_in(incident, device, at, out);
+        }
+    }
+
+    /// `element` is out and nothing above it is: it becomes an incident's element, merging
+    /// the incidents below it, and its offline devices join.
+    fn widen(&mut self, element: ElementIdx, at: i64, out: &mut Vec<Detection>) {
+        let sub = self.net.subtree(element);
+        let below: Vec<(u32, ElementIdx)> =
+            self.tops.range(sub.start + 1..sub.end).map(|(&p, &e)| (p, e)).collect();
+        let mut merged: Vec<u32> = below.iter().map(|&(_, e)| self.incident_at[e as usize]).collect();
+        merged.sort_unstable();
+        merged.dedup();
+        let incident = match merged.first() {
+            Some(&first) => first,
+            None => {
+                self.incidents.push(DetectedIncident {
+                    opened_at: instant(at),
+                    started_at: instant(at),
+                    resolved_at: None,
+                    elements: Vec::new(),
+                    extent: Vec::new(),
+                    merged_into: None,
+                    devices: Vec::new(),
+                });
+                (self.incidents.len() - 1) as u32
+            }
+        };
+        for &m in &merged[1.min(merged.len())..] {
+            let mut other = std::mem::take(&mut self.incidents[m as usize]);
+            other.merged_into = Some(incident);
+            let target = &mut self.incidents[incident as usize];
+            target.started_at = target.started_at.min(other.started_at);
+            target.devices.append(&mut other.devices);
+            target.elements.extend(other.elements.iter().copied());
+            target.extent.extend(other.extent.iter().copied());
+            for &e in &other.elements {
+                self.incident_at[e as usize] = incident;
+            }
+            self.incidents[m as usize] =
+                DetectedIncident { elements: Vec::new(), devices: Vec::new(), ..other };
+        }
+        // After the merges, which point the merged incidents' elements at the survivor.
+        for (p, e) in below {
+            self.tops.remove(&p);
+            self.incident_at[e as usize] = NONE;
+        }
+        let net = &self.net;
+        let target = &mut self.incidents[incident as usize];
+        target.elements.retain(|&e| !net.is_at_or_below(e, element));
+        target.elements.push(element);
+        target.extent.retain(|&e| !net.is_at_or_below(e, element));
+        target.extent.push(element);
+        self.incident_at[element as usize] = incident;
+        self.tops.insert(net.pre[element as usize], element);
+        let earliest = at.saturating_sub(self.config.correlation_window.as_micros() as i64);
+        let mut started = micros(self.incidents[incident as usize].started_at);
+        for d in self.net.devices_under(element) {
+            let dev = self.devices[d as usize];
+            if dev.phase == Phase::Offline {
+                if dev.since >= earliest {
+                    started = started.min(dev.since);
+                }
+                if dev.incident == NONE || self.find(dev.incident) != incident {
+                    self.devices[d as usize].incident = incident;
+                    self.incidents[incident as usize].devices.push(d);
+                    out.push(Detection::Affected { incident, device: d, at: instant(at) });
+                }
+            }
+        }
+        self.incidents[incident as usize].started_at = instant(started);
+        if merged.is_empty() {
+            out.push(Detection::Opened { incident, element, at: instant(at) });
+        } else {
+            out.push(Detection::Merged { incident, merged: merged[1..].to_vec(), element, at: instant(at) });
+        }
+    }
+
+    fn take_in(&mut self, incident: u32, device: u32, at: i64, out: &mut Vec<Detection>) {
+        let dev = self.devices[device as usize];
+        if dev.incident != NONE && self.find(dev.incident) == incident {
+            return; // back offline within the same incident: already affected
+        }
+        self.devices[device as usize].incident = incident;
+        self.incidents[incident as usize].devices.push(device);
+        out.push(Detection::Affected { incident, device, at: instant(at) });
+    }
+
+    /// A confirmed-offline device reports back at `at`.
+    fn restore(&mut self, device: u32, at: i64, out: &mut Vec<Detection>) {
+        let d = device as usize;
+        let dev = self.devices[d];
+        self.spans.push(Span { prev: dev.last_span, start: dev.since, end: at });
+        self.devices[d].last_span = (self.spans.len() - 1) as u32;
+        self.devices[d].phase = Phase::Online;
+        if let Some(incident) = self.open_incident_of(&dev) {
+            out.push(Detection::Restored { incident, device, at: instant(at) });
+        }
+        let mut e = self.net.device_element[d];
+        while e != NONE {
+            let i = e as usize;
+            self.offline_below[i] -= 1;
+            if self.out[i]
+                && self.thresholds[self.threshold_of[i] as usize]
+                    .is_back(self.offline_below[i], self.net.devices_below[i])
+            {
+                self.out[i] = false;
+                if self.incident_at[i] != NONE {
+                    self.narrow(e, at, out);
+                }
+            }
+            e = self.net.parent[i];
+        }
+    }
+
+    /// `element`, an incident's element, is back: the incident goes on at the elements
+    /// below it that are still out, or is resolved when there are none.
+    fn narrow(&mut self, element: ElementIdx, at: i64, out: &mut Vec<Detection>) {
+        let incident = self.incident_at[element as usize];
+        self.incident_at[element as usize] = NONE;
+        self.tops.remove(&self.net.pre[element as usize]);
+        let sub = self.net.subtree(element);
+        let mut still_out = Vec::new();
+        let mut p = sub.start + 1;
+        while p < sub.end {
+            let e = self.net.element_at_pre[p as usize];
+            if self.out[e as usize] {
+                still_out.push(e);
+                p = self.net.subtree_end[e as usize];
+            } else {
+                p += 1;
+            }
+        }
+        for &e in &still_out {
+            self.incident_at[e as usize] = incident;
+            self.tops.insert(self.net.pre[e as usize], e);
+        }
+        let inc = &mut self.incidents[incident as usize];
+        inc.elements.retain(|&e| e != element);
+        inc.elements.extend(still_out.iter().copied());
+        if !inc.elements.is_empty() {
+            let elements = inc.elements.clone();
+            out.push(Detection::Narrowed { incident, elements, at: instant(at) });
+            return;
+        }
+        inc.resolved_at = Some(instant(at));
+        let still_offline = self.incidents[incident as usize]
+            .devices
+            .iter()
+            .copied()
+            .filter(|&d| {
+                let dev = &self.devices[d as usize];
+                dev.phase == Phase::Offline && self.find(dev.incident) == incident
+            })
+            .collect();
+        out.push(Detection::Resolved { incident, still_offline, at: instant(at) });
+    }
+}
+
+impl Default for DetectedIncident {
+    fn default() -> Self {
+        DetectedIncident {
+            opened_at: Timestamp::UNIX_EPOCH,
+            started_at: Timestamp::UNIX_EPOCH,
+            resolved_at: None,
+            elements: Vec::new(),
+            extent: Vec::new(),
+            merged_into: None,
+            devices: Vec::new(),
+        }
+    }
+}
+
+impl Detector {
+    /// Whether anything is still waiting in the agenda (events or hold-downs).
+    pub fn is_idle(&self) -> bool {
+        self.agenda.is_empty() && self.late.is_empty()
+    }
+}
