@@ -19,8 +19,11 @@ impl Fraction {
             return None;
         }
         let den = 10u64.pow(frac.len() as u32);
-        let num = int.parse::<u64>().ok()?.checked_mul(den)?
-            + if frac.is_empty() { 0 } else { frac.parse::<u64>().ok()? };
+        let num = int.parse::<u64>().ok()?.checked_mul(den)?.checked_add(if frac.is_empty() {
+            0
+        } else {
+            frac.parse::<u64>().ok()?
+        })?;
         (num <= den).then_some(Fraction { num, den })
     }
 

@@ -5,7 +5,7 @@
 //! Hold-down expiries go on the same agenda, so "did the device come back first?" is
 //! decided in event time, not arrival time. Per-element counts of confirmed-offline
 //! devices are kept along each device's ancestry; an element crossing its threshold opens
-//! or widens an incident at once, in the same step.
+//! or widens an incident at once, when the events of that instant (and kind) have applied.
 
 use super::config::{DetectionConfig, Threshold};
 use super::event::{DeviceEvent, DeviceState};
@@ -17,6 +17,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// The agenda's time resolution, in microseconds: events in one bucket are sorted when the
 /// bucket is released.
 const BUCKET_MICROS: i64 = 100_000;
+/// How far back (in buckets, an hour) `Agenda::push` extends the agenda for an item that is
+/// earlier than its front but not yet due; an item further back is taken as late instead.
+const BACKFILL_BUCKETS_MAX: i64 = 36_000;
 /// How many unknown device ids the statistics keep as examples.
 pub const UNKNOWN_SAMPLE_MAX: usize = 10;
 
@@ -120,22 +123,40 @@ struct Item {
 }
 
 /// Items by 100 ms bucket; the front bucket is the next to release.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Agenda {
     first_bucket: i64,
     buckets: VecDeque<Vec<Item>>,
     spare: Vec<Vec<Item>>,
+    /// Every item at or before this instant has been released: one arriving now is late.
+    released: i64,
+}
+
+impl Default for Agenda {
+    fn default() -> Self {
+        Agenda { first_bucket: 0, buckets: VecDeque::new(), spare: Vec::new(), released: i64::MIN }
+    }
 }
 
 impl Agenda {
-    /// Files `item`, or gives it back when its bucket was already released.
+    /// Files `item`, or gives it back when its instant was already released.
     fn push(&mut self, item: Item) -> Result<(), Item> {
-        let b = item.at.div_euclid(BUCKET_MICROS);
-        if self.buckets.is_empty() && b >= self.first_bucket {
-            self.first_bucket = b;
-        }
-        if b < self.first_bucket {
+        if item.at <= self.released {
             return Err(item);
+        }
+        let b = item.at.div_euclid(BUCKET_MICROS);
+        if self.buckets.is_empty() {
+            self.first_bucket = b;
+        } else if b < self.first_bucket {
+            // Earlier than the front, which jumped ahead while the agenda was empty, and not
+            // released yet: it goes in front, so it applies in time order.
+            if self.first_bucket - b > BACKFILL_BUCKETS_MAX {
+                return Err(item);
+            }
+            while self.first_bucket > b {
+                self.buckets.push_front(self.spare.pop().unwrap_or_default());
+                self.first_bucket -= 1;
+            }
         }
         let slot = (b - self.first_bucket) as usize;
         while self.buckets.len() <= slot {
@@ -145,17 +166,40 @@ impl Agenda {
         Ok(())
     }
 
-    /// The next bucket that ends at or before `until`, sorted.
+    /// The next items at or before `until`, sorted: the front bucket when it ends by then,
+    /// else those of its items that are due.
     fn release(&mut self, until: i64) -> Option<Vec<Item>> {
-        if (self.first_bucket + 1) * BUCKET_MICROS > until {
-            return None;
+        while let Some(front) = self.buckets.front_mut() {
+            let start = self.first_bucket * BUCKET_MICROS;
+            if start > until {
+                break;
+            }
+            let last = start + BUCKET_MICROS - 1;
+            if last > until {
+                front.sort_unstable();
+                let due = front.partition_point(|i| i.at <= until);
+                self.released = self.released.max(until);
+                if due == 0 {
+                    return None;
+                }
+                let mut items = self.spare.pop().unwrap_or_default();
+                items.extend(front.drain(..due));
+                return Some(items);
+            }
+            let mut items = self.buckets.pop_front().expect("the front bucket");
+            self.first_bucket += 1;
+            self.released = self.released.max(last);
+            if items.is_empty() {
+                self.spare.push(items);
+                continue;
+            }
+            if !items.is_sorted() {
+                items.sort_unstable();
+            }
+            return Some(items);
         }
-        let mut items = self.buckets.pop_front()?;
-        self.first_bucket += 1;
-        if !items.is_sorted() {
-            items.sort_unstable();
-        }
-        Some(items)
+        self.released = self.released.max(until);
+        None
     }
 
     fn recycle(&mut self, mut items: Vec<Item>) {
@@ -214,6 +258,11 @@ pub struct Detector {
     /// Items whose bucket was already released when they arrived; applied on the next
     /// `advance`, in arrival order.
     late: Vec<Item>,
+    /// Devices confirmed offline (`true`) or back (`false`) at `.1` whose elements have not
+    /// been looked at yet; see `settle`.
+    settling: Vec<(u32, i64, bool)>,
+    /// One bit per device, all clear between uses: the devices of an incident, in `widen`.
+    seen: Vec<u64>,
     now: i64,
     stats: Stats,
 }
@@ -268,6 +317,8 @@ impl Detector {
             incidents: Vec::new(),
             agenda: Agenda::default(),
             late: Vec::new(),
+            settling: Vec::new(),
+            seen: Vec::new(),
             now: i64::MIN,
             stats: Stats::default(),
         }
@@ -346,17 +397,27 @@ impl Detector {
     }
 
     fn release(&mut self, until: i64, out: &mut Vec<Detection>) {
-        for item in std::mem::take(&mut self.late) {
-            self.apply(item, out);
-        }
+        let late = std::mem::take(&mut self.late);
+        self.apply_all(&late, out);
         while let Some(items) = self.agenda.release(until) {
-            for &item in &items {
-                self.apply(item, out);
-            }
+            self.apply_all(&items, out);
             self.agenda.recycle(items);
             // Hold-downs shorter than a bucket, scheduled while this bucket ran.
-            for item in std::mem::take(&mut self.late) {
-                self.apply(item, out);
+            let late = std::mem::take(&mut self.late);
+            self.apply_all(&late, out);
+        }
+    }
+
+    /// Applies `items` in order. The items of one instant and kind apply together: every
+    /// device's state and the counts first, then what the elements make of them (`settle`),
+    /// so a node whose devices all confirm at one instant opens one incident at the node,
+    /// not one per amplifier merged an instant later, and devices back at one instant are
+    /// all restored before their incident resolves.
+    fn apply_all(&mut self, items: &[Item], out: &mut Vec<Detection>) {
+        for (i, &item) in items.iter().enumerate() {
+            self.apply(item, out);
+            if items.get(i + 1).is_none_or(|next| (next.at, next.kind) != (item.at, item.kind)) {
+                self.settle(out);
             }
         }
     }
@@ -451,7 +512,7 @@ impl Detector {
         if item.kind == Kind::Confirm {
             let dev = self.devices[d];
             if dev.phase == Phase::Pending && dev.since == item.since {
-                self.confirm(item.device, item.at, out);
+                self.confirm(item.device, item.at);
             }
             return;
         }
@@ -478,7 +539,7 @@ impl Detector {
                 dev.since = item.at;
                 let hold = self.config.hold_down.as_micros() as i64;
                 if item.kind == Kind::LastGasp || hold <= 0 {
-                    self.confirm(item.device, item.at, out);
+                    self.confirm(item.device, item.at);
                 } else {
                     let due = Item {
                         at: item.at.saturating_add(hold),
@@ -491,41 +552,78 @@ impl Detector {
                     }
                 }
             }
-            (Kind::LastGasp, Phase::Pending) => self.confirm(item.device, item.at, out),
+            (Kind::LastGasp, Phase::Pending) => self.confirm(item.device, item.at),
             (Kind::Offline | Kind::LastGasp, Phase::Pending | Phase::Offline) => {}
             (Kind::Confirm, _) => unreachable!("handled above"),
         }
     }
 
-    /// The device's outage is confirmed at `at` (it began at its `since`).
-    fn confirm(&mut self, device: u32, at: i64, out: &mut Vec<Detection>) {
+    /// The device's outage is confirmed at `at` (it began at its `since`): counted along its
+    /// ancestry now, rolled up in `settle`.
+    fn confirm(&mut self, device: u32, at: i64) {
         self.stats.confirmed += 1;
         self.devices[device as usize].phase = Phase::Offline;
-        let mut highest_out = NONE;
-        let mut highest_new = NONE;
         let mut e = self.net.device_element[device as usize];
         while e != NONE {
-            let i = e as usize;
-            self.offline_below[i] += 1;
-            if self.out[i] {
-                highest_out = e;
-            } else if self.thresholds[self.threshold_of[i] as usize]
-                .is_out(self.offline_below[i], self.net.devices_below[i])
-            {
-                self.out[i] = true;
-                highest_new = e;
-                highest_out = e;
+            self.offline_below[e as usize] += 1;
+            e = self.net.parent[e as usize];
+        }
+        self.settling.push((device, at, true));
+    }
+
+    /// Elements cross their thresholds or come back after the devices of one instant and
+    /// kind changed: incidents open, widen, take devices in, narrow and resolve.
+    fn settle(&mut self, out: &mut Vec<Detection>) {
+        if self.settling.is_empty() {
+            return;
+        }
+        let settling = std::mem::take(&mut self.settling);
+        // Every element's state first, from the counts after all of them.
+        let mut back: Vec<(u32, ElementIdx, i64)> = Vec::new();
+        for &(device, at, offline) in &settling {
+            let mut e = self.net.device_element[device as usize];
+            while e != NONE {
+                let i = e as usize;
+                let threshold = &self.thresholds[self.threshold_of[i] as usize];
+                let (offline_below, total) = (self.offline_below[i], self.net.devices_below[i]);
+                if offline && !self.out[i] && threshold.is_out(offline_below, total) {
+                    self.out[i] = true;
+                } else if !offline && self.out[i] && threshold.is_back(offline_below, total) {
+                    self.out[i] = false;
+                    if self.incident_at[i] != NONE {
+                        back.push((self.incident_at[i], e, at));
+                    }
+                }
+                e = self.net.parent[i];
             }
-            e = self.net.parent[i];
         }
-        if highest_out == NONE {
-            return; // an isolated fault, for now
+        // Incidents whose elements came back, each once for all of them.
+        back.sort_unstable();
+        for group in back.chunk_by(|a, b| a.0 == b.0) {
+            let elements: Vec<ElementIdx> = group.iter().map(|b| b.1).collect();
+            self.narrow(group[0].0, &elements, group[0].2, out);
         }
-        if highest_out == highest_new {
-            self.widen(highest_new, at, out);
-        } else {
-            let incident = self.incident_at[highest_out as usize];
-            self.take_in(incident, device, at, out);
+        // Each device confirmed offline goes to the incident of the highest element out
+        // above it, which opens (or widens) at the first of them.
+        for &(device, at, offline) in &settling {
+            if !offline {
+                continue;
+            }
+            let mut highest_out = NONE;
+            let mut e = self.net.device_element[device as usize];
+            while e != NONE {
+                if self.out[e as usize] {
+                    highest_out = e;
+                }
+                e = self.net.parent[e as usize];
+            }
+            if highest_out == NONE {
+                continue; // an isolated fault, for now
+            }
+            match self.incident_at[highest_out as usize] {
+                NONE => self.widen(highest_out, at, out),
+                incident => self.take_in(incident, device, at, out),
+            }
         }
     }
 
@@ -553,12 +651,25 @@ impl Detector {
                 (self.incidents.len() - 1) as u32
             }
         };
+        // A device can be in two of them: it joined one, then another while both were open.
+        if merged.len() > 1 {
+            self.seen.resize(self.devices.len().div_ceil(64), 0);
+            for &d in &self.incidents[incident as usize].devices {
+                self.seen[d as usize / 64] |= 1 << (d % 64);
+            }
+        }
         for &m in &merged[1.min(merged.len())..] {
             let mut other = std::mem::take(&mut self.incidents[m as usize]);
             other.merged_into = Some(incident);
             let target = &mut self.incidents[incident as usize];
             target.started_at = target.started_at.min(other.started_at);
-            target.devices.append(&mut other.devices);
+            let seen = &mut self.seen;
+            target.devices.extend(other.devices.drain(..).filter(|&d| {
+                let (word, bit) = (&mut seen[d as usize / 64], 1 << (d % 64));
+                let new = *word & bit == 0;
+                *word |= bit;
+                new
+            }));
             target.elements.extend(other.elements.iter().copied());
             target.extent.extend(other.extent.iter().copied());
             for &e in &other.elements {
@@ -566,6 +677,11 @@ impl Detector {
             }
             self.incidents[m as usize] =
                 DetectedIncident { elements: Vec::new(), devices: Vec::new(), ..other };
+        }
+        if merged.len() > 1 {
+            for &d in &self.incidents[incident as usize].devices {
+                self.seen[d as usize / 64] = 0;
+            }
         }
         // After the merges, which point the merged incidents' elements at the survivor.
         for (p, e) in below {
@@ -576,10 +692,15 @@ impl Detector {
         let target = &mut self.incidents[incident as usize];
         target.elements.retain(|&e| !net.is_at_or_below(e, element));
         target.elements.push(element);
-        target.extent.retain(|&e| !net.is_at_or_below(e, element));
         target.extent.push(element);
+        outermost(net, &mut target.extent);
         self.incident_at[element as usize] = incident;
         self.tops.insert(net.pre[element as usize], element);
+        if merged.is_empty() {
+            out.push(Detection::Opened { incident, element, at: instant(at) });
+        } else {
+            out.push(Detection::Merged { incident, merged: merged[1..].to_vec(), element, at: instant(at) });
+        }
         let earliest = at.saturating_sub(self.config.correlation_window.as_micros() as i64);
         let mut started = micros(self.incidents[incident as usize].started_at);
         for d in self.net.devices_under(element) {
@@ -588,32 +709,41 @@ impl Detector {
                 if dev.since >= earliest {
                     started = started.min(dev.since);
                 }
-                if dev.incident == NONE || self.find(dev.incident) != incident {
-                    self.devices[d as usize].incident = incident;
-                    self.incidents[incident as usize].devices.push(d);
-                    out.push(Detection::Affected { incident, device: d, at: instant(at) });
-                }
+                self.join(incident, d, at, out);
             }
         }
         self.incidents[incident as usize].started_at = instant(started);
-        if merged.is_empty() {
-            out.push(Detection::Opened { incident, element, at: instant(at) });
-        } else {
-            out.push(Detection::Merged { incident, merged: merged[1..].to_vec(), element, at: instant(at) });
-        }
     }
 
+    /// A device confirmed offline under `incident`'s elements after the incident opened.
     fn take_in(&mut self, incident: u32, device: u32, at: i64, out: &mut Vec<Detection>) {
-        let dev = self.devices[device as usize];
-        if dev.incident != NONE && self.find(dev.incident) == incident {
-            return; // back offline within the same incident: already affected
+        // Its outage may have begun before the incident's start (its hold-down was still
+        // running when the element crossed): the start moves back, within the window.
+        let since = self.devices[device as usize].since;
+        let window = self.config.correlation_window.as_micros() as i64;
+        let inc = &mut self.incidents[incident as usize];
+        if since >= micros(inc.opened_at).saturating_sub(window) && since < micros(inc.started_at) {
+            inc.started_at = instant(since);
         }
-        self.devices[device as usize].incident = incident;
-        self.incidents[incident as usize].devices.push(device);
-        out.push(Detection::Affected { incident, device, at: instant(at) });
+        self.join(incident, device, at, out);
     }
 
-    /// A confirmed-offline device reports back at `at`.
+    /// `device`, confirmed offline, is part of `incident` from `at`: affected, unless it
+    /// already was (back offline within the same incident, or back in it after another).
+    fn join(&mut self, incident: u32, device: u32, at: i64, out: &mut Vec<Detection>) {
+        let dev = self.devices[device as usize];
+        let member = dev.incident != NONE
+            && (self.find(dev.incident) == incident
+                || self.incidents[incident as usize].devices.contains(&device));
+        self.devices[device as usize].incident = incident;
+        if !member {
+            self.incidents[incident as usize].devices.push(device);
+            out.push(Detection::Affected { incident, device, at: instant(at) });
+        }
+    }
+
+    /// A confirmed-offline device reports back at `at`: counted along its ancestry now,
+    /// rolled down in `settle`.
     fn restore(&mut self, device: u32, at: i64, out: &mut Vec<Detection>) {
         let d = device as usize;
         let dev = self.devices[d];
@@ -625,37 +755,29 @@ impl Detector {
         }
         let mut e = self.net.device_element[d];
         while e != NONE {
-            let i = e as usize;
-            self.offline_below[i] -= 1;
-            if self.out[i]
-                && self.thresholds[self.threshold_of[i] as usize]
-                    .is_back(self.offline_below[i], self.net.devices_below[i])
-            {
-                self.out[i] = false;
-                if self.incident_at[i] != NONE {
-                    self.narrow(e, at, out);
-                }
-            }
-            e = self.net.parent[i];
+            self.offline_below[e as usize] -= 1;
+            e = self.net.parent[e as usize];
         }
+        self.settling.push((device, at, false));
     }
 
-    /// `element`, an incident's element, is back: the incident goes on at the elements
-    /// below it that are still out, or is resolved when there are none.
-    fn narrow(&mut self, element: ElementIdx, at: i64, out: &mut Vec<Detection>) {
-        let incident = self.incident_at[element as usize];
-        self.incident_at[element as usize] = NONE;
-        self.tops.remove(&self.net.pre[element as usize]);
-        let sub = self.net.subtree(element);
+    /// `back`, elements of `incident`, are back: the incident goes on at the elements below
+    /// them that are still out, or is resolved when it has none left.
+    fn narrow(&mut self, incident: u32, back: &[ElementIdx], at: i64, out: &mut Vec<Detection>) {
         let mut still_out = Vec::new();
-        let mut p = sub.start + 1;
-        while p < sub.end {
-            let e = self.net.element_at_pre[p as usize];
-            if self.out[e as usize] {
-                still_out.push(e);
-                p = self.net.subtree_end[e as usize];
-            } else {
-                p += 1;
+        for &element in back {
+            self.incident_at[element as usize] = NONE;
+            self.tops.remove(&self.net.pre[element as usize]);
+            let sub = self.net.subtree(element);
+            let mut p = sub.start + 1;
+            while p < sub.end {
+                let e = self.net.element_at_pre[p as usize];
+                if self.out[e as usize] {
+                    still_out.push(e);
+                    p = self.net.subtree_end[e as usize];
+                } else {
+                    p += 1;
+                }
             }
         }
         for &e in &still_out {
@@ -663,7 +785,7 @@ impl Detector {
             self.tops.insert(self.net.pre[e as usize], e);
         }
         let inc = &mut self.incidents[incident as usize];
-        inc.elements.retain(|&e| e != element);
+        inc.elements.retain(|e| !back.contains(e));
         inc.elements.extend(still_out.iter().copied());
         if !inc.elements.is_empty() {
             let elements = inc.elements.clone();
@@ -682,6 +804,21 @@ impl Detector {
             .collect();
         out.push(Detection::Resolved { incident, still_offline, at: instant(at) });
     }
+}
+
+/// Keeps the elements of `elements` that no other one is below, in pre-order.
+fn outermost(net: &Network, elements: &mut Vec<ElementIdx>) {
+    elements.sort_unstable_by_key(|&e| net.pre[e as usize]);
+    elements.dedup();
+    let mut kept = 0;
+    for i in 0..elements.len() {
+        // In pre-order, an element below another comes after it, before anything outside it.
+        if kept == 0 || !net.is_at_or_below(elements[i], elements[kept - 1]) {
+            elements[kept] = elements[i];
+            kept += 1;
+        }
+    }
+    elements.truncate(kept);
 }
 
 impl Default for DetectedIncident {
