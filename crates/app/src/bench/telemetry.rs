@@ -79,6 +79,15 @@ pub fn storm(customers: usize, start: Timestamp, write_events: Option<&Path>) ->
         group_thousands(counts.restored as u64),
         group_thousands(counts.still_offline as u64)
     );
+    let open: Vec<_> =
+        detector.incidents().iter().filter(|i| i.resolved_at.is_none() && i.merged_into.is_none()).collect();
+    let open_elements: Vec<&str> =
+        open.iter().flat_map(|i| i.elements.iter().map(|&e| book.topology.element(e).id.as_str())).collect();
+    println!(
+        "  {} incident(s) still open at the end, on {:?} (elements where that many devices stay offline)",
+        open.len(),
+        &open_elements[..open_elements.len().min(5)]
+    );
     node_delays.sort_unstable();
     if let (Some(median), Some(max)) = (node_delays.get(node_delays.len() / 2), node_delays.last()) {
         println!(
