@@ -353,9 +353,14 @@ fn policy(cmd: &PolicyCommand) -> Result<()> {
     }
 }
 
+/// Writes `value` to stdout. A reader that went away (`| head`) ends the output quietly,
+/// where `println!` would panic.
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", serde_json::to_string_pretty(value)?).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 /// A progress bar on a terminal, nothing otherwise.

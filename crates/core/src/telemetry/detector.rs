@@ -223,6 +223,8 @@ pub struct DetectedIncident {
     pub elements: Vec<ElementIdx>,
     /// Every element the incident has covered, none below another.
     pub extent: Vec<ElementIdx>,
+    /// Set when an ancestor's incident took this one in: its elements, extent and devices
+    /// moved there, so its customers and downtime are counted once, in that incident.
     pub merged_into: Option<u32>,
     /// Devices that were offline in it, in the order they joined.
     pub devices: Vec<u32>,
@@ -676,7 +678,7 @@ impl Detector {
                 self.incident_at[e as usize] = incident;
             }
             self.incidents[m as usize] =
-                DetectedIncident { elements: Vec::new(), devices: Vec::new(), ..other };
+                DetectedIncident { elements: Vec::new(), devices: Vec::new(), extent: Vec::new(), ..other };
         }
         if merged.len() > 1 {
             for &d in &self.incidents[incident as usize].devices {

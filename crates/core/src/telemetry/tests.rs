@@ -480,6 +480,9 @@ fn a_growing_outage_merges_into_the_node_keeping_the_earliest_incident() {
     downtime.extend(a2.iter().enumerate().map(|(i, id)| format!("{id} 10:02:0{i}-10:20:0{i}")));
     downtime.extend(lines(&["A3.1 10:05:00-10:30:00", "A3.2 10:07:00-10:30:00"]));
     assert_eq!(run.downtime(0), downtime);
+    // The merged incident's customers are counted in the survivor only.
+    assert!(run.downtime(1).is_empty());
+    assert_eq!(run.det.customers_affected(1), 0);
 }
 
 // ---------------------------------------------------------------------------------------
