@@ -579,7 +579,9 @@ impl Detector {
         if self.settling.is_empty() {
             return;
         }
-        let settling = std::mem::take(&mut self.settling);
+        // Taken out for the loops below and put back empty after, so the buffer is reused:
+        // this runs once per event in a storm.
+        let mut settling = std::mem::take(&mut self.settling);
         // Every element's state first, from the counts after all of them.
         let mut back: Vec<(u32, ElementIdx, i64)> = Vec::new();
         for &(device, at, offline) in &settling {
@@ -626,6 +628,10 @@ impl Detector {
                 NONE => self.widen(highest_out, at, out),
                 incident => self.take_in(incident, device, at, out),
             }
+        }
+        settling.clear();
+        if self.settling.is_empty() {
+            self.settling = settling;
         }
     }
 
