@@ -16,6 +16,10 @@ use std::io::{BufRead, Write};
 
 /// How many rejected lines `replay` lists one by one; the rest are only counted.
 pub const REJECTIONS_LISTED_MAX: usize = 1000;
+/// How many of the elements still out a `narrowed` record lists: a large incident narrows
+/// once per element that comes back, and listing them all each time grows the output with
+/// the square of the incident.
+pub const NARROWED_ELEMENTS_LISTED_MAX: usize = 20;
 
 /// `[detection]` in the settings file. Every key is optional.
 ///
@@ -291,7 +295,9 @@ fn write_detections(
                 "type": "narrowed",
                 "at": at,
                 "incident": replay_incident_id(incident),
-                "elements": elements.iter().map(|&e| element(e).id.as_str()).collect::<Vec<_>>(),
+                "elements_out": elements.len(),
+                "elements": elements.iter().take(NARROWED_ELEMENTS_LISTED_MAX).map(|&e| element(e).id.as_str())
+                    .collect::<Vec<_>>(),
                 "customers_affected": detector.customers_affected(incident),
             }),
             Detection::Resolved { incident, still_offline, at } => {

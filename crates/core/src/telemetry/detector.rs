@@ -256,6 +256,9 @@ pub struct Detector {
     devices: Vec<Device>,
     spans: Vec<Span>,
     incidents: Vec<DetectedIncident>,
+    /// Per incident: the customers of its devices, kept as devices join and merge, so that
+    /// `customers_affected` is not a pass over every device.
+    customers_in: Vec<u64>,
     agenda: Agenda,
     /// Items whose bucket was already released when they arrived; applied on the next
     /// `advance`, in arrival order.
@@ -317,6 +320,7 @@ impl Detector {
             tops: BTreeMap::new(),
             spans: Vec::new(),
             incidents: Vec::new(),
+            customers_in: Vec::new(),
             agenda: Agenda::default(),
             late: Vec::new(),
             settling: Vec::new(),
@@ -489,9 +493,8 @@ impl Detector {
     /// at or below its elements.
     pub fn customers_affected(&self, incident: u32) -> u64 {
         let inc = &self.incidents[incident as usize];
-        let with_device: usize = inc.devices.iter().map(|&d| self.net.customers_of(d).len()).sum();
         let deviceless: u32 = inc.extent.iter().map(|&e| self.net.deviceless_below[e as usize]).sum();
-        with_device as u64 + u64::from(deviceless)
+        self.customers_in[incident as usize] + u64::from(deviceless)
     }
 
     fn find(&self, mut incident: u32) -> u32 {
@@ -656,6 +659,7 @@ impl Detector {
                     merged_into: None,
                     devices: Vec::new(),
                 });
+                self.customers_in.push(0);
                 (self.incidents.len() - 1) as u32
             }
         };
@@ -689,6 +693,15 @@ impl Detector {
         if merged.len() > 1 {
             for &d in &self.incidents[incident as usize].devices {
                 self.seen[d as usize / 64] = 0;
+            }
+            let customers = self.incidents[incident as usize]
+                .devices
+                .iter()
+                .map(|&d| self.net.customers_of(d).len() as u64)
+                .sum();
+            self.customers_in[incident as usize] = customers;
+            for &m in &merged[1..] {
+                self.customers_in[m as usize] = 0;
             }
         }
         // After the merges, which point the merged incidents' elements at the survivor.
@@ -746,6 +759,7 @@ impl Detector {
         self.devices[device as usize].incident = incident;
         if !member {
             self.incidents[incident as usize].devices.push(device);
+            self.customers_in[incident as usize] += self.net.customers_of(device).len() as u64;
             out.push(Detection::Affected { incident, device, at: instant(at) });
         }
     }
