@@ -138,6 +138,13 @@ impl ThresholdSettings {
         if t.min_fraction.reached_by(0, 1) {
             bail!("{table}.min_fraction = 0: an element would be out with no device offline");
         }
+        if t.restore_fraction.exceeds(t.min_fraction) {
+            bail!(
+                "{table}.restore_fraction = {} is above min_fraction = {}: an element would be back as soon as it is out",
+                t.restore_fraction.show(),
+                t.min_fraction.show()
+            );
+        }
         Ok(t)
     }
 }
@@ -351,4 +358,36 @@ pub fn write_downtime(book: &LoadedBook, detector: &Detector, out: &mut dyn Writ
     }
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(toml: &str) -> Result<DetectionConfig> {
+        toml::from_str::<DetectionSettings>(toml)?.to_config()
+    }
+
+    #[test]
+    fn detection_settings_are_read_and_checked_by_key() {
+        let c =
+            settings("hold_down_seconds = 30\nmin_fraction = 0.5\n[kinds.tap]\nmin_devices = 2\n").unwrap();
+        assert_eq!(c.hold_down, SignedDuration::from_secs(30));
+        assert_eq!(c.default_threshold.min_fraction, Fraction::parse("0.5").unwrap());
+        let tap = c.threshold("tap");
+        assert_eq!((tap.min_devices, tap.min_fraction), (2, Fraction::parse("0.5").unwrap()));
+        for (bad, want) in [
+            ("hold_down_seconds = 7200", "detection.hold_down_seconds = 7200: at most 3600"),
+            ("min_fraction = 1.5", "detection.min_fraction = 1.5: expected a decimal from 0 to 1"),
+            ("min_fraction = \"0\"", "detection.min_fraction = 0: an element would be out"),
+            (
+                "[kinds.amp]\nrestore_fraction = 0.7",
+                "detection.kinds.amp.restore_fraction = 0.7 is above min_fraction = 0.6",
+            ),
+            ("[kinds.amp]\nmin_devices = 0", "detection.kinds.amp.min_devices = 0"),
+        ] {
+            let err = settings(bad).unwrap_err().to_string();
+            assert!(err.contains(want), "{bad}: {err}");
+        }
+    }
 }

@@ -32,6 +32,11 @@ impl Fraction {
         u64::from(part) * self.den >= self.num * u64::from(whole)
     }
 
+    /// `self > other`, exactly.
+    pub fn exceeds(self, other: Fraction) -> bool {
+        u128::from(self.num) * u128::from(other.den) > u128::from(other.num) * u128::from(self.den)
+    }
+
     /// The fraction as a decimal, for messages.
     pub fn show(self) -> String {
         let places = self.den.ilog10() as usize;
@@ -126,6 +131,9 @@ mod tests {
         assert!(f.reached_by(6, 10));
         assert!(!f.reached_by(599_999, 1_000_000));
         assert_eq!(f.show(), "0.6");
+        assert!(Fraction::parse("0.7").unwrap().exceeds(f));
+        assert!(!Fraction::parse("0.60").unwrap().exceeds(f));
+        assert!(!f.exceeds(Fraction::parse("0.600").unwrap()));
         assert_eq!(Fraction::parse("1").unwrap().show(), "1");
         assert_eq!(Fraction::parse("0.125").unwrap().show(), "0.125");
         for bad in ["1.5", "-0.1", "", ".5", "0.1234567", "0,6", "x"] {
