@@ -89,6 +89,9 @@ struct Device {
     last_at: i64,
     /// The incident that last took this device in (follow `merged_into`), or `NONE`.
     incident: u32,
+    /// The one before it, or `NONE`: an incident can narrow away from a device, lose it to
+    /// an incident opened below, and widen back over it, and it must not count it twice.
+    previous_incident: u32,
     /// The newest closed offline interval of this device in `Detector::spans`, or `NONE`.
     last_span: u32,
     phase: Phase,
@@ -304,6 +307,7 @@ impl Detector {
             since: 0,
             last_at: i64::MIN,
             incident: NONE,
+            previous_incident: NONE,
             last_span: NONE,
             phase: Phase::NoData,
             last_kind: Kind::Confirm,
@@ -753,9 +757,13 @@ impl Detector {
     /// already was (back offline within the same incident, or back in it after another).
     fn join(&mut self, incident: u32, device: u32, at: i64, out: &mut Vec<Detection>) {
         let dev = self.devices[device as usize];
-        let member = dev.incident != NONE
-            && (self.find(dev.incident) == incident
-                || self.incidents[incident as usize].devices.contains(&device));
+        // O(1): this runs for every device an incident takes in, a million in a storm, so it
+        // looks at the device's last two incidents rather than through the incident's list.
+        let was_in = |i: u32| i != NONE && self.find(i) == incident;
+        let member = was_in(dev.incident) || was_in(dev.previous_incident);
+        if !member {
+            self.devices[device as usize].previous_incident = dev.incident;
+        }
         self.devices[device as usize].incident = incident;
         if !member {
             self.incidents[incident as usize].devices.push(device);
