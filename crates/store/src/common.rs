@@ -10,8 +10,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::{
-    CreditRow, CustomerRow, ElementRow, IncidentRow, NoticeRow, PlanRow, Result, StoreError, TokenRow,
-    UpdateRow,
+    CreditRow, CustomerRow, DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NoticeRow,
+    PlanRow, Result, StoreError, TokenRow, UpdateRow,
 };
 
 /// Column lists, shared by both backends so their SQL cannot drift apart.
@@ -51,6 +51,17 @@ pub(crate) const NOTICE_COLS: &[&str] = &[
     "created_at",
     "sent_at",
 ];
+pub(crate) const IMPACT_COLS: &[&str] = &[
+    "incident_id",
+    "customer_id",
+    "presumed",
+    "affected_at",
+    "back_at",
+    "follow_up",
+    "downtime",
+    "notified",
+];
+pub(crate) const DEVICE_EVENT_COLS: &[&str] = &["device_id", "at", "state", "reason"];
 pub(crate) const CREDIT_COLS: &[&str] = &[
     "key",
     "customer_id",
@@ -462,6 +473,85 @@ pub(crate) fn notice_count_from_row<R: RowGet>(row: &R) -> Result<crate::NoticeC
 /// Decodes every row with `f`, stopping at the first corrupt one.
 pub(crate) fn decode_all<R, T>(rows: &[R], f: fn(&R) -> Result<T>) -> Result<Vec<T>> {
     rows.iter().map(f).collect()
+}
+
+pub(crate) fn source_from_row<R: RowGet>(row: &R) -> Result<IncidentSource> {
+    let c = Cols::new(row, "incident_sources");
+    Ok(IncidentSource {
+        source_key: c.text("source_key")?,
+        incident_id: c.text("incident_id")?,
+        merged_into: c.opt_text("merged_into")?,
+    })
+}
+
+pub(crate) fn impact_from_row<R: RowGet>(row: &R) -> Result<ImpactRow> {
+    let c = Cols::new(row, "impacts");
+    Ok(ImpactRow {
+        incident_id: c.text("incident_id")?,
+        customer_id: c.text("customer_id")?,
+        presumed: c.bool("presumed")?,
+        affected_at: c.ts("affected_at")?,
+        back_at: c.opt_ts("back_at")?,
+        follow_up: c.bool("follow_up")?,
+        downtime: downtime_from_json(&c.text("downtime")?)?,
+        notified: c.i16("notified")?,
+    })
+}
+
+pub(crate) fn device_event_from_row<R: RowGet>(row: &R) -> Result<DeviceEventRow> {
+    let c = Cols::new(row, "device_events");
+    Ok(DeviceEventRow {
+        device_id: c.text("device_id")?,
+        at: c.ts("at")?,
+        state: c.text("state")?,
+        reason: c.opt_text("reason")?,
+    })
+}
+
+/// Intervals as the JSON stored in `impacts.downtime`: `[[start_us, end_us], ...]`.
+pub(crate) fn downtime_json(intervals: &[(Timestamp, Timestamp)]) -> String {
+    let pairs: Vec<[i64; 2]> = intervals.iter().map(|(s, e)| [micros(*s), micros(*e)]).collect();
+    serde_json::Value::from(pairs.iter().map(|p| serde_json::Value::from(p.to_vec())).collect::<Vec<_>>())
+        .to_string()
+}
+
+fn downtime_from_json(json: &str) -> Result<Vec<(Timestamp, Timestamp)>> {
+    let corrupt = |reason: String| StoreError::Corrupt { table: "impacts", reason };
+    let pairs: Vec<[i64; 2]> = serde_json::from_str(json)
+        .map_err(|e| corrupt(format!("column downtime is not a JSON array of [start, end] pairs: {e}")))?;
+    pairs
+        .into_iter()
+        .map(|[s, e]| Ok((timestamp("impacts", "downtime", s)?, timestamp("impacts", "downtime", e)?)))
+        .collect()
+}
+
+/// Impacts sorted by (incident, customer), the last of a repeated key winning.
+pub(crate) fn distinct_impacts(impacts: &mut [ImpactRow]) -> Vec<&ImpactRow> {
+    impacts.sort_by(|a, b| (&a.incident_id, &a.customer_id).cmp(&(&b.incident_id, &b.customer_id)));
+    let mut out: Vec<&ImpactRow> = Vec::with_capacity(impacts.len());
+    for row in impacts.iter() {
+        match out.last_mut() {
+            Some(last) if (&last.incident_id, &last.customer_id) == (&row.incident_id, &row.customer_id) => {
+                *last = row
+            }
+            _ => out.push(row),
+        }
+    }
+    out
+}
+
+/// Device events sorted by their log key, duplicates dropped.
+pub(crate) fn distinct_device_events(events: &mut [DeviceEventRow]) -> Vec<&DeviceEventRow> {
+    events.sort_by(|a, b| (a.at, &a.device_id, &a.state).cmp(&(b.at, &b.device_id, &b.state)));
+    let mut out: Vec<&DeviceEventRow> = Vec::with_capacity(events.len());
+    for row in events.iter() {
+        if out.last().is_none_or(|last| {
+            (last.at, &last.device_id, &last.state) != (row.at, &row.device_id, &row.state)
+        }) {
+            out.push(row);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -125,6 +125,53 @@ pub struct IncidentRow {
     pub credited_at: Option<Timestamp>,
 }
 
+/// An incident a machine opened, under its source's deterministic key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentSource {
+    /// `telemetry:<element>:<start>`, `alertmanager:<fingerprint>`, ...
+    pub source_key: String,
+    pub incident_id: String,
+    /// Set when detection merged it into another incident.
+    pub merged_into: Option<String>,
+}
+
+/// How far the notices of one impact have gone. Only ever raised.
+pub mod notified {
+    pub const NOTHING: i16 = 0;
+    /// The acknowledgement is queued.
+    pub const ACKNOWLEDGED: i16 = 1;
+    /// The closing notice (restored, or still down with a follow-up) is queued too.
+    pub const CLOSED: i16 = 2;
+}
+
+/// One customer in one detected incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImpactRow {
+    pub incident_id: String,
+    pub customer_id: String,
+    /// No telemetry device: presumed out for the incident's whole span.
+    pub presumed: bool,
+    pub affected_at: Timestamp,
+    /// When their own service came back; `None` while it is out.
+    pub back_at: Option<Timestamp>,
+    /// Still offline when the incident was resolved: listed for follow-up.
+    pub follow_up: bool,
+    /// Their offline intervals within the incident (final once it is resolved).
+    pub downtime: Vec<(Timestamp, Timestamp)>,
+    /// See [`notified`].
+    pub notified: i16,
+}
+
+/// One device event in the durable log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceEventRow {
+    pub device_id: String,
+    pub at: Timestamp,
+    /// `online` or `offline`.
+    pub state: String,
+    pub reason: Option<String>,
+}
+
 /// One entry of an incident's timeline. `seq` starts at 0 (the declaration).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateRow {
@@ -290,6 +337,42 @@ pub trait Store: Send + Sync + 'static {
     /// Resolved incidents whose credit step has not finished, by resolved_at then id.
     async fn uncredited_resolved(&self) -> Result<Vec<IncidentRow>>;
     async fn mark_credited(&self, incident_id: &str, at: Timestamp) -> Result<()>;
+
+    // ---- machine-opened incidents and impacts ----
+
+    /// Like `insert_incident`, under `source_key`: if an incident exists under that key,
+    /// writes nothing and returns its id with `false`.
+    async fn insert_sourced_incident(
+        &self,
+        source_key: &str,
+        incident: &IncidentRow,
+        declared: &NewUpdate,
+    ) -> Result<(String, bool)>;
+    async fn incident_sources(&self) -> Result<Vec<IncidentSource>>;
+    async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()>;
+    /// Inserts or updates impacts by (incident, customer), in one transaction. An update
+    /// keeps the earlier `affected_at` and the higher `notified`; the rest is replaced.
+    async fn upsert_impacts(&self, impacts: &mut [ImpactRow]) -> Result<()>;
+    /// Raises `notified` to `stage` for these customers of the incident (never lowers it).
+    async fn raise_notified(&self, incident_id: &str, customer_ids: &[&str], stage: i16) -> Result<()>;
+    /// Every impact of the incident, by customer id.
+    async fn impacts(&self, incident_id: &str) -> Result<Vec<ImpactRow>>;
+
+    // ---- device event log ----
+
+    /// Appends events; one already logged (same instant, device and state) is left as it
+    /// is. Returns the rows inserted.
+    async fn append_device_events(&self, events: &mut [DeviceEventRow]) -> Result<u64>;
+    /// Logged events at or after `from`, in (at, device, state) order, at most `limit`,
+    /// after `after` (the last row of the previous page).
+    async fn device_events(
+        &self,
+        from: Timestamp,
+        after: Option<&DeviceEventRow>,
+        limit: u32,
+    ) -> Result<Vec<DeviceEventRow>>;
+    /// Deletes logged events before `before`; returns how many.
+    async fn prune_device_events(&self, before: Timestamp) -> Result<u64>;
 
     // ---- outbox ----
 

@@ -25,8 +25,8 @@ use crate::common::{
 use crate::sql;
 use crate::{
     AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, CreditFilter, CreditRow, CreditWrite,
-    CustomerRow, DeliveryOutcome, ElementRow, IncidentRow, NewUpdate, NoticeCount, NoticeRow, PlanRow,
-    Result, Store, StoreError, TokenRow, UpdateRow,
+    CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource,
+    NewUpdate, NoticeCount, NoticeRow, PlanRow, Result, Store, StoreError, TokenRow, UpdateRow,
 };
 
 /// COPY data is sent in messages of about this size: large enough to amortise the
@@ -38,6 +38,9 @@ const POOL_CONNECTIONS_MAX: u32 = 8;
 /// The transaction-scoped advisory lock that serialises `enqueue_notices` callers
 /// (an arbitrary constant, unique within amends: "amends:outbox" in ASCII, truncated).
 const OUTBOX_ENQUEUE_LOCK: i64 = 0x616d_656e_6473_6f62;
+/// Serialises inserts of machine-opened incidents, so that a source key is looked up and
+/// inserted by one writer at a time ("amendssi").
+const SOURCED_INCIDENT_LOCK: i64 = 0x616d_656e_6473_7369;
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -420,21 +423,7 @@ impl Store for PgStore {
 
     async fn insert_incident(&self, incident: &IncidentRow, declared: &NewUpdate) -> Result<String> {
         let mut tx = self.pool.begin().await?;
-        let n: i64 = sqlx::query_scalar(sql::NEXT_INCIDENT_NUMBER).fetch_one(&mut *tx).await?;
-        let id = common::incident_id(n);
-        sqlx::query(sql::INSERT_INCIDENT)
-            .bind(id.as_str())
-            .bind(common::element_ids_json(&incident.element_ids))
-            .bind(incident.cause.as_str())
-            .bind(incident.state.as_str())
-            .bind(opt_micros(incident.etr))
-            .bind(opt_micros(incident.next_update_by))
-            .bind(micros(incident.declared_at))
-            .bind(opt_micros(incident.resolved_at))
-            .bind(opt_micros(incident.credited_at))
-            .execute(&mut *tx)
-            .await?;
-        insert_update(&mut tx, &id, 0, declared).await?;
+        let id = insert_incident_in(&mut tx, incident, declared).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -523,6 +512,132 @@ impl Store for PgStore {
     }
 
     // ---- outbox ----
+
+    async fn insert_sourced_incident(
+        &self,
+        source_key: &str,
+        incident: &IncidentRow,
+        declared: &NewUpdate,
+    ) -> Result<(String, bool)> {
+        let mut tx = self.pool.begin().await?;
+        // Two callers with the same new key queue here; the second then finds the first's row.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(SOURCED_INCIDENT_LOCK).execute(&mut *tx).await?;
+        let existing: Option<String> =
+            sqlx::query_scalar(sql::SOURCE_INCIDENT).bind(source_key).fetch_optional(&mut *tx).await?;
+        if let Some(id) = existing {
+            return Ok((id, false));
+        }
+        let id = insert_incident_in(&mut tx, incident, declared).await?;
+        sqlx::query(sql::INSERT_SOURCE).bind(source_key).bind(id.as_str()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok((id, true))
+    }
+
+    async fn incident_sources(&self) -> Result<Vec<IncidentSource>> {
+        let rows = sqlx::query(sql::SELECT_SOURCES).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::source_from_row)
+    }
+
+    async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()> {
+        sqlx::query(sql::MARK_MERGED).bind(incident_id).bind(into).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn upsert_impacts(&self, impacts: &mut [ImpactRow]) -> Result<()> {
+        let distinct = common::distinct_impacts(impacts);
+        let mut tx = self.pool.begin().await?;
+        for batch in distinct.chunks(BULK_BATCH_ROWS_MAX) {
+            let col = |f: &dyn Fn(&ImpactRow) -> String| batch.iter().map(|r| f(r)).collect::<Vec<_>>();
+            sqlx::query(
+                "INSERT INTO impacts (incident_id, customer_id, presumed, affected_at, back_at, follow_up, downtime, notified) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bool[], $4::int8[], $5::int8[], $6::bool[], $7::text[], $8::int2[]) \
+                 ON CONFLICT (incident_id, customer_id) DO UPDATE SET presumed = excluded.presumed, \
+                 affected_at = LEAST(impacts.affected_at, excluded.affected_at), back_at = excluded.back_at, \
+                 follow_up = excluded.follow_up, downtime = excluded.downtime, \
+                 notified = GREATEST(impacts.notified, excluded.notified)",
+            )
+            .bind(col(&|r| r.incident_id.clone()))
+            .bind(col(&|r| r.customer_id.clone()))
+            .bind(batch.iter().map(|r| r.presumed).collect::<Vec<_>>())
+            .bind(batch.iter().map(|r| micros(r.affected_at)).collect::<Vec<_>>())
+            .bind(batch.iter().map(|r| opt_micros(r.back_at)).collect::<Vec<_>>())
+            .bind(batch.iter().map(|r| r.follow_up).collect::<Vec<_>>())
+            .bind(col(&|r| common::downtime_json(&r.downtime)))
+            .bind(batch.iter().map(|r| r.notified).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn raise_notified(&self, incident_id: &str, customer_ids: &[&str], stage: i16) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for batch in customer_ids.chunks(LOOKUP_KEYS_MAX) {
+            sqlx::query(
+                "UPDATE impacts SET notified = GREATEST(notified, $1) \
+                 WHERE incident_id = $2 AND customer_id = ANY($3)",
+            )
+            .bind(stage)
+            .bind(incident_id)
+            .bind(batch)
+            .persistent(false)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn impacts(&self, incident_id: &str) -> Result<Vec<ImpactRow>> {
+        let rows = sqlx::query(sql::SELECT_IMPACTS).bind(incident_id).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::impact_from_row)
+    }
+
+    async fn append_device_events(&self, events: &mut [DeviceEventRow]) -> Result<u64> {
+        let distinct = common::distinct_device_events(events);
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        for batch in distinct.chunks(BULK_BATCH_ROWS_MAX) {
+            let done = sqlx::query(
+                "INSERT INTO device_events (device_id, at, state, reason) \
+                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(batch.iter().map(|r| r.device_id.as_str()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|r| micros(r.at)).collect::<Vec<_>>())
+            .bind(batch.iter().map(|r| r.state.as_str()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|r| r.reason.as_deref()).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+            inserted += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn device_events(
+        &self,
+        from: Timestamp,
+        after: Option<&DeviceEventRow>,
+        limit: u32,
+    ) -> Result<Vec<DeviceEventRow>> {
+        let q = match after {
+            None => sqlx::query(sql::SELECT_DEVICE_EVENTS).bind(micros(from)).bind(i64::from(limit)),
+            Some(a) => sqlx::query(sql::SELECT_DEVICE_EVENTS_AFTER)
+                .bind(micros(from))
+                .bind(i64::from(limit))
+                .bind(micros(a.at))
+                .bind(a.device_id.as_str())
+                .bind(a.state.as_str()),
+        };
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::device_event_from_row)
+    }
+
+    async fn prune_device_events(&self, before: Timestamp) -> Result<u64> {
+        let done = sqlx::query(sql::PRUNE_DEVICE_EVENTS).bind(micros(before)).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
 
     async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64> {
         let distinct = common::distinct_notices(notices);
@@ -670,6 +785,30 @@ impl Store for PgStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Inserts the incident and its declaration under the next incident number.
+async fn insert_incident_in(
+    tx: &mut Transaction<'static, Postgres>,
+    incident: &IncidentRow,
+    declared: &NewUpdate,
+) -> Result<String> {
+    let n: i64 = sqlx::query_scalar(sql::NEXT_INCIDENT_NUMBER).fetch_one(&mut **tx).await?;
+    let id = common::incident_id(n);
+    sqlx::query(sql::INSERT_INCIDENT)
+        .bind(id.as_str())
+        .bind(common::element_ids_json(&incident.element_ids))
+        .bind(incident.cause.as_str())
+        .bind(incident.state.as_str())
+        .bind(opt_micros(incident.etr))
+        .bind(opt_micros(incident.next_update_by))
+        .bind(micros(incident.declared_at))
+        .bind(opt_micros(incident.resolved_at))
+        .bind(opt_micros(incident.credited_at))
+        .execute(&mut **tx)
+        .await?;
+    insert_update(tx, &id, 0, declared).await?;
+    Ok(id)
 }
 
 async fn insert_update(

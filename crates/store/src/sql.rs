@@ -39,6 +39,17 @@ pub(crate) const PENDING_FANOUT: &str =
     "SELECT * FROM incident_updates WHERE NOT fanned_out ORDER BY at, incident_id, seq";
 pub(crate) const MARK_FANNED_OUT: &str =
     "UPDATE incident_updates SET fanned_out = TRUE WHERE incident_id = $1 AND seq = $2";
+pub(crate) const INSERT_SOURCE: &str =
+    "INSERT INTO incident_sources (source_key, incident_id, merged_into) VALUES ($1, $2, NULL)";
+pub(crate) const SOURCE_INCIDENT: &str = "SELECT incident_id FROM incident_sources WHERE source_key = $1";
+pub(crate) const SELECT_SOURCES: &str = "SELECT * FROM incident_sources ORDER BY incident_id";
+pub(crate) const MARK_MERGED: &str = "UPDATE incident_sources SET merged_into = $2 WHERE incident_id = $1";
+pub(crate) const SELECT_IMPACTS: &str = "SELECT * FROM impacts WHERE incident_id = $1 ORDER BY customer_id";
+pub(crate) const SELECT_DEVICE_EVENTS: &str =
+    "SELECT * FROM device_events WHERE at >= $1 ORDER BY at, device_id, state LIMIT $2";
+pub(crate) const SELECT_DEVICE_EVENTS_AFTER: &str = "SELECT * FROM device_events \
+     WHERE at >= $1 AND (at, device_id, state) > ($3, $4, $5) ORDER BY at, device_id, state LIMIT $2";
+pub(crate) const PRUNE_DEVICE_EVENTS: &str = "DELETE FROM device_events WHERE at < $1";
 pub(crate) const UNCREDITED_RESOLVED: &str = "SELECT * FROM incidents \
      WHERE state = 'resolved' AND credited_at IS NULL ORDER BY resolved_at, incident_id";
 pub(crate) const MARK_CREDITED: &str = "UPDATE incidents SET credited_at = $2 WHERE incident_id = $1";

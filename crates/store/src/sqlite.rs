@@ -25,8 +25,8 @@ use crate::common::{
 use crate::sql;
 use crate::{
     AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, CreditFilter, CreditRow, CreditWrite,
-    CustomerRow, DeliveryOutcome, ElementRow, IncidentRow, NewUpdate, NoticeCount, NoticeRow, PlanRow,
-    Result, Store, StoreError, TokenRow, UpdateRow,
+    CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource,
+    NewUpdate, NoticeCount, NoticeRow, PlanRow, Result, Store, StoreError, TokenRow, UpdateRow,
 };
 
 /// SQLite's default cap on bind parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER).
@@ -231,6 +231,28 @@ impl BindRow for NoticeRow {
     }
 }
 
+impl BindRow for ImpactRow {
+    fn bind_to<'q>(&self, q: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        q.bind(self.incident_id.as_str())
+            .bind(self.customer_id.as_str())
+            .bind(self.presumed)
+            .bind(micros(self.affected_at))
+            .bind(opt_micros(self.back_at))
+            .bind(self.follow_up)
+            .bind(common::downtime_json(&self.downtime))
+            .bind(self.notified)
+    }
+}
+
+impl BindRow for DeviceEventRow {
+    fn bind_to<'q>(&self, q: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        q.bind(self.device_id.as_str())
+            .bind(micros(self.at))
+            .bind(self.state.as_str())
+            .bind(self.reason.as_deref())
+    }
+}
+
 impl BindRow for CreditRow {
     fn bind_to<'q>(&self, q: SqliteQuery<'q>) -> SqliteQuery<'q> {
         q.bind(self.key.as_str())
@@ -332,21 +354,7 @@ impl Store for SqliteStore {
 
     async fn insert_incident(&self, incident: &IncidentRow, declared: &NewUpdate) -> Result<String> {
         let mut tx = self.begin_write().await?;
-        let n: i64 = sqlx::query_scalar(sql::NEXT_INCIDENT_NUMBER).fetch_one(&mut *tx).await?;
-        let id = common::incident_id(n);
-        sqlx::query(sql::INSERT_INCIDENT)
-            .bind(id.as_str())
-            .bind(common::element_ids_json(&incident.element_ids))
-            .bind(incident.cause.as_str())
-            .bind(incident.state.as_str())
-            .bind(opt_micros(incident.etr))
-            .bind(opt_micros(incident.next_update_by))
-            .bind(micros(incident.declared_at))
-            .bind(opt_micros(incident.resolved_at))
-            .bind(opt_micros(incident.credited_at))
-            .execute(&mut *tx)
-            .await?;
-        insert_update(&mut tx, &id, 0, declared).await?;
+        let id = insert_incident_in(&mut tx, incident, declared).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -433,6 +441,110 @@ impl Store for SqliteStore {
     }
 
     // ---- outbox ----
+
+    async fn insert_sourced_incident(
+        &self,
+        source_key: &str,
+        incident: &IncidentRow,
+        declared: &NewUpdate,
+    ) -> Result<(String, bool)> {
+        let mut tx = self.begin_write().await?;
+        let existing: Option<String> =
+            sqlx::query_scalar(sql::SOURCE_INCIDENT).bind(source_key).fetch_optional(&mut *tx).await?;
+        if let Some(id) = existing {
+            return Ok((id, false));
+        }
+        let id = insert_incident_in(&mut tx, incident, declared).await?;
+        sqlx::query(sql::INSERT_SOURCE).bind(source_key).bind(id.as_str()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok((id, true))
+    }
+
+    async fn incident_sources(&self) -> Result<Vec<IncidentSource>> {
+        let rows = sqlx::query(sql::SELECT_SOURCES).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::source_from_row)
+    }
+
+    async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()> {
+        sqlx::query(sql::MARK_MERGED).bind(incident_id).bind(into).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn upsert_impacts(&self, impacts: &mut [ImpactRow]) -> Result<()> {
+        let distinct = common::distinct_impacts(impacts);
+        let insert = MultiInsert::new(
+            "impacts",
+            common::IMPACT_COLS,
+            "ON CONFLICT (incident_id, customer_id) DO UPDATE SET presumed = excluded.presumed, \
+             affected_at = MIN(impacts.affected_at, excluded.affected_at), back_at = excluded.back_at, \
+             follow_up = excluded.follow_up, downtime = excluded.downtime, \
+             notified = MAX(impacts.notified, excluded.notified)",
+        );
+        let mut tx = self.begin_write().await?;
+        for batch in insert.batches(&distinct) {
+            insert.execute(&mut tx, batch).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn raise_notified(&self, incident_id: &str, customer_ids: &[&str], stage: i16) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for batch in customer_ids.chunks(SQLITE_PARAMS_MAX - 2) {
+            let sql = format!(
+                "UPDATE impacts SET notified = MAX(notified, ?) WHERE incident_id = ? AND customer_id IN ({})",
+                vec!["?"; batch.len()].join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false).bind(stage).bind(incident_id);
+            for id in batch {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn impacts(&self, incident_id: &str) -> Result<Vec<ImpactRow>> {
+        let rows = sqlx::query(sql::SELECT_IMPACTS).bind(incident_id).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::impact_from_row)
+    }
+
+    async fn append_device_events(&self, events: &mut [DeviceEventRow]) -> Result<u64> {
+        let distinct = common::distinct_device_events(events);
+        let insert = MultiInsert::new("device_events", common::DEVICE_EVENT_COLS, "ON CONFLICT DO NOTHING");
+        let mut tx = self.begin_write().await?;
+        let mut inserted = 0;
+        for batch in insert.batches(&distinct) {
+            inserted += insert.execute(&mut tx, batch).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn device_events(
+        &self,
+        from: Timestamp,
+        after: Option<&DeviceEventRow>,
+        limit: u32,
+    ) -> Result<Vec<DeviceEventRow>> {
+        let q = match after {
+            None => sqlx::query(sql::SELECT_DEVICE_EVENTS).bind(micros(from)).bind(i64::from(limit)),
+            Some(a) => sqlx::query(sql::SELECT_DEVICE_EVENTS_AFTER)
+                .bind(micros(from))
+                .bind(i64::from(limit))
+                .bind(micros(a.at))
+                .bind(a.device_id.as_str())
+                .bind(a.state.as_str()),
+        };
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::device_event_from_row)
+    }
+
+    async fn prune_device_events(&self, before: Timestamp) -> Result<u64> {
+        let done = sqlx::query(sql::PRUNE_DEVICE_EVENTS).bind(micros(before)).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
 
     async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64> {
         common::sort_notices(notices);
@@ -581,6 +693,30 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Inserts the incident and its declaration under the next incident number.
+async fn insert_incident_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    incident: &IncidentRow,
+    declared: &NewUpdate,
+) -> Result<String> {
+    let n: i64 = sqlx::query_scalar(sql::NEXT_INCIDENT_NUMBER).fetch_one(&mut **tx).await?;
+    let id = common::incident_id(n);
+    sqlx::query(sql::INSERT_INCIDENT)
+        .bind(id.as_str())
+        .bind(common::element_ids_json(&incident.element_ids))
+        .bind(incident.cause.as_str())
+        .bind(incident.state.as_str())
+        .bind(opt_micros(incident.etr))
+        .bind(opt_micros(incident.next_update_by))
+        .bind(micros(incident.declared_at))
+        .bind(opt_micros(incident.resolved_at))
+        .bind(opt_micros(incident.credited_at))
+        .execute(&mut **tx)
+        .await?;
+    insert_update(tx, &id, 0, declared).await?;
+    Ok(id)
 }
 
 async fn insert_update(

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 
 use amends_store::{
     AppendOutcome, BookCounts, BookRows, CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome,
-    ElementRow, IncidentRow, NewUpdate, NoticeCount, NoticeRow, PlanRow, Store, StoreError, TokenRow,
+    DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NewUpdate, NoticeCount, NoticeRow,
+    PlanRow, Store, StoreError, TokenRow, notified,
 };
 use jiff::Timestamp;
 
@@ -786,6 +787,150 @@ async fn instants_keep_microseconds_and_extremes(store: &dyn Store) {
     assert_eq!(got.element_ids, ["e2", "e3", "cab \"7\", Île-de-France 日本"]);
 }
 
+// ---- machine-opened incidents, impacts, the device event log ----
+
+async fn sourced_incidents_open_once(store: &dyn Store) {
+    let (i, d) = (incident(at(0)), declared(at(0)));
+    let results = tokio::join!(
+        store.insert_sourced_incident("telemetry:n1:0", &i, &d),
+        store.insert_sourced_incident("telemetry:n1:0", &i, &d),
+        store.insert_sourced_incident("telemetry:n1:0", &i, &d),
+    );
+    let mut outcomes = [results.0.unwrap(), results.1.unwrap(), results.2.unwrap()];
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [("INC-000001".into(), false), ("INC-000001".into(), false), ("INC-000001".into(), true)]
+    );
+    let (other, new) = store.insert_sourced_incident("alertmanager:abc", &i, &d).await.unwrap();
+    assert_eq!((other.as_str(), new), ("INC-000002", true));
+    assert_eq!(store.incidents(false).await.unwrap().len(), 2);
+    assert_eq!(store.updates("INC-000001").await.unwrap().len(), 1);
+
+    store.mark_merged("INC-000002", "INC-000001").await.unwrap();
+    let sources = store.incident_sources().await.unwrap();
+    assert_eq!(
+        sources,
+        [
+            IncidentSource {
+                source_key: "telemetry:n1:0".into(),
+                incident_id: "INC-000001".into(),
+                merged_into: None
+            },
+            IncidentSource {
+                source_key: "alertmanager:abc".into(),
+                incident_id: "INC-000002".into(),
+                merged_into: Some("INC-000001".into()),
+            },
+        ]
+    );
+}
+
+fn impact(incident_id: &str, customer: &str, affected_at: Timestamp) -> ImpactRow {
+    ImpactRow {
+        incident_id: incident_id.into(),
+        customer_id: customer.into(),
+        presumed: false,
+        affected_at,
+        back_at: None,
+        follow_up: false,
+        downtime: vec![],
+        notified: notified::NOTHING,
+    }
+}
+
+async fn impacts_upsert_keeps_earliest_and_highest(store: &dyn Store) {
+    let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
+    let mut first = vec![
+        impact(&id, "c2", at(20)),
+        impact(&id, "c1", at(10)).tap(|r| r.notified = notified::ACKNOWLEDGED),
+        impact(&id, "c1", at(15)),
+    ];
+    store.upsert_impacts(&mut first).await.unwrap();
+    let stored = store.impacts(&id).await.unwrap();
+    // The last of a repeated key wins within one call.
+    assert_eq!(stored, [impact(&id, "c1", at(15)), impact(&id, "c2", at(20))]);
+
+    store.raise_notified(&id, &["c1", "c2"], notified::ACKNOWLEDGED).await.unwrap();
+    store.raise_notified(&id, &["c2"], notified::CLOSED).await.unwrap();
+    store.raise_notified(&id, &["c2"], notified::ACKNOWLEDGED).await.unwrap();
+    let downtime = vec![(at_us(15, 7), at(30)), (at(40), at_us(50, 999_999))];
+    let mut later = vec![impact(&id, "c1", at(25)).tap(|r| {
+        r.back_at = Some(at(50));
+        r.follow_up = true;
+        r.presumed = true;
+        r.downtime = downtime.clone();
+    })];
+    store.upsert_impacts(&mut later).await.unwrap();
+    let stored = store.impacts(&id).await.unwrap();
+    let c1 = impact(&id, "c1", at(15)).tap(|r| {
+        r.back_at = Some(at(50));
+        r.follow_up = true;
+        r.presumed = true;
+        r.downtime = downtime.clone();
+        r.notified = notified::ACKNOWLEDGED;
+    });
+    let c2 = impact(&id, "c2", at(20)).tap(|r| r.notified = notified::CLOSED);
+    assert_eq!(stored, [c1, c2]);
+    assert_eq!(store.impacts("INC-999999").await.unwrap(), []);
+}
+
+async fn impacts_across_batches(store: &dyn Store) {
+    let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
+    let n = amends_store::BULK_BATCH_ROWS_MAX + 7;
+    let mut rows: Vec<ImpactRow> = (0..n).map(|i| impact(&id, &format!("c{i:06}"), at(i as i64))).collect();
+    store.upsert_impacts(&mut rows).await.unwrap();
+    let ids: Vec<String> = rows.iter().map(|r| r.customer_id.clone()).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    store.raise_notified(&id, &refs, notified::ACKNOWLEDGED).await.unwrap();
+    let stored = store.impacts(&id).await.unwrap();
+    assert_eq!(stored.len(), n);
+    assert!(stored.iter().all(|r| r.notified == notified::ACKNOWLEDGED));
+}
+
+fn device_event(device: &str, at: Timestamp, state: &str) -> DeviceEventRow {
+    DeviceEventRow {
+        device_id: device.into(),
+        at,
+        state: state.into(),
+        reason: (state == "offline").then(|| "dying_gasp".into()),
+    }
+}
+
+async fn device_event_log_dedupes_pages_and_prunes(store: &dyn Store) {
+    let mut first = vec![
+        device_event("d2", at(10), "offline"),
+        device_event("d1", at(10), "offline"),
+        device_event("d1", at(10), "offline"),
+        device_event("d1", at_us(20, 1), "online"),
+    ];
+    assert_eq!(store.append_device_events(&mut first).await.unwrap(), 3);
+    let mut again = vec![device_event("d1", at(10), "offline"), device_event("d3", at(5), "offline")];
+    assert_eq!(store.append_device_events(&mut again).await.unwrap(), 1);
+
+    let mut read = Vec::new();
+    let mut after: Option<DeviceEventRow> = None;
+    loop {
+        let page = store.device_events(at(5), after.as_ref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last().cloned() else { break };
+        read.extend(page);
+        after = Some(last);
+    }
+    assert_eq!(
+        read,
+        [
+            device_event("d3", at(5), "offline"),
+            device_event("d1", at(10), "offline"),
+            device_event("d2", at(10), "offline"),
+            device_event("d1", at_us(20, 1), "online"),
+        ]
+    );
+    assert_eq!(store.device_events(at(6), None, 10).await.unwrap().len(), 3);
+    assert_eq!(store.prune_device_events(at(10)).await.unwrap(), 1);
+    assert_eq!(store.device_events(at(0), None, 10).await.unwrap().len(), 3);
+}
+
 // ---- the test matrix ----
 
 /// One test per backend for every case: `sqlite::<case>` and `postgres::<case>`.
@@ -833,6 +978,10 @@ contract_tests!(
     bench_raw_insert_replaces_the_table,
     bulk_paths_round_trip_awkward_text,
     instants_keep_microseconds_and_extremes,
+    sourced_incidents_open_once,
+    impacts_upsert_keeps_earliest_and_highest,
+    impacts_across_batches,
+    device_event_log_dedupes_pages_and_prunes,
 );
 
 // ---- corrupt rows (written behind the store's back, so per backend) ----
