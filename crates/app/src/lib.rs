@@ -11,10 +11,12 @@
 //! - [`http`]: the JSON API, its auth and its OpenAPI description.
 //! - [`export`]: credits out, as CSV or JSON.
 //! - [`telemetry`]: `[detection]` settings and `amends replay` (device events → incidents).
+//! - [`alerts`]: the Prometheus Alertmanager webhook receiver.
 //! - [`policies`]: `amends policy eval` and `amends policy test` over files.
 //! - [`demo`] and [`bench`]: a synthetic provider, the guided demo and the benchmark.
 //! - [`settings`] and [`cli`]: configuration and the command line.
 
+pub mod alerts;
 pub mod bench;
 pub mod book;
 pub mod cli;

@@ -4,6 +4,7 @@
 //! variable); the file fills in whatever neither gave; built-in defaults come last. One
 //! [`Settings::resolve`] does it, and secrets never appear in `Debug` output.
 
+use crate::alerts::AlertSettings;
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::deliver::Dispatcher;
 use crate::recovery::{Engine, EngineConfig};
@@ -37,6 +38,8 @@ pub struct FileSettings {
     pub smtp: Option<SmtpConfig>,
     /// Outage detection from device telemetry; see [`DetectionSettings`].
     pub detection: Option<DetectionSettings>,
+    /// The Alertmanager receiver; see [`AlertSettings`].
+    pub alerts: Option<AlertSettings>,
 }
 
 /// `[[policies]]` in the settings file: a policy and the customers it is for. Empty lists
@@ -110,6 +113,7 @@ pub struct Settings {
     pub listen: String,
     pub smtp: Option<SmtpConfig>,
     pub detection: DetectionSettings,
+    pub alerts: AlertSettings,
     pub now: Option<Timestamp>,
 }
 
@@ -147,6 +151,7 @@ impl Settings {
             listen: file.listen.unwrap_or_else(|| DEFAULT_LISTEN.into()),
             smtp,
             detection: file.detection.unwrap_or_default(),
+            alerts: file.alerts.unwrap_or_default(),
             now: o.now,
         })
     }
@@ -202,6 +207,7 @@ impl Settings {
         let config = EngineConfig {
             provider_name: self.provider_name.clone(),
             status_url: self.status_url.clone(),
+            alerts: self.alerts.clone(),
             ..EngineConfig::default()
         };
         Ok(Arc::new(Engine::new(store, clock, self.load_templates()?, self.load_policies()?, config)))

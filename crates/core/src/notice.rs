@@ -23,11 +23,19 @@ pub enum NoticeKind {
     Update,
     Restored,
     Credit,
+    /// The incident is resolved but the customer's own device is still offline: what to
+    /// try, and that a follow-up case is open for them.
+    StillDown,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 4] =
-        [NoticeKind::Acknowledgement, NoticeKind::Update, NoticeKind::Restored, NoticeKind::Credit];
+    pub const ALL: [NoticeKind; 5] = [
+        NoticeKind::Acknowledgement,
+        NoticeKind::Update,
+        NoticeKind::Restored,
+        NoticeKind::Credit,
+        NoticeKind::StillDown,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -35,6 +43,7 @@ impl NoticeKind {
             NoticeKind::Update => "update",
             NoticeKind::Restored => "restored",
             NoticeKind::Credit => "credit",
+            NoticeKind::StillDown => "still_down",
         }
     }
 
@@ -130,11 +139,12 @@ fn kinds_list() -> String {
     NoticeKind::ALL.map(NoticeKind::as_str).join(", ")
 }
 
-const BUILTIN: [(&str, &str); 4] = [
+const BUILTIN: [(&str, &str); 5] = [
     ("en/acknowledgement.txt", include_str!("../templates/en/acknowledgement.txt")),
     ("en/update.txt", include_str!("../templates/en/update.txt")),
     ("en/restored.txt", include_str!("../templates/en/restored.txt")),
     ("en/credit.txt", include_str!("../templates/en/credit.txt")),
+    ("en/still_down.txt", include_str!("../templates/en/still_down.txt")),
 ];
 
 /// Longest template, in bytes, and the most fuel (instructions) one render may burn, so

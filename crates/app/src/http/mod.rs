@@ -100,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents", post(api::declare))
         .route("/v1/incidents/{id}/updates", post(api::update_incident))
         .route("/v1/incidents/{id}/resolve", post(api::resolve_incident))
+        .route("/v1/alerts/alertmanager", post(crate::alerts::alertmanager_webhook))
         .route_layer(body_limit(BODY_BYTES_MAX))
         .route_layer(gate(Scope::Operator));
     let admin = Router::new()

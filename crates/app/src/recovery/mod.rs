@@ -82,6 +82,8 @@ pub struct EngineConfig {
     pub tip: String,
     /// After an estimate lapses, the next word is promised within this.
     pub follow_up: SignedDuration,
+    /// The Alertmanager receiver's settings.
+    pub alerts: crate::alerts::AlertSettings,
 }
 
 impl Default for EngineConfig {
@@ -91,6 +93,7 @@ impl Default for EngineConfig {
             status_url: "http://127.0.0.1:8080/status".into(),
             tip: "unplug your router or modem, wait 10 seconds, and plug it back in.".into(),
             follow_up: LAPSE_FOLLOW_UP,
+            alerts: crate::alerts::AlertSettings::default(),
         }
     }
 }
