@@ -60,6 +60,13 @@ pub enum Command {
         /// Seconds between worker passes (watchdog, fan-out, credits, delivery).
         #[arg(long, default_value_t = 5)]
         poll_seconds: u64,
+        /// Also consume device events from NATS JetStream at this URL (nats://host:4222).
+        /// Events can always be posted to /v1/telemetry/events.
+        #[arg(long, env = "AMENDS_TELEMETRY")]
+        telemetry: Option<String>,
+        /// The subject device events are published on (default amends.device-events).
+        #[arg(long, env = "AMENDS_TELEMETRY_SUBJECT", requires = "telemetry")]
+        telemetry_subject: Option<String>,
     },
     /// Build a synthetic provider, run an outage from declaration to credit on a simulated
     /// clock, print what customers received, then serve the API.
@@ -320,7 +327,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Serve { listen, poll_seconds } => {
+        Command::Serve { listen, poll_seconds, telemetry, telemetry_subject } => {
             let listen = listen.unwrap_or_else(|| settings.listen.clone());
             let dispatcher = settings.dispatcher(&engine)?;
             let (ready, bound) = tokio::sync::oneshot::channel();
@@ -330,7 +337,12 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
             });
             let poll = std::time::Duration::from_secs(poll_seconds.max(1));
-            crate::http::serve(engine, dispatcher, &listen, poll, Some(ready)).await
+            let detection = crate::http::DetectionStart {
+                config: crate::detection::ServiceConfig::from_settings(&settings.detection)?,
+                nats: telemetry
+                    .map(|url| crate::detection::nats::NatsSource::new(&url, telemetry_subject.as_deref())),
+            };
+            crate::http::serve(engine, Some(detection), dispatcher, &listen, poll, Some(ready)).await
         }
         Command::Demo(_) | Command::Bench(_) | Command::Policy(_) | Command::Replay(_) => {
             unreachable!("handled above")

@@ -10,6 +10,8 @@
 //! - [`deliver`]: the outbox worker.
 //! - [`http`]: the JSON API, its auth and its OpenAPI description.
 //! - [`export`]: credits out, as CSV or JSON.
+//! - [`detection`]: detection in the server: device events in (HTTP, NATS JetStream), incidents,
+//!   impacts and notices out.
 //! - [`telemetry`]: `[detection]` settings and `amends replay` (device events → incidents).
 //! - [`alerts`]: the Prometheus Alertmanager webhook receiver.
 //! - [`policies`]: `amends policy eval` and `amends policy test` over files.
@@ -23,6 +25,7 @@ pub mod cli;
 pub mod clock;
 pub mod deliver;
 pub mod demo;
+pub mod detection;
 pub mod export;
 pub mod http;
 pub mod import;

@@ -40,6 +40,12 @@ pub struct DetectionSettings {
     pub reorder_window_ms: Option<u32>,
     pub future_limit_seconds: Option<u32>,
     pub correlation_window_minutes: Option<u32>,
+    /// `amends serve`: hold each detected incident up to this many minutes for an
+    /// operator to confirm before customers are told (told anyway when it lapses). Absent:
+    /// customers are told as soon as the incident is detected.
+    pub confirm_within_minutes: Option<u32>,
+    /// `amends serve`: days the device event log is kept (default 7).
+    pub event_log_days: Option<u32>,
     #[serde(flatten)]
     pub threshold: ThresholdSettings,
     #[serde(default)]
@@ -79,7 +85,33 @@ const HOLD_DOWN_SECONDS_MAX: u32 = 3600;
 const REORDER_WINDOW_MS_MAX: u32 = 60_000;
 const CORRELATION_MINUTES_MAX: u32 = 24 * 60;
 
+/// Upper bound on `confirm_within_minutes`: a day.
+const CONFIRM_MINUTES_MAX: u32 = 24 * 60;
+/// Upper bound on `event_log_days`.
+const EVENT_LOG_DAYS_MAX: u32 = 366;
+/// Default of `event_log_days`.
+pub const EVENT_LOG_DAYS_DEFAULT: u32 = 7;
+
 impl DetectionSettings {
+    /// How long a detected incident waits for an operator's confirmation; `None`: not at all.
+    pub fn confirm_within(&self) -> Result<Option<SignedDuration>> {
+        match self.confirm_within_minutes {
+            Some(m) if m == 0 || m > CONFIRM_MINUTES_MAX => {
+                bail!("detection.confirm_within_minutes = {m}: from 1 to {CONFIRM_MINUTES_MAX}")
+            }
+            m => Ok(m.map(|m| SignedDuration::from_mins(i64::from(m)))),
+        }
+    }
+
+    /// How long the device event log keeps an event.
+    pub fn event_log_retention(&self) -> Result<SignedDuration> {
+        let days = self.event_log_days.unwrap_or(EVENT_LOG_DAYS_DEFAULT);
+        if days == 0 || days > EVENT_LOG_DAYS_MAX {
+            bail!("detection.event_log_days = {days}: from 1 to {EVENT_LOG_DAYS_MAX}");
+        }
+        Ok(SignedDuration::from_hours(24 * i64::from(days)))
+    }
+
     pub fn to_config(&self) -> Result<DetectionConfig> {
         let mut config = DetectionConfig::default();
         let bounded = |key: &str, value: Option<u32>, max: u32| -> Result<Option<i64>> {

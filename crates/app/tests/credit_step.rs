@@ -72,7 +72,7 @@ async fn a_second_policy_is_refused_and_holds_up_no_other_incident() {
     let outage = Interval::new(resolved.declared_at, resolved.resolved_at.unwrap()).unwrap();
     let affected = book.affected(&book.element_indices(&resolved.element_ids));
     let policy = v1.policies.assignments()[0].policy.clone();
-    let this = ThisOutage { id: first.as_str().into(), outage, issued_at: outage.end() };
+    let this = ThisOutage { id: first.as_str().into(), outage, issued_at: outage.end(), own: None };
     let computed = compute_credits(&book, &policy, &this, &affected, &[]).unwrap();
     let mut rows: Vec<_> =
         computed.iter().map(|c| v1.credit_row(&book, &resolved, &policy, c, clock.now())).collect();

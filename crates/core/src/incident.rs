@@ -69,7 +69,13 @@ impl fmt::Display for IncidentState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UpdateKind {
+    /// The acknowledgement: customers are told. Seq 0 of a declared incident; for a
+    /// detected one held for an operator's confirmation, the confirmation (or its lapse).
     Declared,
+    /// Seq 0 of a detected incident held for an operator's confirmation: no notices yet.
+    Detected,
+    /// Detection merged this incident into another (named in the message); it goes on there.
+    Merged,
     /// Posted by an operator: a new ETR, a new state, a message.
     Update,
     /// Posted by amends when the ETR passed with the incident still open.
@@ -83,6 +89,8 @@ impl UpdateKind {
     pub fn as_str(self) -> &'static str {
         match self {
             UpdateKind::Declared => "declared",
+            UpdateKind::Detected => "detected",
+            UpdateKind::Merged => "merged",
             UpdateKind::Update => "update",
             UpdateKind::EtrLapsed => "etr_lapsed",
             UpdateKind::UpdateOverdue => "update_overdue",
@@ -91,9 +99,17 @@ impl UpdateKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Declared, Self::Update, Self::EtrLapsed, Self::UpdateOverdue, Self::Resolved]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::Declared,
+            Self::Detected,
+            Self::Merged,
+            Self::Update,
+            Self::EtrLapsed,
+            Self::UpdateOverdue,
+            Self::Resolved,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 

@@ -352,7 +352,8 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()>;
     /// Inserts or updates impacts by (incident, customer), in one transaction. An update
     /// keeps the earlier `affected_at` and the higher `notified`; the rest is replaced.
-    async fn upsert_impacts(&self, impacts: &mut [ImpactRow]) -> Result<()>;
+    /// Returns the rows as stored after the write, by (incident, customer).
+    async fn upsert_impacts(&self, impacts: &mut [ImpactRow]) -> Result<Vec<ImpactRow>>;
     /// Raises `notified` to `stage` for these customers of the incident (never lowers it).
     async fn raise_notified(&self, incident_id: &str, customer_ids: &[&str], stage: i16) -> Result<()>;
     /// Every impact of the incident, by customer id.

@@ -543,18 +543,19 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn upsert_impacts(&self, impacts: &mut [ImpactRow]) -> Result<()> {
+    async fn upsert_impacts(&self, impacts: &mut [ImpactRow]) -> Result<Vec<ImpactRow>> {
         let distinct = common::distinct_impacts(impacts);
         let mut tx = self.pool.begin().await?;
+        let mut stored = Vec::with_capacity(distinct.len());
         for batch in distinct.chunks(BULK_BATCH_ROWS_MAX) {
             let col = |f: &dyn Fn(&ImpactRow) -> String| batch.iter().map(|r| f(r)).collect::<Vec<_>>();
-            sqlx::query(
+            let rows = sqlx::query(
                 "INSERT INTO impacts (incident_id, customer_id, presumed, affected_at, back_at, follow_up, downtime, notified) \
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::bool[], $4::int8[], $5::int8[], $6::bool[], $7::text[], $8::int2[]) \
                  ON CONFLICT (incident_id, customer_id) DO UPDATE SET presumed = excluded.presumed, \
                  affected_at = LEAST(impacts.affected_at, excluded.affected_at), back_at = excluded.back_at, \
                  follow_up = excluded.follow_up, downtime = excluded.downtime, \
-                 notified = GREATEST(impacts.notified, excluded.notified)",
+                 notified = GREATEST(impacts.notified, excluded.notified) RETURNING *",
             )
             .bind(col(&|r| r.incident_id.clone()))
             .bind(col(&|r| r.customer_id.clone()))
@@ -564,11 +565,15 @@ impl Store for PgStore {
             .bind(batch.iter().map(|r| r.follow_up).collect::<Vec<_>>())
             .bind(col(&|r| common::downtime_json(&r.downtime)))
             .bind(batch.iter().map(|r| r.notified).collect::<Vec<_>>())
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
+            for row in &rows {
+                stored.push(common::impact_from_row(row)?);
+            }
         }
         tx.commit().await?;
-        Ok(())
+        stored.sort_by(|a, b| (&a.incident_id, &a.customer_id).cmp(&(&b.incident_id, &b.customer_id)));
+        Ok(stored)
     }
 
     async fn raise_notified(&self, incident_id: &str, customer_ids: &[&str], stage: i16) -> Result<()> {

@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use sqlx::query::Query;
 use sqlx::sqlite::{
     Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteSynchronous,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Transaction};
 
@@ -133,6 +133,17 @@ impl MultiInsert {
             q = row.bind_to(q);
         }
         Ok(q.execute(&mut *conn).await?.rows_affected())
+    }
+
+    /// Like `execute`, for a statement with a RETURNING clause: returns its rows.
+    async fn fetch<T: BindRow>(&self, conn: &mut SqliteConnection, batch: &[T]) -> Result<Vec<SqliteRow>> {
+        debug_assert!(batch.len() <= self.rows_per_batch);
+        let sql = values_sql(&self.head, &self.tuple, batch.len(), &self.tail);
+        let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+        for row in batch {
+            q = row.bind_to(q);
+        }
+        Ok(q.fetch_all(&mut *conn).await?)
     }
 
     /// Writes every row, calling `progress` after each batch with `written` so far.
@@ -470,7 +481,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn upsert_impacts(&self, impacts: &mut [ImpactRow]) -> Result<()> {
+    async fn upsert_impacts(&self, impacts: &mut [ImpactRow]) -> Result<Vec<ImpactRow>> {
         let distinct = common::distinct_impacts(impacts);
         let insert = MultiInsert::new(
             "impacts",
@@ -478,14 +489,18 @@ impl Store for SqliteStore {
             "ON CONFLICT (incident_id, customer_id) DO UPDATE SET presumed = excluded.presumed, \
              affected_at = MIN(impacts.affected_at, excluded.affected_at), back_at = excluded.back_at, \
              follow_up = excluded.follow_up, downtime = excluded.downtime, \
-             notified = MAX(impacts.notified, excluded.notified)",
+             notified = MAX(impacts.notified, excluded.notified) RETURNING *",
         );
         let mut tx = self.begin_write().await?;
+        let mut stored = Vec::with_capacity(distinct.len());
         for batch in insert.batches(&distinct) {
-            insert.execute(&mut tx, batch).await?;
+            for row in insert.fetch(&mut tx, batch).await? {
+                stored.push(common::impact_from_row(&row)?);
+            }
         }
         tx.commit().await?;
-        Ok(())
+        stored.sort_by(|a, b| (&a.incident_id, &a.customer_id).cmp(&(&b.incident_id, &b.customer_id)));
+        Ok(stored)
     }
 
     async fn raise_notified(&self, incident_id: &str, customer_ids: &[&str], stage: i16) -> Result<()> {

@@ -846,10 +846,11 @@ async fn impacts_upsert_keeps_earliest_and_highest(store: &dyn Store) {
         impact(&id, "c1", at(10)).tap(|r| r.notified = notified::ACKNOWLEDGED),
         impact(&id, "c1", at(15)),
     ];
-    store.upsert_impacts(&mut first).await.unwrap();
+    let returned = store.upsert_impacts(&mut first).await.unwrap();
     let stored = store.impacts(&id).await.unwrap();
     // The last of a repeated key wins within one call.
     assert_eq!(stored, [impact(&id, "c1", at(15)), impact(&id, "c2", at(20))]);
+    assert_eq!(returned, stored);
 
     store.raise_notified(&id, &["c1", "c2"], notified::ACKNOWLEDGED).await.unwrap();
     store.raise_notified(&id, &["c2"], notified::CLOSED).await.unwrap();
@@ -861,7 +862,7 @@ async fn impacts_upsert_keeps_earliest_and_highest(store: &dyn Store) {
         r.presumed = true;
         r.downtime = downtime.clone();
     })];
-    store.upsert_impacts(&mut later).await.unwrap();
+    let returned = store.upsert_impacts(&mut later).await.unwrap();
     let stored = store.impacts(&id).await.unwrap();
     let c1 = impact(&id, "c1", at(15)).tap(|r| {
         r.back_at = Some(at(50));
@@ -871,6 +872,7 @@ async fn impacts_upsert_keeps_earliest_and_highest(store: &dyn Store) {
         r.notified = notified::ACKNOWLEDGED;
     });
     let c2 = impact(&id, "c2", at(20)).tap(|r| r.notified = notified::CLOSED);
+    assert_eq!(returned, [c1.clone()]);
     assert_eq!(stored, [c1, c2]);
     assert_eq!(store.impacts("INC-999999").await.unwrap(), []);
 }
@@ -879,7 +881,7 @@ async fn impacts_across_batches(store: &dyn Store) {
     let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
     let n = amends_store::BULK_BATCH_ROWS_MAX + 7;
     let mut rows: Vec<ImpactRow> = (0..n).map(|i| impact(&id, &format!("c{i:06}"), at(i as i64))).collect();
-    store.upsert_impacts(&mut rows).await.unwrap();
+    assert_eq!(store.upsert_impacts(&mut rows).await.unwrap().len(), n);
     let ids: Vec<String> = rows.iter().map(|r| r.customer_id.clone()).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     store.raise_notified(&id, &refs, notified::ACKNOWLEDGED).await.unwrap();

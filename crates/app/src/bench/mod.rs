@@ -234,7 +234,8 @@ async fn run_backend(store: Arc<dyn Store>, book_dir: &std::path::Path, start: T
     let affected = book.affected(&elements);
     let impact = t.lap();
     let policy = Policy::builtin();
-    let this = ThisOutage { id: resolved.incident_id.as_str().into(), outage, issued_at: outage.end() };
+    let this =
+        ThisOutage { id: resolved.incident_id.as_str().into(), outage, issued_at: outage.end(), own: None };
     let computed = compute_credits(&book, &policy, &this, &affected, &[])?;
     let credits = t.lap();
     row("impact in memory", impact, affected.len(), "");

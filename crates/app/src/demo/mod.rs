@@ -232,8 +232,15 @@ async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let listen = args.listen.clone();
     let server = tokio::spawn(async move {
-        crate::http::serve(engine, dispatcher, &listen, std::time::Duration::from_secs(5), Some(ready_tx))
-            .await
+        crate::http::serve(
+            engine,
+            None,
+            dispatcher,
+            &listen,
+            std::time::Duration::from_secs(5),
+            Some(ready_tx),
+        )
+        .await
     });
     if let Ok(addr) = ready_rx.await {
         println!("\n=== The API is serving on http://{addr} (Ctrl-C to stop) ===");

@@ -209,6 +209,54 @@ pub async fn resolve_incident(
     Ok(Json(incident))
 }
 
+/// Confirms a detected incident held for an operator (`[detection] confirm_within_minutes`):
+/// its customers are told now rather than when the window lapses. Confirming one already
+/// released changes nothing.
+#[utoipa::path(post, path = "/v1/incidents/{id}/confirm", tag = "incidents",
+    params(("id" = String, Path, description = "Incident id", example = "INC-000001")),
+    security(("bearer" = ["operator"])),
+    responses(
+        (status = 200, description = "Confirmed", body = schemas::IncidentRow),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 409, description = "Already resolved", body = ErrorBody),
+    ))]
+pub async fn confirm_incident(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<IncidentRow>, ApiError> {
+    let incident = state.engine.confirm(&id).await?;
+    state.wake_worker();
+    Ok(Json(incident))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImpactFilter {
+    /// Only customers still offline when the incident was resolved: the follow-up list.
+    #[serde(default)]
+    pub follow_up: bool,
+}
+
+/// Each customer of a detected incident with their own downtime, when they came back,
+/// and how far their notices went; `?follow_up=true` lists those still offline at its end.
+#[utoipa::path(get, path = "/v1/incidents/{id}/impacts", tag = "incidents",
+    params(("id" = String, Path, description = "Incident id", example = "INC-000001"), ImpactFilter),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "The impacts, by customer id", body = Vec<schemas::ImpactRow>),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    ))]
+pub async fn incident_impacts(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+    QueryParams(filter): QueryParams<ImpactFilter>,
+) -> Result<Json<Vec<amends_store::ImpactRow>>, ApiError> {
+    state.engine.incident(&id).await?;
+    let mut impacts = state.engine.store.impacts(&id).await.map_err(crate::recovery::EngineError::from)?;
+    impacts.retain(|i| !filter.follow_up || i.follow_up);
+    Ok(Json(impacts))
+}
+
 /// Every notice the customer was sent or is due, with its delivery status.
 #[utoipa::path(get, path = "/v1/customers/{id}/notices", tag = "customers",
     params(("id" = String, Path, description = "Customer id", example = "C1")),

@@ -24,6 +24,8 @@ pub use limits::{
 };
 
 use crate::deliver::Dispatcher;
+use crate::detection::nats::NatsSource;
+use crate::detection::{Intake, ServiceConfig};
 use crate::recovery::Engine;
 use crate::tokens::Scope;
 use anyhow::Context;
@@ -34,7 +36,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
@@ -51,6 +53,17 @@ pub struct AppState {
     passes: Arc<watch::Sender<u64>>,
     /// One import at a time: each may hold hundreds of MiB of rows in memory.
     import_slot: Arc<Semaphore>,
+    /// Detection to start beside the worker, if this server runs it.
+    detection: Option<Arc<DetectionStart>>,
+    /// How sources hand events to detection, once it runs.
+    intake: Arc<OnceLock<Intake>>,
+}
+
+/// What [`serve_listener`] starts for detection: the task, and optionally a NATS consumer.
+#[derive(Debug, Clone)]
+pub struct DetectionStart {
+    pub config: ServiceConfig,
+    pub nats: Option<NatsSource>,
 }
 
 impl AppState {
@@ -60,7 +73,20 @@ impl AppState {
             wake: Arc::new(Notify::new()),
             passes: Arc::new(watch::channel(0).0),
             import_slot: Arc::new(Semaphore::new(1)),
+            detection: None,
+            intake: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// This state, for a server that runs detection as `start` says.
+    pub fn with_detection(mut self, start: DetectionStart) -> Self {
+        self.detection = Some(Arc::new(start));
+        self
+    }
+
+    /// The way into detection, when this server runs it.
+    pub fn intake(&self) -> Option<&Intake> {
+        self.intake.get()
     }
 
     /// Asks the worker for a pass now. A request made during a pass is kept, so the
@@ -91,6 +117,7 @@ pub fn router(state: AppState) -> Router {
     let read = Router::new()
         .route("/v1/incidents", get(api::list_incidents))
         .route("/v1/incidents/{id}", get(api::show_incident))
+        .route("/v1/incidents/{id}/impacts", get(api::incident_impacts))
         .route("/v1/customers/{id}/notices", get(api::customer_notices))
         .route("/v1/customers/{id}/credits", get(api::customer_credits))
         .route("/v1/credits", get(api::list_credits))
@@ -100,15 +127,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents", post(api::declare))
         .route("/v1/incidents/{id}/updates", post(api::update_incident))
         .route("/v1/incidents/{id}/resolve", post(api::resolve_incident))
+        .route("/v1/incidents/{id}/confirm", post(api::confirm_incident))
         .route("/v1/alerts/alertmanager", post(crate::alerts::alertmanager_webhook))
         .route_layer(body_limit(BODY_BYTES_MAX))
+        .route_layer(gate(Scope::Operator));
+    let telemetry = Router::new()
+        .route("/v1/telemetry/events", post(crate::detection::intake::post_events))
+        .route_layer(body_limit(crate::detection::intake::BATCH_BODY_BYTES_MAX))
         .route_layer(gate(Scope::Operator));
     let admin = Router::new()
         .route("/v1/import", post(api::import))
         .route_layer(body_limit(IMPORT_BODY_BYTES_MAX))
         .route_layer(gate(Scope::Admin))
         .layer(deadline(IMPORT_TIMEOUT));
-    let standard = public.merge(read).merge(operator).layer(deadline(REQUEST_TIMEOUT));
+    let standard = public.merge(read).merge(operator).merge(telemetry).layer(deadline(REQUEST_TIMEOUT));
     Router::new()
         .merge(standard)
         .merge(admin)
@@ -129,6 +161,7 @@ pub fn router(state: AppState) -> Router {
 /// the worker finish its pass.
 pub async fn serve(
     engine: Arc<Engine>,
+    detection: Option<DetectionStart>,
     dispatcher: Dispatcher,
     listen: &str,
     poll: Duration,
@@ -141,7 +174,11 @@ pub async fn serve(
         // The caller may have stopped waiting; serving goes on regardless.
         let _ = ready.send(addr);
     }
-    serve_listener(listener, AppState::new(engine), dispatcher, poll, shutdown_signal()).await
+    let mut state = AppState::new(engine);
+    if let Some(start) = detection {
+        state = state.with_detection(start);
+    }
+    serve_listener(listener, state, dispatcher, poll, shutdown_signal()).await
 }
 
 /// Serves the API on `listener` and runs the worker (a pass every `poll`, or at once when
@@ -161,6 +198,7 @@ pub async fn serve_listener(
         passes: state.passes.clone(),
         poll,
     };
+    let detection = start_detection(&state, &stopped);
     let worker = tokio::spawn(worker.run(stopped));
     // The worker stops when `stop` says so or is dropped, so it stops too if serving fails.
     let served = serve_api(listener, state, async move {
@@ -169,8 +207,24 @@ pub async fn serve_listener(
     })
     .await;
     let joined = worker.await;
+    for task in detection {
+        task.await.context("detection panicked")?;
+    }
     served?;
     joined.context("the worker panicked")
+}
+
+/// Starts detection (and its NATS consumer) if the state asks for it; their tasks.
+fn start_detection(state: &AppState, stopped: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    let Some(start) = state.detection.clone() else { return Vec::new() };
+    let (intake, task) = crate::detection::start(state.clone(), start.config.clone(), stopped.clone());
+    let mut tasks = vec![task];
+    if let Some(nats) = start.nats.clone() {
+        tasks.push(tokio::spawn(crate::detection::nats::run(nats, intake.clone(), stopped.clone())));
+    }
+    // Set once per state: a second serve of the same state keeps the first intake.
+    let _ = state.intake.set(intake);
+    tasks
 }
 
 /// Serves the API alone, without the worker, until `shutdown` completes. For a caller

@@ -30,6 +30,9 @@ admin can do what operator can, operator what read can.",
         api::show_incident,
         api::update_incident,
         api::resolve_incident,
+        api::confirm_incident,
+        api::incident_impacts,
+        crate::detection::intake::post_events,
         api::customer_notices,
         api::customer_credits,
         api::list_credits,
@@ -42,6 +45,7 @@ admin can do what operator can, operator what read can.",
         (name = "incidents", description = "Declare, update and resolve outages"),
         (name = "customers", description = "What one customer was told and credited"),
         (name = "credits", description = "The credit ledger"),
+        (name = "telemetry", description = "Device events into outage detection"),
     )
 )]
 struct ApiDoc;
@@ -203,6 +207,28 @@ pub mod schemas {
         pub credited_at: Option<String>,
     }
 
+    /// One customer's part in a detected incident.
+    #[derive(ToSchema)]
+    pub struct ImpactRow {
+        pub incident_id: String,
+        pub customer_id: String,
+        /// No telemetry device: presumed out for the incident's whole span.
+        pub presumed: bool,
+        #[schema(value_type = String, format = DateTime)]
+        pub affected_at: String,
+        /// When their own service came back; null while it is out.
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub back_at: Option<String>,
+        /// Still offline when the incident was resolved: a follow-up case.
+        pub follow_up: bool,
+        /// Their offline intervals within the incident, as [start, end] pairs (final once
+        /// it is resolved).
+        #[schema(value_type = Vec<Vec<String>>)]
+        pub downtime: Vec<Vec<String>>,
+        /// 0: nothing sent yet; 1: acknowledged; 2: restored or still-down notice sent too.
+        pub notified: i16,
+    }
+
     /// One entry of an incident's timeline.
     #[derive(ToSchema)]
     pub struct UpdateRow {
@@ -211,7 +237,8 @@ pub mod schemas {
         pub seq: i64,
         #[schema(value_type = String, format = DateTime)]
         pub at: String,
-        /// `declared`, `update`, `etr_lapsed`, `update_overdue` or `resolved`.
+        /// `declared`, `detected`, `merged`, `update`, `etr_lapsed`, `update_overdue` or
+        /// `resolved`.
         pub kind: String,
         /// The incident's state after this entry.
         pub state: IncidentState,

@@ -80,7 +80,13 @@ pub struct EarlierOutage {
     pub outage: Interval,
     /// Indexed by customer: covered or not.
     pub covered: Vec<bool>,
+    /// For a detected incident: each covered customer's own downtime, used instead of
+    /// `outage`.
+    pub own: Option<Arc<OwnDowntime>>,
 }
+
+/// Each customer's own intervals without service in one detected incident.
+pub type OwnDowntime = HashMap<u32, Vec<Interval>>;
 
 /// The incident being credited.
 #[derive(Debug, Clone)]
@@ -88,6 +94,27 @@ pub struct ThisOutage {
     pub id: Arc<str>,
     pub outage: Interval,
     pub issued_at: Timestamp,
+    /// For a detected incident: each affected customer's own downtime, which their credit
+    /// is for, instead of `outage`.
+    pub own: Option<Arc<OwnDowntime>>,
+}
+
+impl ThisOutage {
+    /// The events of this outage for customer `c`.
+    fn events(&self, c: u32) -> Vec<Event> {
+        outage_events(&self.id, self.outage, self.own.as_deref(), c)
+    }
+}
+
+/// One outage event per interval `c` was without service: their own under a detected
+/// incident, else the incident's span.
+fn outage_events(id: &Arc<str>, outage: Interval, own: Option<&OwnDowntime>, c: u32) -> Vec<Event> {
+    match own {
+        Some(own) => {
+            own.get(&c).map_or(&[][..], Vec::as_slice).iter().map(|i| outage_event(id, *i)).collect()
+        }
+        None => vec![outage_event(id, outage)],
+    }
 }
 
 /// Computes the credit of every customer in `customers` under `policy`, in memory.
@@ -107,8 +134,10 @@ pub fn compute_credits(
     for &c in customers {
         let customer = &book.customers[c as usize];
         let prior: Vec<&EarlierOutage> = earlier.iter().filter(|e| e.covered[c as usize]).collect();
-        let shareable =
-            prior.is_empty() && !policy.uses_expressions && customer.active_since <= this.outage.start();
+        let shareable = prior.is_empty()
+            && this.own.is_none()
+            && !policy.uses_expressions
+            && customer.active_since <= this.outage.start();
         let credit = if shareable {
             let key = (
                 book.customer_plan[c as usize],
@@ -171,13 +200,14 @@ fn credit_for(
     let customer = customer_facts(book, c);
     let zone = customer.zone.clone();
     let billing_day = customer.billing_day;
-    let mut events: Vec<Event> = prior.iter().map(|e| outage_event(&e.id, e.outage)).collect();
+    let mut events: Vec<Event> =
+        prior.iter().flat_map(|e| outage_events(&e.id, e.outage, e.own.as_deref(), c)).collect();
     let before = if prior.is_empty() {
         None
     } else {
         Some(evaluate(policy, &Facts { customer: customer.clone(), events: events.clone() })?)
     };
-    events.push(outage_event(&this.id, this.outage));
+    events.extend(this.events(c));
     let after = evaluate(policy, &Facts { customer, events })?;
     let statement = cycle_containing(this.issued_at, billing_day, &zone)
         .map_err(|e| PolicyError::eval(&policy.id, e.to_string()))?
@@ -298,15 +328,37 @@ impl Engine {
         let Some(resolved_at) = incident.resolved_at else { return Ok(()) };
         self.refuse_other_policies(incident).await?;
         let Some(outage) = Interval::new(incident.declared_at, resolved_at) else { return Ok(()) };
-        let this = ThisOutage { id: incident.incident_id.as_str().into(), outage, issued_at: resolved_at };
-        let affected = Arc::new(book.affected(&book.element_indices(&incident.element_ids)));
+        let sources = self.store.incident_sources().await?;
+        let source = sources.iter().find(|s| s.incident_id == incident.incident_id);
+        if source.is_some_and(|s| s.merged_into.is_some()) {
+            // Its customers and their downtime moved to the incident it merged into.
+            return Ok(());
+        }
+        let detected = self.detected_downtime(book, all, &sources).await?;
+        let own = detected.get(incident.incident_id.as_str()).cloned();
+        let this =
+            ThisOutage { id: incident.incident_id.as_str().into(), outage, issued_at: resolved_at, own };
+        let affected = Arc::new(match &this.own {
+            Some(own) => {
+                let mut customers: Vec<u32> = own.keys().copied().collect();
+                customers.sort_unstable();
+                customers
+            }
+            None => book.affected(&book.element_indices(&incident.element_ids)),
+        });
         let started = std::time::Instant::now();
         let now = self.clock.now();
         let mut rows = Vec::new();
         let mut owed: HashMap<u32, Vec<Arc<PricedCredit>>> = HashMap::new();
         for assignment in self.policies.assignments() {
-            let earlier =
-                Arc::new(earlier_outages(book, incident, outage, all, lookback(&assignment.policy)));
+            let earlier = Arc::new(earlier_outages(
+                book,
+                incident,
+                outage,
+                all,
+                &detected,
+                lookback(&assignment.policy),
+            ));
             let (b, this, affected, assigned) =
                 (book.clone(), this.clone(), affected.clone(), assignment.clone());
             let computed = tokio::task::spawn_blocking(move || {
@@ -398,6 +450,36 @@ impl Engine {
         }
     }
 
+    /// Each customer's own downtime in every resolved detected incident (merged ones have
+    /// none: it moved with them), keyed by incident id.
+    async fn detected_downtime<'a>(
+        &self,
+        book: &LoadedBook,
+        all: &'a [IncidentRow],
+        sources: &[amends_store::IncidentSource],
+    ) -> Result<HashMap<&'a str, Arc<OwnDowntime>>, EngineError> {
+        let mut out = HashMap::new();
+        for incident in all {
+            let Some(resolved_at) = incident.resolved_at else { continue };
+            let detected = sources.iter().any(|s| {
+                s.incident_id == incident.incident_id
+                    && s.merged_into.is_none()
+                    && s.source_key.starts_with(super::TELEMETRY_SOURCE)
+            });
+            if !detected {
+                continue;
+            }
+            let mut own = OwnDowntime::new();
+            for impact in self.store.impacts(&incident.incident_id).await? {
+                if let Some(c) = book.customer_index(&impact.customer_id) {
+                    own.insert(c, impact_intervals(&impact, resolved_at));
+                }
+            }
+            out.insert(incident.incident_id.as_str(), Arc::new(own));
+        }
+        Ok(out)
+    }
+
     /// The ledger entry for one computed credit.
     pub fn credit_row(
         &self,
@@ -447,6 +529,18 @@ impl Engine {
     }
 }
 
+/// One customer's intervals without service in a resolved detected incident: what
+/// detection recorded at resolution, or, if the incident was resolved by hand before
+/// detection saw it back, from when they were affected until they came back (or until the
+/// resolution).
+pub fn impact_intervals(impact: &amends_store::ImpactRow, resolved_at: Timestamp) -> Vec<Interval> {
+    if !impact.downtime.is_empty() {
+        return impact.downtime.iter().filter_map(|(s, e)| Interval::new(*s, *e)).collect();
+    }
+    let end = impact.back_at.unwrap_or(resolved_at).min(resolved_at);
+    Interval::new(impact.affected_at, end).into_iter().collect()
+}
+
 /// How far back an earlier incident can change this one's credit: a billing cycle for
 /// most policies, a year when a cap runs per calendar year.
 fn lookback(policy: &Policy) -> jiff::SignedDuration {
@@ -461,6 +555,7 @@ fn earlier_outages(
     incident: &IncidentRow,
     outage: Interval,
     all: &[IncidentRow],
+    detected: &HashMap<&str, Arc<OwnDowntime>>,
     lookback: jiff::SignedDuration,
 ) -> Vec<EarlierOutage> {
     let this = (incident.resolved_at, incident.incident_id.as_str());
@@ -473,10 +568,15 @@ fn earlier_outages(
         })
         .map(|(o, other)| {
             let mut covered = vec![false; book.customers.len()];
-            for c in book.affected(&book.element_indices(&o.element_ids)) {
+            let own = detected.get(o.incident_id.as_str()).cloned();
+            let customers = match &own {
+                Some(own) => own.keys().copied().collect(),
+                None => book.affected(&book.element_indices(&o.element_ids)),
+            };
+            for c in customers {
                 covered[c as usize] = true;
             }
-            EarlierOutage { id: o.incident_id.as_str().into(), outage: other, covered }
+            EarlierOutage { id: o.incident_id.as_str().into(), outage: other, covered, own }
         })
         .collect()
 }

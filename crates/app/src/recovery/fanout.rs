@@ -109,13 +109,32 @@ impl Engine {
         timeline: &[UpdateRow],
         update: &UpdateRow,
     ) -> Result<FanoutReport, EngineError> {
+        if self.telemetry_source(&incident.incident_id).await?.is_some() {
+            return self.fan_out_detected(book, incident, timeline, update).await;
+        }
         let kind = match UpdateKind::parse(&update.kind) {
             Some(UpdateKind::Declared) => NoticeKind::Acknowledgement,
             Some(UpdateKind::Resolved) => NoticeKind::Restored,
+            Some(UpdateKind::Detected | UpdateKind::Merged) => {
+                return Ok(FanoutReport { updates: 1, ..FanoutReport::default() });
+            }
             _ => NoticeKind::Update,
         };
-        let previous = timeline.iter().rev().find(|u| u.seq < update.seq);
         let affected = book.affected(&book.element_indices(&incident.element_ids));
+        self.fan_out_to(book, incident, timeline, update, kind, affected).await
+    }
+
+    /// Renders and queues the notice of one timeline entry for `customers`.
+    pub(crate) async fn fan_out_to(
+        &self,
+        book: &Arc<LoadedBook>,
+        incident: &IncidentRow,
+        timeline: &[UpdateRow],
+        update: &UpdateRow,
+        kind: NoticeKind,
+        customers: Vec<u32>,
+    ) -> Result<FanoutReport, EngineError> {
+        let previous = timeline.iter().rev().find(|u| u.seq < update.seq);
         let batch = Batch {
             kind,
             seq: update.seq,
@@ -137,7 +156,7 @@ impl Engine {
             },
             now: self.clock.now(),
         };
-        let customers: Vec<(u32, ())> = affected.into_iter().map(|c| (c, ())).collect();
+        let customers: Vec<(u32, ())> = customers.into_iter().map(|c| (c, ())).collect();
         self.render_and_queue(book, &batch, customers, |_| Value::UNDEFINED).await
     }
 

@@ -6,11 +6,13 @@
 //! a crash or concurrently with a retry, and give the same outbox and the same ledger.
 
 mod credits;
+mod detected;
 mod fanout;
 
 pub use credits::{
     CreditComputation, CreditReport, EarlierOutage, ThisOutage, compute_credits, customer_facts,
 };
+pub use detected::{TELEMETRY_SOURCE, due_notice, released};
 pub use fanout::FanoutReport;
 
 use crate::book::{BookError, LoadedBook};
@@ -243,6 +245,18 @@ impl Engine {
         for incident in self.store.incidents(true).await? {
             let state = parse_state(&incident)?;
             let timeline = self.store.updates(&incident.incident_id).await?;
+            if !released(&timeline) {
+                // A detection held for an operator: when the window lapses, customers are
+                // told anyway (being told late beats not being told).
+                if incident.next_update_by.is_some_and(|t| t <= now) {
+                    match self.release(&incident.incident_id, "confirm_lapsed", "").await {
+                        Ok(_) => posted += 1,
+                        Err(EngineError::AlreadyResolved(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                continue;
+            }
             let already_posted = |key: &str| timeline.iter().any(|u| u.trigger_key.as_deref() == Some(key));
             let follow_up = self.config.follow_up;
             let Some(due) = due_automatic_update(

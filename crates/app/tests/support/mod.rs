@@ -4,9 +4,12 @@
 //! the server runs without its background worker and the test runs the worker's two steps
 //! itself ([`TestServer::tick`], [`TestServer::deliver`]), so every outcome is exact.
 
+// Each test binary that includes this module uses its own part of it.
+#![allow(dead_code)]
+
 use amends::clock::ManualClock;
 use amends::deliver::{DeliveryReport, Dispatcher};
-use amends::http::{AppState, serve_api, serve_listener};
+use amends::http::{AppState, DetectionStart, serve_api, serve_listener};
 use amends::recovery::{Engine, EngineConfig, TickReport};
 use amends::tokens::{self, Scope};
 use amends_channels::{Backoff, FileTransport};
@@ -36,6 +39,9 @@ pub enum Worker {
     DrivenByTest,
     /// `serve_listener` with its worker, a pass every `poll` or when woken.
     Background { poll: Duration },
+    /// `serve_listener` with its worker (woken by what it records, else hourly) and
+    /// detection as `start` says.
+    Detecting(Box<DetectionStart>),
 }
 
 pub struct TestServer {
@@ -117,6 +123,12 @@ impl TestServer {
             Worker::Background { poll } => {
                 let d = dispatcher(&engine, dir.path());
                 (tokio::spawn(serve_listener(listener, state.clone(), d, poll, shutdown)), None)
+            }
+            Worker::Detecting(start) => {
+                let d = dispatcher(&engine, dir.path());
+                let state = state.clone().with_detection(*start);
+                let poll = Duration::from_secs(3600);
+                (tokio::spawn(serve_listener(listener, state, d, poll, shutdown)), None)
             }
         };
         // Straight to 127.0.0.1, whatever proxy the environment names.

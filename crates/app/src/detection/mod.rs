@@ -1,0 +1,245 @@
+//! Detection in the server: device events in (HTTP batches, a NATS JetStream consumer),
+//! incidents, impacts and notices out.
+//!
+//! One task owns the [`Detector`]. Sources hand it batches through an [`Intake`] (a bounded
+//! channel); it offers each event to the detector, writes the accepted ones to the device
+//! event log (the durable part: a source acknowledges an event only after this), and
+//! answers. Every [`TICK`] it advances the detector to the clock and records what it
+//! detected through [`record`].
+//!
+//! The detector lives in memory only. On start, and whenever the book changes, it is
+//! rebuilt by replaying the log from before the earliest open detected incident: every
+//! record is written under a deterministic key (the incident's source key, one impact per
+//! customer and incident, notices keyed by customer, incident and kind), so replaying what
+//! was already recorded changes nothing.
+
+pub mod intake;
+pub mod nats;
+mod record;
+
+pub use intake::{BatchReport, Intake, IntakeError, Rejection};
+
+use crate::book::LoadedBook;
+use crate::http::AppState;
+use crate::recovery::{Engine, EngineError, TELEMETRY_SOURCE};
+use crate::telemetry::{DetectionSettings, network};
+use amends_core::telemetry::{Detection, DetectionConfig, Detector, DeviceEvent, DeviceState};
+use amends_store::DeviceEventRow;
+use jiff::{SignedDuration, Timestamp};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// How often the detector is advanced to the clock: the agenda's bucket width.
+pub const TICK: Duration = Duration::from_millis(100);
+/// Batches waiting for the detection task; a source waits when it is full.
+pub const INTAKE_QUEUE_BATCHES: usize = 64;
+/// Logged events read per page when the detector is rebuilt.
+pub const REPLAY_PAGE_ROWS: u32 = 50_000;
+/// How far before the earliest open detected incident the log is replayed, beyond the
+/// correlation window: enough for the hold-downs and reordering before it.
+const REPLAY_MARGIN: SignedDuration = SignedDuration::from_hours(1);
+
+/// What the detection task needs besides the engine.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub detection: DetectionConfig,
+    /// Hold detected incidents this long for an operator's confirmation; `None`: tell at once.
+    pub confirm_within: Option<SignedDuration>,
+    pub log_retention: SignedDuration,
+}
+
+impl ServiceConfig {
+    pub fn from_settings(settings: &DetectionSettings) -> anyhow::Result<ServiceConfig> {
+        Ok(ServiceConfig {
+            detection: settings.to_config()?,
+            confirm_within: settings.confirm_within()?,
+            log_retention: settings.event_log_retention()?,
+        })
+    }
+}
+
+/// The detector with the store incident of each of its incidents.
+pub(crate) struct Service {
+    engine: Arc<Engine>,
+    config: ServiceConfig,
+    book: Arc<LoadedBook>,
+    detector: Detector,
+    /// Per detector incident: its incident in the store, once recorded.
+    ids: Vec<Option<String>>,
+    detections: Vec<Detection>,
+}
+
+/// Starts the detection task; it stops when `stopped` turns true. The returned [`Intake`]
+/// is how sources hand it events.
+pub fn start(
+    state: AppState,
+    config: ServiceConfig,
+    stopped: watch::Receiver<bool>,
+) -> (Intake, tokio::task::JoinHandle<()>) {
+    let (intake, batches) = Intake::channel(INTAKE_QUEUE_BATCHES);
+    let task = tokio::spawn(run(state, config, batches, stopped));
+    (intake, task)
+}
+
+async fn run(
+    state: AppState,
+    config: ServiceConfig,
+    mut batches: mpsc::Receiver<intake::Submission>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut service = None;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        if service.is_none() {
+            service = rebuilt(&state, &config).await;
+        }
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tick.tick() => {
+                if let Some(s) = service.as_mut()
+                    && let Err(error) = s.tick(&state).await
+                {
+                    tracing::error!(%error, "recording detections failed; rebuilding from the event log");
+                    service = None;
+                }
+            }
+            Some(submission) = batches.recv() => {
+                match service.as_mut() {
+                    Some(s) => s.take(submission).await,
+                    None => submission.refuse("detection is starting; try again"),
+                }
+            }
+        }
+    }
+}
+
+/// A service rebuilt from the log, or `None` (logged) if the store cannot be read now.
+async fn rebuilt(state: &AppState, config: &ServiceConfig) -> Option<Service> {
+    match Service::rebuild(state.engine.clone(), config.clone()).await {
+        Ok(service) => {
+            state.wake_worker();
+            Some(service)
+        }
+        Err(error) => {
+            tracing::error!(%error, "rebuilding detection from the event log failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            None
+        }
+    }
+}
+
+impl Service {
+    /// A detector over the current book, fed the logged events from before the earliest
+    /// open detected incident, with what they detect recorded again (a no-op for what was
+    /// recorded before).
+    async fn rebuild(engine: Arc<Engine>, config: ServiceConfig) -> Result<Service, EngineError> {
+        let book = engine.book().await?;
+        let detector = Detector::new(&book.topology, network(&book), config.detection.clone());
+        let mut service = Service { engine, config, book, detector, ids: Vec::new(), detections: Vec::new() };
+        let now = service.engine.clock.now();
+        let pruned = service.engine.store.prune_device_events(now - service.config.log_retention).await?;
+        let from = service.replay_from(now).await?;
+        tracing::info!(%from, pruned, "rebuilding detection from the device event log");
+        let mut after: Option<DeviceEventRow> = None;
+        loop {
+            let page = service.engine.store.device_events(from, after.as_ref(), REPLAY_PAGE_ROWS).await?;
+            let Some(last) = page.last().cloned() else { break };
+            for row in &page {
+                let event = event_of(row);
+                if service.detector.offer(&event, now).is_ok() {
+                    service.detector.advance(event.at, &mut service.detections);
+                }
+            }
+            service.record().await?;
+            after = Some(last);
+        }
+        service.detector.advance(now, &mut service.detections);
+        service.record().await?;
+        Ok(service)
+    }
+
+    /// Where replay starts: before the earliest open detected incident, or before now.
+    async fn replay_from(&self, now: Timestamp) -> Result<Timestamp, EngineError> {
+        let sources = self.engine.store.incident_sources().await?;
+        let open = self.engine.store.incidents(true).await?;
+        let earliest = open
+            .iter()
+            .filter(|i| {
+                sources
+                    .iter()
+                    .any(|s| s.incident_id == i.incident_id && s.source_key.starts_with(TELEMETRY_SOURCE))
+            })
+            .map(|i| i.declared_at)
+            .min()
+            .unwrap_or(now)
+            .min(now);
+        Ok(earliest - self.config.detection.correlation_window - REPLAY_MARGIN)
+    }
+
+    /// Rebuilds if the book changed (an import by any process): devices and customers
+    /// are the book's.
+    async fn follow_book(&mut self) -> Result<(), EngineError> {
+        if !Arc::ptr_eq(&self.engine.book().await?, &self.book) {
+            tracing::info!("the book changed; rebuilding detection");
+            *self = Service::rebuild(self.engine.clone(), self.config.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// Advances to the clock and records.
+    async fn tick(&mut self, state: &AppState) -> Result<(), EngineError> {
+        self.follow_book().await?;
+        self.detector.advance(self.engine.clock.now(), &mut self.detections);
+        if !self.detections.is_empty() {
+            self.record().await?;
+            state.wake_worker();
+        }
+        Ok(())
+    }
+
+    /// Offers a batch to the detector, logs what it took, and answers the source.
+    async fn take(&mut self, mut submission: intake::Submission) {
+        if let Err(error) = self.follow_book().await {
+            tracing::error!(%error, "reading the book failed");
+            return submission.refuse("detection cannot read the book now; try again");
+        }
+        let now = self.engine.clock.now();
+        let rejected = std::mem::take(&mut submission.rejected);
+        let mut report = BatchReport { rejected, ..BatchReport::default() };
+        let events = std::mem::take(&mut submission.events);
+        let mut log = Vec::with_capacity(events.len());
+        for (index, event) in events {
+            match self.detector.offer(&event, now) {
+                Ok(()) => log.push(row_of(&event)),
+                Err(refusal) => report.rejected.push(Rejection { index, reason: refusal.to_string() }),
+            }
+        }
+        report.accepted = log.len() as u64;
+        let logged = self.engine.store.append_device_events(&mut log).await;
+        submission.answer(logged.map(|new| {
+            report.duplicates = report.accepted - new;
+            report.rejected.sort_by_key(|r| r.index);
+            report
+        }));
+    }
+}
+
+fn row_of(event: &DeviceEvent) -> DeviceEventRow {
+    DeviceEventRow {
+        device_id: event.device_id.clone(),
+        at: event.at,
+        state: event.state.as_str().into(),
+        reason: event.last_gasp.then(|| "dying_gasp".into()),
+    }
+}
+
+fn event_of(row: &DeviceEventRow) -> DeviceEvent {
+    DeviceEvent {
+        device_id: row.device_id.clone(),
+        state: if row.state == "online" { DeviceState::Online } else { DeviceState::Offline },
+        at: row.at,
+        last_gasp: row.reason.is_some(),
+    }
+}

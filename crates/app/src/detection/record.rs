@@ -1,0 +1,245 @@
+//! What detection saw, written down: incidents opened and merged, each customer's impact,
+//! their notices, and the resolution with everyone's own downtime.
+
+use super::Service;
+use crate::recovery::{EngineError, TELEMETRY_SOURCE, released};
+use amends_core::incident::{IncidentState, UpdateKind};
+use amends_core::telemetry::Detection;
+use amends_core::topology::ElementIdx;
+use amends_store::{ImpactRow, IncidentRow, NewUpdate, StoreError, notified};
+use jiff::Timestamp;
+use std::collections::{BTreeMap, HashMap};
+
+/// Impacts of one store incident waiting to be written, by customer index.
+type Pending = BTreeMap<String, HashMap<u32, ImpactRow>>;
+
+impl Service {
+    /// Writes every detection made so far, in order. Impacts are written and notified in
+    /// one go per incident, before anything that depends on them (a merge, a resolution).
+    pub(super) async fn record(&mut self) -> Result<(), EngineError> {
+        let detections = std::mem::take(&mut self.detections);
+        let mut pending = Pending::new();
+        for detection in detections {
+            match detection {
+                Detection::Opened { incident, element, .. } => {
+                    self.open(incident, element).await?;
+                    self.presume_deviceless(&mut pending, incident, element);
+                }
+                Detection::Merged { incident, merged, element, at } => {
+                    self.flush(&mut pending).await?;
+                    for m in merged {
+                        self.merge(m, incident, at).await?;
+                    }
+                    self.presume_deviceless(&mut pending, incident, element);
+                }
+                Detection::Narrowed { .. } => {}
+                Detection::Affected { incident, device, at } => {
+                    self.stage(&mut pending, incident, device, at, |row| row.back_at = None);
+                }
+                Detection::Restored { incident, device, at } => {
+                    self.stage(&mut pending, incident, device, at, |row| row.back_at = Some(at));
+                }
+                Detection::Resolved { incident, still_offline, at } => {
+                    self.flush(&mut pending).await?;
+                    self.resolve(incident, &still_offline, at).await?;
+                }
+            }
+        }
+        self.flush(&mut pending).await
+    }
+
+    fn store_id(&self, incident: u32) -> Option<&String> {
+        self.ids.get(incident as usize).and_then(Option::as_ref)
+    }
+
+    /// Records a newly detected incident (or finds it, on a replay) under its source key.
+    /// Its outage began at its devices' earliest outage; the promises it makes (the next
+    /// word, the confirmation window) run from now, when it is recorded, even if the
+    /// events that crossed the threshold came in late.
+    async fn open(&mut self, incident: u32, element: ElementIdx) -> Result<(), EngineError> {
+        let now = self.engine.clock.now();
+        let detected = self.detector.incident(incident);
+        let e = self.book.topology.element(element);
+        let key = format!("{TELEMETRY_SOURCE}{}:{}", e.id, detected.started_at);
+        let hold = self.config.confirm_within;
+        let (offline, total) = self.detector.element_counts(element);
+        let follow_up = hold.unwrap_or(self.engine.config.follow_up);
+        let row = IncidentRow {
+            incident_id: String::new(),
+            element_ids: vec![e.id.clone()],
+            cause: format!("A fault in the network equipment serving your area ({})", e.name),
+            state: IncidentState::Detected.as_str().into(),
+            etr: None,
+            next_update_by: Some(crate::clock::after(now, follow_up)),
+            declared_at: detected.started_at,
+            resolved_at: None,
+            credited_at: None,
+        };
+        let declared = NewUpdate {
+            at: now,
+            kind: if hold.is_some() { UpdateKind::Detected } else { UpdateKind::Declared }.as_str().into(),
+            state: IncidentState::Detected.as_str().into(),
+            etr: None,
+            next_update_by: row.next_update_by,
+            message: format!(
+                "We detected it automatically ({offline} of {total} devices at {} {} offline) and our engineers are on it.",
+                e.kind, e.id
+            ),
+            trigger_key: None,
+        };
+        let (id, new) = self.engine.store.insert_sourced_incident(&key, &row, &declared).await?;
+        if new {
+            tracing::info!(incident = %id, element = %e.id, offline, total, "incident detected");
+        }
+        let slot = incident as usize;
+        if self.ids.len() <= slot {
+            self.ids.resize(slot + 1, None);
+        }
+        self.ids[slot] = Some(id);
+        Ok(())
+    }
+
+    /// Customers without a device at or below `element` are presumed out with it.
+    fn presume_deviceless(&self, pending: &mut Pending, incident: u32, element: ElementIdx) {
+        let Some(id) = self.store_id(incident) else { return };
+        let started = self.detector.incident(incident).started_at;
+        let rows = pending.entry(id.clone()).or_default();
+        for c in self.detector.network().deviceless_under(element) {
+            rows.entry(c).or_insert_with(|| ImpactRow {
+                presumed: true,
+                ..blank_impact(id, &self.book.customers[c as usize].id, started)
+            });
+        }
+    }
+
+    /// Applies `change` to the impact of each customer of `device` in `incident`. A new
+    /// row is affected at `at`; the store keeps the earliest of that and what it holds.
+    fn stage(
+        &self,
+        pending: &mut Pending,
+        incident: u32,
+        device: u32,
+        at: Timestamp,
+        change: impl Fn(&mut ImpactRow),
+    ) {
+        let Some(id) = self.store_id(incident) else { return };
+        let rows = pending.entry(id.clone()).or_default();
+        for &c in self.detector.network().customers_of(device) {
+            let row =
+                rows.entry(c).or_insert_with(|| blank_impact(id, &self.book.customers[c as usize].id, at));
+            change(row);
+        }
+    }
+
+    /// Writes the staged impacts and queues what each is due. An incident the store
+    /// already has resolved is left alone: a replay must not reopen its customers.
+    async fn flush(&mut self, pending: &mut Pending) -> Result<(), EngineError> {
+        for (id, rows) in std::mem::take(pending) {
+            let incident = self.engine.incident(&id).await?;
+            if incident.resolved_at.is_some() {
+                continue;
+            }
+            let mut rows: Vec<ImpactRow> = rows.into_values().collect();
+            let stored = self.engine.store.upsert_impacts(&mut rows).await?;
+            let released = released(&self.engine.store.updates(&id).await?);
+            self.engine.notify_impacts(&self.book, &incident, &stored, released).await?;
+        }
+        Ok(())
+    }
+
+    /// `merged` became part of `into`: its customers move there with how far their notices
+    /// went (so none is acknowledged twice), and it is closed as merged, without notices
+    /// or credits of its own.
+    async fn merge(&mut self, merged: u32, into: u32, at: Timestamp) -> Result<(), EngineError> {
+        let (Some(from), Some(to)) = (self.store_id(merged).cloned(), self.store_id(into).cloned()) else {
+            return Ok(());
+        };
+        let mut moved = self.engine.store.impacts(&from).await?;
+        for row in &mut moved {
+            row.incident_id = to.clone();
+        }
+        self.engine.store.upsert_impacts(&mut moved).await?;
+        self.engine.store.mark_merged(&from, &to).await?;
+        let update = NewUpdate {
+            at,
+            kind: UpdateKind::Merged.as_str().into(),
+            state: IncidentState::Resolved.as_str().into(),
+            etr: None,
+            next_update_by: None,
+            message: format!("Now part of {to}, a wider outage."),
+            trigger_key: Some(format!("merged:{to}")),
+        };
+        ignore_resolved(self.engine.store.append_update(&from, &update).await)
+    }
+
+    /// Writes every customer's final downtime, marks those still offline for follow-up,
+    /// and resolves the incident; its fan-out then sends restored and still-down notices,
+    /// and the credit step credits each customer for their own downtime.
+    async fn resolve(
+        &mut self,
+        incident: u32,
+        still_offline: &[u32],
+        at: Timestamp,
+    ) -> Result<(), EngineError> {
+        let Some(id) = self.store_id(incident).cloned() else { return Ok(()) };
+        if self.engine.incident(&id).await?.resolved_at.is_some() {
+            return Ok(());
+        }
+        let mut rows: HashMap<u32, ImpactRow> = HashMap::new();
+        // By customer, then start: a customer's first row is their earliest outage.
+        for d in self.detector.downtime(incident) {
+            let row = rows.entry(d.customer).or_insert_with(|| ImpactRow {
+                presumed: d.presumed,
+                ..blank_impact(&id, &self.book.customers[d.customer as usize].id, d.start)
+            });
+            row.downtime.push((d.start, d.end));
+            row.back_at = Some(d.end);
+        }
+        for &device in still_offline {
+            for &c in self.detector.network().customers_of(device) {
+                let row = rows
+                    .entry(c)
+                    .or_insert_with(|| blank_impact(&id, &self.book.customers[c as usize].id, at));
+                row.back_at = None;
+                row.follow_up = true;
+            }
+        }
+        let mut rows: Vec<ImpactRow> = rows.into_values().collect();
+        self.engine.store.upsert_impacts(&mut rows).await?;
+        let follow_ups = rows.iter().filter(|r| r.follow_up).count();
+        let update = NewUpdate {
+            at,
+            kind: UpdateKind::Resolved.as_str().into(),
+            state: IncidentState::Resolved.as_str().into(),
+            etr: None,
+            next_update_by: None,
+            message: String::new(),
+            trigger_key: None,
+        };
+        ignore_resolved(self.engine.store.append_update(&id, &update).await)?;
+        tracing::info!(incident = %id, customers = rows.len(), follow_ups, "detected incident resolved");
+        Ok(())
+    }
+}
+
+fn blank_impact(incident_id: &str, customer_id: &str, affected_at: Timestamp) -> ImpactRow {
+    ImpactRow {
+        incident_id: incident_id.into(),
+        customer_id: customer_id.into(),
+        presumed: false,
+        affected_at,
+        back_at: None,
+        follow_up: false,
+        downtime: Vec::new(),
+        notified: notified::NOTHING,
+    }
+}
+
+/// An incident an operator resolved by hand meanwhile (or a replay of a resolution) is
+/// not an error.
+fn ignore_resolved(outcome: Result<amends_store::AppendOutcome, StoreError>) -> Result<(), EngineError> {
+    match outcome {
+        Ok(_) | Err(StoreError::AlreadyResolved(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,275 @@
+//! Detected incidents: who hears what is decided per customer, from their own impact.
+//!
+//! An incident opened by telemetry detection is not told to everyone under its elements:
+//! each customer whose device went offline in it (or who has no device and is presumed
+//! out) has an impact row, and their notices follow that row: an acknowledgement once the
+//! incident is released (at once, or once an operator confirms it or the confirmation
+//! window lapses), a restoration notice when their own device comes back, and a
+//! still-down notice with a follow-up when the incident is resolved and their device is
+//! still offline. Each impact records how far its notices have gone (only ever raised), and
+//! every notice key is deterministic, so any of these steps can run again after a crash.
+
+use super::fanout::{Batch, Instants};
+use super::{Engine, EngineError, FanoutReport};
+use crate::book::LoadedBook;
+use amends_core::incident::UpdateKind;
+use amends_core::notice::{NoticeKind, format_local};
+use amends_store::{ImpactRow, IncidentRow, IncidentSource, UpdateRow, notified};
+use minijinja::Value;
+use minijinja::context;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Source keys of incidents opened by telemetry detection start with this.
+pub const TELEMETRY_SOURCE: &str = "telemetry:";
+
+/// The notice one impact is due now (if any) and the stage it then moves to; `None` when
+/// nothing is due. `released`: the incident's customers may be told. `resolved`: the
+/// incident is resolved and the impact is final.
+pub fn due_notice(impact: &ImpactRow, released: bool, resolved: bool) -> Option<(Option<NoticeKind>, i16)> {
+    if !released {
+        return None;
+    }
+    let back = impact.back_at.is_some() && !impact.follow_up;
+    let closing = if resolved && impact.follow_up {
+        Some(NoticeKind::StillDown)
+    } else if back || resolved {
+        Some(NoticeKind::Restored)
+    } else {
+        None
+    };
+    match (impact.notified, closing) {
+        (notified::NOTHING, None) => Some((Some(NoticeKind::Acknowledgement), notified::ACKNOWLEDGED)),
+        // Back before they were told: nothing to say now but the credit that follows.
+        (notified::NOTHING, Some(NoticeKind::Restored)) => Some((None, notified::CLOSED)),
+        (notified::NOTHING | notified::ACKNOWLEDGED, Some(kind)) => Some((Some(kind), notified::CLOSED)),
+        _ => None,
+    }
+}
+
+/// Whether customers of the incident may be told: any entry but a held detection.
+pub fn released(timeline: &[UpdateRow]) -> bool {
+    timeline.iter().any(|u| u.kind != UpdateKind::Detected.as_str())
+}
+
+impl Engine {
+    /// The telemetry source of the incident, if detection opened it.
+    pub async fn telemetry_source(&self, incident_id: &str) -> Result<Option<IncidentSource>, EngineError> {
+        let sources = self.store.incident_sources().await?;
+        Ok(sources
+            .into_iter()
+            .find(|s| s.incident_id == incident_id && s.source_key.starts_with(TELEMETRY_SOURCE)))
+    }
+
+    /// Queues what `impacts` are due (see [`due_notice`]) and records how far each went.
+    /// Returns the report and the customers acknowledged by this call.
+    pub async fn notify_impacts(
+        &self,
+        book: &Arc<LoadedBook>,
+        incident: &IncidentRow,
+        impacts: &[ImpactRow],
+        released: bool,
+    ) -> Result<(FanoutReport, HashSet<String>), EngineError> {
+        let resolved = incident.resolved_at.is_some();
+        let mut report = FanoutReport::default();
+        let mut acknowledged = HashSet::new();
+        for stage in [notified::ACKNOWLEDGED, notified::CLOSED] {
+            for kind in [
+                None,
+                Some(NoticeKind::Acknowledgement),
+                Some(NoticeKind::Restored),
+                Some(NoticeKind::StillDown),
+            ] {
+                let due: Vec<&ImpactRow> = impacts
+                    .iter()
+                    .filter(|i| due_notice(i, released, resolved) == Some((kind, stage)))
+                    .collect();
+                if due.is_empty() {
+                    continue;
+                }
+                if let Some(kind) = kind {
+                    report += self.queue_impact_notices(book, incident, kind, &due).await?;
+                }
+                let ids: Vec<&str> = due.iter().map(|i| i.customer_id.as_str()).collect();
+                self.store.raise_notified(&incident.incident_id, &ids, stage).await?;
+                if kind == Some(NoticeKind::Acknowledgement) {
+                    acknowledged.extend(ids.into_iter().map(String::from));
+                }
+            }
+        }
+        report.updates = 0;
+        Ok((report, acknowledged))
+    }
+
+    /// One notice of `kind` (seq 0: each kind once per customer and incident) to each of
+    /// `impacts`, with their own outage start and return shown in their zone.
+    async fn queue_impact_notices(
+        &self,
+        book: &Arc<LoadedBook>,
+        incident: &IncidentRow,
+        kind: NoticeKind,
+        impacts: &[&ImpactRow],
+    ) -> Result<FanoutReport, EngineError> {
+        let timeline = self.store.updates(&incident.incident_id).await?;
+        let latest = timeline.last();
+        let batch = Batch {
+            kind,
+            seq: 0,
+            incident_id: &incident.incident_id,
+            base: amends_core::notice::NoticeContext {
+                message: latest.map(|u| u.message.clone()).unwrap_or_default(),
+                ..self.incident_context(incident)
+            },
+            instants: Instants {
+                etr: incident.etr,
+                next_update_by: incident.next_update_by,
+                outage_start: Some(incident.declared_at),
+                restored_at: incident.resolved_at,
+                ..Instants::default()
+            },
+            now: self.clock.now(),
+        };
+        let customers: Vec<(u32, Value)> = impacts
+            .iter()
+            .filter_map(|i| {
+                let c = book.customer_index(&i.customer_id)?;
+                let customer = &book.customers[c as usize];
+                let show = |t| format_local(t, &customer.zone.tz, &customer.locale);
+                let own = match (kind, i.back_at) {
+                    (NoticeKind::Restored, Some(back)) => {
+                        context! { outage_start => show(i.affected_at), restored_at => show(back) }
+                    }
+                    _ => context! { outage_start => show(i.affected_at) },
+                };
+                Some((c, own))
+            })
+            .collect();
+        self.render_and_queue(book, &batch, customers, Value::clone).await
+    }
+
+    /// The notices of one timeline entry of a detected incident: first whatever each
+    /// impact is due, then, for an update, the update to everyone told and still out.
+    pub(crate) async fn fan_out_detected(
+        &self,
+        book: &Arc<LoadedBook>,
+        incident: &IncidentRow,
+        timeline: &[UpdateRow],
+        update: &UpdateRow,
+    ) -> Result<FanoutReport, EngineError> {
+        let kind = UpdateKind::parse(&update.kind);
+        let mut report = FanoutReport { updates: 1, ..FanoutReport::default() };
+        if matches!(kind, Some(UpdateKind::Detected | UpdateKind::Merged)) {
+            return Ok(report);
+        }
+        let impacts = self.store.impacts(&incident.incident_id).await?;
+        let (told, just_acknowledged) = self.notify_impacts(book, incident, &impacts, true).await?;
+        report += told;
+        if matches!(kind, Some(UpdateKind::Update | UpdateKind::EtrLapsed | UpdateKind::UpdateOverdue)) {
+            let still_out: Vec<u32> = impacts
+                .iter()
+                .filter(|i| i.notified == notified::ACKNOWLEDGED && i.back_at.is_none())
+                .filter(|i| !just_acknowledged.contains(&i.customer_id))
+                .filter_map(|i| book.customer_index(&i.customer_id))
+                .collect();
+            let mut sent =
+                self.fan_out_to(book, incident, timeline, update, NoticeKind::Update, still_out).await?;
+            sent.updates = 0;
+            report += sent;
+        }
+        Ok(report)
+    }
+}
+
+impl Engine {
+    /// An operator confirms a detected incident held for confirmation: its customers are
+    /// told now. Confirming one already released changes nothing.
+    pub async fn confirm(&self, id: &str) -> Result<IncidentRow, EngineError> {
+        self.release(id, "confirmed", "").await
+    }
+
+    /// Releases a held incident with an acknowledgement entry under `trigger` (unique per
+    /// incident, so two racing releases append one).
+    pub(crate) async fn release(
+        &self,
+        id: &str,
+        trigger: &str,
+        message: &str,
+    ) -> Result<IncidentRow, EngineError> {
+        let now = self.clock.now();
+        let current = self.incident(id).await?;
+        if current.resolved_at.is_some() {
+            return Err(EngineError::AlreadyResolved(id.to_string()));
+        }
+        if !released(&self.store.updates(id).await?) {
+            let update = amends_store::NewUpdate {
+                at: now,
+                kind: UpdateKind::Declared.as_str().into(),
+                state: amends_core::incident::IncidentState::Acknowledged.as_str().into(),
+                etr: current.etr,
+                next_update_by: Some(crate::clock::after(now, self.config.follow_up)),
+                message: message.into(),
+                trigger_key: Some(trigger.into()),
+            };
+            self.store.append_update(id, &update).await?;
+        }
+        self.incident(id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amends_store::notified::{ACKNOWLEDGED, CLOSED, NOTHING};
+    use jiff::Timestamp;
+
+    fn impact(notified: i16, back: bool, follow_up: bool) -> ImpactRow {
+        ImpactRow {
+            incident_id: "INC-000001".into(),
+            customer_id: "C1".into(),
+            presumed: false,
+            affected_at: Timestamp::UNIX_EPOCH,
+            back_at: back.then_some(Timestamp::UNIX_EPOCH),
+            follow_up,
+            downtime: vec![],
+            notified,
+        }
+    }
+
+    #[test]
+    fn nothing_is_said_before_release() {
+        for n in [NOTHING, ACKNOWLEDGED, CLOSED] {
+            assert_eq!(due_notice(&impact(n, true, false), false, true), None);
+        }
+    }
+
+    #[test]
+    fn acknowledged_once_then_closed_once() {
+        use NoticeKind::*;
+        assert_eq!(
+            due_notice(&impact(NOTHING, false, false), true, false),
+            Some((Some(Acknowledgement), ACKNOWLEDGED))
+        );
+        assert_eq!(due_notice(&impact(ACKNOWLEDGED, false, false), true, false), None);
+        assert_eq!(
+            due_notice(&impact(ACKNOWLEDGED, true, false), true, false),
+            Some((Some(Restored), CLOSED))
+        );
+        // Presumed customers (no device) are back when the incident is.
+        assert_eq!(
+            due_notice(&impact(ACKNOWLEDGED, false, false), true, true),
+            Some((Some(Restored), CLOSED))
+        );
+        assert_eq!(
+            due_notice(&impact(ACKNOWLEDGED, false, true), true, true),
+            Some((Some(StillDown), CLOSED))
+        );
+        assert_eq!(due_notice(&impact(CLOSED, true, false), true, true), None);
+    }
+
+    #[test]
+    fn back_before_release_hears_nothing_but_still_down_does() {
+        use NoticeKind::*;
+        assert_eq!(due_notice(&impact(NOTHING, true, false), true, false), Some((None, CLOSED)));
+        assert_eq!(due_notice(&impact(NOTHING, false, true), true, true), Some((Some(StillDown), CLOSED)));
+    }
+}

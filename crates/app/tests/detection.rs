@@ -1,0 +1,259 @@
+//! Detection in a real server: device events in over HTTP and from a real NATS JetStream
+//! server (127.0.0.1:4222), incidents, impacts, notices and credits out, over a fresh
+//! SQLite file.
+//!
+//! The clock is a manual one and stands still; events carry their own times, so the
+//! outcome does not depend on how fast anything runs. The server's tasks work in the
+//! background, so the tests wait for an outcome (with a generous bound), never for a time.
+
+mod support;
+
+use amends::detection::ServiceConfig;
+use amends::detection::nats::NatsSource;
+use amends::http::DetectionStart;
+use amends::telemetry::DetectionSettings;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use support::{TestServer, Worker};
+
+const PLANS: &str = "plan_id,name,monthly_price_minor,currency\nbasic,Basic,7200,USD\n";
+
+/// region ─┬─ node1: C1..C5 with modems M1..M5, C6 without a device
+///         └─ node2: C7, C8, C9 with modems M7..M9
+const TOPOLOGY: &str = "element_id,parent_id,kind,name\n\
+region,,region,Region\n\
+node1,region,node,Node 1\n\
+node2,region,node,Node 2\n";
+
+fn customers() -> String {
+    let mut csv = String::from(
+        "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n",
+    );
+    for n in 1..=9 {
+        let element = if n <= 6 { "node1" } else { "node2" };
+        let device = if n == 6 { String::new() } else { format!("M{n}") };
+        csv.push_str(&format!(
+            "C{n},Customer {n},c{n}@example.com,,en,UTC,basic,{element},{device},1,2024-01-01T00:00:00Z,active\n"
+        ));
+    }
+    csv
+}
+
+fn detection(nats: Option<NatsSource>) -> DetectionStart {
+    let config = ServiceConfig::from_settings(&DetectionSettings::default()).expect("default settings");
+    DetectionStart { config, nats }
+}
+
+async fn server(nats: Option<NatsSource>) -> TestServer {
+    // What the server's tasks log shows with a failing test's output.
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn,amends=info").try_init();
+    let s = TestServer::start_with(Worker::Detecting(Box::new(detection(nats)))).await;
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": customers() });
+    let r = s.post("/v1/import", Some(&s.admin), &book).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    s
+}
+
+fn event(device: &str, state: &str, at: &str, gasp: bool) -> String {
+    let mut e = json!({ "device_id": device, "state": state, "at": at });
+    if gasp {
+        e["reason"] = json!("dying_gasp");
+    }
+    e.to_string()
+}
+
+async fn post_events(s: &TestServer, lines: &[String]) -> Value {
+    let req = s
+        .request(reqwest::Method::POST, "/v1/telemetry/events", Some(&s.operator))
+        .header("content-type", "application/x-ndjson")
+        .body(lines.join("\n"));
+    let r = s.send(req).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+/// Polls `check` until it gives a value, for at most 30 s.
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..600 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Kinds of notice queued per customer for the incident, e.g. {"C1": ["acknowledgement"]}.
+async fn notices(s: &TestServer, incident: &str) -> BTreeMap<String, Vec<String>> {
+    let rows = s.engine.store.notices_for_incident(incident, 1000).await.unwrap();
+    let mut by_customer: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for n in rows {
+        by_customer.entry(n.customer_id).or_default().push(n.kind);
+    }
+    for kinds in by_customer.values_mut() {
+        kinds.sort();
+    }
+    by_customer
+}
+
+fn expect(pairs: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
+    pairs.iter().map(|(c, kinds)| (c.to_string(), kinds.iter().map(|k| k.to_string()).collect())).collect()
+}
+
+async fn the_incident(s: &TestServer) -> Value {
+    eventually("a detected incident", async || {
+        let r = s.get("/v1/incidents", Some(&s.read)).await;
+        r.body.as_array().and_then(|a| a.first().cloned())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_outage_over_http_is_told_restored_followed_up_and_credited_per_customer() {
+    let s = server(None).await;
+    // 06:00: four of node1's five modems send a dying gasp; a bad line, an unknown device
+    // and an event from the future are refused by index, the rest applied.
+    let mut batch: Vec<String> =
+        (1..=4).map(|n| event(&format!("M{n}"), "offline", "2026-11-23T06:00:00Z", true)).collect();
+    batch.push("{\"device_id\": \"M5\", \"state\": \"sideways\", \"at\": \"2026-11-23T06:00:00Z\"}".into());
+    batch.push(event("NOPE", "offline", "2026-11-23T06:00:00Z", true));
+    batch.push(event("M7", "offline", "2026-11-24T06:00:00Z", true));
+    let report = post_events(&s, &batch).await;
+    assert_eq!(report["accepted"], 4, "{report}");
+    let rejected: Vec<u64> =
+        report["rejected"].as_array().unwrap().iter().map(|r| r["index"].as_u64().unwrap()).collect();
+    assert_eq!(rejected, [4, 5, 6], "{report}");
+    // The same events again are duplicates: applied once.
+    let again = post_events(&s, &batch[..4]).await;
+    assert_eq!((again["accepted"].clone(), again["duplicates"].clone()), (json!(4), json!(4)));
+
+    let incident = the_incident(&s).await;
+    let id = incident["incident_id"].as_str().unwrap().to_string();
+    assert_eq!(incident["element_ids"], json!(["node1"]));
+    assert_eq!(incident["declared_at"], "2026-11-23T06:00:00Z");
+    // Told: the four whose modem is out and C6, who has none; not C5 (online) nor node2.
+    let told = expect(&[
+        ("C1", &["acknowledgement"]),
+        ("C2", &["acknowledgement"]),
+        ("C3", &["acknowledgement"]),
+        ("C4", &["acknowledgement"]),
+        ("C6", &["acknowledgement"]),
+    ]);
+    eventually("acknowledgements", async || (notices(&s, &id).await == told).then_some(())).await;
+
+    // 08:00: C1's modem is back: C1 alone hears it; the node is still out (3 of 5).
+    post_events(&s, &[event("M1", "online", "2026-11-23T08:00:00Z", false)]).await;
+    let mut expected = told.clone();
+    expected.insert("C1".into(), vec!["acknowledgement".into(), "restored".into()]);
+    eventually("C1's restoration notice", async || (notices(&s, &id).await == expected).then_some(())).await;
+
+    // 11:00: M2 and M3 are back, M4 is not: the node is back, the incident resolved; C4
+    // is told their equipment still looks offline and is listed for follow-up.
+    post_events(
+        &s,
+        &[
+            event("M2", "online", "2026-11-23T11:00:00Z", false),
+            event("M3", "online", "2026-11-23T11:00:00Z", false),
+        ],
+    )
+    .await;
+    let resolved = expect(&[
+        ("C1", &["acknowledgement", "credit", "restored"]),
+        ("C2", &["acknowledgement", "credit", "restored"]),
+        ("C3", &["acknowledgement", "credit", "restored"]),
+        ("C4", &["acknowledgement", "credit", "still_down"]),
+        ("C6", &["acknowledgement", "credit", "restored"]),
+    ]);
+    eventually("restored, still-down and credit notices", async || {
+        (notices(&s, &id).await == resolved).then_some(())
+    })
+    .await;
+    let incident = s.get(&format!("/v1/incidents/{id}"), Some(&s.read)).await.body;
+    assert_eq!(incident["incident"]["resolved_at"], "2026-11-23T11:00:00Z", "{incident}");
+
+    let follow_up = s.get(&format!("/v1/incidents/{id}/impacts?follow_up=true"), Some(&s.read)).await.body;
+    let listed: Vec<&str> =
+        follow_up.as_array().unwrap().iter().map(|i| i["customer_id"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["C4"]);
+
+    // Each customer is credited for their own downtime: C1 two hours, C2 and C3 five,
+    // C4 and C6 the whole five hours of the incident. 72.00 a month, November has 30 days:
+    // 7200 * 2h / 720h = 20 cents, 7200 * 5h / 720h = 50.
+    let credits = s.engine.store.credits(&Default::default()).await.unwrap();
+    let owed: BTreeMap<&str, i64> =
+        credits.iter().map(|c| (c.customer_id.as_str(), c.amount_minor)).collect();
+    assert_eq!(owed, BTreeMap::from([("C1", 20), ("C2", 50), ("C3", 50), ("C4", 50), ("C6", 50)]));
+    s.stop().await.unwrap();
+}
+
+/// A stream, subject and consumer of this test's own on the shared NATS server.
+fn nats_source() -> NatsSource {
+    let tag = format!("{}{}", std::process::id(), rand_tag());
+    NatsSource {
+        url: std::env::var("AMENDS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+        subject: format!("amends-test.{tag}.events"),
+        stream: format!("AMENDS_TEST_{tag}"),
+        consumer: format!("amends-test-{tag}"),
+    }
+}
+
+fn rand_tag() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        % 1_000_000_007
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_from_nats_jetstream_open_an_incident_and_are_acknowledged_once_applied() {
+    let source = nats_source();
+    let s = server(Some(source.clone())).await;
+    let client = async_nats::connect(&source.url).await.expect("NATS at 127.0.0.1:4222 (nats-server -js)");
+    let js = async_nats::jetstream::new(client);
+    // The server creates the stream; wait for it rather than racing it.
+    eventually("the JetStream stream", async || js.get_stream(&source.stream).await.ok()).await;
+    // One message with two events, three with one each (one event twice), one that is
+    // not an event at all: five messages.
+    let two = format!(
+        "{}\n{}",
+        event("M1", "offline", "2026-11-23T06:00:00Z", true),
+        event("M2", "offline", "2026-11-23T06:00:00Z", true)
+    );
+    let mut payloads = vec![two];
+    for n in 3..=4 {
+        payloads.push(event(&format!("M{n}"), "offline", "2026-11-23T06:00:00Z", true));
+    }
+    payloads.push(event("M4", "offline", "2026-11-23T06:00:00Z", true)); // sent twice
+    payloads.push("not json".into());
+    for p in payloads {
+        js.publish(source.subject.clone(), p.into()).await.unwrap().await.expect("stored by JetStream");
+    }
+
+    let incident = the_incident(&s).await;
+    let id = incident["incident_id"].as_str().unwrap().to_string();
+    assert_eq!(incident["element_ids"], json!(["node1"]));
+    let told = expect(&[
+        ("C1", &["acknowledgement"]),
+        ("C2", &["acknowledgement"]),
+        ("C3", &["acknowledgement"]),
+        ("C4", &["acknowledgement"]),
+        ("C6", &["acknowledgement"]),
+    ]);
+    eventually("acknowledgements", async || (notices(&s, &id).await == told).then_some(())).await;
+    let logged = s.engine.store.device_events(support::ts("2026-11-23T00:00:00Z"), None, 100).await.unwrap();
+    assert_eq!(logged.len(), 4);
+
+    // Every message was acknowledged (or, the bad one, terminated) after it was applied:
+    // nothing is left pending or unacknowledged on the consumer.
+    let mut stream = js.get_stream(&source.stream).await.unwrap();
+    let info = eventually("every message acknowledged", async || {
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer(&source.consumer).await.ok()?;
+        let info = consumer.info().await.ok()?.clone();
+        (info.num_ack_pending == 0 && info.num_pending == 0).then_some(info)
+    })
+    .await;
+    assert_eq!(info.delivered.stream_sequence, 5);
+    s.stop().await.unwrap();
+    stream.info().await.unwrap();
+    js.delete_stream(&source.stream).await.unwrap();
+}
