@@ -14,8 +14,7 @@ use amends::http::DetectionStart;
 use amends::telemetry::DetectionSettings;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::Duration;
-use support::{TestServer, Worker};
+use support::{TestServer, Worker, eventually};
 
 const PLANS: &str = "plan_id,name,monthly_price_minor,currency\nbasic,Basic,7200,USD\n";
 
@@ -71,17 +70,6 @@ async fn post_events(s: &TestServer, lines: &[String]) -> Value {
     let r = s.send(req).await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.body
-}
-
-/// Polls `check` until it gives a value, for at most 30 s.
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..600 {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Kinds of notice queued per customer for the incident, e.g. {"C1": ["acknowledgement"]}.

@@ -872,7 +872,7 @@ async fn impacts_upsert_keeps_earliest_and_highest(store: &dyn Store) {
         r.notified = notified::ACKNOWLEDGED;
     });
     let c2 = impact(&id, "c2", at(20)).tap(|r| r.notified = notified::CLOSED);
-    assert_eq!(returned, [c1.clone()]);
+    assert_eq!(returned, std::slice::from_ref(&c1));
     assert_eq!(stored, [c1, c2]);
     assert_eq!(store.impacts("INC-999999").await.unwrap(), []);
 }

@@ -33,6 +33,7 @@ admin can do what operator can, operator what read can.",
         api::confirm_incident,
         api::incident_impacts,
         crate::detection::intake::post_events,
+        crate::alerts::alertmanager_webhook,
         api::customer_notices,
         api::customer_credits,
         api::list_credits,
@@ -46,6 +47,7 @@ admin can do what operator can, operator what read can.",
         (name = "customers", description = "What one customer was told and credited"),
         (name = "credits", description = "The credit ledger"),
         (name = "telemetry", description = "Device events into outage detection"),
+        (name = "alerts", description = "Alerts in: Prometheus Alertmanager's webhook"),
     )
 )]
 struct ApiDoc;

@@ -27,6 +27,44 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+// ---- a small book: three nodes under two hubs ----
+
+pub const PLANS: &str = "plan_id,name,monthly_price_minor,currency\n\
+basic,Basic 100,4999,USD\n\
+fast,Fast 1000,7999,USD\n";
+
+/// north ─┬─ hub1 ─┬─ node1
+///        │        └─ node2
+///        └─ hub2 ─── node3
+pub const TOPOLOGY: &str = "element_id,parent_id,kind,name\n\
+north,,region,North\n\
+hub1,north,hub,Hub 1\n\
+node1,hub1,node,Node 1\n\
+node2,hub1,node,Node 2\n\
+hub2,north,hub,Hub 2\n\
+node3,hub2,node,Node 3\n";
+
+/// Under hub1: C1 (email), C2 (SMS only, on the hub itself), C3 (cancelled), C5 (New
+/// York, billed on the 15th). C4 is under hub2, outside the outage.
+pub const CUSTOMERS: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n\
+C1,Ana,ana@example.com,+14155550101,en-US,UTC,fast,node1,M1,1,2024-01-01T00:00:00Z,active\n\
+C2,Bo,,+14155550102,en,Europe/Paris,basic,hub1,,1,2024-01-01T00:00:00Z,active\n\
+C3,Cy,cy@example.com,,en,UTC,basic,node2,M3,1,2024-01-01T00:00:00Z,cancelled\n\
+C4,Di,di@example.com,,en,UTC,basic,node3,M4,1,2024-01-01T00:00:00Z,active\n\
+C5,Ed,ed@example.com,,en-US,America/New_York,basic,node2,M5,15,2024-01-01T00:00:00Z,active\n";
+
+/// Polls `check` until it gives a value, for at most 30 s: for outcomes of a server's
+/// background tasks, which a test waits for rather than sleeping a fixed time.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..600 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
 /// Where every test's clock starts.
 pub const START: &str = "2026-11-23T12:00:00Z";
 
