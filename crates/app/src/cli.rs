@@ -420,7 +420,7 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand) -> Result<()> {
                 .await?
         }
         IncidentCommand::Update { id, message, etr, next_update_by, state } => {
-            engine.update(&id, UpdateRequest { message, etr, next_update_by, state }).await?
+            engine.update(&id, UpdateRequest { message, etr, next_update_by, state, cause: None }).await?
         }
         IncidentCommand::Resolve { id, message } => engine.resolve(&id, &message).await?,
         IncidentCommand::List { open } => return print_json(&engine.store.incidents(open).await?),

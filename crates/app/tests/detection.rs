@@ -136,6 +136,21 @@ async fn a_node_outage_over_http_is_told_restored_followed_up_and_credited_per_c
     expected.insert("C1".into(), vec!["acknowledgement".into(), "restored".into()]);
     eventually("C1's restoration notice", async || (notices(&s, &id).await == expected).then_some(())).await;
 
+    // The operator names the cause and gives an estimate: those told and still out hear
+    // it (not C1, who is back); the incident's cause is the operator's now.
+    let update = json!({ "cause": "A power failure at the Node 1 cabinet", "etr": "2026-11-23T14:00:00Z",
+        "message": "A crew is on site." });
+    let r = s.post(&format!("/v1/incidents/{id}/updates"), Some(&s.operator), &update).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["cause"], "A power failure at the Node 1 cabinet");
+    for c in ["C2", "C3", "C4", "C6"] {
+        expected.get_mut(c).unwrap().push("update".into());
+    }
+    eventually("the operator's update", async || (notices(&s, &id).await == expected).then_some(())).await;
+    let c2 = s.engine.store.notices_for_customer("C2").await.unwrap();
+    let told = c2.iter().find(|n| n.kind == "update").unwrap();
+    assert!(told.body.contains("A crew is on site."), "{}", told.body);
+
     // 11:00: M2 and M3 are back, M4 is not: the node is back, the incident resolved; C4
     // is told their equipment still looks offline and is listed for follow-up.
     post_events(
@@ -148,10 +163,10 @@ async fn a_node_outage_over_http_is_told_restored_followed_up_and_credited_per_c
     .await;
     let resolved = expect(&[
         ("C1", &["acknowledgement", "credit", "restored"]),
-        ("C2", &["acknowledgement", "credit", "restored"]),
-        ("C3", &["acknowledgement", "credit", "restored"]),
-        ("C4", &["acknowledgement", "credit", "still_down"]),
-        ("C6", &["acknowledgement", "credit", "restored"]),
+        ("C2", &["acknowledgement", "credit", "restored", "update"]),
+        ("C3", &["acknowledgement", "credit", "restored", "update"]),
+        ("C4", &["acknowledgement", "credit", "still_down", "update"]),
+        ("C6", &["acknowledgement", "credit", "restored", "update"]),
     ]);
     eventually("restored, still-down and credit notices", async || {
         (notices(&s, &id).await == resolved).then_some(())

@@ -240,6 +240,9 @@ pub struct UpdateRequest {
     pub next_update_by: Option<Timestamp>,
     #[serde(default)]
     pub state: Option<IncidentState>,
+    /// A new public cause (a detected incident opens with a generic one).
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 pub fn check_update(
@@ -251,10 +254,18 @@ pub fn check_update(
     if !current.is_open() {
         errors.push(IncidentError::AlreadyResolved);
     }
-    if u.message.trim().is_empty() && u.etr.is_none() && u.next_update_by.is_none() && u.state.is_none() {
+    let nothing = u.message.trim().is_empty()
+        && u.etr.is_none()
+        && u.next_update_by.is_none()
+        && u.state.is_none()
+        && u.cause.is_none();
+    if nothing {
         errors.push(IncidentError::EmptyUpdate);
     }
     check_text("message", &u.message, false, &mut errors);
+    if let Some(cause) = &u.cause {
+        check_text("cause", cause, true, &mut errors);
+    }
     check_future("etr", u.etr, now, &mut errors);
     check_future("next_update_by", u.next_update_by, now, &mut errors);
     if let Some(s) = u.state
@@ -377,6 +388,18 @@ mod tests {
                 "cause: must not be empty",
                 "etr: 2026-11-23T11:00:00Z is not after now (2026-11-23T12:00:00Z)",
             ]
+        );
+    }
+
+    #[test]
+    fn an_update_may_name_a_new_cause_but_not_an_empty_one() {
+        let now = ts("2026-11-23T12:00:00Z");
+        let named = UpdateRequest { cause: Some("A power cut".into()), ..Default::default() };
+        assert_eq!(check_update(now, IncidentState::Detected, &named), Ok(()));
+        let blank = UpdateRequest { cause: Some("  ".into()), ..Default::default() };
+        assert_eq!(
+            check_update(now, IncidentState::Detected, &blank),
+            Err(vec![IncidentError::Empty("cause")])
         );
     }
 

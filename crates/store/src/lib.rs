@@ -331,6 +331,8 @@ pub trait Store: Send + Sync + 'static {
     /// next_update_by (and resolved_at = update.at when state is `resolved`).
     async fn append_update(&self, incident_id: &str, update: &NewUpdate) -> Result<AppendOutcome>;
     async fn updates(&self, incident_id: &str) -> Result<Vec<UpdateRow>>;
+    /// Replaces the incident's public cause (an operator's correction).
+    async fn set_cause(&self, incident_id: &str, cause: &str) -> Result<()>;
     /// Updates whose notices have not all been written, oldest first.
     async fn pending_fanout(&self) -> Result<Vec<UpdateRow>>;
     async fn mark_fanned_out(&self, incident_id: &str, seq: i64) -> Result<()>;

@@ -484,6 +484,14 @@ impl Store for PgStore {
         common::decode_all(&rows, common::update_from_row)
     }
 
+    async fn set_cause(&self, incident_id: &str, cause: &str) -> Result<()> {
+        let done = sqlx::query(sql::SET_CAUSE).bind(incident_id).bind(cause).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::IncidentNotFound(incident_id.to_owned()));
+        }
+        Ok(())
+    }
+
     async fn pending_fanout(&self) -> Result<Vec<UpdateRow>> {
         let rows = sqlx::query(sql::PENDING_FANOUT).fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::update_from_row)

@@ -787,6 +787,13 @@ async fn instants_keep_microseconds_and_extremes(store: &dyn Store) {
     assert_eq!(got.element_ids, ["e2", "e3", "cab \"7\", Île-de-France 日本"]);
 }
 
+async fn set_cause_replaces_the_cause(store: &dyn Store) {
+    let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
+    store.set_cause(&id, "A power failure at the cabinet").await.unwrap();
+    assert_eq!(store.incident(&id).await.unwrap().unwrap().cause, "A power failure at the cabinet");
+    assert!(matches!(store.set_cause("INC-999999", "x").await, Err(StoreError::IncidentNotFound(_))));
+}
+
 // ---- machine-opened incidents, impacts, the device event log ----
 
 async fn sourced_incidents_open_once(store: &dyn Store) {
@@ -980,6 +987,7 @@ contract_tests!(
     bench_raw_insert_replaces_the_table,
     bulk_paths_round_trip_awkward_text,
     instants_keep_microseconds_and_extremes,
+    set_cause_replaces_the_cause,
     sourced_incidents_open_once,
     impacts_upsert_keeps_earliest_and_highest,
     impacts_across_batches,

@@ -186,6 +186,9 @@ pub mod schemas {
         pub next_update_by: Option<String>,
         #[schema(required = false)]
         pub state: Option<IncidentState>,
+        /// A new public cause, as customers will read it.
+        #[schema(required = false)]
+        pub cause: Option<String>,
     }
 
     #[derive(ToSchema)]

@@ -334,7 +334,8 @@ impl Engine {
             // Its customers and their downtime moved to the incident it merged into.
             return Ok(());
         }
-        let detected = self.detected_downtime(book, all, &sources).await?;
+        let horizon = outage.start().checked_sub(LOOKBACK_MAX).unwrap_or(outage.start());
+        let detected = self.detected_downtime(book, incident, horizon, all, &sources).await?;
         let own = detected.get(incident.incident_id.as_str()).cloned();
         let this =
             ThisOutage { id: incident.incident_id.as_str().into(), outage, issued_at: resolved_at, own };
@@ -450,17 +451,24 @@ impl Engine {
         }
     }
 
-    /// Each customer's own downtime in every resolved detected incident (merged ones have
-    /// none: it moved with them), keyed by incident id.
+    /// Each customer's own downtime in `this` and in the detected incidents resolved
+    /// before it that ended after `horizon` (merged ones have none: it moved with them),
+    /// keyed by incident id.
     async fn detected_downtime<'a>(
         &self,
         book: &LoadedBook,
+        this: &IncidentRow,
+        horizon: Timestamp,
         all: &'a [IncidentRow],
         sources: &[amends_store::IncidentSource],
     ) -> Result<HashMap<&'a str, Arc<OwnDowntime>>, EngineError> {
         let mut out = HashMap::new();
+        let this_key = (this.resolved_at, this.incident_id.as_str());
         for incident in all {
             let Some(resolved_at) = incident.resolved_at else { continue };
+            if resolved_at < horizon || (incident.resolved_at, incident.incident_id.as_str()) > this_key {
+                continue;
+            }
             let detected = sources.iter().any(|s| {
                 s.incident_id == incident.incident_id
                     && s.merged_into.is_none()
@@ -541,11 +549,14 @@ pub fn impact_intervals(impact: &amends_store::ImpactRow, resolved_at: Timestamp
     Interval::new(impact.affected_at, end).into_iter().collect()
 }
 
+/// The longest look-back of any policy (see [`lookback`]).
+const LOOKBACK_MAX: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 367);
+
 /// How far back an earlier incident can change this one's credit: a billing cycle for
 /// most policies, a year when a cap runs per calendar year.
 fn lookback(policy: &Policy) -> jiff::SignedDuration {
     let yearly = policy.caps.iter().any(|c| c.per == amends_core::policy::model::CapPeriod::CalendarYear);
-    jiff::SignedDuration::from_hours(24 * if yearly { 367 } else { 32 })
+    if yearly { LOOKBACK_MAX } else { jiff::SignedDuration::from_hours(24 * 32) }
 }
 
 /// Incidents resolved before `incident` (by resolution time, then id) that ended no more

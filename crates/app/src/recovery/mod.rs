@@ -216,6 +216,10 @@ impl Engine {
             message: req.message.trim().to_string(),
             trigger_key: None,
         };
+        // Before the entry, so that its notices (rendered later) carry the new cause.
+        if let Some(cause) = &req.cause {
+            self.store.set_cause(id, cause.trim()).await?;
+        }
         self.store.append_update(id, &update).await?;
         self.incident(id).await
     }
