@@ -26,14 +26,19 @@ node1,region,node,Node 1\n\
 node2,region,node,Node 2\n";
 
 fn customers() -> String {
+    customer_rows(9, |n| if n <= 6 { "node1" } else { "node2" })
+}
+
+/// C1..C`last` on the element `element_of` gives, each with modem M<n>, but C6 with none.
+fn customer_rows(last: u32, element_of: impl Fn(u32) -> &'static str) -> String {
     let mut csv = String::from(
         "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n",
     );
-    for n in 1..=9 {
-        let element = if n <= 6 { "node1" } else { "node2" };
+    for n in 1..=last {
         let device = if n == 6 { String::new() } else { format!("M{n}") };
         csv.push_str(&format!(
-            "C{n},Customer {n},c{n}@example.com,,en,UTC,basic,{element},{device},1,2024-01-01T00:00:00Z,active\n"
+            "C{n},Customer {n},c{n}@example.com,,en,UTC,basic,{},{device},1,2024-01-01T00:00:00Z,active\n",
+            element_of(n)
         ));
     }
     csv
@@ -45,10 +50,14 @@ fn detection(nats: Option<NatsSource>) -> DetectionStart {
 }
 
 async fn server(nats: Option<NatsSource>) -> TestServer {
+    server_with(nats, TOPOLOGY, &customers()).await
+}
+
+async fn server_with(nats: Option<NatsSource>, topology: &str, customers: &str) -> TestServer {
     // What the server's tasks log shows with a failing test's output.
     let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn,amends=info").try_init();
     let s = TestServer::start_with(Worker::Detecting(Box::new(detection(nats)))).await;
-    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": customers() });
+    let book = json!({ "plans_csv": PLANS, "topology_csv": topology, "customers_csv": customers });
     let r = s.post("/v1/import", Some(&s.admin), &book).await;
     assert_eq!(r.status, 200, "{}", r.body);
     s
@@ -259,4 +268,86 @@ async fn events_from_nats_jetstream_open_an_incident_and_are_acknowledged_once_a
     s.stop().await.unwrap();
     stream.info().await.unwrap();
     js.delete_stream(&source.stream).await.unwrap();
+}
+
+/// hub ─┬─ node1: C1..C5 (M1..M5), C6 without a device
+///      ├─ node2: C7..C9 (M7..M9)
+///      └─ node3: C10..C14 (M10..M14)
+const HUB: &str = "element_id,parent_id,kind,name\n\
+hub,,hub,Hub\n\
+node1,hub,node,Node 1\n\
+node2,hub,node,Node 2\n\
+node3,hub,node,Node 3\n";
+
+fn hub_customers() -> String {
+    customer_rows(14, |n| match n {
+        1..=6 => "node1",
+        7..=9 => "node2",
+        _ => "node3",
+    })
+}
+
+fn offline(devices: std::ops::RangeInclusive<u32>, at: &str) -> Vec<String> {
+    devices.map(|n| event(&format!("M{n}"), "offline", at, true)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_merging_into_their_hub_acknowledge_nobody_twice_and_credit_once() {
+    let s = server_with(None, HUB, &hub_customers()).await;
+    // 06:00 node1 (4 of 5), 07:00 node2 (3 of 3): two incidents, the hub at 7 of 13.
+    post_events(&s, &offline(1..=4, "2026-11-23T06:00:00Z")).await;
+    let first = the_incident(&s).await["incident_id"].as_str().unwrap().to_string();
+    post_events(&s, &offline(7..=9, "2026-11-23T07:00:00Z")).await;
+    let second = eventually("the second incident", async || {
+        let all = s.get("/v1/incidents", Some(&s.read)).await.body;
+        all.as_array().filter(|a| a.len() == 2).map(|a| a[1]["incident_id"].as_str().unwrap().to_string())
+    })
+    .await;
+    let acknowledged = |customers: &[&str]| -> BTreeMap<String, Vec<String>> {
+        customers.iter().map(|c| (c.to_string(), vec!["acknowledgement".to_string()])).collect()
+    };
+    let in_first = acknowledged(&["C1", "C2", "C3", "C4", "C6"]);
+    let in_second = acknowledged(&["C7", "C8", "C9"]);
+    eventually("both acknowledged", async || {
+        (notices(&s, &first).await == in_first && notices(&s, &second).await == in_second).then_some(())
+    })
+    .await;
+
+    // 08:00 two of node3's modems: the hub is out (9 of 13). The second incident merges
+    // into the first, which now covers the hub; only C10 and C11 are told, for the first time.
+    post_events(&s, &offline(10..=11, "2026-11-23T08:00:00Z")).await;
+    let mut widened = in_first.clone();
+    widened.extend(acknowledged(&["C10", "C11"]));
+    eventually("the newly covered acknowledged", async || {
+        (notices(&s, &first).await == widened).then_some(())
+    })
+    .await;
+    let merged = s.get(&format!("/v1/incidents/{second}"), Some(&s.read)).await.body;
+    assert_eq!(merged["incident"]["state"], "resolved", "{merged}");
+    assert_eq!(merged["timeline"][1]["kind"], "merged", "{merged}");
+    let hub = s.get(&format!("/v1/incidents/{first}"), Some(&s.read)).await.body;
+    assert_eq!(hub["incident"]["element_ids"], json!(["hub"]), "{hub}");
+    let impacts = s.get(&format!("/v1/incidents/{first}/impacts"), Some(&s.read)).await.body;
+    let mut covered: Vec<&str> =
+        impacts.as_array().unwrap().iter().map(|i| i["customer_id"].as_str().unwrap()).collect();
+    covered.sort();
+    assert_eq!(covered, ["C1", "C10", "C11", "C2", "C3", "C4", "C6", "C7", "C8", "C9"]);
+
+    // 10:00 everything is back: one resolution, credits under the first incident only,
+    // each for the customer's own downtime (C7 from 07:00: three hours, 30 cents).
+    let back: Vec<String> = [1, 2, 3, 4, 7, 8, 9, 10, 11]
+        .iter()
+        .map(|n| event(&format!("M{n}"), "online", "2026-11-23T10:00:00Z", false))
+        .collect();
+    post_events(&s, &back).await;
+    let credits = eventually("credits", async || {
+        let credits = s.engine.store.credits(&Default::default()).await.unwrap();
+        (credits.len() == 10).then_some(credits)
+    })
+    .await;
+    assert!(credits.iter().all(|c| c.source_event == first), "{credits:?}");
+    let owed: BTreeMap<&str, i64> =
+        credits.iter().map(|c| (c.customer_id.as_str(), c.amount_minor)).collect();
+    assert_eq!((owed["C1"], owed["C6"], owed["C7"], owed["C10"]), (40, 40, 30, 20));
+    s.stop().await.unwrap();
 }

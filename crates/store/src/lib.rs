@@ -333,6 +333,8 @@ pub trait Store: Send + Sync + 'static {
     async fn updates(&self, incident_id: &str) -> Result<Vec<UpdateRow>>;
     /// Replaces the incident's public cause (an operator's correction).
     async fn set_cause(&self, incident_id: &str, cause: &str) -> Result<()>;
+    /// Replaces the incident's elements (detection widened it).
+    async fn set_elements(&self, incident_id: &str, element_ids: &[String]) -> Result<()>;
     /// Updates whose notices have not all been written, oldest first.
     async fn pending_fanout(&self) -> Result<Vec<UpdateRow>>;
     async fn mark_fanned_out(&self, incident_id: &str, seq: i64) -> Result<()>;

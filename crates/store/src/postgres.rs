@@ -492,6 +492,15 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn set_elements(&self, incident_id: &str, element_ids: &[String]) -> Result<()> {
+        let json = common::element_ids_json(element_ids);
+        let done = sqlx::query(sql::SET_ELEMENTS).bind(incident_id).bind(json).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::IncidentNotFound(incident_id.to_owned()));
+        }
+        Ok(())
+    }
+
     async fn pending_fanout(&self) -> Result<Vec<UpdateRow>> {
         let rows = sqlx::query(sql::PENDING_FANOUT).fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::update_from_row)

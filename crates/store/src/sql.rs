@@ -34,6 +34,7 @@ pub(crate) const NEXT_SEQ: &str =
 pub(crate) const APPLY_UPDATE: &str = "UPDATE incidents SET state = $2, etr = $3, next_update_by = $4, \
      resolved_at = CASE WHEN $2 = 'resolved' THEN $5 ELSE resolved_at END \
      WHERE incident_id = $1";
+pub(crate) const SET_ELEMENTS: &str = "UPDATE incidents SET element_ids = $2 WHERE incident_id = $1";
 pub(crate) const SET_CAUSE: &str = "UPDATE incidents SET cause = $2 WHERE incident_id = $1";
 pub(crate) const SELECT_UPDATES: &str = "SELECT * FROM incident_updates WHERE incident_id = $1 ORDER BY seq";
 pub(crate) const PENDING_FANOUT: &str =

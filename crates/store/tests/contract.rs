@@ -787,11 +787,14 @@ async fn instants_keep_microseconds_and_extremes(store: &dyn Store) {
     assert_eq!(got.element_ids, ["e2", "e3", "cab \"7\", Île-de-France 日本"]);
 }
 
-async fn set_cause_replaces_the_cause(store: &dyn Store) {
+async fn set_cause_and_elements_replace_them(store: &dyn Store) {
     let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
     store.set_cause(&id, "A power failure at the cabinet").await.unwrap();
     assert_eq!(store.incident(&id).await.unwrap().unwrap().cause, "A power failure at the cabinet");
     assert!(matches!(store.set_cause("INC-999999", "x").await, Err(StoreError::IncidentNotFound(_))));
+    store.set_elements(&id, &["hub".into(), "node \"7\"".into()]).await.unwrap();
+    assert_eq!(store.incident(&id).await.unwrap().unwrap().element_ids, ["hub", "node \"7\""]);
+    assert!(matches!(store.set_elements("INC-999999", &[]).await, Err(StoreError::IncidentNotFound(_))));
 }
 
 // ---- machine-opened incidents, impacts, the device event log ----
@@ -987,7 +990,7 @@ contract_tests!(
     bench_raw_insert_replaces_the_table,
     bulk_paths_round_trip_awkward_text,
     instants_keep_microseconds_and_extremes,
-    set_cause_replaces_the_cause,
+    set_cause_and_elements_replace_them,
     sourced_incidents_open_once,
     impacts_upsert_keeps_earliest_and_highest,
     impacts_across_batches,

@@ -30,6 +30,7 @@ impl Service {
                     for m in merged {
                         self.merge(m, incident, at).await?;
                     }
+                    self.widen(incident).await?;
                     self.presume_deviceless(&mut pending, incident, element);
                 }
                 Detection::Narrowed { .. } => {}
@@ -170,6 +171,20 @@ impl Service {
             trigger_key: Some(format!("merged:{to}")),
         };
         ignore_resolved(self.engine.store.append_update(&from, &update).await)
+    }
+
+    /// The incident now covers its extent: every element it has taken in.
+    async fn widen(&self, incident: u32) -> Result<(), EngineError> {
+        let Some(id) = self.store_id(incident) else { return Ok(()) };
+        let mut elements: Vec<String> = self
+            .detector
+            .incident(incident)
+            .extent
+            .iter()
+            .map(|&e| self.book.topology.element(e).id.clone())
+            .collect();
+        elements.sort();
+        Ok(self.engine.store.set_elements(id, &elements).await?)
     }
 
     /// Writes every customer's final downtime, marks those still offline for follow-up,

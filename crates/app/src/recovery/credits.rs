@@ -334,6 +334,13 @@ impl Engine {
             // Its customers and their downtime moved to the incident it merged into.
             return Ok(());
         }
+        // A merged incident's customers and downtime moved to the one it merged into: it is
+        // no earlier outage of anyone.
+        let merged: std::collections::HashSet<&str> =
+            sources.iter().filter(|s| s.merged_into.is_some()).map(|s| s.incident_id.as_str()).collect();
+        let all: Vec<IncidentRow> =
+            all.iter().filter(|o| !merged.contains(o.incident_id.as_str())).cloned().collect();
+        let all = all.as_slice();
         let horizon = outage.start().checked_sub(LOOKBACK_MAX).unwrap_or(outage.start());
         let detected = self.detected_downtime(book, incident, horizon, all, &sources).await?;
         let own = detected.get(incident.incident_id.as_str()).cloned();
