@@ -528,7 +528,9 @@ impl<'a> Receiver<'a> {
         };
         let id = &incident.incident_id;
         let message = bounded(&format!("Resolved by monitoring: {}", texts(alert).0));
-        match self.engine.resolve(id, &message).await {
+        // Service came back when the alert ended, not when its resolution reached us.
+        let back = alert.ends_at.unwrap_or_else(|| self.engine.clock.now());
+        match self.engine.resolve_at(id, &message, back).await {
             Ok(_) => {
                 tracing::info!(incident = %id, "an alert resolved its incident");
                 Ok(Decision::done(Outcome::Resolved, id))

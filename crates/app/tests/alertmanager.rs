@@ -174,10 +174,11 @@ async fn a_resolved_alert_resolves_its_incident_and_restoration_and_credits_foll
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["counts"], counts(0, 0, 1, 0, 0));
     assert_eq!(r.body["alerts"][0]["outcome"], "resolved");
+    // Service came back when the alert ended (13:40), not when the webhook came (13:45).
     let r = s.get("/v1/incidents/INC-000001", Some(&s.read)).await;
     assert_eq!(
         (&r.body["incident"]["state"], &r.body["incident"]["resolved_at"]),
-        (&json!("resolved"), &json!("2026-11-23T13:45:00Z"))
+        (&json!("resolved"), &json!("2026-11-23T13:40:00Z"))
     );
     assert_eq!(r.body["timeline"][1]["message"], "Resolved by monitoring: Fibre cut near Hub 1");
 

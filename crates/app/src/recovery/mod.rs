@@ -25,7 +25,7 @@ use amends_core::incident::{
 use amends_core::notice::{TemplateError, Templates};
 use amends_core::policy::{PolicyError, PolicySet};
 use amends_store::{AppendOutcome, IncidentRow, NewUpdate, Store, StoreError};
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use std::sync::{Arc, RwLock};
 
 #[derive(Debug, thiserror::Error)]
@@ -225,11 +225,23 @@ impl Engine {
     }
 
     pub async fn resolve(&self, id: &str, message: &str) -> Result<IncidentRow, EngineError> {
-        let now = self.clock.now();
+        self.resolve_at(id, message, self.clock.now()).await
+    }
+
+    /// Resolves an incident whose service came back at `back` (a monitoring system's end
+    /// time), which is clamped between the outage's start and now: it is when credits
+    /// stop counting.
+    pub async fn resolve_at(
+        &self,
+        id: &str,
+        message: &str,
+        back: Timestamp,
+    ) -> Result<IncidentRow, EngineError> {
         let current = self.incident(id).await?;
+        let back = back.min(self.clock.now()).max(current.declared_at);
         checked(id, check_resolution(parse_state(&current)?, message))?;
         let update = NewUpdate {
-            at: now,
+            at: back,
             kind: UpdateKind::Resolved.as_str().into(),
             state: IncidentState::Resolved.as_str().into(),
             etr: None,
