@@ -58,9 +58,11 @@ pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Resu
     if !args.telemetry_only {
         policy_evaluations(args.customers)?;
     }
-    if !args.policies_only {
-        telemetry::storm(args.customers, start, args.write_events.as_deref())?;
-    }
+    let storm = if args.policies_only {
+        Vec::new()
+    } else {
+        telemetry::storm(args.customers, start, args.write_events.as_deref())?
+    };
     if args.policies_only || args.telemetry_only {
         return Ok(());
     }
@@ -75,11 +77,12 @@ pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Resu
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
         let store = amends_store::open(&path.display().to_string()).await?;
-        run_backend(store, &book_dir, start).await?;
+        run_backend(store, &book_dir, start, &storm).await?;
     }
     if let Some(url) = &args.postgres {
         let db = FreshPostgres::create(url).await?;
-        let result = async { run_backend(amends_store::open(&db.url).await?, &book_dir, start).await }.await;
+        let result =
+            async { run_backend(amends_store::open(&db.url).await?, &book_dir, start, &storm).await }.await;
         db.drop_database().await;
         result?;
     }
@@ -183,7 +186,12 @@ pub(crate) fn row(what: &str, d: Duration, rows: usize, note: &str) {
     println!("  {what:<44} {:>9.3} s {:>12} rows/s  {note}", d.as_secs_f64(), group_thousands(rate as u64));
 }
 
-async fn run_backend(store: Arc<dyn Store>, book_dir: &std::path::Path, start: Timestamp) -> Result<()> {
+async fn run_backend(
+    store: Arc<dyn Store>,
+    book_dir: &std::path::Path,
+    start: Timestamp,
+    storm: &[amends_core::telemetry::DeviceEvent],
+) -> Result<()> {
     println!("\n[{}]", store.backend());
     let clock = Arc::new(ManualClock::new(start));
     let engine = Engine::new(
@@ -275,6 +283,7 @@ async fn run_backend(store: Arc<dyn Store>, book_dir: &std::path::Path, start: T
             tick.credits.credits_written
         );
     }
+    telemetry::log_storm(store.as_ref(), storm).await?;
     Ok(())
 }
 

@@ -30,7 +30,8 @@ struct Arrival {
     event: DeviceEvent,
 }
 
-pub fn storm(customers: usize, start: Timestamp, write_events: Option<&Path>) -> Result<()> {
+/// Returns the storm's events in arrival order, for [`log_storm`].
+pub fn storm(customers: usize, start: Timestamp, write_events: Option<&Path>) -> Result<Vec<DeviceEvent>> {
     println!("\n[telemetry storm, one core, {} devices]", group_thousands(customers as u64));
     let rows = synth::generate(customers, 7, start);
     if let Some(path) = write_events {
@@ -107,6 +108,29 @@ pub fn storm(customers: usize, start: Timestamp, write_events: Option<&Path>) ->
             per(after.saturating_sub(before))
         );
     }
+    Ok(arrivals.into_iter().map(|a| a.event).collect())
+}
+
+/// The durable half of taking the storm in a server: every event written to the device
+/// event log in batches of the HTTP intake's largest (what an answer or a JetStream ack
+/// waits for), against the pace a storm needs (2 million events within a minute or so).
+pub async fn log_storm(store: &dyn amends_store::Store, storm: &[DeviceEvent]) -> Result<()> {
+    if storm.is_empty() {
+        return Ok(());
+    }
+    let batch = crate::detection::intake::BATCH_EVENTS_MAX;
+    let mut timer = Timer::start();
+    for events in storm.chunks(batch) {
+        let mut rows: Vec<amends_store::DeviceEventRow> =
+            events.iter().map(crate::detection::log_row).collect();
+        store.append_device_events(&mut rows).await?;
+    }
+    row(
+        &format!("device event log ({} per batch)", group_thousands(batch as u64)),
+        timer.lap(),
+        storm.len(),
+        "events/s durable, as HTTP and NATS intake wait for",
+    );
     Ok(())
 }
 

@@ -212,7 +212,7 @@ impl Service {
         let mut log = Vec::with_capacity(events.len());
         for (index, event) in events {
             match self.detector.offer(&event, now) {
-                Ok(()) => log.push(row_of(&event)),
+                Ok(()) => log.push(log_row(&event)),
                 Err(refusal) => report.rejected.push(Rejection { index, reason: refusal.to_string() }),
             }
         }
@@ -226,7 +226,8 @@ impl Service {
     }
 }
 
-fn row_of(event: &DeviceEvent) -> DeviceEventRow {
+/// An event as the device event log keeps it.
+pub fn log_row(event: &DeviceEvent) -> DeviceEventRow {
     DeviceEventRow {
         device_id: event.device_id.clone(),
         at: event.at,
