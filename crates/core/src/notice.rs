@@ -139,12 +139,23 @@ fn kinds_list() -> String {
     NoticeKind::ALL.map(NoticeKind::as_str).join(", ")
 }
 
-const BUILTIN: [(&str, &str); 5] = [
+/// The shipped templates: every kind in English, Spanish and French.
+const BUILTIN: [(&str, &str); 15] = [
     ("en/acknowledgement.txt", include_str!("../templates/en/acknowledgement.txt")),
     ("en/update.txt", include_str!("../templates/en/update.txt")),
     ("en/restored.txt", include_str!("../templates/en/restored.txt")),
     ("en/credit.txt", include_str!("../templates/en/credit.txt")),
     ("en/still_down.txt", include_str!("../templates/en/still_down.txt")),
+    ("es/acknowledgement.txt", include_str!("../templates/es/acknowledgement.txt")),
+    ("es/update.txt", include_str!("../templates/es/update.txt")),
+    ("es/restored.txt", include_str!("../templates/es/restored.txt")),
+    ("es/credit.txt", include_str!("../templates/es/credit.txt")),
+    ("es/still_down.txt", include_str!("../templates/es/still_down.txt")),
+    ("fr/acknowledgement.txt", include_str!("../templates/fr/acknowledgement.txt")),
+    ("fr/update.txt", include_str!("../templates/fr/update.txt")),
+    ("fr/restored.txt", include_str!("../templates/fr/restored.txt")),
+    ("fr/credit.txt", include_str!("../templates/fr/credit.txt")),
+    ("fr/still_down.txt", include_str!("../templates/fr/still_down.txt")),
 ];
 
 /// Longest template, in bytes, and the most fuel (instructions) one render may burn, so
@@ -277,16 +288,65 @@ fn split_subject(name: &str, text: &str) -> Result<Rendered, TemplateError> {
     Ok(Rendered { subject: subject.trim().to_string(), body: rest.trim_start_matches('\n').to_string() })
 }
 
-/// An instant as the customer reads it: in their zone, in their language's style.
-/// English: `4:00 PM EST on Monday, November 23`; others (until they have their own
-/// style): `2026-11-23 16:00 CET`.
+/// An instant as the customer reads it: in their zone, in their language's style, in the
+/// form the shipped templates put after "by" / "a las" / "à".
+/// English `4:00 PM EST on Monday, November 23`; Spanish `16:00 CET del lunes 23 de
+/// noviembre`; French `16 h 00 CET le lundi 23 novembre`; other languages (until they have
+/// their own style) `2026-11-23 16:00 CET`.
 pub fn format_local(t: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
     let z = t.to_zoned(zone.clone());
+    let weekday = z.weekday().to_monday_zero_offset() as usize;
+    let month = usize::try_from(z.month() - 1).unwrap_or(0);
     match locale.language() {
         "en" => z.strftime("%-I:%M %p %Z on %A, %B %-d").to_string(),
+        "es" => format!(
+            "{} del {} {} de {}",
+            z.strftime("%H:%M %Z"),
+            ES_WEEKDAYS[weekday],
+            z.day(),
+            ES_MONTHS[month]
+        ),
+        "fr" => format!(
+            "{} le {} {} {}",
+            z.strftime("%-H h %M %Z"),
+            FR_WEEKDAYS[weekday],
+            z.day(),
+            FR_MONTHS[month]
+        ),
         _ => z.strftime("%Y-%m-%d %H:%M %Z").to_string(),
     }
 }
+
+const ES_WEEKDAYS: [&str; 7] = ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"];
+const ES_MONTHS: [&str; 12] = [
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+];
+const FR_WEEKDAYS: [&str; 7] = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"];
+const FR_MONTHS: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
 
 #[cfg(test)]
 mod tests {
@@ -320,12 +380,16 @@ mod tests {
 
     #[test]
     fn locale_falls_back_to_language_then_english() {
-        let fr = "Subject: Panne ({{ incident_id }})\nBonjour {{ customer_name }}\n".to_string();
-        let t = Templates::with_overrides(vec![("fr/acknowledgement.txt".into(), fr)]).unwrap();
+        // An operator's template for one region wins there; the region's other kinds fall
+        // back to the language, a language with none to English.
+        let ca = "Subject: Panne ({{ incident_id }})\nBonjour {{ customer_name }}\n".to_string();
+        let t = Templates::with_overrides(vec![("fr-CA/acknowledgement.txt".into(), ca)]).unwrap();
         let ctx = NoticeContext::sample();
         let r = t.render(NoticeKind::Acknowledgement, &Locale::parse("fr-CA").unwrap(), &ctx).unwrap();
         assert_eq!(r.subject, "Panne (INC-000001)");
         let r = t.render(NoticeKind::Restored, &Locale::parse("fr-CA").unwrap(), &ctx).unwrap();
+        assert_eq!(r.subject, "Votre service est rétabli (INC-000001)");
+        let r = t.render(NoticeKind::Restored, &Locale::parse("it-IT").unwrap(), &ctx).unwrap();
         assert_eq!(r.subject, "Your service is back (INC-000001)");
     }
 
@@ -359,6 +423,36 @@ mod tests {
         let ny = TimeZone::get("America/New_York").unwrap();
         assert_eq!(format_local(t, &ny, &en()), "4:00 PM EST on Monday, November 23");
         let paris = TimeZone::get("Europe/Paris").unwrap();
-        assert_eq!(format_local(t, &paris, &Locale::parse("fr-FR").unwrap()), "2026-11-23 22:00 CET");
+        let locale = |l: &str| Locale::parse(l).unwrap();
+        assert_eq!(format_local(t, &paris, &locale("fr-FR")), "22 h 00 CET le lundi 23 novembre");
+        let madrid = TimeZone::get("Europe/Madrid").unwrap();
+        assert_eq!(format_local(t, &madrid, &locale("es")), "22:00 CET del lunes 23 de noviembre");
+        // A summer Sunday morning, and a language without a style of its own.
+        let august: Timestamp = "2026-08-02T07:05:00Z".parse().unwrap();
+        assert_eq!(format_local(august, &paris, &locale("fr")), "9 h 05 CEST le dimanche 2 août");
+        assert_eq!(format_local(august, &madrid, &locale("es-ES")), "09:05 CEST del domingo 2 de agosto");
+        assert_eq!(format_local(august, &paris, &locale("de-DE")), "2026-08-02 09:05 CEST");
+    }
+
+    #[test]
+    fn spanish_and_french_ship_every_kind_and_regions_fall_back_to_them() {
+        let t = Templates::builtin();
+        assert_eq!(t.locales().collect::<Vec<_>>(), ["en", "es", "fr"]);
+        for (locale, greeting, kind_name) in
+            [("es-MX", "Hola, Ana:", "es/"), ("fr-CA", "Bonjour Ana,", "fr/"), ("de-DE", "Hello Ana,", "en/")]
+        {
+            let locale = Locale::parse(locale).unwrap();
+            for kind in NoticeKind::ALL {
+                assert!(t.resolve(kind, &locale).unwrap().starts_with(kind_name), "{kind} in {locale}");
+                let r = t.render(kind, &locale, &NoticeContext::sample()).unwrap();
+                assert!(r.body.starts_with(greeting), "{kind} in {locale}: {}", r.body);
+                assert!(!r.body.contains("{{") && !r.subject.is_empty(), "{kind} in {locale}");
+            }
+        }
+        let es = Locale::parse("es").unwrap();
+        let mut ctx = NoticeContext::sample();
+        ctx.etr = None;
+        let ack = t.render(NoticeKind::Acknowledgement, &es, &ctx).unwrap();
+        assert!(ack.body.contains("Todavía no sabemos cuándo volverá el servicio"), "{}", ack.body);
     }
 }
