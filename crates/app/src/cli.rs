@@ -203,6 +203,27 @@ pub enum NoticesCommand {
         #[arg(long)]
         incident: Option<String>,
     },
+    /// What the customer would read about the incident: every notice kind (or those given)
+    /// in every locale, on each channel they can be reached on. Sends nothing.
+    Preview {
+        #[arg(long)]
+        customer: String,
+        #[arg(long)]
+        incident: String,
+        /// acknowledgement, update, restored, credit or still_down; repeatable.
+        #[arg(long = "kind", value_parser = parse_kind)]
+        kinds: Vec<amends_core::notice::NoticeKind>,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_kind(s: &str) -> Result<amends_core::notice::NoticeKind, String> {
+    amends_core::notice::NoticeKind::parse(s).ok_or_else(|| {
+        let kinds: Vec<&str> = amends_core::notice::NoticeKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("{s:?} is not a notice kind; one of {}", kinds.join(", "))
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -321,6 +342,19 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Notices(NoticesCommand::Counts { incident }) => {
             print_json(&engine.store.notice_counts(incident.as_deref()).await?)
+        }
+        Command::Notices(NoticesCommand::Preview { customer, incident, kinds, json }) => {
+            let previews = engine.preview(&customer, &incident, &kinds).await?;
+            if json {
+                return print_json(&previews);
+            }
+            for p in previews {
+                println!(
+                    "=== {} · {} · {}\nSubject: {}\n\n{}",
+                    p.kind, p.locale, p.channel, p.subject, p.body
+                );
+            }
+            Ok(())
         }
         Command::Token(TokenCommand::Create { scope, label }) => {
             let token = tokens::create(engine.store.as_ref(), scope, &label, engine.clock.now()).await?;

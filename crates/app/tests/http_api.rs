@@ -644,3 +644,42 @@ async fn openapi_schemas_match_what_the_api_sends() {
     assert_eq!(required("UpdateRequest"), Value::Null);
     s.stop().await.expect("a clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_renders_every_kind_in_every_locale_on_each_channel() {
+    use amends_core::notice::NoticeKind;
+    let s = TestServer::start().await;
+    import_book(&s).await;
+    declare(&s).await;
+    // C1 has an email and a phone: two channels; three locales; no credit yet, so four kinds.
+    let previews = s.engine.preview("C1", "INC-000001", &[]).await.unwrap();
+    assert_eq!(previews.len(), 4 * 3 * 2);
+    let ack = |locale: &str| {
+        previews
+            .iter()
+            .find(|p| p.kind == "acknowledgement" && p.locale == locale && p.channel == "email")
+            .unwrap()
+    };
+    assert!(ack("en").body.contains("We expect your service back by 4:00 PM UTC on Monday, November 23."));
+    assert!(
+        ack("es")
+            .body
+            .contains("Esperamos que el servicio vuelva a las 16:00 UTC del lunes 23 de noviembre.")
+    );
+    assert!(ack("fr").body.contains("le retour de votre service à 16 h 00 UTC le lundi 23 novembre."));
+    assert!(previews.iter().all(|p| p.body.contains("Fibre cut near Hub 1") || p.kind != "acknowledgement"));
+
+    // Once credited, the credit notice previews with the ledger's amount.
+    let r = s.post("/v1/incidents/INC-000001/resolve", Some(&s.operator), &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.tick().await;
+    let credit = s.engine.preview("C1", "INC-000001", &[NoticeKind::Credit]).await.unwrap();
+    assert_eq!(credit.len(), 3 * 2);
+    let ledger = s.engine.store.credits(&Default::default()).await.unwrap();
+    let c1 = ledger.iter().find(|c| c.customer_id == "C1").unwrap();
+    let amount = format!("{}.{:02} USD", c1.amount_minor / 100, c1.amount_minor % 100);
+    assert!(credit.iter().all(|p| p.subject.contains(&amount)), "{amount}: {credit:?}");
+
+    let unknown = s.engine.preview("NOPE", "INC-000001", &[]).await.unwrap_err();
+    assert_eq!(unknown.to_string(), "customer NOPE is not in the book");
+}

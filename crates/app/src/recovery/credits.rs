@@ -270,14 +270,25 @@ pub fn credit_key(customer_id: &str, incident_id: &str, policy: &Policy) -> Stri
 fn notice_fields(credits: &[Arc<PricedCredit>]) -> minijinja::Value {
     let total: i64 = credits.iter().map(|c| c.amount_minor).sum();
     let first = &credits[0];
-    let amount = match amends_core::money::Currency::parse(&first.currency) {
+    let explanation = credits.iter().map(|c| c.explanation.as_str()).collect::<Vec<_>>().join(" ");
+    credit_notice_fields(total, &first.currency, &first.statement.to_string(), &explanation)
+}
+
+/// What a credit notice says of the credit: the total in its currency, the statement it
+/// lands on, and the arithmetic.
+pub(crate) fn credit_notice_fields(
+    total: i64,
+    currency: &str,
+    statement: &str,
+    explanation: &str,
+) -> minijinja::Value {
+    let amount = match amends_core::money::Currency::parse(currency) {
         Ok(c) => Money::new(total, c).to_string(),
         Err(_) => format_minor(total, 2),
     };
-    let explanation = credits.iter().map(|c| c.explanation.as_str()).collect::<Vec<_>>().join(" ");
     minijinja::context! {
         credit_amount => amount,
-        statement => first.statement.to_string(),
+        statement => statement,
         credit_explanation => explanation,
     }
 }

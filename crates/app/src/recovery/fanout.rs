@@ -319,7 +319,11 @@ fn contact_point(c: &amends_core::book::Customer) -> Option<(&'static str, Strin
 }
 
 /// The batch's instants as one zone and locale read them.
-fn formatted_instants(i: &Instants, tz: &jiff::tz::TimeZone, locale: &amends_core::book::Locale) -> Value {
+pub(crate) fn formatted_instants(
+    i: &Instants,
+    tz: &jiff::tz::TimeZone,
+    locale: &amends_core::book::Locale,
+) -> Value {
     let f = |t: Option<Timestamp>| t.map(|t| format_local(t, tz, locale));
     context! {
         etr => f(i.etr),

@@ -8,12 +8,14 @@
 mod credits;
 mod detected;
 mod fanout;
+mod preview;
 
 pub use credits::{
     CreditComputation, CreditReport, EarlierOutage, ThisOutage, compute_credits, customer_facts,
 };
 pub use detected::{TELEMETRY_SOURCE, due_notice, released};
 pub use fanout::FanoutReport;
+pub use preview::Preview;
 
 use crate::book::{BookError, LoadedBook};
 use crate::clock::Clock;

@@ -1,0 +1,143 @@
+//! `amends notices preview`: what one customer would read about one incident, for every
+//! notice kind, in every shipped or configured locale, on each channel they can be
+//! reached on, rendered from what is recorded now. Nothing is queued or sent.
+
+use super::fanout::{Instants, formatted_instants};
+use super::{Engine, EngineError};
+use amends_core::book::Locale;
+use amends_core::incident::UpdateKind;
+use amends_core::notice::{NoticeContext, NoticeKind};
+use amends_store::{CreditFilter, IncidentRow, UpdateRow};
+use minijinja::Value;
+use minijinja::value::{Serde, merge_maps};
+
+/// One rendering.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Preview {
+    pub kind: String,
+    pub locale: String,
+    /// `email` or `sms`.
+    pub channel: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl Engine {
+    /// Renders `kinds` (every kind when empty) for the customer and incident in every
+    /// locale the templates have, once per channel the customer has a contact point for
+    /// (email when they have none, so that there is always something to read). The credit
+    /// notice is rendered only once the ledger holds the customer's credit for it.
+    pub async fn preview(
+        &self,
+        customer_id: &str,
+        incident_id: &str,
+        kinds: &[NoticeKind],
+    ) -> Result<Vec<Preview>, EngineError> {
+        let book = self.book().await?;
+        let c = book.customer_index(customer_id).ok_or_else(|| {
+            EngineError::Invalid(vec![format!("customer {customer_id} is not in the book")])
+        })?;
+        let customer = &book.customers[c as usize];
+        let incident = self.incident(incident_id).await?;
+        let timeline = self.store.updates(incident_id).await?;
+        let credit = self.credit_fields(customer_id, incident_id).await?;
+        let channels = channels(customer);
+        let kinds = if kinds.is_empty() { &NoticeKind::ALL[..] } else { kinds };
+        let mut out = Vec::new();
+        for &kind in kinds {
+            if kind == NoticeKind::Credit && credit.is_none() {
+                continue;
+            }
+            let (base, instants) = self.preview_context(&incident, &timeline, kind);
+            let own = minijinja::context! { customer_name => customer.name.as_str(), ..credit.clone().unwrap_or_default() };
+            for locale in self.templates.locales() {
+                let locale = Locale::parse(locale).map_err(|e| EngineError::Invalid(vec![e.to_string()]))?;
+                let local = formatted_instants(&instants, &customer.zone.tz, &locale);
+                let name = self.templates.resolve(kind, &locale)?;
+                let ctx = merge_maps([Value::from(Serde(&base)), local, own.clone()]);
+                let rendered = self.templates.render_named(&name, ctx)?;
+                for channel in &channels {
+                    out.push(Preview {
+                        kind: kind.as_str().into(),
+                        locale: locale.to_string(),
+                        channel: (*channel).into(),
+                        subject: rendered.subject.clone(),
+                        body: rendered.body.clone(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// What a notice of `kind` would share, from the incident and its latest entry.
+    fn preview_context(
+        &self,
+        incident: &IncidentRow,
+        timeline: &[UpdateRow],
+        kind: NoticeKind,
+    ) -> (NoticeContext, Instants) {
+        let latest = timeline.last();
+        let previous = timeline.len().checked_sub(2).map(|i| &timeline[i]);
+        let update_kind = match (kind, latest) {
+            (NoticeKind::Update, Some(u)) if UpdateKind::parse(&u.kind).is_some_and(is_update) => {
+                u.kind.clone()
+            }
+            (NoticeKind::Update, _) => UpdateKind::Update.as_str().into(),
+            (_, Some(u)) => u.kind.clone(),
+            (_, None) => String::new(),
+        };
+        let base = NoticeContext {
+            update_kind,
+            message: latest.map(|u| u.message.clone()).unwrap_or_default(),
+            etr_changed: matches!((latest, previous), (Some(l), Some(p)) if l.etr != p.etr),
+            ..self.incident_context(incident)
+        };
+        let instants = Instants {
+            etr: incident.etr,
+            previous_etr: previous.and_then(|p| p.etr),
+            next_update_by: incident.next_update_by,
+            previous_next_update_by: previous.and_then(|p| p.next_update_by),
+            outage_start: Some(incident.declared_at),
+            restored_at: incident.resolved_at.or(Some(self.clock.now())),
+        };
+        (base, instants)
+    }
+
+    /// The credit notice's fields from the ledger, if the customer has credits for it.
+    async fn credit_fields(
+        &self,
+        customer_id: &str,
+        incident_id: &str,
+    ) -> Result<Option<Value>, EngineError> {
+        let filter = CreditFilter {
+            customer_id: Some(customer_id.into()),
+            source_event: Some(incident_id.into()),
+            ..CreditFilter::default()
+        };
+        let credits = self.store.credits(&filter).await?;
+        let Some(first) = credits.first() else { return Ok(None) };
+        let total: i64 = credits.iter().map(|c| c.amount_minor).sum();
+        let explanation = credits.iter().map(|c| c.explanation.as_str()).collect::<Vec<_>>().join(" ");
+        Ok(Some(super::credits::credit_notice_fields(total, &first.currency, &first.statement, &explanation)))
+    }
+}
+
+fn is_update(kind: UpdateKind) -> bool {
+    matches!(kind, UpdateKind::Update | UpdateKind::EtrLapsed | UpdateKind::UpdateOverdue)
+}
+
+/// The channels the customer can be reached on; email when none.
+fn channels(customer: &amends_core::book::Customer) -> Vec<&'static str> {
+    let mut channels = Vec::new();
+    if customer.email.is_some() {
+        channels.push("email");
+    }
+    if customer.phone.is_some() {
+        channels.push("sms");
+    }
+    if channels.is_empty() {
+        channels.push("email");
+    }
+    channels
+}
