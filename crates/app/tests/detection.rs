@@ -98,6 +98,18 @@ fn expect(pairs: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
     pairs.iter().map(|(c, kinds)| (c.to_string(), kinds.iter().map(|k| k.to_string()).collect())).collect()
 }
 
+/// The acknowledgements of a node1 outage with M1..M4 offline: their four customers and
+/// C6, who has no device; not C5 (online) nor node2.
+fn node1_acknowledged() -> BTreeMap<String, Vec<String>> {
+    expect(&[
+        ("C1", &["acknowledgement"]),
+        ("C2", &["acknowledgement"]),
+        ("C3", &["acknowledgement"]),
+        ("C4", &["acknowledgement"]),
+        ("C6", &["acknowledgement"]),
+    ])
+}
+
 async fn the_incident(s: &TestServer) -> Value {
     eventually("a detected incident", async || {
         let r = s.get("/v1/incidents", Some(&s.read)).await;
@@ -129,14 +141,7 @@ async fn a_node_outage_over_http_is_told_restored_followed_up_and_credited_per_c
     let id = incident["incident_id"].as_str().unwrap().to_string();
     assert_eq!(incident["element_ids"], json!(["node1"]));
     assert_eq!(incident["declared_at"], "2026-11-23T06:00:00Z");
-    // Told: the four whose modem is out and C6, who has none; not C5 (online) nor node2.
-    let told = expect(&[
-        ("C1", &["acknowledgement"]),
-        ("C2", &["acknowledgement"]),
-        ("C3", &["acknowledgement"]),
-        ("C4", &["acknowledgement"]),
-        ("C6", &["acknowledgement"]),
-    ]);
+    let told = node1_acknowledged();
     eventually("acknowledgements", async || (notices(&s, &id).await == told).then_some(())).await;
 
     // 08:00: C1's modem is back: C1 alone hears it; the node is still out (3 of 5).
@@ -243,13 +248,7 @@ async fn events_from_nats_jetstream_open_an_incident_and_are_acknowledged_once_a
     let incident = the_incident(&s).await;
     let id = incident["incident_id"].as_str().unwrap().to_string();
     assert_eq!(incident["element_ids"], json!(["node1"]));
-    let told = expect(&[
-        ("C1", &["acknowledgement"]),
-        ("C2", &["acknowledgement"]),
-        ("C3", &["acknowledgement"]),
-        ("C4", &["acknowledgement"]),
-        ("C6", &["acknowledgement"]),
-    ]);
+    let told = node1_acknowledged();
     eventually("acknowledgements", async || (notices(&s, &id).await == told).then_some(())).await;
     let logged = s.engine.store.device_events(support::ts("2026-11-23T00:00:00Z"), None, 100).await.unwrap();
     assert_eq!(logged.len(), 4);

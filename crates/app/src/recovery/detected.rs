@@ -23,10 +23,13 @@ use std::sync::Arc;
 /// Source keys of incidents opened by telemetry detection start with this.
 pub const TELEMETRY_SOURCE: &str = "telemetry:";
 
+/// A notice to queue (none: only the stage moves) and the stage it takes an impact to.
+type Due = (Option<NoticeKind>, i16);
+
 /// The notice one impact is due now (if any) and the stage it then moves to; `None` when
 /// nothing is due. `released`: the incident's customers may be told. `resolved`: the
 /// incident is resolved and the impact is final.
-pub fn due_notice(impact: &ImpactRow, released: bool, resolved: bool) -> Option<(Option<NoticeKind>, i16)> {
+pub fn due_notice(impact: &ImpactRow, released: bool, resolved: bool) -> Option<Due> {
     if !released {
         return None;
     }
@@ -73,28 +76,25 @@ impl Engine {
         let resolved = incident.resolved_at.is_some();
         let mut report = FanoutReport::default();
         let mut acknowledged = HashSet::new();
-        for stage in [notified::ACKNOWLEDGED, notified::CLOSED] {
-            for kind in [
-                None,
-                Some(NoticeKind::Acknowledgement),
-                Some(NoticeKind::Restored),
-                Some(NoticeKind::StillDown),
-            ] {
-                let due: Vec<&ImpactRow> = impacts
-                    .iter()
-                    .filter(|i| due_notice(i, released, resolved) == Some((kind, stage)))
-                    .collect();
-                if due.is_empty() {
-                    continue;
-                }
-                if let Some(kind) = kind {
-                    report += self.queue_impact_notices(book, incident, kind, &due).await?;
-                }
-                let ids: Vec<&str> = due.iter().map(|i| i.customer_id.as_str()).collect();
-                self.store.raise_notified(&incident.incident_id, &ids, stage).await?;
-                if kind == Some(NoticeKind::Acknowledgement) {
-                    acknowledged.extend(ids.into_iter().map(String::from));
-                }
+        // One pass decides what each impact is due; acknowledgements go out before closing
+        // notices (a customer told both at once reads them in that order).
+        let mut groups: Vec<(Due, Vec<&ImpactRow>)> = Vec::new();
+        for impact in impacts {
+            let Some(due) = due_notice(impact, released, resolved) else { continue };
+            match groups.iter_mut().find(|(g, _)| *g == due) {
+                Some((_, rows)) => rows.push(impact),
+                None => groups.push((due, vec![impact])),
+            }
+        }
+        groups.sort_by_key(|((_, stage), _)| *stage);
+        for ((kind, stage), due) in groups {
+            if let Some(kind) = kind {
+                report += self.queue_impact_notices(book, incident, kind, &due).await?;
+            }
+            let ids: Vec<&str> = due.iter().map(|i| i.customer_id.as_str()).collect();
+            self.store.raise_notified(&incident.incident_id, &ids, stage).await?;
+            if kind == Some(NoticeKind::Acknowledgement) {
+                acknowledged.extend(ids.into_iter().map(String::from));
             }
         }
         report.updates = 0;
