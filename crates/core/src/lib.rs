@@ -13,6 +13,8 @@
 //! - [`policy`]: compensation policies and their evaluation into explained credit lines.
 //! - [`incident`]: incident states, validation of operator input, the ETR watchdog rule.
 //! - [`notice`]: notice kinds, deterministic keys, templates and rendering.
+//! - [`preferences`]: which channels a customer wants for which notices, and quiet hours.
+//! - [`sms`]: SMS encodings and segment counting.
 //! - [`telemetry`]: outage detection from device events, per-device downtime.
 
 pub mod book;
@@ -23,5 +25,7 @@ pub mod interval;
 pub mod money;
 pub mod notice;
 pub mod policy;
+pub mod preferences;
+pub mod sms;
 pub mod telemetry;
 pub mod topology;

@@ -1,0 +1,1 @@
+//! Customer notice preferences: channels per topic, quiet hours, urgency. (In progress.)
