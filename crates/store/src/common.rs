@@ -50,6 +50,7 @@ pub(crate) const NOTICE_COLS: &[&str] = &[
     "last_error",
     "created_at",
     "sent_at",
+    "reason",
 ];
 pub(crate) const IMPACT_COLS: &[&str] = &[
     "incident_id",
@@ -435,7 +436,60 @@ pub(crate) fn notice_from_row<R: RowGet>(row: &R) -> Result<NoticeRow> {
         last_error: c.opt_text("last_error")?,
         created_at: c.ts("created_at")?,
         sent_at: c.opt_ts("sent_at")?,
+        reason: c.opt_text("reason")?,
+        provider_id: c.opt_text("provider_id")?,
+        content_sha256: c.opt_text("content_sha256")?,
     })
+}
+
+pub(crate) fn notice_event_from_row<R: RowGet>(row: &R) -> Result<crate::NoticeEventRow> {
+    let c = Cols::new(row, "notice_events");
+    Ok(crate::NoticeEventRow {
+        key: c.text("key")?,
+        at: c.ts("at")?,
+        status: c.text("status")?,
+        detail: c.opt_text("detail")?,
+    })
+}
+
+pub(crate) fn contact_point_from_row<R: RowGet>(row: &R) -> Result<crate::ContactPointRow> {
+    let c = Cols::new(row, "contact_points");
+    Ok(crate::ContactPointRow {
+        channel: c.text("channel")?,
+        recipient: c.text("recipient")?,
+        hard_failures: c.i32("hard_failures")?,
+        quarantined_at: c.opt_ts("quarantined_at")?,
+        last_error: c.opt_text("last_error")?,
+        updated_at: c.ts("updated_at")?,
+    })
+}
+
+pub(crate) fn preferences_from_row<R: RowGet>(row: &R) -> Result<crate::PreferencesRow> {
+    let c = Cols::new(row, "preferences");
+    Ok(crate::PreferencesRow {
+        customer_id: c.text("customer_id")?,
+        doc: c.text("doc")?,
+        updated_at: c.ts("updated_at")?,
+    })
+}
+
+/// The history entry a delivery outcome appends: (status, detail).
+pub(crate) fn outcome_event(outcome: &crate::DeliveryOutcome) -> (&'static str, Option<&str>) {
+    use crate::DeliveryOutcome::*;
+    match outcome {
+        Sent { provider_id, .. } => ("sent", provider_id.as_deref()),
+        Retry { error, .. } => ("retry", Some(error.as_str())),
+        Failed { error, .. } => ("failed", Some(error.as_str())),
+        Suppressed { reason, .. } => ("suppressed", Some(reason.as_str())),
+    }
+}
+
+/// The status a channel report moves a sent notice to, and the history detail.
+pub(crate) fn report_status(report: &crate::ChannelReport) -> (&'static str, Option<&str>) {
+    match report {
+        crate::ChannelReport::Delivered => ("delivered", None),
+        crate::ChannelReport::Failed { detail } => ("failed", Some(detail.as_str())),
+    }
 }
 
 pub(crate) fn credit_from_row<R: RowGet>(row: &R) -> Result<CreditRow> {
@@ -624,4 +678,36 @@ mod tests {
         assert_eq!(incident_id(1), "INC-000001");
         assert_eq!(incident_id(1_234_567), "INC-1234567");
     }
+}
+
+/// When a delivery outcome happened.
+pub(crate) fn outcome_at(outcome: &crate::DeliveryOutcome) -> Timestamp {
+    use crate::DeliveryOutcome::*;
+    match outcome {
+        Sent { at, .. } | Retry { at, .. } | Failed { at, .. } | Suppressed { at, .. } => *at,
+    }
+}
+
+/// A delivery outcome that found its claim gone is not an error, but worth a warning.
+pub(crate) fn warn_unrecorded(key: &str, attempt: i32) {
+    tracing::warn!(key, attempt, "delivery not recorded: the notice was claimed again or is not sending");
+}
+
+pub(crate) fn report_event(
+    key: &str,
+    status: &str,
+    detail: Option<&str>,
+    at: Timestamp,
+) -> crate::NoticeEventRow {
+    crate::NoticeEventRow {
+        key: key.to_owned(),
+        at,
+        status: status.to_owned(),
+        detail: detail.map(str::to_owned),
+    }
+}
+
+/// One `suppressed` history entry per key, with the reason as its detail.
+pub(crate) fn suppression_events(keys: &[String], reason: &str, at: Timestamp) -> Vec<crate::NoticeEventRow> {
+    keys.iter().map(|key| report_event(key, "suppressed", Some(reason), at)).collect()
 }

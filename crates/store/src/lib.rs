@@ -222,26 +222,115 @@ pub struct NoticeRow {
     pub incident_id: String,
     pub kind: String,
     pub seq: i64,
-    /// `email` or `sms`.
+    /// `email`, `sms` or `webhook`.
     pub channel: String,
     pub recipient: String,
     pub locale: String,
     pub subject: String,
     pub body: String,
-    /// `queued`, `sending`, `sent` or `failed`.
+    /// `queued`, `sending`, `sent`, `delivered`, `failed` or `suppressed`.
     pub status: String,
     pub attempts: i32,
     pub next_attempt_at: Timestamp,
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+    /// Why it is held (`quiet_hours`, while queued) or suppressed (`consent`,
+    /// `coalesced`, `capped`, `quarantined`).
+    pub reason: Option<String>,
+    /// The channel's own id for the message, to match its delivery receipts.
+    pub provider_id: Option<String>,
+    /// SHA-256 (hex) of subject and body, set when the content was not kept.
+    pub content_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
-    Sent { at: Timestamp },
-    Retry { at: Timestamp, error: String, next_attempt_at: Timestamp },
-    Failed { at: Timestamp, error: String },
+    Sent {
+        at: Timestamp,
+        provider_id: Option<String>,
+    },
+    Retry {
+        at: Timestamp,
+        error: String,
+        next_attempt_at: Timestamp,
+    },
+    Failed {
+        at: Timestamp,
+        error: String,
+    },
+    /// Not sent, and never will be (the contact point is quarantined, ...).
+    Suppressed {
+        at: Timestamp,
+        reason: String,
+    },
+}
+
+/// One step of a notice's status history after it was queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeEventRow {
+    pub key: String,
+    pub at: Timestamp,
+    /// `held`, `retry`, `sent`, `delivered`, `failed` or `suppressed`.
+    pub status: String,
+    pub detail: Option<String>,
+}
+
+/// What a channel reported about a message after it was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelReport {
+    /// The handset or mailbox has it (an SMS delivery receipt).
+    Delivered,
+    /// It did not arrive (an undeliverable receipt, a bounce), with the channel's words.
+    Failed { detail: String },
+}
+
+/// Which message a report is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportTarget<'a> {
+    /// The notice key (carried by an email's headers, so bounces name it).
+    Key(&'a str),
+    /// The channel's own message id (an SMS gateway's receipts name it).
+    Provider { channel: &'a str, provider_id: &'a str },
+}
+
+/// A page of the delivery record; every field narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoticeFilter {
+    pub customer_id: Option<String>,
+    pub incident_id: Option<String>,
+    pub status: Option<String>,
+    /// Only keys after this one: pass a page's last key to get the next page.
+    pub after_key: Option<String>,
+    pub limit: u32,
+}
+
+/// What volume control did to an incident's queued notices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct VolumeReport {
+    /// Superseded by a later notice to the same customer on the same channel.
+    pub coalesced: u64,
+    /// Over the per-customer cap of updates for the incident.
+    pub capped: u64,
+}
+
+/// A contact point that failed for good at least once since its last success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactPointRow {
+    pub channel: String,
+    pub recipient: String,
+    pub hard_failures: i32,
+    pub quarantined_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+/// A customer's notice preferences, as stored (the document is the core's to parse).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreferencesRow {
+    pub customer_id: String,
+    pub doc: String,
+    pub updated_at: Timestamp,
 }
 
 /// One entry of the append-only credit ledger.
@@ -389,6 +478,7 @@ pub trait Store: Send + Sync + 'static {
     /// and returns them. Safe with several workers (SKIP LOCKED on PostgreSQL).
     async fn claim_due_notices(
         &self,
+        channel: &str,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
@@ -398,10 +488,67 @@ pub trait Store: Send + Sync + 'static {
     /// ran out and another worker claimed the notice again, or it is no longer `sending`,
     /// nothing is changed and `false` is returned, so a slow worker can never set a
     /// notice that another one sent back to `queued`.
+    /// Each outcome is also appended to the notice's history, in the same transaction.
     async fn record_delivery(&self, key: &str, attempt: i32, outcome: &DeliveryOutcome) -> Result<bool>;
+    /// Applies a channel's later report to a `sent` (or already `delivered`) notice:
+    /// `delivered`, or `failed` with the channel's words; appended to its history. Returns
+    /// the notice as it is now, or `None` when no sent notice matches.
+    async fn record_report(
+        &self,
+        target: &ReportTarget<'_>,
+        report: &ChannelReport,
+        at: Timestamp,
+    ) -> Result<Option<NoticeRow>>;
+    /// Volume control over one incident's still-queued notices, in one transaction.
+    /// Per customer and channel: a queued `restored` or `still_down` supersedes queued
+    /// acknowledgements and updates (one "it was out and it is back" message); of queued
+    /// updates only the latest stays. Then updates beyond `updates_cap` per customer and
+    /// channel (counting those sent or on their way) are suppressed as `capped`.
+    async fn control_volume(
+        &self,
+        incident_id: &str,
+        updates_cap: u32,
+        at: Timestamp,
+    ) -> Result<VolumeReport>;
     async fn notices_for_customer(&self, customer_id: &str) -> Result<Vec<NoticeRow>>;
     async fn notices_for_incident(&self, incident_id: &str, limit: u32) -> Result<Vec<NoticeRow>>;
+    /// A page of the delivery record, by key.
+    async fn notices(&self, filter: &NoticeFilter) -> Result<Vec<NoticeRow>>;
+    async fn notice(&self, key: &str) -> Result<Option<NoticeRow>>;
+    /// The notice's history after it was queued, oldest first.
+    async fn notice_events(&self, key: &str) -> Result<Vec<NoticeEventRow>>;
     async fn notice_counts(&self, incident_id: Option<&str>) -> Result<Vec<NoticeCount>>;
+
+    // ---- contact points ----
+
+    /// The contact points among `recipients` of `channel` with hard failures on record.
+    async fn contact_points(&self, channel: &str, recipients: &[&str]) -> Result<Vec<ContactPointRow>>;
+    /// Counts a hard failure; at `threshold` failures in a row the point is quarantined.
+    /// Returns the row as it is now.
+    async fn record_hard_failure(
+        &self,
+        channel: &str,
+        recipient: &str,
+        error: &str,
+        threshold: u32,
+        at: Timestamp,
+    ) -> Result<ContactPointRow>;
+    /// Forgets a point's failures (a success, or an operator lifting its quarantine).
+    async fn clear_contact_point(&self, channel: &str, recipient: &str) -> Result<bool>;
+    /// Every quarantined contact point.
+    async fn quarantined(&self) -> Result<Vec<ContactPointRow>>;
+
+    // ---- preferences and single-use links ----
+
+    async fn preferences(&self, customer_id: &str) -> Result<Option<PreferencesRow>>;
+    /// Every stored preferences document (customers without one use the defaults).
+    async fn all_preferences(&self) -> Result<Vec<PreferencesRow>>;
+    /// Stores the document and bumps the preferences version, in one transaction.
+    async fn put_preferences(&self, row: &PreferencesRow) -> Result<()>;
+    /// Increased by every `put_preferences`, so a cache can tell it is stale.
+    async fn preferences_version(&self) -> Result<i64>;
+    /// Records a single-use link as used; `false` if it was used before.
+    async fn use_link(&self, link_id: &str, at: Timestamp) -> Result<bool>;
 
     // ---- credits ----
 

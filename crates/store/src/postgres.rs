@@ -24,9 +24,10 @@ use crate::common::{
 };
 use crate::sql;
 use crate::{
-    AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, CreditFilter, CreditRow, CreditWrite,
-    CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource,
-    NewUpdate, NoticeCount, NoticeRow, PlanRow, Result, Store, StoreError, TokenRow, UpdateRow,
+    AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, ChannelReport, ContactPointRow, CreditFilter,
+    CreditRow, CreditWrite, CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, ImpactRow, IncidentRow,
+    IncidentSource, NewUpdate, NoticeCount, NoticeEventRow, NoticeFilter, NoticeRow, PlanRow, PreferencesRow,
+    ReportTarget, Result, Store, StoreError, TokenRow, UpdateRow, VolumeReport,
 };
 
 /// COPY data is sent in messages of about this size: large enough to amortise the
@@ -194,6 +195,7 @@ impl CopyRow for NoticeRow {
             .opt_text(self.last_error.as_deref())
             .int(micros(self.created_at))
             .opt_int(opt_micros(self.sent_at))
+            .opt_text(self.reason.as_deref())
             .end();
     }
 }
@@ -678,6 +680,7 @@ impl Store for PgStore {
 
     async fn claim_due_notices(
         &self,
+        channel: &str,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
@@ -686,7 +689,7 @@ impl Store for PgStore {
         let rows = sqlx::query(
             "WITH due AS ( \
                  SELECT key FROM outbox \
-                 WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2 \
+                 WHERE channel = $4 AND status IN ('queued', 'sending') AND next_attempt_at <= $2 \
                  ORDER BY next_attempt_at, key LIMIT $3 \
                  FOR UPDATE SKIP LOCKED) \
              UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, next_attempt_at = $1 \
@@ -696,6 +699,7 @@ impl Store for PgStore {
         .bind(micros(lease_until))
         .bind(micros(now))
         .bind(i64::from(limit))
+        .bind(channel)
         .fetch_all(&self.pool)
         .await?;
         let mut notices = common::decode_all(&rows, common::notice_from_row)?;
@@ -705,9 +709,11 @@ impl Store for PgStore {
 
     async fn record_delivery(&self, key: &str, attempt: i32, outcome: &DeliveryOutcome) -> Result<bool> {
         let q = match outcome {
-            DeliveryOutcome::Sent { at } => {
-                sqlx::query(sql::RECORD_SENT).bind(key).bind(attempt).bind(micros(*at))
-            }
+            DeliveryOutcome::Sent { at, provider_id } => sqlx::query(sql::RECORD_SENT)
+                .bind(key)
+                .bind(attempt)
+                .bind(micros(*at))
+                .bind(provider_id.as_deref()),
             DeliveryOutcome::Retry { error, next_attempt_at, .. } => sqlx::query(sql::RECORD_RETRY)
                 .bind(key)
                 .bind(attempt)
@@ -716,16 +722,80 @@ impl Store for PgStore {
             DeliveryOutcome::Failed { error, .. } => {
                 sqlx::query(sql::RECORD_FAILED).bind(key).bind(attempt).bind(error.as_str())
             }
+            DeliveryOutcome::Suppressed { reason, .. } => {
+                sqlx::query(sql::RECORD_SUPPRESSED).bind(key).bind(attempt).bind(reason.as_str())
+            }
         };
-        let recorded = q.execute(&self.pool).await?.rows_affected() > 0;
-        if !recorded {
-            tracing::warn!(
-                key,
-                attempt,
-                "delivery not recorded: the notice was claimed again or is not sending"
-            );
+        let mut tx = self.pool.begin().await?;
+        let recorded = q.execute(&mut *tx).await?.rows_affected() > 0;
+        if recorded {
+            let (status, detail) = common::outcome_event(outcome);
+            let event = common::report_event(key, status, detail, common::outcome_at(outcome));
+            append_events(&mut tx, &[event]).await?;
+        } else {
+            common::warn_unrecorded(key, attempt);
         }
+        tx.commit().await?;
         Ok(recorded)
+    }
+
+    async fn record_report(
+        &self,
+        target: &ReportTarget<'_>,
+        report: &ChannelReport,
+        at: Timestamp,
+    ) -> Result<Option<NoticeRow>> {
+        let (status, detail) = common::report_status(report);
+        let mut tx = self.pool.begin().await?;
+        let (moved, current) = match target {
+            ReportTarget::Key(key) => (
+                sqlx::query(sql::REPORT_BY_KEY).bind(*key).bind(status).bind(detail),
+                sqlx::query(sql::SELECT_NOTICE).bind(*key),
+            ),
+            ReportTarget::Provider { channel, provider_id } => (
+                sqlx::query(sql::REPORT_BY_PROVIDER)
+                    .bind(*channel)
+                    .bind(*provider_id)
+                    .bind(status)
+                    .bind(detail),
+                sqlx::query(sql::SELECT_BY_PROVIDER).bind(*channel).bind(*provider_id),
+            ),
+        };
+        let row = match moved.fetch_optional(&mut *tx).await? {
+            Some(row) => {
+                let notice = common::notice_from_row(&row)?;
+                append_events(&mut tx, &[common::report_event(&notice.key, status, detail, at)]).await?;
+                Some(notice)
+            }
+            None => current
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| common::notice_from_row(&row))
+                .transpose()?,
+        };
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn control_volume(
+        &self,
+        incident_id: &str,
+        updates_cap: u32,
+        at: Timestamp,
+    ) -> Result<VolumeReport> {
+        let mut tx = self.pool.begin().await?;
+        let coalesced: Vec<String> =
+            sqlx::query_scalar(sql::COALESCE_QUEUED).bind(incident_id).fetch_all(&mut *tx).await?;
+        let capped: Vec<String> = sqlx::query_scalar(sql::CAP_QUEUED)
+            .bind(incident_id)
+            .bind(i64::from(updates_cap))
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut events = common::suppression_events(&coalesced, "coalesced", at);
+        events.extend(common::suppression_events(&capped, "capped", at));
+        append_events(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(VolumeReport { coalesced: coalesced.len() as u64, capped: capped.len() as u64 })
     }
 
     async fn notices_for_customer(&self, customer_id: &str) -> Result<Vec<NoticeRow>> {
@@ -749,6 +819,103 @@ impl Store for PgStore {
         };
         let rows = q.fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::notice_count_from_row)
+    }
+
+    async fn notices(&self, filter: &NoticeFilter) -> Result<Vec<NoticeRow>> {
+        let (sql, binds) = sql::notices_query(filter);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for value in binds {
+            q = q.bind(value);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::notice_from_row)
+    }
+
+    async fn notice(&self, key: &str) -> Result<Option<NoticeRow>> {
+        let row = sqlx::query(sql::SELECT_NOTICE).bind(key).fetch_optional(&self.pool).await?;
+        row.map(|row| common::notice_from_row(&row)).transpose()
+    }
+
+    async fn notice_events(&self, key: &str) -> Result<Vec<NoticeEventRow>> {
+        let rows = sqlx::query(sql::SELECT_NOTICE_EVENTS).bind(key).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::notice_event_from_row)
+    }
+
+    // ---- contact points ----
+
+    async fn contact_points(&self, channel: &str, recipients: &[&str]) -> Result<Vec<ContactPointRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM contact_points WHERE channel = $1 AND recipient = ANY($2) ORDER BY recipient",
+        )
+        .bind(channel)
+        .bind(recipients)
+        .fetch_all(&self.pool)
+        .await?;
+        common::decode_all(&rows, common::contact_point_from_row)
+    }
+
+    async fn record_hard_failure(
+        &self,
+        channel: &str,
+        recipient: &str,
+        error: &str,
+        threshold: u32,
+        at: Timestamp,
+    ) -> Result<ContactPointRow> {
+        let row = sqlx::query(sql::RECORD_HARD_FAILURE)
+            .bind(channel)
+            .bind(recipient)
+            .bind(error)
+            .bind(i64::from(threshold))
+            .bind(micros(at))
+            .fetch_one(&self.pool)
+            .await?;
+        common::contact_point_from_row(&row)
+    }
+
+    async fn clear_contact_point(&self, channel: &str, recipient: &str) -> Result<bool> {
+        let done =
+            sqlx::query(sql::CLEAR_CONTACT_POINT).bind(channel).bind(recipient).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn quarantined(&self) -> Result<Vec<ContactPointRow>> {
+        let rows = sqlx::query(sql::SELECT_QUARANTINED).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::contact_point_from_row)
+    }
+
+    // ---- preferences and single-use links ----
+
+    async fn preferences(&self, customer_id: &str) -> Result<Option<PreferencesRow>> {
+        let row = sqlx::query(sql::SELECT_PREFERENCES).bind(customer_id).fetch_optional(&self.pool).await?;
+        row.map(|row| common::preferences_from_row(&row)).transpose()
+    }
+
+    async fn all_preferences(&self) -> Result<Vec<PreferencesRow>> {
+        let rows = sqlx::query(sql::SELECT_ALL_PREFERENCES).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::preferences_from_row)
+    }
+
+    async fn put_preferences(&self, row: &PreferencesRow) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(sql::UPSERT_PREFERENCES)
+            .bind(row.customer_id.as_str())
+            .bind(row.doc.as_str())
+            .bind(micros(row.updated_at))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql::BUMP_PREFERENCES_VERSION).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn preferences_version(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(sql::SELECT_PREFERENCES_VERSION).fetch_one(&self.pool).await?)
+    }
+
+    async fn use_link(&self, link_id: &str, at: Timestamp) -> Result<bool> {
+        let done = sqlx::query(sql::USE_LINK).bind(link_id).bind(micros(at)).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
     }
 
     // ---- credits ----
@@ -864,4 +1031,26 @@ mod tests {
         escape_copy_text("a\tb\nc\\d\re \"q\", é 日本 \\N", &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "a\\tb\\nc\\\\d\\re \"q\", é 日本 \\\\N");
     }
+}
+
+/// Appends history entries inside the caller's transaction, one statement for all.
+async fn append_events(conn: &mut PgConnection, events: &[NoticeEventRow]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
+    let ats: Vec<i64> = events.iter().map(|e| micros(e.at)).collect();
+    let statuses: Vec<&str> = events.iter().map(|e| e.status.as_str()).collect();
+    let details: Vec<Option<&str>> = events.iter().map(|e| e.detail.as_deref()).collect();
+    sqlx::query(
+        "INSERT INTO notice_events (key, at, status, detail) \
+         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[])",
+    )
+    .bind(&keys)
+    .bind(&ats)
+    .bind(&statuses)
+    .bind(&details)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -56,13 +56,80 @@ pub(crate) const UNCREDITED_RESOLVED: &str = "SELECT * FROM incidents \
      WHERE state = 'resolved' AND credited_at IS NULL ORDER BY resolved_at, incident_id";
 pub(crate) const MARK_CREDITED: &str = "UPDATE incidents SET credited_at = $2 WHERE incident_id = $1";
 
+/// Claims a channel's due notices (queued, or sending with a lapsed lease), oldest due
+/// first; the order matches the partial index `outbox_due (channel, next_attempt_at, key)`.
+pub(crate) const CLAIM_DUE_SQLITE: &str = "UPDATE outbox \
+     SET status = 'sending', attempts = attempts + 1, next_attempt_at = $1 \
+     WHERE key IN (SELECT key FROM outbox \
+         WHERE channel = $4 AND status IN ('queued', 'sending') AND next_attempt_at <= $2 \
+         ORDER BY next_attempt_at, key LIMIT $3) \
+     RETURNING *";
+
 // Delivery outcomes are fenced by the claim: still `sending`, and claimed at attempt $2.
-pub(crate) const RECORD_SENT: &str =
-    "UPDATE outbox SET status = 'sent', sent_at = $3 WHERE key = $1 AND attempts = $2 AND status = 'sending'";
+pub(crate) const RECORD_SENT: &str = "UPDATE outbox SET status = 'sent', sent_at = $3, provider_id = $4 \
+     WHERE key = $1 AND attempts = $2 AND status = 'sending'";
 pub(crate) const RECORD_RETRY: &str = "UPDATE outbox SET status = 'queued', last_error = $3, next_attempt_at = $4 \
      WHERE key = $1 AND attempts = $2 AND status = 'sending'";
 pub(crate) const RECORD_FAILED: &str = "UPDATE outbox SET status = 'failed', last_error = $3 \
      WHERE key = $1 AND attempts = $2 AND status = 'sending'";
+pub(crate) const RECORD_SUPPRESSED: &str = "UPDATE outbox SET status = 'suppressed', reason = $3 \
+     WHERE key = $1 AND attempts = $2 AND status = 'sending'";
+pub(crate) const SELECT_NOTICE_EVENTS: &str =
+    "SELECT key, at, status, detail FROM notice_events WHERE key = $1 ORDER BY n";
+pub(crate) const SELECT_NOTICE: &str = "SELECT * FROM outbox WHERE key = $1";
+/// A report moves a sent notice on: `delivered` only from `sent`; `failed` from either.
+pub(crate) const REPORT_BY_KEY: &str = "UPDATE outbox SET status = $2, last_error = COALESCE($3, last_error) \
+     WHERE key = $1 AND (status = 'sent' OR (status = 'delivered' AND $2 = 'failed')) RETURNING *";
+pub(crate) const REPORT_BY_PROVIDER: &str = "UPDATE outbox SET status = $3, last_error = COALESCE($4, last_error) \
+     WHERE channel = $1 AND provider_id = $2 \
+       AND (status = 'sent' OR (status = 'delivered' AND $3 = 'failed')) RETURNING *";
+pub(crate) const SELECT_BY_PROVIDER: &str = "SELECT * FROM outbox WHERE channel = $1 AND provider_id = $2";
+
+/// Volume control, step 1: per customer and channel, a queued closing notice supersedes
+/// queued acknowledgements and updates, and a later queued update an earlier one.
+pub(crate) const COALESCE_QUEUED: &str = "UPDATE outbox SET status = 'suppressed', reason = 'coalesced' \
+     WHERE incident_id = $1 AND status = 'queued' AND kind IN ('acknowledgement', 'update') \
+       AND EXISTS (SELECT 1 FROM outbox later \
+           WHERE later.incident_id = outbox.incident_id AND later.customer_id = outbox.customer_id \
+             AND later.channel = outbox.channel AND later.status = 'queued' \
+             AND (later.kind IN ('restored', 'still_down') \
+                  OR (outbox.kind = 'update' AND later.kind = 'update' AND later.seq > outbox.seq))) \
+     RETURNING key";
+/// Volume control, step 2: queued updates beyond the cap ($2) per customer and channel,
+/// counting those sent or on their way and earlier queued ones.
+pub(crate) const CAP_QUEUED: &str = "UPDATE outbox SET status = 'suppressed', reason = 'capped' \
+     WHERE incident_id = $1 AND status = 'queued' AND kind = 'update' \
+       AND (SELECT COUNT(*) FROM outbox o \
+           WHERE o.incident_id = outbox.incident_id AND o.customer_id = outbox.customer_id \
+             AND o.channel = outbox.channel AND o.kind = 'update' \
+             AND (o.status IN ('sending', 'sent', 'delivered') \
+                  OR (o.status = 'queued' AND o.seq < outbox.seq))) >= $2 \
+     RETURNING key";
+
+pub(crate) const RECORD_HARD_FAILURE: &str = "INSERT INTO contact_points \
+         (channel, recipient, hard_failures, quarantined_at, last_error, updated_at) \
+     VALUES ($1, $2, 1, CASE WHEN CAST($4 AS BIGINT) <= 1 THEN CAST($5 AS BIGINT) END, $3, $5) \
+     ON CONFLICT (channel, recipient) DO UPDATE SET \
+         hard_failures = contact_points.hard_failures + 1, \
+         quarantined_at = COALESCE(contact_points.quarantined_at, \
+             CASE WHEN contact_points.hard_failures + 1 >= CAST($4 AS BIGINT) THEN CAST($5 AS BIGINT) END), \
+         last_error = $3, updated_at = $5 \
+     RETURNING *";
+pub(crate) const CLEAR_CONTACT_POINT: &str =
+    "DELETE FROM contact_points WHERE channel = $1 AND recipient = $2";
+pub(crate) const SELECT_QUARANTINED: &str =
+    "SELECT * FROM contact_points WHERE quarantined_at IS NOT NULL ORDER BY channel, recipient";
+
+pub(crate) const SELECT_PREFERENCES: &str = "SELECT * FROM preferences WHERE customer_id = $1";
+pub(crate) const SELECT_ALL_PREFERENCES: &str = "SELECT * FROM preferences ORDER BY customer_id";
+pub(crate) const UPSERT_PREFERENCES: &str = "INSERT INTO preferences (customer_id, doc, updated_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (customer_id) DO UPDATE SET doc = $2, updated_at = $3";
+pub(crate) const BUMP_PREFERENCES_VERSION: &str =
+    "UPDATE counters SET value = value + 1 WHERE name = 'preferences'";
+pub(crate) const SELECT_PREFERENCES_VERSION: &str = "SELECT value FROM counters WHERE name = 'preferences'";
+pub(crate) const USE_LINK: &str =
+    "INSERT INTO used_links (link_id, used_at) VALUES ($1, $2) ON CONFLICT (link_id) DO NOTHING";
+
 pub(crate) const NOTICES_FOR_CUSTOMER: &str =
     "SELECT * FROM outbox WHERE customer_id = $1 ORDER BY created_at, key";
 pub(crate) const NOTICES_FOR_INCIDENT: &str =
@@ -82,26 +149,46 @@ pub(crate) const SELECT_TOKEN: &str = "SELECT * FROM tokens WHERE token_hash = $
 /// The credits query for `filter` and the values to bind, in placeholder order. Only
 /// placeholders and an integer limit go into the text; every value is bound.
 pub(crate) fn credits_query(filter: &CreditFilter) -> (String, Vec<&str>) {
-    let mut conditions = Vec::new();
-    let mut binds = Vec::new();
     let columns = [
         ("customer_id = ", filter.customer_id.as_deref()),
         ("source_event = ", filter.source_event.as_deref()),
         ("key > ", filter.after_key.as_deref()),
     ];
-    for (condition, value) in columns {
+    filtered_by_key("credits", &columns, filter.limit)
+}
+
+/// The delivery-record query for `filter`, like [`credits_query`].
+pub(crate) fn notices_query(filter: &crate::NoticeFilter) -> (String, Vec<&str>) {
+    let columns = [
+        ("customer_id = ", filter.customer_id.as_deref()),
+        ("incident_id = ", filter.incident_id.as_deref()),
+        ("status = ", filter.status.as_deref()),
+        ("key > ", filter.after_key.as_deref()),
+    ];
+    filtered_by_key("outbox", &columns, Some(filter.limit))
+}
+
+/// `SELECT * FROM table WHERE <each given condition> ORDER BY key [LIMIT n]`.
+fn filtered_by_key<'a>(
+    table: &str,
+    columns: &[(&str, Option<&'a str>)],
+    limit: Option<u32>,
+) -> (String, Vec<&'a str>) {
+    let mut conditions = Vec::new();
+    let mut binds = Vec::new();
+    for &(condition, value) in columns {
         if let Some(value) = value {
             binds.push(value);
             conditions.push(format!("{condition}${}", binds.len()));
         }
     }
-    let mut sql = String::from("SELECT * FROM credits");
+    let mut sql = format!("SELECT * FROM {table}");
     if !conditions.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conditions.join(" AND "));
     }
     sql.push_str(" ORDER BY key");
-    if let Some(limit) = filter.limit {
+    if let Some(limit) = limit {
         sql.push_str(&format!(" LIMIT {limit}"));
     }
     (sql, binds)

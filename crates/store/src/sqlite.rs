@@ -24,9 +24,10 @@ use crate::common::{
 };
 use crate::sql;
 use crate::{
-    AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, CreditFilter, CreditRow, CreditWrite,
-    CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource,
-    NewUpdate, NoticeCount, NoticeRow, PlanRow, Result, Store, StoreError, TokenRow, UpdateRow,
+    AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, ChannelReport, ContactPointRow, CreditFilter,
+    CreditRow, CreditWrite, CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, ImpactRow, IncidentRow,
+    IncidentSource, NewUpdate, NoticeCount, NoticeEventRow, NoticeFilter, NoticeRow, PlanRow, PreferencesRow,
+    ReportTarget, Result, Store, StoreError, TokenRow, UpdateRow, VolumeReport,
 };
 
 /// SQLite's default cap on bind parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER).
@@ -239,6 +240,16 @@ impl BindRow for NoticeRow {
             .bind(self.last_error.as_deref())
             .bind(micros(self.created_at))
             .bind(opt_micros(self.sent_at))
+            .bind(self.reason.as_deref())
+    }
+}
+
+impl BindRow for NoticeEventRow {
+    fn bind_to<'q>(&self, q: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        q.bind(self.key.as_str())
+            .bind(micros(self.at))
+            .bind(self.status.as_str())
+            .bind(self.detail.as_deref())
     }
 }
 
@@ -592,23 +603,19 @@ impl Store for SqliteStore {
 
     async fn claim_due_notices(
         &self,
+        channel: &str,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<NoticeRow>> {
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = $1 \
-             WHERE key IN (SELECT key FROM outbox \
-                 WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2 \
-                 ORDER BY next_attempt_at, key LIMIT $3) \
-             RETURNING *",
-        )
-        .bind(micros(lease_until))
-        .bind(micros(now))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(sql::CLAIM_DUE_SQLITE)
+            .bind(micros(lease_until))
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .bind(channel)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         let mut notices = common::decode_all(&rows, common::notice_from_row)?;
         notices.sort_by(common::by_key);
@@ -617,9 +624,11 @@ impl Store for SqliteStore {
 
     async fn record_delivery(&self, key: &str, attempt: i32, outcome: &DeliveryOutcome) -> Result<bool> {
         let q = match outcome {
-            DeliveryOutcome::Sent { at } => {
-                sqlx::query(sql::RECORD_SENT).bind(key).bind(attempt).bind(micros(*at))
-            }
+            DeliveryOutcome::Sent { at, provider_id } => sqlx::query(sql::RECORD_SENT)
+                .bind(key)
+                .bind(attempt)
+                .bind(micros(*at))
+                .bind(provider_id.as_deref()),
             DeliveryOutcome::Retry { error, next_attempt_at, .. } => sqlx::query(sql::RECORD_RETRY)
                 .bind(key)
                 .bind(attempt)
@@ -628,16 +637,86 @@ impl Store for SqliteStore {
             DeliveryOutcome::Failed { error, .. } => {
                 sqlx::query(sql::RECORD_FAILED).bind(key).bind(attempt).bind(error.as_str())
             }
+            DeliveryOutcome::Suppressed { reason, .. } => {
+                sqlx::query(sql::RECORD_SUPPRESSED).bind(key).bind(attempt).bind(reason.as_str())
+            }
         };
-        let recorded = q.execute(&self.pool).await?.rows_affected() > 0;
-        if !recorded {
-            tracing::warn!(
-                key,
-                attempt,
-                "delivery not recorded: the notice was claimed again or is not sending"
-            );
+        let mut tx = self.begin_write().await?;
+        let recorded = q.execute(&mut *tx).await?.rows_affected() > 0;
+        if recorded {
+            let (status, detail) = common::outcome_event(outcome);
+            let event = NoticeEventRow {
+                key: key.to_owned(),
+                at: common::outcome_at(outcome),
+                status: status.to_owned(),
+                detail: detail.map(str::to_owned),
+            };
+            append_events(&mut tx, &[event]).await?;
+        } else {
+            common::warn_unrecorded(key, attempt);
         }
+        tx.commit().await?;
         Ok(recorded)
+    }
+
+    async fn record_report(
+        &self,
+        target: &ReportTarget<'_>,
+        report: &ChannelReport,
+        at: Timestamp,
+    ) -> Result<Option<NoticeRow>> {
+        let (status, detail) = common::report_status(report);
+        let mut tx = self.begin_write().await?;
+        let (moved, current) = match target {
+            ReportTarget::Key(key) => (
+                sqlx::query(sql::REPORT_BY_KEY).bind(*key).bind(status).bind(detail),
+                sqlx::query(sql::SELECT_NOTICE).bind(*key),
+            ),
+            ReportTarget::Provider { channel, provider_id } => (
+                sqlx::query(sql::REPORT_BY_PROVIDER)
+                    .bind(*channel)
+                    .bind(*provider_id)
+                    .bind(status)
+                    .bind(detail),
+                sqlx::query(sql::SELECT_BY_PROVIDER).bind(*channel).bind(*provider_id),
+            ),
+        };
+        let row = match moved.fetch_optional(&mut *tx).await? {
+            Some(row) => {
+                let notice = common::notice_from_row(&row)?;
+                let event = common::report_event(&notice.key, status, detail, at);
+                append_events(&mut tx, &[event]).await?;
+                Some(notice)
+            }
+            None => current
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| common::notice_from_row(&row))
+                .transpose()?,
+        };
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn control_volume(
+        &self,
+        incident_id: &str,
+        updates_cap: u32,
+        at: Timestamp,
+    ) -> Result<VolumeReport> {
+        let mut tx = self.begin_write().await?;
+        let coalesced: Vec<String> =
+            sqlx::query_scalar(sql::COALESCE_QUEUED).bind(incident_id).fetch_all(&mut *tx).await?;
+        let capped: Vec<String> = sqlx::query_scalar(sql::CAP_QUEUED)
+            .bind(incident_id)
+            .bind(i64::from(updates_cap))
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut events = common::suppression_events(&coalesced, "coalesced", at);
+        events.extend(common::suppression_events(&capped, "capped", at));
+        append_events(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(VolumeReport { coalesced: coalesced.len() as u64, capped: capped.len() as u64 })
     }
 
     async fn notices_for_customer(&self, customer_id: &str) -> Result<Vec<NoticeRow>> {
@@ -661,6 +740,111 @@ impl Store for SqliteStore {
         };
         let rows = q.fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::notice_count_from_row)
+    }
+
+    async fn notices(&self, filter: &NoticeFilter) -> Result<Vec<NoticeRow>> {
+        let (sql, binds) = sql::notices_query(filter);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for value in binds {
+            q = q.bind(value);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::notice_from_row)
+    }
+
+    async fn notice(&self, key: &str) -> Result<Option<NoticeRow>> {
+        let row = sqlx::query(sql::SELECT_NOTICE).bind(key).fetch_optional(&self.pool).await?;
+        row.map(|row| common::notice_from_row(&row)).transpose()
+    }
+
+    async fn notice_events(&self, key: &str) -> Result<Vec<NoticeEventRow>> {
+        let rows = sqlx::query(sql::SELECT_NOTICE_EVENTS).bind(key).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::notice_event_from_row)
+    }
+
+    // ---- contact points ----
+
+    async fn contact_points(&self, channel: &str, recipients: &[&str]) -> Result<Vec<ContactPointRow>> {
+        let mut found = Vec::new();
+        for chunk in recipients.chunks(SQLITE_PARAMS_MAX - 1) {
+            let list = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT * FROM contact_points WHERE channel = ? AND recipient IN ({list}) ORDER BY recipient"
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false).bind(channel);
+            for recipient in chunk {
+                q = q.bind(*recipient);
+            }
+            let rows = q.fetch_all(&self.pool).await?;
+            found.extend(common::decode_all(&rows, common::contact_point_from_row)?);
+        }
+        Ok(found)
+    }
+
+    async fn record_hard_failure(
+        &self,
+        channel: &str,
+        recipient: &str,
+        error: &str,
+        threshold: u32,
+        at: Timestamp,
+    ) -> Result<ContactPointRow> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(sql::RECORD_HARD_FAILURE)
+            .bind(channel)
+            .bind(recipient)
+            .bind(error)
+            .bind(i64::from(threshold))
+            .bind(micros(at))
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        common::contact_point_from_row(&row)
+    }
+
+    async fn clear_contact_point(&self, channel: &str, recipient: &str) -> Result<bool> {
+        let done =
+            sqlx::query(sql::CLEAR_CONTACT_POINT).bind(channel).bind(recipient).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn quarantined(&self) -> Result<Vec<ContactPointRow>> {
+        let rows = sqlx::query(sql::SELECT_QUARANTINED).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::contact_point_from_row)
+    }
+
+    // ---- preferences and single-use links ----
+
+    async fn preferences(&self, customer_id: &str) -> Result<Option<PreferencesRow>> {
+        let row = sqlx::query(sql::SELECT_PREFERENCES).bind(customer_id).fetch_optional(&self.pool).await?;
+        row.map(|row| common::preferences_from_row(&row)).transpose()
+    }
+
+    async fn all_preferences(&self) -> Result<Vec<PreferencesRow>> {
+        let rows = sqlx::query(sql::SELECT_ALL_PREFERENCES).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::preferences_from_row)
+    }
+
+    async fn put_preferences(&self, row: &PreferencesRow) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(sql::UPSERT_PREFERENCES)
+            .bind(row.customer_id.as_str())
+            .bind(row.doc.as_str())
+            .bind(micros(row.updated_at))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql::BUMP_PREFERENCES_VERSION).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn preferences_version(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(sql::SELECT_PREFERENCES_VERSION).fetch_one(&self.pool).await?)
+    }
+
+    async fn use_link(&self, link_id: &str, at: Timestamp) -> Result<bool> {
+        let done = sqlx::query(sql::USE_LINK).bind(link_id).bind(micros(at)).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
     }
 
     // ---- credits ----
@@ -769,5 +953,14 @@ async fn insert_update(
         .bind(update.trigger_key.as_deref())
         .execute(&mut **tx)
         .await?;
+    Ok(())
+}
+
+/// Appends history entries inside the caller's transaction.
+async fn append_events(conn: &mut SqliteConnection, events: &[NoticeEventRow]) -> Result<()> {
+    let insert = MultiInsert::new("notice_events", &["key", "at", "status", "detail"], "");
+    for batch in insert.batches(events) {
+        insert.execute(conn, batch).await?;
+    }
     Ok(())
 }

@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use amends_store::{
-    AppendOutcome, BookCounts, BookRows, CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome,
-    DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NewUpdate, NoticeCount, NoticeRow,
-    PlanRow, Store, StoreError, TokenRow, notified,
+    AppendOutcome, BookCounts, BookRows, ChannelReport, CreditFilter, CreditRow, CreditWrite, CustomerRow,
+    DeliveryOutcome, DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NewUpdate,
+    NoticeCount, NoticeFilter, NoticeRow, PlanRow, PreferencesRow, ReportTarget, Store, StoreError, TokenRow,
+    VolumeReport, notified,
 };
 use jiff::Timestamp;
 
@@ -121,6 +122,9 @@ fn notice(key: &str, customer_id: &str, incident_id: &str, due: Timestamp) -> No
         last_error: None,
         created_at: due,
         sent_at: None,
+        reason: None,
+        provider_id: None,
+        content_sha256: None,
     }
 }
 
@@ -286,7 +290,7 @@ async fn empty_store_is_empty(store: &dyn Store) {
     let write = store.append_credits(&mut []).await.unwrap();
     assert_eq!(write, CreditWrite::default());
     assert_eq!(store.enqueue_notices(&mut []).await.unwrap(), 0);
-    assert_eq!(store.claim_due_notices(at(0), at(60), 10).await.unwrap(), vec![]);
+    assert_eq!(store.claim_due_notices("email", at(0), at(60), 10).await.unwrap(), vec![]);
     let counts = store.import_book(&BookRows::default(), &|_| {}).await.unwrap();
     assert_eq!(counts, BookCounts::default());
 }
@@ -504,7 +508,7 @@ async fn claim_and_record_delivery(store: &dyn Store) {
     store.enqueue_notices(&mut batch).await.unwrap();
 
     // Due: a (0), c (5), b (10); d is in the future. Oldest first, limited to 2.
-    let claimed = store.claim_due_notices(at(100), at(160), 2).await.unwrap();
+    let claimed = store.claim_due_notices("email", at(100), at(160), 2).await.unwrap();
     assert_eq!(keys(&claimed), ["a", "c"]);
     for n in &claimed {
         assert_eq!((n.status.as_str(), n.attempts, n.next_attempt_at), ("sending", 1, at(160)));
@@ -517,10 +521,15 @@ async fn claim_and_record_delivery(store: &dyn Store) {
             n.next_attempt_at = at(160);
         })
     );
-    let rest = store.claim_due_notices(at(100), at(160), 10).await.unwrap();
+    let rest = store.claim_due_notices("email", at(100), at(160), 10).await.unwrap();
     assert_eq!(keys(&rest), ["b"]);
 
-    assert!(store.record_delivery("a", 1, &DeliveryOutcome::Sent { at: at(101) }).await.unwrap());
+    assert!(
+        store
+            .record_delivery("a", 1, &DeliveryOutcome::Sent { at: at(101), provider_id: None })
+            .await
+            .unwrap()
+    );
     let retry =
         DeliveryOutcome::Retry { at: at(102), error: "421 try later".into(), next_attempt_at: at(400) };
     // A stale claim (another attempt number) changes nothing.
@@ -532,7 +541,12 @@ async fn claim_and_record_delivery(store: &dyn Store) {
     assert!(!store.record_delivery("a", 1, &retry).await.unwrap());
     // Unknown keys are ignored (a notice can not be un-enqueued, so this is a caller bug
     // that must not take a worker down).
-    assert!(!store.record_delivery("zzz", 1, &DeliveryOutcome::Sent { at: at(104) }).await.unwrap());
+    assert!(
+        !store
+            .record_delivery("zzz", 1, &DeliveryOutcome::Sent { at: at(104), provider_id: None })
+            .await
+            .unwrap()
+    );
 
     let get = |c: &'static str| async move { store.notices_for_customer(c).await.unwrap().remove(0) };
     let a = get("c1").await;
@@ -549,20 +563,20 @@ async fn claim_and_record_delivery(store: &dyn Store) {
     );
 
     // Sent and failed notices are never claimed again; the retry is, once due.
-    assert_eq!(store.claim_due_notices(at(399), at(500), 10).await.unwrap(), vec![]);
-    let again = store.claim_due_notices(at(400), at(500), 10).await.unwrap();
+    assert_eq!(store.claim_due_notices("email", at(399), at(500), 10).await.unwrap(), vec![]);
+    let again = store.claim_due_notices("email", at(400), at(500), 10).await.unwrap();
     assert_eq!(keys(&again), ["c"]);
     assert_eq!(again[0].attempts, 2);
 }
 
 async fn expired_leases_are_reclaimed(store: &dyn Store) {
     store.enqueue_notices(&mut [notice("n1", "c1", "INC-000001", at(0))]).await.unwrap();
-    let first = store.claim_due_notices(at(10), at(70), 10).await.unwrap();
+    let first = store.claim_due_notices("email", at(10), at(70), 10).await.unwrap();
     assert_eq!(keys(&first), ["n1"]);
     // The lease is live until 70: nobody else may take the notice.
-    assert_eq!(store.claim_due_notices(at(69), at(130), 10).await.unwrap(), vec![]);
+    assert_eq!(store.claim_due_notices("email", at(69), at(130), 10).await.unwrap(), vec![]);
     // The worker crashed; once the lease has expired the notice is claimed again.
-    let second = store.claim_due_notices(at(70), at(130), 10).await.unwrap();
+    let second = store.claim_due_notices("email", at(70), at(130), 10).await.unwrap();
     assert_eq!(keys(&second), ["n1"]);
     assert_eq!((second[0].attempts, second[0].next_attempt_at), (2, at(130)));
 }
@@ -571,13 +585,13 @@ async fn concurrent_claims_are_disjoint(store: &dyn Store) {
     let mut batch: Vec<NoticeRow> =
         (0..300).map(|i| notice(&format!("n{i:04}"), "c1", "INC-000001", at(i % 7))).collect();
     store.enqueue_notices(&mut batch).await.unwrap();
-    let claim = || store.claim_due_notices(at(100), at(200), 40);
+    let claim = || store.claim_due_notices("email", at(100), at(200), 40);
     let (a, b, c, d, e) = tokio::join!(claim(), claim(), claim(), claim(), claim());
     let all: Vec<NoticeRow> = [a, b, c, d, e].into_iter().flat_map(Result::unwrap).collect();
     let distinct: BTreeSet<&str> = all.iter().map(|n| n.key.as_str()).collect();
     assert_eq!(all.len(), 200);
     assert_eq!(distinct.len(), 200, "a notice was claimed twice");
-    let rest = store.claim_due_notices(at(100), at(200), 1_000).await.unwrap();
+    let rest = store.claim_due_notices("email", at(100), at(200), 1_000).await.unwrap();
     assert_eq!(rest.len(), 100);
     assert!(rest.iter().all(|n| !distinct.contains(n.key.as_str())));
 }
@@ -943,6 +957,227 @@ async fn device_event_log_dedupes_pages_and_prunes(store: &dyn Store) {
     assert_eq!(store.device_events(at(0), None, 10).await.unwrap().len(), 3);
 }
 
+// ---- the delivery record ----
+
+fn notice_of(key: &str, customer: &str, kind: &str, seq: i64, channel: &str) -> NoticeRow {
+    NoticeRow {
+        kind: kind.into(),
+        seq,
+        channel: channel.into(),
+        ..notice(key, customer, "INC-000001", at(0))
+    }
+}
+
+async fn delivery_history_and_reports(store: &dyn Store) {
+    let mut batch =
+        vec![notice_of("s1", "c1", "update", 1, "sms"), notice_of("e1", "c2", "update", 1, "email")];
+    store.enqueue_notices(&mut batch).await.unwrap();
+    let sms = store.claim_due_notices("sms", at(1), at(60), 10).await.unwrap();
+    assert_eq!(keys(&sms), ["s1"]);
+    let retry = DeliveryOutcome::Retry { at: at(2), error: "503".into(), next_attempt_at: at(3) };
+    assert!(store.record_delivery("s1", 1, &retry).await.unwrap());
+    store.claim_due_notices("sms", at(3), at(60), 10).await.unwrap();
+    let sent = DeliveryOutcome::Sent { at: at(4), provider_id: Some("gw-1".into()) };
+    assert!(store.record_delivery("s1", 2, &sent).await.unwrap());
+
+    // A receipt by the gateway's id; a repeat of it changes nothing and adds nothing.
+    let by_gateway = ReportTarget::Provider { channel: "sms", provider_id: "gw-1" };
+    let delivered = store.record_report(&by_gateway, &ChannelReport::Delivered, at(5)).await.unwrap();
+    assert_eq!(delivered.map(|n| n.status), Some("delivered".into()));
+    let again = store.record_report(&by_gateway, &ChannelReport::Delivered, at(6)).await.unwrap();
+    assert_eq!(again.map(|n| n.status), Some("delivered".into()));
+    let unknown = ReportTarget::Provider { channel: "sms", provider_id: "gw-404" };
+    assert_eq!(store.record_report(&unknown, &ChannelReport::Delivered, at(6)).await.unwrap(), None);
+
+    let history: Vec<(String, Timestamp, Option<String>)> =
+        store.notice_events("s1").await.unwrap().into_iter().map(|e| (e.status, e.at, e.detail)).collect();
+    assert_eq!(
+        history,
+        [
+            ("retry".into(), at(2), Some("503".into())),
+            ("sent".into(), at(4), Some("gw-1".into())),
+            ("delivered".into(), at(5), None),
+        ]
+    );
+    let s1 = store.notice("s1").await.unwrap().unwrap();
+    assert_eq!((s1.status.as_str(), s1.provider_id.as_deref(), s1.attempts), ("delivered", Some("gw-1"), 2));
+
+    // A bounce by key fails a sent email; a report about a queued notice does nothing.
+    let bounce = ChannelReport::Failed { detail: "550 mailbox unknown".into() };
+    assert_eq!(
+        store.record_report(&ReportTarget::Key("e1"), &bounce, at(7)).await.unwrap().unwrap().status,
+        "queued"
+    );
+    store.claim_due_notices("email", at(8), at(60), 10).await.unwrap();
+    let sent = DeliveryOutcome::Sent { at: at(9), provider_id: None };
+    assert!(store.record_delivery("e1", 1, &sent).await.unwrap());
+    let failed = store.record_report(&ReportTarget::Key("e1"), &bounce, at(10)).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status.as_str(), failed.last_error.as_deref()),
+        ("failed", Some("550 mailbox unknown"))
+    );
+    let statuses: Vec<String> =
+        store.notice_events("e1").await.unwrap().into_iter().map(|e| e.status).collect();
+    assert_eq!(statuses, ["sent", "failed"]);
+
+    // Suppressed at delivery (a quarantined contact point): fenced like any outcome.
+    store.enqueue_notices(&mut [notice_of("s2", "c3", "update", 1, "sms")]).await.unwrap();
+    store.claim_due_notices("sms", at(11), at(60), 10).await.unwrap();
+    let suppressed = DeliveryOutcome::Suppressed { at: at(12), reason: "quarantined".into() };
+    assert!(!store.record_delivery("s2", 9, &suppressed).await.unwrap());
+    assert!(store.record_delivery("s2", 1, &suppressed).await.unwrap());
+    let s2 = store.notice("s2").await.unwrap().unwrap();
+    assert_eq!((s2.status.as_str(), s2.reason.as_deref()), ("suppressed", Some("quarantined")));
+    assert_eq!(store.notice_events("s2").await.unwrap().len(), 1);
+    assert_eq!(store.notice("nope").await.unwrap(), None);
+}
+
+async fn claims_are_per_channel(store: &dyn Store) {
+    let mut batch = vec![
+        notice_of("a", "c1", "update", 1, "sms"),
+        notice_of("b", "c1", "update", 1, "email"),
+        notice_of("c", "c1", "update", 1, "webhook"),
+        // Held (quiet hours): queued with a reason and a later due time.
+        NoticeRow {
+            reason: Some("quiet_hours".into()),
+            next_attempt_at: at(500),
+            ..notice_of("d", "c2", "update", 1, "sms")
+        },
+    ];
+    store.enqueue_notices(&mut batch).await.unwrap();
+    assert_eq!(keys(&store.claim_due_notices("webhook", at(1), at(60), 10).await.unwrap()), ["c"]);
+    assert_eq!(keys(&store.claim_due_notices("sms", at(1), at(60), 10).await.unwrap()), ["a"]);
+    assert_eq!(keys(&store.claim_due_notices("email", at(1), at(60), 10).await.unwrap()), ["b"]);
+    let sent = DeliveryOutcome::Sent { at: at(2), provider_id: None };
+    assert!(store.record_delivery("a", 1, &sent).await.unwrap());
+    let held = store.claim_due_notices("sms", at(500), at(560), 10).await.unwrap();
+    assert_eq!((keys(&held), held[0].reason.as_deref()), (vec!["d"], Some("quiet_hours")));
+}
+
+async fn volume_control_coalesces_and_caps(store: &dyn Store) {
+    let mut batch = vec![
+        // c1: acknowledged already; two queued updates then a queued restoration.
+        notice_of("c1/ack", "c1", "acknowledgement", 0, "email"),
+        notice_of("c1/u1", "c1", "update", 1, "email"),
+        notice_of("c1/u2", "c1", "update", 2, "email"),
+        notice_of("c1/r", "c1", "restored", 3, "email"),
+        // c2: ack and update still queued on SMS, no restoration yet: the ack stays.
+        notice_of("c2/ack", "c2", "acknowledgement", 0, "sms"),
+        notice_of("c2/u1", "c2", "update", 1, "sms"),
+        notice_of("c2/u2", "c2", "update", 2, "sms"),
+        notice_of("c2/u2e", "c2", "update", 2, "email"),
+    ];
+    store.enqueue_notices(&mut batch).await.unwrap();
+    // c1's acknowledgement went out before the rest was queued.
+    store.claim_due_notices("email", at(0), at(60), 1).await.unwrap();
+    let sent = DeliveryOutcome::Sent { at: at(1), provider_id: None };
+    assert!(store.record_delivery("c1/ack", 1, &sent).await.unwrap());
+
+    let report = store.control_volume("INC-000001", 10, at(2)).await.unwrap();
+    assert_eq!(report, VolumeReport { coalesced: 3, capped: 0 });
+    let status = |key: &'static str| async move {
+        let n = store.notice(key).await.unwrap().unwrap();
+        (n.status, n.reason)
+    };
+    let suppressed = ("suppressed".to_string(), Some("coalesced".to_string()));
+    let queued = ("queued".to_string(), None);
+    assert_eq!(status("c1/u1").await, suppressed);
+    assert_eq!(status("c1/u2").await, suppressed);
+    assert_eq!(status("c1/r").await, queued);
+    assert_eq!(status("c2/ack").await, queued);
+    assert_eq!(status("c2/u1").await, suppressed);
+    assert_eq!(status("c2/u2").await, queued);
+    assert_eq!(status("c2/u2e").await, queued, "another channel is another message");
+    let history = store.notice_events("c1/u1").await.unwrap();
+    assert_eq!((history[0].status.as_str(), history[0].detail.as_deref()), ("suppressed", Some("coalesced")));
+    // Running it again changes nothing.
+    assert_eq!(store.control_volume("INC-000001", 10, at(3)).await.unwrap(), VolumeReport::default());
+
+    // The cap: c2 has had one SMS update sent; with a cap of 1 the queued one is dropped.
+    store.claim_due_notices("sms", at(4), at(60), 10).await.unwrap();
+    for key in ["c2/ack", "c2/u2"] {
+        assert!(store.record_delivery(key, 1, &sent).await.unwrap());
+    }
+    store.enqueue_notices(&mut [notice_of("c2/u3", "c2", "update", 3, "sms")]).await.unwrap();
+    assert_eq!(
+        store.control_volume("INC-000001", 1, at(5)).await.unwrap(),
+        VolumeReport { coalesced: 0, capped: 1 }
+    );
+    assert_eq!(status("c2/u3").await, ("suppressed".to_string(), Some("capped".to_string())));
+}
+
+async fn notices_filter_pages(store: &dyn Store) {
+    let mut batch = vec![
+        notice_of("k1", "c1", "update", 1, "email"),
+        notice_of("k2", "c2", "update", 1, "email"),
+        NoticeRow { incident_id: "INC-000002".into(), ..notice_of("k3", "c1", "update", 1, "email") },
+        NoticeRow {
+            status: "suppressed".into(),
+            reason: Some("consent".into()),
+            ..notice_of("k4", "c1", "update", 2, "sms")
+        },
+    ];
+    store.enqueue_notices(&mut batch).await.unwrap();
+    let page = |filter: NoticeFilter| async move {
+        store.notices(&filter).await.unwrap().into_iter().map(|n| n.key).collect::<Vec<_>>()
+    };
+    let all = NoticeFilter { limit: 10, ..NoticeFilter::default() };
+    assert_eq!(page(all.clone()).await, ["k1", "k2", "k3", "k4"]);
+    assert_eq!(
+        page(NoticeFilter { customer_id: Some("c1".into()), ..all.clone() }).await,
+        ["k1", "k3", "k4"]
+    );
+    assert_eq!(page(NoticeFilter { incident_id: Some("INC-000002".into()), ..all.clone() }).await, ["k3"]);
+    assert_eq!(page(NoticeFilter { status: Some("suppressed".into()), ..all.clone() }).await, ["k4"]);
+    let first = NoticeFilter { limit: 2, ..all.clone() };
+    assert_eq!(page(first.clone()).await, ["k1", "k2"]);
+    assert_eq!(page(NoticeFilter { after_key: Some("k2".into()), ..first }).await, ["k3", "k4"]);
+    let k4 = store.notice("k4").await.unwrap().unwrap();
+    assert_eq!((k4.status.as_str(), k4.reason.as_deref()), ("suppressed", Some("consent")));
+}
+
+async fn contact_points_quarantine(store: &dyn Store) {
+    let fail = |recipient: &'static str, t: i64| async move {
+        store.record_hard_failure("sms", recipient, "21211 invalid number", 3, at(t)).await.unwrap()
+    };
+    assert_eq!(fail("+15550001", 1).await.hard_failures, 1);
+    assert_eq!(fail("+15550001", 2).await.quarantined_at, None);
+    let third = fail("+15550001", 3).await;
+    assert_eq!((third.hard_failures, third.quarantined_at), (3, Some(at(3))));
+    // A fourth failure keeps the first quarantine instant.
+    assert_eq!(fail("+15550001", 4).await.quarantined_at, Some(at(3)));
+    fail("+15550002", 5).await;
+    let known = store.contact_points("sms", &["+15550001", "+15550002", "+15550003"]).await.unwrap();
+    let listed: Vec<(&str, i32)> = known.iter().map(|c| (c.recipient.as_str(), c.hard_failures)).collect();
+    assert_eq!(listed, [("+15550001", 4), ("+15550002", 1)]);
+    assert_eq!(store.contact_points("email", &["+15550001"]).await.unwrap(), vec![]);
+    let quarantined = store.quarantined().await.unwrap();
+    assert_eq!(quarantined.iter().map(|c| c.recipient.as_str()).collect::<Vec<_>>(), ["+15550001"]);
+    assert!(store.clear_contact_point("sms", "+15550001").await.unwrap());
+    assert!(!store.clear_contact_point("sms", "+15550001").await.unwrap());
+    assert_eq!(store.quarantined().await.unwrap(), vec![]);
+    // A threshold of one quarantines at the first failure.
+    let at_once = store.record_hard_failure("email", "x@example.com", "550", 1, at(9)).await.unwrap();
+    assert_eq!(at_once.quarantined_at, Some(at(9)));
+}
+
+async fn preferences_and_links(store: &dyn Store) {
+    assert_eq!(store.preferences("c1").await.unwrap(), None);
+    let v0 = store.preferences_version().await.unwrap();
+    let row =
+        PreferencesRow { customer_id: "c1".into(), doc: r#"{"quiet_hours":null}"#.into(), updated_at: at(1) };
+    store.put_preferences(&row).await.unwrap();
+    let changed = PreferencesRow { doc: "{}".into(), updated_at: at(2), ..row.clone() };
+    store.put_preferences(&changed).await.unwrap();
+    assert_eq!(store.preferences("c1").await.unwrap(), Some(changed.clone()));
+    assert_eq!(store.all_preferences().await.unwrap(), vec![changed]);
+    assert_eq!(store.preferences_version().await.unwrap(), v0 + 2);
+
+    assert!(store.use_link("link-1", at(3)).await.unwrap());
+    assert!(!store.use_link("link-1", at(4)).await.unwrap());
+    assert!(store.use_link("link-2", at(4)).await.unwrap());
+}
+
 // ---- the test matrix ----
 
 /// One test per backend for every case: `sqlite::<case>` and `postgres::<case>`.
@@ -995,6 +1230,12 @@ contract_tests!(
     impacts_upsert_keeps_earliest_and_highest,
     impacts_across_batches,
     device_event_log_dedupes_pages_and_prunes,
+    delivery_history_and_reports,
+    claims_are_per_channel,
+    volume_control_coalesces_and_caps,
+    notices_filter_pages,
+    contact_points_quarantine,
+    preferences_and_links,
 );
 
 // ---- corrupt rows (written behind the store's back, so per backend) ----

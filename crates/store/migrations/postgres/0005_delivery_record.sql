@@ -1,0 +1,61 @@
+-- The delivery record, consent and volume control (issue 5).
+
+-- The outbox gains statuses (`delivered` from a channel's receipt, `suppressed` with its
+-- reason) and what a receipt or a redaction needs.
+ALTER TABLE outbox DROP CONSTRAINT outbox_status_check;
+ALTER TABLE outbox ADD CONSTRAINT outbox_status_check
+    CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'failed', 'suppressed'));
+-- Why a notice is held (quiet_hours) or suppressed (consent, coalesced, capped, quarantined).
+ALTER TABLE outbox ADD COLUMN reason TEXT;
+-- The channel's own id for the message (an SMS gateway's), to match its receipts.
+ALTER TABLE outbox ADD COLUMN provider_id TEXT;
+-- Set when the content was not kept: the SHA-256 of subject and body.
+ALTER TABLE outbox ADD COLUMN content_sha256 TEXT;
+
+-- Only notices still to send are in the due index, one lane per channel.
+DROP INDEX outbox_due;
+CREATE INDEX outbox_due ON outbox (channel, next_attempt_at, key) WHERE status IN ('queued', 'sending');
+DROP INDEX outbox_customer;
+CREATE INDEX outbox_customer ON outbox (customer_id, created_at);
+DROP INDEX outbox_incident;
+CREATE INDEX outbox_incident ON outbox (incident_id, customer_id, channel);
+CREATE INDEX outbox_provider ON outbox (channel, provider_id) WHERE provider_id IS NOT NULL;
+
+-- Each notice's status history after it was queued (its `created_at`): every attempt's
+-- outcome, receipts, suppressions. Append-only.
+CREATE TABLE notice_events (
+    n      BIGSERIAL NOT NULL PRIMARY KEY,
+    key    TEXT      NOT NULL,
+    at     BIGINT    NOT NULL,
+    status TEXT      NOT NULL,
+    detail TEXT
+);
+CREATE INDEX notice_events_key ON notice_events (key, n);
+
+-- A customer's notice preferences, as a JSON document; absent means the defaults.
+CREATE TABLE preferences (
+    customer_id TEXT   NOT NULL PRIMARY KEY,
+    doc         TEXT   NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+INSERT INTO counters (name, value) VALUES ('preferences', 0);
+
+-- Contact points that failed for good: counted, and quarantined past a threshold.
+CREATE TABLE contact_points (
+    channel        TEXT    NOT NULL,
+    recipient      TEXT    NOT NULL,
+    hard_failures  INTEGER NOT NULL,
+    quarantined_at BIGINT,
+    last_error     TEXT,
+    updated_at     BIGINT  NOT NULL,
+    PRIMARY KEY (channel, recipient)
+);
+
+-- Single-use links (unsubscribe, later surveys): a link id here was used.
+CREATE TABLE used_links (
+    link_id TEXT   NOT NULL PRIMARY KEY,
+    used_at BIGINT NOT NULL
+);
+
+-- Incident text an operator gave in several languages: JSON {locale: text}.
+ALTER TABLE incident_updates ADD COLUMN messages TEXT NOT NULL DEFAULT '{}';
