@@ -6,7 +6,7 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
 
-use crate::{OutgoingMessage, SendError, Transport};
+use crate::{OutgoingMessage, SendError, Sent, Transport};
 
 /// Appends each message as a readable block to a file, or to stdout when the path is `"-"`.
 ///
@@ -105,12 +105,13 @@ impl Transport for FileTransport {
         "file"
     }
 
-    async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
+    async fn send(&self, message: &OutgoingMessage) -> Result<Sent, SendError> {
         let block = render_block(message);
         let mut sink = self.sink.lock().await;
         self.write_locked(&mut sink, block.as_bytes()).await.map_err(|e| {
             SendError::Transient(format!("writing notice {} to {}: {e}", message.key, self.describe()))
-        })
+        })?;
+        Ok(Sent::default())
     }
 }
 
@@ -132,6 +133,11 @@ mod tests {
             recipient: "+33612345678".into(),
             subject: "Restored".into(),
             body: body.into(),
+            customer_id: "c-1".into(),
+            incident_id: "i-1".into(),
+            kind: "restored".into(),
+            locale: "fr".into(),
+            unsubscribe_url: None,
         }
     }
 

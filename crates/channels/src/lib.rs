@@ -3,18 +3,43 @@
 //! A notice is rendered and stored in the outbox before anything here runs; this crate only
 //! moves one rendered [`OutgoingMessage`] to the outside world and says whether a failure is
 //! worth retrying ([`SendError::Transient`]) or final ([`SendError::Permanent`]). The outbox
-//! worker decides *when* to retry with [`Backoff`].
+//! worker decides *when* to retry with [`Backoff`] (one policy per channel).
 //!
+//! - [`SmtpTransport`]: email over a pooled SMTP connection (lettre), multipart plain text
+//!   and HTML ([`html_from_text`]), with RFC 8058 one-click unsubscribe headers for
+//!   non-essential notices.
+//! - [`SmsTransport`]: SMS through an HTTP gateway, with presets for the request shapes of
+//!   common gateways ([`SmsPreset`]) and a per-kind segment budget ([`SegmentBudget`],
+//!   counted by [`amends_core::sms`]).
+//! - [`WebhookTransport`]: JSON POSTs signed per Standard Webhooks, so a provider can feed
+//!   its own app or push service.
 //! - [`FileTransport`]: appends readable blocks to a file or stdout (development, dry runs).
-//! - [`SmtpTransport`]: email over a pooled SMTP connection (lettre).
+//! - [`Paced`]: wraps any transport with its own concurrency limit, rate limit and send
+//!   timeout, so one slow or hanging channel never holds up another.
+//!
+//! Every HTTP exchange is bounded: a whole-request timeout, no redirects, and a response
+//! body read at most [`RESPONSE_BODY_MAX_BYTES`] deep.
 
 mod backoff;
 mod file;
+mod html;
+mod http;
+mod paced;
+mod sms;
 mod smtp;
+mod webhook;
 
 pub use backoff::{Backoff, jitter_seed};
 pub use file::FileTransport;
+pub use html::html_from_text;
+pub use http::{RESPONSE_BODY_MAX_BYTES, client_builder as http_client_builder};
+pub use paced::{Paced, PacingConfig, PacingConfigError};
+pub use sms::{
+    OverBudget, SegmentBudget, SmsConfigError, SmsGatewayConfig, SmsPreset, SmsTransport,
+    vonage_status_is_transient,
+};
 pub use smtp::{SmtpConfig, SmtpConfigError, SmtpTransport, message_id_for_key};
+pub use webhook::{WebhookConfig, WebhookConfigError, WebhookTransport, webhook_signature};
 
 use serde::{Deserialize, Serialize};
 
@@ -23,20 +48,42 @@ use serde::{Deserialize, Serialize};
 pub struct OutgoingMessage {
     /// The notice key: stable across retries, so receivers and logs can match duplicates.
     pub key: String,
-    /// `"email"` or `"sms"`.
+    /// `"email"`, `"sms"` or `"webhook"`; each transport refuses the others permanently.
     pub channel: String,
+    /// An email address, an E.164 phone number, or for webhooks whatever identifies the
+    /// customer to the provider's own app (not sent: the payload carries `customer_id`).
     pub recipient: String,
     pub subject: String,
     pub body: String,
+    pub customer_id: String,
+    pub incident_id: String,
+    /// The notice kind: `acknowledgement`, `update`, `restored`, `credit`, `still_down`.
+    pub kind: String,
+    /// The language the notice was rendered in, as a BCP 47 tag (`en`, `fr`, `pt-BR`);
+    /// `_` is accepted in place of `-`.
+    pub locale: String,
+    /// Where the customer can stop receiving this kind of notice. `Some` for non-essential
+    /// kinds only: an outage notice one cannot opt out of must not offer a way to.
+    #[serde(default)]
+    pub unsubscribe_url: Option<String>,
+}
+
+/// What the receiving side said when it accepted a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// The gateway's id for the message, to match its delivery receipts later. `None` for
+    /// email (the Message-ID is derived from the key) and webhooks (the key is the id).
+    pub provider_id: Option<String>,
 }
 
 /// Why a send failed, split by what the outbox worker should do next.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// Worth retrying later (connection refused/reset, timeout, SMTP 4xx).
+    /// Worth retrying later (connection refused/reset, timeout, SMTP 4xx, HTTP 408/429/5xx,
+    /// an unreadable answer).
     #[error("transient: {0}")]
     Transient(String),
-    /// Will never succeed (SMTP 5xx, invalid address): stop retrying.
+    /// Will never succeed (SMTP 5xx, HTTP 4xx, invalid address): stop retrying.
     #[error("permanent: {0}")]
     Permanent(String),
 }
@@ -52,8 +99,17 @@ impl SendError {
 /// the outbox worker sends several notices at once.
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync {
-    /// Short name for logs and metrics (`"file"`, `"smtp"`).
+    /// Short name for logs and metrics (`"file"`, `"smtp"`, `"sms"`, `"webhook"`).
     fn name(&self) -> &'static str;
     /// Delivers one message. `Ok` means the receiving side accepted it.
-    async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError>;
+    async fn send(&self, message: &OutgoingMessage) -> Result<Sent, SendError>;
+}
+
+/// Refuses a message meant for another channel: retrying cannot change its channel.
+fn expect_channel(message: &OutgoingMessage, channel: &str, transport: &str) -> Result<(), SendError> {
+    if message.channel == channel {
+        Ok(())
+    } else {
+        Err(SendError::Permanent(format!("{transport} transport delivers {channel} only")))
+    }
 }

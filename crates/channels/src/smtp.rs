@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message, MessageBuilder, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
@@ -13,10 +13,20 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::{OutgoingMessage, SendError, Transport};
+use crate::html::{html_from_text, language_tag};
+use crate::{OutgoingMessage, SendError, Sent, Transport, expect_channel};
 
 /// Carries the notice key in every email, so a reply or bounce can be traced to its notice.
 const NOTICE_KEY_HEADER: HeaderName = HeaderName::new_from_ascii_str("X-Amends-Notice-Key");
+/// RFC 2369: where to unsubscribe. RFC 8058 asks for exactly one HTTPS URI for one-click.
+const LIST_UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
+/// RFC 8058: the URI takes a POST with this body to unsubscribe without further clicks.
+const LIST_UNSUBSCRIBE_POST: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
+/// RFC 3282: the language of the content, from the notice's locale.
+const CONTENT_LANGUAGE: HeaderName = HeaderName::new_from_ascii_str("Content-Language");
+/// The longest unsubscribe URL put in a header, in bytes: a URL cannot be folded, and
+/// `List-Unsubscribe: <url>` must stay under RFC 5322's 998-character line limit.
+const UNSUBSCRIBE_URL_MAX_BYTES: usize = 900;
 
 /// How to reach the SMTP relay. Deserialisable so it can sit in the settings file.
 #[derive(Clone, Deserialize)]
@@ -151,27 +161,60 @@ impl SmtpTransport {
         self.client.shutdown().await;
     }
 
-    /// Builds the email for one notice. Every failure here is permanent: the same input
-    /// would fail the same way on every retry.
+    /// Builds the email for one notice: multipart/alternative with the text as written and
+    /// its HTML rendering ([`html_from_text`]). The body goes in unchanged: the CRLF before
+    /// each boundary belongs to the boundary, so a reader sees the text as written. Every
+    /// failure here is permanent: the same input would fail the same way on every retry.
     fn build_email(&self, message: &OutgoingMessage) -> Result<Message, SendError> {
-        if message.channel != "email" {
-            return Err(SendError::Permanent("smtp transport delivers email only".to_owned()));
-        }
+        expect_channel(message, "email", "smtp")?;
         let to = message.recipient.parse::<Mailbox>().map_err(|e| {
             SendError::Permanent(format!("invalid recipient address {:?}: {e}", message.recipient))
         })?;
         let message_id = message_id_for_key(&message.key, self.from.email.domain());
-        Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(message.subject.as_str())
             .date_now()
             .message_id(Some(message_id))
-            .raw_header(HeaderValue::new(NOTICE_KEY_HEADER, message.key.clone()))
-            .header(ContentType::TEXT_PLAIN)
-            .body(without_final_newline(&message.body).to_owned())
+            .raw_header(HeaderValue::new(NOTICE_KEY_HEADER, message.key.clone()));
+        let builder = with_language(builder, &message.locale);
+        let builder = with_unsubscribe(builder, message.unsubscribe_url.as_deref())?;
+        let html = html_from_text(&message.body, &message.locale);
+        builder
+            .multipart(MultiPart::alternative_plain_html(message.body.clone(), html))
             .map_err(|e| SendError::Permanent(format!("building email: {e}")))
     }
+}
+
+/// `Content-Language` when the locale is a plausible language tag; otherwise none rather
+/// than a wrong one.
+fn with_language(builder: MessageBuilder, locale: &str) -> MessageBuilder {
+    match language_tag(locale) {
+        Some(tag) => builder.raw_header(HeaderValue::new(CONTENT_LANGUAGE, tag)),
+        None => builder,
+    }
+}
+
+/// The unsubscribe headers for a non-essential notice. With an `https` URL both RFC 8058
+/// headers, so mail clients can offer one-click unsubscribe; with `http` (a development
+/// setup) only `List-Unsubscribe`, since RFC 8058 requires HTTPS for one-click. A URL that
+/// could break the header (spaces, controls, angle brackets, too long) is refused.
+fn with_unsubscribe(builder: MessageBuilder, url: Option<&str>) -> Result<MessageBuilder, SendError> {
+    let Some(url) = url else {
+        return Ok(builder);
+    };
+    let safe = url.len() <= UNSUBSCRIBE_URL_MAX_BYTES
+        && url.bytes().all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
+    let https = url.starts_with("https://");
+    if !safe || !(https || url.starts_with("http://")) {
+        return Err(SendError::Permanent(format!("unsubscribe url {url:?} is not a plain http(s) URL")));
+    }
+    let builder = builder.raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, format!("<{url}>")));
+    if !https {
+        return Ok(builder);
+    }
+    Ok(builder.raw_header(HeaderValue::new(LIST_UNSUBSCRIBE_POST, "List-Unsubscribe=One-Click".to_owned())))
 }
 
 #[async_trait::async_trait]
@@ -180,7 +223,7 @@ impl Transport for SmtpTransport {
         "smtp"
     }
 
-    async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
+    async fn send(&self, message: &OutgoingMessage) -> Result<Sent, SendError> {
         let email = self.build_email(message)?;
         let _session = self
             .sessions
@@ -190,17 +233,11 @@ impl Transport for SmtpTransport {
         match self.client.send(email).await {
             Ok(response) => {
                 tracing::debug!(key = %message.key, code = %response.code(), "smtp relay accepted notice");
-                Ok(())
+                Ok(Sent::default())
             }
             Err(e) => Err(classify(&e)),
         }
     }
-}
-
-/// lettre ends DATA with `CRLF . CRLF`, whose first CRLF ends the last line of the body; a
-/// body's own final newline would reach the reader as an extra empty line.
-fn without_final_newline(body: &str) -> &str {
-    body.strip_suffix("\r\n").or_else(|| body.strip_suffix('\n')).unwrap_or(body)
 }
 
 /// 5xx replies are final; everything else (4xx, refused or reset connections, timeouts,
@@ -413,6 +450,11 @@ mod tests {
             recipient: "ana@example.com".into(),
             subject: "hi\r\nBcc: evil@example.com".into(),
             body: "body".into(),
+            customer_id: "c".into(),
+            incident_id: "i".into(),
+            kind: "update".into(),
+            locale: "en\r\nBcc: evil@example.com".into(),
+            unsubscribe_url: None,
         };
         let email = transport.build_email(&message).expect("buildable");
         let raw = String::from_utf8(email.formatted()).expect("ascii headers");

@@ -11,6 +11,11 @@ fn message(key: &str, body: &str) -> OutgoingMessage {
         recipient: "ana@example.com".to_owned(),
         subject: "Service rétabli".to_owned(),
         body: body.to_owned(),
+        customer_id: "c-1".to_owned(),
+        incident_id: "i-1".to_owned(),
+        kind: "restored".to_owned(),
+        locale: "fr".to_owned(),
+        unsubscribe_url: None,
     }
 }
 

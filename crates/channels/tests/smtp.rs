@@ -5,8 +5,8 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use amends_channels::{OutgoingMessage, SendError, SmtpConfig, SmtpTransport, Transport};
-use mail_parser::{MessageParser, MimeHeaders};
+use amends_channels::{OutgoingMessage, SendError, SmtpConfig, SmtpTransport, Transport, html_from_text};
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders};
 use support::{Behaviour, Received, SmtpServer, closed_port};
 
 const FROM: &str = "Amends Status <status@amends.example>";
@@ -22,6 +22,11 @@ fn email(key: &str, recipient: &str, subject: &str, body: &str) -> OutgoingMessa
         recipient: recipient.to_owned(),
         subject: subject.to_owned(),
         body: body.to_owned(),
+        customer_id: "c-1".to_owned(),
+        incident_id: "i-1".to_owned(),
+        kind: "restored".to_owned(),
+        locale: "fr".to_owned(),
+        unsubscribe_url: None,
     }
 }
 
@@ -37,14 +42,16 @@ struct Seen {
     message_id: String,
     notice_key: String,
     has_date: bool,
-    content_type: String,
+    content_language: Option<String>,
+    /// Every MIME part's content type, root first.
+    structure: Vec<String>,
     body: String,
+    html: String,
 }
 
 fn seen(received: &Received) -> Seen {
     let parsed = MessageParser::default().parse(&received.data).expect("a parseable message");
     let from = parsed.from().and_then(|a| a.first()).expect("a From header");
-    let content_type = parsed.content_type().expect("a Content-Type header");
     Seen {
         mail_from: received.mail_from.clone(),
         rcpt_to: received.rcpt_to.clone(),
@@ -64,15 +71,31 @@ fn seen(received: &Received) -> Seen {
             .unwrap_or_default()
             .to_owned(),
         has_date: parsed.date().is_some(),
-        content_type: format!(
-            "{}/{}; charset={}",
-            content_type.ctype(),
-            content_type.subtype().unwrap_or_default(),
-            content_type.attribute("charset").unwrap_or_default()
-        ),
+        content_language: raw_header(&parsed, "Content-Language"),
+        structure: parsed.parts.iter().map(content_type).collect(),
         body: parsed.body_text(0).unwrap_or_default().replace("\r\n", "\n"),
+        html: parsed.body_html(0).unwrap_or_default().replace("\r\n", "\n"),
     }
 }
+
+fn raw_header(parsed: &Message<'_>, name: &str) -> Option<String> {
+    parsed.header_raw(name).map(|value| value.trim().to_owned())
+}
+
+/// `type/subtype`, with `; charset=...` when the part declares one.
+fn content_type(part: &MessagePart<'_>) -> String {
+    let Some(content_type) = part.content_type() else {
+        return "(none)".to_owned();
+    };
+    let mut shown = format!("{}/{}", content_type.ctype(), content_type.subtype().unwrap_or_default());
+    if let Some(charset) = content_type.attribute("charset") {
+        shown.push_str(&format!("; charset={charset}"));
+    }
+    shown
+}
+
+const ALTERNATIVE: [&str; 3] =
+    ["multipart/alternative", "text/plain; charset=utf-8", "text/html; charset=utf-8"];
 
 fn expected(key_hash: &str, key: &str, to: &str, subject: &str, body: &str) -> Seen {
     Seen {
@@ -85,8 +108,10 @@ fn expected(key_hash: &str, key: &str, to: &str, subject: &str, body: &str) -> S
         message_id: format!("{key_hash}@amends.example"),
         notice_key: key.to_owned(),
         has_date: true,
-        content_type: "text/plain; charset=utf-8".to_owned(),
+        content_language: Some("fr".to_owned()),
+        structure: ALTERNATIVE.map(str::to_owned).to_vec(),
         body: body.to_owned(),
+        html: html_from_text(body, "fr"),
     }
 }
 
@@ -217,4 +242,93 @@ async fn pool_max_caps_concurrent_transactions() {
     assert_eq!(server.stats.most_concurrent(), 2);
     assert_eq!(server.drain().len(), 6);
     assert!(server.stats.connections.load(Ordering::SeqCst) >= 2);
+}
+
+/// The unsubscribe headers of what arrived: (List-Unsubscribe, List-Unsubscribe-Post).
+fn unsubscribe_headers(received: &Received) -> (Option<String>, Option<String>) {
+    let parsed = MessageParser::default().parse(&received.data).expect("a parseable message");
+    (raw_header(&parsed, "List-Unsubscribe"), raw_header(&parsed, "List-Unsubscribe-Post"))
+}
+
+#[tokio::test]
+async fn a_non_essential_notice_offers_one_click_unsubscribe_in_both_parts() {
+    let mut server = SmtpServer::start(Behaviour::default());
+    let transport = SmtpTransport::new(config(server.url(), 1)).expect("valid config");
+    // Long enough that the header must be folded: the URL must survive unbroken.
+    let url = format!("https://status.example/unsubscribe?kind=credit&token={}", "a1B2-_".repeat(40));
+    let body = "Hello Ana,\n\nA credit of 12.50 € <is> applied & visible:\nhttps://status.example/i/42.\n";
+    let message = OutgoingMessage {
+        kind: "credit".to_owned(),
+        locale: "en_GB".to_owned(),
+        unsubscribe_url: Some(url.clone()),
+        ..email("n-credit", "ana@example.com", "Credit applied", body)
+    };
+    transport.send(&message).await.expect("accepted");
+
+    let received = server.drain();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        unsubscribe_headers(&received[0]),
+        (Some(format!("<{url}>")), Some("List-Unsubscribe=One-Click".to_owned()))
+    );
+    let seen = seen(&received[0]);
+    assert_eq!(seen.structure, ALTERNATIVE);
+    assert_eq!(seen.content_language.as_deref(), Some("en-GB"));
+    assert_eq!(seen.body, body);
+    assert_eq!(
+        seen.html,
+        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n</head>\n<body>\n\
+         <p>Hello Ana,</p>\n\
+         <p>A credit of 12.50 € &lt;is&gt; applied &amp; visible:<br>\n\
+         <a href=\"https://status.example/i/42\">https://status.example/i/42</a>.</p>\n\
+         </body>\n</html>\n"
+    );
+}
+
+#[tokio::test]
+async fn an_essential_notice_has_no_unsubscribe_headers() {
+    let mut server = SmtpServer::start(Behaviour::default());
+    let transport = SmtpTransport::new(config(server.url(), 1)).expect("valid config");
+    let message = email("n-ack", "ana@example.com", "We know", "We are on it.\n");
+    transport.send(&message).await.expect("accepted");
+    let received = server.drain();
+    assert_eq!(received.len(), 1);
+    assert_eq!(unsubscribe_headers(&received[0]), (None, None));
+    assert_eq!(seen(&received[0]).structure, ALTERNATIVE);
+}
+
+/// RFC 8058 one-click needs HTTPS; a plain http URL (a development setup) still gets the
+/// RFC 2369 header.
+#[tokio::test]
+async fn an_http_unsubscribe_url_gets_no_one_click_header() {
+    let mut server = SmtpServer::start(Behaviour::default());
+    let transport = SmtpTransport::new(config(server.url(), 1)).expect("valid config");
+    let url = "http://localhost:8080/unsubscribe?token=x";
+    let message = OutgoingMessage {
+        unsubscribe_url: Some(url.to_owned()),
+        ..email("n-upd", "ana@example.com", "Update", "b\n")
+    };
+    transport.send(&message).await.expect("accepted");
+    let received = server.drain();
+    assert_eq!(unsubscribe_headers(&received[0]), (Some(format!("<{url}>")), None));
+}
+
+#[tokio::test]
+async fn an_unsubscribe_url_that_could_break_the_header_is_permanent_without_a_connection() {
+    let url = format!("smtp://127.0.0.1:{}", closed_port());
+    let transport = SmtpTransport::new(config(url, 1)).expect("valid config");
+    for bad in ["https://a.example/u>\r\nBcc: evil@example.com", "https://a.example/u x", "ftp://a.example/u"]
+    {
+        let message = OutgoingMessage {
+            unsubscribe_url: Some(bad.to_owned()),
+            ..email("n", "ana@example.com", "s", "b")
+        };
+        match transport.send(&message).await {
+            Err(SendError::Permanent(reason)) => {
+                assert_eq!(reason, format!("unsubscribe url {bad:?} is not a plain http(s) URL"))
+            }
+            other => panic!("expected a permanent error for {bad:?}, got {other:?}"),
+        }
+    }
 }
