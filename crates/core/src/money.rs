@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::book::Locale;
+
 /// ISO 4217 codes amends accepts, with their minor-unit exponent.
 const ISO_4217: &[(&str, u8)] = &[
     ("AED", 2),
@@ -163,6 +165,144 @@ pub fn group_thousands(n: u64) -> String {
     out
 }
 
+/// An amount as a customer of `locale` reads it: `$1,234.56` (en), `1 234,56 €` (fr),
+/// `1.234,56 €` (de), `1234,56 €` and `12.345,67 €` (es). Exact: the digits come from the
+/// integer minor units and the currency's exponent (`¥1,250`, `BHD 1.250`), never a float.
+///
+/// The conventions are CLDR's (Unicode Common Locale Data Repository, `main/<lang>.xml`:
+/// `symbols/decimal`, `symbols/group`, `minimumGroupingDigits`, the standard currency
+/// pattern and `currencies/*/symbol`), for the languages amends ships templates or
+/// customers for:
+///
+/// - `en`: `¤#,##0.00`, symbol first; a symbol ending in a letter (an ISO code) is
+///   followed by a no-break space (CLDR `currencySpacing`): `CHF 12.50`.
+/// - `fr`: `#,##0.00 ¤`, group U+202F (narrow no-break space), U+00A0 before the symbol.
+/// - `de`: `#,##0.00 ¤`, group `.`, U+00A0 before the symbol.
+/// - `es`: as `de`, but grouping only from five integer digits (`minimumGroupingDigits` 2).
+///
+/// Not modelled, and written in the ISO style of [`Money`]'s `Display` (`1,234.56 MXN`) so
+/// that the decimal point is never misread: Spanish where a decimal point is the norm
+/// (`es-MX`, `es-US`, `es-419`, Central America, the Caribbean, Peru) and Swiss German
+/// (`de-CH`, `de-LI`). Other languages use the ISO style too. A currency without a symbol
+/// in the language is written with its ISO code in the symbol's place.
+pub fn format_for_locale(money: Money, locale: &Locale) -> String {
+    let region = locale.as_str().split('-').nth(1);
+    let Some(style) = MoneyStyle::of(locale.language(), region) else {
+        return money.to_string();
+    };
+    let code = money.currency.code();
+    let symbol = currency_symbol(code, locale.language(), region).unwrap_or(code);
+    let digits = style.digits(money.minor.unsigned_abs(), money.currency.exponent());
+    let sign = if money.minor < 0 { "-" } else { "" };
+    if !style.symbol_first {
+        return format!("{sign}{digits}\u{a0}{symbol}");
+    }
+    let space = if symbol.ends_with(char::is_alphabetic) { "\u{a0}" } else { "" };
+    format!("{sign}{symbol}{space}{digits}")
+}
+
+/// How one language writes a number of money (CLDR number symbols and currency pattern).
+struct MoneyStyle {
+    decimal: char,
+    group: char,
+    /// Integer digits needed before any grouping separator appears, minus three: CLDR's
+    /// `minimumGroupingDigits` (1: `1,234`; 2: `1234` but `12.345`).
+    grouping_min: usize,
+    symbol_first: bool,
+}
+
+/// Spanish regions that write a decimal point (CLDR `es_419` and the children that keep
+/// its symbols); the others (Spain, Argentina, Chile, Colombia, ...) write a decimal comma.
+const ES_DECIMAL_POINT_REGIONS: &[&str] =
+    &["419", "BZ", "CU", "DO", "GT", "HN", "MX", "NI", "PA", "PE", "PR", "SV", "US"];
+
+impl MoneyStyle {
+    fn of(language: &str, region: Option<&str>) -> Option<MoneyStyle> {
+        let style = |decimal, group, grouping_min, symbol_first| {
+            Some(MoneyStyle { decimal, group, grouping_min, symbol_first })
+        };
+        match (language, region) {
+            ("en", _) => style('.', ',', 1, true),
+            ("fr", _) => style(',', '\u{202f}', 1, false),
+            ("de", Some("CH" | "LI")) => None,
+            ("de", _) => style(',', '.', 1, false),
+            ("es", Some(r)) if ES_DECIMAL_POINT_REGIONS.contains(&r) => None,
+            ("es", _) => style(',', '.', 2, false),
+            _ => None,
+        }
+    }
+
+    /// `123456, 2` -> `1,234.56` in this style.
+    fn digits(&self, abs: u64, exponent: u8) -> String {
+        let scale = 10u64.pow(u32::from(exponent));
+        let whole = self.group_digits(abs / scale);
+        if exponent == 0 {
+            return whole;
+        }
+        format!("{whole}{}{:0width$}", self.decimal, abs % scale, width = usize::from(exponent))
+    }
+
+    fn group_digits(&self, n: u64) -> String {
+        let digits = n.to_string();
+        if digits.len() < 3 + self.grouping_min {
+            return digits;
+        }
+        let mut out = String::with_capacity(digits.len() * 2);
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(self.group);
+            }
+            out.push(c);
+        }
+        out
+    }
+}
+
+/// The currency symbol CLDR gives `code` in `language`, adjusted where the customer's
+/// region makes a bare `$` mean its own dollar (en-CA: `$` is CAD and USD is `US$`).
+/// `None`: write the ISO code.
+fn currency_symbol(code: &str, language: &str, region: Option<&str>) -> Option<&'static str> {
+    let own_dollar = match region {
+        Some("CA") => "CAD",
+        Some("AU") => "AUD",
+        Some("NZ") => "NZD",
+        Some("SG") => "SGD",
+        Some("HK") => "HKD",
+        _ => "USD",
+    };
+    if (language == "en" && code == own_dollar) || (language == "fr" && code == "CAD" && region == Some("CA"))
+    {
+        return Some("$");
+    }
+    let symbol = match (language, code) {
+        ("en", "USD") => "US$",
+        (_, "EUR") => "€",
+        ("en" | "de", "GBP") => "£",
+        ("en" | "de", "JPY") => "¥",
+        ("en", "CAD") => "CA$",
+        ("en", "AUD") => "A$",
+        ("en", "NZD") => "NZ$",
+        ("en", "HKD") => "HK$",
+        ("en", "CNY") => "CN¥",
+        ("en", "INR") => "₹",
+        ("en", "ILS") => "₪",
+        ("en", "KRW") => "₩",
+        ("en", "MXN") => "MX$",
+        ("en", "BRL") => "R$",
+        ("en", "TWD") => "NT$",
+        ("en", "VND") => "₫",
+        ("en", "PHP") => "₱",
+        ("fr", "USD") if region == Some("CA") => "$\u{a0}US",
+        ("fr", "USD") => "$US",
+        ("fr", "GBP") => "£GB",
+        ("fr", "CAD") => "$CA",
+        ("de", "USD") => "$",
+        ("es", "USD") => "US$",
+        _ => return None,
+    };
+    Some(symbol)
+}
+
 /// How a policy turns an exact quotient into minor units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -271,6 +411,48 @@ mod tests {
         check(Rounding::HalfUp, -1, 2, 0);
     }
 
+    #[test]
+    fn formatting_for_locales() {
+        let check = |minor: i64, code: &str, locale: &str, want: &str| {
+            let money = Money::new(minor, Currency::parse(code).unwrap());
+            let got = format_for_locale(money, &Locale::parse(locale).unwrap());
+            assert_eq!(got, want, "{minor} {code} in {locale}");
+        };
+        check(123456, "USD", "en-US", "$1,234.56");
+        check(123456, "USD", "en", "$1,234.56");
+        check(-100, "USD", "en-US", "-$1.00");
+        check(5, "USD", "en-US", "$0.05");
+        check(0, "USD", "en-US", "$0.00");
+        check(123456789, "GBP", "en-GB", "£1,234,567.89");
+        check(999, "EUR", "en-IE", "€9.99");
+        check(1250, "JPY", "en-US", "¥1,250");
+        check(1250, "BHD", "en-US", "BHD\u{a0}1.250");
+        check(1250, "CHF", "en-GB", "CHF\u{a0}12.50");
+        check(1000, "CAD", "en-US", "CA$10.00");
+        check(1000, "CAD", "en-CA", "$10.00");
+        check(1000, "USD", "en-CA", "US$10.00");
+        check(1000, "AUD", "en-GB", "A$10.00");
+        check(1000, "AUD", "en-AU", "$10.00");
+        check(123456, "EUR", "fr-FR", "1\u{202f}234,56\u{a0}€");
+        check(123456, "EUR", "fr", "1\u{202f}234,56\u{a0}€");
+        check(-123456, "EUR", "fr", "-1\u{202f}234,56\u{a0}€");
+        check(999, "EUR", "fr", "9,99\u{a0}€");
+        check(123456, "USD", "fr", "1\u{202f}234,56\u{a0}$US");
+        check(123456, "CAD", "fr-CA", "1\u{202f}234,56\u{a0}$");
+        check(1250, "JPY", "fr", "1\u{202f}250\u{a0}JPY");
+        check(123456, "EUR", "de-DE", "1.234,56\u{a0}€");
+        check(123456789, "EUR", "de", "1.234.567,89\u{a0}€");
+        check(1250, "KWD", "de", "1,250\u{a0}KWD");
+        check(123456, "EUR", "es-ES", "1234,56\u{a0}€");
+        check(1234567, "EUR", "es", "12.345,67\u{a0}€");
+        check(123456789, "EUR", "es", "1.234.567,89\u{a0}€");
+        check(123456, "USD", "es-AR", "1234,56\u{a0}US$");
+        check(123456, "MXN", "es-MX", "1,234.56 MXN");
+        check(123456, "CHF", "de-CH", "1,234.56 CHF");
+        check(123456, "USD", "ja-JP", "1,234.56 USD");
+        check(i64::MIN, "USD", "en-US", "-$92,233,720,368,547,758.08");
+    }
+
     proptest! {
         #[test]
         fn half_up_is_within_half_a_unit(n in 0i128..1_000_000_000_000, d in 1i128..1_000_000_000) {
@@ -285,6 +467,31 @@ mod tests {
             for mode in [Rounding::HalfUp, Rounding::HalfEven, Rounding::Down] {
                 prop_assert!(mode.divide(n, d) <= mode.divide(n + 1, d));
             }
+        }
+
+        #[test]
+        fn locale_formatting_reads_back_exactly(
+            minor in any::<i64>(),
+            code in prop::sample::select(vec!["USD", "EUR", "GBP", "JPY", "BHD", "CAD", "CHF", "MXN"]),
+            locale in prop::sample::select(
+                vec!["en-US", "en-CA", "fr-FR", "fr-CA", "de-DE", "es-ES", "es-MX", "it"],
+            ),
+        ) {
+            let currency = Currency::parse(code).unwrap();
+            let text = format_for_locale(Money::new(minor, currency), &Locale::parse(locale).unwrap());
+            // The digits, in order, are the minor units; the sign is the only `-`.
+            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+            let sign = if text.starts_with('-') { "-" } else { "" };
+            let read_back = format!("{sign}{digits}").parse::<i128>().unwrap();
+            prop_assert_eq!(read_back, i128::from(minor), "{}", text);
+            prop_assert_eq!(text.matches('-').count(), usize::from(minor < 0));
+            // Exactly `exponent` digits follow the decimal separator, and none when it is 0.
+            let point = locale.starts_with("en") || locale == "es-MX" || locale == "it";
+            let decimal = if point { '.' } else { ',' };
+            let places = text
+                .rsplit_once(decimal)
+                .map_or(0, |(_, frac)| frac.chars().filter(char::is_ascii_digit).count());
+            prop_assert_eq!(places, usize::from(currency.exponent()), "{}", text);
         }
     }
 }

@@ -1,0 +1,387 @@
+//! Signed unsubscribe links: one click opts a customer out without logging in.
+//!
+//! A token is `base64url(payload) "." base64url(tag)`, both without padding, where the
+//! payload is a small JSON object (customer, topic, channel, expiry, token id) and the tag
+//! is the full 32-byte HMAC-SHA256 of a context string and the payload's base64 text,
+//! under a secret [`OptOutKey`]. The link proves the provider issued it; it grants nothing
+//! but the opt-out it names, so it may travel in an email.
+//!
+//! What the caller does: put a fresh `token_id` in every claim ([`OptOutClaim::new`] does)
+//! and, after [`OptOutKey::verify`], record the id in the store so a link works once.
+//!
+//! Errors shown to the person who clicked say only "this link is not valid" or "this link
+//! has expired": never the customer, the payload or what exactly was wrong, so a forged or
+//! mistyped link teaches an attacker nothing.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use jiff::Timestamp;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::fmt;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Longest token accepted, in bytes, checked before any decoding. A claim with a 128-byte
+/// customer id makes a token of about 400 bytes.
+pub const TOKEN_BYTES_MAX: usize = 1024;
+
+/// Key length bounds, in bytes: at least the 32 bytes of the hash's output; more than the
+/// 64-byte block would only be hashed down by HMAC.
+pub const KEY_BYTES_MIN: usize = 32;
+pub const KEY_BYTES_MAX: usize = 64;
+
+/// Bytes of a generated token id: 128 random bits never repeat in practice.
+const TOKEN_ID_BYTES: usize = 16;
+
+/// Prefixed to what is signed, so a tag made for anything else with the same key (another
+/// kind of link, a later format) is never a valid opt-out tag.
+const CONTEXT: &[u8] = b"amends/opt-out/v1\0";
+
+/// The payload format's version, inside the signed payload.
+const PAYLOAD_VERSION: u8 = 1;
+
+/// What an unsubscribe link asks for: opt `customer_id` out of `topic` on `channel` (each
+/// `None` meaning all; the names of `amends_core::preferences::Topic` and `Channel`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOutClaim {
+    pub customer_id: String,
+    pub topic: Option<String>,
+    pub channel: Option<String>,
+    /// Kept to the second in the token: a claim reads back with the sub-second part cut.
+    pub expires_at: Timestamp,
+    /// Unique per token, for the single-use check the caller does in the store.
+    pub token_id: String,
+}
+
+impl OptOutClaim {
+    /// A claim with a fresh random token id.
+    pub fn new(
+        customer_id: &str,
+        topic: Option<&str>,
+        channel: Option<&str>,
+        expires_at: Timestamp,
+    ) -> OptOutClaim {
+        let mut id = [0u8; TOKEN_ID_BYTES];
+        rand::rng().fill_bytes(&mut id);
+        OptOutClaim {
+            customer_id: customer_id.to_string(),
+            topic: topic.map(str::to_string),
+            channel: channel.map(str::to_string),
+            expires_at,
+            token_id: hex::encode(id),
+        }
+    }
+}
+
+/// Why a link was refused; the `Display` is safe to show to anyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OptOutError {
+    /// Forged, altered, truncated, too long, or signed with another key.
+    #[error("this link is not valid")]
+    Invalid,
+    #[error("this link has expired")]
+    Expired,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptOutKeyError {
+    #[error("the opt-out key is not hexadecimal")]
+    NotHex,
+    #[error("the opt-out key is {bytes} bytes; it must be {KEY_BYTES_MIN} to {KEY_BYTES_MAX} bytes")]
+    Length { bytes: usize },
+}
+
+/// A claim whose token would be longer than [`TOKEN_BYTES_MAX`], so that the link would
+/// be refused when clicked; refused when signing instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an opt-out link for this claim would be {bytes} bytes, more than the {TOKEN_BYTES_MAX} accepted")]
+pub struct OptOutSignError {
+    pub bytes: usize,
+}
+
+/// The secret that signs and checks links. Its `Debug` never shows the bytes.
+#[derive(Clone)]
+pub struct OptOutKey {
+    bytes: Vec<u8>,
+}
+
+impl fmt::Debug for OptOutKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OptOutKey(redacted)")
+    }
+}
+
+/// The signed payload, with short names because it travels in every link.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Payload {
+    v: u8,
+    c: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    h: Option<String>,
+    /// Expiry, in seconds since the Unix epoch.
+    e: i64,
+    i: String,
+}
+
+impl OptOutKey {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, OptOutKeyError> {
+        if !(KEY_BYTES_MIN..=KEY_BYTES_MAX).contains(&bytes.len()) {
+            return Err(OptOutKeyError::Length { bytes: bytes.len() });
+        }
+        Ok(OptOutKey { bytes: bytes.to_vec() })
+    }
+
+    /// From hexadecimal, as kept in settings; the error never quotes the text.
+    pub fn from_hex(s: &str) -> Result<Self, OptOutKeyError> {
+        Self::from_bytes(&hex::decode(s.trim()).map_err(|_| OptOutKeyError::NotHex)?)
+    }
+
+    /// A new random key of [`KEY_BYTES_MIN`] bytes from the thread's cryptographically
+    /// secure generator (seeded by the operating system).
+    pub fn generate() -> Self {
+        let mut bytes = vec![0u8; KEY_BYTES_MIN];
+        rand::rng().fill_bytes(&mut bytes);
+        OptOutKey { bytes }
+    }
+
+    /// The key in hexadecimal, to store a generated key in settings.
+    pub fn to_hex(&self) -> String {
+        hex::encode(&self.bytes)
+    }
+
+    /// The token for `claim`: URL-safe (`A-Z a-z 0-9 - _ .`), at most [`TOKEN_BYTES_MAX`].
+    pub fn sign(&self, claim: &OptOutClaim) -> Result<String, OptOutSignError> {
+        let payload = Payload {
+            v: PAYLOAD_VERSION,
+            c: claim.customer_id.clone(),
+            t: claim.topic.clone(),
+            h: claim.channel.clone(),
+            e: claim.expires_at.as_second(),
+            i: claim.token_id.clone(),
+        };
+        // Serializing strings and integers into JSON cannot fail.
+        let json = serde_json::to_vec(&payload).unwrap_or_default();
+        let body = URL_SAFE_NO_PAD.encode(json);
+        let tag = URL_SAFE_NO_PAD.encode(self.mac(&body).finalize().into_bytes());
+        let token = format!("{body}.{tag}");
+        if token.len() > TOKEN_BYTES_MAX {
+            return Err(OptOutSignError { bytes: token.len() });
+        }
+        Ok(token)
+    }
+
+    /// The claim of a token this key signed, if it has not expired at `now`.
+    ///
+    /// The length is checked first and the tag before the payload is decoded, so nothing
+    /// unauthenticated is parsed; the tag comparison takes the same time wherever it differs.
+    pub fn verify(&self, token: &str, now: Timestamp) -> Result<OptOutClaim, OptOutError> {
+        if token.len() > TOKEN_BYTES_MAX {
+            return Err(OptOutError::Invalid);
+        }
+        let (body, tag) = token.split_once('.').ok_or(OptOutError::Invalid)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| OptOutError::Invalid)?;
+        self.mac(body).verify_slice(&tag).map_err(|_| OptOutError::Invalid)?;
+        let claim = decode_payload(body).ok_or(OptOutError::Invalid)?;
+        if now >= claim.expires_at {
+            return Err(OptOutError::Expired);
+        }
+        Ok(claim)
+    }
+
+    fn mac(&self, body: &str) -> HmacSha256 {
+        // HMAC takes a key of any length; the length is checked when the key is built.
+        let mut mac = HmacSha256::new_from_slice(&self.bytes).expect("HMAC accepts any key length");
+        mac.update(CONTEXT);
+        mac.update(body.as_bytes());
+        mac
+    }
+}
+
+/// The claim in an authenticated payload; `None` only for a payload this code did not
+/// write (another version).
+fn decode_payload(body: &str) -> Option<OptOutClaim> {
+    let json = URL_SAFE_NO_PAD.decode(body).ok()?;
+    let p: Payload = serde_json::from_slice(&json).ok()?;
+    if p.v != PAYLOAD_VERSION {
+        return None;
+    }
+    Some(OptOutClaim {
+        customer_id: p.c,
+        topic: p.t,
+        channel: p.h,
+        expires_at: Timestamp::from_second(p.e).ok()?,
+        token_id: p.i,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CUSTOMER: &str = "CUST-0042-secret";
+
+    fn key() -> OptOutKey {
+        OptOutKey::from_hex(&"2a".repeat(32)).unwrap()
+    }
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn claim() -> OptOutClaim {
+        OptOutClaim {
+            customer_id: CUSTOMER.into(),
+            topic: Some("update".into()),
+            channel: Some("sms".into()),
+            expires_at: ts("2026-12-01T00:00:00Z"),
+            token_id: "0123456789abcdef0123456789abcdef".into(),
+        }
+    }
+
+    fn now() -> Timestamp {
+        ts("2026-11-23T21:00:00Z")
+    }
+
+    /// Neither the message nor the debug form of `e` says who the link was for.
+    fn assert_reveals_nothing(e: OptOutError) {
+        for text in [e.to_string(), format!("{e:?}")] {
+            assert!(!text.contains(CUSTOMER) && !text.contains("0042"), "{text}");
+        }
+        assert!(["this link is not valid", "this link has expired"].contains(&e.to_string().as_str()));
+    }
+
+    #[test]
+    fn round_trip() {
+        let token = key().sign(&claim()).unwrap();
+        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)), "{token}");
+        assert_eq!(key().verify(&token, now()), Ok(claim()));
+        let everything = OptOutClaim { topic: None, channel: None, ..claim() };
+        assert_eq!(key().verify(&key().sign(&everything).unwrap(), now()), Ok(everything));
+    }
+
+    #[test]
+    fn new_claims_get_distinct_token_ids() {
+        let a = OptOutClaim::new(CUSTOMER, None, Some("email"), now());
+        let b = OptOutClaim::new(CUSTOMER, None, Some("email"), now());
+        assert_eq!(a.token_id.len(), 32);
+        assert_ne!(a.token_id, b.token_id);
+    }
+
+    #[test]
+    fn a_flipped_bit_anywhere_is_refused() {
+        let token = key().sign(&claim()).unwrap();
+        let mut tried = 0;
+        for i in 0..token.len() {
+            for bit in 0..8 {
+                let mut bytes = token.clone().into_bytes();
+                bytes[i] ^= 1 << bit;
+                let Ok(altered) = String::from_utf8(bytes) else { continue };
+                let e = key().verify(&altered, now()).unwrap_err();
+                assert_eq!(e, OptOutError::Invalid, "byte {i} bit {bit}");
+                tried += 1;
+            }
+        }
+        assert!(tried > token.len() * 6, "{tried}");
+    }
+
+    #[test]
+    fn an_altered_payload_with_the_old_tag_is_refused() {
+        let token = key().sign(&claim()).unwrap();
+        let (_, tag) = token.split_once('.').unwrap();
+        let other = OptOutClaim { customer_id: "CUST-0043".into(), ..claim() };
+        let other_token = key().sign(&other).unwrap();
+        let (other_body, _) = other_token.split_once('.').unwrap();
+        assert_eq!(key().verify(&format!("{other_body}.{tag}"), now()), Err(OptOutError::Invalid));
+    }
+
+    #[test]
+    fn another_key_is_refused() {
+        let token = OptOutKey::generate().sign(&claim()).unwrap();
+        let e = key().verify(&token, now()).unwrap_err();
+        assert_eq!(e, OptOutError::Invalid);
+        assert_reveals_nothing(e);
+    }
+
+    #[test]
+    fn expired_is_refused() {
+        let token = key().sign(&claim()).unwrap();
+        assert!(key().verify(&token, ts("2026-11-30T23:59:59Z")).is_ok());
+        for at in ["2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z"] {
+            let e = key().verify(&token, ts(at)).unwrap_err();
+            assert_eq!(e, OptOutError::Expired, "{at}");
+            assert_eq!(e.to_string(), "this link has expired");
+            assert_reveals_nothing(e);
+        }
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused_without_saying_why() {
+        let token = key().sign(&claim()).unwrap();
+        let (body, tag) = token.split_once('.').unwrap();
+        for bad in [
+            "",
+            ".",
+            "no-dot-at-all",
+            body,
+            &format!("{body}."),
+            &format!(".{tag}"),
+            &format!("{body}.{tag}="),
+            &format!("{body}.{}", &tag[..tag.len() - 2]),
+            &format!("{body}.{tag}.{tag}"),
+            &format!("{body}=.{tag}"),
+            &token.replace('.', "%2E"),
+            "é.é",
+        ] {
+            let e = key().verify(bad, now()).unwrap_err();
+            assert_eq!(e, OptOutError::Invalid, "{bad:?}");
+            assert_eq!(e.to_string(), "this link is not valid");
+            assert_reveals_nothing(e);
+        }
+    }
+
+    #[test]
+    fn oversized_input_is_refused() {
+        let huge = format!("{}.{}", "A".repeat(TOKEN_BYTES_MAX), "B".repeat(43));
+        assert_eq!(key().verify(&huge, now()), Err(OptOutError::Invalid));
+        let long = OptOutClaim { customer_id: "x".repeat(TOKEN_BYTES_MAX), ..claim() };
+        let e = key().sign(&long).unwrap_err();
+        assert!(e.bytes > TOKEN_BYTES_MAX);
+        assert!(!e.to_string().contains("xxx"), "{e}");
+        // The longest ordinary claim fits with room to spare.
+        let widest = OptOutClaim {
+            customer_id: "\"".repeat(128),
+            topic: Some("acknowledgement".into()),
+            channel: Some("webhook".into()),
+            ..claim()
+        };
+        let token = key().sign(&widest).unwrap();
+        assert!(token.len() < TOKEN_BYTES_MAX * 3 / 4, "{}", token.len());
+        assert_eq!(key().verify(&token, now()), Ok(widest));
+    }
+
+    #[test]
+    fn keys_are_checked_and_never_shown() {
+        assert_eq!(OptOutKey::from_hex("zz").unwrap_err(), OptOutKeyError::NotHex);
+        assert_eq!(OptOutKey::from_hex(&"ab".repeat(31)).unwrap_err(), OptOutKeyError::Length { bytes: 31 });
+        assert_eq!(OptOutKey::from_bytes(&[0; 65]).unwrap_err(), OptOutKeyError::Length { bytes: 65 });
+        assert!(OptOutKey::from_bytes(&[7; 64]).is_ok());
+        let k = OptOutKey::generate();
+        assert_eq!(format!("{k:?}"), "OptOutKey(redacted)");
+        let again = OptOutKey::from_hex(&k.to_hex()).unwrap();
+        let token = k.sign(&claim()).unwrap();
+        assert_eq!(again.verify(&token, now()), Ok(claim()));
+    }
+
+    #[test]
+    fn expiry_is_kept_to_the_second() {
+        let precise = OptOutClaim { expires_at: ts("2026-12-01T00:00:00.75Z"), ..claim() };
+        let read = key().verify(&key().sign(&precise).unwrap(), now()).unwrap();
+        assert_eq!(read.expires_at, ts("2026-12-01T00:00:00Z"));
+    }
+}
