@@ -324,7 +324,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Import { dir } => import(&engine, &dir).await,
         Command::Incident(cmd) => incident(&engine, cmd).await,
         Command::Tick => print_json(&engine.tick().await?),
-        Command::Deliver => print_json(&settings.dispatcher(&engine)?.deliver_due().await?),
+        Command::Deliver => print_json(&settings.dispatcher(&engine).await?.deliver_due().await?),
         Command::Credits(CreditsCommand::Export { format, incident, customer, output }) => {
             let filter =
                 CreditFilter { customer_id: customer, source_event: incident, ..CreditFilter::default() };
@@ -363,7 +363,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve { listen, poll_seconds, telemetry, telemetry_subject } => {
             let listen = listen.unwrap_or_else(|| settings.listen.clone());
-            let dispatcher = settings.dispatcher(&engine)?;
+            let dispatcher = settings.dispatcher(&engine).await?;
             let (ready, bound) = tokio::sync::oneshot::channel();
             tokio::spawn(async move {
                 if let Ok(addr) = bound.await {

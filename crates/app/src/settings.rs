@@ -6,14 +6,17 @@
 
 use crate::alerts::AlertSettings;
 use crate::clock::{Clock, ManualClock, SystemClock};
-use crate::deliver::Dispatcher;
+use crate::deliver::{Dispatcher, Lane};
 use crate::recovery::{Engine, EngineConfig};
 use crate::telemetry::DetectionSettings;
-use amends_channels::{Backoff, FileTransport, SmtpConfig, SmtpTransport, Transport};
+use amends_channels::{
+    Backoff, FileTransport, Paced, PacingConfig, SmsGatewayConfig, SmsTransport, SmtpConfig, SmtpTransport,
+    Transport, WebhookConfig, WebhookTransport,
+};
 use amends_core::notice::Templates;
 use amends_core::policy::{Assignment, Policy, PolicySet};
 use anyhow::{Context, Result, anyhow};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -40,6 +43,63 @@ pub struct FileSettings {
     pub detection: Option<DetectionSettings>,
     /// The Alertmanager receiver; see [`AlertSettings`].
     pub alerts: Option<AlertSettings>,
+    /// An SMS gateway; without one, SMS notices go to the outbox file.
+    pub sms: Option<SmsGatewayConfig>,
+    /// A signed webhook to the provider's own app; without one, no webhook notices.
+    pub webhook: Option<WebhookConfig>,
+    /// Pacing, retries, quarantine and volume control; see [`DeliverySettings`].
+    pub delivery: Option<DeliverySettings>,
+}
+
+/// `[delivery]` in the settings file.
+///
+/// ```toml
+/// [delivery]
+/// quarantine_after = 3          # permanent failures in a row before a contact point is quarantined
+/// updates_cap = 6               # updates per customer, incident and channel
+/// etr_change_min_minutes = 15   # a smaller change of estimate sends nothing
+/// public_url = "https://amends.example.com"   # where unsubscribe links point
+///
+/// [delivery.sms.pacing]         # also [delivery.email.*] and [delivery.webhook.*]
+/// concurrency = 4
+/// per_second = 10
+/// [delivery.sms.backoff]
+/// attempts_max = 5
+/// ```
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliverySettings {
+    pub quarantine_after: u32,
+    pub updates_cap: u32,
+    pub etr_change_min_minutes: u32,
+    /// The base URL this server is reached at from the internet; unsubscribe links are
+    /// `<public_url>/v1/unsubscribe?token=...`.
+    pub public_url: String,
+    pub email: LaneSettings,
+    pub sms: LaneSettings,
+    pub webhook: LaneSettings,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            quarantine_after: crate::deliver::QUARANTINE_AFTER_DEFAULT,
+            updates_cap: crate::recovery::UPDATES_CAP_DEFAULT,
+            etr_change_min_minutes: 15,
+            public_url: format!("http://{DEFAULT_LISTEN}"),
+            email: LaneSettings::default(),
+            sms: LaneSettings::default(),
+            webhook: LaneSettings::default(),
+        }
+    }
+}
+
+/// One channel's pacing and retry policy.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LaneSettings {
+    pub pacing: PacingConfig,
+    pub backoff: Backoff,
 }
 
 /// `[[policies]]` in the settings file: a policy and the customers it is for. Empty lists
@@ -71,7 +131,7 @@ pub struct Overrides {
     #[arg(long, global = true, env = "AMENDS_DATABASE_URL")]
     pub database: Option<String>,
     /// A TOML settings file (keys: database, provider_name, status_url, policy, [[policies]], templates,
-    /// outbox_file, listen, [smtp], [detection]).
+    /// outbox_file, listen, [smtp], [sms], [webhook], [delivery], [detection], [alerts]).
     #[arg(long, global = true, env = "AMENDS_CONFIG")]
     pub config: Option<PathBuf>,
     /// The compensation policy file (TOML). Default: the built-in prorated policy.
@@ -114,6 +174,9 @@ pub struct Settings {
     pub smtp: Option<SmtpConfig>,
     pub detection: DetectionSettings,
     pub alerts: AlertSettings,
+    pub sms: Option<SmsGatewayConfig>,
+    pub webhook: Option<WebhookConfig>,
+    pub delivery: DeliverySettings,
     pub now: Option<Timestamp>,
 }
 
@@ -152,6 +215,9 @@ impl Settings {
             smtp,
             detection: file.detection.unwrap_or_default(),
             alerts: file.alerts.unwrap_or_default(),
+            sms: file.sms,
+            webhook: file.webhook,
+            delivery: file.delivery.unwrap_or_default(),
             now: o.now,
         })
     }
@@ -208,26 +274,50 @@ impl Settings {
             provider_name: self.provider_name.clone(),
             status_url: self.status_url.clone(),
             alerts: self.alerts.clone(),
+            webhook: self.webhook.is_some(),
+            updates_cap: self.delivery.updates_cap,
+            etr_change_min: SignedDuration::from_mins(i64::from(self.delivery.etr_change_min_minutes)),
             ..EngineConfig::default()
         };
         Ok(Arc::new(Engine::new(store, clock, self.load_templates()?, self.load_policies()?, config)))
     }
 
-    pub fn dispatcher(&self, engine: &Engine) -> Result<Dispatcher> {
+    /// One lane per channel, each paced on its own: email through the SMTP relay (or the
+    /// outbox file), SMS through the gateway (or the outbox file), and the webhook when
+    /// configured. Unsubscribe links are signed with the key stored in the database.
+    pub async fn dispatcher(&self, engine: &Engine) -> Result<Dispatcher> {
         let file: Arc<dyn Transport> = Arc::new(FileTransport::new(&self.outbox_file));
         let email: Arc<dyn Transport> = match &self.smtp {
             Some(config) => Arc::new(SmtpTransport::new(config.clone())?),
             None => file.clone(),
         };
-        Ok(Dispatcher {
-            store: engine.store.clone(),
-            clock: engine.clock.clone(),
-            email,
-            // SMS gateways come with a later issue; until then SMS notices go to the file.
-            sms: file,
-            backoff: Backoff::default(),
-        })
+        let sms: Arc<dyn Transport> = match &self.sms {
+            Some(config) => Arc::new(SmsTransport::new(config.clone()).context("[sms]")?),
+            None => file,
+        };
+        let d = &self.delivery;
+        let mut lanes = vec![lane("email", email, &d.email)?, lane("sms", sms, &d.sms)?];
+        if let Some(config) = &self.webhook {
+            let webhook = Arc::new(WebhookTransport::new(config.clone()).context("[webhook]")?);
+            lanes.push(lane("webhook", webhook, &d.webhook)?);
+        }
+        let mut dispatcher = Dispatcher::new(engine.store.clone(), engine.clock.clone(), lanes);
+        dispatcher.quarantine_after = d.quarantine_after.max(1);
+        let key = crate::unsubscribe::stored_key(engine.store.as_ref()).await?;
+        dispatcher.unsubscribe = Some(crate::unsubscribe::links(key, &d.public_url));
+        Ok(dispatcher)
     }
+}
+
+fn lane(channel: &'static str, transport: Arc<dyn Transport>, settings: &LaneSettings) -> Result<Lane> {
+    let paced =
+        Paced::new(transport, settings.pacing).with_context(|| format!("[delivery.{channel}.pacing]"))?;
+    Ok(Lane {
+        channel,
+        transport: Arc::new(paced),
+        backoff: settings.backoff,
+        concurrency: settings.pacing.concurrency.min(crate::deliver::DELIVERY_CONCURRENCY_MAX),
+    })
 }
 
 /// The SMTP relay: the file's `[smtp]` table, then the environment and flags over it

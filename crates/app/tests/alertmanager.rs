@@ -147,8 +147,8 @@ async fn a_firing_alert_opens_one_incident_and_acknowledges_the_customers_below_
     assert_eq!((&declared["kind"], &declared["at"]), (&json!("declared"), &json!("2026-11-23T12:00:00Z")));
     assert_eq!(declared["message"], "Hub 1 has not answered for 5 minutes.");
 
-    // C1, C2 and C5: C3 is cancelled and C4 is under hub2.
-    assert_eq!(s.tick().await, TickReport { fanout: fanned(1, 3), ..TickReport::default() });
+    // C1 (by email and SMS), C2 and C5: C3 is cancelled and C4 is under hub2.
+    assert_eq!(s.tick().await, TickReport { fanout: fanned(1, 4), ..TickReport::default() });
     assert_eq!(notices(&s, "INC-000001").await, each(&["C1", "C2", "C5"], "acknowledgement"));
 
     // Alertmanager sends the group again at every repeat_interval: nothing new.
@@ -168,6 +168,7 @@ async fn a_resolved_alert_resolves_its_incident_and_restoration_and_credits_foll
     let s = start().await;
     assert_eq!(s.post(ROUTE, Some(&s.operator), &firing()).await.status, 200);
     s.tick().await;
+    s.deliver().await;
 
     s.clock.set(ts("2026-11-23T13:45:00Z"));
     let r = s.post(ROUTE, Some(&s.operator), &resolved()).await;
@@ -183,9 +184,10 @@ async fn a_resolved_alert_resolves_its_incident_and_restoration_and_credits_foll
     assert_eq!(r.body["timeline"][1]["message"], "Resolved by monitoring: Fibre cut near Hub 1");
 
     let report = s.tick().await;
-    assert_eq!(report.fanout, fanned(1, 3));
+    assert_eq!(report.fanout, fanned(1, 4));
     assert_eq!((report.credits.incidents, report.credits.credits_written), (1, 3));
-    assert_eq!(report.credits.notices_queued, 3);
+    // C2 has only a phone, and SMS carries no credit notice by default.
+    assert_eq!(report.credits.notices_queued, 2);
     let mut expected = each(&["C1", "C2", "C5"], "acknowledgement");
     expected.extend(each(&["C1", "C2", "C5"], "restored"));
     expected.extend(each(&["C1", "C2", "C5"], "credit"));
@@ -219,7 +221,9 @@ async fn a_changed_description_posts_one_update_and_a_new_start_opens_a_new_inci
         let r = s.post(ROUTE, Some(&s.operator), &changed).await;
         assert_eq!(r.body["counts"], expected, "{}", r.body);
     }
-    assert_eq!(s.tick().await, TickReport { fanout: fanned(1, 3), ..TickReport::default() });
+    // A plain update goes by email; C2, who has only a phone, gets no update by SMS by default.
+    let plain_update = FanoutReport { declined: 1, ..fanned(1, 2) };
+    assert_eq!(s.tick().await, TickReport { fanout: plain_update, ..TickReport::default() });
     let r = s.get("/v1/incidents/INC-000001", Some(&s.read)).await;
     let update = &r.body["timeline"][1];
     assert_eq!(

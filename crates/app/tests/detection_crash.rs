@@ -132,7 +132,7 @@ async fn killed_after_detecting_the_restarted_server_goes_on_without_repeating_i
     write_book(dir.path());
     run(amends(&db).args(["import", "--dir"]).arg(dir.path()));
     let token = run(amends(&db).args(["token", "create", "--scope", "operator"])).trim().to_string();
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = amends_channels::http_client_builder().unwrap().no_proxy().build().unwrap();
 
     let server = Server::start(&db);
     let offline: Vec<String> =

@@ -138,8 +138,12 @@ fn outage_to_notified_and_credited_customers() {
         ],
     );
     assert_eq!(declared["incident"]["incident_id"], "INC-000001");
-    // C1, C2, C5, C6 are at or below hub1 and active (C3 is cancelled, C4 is on hub2).
-    assert_eq!(declared["processed"]["fanout"]["notices_queued"], 4);
+    // C1, C2, C5, C6 are at or below hub1 and active (C3 is cancelled, C4 is on hub2); C2
+    // has email and SMS, and hears on both.
+    assert_eq!(declared["processed"]["fanout"]["notices_queued"], 5);
+    // The worker delivers as it goes (a notice still queued when a later one supersedes
+    // it would be coalesced away).
+    let mut sent = env.json(T0, &["deliver"])["sent"].as_u64().unwrap();
 
     // 12:30: a later ETR.
     let updated = env.json(
@@ -155,12 +159,16 @@ fn outage_to_notified_and_credited_customers() {
         ],
     );
     assert_eq!(updated["incident"]["etr"], "2026-11-23T15:00:00Z");
-    assert_eq!(updated["processed"]["fanout"]["notices_queued"], 4);
+    // A new estimate goes by SMS too.
+    assert_eq!(updated["processed"]["fanout"]["notices_queued"], 5);
+    sent += env.json("2026-11-23T12:30:00Z", &["deliver"])["sent"].as_u64().unwrap();
 
     // 15:05: the ETR has passed with the incident open: one automatic update, only once.
     let tick = env.json("2026-11-23T15:05:00Z", &["tick"]);
     assert_eq!(tick["automatic_updates"], 1);
-    assert_eq!(tick["fanout"]["notices_queued"], 4);
+    // A lapsed estimate is news about the estimate: it goes by SMS too.
+    assert_eq!(tick["fanout"]["notices_queued"], 5);
+    sent += env.json("2026-11-23T15:05:00Z", &["deliver"])["sent"].as_u64().unwrap();
     let tick = env.json("2026-11-23T15:05:00Z", &["tick"]);
     assert_eq!(tick["automatic_updates"], 0);
     assert_eq!(tick["fanout"]["notices_queued"], 0);
@@ -170,7 +178,7 @@ fn outage_to_notified_and_credited_customers() {
         env.json("2026-11-23T15:30:00Z", &["incident", "resolve", "INC-000001", "--message", "Spliced"]);
     assert_eq!(resolved["incident"]["state"], "resolved");
     assert_eq!(resolved["processed"]["credits"]["credits_written"], 4);
-    assert_eq!(resolved["processed"]["credits"]["notices_queued"], 4);
+    assert_eq!(resolved["processed"]["credits"]["notices_queued"], 3);
     let err = env.fails("2026-11-23T15:31:00Z", &["incident", "resolve", "INC-000001"]);
     assert!(err.contains("incident INC-000001 is already resolved"), "{err}");
 
@@ -202,6 +210,7 @@ fn outage_to_notified_and_credited_customers() {
         ],
     );
     assert_eq!(second["incident"]["incident_id"], "INC-000002");
+    sent += env.json("2026-11-23T15:40:00Z", &["deliver"])["sent"].as_u64().unwrap();
     env.ok("2026-11-23T16:00:00Z", &["incident", "resolve", "INC-000002"]);
     // The second credit is what the two outages earn together, less what the first paid, so
     // the customer's credits add up to one rounding of the whole: 11:50-16:00 = 250 min.
@@ -217,18 +226,20 @@ fn outage_to_notified_and_credited_customers() {
     assert_eq!(tick["credits"]["credits_written"], 0);
 
     // Delivery: everything once, then nothing.
-    let delivered = env.json("2026-11-23T16:10:00Z", &["deliver"]);
-    // INC-000001: 4 customers x (ack, update, lapse, restored, credit) = 20; INC-000002: 3 x 3 = 9.
-    assert_eq!(delivered["sent"], 29);
+    sent += env.json("2026-11-23T16:10:00Z", &["deliver"])["sent"].as_u64().unwrap();
+    // INC-000001: ack, update and lapse to 5 contact points (C2 by email and SMS) = 15,
+    // restored 5, credits 3 (C6 has only SMS, which carries no credit notice by default);
+    // INC-000002: ack 3, restored 3, credits 2.
+    assert_eq!(sent, 31);
     let again = env.json("2026-11-23T16:11:00Z", &["deliver"]);
     assert_eq!(again["sent"], 0);
     let outbox = std::fs::read_to_string(env.path("outbox.txt")).unwrap();
     let keys: Vec<&str> = outbox.lines().filter(|l| l.starts_with("=== ")).collect();
-    assert_eq!(keys.len(), 29);
+    assert_eq!(keys.len(), 31);
     let mut unique = keys.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), 29, "a notice was delivered twice");
+    assert_eq!(unique.len(), 31, "a notice was delivered twice");
 
     // What C1 was told, by time queued then key, and that it was all sent.
     let notices = env.json("2026-11-23T16:12:00Z", &["notices", "list", "--customer", "C1"]);

@@ -176,9 +176,9 @@ async fn an_outage_from_declaration_to_credit() {
             "credited_at": null,
         })
     );
-    // C1, C2 and C5 are affected; C3 is cancelled and C4 is under hub2.
+    // C1 (email and SMS), C2 (SMS) and C5 are affected; C3 is cancelled and C4 is under hub2.
     let fanned = |notices_queued| FanoutReport { updates: 1, notices_queued, ..FanoutReport::default() };
-    assert_eq!(s.tick().await, TickReport { fanout: fanned(3), ..TickReport::default() });
+    assert_eq!(s.tick().await, TickReport { fanout: fanned(4), ..TickReport::default() });
 
     let r = s.get("/v1/incidents/INC-000001", Some(&s.read)).await;
     assert_eq!(r.status, 200);
@@ -199,8 +199,10 @@ async fn an_outage_from_declaration_to_credit() {
     );
     assert_eq!(
         r.body["notice_counts"],
-        json!([{ "kind": "acknowledgement", "status": "queued", "count": 3 }])
+        json!([{ "kind": "acknowledgement", "status": "queued", "count": 4 }])
     );
+    let sent = |sent| DeliveryReport { sent, ..DeliveryReport::default() };
+    assert_eq!(s.deliver().await, sent(4));
     let r = s.get("/v1/incidents?open=true", Some(&s.read)).await;
     assert_eq!(
         r.body.as_array().map(|a| a.iter().map(|i| i["incident_id"].clone()).collect()),
@@ -220,7 +222,9 @@ async fn an_outage_from_declaration_to_credit() {
         (&r.body["etr"], &r.body["next_update_by"]),
         (&json!("2026-11-23T17:00:00Z"), &json!("2026-11-23T14:00:00Z"))
     );
-    assert_eq!(s.tick().await, TickReport { fanout: fanned(3), ..TickReport::default() });
+    // A new estimate goes by SMS too.
+    assert_eq!(s.tick().await, TickReport { fanout: fanned(4), ..TickReport::default() });
+    assert_eq!(s.deliver().await, sent(4));
     let r = s.get("/v1/incidents/INC-000001", Some(&s.read)).await;
     let timeline: Vec<(&Value, &Value, &Value)> = r.body["timeline"]
         .as_array()
@@ -261,12 +265,13 @@ async fn an_outage_from_declaration_to_credit() {
         incidents: 1,
         credits_written: 3,
         total_minor: BTreeMap::from([("USD".to_string(), 94)]),
-        notices_queued: 3,
+        // C2 has only SMS, which carries no credit notices by default.
+        notices_queued: 2,
         ..CreditReport::default()
     };
-    assert_eq!(s.tick().await, TickReport { automatic_updates: 0, fanout: fanned(3), credits });
+    assert_eq!(s.tick().await, TickReport { automatic_updates: 0, fanout: fanned(4), credits });
     assert_eq!(s.tick().await, TickReport::default(), "a second pass finds nothing to do");
-    assert_eq!(s.deliver().await, DeliveryReport { sent: 12, retried: 0, failed: 0 });
+    assert_eq!(s.deliver().await, sent(6));
     assert_eq!(s.deliver().await, DeliveryReport::default(), "nothing is sent twice");
 
     let r = s.get("/v1/incidents?open=true", Some(&s.read)).await;
@@ -275,10 +280,11 @@ async fn an_outage_from_declaration_to_credit() {
     assert_eq!(
         r.body["notice_counts"],
         json!([
-            { "kind": "acknowledgement", "status": "sent", "count": 3 },
-            { "kind": "credit", "status": "sent", "count": 3 },
-            { "kind": "restored", "status": "sent", "count": 3 },
-            { "kind": "update", "status": "sent", "count": 3 },
+            { "kind": "acknowledgement", "status": "sent", "count": 4 },
+            { "kind": "credit", "status": "sent", "count": 2 },
+            { "kind": "credit", "status": "suppressed", "count": 1 },
+            { "kind": "restored", "status": "sent", "count": 4 },
+            { "kind": "update", "status": "sent", "count": 4 },
         ])
     );
 
@@ -296,17 +302,20 @@ async fn an_outage_from_declaration_to_credit() {
     assert_eq!(
         seen,
         [
-            ("C1/INC-000001/acknowledgement/0", "email", "ana@example.com", "sent"),
-            ("C1/INC-000001/update/1", "email", "ana@example.com", "sent"),
-            ("C1/INC-000001/credit/0", "email", "ana@example.com", "sent"),
-            ("C1/INC-000001/restored/2", "email", "ana@example.com", "sent"),
+            ("C1/INC-000001/acknowledgement/0/email", "email", "ana@example.com", "sent"),
+            ("C1/INC-000001/acknowledgement/0/sms", "sms", "+14155550101", "sent"),
+            ("C1/INC-000001/update/1/email", "email", "ana@example.com", "sent"),
+            ("C1/INC-000001/update/1/sms", "sms", "+14155550101", "sent"),
+            ("C1/INC-000001/credit/0/email", "email", "ana@example.com", "sent"),
+            ("C1/INC-000001/restored/2/email", "email", "ana@example.com", "sent"),
+            ("C1/INC-000001/restored/2/sms", "sms", "+14155550101", "sent"),
         ]
     );
     assert_eq!(notices[0]["subject"], "We know your service is down, and we are on it (INC-000001)");
     let body = notices[0]["body"].as_str().expect("a body");
     assert!(body.contains("We expect your service back by 4:00 PM UTC on Monday, November 23."), "{body}");
 
-    // C2 has no email: the same four notices by SMS.
+    // C2 has no email: the same four notices by SMS (the credit notice recorded, not sent).
     let r = s.get("/v1/customers/C2/notices", Some(&s.read)).await;
     let channels: Vec<(&Value, &Value)> =
         r.body.as_array().expect("notices").iter().map(|n| (&n["channel"], &n["recipient"])).collect();
@@ -389,10 +398,11 @@ async fn an_outage_from_declaration_to_credit() {
     );
     assert_eq!(rest, ["C5/INC-000001/prorated/2"]);
 
-    // What went out through the file channel: four blocks per affected customer.
+    // What went out through the file channel: four emails each to C1 and C5; by SMS, C1 and
+    // C2 each heard the acknowledgement, the new estimate and the restoration.
     let (email, sms) = (s.outbox("email.txt"), s.outbox("sms.txt"));
     assert_eq!(email.lines().filter(|l| l.starts_with("=== ")).count(), 8);
-    assert_eq!(sms.lines().filter(|l| l.starts_with("=== ")).count(), 4);
+    assert_eq!(sms.lines().filter(|l| l.starts_with("=== ")).count(), 6);
     assert!(!email.contains("cy@example.com") && !email.contains("di@example.com"));
     s.stop().await.expect("a clean stop");
 }
@@ -575,7 +585,7 @@ async fn the_worker_follows_api_calls_and_stops_gracefully() {
     let mut passes = s.state.worker_passes();
     import_book(&s).await;
     declare(&s).await;
-    let acknowledged = json!([{ "kind": "acknowledgement", "status": "sent", "count": 3 }]);
+    let acknowledged = json!([{ "kind": "acknowledgement", "status": "sent", "count": 4 }]);
     let wait = async {
         loop {
             let r = s.get("/v1/incidents/INC-000001", Some(&s.read)).await;

@@ -7,7 +7,7 @@
 mod smtp_server;
 
 use amends::clock::{Clock, ManualClock, after};
-use amends::deliver::{DeliveryReport, Dispatcher};
+use amends::deliver::{DeliveryReport, Dispatcher, Lane};
 use amends::import::ImportInput;
 use amends::recovery::{Engine, EngineConfig};
 use amends_channels::{Backoff, FileTransport, SmtpConfig, SmtpTransport};
@@ -52,13 +52,12 @@ async fn setup(server: &SmtpServer, dir: &tempfile::TempDir) -> (Arc<Engine>, Ar
         password: None,
     })
     .unwrap();
-    let dispatcher = Dispatcher {
-        store: engine.store.clone(),
-        clock: clock.clone(),
-        email: Arc::new(smtp),
-        sms: Arc::new(FileTransport::new(dir.path().join("sms.txt"))),
-        backoff: Backoff { base_ms: 60_000, factor: 2, max_ms: 3_600_000, attempts_max: 3 },
-    };
+    let backoff = Backoff { base_ms: 60_000, factor: 2, max_ms: 3_600_000, attempts_max: 3 };
+    let lanes = vec![
+        Lane { backoff, ..Lane::new("email", Arc::new(smtp)) },
+        Lane::new("sms", Arc::new(FileTransport::new(dir.path().join("sms.txt")))),
+    ];
+    let dispatcher = Dispatcher::new(engine.store.clone(), clock.clone(), lanes);
     (engine, clock, dispatcher)
 }
 
@@ -86,7 +85,7 @@ async fn notices_arrive_over_smtp_once_with_retries_and_failures_recorded() {
     assert_eq!(engine.tick().await.unwrap().fanout.notices_queued, 4);
 
     let report = dispatcher.deliver_due().await.unwrap();
-    assert_eq!(report, DeliveryReport { sent: 2, retried: 1, failed: 1 });
+    assert_eq!(report, DeliveryReport { sent: 2, retried: 1, failed: 1, suppressed: 0 });
     let mut arrived = server.drain();
     arrived.sort_by(|a, b| a.rcpt_to.cmp(&b.rcpt_to));
     assert_eq!(
@@ -96,7 +95,10 @@ async fn notices_arrive_over_smtp_once_with_retries_and_failures_recorded() {
     let ana = mail_parser::MessageParser::default().parse(&arrived[0].data).unwrap();
     assert_eq!(arrived[0].mail_from, "care@cable.example");
     assert_eq!(ana.subject(), Some("We know your service is down, and we are on it (INC-000001)"));
-    assert_eq!(ana.header_raw("X-Amends-Notice-Key").map(str::trim), Some("C1/INC-000001/acknowledgement/0"));
+    assert_eq!(
+        ana.header_raw("X-Amends-Notice-Key").map(str::trim),
+        Some("C1/INC-000001/acknowledgement/0/email")
+    );
     let body = ana.body_text(0).unwrap();
     assert!(body.starts_with("Hello Ana Lima,"), "{body}");
     // 21:00 UTC is 4:00 PM in New York, where Ana lives.
@@ -114,9 +116,15 @@ async fn notices_arrive_over_smtp_once_with_retries_and_failures_recorded() {
 
     // Two more transient failures, each after its backoff, then the notice is given up.
     clock.advance(SignedDuration::from_hours(1));
-    assert_eq!(dispatcher.deliver_due().await.unwrap(), DeliveryReport { sent: 0, retried: 1, failed: 0 });
+    assert_eq!(
+        dispatcher.deliver_due().await.unwrap(),
+        DeliveryReport { sent: 0, retried: 1, failed: 0, suppressed: 0 }
+    );
     clock.advance(SignedDuration::from_hours(1));
-    assert_eq!(dispatcher.deliver_due().await.unwrap(), DeliveryReport { sent: 0, retried: 0, failed: 1 });
+    assert_eq!(
+        dispatcher.deliver_due().await.unwrap(),
+        DeliveryReport { sent: 0, retried: 0, failed: 1, suppressed: 0 }
+    );
     let later = engine.store.notices_for_customer("C3").await.unwrap();
     assert_eq!((later[0].status.as_str(), later[0].attempts), ("failed", 3));
     assert!(

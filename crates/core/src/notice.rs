@@ -58,10 +58,11 @@ impl fmt::Display for NoticeKind {
     }
 }
 
-/// The deterministic key of a notice: (customer, incident, kind, sequence). `seq` is the
-/// incident timeline entry the notice is about (0 for the acknowledgement and the credit).
-pub fn notice_key(customer_id: &str, incident_id: &str, kind: NoticeKind, seq: i64) -> String {
-    format!("{customer_id}/{incident_id}/{kind}/{seq}")
+/// The deterministic key of a notice: (customer, incident, kind, sequence, channel). `seq`
+/// is the incident timeline entry the notice is about (0 for the acknowledgement and the
+/// credit); each channel the customer hears on is its own message.
+pub fn notice_key(customer_id: &str, incident_id: &str, kind: NoticeKind, seq: i64, channel: &str) -> String {
+    format!("{customer_id}/{incident_id}/{kind}/{seq}/{channel}")
 }
 
 /// Everything a template may use. Absent values are `none`, never undefined.
@@ -125,7 +126,7 @@ pub struct Rendered {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    #[error("template {name}: {name} is not <locale>/<kind>.txt with a kind of {kinds}", kinds = kinds_list())]
+    #[error("template {name}: {name} is not <locale>/<kind>.txt or <locale>/<kind>.sms.txt with a kind of {kinds}", kinds = kinds_list())]
     BadName { name: String },
     #[error("template {name}:{line}: {message}")]
     Syntax { name: String, line: usize, message: String },
@@ -139,23 +140,41 @@ fn kinds_list() -> String {
     NoticeKind::ALL.map(NoticeKind::as_str).join(", ")
 }
 
-/// The shipped templates: every kind in English, Spanish and French.
-const BUILTIN: [(&str, &str); 15] = [
+/// The shipped templates: every kind in English, Spanish and French, for email (and
+/// webhooks: `<kind>.txt`, a subject line then the body) and for SMS (`<kind>.sms.txt`,
+/// one short text). Spanish SMS leave out the acute accents GSM-7 lacks (á í ó ú), so a
+/// message stays in 160-character GSM-7 segments rather than 70-character UCS-2 ones.
+const BUILTIN: [(&str, &str); 30] = [
     ("en/acknowledgement.txt", include_str!("../templates/en/acknowledgement.txt")),
+    ("en/acknowledgement.sms.txt", include_str!("../templates/en/acknowledgement.sms.txt")),
     ("en/update.txt", include_str!("../templates/en/update.txt")),
+    ("en/update.sms.txt", include_str!("../templates/en/update.sms.txt")),
     ("en/restored.txt", include_str!("../templates/en/restored.txt")),
+    ("en/restored.sms.txt", include_str!("../templates/en/restored.sms.txt")),
     ("en/credit.txt", include_str!("../templates/en/credit.txt")),
+    ("en/credit.sms.txt", include_str!("../templates/en/credit.sms.txt")),
     ("en/still_down.txt", include_str!("../templates/en/still_down.txt")),
+    ("en/still_down.sms.txt", include_str!("../templates/en/still_down.sms.txt")),
     ("es/acknowledgement.txt", include_str!("../templates/es/acknowledgement.txt")),
+    ("es/acknowledgement.sms.txt", include_str!("../templates/es/acknowledgement.sms.txt")),
     ("es/update.txt", include_str!("../templates/es/update.txt")),
+    ("es/update.sms.txt", include_str!("../templates/es/update.sms.txt")),
     ("es/restored.txt", include_str!("../templates/es/restored.txt")),
+    ("es/restored.sms.txt", include_str!("../templates/es/restored.sms.txt")),
     ("es/credit.txt", include_str!("../templates/es/credit.txt")),
+    ("es/credit.sms.txt", include_str!("../templates/es/credit.sms.txt")),
     ("es/still_down.txt", include_str!("../templates/es/still_down.txt")),
+    ("es/still_down.sms.txt", include_str!("../templates/es/still_down.sms.txt")),
     ("fr/acknowledgement.txt", include_str!("../templates/fr/acknowledgement.txt")),
+    ("fr/acknowledgement.sms.txt", include_str!("../templates/fr/acknowledgement.sms.txt")),
     ("fr/update.txt", include_str!("../templates/fr/update.txt")),
+    ("fr/update.sms.txt", include_str!("../templates/fr/update.sms.txt")),
     ("fr/restored.txt", include_str!("../templates/fr/restored.txt")),
+    ("fr/restored.sms.txt", include_str!("../templates/fr/restored.sms.txt")),
     ("fr/credit.txt", include_str!("../templates/fr/credit.txt")),
+    ("fr/credit.sms.txt", include_str!("../templates/fr/credit.sms.txt")),
     ("fr/still_down.txt", include_str!("../templates/fr/still_down.txt")),
+    ("fr/still_down.sms.txt", include_str!("../templates/fr/still_down.sms.txt")),
 ];
 
 /// Longest template, in bytes, and the most fuel (instructions) one render may burn, so
@@ -226,9 +245,19 @@ impl Templates {
     /// The template name to use for `kind` in `locale`: the exact locale, else its
     /// language, else English. Callers rendering many notices look it up once per locale.
     pub fn resolve(&self, kind: NoticeKind, locale: &Locale) -> Result<String, TemplateError> {
+        self.resolve_for(kind, TemplateForm::Full, locale)
+    }
+
+    /// Like [`Templates::resolve`], for the full form (email, webhooks) or the SMS form.
+    pub fn resolve_for(
+        &self,
+        kind: NoticeKind,
+        form: TemplateForm,
+        locale: &Locale,
+    ) -> Result<String, TemplateError> {
         [locale.as_str(), locale.language(), "en"]
             .into_iter()
-            .map(|l| format!("{l}/{kind}.txt"))
+            .map(|l| format!("{l}/{kind}{}", form.suffix()))
             .find(|name| self.env.get_template(name).is_ok())
             .ok_or_else(|| TemplateError::Missing { kind, locale: locale.to_string() })
     }
@@ -264,7 +293,11 @@ fn syntax(name: &str, e: &minijinja::Error) -> TemplateError {
 fn add_checked(env: &mut Environment<'static>, name: &str, source: String) -> Result<String, TemplateError> {
     let bad_name = || TemplateError::BadName { name: name.to_string() };
     let (locale, file) = name.split_once('/').ok_or_else(bad_name)?;
-    let kind = file.strip_suffix(".txt").and_then(NoticeKind::parse).ok_or_else(bad_name)?;
+    let (kind, form) = match file.strip_suffix(".sms.txt") {
+        Some(kind) => (kind, TemplateForm::Sms),
+        None => (file.strip_suffix(".txt").ok_or_else(bad_name)?, TemplateForm::Full),
+    };
+    NoticeKind::parse(kind).ok_or_else(bad_name)?;
     Locale::parse(locale).map_err(|_| bad_name())?;
     if source.len() > TEMPLATE_BYTES_MAX {
         return Err(TemplateError::Syntax {
@@ -273,19 +306,39 @@ fn add_checked(env: &mut Environment<'static>, name: &str, source: String) -> Re
             message: "longer than 64 KiB".into(),
         });
     }
-    if !source.starts_with("Subject:") {
+    if form == TemplateForm::Full && !source.starts_with("Subject:") {
         return Err(TemplateError::NoSubject { name: name.into() });
     }
-    let _ = kind;
     env.add_template_owned(name.to_string(), source).map_err(|e| syntax(name, &e))?;
     Ok(locale.to_string())
 }
 
+/// SMS templates have no subject line: the whole text is the message.
 fn split_subject(name: &str, text: &str) -> Result<Rendered, TemplateError> {
+    if name.ends_with(TemplateForm::Sms.suffix()) {
+        return Ok(Rendered { subject: String::new(), body: text.trim().to_string() });
+    }
     let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
     let subject =
         first.strip_prefix("Subject:").ok_or_else(|| TemplateError::NoSubject { name: name.into() })?;
     Ok(Rendered { subject: subject.trim().to_string(), body: rest.trim_start_matches('\n').to_string() })
+}
+
+/// Which of a kind's templates: the full one (a subject line, then the body; email and
+/// webhooks) or the short SMS one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TemplateForm {
+    Full,
+    Sms,
+}
+
+impl TemplateForm {
+    fn suffix(self) -> &'static str {
+        match self {
+            TemplateForm::Full => ".txt",
+            TemplateForm::Sms => ".sms.txt",
+        }
+    }
 }
 
 /// An instant as the customer reads it: in their zone, in their language's style, in the
@@ -418,7 +471,10 @@ mod tests {
 
     #[test]
     fn keys_and_local_times() {
-        assert_eq!(notice_key("C1", "INC-000001", NoticeKind::Update, 3), "C1/INC-000001/update/3");
+        assert_eq!(
+            notice_key("C1", "INC-000001", NoticeKind::Update, 3, "sms"),
+            "C1/INC-000001/update/3/sms"
+        );
         let t: Timestamp = "2026-11-23T21:00:00Z".parse().unwrap();
         let ny = TimeZone::get("America/New_York").unwrap();
         assert_eq!(format_local(t, &ny, &en()), "4:00 PM EST on Monday, November 23");

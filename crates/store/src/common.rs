@@ -608,6 +608,38 @@ pub(crate) fn distinct_device_events(events: &mut [DeviceEventRow]) -> Vec<&Devi
     out
 }
 
+/// When a delivery outcome happened.
+pub(crate) fn outcome_at(outcome: &crate::DeliveryOutcome) -> Timestamp {
+    use crate::DeliveryOutcome::*;
+    match outcome {
+        Sent { at, .. } | Retry { at, .. } | Failed { at, .. } | Suppressed { at, .. } => *at,
+    }
+}
+
+/// A delivery outcome that found its claim gone is not an error, but worth a warning.
+pub(crate) fn warn_unrecorded(key: &str, attempt: i32) {
+    tracing::warn!(key, attempt, "delivery not recorded: the notice was claimed again or is not sending");
+}
+
+pub(crate) fn report_event(
+    key: &str,
+    status: &str,
+    detail: Option<&str>,
+    at: Timestamp,
+) -> crate::NoticeEventRow {
+    crate::NoticeEventRow {
+        key: key.to_owned(),
+        at,
+        status: status.to_owned(),
+        detail: detail.map(str::to_owned),
+    }
+}
+
+/// One `suppressed` history entry per key, with the reason as its detail.
+pub(crate) fn suppression_events(keys: &[String], reason: &str, at: Timestamp) -> Vec<crate::NoticeEventRow> {
+    keys.iter().map(|key| report_event(key, "suppressed", Some(reason), at)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -678,36 +710,4 @@ mod tests {
         assert_eq!(incident_id(1), "INC-000001");
         assert_eq!(incident_id(1_234_567), "INC-1234567");
     }
-}
-
-/// When a delivery outcome happened.
-pub(crate) fn outcome_at(outcome: &crate::DeliveryOutcome) -> Timestamp {
-    use crate::DeliveryOutcome::*;
-    match outcome {
-        Sent { at, .. } | Retry { at, .. } | Failed { at, .. } | Suppressed { at, .. } => *at,
-    }
-}
-
-/// A delivery outcome that found its claim gone is not an error, but worth a warning.
-pub(crate) fn warn_unrecorded(key: &str, attempt: i32) {
-    tracing::warn!(key, attempt, "delivery not recorded: the notice was claimed again or is not sending");
-}
-
-pub(crate) fn report_event(
-    key: &str,
-    status: &str,
-    detail: Option<&str>,
-    at: Timestamp,
-) -> crate::NoticeEventRow {
-    crate::NoticeEventRow {
-        key: key.to_owned(),
-        at,
-        status: status.to_owned(),
-        detail: detail.map(str::to_owned),
-    }
-}
-
-/// One `suppressed` history entry per key, with the reason as its detail.
-pub(crate) fn suppression_events(keys: &[String], reason: &str, at: Timestamp) -> Vec<crate::NoticeEventRow> {
-    keys.iter().map(|key| report_event(key, "suppressed", Some(reason), at)).collect()
 }

@@ -549,6 +549,9 @@ pub trait Store: Send + Sync + 'static {
     async fn preferences_version(&self) -> Result<i64>;
     /// Records a single-use link as used; `false` if it was used before.
     async fn use_link(&self, link_id: &str, at: Timestamp) -> Result<bool>;
+    /// The secret stored under `name`, storing `candidate` first if there is none: every
+    /// caller, racing or not, gets the one value that was stored first.
+    async fn secret_or_insert(&self, name: &str, candidate: &str) -> Result<String>;
 
     // ---- credits ----
 

@@ -918,6 +918,11 @@ impl Store for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn secret_or_insert(&self, name: &str, candidate: &str) -> Result<String> {
+        sqlx::query(sql::INSERT_SECRET).bind(name).bind(candidate).execute(&self.pool).await?;
+        Ok(sqlx::query_scalar(sql::SELECT_SECRET).bind(name).fetch_one(&self.pool).await?)
+    }
+
     // ---- credits ----
 
     async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite> {
@@ -1021,18 +1026,6 @@ async fn insert_update(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::escape_copy_text;
-
-    #[test]
-    fn copy_text_escapes_only_what_ends_a_field_or_line() {
-        let mut out = Vec::new();
-        escape_copy_text("a\tb\nc\\d\re \"q\", é 日本 \\N", &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), "a\\tb\\nc\\\\d\\re \"q\", é 日本 \\\\N");
-    }
-}
-
 /// Appends history entries inside the caller's transaction, one statement for all.
 async fn append_events(conn: &mut PgConnection, events: &[NoticeEventRow]) -> Result<()> {
     if events.is_empty() {
@@ -1053,4 +1046,16 @@ async fn append_events(conn: &mut PgConnection, events: &[NoticeEventRow]) -> Re
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_copy_text;
+
+    #[test]
+    fn copy_text_escapes_only_what_ends_a_field_or_line() {
+        let mut out = Vec::new();
+        escape_copy_text("a\tb\nc\\d\re \"q\", é 日本 \\N", &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "a\\tb\\nc\\\\d\\re \"q\", é 日本 \\\\N");
+    }
 }

@@ -127,6 +127,9 @@ pub(crate) const UPSERT_PREFERENCES: &str = "INSERT INTO preferences (customer_i
 pub(crate) const BUMP_PREFERENCES_VERSION: &str =
     "UPDATE counters SET value = value + 1 WHERE name = 'preferences'";
 pub(crate) const SELECT_PREFERENCES_VERSION: &str = "SELECT value FROM counters WHERE name = 'preferences'";
+pub(crate) const INSERT_SECRET: &str =
+    "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+pub(crate) const SELECT_SECRET: &str = "SELECT value FROM secrets WHERE name = $1";
 pub(crate) const USE_LINK: &str =
     "INSERT INTO used_links (link_id, used_at) VALUES ($1, $2) ON CONFLICT (link_id) DO NOTHING";
 

@@ -847,6 +847,11 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn secret_or_insert(&self, name: &str, candidate: &str) -> Result<String> {
+        sqlx::query(sql::INSERT_SECRET).bind(name).bind(candidate).execute(&self.pool).await?;
+        Ok(sqlx::query_scalar(sql::SELECT_SECRET).bind(name).fetch_one(&self.pool).await?)
+    }
+
     // ---- credits ----
 
     async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite> {

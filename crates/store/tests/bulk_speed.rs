@@ -64,6 +64,9 @@ fn notices(n: usize) -> Vec<NoticeRow> {
             last_error: None,
             created_at: t(i as i64),
             sent_at: None,
+            reason: None,
+            provider_id: None,
+            content_sha256: None,
         })
         .collect()
 }

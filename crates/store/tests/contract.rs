@@ -1176,6 +1176,9 @@ async fn preferences_and_links(store: &dyn Store) {
     assert!(store.use_link("link-1", at(3)).await.unwrap());
     assert!(!store.use_link("link-1", at(4)).await.unwrap());
     assert!(store.use_link("link-2", at(4)).await.unwrap());
+
+    assert_eq!(store.secret_or_insert("opt_out_key", "first").await.unwrap(), "first");
+    assert_eq!(store.secret_or_insert("opt_out_key", "second").await.unwrap(), "first");
 }
 
 // ---- the test matrix ----

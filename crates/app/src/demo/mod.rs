@@ -46,7 +46,7 @@ pub async fn run(settings: &Settings, args: DemoArgs) -> Result<()> {
     let demo = prepare(settings, &args)?;
     let clock = Arc::new(ManualClock::new(args.start));
     let engine = demo.engine_with(clock.clone()).await?;
-    let dispatcher = demo.dispatcher(&engine)?;
+    let dispatcher = demo.dispatcher(&engine).await?;
 
     say(&format!(
         "Building a synthetic cable provider with {} customers",
@@ -228,7 +228,7 @@ async fn print_summary(
 async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
     let engine = demo.engine_with(Arc::new(SystemClock)).await?;
     let token = tokens::create(engine.store.as_ref(), Scope::Read, "demo", engine.clock.now()).await?;
-    let dispatcher = demo.dispatcher(&engine)?;
+    let dispatcher = demo.dispatcher(&engine).await?;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let listen = args.listen.clone();
     let server = tokio::spawn(async move {

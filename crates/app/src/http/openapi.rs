@@ -270,20 +270,20 @@ pub mod schemas {
     /// One notice to one customer on one channel.
     #[derive(ToSchema)]
     pub struct NoticeRow {
-        /// `customer/incident/kind/seq`, unique.
+        /// `customer/incident/kind/seq/channel`, unique.
         pub key: String,
         pub customer_id: String,
         pub incident_id: String,
-        /// `acknowledgement`, `update`, `restored` or `credit`.
+        /// `acknowledgement`, `update`, `restored`, `credit` or `still_down`.
         pub kind: String,
         pub seq: i64,
-        /// `email` or `sms`.
+        /// `email`, `sms` or `webhook`.
         pub channel: String,
         pub recipient: String,
         pub locale: String,
         pub subject: String,
         pub body: String,
-        /// `queued`, `sending`, `sent` or `failed`.
+        /// `queued`, `sending`, `sent`, `delivered`, `failed` or `suppressed`.
         pub status: String,
         pub attempts: i32,
         #[schema(value_type = String, format = DateTime)]
@@ -293,6 +293,13 @@ pub mod schemas {
         pub created_at: String,
         #[schema(value_type = Option<String>, format = DateTime)]
         pub sent_at: Option<String>,
+        /// Why it is held (`quiet_hours`) or suppressed (`consent`, `coalesced`, `capped`,
+        /// `quarantined`).
+        pub reason: Option<String>,
+        /// The channel's own id for the message (an SMS gateway's), matched by receipts.
+        pub provider_id: Option<String>,
+        /// SHA-256 of subject and body, where the content was not kept.
+        pub content_sha256: Option<String>,
     }
 
     /// One line of a credit's arithmetic, as the policy engine produced it.

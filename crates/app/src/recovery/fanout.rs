@@ -5,10 +5,15 @@
 //! deterministic, so a fan-out cut short by a crash is simply run again: notices already
 //! queued are left as they are, and the entry is marked done only after its last batch.
 
+use super::audience::{PreferenceMap, Routing, route};
 use super::{Engine, EngineError, join};
 use crate::book::LoadedBook;
+use amends_core::book::Customer;
 use amends_core::incident::UpdateKind;
-use amends_core::notice::{NoticeContext, NoticeKind, TemplateError, Templates, format_local, notice_key};
+use amends_core::notice::{
+    NoticeContext, NoticeKind, Rendered, TemplateError, TemplateForm, Templates, format_local, notice_key,
+};
+use amends_core::preferences::{Channel, Preferences, Topic};
 use amends_store::{IncidentRow, NoticeRow, UpdateRow};
 use jiff::Timestamp;
 use minijinja::context;
@@ -27,8 +32,17 @@ pub struct FanoutReport {
     pub notices_queued: u64,
     /// Affected customers with neither an email nor a phone number.
     pub without_contact: u64,
+    /// Customers who chose none of their channels for the notice's topic: recorded as
+    /// suppressed for consent, not sent.
+    pub declined: u64,
     /// Timeline entries whose fan-out failed this pass (logged; retried on the next).
     pub failed: u64,
+    /// Queued notices superseded by a later one to the same customer and channel.
+    pub coalesced: u64,
+    /// Queued updates over the per-customer cap.
+    pub capped: u64,
+    /// Timeline entries that only moved the estimate by less than the threshold.
+    pub minor_etr_changes: u64,
 }
 
 impl std::ops::AddAssign for FanoutReport {
@@ -36,7 +50,11 @@ impl std::ops::AddAssign for FanoutReport {
         self.updates += o.updates;
         self.notices_queued += o.notices_queued;
         self.without_contact += o.without_contact;
+        self.declined += o.declined;
         self.failed += o.failed;
+        self.coalesced += o.coalesced;
+        self.capped += o.capped;
+        self.minor_etr_changes += o.minor_etr_changes;
     }
 }
 
@@ -97,7 +115,20 @@ impl Engine {
     ) -> Result<FanoutReport, EngineError> {
         let incident = self.incident(&update.incident_id).await?;
         let timeline = self.store.updates(&update.incident_id).await?;
-        let report = self.fan_out_update(book, &incident, &timeline, update).await?;
+        let previous = timeline.iter().rev().find(|u| u.seq < update.seq);
+        let mut report = if is_minor_etr_change(previous, update, self.config.etr_change_min) {
+            FanoutReport { updates: 1, minor_etr_changes: 1, ..FanoutReport::default() }
+        } else {
+            self.fan_out_update(book, &incident, &timeline, update).await?
+        };
+        if update.seq > 0 {
+            let volume = self
+                .store
+                .control_volume(&update.incident_id, self.config.updates_cap, self.clock.now())
+                .await?;
+            report.coalesced += volume.coalesced;
+            report.capped += volume.capped;
+        }
         self.store.mark_fanned_out(&update.incident_id, update.seq).await?;
         Ok(report)
     }
@@ -186,6 +217,9 @@ impl Engine {
         let mut report = FanoutReport { updates: 1, ..FanoutReport::default() };
         let shared = Arc::new(SharedBatch {
             kind: batch.kind,
+            topic: Topic::of(batch.kind, batch.base.etr_changed),
+            preferences: self.preferences().await?,
+            webhook: self.config.webhook,
             seq: batch.seq,
             incident_id: batch.incident_id.to_string(),
             base: Value::from(Serde(&batch.base)),
@@ -204,16 +238,30 @@ impl Engine {
         let mut next = (!customers.is_empty()).then(|| render(0));
         let mut start = 0;
         while let Some(rendering) = next.take() {
-            let (mut rows, without_contact) = rendering.await.map_err(join)??;
+            let (rows, without_contact) = rendering.await.map_err(join)??;
             start += FANOUT_BATCH_ROWS;
             if start < customers.len() {
                 next = Some(render(start));
             }
             report.without_contact += without_contact;
-            report.notices_queued += self.store.enqueue_notices(&mut rows).await?;
+            let (mut queued, mut declined): (Vec<NoticeRow>, Vec<NoticeRow>) =
+                rows.into_iter().partition(|n| n.status == "queued");
+            report.notices_queued += self.store.enqueue_notices(&mut queued).await?;
+            report.declined += self.store.enqueue_notices(&mut declined).await?;
         }
         Ok(report)
     }
+}
+
+/// An operator's update that only moves the estimate, by less than `min`, is not news:
+/// no notice goes out (the status page still shows it).
+fn is_minor_etr_change(previous: Option<&UpdateRow>, update: &UpdateRow, min: jiff::SignedDuration) -> bool {
+    let Some(previous) = previous else { return false };
+    let (Some(before), Some(after)) = (previous.etr, update.etr) else { return false };
+    update.kind == "update"
+        && update.message.trim().is_empty()
+        && update.state == previous.state
+        && before.duration_since(after).abs() < min
 }
 
 /// What a notice says to one customer alone, as a template context layer.
@@ -221,6 +269,11 @@ pub(crate) type Fill<T> = fn(&T) -> Value;
 
 struct SharedBatch {
     kind: NoticeKind,
+    /// What the customer's preferences are asked about.
+    topic: Topic,
+    preferences: Arc<PreferenceMap>,
+    /// Whether the webhook channel is on (it feeds the provider's own app).
+    webhook: bool,
     seq: i64,
     incident_id: String,
     /// The batch's shared context, converted to a template value once.
@@ -259,7 +312,8 @@ fn render_parallel<T: Sync>(
 /// Each notice's context is three layers, a later one winning over an earlier one: what
 /// the whole batch shares (converted once), the batch's instants as the customer's zone
 /// and locale show them (computed once per zone and locale), and what is the customer's
-/// alone.
+/// alone. Each customer gets one notice per channel their preferences choose for the
+/// batch's topic (see [`super::audience`]).
 fn render_chunk<T>(
     templates: &Templates,
     book: &LoadedBook,
@@ -268,53 +322,94 @@ fn render_chunk<T>(
     fill: Fill<T>,
 ) -> Result<(Vec<NoticeRow>, u64), TemplateError> {
     let mut times: HashMap<(u32, &str), Value> = HashMap::new();
-    let mut names: HashMap<&str, String> = HashMap::new();
+    let mut names: HashMap<(&str, TemplateForm), String> = HashMap::new();
+    let defaults = Preferences::default();
     let mut rows = Vec::with_capacity(customers.len());
     let mut without_contact = 0;
     for (c, extra) in customers {
         let customer = &book.customers[*c as usize];
-        let Some((channel, recipient)) = contact_point(customer) else {
-            without_contact += 1;
-            continue;
+        let prefs = batch.preferences.get(&customer.id).unwrap_or(&defaults);
+        let routes = match route(customer, prefs, batch.topic, batch.webhook, batch.now) {
+            Routing::NoContact => {
+                without_contact += 1;
+                continue;
+            }
+            Routing::Declined { channel, recipient } => {
+                rows.push(declined(batch, customer, channel, recipient));
+                continue;
+            }
+            Routing::Send(routes) => routes,
         };
         let locale = customer.locale.as_str();
         let local = times
             .entry((book.customer_zone[*c as usize], locale))
             .or_insert_with(|| formatted_instants(&batch.instants, &customer.zone.tz, &customer.locale));
-        let name = match names.get(locale) {
-            Some(name) => name,
-            None => names.entry(locale).or_insert(templates.resolve(batch.kind, &customer.locale)?),
-        };
-        let own = context! { customer_name => customer.name.as_str(), ..fill(extra) };
-        let rendered = templates.render_named(name, merge_maps([batch.base.clone(), local.clone(), own]))?;
-        rows.push(NoticeRow {
-            key: notice_key(&customer.id, &batch.incident_id, batch.kind, batch.seq),
-            customer_id: customer.id.clone(),
-            incident_id: batch.incident_id.clone(),
-            kind: batch.kind.as_str().into(),
-            seq: batch.seq,
-            channel: channel.into(),
-            recipient,
-            locale: locale.into(),
-            subject: rendered.subject,
-            body: rendered.body,
-            status: "queued".into(),
-            attempts: 0,
-            next_attempt_at: batch.now,
-            last_error: None,
-            created_at: batch.now,
-            sent_at: None,
-        });
+        let ctx = merge_maps([
+            batch.base.clone(),
+            local.clone(),
+            context! { customer_name => customer.name.as_str(), ..fill(extra) },
+        ]);
+        for r in routes {
+            let form = if r.channel == Channel::Sms { TemplateForm::Sms } else { TemplateForm::Full };
+            let name = match names.get(&(locale, form)) {
+                Some(name) => name,
+                None => names.entry((locale, form)).or_insert(templates.resolve_for(
+                    batch.kind,
+                    form,
+                    &customer.locale,
+                )?),
+            };
+            let rendered = templates.render_named(name, ctx.clone())?;
+            let mut row = queued(batch, customer, r.channel, r.recipient, rendered);
+            if let Some(until) = r.held_until {
+                row.next_attempt_at = until;
+                row.reason = Some("quiet_hours".into());
+            }
+            rows.push(row);
+        }
     }
     Ok((rows, without_contact))
 }
 
-/// Email where the customer has one, else SMS.
-fn contact_point(c: &amends_core::book::Customer) -> Option<(&'static str, String)> {
-    match (&c.email, &c.phone) {
-        (Some(e), _) => Some(("email", e.as_str().to_string())),
-        (None, Some(p)) => Some(("sms", p.as_str().to_string())),
-        (None, None) => None,
+/// A notice ready to go on `channel`.
+fn queued(
+    batch: &SharedBatch,
+    customer: &Customer,
+    channel: Channel,
+    recipient: String,
+    rendered: Rendered,
+) -> NoticeRow {
+    NoticeRow {
+        key: notice_key(&customer.id, &batch.incident_id, batch.kind, batch.seq, channel.as_str()),
+        customer_id: customer.id.clone(),
+        incident_id: batch.incident_id.clone(),
+        kind: batch.kind.as_str().into(),
+        seq: batch.seq,
+        channel: channel.as_str().into(),
+        recipient,
+        locale: customer.locale.as_str().into(),
+        subject: rendered.subject,
+        body: rendered.body,
+        status: "queued".into(),
+        attempts: 0,
+        next_attempt_at: batch.now,
+        last_error: None,
+        created_at: batch.now,
+        sent_at: None,
+        reason: None,
+        provider_id: None,
+        content_sha256: None,
+    }
+}
+
+/// The record of a notice the customer chose not to get on any channel they have:
+/// suppressed for consent, with nothing rendered.
+fn declined(batch: &SharedBatch, customer: &Customer, channel: Channel, recipient: String) -> NoticeRow {
+    let nothing = Rendered { subject: String::new(), body: String::new() };
+    NoticeRow {
+        status: "suppressed".into(),
+        reason: Some("consent".into()),
+        ..queued(batch, customer, channel, recipient, nothing)
     }
 }
 

@@ -5,6 +5,7 @@
 //! recorded and write with deterministic keys, so they can run any number of times, after
 //! a crash or concurrently with a retry, and give the same outbox and the same ledger.
 
+pub mod audience;
 mod credits;
 mod detected;
 mod fanout;
@@ -88,6 +89,14 @@ pub struct EngineConfig {
     pub follow_up: SignedDuration,
     /// The Alertmanager receiver's settings.
     pub alerts: crate::alerts::AlertSettings,
+    /// The webhook channel is configured: customers' notices also go to the provider's app.
+    pub webhook: bool,
+    /// Most updates one customer gets about one incident on one channel (the
+    /// acknowledgement, the closing notice and the credit are not counted).
+    pub updates_cap: u32,
+    /// An estimate that moves by less than this sends nothing, unless the update says
+    /// something else too.
+    pub etr_change_min: SignedDuration,
 }
 
 impl Default for EngineConfig {
@@ -98,9 +107,18 @@ impl Default for EngineConfig {
             tip: "unplug your router or modem, wait 10 seconds, and plug it back in.".into(),
             follow_up: LAPSE_FOLLOW_UP,
             alerts: crate::alerts::AlertSettings::default(),
+            webhook: false,
+            updates_cap: UPDATES_CAP_DEFAULT,
+            etr_change_min: ETR_CHANGE_MIN_DEFAULT,
         }
     }
 }
+
+/// Six updates about one incident on one channel is plenty: a storm of updates does not
+/// become a storm of messages.
+pub const UPDATES_CAP_DEFAULT: u32 = 6;
+/// A quarter of an hour: a new estimate closer than that to the old one is not news.
+pub const ETR_CHANGE_MIN_DEFAULT: SignedDuration = SignedDuration::from_mins(15);
 
 pub struct Engine {
     pub store: Arc<dyn Store>,
@@ -111,6 +129,8 @@ pub struct Engine {
     pub config: EngineConfig,
     /// The book in memory with the store's book version it was loaded at.
     book: RwLock<Option<(i64, Arc<LoadedBook>)>>,
+    /// Customers' preferences with the store's preferences version they were read at.
+    preferences: RwLock<Option<(i64, Arc<audience::PreferenceMap>)>>,
 }
 
 /// What one pass of [`Engine::tick`] did.
@@ -130,7 +150,15 @@ impl Engine {
         config: EngineConfig,
     ) -> Self {
         let policies = policies.into();
-        Engine { store, clock, templates: Arc::new(templates), policies, config, book: RwLock::new(None) }
+        Engine {
+            store,
+            clock,
+            templates: Arc::new(templates),
+            policies,
+            config,
+            book: RwLock::new(None),
+            preferences: RwLock::new(None),
+        }
     }
 
     /// The book, loaded from the store on first use and again whenever the store's book

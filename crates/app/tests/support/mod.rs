@@ -8,11 +8,11 @@
 #![allow(dead_code)]
 
 use amends::clock::ManualClock;
-use amends::deliver::{DeliveryReport, Dispatcher};
+use amends::deliver::{DeliveryReport, Dispatcher, Lane};
 use amends::http::{AppState, DetectionStart, serve_api, serve_listener};
 use amends::recovery::{Engine, EngineConfig, TickReport};
 use amends::tokens::{self, Scope};
-use amends_channels::{Backoff, FileTransport};
+use amends_channels::FileTransport;
 use amends_core::notice::Templates;
 use amends_core::policy::Policy;
 use jiff::Timestamp;
@@ -115,13 +115,11 @@ impl Reply {
 
 /// Email notices go to `email.txt`, SMS to `sms.txt`, in the test's directory.
 fn dispatcher(engine: &Engine, dir: &Path) -> Dispatcher {
-    Dispatcher {
-        store: engine.store.clone(),
-        clock: engine.clock.clone(),
-        email: Arc::new(FileTransport::new(dir.join("email.txt"))),
-        sms: Arc::new(FileTransport::new(dir.join("sms.txt"))),
-        backoff: Backoff::default(),
-    }
+    let lanes = vec![
+        Lane::new("email", Arc::new(FileTransport::new(dir.join("email.txt")))),
+        Lane::new("sms", Arc::new(FileTransport::new(dir.join("sms.txt")))),
+    ];
+    Dispatcher::new(engine.store.clone(), engine.clock.clone(), lanes)
 }
 
 impl TestServer {
@@ -170,7 +168,8 @@ impl TestServer {
             }
         };
         // Straight to 127.0.0.1, whatever proxy the environment names.
-        let http = reqwest::Client::builder().no_proxy().build().expect("an HTTP client");
+        let http =
+            amends_channels::http_client_builder().unwrap().no_proxy().build().expect("an HTTP client");
         TestServer {
             base: format!("http://{addr}"),
             addr,

@@ -59,3 +59,10 @@ CREATE TABLE used_links (
 
 -- Incident text an operator gave in several languages: JSON {locale: text}.
 ALTER TABLE incident_updates ADD COLUMN messages TEXT NOT NULL DEFAULT '{}';
+
+-- Secrets amends generates for itself on first use (the key that signs unsubscribe
+-- links), so every instance over this database signs and checks with the same key.
+CREATE TABLE secrets (
+    name  TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL
+);
