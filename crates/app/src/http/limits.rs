@@ -18,6 +18,9 @@ use std::time::Duration;
 /// few hundred bytes, so 1 MiB is generous and still bounds what a client can make the
 /// server buffer.
 pub const BODY_BYTES_MAX: usize = 1024 * 1024;
+/// Largest body of the public unsubscribe routes: a one-click POST is
+/// `List-Unsubscribe=One-Click`, so 4 KiB leaves room and no more.
+pub const UNSUBSCRIBE_BODY_BYTES_MAX: usize = 4 * 1024;
 /// Largest body of `POST /v1/import`: the three CSV files as JSON strings. 256 MiB holds
 /// about two million customers; larger books go through `amends import --dir`, which
 /// streams from disk.

@@ -16,11 +16,13 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod limits;
+pub mod notices;
 pub mod openapi;
 mod worker;
 
 pub use limits::{
     BODY_BYTES_MAX, BODY_DRAIN_BYTES_MAX, IMPORT_BODY_BYTES_MAX, IMPORT_TIMEOUT, REQUEST_TIMEOUT,
+    UNSUBSCRIBE_BODY_BYTES_MAX,
 };
 
 use crate::deliver::Dispatcher;
@@ -112,8 +114,12 @@ pub fn router(state: AppState) -> Router {
     };
     let body_limit = |bytes| middleware::from_fn_with_state(bytes, limits::limit_body);
     let deadline = |limit| middleware::from_fn_with_state(limit, limits::enforce_deadline);
-    let public =
-        Router::new().route("/health", get(api::health)).route("/openapi.json", get(api::openapi_json));
+    let public = Router::new()
+        .route("/health", get(api::health))
+        .route("/openapi.json", get(api::openapi_json))
+        // No token: the customer follows a signed link from a message.
+        .route("/v1/unsubscribe", get(notices::unsubscribe_page).post(notices::unsubscribe_post))
+        .route_layer(body_limit(UNSUBSCRIBE_BODY_BYTES_MAX));
     let read = Router::new()
         .route("/v1/incidents", get(api::list_incidents))
         .route("/v1/incidents/{id}", get(api::show_incident))
@@ -121,6 +127,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/customers/{id}/notices", get(api::customer_notices))
         .route("/v1/customers/{id}/credits", get(api::customer_credits))
         .route("/v1/credits", get(api::list_credits))
+        .route("/v1/notices", get(notices::list_notices))
+        .route("/v1/notices/{*key}", get(notices::show_notice))
+        .route("/v1/customers/{id}/preferences", get(notices::show_preferences))
+        .route("/v1/quarantine", get(notices::list_quarantine))
         .route_layer(body_limit(BODY_BYTES_MAX))
         .route_layer(gate(Scope::Read));
     let operator = Router::new()
@@ -129,6 +139,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/resolve", post(api::resolve_incident))
         .route("/v1/incidents/{id}/confirm", post(api::confirm_incident))
         .route("/v1/alerts/alertmanager", post(crate::alerts::alertmanager_webhook))
+        .route("/v1/customers/{id}/preferences", axum::routing::patch(notices::change_preferences))
+        .route("/v1/channels/sms/receipts", post(notices::sms_receipts))
+        .route("/v1/channels/email/bounces", post(notices::email_bounces))
+        .route("/v1/quarantine/{channel}/{recipient}", axum::routing::delete(notices::lift_quarantine))
         .route_layer(body_limit(BODY_BYTES_MAX))
         .route_layer(gate(Scope::Operator));
     let telemetry = Router::new()

@@ -1,0 +1,236 @@
+//! The delivery record, preferences, unsubscribe links, receipts, bounces and quarantine,
+//! through the HTTP API of a real server on 127.0.0.1 over a fresh SQLite file.
+
+mod support;
+
+use amends::clock::Clock;
+use amends::deliver::DeliveryReport;
+use amends_store::DeliveryOutcome;
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{CUSTOMERS, PLANS, TOPOLOGY, TestServer, ts};
+
+async fn outage(s: &TestServer) {
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    let declaration = json!({
+        "elements": ["hub1"],
+        "cause": "Fibre cut near Hub 1",
+        "message": "Crews are on site.",
+        "etr": "2026-11-23T16:00:00Z",
+        "next_update_by": "2026-11-23T13:00:00Z",
+    });
+    assert_eq!(s.post("/v1/incidents", Some(&s.operator), &declaration).await.status, 201);
+}
+
+async fn patch(s: &TestServer, path: &str, body: &Value) -> support::Reply {
+    s.send(s.request(Method::PATCH, path, Some(&s.operator)).json(body)).await
+}
+
+/// An answer that is a page, not JSON.
+async fn page(s: &TestServer, method: Method, path: &str) -> (u16, String) {
+    let response = s.http.request(method, format!("{}{path}", s.base)).send().await.expect("a response");
+    (response.status().as_u16(), response.text().await.expect("a body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_has_a_record_with_its_history() {
+    let s = TestServer::start().await;
+    outage(&s).await;
+    s.tick().await;
+    assert_eq!(s.deliver().await, DeliveryReport { sent: 4, ..DeliveryReport::default() });
+
+    let r = s.get("/v1/notices?customer=C1", Some(&s.read)).await;
+    let keys: Vec<&str> = r.body.as_array().unwrap().iter().map(|n| n["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["C1/INC-000001/acknowledgement/0/email", "C1/INC-000001/acknowledgement/0/sms"]);
+    let r = s.get("/v1/notices?incident=INC-000001&status=sent&limit=1", Some(&s.read)).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1));
+    let r = s.get("/v1/notices?status=lost", Some(&s.read)).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+
+    let r = s.get("/v1/notices/C1/INC-000001/acknowledgement/0/sms", Some(&s.read)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["notice"]["status"], "sent");
+    let history: Vec<(&str, &str)> = r.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["status"].as_str().unwrap(), e["at"].as_str().unwrap()))
+        .collect();
+    assert_eq!(history, [("queued", "2026-11-23T12:00:00Z"), ("sent", "2026-11-23T12:00:00Z")]);
+    assert_eq!(s.get("/v1/notices/C1/nothing", Some(&s.read)).await.status, 404);
+    s.stop().await.expect("a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferences_choose_channels_and_quiet_hours_hold_sms() {
+    let s = TestServer::start().await;
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+
+    let r = s.get("/v1/customers/C1/preferences", Some(&s.read)).await;
+    assert_eq!(r.body["channels"]["update"], json!(["email", "webhook"]));
+    assert_eq!(r.body["channels"]["acknowledgement"], json!(["email", "sms", "webhook"]));
+    assert_eq!((&r.body["quiet_hours"], &r.body["updated_at"]), (&Value::Null, &Value::Null));
+
+    // C1 (UTC) wants no email about this outage, and quiet from 11:00 to 13:00 for SMS.
+    let change = json!({ "channels": { "acknowledgement": ["sms"] }, "quiet_hours": { "start": "11:00", "end": "13:00" } });
+    let r = patch(&s, "/v1/customers/C1/preferences", &change).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["chosen"], json!({ "acknowledgement": ["sms"] }));
+    assert_eq!(r.body["quiet_hours"], json!({ "start": "11:00", "end": "13:00" }));
+
+    let bad = patch(
+        &s,
+        "/v1/customers/C1/preferences",
+        &json!({ "quiet_hours": { "start": "25:00", "end": "07:00" } }),
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body["error"]["message"].as_str().unwrap().contains("quiet_hours.start \"25:00\""),
+        "{}",
+        bad.body
+    );
+    let unknown =
+        patch(&s, "/v1/customers/C1/preferences", &json!({ "channels": { "gossip": ["sms"] } })).await;
+    assert_eq!(unknown.status, 422, "{}", unknown.body);
+    assert_eq!(patch(&s, "/v1/customers/NOPE/preferences", &json!({})).await.status, 404);
+    let read_only = s
+        .send(s.request(Method::PATCH, "/v1/customers/C1/preferences", Some(&s.read)).json(&json!({})))
+        .await;
+    assert_eq!(read_only.status, 403);
+
+    let declaration = json!({
+        "elements": ["hub1"],
+        "cause": "Fibre cut near Hub 1",
+        "message": "Crews are on site.",
+        "etr": "2026-11-23T16:00:00Z",
+        "next_update_by": "2026-11-23T13:00:00Z",
+    });
+    assert_eq!(s.post("/v1/incidents", Some(&s.operator), &declaration).await.status, 201);
+    s.tick().await;
+    let r = s.get("/v1/notices?customer=C1", Some(&s.read)).await;
+    let notices = r.body.as_array().unwrap();
+    assert_eq!(notices.len(), 1, "SMS only: {}", r.body);
+    assert_eq!((&notices[0]["channel"], &notices[0]["reason"]), (&json!("sms"), &json!("quiet_hours")));
+    assert_eq!(notices[0]["next_attempt_at"], "2026-11-23T13:00:00Z");
+    // Held: nothing goes at noon; at 13:00 it does.
+    assert_eq!(s.deliver().await.sent, 2, "C2's SMS and C5's email, not C1's");
+    s.clock.set(ts("2026-11-23T13:00:00Z"));
+    assert_eq!(s.deliver().await.sent, 1);
+    s.stop().await.expect("a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsubscribe_link_works_once_without_a_login_and_says_nothing_when_refused() {
+    let s = TestServer::start().await;
+    outage(&s).await;
+    s.tick().await;
+    s.deliver().await;
+    // A plain update: an optional notice, with a link.
+    let update = json!({ "message": "Crews are splicing.", "next_update_by": "2026-11-23T14:00:00Z" });
+    assert_eq!(s.post("/v1/incidents/INC-000001/updates", Some(&s.operator), &update).await.status, 200);
+    s.tick().await;
+    let notice = s.engine.store.notice("C1/INC-000001/update/1/email").await.unwrap().expect("C1's update");
+    let key = amends::unsubscribe::stored_key(s.engine.store.as_ref()).await.unwrap();
+    let link = amends::unsubscribe::links(key, &s.base)(&notice, s.clock.now()).expect("a link");
+    let path = link.strip_prefix(&s.base).unwrap().to_string();
+    let ack = s.engine.store.notice("C1/INC-000001/acknowledgement/0/email").await.unwrap().unwrap();
+    assert!(
+        amends::unsubscribe::links(amends::optout::OptOutKey::generate(), &s.base)(&ack, s.clock.now())
+            .is_none()
+    );
+
+    // Following the link (a mail scanner does) changes nothing; it shows a button.
+    let (status, text) = page(&s, Method::GET, &path).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("<form method=\"post\""), "{text}");
+    assert_eq!(s.get("/v1/customers/C1/preferences", Some(&s.read)).await.body["chosen"], json!({}));
+
+    let (status, text) = page(&s, Method::POST, &path).await;
+    assert_eq!(status, 200, "{text}");
+    let r = s.get("/v1/customers/C1/preferences", Some(&s.read)).await;
+    assert_eq!(r.body["channels"]["update"], json!(["webhook"]));
+    assert_eq!(r.body["channels"]["etr_change"], json!(["sms", "webhook"]));
+
+    // Used, forged, expired: refused, naming nobody.
+    let (status, text) = page(&s, Method::POST, &path).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("already used") && !text.contains("C1"), "{text}");
+    let mut forged = path.clone();
+    forged.replace_range(forged.len() - 3.., "AAA");
+    let (status, text) = page(&s, Method::POST, &forged).await;
+    assert!(status == 400 && text.contains("not valid") && !text.contains("C1"), "{text}");
+    s.clock.set(ts("2027-11-23T12:00:00Z"));
+    let (status, text) = page(&s, Method::GET, &path).await;
+    assert!(status == 400 && text.contains("expired"), "{text}");
+    s.stop().await.expect("a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_and_bounces_update_the_record_and_bounces_quarantine() {
+    let s = TestServer::start().await;
+    outage(&s).await;
+    s.tick().await;
+    // An SMS sent through a gateway that answered with its own id (as the dispatcher
+    // records it).
+    let store = s.engine.store.clone();
+    let claimed =
+        store.claim_due_notices("sms", s.clock.now(), ts("2026-11-23T12:05:00Z"), 10).await.unwrap();
+    for n in &claimed {
+        let sent =
+            DeliveryOutcome::Sent { at: s.clock.now(), provider_id: Some(format!("SM-{}", n.customer_id)) };
+        assert!(store.record_delivery(&n.key, n.attempts, &sent).await.unwrap());
+    }
+    let receipts = json!([
+        { "provider_id": "SM-C1", "status": "delivered" },
+        { "provider_id": "SM-C2", "status": "undelivered", "detail": "30003 unreachable handset" },
+        { "provider_id": "SM-C9", "status": "delivered" },
+        { "provider_id": "SM-C1", "status": "accepted" },
+    ]);
+    let r = s.post("/v1/channels/sms/receipts", Some(&s.operator), &receipts).await;
+    assert_eq!((r.status, &r.body), (200, &json!({ "applied": 2, "ignored": 2 })));
+    let c2 = store.notice("C2/INC-000001/acknowledgement/0/sms").await.unwrap().unwrap();
+    assert_eq!((c2.status.as_str(), c2.last_error.as_deref()), ("failed", Some("30003 unreachable handset")));
+    // Twilio's own callback shape.
+    let twilio = s.request(Method::POST, "/v1/channels/sms/receipts", Some(&s.operator)).form(&[
+        ("MessageSid", "SM-C1"),
+        ("MessageStatus", "failed"),
+        ("ErrorCode", "30008"),
+    ]);
+    assert_eq!(s.send(twilio).await.body, json!({ "applied": 1, "ignored": 0 }));
+    assert_eq!(s.post("/v1/channels/sms/receipts", None, &receipts).await.status, 401);
+
+    // Hard bounces: the email fails, and the third in a row quarantines the address.
+    s.deliver().await;
+    let bad_kind = s
+        .post("/v1/channels/email/bounces", Some(&s.operator), &json!([{ "key": "x", "kind": "angry" }]))
+        .await;
+    assert_eq!(bad_kind.status, 422, "{}", bad_kind.body);
+    let bounce = json!([{ "key": "C5/INC-000001/acknowledgement/0/email", "kind": "hard", "detail": "550 5.1.1 no such user" }]);
+    let r = s.post("/v1/channels/email/bounces", Some(&s.operator), &bounce).await;
+    assert_eq!(r.body, json!({ "applied": 1, "ignored": 0 }));
+    let record = s.get("/v1/notices/C5/INC-000001/acknowledgement/0/email", Some(&s.read)).await;
+    assert_eq!(record.body["notice"]["status"], "failed");
+    assert_eq!(record.body["history"][2]["detail"], "bounce: 550 5.1.1 no such user");
+    for _ in 0..2 {
+        store.record_hard_failure("email", "ed@example.com", "550", 3, s.clock.now()).await.unwrap();
+    }
+    let r = s.get("/v1/quarantine", Some(&s.read)).await;
+    assert_eq!(r.body[0]["recipient"], "ed@example.com");
+
+    // The next notice to a quarantined address is suppressed, not sent.
+    let update = json!({ "message": "Crews are splicing.", "next_update_by": "2026-11-23T14:00:00Z" });
+    assert_eq!(s.post("/v1/incidents/INC-000001/updates", Some(&s.operator), &update).await.status, 200);
+    s.tick().await;
+    let report = s.deliver().await;
+    assert_eq!(report.suppressed, 1, "{report:?}");
+    let c5 = store.notice("C5/INC-000001/update/1/email").await.unwrap().unwrap();
+    assert_eq!((c5.status.as_str(), c5.reason.as_deref()), ("suppressed", Some("quarantined")));
+
+    let lift = s.request(Method::DELETE, "/v1/quarantine/email/ed@example.com", Some(&s.operator));
+    assert_eq!(lift.send().await.unwrap().status(), 204);
+    assert_eq!(s.get("/v1/quarantine", Some(&s.read)).await.body, json!([]));
+    s.stop().await.expect("a clean stop");
+}
