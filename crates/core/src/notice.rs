@@ -470,6 +470,25 @@ mod tests {
     }
 
     #[test]
+    fn shipped_sms_fit_in_three_segments_and_spanish_stays_in_gsm7() {
+        let templates = Templates::builtin();
+        for locale in ["en", "es", "fr"] {
+            let locale = Locale::parse(locale).unwrap();
+            for kind in NoticeKind::ALL {
+                let name = templates.resolve_for(kind, TemplateForm::Sms, &locale).unwrap();
+                assert!(name.ends_with(".sms.txt"), "{name}");
+                let sms = templates.render_named(&name, Value::from(Serde(NoticeContext::sample()))).unwrap();
+                assert_eq!(sms.subject, "", "{name}");
+                let counted = crate::sms::segments(&sms.body);
+                assert!(counted.segments <= 3, "{name}: {counted:?} for {:?}", sms.body);
+                if locale.language() != "fr" {
+                    assert_eq!(counted.encoding, crate::sms::Encoding::Gsm7, "{name}: {:?}", sms.body);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn keys_and_local_times() {
         assert_eq!(
             notice_key("C1", "INC-000001", NoticeKind::Update, 3, "sms"),
