@@ -279,7 +279,7 @@ fn outage_to_notified_and_credited_customers() {
     assert!(bodies[1].contains("We now expect your service back by 3:00 PM UTC on Monday, November 23 (before, we said 2:00 PM UTC"), "{}", bodies[1]);
     assert!(bodies[2].contains("We told you we expected your service back by 3:00 PM UTC on Monday, November 23, and it is not back yet."), "{}", bodies[2]);
     assert!(bodies[4].contains("If you are still offline: unplug your router"), "{}", bodies[4]);
-    assert!(bodies[3].contains("We have credited 0.41 USD"), "{}", bodies[3]);
+    assert!(bodies[3].contains("We have credited $0.41"), "{}", bodies[3]);
     assert!(bodies[3].contains("It will appear on your statement of 2026-12-01."), "{}", bodies[3]);
     let sms = env.json("2026-11-23T16:12:00Z", &["notices", "list", "--customer", "C6"]);
     assert_eq!(sms[0]["channel"], "sms");

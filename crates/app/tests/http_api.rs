@@ -76,6 +76,13 @@ async fn health_and_openapi_need_no_token() {
         "/v1/customers/{id}/notices",
         "/v1/customers/{id}/credits",
         "/v1/credits",
+        "/v1/notices",
+        "/v1/notices/{key}",
+        "/v1/customers/{id}/preferences",
+        "/v1/channels/sms/receipts",
+        "/v1/channels/email/bounces",
+        "/v1/quarantine",
+        "/v1/quarantine/{channel}/{recipient}",
     ]);
     assert_eq!(paths, expected);
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
@@ -677,7 +684,14 @@ async fn preview_renders_every_kind_in_every_locale_on_each_channel() {
             .contains("Esperamos que el servicio vuelva a las 16:00 UTC del lunes 23 de noviembre.")
     );
     assert!(ack("fr").body.contains("le retour de votre service à 16 h 00 UTC le lundi 23 novembre."));
-    assert!(previews.iter().all(|p| p.body.contains("Fibre cut near Hub 1") || p.kind != "acknowledgement"));
+    let emails = previews.iter().filter(|p| p.channel == "email");
+    assert!(emails.clone().all(|p| p.body.contains("Fibre cut near Hub 1") || p.kind != "acknowledgement"));
+    // SMS are the short form: no subject, a few segments at most.
+    for p in previews.iter().filter(|p| p.channel == "sms") {
+        assert_eq!(p.subject, "", "{p:?}");
+        assert!(amends_core::sms::segments(&p.body).segments <= 3, "{p:?}");
+    }
+    assert!(emails.clone().all(|p| !p.subject.is_empty()));
 
     // Once credited, the credit notice previews with the ledger's amount.
     let r = s.post("/v1/incidents/INC-000001/resolve", Some(&s.operator), &json!({})).await;
@@ -687,8 +701,17 @@ async fn preview_renders_every_kind_in_every_locale_on_each_channel() {
     assert_eq!(credit.len(), 3 * 2);
     let ledger = s.engine.store.credits(&Default::default()).await.unwrap();
     let c1 = ledger.iter().find(|c| c.customer_id == "C1").unwrap();
-    let amount = format!("{}.{:02} USD", c1.amount_minor / 100, c1.amount_minor % 100);
-    assert!(credit.iter().all(|p| p.subject.contains(&amount)), "{amount}: {credit:?}");
+    // Written each language's way, in the email and in the SMS alike.
+    let (units, cents) = (c1.amount_minor / 100, c1.amount_minor % 100);
+    for p in &credit {
+        let amount = match p.locale.as_str() {
+            "en" => format!("${units}.{cents:02}"),
+            "es" => format!("{units},{cents:02}\u{a0}US$"),
+            "fr" => format!("{units},{cents:02}\u{a0}$US"),
+            other => panic!("unexpected locale {other}"),
+        };
+        assert!(p.body.contains(&amount), "{amount}: {p:?}");
+    }
 
     let unknown = s.engine.preview("NOPE", "INC-000001", &[]).await.unwrap_err();
     assert_eq!(unknown.to_string(), "customer NOPE is not in the book");

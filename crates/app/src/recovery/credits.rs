@@ -11,6 +11,7 @@
 use super::fanout::{Batch, Instants};
 use super::{Engine, EngineError, join};
 use crate::book::LoadedBook;
+use amends_core::book::Locale;
 use amends_core::cycle::cycle_containing;
 use amends_core::interval::Interval;
 use amends_core::money::{Money, format_minor};
@@ -267,23 +268,25 @@ pub fn credit_key(customer_id: &str, incident_id: &str, policy: &Policy) -> Stri
 }
 
 /// The credit notice's fields for one customer: one notice for all their policies.
-fn notice_fields(credits: &[Arc<PricedCredit>]) -> minijinja::Value {
+fn notice_fields(credits: &[Arc<PricedCredit>], locale: &Locale) -> minijinja::Value {
     let total: i64 = credits.iter().map(|c| c.amount_minor).sum();
     let first = &credits[0];
     let explanation = credits.iter().map(|c| c.explanation.as_str()).collect::<Vec<_>>().join(" ");
-    credit_notice_fields(total, &first.currency, &first.statement.to_string(), &explanation)
+    credit_notice_fields(total, &first.currency, &first.statement.to_string(), &explanation, locale)
 }
 
-/// What a credit notice says of the credit: the total in its currency, the statement it
-/// lands on, and the arithmetic.
+/// What a credit notice says of the credit: the total in its currency, written the
+/// customer's language's way ($0.41, 0,41 €), the statement it lands on, and the
+/// arithmetic (kept in one exact form, as the ledger has it).
 pub(crate) fn credit_notice_fields(
     total: i64,
     currency: &str,
     statement: &str,
     explanation: &str,
+    locale: &Locale,
 ) -> minijinja::Value {
     let amount = match amends_core::money::Currency::parse(currency) {
-        Ok(c) => Money::new(total, c).to_string(),
+        Ok(c) => amends_core::money::format_for_locale(Money::new(total, c), locale),
         Err(_) => format_minor(total, 2),
     };
     minijinja::context! {
@@ -551,7 +554,10 @@ impl Engine {
             },
             now: self.clock.now(),
         };
-        Ok(self.render_and_queue(book, &batch, owed, |credits| notice_fields(credits)).await?.notices_queued)
+        Ok(self
+            .render_and_queue(book, &batch, owed, |credits, locale| notice_fields(credits, locale))
+            .await?
+            .notices_queued)
     }
 }
 

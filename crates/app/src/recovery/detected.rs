@@ -144,7 +144,7 @@ impl Engine {
                 Some((c, own))
             })
             .collect();
-        self.render_and_queue(book, &batch, customers, Value::clone).await
+        self.render_and_queue(book, &batch, customers, |own, _| own.clone()).await
     }
 
     /// The notices of one timeline entry of a detected incident: first whatever each

@@ -8,7 +8,7 @@
 use super::audience::{PreferenceMap, Routing, route};
 use super::{Engine, EngineError, join};
 use crate::book::LoadedBook;
-use amends_core::book::Customer;
+use amends_core::book::{Customer, Locale};
 use amends_core::incident::UpdateKind;
 use amends_core::notice::{
     NoticeContext, NoticeKind, Rendered, TemplateError, TemplateForm, Templates, format_local, notice_key,
@@ -188,7 +188,7 @@ impl Engine {
             now: self.clock.now(),
         };
         let customers: Vec<(u32, ())> = customers.into_iter().map(|c| (c, ())).collect();
-        self.render_and_queue(book, &batch, customers, |_| Value::UNDEFINED).await
+        self.render_and_queue(book, &batch, customers, |_, _| Value::UNDEFINED).await
     }
 
     /// The parts of a notice's context that come from the incident alone.
@@ -265,7 +265,7 @@ fn is_minor_etr_change(previous: Option<&UpdateRow>, update: &UpdateRow, min: ji
 }
 
 /// What a notice says to one customer alone, as a template context layer.
-pub(crate) type Fill<T> = fn(&T) -> Value;
+pub(crate) type Fill<T> = fn(&T, &Locale) -> Value;
 
 struct SharedBatch {
     kind: NoticeKind,
@@ -347,7 +347,7 @@ fn render_chunk<T>(
         let ctx = merge_maps([
             batch.base.clone(),
             local.clone(),
-            context! { customer_name => customer.name.as_str(), ..fill(extra) },
+            context! { customer_name => customer.name.as_str(), ..fill(extra, &customer.locale) },
         ]);
         for r in routes {
             let form = if r.channel == Channel::Sms { TemplateForm::Sms } else { TemplateForm::Full };

@@ -6,7 +6,7 @@ use super::fanout::{Instants, formatted_instants};
 use super::{Engine, EngineError};
 use amends_core::book::Locale;
 use amends_core::incident::UpdateKind;
-use amends_core::notice::{NoticeContext, NoticeKind};
+use amends_core::notice::{NoticeContext, NoticeKind, TemplateForm};
 use amends_store::{CreditFilter, IncidentRow, UpdateRow};
 use minijinja::Value;
 use minijinja::value::{Serde, merge_maps};
@@ -49,20 +49,22 @@ impl Engine {
                 continue;
             }
             let (base, instants) = self.preview_context(&incident, &timeline, kind);
-            let own = minijinja::context! { customer_name => customer.name.as_str(), ..credit.clone().unwrap_or_default() };
             for locale in self.templates.locales() {
                 let locale = Locale::parse(locale).map_err(|e| EngineError::Invalid(vec![e.to_string()]))?;
                 let local = formatted_instants(&instants, &customer.zone.tz, &locale);
-                let name = self.templates.resolve(kind, &locale)?;
-                let ctx = merge_maps([Value::from(Serde(&base)), local, own.clone()]);
-                let rendered = self.templates.render_named(&name, ctx)?;
+                let credit = credit.as_ref().map(|c| c.fields(&locale)).unwrap_or_default();
+                let own = minijinja::context! { customer_name => customer.name.as_str(), ..credit };
+                let ctx = merge_maps([Value::from(Serde(&base)), local, own]);
                 for channel in &channels {
+                    let form = if *channel == "sms" { TemplateForm::Sms } else { TemplateForm::Full };
+                    let name = self.templates.resolve_for(kind, form, &locale)?;
+                    let rendered = self.templates.render_named(&name, ctx.clone())?;
                     out.push(Preview {
                         kind: kind.as_str().into(),
                         locale: locale.to_string(),
                         channel: (*channel).into(),
-                        subject: rendered.subject.clone(),
-                        body: rendered.body.clone(),
+                        subject: rendered.subject,
+                        body: rendered.body,
                     });
                 }
             }
@@ -104,12 +106,12 @@ impl Engine {
         (base, instants)
     }
 
-    /// The credit notice's fields from the ledger, if the customer has credits for it.
+    /// The customer's credit for the incident from the ledger, if there is one yet.
     async fn credit_fields(
         &self,
         customer_id: &str,
         incident_id: &str,
-    ) -> Result<Option<Value>, EngineError> {
+    ) -> Result<Option<CreditTotal>, EngineError> {
         let filter = CreditFilter {
             customer_id: Some(customer_id.into()),
             source_event: Some(incident_id.into()),
@@ -117,9 +119,32 @@ impl Engine {
         };
         let credits = self.store.credits(&filter).await?;
         let Some(first) = credits.first() else { return Ok(None) };
-        let total: i64 = credits.iter().map(|c| c.amount_minor).sum();
-        let explanation = credits.iter().map(|c| c.explanation.as_str()).collect::<Vec<_>>().join(" ");
-        Ok(Some(super::credits::credit_notice_fields(total, &first.currency, &first.statement, &explanation)))
+        Ok(Some(CreditTotal {
+            total: credits.iter().map(|c| c.amount_minor).sum(),
+            currency: first.currency.clone(),
+            statement: first.statement.clone(),
+            explanation: credits.iter().map(|c| c.explanation.as_str()).collect::<Vec<_>>().join(" "),
+        }))
+    }
+}
+
+/// A customer's credit for one incident, every policy's row added up.
+struct CreditTotal {
+    total: i64,
+    currency: String,
+    statement: String,
+    explanation: String,
+}
+
+impl CreditTotal {
+    fn fields(&self, locale: &Locale) -> Value {
+        super::credits::credit_notice_fields(
+            self.total,
+            &self.currency,
+            &self.statement,
+            &self.explanation,
+            locale,
+        )
     }
 }
 
