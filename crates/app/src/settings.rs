@@ -95,11 +95,25 @@ impl Default for DeliverySettings {
 }
 
 /// One channel's pacing and retry policy.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LaneSettings {
     pub pacing: PacingConfig,
     pub backoff: Backoff,
+}
+
+impl Default for LaneSettings {
+    /// As many sends in flight as the dispatcher runs, no rate limit, 30 s per send: a
+    /// relay or gateway's own limits are the operator's to set (`per_second`), and an
+    /// outage notice must not queue behind a limit nobody asked for.
+    fn default() -> Self {
+        let pacing = PacingConfig {
+            concurrency: crate::deliver::DELIVERY_CONCURRENCY_MAX,
+            per_second: 0,
+            ..PacingConfig::default()
+        };
+        Self { pacing, backoff: Backoff::default() }
+    }
 }
 
 /// `[[policies]]` in the settings file: a policy and the customers it is for. Empty lists

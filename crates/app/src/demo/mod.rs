@@ -208,13 +208,16 @@ async fn print_summary(
     for kind in ["acknowledgement", "update", "credit"] {
         let pick: Option<&NoticeRow> = notices.iter().rfind(|n| n.kind == kind);
         if let Some(n) = pick {
+            // An SMS has no subject line.
+            let subject =
+                if n.subject.is_empty() { String::new() } else { format!("Subject: {}\n\n", n.subject) };
             println!(
-                "\n--- {} #{} to {} [{}] ---\nSubject: {}\n\n{}",
+                "\n--- {} #{} by {} to {} [{}] ---\n{subject}{}",
                 n.kind,
                 n.seq,
+                n.channel,
                 n.recipient,
                 n.status,
-                n.subject,
                 n.body.trim_end()
             );
         }
