@@ -59,6 +59,27 @@ async fn every_message_has_a_record_with_its_history() {
         .collect();
     assert_eq!(history, [("queued", "2026-11-23T12:00:00Z"), ("sent", "2026-11-23T12:00:00Z")]);
     assert_eq!(s.get("/v1/notices/C1/nothing", Some(&s.read)).await.status, 404);
+
+    // An update still queued when the incident is resolved is coalesced into the
+    // restoration: recorded as queued, then suppressed, and never sent.
+    let update = json!({ "message": "Crews are splicing.", "next_update_by": "2026-11-23T14:00:00Z" });
+    assert_eq!(s.post("/v1/incidents/INC-000001/updates", Some(&s.operator), &update).await.status, 200);
+    s.tick().await;
+    s.clock.set(ts("2026-11-23T12:10:00Z"));
+    assert_eq!(s.post("/v1/incidents/INC-000001/resolve", Some(&s.operator), &json!({})).await.status, 200);
+    assert!(s.tick().await.fanout.coalesced >= 1);
+    let r = s.get("/v1/notices/C1/INC-000001/update/1/email", Some(&s.read)).await;
+    assert_eq!(
+        (&r.body["notice"]["status"], &r.body["notice"]["reason"]),
+        (&json!("suppressed"), &json!("coalesced"))
+    );
+    let history: Vec<(&str, Option<&str>)> = r.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["status"].as_str().unwrap(), e["detail"].as_str()))
+        .collect();
+    assert_eq!(history, [("queued", None), ("suppressed", Some("coalesced"))]);
     s.stop().await.expect("a clean stop");
 }
 

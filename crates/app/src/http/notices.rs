@@ -92,12 +92,18 @@ pub async fn show_notice(
     let store = &state.engine.store;
     let notice =
         store.notice(&key).await?.ok_or_else(|| ApiError::not_found(format!("notice {key} not found")))?;
+    // How it started: suppressed for consent when written, else queued (held for quiet
+    // hours, when that is its reason); everything later is in `notice_events`.
+    let (status, detail) = match notice.reason.as_deref() {
+        Some("consent") => ("suppressed", Some("consent")),
+        Some("quiet_hours") => ("queued", Some("quiet_hours")),
+        _ => ("queued", None),
+    };
     let mut history = vec![NoticeEventRow {
         key: key.clone(),
         at: notice.created_at,
-        status: if notice.status == "suppressed" && notice.attempts == 0 { "suppressed" } else { "queued" }
-            .into(),
-        detail: if notice.attempts == 0 { notice.reason.clone() } else { None },
+        status: status.into(),
+        detail: detail.map(str::to_owned),
     }];
     history.extend(store.notice_events(&key).await?);
     Ok(Json(NoticeRecord { notice, history }))
