@@ -22,7 +22,7 @@ const KEY_NAME: &str = "opt_out_key";
 pub const LINK_LIFETIME: SignedDuration = SignedDuration::from_hours(24 * 180);
 
 /// The key that signs links: the stored one, or a new one stored now.
-pub async fn stored_key(store: &dyn Store) -> anyhow::Result<OptOutKey> {
+pub async fn stored_key(store: &dyn Store) -> Result<OptOutKey, UnsubscribeError> {
     let candidate = OptOutKey::generate().to_hex();
     let stored = store.secret_or_insert(KEY_NAME, &candidate).await?;
     Ok(OptOutKey::from_hex(&stored)?)
@@ -63,6 +63,9 @@ pub enum UnsubscribeError {
     Used,
     #[error(transparent)]
     Store(#[from] amends_store::StoreError),
+    /// The stored signing key does not read back (edited by hand).
+    #[error("the stored unsubscribe key: {0}")]
+    Key(#[from] crate::optout::OptOutKeyError),
 }
 
 /// What the link changed, for the confirmation page.

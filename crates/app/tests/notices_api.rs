@@ -10,9 +10,18 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use support::{CUSTOMERS, PLANS, TOPOLOGY, TestServer, ts};
 
+/// The shared book, then an outage on hub1 declared at the clock's start (12:00).
 async fn outage(s: &TestServer) {
+    import_book(s).await;
+    declare(s).await;
+}
+
+async fn import_book(s: &TestServer) {
     let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
     assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+}
+
+async fn declare(s: &TestServer) {
     let declaration = json!({
         "elements": ["hub1"],
         "cause": "Fibre cut near Hub 1",
@@ -86,8 +95,7 @@ async fn every_message_has_a_record_with_its_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preferences_choose_channels_and_quiet_hours_hold_sms() {
     let s = TestServer::start().await;
-    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
-    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    import_book(&s).await;
 
     let r = s.get("/v1/customers/C1/preferences", Some(&s.read)).await;
     assert_eq!(r.body["channels"]["update"], json!(["email", "webhook"]));
@@ -122,14 +130,7 @@ async fn preferences_choose_channels_and_quiet_hours_hold_sms() {
         .await;
     assert_eq!(read_only.status, 403);
 
-    let declaration = json!({
-        "elements": ["hub1"],
-        "cause": "Fibre cut near Hub 1",
-        "message": "Crews are on site.",
-        "etr": "2026-11-23T16:00:00Z",
-        "next_update_by": "2026-11-23T13:00:00Z",
-    });
-    assert_eq!(s.post("/v1/incidents", Some(&s.operator), &declaration).await.status, 201);
+    declare(&s).await;
     s.tick().await;
     let r = s.get("/v1/notices?customer=C1", Some(&s.read)).await;
     let notices = r.body.as_array().unwrap();

@@ -192,12 +192,14 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 
 fn refusal(error: &UnsubscribeError) -> Response {
     match error {
-        UnsubscribeError::Store(e) => {
-            tracing::error!(error = %e, "unsubscribe failed");
+        // The same answer for forged, expired and used links, with no customer named.
+        UnsubscribeError::Link(_) | UnsubscribeError::Used => {
+            page(StatusCode::BAD_REQUEST, "This link does not work", &format!("<p>{error}.</p>"))
+        }
+        UnsubscribeError::Store(_) | UnsubscribeError::Key(_) => {
+            tracing::error!(%error, "unsubscribe failed");
             page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "<p>Please try again later.</p>")
         }
-        // The same answer for forged, expired and used links, with no customer named.
-        other => page(StatusCode::BAD_REQUEST, "This link does not work", &format!("<p>{other}.</p>")),
     }
 }
 
@@ -208,12 +210,7 @@ pub async fn unsubscribe_page(
 ) -> Response {
     let key = match stored_key(state.engine.store.as_ref()).await {
         Ok(key) => key,
-        Err(e) => {
-            return refusal(&UnsubscribeError::Store(amends_store::StoreError::Corrupt {
-                table: "secrets",
-                reason: e.to_string(),
-            }));
-        }
+        Err(e) => return refusal(&e),
     };
     if let Err(e) = key.verify(&q.token, state.engine.clock.now()) {
         return refusal(&e.into());
@@ -237,10 +234,7 @@ pub async fn unsubscribe_post(
     let store = state.engine.store.as_ref();
     let result = match stored_key(store).await {
         Ok(key) => unsubscribe(store, &key, &q.token, state.engine.clock.now()).await,
-        Err(e) => Err(UnsubscribeError::Store(amends_store::StoreError::Corrupt {
-            table: "secrets",
-            reason: e.to_string(),
-        })),
+        Err(e) => Err(e),
     };
     match result {
         Ok(done) => {
