@@ -3,53 +3,18 @@
 //! is killed with SIGKILL at several points, then the steps are run again. The ledger and
 //! the outbox must come out exactly as in a run that was never interrupted.
 
+use binary::{amends, ok};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+#[path = "support/binary.rs"]
+mod binary;
 
 const CUSTOMERS: usize = 8_000;
 const T_DECLARE: &str = "2026-11-23T12:00:00Z";
 const T_RESOLVE: &str = "2026-11-23T15:30:00Z";
-
-fn amends(db: &Path, now: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amends"));
-    cmd.arg("--database").arg(db).args(["--now", now]).env_remove("AMENDS_DATABASE_URL");
-    cmd
-}
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn write_book(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("plans.csv"),
-        "plan_id,name,monthly_price_minor,currency\np1,One,4999,USD\np2,Two,7999,EUR\n",
-    )
-    .unwrap();
-    let mut topo = String::from("element_id,parent_id,kind,name\nroot,,region,R\nhub,root,hub,H\n");
-    for n in 0..40 {
-        topo.push_str(&format!("n{n},hub,node,N{n}\n"));
-    }
-    std::fs::write(dir.join("topology.csv"), topo).unwrap();
-    let zones = ["UTC", "America/New_York", "Europe/Paris", "Asia/Tokyo"];
-    let mut customers = String::from(
-        "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n",
-    );
-    for i in 0..CUSTOMERS {
-        customers.push_str(&format!(
-            "C{i:06},Name {i},c{i}@example.com,,en-US,{},p{},n{},,{},2020-01-01T00:00:00Z,active\n",
-            zones[i % 4],
-            i % 2 + 1,
-            i % 40,
-            i % 28 + 1
-        ));
-    }
-    std::fs::write(dir.join("customers.csv"), customers).unwrap();
-}
 
 /// A database with the book imported and the incident declared and fanned out.
 fn prepared(root: &Path, name: &str) -> PathBuf {
@@ -92,7 +57,7 @@ fn copy_db(from: &Path, to: &Path) {
 #[test]
 fn killed_mid_resolution_then_rerun_gives_the_same_ledger_and_outbox() {
     let dir = tempfile::tempdir().unwrap();
-    write_book(&dir.path().join("book"));
+    binary::write_email_book(&dir.path().join("book"), CUSTOMERS);
 
     let template = prepared(dir.path(), "prepared.db");
     let reference = dir.path().join("reference.db");

@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -35,6 +35,9 @@ pub struct Behaviour {
     /// When set, a transaction waits at the end of DATA until this many transactions have
     /// been open at once (or 10 s pass), so a test can see how many the client overlaps.
     pub hold_until_concurrent: Option<usize>,
+    /// While set, a new transaction waits at MAIL FROM, before any of its message has
+    /// arrived: a client killed meanwhile leaves nothing behind.
+    pub paused: Arc<AtomicBool>,
 }
 
 /// Counters shared by every connection.
@@ -179,6 +182,9 @@ struct Recorder {
 
 impl Handler for Recorder {
     fn mail(&mut self, _ip: IpAddr, _domain: &str, from: &str) -> Response {
+        while self.behaviour.paused.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         self.current = Received { mail_from: from.to_owned(), ..Received::default() };
         response::OK
     }
