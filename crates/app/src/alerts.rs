@@ -22,7 +22,7 @@ use crate::clock::{after, truncate_to_second};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use crate::recovery::{Engine, EngineError};
-use amends_core::incident::{IncidentState, LOOKBACK_DAYS_MAX, MESSAGE_BYTES_MAX, UpdateKind};
+use amends_core::incident::{ByLocale, IncidentState, LOOKBACK_DAYS_MAX, MESSAGE_BYTES_MAX, UpdateKind};
 use amends_core::topology::Topology;
 use amends_store::{AppendOutcome, IncidentRow, NewUpdate, StoreError, UpdateRow};
 use axum::Json;
@@ -322,6 +322,7 @@ pub fn opening(
         incident_id: String::new(),
         element_ids: vec![element.to_string()],
         cause: cause.clone(),
+        causes: ByLocale::new(),
         state: state.into(),
         etr: None,
         next_update_by,
@@ -336,6 +337,7 @@ pub fn opening(
         state: state.into(),
         etr: None,
         next_update_by,
+        messages: ByLocale::new(),
         trigger_key: Some(text_key(0, &text_hash(&cause, &message))),
         message,
     };
@@ -372,6 +374,7 @@ pub fn revision(
         etr: ahead(incident.etr),
         next_update_by: ahead(incident.next_update_by).or(Some(after(now, follow_up))),
         message: text,
+        messages: ByLocale::new(),
         trigger_key: Some(text_key(last.map_or(1, |(n, _)| n.saturating_add(1)), &hash)),
     })
 }
@@ -530,7 +533,7 @@ impl<'a> Receiver<'a> {
         let message = bounded(&format!("Resolved by monitoring: {}", texts(alert).0));
         // Service came back when the alert ended, not when its resolution reached us.
         let back = alert.ends_at.unwrap_or_else(|| self.engine.clock.now());
-        match self.engine.resolve_at(id, &message, back).await {
+        match self.engine.resolve_at(id, &message, &Default::default(), back).await {
             Ok(_) => {
                 tracing::info!(incident = %id, "an alert resolved its incident");
                 Ok(Decision::done(Outcome::Resolved, id))
@@ -669,6 +672,7 @@ mod tests {
             incident_id: "INC-000001".into(),
             element_ids: vec!["hub1".into()],
             cause: "Fibre cut near Hub 1".into(),
+            causes: ByLocale::new(),
             state: if resolved_at.is_some() { "resolved" } else { "acknowledged" }.into(),
             etr: None,
             next_update_by: Some(ts("2026-11-23T13:00:00Z")),
@@ -688,6 +692,7 @@ mod tests {
             etr: update.etr,
             next_update_by: update.next_update_by,
             message: update.message.clone(),
+            messages: ByLocale::new(),
             trigger_key: update.trigger_key.clone(),
             fanned_out: true,
         }

@@ -5,7 +5,7 @@ use crate::import::ImportInput;
 use crate::recovery::Engine;
 use crate::settings::{Overrides, Settings};
 use crate::tokens::{self, Scope};
-use amends_core::incident::{Declaration, IncidentState, UpdateRequest};
+use amends_core::incident::{Declaration, IncidentState, Translations, UpdateRequest};
 use amends_store::CreditFilter;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -119,6 +119,41 @@ pub enum PolicyCommand {
     },
 }
 
+/// The operator's text in other languages: customers whose locale (or language) matches
+/// read these instead.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Translated {
+    /// The cause in another language, as LOCALE=TEXT (`es=Corte de fibra`; repeat).
+    #[arg(long = "cause-in", value_name = "LOCALE=TEXT", value_parser = parse_local_text)]
+    causes: Vec<(String, String)>,
+    /// The message in another language, as LOCALE=TEXT (repeat).
+    #[arg(long = "message-in", value_name = "LOCALE=TEXT", value_parser = parse_local_text)]
+    messages: Vec<(String, String)>,
+}
+
+impl Translated {
+    /// As the API takes them. Checked with the rest of the declaration or update.
+    fn translations(self) -> Translations {
+        let mut all = Translations::new();
+        for (locale, cause) in self.causes {
+            all.entry(locale).or_default().cause = Some(cause);
+        }
+        for (locale, message) in self.messages {
+            all.entry(locale).or_default().message = Some(message);
+        }
+        all
+    }
+}
+
+fn parse_local_text(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((locale, text)) if !locale.trim().is_empty() => {
+            Ok((locale.trim().to_string(), text.to_string()))
+        }
+        _ => Err(format!("{s:?}: expected LOCALE=TEXT, e.g. es=Corte de fibra")),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum IncidentCommand {
     /// Declare an incident on one or more elements; every active customer at or below
@@ -144,6 +179,8 @@ pub enum IncidentCommand {
         started_at: Option<Timestamp>,
         #[arg(long, value_parser = parse_state, default_value = "acknowledged")]
         state: IncidentState,
+        #[command(flatten)]
+        translated: Translated,
     },
     /// Post an update: a new ETR, a new state, a message.
     Update {
@@ -156,12 +193,19 @@ pub enum IncidentCommand {
         next_update_by: Option<Timestamp>,
         #[arg(long, value_parser = parse_state)]
         state: Option<IncidentState>,
+        /// A new public cause.
+        #[arg(long)]
+        cause: Option<String>,
+        #[command(flatten)]
+        translated: Translated,
     },
     /// Resolve an incident: restoration notices, then credits.
     Resolve {
         id: String,
         #[arg(long, default_value = "")]
         message: String,
+        #[command(flatten)]
+        translated: Translated,
     },
     /// List incidents.
     List {
@@ -448,15 +492,38 @@ async fn import(engine: &Arc<Engine>, dir: &std::path::Path) -> Result<()> {
 
 async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand) -> Result<()> {
     let changed = match cmd {
-        IncidentCommand::Declare { elements, cause, message, etr, next_update_by, started_at, state } => {
+        IncidentCommand::Declare {
+            elements,
+            cause,
+            message,
+            etr,
+            next_update_by,
+            started_at,
+            state,
+            translated,
+        } => {
+            let translations = translated.translations();
+            let declaration = Declaration {
+                elements,
+                cause,
+                message,
+                etr,
+                next_update_by,
+                started_at,
+                state,
+                translations,
+            };
+            engine.declare(declaration).await?
+        }
+        IncidentCommand::Update { id, message, etr, next_update_by, state, cause, translated } => {
+            let translations = translated.translations();
             engine
-                .declare(Declaration { elements, cause, message, etr, next_update_by, started_at, state })
+                .update(&id, UpdateRequest { message, etr, next_update_by, state, cause, translations })
                 .await?
         }
-        IncidentCommand::Update { id, message, etr, next_update_by, state } => {
-            engine.update(&id, UpdateRequest { message, etr, next_update_by, state, cause: None }).await?
+        IncidentCommand::Resolve { id, message, translated } => {
+            engine.resolve_translated(&id, &message, &translated.translations()).await?
         }
-        IncidentCommand::Resolve { id, message } => engine.resolve(&id, &message).await?,
         IncidentCommand::List { open } => return print_json(&engine.store.incidents(open).await?),
         IncidentCommand::Show { id } => {
             let incident = engine.incident(&id).await?;

@@ -135,6 +135,7 @@ async fn a_firing_alert_opens_one_incident_and_acknowledges_the_customers_below_
             "incident_id": "INC-000001",
             "element_ids": ["hub1"],
             "cause": "Fibre cut near Hub 1",
+            "causes": {},
             "state": "acknowledged",
             "etr": null,
             "next_update_by": "2026-11-23T13:00:00Z",

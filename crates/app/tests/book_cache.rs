@@ -29,6 +29,7 @@ fn on(element: &str) -> Declaration {
         next_update_by: ts("2026-11-23T19:00:00Z"),
         started_at: None,
         state: IncidentState::Acknowledged,
+        translations: Default::default(),
     }
 }
 

@@ -41,6 +41,7 @@ async fn outage(engine: &Engine, element: &str) -> String {
             next_update_by: ts("2026-11-23T19:00:00Z"),
             started_at: Some(ts("2026-11-23T10:00:00Z")),
             state: IncidentState::Acknowledged,
+            translations: Default::default(),
         })
         .await
         .unwrap();

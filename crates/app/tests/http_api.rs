@@ -175,6 +175,7 @@ async fn an_outage_from_declaration_to_credit() {
             "incident_id": "INC-000001",
             "element_ids": ["hub1"],
             "cause": "Fibre cut near Hub 1",
+            "causes": {},
             "state": "acknowledged",
             "etr": "2026-11-23T16:00:00Z",
             "next_update_by": "2026-11-23T13:00:00Z",
@@ -200,6 +201,7 @@ async fn an_outage_from_declaration_to_credit() {
             "etr": "2026-11-23T16:00:00Z",
             "next_update_by": "2026-11-23T13:00:00Z",
             "message": "Crews are on site.",
+            "messages": {},
             "trigger_key": null,
             "fanned_out": true,
         }])

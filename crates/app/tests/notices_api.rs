@@ -256,3 +256,81 @@ async fn receipts_and_bounces_update_the_record_and_bounces_quarantine() {
     assert_eq!(s.get("/v1/quarantine", Some(&s.read)).await.body, json!([]));
     s.stop().await.expect("a clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_text_reaches_each_customer_in_their_language() {
+    let s = TestServer::start().await;
+    let customers = CUSTOMERS
+        .replace("C4,Di,di@example.com,,en,", "C4,Di,di@example.com,,es-MX,")
+        .replace(",basic,node3,M4,", ",basic,node1,M4,")
+        .replace("C5,Ed,ed@example.com,,en-US,", "C5,Ed,ed@example.com,,fr-CA,");
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": customers });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+
+    // Every problem with the translations is named, with its locale, and nothing is declared.
+    let mut declaration = json!({
+        "elements": ["hub1"],
+        "cause": "Fibre cut near Hub 1",
+        "message": "",
+        "etr": "2026-11-23T16:00:00Z",
+        "next_update_by": "2026-11-23T13:00:00Z",
+        "translations": { "espagnol": { "cause": "Corte" }, "fr": { "message": "Sur place." }, "es": {} },
+    });
+    let r = s.post("/v1/incidents", Some(&s.operator), &declaration).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let refused = r.body.to_string();
+    for problem in [
+        "translations.espagnol: not a locale tag",
+        "translations.fr: message: this entry has no message to translate",
+        "translations.es: gives neither a cause nor a message",
+    ] {
+        assert!(refused.contains(problem), "{problem} in {refused}");
+    }
+    assert_eq!(s.get("/v1/incidents", Some(&s.read)).await.body, json!([]));
+
+    declaration["message"] = json!("Crews are on site.");
+    declaration["translations"] = json!({
+        "es": { "cause": "Corte de fibra cerca del nodo 1", "message": "Los equipos ya están en el lugar." },
+        "fr-CA": { "cause": "Coupure de fibre près du nœud 1" },
+    });
+    assert_eq!(s.post("/v1/incidents", Some(&s.operator), &declaration).await.status, 201);
+    s.tick().await;
+    // Spanish for es-MX (by language), French cause for fr-CA with the message as written.
+    let spanish = email_body(&s, "C4/INC-000001/acknowledgement/0").await;
+    assert!(spanish.contains("Corte de fibra cerca del nodo 1"), "{spanish}");
+    assert!(spanish.contains("Los equipos ya están en el lugar."), "{spanish}");
+    let french = email_body(&s, "C5/INC-000001/acknowledgement/0").await;
+    assert!(
+        french.contains("Coupure de fibre près du nœud 1") && french.contains("Crews are on site."),
+        "{french}"
+    );
+    let english = email_body(&s, "C1/INC-000001/acknowledgement/0").await;
+    assert!(english.contains("Fibre cut near Hub 1") && !english.contains("Corte"), "{english}");
+
+    // A new cause without translations takes the old cause's translations with it.
+    let update = json!({ "cause": "A power cut at Hub 1", "message": "Generators are on the way.",
+        "translations": { "es": { "message": "Los generadores van en camino." } } });
+    let r = s.post("/v1/incidents/INC-000001/updates", Some(&s.operator), &update).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["causes"], json!({}));
+    s.tick().await;
+    let spanish = email_body(&s, "C4/INC-000001/update/1").await;
+    assert!(spanish.contains("Los generadores van en camino."), "{spanish}");
+    let r = s.get("/v1/incidents/INC-000001", Some(&s.read)).await;
+    assert_eq!(r.body["timeline"][1]["messages"], json!({ "es": "Los generadores van en camino." }));
+
+    let resolution =
+        json!({ "message": "Power is back.", "translations": { "es": { "message": "Volvió la luz." } } });
+    let r = s.post("/v1/incidents/INC-000001/resolve", Some(&s.operator), &resolution).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.tick().await;
+    let spanish = email_body(&s, "C4/INC-000001/restored/2").await;
+    assert!(spanish.contains("Volvió la luz."), "{spanish}");
+}
+
+/// The email body of a notice, by the start of its key.
+async fn email_body(s: &TestServer, key: &str) -> String {
+    let r = s.get(&format!("/v1/notices/{key}/email"), Some(&s.read)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["notice"]["body"].as_str().unwrap().to_owned()
+}

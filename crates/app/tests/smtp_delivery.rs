@@ -79,6 +79,7 @@ async fn notices_arrive_over_smtp_once_with_retries_and_failures_recorded() {
             next_update_by: ts("2026-11-23T14:00:00Z"),
             started_at: None,
             state: IncidentState::Acknowledged,
+            translations: Default::default(),
         })
         .await
         .unwrap();

@@ -1,13 +1,17 @@
 //! Incidents: states, checks on operator input, and the rule that never lets an estimate
 //! lapse in silence.
 
+use crate::book::Locale;
 use crate::topology::{ElementIdx, Topology};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Longest public cause or update message, in bytes.
 pub const MESSAGE_BYTES_MAX: usize = 2_000;
+/// Most languages one entry of the timeline may be written in besides its own.
+pub const TRANSLATIONS_MAX: usize = 32;
 /// Most elements one incident may name.
 pub const ELEMENTS_MAX: usize = 1_000;
 /// How far before its declaration an outage may have started: a typo of a year would
@@ -139,6 +143,80 @@ pub enum IncidentError {
     AlreadyResolved,
     #[error("update: nothing to change (give a message, an etr, a next_update_by or a state)")]
     EmptyUpdate,
+    #[error("translations: more than {TRANSLATIONS_MAX} locales")]
+    TooManyTranslations,
+    #[error("translations.{locale}: {problem}")]
+    BadTranslation { locale: String, problem: String },
+}
+
+/// The operator's text in other languages, keyed by locale tag (`es`, `fr-CA`). A customer
+/// reads the translation for their locale, else for their language, else the text as
+/// given (see [`translation_for`]).
+pub type Translations = BTreeMap<String, LocalText>;
+
+/// One language's version of an entry's text. Only what the entry itself says can be
+/// translated: a cause where the entry sets the cause, a message where it has one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalText {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Operator text in other languages as it is kept: one text per locale tag.
+pub type ByLocale = BTreeMap<String, String>;
+
+/// The text a customer with `locale` reads: their exact locale first, then their
+/// language, as templates are chosen; `None`: the text as the operator wrote it.
+pub fn for_locale<'a>(texts: &'a ByLocale, locale: &Locale) -> Option<&'a str> {
+    texts.get(locale.as_str()).or_else(|| texts.get(locale.language())).map(String::as_str)
+}
+
+/// The translated causes (`cause`) or messages (`message`), trimmed as the originals are.
+pub fn split(t: &Translations, field: fn(&LocalText) -> &Option<String>) -> ByLocale {
+    t.iter()
+        .filter_map(|(locale, text)| Some((locale.clone(), field(text).as_ref()?.trim().to_string())))
+        .collect()
+}
+
+/// Checks translations of an entry whose own cause and message are `cause` and `message`
+/// (`None`: the entry does not set it). Each problem names its locale and field.
+fn check_translations(
+    t: &Translations,
+    cause: Option<&str>,
+    message: Option<&str>,
+    errors: &mut Vec<IncidentError>,
+) {
+    if t.len() > TRANSLATIONS_MAX {
+        errors.push(IncidentError::TooManyTranslations);
+    }
+    let bad =
+        |locale: &str, problem: String| IncidentError::BadTranslation { locale: locale.into(), problem };
+    for (locale, text) in t {
+        if let Err(e) = Locale::parse(locale) {
+            errors.push(bad(locale, format!("not a locale tag ({e})")));
+        }
+        if text.cause.is_none() && text.message.is_none() {
+            errors.push(bad(locale, "gives neither a cause nor a message".into()));
+        }
+        for (field, given, original) in [("cause", &text.cause, cause), ("message", &text.message, message)] {
+            let Some(given) = given else { continue };
+            match original {
+                None | Some("") => {
+                    errors.push(bad(locale, format!("{field}: this entry has no {field} to translate")))
+                }
+                Some(_) if given.trim().is_empty() => {
+                    errors.push(bad(locale, format!("{field}: must not be empty")))
+                }
+                Some(_) if given.len() > MESSAGE_BYTES_MAX => {
+                    errors.push(bad(locale, format!("{field}: longer than {MESSAGE_BYTES_MAX} bytes")))
+                }
+                Some(_) => {}
+            }
+        }
+    }
 }
 
 /// An operator's declaration of an incident. Unknown fields are refused, so a misspelt
@@ -158,6 +236,9 @@ pub struct Declaration {
     pub started_at: Option<Timestamp>,
     #[serde(default = "default_state")]
     pub state: IncidentState,
+    /// The cause and message in other languages.
+    #[serde(default)]
+    pub translations: Translations,
 }
 
 fn default_state() -> IncidentState {
@@ -209,6 +290,7 @@ pub fn check_declaration(
     }
     check_text("cause", &d.cause, true, &mut errors);
     check_text("message", &d.message, false, &mut errors);
+    check_translations(&d.translations, Some(d.cause.trim()), Some(d.message.trim()), &mut errors);
     check_future("etr", Some(d.etr), now, &mut errors);
     check_future("next_update_by", Some(d.next_update_by), now, &mut errors);
     if let Some(s) = d.started_at
@@ -243,6 +325,9 @@ pub struct UpdateRequest {
     /// A new public cause (a detected incident opens with a generic one).
     #[serde(default)]
     pub cause: Option<String>,
+    /// The message, and the new cause, in other languages.
+    #[serde(default)]
+    pub translations: Translations,
 }
 
 pub fn check_update(
@@ -266,6 +351,12 @@ pub fn check_update(
     if let Some(cause) = &u.cause {
         check_text("cause", cause, true, &mut errors);
     }
+    check_translations(
+        &u.translations,
+        u.cause.as_deref().map(str::trim),
+        Some(u.message.trim()),
+        &mut errors,
+    );
     check_future("etr", u.etr, now, &mut errors);
     check_future("next_update_by", u.next_update_by, now, &mut errors);
     if let Some(s) = u.state
@@ -276,13 +367,18 @@ pub fn check_update(
     if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
-/// Checks the closing message of a resolution.
-pub fn check_resolution(current: IncidentState, message: &str) -> Result<(), Vec<IncidentError>> {
+/// Checks the closing message of a resolution and its translations.
+pub fn check_resolution(
+    current: IncidentState,
+    message: &str,
+    translations: &Translations,
+) -> Result<(), Vec<IncidentError>> {
     let mut errors = Vec::new();
     if !current.is_open() {
         errors.push(IncidentError::AlreadyResolved);
     }
     check_text("message", message, false, &mut errors);
+    check_translations(translations, None, Some(message.trim()), &mut errors);
     if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
@@ -366,7 +462,75 @@ mod tests {
             next_update_by: ts("2026-11-23T13:00:00Z"),
             started_at: None,
             state: IncidentState::Acknowledged,
+            translations: Translations::new(),
         }
+    }
+
+    fn text(cause: Option<&str>, message: Option<&str>) -> LocalText {
+        LocalText { cause: cause.map(Into::into), message: message.map(Into::into) }
+    }
+
+    #[test]
+    fn translations_are_checked_against_what_the_entry_says() {
+        let now = ts("2026-11-23T12:00:00Z");
+        let translated = |t: Vec<(&str, LocalText)>| Declaration {
+            translations: t.into_iter().map(|(l, t)| (l.to_string(), t)).collect(),
+            ..decl()
+        };
+        let good = translated(vec![
+            ("es", text(Some("Corte"), Some("Empalmando"))),
+            ("fr-CA", text(None, Some("x"))),
+        ]);
+        assert!(check_declaration(now, &good, &topo()).is_ok());
+        let bad = translated(vec![
+            ("es_ES", text(Some("Corte"), None)),
+            ("fr", text(Some(" "), None)),
+            ("de", text(None, None)),
+        ]);
+        let errors: Vec<String> =
+            check_declaration(now, &bad, &topo()).unwrap_err().iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("translations.de: gives neither"), "{errors:?}");
+        assert_eq!(
+            errors[1],
+            "translations.es_ES: not a locale tag (locale \"es_ES\" is not a locale like en-US or fr)"
+        );
+        assert_eq!(errors[2], "translations.fr: cause: must not be empty");
+
+        // An update translates only what it says: no cause, nothing to translate.
+        let update = UpdateRequest {
+            message: "Still splicing".into(),
+            translations: [("es".to_string(), text(Some("Corte"), Some("Aún empalmando")))].into(),
+            ..UpdateRequest::default()
+        };
+        let errors = check_update(now, IncidentState::Identified, &update).unwrap_err();
+        assert_eq!(errors[0].to_string(), "translations.es: cause: this entry has no cause to translate");
+        let many = UpdateRequest {
+            message: "x".into(),
+            translations: (0..=TRANSLATIONS_MAX)
+                .map(|i| (format!("x{i:02}"), text(None, Some("y"))))
+                .collect(),
+            ..UpdateRequest::default()
+        };
+        assert!(
+            check_update(now, IncidentState::Identified, &many)
+                .unwrap_err()
+                .contains(&IncidentError::TooManyTranslations)
+        );
+    }
+
+    #[test]
+    fn a_customer_reads_their_locale_then_their_language_then_the_original() {
+        let texts: ByLocale = [("es", "Corte"), ("fr-CA", "Coupure (CA)"), ("fr", "Coupure")]
+            .map(|(l, t)| (l.to_string(), t.to_string()))
+            .into();
+        let read = |l: &str| for_locale(&texts, &Locale::parse(l).unwrap());
+        assert_eq!(read("es-MX"), Some("Corte"));
+        assert_eq!(read("fr-CA"), Some("Coupure (CA)"));
+        assert_eq!(read("fr-FR"), Some("Coupure"));
+        assert_eq!(read("en-US"), None);
+        let original = LocalText { cause: Some("  Corte  ".into()), message: None };
+        assert_eq!(split(&[("es".to_string(), original)].into(), |t| &t.cause)["es"], "Corte");
     }
 
     #[test]
@@ -493,9 +657,12 @@ mod tests {
         );
         let long = "x".repeat(MESSAGE_BYTES_MAX + 1);
         assert_eq!(
-            check_resolution(IncidentState::Identified, &long),
+            check_resolution(IncidentState::Identified, &long, &Translations::new()),
             Err(vec![IncidentError::TooLong("message")])
         );
-        assert_eq!(check_resolution(IncidentState::Resolved, ""), Err(vec![IncidentError::AlreadyResolved]));
+        assert_eq!(
+            check_resolution(IncidentState::Resolved, "", &Translations::new()),
+            Err(vec![IncidentError::AlreadyResolved])
+        );
     }
 }

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::book::Locale;
+use crate::incident::{ByLocale, for_locale};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,9 +89,30 @@ pub struct NoticeContext {
     pub credit_amount: Option<String>,
     pub statement: Option<String>,
     pub credit_explanation: Option<String>,
+    /// `cause` in other languages. Not a template variable: [`NoticeContext::in_language`]
+    /// puts the customer's own over `cause`.
+    #[serde(skip)]
+    pub causes: ByLocale,
+    /// `message` in other languages, likewise.
+    #[serde(skip)]
+    pub messages: ByLocale,
 }
 
 impl NoticeContext {
+    /// The cause and message as a customer with `locale` reads them: a context layer to
+    /// put over this one, with only what the operator translated for their locale or
+    /// language (the rest stays as written).
+    pub fn in_language(&self, locale: &Locale) -> Value {
+        let mut layer = std::collections::BTreeMap::new();
+        if let Some(cause) = for_locale(&self.causes, locale) {
+            layer.insert("cause", Value::from(cause));
+        }
+        if let Some(message) = for_locale(&self.messages, locale) {
+            layer.insert("message", Value::from(message));
+        }
+        Value::from(layer)
+    }
+
     /// A context with every field filled, used to test-render templates at load.
     pub fn sample() -> Self {
         let some = |s: &str| Some(s.to_string());
@@ -114,6 +136,7 @@ impl NoticeContext {
             credit_amount: some("1.00 USD"),
             statement: some("2026-11-01"),
             credit_explanation: some("79.99 USD x 540 / 43,200 = 0.9999, rounded half-up to 1.00 USD."),
+            ..NoticeContext::default()
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::{
     CreditRow, CustomerRow, DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NoticeRow,
     PlanRow, Result, StoreError, TokenRow, UpdateRow,
 };
+use amends_core::incident::ByLocale;
 
 /// Column lists, shared by both backends so their SQL cannot drift apart.
 pub(crate) const PLAN_COLS: &[&str] = &["plan_id", "name", "monthly_price_minor", "currency"];
@@ -114,6 +115,14 @@ pub(crate) fn incident_id(n: i64) -> String {
 pub(crate) fn element_ids_json(ids: &[String]) -> String {
     // Through `Value`, whose Display cannot fail, rather than a fallible serializer.
     serde_json::Value::from(ids.to_vec()).to_string()
+}
+
+/// Texts by locale as the JSON object stored in `incidents.causes` and
+/// `incident_updates.messages`.
+pub(crate) fn by_locale_json(texts: &ByLocale) -> String {
+    // Through `Value`, whose Display cannot fail, rather than a fallible serializer.
+    serde_json::Value::from_iter(texts.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))))
+        .to_string()
 }
 
 // ---- bulk input preparation ----
@@ -338,10 +347,14 @@ impl<'r, R: RowGet> Cols<'r, R> {
     }
 
     pub(crate) fn string_list(&self, col: &str) -> Result<Vec<String>> {
+        self.json(col, "a JSON array of strings")
+    }
+
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, col: &str, what: &str) -> Result<T> {
         let json = self.text(col)?;
         serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
             table: self.table,
-            reason: format!("column {col} is not a JSON array of strings: {e}"),
+            reason: format!("column {col} is not {what}: {e}"),
         })
     }
 }
@@ -392,6 +405,7 @@ pub(crate) fn incident_from_row<R: RowGet>(row: &R) -> Result<IncidentRow> {
         incident_id: c.text("incident_id")?,
         element_ids: c.string_list("element_ids")?,
         cause: c.text("cause")?,
+        causes: c.json("causes", "a JSON object of texts by locale")?,
         state: c.text("state")?,
         etr: c.opt_ts("etr")?,
         next_update_by: c.opt_ts("next_update_by")?,
@@ -412,6 +426,7 @@ pub(crate) fn update_from_row<R: RowGet>(row: &R) -> Result<UpdateRow> {
         etr: c.opt_ts("etr")?,
         next_update_by: c.opt_ts("next_update_by")?,
         message: c.text("message")?,
+        messages: c.json("messages", "a JSON object of texts by locale")?,
         trigger_key: c.opt_text("trigger_key")?,
         fanned_out: c.bool("fanned_out")?,
     })

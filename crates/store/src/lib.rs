@@ -13,6 +13,7 @@
 //! their unique key before writing, because index order dominates write speed, and write
 //! in one transaction: all or nothing.
 
+use amends_core::incident::ByLocale;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -115,6 +116,8 @@ pub struct IncidentRow {
     pub incident_id: String,
     pub element_ids: Vec<String>,
     pub cause: String,
+    /// The cause in other languages (locale tag -> text).
+    pub causes: ByLocale,
     /// `detected`, `acknowledged`, `identified`, `monitoring` or `resolved`.
     pub state: String,
     pub etr: Option<Timestamp>,
@@ -185,6 +188,8 @@ pub struct UpdateRow {
     pub etr: Option<Timestamp>,
     pub next_update_by: Option<Timestamp>,
     pub message: String,
+    /// The message in other languages (locale tag -> text).
+    pub messages: ByLocale,
     /// Deterministic key of an automatic update (e.g. `etr_lapsed:<etr>`), unique per
     /// incident, so the watchdog can run any number of times and append it once.
     pub trigger_key: Option<String>,
@@ -201,6 +206,8 @@ pub struct NewUpdate {
     pub etr: Option<Timestamp>,
     pub next_update_by: Option<Timestamp>,
     pub message: String,
+    /// The message in other languages (locale tag -> text).
+    pub messages: ByLocale,
     pub trigger_key: Option<String>,
 }
 
@@ -420,8 +427,8 @@ pub trait Store: Send + Sync + 'static {
     /// next_update_by (and resolved_at = update.at when state is `resolved`).
     async fn append_update(&self, incident_id: &str, update: &NewUpdate) -> Result<AppendOutcome>;
     async fn updates(&self, incident_id: &str) -> Result<Vec<UpdateRow>>;
-    /// Replaces the incident's public cause (an operator's correction).
-    async fn set_cause(&self, incident_id: &str, cause: &str) -> Result<()>;
+    /// Replaces the incident's public cause (an operator's correction) and its translations.
+    async fn set_cause(&self, incident_id: &str, cause: &str, causes: &ByLocale) -> Result<()>;
     /// Replaces the incident's elements (detection widened it).
     async fn set_elements(&self, incident_id: &str, element_ids: &[String]) -> Result<()>;
     /// Updates whose notices have not all been written, oldest first.

@@ -18,11 +18,11 @@ pub(crate) const BOOK_COUNTS: &str = "SELECT (SELECT COUNT(*) FROM plans) AS pla
 pub(crate) const NEXT_INCIDENT_NUMBER: &str =
     "UPDATE counters SET value = value + 1 WHERE name = 'incident' RETURNING value";
 pub(crate) const INSERT_INCIDENT: &str = "INSERT INTO incidents \
-     (incident_id, element_ids, cause, state, etr, next_update_by, declared_at, resolved_at, credited_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     (incident_id, element_ids, cause, state, etr, next_update_by, declared_at, resolved_at, credited_at, causes) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 pub(crate) const INSERT_UPDATE: &str = "INSERT INTO incident_updates \
-     (incident_id, seq, at, kind, state, etr, next_update_by, message, trigger_key, fanned_out) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE)";
+     (incident_id, seq, at, kind, state, etr, next_update_by, message, trigger_key, messages, fanned_out) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE)";
 pub(crate) const SELECT_INCIDENT: &str = "SELECT * FROM incidents WHERE incident_id = $1";
 pub(crate) const SELECT_INCIDENTS: &str = "SELECT * FROM incidents ORDER BY declared_at, incident_id";
 pub(crate) const SELECT_OPEN_INCIDENTS: &str =
@@ -35,7 +35,7 @@ pub(crate) const APPLY_UPDATE: &str = "UPDATE incidents SET state = $2, etr = $3
      resolved_at = CASE WHEN $2 = 'resolved' THEN $5 ELSE resolved_at END \
      WHERE incident_id = $1";
 pub(crate) const SET_ELEMENTS: &str = "UPDATE incidents SET element_ids = $2 WHERE incident_id = $1";
-pub(crate) const SET_CAUSE: &str = "UPDATE incidents SET cause = $2 WHERE incident_id = $1";
+pub(crate) const SET_CAUSE: &str = "UPDATE incidents SET cause = $2, causes = $3 WHERE incident_id = $1";
 pub(crate) const SELECT_UPDATES: &str = "SELECT * FROM incident_updates WHERE incident_id = $1 ORDER BY seq";
 pub(crate) const PENDING_FANOUT: &str =
     "SELECT * FROM incident_updates WHERE NOT fanned_out ORDER BY at, incident_id, seq";

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use amends_core::incident::ByLocale;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::query::Query;
@@ -435,8 +436,13 @@ impl Store for SqliteStore {
         common::decode_all(&rows, common::update_from_row)
     }
 
-    async fn set_cause(&self, incident_id: &str, cause: &str) -> Result<()> {
-        let done = sqlx::query(sql::SET_CAUSE).bind(incident_id).bind(cause).execute(&self.pool).await?;
+    async fn set_cause(&self, incident_id: &str, cause: &str, causes: &ByLocale) -> Result<()> {
+        let done = sqlx::query(sql::SET_CAUSE)
+            .bind(incident_id)
+            .bind(cause)
+            .bind(common::by_locale_json(causes))
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::IncidentNotFound(incident_id.to_owned()));
         }
@@ -934,6 +940,7 @@ async fn insert_incident_in(
         .bind(micros(incident.declared_at))
         .bind(opt_micros(incident.resolved_at))
         .bind(opt_micros(incident.credited_at))
+        .bind(common::by_locale_json(&incident.causes))
         .execute(&mut **tx)
         .await?;
     insert_update(tx, &id, 0, declared).await?;
@@ -956,6 +963,7 @@ async fn insert_update(
         .bind(opt_micros(update.next_update_by))
         .bind(update.message.as_str())
         .bind(update.trigger_key.as_deref())
+        .bind(common::by_locale_json(&update.messages))
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
+use amends_core::incident::ByLocale;
 use amends_store::{
     AppendOutcome, BookCounts, BookRows, ChannelReport, CreditFilter, CreditRow, CreditWrite, CustomerRow,
     DeliveryOutcome, DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NewUpdate,
@@ -71,6 +72,7 @@ fn incident(declared_at: Timestamp) -> IncidentRow {
         incident_id: String::new(),
         element_ids: vec!["e2".into(), "e3".into(), "cab \"7\", Île-de-France 日本".into()],
         cause: "fibre cut".into(),
+        causes: [("es".to_string(), "corte de fibra \"7\"".to_string())].into(),
         state: "detected".into(),
         etr: Some(declared_at + jiff::SignedDuration::from_hours(4)),
         next_update_by: Some(declared_at + jiff::SignedDuration::from_mins(30)),
@@ -88,6 +90,7 @@ fn declared(at: Timestamp) -> NewUpdate {
         etr: Some(at + jiff::SignedDuration::from_hours(4)),
         next_update_by: Some(at + jiff::SignedDuration::from_mins(30)),
         message: "We are investigating.".into(),
+        messages: [("es".to_string(), "Lo estamos investigando.".to_string())].into(),
         trigger_key: None,
     }
 }
@@ -100,6 +103,7 @@ fn update(at: Timestamp, state: &str, trigger_key: Option<&str>) -> NewUpdate {
         etr: if state == "resolved" { None } else { Some(at + jiff::SignedDuration::from_hours(2)) },
         next_update_by: None,
         message: format!("now {state}"),
+        messages: ByLocale::new(),
         trigger_key: trigger_key.map(Into::into),
     }
 }
@@ -311,6 +315,7 @@ async fn insert_incident_assigns_ids(store: &dyn Store) {
     let u = &updates[0];
     assert_eq!((u.seq, u.kind.as_str(), u.state.as_str(), u.fanned_out), (0, "declared", "detected", false));
     assert_eq!((u.at, u.etr, u.message.as_str()), (at(100), declared(at(100)).etr, "We are investigating."));
+    assert_eq!(u.messages["es"], "Lo estamos investigando.", "translations come back as written");
 
     // Ordered by declaration, not by id.
     let ids: Vec<String> = store.incidents(false).await.unwrap().into_iter().map(|i| i.incident_id).collect();
@@ -803,9 +808,13 @@ async fn instants_keep_microseconds_and_extremes(store: &dyn Store) {
 
 async fn set_cause_and_elements_replace_them(store: &dyn Store) {
     let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
-    store.set_cause(&id, "A power failure at the cabinet").await.unwrap();
-    assert_eq!(store.incident(&id).await.unwrap().unwrap().cause, "A power failure at the cabinet");
-    assert!(matches!(store.set_cause("INC-999999", "x").await, Err(StoreError::IncidentNotFound(_))));
+    let french: ByLocale = [("fr".to_string(), "Une panne de courant".to_string())].into();
+    store.set_cause(&id, "A power failure at the cabinet", &french).await.unwrap();
+    let row = store.incident(&id).await.unwrap().unwrap();
+    assert_eq!((row.cause.as_str(), &row.causes), ("A power failure at the cabinet", &french));
+    assert_eq!(row.causes.get("es"), None, "the old cause's translations go with it");
+    let none = ByLocale::new();
+    assert!(matches!(store.set_cause("INC-999999", "x", &none).await, Err(StoreError::IncidentNotFound(_))));
     store.set_elements(&id, &["hub".into(), "node \"7\"".into()]).await.unwrap();
     assert_eq!(store.incident(&id).await.unwrap().unwrap().element_ids, ["hub", "node \"7\""]);
     assert!(matches!(store.set_elements("INC-999999", &[]).await, Err(StoreError::IncidentNotFound(_))));

@@ -218,6 +218,7 @@ async fn run_backend(
             next_update_by: after(start, SignedDuration::from_hours(1)),
             started_at: None,
             state: IncidentState::Acknowledged,
+            translations: Default::default(),
         })
         .await?;
     t.lap();

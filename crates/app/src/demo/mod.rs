@@ -10,7 +10,7 @@ use crate::import::ImportInput;
 use crate::recovery::{Engine, EngineError};
 use crate::settings::Settings;
 use crate::tokens::{self, Scope};
-use amends_core::incident::{Declaration, IncidentState, UpdateRequest};
+use amends_core::incident::{Declaration, IncidentState, LocalText, UpdateRequest};
 use amends_core::money::{Currency, Money, group_thousands};
 use amends_store::{CreditFilter, NoticeRow};
 use anyhow::{Context, Result};
@@ -79,6 +79,14 @@ pub async fn run(settings: &Settings, args: DemoArgs) -> Result<()> {
             next_update_by: at(60),
             started_at: Some(at(-12)),
             state: IncidentState::Acknowledged,
+            translations: [
+                ("es", "Una cuadrilla de obras cortó el cable de fibra que alimenta el nodo de su barrio.", "Nuestros equipos van en camino para empalmar el cable."),
+                ("fr", "Une équipe de chantier a coupé le câble de fibre qui alimente le nœud de votre quartier.", "Nos équipes sont en route pour raccorder le câble."),
+            ]
+            .map(|(locale, cause, message)| {
+                (locale.into(), LocalText { cause: Some(cause.into()), message: Some(message.into()) })
+            })
+            .into(),
         })
         .await?;
     let id = incident.incident_id.clone();

@@ -3,7 +3,7 @@
 
 use super::Service;
 use crate::recovery::{EngineError, TELEMETRY_SOURCE, released};
-use amends_core::incident::{IncidentState, UpdateKind};
+use amends_core::incident::{ByLocale, IncidentState, UpdateKind};
 use amends_core::telemetry::Detection;
 use amends_core::topology::ElementIdx;
 use amends_store::{ImpactRow, IncidentRow, NewUpdate, StoreError, notified};
@@ -69,6 +69,7 @@ impl Service {
             incident_id: String::new(),
             element_ids: vec![e.id.clone()],
             cause: format!("A fault in the network equipment serving your area ({})", e.name),
+            causes: ByLocale::new(),
             state: IncidentState::Detected.as_str().into(),
             etr: None,
             next_update_by: Some(crate::clock::after(now, follow_up)),
@@ -86,6 +87,7 @@ impl Service {
                 "We detected it automatically ({offline} of {total} devices at {} {} offline) and our engineers are on it.",
                 e.kind, e.id
             ),
+            messages: ByLocale::new(),
             trigger_key: None,
         };
         let (id, new) = self.engine.store.insert_sourced_incident(&key, &row, &declared).await?;
@@ -168,6 +170,7 @@ impl Service {
             etr: None,
             next_update_by: None,
             message: format!("Now part of {to}, a wider outage."),
+            messages: ByLocale::new(),
             trigger_key: Some(format!("merged:{to}")),
         };
         ignore_resolved(self.engine.store.append_update(&from, &update).await)
@@ -229,6 +232,7 @@ impl Service {
             etr: None,
             next_update_by: None,
             message: String::new(),
+            messages: ByLocale::new(),
             trigger_key: None,
         };
         ignore_resolved(self.engine.store.append_update(&id, &update).await)?;

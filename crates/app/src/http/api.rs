@@ -185,6 +185,10 @@ pub struct ResolveRequest {
     #[serde(default)]
     #[schema(example = "Service is back.")]
     pub message: String,
+    /// The closing word in other languages, by locale tag: `{"es": {"message": "..."}}`.
+    #[serde(default)]
+    #[schema(value_type = std::collections::BTreeMap<String, schemas::LocalText>)]
+    pub translations: amends_core::incident::Translations,
 }
 
 /// Resolves an incident: restoration notices, then credits, follow from it.
@@ -204,7 +208,7 @@ pub async fn resolve_incident(
     body: Option<JsonBody<ResolveRequest>>,
 ) -> Result<Json<IncidentRow>, ApiError> {
     let JsonBody(req) = body.unwrap_or(JsonBody(ResolveRequest::default()));
-    let incident = state.engine.resolve(&id, &req.message).await?;
+    let incident = state.engine.resolve_translated(&id, &req.message, &req.translations).await?;
     state.wake_worker();
     Ok(Json(incident))
 }

@@ -182,6 +182,20 @@ pub mod schemas {
         /// Defaults to `acknowledged`.
         #[schema(required = false, default = "acknowledged")]
         pub state: IncidentState,
+        /// The cause and message in other languages, by locale tag (`es`, `fr-CA`): a
+        /// customer reads the one for their locale, else their language, else the text
+        /// above.
+        #[schema(required = false, example = json!({"es": {"cause": "Corte de fibra cerca del nodo 1", "message": "Los equipos están empalmando el cable."}}))]
+        pub translations: std::collections::BTreeMap<String, LocalText>,
+    }
+
+    /// One language's version of an entry's text (each field only where the entry has it).
+    #[derive(ToSchema)]
+    pub struct LocalText {
+        #[schema(required = false)]
+        pub cause: Option<String>,
+        #[schema(required = false)]
+        pub message: Option<String>,
     }
 
     /// An update to an open incident; absent fields keep their value.
@@ -198,6 +212,10 @@ pub mod schemas {
         /// A new public cause, as customers will read it.
         #[schema(required = false)]
         pub cause: Option<String>,
+        /// The message, and the new cause, in other languages; a new cause without them
+        /// drops the old cause's translations.
+        #[schema(required = false)]
+        pub translations: std::collections::BTreeMap<String, LocalText>,
     }
 
     #[derive(ToSchema)]
@@ -206,6 +224,8 @@ pub mod schemas {
         pub incident_id: String,
         pub element_ids: Vec<String>,
         pub cause: String,
+        /// The cause in other languages, locale tag to text.
+        pub causes: std::collections::BTreeMap<String, String>,
         pub state: IncidentState,
         #[schema(value_type = Option<String>, format = DateTime)]
         pub etr: Option<String>,
@@ -261,6 +281,8 @@ pub mod schemas {
         #[schema(value_type = Option<String>, format = DateTime)]
         pub next_update_by: Option<String>,
         pub message: String,
+        /// The message in other languages, locale tag to text.
+        pub messages: std::collections::BTreeMap<String, String>,
         /// The key of an automatic update, unique per incident.
         pub trigger_key: Option<String>,
         /// Every notice of this entry is in the outbox.

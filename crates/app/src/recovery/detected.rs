@@ -12,7 +12,7 @@
 use super::fanout::{Batch, Instants};
 use super::{Engine, EngineError, FanoutReport};
 use crate::book::LoadedBook;
-use amends_core::incident::UpdateKind;
+use amends_core::incident::{ByLocale, UpdateKind};
 use amends_core::notice::{NoticeKind, format_local};
 use amends_store::{ImpactRow, IncidentRow, IncidentSource, UpdateRow, notified};
 use minijinja::Value;
@@ -118,6 +118,7 @@ impl Engine {
             incident_id: &incident.incident_id,
             base: amends_core::notice::NoticeContext {
                 message: latest.map(|u| u.message.clone()).unwrap_or_default(),
+                messages: latest.map(|u| u.messages.clone()).unwrap_or_default(),
                 ..self.incident_context(incident)
             },
             instants: Instants {
@@ -208,6 +209,7 @@ impl Engine {
                 etr: current.etr,
                 next_update_by: Some(crate::clock::after(now, self.config.follow_up)),
                 message: message.into(),
+                messages: ByLocale::new(),
                 trigger_key: Some(trigger.into()),
             };
             self.store.append_update(id, &update).await?;

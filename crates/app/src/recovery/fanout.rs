@@ -173,6 +173,7 @@ impl Engine {
             base: NoticeContext {
                 update_kind: update.kind.clone(),
                 message: update.message.clone(),
+                messages: update.messages.clone(),
                 state: update.state.clone(),
                 etr_changed: previous.is_some_and(|p| p.etr != update.etr),
                 ..self.incident_context(incident)
@@ -197,6 +198,7 @@ impl Engine {
             provider_name: self.config.provider_name.clone(),
             incident_id: incident.incident_id.clone(),
             cause: incident.cause.clone(),
+            causes: incident.causes.clone(),
             state: incident.state.clone(),
             status_url: format!("{}/{}", self.config.status_url.trim_end_matches('/'), incident.incident_id),
             tip: self.config.tip.clone(),
@@ -223,6 +225,11 @@ impl Engine {
             seq: batch.seq,
             incident_id: batch.incident_id.to_string(),
             base: Value::from(Serde(&batch.base)),
+            languages: NoticeContext {
+                causes: batch.base.causes.clone(),
+                messages: batch.base.messages.clone(),
+                ..NoticeContext::default()
+            },
             instants: batch.instants,
             now: batch.now,
         });
@@ -278,6 +285,8 @@ struct SharedBatch {
     incident_id: String,
     /// The batch's shared context, converted to a template value once.
     base: Value,
+    /// The operator's text in other languages (the rest of it is empty).
+    languages: NoticeContext,
     instants: Instants,
     now: Timestamp,
 }
@@ -341,9 +350,10 @@ fn render_chunk<T>(
             Routing::Send(routes) => routes,
         };
         let locale = customer.locale.as_str();
-        let local = times
-            .entry((book.customer_zone[*c as usize], locale))
-            .or_insert_with(|| formatted_instants(&batch.instants, &customer.zone.tz, &customer.locale));
+        let local = times.entry((book.customer_zone[*c as usize], locale)).or_insert_with(|| {
+            let instants = formatted_instants(&batch.instants, &customer.zone.tz, &customer.locale);
+            merge_maps([instants, batch.languages.in_language(&customer.locale)])
+        });
         let ctx = merge_maps([
             batch.base.clone(),
             local.clone(),

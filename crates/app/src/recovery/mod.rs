@@ -22,8 +22,8 @@ use crate::book::{BookError, LoadedBook};
 use crate::clock::Clock;
 use crate::import::{ImportError, ImportInput, ImportSummary};
 use amends_core::incident::{
-    Declaration, IncidentError, IncidentState, LAPSE_FOLLOW_UP, UpdateKind, UpdateRequest, check_declaration,
-    check_resolution, check_update, due_automatic_update,
+    self as incident, ByLocale, Declaration, IncidentError, IncidentState, LAPSE_FOLLOW_UP, Translations,
+    UpdateKind, UpdateRequest, check_declaration, check_resolution, check_update, due_automatic_update,
 };
 use amends_core::notice::{TemplateError, Templates};
 use amends_core::policy::{PolicyError, PolicySet};
@@ -200,6 +200,7 @@ impl Engine {
             incident_id: String::new(),
             element_ids: elements,
             cause: d.cause.trim().to_string(),
+            causes: incident::split(&d.translations, |t| &t.cause),
             state: d.state.as_str().into(),
             etr: Some(d.etr),
             next_update_by: Some(d.next_update_by),
@@ -215,6 +216,7 @@ impl Engine {
             etr: Some(d.etr),
             next_update_by: Some(d.next_update_by),
             message: d.message.trim().to_string(),
+            messages: incident::split(&d.translations, |t| &t.message),
             trigger_key: None,
         };
         let id = self.store.insert_incident(&row, &declared).await?;
@@ -244,18 +246,30 @@ impl Engine {
                 .or(still_ahead(current.next_update_by))
                 .or(Some(crate::clock::after(now, self.config.follow_up))),
             message: req.message.trim().to_string(),
+            messages: incident::split(&req.translations, |t| &t.message),
             trigger_key: None,
         };
         // Before the entry, so that its notices (rendered later) carry the new cause.
         if let Some(cause) = &req.cause {
-            self.store.set_cause(id, cause.trim()).await?;
+            let causes = incident::split(&req.translations, |t| &t.cause);
+            self.store.set_cause(id, cause.trim(), &causes).await?;
         }
         self.store.append_update(id, &update).await?;
         self.incident(id).await
     }
 
     pub async fn resolve(&self, id: &str, message: &str) -> Result<IncidentRow, EngineError> {
-        self.resolve_at(id, message, self.clock.now()).await
+        self.resolve_at(id, message, &Translations::new(), self.clock.now()).await
+    }
+
+    /// Resolves now, with the closing message in other languages too.
+    pub async fn resolve_translated(
+        &self,
+        id: &str,
+        message: &str,
+        translations: &Translations,
+    ) -> Result<IncidentRow, EngineError> {
+        self.resolve_at(id, message, translations, self.clock.now()).await
     }
 
     /// Resolves an incident whose service came back at `back` (a monitoring system's end
@@ -265,11 +279,12 @@ impl Engine {
         &self,
         id: &str,
         message: &str,
+        translations: &Translations,
         back: Timestamp,
     ) -> Result<IncidentRow, EngineError> {
         let current = self.incident(id).await?;
         let back = back.min(self.clock.now()).max(current.declared_at);
-        checked(id, check_resolution(parse_state(&current)?, message))?;
+        checked(id, check_resolution(parse_state(&current)?, message, translations))?;
         let update = NewUpdate {
             at: back,
             kind: UpdateKind::Resolved.as_str().into(),
@@ -277,6 +292,7 @@ impl Engine {
             etr: None,
             next_update_by: None,
             message: message.trim().to_string(),
+            messages: incident::split(translations, |t| &t.message),
             trigger_key: None,
         };
         self.store.append_update(id, &update).await?;
@@ -322,6 +338,7 @@ impl Engine {
                 etr: due.etr,
                 next_update_by: Some(due.next_update_by),
                 message: String::new(),
+                messages: ByLocale::new(),
                 trigger_key: Some(due.trigger_key),
             };
             match self.store.append_update(&incident.incident_id, &update).await {

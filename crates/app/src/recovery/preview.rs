@@ -54,7 +54,7 @@ impl Engine {
                 let local = formatted_instants(&instants, &customer.zone.tz, &locale);
                 let credit = credit.as_ref().map(|c| c.fields(&locale)).unwrap_or_default();
                 let own = minijinja::context! { customer_name => customer.name.as_str(), ..credit };
-                let ctx = merge_maps([Value::from(Serde(&base)), local, own]);
+                let ctx = merge_maps([Value::from(Serde(&base)), local, base.in_language(&locale), own]);
                 for channel in &channels {
                     let form = if *channel == "sms" { TemplateForm::Sms } else { TemplateForm::Full };
                     let name = self.templates.resolve_for(kind, form, &locale)?;
@@ -92,6 +92,7 @@ impl Engine {
         let base = NoticeContext {
             update_kind,
             message: latest.map(|u| u.message.clone()).unwrap_or_default(),
+            messages: latest.map(|u| u.messages.clone()).unwrap_or_default(),
             etr_changed: matches!((latest, previous), (Some(l), Some(p)) if l.etr != p.etr),
             ..self.incident_context(incident)
         };
