@@ -75,6 +75,9 @@ pub struct DeliverySettings {
     /// The base URL this server is reached at from the internet; unsubscribe links are
     /// `<public_url>/v1/unsubscribe?token=...`.
     pub public_url: String,
+    /// Days a final notice's subject and body are kept; after that only their SHA-256 is.
+    /// Absent: kept for good.
+    pub keep_content_days: Option<u32>,
     pub email: LaneSettings,
     pub sms: LaneSettings,
     pub webhook: LaneSettings,
@@ -87,6 +90,7 @@ impl Default for DeliverySettings {
             updates_cap: crate::recovery::UPDATES_CAP_DEFAULT,
             etr_change_min_minutes: 15,
             public_url: format!("http://{DEFAULT_LISTEN}"),
+            keep_content_days: None,
             email: LaneSettings::default(),
             sms: LaneSettings::default(),
             webhook: LaneSettings::default(),
@@ -291,6 +295,10 @@ impl Settings {
             webhook: self.webhook.is_some(),
             updates_cap: self.delivery.updates_cap,
             etr_change_min: SignedDuration::from_mins(i64::from(self.delivery.etr_change_min_minutes)),
+            keep_content: self
+                .delivery
+                .keep_content_days
+                .map(|d| SignedDuration::from_hours(24 * i64::from(d))),
             ..EngineConfig::default()
         };
         Ok(Arc::new(Engine::new(store, clock, self.load_templates()?, self.load_policies()?, config)))

@@ -525,6 +525,13 @@ pub trait Store: Send + Sync + 'static {
     /// The notice's history after it was queued, oldest first.
     async fn notice_events(&self, key: &str) -> Result<Vec<NoticeEventRow>>;
     async fn notice_counts(&self, incident_id: Option<&str>) -> Result<Vec<NoticeCount>>;
+    /// Notices in a final state (sent, delivered, failed, suppressed), written before
+    /// `before`, whose content is still kept: oldest first, at most `limit`.
+    async fn content_to_forget(&self, before: Timestamp, limit: u32) -> Result<Vec<NoticeRow>>;
+    /// Replaces each notice's subject and body with nothing, keeping the given SHA-256 of
+    /// them; one transaction. A notice not in a final state is left alone. Returns how
+    /// many were changed.
+    async fn forget_content(&self, hashes: &[(String, String)]) -> Result<u64>;
 
     // ---- contact points ----
 

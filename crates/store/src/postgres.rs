@@ -879,6 +879,26 @@ impl Store for PgStore {
         common::contact_point_from_row(&row)
     }
 
+    async fn content_to_forget(&self, before: Timestamp, limit: u32) -> Result<Vec<NoticeRow>> {
+        let rows = sqlx::query(sql::SELECT_CONTENT_TO_FORGET)
+            .bind(micros(before))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::notice_from_row)
+    }
+
+    async fn forget_content(&self, hashes: &[(String, String)]) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut changed = 0;
+        for (key, sha256) in hashes {
+            let done = sqlx::query(sql::FORGET_CONTENT).bind(key).bind(sha256).execute(&mut *tx).await?;
+            changed += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
     async fn clear_contact_point(&self, channel: &str, recipient: &str) -> Result<bool> {
         let done =
             sqlx::query(sql::CLEAR_CONTACT_POINT).bind(channel).bind(recipient).execute(&self.pool).await?;

@@ -77,6 +77,12 @@ pub(crate) const RECORD_SUPPRESSED: &str = "UPDATE outbox SET status = 'suppress
 pub(crate) const SELECT_NOTICE_EVENTS: &str =
     "SELECT key, at, status, detail FROM notice_events WHERE key = $1 ORDER BY n";
 pub(crate) const SELECT_NOTICE: &str = "SELECT * FROM outbox WHERE key = $1";
+pub(crate) const SELECT_CONTENT_TO_FORGET: &str = "SELECT * FROM outbox \
+     WHERE status IN ('sent', 'delivered', 'failed', 'suppressed') AND content_sha256 IS NULL \
+       AND created_at < $1 \
+     ORDER BY created_at, key LIMIT $2";
+pub(crate) const FORGET_CONTENT: &str = "UPDATE outbox SET subject = '', body = '', content_sha256 = $2 \
+     WHERE key = $1 AND content_sha256 IS NULL AND status IN ('sent', 'delivered', 'failed', 'suppressed')";
 /// A report moves a sent notice on: `delivered` only from `sent`; `failed` from either.
 pub(crate) const REPORT_BY_KEY: &str = "UPDATE outbox SET status = $2, last_error = COALESCE($3, last_error) \
      WHERE key = $1 AND (status = 'sent' OR (status = 'delivered' AND $2 = 'failed')) RETURNING *";

@@ -1115,6 +1115,33 @@ async fn volume_control_coalesces_and_caps(store: &dyn Store) {
     assert_eq!(status("c2/u3").await, ("suppressed".to_string(), Some("capped".to_string())));
 }
 
+async fn content_is_forgotten_once_final(store: &dyn Store) {
+    let mut batch = vec![
+        notice("sent", "c1", "INC-000001", at(0)),
+        notice("queued", "c2", "INC-000001", at(1)),
+        notice("late", "c3", "INC-000001", at(50)),
+        NoticeRow { status: "failed".into(), ..notice("failed", "c4", "INC-000001", at(2)) },
+    ];
+    store.enqueue_notices(&mut batch).await.unwrap();
+    store.claim_due_notices("email", at(0), at(60), 1).await.unwrap();
+    store.record_delivery("sent", 1, &DeliveryOutcome::Sent { at: at(3), provider_id: None }).await.unwrap();
+
+    // Final and written before 10: sent and failed; not the queued one, not the late one.
+    let due = store.content_to_forget(at(10), 100).await.unwrap();
+    assert_eq!(keys(&due), ["sent", "failed"]);
+    assert_eq!(keys(&store.content_to_forget(at(10), 1).await.unwrap()), ["sent"]);
+    let hashes = vec![("sent".to_string(), "ab".repeat(32)), ("queued".to_string(), "cd".repeat(32))];
+    assert_eq!(store.forget_content(&hashes).await.unwrap(), 1, "a queued notice keeps what it will send");
+    let forgotten = store.notice("sent").await.unwrap().unwrap();
+    assert_eq!(
+        (forgotten.subject.as_str(), forgotten.body.as_str(), forgotten.content_sha256),
+        ("", "", Some("ab".repeat(32)))
+    );
+    assert_eq!(store.notice("queued").await.unwrap().unwrap().body, "Hello c2");
+    assert_eq!(keys(&store.content_to_forget(at(10), 100).await.unwrap()), ["failed"]);
+    assert_eq!(store.forget_content(&hashes).await.unwrap(), 0, "forgetting twice changes nothing");
+}
+
 async fn notices_filter_pages(store: &dyn Store) {
     let mut batch = vec![
         notice_of("k1", "c1", "update", 1, "email"),
@@ -1246,6 +1273,7 @@ contract_tests!(
     claims_are_per_channel,
     volume_control_coalesces_and_caps,
     notices_filter_pages,
+    content_is_forgotten_once_final,
     contact_points_quarantine,
     preferences_and_links,
 );

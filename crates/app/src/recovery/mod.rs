@@ -10,6 +10,7 @@ mod credits;
 mod detected;
 mod fanout;
 mod preview;
+pub mod retention;
 
 pub use credits::{
     CreditComputation, CreditReport, EarlierOutage, ThisOutage, compute_credits, customer_facts,
@@ -97,6 +98,9 @@ pub struct EngineConfig {
     /// An estimate that moves by less than this sends nothing, unless the update says
     /// something else too.
     pub etr_change_min: SignedDuration,
+    /// How long a final notice's subject and body are kept before only their hash is;
+    /// `None`: kept for good.
+    pub keep_content: Option<SignedDuration>,
 }
 
 impl Default for EngineConfig {
@@ -110,6 +114,7 @@ impl Default for EngineConfig {
             webhook: false,
             updates_cap: UPDATES_CAP_DEFAULT,
             etr_change_min: ETR_CHANGE_MIN_DEFAULT,
+            keep_content: None,
         }
     }
 }
@@ -139,6 +144,8 @@ pub struct TickReport {
     pub automatic_updates: u64,
     pub fanout: FanoutReport,
     pub credits: CreditReport,
+    /// Notices whose content was replaced by its hash (`keep_content`).
+    pub contents_forgotten: u64,
 }
 
 impl Engine {
@@ -356,7 +363,8 @@ impl Engine {
         let automatic_updates = self.watchdog().await?;
         let fanout = self.fan_out().await?;
         let credits = self.credit_resolved().await?;
-        Ok(TickReport { automatic_updates, fanout, credits })
+        let contents_forgotten = self.forget_content().await?;
+        Ok(TickReport { automatic_updates, fanout, credits, contents_forgotten })
     }
 }
 
