@@ -1,13 +1,17 @@
 //! The delivery record, preferences, unsubscribe links, receipts, bounces and quarantine,
 //! through the HTTP API of a real server on 127.0.0.1 over a fresh SQLite file.
 
+#[path = "../../channels/tests/gateway/mod.rs"]
+mod gateway;
 mod support;
 
 use amends::clock::Clock;
-use amends::deliver::DeliveryReport;
-use amends_store::DeliveryOutcome;
+use amends::deliver::{DeliveryReport, Dispatcher, Lane};
+use amends_channels::{SegmentBudget, SmsGatewayConfig, SmsPreset, SmsTransport};
+use gateway::Reply;
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use support::{CUSTOMERS, PLANS, TOPOLOGY, TestServer, ts};
 
 /// The shared book, then an outage on hub1 declared at the clock's start (12:00).
@@ -195,16 +199,39 @@ async fn receipts_and_bounces_update_the_record_and_bounces_quarantine() {
     let s = TestServer::start().await;
     outage(&s).await;
     s.tick().await;
-    // An SMS sent through a gateway that answered with its own id (as the dispatcher
-    // records it).
+    // The SMS go through the real gateway client to a stand-in that answers as Twilio does,
+    // with its own message id, which the dispatcher records for the receipts.
+    let mut gateway = gateway::Gateway::start(
+        vec![
+            Reply::json(201, json!({ "sid": "SM-C1", "status": "queued" })),
+            Reply::json(201, json!({ "sid": "SM-C2", "status": "queued" })),
+        ],
+        Reply::Answer(500, "{}".into()),
+    )
+    .await;
+    let config = SmsGatewayConfig {
+        url: gateway.url("/2010-04-01/Accounts/AC1/Messages.json"),
+        preset: SmsPreset::Twilio,
+        from: "+15005550006".into(),
+        username: Some("AC1".into()),
+        password: Some("secret".into()),
+        token: None,
+        timeout_ms: 5_000,
+        segments_max: SegmentBudget::default(),
+    };
+    let sms = Lane { concurrency: 1, ..Lane::new("sms", Arc::new(SmsTransport::new(config).unwrap())) };
     let store = s.engine.store.clone();
-    let claimed =
-        store.claim_due_notices("sms", s.clock.now(), ts("2026-11-23T12:05:00Z"), 10).await.unwrap();
-    for n in &claimed {
-        let sent =
-            DeliveryOutcome::Sent { at: s.clock.now(), provider_id: Some(format!("SM-{}", n.customer_id)) };
-        assert!(store.record_delivery(&n.key, n.attempts, &sent).await.unwrap());
-    }
+    let report =
+        Dispatcher::new(store.clone(), s.engine.clock.clone(), vec![sms]).deliver_due().await.unwrap();
+    assert_eq!(report, DeliveryReport { sent: 2, ..DeliveryReport::default() });
+    let posted: Vec<String> = gateway
+        .drain()
+        .iter()
+        .map(|r| r.form().into_iter().find(|(k, _)| k == "To").map(|(_, v)| v).unwrap_or_default())
+        .collect();
+    assert_eq!(posted, ["+14155550101", "+14155550102"]);
+    let c1 = store.notice("C1/INC-000001/acknowledgement/0/sms").await.unwrap().unwrap();
+    assert_eq!((c1.status.as_str(), c1.provider_id.as_deref()), ("sent", Some("SM-C1")));
     let receipts = json!([
         { "provider_id": "SM-C1", "status": "delivered" },
         { "provider_id": "SM-C2", "status": "undelivered", "detail": "30003 unreachable handset" },

@@ -4,9 +4,13 @@
 //! PostgreSQL database, it measures: the CSV import; the acknowledgement fan-out (render
 //! and durably queue N notices); impact and credits computed in memory; the ledger write;
 //! and, in the same run and the same database, a raw bulk insert of the same rows into an
-//! equivalent table, the floor the ledger is compared against. Figures are printed, not
-//! asserted: timings belong in a report, not in a test.
+//! equivalent table, the floor the ledger is compared against. Then delivery throughput
+//! (`delivery.rs`): queued notices from a fresh SQLite outbox through the dispatcher to an
+//! SMTP server and a webhook receiver on 127.0.0.1, against the same messages sent straight
+//! through the same transport. Figures are printed, not asserted: timings belong in a
+//! report, not in a test.
 
+mod delivery;
 mod telemetry;
 
 use crate::clock::{Clock, ManualClock, after};
@@ -44,6 +48,12 @@ pub struct BenchArgs {
     /// Only measure outage detection: the telemetry storm (no database).
     #[arg(long)]
     pub telemetry_only: bool,
+    /// Notices per channel for the delivery measurement (email over SMTP, webhook); 0 skips it.
+    #[arg(long, default_value_t = 20_000)]
+    pub deliveries: usize,
+    /// Only measure delivery throughput, to local SMTP and webhook receivers.
+    #[arg(long)]
+    pub delivery_only: bool,
     /// Also write the storm's events here as NDJSON (for `amends replay`), and the
     /// synthetic book as CSV beside it (`<file>.book/`, for `amends import`).
     #[arg(long)]
@@ -53,6 +63,9 @@ pub struct BenchArgs {
 pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Result<()> {
     if cfg!(debug_assertions) {
         println!("note: this is a debug build; run `cargo run --release -- bench` for real figures");
+    }
+    if args.delivery_only {
+        return delivery::run(&args.dir, args.deliveries).await;
     }
     let start = Timestamp::from_second(1_795_446_000)?; // 2026-11-23T15:00:00Z
     if !args.telemetry_only {
@@ -86,6 +99,7 @@ pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Resu
         db.drop_database().await;
         result?;
     }
+    delivery::run(&args.dir, args.deliveries).await?;
     if let Some(peak) = peak_rss_kib() {
         println!("\npeak resident memory: {} MiB", group_thousands(peak / 1024));
     }
