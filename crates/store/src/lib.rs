@@ -496,7 +496,14 @@ pub trait Store: Send + Sync + 'static {
     /// nothing is changed and `false` is returned, so a slow worker can never set a
     /// notice that another one sent back to `queued`.
     /// Each outcome is also appended to the notice's history, in the same transaction.
-    async fn record_delivery(&self, key: &str, attempt: i32, outcome: &DeliveryOutcome) -> Result<bool>;
+    async fn record_delivery(&self, key: &str, attempt: i32, outcome: &DeliveryOutcome) -> Result<bool> {
+        let recorded = self.record_deliveries(&[(key, attempt, outcome)]).await?;
+        Ok(recorded.first().copied().unwrap_or(false))
+    }
+    /// [`Store::record_delivery`] for many notices (key, attempt, outcome) in one
+    /// transaction, which is what lets a lane record as fast as it sends; each answer is
+    /// in the order given.
+    async fn record_deliveries(&self, outcomes: &[(&str, i32, &DeliveryOutcome)]) -> Result<Vec<bool>>;
     /// Applies a channel's later report to a `sent` (or already `delivered`) notice:
     /// `delivered`, or `failed` with the channel's words; appended to its history. Returns
     /// the notice as it is now, or `None` when no sent notice matches.

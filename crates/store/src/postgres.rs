@@ -713,34 +713,22 @@ impl Store for PgStore {
         Ok(notices)
     }
 
-    async fn record_delivery(&self, key: &str, attempt: i32, outcome: &DeliveryOutcome) -> Result<bool> {
-        let q = match outcome {
-            DeliveryOutcome::Sent { at, provider_id } => sqlx::query(sql::RECORD_SENT)
-                .bind(key)
-                .bind(attempt)
-                .bind(micros(*at))
-                .bind(provider_id.as_deref()),
-            DeliveryOutcome::Retry { error, next_attempt_at, .. } => sqlx::query(sql::RECORD_RETRY)
-                .bind(key)
-                .bind(attempt)
-                .bind(error.as_str())
-                .bind(micros(*next_attempt_at)),
-            DeliveryOutcome::Failed { error, .. } => {
-                sqlx::query(sql::RECORD_FAILED).bind(key).bind(attempt).bind(error.as_str())
-            }
-            DeliveryOutcome::Suppressed { reason, .. } => {
-                sqlx::query(sql::RECORD_SUPPRESSED).bind(key).bind(attempt).bind(reason.as_str())
-            }
-        };
+    async fn record_deliveries(&self, outcomes: &[(&str, i32, &DeliveryOutcome)]) -> Result<Vec<bool>> {
         let mut tx = self.pool.begin().await?;
-        let recorded = q.execute(&mut *tx).await?.rows_affected() > 0;
-        if recorded {
-            let (status, detail) = common::outcome_event(outcome);
-            let event = common::report_event(key, status, detail, common::outcome_at(outcome));
-            append_events(&mut tx, &[event]).await?;
-        } else {
-            common::warn_unrecorded(key, attempt);
+        let mut recorded = Vec::with_capacity(outcomes.len());
+        let mut events = Vec::with_capacity(outcomes.len());
+        for &(key, attempt, outcome) in outcomes {
+            let done = outcome_query(key, attempt, outcome).execute(&mut *tx).await?;
+            let applied = done.rows_affected() > 0;
+            if applied {
+                let (status, detail) = common::outcome_event(outcome);
+                events.push(common::report_event(key, status, detail, common::outcome_at(outcome)));
+            } else {
+                common::warn_unrecorded(key, attempt);
+            }
+            recorded.push(applied);
         }
+        append_events(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(recorded)
     }
@@ -1085,5 +1073,31 @@ mod tests {
         let mut out = Vec::new();
         escape_copy_text("a\tb\nc\\d\re \"q\", é 日本 \\N", &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "a\\tb\\nc\\\\d\\re \"q\", é 日本 \\\\N");
+    }
+}
+
+/// The fenced update that records one delivery outcome (see `Store::record_delivery`).
+fn outcome_query<'q>(
+    key: &'q str,
+    attempt: i32,
+    outcome: &'q DeliveryOutcome,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    match outcome {
+        DeliveryOutcome::Sent { at, provider_id } => sqlx::query(sql::RECORD_SENT)
+            .bind(key)
+            .bind(attempt)
+            .bind(micros(*at))
+            .bind(provider_id.as_deref()),
+        DeliveryOutcome::Retry { error, next_attempt_at, .. } => sqlx::query(sql::RECORD_RETRY)
+            .bind(key)
+            .bind(attempt)
+            .bind(error.as_str())
+            .bind(micros(*next_attempt_at)),
+        DeliveryOutcome::Failed { error, .. } => {
+            sqlx::query(sql::RECORD_FAILED).bind(key).bind(attempt).bind(error.as_str())
+        }
+        DeliveryOutcome::Suppressed { reason, .. } => {
+            sqlx::query(sql::RECORD_SUPPRESSED).bind(key).bind(attempt).bind(reason.as_str())
+        }
     }
 }

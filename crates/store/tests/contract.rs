@@ -1115,6 +1115,34 @@ async fn volume_control_coalesces_and_caps(store: &dyn Store) {
     assert_eq!(status("c2/u3").await, ("suppressed".to_string(), Some("capped".to_string())));
 }
 
+async fn outcomes_recorded_together_are_each_fenced(store: &dyn Store) {
+    let mut batch = vec![
+        notice("a", "c1", "INC-000001", at(0)),
+        notice("b", "c2", "INC-000001", at(1)),
+        notice("c", "c3", "INC-000001", at(2)),
+    ];
+    store.enqueue_notices(&mut batch).await.unwrap();
+    store.claim_due_notices("email", at(10), at(70), 10).await.unwrap();
+    let sent = DeliveryOutcome::Sent { at: at(11), provider_id: None };
+    let failed = DeliveryOutcome::Failed { at: at(12), error: "550 no such user".into() };
+    // b's answer comes from a stale claim (attempt 0): fenced out, the others recorded.
+    let recorded =
+        store.record_deliveries(&[("a", 1, &sent), ("b", 0, &sent), ("c", 1, &failed)]).await.unwrap();
+    assert_eq!(recorded, [true, false, true]);
+    let status = |key: &'static str| async move { store.notice(key).await.unwrap().unwrap().status };
+    assert_eq!(
+        (status("a").await, status("b").await, status("c").await),
+        ("sent".into(), "sending".into(), "failed".into())
+    );
+    let history = |key: &'static str| async move {
+        store.notice_events(key).await.unwrap().into_iter().map(|e| e.status).collect::<Vec<_>>()
+    };
+    assert_eq!(history("a").await, ["sent"]);
+    assert_eq!(history("b").await, Vec::<String>::new());
+    assert_eq!(history("c").await, ["failed"]);
+    assert_eq!(store.record_deliveries(&[]).await.unwrap(), Vec::<bool>::new());
+}
+
 async fn content_is_forgotten_once_final(store: &dyn Store) {
     let mut batch = vec![
         notice("sent", "c1", "INC-000001", at(0)),
@@ -1274,6 +1302,7 @@ contract_tests!(
     volume_control_coalesces_and_caps,
     notices_filter_pages,
     content_is_forgotten_once_final,
+    outcomes_recorded_together_are_each_fenced,
     contact_points_quarantine,
     preferences_and_links,
 );
