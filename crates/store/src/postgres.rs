@@ -1064,18 +1064,6 @@ async fn append_events(conn: &mut PgConnection, events: &[NoticeEventRow]) -> Re
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::escape_copy_text;
-
-    #[test]
-    fn copy_text_escapes_only_what_ends_a_field_or_line() {
-        let mut out = Vec::new();
-        escape_copy_text("a\tb\nc\\d\re \"q\", é 日本 \\N", &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), "a\\tb\\nc\\\\d\\re \"q\", é 日本 \\\\N");
-    }
-}
-
 /// The fenced update that records one delivery outcome (see `Store::record_delivery`).
 fn outcome_query<'q>(
     key: &'q str,
@@ -1099,5 +1087,17 @@ fn outcome_query<'q>(
         DeliveryOutcome::Suppressed { reason, .. } => {
             sqlx::query(sql::RECORD_SUPPRESSED).bind(key).bind(attempt).bind(reason.as_str())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_copy_text;
+
+    #[test]
+    fn copy_text_escapes_only_what_ends_a_field_or_line() {
+        let mut out = Vec::new();
+        escape_copy_text("a\tb\nc\\d\re \"q\", é 日本 \\N", &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "a\\tb\\nc\\\\d\\re \"q\", é 日本 \\\\N");
     }
 }
