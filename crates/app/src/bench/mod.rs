@@ -54,6 +54,10 @@ pub struct BenchArgs {
     /// Only measure delivery throughput, to local SMTP and webhook receivers.
     #[arg(long)]
     pub delivery_only: bool,
+    /// Only measure the outbox on SQLite (and PostgreSQL with `--postgres`): the import,
+    /// then the acknowledgements and restorations rendered and durably queued.
+    #[arg(long)]
+    pub outbox_only: bool,
     /// Also write the storm's events here as NDJSON (for `amends replay`), and the
     /// synthetic book as CSV beside it (`<file>.book/`, for `amends import`).
     #[arg(long)]
@@ -68,10 +72,10 @@ pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Resu
         return delivery::run(&args.dir, args.deliveries).await;
     }
     let start = Timestamp::from_second(1_795_446_000)?; // 2026-11-23T15:00:00Z
-    if !args.telemetry_only {
+    if !args.telemetry_only && !args.outbox_only {
         policy_evaluations(args.customers)?;
     }
-    let storm = if args.policies_only {
+    let storm = if args.policies_only || args.outbox_only {
         Vec::new()
     } else {
         telemetry::storm(args.customers, start, args.write_events.as_deref())?
@@ -90,16 +94,18 @@ pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Resu
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
         let store = amends_store::open(&path.display().to_string()).await?;
-        run_backend(store, &book_dir, start, &storm).await?;
+        run_backend(store, &book_dir, start, &storm, args.outbox_only).await?;
     }
     if let Some(url) = &args.postgres {
         let db = FreshPostgres::create(url).await?;
         let result =
-            async { run_backend(amends_store::open(&db.url).await?, &book_dir, start, &storm).await }.await;
+            async { run_backend(amends_store::open(&db.url).await?, &book_dir, start, &storm, args.outbox_only).await }.await;
         db.drop_database().await;
         result?;
     }
-    delivery::run(&args.dir, args.deliveries).await?;
+    if !args.outbox_only {
+        delivery::run(&args.dir, args.deliveries).await?;
+    }
     if let Some(peak) = peak_rss_kib() {
         println!("\npeak resident memory: {} MiB", group_thousands(peak / 1024));
     }
@@ -205,6 +211,7 @@ async fn run_backend(
     book_dir: &std::path::Path,
     start: Timestamp,
     storm: &[amends_core::telemetry::DeviceEvent],
+    outbox_only: bool,
 ) -> Result<()> {
     println!("\n[{}]", store.backend());
     let clock = Arc::new(ManualClock::new(start));
@@ -249,6 +256,9 @@ async fn run_backend(
     t.lap();
     let fanout = engine.fan_out().await?;
     row("restoration notices rendered + durably queued", t.lap(), fanout.notices_queued as usize, "");
+    if outbox_only {
+        return Ok(());
+    }
     let resolved = engine.incident(&incident.incident_id).await?;
     let outage =
         Interval::new(resolved.declared_at, resolved.resolved_at.context("resolved")?).context("outage")?;
