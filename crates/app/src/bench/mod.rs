@@ -98,8 +98,10 @@ pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Resu
     }
     if let Some(url) = &args.postgres {
         let db = FreshPostgres::create(url).await?;
-        let result =
-            async { run_backend(amends_store::open(&db.url).await?, &book_dir, start, &storm, args.outbox_only).await }.await;
+        let result = async {
+            run_backend(amends_store::open(&db.url).await?, &book_dir, start, &storm, args.outbox_only).await
+        }
+        .await;
         db.drop_database().await;
         result?;
     }
