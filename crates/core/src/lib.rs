@@ -16,8 +16,16 @@
 //! - [`preferences`]: which channels a customer wants for which notices, and quiet hours.
 //! - [`sms`]: SMS encodings and segment counting.
 //! - [`telemetry`]: outage detection from device events, per-device downtime.
+//! - [`case`]: individual recovery cases: one owner, the five-step playbook, the
+//!   customer's clocks, escalation and follow-up, as an event log and its checks.
+//! - [`appointment`]: booked visits, no-shows and late cancellations, rebooking offers,
+//!   and the `.ics` file of a confirmation.
+//! - [`survey`]: who is surveyed (sampled by the system, never by the person rated), scores,
+//!   and the report that keeps incident-caused cases apart from an agent's own.
 
+pub mod appointment;
 pub mod book;
+pub mod case;
 pub mod cycle;
 pub mod impact;
 pub mod incident;
@@ -27,5 +35,6 @@ pub mod notice;
 pub mod policy;
 pub mod preferences;
 pub mod sms;
+pub mod survey;
 pub mod telemetry;
 pub mod topology;
