@@ -24,6 +24,7 @@ mod sql;
 pub mod sqlite;
 
 mod open;
+mod packed;
 pub use open::{DatabaseUrl, open, open_with};
 
 /// Largest number of rows written per statement batch in bulk paths.

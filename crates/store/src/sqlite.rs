@@ -6,6 +6,7 @@
 //! through one multi-row INSERT statement, prepared once per connection and reused for
 //! every full batch.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use sqlx::{AssertSqlSafe, Transaction};
 use crate::common::{
     self, CREDIT_COLS, CUSTOMER_COLS, Cols, ELEMENT_COLS, NOTICE_COLS, PLAN_COLS, micros, opt_micros,
 };
+use crate::packed::{self, References};
 use crate::sql;
 use crate::{
     AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, ChannelReport, ContactPointRow, CreditFilter,
@@ -49,6 +51,8 @@ type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments>;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The reference texts notices are packed against (see `packed.rs`).
+    references: Arc<References>,
 }
 
 impl SqliteStore {
@@ -70,7 +74,7 @@ impl SqliteStore {
         let pool =
             SqlitePoolOptions::new().max_connections(POOL_CONNECTIONS_MAX).connect_with(options).await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, references: Arc::default() })
     }
 
     /// The underlying pool, for callers that need a query the trait does not offer.
@@ -81,6 +85,103 @@ impl SqliteStore {
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
+
+    /// The reference of every group among `notices` that has content: the stored one, or
+    /// else the first notice of the group, written now in `tx`. Returns them all, and the
+    /// ones written, to remember once `tx` has committed.
+    async fn references_for(
+        &self,
+        tx: &mut SqliteConnection,
+        notices: &[NoticeRow],
+    ) -> Result<(HashMap<String, Arc<[u8]>>, Vec<(String, Arc<[u8]>)>)> {
+        let mut found: HashMap<String, Arc<[u8]>> = HashMap::new();
+        let mut written = Vec::new();
+        for n in notices.iter().filter(|n| packed::worth_packing(n)) {
+            let group = packed::group(n);
+            if found.contains_key(&group) {
+                continue;
+            }
+            let text = match self.references.get(&group) {
+                Some(text) => text,
+                None => match stored_reference(&mut *tx, &group).await? {
+                    Some(text) => {
+                        self.references.remember(group.clone(), text.clone());
+                        text
+                    }
+                    None => {
+                        let text: Arc<[u8]> = packed::content_bytes(&n.subject, &n.body).into();
+                        sqlx::query(INSERT_REFERENCE).bind(&group).bind(&*text).execute(&mut *tx).await?;
+                        written.push((group.clone(), text.clone()));
+                        text
+                    }
+                },
+            };
+            found.insert(group, text);
+        }
+        Ok((found, written))
+    }
+
+    /// Decodes outbox rows, unpacking packed content with its group's reference.
+    async fn decode_notices(&self, rows: &[SqliteRow]) -> Result<Vec<NoticeRow>> {
+        let mut notices = Vec::with_capacity(rows.len());
+        for row in rows {
+            notices.push(self.decode_notice(row).await?);
+        }
+        Ok(notices)
+    }
+
+    async fn decode_notice(&self, row: &SqliteRow) -> Result<NoticeRow> {
+        use sqlx::Row;
+        let mut notice = common::notice_from_row(row)?;
+        let corrupt = |reason: String| StoreError::Corrupt { table: "outbox", reason };
+        let packed: Option<Vec<u8>> =
+            row.try_get("packed").map_err(|e| corrupt(format!("column packed: {e}")))?;
+        if let Some(packed) = packed {
+            let group = packed::group(&notice);
+            let reference = match self.references.get(&group) {
+                Some(text) => text,
+                None => {
+                    let text = stored_reference(&self.pool, &group).await?.ok_or_else(|| {
+                        corrupt(format!("notice {}: no reference text for {group}", notice.key))
+                    })?;
+                    self.references.remember(group, text.clone());
+                    text
+                }
+            };
+            (notice.subject, notice.body) = packed::unpack(&packed, &reference)
+                .map_err(|e| corrupt(format!("notice {}: {e}", notice.key)))?;
+        }
+        Ok(notice)
+    }
+}
+
+/// `sql::FORGET_CONTENT`, and the packed content with the rest.
+const FORGET_CONTENT: &str = "UPDATE outbox SET subject = '', body = '', packed = NULL, content_sha256 = $2 \
+     WHERE key = $1 AND content_sha256 IS NULL AND status IN ('sent', 'delivered', 'failed', 'suppressed')";
+
+const INSERT_REFERENCE: &str = "INSERT INTO notice_references (grp, text) VALUES ($1, $2)";
+
+/// A group's stored reference text, if it has one.
+async fn stored_reference<'e>(
+    db: impl sqlx::Executor<'e, Database = Sqlite>,
+    group: &str,
+) -> Result<Option<Arc<[u8]>>> {
+    let text: Option<Vec<u8>> = sqlx::query_scalar("SELECT text FROM notice_references WHERE grp = $1")
+        .bind(group)
+        .fetch_optional(db)
+        .await?;
+    Ok(text.map(Arc::from))
+}
+
+/// A notice as the outbox stores it: with its content packed, or as it is.
+struct StoredNotice<'a> {
+    notice: &'a NoticeRow,
+    packed: Option<Vec<u8>>,
+}
+
+/// The outbox columns written on enqueue: the shared ones, then `packed`.
+fn outbox_cols() -> Vec<&'static str> {
+    NOTICE_COLS.iter().copied().chain(["packed"]).collect()
 }
 
 // ---- bulk writing ----
@@ -223,25 +324,31 @@ impl BindRow for CustomerRow {
     }
 }
 
-impl BindRow for NoticeRow {
+impl BindRow for StoredNotice<'_> {
     fn bind_to<'q>(&self, q: SqliteQuery<'q>) -> SqliteQuery<'q> {
-        q.bind(self.key.as_str())
-            .bind(self.customer_id.as_str())
-            .bind(self.incident_id.as_str())
-            .bind(self.kind.as_str())
-            .bind(self.seq)
-            .bind(self.channel.as_str())
-            .bind(self.recipient.as_str())
-            .bind(self.locale.as_str())
-            .bind(self.subject.as_str())
-            .bind(self.body.as_str())
-            .bind(self.status.as_str())
-            .bind(self.attempts)
-            .bind(micros(self.next_attempt_at))
-            .bind(self.last_error.as_deref())
-            .bind(micros(self.created_at))
-            .bind(opt_micros(self.sent_at))
-            .bind(self.reason.as_deref())
+        let n = self.notice;
+        let (subject, body) = match self.packed {
+            Some(_) => ("", ""),
+            None => (n.subject.as_str(), n.body.as_str()),
+        };
+        q.bind(n.key.as_str())
+            .bind(n.customer_id.as_str())
+            .bind(n.incident_id.as_str())
+            .bind(n.kind.as_str())
+            .bind(n.seq)
+            .bind(n.channel.as_str())
+            .bind(n.recipient.as_str())
+            .bind(n.locale.as_str())
+            .bind(subject)
+            .bind(body)
+            .bind(n.status.as_str())
+            .bind(n.attempts)
+            .bind(micros(n.next_attempt_at))
+            .bind(n.last_error.as_deref())
+            .bind(micros(n.created_at))
+            .bind(opt_micros(n.sent_at))
+            .bind(n.reason.as_deref())
+            .bind(self.packed.clone())
     }
 }
 
@@ -597,13 +704,22 @@ impl Store for SqliteStore {
 
     async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64> {
         common::sort_notices(notices);
-        let insert = MultiInsert::new("outbox", NOTICE_COLS, "ON CONFLICT (key) DO NOTHING");
+        let insert = MultiInsert::new("outbox", &outbox_cols(), "ON CONFLICT (key) DO NOTHING");
         let mut tx = self.begin_write().await?;
+        let (references, written) = self.references_for(&mut tx, notices).await?;
+        let rows: Vec<StoredNotice> = notices
+            .iter()
+            .zip(packed::pack_all(notices, &references))
+            .map(|(notice, packed)| StoredNotice { notice, packed })
+            .collect();
         let mut inserted = 0;
-        for batch in insert.batches(notices) {
+        for batch in insert.batches(&rows) {
             inserted += insert.execute(&mut tx, batch).await?;
         }
         tx.commit().await?;
+        for (group, text) in written {
+            self.references.remember(group, text);
+        }
         Ok(inserted)
     }
 
@@ -623,7 +739,7 @@ impl Store for SqliteStore {
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        let mut notices = common::decode_all(&rows, common::notice_from_row)?;
+        let mut notices = self.decode_notices(&rows).await?;
         notices.sort_by(common::by_key);
         Ok(notices)
     }
@@ -672,16 +788,15 @@ impl Store for SqliteStore {
         };
         let row = match moved.fetch_optional(&mut *tx).await? {
             Some(row) => {
-                let notice = common::notice_from_row(&row)?;
+                let notice = self.decode_notice(&row).await?;
                 let event = common::report_event(&notice.key, status, detail, at);
                 append_events(&mut tx, &[event]).await?;
                 Some(notice)
             }
-            None => current
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| common::notice_from_row(&row))
-                .transpose()?,
+            None => match current.fetch_optional(&mut *tx).await? {
+                Some(row) => Some(self.decode_notice(&row).await?),
+                None => None,
+            },
         };
         tx.commit().await?;
         Ok(row)
@@ -710,7 +825,7 @@ impl Store for SqliteStore {
 
     async fn notices_for_customer(&self, customer_id: &str) -> Result<Vec<NoticeRow>> {
         let rows = sqlx::query(sql::NOTICES_FOR_CUSTOMER).bind(customer_id).fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::notice_from_row)
+        self.decode_notices(&rows).await
     }
 
     async fn notices_for_incident(&self, incident_id: &str, limit: u32) -> Result<Vec<NoticeRow>> {
@@ -719,7 +834,7 @@ impl Store for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        common::decode_all(&rows, common::notice_from_row)
+        self.decode_notices(&rows).await
     }
 
     async fn notice_counts(&self, incident_id: Option<&str>) -> Result<Vec<NoticeCount>> {
@@ -738,12 +853,14 @@ impl Store for SqliteStore {
             q = q.bind(value);
         }
         let rows = q.fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::notice_from_row)
+        self.decode_notices(&rows).await
     }
 
     async fn notice(&self, key: &str) -> Result<Option<NoticeRow>> {
-        let row = sqlx::query(sql::SELECT_NOTICE).bind(key).fetch_optional(&self.pool).await?;
-        row.map(|row| common::notice_from_row(&row)).transpose()
+        match sqlx::query(sql::SELECT_NOTICE).bind(key).fetch_optional(&self.pool).await? {
+            Some(row) => Ok(Some(self.decode_notice(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn notice_events(&self, key: &str) -> Result<Vec<NoticeEventRow>> {
@@ -797,14 +914,14 @@ impl Store for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        common::decode_all(&rows, common::notice_from_row)
+        self.decode_notices(&rows).await
     }
 
     async fn forget_content(&self, hashes: &[(String, String)]) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let mut changed = 0;
         for (key, sha256) in hashes {
-            let done = sqlx::query(sql::FORGET_CONTENT).bind(key).bind(sha256).execute(&mut *tx).await?;
+            let done = sqlx::query(FORGET_CONTENT).bind(key).bind(sha256).execute(&mut *tx).await?;
             changed += done.rows_affected();
         }
         tx.commit().await?;

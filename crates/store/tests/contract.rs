@@ -1170,6 +1170,88 @@ async fn content_is_forgotten_once_final(store: &dyn Store) {
     assert_eq!(store.forget_content(&hashes).await.unwrap(), 0, "forgetting twice changes nothing");
 }
 
+/// Notices as a fan-out writes them: one template rendered for many customers, in two
+/// languages and on two channels, and one suppressed before it was rendered.
+fn rendered_notices(incident_id: &str) -> Vec<NoticeRow> {
+    let mut rows = Vec::new();
+    for i in 0..60 {
+        let customer = format!("c{i:03}");
+        let (locale, hello) = if i % 3 == 0 { ("es-ES", "Hola") } else { ("en-US", "Hello") };
+        let body = format!(
+            "{hello} {customer} Ñandú 日本,\n\nThere is an outage in your area.\n\
+             We expect your service back by {}:00.\n\nFollow it live: https://status.example/{incident_id}\n",
+            10 + i % 7
+        )
+        .repeat(3);
+        let email = NoticeRow {
+            locale: locale.into(),
+            subject: format!("We know your service is down ({incident_id})"),
+            body: body.clone(),
+            ..notice_of(
+                &format!("{customer}/{incident_id}/acknowledgement/0/email"),
+                &customer,
+                "acknowledgement",
+                0,
+                "email",
+            )
+        };
+        let sms = NoticeRow {
+            channel: "sms".into(),
+            subject: String::new(),
+            body: body[..120].to_string(),
+            key: format!("{customer}/{incident_id}/acknowledgement/0/sms"),
+            ..email.clone()
+        };
+        rows.extend([email, sms]);
+    }
+    rows.push(NoticeRow {
+        status: "suppressed".into(),
+        reason: Some("consent".into()),
+        subject: String::new(),
+        body: String::new(),
+        ..notice_of(
+            &format!("c999/{incident_id}/acknowledgement/0/email"),
+            "c999",
+            "acknowledgement",
+            0,
+            "email",
+        )
+    });
+    for n in &mut rows {
+        n.incident_id = incident_id.into();
+    }
+    rows
+}
+
+/// Whatever a backend does to store content, every read gives back what was written.
+async fn content_reads_back_as_written(store: &dyn Store) {
+    let mut written = rendered_notices("INC-000001");
+    let (first, rest) = written.split_at_mut(50);
+    assert_eq!(store.enqueue_notices(first).await.unwrap(), 50);
+    assert_eq!(store.enqueue_notices(rest).await.unwrap(), 71, "a later batch of the same templates");
+    written.sort_by(|a, b| a.key.cmp(&b.key));
+
+    let all = NoticeFilter { limit: 1_000, ..NoticeFilter::default() };
+    assert_eq!(store.notices(&all).await.unwrap(), written);
+    assert_eq!(store.notices_for_incident("INC-000001", 1_000).await.unwrap().len(), written.len());
+    assert_eq!(store.notices_for_customer("c003").await.unwrap(), written[6..8]);
+    assert_eq!(store.notice(&written[7].key).await.unwrap().as_ref(), Some(&written[7]));
+
+    let claimed = store.claim_due_notices("email", at(10), at(100), 1_000).await.unwrap();
+    assert_eq!(claimed.len(), 60);
+    for c in &claimed {
+        let w = written.iter().find(|w| w.key == c.key).unwrap();
+        assert_eq!((&c.subject, &c.body), (&w.subject, &w.body), "{}", c.key);
+    }
+    let sms = &written[1];
+    let reported = store
+        .record_report(&ReportTarget::Key(&sms.key), &ChannelReport::Failed { detail: "x".into() }, at(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reported.body, sms.body);
+}
+
 async fn notices_filter_pages(store: &dyn Store) {
     let mut batch = vec![
         notice_of("k1", "c1", "update", 1, "email"),
@@ -1301,6 +1383,7 @@ contract_tests!(
     claims_are_per_channel,
     volume_control_coalesces_and_caps,
     notices_filter_pages,
+    content_reads_back_as_written,
     content_is_forgotten_once_final,
     outcomes_recorded_together_are_each_fenced,
     contact_points_quarantine,
@@ -1352,6 +1435,111 @@ async fn postgres_reports_corrupt_rows() {
         assert_corrupt_instant(&store, &id).await;
         sqlx::query(CORRUPT_JSON).execute(store.pool()).await.unwrap();
         assert_corrupt_json(&store).await;
+    })
+    .await;
+}
+
+// ---- SQLite keeps notice content packed against a reference text ----
+
+/// Bytes stored for the content of the notices: (packed, plain).
+async fn stored_content_bytes(pool: &sqlx::SqlitePool) -> (i64, i64) {
+    sqlx::query_as("SELECT COALESCE(SUM(LENGTH(packed)), 0), SUM(LENGTH(subject) + LENGTH(body)) FROM outbox")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sqlite_packs_content_against_one_reference_per_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("amends.db");
+    let mut written = rendered_notices("INC-000001");
+    let plain: usize = written.iter().map(|n| n.subject.len() + n.body.len()).sum();
+    {
+        let store = amends_store::sqlite::SqliteStore::open(&path).await.unwrap();
+        let (first, rest) = written.split_at_mut(30);
+        store.enqueue_notices(first).await.unwrap();
+        store.enqueue_notices(rest).await.unwrap();
+        let (packed, unpacked) = stored_content_bytes(store.pool()).await;
+        assert_eq!(unpacked, 0, "every notice with content is packed");
+        assert!(packed * 4 < plain as i64, "{packed} bytes packed of {plain}");
+        let references: Vec<String> = sqlx::query_scalar("SELECT grp FROM notice_references ORDER BY grp")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            references,
+            [
+                "INC-000001/acknowledgement/0/email/en-US",
+                "INC-000001/acknowledgement/0/email/es-ES",
+                "INC-000001/acknowledgement/0/sms/en-US",
+                "INC-000001/acknowledgement/0/sms/es-ES",
+            ],
+            "one per template, whatever the batches"
+        );
+    }
+    // A store that never saw them reads its references from the database.
+    let store = amends_store::sqlite::SqliteStore::open(&path).await.unwrap();
+    written.sort_by(|a, b| a.key.cmp(&b.key));
+    let all = NoticeFilter { limit: 1_000, ..NoticeFilter::default() };
+    assert_eq!(store.notices(&all).await.unwrap(), written);
+
+    // A notice written before packing (or without content) is read as it is.
+    sqlx::query("UPDATE outbox SET subject = 'S', body = 'B', packed = NULL WHERE key = $1")
+        .bind(&written[0].key)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let old = store.notice(&written[0].key).await.unwrap().unwrap();
+    assert_eq!((old.subject.as_str(), old.body.as_str()), ("S", "B"));
+}
+
+#[tokio::test]
+async fn sqlite_reports_a_packed_notice_it_cannot_read_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("amends.db");
+    let mut written = rendered_notices("INC-000001");
+    let key = written[1].key.clone();
+    {
+        let store = amends_store::sqlite::SqliteStore::open(&path).await.unwrap();
+        store.enqueue_notices(&mut written).await.unwrap();
+        sqlx::query("UPDATE outbox SET packed = X'0102' WHERE key = $1")
+            .bind(&key)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let err = store.notice(&key).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt { table: "outbox", reason } if reason.contains(&key)),
+            "{err:?}"
+        );
+        sqlx::query("DELETE FROM notice_references").execute(store.pool()).await.unwrap();
+    }
+    let store = amends_store::sqlite::SqliteStore::open(&path).await.unwrap();
+    let err = store.notice(&written[0].key).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { table: "outbox", reason } if reason.contains("no reference text")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_forgetting_content_drops_the_packed_bytes() {
+    harness::run_sqlite(|store| async move {
+        let mut written = rendered_notices("INC-000001");
+        store.enqueue_notices(&mut written).await.unwrap();
+        let key = &written[0].key;
+        store.claim_due_notices("email", at(10), at(100), 1).await.unwrap();
+        store.record_delivery(key, 1, &DeliveryOutcome::Sent { at: at(3), provider_id: None }).await.unwrap();
+        assert_eq!(store.forget_content(&[(key.clone(), "ab".repeat(32))]).await.unwrap(), 1);
+        let packed: Option<Vec<u8>> = sqlx::query_scalar("SELECT packed FROM outbox WHERE key = $1")
+            .bind(key)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(packed, None);
+        let forgotten = store.notice(key).await.unwrap().unwrap();
+        assert_eq!((forgotten.subject.as_str(), forgotten.body.as_str()), ("", ""));
     })
     .await;
 }
