@@ -276,6 +276,9 @@ pub enum TokenCommand {
     Create {
         #[arg(long, value_enum)]
         scope: Scope,
+        /// With `--scope agent`: the agent the token speaks for (see `PUT /v1/agents`).
+        #[arg(long, required_if_eq("scope", "agent"))]
+        agent: Option<String>,
         #[arg(long, default_value = "")]
         label: String,
     },
@@ -400,8 +403,15 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Token(TokenCommand::Create { scope, label }) => {
-            let token = tokens::create(engine.store.as_ref(), scope, &label, engine.clock.now()).await?;
+        Command::Token(TokenCommand::Create { scope, agent, label }) => {
+            let (store, now) = (engine.store.as_ref(), engine.clock.now());
+            let token = match (scope, agent) {
+                (Scope::Agent, Some(agent)) => tokens::create_for_agent(store, &agent, &label, now)
+                    .await?
+                    .with_context(|| format!("agent {agent} is not known; add it with PUT /v1/agents"))?,
+                (_, Some(_)) => anyhow::bail!("--agent goes with --scope agent only"),
+                (_, None) => tokens::create(store, scope, &label, now).await?,
+            };
             println!("{token}");
             Ok(())
         }

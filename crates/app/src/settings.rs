@@ -49,6 +49,11 @@ pub struct FileSettings {
     pub webhook: Option<WebhookConfig>,
     /// Pacing, retries, quarantine and volume control; see [`DeliverySettings`].
     pub delivery: Option<DeliverySettings>,
+    /// Targets and limits of individual recovery cases: `[cases]` with
+    /// `first_response_target = "PT1H"`, `resolution_target`, `escalate_before`,
+    /// `reopen_window`, `pause_total_max`, `follow_up_after` (ISO 8601 durations) and
+    /// `[cases.goodwill]` `agent_minor`, `lead_minor`, `admin_minor`. Checked at start-up.
+    pub cases: Option<amends_core::case::CaseRules>,
 }
 
 /// `[delivery]` in the settings file.
@@ -195,6 +200,7 @@ pub struct Settings {
     pub sms: Option<SmsGatewayConfig>,
     pub webhook: Option<WebhookConfig>,
     pub delivery: DeliverySettings,
+    pub cases: amends_core::case::CaseRules,
     pub now: Option<Timestamp>,
 }
 
@@ -236,6 +242,7 @@ impl Settings {
             sms: file.sms,
             webhook: file.webhook,
             delivery: file.delivery.unwrap_or_default(),
+            cases: check_case_rules(file.cases.unwrap_or_default())?,
             now: o.now,
         })
     }
@@ -299,6 +306,7 @@ impl Settings {
                 .delivery
                 .keep_content_days
                 .map(|d| SignedDuration::from_hours(24 * i64::from(d))),
+            case_rules: self.cases,
             ..EngineConfig::default()
         };
         Ok(Arc::new(Engine::new(store, clock, self.load_templates()?, self.load_policies()?, config)))
@@ -386,4 +394,10 @@ fn read_template_dir(dir: &Path) -> Result<Vec<(String, String)>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// `[cases]` as given, or what is wrong with it.
+fn check_case_rules(rules: amends_core::case::CaseRules) -> Result<amends_core::case::CaseRules> {
+    rules.check().map_err(|e| anyhow!("[cases]: {e}"))?;
+    Ok(rules)
 }

@@ -1,7 +1,9 @@
 //! API tokens: shown once when created, stored only as their SHA-256.
 //!
 //! Scopes nest: `admin` can do everything, `operator` can run incidents and read, `read`
-//! can only read.
+//! can only read. `agent` stands apart: a token that speaks for one person who owns cases
+//! (issue 6), good for the case routes and nothing else, so an agent's token can neither
+//! run incidents nor read what is kept from agents (surveys).
 
 use amends_store::{Store, StoreError, TokenRow};
 use jiff::Timestamp;
@@ -16,6 +18,8 @@ pub enum Scope {
     Read,
     Operator,
     Admin,
+    /// One person's token for the case routes; see the module's documentation.
+    Agent,
 }
 
 impl Scope {
@@ -24,16 +28,22 @@ impl Scope {
             Scope::Read => "read",
             Scope::Operator => "operator",
             Scope::Admin => "admin",
+            Scope::Agent => "agent",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Scope::Read, Scope::Operator, Scope::Admin].into_iter().find(|x| x.as_str() == s)
+        [Scope::Read, Scope::Operator, Scope::Admin, Scope::Agent].into_iter().find(|x| x.as_str() == s)
     }
 
-    /// Whether a token of this scope may do what `needed` allows.
+    /// Whether a token of this scope may do what `needed` allows: the three nested
+    /// scopes by rank, `agent` only what needs `agent`.
     pub fn allows(self, needed: Scope) -> bool {
-        self >= needed
+        match (self, needed) {
+            (Scope::Agent, Scope::Agent) => true,
+            (Scope::Agent, _) | (_, Scope::Agent) => false,
+            _ => self >= needed,
+        }
     }
 }
 
@@ -63,14 +73,45 @@ pub async fn create(
             scope: scope.as_str().into(),
             label: label.into(),
             created_at: now,
+            agent_id: None,
         })
         .await?;
     Ok(token)
 }
 
+/// Creates and stores a token that speaks for `agent_id`, who must be a known agent.
+pub async fn create_for_agent(
+    store: &dyn Store,
+    agent_id: &str,
+    label: &str,
+    now: Timestamp,
+) -> Result<Option<String>, StoreError> {
+    if store.agent(agent_id).await?.is_none() {
+        return Ok(None);
+    }
+    let token = generate();
+    store
+        .insert_token(&TokenRow {
+            token_hash: token_hash(&token),
+            scope: Scope::Agent.as_str().into(),
+            label: label.into(),
+            created_at: now,
+            agent_id: Some(agent_id.into()),
+        })
+        .await?;
+    Ok(Some(token))
+}
+
 /// The scope of a presented token, or `None` when it is unknown.
 pub async fn scope_of(store: &dyn Store, token: &str) -> Result<Option<Scope>, StoreError> {
     Ok(store.token(&token_hash(token)).await?.and_then(|row| Scope::parse(&row.scope)))
+}
+
+/// The agent a presented token speaks for: `None` when the token is unknown or not an
+/// agent's.
+pub async fn agent_of(store: &dyn Store, token: &str) -> Result<Option<String>, StoreError> {
+    let row = store.token(&token_hash(token)).await?;
+    Ok(row.filter(|r| r.scope == Scope::Agent.as_str()).and_then(|r| r.agent_id))
 }
 
 #[cfg(test)]
@@ -83,6 +124,15 @@ mod tests {
         assert!(Scope::Operator.allows(Scope::Read));
         assert!(!Scope::Read.allows(Scope::Operator));
         assert!(!Scope::Operator.allows(Scope::Admin));
+    }
+
+    #[test]
+    fn an_agent_token_reaches_only_agent_routes() {
+        assert!(Scope::Agent.allows(Scope::Agent));
+        for other in [Scope::Read, Scope::Operator, Scope::Admin] {
+            assert!(!Scope::Agent.allows(other), "agent allows {other:?}");
+            assert!(!other.allows(Scope::Agent), "{other:?} allows agent");
+        }
     }
 
     #[test]

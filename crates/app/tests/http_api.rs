@@ -83,6 +83,10 @@ async fn health_and_openapi_need_no_token() {
         "/v1/channels/email/bounces",
         "/v1/quarantine",
         "/v1/quarantine/{channel}/{recipient}",
+        "/v1/agents",
+        "/v1/cases",
+        "/v1/cases/{id}",
+        "/v1/cases/{id}/actions",
     ]);
     assert_eq!(paths, expected);
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");

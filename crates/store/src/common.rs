@@ -10,8 +10,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::{
-    CreditRow, CustomerRow, DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NoticeRow,
-    PlanRow, Result, StoreError, TokenRow, UpdateRow,
+    AgentRow, CaseEventRow, CaseRow, CreditRow, CustomerRow, DeviceEventRow, ElementRow, ImpactRow,
+    IncidentRow, IncidentSource, NoticeRow, PlanRow, Result, StoreError, TokenRow, UpdateRow,
 };
 use amends_core::incident::ByLocale;
 
@@ -63,6 +63,7 @@ pub(crate) const IMPACT_COLS: &[&str] = &[
     "downtime",
     "notified",
 ];
+pub(crate) const AGENT_COLS: &[&str] = &["agent_id", "name", "role", "lead_id", "active", "updated_at"];
 pub(crate) const DEVICE_EVENT_COLS: &[&str] = &["device_id", "at", "state", "reason"];
 pub(crate) const CREDIT_COLS: &[&str] = &[
     "key",
@@ -109,6 +110,41 @@ fn timestamp(table: &'static str, col: &str, us: i64) -> Result<Timestamp> {
 /// The public id of the n-th incident: `INC-000001`.
 pub(crate) fn incident_id(n: i64) -> String {
     format!("INC-{n:06}")
+}
+
+/// The public id of the n-th case: `CASE-000001`.
+pub(crate) fn case_id(n: i64) -> String {
+    format!("CASE-{n:06}")
+}
+
+/// Refuses, before anything is written, events that do not continue the log of `case_id`
+/// from `first_seq` without a gap: a caller's mistake that would otherwise surface only
+/// as a primary key violation, or not at all.
+pub(crate) fn check_case_events(case_id: &str, first_seq: i64, events: &[CaseEventRow]) -> Result<()> {
+    for (seq, e) in (first_seq..).zip(events) {
+        if e.seq != seq || e.case_id != case_id {
+            return Err(StoreError::Corrupt {
+                table: "case_events",
+                reason: format!(
+                    "refused before writing: event ({}, seq {}) where ({case_id}, seq {seq}) comes next",
+                    e.case_id, e.seq
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What an append found in the case row: `CaseNotFound` or `CaseConflict` unless the
+/// case exists at `expected` events.
+pub(crate) fn check_case_version(case_id: &str, expected: i64, found: Option<i64>) -> Result<()> {
+    match found {
+        None => Err(StoreError::CaseNotFound(case_id.to_owned())),
+        Some(found) if found != expected => {
+            Err(StoreError::CaseConflict { case_id: case_id.to_owned(), expected, found })
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// An incident's element ids as the JSON text array stored in `incidents.element_ids`.
@@ -531,6 +567,48 @@ pub(crate) fn token_from_row<R: RowGet>(row: &R) -> Result<TokenRow> {
         scope: c.text("scope")?,
         label: c.text("label")?,
         created_at: c.ts("created_at")?,
+        agent_id: c.opt_text("agent_id")?,
+    })
+}
+
+pub(crate) fn agent_from_row<R: RowGet>(row: &R) -> Result<AgentRow> {
+    let c = Cols::new(row, "agents");
+    Ok(AgentRow {
+        agent_id: c.text("agent_id")?,
+        name: c.text("name")?,
+        role: c.text("role")?,
+        lead_id: c.opt_text("lead_id")?,
+        active: c.bool("active")?,
+        updated_at: c.ts("updated_at")?,
+    })
+}
+
+pub(crate) fn case_from_row<R: RowGet>(row: &R) -> Result<CaseRow> {
+    let c = Cols::new(row, "cases");
+    Ok(CaseRow {
+        case_id: c.text("case_id")?,
+        customer_id: c.text("customer_id")?,
+        owner: c.text("owner")?,
+        status: c.text("status")?,
+        source: c.text("source")?,
+        source_id: c.opt_text("source_id")?,
+        source_key: c.opt_text("source_key")?,
+        first_contact_at: c.ts("first_contact_at")?,
+        opened_at: c.ts("opened_at")?,
+        updated_at: c.ts("updated_at")?,
+        version: c.i64("version")?,
+    })
+}
+
+pub(crate) fn case_event_from_row<R: RowGet>(row: &R) -> Result<CaseEventRow> {
+    let c = Cols::new(row, "case_events");
+    Ok(CaseEventRow {
+        case_id: c.text("case_id")?,
+        seq: c.i64("seq")?,
+        at: c.ts("at")?,
+        by: c.text("by")?,
+        kind: c.text("kind")?,
+        doc: c.text("doc")?,
     })
 }
 
@@ -724,5 +802,6 @@ mod tests {
     fn incident_ids_are_zero_padded() {
         assert_eq!(incident_id(1), "INC-000001");
         assert_eq!(incident_id(1_234_567), "INC-1234567");
+        assert_eq!(case_id(42), "CASE-000042");
     }
 }

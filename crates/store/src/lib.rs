@@ -54,6 +54,10 @@ pub enum StoreError {
     BadUrl { url: String, reason: String },
     #[error("corrupt row in {table}: {reason}")]
     Corrupt { table: &'static str, reason: String },
+    #[error("case {0} not found")]
+    CaseNotFound(String),
+    #[error("case {case_id} changed meanwhile: expected version {expected}, found {found}; read it again")]
+    CaseConflict { case_id: String, expected: i64, found: i64 },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -391,10 +395,86 @@ pub struct NoticeCount {
 pub struct TokenRow {
     /// Hex SHA-256 of the token; the token itself is never stored.
     pub token_hash: String,
-    /// `admin`, `operator` or `read`.
+    /// `admin`, `operator`, `read`, or `agent` (a person who owns cases: see `agent_id`).
     pub scope: String,
     pub label: String,
     pub created_at: Timestamp,
+    /// For an `agent` token, the agent it speaks for; `None` for the other scopes.
+    pub agent_id: Option<String>,
+}
+
+/// A person who owns cases (issue 6): an agent, a lead or an admin, and the lead an
+/// escalation of their cases goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRow {
+    pub agent_id: String,
+    pub name: String,
+    /// `agent`, `lead` or `admin`.
+    pub role: String,
+    pub lead_id: Option<String>,
+    /// An inactive agent keeps their history but may not be given cases.
+    pub active: bool,
+    pub updated_at: Timestamp,
+}
+
+/// A case as listed and filtered: what its event log folds to, kept beside the log and
+/// rewritten with every append, in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRow {
+    /// Assigned by the store on open: `CASE-000001`, ...
+    pub case_id: String,
+    pub customer_id: String,
+    pub owner: String,
+    /// `open`, `paused`, `fixed` or `closed`.
+    pub status: String,
+    /// `contact`, `incident`, `appointment` or `manual`.
+    pub source: String,
+    /// The incident or appointment the case came from, if any.
+    pub source_id: Option<String>,
+    /// For a case opened by amends itself: the deterministic key of what opened it
+    /// (`incident:INC-000001:C1`, ...), unique, so a re-run opens nothing twice.
+    pub source_key: Option<String>,
+    pub first_contact_at: Timestamp,
+    pub opened_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Events in the log; the next event's `seq`.
+    pub version: i64,
+}
+
+/// One event of a case's log: the core's `CaseEvent` as JSON, with the columns that
+/// queries need beside it. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseEventRow {
+    pub case_id: String,
+    /// From 0, without gaps.
+    pub seq: i64,
+    pub at: Timestamp,
+    pub by: String,
+    /// The event's type (`opened`, `first_response`, `handover_offered`, ...).
+    pub kind: String,
+    /// The whole event, as the core serializes it.
+    pub doc: String,
+}
+
+/// A page of cases; every field narrows it. Ordered by case id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    pub customer_id: Option<String>,
+    pub owner: Option<String>,
+    pub status: Option<String>,
+    /// Only cases not `closed`.
+    pub open_only: bool,
+    /// Only ids after this one: pass a page's last id to get the next page.
+    pub after_id: Option<String>,
+    pub limit: u32,
+}
+
+/// What opening a case under a source key did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseOpening {
+    Opened(String),
+    /// A case was already opened under that source key: its id; nothing was written.
+    Existing(String),
 }
 
 /// The one storage interface. The server, the workers and the CLI are generic over it.
@@ -587,6 +667,31 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_token(&self, token: &TokenRow) -> Result<()>;
     async fn token(&self, token_hash: &str) -> Result<Option<TokenRow>>;
+
+    // ---- agents and cases (issue 6) ----
+
+    /// Inserts or replaces agents by id, in one transaction; returns how many.
+    async fn upsert_agents(&self, agents: &[AgentRow]) -> Result<u64>;
+    async fn agent(&self, agent_id: &str) -> Result<Option<AgentRow>>;
+    /// Every agent, by id.
+    async fn agents(&self) -> Result<Vec<AgentRow>>;
+    /// Opens a case with its first event (seq 0) in one transaction, assigning its id
+    /// (`case.case_id` and `opened.case_id` are ignored). Under a `source_key` that
+    /// already opened a case, writes nothing and returns that case's id.
+    async fn open_case(&self, case: &CaseRow, opened: &CaseEventRow) -> Result<CaseOpening>;
+    /// Appends `events` (seq from `expected_version` on) and replaces the case's row by
+    /// `case`, in one transaction, if the case still has `expected_version` events;
+    /// otherwise `CaseConflict` and nothing is written. `CaseNotFound` for an unknown id.
+    async fn append_case_events(
+        &self,
+        case: &CaseRow,
+        expected_version: i64,
+        events: &[CaseEventRow],
+    ) -> Result<()>;
+    async fn case(&self, case_id: &str) -> Result<Option<CaseRow>>;
+    /// A case's whole log, by seq.
+    async fn case_events(&self, case_id: &str) -> Result<Vec<CaseEventRow>>;
+    async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>>;
 
     // ---- benchmark floor ----
 

@@ -20,15 +20,16 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Post
 use sqlx::{AssertSqlSafe, Transaction};
 
 use crate::common::{
-    self, CREDIT_COLS, CUSTOMER_COLS, Cols, ELEMENT_COLS, NOTICE_COLS, PLAN_COLS, StoredAmount, micros,
-    opt_micros,
+    self, AGENT_COLS, CREDIT_COLS, CUSTOMER_COLS, Cols, ELEMENT_COLS, NOTICE_COLS, PLAN_COLS, StoredAmount,
+    micros, opt_micros,
 };
 use crate::sql;
 use crate::{
-    AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, ChannelReport, ContactPointRow, CreditFilter,
-    CreditRow, CreditWrite, CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, ImpactRow, IncidentRow,
-    IncidentSource, NewUpdate, NoticeCount, NoticeEventRow, NoticeFilter, NoticeRow, PlanRow, PreferencesRow,
-    ReportTarget, Result, Store, StoreError, TokenRow, UpdateRow, VolumeReport,
+    AgentRow, AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, CaseEventRow, CaseFilter,
+    CaseOpening, CaseRow, ChannelReport, ContactPointRow, CreditFilter, CreditRow, CreditWrite, CustomerRow,
+    DeliveryOutcome, DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NewUpdate,
+    NoticeCount, NoticeEventRow, NoticeFilter, NoticeRow, PlanRow, PreferencesRow, ReportTarget, Result,
+    Store, StoreError, TokenRow, UpdateRow, VolumeReport,
 };
 
 /// COPY data is sent in messages of about this size: large enough to amortise the
@@ -347,6 +348,23 @@ async fn upsert_customers(conn: &mut PgConnection, batch: &[&CustomerRow]) -> Re
         .await?;
     Ok(())
 }
+
+async fn upsert_agents(conn: &mut PgConnection, batch: &[&AgentRow]) -> Result<()> {
+    let sql = unnest_upsert_sql("agents", AGENT_COLS, &["text", "text", "text", "text", "bool", "int8"]);
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(strs(batch, |r| &r.agent_id))
+        .bind(strs(batch, |r| &r.name))
+        .bind(strs(batch, |r| &r.role))
+        .bind(opt_strs(batch, |r| r.lead_id.as_deref()))
+        .bind(batch.iter().map(|r| r.active).collect::<Vec<_>>())
+        .bind(batch.iter().map(|r| micros(r.updated_at)).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// `sql::SELECT_CASE_VERSION`, locking the case row until the transaction ends.
+const SELECT_CASE_VERSION_FOR_UPDATE: &str = "SELECT version FROM cases WHERE case_id = $1 FOR UPDATE";
 
 #[async_trait]
 impl Store for PgStore {
@@ -973,6 +991,7 @@ impl Store for PgStore {
             .bind(token.scope.as_str())
             .bind(token.label.as_str())
             .bind(micros(token.created_at))
+            .bind(token.agent_id.as_deref())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -981,6 +1000,94 @@ impl Store for PgStore {
     async fn token(&self, token_hash: &str) -> Result<Option<TokenRow>> {
         let row = sqlx::query(sql::SELECT_TOKEN).bind(token_hash).fetch_optional(&self.pool).await?;
         row.as_ref().map(common::token_from_row).transpose()
+    }
+
+    // ---- agents and cases ----
+
+    async fn upsert_agents(&self, agents: &[AgentRow]) -> Result<u64> {
+        let distinct = common::sorted_last_wins(agents, |a| &a.agent_id);
+        let mut tx = self.pool.begin().await?;
+        for batch in distinct.chunks(BULK_BATCH_ROWS_MAX) {
+            upsert_agents(&mut tx, batch).await?;
+        }
+        tx.commit().await?;
+        Ok(distinct.len() as u64)
+    }
+
+    async fn agent(&self, agent_id: &str) -> Result<Option<AgentRow>> {
+        let row = sqlx::query(sql::SELECT_AGENT).bind(agent_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(common::agent_from_row).transpose()
+    }
+
+    async fn agents(&self) -> Result<Vec<AgentRow>> {
+        let rows = sqlx::query(sql::SELECT_AGENTS).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::agent_from_row)
+    }
+
+    async fn open_case(&self, case: &CaseRow, opened: &CaseEventRow) -> Result<CaseOpening> {
+        // The id is not known yet, so only the event's seq is checked.
+        common::check_case_events(&opened.case_id, 0, std::slice::from_ref(opened))?;
+        let mut tx = self.pool.begin().await?;
+        let opening = open_case_in(&mut tx, case, opened).await?;
+        if let CaseOpening::Opened(_) = opening {
+            tx.commit().await?;
+        }
+        // Otherwise dropping `tx` rolls back: the case number it took is handed out again.
+        Ok(opening)
+    }
+
+    async fn append_case_events(
+        &self,
+        case: &CaseRow,
+        expected_version: i64,
+        events: &[CaseEventRow],
+    ) -> Result<()> {
+        common::check_case_events(&case.case_id, expected_version, events)?;
+        let mut tx = self.pool.begin().await?;
+        // The row lock makes appends to one case take turns: the second sees the first's
+        // version and is refused, instead of writing the same seqs.
+        let found: Option<i64> = sqlx::query_scalar(SELECT_CASE_VERSION_FOR_UPDATE)
+            .bind(case.case_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        common::check_case_version(&case.case_id, expected_version, found)?;
+        if events.is_empty() {
+            // Nothing happened (a command that was already done): the row stays as it is.
+            return Ok(());
+        }
+        for event in events {
+            insert_case_event(&mut tx, &case.case_id, event).await?;
+        }
+        sqlx::query(sql::APPLY_CASE_EVENTS)
+            .bind(case.case_id.as_str())
+            .bind(case.owner.as_str())
+            .bind(case.status.as_str())
+            .bind(micros(case.updated_at))
+            .bind(expected_version + events.len() as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn case(&self, case_id: &str) -> Result<Option<CaseRow>> {
+        let row = sqlx::query(sql::SELECT_CASE).bind(case_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(common::case_from_row).transpose()
+    }
+
+    async fn case_events(&self, case_id: &str) -> Result<Vec<CaseEventRow>> {
+        let rows = sqlx::query(sql::SELECT_CASE_EVENTS).bind(case_id).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::case_event_from_row)
+    }
+
+    async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>> {
+        let (sql, binds) = sql::cases_query(filter);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for value in binds {
+            q = q.bind(value);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::case_from_row)
     }
 
     // ---- benchmark floor ----
@@ -1038,6 +1145,66 @@ async fn insert_update(
         .bind(update.trigger_key.as_deref())
         .bind(common::by_locale_json(&update.messages))
         .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Opens the case in `tx` under the next case number, unless a case was opened under its
+/// source key: then that case's id, and `tx` must be rolled back.
+async fn open_case_in(conn: &mut PgConnection, case: &CaseRow, opened: &CaseEventRow) -> Result<CaseOpening> {
+    let key = case.source_key.as_deref();
+    if let Some(id) = case_under_key(conn, key).await? {
+        return Ok(CaseOpening::Existing(id));
+    }
+    let n: i64 = sqlx::query_scalar(sql::NEXT_CASE_NUMBER).fetch_one(&mut *conn).await?;
+    let id = common::case_id(n);
+    if !insert_case(conn, &id, case).await? {
+        // Another opener committed the key since the lookup (it held the counter row, so
+        // this call waited for it): the number this call took goes back with `tx`.
+        let id = case_under_key(conn, key).await?.ok_or_else(|| StoreError::Corrupt {
+            table: "cases",
+            reason: format!("source key {key:?} conflicted, yet no case holds it"),
+        })?;
+        return Ok(CaseOpening::Existing(id));
+    }
+    insert_case_event(conn, &id, opened).await?;
+    Ok(CaseOpening::Opened(id))
+}
+
+/// The case opened under `source_key`, if any (a case without one is never found).
+async fn case_under_key(conn: &mut PgConnection, source_key: Option<&str>) -> Result<Option<String>> {
+    let Some(key) = source_key else { return Ok(None) };
+    Ok(sqlx::query_scalar(sql::CASE_UNDER_KEY).bind(key).fetch_optional(&mut *conn).await?)
+}
+
+/// Inserts the case as `id` at version 1; `false` if its source key has a case already.
+async fn insert_case(conn: &mut PgConnection, id: &str, case: &CaseRow) -> Result<bool> {
+    let done = sqlx::query(sql::INSERT_CASE)
+        .bind(id)
+        .bind(case.customer_id.as_str())
+        .bind(case.owner.as_str())
+        .bind(case.status.as_str())
+        .bind(case.source.as_str())
+        .bind(case.source_id.as_deref())
+        .bind(case.source_key.as_deref())
+        .bind(micros(case.first_contact_at))
+        .bind(micros(case.opened_at))
+        .bind(micros(case.updated_at))
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Inserts one event of `case_id`'s log, at its own seq (already checked by the caller).
+async fn insert_case_event(conn: &mut PgConnection, case_id: &str, event: &CaseEventRow) -> Result<()> {
+    sqlx::query(sql::INSERT_CASE_EVENT)
+        .bind(case_id)
+        .bind(event.seq)
+        .bind(micros(event.at))
+        .bind(event.by.as_str())
+        .bind(event.kind.as_str())
+        .bind(event.doc.as_str())
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! placeholders, so one string serves both; what differs (locking, bulk paths) lives in
 //! the backend modules.
 
-use crate::CreditFilter;
+use crate::{CaseFilter, CreditFilter};
 
 pub(crate) const SELECT_PLANS: &str = "SELECT * FROM plans ORDER BY plan_id";
 pub(crate) const SELECT_ELEMENTS: &str = "SELECT * FROM elements ORDER BY element_id";
@@ -152,8 +152,31 @@ pub(crate) const BUMP_BOOK_VERSION: &str = "UPDATE counters SET value = value + 
 pub(crate) const SELECT_BOOK_VERSION: &str = "SELECT value FROM counters WHERE name = 'book'";
 
 pub(crate) const INSERT_TOKEN: &str =
-    "INSERT INTO tokens (token_hash, scope, label, created_at) VALUES ($1, $2, $3, $4)";
+    "INSERT INTO tokens (token_hash, scope, label, created_at, agent_id) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const SELECT_TOKEN: &str = "SELECT * FROM tokens WHERE token_hash = $1";
+
+pub(crate) const SELECT_AGENT: &str = "SELECT * FROM agents WHERE agent_id = $1";
+pub(crate) const SELECT_AGENTS: &str = "SELECT * FROM agents ORDER BY agent_id";
+
+/// Hands out the next case number, as [`NEXT_INCIDENT_NUMBER`] does incident numbers.
+pub(crate) const NEXT_CASE_NUMBER: &str =
+    "UPDATE counters SET value = value + 1 WHERE name = 'case' RETURNING value";
+/// A case opened under an existing source key inserts nothing (and is not an error).
+/// The version is 1: the log holds its `opened` event.
+pub(crate) const INSERT_CASE: &str = "INSERT INTO cases \
+     (case_id, customer_id, owner, status, source, source_id, source_key, first_contact_at, opened_at, \
+      updated_at, version) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1) ON CONFLICT (source_key) DO NOTHING";
+pub(crate) const CASE_UNDER_KEY: &str = "SELECT case_id FROM cases WHERE source_key = $1";
+pub(crate) const INSERT_CASE_EVENT: &str =
+    "INSERT INTO case_events (case_id, seq, at, \"by\", kind, doc) VALUES ($1, $2, $3, $4, $5, $6)";
+pub(crate) const SELECT_CASE_VERSION: &str = "SELECT version FROM cases WHERE case_id = $1";
+/// What an append changes in the case row (the rest is fixed when the case is opened).
+/// The caller has checked the version under the write lock or row lock it still holds.
+pub(crate) const APPLY_CASE_EVENTS: &str =
+    "UPDATE cases SET owner = $2, status = $3, updated_at = $4, version = $5 WHERE case_id = $1";
+pub(crate) const SELECT_CASE: &str = "SELECT * FROM cases WHERE case_id = $1";
+pub(crate) const SELECT_CASE_EVENTS: &str = "SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq";
 
 /// The credits query for `filter` and the values to bind, in placeholder order. Only
 /// placeholders and an integer limit go into the text; every value is bound.
@@ -163,7 +186,7 @@ pub(crate) fn credits_query(filter: &CreditFilter) -> (String, Vec<&str>) {
         ("source_event = ", filter.source_event.as_deref()),
         ("key > ", filter.after_key.as_deref()),
     ];
-    filtered_by_key("credits", &columns, filter.limit)
+    filtered_by_key("credits", "key", &columns, filter.limit)
 }
 
 /// The delivery-record query for `filter`, like [`credits_query`].
@@ -174,12 +197,26 @@ pub(crate) fn notices_query(filter: &crate::NoticeFilter) -> (String, Vec<&str>)
         ("status = ", filter.status.as_deref()),
         ("key > ", filter.after_key.as_deref()),
     ];
-    filtered_by_key("outbox", &columns, Some(filter.limit))
+    filtered_by_key("outbox", "key", &columns, Some(filter.limit))
+}
+
+/// The cases query for `filter`, like [`credits_query`]. `open_only` binds the status it
+/// excludes, so it is a condition like the others.
+pub(crate) fn cases_query(filter: &CaseFilter) -> (String, Vec<&str>) {
+    let columns = [
+        ("customer_id = ", filter.customer_id.as_deref()),
+        ("owner = ", filter.owner.as_deref()),
+        ("status = ", filter.status.as_deref()),
+        ("status <> ", filter.open_only.then_some("closed")),
+        ("case_id > ", filter.after_id.as_deref()),
+    ];
+    filtered_by_key("cases", "case_id", &columns, Some(filter.limit))
 }
 
 /// `SELECT * FROM table WHERE <each given condition> ORDER BY key [LIMIT n]`.
 fn filtered_by_key<'a>(
     table: &str,
+    key: &str,
     columns: &[(&str, Option<&'a str>)],
     limit: Option<u32>,
 ) -> (String, Vec<&'a str>) {
@@ -196,7 +233,7 @@ fn filtered_by_key<'a>(
         sql.push_str(" WHERE ");
         sql.push_str(&conditions.join(" AND "));
     }
-    sql.push_str(" ORDER BY key");
+    sql.push_str(&format!(" ORDER BY {key}"));
     if let Some(limit) = limit {
         sql.push_str(&format!(" LIMIT {limit}"));
     }

@@ -7,10 +7,10 @@ use std::sync::Mutex;
 
 use amends_core::incident::ByLocale;
 use amends_store::{
-    AppendOutcome, BookCounts, BookRows, ChannelReport, CreditFilter, CreditRow, CreditWrite, CustomerRow,
-    DeliveryOutcome, DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NewUpdate,
-    NoticeCount, NoticeFilter, NoticeRow, PlanRow, PreferencesRow, ReportTarget, Store, StoreError, TokenRow,
-    VolumeReport, notified,
+    AgentRow, AppendOutcome, BookCounts, BookRows, CaseEventRow, CaseFilter, CaseOpening, CaseRow,
+    ChannelReport, CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome, DeviceEventRow,
+    ElementRow, ImpactRow, IncidentRow, IncidentSource, NewUpdate, NoticeCount, NoticeFilter, NoticeRow,
+    PlanRow, PreferencesRow, ReportTarget, Store, StoreError, TokenRow, VolumeReport, notified,
 };
 use jiff::Timestamp;
 
@@ -736,11 +736,22 @@ async fn tokens(store: &dyn Store) {
         scope: "operator".into(),
         label: "night shift é".into(),
         created_at: at_us(0, 1),
+        agent_id: None,
     };
     store.insert_token(&token).await.unwrap();
     assert_eq!(store.token(&token.token_hash).await.unwrap(), Some(token.clone()));
     assert_eq!(store.token("0000").await.unwrap(), None);
     assert!(store.insert_token(&token).await.is_err(), "a token hash is unique");
+    let agent = TokenRow {
+        token_hash: "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752".into(),
+        scope: "agent".into(),
+        label: "Zoë's laptop".into(),
+        created_at: at_us(1, 2),
+        agent_id: Some("a-zoë".into()),
+    };
+    store.insert_token(&agent).await.unwrap();
+    assert_eq!(store.token(&agent.token_hash).await.unwrap(), Some(agent), "the agent it speaks for");
+    assert_eq!(store.token(&token.token_hash).await.unwrap().unwrap().agent_id, None);
 }
 
 async fn bench_raw_insert_replaces_the_table(store: &dyn Store) {
@@ -1327,6 +1338,304 @@ async fn preferences_and_links(store: &dyn Store) {
     assert_eq!(store.secret_or_insert("opt_out_key", "second").await.unwrap(), "first");
 }
 
+// ---- agents and cases ----
+
+fn agent(id: &str, role: &str, lead_id: Option<&str>) -> AgentRow {
+    AgentRow {
+        agent_id: id.into(),
+        name: format!("Agent {id} — Łukasz"),
+        role: role.into(),
+        lead_id: lead_id.map(Into::into),
+        active: true,
+        updated_at: at_us(0, 5),
+    }
+}
+
+/// A case as a caller opens it; the store assigns the id.
+fn case_row(customer: &str, owner: &str, source_key: Option<&str>) -> CaseRow {
+    CaseRow {
+        case_id: String::new(),
+        customer_id: customer.into(),
+        owner: owner.into(),
+        status: "open".into(),
+        source: if source_key.is_some() { "incident".into() } else { "contact".into() },
+        source_id: source_key.map(|_| "INC-000001".into()),
+        source_key: source_key.map(Into::into),
+        first_contact_at: at_us(-60, 7),
+        opened_at: at(0),
+        updated_at: at(0),
+        version: 1,
+    }
+}
+
+fn case_event(case_id: &str, seq: i64, kind: &str, doc: &str) -> CaseEventRow {
+    CaseEventRow {
+        case_id: case_id.into(),
+        seq,
+        at: at_us(seq, 1),
+        by: "a1".into(),
+        kind: kind.into(),
+        doc: doc.into(),
+    }
+}
+
+fn opened() -> CaseEventRow {
+    case_event("", 0, "opened", r#"{"type":"opened","summary":"Pas de tonalité — 日本"}"#)
+}
+
+async fn open(store: &dyn Store, case: &CaseRow) -> String {
+    match store.open_case(case, &opened()).await.unwrap() {
+        CaseOpening::Opened(id) => id,
+        other => panic!("expected a new case, got {other:?}"),
+    }
+}
+
+/// Appends one event at `version` that moves the case to `owner` and `status`.
+async fn move_case(store: &dyn Store, id: &str, version: i64, owner: &str, status: &str) {
+    let row = CaseRow {
+        owner: owner.into(),
+        status: status.into(),
+        updated_at: at(version),
+        ..store.case(id).await.unwrap().unwrap()
+    };
+    let event = case_event(id, version, status, "{}");
+    store.append_case_events(&row, version, &[event]).await.unwrap();
+}
+
+fn seqs(events: &[CaseEventRow]) -> Vec<i64> {
+    events.iter().map(|e| e.seq).collect()
+}
+
+async fn agents_upsert_and_list(store: &dyn Store) {
+    assert_eq!(store.agents().await.unwrap(), vec![]);
+    assert_eq!(store.agent("a1").await.unwrap(), None);
+    let given = [agent("a2", "lead", None), agent("a1", "agent", Some("a2")), agent("a3", "admin", None)];
+    assert_eq!(store.upsert_agents(&given).await.unwrap(), 3);
+    assert_eq!(store.agent("a1").await.unwrap(), Some(given[1].clone()));
+    let by_id = vec![given[1].clone(), given[0].clone(), given[2].clone()];
+    assert_eq!(store.agents().await.unwrap(), by_id);
+
+    // Replaced whole, the last of a repeated id winning; lead_id back to NULL included.
+    let renamed = AgentRow { name: "Ana".into(), lead_id: None, active: false, ..given[1].clone() };
+    let again = [agent("a1", "lead", None), renamed.clone(), agent("a4", "agent", Some("a2"))];
+    assert_eq!(store.upsert_agents(&again).await.unwrap(), 2, "agents written, each once");
+    assert_eq!(store.agent("a1").await.unwrap(), Some(renamed));
+    let ids: Vec<String> = store.agents().await.unwrap().into_iter().map(|a| a.agent_id).collect();
+    assert_eq!(ids, ["a1", "a2", "a3", "a4"]);
+
+    // All or nothing: a role the schema refuses fails the whole call.
+    let bad = [agent("a5", "agent", None), agent("a6", "boss", None)];
+    assert!(store.upsert_agents(&bad).await.is_err());
+    assert_eq!(store.agent("a5").await.unwrap(), None);
+    assert_eq!(store.agents().await.unwrap().len(), 4);
+}
+
+async fn open_case_assigns_ids(store: &dyn Store) {
+    let given = CaseRow { case_id: "ignored".into(), version: 7, ..case_row("c1", "a1", None) };
+    let first = open(store, &given).await;
+    let second = open(store, &case_row("c2", "a2", None)).await;
+    assert_eq!((first.as_str(), second.as_str()), ("CASE-000001", "CASE-000002"));
+    let expected = CaseRow { case_id: first.clone(), version: 1, ..given };
+    assert_eq!(store.case(&first).await.unwrap(), Some(expected), "one event: version 1");
+    let log = store.case_events(&first).await.unwrap();
+    assert_eq!(log, [CaseEventRow { case_id: first.clone(), ..opened() }]);
+    assert_eq!(store.case("CASE-999999").await.unwrap(), None);
+    assert_eq!(store.case_events("CASE-999999").await.unwrap(), vec![]);
+
+    // The first event must be seq 0: refused, and no number is used up.
+    let late = CaseEventRow { seq: 1, ..opened() };
+    assert!(store.open_case(&case_row("c3", "a1", None), &late).await.is_err());
+    assert_eq!(open(store, &case_row("c3", "a1", None)).await, "CASE-000003");
+}
+
+async fn open_case_under_a_source_key_once(store: &dyn Store) {
+    let key = Some("incident:INC-000001:c1");
+    let (case, event) = (case_row("c1", "a1", key), opened());
+    let raced = tokio::join!(
+        store.open_case(&case, &event),
+        store.open_case(&case, &event),
+        store.open_case(&case, &event),
+    );
+    let mut outcomes = [raced.0.unwrap(), raced.1.unwrap(), raced.2.unwrap()];
+    outcomes.sort_by_key(|o| matches!(o, CaseOpening::Existing(_)));
+    let id = "CASE-000001".to_owned();
+    let (opened_once, existing) = (CaseOpening::Opened(id.clone()), CaseOpening::Existing(id.clone()));
+    assert_eq!(outcomes, [opened_once, existing.clone(), existing.clone()]);
+
+    // Later, with other content: the same id, and nothing written.
+    let other = CaseRow { owner: "a9".into(), ..case_row("c2", "a9", key) };
+    let other_event = case_event("", 0, "opened", "{}");
+    assert_eq!(store.open_case(&other, &other_event).await.unwrap(), existing);
+    assert_eq!(store.case_events(&id).await.unwrap().len(), 1, "one opened event");
+    let stored = store.case(&id).await.unwrap().unwrap();
+    assert_eq!((stored.customer_id.as_str(), stored.owner.as_str()), ("c1", "a1"));
+
+    // The refused openings used up no number; cases without a key never collide.
+    assert_eq!(open(store, &case_row("c1", "a1", Some("incident:INC-000002:c1"))).await, "CASE-000002");
+    assert_eq!(open(store, &case_row("c1", "a1", None)).await, "CASE-000003");
+    assert_eq!(open(store, &case_row("c1", "a1", None)).await, "CASE-000004");
+}
+
+async fn append_case_events_moves_the_row(store: &dyn Store) {
+    let id = open(store, &case_row("c1", "a1", Some("incident:INC-000001:c1"))).await;
+    let before = store.case(&id).await.unwrap().unwrap();
+    // Only owner, status, updated_at and version follow the log; the rest was fixed at
+    // open, and the version is the store's count.
+    let moved = CaseRow {
+        owner: "a2".into(),
+        status: "paused".into(),
+        updated_at: at_us(120, 9),
+        customer_id: "someone else".into(),
+        version: 99,
+        ..before.clone()
+    };
+    let events = [
+        case_event(&id, 1, "handover_accepted", r#"{"type":"handover_accepted","by":"a2"}"#),
+        case_event(&id, 2, "paused", r#"{"type":"paused","reason":"waiting for parts"}"#),
+    ];
+    store.append_case_events(&moved, 1, &events).await.unwrap();
+    let after = store.case(&id).await.unwrap().unwrap();
+    let expected = CaseRow { customer_id: "c1".into(), version: 3, ..moved };
+    assert_eq!(after, expected);
+    let log = store.case_events(&id).await.unwrap();
+    assert_eq!(seqs(&log), [0, 1, 2]);
+    assert_eq!(&log[1..], &events);
+
+    // Nothing to append: checked, and the row is left as it is.
+    store.append_case_events(&CaseRow { status: "closed".into(), ..after.clone() }, 3, &[]).await.unwrap();
+    assert_eq!(store.case(&id).await.unwrap().unwrap(), after);
+    let err = store.append_case_events(&after, 2, &[]).await.unwrap_err();
+    assert!(matches!(err, StoreError::CaseConflict { expected: 2, found: 3, .. }), "{err:?}");
+}
+
+async fn stale_or_bad_appends_write_nothing(store: &dyn Store) {
+    let id = open(store, &case_row("c1", "a1", None)).await;
+    move_case(store, &id, 1, "a1", "paused").await;
+    let (row, log) = (store.case(&id).await.unwrap().unwrap(), store.case_events(&id).await.unwrap());
+    let changed = CaseRow { owner: "a3".into(), status: "closed".into(), ..row.clone() };
+
+    for stale in [1, 0, 5] {
+        let event = case_event(&id, stale, "closed", "{}");
+        let err = store.append_case_events(&changed, stale, &[event]).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::CaseConflict { case_id, expected, found: 2 }
+                if *case_id == id && *expected == stale),
+            "{err:?}"
+        );
+    }
+    // Seqs that do not continue the log from the expected version, or another case's.
+    let gap = [case_event(&id, 2, "closed", "{}"), case_event(&id, 4, "closed", "{}")];
+    let late = [case_event(&id, 3, "closed", "{}")];
+    let foreign = [case_event("CASE-000042", 2, "closed", "{}")];
+    for events in [&gap[..], &late[..], &foreign[..]] {
+        assert!(store.append_case_events(&changed, 2, events).await.is_err(), "{events:?}");
+    }
+    assert_eq!(store.case(&id).await.unwrap().unwrap(), row, "the row is unchanged");
+    assert_eq!(store.case_events(&id).await.unwrap(), log, "no event was written");
+
+    let unknown = CaseRow { case_id: "CASE-424242".into(), ..changed };
+    let event = case_event("CASE-424242", 2, "closed", "{}");
+    let err = store.append_case_events(&unknown, 2, &[event]).await.unwrap_err();
+    assert!(matches!(&err, StoreError::CaseNotFound(c) if c == "CASE-424242"), "{err:?}");
+    assert_eq!(store.case_events("CASE-424242").await.unwrap(), vec![]);
+}
+
+async fn concurrent_appends_at_one_version_fork_nothing(store: &dyn Store) {
+    let id = open(store, &case_row("c1", "a1", None)).await;
+    // Several rounds, since two writers only overlap some of the time.
+    for version in 1..=ROUNDS {
+        let row = store.case(&id).await.unwrap().unwrap();
+        let (a, b) = (contender(&row, version, "a2"), contender(&row, version, "a3"));
+        let (ra, rb) = tokio::join!(
+            store.append_case_events(&a.0, version, &a.1),
+            store.append_case_events(&b.0, version, &b.1)
+        );
+        let (winner, loser) = match (ra, rb) {
+            (Ok(()), Err(e)) => (&a, e),
+            (Err(e), Ok(())) => (&b, e),
+            other => panic!("round {version}: expected one success and one conflict, got {other:?}"),
+        };
+        let found = version + 1;
+        assert!(
+            matches!(loser, StoreError::CaseConflict { expected, found: f, .. } if expected == version && f == found),
+            "round {version}: {loser:?}"
+        );
+        let log = store.case_events(&id).await.unwrap();
+        assert_eq!(seqs(&log), (0..=version).collect::<Vec<_>>());
+        assert_eq!(log[version as usize], winner.1[0]);
+        let stored = store.case(&id).await.unwrap().unwrap();
+        assert_eq!((stored.owner, stored.version), (winner.0.owner.clone(), found));
+    }
+}
+
+const ROUNDS: i64 = 8;
+
+/// An append at `version` that hands the case to `owner`.
+fn contender(row: &CaseRow, version: i64, owner: &str) -> (CaseRow, [CaseEventRow; 1]) {
+    let doc = format!(r#"{{"type":"handover_accepted","by":"{owner}"}}"#);
+    let event = case_event(&row.case_id, version, "handover_accepted", &doc);
+    (CaseRow { owner: owner.into(), ..row.clone() }, [event])
+}
+
+async fn case_event_docs_round_trip(store: &dyn Store) {
+    let id = open(store, &case_row("c1", "a1", None)).await;
+    // Spacing, key order and escapes that a JSON column would normalise, and text that
+    // breaks naive escaping.
+    let mut docs = vec![
+        r#"{ "type" : "note",   "z": 1, "a": "Île-de-France — 日本語 🙂", "é": "\u00e9" }"#.to_owned(),
+        r#"{"type":"note","text":"line\nbreak \"quoted\" \\ back\\slash","n":1.50}"#.to_owned(),
+    ];
+    docs.extend(AWKWARD.iter().map(|s| serde_json::json!({ "type": "note", "text": s }).to_string()));
+    let events: Vec<CaseEventRow> =
+        docs.iter().zip(1..).map(|(doc, seq)| case_event(&id, seq, "memory_note", doc)).collect();
+    let row = store.case(&id).await.unwrap().unwrap();
+    store.append_case_events(&row, 1, &events).await.unwrap();
+    let log = store.case_events(&id).await.unwrap();
+    assert_eq!(&log[1..], &events[..], "every doc byte for byte, in seq order");
+    assert_eq!(store.case(&id).await.unwrap().unwrap().version, 1 + docs.len() as i64);
+}
+
+async fn cases_filter_and_page(store: &dyn Store) {
+    let c1 = open(store, &case_row("c1", "a1", None)).await;
+    let c2 = open(store, &case_row("c2", "a1", None)).await;
+    let c3 = open(store, &case_row("c1", "a2", None)).await;
+    let c4 = open(store, &case_row("c3", "a2", None)).await;
+    let c5 = open(store, &case_row("c1", "a1", None)).await;
+    move_case(store, &c2, 1, "a1", "closed").await;
+    move_case(store, &c3, 1, "a2", "paused").await;
+    move_case(store, &c4, 1, "a1", "fixed").await;
+    let page = |filter: CaseFilter| async move {
+        store.cases(&filter).await.unwrap().into_iter().map(|c| c.case_id).collect::<Vec<_>>()
+    };
+    let all = CaseFilter { limit: 10, ..CaseFilter::default() };
+    let some = |ids: &[&String]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(page(all.clone()).await, some(&[&c1, &c2, &c3, &c4, &c5]));
+    let customer = CaseFilter { customer_id: Some("c1".into()), ..all.clone() };
+    assert_eq!(page(customer).await, some(&[&c1, &c3, &c5]));
+    let owner = CaseFilter { owner: Some("a1".into()), ..all.clone() };
+    assert_eq!(page(owner.clone()).await, some(&[&c1, &c2, &c4, &c5]), "c4 was handed over");
+    let status = CaseFilter { status: Some("paused".into()), ..all.clone() };
+    assert_eq!(page(status).await, some(&[&c3]));
+    let open_only = CaseFilter { open_only: true, ..all.clone() };
+    assert_eq!(page(open_only).await, some(&[&c1, &c3, &c4, &c5]), "all but the closed one");
+    let mine_open = CaseFilter { open_only: true, ..owner.clone() };
+    assert_eq!(page(mine_open.clone()).await, some(&[&c1, &c4, &c5]));
+    let mine_fixed = CaseFilter { status: Some("fixed".into()), ..mine_open };
+    assert_eq!(page(mine_fixed).await, some(&[&c4]));
+
+    let first = CaseFilter { limit: 2, ..all.clone() };
+    assert_eq!(page(first.clone()).await, some(&[&c1, &c2]));
+    let next = CaseFilter { after_id: Some(c2.clone()), ..first.clone() };
+    assert_eq!(page(next).await, some(&[&c3, &c4]));
+    let last = CaseFilter { after_id: Some(c4.clone()), ..first.clone() };
+    assert_eq!(page(last).await, some(&[&c5]));
+    let past = CaseFilter { after_id: Some(c5.clone()), ..first };
+    assert_eq!(page(past).await, Vec::<String>::new());
+    let owner_page = CaseFilter { limit: 1, after_id: Some(c1.clone()), ..owner };
+    assert_eq!(page(owner_page).await, some(&[&c2]));
+    assert_eq!(page(CaseFilter { limit: 0, ..all }).await, Vec::<String>::new());
+}
+
 // ---- the test matrix ----
 
 /// One test per backend for every case: `sqlite::<case>` and `postgres::<case>`.
@@ -1388,6 +1697,14 @@ contract_tests!(
     outcomes_recorded_together_are_each_fenced,
     contact_points_quarantine,
     preferences_and_links,
+    agents_upsert_and_list,
+    open_case_assigns_ids,
+    open_case_under_a_source_key_once,
+    append_case_events_moves_the_row,
+    stale_or_bad_appends_write_nothing,
+    concurrent_appends_at_one_version_fork_nothing,
+    case_event_docs_round_trip,
+    cases_filter_and_page,
 );
 
 // ---- corrupt rows (written behind the store's back, so per backend) ----

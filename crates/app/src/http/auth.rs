@@ -6,7 +6,7 @@
 //! (see [`crate::tokens`]); the token itself is never logged.
 
 use super::error::ApiError;
-use crate::tokens::{Scope, scope_of};
+use crate::tokens::{Scope, agent_of, scope_of};
 use amends_store::Store;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
@@ -38,6 +38,44 @@ pub async fn require_scope(State(gate): State<Gate>, req: Request, next: Next) -
         ))),
         Some(_) => Ok(next.run(req).await),
     }
+}
+
+/// Middleware for the case routes: lets the request through when its token speaks for an
+/// active agent, and hands the handler that person (as an `Extension<Actor>`).
+pub async fn require_agent(
+    State(gate): State<AgentGate>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(token) = bearer_token(req.headers()) else {
+        return Err(ApiError::unauthorized("an Authorization: Bearer <token> header is required", "Bearer"));
+    };
+    let engine = &gate.engine;
+    let agent = agent_of(engine.store.as_ref(), token).await.map_err(|e| ApiError::internal(&e))?;
+    let Some(agent) = agent else {
+        let scope = scope_of(engine.store.as_ref(), token).await.map_err(|e| ApiError::internal(&e))?;
+        return Err(match scope {
+            None => {
+                ApiError::unauthorized("the bearer token is not known", r#"Bearer error="invalid_token""#)
+            }
+            Some(scope) => ApiError::forbidden(format!(
+                "this route needs an agent's token (scope agent); this token has scope {}",
+                scope.as_str()
+            )),
+        });
+    };
+    let actor = engine.actor(&agent).await.map_err(|e| ApiError::internal(&e))?;
+    let Some(actor) = actor else {
+        return Err(ApiError::forbidden(format!("agent {agent} is not active")));
+    };
+    req.extensions_mut().insert(actor);
+    Ok(next.run(req).await)
+}
+
+/// Where [`require_agent`] looks tokens and agents up.
+#[derive(Clone)]
+pub struct AgentGate {
+    pub engine: Arc<crate::recovery::Engine>,
 }
 
 /// The token of an `Authorization: Bearer <token>` header (the scheme is case-insensitive,

@@ -177,10 +177,12 @@ impl From<ImportError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::IncidentNotFound(_) => ApiError::not_found(e.to_string()),
-            StoreError::AlreadyResolved(_) | StoreError::CreditConflict { .. } => {
-                ApiError::conflict(e.to_string())
+            StoreError::IncidentNotFound(_) | StoreError::CaseNotFound(_) => {
+                ApiError::not_found(e.to_string())
             }
+            StoreError::AlreadyResolved(_)
+            | StoreError::CreditConflict { .. }
+            | StoreError::CaseConflict { .. } => ApiError::conflict(e.to_string()),
             StoreError::Database(_)
             | StoreError::Migrate(_)
             | StoreError::BadUrl { .. }

@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cases;
 pub mod error;
 pub mod limits;
 pub mod notices;
@@ -31,7 +32,7 @@ use crate::detection::{Intake, ServiceConfig};
 use crate::recovery::Engine;
 use crate::tokens::Scope;
 use anyhow::Context;
-use auth::{Gate, require_scope};
+use auth::{AgentGate, Gate, require_agent, require_scope};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
@@ -131,8 +132,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/notices/{*key}", get(notices::show_notice))
         .route("/v1/customers/{id}/preferences", get(notices::show_preferences))
         .route("/v1/quarantine", get(notices::list_quarantine))
+        .route("/v1/agents", get(cases::list_agents))
         .route_layer(body_limit(BODY_BYTES_MAX))
         .route_layer(gate(Scope::Read));
+    // The actor is the agent the token speaks for (see `auth::require_agent`).
+    let agent = Router::new()
+        .route("/v1/cases", post(cases::open_case).get(cases::list_cases))
+        .route("/v1/cases/{id}", get(cases::show_case))
+        .route("/v1/cases/{id}/actions", post(cases::act_on_case))
+        .route_layer(body_limit(BODY_BYTES_MAX))
+        .route_layer(middleware::from_fn_with_state(
+            AgentGate { engine: state.engine.clone() },
+            require_agent,
+        ));
     let operator = Router::new()
         .route("/v1/incidents", post(api::declare))
         .route("/v1/incidents/{id}/updates", post(api::update_incident))
@@ -145,6 +157,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/quarantine/{channel}/{recipient}", axum::routing::delete(notices::lift_quarantine))
         .route_layer(body_limit(BODY_BYTES_MAX))
         .route_layer(gate(Scope::Operator));
+    let directory = Router::new()
+        .route("/v1/agents", axum::routing::put(cases::put_agents))
+        .route_layer(body_limit(BODY_BYTES_MAX))
+        .route_layer(gate(Scope::Admin));
     let telemetry = Router::new()
         .route("/v1/telemetry/events", post(crate::detection::intake::post_events))
         .route_layer(body_limit(crate::detection::intake::BATCH_BODY_BYTES_MAX))
@@ -154,7 +170,13 @@ pub fn router(state: AppState) -> Router {
         .route_layer(body_limit(IMPORT_BODY_BYTES_MAX))
         .route_layer(gate(Scope::Admin))
         .layer(deadline(IMPORT_TIMEOUT));
-    let standard = public.merge(read).merge(operator).merge(telemetry).layer(deadline(REQUEST_TIMEOUT));
+    let standard = public
+        .merge(read)
+        .merge(operator)
+        .merge(telemetry)
+        .merge(directory)
+        .merge(agent)
+        .layer(deadline(REQUEST_TIMEOUT));
     Router::new()
         .merge(standard)
         .merge(admin)

@@ -19,7 +19,8 @@ use utoipa::{Modify, OpenApi};
         title = "amends",
         description = "Tell every affected customer first, keep them posted, and credit them automatically, \
 exactly once. Every route but /health and /openapi.json needs `Authorization: Bearer <token>`; scopes nest: \
-admin can do what operator can, operator what read can.",
+admin can do what operator can, operator what read can; an agent's token (scope agent) reaches the case \
+routes and nothing else.",
     ),
     paths(
         api::health,
@@ -45,6 +46,12 @@ admin can do what operator can, operator what read can.",
         super::notices::email_bounces,
         super::notices::list_quarantine,
         super::notices::lift_quarantine,
+        super::cases::put_agents,
+        super::cases::list_agents,
+        super::cases::open_case,
+        super::cases::list_cases,
+        super::cases::show_case,
+        super::cases::act_on_case,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerScheme, &SharedErrors, &OptionalBodies),
@@ -57,6 +64,7 @@ admin can do what operator can, operator what read can.",
         (name = "notices", description = "The delivery record, receipts, bounces and quarantine"),
         (name = "telemetry", description = "Device events into outage detection"),
         (name = "alerts", description = "Alerts in: Prometheus Alertmanager's webhook"),
+        (name = "cases", description = "Individual recovery: the people who own cases, and cases (an agent's token)"),
     )
 )]
 struct ApiDoc;
@@ -75,8 +83,8 @@ impl Modify for BearerScheme {
         let scheme = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
             .description(Some(
-                "A token from `amends token create --scope <read|operator|admin>`. The scopes listed on \
-                 each operation are the least it needs.",
+                "A token from `amends token create --scope <read|operator|admin>`, or `--scope agent \
+                 --agent <id>` for the case routes. The scopes listed on each operation are the least it needs.",
             ))
             .build();
         doc.components
@@ -92,7 +100,7 @@ struct SharedErrors;
 impl Modify for SharedErrors {
     fn modify(&self, doc: &mut Document) {
         for item in doc.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            for op in [&mut item.get, &mut item.post, &mut item.put].into_iter().flatten() {
                 add_shared_errors(op);
             }
         }

@@ -6,6 +6,7 @@
 //! a crash or concurrently with a retry, and give the same outbox and the same ledger.
 
 pub mod audience;
+pub mod cases;
 mod credits;
 mod detected;
 mod fanout;
@@ -101,6 +102,8 @@ pub struct EngineConfig {
     /// How long a final notice's subject and body are kept before only their hash is;
     /// `None`: kept for good.
     pub keep_content: Option<SignedDuration>,
+    /// Targets and limits of individual recovery cases.
+    pub case_rules: amends_core::case::CaseRules,
 }
 
 impl Default for EngineConfig {
@@ -115,6 +118,7 @@ impl Default for EngineConfig {
             updates_cap: UPDATES_CAP_DEFAULT,
             etr_change_min: ETR_CHANGE_MIN_DEFAULT,
             keep_content: None,
+            case_rules: amends_core::case::CaseRules::default(),
         }
     }
 }
@@ -146,6 +150,7 @@ pub struct TickReport {
     pub credits: CreditReport,
     /// Notices whose content was replaced by its hash (`keep_content`).
     pub contents_forgotten: u64,
+    pub cases: cases::CaseReport,
 }
 
 impl Engine {
@@ -364,7 +369,8 @@ impl Engine {
         let fanout = self.fan_out().await?;
         let credits = self.credit_resolved().await?;
         let contents_forgotten = self.forget_content().await?;
-        Ok(TickReport { automatic_updates, fanout, credits, contents_forgotten })
+        let cases = self.escalate_cases().await?;
+        Ok(TickReport { automatic_updates, fanout, credits, contents_forgotten, cases })
     }
 }
 

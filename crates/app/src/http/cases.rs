@@ -1,0 +1,312 @@
+//! Individual recovery cases and the people who own them (issue 6).
+//!
+//! - `PUT /v1/agents` (admin), `GET /v1/agents` (read): the directory of people.
+//! - `POST /v1/cases`, `GET /v1/cases`, `GET /v1/cases/{id}`, `POST /v1/cases/{id}/actions`:
+//!   an agent's token only; the actor is the agent the token speaks for, never a field of
+//!   the request, so nobody acts under another's name.
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
+use crate::recovery::cases::{AgentInput, CASES_PAGE_MAX, CaseView, CasesError, OpenRequest};
+use amends_core::case::{Actor, CaseSource, Command, Fault, MemoryKind};
+use amends_store::{AgentRow, CaseFilter, CaseRow};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+impl From<CasesError> for ApiError {
+    fn from(e: CasesError) -> Self {
+        match e {
+            CasesError::Invalid(message) => ApiError::invalid(message.clone(), vec![message]),
+            CasesError::Refused(e) => ApiError::conflict(e.to_string()),
+            CasesError::Forbidden(message) => ApiError::forbidden(message),
+            CasesError::NotFound(id) => ApiError::not_found(format!("case {id} not found")),
+            CasesError::Conflict(message) => ApiError::conflict(message),
+            CasesError::Engine(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsBody {
+    pub agents: Vec<AgentInput>,
+}
+
+/// Adds or replaces people by id; the whole list is checked first.
+#[utoipa::path(put, path = "/v1/agents", tag = "cases", request_body = AgentsBody,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "Written: `{\"written\": n}`", body = Object),
+        (status = 422, description = "Refused whole; `details` names each problem", body = ErrorBody),
+    ))]
+pub async fn put_agents(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<AgentsBody>,
+) -> Result<Json<Value>, ApiError> {
+    let written = state.engine.put_agents(&body.agents).await?;
+    Ok(Json(json!({ "written": written })))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentOut {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub lead: Option<String>,
+    pub active: bool,
+}
+
+/// The directory of people who own cases.
+#[utoipa::path(get, path = "/v1/agents", tag = "cases", security(("bearer" = ["read"])),
+    responses((status = 200, description = "Every agent, by id", body = Vec<AgentOut>)))]
+pub async fn list_agents(State(state): State<AppState>) -> Result<Json<Vec<AgentOut>>, ApiError> {
+    let agents = state.engine.store.agents().await?;
+    Ok(Json(agents.into_iter().map(agent_out).collect()))
+}
+
+fn agent_out(a: AgentRow) -> AgentOut {
+    AgentOut { id: a.agent_id, name: a.name, role: a.role, lead: a.lead_id, active: a.active }
+}
+
+/// `POST /v1/cases`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenBody {
+    pub customer: String,
+    pub summary: String,
+    /// `contact` (the default), `manual`, or an incident or appointment by id.
+    #[serde(default)]
+    pub incident: Option<String>,
+    #[serde(default)]
+    pub appointment: Option<String>,
+    #[serde(default)]
+    pub manual: bool,
+    /// `company`, `customer` or `unknown` (the default): for reporting only.
+    #[serde(default = "unknown")]
+    #[schema(value_type = String)]
+    pub fault: Fault,
+    /// The first owner; the caller when absent.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// When the customer first got in touch; now when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime, required = false)]
+    pub first_contact_at: Option<Timestamp>,
+}
+
+fn unknown() -> Fault {
+    Fault::Unknown
+}
+
+/// Opens a case owned by the caller (or `owner`, an active agent).
+#[utoipa::path(post, path = "/v1/cases", tag = "cases", request_body = OpenBody,
+    security(("bearer" = ["agent"])),
+    responses(
+        (status = 201, description = "Opened: the case with its playbook", body = Object),
+        (status = 422, description = "Refused; the message names the field", body = ErrorBody),
+    ))]
+pub async fn open_case(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    JsonBody(body): JsonBody<OpenBody>,
+) -> Result<(StatusCode, Json<CaseView>), ApiError> {
+    let source = match (body.incident, body.appointment, body.manual) {
+        (None, None, false) => CaseSource::Contact,
+        (None, None, true) => CaseSource::Manual,
+        (Some(incident_id), None, false) => CaseSource::Incident { incident_id },
+        (None, Some(appointment_id), false) => CaseSource::Appointment { appointment_id },
+        _ => {
+            let message = "give at most one of incident, appointment and manual";
+            return Err(ApiError::invalid(message, vec![message.into()]));
+        }
+    };
+    let request = OpenRequest {
+        customer_id: body.customer,
+        owner: body.owner,
+        source,
+        fault: body.fault,
+        summary: body.summary,
+        first_contact_at: body.first_contact_at,
+    };
+    let view = state.engine.open_case(&actor, request).await?;
+    state.wake_worker();
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CaseQuery {
+    pub customer: Option<String>,
+    /// An agent's id, or `me`.
+    pub owner: Option<String>,
+    pub status: Option<String>,
+    /// Only cases not closed.
+    #[serde(default)]
+    pub open: bool,
+    pub after: Option<String>,
+    /// Default and most: 1,000.
+    pub limit: Option<u32>,
+}
+
+const STATUSES: [&str; 4] = ["open", "paused", "fixed", "closed"];
+
+/// Cases in id order, in pages.
+#[utoipa::path(get, path = "/v1/cases", tag = "cases", params(CaseQuery), security(("bearer" = ["agent"])),
+    responses((status = 200, description = "The cases", body = Vec<CaseSummary>)))]
+pub async fn list_cases(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    QueryParams(q): QueryParams<CaseQuery>,
+) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+    if let Some(status) = q.status.as_deref().filter(|s| !STATUSES.contains(s)) {
+        let message = format!("status {status:?} is not one of {}", STATUSES.join(", "));
+        return Err(ApiError::invalid(message.clone(), vec![message]));
+    }
+    let filter = CaseFilter {
+        customer_id: q.customer,
+        owner: q.owner.map(|o| if o == "me" { actor.id.clone() } else { o }),
+        status: q.status,
+        open_only: q.open,
+        after_id: q.after,
+        limit: q.limit.unwrap_or(CASES_PAGE_MAX).clamp(1, CASES_PAGE_MAX),
+    };
+    Ok(Json(state.engine.cases(&filter).await?.into_iter().map(summary).collect()))
+}
+
+/// A case in a list: `GET /v1/cases/{id}` has the rest.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseSummary {
+    pub case_id: String,
+    pub customer_id: String,
+    pub owner: String,
+    pub status: String,
+    pub source: String,
+    pub source_id: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub first_contact_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub opened_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+fn summary(c: CaseRow) -> CaseSummary {
+    CaseSummary {
+        case_id: c.case_id,
+        customer_id: c.customer_id,
+        owner: c.owner,
+        status: c.status,
+        source: c.source,
+        source_id: c.source_id,
+        first_contact_at: c.first_contact_at,
+        opened_at: c.opened_at,
+        updated_at: c.updated_at,
+    }
+}
+
+/// One case: its playbook as of now, its log, and what its customer was told and credited.
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
+    security(("bearer" = ["agent"])),
+    responses(
+        (status = 200, description = "The case", body = Object),
+        (status = 404, description = "No such case", body = ErrorBody),
+    ))]
+pub async fn show_case(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<CaseView>, ApiError> {
+    Ok(Json(state.engine.case_view(&id).await?))
+}
+
+/// One action on a case: `{"action": "respond", "message": "..."}`, ...
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ActionBody {
+    Respond {
+        message: String,
+    },
+    OfferHandover {
+        to: String,
+        note: String,
+    },
+    AcceptHandover {
+        #[serde(default)]
+        note: String,
+    },
+    DeclineHandover {
+        note: String,
+    },
+    WithdrawHandover {
+        #[serde(default)]
+        note: String,
+    },
+    Pause {
+        reason: String,
+    },
+    Resume,
+    /// In minor units of the case's currency (the customer's plan's).
+    AddGoodwill {
+        amount_minor: i64,
+        note: String,
+    },
+    Fix {
+        note: String,
+    },
+    SendMemoryNote {
+        /// `apology` or `thank_you`.
+        #[schema(value_type = String)]
+        kind: MemoryKind,
+        text: String,
+    },
+    Close,
+    Reopen {
+        reason: String,
+    },
+}
+
+/// One action by the caller, checked by the case's rules; nothing changes when refused.
+#[utoipa::path(post, path = "/v1/cases/{id}/actions", tag = "cases", params(("id" = String, Path)),
+    request_body = ActionBody, security(("bearer" = ["agent"])),
+    responses(
+        (status = 200, description = "Done: the case as it now stands", body = Object),
+        (status = 403, description = "Not the owner, or goodwill above the caller's role limit", body = ErrorBody),
+        (status = 404, description = "No such case", body = ErrorBody),
+        (status = 409, description = "Refused as the case stands, or changed meanwhile", body = ErrorBody),
+        (status = 422, description = "Bad input; the message names the field", body = ErrorBody),
+    ))]
+pub async fn act_on_case(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    PathParam(id): PathParam<String>,
+    JsonBody(body): JsonBody<ActionBody>,
+) -> Result<Json<CaseView>, ApiError> {
+    let engine = &state.engine;
+    let command = match body {
+        ActionBody::Respond { message } => Command::Respond { message },
+        ActionBody::OfferHandover { to, note } => {
+            let Some(to) = engine.actor(&to).await? else {
+                let message = format!("hand-over to {to} refused: not a known, active agent");
+                return Err(ApiError::invalid(message.clone(), vec![message]));
+            };
+            Command::OfferHandover { to, note }
+        }
+        ActionBody::AcceptHandover { note } => Command::AcceptHandover { note },
+        ActionBody::DeclineHandover { note } => Command::DeclineHandover { note },
+        ActionBody::WithdrawHandover { note } => Command::WithdrawHandover { note },
+        ActionBody::Pause { reason } => Command::Pause { reason },
+        ActionBody::Resume => Command::Resume,
+        ActionBody::AddGoodwill { amount_minor, note } => Command::AddGoodwill { amount_minor, note },
+        ActionBody::Fix { note } => Command::Fix { note },
+        ActionBody::SendMemoryNote { kind, text } => Command::SendMemoryNote { kind, text },
+        ActionBody::Close => Command::Close,
+        ActionBody::Reopen { reason } => Command::Reopen { reason },
+    };
+    let view = engine.act_on_case(&id, &actor, command).await?;
+    state.wake_worker();
+    Ok(Json(view))
+}

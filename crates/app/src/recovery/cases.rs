@@ -1,0 +1,521 @@
+//! Individual recovery cases (issue 6): the people who own them, and cases opened, acted
+//! on and read through the core's rules (`amends_core::case`).
+//!
+//! A case is its event log. Every action reads the log, replays it, lets the core decide
+//! what the command appends (or refuse it, changing nothing), and appends under the
+//! version it read: two people acting at once cannot fork a log; the second is told the
+//! case changed and reads it again. Goodwill is money: it is written to the credit ledger
+//! first, under a key made of the case and the event's sequence, and then recorded on the
+//! case, so a crash between the two leaves a credit that the retried action finds, never
+//! a second one.
+
+use super::{Engine, EngineError};
+use amends_core::book::parse_id;
+use amends_core::case::{
+    AMENDS, Actor, Case, CaseError, CaseEvent, CaseSource, Change, Command, Fault, OpenCase, Playbook, Role,
+};
+use amends_core::cycle::cycle_containing;
+use amends_core::money::Money;
+use amends_store::{
+    AgentRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow, CreditFilter, CreditRow, NoticeRow, StoreError,
+};
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::json;
+
+/// The most cases one page of `GET /v1/cases` holds.
+pub const CASES_PAGE_MAX: u32 = 1_000;
+/// The most agents one `PUT /v1/agents` holds.
+pub const AGENTS_MAX: usize = 10_000;
+/// The most notices and credits a case view shows of its customer's (the newest).
+pub const CUSTOMER_HISTORY_MAX: usize = 100;
+/// The policy id under which goodwill gestures are written to the ledger.
+pub const GOODWILL_POLICY: &str = "goodwill";
+
+/// What can go wrong with a case, by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum CasesError {
+    /// The input is wrong: fix it and send it again.
+    #[error("{0}")]
+    Invalid(String),
+    /// The rules refuse it as the case stands (a hand-over already waiting, a case not
+    /// yet fixed, a re-open window that has passed).
+    #[error("{0}")]
+    Refused(CaseError),
+    /// The actor may not do this (not the owner, above their goodwill limit).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("case {0} not found")]
+    NotFound(String),
+    /// Someone else changed the case between reading and writing it.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<StoreError> for CasesError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::CaseNotFound(id) => CasesError::NotFound(id),
+            e @ StoreError::CaseConflict { .. } => CasesError::Conflict(e.to_string()),
+            other => CasesError::Engine(other.into()),
+        }
+    }
+}
+
+impl From<CaseError> for CasesError {
+    fn from(e: CaseError) -> Self {
+        match e {
+            CaseError::NotOwner { .. }
+            | CaseError::NotOfferedTo { .. }
+            | CaseError::GoodwillAboveLimit { .. } => CasesError::Forbidden(e.to_string()),
+            CaseError::Empty { .. }
+            | CaseError::TooLong { .. }
+            | CaseError::ControlCharacter { .. }
+            | CaseError::ReservedId { .. }
+            | CaseError::NotPositive { .. }
+            | CaseError::NotAnAgent { .. }
+            | CaseError::HandoverToOwner { .. }
+            | CaseError::CurrencyMismatch { .. }
+            | CaseError::FirstContactAfterOpening { .. }
+            | CaseError::FirstContactTooEarly { .. } => CasesError::Invalid(e.to_string()),
+            other => CasesError::Refused(other),
+        }
+    }
+}
+
+/// One person as the directory is given: `PUT /v1/agents`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentInput {
+    pub id: String,
+    pub name: String,
+    /// `agent`, `lead` or `admin`.
+    pub role: String,
+    /// The lead their cases escalate to (a lead or an admin in the same list or stored).
+    #[serde(default)]
+    pub lead: Option<String>,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A case as the API shows it: the row, the playbook as of now, the log, and what the
+/// customer was already told and credited (for a case an incident caused, that is what
+/// the owner must know before calling them).
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseView {
+    pub case_id: String,
+    pub customer_id: String,
+    pub owner: String,
+    pub status: String,
+    pub source: CaseSource,
+    pub fault: Fault,
+    pub summary: String,
+    pub first_contact_at: Timestamp,
+    pub opened_at: Timestamp,
+    /// The hand-over waiting for acceptance, if any: to whom.
+    pub handover_to: Option<String>,
+    pub playbook: Playbook,
+    pub events: Vec<CaseEvent>,
+    pub customer_notices: Vec<NoticeRow>,
+    pub customer_credits: Vec<CreditRow>,
+}
+
+/// What opening a case needs from a person: `POST /v1/cases`.
+#[derive(Debug, Clone)]
+pub struct OpenRequest {
+    pub customer_id: String,
+    /// The first owner; the opener when absent.
+    pub owner: Option<String>,
+    pub source: CaseSource,
+    pub fault: Fault,
+    pub summary: String,
+    /// When the customer first got in touch; now when absent.
+    pub first_contact_at: Option<Timestamp>,
+}
+
+/// What one pass of [`Engine::escalate_cases`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CaseReport {
+    pub escalated: u64,
+    /// Targets about to be missed on cases whose owner has no lead (logged every pass).
+    pub without_lead: u64,
+}
+
+impl Engine {
+    /// Replaces or adds the people in `agents`, checked whole first: a role that is not
+    /// one, a lead who is not a lead or an admin, or an agent who is their own lead
+    /// refuses the whole list with every problem named.
+    pub async fn put_agents(&self, agents: &[AgentInput]) -> Result<u64, CasesError> {
+        if agents.len() > AGENTS_MAX {
+            return Err(CasesError::Invalid(format!(
+                "{} agents; at most {AGENTS_MAX} per request",
+                agents.len()
+            )));
+        }
+        let stored = self.store.agents().await.map_err(EngineError::from)?;
+        let rows =
+            check_agents(agents, &stored, self.clock.now()).map_err(|e| CasesError::Invalid(e.join("; ")))?;
+        Ok(self.store.upsert_agents(&rows).await.map_err(EngineError::from)?)
+    }
+
+    /// The person behind an agent token, as the core's rules see them; `None` when the
+    /// agent is unknown or no longer active.
+    pub async fn actor(&self, agent_id: &str) -> Result<Option<Actor>, EngineError> {
+        Ok(self.store.agent(agent_id).await?.filter(|a| a.active).and_then(|a| actor_of(&a)))
+    }
+
+    /// Opens a case on behalf of `by`; the owner must be an active agent.
+    pub async fn open_case(&self, by: &Actor, request: OpenRequest) -> Result<CaseView, CasesError> {
+        let now = self.clock.now();
+        let book = self.book().await?;
+        let Some(index) = book.customer_index(&request.customer_id) else {
+            return Err(CasesError::Invalid(format!("customer {} is not known", request.customer_id)));
+        };
+        let currency = book.plans[book.customer_plan[index as usize] as usize].monthly_price.currency;
+        let owner = match &request.owner {
+            Some(id) => self.person(id).await?,
+            None => by.clone(),
+        };
+        let open = OpenCase {
+            customer_id: request.customer_id,
+            owner,
+            source: request.source,
+            fault: request.fault,
+            summary: request.summary,
+            first_contact_at: request.first_contact_at.unwrap_or(now),
+            currency,
+        };
+        let opened = Case::open(&by.id, &open, now)?;
+        let case = Case::replay(std::slice::from_ref(&opened))?;
+        let row = case_row(String::new(), &case, None, now, 1);
+        let event = event_row("", 0, &opened)?;
+        let id = match self.store.open_case(&row, &event).await? {
+            CaseOpening::Opened(id) | CaseOpening::Existing(id) => id,
+        };
+        self.case_view(&id).await
+    }
+
+    /// Applies `command` by `actor` to case `case_id`: checked by the core, goodwill
+    /// written to the ledger first, then the events appended under the version read.
+    pub async fn act_on_case(
+        &self,
+        case_id: &str,
+        actor: &Actor,
+        command: Command,
+    ) -> Result<CaseView, CasesError> {
+        let now = self.clock.now();
+        let (row, case) = self.load_case(case_id).await?;
+        let events = case.decide(actor, command, now, &self.config.case_rules)?;
+        if events.is_empty() {
+            return self.case_view(case_id).await;
+        }
+        self.write_goodwill(&row, &case, &events).await?;
+        self.append(&row, case, &events, now).await?;
+        self.case_view(case_id).await
+    }
+
+    /// The agent `id` as an actor, for a hand-over or an owner: refused when unknown or
+    /// inactive (the core refuses one who is not an agent).
+    async fn person(&self, id: &str) -> Result<Actor, CasesError> {
+        self.actor(id).await?.ok_or_else(|| CasesError::Invalid(format!("{id} is not a known, active agent")))
+    }
+
+    /// A case with its playbook as of now and its customer's recent history.
+    pub async fn case_view(&self, case_id: &str) -> Result<CaseView, CasesError> {
+        let (row, case) = self.load_case(case_id).await?;
+        let events = self.case_log(case_id).await?;
+        let mut customer_notices =
+            self.store.notices_for_customer(&row.customer_id).await.map_err(EngineError::from)?;
+        customer_notices.reverse();
+        customer_notices.truncate(CUSTOMER_HISTORY_MAX);
+        let filter = CreditFilter { customer_id: Some(row.customer_id.clone()), ..CreditFilter::default() };
+        let mut customer_credits = self.store.credits(&filter).await.map_err(EngineError::from)?;
+        customer_credits.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+        customer_credits.truncate(CUSTOMER_HISTORY_MAX);
+        Ok(CaseView {
+            case_id: row.case_id,
+            customer_id: row.customer_id,
+            owner: case.owner().to_string(),
+            status: case.status().as_str().to_string(),
+            source: case.source().clone(),
+            fault: case.fault(),
+            summary: case.summary().to_string(),
+            first_contact_at: case.first_contact_at(),
+            opened_at: row.opened_at,
+            handover_to: case.pending_handover().map(|h| h.to.clone()),
+            playbook: case.playbook(self.clock.now(), &self.config.case_rules),
+            events,
+            customer_notices,
+            customer_credits,
+        })
+    }
+
+    pub async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>, CasesError> {
+        Ok(self.store.cases(filter).await?)
+    }
+
+    /// Escalates, to the owner's lead, every open case whose target is about to be missed,
+    /// once per target. Run by every tick; a re-run finds nothing more to do, and two
+    /// instances racing append once (the second finds the case changed and leaves it).
+    pub async fn escalate_cases(&self) -> Result<CaseReport, EngineError> {
+        let now = self.clock.now();
+        let mut report = CaseReport::default();
+        let mut filter = CaseFilter { open_only: true, limit: CASES_PAGE_MAX, ..CaseFilter::default() };
+        loop {
+            let page = self.store.cases(&filter).await?;
+            for row in &page {
+                match self.escalate_case(row, now).await {
+                    Ok((escalated, without_lead)) => {
+                        report.escalated += escalated;
+                        report.without_lead += without_lead;
+                    }
+                    Err(CasesError::Conflict(_)) => {} // acted on meanwhile: the next pass sees it
+                    Err(e) => {
+                        tracing::error!(case = %row.case_id, error = %e, "escalation failed; retrying next pass")
+                    }
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() as u32 == filter.limit => {
+                    filter.after_id = Some(last.case_id.clone())
+                }
+                _ => return Ok(report),
+            }
+        }
+    }
+
+    async fn escalate_case(&self, row: &CaseRow, now: Timestamp) -> Result<(u64, u64), CasesError> {
+        let (row, case) = self.load_case(&row.case_id).await?;
+        let owner = self.store.agent(case.owner()).await.map_err(EngineError::from)?;
+        let lead = owner.and_then(|o| o.lead_id);
+        let due = case.due_escalations(now, &self.config.case_rules, lead.as_deref());
+        for target in &due.without_lead {
+            tracing::warn!(case = %row.case_id, owner = case.owner(), target = target.as_str(), "target about to be missed and the owner has no lead");
+        }
+        if !due.events.is_empty() {
+            self.append(&row, case, &due.events, now).await?;
+        }
+        Ok((due.events.len() as u64, due.without_lead.len() as u64))
+    }
+
+    /// The case's stored row and its log replayed.
+    async fn load_case(&self, case_id: &str) -> Result<(CaseRow, Case), CasesError> {
+        let row = self.store.case(case_id).await?.ok_or_else(|| CasesError::NotFound(case_id.to_string()))?;
+        let events = self.case_log(case_id).await?;
+        let case = Case::replay(&events).map_err(|e| corrupt(case_id, e.to_string()))?;
+        Ok((row, case))
+    }
+
+    async fn case_log(&self, case_id: &str) -> Result<Vec<CaseEvent>, CasesError> {
+        let rows = self.store.case_events(case_id).await?;
+        rows.iter()
+            .map(|r| {
+                serde_json::from_str(&r.doc).map_err(|e| corrupt(case_id, format!("event {}: {e}", r.seq)))
+            })
+            .collect()
+    }
+
+    /// Appends `events` to the case read at `row.version`, with its row refreshed.
+    async fn append(
+        &self,
+        row: &CaseRow,
+        mut case: Case,
+        events: &[CaseEvent],
+        now: Timestamp,
+    ) -> Result<(), CasesError> {
+        for e in events {
+            case.apply(e)?;
+        }
+        let rows = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| event_row(&row.case_id, row.version + i as i64, e))
+            .collect::<Result<Vec<_>, _>>()?;
+        let updated = case_row(
+            row.case_id.clone(),
+            &case,
+            row.source_key.clone(),
+            now,
+            row.version + rows.len() as i64,
+        );
+        let updated = CaseRow { opened_at: row.opened_at, ..updated };
+        self.store.append_case_events(&updated, row.version, &rows).await?;
+        Ok(())
+    }
+
+    /// Writes each goodwill gesture among `events` to the credit ledger, keyed by the case
+    /// and the sequence the event will have: a retry after a crash finds the same key.
+    async fn write_goodwill(
+        &self,
+        row: &CaseRow,
+        case: &Case,
+        events: &[CaseEvent],
+    ) -> Result<(), CasesError> {
+        let mut credits = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            if let Some(credit) = self.goodwill_credit(row, case, row.version + i as i64, e).await? {
+                credits.push(credit);
+            }
+        }
+        if !credits.is_empty() {
+            self.store.append_credits(&mut credits).await.map_err(EngineError::from)?;
+        }
+        Ok(())
+    }
+
+    /// The ledger row of `event` if it is a goodwill gesture: on the customer's next
+    /// statement, explaining who gave it and why.
+    async fn goodwill_credit(
+        &self,
+        row: &CaseRow,
+        case: &Case,
+        seq: i64,
+        event: &CaseEvent,
+    ) -> Result<Option<CreditRow>, CasesError> {
+        let Change::Goodwill { amount_minor, currency, note } = &event.change else { return Ok(None) };
+        let book = self.book().await?;
+        let index = book.customer_index(case.customer_id()).ok_or_else(|| {
+            CasesError::Invalid(format!("customer {} is no longer in the book", case.customer_id()))
+        })?;
+        let customer = &book.customers[index as usize];
+        let statement = cycle_containing(event.at, customer.billing_day, &customer.zone.tz)
+            .map_err(|e| CasesError::Invalid(format!("billing cycle of {}: {e}", customer.id)))?
+            .end_date;
+        let amount = Money::new(*amount_minor, *currency);
+        let lines =
+            json!([{ "rule": GOODWILL_POLICY, "amount_minor": amount_minor, "by": event.by, "note": note }]);
+        Ok(Some(CreditRow {
+            key: format!("{}/{}/{GOODWILL_POLICY}/{seq}", customer.id, row.case_id),
+            customer_id: customer.id.clone(),
+            source_event: row.case_id.clone(),
+            policy_id: GOODWILL_POLICY.into(),
+            policy_version: seq,
+            amount_minor: *amount_minor,
+            currency: currency.code().to_string(),
+            statement: statement.to_string(),
+            explanation: format!(
+                "A goodwill gesture of {amount} by {} on case {}: {note}. On the statement of {statement}.",
+                event.by, row.case_id
+            ),
+            lines_json: lines.to_string(),
+            created_at: event.at,
+        }))
+    }
+}
+
+/// The agents as rows, or every problem with them.
+fn check_agents(
+    agents: &[AgentInput],
+    stored: &[AgentRow],
+    now: Timestamp,
+) -> Result<Vec<AgentRow>, Vec<String>> {
+    let mut errors = Vec::new();
+    let role_of = |id: &str| -> Option<Role> {
+        agents
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.role.as_str())
+            .or_else(|| stored.iter().find(|a| a.agent_id == id).map(|a| a.role.as_str()))
+            .and_then(Role::parse)
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (i, a) in agents.iter().enumerate() {
+        let at = format!("agents[{i}]");
+        if let Err(e) = parse_id("id", &a.id) {
+            errors.push(format!("{at}: {e}"));
+        } else if a.id == AMENDS {
+            errors.push(format!("{at}: id {AMENDS:?} is amends' own"));
+        } else if !seen.insert(a.id.as_str()) {
+            errors.push(format!("{at}: id {} appears twice", a.id));
+        }
+        if a.name.trim().is_empty() {
+            errors.push(format!("{at}: name is empty"));
+        }
+        if Role::parse(&a.role).is_none() {
+            errors.push(format!("{at}: role {:?} is not agent, lead or admin", a.role));
+        }
+        if let Some(lead) = &a.lead {
+            match role_of(lead) {
+                _ if lead == &a.id => errors.push(format!("{at}: {} cannot be their own lead", a.id)),
+                Some(Role::Lead | Role::Admin) => {}
+                Some(Role::Agent) => {
+                    errors.push(format!("{at}: lead {lead} is an agent, not a lead or an admin"))
+                }
+                None => errors.push(format!("{at}: lead {lead} is not known")),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(agents
+        .iter()
+        .map(|a| AgentRow {
+            agent_id: a.id.clone(),
+            name: a.name.trim().to_string(),
+            role: a.role.clone(),
+            lead_id: a.lead.clone(),
+            active: a.active,
+            updated_at: now,
+        })
+        .collect())
+}
+
+fn actor_of(agent: &AgentRow) -> Option<Actor> {
+    Some(Actor::new(agent.agent_id.clone(), Role::parse(&agent.role)?))
+}
+
+/// The row of `case` as of its log.
+fn case_row(
+    case_id: String,
+    case: &Case,
+    source_key: Option<String>,
+    now: Timestamp,
+    version: i64,
+) -> CaseRow {
+    let (source, source_id) = match case.source() {
+        CaseSource::Contact => ("contact", None),
+        CaseSource::Manual => ("manual", None),
+        CaseSource::Incident { incident_id } => ("incident", Some(incident_id.clone())),
+        CaseSource::Appointment { appointment_id } => ("appointment", Some(appointment_id.clone())),
+    };
+    CaseRow {
+        case_id,
+        customer_id: case.customer_id().to_string(),
+        owner: case.owner().to_string(),
+        status: case.status().as_str().to_string(),
+        source: source.into(),
+        source_id,
+        source_key,
+        first_contact_at: case.first_contact_at(),
+        opened_at: case.opened().at,
+        updated_at: now,
+        version,
+    }
+}
+
+fn event_row(case_id: &str, seq: i64, event: &CaseEvent) -> Result<CaseEventRow, CasesError> {
+    let doc = serde_json::to_string(event)
+        .map_err(|e| CasesError::Engine(EngineError::Invalid(vec![e.to_string()])))?;
+    Ok(CaseEventRow {
+        case_id: case_id.to_string(),
+        seq,
+        at: event.at,
+        by: event.by.clone(),
+        kind: event.change.name().to_string(),
+        doc,
+    })
+}
+
+fn corrupt(case_id: &str, reason: String) -> CasesError {
+    CasesError::Engine(EngineError::Store(StoreError::Corrupt {
+        table: "case_events",
+        reason: format!("case {case_id}: {reason}"),
+    }))
+}

@@ -1,0 +1,237 @@
+//! Individual recovery cases through the HTTP API of a real server on 127.0.0.1 over a
+//! fresh SQLite file: the directory of people, agents' tokens, the five playbook steps,
+//! hand-overs, goodwill in the ledger within a role's limit, and escalation to the lead
+//! on a controlled clock.
+
+mod support;
+
+use amends::tokens;
+use jiff::SignedDuration;
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{CUSTOMERS, PLANS, TOPOLOGY, TestServer, ts};
+
+/// The book, and three people: Ann and Bea are agents, Lee is their lead.
+async fn setup(s: &TestServer) -> Tokens {
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    let agents = json!({ "agents": [
+        { "id": "lee", "name": "Lee Lead", "role": "lead" },
+        { "id": "ann", "name": "Ann Agent", "role": "agent", "lead": "lee" },
+        { "id": "bea", "name": "Bea Agent", "role": "agent", "lead": "lee" },
+    ]});
+    let put = s.send(s.request(Method::PUT, "/v1/agents", Some(&s.admin)).json(&agents)).await;
+    assert_eq!((put.status, &put.body["written"]), (200, &json!(3)), "{:?}", put.body);
+    let token = async |id: &str| {
+        tokens::create_for_agent(s.engine.store.as_ref(), id, "test", ts(support::START))
+            .await
+            .unwrap()
+            .expect("a known agent")
+    };
+    Tokens { ann: token("ann").await, bea: token("bea").await, lee: token("lee").await }
+}
+
+struct Tokens {
+    ann: String,
+    bea: String,
+    lee: String,
+}
+
+async fn act(s: &TestServer, token: &str, case: &str, action: Value) -> support::Reply {
+    s.post(&format!("/v1/cases/{case}/actions"), Some(token), &action).await
+}
+
+fn step<'a>(view: &'a Value, name: &str) -> &'a Value {
+    view["playbook"]["steps"].as_array().unwrap().iter().find(|s| s["step"] == name).unwrap()
+}
+
+#[tokio::test]
+async fn a_customers_own_mistake_goes_through_all_five_steps() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let open = json!({
+        "customer": "C1",
+        "summary": "Ordered the wrong modem and sent back the right one",
+        "fault": "customer",
+        "first_contact_at": "2026-11-23T11:30:00Z",
+    });
+    let opened = s.post("/v1/cases", Some(&t.ann), &open).await;
+    assert_eq!(opened.status, 201, "{:?}", opened.body);
+    let case = opened.body["case_id"].as_str().unwrap().to_string();
+    assert_eq!((case.as_str(), &opened.body["owner"]), ("CASE-000001", &json!("ann")));
+    assert_eq!(opened.body["playbook"]["next"], "acknowledge");
+
+    let r = act(&s, &t.ann, &case, json!({"action": "respond", "message": "I am sorry; I will fix it now."}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(step(&r.body, "acknowledge")["within_target"], true);
+
+    s.clock.advance(SignedDuration::from_mins(20));
+    let r = act(
+        &s,
+        &t.ann,
+        &case,
+        json!({"action": "add_goodwill", "amount_minor": 1500, "note": "For the trouble"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let credit = &r.body["customer_credits"][0];
+    assert_eq!((&credit["amount_minor"], &credit["source_event"]), (&json!(1500), &json!(case)));
+    assert!(
+        credit["explanation"].as_str().unwrap().contains("goodwill gesture of 15.00 USD by ann"),
+        "{credit}"
+    );
+
+    let r = act(&s, &t.ann, &case, json!({"action": "fix", "note": "Right modem shipped, old one refunded"}))
+        .await;
+    assert_eq!((r.status, &r.body["status"]), (200, &json!("fixed")), "{:?}", r.body);
+    let r = act(
+        &s,
+        &t.ann,
+        &case,
+        json!({"action": "send_memory_note", "kind": "thank_you",
+        "text": "Thank you for your patience, Ana."}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    for name in ["acknowledge", "own_and_fix", "lessen", "memory"] {
+        assert_eq!(step(&r.body, name)["done"]["by"], "ann", "{name}: {}", step(&r.body, name));
+    }
+    assert_eq!(step(&r.body, "extend")["due"]["automatic"], true);
+    assert_eq!(r.body["playbook"]["customer_time"], "PT50M", "from the first contact to the fix");
+
+    let r = act(&s, &t.ann, &case, json!({"action": "close"})).await;
+    assert_eq!((r.status, &r.body["status"]), (200, &json!("closed")));
+    let kinds: Vec<&str> =
+        r.body["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["opened", "first_response", "goodwill", "fixed", "memory_note", "closed"]);
+}
+
+#[tokio::test]
+async fn one_owner_at_a_time_and_a_hand_over_needs_acceptance() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let opened = s
+        .post("/v1/cases", Some(&t.ann), &json!({"customer": "C4", "summary": "Technician never came"}))
+        .await;
+    let case = opened.body["case_id"].as_str().unwrap().to_string();
+
+    let r = act(&s, &t.bea, &case, json!({"action": "respond", "message": "Hello"})).await;
+    assert_eq!(r.status, 403, "not the owner: {:?}", r.body);
+    let r = act(&s, &t.ann, &case, json!({"action": "offer_handover", "to": "lee", "note": "Yours"})).await;
+    assert_eq!(r.status, 422, "a lead does not own cases: {:?}", r.body);
+    assert!(
+        r.body["error"]["message"].as_str().unwrap().contains("lee is lead, not an agent"),
+        "{:?}",
+        r.body
+    );
+    let r = act(&s, &t.ann, &case, json!({"action": "offer_handover", "to": "zed", "note": "Yours"})).await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("zed"), "{:?}", r.body);
+    let r = act(&s, &t.ann, &case, json!({"action": "offer_handover", "to": "bea", "note": ""})).await;
+    assert_eq!(r.status, 422, "a hand-over needs a note: {:?}", r.body);
+
+    let r = act(
+        &s,
+        &t.ann,
+        &case,
+        json!({"action": "offer_handover", "to": "bea", "note": "Bea knows the area"}),
+    )
+    .await;
+    assert_eq!((r.status, &r.body["owner"], &r.body["handover_to"]), (200, &json!("ann"), &json!("bea")));
+    let r = act(&s, &t.bea, &case, json!({"action": "accept_handover", "note": "On it"})).await;
+    assert_eq!((r.status, &r.body["owner"], &r.body["handover_to"]), (200, &json!("bea"), &Value::Null));
+    let mine = s.get("/v1/cases?owner=me&open=true", Some(&t.bea)).await;
+    assert_eq!(mine.body.as_array().unwrap().len(), 1);
+    assert_eq!(s.get("/v1/cases?owner=me", Some(&t.ann)).await.body, json!([]));
+}
+
+#[tokio::test]
+async fn goodwill_above_the_role_limit_is_refused_and_writes_nothing() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let opened =
+        s.post("/v1/cases", Some(&t.ann), &json!({"customer": "C1", "summary": "Billing error"})).await;
+    let case = opened.body["case_id"].as_str().unwrap().to_string();
+    let r =
+        act(&s, &t.ann, &case, json!({"action": "add_goodwill", "amount_minor": 2001, "note": "Too much"}))
+            .await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("20.00"), "{:?}", r.body);
+    let view = s.get(&format!("/v1/cases/{case}"), Some(&t.ann)).await;
+    assert_eq!(
+        (view.body["events"].as_array().unwrap().len(), &view.body["customer_credits"]),
+        (1, &json!([]))
+    );
+    // The lead may go further, and the ledger keeps each gesture under its own key.
+    let r = act(
+        &s,
+        &t.lee,
+        &case,
+        json!({"action": "add_goodwill", "amount_minor": 5000, "note": "Lead's call"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["customer_credits"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_target_about_to_be_missed_goes_to_the_lead_once() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let opened = s.post("/v1/cases", Some(&t.ann), &json!({"customer": "C1", "summary": "Slow line"})).await;
+    let case = opened.body["case_id"].as_str().unwrap().to_string();
+    let rules = s.engine.config.case_rules;
+
+    s.clock.advance(rules.first_response_target - rules.escalate_before - SignedDuration::from_secs(1));
+    assert_eq!(s.tick().await.cases.escalated, 0, "a second before the warning");
+    s.clock.advance(SignedDuration::from_secs(1));
+    assert_eq!(s.tick().await.cases.escalated, 1);
+    assert_eq!(s.tick().await.cases.escalated, 0, "never twice");
+    let view = s.get(&format!("/v1/cases/{case}"), Some(&t.lee)).await;
+    let last = view.body["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["type"], &last["to"], &last["by"]),
+        (&json!("escalated"), &json!("lee"), &json!("amends"))
+    );
+}
+
+#[tokio::test]
+async fn only_an_active_agents_token_reaches_cases() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let body = json!({"customer": "C1", "summary": "x"});
+    assert_eq!(s.post("/v1/cases", None, &body).await.status, 401);
+    assert_eq!(s.post("/v1/cases", Some("amends_nope"), &body).await.status, 401);
+    for token in [&s.admin, &s.operator, &s.read] {
+        let r = s.post("/v1/cases", Some(token), &body).await;
+        assert_eq!(r.status, 403, "{:?}", r.body);
+    }
+    // An agent's token reaches nothing else.
+    assert_eq!(s.get("/v1/incidents", Some(&t.ann)).await.status, 403);
+    assert_eq!(s.get("/v1/agents", Some(&t.ann)).await.status, 403);
+    // A person no longer active loses access at once.
+    let agents = json!({ "agents": [{ "id": "ann", "name": "Ann Agent", "role": "agent", "lead": "lee", "active": false }]});
+    assert_eq!(s.send(s.request(Method::PUT, "/v1/agents", Some(&s.admin)).json(&agents)).await.status, 200);
+    assert_eq!(s.post("/v1/cases", Some(&t.ann), &body).await.status, 403);
+}
+
+#[tokio::test]
+async fn a_bad_directory_is_refused_whole() {
+    let s = TestServer::start().await;
+    setup(&s).await;
+    let agents = json!({ "agents": [
+        { "id": "cat", "name": "Cat", "role": "agent", "lead": "ann" },
+        { "id": "dan", "name": "Dan", "role": "boss" },
+        { "id": "eve", "name": " ", "role": "agent", "lead": "eve" },
+    ]});
+    let r = s.send(s.request(Method::PUT, "/v1/agents", Some(&s.admin)).json(&agents)).await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    let details = r.body["error"]["details"].to_string();
+    for expected in
+        ["lead ann is an agent", "role \\\"boss\\\"", "name is empty", "eve cannot be their own lead"]
+    {
+        assert!(details.contains(expected), "{expected} in {details}");
+    }
+    assert_eq!(s.get("/v1/agents", Some(&s.read)).await.body.as_array().unwrap().len(), 3, "nothing written");
+}
