@@ -141,6 +141,14 @@ async fn one_owner_at_a_time_and_a_hand_over_needs_acceptance() {
     assert_eq!((r.status, &r.body["owner"], &r.body["handover_to"]), (200, &json!("ann"), &json!("bea")));
     let r = act(&s, &t.bea, &case, json!({"action": "accept_handover", "note": "On it"})).await;
     assert_eq!((r.status, &r.body["owner"], &r.body["handover_to"]), (200, &json!("bea"), &Value::Null));
+    let told = s.get("/v1/notices?customer=C4", Some(&s.read)).await;
+    let owner_notice =
+        told.body.as_array().unwrap().iter().find(|n| n["kind"] == "case_owner").expect("told who owns it");
+    assert!(owner_notice["body"].as_str().unwrap().contains("Bea Agent"), "{owner_notice}");
+    assert!(
+        !owner_notice["body"].as_str().unwrap().contains("Bea knows the area"),
+        "the hand-over note is internal"
+    );
     let mine = s.get("/v1/cases?owner=me&open=true", Some(&t.bea)).await;
     assert_eq!(mine.body.as_array().unwrap().len(), 1);
     assert_eq!(s.get("/v1/cases?owner=me", Some(&t.ann)).await.body, json!([]));
@@ -234,4 +242,25 @@ async fn a_bad_directory_is_refused_whole() {
         assert!(details.contains(expected), "{expected} in {details}");
     }
     assert_eq!(s.get("/v1/agents", Some(&s.read)).await.body.as_array().unwrap().len(), 3, "nothing written");
+}
+
+#[tokio::test]
+async fn a_long_response_goes_whole_by_email_and_cut_by_sms() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let opened = s.post("/v1/cases", Some(&t.ann), &json!({"customer": "C1", "summary": "Wrong bill"})).await;
+    let case = opened.body["case_id"].as_str().unwrap().to_string();
+    let words = "We looked at every line of your bill together with billing. ".repeat(25);
+    let r = act(&s, &t.ann, &case, json!({"action": "respond", "message": words})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let told = s.get(&format!("/v1/notices?customer=C1&incident={case}"), Some(&s.read)).await;
+    let body = |channel: &str| {
+        let n = told.body.as_array().unwrap().iter().find(|n| n["channel"] == channel).unwrap();
+        n["body"].as_str().unwrap().to_string()
+    };
+    assert!(body("email").contains(words.trim()), "the email has every word");
+    let sms = body("sms");
+    assert!(sms.contains("...") && sms.chars().count() < 400, "{} chars: {sms}", sms.chars().count());
+    let segments = amends_core::sms::segments(&sms);
+    assert!(segments.segments <= 3, "{segments:?}: over the default budget of three segments: {sms}");
 }

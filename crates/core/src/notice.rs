@@ -27,15 +27,30 @@ pub enum NoticeKind {
     /// The incident is resolved but the customer's own device is still offline: what to
     /// try, and that a follow-up case is open for them.
     StillDown,
+    /// A case owner's first response to the customer: their own words (`message`), who owns
+    /// the case and its reference.
+    CaseResponse,
+    /// A hand-over was accepted: who looks after the case now. The hand-over note between
+    /// agents is not for the customer and is not in the context.
+    CaseOwner,
+    /// The apology or thank-you note (`note_kind`) after the fix, in the owner's words.
+    CaseNote,
+    /// Some days after the fix: is everything still working, how to reach the owner, and
+    /// the gift if there is one.
+    CaseFollowUp,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 5] = [
+    pub const ALL: [NoticeKind; 9] = [
         NoticeKind::Acknowledgement,
         NoticeKind::Update,
         NoticeKind::Restored,
         NoticeKind::Credit,
         NoticeKind::StillDown,
+        NoticeKind::CaseResponse,
+        NoticeKind::CaseOwner,
+        NoticeKind::CaseNote,
+        NoticeKind::CaseFollowUp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,11 +60,27 @@ impl NoticeKind {
             NoticeKind::Restored => "restored",
             NoticeKind::Credit => "credit",
             NoticeKind::StillDown => "still_down",
+            NoticeKind::CaseResponse => "case_response",
+            NoticeKind::CaseOwner => "case_owner",
+            NoticeKind::CaseNote => "case_note",
+            NoticeKind::CaseFollowUp => "case_follow_up",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether this kind is a case's message to its customer, rather than news of an
+    /// incident.
+    pub fn is_case(self) -> bool {
+        matches!(
+            self,
+            NoticeKind::CaseResponse
+                | NoticeKind::CaseOwner
+                | NoticeKind::CaseNote
+                | NoticeKind::CaseFollowUp
+        )
     }
 }
 
@@ -73,6 +104,7 @@ pub struct NoticeContext {
     pub customer_name: String,
     pub incident_id: String,
     pub cause: String,
+    /// The operator's message on an incident; on a case notice, the owner's own words.
     pub message: String,
     pub state: String,
     /// `update`, `etr_lapsed` or `update_overdue` for update notices.
@@ -89,6 +121,15 @@ pub struct NoticeContext {
     pub credit_amount: Option<String>,
     pub statement: Option<String>,
     pub credit_explanation: Option<String>,
+    /// The case a case notice is about (`CASE-000001`).
+    pub case_id: String,
+    /// The person who owns the case now, as the customer knows them.
+    pub owner_name: String,
+    /// `apology` or `thank_you` for case notes.
+    pub note_kind: String,
+    /// What the case follow-up gives the customer, in a few words
+    /// (`a month of premium channels, on us`); `none` for nothing.
+    pub gift: Option<String>,
     /// `cause` in other languages. Not a template variable: [`NoticeContext::in_language`]
     /// puts the customer's own over `cause`.
     #[serde(skip)]
@@ -136,9 +177,36 @@ impl NoticeContext {
             credit_amount: some("1.00 USD"),
             statement: some("2026-11-01"),
             credit_explanation: some("79.99 USD x 540 / 43,200 = 0.9999, rounded half-up to 1.00 USD."),
+            case_id: "CASE-000001".into(),
+            owner_name: "Bea Martin".into(),
+            note_kind: "apology".into(),
+            gift: some("a month of premium channels, on us"),
             ..NoticeContext::default()
         }
     }
+}
+
+/// Most characters `excerpt` keeps: an SMS template has three segments at most.
+pub const EXCERPT_CHARS_MAX: usize = 400;
+
+/// The `excerpt(n)` template filter: `text` cut to at most `n` characters (at most
+/// [`EXCERPT_CHARS_MAX`]) at a word boundary, with "..." when cut. A person's own words
+/// (a case owner's response or note, up to thousands of bytes) go into an SMS this way,
+/// so a long one neither blows the channel's segment budget nor fails the send, which
+/// would count against the customer's number. Three dots, not an ellipsis: the ellipsis
+/// is not GSM-7 and would turn the whole SMS into shorter UCS-2 segments.
+pub fn excerpt(text: &str, n: usize) -> String {
+    let n = n.min(EXCERPT_CHARS_MAX);
+    let text = text.trim();
+    if text.chars().count() <= n {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(n.saturating_sub(3)).collect();
+    let cut = match cut.rfind(char::is_whitespace) {
+        Some(i) if i > 0 => &cut[..i],
+        _ => cut.as_str(),
+    };
+    format!("{}...", cut.trim_end())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +235,7 @@ fn kinds_list() -> String {
 /// webhooks: `<kind>.txt`, a subject line then the body) and for SMS (`<kind>.sms.txt`,
 /// one short text). Spanish SMS leave out the acute accents GSM-7 lacks (á í ó ú), so a
 /// message stays in 160-character GSM-7 segments rather than 70-character UCS-2 ones.
-const BUILTIN: [(&str, &str); 30] = [
+const BUILTIN: [(&str, &str); 54] = [
     ("en/acknowledgement.txt", include_str!("../templates/en/acknowledgement.txt")),
     ("en/acknowledgement.sms.txt", include_str!("../templates/en/acknowledgement.sms.txt")),
     ("en/update.txt", include_str!("../templates/en/update.txt")),
@@ -178,6 +246,14 @@ const BUILTIN: [(&str, &str); 30] = [
     ("en/credit.sms.txt", include_str!("../templates/en/credit.sms.txt")),
     ("en/still_down.txt", include_str!("../templates/en/still_down.txt")),
     ("en/still_down.sms.txt", include_str!("../templates/en/still_down.sms.txt")),
+    ("en/case_response.txt", include_str!("../templates/en/case_response.txt")),
+    ("en/case_response.sms.txt", include_str!("../templates/en/case_response.sms.txt")),
+    ("en/case_owner.txt", include_str!("../templates/en/case_owner.txt")),
+    ("en/case_owner.sms.txt", include_str!("../templates/en/case_owner.sms.txt")),
+    ("en/case_note.txt", include_str!("../templates/en/case_note.txt")),
+    ("en/case_note.sms.txt", include_str!("../templates/en/case_note.sms.txt")),
+    ("en/case_follow_up.txt", include_str!("../templates/en/case_follow_up.txt")),
+    ("en/case_follow_up.sms.txt", include_str!("../templates/en/case_follow_up.sms.txt")),
     ("es/acknowledgement.txt", include_str!("../templates/es/acknowledgement.txt")),
     ("es/acknowledgement.sms.txt", include_str!("../templates/es/acknowledgement.sms.txt")),
     ("es/update.txt", include_str!("../templates/es/update.txt")),
@@ -188,6 +264,14 @@ const BUILTIN: [(&str, &str); 30] = [
     ("es/credit.sms.txt", include_str!("../templates/es/credit.sms.txt")),
     ("es/still_down.txt", include_str!("../templates/es/still_down.txt")),
     ("es/still_down.sms.txt", include_str!("../templates/es/still_down.sms.txt")),
+    ("es/case_response.txt", include_str!("../templates/es/case_response.txt")),
+    ("es/case_response.sms.txt", include_str!("../templates/es/case_response.sms.txt")),
+    ("es/case_owner.txt", include_str!("../templates/es/case_owner.txt")),
+    ("es/case_owner.sms.txt", include_str!("../templates/es/case_owner.sms.txt")),
+    ("es/case_note.txt", include_str!("../templates/es/case_note.txt")),
+    ("es/case_note.sms.txt", include_str!("../templates/es/case_note.sms.txt")),
+    ("es/case_follow_up.txt", include_str!("../templates/es/case_follow_up.txt")),
+    ("es/case_follow_up.sms.txt", include_str!("../templates/es/case_follow_up.sms.txt")),
     ("fr/acknowledgement.txt", include_str!("../templates/fr/acknowledgement.txt")),
     ("fr/acknowledgement.sms.txt", include_str!("../templates/fr/acknowledgement.sms.txt")),
     ("fr/update.txt", include_str!("../templates/fr/update.txt")),
@@ -198,6 +282,14 @@ const BUILTIN: [(&str, &str); 30] = [
     ("fr/credit.sms.txt", include_str!("../templates/fr/credit.sms.txt")),
     ("fr/still_down.txt", include_str!("../templates/fr/still_down.txt")),
     ("fr/still_down.sms.txt", include_str!("../templates/fr/still_down.sms.txt")),
+    ("fr/case_response.txt", include_str!("../templates/fr/case_response.txt")),
+    ("fr/case_response.sms.txt", include_str!("../templates/fr/case_response.sms.txt")),
+    ("fr/case_owner.txt", include_str!("../templates/fr/case_owner.txt")),
+    ("fr/case_owner.sms.txt", include_str!("../templates/fr/case_owner.sms.txt")),
+    ("fr/case_note.txt", include_str!("../templates/fr/case_note.txt")),
+    ("fr/case_note.sms.txt", include_str!("../templates/fr/case_note.sms.txt")),
+    ("fr/case_follow_up.txt", include_str!("../templates/fr/case_follow_up.txt")),
+    ("fr/case_follow_up.sms.txt", include_str!("../templates/fr/case_follow_up.sms.txt")),
 ];
 
 /// Longest template, in bytes, and the most fuel (instructions) one render may burn, so
@@ -228,6 +320,7 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(RENDER_FUEL_MAX));
+        env.add_filter("excerpt", excerpt);
         let mut locales = BTreeSet::new();
         let mut errors = Vec::new();
         let sources = BUILTIN.iter().map(|(n, s)| (n.to_string(), s.to_string())).chain(overrides);
@@ -426,6 +519,16 @@ const FR_MONTHS: [&str; 12] = [
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn excerpt_cuts_at_a_word_and_says_so() {
+        assert_eq!(excerpt("  short  ", 20), "short");
+        assert_eq!(excerpt("I am sorry for the trouble we caused", 20), "I am sorry for...");
+        assert_eq!(excerpt("Ñandú Ñandú Ñandú", 12), "Ñandú...");
+        assert_eq!(excerpt("abcdefghijklmnop", 8), "abcde...");
+        let long = excerpt(&"word ".repeat(1_000), 10_000);
+        assert!(long.chars().count() <= EXCERPT_CHARS_MAX && long.ends_with("word..."), "{long}");
+    }
     use super::*;
 
     fn en() -> Locale {
@@ -507,6 +610,91 @@ mod tests {
                 if locale.language() != "fr" {
                     assert_eq!(counted.encoding, crate::sms::Encoding::Gsm7, "{name}: {:?}", sms.body);
                 }
+            }
+        }
+    }
+
+    const CASE_KINDS: [NoticeKind; 4] =
+        [NoticeKind::CaseResponse, NoticeKind::CaseOwner, NoticeKind::CaseNote, NoticeKind::CaseFollowUp];
+
+    /// Every shipped locale and form of `kind` rendered with `ctx`: (template name, subject,
+    /// body).
+    fn render_everywhere(kind: NoticeKind, ctx: &NoticeContext) -> Vec<(String, String, String)> {
+        let t = Templates::builtin();
+        let mut rendered = Vec::new();
+        for locale in ["en", "es", "fr"] {
+            let locale = Locale::parse(locale).unwrap();
+            for form in [TemplateForm::Full, TemplateForm::Sms] {
+                let name = t.resolve_for(kind, form, &locale).unwrap();
+                assert!(name.starts_with(&format!("{locale}/")), "{name} for {locale}");
+                let r = t.render_named(&name, Value::from(Serde(ctx))).unwrap();
+                rendered.push((name, r.subject, r.body));
+            }
+        }
+        rendered
+    }
+
+    #[test]
+    fn case_notices_name_the_case_and_its_owner_everywhere() {
+        let ctx = NoticeContext::sample();
+        for kind in CASE_KINDS {
+            for (name, subject, body) in render_everywhere(kind, &ctx) {
+                assert!(!body.contains("{{") && !body.contains("{%"), "{name}: {body}");
+                assert!(body.contains("CASE-000001") && body.contains("Bea Martin"), "{name}: {body}");
+                assert!(!body.contains("INC-000001") && !subject.contains("INC-000001"), "{name}");
+                if name.ends_with(".sms.txt") {
+                    assert!(body.starts_with("Example Cable"), "{name}: {body}");
+                } else {
+                    assert!(subject.contains("CASE-000001"), "{name}: {subject}");
+                    assert!(body.trim_end().ends_with("Example Cable"), "{name}: {body}");
+                }
+                // The owner's own words go out wherever they wrote some.
+                let words = matches!(kind, NoticeKind::CaseResponse | NoticeKind::CaseNote);
+                assert_eq!(body.contains("Crews are on site"), words, "{name}: {body}");
+            }
+        }
+        let owner = Templates::builtin().render(NoticeKind::CaseOwner, &en(), &ctx).unwrap();
+        assert_eq!(owner.subject, "Bea Martin now looks after your case (CASE-000001)");
+        assert!(owner.body.contains("Bea Martin now looks after your case CASE-000001"), "{}", owner.body);
+    }
+
+    #[test]
+    fn case_note_opens_and_is_titled_by_its_kind() {
+        let apology = NoticeContext::sample();
+        let thanks = NoticeContext { note_kind: "thank_you".into(), ..NoticeContext::sample() };
+        let sorry = render_everywhere(NoticeKind::CaseNote, &apology);
+        let thank = render_everywhere(NoticeKind::CaseNote, &thanks);
+        for ((name, sorry_subject, sorry_body), (_, thank_subject, thank_body)) in sorry.iter().zip(&thank) {
+            if name.ends_with(".sms.txt") {
+                continue;
+            }
+            assert_ne!(sorry_subject, thank_subject, "{name}");
+            assert_ne!(sorry_body, thank_body, "{name}");
+            assert!(sorry_body.contains("Crews are on site") && thank_body.contains("Crews are on site"));
+        }
+        let t = Templates::builtin();
+        let subject = |ctx: &NoticeContext| t.render(NoticeKind::CaseNote, &en(), ctx).unwrap().subject;
+        assert_eq!(subject(&apology), "We are sorry: a note from Bea Martin (CASE-000001)");
+        assert_eq!(subject(&thanks), "Thank you: a note from Bea Martin (CASE-000001)");
+        let body = t.render(NoticeKind::CaseNote, &en(), &thanks).unwrap().body;
+        assert_eq!(
+            body,
+            "Hello Ana,\n\nYour case CASE-000001 is fixed. Bea Martin, who looked after it, has written to\n\
+             thank you:\n\nCrews are on site\n\nBea Martin\nExample Cable"
+        );
+    }
+
+    #[test]
+    fn follow_up_mentions_the_gift_only_when_there_is_one() {
+        let with = NoticeContext::sample();
+        let without = NoticeContext { gift: None, ..NoticeContext::sample() };
+        let gift_lines = ["To thank you for your patience", "Para agradecerle", "Pour vous remercier"];
+        for (ctx, has_gift) in [(&with, true), (&without, false)] {
+            for (name, _, body) in render_everywhere(NoticeKind::CaseFollowUp, ctx) {
+                assert_eq!(body.contains("premium channels"), has_gift, "{name}: {body}");
+                let thanks = gift_lines.iter().any(|l| body.contains(l));
+                assert_eq!(thanks, has_gift, "{name}: {body}");
+                assert!(!body.contains("\n\n\n"), "{name}: {body:?}");
             }
         }
     }

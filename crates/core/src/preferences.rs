@@ -59,7 +59,7 @@ impl fmt::Display for Channel {
 
 /// What a customer chooses about: the notice kinds, with an update that moves the
 /// estimated time of restoration told apart from one that does not (many want the first
-/// by SMS and not the second).
+/// by SMS and not the second), and the notices of an individual case as one topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Topic {
@@ -69,16 +69,20 @@ pub enum Topic {
     Restored,
     Credit,
     StillDown,
+    /// Every notice of an individual recovery case: the owner's response, a new owner, the
+    /// apology or thank-you note, the follow-up.
+    Case,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 6] = [
+    pub const ALL: [Topic; 7] = [
         Topic::Acknowledgement,
         Topic::Update,
         Topic::EtrChange,
         Topic::Restored,
         Topic::Credit,
         Topic::StillDown,
+        Topic::Case,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +93,7 @@ impl Topic {
             Topic::Restored => "restored",
             Topic::Credit => "credit",
             Topic::StillDown => "still_down",
+            Topic::Case => "case",
         }
     }
 
@@ -105,6 +110,10 @@ impl Topic {
             NoticeKind::Restored => Topic::Restored,
             NoticeKind::Credit => Topic::Credit,
             NoticeKind::StillDown => Topic::StillDown,
+            NoticeKind::CaseResponse
+            | NoticeKind::CaseOwner
+            | NoticeKind::CaseNote
+            | NoticeKind::CaseFollowUp => Topic::Case,
         }
     }
 }
@@ -117,8 +126,11 @@ impl fmt::Display for Topic {
 
 /// The topics SMS carries by default: an SMS costs the provider money and interrupts the
 /// customer, so only the news that changes their day (we know, the new estimate, it is
-/// back) goes by default. Email and webhooks carry every topic by default.
-pub const DEFAULT_SMS_TOPICS: [Topic; 3] = [Topic::Acknowledgement, Topic::EtrChange, Topic::Restored];
+/// back) goes by default, and a case: a case is a conversation the customer started with
+/// one person, and that person's words must reach the customer on the channel they have,
+/// which for some is only a phone. Email and webhooks carry every topic by default.
+pub const DEFAULT_SMS_TOPICS: [Topic; 4] =
+    [Topic::Acknowledgement, Topic::EtrChange, Topic::Restored, Topic::Case];
 
 /// Whether `channel` carries `topic` for a customer who has not chosen about `topic`.
 pub fn default_allows(topic: Topic, channel: Channel) -> bool {
@@ -532,7 +544,7 @@ mod tests {
     }
 
     const TOPIC: &str =
-        "is not a topic: expected acknowledgement, update, etr_change, restored, credit or still_down";
+        "is not a topic: expected acknowledgement, update, etr_change, restored, credit, still_down or case";
 
     fn refusal(json: &str) -> String {
         Preferences::from_json(json).unwrap_err().to_string()
@@ -546,7 +558,8 @@ mod tests {
             assert!(p.allows(topic, Channel::Webhook), "{topic}");
         }
         let sms: Vec<Topic> = Topic::ALL.into_iter().filter(|&t| p.allows(t, Channel::Sms)).collect();
-        assert_eq!(sms, [Topic::Acknowledgement, Topic::EtrChange, Topic::Restored]);
+        // A case is a conversation with one person: their words go by SMS too.
+        assert_eq!(sms, [Topic::Acknowledgement, Topic::EtrChange, Topic::Restored, Topic::Case]);
         assert_eq!(p.quiet_hours(), None);
         assert!(p.urgent().is_empty());
         assert_eq!(
@@ -565,6 +578,12 @@ mod tests {
         check(NoticeKind::Restored, true, Topic::Restored);
         check(NoticeKind::Credit, false, Topic::Credit);
         check(NoticeKind::StillDown, false, Topic::StillDown);
+        for kind in
+            [NoticeKind::CaseResponse, NoticeKind::CaseOwner, NoticeKind::CaseNote, NoticeKind::CaseFollowUp]
+        {
+            check(kind, false, Topic::Case);
+            check(kind, true, Topic::Case);
+        }
     }
 
     #[test]
@@ -856,10 +875,10 @@ mod tests {
             chosen in prop::collection::btree_map(
                 prop::sample::select(Topic::ALL.to_vec()),
                 prop::collection::btree_set(prop::sample::select(Channel::ALL.to_vec()), 0..3),
-                0..6,
+                0..Topic::ALL.len() + 1,
             ),
             window in prop::option::of((0u16..1440, 0u16..1440)),
-            urgent in prop::collection::btree_set(prop::sample::select(Topic::ALL.to_vec()), 0..6),
+            urgent in prop::collection::btree_set(prop::sample::select(Topic::ALL.to_vec()), 0..Topic::ALL.len() + 1),
         ) {
             let time = |m: u16| Time::new((m / 60) as i8, (m % 60) as i8, 0, 0).unwrap();
             let quiet_hours = window.and_then(|(s, e)| QuietHours::new(time(s), time(e)).ok());

@@ -597,6 +597,9 @@ pub(crate) fn case_from_row<R: RowGet>(row: &R) -> Result<CaseRow> {
         opened_at: c.ts("opened_at")?,
         updated_at: c.ts("updated_at")?,
         version: c.i64("version")?,
+        notified_version: c.i64("notified_version")?,
+        fixed_at: c.opt_ts("fixed_at")?,
+        followed_up: c.bool("followed_up")?,
     })
 }
 

@@ -439,6 +439,13 @@ pub struct CaseRow {
     pub updated_at: Timestamp,
     /// Events in the log; the next event's `seq`.
     pub version: i64,
+    /// Events whose notices to the customer are queued (at most `version`); set by
+    /// `mark_case_notified`, never by an append.
+    pub notified_version: i64,
+    /// When the fix that stands was verified; `None` while unfixed (or re-opened).
+    pub fixed_at: Option<Timestamp>,
+    /// Whether the follow-up after the fix is recorded.
+    pub followed_up: bool,
 }
 
 /// One event of a case's log: the core's `CaseEvent` as JSON, with the columns that
@@ -692,6 +699,12 @@ pub trait Store: Send + Sync + 'static {
     /// A case's whole log, by seq.
     async fn case_events(&self, case_id: &str) -> Result<Vec<CaseEventRow>>;
     async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>>;
+    /// Cases with events whose notices are not yet queued, by id, at most `limit`.
+    async fn cases_to_notify(&self, limit: u32) -> Result<Vec<CaseRow>>;
+    /// Records that the notices of the first `version` events are queued (never lowers it).
+    async fn mark_case_notified(&self, case_id: &str, version: i64) -> Result<()>;
+    /// Cases fixed at or before `fixed_by` without a follow-up, by fix time, at most `limit`.
+    async fn cases_due_follow_up(&self, fixed_by: Timestamp, limit: u32) -> Result<Vec<CaseRow>>;
 
     // ---- benchmark floor ----
 

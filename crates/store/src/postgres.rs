@@ -1064,6 +1064,8 @@ impl Store for PgStore {
             .bind(case.status.as_str())
             .bind(micros(case.updated_at))
             .bind(expected_version + events.len() as i64)
+            .bind(opt_micros(case.fixed_at))
+            .bind(case.followed_up)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -1078,6 +1080,26 @@ impl Store for PgStore {
     async fn case_events(&self, case_id: &str) -> Result<Vec<CaseEventRow>> {
         let rows = sqlx::query(sql::SELECT_CASE_EVENTS).bind(case_id).fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::case_event_from_row)
+    }
+
+    async fn cases_to_notify(&self, limit: u32) -> Result<Vec<CaseRow>> {
+        let rows = sqlx::query(sql::CASES_TO_NOTIFY).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::case_from_row)
+    }
+
+    async fn mark_case_notified(&self, case_id: &str, version: i64) -> Result<()> {
+        sqlx::query(sql::MARK_CASE_NOTIFIED).bind(case_id).bind(version).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn cases_due_follow_up(&self, fixed_by: Timestamp, limit: u32) -> Result<Vec<CaseRow>> {
+        let rows = sqlx::query(sql::CASES_DUE_FOLLOW_UP)
+            .bind(micros(fixed_by))
+            .bind(false)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::case_from_row)
     }
 
     async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>> {

@@ -173,8 +173,14 @@ pub(crate) const INSERT_CASE_EVENT: &str =
 pub(crate) const SELECT_CASE_VERSION: &str = "SELECT version FROM cases WHERE case_id = $1";
 /// What an append changes in the case row (the rest is fixed when the case is opened).
 /// The caller has checked the version under the write lock or row lock it still holds.
-pub(crate) const APPLY_CASE_EVENTS: &str =
-    "UPDATE cases SET owner = $2, status = $3, updated_at = $4, version = $5 WHERE case_id = $1";
+pub(crate) const APPLY_CASE_EVENTS: &str = "UPDATE cases SET owner = $2, status = $3, updated_at = $4, version = $5, \
+     fixed_at = $6, followed_up = $7 WHERE case_id = $1";
+pub(crate) const CASES_TO_NOTIFY: &str =
+    "SELECT * FROM cases WHERE notified_version < version ORDER BY case_id LIMIT $1";
+pub(crate) const MARK_CASE_NOTIFIED: &str =
+    "UPDATE cases SET notified_version = $2 WHERE case_id = $1 AND notified_version < $2";
+pub(crate) const CASES_DUE_FOLLOW_UP: &str = "SELECT * FROM cases \
+     WHERE fixed_at IS NOT NULL AND fixed_at <= $1 AND followed_up = $2 ORDER BY fixed_at, case_id LIMIT $3";
 pub(crate) const SELECT_CASE: &str = "SELECT * FROM cases WHERE case_id = $1";
 pub(crate) const SELECT_CASE_EVENTS: &str = "SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq";
 

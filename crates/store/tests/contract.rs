@@ -1365,6 +1365,9 @@ fn case_row(customer: &str, owner: &str, source_key: Option<&str>) -> CaseRow {
         opened_at: at(0),
         updated_at: at(0),
         version: 1,
+        notified_version: 0,
+        fixed_at: None,
+        followed_up: false,
     }
 }
 
@@ -1595,6 +1598,48 @@ async fn case_event_docs_round_trip(store: &dyn Store) {
     assert_eq!(store.case(&id).await.unwrap().unwrap().version, 1 + docs.len() as i64);
 }
 
+/// A case's notices owed, and its follow-up due, as appends and marks move them.
+async fn cases_owe_notices_and_follow_ups(store: &dyn Store) {
+    let a = open(store, &case_row("c1", "a1", None)).await;
+    let b = open(store, &case_row("c2", "a1", None)).await;
+    let ids = |rows: Vec<CaseRow>| rows.into_iter().map(|r| r.case_id).collect::<Vec<_>>();
+    let just = |id: &String| vec![id.clone()];
+    assert_eq!(
+        ids(store.cases_to_notify(10).await.unwrap()),
+        [a.clone(), b.clone()],
+        "opened: the opening is owed"
+    );
+    assert_eq!(ids(store.cases_to_notify(1).await.unwrap()), just(&a), "bounded");
+    store.mark_case_notified(&a, 1).await.unwrap();
+    store.mark_case_notified(&b, 1).await.unwrap();
+    assert_eq!(store.cases_to_notify(10).await.unwrap(), vec![]);
+
+    // B is fixed at 100: owed its notice, and due a follow-up from then on.
+    let fixed = CaseRow {
+        status: "fixed".into(),
+        fixed_at: Some(at(100)),
+        notified_version: 0,
+        ..store.case(&b).await.unwrap().unwrap()
+    };
+    store.append_case_events(&fixed, 1, &[case_event(&b, 1, "fixed", "{}")]).await.unwrap();
+    let row = store.case(&b).await.unwrap().unwrap();
+    assert_eq!(
+        (row.fixed_at, row.followed_up, row.notified_version),
+        (Some(at(100)), false, 1),
+        "an append keeps what was notified"
+    );
+    assert_eq!(ids(store.cases_to_notify(10).await.unwrap()), just(&b));
+    store.mark_case_notified(&b, 2).await.unwrap();
+    store.mark_case_notified(&b, 1).await.unwrap();
+    assert_eq!(store.case(&b).await.unwrap().unwrap().notified_version, 2, "never lowered");
+
+    assert_eq!(store.cases_due_follow_up(at(99), 10).await.unwrap(), vec![]);
+    assert_eq!(ids(store.cases_due_follow_up(at(100), 10).await.unwrap()), just(&b));
+    let followed = CaseRow { followed_up: true, ..store.case(&b).await.unwrap().unwrap() };
+    store.append_case_events(&followed, 2, &[case_event(&b, 2, "follow_up", "{}")]).await.unwrap();
+    assert_eq!(store.cases_due_follow_up(at(1_000), 10).await.unwrap(), vec![], "once");
+}
+
 async fn cases_filter_and_page(store: &dyn Store) {
     let c1 = open(store, &case_row("c1", "a1", None)).await;
     let c2 = open(store, &case_row("c2", "a1", None)).await;
@@ -1705,6 +1750,7 @@ contract_tests!(
     concurrent_appends_at_one_version_fork_nothing,
     case_event_docs_round_trip,
     cases_filter_and_page,
+    cases_owe_notices_and_follow_ups,
 );
 
 // ---- corrupt rows (written behind the store's back, so per backend) ----

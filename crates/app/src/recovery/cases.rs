@@ -9,6 +9,7 @@
 //! case, so a crash between the two leaves a credit that the retried action finds, never
 //! a second one.
 
+use super::fanout::{Batch, Instants};
 use super::{Engine, EngineError};
 use amends_core::book::parse_id;
 use amends_core::case::{
@@ -16,10 +17,12 @@ use amends_core::case::{
 };
 use amends_core::cycle::cycle_containing;
 use amends_core::money::Money;
+use amends_core::notice::{NoticeContext, NoticeKind};
 use amends_store::{
     AgentRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow, CreditFilter, CreditRow, NoticeRow, StoreError,
 };
 use jiff::Timestamp;
+use minijinja::value::Value;
 use serde::Serialize;
 use serde_json::json;
 
@@ -139,13 +142,20 @@ pub struct OpenRequest {
     pub first_contact_at: Option<Timestamp>,
 }
 
-/// What one pass of [`Engine::escalate_cases`] did.
+/// What one pass of the case steps in [`Engine::tick`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CaseReport {
     pub escalated: u64,
     /// Targets about to be missed on cases whose owner has no lead (logged every pass).
     pub without_lead: u64,
+    /// Follow-ups recorded (and so queued to their customers).
+    pub followed_up: u64,
+    /// Notices queued to customers for what their cases recorded.
+    pub notices_queued: u64,
 }
+
+/// Cases read per page by the tick's case steps.
+const CASE_STEP_PAGE: u32 = 500;
 
 impl Engine {
     /// Replaces or adds the people in `agents`, checked whole first: a role that is not
@@ -198,6 +208,7 @@ impl Engine {
         let id = match self.store.open_case(&row, &event).await? {
             CaseOpening::Opened(id) | CaseOpening::Existing(id) => id,
         };
+        self.notify_now(&id).await;
         self.case_view(&id).await
     }
 
@@ -217,7 +228,142 @@ impl Engine {
         }
         self.write_goodwill(&row, &case, &events).await?;
         self.append(&row, case, &events, now).await?;
+        self.notify_now(case_id).await;
         self.case_view(case_id).await
+    }
+
+    /// Queues what the case owes its customer at once, so the answer to an action is not
+    /// held up until the next tick; a failure is logged and the tick finishes the job.
+    async fn notify_now(&self, case_id: &str) {
+        let result = match self.store.case(case_id).await {
+            Ok(Some(row)) => self.notify_case(&row).await,
+            Ok(None) => Ok(0),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(error) = result {
+            tracing::error!(case = case_id, %error, "case notices not queued; the next tick queues them");
+        }
+    }
+
+    /// The case steps of every tick: escalations, follow-ups that fell due, and the
+    /// notices every recorded step owes its customer.
+    pub async fn run_case_steps(&self) -> Result<CaseReport, EngineError> {
+        let mut report = self.escalate_cases().await?;
+        report.followed_up = self.follow_up_cases().await?;
+        report.notices_queued = self.notify_cases().await?;
+        Ok(report)
+    }
+
+    /// Records the follow-up of every case fixed `follow_up_after` ago without one, once.
+    async fn follow_up_cases(&self) -> Result<u64, EngineError> {
+        let now = self.clock.now();
+        let rules = self.config.case_rules;
+        let due = self.store.cases_due_follow_up(now - rules.follow_up_after, CASE_STEP_PAGE).await?;
+        let mut done = 0;
+        for row in due {
+            match self.follow_up_case(&row.case_id, now).await {
+                Ok(recorded) => done += u64::from(recorded),
+                Err(CasesError::Conflict(_)) => {} // acted on meanwhile: the next pass sees it
+                Err(e) => {
+                    tracing::error!(case = %row.case_id, error = %e, "follow-up failed; retrying next pass")
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    async fn follow_up_case(&self, case_id: &str, now: Timestamp) -> Result<bool, CasesError> {
+        let (row, case) = self.load_case(case_id).await?;
+        let rules = &self.config.case_rules;
+        if case.due_follow_up(now, rules).is_none() {
+            return Ok(false);
+        }
+        let event = case.follow_up_event(now, rules, None)?;
+        self.append(&row, case, &[event], now).await?;
+        Ok(true)
+    }
+
+    /// Queues the notices of every case with recorded steps not yet notified.
+    async fn notify_cases(&self) -> Result<u64, EngineError> {
+        let mut queued = 0;
+        for row in self.store.cases_to_notify(CASE_STEP_PAGE).await? {
+            match self.notify_case(&row).await {
+                Ok(n) => queued += n,
+                Err(e) => {
+                    tracing::error!(case = %row.case_id, error = %e, "case notices failed; retrying next pass")
+                }
+            }
+        }
+        Ok(queued)
+    }
+
+    /// Queues the customer's notice of each event after `row.notified_version`, keyed by
+    /// (customer, case, kind, the event's seq, channel), then records them as notified: a
+    /// crash in between queues the same keys again, a no-op.
+    async fn notify_case(&self, row: &CaseRow) -> Result<u64, CasesError> {
+        let events = self.case_log(&row.case_id).await?;
+        let case = Case::replay(&events).map_err(|e| corrupt(&row.case_id, e.to_string()))?;
+        let book = self.book().await?;
+        let customer = book.customer_index(case.customer_id());
+        let mut queued = 0;
+        for (seq, event) in events.iter().enumerate().skip(row.notified_version.max(0) as usize) {
+            let (Some(customer), Some((kind, base))) =
+                (customer, self.case_notice(&row.case_id, &case, event).await?)
+            else {
+                continue;
+            };
+            let batch = Batch {
+                kind,
+                seq: seq as i64,
+                incident_id: &row.case_id,
+                base,
+                instants: Instants::default(),
+                now: self.clock.now(),
+            };
+            let report =
+                self.render_and_queue(&book, &batch, vec![(customer, ())], |_, _| Value::UNDEFINED).await?;
+            queued += report.notices_queued;
+        }
+        self.store.mark_case_notified(&row.case_id, events.len() as i64).await?;
+        Ok(queued)
+    }
+
+    /// The notice `event` owes the customer, if any: its kind and what it says.
+    async fn case_notice(
+        &self,
+        case_id: &str,
+        case: &Case,
+        event: &CaseEvent,
+    ) -> Result<Option<(NoticeKind, NoticeContext)>, CasesError> {
+        let (kind, message, note_kind, gift, speaker) = match &event.change {
+            Change::FirstResponse { message } => {
+                (NoticeKind::CaseResponse, message.clone(), "", None, event.by.as_str())
+            }
+            Change::HandoverAccepted { .. } => {
+                (NoticeKind::CaseOwner, String::new(), "", None, event.by.as_str())
+            }
+            Change::MemoryNote { kind, text } => {
+                (NoticeKind::CaseNote, text.clone(), kind.as_str(), None, event.by.as_str())
+            }
+            Change::FollowUp { gift } => {
+                (NoticeKind::CaseFollowUp, String::new(), "", gift.clone(), case.owner())
+            }
+            _ => return Ok(None),
+        };
+        let owner_name = match self.store.agent(speaker).await.map_err(EngineError::from)? {
+            Some(agent) => agent.name,
+            None => speaker.to_string(),
+        };
+        let base = NoticeContext {
+            provider_name: self.config.provider_name.clone(),
+            case_id: case_id.to_string(),
+            owner_name,
+            message,
+            note_kind: note_kind.to_string(),
+            gift,
+            ..NoticeContext::default()
+        };
+        Ok(Some((kind, base)))
     }
 
     /// The agent `id` as an actor, for a hand-over or an owner: refused when unknown or
@@ -497,6 +643,9 @@ fn case_row(
         opened_at: case.opened().at,
         updated_at: now,
         version,
+        notified_version: 0,
+        fixed_at: case.fixed_at(),
+        followed_up: case.follow_up().is_some(),
     }
 }
 

@@ -369,7 +369,7 @@ impl Engine {
         let fanout = self.fan_out().await?;
         let credits = self.credit_resolved().await?;
         let contents_forgotten = self.forget_content().await?;
-        let cases = self.escalate_cases().await?;
+        let cases = self.run_case_steps().await?;
         Ok(TickReport { automatic_updates, fanout, credits, contents_forgotten, cases })
     }
 }

@@ -42,7 +42,9 @@ impl Engine {
         let timeline = self.store.updates(incident_id).await?;
         let credit = self.credit_fields(customer_id, incident_id).await?;
         let channels = channels(customer);
-        let kinds = if kinds.is_empty() { &NoticeKind::ALL[..] } else { kinds };
+        // Every kind an incident sends (a case's messages are about a case, not an incident).
+        let incident_kinds: Vec<NoticeKind> = NoticeKind::ALL.into_iter().filter(|k| !k.is_case()).collect();
+        let kinds = if kinds.is_empty() { &incident_kinds[..] } else { kinds };
         let mut out = Vec::new();
         for &kind in kinds {
             if kind == NoticeKind::Credit && credit.is_none() {
