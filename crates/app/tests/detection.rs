@@ -121,6 +121,12 @@ async fn the_incident(s: &TestServer) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_outage_over_http_is_told_restored_followed_up_and_credited_per_customer() {
     let s = server(None).await;
+    let agents = json!({ "agents": [
+        { "id": "lee", "name": "Lee Lead", "role": "lead" },
+        { "id": "ann", "name": "Ann Agent", "role": "agent", "lead": "lee" },
+    ]});
+    let put = s.send(s.request(reqwest::Method::PUT, "/v1/agents", Some(&s.admin)).json(&agents)).await;
+    assert_eq!(put.status, 200, "{}", put.body);
     // 06:00: four of node1's five modems send a dying gasp; a bad line, an unknown device
     // and an event from the future are refused by index, the rest applied.
     let mut batch: Vec<String> =
@@ -193,6 +199,31 @@ async fn a_node_outage_over_http_is_told_restored_followed_up_and_credited_per_c
     let listed: Vec<&str> =
         follow_up.as_array().unwrap().iter().map(|i| i["customer_id"].as_str().unwrap()).collect();
     assert_eq!(listed, ["C4"]);
+
+    // C4 was told a case is open for them: it is, owned by the one agent, opened by
+    // amends, its time counted from when C4 went offline; a later pass opens no other.
+    let ann = amends::tokens::create_for_agent(s.engine.store.as_ref(), "ann", "test", s.engine.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    let cases = s.get("/v1/cases?customer=C4", Some(&ann)).await.body;
+    assert_eq!(cases.as_array().unwrap().len(), 1, "{cases}");
+    let case = &cases[0];
+    assert_eq!(
+        (&case["owner"], &case["source"], &case["source_id"]),
+        (&json!("ann"), &json!("incident"), &json!(id))
+    );
+    assert_eq!(case["first_contact_at"], "2026-11-23T06:00:00Z");
+    let view = s.get(&format!("/v1/cases/{}", case["case_id"].as_str().unwrap()), Some(&ann)).await.body;
+    assert_eq!(view["events"][0]["by"], "amends");
+    let told: Vec<&str> =
+        view["customer_notices"].as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert!(
+        told.contains(&"still_down") && told.contains(&"credit"),
+        "the owner sees what C4 was told: {told:?}"
+    );
+    s.engine.tick().await.unwrap();
+    assert_eq!(s.get("/v1/cases?customer=C4", Some(&ann)).await.body.as_array().unwrap().len(), 1);
 
     // Each customer is credited for their own downtime: C1 two hours, C2 and C3 five,
     // C4 and C6 the whole five hours of the incident. 72.00 a month, November has 30 days:

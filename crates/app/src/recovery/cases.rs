@@ -13,15 +13,17 @@ use super::fanout::{Batch, Instants};
 use super::{Engine, EngineError};
 use amends_core::book::parse_id;
 use amends_core::case::{
-    AMENDS, Actor, Case, CaseError, CaseEvent, CaseSource, Change, Command, Fault, OpenCase, Playbook, Role,
+    AMENDS, Actor, Case, CaseError, CaseEvent, CaseSource, Change, Command, FIRST_CONTACT_LOOKBACK_DAYS_MAX,
+    Fault, OpenCase, Playbook, Role,
 };
 use amends_core::cycle::cycle_containing;
 use amends_core::money::Money;
 use amends_core::notice::{NoticeContext, NoticeKind};
 use amends_store::{
-    AgentRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow, CreditFilter, CreditRow, NoticeRow, StoreError,
+    AgentRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow, CreditFilter, CreditRow, ImpactRow,
+    IncidentRow, NoticeRow, StoreError,
 };
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use minijinja::value::Value;
 use serde::Serialize;
 use serde_json::json;
@@ -366,6 +368,59 @@ impl Engine {
         Ok(Some((kind, base)))
     }
 
+    /// Opens a case for each customer still offline when the detected incident was
+    /// resolved: their still-down notice told them one is open. Owned by an active agent
+    /// chosen by a hash of the customer's id (so a re-run picks the same one), opened by
+    /// amends under the source key `incident:<id>:<customer>` (so a re-run opens nothing
+    /// twice), the customer's time starting when they were affected. Without any active
+    /// agent nothing can own a case: logged, and the customers stay listed for follow-up
+    /// (`/v1/incidents/{id}/impacts?follow_up=true`).
+    pub(crate) async fn open_outage_cases(&self, incident: &IncidentRow) -> Result<u64, EngineError> {
+        let impacts = self.store.impacts(&incident.incident_id).await?;
+        let still_down: Vec<&ImpactRow> = impacts.iter().filter(|i| i.follow_up).collect();
+        if still_down.is_empty() {
+            return Ok(0);
+        }
+        let agents: Vec<AgentRow> = self
+            .store
+            .agents()
+            .await?
+            .into_iter()
+            .filter(|a| a.active && a.role == Role::Agent.as_str())
+            .collect();
+        if agents.is_empty() {
+            tracing::warn!(incident = %incident.incident_id, customers = still_down.len(), "customers still offline and no active agent to own their cases");
+            return Ok(0);
+        }
+        let book = self.book().await?;
+        let now = self.clock.now();
+        let mut opened = 0;
+        for impact in still_down {
+            let Some(index) = book.customer_index(&impact.customer_id) else { continue };
+            let owner = &agents[spread(&impact.customer_id, agents.len())];
+            let earliest = now - SignedDuration::from_hours(24 * FIRST_CONTACT_LOOKBACK_DAYS_MAX);
+            let open = OpenCase {
+                customer_id: impact.customer_id.clone(),
+                owner: Actor::new(owner.agent_id.clone(), Role::Agent),
+                source: CaseSource::Incident { incident_id: incident.incident_id.clone() },
+                fault: Fault::Company,
+                summary: format!("Still offline after {} was resolved", incident.incident_id),
+                first_contact_at: impact.affected_at.clamp(earliest, now),
+                currency: book.plans[book.customer_plan[index as usize] as usize].monthly_price.currency,
+            };
+            let refused = |e: CaseError| EngineError::Invalid(vec![format!("{}: {e}", impact.customer_id)]);
+            let event = Case::open(AMENDS, &open, now).map_err(refused)?;
+            let case = Case::replay(std::slice::from_ref(&event)).map_err(refused)?;
+            let key = format!("incident:{}:{}", incident.incident_id, impact.customer_id);
+            let row = case_row(String::new(), &case, Some(key), now, 1);
+            let event = event_row("", 0, &event).map_err(|e| EngineError::Invalid(vec![e.to_string()]))?;
+            if let CaseOpening::Opened(_) = self.store.open_case(&row, &event).await? {
+                opened += 1;
+            }
+        }
+        Ok(opened)
+    }
+
     /// The agent `id` as an actor, for a hand-over or an owner: refused when unknown or
     /// inactive (the core refuses one who is not an agent).
     async fn person(&self, id: &str) -> Result<Actor, CasesError> {
@@ -611,6 +666,15 @@ fn check_agents(
             updated_at: now,
         })
         .collect())
+}
+
+/// Which of `n` agents owns a customer's case: a stable hash of their id, so the same
+/// customer gets the same agent on every re-run, and customers spread evenly.
+fn spread(customer_id: &str, n: usize) -> usize {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(customer_id.as_bytes());
+    let head = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default());
+    (head % n as u64) as usize
 }
 
 fn actor_of(agent: &AgentRow) -> Option<Actor> {

@@ -59,6 +59,8 @@ pub struct CreditReport {
     pub notices_queued: u64,
     /// Incidents whose credit step failed this pass (logged; retried on the next).
     pub failed: u64,
+    /// Cases opened for customers still offline at resolution (see `open_outage_cases`).
+    pub cases_opened: u64,
 }
 
 impl CreditReport {
@@ -67,6 +69,7 @@ impl CreditReport {
         self.credits_written += o.credits_written;
         self.credits_unchanged += o.credits_unchanged;
         self.zero_credits += o.zero_credits;
+        self.cases_opened += o.cases_opened;
         for (currency, minor) in o.total_minor {
             *self.total_minor.entry(currency).or_default() += minor;
         }
@@ -308,7 +311,11 @@ impl Engine {
         let all = self.store.incidents(false).await?;
         for incident in pending {
             let mut this = CreditReport::default();
-            let done = match self.credit_incident(&book, &incident, &all, &mut this).await {
+            let credited = match self.credit_incident(&book, &incident, &all, &mut this).await {
+                Ok(()) => self.open_outage_cases(&incident).await.map(|n| this.cases_opened = n),
+                Err(e) => Err(e),
+            };
+            let done = match credited {
                 Ok(()) => self
                     .store
                     .mark_credited(&incident.incident_id, self.clock.now())
