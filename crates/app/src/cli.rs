@@ -52,6 +52,13 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The people who own cases.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Individual recovery cases. The CLI has the database's full rights: `--as` names the
+    /// person the step is recorded under, and the case's rules check what they may do.
+    #[command(subcommand)]
+    Case(CaseCommand),
     /// Serve the HTTP API and run the workers until stopped.
     Serve {
         /// Address to listen on.
@@ -271,6 +278,68 @@ fn parse_kind(s: &str) -> Result<amends_core::notice::NoticeKind, String> {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Add or replace people from a CSV file with the columns `id,name,role,lead,active`
+    /// (`role` agent, lead or admin; `lead` and `active` may be empty: no lead, active).
+    /// The whole file is checked first; a bad one writes nothing.
+    Import {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Every person, as JSON.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Open a case for a customer; prints it as JSON.
+    Open {
+        /// The person opening it (and its owner, unless `--owner`).
+        #[arg(long = "as")]
+        by: String,
+        #[arg(long)]
+        customer: String,
+        #[arg(long)]
+        summary: String,
+        /// company, customer or unknown: for reporting only.
+        #[arg(long, default_value = "unknown", value_parser = fault)]
+        fault: amends_core::case::Fault,
+        #[arg(long)]
+        owner: Option<String>,
+        /// When the customer first got in touch (RFC 3339); now when absent.
+        #[arg(long)]
+        first_contact_at: Option<Timestamp>,
+        /// The incident the case is about, if any.
+        #[arg(long)]
+        incident: Option<String>,
+    },
+    /// One action on a case, by `--as`; prints the case as JSON.
+    Act {
+        case: String,
+        #[arg(long = "as")]
+        by: String,
+        #[command(subcommand)]
+        action: crate::recovery::cases::CaseAction,
+    },
+    /// A case with its playbook, its log and its customer's notices and credits, as JSON.
+    Show { case: String },
+    /// Cases as JSON, in id order.
+    List {
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only cases not closed.
+        #[arg(long)]
+        open: bool,
+    },
+}
+
+fn fault(s: &str) -> Result<amends_core::case::Fault, String> {
+    amends_core::case::Fault::parse(s).ok_or_else(|| format!("{s:?} is not company, customer or unknown"))
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token and print it once; only its hash is stored.
     Create {
@@ -403,6 +472,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Agents(command) => agents(&engine, command).await,
+        Command::Case(command) => case(&engine, command).await,
         Command::Token(TokenCommand::Create { scope, agent, label }) => {
             let (store, now) = (engine.store.as_ref(), engine.clock.now());
             let token = match (scope, agent) {
@@ -455,6 +526,73 @@ fn policy(cmd: &PolicyCommand) -> Result<()> {
 
 /// Writes `value` to stdout. A reader that went away (`| head`) ends the output quietly,
 /// where `println!` would panic.
+async fn agents(engine: &Engine, command: AgentsCommand) -> Result<()> {
+    match command {
+        AgentsCommand::Import { file } => {
+            let agents = crate::recovery::cases::read_agents_csv(&file)?;
+            let written = engine.put_agents(&agents).await?;
+            eprintln!("amends: {written} agents written");
+            Ok(())
+        }
+        AgentsCommand::List => {
+            let agents: Vec<_> = engine
+                .store
+                .agents()
+                .await?
+                .into_iter()
+                .map(|a| serde_json::json!({ "id": a.agent_id, "name": a.name, "role": a.role, "lead": a.lead_id, "active": a.active }))
+                .collect();
+            print_json(&agents)
+        }
+    }
+}
+
+async fn case(engine: &Engine, command: CaseCommand) -> Result<()> {
+    use crate::recovery::cases::OpenRequest;
+    use amends_core::case::CaseSource;
+    let person = async |id: &str| {
+        engine
+            .actor(id)
+            .await?
+            .with_context(|| format!("{id} is not a known, active person (amends agents list)"))
+    };
+    let view = match command {
+        CaseCommand::Open { by, customer, summary, fault, owner, first_contact_at, incident } => {
+            let by = person(&by).await?;
+            let source = match incident {
+                Some(incident_id) => CaseSource::Incident { incident_id },
+                None => CaseSource::Contact,
+            };
+            let request =
+                OpenRequest { customer_id: customer, owner, source, fault, summary, first_contact_at };
+            engine.open_case(&by, request).await?
+        }
+        CaseCommand::Act { case, by, action } => {
+            let by = person(&by).await?;
+            let command = engine.command_for(action).await?;
+            engine.act_on_case(&case, &by, command).await?
+        }
+        CaseCommand::Show { case } => engine.case_view(&case).await?,
+        CaseCommand::List { customer, owner, open } => {
+            let filter = amends_store::CaseFilter {
+                customer_id: customer,
+                owner,
+                open_only: open,
+                limit: crate::recovery::cases::CASES_PAGE_MAX,
+                ..Default::default()
+            };
+            let rows: Vec<_> = engine
+                .cases(&filter)
+                .await?
+                .into_iter()
+                .map(|c| serde_json::json!({ "case_id": c.case_id, "customer_id": c.customer_id, "owner": c.owner, "status": c.status }))
+                .collect();
+            return print_json(&rows);
+        }
+    };
+    print_json(&view)
+}
+
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{}", serde_json::to_string_pretty(value)?).and_then(|()| out.flush()) {

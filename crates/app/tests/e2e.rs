@@ -2,9 +2,10 @@
 //! controlled clock (`--now`), resolve, credit, deliver, export. Amounts are worked out by
 //! hand below, from the price, the outage and the length of each customer's cycle.
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod binary;
+
+use binary::Env;
+use std::path::Path;
 
 const PLANS: &str = "plan_id,name,monthly_price_minor,currency\nbasic,Basic,4999,USD\nfast,Fast,7999,USD\n";
 const TOPOLOGY: &str = "element_id,parent_id,kind,name\nroot,,region,North\nhub1,root,hub,Hub 1\nn1,hub1,node,Node 1\nhub2,root,hub,Hub 2\n";
@@ -16,53 +17,6 @@ C4,Di Far,di@example.com,,en-US,UTC,fast,hub2,M4,1,2020-01-01T00:00:00Z,active
 C5,Eve New,eve@example.com,,fr-FR,Europe/Paris,fast,n1,M5,1,2026-11-23T13:00:00Z,active
 C6,Fu Sms,,+14155550199,en-US,UTC,basic,n1,M6,28,2020-01-01T00:00:00Z,active
 ";
-
-struct Env {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Env {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        Env { _dir: dir, root }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.root.join(p)
-    }
-
-    /// Runs `amends` against this environment's database and outbox at instant `now`.
-    fn run(&self, now: &str, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_amends"))
-            .arg("--database")
-            .arg(self.path("amends.db"))
-            .arg("--outbox-file")
-            .arg(self.path("outbox.txt"))
-            .args(["--now", now])
-            .args(args)
-            .env_remove("AMENDS_DATABASE_URL")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, now: &str, args: &[&str]) -> String {
-        let out = self.run(now, args);
-        assert!(out.status.success(), "amends {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, now: &str, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(now, args)).unwrap()
-    }
-
-    fn fails(&self, now: &str, args: &[&str]) -> String {
-        let out = self.run(now, args);
-        assert!(!out.status.success(), "amends {args:?} should have failed");
-        String::from_utf8(out.stderr).unwrap()
-    }
-}
 
 fn write_book(dir: &Path, customers: &str) {
     std::fs::create_dir_all(dir).unwrap();

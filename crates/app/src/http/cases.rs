@@ -7,8 +7,8 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
-use crate::recovery::cases::{AgentInput, CASES_PAGE_MAX, CaseView, CasesError, OpenRequest};
-use amends_core::case::{Actor, CaseSource, Command, Fault, MemoryKind};
+use crate::recovery::cases::{AgentInput, CASES_PAGE_MAX, CaseAction, CaseView, CasesError, OpenRequest};
+use amends_core::case::{Actor, CaseSource, Fault};
 use amends_store::{AgentRow, CaseFilter, CaseRow};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -223,55 +223,9 @@ pub async fn show_case(
     Ok(Json(state.engine.case_view(&id).await?))
 }
 
-/// One action on a case: `{"action": "respond", "message": "..."}`, ...
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ActionBody {
-    Respond {
-        message: String,
-    },
-    OfferHandover {
-        to: String,
-        note: String,
-    },
-    AcceptHandover {
-        #[serde(default)]
-        note: String,
-    },
-    DeclineHandover {
-        note: String,
-    },
-    WithdrawHandover {
-        #[serde(default)]
-        note: String,
-    },
-    Pause {
-        reason: String,
-    },
-    Resume,
-    /// In minor units of the case's currency (the customer's plan's).
-    AddGoodwill {
-        amount_minor: i64,
-        note: String,
-    },
-    Fix {
-        note: String,
-    },
-    SendMemoryNote {
-        /// `apology` or `thank_you`.
-        #[schema(value_type = String)]
-        kind: MemoryKind,
-        text: String,
-    },
-    Close,
-    Reopen {
-        reason: String,
-    },
-}
-
 /// One action by the caller, checked by the case's rules; nothing changes when refused.
 #[utoipa::path(post, path = "/v1/cases/{id}/actions", tag = "cases", params(("id" = String, Path)),
-    request_body = ActionBody, security(("bearer" = ["agent"])),
+    request_body = CaseAction, security(("bearer" = ["agent"])),
     responses(
         (status = 200, description = "Done: the case as it now stands", body = Object),
         (status = 403, description = "Not the owner, or goodwill above the caller's role limit", body = ErrorBody),
@@ -283,30 +237,10 @@ pub async fn act_on_case(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     PathParam(id): PathParam<String>,
-    JsonBody(body): JsonBody<ActionBody>,
+    JsonBody(action): JsonBody<CaseAction>,
 ) -> Result<Json<CaseView>, ApiError> {
-    let engine = &state.engine;
-    let command = match body {
-        ActionBody::Respond { message } => Command::Respond { message },
-        ActionBody::OfferHandover { to, note } => {
-            let Some(to) = engine.actor(&to).await? else {
-                let message = format!("hand-over to {to} refused: not a known, active agent");
-                return Err(ApiError::invalid(message.clone(), vec![message]));
-            };
-            Command::OfferHandover { to, note }
-        }
-        ActionBody::AcceptHandover { note } => Command::AcceptHandover { note },
-        ActionBody::DeclineHandover { note } => Command::DeclineHandover { note },
-        ActionBody::WithdrawHandover { note } => Command::WithdrawHandover { note },
-        ActionBody::Pause { reason } => Command::Pause { reason },
-        ActionBody::Resume => Command::Resume,
-        ActionBody::AddGoodwill { amount_minor, note } => Command::AddGoodwill { amount_minor, note },
-        ActionBody::Fix { note } => Command::Fix { note },
-        ActionBody::SendMemoryNote { kind, text } => Command::SendMemoryNote { kind, text },
-        ActionBody::Close => Command::Close,
-        ActionBody::Reopen { reason } => Command::Reopen { reason },
-    };
-    let view = engine.act_on_case(&id, &actor, command).await?;
+    let command = state.engine.command_for(action).await?;
+    let view = state.engine.act_on_case(&id, &actor, command).await?;
     state.wake_worker();
     Ok(Json(view))
 }

@@ -14,7 +14,7 @@ use super::{Engine, EngineError};
 use amends_core::book::parse_id;
 use amends_core::case::{
     AMENDS, Actor, Case, CaseError, CaseEvent, CaseSource, Change, Command, FIRST_CONTACT_LOOKBACK_DAYS_MAX,
-    Fault, OpenCase, Playbook, Role,
+    Fault, MemoryKind, OpenCase, Playbook, Role,
 };
 use amends_core::cycle::cycle_containing;
 use amends_core::money::Money;
@@ -109,6 +109,56 @@ fn yes() -> bool {
     true
 }
 
+/// The most bytes an agents file may have.
+pub const AGENTS_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
+
+/// People from a CSV file with the columns `id,name,role,lead,active` (`lead` and
+/// `active` may be empty). Every bad line is named with its line number.
+pub fn read_agents_csv(path: &std::path::Path) -> Result<Vec<AgentInput>, CasesError> {
+    let io = |e: std::io::Error| CasesError::Invalid(format!("{}: {e}", path.display()));
+    if std::fs::metadata(path).map_err(io)?.len() > AGENTS_FILE_BYTES_MAX {
+        return Err(CasesError::Invalid(format!("{}: over {AGENTS_FILE_BYTES_MAX} bytes", path.display())));
+    }
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| CasesError::Invalid(format!("{}: {e}", path.display())))?;
+    let mut agents = Vec::new();
+    let mut errors = Vec::new();
+    for record in reader.deserialize::<AgentCsv>() {
+        match record {
+            Ok(row) => agents.push(row.into_input(&mut errors, path, agents.len() + 2)),
+            Err(e) => errors.push(format!("{}: {e}", path.display())),
+        }
+    }
+    if errors.is_empty() { Ok(agents) } else { Err(CasesError::Invalid(errors.join("; "))) }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentCsv {
+    id: String,
+    name: String,
+    role: String,
+    #[serde(default)]
+    lead: String,
+    #[serde(default)]
+    active: String,
+}
+
+impl AgentCsv {
+    fn into_input(self, errors: &mut Vec<String>, path: &std::path::Path, line: usize) -> AgentInput {
+        let active = match self.active.trim() {
+            "" | "true" | "yes" | "1" => true,
+            "false" | "no" | "0" => false,
+            other => {
+                errors.push(format!("{}:{line}: active {other:?} is not true or false", path.display()));
+                true
+            }
+        };
+        let lead = Some(self.lead.trim().to_string()).filter(|l| !l.is_empty());
+        AgentInput { id: self.id, name: self.name, role: self.role, lead, active }
+    }
+}
+
 /// A case as the API shows it: the row, the playbook as of now, the log, and what the
 /// customer was already told and credited (for a case an incident caused, that is what
 /// the owner must know before calling them).
@@ -129,6 +179,80 @@ pub struct CaseView {
     pub events: Vec<CaseEvent>,
     pub customer_notices: Vec<NoticeRow>,
     pub customer_credits: Vec<CreditRow>,
+}
+
+/// One action on a case, as the API takes it (`{"action": "respond", "message": "..."}`)
+/// and as the CLI does (`amends case act CASE-000001 --as ann respond --message ...`).
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema, clap::Subcommand)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CaseAction {
+    /// The first response to the customer, in the owner's own words (sent to them).
+    Respond {
+        #[arg(long)]
+        message: String,
+    },
+    /// Offer the case to another agent, with a note for them (not sent to the customer).
+    OfferHandover {
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// Accept a case offered to you; the customer is told who owns it now.
+    AcceptHandover {
+        #[serde(default)]
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Decline a case offered to you, saying why.
+    DeclineHandover {
+        #[arg(long)]
+        note: String,
+    },
+    /// Take back an offer nobody answered.
+    WithdrawHandover {
+        #[serde(default)]
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Stop the target clock while waiting on something outside your hands.
+    Pause {
+        #[arg(long)]
+        reason: String,
+    },
+    Resume,
+    /// A goodwill gesture, in minor units of the case's currency (the customer's plan's),
+    /// within your role's limit; written to the credit ledger.
+    AddGoodwill {
+        #[arg(long)]
+        amount_minor: i64,
+        #[arg(long)]
+        note: String,
+    },
+    /// The verified fix: stops the customer's clock.
+    Fix {
+        #[arg(long)]
+        note: String,
+    },
+    /// An apology or thank-you note after the fix (sent to the customer).
+    SendMemoryNote {
+        /// `apology` or `thank_you`.
+        #[schema(value_type = String)]
+        #[arg(long, value_parser = memory_kind)]
+        kind: MemoryKind,
+        #[arg(long)]
+        text: String,
+    },
+    Close,
+    /// Re-open a fixed or closed case within the re-open window.
+    Reopen {
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+fn memory_kind(s: &str) -> Result<MemoryKind, String> {
+    MemoryKind::parse(s).ok_or_else(|| format!("{s:?} is not apology or thank_you"))
 }
 
 /// What opening a case needs from a person: `POST /v1/cases`.
@@ -232,6 +356,30 @@ impl Engine {
         self.append(&row, case, &events, now).await?;
         self.notify_now(case_id).await;
         self.case_view(case_id).await
+    }
+
+    /// The command `action` asks for; a hand-over's target is looked up here, and must
+    /// be a known, active agent.
+    pub async fn command_for(&self, action: CaseAction) -> Result<Command, CasesError> {
+        Ok(match action {
+            CaseAction::Respond { message } => Command::Respond { message },
+            CaseAction::OfferHandover { to, note } => {
+                let to = self.actor(&to).await?.ok_or_else(|| {
+                    CasesError::Invalid(format!("hand-over to {to} refused: not a known, active agent"))
+                })?;
+                Command::OfferHandover { to, note }
+            }
+            CaseAction::AcceptHandover { note } => Command::AcceptHandover { note },
+            CaseAction::DeclineHandover { note } => Command::DeclineHandover { note },
+            CaseAction::WithdrawHandover { note } => Command::WithdrawHandover { note },
+            CaseAction::Pause { reason } => Command::Pause { reason },
+            CaseAction::Resume => Command::Resume,
+            CaseAction::AddGoodwill { amount_minor, note } => Command::AddGoodwill { amount_minor, note },
+            CaseAction::Fix { note } => Command::Fix { note },
+            CaseAction::SendMemoryNote { kind, text } => Command::SendMemoryNote { kind, text },
+            CaseAction::Close => Command::Close,
+            CaseAction::Reopen { reason } => Command::Reopen { reason },
+        })
     }
 
     /// Queues what the case owes its customer at once, so the answer to an action is not
