@@ -264,3 +264,45 @@ async fn a_long_response_goes_whole_by_email_and_cut_by_sms() {
     let segments = amends_core::sms::segments(&sms);
     assert!(segments.segments <= 3, "{segments:?}: over the default budget of three segments: {sms}");
 }
+
+#[tokio::test]
+async fn a_contact_during_an_outage_is_attached_and_answered_with_the_estimate() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let declaration = json!({
+        "elements": ["hub1"], "cause": "Fibre cut near Hub 1", "message": "Crews are on site.",
+        "etr": "2026-11-23T16:00:00Z", "next_update_by": "2026-11-23T13:00:00Z",
+    });
+    let declared = s.post("/v1/incidents", Some(&s.operator), &declaration).await;
+    assert_eq!(declared.status, 201, "{:?}", declared.body);
+    s.tick().await;
+
+    // C5 (New York) calls before anything was delivered: attached, not told first.
+    let call = json!({"customer": "C5", "channel": "phone", "summary": "Internet is down"});
+    let r = s.post("/v1/contacts", Some(&t.ann), &call).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(
+        (&r.body["incident"]["incident_id"], &r.body["told_before"]),
+        (&json!("INC-000001"), &json!(false))
+    );
+    assert_eq!(r.body["incident"]["etr_local"], "11:00 AM EST on Monday, November 23", "their zone");
+
+    // Once the acknowledgements are out, C1 calling was told first.
+    s.deliver().await;
+    let r = s.post("/v1/contacts", Some(&t.ann), &json!({"customer": "C1", "channel": "chat"})).await;
+    assert_eq!(
+        (&r.body["incident"]["incident_id"], &r.body["told_before"]),
+        (&json!("INC-000001"), &json!(true))
+    );
+    assert_eq!(r.body["told"][0]["kind"], "acknowledgement");
+
+    // C4 is outside the outage: nothing to attach to.
+    let r = s.post("/v1/contacts", Some(&t.ann), &json!({"customer": "C4", "channel": "phone"})).await;
+    assert_eq!((r.status, &r.body["incident"], &r.body["told"]), (201, &Value::Null, &json!([])));
+    let r = s.post("/v1/contacts", Some(&t.ann), &json!({"customer": "C9", "channel": "phone"})).await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
+
+    let contacts = s.engine.store.incident_contacts("INC-000001").await.unwrap();
+    let told: Vec<(&str, bool)> = contacts.iter().map(|c| (c.customer_id.as_str(), c.told_before)).collect();
+    assert_eq!(told, [("C5", false), ("C1", true)]);
+}

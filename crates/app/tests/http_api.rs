@@ -87,6 +87,7 @@ async fn health_and_openapi_need_no_token() {
         "/v1/cases",
         "/v1/cases/{id}",
         "/v1/cases/{id}/actions",
+        "/v1/contacts",
     ]);
     assert_eq!(paths, expected);
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");

@@ -603,6 +603,20 @@ pub(crate) fn case_from_row<R: RowGet>(row: &R) -> Result<CaseRow> {
     })
 }
 
+pub(crate) fn contact_from_row<R: RowGet>(row: &R) -> Result<crate::ContactRow> {
+    let c = Cols::new(row, "contacts");
+    Ok(crate::ContactRow {
+        contact_id: c.i64("contact_id")?,
+        customer_id: c.text("customer_id")?,
+        at: c.ts("at")?,
+        channel: c.text("channel")?,
+        summary: c.text("summary")?,
+        by: c.text("by")?,
+        incident_id: c.opt_text("incident_id")?,
+        told_before: c.bool("told_before")?,
+    })
+}
+
 pub(crate) fn case_event_from_row<R: RowGet>(row: &R) -> Result<CaseEventRow> {
     let c = Cols::new(row, "case_events");
     Ok(CaseEventRow {

@@ -476,6 +476,24 @@ pub struct CaseFilter {
     pub limit: u32,
 }
 
+/// A customer getting in touch, as recorded (issue 6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRow {
+    /// Assigned by the store; ignored on insert.
+    pub contact_id: i64,
+    pub customer_id: String,
+    pub at: Timestamp,
+    /// How they got in touch: `phone`, `chat`, `email`, ...
+    pub channel: String,
+    pub summary: String,
+    /// The person who took it.
+    pub by: String,
+    /// The open incident affecting them it was attached to, if any.
+    pub incident_id: Option<String>,
+    /// Whether a notice about that incident had reached them before they got in touch.
+    pub told_before: bool,
+}
+
 /// What opening a case under a source key did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaseOpening {
@@ -699,6 +717,10 @@ pub trait Store: Send + Sync + 'static {
     /// A case's whole log, by seq.
     async fn case_events(&self, case_id: &str) -> Result<Vec<CaseEventRow>>;
     async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>>;
+    /// Records a contact; returns its id.
+    async fn record_contact(&self, contact: &ContactRow) -> Result<i64>;
+    /// The contacts attached to an incident, oldest first.
+    async fn incident_contacts(&self, incident_id: &str) -> Result<Vec<ContactRow>>;
     /// Cases with events whose notices are not yet queued, by id, at most `limit`.
     async fn cases_to_notify(&self, limit: u32) -> Result<Vec<CaseRow>>;
     /// Records that the notices of the first `version` events are queued (never lowers it).

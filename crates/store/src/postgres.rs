@@ -1082,6 +1082,24 @@ impl Store for PgStore {
         common::decode_all(&rows, common::case_event_from_row)
     }
 
+    async fn record_contact(&self, contact: &crate::ContactRow) -> Result<i64> {
+        Ok(sqlx::query_scalar(sql::INSERT_CONTACT)
+            .bind(contact.customer_id.as_str())
+            .bind(micros(contact.at))
+            .bind(contact.channel.as_str())
+            .bind(contact.summary.as_str())
+            .bind(contact.by.as_str())
+            .bind(contact.incident_id.as_deref())
+            .bind(contact.told_before)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn incident_contacts(&self, incident_id: &str) -> Result<Vec<crate::ContactRow>> {
+        let rows = sqlx::query(sql::INCIDENT_CONTACTS).bind(incident_id).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::contact_from_row)
+    }
+
     async fn cases_to_notify(&self, limit: u32) -> Result<Vec<CaseRow>> {
         let rows = sqlx::query(sql::CASES_TO_NOTIFY).bind(i64::from(limit)).fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::case_from_row)

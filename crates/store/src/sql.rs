@@ -175,6 +175,11 @@ pub(crate) const SELECT_CASE_VERSION: &str = "SELECT version FROM cases WHERE ca
 /// The caller has checked the version under the write lock or row lock it still holds.
 pub(crate) const APPLY_CASE_EVENTS: &str = "UPDATE cases SET owner = $2, status = $3, updated_at = $4, version = $5, \
      fixed_at = $6, followed_up = $7 WHERE case_id = $1";
+pub(crate) const INSERT_CONTACT: &str = "INSERT INTO contacts \
+     (customer_id, at, channel, summary, \"by\", incident_id, told_before) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     RETURNING contact_id";
+pub(crate) const INCIDENT_CONTACTS: &str =
+    "SELECT * FROM contacts WHERE incident_id = $1 ORDER BY contact_id";
 pub(crate) const CASES_TO_NOTIFY: &str =
     "SELECT * FROM cases WHERE notified_version < version ORDER BY case_id LIMIT $1";
 pub(crate) const MARK_CASE_NOTIFIED: &str =

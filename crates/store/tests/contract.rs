@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use amends_core::incident::ByLocale;
 use amends_store::{
     AgentRow, AppendOutcome, BookCounts, BookRows, CaseEventRow, CaseFilter, CaseOpening, CaseRow,
-    ChannelReport, CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome, DeviceEventRow,
-    ElementRow, ImpactRow, IncidentRow, IncidentSource, NewUpdate, NoticeCount, NoticeFilter, NoticeRow,
-    PlanRow, PreferencesRow, ReportTarget, Store, StoreError, TokenRow, VolumeReport, notified,
+    ChannelReport, ContactRow, CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome,
+    DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NewUpdate, NoticeCount, NoticeFilter,
+    NoticeRow, PlanRow, PreferencesRow, ReportTarget, Store, StoreError, TokenRow, VolumeReport, notified,
 };
 use jiff::Timestamp;
 
@@ -1640,6 +1640,32 @@ async fn cases_owe_notices_and_follow_ups(store: &dyn Store) {
     assert_eq!(store.cases_due_follow_up(at(1_000), 10).await.unwrap(), vec![], "once");
 }
 
+async fn contacts_attach_to_incidents(store: &dyn Store) {
+    let contact = |customer: &str, incident: Option<&str>, told: bool| ContactRow {
+        contact_id: 0,
+        customer_id: customer.into(),
+        at: at_us(5, 42),
+        channel: "phone".into(),
+        summary: "Is it down? Ñandú 日本".into(),
+        by: "ann".into(),
+        incident_id: incident.map(Into::into),
+        told_before: told,
+    };
+    let first = store.record_contact(&contact("c1", Some("INC-000001"), true)).await.unwrap();
+    let second = store.record_contact(&contact("c2", None, false)).await.unwrap();
+    let third = store.record_contact(&contact("c3", Some("INC-000001"), false)).await.unwrap();
+    assert!(first < second && second < third, "{first} {second} {third}");
+    let attached = store.incident_contacts("INC-000001").await.unwrap();
+    assert_eq!(
+        attached,
+        [
+            ContactRow { contact_id: first, ..contact("c1", Some("INC-000001"), true) },
+            ContactRow { contact_id: third, ..contact("c3", Some("INC-000001"), false) },
+        ]
+    );
+    assert_eq!(store.incident_contacts("INC-000002").await.unwrap(), vec![]);
+}
+
 async fn cases_filter_and_page(store: &dyn Store) {
     let c1 = open(store, &case_row("c1", "a1", None)).await;
     let c2 = open(store, &case_row("c2", "a1", None)).await;
@@ -1751,6 +1777,7 @@ contract_tests!(
     case_event_docs_round_trip,
     cases_filter_and_page,
     cases_owe_notices_and_follow_ups,
+    contacts_attach_to_incidents,
 );
 
 // ---- corrupt rows (written behind the store's back, so per backend) ----

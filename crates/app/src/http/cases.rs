@@ -1,6 +1,8 @@
 //! Individual recovery cases and the people who own them (issue 6).
 //!
 //! - `PUT /v1/agents` (admin), `GET /v1/agents` (read): the directory of people.
+//! - `POST /v1/contacts`: a customer got in touch; attached to the open incident that
+//!   affects them, answered with its estimate as they read it.
 //! - `POST /v1/cases`, `GET /v1/cases`, `GET /v1/cases/{id}`, `POST /v1/cases/{id}/actions`:
 //!   an agent's token only; the actor is the agent the token speaks for, never a field of
 //!   the request, so nobody acts under another's name.
@@ -243,4 +245,32 @@ pub async fn act_on_case(
     let view = state.engine.act_on_case(&id, &actor, command).await?;
     state.wake_worker();
     Ok(Json(view))
+}
+
+/// `POST /v1/contacts`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactBody {
+    pub customer: String,
+    /// How they got in touch: `phone`, `chat`, `email`, ...
+    pub channel: String,
+    #[serde(default)]
+    pub summary: String,
+}
+
+/// A customer got in touch: attached to the open incident affecting them, if any, with
+/// its estimate as they read it and what they were already told.
+#[utoipa::path(post, path = "/v1/contacts", tag = "cases", request_body = ContactBody,
+    security(("bearer" = ["agent"])),
+    responses(
+        (status = 201, description = "Recorded: the incident to answer from, if any", body = Object),
+        (status = 422, description = "Refused; the message names the field", body = ErrorBody),
+    ))]
+pub async fn take_contact(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    JsonBody(body): JsonBody<ContactBody>,
+) -> Result<(StatusCode, Json<crate::recovery::contacts::ContactAnswer>), ApiError> {
+    let answer = state.engine.take_contact(&actor, &body.customer, &body.channel, &body.summary).await?;
+    Ok((StatusCode::CREATED, Json(answer)))
 }

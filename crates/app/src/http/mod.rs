@@ -140,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cases", post(cases::open_case).get(cases::list_cases))
         .route("/v1/cases/{id}", get(cases::show_case))
         .route("/v1/cases/{id}/actions", post(cases::act_on_case))
+        .route("/v1/contacts", post(cases::take_contact))
         .route_layer(body_limit(BODY_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(
             AgentGate { engine: state.engine.clone() },

@@ -7,6 +7,7 @@
 
 pub mod audience;
 pub mod cases;
+pub mod contacts;
 mod credits;
 mod detected;
 mod fanout;

@@ -1,0 +1,149 @@
+//! A customer gets in touch (issue 6): if an open incident affects them, the contact is
+//! attached to it and the person who took it gets what to answer (the current estimate,
+//! in the customer's zone and language, and what the customer was already told), with no
+//! case to open. Each contact records whether amends had told the customer before they
+//! had to ask: the share told first is the measure of being ahead of one's customers.
+
+use super::cases::CasesError;
+use super::{Engine, EngineError};
+use amends_core::case::Actor;
+use amends_core::incident::for_locale;
+use amends_core::notice::format_local;
+use amends_store::{ContactRow, IncidentRow, NoticeRow};
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// Longest summary of a contact, in bytes.
+pub const CONTACT_SUMMARY_BYTES_MAX: usize = 2_000;
+
+/// What the person who took a contact answers with.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactAnswer {
+    pub contact_id: i64,
+    pub customer_id: String,
+    /// The open incident affecting the customer, if any: the contact is attached to it.
+    pub incident: Option<IncidentBrief>,
+    /// Whether a notice about that incident had reached the customer before this contact.
+    pub told_before: bool,
+    /// The customer's notices about that incident, oldest first.
+    pub told: Vec<Told>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentBrief {
+    pub incident_id: String,
+    pub state: String,
+    /// In the customer's language where the operator gave one.
+    pub cause: String,
+    pub etr: Option<Timestamp>,
+    /// The estimate as the customer reads it: their zone, their language.
+    pub etr_local: Option<String>,
+    pub next_update_by_local: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Told {
+    pub kind: String,
+    pub channel: String,
+    pub status: String,
+    pub sent_at: Option<Timestamp>,
+}
+
+impl Engine {
+    /// Records that `customer_id` got in touch through `channel`, taken by `by`, and
+    /// answers with the open incident affecting them, if any.
+    pub async fn take_contact(
+        &self,
+        by: &Actor,
+        customer_id: &str,
+        channel: &str,
+        summary: &str,
+    ) -> Result<ContactAnswer, CasesError> {
+        let summary = summary.trim();
+        if summary.len() > CONTACT_SUMMARY_BYTES_MAX {
+            return Err(CasesError::Invalid(format!(
+                "summary of {} bytes; at most {CONTACT_SUMMARY_BYTES_MAX}",
+                summary.len()
+            )));
+        }
+        if channel.trim().is_empty() || channel.len() > 32 {
+            return Err(CasesError::Invalid(format!("channel {channel:?} is empty or over 32 bytes")));
+        }
+        let book = self.book().await?;
+        let Some(index) = book.customer_index(customer_id) else {
+            return Err(CasesError::Invalid(format!("customer {customer_id} is not known")));
+        };
+        let customer = &book.customers[index as usize];
+        let now = self.clock.now();
+        let incident = self.incident_affecting(customer_id, index).await?;
+        let notices = match &incident {
+            Some(_) => self.store.notices_for_customer(customer_id).await.map_err(EngineError::from)?,
+            None => Vec::new(),
+        };
+        let about = incident.as_ref().map(|i| &i.incident_id);
+        let notices: Vec<&NoticeRow> = notices.iter().filter(|n| Some(&n.incident_id) == about).collect();
+        let told_before = notices.iter().any(|n| n.sent_at.is_some_and(|t| t <= now));
+        let row = ContactRow {
+            contact_id: 0,
+            customer_id: customer_id.to_string(),
+            at: now,
+            channel: channel.trim().to_string(),
+            summary: summary.to_string(),
+            by: by.id.clone(),
+            incident_id: incident.as_ref().map(|i| i.incident_id.clone()),
+            told_before,
+        };
+        let contact_id = self.store.record_contact(&row).await.map_err(EngineError::from)?;
+        let local = |t: Option<Timestamp>| t.map(|t| format_local(t, &customer.zone.tz, &customer.locale));
+        Ok(ContactAnswer {
+            contact_id,
+            customer_id: customer_id.to_string(),
+            incident: incident.map(|i| IncidentBrief {
+                cause: for_locale(&i.causes, &customer.locale).unwrap_or(&i.cause).to_string(),
+                etr_local: local(i.etr),
+                next_update_by_local: local(i.next_update_by),
+                incident_id: i.incident_id,
+                state: i.state,
+                etr: i.etr,
+            }),
+            told_before,
+            told: notices
+                .iter()
+                .map(|n| Told {
+                    kind: n.kind.clone(),
+                    channel: n.channel.clone(),
+                    status: n.status.clone(),
+                    sent_at: n.sent_at,
+                })
+                .collect(),
+        })
+    }
+
+    /// The most recently declared open incident that affects the customer: for a
+    /// detected one, their own impact while their service is out; for a declared one,
+    /// their element at or below one of its elements.
+    async fn incident_affecting(
+        &self,
+        customer_id: &str,
+        index: u32,
+    ) -> Result<Option<IncidentRow>, EngineError> {
+        let book = self.book().await?;
+        let element = book.customer_element[index as usize];
+        let mut open = self.store.incidents(true).await?;
+        open.sort_by_key(|i| std::cmp::Reverse(i.declared_at));
+        for incident in open {
+            let affected = if self.telemetry_source(&incident.incident_id).await?.is_some() {
+                let impacts = self.store.impacts(&incident.incident_id).await?;
+                impacts.iter().any(|i| i.customer_id == customer_id && i.back_at.is_none())
+            } else {
+                book.element_indices(&incident.element_ids)
+                    .into_iter()
+                    .any(|e| book.topology.is_at_or_below(element, e))
+            };
+            if affected {
+                return Ok(Some(incident));
+            }
+        }
+        Ok(None)
+    }
+}
