@@ -181,6 +181,9 @@ async fn goodwill_above_the_role_limit_is_refused_and_writes_nothing() {
     .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["customer_credits"].as_array().unwrap().len(), 1);
+    // The tick that would finish a step cut short by a crash finds nothing left to do.
+    assert_eq!(s.tick().await.cases, Default::default());
+    assert_eq!(s.engine.store.credits(&Default::default()).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -4,10 +4,10 @@
 //! A case is its event log. Every action reads the log, replays it, lets the core decide
 //! what the command appends (or refuse it, changing nothing), and appends under the
 //! version it read: two people acting at once cannot fork a log; the second is told the
-//! case changed and reads it again. Goodwill is money: it is written to the credit ledger
-//! first, under a key made of the case and the event's sequence, and then recorded on the
-//! case, so a crash between the two leaves a credit that the retried action finds, never
-//! a second one.
+//! case changed and reads it again. What a step owes outside the log (the customer's
+//! notice; the credit of a goodwill gesture) is written after the step, keyed by the
+//! step's final sequence, and marked done on the case (`notified_version`): at once, and
+//! by the next tick after a crash, the same keys each time.
 
 use super::fanout::{Batch, Instants};
 use super::{Engine, EngineError};
@@ -352,7 +352,6 @@ impl Engine {
         if events.is_empty() {
             return self.case_view(case_id).await;
         }
-        self.write_goodwill(&row, &case, &events).await?;
         self.append(&row, case, &events, now).await?;
         self.notify_now(case_id).await;
         self.case_view(case_id).await
@@ -447,16 +446,23 @@ impl Engine {
         Ok(queued)
     }
 
-    /// Queues the customer's notice of each event after `row.notified_version`, keyed by
-    /// (customer, case, kind, the event's seq, channel), then records them as notified: a
-    /// crash in between queues the same keys again, a no-op.
+    /// What each event after `row.notified_version` owes the customer: its notice, keyed
+    /// by (customer, case, kind, the event's seq, channel), and for a goodwill gesture its
+    /// credit, keyed by (customer, case, goodwill, seq); then records them as done. Both
+    /// are written after the event is, under its final seq, so a race between two people
+    /// can never leave a credit for a gesture that was not recorded; a crash in between
+    /// writes the same keys again on the next tick, a no-op.
     async fn notify_case(&self, row: &CaseRow) -> Result<u64, CasesError> {
         let events = self.case_log(&row.case_id).await?;
         let case = Case::replay(&events).map_err(|e| corrupt(&row.case_id, e.to_string()))?;
         let book = self.book().await?;
         let customer = book.customer_index(case.customer_id());
         let mut queued = 0;
+        let mut credits = Vec::new();
         for (seq, event) in events.iter().enumerate().skip(row.notified_version.max(0) as usize) {
+            if let Some(credit) = self.goodwill_credit(&row.case_id, &case, seq as i64, event).await? {
+                credits.push(credit);
+            }
             let (Some(customer), Some((kind, base))) =
                 (customer, self.case_notice(&row.case_id, &case, event).await?)
             else {
@@ -473,6 +479,9 @@ impl Engine {
             let report =
                 self.render_and_queue(&book, &batch, vec![(customer, ())], |_, _| Value::UNDEFINED).await?;
             queued += report.notices_queued;
+        }
+        if !credits.is_empty() {
+            self.store.append_credits(&mut credits).await.map_err(EngineError::from)?;
         }
         self.store.mark_case_notified(&row.case_id, events.len() as i64).await?;
         Ok(queued)
@@ -698,31 +707,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Writes each goodwill gesture among `events` to the credit ledger, keyed by the case
-    /// and the sequence the event will have: a retry after a crash finds the same key.
-    async fn write_goodwill(
-        &self,
-        row: &CaseRow,
-        case: &Case,
-        events: &[CaseEvent],
-    ) -> Result<(), CasesError> {
-        let mut credits = Vec::new();
-        for (i, e) in events.iter().enumerate() {
-            if let Some(credit) = self.goodwill_credit(row, case, row.version + i as i64, e).await? {
-                credits.push(credit);
-            }
-        }
-        if !credits.is_empty() {
-            self.store.append_credits(&mut credits).await.map_err(EngineError::from)?;
-        }
-        Ok(())
-    }
-
     /// The ledger row of `event` if it is a goodwill gesture: on the customer's next
     /// statement, explaining who gave it and why.
     async fn goodwill_credit(
         &self,
-        row: &CaseRow,
+        case_id: &str,
         case: &Case,
         seq: i64,
         event: &CaseEvent,
@@ -740,17 +729,17 @@ impl Engine {
         let lines =
             json!([{ "rule": GOODWILL_POLICY, "amount_minor": amount_minor, "by": event.by, "note": note }]);
         Ok(Some(CreditRow {
-            key: format!("{}/{}/{GOODWILL_POLICY}/{seq}", customer.id, row.case_id),
+            key: format!("{}/{case_id}/{GOODWILL_POLICY}/{seq}", customer.id),
             customer_id: customer.id.clone(),
-            source_event: row.case_id.clone(),
+            source_event: case_id.to_string(),
             policy_id: GOODWILL_POLICY.into(),
             policy_version: seq,
             amount_minor: *amount_minor,
             currency: currency.code().to_string(),
             statement: statement.to_string(),
             explanation: format!(
-                "A goodwill gesture of {amount} by {} on case {}: {note}. On the statement of {statement}.",
-                event.by, row.case_id
+                "A goodwill gesture of {amount} by {} on case {case_id}: {note}. On the statement of {statement}.",
+                event.by
             ),
             lines_json: lines.to_string(),
             created_at: event.at,
