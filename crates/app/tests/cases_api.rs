@@ -308,4 +308,34 @@ async fn a_contact_during_an_outage_is_attached_and_answered_with_the_estimate()
     let contacts = s.engine.store.incident_contacts("INC-000001").await.unwrap();
     let told: Vec<(&str, bool)> = contacts.iter().map(|c| (c.customer_id.as_str(), c.told_before)).collect();
     assert_eq!(told, [("C5", false), ("C1", true)]);
+
+    // The incident's figures: everyone told within the delivery pass (the clock did not
+    // move), back at 17:00 against a first estimate of 16:00, credited at once.
+    s.clock.set(ts("2026-11-23T17:00:00Z"));
+    let resolve =
+        s.post("/v1/incidents/INC-000001/resolve", Some(&s.operator), &json!({"message": "Fixed"})).await;
+    assert_eq!(resolve.status, 200, "{:?}", resolve.body);
+    s.tick().await;
+    let m = s.get("/v1/incidents/INC-000001/metrics", Some(&s.read)).await;
+    assert_eq!(m.status, 200, "{:?}", m.body);
+    assert_eq!(
+        (&m.body["customers_told"], &m.body["first_notice_after_s"]),
+        (&json!(3), &json!(0)),
+        "{:?}",
+        m.body
+    );
+    let estimates = &m.body["estimates"];
+    assert_eq!((&estimates["first_error_s"], &estimates["given"]), (&json!(3600), &json!(1)), "{estimates}");
+    assert_eq!(m.body["credited_after_s"], 0);
+    let contacts = &m.body["contacts"];
+    assert_eq!(
+        (&contacts["total"], &contacts["told_before"], &contacts["told_before_per_mille"]),
+        (&json!(2), &json!(1), &json!(500))
+    );
+    assert_eq!(s.get("/v1/incidents/INC-000404/metrics", Some(&s.read)).await.status, 404);
+    assert_eq!(
+        s.get("/v1/incidents/INC-000001/metrics", Some(&t.ann)).await.status,
+        403,
+        "not for agents' tokens"
+    );
 }

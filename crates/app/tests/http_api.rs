@@ -88,6 +88,7 @@ async fn health_and_openapi_need_no_token() {
         "/v1/cases/{id}",
         "/v1/cases/{id}/actions",
         "/v1/contacts",
+        "/v1/incidents/{id}/metrics",
     ]);
     assert_eq!(paths, expected);
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");

@@ -603,6 +603,15 @@ pub(crate) fn case_from_row<R: RowGet>(row: &R) -> Result<CaseRow> {
     })
 }
 
+pub(crate) fn notice_reach_from_row<R: RowGet>(row: &R) -> Result<crate::NoticeReach> {
+    let c = Cols::new(row, "outbox");
+    Ok(crate::NoticeReach {
+        customers_told: c.count("customers")?,
+        first_sent_at: c.opt_ts("first_sent")?,
+        all_told_by: c.opt_ts("all_told_by")?,
+    })
+}
+
 pub(crate) fn contact_from_row<R: RowGet>(row: &R) -> Result<crate::ContactRow> {
     let c = Cols::new(row, "contacts");
     Ok(crate::ContactRow {

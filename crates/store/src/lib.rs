@@ -494,6 +494,16 @@ pub struct ContactRow {
     pub told_before: bool,
 }
 
+/// How far an incident's notices reached: customers with at least one sent notice, and
+/// when the first of them and the last of them first heard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoticeReach {
+    pub customers_told: u64,
+    pub first_sent_at: Option<Timestamp>,
+    /// The latest of each told customer's first sent notice: everyone told had heard by then.
+    pub all_told_by: Option<Timestamp>,
+}
+
 /// What opening a case under a source key did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaseOpening {
@@ -717,6 +727,8 @@ pub trait Store: Send + Sync + 'static {
     /// A case's whole log, by seq.
     async fn case_events(&self, case_id: &str) -> Result<Vec<CaseEventRow>>;
     async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>>;
+    /// How far the incident's notices reached (see [`NoticeReach`]).
+    async fn notice_reach(&self, incident_id: &str) -> Result<NoticeReach>;
     /// Records a contact; returns its id.
     async fn record_contact(&self, contact: &ContactRow) -> Result<i64>;
     /// The contacts attached to an incident, oldest first.

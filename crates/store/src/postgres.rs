@@ -1082,6 +1082,11 @@ impl Store for PgStore {
         common::decode_all(&rows, common::case_event_from_row)
     }
 
+    async fn notice_reach(&self, incident_id: &str) -> Result<crate::NoticeReach> {
+        let row = sqlx::query(sql::NOTICE_REACH).bind(incident_id).fetch_one(&self.pool).await?;
+        common::notice_reach_from_row(&row)
+    }
+
     async fn record_contact(&self, contact: &crate::ContactRow) -> Result<i64> {
         Ok(sqlx::query_scalar(sql::INSERT_CONTACT)
             .bind(contact.customer_id.as_str())

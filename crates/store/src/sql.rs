@@ -178,6 +178,11 @@ pub(crate) const APPLY_CASE_EVENTS: &str = "UPDATE cases SET owner = $2, status 
 pub(crate) const INSERT_CONTACT: &str = "INSERT INTO contacts \
      (customer_id, at, channel, summary, \"by\", incident_id, told_before) VALUES ($1, $2, $3, $4, $5, $6, $7) \
      RETURNING contact_id";
+/// Per customer the first notice sent about the incident (the `outbox_incident` index
+/// groups them), then over customers.
+pub(crate) const NOTICE_REACH: &str = "SELECT COUNT(*) AS customers, MIN(first_sent) AS first_sent, \
+     MAX(first_sent) AS all_told_by FROM (SELECT MIN(sent_at) AS first_sent FROM outbox \
+     WHERE incident_id = $1 AND sent_at IS NOT NULL GROUP BY customer_id) AS told";
 pub(crate) const INCIDENT_CONTACTS: &str =
     "SELECT * FROM contacts WHERE incident_id = $1 ORDER BY contact_id";
 pub(crate) const CASES_TO_NOTIFY: &str =

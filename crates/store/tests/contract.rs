@@ -10,7 +10,8 @@ use amends_store::{
     AgentRow, AppendOutcome, BookCounts, BookRows, CaseEventRow, CaseFilter, CaseOpening, CaseRow,
     ChannelReport, ContactRow, CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome,
     DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NewUpdate, NoticeCount, NoticeFilter,
-    NoticeRow, PlanRow, PreferencesRow, ReportTarget, Store, StoreError, TokenRow, VolumeReport, notified,
+    NoticeReach, NoticeRow, PlanRow, PreferencesRow, ReportTarget, Store, StoreError, TokenRow, VolumeReport,
+    notified,
 };
 use jiff::Timestamp;
 
@@ -1640,6 +1641,36 @@ async fn cases_owe_notices_and_follow_ups(store: &dyn Store) {
     assert_eq!(store.cases_due_follow_up(at(1_000), 10).await.unwrap(), vec![], "once");
 }
 
+async fn notice_reach_counts_customers_and_their_first_notice(store: &dyn Store) {
+    let none = store.notice_reach("INC-000001").await.unwrap();
+    assert_eq!(none, NoticeReach::default());
+    let mut batch = vec![
+        notice("a/1", "c1", "INC-000001", at(0)),
+        notice("a/2", "c1", "INC-000001", at(0)),
+        notice("b/1", "c2", "INC-000001", at(0)),
+        notice("c/1", "c3", "INC-000001", at(0)),
+        notice("d/1", "c4", "INC-000002", at(0)),
+    ];
+    store.enqueue_notices(&mut batch).await.unwrap();
+    let claimed = store.claim_due_notices("email", at(0), at(60), 10).await.unwrap();
+    assert_eq!(claimed.len(), 5);
+    // c1 heard at 10 and 30, c2 at 20; c3's send failed: not told.
+    for (key, sent) in
+        [("a/1", Some(30)), ("a/2", Some(10)), ("b/1", Some(20)), ("c/1", None), ("d/1", Some(1))]
+    {
+        let outcome = match sent {
+            Some(s) => DeliveryOutcome::Sent { at: at(s), provider_id: None },
+            None => DeliveryOutcome::Failed { at: at(5), error: "no".into() },
+        };
+        store.record_delivery(key, 1, &outcome).await.unwrap();
+    }
+    let reach = store.notice_reach("INC-000001").await.unwrap();
+    assert_eq!(
+        reach,
+        NoticeReach { customers_told: 2, first_sent_at: Some(at(10)), all_told_by: Some(at(20)) }
+    );
+}
+
 async fn contacts_attach_to_incidents(store: &dyn Store) {
     let contact = |customer: &str, incident: Option<&str>, told: bool| ContactRow {
         contact_id: 0,
@@ -1778,6 +1809,7 @@ contract_tests!(
     cases_filter_and_page,
     cases_owe_notices_and_follow_ups,
     contacts_attach_to_incidents,
+    notice_reach_counts_customers_and_their_first_notice,
 );
 
 // ---- corrupt rows (written behind the store's back, so per backend) ----

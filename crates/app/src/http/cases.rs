@@ -274,3 +274,19 @@ pub async fn take_contact(
     let answer = state.engine.take_contact(&actor, &body.customer, &body.channel, &body.summary).await?;
     Ok((StatusCode::CREATED, Json(answer)))
 }
+
+/// How well one incident was handled: how fast and how far its notices reached, how its
+/// estimates held, how soon it was credited, and how many who got in touch were told first.
+#[utoipa::path(get, path = "/v1/incidents/{id}/metrics", tag = "incidents",
+    params(("id" = String, Path, description = "Incident id", example = "INC-000001")),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "The figures", body = Object),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    ))]
+pub async fn incident_metrics(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<crate::recovery::contacts::IncidentMetrics>, ApiError> {
+    Ok(Json(state.engine.incident_metrics(&id).await?))
+}

@@ -7,7 +7,7 @@
 use super::cases::CasesError;
 use super::{Engine, EngineError};
 use amends_core::case::Actor;
-use amends_core::incident::for_locale;
+use amends_core::incident::{UpdateKind, for_locale};
 use amends_core::notice::format_local;
 use amends_store::{ContactRow, IncidentRow, NoticeRow};
 use jiff::Timestamp;
@@ -145,5 +145,82 @@ impl Engine {
             }
         }
         Ok(None)
+    }
+}
+
+/// How well one incident was handled, as its customers lived it (`GET
+/// /v1/incidents/{id}/metrics`). Durations are elapsed seconds from the incident's
+/// declaration (or detection).
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentMetrics {
+    pub incident_id: String,
+    pub declared_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    /// Customers with at least one notice sent about it.
+    pub customers_told: u64,
+    /// From the declaration to the first notice sent.
+    pub first_notice_after_s: Option<i64>,
+    /// From the declaration until every customer told had heard (the latest first notice).
+    pub all_told_after_s: Option<i64>,
+    pub estimates: EstimateAccuracy,
+    /// From the resolution until the credit step finished: credits need no claim.
+    pub credited_after_s: Option<i64>,
+    pub contacts: ContactShare,
+}
+
+/// How the estimates of restoration held up.
+#[derive(Debug, Clone, Serialize)]
+pub struct EstimateAccuracy {
+    /// The first estimate customers were given.
+    pub first: Option<Timestamp>,
+    /// Resolution minus the first estimate, in seconds: positive when it came back late.
+    pub first_error_s: Option<i64>,
+    /// Distinct estimates given over the incident.
+    pub given: u64,
+    /// Estimates that passed with the incident open (each got an automatic update).
+    pub lapsed: u64,
+}
+
+/// Customers who got in touch about it, and how many of them amends had told first.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactShare {
+    pub total: u64,
+    pub told_before: u64,
+    /// `told_before` per thousand contacts, rounded down; `None` without contacts.
+    pub told_before_per_mille: Option<u64>,
+}
+
+impl Engine {
+    pub async fn incident_metrics(&self, incident_id: &str) -> Result<IncidentMetrics, EngineError> {
+        let incident = self.incident(incident_id).await?;
+        let timeline = self.store.updates(incident_id).await?;
+        let reach = self.store.notice_reach(incident_id).await?;
+        let contacts = self.store.incident_contacts(incident_id).await?;
+        let since = |from: Timestamp, to: Option<Timestamp>| to.map(|t| t.duration_since(from).as_secs());
+        let first = timeline.iter().find_map(|u| u.etr);
+        let mut given: Vec<Timestamp> = timeline.iter().filter_map(|u| u.etr).collect();
+        given.dedup();
+        let told_before = contacts.iter().filter(|c| c.told_before).count() as u64;
+        let total = contacts.len() as u64;
+        Ok(IncidentMetrics {
+            customers_told: reach.customers_told,
+            first_notice_after_s: since(incident.declared_at, reach.first_sent_at),
+            all_told_after_s: since(incident.declared_at, reach.all_told_by),
+            estimates: EstimateAccuracy {
+                first,
+                first_error_s: first.and_then(|f| since(f, incident.resolved_at)),
+                given: given.len() as u64,
+                lapsed: timeline.iter().filter(|u| u.kind == UpdateKind::EtrLapsed.as_str()).count() as u64,
+            },
+            credited_after_s: incident.resolved_at.and_then(|r| since(r, incident.credited_at)),
+            contacts: ContactShare {
+                total,
+                told_before,
+                told_before_per_mille: (total > 0).then(|| told_before * 1000 / total),
+            },
+            incident_id: incident.incident_id,
+            declared_at: incident.declared_at,
+            resolved_at: incident.resolved_at,
+        })
     }
 }
