@@ -661,6 +661,114 @@ pub fn offer(
         .collect()
 }
 
+/// Most days ahead [`free_slots`] looks for a free slot.
+pub const OFFER_DAYS_MAX: u32 = 62;
+/// Most windows in a working day.
+pub const PATTERN_WINDOWS_MAX: usize = 24;
+
+/// When technicians can be booked: the same windows of local time on the same weekdays,
+/// in the provider's zone. Checked by [`WorkingPattern::new`]: each window is a valid
+/// [`Window`] on any day (so at most [`WINDOW_HOURS_MAX`] long and not empty), and there
+/// is at least one window and one weekday.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkingPattern {
+    zone: jiff::tz::TimeZone,
+    weekdays: Vec<jiff::civil::Weekday>,
+    windows: Vec<(jiff::civil::Time, jiff::civil::Time)>,
+}
+
+impl WorkingPattern {
+    pub fn new(
+        zone: jiff::tz::TimeZone,
+        mut weekdays: Vec<jiff::civil::Weekday>,
+        mut windows: Vec<(jiff::civil::Time, jiff::civil::Time)>,
+    ) -> Result<WorkingPattern, String> {
+        if weekdays.is_empty() {
+            return Err("weekdays: at least one day is needed".into());
+        }
+        if windows.is_empty() || windows.len() > PATTERN_WINDOWS_MAX {
+            return Err(format!("windows: give 1 to {PATTERN_WINDOWS_MAX} windows"));
+        }
+        for (start, end) in &windows {
+            if end <= start || start.subsec_nanosecond() != 0 || end.subsec_nanosecond() != 0 {
+                return Err(format!(
+                    "windows: {start}-{end} is not a window of whole seconds within one day"
+                ));
+            }
+            if start.duration_until(*end) > SignedDuration::from_hours(WINDOW_HOURS_MAX) {
+                return Err(format!("windows: {start}-{end} is longer than {WINDOW_HOURS_MAX} hours"));
+            }
+        }
+        weekdays.sort_by_key(|d| d.to_monday_zero_offset());
+        weekdays.dedup();
+        windows.sort();
+        windows.dedup();
+        Ok(WorkingPattern { zone, weekdays, windows })
+    }
+
+    /// The pattern's windows on `date`, in order; none on a day off. A window whose local
+    /// times do not exist or repeat (a clock change) is resolved as jiff's `compatible`
+    /// does: later for a gap, earlier for a fold.
+    fn windows_on(&self, date: jiff::civil::Date) -> Vec<Window> {
+        if !self.weekdays.contains(&date.weekday()) {
+            return Vec::new();
+        }
+        self.windows
+            .iter()
+            .filter_map(|(start, end)| {
+                let at = |t: jiff::civil::Time| date.to_datetime(t).to_zoned(self.zone.clone()).ok();
+                Window::new(at(*start)?.timestamp(), at(*end)?.timestamp()).ok()
+            })
+            .collect()
+    }
+}
+
+/// The free slots of `technicians` after `now`, earliest first, from the working pattern
+/// over the next `days` days (at most [`OFFER_DAYS_MAX`]), leaving out any window that
+/// overlaps a live appointment of the same technician (`booked`: any status; only booked
+/// and arrived ones count) or a live hold. Stops after `n` distinct windows (at most
+/// [`OFFER_SLOTS_MAX`]): what [`offer`] needs, without building every slot of a large
+/// team for two months.
+pub fn free_slots(
+    pattern: &WorkingPattern,
+    technicians: &[String],
+    booked: &[Appointment],
+    holds: &[Hold],
+    now: Timestamp,
+    days: u32,
+    n: usize,
+) -> Vec<Slot> {
+    let n = n.min(OFFER_SLOTS_MAX);
+    let today = now.to_zoned(pattern.zone.clone()).date();
+    let busy = |technician: &str, window: &Window| {
+        booked.iter().any(|a| {
+            a.status.is_live() && a.technician_id.as_deref() == Some(technician) && a.window.overlaps(window)
+        }) || holds
+            .iter()
+            .any(|h| h.is_live(now) && h.slot.technician_id == technician && h.slot.window.overlaps(window))
+    };
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut windows_found = 0;
+    for day in 0..days.min(OFFER_DAYS_MAX) {
+        let Ok(date) = today.checked_add(jiff::Span::new().days(i64::from(day))) else { break };
+        for window in pattern.windows_on(date).into_iter().filter(|w| w.start > now) {
+            let free: Vec<Slot> = technicians
+                .iter()
+                .filter(|t| !busy(t, &window))
+                .map(|t| Slot { window, technician_id: t.clone() })
+                .collect();
+            if !free.is_empty() {
+                slots.extend(free);
+                windows_found += 1;
+                if windows_found >= n {
+                    return slots;
+                }
+            }
+        }
+    }
+    slots
+}
+
 /// The Damm algorithm's quasigroup: its check digit catches every single wrong digit and
 /// every swap of two adjacent digits, the usual mistakes of a reference read over the phone.
 const DAMM: [[u8; 10]; 10] = [
@@ -859,6 +967,69 @@ mod tests {
 
     fn grace(mins: i64) -> Grace {
         Grace::new(SignedDuration::from_mins(mins)).unwrap()
+    }
+
+    fn london_pattern() -> WorkingPattern {
+        use jiff::civil::{Weekday, time};
+        WorkingPattern::new(
+            TimeZone::get("Europe/London").unwrap(),
+            vec![Weekday::Monday, Weekday::Tuesday, Weekday::Wednesday, Weekday::Thursday, Weekday::Friday],
+            vec![(time(8, 0, 0, 0), time(12, 0, 0, 0)), (time(12, 0, 0, 0), time(16, 0, 0, 0))],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn free_slots_follow_the_pattern_in_local_time_and_skip_what_is_taken() {
+        let techs = vec!["T1".to_string(), "T2".to_string()];
+        // Monday 9 June 2025, 09:00 UTC (10:00 BST): the 08:00 window has started.
+        let taken = booked(); // T1, Tuesday 08:00-12:00 UTC
+        let hold = Hold {
+            slot: Slot {
+                window: window("2025-06-10T11:00:00Z", "2025-06-10T15:00:00Z"),
+                technician_id: "T2".into(),
+            },
+            for_reference: reference(9),
+            until: ts("2025-06-11T00:00:00Z"),
+        };
+        let slots = free_slots(&london_pattern(), &techs, &[taken], &[hold], ts(NOW), 14, 3);
+        let shown: Vec<(String, &str)> =
+            slots.iter().map(|s| (s.window.to_string(), s.technician_id.as_str())).collect();
+        // BST: 12:00-16:00 local is 11:00-15:00 UTC.
+        assert_eq!(
+            shown,
+            [
+                ("2025-06-09T11:00:00Z to 2025-06-09T15:00:00Z".to_string(), "T1"),
+                ("2025-06-09T11:00:00Z to 2025-06-09T15:00:00Z".to_string(), "T2"),
+                // Tuesday 07:00-11:00 UTC: T1 is booked 08:00-12:00; T2 free.
+                ("2025-06-10T07:00:00Z to 2025-06-10T11:00:00Z".to_string(), "T2"),
+                // Tuesday 11:00-15:00 UTC: T1 busy until 12:00, T2 held for someone else.
+                ("2025-06-11T07:00:00Z to 2025-06-11T11:00:00Z".to_string(), "T1"),
+                ("2025-06-11T07:00:00Z to 2025-06-11T11:00:00Z".to_string(), "T2"),
+            ]
+        );
+        // Weekends are off: from Friday evening the next slot is Monday's.
+        let friday_evening = ts("2025-06-13T18:00:00Z");
+        let next = free_slots(&london_pattern(), &techs, &[], &[], friday_evening, 14, 1);
+        assert_eq!(next[0].window.start(), ts("2025-06-16T07:00:00Z"));
+        // Nothing within the days looked at, nothing at all.
+        assert!(free_slots(&london_pattern(), &techs, &[], &[], friday_evening, 2, 5).is_empty());
+        assert!(free_slots(&london_pattern(), &[], &[], &[], ts(NOW), 14, 5).is_empty());
+    }
+
+    #[test]
+    fn a_working_pattern_refuses_what_cannot_be_a_window() {
+        use jiff::civil::{Weekday, time};
+        let zone = TimeZone::UTC;
+        let days = vec![Weekday::Monday];
+        let bad = |w: Vec<(jiff::civil::Time, jiff::civil::Time)>, d: Vec<Weekday>| {
+            WorkingPattern::new(zone.clone(), d, w).unwrap_err()
+        };
+        assert!(bad(vec![], days.clone()).starts_with("windows:"));
+        assert!(bad(vec![(time(8, 0, 0, 0), time(8, 0, 0, 0))], days.clone()).contains("whole seconds"));
+        assert!(bad(vec![(time(6, 0, 0, 0), time(18, 0, 1, 0))], days.clone()).contains("longer than 12"));
+        assert!(bad(vec![(time(8, 0, 0, 0), time(9, 0, 0, 0))], vec![]).starts_with("weekdays:"));
+        assert!(WorkingPattern::new(zone, days, vec![(time(6, 0, 0, 0), time(18, 0, 0, 0))]).is_ok());
     }
 
     #[test]

@@ -38,10 +38,21 @@ pub enum NoticeKind {
     /// Some days after the fix: is everything still working, how to reach the owner, and
     /// the gift if there is one.
     CaseFollowUp,
+    /// A visit was booked: its reference and window; the email carries the `.ics` file.
+    AppointmentBooked,
+    /// A visit failed (`failure_kind`: a no-show or a late cancellation by the provider):
+    /// the apology, the compensation credited without asking, the slots held for the
+    /// customer, and the case that owns it.
+    AppointmentMissed,
+    /// The customer's cancellation is done: its reference, when it takes effect, the final
+    /// bill's preview line by line, and the one retention offer if there is one.
+    AccountCancelled,
+    /// A satisfaction survey: a single-use signed link. Sent by the system only.
+    Survey,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 9] = [
+    pub const ALL: [NoticeKind; 13] = [
         NoticeKind::Acknowledgement,
         NoticeKind::Update,
         NoticeKind::Restored,
@@ -51,6 +62,10 @@ impl NoticeKind {
         NoticeKind::CaseOwner,
         NoticeKind::CaseNote,
         NoticeKind::CaseFollowUp,
+        NoticeKind::AppointmentBooked,
+        NoticeKind::AppointmentMissed,
+        NoticeKind::AccountCancelled,
+        NoticeKind::Survey,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +79,10 @@ impl NoticeKind {
             NoticeKind::CaseOwner => "case_owner",
             NoticeKind::CaseNote => "case_note",
             NoticeKind::CaseFollowUp => "case_follow_up",
+            NoticeKind::AppointmentBooked => "appointment_booked",
+            NoticeKind::AppointmentMissed => "appointment_missed",
+            NoticeKind::AccountCancelled => "account_cancelled",
+            NoticeKind::Survey => "survey",
         }
     }
 
@@ -130,6 +149,27 @@ pub struct NoticeContext {
     /// What the case follow-up gives the customer, in a few words
     /// (`a month of premium channels, on us`); `none` for nothing.
     pub gift: Option<String>,
+    /// The visit an appointment notice is about (`APT-00000427`).
+    pub appointment_ref: String,
+    /// The visit's window, each end in the customer's zone and language.
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    /// `no_show` or `late_cancellation`.
+    pub failure_kind: String,
+    /// What was credited for a failed visit (`32.31 GBP`), with `credit_explanation`.
+    pub compensation: Option<String>,
+    /// The slots held for the customer's rebooking, earliest first, as they read them.
+    pub slots: Vec<String>,
+    /// A cancellation's reference (`CAN-000001`), when it takes effect, and the final bill.
+    pub cancellation_ref: String,
+    pub effective: Option<String>,
+    pub final_bill_total: Option<String>,
+    pub final_bill_lines: Vec<String>,
+    /// The one retention offer, in the customer's language; `none` if there is none.
+    pub retention_offer: Option<String>,
+    /// A survey's single-use link and when it stops working.
+    pub survey_url: Option<String>,
+    pub survey_expires: Option<String>,
     /// `cause` in other languages. Not a template variable: [`NoticeContext::in_language`]
     /// puts the customer's own over `cause`.
     #[serde(skip)]
@@ -181,6 +221,22 @@ impl NoticeContext {
             owner_name: "Bea Martin".into(),
             note_kind: "apology".into(),
             gift: some("a month of premium channels, on us"),
+            appointment_ref: "APT-00000427".into(),
+            window_start: some("8:00 AM GMT on Monday, December 7"),
+            window_end: some("12:00 PM GMT on Monday, December 7"),
+            failure_kind: "no_show".into(),
+            compensation: some("32.31 GBP"),
+            slots: vec![
+                "8:00 AM GMT on Tuesday, December 8 to 12:00 PM GMT on Tuesday, December 8".into(),
+                "12:00 PM GMT on Tuesday, December 8 to 4:00 PM GMT on Tuesday, December 8".into(),
+            ],
+            cancellation_ref: "CAN-000001".into(),
+            effective: some("2:03 PM GMT on Thursday, December 3"),
+            final_bill_total: some("-18.39 GBP"),
+            final_bill_lines: vec!["Refund for the unused part of the cycle: -18.39 GBP".into()],
+            retention_offer: some("three months at half price if you stay"),
+            survey_url: some("https://example.com/v1/surveys/answer?token=abc"),
+            survey_expires: some("2:03 PM GMT on Thursday, December 17"),
             ..NoticeContext::default()
         }
     }
@@ -235,7 +291,7 @@ fn kinds_list() -> String {
 /// webhooks: `<kind>.txt`, a subject line then the body) and for SMS (`<kind>.sms.txt`,
 /// one short text). Spanish SMS leave out the acute accents GSM-7 lacks (á í ó ú), so a
 /// message stays in 160-character GSM-7 segments rather than 70-character UCS-2 ones.
-const BUILTIN: [(&str, &str); 54] = [
+const BUILTIN: [(&str, &str); 78] = [
     ("en/acknowledgement.txt", include_str!("../templates/en/acknowledgement.txt")),
     ("en/acknowledgement.sms.txt", include_str!("../templates/en/acknowledgement.sms.txt")),
     ("en/update.txt", include_str!("../templates/en/update.txt")),
@@ -254,6 +310,14 @@ const BUILTIN: [(&str, &str); 54] = [
     ("en/case_note.sms.txt", include_str!("../templates/en/case_note.sms.txt")),
     ("en/case_follow_up.txt", include_str!("../templates/en/case_follow_up.txt")),
     ("en/case_follow_up.sms.txt", include_str!("../templates/en/case_follow_up.sms.txt")),
+    ("en/appointment_booked.txt", include_str!("../templates/en/appointment_booked.txt")),
+    ("en/appointment_booked.sms.txt", include_str!("../templates/en/appointment_booked.sms.txt")),
+    ("en/appointment_missed.txt", include_str!("../templates/en/appointment_missed.txt")),
+    ("en/appointment_missed.sms.txt", include_str!("../templates/en/appointment_missed.sms.txt")),
+    ("en/account_cancelled.txt", include_str!("../templates/en/account_cancelled.txt")),
+    ("en/account_cancelled.sms.txt", include_str!("../templates/en/account_cancelled.sms.txt")),
+    ("en/survey.txt", include_str!("../templates/en/survey.txt")),
+    ("en/survey.sms.txt", include_str!("../templates/en/survey.sms.txt")),
     ("es/acknowledgement.txt", include_str!("../templates/es/acknowledgement.txt")),
     ("es/acknowledgement.sms.txt", include_str!("../templates/es/acknowledgement.sms.txt")),
     ("es/update.txt", include_str!("../templates/es/update.txt")),
@@ -272,6 +336,14 @@ const BUILTIN: [(&str, &str); 54] = [
     ("es/case_note.sms.txt", include_str!("../templates/es/case_note.sms.txt")),
     ("es/case_follow_up.txt", include_str!("../templates/es/case_follow_up.txt")),
     ("es/case_follow_up.sms.txt", include_str!("../templates/es/case_follow_up.sms.txt")),
+    ("es/appointment_booked.txt", include_str!("../templates/es/appointment_booked.txt")),
+    ("es/appointment_booked.sms.txt", include_str!("../templates/es/appointment_booked.sms.txt")),
+    ("es/appointment_missed.txt", include_str!("../templates/es/appointment_missed.txt")),
+    ("es/appointment_missed.sms.txt", include_str!("../templates/es/appointment_missed.sms.txt")),
+    ("es/account_cancelled.txt", include_str!("../templates/es/account_cancelled.txt")),
+    ("es/account_cancelled.sms.txt", include_str!("../templates/es/account_cancelled.sms.txt")),
+    ("es/survey.txt", include_str!("../templates/es/survey.txt")),
+    ("es/survey.sms.txt", include_str!("../templates/es/survey.sms.txt")),
     ("fr/acknowledgement.txt", include_str!("../templates/fr/acknowledgement.txt")),
     ("fr/acknowledgement.sms.txt", include_str!("../templates/fr/acknowledgement.sms.txt")),
     ("fr/update.txt", include_str!("../templates/fr/update.txt")),
@@ -290,6 +362,14 @@ const BUILTIN: [(&str, &str); 54] = [
     ("fr/case_note.sms.txt", include_str!("../templates/fr/case_note.sms.txt")),
     ("fr/case_follow_up.txt", include_str!("../templates/fr/case_follow_up.txt")),
     ("fr/case_follow_up.sms.txt", include_str!("../templates/fr/case_follow_up.sms.txt")),
+    ("fr/appointment_booked.txt", include_str!("../templates/fr/appointment_booked.txt")),
+    ("fr/appointment_booked.sms.txt", include_str!("../templates/fr/appointment_booked.sms.txt")),
+    ("fr/appointment_missed.txt", include_str!("../templates/fr/appointment_missed.txt")),
+    ("fr/appointment_missed.sms.txt", include_str!("../templates/fr/appointment_missed.sms.txt")),
+    ("fr/account_cancelled.txt", include_str!("../templates/fr/account_cancelled.txt")),
+    ("fr/account_cancelled.sms.txt", include_str!("../templates/fr/account_cancelled.sms.txt")),
+    ("fr/survey.txt", include_str!("../templates/fr/survey.txt")),
+    ("fr/survey.sms.txt", include_str!("../templates/fr/survey.sms.txt")),
 ];
 
 /// Longest template, in bytes, and the most fuel (instructions) one render may burn, so

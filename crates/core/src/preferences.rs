@@ -72,10 +72,16 @@ pub enum Topic {
     /// Every notice of an individual recovery case: the owner's response, a new owner, the
     /// apology or thank-you note, the follow-up.
     Case,
+    /// A booked visit and, if it fails, the apology with what is held for the customer.
+    Appointment,
+    /// The confirmation of the customer's own request to cancel.
+    Account,
+    /// Satisfaction surveys. Declining them on every channel is opting out of surveys.
+    Survey,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 7] = [
+    pub const ALL: [Topic; 10] = [
         Topic::Acknowledgement,
         Topic::Update,
         Topic::EtrChange,
@@ -83,6 +89,9 @@ impl Topic {
         Topic::Credit,
         Topic::StillDown,
         Topic::Case,
+        Topic::Appointment,
+        Topic::Account,
+        Topic::Survey,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +103,9 @@ impl Topic {
             Topic::Credit => "credit",
             Topic::StillDown => "still_down",
             Topic::Case => "case",
+            Topic::Appointment => "appointment",
+            Topic::Account => "account",
+            Topic::Survey => "survey",
         }
     }
 
@@ -114,6 +126,9 @@ impl Topic {
             | NoticeKind::CaseOwner
             | NoticeKind::CaseNote
             | NoticeKind::CaseFollowUp => Topic::Case,
+            NoticeKind::AppointmentBooked | NoticeKind::AppointmentMissed => Topic::Appointment,
+            NoticeKind::AccountCancelled => Topic::Account,
+            NoticeKind::Survey => Topic::Survey,
         }
     }
 }
@@ -128,9 +143,18 @@ impl fmt::Display for Topic {
 /// customer, so only the news that changes their day (we know, the new estimate, it is
 /// back) goes by default, and a case: a case is a conversation the customer started with
 /// one person, and that person's words must reach the customer on the channel they have,
-/// which for some is only a phone. Email and webhooks carry every topic by default.
-pub const DEFAULT_SMS_TOPICS: [Topic; 4] =
-    [Topic::Acknowledgement, Topic::EtrChange, Topic::Restored, Topic::Case];
+/// which for some is only a phone. A visit (booked, or missed with what is held for them)
+/// and the confirmation of a cancellation are about the customer's own day and account,
+/// so they go by SMS too; a survey does not. Email and webhooks carry every topic by
+/// default.
+pub const DEFAULT_SMS_TOPICS: [Topic; 6] = [
+    Topic::Acknowledgement,
+    Topic::EtrChange,
+    Topic::Restored,
+    Topic::Case,
+    Topic::Appointment,
+    Topic::Account,
+];
 
 /// Whether `channel` carries `topic` for a customer who has not chosen about `topic`.
 pub fn default_allows(topic: Topic, channel: Channel) -> bool {
@@ -543,8 +567,7 @@ mod tests {
             .unwrap()
     }
 
-    const TOPIC: &str =
-        "is not a topic: expected acknowledgement, update, etr_change, restored, credit, still_down or case";
+    const TOPIC: &str = "is not a topic: expected acknowledgement, update, etr_change, restored, credit, still_down, case, appointment, account or survey";
 
     fn refusal(json: &str) -> String {
         Preferences::from_json(json).unwrap_err().to_string()
@@ -558,8 +581,19 @@ mod tests {
             assert!(p.allows(topic, Channel::Webhook), "{topic}");
         }
         let sms: Vec<Topic> = Topic::ALL.into_iter().filter(|&t| p.allows(t, Channel::Sms)).collect();
-        // A case is a conversation with one person: their words go by SMS too.
-        assert_eq!(sms, [Topic::Acknowledgement, Topic::EtrChange, Topic::Restored, Topic::Case]);
+        // A case is a conversation with one person: their words go by SMS too, as do a
+        // visit and a cancellation's confirmation; a survey does not.
+        assert_eq!(
+            sms,
+            [
+                Topic::Acknowledgement,
+                Topic::EtrChange,
+                Topic::Restored,
+                Topic::Case,
+                Topic::Appointment,
+                Topic::Account
+            ]
+        );
         assert_eq!(p.quiet_hours(), None);
         assert!(p.urgent().is_empty());
         assert_eq!(
