@@ -25,6 +25,7 @@
 
 pub mod appointment;
 pub mod book;
+pub mod cancellation;
 pub mod case;
 pub mod cycle;
 pub mod impact;
