@@ -259,6 +259,7 @@ impl Dispatcher {
             kind: n.kind.clone(),
             locale: n.locale.clone(),
             unsubscribe_url: self.unsubscribe.as_ref().and_then(|link| link(n, self.clock.now())),
+            attachments: Vec::new(),
         }
     }
 }

@@ -6,7 +6,13 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
 
-use crate::{OutgoingMessage, SendError, Sent, Transport};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::{OutgoingMessage, SendError, Sent, Transport, check_attachments};
+
+/// Characters per line of an attachment's base64, as in MIME (RFC 2045).
+const BASE64_LINE_CHARS: usize = 76;
 
 /// Appends each message as a readable block to a file, or to stdout when the path is `"-"`.
 ///
@@ -17,6 +23,27 @@ use crate::{OutgoingMessage, SendError, Sent, Transport};
 /// Subject: Service restored
 ///
 /// <body>
+///
+/// ```
+///
+/// A message with attachments gets one `Attachment:` line per file after `Subject:`, and
+/// after the body one section per file: its content in standard base64, 76 characters a
+/// line, so `base64 -d` gives back the exact bytes. Without attachments the block is as
+/// above. Attachments over the bounds ([`check_attachments`]) fail permanently, as they
+/// would on a real channel.
+///
+/// ```text
+/// === APT-00000427 ===
+/// Channel: email
+/// To: ana@example.com
+/// Subject: Your appointment
+/// Attachment: APT-00000427.ics (text/calendar; charset=utf-8, 312 bytes)
+///
+/// <body>
+///
+/// --- APT-00000427.ics base64 ---
+/// QkVHSU46VkNBTEVOREFSDQpWRVJTSU9OOjIuMA0KUFJPRElEOi0vL0FtZW5kcy8vRU4NCkJFR0lO
+/// ...
 ///
 /// ```
 ///
@@ -93,10 +120,33 @@ async fn write_block<W: AsyncWrite + Unpin>(writer: &mut W, block: &[u8]) -> std
 /// Formats one message as the block described on [`FileTransport`].
 pub(crate) fn render_block(message: &OutgoingMessage) -> String {
     let body_end = if message.body.ends_with('\n') { "" } else { "\n" };
-    format!(
-        "=== {} ===\nChannel: {}\nTo: {}\nSubject: {}\n\n{}{}\n",
-        message.key, message.channel, message.recipient, message.subject, message.body, body_end
-    )
+    let mut block = format!(
+        "=== {} ===\nChannel: {}\nTo: {}\nSubject: {}\n",
+        message.key, message.channel, message.recipient, message.subject
+    );
+    for attachment in &message.attachments {
+        block.push_str(&format!(
+            "Attachment: {} ({}, {} bytes)\n",
+            attachment.filename,
+            attachment.content_type,
+            attachment.content.len()
+        ));
+    }
+    block.push_str(&format!("\n{}{}\n", message.body, body_end));
+    for attachment in &message.attachments {
+        block.push_str(&format!("--- {} base64 ---\n", attachment.filename));
+        let encoded = BASE64.encode(&attachment.content);
+        // base64 is ASCII: every byte offset is a character boundary.
+        let mut rest = encoded.as_str();
+        while !rest.is_empty() {
+            let (line, after) = rest.split_at(rest.len().min(BASE64_LINE_CHARS));
+            block.push_str(line);
+            block.push('\n');
+            rest = after;
+        }
+        block.push('\n');
+    }
+    block
 }
 
 #[async_trait::async_trait]
@@ -106,6 +156,7 @@ impl Transport for FileTransport {
     }
 
     async fn send(&self, message: &OutgoingMessage) -> Result<Sent, SendError> {
+        check_attachments(&message.key, &message.attachments)?;
         let block = render_block(message);
         let mut sink = self.sink.lock().await;
         self.write_locked(&mut sink, block.as_bytes()).await.map_err(|e| {
@@ -138,6 +189,7 @@ mod tests {
             kind: "restored".into(),
             locale: "fr".into(),
             unsubscribe_url: None,
+            attachments: Vec::new(),
         }
     }
 
@@ -146,5 +198,31 @@ mod tests {
         let expected = "=== n-1 ===\nChannel: sms\nTo: +33612345678\nSubject: Restored\n\nhi\n\n";
         assert_eq!(render_block(&message("hi")), expected);
         assert_eq!(render_block(&message("hi\n")), expected);
+    }
+
+    #[test]
+    fn attachments_are_listed_then_written_as_base64_lines() {
+        let attachment = |filename: &str, content: &[u8]| crate::Attachment {
+            filename: filename.into(),
+            content_type: "application/octet-stream".into(),
+            content: content.to_vec(),
+        };
+        let with = OutgoingMessage {
+            attachments: vec![attachment("a.bin", &[0xff; 60]), attachment("empty.bin", b"")],
+            ..message("hi")
+        };
+        // 60 bytes make 80 base64 characters: one full line of 76 and one of 4.
+        let line = "/".repeat(76);
+        assert_eq!(
+            render_block(&with),
+            format!(
+                "=== n-1 ===\nChannel: sms\nTo: +33612345678\nSubject: Restored\n\
+                 Attachment: a.bin (application/octet-stream, 60 bytes)\n\
+                 Attachment: empty.bin (application/octet-stream, 0 bytes)\n\
+                 \nhi\n\n\
+                 --- a.bin base64 ---\n{line}\n////\n\n\
+                 --- empty.bin base64 ---\n\n"
+            )
+        );
     }
 }

@@ -7,19 +7,25 @@
 //!
 //! - [`SmtpTransport`]: email over a pooled SMTP connection (lettre), multipart plain text
 //!   and HTML ([`html_from_text`]), with RFC 8058 one-click unsubscribe headers for
-//!   non-essential notices.
+//!   non-essential notices, and attachments (a `multipart/mixed` around the text and HTML).
 //! - [`SmsTransport`]: SMS through an HTTP gateway, with presets for the request shapes of
 //!   common gateways ([`SmsPreset`]) and a per-kind segment budget ([`SegmentBudget`],
-//!   counted by [`amends_core::sms`]).
+//!   counted by [`amends_core::sms`]). Attachments are ignored: an SMS cannot carry them.
 //! - [`WebhookTransport`]: JSON POSTs signed per Standard Webhooks, so a provider can feed
-//!   its own app or push service.
-//! - [`FileTransport`]: appends readable blocks to a file or stdout (development, dry runs).
+//!   its own app or push service; attachments ride in the payload as base64.
+//! - [`FileTransport`]: appends readable blocks to a file or stdout (development, dry runs),
+//!   attachments as base64 after the body.
 //! - [`Paced`]: wraps any transport with its own concurrency limit, rate limit and send
 //!   timeout, so one slow or hanging channel never holds up another.
+//!
+//! A message carries at most [`ATTACHMENTS_MAX`] [`Attachment`]s of at most
+//! [`ATTACHMENT_BYTES_MAX`] each, with a plain file name; every transport that carries them
+//! checks that ([`check_attachments`]) before sending and fails permanently otherwise.
 //!
 //! Every HTTP exchange is bounded: a whole-request timeout, no redirects, and a response
 //! body read at most [`RESPONSE_BODY_MAX_BYTES`] deep.
 
+mod attachment;
 mod backoff;
 mod file;
 mod html;
@@ -29,6 +35,10 @@ mod sms;
 mod smtp;
 mod webhook;
 
+pub use attachment::{
+    ATTACHMENT_BYTES_MAX, ATTACHMENT_CONTENT_TYPE_MAX_BYTES, ATTACHMENT_FILENAME_MAX_BYTES, ATTACHMENTS_MAX,
+    Attachment, AttachmentError, check_attachments,
+};
 pub use backoff::{Backoff, jitter_seed};
 pub use file::FileTransport;
 pub use html::html_from_text;
@@ -66,6 +76,11 @@ pub struct OutgoingMessage {
     /// kinds only: an outage notice one cannot opt out of must not offer a way to.
     #[serde(default)]
     pub unsubscribe_url: Option<String>,
+    /// Files sent with the notice (an appointment's `.ics`): in email as attachments, in a
+    /// webhook payload as base64, in the file sink after the body; not in an SMS. Bounded
+    /// by [`ATTACHMENTS_MAX`] and [`ATTACHMENT_BYTES_MAX`]. Empty for most notices.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 /// What the receiving side said when it accepted a message.

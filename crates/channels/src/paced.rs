@@ -235,6 +235,7 @@ mod tests {
             kind: "update".to_owned(),
             locale: "en".to_owned(),
             unsubscribe_url: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -187,6 +187,10 @@ enum Auth {
 /// the length limit. Recipients must be E.164 numbers (`+` and 2 to 15 digits); anything
 /// else is refused permanently before a request is made.
 ///
+/// Attachments are ignored, whatever they hold: an SMS cannot carry them (MMS is another
+/// service), and the text of a notice that has one must stand on its own. They are not
+/// checked against the bounds either, since nothing of them is sent.
+///
 /// A 2xx answer whose body is not what the gateway documents ("garbage") is transient: the
 /// gateway is misbehaving and may recover. The message may have been accepted anyway, so a
 /// retry can duplicate it; the generic presets send the notice key as `reference` and
@@ -323,6 +327,12 @@ impl Transport for SmsTransport {
 
     async fn send(&self, message: &OutgoingMessage) -> Result<Sent, SendError> {
         let (text, counted) = self.checked(message)?;
+        if !message.attachments.is_empty() {
+            tracing::debug!(
+                key = %message.key, attachments = message.attachments.len(),
+                "sms cannot carry attachments; sending the text alone"
+            );
+        }
         let what = format!("sms gateway POST to {}", shown(&self.url));
         let request = self.request(&message.key, &message.recipient, text, counted.encoding);
         let response = request.send().await.map_err(|e| transport_error(&what, &e))?;

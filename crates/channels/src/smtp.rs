@@ -3,8 +3,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message, MessageBuilder, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{
+    Attachment as MimeAttachment, Body, Mailbox, Message, MessageBuilder, MultiPart, SinglePart,
+};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
@@ -14,7 +16,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::html::{html_from_text, language_tag};
-use crate::{OutgoingMessage, SendError, Sent, Transport, expect_channel};
+use crate::{
+    Attachment, AttachmentError, OutgoingMessage, SendError, Sent, Transport, check_attachments,
+    expect_channel,
+};
 
 /// Carries the notice key in every email, so a reply or bounce can be traced to its notice.
 const NOTICE_KEY_HEADER: HeaderName = HeaderName::new_from_ascii_str("X-Amends-Notice-Key");
@@ -167,10 +172,15 @@ impl SmtpTransport {
 
     /// Builds the email for one notice: multipart/alternative with the text as written and
     /// its HTML rendering ([`html_from_text`]). The body goes in unchanged: the CRLF before
-    /// each boundary belongs to the boundary, so a reader sees the text as written. Every
-    /// failure here is permanent: the same input would fail the same way on every retry.
+    /// each boundary belongs to the boundary, so a reader sees the text as written.
+    ///
+    /// With attachments, the root is multipart/mixed: that same multipart/alternative first,
+    /// then one part per attachment in order (`Content-Disposition: attachment`). Without,
+    /// the root is the multipart/alternative itself. Every failure here is permanent: the
+    /// same input would fail the same way on every retry.
     fn build_email(&self, message: &OutgoingMessage) -> Result<Message, SendError> {
         expect_channel(message, "email", "smtp")?;
+        check_attachments(&message.key, &message.attachments)?;
         let to = message.recipient.parse::<Mailbox>().map_err(|e| {
             SendError::Permanent(format!("invalid recipient address {:?}: {e}", message.recipient))
         })?;
@@ -185,10 +195,42 @@ impl SmtpTransport {
         let builder = with_language(builder, &message.locale);
         let builder = with_unsubscribe(builder, message.unsubscribe_url.as_deref())?;
         let html = html_from_text(&message.body, &message.locale);
-        builder
-            .multipart(MultiPart::alternative_plain_html(message.body.clone(), html))
-            .map_err(|e| SendError::Permanent(format!("building email: {e}")))
+        let alternative = MultiPart::alternative_plain_html(message.body.clone(), html);
+        let root = if message.attachments.is_empty() {
+            alternative
+        } else {
+            let mut mixed = MultiPart::mixed().multipart(alternative);
+            for attachment in &message.attachments {
+                mixed = mixed.singlepart(attachment_part(&message.key, attachment)?);
+            }
+            mixed
+        };
+        builder.multipart(root).map_err(|e| SendError::Permanent(format!("building email: {e}")))
     }
+}
+
+/// One attachment as a MIME part, always base64: lettre would pick 7bit for short ASCII
+/// lines and then pass the bytes through as they are, so a bare LF or NUL would reach the
+/// relay raw (and a relay may rewrite line endings). base64 keeps every byte.
+/// (The file name and content type were checked by [`check_attachments`] first.)
+fn attachment_part(key: &str, attachment: &Attachment) -> Result<SinglePart, SendError> {
+    let content_type =
+        ContentType::parse(&attachment.content_type).map_err(|e| AttachmentError::ContentType {
+            key: key.to_owned(),
+            filename: attachment.filename.clone(),
+            content_type: attachment.content_type.clone(),
+            reason: format!("is not a MIME type lettre accepts: {e}"),
+        })?;
+    // lettre refuses only 7bit or 8bit for content that does not fit them, never base64.
+    let body = Body::new_with_encoding(attachment.content.clone(), ContentTransferEncoding::Base64).map_err(
+        |_| {
+            SendError::Permanent(format!(
+                "notice {key}: attachment {:?}: no base64 body",
+                attachment.filename
+            ))
+        },
+    )?;
+    Ok(MimeAttachment::new(attachment.filename.clone()).body(body, content_type))
 }
 
 /// `Content-Language` when the locale is a plausible language tag; otherwise none rather
@@ -459,6 +501,7 @@ mod tests {
             kind: "update".into(),
             locale: "en\r\nBcc: evil@example.com".into(),
             unsubscribe_url: None,
+            attachments: Vec::new(),
         };
         let email = transport.build_email(&message).expect("buildable");
         let raw = String::from_utf8(email.formatted()).expect("ascii headers");

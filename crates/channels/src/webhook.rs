@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::http::{self, read_bounded, redact_query, shown, status_error, transport_error};
-use crate::{OutgoingMessage, SendError, Sent, Transport, expect_channel};
+use crate::{OutgoingMessage, SendError, Sent, Transport, check_attachments, expect_channel};
 
 /// The prefix Standard Webhooks puts before the base64 of the key.
 const SECRET_PREFIX: &str = "whsec_";
@@ -77,6 +77,11 @@ pub enum WebhookConfigError {
 /// - `webhook-timestamp`: unix seconds of this attempt, so the receiver can refuse replays;
 /// - `webhook-signature`: `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")).
 ///
+/// When the notice has attachments, `data` also carries `"attachments": [{"filename",
+/// "content_type", "content_base64"}]` (standard base64 with padding), in order; without,
+/// the key is absent, so the payload is the same as before attachments existed. A message
+/// over the attachment bounds ([`check_attachments`]) fails permanently before any request.
+///
 /// 2xx is delivered; 408, 429, 5xx, timeouts and connection errors are transient; any other
 /// status is permanent. Redirects are not followed.
 pub struct WebhookTransport {
@@ -122,6 +127,7 @@ impl Transport for WebhookTransport {
 
     async fn send(&self, message: &OutgoingMessage) -> Result<Sent, SendError> {
         expect_channel(message, "webhook", "webhook")?;
+        check_attachments(&message.key, &message.attachments)?;
         let id = HeaderValue::from_str(&message.key).map_err(|_| {
             SendError::Permanent(format!("notice key {:?} cannot be a webhook-id header", message.key))
         })?;
@@ -175,6 +181,17 @@ struct Data<'a> {
     locale: &'a str,
     subject: &'a str,
     body: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<AttachmentData<'a>>,
+}
+
+/// One attachment in the payload: its own shape, so the contract with receivers does not
+/// follow changes to [`crate::Attachment`]'s serde.
+#[derive(Serialize)]
+struct AttachmentData<'a> {
+    filename: &'a str,
+    content_type: &'a str,
+    content_base64: String,
 }
 
 fn payload(message: &OutgoingMessage, at: Timestamp) -> Result<String, SendError> {
@@ -189,6 +206,15 @@ fn payload(message: &OutgoingMessage, at: Timestamp) -> Result<String, SendError
             locale: &message.locale,
             subject: &message.subject,
             body: &message.body,
+            attachments: message
+                .attachments
+                .iter()
+                .map(|attachment| AttachmentData {
+                    filename: &attachment.filename,
+                    content_type: &attachment.content_type,
+                    content_base64: BASE64.encode(&attachment.content),
+                })
+                .collect(),
         },
     };
     serde_json::to_string(&payload).map_err(|e| SendError::Permanent(format!("webhook payload: {e}")))
@@ -237,11 +263,38 @@ mod tests {
             kind: "restored".into(),
             locale: "fr".into(),
             unsubscribe_url: None,
+            attachments: Vec::new(),
         };
         let at = Timestamp::from_second(1_700_000_000).expect("valid");
         assert_eq!(
             payload(&message, at).expect("serialisable"),
             r#"{"type":"notice.restored","timestamp":"2023-11-14T22:13:20Z","data":{"key":"n-1","customer_id":"c-7","incident_id":"i-3","kind":"restored","locale":"fr","subject":"Rétabli","body":"Le \"service\" est rétabli.\n"}}"#
+        );
+    }
+
+    #[test]
+    fn payload_with_attachments() {
+        let message = OutgoingMessage {
+            key: "APT-00000427".into(),
+            channel: "webhook".into(),
+            recipient: "app".into(),
+            subject: "RDV".into(),
+            body: "b".into(),
+            customer_id: "c-7".into(),
+            incident_id: "i-3".into(),
+            kind: "appointment".into(),
+            locale: "fr".into(),
+            unsubscribe_url: None,
+            attachments: vec![crate::Attachment {
+                filename: "APT-00000427.ics".into(),
+                content_type: "text/calendar; charset=utf-8".into(),
+                content: b"BEGIN:VCALENDAR\r\n\xff".to_vec(),
+            }],
+        };
+        let at = Timestamp::from_second(1_700_000_000).expect("valid");
+        assert_eq!(
+            payload(&message, at).expect("serialisable"),
+            r#"{"type":"notice.appointment","timestamp":"2023-11-14T22:13:20Z","data":{"key":"APT-00000427","customer_id":"c-7","incident_id":"i-3","kind":"appointment","locale":"fr","subject":"RDV","body":"b","attachments":[{"filename":"APT-00000427.ics","content_type":"text/calendar; charset=utf-8","content_base64":"QkVHSU46VkNBTEVOREFSDQr/"}]}}"#
         );
     }
 

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use amends_channels::{FileTransport, OutgoingMessage, SendError, Transport};
+use amends_channels::{Attachment, FileTransport, OutgoingMessage, SendError, Transport};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 fn message(key: &str, body: &str) -> OutgoingMessage {
     OutgoingMessage {
@@ -16,6 +18,7 @@ fn message(key: &str, body: &str) -> OutgoingMessage {
         kind: "restored".to_owned(),
         locale: "fr".to_owned(),
         unsubscribe_url: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -58,6 +61,57 @@ async fn appends_to_an_existing_file() {
         written,
         "earlier\n=== n-1 ===\nChannel: email\nTo: ana@example.com\nSubject: Service rétabli\n\nb\n\n"
     );
+}
+
+/// The attachment's section decodes back to its bytes with a plain base64 decoder.
+#[tokio::test]
+async fn attachments_follow_the_body_as_base64() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("outbox.txt");
+    let ics = "BEGIN:VCALENDAR\r\nSUMMARY:Zoé\r\n".repeat(10);
+    let message = OutgoingMessage {
+        attachments: vec![Attachment {
+            filename: "APT-00000427.ics".to_owned(),
+            content_type: "text/calendar; charset=utf-8".to_owned(),
+            content: ics.as_bytes().to_vec(),
+        }],
+        ..message("APT-00000427", "À mardi.\n")
+    };
+    FileTransport::new(&path).send(&message).await.expect("written");
+
+    let written = std::fs::read_to_string(&path).expect("file exists");
+    let (head, section) = written.split_once("--- APT-00000427.ics base64 ---\n").expect("a section");
+    assert_eq!(
+        head,
+        "=== APT-00000427 ===\nChannel: email\nTo: ana@example.com\nSubject: Service rétabli\n\
+         Attachment: APT-00000427.ics (text/calendar; charset=utf-8, 310 bytes)\n\nÀ mardi.\n\n"
+    );
+    let lines: Vec<&str> =
+        section.strip_suffix("\n\n").expect("a blank line ends the block").lines().collect();
+    assert!(lines.iter().all(|line| line.len() <= 76), "{lines:?}");
+    assert_eq!(BASE64.decode(lines.concat()).expect("base64"), ics.as_bytes());
+}
+
+#[tokio::test]
+async fn attachments_over_the_bounds_are_permanent_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("outbox.txt");
+    let message = OutgoingMessage {
+        attachments: vec![Attachment {
+            filename: "APT.ics\nSubject: forged".to_owned(),
+            content_type: "text/calendar".to_owned(),
+            content: b"x".to_vec(),
+        }],
+        ..message("APT-00000427", "b")
+    };
+    match FileTransport::new(&path).send(&message).await {
+        Err(SendError::Permanent(reason)) => assert_eq!(
+            reason,
+            "notice APT-00000427: attachment file name \"APT.ics\\nSubject: forged\" contains a control character"
+        ),
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
+    assert!(!path.exists());
 }
 
 #[tokio::test]

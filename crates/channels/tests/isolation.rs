@@ -24,6 +24,7 @@ fn message(channel: &str, key: &str, recipient: &str) -> OutgoingMessage {
         kind: "restored".to_owned(),
         locale: "en".to_owned(),
         unsubscribe_url: None,
+        attachments: Vec::new(),
     }
 }
 

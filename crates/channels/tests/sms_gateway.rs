@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use amends_channels::{
-    OutgoingMessage, SegmentBudget, SendError, SmsGatewayConfig, SmsPreset, SmsTransport, Transport,
+    ATTACHMENT_BYTES_MAX, Attachment, OutgoingMessage, SegmentBudget, SendError, SmsGatewayConfig, SmsPreset,
+    SmsTransport, Transport,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -47,6 +48,7 @@ fn sms(key: &str, text: &str) -> OutgoingMessage {
         kind: "update".to_owned(),
         locale: "fr".to_owned(),
         unsubscribe_url: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -227,6 +229,32 @@ async fn generic_json_gets_json_with_a_bearer_token() {
     assert_eq!(
         request.json(),
         json!({"to": TO, "from": "Amends", "text": "Service rétabli 日本", "reference": "n-5"})
+    );
+}
+
+/// An SMS cannot carry files: the request is the one without them, whatever they are
+/// (even over the bounds, since nothing of them is sent).
+#[tokio::test]
+async fn attachments_are_left_out_of_an_sms() {
+    let mut gateway = Gateway::start(vec![], Reply::json(202, json!({"id": "msg-10"}))).await;
+    let transport =
+        SmsTransport::new(config(gateway.url("/v1/sms"), SmsPreset::GenericJson)).expect("valid config");
+    let with = OutgoingMessage {
+        attachments: vec![Attachment {
+            filename: "APT-00000427.ics".to_owned(),
+            content_type: "text/calendar; charset=utf-8".to_owned(),
+            content: vec![b'x'; ATTACHMENT_BYTES_MAX + 1],
+        }],
+        ..sms("n-10", "RDV mardi 14h.")
+    };
+    transport.send(&with).await.expect("accepted");
+    transport.send(&sms("n-10", "RDV mardi 14h.")).await.expect("accepted");
+    let requests = gateway.drain();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].body, requests[1].body);
+    assert_eq!(
+        requests[0].json(),
+        json!({"to": TO, "from": FROM, "text": "RDV mardi 14h.", "reference": "n-10"})
     );
 }
 

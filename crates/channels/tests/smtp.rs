@@ -5,7 +5,12 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use amends_channels::{OutgoingMessage, SendError, SmtpConfig, SmtpTransport, Transport, html_from_text};
+use amends_channels::{
+    ATTACHMENT_BYTES_MAX, ATTACHMENTS_MAX, Attachment, OutgoingMessage, SendError, SmtpConfig, SmtpTransport,
+    Transport, html_from_text,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders};
 use support::{Behaviour, Received, SmtpServer, closed_port};
 
@@ -27,6 +32,7 @@ fn email(key: &str, recipient: &str, subject: &str, body: &str) -> OutgoingMessa
         kind: "restored".to_owned(),
         locale: "fr".to_owned(),
         unsubscribe_url: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -329,6 +335,237 @@ async fn an_unsubscribe_url_that_could_break_the_header_is_permanent_without_a_c
                 assert_eq!(reason, format!("unsubscribe url {bad:?} is not a plain http(s) URL"))
             }
             other => panic!("expected a permanent error for {bad:?}, got {other:?}"),
+        }
+    }
+}
+
+// Attachments ---------------------------------------------------------------------------
+
+/// An RFC 5545 appointment as a booking system would attach it: CRLF lines, UTF-8 text.
+const ICS: &str = "BEGIN:VCALENDAR\r\n\
+VERSION:2.0\r\n\
+PRODID:-//Amends//Appointments//FR\r\n\
+METHOD:PUBLISH\r\n\
+BEGIN:VEVENT\r\n\
+UID:APT-00000427@amends.example\r\n\
+DTSTAMP:20250301T090000Z\r\n\
+DTSTART:20250304T130000Z\r\n\
+DTEND:20250304T150000Z\r\n\
+SUMMARY:Intervention technicien — Zoé\r\n\
+LOCATION:12 rue de la Paix\\, Paris\r\n\
+END:VEVENT\r\n\
+END:VCALENDAR\r\n";
+
+fn ics() -> Attachment {
+    Attachment {
+        filename: "APT-00000427.ics".to_owned(),
+        content_type: "text/calendar; charset=utf-8".to_owned(),
+        content: ICS.as_bytes().to_vec(),
+    }
+}
+
+fn appointment(attachments: Vec<Attachment>) -> OutgoingMessage {
+    OutgoingMessage {
+        kind: "appointment".to_owned(),
+        attachments,
+        ..email("APT-00000427", "ana@example.com", "Votre rendez-vous", "Bonjour Ana,\n\nÀ mardi.\n")
+    }
+}
+
+/// One MIME part of the raw message: its header lines (unfolded) and its body as sent.
+#[derive(Debug)]
+struct RawPart {
+    headers: Vec<String>,
+    body: String,
+}
+
+/// The part whose headers include `header_line`, read straight from the bytes that arrived
+/// (no MIME library): from the boundary line before it to the next boundary.
+fn raw_part(raw: &str, header_line: &str) -> RawPart {
+    let at = raw.find(header_line).unwrap_or_else(|| panic!("{header_line:?} not in\n{raw}"));
+    let start = raw[..at].rfind("\r\n--").expect("a boundary before the part");
+    let start = start + raw[start + 2..].find("\r\n").expect("the end of the boundary line") + 4;
+    let (head, rest) = raw[start..].split_once("\r\n\r\n").expect("a blank line after the part's headers");
+    let body = &rest[..rest.find("\r\n--").expect("a boundary after the part")];
+    let headers =
+        head.replace("\r\n ", " ").replace("\r\n\t", " ").split("\r\n").map(str::to_owned).collect();
+    RawPart { headers, body: body.to_owned() }
+}
+
+impl RawPart {
+    /// The body decoded as its Content-Transfer-Encoding says.
+    fn decoded(&self) -> Vec<u8> {
+        let encoding = self
+            .headers
+            .iter()
+            .find_map(|h| h.strip_prefix("Content-Transfer-Encoding: "))
+            .expect("a Content-Transfer-Encoding");
+        match encoding {
+            "base64" => {
+                let packed: String = self.body.split("\r\n").collect();
+                BASE64.decode(packed).expect("valid base64")
+            }
+            other => panic!("attachments must be base64, found {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_appointment_email_carries_its_ics_as_an_attachment() {
+    let mut server = SmtpServer::start(Behaviour::default());
+    let transport = SmtpTransport::new(config(server.url(), 1)).expect("valid config");
+    transport.send(&appointment(vec![ics()])).await.expect("accepted");
+
+    let received = server.drain();
+    assert_eq!(received.len(), 1);
+    let raw = String::from_utf8(received[0].data.clone()).expect("an ASCII message");
+
+    // Read by hand from the raw bytes.
+    let parsed = MessageParser::default().parse(&received[0].data).expect("a parseable message");
+    let root_type = raw_header(&parsed, "Content-Type").expect("a Content-Type");
+    assert!(root_type.starts_with("multipart/mixed;"), "{root_type}");
+    let part = raw_part(&raw, "Content-Disposition: attachment; filename=\"APT-00000427.ics\"");
+    assert_eq!(
+        part.headers,
+        [
+            "Content-Disposition: attachment; filename=\"APT-00000427.ics\"",
+            "Content-Type: text/calendar; charset=utf-8",
+            "Content-Transfer-Encoding: base64",
+        ]
+    );
+    assert_eq!(part.decoded(), ICS.as_bytes());
+
+    // And read by an independent MIME parser: the text and HTML as without an attachment,
+    // the same Message-ID (sha256 of the key, computed with sha256sum), then the file.
+    let hash = "750b478d05d3e16a560a2bc831094a666cbaadc3f6d1649456285cac2a2282b5";
+    let body = "Bonjour Ana,\n\nÀ mardi.\n";
+    let mut structure = vec!["multipart/mixed".to_owned()];
+    structure.extend(ALTERNATIVE.map(str::to_owned));
+    structure.push("text/calendar; charset=utf-8".to_owned());
+    assert_eq!(
+        seen(&received[0]),
+        Seen { structure, ..expected(hash, "APT-00000427", "ana@example.com", "Votre rendez-vous", body) }
+    );
+    assert_eq!(parsed.attachment_count(), 1);
+    let attachment = parsed.attachment(0).expect("an attachment");
+    assert_eq!(attachment.attachment_name(), Some("APT-00000427.ics"));
+    assert_eq!(attachment.contents(), ICS.as_bytes());
+}
+
+#[tokio::test]
+async fn without_attachments_the_email_is_multipart_alternative_as_before() {
+    let mut server = SmtpServer::start(Behaviour::default());
+    let transport = SmtpTransport::new(config(server.url(), 1)).expect("valid config");
+    transport.send(&appointment(Vec::new())).await.expect("accepted");
+
+    let received = server.drain();
+    assert_eq!(received.len(), 1);
+    let raw = String::from_utf8(received[0].data.clone()).expect("an ASCII message");
+    assert!(!raw.contains("multipart/mixed"), "{raw}");
+    assert!(!raw.contains("Content-Disposition"), "{raw}");
+    let parsed = MessageParser::default().parse(&received[0].data).expect("a parseable message");
+    let root_type = raw_header(&parsed, "Content-Type").expect("a Content-Type");
+    assert!(root_type.starts_with("multipart/alternative;"), "{root_type}");
+    assert_eq!(seen(&received[0]).structure, ALTERNATIVE);
+    assert_eq!(parsed.attachment_count(), 0);
+}
+
+/// At the bounds exactly: four files of 256 KiB, every byte value (NUL, bare CR and LF, a
+/// lone dot on a line, 8-bit bytes), in order, with a non-ASCII name (RFC 2231).
+#[tokio::test]
+async fn four_attachments_of_the_largest_size_arrive_byte_for_byte() {
+    let mut server = SmtpServer::start(Behaviour::default());
+    let transport = SmtpTransport::new(config(server.url(), 1)).expect("valid config");
+    let files: Vec<Attachment> = (0..ATTACHMENTS_MAX)
+        .map(|i| {
+            let mut content = b"a\n.\nb\r\n.\r\nc\rd\0".to_vec();
+            content.extend((0..=255u8).cycle().skip(i).take(ATTACHMENT_BYTES_MAX - content.len()));
+            Attachment {
+                filename: format!("reçu {i} été.bin"),
+                content_type: "application/octet-stream".to_owned(),
+                content,
+            }
+        })
+        .collect();
+    assert!(files.iter().all(|f| f.content.len() == ATTACHMENT_BYTES_MAX));
+    transport.send(&appointment(files.clone())).await.expect("accepted");
+
+    let received = server.drain();
+    assert_eq!(received.len(), 1);
+    let parsed = MessageParser::default().parse(&received[0].data).expect("a parseable message");
+    assert_eq!(parsed.attachment_count(), ATTACHMENTS_MAX);
+    for (i, file) in files.iter().enumerate() {
+        let attachment = parsed.attachment(i as u32).expect("an attachment");
+        assert_eq!(attachment.attachment_name(), Some(file.filename.as_str()), "attachment {i}");
+        assert!(attachment.contents() == file.content.as_slice(), "attachment {i} differs");
+    }
+}
+
+/// Short ASCII lines would let lettre pick 7bit and pass the bytes raw: bare LF and CR, a
+/// lone dot, no final newline. Base64 keeps them exactly.
+#[tokio::test]
+async fn an_ascii_attachment_is_base64_too_and_keeps_its_line_endings() {
+    let mut server = SmtpServer::start(Behaviour::default());
+    let transport = SmtpTransport::new(config(server.url(), 1)).expect("valid config");
+    let content = b"one\ntwo\r\n.\nthree\rfour\n\n.".to_vec();
+    let notes = Attachment {
+        filename: "notes.txt".to_owned(),
+        content_type: "text/plain".to_owned(),
+        content: content.clone(),
+    };
+    transport.send(&appointment(vec![notes])).await.expect("accepted");
+
+    let received = server.drain();
+    let raw = String::from_utf8(received[0].data.clone()).expect("an ASCII message");
+    let part = raw_part(&raw, "Content-Disposition: attachment; filename=\"notes.txt\"");
+    assert!(part.headers.iter().any(|h| h == "Content-Transfer-Encoding: base64"), "{part:?}");
+    assert_eq!(part.decoded(), content);
+}
+
+/// Against a closed port, any connection attempt would end Transient; Permanent proves the
+/// message was refused before connecting.
+#[tokio::test]
+async fn attachments_over_the_bounds_are_permanent_without_a_connection() {
+    let url = format!("smtp://127.0.0.1:{}", closed_port());
+    let transport = SmtpTransport::new(config(url, 1)).expect("valid config");
+    let named = |filename: &str, bytes: usize| Attachment {
+        filename: filename.to_owned(),
+        content: vec![b'x'; bytes],
+        ..ics()
+    };
+    let cases = [
+        (
+            vec![ics(), ics(), ics(), ics(), named("fifth.ics", 1)],
+            "notice APT-00000427: 5 attachments, at most 4; the first over the bound is \"fifth.ics\"",
+        ),
+        (
+            vec![named("big.ics", ATTACHMENT_BYTES_MAX + 1)],
+            "notice APT-00000427: attachment \"big.ics\" is 262145 bytes, at most 262144",
+        ),
+        (
+            vec![named("../APT-00000427.ics", 1)],
+            "notice APT-00000427: attachment file name \"../APT-00000427.ics\" contains a path separator",
+        ),
+        (
+            vec![named("APT.ics\r\nBcc: evil@example.com", 1)],
+            "notice APT-00000427: attachment file name \"APT.ics\\r\\nBcc: evil@example.com\" contains a \
+             control character",
+        ),
+        (
+            vec![Attachment { content_type: "text/calendar\r\nBcc: evil@example.com".to_owned(), ..ics() }],
+            "notice APT-00000427: attachment \"APT-00000427.ics\": content type \
+             \"text/calendar\\r\\nBcc: evil@example.com\" has a character outside printable ASCII",
+        ),
+        (
+            vec![Attachment { content_type: "text/calendar; charset".to_owned(), ..ics() }],
+            "notice APT-00000427: attachment \"APT-00000427.ics\": content type \"text/calendar; charset\" \
+             has a parameter that is not name=value",
+        ),
+    ];
+    for (attachments, expected) in cases {
+        match transport.send(&appointment(attachments)).await {
+            Err(SendError::Permanent(reason)) => assert_eq!(reason, expected),
+            other => panic!("expected a permanent error {expected:?}, got {other:?}"),
         }
     }
 }

@@ -6,7 +6,11 @@ mod gateway;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use amends_channels::{OutgoingMessage, SendError, Transport, WebhookConfig, WebhookTransport};
+use amends_channels::{
+    ATTACHMENT_BYTES_MAX, Attachment, OutgoingMessage, SendError, Transport, WebhookConfig, WebhookTransport,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use gateway::{Captured, Gateway, Reply, closed_port};
 use serde_json::json;
 use standardwebhooks::Webhook;
@@ -31,6 +35,7 @@ fn notice(key: &str) -> OutgoingMessage {
         kind: "restored".to_owned(),
         locale: "fr".to_owned(),
         unsubscribe_url: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -218,5 +223,73 @@ async fn other_channels_are_refused_permanently_without_a_request() {
     }
     let bad_key = notice("n-\r\nX-Injected: 1");
     assert!(matches!(transport.send(&bad_key).await, Err(SendError::Permanent(_))));
+    assert!(gateway.drain().is_empty());
+}
+
+#[tokio::test]
+async fn attachments_ride_in_the_signed_payload_as_base64() {
+    let mut gateway = Gateway::start(vec![], Reply::Answer(204, String::new())).await;
+    let ics =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nSUMMARY:Zoé\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let binary: Vec<u8> = (0..=255u8).collect();
+    let message = OutgoingMessage {
+        attachments: vec![
+            Attachment {
+                filename: "APT-00000427.ics".to_owned(),
+                content_type: "text/calendar; charset=utf-8".to_owned(),
+                content: ics.as_bytes().to_vec(),
+            },
+            Attachment {
+                filename: "reçu.bin".to_owned(),
+                content_type: "application/octet-stream".to_owned(),
+                content: binary.clone(),
+            },
+        ],
+        ..notice("APT-00000427")
+    };
+    transport_for(&gateway, 5_000).send(&message).await.expect("delivered");
+
+    let requests = gateway.drain();
+    assert_eq!(requests.len(), 1);
+    verify(&requests[0]).expect("the signature covers the body with its attachments");
+    let json = requests[0].json();
+    let attachments = json["data"]["attachments"].as_array().expect("an attachments array");
+    let shown: Vec<(&str, &str, Vec<u8>)> = attachments
+        .iter()
+        .map(|a| {
+            let decoded = BASE64.decode(a["content_base64"].as_str().expect("a string")).expect("base64");
+            (a["filename"].as_str().unwrap_or("?"), a["content_type"].as_str().unwrap_or("?"), decoded)
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("APT-00000427.ics", "text/calendar; charset=utf-8", ics.as_bytes().to_vec()),
+            ("reçu.bin", "application/octet-stream", binary),
+        ]
+    );
+    assert_eq!(attachments[0].as_object().map(|o| o.len()), Some(3), "{json}");
+    assert_eq!(json["data"]["body"], "Bonjour Zoé,\n\nLe service est rétabli.\n");
+}
+
+/// Without attachments the payload has no `attachments` key at all (checked whole in the
+/// first test); over the bounds, no request is made.
+#[tokio::test]
+async fn attachments_over_the_bounds_are_permanent_without_a_request() {
+    let mut gateway = Gateway::start(vec![], Reply::Answer(200, String::new())).await;
+    let message = OutgoingMessage {
+        attachments: vec![Attachment {
+            filename: "big.ics".to_owned(),
+            content_type: "text/calendar".to_owned(),
+            content: vec![b'x'; ATTACHMENT_BYTES_MAX + 1],
+        }],
+        ..notice("APT-00000427")
+    };
+    match transport_for(&gateway, 5_000).send(&message).await {
+        Err(SendError::Permanent(reason)) => {
+            assert_eq!(reason, "notice APT-00000427: attachment \"big.ics\" is 262145 bytes, at most 262144")
+        }
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
     assert!(gateway.drain().is_empty());
 }

@@ -229,6 +229,7 @@ fn outgoing(n: &NoticeRow) -> OutgoingMessage {
         kind: n.kind.clone(),
         locale: n.locale.clone(),
         unsubscribe_url: None,
+        attachments: Vec::new(),
     }
 }
 
