@@ -10,8 +10,9 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::{
-    AgentRow, CaseEventRow, CaseRow, CreditRow, CustomerRow, DeviceEventRow, ElementRow, ImpactRow,
-    IncidentRow, IncidentSource, NoticeRow, PlanRow, Result, StoreError, TokenRow, UpdateRow,
+    AgentRow, AppointmentCounts, AppointmentRow, CancellationRow, CaseEventRow, CaseRow, CaseTiming,
+    CreditRow, CustomerRow, DeviceEventRow, ElementRow, HoldRow, ImpactRow, IncidentRow, IncidentSource,
+    JourneySteps, NoticeRow, PlanRow, Result, SignupRow, StoreError, SurveyDecisionRow, TokenRow, UpdateRow,
 };
 use amends_core::incident::ByLocale;
 
@@ -100,6 +101,16 @@ pub(crate) fn opt_micros(ts: Option<Timestamp>) -> Option<i64> {
     ts.map(micros)
 }
 
+/// A stored instant read outside a row decoder (an aggregate).
+pub(crate) fn instant(table: &'static str, col: &str, us: i64) -> Result<Timestamp> {
+    timestamp(table, col, us)
+}
+
+/// A stored count read outside a row decoder.
+pub(crate) fn count(table: &'static str, n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt { table, reason: format!("negative count {n}") })
+}
+
 fn timestamp(table: &'static str, col: &str, us: i64) -> Result<Timestamp> {
     Timestamp::from_microsecond(us).map_err(|e| StoreError::Corrupt {
         table,
@@ -115,6 +126,129 @@ pub(crate) fn incident_id(n: i64) -> String {
 /// The public id of the n-th case: `CASE-000001`.
 pub(crate) fn case_id(n: i64) -> String {
     format!("CASE-{n:06}")
+}
+
+/// The public id of the n-th cancellation: `CAN-000001`.
+pub(crate) fn cancellation_reference(n: i64) -> String {
+    format!("CAN-{n:06}")
+}
+
+/// The public id of the n-th survey sent: `SUR-000001`.
+pub(crate) fn survey_id(n: i64) -> String {
+    format!("SUR-{n:06}")
+}
+
+/// A number a counter handed out, as `book_appointment`'s `build` takes it.
+pub(crate) fn counter_number(counter: &'static str, n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt {
+        table: "counters",
+        reason: format!("counter {counter} handed out {n}"),
+    })
+}
+
+/// Refuses, before anything is written, a built appointment for another technician than
+/// the one whose appointments and holds it was built from: its checks would have been
+/// against the wrong ones.
+pub(crate) fn check_built_appointment(technician_id: Option<&str>, built: &AppointmentRow) -> Result<()> {
+    if built.technician_id.as_deref() == technician_id {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        table: "appointments",
+        reason: format!(
+            "refused before writing: appointment {} built for technician {:?} from the bookings of {:?}",
+            built.reference, built.technician_id, technician_id
+        ),
+    })
+}
+
+/// Why an update of `given` wrote nothing, from the row stored under its reference (read
+/// after the update): not there, another version, or a field the booking fixed.
+pub(crate) fn appointment_update_refusal(
+    given: &AppointmentRow,
+    stored: Option<AppointmentRow>,
+) -> StoreError {
+    let reference = given.reference.clone();
+    let Some(stored) = stored else { return StoreError::AppointmentNotFound(reference) };
+    if stored.version != given.version {
+        return StoreError::AppointmentConflict { reference, expected: given.version, found: stored.version };
+    }
+    let fixed = [
+        ("customer_id", stored.customer_id != given.customer_id),
+        ("technician_id", stored.technician_id != given.technician_id),
+        ("window_start", stored.window_start != given.window_start),
+        ("window_end", stored.window_end != given.window_end),
+        ("booked_at", stored.booked_at != given.booked_at),
+        ("rebooked_from", stored.rebooked_from != given.rebooked_from),
+    ];
+    match fixed.into_iter().find(|(_, changed)| *changed) {
+        Some((field, _)) => StoreError::AppointmentFixed { reference, field },
+        // Versions only grow and the fixed fields never change, so the update cannot
+        // have missed this row; report the version it found rather than guess.
+        None => StoreError::AppointmentConflict { reference, expected: given.version, found: stored.version },
+    }
+}
+
+/// Refuses, before anything is written, a sign-up for another customer than the one
+/// signing up.
+pub(crate) fn check_signup(customer: &CustomerRow, signup: &SignupRow) -> Result<()> {
+    if customer.customer_id == signup.customer_id {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        table: "signups",
+        reason: format!(
+            "refused before writing: the sign-up of {} given with customer {}",
+            signup.customer_id, customer.customer_id
+        ),
+    })
+}
+
+/// `Refused` naming the plan or element of a new customer that the book does not hold
+/// (`plans` and `elements`: how many rows have its ids).
+pub(crate) fn check_in_book(customer: &CustomerRow, plans: i64, elements: i64) -> Result<()> {
+    let id = &customer.customer_id;
+    if plans == 0 {
+        return Err(StoreError::Refused(format!("customer {id}: plan {} not found", customer.plan_id)));
+    }
+    if elements == 0 {
+        return Err(StoreError::Refused(format!("customer {id}: element {} not found", customer.element_id)));
+    }
+    Ok(())
+}
+
+/// AlreadyCancelled for `customer_id`, naming their latest cancellation if there is one.
+pub(crate) fn already_cancelled(customer_id: &str, earlier: Option<CancellationRow>) -> StoreError {
+    StoreError::AlreadyCancelled {
+        customer_id: customer_id.to_owned(),
+        reference: earlier.as_ref().map(|c| c.reference.clone()),
+        at: earlier.map(|c| c.requested_at),
+    }
+}
+
+/// The decision that made an insert under `subject_key` conflict: another writer's,
+/// committed meanwhile.
+pub(crate) fn decided_meanwhile(
+    subject_key: &str,
+    stored: Option<SurveyDecisionRow>,
+) -> Result<SurveyDecisionRow> {
+    stored.ok_or_else(|| StoreError::Corrupt {
+        table: "survey_decisions",
+        reason: format!("subject key {subject_key:?} conflicted, yet no decision holds it"),
+    })
+}
+
+/// A list read whole hit its bound: what it returned is not all there is.
+pub(crate) fn warn_if_full(what: &'static str, rows: usize) {
+    if rows >= crate::LIVE_ROWS_MAX as usize {
+        tracing::warn!(what, rows, "bound reached: rows beyond it were not read");
+    }
+}
+
+/// Counts by (decision, reason), ordered with no reason first: the backends order NULL
+/// differently, so the order is made here.
+pub(crate) fn sort_decision_counts(counts: &mut [(String, Option<String>, u64)]) {
+    counts.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
 }
 
 /// Refuses, before anything is written, events that do not continue the log of `case_id`
@@ -292,6 +426,7 @@ pub(crate) trait RowGet {
     fn get_opt_i64(&self, col: &str) -> sqlx::Result<Option<i64>>;
     fn get_i32(&self, col: &str) -> sqlx::Result<i32>;
     fn get_i16(&self, col: &str) -> sqlx::Result<i16>;
+    fn get_opt_i16(&self, col: &str) -> sqlx::Result<Option<i16>>;
     fn get_bool(&self, col: &str) -> sqlx::Result<bool>;
 }
 
@@ -314,6 +449,9 @@ macro_rules! impl_row_get {
                 self.try_get(col)
             }
             fn get_i16(&self, col: &str) -> sqlx::Result<i16> {
+                self.try_get(col)
+            }
+            fn get_opt_i16(&self, col: &str) -> sqlx::Result<Option<i16>> {
                 self.try_get(col)
             }
             fn get_bool(&self, col: &str) -> sqlx::Result<bool> {
@@ -359,6 +497,14 @@ impl<'r, R: RowGet> Cols<'r, R> {
 
     pub(crate) fn i16(&self, col: &str) -> Result<i16> {
         self.row.get_i16(col).map_err(|e| self.corrupt(col, e))
+    }
+
+    pub(crate) fn opt_i64(&self, col: &str) -> Result<Option<i64>> {
+        self.row.get_opt_i64(col).map_err(|e| self.corrupt(col, e))
+    }
+
+    pub(crate) fn opt_i16(&self, col: &str) -> Result<Option<i16>> {
+        self.row.get_opt_i16(col).map_err(|e| self.corrupt(col, e))
     }
 
     pub(crate) fn bool(&self, col: &str) -> Result<bool> {
@@ -642,6 +788,260 @@ pub(crate) fn notice_count_from_row<R: RowGet>(row: &R) -> Result<crate::NoticeC
     let c = Cols::new(row, "outbox");
     Ok(crate::NoticeCount { kind: c.text("kind")?, status: c.text("status")?, count: c.count("n")? })
 }
+
+pub(crate) fn appointment_from_row<R: RowGet>(row: &R) -> Result<AppointmentRow> {
+    let c = Cols::new(row, "appointments");
+    Ok(AppointmentRow {
+        reference: c.text("reference")?,
+        customer_id: c.text("customer_id")?,
+        technician_id: c.opt_text("technician_id")?,
+        owner: c.text("owner")?,
+        window_start: c.ts("window_start")?,
+        window_end: c.ts("window_end")?,
+        status: c.text("status")?,
+        booked_at: c.ts("booked_at")?,
+        arrived_at: c.opt_ts("arrived_at")?,
+        completed_at: c.opt_ts("completed_at")?,
+        cancelled_at: c.opt_ts("cancelled_at")?,
+        cancel_notice_secs: c.opt_i64("cancel_notice_secs")?,
+        missed_at: c.opt_ts("missed_at")?,
+        rebooked_from: c.opt_text("rebooked_from")?,
+        checked_at: c.opt_ts("checked_at")?,
+        version: c.i64("version")?,
+    })
+}
+
+pub(crate) fn hold_from_row<R: RowGet>(row: &R) -> Result<HoldRow> {
+    let c = Cols::new(row, "appointment_holds");
+    Ok(HoldRow {
+        for_reference: c.text("for_reference")?,
+        technician_id: c.text("technician_id")?,
+        window_start: c.ts("window_start")?,
+        window_end: c.ts("window_end")?,
+        until: c.ts("until")?,
+    })
+}
+
+pub(crate) fn appointment_counts_from_row<R: RowGet>(row: &R) -> Result<AppointmentCounts> {
+    let c = Cols::new(row, "appointments");
+    Ok(AppointmentCounts {
+        ended: c.count("ended")?,
+        missed: c.count("missed")?,
+        late_cancelled: c.count("late_cancelled")?,
+    })
+}
+
+pub(crate) fn cancellation_from_row<R: RowGet>(row: &R) -> Result<CancellationRow> {
+    let c = Cols::new(row, "cancellations");
+    Ok(CancellationRow {
+        reference: c.text("reference")?,
+        customer_id: c.text("customer_id")?,
+        requested_at: c.ts("requested_at")?,
+        effective_at: c.ts("effective_at")?,
+        channel: c.text("channel")?,
+        reason: c.opt_text("reason")?,
+        retention_offer: c.opt_text("retention_offer")?,
+        final_bill_minor: c.i64("final_bill_minor")?,
+        currency: c.text("currency")?,
+        final_bill: c.text("final_bill")?,
+        steps: c.i32("steps")?,
+        audit: c.text("audit")?,
+    })
+}
+
+pub(crate) fn journey_steps_from_row<R: RowGet>(row: &R) -> Result<JourneySteps> {
+    let c = Cols::new(row, "signups");
+    Ok(JourneySteps {
+        signups: c.count("signups")?,
+        signup_steps_max: c.i32("signup_steps_max")?,
+        signup_steps_total: c.count("signup_steps_total")?,
+        cancellations: c.count("cancellations")?,
+        cancel_steps_max: c.i32("cancel_steps_max")?,
+        cancel_steps_total: c.count("cancel_steps_total")?,
+    })
+}
+
+pub(crate) fn survey_from_row<R: RowGet>(row: &R) -> Result<SurveyDecisionRow> {
+    let c = Cols::new(row, "survey_decisions");
+    Ok(SurveyDecisionRow {
+        subject_key: c.text("subject_key")?,
+        customer_id: c.text("customer_id")?,
+        subject: c.text("subject")?,
+        case_id: c.opt_text("case_id")?,
+        incident_id: c.opt_text("incident_id")?,
+        decision: c.text("decision")?,
+        reason: c.opt_text("reason")?,
+        decided_at: c.ts("decided_at")?,
+        survey_id: c.opt_text("survey_id")?,
+        send_at: c.opt_ts("send_at")?,
+        expires_at: c.opt_ts("expires_at")?,
+        scale: c.opt_text("scale")?,
+        sent_at: c.opt_ts("sent_at")?,
+        answered_at: c.opt_ts("answered_at")?,
+        score: c.opt_i16("score")?,
+    })
+}
+
+pub(crate) fn decision_count_from_row<R: RowGet>(row: &R) -> Result<(String, Option<String>, u64)> {
+    let c = Cols::new(row, "survey_decisions");
+    Ok((c.text("decision")?, c.opt_text("reason")?, c.count("n")?))
+}
+
+/// A resolved incident: (id, resolved_at).
+pub(crate) fn resolved_from_row<R: RowGet>(row: &R) -> Result<(String, Timestamp)> {
+    let c = Cols::new(row, "incidents");
+    Ok((c.text("incident_id")?, c.ts("resolved_at")?))
+}
+
+pub(crate) fn case_timing_from_row<R: RowGet>(row: &R) -> Result<CaseTiming> {
+    let c = Cols::new(row, "cases");
+    Ok(CaseTiming {
+        case_id: c.text("case_id")?,
+        source: c.text("source")?,
+        first_contact_at: c.ts("first_contact_at")?,
+        opened_at: c.ts("opened_at")?,
+        first_response_at: c.opt_ts("first_response_at")?,
+        fixed_at: c.opt_ts("fixed_at")?,
+    })
+}
+
+// ---- binding wide rows ----
+//
+// Macros rather than functions: the two backends' query types differ, but the bind
+// chains are the same text, so they are written once, beside each other, and cannot
+// drift apart between the backends.
+
+/// Binds a new appointment, numbered `number`, in the order of `sql::INSERT_APPOINTMENT`.
+macro_rules! bind_new_appointment {
+    ($q:expr, $row:expr, $number:expr) => {{
+        use $crate::common::{micros, opt_micros};
+        let r: &$crate::AppointmentRow = $row;
+        $q.bind(r.reference.as_str())
+            .bind($number)
+            .bind(r.customer_id.as_str())
+            .bind(r.technician_id.as_deref())
+            .bind(r.owner.as_str())
+            .bind(micros(r.window_start))
+            .bind(micros(r.window_end))
+            .bind(r.status.as_str())
+            .bind(micros(r.booked_at))
+            .bind(opt_micros(r.arrived_at))
+            .bind(opt_micros(r.completed_at))
+            .bind(opt_micros(r.cancelled_at))
+            .bind(r.cancel_notice_secs)
+            .bind(opt_micros(r.missed_at))
+            .bind(r.rebooked_from.as_deref())
+            .bind(opt_micros(r.checked_at))
+    }};
+}
+pub(crate) use bind_new_appointment;
+
+/// Binds an appointment update in the order of `sql::UPDATE_APPOINTMENT`.
+macro_rules! bind_appointment_update {
+    ($q:expr, $row:expr) => {{
+        use $crate::common::{micros, opt_micros};
+        let r: &$crate::AppointmentRow = $row;
+        $q.bind(r.reference.as_str())
+            .bind(r.version)
+            .bind(r.owner.as_str())
+            .bind(r.status.as_str())
+            .bind(opt_micros(r.arrived_at))
+            .bind(opt_micros(r.completed_at))
+            .bind(opt_micros(r.cancelled_at))
+            .bind(r.cancel_notice_secs)
+            .bind(opt_micros(r.missed_at))
+            .bind(opt_micros(r.checked_at))
+            .bind(r.customer_id.as_str())
+            .bind(r.technician_id.as_deref())
+            .bind(micros(r.window_start))
+            .bind(micros(r.window_end))
+            .bind(micros(r.booked_at))
+            .bind(r.rebooked_from.as_deref())
+    }};
+}
+pub(crate) use bind_appointment_update;
+
+/// Binds a hold in the order of `sql::INSERT_HOLD`.
+macro_rules! bind_hold {
+    ($q:expr, $hold:expr) => {{
+        use $crate::common::micros;
+        let h: &$crate::HoldRow = $hold;
+        $q.bind(h.for_reference.as_str())
+            .bind(h.technician_id.as_str())
+            .bind(micros(h.window_start))
+            .bind(micros(h.window_end))
+            .bind(micros(h.until))
+    }};
+}
+pub(crate) use bind_hold;
+
+/// Binds a customer in [`CUSTOMER_COLS`] order (`sql::INSERT_CUSTOMER`).
+macro_rules! bind_customer {
+    ($q:expr, $row:expr) => {{
+        use $crate::common::micros;
+        let r: &$crate::CustomerRow = $row;
+        $q.bind(r.customer_id.as_str())
+            .bind(r.name.as_str())
+            .bind(r.email.as_deref())
+            .bind(r.phone.as_deref())
+            .bind(r.locale.as_str())
+            .bind(r.timezone.as_str())
+            .bind(r.plan_id.as_str())
+            .bind(r.element_id.as_str())
+            .bind(r.device_id.as_deref())
+            .bind(r.billing_day)
+            .bind(micros(r.active_since))
+            .bind(r.status.as_str())
+            .bind(r.segment.as_str())
+            .bind(r.jurisdiction.as_deref())
+    }};
+}
+pub(crate) use bind_customer;
+
+/// Binds a cancellation under `reference` in the order of `sql::INSERT_CANCELLATION`.
+macro_rules! bind_cancellation {
+    ($q:expr, $row:expr, $reference:expr) => {{
+        use $crate::common::micros;
+        let r: &$crate::CancellationRow = $row;
+        $q.bind($reference)
+            .bind(r.customer_id.as_str())
+            .bind(micros(r.requested_at))
+            .bind(micros(r.effective_at))
+            .bind(r.channel.as_str())
+            .bind(r.reason.as_deref())
+            .bind(r.retention_offer.as_deref())
+            .bind(r.final_bill_minor)
+            .bind(r.currency.as_str())
+            .bind(r.final_bill.as_str())
+            .bind(r.steps)
+            .bind(r.audit.as_str())
+    }};
+}
+pub(crate) use bind_cancellation;
+
+/// Binds a survey decision with `survey_id` in the order of `sql::INSERT_DECISION`.
+macro_rules! bind_survey_decision {
+    ($q:expr, $row:expr, $survey_id:expr) => {{
+        use $crate::common::{micros, opt_micros};
+        let r: &$crate::SurveyDecisionRow = $row;
+        $q.bind(r.subject_key.as_str())
+            .bind(r.customer_id.as_str())
+            .bind(r.subject.as_str())
+            .bind(r.case_id.as_deref())
+            .bind(r.incident_id.as_deref())
+            .bind(r.decision.as_str())
+            .bind(r.reason.as_deref())
+            .bind(micros(r.decided_at))
+            .bind($survey_id)
+            .bind(opt_micros(r.send_at))
+            .bind(opt_micros(r.expires_at))
+            .bind(r.scale.as_deref())
+            .bind(opt_micros(r.sent_at))
+            .bind(opt_micros(r.answered_at))
+            .bind(r.score)
+    }};
+}
+pub(crate) use bind_survey_decision;
 
 /// Decodes every row with `f`, stopping at the first corrupt one.
 pub(crate) fn decode_all<R, T>(rows: &[R], f: fn(&R) -> Result<T>) -> Result<Vec<T>> {

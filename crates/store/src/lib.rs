@@ -58,6 +58,39 @@ pub enum StoreError {
     CaseNotFound(String),
     #[error("case {case_id} changed meanwhile: expected version {expected}, found {found}; read it again")]
     CaseConflict { case_id: String, expected: i64, found: i64 },
+    /// A write refused for what the store holds: a booking its `build` refused (the
+    /// message as given), a new customer whose plan or element is not in the book.
+    #[error("{0}")]
+    Refused(String),
+    #[error("appointment {0} not found")]
+    AppointmentNotFound(String),
+    #[error("appointment {0} exists already")]
+    AppointmentExists(String),
+    #[error(
+        "appointment {reference} changed meanwhile: expected version {expected}, found {found}; read it again"
+    )]
+    AppointmentConflict { reference: String, expected: i64, found: i64 },
+    /// An update that would change what the booking fixed (customer, technician, window,
+    /// booked_at, rebooked_from): moving a visit is a new booking, checked as one.
+    #[error("appointment {reference}: {field} is fixed at booking; book again (rebooked_from) to change it")]
+    AppointmentFixed { reference: String, field: &'static str },
+    #[error("customer {0} exists already")]
+    CustomerExists(String),
+    #[error("customer {0} not found")]
+    CustomerNotFound(String),
+    #[error("customer {customer_id} is already cancelled{}", earlier_cancellation(.reference, .at))]
+    AlreadyCancelled { customer_id: String, reference: Option<String>, at: Option<Timestamp> },
+    #[error("survey {0} not found")]
+    SurveyNotFound(String),
+}
+
+/// ` (CAN-000001, requested at ...)`: the cancellation an AlreadyCancelled names, if any.
+fn earlier_cancellation(reference: &Option<String>, at: &Option<Timestamp>) -> String {
+    match (reference, at) {
+        (Some(reference), Some(at)) => format!(" ({reference}, requested at {at})"),
+        (Some(reference), None) => format!(" ({reference})"),
+        (None, _) => " (no cancellation on record: the book says so)".to_owned(),
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -512,6 +545,191 @@ pub enum CaseOpening {
     Existing(String),
 }
 
+/// A booked visit (issue 6): the core's `appointment::Appointment`, flattened, plus who
+/// owns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppointmentRow {
+    /// The key, `APT-00000427`: made by the app from the number `book_appointment` hands
+    /// its `build`; the store keeps that number beside it and orders lists by it.
+    pub reference: String,
+    pub customer_id: String,
+    pub technician_id: Option<String>,
+    /// The person (agent id) who owns the visit: a failure opens a case for them.
+    pub owner: String,
+    pub window_start: Timestamp,
+    pub window_end: Timestamp,
+    /// `booked`, `arrived`, `completed`, `cancelled_by_customer`, `cancelled_by_provider`
+    /// or `missed`.
+    pub status: String,
+    pub booked_at: Timestamp,
+    pub arrived_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+    pub cancelled_at: Option<Timestamp>,
+    /// `window_start - cancelled_at` in whole seconds (negative if after the start).
+    pub cancel_notice_secs: Option<i64>,
+    pub missed_at: Option<Timestamp>,
+    pub rebooked_from: Option<String>,
+    /// When amends finished checking the visit for a failure after its window (and grace)
+    /// or after a provider cancellation, and wrote every effect of the failure if there
+    /// was one. `None` until then; once set, never cleared.
+    pub checked_at: Option<Timestamp>,
+    /// Bumped by every update (1 once booked): optimistic concurrency.
+    pub version: i64,
+}
+
+/// What `book_appointment` calls with the number it took and the technician's live
+/// appointments and holds: the row to insert, or why the booking is refused.
+///
+/// The lifetimes are spelled out because `async_trait` would otherwise pin those of the
+/// slices, which must be any; the type is the same as `dyn Fn(u64, &[AppointmentRow],
+/// &[HoldRow]) -> Result<AppointmentRow, String> + Send + Sync + 'a`.
+pub type BuildAppointment<'a> = dyn for<'s> Fn(u64, &'s [AppointmentRow], &'s [HoldRow]) -> Result<AppointmentRow, String>
+    + Send
+    + Sync
+    + 'a;
+
+/// A slot kept for the rebooking of the failed appointment `for_reference` until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldRow {
+    pub for_reference: String,
+    pub technician_id: String,
+    pub window_start: Timestamp,
+    pub window_end: Timestamp,
+    pub until: Timestamp,
+}
+
+/// A page of appointments, by reference number; every field narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppointmentFilter {
+    pub customer_id: Option<String>,
+    pub technician_id: Option<String>,
+    pub status: Option<String>,
+    /// Only appointments after this one: pass a page's last reference to get the next
+    /// page (a reference not on record gives an empty page).
+    pub after_reference: Option<String>,
+    pub limit: u32,
+}
+
+/// Appointments whose windows ended in a period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppointmentCounts {
+    /// Windows ending in the period, except those the customer cancelled.
+    pub ended: u64,
+    /// Of those, the ones missed (`missed`).
+    pub missed: u64,
+    /// Provider cancellations with less than a day's notice, windows ending in the period.
+    pub late_cancelled: u64,
+}
+
+/// How a customer signed up (issue 6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignupRow {
+    pub customer_id: String,
+    pub at: Timestamp,
+    /// `api` or `cli`.
+    pub channel: String,
+    /// Requests the customer made.
+    pub steps: i32,
+}
+
+/// A customer's cancellation of their account (issue 6). Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancellationRow {
+    /// Assigned by the store: `CAN-000001`, ...; ignored on insert.
+    pub reference: String,
+    pub customer_id: String,
+    pub requested_at: Timestamp,
+    pub effective_at: Timestamp,
+    /// `api` or `cli`.
+    pub channel: String,
+    /// `None`: skipped.
+    pub reason: Option<String>,
+    /// The id of the one retention offer shown, if any.
+    pub retention_offer: Option<String>,
+    /// > 0 the customer owes; < 0 a refund.
+    pub final_bill_minor: i64,
+    pub currency: String,
+    /// JSON: the preview with its explained lines (read back byte for byte).
+    pub final_bill: String,
+    /// Requests the customer made.
+    pub steps: i32,
+    /// JSON array: every step with its time.
+    pub audit: String,
+}
+
+/// The effort of signing up and of leaving, over every one on record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JourneySteps {
+    pub signups: u64,
+    pub signup_steps_max: i32,
+    pub signup_steps_total: u64,
+    pub cancellations: u64,
+    pub cancel_steps_max: i32,
+    pub cancel_steps_total: u64,
+}
+
+/// One survey decision (issue 6): recorded once per subject, never overwritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveyDecisionRow {
+    /// The key: the core's `survey::Subject::key()`.
+    pub subject_key: String,
+    pub customer_id: String,
+    /// The core's Subject as JSON (read back byte for byte).
+    pub subject: String,
+    pub case_id: Option<String>,
+    pub incident_id: Option<String>,
+    /// `send`, `not_sampled` or `suppressed`.
+    pub decision: String,
+    /// Why it was suppressed.
+    pub reason: Option<String>,
+    pub decided_at: Timestamp,
+    /// Assigned by the store to a `send` decision: `SUR-000001`, ...; ignored on insert.
+    pub survey_id: Option<String>,
+    pub send_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub scale: Option<String>,
+    pub sent_at: Option<Timestamp>,
+    pub answered_at: Option<Timestamp>,
+    pub score: Option<i16>,
+}
+
+/// A page of survey decisions, by subject key; every field narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SurveyFilter {
+    pub decision: Option<String>,
+    /// Only surveys answered.
+    pub answered_only: bool,
+    /// Only keys after this one: pass a page's last key to get the next page.
+    pub after_key: Option<String>,
+    pub limit: u32,
+}
+
+/// A customer whose service came back with an incident's resolution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveredRow {
+    pub incident_id: String,
+    pub customer_id: String,
+    pub resolved_at: Timestamp,
+}
+
+/// The moments of a case that recovery metrics are made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseTiming {
+    pub case_id: String,
+    /// `contact`, `incident`, `appointment` or `manual`.
+    pub source: String,
+    pub first_contact_at: Timestamp,
+    pub opened_at: Timestamp,
+    /// The time of the case's first `first_response` event, if it has one.
+    pub first_response_at: Option<Timestamp>,
+    pub fixed_at: Option<Timestamp>,
+}
+
+/// Most rows `live_appointments_between` and `live_holds` return. Both are read whole by
+/// planning and booking code, so they have no page; this bound is far above any day's
+/// plan (and a bound reached is logged).
+pub const LIVE_ROWS_MAX: u32 = 100_000;
+
 /// The one storage interface. The server, the workers and the CLI are generic over it.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -739,6 +957,118 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_case_notified(&self, case_id: &str, version: i64) -> Result<()>;
     /// Cases fixed at or before `fixed_by` without a follow-up, by fix time, at most `limit`.
     async fn cases_due_follow_up(&self, fixed_by: Timestamp, limit: u32) -> Result<Vec<CaseRow>>;
+
+    // ---- appointments (issue 6) ----
+
+    /// Books a visit in ONE transaction that bookings take in turns: takes the next
+    /// appointment number (from 1), reads `technician_id`'s live appointments (booked or
+    /// arrived; none for `None`) by window start and all their holds (lapsed ones too) by
+    /// window start, and calls `build` with them. Its `Err(message)` rolls everything
+    /// back, the number too, and is returned as `Refused(message)`; its row is inserted
+    /// at version 1 (the version given is ignored) and returned as stored. The row must
+    /// be for `technician_id`; a reference on record is `AppointmentExists`.
+    async fn book_appointment(
+        &self,
+        technician_id: Option<&str>,
+        build: &BuildAppointment<'_>,
+    ) -> Result<AppointmentRow>;
+    /// Writes what may change after booking (owner, status and its instants, the notice
+    /// of a cancellation; `checked_at` only when it is still unset) if the stored version
+    /// is `row.version`, bumping it by 1; returns the row as stored.
+    /// `AppointmentNotFound`, `AppointmentConflict` (another update came first), or
+    /// `AppointmentFixed` when the row changes what the booking fixed; nothing is written
+    /// then.
+    async fn update_appointment(&self, row: &AppointmentRow) -> Result<AppointmentRow>;
+    async fn appointment(&self, reference: &str) -> Result<Option<AppointmentRow>>;
+    /// A page of appointments by number (the order they were booked in).
+    async fn appointments(&self, filter: &AppointmentFilter) -> Result<Vec<AppointmentRow>>;
+    /// Appointments not yet checked whose window ended at or before `due_by`, or that the
+    /// provider cancelled (whenever their window), by window end then number, at most
+    /// `limit`.
+    async fn appointments_to_check(&self, due_by: Timestamp, limit: u32) -> Result<Vec<AppointmentRow>>;
+    /// Sets `checked_at` if it is unset (the version is not bumped: the check is not a
+    /// change of the visit). `AppointmentNotFound` for an unknown reference.
+    async fn mark_appointment_checked(&self, reference: &str, at: Timestamp) -> Result<()>;
+    /// Live appointments (booked or arrived) whose window overlaps `[from, to)`, by window
+    /// start then number, at most [`LIVE_ROWS_MAX`].
+    async fn live_appointments_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<AppointmentRow>>;
+    /// Inserts holds, leaving any already there (same reference, technician and window
+    /// start) as they are, in one transaction; returns how many were new.
+    async fn put_holds(&self, holds: &[HoldRow]) -> Result<u64>;
+    /// The holds kept for the rebooking of `for_reference`, by window start.
+    async fn holds_for(&self, for_reference: &str) -> Result<Vec<HoldRow>>;
+    /// Holds with `until` after `now`, by technician then window start, at most
+    /// [`LIVE_ROWS_MAX`].
+    async fn live_holds(&self, now: Timestamp) -> Result<Vec<HoldRow>>;
+    /// See [`AppointmentCounts`]; windows ending in `[from, to)`.
+    async fn appointment_counts(&self, from: Timestamp, to: Timestamp) -> Result<AppointmentCounts>;
+
+    // ---- sign-up and cancellation of an account (issue 6) ----
+
+    /// In one transaction: inserts the customer (its plan and element must be in the
+    /// book, else `Refused` naming the one missing) and the sign-up, and bumps the book
+    /// version as an import does, so that every holder of the book sees the customer.
+    /// `CustomerExists` for an id on record.
+    async fn sign_up(&self, customer: &CustomerRow, signup: &SignupRow) -> Result<()>;
+    /// In one transaction: refuses an unknown customer (`CustomerNotFound`) or one not
+    /// `active` (`AlreadyCancelled`, naming their latest cancellation if there is one);
+    /// sets their status to `cancelled`, bumps the book version, assigns the reference
+    /// and records the cancellation. Returns it as stored.
+    async fn cancel_account(&self, row: &CancellationRow) -> Result<CancellationRow>;
+    async fn cancellation(&self, reference: &str) -> Result<Option<CancellationRow>>;
+    /// The customer's latest cancellation (by requested_at).
+    async fn cancellation_of(&self, customer_id: &str) -> Result<Option<CancellationRow>>;
+    async fn journey_steps(&self) -> Result<JourneySteps>;
+
+    // ---- surveys (issue 6) ----
+
+    /// Records the decision unless its subject has one: then returns that one, unchanged,
+    /// so sampling again never changes a decision. A new `send` decision is assigned its
+    /// survey id. In the same transaction, the case (or, for a subject without a case, the
+    /// incident's impact on the customer) is marked as having a decision.
+    async fn record_survey_decision(&self, row: &SurveyDecisionRow) -> Result<SurveyDecisionRow>;
+    /// The latest `send_at` of the customer's `send` decisions other than
+    /// `excluding_subject_key`'s.
+    async fn last_survey_send(
+        &self,
+        customer_id: &str,
+        excluding_subject_key: &str,
+    ) -> Result<Option<Timestamp>>;
+    /// Surveys to send: unsent, `send_at` at or before `now`, by send_at, at most `limit`.
+    async fn surveys_due(&self, now: Timestamp, limit: u32) -> Result<Vec<SurveyDecisionRow>>;
+    /// Sets `sent_at` if it is unset. `SurveyNotFound` for an unknown id.
+    async fn mark_survey_sent(&self, survey_id: &str, at: Timestamp) -> Result<()>;
+    async fn survey(&self, survey_id: &str) -> Result<Option<SurveyDecisionRow>>;
+    /// Records the score unless the survey is answered already; `true` if this call
+    /// recorded it. `SurveyNotFound` for an unknown id.
+    async fn answer_survey(&self, survey_id: &str, score: i16, at: Timestamp) -> Result<bool>;
+    async fn survey_decisions(&self, filter: &SurveyFilter) -> Result<Vec<SurveyDecisionRow>>;
+    /// (decision, reason, count) for every pair on record, in that order.
+    async fn survey_decision_counts(&self) -> Result<Vec<(String, Option<String>, u64)>>;
+    /// Cases fixed at or before `fixed_by` that no survey decision names, by fix time,
+    /// at most `limit`.
+    async fn cases_fixed_unsurveyed(&self, fixed_by: Timestamp, limit: u32) -> Result<Vec<CaseRow>>;
+    /// The customers of incidents resolved at or before `resolved_by` (not merged into
+    /// another, whose customers moved there) without a survey decision for that incident
+    /// and no case, by (resolved_at, incident, customer), at most `limit`.
+    async fn recovered_unsurveyed(&self, resolved_by: Timestamp, limit: u32) -> Result<Vec<RecoveredRow>>;
+
+    // ---- recovery metrics (issue 6) ----
+
+    /// Cases opened in `[opened_from, opened_to)`, by opened_at then id, at most `limit`.
+    async fn case_timings(
+        &self,
+        opened_from: Timestamp,
+        opened_to: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<CaseTiming>>;
+    /// The customer's contacts in `[from, to)`.
+    async fn customer_contacts_between(
+        &self,
+        customer_id: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64>;
 
     // ---- benchmark floor ----
 

@@ -194,54 +194,244 @@ pub(crate) const CASES_DUE_FOLLOW_UP: &str = "SELECT * FROM cases \
 pub(crate) const SELECT_CASE: &str = "SELECT * FROM cases WHERE case_id = $1";
 pub(crate) const SELECT_CASE_EVENTS: &str = "SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq";
 
+// ---- appointments ----
+
+/// Hands out the next appointment number, as [`NEXT_INCIDENT_NUMBER`] does incident
+/// numbers. On PostgreSQL the row lock it takes is what makes bookings take turns: every
+/// booking's reads come after it, so each sees the bookings committed before it.
+pub(crate) const NEXT_APPOINTMENT_NUMBER: &str =
+    "UPDATE counters SET value = value + 1 WHERE name = 'appointment' RETURNING value";
+/// A booking under a reference on record inserts nothing (reported as AppointmentExists).
+/// The version is 1.
+pub(crate) const INSERT_APPOINTMENT: &str = "INSERT INTO appointments \
+     (reference, number, customer_id, technician_id, owner, window_start, window_end, status, booked_at, \
+      arrived_at, completed_at, cancelled_at, cancel_notice_secs, missed_at, rebooked_from, checked_at, version) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1) \
+     ON CONFLICT (reference) DO NOTHING RETURNING *";
+/// The technician's live visits (the partial index `appointments_technician_live`).
+pub(crate) const LIVE_APPOINTMENTS_OF: &str = "SELECT * FROM appointments \
+     WHERE technician_id = $1 AND status IN ('booked', 'arrived') ORDER BY window_start, number";
+pub(crate) const HOLDS_OF_TECHNICIAN: &str =
+    "SELECT * FROM appointment_holds WHERE technician_id = $1 ORDER BY window_start, for_reference";
+/// Writes what may change after booking, if the version is the one read and the row
+/// still has what the booking fixed (so a caller's change to those is refused, not
+/// dropped). `checked_at` is only ever set: a row read before the check cannot clear it.
+pub(crate) const UPDATE_APPOINTMENT: &str = "UPDATE appointments SET owner = $3, status = $4, \
+     arrived_at = $5, completed_at = $6, cancelled_at = $7, cancel_notice_secs = $8, missed_at = $9, \
+     checked_at = COALESCE(checked_at, $10), version = version + 1 \
+     WHERE reference = $1 AND version = $2 AND customer_id = $11 AND technician_id IS NOT DISTINCT FROM $12 \
+       AND window_start = $13 AND window_end = $14 AND booked_at = $15 \
+       AND rebooked_from IS NOT DISTINCT FROM $16 \
+     RETURNING *";
+pub(crate) const SELECT_APPOINTMENT: &str = "SELECT * FROM appointments WHERE reference = $1";
+pub(crate) const COUNT_APPOINTMENT: &str = "SELECT COUNT(*) FROM appointments WHERE reference = $1";
+/// Two bounded index range scans, one per partial index, merged: the due windows (every
+/// unchecked visit whose window ended) and the provider cancellations not yet due.
+/// Scanning one index for both would read every unchecked future visit to find the few
+/// cancelled ones.
+pub(crate) const APPOINTMENTS_TO_CHECK: &str = "SELECT * FROM \
+       (SELECT * FROM appointments WHERE checked_at IS NULL AND window_end <= $1 \
+        ORDER BY window_end, number LIMIT $2) AS due \
+     UNION ALL SELECT * FROM \
+       (SELECT * FROM appointments WHERE checked_at IS NULL AND status = 'cancelled_by_provider' \
+          AND window_end > $1 ORDER BY window_end, number LIMIT $2) AS cancelled \
+     ORDER BY window_end, number LIMIT $2";
+pub(crate) const MARK_APPOINTMENT_CHECKED: &str =
+    "UPDATE appointments SET checked_at = $2 WHERE reference = $1 AND checked_at IS NULL";
+/// Live visits overlapping [$1, $2), through `appointments_live`.
+pub(crate) const LIVE_APPOINTMENTS_BETWEEN: &str = "SELECT * FROM appointments \
+     WHERE status IN ('booked', 'arrived') AND window_start < $2 AND window_end > $1 \
+     ORDER BY window_start, number LIMIT $3";
+pub(crate) const INSERT_HOLD: &str = "INSERT INTO appointment_holds \
+     (for_reference, technician_id, window_start, window_end, until) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (for_reference, technician_id, window_start) DO NOTHING";
+pub(crate) const HOLDS_FOR: &str =
+    "SELECT * FROM appointment_holds WHERE for_reference = $1 ORDER BY window_start, technician_id";
+pub(crate) const LIVE_HOLDS: &str = "SELECT * FROM appointment_holds WHERE until > $1 \
+     ORDER BY technician_id, window_start, for_reference LIMIT $2";
+pub(crate) const APPOINTMENT_COUNTS: &str = "SELECT \
+       COALESCE(SUM(CASE WHEN status <> 'cancelled_by_customer' THEN 1 ELSE 0 END), 0) AS ended, \
+       COALESCE(SUM(CASE WHEN status = 'missed' THEN 1 ELSE 0 END), 0) AS missed, \
+       COALESCE(SUM(CASE WHEN status = 'cancelled_by_provider' AND cancel_notice_secs < 86400 \
+         THEN 1 ELSE 0 END), 0) AS late_cancelled \
+     FROM appointments WHERE window_end >= $1 AND window_end < $2";
+
+// ---- sign-up and cancellation ----
+
+pub(crate) const CUSTOMER_STATUS: &str = "SELECT status FROM customers WHERE customer_id = $1";
+pub(crate) const COUNT_PLAN: &str = "SELECT COUNT(*) FROM plans WHERE plan_id = $1";
+pub(crate) const COUNT_ELEMENT: &str = "SELECT COUNT(*) FROM elements WHERE element_id = $1";
+/// A customer as `import_book` writes one, except that an id on record is not replaced.
+pub(crate) const INSERT_CUSTOMER: &str = "INSERT INTO customers \
+     (customer_id, name, email, phone, locale, timezone, plan_id, element_id, device_id, billing_day, \
+      active_since, status, segment, jurisdiction) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+     ON CONFLICT (customer_id) DO NOTHING";
+pub(crate) const INSERT_SIGNUP: &str =
+    "INSERT INTO signups (customer_id, at, channel, steps) VALUES ($1, $2, $3, $4)";
+pub(crate) const SET_CUSTOMER_CANCELLED: &str =
+    "UPDATE customers SET status = 'cancelled' WHERE customer_id = $1";
+/// Hands out the next cancellation number, as [`NEXT_INCIDENT_NUMBER`] does.
+pub(crate) const NEXT_CANCELLATION_NUMBER: &str =
+    "UPDATE counters SET value = value + 1 WHERE name = 'cancellation' RETURNING value";
+pub(crate) const INSERT_CANCELLATION: &str = "INSERT INTO cancellations \
+     (reference, customer_id, requested_at, effective_at, channel, reason, retention_offer, final_bill_minor, \
+      currency, final_bill, steps, audit) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *";
+pub(crate) const SELECT_CANCELLATION: &str = "SELECT * FROM cancellations WHERE reference = $1";
+pub(crate) const LATEST_CANCELLATION_OF: &str = "SELECT * FROM cancellations WHERE customer_id = $1 \
+     ORDER BY requested_at DESC, reference DESC LIMIT 1";
+pub(crate) const JOURNEY_STEPS: &str = "SELECT \
+       (SELECT COUNT(*) FROM signups) AS signups, \
+       (SELECT COALESCE(MAX(steps), 0) FROM signups) AS signup_steps_max, \
+       (SELECT COALESCE(SUM(steps), 0) FROM signups) AS signup_steps_total, \
+       (SELECT COUNT(*) FROM cancellations) AS cancellations, \
+       (SELECT COALESCE(MAX(steps), 0) FROM cancellations) AS cancel_steps_max, \
+       (SELECT COALESCE(SUM(steps), 0) FROM cancellations) AS cancel_steps_total";
+
+// ---- surveys ----
+
+pub(crate) const SELECT_DECISION: &str = "SELECT * FROM survey_decisions WHERE subject_key = $1";
+/// Hands out the next survey number, as [`NEXT_INCIDENT_NUMBER`] does.
+pub(crate) const NEXT_SURVEY_NUMBER: &str =
+    "UPDATE counters SET value = value + 1 WHERE name = 'survey' RETURNING value";
+/// A decision for a subject that has one inserts nothing: decisions are never replaced.
+pub(crate) const INSERT_DECISION: &str = "INSERT INTO survey_decisions \
+     (subject_key, customer_id, subject, case_id, incident_id, decision, reason, decided_at, survey_id, \
+      send_at, expires_at, scale, sent_at, answered_at, score) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     ON CONFLICT (subject_key) DO NOTHING RETURNING *";
+/// The flags that take a case, or a recovered customer, out of the partial indexes the
+/// tick reads (`cases_unsurveyed`, `impacts_unsurveyed`).
+pub(crate) const MARK_CASE_SURVEY_DECIDED: &str =
+    "UPDATE cases SET survey_decided = TRUE WHERE case_id = $1 AND NOT survey_decided";
+pub(crate) const MARK_IMPACT_SURVEY_DECIDED: &str = "UPDATE impacts SET survey_decided = TRUE \
+     WHERE incident_id = $1 AND customer_id = $2 AND NOT survey_decided";
+/// Through the partial index `survey_decisions_customer_send`.
+pub(crate) const LAST_SURVEY_SEND: &str = "SELECT MAX(send_at) FROM survey_decisions \
+     WHERE customer_id = $1 AND decision = 'send' AND subject_key <> $2";
+/// Through the partial index `survey_decisions_due`.
+pub(crate) const SURVEYS_DUE: &str = "SELECT * FROM survey_decisions \
+     WHERE decision = 'send' AND sent_at IS NULL AND send_at <= $1 ORDER BY send_at, subject_key LIMIT $2";
+pub(crate) const MARK_SURVEY_SENT: &str =
+    "UPDATE survey_decisions SET sent_at = $2 WHERE survey_id = $1 AND sent_at IS NULL";
+pub(crate) const SELECT_SURVEY: &str = "SELECT * FROM survey_decisions WHERE survey_id = $1";
+pub(crate) const COUNT_SURVEY: &str = "SELECT COUNT(*) FROM survey_decisions WHERE survey_id = $1";
+/// One conditional write: of two answers racing, exactly one finds it unanswered.
+pub(crate) const ANSWER_SURVEY: &str = "UPDATE survey_decisions SET score = $2, answered_at = $3 \
+     WHERE survey_id = $1 AND answered_at IS NULL";
+pub(crate) const SURVEY_DECISION_COUNTS: &str =
+    "SELECT decision, reason, COUNT(*) AS n FROM survey_decisions GROUP BY decision, reason";
+/// Through the partial index `cases_unsurveyed`: only the undecided fixed cases.
+pub(crate) const CASES_FIXED_UNSURVEYED: &str = "SELECT * FROM cases \
+     WHERE fixed_at IS NOT NULL AND NOT survey_decided AND fixed_at <= $1 ORDER BY fixed_at, case_id LIMIT $2";
+/// Resolved incidents with a customer still undecided, in order: the resolved ones
+/// through `incidents_resolved` (a few thousand at most), each probed in
+/// `impacts_unsurveyed`, which holds only the undecided. A merged incident's customers
+/// moved to the one it merged into and are surveyed there.
+///
+/// `recovered_unsurveyed` then reads each one's customers with the next query, rather
+/// than joining: no backend can stop a join sorted by (resolved_at, incident, customer)
+/// at its LIMIT without first reading, and sorting, every undecided customer of the
+/// first incident (SQLite cannot tell the incidents' order is distinct while
+/// `resolved_at` may be NULL), and an incident may have a million.
+pub(crate) const RESOLVED_WITH_UNSURVEYED: &str = "SELECT i.incident_id, i.resolved_at FROM incidents i \
+     WHERE i.resolved_at IS NOT NULL AND i.resolved_at <= $1 \
+       AND EXISTS (SELECT 1 FROM impacts m WHERE m.incident_id = i.incident_id AND NOT m.survey_decided) \
+       AND NOT EXISTS (SELECT 1 FROM incident_sources s \
+           WHERE s.incident_id = i.incident_id AND s.merged_into IS NOT NULL) \
+     ORDER BY i.resolved_at, i.incident_id LIMIT $2";
+/// An incident's undecided customers in order, straight from `impacts_unsurveyed`.
+pub(crate) const UNSURVEYED_CUSTOMERS_OF: &str = "SELECT customer_id FROM impacts \
+     WHERE incident_id = $1 AND NOT survey_decided ORDER BY customer_id LIMIT $2";
+
+// ---- recovery metrics ----
+
+/// Cases opened in [$1, $2) (`cases_opened`), each with its first `first_response`
+/// event's time (its log, by the primary key).
+pub(crate) const CASE_TIMINGS: &str = "SELECT c.case_id, c.source, c.first_contact_at, c.opened_at, c.fixed_at, \
+       (SELECT e.at FROM case_events e WHERE e.case_id = c.case_id AND e.kind = 'first_response' \
+        ORDER BY e.seq LIMIT 1) AS first_response_at \
+     FROM cases c WHERE c.opened_at >= $1 AND c.opened_at < $2 ORDER BY c.opened_at, c.case_id LIMIT $3";
+/// Through `contacts_customer`: a customer has few contacts.
+pub(crate) const CUSTOMER_CONTACTS_BETWEEN: &str =
+    "SELECT COUNT(*) FROM contacts WHERE customer_id = $1 AND at >= $2 AND at < $3";
+
 /// The credits query for `filter` and the values to bind, in placeholder order. Only
 /// placeholders and an integer limit go into the text; every value is bound.
 pub(crate) fn credits_query(filter: &CreditFilter) -> (String, Vec<&str>) {
     let columns = [
-        ("customer_id = ", filter.customer_id.as_deref()),
-        ("source_event = ", filter.source_event.as_deref()),
-        ("key > ", filter.after_key.as_deref()),
+        ("customer_id = ?", filter.customer_id.as_deref()),
+        ("source_event = ?", filter.source_event.as_deref()),
+        ("key > ?", filter.after_key.as_deref()),
     ];
-    filtered_by_key("credits", "key", &columns, filter.limit)
+    filtered("credits", "key", &columns, &[], filter.limit)
 }
 
 /// The delivery-record query for `filter`, like [`credits_query`].
 pub(crate) fn notices_query(filter: &crate::NoticeFilter) -> (String, Vec<&str>) {
     let columns = [
-        ("customer_id = ", filter.customer_id.as_deref()),
-        ("incident_id = ", filter.incident_id.as_deref()),
-        ("status = ", filter.status.as_deref()),
-        ("key > ", filter.after_key.as_deref()),
+        ("customer_id = ?", filter.customer_id.as_deref()),
+        ("incident_id = ?", filter.incident_id.as_deref()),
+        ("status = ?", filter.status.as_deref()),
+        ("key > ?", filter.after_key.as_deref()),
     ];
-    filtered_by_key("outbox", "key", &columns, Some(filter.limit))
+    filtered("outbox", "key", &columns, &[], Some(filter.limit))
 }
 
 /// The cases query for `filter`, like [`credits_query`]. `open_only` binds the status it
 /// excludes, so it is a condition like the others.
 pub(crate) fn cases_query(filter: &CaseFilter) -> (String, Vec<&str>) {
     let columns = [
-        ("customer_id = ", filter.customer_id.as_deref()),
-        ("owner = ", filter.owner.as_deref()),
-        ("status = ", filter.status.as_deref()),
-        ("status <> ", filter.open_only.then_some("closed")),
-        ("case_id > ", filter.after_id.as_deref()),
+        ("customer_id = ?", filter.customer_id.as_deref()),
+        ("owner = ?", filter.owner.as_deref()),
+        ("status = ?", filter.status.as_deref()),
+        ("status <> ?", filter.open_only.then_some("closed")),
+        ("case_id > ?", filter.after_id.as_deref()),
     ];
-    filtered_by_key("cases", "case_id", &columns, Some(filter.limit))
+    filtered("cases", "case_id", &columns, &[], Some(filter.limit))
 }
 
-/// `SELECT * FROM table WHERE <each given condition> ORDER BY key [LIMIT n]`.
-fn filtered_by_key<'a>(
+/// The appointments query for `filter`, like [`credits_query`], in number order. A page
+/// starts after the number of `after_reference` (references do not sort by number).
+pub(crate) fn appointments_query(filter: &crate::AppointmentFilter) -> (String, Vec<&str>) {
+    let columns = [
+        ("customer_id = ?", filter.customer_id.as_deref()),
+        ("technician_id = ?", filter.technician_id.as_deref()),
+        ("status = ?", filter.status.as_deref()),
+        (
+            "number > (SELECT a.number FROM appointments a WHERE a.reference = ?)",
+            filter.after_reference.as_deref(),
+        ),
+    ];
+    filtered("appointments", "number", &columns, &[], Some(filter.limit))
+}
+
+/// The survey decisions query for `filter`, like [`credits_query`].
+pub(crate) fn survey_decisions_query(filter: &crate::SurveyFilter) -> (String, Vec<&str>) {
+    let columns =
+        [("decision = ?", filter.decision.as_deref()), ("subject_key > ?", filter.after_key.as_deref())];
+    // The literal condition matches the partial index `survey_decisions_answered`.
+    let answered: &[&str] = if filter.answered_only { &["answered_at IS NOT NULL"] } else { &[] };
+    filtered("survey_decisions", "subject_key", &columns, answered, Some(filter.limit))
+}
+
+/// `SELECT * FROM table WHERE <conditions> ORDER BY order [LIMIT n]`. Each condition of
+/// `columns` is SQL with one `?` where its value goes, and is used only when it has a
+/// value; those of `fixed` always, as they are.
+fn filtered<'a>(
     table: &str,
-    key: &str,
+    order: &str,
     columns: &[(&str, Option<&'a str>)],
+    fixed: &[&str],
     limit: Option<u32>,
 ) -> (String, Vec<&'a str>) {
-    let mut conditions = Vec::new();
+    let mut conditions: Vec<String> = fixed.iter().map(|c| (*c).to_owned()).collect();
     let mut binds = Vec::new();
     for &(condition, value) in columns {
         if let Some(value) = value {
             binds.push(value);
-            conditions.push(format!("{condition}${}", binds.len()));
+            conditions.push(condition.replacen('?', &format!("${}", binds.len()), 1));
         }
     }
     let mut sql = format!("SELECT * FROM {table}");
@@ -249,9 +439,50 @@ fn filtered_by_key<'a>(
         sql.push_str(" WHERE ");
         sql.push_str(&conditions.join(" AND "));
     }
-    sql.push_str(&format!(" ORDER BY {key}"));
+    sql.push_str(&format!(" ORDER BY {order}"));
     if let Some(limit) = limit {
         sql.push_str(&format!(" LIMIT {limit}"));
     }
     (sql, binds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_up_writes_every_column_an_import_writes() {
+        let cols = crate::common::col_list(crate::common::CUSTOMER_COLS);
+        assert!(INSERT_CUSTOMER.contains(&format!("({cols})")), "{INSERT_CUSTOMER}\nlacks ({cols})");
+    }
+
+    #[test]
+    fn filters_bind_every_value_and_only_given_ones() {
+        let filter = crate::AppointmentFilter {
+            technician_id: Some("t1".into()),
+            after_reference: Some("APT-00000013".into()),
+            limit: 5,
+            ..Default::default()
+        };
+        let (sql, binds) = appointments_query(&filter);
+        assert_eq!(
+            sql,
+            "SELECT * FROM appointments WHERE technician_id = $1 AND number > \
+             (SELECT a.number FROM appointments a WHERE a.reference = $2) ORDER BY number LIMIT 5"
+        );
+        assert_eq!(binds, ["t1", "APT-00000013"]);
+        let filter = crate::SurveyFilter {
+            answered_only: true,
+            after_key: Some("k".into()),
+            limit: 2,
+            ..Default::default()
+        };
+        let (sql, binds) = survey_decisions_query(&filter);
+        assert_eq!(
+            sql,
+            "SELECT * FROM survey_decisions WHERE answered_at IS NOT NULL AND subject_key > $1 \
+             ORDER BY subject_key LIMIT 2"
+        );
+        assert_eq!(binds, ["k"]);
+    }
 }

@@ -28,11 +28,13 @@ use crate::common::{
 use crate::packed::{self, References};
 use crate::sql;
 use crate::{
-    AgentRow, AppendOutcome, BULK_BATCH_ROWS_MAX, BookCounts, BookRows, CaseEventRow, CaseFilter,
-    CaseOpening, CaseRow, ChannelReport, ContactPointRow, CreditFilter, CreditRow, CreditWrite, CustomerRow,
-    DeliveryOutcome, DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NewUpdate,
-    NoticeCount, NoticeEventRow, NoticeFilter, NoticeRow, PlanRow, PreferencesRow, ReportTarget, Result,
-    Store, StoreError, TokenRow, UpdateRow, VolumeReport,
+    AgentRow, AppendOutcome, AppointmentCounts, AppointmentFilter, AppointmentRow, BULK_BATCH_ROWS_MAX,
+    BookCounts, BookRows, BuildAppointment, CancellationRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow,
+    CaseTiming, ChannelReport, ContactPointRow, CreditFilter, CreditRow, CreditWrite, CustomerRow,
+    DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow, ImpactRow, IncidentRow, IncidentSource,
+    JourneySteps, LIVE_ROWS_MAX, NewUpdate, NoticeCount, NoticeEventRow, NoticeFilter, NoticeRow, PlanRow,
+    PreferencesRow, RecoveredRow, ReportTarget, Result, SignupRow, Store, StoreError, SurveyDecisionRow,
+    SurveyFilter, TokenRow, UpdateRow, VolumeReport,
 };
 
 /// SQLite's default cap on bind parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER).
@@ -1175,6 +1177,380 @@ impl Store for SqliteStore {
         common::decode_all(&rows, common::case_from_row)
     }
 
+    // ---- appointments ----
+
+    async fn book_appointment(
+        &self,
+        technician_id: Option<&str>,
+        build: &BuildAppointment<'_>,
+    ) -> Result<AppointmentRow> {
+        // BEGIN IMMEDIATE holds the write lock from the number taken to the commit: no
+        // other booking can come between what `build` is shown and the row it returns.
+        let mut tx = self.begin_write().await?;
+        let n: i64 = sqlx::query_scalar(sql::NEXT_APPOINTMENT_NUMBER).fetch_one(&mut *tx).await?;
+        let (live, holds) = booking_state(&mut tx, technician_id).await?;
+        // On a refusal, dropping `tx` rolls back: the number is handed out again.
+        let built =
+            build(common::counter_number("appointment", n)?, &live, &holds).map_err(StoreError::Refused)?;
+        common::check_built_appointment(technician_id, &built)?;
+        let row = common::bind_new_appointment!(sqlx::query(sql::INSERT_APPOINTMENT), &built, n)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Err(StoreError::AppointmentExists(built.reference)) };
+        let stored = common::appointment_from_row(&row)?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn update_appointment(&self, row: &AppointmentRow) -> Result<AppointmentRow> {
+        let updated = common::bind_appointment_update!(sqlx::query(sql::UPDATE_APPOINTMENT), row)
+            .fetch_optional(&self.pool)
+            .await?;
+        match updated {
+            Some(updated) => common::appointment_from_row(&updated),
+            None => Err(common::appointment_update_refusal(row, self.appointment(&row.reference).await?)),
+        }
+    }
+
+    async fn appointment(&self, reference: &str) -> Result<Option<AppointmentRow>> {
+        let row = sqlx::query(sql::SELECT_APPOINTMENT).bind(reference).fetch_optional(&self.pool).await?;
+        row.as_ref().map(common::appointment_from_row).transpose()
+    }
+
+    async fn appointments(&self, filter: &AppointmentFilter) -> Result<Vec<AppointmentRow>> {
+        let (sql, binds) = sql::appointments_query(filter);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for value in binds {
+            q = q.bind(value);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::appointment_from_row)
+    }
+
+    async fn appointments_to_check(&self, due_by: Timestamp, limit: u32) -> Result<Vec<AppointmentRow>> {
+        let rows = sqlx::query(sql::APPOINTMENTS_TO_CHECK)
+            .bind(micros(due_by))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::appointment_from_row)
+    }
+
+    async fn mark_appointment_checked(&self, reference: &str, at: Timestamp) -> Result<()> {
+        let done = sqlx::query(sql::MARK_APPOINTMENT_CHECKED)
+            .bind(reference)
+            .bind(micros(at))
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            let n: i64 =
+                sqlx::query_scalar(sql::COUNT_APPOINTMENT).bind(reference).fetch_one(&self.pool).await?;
+            if n == 0 {
+                return Err(StoreError::AppointmentNotFound(reference.to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn live_appointments_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<AppointmentRow>> {
+        let rows = sqlx::query(sql::LIVE_APPOINTMENTS_BETWEEN)
+            .bind(micros(from))
+            .bind(micros(to))
+            .bind(i64::from(LIVE_ROWS_MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        common::warn_if_full("live_appointments_between", rows.len());
+        common::decode_all(&rows, common::appointment_from_row)
+    }
+
+    async fn put_holds(&self, holds: &[HoldRow]) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let mut inserted = 0;
+        for hold in holds {
+            inserted += common::bind_hold!(sqlx::query(sql::INSERT_HOLD), hold)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn holds_for(&self, for_reference: &str) -> Result<Vec<HoldRow>> {
+        let rows = sqlx::query(sql::HOLDS_FOR).bind(for_reference).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::hold_from_row)
+    }
+
+    async fn live_holds(&self, now: Timestamp) -> Result<Vec<HoldRow>> {
+        let rows = sqlx::query(sql::LIVE_HOLDS)
+            .bind(micros(now))
+            .bind(i64::from(LIVE_ROWS_MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        common::warn_if_full("live_holds", rows.len());
+        common::decode_all(&rows, common::hold_from_row)
+    }
+
+    async fn appointment_counts(&self, from: Timestamp, to: Timestamp) -> Result<AppointmentCounts> {
+        let row = sqlx::query(sql::APPOINTMENT_COUNTS)
+            .bind(micros(from))
+            .bind(micros(to))
+            .fetch_one(&self.pool)
+            .await?;
+        common::appointment_counts_from_row(&row)
+    }
+
+    // ---- sign-up and cancellation ----
+
+    async fn sign_up(&self, customer: &CustomerRow, signup: &SignupRow) -> Result<()> {
+        common::check_signup(customer, signup)?;
+        let mut tx = self.begin_write().await?;
+        let id = customer.customer_id.as_str();
+        let status: Option<String> =
+            sqlx::query_scalar(sql::CUSTOMER_STATUS).bind(id).fetch_optional(&mut *tx).await?;
+        if status.is_some() {
+            return Err(StoreError::CustomerExists(id.to_owned()));
+        }
+        let plans: i64 =
+            sqlx::query_scalar(sql::COUNT_PLAN).bind(customer.plan_id.as_str()).fetch_one(&mut *tx).await?;
+        let elements: i64 = sqlx::query_scalar(sql::COUNT_ELEMENT)
+            .bind(customer.element_id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        common::check_in_book(customer, plans, elements)?;
+        let done =
+            common::bind_customer!(sqlx::query(sql::INSERT_CUSTOMER), customer).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::CustomerExists(id.to_owned()));
+        }
+        sqlx::query(sql::INSERT_SIGNUP)
+            .bind(id)
+            .bind(micros(signup.at))
+            .bind(signup.channel.as_str())
+            .bind(signup.steps)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn cancel_account(&self, row: &CancellationRow) -> Result<CancellationRow> {
+        let id = row.customer_id.as_str();
+        // BEGIN IMMEDIATE: the status read and the cancellation written are one step, so
+        // of two cancellations racing, the second finds the first.
+        let mut tx = self.begin_write().await?;
+        let status: Option<String> =
+            sqlx::query_scalar(sql::CUSTOMER_STATUS).bind(id).fetch_optional(&mut *tx).await?;
+        match status.as_deref() {
+            None => return Err(StoreError::CustomerNotFound(id.to_owned())),
+            Some("active") => {}
+            Some(_) => {
+                let earlier =
+                    sqlx::query(sql::LATEST_CANCELLATION_OF).bind(id).fetch_optional(&mut *tx).await?;
+                let earlier = earlier.as_ref().map(common::cancellation_from_row).transpose()?;
+                return Err(common::already_cancelled(id, earlier));
+            }
+        }
+        sqlx::query(sql::SET_CUSTOMER_CANCELLED).bind(id).execute(&mut *tx).await?;
+        sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;
+        let n: i64 = sqlx::query_scalar(sql::NEXT_CANCELLATION_NUMBER).fetch_one(&mut *tx).await?;
+        let reference = common::cancellation_reference(n);
+        let stored =
+            common::bind_cancellation!(sqlx::query(sql::INSERT_CANCELLATION), row, reference.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        let stored = common::cancellation_from_row(&stored)?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn cancellation(&self, reference: &str) -> Result<Option<CancellationRow>> {
+        let row = sqlx::query(sql::SELECT_CANCELLATION).bind(reference).fetch_optional(&self.pool).await?;
+        row.as_ref().map(common::cancellation_from_row).transpose()
+    }
+
+    async fn cancellation_of(&self, customer_id: &str) -> Result<Option<CancellationRow>> {
+        let row =
+            sqlx::query(sql::LATEST_CANCELLATION_OF).bind(customer_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(common::cancellation_from_row).transpose()
+    }
+
+    async fn journey_steps(&self) -> Result<JourneySteps> {
+        let row = sqlx::query(sql::JOURNEY_STEPS).fetch_one(&self.pool).await?;
+        common::journey_steps_from_row(&row)
+    }
+
+    // ---- surveys ----
+
+    async fn record_survey_decision(&self, row: &SurveyDecisionRow) -> Result<SurveyDecisionRow> {
+        let mut tx = self.begin_write().await?;
+        let existing =
+            sqlx::query(sql::SELECT_DECISION).bind(row.subject_key.as_str()).fetch_optional(&mut *tx).await?;
+        if let Some(existing) = existing {
+            return common::survey_from_row(&existing);
+        }
+        let survey_id = match row.decision.as_str() {
+            "send" => {
+                let n: i64 = sqlx::query_scalar(sql::NEXT_SURVEY_NUMBER).fetch_one(&mut *tx).await?;
+                Some(common::survey_id(n))
+            }
+            _ => None,
+        };
+        let inserted =
+            common::bind_survey_decision!(sqlx::query(sql::INSERT_DECISION), row, survey_id.as_deref())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(inserted) = inserted else {
+            // Not with BEGIN IMMEDIATE, which excludes other writers; kept for symmetry
+            // with PostgreSQL. The number taken goes back with `tx`.
+            drop(tx);
+            return self.decision_recorded_meanwhile(&row.subject_key).await;
+        };
+        mark_survey_decided(&mut tx, row).await?;
+        let stored = common::survey_from_row(&inserted)?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn last_survey_send(
+        &self,
+        customer_id: &str,
+        excluding_subject_key: &str,
+    ) -> Result<Option<Timestamp>> {
+        let us: Option<i64> = sqlx::query_scalar(sql::LAST_SURVEY_SEND)
+            .bind(customer_id)
+            .bind(excluding_subject_key)
+            .fetch_one(&self.pool)
+            .await?;
+        us.map(|us| common::instant("survey_decisions", "send_at", us)).transpose()
+    }
+
+    async fn surveys_due(&self, now: Timestamp, limit: u32) -> Result<Vec<SurveyDecisionRow>> {
+        let rows = sqlx::query(sql::SURVEYS_DUE)
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::survey_from_row)
+    }
+
+    async fn mark_survey_sent(&self, survey_id: &str, at: Timestamp) -> Result<()> {
+        let done =
+            sqlx::query(sql::MARK_SURVEY_SENT).bind(survey_id).bind(micros(at)).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            self.check_survey_exists(survey_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn survey(&self, survey_id: &str) -> Result<Option<SurveyDecisionRow>> {
+        let row = sqlx::query(sql::SELECT_SURVEY).bind(survey_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(common::survey_from_row).transpose()
+    }
+
+    async fn answer_survey(&self, survey_id: &str, score: i16, at: Timestamp) -> Result<bool> {
+        let done = sqlx::query(sql::ANSWER_SURVEY)
+            .bind(survey_id)
+            .bind(score)
+            .bind(micros(at))
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            self.check_survey_exists(survey_id).await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    async fn survey_decisions(&self, filter: &SurveyFilter) -> Result<Vec<SurveyDecisionRow>> {
+        let (sql, binds) = sql::survey_decisions_query(filter);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for value in binds {
+            q = q.bind(value);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::survey_from_row)
+    }
+
+    async fn survey_decision_counts(&self) -> Result<Vec<(String, Option<String>, u64)>> {
+        let rows = sqlx::query(sql::SURVEY_DECISION_COUNTS).fetch_all(&self.pool).await?;
+        let mut counts = common::decode_all(&rows, common::decision_count_from_row)?;
+        common::sort_decision_counts(&mut counts);
+        Ok(counts)
+    }
+
+    async fn cases_fixed_unsurveyed(&self, fixed_by: Timestamp, limit: u32) -> Result<Vec<CaseRow>> {
+        let rows = sqlx::query(sql::CASES_FIXED_UNSURVEYED)
+            .bind(micros(fixed_by))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::case_from_row)
+    }
+
+    async fn recovered_unsurveyed(&self, resolved_by: Timestamp, limit: u32) -> Result<Vec<RecoveredRow>> {
+        // One read transaction, so the incidents and their customers are one snapshot.
+        let mut tx = self.pool.begin().await?;
+        let incidents = sqlx::query(sql::RESOLVED_WITH_UNSURVEYED)
+            .bind(micros(resolved_by))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut recovered = Vec::new();
+        for incident in &incidents {
+            let left = limit as usize - recovered.len();
+            if left == 0 {
+                break;
+            }
+            let (incident_id, resolved_at) = common::resolved_from_row(incident)?;
+            let customers: Vec<String> = sqlx::query_scalar(sql::UNSURVEYED_CUSTOMERS_OF)
+                .bind(incident_id.as_str())
+                .bind(left as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+            recovered.extend(customers.into_iter().map(|customer_id| RecoveredRow {
+                incident_id: incident_id.clone(),
+                customer_id,
+                resolved_at,
+            }));
+        }
+        tx.commit().await?;
+        Ok(recovered)
+    }
+
+    // ---- recovery metrics ----
+
+    async fn case_timings(
+        &self,
+        opened_from: Timestamp,
+        opened_to: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<CaseTiming>> {
+        let rows = sqlx::query(sql::CASE_TIMINGS)
+            .bind(micros(opened_from))
+            .bind(micros(opened_to))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::case_timing_from_row)
+    }
+
+    async fn customer_contacts_between(
+        &self,
+        customer_id: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(sql::CUSTOMER_CONTACTS_BETWEEN)
+            .bind(customer_id)
+            .bind(micros(from))
+            .bind(micros(to))
+            .fetch_one(&self.pool)
+            .await?;
+        common::count("contacts", n)
+    }
+
     // ---- benchmark floor ----
 
     async fn bench_raw_insert(&self, rows: &mut [CreditRow]) -> Result<()> {
@@ -1188,6 +1564,58 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+impl SqliteStore {
+    /// The decision another writer recorded for `subject_key` between this call's lookup
+    /// and its insert.
+    async fn decision_recorded_meanwhile(&self, subject_key: &str) -> Result<SurveyDecisionRow> {
+        let row = sqlx::query(sql::SELECT_DECISION).bind(subject_key).fetch_optional(&self.pool).await?;
+        common::decided_meanwhile(subject_key, row.as_ref().map(common::survey_from_row).transpose()?)
+    }
+
+    /// `SurveyNotFound` unless a survey has that id.
+    async fn check_survey_exists(&self, survey_id: &str) -> Result<()> {
+        let n: i64 = sqlx::query_scalar(sql::COUNT_SURVEY).bind(survey_id).fetch_one(&self.pool).await?;
+        if n == 0 {
+            return Err(StoreError::SurveyNotFound(survey_id.to_owned()));
+        }
+        Ok(())
+    }
+}
+
+/// What a booking of `technician_id` is checked against: their live appointments and all
+/// their holds, each by window start; none for a booking without a technician.
+async fn booking_state(
+    conn: &mut SqliteConnection,
+    technician_id: Option<&str>,
+) -> Result<(Vec<AppointmentRow>, Vec<HoldRow>)> {
+    let Some(technician_id) = technician_id else { return Ok((Vec::new(), Vec::new())) };
+    let live = sqlx::query(sql::LIVE_APPOINTMENTS_OF).bind(technician_id).fetch_all(&mut *conn).await?;
+    let holds = sqlx::query(sql::HOLDS_OF_TECHNICIAN).bind(technician_id).fetch_all(&mut *conn).await?;
+    Ok((
+        common::decode_all(&live, common::appointment_from_row)?,
+        common::decode_all(&holds, common::hold_from_row)?,
+    ))
+}
+
+/// Takes what a new decision names (its case, or else its incident's impact on the
+/// customer) out of the tick's search for undecided ones.
+async fn mark_survey_decided(conn: &mut SqliteConnection, row: &SurveyDecisionRow) -> Result<()> {
+    match (&row.case_id, &row.incident_id) {
+        (Some(case_id), _) => {
+            sqlx::query(sql::MARK_CASE_SURVEY_DECIDED).bind(case_id.as_str()).execute(&mut *conn).await?;
+        }
+        (None, Some(incident_id)) => {
+            sqlx::query(sql::MARK_IMPACT_SURVEY_DECIDED)
+                .bind(incident_id.as_str())
+                .bind(row.customer_id.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+        (None, None) => {}
+    }
+    Ok(())
 }
 
 /// Inserts the incident and its declaration under the next incident number.
@@ -1332,6 +1760,61 @@ fn outcome_query<'q>(
         }
         DeliveryOutcome::Suppressed { reason, .. } => {
             sqlx::query(sql::RECORD_SUPPRESSED).bind(key).bind(attempt).bind(reason.as_str())
+        }
+    }
+}
+
+#[cfg(test)]
+mod plans {
+    //! The queries a tick or a booking runs read through their indexes: checked on
+    //! SQLite's own plans, which, without ANALYZE statistics (amends gathers none), do not
+    //! depend on the rows in the tables.
+
+    use super::*;
+
+    /// SQLite's plan for `sql`, one step a line (`SEARCH ... USING INDEX ...`).
+    async fn plan(store: &SqliteStore, sql: &str, binds: usize) -> String {
+        let mut q = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+        for _ in 0..binds {
+            q = q.bind(1_i64);
+        }
+        let rows = q.fetch_all(store.pool()).await.unwrap();
+        rows.iter().map(|r| sqlx::Row::get::<String, _>(r, "detail")).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Each query a tick or a booking runs, the index it must read through, and whether
+    /// it may sort what it read (only ever a bounded result).
+    const HOT: &[(&str, &str, usize, &str, bool)] = &[
+        ("resolved_with_unsurveyed", sql::RESOLVED_WITH_UNSURVEYED, 2, "incidents_resolved", false),
+        ("resolved_with_unsurveyed", sql::RESOLVED_WITH_UNSURVEYED, 2, "impacts_unsurveyed", false),
+        ("unsurveyed_customers_of", sql::UNSURVEYED_CUSTOMERS_OF, 2, "impacts_unsurveyed", false),
+        ("cases_fixed_unsurveyed", sql::CASES_FIXED_UNSURVEYED, 2, "cases_unsurveyed", false),
+        ("surveys_due", sql::SURVEYS_DUE, 2, "survey_decisions_due", false),
+        ("last_survey_send", sql::LAST_SURVEY_SEND, 2, "survey_decisions_customer_send", false),
+        // Two bounded branches, merged: what is sorted is at most twice the limit.
+        ("appointments_to_check", sql::APPOINTMENTS_TO_CHECK, 2, "appointments_to_check", true),
+        ("appointments_to_check", sql::APPOINTMENTS_TO_CHECK, 2, "appointments_unchecked_status", true),
+        ("live_appointments_of", sql::LIVE_APPOINTMENTS_OF, 1, "appointments_technician_live", true),
+        ("live_appointments_between", sql::LIVE_APPOINTMENTS_BETWEEN, 3, "appointments_live", true),
+        ("appointment_counts", sql::APPOINTMENT_COUNTS, 2, "appointments_window_end", false),
+        ("case_timings", sql::CASE_TIMINGS, 3, "cases_opened", false),
+        ("live_holds", sql::LIVE_HOLDS, 2, "appointment_holds_until", true),
+    ];
+
+    #[tokio::test]
+    async fn hot_queries_read_through_their_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("amends.db")).await.unwrap();
+        for &(name, sql, binds, index, may_sort) in HOT {
+            let plan = plan(&store, sql, binds).await;
+            assert!(plan.contains(&format!("INDEX {index} ")), "{name} does not use {index}:\n{plan}");
+            // `SCAN due` reads a branch's bounded result; `SCAN <table>` reads all of it.
+            let tables =
+                ["appointments", "appointment_holds", "impacts", "incidents", "cases", "survey_decisions"];
+            let scans_a_table =
+                plan.lines().any(|l| tables.iter().any(|t| l.starts_with(&format!("SCAN {t}"))));
+            assert!(!scans_a_table, "{name} scans a table:\n{plan}");
+            assert!(may_sort || !plan.contains("TEMP B-TREE"), "{name} sorts what it read:\n{plan}");
         }
     }
 }

@@ -5,13 +5,15 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
+use amends_core::appointment::reference as apt_reference;
 use amends_core::incident::ByLocale;
 use amends_store::{
-    AgentRow, AppendOutcome, BookCounts, BookRows, CaseEventRow, CaseFilter, CaseOpening, CaseRow,
-    ChannelReport, ContactRow, CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome,
-    DeviceEventRow, ElementRow, ImpactRow, IncidentRow, IncidentSource, NewUpdate, NoticeCount, NoticeFilter,
-    NoticeReach, NoticeRow, PlanRow, PreferencesRow, ReportTarget, Store, StoreError, TokenRow, VolumeReport,
-    notified,
+    AgentRow, AppendOutcome, AppointmentCounts, AppointmentFilter, AppointmentRow, BookCounts, BookRows,
+    CancellationRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow, CaseTiming, ChannelReport, ContactRow,
+    CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow,
+    ImpactRow, IncidentRow, IncidentSource, JourneySteps, NewUpdate, NoticeCount, NoticeFilter, NoticeReach,
+    NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, SignupRow, Store, StoreError,
+    SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport, notified,
 };
 use jiff::Timestamp;
 
@@ -1738,6 +1740,814 @@ async fn cases_filter_and_page(store: &dyn Store) {
     assert_eq!(page(CaseFilter { limit: 0, ..all }).await, Vec::<String>::new());
 }
 
+// ---- appointments ----
+
+/// A visit as `build` returns it: booked, the store's number in its reference.
+fn visit(reference: &str, customer: &str, technician: Option<&str>, start: i64, end: i64) -> AppointmentRow {
+    AppointmentRow {
+        reference: reference.into(),
+        customer_id: customer.into(),
+        technician_id: technician.map(Into::into),
+        owner: "a1".into(),
+        window_start: at(start),
+        window_end: at(end),
+        status: "booked".into(),
+        booked_at: at_us(-3_600, 17),
+        arrived_at: None,
+        completed_at: None,
+        cancelled_at: None,
+        cancel_notice_secs: None,
+        missed_at: None,
+        rebooked_from: None,
+        checked_at: None,
+        version: 0,
+    }
+}
+
+/// Books a visit that nothing refuses; the reference is the core's for the number.
+async fn book(
+    store: &dyn Store,
+    customer: &str,
+    technician: Option<&str>,
+    start: i64,
+    end: i64,
+) -> AppointmentRow {
+    store
+        .book_appointment(technician, &|n, _, _| {
+            Ok(visit(&apt_reference(n), customer, technician, start, end))
+        })
+        .await
+        .unwrap()
+}
+
+fn refs(rows: &[AppointmentRow]) -> Vec<&str> {
+    rows.iter().map(|r| r.reference.as_str()).collect()
+}
+
+/// The references of `rows`, for comparing with a list read.
+fn refs_of(rows: &[&AppointmentRow]) -> Vec<String> {
+    rows.iter().map(|r| r.reference.clone()).collect()
+}
+
+fn hold(for_reference: &str, technician: &str, start: i64, until: i64) -> HoldRow {
+    HoldRow {
+        for_reference: for_reference.into(),
+        technician_id: technician.into(),
+        window_start: at(start),
+        window_end: at(start + 7_200),
+        until: at(until),
+    }
+}
+
+/// Moves a stored appointment on through `update_appointment`.
+async fn set_status(
+    store: &dyn Store,
+    reference: &str,
+    status: &str,
+    f: impl FnOnce(&mut AppointmentRow),
+) -> AppointmentRow {
+    let mut row = store.appointment(reference).await.unwrap().unwrap();
+    row.status = status.into();
+    f(&mut row);
+    store.update_appointment(&row).await.unwrap()
+}
+
+async fn book_appointment_numbers_and_refusals(store: &dyn Store) {
+    let first = book(store, "c1", Some("t1"), 100, 200).await;
+    let expected = AppointmentRow { version: 1, ..visit("APT-00000013", "c1", Some("t1"), 100, 200) };
+    assert_eq!(first, expected, "stored at version 1, whatever was given");
+    assert_eq!(store.appointment("APT-00000013").await.unwrap(), Some(expected));
+    assert_eq!(store.appointment("APT-00000021").await.unwrap(), None);
+
+    // What `build` is shown: the number, and only this technician's live visits and holds.
+    book(store, "c2", Some("t2"), 100, 200).await;
+    let done = book(store, "c3", Some("t1"), 300, 400).await;
+    set_status(store, &done.reference, "completed", |r| r.completed_at = Some(at(390))).await;
+    let arrived = book(store, "c4", Some("t1"), 500, 600).await;
+    let arrived = set_status(store, &arrived.reference, "arrived", |r| r.arrived_at = Some(at(510))).await;
+    store
+        .put_holds(&[hold("APT-00000013", "t1", 900, 950), hold("APT-00000013", "t2", 900, 10)])
+        .await
+        .unwrap();
+    let seen = Mutex::new(None);
+    let refused = store
+        .book_appointment(Some("t1"), &|n, live, holds| {
+            *seen.lock().unwrap() = Some((n, live.to_vec(), holds.to_vec()));
+            Err(format!("window overlaps {} — réservé", live[0].reference))
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Refused(m) if m == "window overlaps APT-00000013 — réservé"),
+        "{refused:?}"
+    );
+    assert_eq!(refused.to_string(), "window overlaps APT-00000013 — réservé", "the message as is");
+    let (n, live, holds) = seen.into_inner().unwrap().unwrap();
+    assert_eq!(n, 5);
+    assert_eq!(live, [store.appointment("APT-00000013").await.unwrap().unwrap(), arrived], "by window start");
+    assert_eq!(holds, [hold("APT-00000013", "t1", 900, 950)]);
+
+    // The refusal rolled the number back: the next booking gets it.
+    let next = book(store, "c5", None, 100, 200).await;
+    assert_eq!(next.reference, apt_reference(5));
+    // Without a technician, nothing to check against.
+    let shown = Mutex::new(None);
+    store
+        .book_appointment(None, &|n, live, holds| {
+            *shown.lock().unwrap() = Some((live.len(), holds.len()));
+            Ok(visit(&apt_reference(n), "c6", None, 100, 200))
+        })
+        .await
+        .unwrap();
+    assert_eq!(shown.into_inner().unwrap(), Some((0, 0)));
+
+    // A reference on record, or a row for another technician: refused, nothing written,
+    // and the number handed out again.
+    let err = store
+        .book_appointment(Some("t1"), &|_, _, _| Ok(visit("APT-00000013", "c9", Some("t1"), 1, 2)))
+        .await;
+    assert!(matches!(&err, Err(StoreError::AppointmentExists(r)) if r == "APT-00000013"), "{err:?}");
+    assert_eq!(store.appointment("APT-00000013").await.unwrap().unwrap().customer_id, "c1");
+    let err = store
+        .book_appointment(Some("t1"), &|n, _, _| Ok(visit(&apt_reference(n), "c9", Some("t2"), 1, 2)))
+        .await;
+    assert!(err.is_err(), "{err:?}");
+    // A window the schema refuses.
+    let err = store
+        .book_appointment(Some("t1"), &|n, _, _| Ok(visit(&apt_reference(n), "c9", Some("t1"), 2, 2)))
+        .await;
+    assert!(err.is_err(), "{err:?}");
+    assert_eq!(book(store, "c7", Some("t3"), 1, 2).await.reference, apt_reference(7));
+    let all = AppointmentFilter { limit: 100, ..AppointmentFilter::default() };
+    assert_eq!(store.appointments(&all).await.unwrap().len(), 7);
+}
+
+async fn concurrent_bookings_of_one_technician_cannot_both_pass(store: &dyn Store) {
+    // Each refuses if the technician has a live visit overlapping its window.
+    let contender = |customer: &'static str, start: i64| {
+        move |n: u64, live: &[AppointmentRow], _: &[HoldRow]| match live
+            .iter()
+            .find(|a| a.window_start < at(start + 100) && at(start) < a.window_end)
+        {
+            Some(a) => Err(format!("overlaps {}", a.reference)),
+            None => Ok(visit(&apt_reference(n), customer, Some("t1"), start, start + 100)),
+        }
+    };
+    for round in 0..ROUNDS {
+        let start = round * 1_000;
+        let (a, b) = (contender("c1", start), contender("c2", start + 50));
+        let (ra, rb) =
+            tokio::join!(store.book_appointment(Some("t1"), &a), store.book_appointment(Some("t1"), &b));
+        let booked = match (ra, rb) {
+            (Ok(row), Err(StoreError::Refused(_))) | (Err(StoreError::Refused(_)), Ok(row)) => row,
+            other => panic!("round {round}: expected one booking and one refusal, got {other:?}"),
+        };
+        assert_eq!(
+            booked.reference,
+            apt_reference(round as u64 + 1),
+            "round {round}: the refusal used no number"
+        );
+    }
+    let live = store.live_appointments_between(at(-1), at(ROUNDS * 1_000)).await.unwrap();
+    assert_eq!(live.len(), ROUNDS as usize);
+}
+
+async fn update_appointment_versions_and_fixed_fields(store: &dyn Store) {
+    let booked = book(store, "c1", Some("t1"), 100, 200).await;
+    let arrived = AppointmentRow {
+        status: "arrived".into(),
+        arrived_at: Some(at_us(110, 3)),
+        owner: "a2".into(),
+        ..booked.clone()
+    };
+    let stored = store.update_appointment(&arrived).await.unwrap();
+    assert_eq!(stored, AppointmentRow { version: 2, ..arrived.clone() });
+    assert_eq!(store.appointment(&booked.reference).await.unwrap(), Some(stored.clone()));
+
+    // A stale row is refused, and nothing is written.
+    let stale = AppointmentRow { status: "cancelled_by_customer".into(), ..booked.clone() };
+    let err = store.update_appointment(&stale).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AppointmentConflict { reference, expected: 1, found: 2 } if *reference == booked.reference),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("read it again"), "{err}");
+    let unknown = AppointmentRow { reference: "APT-99999999".into(), ..stored.clone() };
+    let err = store.update_appointment(&unknown).await.unwrap_err();
+    assert!(matches!(&err, StoreError::AppointmentNotFound(r) if r == "APT-99999999"), "{err:?}");
+
+    // What the booking fixed is refused by name, not dropped.
+    let moves: [(&str, AppointmentRow); 4] = [
+        ("customer_id", AppointmentRow { customer_id: "c2".into(), ..stored.clone() }),
+        ("technician_id", AppointmentRow { technician_id: None, ..stored.clone() }),
+        ("window_start", AppointmentRow { window_start: at(90), ..stored.clone() }),
+        ("rebooked_from", AppointmentRow { rebooked_from: Some("APT-00000021".into()), ..stored.clone() }),
+    ];
+    for (field, moved) in moves {
+        let err = store.update_appointment(&moved).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::AppointmentFixed { field: f, .. } if *f == field),
+            "{field}: {err:?}"
+        );
+    }
+    assert_eq!(store.appointment(&booked.reference).await.unwrap(), Some(stored.clone()), "unchanged");
+
+    // The check does not bump the version, and an update from a row read before it
+    // cannot clear it.
+    store.mark_appointment_checked(&booked.reference, at(300)).await.unwrap();
+    let completed =
+        AppointmentRow { status: "completed".into(), completed_at: Some(at(190)), ..stored.clone() };
+    let after = store.update_appointment(&completed).await.unwrap();
+    assert_eq!(after, AppointmentRow { version: 3, checked_at: Some(at(300)), ..completed });
+}
+
+async fn appointments_to_check_and_mark(store: &dyn Store) {
+    let a = book(store, "c1", Some("t1"), 0, 100).await;
+    let b = book(store, "c2", Some("t1"), 100, 200).await;
+    let c = book(store, "c3", Some("t2"), 900, 1_000).await;
+    let d = book(store, "c4", Some("t2"), 50, 100).await;
+    let e = book(store, "c5", Some("t3"), 2_000, 3_000).await;
+    set_status(store, &c.reference, "cancelled_by_provider", |r| {
+        r.cancelled_at = Some(at(10));
+        r.cancel_notice_secs = Some(890);
+    })
+    .await;
+    let due = |by: i64, limit: u32| async move { store.appointments_to_check(at(by), limit).await.unwrap() };
+    // Ended windows by end then number, and the provider cancellation whatever its window.
+    assert_eq!(refs(&due(150, 10).await), refs(&[a.clone(), d.clone(), c.clone()]));
+    assert_eq!(
+        refs(&due(99, 10).await),
+        refs(std::slice::from_ref(&c)),
+        "a window ending after due_by is not due"
+    );
+    assert_eq!(refs(&due(100, 2).await), refs(&[a.clone(), d.clone()]), "bounded");
+    assert_eq!(refs(&due(150, 1).await), refs(std::slice::from_ref(&a)));
+
+    store.mark_appointment_checked(&a.reference, at(160)).await.unwrap();
+    store.mark_appointment_checked(&a.reference, at(170)).await.unwrap();
+    let checked = store.appointment(&a.reference).await.unwrap().unwrap();
+    assert_eq!((checked.checked_at, checked.version), (Some(at(160)), 1), "set once, version kept");
+    store.mark_appointment_checked(&c.reference, at(160)).await.unwrap();
+    assert_eq!(refs(&due(250, 10).await), refs(&[d.clone(), b.clone()]));
+    assert_eq!(refs(&due(5_000, 10).await), refs(&[d, b, e]));
+    let err = store.mark_appointment_checked("APT-99999999", at(1)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::AppointmentNotFound(r) if r == "APT-99999999"), "{err:?}");
+}
+
+async fn appointments_filter_and_page(store: &dyn Store) {
+    // References that do not sort as text by number: the page order is the number's.
+    let mut booked = Vec::new();
+    for (i, (customer, technician)) in
+        [("c1", Some("t1")), ("c2", Some("t2")), ("c1", None), ("c1", Some("t1")), ("c3", Some("t1"))]
+            .into_iter()
+            .cycle()
+            .take(11)
+            .enumerate()
+    {
+        let start = i as i64 * 1_000;
+        let row = store
+            .book_appointment(technician, &|n, _, _| {
+                Ok(visit(&format!("V{n}"), customer, technician, start, start + 10))
+            })
+            .await
+            .unwrap();
+        booked.push(row.reference);
+    }
+    set_status(store, "V10", "missed", |r| r.missed_at = Some(at(9_100))).await;
+    set_status(store, "V2", "missed", |r| r.missed_at = Some(at(1_100))).await;
+    let page = |filter: AppointmentFilter| async move {
+        store.appointments(&filter).await.unwrap().into_iter().map(|a| a.reference).collect::<Vec<_>>()
+    };
+    let all = AppointmentFilter { limit: 100, ..AppointmentFilter::default() };
+    assert_eq!(page(all.clone()).await, booked);
+    let first = AppointmentFilter { limit: 4, ..all.clone() };
+    assert_eq!(page(first.clone()).await, ["V1", "V2", "V3", "V4"]);
+    let next = AppointmentFilter { after_reference: Some("V9".into()), ..first.clone() };
+    assert_eq!(page(next).await, ["V10", "V11"]);
+    let customer = AppointmentFilter { customer_id: Some("c1".into()), ..all.clone() };
+    assert_eq!(page(customer.clone()).await, ["V1", "V3", "V4", "V6", "V8", "V9", "V11"]);
+    let technician = AppointmentFilter { technician_id: Some("t1".into()), ..customer.clone() };
+    assert_eq!(page(technician.clone()).await, ["V1", "V4", "V6", "V9", "V11"]);
+    let paged = AppointmentFilter { after_reference: Some("V6".into()), limit: 2, ..technician };
+    assert_eq!(page(paged).await, ["V9", "V11"]);
+    let missed = AppointmentFilter { status: Some("missed".into()), ..all.clone() };
+    assert_eq!(page(missed).await, ["V2", "V10"]);
+    let unknown = AppointmentFilter { after_reference: Some("V99".into()), ..all.clone() };
+    assert_eq!(page(unknown).await, Vec::<String>::new());
+    assert_eq!(page(AppointmentFilter { limit: 0, ..all }).await, Vec::<String>::new());
+}
+
+async fn live_appointments_and_counts(store: &dyn Store) {
+    let a = book(store, "c1", Some("t1"), 100, 200).await;
+    let b = book(store, "c2", Some("t2"), 150, 250).await;
+    let c = book(store, "c3", Some("t1"), 300, 400).await;
+    let d = book(store, "c4", Some("t3"), 120, 180).await;
+    let e = book(store, "c5", Some("t3"), 130, 190).await;
+    let f = book(store, "c6", Some("t4"), 140, 199).await;
+    set_status(store, &b.reference, "arrived", |r| r.arrived_at = Some(at(155))).await;
+    set_status(store, &c.reference, "cancelled_by_customer", |r| {
+        r.cancelled_at = Some(at(10));
+        r.cancel_notice_secs = Some(290);
+    })
+    .await;
+    set_status(store, &d.reference, "missed", |r| r.missed_at = Some(at(200))).await;
+    set_status(store, &e.reference, "cancelled_by_provider", |r| {
+        r.cancelled_at = Some(at(-86_400 + 120));
+        r.cancel_notice_secs = Some(86_400 + 10);
+    })
+    .await;
+    set_status(store, &f.reference, "cancelled_by_provider", |r| {
+        r.cancelled_at = Some(at(100));
+        r.cancel_notice_secs = Some(40);
+    })
+    .await;
+    let between = |from: i64, to: i64| async move {
+        let rows = store.live_appointments_between(at(from), at(to)).await.unwrap();
+        rows.into_iter().map(|a| a.reference).collect::<Vec<_>>()
+    };
+    // Overlapping [from, to), live only, by window start.
+    assert_eq!(between(0, 1_000).await, refs_of(&[&a, &b]));
+    assert_eq!(between(199, 200).await, refs_of(&[&a, &b]));
+    assert_eq!(between(200, 250).await, refs_of(&[&b]), "a window ending at `from` is over");
+    assert_eq!(between(0, 100).await, Vec::<String>::new(), "one starting at `to` is not yet");
+    assert_eq!(between(250, 1_000).await, Vec::<String>::new(), "the cancelled one is not live");
+
+    let counts = store.appointment_counts(at(180), at(260)).await.unwrap();
+    // Ending in [180, 260): a, b, d, e, f; not the customer's cancellation (c ends at 400).
+    assert_eq!(counts, AppointmentCounts { ended: 5, missed: 1, late_cancelled: 1 });
+    let counts = store.appointment_counts(at(181), at(200)).await.unwrap();
+    assert_eq!(
+        counts,
+        AppointmentCounts { ended: 2, missed: 0, late_cancelled: 1 },
+        "d ends at 180, a at 200"
+    );
+    let counts = store.appointment_counts(at(0), at(1_000)).await.unwrap();
+    assert_eq!(counts, AppointmentCounts { ended: 5, missed: 1, late_cancelled: 1 });
+    assert_eq!(store.appointment_counts(at(400), at(500)).await.unwrap(), AppointmentCounts::default());
+}
+
+async fn holds_are_idempotent(store: &dyn Store) {
+    let first = [hold("APT-00000013", "t1", 5_000, 900), hold("APT-00000013", "t2", 1_000, 800)];
+    assert_eq!(store.put_holds(&first).await.unwrap(), 2);
+    // Again, with one new and one already there with another `until`: the stored one stays.
+    let again = [hold("APT-00000013", "t1", 5_000, 999), hold("APT-00000013", "t1", 9_000, 500)];
+    assert_eq!(store.put_holds(&again).await.unwrap(), 1);
+    assert_eq!(store.put_holds(&[]).await.unwrap(), 0);
+    store.put_holds(&[hold("APT-00000021", "t1", 2_000, 1_000)]).await.unwrap();
+    let held = store.holds_for("APT-00000013").await.unwrap();
+    assert_eq!(held, [first[1].clone(), first[0].clone(), again[1].clone()], "by window start");
+    assert_eq!(store.holds_for("APT-00000048").await.unwrap(), vec![]);
+    // Live: `until` after now, by technician then window start.
+    let live = store.live_holds(at(800)).await.unwrap();
+    assert_eq!(live, [hold("APT-00000021", "t1", 2_000, 1_000), first[0].clone()]);
+    assert_eq!(store.live_holds(at(1_000)).await.unwrap(), vec![]);
+}
+
+// ---- sign-up and cancellation ----
+
+fn signup(customer: &str, steps: i32) -> SignupRow {
+    SignupRow { customer_id: customer.into(), at: at_us(30, 1), channel: "api".into(), steps }
+}
+
+fn cancellation(customer: &str, requested: i64, steps: i32) -> CancellationRow {
+    CancellationRow {
+        reference: "ignored".into(),
+        customer_id: customer.into(),
+        requested_at: at_us(requested, 5),
+        effective_at: at(requested + 86_400 * 30),
+        channel: "cli".into(),
+        reason: Some("moving — déménagement".into()),
+        retention_offer: Some("half-price-3m".into()),
+        final_bill_minor: -1_250,
+        currency: "EUR".into(),
+        final_bill: r#"{ "lines" : [ {"text": "Refund \"June\"", "minor": -1250} ],  "total": -1250 }"#
+            .into(),
+        steps,
+        audit: r#"[{"step":"asked","at":"2023-11-14T22:13:20Z"},{"step":"confirmed"}]"#.into(),
+    }
+}
+
+async fn sign_up_adds_a_customer_and_moves_the_book(store: &dyn Store) {
+    store.import_book(&small_book(), &|_| {}).await.unwrap();
+    let new = customer("c9", "Zoë").tap(|c| c.plan_id = "p2".into());
+    store.sign_up(&new, &signup("c9", 4)).await.unwrap();
+    assert_eq!(store.customer("c9").await.unwrap(), Some(new.clone()));
+    assert_eq!(store.book_version().await.unwrap(), 2, "a holder of the book must see the customer");
+    assert_eq!(store.book_counts().await.unwrap().customers, 4);
+
+    let err = store.sign_up(&customer("c1", "Other"), &signup("c1", 1)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::CustomerExists(c) if c == "c1"), "{err:?}");
+    let no_plan = customer("c10", "X").tap(|c| c.plan_id = "p9".into());
+    let err = store.sign_up(&no_plan, &signup("c10", 1)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Refused(m) if m.contains("plan p9 not found")), "{err:?}");
+    let no_element = customer("c10", "X").tap(|c| c.element_id = "e9".into());
+    let err = store.sign_up(&no_element, &signup("c10", 1)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Refused(m) if m.contains("element e9 not found")), "{err:?}");
+    assert!(
+        store.sign_up(&customer("c10", "X"), &signup("c11", 1)).await.is_err(),
+        "a sign-up of someone else"
+    );
+    let bad = customer("c10", "X").tap(|c| c.status = "bogus".into());
+    assert!(store.sign_up(&bad, &signup("c10", 1)).await.is_err(), "a row the schema refuses");
+    assert_eq!(store.customer("c10").await.unwrap(), None, "nothing written");
+    assert_eq!(store.customer("c1").await.unwrap().unwrap().name, "Ana");
+    assert_eq!(store.book_version().await.unwrap(), 2, "refusals leave the version alone");
+
+    store.sign_up(&customer("c10", "X"), &signup("c10", 2)).await.unwrap();
+    let steps = store.journey_steps().await.unwrap();
+    assert_eq!(
+        steps,
+        JourneySteps { signups: 2, signup_steps_max: 4, signup_steps_total: 6, ..JourneySteps::default() }
+    );
+}
+
+async fn cancel_account_once(store: &dyn Store) {
+    let mut book = small_book();
+    book.customers[0].status = "cancelled".into(); // c3, cancelled in the book itself
+    store.import_book(&book, &|_| {}).await.unwrap();
+    assert_eq!(store.journey_steps().await.unwrap(), JourneySteps::default());
+
+    let stored = store.cancel_account(&cancellation("c1", 100, 3)).await.unwrap();
+    let expected = CancellationRow { reference: "CAN-000001".into(), ..cancellation("c1", 100, 3) };
+    assert_eq!(stored, expected, "the documents byte for byte");
+    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, "cancelled");
+    assert_eq!(store.book_version().await.unwrap(), 2);
+    assert_eq!(store.cancellation("CAN-000001").await.unwrap(), Some(expected.clone()));
+    assert_eq!(store.cancellation_of("c1").await.unwrap(), Some(expected.clone()));
+    assert_eq!(store.cancellation("CAN-000002").await.unwrap(), None);
+    assert_eq!(store.cancellation_of("c2").await.unwrap(), None);
+
+    // Twice: refused, naming the first; nothing written and no number used.
+    let err = store.cancel_account(&cancellation("c1", 200, 1)).await.unwrap_err();
+    match &err {
+        StoreError::AlreadyCancelled { customer_id, reference, at: when } => {
+            assert_eq!((customer_id.as_str(), reference.as_deref()), ("c1", Some("CAN-000001")));
+            assert_eq!(*when, Some(at_us(100, 5)));
+        }
+        other => panic!("expected AlreadyCancelled, got {other:?}"),
+    }
+    assert!(err.to_string().contains("CAN-000001"), "{err}");
+    let err = store.cancel_account(&cancellation("c3", 200, 1)).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AlreadyCancelled { customer_id, reference: None, at: None } if customer_id == "c3"),
+        "{err:?}"
+    );
+    let err = store.cancel_account(&cancellation("nobody", 200, 1)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::CustomerNotFound(c) if c == "nobody"), "{err:?}");
+    assert_eq!(store.book_version().await.unwrap(), 2, "refusals leave the version alone");
+
+    // Two at once: one cancels, the other finds it.
+    let (first, second) = (cancellation("c2", 300, 5), cancellation("c2", 301, 6));
+    let (a, b) = tokio::join!(store.cancel_account(&first), store.cancel_account(&second));
+    let won = match (a, b) {
+        (Ok(row), Err(StoreError::AlreadyCancelled { reference, .. }))
+        | (Err(StoreError::AlreadyCancelled { reference, .. }), Ok(row)) => {
+            assert_eq!(reference.as_deref(), Some(row.reference.as_str()));
+            row
+        }
+        other => panic!("expected one cancellation and one refusal, got {other:?}"),
+    };
+    assert_eq!(won.reference, "CAN-000002");
+    assert_eq!(store.cancellation_of("c2").await.unwrap(), Some(won.clone()));
+    let steps = store.journey_steps().await.unwrap();
+    assert_eq!(
+        steps,
+        JourneySteps {
+            cancellations: 2,
+            cancel_steps_max: won.steps.max(3),
+            cancel_steps_total: 3 + won.steps as u64,
+            ..JourneySteps::default()
+        }
+    );
+}
+
+/// The latest of a customer's cancellations (by requested_at), after the book made them
+/// active again.
+async fn cancellation_of_is_the_latest(store: &dyn Store) {
+    store.import_book(&small_book(), &|_| {}).await.unwrap();
+    store.cancel_account(&cancellation("c1", 500, 1)).await.unwrap();
+    store.import_book(&small_book(), &|_| {}).await.unwrap();
+    store.cancel_account(&cancellation("c1", 900, 2)).await.unwrap();
+    let latest = store.cancellation_of("c1").await.unwrap().unwrap();
+    assert_eq!((latest.reference.as_str(), latest.steps), ("CAN-000002", 2));
+}
+
+// ---- surveys ----
+
+fn decision(subject_key: &str, customer: &str, decision: &str) -> SurveyDecisionRow {
+    let send = decision == "send";
+    SurveyDecisionRow {
+        subject_key: subject_key.into(),
+        customer_id: customer.into(),
+        subject: format!(
+            r#"{{"customer_id":"{customer}", "kind": {{"kind":"no_problem","round":"2025-Q3"}}}}"#
+        ),
+        case_id: None,
+        incident_id: None,
+        decision: decision.into(),
+        reason: (decision == "suppressed").then(|| "opted_out".into()),
+        decided_at: at_us(10, 9),
+        survey_id: Some("ignored".into()),
+        send_at: send.then(|| at(100)),
+        expires_at: send.then(|| at(100 + 86_400 * 7)),
+        scale: send.then(|| "csat".into()),
+        sent_at: None,
+        answered_at: None,
+        score: None,
+    }
+}
+
+fn sent_at(key: &str, customer: &str, send_at: i64) -> SurveyDecisionRow {
+    decision(key, customer, "send").tap(|d| d.send_at = Some(at(send_at)))
+}
+
+async fn survey_decisions_are_never_overwritten(store: &dyn Store) {
+    let not_sampled = store.record_survey_decision(&decision("k1", "c1", "not_sampled")).await.unwrap();
+    assert_eq!(not_sampled, decision("k1", "c1", "not_sampled").tap(|d| d.survey_id = None));
+    // Sampled again, now to send: the first decision stands, and no survey id is used up.
+    let again = store.record_survey_decision(&decision("k1", "c1", "send")).await.unwrap();
+    assert_eq!(again, not_sampled);
+    let send = store.record_survey_decision(&decision("k2", "c1", "send")).await.unwrap();
+    assert_eq!(send, decision("k2", "c1", "send").tap(|d| d.survey_id = Some("SUR-000001".into())));
+    let other = decision("k2", "c9", "suppressed");
+    assert_eq!(store.record_survey_decision(&other).await.unwrap(), send, "unchanged");
+    assert_eq!(store.survey("SUR-000001").await.unwrap(), Some(send.clone()));
+    assert_eq!(store.survey("SUR-000002").await.unwrap(), None);
+
+    // Racing on one subject: one decision, one survey id.
+    let row = decision("k3", "c2", "send");
+    let raced = tokio::join!(
+        store.record_survey_decision(&row),
+        store.record_survey_decision(&row),
+        store.record_survey_decision(&row)
+    );
+    let ids = [raced.0.unwrap(), raced.1.unwrap(), raced.2.unwrap()].map(|d| d.survey_id);
+    assert_eq!(ids, [Some("SUR-000002".to_owned()), Some("SUR-000002".into()), Some("SUR-000002".into())]);
+    let next = store.record_survey_decision(&decision("k4", "c2", "send")).await.unwrap();
+    assert_eq!(next.survey_id.as_deref(), Some("SUR-000003"));
+    // A send decision without a send time is refused by the schema.
+    let timeless = decision("k5", "c2", "send").tap(|d| d.send_at = None);
+    assert!(store.record_survey_decision(&timeless).await.is_err());
+}
+
+async fn surveys_due_sent_and_answered_once(store: &dyn Store) {
+    for (key, send_at) in [("k1", 30), ("k2", 10), ("k3", 20)] {
+        store.record_survey_decision(&sent_at(key, "c1", send_at)).await.unwrap();
+    }
+    store.record_survey_decision(&decision("k4", "c1", "not_sampled")).await.unwrap();
+    let due = |now: i64, limit: u32| async move {
+        let rows = store.surveys_due(at(now), limit).await.unwrap();
+        rows.into_iter().map(|d| d.subject_key).collect::<Vec<_>>()
+    };
+    assert_eq!(due(20, 10).await, ["k2", "k3"], "by send_at");
+    assert_eq!(due(20, 1).await, ["k2"]);
+    assert_eq!(due(9, 10).await, Vec::<String>::new());
+    let k2 = store.survey_decisions(&SurveyFilter { limit: 10, ..SurveyFilter::default() }).await.unwrap()[1]
+        .clone();
+    let id = k2.survey_id.clone().unwrap();
+    store.mark_survey_sent(&id, at(11)).await.unwrap();
+    store.mark_survey_sent(&id, at(12)).await.unwrap();
+    assert_eq!(store.survey(&id).await.unwrap().unwrap().sent_at, Some(at(11)), "set once");
+    assert_eq!(due(100, 10).await, ["k3", "k1"]);
+    let err = store.mark_survey_sent("SUR-999999", at(1)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::SurveyNotFound(s) if s == "SUR-999999"), "{err:?}");
+
+    assert!(store.answer_survey(&id, 4, at_us(50, 2)).await.unwrap());
+    assert!(!store.answer_survey(&id, 1, at(60)).await.unwrap(), "answered once");
+    let answered = store.survey(&id).await.unwrap().unwrap();
+    assert_eq!((answered.score, answered.answered_at), (Some(4), Some(at_us(50, 2))));
+    let err = store.answer_survey("SUR-999999", 1, at(1)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::SurveyNotFound(_)), "{err:?}");
+
+    // Two answers at once: exactly one is recorded.
+    let other = store.survey_decisions(&SurveyFilter { limit: 1, ..SurveyFilter::default() }).await.unwrap();
+    let other = other[0].survey_id.clone().unwrap();
+    let (a, b) = tokio::join!(store.answer_survey(&other, 2, at(70)), store.answer_survey(&other, 5, at(71)));
+    assert_ne!(a.unwrap(), b.unwrap(), "exactly one answer recorded");
+}
+
+async fn last_survey_send_excludes_its_own_key(store: &dyn Store) {
+    assert_eq!(store.last_survey_send("c1", "k1").await.unwrap(), None);
+    store.record_survey_decision(&sent_at("k1", "c1", 100)).await.unwrap();
+    store.record_survey_decision(&sent_at("k2", "c1", 300)).await.unwrap();
+    store.record_survey_decision(&decision("k3", "c1", "suppressed")).await.unwrap();
+    store.record_survey_decision(&sent_at("k4", "c2", 500)).await.unwrap();
+    assert_eq!(store.last_survey_send("c1", "k2").await.unwrap(), Some(at(100)));
+    assert_eq!(store.last_survey_send("c1", "k1").await.unwrap(), Some(at(300)));
+    assert_eq!(store.last_survey_send("c1", "k9").await.unwrap(), Some(at(300)));
+    assert_eq!(store.last_survey_send("c2", "k4").await.unwrap(), None, "its only survey is its own");
+    assert_eq!(store.last_survey_send("c9", "k9").await.unwrap(), None);
+}
+
+async fn survey_decisions_filter_and_count(store: &dyn Store) {
+    store.record_survey_decision(&decision("k1", "c1", "not_sampled")).await.unwrap();
+    store.record_survey_decision(&sent_at("k2", "c1", 10)).await.unwrap();
+    store.record_survey_decision(&decision("k3", "c2", "suppressed")).await.unwrap();
+    let cancelled = decision("k4", "c3", "suppressed").tap(|d| d.reason = Some("customer_cancelled".into()));
+    store.record_survey_decision(&cancelled).await.unwrap();
+    store.record_survey_decision(&sent_at("k5", "c4", 10)).await.unwrap();
+    store.record_survey_decision(&decision("k6", "c5", "suppressed")).await.unwrap();
+    store.answer_survey("SUR-000002", 9, at(20)).await.unwrap();
+    let page = |filter: SurveyFilter| async move {
+        store.survey_decisions(&filter).await.unwrap().into_iter().map(|d| d.subject_key).collect::<Vec<_>>()
+    };
+    let all = SurveyFilter { limit: 10, ..SurveyFilter::default() };
+    assert_eq!(page(all.clone()).await, ["k1", "k2", "k3", "k4", "k5", "k6"]);
+    let suppressed = SurveyFilter { decision: Some("suppressed".into()), ..all.clone() };
+    assert_eq!(page(suppressed.clone()).await, ["k3", "k4", "k6"]);
+    let paged = SurveyFilter { after_key: Some("k3".into()), limit: 1, ..suppressed };
+    assert_eq!(page(paged).await, ["k4"]);
+    let answered = SurveyFilter { answered_only: true, ..all.clone() };
+    assert_eq!(page(answered).await, ["k5"]);
+    assert_eq!(page(SurveyFilter { limit: 0, ..all }).await, Vec::<String>::new());
+
+    let counts = store.survey_decision_counts().await.unwrap();
+    let expected: Vec<(String, Option<String>, u64)> = vec![
+        ("not_sampled".into(), None, 1),
+        ("send".into(), None, 2),
+        ("suppressed".into(), Some("customer_cancelled".into()), 1),
+        ("suppressed".into(), Some("opted_out".into()), 2),
+    ];
+    assert_eq!(counts, expected);
+}
+
+/// A fixed case with a customer, fixed at `fixed`.
+async fn fixed_case(store: &dyn Store, customer: &str, fixed: i64) -> String {
+    let id = open(store, &case_row(customer, "a1", None)).await;
+    let row = CaseRow {
+        status: "fixed".into(),
+        fixed_at: Some(at(fixed)),
+        ..store.case(&id).await.unwrap().unwrap()
+    };
+    store.append_case_events(&row, 1, &[case_event(&id, 1, "fixed", "{}")]).await.unwrap();
+    id
+}
+
+fn case_subject(case_id: &str, customer: &str, incident: Option<&str>) -> SurveyDecisionRow {
+    decision(&format!("case/{case_id}"), customer, "not_sampled").tap(|d| {
+        d.case_id = Some(case_id.into());
+        d.incident_id = incident.map(Into::into);
+    })
+}
+
+async fn cases_fixed_unsurveyed_until_decided(store: &dyn Store) {
+    let a = fixed_case(store, "c1", 100).await;
+    let b = fixed_case(store, "c2", 50).await;
+    open(store, &case_row("c3", "a1", None)).await;
+    let c = fixed_case(store, "c4", 500).await;
+    let ids = |by: i64, limit: u32| async move {
+        let rows = store.cases_fixed_unsurveyed(at(by), limit).await.unwrap();
+        rows.into_iter().map(|c| c.case_id).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(100, 10).await, [b.clone(), a.clone()], "by fix time");
+    assert_eq!(ids(100, 1).await, std::slice::from_ref(&b));
+    assert_eq!(ids(49, 10).await, Vec::<String>::new());
+    store.record_survey_decision(&case_subject(&b, "c2", Some("INC-000001"))).await.unwrap();
+    assert_eq!(ids(1_000, 10).await, [a.clone(), c.clone()]);
+    // A decision about another subject of the customer does not count.
+    store.record_survey_decision(&decision("no-problem/c1", "c1", "send")).await.unwrap();
+    assert_eq!(ids(1_000, 10).await, [a.clone(), c.clone()]);
+    let send = case_subject(&a, "c1", None).tap(|d| {
+        d.decision = "send".into();
+        d.send_at = Some(at(5));
+    });
+    store.record_survey_decision(&send).await.unwrap();
+    assert_eq!(ids(1_000, 10).await, std::slice::from_ref(&c));
+    // The case row itself is what it was.
+    assert_eq!(store.case(&a).await.unwrap().unwrap().status, "fixed");
+}
+
+/// An incident with these customers' impacts, resolved at `resolved` if given.
+async fn incident_with(store: &dyn Store, customers: &[&str], resolved: Option<i64>) -> String {
+    let id = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
+    let mut impacts: Vec<ImpactRow> = customers.iter().map(|c| impact(&id, c, at(1))).collect();
+    store.upsert_impacts(&mut impacts).await.unwrap();
+    if let Some(r) = resolved {
+        store.append_update(&id, &update(at(r), "resolved", None)).await.unwrap();
+    }
+    id
+}
+
+fn recovered(rows: &[RecoveredRow]) -> Vec<(&str, &str, Timestamp)> {
+    rows.iter().map(|r| (r.incident_id.as_str(), r.customer_id.as_str(), r.resolved_at)).collect()
+}
+
+async fn recovered_unsurveyed_excludes_decided_pairs(store: &dyn Store) {
+    let i1 = incident_with(store, &["c3", "c1", "c2"], Some(100)).await;
+    let i2 = incident_with(store, &["c2"], Some(50)).await;
+    incident_with(store, &["c4"], None).await;
+    // Merged into i1: its customers moved there and are surveyed there.
+    let (merged, _) =
+        store.insert_sourced_incident("telemetry:e2:1", &incident(at(0)), &declared(at(0))).await.unwrap();
+    store.upsert_impacts(&mut [impact(&merged, "c5", at(1))]).await.unwrap();
+    store.append_update(&merged, &update(at(60), "resolved", None)).await.unwrap();
+    store.mark_merged(&merged, &i1).await.unwrap();
+
+    let list = |by: i64, limit: u32| async move { store.recovered_unsurveyed(at(by), limit).await.unwrap() };
+    let all = list(100, 10).await;
+    assert_eq!(
+        recovered(&all),
+        [
+            (i2.as_str(), "c2", at(50)),
+            (i1.as_str(), "c1", at(100)),
+            (i1.as_str(), "c2", at(100)),
+            (i1.as_str(), "c3", at(100)),
+        ]
+    );
+    assert_eq!(recovered(&list(100, 2).await), recovered(&all[..2]), "bounded");
+    assert_eq!(recovered(&list(99, 10).await), recovered(&all[..1]), "resolved after the bound");
+
+    // A decision for the pair with no case takes it out; one with a case, or for another
+    // incident, does not.
+    let pair = |incident: &str, customer: &str| {
+        decision(&format!("incident/{incident}/{customer}"), customer, "suppressed")
+            .tap(|d| d.incident_id = Some(incident.into()))
+    };
+    store.record_survey_decision(&pair(&i1, "c2")).await.unwrap();
+    store.record_survey_decision(&case_subject("CASE-000001", "c3", Some(&i1))).await.unwrap();
+    store.record_survey_decision(&pair("INC-000099", "c1")).await.unwrap();
+    assert_eq!(
+        recovered(&list(100, 10).await),
+        [(i2.as_str(), "c2", at(50)), (i1.as_str(), "c1", at(100)), (i1.as_str(), "c3", at(100))]
+    );
+    store.record_survey_decision(&pair(&i2, "c2")).await.unwrap();
+    store.record_survey_decision(&pair(&i1, "c1")).await.unwrap();
+    store.record_survey_decision(&pair(&i1, "c3")).await.unwrap();
+    assert_eq!(list(1_000, 10).await, vec![]);
+    // The impacts read as they were written.
+    assert_eq!(store.impacts(&i1).await.unwrap().len(), 3);
+}
+
+// ---- recovery metrics ----
+
+async fn case_timings_and_contacts(store: &dyn Store) {
+    let opened_at = |s: i64| CaseRow {
+        opened_at: at(s),
+        first_contact_at: at_us(s - 60, 3),
+        ..case_row("c1", "a1", None)
+    };
+    let a = open(store, &opened_at(100)).await;
+    let b = open(store, &opened_at(50)).await;
+    let c = open(store, &opened_at(200)).await;
+    let d = open(store, &opened_at(100).tap(|r| r.source = "incident".into())).await;
+    let responded =
+        CaseRow { fixed_at: Some(at(400)), status: "fixed".into(), ..store.case(&a).await.unwrap().unwrap() };
+    let events = [
+        case_event(&a, 1, "memory_note", "{}"),
+        case_event(&a, 2, "first_response", "{}"),
+        case_event(&a, 3, "first_response", "{}"),
+    ];
+    store.append_case_events(&responded, 1, &events).await.unwrap();
+    let timings = store.case_timings(at(50), at(200), 10).await.unwrap();
+    let expected = [
+        CaseTiming {
+            case_id: b.clone(),
+            source: "contact".into(),
+            first_contact_at: at_us(-10, 3),
+            opened_at: at(50),
+            first_response_at: None,
+            fixed_at: None,
+        },
+        CaseTiming {
+            case_id: a.clone(),
+            source: "contact".into(),
+            first_contact_at: at_us(40, 3),
+            opened_at: at(100),
+            first_response_at: Some(at_us(2, 1)),
+            fixed_at: Some(at(400)),
+        },
+        CaseTiming {
+            case_id: d.clone(),
+            source: "incident".into(),
+            first_contact_at: at_us(40, 3),
+            opened_at: at(100),
+            first_response_at: None,
+            fixed_at: None,
+        },
+    ];
+    assert_eq!(timings, expected, "opened in [from, to), by opened_at then id; the first response");
+    assert_eq!(store.case_timings(at(50), at(200), 2).await.unwrap(), expected[..2]);
+    let last = store.case_timings(at(101), at(201), 10).await.unwrap();
+    assert_eq!(last.iter().map(|t| t.case_id.as_str()).collect::<Vec<_>>(), [c.as_str()]);
+
+    let contact = |customer: &str, s: i64| ContactRow {
+        contact_id: 0,
+        customer_id: customer.into(),
+        at: at(s),
+        channel: "phone".into(),
+        summary: "again".into(),
+        by: "ann".into(),
+        incident_id: None,
+        told_before: false,
+    };
+    for (customer, s) in [("c1", 10), ("c1", 20), ("c1", 30), ("c2", 20)] {
+        store.record_contact(&contact(customer, s)).await.unwrap();
+    }
+    assert_eq!(store.customer_contacts_between("c1", at(10), at(30)).await.unwrap(), 2, "[from, to)");
+    assert_eq!(store.customer_contacts_between("c1", at(0), at(100)).await.unwrap(), 3);
+    assert_eq!(store.customer_contacts_between("c9", at(0), at(100)).await.unwrap(), 0);
+}
+
 // ---- the test matrix ----
 
 /// One test per backend for every case: `sqlite::<case>` and `postgres::<case>`.
@@ -1810,6 +2620,23 @@ contract_tests!(
     cases_owe_notices_and_follow_ups,
     contacts_attach_to_incidents,
     notice_reach_counts_customers_and_their_first_notice,
+    book_appointment_numbers_and_refusals,
+    concurrent_bookings_of_one_technician_cannot_both_pass,
+    update_appointment_versions_and_fixed_fields,
+    appointments_to_check_and_mark,
+    appointments_filter_and_page,
+    live_appointments_and_counts,
+    holds_are_idempotent,
+    sign_up_adds_a_customer_and_moves_the_book,
+    cancel_account_once,
+    cancellation_of_is_the_latest,
+    survey_decisions_are_never_overwritten,
+    surveys_due_sent_and_answered_once,
+    last_survey_send_excludes_its_own_key,
+    survey_decisions_filter_and_count,
+    cases_fixed_unsurveyed_until_decided,
+    recovered_unsurveyed_excludes_decided_pairs,
+    case_timings_and_contacts,
 );
 
 // ---- corrupt rows (written behind the store's back, so per backend) ----
@@ -1857,6 +2684,44 @@ async fn postgres_reports_corrupt_rows() {
         assert_corrupt_instant(&store, &id).await;
         sqlx::query(CORRUPT_JSON).execute(store.pool()).await.unwrap();
         assert_corrupt_json(&store).await;
+    })
+    .await;
+}
+
+// ---- append-only cancellations (written behind the store's back, so per backend) ----
+
+const CHANGE_CANCELLATION: &str = "UPDATE cancellations SET steps = 0";
+const REMOVE_CANCELLATION: &str = "DELETE FROM cancellations";
+
+async fn one_cancellation(store: &dyn Store) -> CancellationRow {
+    store.import_book(&small_book(), &|_| {}).await.unwrap();
+    store.cancel_account(&cancellation("c1", 100, 3)).await.unwrap()
+}
+
+fn assert_append_only(err: sqlx::Error) {
+    assert!(err.to_string().contains("cancellations are append-only"), "{err}");
+}
+
+#[tokio::test]
+async fn sqlite_cancellations_are_append_only() {
+    harness::run_sqlite(|store| async move {
+        let stored = one_cancellation(&store).await;
+        for sql in [CHANGE_CANCELLATION, REMOVE_CANCELLATION] {
+            assert_append_only(sqlx::query(sql).execute(store.pool()).await.unwrap_err());
+        }
+        assert_eq!(store.cancellation(&stored.reference).await.unwrap(), Some(stored));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_cancellations_are_append_only() {
+    harness::run_pg("postgres_cancellations_are_append_only", |store| async move {
+        let stored = one_cancellation(&store).await;
+        for sql in [CHANGE_CANCELLATION, REMOVE_CANCELLATION] {
+            assert_append_only(sqlx::query(sql).execute(store.pool()).await.unwrap_err());
+        }
+        assert_eq!(store.cancellation(&stored.reference).await.unwrap(), Some(stored));
     })
     .await;
 }
