@@ -59,6 +59,15 @@ pub enum Command {
     /// person the step is recorded under, and the case's rules check what they may do.
     #[command(subcommand)]
     Case(CaseCommand),
+    /// Technicians' visits: book, record arrival, completion or a cancellation, read.
+    #[command(subcommand)]
+    Appointment(AppointmentCommand),
+    /// Joining and leaving: one command each.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+    /// Satisfaction surveys: the report (who is asked is the system's decision alone).
+    #[command(subcommand)]
+    Survey(SurveyCommand),
     /// Serve the HTTP API and run the workers until stopped.
     Serve {
         /// Address to listen on.
@@ -335,6 +344,111 @@ pub enum CaseCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum AppointmentCommand {
+    /// Book a visit; the customer is sent the confirmation. Prints the visit as JSON.
+    Book {
+        /// The person booking (and the visit's owner, unless `--owner`).
+        #[arg(long = "as")]
+        by: String,
+        #[arg(long)]
+        customer: String,
+        #[arg(long)]
+        technician: Option<String>,
+        /// The window's start and end (RFC 3339).
+        #[arg(long)]
+        start: Timestamp,
+        #[arg(long)]
+        end: Timestamp,
+        #[arg(long)]
+        owner: Option<String>,
+        /// The failed visit this one replaces (it may take the slots held for it).
+        #[arg(long)]
+        rebooked_from: Option<String>,
+    },
+    /// Record an arrival, a completion or a cancellation; prints the visit as JSON.
+    Act {
+        reference: String,
+        #[command(subcommand)]
+        action: crate::recovery::appointments::AppointmentAction,
+    },
+    /// A visit with its failure, held slots, notices and credits, as JSON.
+    Show { reference: String },
+    /// Visits as JSON, in reference order.
+    List {
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long)]
+        technician: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomerCommand {
+    /// Sign a customer up (one command); checked as an import checks a line.
+    Join {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        locale: String,
+        #[arg(long)]
+        timezone: String,
+        #[arg(long)]
+        plan: String,
+        #[arg(long)]
+        element: String,
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long)]
+        billing_day: u8,
+        #[arg(long)]
+        segment: Option<String>,
+        #[arg(long)]
+        jurisdiction: Option<String>,
+        /// Where the customer asked: web, app, api, phone, chat, email or store.
+        #[arg(long, default_value = "phone")]
+        channel: String,
+    },
+    /// Cancel (one command): prints the confirmation with the reference and final bill.
+    Cancel {
+        id: String,
+        /// Why, if the customer says (one of `[cancellation] reasons`); may be left out.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Their own words, with `--reason other`.
+        #[arg(long)]
+        reason_text: Option<String>,
+        /// Where the customer asked: web, app, api, phone, chat, email or store.
+        #[arg(long, default_value = "phone")]
+        channel: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SurveyCommand {
+    /// Scores by group next to their outcome signals, and every decision counted, as JSON.
+    Report,
+    /// Draw a round of the control group: customers with no problem, drawn by amends'
+    /// key at `--rate-ppm`, asked like any other (once a quarter, say). A re-run of the
+    /// same round changes nothing.
+    Control {
+        /// The round's name: `2026_q4`, ...
+        #[arg(long)]
+        round: String,
+        /// Parts per million of active customers drawn.
+        #[arg(long, default_value_t = 1_000)]
+        rate_ppm: u32,
+    },
+}
+
 fn fault(s: &str) -> Result<amends_core::case::Fault, String> {
     amends_core::case::Fault::parse(s).ok_or_else(|| format!("{s:?} is not company, customer or unknown"))
 }
@@ -474,6 +588,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Agents(command) => agents(&engine, command).await,
         Command::Case(command) => case(&engine, command).await,
+        Command::Appointment(command) => appointment(&engine, command).await,
+        Command::Customer(command) => customer(&engine, command).await,
+        Command::Survey(SurveyCommand::Report) => print_json(&engine.survey_report().await?),
+        Command::Survey(SurveyCommand::Control { round, rate_ppm }) => {
+            print_json(&engine.draw_control_round(&round, rate_ppm).await?)
+        }
         Command::Token(TokenCommand::Create { scope, agent, label }) => {
             let (store, now) = (engine.store.as_ref(), engine.clock.now());
             let token = match (scope, agent) {
@@ -547,15 +667,18 @@ async fn agents(engine: &Engine, command: AgentsCommand) -> Result<()> {
     }
 }
 
+/// The person `id` as the rules see them, for `--as`.
+async fn person(engine: &Engine, id: &str) -> Result<amends_core::case::Actor> {
+    engine
+        .actor(id)
+        .await?
+        .with_context(|| format!("{id} is not a known, active person (amends agents list)"))
+}
+
 async fn case(engine: &Engine, command: CaseCommand) -> Result<()> {
     use crate::recovery::cases::OpenRequest;
     use amends_core::case::CaseSource;
-    let person = async |id: &str| {
-        engine
-            .actor(id)
-            .await?
-            .with_context(|| format!("{id} is not a known, active person (amends agents list)"))
-    };
+    let person = async |id: &str| person(engine, id).await;
     let view = match command {
         CaseCommand::Open { by, customer, summary, fault, owner, first_contact_at, incident } => {
             let by = person(&by).await?;
@@ -591,6 +714,90 @@ async fn case(engine: &Engine, command: CaseCommand) -> Result<()> {
         }
     };
     print_json(&view)
+}
+
+async fn appointment(engine: &Engine, command: AppointmentCommand) -> Result<()> {
+    use crate::recovery::appointments::BookRequest;
+    let view = match command {
+        AppointmentCommand::Book { by, customer, technician, start, end, owner, rebooked_from } => {
+            let by = person(engine, &by).await?;
+            let request = BookRequest {
+                customer_id: customer,
+                technician_id: technician,
+                start,
+                end,
+                owner,
+                rebooked_from,
+            };
+            engine.book_appointment(&by, request).await?
+        }
+        AppointmentCommand::Act { reference, action } => {
+            engine.act_on_appointment(&reference, action).await?
+        }
+        AppointmentCommand::Show { reference } => engine.appointment_view(&reference).await?,
+        AppointmentCommand::List { customer, technician, status } => {
+            let filter = amends_store::AppointmentFilter {
+                customer_id: customer,
+                technician_id: technician,
+                status,
+                after_reference: None,
+                limit: crate::recovery::appointments::APPOINTMENTS_PAGE_MAX,
+            };
+            let rows: Vec<_> = engine
+                .appointments(&filter)
+                .await?
+                .into_iter()
+                .map(|a| serde_json::json!({ "reference": a.reference, "customer_id": a.customer_id, "technician_id": a.technician_id, "window_start": a.window_start, "window_end": a.window_end, "status": a.status }))
+                .collect();
+            return print_json(&rows);
+        }
+    };
+    print_json(&view)
+}
+
+async fn customer(engine: &Engine, command: CustomerCommand) -> Result<()> {
+    use crate::recovery::accounts::{CancelBody, SignUp};
+    match command {
+        CustomerCommand::Join {
+            id,
+            name,
+            email,
+            phone,
+            locale,
+            timezone,
+            plan,
+            element,
+            device,
+            billing_day,
+            segment,
+            jurisdiction,
+            channel,
+        } => {
+            let input = SignUp {
+                customer_id: id,
+                name,
+                email,
+                phone,
+                locale,
+                timezone,
+                plan_id: plan,
+                element_id: element,
+                device_id: device,
+                billing_day,
+                segment,
+                jurisdiction,
+                channel: Some(channel),
+            };
+            let row = engine.sign_up(input).await?;
+            print_json(
+                &serde_json::json!({ "customer_id": row.customer_id, "status": row.status, "steps": 1 }),
+            )
+        }
+        CustomerCommand::Cancel { id, reason, reason_text, channel } => {
+            let body = CancelBody { reason, reason_text, channel: Some(channel) };
+            print_json(&engine.cancel_account(&id, body).await?)
+        }
+    }
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {

@@ -19,7 +19,7 @@
 //! customer's contact changes.
 
 use crate::clock::{Clock, after};
-use amends_channels::{Backoff, OutgoingMessage, SendError, Sent, Transport, jitter_seed};
+use amends_channels::{Attachment, Backoff, OutgoingMessage, SendError, Sent, Transport, jitter_seed};
 use amends_store::{ContactPointRow, DeliveryOutcome, NoticeRow, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
@@ -79,11 +79,28 @@ pub struct Dispatcher {
     pub lanes: Vec<Lane>,
     pub quarantine_after: u32,
     pub unsubscribe: Option<UnsubscribeLink>,
+    /// Who signs a visit's calendar file, for the `.ics` attached to its confirmation.
+    pub calendar: Option<CalendarFiles>,
+}
+
+/// What a visit's calendar file needs beside the visit: the provider's name and the
+/// domain of its event UIDs.
+#[derive(Debug, Clone)]
+pub struct CalendarFiles {
+    pub provider_name: String,
+    pub domain: String,
 }
 
 impl Dispatcher {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, lanes: Vec<Lane>) -> Self {
-        Self { store, clock, lanes, quarantine_after: QUARANTINE_AFTER_DEFAULT, unsubscribe: None }
+        Self {
+            store,
+            clock,
+            lanes,
+            quarantine_after: QUARANTINE_AFTER_DEFAULT,
+            unsubscribe: None,
+            calendar: None,
+        }
     }
 
     /// Delivers every notice due now on every lane, the lanes side by side, until none is
@@ -134,7 +151,8 @@ impl Dispatcher {
                     continue;
                 }
                 let transport = lane.transport.clone();
-                let message = self.outgoing(&notice);
+                let mut message = self.outgoing(&notice);
+                message.attachments = self.attachments(&notice).await?;
                 inflight.spawn(async move {
                     let result = transport.send(&message).await;
                     (notice, result)
@@ -245,6 +263,25 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// The files a notice carries: a visit's confirmation, by email or webhook, carries
+    /// the visit as an `.ics` file, made from its record as it stands when sent (so a
+    /// visit cancelled meanwhile goes as a cancelled event).
+    async fn attachments(&self, n: &NoticeRow) -> Result<Vec<Attachment>, StoreError> {
+        let Some(calendar) = &self.calendar else { return Ok(Vec::new()) };
+        if n.kind != "appointment_booked" || n.channel == "sms" {
+            return Ok(Vec::new());
+        }
+        let Some(row) = self.store.appointment(&n.incident_id).await? else { return Ok(Vec::new()) };
+        Ok(crate::recovery::appointments::calendar_file(&row, &calendar.provider_name, &calendar.domain)
+            .map(|(filename, ics)| Attachment {
+                filename,
+                content_type: "text/calendar; charset=utf-8".into(),
+                content: ics.into_bytes(),
+            })
+            .into_iter()
+            .collect())
     }
 
     fn outgoing(&self, n: &NoticeRow) -> OutgoingMessage {

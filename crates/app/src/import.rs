@@ -210,6 +210,14 @@ pub fn parse_and_check(input: ImportInput, existing: &BookRows) -> Result<BookRo
     })
 }
 
+/// One customer from its fields in [`CUSTOMER_COLUMNS`] order, checked exactly as a line
+/// of `customers.csv` is (a sign-up through the API or the CLI); every bad field named.
+pub fn customer_from_fields(fields: [&str; 14]) -> Result<Customer, Vec<FieldError>> {
+    let columns = Columns((0..CUSTOMER_COLUMNS.len()).map(Some).collect());
+    let record = csv::StringRecord::from(fields.to_vec());
+    parse_customer(&columns, &record, Zone::parse(fields[5]))
+}
+
 /// Columns of one file by name, so files may order them freely; `None` for an optional
 /// column the file leaves out.
 struct Columns(Vec<Option<usize>>);

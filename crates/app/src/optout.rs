@@ -40,6 +40,27 @@ const TOKEN_ID_BYTES: usize = 16;
 /// kind of link, a later format) is never a valid opt-out tag.
 const CONTEXT: &[u8] = b"amends/opt-out/v1\0";
 
+/// The context of survey links: a survey link is never a valid opt-out link, nor the
+/// reverse, even under the same key.
+const SURVEY_CONTEXT: &[u8] = b"amends/survey/v1\0";
+
+/// What a signed link is for; each purpose signs under its own context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    OptOut,
+    /// A survey answer link: `topic` holds the survey id.
+    Survey,
+}
+
+impl Purpose {
+    fn context(self) -> &'static [u8] {
+        match self {
+            Purpose::OptOut => CONTEXT,
+            Purpose::Survey => SURVEY_CONTEXT,
+        }
+    }
+}
+
 /// The payload format's version, inside the signed payload.
 const PAYLOAD_VERSION: u8 = 1;
 
@@ -157,6 +178,16 @@ impl OptOutKey {
 
     /// The token for `claim`: URL-safe (`A-Z a-z 0-9 - _ .`), at most [`TOKEN_BYTES_MAX`].
     pub fn sign(&self, claim: &OptOutClaim) -> Result<String, OptOutSignError> {
+        self.sign_for(Purpose::OptOut, claim)
+    }
+
+    /// The claim of an opt-out token this key signed, if it has not expired at `now`.
+    pub fn verify(&self, token: &str, now: Timestamp) -> Result<OptOutClaim, OptOutError> {
+        self.verify_for(Purpose::OptOut, token, now)
+    }
+
+    /// [`OptOutKey::sign`] for `purpose`.
+    pub fn sign_for(&self, purpose: Purpose, claim: &OptOutClaim) -> Result<String, OptOutSignError> {
         let payload = Payload {
             v: PAYLOAD_VERSION,
             c: claim.customer_id.clone(),
@@ -168,7 +199,7 @@ impl OptOutKey {
         // Serializing strings and integers into JSON cannot fail.
         let json = serde_json::to_vec(&payload).unwrap_or_default();
         let body = URL_SAFE_NO_PAD.encode(json);
-        let tag = URL_SAFE_NO_PAD.encode(self.mac(&body).finalize().into_bytes());
+        let tag = URL_SAFE_NO_PAD.encode(self.mac(purpose, &body).finalize().into_bytes());
         let token = format!("{body}.{tag}");
         if token.len() > TOKEN_BYTES_MAX {
             return Err(OptOutSignError { bytes: token.len() });
@@ -180,13 +211,18 @@ impl OptOutKey {
     ///
     /// The length is checked first and the tag before the payload is decoded, so nothing
     /// unauthenticated is parsed; the tag comparison takes the same time wherever it differs.
-    pub fn verify(&self, token: &str, now: Timestamp) -> Result<OptOutClaim, OptOutError> {
+    pub fn verify_for(
+        &self,
+        purpose: Purpose,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<OptOutClaim, OptOutError> {
         if token.len() > TOKEN_BYTES_MAX {
             return Err(OptOutError::Invalid);
         }
         let (body, tag) = token.split_once('.').ok_or(OptOutError::Invalid)?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| OptOutError::Invalid)?;
-        self.mac(body).verify_slice(&tag).map_err(|_| OptOutError::Invalid)?;
+        self.mac(purpose, body).verify_slice(&tag).map_err(|_| OptOutError::Invalid)?;
         let claim = decode_payload(body).ok_or(OptOutError::Invalid)?;
         if now >= claim.expires_at {
             return Err(OptOutError::Expired);
@@ -194,10 +230,10 @@ impl OptOutKey {
         Ok(claim)
     }
 
-    fn mac(&self, body: &str) -> HmacSha256 {
+    fn mac(&self, purpose: Purpose, body: &str) -> HmacSha256 {
         // HMAC takes a key of any length; the length is checked when the key is built.
         let mut mac = HmacSha256::new_from_slice(&self.bytes).expect("HMAC accepts any key length");
-        mac.update(CONTEXT);
+        mac.update(purpose.context());
         mac.update(body.as_bytes());
         mac
     }

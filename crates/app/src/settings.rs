@@ -54,6 +54,17 @@ pub struct FileSettings {
     /// `reopen_window`, `pause_total_max`, `follow_up_after` (ISO 8601 durations) and
     /// `[cases.goodwill]` `agent_minor`, `lead_minor`, `admin_minor`. Checked at start-up.
     pub cases: Option<amends_core::case::CaseRules>,
+    /// Bookable windows, technicians, the no-show grace and rebooking offers; see
+    /// [`crate::recovery::appointments::AppointmentSettings`].
+    pub appointments: Option<crate::recovery::appointments::AppointmentSettings>,
+    /// Satisfaction surveys: `[surveys]` with `sample_rate_ppm`, `delay_after_fix`,
+    /// `per_customer_min_gap`, `link_valid_for` (ISO 8601 durations) and `scale` (`nps`
+    /// or `csat`). Checked at start-up.
+    pub surveys: Option<amends_core::survey::SurveyRules>,
+    /// Cancelling: `[cancellation]` with `effective` (`immediately` or `end_of_cycle`),
+    /// `billing` (`in_advance` or `in_arrears`), `reasons` (ids) and an optional
+    /// `[cancellation.retention_offer]` with `id` and `text` per locale.
+    pub cancellation: Option<amends_core::cancellation::CancellationRules>,
 }
 
 /// `[delivery]` in the settings file.
@@ -154,7 +165,8 @@ pub struct Overrides {
     #[arg(long, global = true, env = "AMENDS_DATABASE_URL")]
     pub database: Option<String>,
     /// A TOML settings file (keys: database, provider_name, status_url, policy, [[policies]], templates,
-    /// outbox_file, listen, [smtp], [sms], [webhook], [delivery], [detection], [alerts]).
+    /// outbox_file, listen, [smtp], [sms], [webhook], [delivery], [detection], [alerts], [cases],
+    /// [appointments], [surveys], [cancellation]).
     #[arg(long, global = true, env = "AMENDS_CONFIG")]
     pub config: Option<PathBuf>,
     /// The compensation policy file (TOML). Default: the built-in prorated policy.
@@ -201,6 +213,9 @@ pub struct Settings {
     pub webhook: Option<WebhookConfig>,
     pub delivery: DeliverySettings,
     pub cases: amends_core::case::CaseRules,
+    pub appointments: crate::recovery::appointments::AppointmentConfig,
+    pub surveys: amends_core::survey::SurveyRules,
+    pub cancellation: amends_core::cancellation::CancellationRules,
     pub now: Option<Timestamp>,
 }
 
@@ -243,6 +258,13 @@ impl Settings {
             webhook: file.webhook,
             delivery: file.delivery.unwrap_or_default(),
             cases: check_case_rules(file.cases.unwrap_or_default())?,
+            appointments: file
+                .appointments
+                .unwrap_or_default()
+                .check()
+                .map_err(|e| anyhow!("[appointments]: {e}"))?,
+            surveys: check_survey_rules(file.surveys.unwrap_or_default())?,
+            cancellation: check_cancellation_rules(file.cancellation.unwrap_or_default())?,
             now: o.now,
         })
     }
@@ -307,6 +329,10 @@ impl Settings {
                 .keep_content_days
                 .map(|d| SignedDuration::from_hours(24 * i64::from(d))),
             case_rules: self.cases,
+            appointments: self.appointments.clone(),
+            surveys: self.surveys,
+            cancellation: self.cancellation.clone(),
+            public_url: self.delivery.public_url.trim_end_matches('/').to_string(),
             ..EngineConfig::default()
         };
         Ok(Arc::new(Engine::new(store, clock, self.load_templates()?, self.load_policies()?, config)))
@@ -335,6 +361,10 @@ impl Settings {
         dispatcher.quarantine_after = d.quarantine_after.max(1);
         let key = crate::unsubscribe::stored_key(engine.store.as_ref()).await?;
         dispatcher.unsubscribe = Some(crate::unsubscribe::links(key, &d.public_url));
+        dispatcher.calendar = Some(crate::deliver::CalendarFiles {
+            provider_name: self.provider_name.clone(),
+            domain: self.appointments.calendar_domain.clone(),
+        });
         Ok(dispatcher)
     }
 }
@@ -399,5 +429,19 @@ fn read_template_dir(dir: &Path) -> Result<Vec<(String, String)>> {
 /// `[cases]` as given, or what is wrong with it.
 fn check_case_rules(rules: amends_core::case::CaseRules) -> Result<amends_core::case::CaseRules> {
     rules.check().map_err(|e| anyhow!("[cases]: {e}"))?;
+    Ok(rules)
+}
+
+/// `[surveys]` as given, or what is wrong with it.
+fn check_survey_rules(rules: amends_core::survey::SurveyRules) -> Result<amends_core::survey::SurveyRules> {
+    rules.check().map_err(|e| anyhow!("[surveys]: {e}"))?;
+    Ok(rules)
+}
+
+/// `[cancellation]` as given, or what is wrong with it.
+fn check_cancellation_rules(
+    rules: amends_core::cancellation::CancellationRules,
+) -> Result<amends_core::cancellation::CancellationRules> {
+    rules.check().map_err(|e| anyhow!("[cancellation]: {e}"))?;
     Ok(rules)
 }

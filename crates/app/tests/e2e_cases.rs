@@ -21,15 +21,9 @@ fn kinds(view: &Value) -> Vec<&str> {
 #[test]
 fn a_customers_own_mistake_through_all_five_steps_with_goodwill_and_a_follow_up() {
     let env = Env::new();
-    let book = env.root.join("book");
-    std::fs::create_dir_all(&book).unwrap();
-    std::fs::write(book.join("plans.csv"), PLANS).unwrap();
-    std::fs::write(book.join("topology.csv"), TOPOLOGY).unwrap();
-    std::fs::write(book.join("customers.csv"), CUSTOMERS).unwrap();
-    std::fs::write(env.root.join("agents.csv"), AGENTS).unwrap();
     let t0 = "2026-11-23T12:00:00Z";
-    env.ok(t0, &["import", "--dir", book.to_str().unwrap()]);
-    env.ok(t0, &["agents", "import", "--file", env.root.join("agents.csv").to_str().unwrap()]);
+    env.import_book(t0, PLANS, TOPOLOGY, CUSTOMERS);
+    env.import_agents(t0, AGENTS);
 
     // Empathize and own it: Ann opens the case and answers at once.
     let open = ["case", "open", "--as", "ann", "--customer", "C1", "--fault", "customer"];
@@ -94,7 +88,7 @@ fn a_customers_own_mistake_through_all_five_steps_with_goodwill_and_a_follow_up(
     // is in the ledger for billing, explained.
     env.ok("2026-11-26T14:00:00Z", &["deliver"]);
     env.ok("2026-11-26T14:00:00Z", &["deliver"]);
-    let outbox = std::fs::read_to_string(env.root.join("outbox.txt")).unwrap();
+    let outbox = env.outbox();
     for words in
         ["I will sort it out today.", "Thank you for your patience, Ana.", "Is everything still working?"]
     {

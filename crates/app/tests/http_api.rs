@@ -89,6 +89,13 @@ async fn health_and_openapi_need_no_token() {
         "/v1/cases/{id}/actions",
         "/v1/contacts",
         "/v1/incidents/{id}/metrics",
+        "/v1/metrics/recovery",
+        "/v1/appointments",
+        "/v1/appointments/{reference}",
+        "/v1/appointments/{reference}/actions",
+        "/v1/customers",
+        "/v1/customers/{id}/cancellation",
+        "/v1/surveys/report",
     ]);
     assert_eq!(paths, expected);
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");

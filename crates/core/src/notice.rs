@@ -90,6 +90,19 @@ impl NoticeKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// Whether this kind is news of an incident (rather than a case's, a visit's, an
+    /// account's or a survey's message to one customer).
+    pub fn is_incident(self) -> bool {
+        matches!(
+            self,
+            NoticeKind::Acknowledgement
+                | NoticeKind::Update
+                | NoticeKind::Restored
+                | NoticeKind::Credit
+                | NoticeKind::StillDown
+        )
+    }
+
     /// Whether this kind is a case's message to its customer, rather than news of an
     /// incident.
     pub fn is_case(self) -> bool {

@@ -128,11 +128,6 @@ pub(crate) fn case_id(n: i64) -> String {
     format!("CASE-{n:06}")
 }
 
-/// The public id of the n-th cancellation: `CAN-000001`.
-pub(crate) fn cancellation_reference(n: i64) -> String {
-    format!("CAN-{n:06}")
-}
-
 /// The public id of the n-th survey sent: `SUR-000001`.
 pub(crate) fn survey_id(n: i64) -> String {
     format!("SUR-{n:06}")

@@ -583,6 +583,12 @@ pub struct AppointmentRow {
 /// The lifetimes are spelled out because `async_trait` would otherwise pin those of the
 /// slices, which must be any; the type is the same as `dyn Fn(u64, &[AppointmentRow],
 /// &[HoldRow]) -> Result<AppointmentRow, String> + Send + Sync + 'a`.
+/// What [`Store::cancel_account`] calls inside its transaction: with the number the
+/// `cancellation` counter allocated and the customer as stored, the cancellation to
+/// record, or why not (then nothing is written and the number is not used).
+pub type BuildCancellation<'a> =
+    dyn for<'s> Fn(u64, &'s CustomerRow) -> Result<CancellationRow, String> + Send + Sync + 'a;
+
 pub type BuildAppointment<'a> = dyn for<'s> Fn(u64, &'s [AppointmentRow], &'s [HoldRow]) -> Result<AppointmentRow, String>
     + Send
     + Sync
@@ -989,6 +995,12 @@ pub trait Store: Send + Sync + 'static {
     /// Sets `checked_at` if it is unset (the version is not bumped: the check is not a
     /// change of the visit). `AppointmentNotFound` for an unknown reference.
     async fn mark_appointment_checked(&self, reference: &str, at: Timestamp) -> Result<()>;
+    /// Records that the booking's confirmation is queued. `AppointmentNotFound` for an
+    /// unknown reference.
+    async fn mark_appointment_confirmed(&self, reference: &str) -> Result<()>;
+    /// Visits whose confirmation is not queued yet, by number: what a crash between a
+    /// booking and its confirmation left.
+    async fn appointments_unconfirmed(&self, limit: u32) -> Result<Vec<AppointmentRow>>;
     /// Live appointments (booked or arrived) whose window overlaps `[from, to)`, by window
     /// start then number, at most [`LIVE_ROWS_MAX`].
     async fn live_appointments_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<AppointmentRow>>;
@@ -1012,9 +1024,15 @@ pub trait Store: Send + Sync + 'static {
     async fn sign_up(&self, customer: &CustomerRow, signup: &SignupRow) -> Result<()>;
     /// In one transaction: refuses an unknown customer (`CustomerNotFound`) or one not
     /// `active` (`AlreadyCancelled`, naming their latest cancellation if there is one);
-    /// sets their status to `cancelled`, bumps the book version, assigns the reference
-    /// and records the cancellation. Returns it as stored.
-    async fn cancel_account(&self, row: &CancellationRow) -> Result<CancellationRow>;
+    /// sets their status to `cancelled`, bumps the book version, allocates the next
+    /// number and records what `build` makes of it and the stored customer (the core
+    /// computes the reference, the final bill and the audit); `build`'s refusal is
+    /// `Refused` and writes nothing. Returns the cancellation as stored.
+    async fn cancel_account(
+        &self,
+        customer_id: &str,
+        build: &BuildCancellation<'_>,
+    ) -> Result<CancellationRow>;
     async fn cancellation(&self, reference: &str) -> Result<Option<CancellationRow>>;
     /// The customer's latest cancellation (by requested_at).
     async fn cancellation_of(&self, customer_id: &str) -> Result<Option<CancellationRow>>;

@@ -26,12 +26,12 @@ use crate::common::{
 use crate::sql;
 use crate::{
     AgentRow, AppendOutcome, AppointmentCounts, AppointmentFilter, AppointmentRow, BULK_BATCH_ROWS_MAX,
-    BookCounts, BookRows, BuildAppointment, CancellationRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow,
-    CaseTiming, ChannelReport, ContactPointRow, CreditFilter, CreditRow, CreditWrite, CustomerRow,
-    DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow, ImpactRow, IncidentRow, IncidentSource,
-    JourneySteps, LIVE_ROWS_MAX, NewUpdate, NoticeCount, NoticeEventRow, NoticeFilter, NoticeRow, PlanRow,
-    PreferencesRow, RecoveredRow, ReportTarget, Result, SignupRow, Store, StoreError, SurveyDecisionRow,
-    SurveyFilter, TokenRow, UpdateRow, VolumeReport,
+    BookCounts, BookRows, BuildAppointment, BuildCancellation, CancellationRow, CaseEventRow, CaseFilter,
+    CaseOpening, CaseRow, CaseTiming, ChannelReport, ContactPointRow, CreditFilter, CreditRow, CreditWrite,
+    CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow, ImpactRow, IncidentRow,
+    IncidentSource, JourneySteps, LIVE_ROWS_MAX, NewUpdate, NoticeCount, NoticeEventRow, NoticeFilter,
+    NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, Result, SignupRow, Store, StoreError,
+    SurveyDecisionRow, SurveyFilter, TokenRow, UpdateRow, VolumeReport,
 };
 
 /// COPY data is sent in messages of about this size: large enough to amortise the
@@ -1198,6 +1198,20 @@ impl Store for PgStore {
         common::decode_all(&rows, common::appointment_from_row)
     }
 
+    async fn mark_appointment_confirmed(&self, reference: &str) -> Result<()> {
+        let done = sqlx::query(sql::MARK_APPOINTMENT_CONFIRMED).bind(reference).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::AppointmentNotFound(reference.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn appointments_unconfirmed(&self, limit: u32) -> Result<Vec<AppointmentRow>> {
+        let rows =
+            sqlx::query(sql::APPOINTMENTS_UNCONFIRMED).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(common::appointment_from_row).collect()
+    }
+
     async fn mark_appointment_checked(&self, reference: &str, at: Timestamp) -> Result<()> {
         let done = sqlx::query(sql::MARK_APPOINTMENT_CHECKED)
             .bind(reference)
@@ -1297,8 +1311,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn cancel_account(&self, row: &CancellationRow) -> Result<CancellationRow> {
-        let id = row.customer_id.as_str();
+    async fn cancel_account(&self, id: &str, build: &BuildCancellation<'_>) -> Result<CancellationRow> {
         // The row lock makes cancellations of one customer take turns: the second finds
         // the first's.
         let mut tx = self.pool.begin().await?;
@@ -1314,12 +1327,16 @@ impl Store for PgStore {
                 return Err(common::already_cancelled(id, earlier));
             }
         }
+        // As it stood before this cancellation: what `build` computes the final bill from.
+        let customer = sqlx::query(sql::SELECT_CUSTOMER).bind(id).fetch_one(&mut *tx).await?;
+        let customer = common::customer_from_row(&customer)?;
         sqlx::query(sql::SET_CUSTOMER_CANCELLED).bind(id).execute(&mut *tx).await?;
         sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;
         let n: i64 = sqlx::query_scalar(sql::NEXT_CANCELLATION_NUMBER).fetch_one(&mut *tx).await?;
-        let reference = common::cancellation_reference(n);
+        let row =
+            build(common::counter_number("cancellation", n)?, &customer).map_err(StoreError::Refused)?;
         let stored =
-            common::bind_cancellation!(sqlx::query(sql::INSERT_CANCELLATION), row, reference.as_str())
+            common::bind_cancellation!(sqlx::query(sql::INSERT_CANCELLATION), &row, row.reference.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
         let stored = common::cancellation_from_row(&stored)?;

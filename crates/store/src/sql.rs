@@ -236,6 +236,11 @@ pub(crate) const APPOINTMENTS_TO_CHECK: &str = "SELECT * FROM \
        (SELECT * FROM appointments WHERE checked_at IS NULL AND status = 'cancelled_by_provider' \
           AND window_end > $1 ORDER BY window_end, number LIMIT $2) AS cancelled \
      ORDER BY window_end, number LIMIT $2";
+pub(crate) const MARK_APPOINTMENT_CONFIRMED: &str =
+    "UPDATE appointments SET confirmed = TRUE WHERE reference = $1";
+/// Booked visits whose confirmation is not queued yet, through `appointments_unconfirmed`.
+pub(crate) const APPOINTMENTS_UNCONFIRMED: &str =
+    "SELECT * FROM appointments WHERE NOT confirmed ORDER BY number LIMIT $1";
 pub(crate) const MARK_APPOINTMENT_CHECKED: &str =
     "UPDATE appointments SET checked_at = $2 WHERE reference = $1 AND checked_at IS NULL";
 /// Live visits overlapping [$1, $2), through `appointments_live`.

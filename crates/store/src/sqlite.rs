@@ -29,12 +29,12 @@ use crate::packed::{self, References};
 use crate::sql;
 use crate::{
     AgentRow, AppendOutcome, AppointmentCounts, AppointmentFilter, AppointmentRow, BULK_BATCH_ROWS_MAX,
-    BookCounts, BookRows, BuildAppointment, CancellationRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow,
-    CaseTiming, ChannelReport, ContactPointRow, CreditFilter, CreditRow, CreditWrite, CustomerRow,
-    DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow, ImpactRow, IncidentRow, IncidentSource,
-    JourneySteps, LIVE_ROWS_MAX, NewUpdate, NoticeCount, NoticeEventRow, NoticeFilter, NoticeRow, PlanRow,
-    PreferencesRow, RecoveredRow, ReportTarget, Result, SignupRow, Store, StoreError, SurveyDecisionRow,
-    SurveyFilter, TokenRow, UpdateRow, VolumeReport,
+    BookCounts, BookRows, BuildAppointment, BuildCancellation, CancellationRow, CaseEventRow, CaseFilter,
+    CaseOpening, CaseRow, CaseTiming, ChannelReport, ContactPointRow, CreditFilter, CreditRow, CreditWrite,
+    CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow, ImpactRow, IncidentRow,
+    IncidentSource, JourneySteps, LIVE_ROWS_MAX, NewUpdate, NoticeCount, NoticeEventRow, NoticeFilter,
+    NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, Result, SignupRow, Store, StoreError,
+    SurveyDecisionRow, SurveyFilter, TokenRow, UpdateRow, VolumeReport,
 };
 
 /// SQLite's default cap on bind parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER).
@@ -1236,6 +1236,20 @@ impl Store for SqliteStore {
         common::decode_all(&rows, common::appointment_from_row)
     }
 
+    async fn mark_appointment_confirmed(&self, reference: &str) -> Result<()> {
+        let done = sqlx::query(sql::MARK_APPOINTMENT_CONFIRMED).bind(reference).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::AppointmentNotFound(reference.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn appointments_unconfirmed(&self, limit: u32) -> Result<Vec<AppointmentRow>> {
+        let rows =
+            sqlx::query(sql::APPOINTMENTS_UNCONFIRMED).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(common::appointment_from_row).collect()
+    }
+
     async fn mark_appointment_checked(&self, reference: &str, at: Timestamp) -> Result<()> {
         let done = sqlx::query(sql::MARK_APPOINTMENT_CHECKED)
             .bind(reference)
@@ -1335,8 +1349,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn cancel_account(&self, row: &CancellationRow) -> Result<CancellationRow> {
-        let id = row.customer_id.as_str();
+    async fn cancel_account(&self, id: &str, build: &BuildCancellation<'_>) -> Result<CancellationRow> {
         // BEGIN IMMEDIATE: the status read and the cancellation written are one step, so
         // of two cancellations racing, the second finds the first.
         let mut tx = self.begin_write().await?;
@@ -1352,12 +1365,16 @@ impl Store for SqliteStore {
                 return Err(common::already_cancelled(id, earlier));
             }
         }
+        // As it stood before this cancellation: what `build` computes the final bill from.
+        let customer = sqlx::query(sql::SELECT_CUSTOMER).bind(id).fetch_one(&mut *tx).await?;
+        let customer = common::customer_from_row(&customer)?;
         sqlx::query(sql::SET_CUSTOMER_CANCELLED).bind(id).execute(&mut *tx).await?;
         sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;
         let n: i64 = sqlx::query_scalar(sql::NEXT_CANCELLATION_NUMBER).fetch_one(&mut *tx).await?;
-        let reference = common::cancellation_reference(n);
+        let row =
+            build(common::counter_number("cancellation", n)?, &customer).map_err(StoreError::Refused)?;
         let stored =
-            common::bind_cancellation!(sqlx::query(sql::INSERT_CANCELLATION), row, reference.as_str())
+            common::bind_cancellation!(sqlx::query(sql::INSERT_CANCELLATION), &row, row.reference.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
         let stored = common::cancellation_from_row(&stored)?;

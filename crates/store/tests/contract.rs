@@ -1994,6 +1994,22 @@ async fn appointments_to_check_and_mark(store: &dyn Store) {
     assert!(matches!(&err, StoreError::AppointmentNotFound(r) if r == "APT-99999999"), "{err:?}");
 }
 
+/// A booking is unconfirmed until its confirmation is queued; then it is off the list.
+async fn appointments_unconfirmed_until_marked(store: &dyn Store) {
+    let a = book(store, "c1", Some("t1"), 0, 100).await;
+    let b = book(store, "c2", Some("t2"), 0, 100).await;
+    let unconfirmed = |limit: u32| async move { store.appointments_unconfirmed(limit).await.unwrap() };
+    assert_eq!(refs(&unconfirmed(10).await), refs(&[a.clone(), b.clone()]));
+    assert_eq!(refs(&unconfirmed(1).await), refs(std::slice::from_ref(&a)), "bounded, by number");
+    store.mark_appointment_confirmed(&a.reference).await.unwrap();
+    store.mark_appointment_confirmed(&a.reference).await.unwrap();
+    assert_eq!(refs(&unconfirmed(10).await), refs(std::slice::from_ref(&b)));
+    let version = store.appointment(&a.reference).await.unwrap().unwrap().version;
+    assert_eq!(version, a.version, "confirming is not a change of the visit");
+    let err = store.mark_appointment_confirmed("APT-99999999").await.unwrap_err();
+    assert!(matches!(&err, StoreError::AppointmentNotFound(r) if r == "APT-99999999"), "{err:?}");
+}
+
 async fn appointments_filter_and_page(store: &dyn Store) {
     // References that do not sort as text by number: the page order is the number's.
     let mut booked = Vec::new();
@@ -2161,13 +2177,39 @@ async fn sign_up_adds_a_customer_and_moves_the_book(store: &dyn Store) {
     );
 }
 
+/// Cancels as the app does, with the reference `CAN-<number>` built from the counter.
+async fn cancel(store: &dyn Store, row: &CancellationRow) -> Result<CancellationRow, StoreError> {
+    let row = row.clone();
+    let id = row.customer_id.clone();
+    store
+        .cancel_account(&id, &move |n, customer| {
+            assert_eq!(customer.customer_id, row.customer_id, "built from the stored customer");
+            Ok(CancellationRow { reference: format!("CAN-{n:06}"), ..row.clone() })
+        })
+        .await
+}
+
+/// A refusal by `build` writes nothing: the customer stays active, the book version and
+/// the counter do not move.
+async fn cancel_account_refused_by_build_writes_nothing(store: &dyn Store) {
+    store.import_book(&small_book(), &|_| {}).await.unwrap();
+    let version = store.book_version().await.unwrap();
+    let err = store.cancel_account("c1", &|_, _| Err("reason: not offered".into())).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Refused(m) if m == "reason: not offered"), "{err:?}");
+    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, "active");
+    assert_eq!(store.book_version().await.unwrap(), version);
+    assert_eq!(store.cancellation_of("c1").await.unwrap(), None);
+    let stored = cancel(store, &cancellation("c1", 100, 1)).await.unwrap();
+    assert_eq!(stored.reference, "CAN-000001", "the refused number was not used");
+}
+
 async fn cancel_account_once(store: &dyn Store) {
     let mut book = small_book();
     book.customers[0].status = "cancelled".into(); // c3, cancelled in the book itself
     store.import_book(&book, &|_| {}).await.unwrap();
     assert_eq!(store.journey_steps().await.unwrap(), JourneySteps::default());
 
-    let stored = store.cancel_account(&cancellation("c1", 100, 3)).await.unwrap();
+    let stored = cancel(store, &cancellation("c1", 100, 3)).await.unwrap();
     let expected = CancellationRow { reference: "CAN-000001".into(), ..cancellation("c1", 100, 3) };
     assert_eq!(stored, expected, "the documents byte for byte");
     assert_eq!(store.customer("c1").await.unwrap().unwrap().status, "cancelled");
@@ -2178,7 +2220,7 @@ async fn cancel_account_once(store: &dyn Store) {
     assert_eq!(store.cancellation_of("c2").await.unwrap(), None);
 
     // Twice: refused, naming the first; nothing written and no number used.
-    let err = store.cancel_account(&cancellation("c1", 200, 1)).await.unwrap_err();
+    let err = cancel(store, &cancellation("c1", 200, 1)).await.unwrap_err();
     match &err {
         StoreError::AlreadyCancelled { customer_id, reference, at: when } => {
             assert_eq!((customer_id.as_str(), reference.as_deref()), ("c1", Some("CAN-000001")));
@@ -2187,18 +2229,18 @@ async fn cancel_account_once(store: &dyn Store) {
         other => panic!("expected AlreadyCancelled, got {other:?}"),
     }
     assert!(err.to_string().contains("CAN-000001"), "{err}");
-    let err = store.cancel_account(&cancellation("c3", 200, 1)).await.unwrap_err();
+    let err = cancel(store, &cancellation("c3", 200, 1)).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::AlreadyCancelled { customer_id, reference: None, at: None } if customer_id == "c3"),
         "{err:?}"
     );
-    let err = store.cancel_account(&cancellation("nobody", 200, 1)).await.unwrap_err();
+    let err = cancel(store, &cancellation("nobody", 200, 1)).await.unwrap_err();
     assert!(matches!(&err, StoreError::CustomerNotFound(c) if c == "nobody"), "{err:?}");
     assert_eq!(store.book_version().await.unwrap(), 2, "refusals leave the version alone");
 
     // Two at once: one cancels, the other finds it.
     let (first, second) = (cancellation("c2", 300, 5), cancellation("c2", 301, 6));
-    let (a, b) = tokio::join!(store.cancel_account(&first), store.cancel_account(&second));
+    let (a, b) = tokio::join!(cancel(store, &first), cancel(store, &second));
     let won = match (a, b) {
         (Ok(row), Err(StoreError::AlreadyCancelled { reference, .. }))
         | (Err(StoreError::AlreadyCancelled { reference, .. }), Ok(row)) => {
@@ -2225,9 +2267,9 @@ async fn cancel_account_once(store: &dyn Store) {
 /// active again.
 async fn cancellation_of_is_the_latest(store: &dyn Store) {
     store.import_book(&small_book(), &|_| {}).await.unwrap();
-    store.cancel_account(&cancellation("c1", 500, 1)).await.unwrap();
+    cancel(store, &cancellation("c1", 500, 1)).await.unwrap();
     store.import_book(&small_book(), &|_| {}).await.unwrap();
-    store.cancel_account(&cancellation("c1", 900, 2)).await.unwrap();
+    cancel(store, &cancellation("c1", 900, 2)).await.unwrap();
     let latest = store.cancellation_of("c1").await.unwrap().unwrap();
     assert_eq!((latest.reference.as_str(), latest.steps), ("CAN-000002", 2));
 }
@@ -2624,11 +2666,13 @@ contract_tests!(
     concurrent_bookings_of_one_technician_cannot_both_pass,
     update_appointment_versions_and_fixed_fields,
     appointments_to_check_and_mark,
+    appointments_unconfirmed_until_marked,
     appointments_filter_and_page,
     live_appointments_and_counts,
     holds_are_idempotent,
     sign_up_adds_a_customer_and_moves_the_book,
     cancel_account_once,
+    cancel_account_refused_by_build_writes_nothing,
     cancellation_of_is_the_latest,
     survey_decisions_are_never_overwritten,
     surveys_due_sent_and_answered_once,
@@ -2695,7 +2739,7 @@ const REMOVE_CANCELLATION: &str = "DELETE FROM cancellations";
 
 async fn one_cancellation(store: &dyn Store) -> CancellationRow {
     store.import_book(&small_book(), &|_| {}).await.unwrap();
-    store.cancel_account(&cancellation("c1", 100, 3)).await.unwrap()
+    cancel(store, &cancellation("c1", 100, 3)).await.unwrap()
 }
 
 fn assert_append_only(err: sqlx::Error) {

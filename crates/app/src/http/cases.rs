@@ -290,3 +290,43 @@ pub async fn incident_metrics(
 ) -> Result<Json<crate::recovery::contacts::IncidentMetrics>, ApiError> {
     Ok(Json(state.engine.incident_metrics(&id).await?))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodQuery {
+    /// The period's start (RFC 3339); 30 days before `to` when absent.
+    pub from: Option<String>,
+    /// Its end, excluded; now when absent.
+    pub to: Option<String>,
+}
+
+/// Recovery over a period: time to first notice, customers told before they got in touch,
+/// estimate accuracy, time to credit and credits nobody asked for, missed visits, case
+/// first-response and resolution times, steps to leave next to steps to join, and survey
+/// scores next to their outcome signals.
+#[utoipa::path(get, path = "/v1/metrics/recovery", tag = "incidents", params(PeriodQuery),
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "The figures", body = Object),
+        (status = 422, description = "A bad period", body = ErrorBody),
+    ))]
+pub async fn recovery_metrics(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<PeriodQuery>,
+) -> Result<Json<crate::recovery::metrics::RecoveryMetrics>, ApiError> {
+    let instant = |field: &str, s: &str| {
+        s.parse::<Timestamp>().map_err(|e| {
+            let message = format!("{field}: {s:?} is not an RFC 3339 instant: {e}");
+            ApiError::invalid(message.clone(), vec![message])
+        })
+    };
+    let to = match q.to.as_deref() {
+        Some(s) => instant("to", s)?,
+        None => state.engine.clock.now(),
+    };
+    let from = match q.from.as_deref() {
+        Some(s) => instant("from", s)?,
+        None => to - jiff::SignedDuration::from_hours(24 * 30),
+    };
+    Ok(Json(state.engine.recovery_metrics(from, to).await?))
+}

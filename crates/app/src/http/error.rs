@@ -177,12 +177,20 @@ impl From<ImportError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::IncidentNotFound(_) | StoreError::CaseNotFound(_) => {
-                ApiError::not_found(e.to_string())
-            }
+            StoreError::IncidentNotFound(_)
+            | StoreError::CaseNotFound(_)
+            | StoreError::AppointmentNotFound(_)
+            | StoreError::CustomerNotFound(_)
+            | StoreError::SurveyNotFound(_) => ApiError::not_found(e.to_string()),
             StoreError::AlreadyResolved(_)
             | StoreError::CreditConflict { .. }
-            | StoreError::CaseConflict { .. } => ApiError::conflict(e.to_string()),
+            | StoreError::CaseConflict { .. }
+            | StoreError::AppointmentConflict { .. }
+            | StoreError::AppointmentExists(_)
+            | StoreError::AppointmentFixed { .. }
+            | StoreError::CustomerExists(_)
+            | StoreError::AlreadyCancelled { .. } => ApiError::conflict(e.to_string()),
+            StoreError::Refused(message) => ApiError::invalid(message.clone(), vec![message]),
             StoreError::Database(_)
             | StoreError::Migrate(_)
             | StoreError::BadUrl { .. }

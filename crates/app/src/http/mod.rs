@@ -12,13 +12,16 @@
 //! listener the caller bound, stopped by a future), [`serve_api`] (the API alone, for a
 //! caller that drives the worker's steps itself, as the tests do) and [`router`].
 
+pub mod accounts;
 pub mod api;
+pub mod appointments;
 pub mod auth;
 pub mod cases;
 pub mod error;
 pub mod limits;
 pub mod notices;
 pub mod openapi;
+pub mod surveys;
 mod worker;
 
 pub use limits::{
@@ -120,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(api::openapi_json))
         // No token: the customer follows a signed link from a message.
         .route("/v1/unsubscribe", get(notices::unsubscribe_page).post(notices::unsubscribe_post))
+        .route("/v1/surveys/answer", get(surveys::question).post(surveys::answer))
         .route_layer(body_limit(UNSUBSCRIBE_BODY_BYTES_MAX));
     let read = Router::new()
         .route("/v1/incidents", get(api::list_incidents))
@@ -134,6 +138,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/customers/{id}/preferences", get(notices::show_preferences))
         .route("/v1/quarantine", get(notices::list_quarantine))
         .route("/v1/agents", get(cases::list_agents))
+        .route("/v1/surveys/report", get(surveys::report))
+        .route("/v1/metrics/recovery", get(cases::recovery_metrics))
         .route_layer(body_limit(BODY_BYTES_MAX))
         .route_layer(gate(Scope::Read));
     // The actor is the agent the token speaks for (see `auth::require_agent`).
@@ -142,6 +148,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/cases/{id}", get(cases::show_case))
         .route("/v1/cases/{id}/actions", post(cases::act_on_case))
         .route("/v1/contacts", post(cases::take_contact))
+        .route("/v1/appointments", post(appointments::book).get(appointments::list))
+        .route("/v1/appointments/{reference}", get(appointments::show))
+        .route("/v1/appointments/{reference}/actions", post(appointments::act))
         .route_layer(body_limit(BODY_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(
             AgentGate { engine: state.engine.clone() },
@@ -157,6 +166,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/channels/sms/receipts", post(notices::sms_receipts))
         .route("/v1/channels/email/bounces", post(notices::email_bounces))
         .route("/v1/quarantine/{channel}/{recipient}", axum::routing::delete(notices::lift_quarantine))
+        .route("/v1/customers", post(accounts::sign_up))
+        .route("/v1/customers/{id}/cancellation", post(accounts::cancel))
         .route_layer(body_limit(BODY_BYTES_MAX))
         .route_layer(gate(Scope::Operator));
     let directory = Router::new()

@@ -54,6 +54,14 @@ routes and nothing else.",
         super::cases::act_on_case,
         super::cases::take_contact,
         super::cases::incident_metrics,
+        super::cases::recovery_metrics,
+        super::appointments::book,
+        super::appointments::list,
+        super::appointments::show,
+        super::appointments::act,
+        super::surveys::report,
+        super::accounts::sign_up,
+        super::accounts::cancel,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerScheme, &SharedErrors, &OptionalBodies),
@@ -61,12 +69,14 @@ routes and nothing else.",
         (name = "meta", description = "Health and this description"),
         (name = "book", description = "Plans, topology and customers"),
         (name = "incidents", description = "Declare, update and resolve outages"),
-        (name = "customers", description = "What one customer was told and credited"),
+        (name = "customers", description = "Joining and leaving, and what one customer was told and credited"),
         (name = "credits", description = "The credit ledger"),
         (name = "notices", description = "The delivery record, receipts, bounces and quarantine"),
         (name = "telemetry", description = "Device events into outage detection"),
         (name = "alerts", description = "Alerts in: Prometheus Alertmanager's webhook"),
         (name = "cases", description = "Individual recovery: the people who own cases, and cases (an agent's token)"),
+        (name = "surveys", description = "Satisfaction next to outcomes; never reachable with an agent's token"),
+        (name = "appointments", description = "Visits that cannot vanish: booking, arrival, completion, cancellation (an agent's token)"),
     )
 )]
 struct ApiDoc;
@@ -86,7 +96,7 @@ impl Modify for BearerScheme {
             .scheme(HttpAuthScheme::Bearer)
             .description(Some(
                 "A token from `amends token create --scope <read|operator|admin>`, or `--scope agent \
-                 --agent <id>` for the case routes. The scopes listed on each operation are the least it needs.",
+                 --agent <id>` for the case and appointment routes. The scopes listed on each operation are the least it needs.",
             ))
             .build();
         doc.components
@@ -139,10 +149,11 @@ struct OptionalBodies;
 
 impl Modify for OptionalBodies {
     fn modify(&self, doc: &mut Document) {
-        let resolve =
-            doc.paths.paths.get_mut("/v1/incidents/{id}/resolve").and_then(|item| item.post.as_mut());
-        if let Some(body) = resolve.and_then(|op| op.request_body.as_mut()) {
-            body.required = Some(Required::False);
+        for path in ["/v1/incidents/{id}/resolve", "/v1/customers/{id}/cancellation"] {
+            let op = doc.paths.paths.get_mut(path).and_then(|item| item.post.as_mut());
+            if let Some(body) = op.and_then(|op| op.request_body.as_mut()) {
+                body.required = Some(Required::False);
+            }
         }
     }
 }

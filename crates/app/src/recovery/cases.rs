@@ -565,17 +565,28 @@ impl Engine {
                 first_contact_at: impact.affected_at.clamp(earliest, now),
                 currency: book.plans[book.customer_plan[index as usize] as usize].monthly_price.currency,
             };
-            let refused = |e: CaseError| EngineError::Invalid(vec![format!("{}: {e}", impact.customer_id)]);
-            let event = Case::open(AMENDS, &open, now).map_err(refused)?;
-            let case = Case::replay(std::slice::from_ref(&event)).map_err(refused)?;
             let key = format!("incident:{}:{}", incident.incident_id, impact.customer_id);
-            let row = case_row(String::new(), &case, Some(key), now, 1);
-            let event = event_row("", 0, &event).map_err(|e| EngineError::Invalid(vec![e.to_string()]))?;
-            if let CaseOpening::Opened(_) = self.store.open_case(&row, &event).await? {
+            if let CaseOpening::Opened(_) = self.open_system_case(&open, key, now).await? {
                 opened += 1;
             }
         }
         Ok(opened)
+    }
+
+    /// Opens a case amends itself opens (from an incident, from a failed visit), once per
+    /// `source_key`: a re-run finds it and writes nothing.
+    pub(crate) async fn open_system_case(
+        &self,
+        open: &OpenCase,
+        source_key: String,
+        now: Timestamp,
+    ) -> Result<CaseOpening, EngineError> {
+        let refused = |e: CaseError| EngineError::Invalid(vec![format!("{}: {e}", open.customer_id)]);
+        let event = Case::open(AMENDS, open, now).map_err(refused)?;
+        let case = Case::replay(std::slice::from_ref(&event)).map_err(refused)?;
+        let row = case_row(String::new(), &case, Some(source_key), now, 1);
+        let event = event_row("", 0, &event).map_err(|e| EngineError::Invalid(vec![e.to_string()]))?;
+        Ok(self.store.open_case(&row, &event).await?)
     }
 
     /// The agent `id` as an actor, for a hand-over or an owner: refused when unknown or
@@ -590,6 +601,9 @@ impl Engine {
         let events = self.case_log(case_id).await?;
         let mut customer_notices =
             self.store.notices_for_customer(&row.customer_id).await.map_err(EngineError::from)?;
+        // Never a survey: its link would let the person being rated answer it, and
+        // agents may not see who is asked.
+        customer_notices.retain(|n| n.kind != NoticeKind::Survey.as_str());
         customer_notices.reverse();
         customer_notices.truncate(CUSTOMER_HISTORY_MAX);
         let filter = CreditFilter { customer_id: Some(row.customer_id.clone()), ..CreditFilter::default() };
@@ -807,7 +821,7 @@ fn check_agents(
 
 /// Which of `n` agents owns a customer's case: a stable hash of their id, so the same
 /// customer gets the same agent on every re-run, and customers spread evenly.
-fn spread(customer_id: &str, n: usize) -> usize {
+pub(crate) fn spread(customer_id: &str, n: usize) -> usize {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(customer_id.as_bytes());
     let head = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default());

@@ -219,7 +219,12 @@ fn credit_for(
     Ok(Arc::new(price(&this.id, after, before.as_ref(), statement)))
 }
 
-fn price(this: &str, after: Evaluation, before: Option<&Evaluation>, statement: Date) -> PricedCredit {
+pub(crate) fn price(
+    this: &str,
+    after: Evaluation,
+    before: Option<&Evaluation>,
+    statement: Date,
+) -> PricedCredit {
     let already = before.map_or(0, |b| b.total_minor);
     let amount_minor = (after.total_minor - already).max(0);
     let mine: Vec<_> = after.lines.iter().filter(|l| l.events.iter().any(|e| &**e == this)).collect();

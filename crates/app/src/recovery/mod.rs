@@ -5,14 +5,18 @@
 //! recorded and write with deterministic keys, so they can run any number of times, after
 //! a crash or concurrently with a retry, and give the same outbox and the same ledger.
 
+pub mod accounts;
+pub mod appointments;
 pub mod audience;
 pub mod cases;
 pub mod contacts;
 mod credits;
 mod detected;
 mod fanout;
+pub mod metrics;
 mod preview;
 pub mod retention;
+pub mod surveys;
 
 pub use credits::{
     CreditComputation, CreditReport, EarlierOutage, ThisOutage, compute_credits, customer_facts,
@@ -105,6 +109,14 @@ pub struct EngineConfig {
     pub keep_content: Option<SignedDuration>,
     /// Targets and limits of individual recovery cases.
     pub case_rules: amends_core::case::CaseRules,
+    /// Bookable windows, technicians, the no-show grace and rebooking offers.
+    pub appointments: appointments::AppointmentConfig,
+    /// The reasons asked, the one retention offer, and how the final bill is worked out.
+    pub cancellation: amends_core::cancellation::CancellationRules,
+    /// Who is surveyed, when, and how often.
+    pub surveys: amends_core::survey::SurveyRules,
+    /// The base URL customers reach this server at, for the links in notices.
+    pub public_url: String,
 }
 
 impl Default for EngineConfig {
@@ -120,6 +132,10 @@ impl Default for EngineConfig {
             etr_change_min: ETR_CHANGE_MIN_DEFAULT,
             keep_content: None,
             case_rules: amends_core::case::CaseRules::default(),
+            appointments: appointments::AppointmentConfig::default(),
+            cancellation: amends_core::cancellation::CancellationRules::default(),
+            surveys: amends_core::survey::SurveyRules::default(),
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -152,6 +168,8 @@ pub struct TickReport {
     /// Notices whose content was replaced by its hash (`keep_content`).
     pub contents_forgotten: u64,
     pub cases: cases::CaseReport,
+    pub appointments: appointments::AppointmentReport,
+    pub surveys: surveys::SurveyReport,
 }
 
 impl Engine {
@@ -371,7 +389,17 @@ impl Engine {
         let credits = self.credit_resolved().await?;
         let contents_forgotten = self.forget_content().await?;
         let cases = self.run_case_steps().await?;
-        Ok(TickReport { automatic_updates, fanout, credits, contents_forgotten, cases })
+        let appointments = self.check_appointments().await?;
+        let surveys = self.run_survey_steps().await?;
+        Ok(TickReport {
+            automatic_updates,
+            fanout,
+            credits,
+            contents_forgotten,
+            cases,
+            appointments,
+            surveys,
+        })
     }
 }
 

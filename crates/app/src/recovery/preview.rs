@@ -43,7 +43,8 @@ impl Engine {
         let credit = self.credit_fields(customer_id, incident_id).await?;
         let channels = channels(customer);
         // Every kind an incident sends (a case's messages are about a case, not an incident).
-        let incident_kinds: Vec<NoticeKind> = NoticeKind::ALL.into_iter().filter(|k| !k.is_case()).collect();
+        let incident_kinds: Vec<NoticeKind> =
+            NoticeKind::ALL.into_iter().filter(|k| k.is_incident()).collect();
         let kinds = if kinds.is_empty() { &incident_kinds[..] } else { kinds };
         let mut out = Vec::new();
         for &kind in kinds {

@@ -9,13 +9,46 @@ use std::process::{Command, Output};
 pub struct Env {
     _dir: tempfile::TempDir,
     pub root: PathBuf,
+    /// A settings file every command is run with, if any.
+    pub config: Option<PathBuf>,
 }
 
 impl Env {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
-        Env { _dir: dir, root }
+        Env { _dir: dir, root, config: None }
+    }
+
+    /// An environment whose every command runs with `settings` as its settings file.
+    pub fn configured(settings: &str) -> Self {
+        let mut env = Env::new();
+        let path = env.path("amends.toml");
+        std::fs::write(&path, settings).unwrap();
+        env.config = Some(path);
+        env
+    }
+
+    /// Writes a book (plans, topology and customers as CSV) and imports it at `now`.
+    pub fn import_book(&self, now: &str, plans: &str, topology: &str, customers: &str) {
+        let book = self.path("book");
+        std::fs::create_dir_all(&book).unwrap();
+        std::fs::write(book.join("plans.csv"), plans).unwrap();
+        std::fs::write(book.join("topology.csv"), topology).unwrap();
+        std::fs::write(book.join("customers.csv"), customers).unwrap();
+        self.ok(now, &["import", "--dir", book.to_str().unwrap()]);
+    }
+
+    /// Imports people from `agents` (CSV) at `now`.
+    pub fn import_agents(&self, now: &str, agents: &str) {
+        let path = self.path("agents.csv");
+        std::fs::write(&path, agents).unwrap();
+        self.ok(now, &["agents", "import", "--file", path.to_str().unwrap()]);
+    }
+
+    /// The outbox file as written so far.
+    pub fn outbox(&self) -> String {
+        std::fs::read_to_string(self.path("outbox.txt")).unwrap_or_default()
     }
 
     pub fn path(&self, p: &str) -> PathBuf {
@@ -24,7 +57,11 @@ impl Env {
 
     /// Runs `amends` against this environment's database and outbox at instant `now`.
     pub fn run(&self, now: &str, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_amends"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_amends"));
+        if let Some(config) = &self.config {
+            command.arg("--config").arg(config);
+        }
+        command
             .arg("--database")
             .arg(self.path("amends.db"))
             .arg("--outbox-file")

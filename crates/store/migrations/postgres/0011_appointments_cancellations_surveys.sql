@@ -21,6 +21,9 @@ CREATE TABLE appointments (
     missed_at          BIGINT,
     rebooked_from      TEXT,
     checked_at         BIGINT,
+    -- Whether the booking's confirmation is queued to the customer: set once it is, so
+    -- a crash between the booking and its confirmation is made good by the next tick.
+    confirmed          BOOLEAN NOT NULL DEFAULT false,
     version            BIGINT NOT NULL CHECK (version >= 1)
 );
 
@@ -31,6 +34,7 @@ CREATE INDEX appointments_technician_live ON appointments (technician_id, window
     WHERE status IN ('booked', 'arrived');
 CREATE INDEX appointments_live ON appointments (status, window_start, number)
     WHERE status IN ('booked', 'arrived');
+CREATE INDEX appointments_unconfirmed ON appointments (number) WHERE NOT confirmed;
 CREATE INDEX appointments_to_check ON appointments (window_end, number) WHERE checked_at IS NULL;
 CREATE INDEX appointments_unchecked_status ON appointments (status, window_end, number)
     WHERE checked_at IS NULL;

@@ -30,6 +30,9 @@ CREATE TABLE appointments (
     -- When amends finished checking the visit for a failure and wrote every effect of
     -- one. Only ever set, never cleared.
     checked_at         INTEGER,
+    -- Whether the booking's confirmation is queued to the customer: set once it is, so
+    -- a crash between the booking and its confirmation is made good by the next tick.
+    confirmed          INTEGER NOT NULL DEFAULT 0 CHECK (confirmed IN (0, 1)),
     -- Bumped by every update: an update that read an older version is refused.
     version            INTEGER NOT NULL CHECK (version >= 1)
 ) STRICT;
@@ -48,6 +51,7 @@ CREATE INDEX appointments_live ON appointments (status, window_start, number)
     WHERE status IN ('booked', 'arrived');
 -- Only the visits not yet checked: the tick looks for those whose window has ended
 -- (the first), and for provider cancellations whatever their window (the second).
+CREATE INDEX appointments_unconfirmed ON appointments (number) WHERE NOT confirmed;
 CREATE INDEX appointments_to_check ON appointments (window_end, number) WHERE checked_at IS NULL;
 CREATE INDEX appointments_unchecked_status ON appointments (status, window_end, number)
     WHERE checked_at IS NULL;

@@ -1,0 +1,106 @@
+//! Surveys (issue 6).
+//!
+//! - `GET /v1/surveys/answer?token=...` (no token needed but the link's): the question,
+//!   as a page with a form. Following the link records nothing, so a mail scanner that
+//!   opens every link answers no survey.
+//! - `POST /v1/surveys/answer?token=...` with the form's `score`: records the answer, once.
+//! - `GET /v1/surveys/report` (read scope, so never an agent's token): scores by group next
+//!   to their outcome signals, and every decision counted.
+//!
+//! A forged, altered or expired link gets a page that names nobody.
+
+use super::AppState;
+use super::error::{ApiError, QueryParams};
+use super::notices::{TokenQuery, html_escape, page};
+use crate::recovery::surveys::{SurveyReportView, SurveysError};
+use amends_core::survey::SurveyError;
+use axum::Form;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+fn refusal(error: &SurveysError) -> Response {
+    match error {
+        SurveysError::Link(_) => {
+            page(StatusCode::BAD_REQUEST, "This link does not work", &format!("<p>{error}.</p>"))
+        }
+        SurveysError::Refused(SurveyError::AlreadyAnswered { .. }) => page(
+            StatusCode::CONFLICT,
+            "Already answered",
+            "<p>This survey has been answered already. Thank you.</p>",
+        ),
+        SurveysError::Refused(SurveyError::Expired { .. }) => {
+            page(StatusCode::GONE, "This link has expired", "<p>This survey is closed.</p>")
+        }
+        SurveysError::Refused(e) => {
+            page(StatusCode::UNPROCESSABLE_ENTITY, "Not an answer", &format!("<p>{e}.</p>"))
+        }
+        SurveysError::Engine(e) => {
+            tracing::error!(error = %e, "survey page failed");
+            page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "<p>Please try again later.</p>")
+        }
+    }
+}
+
+/// The confirmation step: the question and a button per score; nothing is recorded.
+pub async fn question(State(state): State<AppState>, QueryParams(q): QueryParams<TokenQuery>) -> Response {
+    let question = match state.engine.survey_question(&q.token).await {
+        Ok(question) => question,
+        Err(e) => return refusal(&e),
+    };
+    if question.answered {
+        return refusal(&SurveysError::Refused(SurveyError::AlreadyAnswered {
+            survey_id: question.survey_id,
+            answered_at: state.engine.clock.now(),
+        }));
+    }
+    let scale = question.scale;
+    let ask = match scale {
+        amends_core::survey::Scale::Nps => {
+            "How likely are you to recommend us to a friend? (0: not at all, 10: certainly)"
+        }
+        amends_core::survey::Scale::Csat => {
+            "How satisfied are you with how we handled it? (1: not at all, 5: very)"
+        }
+    };
+    let buttons: String = (scale.min_score()..=scale.max_score())
+        .map(|n| format!("<button type=\"submit\" name=\"score\" value=\"{n}\">{n}</button> "))
+        .collect();
+    let token = html_escape(&q.token);
+    page(
+        StatusCode::OK,
+        "One question",
+        &format!("<p>{ask}</p><form method=\"post\" action=\"?token={token}\">{buttons}</form>"),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AnswerForm {
+    pub score: String,
+}
+
+/// Records the answer; a second answer, a score off the scale or an expired link is refused.
+pub async fn answer(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<TokenQuery>,
+    Form(form): Form<AnswerForm>,
+) -> Response {
+    match state.engine.answer_survey(&q.token, &form.score).await {
+        Ok(_) => page(StatusCode::OK, "Thank you", "<p>Your answer is recorded.</p>"),
+        Err(e) => refusal(&e),
+    }
+}
+
+/// Scores by group (an owner's own cases, cases an incident caused, customers recovered
+/// from an incident, customers with no problem) next to what happened after, the recovery
+/// paradox, and every decision (sent, not sampled, suppressed and why) counted.
+#[utoipa::path(get, path = "/v1/surveys/report", tag = "surveys", security(("bearer" = ["read"])),
+    responses((status = 200, description = "The report", body = Object)))]
+pub async fn report(State(state): State<AppState>) -> Result<Json<SurveyReportView>, ApiError> {
+    state.engine.survey_report().await.map(Json).map_err(|e| match e {
+        SurveysError::Engine(e) => e.into(),
+        other => ApiError::conflict(other.to_string()),
+    })
+}

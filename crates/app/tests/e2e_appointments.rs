@@ -1,0 +1,209 @@
+//! End to end through the real binary: a visit booked with its confirmation, the
+//! technician who never came detected on a controlled clock (`--now`), and everything the
+//! customer is owed done by amends with no human action: the apology, the Ofcom
+//! compensation for a UK customer, the earliest slots held for them ahead of new
+//! bookings, and a case for the visit's owner. Ticking again repeats none of it.
+
+mod binary;
+
+use binary::Env;
+use serde_json::Value;
+
+const PLANS: &str = "plan_id,name,monthly_price_minor,currency\nfibre,Fibre,3500,GBP\n";
+const TOPOLOGY: &str = "element_id,parent_id,kind,name\nroot,,region,London\n";
+const CUSTOMERS: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status,segment,jurisdiction
+C1,Amy Clarke,amy@example.co.uk,,en-GB,Europe/London,fibre,root,M1,1,2020-01-01T00:00:00Z,active,residential,GB-EAW
+C2,Ben Shaw,ben@example.co.uk,,en-GB,Europe/London,fibre,root,M2,1,2020-01-01T00:00:00Z,active,residential,GB-EAW
+";
+const AGENTS: &str = "id,name,role,lead,active\nlee,Lee Lead,lead,,\nann,Ann Agent,agent,lee,true\n";
+
+fn setup() -> Env {
+    let ofcom = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/uk-ofcom-automatic-compensation.toml");
+    let settings = format!(
+        r#"provider_name = "Example Fibre"
+
+[[policies]]
+file = "{ofcom}"
+jurisdictions = ["GB-EAW", "GB-SCT", "GB-NIR"]
+
+[appointments]
+zone = "Europe/London"
+windows = ["08:00-12:00", "12:00-16:00"]
+technicians = ["T1", "T2"]
+grace_minutes = 30
+offer_slots = 3
+hold_hours = 48
+calendar_domain = "example.co.uk"
+"#
+    );
+    let env = Env::configured(&settings);
+    let t0 = "2026-12-01T09:00:00Z";
+    env.import_book(t0, PLANS, TOPOLOGY, CUSTOMERS);
+    env.import_agents(t0, AGENTS);
+    env
+}
+
+/// The `.ics` file the file channel wrote after a notice, decoded.
+fn calendar_file(outbox: &str, reference: &str) -> String {
+    use base64::Engine;
+    let marker = format!("--- {reference}.ics base64 ---\n");
+    let start = outbox.find(&marker).expect("the calendar file") + marker.len();
+    let encoded: String = outbox[start..].lines().take_while(|l| !l.is_empty()).collect();
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap()
+}
+
+/// `amends appointment book` by Ann, for a customer, a technician and a window.
+fn booking<'a>(customer: &'a str, technician: &'a str, start: &'a str, end: &'a str) -> [&'a str; 12] {
+    let (c, t) = (customer, technician);
+    ["appointment", "book", "--as", "ann", "--customer", c, "--technician", t, "--start", start, "--end", end]
+}
+
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+#[test]
+fn a_no_show_is_detected_and_made_good_with_no_human_action_and_never_twice() {
+    let env = setup();
+    // Thursday 3 December 2026, 08:00 to 12:00 in London (GMT, so the same in UTC).
+    let booked = env
+        .json("2026-12-01T09:00:00Z", &booking("C1", "T1", "2026-12-03T08:00:00Z", "2026-12-03T12:00:00Z"));
+    let reference = booked["reference"].as_str().unwrap().to_string();
+    assert!(reference.starts_with("APT-"), "{booked}");
+    assert_eq!(booked["owner"], "ann");
+    env.ok("2026-12-01T09:00:00Z", &["deliver"]);
+    let outbox = env.outbox();
+    assert!(
+        outbox.contains(&format!("Your visit is booked: 8:00 AM GMT on Thursday, December 3 ({reference})")),
+        "{outbox}"
+    );
+    assert!(
+        outbox.contains(&format!("Attachment: {reference}.ics (text/calendar; charset=utf-8")),
+        "{outbox}"
+    );
+    let ics = calendar_file(&outbox, &reference);
+    for line in [
+        format!("UID:{reference}@example.co.uk"),
+        "DTSTART:20261203T080000Z".into(),
+        "DTEND:20261203T120000Z".into(),
+        "STATUS:CONFIRMED".into(),
+    ] {
+        assert!(ics.contains(&format!("{line}\r\n")), "{line} in:\n{ics}");
+    }
+
+    // Nobody comes. One minute before the grace is over, nothing has happened.
+    env.ok("2026-12-03T12:29:00Z", &["tick"]);
+    let early = env.json("2026-12-03T12:29:00Z", &["appointment", "show", &reference]);
+    assert_eq!(early["status"], "booked");
+    assert_eq!(early["failure"], Value::Null);
+
+    // At the end of the grace, the tick finds the no-show and does everything at once.
+    env.ok("2026-12-03T12:30:00Z", &["tick"]);
+    let missed = env.json("2026-12-03T12:30:00Z", &["appointment", "show", &reference]);
+    assert_eq!(missed["status"], "missed");
+    assert_eq!(missed["missed_at"], "2026-12-03T12:30:00Z");
+    assert_eq!(missed["failure"]["kind"], "no_show");
+    // Ofcom's missed-appointment payment for 2026-27: 32.31 GBP, automatically.
+    let credits = missed["credits"].as_array().unwrap();
+    assert_eq!(credits.len(), 1, "{credits:?}");
+    assert_eq!(credits[0]["amount_minor"], 3231);
+    assert_eq!(credits[0]["policy_id"], "uk-ofcom-automatic-compensation");
+    assert!(credits[0]["explanation"].as_str().unwrap().contains("32.31 GBP"), "{}", credits[0]);
+    // The earliest free slots after now, held for Amy: the 12:00 window has started, so
+    // Friday's 08:00 (T1 and T2 both free: offered as one time) and 12:00, Monday's 08:00.
+    let holds: Vec<(&str, &str)> = missed["holds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["start"].as_str().unwrap(), h["technician_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        holds,
+        [("2026-12-04T08:00:00Z", "T1"), ("2026-12-04T12:00:00Z", "T1"), ("2026-12-07T08:00:00Z", "T1")]
+    );
+    // A case for the visit's owner, opened by amends.
+    let cases = env.json("2026-12-03T12:30:00Z", &["case", "list", "--customer", "C1"]);
+    let cases = cases.as_array().unwrap();
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert_eq!(cases[0]["owner"], "ann");
+    let case = env.json("2026-12-03T12:30:00Z", &["case", "show", cases[0]["case_id"].as_str().unwrap()]);
+    assert_eq!(case["source"]["appointment_id"], reference.as_str());
+
+    // Ticks again, later and later: nothing is done twice.
+    for now in ["2026-12-03T12:31:00Z", "2026-12-03T18:00:00Z", "2026-12-04T07:00:00Z"] {
+        env.ok(now, &["tick"]);
+    }
+    let again = env.json("2026-12-04T07:00:00Z", &["appointment", "show", &reference]);
+    assert_eq!(again["credits"], missed["credits"]);
+    assert_eq!(again["holds"], missed["holds"]);
+    assert_eq!(again["notices"].as_array().unwrap().len(), missed["notices"].as_array().unwrap().len());
+    assert_eq!(
+        env.json("2026-12-04T07:00:00Z", &["case", "list", "--customer", "C1"]).as_array().unwrap().len(),
+        1
+    );
+
+    // Amy heard it once: sorry, what was credited, the times kept for her.
+    env.ok("2026-12-04T07:00:00Z", &["deliver"]);
+    env.ok("2026-12-04T07:00:00Z", &["deliver"]);
+    let outbox = env.outbox();
+    assert_eq!(count(&outbox, &format!("We are sorry: we missed your visit ({reference})")), 1, "{outbox}");
+    assert_eq!(count(&outbox, "We have credited £32.31 to your account"), 1, "{outbox}");
+    assert!(outbox.contains("8:00 AM GMT on Friday, December 4"), "{outbox}");
+
+    // The held slot goes to Amy's rebooking, not to someone else's new booking.
+    let refused = env
+        .fails("2026-12-04T07:00:00Z", &booking("C2", "T1", "2026-12-04T08:00:00Z", "2026-12-04T12:00:00Z"));
+    assert!(refused.contains("held until") && refused.contains(&reference), "{refused}");
+    let rebooked = env.json(
+        "2026-12-04T07:00:00Z",
+        &[
+            &booking("C1", "T1", "2026-12-04T08:00:00Z", "2026-12-04T12:00:00Z")[..],
+            &["--rebooked-from", &reference],
+        ]
+        .concat(),
+    );
+    assert_eq!(rebooked["rebooked_from"], reference.as_str());
+}
+
+#[test]
+fn a_late_provider_cancellation_counts_as_a_missed_visit_and_bad_bookings_change_nothing() {
+    let env = setup();
+    let book = |now: &str, customer: &str, start: &str, end: &str| {
+        env.json(now, &booking(customer, "T2", start, end))
+    };
+    let a = book("2026-12-01T09:00:00Z", "C1", "2026-12-02T12:00:00Z", "2026-12-02T16:00:00Z");
+    let reference = a["reference"].as_str().unwrap();
+    // In the past, on top of the same technician, too long: refused, nothing written.
+    for (start, end, words) in [
+        ("2026-12-01T08:00:00Z", "2026-12-01T10:00:00Z", "is not after now"),
+        ("2026-12-02T13:00:00Z", "2026-12-02T15:00:00Z", "overlaps the same technician's appointment"),
+        ("2026-12-05T06:00:00Z", "2026-12-05T20:00:00Z", "longer than 12 hours"),
+    ] {
+        let err = env.fails("2026-12-01T09:00:00Z", &booking("C2", "T2", start, end));
+        assert!(err.contains(words), "{err}");
+    }
+    let listed = env.json("2026-12-01T09:00:00Z", &["appointment", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    // The provider cancels with 20 hours' notice: handled at once, in the same command.
+    let cancelled =
+        env.json("2026-12-01T16:00:00Z", &["appointment", "act", reference, "cancel-by-provider"]);
+    assert_eq!(cancelled["status"], "cancelled_by_provider");
+    assert_eq!(cancelled["failure"]["kind"], "late_cancellation");
+    assert_eq!(cancelled["credits"][0]["amount_minor"], 3231);
+    assert!(cancelled["checked_at"].is_string(), "{cancelled}");
+    env.ok("2026-12-02T18:00:00Z", &["tick"]);
+    let after = env.json("2026-12-02T18:00:00Z", &["appointment", "show", reference]);
+    assert_eq!(after["credits"].as_array().unwrap().len(), 1);
+    // A visit that happened is no failure.
+    let b = book("2026-12-01T09:00:00Z", "C2", "2026-12-02T08:00:00Z", "2026-12-02T12:00:00Z");
+    let b_ref = b["reference"].as_str().unwrap();
+    env.json("2026-12-02T09:15:00Z", &["appointment", "act", b_ref, "arrive"]);
+    env.json("2026-12-02T10:15:00Z", &["appointment", "act", b_ref, "complete"]);
+    env.ok("2026-12-02T18:00:00Z", &["tick"]);
+    let done = env.json("2026-12-02T18:00:00Z", &["appointment", "show", b_ref]);
+    assert_eq!((done["status"].as_str(), done["failure"].is_null()), (Some("completed"), true));
+    assert!(done["credits"].as_array().unwrap().is_empty());
+    let err = env.fails("2026-12-02T18:00:00Z", &["appointment", "act", b_ref, "arrive"]);
+    assert!(err.contains("cannot record an arrival: it is completed"), "{err}");
+}

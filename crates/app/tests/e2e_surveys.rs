@@ -1,0 +1,172 @@
+//! End to end through the real binary: a fixed case's customer is sampled by amends (not
+//! by the agent), sent a single-use link a day after the fix, answers once through the
+//! page the link opens (opening it answers nothing), is refused the second time, and the
+//! agent can neither see the survey nor reach its report. Ticking again draws and sends
+//! nothing twice.
+
+mod binary;
+
+use binary::Env;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+const PLANS: &str = "plan_id,name,monthly_price_minor,currency\nfast,Fast,7999,USD\n";
+const TOPOLOGY: &str = "element_id,parent_id,kind,name\nroot,,region,North\n";
+const CUSTOMERS: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status
+C1,Ana Lima,ana@example.com,,en-US,UTC,fast,root,M1,1,2020-01-01T00:00:00Z,active
+C2,Bo Berg,bo@example.com,,en-US,UTC,fast,root,M2,1,2020-01-01T00:00:00Z,active
+";
+const AGENTS: &str = "id,name,role,lead,active\nlee,Lee Lead,lead,,\nann,Ann Agent,agent,lee,true\n";
+const SETTINGS: &str = r#"provider_name = "Example Cable"
+
+[delivery]
+public_url = "https://care.example.com"
+
+[surveys]
+sample_rate_ppm = 1000000
+delay_after_fix = "PT24H"
+per_customer_min_gap = "PT2160H"
+link_valid_for = "PT336H"
+scale = "nps"
+"#;
+
+/// A running `amends serve` at a fixed instant, and its address.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(env: &Env, now: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_amends"))
+            .arg("--config")
+            .arg(env.config.as_ref().unwrap())
+            .arg("--database")
+            .arg(env.path("amends.db"))
+            .arg("--outbox-file")
+            .arg(env.path("outbox.txt"))
+            .args(["--now", now, "serve", "--listen", "127.0.0.1:0", "--poll-seconds", "3600"])
+            .env_remove("AMENDS_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("amends serve starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().expect("amends serve says where it listens").unwrap();
+            if let Some(rest) = line.split("serving the API on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn survey_tokens(outbox: &str) -> Vec<String> {
+    outbox
+        .split("https://care.example.com/v1/surveys/answer?token=")
+        .skip(1)
+        .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_survey_is_sampled_answered_once_refused_after_and_invisible_to_the_agent() {
+    let s = Env::configured(SETTINGS);
+    let t0 = "2026-11-23T12:00:00Z";
+    s.import_book(t0, PLANS, TOPOLOGY, CUSTOMERS);
+    s.import_agents(t0, AGENTS);
+    let case = s
+        .json(t0, &["case", "open", "--as", "ann", "--customer", "C1", "--summary", "Router keeps dropping"]);
+    let case = case["case_id"].as_str().unwrap().to_string();
+    s.ok("2026-11-23T12:05:00Z", &["case", "act", &case, "--as", "ann", "respond", "--message", "On it."]);
+    s.ok("2026-11-23T13:00:00Z", &["case", "act", &case, "--as", "ann", "fix", "--note", "New router"]);
+    let agent_token = s.ok(t0, &["token", "create", "--scope", "agent", "--agent", "ann"]).trim().to_string();
+    let read_token = s.ok(t0, &["token", "create", "--scope", "read"]).trim().to_string();
+
+    // A day after the fix, not a minute before, amends decides and sends.
+    s.ok("2026-11-24T12:59:00Z", &["tick"]);
+    let report = s.json("2026-11-24T12:59:00Z", &["survey", "report"]);
+    assert_eq!(report["decisions"], serde_json::json!([]), "{report}");
+    for now in ["2026-11-24T13:00:00Z", "2026-11-24T14:00:00Z", "2026-11-25T09:00:00Z"] {
+        s.ok(now, &["tick"]);
+        s.ok(now, &["deliver"]);
+    }
+    let report = s.json("2026-11-25T09:00:00Z", &["survey", "report"]);
+    assert_eq!(report["decisions"], serde_json::json!([{ "decision": "send", "reason": null, "count": 1 }]));
+    let outbox = s.outbox();
+    let tokens = survey_tokens(&outbox);
+    assert_eq!(tokens.len(), 1, "one survey, sent once:\n{outbox}");
+    let token = &tokens[0];
+
+    let server = Server::start(&s, "2026-11-25T10:00:00Z");
+    let http = amends_channels::http_client_builder().unwrap().no_proxy().build().unwrap();
+    let answer_url = format!("{}/v1/surveys/answer?token={token}", server.base);
+
+    // Following the link (as a mail scanner does) shows the question and records nothing.
+    let page = http.get(&answer_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("How likely are you to recommend us") && page.contains("value=\"10\""), "{page}");
+    let report = |token: String| {
+        let (http, base) = (http.clone(), server.base.clone());
+        async move { http.get(format!("{base}/v1/surveys/report")).bearer_auth(token).send().await.unwrap() }
+    };
+    let r: serde_json::Value = report(read_token.clone()).await.json().await.unwrap();
+    assert_eq!(r["rows"], serde_json::json!([]), "opening the page answered nothing: {r}");
+
+    // Answered once; a second answer and a forged link are refused.
+    let first = http.post(&answer_url).form(&[("score", "9")]).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(first.text().await.unwrap().contains("Your answer is recorded"));
+    let second = http.post(&answer_url).form(&[("score", "2")]).send().await.unwrap();
+    assert_eq!(second.status(), 409);
+    assert!(second.text().await.unwrap().contains("answered already"));
+    let forged = format!("{}/v1/surveys/answer?token={}x", server.base, token);
+    let forged = http.post(&forged).form(&[("score", "0")]).send().await.unwrap();
+    assert_eq!(forged.status(), 400);
+    assert!(!forged.text().await.unwrap().contains("C1"));
+
+    // The report holds the one answer, in Ann's own group, next to its outcome signals.
+    let r: serde_json::Value = report(read_token).await.json().await.unwrap();
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{r}");
+    assert_eq!((&rows[0]["group"]["group"], &rows[0]["group"]["owner"]), (&"agent".into(), &"ann".into()));
+    assert_eq!((rows[0]["count"].as_u64(), rows[0]["nps_per_mille"].as_i64()), (Some(1), Some(1000)));
+
+    // The agent: no report, and nothing of the survey in the case they own.
+    let denied = report(agent_token.clone()).await;
+    assert_eq!(denied.status(), 403);
+    let view =
+        http.get(format!("{}/v1/cases/{case}", server.base)).bearer_auth(&agent_token).send().await.unwrap();
+    assert_eq!(view.status(), 200);
+    let view = view.text().await.unwrap();
+    assert!(!view.contains("survey") && !view.contains("SUR-"), "{view}");
+
+    drop(server);
+
+    // The control group: customers with no problem, drawn by amends. Ana had a case, so
+    // she is no control; Bo is asked. Drawing the round again changes nothing.
+    let round = ["survey", "control", "--round", "2026-q4", "--rate-ppm", "1000000"];
+    let control = s.json("2026-11-25T10:00:00Z", &round);
+    assert_eq!(
+        (&control["drawn"], &control["had_a_problem"], &control["to_ask"]),
+        (&2.into(), &1.into(), &1.into())
+    );
+    assert_eq!(s.json("2026-11-25T11:00:00Z", &round), control);
+    for now in ["2026-11-26T10:00:00Z", "2026-11-26T11:00:00Z"] {
+        s.ok(now, &["tick"]);
+        s.ok(now, &["deliver"]);
+    }
+    assert_eq!(survey_tokens(&s.outbox()).len(), 2, "Bo's survey, once");
+    let report = s.json("2026-11-26T11:00:00Z", &["survey", "report"]);
+    assert_eq!(report["decisions"], serde_json::json!([{ "decision": "send", "reason": null, "count": 2 }]));
+}
