@@ -692,8 +692,7 @@ async fn case(engine: &Engine, command: CaseCommand) -> Result<()> {
         }
         CaseCommand::Act { case, by, action } => {
             let by = person(&by).await?;
-            let command = engine.command_for(action).await?;
-            engine.act_on_case(&case, &by, command).await?
+            engine.perform(&case, &by, action).await?
         }
         CaseCommand::Show { case } => engine.case_view(&case).await?,
         CaseCommand::List { customer, owner, open } => {

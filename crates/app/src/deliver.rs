@@ -265,12 +265,13 @@ impl Dispatcher {
         }
     }
 
-    /// The files a notice carries: a visit's confirmation, by email or webhook, carries
-    /// the visit as an `.ics` file, made from its record as it stands when sent (so a
-    /// visit cancelled meanwhile goes as a cancelled event).
+    /// The files a notice carries: a visit's confirmation or cancellation, by email or
+    /// webhook, carries the visit as an `.ics` file, made from its record as it stands
+    /// when sent (a cancelled visit goes as a cancelled event, the same UID, so calendars
+    /// drop it).
     async fn attachments(&self, n: &NoticeRow) -> Result<Vec<Attachment>, StoreError> {
         let Some(calendar) = &self.calendar else { return Ok(Vec::new()) };
-        if n.kind != "appointment_booked" || n.channel == "sms" {
+        if !matches!(n.kind.as_str(), "appointment_booked" | "appointment_cancelled") || n.channel == "sms" {
             return Ok(Vec::new());
         }
         let Some(row) = self.store.appointment(&n.incident_id).await? else { return Ok(Vec::new()) };

@@ -187,6 +187,50 @@ async fn goodwill_above_the_role_limit_is_refused_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn compensation_by_policy_comes_from_the_case_facts_once() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let opened = s
+        .post("/v1/cases", Some(&t.ann), &json!({"customer": "C1", "summary": "No service since Friday"}))
+        .await;
+    let case = opened.body["case_id"].as_str().unwrap().to_string();
+    let repair = json!({"action": "compensate_by_policy",
+        "facts": {"kind": "repair", "reported_at": "2026-11-20T12:00:00Z", "fixed_at": "2026-11-23T12:00:00Z"}});
+    // Not the owner: refused, nothing written.
+    let r = act(&s, &t.bea, &case, repair.clone()).await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert!(s.engine.store.credits(&Default::default()).await.unwrap().is_empty());
+
+    let r = act(&s, &t.ann, &case, repair.clone()).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let credits = r.body["customer_credits"].as_array().unwrap();
+    assert_eq!(credits.len(), 1, "{credits:?}");
+    let credit = &credits[0];
+    assert_eq!(credit["key"], format!("C1/{case}/repair/prorated/2"));
+    assert_eq!(credit["source_event"], format!("{case}/repair"));
+    // 79.99 USD a month, three days of November's thirty without service: 8.00 USD.
+    assert_eq!(credit["amount_minor"], 800, "{credit}");
+    let compensated: Vec<&Value> =
+        r.body["events"].as_array().unwrap().iter().filter(|e| e["type"] == "compensated").collect();
+    assert_eq!(compensated.len(), 1);
+    assert_eq!((&compensated[0]["by"], &compensated[0]["amount_minor"]), (&json!("ann"), &json!(800)));
+    assert!(step(&r.body, "lessen")["done"].is_object(), "{}", step(&r.body, "lessen"));
+
+    // The same facts again change nothing; other facts would pay twice and are refused.
+    let again = act(&s, &t.ann, &case, repair).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body["events"].as_array().unwrap().len(), r.body["events"].as_array().unwrap().len());
+    let other = json!({"action": "compensate_by_policy",
+        "facts": {"kind": "repair", "reported_at": "2026-11-20T12:00:00Z", "fixed_at": "2026-11-25T12:00:00Z"}});
+    let refused = act(&s, &t.ann, &case, other).await;
+    assert_eq!(refused.status, 409, "{:?}", refused.body);
+    let backwards = json!({"action": "compensate_by_policy",
+        "facts": {"kind": "repair", "reported_at": "2026-11-23T12:00:00Z", "fixed_at": "2026-11-20T12:00:00Z"}});
+    assert_eq!(act(&s, &t.ann, &case, backwards).await.status, 422);
+    assert_eq!(s.engine.store.credits(&Default::default()).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn a_target_about_to_be_missed_goes_to_the_lead_once() {
     let s = TestServer::start().await;
     let t = setup(&s).await;

@@ -222,8 +222,21 @@ async fn a_node_outage_over_http_is_told_restored_followed_up_and_credited_per_c
         told.contains(&"still_down") && told.contains(&"credit"),
         "the owner sees what C4 was told: {told:?}"
     );
+    // What C4 was credited for the outage is the case's compensation, recorded by amends.
+    let credit = &view["customer_credits"][0];
+    let compensated = &view["events"][1];
+    assert_eq!((&compensated["type"], &compensated["by"]), (&json!("compensated"), &json!("amends")));
+    assert_eq!(
+        (&compensated["credit_key"], &compensated["amount_minor"]),
+        (&credit["key"], &credit["amount_minor"])
+    );
     s.engine.tick().await.unwrap();
-    assert_eq!(s.get("/v1/cases?customer=C4", Some(&ann)).await.body.as_array().unwrap().len(), 1);
+    let cases = s.get("/v1/cases?customer=C4", Some(&ann)).await.body;
+    assert_eq!(cases.as_array().unwrap().len(), 1);
+    let again = s.get(&format!("/v1/cases/{}", case["case_id"].as_str().unwrap()), Some(&ann)).await.body;
+    let compensated =
+        again["events"].as_array().unwrap().iter().filter(|e| e["type"] == "compensated").count();
+    assert_eq!(compensated, 1, "recorded once: {}", again["events"]);
 
     // Each customer is credited for their own downtime: C1 two hours, C2 and C3 five,
     // C4 and C6 the whole five hours of the incident. 72.00 a month, November has 30 days:

@@ -43,13 +43,18 @@ calendar_domain = "example.co.uk"
     env
 }
 
-/// The `.ics` file the file channel wrote after a notice, decoded.
-fn calendar_file(outbox: &str, reference: &str) -> String {
+/// The `.ics` files the file channel wrote for a visit, decoded, in the order sent.
+fn calendar_files(outbox: &str, reference: &str) -> Vec<String> {
     use base64::Engine;
     let marker = format!("--- {reference}.ics base64 ---\n");
-    let start = outbox.find(&marker).expect("the calendar file") + marker.len();
-    let encoded: String = outbox[start..].lines().take_while(|l| !l.is_empty()).collect();
-    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap()
+    outbox
+        .split(&marker)
+        .skip(1)
+        .map(|rest| {
+            let encoded: String = rest.lines().take_while(|l| !l.is_empty()).collect();
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap()
+        })
+        .collect()
 }
 
 /// `amends appointment book` by Ann, for a customer, a technician and a window.
@@ -81,7 +86,7 @@ fn a_no_show_is_detected_and_made_good_with_no_human_action_and_never_twice() {
         outbox.contains(&format!("Attachment: {reference}.ics (text/calendar; charset=utf-8")),
         "{outbox}"
     );
-    let ics = calendar_file(&outbox, &reference);
+    let ics = calendar_files(&outbox, &reference).remove(0);
     for line in [
         format!("UID:{reference}@example.co.uk"),
         "DTSTART:20261203T080000Z".into(),
@@ -128,6 +133,11 @@ fn a_no_show_is_detected_and_made_good_with_no_human_action_and_never_twice() {
     assert_eq!(cases[0]["owner"], "ann");
     let case = env.json("2026-12-03T12:30:00Z", &["case", "show", cases[0]["case_id"].as_str().unwrap()]);
     assert_eq!(case["source"]["appointment_id"], reference.as_str());
+    // Its "lessen" step is done: the compensation amends paid is recorded on it.
+    let compensated: Vec<&Value> =
+        case["events"].as_array().unwrap().iter().filter(|e| e["type"] == "compensated").collect();
+    assert_eq!(compensated.len(), 1, "{case}");
+    assert_eq!((&compensated[0]["by"], &compensated[0]["amount_minor"]), (&"amends".into(), &3231.into()));
 
     // Ticks again, later and later: nothing is done twice.
     for now in ["2026-12-03T12:31:00Z", "2026-12-03T18:00:00Z", "2026-12-04T07:00:00Z"] {
@@ -206,4 +216,23 @@ fn a_late_provider_cancellation_counts_as_a_missed_visit_and_bad_bookings_change
     assert!(done["credits"].as_array().unwrap().is_empty());
     let err = env.fails("2026-12-02T18:00:00Z", &["appointment", "act", b_ref, "arrive"]);
     assert!(err.contains("cannot record an arrival: it is completed"), "{err}");
+
+    // The customer's own cancellation: told at once, with the event cancelled in their
+    // calendar (same UID, a later sequence); the check at the window's end tells nothing
+    // twice.
+    let c = book("2026-12-01T09:00:00Z", "C2", "2026-12-04T08:00:00Z", "2026-12-04T12:00:00Z");
+    let c_ref = c["reference"].as_str().unwrap();
+    env.ok("2026-12-01T09:00:00Z", &["deliver"]);
+    env.json("2026-12-01T10:00:00Z", &["appointment", "act", c_ref, "cancel-by-customer"]);
+    for now in ["2026-12-01T10:00:00Z", "2026-12-04T13:00:00Z"] {
+        env.ok(now, &["tick"]);
+        env.ok(now, &["deliver"]);
+    }
+    let outbox = env.outbox();
+    assert_eq!(count(&outbox, &format!("Your visit is cancelled ({c_ref})")), 1, "{outbox}");
+    assert!(outbox.contains("As you asked, your visit"), "{outbox}");
+    let files = calendar_files(&outbox, c_ref);
+    assert_eq!(files.len(), 2, "the booking's and the cancellation's");
+    assert!(files[0].contains("\r\nSEQUENCE:0\r\nSTATUS:CONFIRMED\r\n"), "{}", files[0]);
+    assert!(files[1].contains("\r\nSEQUENCE:1\r\nSTATUS:CANCELLED\r\n"), "{}", files[1]);
 }

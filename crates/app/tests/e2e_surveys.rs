@@ -123,6 +123,11 @@ async fn a_survey_is_sampled_answered_once_refused_after_and_invisible_to_the_ag
     let r: serde_json::Value = report(read_token.clone()).await.json().await.unwrap();
     assert_eq!(r["rows"], serde_json::json!([]), "opening the page answered nothing: {r}");
 
+    // A score off the scale is refused and uses nothing up.
+    let off = http.post(&answer_url).form(&[("score", "11")]).send().await.unwrap();
+    assert_eq!(off.status(), 422);
+    assert!(off.text().await.unwrap().contains("outside the nps scale (0 to 10)"));
+
     // Answered once; a second answer and a forged link are refused.
     let first = http.post(&answer_url).form(&[("score", "9")]).send().await.unwrap();
     assert_eq!(first.status(), 200);

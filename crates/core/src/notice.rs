@@ -40,6 +40,9 @@ pub enum NoticeKind {
     CaseFollowUp,
     /// A visit was booked: its reference and window; the email carries the `.ics` file.
     AppointmentBooked,
+    /// A visit was cancelled (`cancelled_by` the customer or the provider) without it
+    /// being a failure: the email carries the cancelled `.ics`, so it leaves calendars too.
+    AppointmentCancelled,
     /// A visit failed (`failure_kind`: a no-show or a late cancellation by the provider):
     /// the apology, the compensation credited without asking, the slots held for the
     /// customer, and the case that owns it.
@@ -52,7 +55,7 @@ pub enum NoticeKind {
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 13] = [
+    pub const ALL: [NoticeKind; 14] = [
         NoticeKind::Acknowledgement,
         NoticeKind::Update,
         NoticeKind::Restored,
@@ -63,6 +66,7 @@ impl NoticeKind {
         NoticeKind::CaseNote,
         NoticeKind::CaseFollowUp,
         NoticeKind::AppointmentBooked,
+        NoticeKind::AppointmentCancelled,
         NoticeKind::AppointmentMissed,
         NoticeKind::AccountCancelled,
         NoticeKind::Survey,
@@ -80,6 +84,7 @@ impl NoticeKind {
             NoticeKind::CaseNote => "case_note",
             NoticeKind::CaseFollowUp => "case_follow_up",
             NoticeKind::AppointmentBooked => "appointment_booked",
+            NoticeKind::AppointmentCancelled => "appointment_cancelled",
             NoticeKind::AppointmentMissed => "appointment_missed",
             NoticeKind::AccountCancelled => "account_cancelled",
             NoticeKind::Survey => "survey",
@@ -169,6 +174,8 @@ pub struct NoticeContext {
     pub window_end: Option<String>,
     /// `no_show` or `late_cancellation`.
     pub failure_kind: String,
+    /// Who cancelled a visit: `customer` or `provider`.
+    pub cancelled_by: String,
     /// What was credited for a failed visit (`32.31 GBP`), with `credit_explanation`.
     pub compensation: Option<String>,
     /// The slots held for the customer's rebooking, earliest first, as they read them.
@@ -238,6 +245,7 @@ impl NoticeContext {
             window_start: some("8:00 AM GMT on Monday, December 7"),
             window_end: some("12:00 PM GMT on Monday, December 7"),
             failure_kind: "no_show".into(),
+            cancelled_by: "provider".into(),
             compensation: some("32.31 GBP"),
             slots: vec![
                 "8:00 AM GMT on Tuesday, December 8 to 12:00 PM GMT on Tuesday, December 8".into(),
@@ -304,7 +312,7 @@ fn kinds_list() -> String {
 /// webhooks: `<kind>.txt`, a subject line then the body) and for SMS (`<kind>.sms.txt`,
 /// one short text). Spanish SMS leave out the acute accents GSM-7 lacks (á í ó ú), so a
 /// message stays in 160-character GSM-7 segments rather than 70-character UCS-2 ones.
-const BUILTIN: [(&str, &str); 78] = [
+const BUILTIN: [(&str, &str); 84] = [
     ("en/acknowledgement.txt", include_str!("../templates/en/acknowledgement.txt")),
     ("en/acknowledgement.sms.txt", include_str!("../templates/en/acknowledgement.sms.txt")),
     ("en/update.txt", include_str!("../templates/en/update.txt")),
@@ -325,6 +333,8 @@ const BUILTIN: [(&str, &str); 78] = [
     ("en/case_follow_up.sms.txt", include_str!("../templates/en/case_follow_up.sms.txt")),
     ("en/appointment_booked.txt", include_str!("../templates/en/appointment_booked.txt")),
     ("en/appointment_booked.sms.txt", include_str!("../templates/en/appointment_booked.sms.txt")),
+    ("en/appointment_cancelled.txt", include_str!("../templates/en/appointment_cancelled.txt")),
+    ("en/appointment_cancelled.sms.txt", include_str!("../templates/en/appointment_cancelled.sms.txt")),
     ("en/appointment_missed.txt", include_str!("../templates/en/appointment_missed.txt")),
     ("en/appointment_missed.sms.txt", include_str!("../templates/en/appointment_missed.sms.txt")),
     ("en/account_cancelled.txt", include_str!("../templates/en/account_cancelled.txt")),
@@ -351,6 +361,8 @@ const BUILTIN: [(&str, &str); 78] = [
     ("es/case_follow_up.sms.txt", include_str!("../templates/es/case_follow_up.sms.txt")),
     ("es/appointment_booked.txt", include_str!("../templates/es/appointment_booked.txt")),
     ("es/appointment_booked.sms.txt", include_str!("../templates/es/appointment_booked.sms.txt")),
+    ("es/appointment_cancelled.txt", include_str!("../templates/es/appointment_cancelled.txt")),
+    ("es/appointment_cancelled.sms.txt", include_str!("../templates/es/appointment_cancelled.sms.txt")),
     ("es/appointment_missed.txt", include_str!("../templates/es/appointment_missed.txt")),
     ("es/appointment_missed.sms.txt", include_str!("../templates/es/appointment_missed.sms.txt")),
     ("es/account_cancelled.txt", include_str!("../templates/es/account_cancelled.txt")),
@@ -377,6 +389,8 @@ const BUILTIN: [(&str, &str); 78] = [
     ("fr/case_follow_up.sms.txt", include_str!("../templates/fr/case_follow_up.sms.txt")),
     ("fr/appointment_booked.txt", include_str!("../templates/fr/appointment_booked.txt")),
     ("fr/appointment_booked.sms.txt", include_str!("../templates/fr/appointment_booked.sms.txt")),
+    ("fr/appointment_cancelled.txt", include_str!("../templates/fr/appointment_cancelled.txt")),
+    ("fr/appointment_cancelled.sms.txt", include_str!("../templates/fr/appointment_cancelled.sms.txt")),
     ("fr/appointment_missed.txt", include_str!("../templates/fr/appointment_missed.txt")),
     ("fr/appointment_missed.sms.txt", include_str!("../templates/fr/appointment_missed.sms.txt")),
     ("fr/account_cancelled.txt", include_str!("../templates/fr/account_cancelled.txt")),

@@ -126,7 +126,9 @@ impl Topic {
             | NoticeKind::CaseOwner
             | NoticeKind::CaseNote
             | NoticeKind::CaseFollowUp => Topic::Case,
-            NoticeKind::AppointmentBooked | NoticeKind::AppointmentMissed => Topic::Appointment,
+            NoticeKind::AppointmentBooked
+            | NoticeKind::AppointmentCancelled
+            | NoticeKind::AppointmentMissed => Topic::Appointment,
             NoticeKind::AccountCancelled => Topic::Account,
             NoticeKind::Survey => Topic::Survey,
         }

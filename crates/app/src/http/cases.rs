@@ -241,8 +241,7 @@ pub async fn act_on_case(
     PathParam(id): PathParam<String>,
     JsonBody(action): JsonBody<CaseAction>,
 ) -> Result<Json<CaseView>, ApiError> {
-    let command = state.engine.command_for(action).await?;
-    let view = state.engine.act_on_case(&id, &actor, command).await?;
+    let view = state.engine.perform(&id, &actor, action).await?;
     state.wake_worker();
     Ok(Json(view))
 }

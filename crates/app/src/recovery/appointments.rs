@@ -26,8 +26,6 @@ use amends_core::appointment::{
 use amends_core::book::Locale;
 use amends_core::case::{Actor, CaseSource, Fault, OpenCase, Role};
 use amends_core::notice::{NoticeContext, NoticeKind, format_local};
-use amends_core::policy::eval::evaluate;
-use amends_core::policy::facts::Facts;
 use amends_store::{
     AppointmentFilter, AppointmentRow, CaseOpening, CreditRow, HoldRow, NoticeRow, StoreError,
 };
@@ -352,17 +350,6 @@ fn hold_row(h: &Hold) -> HoldRow {
     }
 }
 
-/// The ledger key of a failure's compensation under one policy.
-pub fn compensation_key(
-    customer_id: &str,
-    reference: &str,
-    failure: &Failure,
-    policy: &str,
-    version: u32,
-) -> String {
-    format!("{customer_id}/{}/{policy}/{version}", failure.key(reference))
-}
-
 impl Engine {
     /// Books a visit for `by` (the owner unless `request.owner` names another active
     /// agent) and queues its confirmation. Refused, with nothing written, when the
@@ -455,10 +442,15 @@ impl Engine {
             AppointmentAction::CancelByProvider => a.cancel_by_provider(now)?,
         };
         let stored = self.store.update_appointment(&with_state(&row, &changed)).await?;
-        if changed.is_late_cancellation()
-            && let Err(error) = self.check_appointment(&stored, now, &mut AppointmentReport::default()).await
-        {
-            tracing::error!(appointment = reference, %error, "late cancellation not handled yet; the next tick handles it");
+        let done = if changed.is_late_cancellation() {
+            self.check_appointment(&stored, now, &mut AppointmentReport::default()).await
+        } else if cancelled_by(&changed).is_some() {
+            self.tell_cancelled(&changed).await.map(|_| ())
+        } else {
+            Ok(())
+        };
+        if let Err(error) = done {
+            tracing::error!(appointment = reference, %error, "the customer is not told yet; the next check tells them");
         }
         self.appointment_view(reference).await
     }
@@ -544,7 +536,9 @@ impl Engine {
         let grace = self.config.appointments.grace;
         let a = appointment_of(row)?;
         let Some(failure) = appointment::failure(&a, now, grace) else {
-            // A customer's cancellation, a provider's with notice, a visit that happened.
+            // A customer's cancellation, a provider's with notice (told again here, a no-op
+            // unless a crash kept it from going when it was recorded), a visit that happened.
+            report.notices_queued += self.tell_cancelled(&a).await?;
             self.store.mark_appointment_checked(&row.reference, now).await?;
             return Ok(());
         };
@@ -554,9 +548,13 @@ impl Engine {
         } else {
             (row.clone(), a)
         };
-        let (compensation, explanation) = self.compensate(&a, &failure, report).await?;
+        let (credits, compensation, explanation) = self.compensate(&a, &failure, report).await?;
         let slots = self.hold_slots(&a, now, report).await?;
         let (case_id, owner_name) = self.open_visit_case(&row, &a, &failure, now, report).await?;
+        self.record_compensation_by_amends(&case_id, &credits).await.map_err(|e| match e {
+            super::cases::CasesError::Engine(e) => AppointmentsError::Engine(e),
+            other => AppointmentsError::Invalid(other.to_string()),
+        })?;
         report.notices_queued +=
             self.apologise(&a, &failure, compensation, explanation, &slots, &case_id, &owner_name).await?;
         match failure.kind {
@@ -574,53 +572,23 @@ impl Engine {
         a: &Appointment,
         failure: &Failure,
         report: &mut AppointmentReport,
-    ) -> Result<(Option<(i64, String)>, String), AppointmentsError> {
+    ) -> Result<(Vec<CreditRow>, Option<(i64, String)>, String), AppointmentsError> {
         let book = self.book().await?;
         let Some(index) = book.customer_index(&a.customer_id) else {
-            return Ok((None, String::new()));
+            return Ok((Vec::new(), None, String::new()));
         };
-        let customer = &book.customers[index as usize];
-        let jurisdiction = customer.jurisdiction.as_ref().map_or("", |j| j.as_str());
         let event = appointment::policy_event(a, failure);
-        let now = self.clock.now();
-        let mut rows = Vec::new();
-        for assignment in self.policies.assignments() {
-            if !assignment.matches(customer.segment.as_str(), jurisdiction, &customer.plan_id) {
-                continue;
-            }
-            let policy = &assignment.policy;
-            let facts = Facts { customer: super::customer_facts(&book, index), events: vec![event.clone()] };
-            let evaluation = evaluate(policy, &facts).map_err(EngineError::from)?;
-            let statement =
-                amends_core::cycle::cycle_containing(failure.at, customer.billing_day, &customer.zone.tz)
-                    .map_err(|e| AppointmentsError::Invalid(e.to_string()))?
-                    .end_date;
-            let priced = super::credits::price(&a.reference, evaluation, None, statement);
-            if priced.amount_minor == 0 {
-                continue;
-            }
-            rows.push(CreditRow {
-                key: compensation_key(&a.customer_id, &a.reference, failure, &policy.id, policy.version),
-                customer_id: a.customer_id.clone(),
-                source_event: failure.key(&a.reference),
-                policy_id: policy.id.clone(),
-                policy_version: i64::from(policy.version),
-                amount_minor: priced.amount_minor,
-                currency: priced.currency.clone(),
-                statement: priced.statement.to_string(),
-                explanation: priced.explanation.clone(),
-                lines_json: priced.lines_json.clone(),
-                created_at: now,
-            });
-        }
+        let (mut rows, _) =
+            self.credits_for_event(&book, index, &event, &failure.key(&a.reference), failure.at)?;
         if rows.is_empty() {
-            return Ok((None, String::new()));
+            return Ok((rows, None, String::new()));
         }
         let written = self.store.append_credits(&mut rows).await.map_err(EngineError::from)?;
         report.credits_written += written.inserted;
         let total: i64 = rows.iter().map(|r| r.amount_minor).sum();
         let explanation = rows.iter().map(|r| r.explanation.as_str()).collect::<Vec<_>>().join(" ");
-        Ok((Some((total, rows[0].currency.clone())), explanation))
+        let currency = rows[0].currency.clone();
+        Ok((rows, Some((total, currency)), explanation))
     }
 
     /// The slots held for the customer's rebooking: the ones already held for this visit
@@ -775,6 +743,22 @@ impl Engine {
         Ok(queued)
     }
 
+    /// Tells the customer a visit is cancelled (not a failure: those get the apology),
+    /// with the cancelled event for their calendar; nothing for a visit not cancelled.
+    async fn tell_cancelled(&self, a: &Appointment) -> Result<u64, AppointmentsError> {
+        let Some(by) = cancelled_by(a) else { return Ok(0) };
+        let book = self.book().await?;
+        let Some(index) = book.customer_index(&a.customer_id) else { return Ok(0) };
+        let customer = &book.customers[index as usize];
+        let base = NoticeContext {
+            provider_name: self.config.provider_name.clone(),
+            appointment_ref: a.reference.clone(),
+            cancelled_by: by.to_string(),
+            ..self.window_context(&a.window, &customer.zone.tz, &customer.locale)
+        };
+        self.queue_one(NoticeKind::AppointmentCancelled, &a.reference, base, index).await
+    }
+
     /// Confirmations a crash kept from going out at booking, queued now.
     async fn confirm_unconfirmed(&self) -> Result<u64, EngineError> {
         let mut queued = 0;
@@ -818,6 +802,15 @@ impl Engine {
         let report =
             self.render_and_queue(&book, &batch, vec![(customer, ())], |_, _| Value::UNDEFINED).await?;
         Ok(report.notices_queued)
+    }
+}
+
+/// Who cancelled a visit that is cancelled and not a failure.
+fn cancelled_by(a: &Appointment) -> Option<&'static str> {
+    match a.status {
+        AppointmentStatus::CancelledByCustomer => Some("customer"),
+        AppointmentStatus::CancelledByProvider if !a.is_late_cancellation() => Some("provider"),
+        _ => None,
     }
 }
 

@@ -249,6 +249,38 @@ pub enum CaseAction {
         #[arg(long)]
         reason: String,
     },
+    /// Compensation by the customer's policies for what the case is about, from its
+    /// facts: written to the ledger and recorded on the case. The policy sets the amount,
+    /// not the person; the same facts again change nothing.
+    CompensateByPolicy {
+        #[command(subcommand)]
+        facts: CaseFacts,
+    },
+}
+
+/// What a case is about, as the compensation policies read it.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema, clap::Subcommand)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CaseFacts {
+    /// A total loss of service the customer reported, fixed at `fixed_at` (policies such
+    /// as Ofcom's pay a repair that took too long).
+    Repair {
+        #[schema(value_type = String, format = DateTime)]
+        #[arg(long)]
+        reported_at: Timestamp,
+        #[schema(value_type = String, format = DateTime)]
+        #[arg(long)]
+        fixed_at: Timestamp,
+    },
+    /// A new service promised for one date that went live on another.
+    Provision {
+        #[schema(value_type = String, format = Date)]
+        #[arg(long)]
+        promised: jiff::civil::Date,
+        #[schema(value_type = String, format = Date)]
+        #[arg(long)]
+        live: jiff::civil::Date,
+    },
 }
 
 fn memory_kind(s: &str) -> Result<MemoryKind, String> {
@@ -357,6 +389,104 @@ impl Engine {
         self.case_view(case_id).await
     }
 
+    /// Performs `action` by `actor` on the case: compensation by policy is computed and
+    /// written here; every other action is the core's command.
+    pub async fn perform(
+        &self,
+        case_id: &str,
+        actor: &Actor,
+        action: CaseAction,
+    ) -> Result<CaseView, CasesError> {
+        match action {
+            CaseAction::CompensateByPolicy { facts } => {
+                self.compensate_by_policy(case_id, actor, facts).await
+            }
+            other => {
+                let command = self.command_for(other).await?;
+                self.act_on_case(case_id, actor, command).await
+            }
+        }
+    }
+
+    /// Evaluates the customer's assigned policies over the case's facts, writes what they
+    /// pay to the ledger (key `<customer>/<case>/<kind>/<policy>/<version>`: once per
+    /// case and kind of fact; other facts later are refused by the ledger as a conflict),
+    /// and records each credit on the case as compensation by `actor`.
+    async fn compensate_by_policy(
+        &self,
+        case_id: &str,
+        actor: &Actor,
+        facts: CaseFacts,
+    ) -> Result<CaseView, CasesError> {
+        use amends_core::policy::facts::{Event, EventKind};
+        let (_, case) = self.load_case(case_id).await?;
+        let book = self.book().await?;
+        let index = book.customer_index(case.customer_id()).ok_or_else(|| {
+            CasesError::Invalid(format!("customer {} is no longer in the book", case.customer_id()))
+        })?;
+        let customer = &book.customers[index as usize];
+        let (kind, what, statement_at) = match facts {
+            CaseFacts::Repair { reported_at, fixed_at } => {
+                let span = amends_core::interval::Interval::new(reported_at, fixed_at).ok_or_else(|| {
+                    CasesError::Invalid(format!(
+                        "fixed_at: {fixed_at} is not after reported_at {reported_at}"
+                    ))
+                })?;
+                ("repair", EventKind::Outage { span, reported_at: Some(reported_at) }, fixed_at)
+            }
+            CaseFacts::Provision { promised, live } => {
+                let at = live
+                    .to_zoned(customer.zone.tz.clone())
+                    .map_err(|e| CasesError::Invalid(format!("live: {e}")))?
+                    .timestamp();
+                ("provision", EventKind::Provision { promised, live }, at)
+            }
+        };
+        let event_id = format!("{case_id}/{kind}");
+        let event = Event { id: event_id.as_str().into(), what, attributes: Default::default() };
+        let (mut rows, notes) = self.credits_for_event(&book, index, &event, &event_id, statement_at)?;
+        let now = self.clock.now();
+        if rows.is_empty() {
+            return Err(CasesError::Invalid(format!(
+                "no assigned policy pays for this {kind}: {}",
+                if notes.is_empty() {
+                    "no policy applies to this customer".to_string()
+                } else {
+                    notes.join("; ")
+                }
+            )));
+        }
+        // Checked against the case before the ledger is written: a case the actor may not
+        // act on gets nothing.
+        for row in &rows {
+            let currency = amends_core::money::Currency::parse(&row.currency)
+                .map_err(|e| CasesError::Invalid(e.to_string()))?;
+            let command = Command::RecordCompensation {
+                credit_key: row.key.clone(),
+                amount_minor: row.amount_minor,
+                currency,
+                explanation: row.explanation.clone(),
+            };
+            case.decide(actor, command, now, &self.config.case_rules)?;
+        }
+        self.store.append_credits(&mut rows).await.map_err(|e| match e {
+            e @ StoreError::CreditConflict { .. } => CasesError::Conflict(e.to_string()),
+            other => CasesError::Engine(other.into()),
+        })?;
+        for row in rows {
+            let currency = amends_core::money::Currency::parse(&row.currency)
+                .map_err(|e| CasesError::Invalid(e.to_string()))?;
+            let command = Command::RecordCompensation {
+                credit_key: row.key,
+                amount_minor: row.amount_minor,
+                currency,
+                explanation: row.explanation,
+            };
+            self.act_on_case(case_id, actor, command).await?;
+        }
+        self.case_view(case_id).await
+    }
+
     /// The command `action` asks for; a hand-over's target is looked up here, and must
     /// be a known, active agent.
     pub async fn command_for(&self, action: CaseAction) -> Result<Command, CasesError> {
@@ -378,6 +508,9 @@ impl Engine {
             CaseAction::SendMemoryNote { kind, text } => Command::SendMemoryNote { kind, text },
             CaseAction::Close => Command::Close,
             CaseAction::Reopen { reason } => Command::Reopen { reason },
+            CaseAction::CompensateByPolicy { .. } => {
+                return Err(CasesError::Invalid("compensate_by_policy is performed, not a command".into()));
+            }
         })
     }
 
@@ -566,9 +699,24 @@ impl Engine {
                 currency: book.plans[book.customer_plan[index as usize] as usize].monthly_price.currency,
             };
             let key = format!("incident:{}:{}", incident.incident_id, impact.customer_id);
-            if let CaseOpening::Opened(_) = self.open_system_case(&open, key, now).await? {
-                opened += 1;
-            }
+            let case_id = match self.open_system_case(&open, key, now).await? {
+                CaseOpening::Opened(id) => {
+                    opened += 1;
+                    id
+                }
+                CaseOpening::Existing(id) => id,
+            };
+            // What the customer was credited for the outage is the case's compensation.
+            let filter = CreditFilter {
+                customer_id: Some(impact.customer_id.clone()),
+                source_event: Some(incident.incident_id.clone()),
+                ..CreditFilter::default()
+            };
+            let credits = self.store.credits(&filter).await?;
+            self.record_compensation_by_amends(&case_id, &credits).await.map_err(|e| match e {
+                CasesError::Engine(e) => e,
+                other => EngineError::Invalid(vec![other.to_string()]),
+            })?;
         }
         Ok(opened)
     }
@@ -587,6 +735,42 @@ impl Engine {
         let row = case_row(String::new(), &case, Some(source_key), now, 1);
         let event = event_row("", 0, &event).map_err(|e| EngineError::Invalid(vec![e.to_string()]))?;
         Ok(self.store.open_case(&row, &event).await?)
+    }
+
+    /// Records on the case the credits amends wrote for what the case is about (a missed
+    /// visit's compensation, an outage's credit): its "lessen" step then shows what the
+    /// policy paid. Each is recorded once by its ledger key, so a re-run appends nothing.
+    pub(crate) async fn record_compensation_by_amends(
+        &self,
+        case_id: &str,
+        credits: &[CreditRow],
+    ) -> Result<(), CasesError> {
+        if credits.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let (row, case) = self.load_case(case_id).await?;
+        let mut events = Vec::new();
+        let mut next = case.clone();
+        for credit in credits {
+            let currency = amends_core::money::Currency::parse(&credit.currency)
+                .map_err(|e| CasesError::Invalid(format!("credit {}: {e}", credit.key)))?;
+            let recorded = next.compensation_by_amends(
+                now,
+                &credit.key,
+                credit.amount_minor,
+                currency,
+                &credit.explanation,
+            )?;
+            for e in &recorded {
+                next.apply(e)?;
+            }
+            events.extend(recorded);
+        }
+        if !events.is_empty() {
+            self.append(&row, case, &events, now).await?;
+        }
+        Ok(())
     }
 
     /// The agent `id` as an actor, for a hand-over or an owner: refused when unknown or

@@ -270,6 +270,55 @@ pub(crate) fn price(
     }
 }
 
+impl Engine {
+    /// The credits the customer's assigned policies pay for one event of theirs (a
+    /// visit's failure, the facts of a case), keyed `<customer>/<source>/<policy>/<version>`
+    /// with `source` as the source event, each on the statement that closes the billing
+    /// cycle holding `at`; and, for the policies that pay nothing, why.
+    pub(crate) fn credits_for_event(
+        &self,
+        book: &LoadedBook,
+        customer: u32,
+        event: &Event,
+        source: &str,
+        at: Timestamp,
+    ) -> Result<(Vec<CreditRow>, Vec<String>), EngineError> {
+        let c = &book.customers[customer as usize];
+        let jurisdiction = c.jurisdiction.as_ref().map_or("", |j| j.as_str());
+        let statement = cycle_containing(at, c.billing_day, &c.zone.tz)
+            .map_err(|e| EngineError::Invalid(vec![format!("customer {}: {e}", c.id)]))?
+            .end_date;
+        let now = self.clock.now();
+        let (mut rows, mut notes) = (Vec::new(), Vec::new());
+        for assignment in self.policies.assignments() {
+            if !assignment.matches(c.segment.as_str(), jurisdiction, &c.plan_id) {
+                continue;
+            }
+            let policy = &assignment.policy;
+            let facts = Facts { customer: customer_facts(book, customer), events: vec![event.clone()] };
+            let priced = price(&event.id, evaluate(policy, &facts)?, None, statement);
+            if priced.amount_minor == 0 {
+                notes.push(format!("{}: {}", policy.id, priced.explanation));
+                continue;
+            }
+            rows.push(CreditRow {
+                key: format!("{}/{source}/{}/{}", c.id, policy.id, policy.version),
+                customer_id: c.id.clone(),
+                source_event: source.to_string(),
+                policy_id: policy.id.clone(),
+                policy_version: i64::from(policy.version),
+                amount_minor: priced.amount_minor,
+                currency: priced.currency,
+                statement: priced.statement.to_string(),
+                explanation: priced.explanation,
+                lines_json: priced.lines_json,
+                created_at: now,
+            });
+        }
+        Ok((rows, notes))
+    }
+}
+
 /// The ledger key: (customer, source event, policy, version).
 pub fn credit_key(customer_id: &str, incident_id: &str, policy: &Policy) -> String {
     format!("{customer_id}/{incident_id}/{}/{}", policy.id, policy.version)
