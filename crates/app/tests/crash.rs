@@ -3,7 +3,7 @@
 //! is killed with SIGKILL at several points, then the steps are run again. The ledger and
 //! the outbox must come out exactly as in a run that was never interrupted.
 
-use binary::{amends, ok};
+use binary::{amends, copy_db, ok};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -42,16 +42,6 @@ fn outcome(db: &Path) -> (Value, Value) {
         serde_json::from_str(&ok(amends(db, T_RESOLVE).args(["notices", "counts"]).output().unwrap()))
             .unwrap();
     (credits, counts)
-}
-
-/// A copy of a prepared SQLite database (with its WAL), taken while no process has it open.
-fn copy_db(from: &Path, to: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let src = PathBuf::from(format!("{}{suffix}", from.display()));
-        if src.exists() {
-            std::fs::copy(&src, format!("{}{suffix}", to.display())).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -13,6 +13,16 @@ pub fn amends(db: &Path, now: &str) -> Command {
     cmd
 }
 
+/// A copy of a SQLite database (with its WAL), taken while no process has it open.
+pub fn copy_db(from: &Path, to: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let src = std::path::PathBuf::from(format!("{}{suffix}", from.display()));
+        if src.exists() {
+            std::fs::copy(&src, format!("{}{suffix}", to.display())).unwrap();
+        }
+    }
+}
+
 /// The standard output of a command that must have succeeded (else its standard error).
 pub fn ok(out: Output) -> String {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
