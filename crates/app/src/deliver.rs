@@ -152,7 +152,7 @@ impl Dispatcher {
                 }
                 let transport = lane.transport.clone();
                 let mut message = self.outgoing(&notice);
-                message.attachments = self.attachments(&notice).await?;
+                message.attachments = self.attachments(&notice).await;
                 inflight.spawn(async move {
                     let result = transport.send(&message).await;
                     (notice, result)
@@ -265,24 +265,38 @@ impl Dispatcher {
         }
     }
 
-    /// The files a notice carries: a visit's confirmation or cancellation, by email or
-    /// webhook, carries the visit as an `.ics` file, made from its record as it stands
-    /// when sent (a cancelled visit goes as a cancelled event, the same UID, so calendars
-    /// drop it).
-    async fn attachments(&self, n: &NoticeRow) -> Result<Vec<Attachment>, StoreError> {
-        let Some(calendar) = &self.calendar else { return Ok(Vec::new()) };
-        if !matches!(n.kind.as_str(), "appointment_booked" | "appointment_cancelled") || n.channel == "sms" {
-            return Ok(Vec::new());
+    /// The files a notice carries: a visit's confirmation or cancellation (and the
+    /// apology for a late cancellation), by email or webhook, carries the visit as an
+    /// `.ics` file, made from its record as it stands when sent (a cancelled visit goes as
+    /// a cancelled event, the same UID, so calendars drop it). A store error here sends
+    /// the message without the file rather than abandon the batch's sends in flight.
+    async fn attachments(&self, n: &NoticeRow) -> Vec<Attachment> {
+        let Some(calendar) = &self.calendar else { return Vec::new() };
+        let kinds = ["appointment_booked", "appointment_cancelled", "appointment_missed"];
+        if !kinds.contains(&n.kind.as_str()) || n.channel == "sms" {
+            return Vec::new();
         }
-        let Some(row) = self.store.appointment(&n.incident_id).await? else { return Ok(Vec::new()) };
-        Ok(crate::recovery::appointments::calendar_file(&row, &calendar.provider_name, &calendar.domain)
+        let row = match self.store.appointment(&n.incident_id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return Vec::new(),
+            Err(error) => {
+                tracing::warn!(notice = %n.key, %error, "calendar file left out");
+                return Vec::new();
+            }
+        };
+        // A missed visit's apology carries the file only when the visit was cancelled:
+        // a no-show's event is past and nothing in a calendar needs changing.
+        if n.kind == "appointment_missed" && row.status != "cancelled_by_provider" {
+            return Vec::new();
+        }
+        crate::recovery::appointments::calendar_file(&row, &calendar.provider_name, &calendar.domain)
             .map(|(filename, ics)| Attachment {
                 filename,
                 content_type: "text/calendar; charset=utf-8".into(),
                 content: ics.into_bytes(),
             })
             .into_iter()
-            .collect())
+            .collect()
     }
 
     fn outgoing(&self, n: &NoticeRow) -> OutgoingMessage {

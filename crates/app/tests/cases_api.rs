@@ -221,9 +221,19 @@ async fn compensation_by_policy_comes_from_the_case_facts_once() {
     assert_eq!(again.status, 200);
     assert_eq!(again.body["events"].as_array().unwrap().len(), r.body["events"].as_array().unwrap().len());
     let other = json!({"action": "compensate_by_policy",
-        "facts": {"kind": "repair", "reported_at": "2026-11-20T12:00:00Z", "fixed_at": "2026-11-25T12:00:00Z"}});
+        "facts": {"kind": "repair", "reported_at": "2026-11-19T12:00:00Z", "fixed_at": "2026-11-23T12:00:00Z"}});
     let refused = act(&s, &t.ann, &case, other).await;
     assert_eq!(refused.status, 409, "{:?}", refused.body);
+    // Facts the case cannot reach: a fix still to come, a report long before the contact.
+    for (reported, fixed) in
+        [("2026-11-20T12:00:00Z", "2026-11-25T12:00:00Z"), ("2025-11-20T12:00:00Z", "2026-11-21T12:00:00Z")]
+    {
+        let facts = json!({"action": "compensate_by_policy",
+            "facts": {"kind": "repair", "reported_at": reported, "fixed_at": fixed}});
+        let r = act(&s, &t.ann, &case, facts).await;
+        assert_eq!(r.status, 422, "{:?}", r.body);
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("is outside the case"), "{:?}", r.body);
+    }
     let backwards = json!({"action": "compensate_by_policy",
         "facts": {"kind": "repair", "reported_at": "2026-11-23T12:00:00Z", "fixed_at": "2026-11-20T12:00:00Z"}});
     assert_eq!(act(&s, &t.ann, &case, backwards).await.status, 422);

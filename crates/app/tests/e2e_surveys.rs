@@ -174,4 +174,12 @@ async fn a_survey_is_sampled_answered_once_refused_after_and_invisible_to_the_ag
     assert_eq!(survey_tokens(&s.outbox()).len(), 2, "Bo's survey, once");
     let report = s.json("2026-11-26T11:00:00Z", &["survey", "report"]);
     assert_eq!(report["decisions"], serde_json::json!([{ "decision": "send", "reason": null, "count": 2 }]));
+
+    // Bo never answers; two weeks after it was sent his link has expired.
+    let bo = survey_tokens(&s.outbox()).pop().unwrap();
+    let server = Server::start(&s, "2026-12-10T10:00:00Z");
+    let url = format!("{}/v1/surveys/answer?token={bo}", server.base);
+    let late = http.post(&url).form(&[("score", "10")]).send().await.unwrap();
+    assert_eq!(late.status(), 400);
+    assert!(late.text().await.unwrap().contains("this link has expired"));
 }

@@ -106,7 +106,7 @@ async fn a_missed_visit_is_found_by_the_tick_once_and_counted_in_the_metrics() {
 #[tokio::test]
 async fn joining_and_leaving_take_one_request_each_and_leaving_twice_is_refused() {
     let s = TestServer::start().await;
-    setup(&s).await;
+    let ann = setup(&s).await;
     let bad = json!({ "customer_id": "C9", "name": "Dev", "email": "not-an-email", "locale": "en",
         "timezone": "Mars/Olympus", "plan_id": "nope", "element_id": "node1", "billing_day": 31 });
     let r = s.post("/v1/customers", Some(&s.operator), &bad).await;
@@ -118,6 +118,11 @@ async fn joining_and_leaving_take_one_request_each_and_leaving_twice_is_refused(
     let joined = s.post("/v1/customers", Some(&s.operator), &good).await;
     assert_eq!(joined.status, 201, "{:?}", joined.body);
     assert_eq!(s.post("/v1/customers", Some(&s.operator), &good).await.status, 409);
+    let visit =
+        json!({ "customer_id": "C9", "start": "2026-11-25T08:00:00Z", "end": "2026-11-25T12:00:00Z" });
+    let visit = s.post("/v1/appointments", Some(&ann), &visit).await;
+    assert_eq!(visit.status, 201, "{:?}", visit.body);
+    let visit = visit.body["reference"].as_str().unwrap().to_string();
 
     // No body at all: the reason is skipped.
     let left =
@@ -130,6 +135,12 @@ async fn joining_and_leaving_take_one_request_each_and_leaving_twice_is_refused(
     );
     // 49.99 USD billed on the 1st, left at noon on 23 November: 7.5 of 30 days unused.
     assert_eq!(left.body["final_bill"]["total_minor"], -1250, "{}", left.body["final_bill"]);
+    // Nobody waits in for a technician after leaving: the visit is cancelled, and said so.
+    let after = s.get(&format!("/v1/appointments/{visit}"), Some(&ann)).await.body;
+    assert_eq!(after["status"], "cancelled_by_customer");
+    let kinds: Vec<&str> =
+        after["notices"].as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["appointment_booked", "appointment_cancelled"]);
     let twice = s.post("/v1/customers/C9/cancellation", Some(&s.operator), &json!({})).await;
     assert_eq!(twice.status, 409);
     assert!(twice.body["error"]["message"].as_str().unwrap().contains(reference), "{:?}", twice.body);

@@ -953,6 +953,10 @@ pub trait Store: Send + Sync + 'static {
     async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>>;
     /// How far the incident's notices reached (see [`NoticeReach`]).
     async fn notice_reach(&self, incident_id: &str) -> Result<NoticeReach>;
+    /// The incident's credits counted in the database: all of them, and those whose
+    /// customer got in touch about it before the credit was written (who, in effect, had
+    /// to ask).
+    async fn credits_asked_for(&self, incident_id: &str) -> Result<(u64, u64)>;
     /// Records a contact; returns its id.
     async fn record_contact(&self, contact: &ContactRow) -> Result<i64>;
     /// The contacts attached to an incident, oldest first.
@@ -1004,9 +1008,11 @@ pub trait Store: Send + Sync + 'static {
     /// Live appointments (booked or arrived) whose window overlaps `[from, to)`, by window
     /// start then number, at most [`LIVE_ROWS_MAX`].
     async fn live_appointments_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<AppointmentRow>>;
-    /// Inserts holds, leaving any already there (same reference, technician and window
-    /// start) as they are, in one transaction; returns how many were new.
-    async fn put_holds(&self, holds: &[HoldRow]) -> Result<u64>;
+    /// Holds `holds` for the rebooking of `for_reference`, in one transaction that takes
+    /// turns with any other for the same visit, unless that visit has holds already: the
+    /// first offer stands, so two checks racing cannot hold twice the slots. Returns the
+    /// holds on record for it, by window start, and whether these were written.
+    async fn put_holds(&self, for_reference: &str, holds: &[HoldRow]) -> Result<(Vec<HoldRow>, bool)>;
     /// The holds kept for the rebooking of `for_reference`, by window start.
     async fn holds_for(&self, for_reference: &str) -> Result<Vec<HoldRow>>;
     /// Holds with `until` after `now`, by technician then window start, at most

@@ -1089,6 +1089,12 @@ impl Store for PgStore {
         common::notice_reach_from_row(&row)
     }
 
+    async fn credits_asked_for(&self, incident_id: &str) -> Result<(u64, u64)> {
+        let (total, asked): (i64, i64) =
+            sqlx::query_as(sql::CREDITS_ASKED_FOR).bind(incident_id).fetch_one(&self.pool).await?;
+        Ok((u64::try_from(total).unwrap_or(0), u64::try_from(asked).unwrap_or(0)))
+    }
+
     async fn record_contact(&self, contact: &crate::ContactRow) -> Result<i64> {
         Ok(sqlx::query_scalar(sql::INSERT_CONTACT)
             .bind(contact.customer_id.as_str())
@@ -1239,17 +1245,20 @@ impl Store for PgStore {
         common::decode_all(&rows, common::appointment_from_row)
     }
 
-    async fn put_holds(&self, holds: &[HoldRow]) -> Result<u64> {
+    async fn put_holds(&self, for_reference: &str, holds: &[HoldRow]) -> Result<(Vec<HoldRow>, bool)> {
         let mut tx = self.pool.begin().await?;
-        let mut inserted = 0;
-        for hold in holds {
-            inserted += common::bind_hold!(sqlx::query(sql::INSERT_HOLD), hold)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        // Takes turns with any other offer for the same visit.
+        sqlx::query(sql::LOCK_APPOINTMENT).bind(for_reference).fetch_optional(&mut *tx).await?;
+        let held = sqlx::query(sql::HOLDS_FOR).bind(for_reference).fetch_all(&mut *tx).await?;
+        if !held.is_empty() {
+            return Ok((common::decode_all(&held, common::hold_from_row)?, false));
         }
+        for hold in holds.iter().filter(|h| h.for_reference == for_reference) {
+            common::bind_hold!(sqlx::query(sql::INSERT_HOLD), hold).execute(&mut *tx).await?;
+        }
+        let held = sqlx::query(sql::HOLDS_FOR).bind(for_reference).fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        Ok(inserted)
+        Ok((common::decode_all(&held, common::hold_from_row)?, true))
     }
 
     async fn holds_for(&self, for_reference: &str) -> Result<Vec<HoldRow>> {

@@ -236,6 +236,11 @@ pub(crate) const APPOINTMENTS_TO_CHECK: &str = "SELECT * FROM \
        (SELECT * FROM appointments WHERE checked_at IS NULL AND status = 'cancelled_by_provider' \
           AND window_end > $1 ORDER BY window_end, number LIMIT $2) AS cancelled \
      ORDER BY window_end, number LIMIT $2";
+/// An incident's credits, and those preceded by a contact of their customer about it.
+pub(crate) const CREDITS_ASKED_FOR: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS \
+       (SELECT 1 FROM contacts k WHERE k.customer_id = c.customer_id AND k.incident_id = c.source_event \
+          AND k.at <= c.created_at) THEN 1 ELSE 0 END), 0) \
+     FROM credits c WHERE c.source_event = $1";
 pub(crate) const MARK_APPOINTMENT_CONFIRMED: &str =
     "UPDATE appointments SET confirmed = TRUE WHERE reference = $1";
 /// Booked visits whose confirmation is not queued yet, through `appointments_unconfirmed`.
@@ -247,6 +252,9 @@ pub(crate) const MARK_APPOINTMENT_CHECKED: &str =
 pub(crate) const LIVE_APPOINTMENTS_BETWEEN: &str = "SELECT * FROM appointments \
      WHERE status IN ('booked', 'arrived') AND window_start < $2 AND window_end > $1 \
      ORDER BY window_start, number LIMIT $3";
+/// Locks a visit's row, so that its holds are written by one transaction at a time.
+pub(crate) const LOCK_APPOINTMENT: &str =
+    "SELECT reference FROM appointments WHERE reference = $1 FOR UPDATE";
 pub(crate) const INSERT_HOLD: &str = "INSERT INTO appointment_holds \
      (for_reference, technician_id, window_start, window_end, until) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (for_reference, technician_id, window_start) DO NOTHING";

@@ -1697,6 +1697,21 @@ async fn contacts_attach_to_incidents(store: &dyn Store) {
         ]
     );
     assert_eq!(store.incident_contacts("INC-000002").await.unwrap(), vec![]);
+
+    // Credits of the incident, and those whose customer had got in touch about it first:
+    // c1 and c3 asked before theirs was written (at 10 s); c4 only after; c2 about nothing.
+    let mut credits = vec![
+        credit("k1", "c1", "INC-000001", 100, "USD"),
+        credit("k3", "c3", "INC-000001", 100, "USD"),
+        credit("k4", "c4", "INC-000001", 100, "USD"),
+        credit("k2", "c2", "INC-000002", 100, "USD"),
+    ];
+    store.append_credits(&mut credits).await.unwrap();
+    let late = ContactRow { at: at_us(20, 0), ..contact("c4", Some("INC-000001"), false) };
+    store.record_contact(&late).await.unwrap();
+    assert_eq!(store.credits_asked_for("INC-000001").await.unwrap(), (3, 2));
+    assert_eq!(store.credits_asked_for("INC-000002").await.unwrap(), (1, 0));
+    assert_eq!(store.credits_asked_for("INC-000009").await.unwrap(), (0, 0));
 }
 
 async fn cases_filter_and_page(store: &dyn Store) {
@@ -1826,7 +1841,10 @@ async fn book_appointment_numbers_and_refusals(store: &dyn Store) {
     let arrived = book(store, "c4", Some("t1"), 500, 600).await;
     let arrived = set_status(store, &arrived.reference, "arrived", |r| r.arrived_at = Some(at(510))).await;
     store
-        .put_holds(&[hold("APT-00000013", "t1", 900, 950), hold("APT-00000013", "t2", 900, 10)])
+        .put_holds(
+            "APT-00000013",
+            &[hold("APT-00000013", "t1", 900, 950), hold("APT-00000013", "t2", 900, 10)],
+        )
         .await
         .unwrap();
     let seen = Mutex::new(None);
@@ -2104,14 +2122,15 @@ async fn live_appointments_and_counts(store: &dyn Store) {
 
 async fn holds_are_idempotent(store: &dyn Store) {
     let first = [hold("APT-00000013", "t1", 5_000, 900), hold("APT-00000013", "t2", 1_000, 800)];
-    assert_eq!(store.put_holds(&first).await.unwrap(), 2);
-    // Again, with one new and one already there with another `until`: the stored one stays.
+    let by_start = vec![first[1].clone(), first[0].clone()];
+    assert_eq!(store.put_holds("APT-00000013", &first).await.unwrap(), (by_start.clone(), true));
+    // Another offer for the same visit (a second check racing the first): the first stands.
     let again = [hold("APT-00000013", "t1", 5_000, 999), hold("APT-00000013", "t1", 9_000, 500)];
-    assert_eq!(store.put_holds(&again).await.unwrap(), 1);
-    assert_eq!(store.put_holds(&[]).await.unwrap(), 0);
-    store.put_holds(&[hold("APT-00000021", "t1", 2_000, 1_000)]).await.unwrap();
+    assert_eq!(store.put_holds("APT-00000013", &again).await.unwrap(), (by_start.clone(), false));
+    assert_eq!(store.put_holds("APT-00000013", &[]).await.unwrap(), (by_start.clone(), false));
+    store.put_holds("APT-00000021", &[hold("APT-00000021", "t1", 2_000, 1_000)]).await.unwrap();
     let held = store.holds_for("APT-00000013").await.unwrap();
-    assert_eq!(held, [first[1].clone(), first[0].clone(), again[1].clone()], "by window start");
+    assert_eq!(held, by_start, "by window start");
     assert_eq!(store.holds_for("APT-00000048").await.unwrap(), vec![]);
     // Live: `until` after now, by technician then window start.
     let live = store.live_holds(at(800)).await.unwrap();

@@ -229,11 +229,41 @@ impl Engine {
             cancellation_row(customer_id, channel, now, &done).map_err(|e| e.to_string())
         };
         let stored = self.store.cancel_account(customer_id, &build).await?;
-        let view = self.cancellation_view(&stored)?;
+        let view = self.cancellation_view(&stored, &customer.locale)?;
+        self.cancel_visits(customer_id).await;
         if let Err(error) = self.confirm_cancellation(&stored).await {
             tracing::error!(cancellation = %stored.reference, %error, "confirmation not queued");
         }
         Ok(view)
+    }
+
+    /// A customer who leaves has no visit left to wait in for: each one still booked is
+    /// cancelled as at their request, and they are told, with the event cancelled in
+    /// their calendar. A failure is logged; the visit stays booked for a person to see.
+    async fn cancel_visits(&self, customer_id: &str) {
+        use super::appointments::{APPOINTMENTS_PAGE_MAX, AppointmentAction};
+        let filter = amends_store::AppointmentFilter {
+            customer_id: Some(customer_id.to_string()),
+            technician_id: None,
+            status: Some("booked".into()),
+            after_reference: None,
+            limit: APPOINTMENTS_PAGE_MAX,
+        };
+        let visits = match self.store.appointments(&filter).await {
+            Ok(visits) => visits,
+            Err(error) => {
+                tracing::warn!(customer = customer_id, %error, "visits of a cancelled account not cancelled");
+                return;
+            }
+        };
+        let now = self.clock.now();
+        for visit in visits.iter().filter(|v| v.window_end > now) {
+            if let Err(error) =
+                self.act_on_appointment(&visit.reference, AppointmentAction::CancelByCustomer).await
+            {
+                tracing::warn!(appointment = %visit.reference, %error, "visit of a cancelled account not cancelled");
+            }
+        }
     }
 
     /// Credits in the ledger that no bill has carried yet: their statement is still to come.
@@ -257,20 +287,23 @@ impl Engine {
             .sum())
     }
 
-    fn cancellation_view(&self, row: &CancellationRow) -> Result<CancellationView, AccountsError> {
+    /// The offer recorded as shown, in `locale` (the customer's), if it is still the
+    /// configured one.
+    fn offer_shown(&self, row: &CancellationRow, locale: &amends_core::book::Locale) -> Option<Offer> {
+        let shown = row.retention_offer.as_deref()?;
+        cancellation::retention_offer_to_show(&self.config.cancellation, false, locale)
+            .filter(|(id, _)| *id == shown)
+            .map(|(id, text)| Offer { id: id.to_string(), text: text.to_string() })
+    }
+
+    fn cancellation_view(
+        &self,
+        row: &CancellationRow,
+        locale: &amends_core::book::Locale,
+    ) -> Result<CancellationView, AccountsError> {
         let audit: serde_json::Value = serde_json::from_str(&row.audit).unwrap_or_default();
         let final_bill: serde_json::Value = serde_json::from_str(&row.final_bill).unwrap_or_default();
-        let offer = row.retention_offer.as_ref().map(|id| Offer {
-            id: id.clone(),
-            text: self
-                .config
-                .cancellation
-                .retention_offer
-                .as_ref()
-                .filter(|o| &o.id == id)
-                .and_then(|o| o.text.values().next().cloned())
-                .unwrap_or_default(),
-        });
+        let offer = self.offer_shown(row, locale);
         let steps: Vec<AuditStep> = serde_json::from_value(audit.clone()).unwrap_or_default();
         Ok(CancellationView {
             reference: row.reference.clone(),
@@ -301,10 +334,7 @@ impl Engine {
             .map(|lines| lines.iter().filter_map(|l| l["explanation"].as_str().map(str::to_string)).collect())
             .unwrap_or_default();
         let money = |minor: i64| super::appointments::money_text(minor, &row.currency, &customer.locale);
-        let offer = row.retention_offer.as_ref().and_then(|_| {
-            cancellation::retention_offer_to_show(&self.config.cancellation, false, &customer.locale)
-                .map(|(_, text)| text.to_string())
-        });
+        let offer = self.offer_shown(row, &customer.locale).map(|o| o.text);
         let base = NoticeContext {
             provider_name: self.config.provider_name.clone(),
             cancellation_ref: row.reference.clone(),

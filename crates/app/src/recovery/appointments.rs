@@ -487,7 +487,7 @@ impl Engine {
             .await
             .map_err(EngineError::from)?
             .into_iter()
-            .filter(|c| c.source_event.starts_with(reference))
+            .filter(|c| c.source_event.starts_with(&format!("{reference}/")))
             .collect();
         Ok(AppointmentView {
             visit: row,
@@ -603,6 +603,8 @@ impl Engine {
         if !held.is_empty() {
             return Ok(held.iter().filter_map(hold_of).collect());
         }
+        // Another check of this visit racing this one may hold first: `put_holds` keeps
+        // the first offer and gives it back.
         let config = &self.config.appointments;
         if config.offer_slots == 0 || config.technicians.is_empty() {
             return Ok(Vec::new());
@@ -622,8 +624,11 @@ impl Engine {
         );
         let holds = appointment::offer(a, &free, &live, now, config.offer_slots, config.hold_for);
         let rows: Vec<HoldRow> = holds.iter().map(hold_row).collect();
-        report.slots_held += self.store.put_holds(&rows).await?;
-        Ok(holds)
+        let (held, written) = self.store.put_holds(&a.reference, &rows).await?;
+        if written {
+            report.slots_held += held.len() as u64;
+        }
+        Ok(held.iter().filter_map(hold_of).collect())
     }
 
     /// The case for the visit's owner (or, if they are no longer active, amends keeps it
@@ -636,8 +641,9 @@ impl Engine {
         now: Timestamp,
         report: &mut AppointmentReport,
     ) -> Result<(String, String), AppointmentsError> {
+        // Only an agent owns a case (a lead or an admin who booked is not one).
         let owner = match self.actor(&row.owner).await? {
-            Some(actor) if actor.role == Role::Agent || actor.role == Role::Lead => actor,
+            Some(actor) if actor.role == Role::Agent => actor,
             _ => self.fallback_owner(&a.customer_id).await?,
         };
         let owner_name = self
@@ -663,7 +669,11 @@ impl Engine {
             source: CaseSource::Appointment { appointment_id: a.reference.clone() },
             fault: Fault::Company,
             summary: format!("Visit {} ({}) was {what}", a.reference, a.window),
-            first_contact_at: a.window.start().min(now),
+            // The customer's time starts with the window they kept free, within the
+            // look-back a case allows.
+            first_contact_at: a.window.start().min(now).max(
+                now - SignedDuration::from_hours(24 * amends_core::case::FIRST_CONTACT_LOOKBACK_DAYS_MAX),
+            ),
             currency,
         };
         let key = format!("appointment:{}:{}", a.reference, failure.kind);

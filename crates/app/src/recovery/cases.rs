@@ -425,27 +425,48 @@ impl Engine {
             CasesError::Invalid(format!("customer {} is no longer in the book", case.customer_id()))
         })?;
         let customer = &book.customers[index as usize];
-        let (kind, what, statement_at) = match facts {
+        // The facts must lie within the case's reach: nothing after now, nothing before
+        // the customer's first contact less the look-back a case allows, so a person
+        // cannot make a policy pay for a year that never was the case's.
+        let now = self.clock.now();
+        let earliest =
+            case.first_contact_at() - SignedDuration::from_hours(24 * FIRST_CONTACT_LOOKBACK_DAYS_MAX);
+        let local = |t: Timestamp| t.to_zoned(customer.zone.tz.clone()).date();
+        let out_of_reach = |field: &str, value: String| {
+            CasesError::Invalid(format!(
+                "{field}: {value} is outside the case: from {} (its first contact less {FIRST_CONTACT_LOOKBACK_DAYS_MAX} days) to now ({now})",
+                earliest
+            ))
+        };
+        let (kind, what) = match facts {
             CaseFacts::Repair { reported_at, fixed_at } => {
                 let span = amends_core::interval::Interval::new(reported_at, fixed_at).ok_or_else(|| {
                     CasesError::Invalid(format!(
                         "fixed_at: {fixed_at} is not after reported_at {reported_at}"
                     ))
                 })?;
-                ("repair", EventKind::Outage { span, reported_at: Some(reported_at) }, fixed_at)
+                if reported_at < earliest {
+                    return Err(out_of_reach("reported_at", reported_at.to_string()));
+                }
+                if fixed_at > now {
+                    return Err(out_of_reach("fixed_at", fixed_at.to_string()));
+                }
+                ("repair", EventKind::Outage { span, reported_at: Some(reported_at) })
             }
             CaseFacts::Provision { promised, live } => {
-                let at = live
-                    .to_zoned(customer.zone.tz.clone())
-                    .map_err(|e| CasesError::Invalid(format!("live: {e}")))?
-                    .timestamp();
-                ("provision", EventKind::Provision { promised, live }, at)
+                if promised < local(earliest) {
+                    return Err(out_of_reach("promised", promised.to_string()));
+                }
+                if live > local(now) {
+                    return Err(out_of_reach("live", live.to_string()));
+                }
+                ("provision", EventKind::Provision { promised, live })
             }
         };
         let event_id = format!("{case_id}/{kind}");
         let event = Event { id: event_id.as_str().into(), what, attributes: Default::default() };
-        let (mut rows, notes) = self.credits_for_event(&book, index, &event, &event_id, statement_at)?;
-        let now = self.clock.now();
+        // On the customer's next statement, as any credit written now.
+        let (mut rows, notes) = self.credits_for_event(&book, index, &event, &event_id, now)?;
         if rows.is_empty() {
             return Err(CasesError::Invalid(format!(
                 "no assigned policy pays for this {kind}: {}",
@@ -713,10 +734,11 @@ impl Engine {
                 ..CreditFilter::default()
             };
             let credits = self.store.credits(&filter).await?;
-            self.record_compensation_by_amends(&case_id, &credits).await.map_err(|e| match e {
-                CasesError::Engine(e) => e,
-                other => EngineError::Invalid(vec![other.to_string()]),
-            })?;
+            // A failure here (an owner acting at the same instant) must not hold up the
+            // incident's credit step; the credit is in the ledger and in the case view.
+            if let Err(e) = self.record_compensation_by_amends(&case_id, &credits).await {
+                tracing::warn!(case = %case_id, error = %e, "outage credit not recorded on the case");
+            }
         }
         Ok(opened)
     }

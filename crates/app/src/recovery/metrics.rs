@@ -9,10 +9,9 @@
 
 use super::surveys::SurveyReportView;
 use super::{Engine, EngineError};
-use amends_store::{CaseTiming, CreditFilter};
+use amends_store::CaseTiming;
 use jiff::Timestamp;
 use serde::Serialize;
-use std::collections::HashMap;
 
 /// The most incidents, and cases, one report reads.
 pub const METRICS_ROWS_MAX: u32 = 10_000;
@@ -105,9 +104,9 @@ impl Engine {
             credit.extend(m.credited_after_s);
             contacts += m.contacts.total;
             told += m.contacts.told_before;
-            let (c, u) = self.credits_without_asking(&incident.incident_id).await?;
-            credits += c;
-            unasked += u;
+            let (all, asked) = self.store.credits_asked_for(&incident.incident_id).await?;
+            credits += all;
+            unasked += all - asked;
         }
         let visits = self.store.appointment_counts(from, to).await?;
         let failed = visits.missed + visits.late_cancelled;
@@ -141,23 +140,6 @@ impl Engine {
             sign_ups: journeys.signups,
             surveys,
         })
-    }
-
-    /// The incident's credits, and how many of them went to a customer with no contact
-    /// about the incident before the credit was written.
-    async fn credits_without_asking(&self, incident_id: &str) -> Result<(u64, u64), EngineError> {
-        let mut first_contact: HashMap<String, Timestamp> = HashMap::new();
-        for c in self.store.incident_contacts(incident_id).await? {
-            let at = first_contact.entry(c.customer_id).or_insert(c.at);
-            *at = (*at).min(c.at);
-        }
-        let filter = CreditFilter { source_event: Some(incident_id.to_string()), ..CreditFilter::default() };
-        let rows = self.store.credits(&filter).await?;
-        let unasked = rows
-            .iter()
-            .filter(|c| first_contact.get(&c.customer_id).is_none_or(|&at| at > c.created_at))
-            .count();
-        Ok((rows.len() as u64, unasked as u64))
     }
 }
 

@@ -139,14 +139,23 @@ impl Engine {
         for case in self.store.cases_fixed_unsurveyed(fixed_by, STEP_PAGE).await? {
             let subject = case_subject(&case);
             let Some(fixed_at) = case.fixed_at else { continue };
-            self.decide(subject, fixed_at, case.status == "open", &key, now, &rules).await?;
-            report.decided += 1;
+            match self.decide(subject, fixed_at, case.status == "open", &key, now, &rules).await {
+                Ok(_) => report.decided += 1,
+                Err(e) => {
+                    tracing::error!(case = %case.case_id, error = %e, "survey decision failed; retrying next pass")
+                }
+            }
         }
         for recovered in self.store.recovered_unsurveyed(fixed_by, STEP_PAGE).await? {
             let RecoveredRow { incident_id, customer_id, resolved_at } = recovered;
             let subject = Subject { customer_id, kind: SubjectKind::Incident { incident_id } };
-            self.decide(subject, resolved_at, false, &key, now, &rules).await?;
-            report.decided += 1;
+            let customer = subject.customer_id.clone();
+            match self.decide(subject, resolved_at, false, &key, now, &rules).await {
+                Ok(_) => report.decided += 1,
+                Err(e) => {
+                    tracing::error!(%customer, error = %e, "survey decision failed; retrying next pass")
+                }
+            }
         }
         report.sent = self.send_due_surveys(now).await?;
         Ok(report)
