@@ -156,3 +156,37 @@ async fn joining_and_leaving_take_one_request_each_and_leaving_twice_is_refused(
     assert_eq!((&m["cancel_steps_max"], &m["sign_up_steps_max"]), (&json!(1), &json!(1)));
     assert_eq!((&m["cancellations"], &m["sign_ups"]), (&json!(1), &json!(1)));
 }
+
+#[tokio::test]
+async fn a_confirmation_a_crash_kept_back_is_sent_by_the_next_tick_once() {
+    let s = TestServer::start().await;
+    setup(&s).await;
+    // As if the process died right after the cancellation's transaction committed.
+    let now = ts(support::START);
+    let stored = s
+        .engine
+        .store
+        .cancel_account("C4", &|n, _| {
+            Ok(amends_store::CancellationRow {
+                reference: amends_core::cancellation::reference(n),
+                customer_id: "C4".into(),
+                requested_at: now,
+                effective_at: now,
+                channel: "api".into(),
+                reason: None,
+                retention_offer: None,
+                final_bill_minor: -1250,
+                currency: "USD".into(),
+                final_bill: r#"{"lines": [{"explanation": "Refund for the unused days"}]}"#.into(),
+                steps: 1,
+                audit: "[]".into(),
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.tick().await.cancellations_confirmed, 1, "C4 has an email address");
+    assert_eq!(s.tick().await.cancellations_confirmed, 0, "once");
+    let notices = s.get("/v1/customers/C4/notices", Some(&s.read)).await.body;
+    let confirmation = notices.as_array().unwrap().iter().find(|n| n["kind"] == "account_cancelled").unwrap();
+    assert!(confirmation["subject"].as_str().unwrap().contains(&stored.reference), "{confirmation}");
+}

@@ -1040,6 +1040,9 @@ pub trait Store: Send + Sync + 'static {
         build: &BuildCancellation<'_>,
     ) -> Result<CancellationRow>;
     async fn cancellation(&self, reference: &str) -> Result<Option<CancellationRow>>;
+    /// Cancellations requested since `since` whose confirmation is not in the outbox: what
+    /// a crash between the cancellation and its confirmation left. Oldest first.
+    async fn cancellations_unconfirmed(&self, since: Timestamp, limit: u32) -> Result<Vec<CancellationRow>>;
     /// The customer's latest cancellation (by requested_at).
     async fn cancellation_of(&self, customer_id: &str) -> Result<Option<CancellationRow>>;
     async fn journey_steps(&self) -> Result<JourneySteps>;

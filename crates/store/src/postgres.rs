@@ -1358,6 +1358,15 @@ impl Store for PgStore {
         row.as_ref().map(common::cancellation_from_row).transpose()
     }
 
+    async fn cancellations_unconfirmed(&self, since: Timestamp, limit: u32) -> Result<Vec<CancellationRow>> {
+        let rows = sqlx::query(sql::CANCELLATIONS_UNCONFIRMED)
+            .bind(micros(since))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::cancellation_from_row)
+    }
+
     async fn cancellation_of(&self, customer_id: &str) -> Result<Option<CancellationRow>> {
         let row =
             sqlx::query(sql::LATEST_CANCELLATION_OF).bind(customer_id).fetch_optional(&self.pool).await?;

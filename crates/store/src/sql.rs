@@ -294,6 +294,11 @@ pub(crate) const INSERT_CANCELLATION: &str = "INSERT INTO cancellations \
 pub(crate) const SELECT_CANCELLATION: &str = "SELECT * FROM cancellations WHERE reference = $1";
 pub(crate) const LATEST_CANCELLATION_OF: &str = "SELECT * FROM cancellations WHERE customer_id = $1 \
      ORDER BY requested_at DESC, reference DESC LIMIT 1";
+/// Cancellations since $1 with no notice in the outbox yet (its notices carry the
+/// reference where an incident's carry the incident id).
+pub(crate) const CANCELLATIONS_UNCONFIRMED: &str = "SELECT * FROM cancellations c \
+     WHERE c.requested_at >= $1 AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = c.reference) \
+     ORDER BY c.requested_at, c.reference LIMIT $2";
 pub(crate) const JOURNEY_STEPS: &str = "SELECT \
        (SELECT COUNT(*) FROM signups) AS signups, \
        (SELECT COALESCE(MAX(steps), 0) FROM signups) AS signup_steps_max, \

@@ -2282,6 +2282,23 @@ async fn cancel_account_once(store: &dyn Store) {
     );
 }
 
+/// A cancellation is unconfirmed until a notice with its reference is in the outbox.
+async fn cancellations_unconfirmed_until_a_notice(store: &dyn Store) {
+    store.import_book(&small_book(), &|_| {}).await.unwrap();
+    let first = cancel(store, &cancellation("c1", 100, 1)).await.unwrap();
+    let second = cancel(store, &cancellation("c2", 200, 1)).await.unwrap();
+    let refs = |rows: Vec<CancellationRow>| rows.into_iter().map(|r| r.reference).collect::<Vec<_>>();
+    let unconfirmed = |since: i64, limit: u32| async move {
+        refs(store.cancellations_unconfirmed(at(since), limit).await.unwrap())
+    };
+    assert_eq!(unconfirmed(0, 10).await, [first.reference.as_str(), second.reference.as_str()]);
+    assert_eq!(unconfirmed(0, 1).await, [first.reference.as_str()], "bounded, oldest first");
+    assert_eq!(unconfirmed(150, 10).await, [second.reference.as_str()], "only since");
+    let key = format!("c1/{}/account_cancelled/0/email", first.reference);
+    store.enqueue_notices(&mut [notice(&key, "c1", &first.reference, at(300))]).await.unwrap();
+    assert_eq!(unconfirmed(0, 10).await, [second.reference.as_str()]);
+}
+
 /// The latest of a customer's cancellations (by requested_at), after the book made them
 /// active again.
 async fn cancellation_of_is_the_latest(store: &dyn Store) {
@@ -2692,6 +2709,7 @@ contract_tests!(
     sign_up_adds_a_customer_and_moves_the_book,
     cancel_account_once,
     cancel_account_refused_by_build_writes_nothing,
+    cancellations_unconfirmed_until_a_notice,
     cancellation_of_is_the_latest,
     survey_decisions_are_never_overwritten,
     surveys_due_sent_and_answered_once,

@@ -21,6 +21,10 @@ use serde::{Deserialize, Serialize};
 
 /// Requests a sign-up takes: one.
 pub const SIGN_UP_STEPS: i32 = 1;
+/// How far back the tick looks for a cancellation whose confirmation a crash kept back.
+const CONFIRM_LOOKBACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(7 * 24);
+/// Cancellations confirmed per tick; the rest wait for the next.
+const CONFIRM_PAGE: u32 = 500;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
@@ -345,6 +349,23 @@ impl Engine {
             ..NoticeContext::default()
         };
         Ok(self.queue_one(NoticeKind::AccountCancelled, &row.reference, base, index).await?)
+    }
+
+    /// The tick's step: queues the confirmation of every recent cancellation that has none
+    /// in the outbox (a crash came between the cancellation and its message); a no-op
+    /// otherwise, since the notice's key is the cancellation's.
+    pub async fn confirm_cancellations(&self) -> Result<u64, EngineError> {
+        let since = self.clock.now() - CONFIRM_LOOKBACK;
+        let mut queued = 0;
+        for row in self.store.cancellations_unconfirmed(since, CONFIRM_PAGE).await? {
+            match self.confirm_cancellation(&row).await {
+                Ok(n) => queued += n,
+                Err(e) => {
+                    tracing::error!(cancellation = %row.reference, error = %e, "confirmation failed; retrying next pass")
+                }
+            }
+        }
+        Ok(queued)
     }
 
     /// The steps to join and to leave, as measured: the most any cancellation and any

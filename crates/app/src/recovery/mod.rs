@@ -170,6 +170,8 @@ pub struct TickReport {
     pub cases: cases::CaseReport,
     pub appointments: appointments::AppointmentReport,
     pub surveys: surveys::SurveyReport,
+    /// Cancellation confirmations a crash had kept back, queued now.
+    pub cancellations_confirmed: u64,
 }
 
 impl Engine {
@@ -391,6 +393,7 @@ impl Engine {
         let cases = self.run_case_steps().await?;
         let appointments = self.check_appointments().await?;
         let surveys = self.run_survey_steps().await?;
+        let cancellations_confirmed = self.confirm_cancellations().await?;
         Ok(TickReport {
             automatic_updates,
             fanout,
@@ -399,6 +402,7 @@ impl Engine {
             cases,
             appointments,
             surveys,
+            cancellations_confirmed,
         })
     }
 }

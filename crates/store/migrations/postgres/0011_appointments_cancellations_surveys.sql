@@ -78,6 +78,8 @@ CREATE TABLE cancellations (
     audit            TEXT    NOT NULL
 );
 CREATE INDEX cancellations_customer ON cancellations (customer_id, requested_at);
+-- Recent cancellations, for the tick that re-queues a confirmation a crash kept back.
+CREATE INDEX cancellations_requested ON cancellations (requested_at, reference);
 
 INSERT INTO counters (name, value) VALUES ('cancellation', 0);
 
