@@ -121,3 +121,42 @@ fn a_customer_joins_in_one_step_and_leaves_in_one_with_a_skipped_reason() {
     assert!(outbox.contains("-£19.41"), "{outbox}");
     assert!(outbox.contains("three months at half price"), "{outbox}");
 }
+
+#[test]
+fn leaving_at_the_end_of_the_cycle_keeps_the_customer_served_until_then() {
+    let env =
+        Env::configured(&SETTINGS.replace(r#"effective = "immediately""#, r#"effective = "end_of_cycle""#));
+    env.import_book("2026-12-01T09:00:00Z", PLANS, TOPOLOGY, CUSTOMERS);
+    let done = env.json("2026-12-12T14:03:00Z", &["customer", "cancel", "C1"]);
+    let reference = done["reference"].as_str().unwrap().to_string();
+    // The cycle billed in advance on 1 December runs to 1 January: nothing to refund.
+    assert_eq!(done["effective_at"], "2027-01-01T00:00:00Z");
+    assert_eq!(done["final_bill"]["total_minor"], 0, "{}", done["final_bill"]);
+    // Until then Amy is a customer like any other, and cannot cancel twice.
+    let again = env.fails("2026-12-20T10:00:00Z", &["customer", "cancel", "C1"]);
+    assert!(again.contains("already cancelled") && again.contains(&reference), "{again}");
+    let outage = |now: &str| {
+        env.ok(
+            now,
+            &[
+                "incident",
+                "declare",
+                "--element",
+                "root",
+                "--cause",
+                "A cut cable",
+                "--etr",
+                "2027-02-01T00:00:00Z",
+                "--next-update-by",
+                "2027-02-01T00:00:00Z",
+            ],
+        );
+        env.ok(now, &["tick"]);
+        let notices = env.json(now, &["notices", "list", "--customer", "C1"]);
+        notices.as_array().unwrap().iter().filter(|n| n["kind"] == "acknowledgement").count()
+    };
+    assert_eq!(outage("2026-12-20T10:00:00Z"), 1, "told of an outage before the cycle ends");
+    // From the end of the cycle, the cancellation has taken effect: no more outage news.
+    env.ok("2027-01-01T00:00:00Z", &["tick"]);
+    assert_eq!(outage("2027-01-02T10:00:00Z"), 1, "not told of the second outage");
+}

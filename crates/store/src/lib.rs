@@ -1028,9 +1028,12 @@ pub trait Store: Send + Sync + 'static {
     /// version as an import does, so that every holder of the book sees the customer.
     /// `CustomerExists` for an id on record.
     async fn sign_up(&self, customer: &CustomerRow, signup: &SignupRow) -> Result<()>;
-    /// In one transaction: refuses an unknown customer (`CustomerNotFound`) or one not
-    /// `active` (`AlreadyCancelled`, naming their latest cancellation if there is one);
-    /// sets their status to `cancelled`, bumps the book version, allocates the next
+    /// In one transaction: refuses an unknown customer (`CustomerNotFound`), one not
+    /// `active`, or one whose latest cancellation still waits to take effect
+    /// (`AlreadyCancelled`, naming their latest cancellation if there is one); when the
+    /// built cancellation takes effect at once (`effective_at <= requested_at`), sets
+    /// their status to `cancelled` and bumps the book version (a deferred one is applied
+    /// by `apply_due_cancellations`); allocates the next
     /// number and records what `build` makes of it and the stored customer (the core
     /// computes the reference, the final bill and the audit); `build`'s refusal is
     /// `Refused` and writes nothing. Returns the cancellation as stored.
@@ -1040,6 +1043,11 @@ pub trait Store: Send + Sync + 'static {
         build: &BuildCancellation<'_>,
     ) -> Result<CancellationRow>;
     async fn cancellation(&self, reference: &str) -> Result<Option<CancellationRow>>;
+    /// Applies, in one transaction, up to `limit` cancellations deferred to a time at or
+    /// before `now` (the end of a billing cycle): sets each customer `cancelled` (if still
+    /// `active`), records it applied so it never applies again, and bumps the book version
+    /// if any did. Returns the customers whose status changed.
+    async fn apply_due_cancellations(&self, now: Timestamp, limit: u32) -> Result<Vec<String>>;
     /// Cancellations requested since `since` whose confirmation is not in the outbox: what
     /// a crash between the cancellation and its confirmation left. Oldest first.
     async fn cancellations_unconfirmed(&self, since: Timestamp, limit: u32) -> Result<Vec<CancellationRow>>;

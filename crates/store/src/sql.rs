@@ -283,7 +283,17 @@ pub(crate) const INSERT_CUSTOMER: &str = "INSERT INTO customers \
 pub(crate) const INSERT_SIGNUP: &str =
     "INSERT INTO signups (customer_id, at, channel, steps) VALUES ($1, $2, $3, $4)";
 pub(crate) const SET_CUSTOMER_CANCELLED: &str =
-    "UPDATE customers SET status = 'cancelled' WHERE customer_id = $1";
+    "UPDATE customers SET status = 'cancelled' WHERE customer_id = $1 AND status = 'active'";
+/// Whether a cancellation still waits to take effect (deferred and not yet applied).
+pub(crate) const IS_PENDING_CANCELLATION: &str = "SELECT COUNT(*) FROM cancellations c \
+     WHERE c.reference = $1 AND c.effective_at > c.requested_at \
+       AND NOT EXISTS (SELECT 1 FROM cancellations_applied a WHERE a.reference = c.reference)";
+/// Deferred cancellations whose time has come and that are not applied yet.
+pub(crate) const DUE_CANCELLATIONS: &str = "SELECT c.reference, c.customer_id FROM cancellations c \
+     WHERE c.effective_at > c.requested_at AND c.effective_at <= $1 \
+       AND NOT EXISTS (SELECT 1 FROM cancellations_applied a WHERE a.reference = c.reference) \
+     ORDER BY c.effective_at, c.reference LIMIT $2";
+pub(crate) const INSERT_CANCELLATION_APPLIED: &str = "INSERT INTO cancellations_applied (reference, applied_at) VALUES ($1, $2) ON CONFLICT (reference) DO NOTHING";
 /// Hands out the next cancellation number, as [`NEXT_INCIDENT_NUMBER`] does.
 pub(crate) const NEXT_CANCELLATION_NUMBER: &str =
     "UPDATE counters SET value = value + 1 WHERE name = 'cancellation' RETURNING value";

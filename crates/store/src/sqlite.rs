@@ -1365,22 +1365,36 @@ impl Store for SqliteStore {
             sqlx::query_scalar(sql::CUSTOMER_STATUS).bind(id).fetch_optional(&mut *tx).await?;
         match status.as_deref() {
             None => return Err(StoreError::CustomerNotFound(id.to_owned())),
-            Some("active") => {}
-            Some(_) => {
+            Some(status) => {
                 let earlier =
                     sqlx::query(sql::LATEST_CANCELLATION_OF).bind(id).fetch_optional(&mut *tx).await?;
                 let earlier = earlier.as_ref().map(common::cancellation_from_row).transpose()?;
-                return Err(common::already_cancelled(id, earlier));
+                // Active, but a cancellation already waits for the end of the cycle.
+                let pending = match &earlier {
+                    Some(e) => {
+                        let n: i64 = sqlx::query_scalar(sql::IS_PENDING_CANCELLATION)
+                            .bind(e.reference.as_str())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        n > 0
+                    }
+                    None => false,
+                };
+                if status != "active" || pending {
+                    return Err(common::already_cancelled(id, earlier));
+                }
             }
         }
         // As it stood before this cancellation: what `build` computes the final bill from.
         let customer = sqlx::query(sql::SELECT_CUSTOMER).bind(id).fetch_one(&mut *tx).await?;
         let customer = common::customer_from_row(&customer)?;
-        sqlx::query(sql::SET_CUSTOMER_CANCELLED).bind(id).execute(&mut *tx).await?;
-        sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;
         let n: i64 = sqlx::query_scalar(sql::NEXT_CANCELLATION_NUMBER).fetch_one(&mut *tx).await?;
         let row =
             build(common::counter_number("cancellation", n)?, &customer).map_err(StoreError::Refused)?;
+        if row.effective_at <= row.requested_at {
+            sqlx::query(sql::SET_CUSTOMER_CANCELLED).bind(id).execute(&mut *tx).await?;
+            sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;
+        }
         let stored =
             common::bind_cancellation!(sqlx::query(sql::INSERT_CANCELLATION), &row, row.reference.as_str())
                 .fetch_one(&mut *tx)
@@ -1393,6 +1407,33 @@ impl Store for SqliteStore {
     async fn cancellation(&self, reference: &str) -> Result<Option<CancellationRow>> {
         let row = sqlx::query(sql::SELECT_CANCELLATION).bind(reference).fetch_optional(&self.pool).await?;
         row.as_ref().map(common::cancellation_from_row).transpose()
+    }
+
+    async fn apply_due_cancellations(&self, now: Timestamp, limit: u32) -> Result<Vec<String>> {
+        let mut tx = self.begin_write().await?;
+        let due: Vec<(String, String)> = sqlx::query_as(sql::DUE_CANCELLATIONS)
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut changed = Vec::new();
+        for (reference, customer_id) in due {
+            let done =
+                sqlx::query(sql::SET_CUSTOMER_CANCELLED).bind(customer_id.as_str()).execute(&mut *tx).await?;
+            if done.rows_affected() > 0 {
+                changed.push(customer_id);
+            }
+            sqlx::query(sql::INSERT_CANCELLATION_APPLIED)
+                .bind(reference)
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !changed.is_empty() {
+            sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn cancellations_unconfirmed(&self, since: Timestamp, limit: u32) -> Result<Vec<CancellationRow>> {

@@ -2149,7 +2149,7 @@ fn cancellation(customer: &str, requested: i64, steps: i32) -> CancellationRow {
         reference: "ignored".into(),
         customer_id: customer.into(),
         requested_at: at_us(requested, 5),
-        effective_at: at(requested + 86_400 * 30),
+        effective_at: at_us(requested, 5),
         channel: "cli".into(),
         reason: Some("moving — déménagement".into()),
         retention_offer: Some("half-price-3m".into()),
@@ -2297,6 +2297,32 @@ async fn cancellations_unconfirmed_until_a_notice(store: &dyn Store) {
     let key = format!("c1/{}/account_cancelled/0/email", first.reference);
     store.enqueue_notices(&mut [notice(&key, "c1", &first.reference, at(300))]).await.unwrap();
     assert_eq!(unconfirmed(0, 10).await, [second.reference.as_str()]);
+}
+
+/// A cancellation deferred to the end of the cycle leaves the customer active until then,
+/// refuses a second one meanwhile, and is applied once when due, even if the book makes
+/// the customer active again later.
+async fn deferred_cancellations_apply_once_when_due(store: &dyn Store) {
+    store.import_book(&small_book(), &|_| {}).await.unwrap();
+    let version = store.book_version().await.unwrap();
+    let deferred = CancellationRow { effective_at: at(1_000), ..cancellation("c1", 100, 1) };
+    let stored = cancel(store, &deferred).await.unwrap();
+    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, "active", "until the end of the cycle");
+    assert_eq!(store.book_version().await.unwrap(), version);
+    let err = cancel(store, &cancellation("c1", 200, 1)).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AlreadyCancelled { reference: Some(r), .. } if *r == stored.reference),
+        "{err:?}"
+    );
+    assert_eq!(store.apply_due_cancellations(at(999), 10).await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.apply_due_cancellations(at(1_000), 10).await.unwrap(), ["c1"]);
+    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, "cancelled");
+    assert_eq!(store.book_version().await.unwrap(), version + 1);
+    assert_eq!(store.apply_due_cancellations(at(2_000), 10).await.unwrap(), Vec::<String>::new(), "once");
+    // The book makes c1 active again: the old cancellation does not apply a second time.
+    store.import_book(&small_book(), &|_| {}).await.unwrap();
+    assert_eq!(store.apply_due_cancellations(at(3_000), 10).await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, "active");
 }
 
 /// The latest of a customer's cancellations (by requested_at), after the book made them
@@ -2710,6 +2736,7 @@ contract_tests!(
     cancel_account_once,
     cancel_account_refused_by_build_writes_nothing,
     cancellations_unconfirmed_until_a_notice,
+    deferred_cancellations_apply_once_when_due,
     cancellation_of_is_the_latest,
     survey_decisions_are_never_overwritten,
     surveys_due_sent_and_answered_once,

@@ -234,17 +234,18 @@ impl Engine {
         };
         let stored = self.store.cancel_account(customer_id, &build).await?;
         let view = self.cancellation_view(&stored, &customer.locale)?;
-        self.cancel_visits(customer_id).await;
+        self.cancel_visits(customer_id, stored.effective_at).await;
         if let Err(error) = self.confirm_cancellation(&stored).await {
             tracing::error!(cancellation = %stored.reference, %error, "confirmation not queued");
         }
         Ok(view)
     }
 
-    /// A customer who leaves has no visit left to wait in for: each one still booked is
-    /// cancelled as at their request, and they are told, with the event cancelled in
-    /// their calendar. A failure is logged; the visit stays booked for a person to see.
-    async fn cancel_visits(&self, customer_id: &str) {
+    /// A customer who leaves has no visit left to wait in for once they have gone: each
+    /// one still booked that ends after the cancellation takes effect is cancelled as at
+    /// their request, and they are told, with the event cancelled in their calendar. A
+    /// failure is logged; the visit stays booked for a person to see.
+    async fn cancel_visits(&self, customer_id: &str, effective_at: Timestamp) {
         use super::appointments::{APPOINTMENTS_PAGE_MAX, AppointmentAction};
         let filter = amends_store::AppointmentFilter {
             customer_id: Some(customer_id.to_string()),
@@ -261,7 +262,7 @@ impl Engine {
             }
         };
         let now = self.clock.now();
-        for visit in visits.iter().filter(|v| v.window_end > now) {
+        for visit in visits.iter().filter(|v| v.window_end > now.max(effective_at)) {
             if let Err(error) =
                 self.act_on_appointment(&visit.reference, AppointmentAction::CancelByCustomer).await
             {
@@ -354,6 +355,16 @@ impl Engine {
     /// The tick's step: queues the confirmation of every recent cancellation that has none
     /// in the outbox (a crash came between the cancellation and its message); a no-op
     /// otherwise, since the notice's key is the cancellation's.
+    /// The tick's step: cancellations deferred to the end of a cycle take effect when it
+    /// comes (until then the customer is served, told of outages and credited as any).
+    pub async fn apply_due_cancellations(&self) -> Result<u64, EngineError> {
+        let applied = self.store.apply_due_cancellations(self.clock.now(), CONFIRM_PAGE).await?;
+        for customer in &applied {
+            tracing::info!(%customer, "cancellation took effect");
+        }
+        Ok(applied.len() as u64)
+    }
+
     pub async fn confirm_cancellations(&self) -> Result<u64, EngineError> {
         let since = self.clock.now() - CONFIRM_LOOKBACK;
         let mut queued = 0;

@@ -170,6 +170,8 @@ pub struct TickReport {
     pub cases: cases::CaseReport,
     pub appointments: appointments::AppointmentReport,
     pub surveys: surveys::SurveyReport,
+    /// Cancellations deferred to the end of a cycle that took effect.
+    pub cancellations_applied: u64,
     /// Cancellation confirmations a crash had kept back, queued now.
     pub cancellations_confirmed: u64,
 }
@@ -393,6 +395,7 @@ impl Engine {
         let cases = self.run_case_steps().await?;
         let appointments = self.check_appointments().await?;
         let surveys = self.run_survey_steps().await?;
+        let cancellations_applied = self.apply_due_cancellations().await?;
         let cancellations_confirmed = self.confirm_cancellations().await?;
         Ok(TickReport {
             automatic_updates,
@@ -402,6 +405,7 @@ impl Engine {
             cases,
             appointments,
             surveys,
+            cancellations_applied,
             cancellations_confirmed,
         })
     }

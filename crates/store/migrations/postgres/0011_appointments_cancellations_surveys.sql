@@ -80,6 +80,15 @@ CREATE TABLE cancellations (
 CREATE INDEX cancellations_customer ON cancellations (customer_id, requested_at);
 -- Recent cancellations, for the tick that re-queues a confirmation a crash kept back.
 CREATE INDEX cancellations_requested ON cancellations (requested_at, reference);
+-- Cancellations that take effect later than requested (at the end of the billing cycle):
+-- the customer stays active until then. The tick marks each one applied when it sets
+-- the status, once: a customer the book makes active again later is not cancelled again.
+CREATE INDEX cancellations_deferred ON cancellations (effective_at, reference)
+    WHERE effective_at > requested_at;
+CREATE TABLE cancellations_applied (
+    reference  TEXT    NOT NULL PRIMARY KEY,
+    applied_at BIGINT  NOT NULL
+);
 
 INSERT INTO counters (name, value) VALUES ('cancellation', 0);
 
