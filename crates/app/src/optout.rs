@@ -171,6 +171,11 @@ impl OptOutKey {
         OptOutKey { bytes }
     }
 
+    /// The key's bytes, for another keyed hash under the same kind of secret.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// The key in hexadecimal, to store a generated key in settings.
     pub fn to_hex(&self) -> String {
         hex::encode(&self.bytes)

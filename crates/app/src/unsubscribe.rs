@@ -23,8 +23,14 @@ pub const LINK_LIFETIME: SignedDuration = SignedDuration::from_hours(24 * 180);
 
 /// The key that signs links: the stored one, or a new one stored now.
 pub async fn stored_key(store: &dyn Store) -> Result<OptOutKey, UnsubscribeError> {
+    stored_key_named(store, KEY_NAME).await
+}
+
+/// The secret kept under `name` in the `secrets` table, or a new random one stored now:
+/// every instance over one database uses the same, across restarts.
+pub async fn stored_key_named(store: &dyn Store, name: &str) -> Result<OptOutKey, UnsubscribeError> {
     let candidate = OptOutKey::generate().to_hex();
-    let stored = store.secret_or_insert(KEY_NAME, &candidate).await?;
+    let stored = store.secret_or_insert(name, &candidate).await?;
     Ok(OptOutKey::from_hex(&stored)?)
 }
 

@@ -17,7 +17,7 @@ use crate::optout::{OptOutClaim, OptOutError, OptOutKey, Purpose};
 use amends_core::preferences::{Channel, Topic};
 use amends_core::survey::{
     self, Answer, Decision, Outcomes, Report, Row, SampleKey, Scale, Score, Standing, Subject, SubjectKind,
-    SurveyError,
+    SurveyError, SurveyRules,
 };
 use amends_store::{CaseRow, RecoveredRow, StoreError, SurveyDecisionRow, SurveyFilter};
 use hmac::{Hmac, Mac};
@@ -53,6 +53,16 @@ pub struct ControlReport {
     /// Of the rest, those decided to be asked (sent or due), as on record: a re-run of the
     /// round changes no decision and reports the same.
     pub to_ask: u64,
+}
+
+/// What one pass of decisions reads once: the key, the book, the customers' preferences,
+/// the rules it decides under and the instant it decides at.
+struct Drawing {
+    key: SamplingKey,
+    book: std::sync::Arc<crate::book::LoadedBook>,
+    preferences: std::sync::Arc<super::audience::PreferenceMap>,
+    rules: SurveyRules,
+    now: Timestamp,
 }
 
 /// HMAC-SHA256 under the sampling secret.
@@ -119,27 +129,37 @@ pub struct DecisionCount {
 
 impl Engine {
     async fn secret_key(&self, name: &str) -> Result<OptOutKey, EngineError> {
-        let candidate = OptOutKey::generate().to_hex();
-        let stored = self.store.secret_or_insert(name, &candidate).await?;
-        OptOutKey::from_hex(&stored).map_err(|e| EngineError::Invalid(vec![format!("secret {name}: {e}")]))
+        crate::unsubscribe::stored_key_named(self.store.as_ref(), name).await.map_err(|e| match e {
+            crate::unsubscribe::UnsubscribeError::Store(e) => e.into(),
+            other => EngineError::Invalid(vec![format!("secret {name}: {other}")]),
+        })
     }
 
     async fn sampling_key(&self) -> Result<SamplingKey, EngineError> {
-        let key = self.secret_key(SAMPLE_KEY_NAME).await?;
-        Ok(SamplingKey(hex::decode(key.to_hex()).unwrap_or_default()))
+        Ok(SamplingKey(self.secret_key(SAMPLE_KEY_NAME).await?.bytes().to_vec()))
+    }
+
+    /// What a pass of decisions reads once, rather than once per subject.
+    async fn drawing(&self, rules: SurveyRules) -> Result<Drawing, EngineError> {
+        Ok(Drawing {
+            key: self.sampling_key().await?,
+            book: self.book().await?,
+            preferences: self.preferences().await?,
+            rules,
+            now: self.clock.now(),
+        })
     }
 
     /// The survey step of every tick: decide for what fell due, then send what was decided.
     pub async fn run_survey_steps(&self) -> Result<SurveyReport, EngineError> {
-        let rules = self.config.surveys;
-        let now = self.clock.now();
-        let fixed_by = now - rules.delay_after_fix;
-        let key = self.sampling_key().await?;
+        let d = self.drawing(self.config.surveys).await?;
+        let now = d.now;
+        let fixed_by = now - d.rules.delay_after_fix;
         let mut report = SurveyReport::default();
         for case in self.store.cases_fixed_unsurveyed(fixed_by, STEP_PAGE).await? {
             let subject = case_subject(&case);
             let Some(fixed_at) = case.fixed_at else { continue };
-            match self.decide(subject, fixed_at, case.status == "open", &key, now, &rules).await {
+            match self.decide(&d, subject, fixed_at, case.status == "open").await {
                 Ok(_) => report.decided += 1,
                 Err(e) => {
                     tracing::error!(case = %case.case_id, error = %e, "survey decision failed; retrying next pass")
@@ -150,7 +170,7 @@ impl Engine {
             let RecoveredRow { incident_id, customer_id, resolved_at } = recovered;
             let subject = Subject { customer_id, kind: SubjectKind::Incident { incident_id } };
             let customer = subject.customer_id.clone();
-            match self.decide(subject, resolved_at, false, &key, now, &rules).await {
+            match self.decide(&d, subject, resolved_at, false).await {
                 Ok(_) => report.decided += 1,
                 Err(e) => {
                     tracing::error!(%customer, error = %e, "survey decision failed; retrying next pass")
@@ -171,9 +191,8 @@ impl Engine {
         if rate_ppm > survey::PPM {
             return Err(EngineError::Invalid(vec![format!("rate_ppm: {rate_ppm} is over {}", survey::PPM)]));
         }
-        let now = self.clock.now();
-        let key = self.sampling_key().await?;
-        let book = self.book().await?;
+        let d = self.drawing(SurveyRules { sample_rate_ppm: rate_ppm, ..self.config.surveys }).await?;
+        let (now, key, book) = (d.now, &d.key, &d.book);
         let mut report = ControlReport { round: round.to_string(), ..ControlReport::default() };
         let drawn: Vec<Subject> = book
             .customers
@@ -183,7 +202,7 @@ impl Engine {
                 customer_id: c.id.clone(),
                 kind: SubjectKind::NoProblem { round: round.to_string() },
             })
-            .filter(|subject| survey::is_sampled(subject, &key, rate_ppm))
+            .filter(|subject| survey::is_sampled(subject, key, rate_ppm))
             .take(CONTROL_ROUND_MAX)
             .collect();
         let since = now - SignedDuration::from_hours(24 * CONTROL_CLEAN_DAYS);
@@ -193,8 +212,7 @@ impl Engine {
                 report.had_a_problem += 1;
                 continue;
             }
-            let rules = amends_core::survey::SurveyRules { sample_rate_ppm: rate_ppm, ..self.config.surveys };
-            if self.decide(subject, now, false, &key, now, &rules).await?.decision == "send" {
+            if self.decide(&d, subject, now, false).await?.decision == "send" {
                 report.to_ask += 1;
             }
         }
@@ -221,18 +239,15 @@ impl Engine {
     /// once; the decision on record (this one, or the one recorded before).
     async fn decide(
         &self,
+        d: &Drawing,
         subject: Subject,
         fixed_at: Timestamp,
         case_reopened: bool,
-        key: &SamplingKey,
-        now: Timestamp,
-        rules: &amends_core::survey::SurveyRules,
     ) -> Result<SurveyDecisionRow, EngineError> {
+        let (now, rules) = (d.now, &d.rules);
         let subject_key = subject.key();
-        let book = self.book().await?;
-        let customer = book.customer_index(&subject.customer_id).map(|c| &book.customers[c as usize]);
-        let preferences = self.preferences().await?;
-        let prefs = preferences.get(&subject.customer_id).cloned().unwrap_or_default();
+        let customer = d.book.customer_index(&subject.customer_id).map(|c| &d.book.customers[c as usize]);
+        let prefs = d.preferences.get(&subject.customer_id).cloned().unwrap_or_default();
         let standing = Standing {
             opted_out: !Channel::ALL.into_iter().any(|c| prefs.allows(Topic::Survey, c)),
             customer_cancelled: customer
@@ -241,7 +256,7 @@ impl Engine {
             contactable: customer.is_some_and(|c| c.email.is_some() || c.phone.is_some()),
         };
         let last = self.store.last_survey_send(&subject.customer_id, &subject_key).await?;
-        let decision = survey::decide(&subject, fixed_at, last, &standing, key, rules);
+        let decision = survey::decide(&subject, fixed_at, last, &standing, &d.key, rules);
         let (case_id, incident_id) = match &subject.kind {
             SubjectKind::Case { case_id, incident_id, .. } => (Some(case_id.clone()), incident_id.clone()),
             SubjectKind::Incident { incident_id } => (None, Some(incident_id.clone())),
@@ -276,10 +291,10 @@ impl Engine {
     /// nothing twice), then the survey marked sent.
     async fn send_due_surveys(&self, now: Timestamp) -> Result<u64, EngineError> {
         let link_key = self.secret_key(LINK_KEY_NAME).await?;
+        let book = self.book().await?;
         let mut sent = 0;
         for row in self.store.surveys_due(now, STEP_PAGE).await? {
             let (Some(id), Some(expires_at)) = (row.survey_id.clone(), row.expires_at) else { continue };
-            let book = self.book().await?;
             let Some(index) = book.customer_index(&row.customer_id) else { continue };
             let customer = &book.customers[index as usize];
             let claim = OptOutClaim {
