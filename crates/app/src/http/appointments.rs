@@ -121,6 +121,7 @@ fn summary(a: AppointmentRow) -> AppointmentSummary {
     responses(
         (status = 200, description = "The visit", body = Object),
         (status = 404, description = "No such visit", body = ErrorBody),
+        (status = 422, description = "Not an appointment reference (a wrong check digit)", body = ErrorBody),
     ))]
 pub async fn show(
     State(state): State<AppState>,

@@ -463,6 +463,9 @@ impl Engine {
     }
 
     async fn load_appointment(&self, reference: &str) -> Result<AppointmentRow, AppointmentsError> {
+        // A mistyped reference (its check digit does not match) is said to be one, not
+        // looked up as if it were someone's visit that does not exist.
+        appointment::parse_reference("reference", reference)?;
         self.store
             .appointment(reference)
             .await?
