@@ -92,6 +92,8 @@ struct Device {
     /// The one before it, or `NONE`: an incident can narrow away from a device, lose it to
     /// an incident opened below, and widen back over it, and it must not count it twice.
     previous_incident: u32,
+    /// `since` when the device last joined an incident: that outage belongs to `incident`.
+    joined_since: i64,
     /// The newest closed offline interval of this device in `Detector::spans`, or `NONE`.
     last_span: u32,
     phase: Phase,
@@ -308,6 +310,7 @@ impl Detector {
             last_at: i64::MIN,
             incident: NONE,
             previous_incident: NONE,
+            joined_since: i64::MIN,
             last_span: NONE,
             phase: Phase::NoData,
             last_kind: Kind::Confirm,
@@ -506,6 +509,13 @@ impl Detector {
             incident = next;
         }
         incident
+    }
+
+    /// Whether the device's current outage already belongs to another incident (one that
+    /// resolved with it still offline): that time was counted there, so it must not move
+    /// the start of `incident` back over it. A new storm after a resolution is a new outage.
+    fn counted_elsewhere(&self, dev: &Device, incident: u32) -> bool {
+        dev.incident != NONE && dev.joined_since == dev.since && self.find(dev.incident) != incident
     }
 
     fn open_incident_of(&self, dev: &Device) -> Option<u32> {
@@ -731,7 +741,7 @@ impl Detector {
         for d in self.net.devices_under(element) {
             let dev = self.devices[d as usize];
             if dev.phase == Phase::Offline {
-                if dev.since >= earliest {
+                if dev.since >= earliest && !self.counted_elsewhere(&dev, incident) {
                     started = started.min(dev.since);
                 }
                 self.join(incident, d, at, out);
@@ -744,10 +754,12 @@ impl Detector {
     fn take_in(&mut self, incident: u32, device: u32, at: i64, out: &mut Vec<Detection>) {
         // Its outage may have begun before the incident's start (its hold-down was still
         // running when the element crossed): the start moves back, within the window.
-        let since = self.devices[device as usize].since;
+        let dev = self.devices[device as usize];
+        let since = dev.since;
         let window = self.config.correlation_window.as_micros() as i64;
+        let elsewhere = self.counted_elsewhere(&dev, incident);
         let inc = &mut self.incidents[incident as usize];
-        if since >= micros(inc.opened_at).saturating_sub(window) && since < micros(inc.started_at) {
+        if !elsewhere && since >= micros(inc.opened_at).saturating_sub(window) && since < micros(inc.started_at) {
             inc.started_at = instant(since);
         }
         self.join(incident, device, at, out);
@@ -765,6 +777,7 @@ impl Detector {
             self.devices[device as usize].previous_incident = dev.incident;
         }
         self.devices[device as usize].incident = incident;
+        self.devices[device as usize].joined_since = dev.since;
         if !member {
             self.incidents[incident as usize].devices.push(device);
             self.customers_in[incident as usize] += self.net.customers_of(device).len() as u64;

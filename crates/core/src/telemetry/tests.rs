@@ -677,6 +677,39 @@ fn a_customer_still_offline_at_resolution_is_listed_and_their_downtime_ends_ther
     assert!(run.det.isolated().is_empty());
 }
 
+/// Issue 16, case 4: a second storm inside the correlation window of the first is a new
+/// outage. A device still offline since the first (a straggler, counted there up to its
+/// resolution) joins the new incident but does not move its start back over the first.
+#[test]
+fn a_second_storm_after_a_resolution_starts_when_it_starts() {
+    let plant = standard().build();
+    let amp = devs(&["A1"], 4);
+    let back: Vec<String> = amp.iter().filter(|id| *id != "A1.4").cloned().collect();
+    let mut run = Run::new(&plant);
+    run.feed(all(&amp, gasp, "10:00:00"));
+    run.feed(all(&back, on, "10:05:00"));
+    run.at("10:10:00");
+    let mut want = lines(&["10:00:00 opened #0 A1"]);
+    want.extend(each("10:00:00 affected #0", &amp));
+    want.extend(each("10:05:00 restored #0", &back));
+    want.push("10:05:00 resolved #0 still offline [A1.4]".into());
+    assert_eq!(run.take(), want);
+    // Five minutes later, well inside the 15-minute window, the same amplifier fails again.
+    run.feed(all(&back, gasp, "10:10:00"));
+    run.at("10:30:00");
+    run.feed(all(&back, on, "10:30:00"));
+    run.feed([on("A1.4", "10:30:00")]);
+    run.at("10:35:00");
+    let mut want = lines(&["10:10:00 opened #1 A1"]);
+    want.extend(each("10:10:00 affected #1", &amp));
+    want.extend(each("10:30:00 restored #1", &amp));
+    want.push("10:30:00 resolved #1 still offline []".into());
+    assert_eq!(run.take(), want);
+    assert_eq!(run.det.incident(1).started_at, t("10:10:00"), "not the first storm's 10:00");
+    assert_eq!(run.downtime(0), spans(&amp, "10:00:00", "10:05:00"));
+    assert_eq!(run.downtime(1), spans(&amp, "10:10:00", "10:30:00"), "A1.4's first 5 min were counted in #0");
+}
+
 // ---------------------------------------------------------------------------------------
 // 9. Customers without a device
 // ---------------------------------------------------------------------------------------
