@@ -115,6 +115,10 @@ pub struct ReplayArgs {
     /// Override the default minimum fraction of offline devices (a decimal, e.g. 0.6).
     #[arg(long)]
     pub min_fraction: Option<String>,
+    /// After the last event, move the clock on to this instant (RFC 3339), so hold-downs
+    /// that run out by then expire, as in a server that has been running until then.
+    #[arg(long)]
+    pub until: Option<jiff::Timestamp>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -497,7 +501,8 @@ async fn replay(settings: &Settings, args: ReplayArgs) -> Result<()> {
         None => None,
     };
     let now = settings.clock().now();
-    crate::telemetry::replay(&book, config, now, input, &mut out, csv.as_mut().map(|w| w as &mut dyn Write))?;
+    let csv_out = csv.as_mut().map(|w| w as &mut dyn Write);
+    crate::telemetry::replay(&book, config, now, args.until, input, &mut out, csv_out)?;
     out.flush()?;
     if let Some(mut w) = csv {
         w.flush()?;

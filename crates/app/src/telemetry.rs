@@ -226,11 +226,16 @@ pub fn replay_incident_id(index: u32) -> String {
 /// `downtime`, writes every customer's downtime per incident as CSV.
 ///
 /// The simulated clock bounds nothing: events more than the future limit after `wall_now`
-/// (the real clock) are refused, since past data cannot come from the future.
+/// (the real clock) are refused, since past data cannot come from the future. With
+/// `until`, the clock moves on to it after the last event (hold-downs run out).
+///
+/// Each incident record carries its `source_key`, the key `amends serve` records the same
+/// incident under, so a replay can be compared with what a server did.
 pub fn replay(
     book: &LoadedBook,
     config: DetectionConfig,
     wall_now: Timestamp,
+    until: Option<Timestamp>,
     input: impl BufRead,
     out: &mut dyn Write,
     downtime: Option<&mut dyn Write>,
@@ -264,6 +269,9 @@ pub fn replay(
         }
         write_detections(book, &detector, &mut detections, out)?;
     }
+    if let Some(until) = until {
+        detector.advance(until, &mut detections);
+    }
     detector.drain(&mut detections);
     write_detections(book, &detector, &mut detections, out)?;
     for device in detector.isolated() {
@@ -296,6 +304,13 @@ pub fn replay(
     Ok(summary)
 }
 
+/// The key `amends serve` records a detected incident under: the element it opened at and
+/// the instant that element crossed its threshold.
+fn source_key(book: &LoadedBook, detector: &Detector, incident: u32) -> String {
+    let i = detector.incident(incident);
+    crate::detection::source_key(&book.topology.element(i.opened_element).id, i.opened_at)
+}
+
 fn customer_ids<'b>(book: &'b LoadedBook, customers: &[u32]) -> Vec<&'b str> {
     customers.iter().map(|&c| book.customers[c as usize].id.as_str()).collect()
 }
@@ -311,13 +326,14 @@ fn write_detections(
     let element = |e: u32| book.topology.element(e);
     for d in detections.drain(..) {
         let record = match d {
-            Detection::Opened { incident, element: e, at }
+            Detection::Opened { incident, element: e, at, .. }
             | Detection::Merged { incident, element: e, at, .. } => {
                 let (offline, total) = detector.element_counts(e);
                 let mut r = json!({
                     "type": "opened",
                     "at": at,
                     "incident": replay_incident_id(incident),
+                    "source_key": source_key(book, detector, incident),
                     "element": element(e).id,
                     "kind": element(e).kind,
                     "devices_offline": offline,
@@ -354,6 +370,7 @@ fn write_detections(
                     "type": "resolved",
                     "at": at,
                     "incident": id,
+                    "source_key": source_key(book, detector, incident),
                     "elements": extent.iter().map(|&e| element(e).id.as_str()).collect::<Vec<_>>(),
                     "devices_still_offline": still_offline.len(),
                     "devices_total": total,

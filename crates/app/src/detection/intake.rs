@@ -52,6 +52,9 @@ pub(crate) struct Submission {
     pub events: Vec<(usize, DeviceEvent)>,
     /// Lines that did not parse.
     pub rejected: Vec<Rejection>,
+    /// The source holds more events after these (a broker's backlog): detection's clock
+    /// keeps following the events and does not jump to the wall clock meanwhile.
+    pub behind: bool,
     reply: oneshot::Sender<Result<BatchReport, IntakeError>>,
 }
 
@@ -81,6 +84,11 @@ impl Intake {
     /// Parses `ndjson` (one event per line; blank lines skipped but counted) and applies
     /// it. Returns once the accepted events are durably logged.
     pub async fn submit(&self, ndjson: &str) -> Result<BatchReport, IntakeError> {
+        self.submit_from(ndjson, false).await
+    }
+
+    /// `submit`, from a source that says whether it holds more events after these.
+    pub async fn submit_from(&self, ndjson: &str, behind: bool) -> Result<BatchReport, IntakeError> {
         let mut events = Vec::new();
         let mut rejected = Vec::new();
         for (index, line) in ndjson.lines().enumerate() {
@@ -93,7 +101,10 @@ impl Intake {
             }
         }
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Submission { events, rejected, reply }).await.map_err(|_| IntakeError::Stopped)?;
+        self.tx
+            .send(Submission { events, rejected, behind, reply })
+            .await
+            .map_err(|_| IntakeError::Stopped)?;
         let mut report = answer.await.map_err(|_| IntakeError::Stopped)??;
         report.rejected.truncate(REJECTIONS_LISTED_MAX);
         Ok(report)

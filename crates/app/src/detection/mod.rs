@@ -7,25 +7,32 @@
 //! answers. Every [`TICK`] it advances the detector to the clock and records what it
 //! detected through [`record`].
 //!
-//! The detector lives in memory only. On start, and whenever the book changes, it is
-//! rebuilt by replaying the log from before the earliest open detected incident: every
-//! record is written under a deterministic key (the incident's source key, one impact per
-//! customer and incident, notices keyed by customer, incident and kind), so replaying what
-//! was already recorded changes nothing.
+//! The detector lives in memory only, and is a function of the device event log: on
+//! start, and whenever the book changes, it is rebuilt by replaying the whole retained log
+//! in event order, exactly as `amends replay` runs a file. Its clock follows the events
+//! (each batch moves it to the batch's latest `at`), so a backlog (a broker catching up
+//! after a restart) applies in event order as it would have live; only when no event has
+//! come for [`IDLE_BEFORE_WALL_CLOCK`] and no source holds a backlog does the clock move on
+//! with the wall clock, so hold-downs expire when nothing more is said. Every record is
+//! written under a deterministic key (the incident's source key is its element and the
+//! instant it crossed its threshold, both read off the log; one impact per customer and
+//! incident; notices keyed by customer, incident and kind), so replaying what was already
+//! recorded changes nothing.
 
 pub mod intake;
 pub mod nats;
 mod record;
 
 pub use intake::{BatchReport, Intake, IntakeError, Rejection};
+pub use record::source_key;
 
 use crate::book::LoadedBook;
 use crate::http::AppState;
-use crate::recovery::{Engine, EngineError, TELEMETRY_SOURCE};
+use crate::recovery::{Engine, EngineError};
 use crate::telemetry::{DetectionSettings, network};
 use amends_core::telemetry::{Detection, DetectionConfig, Detector, DeviceEvent, DeviceState};
-use amends_store::DeviceEventRow;
-use jiff::{SignedDuration, Timestamp};
+use amends_store::{DeviceEventRow, StoreError};
+use jiff::SignedDuration;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -36,9 +43,9 @@ pub const TICK: Duration = Duration::from_millis(100);
 pub const INTAKE_QUEUE_BATCHES: usize = 64;
 /// Logged events read per page when the detector is rebuilt.
 pub const REPLAY_PAGE_ROWS: u32 = 50_000;
-/// How far before the earliest open detected incident the log is replayed, beyond the
-/// correlation window: enough for the hold-downs and reordering before it.
-const REPLAY_MARGIN: SignedDuration = SignedDuration::from_hours(1);
+/// How long detection waits with no event (and no source behind) before its clock moves
+/// on with the wall clock rather than with the events.
+pub const IDLE_BEFORE_WALL_CLOCK: Duration = Duration::from_secs(2);
 
 /// What the detection task needs besides the engine.
 #[derive(Debug, Clone)]
@@ -68,6 +75,10 @@ pub(crate) struct Service {
     /// Per detector incident: its incident in the store, once recorded.
     ids: Vec<Option<String>>,
     detections: Vec<Detection>,
+    /// When the last batch came (or the service started).
+    quiet_since: tokio::time::Instant,
+    /// The last batch's source said it holds more.
+    behind: bool,
 }
 
 /// Starts the detection task; it stops when `stopped` turns true. The returned [`Intake`]
@@ -131,51 +142,43 @@ async fn rebuilt(state: &AppState, config: &ServiceConfig) -> Option<Service> {
 }
 
 impl Service {
-    /// A detector over the current book, fed the logged events from before the earliest
-    /// open detected incident, with what they detect recorded again (a no-op for what was
-    /// recorded before).
+    /// A detector over the current book, fed the whole retained log in event order, with
+    /// what it detects recorded again (a no-op for what was recorded before). Its clock is
+    /// left at the last logged event: a source's backlog goes on from there.
     async fn rebuild(engine: Arc<Engine>, config: ServiceConfig) -> Result<Service, EngineError> {
         let book = engine.book().await?;
         let detector = Detector::new(&book.topology, network(&book), config.detection.clone());
-        let mut service = Service { engine, config, book, detector, ids: Vec::new(), detections: Vec::new() };
+        let mut service = Service {
+            engine,
+            config,
+            book,
+            detector,
+            ids: Vec::new(),
+            detections: Vec::new(),
+            quiet_since: tokio::time::Instant::now(),
+            behind: false,
+        };
         let now = service.engine.clock.now();
-        let pruned = service.engine.store.prune_device_events(now - service.config.log_retention).await?;
-        let from = service.replay_from(now).await?;
+        let from = now - service.config.log_retention;
+        let pruned = service.engine.store.prune_device_events(from).await?;
         tracing::info!(%from, pruned, "rebuilding detection from the device event log");
         let mut after: Option<DeviceEventRow> = None;
+        let mut replayed = 0u64;
         loop {
             let page = service.engine.store.device_events(from, after.as_ref(), REPLAY_PAGE_ROWS).await?;
             let Some(last) = page.last().cloned() else { break };
             for row in &page {
-                let event = event_of(row);
+                let event = event_of(row)?;
                 if service.detector.offer(&event, now).is_ok() {
                     service.detector.advance(event.at, &mut service.detections);
                 }
             }
+            replayed += page.len() as u64;
             service.record().await?;
             after = Some(last);
         }
-        service.detector.advance(now, &mut service.detections);
-        service.record().await?;
+        tracing::info!(replayed, incidents = service.detector.incidents().len(), "detection rebuilt");
         Ok(service)
-    }
-
-    /// Where replay starts: before the earliest open detected incident, or before now.
-    async fn replay_from(&self, now: Timestamp) -> Result<Timestamp, EngineError> {
-        let sources = self.engine.store.incident_sources().await?;
-        let open = self.engine.store.incidents(true).await?;
-        let earliest = open
-            .iter()
-            .filter(|i| {
-                sources
-                    .iter()
-                    .any(|s| s.incident_id == i.incident_id && s.source_key.starts_with(TELEMETRY_SOURCE))
-            })
-            .map(|i| i.declared_at)
-            .min()
-            .unwrap_or(now)
-            .min(now);
-        Ok(earliest - self.config.detection.correlation_window - REPLAY_MARGIN)
     }
 
     /// Rebuilds if the book changed (an import by any process): devices and customers
@@ -188,10 +191,12 @@ impl Service {
         Ok(())
     }
 
-    /// Advances to the clock and records.
+    /// Moves the clock on with the wall clock once the sources are quiet, and records.
     async fn tick(&mut self, state: &AppState) -> Result<(), EngineError> {
         self.follow_book().await?;
-        self.detector.advance(self.engine.clock.now(), &mut self.detections);
+        if !self.behind && self.quiet_since.elapsed() >= IDLE_BEFORE_WALL_CLOCK {
+            self.detector.advance(self.engine.clock.now(), &mut self.detections);
+        }
         if !self.detections.is_empty() {
             self.record().await?;
             state.wake_worker();
@@ -210,12 +215,23 @@ impl Service {
         let mut report = BatchReport { rejected, ..BatchReport::default() };
         let events = std::mem::take(&mut submission.events);
         let mut log = Vec::with_capacity(events.len());
+        let mut latest = None;
         for (index, event) in events {
             match self.detector.offer(&event, now) {
-                Ok(()) => log.push(log_row(&event)),
+                Ok(()) => {
+                    latest = latest.max(Some(event.at));
+                    log.push(log_row(&event));
+                }
                 Err(refusal) => report.rejected.push(Rejection { index, reason: refusal.to_string() }),
             }
         }
+        // The clock follows the events: what is a reorder window older than the latest
+        // applies now, in event order, whatever the wall clock says.
+        if let Some(at) = latest {
+            self.detector.advance(at, &mut self.detections);
+        }
+        self.behind = submission.behind;
+        self.quiet_since = tokio::time::Instant::now();
         report.accepted = log.len() as u64;
         let logged = self.engine.store.append_device_events(&mut log).await;
         submission.answer(logged.map(|new| {
@@ -236,11 +252,18 @@ pub fn log_row(event: &DeviceEvent) -> DeviceEventRow {
     }
 }
 
-fn event_of(row: &DeviceEventRow) -> DeviceEvent {
-    DeviceEvent {
-        device_id: row.device_id.clone(),
-        state: if row.state == "online" { DeviceState::Online } else { DeviceState::Offline },
-        at: row.at,
-        last_gasp: row.reason.is_some(),
-    }
+/// A logged event back as the detector takes it; a state the log should never hold is
+/// `Corrupt`, never read as offline.
+fn event_of(row: &DeviceEventRow) -> Result<DeviceEvent, StoreError> {
+    let state = match row.state.as_str() {
+        "online" => DeviceState::Online,
+        "offline" => DeviceState::Offline,
+        other => {
+            return Err(StoreError::Corrupt {
+                table: "device_events",
+                reason: format!("device {}: state {other:?} at {}", row.device_id, row.at),
+            });
+        }
+    };
+    Ok(DeviceEvent { device_id: row.device_id.clone(), state, at: row.at, last_gasp: row.reason.is_some() })
 }

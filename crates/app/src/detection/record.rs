@@ -2,7 +2,7 @@
 //! their notices, and the resolution with everyone's own downtime.
 
 use super::Service;
-use crate::recovery::{EngineError, TELEMETRY_SOURCE, released};
+use crate::recovery::{EngineError, TELEMETRY_SOURCE};
 use amends_core::incident::{ByLocale, IncidentState, UpdateKind};
 use amends_core::telemetry::Detection;
 use amends_core::topology::ElementIdx;
@@ -21,8 +21,8 @@ impl Service {
         let mut pending = Pending::new();
         for detection in detections {
             match detection {
-                Detection::Opened { incident, element, .. } => {
-                    self.open(incident, element).await?;
+                Detection::Opened { incident, element, started_at, .. } => {
+                    self.open(incident, element, started_at).await?;
                     self.presume_deviceless(&mut pending, incident, element);
                 }
                 Detection::Merged { incident, merged, element, at } => {
@@ -30,7 +30,7 @@ impl Service {
                     for m in merged {
                         self.merge(m, incident, at).await?;
                     }
-                    self.widen(incident).await?;
+                    self.widen(incident, element).await?;
                     self.presume_deviceless(&mut pending, incident, element);
                 }
                 Detection::Narrowed { .. } => {}
@@ -57,23 +57,31 @@ impl Service {
     /// Its outage began at its devices' earliest outage; the promises it makes (the next
     /// word, the confirmation window) run from now, when it is recorded, even if the
     /// events that crossed the threshold came in late.
-    async fn open(&mut self, incident: u32, element: ElementIdx) -> Result<(), EngineError> {
+    async fn open(
+        &mut self,
+        incident: u32,
+        element: ElementIdx,
+        started_at: Timestamp,
+    ) -> Result<(), EngineError> {
         let now = self.engine.clock.now();
         let detected = self.detector.incident(incident);
         let e = self.book.topology.element(element);
-        let key = format!("{TELEMETRY_SOURCE}{}:{}", e.id, detected.started_at);
+        // Its element and the instant that element crossed its threshold: both read off
+        // the log, neither moves later (the start does, as late confirmations join), and no
+        // two incidents share them.
+        let key = source_key(&e.id, detected.opened_at);
         let hold = self.config.confirm_within;
         let (offline, total) = self.detector.element_counts(element);
         let follow_up = hold.unwrap_or(self.engine.config.follow_up);
         let row = IncidentRow {
             incident_id: String::new(),
             element_ids: vec![e.id.clone()],
-            cause: format!("A fault in the network equipment serving your area ({})", e.name),
+            cause: detected_cause(&e.name),
             causes: ByLocale::new(),
             state: IncidentState::Detected.as_str().into(),
             etr: None,
             next_update_by: Some(crate::clock::after(now, follow_up)),
-            declared_at: detected.started_at,
+            declared_at: started_at,
             resolved_at: None,
             credited_at: None,
         };
@@ -144,8 +152,8 @@ impl Service {
             }
             let mut rows: Vec<ImpactRow> = rows.into_values().collect();
             let stored = self.engine.store.upsert_impacts(&mut rows).await?;
-            let released = released(&self.engine.store.updates(&id).await?);
-            self.engine.notify_impacts(&self.book, &incident, &stored, released).await?;
+            let timeline = self.engine.store.updates(&id).await?;
+            self.engine.notify_impacts(&self.book, &incident, &stored, &timeline).await?;
         }
         Ok(())
     }
@@ -157,6 +165,10 @@ impl Service {
         let (Some(from), Some(to)) = (self.store_id(merged).cloned(), self.store_id(into).cloned()) else {
             return Ok(());
         };
+        if self.engine.incident(&to).await?.resolved_at.is_some() {
+            // A replay of a merge recorded long ago: the wider incident's impacts are final.
+            return Ok(());
+        }
         let mut moved = self.engine.store.impacts(&from).await?;
         for row in &mut moved {
             row.incident_id = to.clone();
@@ -176,9 +188,18 @@ impl Service {
         ignore_resolved(self.engine.store.append_update(&from, &update).await)
     }
 
-    /// The incident now covers its extent: every element it has taken in.
-    async fn widen(&self, incident: u32) -> Result<(), EngineError> {
+    /// The incident now covers its extent (every element it has taken in), and its public
+    /// cause names the wider area, unless an operator wrote one of their own.
+    async fn widen(&self, incident: u32, top: ElementIdx) -> Result<(), EngineError> {
         let Some(id) = self.store_id(incident) else { return Ok(()) };
+        let stored = self.engine.incident(id).await?;
+        if stored.resolved_at.is_some() {
+            return Ok(()); // a replay of what was recorded long ago
+        }
+        if is_detected_cause(&stored.cause) {
+            let cause = detected_cause(&self.book.topology.element(top).name);
+            self.engine.store.set_cause(id, &cause, &ByLocale::new()).await?;
+        }
         let mut elements: Vec<String> = self
             .detector
             .incident(incident)
@@ -239,6 +260,23 @@ impl Service {
         tracing::info!(incident = %id, customers = rows.len(), follow_ups, "detected incident resolved");
         Ok(())
     }
+}
+
+/// The source key of a detected incident.
+pub fn source_key(element_id: &str, opened_at: Timestamp) -> String {
+    format!("{TELEMETRY_SOURCE}{element_id}@{opened_at}")
+}
+
+const DETECTED_CAUSE_PREFIX: &str = "A fault in the network equipment serving your area (";
+
+/// The public cause of a detected incident at the element named `name`.
+fn detected_cause(name: &str) -> String {
+    format!("{DETECTED_CAUSE_PREFIX}{name})")
+}
+
+/// Whether `cause` is one detection wrote (an operator has not replaced it).
+fn is_detected_cause(cause: &str) -> bool {
+    cause.starts_with(DETECTED_CAUSE_PREFIX) && cause.ends_with(')')
 }
 
 fn blank_impact(incident_id: &str, customer_id: &str, affected_at: Timestamp) -> ImpactRow {

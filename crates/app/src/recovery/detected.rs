@@ -23,29 +23,45 @@ use std::sync::Arc;
 /// Source keys of incidents opened by telemetry detection start with this.
 pub const TELEMETRY_SOURCE: &str = "telemetry:";
 
-/// A notice to queue (none: only the stage moves) and the stage it takes an impact to.
-type Due = (Option<NoticeKind>, i16);
+/// The notices to queue, in order (none: only the stage moves), and the stage they take
+/// an impact to.
+type Due = (&'static [NoticeKind], i16);
 
-/// The notice one impact is due now (if any) and the stage it then moves to; `None` when
+/// The notices one impact is due now (if any) and the stage it then moves to; `None` when
 /// nothing is due. `released`: the incident's customers may be told. `resolved`: the
-/// incident is resolved and the impact is final.
-pub fn due_notice(impact: &ImpactRow, released: bool, resolved: bool) -> Option<Due> {
+/// incident is resolved and the impact is final. `told_at_detection`: the incident was
+/// released the instant it was detected (no operator's confirmation held it), so whoever
+/// it affected was out when it was released and is acknowledged, even if their device is
+/// back by the time this runs: what a customer is told then depends on the event log
+/// alone, not on how quickly amends got to it (a backlog after a restart tells the same
+/// as a live run).
+pub fn due_notice(
+    impact: &ImpactRow,
+    released: bool,
+    resolved: bool,
+    told_at_detection: bool,
+) -> Option<Due> {
+    use NoticeKind::{Acknowledgement, Restored, StillDown};
     if !released {
         return None;
     }
     let back = impact.back_at.is_some() && !impact.follow_up;
     let closing = if resolved && impact.follow_up {
-        Some(NoticeKind::StillDown)
+        Some(StillDown)
     } else if back || resolved {
-        Some(NoticeKind::Restored)
+        Some(Restored)
     } else {
         None
     };
-    match (impact.notified, closing) {
-        (notified::NOTHING, None) => Some((Some(NoticeKind::Acknowledgement), notified::ACKNOWLEDGED)),
-        // Back before they were told: nothing to say now but the credit that follows.
-        (notified::NOTHING, Some(NoticeKind::Restored)) => Some((None, notified::CLOSED)),
-        (notified::NOTHING | notified::ACKNOWLEDGED, Some(kind)) => Some((Some(kind), notified::CLOSED)),
+    match (impact.notified, closing, told_at_detection) {
+        (notified::NOTHING, None, _) => Some((&[Acknowledgement], notified::ACKNOWLEDGED)),
+        (notified::NOTHING, Some(Restored), true) => Some((&[Acknowledgement, Restored], notified::CLOSED)),
+        (notified::NOTHING, Some(StillDown), true) => Some((&[Acknowledgement, StillDown], notified::CLOSED)),
+        // Back before an operator released the incident: nothing to say now but the credit.
+        (notified::NOTHING, Some(Restored), false) => Some((&[], notified::CLOSED)),
+        (notified::NOTHING, Some(StillDown), false) => Some((&[StillDown], notified::CLOSED)),
+        (notified::ACKNOWLEDGED, Some(Restored), _) => Some((&[Restored], notified::CLOSED)),
+        (notified::ACKNOWLEDGED, Some(StillDown), _) => Some((&[StillDown], notified::CLOSED)),
         _ => None,
     }
 }
@@ -53,6 +69,12 @@ pub fn due_notice(impact: &ImpactRow, released: bool, resolved: bool) -> Option<
 /// Whether customers of the incident may be told: any entry but a held detection.
 pub fn released(timeline: &[UpdateRow]) -> bool {
     timeline.iter().any(|u| u.kind != UpdateKind::Detected.as_str())
+}
+
+/// Whether the incident was released the instant it was recorded (its first entry is not
+/// a detection held for confirmation).
+pub fn told_at_detection(timeline: &[UpdateRow]) -> bool {
+    timeline.first().is_some_and(|u| u.kind != UpdateKind::Detected.as_str())
 }
 
 impl Engine {
@@ -71,29 +93,30 @@ impl Engine {
         book: &Arc<LoadedBook>,
         incident: &IncidentRow,
         impacts: &[ImpactRow],
-        released: bool,
+        timeline: &[UpdateRow],
     ) -> Result<(FanoutReport, HashSet<String>), EngineError> {
         let resolved = incident.resolved_at.is_some();
+        let (released, at_detection) = (released(timeline), told_at_detection(timeline));
         let mut report = FanoutReport::default();
         let mut acknowledged = HashSet::new();
         // One pass decides what each impact is due; acknowledgements go out before closing
         // notices (a customer told both at once reads them in that order).
         let mut groups: Vec<(Due, Vec<&ImpactRow>)> = Vec::new();
         for impact in impacts {
-            let Some(due) = due_notice(impact, released, resolved) else { continue };
+            let Some(due) = due_notice(impact, released, resolved, at_detection) else { continue };
             match groups.iter_mut().find(|(g, _)| *g == due) {
                 Some((_, rows)) => rows.push(impact),
                 None => groups.push((due, vec![impact])),
             }
         }
         groups.sort_by_key(|((_, stage), _)| *stage);
-        for ((kind, stage), due) in groups {
-            if let Some(kind) = kind {
+        for ((kinds, stage), due) in groups {
+            for &kind in kinds {
                 report += self.queue_impact_notices(book, incident, kind, &due).await?;
             }
             let ids: Vec<&str> = due.iter().map(|i| i.customer_id.as_str()).collect();
             self.store.raise_notified(&incident.incident_id, &ids, stage).await?;
-            if kind == Some(NoticeKind::Acknowledgement) {
+            if kinds.contains(&NoticeKind::Acknowledgement) {
                 acknowledged.extend(ids.into_iter().map(String::from));
             }
         }
@@ -163,7 +186,7 @@ impl Engine {
             return Ok(report);
         }
         let impacts = self.store.impacts(&incident.incident_id).await?;
-        let (told, just_acknowledged) = self.notify_impacts(book, incident, &impacts, true).await?;
+        let (told, just_acknowledged) = self.notify_impacts(book, incident, &impacts, timeline).await?;
         report += told;
         if matches!(kind, Some(UpdateKind::Update | UpdateKind::EtrLapsed | UpdateKind::UpdateOverdue)) {
             let still_out: Vec<u32> = impacts
@@ -240,38 +263,38 @@ mod tests {
     #[test]
     fn nothing_is_said_before_release() {
         for n in [NOTHING, ACKNOWLEDGED, CLOSED] {
-            assert_eq!(due_notice(&impact(n, true, false), false, true), None);
+            for told in [false, true] {
+                assert_eq!(due_notice(&impact(n, true, false), false, true, told), None);
+            }
         }
     }
 
     #[test]
     fn acknowledged_once_then_closed_once() {
         use NoticeKind::*;
-        assert_eq!(
-            due_notice(&impact(NOTHING, false, false), true, false),
-            Some((Some(Acknowledgement), ACKNOWLEDGED))
-        );
-        assert_eq!(due_notice(&impact(ACKNOWLEDGED, false, false), true, false), None);
-        assert_eq!(
-            due_notice(&impact(ACKNOWLEDGED, true, false), true, false),
-            Some((Some(Restored), CLOSED))
-        );
-        // Presumed customers (no device) are back when the incident is.
-        assert_eq!(
-            due_notice(&impact(ACKNOWLEDGED, false, false), true, true),
-            Some((Some(Restored), CLOSED))
-        );
-        assert_eq!(
-            due_notice(&impact(ACKNOWLEDGED, false, true), true, true),
-            Some((Some(StillDown), CLOSED))
-        );
-        assert_eq!(due_notice(&impact(CLOSED, true, false), true, true), None);
+        for told in [false, true] {
+            let due =
+                |n, back, follow_up, resolved| due_notice(&impact(n, back, follow_up), true, resolved, told);
+            assert_eq!(due(NOTHING, false, false, false), Some((&[Acknowledgement][..], ACKNOWLEDGED)));
+            assert_eq!(due(ACKNOWLEDGED, false, false, false), None);
+            assert_eq!(due(ACKNOWLEDGED, true, false, false), Some((&[Restored][..], CLOSED)));
+            // Presumed customers (no device) are back when the incident is.
+            assert_eq!(due(ACKNOWLEDGED, false, false, true), Some((&[Restored][..], CLOSED)));
+            assert_eq!(due(ACKNOWLEDGED, false, true, true), Some((&[StillDown][..], CLOSED)));
+            assert_eq!(due(CLOSED, true, false, true), None);
+        }
     }
 
+    /// Told at detection, everyone it affected was out when it was released: a customer
+    /// back before amends got to them hears both, in order, as a live run would have told
+    /// them. Held for an operator, a customer back before the release hears nothing.
     #[test]
-    fn back_before_release_hears_nothing_but_still_down_does() {
+    fn back_before_being_told_depends_on_when_the_incident_was_released() {
         use NoticeKind::*;
-        assert_eq!(due_notice(&impact(NOTHING, true, false), true, false), Some((None, CLOSED)));
-        assert_eq!(due_notice(&impact(NOTHING, false, true), true, true), Some((Some(StillDown), CLOSED)));
+        let due = |back, follow_up, told| due_notice(&impact(NOTHING, back, follow_up), true, true, told);
+        assert_eq!(due(true, false, true), Some((&[Acknowledgement, Restored][..], CLOSED)));
+        assert_eq!(due(false, true, true), Some((&[Acknowledgement, StillDown][..], CLOSED)));
+        assert_eq!(due(true, false, false), Some((&[][..], CLOSED)));
+        assert_eq!(due(false, true, false), Some((&[StillDown][..], CLOSED)));
     }
 }

@@ -26,8 +26,10 @@ pub const UNKNOWN_SAMPLE_MAX: usize = 10;
 /// What an incident-level change looks like to the caller, in event time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Detection {
-    /// A new incident at `element`, which crossed its threshold at `at`.
-    Opened { incident: u32, element: ElementIdx, at: Timestamp },
+    /// A new incident at `element`, which crossed its threshold at `at`; its outage began
+    /// at `started_at` (the earliest outage of its devices then, within the correlation
+    /// window). Its start may move back later, as confirmations of earlier reports join.
+    Opened { incident: u32, element: ElementIdx, at: Timestamp, started_at: Timestamp },
     /// `element`, an ancestor of the incidents in `merged`, crossed its threshold: they are
     /// now part of `incident`.
     Merged { incident: u32, merged: Vec<u32>, element: ElementIdx, at: Timestamp },
@@ -220,7 +222,10 @@ impl Agenda {
 /// An incident as detection sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetectedIncident {
+    /// The instant its first element crossed its threshold, and that element: with it, the
+    /// incident's identity, read off the events alone (nothing later moves either).
     pub opened_at: Timestamp,
+    pub opened_element: ElementIdx,
     /// The earliest outage among its devices within the correlation window.
     pub started_at: Timestamp,
     pub resolved_at: Option<Timestamp>,
@@ -666,6 +671,7 @@ impl Detector {
             None => {
                 self.incidents.push(DetectedIncident {
                     opened_at: instant(at),
+                    opened_element: element,
                     started_at: instant(at),
                     resolved_at: None,
                     elements: Vec::new(),
@@ -731,8 +737,9 @@ impl Detector {
         outermost(net, &mut target.extent);
         self.incident_at[element as usize] = incident;
         self.tops.insert(net.pre[element as usize], element);
+        let opened = out.len();
         if merged.is_empty() {
-            out.push(Detection::Opened { incident, element, at: instant(at) });
+            out.push(Detection::Opened { incident, element, at: instant(at), started_at: instant(at) });
         } else {
             out.push(Detection::Merged { incident, merged: merged[1..].to_vec(), element, at: instant(at) });
         }
@@ -748,6 +755,9 @@ impl Detector {
             }
         }
         self.incidents[incident as usize].started_at = instant(started);
+        if let Some(Detection::Opened { started_at, .. }) = out.get_mut(opened) {
+            *started_at = instant(started);
+        }
     }
 
     /// A device confirmed offline under `incident`'s elements after the incident opened.
@@ -759,7 +769,10 @@ impl Detector {
         let window = self.config.correlation_window.as_micros() as i64;
         let elsewhere = self.counted_elsewhere(&dev, incident);
         let inc = &mut self.incidents[incident as usize];
-        if !elsewhere && since >= micros(inc.opened_at).saturating_sub(window) && since < micros(inc.started_at) {
+        if !elsewhere
+            && since >= micros(inc.opened_at).saturating_sub(window)
+            && since < micros(inc.started_at)
+        {
             inc.started_at = instant(since);
         }
         self.join(incident, device, at, out);
@@ -868,6 +881,7 @@ impl Default for DetectedIncident {
     fn default() -> Self {
         DetectedIncident {
             opened_at: Timestamp::UNIX_EPOCH,
+            opened_element: NONE,
             started_at: Timestamp::UNIX_EPOCH,
             resolved_at: None,
             elements: Vec::new(),

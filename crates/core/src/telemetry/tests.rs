@@ -233,7 +233,7 @@ fn show(plant: &Plant, det: &Detector, detections: &[Detection]) -> Vec<String> 
     detections
         .iter()
         .map(|d| match d {
-            Detection::Opened { incident, element, at } => {
+            Detection::Opened { incident, element, at, .. } => {
                 format!("{} opened #{incident} {}", clock(*at), el(*element))
             }
             Detection::Merged { incident, merged, element, at } => {
