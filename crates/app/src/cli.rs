@@ -83,6 +83,14 @@ pub enum Command {
         /// The subject device events are published on (default amends.device-events).
         #[arg(long, env = "AMENDS_TELEMETRY_SUBJECT", requires = "telemetry")]
         telemetry_subject: Option<String>,
+        /// The JetStream stream that stores them (default AMENDS_DEVICE_EVENTS; created if
+        /// absent, and it must store the subject).
+        #[arg(long, env = "AMENDS_TELEMETRY_STREAM", requires = "telemetry")]
+        telemetry_stream: Option<String>,
+        /// The durable consumer detection reads through (default amends-detection; created
+        /// if absent, and it must filter on the subject).
+        #[arg(long, env = "AMENDS_TELEMETRY_CONSUMER", requires = "telemetry")]
+        telemetry_consumer: Option<String>,
     },
     /// Build a synthetic provider, run an outage from declaration to credit on a simulated
     /// clock, print what customers received, then serve the API.
@@ -611,7 +619,25 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Serve { listen, poll_seconds, telemetry, telemetry_subject } => {
+        Command::Serve {
+            listen,
+            poll_seconds,
+            telemetry,
+            telemetry_subject,
+            telemetry_stream,
+            telemetry_consumer,
+        } => {
+            let nats = telemetry.map(|url| {
+                crate::detection::nats::NatsSource::new(
+                    &url,
+                    telemetry_subject.as_deref(),
+                    telemetry_stream.as_deref(),
+                    telemetry_consumer.as_deref(),
+                )
+            });
+            if let Some(source) = &nats {
+                crate::detection::nats::check(source).await.context("checking the NATS telemetry set-up")?;
+            }
             let listen = listen.unwrap_or_else(|| settings.listen.clone());
             let dispatcher = settings.dispatcher(&engine).await?;
             let (ready, bound) = tokio::sync::oneshot::channel();
@@ -623,8 +649,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let poll = std::time::Duration::from_secs(poll_seconds.max(1));
             let detection = crate::http::DetectionStart {
                 config: crate::detection::ServiceConfig::from_settings(&settings.detection)?,
-                nats: telemetry
-                    .map(|url| crate::detection::nats::NatsSource::new(&url, telemetry_subject.as_deref())),
+                nats,
             };
             crate::http::serve(engine, Some(detection), dispatcher, &listen, poll, Some(ready)).await
         }

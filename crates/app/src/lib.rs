@@ -17,6 +17,7 @@
 //! - [`policies`]: `amends policy eval` and `amends policy test` over files.
 //! - [`demo`] and [`bench`]: a synthetic provider, the guided demo and the benchmark.
 //! - [`settings`] and [`cli`]: configuration and the command line.
+//! - [`failpoint`]: named points where a crash test has the process killed.
 
 pub mod alerts;
 pub mod bench;
@@ -27,6 +28,7 @@ pub mod deliver;
 pub mod demo;
 pub mod detection;
 pub mod export;
+pub mod failpoint;
 pub mod http;
 pub mod import;
 pub mod optout;

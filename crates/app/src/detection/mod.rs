@@ -234,6 +234,7 @@ impl Service {
         self.quiet_since = tokio::time::Instant::now();
         report.accepted = log.len() as u64;
         let logged = self.engine.store.append_device_events(&mut log).await;
+        crate::failpoint::pass(crate::failpoint::DETECTION_APPLIED, report.accepted);
         submission.answer(logged.map(|new| {
             report.duplicates = report.accepted - new;
             report.rejected.sort_by_key(|r| r.index);

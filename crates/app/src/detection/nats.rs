@@ -1,15 +1,27 @@
-//! Device events from NATS JetStream: a durable pull consumer on a configurable subject.
+//! Device events from NATS JetStream: a durable pull consumer on a configurable subject,
+//! stream and consumer.
 //!
 //! Messages hold one event or several (NDJSON). They are fetched in batches of at most
 //! [`FETCH_MESSAGES_MAX`], handed to detection as one batch, and acknowledged one by one
 //! only after detection has logged the batch durably: a crash before that leaves them
-//! unacknowledged, and JetStream delivers them again (duplicates are no-ops). A message
-//! whose every line was rejected is terminated (never redelivered: it cannot get better);
-//! if detection cannot take the batch now, its messages are negatively acknowledged with a
-//! delay and come back.
+//! unacknowledged. A message whose every line was rejected is terminated (never
+//! redelivered: it cannot get better); if detection cannot take the batch now, its
+//! messages are negatively acknowledged with a delay and come back.
+//!
+//! Order matters to detection (its clock follows the events), and JetStream gives back a
+//! dead process's unacknowledged messages only after [`ACK_WAIT`], behind newer ones. So on
+//! connecting, the messages the consumer delivered and nobody acknowledged are read from
+//! the stream itself, in stream order, and handed on first; when JetStream delivers them
+//! again they are duplicates, acknowledged and ignored. Each batch says whether the
+//! consumer holds more (its backlog), so detection's clock does not jump to the wall clock
+//! in the middle of a catch-up.
+//!
+//! Set-up is checked, never guessed: a stream that exists without storing the configured
+//! subject, or a consumer whose filter is another subject, is an error that names both
+//! (`amends serve` refuses to start), rather than a consumer that silently reads nothing.
 
 use super::{BatchReport, Intake};
-use anyhow::Context;
+use anyhow::{Context, bail};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures_util::StreamExt;
 use std::time::Duration;
@@ -19,7 +31,8 @@ use tokio::sync::watch;
 pub const FETCH_MESSAGES_MAX: usize = 1000;
 /// Longest wait for a batch to fill before what came is handed on.
 pub const FETCH_WAIT: Duration = Duration::from_millis(200);
-/// Unacknowledged messages JetStream lets the consumer hold at once.
+/// Unacknowledged messages JetStream lets the consumer hold at once; also the most
+/// messages read back from the stream on connecting.
 pub const ACK_PENDING_MAX: i64 = 20_000;
 /// How long JetStream waits for an acknowledgement before delivering again.
 pub const ACK_WAIT: Duration = Duration::from_secs(30);
@@ -44,22 +57,29 @@ impl NatsSource {
     pub const DEFAULT_STREAM: &str = "AMENDS_DEVICE_EVENTS";
     pub const DEFAULT_CONSUMER: &str = "amends-detection";
 
-    pub fn new(url: &str, subject: Option<&str>) -> NatsSource {
+    /// A source at `url`; each name not given is the default.
+    pub fn new(url: &str, subject: Option<&str>, stream: Option<&str>, consumer: Option<&str>) -> NatsSource {
         NatsSource {
             url: url.into(),
             subject: subject.unwrap_or(Self::DEFAULT_SUBJECT).into(),
-            stream: Self::DEFAULT_STREAM.into(),
-            consumer: Self::DEFAULT_CONSUMER.into(),
+            stream: stream.unwrap_or(Self::DEFAULT_STREAM).into(),
+            consumer: consumer.unwrap_or(Self::DEFAULT_CONSUMER).into(),
         }
     }
 }
 
-/// Connects and sets up the stream and durable consumer (or finds them).
-pub async fn connect(source: &NatsSource) -> anyhow::Result<pull::Stream> {
+/// The stream and the durable consumer, found or created, each checked against `source`.
+struct Endpoints {
+    stream: jetstream::stream::Stream,
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+}
+
+/// Connects and sets up the stream and durable consumer (or finds and checks them).
+async fn endpoints(source: &NatsSource) -> anyhow::Result<Endpoints> {
     let client =
         async_nats::connect(&source.url).await.with_context(|| format!("connecting to {}", source.url))?;
     let js = jetstream::new(client);
-    let stream = js
+    let mut stream = js
         .get_or_create_stream(jetstream::stream::Config {
             name: source.stream.clone(),
             subjects: vec![source.subject.clone()],
@@ -67,7 +87,16 @@ pub async fn connect(source: &NatsSource) -> anyhow::Result<pull::Stream> {
         })
         .await
         .with_context(|| format!("opening JetStream stream {}", source.stream))?;
-    let consumer = stream
+    let subjects = stream.info().await.context("reading the stream's settings")?.config.subjects.clone();
+    if !subjects.iter().any(|s| subject_covers(s, &source.subject)) {
+        bail!(
+            "JetStream stream {} stores {subjects:?}, not the telemetry subject {:?}: events published there \
+             would be kept by no stream; name another stream (--telemetry-stream) or add the subject to this one",
+            source.stream,
+            source.subject
+        );
+    }
+    let consumer: jetstream::consumer::Consumer<pull::Config> = stream
         .get_or_create_consumer(
             &source.consumer,
             pull::Config {
@@ -81,13 +110,37 @@ pub async fn connect(source: &NatsSource) -> anyhow::Result<pull::Stream> {
         )
         .await
         .with_context(|| format!("opening JetStream consumer {}", source.consumer))?;
-    consumer
-        .stream()
-        .max_messages_per_batch(FETCH_MESSAGES_MAX)
-        .expires(FETCH_WAIT)
-        .messages()
-        .await
-        .context("starting to pull device events")
+    let filter = &consumer.cached_info().config.filter_subject;
+    if filter != &source.subject {
+        bail!(
+            "JetStream consumer {} on stream {} reads {filter:?}, not the telemetry subject {:?}: it would \
+             detect nothing from the new subject; name another consumer (--telemetry-consumer) or delete this one",
+            source.consumer,
+            source.stream,
+            source.subject
+        );
+    }
+    Ok(Endpoints { stream, consumer })
+}
+
+/// Checks the set-up once, for `amends serve` to refuse to start on a mismatch.
+pub async fn check(source: &NatsSource) -> anyhow::Result<()> {
+    endpoints(source).await.map(|_| ())
+}
+
+/// Whether the stream subject `pattern` (with `*` and `>` wildcards) stores every message
+/// published on `subject` (itself possibly a wildcard).
+fn subject_covers(pattern: &str, subject: &str) -> bool {
+    let (mut p, mut s) = (pattern.split('.'), subject.split('.'));
+    loop {
+        match (p.next(), s.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(t)) if t != ">" => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
 }
 
 /// Consumes until `stopped` turns true, reconnecting after a failure.
@@ -108,7 +161,15 @@ pub async fn run(source: NatsSource, intake: Intake, mut stopped: watch::Receive
 }
 
 async fn consume(source: &NatsSource, intake: &Intake) -> anyhow::Result<()> {
-    let mut messages = connect(source).await?;
+    let Endpoints { stream, mut consumer } = endpoints(source).await?;
+    catch_up(source, &stream, &mut consumer, intake).await?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(FETCH_MESSAGES_MAX)
+        .expires(FETCH_WAIT)
+        .messages()
+        .await
+        .context("starting to pull device events")?;
     tracing::info!(subject = %source.subject, stream = %source.stream, "consuming device events from NATS");
     loop {
         // The first message waits as long as it takes; the rest of the batch only briefly.
@@ -122,6 +183,59 @@ async fn consume(source: &NatsSource, intake: &Intake) -> anyhow::Result<()> {
         }
         hand_on(intake, batch).await?;
     }
+}
+
+/// Hands on, in stream order, the messages the consumer delivered that nobody
+/// acknowledged (a process that died holding them), read from the stream itself: newer
+/// messages must not overtake them. Their redelivery later is a duplicate.
+async fn catch_up(
+    source: &NatsSource,
+    stream: &jetstream::stream::Stream,
+    consumer: &mut jetstream::consumer::Consumer<pull::Config>,
+    intake: &Intake,
+) -> anyhow::Result<()> {
+    let info = consumer.info().await.context("reading the consumer's state")?;
+    if info.num_ack_pending == 0 {
+        return Ok(());
+    }
+    let first = info.ack_floor.stream_sequence + 1;
+    let last = info.delivered.stream_sequence.min(first + ACK_PENDING_MAX as u64 - 1);
+    tracing::info!(first, last, "handing on unacknowledged device events from the stream first");
+    let mut text = String::new();
+    let mut lines = 0;
+    for sequence in first..=last {
+        let message = match stream.get_raw_message(sequence).await {
+            Ok(message) => message,
+            // Removed by the stream's limits, or never stored under our subject: nothing to hand on.
+            Err(error) => {
+                tracing::debug!(sequence, %error, "no message at this sequence");
+                continue;
+            }
+        };
+        if !subject_covers(&source.subject, &message.subject) {
+            continue;
+        }
+        let payload = String::from_utf8_lossy(&message.payload);
+        lines += payload.lines().count();
+        text.push_str(&payload);
+        if !payload.ends_with('\n') {
+            text.push('\n');
+        }
+        if lines >= FETCH_MESSAGES_MAX {
+            submit_catch_up(intake, &std::mem::take(&mut text)).await?;
+            lines = 0;
+        }
+    }
+    if !text.is_empty() {
+        submit_catch_up(intake, &text).await?;
+    }
+    Ok(())
+}
+
+async fn submit_catch_up(intake: &Intake, text: &str) -> anyhow::Result<()> {
+    let report = intake.submit_from(text, true).await.context("handing on unacknowledged events")?;
+    log_rejections(&report);
+    Ok(())
 }
 
 /// Submits the messages' lines as one batch and acknowledges each message by what became
@@ -141,7 +255,9 @@ async fn hand_on(intake: &Intake, batch: Vec<jetstream::Message>) -> anyhow::Res
             text.push('\n');
         }
     }
-    match intake.submit(&text).await {
+    // The consumer holds more after the last of these: a backlog detection is catching up on.
+    let behind = batch.last().and_then(|m| m.info().ok()).is_some_and(|info| info.pending > 0);
+    match intake.submit_from(&text, behind).await {
         Ok(report) => {
             log_rejections(&report);
             for (message, (first, lines)) in batch.iter().zip(spans) {
@@ -164,5 +280,23 @@ async fn hand_on(intake: &Intake, batch: Vec<jetstream::Message>) -> anyhow::Res
 fn log_rejections(report: &BatchReport) {
     for r in report.rejected.iter().take(10) {
         tracing::warn!(line = r.index, reason = %r.reason, "device event rejected");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_covers;
+
+    #[test]
+    fn stream_subjects_cover_by_nats_wildcards() {
+        assert!(subject_covers("amends.device-events", "amends.device-events"));
+        assert!(subject_covers("amends.>", "amends.device-events"));
+        assert!(subject_covers("amends.*", "amends.device-events"));
+        assert!(subject_covers("amends.>", "amends.a.b"));
+        assert!(subject_covers("amends.*.events", "amends.*.events"));
+        assert!(!subject_covers("amends.*", "amends.a.b"));
+        assert!(!subject_covers("amends.device-events", "amends.other"));
+        assert!(!subject_covers("amends.*", "amends.>"));
+        assert!(!subject_covers("amends", "amends.device-events"));
     }
 }

@@ -99,6 +99,7 @@ impl Service {
             trigger_key: None,
         };
         let (id, new) = self.engine.store.insert_sourced_incident(&key, &row, &declared).await?;
+        crate::failpoint::pass(crate::failpoint::DETECTION_RECORDING, 1);
         if new {
             tracing::info!(incident = %id, element = %e.id, offline, total, "incident detected");
         }

@@ -185,6 +185,12 @@ impl Engine {
         if matches!(kind, Some(UpdateKind::Detected | UpdateKind::Merged)) {
             return Ok(report);
         }
+        if self.telemetry_source(&incident.incident_id).await?.is_some_and(|s| s.merged_into.is_some()) {
+            // Its customers moved to the wider incident, which tells them what is due; this
+            // one is closed as merged, never "restored" (an entry fanned out after the merge
+            // was recorded must not read the merge as a resolution).
+            return Ok(report);
+        }
         let impacts = self.store.impacts(&incident.incident_id).await?;
         let (told, just_acknowledged) = self.notify_impacts(book, incident, &impacts, timeline).await?;
         report += told;

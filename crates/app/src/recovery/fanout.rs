@@ -255,6 +255,7 @@ impl Engine {
                 rows.into_iter().partition(|n| n.status == "queued");
             report.notices_queued += self.store.enqueue_notices(&mut queued).await?;
             report.declined += self.store.enqueue_notices(&mut declined).await?;
+            crate::failpoint::pass(crate::failpoint::FANOUT_BATCH, 1);
         }
         Ok(report)
     }

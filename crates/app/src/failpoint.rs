@@ -1,0 +1,74 @@
+//! Named points where a test can have the process killed, so that a crash test kills it
+//! at a place it chose (after N events, in the middle of recording an incident, between
+//! two batches of a fan-out) rather than after a guessed fraction of a measured run.
+//!
+//! `AMENDS_FAILPOINTS=detection.applied=1500,fanout.batch=3` kills the process with
+//! SIGKILL (no destructor, no flush, exactly as `kill -9` from outside) when the named
+//! point has been passed that many times in this process. Unset, every point is one
+//! relaxed atomic load. Production never sets it; it is read once, at the first point.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The environment variable that arms failpoints.
+pub const ENV: &str = "AMENDS_FAILPOINTS";
+
+/// A point detection passes once per device event it takes in and logs.
+pub const DETECTION_APPLIED: &str = "detection.applied";
+/// A point detection passes once per incident it records as opened.
+pub const DETECTION_RECORDING: &str = "detection.recording";
+/// A point the fan-out passes once per batch of notices it writes.
+pub const FANOUT_BATCH: &str = "fanout.batch";
+
+struct Armed {
+    at: u64,
+    passed: AtomicU64,
+}
+
+fn armed() -> &'static HashMap<String, Armed> {
+    static ARMED: OnceLock<HashMap<String, Armed>> = OnceLock::new();
+    ARMED.get_or_init(|| parse(&std::env::var(ENV).unwrap_or_default()))
+}
+
+fn parse(spec: &str) -> HashMap<String, Armed> {
+    spec.split(',')
+        .filter_map(|item| {
+            let (name, at) = item.trim().split_once('=')?;
+            let at = at.trim().parse().ok().filter(|&n| n > 0)?;
+            Some((name.trim().to_string(), Armed { at, passed: AtomicU64::new(0) }))
+        })
+        .collect()
+}
+
+/// Passes `name` `times` times; kills the process if that reaches the armed count.
+pub fn pass(name: &str, times: u64) {
+    let armed = armed();
+    if armed.is_empty() {
+        return;
+    }
+    if let Some(point) = armed.get(name) {
+        let before = point.passed.fetch_add(times, Ordering::SeqCst);
+        if before < point.at && before + times >= point.at {
+            eprintln!("amends: failpoint {name} reached ({} passes): killing this process", before + times);
+            // SAFETY: kill(2) on our own pid with a constant signal; no memory is touched.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn the_spec_names_points_and_counts() {
+        let armed = parse("detection.applied=1500, fanout.batch=3,bad,zero=0,x=y");
+        assert_eq!(armed.len(), 2);
+        assert_eq!(armed["detection.applied"].at, 1500);
+        assert_eq!(armed["fanout.batch"].at, 3);
+        assert!(parse("").is_empty());
+    }
+}
