@@ -13,11 +13,12 @@
 //! come and go throughout. Every server runs on a clock that stands at the end of the
 //! day, so the outcome depends on the events alone.
 
-mod support;
 #[path = "support/binary.rs"]
 mod binary;
+mod support;
 
 use async_nats::jetstream;
+use binary::{amends, ok};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -26,7 +27,6 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use binary::{amends, ok};
 use support::eventually;
 
 const NOW: &str = "2026-11-23T12:00:00Z";
@@ -157,17 +157,13 @@ fn outage(
     for d in devices {
         let off = rng.below(spread);
         let gasp = rng.below(4) == 0;
-        if rng.below(40) == 0 {
-            // A flap: offline and back inside the hold-down, a few seconds before the outage.
+        if rng.below(20) == 0 {
+            // A flap: offline and back 30 s later, inside the 60 s hold-down, then the outage.
             events.push(Event { at: at(start, off, 100), device: d.clone(), online: false, gasp: false });
-            events.push(Event { at: at(start, off, 200), device: d.clone(), online: true, gasp: false });
+            events.push(Event { at: at(start, off + 30, 100), device: d.clone(), online: true, gasp: false });
         }
-        events.push(Event {
-            at: at(start, off, 500 + rng.below(400)),
-            device: d.clone(),
-            online: false,
-            gasp,
-        });
+        let down = at(start, off + 40, rng.below(1000));
+        events.push(Event { at: down, device: d.clone(), online: false, gasp });
         let back_at =
             if rng.below(30) == 0 { at(late, rng.below(60), 0) } else { at(back, rng.below(spread_back), 0) };
         events.push(Event { at: back_at, device: d.clone(), online: true, gasp: false });
