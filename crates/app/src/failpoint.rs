@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The environment variable that arms failpoints.
 pub const ENV: &str = "AMENDS_FAILPOINTS";
 
-/// A point detection passes once per device event it takes in and logs.
+/// A point detection passes once per device event it has applied in memory, before the
+/// batch is in the event log (so before any source is answered).
 pub const DETECTION_APPLIED: &str = "detection.applied";
 /// A point detection passes once per incident it records as opened.
 pub const DETECTION_RECORDING: &str = "detection.recording";

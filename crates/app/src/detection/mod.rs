@@ -233,8 +233,9 @@ impl Service {
         self.behind = submission.behind;
         self.quiet_since = tokio::time::Instant::now();
         report.accepted = log.len() as u64;
-        let logged = self.engine.store.append_device_events(&mut log).await;
+        // Applied in memory, not yet in the log nor acknowledged: the worst place to die.
         crate::failpoint::pass(crate::failpoint::DETECTION_APPLIED, report.accepted);
+        let logged = self.engine.store.append_device_events(&mut log).await;
         submission.answer(logged.map(|new| {
             report.duplicates = report.accepted - new;
             report.rejected.sort_by_key(|r| r.index);
