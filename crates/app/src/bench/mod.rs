@@ -11,6 +11,7 @@
 //! report, not in a test.
 
 mod delivery;
+mod detection;
 mod telemetry;
 
 use crate::clock::{Clock, ManualClock, after};
@@ -58,6 +59,14 @@ pub struct BenchArgs {
     /// then the acknowledgements and restorations rendered and durably queued.
     #[arg(long)]
     pub outbox_only: bool,
+    /// Only measure the server path of the telemetry storm: events published to NATS
+    /// JetStream at their own pace, through `amends serve` (in this process, SQLite), to
+    /// the network-wide incident visible over HTTP and every acknowledgement queued.
+    #[arg(long)]
+    pub detection_server: bool,
+    /// The NATS server for `--detection-server`.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub nats: String,
     /// Also write the storm's events here as NDJSON (for `amends replay`), and the
     /// synthetic book as CSV beside it (`<file>.book/`, for `amends import`).
     #[arg(long)]
@@ -70,6 +79,9 @@ pub async fn run(_settings: &crate::settings::Settings, args: BenchArgs) -> Resu
     }
     if args.delivery_only {
         return delivery::run(&args.dir, args.deliveries).await;
+    }
+    if args.detection_server {
+        return detection::run(&args.dir, args.customers, &args.nats).await;
     }
     let start = Timestamp::from_second(1_795_446_000)?; // 2026-11-23T15:00:00Z
     if !args.telemetry_only && !args.outbox_only {
