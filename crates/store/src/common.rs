@@ -11,8 +11,9 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::{
     AgentRow, AppointmentCounts, AppointmentRow, CancellationRow, CaseEventRow, CaseRow, CaseTiming,
-    CreditRow, CustomerRow, DeviceEventRow, ElementRow, HoldRow, ImpactRow, IncidentRow, IncidentSource,
-    JourneySteps, NoticeRow, PlanRow, Result, SignupRow, StoreError, SurveyDecisionRow, TokenRow, UpdateRow,
+    CreditRow, CustomerRow, DeviceEventRow, ElementRow, HoldRow, IgnoredAlert, ImpactRow, IncidentAlert,
+    IncidentRow, IncidentSource, JourneySteps, NoticeRow, PlanRow, Result, SignupRow, StoreError,
+    SurveyDecisionRow, TokenRow, UpdateRow,
 };
 use amends_core::incident::ByLocale;
 
@@ -1041,6 +1042,27 @@ pub(crate) use bind_survey_decision;
 /// Decodes every row with `f`, stopping at the first corrupt one.
 pub(crate) fn decode_all<R, T>(rows: &[R], f: fn(&R) -> Result<T>) -> Result<Vec<T>> {
     rows.iter().map(f).collect()
+}
+
+pub(crate) fn incident_alert_from_row<R: RowGet>(row: &R) -> Result<IncidentAlert> {
+    let c = Cols::new(row, "incident_alerts");
+    Ok(IncidentAlert {
+        source_key: c.text("source_key")?,
+        incident_id: c.text("incident_id")?,
+        resolved_at: c.opt_ts("resolved_at")?,
+    })
+}
+
+pub(crate) fn ignored_alert_from_row<R: RowGet>(row: &R) -> Result<IgnoredAlert> {
+    let c = Cols::new(row, "ignored_alerts");
+    Ok(IgnoredAlert {
+        fingerprint: c.text("fingerprint")?,
+        labels: c.text("labels")?,
+        reason: c.text("reason")?,
+        first_at: c.ts("first_at")?,
+        last_at: c.ts("last_at")?,
+        times: c.count("times")?,
+    })
 }
 
 pub(crate) fn source_from_row<R: RowGet>(row: &R) -> Result<IncidentSource> {

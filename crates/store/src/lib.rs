@@ -166,6 +166,31 @@ pub struct IncidentRow {
     pub credited_at: Option<Timestamp>,
 }
 
+/// An alert an incident of the Alertmanager receiver gathered: the one that opened it, or
+/// one that joined it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentAlert {
+    /// `alertmanager:<fingerprint>[/<occurrence>]`.
+    pub source_key: String,
+    pub incident_id: String,
+    /// When the alert ended; `None` while it fires.
+    pub resolved_at: Option<Timestamp>,
+}
+
+/// An alert the receiver could not act on, by fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgnoredAlert {
+    pub fingerprint: String,
+    /// Its labels, as a JSON object.
+    pub labels: String,
+    /// Why it was ignored (the last time).
+    pub reason: String,
+    pub first_at: Timestamp,
+    pub last_at: Timestamp,
+    /// How many times it came.
+    pub times: u64,
+}
+
 /// An incident a machine opened, under its source's deterministic key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentSource {
@@ -790,6 +815,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(String, bool)>;
     async fn incident_sources(&self) -> Result<Vec<IncidentSource>>;
     async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()>;
+    /// The sources of one incident (an index serves it: the fan-out asks once per entry).
+    async fn sources_of(&self, incident_id: &str) -> Result<Vec<IncidentSource>>;
+    /// Records that the alert under `source_key` belongs to `incident_id`. `false` when the
+    /// key was already recorded (to this incident or another: the first stands).
+    async fn join_alert(&self, source_key: &str, incident_id: &str) -> Result<bool>;
+    /// Every alert of every incident of the Alertmanager receiver, by key.
+    async fn incident_alerts(&self) -> Result<Vec<IncidentAlert>>;
+    /// Marks the alert ended at `at` (the first end stands); returns how many alerts of its
+    /// incident still fire.
+    async fn end_alert(&self, source_key: &str, at: Timestamp) -> Result<u64>;
+    /// Records an ignored alert under its fingerprint (first and last seen, how often),
+    /// keeping about the `keep` most recently seen: older ones are deleted.
+    async fn record_ignored_alert(&self, alert: &IgnoredAlert, keep: u32) -> Result<()>;
+    /// Ignored alerts, most recently seen first, at most `limit`.
+    async fn ignored_alerts(&self, limit: u32) -> Result<Vec<IgnoredAlert>>;
     /// Inserts or updates impacts by (incident, customer), in one transaction. An update
     /// keeps the earlier `affected_at` and the higher `notified`; the rest is replaced.
     /// Returns the rows as stored after the write, by (incident, customer).

@@ -46,6 +46,24 @@ pub(crate) const INSERT_SOURCE: &str =
 pub(crate) const SOURCE_INCIDENT: &str = "SELECT incident_id FROM incident_sources WHERE source_key = $1";
 pub(crate) const SELECT_SOURCES: &str = "SELECT * FROM incident_sources ORDER BY incident_id";
 pub(crate) const MARK_MERGED: &str = "UPDATE incident_sources SET merged_into = $2 WHERE incident_id = $1";
+pub(crate) const SOURCES_OF: &str =
+    "SELECT * FROM incident_sources WHERE incident_id = $1 ORDER BY source_key";
+pub(crate) const JOIN_ALERT: &str = "INSERT INTO incident_alerts (source_key, incident_id, resolved_at) \
+     VALUES ($1, $2, NULL) ON CONFLICT (source_key) DO NOTHING";
+pub(crate) const SELECT_INCIDENT_ALERTS: &str = "SELECT * FROM incident_alerts ORDER BY source_key";
+pub(crate) const END_ALERT: &str =
+    "UPDATE incident_alerts SET resolved_at = $2 WHERE source_key = $1 AND resolved_at IS NULL";
+pub(crate) const ALERTS_STILL_FIRING: &str = "SELECT COUNT(*) FROM incident_alerts WHERE resolved_at IS NULL \
+     AND incident_id = (SELECT incident_id FROM incident_alerts WHERE source_key = $1)";
+pub(crate) const RECORD_IGNORED_ALERT: &str = "INSERT INTO ignored_alerts \
+     (fingerprint, labels, reason, first_at, last_at, times) VALUES ($1, $2, $3, $4, $5, 1) \
+     ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, reason = excluded.reason, \
+     last_at = excluded.last_at, times = ignored_alerts.times + 1";
+/// Keeps the `$1` most recently seen (and any seen at the same instant as the last of them).
+pub(crate) const TRIM_IGNORED_ALERTS: &str = "DELETE FROM ignored_alerts WHERE last_at < \
+     (SELECT MIN(last_at) FROM (SELECT last_at FROM ignored_alerts ORDER BY last_at DESC LIMIT $1) AS kept)";
+pub(crate) const SELECT_IGNORED_ALERTS: &str =
+    "SELECT * FROM ignored_alerts ORDER BY last_at DESC, fingerprint LIMIT $1";
 pub(crate) const SELECT_IMPACTS: &str = "SELECT * FROM impacts WHERE incident_id = $1 ORDER BY customer_id";
 pub(crate) const SELECT_DEVICE_EVENTS: &str =
     "SELECT * FROM device_events WHERE at >= $1 ORDER BY at, device_id, state LIMIT $2";

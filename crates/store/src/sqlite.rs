@@ -31,10 +31,10 @@ use crate::{
     AgentRow, AppendOutcome, AppointmentCounts, AppointmentFilter, AppointmentRow, BULK_BATCH_ROWS_MAX,
     BookCounts, BookRows, BuildAppointment, BuildCancellation, CancellationRow, CaseEventRow, CaseFilter,
     CaseOpening, CaseRow, CaseTiming, ChannelReport, ContactPointRow, CreditFilter, CreditRow, CreditWrite,
-    CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow, ImpactRow, IncidentRow,
-    IncidentSource, JourneySteps, LIVE_ROWS_MAX, NewUpdate, NoticeCount, NoticeEventRow, NoticeFilter,
-    NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, Result, SignupRow, Store, StoreError,
-    SurveyDecisionRow, SurveyFilter, TokenRow, UpdateRow, VolumeReport,
+    CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow, IgnoredAlert, ImpactRow,
+    IncidentAlert, IncidentRow, IncidentSource, JourneySteps, LIVE_ROWS_MAX, NewUpdate, NoticeCount,
+    NoticeEventRow, NoticeFilter, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, Result,
+    SignupRow, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, UpdateRow, VolumeReport,
 };
 
 /// SQLite's default cap on bind parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER).
@@ -635,6 +635,52 @@ impl Store for SqliteStore {
     async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()> {
         sqlx::query(sql::MARK_MERGED).bind(incident_id).bind(into).execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn sources_of(&self, incident_id: &str) -> Result<Vec<IncidentSource>> {
+        let rows = sqlx::query(sql::SOURCES_OF).bind(incident_id).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::source_from_row)
+    }
+
+    async fn join_alert(&self, source_key: &str, incident_id: &str) -> Result<bool> {
+        let done =
+            sqlx::query(sql::JOIN_ALERT).bind(source_key).bind(incident_id).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn incident_alerts(&self) -> Result<Vec<IncidentAlert>> {
+        let rows = sqlx::query(sql::SELECT_INCIDENT_ALERTS).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::incident_alert_from_row)
+    }
+
+    async fn end_alert(&self, source_key: &str, at: Timestamp) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(sql::END_ALERT).bind(source_key).bind(micros(at)).execute(&mut *tx).await?;
+        let firing: i64 =
+            sqlx::query_scalar(sql::ALERTS_STILL_FIRING).bind(source_key).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        common::count("incident_alerts", firing)
+    }
+
+    async fn record_ignored_alert(&self, alert: &IgnoredAlert, keep: u32) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(sql::RECORD_IGNORED_ALERT)
+            .bind(&alert.fingerprint)
+            .bind(&alert.labels)
+            .bind(&alert.reason)
+            .bind(micros(alert.first_at))
+            .bind(micros(alert.last_at))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql::TRIM_IGNORED_ALERTS).bind(i64::from(keep.max(1))).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ignored_alerts(&self, limit: u32) -> Result<Vec<IgnoredAlert>> {
+        let rows =
+            sqlx::query(sql::SELECT_IGNORED_ALERTS).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::ignored_alert_from_row)
     }
 
     async fn upsert_impacts(&self, impacts: &mut [ImpactRow]) -> Result<Vec<ImpactRow>> {

@@ -11,9 +11,9 @@ use amends_store::{
     AgentRow, AppendOutcome, AppointmentCounts, AppointmentFilter, AppointmentRow, BookCounts, BookRows,
     CancellationRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow, CaseTiming, ChannelReport, ContactRow,
     CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow,
-    ImpactRow, IncidentRow, IncidentSource, JourneySteps, NewUpdate, NoticeCount, NoticeFilter, NoticeReach,
-    NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, SignupRow, Store, StoreError,
-    SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport, notified,
+    IgnoredAlert, ImpactRow, IncidentRow, IncidentSource, JourneySteps, NewUpdate, NoticeCount, NoticeFilter,
+    NoticeReach, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, SignupRow, Store,
+    StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport, notified,
 };
 use jiff::Timestamp;
 
@@ -871,6 +871,50 @@ async fn sourced_incidents_open_once(store: &dyn Store) {
             },
         ]
     );
+}
+
+async fn alerts_gather_into_incidents_and_end_one_by_one(store: &dyn Store) {
+    let (i, d) = (incident(at(0)), declared(at(0)));
+    let (id, _) = store.insert_sourced_incident("alertmanager:a1", &i, &d).await.unwrap();
+    let (other, _) = store.insert_sourced_incident("telemetry:n1@0", &i, &d).await.unwrap();
+    assert!(store.join_alert("alertmanager:a1", &id).await.unwrap());
+    assert!(store.join_alert("alertmanager:b2", &id).await.unwrap());
+    assert!(!store.join_alert("alertmanager:b2", &id).await.unwrap(), "once");
+    assert!(!store.join_alert("alertmanager:b2", &other).await.unwrap(), "the first incident stands");
+    let alerts = store.incident_alerts().await.unwrap();
+    assert_eq!(alerts.len(), 2);
+    assert!(alerts.iter().all(|a| a.incident_id == id && a.resolved_at.is_none()), "{alerts:?}");
+    assert_eq!(store.end_alert("alertmanager:b2", at(10)).await.unwrap(), 1, "a1 still fires");
+    assert_eq!(store.end_alert("alertmanager:b2", at(20)).await.unwrap(), 1, "ended once");
+    assert_eq!(store.end_alert("alertmanager:a1", at(30)).await.unwrap(), 0);
+    let ended: Vec<Option<Timestamp>> =
+        store.incident_alerts().await.unwrap().iter().map(|a| a.resolved_at).collect();
+    assert_eq!(ended, [Some(at(30)), Some(at(10))]);
+    assert_eq!(store.end_alert("alertmanager:unknown", at(40)).await.unwrap(), 0);
+    let sources = store.sources_of(&other).await.unwrap();
+    assert_eq!(sources.len(), 1);
+    assert_eq!(sources[0].source_key, "telemetry:n1@0");
+    assert!(store.sources_of("INC-999999").await.unwrap().is_empty());
+}
+
+async fn ignored_alerts_are_kept_by_fingerprint_and_bounded(store: &dyn Store) {
+    let ignored = |fingerprint: &str, seen: i64| IgnoredAlert {
+        fingerprint: fingerprint.into(),
+        labels: r#"{"elemnt":"hub-7"}"#.into(),
+        reason: "labels: no \"element\" label naming an element".into(),
+        first_at: at(seen),
+        last_at: at(seen),
+        times: 1,
+    };
+    for (n, fingerprint) in ["f1", "f2", "f3", "f4"].iter().enumerate() {
+        store.record_ignored_alert(&ignored(fingerprint, n as i64), 3).await.unwrap();
+    }
+    store.record_ignored_alert(&ignored("f2", 10), 3).await.unwrap();
+    let kept = store.ignored_alerts(10).await.unwrap();
+    let shown: Vec<(&str, u64, Timestamp, Timestamp)> =
+        kept.iter().map(|a| (a.fingerprint.as_str(), a.times, a.first_at, a.last_at)).collect();
+    assert_eq!(shown, [("f2", 2, at(1), at(10)), ("f4", 1, at(3), at(3)), ("f3", 1, at(2), at(2))]);
+    assert_eq!(store.ignored_alerts(1).await.unwrap().len(), 1);
 }
 
 fn impact(incident_id: &str, customer: &str, affected_at: Timestamp) -> ImpactRow {
@@ -2701,6 +2745,8 @@ contract_tests!(
     instants_keep_microseconds_and_extremes,
     set_cause_and_elements_replace_them,
     sourced_incidents_open_once,
+    alerts_gather_into_incidents_and_end_one_by_one,
+    ignored_alerts_are_kept_by_fingerprint_and_bounded,
     impacts_upsert_keeps_earliest_and_highest,
     impacts_across_batches,
     device_event_log_dedupes_pages_and_prunes,

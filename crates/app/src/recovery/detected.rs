@@ -80,10 +80,8 @@ pub fn told_at_detection(timeline: &[UpdateRow]) -> bool {
 impl Engine {
     /// The telemetry source of the incident, if detection opened it.
     pub async fn telemetry_source(&self, incident_id: &str) -> Result<Option<IncidentSource>, EngineError> {
-        let sources = self.store.incident_sources().await?;
-        Ok(sources
-            .into_iter()
-            .find(|s| s.incident_id == incident_id && s.source_key.starts_with(TELEMETRY_SOURCE)))
+        let sources = self.store.sources_of(incident_id).await?;
+        Ok(sources.into_iter().find(|s| s.source_key.starts_with(TELEMETRY_SOURCE)))
     }
 
     /// Queues what `impacts` are due (see [`due_notice`]) and records how far each went.
