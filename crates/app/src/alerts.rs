@@ -14,6 +14,15 @@
 //!   same change post it once.
 //! - Only incidents under an `alertmanager:` key are ever touched: telemetry's and the
 //!   operators' incidents are not this receiver's.
+//! - Several alerts about one place make one incident: a firing alert whose element is
+//!   at, above or below the element of an open incident of this receiver joins it (its key
+//!   recorded in `incident_alerts`) instead of opening another, so per-instance alerts of
+//!   one element, or a node alerting with its tap, tell each customer once. The alert that
+//!   opened the incident speaks for it; the incident resolves when the last of its alerts
+//!   does.
+//! - An alert the receiver cannot act on (no element label, an element the book does not
+//!   have) is answered `ignored` with the reason, logged at warn, and kept by fingerprint
+//!   for `GET /v1/alerts/ignored`, so a typo in a label is seen, not silently dropped.
 //!
 //! User documentation: `docs/alerts.md`.
 
@@ -43,6 +52,10 @@ pub const FINGERPRINT_BYTES_MAX: usize = 64;
 pub const SOURCE_PREFIX: &str = "alertmanager:";
 /// Trigger keys of the receiver's timeline entries: `alertmanager:text:<n>:<hash>`.
 const TEXT_KEY_PREFIX: &str = "alertmanager:text:";
+/// Ignored alerts kept for `GET /v1/alerts/ignored` (by fingerprint, most recent).
+pub const IGNORED_ALERTS_KEPT: u32 = 1_000;
+/// The most bytes of an ignored alert's labels (as JSON) that are kept.
+pub const IGNORED_LABELS_BYTES_MAX: usize = 4_096;
 
 /// `[alerts]` in the settings file.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -135,6 +148,7 @@ pub struct Receipt {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Counts {
     pub opened: u64,
+    pub joined: u64,
     pub updated: u64,
     pub resolved: u64,
     pub unchanged: u64,
@@ -159,6 +173,8 @@ pub struct AlertReceipt {
 pub enum Outcome {
     /// A new incident.
     Opened,
+    /// An open incident of another alert about the same place took it in.
+    Joined,
     /// The alert says something new: an update was posted.
     Updated,
     Resolved,
@@ -194,6 +210,7 @@ impl Receipt {
     fn push(&mut self, index: usize, fingerprint: &str, d: Decision) {
         let count = match d.outcome {
             Outcome::Opened => &mut self.counts.opened,
+            Outcome::Joined => &mut self.counts.joined,
             Outcome::Updated => &mut self.counts.updated,
             Outcome::Resolved => &mut self.counts.resolved,
             Outcome::Unchanged => &mut self.counts.unchanged,
@@ -212,7 +229,7 @@ impl Receipt {
 
     /// Whether anything was written, so the worker has something to fan out.
     fn recorded(&self) -> bool {
-        self.counts.opened + self.counts.updated + self.counts.resolved > 0
+        self.counts.opened + self.counts.joined + self.counts.updated + self.counts.resolved > 0
     }
 }
 
@@ -426,27 +443,59 @@ pub fn on_resolved<'a>(alert: &Alert, latest: Option<&'a IncidentRow>) -> Resolv
 
 // ---- the receiver: decisions applied to the store ----
 
-/// One payload's work: the book, and the latest occurrence of each alert, read once.
+/// One payload's work: the book, the latest occurrence of each alert, and the open
+/// incidents of this receiver, read once.
 struct Receiver<'a> {
     engine: &'a Engine,
     book: Arc<LoadedBook>,
     now: Timestamp,
-    /// Fingerprint → (occurrence, incident id) of the latest incident it opened.
+    /// Fingerprint → (occurrence, incident id) of the latest incident it opened or joined.
     latest: HashMap<String, (u32, String)>,
+    /// Incident id → the key of the alert that opened it (it speaks for the incident).
+    opener: HashMap<String, String>,
+    /// Open incidents of this receiver, which a new alert about the same place joins.
+    open: Vec<IncidentRow>,
 }
 
 impl<'a> Receiver<'a> {
     async fn new(engine: &'a Engine) -> Result<Self, EngineError> {
         let book = engine.book().await?;
         let mut latest: HashMap<String, (u32, String)> = HashMap::new();
-        for source in engine.store.incident_sources().await? {
-            if let Some((fingerprint, n)) = parse_source_key(&source.source_key)
+        let mut opener = HashMap::new();
+        let sources = engine.store.incident_sources().await?;
+        let joined = engine.store.incident_alerts().await?;
+        let keys = sources.iter().map(|s| (&s.source_key, &s.incident_id));
+        for (key, incident) in keys.chain(joined.iter().map(|a| (&a.source_key, &a.incident_id))) {
+            if let Some((fingerprint, n)) = parse_source_key(key)
                 && latest.get(fingerprint).is_none_or(|(seen, _)| *seen < n)
             {
-                latest.insert(fingerprint.to_string(), (n, source.incident_id));
+                latest.insert(fingerprint.to_string(), (n, incident.clone()));
             }
         }
-        Ok(Receiver { engine, book, now: engine.clock.now(), latest })
+        for s in sources.iter().filter(|s| s.source_key.starts_with(SOURCE_PREFIX)) {
+            opener.insert(s.incident_id.clone(), s.source_key.clone());
+        }
+        let open = engine
+            .store
+            .incidents(true)
+            .await?
+            .into_iter()
+            .filter(|i| opener.contains_key(&i.incident_id))
+            .collect();
+        Ok(Receiver { engine, book, now: engine.clock.now(), latest, opener, open })
+    }
+
+    /// The open incident of this receiver about the same place as `element`: at it, above
+    /// it or below it.
+    fn covering(&self, element: &str) -> Option<&IncidentRow> {
+        let topology = &self.book.topology;
+        let e = topology.index_of(element)?;
+        self.open.iter().find(|i| {
+            i.element_ids
+                .iter()
+                .filter_map(|id| topology.index_of(id))
+                .any(|other| topology.is_at_or_below(e, other) || topology.is_at_or_below(other, e))
+        })
     }
 
     async fn apply(&mut self, alert: &Alert) -> Result<Decision, EngineError> {
@@ -461,7 +510,10 @@ impl<'a> Receiver<'a> {
         let latest = latest.as_ref().map(|(n, incident)| (*n, incident));
         match alert.status {
             AlertStatus::Firing => self.firing(fingerprint, alert, latest).await,
-            AlertStatus::Resolved => self.resolved(alert, latest.map(|(_, incident)| incident)).await,
+            AlertStatus::Resolved => {
+                let key = source_key(fingerprint, latest.map_or(1, |(n, _)| n));
+                self.resolved(&key, alert, latest.map(|(_, incident)| incident)).await
+            }
         }
     }
 
@@ -473,7 +525,16 @@ impl<'a> Receiver<'a> {
     ) -> Result<Decision, EngineError> {
         match on_firing(alert, latest) {
             Firing::Open(n) => self.open(fingerprint, n, alert).await,
-            Firing::Revise(incident) => self.revise(incident, alert).await,
+            Firing::Revise(incident) => {
+                let key = source_key(fingerprint, latest.map_or(1, |(n, _)| n));
+                match self.opener.get(&incident.incident_id) {
+                    Some(opener) if *opener != key => Ok(Decision::unchanged(
+                        &incident.incident_id,
+                        "joined this incident; the alert that opened it speaks for it",
+                    )),
+                    _ => self.revise(incident, alert).await,
+                }
+            }
             Firing::Stale(incident) => Ok(Decision::unchanged(
                 &incident.incident_id,
                 "its incident is resolved; this alert has not started again since",
@@ -490,14 +551,61 @@ impl<'a> Receiver<'a> {
             Err(reason) => return Ok(Decision::ignored(reason)),
         };
         let key = source_key(fingerprint, n);
+        if let Some(incident) = self.covering(&row.element_ids[0]).cloned() {
+            return self.join(&key, fingerprint, n, &incident, &row.element_ids[0]).await;
+        }
         let (id, created) = self.engine.store.insert_sourced_incident(&key, &row, &declared).await?;
+        self.engine.store.join_alert(&key, &id).await?;
         self.latest.insert(fingerprint.to_string(), (n, id.clone()));
+        if created {
+            self.opener.insert(id.clone(), key.clone());
+            self.open.push(self.engine.incident(&id).await?);
+        }
         if !created {
             // Another copy of this alert (the other Alertmanager of a pair) got there first.
             return self.revise(&self.engine.incident(&id).await?, alert).await;
         }
         tracing::info!(incident = %id, source = %key, "an alert opened an incident");
         Ok(Decision::done(Outcome::Opened, &id))
+    }
+
+    /// The alert under `key` joins `incident`, which covers its element from now on.
+    async fn join(
+        &mut self,
+        key: &str,
+        fingerprint: &str,
+        n: u32,
+        incident: &IncidentRow,
+        element: &str,
+    ) -> Result<Decision, EngineError> {
+        let id = &incident.incident_id;
+        self.engine.store.join_alert(key, id).await?;
+        self.latest.insert(fingerprint.to_string(), (n, id.clone()));
+        let topology = &self.book.topology;
+        let e = topology.index_of(element).expect("checked by element_of");
+        let mut elements: Vec<String> = incident
+            .element_ids
+            .iter()
+            .filter(|other| topology.index_of(other).is_none_or(|o| !topology.is_at_or_below(o, e)))
+            .cloned()
+            .collect();
+        let covered = incident
+            .element_ids
+            .iter()
+            .filter_map(|other| topology.index_of(other))
+            .any(|other| topology.is_at_or_below(e, other));
+        if !covered {
+            // The alert names a wider element: the incident now covers it (and whoever is
+            // under it is told, by the fan-out of the widened incident's next entry).
+            elements.push(element.to_string());
+            elements.sort();
+            self.engine.store.set_elements(id, &elements).await?;
+            if let Some(open) = self.open.iter_mut().find(|i| i.incident_id == *id) {
+                open.element_ids = elements;
+            }
+        }
+        tracing::info!(incident = %id, source = %key, "an alert joined an open incident about the same place");
+        Ok(Decision::done(Outcome::Joined, id))
     }
 
     async fn revise(&self, incident: &IncidentRow, alert: &Alert) -> Result<Decision, EngineError> {
@@ -517,7 +625,12 @@ impl<'a> Receiver<'a> {
         }
     }
 
-    async fn resolved(&self, alert: &Alert, latest: Option<&IncidentRow>) -> Result<Decision, EngineError> {
+    async fn resolved(
+        &self,
+        key: &str,
+        alert: &Alert,
+        latest: Option<&IncidentRow>,
+    ) -> Result<Decision, EngineError> {
         let incident = match on_resolved(alert, latest) {
             Resolving::Unknown => return Ok(Decision::ignored("no incident was opened from this alert")),
             Resolving::Earlier(i) => {
@@ -530,9 +643,24 @@ impl<'a> Receiver<'a> {
             Resolving::Resolve(i) => i,
         };
         let id = &incident.incident_id;
-        let message = bounded(&format!("Resolved by monitoring: {}", texts(alert).0));
         // Service came back when the alert ended, not when its resolution reached us.
         let back = alert.ends_at.unwrap_or_else(|| self.engine.clock.now());
+        let firing = self.engine.store.end_alert(key, back).await?;
+        if firing > 0 {
+            return Ok(Decision::unchanged(
+                id,
+                format!("{firing} other alert(s) of this incident still fire"),
+            ));
+        }
+        // The last of its alerts to resolve: back when the latest of them ended.
+        let alerts = self.engine.store.incident_alerts().await?;
+        let back = alerts
+            .iter()
+            .filter(|a| a.incident_id == *id)
+            .filter_map(|a| a.resolved_at)
+            .max()
+            .unwrap_or(back);
+        let message = bounded(&format!("Resolved by monitoring: {}", texts(alert).0));
         match self.engine.resolve_at(id, &message, &Default::default(), back).await {
             Ok(_) => {
                 tracing::info!(incident = %id, "an alert resolved its incident");
@@ -563,9 +691,81 @@ async fn receive(engine: &Engine, payload: &Webhook, receipt: &mut Receipt) -> R
     let mut receiver = Receiver::new(engine).await?;
     for (index, alert) in payload.alerts.iter().enumerate() {
         let decision = receiver.apply(alert).await?;
+        if decision.outcome == Outcome::Ignored {
+            keep_ignored(engine, alert, decision.reason.as_deref().unwrap_or_default()).await?;
+        }
         receipt.push(index, &alert.fingerprint, decision);
     }
     Ok(())
+}
+
+/// An alert amends could not act on is logged at warn and kept by fingerprint (an alert
+/// with no usable fingerprint, by a hash of its labels), so an operator sees it.
+async fn keep_ignored(engine: &Engine, alert: &Alert, reason: &str) -> Result<(), EngineError> {
+    let mut labels = serde_json::to_string(&alert.labels).unwrap_or_default();
+    if labels.len() > IGNORED_LABELS_BYTES_MAX {
+        labels = serde_json::to_string(&format!(
+            "{} bytes of labels, over the {IGNORED_LABELS_BYTES_MAX} kept",
+            labels.len()
+        ))
+        .unwrap_or_default();
+    }
+    let fingerprint = match check_fingerprint(&alert.fingerprint) {
+        Ok(f) => f.to_string(),
+        Err(_) => format!("labels-{}", text_hash(&labels, "")),
+    };
+    tracing::warn!(%fingerprint, %labels, %reason, "an alert was ignored: nobody is told about it");
+    let now = engine.clock.now();
+    let ignored = amends_store::IgnoredAlert {
+        fingerprint,
+        labels,
+        reason: reason.into(),
+        first_at: now,
+        last_at: now,
+        times: 1,
+    };
+    Ok(engine.store.record_ignored_alert(&ignored, IGNORED_ALERTS_KEPT).await?)
+}
+
+/// The alerts the receiver ignored, most recently seen first: each with its labels, the
+/// reason, when it was first and last seen, and how many times it came.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IgnoredAlerts {
+    pub alerts: Vec<IgnoredAlertView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IgnoredAlertView {
+    pub fingerprint: String,
+    #[schema(value_type = Object)]
+    pub labels: serde_json::Value,
+    pub reason: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub first_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub last_at: Timestamp,
+    pub times: u64,
+}
+
+/// `GET /v1/alerts/ignored`: the alerts the receiver could not act on (a missing or
+/// misspelt element label, an element the book lacks), so a typo tells somebody.
+#[utoipa::path(get, path = "/v1/alerts/ignored", tag = "alerts",
+    security(("bearer" = ["read"])),
+    responses((status = 200, description = "The most recently seen first, at most 1,000", body = IgnoredAlerts)))]
+pub async fn ignored_alerts(State(state): State<AppState>) -> Result<Json<IgnoredAlerts>, ApiError> {
+    let rows = state.engine.store.ignored_alerts(IGNORED_ALERTS_KEPT).await?;
+    let alerts = rows
+        .into_iter()
+        .map(|r| IgnoredAlertView {
+            labels: serde_json::from_str(&r.labels).unwrap_or(serde_json::Value::String(r.labels)),
+            fingerprint: r.fingerprint,
+            reason: r.reason,
+            first_at: r.first_at,
+            last_at: r.last_at,
+            times: r.times,
+        })
+        .collect();
+    Ok(Json(IgnoredAlerts { alerts }))
 }
 
 /// Takes Alertmanager's webhook: each firing alert whose element label names an element

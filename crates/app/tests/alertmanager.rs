@@ -96,7 +96,7 @@ async fn start() -> TestServer {
 
 fn counts(opened: u64, updated: u64, resolved: u64, unchanged: u64, ignored: u64) -> Value {
     json!({
-        "opened": opened, "updated": updated, "resolved": resolved,
+        "opened": opened, "joined": 0, "updated": updated, "resolved": resolved,
         "unchanged": unchanged, "ignored": ignored,
     })
 }
@@ -327,5 +327,120 @@ async fn bad_payloads_and_tokens_are_refused_and_nothing_is_recorded() {
     let r = s.post(ROUTE, Some(&s.read), &firing()).await;
     assert_eq!(r.status, 403);
     assert!(s.engine.store.incidents(false).await.expect("incidents").is_empty());
+    s.stop().await.expect("a clean stop");
+}
+
+/// An `up == 0` rule alerts once per scraped instance: three alerts naming hub1 (each its own
+/// fingerprint), then a node of hub1 alerting too. Issue 16, case 7: each opened an incident
+/// and every customer heard twice. Now one incident gathers them, each customer is told
+/// once, and it resolves when the last of them does, at the latest end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_about_one_place_make_one_incident_resolved_by_the_last() {
+    let s = start().await;
+    let instance = |fp: &str, element: &str, instance: &str| {
+        alert(fp, json!({ "alertname": "InstanceDown", "element": element, "instance": instance }))
+    };
+    let body = payload(vec![
+        instance("a000000000000001", "hub1", "hub1-a:9100"),
+        instance("a000000000000002", "hub1", "hub1-b:9100"),
+        instance("a000000000000003", "hub1", "hub1-c:9100"),
+    ]);
+    let r = s.post(ROUTE, Some(&s.operator), &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let outcomes: Vec<(&str, &str)> = r.body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["outcome"].as_str().unwrap(), a["incident_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(outcomes, [("opened", "INC-000001"), ("joined", "INC-000001"), ("joined", "INC-000001")]);
+    // A node below it alerts in a later payload; the resends change nothing.
+    let r = s
+        .post(ROUTE, Some(&s.operator), &payload(vec![instance("b000000000000001", "node1", "node1:9100")]))
+        .await;
+    assert_eq!(r.body["alerts"][0]["outcome"], "joined", "{}", r.body);
+    let r = s.post(ROUTE, Some(&s.operator), &body).await;
+    assert_eq!(r.body["counts"]["unchanged"], 3, "{}", r.body);
+    s.tick().await;
+    assert_eq!(s.engine.store.incidents(false).await.unwrap().len(), 1);
+    assert_eq!(notices(&s, "INC-000001").await, each(&["C1", "C2", "C5"], "acknowledgement"));
+
+    // Three of the four end: still open. The last ends: resolved at the latest end.
+    s.clock.set(ts("2026-11-23T14:00:00Z"));
+    let mut ended = |fp: &str, element: &str, end: &str| {
+        let mut a = instance(fp, element, "x");
+        a["status"] = json!("resolved");
+        a["endsAt"] = json!(end);
+        a
+    };
+    let some = payload(vec![
+        ended("a000000000000001", "hub1", "2026-11-23T13:10:00Z"),
+        ended("a000000000000003", "hub1", "2026-11-23T13:30:00Z"),
+        ended("b000000000000001", "node1", "2026-11-23T13:20:00Z"),
+    ]);
+    let r = s.post(ROUTE, Some(&s.operator), &some).await;
+    assert_eq!(r.body["counts"]["resolved"], 0, "{}", r.body);
+    assert_eq!(r.body["alerts"][2]["reason"], "1 other alert(s) of this incident still fire");
+    assert!(s.engine.store.incident("INC-000001").await.unwrap().unwrap().resolved_at.is_none());
+    let last = payload(vec![ended("a000000000000002", "hub1", "2026-11-23T13:25:00Z")]);
+    let r = s.post(ROUTE, Some(&s.operator), &last).await;
+    assert_eq!(r.body["counts"]["resolved"], 1, "{}", r.body);
+    let incident = s.engine.store.incident("INC-000001").await.unwrap().unwrap();
+    assert_eq!(incident.resolved_at, Some(ts("2026-11-23T13:30:00Z")), "back when the last alert ended");
+    s.tick().await;
+    let mut told = each(&["C1", "C2", "C5"], "acknowledgement");
+    told.extend(each(&["C1", "C2", "C5"], "restored"));
+    told.extend(each(&["C1", "C2", "C5"], "credit"));
+    assert_eq!(notices(&s, "INC-000001").await, told, "each told once of each");
+    s.stop().await.expect("a clean stop");
+}
+
+/// A node alerting first, then its hub: the hub's alert joins and widens the incident, so
+/// the hub's other customers are told of it too, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_above_an_open_incident_widens_it() {
+    let s = start().await;
+    let node = alert("c000000000000001", json!({ "alertname": "NodeDown", "element": "node1" }));
+    s.post(ROUTE, Some(&s.operator), &payload(vec![node])).await;
+    s.tick().await;
+    assert_eq!(notices(&s, "INC-000001").await, each(&["C1"], "acknowledgement"));
+    let hub = alert("c000000000000002", json!({ "alertname": "HubDown", "element": "hub1" }));
+    let r = s.post(ROUTE, Some(&s.operator), &payload(vec![hub])).await;
+    assert_eq!(r.body["alerts"][0]["outcome"], "joined", "{}", r.body);
+    let incident = s.engine.store.incident("INC-000001").await.unwrap().unwrap();
+    assert_eq!(incident.element_ids, ["hub1"]);
+    s.stop().await.expect("a clean stop");
+}
+
+/// Issue 16, case 7: an alert with a misspelt label was answered "ignored" and forgotten.
+/// Now it is kept, by fingerprint, with its labels and the reason, for an operator to see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_alerts_are_listed_for_an_operator() {
+    let s = start().await;
+    let typo = alert("d000000000000001", json!({ "alertname": "HubDown", "elemnt": "hub1" }));
+    let unknown = alert("d000000000000002", json!({ "alertname": "HubDown", "element": "hub-9" }));
+    s.post(ROUTE, Some(&s.operator), &payload(vec![typo.clone(), unknown])).await;
+    s.clock.set(ts("2026-11-23T12:05:00Z"));
+    s.post(ROUTE, Some(&s.operator), &payload(vec![typo])).await;
+    let r = s.get("/v1/alerts/ignored", Some(&s.read)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({ "alerts": [
+            {
+                "fingerprint": "d000000000000001",
+                "labels": { "alertname": "HubDown", "elemnt": "hub1" },
+                "reason": "labels: no \"element\" label naming an element",
+                "first_at": "2026-11-23T12:00:00Z", "last_at": "2026-11-23T12:05:00Z", "times": 2,
+            },
+            {
+                "fingerprint": "d000000000000002",
+                "labels": { "alertname": "HubDown", "element": "hub-9" },
+                "reason": "labels.element: \"hub-9\" is not an element of the book",
+                "first_at": "2026-11-23T12:00:00Z", "last_at": "2026-11-23T12:00:00Z", "times": 1,
+            },
+        ]})
+    );
+    assert_eq!(s.get("/v1/alerts/ignored", None).await.status, 401);
     s.stop().await.expect("a clean stop");
 }

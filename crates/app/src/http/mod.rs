@@ -130,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}", get(api::show_incident))
         .route("/v1/incidents/{id}/impacts", get(api::incident_impacts))
         .route("/v1/incidents/{id}/metrics", get(cases::incident_metrics))
+        .route("/v1/alerts/ignored", get(crate::alerts::ignored_alerts))
         .route("/v1/customers/{id}/notices", get(api::customer_notices))
         .route("/v1/customers/{id}/credits", get(api::customer_credits))
         .route("/v1/credits", get(api::list_credits))
