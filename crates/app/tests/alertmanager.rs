@@ -367,7 +367,7 @@ async fn alerts_about_one_place_make_one_incident_resolved_by_the_last() {
 
     // Three of the four end: still open. The last ends: resolved at the latest end.
     s.clock.set(ts("2026-11-23T14:00:00Z"));
-    let mut ended = |fp: &str, element: &str, end: &str| {
+    let ended = |fp: &str, element: &str, end: &str| {
         let mut a = instance(fp, element, "x");
         a["status"] = json!("resolved");
         a["endsAt"] = json!(end);

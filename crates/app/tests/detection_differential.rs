@@ -444,6 +444,8 @@ fn replay(db: &Path, dir: &Path, events: &[Event]) -> Expected {
 struct Outcome {
     /// source key → (state, resolved at, merged into (a source key), elements, cause)
     incidents: BTreeMap<String, (String, Option<String>, Option<String>, Vec<String>, String)>,
+    /// source key → its timeline: (kind, state, message)
+    timelines: BTreeMap<String, Vec<(String, String, String)>>,
     /// (source key, customer) → (downtime, follow-up, notified, back at)
     impacts: BTreeMap<(String, String), (Vec<String>, bool, i16, Option<String>)>,
     /// (customer, source key, kind, seq, channel)
@@ -459,6 +461,7 @@ async fn outcome(db: &Path) -> Outcome {
         sources.iter().map(|s| (s.incident_id.clone(), s.source_key.clone())).collect();
     let mut out = Outcome {
         incidents: BTreeMap::new(),
+        timelines: BTreeMap::new(),
         impacts: BTreeMap::new(),
         notices: BTreeSet::new(),
         credits: BTreeSet::new(),
@@ -476,6 +479,9 @@ async fn outcome(db: &Path) -> Outcome {
             key.clone(),
             (i.state.clone(), i.resolved_at.map(|t| t.to_string()), merged, elements, i.cause.clone()),
         );
+        let timeline = store.updates(&i.incident_id).await.unwrap();
+        out.timelines
+            .insert(key.clone(), timeline.into_iter().map(|u| (u.kind, u.state, u.message)).collect());
         for m in store.impacts(&i.incident_id).await.unwrap() {
             let downtime = m.downtime.iter().map(|(s, e)| format!("{s}/{e}")).collect();
             out.impacts.insert(
@@ -591,6 +597,7 @@ async fn killed_stopped_and_restarted_detection_records_what_one_uninterrupted_r
 
     // And the restarted server recorded exactly what the calm one did.
     assert_eq!(restarted.incidents, calm.incidents, "incidents");
+    assert_eq!(restarted.timelines, calm.timelines, "timelines");
     assert_eq!(restarted.impacts.len(), calm.impacts.len(), "impacts");
     assert_eq!(restarted.impacts, calm.impacts, "impacts");
     let only = |a: &BTreeSet<_>, b: &BTreeSet<_>| a.difference(b).take(5).cloned().collect::<Vec<_>>();

@@ -198,7 +198,9 @@ impl Service {
             self.detector.advance(self.engine.clock.now(), &mut self.detections);
         }
         if !self.detections.is_empty() {
+            let (n, started) = (self.detections.len(), std::time::Instant::now());
             self.record().await?;
+            tracing::debug!(detections = n, took_ms = started.elapsed().as_millis() as u64, "recorded");
             state.wake_worker();
         }
         Ok(())

@@ -21,16 +21,20 @@ impl Service {
         let mut pending = Pending::new();
         for detection in detections {
             match detection {
-                Detection::Opened { incident, element, started_at, .. } => {
-                    self.open(incident, element, started_at).await?;
+                Detection::Opened { incident, element, started_at, offline, .. } => {
+                    self.open(incident, element, started_at, offline).await?;
                     self.presume_deviceless(&mut pending, incident, element);
                 }
-                Detection::Merged { incident, merged, element, at } => {
-                    self.flush(&mut pending).await?;
+                Detection::Merged { incident, merged, element, at, extent } => {
+                    // Only what the merge moves must be written first: the merged
+                    // incidents' customers, told under the incident they joined.
+                    let moving: Vec<String> =
+                        merged.iter().chain([&incident]).filter_map(|&i| self.store_id(i).cloned()).collect();
+                    self.flush_some(&mut pending, &moving).await?;
                     for m in merged {
                         self.merge(m, incident, at).await?;
                     }
-                    self.widen(incident, element).await?;
+                    self.widen(incident, element, &extent).await?;
                     self.presume_deviceless(&mut pending, incident, element);
                 }
                 Detection::Narrowed { .. } => {}
@@ -41,7 +45,8 @@ impl Service {
                     self.stage(&mut pending, incident, device, at, |row| row.back_at = Some(at));
                 }
                 Detection::Resolved { incident, still_offline, at } => {
-                    self.flush(&mut pending).await?;
+                    let resolving: Vec<String> = self.store_id(incident).cloned().into_iter().collect();
+                    self.flush_some(&mut pending, &resolving).await?;
                     self.resolve(incident, &still_offline, at).await?;
                 }
             }
@@ -62,6 +67,7 @@ impl Service {
         incident: u32,
         element: ElementIdx,
         started_at: Timestamp,
+        offline: u32,
     ) -> Result<(), EngineError> {
         let now = self.engine.clock.now();
         let detected = self.detector.incident(incident);
@@ -71,7 +77,8 @@ impl Service {
         // two incidents share them.
         let key = source_key(&e.id, detected.opened_at);
         let hold = self.config.confirm_within;
-        let (offline, total) = self.detector.element_counts(element);
+        // As the element stood when it crossed, not as it stands when this is recorded.
+        let total = self.detector.element_counts(element).1;
         let follow_up = hold.unwrap_or(self.engine.config.follow_up);
         let row = IncidentRow {
             incident_id: String::new(),
@@ -143,6 +150,12 @@ impl Service {
         }
     }
 
+    /// `flush` for the incidents `ids` only.
+    async fn flush_some(&mut self, pending: &mut Pending, ids: &[String]) -> Result<(), EngineError> {
+        let mut some: Pending = ids.iter().filter_map(|id| pending.remove_entry(id)).collect();
+        self.flush(&mut some).await
+    }
+
     /// Writes the staged impacts and queues what each is due. An incident the store
     /// already has resolved is left alone: a replay must not reopen its customers.
     async fn flush(&mut self, pending: &mut Pending) -> Result<(), EngineError> {
@@ -191,7 +204,7 @@ impl Service {
 
     /// The incident now covers its extent (every element it has taken in), and its public
     /// cause names the wider area, unless an operator wrote one of their own.
-    async fn widen(&self, incident: u32, top: ElementIdx) -> Result<(), EngineError> {
+    async fn widen(&self, incident: u32, top: ElementIdx, extent: &[ElementIdx]) -> Result<(), EngineError> {
         let Some(id) = self.store_id(incident) else { return Ok(()) };
         let stored = self.engine.incident(id).await?;
         if stored.resolved_at.is_some() {
@@ -201,13 +214,8 @@ impl Service {
             let cause = detected_cause(&self.book.topology.element(top).name);
             self.engine.store.set_cause(id, &cause, &ByLocale::new()).await?;
         }
-        let mut elements: Vec<String> = self
-            .detector
-            .incident(incident)
-            .extent
-            .iter()
-            .map(|&e| self.book.topology.element(e).id.clone())
-            .collect();
+        let mut elements: Vec<String> =
+            extent.iter().map(|&e| self.book.topology.element(e).id.clone()).collect();
         elements.sort();
         Ok(self.engine.store.set_elements(id, &elements).await?)
     }

@@ -353,6 +353,28 @@ pub(crate) fn credit_notice_fields(
     }
 }
 
+/// Where incidents came from, read once per pass of the credit step (a storm leaves
+/// thousands of detected incidents: a look-up per incident must not read them all).
+struct Origins {
+    /// Merged into another: its customers and downtime are that one's.
+    merged: std::collections::HashSet<String>,
+    /// Opened by detection and not merged: each customer's downtime is their own.
+    detected: std::collections::HashSet<String>,
+}
+
+impl Origins {
+    fn of(sources: &[amends_store::IncidentSource]) -> Origins {
+        let merged =
+            sources.iter().filter(|s| s.merged_into.is_some()).map(|s| s.incident_id.clone()).collect();
+        let detected = sources
+            .iter()
+            .filter(|s| s.merged_into.is_none() && s.source_key.starts_with(super::TELEMETRY_SOURCE))
+            .map(|s| s.incident_id.clone())
+            .collect();
+        Origins { merged, detected }
+    }
+}
+
 impl Engine {
     /// Credits every resolved incident whose credit step has not finished.
     pub async fn credit_resolved(&self) -> Result<CreditReport, EngineError> {
@@ -363,9 +385,12 @@ impl Engine {
         }
         let book = self.book().await?;
         let all = self.store.incidents(false).await?;
+        // Read after `pending`: an incident is marked merged before it is resolved, so every
+        // pending one that was merged shows as merged here.
+        let origins = Origins::of(&self.store.incident_sources().await?);
         for incident in pending {
             let mut this = CreditReport::default();
-            let credited = match self.credit_incident(&book, &incident, &all, &mut this).await {
+            let credited = match self.credit_incident(&book, &incident, &all, &origins, &mut this).await {
                 Ok(()) => self.open_outage_cases(&incident).await.map(|n| this.cases_opened = n),
                 Err(e) => Err(e),
             };
@@ -398,26 +423,23 @@ impl Engine {
         book: &Arc<LoadedBook>,
         incident: &IncidentRow,
         all: &[IncidentRow],
+        origins: &Origins,
         report: &mut CreditReport,
     ) -> Result<(), EngineError> {
         let Some(resolved_at) = incident.resolved_at else { return Ok(()) };
-        self.refuse_other_policies(incident).await?;
-        let Some(outage) = Interval::new(incident.declared_at, resolved_at) else { return Ok(()) };
-        let sources = self.store.incident_sources().await?;
-        let source = sources.iter().find(|s| s.incident_id == incident.incident_id);
-        if source.is_some_and(|s| s.merged_into.is_some()) {
+        if origins.merged.contains(&incident.incident_id) {
             // Its customers and their downtime moved to the incident it merged into.
             return Ok(());
         }
+        self.refuse_other_policies(incident).await?;
+        let Some(outage) = Interval::new(incident.declared_at, resolved_at) else { return Ok(()) };
         // A merged incident's customers and downtime moved to the one it merged into: it is
         // no earlier outage of anyone.
-        let merged: std::collections::HashSet<&str> =
-            sources.iter().filter(|s| s.merged_into.is_some()).map(|s| s.incident_id.as_str()).collect();
         let all: Vec<IncidentRow> =
-            all.iter().filter(|o| !merged.contains(o.incident_id.as_str())).cloned().collect();
+            all.iter().filter(|o| !origins.merged.contains(&o.incident_id)).cloned().collect();
         let all = all.as_slice();
         let horizon = outage.start().checked_sub(LOOKBACK_MAX).unwrap_or(outage.start());
-        let detected = self.detected_downtime(book, incident, horizon, all, &sources).await?;
+        let detected = self.detected_downtime(book, incident, horizon, all, origins).await?;
         let own = detected.get(incident.incident_id.as_str()).cloned();
         let this =
             ThisOutage { id: incident.incident_id.as_str().into(), outage, issued_at: resolved_at, own };
@@ -542,7 +564,7 @@ impl Engine {
         this: &IncidentRow,
         horizon: Timestamp,
         all: &'a [IncidentRow],
-        sources: &[amends_store::IncidentSource],
+        origins: &Origins,
     ) -> Result<HashMap<&'a str, Arc<OwnDowntime>>, EngineError> {
         let mut out = HashMap::new();
         let this_key = (this.resolved_at, this.incident_id.as_str());
@@ -551,12 +573,7 @@ impl Engine {
             if resolved_at < horizon || (incident.resolved_at, incident.incident_id.as_str()) > this_key {
                 continue;
             }
-            let detected = sources.iter().any(|s| {
-                s.incident_id == incident.incident_id
-                    && s.merged_into.is_none()
-                    && s.source_key.starts_with(super::TELEMETRY_SOURCE)
-            });
-            if !detected {
+            if !origins.detected.contains(&incident.incident_id) {
                 continue;
             }
             let mut own = OwnDowntime::new();

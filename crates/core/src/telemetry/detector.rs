@@ -29,10 +29,12 @@ pub enum Detection {
     /// A new incident at `element`, which crossed its threshold at `at`; its outage began
     /// at `started_at` (the earliest outage of its devices then, within the correlation
     /// window). Its start may move back later, as confirmations of earlier reports join.
-    Opened { incident: u32, element: ElementIdx, at: Timestamp, started_at: Timestamp },
+    /// `offline`: the element's devices confirmed offline at that instant.
+    Opened { incident: u32, element: ElementIdx, at: Timestamp, started_at: Timestamp, offline: u32 },
     /// `element`, an ancestor of the incidents in `merged`, crossed its threshold: they are
-    /// now part of `incident`.
-    Merged { incident: u32, merged: Vec<u32>, element: ElementIdx, at: Timestamp },
+    /// now part of `incident`, whose extent is then `extent` (as of this detection: the
+    /// incident may be merged further by the time the caller looks).
+    Merged { incident: u32, merged: Vec<u32>, element: ElementIdx, at: Timestamp, extent: Vec<ElementIdx> },
     /// The incident's top element came back but elements below it are still out: the
     /// incident goes on at those.
     Narrowed { incident: u32, elements: Vec<ElementIdx>, at: Timestamp },
@@ -739,9 +741,23 @@ impl Detector {
         self.tops.insert(net.pre[element as usize], element);
         let opened = out.len();
         if merged.is_empty() {
-            out.push(Detection::Opened { incident, element, at: instant(at), started_at: instant(at) });
+            let offline = self.offline_below[element as usize];
+            out.push(Detection::Opened {
+                incident,
+                element,
+                at: instant(at),
+                started_at: instant(at),
+                offline,
+            });
         } else {
-            out.push(Detection::Merged { incident, merged: merged[1..].to_vec(), element, at: instant(at) });
+            let extent = target.extent.clone();
+            out.push(Detection::Merged {
+                incident,
+                merged: merged[1..].to_vec(),
+                element,
+                at: instant(at),
+                extent,
+            });
         }
         let earliest = at.saturating_sub(self.config.correlation_window.as_micros() as i64);
         let mut started = micros(self.incidents[incident as usize].started_at);

@@ -236,7 +236,7 @@ fn show(plant: &Plant, det: &Detector, detections: &[Detection]) -> Vec<String> 
             Detection::Opened { incident, element, at, .. } => {
                 format!("{} opened #{incident} {}", clock(*at), el(*element))
             }
-            Detection::Merged { incident, merged, element, at } => {
+            Detection::Merged { incident, merged, element, at, .. } => {
                 format!("{} merged #{incident} {merged:?} {}", clock(*at), el(*element))
             }
             Detection::Narrowed { incident, elements, at } => {
