@@ -31,9 +31,7 @@ impl Service {
                     let moving: Vec<String> =
                         merged.iter().chain([&incident]).filter_map(|&i| self.store_id(i).cloned()).collect();
                     self.flush_some(&mut pending, &moving).await?;
-                    for m in merged {
-                        self.merge(m, incident, at).await?;
-                    }
+                    self.merge(&merged, incident, at).await?;
                     self.widen(incident, element, &extent).await?;
                     self.presume_deviceless(&mut pending, incident, element);
                 }
@@ -156,50 +154,75 @@ impl Service {
         self.flush(&mut some).await
     }
 
-    /// Writes the staged impacts and queues what each is due. An incident the store
-    /// already has resolved is left alone: a replay must not reopen its customers.
+    /// Writes the staged impacts and queues what each is due, for every incident at once
+    /// (one write of the impacts, one of the notices, one of the stages). An incident the
+    /// store already has resolved is left alone: a replay must not reopen its customers.
     async fn flush(&mut self, pending: &mut Pending) -> Result<(), EngineError> {
-        for (id, rows) in std::mem::take(pending) {
+        let mut open = Vec::new();
+        let mut rows = Vec::new();
+        for (id, staged) in std::mem::take(pending) {
             let incident = self.engine.incident(&id).await?;
             if incident.resolved_at.is_some() {
                 continue;
             }
-            let mut rows: Vec<ImpactRow> = rows.into_values().collect();
-            let stored = self.engine.store.upsert_impacts(&mut rows).await?;
-            let timeline = self.engine.store.updates(&id).await?;
-            self.engine.notify_impacts(&self.book, &incident, &stored, &timeline).await?;
+            rows.extend(staged.into_values());
+            open.push((incident, self.engine.store.updates(&id).await?));
         }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut stored: HashMap<String, Vec<ImpactRow>> = HashMap::new();
+        for row in self.engine.store.upsert_impacts(&mut rows).await? {
+            stored.entry(row.incident_id.clone()).or_default().push(row);
+        }
+        let incidents = open
+            .into_iter()
+            .map(|(incident, timeline)| {
+                let impacts = stored.remove(&incident.incident_id).unwrap_or_default();
+                (incident, timeline, impacts)
+            })
+            .collect();
+        self.engine.notify_impacts_of(&self.book, incidents).await?;
         Ok(())
     }
 
-    /// `merged` became part of `into`: its customers move there with how far their notices
-    /// went (so none is acknowledged twice), and it is closed as merged, without notices
-    /// or credits of its own.
-    async fn merge(&mut self, merged: u32, into: u32, at: Timestamp) -> Result<(), EngineError> {
-        let (Some(from), Some(to)) = (self.store_id(merged).cloned(), self.store_id(into).cloned()) else {
-            return Ok(());
-        };
+    /// `merged` became part of `into`: their customers move there with how far their
+    /// notices went (so none is acknowledged twice), in one write, and each is closed as
+    /// merged, without notices or credits of its own.
+    async fn merge(&mut self, merged: &[u32], into: u32, at: Timestamp) -> Result<(), EngineError> {
+        let Some(to) = self.store_id(into).cloned() else { return Ok(()) };
         if self.engine.incident(&to).await?.resolved_at.is_some() {
             // A replay of a merge recorded long ago: the wider incident's impacts are final.
             return Ok(());
         }
-        let mut moved = self.engine.store.impacts(&from).await?;
-        for row in &mut moved {
-            row.incident_id = to.clone();
+        let froms: Vec<String> = merged.iter().filter_map(|&m| self.store_id(m).cloned()).collect();
+        let mut moved = Vec::new();
+        for from in &froms {
+            moved.extend(
+                self.engine
+                    .store
+                    .impacts(from)
+                    .await?
+                    .into_iter()
+                    .map(|row| ImpactRow { incident_id: to.clone(), ..row }),
+            );
         }
         self.engine.store.upsert_impacts(&mut moved).await?;
-        self.engine.store.mark_merged(&from, &to).await?;
-        let update = NewUpdate {
-            at,
-            kind: UpdateKind::Merged.as_str().into(),
-            state: IncidentState::Resolved.as_str().into(),
-            etr: None,
-            next_update_by: None,
-            message: format!("Now part of {to}, a wider outage."),
-            messages: ByLocale::new(),
-            trigger_key: Some(format!("merged:{to}")),
-        };
-        ignore_resolved(self.engine.store.append_update(&from, &update).await)
+        for from in &froms {
+            self.engine.store.mark_merged(from, &to).await?;
+            let update = NewUpdate {
+                at,
+                kind: UpdateKind::Merged.as_str().into(),
+                state: IncidentState::Resolved.as_str().into(),
+                etr: None,
+                next_update_by: None,
+                message: format!("Now part of {to}, a wider outage."),
+                messages: ByLocale::new(),
+                trigger_key: Some(format!("merged:{to}")),
+            };
+            ignore_resolved(self.engine.store.append_update(from, &update).await)?;
+        }
+        Ok(())
     }
 
     /// The incident now covers its extent (every element it has taken in), and its public

@@ -9,7 +9,7 @@
 //! still offline. Each impact records how far its notices have gone (only ever raised), and
 //! every notice key is deterministic, so any of these steps can run again after a crash.
 
-use super::fanout::{Batch, Instants};
+use super::fanout::{Batch, FANOUT_BATCH_ROWS, Instants};
 use super::{Engine, EngineError, FanoutReport};
 use crate::book::LoadedBook;
 use amends_core::incident::{ByLocale, UpdateKind};
@@ -93,45 +93,69 @@ impl Engine {
         impacts: &[ImpactRow],
         timeline: &[UpdateRow],
     ) -> Result<(FanoutReport, HashSet<String>), EngineError> {
-        let resolved = incident.resolved_at.is_some();
-        let (released, at_detection) = (released(timeline), told_at_detection(timeline));
+        self.notify_impacts_of(book, vec![(incident.clone(), timeline.to_vec(), impacts.to_vec())]).await
+    }
+
+    /// `notify_impacts` for several incidents at once (what one pass of detection records):
+    /// every notice rendered, then all of them queued in one write, then every impact's
+    /// stage raised in one write, so a storm of incidents costs a few transactions, not a
+    /// few per incident. Notices are queued before the stages that record them.
+    pub async fn notify_impacts_of(
+        &self,
+        book: &Arc<LoadedBook>,
+        incidents: Vec<(IncidentRow, Vec<UpdateRow>, Vec<ImpactRow>)>,
+    ) -> Result<(FanoutReport, HashSet<String>), EngineError> {
         let mut report = FanoutReport::default();
         let mut acknowledged = HashSet::new();
-        // One pass decides what each impact is due; acknowledgements go out before closing
-        // notices (a customer told both at once reads them in that order).
-        let mut groups: Vec<(Due, Vec<&ImpactRow>)> = Vec::new();
-        for impact in impacts {
-            let Some(due) = due_notice(impact, released, resolved, at_detection) else { continue };
-            match groups.iter_mut().find(|(g, _)| *g == due) {
-                Some((_, rows)) => rows.push(impact),
-                None => groups.push((due, vec![impact])),
+        let mut notices = Vec::new();
+        let mut raised = Vec::new();
+        for (incident, timeline, impacts) in &incidents {
+            let resolved = incident.resolved_at.is_some();
+            let (released, at_detection) = (released(timeline), told_at_detection(timeline));
+            // One pass decides what each impact is due; acknowledgements go out before
+            // closing notices (a customer told both at once reads them in that order).
+            let mut groups: Vec<(Due, Vec<&ImpactRow>)> = Vec::new();
+            for impact in impacts {
+                let Some(due) = due_notice(impact, released, resolved, at_detection) else { continue };
+                match groups.iter_mut().find(|(g, _)| *g == due) {
+                    Some((_, rows)) => rows.push(impact),
+                    None => groups.push((due, vec![impact])),
+                }
+            }
+            groups.sort_by_key(|((_, stage), _)| *stage);
+            for ((kinds, stage), due) in groups {
+                for chunk in due.chunks(FANOUT_BATCH_ROWS) {
+                    for &kind in kinds {
+                        let (rows, without_contact) =
+                            self.render_impact_notices(book, incident, timeline, kind, chunk).await?;
+                        report.without_contact += without_contact;
+                        notices.extend(rows);
+                    }
+                }
+                if kinds.contains(&NoticeKind::Acknowledgement) {
+                    acknowledged.extend(due.iter().map(|i| i.customer_id.clone()));
+                }
+                raised.extend(due.into_iter().map(|i| ImpactRow { notified: stage, ..i.clone() }));
             }
         }
-        groups.sort_by_key(|((_, stage), _)| *stage);
-        for ((kinds, stage), due) in groups {
-            for &kind in kinds {
-                report += self.queue_impact_notices(book, incident, kind, &due).await?;
-            }
-            let ids: Vec<&str> = due.iter().map(|i| i.customer_id.as_str()).collect();
-            self.store.raise_notified(&incident.incident_id, &ids, stage).await?;
-            if kinds.contains(&NoticeKind::Acknowledgement) {
-                acknowledged.extend(ids.into_iter().map(String::from));
-            }
+        report += self.queue_rows(notices).await?;
+        if !raised.is_empty() {
+            // An upsert keeps the higher stage and rewrites the rest as it was just read.
+            self.store.upsert_impacts(&mut raised).await?;
         }
-        report.updates = 0;
         Ok((report, acknowledged))
     }
 
     /// One notice of `kind` (seq 0: each kind once per customer and incident) to each of
-    /// `impacts`, with their own outage start and return shown in their zone.
-    async fn queue_impact_notices(
+    /// `impacts`, with their own outage start and return shown in their zone, rendered.
+    async fn render_impact_notices(
         &self,
         book: &Arc<LoadedBook>,
         incident: &IncidentRow,
+        timeline: &[UpdateRow],
         kind: NoticeKind,
         impacts: &[&ImpactRow],
-    ) -> Result<FanoutReport, EngineError> {
-        let timeline = self.store.updates(&incident.incident_id).await?;
+    ) -> Result<(Vec<amends_store::NoticeRow>, u64), EngineError> {
         let latest = timeline.last();
         let batch = Batch {
             kind,
@@ -166,7 +190,7 @@ impl Engine {
                 Some((c, own))
             })
             .collect();
-        self.render_and_queue(book, &batch, customers, |own, _| own.clone()).await
+        self.render_rows(book, &batch, customers, |own, _| own.clone()).await
     }
 
     /// The notices of one timeline entry of a detected incident: first whatever each

@@ -206,18 +206,44 @@ impl Engine {
         }
     }
 
-    /// Renders `batch` for each customer (with `fill` giving what is theirs alone) on every
-    /// core, and writes the notices in bounded batches. Rendering the next batch overlaps
-    /// writing this one, so the slower of the two sets the pace, not their sum.
-    pub(crate) async fn render_and_queue<T: Send + Sync + 'static>(
+    /// Renders `batch` for each of a few customers (at most `FANOUT_BATCH_ROWS`), without
+    /// writing: the caller queues the notices of many batches in one write (`queue_rows`).
+    /// Returns the notices and how many customers had no way to be reached.
+    pub(crate) async fn render_rows<T: Send + Sync + 'static>(
         &self,
         book: &Arc<LoadedBook>,
         batch: &Batch<'_>,
         customers: Vec<(u32, T)>,
         fill: Fill<T>,
-    ) -> Result<FanoutReport, EngineError> {
-        let mut report = FanoutReport { updates: 1, ..FanoutReport::default() };
-        let shared = Arc::new(SharedBatch {
+    ) -> Result<(Vec<NoticeRow>, u64), EngineError> {
+        debug_assert!(customers.len() <= FANOUT_BATCH_ROWS);
+        let shared = self.shared_batch(batch).await?;
+        let (book, templates) = (book.clone(), self.templates.clone());
+        let rendered = tokio::task::spawn_blocking(move || {
+            render_parallel(&templates, &book, &shared, &customers, fill)
+        });
+        Ok(rendered.await.map_err(join)??)
+    }
+
+    /// Writes rendered notices: those to send, then those declined (no consent), each in
+    /// one transaction per `FANOUT_BATCH_ROWS`.
+    pub(crate) async fn queue_rows(&self, rows: Vec<NoticeRow>) -> Result<FanoutReport, EngineError> {
+        let mut report = FanoutReport::default();
+        let (queued, declined): (Vec<NoticeRow>, Vec<NoticeRow>) =
+            rows.into_iter().partition(|n| n.status == "queued");
+        for mut chunk in queued.chunks(FANOUT_BATCH_ROWS).map(<[NoticeRow]>::to_vec) {
+            report.notices_queued += self.store.enqueue_notices(&mut chunk).await?;
+            crate::failpoint::pass(crate::failpoint::FANOUT_BATCH, 1);
+        }
+        for mut chunk in declined.chunks(FANOUT_BATCH_ROWS).map(<[NoticeRow]>::to_vec) {
+            report.declined += self.store.enqueue_notices(&mut chunk).await?;
+        }
+        Ok(report)
+    }
+
+    /// What every notice of `batch` shares, with the preferences as they stand.
+    async fn shared_batch(&self, batch: &Batch<'_>) -> Result<Arc<SharedBatch>, EngineError> {
+        Ok(Arc::new(SharedBatch {
             kind: batch.kind,
             topic: Topic::of(batch.kind, batch.base.etr_changed),
             preferences: self.preferences().await?,
@@ -232,7 +258,21 @@ impl Engine {
             },
             instants: batch.instants,
             now: batch.now,
-        });
+        }))
+    }
+
+    /// Renders `batch` for each customer (with `fill` giving what is theirs alone) on every
+    /// core, and writes the notices in bounded batches. Rendering the next batch overlaps
+    /// writing this one, so the slower of the two sets the pace, not their sum.
+    pub(crate) async fn render_and_queue<T: Send + Sync + 'static>(
+        &self,
+        book: &Arc<LoadedBook>,
+        batch: &Batch<'_>,
+        customers: Vec<(u32, T)>,
+        fill: Fill<T>,
+    ) -> Result<FanoutReport, EngineError> {
+        let mut report = FanoutReport { updates: 1, ..FanoutReport::default() };
+        let shared = self.shared_batch(batch).await?;
         let customers = Arc::new(customers);
         let render = |start: usize| {
             let end = (start + FANOUT_BATCH_ROWS).min(customers.len());
