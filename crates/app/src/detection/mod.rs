@@ -43,6 +43,10 @@ pub const TICK: Duration = Duration::from_millis(100);
 pub const INTAKE_QUEUE_BATCHES: usize = 64;
 /// Logged events read per page when the detector is rebuilt.
 pub const REPLAY_PAGE_ROWS: u32 = 50_000;
+/// Writes (a device joining or leaving an incident, a merge, a resolution) detection may
+/// have decided and not yet applied; over it, detection takes no more events until they
+/// are applied.
+pub const WRITES_QUEUED_MAX: usize = 4_000_000;
 /// How long detection waits with no event (and no source behind) before its clock moves
 /// on with the wall clock rather than with the events.
 pub const IDLE_BEFORE_WALL_CLOCK: Duration = Duration::from_secs(2);
@@ -75,6 +79,8 @@ pub(crate) struct Service {
     /// Per detector incident: its incident in the store, once recorded.
     ids: Vec<Option<String>>,
     detections: Vec<Detection>,
+    /// The customers' side of what was detected, waiting to be applied, in order.
+    writes: std::collections::VecDeque<record::Write>,
     /// When the last batch came (or the service started).
     quiet_since: tokio::time::Instant,
     /// The last batch's source said it holds more.
@@ -106,6 +112,9 @@ async fn run(
         if service.is_none() {
             service = rebuilt(&state, &config).await;
         }
+        let writing = service.as_ref().is_some_and(Service::has_writes);
+        // Over the bound, events wait (and so do their sources) until the writes catch up.
+        let taking = service.as_ref().is_none_or(|s| s.writes.len() < WRITES_QUEUED_MAX);
         tokio::select! {
             _ = stopped.changed() => return,
             _ = tick.tick() => {
@@ -116,7 +125,18 @@ async fn run(
                     service = None;
                 }
             }
-            Some(submission) = batches.recv() => {
+            () = std::future::ready(()), if writing => {
+                if let Some(s) = service.as_mut() {
+                    match s.apply_writes(record::WRITE_SLICE).await {
+                        Ok(()) => state.wake_worker(),
+                        Err(error) => {
+                            tracing::error!(%error, "writing detections failed; rebuilding from the event log");
+                            service = None;
+                        }
+                    }
+                }
+            }
+            Some(submission) = batches.recv(), if taking => {
                 match service.as_mut() {
                     Some(s) => s.take(submission).await,
                     None => submission.refuse("detection is starting; try again"),
@@ -155,6 +175,7 @@ impl Service {
             detector,
             ids: Vec::new(),
             detections: Vec::new(),
+            writes: std::collections::VecDeque::new(),
             quiet_since: tokio::time::Instant::now(),
             behind: false,
         };
@@ -175,6 +196,7 @@ impl Service {
             }
             replayed += page.len() as u64;
             service.record().await?;
+            service.apply_writes(Duration::MAX).await?;
             after = Some(last);
         }
         tracing::info!(replayed, incidents = service.detector.incidents().len(), "detection rebuilt");
@@ -198,9 +220,7 @@ impl Service {
             self.detector.advance(self.engine.clock.now(), &mut self.detections);
         }
         if !self.detections.is_empty() {
-            let (n, started) = (self.detections.len(), std::time::Instant::now());
             self.record().await?;
-            tracing::debug!(detections = n, took_ms = started.elapsed().as_millis() as u64, "recorded");
             state.wake_worker();
         }
         Ok(())

@@ -1,5 +1,17 @@
-//! What detection saw, written down: incidents opened and merged, each customer's impact,
-//! their notices, and the resolution with everyone's own downtime.
+//! What detection saw, written down, in two parts.
+//!
+//! The incidents themselves are recorded at once, as detection makes them: each new
+//! incident, and the element and cause of an incident that widens. That is what an
+//! operator and the status page look at, so the network-wide incident of a storm shows
+//! within a tick of its crossing, however far behind the rest is.
+//!
+//! The customers' side (each one's impact, their notices, merges moving customers into the
+//! wider incident, resolutions with everyone's own downtime) is queued in detection's
+//! order as [`Write`]s and applied a slice at a time ([`Service::apply_writes`]), in that
+//! order, between batches of events, so a storm of thousands of incidents never stops
+//! detection from taking events. What a write needs of the detector is taken when it is
+//! queued (the detector moves on); everything is keyed, so a crash loses nothing a rebuild
+//! does not write again the same way.
 
 use super::Service;
 use crate::recovery::{EngineError, TELEMETRY_SOURCE};
@@ -9,43 +21,90 @@ use amends_core::topology::ElementIdx;
 use amends_store::{ImpactRow, IncidentRow, NewUpdate, StoreError, notified};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 /// Impacts of one store incident waiting to be written, by customer index.
-type Pending = BTreeMap<String, HashMap<u32, ImpactRow>>;
+pub(super) type Pending = BTreeMap<String, HashMap<u32, ImpactRow>>;
+
+/// How long one slice of [`Service::apply_writes`] goes on before detection takes events
+/// again (the slice then writes what it staged).
+pub const WRITE_SLICE: Duration = Duration::from_millis(50);
+
+/// One step of the customers' side of detection, in detection's order.
+pub(super) enum Write {
+    /// A device joined (`back: None`) or came back in an incident: its customers' impacts.
+    Device { incident: u32, device: u32, at: Timestamp, back: Option<Timestamp> },
+    /// Customers without a device at or below `element` are presumed out from `started`.
+    Presume { incident: u32, element: ElementIdx, started: Timestamp },
+    /// `merged` became part of `into` at `at`.
+    Merge { merged: Vec<u32>, into: u32, at: Timestamp },
+    /// The incident resolved at `at`, with every customer's final impact.
+    Resolve { incident: u32, rows: Vec<ImpactRow>, at: Timestamp },
+}
 
 impl Service {
-    /// Writes every detection made so far, in order. Impacts are written and notified in
-    /// one go per incident, before anything that depends on them (a merge, a resolution).
+    /// Records the incidents of every detection made so far, and queues the rest, in order.
     pub(super) async fn record(&mut self) -> Result<(), EngineError> {
-        let detections = std::mem::take(&mut self.detections);
-        let mut pending = Pending::new();
-        for detection in detections {
+        for detection in std::mem::take(&mut self.detections) {
             match detection {
                 Detection::Opened { incident, element, started_at, offline, .. } => {
                     self.open(incident, element, started_at, offline).await?;
-                    self.presume_deviceless(&mut pending, incident, element);
+                    self.writes.push_back(Write::Presume { incident, element, started: started_at });
                 }
                 Detection::Merged { incident, merged, element, at, extent } => {
-                    // Only what the merge moves must be written first: the merged
-                    // incidents' customers, told under the incident they joined.
-                    let moving: Vec<String> =
-                        merged.iter().chain([&incident]).filter_map(|&i| self.store_id(i).cloned()).collect();
-                    self.flush_some(&mut pending, &moving).await?;
-                    self.merge(&merged, incident, at).await?;
                     self.widen(incident, element, &extent).await?;
-                    self.presume_deviceless(&mut pending, incident, element);
+                    self.writes.push_back(Write::Merge { merged, into: incident, at });
+                    let started = self.detector.incident(incident).started_at;
+                    self.writes.push_back(Write::Presume { incident, element, started });
                 }
                 Detection::Narrowed { .. } => {}
                 Detection::Affected { incident, device, at } => {
-                    self.stage(&mut pending, incident, device, at, |row| row.back_at = None);
+                    self.writes.push_back(Write::Device { incident, device, at, back: None });
                 }
                 Detection::Restored { incident, device, at } => {
-                    self.stage(&mut pending, incident, device, at, |row| row.back_at = Some(at));
+                    self.writes.push_back(Write::Device { incident, device, at, back: Some(at) });
                 }
                 Detection::Resolved { incident, still_offline, at } => {
+                    let rows = self.final_impacts(incident, &still_offline, at);
+                    self.writes.push_back(Write::Resolve { incident, rows, at });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether writes are waiting.
+    pub(super) fn has_writes(&self) -> bool {
+        !self.writes.is_empty()
+    }
+
+    /// Applies queued writes, in order, for about `slice`, then writes what they staged.
+    /// Impacts are written and notified in one go, before anything that depends on them
+    /// (a merge, a resolution).
+    pub(super) async fn apply_writes(&mut self, slice: Duration) -> Result<(), EngineError> {
+        let started = Instant::now();
+        let mut pending = Pending::new();
+        while started.elapsed() < slice {
+            let Some(write) = self.writes.pop_front() else { break };
+            match write {
+                Write::Device { incident, device, at, back } => {
+                    self.stage(&mut pending, incident, device, at, |row| row.back_at = back);
+                }
+                Write::Presume { incident, element, started } => {
+                    self.presume_deviceless(&mut pending, incident, element, started);
+                }
+                Write::Merge { merged, into, at } => {
+                    // Only what the merge moves must be written first: the merged
+                    // incidents' customers, told under the incident they joined.
+                    let moving: Vec<String> =
+                        merged.iter().chain([&into]).filter_map(|&i| self.store_id(i).cloned()).collect();
+                    self.flush_some(&mut pending, &moving).await?;
+                    self.merge(&merged, into, at).await?;
+                }
+                Write::Resolve { incident, rows, at } => {
                     let resolving: Vec<String> = self.store_id(incident).cloned().into_iter().collect();
                     self.flush_some(&mut pending, &resolving).await?;
-                    self.resolve(incident, &still_offline, at).await?;
+                    self.resolve(incident, rows, at).await?;
                 }
             }
         }
@@ -117,9 +176,14 @@ impl Service {
     }
 
     /// Customers without a device at or below `element` are presumed out with it.
-    fn presume_deviceless(&self, pending: &mut Pending, incident: u32, element: ElementIdx) {
+    fn presume_deviceless(
+        &self,
+        pending: &mut Pending,
+        incident: u32,
+        element: ElementIdx,
+        started: Timestamp,
+    ) {
         let Some(id) = self.store_id(incident) else { return };
-        let started = self.detector.incident(incident).started_at;
         let rows = pending.entry(id.clone()).or_default();
         for c in self.detector.network().deviceless_under(element) {
             rows.entry(c).or_insert_with(|| ImpactRow {
@@ -243,39 +307,45 @@ impl Service {
         Ok(self.engine.store.set_elements(id, &elements).await?)
     }
 
-    /// Writes every customer's final downtime, marks those still offline for follow-up,
-    /// and resolves the incident; its fan-out then sends restored and still-down notices,
-    /// and the credit step credits each customer for their own downtime.
-    async fn resolve(
-        &mut self,
-        incident: u32,
-        still_offline: &[u32],
-        at: Timestamp,
-    ) -> Result<(), EngineError> {
-        let Some(id) = self.store_id(incident).cloned() else { return Ok(()) };
-        if self.engine.incident(&id).await?.resolved_at.is_some() {
-            return Ok(());
-        }
+    /// Every customer's final impact in `incident`, resolved at `at`: their own downtime,
+    /// and a follow-up for those whose device is still offline. Taken from the detector
+    /// when the resolution is detected.
+    fn final_impacts(&self, incident: u32, still_offline: &[u32], at: Timestamp) -> Vec<ImpactRow> {
+        let Some(id) = self.store_id(incident) else { return Vec::new() };
+        let customer = |c: u32| self.book.customers[c as usize].id.as_str();
         let mut rows: HashMap<u32, ImpactRow> = HashMap::new();
         // By customer, then start: a customer's first row is their earliest outage.
         for d in self.detector.downtime(incident) {
             let row = rows.entry(d.customer).or_insert_with(|| ImpactRow {
                 presumed: d.presumed,
-                ..blank_impact(&id, &self.book.customers[d.customer as usize].id, d.start)
+                ..blank_impact(id, customer(d.customer), d.start)
             });
             row.downtime.push((d.start, d.end));
             row.back_at = Some(d.end);
         }
         for &device in still_offline {
             for &c in self.detector.network().customers_of(device) {
-                let row = rows
-                    .entry(c)
-                    .or_insert_with(|| blank_impact(&id, &self.book.customers[c as usize].id, at));
+                let row = rows.entry(c).or_insert_with(|| blank_impact(id, customer(c), at));
                 row.back_at = None;
                 row.follow_up = true;
             }
         }
-        let mut rows: Vec<ImpactRow> = rows.into_values().collect();
+        rows.into_values().collect()
+    }
+
+    /// Writes every customer's final impact and resolves the incident; its fan-out then
+    /// sends restored and still-down notices, and the credit step credits each customer
+    /// for their own downtime.
+    async fn resolve(
+        &mut self,
+        incident: u32,
+        mut rows: Vec<ImpactRow>,
+        at: Timestamp,
+    ) -> Result<(), EngineError> {
+        let Some(id) = self.store_id(incident).cloned() else { return Ok(()) };
+        if self.engine.incident(&id).await?.resolved_at.is_some() {
+            return Ok(());
+        }
         self.engine.store.upsert_impacts(&mut rows).await?;
         let follow_ups = rows.iter().filter(|r| r.follow_up).count();
         let update = NewUpdate {

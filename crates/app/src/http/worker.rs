@@ -74,10 +74,7 @@ impl Worker {
 }
 
 async fn tick_pass(engine: &Engine, deliver_wake: &Notify) {
-    let started = std::time::Instant::now();
-    let ticked = engine.tick().await;
-    tracing::debug!(took_ms = started.elapsed().as_millis() as u64, "engine tick");
-    match ticked {
+    match engine.tick().await {
         Ok(report) if report == TickReport::default() => {}
         Ok(report) => {
             tracing::info!(?report, "tick");
