@@ -8,6 +8,13 @@ use std::sync::Mutex;
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
+
+    /// `now` to the clock's full precision, for what must not lag by up to a second:
+    /// detection moving its clock on when events stop (see `detection`). Recorded instants
+    /// use `now`.
+    fn now_precise(&self) -> Timestamp {
+        self.now()
+    }
 }
 
 /// Wall-clock time, truncated to the second (amends keeps instants to the second).
@@ -17,6 +24,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         truncate_to_second(Timestamp::now())
+    }
+
+    fn now_precise(&self) -> Timestamp {
+        Timestamp::now()
     }
 }
 

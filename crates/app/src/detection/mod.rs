@@ -217,7 +217,7 @@ impl Service {
     async fn tick(&mut self, state: &AppState) -> Result<(), EngineError> {
         self.follow_book().await?;
         if !self.behind && self.quiet_since.elapsed() >= IDLE_BEFORE_WALL_CLOCK {
-            self.detector.advance(self.engine.clock.now(), &mut self.detections);
+            self.detector.advance(self.engine.clock.now_precise(), &mut self.detections);
         }
         if !self.detections.is_empty() {
             self.record().await?;
