@@ -166,6 +166,14 @@ pub struct IncidentRow {
     pub credited_at: Option<Timestamp>,
 }
 
+/// An incident a machine opens, under its source's key, with its declaration.
+#[derive(Debug, Clone)]
+pub struct SourcedIncident {
+    pub source_key: String,
+    pub incident: IncidentRow,
+    pub declared: NewUpdate,
+}
+
 /// An alert an incident of the Alertmanager receiver gathered: the one that opened it, or
 /// one that joined it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -812,7 +820,18 @@ pub trait Store: Send + Sync + 'static {
         source_key: &str,
         incident: &IncidentRow,
         declared: &NewUpdate,
-    ) -> Result<(String, bool)>;
+    ) -> Result<(String, bool)> {
+        let one = [SourcedIncident {
+            source_key: source_key.into(),
+            incident: incident.clone(),
+            declared: declared.clone(),
+        }];
+        let mut out = self.insert_sourced_incidents(&one).await?;
+        Ok(out.remove(0))
+    }
+    /// `insert_sourced_incident` for many, in one transaction, in order: a storm opens
+    /// thousands of incidents at once. Returns each one's id and whether it is new.
+    async fn insert_sourced_incidents(&self, incidents: &[SourcedIncident]) -> Result<Vec<(String, bool)>>;
     async fn incident_sources(&self) -> Result<Vec<IncidentSource>>;
     async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()>;
     /// The sources of one incident (an index serves it: the fan-out asks once per entry).

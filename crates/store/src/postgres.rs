@@ -19,6 +19,7 @@ use jiff::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
 use sqlx::{AssertSqlSafe, Transaction};
 
+use crate::SourcedIncident;
 use crate::common::{
     self, AGENT_COLS, CREDIT_COLS, CUSTOMER_COLS, Cols, ELEMENT_COLS, NOTICE_COLS, PLAN_COLS, StoredAmount,
     micros, opt_micros,
@@ -558,24 +559,24 @@ impl Store for PgStore {
 
     // ---- outbox ----
 
-    async fn insert_sourced_incident(
-        &self,
-        source_key: &str,
-        incident: &IncidentRow,
-        declared: &NewUpdate,
-    ) -> Result<(String, bool)> {
+    async fn insert_sourced_incidents(&self, incidents: &[SourcedIncident]) -> Result<Vec<(String, bool)>> {
         let mut tx = self.pool.begin().await?;
         // Two callers with the same new key queue here; the second then finds the first's row.
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(SOURCED_INCIDENT_LOCK).execute(&mut *tx).await?;
-        let existing: Option<String> =
-            sqlx::query_scalar(sql::SOURCE_INCIDENT).bind(source_key).fetch_optional(&mut *tx).await?;
-        if let Some(id) = existing {
-            return Ok((id, false));
+        let mut out = Vec::with_capacity(incidents.len());
+        for s in incidents {
+            let existing: Option<String> =
+                sqlx::query_scalar(sql::SOURCE_INCIDENT).bind(&s.source_key).fetch_optional(&mut *tx).await?;
+            if let Some(id) = existing {
+                out.push((id, false));
+                continue;
+            }
+            let id = insert_incident_in(&mut tx, &s.incident, &s.declared).await?;
+            sqlx::query(sql::INSERT_SOURCE).bind(&s.source_key).bind(id.as_str()).execute(&mut *tx).await?;
+            out.push((id, true));
         }
-        let id = insert_incident_in(&mut tx, incident, declared).await?;
-        sqlx::query(sql::INSERT_SOURCE).bind(source_key).bind(id.as_str()).execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok((id, true))
+        Ok(out)
     }
 
     async fn incident_sources(&self) -> Result<Vec<IncidentSource>> {

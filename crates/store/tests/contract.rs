@@ -12,8 +12,8 @@ use amends_store::{
     CancellationRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow, CaseTiming, ChannelReport, ContactRow,
     CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow,
     IgnoredAlert, ImpactRow, IncidentRow, IncidentSource, JourneySteps, NewUpdate, NoticeCount, NoticeFilter,
-    NoticeReach, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, SignupRow, Store,
-    StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport, notified,
+    NoticeReach, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, SignupRow, SourcedIncident,
+    Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport, notified,
 };
 use jiff::Timestamp;
 
@@ -871,6 +871,27 @@ async fn sourced_incidents_open_once(store: &dyn Store) {
             },
         ]
     );
+}
+
+async fn sourced_incidents_open_in_one_write_in_order(store: &dyn Store) {
+    let (i, d) = (incident(at(0)), declared(at(0)));
+    let (first, _) = store.insert_sourced_incident("telemetry:a@1", &i, &d).await.unwrap();
+    let many: Vec<SourcedIncident> = ["telemetry:b@2", "telemetry:a@1", "telemetry:c@3", "telemetry:b@2"]
+        .iter()
+        .map(|k| SourcedIncident { source_key: k.to_string(), incident: i.clone(), declared: d.clone() })
+        .collect();
+    let ids = store.insert_sourced_incidents(&many).await.unwrap();
+    assert_eq!(
+        ids,
+        [
+            ("INC-000002".to_string(), true),
+            (first, false),
+            ("INC-000003".to_string(), true),
+            ("INC-000002".to_string(), false),
+        ]
+    );
+    assert_eq!(store.incidents(false).await.unwrap().len(), 3);
+    assert!(store.insert_sourced_incidents(&[]).await.unwrap().is_empty());
 }
 
 async fn alerts_gather_into_incidents_and_end_one_by_one(store: &dyn Store) {
@@ -2746,6 +2767,7 @@ contract_tests!(
     set_cause_and_elements_replace_them,
     sourced_incidents_open_once,
     alerts_gather_into_incidents_and_end_one_by_one,
+    sourced_incidents_open_in_one_write_in_order,
     ignored_alerts_are_kept_by_fingerprint_and_bounded,
     impacts_upsert_keeps_earliest_and_highest,
     impacts_across_batches,

@@ -29,6 +29,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Seconds from the end of the import to the storm's first event: building the events and
+/// finding the crossing in memory, and the server starting, take place meanwhile.
+const STORM_LEAD_SECONDS: i64 = 15;
 /// Events per NATS message.
 const EVENTS_PER_MESSAGE: usize = 200;
 /// How long the bench waits for the network-wide incident, and for the acknowledgements.
@@ -47,9 +50,7 @@ pub async fn run(dir: &Path, customers: usize, nats_url: &str) -> Result<()> {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     let book_dir = dir.join("detection-book");
-    // The storm starts a few seconds from now, once the server is up.
-    let start = crate::clock::truncate_to_second(Timestamp::now()) + SignedDuration::from_secs(20);
-    synth::write_csv(&synth::generate(customers, 7, start), &book_dir)?;
+    synth::write_csv(&synth::generate(customers, 7, Timestamp::now()), &book_dir)?;
     let store = amends_store::open(&path.display().to_string()).await?;
     let engine = Arc::new(Engine::new(
         store,
@@ -63,6 +64,9 @@ pub async fn run(dir: &Path, customers: usize, nats_url: &str) -> Result<()> {
     let book = engine.book().await?;
     row("import CSV", t.lap(), book.customers.len(), "");
 
+    // The storm starts a few seconds from now, once the events are built and the server is up.
+    let start =
+        crate::clock::truncate_to_second(Timestamp::now()) + SignedDuration::from_secs(STORM_LEAD_SECONDS);
     let events = storm(&book, start);
     let (crossing, top, affected) = crossing(&book, &events)?;
     println!(

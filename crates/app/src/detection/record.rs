@@ -18,7 +18,7 @@ use crate::recovery::{EngineError, TELEMETRY_SOURCE};
 use amends_core::incident::{ByLocale, IncidentState, UpdateKind};
 use amends_core::telemetry::Detection;
 use amends_core::topology::ElementIdx;
-use amends_store::{ImpactRow, IncidentRow, NewUpdate, StoreError, notified};
+use amends_store::{ImpactRow, IncidentRow, NewUpdate, SourcedIncident, StoreError, notified};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -45,10 +45,11 @@ pub(super) enum Write {
 impl Service {
     /// Records the incidents of every detection made so far, and queues the rest, in order.
     pub(super) async fn record(&mut self) -> Result<(), EngineError> {
-        for detection in std::mem::take(&mut self.detections) {
+        let detections = std::mem::take(&mut self.detections);
+        self.open_all(&detections).await?;
+        for detection in detections {
             match detection {
-                Detection::Opened { incident, element, started_at, offline, .. } => {
-                    self.open(incident, element, started_at, offline).await?;
+                Detection::Opened { incident, element, started_at, .. } => {
                     self.writes.push_back(Write::Presume { incident, element, started: started_at });
                 }
                 Detection::Merged { incident, merged, element, at, extent } => {
@@ -115,29 +116,60 @@ impl Service {
         self.ids.get(incident as usize).and_then(Option::as_ref)
     }
 
-    /// Records a newly detected incident (or finds it, on a replay) under its source key.
-    /// Its outage began at its devices' earliest outage; the promises it makes (the next
-    /// word, the confirmation window) run from now, when it is recorded, even if the
-    /// events that crossed the threshold came in late.
-    async fn open(
-        &mut self,
+    /// Records the incidents detections opened, all in one write (a storm opens thousands
+    /// within a second), under their source keys (found again, on a replay). An incident's
+    /// outage began at its devices' earliest outage; the promises it makes (the next word,
+    /// the confirmation window) run from now, when it is recorded, even if the events that
+    /// crossed the threshold came in late.
+    async fn open_all(&mut self, detections: &[Detection]) -> Result<(), EngineError> {
+        let opened: Vec<(u32, SourcedIncident)> = detections
+            .iter()
+            .filter_map(|d| match *d {
+                Detection::Opened { incident, element, started_at, offline, .. } => {
+                    Some((incident, self.opening(incident, element, started_at, offline)))
+                }
+                _ => None,
+            })
+            .collect();
+        if opened.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<SourcedIncident> = opened.iter().map(|(_, o)| o.clone()).collect();
+        let ids = self.engine.store.insert_sourced_incidents(&rows).await?;
+        crate::failpoint::pass(crate::failpoint::DETECTION_RECORDING, ids.len() as u64);
+        for ((incident, o), (id, new)) in opened.into_iter().zip(ids) {
+            if new {
+                tracing::info!(incident = %id, source = %o.source_key, "incident detected");
+            }
+            let slot = incident as usize;
+            if self.ids.len() <= slot {
+                self.ids.resize(slot + 1, None);
+            }
+            self.ids[slot] = Some(id);
+        }
+        Ok(())
+    }
+
+    /// The incident a crossing opens, with its first entry.
+    fn opening(
+        &self,
         incident: u32,
         element: ElementIdx,
         started_at: Timestamp,
         offline: u32,
-    ) -> Result<(), EngineError> {
+    ) -> SourcedIncident {
         let now = self.engine.clock.now();
         let detected = self.detector.incident(incident);
         let e = self.book.topology.element(element);
         // Its element and the instant that element crossed its threshold: both read off
         // the log, neither moves later (the start does, as late confirmations join), and no
         // two incidents share them.
-        let key = source_key(&e.id, detected.opened_at);
+        let source_key = source_key(&e.id, detected.opened_at);
         let hold = self.config.confirm_within;
         // As the element stood when it crossed, not as it stands when this is recorded.
         let total = self.detector.element_counts(element).1;
         let follow_up = hold.unwrap_or(self.engine.config.follow_up);
-        let row = IncidentRow {
+        let incident = IncidentRow {
             incident_id: String::new(),
             element_ids: vec![e.id.clone()],
             cause: detected_cause(&e.name),
@@ -154,7 +186,7 @@ impl Service {
             kind: if hold.is_some() { UpdateKind::Detected } else { UpdateKind::Declared }.as_str().into(),
             state: IncidentState::Detected.as_str().into(),
             etr: None,
-            next_update_by: row.next_update_by,
+            next_update_by: incident.next_update_by,
             message: format!(
                 "We detected it automatically ({offline} of {total} devices at {} {} offline) and our engineers are on it.",
                 e.kind, e.id
@@ -162,17 +194,7 @@ impl Service {
             messages: ByLocale::new(),
             trigger_key: None,
         };
-        let (id, new) = self.engine.store.insert_sourced_incident(&key, &row, &declared).await?;
-        crate::failpoint::pass(crate::failpoint::DETECTION_RECORDING, 1);
-        if new {
-            tracing::info!(incident = %id, element = %e.id, offline, total, "incident detected");
-        }
-        let slot = incident as usize;
-        if self.ids.len() <= slot {
-            self.ids.resize(slot + 1, None);
-        }
-        self.ids[slot] = Some(id);
-        Ok(())
+        SourcedIncident { source_key, incident, declared }
     }
 
     /// Customers without a device at or below `element` are presumed out with it.
