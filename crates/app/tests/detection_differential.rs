@@ -438,16 +438,21 @@ fn replay(db: &Path, dir: &Path, events: &[Event]) -> Expected {
     Expected { incidents, downtime }
 }
 
+/// An incident as compared: state, resolved at, merged into (a source key), elements, cause.
+type IncidentView = (String, Option<String>, Option<String>, Vec<String>, String);
+/// An impact as compared: downtime, follow-up, notified, back at.
+type ImpactView = (Vec<String>, bool, i16, Option<String>);
+
 /// Everything detection led to in one database, keyed by what does not depend on the
 /// order incidents were numbered in: the incident's source key.
 #[derive(Debug, PartialEq, Eq)]
 struct Outcome {
     /// source key → (state, resolved at, merged into (a source key), elements, cause)
-    incidents: BTreeMap<String, (String, Option<String>, Option<String>, Vec<String>, String)>,
+    incidents: BTreeMap<String, IncidentView>,
     /// source key → its timeline: (kind, state, message)
     timelines: BTreeMap<String, Vec<(String, String, String)>>,
     /// (source key, customer) → (downtime, follow-up, notified, back at)
-    impacts: BTreeMap<(String, String), (Vec<String>, bool, i16, Option<String>)>,
+    impacts: BTreeMap<(String, String), ImpactView>,
     /// (customer, source key, kind, seq, channel)
     notices: BTreeSet<(String, String, String, i64, String)>,
     /// (customer, source key, policy, amount)
