@@ -73,6 +73,7 @@ async fn health_and_openapi_need_no_token() {
         "/v1/incidents/{id}/impacts",
         "/v1/telemetry/events",
         "/v1/alerts/alertmanager",
+        "/v1/alerts/ignored",
         "/v1/customers/{id}/notices",
         "/v1/customers/{id}/credits",
         "/v1/credits",
