@@ -229,14 +229,18 @@ impl Engine {
     /// one transaction per `FANOUT_BATCH_ROWS`.
     pub(crate) async fn queue_rows(&self, rows: Vec<NoticeRow>) -> Result<FanoutReport, EngineError> {
         let mut report = FanoutReport::default();
-        let (queued, declined): (Vec<NoticeRow>, Vec<NoticeRow>) =
+        let (mut queued, mut declined): (Vec<NoticeRow>, Vec<NoticeRow>) =
             rows.into_iter().partition(|n| n.status == "queued");
-        for mut chunk in queued.chunks(FANOUT_BATCH_ROWS).map(<[NoticeRow]>::to_vec) {
-            report.notices_queued += self.store.enqueue_notices(&mut chunk).await?;
+        while !queued.is_empty() || !declined.is_empty() {
+            let mut chunk: Vec<NoticeRow> = queued.drain(..queued.len().min(FANOUT_BATCH_ROWS)).collect();
+            if !chunk.is_empty() {
+                report.notices_queued += self.store.enqueue_notices(&mut chunk).await?;
+            }
+            let mut chunk: Vec<NoticeRow> = declined.drain(..declined.len().min(FANOUT_BATCH_ROWS)).collect();
+            if !chunk.is_empty() {
+                report.declined += self.store.enqueue_notices(&mut chunk).await?;
+            }
             crate::failpoint::pass(crate::failpoint::FANOUT_BATCH, 1);
-        }
-        for mut chunk in declined.chunks(FANOUT_BATCH_ROWS).map(<[NoticeRow]>::to_vec) {
-            report.declined += self.store.enqueue_notices(&mut chunk).await?;
         }
         Ok(report)
     }
@@ -291,11 +295,7 @@ impl Engine {
                 next = Some(render(start));
             }
             report.without_contact += without_contact;
-            let (mut queued, mut declined): (Vec<NoticeRow>, Vec<NoticeRow>) =
-                rows.into_iter().partition(|n| n.status == "queued");
-            report.notices_queued += self.store.enqueue_notices(&mut queued).await?;
-            report.declined += self.store.enqueue_notices(&mut declined).await?;
-            crate::failpoint::pass(crate::failpoint::FANOUT_BATCH, 1);
+            report += self.queue_rows(rows).await?;
         }
         Ok(report)
     }
