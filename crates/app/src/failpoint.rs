@@ -14,8 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The environment variable that arms failpoints.
 pub const ENV: &str = "AMENDS_FAILPOINTS";
 
-/// A point detection passes once per device event it has applied in memory, before the
-/// batch is in the event log (so before any source is answered).
+/// A point a server passes once per device event it has written to the event log, before
+/// the source is answered (so before the event is acknowledged or detected from).
+pub const DETECTION_LOGGED: &str = "detection.logged";
+/// A point the detecting server passes once per device event it has taken from the log
+/// into the detector, before what it detects is recorded.
 pub const DETECTION_APPLIED: &str = "detection.applied";
 /// A point detection passes once per incident it records as opened.
 pub const DETECTION_RECORDING: &str = "detection.recording";

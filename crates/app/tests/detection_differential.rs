@@ -4,7 +4,9 @@
 //! with SIGTERM, and started again, until it has taken the whole log. What it recorded
 //! must equal, key for key, what one uninterrupted server recorded from the same events,
 //! and what `amends replay` of the same log detects: the same incidents, the same
-//! downtime for every customer, the same notices and the same ledger.
+//! downtime for every customer, the same notices and the same ledger. So must what two
+//! servers on one database and one consumer record while the detecting one is killed
+//! twice and the other takes over.
 //!
 //! The storms: taps failing one by one until their nodes and their hub cross (merges up
 //! to the hub), devices flapping inside the hold-down, stragglers still offline at the
@@ -359,6 +361,14 @@ impl Server {
         self.stderr.lock().unwrap().join("\n")
     }
 
+    fn wait_for_log(&self, text: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while !self.log().contains(text) {
+            assert!(std::time::Instant::now() < deadline, "never logged {text:?}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits for the failpoint to kill it, and checks that it did (SIGKILL, and said so).
     fn killed_at(mut self, point: &str) {
         let deadline = std::time::Instant::now() + Duration::from_secs(300);
@@ -505,9 +515,9 @@ async fn outcome(db: &Path) -> Outcome {
     out
 }
 
-/// Waits until the server has taken every message, recorded every incident the replay
-/// found, fanned out every entry and credited every resolved incident; then stops it.
-async fn finish(server: Server, db: &Path, feed: &Feed, expected: &Expected, published: u64) {
+/// Waits until the servers have taken every message, recorded every incident the replay
+/// found, fanned out every entry and credited every resolved incident; then stops them.
+async fn finish(servers: Vec<Server>, db: &Path, feed: &Feed, expected: &Expected, published: u64) {
     eventually("every event taken", async || {
         let (acked, pending, unacked) = consumer_state(feed).await?;
         (acked >= published && pending == 0 && unacked == 0).then_some(())
@@ -529,8 +539,48 @@ async fn finish(server: Server, db: &Path, feed: &Feed, expected: &Expected, pub
         }
     })
     .await;
-    assert!(waited.is_ok(), "the server did not settle:\n{}", server.log());
-    server.terminate();
+    let logs = || servers.iter().map(Server::log).collect::<Vec<_>>().join("\n---\n");
+    assert!(waited.is_ok(), "the server did not settle:\n{}", logs());
+    for server in servers {
+        server.terminate();
+    }
+}
+
+/// Runs the same events through two servers on one database and one consumer, killing the
+/// detecting one twice (the other takes over each time), and returns the database.
+async fn run_a_pair(dir: &Path, events: &[Event], expected: &Expected, published: u64) -> std::path::PathBuf {
+    let db = dir.join("pair.db");
+    ok(amends(&db, NOW).args(["import", "--dir"]).arg(dir).output().unwrap());
+    let feed = Feed::new("pair");
+    publish(&feed, events).await;
+    let first = Server::start(&db, &feed, "detection.applied=1500");
+    first.wait_for_log("this server detects");
+    // Its count runs only while it detects: from when it takes over from the first.
+    let second = Server::start(&db, &feed, "detection.applied=2500");
+    first.killed_at("detection.applied");
+    second.wait_for_log("this server detects");
+    let third = Server::start(&db, &feed, "");
+    second.killed_at("detection.applied");
+    third.wait_for_log("this server detects");
+    let fourth = Server::start(&db, &feed, "");
+    finish(vec![third, fourth], &db, &feed, expected, published).await;
+    delete_stream(&feed).await;
+    db
+}
+
+/// What a server that was killed, stopped or paired recorded is what the calm one did.
+fn assert_same_as_calm(calm: &Outcome, other: &Outcome, run: &str) {
+    assert_eq!(other.incidents, calm.incidents, "{run}: incidents");
+    assert_eq!(other.timelines, calm.timelines, "{run}: timelines");
+    assert_eq!(other.impacts.len(), calm.impacts.len(), "{run}: impacts");
+    assert_eq!(other.impacts, calm.impacts, "{run}: impacts");
+    let only = |a: &BTreeSet<_>, b: &BTreeSet<_>| a.difference(b).take(5).cloned().collect::<Vec<_>>();
+    assert_eq!(
+        (only(&other.notices, &calm.notices), only(&calm.notices, &other.notices)),
+        (vec![], vec![]),
+        "{run}: notices only it queued, and only the calm server"
+    );
+    assert_eq!(other.credits, calm.credits, "{run}: ledger");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -549,17 +599,17 @@ async fn killed_stopped_and_restarted_detection_records_what_one_uninterrupted_r
     let expected = replay(&calm_db, dir.path(), &events);
     assert!(expected.incidents.len() >= 10, "the storms open incidents: {:?}", expected.incidents);
     assert!(expected.incidents.values().any(|(_, merged)| *merged), "and merge some");
-    finish(Server::start(&calm_db, &calm_feed, ""), &calm_db, &calm_feed, &expected, published).await;
+    finish(vec![Server::start(&calm_db, &calm_feed, "")], &calm_db, &calm_feed, &expected, published).await;
 
     // The same events, through a server killed and stopped along the way.
     let db = dir.path().join("amends.db");
     ok(amends(&db, NOW).args(["import", "--dir"]).arg(dir.path()).output().unwrap());
     let feed = Feed::new("kills");
     publish(&feed, &events).await;
-    Server::start(&db, &feed, "detection.applied=800").killed_at("detection.applied");
+    Server::start(&db, &feed, "detection.logged=800").killed_at("detection.logged");
+    Server::start(&db, &feed, "detection.applied=1200").killed_at("detection.applied");
     Server::start(&db, &feed, "detection.recording=4").killed_at("detection.recording");
     Server::start(&db, &feed, "fanout.batch=3").killed_at("fanout.batch");
-    Server::start(&db, &feed, "detection.applied=1200").killed_at("detection.applied");
     // A plain stop in the middle of what is left, then a start to the end.
     let (before, _, _) = consumer_state(&feed).await.unwrap();
     assert!(before < published * 3 / 4, "the kills left work to do: {before} of {published} taken");
@@ -570,12 +620,15 @@ async fn killed_stopped_and_restarted_detection_records_what_one_uninterrupted_r
     })
     .await;
     server.terminate();
-    finish(Server::start(&db, &feed, ""), &db, &feed, &expected, published).await;
+    finish(vec![Server::start(&db, &feed, "")], &db, &feed, &expected, published).await;
+    delete_stream(&feed).await;
+
+    let pair_db = run_a_pair(dir.path(), &events, &expected, published).await;
 
     let calm = outcome(&calm_db).await;
     let restarted = outcome(&db).await;
+    let paired = outcome(&pair_db).await;
     delete_stream(&calm_feed).await;
-    delete_stream(&feed).await;
 
     // What the replay detects is what both servers recorded.
     let recorded: BTreeMap<String, (Option<String>, bool)> = calm
@@ -600,18 +653,9 @@ async fn killed_stopped_and_restarted_detection_records_what_one_uninterrupted_r
         .collect();
     assert_eq!(downtime, expected.downtime, "every customer's downtime: server vs amends replay");
 
-    // And the restarted server recorded exactly what the calm one did.
-    assert_eq!(restarted.incidents, calm.incidents, "incidents");
-    assert_eq!(restarted.timelines, calm.timelines, "timelines");
-    assert_eq!(restarted.impacts.len(), calm.impacts.len(), "impacts");
-    assert_eq!(restarted.impacts, calm.impacts, "impacts");
-    let only = |a: &BTreeSet<_>, b: &BTreeSet<_>| a.difference(b).take(5).cloned().collect::<Vec<_>>();
-    assert_eq!(
-        (only(&restarted.notices, &calm.notices), only(&calm.notices, &restarted.notices)),
-        (vec![], vec![]),
-        "notices only the restarted server queued, and only the calm one"
-    );
-    assert_eq!(restarted.credits, calm.credits, "ledger");
+    // And the restarted servers, and the pair, recorded exactly what the calm one did.
+    assert_same_as_calm(&calm, &restarted, "killed and restarted");
+    assert_same_as_calm(&calm, &paired, "two servers on one consumer");
 
     // Each customer acknowledged at most once per incident, and told they are back only
     // in an incident that is not merged into another.

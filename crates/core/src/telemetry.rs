@@ -18,7 +18,7 @@ pub mod event;
 pub mod network;
 
 pub use config::{DetectionConfig, Fraction, Threshold};
-pub use detector::{DetectedIncident, Detection, Detector, Downtime, Refusal, Stats};
+pub use detector::{DetectedIncident, Detection, Detector, Downtime, Refusal, Stats, admit};
 pub use event::{DeviceEvent, DeviceState, EventError};
 pub use network::{Attachment, Network};
 

@@ -1098,6 +1098,11 @@ pub(crate) fn device_event_from_row<R: RowGet>(row: &R) -> Result<DeviceEventRow
     })
 }
 
+/// A logged event with its place in the log.
+pub(crate) fn placed_device_event_from_row<R: RowGet>(row: &R) -> Result<(i64, DeviceEventRow)> {
+    Ok((Cols::new(row, "device_events").i64("seq")?, device_event_from_row(row)?))
+}
+
 /// Intervals as the JSON stored in `impacts.downtime`: `[[start_us, end_us], ...]`.
 pub(crate) fn downtime_json(intervals: &[(Timestamp, Timestamp)]) -> String {
     let pairs: Vec<[i64; 2]> = intervals.iter().map(|(s, e)| [micros(*s), micros(*e)]).collect();

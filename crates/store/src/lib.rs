@@ -19,6 +19,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 mod common;
+mod hold;
+pub use hold::{HOLD_CHECK_TIMEOUT, Hold};
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -172,6 +174,17 @@ pub struct SourcedIncident {
     pub source_key: String,
     pub incident: IncidentRow,
     pub declared: NewUpdate,
+}
+
+/// An open incident detection widened: it now covers `element_ids`, and its public cause
+/// becomes `cause` where it still reads `was` (what detection wrote before; an operator's
+/// own cause stays).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Widening {
+    pub incident_id: String,
+    pub element_ids: Vec<String>,
+    pub cause: String,
+    pub was: String,
 }
 
 /// An alert an incident of the Alertmanager receiver gathered: the one that opened it, or
@@ -804,6 +817,9 @@ pub trait Store: Send + Sync + 'static {
     async fn set_cause(&self, incident_id: &str, cause: &str, causes: &ByLocale) -> Result<()>;
     /// Replaces the incident's elements (detection widened it).
     async fn set_elements(&self, incident_id: &str, element_ids: &[String]) -> Result<()>;
+    /// Applies each widening to its incident, if still open, in order, in one transaction
+    /// (a storm widens hundreds at once); a replaced cause loses its translations.
+    async fn widen_incidents(&self, widenings: &[Widening]) -> Result<()>;
     /// Updates whose notices have not all been written, oldest first.
     async fn pending_fanout(&self) -> Result<Vec<UpdateRow>>;
     async fn mark_fanned_out(&self, incident_id: &str, seq: i64) -> Result<()>;
@@ -873,6 +889,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<DeviceEventRow>>;
     /// Deletes logged events before `before`; returns how many.
     async fn prune_device_events(&self, before: Timestamp) -> Result<u64>;
+    /// The place of the newest logged event (0 when the log is empty). Places grow in the
+    /// order events were written, whichever process wrote them.
+    async fn device_events_end(&self) -> Result<i64>;
+    /// Logged events placed after `after`, in the order they were written, at most
+    /// `limit`, each with its place: how the detecting server follows what every server
+    /// sharing the log writes.
+    async fn device_events_placed_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, DeviceEventRow)>>;
+
+    // ---- locks ----
+
+    /// Takes the lock `name` for this process if no other process holds it; `None` if one
+    /// does. It is held until the [`Hold`] is dropped or the process dies.
+    async fn try_hold(&self, name: &str) -> Result<Option<Hold>>;
 
     // ---- outbox ----
 

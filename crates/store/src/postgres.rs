@@ -19,7 +19,6 @@ use jiff::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
 use sqlx::{AssertSqlSafe, Transaction};
 
-use crate::SourcedIncident;
 use crate::common::{
     self, AGENT_COLS, CREDIT_COLS, CUSTOMER_COLS, Cols, ELEMENT_COLS, NOTICE_COLS, PLAN_COLS, StoredAmount,
     micros, opt_micros,
@@ -34,6 +33,7 @@ use crate::{
     NoticeEventRow, NoticeFilter, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, Result,
     SignupRow, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, UpdateRow, VolumeReport,
 };
+use crate::{Hold, SourcedIncident, Widening};
 
 /// COPY data is sent in messages of about this size: large enough to amortise the
 /// round trip through the socket, small enough not to hold the whole load in memory.
@@ -44,6 +44,12 @@ const POOL_CONNECTIONS_MAX: u32 = 8;
 /// The transaction-scoped advisory lock that serialises `enqueue_notices` callers
 /// (an arbitrary constant, unique within amends: "amends:outbox" in ASCII, truncated).
 const OUTBOX_ENQUEUE_LOCK: i64 = 0x616d_656e_6473_6f62;
+/// Appenders of the device event log take turns with this transaction lock, so the log's
+/// places (`seq`) are given in commit order and a tail never passes a place that commits
+/// later.
+const DEVICE_EVENTS_APPEND_LOCK: i64 = 0x616d_656e_6473_6465;
+/// The first key of the advisory locks `try_hold` takes (the second is the name's hash).
+const HOLD_LOCK_SPACE: i32 = 0x616d_6e64;
 /// Serialises inserts of machine-opened incidents, so that a source key is looked up and
 /// inserted by one writer at a time ("amendssi").
 const SOURCED_INCIDENT_LOCK: i64 = 0x616d_656e_6473_7369;
@@ -530,6 +536,23 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn widen_incidents(&self, widenings: &[Widening]) -> Result<()> {
+        let no_translations = common::by_locale_json(&ByLocale::new());
+        let mut tx = self.pool.begin().await?;
+        for w in widenings {
+            sqlx::query(sql::WIDEN_INCIDENT)
+                .bind(&w.incident_id)
+                .bind(common::element_ids_json(&w.element_ids))
+                .bind(&w.cause)
+                .bind(&w.was)
+                .bind(&no_translations)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn pending_fanout(&self) -> Result<Vec<UpdateRow>> {
         let rows = sqlx::query(sql::PENDING_FANOUT).fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::update_from_row)
@@ -694,6 +717,10 @@ impl Store for PgStore {
     async fn append_device_events(&self, events: &mut [DeviceEventRow]) -> Result<u64> {
         let distinct = common::distinct_device_events(events);
         let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(DEVICE_EVENTS_APPEND_LOCK)
+            .execute(&mut *tx)
+            .await?;
         let mut inserted = 0;
         for batch in distinct.chunks(BULK_BATCH_ROWS_MAX) {
             let done = sqlx::query(
@@ -734,6 +761,30 @@ impl Store for PgStore {
     async fn prune_device_events(&self, before: Timestamp) -> Result<u64> {
         let done = sqlx::query(sql::PRUNE_DEVICE_EVENTS).bind(micros(before)).execute(&self.pool).await?;
         Ok(done.rows_affected())
+    }
+
+    async fn device_events_end(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(sql::DEVICE_EVENTS_END).fetch_one(&self.pool).await?)
+    }
+
+    async fn device_events_placed_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, DeviceEventRow)>> {
+        let rows = sqlx::query(sql::DEVICE_EVENTS_PLACED_AFTER)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::placed_device_event_from_row)
+    }
+
+    async fn try_hold(&self, name: &str) -> Result<Option<Hold>> {
+        // Its own session, outside the pool: the lock lives exactly as long as it.
+        let mut connection = self.pool.acquire().await?.detach();
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+            .bind(HOLD_LOCK_SPACE)
+            .bind(name)
+            .fetch_one(&mut connection)
+            .await?;
+        Ok(taken.then(|| Hold::postgres(connection)))
     }
 
     async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64> {

@@ -35,6 +35,9 @@ pub(crate) const APPLY_UPDATE: &str = "UPDATE incidents SET state = $2, etr = $3
      resolved_at = CASE WHEN $2 = 'resolved' THEN $5 ELSE resolved_at END \
      WHERE incident_id = $1";
 pub(crate) const SET_ELEMENTS: &str = "UPDATE incidents SET element_ids = $2 WHERE incident_id = $1";
+pub(crate) const WIDEN_INCIDENT: &str = "UPDATE incidents SET element_ids = $2, \
+     causes = CASE WHEN cause = $4 THEN $5 ELSE causes END, cause = CASE WHEN cause = $4 THEN $3 ELSE cause END \
+     WHERE incident_id = $1 AND resolved_at IS NULL";
 pub(crate) const SET_CAUSE: &str = "UPDATE incidents SET cause = $2, causes = $3 WHERE incident_id = $1";
 pub(crate) const SELECT_UPDATES: &str = "SELECT * FROM incident_updates WHERE incident_id = $1 ORDER BY seq";
 pub(crate) const PENDING_FANOUT: &str =
@@ -69,6 +72,9 @@ pub(crate) const SELECT_DEVICE_EVENTS: &str =
     "SELECT * FROM device_events WHERE at >= $1 ORDER BY at, device_id, state LIMIT $2";
 pub(crate) const SELECT_DEVICE_EVENTS_AFTER: &str = "SELECT * FROM device_events \
      WHERE at >= $1 AND (at, device_id, state) > ($3, $4, $5) ORDER BY at, device_id, state LIMIT $2";
+pub(crate) const DEVICE_EVENTS_END: &str = "SELECT COALESCE(MAX(seq), 0) FROM device_events";
+pub(crate) const DEVICE_EVENTS_PLACED_AFTER: &str =
+    "SELECT * FROM device_events WHERE seq > $1 ORDER BY seq LIMIT $2";
 pub(crate) const PRUNE_DEVICE_EVENTS: &str = "DELETE FROM device_events WHERE at < $1";
 pub(crate) const UNCREDITED_RESOLVED: &str = "SELECT * FROM incidents \
      WHERE state = 'resolved' AND credited_at IS NULL ORDER BY resolved_at, incident_id";

@@ -21,7 +21,6 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Transaction};
 
-use crate::SourcedIncident;
 use crate::common::{
     self, AGENT_COLS, CREDIT_COLS, CUSTOMER_COLS, Cols, ELEMENT_COLS, NOTICE_COLS, PLAN_COLS, micros,
     opt_micros,
@@ -37,6 +36,7 @@ use crate::{
     NoticeEventRow, NoticeFilter, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, Result,
     SignupRow, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, UpdateRow, VolumeReport,
 };
+use crate::{Hold, SourcedIncident, Widening};
 
 /// SQLite's default cap on bind parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER).
 const SQLITE_PARAMS_MAX: usize = 32_766;
@@ -56,6 +56,8 @@ type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments>;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file: locks are files beside it.
+    path: std::path::PathBuf,
     /// The reference texts notices are packed against (see `packed.rs`).
     references: Arc<References>,
 }
@@ -79,7 +81,7 @@ impl SqliteStore {
         let pool =
             SqlitePoolOptions::new().max_connections(POOL_CONNECTIONS_MAX).connect_with(options).await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool, references: Arc::default() })
+        Ok(Self { pool, path: path.to_path_buf(), references: Arc::default() })
     }
 
     /// The underlying pool, for callers that need a query the trait does not offer.
@@ -581,6 +583,23 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn widen_incidents(&self, widenings: &[Widening]) -> Result<()> {
+        let no_translations = common::by_locale_json(&ByLocale::new());
+        let mut tx = self.begin_write().await?;
+        for w in widenings {
+            sqlx::query(sql::WIDEN_INCIDENT)
+                .bind(&w.incident_id)
+                .bind(common::element_ids_json(&w.element_ids))
+                .bind(&w.cause)
+                .bind(&w.was)
+                .bind(&no_translations)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn pending_fanout(&self) -> Result<Vec<UpdateRow>> {
         let rows = sqlx::query(sql::PENDING_FANOUT).fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::update_from_row)
@@ -762,6 +781,34 @@ impl Store for SqliteStore {
     async fn prune_device_events(&self, before: Timestamp) -> Result<u64> {
         let done = sqlx::query(sql::PRUNE_DEVICE_EVENTS).bind(micros(before)).execute(&self.pool).await?;
         Ok(done.rows_affected())
+    }
+
+    async fn device_events_end(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(sql::DEVICE_EVENTS_END).fetch_one(&self.pool).await?)
+    }
+
+    async fn device_events_placed_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, DeviceEventRow)>> {
+        let rows = sqlx::query(sql::DEVICE_EVENTS_PLACED_AFTER)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::placed_device_event_from_row)
+    }
+
+    async fn try_hold(&self, name: &str) -> Result<Option<Hold>> {
+        let path = lock_path(&self.path, name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::Database(e.into()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Hold::file(file))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Database(e.into())),
+        }
     }
 
     async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64> {
@@ -1884,6 +1931,13 @@ fn outcome_query<'q>(
             sqlx::query(sql::RECORD_SUPPRESSED).bind(key).bind(attempt).bind(reason.as_str())
         }
     }
+}
+
+/// The file whose lock is the lock `name` of the database at `db`: `amends.db.name.lock`.
+fn lock_path(db: &Path, name: &str) -> std::path::PathBuf {
+    let mut file = db.as_os_str().to_owned();
+    file.push(format!(".{name}.lock"));
+    file.into()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use amends_store::{
     CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow,
     IgnoredAlert, ImpactRow, IncidentRow, IncidentSource, JourneySteps, NewUpdate, NoticeCount, NoticeFilter,
     NoticeReach, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, SignupRow, SourcedIncident,
-    Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport, notified,
+    Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport, Widening, notified,
 };
 use jiff::Timestamp;
 
@@ -834,6 +834,44 @@ async fn set_cause_and_elements_replace_them(store: &dyn Store) {
     assert!(matches!(store.set_elements("INC-999999", &[]).await, Err(StoreError::IncidentNotFound(_))));
 }
 
+async fn widenings_keep_an_operators_cause(store: &dyn Store) {
+    let detected = |top: &str| IncidentRow { cause: format!("out at {top}"), ..incident(at(0)) };
+    let a = store.insert_incident(&detected("tap"), &declared(at(0))).await.unwrap();
+    let b = store.insert_incident(&detected("tap"), &declared(at(0))).await.unwrap();
+    let french: ByLocale = [("fr".to_string(), "Une coupure".to_string())].into();
+    store.set_cause(&b, "A cut cable on Elm Street", &french).await.unwrap();
+    let resolved = store.insert_incident(&detected("tap"), &declared(at(0))).await.unwrap();
+    store.append_update(&resolved, &update(at(1), "resolved", None)).await.unwrap();
+    let widen = |id: &str, elements: &[&str], cause: &str, was: &str| Widening {
+        incident_id: id.into(),
+        element_ids: elements.iter().map(|e| e.to_string()).collect(),
+        cause: cause.into(),
+        was: was.into(),
+    };
+    store
+        .widen_incidents(&[
+            widen(&a, &["n1", "t1"], "out at node", "out at tap"),
+            widen(&b, &["n1", "t2"], "out at node", "out at tap"),
+            widen(&a, &["h1", "n1", "t1"], "out at hub", "out at node"),
+            widen(&resolved, &["n1"], "out at node", "out at tap"),
+        ])
+        .await
+        .unwrap();
+    let a = store.incident(&a).await.unwrap().unwrap();
+    assert_eq!((a.cause.as_str(), a.element_ids.len()), ("out at hub", 3), "widened twice, in order");
+    assert!(a.causes.is_empty(), "a replaced cause loses its translations: {:?}", a.causes);
+    let b = store.incident(&b).await.unwrap().unwrap();
+    assert_eq!(
+        (b.cause.as_str(), &b.causes),
+        ("A cut cable on Elm Street", &french),
+        "the operator's cause stays"
+    );
+    assert_eq!(b.element_ids, ["n1", "t2"]);
+    let resolved = store.incident(&resolved).await.unwrap().unwrap();
+    assert_eq!(resolved.cause, "out at tap", "a resolved incident is left as it is");
+    store.widen_incidents(&[]).await.unwrap();
+}
+
 // ---- machine-opened incidents, impacts, the device event log ----
 
 async fn sourced_incidents_open_once(store: &dyn Store) {
@@ -1043,6 +1081,78 @@ async fn device_event_log_dedupes_pages_and_prunes(store: &dyn Store) {
     assert_eq!(store.device_events(at(6), None, 10).await.unwrap().len(), 3);
     assert_eq!(store.prune_device_events(at(10)).await.unwrap(), 1);
     assert_eq!(store.device_events(at(0), None, 10).await.unwrap().len(), 3);
+}
+
+async fn device_event_log_places_events_in_write_order(store: &dyn Store) {
+    assert_eq!(store.device_events_end().await.unwrap(), 0, "an empty log ends at 0");
+    let mut first = vec![device_event("d1", at(20), "offline"), device_event("d2", at(10), "offline")];
+    store.append_device_events(&mut first).await.unwrap();
+    let mut second = vec![device_event("d3", at(5), "offline"), device_event("d1", at(20), "offline")];
+    store.append_device_events(&mut second).await.unwrap();
+    let placed = store.device_events_placed_after(0, 10).await.unwrap();
+    let places: Vec<i64> = placed.iter().map(|(p, _)| *p).collect();
+    assert!(places.windows(2).all(|w| w[0] < w[1]), "{places:?}");
+    let devices: Vec<&str> = placed.iter().map(|(_, e)| e.device_id.as_str()).collect();
+    assert_eq!(devices.len(), 3, "a repeat takes no place: {devices:?}");
+    assert_eq!(devices[2], "d3", "the later write comes later, whatever its instant: {devices:?}");
+    assert_eq!(store.device_events_end().await.unwrap(), places[2]);
+    assert_eq!(store.device_events_placed_after(places[1], 10).await.unwrap(), placed[2..]);
+    assert_eq!(store.device_events_placed_after(0, 1).await.unwrap(), placed[..1]);
+    assert!(store.device_events_placed_after(places[2], 10).await.unwrap().is_empty());
+}
+
+/// A reader following the log by place while several writers append never skips an
+/// event: places are given in commit order.
+async fn a_log_follower_misses_nothing_written_concurrently(store: &dyn Store) {
+    const WRITERS: usize = 4;
+    const BATCHES: usize = 20;
+    const EVENTS: usize = 25;
+    let write = async |w: usize| {
+        for b in 0..BATCHES {
+            let mut batch: Vec<DeviceEventRow> = (0..EVENTS)
+                .map(|e| device_event(&format!("w{w}-b{b}-e{e}"), at((b * EVENTS + e) as i64), "offline"))
+                .collect();
+            store.append_device_events(&mut batch).await.unwrap();
+        }
+    };
+    let follow = async || {
+        let (mut followed, mut seen) = (0, BTreeSet::new());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while seen.len() < WRITERS * BATCHES * EVENTS && std::time::Instant::now() < deadline {
+            for (place, event) in store.device_events_placed_after(followed, 30).await.unwrap() {
+                followed = place;
+                seen.insert(event.device_id);
+            }
+        }
+        seen
+    };
+    let (_, _, _, _, seen) = tokio::join!(write(0), write(1), write(2), write(3), follow());
+    let logged = store.device_events_placed_after(0, 10_000).await.unwrap();
+    assert_eq!(logged.len(), WRITERS * BATCHES * EVENTS);
+    let all: BTreeSet<String> = logged.into_iter().map(|(_, e)| e.device_id).collect();
+    assert_eq!(all.difference(&seen).count(), 0, "the follower skipped events written concurrently");
+}
+
+/// One holder at a time; released or dropped (as a dying process's is), it is free again.
+async fn a_hold_has_one_holder_until_let_go(store: &dyn Store) {
+    let mut first = store.try_hold("detection").await.unwrap().expect("free at first");
+    assert!(store.try_hold("detection").await.unwrap().is_none(), "held by the first");
+    assert!(first.still_held().await);
+    let other = store.try_hold("another").await.unwrap().expect("another name is another lock");
+    first.release().await;
+    let second = store.try_hold("detection").await.unwrap().expect("free once released");
+    drop(second);
+    // PostgreSQL ends the dropped session's locks once it sees the connection close.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let third = loop {
+        if let Some(hold) = store.try_hold("detection").await.unwrap() {
+            break hold;
+        }
+        assert!(std::time::Instant::now() < deadline, "a dropped hold was never let go");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    third.release().await;
+    other.release().await;
 }
 
 // ---- the delivery record ----
@@ -2765,6 +2875,7 @@ contract_tests!(
     bulk_paths_round_trip_awkward_text,
     instants_keep_microseconds_and_extremes,
     set_cause_and_elements_replace_them,
+    widenings_keep_an_operators_cause,
     sourced_incidents_open_once,
     alerts_gather_into_incidents_and_end_one_by_one,
     sourced_incidents_open_in_one_write_in_order,
@@ -2772,6 +2883,9 @@ contract_tests!(
     impacts_upsert_keeps_earliest_and_highest,
     impacts_across_batches,
     device_event_log_dedupes_pages_and_prunes,
+    device_event_log_places_events_in_write_order,
+    a_log_follower_misses_nothing_written_concurrently,
+    a_hold_has_one_holder_until_let_go,
     delivery_history_and_reports,
     claims_are_per_channel,
     volume_control_coalesces_and_caps,

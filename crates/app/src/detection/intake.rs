@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Largest NDJSON body `POST /v1/telemetry/events` reads; larger is refused with 413.
 pub const BATCH_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
@@ -73,12 +73,21 @@ impl Submission {
 #[derive(Clone)]
 pub struct Intake {
     tx: mpsc::Sender<Submission>,
+    detecting: watch::Receiver<bool>,
 }
 
 impl Intake {
-    pub(crate) fn channel(bound: usize) -> (Intake, mpsc::Receiver<Submission>) {
+    /// The intake, the receiving side, and the switch saying whether this server detects.
+    pub(crate) fn channel(bound: usize) -> (Intake, mpsc::Receiver<Submission>, watch::Sender<bool>) {
         let (tx, rx) = mpsc::channel(bound);
-        (Intake { tx }, rx)
+        let (detecting_tx, detecting) = watch::channel(false);
+        (Intake { tx, detecting }, rx, detecting_tx)
+    }
+
+    /// Whether this server detects (holds the detection lock), as it changes: a broker's
+    /// consumer runs only there, so events reach the detector in the broker's order.
+    pub fn detecting(&self) -> watch::Receiver<bool> {
+        self.detecting.clone()
     }
 
     /// Parses `ndjson` (one event per line; blank lines skipped but counted) and applies

@@ -1,11 +1,18 @@
 //! Detection in the server: device events in (HTTP batches, a NATS JetStream consumer),
 //! incidents, impacts and notices out.
 //!
-//! One task owns the [`Detector`]. Sources hand it batches through an [`Intake`] (a bounded
-//! channel); it offers each event to the detector, writes the accepted ones to the device
-//! event log (the durable part: a source acknowledges an event only after this), and
-//! answers. Every [`TICK`] it advances the detector to the clock and records what it
-//! detected through [`record`].
+//! Sources hand batches of events to one task through an [`Intake`] (a bounded channel). It
+//! checks each event against the book and the clock ([`admit`]), writes the admitted ones
+//! to the device event log (the durable part: a source acknowledges an event only after
+//! this), and answers.
+//!
+//! Every server sharing a store and a consumer logs what it is handed, but only one
+//! detects: the holder of the store's [`DETECTION_LOCK`], which the operating system (a
+//! SQLite file lock) or PostgreSQL (a session's advisory lock) lets go when its holder dies,
+//! so another server takes over within [`LOCK_CHECK`]. The holder owns the [`Detector`]: it
+//! follows the log by place (the order events were written, whoever wrote them), offers
+//! each new event to the detector, and every [`TICK`] records what it detected through
+//! [`record`]. The others only log, and try the lock.
 //!
 //! The detector lives in memory only, and is a function of the device event log: on
 //! start, and whenever the book changes, it is rebuilt by replaying the whole retained log
@@ -30,8 +37,10 @@ use crate::book::LoadedBook;
 use crate::http::AppState;
 use crate::recovery::{Engine, EngineError};
 use crate::telemetry::{DetectionSettings, network};
-use amends_core::telemetry::{Detection, DetectionConfig, Detector, DeviceEvent, DeviceState};
-use amends_store::{DeviceEventRow, StoreError};
+use amends_core::telemetry::{
+    Detection, DetectionConfig, Detector, DeviceEvent, DeviceState, Network, admit,
+};
+use amends_store::{DeviceEventRow, Hold, StoreError};
 use jiff::SignedDuration;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +52,15 @@ pub const TICK: Duration = Duration::from_millis(100);
 pub const INTAKE_QUEUE_BATCHES: usize = 64;
 /// Logged events read per page when the detector is rebuilt.
 pub const REPLAY_PAGE_ROWS: u32 = 50_000;
+/// Logged events read per page as the detector follows the log.
+pub const FOLLOW_PAGE_ROWS: u32 = 20_000;
+/// Pages the detector reads from the log at one go before it records and answers again.
+pub const FOLLOW_PAGES_AT_ONCE: usize = 4;
+/// The store lock whose holder detects for every server sharing the store.
+pub const DETECTION_LOCK: &str = "detection";
+/// How often a server that does not detect tries the lock, and the one that does checks
+/// that it still holds it (a PostgreSQL session can be lost).
+pub const LOCK_CHECK: Duration = Duration::from_secs(1);
 /// Writes (a device joining or leaving an incident, a merge, a resolution) detection may
 /// have decided and not yet applied; over it, detection takes no more events until they
 /// are applied.
@@ -70,7 +88,14 @@ impl ServiceConfig {
     }
 }
 
-/// The detector with the store incident of each of its incidents.
+/// What every server checks an event against before logging it: the book's devices.
+struct Gate {
+    book: Arc<LoadedBook>,
+    network: Arc<Network>,
+}
+
+/// The detector with the store incident of each of its incidents: alive only while this
+/// server holds the detection lock.
 pub(crate) struct Service {
     engine: Arc<Engine>,
     config: ServiceConfig,
@@ -78,13 +103,22 @@ pub(crate) struct Service {
     detector: Detector,
     /// Per detector incident: its incident in the store, once recorded.
     ids: Vec<Option<String>>,
+    /// Per detector incident: the element whose area its recorded cause names.
+    tops: Vec<amends_core::topology::ElementIdx>,
     detections: Vec<Detection>,
     /// The customers' side of what was detected, waiting to be applied, in order.
     writes: std::collections::VecDeque<record::Write>,
-    /// When the last batch came (or the service started).
+    /// The place in the event log the detector has taken events up to.
+    followed: i64,
+    /// The last page read from the log was full: more is logged than taken.
+    log_behind: bool,
+    /// When the last event came (or the service started).
     quiet_since: tokio::time::Instant,
-    /// The last batch's source said it holds more.
-    behind: bool,
+    /// The last batch this server's sources handed in said they hold more.
+    source_behind: bool,
+    /// The detection lock, and when it was last checked.
+    hold: Hold,
+    hold_checked: tokio::time::Instant,
 }
 
 /// Starts the detection task; it stops when `stopped` turns true. The returned [`Intake`]
@@ -94,69 +128,176 @@ pub fn start(
     config: ServiceConfig,
     stopped: watch::Receiver<bool>,
 ) -> (Intake, tokio::task::JoinHandle<()>) {
-    let (intake, batches) = Intake::channel(INTAKE_QUEUE_BATCHES);
-    let task = tokio::spawn(run(state, config, batches, stopped));
-    (intake, task)
+    let (intake, batches, detecting) = Intake::channel(INTAKE_QUEUE_BATCHES);
+    let task = Task { state, config, gate: None, leading: None, lock_tried: None, detecting };
+    (intake, tokio::spawn(task.run(batches, stopped)))
 }
 
-async fn run(
+/// The detection task's state: the gate every server keeps, the detector only the lock
+/// holder keeps.
+struct Task {
     state: AppState,
     config: ServiceConfig,
-    mut batches: mpsc::Receiver<intake::Submission>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let mut service = None;
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        if service.is_none() {
-            service = rebuilt(&state, &config).await;
-        }
-        let writing = service.as_ref().is_some_and(Service::has_writes);
-        // Over the bound, events wait (and so do their sources) until the writes catch up.
-        let taking = service.as_ref().is_none_or(|s| s.writes.len() < WRITES_QUEUED_MAX);
-        tokio::select! {
-            _ = stopped.changed() => return,
-            _ = tick.tick() => {
-                if let Some(s) = service.as_mut()
-                    && let Err(error) = s.tick(&state).await
-                {
-                    tracing::error!(%error, "recording detections failed; rebuilding from the event log");
-                    service = None;
+    gate: Option<Gate>,
+    leading: Option<Service>,
+    lock_tried: Option<tokio::time::Instant>,
+    /// Tells this server's sources whether it detects.
+    detecting: watch::Sender<bool>,
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut batches: mpsc::Receiver<intake::Submission>,
+        mut stopped: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let writing = self.leading.as_ref().is_some_and(Service::has_writes);
+            // Over the bound, events wait (and so do their sources) until the writes catch up.
+            let taking = self.leading.as_ref().is_none_or(|s| s.writes.len() < WRITES_QUEUED_MAX);
+            tokio::select! {
+                _ = stopped.changed() => {
+                    if let Some(service) = self.stop_leading() {
+                        service.hold.release().await;
+                    }
+                    return;
                 }
-            }
-            () = std::future::ready(()), if writing => {
-                if let Some(s) = service.as_mut() {
-                    match s.apply_writes(record::WRITE_SLICE).await {
-                        Ok(()) => state.wake_worker(),
-                        Err(error) => {
-                            tracing::error!(%error, "writing detections failed; rebuilding from the event log");
-                            service = None;
+                _ = tick.tick() => self.tick().await,
+                () = std::future::ready(()), if writing => {
+                    if let Some(s) = self.leading.as_mut() {
+                        let applied = s.apply_writes(record::WRITE_SLICE).await;
+                        if self.settle(applied, "writing detections") {
+                            self.state.wake_worker();
                         }
                     }
                 }
-            }
-            Some(submission) = batches.recv(), if taking => {
-                match service.as_mut() {
-                    Some(s) => s.take(submission).await,
-                    None => submission.refuse("detection is starting; try again"),
-                }
+                Some(submission) = batches.recv(), if taking => self.take(submission).await,
             }
         }
     }
-}
 
-/// A service rebuilt from the log, or `None` (logged) if the store cannot be read now.
-async fn rebuilt(state: &AppState, config: &ServiceConfig) -> Option<Service> {
-    match Service::rebuild(state.engine.clone(), config.clone()).await {
-        Ok(service) => {
-            state.wake_worker();
-            Some(service)
+    /// Keeps the gate on the current book (an import by any process changes it) and, when
+    /// this server detects, rebuilds the detector over it.
+    async fn follow_book(&mut self) -> Result<(), EngineError> {
+        let book = self.state.engine.book().await?;
+        if self.gate.as_ref().is_some_and(|g| Arc::ptr_eq(&g.book, &book)) {
+            return Ok(());
         }
-        Err(error) => {
-            tracing::error!(%error, "rebuilding detection from the event log failed; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            None
+        let network = Arc::new(network(&book));
+        self.gate = Some(Gate { book, network });
+        // Still the detecting server: its sources go on (their batches wait) meanwhile.
+        if let Some(service) = self.leading.take() {
+            tracing::info!("the book changed; rebuilding detection");
+            self.lead(service.hold).await;
+        }
+        Ok(())
+    }
+
+    /// This server no longer detects (its sources stop); the service is returned, with the
+    /// lock, to be released or rebuilt.
+    fn stop_leading(&mut self) -> Option<Service> {
+        self.detecting.send_replace(false);
+        self.leading.take()
+    }
+
+    /// Becomes the detecting server with `hold`: rebuilds the detector from the log.
+    async fn lead(&mut self, hold: Hold) {
+        let Some(gate) = self.gate.as_ref() else { return };
+        match Service::rebuild(self.state.engine.clone(), self.config.clone(), gate, hold).await {
+            Ok(service) => {
+                self.leading = Some(service);
+                self.detecting.send_replace(true);
+                self.state.wake_worker();
+            }
+            // The hold went with the failed rebuild: another server may take over.
+            Err(error) => {
+                self.detecting.send_replace(false);
+                tracing::error!(%error, "rebuilding detection from the event log failed; retrying");
+            }
+        }
+    }
+
+    /// Takes the detection lock if no server holds it (tried every [`LOCK_CHECK`]).
+    async fn try_lead(&mut self) {
+        if self.lock_tried.is_some_and(|t| t.elapsed() < LOCK_CHECK) {
+            return;
+        }
+        self.lock_tried = Some(tokio::time::Instant::now());
+        match self.state.engine.store.try_hold(DETECTION_LOCK).await {
+            Ok(Some(hold)) => {
+                tracing::info!("this server detects: it holds the detection lock");
+                self.lead(hold).await;
+            }
+            Ok(None) => tracing::debug!("another server detects"),
+            Err(error) => tracing::error!(%error, "trying the detection lock failed"),
+        }
+    }
+
+    /// After a step of the detecting server: on failure, it stops detecting (letting go of
+    /// the lock) and takes it again from the log. Returns whether the step went well.
+    fn settle(&mut self, outcome: Result<(), EngineError>, what: &str) -> bool {
+        let Err(error) = outcome else { return true };
+        tracing::error!(%error, "{what} failed; rebuilding from the event log");
+        // Dropped, the service lets go of the lock.
+        self.stop_leading();
+        self.lock_tried = None;
+        false
+    }
+
+    async fn tick(&mut self) {
+        if let Err(error) = self.follow_book().await {
+            return tracing::error!(%error, "reading the book failed");
+        }
+        let Some(service) = self.leading.as_mut() else { return self.try_lead().await };
+        if !service.still_holds().await {
+            tracing::error!("the detection lock was lost; another server detects now");
+            self.stop_leading();
+            return;
+        }
+        let ticked = service.tick().await;
+        let recorded = matches!(ticked, Ok(true));
+        if self.settle(ticked.map(|_| ()), "recording detections") && recorded {
+            self.state.wake_worker();
+        }
+    }
+
+    /// Checks a batch against the book and the clock, logs what passes, answers the
+    /// source, and (when this server detects) takes the new events in.
+    async fn take(&mut self, mut submission: intake::Submission) {
+        if let Err(error) = self.follow_book().await {
+            tracing::error!(%error, "reading the book failed");
+            return submission.refuse("detection cannot read the book now; try again");
+        }
+        let Some(gate) = self.gate.as_ref() else {
+            return submission.refuse("detection is starting; try again");
+        };
+        let now = self.state.engine.clock.now();
+        let rejected = std::mem::take(&mut submission.rejected);
+        let mut report = BatchReport { rejected, ..BatchReport::default() };
+        let mut log = Vec::with_capacity(submission.events.len());
+        for (index, event) in std::mem::take(&mut submission.events) {
+            match admit(&gate.network, &self.config.detection, &event, now) {
+                Ok(_) => log.push(log_row(&event)),
+                Err(refusal) => report.rejected.push(Rejection { index, reason: refusal.to_string() }),
+            }
+        }
+        report.accepted = log.len() as u64;
+        let logged = self.state.engine.store.append_device_events(&mut log).await;
+        // In the log, not yet acknowledged nor detected from: the worst place to die.
+        crate::failpoint::pass(crate::failpoint::DETECTION_LOGGED, report.accepted);
+        let behind = submission.behind;
+        submission.answer(logged.map(|new| {
+            report.duplicates = report.accepted - new;
+            report.rejected.sort_by_key(|r| r.index);
+            report
+        }));
+        if let Some(service) = self.leading.as_mut() {
+            service.source_behind = behind;
+            service.quiet_since = tokio::time::Instant::now();
+            let followed = service.follow_log().await;
+            self.settle(followed, "following the event log");
         }
     }
 }
@@ -164,20 +305,32 @@ async fn rebuilt(state: &AppState, config: &ServiceConfig) -> Option<Service> {
 impl Service {
     /// A detector over the current book, fed the whole retained log in event order, with
     /// what it detects recorded again (a no-op for what was recorded before). Its clock is
-    /// left at the last logged event: a source's backlog goes on from there.
-    async fn rebuild(engine: Arc<Engine>, config: ServiceConfig) -> Result<Service, EngineError> {
-        let book = engine.book().await?;
-        let detector = Detector::new(&book.topology, network(&book), config.detection.clone());
+    /// left at the last logged event: a source's backlog goes on from there; it then
+    /// follows the log from the place it had reached when the rebuild began (what was
+    /// logged during the rebuild comes again, as a duplicate the detector ignores).
+    async fn rebuild(
+        engine: Arc<Engine>,
+        config: ServiceConfig,
+        gate: &Gate,
+        hold: Hold,
+    ) -> Result<Service, EngineError> {
+        let followed = engine.store.device_events_end().await?;
+        let detector = Detector::new(&gate.book.topology, gate.network.clone(), config.detection.clone());
         let mut service = Service {
             engine,
             config,
-            book,
+            book: gate.book.clone(),
             detector,
             ids: Vec::new(),
+            tops: Vec::new(),
             detections: Vec::new(),
             writes: std::collections::VecDeque::new(),
+            followed,
+            log_behind: false,
             quiet_since: tokio::time::Instant::now(),
-            behind: false,
+            source_behind: false,
+            hold,
+            hold_checked: tokio::time::Instant::now(),
         };
         let now = service.engine.clock.now();
         let from = now - service.config.log_retention;
@@ -203,66 +356,58 @@ impl Service {
         Ok(service)
     }
 
-    /// Rebuilds if the book changed (an import by any process): devices and customers
-    /// are the book's.
-    async fn follow_book(&mut self) -> Result<(), EngineError> {
-        if !Arc::ptr_eq(&self.engine.book().await?, &self.book) {
-            tracing::info!("the book changed; rebuilding detection");
-            *self = Service::rebuild(self.engine.clone(), self.config.clone()).await?;
+    /// Whether this server still holds the detection lock (checked every [`LOCK_CHECK`]).
+    async fn still_holds(&mut self) -> bool {
+        if self.hold_checked.elapsed() < LOCK_CHECK {
+            return true;
         }
-        Ok(())
+        self.hold_checked = tokio::time::Instant::now();
+        self.hold.still_held().await
     }
 
-    /// Moves the clock on with the wall clock once the sources are quiet, and records.
-    async fn tick(&mut self, state: &AppState) -> Result<(), EngineError> {
-        self.follow_book().await?;
-        if !self.behind && self.quiet_since.elapsed() >= IDLE_BEFORE_WALL_CLOCK {
-            self.detector.advance(self.engine.clock.now_precise(), &mut self.detections);
-        }
-        if !self.detections.is_empty() {
-            self.record().await?;
-            state.wake_worker();
-        }
-        Ok(())
-    }
-
-    /// Offers a batch to the detector, logs what it took, and answers the source.
-    async fn take(&mut self, mut submission: intake::Submission) {
-        if let Err(error) = self.follow_book().await {
-            tracing::error!(%error, "reading the book failed");
-            return submission.refuse("detection cannot read the book now; try again");
-        }
+    /// Takes in what the log holds past the place followed, in the order it was written,
+    /// a few pages at a time. The clock follows the events: what is a reorder window older
+    /// than the latest applies now, in event order, whatever the wall clock says.
+    async fn follow_log(&mut self) -> Result<(), EngineError> {
         let now = self.engine.clock.now();
-        let rejected = std::mem::take(&mut submission.rejected);
-        let mut report = BatchReport { rejected, ..BatchReport::default() };
-        let events = std::mem::take(&mut submission.events);
-        let mut log = Vec::with_capacity(events.len());
         let mut latest = None;
-        for (index, event) in events {
-            match self.detector.offer(&event, now) {
-                Ok(()) => {
+        self.log_behind = false;
+        for _ in 0..FOLLOW_PAGES_AT_ONCE {
+            let page = self.engine.store.device_events_placed_after(self.followed, FOLLOW_PAGE_ROWS).await?;
+            for (place, row) in &page {
+                let event = event_of(row)?;
+                // Admitted when logged; refused now only if the book changed since.
+                if self.detector.offer(&event, now).is_ok() {
                     latest = latest.max(Some(event.at));
-                    log.push(log_row(&event));
                 }
-                Err(refusal) => report.rejected.push(Rejection { index, reason: refusal.to_string() }),
+                self.followed = *place;
+            }
+            crate::failpoint::pass(crate::failpoint::DETECTION_APPLIED, page.len() as u64);
+            self.log_behind = page.len() == FOLLOW_PAGE_ROWS as usize;
+            if !self.log_behind {
+                break;
             }
         }
-        // The clock follows the events: what is a reorder window older than the latest
-        // applies now, in event order, whatever the wall clock says.
         if let Some(at) = latest {
+            self.quiet_since = tokio::time::Instant::now();
             self.detector.advance(at, &mut self.detections);
         }
-        self.behind = submission.behind;
-        self.quiet_since = tokio::time::Instant::now();
-        report.accepted = log.len() as u64;
-        // Applied in memory, not yet in the log nor acknowledged: the worst place to die.
-        crate::failpoint::pass(crate::failpoint::DETECTION_APPLIED, report.accepted);
-        let logged = self.engine.store.append_device_events(&mut log).await;
-        submission.answer(logged.map(|new| {
-            report.duplicates = report.accepted - new;
-            report.rejected.sort_by_key(|r| r.index);
-            report
-        }));
+        Ok(())
+    }
+
+    /// Follows the log (other servers write to it too), moves the clock on with the wall
+    /// clock once every source is quiet, and records. Returns whether it recorded anything.
+    async fn tick(&mut self) -> Result<bool, EngineError> {
+        self.follow_log().await?;
+        let behind = self.source_behind || self.log_behind;
+        if !behind && self.quiet_since.elapsed() >= IDLE_BEFORE_WALL_CLOCK {
+            self.detector.advance(self.engine.clock.now_precise(), &mut self.detections);
+        }
+        if self.detections.is_empty() {
+            return Ok(false);
+        }
+        self.record().await?;
+        Ok(true)
     }
 }
 

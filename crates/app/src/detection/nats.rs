@@ -29,6 +29,10 @@ use tokio::sync::watch;
 
 /// Messages fetched per batch.
 pub const FETCH_MESSAGES_MAX: usize = 1000;
+/// Most event lines handed to detection at once (a message holds one or many; a message
+/// is never split): each hand-off is logged, acknowledged and detected from before the
+/// next, so a crash re-reads at most this much, and detection hears of a storm in steps.
+pub const HAND_ON_LINES_MAX: usize = 1000;
 /// Longest wait for a batch to fill before what came is handed on.
 pub const FETCH_WAIT: Duration = Duration::from_millis(200);
 /// Unacknowledged messages JetStream lets the consumer hold at once; also the most
@@ -143,11 +147,23 @@ fn subject_covers(pattern: &str, subject: &str) -> bool {
     }
 }
 
-/// Consumes until `stopped` turns true, reconnecting after a failure.
+/// Consumes while this server detects, until `stopped` turns true, reconnecting after a
+/// failure. Only the detecting server consumes: servers sharing a consumer would hand
+/// their detector a backlog interleaved out of stream order. When another server takes
+/// over, the messages this one held unacknowledged are read back from the stream there.
 pub async fn run(source: NatsSource, intake: Intake, mut stopped: watch::Receiver<bool>) {
+    let mut detecting = intake.detecting();
     loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            waited = detecting.wait_for(|d| *d) => if waited.is_err() { return },
+        }
         let consumed = tokio::select! {
             _ = stopped.changed() => return,
+            _ = detecting.wait_for(|d| !*d) => {
+                tracing::info!("this server no longer detects; its NATS consumer stops");
+                continue;
+            }
             consumed = consume(&source, &intake) => consumed,
         };
         if let Err(error) = consumed {
@@ -181,8 +197,29 @@ async fn consume(source: &NatsSource, intake: &Intake) -> anyhow::Result<()> {
                 Ok(None) | Err(_) => break,
             }
         }
-        hand_on(intake, batch).await?;
+        for group in by_lines(batch, HAND_ON_LINES_MAX) {
+            hand_on(intake, group).await?;
+        }
     }
+}
+
+/// `messages` in order, in groups of at most `max_lines` event lines (a message with more
+/// goes alone).
+fn by_lines(messages: Vec<jetstream::Message>, max_lines: usize) -> Vec<Vec<jetstream::Message>> {
+    let mut groups: Vec<Vec<jetstream::Message>> = Vec::new();
+    let mut lines = 0;
+    for message in messages {
+        let count = message.payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count().max(1);
+        match groups.last_mut() {
+            Some(group) if lines + count <= max_lines => group.push(message),
+            _ => {
+                groups.push(vec![message]);
+                lines = 0;
+            }
+        }
+        lines += count;
+    }
+    groups
 }
 
 /// Hands on, in stream order, the messages the consumer delivered that nobody
@@ -221,19 +258,21 @@ async fn catch_up(
         if !payload.ends_with('\n') {
             text.push('\n');
         }
-        if lines >= FETCH_MESSAGES_MAX {
-            submit_catch_up(intake, &std::mem::take(&mut text)).await?;
+        if lines >= HAND_ON_LINES_MAX {
+            submit_catch_up(intake, &std::mem::take(&mut text), true).await?;
             lines = 0;
         }
     }
+    // The last of it says whether the consumer holds more (not yet delivered): if not,
+    // detection's clock may go on with the wall clock once it is quiet.
     if !text.is_empty() {
-        submit_catch_up(intake, &text).await?;
+        submit_catch_up(intake, &text, info.num_pending > 0).await?;
     }
     Ok(())
 }
 
-async fn submit_catch_up(intake: &Intake, text: &str) -> anyhow::Result<()> {
-    let report = intake.submit_from(text, true).await.context("handing on unacknowledged events")?;
+async fn submit_catch_up(intake: &Intake, text: &str, behind: bool) -> anyhow::Result<()> {
+    let report = intake.submit_from(text, behind).await.context("handing on unacknowledged events")?;
     log_rejections(&report);
     Ok(())
 }

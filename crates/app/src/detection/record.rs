@@ -18,7 +18,7 @@ use crate::recovery::{EngineError, TELEMETRY_SOURCE};
 use amends_core::incident::{ByLocale, IncidentState, UpdateKind};
 use amends_core::telemetry::Detection;
 use amends_core::topology::ElementIdx;
-use amends_store::{ImpactRow, IncidentRow, NewUpdate, SourcedIncident, StoreError, notified};
+use amends_store::{ImpactRow, IncidentRow, NewUpdate, SourcedIncident, StoreError, Widening, notified};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -29,6 +29,10 @@ pub(super) type Pending = BTreeMap<String, HashMap<u32, ImpactRow>>;
 /// How long one slice of [`Service::apply_writes`] goes on before detection takes events
 /// again (the slice then writes what it staged).
 pub const WRITE_SLICE: Duration = Duration::from_millis(50);
+/// Most impacts one slice stages before it writes them: staging is cheap and writing is
+/// not, so a slice bounded only by time would stage a storm's whole queue and then hold
+/// detection for seconds while it writes it.
+pub const SLICE_IMPACTS_MAX: usize = 5_000;
 
 /// One step of the customers' side of detection, in detection's order.
 pub(super) enum Write {
@@ -46,14 +50,17 @@ impl Service {
     /// Records the incidents of every detection made so far, and queues the rest, in order.
     pub(super) async fn record(&mut self) -> Result<(), EngineError> {
         let detections = std::mem::take(&mut self.detections);
+        let timer = Instant::now();
         self.open_all(&detections).await?;
+        let opened = timer.elapsed();
+        let mut widenings = Vec::new();
         for detection in detections {
             match detection {
                 Detection::Opened { incident, element, started_at, .. } => {
                     self.writes.push_back(Write::Presume { incident, element, started: started_at });
                 }
                 Detection::Merged { incident, merged, element, at, extent } => {
-                    self.widen(incident, element, &extent).await?;
+                    widenings.extend(self.widening(incident, element, &extent));
                     self.writes.push_back(Write::Merge { merged, into: incident, at });
                     let started = self.detector.incident(incident).started_at;
                     self.writes.push_back(Write::Presume { incident, element, started });
@@ -71,6 +78,8 @@ impl Service {
                 }
             }
         }
+        self.engine.store.widen_incidents(&widenings).await?;
+        tracing::debug!(?opened, widened = widenings.len(), took = ?timer.elapsed(), "recorded");
         Ok(())
     }
 
@@ -85,14 +94,15 @@ impl Service {
     pub(super) async fn apply_writes(&mut self, slice: Duration) -> Result<(), EngineError> {
         let started = Instant::now();
         let mut pending = Pending::new();
-        while started.elapsed() < slice {
+        let mut staged = 0;
+        while started.elapsed() < slice && staged < SLICE_IMPACTS_MAX {
             let Some(write) = self.writes.pop_front() else { break };
             match write {
                 Write::Device { incident, device, at, back } => {
-                    self.stage(&mut pending, incident, device, at, |row| row.back_at = back);
+                    staged += self.stage(&mut pending, incident, device, at, |row| row.back_at = back);
                 }
                 Write::Presume { incident, element, started } => {
-                    self.presume_deviceless(&mut pending, incident, element, started);
+                    staged += self.presume_deviceless(&mut pending, incident, element, started);
                 }
                 Write::Merge { merged, into, at } => {
                     // Only what the merge moves must be written first: the merged
@@ -109,7 +119,9 @@ impl Service {
                 }
             }
         }
-        self.flush(&mut pending).await
+        self.flush(&mut pending).await?;
+        tracing::debug!(took = ?started.elapsed(), left = self.writes.len(), "writes applied");
+        Ok(())
     }
 
     fn store_id(&self, incident: u32) -> Option<&String> {
@@ -122,11 +134,11 @@ impl Service {
     /// the confirmation window) run from now, when it is recorded, even if the events that
     /// crossed the threshold came in late.
     async fn open_all(&mut self, detections: &[Detection]) -> Result<(), EngineError> {
-        let opened: Vec<(u32, SourcedIncident)> = detections
+        let opened: Vec<(u32, ElementIdx, SourcedIncident)> = detections
             .iter()
             .filter_map(|d| match *d {
                 Detection::Opened { incident, element, started_at, offline, .. } => {
-                    Some((incident, self.opening(incident, element, started_at, offline)))
+                    Some((incident, element, self.opening(incident, element, started_at, offline)))
                 }
                 _ => None,
             })
@@ -134,18 +146,20 @@ impl Service {
         if opened.is_empty() {
             return Ok(());
         }
-        let rows: Vec<SourcedIncident> = opened.iter().map(|(_, o)| o.clone()).collect();
+        let rows: Vec<SourcedIncident> = opened.iter().map(|(_, _, o)| o.clone()).collect();
         let ids = self.engine.store.insert_sourced_incidents(&rows).await?;
         crate::failpoint::pass(crate::failpoint::DETECTION_RECORDING, ids.len() as u64);
-        for ((incident, o), (id, new)) in opened.into_iter().zip(ids) {
+        for ((incident, element, o), (id, new)) in opened.into_iter().zip(ids) {
             if new {
                 tracing::info!(incident = %id, source = %o.source_key, "incident detected");
             }
             let slot = incident as usize;
             if self.ids.len() <= slot {
                 self.ids.resize(slot + 1, None);
+                self.tops.resize(slot + 1, element);
             }
             self.ids[slot] = Some(id);
+            self.tops[slot] = element;
         }
         Ok(())
     }
@@ -198,25 +212,30 @@ impl Service {
     }
 
     /// Customers without a device at or below `element` are presumed out with it.
+    /// Returns how many impacts it staged.
     fn presume_deviceless(
         &self,
         pending: &mut Pending,
         incident: u32,
         element: ElementIdx,
         started: Timestamp,
-    ) {
-        let Some(id) = self.store_id(incident) else { return };
+    ) -> usize {
+        let Some(id) = self.store_id(incident) else { return 0 };
         let rows = pending.entry(id.clone()).or_default();
+        let mut staged = 0;
         for c in self.detector.network().deviceless_under(element) {
             rows.entry(c).or_insert_with(|| ImpactRow {
                 presumed: true,
                 ..blank_impact(id, &self.book.customers[c as usize].id, started)
             });
+            staged += 1;
         }
+        staged
     }
 
     /// Applies `change` to the impact of each customer of `device` in `incident`. A new
     /// row is affected at `at`; the store keeps the earliest of that and what it holds.
+    /// Returns how many impacts it staged.
     fn stage(
         &self,
         pending: &mut Pending,
@@ -224,14 +243,16 @@ impl Service {
         device: u32,
         at: Timestamp,
         change: impl Fn(&mut ImpactRow),
-    ) {
-        let Some(id) = self.store_id(incident) else { return };
+    ) -> usize {
+        let Some(id) = self.store_id(incident) else { return 0 };
         let rows = pending.entry(id.clone()).or_default();
-        for &c in self.detector.network().customers_of(device) {
+        let customers = self.detector.network().customers_of(device);
+        for &c in customers {
             let row =
                 rows.entry(c).or_insert_with(|| blank_impact(id, &self.book.customers[c as usize].id, at));
             change(row);
         }
+        customers.len()
     }
 
     /// `flush` for the incidents `ids` only.
@@ -244,6 +265,7 @@ impl Service {
     /// (one write of the impacts, one of the notices, one of the stages). An incident the
     /// store already has resolved is left alone: a replay must not reopen its customers.
     async fn flush(&mut self, pending: &mut Pending) -> Result<(), EngineError> {
+        let timer = Instant::now();
         let mut open = Vec::new();
         let mut rows = Vec::new();
         for (id, staged) in std::mem::take(pending) {
@@ -257,6 +279,7 @@ impl Service {
         if rows.is_empty() {
             return Ok(());
         }
+        let read = timer.elapsed();
         let mut stored: HashMap<String, Vec<ImpactRow>> = HashMap::new();
         for row in self.engine.store.upsert_impacts(&mut rows).await? {
             stored.entry(row.incident_id.clone()).or_default().push(row);
@@ -268,7 +291,9 @@ impl Service {
                 (incident, timeline, impacts)
             })
             .collect();
+        let upserted = timer.elapsed();
         self.engine.notify_impacts_of(&self.book, incidents).await?;
+        tracing::debug!(?read, ?upserted, took = ?timer.elapsed(), "flushed");
         Ok(())
     }
 
@@ -312,21 +337,22 @@ impl Service {
     }
 
     /// The incident now covers its extent (every element it has taken in), and its public
-    /// cause names the wider area, unless an operator wrote one of their own.
-    async fn widen(&self, incident: u32, top: ElementIdx, extent: &[ElementIdx]) -> Result<(), EngineError> {
-        let Some(id) = self.store_id(incident) else { return Ok(()) };
-        let stored = self.engine.incident(id).await?;
-        if stored.resolved_at.is_some() {
-            return Ok(()); // a replay of what was recorded long ago
-        }
-        if is_detected_cause(&stored.cause) {
-            let cause = detected_cause(&self.book.topology.element(top).name);
-            self.engine.store.set_cause(id, &cause, &ByLocale::new()).await?;
-        }
-        let mut elements: Vec<String> =
+    /// cause names the wider area, unless an operator wrote one of their own (the stored
+    /// cause is then no longer the one detection wrote for the narrower top).
+    fn widening(&mut self, incident: u32, top: ElementIdx, extent: &[ElementIdx]) -> Option<Widening> {
+        let id = self.store_id(incident)?.clone();
+        let slot = self.tops.get_mut(incident as usize)?;
+        let was = detected_cause(&self.book.topology.element(*slot).name);
+        *slot = top;
+        let mut element_ids: Vec<String> =
             extent.iter().map(|&e| self.book.topology.element(e).id.clone()).collect();
-        elements.sort();
-        Ok(self.engine.store.set_elements(id, &elements).await?)
+        element_ids.sort();
+        Some(Widening {
+            incident_id: id,
+            element_ids,
+            cause: detected_cause(&self.book.topology.element(top).name),
+            was,
+        })
     }
 
     /// Every customer's final impact in `incident`, resolved at `at`: their own downtime,
@@ -396,11 +422,6 @@ const DETECTED_CAUSE_PREFIX: &str = "A fault in the network equipment serving yo
 /// The public cause of a detected incident at the element named `name`.
 fn detected_cause(name: &str) -> String {
     format!("{DETECTED_CAUSE_PREFIX}{name})")
-}
-
-/// Whether `cause` is one detection wrote (an operator has not replaced it).
-fn is_detected_cause(cause: &str) -> bool {
-    cause.starts_with(DETECTED_CAUSE_PREFIX) && cause.ends_with(')')
 }
 
 fn blank_impact(incident_id: &str, customer_id: &str, affected_at: Timestamp) -> ImpactRow {

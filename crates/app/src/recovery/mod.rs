@@ -211,7 +211,15 @@ impl Engine {
         let rows = self.store.load_book().await?;
         let book =
             Arc::new(tokio::task::spawn_blocking(move || LoadedBook::from_rows(rows)).await.map_err(join)??);
-        *self.book.write().unwrap_or_else(|e| e.into_inner()) = Some((version, book.clone()));
+        let mut cache = self.book.write().unwrap_or_else(|e| e.into_inner());
+        // Another caller may have loaded the same version meanwhile: share its copy, so
+        // that one version is one `Arc` (detection rebuilds when the `Arc` changes).
+        if let Some((cached, shared)) = cache.as_ref()
+            && *cached == version
+        {
+            return Ok(shared.clone());
+        }
+        *cache = Some((version, book.clone()));
         Ok(book)
     }
 

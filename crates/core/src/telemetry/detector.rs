@@ -13,6 +13,7 @@ use super::network::{NONE, Network};
 use crate::topology::{ElementIdx, Topology};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// The agenda's time resolution, in microseconds: events in one bucket are sorted when the
 /// bucket is released.
@@ -253,7 +254,8 @@ pub struct Downtime {
 }
 
 pub struct Detector {
-    net: Network,
+    /// Shared: a server checks events against it before they are logged.
+    net: Arc<Network>,
     config: DetectionConfig,
     thresholds: Vec<Threshold>,
     /// Per element: index into `thresholds`.
@@ -293,7 +295,8 @@ fn instant(m: i64) -> Timestamp {
 }
 
 impl Detector {
-    pub fn new(topology: &Topology, net: Network, config: DetectionConfig) -> Detector {
+    pub fn new(topology: &Topology, net: impl Into<Arc<Network>>, config: DetectionConfig) -> Detector {
+        let net = net.into();
         let mut thresholds = vec![config.default_threshold];
         let mut by_kind: Vec<(&str, u16)> = Vec::new();
         let threshold_of = topology
@@ -373,22 +376,22 @@ impl Detector {
     /// Takes one event into the agenda. It applies once the clock passes its `at` plus the
     /// reorder window (see `advance`). `now` bounds how far ahead an event may be stamped.
     pub fn offer(&mut self, event: &DeviceEvent, now: Timestamp) -> Result<(), Refusal> {
-        let Some(device) = self.net.device_index(&event.device_id) else {
-            self.stats.unknown_devices += 1;
-            if self.stats.unknown_sample.len() < UNKNOWN_SAMPLE_MAX {
-                self.stats.unknown_sample.insert(event.device_id.clone());
+        let device = match admit(&self.net, &self.config, event, now) {
+            Ok(device) => device,
+            Err(refusal) => {
+                match &refusal {
+                    Refusal::UnknownDevice(id) => {
+                        self.stats.unknown_devices += 1;
+                        if self.stats.unknown_sample.len() < UNKNOWN_SAMPLE_MAX {
+                            self.stats.unknown_sample.insert(id.clone());
+                        }
+                    }
+                    Refusal::TooFarAhead { .. } => self.stats.too_far_ahead += 1,
+                }
+                return Err(refusal);
             }
-            return Err(Refusal::UnknownDevice(event.device_id.clone()));
         };
         let at = micros(event.at);
-        if at > micros(now).saturating_add(self.config.future_limit.as_micros() as i64) {
-            self.stats.too_far_ahead += 1;
-            return Err(Refusal::TooFarAhead {
-                at: event.at,
-                now,
-                limit_seconds: self.config.future_limit.as_secs(),
-            });
-        }
         let kind = match (event.state, event.last_gasp) {
             (DeviceState::Online, _) => Kind::Online,
             (DeviceState::Offline, false) => Kind::Offline,
@@ -879,6 +882,24 @@ impl Detector {
 }
 
 /// Keeps the elements of `elements` that no other one is below, in pre-order.
+/// Whether `event` may be taken when the clock reads `now`: its device is in `net` and it
+/// is not stamped more than the future limit ahead. Returns the device's index. A server
+/// checks events with it before logging them, whichever server detects.
+pub fn admit(
+    net: &Network,
+    config: &DetectionConfig,
+    event: &DeviceEvent,
+    now: Timestamp,
+) -> Result<u32, Refusal> {
+    let Some(device) = net.device_index(&event.device_id) else {
+        return Err(Refusal::UnknownDevice(event.device_id.clone()));
+    };
+    if micros(event.at) > micros(now).saturating_add(config.future_limit.as_micros() as i64) {
+        return Err(Refusal::TooFarAhead { at: event.at, now, limit_seconds: config.future_limit.as_secs() });
+    }
+    Ok(device)
+}
+
 fn outermost(net: &Network, elements: &mut Vec<ElementIdx>) {
     elements.sort_unstable_by_key(|&e| net.pre[e as usize]);
     elements.dedup();
