@@ -313,6 +313,41 @@ async fn events_from_nats_jetstream_open_an_incident_and_are_acknowledged_once_a
     js.delete_stream(&source.stream).await.unwrap();
 }
 
+/// An incident an older amends opened under its `telemetry:<element>:<start>` key is found
+/// again when detection is rebuilt (here by an import of the same book), instead of being
+/// opened a second time and its customers acknowledged twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_opened_under_the_older_key_is_found_again_on_a_rebuild() {
+    let s = server(None).await;
+    let batch: Vec<String> =
+        (1..=4).map(|n| event(&format!("M{n}"), "offline", "2026-11-23T06:00:00Z", true)).collect();
+    post_events(&s, &batch).await;
+    let incident = the_incident(&s).await;
+    let id = incident["incident_id"].as_str().unwrap().to_string();
+    eventually("acknowledgements", async || (notices(&s, &id).await == node1_acknowledged()).then_some(()))
+        .await;
+    let key = s.engine.store.sources_of(&id).await.unwrap()[0].source_key.clone();
+    // As the older amends keyed it: the element and the outage's start.
+    let older = "telemetry:node1:2026-11-23T06:00:00Z";
+    assert!(s.engine.store.rekey_source(&key, older).await.unwrap());
+
+    // The same book again: detection rebuilds from the log.
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": customers() });
+    let r = s.post("/v1/import", Some(&s.admin), &book).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("the incident re-keyed", async || {
+        let sources = s.engine.store.sources_of(&id).await.ok()?;
+        (sources.first()?.source_key == key).then_some(())
+    })
+    .await;
+    // A batch after the rebuild has been taken in: the rebuild is over.
+    post_events(&s, &[event("M9", "offline", "2026-11-23T06:30:00Z", false)]).await;
+    let incidents = s.engine.store.incidents(false).await.unwrap();
+    assert_eq!(incidents.len(), 1, "no second incident for the same outage: {incidents:?}");
+    assert_eq!(notices(&s, &id).await, node1_acknowledged(), "nobody acknowledged twice");
+    s.stop().await.unwrap();
+}
+
 /// hub ─┬─ node1: C1..C5 (M1..M5), C6 without a device
 ///      ├─ node2: C7..C9 (M7..M9)
 ///      └─ node3: C10..C14 (M10..M14)

@@ -176,15 +176,17 @@ pub struct SourcedIncident {
     pub declared: NewUpdate,
 }
 
-/// An open incident detection widened: it now covers `element_ids`, and its public cause
+/// An open incident detection widened: it now covers `element_ids`, its public cause
 /// becomes `cause` where it still reads `was` (what detection wrote before; an operator's
-/// own cause stays).
+/// own cause stays), and the incidents `merged` are part of it from now on (no longer
+/// listed as open; their customers move over later).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Widening {
     pub incident_id: String,
     pub element_ids: Vec<String>,
     pub cause: String,
     pub was: String,
+    pub merged: Vec<String>,
 }
 
 /// An alert an incident of the Alertmanager receiver gathered: the one that opened it, or
@@ -818,7 +820,8 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the incident's elements (detection widened it).
     async fn set_elements(&self, incident_id: &str, element_ids: &[String]) -> Result<()>;
     /// Applies each widening to its incident, if still open, in order, in one transaction
-    /// (a storm widens hundreds at once); a replaced cause loses its translations.
+    /// (a storm widens hundreds at once); a replaced cause loses its translations, and each
+    /// merged incident is marked as merged into it (as `mark_merged`).
     async fn widen_incidents(&self, widenings: &[Widening]) -> Result<()>;
     /// Updates whose notices have not all been written, oldest first.
     async fn pending_fanout(&self) -> Result<Vec<UpdateRow>>;
@@ -850,6 +853,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_sourced_incidents(&self, incidents: &[SourcedIncident]) -> Result<Vec<(String, bool)>>;
     async fn incident_sources(&self) -> Result<Vec<IncidentSource>>;
     async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()>;
+    /// Gives the source keyed `old` the key `new` (an incident an older version opened
+    /// under another key scheme, found again). Returns whether there was one to re-key.
+    async fn rekey_source(&self, old: &str, new: &str) -> Result<bool>;
     /// The sources of one incident (an index serves it: the fan-out asks once per entry).
     async fn sources_of(&self, incident_id: &str) -> Result<Vec<IncidentSource>>;
     /// Records that the alert under `source_key` belongs to `incident_id`. `false` when the

@@ -548,6 +548,9 @@ impl Store for PgStore {
                 .bind(&no_translations)
                 .execute(&mut *tx)
                 .await?;
+            for merged in &w.merged {
+                sqlx::query(sql::MARK_MERGED).bind(merged).bind(&w.incident_id).execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -610,6 +613,11 @@ impl Store for PgStore {
     async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()> {
         sqlx::query(sql::MARK_MERGED).bind(incident_id).bind(into).execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn rekey_source(&self, old: &str, new: &str) -> Result<bool> {
+        let done = sqlx::query(sql::REKEY_SOURCE).bind(old).bind(new).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn sources_of(&self, incident_id: &str) -> Result<Vec<IncidentSource>> {

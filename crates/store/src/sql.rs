@@ -25,8 +25,11 @@ pub(crate) const INSERT_UPDATE: &str = "INSERT INTO incident_updates \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE)";
 pub(crate) const SELECT_INCIDENT: &str = "SELECT * FROM incidents WHERE incident_id = $1";
 pub(crate) const SELECT_INCIDENTS: &str = "SELECT * FROM incidents ORDER BY declared_at, incident_id";
-pub(crate) const SELECT_OPEN_INCIDENTS: &str =
-    "SELECT * FROM incidents WHERE state <> 'resolved' ORDER BY declared_at, incident_id";
+/// Open incidents, without those merged into a wider one (they are part of it).
+pub(crate) const SELECT_OPEN_INCIDENTS: &str = "SELECT * FROM incidents WHERE state <> 'resolved' \
+     AND NOT EXISTS (SELECT 1 FROM incident_sources s \
+                     WHERE s.incident_id = incidents.incident_id AND s.merged_into IS NOT NULL) \
+     ORDER BY declared_at, incident_id";
 pub(crate) const COUNT_TRIGGER: &str =
     "SELECT COUNT(*) FROM incident_updates WHERE incident_id = $1 AND trigger_key = $2";
 pub(crate) const NEXT_SEQ: &str =
@@ -48,6 +51,7 @@ pub(crate) const INSERT_SOURCE: &str =
     "INSERT INTO incident_sources (source_key, incident_id, merged_into) VALUES ($1, $2, NULL)";
 pub(crate) const SOURCE_INCIDENT: &str = "SELECT incident_id FROM incident_sources WHERE source_key = $1";
 pub(crate) const SELECT_SOURCES: &str = "SELECT * FROM incident_sources ORDER BY incident_id";
+pub(crate) const REKEY_SOURCE: &str = "UPDATE incident_sources SET source_key = $2 WHERE source_key = $1";
 pub(crate) const MARK_MERGED: &str = "UPDATE incident_sources SET merged_into = $2 WHERE incident_id = $1";
 pub(crate) const SOURCES_OF: &str =
     "SELECT * FROM incident_sources WHERE incident_id = $1 ORDER BY source_key";

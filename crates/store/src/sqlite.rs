@@ -595,6 +595,9 @@ impl Store for SqliteStore {
                 .bind(&no_translations)
                 .execute(&mut *tx)
                 .await?;
+            for merged in &w.merged {
+                sqlx::query(sql::MARK_MERGED).bind(merged).bind(&w.incident_id).execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -655,6 +658,11 @@ impl Store for SqliteStore {
     async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()> {
         sqlx::query(sql::MARK_MERGED).bind(incident_id).bind(into).execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn rekey_source(&self, old: &str, new: &str) -> Result<bool> {
+        let done = sqlx::query(sql::REKEY_SOURCE).bind(old).bind(new).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn sources_of(&self, incident_id: &str) -> Result<Vec<IncidentSource>> {

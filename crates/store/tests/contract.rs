@@ -847,6 +847,7 @@ async fn widenings_keep_an_operators_cause(store: &dyn Store) {
         element_ids: elements.iter().map(|e| e.to_string()).collect(),
         cause: cause.into(),
         was: was.into(),
+        merged: Vec::new(),
     };
     store
         .widen_incidents(&[
@@ -870,6 +871,39 @@ async fn widenings_keep_an_operators_cause(store: &dyn Store) {
     let resolved = store.incident(&resolved).await.unwrap().unwrap();
     assert_eq!(resolved.cause, "out at tap", "a resolved incident is left as it is");
     store.widen_incidents(&[]).await.unwrap();
+}
+
+/// A merged incident is part of the wider one from the moment the widening is recorded:
+/// no longer listed as open, though its customers move over later.
+async fn merged_incidents_are_not_listed_open(store: &dyn Store) {
+    let sourced = |key: &str| SourcedIncident {
+        source_key: key.into(),
+        incident: incident(at(0)),
+        declared: declared(at(0)),
+    };
+    let ids = store
+        .insert_sourced_incidents(&[sourced("t:tap1"), sourced("t:tap2"), sourced("t:node")])
+        .await
+        .unwrap();
+    let (tap1, tap2, node) = (ids[0].0.clone(), ids[1].0.clone(), ids[2].0.clone());
+    let widening = Widening {
+        incident_id: node.clone(),
+        element_ids: vec!["node".into()],
+        cause: "out at node".into(),
+        was: "fibre cut".into(),
+        merged: vec![tap1.clone(), tap2.clone()],
+    };
+    store.widen_incidents(&[widening]).await.unwrap();
+    let open: Vec<String> = store.incidents(true).await.unwrap().into_iter().map(|i| i.incident_id).collect();
+    assert_eq!(open, std::slice::from_ref(&node));
+    assert_eq!(store.incidents(false).await.unwrap().len(), 3, "all three are still there");
+    let sources = store.sources_of(&tap2).await.unwrap();
+    assert_eq!(sources[0].merged_into.as_deref(), Some(node.as_str()));
+
+    assert!(store.rekey_source("t:node", "t:node@1").await.unwrap());
+    assert!(!store.rekey_source("t:node", "t:node@2").await.unwrap(), "nothing under the old key now");
+    let again = store.insert_sourced_incidents(&[sourced("t:node@1")]).await.unwrap();
+    assert_eq!(again, [(node, false)], "the re-keyed source opens nothing new");
 }
 
 // ---- machine-opened incidents, impacts, the device event log ----
@@ -2876,6 +2910,7 @@ contract_tests!(
     instants_keep_microseconds_and_extremes,
     set_cause_and_elements_replace_them,
     widenings_keep_an_operators_cause,
+    merged_incidents_are_not_listed_open,
     sourced_incidents_open_once,
     alerts_gather_into_incidents_and_end_one_by_one,
     sourced_incidents_open_in_one_write_in_order,

@@ -29,6 +29,7 @@
 pub mod intake;
 pub mod nats;
 mod record;
+mod write;
 
 pub use intake::{BatchReport, Intake, IntakeError, Rejection};
 pub use record::source_key;
@@ -61,10 +62,7 @@ pub const DETECTION_LOCK: &str = "detection";
 /// How often a server that does not detect tries the lock, and the one that does checks
 /// that it still holds it (a PostgreSQL session can be lost).
 pub const LOCK_CHECK: Duration = Duration::from_secs(1);
-/// Writes (a device joining or leaving an incident, a merge, a resolution) detection may
-/// have decided and not yet applied; over it, detection takes no more events until they
-/// are applied.
-pub const WRITES_QUEUED_MAX: usize = 4_000_000;
+pub use write::{SLICE_IMPACTS_MAX, WRITES_QUEUED_MAX};
 /// How long detection waits with no event (and no source behind) before its clock moves
 /// on with the wall clock rather than with the events.
 pub const IDLE_BEFORE_WALL_CLOCK: Duration = Duration::from_secs(2);
@@ -103,11 +101,14 @@ pub(crate) struct Service {
     detector: Detector,
     /// Per detector incident: its incident in the store, once recorded.
     ids: Vec<Option<String>>,
+    /// Open incidents an older amends opened under another key, by element, until an
+    /// opening on that element takes them over.
+    legacy: std::collections::HashMap<String, String>,
     /// Per detector incident: the element whose area its recorded cause names.
     tops: Vec<amends_core::topology::ElementIdx>,
     detections: Vec<Detection>,
-    /// The customers' side of what was detected, waiting to be applied, in order.
-    writes: std::collections::VecDeque<record::Write>,
+    /// The customers' side of what was detected, on its way to the writer task.
+    writes: write::Writes,
     /// The place in the event log the detector has taken events up to.
     followed: i64,
     /// The last page read from the log was full: more is logged than taken.
@@ -154,9 +155,8 @@ impl Task {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            let writing = self.leading.as_ref().is_some_and(Service::has_writes);
             // Over the bound, events wait (and so do their sources) until the writes catch up.
-            let taking = self.leading.as_ref().is_none_or(|s| s.writes.len() < WRITES_QUEUED_MAX);
+            let taking = self.leading.as_ref().is_none_or(|s| s.writes.has_room());
             tokio::select! {
                 _ = stopped.changed() => {
                     if let Some(service) = self.stop_leading() {
@@ -165,14 +165,6 @@ impl Task {
                     return;
                 }
                 _ = tick.tick() => self.tick().await,
-                () = std::future::ready(()), if writing => {
-                    if let Some(s) = self.leading.as_mut() {
-                        let applied = s.apply_writes(record::WRITE_SLICE).await;
-                        if self.settle(applied, "writing detections") {
-                            self.state.wake_worker();
-                        }
-                    }
-                }
                 Some(submission) = batches.recv(), if taking => self.take(submission).await,
             }
         }
@@ -205,7 +197,7 @@ impl Task {
     /// Becomes the detecting server with `hold`: rebuilds the detector from the log.
     async fn lead(&mut self, hold: Hold) {
         let Some(gate) = self.gate.as_ref() else { return };
-        match Service::rebuild(self.state.engine.clone(), self.config.clone(), gate, hold).await {
+        match Service::rebuild(&self.state, self.config.clone(), gate, hold).await {
             Ok(service) => {
                 self.leading = Some(service);
                 self.detecting.send_replace(true);
@@ -309,12 +301,14 @@ impl Service {
     /// follows the log from the place it had reached when the rebuild began (what was
     /// logged during the rebuild comes again, as a duplicate the detector ignores).
     async fn rebuild(
-        engine: Arc<Engine>,
+        state: &AppState,
         config: ServiceConfig,
         gate: &Gate,
         hold: Hold,
     ) -> Result<Service, EngineError> {
+        let engine = state.engine.clone();
         let followed = engine.store.device_events_end().await?;
+        let legacy = record::legacy_sources(&engine).await?;
         let detector = Detector::new(&gate.book.topology, gate.network.clone(), config.detection.clone());
         let mut service = Service {
             engine,
@@ -322,9 +316,10 @@ impl Service {
             book: gate.book.clone(),
             detector,
             ids: Vec::new(),
+            legacy,
             tops: Vec::new(),
             detections: Vec::new(),
-            writes: std::collections::VecDeque::new(),
+            writes: write::Writes::start(state, gate.book.clone(), gate.network.clone()),
             followed,
             log_behind: false,
             quiet_since: tokio::time::Instant::now(),
@@ -349,7 +344,6 @@ impl Service {
             }
             replayed += page.len() as u64;
             service.record().await?;
-            service.apply_writes(Duration::MAX).await?;
             after = Some(last);
         }
         tracing::info!(replayed, incidents = service.detector.incidents().len(), "detection rebuilt");
@@ -398,16 +392,32 @@ impl Service {
     /// Follows the log (other servers write to it too), moves the clock on with the wall
     /// clock once every source is quiet, and records. Returns whether it recorded anything.
     async fn tick(&mut self) -> Result<bool, EngineError> {
+        if let Some(error) = self.writes.failure().await {
+            return Err(error);
+        }
         self.follow_log().await?;
         let behind = self.source_behind || self.log_behind;
-        if !behind && self.quiet_since.elapsed() >= IDLE_BEFORE_WALL_CLOCK {
+        let caught_up = !behind && self.quiet_since.elapsed() >= IDLE_BEFORE_WALL_CLOCK;
+        if caught_up {
             self.detector.advance(self.engine.clock.now_precise(), &mut self.detections);
         }
         if self.detections.is_empty() {
+            self.forget_legacy(caught_up);
             return Ok(false);
         }
         self.record().await?;
+        self.forget_legacy(caught_up);
         Ok(true)
+    }
+
+    /// Once the whole log has been taken in and recorded, an incident an older amends
+    /// opened that no opening took over is left to an operator.
+    fn forget_legacy(&mut self, caught_up: bool) {
+        if caught_up {
+            for (element, key) in std::mem::take(&mut self.legacy) {
+                tracing::warn!(%element, %key, "an incident an older amends opened is not in the event log; resolve it by hand");
+            }
+        }
     }
 }
 
