@@ -1,5 +1,5 @@
 //! Detection in a real server: device events in over HTTP and from a real NATS JetStream
-//! server (127.0.0.1:4222), incidents, impacts, notices and credits out, over a fresh
+//! server (`AMENDS_TEST_NATS_URL`, by default nats://127.0.0.1:4222), incidents, impacts, notices and credits out, over a fresh
 //! SQLite file.
 //!
 //! The clock is a manual one and stands still; events carry their own times, so the
@@ -248,11 +248,11 @@ async fn a_node_outage_over_http_is_told_restored_followed_up_and_credited_per_c
     s.stop().await.unwrap();
 }
 
-/// A stream, subject and consumer of this test's own on the shared NATS server.
-fn nats_source() -> NatsSource {
+/// A stream, subject and consumer of this test's own on the shared NATS server at `url`.
+fn nats_source(url: String) -> NatsSource {
     let tag = format!("{}{}", std::process::id(), rand_tag());
     NatsSource {
-        url: std::env::var("AMENDS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+        url,
         subject: format!("amends-test.{tag}.events"),
         stream: format!("AMENDS_TEST_{tag}"),
         consumer: format!("amends-test-{tag}"),
@@ -266,9 +266,10 @@ fn rand_tag() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_from_nats_jetstream_open_an_incident_and_are_acknowledged_once_applied() {
-    let source = nats_source();
+    let Some(url) = support::nats_url_or_skip("events_from_nats_jetstream").await else { return };
+    let source = nats_source(url);
     let s = server(Some(source.clone())).await;
-    let client = async_nats::connect(&source.url).await.expect("NATS at 127.0.0.1:4222 (nats-server -js)");
+    let client = async_nats::connect(&source.url).await.expect("NATS answered a moment ago");
     let js = async_nats::jetstream::new(client);
     // The server creates the stream; wait for it rather than racing it.
     eventually("the JetStream stream", async || js.get_stream(&source.stream).await.ok()).await;

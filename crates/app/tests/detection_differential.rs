@@ -41,6 +41,11 @@ fn nats_url() -> String {
     std::env::var("AMENDS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
+/// The whole test needs NATS: skipped with a message without one, except in CI.
+async fn nats_or_skip() -> bool {
+    support::nats_url_or_skip("detection_differential").await.is_some()
+}
+
 /// A stream, subject and consumer of this run's own on the shared NATS server.
 #[derive(Clone)]
 struct Feed {
@@ -284,7 +289,7 @@ fn storms() -> Vec<Event> {
 
 /// Publishes the events, ten to a message, on the feed's subject, in order.
 async fn publish(feed: &Feed, events: &[Event]) {
-    let client = async_nats::connect(nats_url()).await.expect("NATS on 127.0.0.1:4222 (see .ci/run)");
+    let client = async_nats::connect(nats_url()).await.expect("NATS answered a moment ago");
     let js = jetstream::new(client);
     js.create_stream(jetstream::stream::Config {
         name: feed.stream.clone(),
@@ -585,6 +590,9 @@ fn assert_same_as_calm(calm: &Outcome, other: &Outcome, run: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_stopped_and_restarted_detection_records_what_one_uninterrupted_run_does() {
+    if !nats_or_skip().await {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     write_book(dir.path());
     let events = storms();

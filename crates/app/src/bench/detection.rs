@@ -128,7 +128,9 @@ pub async fn run(dir: &Path, customers: usize, nats_url: &str) -> Result<()> {
     }
     let (rows, customers) = server.acknowledgements().await?;
     if customers != affected {
-        bail!("{customers} customers acknowledged ({rows} acknowledgements) for {affected} affected customers");
+        bail!(
+            "{customers} customers acknowledged ({rows} acknowledgements) for {affected} affected customers"
+        );
     }
     let pairs = server.acknowledged_pairs().await?;
     if rows != pairs {

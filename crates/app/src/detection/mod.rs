@@ -288,8 +288,16 @@ impl Task {
         if let Some(service) = self.leading.as_mut() {
             service.source_behind = behind;
             service.quiet_since = tokio::time::Instant::now();
-            let followed = service.follow_log().await;
-            self.settle(followed, "following the event log");
+            // What the batch made detectable is recorded now, not at the next tick: the
+            // incident a storm's crossing opens shows that much sooner.
+            let recorded = match service.follow_log().await {
+                Ok(()) => service.record_detected().await,
+                Err(error) => Err(error),
+            };
+            let woke = matches!(recorded, Ok(true));
+            if self.settle(recorded.map(|_| ()), "following the event log") && woke {
+                self.state.wake_worker();
+            }
         }
     }
 }
@@ -350,6 +358,15 @@ impl Service {
         Ok(service)
     }
 
+    /// Records what has been detected, if anything; returns whether there was.
+    async fn record_detected(&mut self) -> Result<bool, EngineError> {
+        if self.detections.is_empty() {
+            return Ok(false);
+        }
+        self.record().await?;
+        Ok(true)
+    }
+
     /// Whether this server still holds the detection lock (checked every [`LOCK_CHECK`]).
     async fn still_holds(&mut self) -> bool {
         if self.hold_checked.elapsed() < LOCK_CHECK {
@@ -401,13 +418,9 @@ impl Service {
         if caught_up {
             self.detector.advance(self.engine.clock.now_precise(), &mut self.detections);
         }
-        if self.detections.is_empty() {
-            self.forget_legacy(caught_up);
-            return Ok(false);
-        }
-        self.record().await?;
+        let recorded = self.record_detected().await?;
         self.forget_legacy(caught_up);
-        Ok(true)
+        Ok(recorded)
     }
 
     /// Once the whole log has been taken in and recorded, an incident an older amends

@@ -28,8 +28,10 @@ use tokio::sync::mpsc;
 /// Impacts of one store incident waiting to be written, by customer index.
 type Pending = BTreeMap<String, HashMap<u32, ImpactRow>>;
 
-/// Most impacts one slice stages before it writes them (with their notices and stages).
-pub const SLICE_IMPACTS_MAX: usize = 5_000;
+/// Most impacts one slice stages before it writes them (with their notices and stages),
+/// in a few transactions: small enough that recording the next incident never waits
+/// long behind it.
+pub const SLICE_IMPACTS_MAX: usize = 1_000;
 /// Writes detection may have decided and the writer not yet applied; over it, detection
 /// waits (and takes no more events) until the writer catches up.
 pub const WRITES_QUEUED_MAX: usize = 4_000_000;

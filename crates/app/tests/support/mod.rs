@@ -27,6 +27,38 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+// ---- services a test needs beyond cargo ----
+
+/// Whether a test that needs a service it cannot find fails (in CI, where `.ci/run`
+/// starts or installs every one) rather than skipping with a message.
+fn missing_service_fails() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Says a test is skipped for want of `what`, or, in CI, fails it.
+pub fn skip_without(test: &str, what: &str, how: &str) {
+    assert!(!missing_service_fails(), "{test} needs {what}; {how}");
+    eprintln!("skipped {test}: it needs {what} ({how})");
+}
+
+/// The NATS server with JetStream the tests that need one use: `AMENDS_TEST_NATS_URL`, or
+/// `nats://127.0.0.1:4222`. `None` (the test is skipped, with a message) when none answers,
+/// except in CI, where that fails the test.
+pub async fn nats_url_or_skip(test: &str) -> Option<String> {
+    let url = std::env::var("AMENDS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let why = match tokio::time::timeout(Duration::from_secs(3), async_nats::connect(&url)).await {
+        Ok(Ok(_)) => return Some(url),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer within 3 s".to_string(),
+    };
+    skip_without(
+        test,
+        &format!("NATS with JetStream at {url} ({why})"),
+        "run `nats-server -js`, or point AMENDS_TEST_NATS_URL at one",
+    );
+    None
+}
+
 // ---- a small book: three nodes under two hubs ----
 
 pub const PLANS: &str = "plan_id,name,monthly_price_minor,currency\n\
