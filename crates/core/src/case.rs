@@ -365,7 +365,7 @@ pub enum CaseError {
     NotOfferedTo { actor: String, action: &'static str, offered: String },
     #[error("{action} refused: a hand-over to {to} is waiting for acceptance; settle or withdraw it first")]
     HandoverUnsettled { action: &'static str, to: String },
-    #[error("{action} refused: the case is {status}")]
+    #[error("{action} refused: the case is {status}{}", next_step(action, *status))]
     WrongStatus { action: &'static str, status: Status },
     #[error("{action} refused: the customer has had no first response yet")]
     NoFirstResponse { action: &'static str },
@@ -425,6 +425,26 @@ pub enum CaseError {
     GoodwillLimitOutOfRange { role: Role, limit: i64 },
     #[error("rules.goodwill.{role}_minor: {limit} is below the limit of a lower role ({below})")]
     GoodwillLimitBelowLowerRole { role: Role, limit: i64, below: i64 },
+}
+
+/// What to do instead of `action`, which a case in `status` refuses: a refusal names the
+/// way forward, not only the state ("record the fix first", not "the case is open").
+fn next_step(action: &str, status: Status) -> &'static str {
+    use Status::{Closed, Fixed, Open, Paused};
+    match (action, status) {
+        ("close", Open) => "; record the fix first",
+        ("close", Paused) => "; resume it and record the fix first",
+        ("close", Closed) => "; there is nothing to do",
+        ("reopen", Open | Paused) => "; only a fixed or closed case reopens",
+        ("fix", Paused) => "; resume it first",
+        ("fix", Fixed) => "; close it, or reopen it if the fault is back",
+        ("pause", Paused) => "; it is paused already",
+        ("pause", Fixed) => "; it is fixed: reopen it if the fault is back",
+        ("resume", Open | Fixed) => "; it is not paused",
+        ("memory note" | "follow-up", Open | Paused) => "; that comes after the fix: record the fix first",
+        (_, Closed) => "; reopen it first (or open a new case)",
+        _ => "",
+    }
 }
 
 /// `text`, trimmed, if it is not empty (when `required`) and at most `max` bytes.

@@ -343,7 +343,7 @@ fn every_refusal_says_what_and_why() {
             20,
             "reason: 2001 bytes, longer than 2000",
         ),
-        (responded, owner(), Command::Resume, 20, "resume refused: the case is open"),
+        (responded, owner(), Command::Resume, 20, "resume refused: the case is open; it is not paused"),
         (
             gave,
             owner(),
@@ -359,7 +359,13 @@ fn every_refusal_says_what_and_why() {
             10,
             "note: must not be empty",
         ),
-        (closed, lead(), goodwill(100), 2 * HOUR, "goodwill refused: the case is closed"),
+        (
+            closed,
+            lead(),
+            goodwill(100),
+            2 * HOUR,
+            "goodwill refused: the case is closed; reopen it first (or open a new case)",
+        ),
         (none, owner(), compensation("k1", 500, eur), 10, "currency: EUR is not the case's currency (USD)"),
         (
             compensated,
@@ -370,16 +376,28 @@ fn every_refusal_says_what_and_why() {
         ),
         (none, owner(), compensation("k1", -5, usd()), 10, "amount_minor: -5 must be positive"),
         (none, owner(), compensation("", 5, usd()), 10, "credit_key: must not be empty"),
-        (fixed, owner(), Command::Fix { note: note("again") }, 2 * HOUR, "fix refused: the case is fixed"),
+        (
+            fixed,
+            owner(),
+            Command::Fix { note: note("again") },
+            2 * HOUR,
+            "fix refused: the case is fixed; close it, or reopen it if the fault is back",
+        ),
         (none, owner(), Command::Fix { note: note("") }, 10, "note: must not be empty"),
-        (none, owner(), Command::Close, 10, "close refused: the case is open"),
-        (closed, owner(), Command::Close, 2 * HOUR, "close refused: the case is closed"),
+        (none, owner(), Command::Close, 10, "close refused: the case is open; record the fix first"),
+        (
+            closed,
+            owner(),
+            Command::Close,
+            2 * HOUR,
+            "close refused: the case is closed; there is nothing to do",
+        ),
         (
             none,
             owner(),
             Command::SendMemoryNote { kind: MemoryKind::Apology, text: s("Sorry") },
             10,
-            "memory note refused: the case is open",
+            "memory note refused: the case is open; that comes after the fix: record the fix first",
         ),
         (
             apologised,
@@ -398,7 +416,13 @@ fn every_refusal_says_what_and_why() {
             2 * HOUR,
             "text: 8001 bytes, longer than 8000",
         ),
-        (none, owner(), Command::Reopen { reason: s("back again") }, 10, "reopen refused: the case is open"),
+        (
+            none,
+            owner(),
+            Command::Reopen { reason: s("back again") },
+            10,
+            "reopen refused: the case is open; only a fixed or closed case reopens",
+        ),
         (fixed, owner(), Command::Reopen { reason: s("") }, 2 * HOUR, "reason: must not be empty"),
         (
             fixed,
@@ -699,7 +723,7 @@ fn the_follow_up_is_due_once_after_the_fix() {
     let open = Run::open();
     assert_eq!(
         open.case.follow_up_event(at(10 * DAY), &rules, None).unwrap_err().to_string(),
-        "follow-up refused: the case is open"
+        "follow-up refused: the case is open; that comes after the fix: record the fix first"
     );
 }
 
@@ -838,7 +862,7 @@ fn replay_refuses_a_log_that_could_not_have_happened() {
     check(forged, "event 3 (fixed): fixed: by amends, but only a person records it");
     let mut resumed = log.clone();
     resumed.push(CaseEvent::new(at(30), "agent-1", Change::Resumed));
-    check(resumed, "event 3 (resumed): resume refused: the case is open");
+    check(resumed, "event 3 (resumed): resume refused: the case is open; it is not paused");
     let mut opened = log[0].clone();
     if let Change::Opened { first_contact_at, .. } = &mut opened.change {
         *first_contact_at = at(6);
