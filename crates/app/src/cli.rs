@@ -680,7 +680,7 @@ async fn agents(engine: &Engine, command: AgentsCommand) -> Result<()> {
     match command {
         AgentsCommand::Import { file } => {
             let agents = crate::recovery::cases::read_agents_csv(&file)?;
-            let written = engine.put_agents(&agents).await?;
+            let written = engine.put_agents_file(agents).await?;
             eprintln!("amends: {written} agents written");
             Ok(())
         }

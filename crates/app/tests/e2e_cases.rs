@@ -109,14 +109,19 @@ fn a_bad_agents_file_is_refused_whole_with_its_lines() {
     let env = Env::new();
     std::fs::write(
         env.root.join("agents.csv"),
-        "id,name,role,lead,active\nann,Ann,agent,,maybe\nbo,Bo,boss,,\n",
+        "id,name,role,lead,active\nann,Ann,agent,,maybe\nbo,Bo,boss,,\ncy,Cy,agent,zed,\n",
     )
     .unwrap();
     let err = env.fails(
         "2026-11-23T12:00:00Z",
         &["agents", "import", "--file", env.root.join("agents.csv").to_str().unwrap()],
     );
+    // Every bad line in one go, each by its line in the file: what could not be read and
+    // what does not hold together alike.
     assert!(err.contains("agents.csv:2: active \"maybe\""), "{err}");
+    assert!(err.contains("agents.csv:3: role \"boss\""), "{err}");
+    assert!(err.contains("agents.csv:4: lead zed is not known"), "{err}");
+    assert!(!err.contains("agents["), "places are the file's lines: {err}");
     let err2 = env.fails("2026-11-23T12:00:00Z", &["case", "show", "CASE-000001"]);
     assert!(err2.contains("CASE-000001"), "{err2}");
     assert_eq!(

@@ -112,24 +112,47 @@ fn yes() -> bool {
 /// The most bytes an agents file may have.
 pub const AGENTS_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
 
+/// The people of an agents file, each with its place (`file:line`), and the lines that
+/// could not be read: checked with the rest, so every bad line is named in one go.
+#[derive(Debug, Default)]
+pub struct AgentsFile {
+    pub agents: Vec<AgentInput>,
+    pub places: Vec<String>,
+    pub errors: Vec<String>,
+}
+
 /// People from a CSV file with the columns `id,name,role,lead,active` (`lead` and
-/// `active` may be empty). Every bad line is named with its line number.
-pub fn read_agents_csv(path: &std::path::Path) -> Result<Vec<AgentInput>, CasesError> {
+/// `active` may be empty). Every bad line is named with its line number in the file.
+pub fn read_agents_csv(path: &std::path::Path) -> Result<AgentsFile, CasesError> {
     let io = |e: std::io::Error| CasesError::Invalid(format!("{}: {e}", path.display()));
     if std::fs::metadata(path).map_err(io)?.len() > AGENTS_FILE_BYTES_MAX {
         return Err(CasesError::Invalid(format!("{}: over {AGENTS_FILE_BYTES_MAX} bytes", path.display())));
     }
     let mut reader =
         csv::Reader::from_path(path).map_err(|e| CasesError::Invalid(format!("{}: {e}", path.display())))?;
-    let mut agents = Vec::new();
-    let mut errors = Vec::new();
-    for record in reader.deserialize::<AgentCsv>() {
-        match record {
-            Ok(row) => agents.push(row.into_input(&mut errors, path, agents.len() + 2)),
-            Err(e) => errors.push(format!("{}: {e}", path.display())),
+    let headers =
+        reader.headers().map_err(|e| CasesError::Invalid(format!("{}: {e}", path.display())))?.clone();
+    let mut file = AgentsFile::default();
+    for record in reader.records() {
+        let (record, line) = match record {
+            Ok(record) => {
+                let line = record.position().map_or(0, |p| p.line());
+                (record, line)
+            }
+            Err(e) => {
+                file.errors.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        match record.deserialize::<AgentCsv>(Some(&headers)) {
+            Ok(row) => {
+                file.agents.push(row.into_input(&mut file.errors, path, line));
+                file.places.push(format!("{}:{line}", path.display()));
+            }
+            Err(e) => file.errors.push(format!("{}:{line}: {e}", path.display())),
         }
     }
-    if errors.is_empty() { Ok(agents) } else { Err(CasesError::Invalid(errors.join("; "))) }
+    Ok(file)
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -145,7 +168,7 @@ struct AgentCsv {
 }
 
 impl AgentCsv {
-    fn into_input(self, errors: &mut Vec<String>, path: &std::path::Path, line: usize) -> AgentInput {
+    fn into_input(self, errors: &mut Vec<String>, path: &std::path::Path, line: u64) -> AgentInput {
         let active = match self.active.trim() {
             "" | "true" | "yes" | "1" => true,
             "false" | "no" | "0" => false,
@@ -320,6 +343,24 @@ impl Engine {
     /// one, a lead who is not a lead or an admin, or an agent who is their own lead
     /// refuses the whole list with every problem named.
     pub async fn put_agents(&self, agents: &[AgentInput]) -> Result<u64, CasesError> {
+        let places: Vec<String> = (0..agents.len()).map(|i| format!("agents[{i}]")).collect();
+        self.put_agents_at(agents, &places, Vec::new()).await
+    }
+
+    /// `put_agents` for an agents file: its problems name the file's lines, the lines it
+    /// could not read among them.
+    pub async fn put_agents_file(&self, file: AgentsFile) -> Result<u64, CasesError> {
+        self.put_agents_at(&file.agents, &file.places, file.errors).await
+    }
+
+    /// `put_agents`, each agent named in a problem by its place, refused with `errors`
+    /// (found before) and every problem of its own at once.
+    async fn put_agents_at(
+        &self,
+        agents: &[AgentInput],
+        places: &[String],
+        mut errors: Vec<String>,
+    ) -> Result<u64, CasesError> {
         if agents.len() > AGENTS_MAX {
             return Err(CasesError::Invalid(format!(
                 "{} agents; at most {AGENTS_MAX} per request",
@@ -327,9 +368,16 @@ impl Engine {
             )));
         }
         let stored = self.store.agents().await.map_err(EngineError::from)?;
-        let rows =
-            check_agents(agents, &stored, self.clock.now()).map_err(|e| CasesError::Invalid(e.join("; ")))?;
-        Ok(self.store.upsert_agents(&rows).await.map_err(EngineError::from)?)
+        match check_agents(agents, places, &stored, self.clock.now()) {
+            Ok(rows) if errors.is_empty() => {
+                Ok(self.store.upsert_agents(&rows).await.map_err(EngineError::from)?)
+            }
+            Ok(_) => Err(CasesError::Invalid(errors.join("; "))),
+            Err(more) => {
+                errors.extend(more);
+                Err(CasesError::Invalid(errors.join("; ")))
+            }
+        }
     }
 
     /// The person behind an agent token, as the core's rules see them; `None` when the
@@ -970,6 +1018,7 @@ impl Engine {
 /// The agents as rows, or every problem with them.
 fn check_agents(
     agents: &[AgentInput],
+    places: &[String],
     stored: &[AgentRow],
     now: Timestamp,
 ) -> Result<Vec<AgentRow>, Vec<String>> {
@@ -983,8 +1032,7 @@ fn check_agents(
             .and_then(Role::parse)
     };
     let mut seen = std::collections::HashSet::new();
-    for (i, a) in agents.iter().enumerate() {
-        let at = format!("agents[{i}]");
+    for (a, at) in agents.iter().zip(places) {
         if let Err(e) = parse_id("id", &a.id) {
             errors.push(format!("{at}: {e}"));
         } else if a.id == AMENDS {
