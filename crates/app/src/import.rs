@@ -183,13 +183,20 @@ impl Errors {
 pub fn parse_and_check(input: ImportInput, existing: &BookRows) -> Result<BookRows, ImportError> {
     let mut errors = Errors::default();
     let plans = match input.plans {
-        Some(r) => read_rows("plans.csv", r, &PLAN_COLUMNS, &[], parse_plan, &mut errors),
+        Some(r) => read_rows("plans.csv", r, &PLAN_COLUMNS, &[], parse_plan, |_, _, _| {}, &mut errors),
         None => Vec::new(),
     };
     let elements = match input.topology {
-        Some(r) => read_rows("topology.csv", r, &TOPOLOGY_COLUMNS, &[], parse_element, &mut errors),
+        Some(r) => {
+            read_rows("topology.csv", r, &TOPOLOGY_COLUMNS, &[], parse_element, |_, _, _| {}, &mut errors)
+        }
         None => Vec::new(),
     };
+    // A line that does not parse still has its plan and element checked: every problem
+    // of a file is named in one go, not one kind of problem per attempt.
+    let mut references: Vec<(u64, String, String)> = Vec::new();
+    let column = |name: &str| CUSTOMER_COLUMNS.iter().position(|c| *c == name).expect("a customer column");
+    let (plan_column, element_column) = (column("plan_id"), column("element_id"));
     let customers = match input.customers {
         Some(r) => read_rows(
             "customers.csv",
@@ -197,12 +204,21 @@ pub fn parse_and_check(input: ImportInput, existing: &BookRows) -> Result<BookRo
             &CUSTOMER_COLUMNS,
             &CUSTOMER_OPTIONAL_COLUMNS,
             customer_parser(),
+            |line, c, record| {
+                references.push((
+                    line,
+                    c.get(record, plan_column).into(),
+                    c.get(record, element_column).into(),
+                ))
+            },
             &mut errors,
         ),
         None => Vec::new(),
     };
+    references.extend(customers.iter().map(|(line, c)| (*line, c.plan_id.clone(), c.element_id.clone())));
+    references.sort_by_key(|(line, _, _)| *line);
     check_topology(&elements, existing, &mut errors);
-    check_references(&customers, &plans, &elements, existing, &mut errors);
+    check_references(&references, &plans, &elements, existing, &mut errors);
     errors.into_result(BookRows {
         plans: plans.iter().map(|(_, p)| plan_to_row(p)).collect(),
         elements: elements.iter().map(|(_, e)| element_to_row(e)).collect(),
@@ -265,6 +281,7 @@ fn read_rows<T>(
     wanted: &[&str],
     optional: &[&str],
     mut parse: impl FnMut(&Columns, &csv::StringRecord) -> Result<T, Vec<FieldError>>,
+    mut unparsed: impl FnMut(u64, &Columns, &csv::StringRecord),
     errors: &mut Errors,
 ) -> Vec<(u64, T)> {
     let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
@@ -298,7 +315,8 @@ fn read_rows<T>(
                 match parse(&columns, &record) {
                     Ok(row) => out.push((line, row)),
                     Err(problems) => {
-                        problems.into_iter().for_each(|p| errors.push(file, line, p.to_string()))
+                        problems.into_iter().for_each(|p| errors.push(file, line, p.to_string()));
+                        unparsed(line, &columns, &record);
                     }
                 }
             }
@@ -473,7 +491,7 @@ fn check_topology(elements: &[(u64, Element)], existing: &BookRows, errors: &mut
 }
 
 fn check_references(
-    customers: &[(u64, Customer)],
+    customers: &[(u64, String, String)],
     plans: &[(u64, Plan)],
     elements: &[(u64, Element)],
     existing: &BookRows,
@@ -489,12 +507,12 @@ fn check_references(
         .map(|(_, e)| e.id.as_str())
         .chain(existing.elements.iter().map(|e| e.element_id.as_str()))
         .collect();
-    for (line, c) in customers {
-        if !plan_ids.contains(c.plan_id.as_str()) {
-            errors.push("customers.csv", *line, format!("plan_id {:?} is not a plan", c.plan_id));
+    for (line, plan_id, element_id) in customers {
+        if !plan_ids.contains(plan_id.as_str()) {
+            errors.push("customers.csv", *line, format!("plan_id {plan_id:?} is not a plan"));
         }
-        if !element_ids.contains(c.element_id.as_str()) {
-            errors.push("customers.csv", *line, format!("element_id {:?} is not an element", c.element_id));
+        if !element_ids.contains(element_id.as_str()) {
+            errors.push("customers.csv", *line, format!("element_id {element_id:?} is not an element"));
         }
     }
 }

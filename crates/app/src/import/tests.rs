@@ -124,6 +124,9 @@ C4,too,few\n";
             r#"customers.csv:3: status "gone" is not active or cancelled"#,
             r#"customers.csv:4: customer_id "C1" repeats line 2"#,
             "customers.csv:5: has 3 fields where the header has 12",
+            // Line 3 does not parse, and its plan and element are checked all the same.
+            r#"customers.csv:3: plan_id "gold" is not a plan"#,
+            r#"customers.csv:3: element_id "n9" is not an element"#,
         ]
     );
 }
