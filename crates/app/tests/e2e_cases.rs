@@ -109,7 +109,7 @@ fn a_bad_agents_file_is_refused_whole_with_its_lines() {
     let env = Env::new();
     std::fs::write(
         env.root.join("agents.csv"),
-        "id,name,role,lead,active\nann,Ann,agent,,maybe\nbo,Bo,boss,,\ncy,Cy,agent,zed,\n",
+        "id,name,role,lead,active\nann,Ann,agent,,maybe\nbo,Bo,boss,,\ncy,Cy,agent,zed,\n\"broken,\n",
     )
     .unwrap();
     let err = env.fails(
@@ -121,6 +121,7 @@ fn a_bad_agents_file_is_refused_whole_with_its_lines() {
     assert!(err.contains("agents.csv:2: active \"maybe\""), "{err}");
     assert!(err.contains("agents.csv:3: role \"boss\""), "{err}");
     assert!(err.contains("agents.csv:4: lead zed is not known"), "{err}");
+    assert!(err.contains("agents.csv:5: has 1 fields where the header has 5"), "{err}");
     assert!(!err.contains("agents["), "places are the file's lines: {err}");
     let err2 = env.fails("2026-11-23T12:00:00Z", &["case", "show", "CASE-000001"]);
     assert!(err2.contains("CASE-000001"), "{err2}");

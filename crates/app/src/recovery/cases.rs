@@ -140,7 +140,14 @@ pub fn read_agents_csv(path: &std::path::Path) -> Result<AgentsFile, CasesError>
                 (record, line)
             }
             Err(e) => {
-                file.errors.push(format!("{}: {e}", path.display()));
+                let line = e.position().map_or(0, |p| p.line());
+                let problem = match e.kind() {
+                    csv::ErrorKind::UnequalLengths { len, .. } => {
+                        format!("has {len} fields where the header has {}", headers.len())
+                    }
+                    _ => e.to_string(),
+                };
+                file.errors.push(format!("{}:{line}: {problem}", path.display()));
                 continue;
             }
         };
