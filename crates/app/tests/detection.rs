@@ -378,8 +378,9 @@ async fn incidents_merging_into_their_hub_acknowledge_nobody_twice_and_credit_on
     let first = the_incident(&s).await["incident_id"].as_str().unwrap().to_string();
     post_events(&s, &offline(7..=9, "2026-11-23T07:00:00Z")).await;
     let second = eventually("the second incident", async || {
+        // Newest first.
         let all = s.get("/v1/incidents", Some(&s.read)).await.body;
-        all.as_array().filter(|a| a.len() == 2).map(|a| a[1]["incident_id"].as_str().unwrap().to_string())
+        all.as_array().filter(|a| a.len() == 2).map(|a| a[0]["incident_id"].as_str().unwrap().to_string())
     })
     .await;
     let acknowledged = |customers: &[&str]| -> BTreeMap<String, Vec<String>> {

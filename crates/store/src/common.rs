@@ -278,7 +278,7 @@ pub(crate) fn check_case_version(case_id: &str, expected: i64, found: Option<i64
 }
 
 /// An incident's element ids as the JSON text array stored in `incidents.element_ids`.
-pub(crate) fn element_ids_json(ids: &[String]) -> String {
+pub(crate) fn ids_json(ids: &[String]) -> String {
     // Through `Value`, whose Display cannot fail, rather than a fallible serializer.
     serde_json::Value::from(ids.to_vec()).to_string()
 }

@@ -544,6 +544,17 @@ pub struct CaseEventRow {
     pub doc: String,
 }
 
+/// A page of incidents, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentPage {
+    /// Only incidents not resolved and not merged into a wider one.
+    pub open_only: bool,
+    /// Only incidents declared before this one: pass a page's last id to get the next
+    /// page. An id that is not an incident gives an empty page.
+    pub before_id: Option<String>,
+    pub limit: u32,
+}
+
 /// A page of cases; every field narrows it. Ordered by case id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaseFilter {
@@ -809,6 +820,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_incident(&self, incident: &IncidentRow, declared: &NewUpdate) -> Result<String>;
     async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRow>>;
     async fn incidents(&self, open_only: bool) -> Result<Vec<IncidentRow>>;
+    /// One page of incidents, newest first (declared latest first), for a reader who wants
+    /// what is happening now without reading every incident there ever was.
+    async fn incidents_page(&self, page: &IncidentPage) -> Result<Vec<IncidentRow>>;
     /// In one transaction: refuses (AlreadyResolved) if the incident is resolved,
     /// returns DuplicateTrigger if `trigger_key` exists for the incident, else assigns
     /// the next seq, inserts the update and sets the incident's state, etr,

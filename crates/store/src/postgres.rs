@@ -33,7 +33,7 @@ use crate::{
     NoticeEventRow, NoticeFilter, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, Result,
     SignupRow, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, UpdateRow, VolumeReport,
 };
-use crate::{Hold, SourcedIncident, Widening};
+use crate::{Hold, IncidentPage, SourcedIncident, Widening};
 
 /// COPY data is sent in messages of about this size: large enough to amortise the
 /// round trip through the socket, small enough not to hold the whole load in memory.
@@ -469,6 +469,16 @@ impl Store for PgStore {
         common::decode_all(&rows, common::incident_from_row)
     }
 
+    async fn incidents_page(&self, page: &IncidentPage) -> Result<Vec<IncidentRow>> {
+        let sql = if page.open_only { sql::OPEN_INCIDENTS_PAGE } else { sql::INCIDENTS_PAGE };
+        let rows = sqlx::query(sql)
+            .bind(page.before_id.as_deref())
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        common::decode_all(&rows, common::incident_from_row)
+    }
+
     async fn append_update(&self, incident_id: &str, update: &NewUpdate) -> Result<AppendOutcome> {
         let mut tx = self.pool.begin().await?;
         // The row lock makes concurrent appends to one incident take turns, so each sees
@@ -528,7 +538,7 @@ impl Store for PgStore {
     }
 
     async fn set_elements(&self, incident_id: &str, element_ids: &[String]) -> Result<()> {
-        let json = common::element_ids_json(element_ids);
+        let json = common::ids_json(element_ids);
         let done = sqlx::query(sql::SET_ELEMENTS).bind(incident_id).bind(json).execute(&self.pool).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::IncidentNotFound(incident_id.to_owned()));
@@ -542,14 +552,16 @@ impl Store for PgStore {
         for w in widenings {
             sqlx::query(sql::WIDEN_INCIDENT)
                 .bind(&w.incident_id)
-                .bind(common::element_ids_json(&w.element_ids))
+                .bind(common::ids_json(&w.element_ids))
                 .bind(&w.cause)
                 .bind(&w.was)
                 .bind(&no_translations)
                 .execute(&mut *tx)
                 .await?;
-            for merged in &w.merged {
-                sqlx::query(sql::MARK_MERGED).bind(merged).bind(&w.incident_id).execute(&mut *tx).await?;
+            if !w.merged.is_empty() {
+                for mark in sql::MARK_ALL_MERGED_POSTGRES {
+                    sqlx::query(mark).bind(&w.merged).bind(&w.incident_id).execute(&mut *tx).await?;
+                }
             }
         }
         tx.commit().await?;
@@ -611,7 +623,11 @@ impl Store for PgStore {
     }
 
     async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()> {
-        sqlx::query(sql::MARK_MERGED).bind(incident_id).bind(into).execute(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        for mark in [sql::MARK_MERGED, sql::MARK_INCIDENT_MERGED] {
+            sqlx::query(mark).bind(incident_id).bind(into).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -817,23 +833,13 @@ impl Store for PgStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<NoticeRow>> {
-        // SKIP LOCKED: a notice another worker is claiming right now is left to it.
-        let rows = sqlx::query(
-            "WITH due AS ( \
-                 SELECT key FROM outbox \
-                 WHERE channel = $4 AND status IN ('queued', 'sending') AND next_attempt_at <= $2 \
-                 ORDER BY next_attempt_at, key LIMIT $3 \
-                 FOR UPDATE SKIP LOCKED) \
-             UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, next_attempt_at = $1 \
-             FROM due WHERE o.key = due.key \
-             RETURNING o.*",
-        )
-        .bind(micros(lease_until))
-        .bind(micros(now))
-        .bind(i64::from(limit))
-        .bind(channel)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(sql::CLAIM_DUE_POSTGRES)
+            .bind(micros(lease_until))
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .bind(channel)
+            .fetch_all(&self.pool)
+            .await?;
         let mut notices = common::decode_all(&rows, common::notice_from_row)?;
         notices.sort_by(common::by_key);
         Ok(notices)
@@ -1772,7 +1778,7 @@ async fn insert_incident_in(
     let id = common::incident_id(n);
     sqlx::query(sql::INSERT_INCIDENT)
         .bind(id.as_str())
-        .bind(common::element_ids_json(&incident.element_ids))
+        .bind(common::ids_json(&incident.element_ids))
         .bind(incident.cause.as_str())
         .bind(incident.state.as_str())
         .bind(opt_micros(incident.etr))

@@ -25,11 +25,31 @@ pub(crate) const INSERT_UPDATE: &str = "INSERT INTO incident_updates \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE)";
 pub(crate) const SELECT_INCIDENT: &str = "SELECT * FROM incidents WHERE incident_id = $1";
 pub(crate) const SELECT_INCIDENTS: &str = "SELECT * FROM incidents ORDER BY declared_at, incident_id";
-/// Open incidents, without those merged into a wider one (they are part of it).
-pub(crate) const SELECT_OPEN_INCIDENTS: &str = "SELECT * FROM incidents WHERE state <> 'resolved' \
-     AND NOT EXISTS (SELECT 1 FROM incident_sources s \
-                     WHERE s.incident_id = incidents.incident_id AND s.merged_into IS NOT NULL) \
-     ORDER BY declared_at, incident_id";
+/// What makes an incident open: not resolved, and not merged into a wider one (it is part
+/// of that one). Written as the partial index `incidents_open` is, so it is used.
+macro_rules! open_only {
+    () => {
+        "state <> 'resolved' AND merged_into IS NULL"
+    };
+}
+/// Open incidents (see [`open_only`]), oldest first.
+pub(crate) const SELECT_OPEN_INCIDENTS: &str =
+    concat!("SELECT * FROM incidents WHERE ", open_only!(), " ORDER BY declared_at, incident_id");
+/// A page of incidents, newest first, after the cursor `$1` (an incident id, or NULL for
+/// the first page); `$2` is the page size. `$filter` narrows it further.
+macro_rules! incidents_page {
+    ($filter:expr) => {
+        concat!(
+            "SELECT * FROM incidents \
+             WHERE ($1 IS NULL OR (declared_at, incident_id) < \
+                   (SELECT declared_at, incident_id FROM incidents WHERE incident_id = $1)) ",
+            $filter,
+            " ORDER BY declared_at DESC, incident_id DESC LIMIT $2"
+        )
+    };
+}
+pub(crate) const INCIDENTS_PAGE: &str = incidents_page!("");
+pub(crate) const OPEN_INCIDENTS_PAGE: &str = incidents_page!(concat!("AND ", open_only!()));
 pub(crate) const COUNT_TRIGGER: &str =
     "SELECT COUNT(*) FROM incident_updates WHERE incident_id = $1 AND trigger_key = $2";
 pub(crate) const NEXT_SEQ: &str =
@@ -53,6 +73,19 @@ pub(crate) const SOURCE_INCIDENT: &str = "SELECT incident_id FROM incident_sourc
 pub(crate) const SELECT_SOURCES: &str = "SELECT * FROM incident_sources ORDER BY incident_id";
 pub(crate) const REKEY_SOURCE: &str = "UPDATE incident_sources SET source_key = $2 WHERE source_key = $1";
 pub(crate) const MARK_MERGED: &str = "UPDATE incident_sources SET merged_into = $2 WHERE incident_id = $1";
+/// [`MARK_MERGED`]'s twin on the incident's own row; the two go together in one transaction.
+pub(crate) const MARK_INCIDENT_MERGED: &str = "UPDATE incidents SET merged_into = $2 WHERE incident_id = $1";
+/// [`MARK_MERGED`] and [`MARK_INCIDENT_MERGED`] for many incidents at once (`$1`, a JSON
+/// array of ids): a storm's widest incident absorbs tens of thousands in one pass.
+pub(crate) const MARK_ALL_MERGED_SQLITE: [&str; 2] = [
+    "UPDATE incident_sources SET merged_into = $2 WHERE incident_id IN (SELECT value FROM json_each($1))",
+    "UPDATE incidents SET merged_into = $2 WHERE incident_id IN (SELECT value FROM json_each($1))",
+];
+/// [`MARK_ALL_MERGED_SQLITE`] for PostgreSQL (`$1`, an array of ids).
+pub(crate) const MARK_ALL_MERGED_POSTGRES: [&str; 2] = [
+    "UPDATE incident_sources SET merged_into = $2 WHERE incident_id = ANY($1)",
+    "UPDATE incidents SET merged_into = $2 WHERE incident_id = ANY($1)",
+];
 pub(crate) const SOURCES_OF: &str =
     "SELECT * FROM incident_sources WHERE incident_id = $1 ORDER BY source_key";
 pub(crate) const JOIN_ALERT: &str = "INSERT INTO incident_alerts (source_key, incident_id, resolved_at) \
@@ -84,14 +117,72 @@ pub(crate) const UNCREDITED_RESOLVED: &str = "SELECT * FROM incidents \
      WHERE state = 'resolved' AND credited_at IS NULL ORDER BY resolved_at, incident_id";
 pub(crate) const MARK_CREDITED: &str = "UPDATE incidents SET credited_at = $2 WHERE incident_id = $1";
 
+/// The order in which notices were decided: when each was queued, then by kind as
+/// [`amends_core::notice::NoticeKind`] lists them (the restoration before the credit
+/// decided in the same instant), then by timeline entry.
+macro_rules! decided {
+    ($o:literal) => {
+        concat!(
+            "(",
+            $o,
+            ".created_at, CASE ",
+            $o,
+            ".kind WHEN 'acknowledgement' THEN 0 WHEN 'update' THEN 1 \
+             WHEN 'restored' THEN 2 WHEN 'credit' THEN 3 WHEN 'still_down' THEN 4 \
+             WHEN 'case_response' THEN 5 WHEN 'case_owner' THEN 6 WHEN 'case_note' THEN 7 \
+             WHEN 'case_follow_up' THEN 8 WHEN 'appointment_booked' THEN 9 \
+             WHEN 'appointment_cancelled' THEN 10 WHEN 'appointment_missed' THEN 11 \
+             WHEN 'account_cancelled' THEN 12 ELSE 13 END, ",
+            $o,
+            ".seq)"
+        )
+    };
+}
+/// A due notice `o` waits while a notice decided before it, to the same customer about
+/// the same subject, is on its way: on the same channel, queued or sending at all (so a
+/// retry or a quiet-hours hold keeps the order too); on another channel, being sent or due
+/// now (so a customer reading both hears in order, and a channel that is held or backing
+/// off does not hold the other back). `$2` is now.
+macro_rules! no_earlier_on_its_way {
+    () => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM outbox p \
+                 WHERE p.incident_id = o.incident_id AND p.customer_id = o.customer_id \
+                   AND p.status IN ('queued', 'sending') \
+                   AND (p.channel = o.channel OR p.status = 'sending' OR p.next_attempt_at <= $2) \
+                   AND ",
+            decided!("p"),
+            " < ",
+            decided!("o"),
+            ")"
+        )
+    };
+}
 /// Claims a channel's due notices (queued, or sending with a lapsed lease), oldest due
 /// first; the order matches the partial index `outbox_due (channel, next_attempt_at, key)`.
-pub(crate) const CLAIM_DUE_SQLITE: &str = "UPDATE outbox \
+/// A notice waits for the ones decided before it (see [`no_earlier_on_its_way`]).
+pub(crate) const CLAIM_DUE_SQLITE: &str = concat!(
+    "UPDATE outbox \
      SET status = 'sending', attempts = attempts + 1, next_attempt_at = $1 \
-     WHERE key IN (SELECT key FROM outbox \
-         WHERE channel = $4 AND status IN ('queued', 'sending') AND next_attempt_at <= $2 \
-         ORDER BY next_attempt_at, key LIMIT $3) \
-     RETURNING *";
+     WHERE key IN (SELECT key FROM outbox o \
+         WHERE channel = $4 AND status IN ('queued', 'sending') AND next_attempt_at <= $2 AND ",
+    no_earlier_on_its_way!(),
+    " ORDER BY next_attempt_at, key LIMIT $3) \
+     RETURNING *"
+);
+/// [`CLAIM_DUE_SQLITE`] for PostgreSQL: SKIP LOCKED leaves a notice another worker is
+/// claiming right now to it.
+pub(crate) const CLAIM_DUE_POSTGRES: &str = concat!(
+    "WITH due AS ( \
+         SELECT key FROM outbox o \
+         WHERE channel = $4 AND status IN ('queued', 'sending') AND next_attempt_at <= $2 AND ",
+    no_earlier_on_its_way!(),
+    " ORDER BY next_attempt_at, key LIMIT $3 \
+         FOR UPDATE SKIP LOCKED) \
+     UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, next_attempt_at = $1 \
+     FROM due WHERE o.key = due.key \
+     RETURNING o.*"
+);
 
 // Delivery outcomes are fenced by the claim: still `sending`, and claimed at attempt $2.
 pub(crate) const RECORD_SENT: &str = "UPDATE outbox SET status = 'sent', sent_at = $3, provider_id = $4 \

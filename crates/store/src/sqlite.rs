@@ -36,7 +36,7 @@ use crate::{
     NoticeEventRow, NoticeFilter, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, Result,
     SignupRow, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, UpdateRow, VolumeReport,
 };
-use crate::{Hold, SourcedIncident, Widening};
+use crate::{Hold, IncidentPage, SourcedIncident, Widening};
 
 /// SQLite's default cap on bind parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER).
 const SQLITE_PARAMS_MAX: usize = 32_766;
@@ -49,6 +49,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 const CACHE_KIB: i64 = 65_536;
 
 const POOL_CONNECTIONS_MAX: u32 = 4;
+/// Connections of the read pool (see [`SqliteStore::reads`]).
+const READ_CONNECTIONS_MAX: u32 = 4;
 
 type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments>;
 
@@ -56,6 +58,10 @@ type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments>;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Query-only connections for what a person is waiting to read (an incident, the open
+    /// list). In WAL mode a reader never waits for the writer, but a connection of `pool`
+    /// can: in a storm every one of them may be queued behind the write lock.
+    reads: SqlitePool,
     /// The database file: locks are files beside it.
     path: std::path::PathBuf,
     /// The reference texts notices are packed against (see `packed.rs`).
@@ -78,10 +84,16 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", format!("-{CACHE_KIB}"));
-        let pool =
-            SqlitePoolOptions::new().max_connections(POOL_CONNECTIONS_MAX).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_CONNECTIONS_MAX)
+            .connect_with(options.clone())
+            .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool, path: path.to_path_buf(), references: Arc::default() })
+        let reads = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS_MAX)
+            .connect_with(options.create_if_missing(false).pragma("query_only", "ON"))
+            .await?;
+        Ok(Self { pool, reads, path: path.to_path_buf(), references: Arc::default() })
     }
 
     /// The underlying pool, for callers that need a query the trait does not offer.
@@ -508,13 +520,23 @@ impl Store for SqliteStore {
     }
 
     async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRow>> {
-        let row = sqlx::query(sql::SELECT_INCIDENT).bind(incident_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sql::SELECT_INCIDENT).bind(incident_id).fetch_optional(&self.reads).await?;
         row.as_ref().map(common::incident_from_row).transpose()
     }
 
     async fn incidents(&self, open_only: bool) -> Result<Vec<IncidentRow>> {
         let sql = if open_only { sql::SELECT_OPEN_INCIDENTS } else { sql::SELECT_INCIDENTS };
-        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sql).fetch_all(&self.reads).await?;
+        common::decode_all(&rows, common::incident_from_row)
+    }
+
+    async fn incidents_page(&self, page: &IncidentPage) -> Result<Vec<IncidentRow>> {
+        let sql = if page.open_only { sql::OPEN_INCIDENTS_PAGE } else { sql::INCIDENTS_PAGE };
+        let rows = sqlx::query(sql)
+            .bind(page.before_id.as_deref())
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.reads)
+            .await?;
         common::decode_all(&rows, common::incident_from_row)
     }
 
@@ -557,7 +579,7 @@ impl Store for SqliteStore {
     }
 
     async fn updates(&self, incident_id: &str) -> Result<Vec<UpdateRow>> {
-        let rows = sqlx::query(sql::SELECT_UPDATES).bind(incident_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sql::SELECT_UPDATES).bind(incident_id).fetch_all(&self.reads).await?;
         common::decode_all(&rows, common::update_from_row)
     }
 
@@ -575,7 +597,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_elements(&self, incident_id: &str, element_ids: &[String]) -> Result<()> {
-        let json = common::element_ids_json(element_ids);
+        let json = common::ids_json(element_ids);
         let done = sqlx::query(sql::SET_ELEMENTS).bind(incident_id).bind(json).execute(&self.pool).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::IncidentNotFound(incident_id.to_owned()));
@@ -589,14 +611,20 @@ impl Store for SqliteStore {
         for w in widenings {
             sqlx::query(sql::WIDEN_INCIDENT)
                 .bind(&w.incident_id)
-                .bind(common::element_ids_json(&w.element_ids))
+                .bind(common::ids_json(&w.element_ids))
                 .bind(&w.cause)
                 .bind(&w.was)
                 .bind(&no_translations)
                 .execute(&mut *tx)
                 .await?;
-            for merged in &w.merged {
-                sqlx::query(sql::MARK_MERGED).bind(merged).bind(&w.incident_id).execute(&mut *tx).await?;
+            if !w.merged.is_empty() {
+                for mark in sql::MARK_ALL_MERGED_SQLITE {
+                    sqlx::query(mark)
+                        .bind(common::ids_json(&w.merged))
+                        .bind(&w.incident_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
         }
         tx.commit().await?;
@@ -656,7 +684,11 @@ impl Store for SqliteStore {
     }
 
     async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()> {
-        sqlx::query(sql::MARK_MERGED).bind(incident_id).bind(into).execute(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
+        for mark in [sql::MARK_MERGED, sql::MARK_INCIDENT_MERGED] {
+            sqlx::query(mark).bind(incident_id).bind(into).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -959,7 +991,7 @@ impl Store for SqliteStore {
             None => sqlx::query(sql::NOTICE_COUNTS),
             Some(id) => sqlx::query(sql::NOTICE_COUNTS_FOR_INCIDENT).bind(id),
         };
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = q.fetch_all(&self.reads).await?;
         common::decode_all(&rows, common::notice_count_from_row)
     }
 
@@ -1805,7 +1837,7 @@ async fn insert_incident_in(
     let id = common::incident_id(n);
     sqlx::query(sql::INSERT_INCIDENT)
         .bind(id.as_str())
-        .bind(common::element_ids_json(&incident.element_ids))
+        .bind(common::ids_json(&incident.element_ids))
         .bind(incident.cause.as_str())
         .bind(incident.state.as_str())
         .bind(opt_micros(incident.etr))

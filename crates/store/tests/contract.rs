@@ -11,9 +11,10 @@ use amends_store::{
     AgentRow, AppendOutcome, AppointmentCounts, AppointmentFilter, AppointmentRow, BookCounts, BookRows,
     CancellationRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow, CaseTiming, ChannelReport, ContactRow,
     CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow,
-    IgnoredAlert, ImpactRow, IncidentRow, IncidentSource, JourneySteps, NewUpdate, NoticeCount, NoticeFilter,
-    NoticeReach, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, SignupRow, SourcedIncident,
-    Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport, Widening, notified,
+    IgnoredAlert, ImpactRow, IncidentPage, IncidentRow, IncidentSource, JourneySteps, NewUpdate, NoticeCount,
+    NoticeFilter, NoticeReach, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, SignupRow,
+    SourcedIncident, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport, Widening,
+    notified,
 };
 use jiff::Timestamp;
 
@@ -591,7 +592,7 @@ async fn expired_leases_are_reclaimed(store: &dyn Store) {
 
 async fn concurrent_claims_are_disjoint(store: &dyn Store) {
     let mut batch: Vec<NoticeRow> =
-        (0..300).map(|i| notice(&format!("n{i:04}"), "c1", "INC-000001", at(i % 7))).collect();
+        (0..300).map(|i| notice(&format!("n{i:04}"), &format!("c{i}"), "INC-000001", at(i % 7))).collect();
     store.enqueue_notices(&mut batch).await.unwrap();
     let claim = || store.claim_due_notices("email", at(100), at(200), 40);
     let (a, b, c, d, e) = tokio::join!(claim(), claim(), claim(), claim(), claim());
@@ -906,6 +907,51 @@ async fn merged_incidents_are_not_listed_open(store: &dyn Store) {
     assert_eq!(again, [(node, false)], "the re-keyed source opens nothing new");
 }
 
+/// Pages of incidents come newest first, each page after the last id of the one before;
+/// incidents declared in the same instant are told apart by id. The open filter leaves out
+/// resolved and merged incidents, as the whole open list does.
+async fn incidents_come_in_pages_newest_first(store: &dyn Store) {
+    // One at a time, so ids follow the order of this list.
+    let mut ids = Vec::new();
+    for (i, s) in [10, 20, 20, 30, 40].into_iter().enumerate() {
+        let sourced = SourcedIncident {
+            source_key: format!("t:{i}"),
+            incident: incident(at(s)),
+            declared: declared(at(s)),
+        };
+        ids.push(store.insert_sourced_incidents(&[sourced]).await.unwrap()[0].0.clone());
+    }
+    let page = |open_only: bool, before_id: Option<&String>, limit: u32| IncidentPage {
+        open_only,
+        before_id: before_id.cloned(),
+        limit,
+    };
+    let listed = |rows: Vec<IncidentRow>| rows.into_iter().map(|i| i.incident_id).collect::<Vec<_>>();
+    let first = listed(store.incidents_page(&page(false, None, 2)).await.unwrap());
+    assert_eq!(first, [ids[4].clone(), ids[3].clone()]);
+    let second = listed(store.incidents_page(&page(false, first.last(), 2)).await.unwrap());
+    assert_eq!(second, [ids[2].clone(), ids[1].clone()], "the same instant, by id");
+    let third = listed(store.incidents_page(&page(false, second.last(), 2)).await.unwrap());
+    assert_eq!(third, [ids[0].clone()]);
+    assert!(store.incidents_page(&page(false, third.last(), 2)).await.unwrap().is_empty());
+    let unknown = "INC-NOPE".to_string();
+    assert!(store.incidents_page(&page(false, Some(&unknown), 2)).await.unwrap().is_empty());
+
+    store.append_update(&ids[3], &update(at(35), "resolved", None)).await.unwrap();
+    let widening = Widening {
+        incident_id: ids[1].clone(),
+        element_ids: vec!["node".into()],
+        cause: "out at node".into(),
+        was: "fibre cut".into(),
+        merged: vec![ids[2].clone()],
+    };
+    store.widen_incidents(&[widening]).await.unwrap();
+    let open = listed(store.incidents_page(&page(true, None, 10)).await.unwrap());
+    assert_eq!(open, [ids[4].clone(), ids[1].clone(), ids[0].clone()]);
+    let open_after = listed(store.incidents_page(&page(true, Some(&ids[4]), 1)).await.unwrap());
+    assert_eq!(open_after, [ids[1].clone()]);
+}
+
 // ---- machine-opened incidents, impacts, the device event log ----
 
 async fn sourced_incidents_open_once(store: &dyn Store) {
@@ -1200,6 +1246,60 @@ fn notice_of(key: &str, customer: &str, kind: &str, seq: i64, channel: &str) -> 
     }
 }
 
+/// A customer hears about one subject in the order it was decided: the restoration and
+/// the credit decided in the same instant wait for the acknowledgement before them, and the
+/// credit for the restoration, on its channel and on the others while one is due or being
+/// sent. A notice on another channel that is held (quiet hours, a retry's back-off) holds
+/// no other channel back; other customers and subjects never wait.
+async fn notices_about_one_subject_are_claimed_in_the_order_decided(store: &dyn Store) {
+    let decided = |key: &str, kind: &str, seq: i64, channel: &str, at_s: i64| NoticeRow {
+        created_at: at(at_s),
+        next_attempt_at: at(at_s),
+        ..notice_of(key, "c1", kind, seq, channel)
+    };
+    let mut batch = vec![
+        decided("ack-e", "acknowledgement", 0, "email", 0),
+        decided("ack-s", "acknowledgement", 0, "sms", 0),
+        // Keys that sort before the acknowledgement's, as `credit` sorts before `restored`.
+        decided("a-credit-e", "credit", 0, "email", 10),
+        decided("a-restored-e", "restored", 2, "email", 10),
+        decided("a-restored-s", "restored", 2, "sms", 10),
+        NoticeRow { incident_id: "INC-000002".into(), ..decided("a-other", "restored", 1, "email", 10) },
+        NoticeRow { customer_id: "c2".into(), ..decided("a-c2", "restored", 1, "email", 10) },
+    ];
+    store.enqueue_notices(&mut batch).await.unwrap();
+    let claim = |channel: &'static str| async move {
+        let claimed = store.claim_due_notices(channel, at(20), at(1_000), 10).await.unwrap();
+        claimed.into_iter().map(|n| (n.key, n.attempts)).collect::<Vec<_>>()
+    };
+    let first = |key: &str| vec![(key.to_string(), 1)];
+    let sent = |key: &'static str| async move {
+        let sent = DeliveryOutcome::Sent { at: at(21), provider_id: None };
+        assert!(store.record_delivery(key, 1, &sent).await.unwrap());
+    };
+    assert_eq!(
+        claim("email").await,
+        [first("a-c2"), first("a-other"), first("ack-e")].concat(),
+        "the restoration and the credit wait for the acknowledgement"
+    );
+    assert_eq!(claim("sms").await, first("ack-s"), "while the email is being sent");
+    sent("ack-s").await;
+    assert_eq!(claim("sms").await, [], "while the email acknowledgement is being sent");
+    let retry = DeliveryOutcome::Retry { at: at(21), error: "421".into(), next_attempt_at: at(100) };
+    assert!(store.record_delivery("ack-e", 1, &retry).await.unwrap());
+    assert_eq!(claim("email").await, [], "on its own channel a retry keeps the order");
+    assert_eq!(claim("sms").await, first("a-restored-s"), "a back-off on email holds no SMS back");
+    let again = store.claim_due_notices("email", at(100), at(1_000), 10).await.unwrap();
+    assert_eq!(keys(&again), ["ack-e"]);
+    let sent_again = DeliveryOutcome::Sent { at: at(101), provider_id: None };
+    assert!(store.record_delivery("ack-e", 2, &sent_again).await.unwrap());
+    assert_eq!(claim("email").await, first("a-restored-e"), "the credit waits for the restoration");
+    sent("a-restored-e").await;
+    assert_eq!(claim("email").await, [], "nor while the SMS restoration is being sent");
+    sent("a-restored-s").await;
+    assert_eq!(claim("email").await, first("a-credit-e"));
+}
+
 async fn delivery_history_and_reports(store: &dyn Store) {
     let mut batch =
         vec![notice_of("s1", "c1", "update", 1, "sms"), notice_of("e1", "c2", "update", 1, "email")];
@@ -1326,8 +1426,9 @@ async fn volume_control_coalesces_and_caps(store: &dyn Store) {
     assert_eq!(store.control_volume("INC-000001", 10, at(3)).await.unwrap(), VolumeReport::default());
 
     // The cap: c2 has had one SMS update sent; with a cap of 1 the queued one is dropped.
-    store.claim_due_notices("sms", at(4), at(60), 10).await.unwrap();
     for key in ["c2/ack", "c2/u2"] {
+        let claimed = store.claim_due_notices("sms", at(4), at(60), 10).await.unwrap();
+        assert_eq!(keys(&claimed), [key], "the update waits for the acknowledgement");
         assert!(store.record_delivery(key, 1, &sent).await.unwrap());
     }
     store.enqueue_notices(&mut [notice_of("c2/u3", "c2", "update", 3, "sms")]).await.unwrap();
@@ -2911,6 +3012,8 @@ contract_tests!(
     set_cause_and_elements_replace_them,
     widenings_keep_an_operators_cause,
     merged_incidents_are_not_listed_open,
+    notices_about_one_subject_are_claimed_in_the_order_decided,
+    incidents_come_in_pages_newest_first,
     sourced_incidents_open_once,
     alerts_gather_into_incidents_and_end_one_by_one,
     sourced_incidents_open_in_one_write_in_order,

@@ -11,7 +11,7 @@ use super::openapi::{self, schemas};
 use crate::export::credit_json;
 use crate::import::{ImportInput, ImportSummary};
 use amends_core::incident::{Declaration, UpdateRequest};
-use amends_store::{CreditFilter, IncidentRow, NoticeCount, NoticeRow, UpdateRow};
+use amends_store::{CreditFilter, IncidentPage, IncidentRow, NoticeCount, NoticeRow, UpdateRow};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -111,20 +111,45 @@ pub async fn declare(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct IncidentFilter {
-    /// Only incidents that are not resolved.
+    /// Only incidents that are not resolved, and not merged into a wider one.
     #[serde(default)]
     pub open: bool,
+    /// Only incidents declared before this one: give the last id of a page to get the
+    /// next page.
+    pub before: Option<String>,
+    /// Most incidents in the answer: default and at most 1,000.
+    pub limit: Option<u32>,
 }
 
-/// Lists incidents, oldest outage first.
+/// The most incidents one answer holds. A storm opens tens of thousands of small
+/// incidents before they merge: a reader polling for the newest must not be sent them all
+/// (and the server must not build them all) on every poll.
+pub const INCIDENTS_PAGE_MAX: u32 = 1_000;
+
+/// Lists incidents, newest first, one page at a time.
 #[utoipa::path(get, path = "/v1/incidents", tag = "incidents", params(IncidentFilter),
     security(("bearer" = ["read"])),
-    responses((status = 200, description = "The incidents", body = Vec<schemas::IncidentRow>)))]
+    responses(
+        (status = 200, description = "The incidents", body = Vec<schemas::IncidentRow>),
+        (status = 422, description = "`before` is not an incident", body = ErrorBody),
+    ))]
 pub async fn list_incidents(
     State(state): State<AppState>,
     QueryParams(filter): QueryParams<IncidentFilter>,
 ) -> Result<Json<Vec<IncidentRow>>, ApiError> {
-    Ok(Json(state.engine.store.incidents(filter.open).await?))
+    let store = &state.engine.store;
+    if let Some(before) = &filter.before
+        && store.incident(before).await?.is_none()
+    {
+        let message = format!("before: {before} is not an incident; give the last id of the previous page");
+        return Err(ApiError::invalid(message.clone(), vec![message]));
+    }
+    let page = IncidentPage {
+        open_only: filter.open,
+        before_id: filter.before,
+        limit: filter.limit.unwrap_or(INCIDENTS_PAGE_MAX).clamp(1, INCIDENTS_PAGE_MAX),
+    };
+    Ok(Json(store.incidents_page(&page).await?))
 }
 
 /// One incident with its timeline and what its notices have become.
