@@ -8,12 +8,13 @@ mod support;
 
 use amends::deliver::DeliveryReport;
 use amends::recovery::{CreditReport, FanoutReport, TickReport};
-use amends_store::BookCounts;
+use amends_store::{BookCounts, NoticeRow};
+use jiff::SignedDuration;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use support::{CUSTOMERS, PLANS, TOPOLOGY, TestServer, Worker, ts};
+use support::{CUSTOMERS, PLANS, Reply, TOPOLOGY, TestServer, Worker, ts};
 
 fn book() -> Value {
     json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS })
@@ -481,6 +482,75 @@ async fn a_bad_import_lists_every_bad_line_and_writes_nothing() {
     let message = r.body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("unknown field `customer_csv`"), "{message}");
     s.stop().await.expect("a clean stop");
+}
+
+/// An outage that outlasts every estimate: amends' own updates come further and further
+/// apart (1 h, 2 h, 4 h, 8 h), and the last update the cap (6) allows promises the
+/// restoration notice and nothing sooner, so no promised time ever passes in silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_outage_is_told_less_often_and_the_cap_never_breaks_a_promise() {
+    let s = TestServer::start().await;
+    import_book(&s).await;
+    declare(&s).await;
+    let end = ts("2026-11-25T12:00:00Z");
+    while amends::clock::Clock::now(s.clock.as_ref()) < end {
+        s.tick().await;
+        s.deliver().await;
+        s.clock.advance(SignedDuration::from_mins(15));
+    }
+    let timeline = s.engine.store.updates("INC-000001").await.unwrap();
+    let told: Vec<(String, String, Option<String>)> = timeline
+        .iter()
+        .skip(1)
+        .map(|u| (u.at.to_string(), u.kind.clone(), u.next_update_by.map(|t| t.to_string())))
+        .collect();
+    let entry =
+        |at: &str, kind: &str, next: Option<&str>| (at.to_string(), kind.to_string(), next.map(Into::into));
+    assert_eq!(
+        told,
+        [
+            entry("2026-11-23T13:00:00Z", "update_overdue", Some("2026-11-23T14:00:00Z")),
+            entry("2026-11-23T14:00:00Z", "update_overdue", Some("2026-11-23T16:00:00Z")),
+            entry("2026-11-23T16:00:00Z", "etr_lapsed", Some("2026-11-23T20:00:00Z")),
+            entry("2026-11-23T20:00:00Z", "update_overdue", Some("2026-11-24T04:00:00Z")),
+            entry("2026-11-24T04:00:00Z", "update_overdue", Some("2026-11-24T12:00:00Z")),
+            entry("2026-11-24T12:00:00Z", "update_overdue", None),
+        ]
+    );
+    let updates: Vec<NoticeRow> = s
+        .engine
+        .store
+        .notices_for_customer("C1")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.kind == "update" && n.channel == "email")
+        .collect();
+    assert_eq!(updates.len(), 6);
+    assert!(updates.iter().all(|n| n.status == "sent"), "{updates:?}");
+    let last = &updates[5].body;
+    assert!(last.contains("Our next message will be to tell you it is back."), "{last}");
+    assert!(!last.contains("will come by"), "the last update promises no time: {last}");
+    assert!(updates[4].body.contains("Our next update will come by"), "{}", updates[4].body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_are_listed_newest_first_in_pages() {
+    let s = TestServer::start().await;
+    import_book(&s).await;
+    declare(&s).await;
+    s.clock.advance(SignedDuration::from_mins(5));
+    declare(&s).await;
+    let ids = |r: &Reply| r.body.as_array().map(|a| a.iter().map(|i| i["incident_id"].clone()).collect());
+    let r = s.get("/v1/incidents?limit=1", Some(&s.read)).await;
+    assert_eq!(ids(&r), Some(vec![json!("INC-000002")]));
+    let r = s.get("/v1/incidents?limit=1&before=INC-000002", Some(&s.read)).await;
+    assert_eq!(ids(&r), Some(vec![json!("INC-000001")]));
+    let r = s.get("/v1/incidents?open=true&before=INC-000001", Some(&s.read)).await;
+    assert_eq!(r.body, json!([]));
+    let r = s.get("/v1/incidents?before=INC-000009", Some(&s.read)).await;
+    let refused = "before: INC-000009 is not an incident; give the last id of the previous page";
+    assert_eq!((r.status, r.body), (422, error(422, "invalid", refused, &[refused])));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -390,28 +390,85 @@ pub struct AutomaticUpdate {
     pub trigger_key: String,
     /// The ETR after the update (`None`: being revised).
     pub etr: Option<Timestamp>,
-    pub next_update_by: Timestamp,
+    /// The next word promised; `None` when this is the last update customers can get
+    /// before the restoration, which is all it promises.
+    pub next_update_by: Option<Timestamp>,
 }
 
 /// How long after a lapse amends promises the next word by default.
 pub const LAPSE_FOLLOW_UP: SignedDuration = SignedDuration::from_mins(60);
+/// The longest amends waits between its own updates, however long the outage lasts.
+pub const FOLLOW_UP_LONGEST: SignedDuration = SignedDuration::from_hours(8);
+
+/// How automatic updates are paced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// The first automatic update promises the next word within this; each one after it
+    /// twice as long as the one before (up to [`FOLLOW_UP_LONGEST`]), so a long outage is
+    /// not told "still working on it" every hour.
+    pub follow_up: SignedDuration,
+    /// Most updates a customer gets about one incident on one channel. The update that
+    /// reaches it promises only the restoration notice, since no other word could follow.
+    pub updates_cap: u32,
+}
+
+impl Pacing {
+    /// The wait promised by the automatic update that follows `automatic` earlier ones.
+    pub fn follow_up_after(&self, automatic: u32) -> SignedDuration {
+        let longest = FOLLOW_UP_LONGEST.max(self.follow_up);
+        let factor = 1_i32.checked_shl(automatic.min(30)).unwrap_or(i32::MAX);
+        self.follow_up.checked_mul(factor).map_or(longest, |d| d.min(longest))
+    }
+
+    /// Whether an update that follows `updates` earlier ones is the last a customer can
+    /// get before the restoration: it may promise no further word.
+    pub fn is_last(&self, updates: u32) -> bool {
+        updates.saturating_add(1) >= self.updates_cap
+    }
+}
+
+/// What an incident's timeline has told customers so far, as far as pacing goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Told {
+    /// Entries sent as updates (an operator's, or amends' own).
+    pub updates: u32,
+    /// Those of them amends posted by itself.
+    pub automatic: u32,
+}
+
+impl Told {
+    /// Counts the update entries among `kinds`, a timeline's kinds in order.
+    pub fn count(kinds: impl IntoIterator<Item = UpdateKind>) -> Told {
+        kinds.into_iter().fold(Told::default(), |told, kind| match kind {
+            UpdateKind::Update => Told { updates: told.updates + 1, ..told },
+            UpdateKind::EtrLapsed | UpdateKind::UpdateOverdue => {
+                Told { updates: told.updates + 1, automatic: told.automatic + 1 }
+            }
+            _ => told,
+        })
+    }
+}
 
 /// The update due at `now` for an open incident whose estimate or promised update time
 /// has passed, if any. A passed ETR wins over a passed "next update by", unless its lapse
 /// was already posted (`already_posted` answers for a trigger key), in which case the
-/// promised update time still counts: silence never lasts longer than `follow_up`.
+/// promised update time still counts: silence never outlasts a promise. Once customers
+/// have had as many updates as the cap allows, the last of them promised only the
+/// restoration notice, and nothing more is due.
 pub fn due_automatic_update(
     state: IncidentState,
     etr: Option<Timestamp>,
     next_update_by: Option<Timestamp>,
     now: Timestamp,
-    follow_up: SignedDuration,
+    pacing: Pacing,
+    told: Told,
     already_posted: impl Fn(&str) -> bool,
 ) -> Option<AutomaticUpdate> {
-    if !state.is_open() {
+    if !state.is_open() || told.updates >= pacing.updates_cap {
         return None;
     }
-    let next = now.checked_add(follow_up).ok()?;
+    let next = now.checked_add(pacing.follow_up_after(told.automatic)).ok()?;
+    let next = (!pacing.is_last(told.updates)).then_some(next);
     if let Some(etr) = etr
         && etr <= now
         && !already_posted(&format!("etr_lapsed:{etr}"))
@@ -593,21 +650,59 @@ mod tests {
     }
 
     #[test]
+    fn automatic_updates_space_out_and_the_last_one_promises_only_the_restoration() {
+        let pacing = Pacing { follow_up: LAPSE_FOLLOW_UP, updates_cap: 4 };
+        let now = ts("2026-11-23T13:00:00Z");
+        let due = |automatic, updates| {
+            let told = Told { updates, automatic };
+            due_automatic_update(IncidentState::Identified, None, Some(now), now, pacing, told, |_| false)
+        };
+        let hours = |h| Some(now + SignedDuration::from_hours(h));
+        assert_eq!(due(0, 0).unwrap().next_update_by, hours(1));
+        assert_eq!(due(1, 1).unwrap().next_update_by, hours(2));
+        assert_eq!(due(1, 2).unwrap().next_update_by, hours(2), "an operator's update does not count");
+        assert_eq!(due(3, 3).unwrap().next_update_by, None, "the last update the cap allows");
+        assert_eq!(due(4, 4), None, "the last update promised nothing more");
+        assert_eq!(pacing.follow_up_after(3), FOLLOW_UP_LONGEST);
+        assert_eq!(pacing.follow_up_after(u32::MAX), FOLLOW_UP_LONGEST);
+        let slow = Pacing { follow_up: SignedDuration::from_hours(12), updates_cap: 4 };
+        assert_eq!(slow.follow_up_after(5), SignedDuration::from_hours(12), "never shorter than asked");
+        use UpdateKind::*;
+        let told = Told::count([Declared, Update, EtrLapsed, Merged, UpdateOverdue, Resolved]);
+        assert_eq!(told, Told { updates: 3, automatic: 2 });
+    }
+
+    #[test]
     fn watchdog_never_lets_an_estimate_lapse_in_silence() {
         let etr = ts("2026-11-23T16:00:00Z");
         let nub = ts("2026-11-23T13:00:00Z");
-        let f = LAPSE_FOLLOW_UP;
+        let f = Pacing { follow_up: LAPSE_FOLLOW_UP, updates_cap: 6 };
         let open = IncidentState::Identified;
         assert_eq!(
-            due_automatic_update(open, Some(etr), Some(nub), ts("2026-11-23T12:59:59Z"), f, |_| false),
+            due_automatic_update(
+                open,
+                Some(etr),
+                Some(nub),
+                ts("2026-11-23T12:59:59Z"),
+                f,
+                Told::default(),
+                |_| false
+            ),
             None
         );
-        let overdue =
-            due_automatic_update(open, Some(etr), Some(nub), ts("2026-11-23T13:00:00Z"), f, |_| false)
-                .unwrap();
+        let overdue = due_automatic_update(
+            open,
+            Some(etr),
+            Some(nub),
+            ts("2026-11-23T13:00:00Z"),
+            f,
+            Told::default(),
+            |_| false,
+        )
+        .unwrap();
         assert_eq!(overdue.kind, UpdateKind::UpdateOverdue);
         assert_eq!(overdue.trigger_key, "update_overdue:2026-11-23T13:00:00Z");
-        assert_eq!(overdue.next_update_by, ts("2026-11-23T14:00:00Z"));
+        assert_eq!(overdue.next_update_by, Some(ts("2026-11-23T14:00:00Z")));
         assert_eq!(overdue.etr, Some(etr));
         let lapsed = due_automatic_update(
             open,
@@ -615,6 +710,7 @@ mod tests {
             Some(ts("2026-11-23T17:00:00Z")),
             ts("2026-11-23T16:30:00Z"),
             f,
+            Told::default(),
             |_| false,
         )
         .unwrap();
@@ -628,6 +724,7 @@ mod tests {
                 Some(nub),
                 ts("2027-01-01T00:00:00Z"),
                 f,
+                Told::default(),
                 |_| false,
             ),
             None
@@ -635,8 +732,16 @@ mod tests {
         // An ETR whose lapse was already posted (say an update carried it back) does not
         // hide a passed "next update by".
         let posted = |key: &str| key == "etr_lapsed:2026-11-23T16:00:00Z";
-        let overdue =
-            due_automatic_update(open, Some(etr), Some(nub), ts("2026-11-23T16:30:00Z"), f, posted).unwrap();
+        let overdue = due_automatic_update(
+            open,
+            Some(etr),
+            Some(nub),
+            ts("2026-11-23T16:30:00Z"),
+            f,
+            Told::default(),
+            posted,
+        )
+        .unwrap();
         assert_eq!(overdue.kind, UpdateKind::UpdateOverdue);
         assert_eq!(overdue.trigger_key, "update_overdue:2026-11-23T13:00:00Z");
     }

@@ -151,6 +151,9 @@ pub struct NoticeContext {
     pub previous_etr: Option<String>,
     pub next_update_by: Option<String>,
     pub previous_next_update_by: Option<String>,
+    /// This update is the last one the customer can get before the restoration notice
+    /// (the updates cap): it promises that notice, and no word sooner.
+    pub last_update: bool,
     pub status_url: String,
     pub outage_start: Option<String>,
     pub restored_at: Option<String>,

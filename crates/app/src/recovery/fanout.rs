@@ -9,7 +9,7 @@ use super::audience::{PreferenceMap, Routing, route};
 use super::{Engine, EngineError, join};
 use crate::book::LoadedBook;
 use amends_core::book::{Customer, Locale};
-use amends_core::incident::UpdateKind;
+use amends_core::incident::{Told, UpdateKind};
 use amends_core::notice::{
     NoticeContext, NoticeKind, Rendered, TemplateError, TemplateForm, Templates, format_local, notice_key,
 };
@@ -166,6 +166,11 @@ impl Engine {
         customers: Vec<u32>,
     ) -> Result<FanoutReport, EngineError> {
         let previous = timeline.iter().rev().find(|u| u.seq < update.seq);
+        let earlier =
+            timeline.iter().filter(|u| u.seq < update.seq).filter_map(|u| UpdateKind::parse(&u.kind));
+        // The update the cap lets through last promises the restoration notice only, even
+        // if the operator set a time for the next word: no word could come by then.
+        let last_update = kind == NoticeKind::Update && self.pacing().is_last(Told::count(earlier).updates);
         let batch = Batch {
             kind,
             seq: update.seq,
@@ -176,12 +181,13 @@ impl Engine {
                 messages: update.messages.clone(),
                 state: update.state.clone(),
                 etr_changed: previous.is_some_and(|p| p.etr != update.etr),
+                last_update,
                 ..self.incident_context(incident)
             },
             instants: Instants {
                 etr: update.etr,
                 previous_etr: previous.and_then(|p| p.etr),
-                next_update_by: update.next_update_by,
+                next_update_by: update.next_update_by.filter(|_| !last_update),
                 previous_next_update_by: previous.and_then(|p| p.next_update_by),
                 outage_start: Some(incident.declared_at),
                 restored_at: incident.resolved_at,

@@ -29,8 +29,9 @@ use crate::book::{BookError, LoadedBook};
 use crate::clock::Clock;
 use crate::import::{ImportError, ImportInput, ImportSummary};
 use amends_core::incident::{
-    self as incident, ByLocale, Declaration, IncidentError, IncidentState, LAPSE_FOLLOW_UP, Translations,
-    UpdateKind, UpdateRequest, check_declaration, check_resolution, check_update, due_automatic_update,
+    self as incident, ByLocale, Declaration, IncidentError, IncidentState, LAPSE_FOLLOW_UP, Pacing, Told,
+    Translations, UpdateKind, UpdateRequest, check_declaration, check_resolution, check_update,
+    due_automatic_update,
 };
 use amends_core::notice::{TemplateError, Templates};
 use amends_core::policy::{PolicyError, PolicySet};
@@ -92,7 +93,8 @@ pub struct EngineConfig {
     pub status_url: String,
     /// The self-help tip of the restoration notice.
     pub tip: String,
-    /// After an estimate lapses, the next word is promised within this.
+    /// After an estimate lapses, the next word is promised within this; each automatic
+    /// update after the first promises twice as long as the one before (up to 8 h).
     pub follow_up: SignedDuration,
     /// The Alertmanager receiver's settings.
     pub alerts: crate::alerts::AlertSettings,
@@ -342,6 +344,11 @@ impl Engine {
         self.incident(id).await
     }
 
+    /// How automatic updates are paced, from the settings.
+    pub(crate) fn pacing(&self) -> Pacing {
+        Pacing { follow_up: self.config.follow_up, updates_cap: self.config.updates_cap }
+    }
+
     /// Posts the automatic update of every open incident whose ETR or "next update by"
     /// has passed. Idempotent: each lapse has a trigger key the store keeps unique.
     pub async fn watchdog(&self) -> Result<u64, EngineError> {
@@ -363,13 +370,14 @@ impl Engine {
                 continue;
             }
             let already_posted = |key: &str| timeline.iter().any(|u| u.trigger_key.as_deref() == Some(key));
-            let follow_up = self.config.follow_up;
+            let told = Told::count(timeline.iter().filter_map(|u| UpdateKind::parse(&u.kind)));
             let Some(due) = due_automatic_update(
                 state,
                 incident.etr,
                 incident.next_update_by,
                 now,
-                follow_up,
+                self.pacing(),
+                told,
                 already_posted,
             ) else {
                 continue;
@@ -379,7 +387,7 @@ impl Engine {
                 kind: due.kind.as_str().into(),
                 state: state.as_str().into(),
                 etr: due.etr,
-                next_update_by: Some(due.next_update_by),
+                next_update_by: due.next_update_by,
                 message: String::new(),
                 messages: ByLocale::new(),
                 trigger_key: Some(due.trigger_key),
