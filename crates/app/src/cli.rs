@@ -106,6 +106,24 @@ pub enum Command {
     Replay(ReplayArgs),
 }
 
+impl Command {
+    /// Whether the command only reads: it must find the data it reads, never create an
+    /// empty database beside it and report that nothing is there.
+    pub fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Replay(_)
+                | Command::Credits(_)
+                | Command::Notices(_)
+                | Command::Incident(IncidentCommand::List { .. } | IncidentCommand::Show { .. })
+                | Command::Case(CaseCommand::Show { .. } | CaseCommand::List { .. })
+                | Command::Appointment(AppointmentCommand::Show { .. } | AppointmentCommand::List { .. })
+                | Command::Agents(AgentsCommand::List)
+                | Command::Survey(SurveyCommand::Report)
+        )
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
     /// The events, one JSON object per line ("-" for standard input).
@@ -556,6 +574,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         return policy(cmd);
     }
     let settings = Settings::resolve(&cli.settings)?;
+    if cli.command.only_reads() {
+        settings.ensure_database_exists()?;
+    }
     match cli.command {
         Command::Demo(args) => return crate::demo::run(&settings, args).await,
         Command::Replay(args) => return replay(&settings, args).await,

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub const DEFAULT_DATABASE: &str = "amends-data/amends.db";
+/// Where `amends demo` keeps its database by default (its `--dir`, then `amends.db`).
+pub const DEMO_DATABASE: &str = "amends-data/demo/amends.db";
 pub const DEFAULT_OUTBOX_FILE: &str = "amends-data/outbox.txt";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
@@ -311,6 +313,23 @@ impl Settings {
                 errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
             )
         })
+    }
+
+    /// Refuses a SQLite database that is not there (a PostgreSQL server says so itself):
+    /// opening it would create an empty one, and a read would report an empty book.
+    pub fn ensure_database_exists(&self) -> Result<()> {
+        let url = amends_store::DatabaseUrl::parse(&self.database)?;
+        if let amends_store::DatabaseUrl::Sqlite(path) = url
+            && !path.exists()
+        {
+            anyhow::bail!(
+                "there is no database at {}, and a command that only reads creates none; \
+                 give --database (or AMENDS_DATABASE_URL) the one with your data \
+                 (after `amends demo`, --database {DEMO_DATABASE})",
+                path.display()
+            );
+        }
+        Ok(())
     }
 
     /// Opens the store and builds the engine with the given clock.

@@ -249,3 +249,24 @@ fn outage_to_notified_and_credited_customers() {
     assert!(csv.contains("C1/INC-000001/prorated/2,C1,INC-000001,prorated,2,41,USD,2026-12-01,"), "{csv}");
     assert!(csv.contains("220 min of the 43,200-min billing cycle starting 2026-11-01; 79.99 USD x 220 / 43,200 = 0.407356..., rounded half-up to 0.41 USD"), "{csv}");
 }
+
+/// A command that only reads never creates a database: pointed at a file that is not
+/// there (the default one, after a demo that wrote elsewhere), it says so and where the
+/// data may be, instead of creating an empty database and reporting an empty book.
+#[test]
+fn a_read_command_creates_no_database() {
+    let env = Env::new();
+    for read in [
+        &["notices", "list", "--customer", "C1"][..],
+        &["notices", "preview", "--customer", "C1", "--incident", "INC-000001"],
+        &["incident", "list"],
+        &["credits", "export"],
+    ] {
+        let error = env.fails(T0, read);
+        assert!(error.contains("there is no database at"), "{read:?}: {error}");
+        assert!(error.contains("--database amends-data/demo/amends.db"), "{error}");
+        assert!(!env.path("amends.db").exists(), "{read:?} created the database");
+    }
+    env.import_book(T0, PLANS, TOPOLOGY, CUSTOMERS);
+    assert_eq!(env.json(T0, &["incident", "list"]), serde_json::json!([]));
+}

@@ -204,6 +204,10 @@ async fn print_summary(
         group_thousands(credits.len() as u64)
     );
     println!("delivered notices:   {}", demo.outbox_file.display());
+    println!(
+        "look around:         amends notices preview --database {} --customer <id> --incident {id}",
+        demo.database
+    );
 
     let sample = affected
         .iter()
