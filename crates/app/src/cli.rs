@@ -614,8 +614,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             for p in previews {
                 println!(
-                    "=== {} · {} · {}\nSubject: {}\n\n{}",
-                    p.kind, p.locale, p.channel, p.subject, p.body
+                    "=== {} · {} · {} · {}\nSubject: {}\n\n{}",
+                    p.kind, p.locale, p.channel, p.status, p.subject, p.body
                 );
             }
             Ok(())

@@ -779,25 +779,38 @@ async fn preview_renders_every_kind_in_every_locale_on_each_channel() {
     }
     assert!(emails.clone().all(|p| !p.subject.is_empty()));
 
-    // Once credited, the credit notice previews with the ledger's amount.
+    // Once credited and queued, what was queued is what it shows: the words the customer
+    // is sent, in their own language, with the ledger's amount and the outbox's status.
     let r = s.post("/v1/incidents/INC-000001/resolve", Some(&s.operator), &json!({})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     s.tick().await;
-    let credit = s.engine.preview("C1", "INC-000001", &[NoticeKind::Credit]).await.unwrap();
-    assert_eq!(credit.len(), 3 * 2);
     let ledger = s.engine.store.credits(&Default::default()).await.unwrap();
     let c1 = ledger.iter().find(|c| c.customer_id == "C1").unwrap();
-    // Written each language's way, in the email and in the SMS alike.
     let (units, cents) = (c1.amount_minor / 100, c1.amount_minor % 100);
+    let credit = s.engine.preview("C1", "INC-000001", &[NoticeKind::Credit]).await.unwrap();
+    assert!(!credit.is_empty());
     for p in &credit {
-        let amount = match p.locale.as_str() {
-            "en" => format!("${units}.{cents:02}"),
-            "es" => format!("{units},{cents:02}\u{a0}US$"),
-            "fr" => format!("{units},{cents:02}\u{a0}$US"),
-            other => panic!("unexpected locale {other}"),
-        };
-        assert!(p.body.contains(&amount), "{amount}: {p:?}");
+        assert_eq!((p.locale.as_str(), p.status.as_str()), ("en-US", "queued"), "{p:?}");
+        assert!(p.body.contains(&format!("${units}.{cents:02}")), "{p:?}");
     }
+    for _ in 0..3 {
+        s.deliver().await; // one notice of a subject at a time, in order
+    }
+    let after = s.engine.preview("C1", "INC-000001", &[]).await.unwrap();
+    let told: Vec<(&str, &str, &str)> =
+        after.iter().map(|p| (p.kind.as_str(), p.channel.as_str(), p.status.as_str())).collect();
+    assert_eq!(
+        told,
+        [
+            ("acknowledgement", "email", "suppressed"),
+            ("acknowledgement", "sms", "suppressed"),
+            ("credit", "email", "sent"),
+            ("restored", "email", "sent"),
+            ("restored", "sms", "sent"),
+        ],
+        "what C1 was told, and nothing they were not"
+    );
+    assert!(after.iter().all(|p| p.locale == "en-US"));
 
     let unknown = s.engine.preview("NOPE", "INC-000001", &[]).await.unwrap_err();
     assert_eq!(unknown.to_string(), "customer NOPE is not in the book");

@@ -1,13 +1,15 @@
-//! `amends notices preview`: what one customer would read about one incident, for every
-//! notice kind, in every shipped or configured locale, on each channel they can be
-//! reached on, rendered from what is recorded now. Nothing is queued or sent.
+//! `amends notices preview`: what one customer reads about one incident. Once the outbox
+//! holds notices of the incident for them, that is what it shows, as queued (the words
+//! they were, or will be, sent, with each one's status). Before, or for a kind asked for
+//! by name that they were not sent, it renders what is recorded now, in every shipped or
+//! configured locale, on each channel they can be reached on. Nothing is queued or sent.
 
 use super::fanout::{Instants, formatted_instants};
 use super::{Engine, EngineError};
 use amends_core::book::Locale;
 use amends_core::incident::UpdateKind;
 use amends_core::notice::{NoticeContext, NoticeKind, TemplateForm};
-use amends_store::{CreditFilter, IncidentRow, UpdateRow};
+use amends_store::{CreditFilter, IncidentRow, NoticeRow, UpdateRow};
 use minijinja::Value;
 use minijinja::value::{Serde, merge_maps};
 
@@ -20,7 +22,13 @@ pub struct Preview {
     pub channel: String,
     pub subject: String,
     pub body: String,
+    /// The outbox's status of a notice queued for the customer (`sent`, `queued`, ...);
+    /// `preview` for a rendering of what they would read.
+    pub status: String,
 }
+
+/// The status of a rendering that is not in the outbox.
+pub const RENDERED: &str = "preview";
 
 impl Engine {
     /// Renders `kinds` (every kind when empty) for the customer and incident in every
@@ -45,9 +53,26 @@ impl Engine {
         // Every kind an incident sends (a case's messages are about a case, not an incident).
         let incident_kinds: Vec<NoticeKind> =
             NoticeKind::ALL.into_iter().filter(|k| k.is_incident()).collect();
-        let kinds = if kinds.is_empty() { &incident_kinds[..] } else { kinds };
+        let every_kind = kinds.is_empty();
+        let kinds = if every_kind { &incident_kinds[..] } else { kinds };
+        let queued: Vec<NoticeRow> = self
+            .store
+            .notices_for_customer(customer_id)
+            .await?
+            .into_iter()
+            .filter(|n| n.incident_id == incident_id)
+            .collect();
+        if every_kind && !queued.is_empty() {
+            // Told already: what they were told, not what other kinds would have said.
+            return Ok(queued.iter().map(as_queued).collect());
+        }
         let mut out = Vec::new();
         for &kind in kinds {
+            let mine: Vec<&NoticeRow> = queued.iter().filter(|n| n.kind == kind.as_str()).collect();
+            if !mine.is_empty() {
+                out.extend(mine.into_iter().map(as_queued));
+                continue;
+            }
             if kind == NoticeKind::Credit && credit.is_none() {
                 continue;
             }
@@ -68,6 +93,7 @@ impl Engine {
                         channel: (*channel).into(),
                         subject: rendered.subject,
                         body: rendered.body,
+                        status: RENDERED.into(),
                     });
                 }
             }
@@ -169,4 +195,20 @@ fn channels(customer: &amends_core::book::Customer) -> Vec<&'static str> {
         channels.push("email");
     }
     channels
+}
+
+/// A queued notice as the customer reads it. Its content may have been let go after the
+/// retention period (only its hash is kept): that is said rather than shown as empty.
+fn as_queued(n: &NoticeRow) -> Preview {
+    let forgotten = n.content_sha256.is_some() && n.body.is_empty();
+    let gone =
+        |text: &str| if forgotten { "(not kept: only its SHA-256 is)".to_string() } else { text.into() };
+    Preview {
+        kind: n.kind.clone(),
+        locale: n.locale.clone(),
+        channel: n.channel.clone(),
+        subject: gone(&n.subject),
+        body: gone(&n.body),
+        status: n.status.clone(),
+    }
 }
