@@ -270,3 +270,36 @@ fn a_read_command_creates_no_database() {
     env.import_book(T0, PLANS, TOPOLOGY, CUSTOMERS);
     assert_eq!(env.json(T0, &["incident", "list"]), serde_json::json!([]));
 }
+
+/// The README's first command, as written but for `--no-serve` and a directory of its
+/// own: the summary counts messages and customers apart, says why some customers were
+/// not told on a channel, and shows the restoration among the notices a customer read.
+#[test]
+fn the_demo_tells_messages_from_customers_and_says_who_was_not_told() {
+    let env = Env::new();
+    let dir = env.path("demo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_amends"))
+        .args(["demo", "--no-serve", "--dir", dir.to_str().unwrap()])
+        .env_remove("AMENDS_DATABASE_URL")
+        .env_remove("AMENDS_CONFIG")
+        .current_dir(&env.root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line = |start: &str| {
+        stdout.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no {start:?} in\n{stdout}"))
+    };
+    for kind in ["acknowledgement:", "update:", "restored:", "credit:"] {
+        let counted = line(kind);
+        assert!(counted.contains(" messages to ") && counted.contains(" customers: "), "{counted}");
+    }
+    assert!(line("no contact point:").contains("neither email nor phone"));
+    assert!(line("suppressed (consent):").contains("by default SMS carries"));
+    assert!(line("look around:").contains(&format!("--database {}", dir.join("amends.db").display())));
+    assert!(stdout.contains("=== Four notices as "), "{stdout}");
+    for kind in ["acknowledgement", "update", "restored", "credit"] {
+        assert!(stdout.contains(&format!("\n--- {kind} #")), "no {kind} sample in\n{stdout}");
+    }
+    assert!(!env.path("amends-data").exists(), "the demo wrote only under its --dir");
+}

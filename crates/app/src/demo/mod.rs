@@ -12,9 +12,10 @@ use crate::settings::Settings;
 use crate::tokens::{self, Scope};
 use amends_core::incident::{Declaration, IncidentState, LocalText, UpdateRequest};
 use amends_core::money::{Currency, Money, group_thousands};
-use amends_store::{CreditFilter, NoticeRow};
+use amends_store::{CreditFilter, NoticeFilter, NoticeRow};
 use anyhow::{Context, Result};
 use jiff::{SignedDuration, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -170,7 +171,6 @@ async fn print_summary(
     let incident = engine.incident(id).await?;
     let hub = book.topology.index_of(HUB).context("the demo hub exists")?;
     let affected = book.affected(&[hub]);
-    let counts = engine.store.notice_counts(Some(id)).await?;
     let credits = engine
         .store
         .credits(&CreditFilter { source_event: Some(id.into()), ..CreditFilter::default() })
@@ -193,10 +193,23 @@ async fn print_summary(
         "customers affected:  {} (active customers at or below the hub)",
         group_thousands(affected.len() as u64)
     );
+    let told = Told::read(engine, id).await?;
     for kind in ["acknowledgement", "update", "restored", "credit"] {
-        let n: u64 = counts.iter().filter(|c| c.kind == kind).map(|c| c.count).sum();
-        let sent: u64 = counts.iter().filter(|c| c.kind == kind && c.status == "sent").map(|c| c.count).sum();
-        println!("notices {kind:<16} {:>9} ({} sent)", group_thousands(n), group_thousands(sent));
+        println!("{:<20} {}", format!("{kind}:"), told.line(kind));
+    }
+    let reachable = |c: &amends_core::book::Customer| c.email.is_some() || c.phone.is_some();
+    let unreachable = affected.iter().filter(|&&c| !reachable(&book.customers[c as usize])).count();
+    println!(
+        "no contact point:    {} affected customers have neither email nor phone: \
+         the status page and their bill tell them",
+        group_thousands(unreachable as u64)
+    );
+    if told.outcomes.keys().any(|(_, outcome)| outcome == "suppressed (consent)") {
+        println!(
+            "suppressed (consent): the customer's only channel does not carry that topic: by \
+             default SMS carries the acknowledgement, a new estimate and the restoration, not \
+             other updates or the credit (which is on the bill all the same)"
+        );
     }
     println!(
         "total credited:      {} on {} credits",
@@ -216,8 +229,8 @@ async fn print_summary(
         .context("an affected English-speaking customer with an email")?;
     let notices = engine.store.notices_for_customer(&sample.id).await?;
     println!();
-    println!("=== Three notices as {} ({}, {}) read them ===", sample.name, sample.id, sample.zone.name);
-    for kind in ["acknowledgement", "update", "credit"] {
+    println!("=== Four notices as {} ({}, {}) read them ===", sample.name, sample.id, sample.zone.name);
+    for kind in ["acknowledgement", "update", "restored", "credit"] {
         let pick: Option<&NoticeRow> = notices.iter().rfind(|n| n.kind == kind);
         if let Some(n) = pick {
             // An SMS has no subject line.
@@ -238,6 +251,61 @@ async fn print_summary(
         println!("\n=== One credit explained ({}) ===\n{}", credit.key, credit.explanation);
     }
     Ok(())
+}
+
+/// What an incident's notices came to, by kind: messages (a customer is told once on each
+/// of their channels), the customers they reached, and each outcome.
+#[derive(Default)]
+struct Told {
+    messages: BTreeMap<String, u64>,
+    customers: BTreeMap<String, BTreeSet<String>>,
+    /// (kind, status or `suppressed (reason)`) -> messages.
+    outcomes: BTreeMap<(String, String), u64>,
+}
+
+impl Told {
+    /// Reads the incident's notices from the outbox, a page at a time.
+    async fn read(engine: &Engine, incident: &str) -> Result<Told> {
+        let mut told = Told::default();
+        let mut filter =
+            NoticeFilter { incident_id: Some(incident.into()), limit: 10_000, ..Default::default() };
+        loop {
+            let page = engine.store.notices(&filter).await?;
+            for n in &page {
+                *told.messages.entry(n.kind.clone()).or_default() += 1;
+                told.customers.entry(n.kind.clone()).or_default().insert(n.customer_id.clone());
+                let outcome = match &n.reason {
+                    Some(reason) if n.status == "suppressed" => format!("suppressed ({reason})"),
+                    _ => n.status.clone(),
+                };
+                *told.outcomes.entry((n.kind.clone(), outcome)).or_default() += 1;
+            }
+            match page.last() {
+                Some(last) if page.len() == filter.limit as usize => {
+                    filter.after_key = Some(last.key.clone())
+                }
+                _ => return Ok(told),
+            }
+        }
+    }
+
+    /// `13,797 messages to 8,244 customers: 13,790 sent, 7 suppressed (coalesced)`.
+    fn line(&self, kind: &str) -> String {
+        let messages = self.messages.get(kind).copied().unwrap_or(0);
+        let customers = self.customers.get(kind).map_or(0, BTreeSet::len);
+        let outcomes: Vec<String> = self
+            .outcomes
+            .iter()
+            .filter(|((k, _), _)| k == kind)
+            .map(|((_, outcome), n)| format!("{} {outcome}", group_thousands(*n)))
+            .collect();
+        let outcomes = if outcomes.is_empty() { String::new() } else { format!(": {}", outcomes.join(", ")) };
+        format!(
+            "{} messages to {} customers{outcomes}",
+            group_thousands(messages),
+            group_thousands(customers as u64)
+        )
+    }
 }
 
 async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
