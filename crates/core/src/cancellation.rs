@@ -363,8 +363,12 @@ pub struct BillLine {
     pub code: LineCode,
     /// Signed minor units: positive is charged to the customer, negative is owed to them.
     pub minor: i64,
-    /// The arithmetic in plain English, with the amount as a positive figure.
+    /// The arithmetic in plain English, with the amount as a positive figure: the
+    /// auditor's version, exact, in UTC and seconds.
     pub explanation: String,
+    /// The part of the cycle the line is for, in seconds (0 for credits): what the
+    /// customer's version ([`customer_line`]) says in hours and days.
+    pub seconds: i64,
 }
 
 /// The current cycle's bounds, as instants.
@@ -489,6 +493,7 @@ pub fn final_bill(
             code: LineCode::Credits,
             minor: -credits.minor,
             explanation: format!("Credits in your account not yet on a bill: {credits}, taken off."),
+            seconds: 0,
         });
     }
     let total_minor = lines.iter().try_fold(0i64, |sum, l| sum.checked_add(l.minor).ok_or(Overflow))?;
@@ -540,7 +545,55 @@ impl Proration<'_> {
             ROUNDING.describe(),
             Money::new(amount, self.price.currency),
         );
-        Ok(BillLine { code, minor, explanation })
+        let seconds = i64::try_from(part).map_err(|_| Overflow)?;
+        Ok(BillLine { code, minor, explanation, seconds })
+    }
+}
+
+/// A line of the final bill as the customer reads it, in their language (`en`, `es`,
+/// `fr`; English otherwise): what it is for, in hours or days rather than seconds, with
+/// `amount` already written their locale's way. The exact arithmetic stays in the
+/// ledger's explanation.
+pub fn customer_line(code: LineCode, amount: &str, seconds: i64, language: &str) -> String {
+    let time = spoken_duration(seconds, language);
+    match (code, language) {
+        (LineCode::UnusedRefund, "es") => {
+            format!("Le devolveremos {amount} por {time} de servicio ya pagado que no usará.")
+        }
+        (LineCode::UnusedRefund, "fr") => {
+            format!("Nous vous rembourserons {amount} pour {time} de service payé que vous n'utiliserez pas.")
+        }
+        (LineCode::UnusedRefund, _) => {
+            format!("We will refund {amount} for the {time} you paid for and will not use.")
+        }
+        (LineCode::UsedCharge, "es") => format!("{amount} por {time} de servicio usado en este ciclo."),
+        (LineCode::UsedCharge, "fr") => format!("{amount} pour {time} de service utilisé ce cycle-ci."),
+        (LineCode::UsedCharge, _) => format!("{amount} for the {time} of service you used this cycle."),
+        (LineCode::Credits, "es") => {
+            format!("{amount} de abonos que aún no estaban en una factura, descontados.")
+        }
+        (LineCode::Credits, "fr") => format!("{amount} d'avoirs pas encore facturés, déduits."),
+        (LineCode::Credits, _) => format!("{amount} of credits not yet on a bill, taken off."),
+    }
+}
+
+/// `seconds` as a person says it: whole days and hours (to the nearest hour), or minutes
+/// under an hour.
+fn spoken_duration(seconds: i64, language: &str) -> String {
+    let (day, days, hour, hours, minute, minutes, and) = match language {
+        "es" => ("día", "días", "hora", "horas", "minuto", "minutos", "y"),
+        "fr" => ("jour", "jours", "heure", "heures", "minute", "minutes", "et"),
+        _ => ("day", "days", "hour", "hours", "minute", "minutes", "and"),
+    };
+    let count = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let whole_hours = (seconds + 1_800) / 3_600;
+    if whole_hours == 0 {
+        return count((seconds + 30) / 60, minute, minutes);
+    }
+    match (whole_hours / 24, whole_hours % 24) {
+        (0, h) => count(h, hour, hours),
+        (d, 0) => count(d, day, days),
+        (d, h) => format!("{} {and} {}", count(d, day, days), count(h, hour, hours)),
     }
 }
 
@@ -761,3 +814,35 @@ pub fn cancel(rules: &CancellationRules, req: &CancelRequest<'_>) -> Result<Canc
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod customer_words {
+    use super::*;
+
+    #[test]
+    fn a_bill_line_reads_in_hours_and_days_in_the_customers_language() {
+        let line = |code, seconds, language| customer_line(code, "$1.42", seconds, language);
+        assert_eq!(
+            line(LineCode::UnusedRefund, 50_400, "en"),
+            "We will refund $1.42 for the 14 hours you paid for and will not use."
+        );
+        assert_eq!(
+            line(LineCode::UnusedRefund, 50_400, "es"),
+            "Le devolveremos $1.42 por 14 horas de servicio ya pagado que no usará."
+        );
+        assert_eq!(
+            line(LineCode::UsedCharge, 2 * 86_400 + 3_600, "fr"),
+            "$1.42 pour 2 jours et 1 heure de service utilisé ce cycle-ci."
+        );
+        assert_eq!(
+            line(LineCode::UsedCharge, 86_400, "en"),
+            "$1.42 for the 1 day of service you used this cycle."
+        );
+        assert_eq!(
+            line(LineCode::UsedCharge, 1_500, "en"),
+            "$1.42 for the 25 minutes of service you used this cycle."
+        );
+        assert!(line(LineCode::UnusedRefund, 5_399, "en").contains("the 1 hour you"));
+        assert_eq!(line(LineCode::Credits, 0, "de"), "$1.42 of credits not yet on a bill, taken off.");
+    }
+}

@@ -187,6 +187,9 @@ pub struct NoticeContext {
     pub cancellation_ref: String,
     pub effective: Option<String>,
     pub final_bill_total: Option<String>,
+    /// The final bill's total is owed to the customer: `final_bill_total` is then the
+    /// refund, written without a minus sign.
+    pub final_bill_refund: bool,
     pub final_bill_lines: Vec<String>,
     /// The one retention offer, in the customer's language; `none` if there is none.
     pub retention_offer: Option<String>,
@@ -256,8 +259,11 @@ impl NoticeContext {
             ],
             cancellation_ref: "CAN-000001".into(),
             effective: some("2:03 PM GMT on Thursday, December 3"),
-            final_bill_total: some("-18.39 GBP"),
-            final_bill_lines: vec!["Refund for the unused part of the cycle: -18.39 GBP".into()],
+            final_bill_total: some("18.39 GBP"),
+            final_bill_refund: true,
+            final_bill_lines: vec![
+                "We will refund 18.39 GBP for the 14 hours you paid for and will not use.".into(),
+            ],
             retention_offer: some("three months at half price if you stay"),
             survey_url: some("https://example.com/v1/surveys/answer?token=abc"),
             survey_expires: some("2:03 PM GMT on Thursday, December 17"),

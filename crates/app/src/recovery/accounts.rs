@@ -334,17 +334,19 @@ impl Engine {
         let customer = &book.customers[index as usize];
         let bill: serde_json::Value = serde_json::from_str(&row.final_bill)
             .map_err(|e| AccountsError::Invalid(vec![format!("final bill of {}: {e}", row.reference)]))?;
+        let money = |minor: i64| super::appointments::money_text(minor, &row.currency, &customer.locale);
+        let language = customer.locale.language();
         let lines: Vec<String> = bill["lines"]
             .as_array()
-            .map(|lines| lines.iter().filter_map(|l| l["explanation"].as_str().map(str::to_string)).collect())
+            .map(|lines| lines.iter().filter_map(|l| customer_bill_line(l, &money, language)).collect())
             .unwrap_or_default();
-        let money = |minor: i64| super::appointments::money_text(minor, &row.currency, &customer.locale);
         let offer = self.offer_shown(row, &customer.locale).map(|o| o.text);
         let base = NoticeContext {
             provider_name: self.config.provider_name.clone(),
             cancellation_ref: row.reference.clone(),
             effective: Some(format_local(row.effective_at, &customer.zone.tz, &customer.locale)),
-            final_bill_total: Some(money(row.final_bill_minor)),
+            final_bill_total: Some(money(row.final_bill_minor.saturating_abs())),
+            final_bill_refund: row.final_bill_minor < 0,
             final_bill_lines: lines,
             retention_offer: offer,
             ..NoticeContext::default()
@@ -426,4 +428,23 @@ fn cancellation_row(
         steps: cancellation::customer_steps(&done.audit) as i32,
         audit: serde_json::to_string(&done.audit)?,
     })
+}
+
+/// A stored bill line as the customer reads it ([`cancellation::customer_line`]); a line
+/// stored before bills kept each line's seconds reads as its explanation.
+fn customer_bill_line(
+    line: &serde_json::Value,
+    money: &dyn Fn(i64) -> String,
+    language: &str,
+) -> Option<String> {
+    let code = match line["code"].as_str()? {
+        "unused_refund" => cancellation::LineCode::UnusedRefund,
+        "used_charge" => cancellation::LineCode::UsedCharge,
+        "credits" => cancellation::LineCode::Credits,
+        _ => return line["explanation"].as_str().map(str::to_string),
+    };
+    let (Some(minor), Some(seconds)) = (line["minor"].as_i64(), line["seconds"].as_i64()) else {
+        return line["explanation"].as_str().map(str::to_string);
+    };
+    Some(cancellation::customer_line(code, &money(minor.saturating_abs()), seconds, language))
 }
