@@ -105,6 +105,21 @@ async fn a_customers_own_mistake_goes_through_all_five_steps() {
     let kinds: Vec<&str> =
         r.body["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["opened", "first_response", "goodwill", "fixed", "memory_note", "closed"]);
+
+    // The gesture is announced: the amount the customer's way, the statement, the words.
+    s.tick().await;
+    let notices = s.engine.store.notices_for_customer("C1").await.unwrap();
+    let goodwill: Vec<_> =
+        notices.iter().filter(|n| n.kind == "case_note" && n.body.contains("$15.00")).collect();
+    assert_eq!(goodwill.len(), 2, "by email and by SMS: {notices:?}");
+    let email = goodwill.iter().find(|n| n.channel == "email").unwrap();
+    assert!(email.subject.starts_with("$15.00 for you"), "{}", email.subject);
+    assert!(
+        email.body.contains("has added $15.00") && email.body.contains("For the trouble"),
+        "{}",
+        email.body
+    );
+    assert!(email.body.contains("statement of 2026-12-01"), "{}", email.body);
 }
 
 #[tokio::test]

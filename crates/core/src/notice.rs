@@ -165,7 +165,8 @@ pub struct NoticeContext {
     pub case_id: String,
     /// The person who owns the case now, as the customer knows them.
     pub owner_name: String,
-    /// `apology` or `thank_you` for case notes.
+    /// `apology` or `thank_you` for case notes; `goodwill` for the announcement of a
+    /// goodwill gesture (with `compensation` and `statement`).
     pub note_kind: String,
     /// What the case follow-up gives the customer, in a few words
     /// (`a month of premium channels, on us`); `none` for nothing.
@@ -179,7 +180,8 @@ pub struct NoticeContext {
     pub failure_kind: String,
     /// Who cancelled a visit: `customer` or `provider`.
     pub cancelled_by: String,
-    /// What was credited for a failed visit (`32.31 GBP`), with `credit_explanation`.
+    /// What was credited for a failed visit (`32.31 GBP`), with `credit_explanation`, or
+    /// given as a case's goodwill gesture.
     pub compensation: Option<String>,
     /// The slots held for the customer's rebooking, earliest first, as they read them.
     pub slots: Vec<String>,

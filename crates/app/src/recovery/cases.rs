@@ -716,8 +716,14 @@ impl Engine {
             Change::FollowUp { gift } => {
                 (NoticeKind::CaseFollowUp, String::new(), "", gift.clone(), case.owner())
             }
+            // A gesture the customer is not told of is no gesture: it is announced as a note
+            // of its own, with the amount and the statement it will be on.
+            Change::Goodwill { note, .. } => {
+                (NoticeKind::CaseNote, note.clone(), GOODWILL_POLICY, None, event.by.as_str())
+            }
             _ => return Ok(None),
         };
+        let (compensation, statement) = self.goodwill_words(case_id, case, event).await?;
         let owner_name = match self.store.agent(speaker).await.map_err(EngineError::from)? {
             Some(agent) => agent.name,
             None => speaker.to_string(),
@@ -729,6 +735,8 @@ impl Engine {
             message,
             note_kind: note_kind.to_string(),
             gift,
+            compensation,
+            statement,
             ..NoticeContext::default()
         };
         Ok(Some((kind, base)))
@@ -980,6 +988,24 @@ impl Engine {
         let updated = CaseRow { opened_at: row.opened_at, ..updated };
         self.store.append_case_events(&updated, row.version, &rows).await?;
         Ok(())
+    }
+
+    /// A goodwill gesture's amount as its customer reads it (their locale's way) and the
+    /// statement it will be on; nothing for any other event.
+    async fn goodwill_words(
+        &self,
+        case_id: &str,
+        case: &Case,
+        event: &CaseEvent,
+    ) -> Result<(Option<String>, Option<String>), CasesError> {
+        let Some(credit) = self.goodwill_credit(case_id, case, 0, event).await? else {
+            return Ok((None, None));
+        };
+        let book = self.book().await?;
+        let Some(index) = book.customer_index(&credit.customer_id) else { return Ok((None, None)) };
+        let locale = &book.customers[index as usize].locale;
+        let amount = super::appointments::money_text(credit.amount_minor, &credit.currency, locale);
+        Ok((Some(amount), Some(credit.statement)))
     }
 
     /// The ledger row of `event` if it is a goodwill gesture: on the customer's next
