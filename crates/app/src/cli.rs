@@ -214,14 +214,15 @@ pub enum IncidentCommand {
         /// What is being done.
         #[arg(long, default_value = "")]
         message: String,
-        /// Estimated time of restoration (RFC 3339).
-        #[arg(long)]
+        /// Estimated time of restoration, an instant with its offset
+        /// (2026-11-23T16:00:00Z, 2026-11-23T11:00:00-05:00).
+        #[arg(long, value_parser = parse_instant)]
         etr: Timestamp,
-        /// When the next update will come at the latest (RFC 3339).
-        #[arg(long)]
+        /// When the next update will come at the latest (an instant, as --etr).
+        #[arg(long, value_parser = parse_instant)]
         next_update_by: Timestamp,
-        /// When service was lost, if before now (RFC 3339).
-        #[arg(long)]
+        /// When service was lost, if before now (an instant, as --etr).
+        #[arg(long, value_parser = parse_instant)]
         started_at: Option<Timestamp>,
         #[arg(long, value_parser = parse_state, default_value = "acknowledged")]
         state: IncidentState,
@@ -230,13 +231,18 @@ pub enum IncidentCommand {
     },
     /// Post an update: a new ETR, a new state, a message.
     Update {
+        /// The incident (INC-000001).
         id: String,
+        /// What customers are told is new.
         #[arg(long, default_value = "")]
         message: String,
-        #[arg(long)]
+        /// A new estimated time of restoration (an instant with its offset, as for declare).
+        #[arg(long, value_parser = parse_instant)]
         etr: Option<Timestamp>,
-        #[arg(long)]
+        /// A new time for the next update at the latest (an instant, as --etr).
+        #[arg(long, value_parser = parse_instant)]
         next_update_by: Option<Timestamp>,
+        /// acknowledged, identified or monitoring.
         #[arg(long, value_parser = parse_state)]
         state: Option<IncidentState>,
         /// A new public cause.
@@ -247,7 +253,9 @@ pub enum IncidentCommand {
     },
     /// Resolve an incident: restoration notices, then credits.
     Resolve {
+        /// The incident (INC-000001).
         id: String,
+        /// What customers are told with the restoration.
         #[arg(long, default_value = "")]
         message: String,
         #[command(flatten)]
@@ -534,6 +542,17 @@ async fn replay(settings: &Settings, args: ReplayArgs) -> Result<()> {
         w.flush()?;
     }
     Ok(())
+}
+
+/// An instant on the command line, or an error that shows the form expected: a time of
+/// day alone (`4pm`) names no day and no zone.
+fn parse_instant(s: &str) -> Result<Timestamp, String> {
+    s.trim().parse::<Timestamp>().map_err(|_| {
+        format!(
+            "{s:?} is not an instant: give a date, a time and an offset, \
+             like 2026-11-23T16:00:00Z or 2026-11-23T11:00:00-05:00"
+        )
+    })
 }
 
 fn parse_state(s: &str) -> Result<IncidentState, String> {

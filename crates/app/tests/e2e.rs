@@ -303,3 +303,21 @@ fn the_demo_tells_messages_from_customers_and_says_who_was_not_told() {
     }
     assert!(!env.path("amends-data").exists(), "the demo wrote only under its --dir");
 }
+
+/// `--etr 4pm` names no day and no zone: refused with the form expected, not a parser's
+/// complaint about a four-digit year.
+#[test]
+fn a_time_of_day_alone_is_refused_with_the_form_expected() {
+    let env = Env::new();
+    env.import_book(T0, PLANS, TOPOLOGY, CUSTOMERS);
+    let declare = ["incident", "declare", "--element", "hub1", "--cause", "Cut", "--next-update-by"];
+    let error = env.fails(T0, &[&declare[..], &["2026-11-23T13:00:00Z", "--etr", "4pm"]].concat());
+    assert!(
+        error.contains(
+            "\"4pm\" is not an instant: give a date, a time and an offset, like 2026-11-23T16:00:00Z"
+        ),
+        "{error}"
+    );
+    let error = env.fails(T0, &["incident", "update", "INC-000001", "--next-update-by", "tomorrow"]);
+    assert!(error.contains("\"tomorrow\" is not an instant"), "{error}");
+}
