@@ -66,13 +66,12 @@ impl Topology {
                 },
             });
         }
+        // An unknown parent was left out (the element counts as a root here), so cycles
+        // among the rest are found in the same pass: every problem is listed at once.
+        let (pre, subtree_end) = number_preorder(&parent);
+        errors.extend(find_cycles(&elements, &parent, &pre));
         if !errors.is_empty() {
             return Err(errors);
-        }
-        let (pre, subtree_end) = number_preorder(&parent);
-        let cycles = find_cycles(&elements, &parent, &pre);
-        if !cycles.is_empty() {
-            return Err(cycles);
         }
         Ok(Topology { elements, by_id, parent, pre, subtree_end })
     }
@@ -225,6 +224,19 @@ mod tests {
             vec![
                 TopologyError::DuplicateId("a".into()),
                 TopologyError::UnknownParent { element: "b".into(), parent: "zz".into() }
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_parent_and_a_cycle_are_reported_together() {
+        let errs =
+            Topology::build(vec![el("b", Some("zz")), el("x", Some("y")), el("y", Some("x"))]).unwrap_err();
+        assert_eq!(
+            errs,
+            vec![
+                TopologyError::UnknownParent { element: "b".into(), parent: "zz".into() },
+                TopologyError::Cycle(vec!["x".into(), "y".into()]),
             ]
         );
     }

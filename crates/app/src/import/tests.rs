@@ -144,6 +144,8 @@ C1,Ana,ana@example.com,,en-US,UTC,gold,n1,,15,2024-01-01T00:00:00Z,active\n";
             r#"plans.csv:2: monthly_price_minor "-5" is negative"#,
             r#"plans.csv:3: currency "XYZ" is not an ISO 4217 currency code"#,
             r#"topology.csv:3: parent_id "nowhere" is not an element"#,
+            // Listed with the unknown parent, not after it is fixed.
+            r#"topology.csv:4: elements ["x", "y"] form a cycle: an element cannot be its own ancestor"#,
             r#"customers.csv:2: plan_id "gold" is not a plan"#,
             r#"customers.csv:2: element_id "n1" is not an element"#,
         ]
