@@ -224,6 +224,7 @@ pub enum IncidentCommand {
         /// When service was lost, if before now (an instant, as --etr).
         #[arg(long, value_parser = parse_instant)]
         started_at: Option<Timestamp>,
+        /// acknowledged, identified or monitoring.
         #[arg(long, value_parser = parse_state, default_value = "acknowledged")]
         state: IncidentState,
         #[command(flatten)]

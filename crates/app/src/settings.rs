@@ -159,11 +159,13 @@ pub struct PolicyAssignment {
     pub plans: Vec<String>,
 }
 
-/// What flags and the environment gave (clap fills it).
+/// What flags and the environment gave (clap fills it). Every command takes them; their
+/// own heading in `--help` keeps a command's own options first.
 #[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Settings (every command)")]
 pub struct Overrides {
-    /// Database: a SQLite path or sqlite:// URL (the default, created on first run), or a
-    /// postgres:// URL.
+    /// Database: a SQLite path or sqlite:// URL (the default; created by the first command
+    /// that writes), or a postgres:// URL.
     #[arg(long, global = true, env = "AMENDS_DATABASE_URL")]
     pub database: Option<String>,
     /// A TOML settings file (keys: database, provider_name, status_url, policy, [[policies]], templates,

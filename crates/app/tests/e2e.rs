@@ -321,3 +321,15 @@ fn a_time_of_day_alone_is_refused_with_the_form_expected() {
     let error = env.fails(T0, &["incident", "update", "INC-000001", "--next-update-by", "tomorrow"]);
     assert!(error.contains("\"tomorrow\" is not an instant"), "{error}");
 }
+
+/// A subcommand's `--help` shows its own options first; the settings every command takes
+/// come after, under their own heading.
+#[test]
+fn a_commands_help_puts_its_own_options_first() {
+    let env = Env::new();
+    let help = env.ok(T0, &["incident", "declare", "--help"]);
+    let at = |text: &str| help.find(text).unwrap_or_else(|| panic!("no {text:?} in\n{help}"));
+    assert!(at("--etr") < at("Settings (every command):"), "{help}");
+    assert!(at("Settings (every command):") < at("--database"), "{help}");
+    assert!(help.contains("acknowledged, identified or monitoring"), "{help}");
+}
