@@ -106,12 +106,21 @@ impl Dispatcher {
     /// Delivers every notice due now on every lane, the lanes side by side, until none is
     /// left. The first store error of any lane is returned after all lanes stopped.
     pub async fn deliver_due(&self) -> Result<DeliveryReport, StoreError> {
-        let runs = self.lanes.iter().map(|lane| self.deliver_lane(lane));
+        // A notice waits for those decided before it on the other channels too (the claim
+        // keeps a customer's order), so one lane's sends can free another's notices: rounds
+        // go on until one finds nothing to do.
         let mut report = DeliveryReport::default();
-        for result in futures_util::future::join_all(runs).await {
-            report += result?;
+        loop {
+            let runs = self.lanes.iter().map(|lane| self.deliver_lane(lane));
+            let mut round = DeliveryReport::default();
+            for result in futures_util::future::join_all(runs).await {
+                round += result?;
+            }
+            if round == DeliveryReport::default() {
+                return Ok(report);
+            }
+            report += round;
         }
-        Ok(report)
     }
 
     async fn deliver_lane(&self, lane: &Lane) -> Result<DeliveryReport, StoreError> {
