@@ -12,7 +12,7 @@ use sqlx::sqlite::SqliteRow;
 use crate::{
     AgentRow, AppointmentCounts, AppointmentRow, CancellationRow, CaseEventRow, CaseRow, CaseTiming,
     CreditRow, CustomerRow, DeviceEventRow, ElementRow, HoldRow, IgnoredAlert, ImpactRow, IncidentAlert,
-    IncidentRow, IncidentSource, JourneySteps, NoticeRow, PlanRow, Result, SignupRow, StoreError,
+    IncidentRow, IncidentSource, JourneySteps, NoticeRow, PlanRow, Result, SignupRow, StageRaise, StoreError,
     SurveyDecisionRow, TokenRow, UpdateRow,
 };
 use amends_core::incident::ByLocale;
@@ -1130,6 +1130,22 @@ pub(crate) fn distinct_impacts(impacts: &mut [ImpactRow]) -> Vec<&ImpactRow> {
                 *last = row
             }
             _ => out.push(row),
+        }
+    }
+    out
+}
+
+/// Raises sorted by (incident, customer), one per impact, at the highest stage asked.
+pub(crate) fn distinct_raises<'a>(raises: &[StageRaise<'a>]) -> Vec<StageRaise<'a>> {
+    let mut sorted = raises.to_vec();
+    sorted.sort_by(|a, b| (a.incident_id, a.customer_id).cmp(&(b.incident_id, b.customer_id)));
+    let mut out: Vec<StageRaise<'a>> = Vec::with_capacity(sorted.len());
+    for raise in sorted {
+        match out.last_mut() {
+            Some(last) if (last.incident_id, last.customer_id) == (raise.incident_id, raise.customer_id) => {
+                last.stage = last.stage.max(raise.stage)
+            }
+            _ => out.push(raise),
         }
     }
     out

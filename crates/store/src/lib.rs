@@ -251,6 +251,14 @@ pub struct ImpactRow {
     pub notified: i16,
 }
 
+/// One impact's `notified` raised to `stage` (see [`Store::raise_notified`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageRaise<'a> {
+    pub incident_id: &'a str,
+    pub customer_id: &'a str,
+    pub stage: i16,
+}
+
 /// One device event in the durable log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceEventRow {
@@ -889,8 +897,10 @@ pub trait Store: Send + Sync + 'static {
     /// keeps the earlier `affected_at` and the higher `notified`; the rest is replaced.
     /// Returns the rows as stored after the write, by (incident, customer).
     async fn upsert_impacts(&self, impacts: &mut [ImpactRow]) -> Result<Vec<ImpactRow>>;
-    /// Raises `notified` to `stage` for these customers of the incident (never lowers it).
-    async fn raise_notified(&self, incident_id: &str, customer_ids: &[&str], stage: i16) -> Result<()>;
+    /// Raises each impact's `notified` to its stage (never lowers it), in one transaction,
+    /// and touches nothing else of the row: whoever raises read the impact a moment ago,
+    /// and its downtime may have been written since.
+    async fn raise_notified(&self, raises: &[StageRaise<'_>]) -> Result<()>;
     /// Every impact of the incident, by customer id.
     async fn impacts(&self, incident_id: &str) -> Result<Vec<ImpactRow>>;
 

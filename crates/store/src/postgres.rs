@@ -33,7 +33,7 @@ use crate::{
     NoticeEventRow, NoticeFilter, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, Result,
     SignupRow, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, UpdateRow, VolumeReport,
 };
-use crate::{Hold, IncidentPage, SourcedIncident, Widening};
+use crate::{Hold, IncidentPage, SourcedIncident, StageRaise, Widening};
 
 /// COPY data is sent in messages of about this size: large enough to amortise the
 /// round trip through the socket, small enough not to hold the whole load in memory.
@@ -715,16 +715,21 @@ impl Store for PgStore {
         Ok(stored)
     }
 
-    async fn raise_notified(&self, incident_id: &str, customer_ids: &[&str], stage: i16) -> Result<()> {
+    async fn raise_notified(&self, raises: &[StageRaise<'_>]) -> Result<()> {
+        let raises = common::distinct_raises(raises);
         let mut tx = self.pool.begin().await?;
-        for batch in customer_ids.chunks(LOOKUP_KEYS_MAX) {
+        for batch in raises.chunks(LOOKUP_KEYS_MAX) {
+            let incidents: Vec<&str> = batch.iter().map(|r| r.incident_id).collect();
+            let customers: Vec<&str> = batch.iter().map(|r| r.customer_id).collect();
+            let stages: Vec<i16> = batch.iter().map(|r| r.stage).collect();
             sqlx::query(
-                "UPDATE impacts SET notified = GREATEST(notified, $1) \
-                 WHERE incident_id = $2 AND customer_id = ANY($3)",
+                "UPDATE impacts SET notified = GREATEST(impacts.notified, v.stage) \
+                 FROM UNNEST($1::text[], $2::text[], $3::int2[]) AS v(incident_id, customer_id, stage) \
+                 WHERE impacts.incident_id = v.incident_id AND impacts.customer_id = v.customer_id",
             )
-            .bind(stage)
-            .bind(incident_id)
-            .bind(batch)
+            .bind(&incidents)
+            .bind(&customers)
+            .bind(&stages)
             .persistent(false)
             .execute(&mut *tx)
             .await?;

@@ -36,7 +36,7 @@ use crate::{
     NoticeEventRow, NoticeFilter, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, Result,
     SignupRow, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, UpdateRow, VolumeReport,
 };
-use crate::{Hold, IncidentPage, SourcedIncident, Widening};
+use crate::{Hold, IncidentPage, SourcedIncident, StageRaise, Widening};
 
 /// SQLite's default cap on bind parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER).
 const SQLITE_PARAMS_MAX: usize = 32_766;
@@ -765,16 +765,18 @@ impl Store for SqliteStore {
         Ok(stored)
     }
 
-    async fn raise_notified(&self, incident_id: &str, customer_ids: &[&str], stage: i16) -> Result<()> {
+    async fn raise_notified(&self, raises: &[StageRaise<'_>]) -> Result<()> {
+        let raises = common::distinct_raises(raises);
         let mut tx = self.begin_write().await?;
-        for batch in customer_ids.chunks(SQLITE_PARAMS_MAX - 2) {
+        for batch in raises.chunks(SQLITE_PARAMS_MAX / 3) {
             let sql = format!(
-                "UPDATE impacts SET notified = MAX(notified, ?) WHERE incident_id = ? AND customer_id IN ({})",
-                vec!["?"; batch.len()].join(", ")
+                "UPDATE impacts SET notified = MAX(impacts.notified, v.column3) FROM (VALUES {}) AS v \
+                 WHERE impacts.incident_id = v.column1 AND impacts.customer_id = v.column2",
+                vec!["(?, ?, ?)"; batch.len()].join(", ")
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false).bind(stage).bind(incident_id);
-            for id in batch {
-                q = q.bind(*id);
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
+            for raise in batch {
+                q = q.bind(raise.incident_id).bind(raise.customer_id).bind(raise.stage);
             }
             q.execute(&mut *tx).await?;
         }

@@ -13,8 +13,8 @@ use amends_store::{
     CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow,
     IgnoredAlert, ImpactRow, IncidentPage, IncidentRow, IncidentSource, JourneySteps, NewUpdate, NoticeCount,
     NoticeFilter, NoticeReach, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, SignupRow,
-    SourcedIncident, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport, Widening,
-    notified,
+    SourcedIncident, StageRaise, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport,
+    Widening, notified,
 };
 use jiff::Timestamp;
 
@@ -1082,9 +1082,20 @@ async fn impacts_upsert_keeps_earliest_and_highest(store: &dyn Store) {
     assert_eq!(stored, [impact(&id, "c1", at(15)), impact(&id, "c2", at(20))]);
     assert_eq!(returned, stored);
 
-    store.raise_notified(&id, &["c1", "c2"], notified::ACKNOWLEDGED).await.unwrap();
-    store.raise_notified(&id, &["c2"], notified::CLOSED).await.unwrap();
-    store.raise_notified(&id, &["c2"], notified::ACKNOWLEDGED).await.unwrap();
+    let raise = |customer_id, stage| StageRaise { incident_id: &id, customer_id, stage };
+    store
+        .raise_notified(&[raise("c1", notified::ACKNOWLEDGED), raise("c2", notified::ACKNOWLEDGED)])
+        .await
+        .unwrap();
+    // The highest of a repeated impact's raises wins, and none lowers a stage.
+    store
+        .raise_notified(&[raise("c2", notified::CLOSED), raise("c2", notified::ACKNOWLEDGED)])
+        .await
+        .unwrap();
+    store
+        .raise_notified(&[raise("c2", notified::ACKNOWLEDGED), raise("c9", notified::CLOSED)])
+        .await
+        .unwrap();
     let downtime = vec![(at_us(15, 7), at(30)), (at(40), at_us(50, 999_999))];
     let mut later = vec![impact(&id, "c1", at(25)).tap(|r| {
         r.back_at = Some(at(50));
@@ -1103,7 +1114,11 @@ async fn impacts_upsert_keeps_earliest_and_highest(store: &dyn Store) {
     });
     let c2 = impact(&id, "c2", at(20)).tap(|r| r.notified = notified::CLOSED);
     assert_eq!(returned, std::slice::from_ref(&c1));
-    assert_eq!(stored, [c1, c2]);
+    assert_eq!(stored, [c1.clone(), c2.clone()]);
+    // A raise touches the stage alone: the downtime written since its caller read stays.
+    store.raise_notified(&[raise("c1", notified::CLOSED)]).await.unwrap();
+    let c1 = c1.tap(|r| r.notified = notified::CLOSED);
+    assert_eq!(store.impacts(&id).await.unwrap(), [c1, c2]);
     assert_eq!(store.impacts("INC-999999").await.unwrap(), []);
 }
 
@@ -1112,9 +1127,11 @@ async fn impacts_across_batches(store: &dyn Store) {
     let n = amends_store::BULK_BATCH_ROWS_MAX + 7;
     let mut rows: Vec<ImpactRow> = (0..n).map(|i| impact(&id, &format!("c{i:06}"), at(i as i64))).collect();
     assert_eq!(store.upsert_impacts(&mut rows).await.unwrap().len(), n);
-    let ids: Vec<String> = rows.iter().map(|r| r.customer_id.clone()).collect();
-    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    store.raise_notified(&id, &refs, notified::ACKNOWLEDGED).await.unwrap();
+    let raises: Vec<StageRaise> = rows
+        .iter()
+        .map(|r| StageRaise { incident_id: &id, customer_id: &r.customer_id, stage: notified::ACKNOWLEDGED })
+        .collect();
+    store.raise_notified(&raises).await.unwrap();
     let stored = store.impacts(&id).await.unwrap();
     assert_eq!(stored.len(), n);
     assert!(stored.iter().all(|r| r.notified == notified::ACKNOWLEDGED));

@@ -14,7 +14,7 @@ use super::{Engine, EngineError, FanoutReport};
 use crate::book::LoadedBook;
 use amends_core::incident::{ByLocale, UpdateKind};
 use amends_core::notice::{NoticeKind, format_local};
-use amends_store::{ImpactRow, IncidentRow, IncidentSource, UpdateRow, notified};
+use amends_store::{ImpactRow, IncidentRow, IncidentSource, StageRaise, UpdateRow, notified};
 use minijinja::Value;
 use minijinja::context;
 use std::collections::HashSet;
@@ -135,13 +135,18 @@ impl Engine {
                 if kinds.contains(&NoticeKind::Acknowledgement) {
                     acknowledged.extend(due.iter().map(|i| i.customer_id.clone()));
                 }
-                raised.extend(due.into_iter().map(|i| ImpactRow { notified: stage, ..i.clone() }));
+                raised.extend(due.into_iter().map(|i| StageRaise {
+                    incident_id: &i.incident_id,
+                    customer_id: &i.customer_id,
+                    stage,
+                }));
             }
         }
         report += self.queue_rows(notices).await?;
         if !raised.is_empty() {
-            // An upsert keeps the higher stage and rewrites the rest as it was just read.
-            self.store.upsert_impacts(&mut raised).await?;
+            // The stage alone: the rest of each row may have changed since it was read
+            // (the writer records a resolution's downtime while the worker fans out).
+            self.store.raise_notified(&raised).await?;
         }
         Ok((report, acknowledged))
     }
