@@ -344,7 +344,7 @@ pub fn opening(
         etr: None,
         next_update_by,
         // A clock running ahead of ours must not start an outage in the future.
-        declared_at: started.min(now),
+        started_at: started.min(now),
         resolved_at: None,
         credited_at: None,
     };
@@ -414,7 +414,7 @@ pub fn on_firing<'a>(alert: &Alert, latest: Option<(u32, &'a IncidentRow)>) -> F
     match latest {
         None => Firing::Open(1),
         Some((_, incident)) if incident.resolved_at.is_none() => Firing::Revise(incident),
-        Some((n, incident)) if truncate_to_second(alert.starts_at) > incident.declared_at => {
+        Some((n, incident)) if truncate_to_second(alert.starts_at) > incident.started_at => {
             Firing::Open(n.saturating_add(1))
         }
         Some((_, incident)) => Firing::Stale(incident),
@@ -435,7 +435,7 @@ pub enum Resolving<'a> {
 pub fn on_resolved<'a>(alert: &Alert, latest: Option<&'a IncidentRow>) -> Resolving<'a> {
     match latest {
         None => Resolving::Unknown,
-        Some(i) if truncate_to_second(alert.starts_at) < i.declared_at => Resolving::Earlier(i),
+        Some(i) if truncate_to_second(alert.starts_at) < i.started_at => Resolving::Earlier(i),
         Some(i) if i.resolved_at.is_some() => Resolving::Already(i),
         Some(i) => Resolving::Resolve(i),
     }
@@ -867,7 +867,7 @@ mod tests {
         Topology::build(vec![element("north", None), element("hub1", Some("north"))]).unwrap()
     }
 
-    fn incident(declared_at: &str, resolved_at: Option<&str>) -> IncidentRow {
+    fn incident(started_at: &str, resolved_at: Option<&str>) -> IncidentRow {
         IncidentRow {
             incident_id: "INC-000001".into(),
             element_ids: vec!["hub1".into()],
@@ -876,7 +876,7 @@ mod tests {
             state: if resolved_at.is_some() { "resolved" } else { "acknowledged" }.into(),
             etr: None,
             next_update_by: Some(ts("2026-11-23T13:00:00Z")),
-            declared_at: ts(declared_at),
+            started_at: ts(started_at),
             resolved_at: resolved_at.map(ts),
             credited_at: None,
         }
@@ -975,14 +975,14 @@ mod tests {
         let (row, declared) = opening(&firing(), "hub1", now, follow_up).unwrap();
         assert_eq!(row.element_ids, ["hub1"]);
         assert_eq!((row.cause.as_str(), row.state.as_str()), ("Fibre cut near Hub 1", "acknowledged"));
-        assert_eq!((row.declared_at, row.etr), (ts("2026-11-23T11:52:30Z"), None));
+        assert_eq!((row.started_at, row.etr), (ts("2026-11-23T11:52:30Z"), None));
         assert_eq!(row.next_update_by, Some(ts("2026-11-23T13:00:00Z")));
         assert_eq!((declared.kind.as_str(), declared.at), ("declared", now));
         assert_eq!(declared.message, "Hub 1 has not answered for 5 minutes.");
         assert!(declared.trigger_key.unwrap().starts_with("alertmanager:text:0:"));
 
         let early = opening(&firing(), "hub1", ts("2026-11-23T11:50:00Z"), follow_up).unwrap().0;
-        assert_eq!(early.declared_at, ts("2026-11-23T11:50:00Z"), "never in the future");
+        assert_eq!(early.started_at, ts("2026-11-23T11:50:00Z"), "never in the future");
         let late = opening(&firing(), "hub1", ts("2026-12-25T12:00:00Z"), follow_up).unwrap_err();
         assert_eq!(
             late,

@@ -214,16 +214,17 @@ pub enum IncidentCommand {
         /// What is being done.
         #[arg(long, default_value = "")]
         message: String,
-        /// Estimated time of restoration, an instant with its offset
-        /// (2026-11-23T16:00:00Z, 2026-11-23T11:00:00-05:00).
-        #[arg(long, value_parser = parse_instant)]
-        etr: Timestamp,
-        /// When the next update will come at the latest (an instant, as --etr).
-        #[arg(long, value_parser = parse_instant)]
-        next_update_by: Timestamp,
-        /// When service was lost, if before now (an instant, as --etr).
-        #[arg(long, value_parser = parse_instant)]
-        started_at: Option<Timestamp>,
+        /// Estimated time of restoration: an instant with its offset
+        /// (2026-11-23T16:00:00Z, 2026-11-23T11:00:00-05:00) or a time from now (+4h).
+        /// Leave it out when there is no estimate yet: customers are told one will follow.
+        #[arg(long, value_parser = parse_instant, allow_hyphen_values = true)]
+        etr: Option<When>,
+        /// When the next update will come at the latest (as --etr).
+        #[arg(long, value_parser = parse_instant, allow_hyphen_values = true)]
+        next_update_by: When,
+        /// When service was lost, if before now (as --etr; -30m is half an hour ago).
+        #[arg(long, value_parser = parse_instant, allow_hyphen_values = true)]
+        started_at: Option<When>,
         /// acknowledged, identified or monitoring.
         #[arg(long, value_parser = parse_state, default_value = "acknowledged")]
         state: IncidentState,
@@ -237,12 +238,12 @@ pub enum IncidentCommand {
         /// What customers are told is new.
         #[arg(long, default_value = "")]
         message: String,
-        /// A new estimated time of restoration (an instant with its offset, as for declare).
-        #[arg(long, value_parser = parse_instant)]
-        etr: Option<Timestamp>,
-        /// A new time for the next update at the latest (an instant, as --etr).
-        #[arg(long, value_parser = parse_instant)]
-        next_update_by: Option<Timestamp>,
+        /// A new estimated time of restoration (as for declare: an instant or +4h).
+        #[arg(long, value_parser = parse_instant, allow_hyphen_values = true)]
+        etr: Option<When>,
+        /// A new time for the next update at the latest (as --etr).
+        #[arg(long, value_parser = parse_instant, allow_hyphen_values = true)]
+        next_update_by: Option<When>,
         /// acknowledged, identified or monitoring.
         #[arg(long, value_parser = parse_state)]
         state: Option<IncidentState>,
@@ -354,9 +355,10 @@ pub enum CaseCommand {
         fault: amends_core::case::Fault,
         #[arg(long)]
         owner: Option<String>,
-        /// When the customer first got in touch (RFC 3339); now when absent.
-        #[arg(long)]
-        first_contact_at: Option<Timestamp>,
+        /// When the customer first got in touch (an instant, or -2h for two hours ago);
+        /// now when absent.
+        #[arg(long, value_parser = parse_instant, allow_hyphen_values = true)]
+        first_contact_at: Option<When>,
         /// The incident the case is about, if any.
         #[arg(long)]
         incident: Option<String>,
@@ -394,11 +396,12 @@ pub enum AppointmentCommand {
         customer: String,
         #[arg(long)]
         technician: Option<String>,
-        /// The window's start and end (RFC 3339).
-        #[arg(long)]
-        start: Timestamp,
-        #[arg(long)]
-        end: Timestamp,
+        /// The window's start: an instant with its offset, or a time from now (+1d).
+        #[arg(long, value_parser = parse_instant, allow_hyphen_values = true)]
+        start: When,
+        /// The window's end (as --start).
+        #[arg(long, value_parser = parse_instant, allow_hyphen_values = true)]
+        end: When,
         #[arg(long)]
         owner: Option<String>,
         /// The failed visit this one replaces (it may take the slots held for it).
@@ -545,15 +548,53 @@ async fn replay(settings: &Settings, args: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
-/// An instant on the command line, or an error that shows the form expected: a time of
-/// day alone (`4pm`) names no day and no zone.
-fn parse_instant(s: &str) -> Result<Timestamp, String> {
-    s.trim().parse::<Timestamp>().map_err(|_| {
+/// An instant on the command line: one with its offset (`2026-11-23T16:00:00Z`), or one
+/// relative to now (`+4h`, `+1h30m`, `+2d`, `-20m`), so a command reads the same on any
+/// day and under `--now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    At(Timestamp),
+    FromNow(jiff::SignedDuration),
+}
+
+impl When {
+    /// The instant, `now` being the engine's clock. A relative one falls on a whole
+    /// minute, as a person would say it ("back by 4:05 PM", never 4:04:37).
+    pub fn at(self, now: Timestamp) -> Timestamp {
+        match self {
+            When::At(at) => at,
+            When::FromNow(span) => {
+                let at = crate::clock::after(now, span);
+                at.round(jiff::Unit::Minute).unwrap_or(at)
+            }
+        }
+    }
+}
+
+/// A [`When`], or an error that shows the forms expected: a time of day alone (`4pm`)
+/// names no day and no zone.
+fn parse_instant(s: &str) -> Result<When, String> {
+    let s = s.trim();
+    if let Some((sign, rest)) =
+        s.strip_prefix('+').map(|r| (1, r)).or_else(|| s.strip_prefix('-').map(|r| (-1, r)))
+    {
+        return relative(rest)
+            .map(|d| When::FromNow(if sign < 0 { -d } else { d }))
+            .ok_or_else(|| format!("{s:?} is not a time from now: write it like +4h, +1h30m, +2d or -20m"));
+    }
+    s.parse::<Timestamp>().map(When::At).map_err(|_| {
         format!(
-            "{s:?} is not an instant: give a date, a time and an offset, \
-             like 2026-11-23T16:00:00Z or 2026-11-23T11:00:00-05:00"
+            "{s:?} is not an instant: give a date, a time and an offset, like 2026-11-23T16:00:00Z \
+             or 2026-11-23T11:00:00-05:00, or a time from now, like +4h"
         )
     })
+}
+
+/// `4h`, `1h30m`, `2d`, `90m`: days are 24 hours (the CLI's instants are UTC).
+fn relative(s: &str) -> Option<jiff::SignedDuration> {
+    let span: jiff::Span = s.parse().ok()?;
+    let duration = span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).ok()?;
+    (!duration.is_negative() && !s.starts_with(['+', '-'])).then_some(duration)
 }
 
 fn parse_state(s: &str) -> Result<IncidentState, String> {
@@ -757,6 +798,7 @@ async fn case(engine: &Engine, command: CaseCommand) -> Result<()> {
                 Some(incident_id) => CaseSource::Incident { incident_id },
                 None => CaseSource::Contact,
             };
+            let first_contact_at = first_contact_at.map(|w| w.at(engine.clock.now()));
             let request =
                 OpenRequest { customer_id: customer, owner, source, fault, summary, first_contact_at };
             engine.open_case(&by, request).await?
@@ -791,11 +833,12 @@ async fn appointment(engine: &Engine, command: AppointmentCommand) -> Result<()>
     let view = match command {
         AppointmentCommand::Book { by, customer, technician, start, end, owner, rebooked_from } => {
             let by = person(engine, &by).await?;
+            let now = engine.clock.now();
             let request = BookRequest {
                 customer_id: customer,
                 technician_id: technician,
-                start,
-                end,
+                start: start.at(now),
+                end: end.at(now),
                 owner,
                 rebooked_from,
             };
@@ -928,13 +971,14 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand) -> Result<()> {
             translated,
         } => {
             let translations = translated.translations();
+            let now = engine.clock.now();
             let declaration = Declaration {
                 elements,
                 cause,
                 message,
-                etr,
-                next_update_by,
-                started_at,
+                etr: etr.map(|w| w.at(now)),
+                next_update_by: next_update_by.at(now),
+                started_at: started_at.map(|w| w.at(now)),
                 state,
                 translations,
             };
@@ -942,6 +986,8 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand) -> Result<()> {
         }
         IncidentCommand::Update { id, message, etr, next_update_by, state, cause, translated } => {
             let translations = translated.translations();
+            let now = engine.clock.now();
+            let (etr, next_update_by) = (etr.map(|w| w.at(now)), next_update_by.map(|w| w.at(now)));
             engine
                 .update(&id, UpdateRequest { message, etr, next_update_by, state, cause, translations })
                 .await?
@@ -958,4 +1004,27 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand) -> Result<()> {
     };
     let tick = engine.tick().await?;
     print_json(&serde_json::json!({ "incident": changed, "processed": tick }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_instant;
+    use jiff::Timestamp;
+
+    #[test]
+    fn instants_are_given_with_an_offset_or_from_now_on_a_whole_minute() {
+        let now: Timestamp = "2026-11-23T12:03:27.5Z".parse().unwrap();
+        let at = |s: &str| parse_instant(s).map(|w| w.at(now).to_string());
+        assert_eq!(at("2026-11-23T11:00:00-05:00"), Ok("2026-11-23T16:00:00Z".into()));
+        assert_eq!(at("+4h"), Ok("2026-11-23T16:03:00Z".into()));
+        assert_eq!(at(" +1h30m "), Ok("2026-11-23T13:33:00Z".into()));
+        assert_eq!(at("+2d"), Ok("2026-11-25T12:03:00Z".into()));
+        assert_eq!(at("-20m"), Ok("2026-11-23T11:43:00Z".into()));
+        assert_eq!(at("+45s"), Ok("2026-11-23T12:04:00Z".into()));
+        let error = at("4pm").unwrap_err();
+        assert!(error.contains("like 2026-11-23T16:00:00Z") && error.contains("+4h"), "{error}");
+        for bad in ["+4 parsecs", "+-4h", "+", "-+2d"] {
+            assert!(at(bad).unwrap_err().contains("is not a time from now"), "{bad}");
+        }
+    }
 }

@@ -139,7 +139,7 @@ async fn a_firing_alert_opens_one_incident_and_acknowledges_the_customers_below_
             "state": "acknowledged",
             "etr": null,
             "next_update_by": "2026-11-23T13:00:00Z",
-            "declared_at": "2026-11-23T11:52:30Z",
+            "started_at": "2026-11-23T11:52:30Z",
             "resolved_at": null,
             "credited_at": null,
         })

@@ -25,7 +25,7 @@ fn on(element: &str) -> Declaration {
         elements: vec![element.into()],
         cause: "Cut".into(),
         message: String::new(),
-        etr: ts("2026-11-23T20:00:00Z"),
+        etr: Some(ts("2026-11-23T20:00:00Z")),
         next_update_by: ts("2026-11-23T19:00:00Z"),
         started_at: None,
         state: IncidentState::Acknowledged,

@@ -37,7 +37,7 @@ async fn outage(engine: &Engine, element: &str) -> String {
             elements: vec![element.into()],
             cause: "Cut".into(),
             message: String::new(),
-            etr: ts("2026-11-23T20:00:00Z"),
+            etr: Some(ts("2026-11-23T20:00:00Z")),
             next_update_by: ts("2026-11-23T19:00:00Z"),
             started_at: Some(ts("2026-11-23T10:00:00Z")),
             state: IncidentState::Acknowledged,
@@ -70,7 +70,7 @@ async fn a_second_policy_is_refused_and_holds_up_no_other_incident() {
     // A v1 run writes the first incident's credits and dies before marking it credited.
     let book = v1.book().await.unwrap();
     let resolved = v1.incident(&first).await.unwrap();
-    let outage = Interval::new(resolved.declared_at, resolved.resolved_at.unwrap()).unwrap();
+    let outage = Interval::new(resolved.started_at, resolved.resolved_at.unwrap()).unwrap();
     let affected = book.affected(&book.element_indices(&resolved.element_ids));
     let policy = v1.policies.assignments()[0].policy.clone();
     let this = ThisOutage { id: first.as_str().into(), outage, issued_at: outage.end(), own: None };

@@ -146,7 +146,7 @@ async fn a_node_outage_over_http_is_told_restored_followed_up_and_credited_per_c
     let incident = the_incident(&s).await;
     let id = incident["incident_id"].as_str().unwrap().to_string();
     assert_eq!(incident["element_ids"], json!(["node1"]));
-    assert_eq!(incident["declared_at"], "2026-11-23T06:00:00Z");
+    assert_eq!(incident["started_at"], "2026-11-23T06:00:00Z");
     let told = node1_acknowledged();
     eventually("acknowledgements", async || (notices(&s, &id).await == told).then_some(())).await;
 

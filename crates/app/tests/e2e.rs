@@ -333,3 +333,23 @@ fn a_commands_help_puts_its_own_options_first() {
     assert!(at("Settings (every command):") < at("--database"), "{help}");
     assert!(help.contains("acknowledged, identified or monitoring"), "{help}");
 }
+
+/// An operator can say there is no estimate yet (issue 17, item 12), and give instants
+/// from now: the acknowledgement says an estimate will follow and when they will hear
+/// next, and the incident shows when service was lost as `started_at`.
+#[test]
+fn an_incident_declared_without_an_estimate_says_one_will_follow() {
+    let env = Env::new();
+    env.import_book(T0, PLANS, TOPOLOGY, CUSTOMERS);
+    let declare = ["incident", "declare", "--element", "hub1", "--cause", "Cut"];
+    let declared =
+        env.json(T0, &[&declare[..], &["--next-update-by", "+1h", "--started-at", "-30m"]].concat());
+    let incident = &declared["incident"];
+    assert_eq!(incident["etr"], serde_json::Value::Null, "{declared}");
+    assert_eq!(incident["started_at"], "2026-11-23T11:30:00Z", "{declared}");
+    assert_eq!(incident["next_update_by"], "2026-11-23T13:00:00Z", "{declared}");
+    env.ok(T0, &["deliver"]);
+    let outbox = env.outbox();
+    assert!(outbox.contains("We do not have an estimate of when it will be back yet"), "{outbox}");
+    assert!(outbox.contains("We will write again by"), "{outbox}");
+}

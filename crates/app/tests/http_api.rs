@@ -194,7 +194,7 @@ async fn an_outage_from_declaration_to_credit() {
             "state": "acknowledged",
             "etr": "2026-11-23T16:00:00Z",
             "next_update_by": "2026-11-23T13:00:00Z",
-            "declared_at": "2026-11-23T10:00:00Z",
+            "started_at": "2026-11-23T10:00:00Z",
             "resolved_at": null,
             "credited_at": null,
         })
@@ -596,7 +596,7 @@ async fn bad_requests_get_clear_errors() {
             )
         )
     );
-    let r = s.send(malformed(r#"{"elements": ["hub1"], "cause": "Fibre cut", "message": "", "next_update_by": "2026-11-23T13:00:00Z"}"#)).await;
+    let r = s.send(malformed(r#"{"elements": ["hub1"], "cause": "Fibre cut", "message": "", "etr": "2026-11-23T16:00:00Z"}"#)).await;
     assert_eq!(
         (r.status, r.body),
         (
@@ -604,7 +604,7 @@ async fn bad_requests_get_clear_errors() {
             error(
                 400,
                 "malformed",
-                "Failed to deserialize the JSON body into the target type: missing field `etr` at line 1 column 101",
+                "Failed to deserialize the JSON body into the target type: missing field `next_update_by` at line 1 column 90",
                 &[]
             )
         )
@@ -743,7 +743,7 @@ async fn openapi_schemas_match_what_the_api_sends() {
     let update = amends_core::incident::UpdateRequest::default();
     assert_eq!(fields("UpdateRequest"), keys(&serde_json::to_value(update).expect("JSON")));
     let required = |schema: &str| doc["components"]["schemas"][schema]["required"].clone();
-    assert_eq!(required("Declaration"), json!(["elements", "cause", "message", "etr", "next_update_by"]));
+    assert_eq!(required("Declaration"), json!(["elements", "cause", "message", "next_update_by"]));
     assert_eq!(required("UpdateRequest"), Value::Null);
     s.stop().await.expect("a clean stop");
 }

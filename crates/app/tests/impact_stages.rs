@@ -46,7 +46,7 @@ async fn a_stage_raised_from_a_stale_read_keeps_the_downtime_written_meanwhile()
             elements: vec!["a".into()],
             cause: "Cut".into(),
             message: String::new(),
-            etr: ts("2026-11-23T20:00:00Z"),
+            etr: Some(ts("2026-11-23T20:00:00Z")),
             next_update_by: ts("2026-11-23T19:00:00Z"),
             started_at: Some(ts("2026-11-23T10:00:00Z")),
             state: IncidentState::Acknowledged,

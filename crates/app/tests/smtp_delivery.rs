@@ -75,7 +75,7 @@ async fn notices_arrive_over_smtp_once_with_retries_and_failures_recorded() {
             elements: vec!["hub".into()],
             cause: "A fibre cable was cut".into(),
             message: "Crews are splicing it".into(),
-            etr: ts("2026-11-23T21:00:00Z"),
+            etr: Some(ts("2026-11-23T21:00:00Z")),
             next_update_by: ts("2026-11-23T14:00:00Z"),
             started_at: None,
             state: IncidentState::Acknowledged,

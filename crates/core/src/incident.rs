@@ -229,7 +229,10 @@ pub struct Declaration {
     pub cause: String,
     /// What is being done about it.
     pub message: String,
-    pub etr: Timestamp,
+    /// When service should be back; `None`: no estimate yet (customers are told one will
+    /// follow, by `next_update_by`).
+    #[serde(default)]
+    pub etr: Option<Timestamp>,
     pub next_update_by: Timestamp,
     /// When service was lost, if before the declaration; defaults to the declaration.
     #[serde(default)]
@@ -291,7 +294,7 @@ pub fn check_declaration(
     check_text("cause", &d.cause, true, &mut errors);
     check_text("message", &d.message, false, &mut errors);
     check_translations(&d.translations, Some(d.cause.trim()), Some(d.message.trim()), &mut errors);
-    check_future("etr", Some(d.etr), now, &mut errors);
+    check_future("etr", d.etr, now, &mut errors);
     check_future("next_update_by", Some(d.next_update_by), now, &mut errors);
     if let Some(s) = d.started_at
         && s > now
@@ -515,7 +518,7 @@ mod tests {
             elements: vec!["hub".into()],
             cause: "Fibre cut".into(),
             message: "Crews are splicing".into(),
-            etr: ts("2026-11-23T16:00:00Z"),
+            etr: Some(ts("2026-11-23T16:00:00Z")),
             next_update_by: ts("2026-11-23T13:00:00Z"),
             started_at: None,
             state: IncidentState::Acknowledged,
@@ -594,10 +597,12 @@ mod tests {
     fn declaration_errors_are_all_reported() {
         let now = ts("2026-11-23T12:00:00Z");
         assert_eq!(check_declaration(now, &decl(), &topo()), Ok(vec![0]));
+        // No estimate yet is a declaration too: the next update is still promised.
+        assert_eq!(check_declaration(now, &Declaration { etr: None, ..decl() }, &topo()), Ok(vec![0]));
         let bad = Declaration {
             elements: vec!["nope".into()],
             cause: " ".into(),
-            etr: ts("2026-11-23T11:00:00Z"),
+            etr: Some(ts("2026-11-23T11:00:00Z")),
             ..decl()
         };
         let errs = check_declaration(now, &bad, &topo()).unwrap_err();

@@ -587,7 +587,7 @@ pub(crate) fn incident_from_row<R: RowGet>(row: &R) -> Result<IncidentRow> {
         state: c.text("state")?,
         etr: c.opt_ts("etr")?,
         next_update_by: c.opt_ts("next_update_by")?,
-        declared_at: c.ts("declared_at")?,
+        started_at: c.ts("declared_at")?,
         resolved_at: c.opt_ts("resolved_at")?,
         credited_at: c.opt_ts("credited_at")?,
     })

@@ -162,7 +162,11 @@ pub struct IncidentRow {
     pub state: String,
     pub etr: Option<Timestamp>,
     pub next_update_by: Option<Timestamp>,
-    pub declared_at: Timestamp,
+    /// When service was lost: the outage's start, which may be before it was declared
+    /// (the declaration is the timeline's first entry). Read as `declared_at` too, its
+    /// earlier name (the column keeps it).
+    #[serde(alias = "declared_at")]
+    pub started_at: Timestamp,
     pub resolved_at: Option<Timestamp>,
     /// Set once the credit step has written every credit of this incident.
     pub credited_at: Option<Timestamp>,

@@ -1844,7 +1844,7 @@ async fn insert_incident_in(
         .bind(incident.state.as_str())
         .bind(opt_micros(incident.etr))
         .bind(opt_micros(incident.next_update_by))
-        .bind(micros(incident.declared_at))
+        .bind(micros(incident.started_at))
         .bind(opt_micros(incident.resolved_at))
         .bind(opt_micros(incident.credited_at))
         .bind(common::by_locale_json(&incident.causes))

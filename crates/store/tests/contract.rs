@@ -71,16 +71,16 @@ fn small_book() -> BookRows {
     }
 }
 
-fn incident(declared_at: Timestamp) -> IncidentRow {
+fn incident(started_at: Timestamp) -> IncidentRow {
     IncidentRow {
         incident_id: String::new(),
         element_ids: vec!["e2".into(), "e3".into(), "cab \"7\", Île-de-France 日本".into()],
         cause: "fibre cut".into(),
         causes: [("es".to_string(), "corte de fibra \"7\"".to_string())].into(),
         state: "detected".into(),
-        etr: Some(declared_at + jiff::SignedDuration::from_hours(4)),
-        next_update_by: Some(declared_at + jiff::SignedDuration::from_mins(30)),
-        declared_at,
+        etr: Some(started_at + jiff::SignedDuration::from_hours(4)),
+        next_update_by: Some(started_at + jiff::SignedDuration::from_mins(30)),
+        started_at,
         resolved_at: None,
         credited_at: None,
     }
@@ -817,7 +817,7 @@ async fn instants_keep_microseconds_and_extremes(store: &dyn Store) {
         Some(Timestamp::from_microsecond(Timestamp::MAX.as_microsecond() - 1_000_000).unwrap());
     let id = store.insert_incident(&i, &declared(at_us(0, 999_999))).await.unwrap();
     let got = store.incident(&id).await.unwrap().unwrap();
-    assert_eq!((got.declared_at, got.etr, got.next_update_by), (i.declared_at, i.etr, i.next_update_by));
+    assert_eq!((got.started_at, got.etr, got.next_update_by), (i.started_at, i.etr, i.next_update_by));
     assert_eq!(got.element_ids, ["e2", "e3", "cab \"7\", Île-de-France 日本"]);
 }
 

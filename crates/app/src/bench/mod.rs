@@ -249,7 +249,7 @@ async fn run_backend(
             elements: vec![root],
             cause: "Benchmark outage".into(),
             message: "Measuring".into(),
-            etr: after(start, SignedDuration::from_hours(2)),
+            etr: Some(after(start, SignedDuration::from_hours(2))),
             next_update_by: after(start, SignedDuration::from_hours(1)),
             started_at: None,
             state: IncidentState::Acknowledged,
@@ -275,7 +275,7 @@ async fn run_backend(
     }
     let resolved = engine.incident(&incident.incident_id).await?;
     let outage =
-        Interval::new(resolved.declared_at, resolved.resolved_at.context("resolved")?).context("outage")?;
+        Interval::new(resolved.started_at, resolved.resolved_at.context("resolved")?).context("outage")?;
     t.lap();
     let elements = book.element_indices(&resolved.element_ids);
     let affected = book.affected(&elements);

@@ -76,7 +76,7 @@ pub async fn run(settings: &Settings, args: DemoArgs) -> Result<()> {
             elements: vec![HUB.into()],
             cause: "A construction crew cut the fibre cable that feeds your neighbourhood's hub.".into(),
             message: "Our crews are on their way to splice the cable.".into(),
-            etr: at(120),
+            etr: Some(at(120)),
             next_update_by: at(60),
             started_at: Some(at(-12)),
             state: IncidentState::Acknowledged,
@@ -186,7 +186,7 @@ async fn print_summary(
     );
     println!(
         "outage:              hub {HUB}, {} to {}",
-        incident.declared_at,
+        incident.started_at,
         incident.resolved_at.map(|t| t.to_string()).unwrap_or_default()
     );
     println!(

@@ -152,7 +152,7 @@ impl Service {
             state: IncidentState::Detected.as_str().into(),
             etr: None,
             next_update_by: Some(crate::clock::after(now, follow_up)),
-            declared_at: started_at,
+            started_at,
             resolved_at: None,
             credited_at: None,
         };

@@ -192,9 +192,10 @@ pub mod schemas {
         pub cause: String,
         /// What is being done about it.
         pub message: String,
-        /// Estimated time of restoration; must be after now.
-        #[schema(value_type = String, format = DateTime, example = "2026-11-23T16:00:00Z")]
-        pub etr: String,
+        /// Estimated time of restoration; must be after now. Absent (or null): no
+        /// estimate yet, and customers are told one will follow.
+        #[schema(value_type = Option<String>, format = DateTime, required = false, example = "2026-11-23T16:00:00Z")]
+        pub etr: Option<String>,
         /// The next update will come by then at the latest; must be after now.
         #[schema(value_type = String, format = DateTime, example = "2026-11-23T13:00:00Z")]
         pub next_update_by: String,
@@ -255,7 +256,7 @@ pub mod schemas {
         pub next_update_by: Option<String>,
         /// When service was lost: the start of the outage.
         #[schema(value_type = String, format = DateTime)]
-        pub declared_at: String,
+        pub started_at: String,
         #[schema(value_type = Option<String>, format = DateTime)]
         pub resolved_at: Option<String>,
         /// Set once every credit of the incident is in the ledger.

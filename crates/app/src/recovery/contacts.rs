@@ -130,7 +130,7 @@ impl Engine {
         let book = self.book().await?;
         let element = book.customer_element[index as usize];
         let mut open = self.store.incidents(true).await?;
-        open.sort_by_key(|i| std::cmp::Reverse(i.declared_at));
+        open.sort_by_key(|i| std::cmp::Reverse(i.started_at));
         for incident in open {
             let affected = if self.telemetry_source(&incident.incident_id).await?.is_some() {
                 let impacts = self.store.impacts(&incident.incident_id).await?;
@@ -149,12 +149,12 @@ impl Engine {
 }
 
 /// How well one incident was handled, as its customers lived it (`GET
-/// /v1/incidents/{id}/metrics`). Durations are elapsed seconds from the incident's
-/// declaration (or detection).
+/// /v1/incidents/{id}/metrics`). Durations are elapsed seconds from the outage's
+/// start (`started_at`, which may be before it was declared or detected).
 #[derive(Debug, Clone, Serialize)]
 pub struct IncidentMetrics {
     pub incident_id: String,
-    pub declared_at: Timestamp,
+    pub started_at: Timestamp,
     pub resolved_at: Option<Timestamp>,
     /// Customers with at least one notice sent about it.
     pub customers_told: u64,
@@ -204,8 +204,8 @@ impl Engine {
         let total = contacts.len() as u64;
         Ok(IncidentMetrics {
             customers_told: reach.customers_told,
-            first_notice_after_s: since(incident.declared_at, reach.first_sent_at),
-            all_told_after_s: since(incident.declared_at, reach.all_told_by),
+            first_notice_after_s: since(incident.started_at, reach.first_sent_at),
+            all_told_after_s: since(incident.started_at, reach.all_told_by),
             estimates: EstimateAccuracy {
                 first,
                 first_error_s: first.and_then(|f| since(f, incident.resolved_at)),
@@ -219,7 +219,7 @@ impl Engine {
                 told_before_per_mille: (total > 0).then(|| told_before * 1000 / total),
             },
             incident_id: incident.incident_id,
-            declared_at: incident.declared_at,
+            started_at: incident.started_at,
             resolved_at: incident.resolved_at,
         })
     }

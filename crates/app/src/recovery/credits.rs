@@ -432,7 +432,7 @@ impl Engine {
             return Ok(());
         }
         self.refuse_other_policies(incident).await?;
-        let Some(outage) = Interval::new(incident.declared_at, resolved_at) else { return Ok(()) };
+        let Some(outage) = Interval::new(incident.started_at, resolved_at) else { return Ok(()) };
         // A merged incident's customers and downtime moved to the one it merged into: it is
         // no earlier outage of anyone.
         let all: Vec<IncidentRow> =
@@ -676,7 +676,7 @@ fn earlier_outages(
     all.iter()
         .filter(|o| o.resolved_at.is_some() && (o.resolved_at, o.incident_id.as_str()) < this)
         .filter_map(|o| {
-            let other = Interval::new(o.declared_at, o.resolved_at?)?;
+            let other = Interval::new(o.started_at, o.resolved_at?)?;
             (other.end() >= horizon).then_some((o, other))
         })
         .map(|(o, other)| {

@@ -174,7 +174,7 @@ impl Engine {
             instants: Instants {
                 etr: incident.etr,
                 next_update_by: incident.next_update_by,
-                outage_start: Some(incident.declared_at),
+                outage_start: Some(incident.started_at),
                 restored_at: incident.resolved_at,
                 ..Instants::default()
             },

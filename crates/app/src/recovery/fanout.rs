@@ -189,7 +189,7 @@ impl Engine {
                 previous_etr: previous.and_then(|p| p.etr),
                 next_update_by: update.next_update_by.filter(|_| !last_update),
                 previous_next_update_by: previous.and_then(|p| p.next_update_by),
-                outage_start: Some(incident.declared_at),
+                outage_start: Some(incident.started_at),
                 restored_at: incident.resolved_at,
             },
             now: self.clock.now(),

@@ -91,7 +91,7 @@ impl Engine {
             .incidents(false)
             .await?
             .into_iter()
-            .filter(|i| i.declared_at >= from && i.declared_at < to)
+            .filter(|i| i.started_at >= from && i.started_at < to)
             .take(METRICS_ROWS_MAX as usize)
             .collect();
         let (mut first, mut all, mut error, mut credit) = (vec![], vec![], vec![], vec![]);

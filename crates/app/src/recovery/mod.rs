@@ -247,10 +247,10 @@ impl Engine {
             cause: d.cause.trim().to_string(),
             causes: incident::split(&d.translations, |t| &t.cause),
             state: d.state.as_str().into(),
-            etr: Some(d.etr),
+            etr: d.etr,
             next_update_by: Some(d.next_update_by),
             // The outage began when service was lost, which may be before the declaration.
-            declared_at: d.started_at.unwrap_or(now),
+            started_at: d.started_at.unwrap_or(now),
             resolved_at: None,
             credited_at: None,
         };
@@ -258,7 +258,7 @@ impl Engine {
             at: now,
             kind: UpdateKind::Declared.as_str().into(),
             state: d.state.as_str().into(),
-            etr: Some(d.etr),
+            etr: d.etr,
             next_update_by: Some(d.next_update_by),
             message: d.message.trim().to_string(),
             messages: incident::split(&d.translations, |t| &t.message),
@@ -328,7 +328,7 @@ impl Engine {
         back: Timestamp,
     ) -> Result<IncidentRow, EngineError> {
         let current = self.incident(id).await?;
-        let back = back.min(self.clock.now()).max(current.declared_at);
+        let back = back.min(self.clock.now()).max(current.started_at);
         checked(id, check_resolution(parse_state(&current)?, message, translations))?;
         let update = NewUpdate {
             at: back,
