@@ -214,8 +214,8 @@ fn a_late_provider_cancellation_counts_as_a_missed_visit_and_bad_bookings_change
     let done = env.json("2026-12-02T18:00:00Z", &["appointment", "show", b_ref]);
     assert_eq!((done["status"].as_str(), done["failure"].is_null()), (Some("completed"), true));
     assert!(done["credits"].as_array().unwrap().is_empty());
-    let typo = env.fails("2026-12-02T18:00:00Z", &["appointment", "show", "APT-00000014"]);
-    assert!(typo.contains("\"APT-00000014\" is not an appointment reference"), "{typo}");
+    let typo = env.fails("2026-12-02T18:00:00Z", &["appointment", "show", "APT-2858-5589"]);
+    assert!(typo.contains("\"APT-2858-5589\" is not an appointment reference"), "{typo}");
     let err = env.fails("2026-12-02T18:00:00Z", &["appointment", "act", b_ref, "arrive"]);
     assert!(err.contains("cannot record an arrival: it is completed"), "{err}");
 

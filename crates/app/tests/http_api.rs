@@ -596,7 +596,11 @@ async fn bad_requests_get_clear_errors() {
             )
         )
     );
-    let r = s.send(malformed(r#"{"elements": ["hub1"], "cause": "Fibre cut", "message": "", "etr": "2026-11-23T16:00:00Z"}"#)).await;
+    let r = s
+        .send(malformed(
+            r#"{"elements": ["hub1"], "cause": "Fibre cut", "message": "", "etr": "2026-11-23T16:00:00Z"}"#,
+        ))
+        .await;
     assert_eq!(
         (r.status, r.body),
         (

@@ -57,14 +57,12 @@ pub const OFFER_SLOTS_MAX: usize = 5;
 pub const HOLD_HOURS_MAX: i64 = 7 * 24;
 /// Every reference starts with this.
 pub const REFERENCE_PREFIX: &str = "APT-";
-/// Digits of a reference's sequence number (zero-padded), before its check digit.
-pub const REFERENCE_DIGITS_MIN: usize = 7;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AppointmentError {
     #[error("{0}")]
     Field(#[from] FieldError),
-    #[error("{field}: {value:?} is not an appointment reference (like APT-00001234)")]
+    #[error("{field}: {value:?} is not an appointment reference (like APT-2858-5588)")]
     BadReference { field: &'static str, value: String },
     #[error("window: the end {end} is not after the start {start}")]
     WindowEmpty { start: Timestamp, end: Timestamp },
@@ -769,27 +767,8 @@ pub fn free_slots(
     slots
 }
 
-/// The Damm algorithm's quasigroup: its check digit catches every single wrong digit and
-/// every swap of two adjacent digits, the usual mistakes of a reference read over the phone.
-const DAMM: [[u8; 10]; 10] = [
-    [0, 3, 1, 7, 5, 9, 8, 6, 4, 2],
-    [7, 0, 9, 2, 1, 5, 4, 8, 6, 3],
-    [4, 2, 0, 6, 8, 7, 1, 3, 5, 9],
-    [1, 7, 5, 0, 9, 8, 3, 4, 2, 6],
-    [6, 1, 2, 3, 0, 4, 5, 9, 7, 8],
-    [3, 6, 7, 4, 2, 0, 9, 5, 8, 1],
-    [5, 8, 6, 9, 7, 2, 0, 1, 3, 4],
-    [8, 9, 4, 5, 3, 6, 2, 0, 1, 7],
-    [9, 4, 3, 8, 6, 1, 7, 2, 0, 5],
-    [2, 5, 8, 1, 4, 3, 6, 7, 9, 0],
-];
-
-fn damm(digits: &[u8]) -> u8 {
-    digits.iter().fold(0, |interim, d| DAMM[usize::from(interim)][usize::from(d - b'0')])
-}
-
-/// The reference of the booking numbered `sequence`: `APT-` then the number, zero-padded to
-/// [`REFERENCE_DIGITS_MIN`] digits, then a check digit (`APT-00000427` for 42).
+/// The reference of the booking numbered `sequence`: `APT-` then the number, scrambled,
+/// with a check digit, in groups of four (`APT-2858-5588` for 1; see [`crate::reference`]).
 ///
 /// The caller allocates the number, from the store's sequence in the transaction that
 /// writes the booking: the core has no store and no randomness, a reference derived from
@@ -797,29 +776,14 @@ fn damm(digits: &[u8]) -> u8 {
 /// store is unique by construction. The check digit lets [`parse_reference`] refuse a
 /// mistyped reference rather than find someone else's appointment.
 pub fn reference(sequence: u64) -> String {
-    let digits = format!("{sequence:0width$}", width = REFERENCE_DIGITS_MIN);
-    let check = damm(digits.as_bytes());
-    format!("{REFERENCE_PREFIX}{digits}{check}")
+    crate::reference::format(REFERENCE_PREFIX, sequence)
 }
 
-/// The sequence number of a reference made by [`reference`]; refuses anything else,
-/// including a reference with a wrong check digit.
+/// The sequence number of a reference made by [`reference`] (or of the earlier form,
+/// `APT-00000013`); refuses anything else, including a reference with a wrong check digit.
 pub fn parse_reference(field: &'static str, s: &str) -> Result<u64, AppointmentError> {
-    let bad = || AppointmentError::BadReference { field, value: s.chars().take(40).collect() };
-    let digits = s.strip_prefix(REFERENCE_PREFIX).ok_or_else(bad)?;
-    if digits.len() < REFERENCE_DIGITS_MIN + 1 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    if damm(digits.as_bytes()) != 0 {
-        return Err(bad());
-    }
-    let (number, _check) = digits.split_at(digits.len() - 1);
-    let sequence: u64 = number.parse().map_err(|_| bad())?;
-    // One spelling per number: no extra leading zeros.
-    if reference(sequence) != s {
-        return Err(bad());
-    }
-    Ok(sequence)
+    crate::reference::parse(REFERENCE_PREFIX, s)
+        .ok_or_else(|| AppointmentError::BadReference { field, value: s.chars().take(40).collect() })
 }
 
 /// The words of a calendar event, in the customer's language (the app's templates).
@@ -1112,7 +1076,7 @@ mod tests {
         b.reference = "APT-00000011".into();
         assert_eq!(
             check_booking(&b, now, &[], &[]).unwrap_err().to_string(),
-            "reference: \"APT-00000011\" is not an appointment reference (like APT-00001234)"
+            "reference: \"APT-00000011\" is not an appointment reference (like APT-2858-5588)"
         );
         let mut b = booking(1, Some("T1"), "2025-06-10T08:00:00Z", "2025-06-10T12:00:00Z");
         b.customer_id = String::new();
@@ -1142,7 +1106,7 @@ mod tests {
         );
         assert_eq!(
             second(Some("T1"), "2025-06-10T11:00:00Z", "2025-06-10T13:00:00Z").unwrap_err().to_string(),
-            "window: overlaps the same technician's appointment APT-00000013 \
+            "window: overlaps the same technician's appointment APT-2858-5588 \
              (2025-06-10T08:00:00Z to 2025-06-10T12:00:00Z)"
         );
         // Back to back, another technician, or no technician: fine.
@@ -1223,11 +1187,11 @@ mod tests {
         );
         assert_eq!(
             arrived.arrive(ts("2025-06-10T08:00:00Z")).unwrap_err().to_string(),
-            "appointment APT-00000013: cannot record an arrival: it is arrived"
+            "appointment APT-2858-5588: cannot record an arrival: it is arrived"
         );
         assert_eq!(
             a.complete(ts("2025-06-10T09:00:00Z")).unwrap_err().to_string(),
-            "appointment APT-00000013: cannot record a completion: it is booked"
+            "appointment APT-2858-5588: cannot record a completion: it is booked"
         );
         assert!(matches!(
             arrived.complete(ts("2025-06-10T06:59:00Z")),
@@ -1320,7 +1284,7 @@ mod tests {
         for later in ["2025-06-10T12:30:01Z", "2025-06-11T00:00:00Z", "2026-01-01T00:00:00Z"] {
             assert_eq!(failure(&a, ts(later), g), Some(f));
         }
-        assert_eq!(f.key(&a.reference), "APT-00000013/no_show");
+        assert_eq!(f.key(&a.reference), "APT-2858-5588/no_show");
         // Recording it does not change it either.
         assert_eq!(
             a.record_no_show(ts("2025-06-10T12:29:59Z"), g),
@@ -1454,49 +1418,23 @@ mod tests {
     }
 
     #[test]
-    fn references_carry_a_check_digit() {
-        assert_eq!(damm(b"572"), 4);
-        assert_eq!(damm(b"5724"), 0);
-        assert_eq!(reference(1), "APT-00000013");
-        assert_eq!(parse_reference("r", "APT-00000013"), Ok(1));
-        assert_eq!(reference(42), "APT-00000427");
+    fn references_carry_a_check_digit_and_do_not_read_as_counts() {
+        assert_eq!(reference(1), "APT-2858-5588");
+        assert_eq!(parse_reference("r", "APT-2858-5588"), Ok(1));
         // The example in the error message is a real reference.
-        assert_eq!(parse_reference("r", "APT-00001234"), Ok(123));
-        assert_eq!(reference(12_345_678), "APT-123456786");
-        assert_eq!(parse_reference("r", &reference(u64::MAX)), Ok(u64::MAX));
-        for bad in [
-            "",
-            "APT-",
-            "APT-0000001",
-            "APT-00000014",
-            "apt-00000017",
-            "APT-000000013",
-            "APT-0000001x3",
-            "APT-+0000013",
-        ] {
+        assert!(
+            AppointmentError::BadReference { field: "r", value: String::new() }
+                .to_string()
+                .contains("APT-2858-5588")
+        );
+        // A visit booked before references were scrambled is still found.
+        assert_eq!(parse_reference("r", "APT-00000013"), Ok(1));
+        for bad in ["", "APT-", "APT-2858-5589", "APT-2858-5858", "APT-28585588", "CXL-2858-5588"] {
             assert!(parse_reference("r", bad).is_err(), "{bad}");
         }
     }
 
     proptest! {
-        #[test]
-        fn references_read_back_and_catch_one_typo(seq in any::<u64>(), pos in 0usize..32, by in 1u8..10) {
-            let r = reference(seq);
-            prop_assert_eq!(parse_reference("r", &r), Ok(seq));
-            let digits = r.len() - REFERENCE_PREFIX.len();
-            let i = REFERENCE_PREFIX.len() + pos % digits;
-            // One wrong digit.
-            let mut wrong = r.clone().into_bytes();
-            wrong[i] = b'0' + (wrong[i] - b'0' + by) % 10;
-            prop_assert!(parse_reference("r", std::str::from_utf8(&wrong).unwrap()).is_err());
-            // Two adjacent digits swapped.
-            if i + 1 < r.len() && r.as_bytes()[i] != r.as_bytes()[i + 1] {
-                let mut swapped = r.clone().into_bytes();
-                swapped.swap(i, i + 1);
-                prop_assert!(parse_reference("r", std::str::from_utf8(&swapped).unwrap()).is_err());
-            }
-        }
-
         #[test]
         fn a_failure_never_depends_on_when_it_is_looked_for(
             end_offset_s in 0i64..86_400,
@@ -1539,7 +1477,7 @@ mod tests {
         let text = CalendarText {
             provider_name: "Example Fibre",
             uid_domain: "example.net",
-            summary: "Technician visit, APT-00000013",
+            summary: "Technician visit, APT-2858-5588",
             description: None,
             location: Some("1 High St; Flat 2\nLondon"),
         };
@@ -1548,13 +1486,13 @@ mod tests {
             PRODID:-//Example Fibre//amends//EN\r\n\
             CALSCALE:GREGORIAN\r\n\
             BEGIN:VEVENT\r\n\
-            UID:APT-00000013@example.net\r\n\
+            UID:APT-2858-5588@example.net\r\n\
             DTSTAMP:20250609T090000Z\r\n\
             DTSTART:20250610T080000Z\r\n\
             DTEND:20250610T120000Z\r\n\
             SEQUENCE:0\r\n\
             STATUS:CONFIRMED\r\n\
-            SUMMARY:Technician visit\\, APT-00000013\r\n\
+            SUMMARY:Technician visit\\, APT-2858-5588\r\n\
             LOCATION:1 High St\\; Flat 2\\nLondon\r\n\
             TRANSP:OPAQUE\r\n\
             END:VEVENT\r\n\
@@ -1564,7 +1502,7 @@ mod tests {
         // A cancellation updates the same event: same UID, next sequence, cancelled.
         let c = a.cancel_by_provider(ts("2025-06-09T20:15:00Z")).unwrap();
         let cancelled = ics(&c, &text);
-        assert!(cancelled.contains("\r\nUID:APT-00000013@example.net\r\n"));
+        assert!(cancelled.contains("\r\nUID:APT-2858-5588@example.net\r\n"));
         assert!(cancelled.contains("\r\nDTSTAMP:20250609T201500Z\r\nDTSTART:20250610T080000Z\r\n"));
         assert!(cancelled.contains("\r\nSEQUENCE:1\r\nSTATUS:CANCELLED\r\n"));
         for status in [AppointmentStatus::Arrived, AppointmentStatus::Completed, AppointmentStatus::Missed] {
@@ -1614,7 +1552,7 @@ mod tests {
     #[test]
     fn ics_folds_long_properties() {
         let a = booked();
-        let summary = "Visite du technicien pour réparer votre connexion fibre, référence APT-00000013";
+        let summary = "Visite du technicien pour réparer votre connexion fibre, référence APT-2858-5588";
         let text = CalendarText {
             provider_name: "Example",
             uid_domain: "example.net",
@@ -1623,7 +1561,7 @@ mod tests {
             location: None,
         };
         let out = ics(&a, &text);
-        let expected = "SUMMARY:Visite du technicien pour réparer votre connexion fibre\\, référe\r\n nce APT-00000013\r\n";
+        let expected = "SUMMARY:Visite du technicien pour réparer votre connexion fibre\\, référe\r\n nce APT-2858-5588\r\n";
         assert!(out.contains(expected), "{out}");
         assert!(out.split("\r\n").all(|l| l.len() <= 75));
         assert!(out.ends_with("END:VCALENDAR\r\n"));
@@ -1654,7 +1592,7 @@ mod tests {
         let missed = a.record_no_show(ts("2025-06-10T12:30:00Z"), grace(30)).unwrap();
         let f = failure(&missed, ts("2025-06-10T12:30:00Z"), grace(30)).unwrap();
         let event = policy_event(&missed, &f);
-        assert_eq!(&*event.id, "APT-00000013");
+        assert_eq!(&*event.id, "APT-2858-5588");
         assert_eq!(
             event.what,
             EventKind::Appointment { window: a.window.interval(), outcome: Outcome::NoShow, cancelled: None }

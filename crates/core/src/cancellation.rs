@@ -34,7 +34,6 @@
 //! offer, bill, confirmation) are a different thing: they are what an auditor reads, not
 //! effort the customer spent.
 
-use crate::appointment;
 use crate::book::{CustomerStatus, FieldError, Locale, Zone, parse_id};
 use crate::cycle::{BillingCycle, cycle_containing};
 use crate::incident::{ByLocale, for_locale};
@@ -91,7 +90,7 @@ pub enum CancellationError {
     Calendar(String),
     #[error(transparent)]
     Overflow(#[from] Overflow),
-    #[error("{field}: {value:?} is not a cancellation reference (like CXL-00000427)")]
+    #[error("{field}: {value:?} is not a cancellation reference (like CXL-8735-4903)")]
     BadReference { field: &'static str, value: String },
 }
 
@@ -739,23 +738,20 @@ impl Ease {
     }
 }
 
-/// The reference of the cancellation numbered `sequence`: `CXL-`, the number zero-padded
-/// to [`appointment::REFERENCE_DIGITS_MIN`] digits, and a check digit (`CXL-00000427` for
-/// 42). The same digits and check digit as an appointment's reference (see
-/// [`appointment::reference`]): the caller allocates the number from the store's sequence,
-/// and the check digit catches a mistyped reference read over the phone.
+/// The reference of the cancellation numbered `sequence`: `CXL-`, then the number
+/// scrambled, with a check digit, in groups of four, as an appointment's (see
+/// [`crate::reference`]): the caller allocates the number from the store's sequence, and
+/// the check digit catches a mistyped reference read over the phone.
 pub fn reference(sequence: u64) -> String {
-    let apt = appointment::reference(sequence);
-    format!("{REFERENCE_PREFIX}{}", &apt[appointment::REFERENCE_PREFIX.len()..])
+    crate::reference::format(REFERENCE_PREFIX, sequence)
 }
 
-/// The sequence number of a reference made by [`reference`]; anything else, including a
-/// wrong check digit, is refused naming `field`.
+/// The sequence number of a reference made by [`reference`] (or of the earlier form,
+/// `CXL-00000427`); anything else, including a wrong check digit, is refused naming
+/// `field`.
 pub fn parse_reference(field: &'static str, s: &str) -> Result<u64, CancellationError> {
-    let bad = || CancellationError::BadReference { field, value: s.chars().take(40).collect() };
-    let digits = s.strip_prefix(REFERENCE_PREFIX).ok_or_else(bad)?;
-    appointment::parse_reference(field, &format!("{}{digits}", appointment::REFERENCE_PREFIX))
-        .map_err(|_| bad())
+    crate::reference::parse(REFERENCE_PREFIX, s)
+        .ok_or_else(|| CancellationError::BadReference { field, value: s.chars().take(40).collect() })
 }
 
 /// One cancellation request, as the app received it.

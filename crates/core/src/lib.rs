@@ -35,6 +35,7 @@ pub mod money;
 pub mod notice;
 pub mod policy;
 pub mod preferences;
+pub mod reference;
 pub mod sms;
 pub mod survey;
 pub mod telemetry;

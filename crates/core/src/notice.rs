@@ -171,7 +171,7 @@ pub struct NoticeContext {
     /// What the case follow-up gives the customer, in a few words
     /// (`a month of premium channels, on us`); `none` for nothing.
     pub gift: Option<String>,
-    /// The visit an appointment notice is about (`APT-00000427`).
+    /// The visit an appointment notice is about (`APT-2858-5588`).
     pub appointment_ref: String,
     /// The visit's window, each end in the customer's zone and language.
     pub window_start: Option<String>,
@@ -249,7 +249,7 @@ impl NoticeContext {
             owner_name: "Bea Martin".into(),
             note_kind: "apology".into(),
             gift: some("a month of premium channels, on us"),
-            appointment_ref: "APT-00000427".into(),
+            appointment_ref: "APT-2858-5588".into(),
             window_start: some("8:00 AM GMT on Monday, December 7"),
             window_end: some("12:00 PM GMT on Monday, December 7"),
             failure_kind: "no_show".into(),

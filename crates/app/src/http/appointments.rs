@@ -116,7 +116,7 @@ fn summary(a: AppointmentRow) -> AppointmentSummary {
 /// One visit: its record, its failure as of now, the slots held for its rebooking, and
 /// the notices and credits it caused.
 #[utoipa::path(get, path = "/v1/appointments/{reference}", tag = "appointments",
-    params(("reference" = String, Path, example = "APT-00000017")),
+    params(("reference" = String, Path, example = "APT-2858-5588")),
     security(("bearer" = ["agent"])),
     responses(
         (status = 200, description = "The visit", body = Object),
@@ -133,7 +133,7 @@ pub async fn show(
 /// Records the technician's arrival or completion, or a cancellation. A provider's
 /// cancellation less than 24 hours before the window is a failure, handled at once.
 #[utoipa::path(post, path = "/v1/appointments/{reference}/actions", tag = "appointments",
-    params(("reference" = String, Path, example = "APT-00000017")),
+    params(("reference" = String, Path, example = "APT-2858-5588")),
     request_body = AppointmentAction, security(("bearer" = ["agent"])),
     responses(
         (status = 200, description = "Done: the visit as it now stands", body = Object),

@@ -420,7 +420,7 @@ fn one_request_cancels_and_records_every_step() {
     let (london, en) = (zone("Europe/London"), locale("en-GB"));
     let r = offer_rules(&[("en", "Stay for half price")]);
     let done = cancel(&r, &request(&london, &en, false)).unwrap();
-    assert_eq!(done.reference, "CXL-00000427");
+    assert_eq!(done.reference, "CXL-8735-4903");
     assert_eq!(done.offer, Some(("half_price".to_string(), "Stay for half price".to_string())));
     assert_eq!(done.bill.total_minor, -2379);
     let at = ts("2026-12-12T14:03:00Z");
@@ -430,7 +430,7 @@ fn one_request_cancels_and_records_every_step() {
         Step::ReasonGiven { reason: reason.clone() },
         Step::RetentionOfferShown { offer_id: "half_price".into() },
         Step::FinalBillComputed { total_minor: -2379 },
-        Step::Confirmed { reference: "CXL-00000427".into(), effective_at: at },
+        Step::Confirmed { reference: "CXL-8735-4903".into(), effective_at: at },
     ];
     assert_eq!(done.audit, want.map(|step| AuditStep { at, step }));
     assert_eq!(done.reason, Some(reason));
@@ -502,15 +502,17 @@ fn channels_and_references() {
         RequestChannel::parse("fax").unwrap_err().to_string(),
         "channel \"fax\" is not web, app, api, phone, chat, email or store"
     );
-    assert_eq!(reference(42), "CXL-00000427");
+    assert_eq!(reference(42), "CXL-8735-4903");
+    assert_eq!(parse_reference("reference", "CXL-8735-4903"), Ok(42));
+    // A cancellation confirmed before references were scrambled is still found.
     assert_eq!(parse_reference("reference", "CXL-00000427"), Ok(42));
     let refuse = |s: &str| parse_reference("reference", s).unwrap_err().to_string();
     assert_eq!(
-        refuse("CXL-00000428"),
-        "reference: \"CXL-00000428\" is not a cancellation reference (like CXL-00000427)"
+        refuse("CXL-8735-4902"),
+        "reference: \"CXL-8735-4902\" is not a cancellation reference (like CXL-8735-4903)"
     );
-    assert!(parse_reference("reference", "APT-00000427").is_err());
-    assert!(parse_reference("reference", "CXL-00000472").is_err());
+    assert!(parse_reference("reference", "APT-8735-4903").is_err());
+    assert!(parse_reference("reference", "CXL-8735-4092").is_err());
 }
 
 /// A time zone for the properties, with and without clock changes.
