@@ -32,6 +32,8 @@ pub enum Command {
     /// Load plans.csv, topology.csv and customers.csv from a directory (upsert by id; a
     /// bad file is refused whole).
     Import {
+        /// The directory holding plans.csv, topology.csv and customers.csv (README, File
+        /// formats).
         #[arg(long)]
         dir: PathBuf,
     },
@@ -270,13 +272,17 @@ pub enum IncidentCommand {
         open: bool,
     },
     /// Show one incident with its timeline.
-    Show { id: String },
+    Show {
+        /// The incident (INC-000001).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum CreditsCommand {
     /// Export the ledger for billing.
     Export {
+        /// csv (one row per credit, the columns billing imports) or json.
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
         /// Only credits for this incident.
@@ -295,19 +301,23 @@ pub enum CreditsCommand {
 pub enum NoticesCommand {
     /// Notices of one customer, as JSON.
     List {
+        /// The customer's id.
         #[arg(long)]
         customer: String,
     },
     /// Counts by kind and status, optionally for one incident.
     Counts {
+        /// Only this incident's notices.
         #[arg(long)]
         incident: Option<String>,
     },
     /// What the customer would read about the incident: every notice kind (or those given)
     /// in every locale, on each channel they can be reached on. Sends nothing.
     Preview {
+        /// The customer's id.
         #[arg(long)]
         customer: String,
+        /// The incident (INC-000001).
         #[arg(long)]
         incident: String,
         /// acknowledgement, update, restored, credit or still_down; repeatable.
@@ -332,6 +342,7 @@ pub enum AgentsCommand {
     /// (`role` agent, lead or admin; `lead` and `active` may be empty: no lead, active).
     /// The whole file is checked first; a bad one writes nothing.
     Import {
+        /// The CSV file; errors name its lines.
         #[arg(long)]
         file: PathBuf,
     },
@@ -346,13 +357,16 @@ pub enum CaseCommand {
         /// The person opening it (and its owner, unless `--owner`).
         #[arg(long = "as")]
         by: String,
+        /// The customer's id.
         #[arg(long)]
         customer: String,
+        /// What went wrong, in a line (the customer reads it in their notices).
         #[arg(long)]
         summary: String,
         /// company, customer or unknown: for reporting only.
         #[arg(long, default_value = "unknown", value_parser = fault)]
         fault: amends_core::case::Fault,
+        /// Who owns the case, if not the person opening it.
         #[arg(long)]
         owner: Option<String>,
         /// When the customer first got in touch (an instant, or -2h for two hours ago);
@@ -365,18 +379,25 @@ pub enum CaseCommand {
     },
     /// One action on a case, by `--as`; prints the case as JSON.
     Act {
+        /// The case (CASE-000001).
         case: String,
+        /// The person the step is recorded under.
         #[arg(long = "as")]
         by: String,
         #[command(subcommand)]
         action: crate::recovery::cases::CaseAction,
     },
     /// A case with its playbook, its log and its customer's notices and credits, as JSON.
-    Show { case: String },
+    Show {
+        /// The case (CASE-000001).
+        case: String,
+    },
     /// Cases as JSON, in id order.
     List {
+        /// Only this customer's cases.
         #[arg(long)]
         customer: Option<String>,
+        /// Only the cases this person owns.
         #[arg(long)]
         owner: Option<String>,
         /// Only cases not closed.
@@ -392,8 +413,10 @@ pub enum AppointmentCommand {
         /// The person booking (and the visit's owner, unless `--owner`).
         #[arg(long = "as")]
         by: String,
+        /// The customer's id.
         #[arg(long)]
         customer: String,
+        /// The technician's id (any id, unless `[appointments] technicians` lists them).
         #[arg(long)]
         technician: Option<String>,
         /// The window's start: an instant with its offset, or a time from now (+1d).
@@ -402,6 +425,7 @@ pub enum AppointmentCommand {
         /// The window's end (as --start).
         #[arg(long, value_parser = parse_instant, allow_hyphen_values = true)]
         end: When,
+        /// Who owns the visit, if not the person booking it.
         #[arg(long)]
         owner: Option<String>,
         /// The failed visit this one replaces (it may take the slots held for it).
@@ -410,18 +434,26 @@ pub enum AppointmentCommand {
     },
     /// Record an arrival, a completion or a cancellation; prints the visit as JSON.
     Act {
+        /// The visit's reference (APT-2858-5588).
         reference: String,
         #[command(subcommand)]
         action: crate::recovery::appointments::AppointmentAction,
     },
     /// A visit with its failure, held slots, notices and credits, as JSON.
-    Show { reference: String },
+    Show {
+        /// The visit's reference (APT-2858-5588).
+        reference: String,
+    },
     /// Visits as JSON, in reference order.
     List {
+        /// Only this customer's visits.
         #[arg(long)]
         customer: Option<String>,
+        /// Only this technician's visits.
         #[arg(long)]
         technician: Option<String>,
+        /// Only visits in this state: booked, arrived, completed, cancelled_by_customer,
+        /// cancelled_by_provider or missed.
         #[arg(long)]
         status: Option<String>,
     },
@@ -431,28 +463,40 @@ pub enum AppointmentCommand {
 pub enum CustomerCommand {
     /// Sign a customer up (one command); checked as an import checks a line.
     Join {
+        /// The new customer's id (letters, digits, `-`, `_`, `.`).
         #[arg(long)]
         id: String,
+        /// Their name, as notices greet them.
         #[arg(long)]
         name: String,
+        /// Where email notices go.
         #[arg(long)]
         email: Option<String>,
+        /// Where SMS go, in E.164 (+447700900123).
         #[arg(long)]
         phone: Option<String>,
+        /// The language and region their notices are written for (en-GB, es, fr-CA).
         #[arg(long)]
         locale: String,
+        /// Their IANA time zone (Europe/London): times in notices, billing cycles.
         #[arg(long)]
         timezone: String,
+        /// Their plan's id (plans.csv).
         #[arg(long)]
         plan: String,
+        /// The network element serving them (topology.csv).
         #[arg(long)]
         element: String,
+        /// Their modem, ONT or meter, if it reports to outage detection.
         #[arg(long)]
         device: Option<String>,
+        /// The day of the month their billing cycle starts (1 to 28).
         #[arg(long)]
         billing_day: u8,
+        /// Their segment, as policies select on it (residential, business...).
         #[arg(long)]
         segment: Option<String>,
+        /// Their jurisdiction, as policies select on it (GB-EAW, US-NY...).
         #[arg(long)]
         jurisdiction: Option<String>,
         /// Where the customer asked: web, app, api, phone, chat, email or store.
@@ -461,6 +505,7 @@ pub enum CustomerCommand {
     },
     /// Cancel (one command): prints the confirmation with the reference and final bill.
     Cancel {
+        /// The customer's id.
         id: String,
         /// Why, if the customer says (one of `[cancellation] reasons`); may be left out.
         #[arg(long)]
@@ -499,11 +544,14 @@ fn fault(s: &str) -> Result<amends_core::case::Fault, String> {
 pub enum TokenCommand {
     /// Create a token and print it once; only its hash is stored.
     Create {
+        /// What it may do: read (look), operator (declare, update, resolve), admin (also
+        /// tokens and settings) or agent (one person's cases).
         #[arg(long, value_enum)]
         scope: Scope,
         /// With `--scope agent`: the agent the token speaks for (see `PUT /v1/agents`).
         #[arg(long, required_if_eq("scope", "agent"))]
         agent: Option<String>,
+        /// A note of whose or what it is, kept with its hash.
         #[arg(long, default_value = "")]
         label: String,
     },
@@ -1026,5 +1074,32 @@ mod tests {
         for bad in ["+4 parsecs", "+-4h", "+", "-+2d"] {
             assert!(at(bad).unwrap_err().contains("is not a time from now"), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every option and argument of every command says what it is (issue 17, item 12).
+    #[test]
+    fn every_option_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() && !["help", "version"].contains(&arg.get_id().as_str()) {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "amends", &mut missing);
+        assert!(missing.is_empty(), "{} without help:\n{}", missing.len(), missing.join("\n"));
     }
 }

@@ -218,49 +218,60 @@ pub struct CaseView {
 pub enum CaseAction {
     /// The first response to the customer, in the owner's own words (sent to them).
     Respond {
+        /// What the customer reads.
         #[arg(long)]
         message: String,
     },
     /// Offer the case to another agent, with a note for them (not sent to the customer).
     OfferHandover {
+        /// The agent offered the case.
         #[arg(long)]
         to: String,
+        /// What they need to know to take it on.
         #[arg(long)]
         note: String,
     },
     /// Accept a case offered to you; the customer is told who owns it now.
     AcceptHandover {
+        /// A note for the log, if any.
         #[serde(default)]
         #[arg(long, default_value = "")]
         note: String,
     },
     /// Decline a case offered to you, saying why.
     DeclineHandover {
+        /// Why, for the agent who offered it.
         #[arg(long)]
         note: String,
     },
     /// Take back an offer nobody answered.
     WithdrawHandover {
+        /// A note for the log, if any.
         #[serde(default)]
         #[arg(long, default_value = "")]
         note: String,
     },
     /// Stop the target clock while waiting on something outside your hands.
     Pause {
+        /// What the case waits on (shown in the log and the playbook).
         #[arg(long)]
         reason: String,
     },
+    /// Start the target clock again.
     Resume,
     /// A goodwill gesture, in minor units of the case's currency (the customer's plan's),
     /// within your role's limit; written to the credit ledger.
     AddGoodwill {
+        /// The amount in minor units (1500 is 15.00).
         #[arg(long)]
         amount_minor: i64,
+        /// Why: it explains the credit on the statement and in the customer's notice.
         #[arg(long)]
         note: String,
     },
     /// The verified fix: stops the customer's clock.
     Fix {
+        /// What was done, and how it was checked.
         #[arg(long)]
         note: String,
     },
@@ -270,12 +281,15 @@ pub enum CaseAction {
         #[schema(value_type = String)]
         #[arg(long, value_parser = memory_kind)]
         kind: MemoryKind,
+        /// What the customer reads.
         #[arg(long)]
         text: String,
     },
+    /// Close a fixed case (record the fix first).
     Close,
     /// Re-open a fixed or closed case within the re-open window.
     Reopen {
+        /// Why it is not fixed after all.
         #[arg(long)]
         reason: String,
     },
@@ -295,18 +309,22 @@ pub enum CaseFacts {
     /// A total loss of service the customer reported, fixed at `fixed_at` (policies such
     /// as Ofcom's pay a repair that took too long).
     Repair {
+        /// When the customer reported the loss (RFC 3339).
         #[schema(value_type = String, format = DateTime)]
         #[arg(long)]
         reported_at: Timestamp,
+        /// When service was back (RFC 3339).
         #[schema(value_type = String, format = DateTime)]
         #[arg(long)]
         fixed_at: Timestamp,
     },
     /// A new service promised for one date that went live on another.
     Provision {
+        /// The date promised (2026-12-01).
         #[schema(value_type = String, format = Date)]
         #[arg(long)]
         promised: jiff::civil::Date,
+        /// The date it went live.
         #[schema(value_type = String, format = Date)]
         #[arg(long)]
         live: jiff::civil::Date,
