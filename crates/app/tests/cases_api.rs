@@ -119,7 +119,7 @@ async fn a_customers_own_mistake_goes_through_all_five_steps() {
         "{}",
         email.body
     );
-    assert!(email.body.contains("statement of 2026-12-01"), "{}", email.body);
+    assert!(email.body.contains("statement of December 1, 2026"), "{}", email.body);
 }
 
 #[tokio::test]
@@ -357,7 +357,7 @@ async fn a_contact_during_an_outage_is_attached_and_answered_with_the_estimate()
         (&r.body["incident"]["incident_id"], &r.body["told_before"]),
         (&json!("INC-000001"), &json!(false))
     );
-    assert_eq!(r.body["incident"]["etr_local"], "11:00 AM EST on Monday, November 23", "their zone");
+    assert_eq!(r.body["incident"]["etr_local"], "Monday, November 23 at 11:00\u{202f}AM EST", "their zone");
 
     // Once the acknowledgements are out, C1 calling was told first.
     s.deliver().await;

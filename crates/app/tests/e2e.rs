@@ -226,15 +226,15 @@ fn outage_to_notified_and_credited_customers() {
     );
     let bodies: Vec<&str> = notices.as_array().unwrap().iter().map(|n| n["body"].as_str().unwrap()).collect();
     assert!(
-        bodies[0].contains("We expect your service back by 2:00 PM UTC on Monday, November 23."),
+        bodies[0].contains("We expect it back by Monday, November 23 at 2:00\u{202f}PM UTC."),
         "{}",
         bodies[0]
     );
-    assert!(bodies[1].contains("We now expect your service back by 3:00 PM UTC on Monday, November 23 (before, we said 2:00 PM UTC"), "{}", bodies[1]);
-    assert!(bodies[2].contains("We told you we expected your service back by 3:00 PM UTC on Monday, November 23, and it is not back yet."), "{}", bodies[2]);
-    assert!(bodies[4].contains("If you are still offline: unplug your router"), "{}", bodies[4]);
+    assert!(bodies[1].contains("We now expect your service back by Monday, November 23 at 3:00\u{202f}PM UTC (we had said Monday, November 23 at 2:00\u{202f}PM UTC)"), "{}", bodies[1]);
+    assert!(bodies[2].contains("We said your service would be back by Monday, November 23 at 3:00\u{202f}PM UTC, and it is not back yet."), "{}", bodies[2]);
+    assert!(bodies[4].contains("Still offline? Unplug your router"), "{}", bodies[4]);
     assert!(bodies[3].contains("We have credited $0.41"), "{}", bodies[3]);
-    assert!(bodies[3].contains("It will appear on your statement of 2026-12-01."), "{}", bodies[3]);
+    assert!(bodies[3].contains("You will see it on your statement of December 1, 2026."), "{}", bodies[3]);
     let sms = env.json("2026-11-23T16:12:00Z", &["notices", "list", "--customer", "C6"]);
     assert_eq!(sms[0]["channel"], "sms");
     assert_eq!(sms[0]["recipient"], "+14155550199");
@@ -350,6 +350,9 @@ fn an_incident_declared_without_an_estimate_says_one_will_follow() {
     assert_eq!(incident["next_update_by"], "2026-11-23T13:00:00Z", "{declared}");
     env.ok(T0, &["deliver"]);
     let outbox = env.outbox();
-    assert!(outbox.contains("We do not have an estimate of when it will be back yet"), "{outbox}");
-    assert!(outbox.contains("We will write again by"), "{outbox}");
+    assert!(outbox.contains("We do not know yet when it will be back"), "{outbox}");
+    assert!(
+        outbox.contains("You will hear from us again by Monday, November 23 at 1:00\u{202f}PM UTC."),
+        "{outbox}"
+    );
 }

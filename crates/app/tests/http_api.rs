@@ -335,9 +335,9 @@ async fn an_outage_from_declaration_to_credit() {
             ("C1/INC-000001/restored/2/sms", "sms", "+14155550101", "sent"),
         ]
     );
-    assert_eq!(notices[0]["subject"], "We know your service is down, and we are on it (INC-000001)");
+    assert_eq!(notices[0]["subject"], "We know about the outage in your area, and we are fixing it");
     let body = notices[0]["body"].as_str().expect("a body");
-    assert!(body.contains("We expect your service back by 4:00 PM UTC on Monday, November 23."), "{body}");
+    assert!(body.contains("We expect it back by Monday, November 23 at 4:00\u{202f}PM UTC."), "{body}");
 
     // C2 has no email: the same four notices by SMS (the credit notice recorded, not sent).
     let r = s.get("/v1/customers/C2/notices", Some(&s.read)).await;
@@ -529,9 +529,9 @@ async fn a_long_outage_is_told_less_often_and_the_cap_never_breaks_a_promise() {
     assert_eq!(updates.len(), 6);
     assert!(updates.iter().all(|n| n.status == "sent"), "{updates:?}");
     let last = &updates[5].body;
-    assert!(last.contains("Our next message will be to tell you it is back."), "{last}");
-    assert!(!last.contains("will come by"), "the last update promises no time: {last}");
-    assert!(updates[4].body.contains("Our next update will come by"), "{}", updates[4].body);
+    assert!(last.contains("Our next message will tell you it is back."), "{last}");
+    assert!(!last.contains("again by"), "the last update promises no time: {last}");
+    assert!(updates[4].body.contains("You will hear from us again by"), "{}", updates[4].body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -767,13 +767,15 @@ async fn preview_renders_every_kind_in_every_locale_on_each_channel() {
             .find(|p| p.kind == "acknowledgement" && p.locale == locale && p.channel == "email")
             .unwrap()
     };
-    assert!(ack("en").body.contains("We expect your service back by 4:00 PM UTC on Monday, November 23."));
+    assert!(ack("en").body.contains("We expect it back by Monday, November 23 at 4:00\u{202f}PM UTC."));
     assert!(
-        ack("es")
-            .body
-            .contains("Esperamos que el servicio vuelva a las 16:00 UTC del lunes 23 de noviembre.")
+        ack("es").body.contains("Esperamos que vuelva antes del lunes, 23 de noviembre a las 16:00 UTC.")
     );
-    assert!(ack("fr").body.contains("le retour de votre service à 16 h 00 UTC le lundi 23 novembre."));
+    assert!(
+        ack("fr").body.contains("Nous prévoyons son retour d'ici le lundi 23 novembre à 16:00 TU."),
+        "{}",
+        ack("fr").body
+    );
     let emails = previews.iter().filter(|p| p.channel == "email");
     assert!(emails.clone().all(|p| p.body.contains("Fibre cut near Hub 1") || p.kind != "acknowledgement"));
     // SMS are the short form: no subject, a few segments at most.

@@ -95,7 +95,7 @@ async fn notices_arrive_over_smtp_once_with_retries_and_failures_recorded() {
     );
     let ana = mail_parser::MessageParser::default().parse(&arrived[0].data).unwrap();
     assert_eq!(arrived[0].mail_from, "care@cable.example");
-    assert_eq!(ana.subject(), Some("We know your service is down, and we are on it (INC-000001)"));
+    assert_eq!(ana.subject(), Some("We know about the outage in your area, and we are fixing it"));
     assert_eq!(
         ana.header_raw("X-Amends-Notice-Key").map(str::trim),
         Some("C1/INC-000001/acknowledgement/0/email")
@@ -103,7 +103,7 @@ async fn notices_arrive_over_smtp_once_with_retries_and_failures_recorded() {
     let body = ana.body_text(0).unwrap();
     assert!(body.starts_with("Hello Ana Lima,"), "{body}");
     // 21:00 UTC is 4:00 PM in New York, where Ana lives.
-    assert!(body.contains("We expect your service back by 4:00 PM EST on Monday, November 23."), "{body}");
+    assert!(body.contains("We expect it back by Monday, November 23 at 4:00\u{202f}PM EST."), "{body}");
 
     // Nothing is due again until the backoff has passed; nothing is sent twice.
     assert_eq!(dispatcher.deliver_due().await.unwrap(), DeliveryReport::default());

@@ -27,6 +27,7 @@ pub mod appointment;
 pub mod book;
 pub mod cancellation;
 pub mod case;
+pub mod cldr;
 pub mod cycle;
 pub mod impact;
 pub mod incident;

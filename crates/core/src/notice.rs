@@ -157,7 +157,6 @@ pub struct NoticeContext {
     pub status_url: String,
     pub outage_start: Option<String>,
     pub restored_at: Option<String>,
-    pub tip: String,
     pub credit_amount: Option<String>,
     pub statement: Option<String>,
     pub credit_explanation: Option<String>,
@@ -173,7 +172,9 @@ pub struct NoticeContext {
     pub gift: Option<String>,
     /// The visit an appointment notice is about (`APT-2858-5588`).
     pub appointment_ref: String,
-    /// The visit's window, each end in the customer's zone and language.
+    /// The visit's window as one span ([`crate::cldr::window`]: "Monday, December 7 at
+    /// 8:00 AM GMT – 12:00 PM GMT"), and each end alone, in the customer's zone and language.
+    pub window: Option<String>,
     pub window_start: Option<String>,
     pub window_end: Option<String>,
     /// `no_show` or `late_cancellation`.
@@ -241,7 +242,6 @@ impl NoticeContext {
             status_url: "https://status.example.com/incidents/INC-000001".into(),
             outage_start: some("10:00 AM EST on Monday, November 23"),
             restored_at: some("7:00 PM EST on Monday, November 23"),
-            tip: "Unplug your router for 10 seconds.".into(),
             credit_amount: some("1.00 USD"),
             statement: some("2026-11-01"),
             credit_explanation: some("79.99 USD x 540 / 43,200 = 0.9999, rounded half-up to 1.00 USD."),
@@ -250,6 +250,7 @@ impl NoticeContext {
             note_kind: "apology".into(),
             gift: some("a month of premium channels, on us"),
             appointment_ref: "APT-2858-5588".into(),
+            window: some("Monday, December 7 at 8:00 AM GMT – 12:00 PM GMT"),
             window_start: some("8:00 AM GMT on Monday, December 7"),
             window_end: some("12:00 PM GMT on Monday, December 7"),
             failure_kind: "no_show".into(),
@@ -550,12 +551,20 @@ fn add_checked(env: &mut Environment<'static>, name: &str, source: String) -> Re
 /// SMS templates have no subject line: the whole text is the message.
 fn split_subject(name: &str, text: &str) -> Result<Rendered, TemplateError> {
     if name.ends_with(TemplateForm::Sms.suffix()) {
-        return Ok(Rendered { subject: String::new(), body: text.trim().to_string() });
+        return Ok(Rendered { subject: String::new(), body: plain_spaces(text.trim()) });
     }
     let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
     let subject =
         first.strip_prefix("Subject:").ok_or_else(|| TemplateError::NoSubject { name: name.into() })?;
     Ok(Rendered { subject: subject.trim().to_string(), body: rest.trim_start_matches('\n').to_string() })
+}
+
+/// An SMS writes the no-break spaces CLDR puts in times and numbers ("4:00 PM",
+/// "1 234,56") as plain ones, and the en dash of a span ("8:00 AM – 12:00 PM") as a
+/// hyphen: a handset shows the same, and any of them would make the whole text UCS-2,
+/// 70 characters a segment instead of 160.
+fn plain_spaces(text: &str) -> String {
+    text.replace(['\u{a0}', '\u{202f}', '\u{2009}'], " ").replace('\u{2013}', "-")
 }
 
 /// Which of a kind's templates: the full one (a subject line, then the body; email and
@@ -575,65 +584,13 @@ impl TemplateForm {
     }
 }
 
-/// An instant as the customer reads it: in their zone, in their language's style, in the
-/// form the shipped templates put after "by" / "a las" / "à".
-/// English `4:00 PM EST on Monday, November 23`; Spanish `16:00 CET del lunes 23 de
-/// noviembre`; French `16 h 00 CET le lundi 23 novembre`; other languages (until they have
-/// their own style) `2026-11-23 16:00 CET`.
+/// An instant as the customer reads it: in their zone, their locale's way, from CLDR
+/// ([`crate::cldr::instant`]): "Monday, November 23 at 4:00 PM EST", "lunes, 23 de
+/// noviembre a las 22:00 CET". Templates put it where a full date reads well ("by", "el",
+/// "le").
 pub fn format_local(t: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
-    let z = t.to_zoned(zone.clone());
-    let weekday = z.weekday().to_monday_zero_offset() as usize;
-    let month = usize::try_from(z.month() - 1).unwrap_or(0);
-    match locale.language() {
-        "en" => z.strftime("%-I:%M %p %Z on %A, %B %-d").to_string(),
-        "es" => format!(
-            "{} del {} {} de {}",
-            z.strftime("%H:%M %Z"),
-            ES_WEEKDAYS[weekday],
-            z.day(),
-            ES_MONTHS[month]
-        ),
-        "fr" => format!(
-            "{} le {} {} {}",
-            z.strftime("%-H h %M %Z"),
-            FR_WEEKDAYS[weekday],
-            z.day(),
-            FR_MONTHS[month]
-        ),
-        _ => z.strftime("%Y-%m-%d %H:%M %Z").to_string(),
-    }
+    crate::cldr::instant(t, zone, locale)
 }
-
-const ES_WEEKDAYS: [&str; 7] = ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"];
-const ES_MONTHS: [&str; 12] = [
-    "enero",
-    "febrero",
-    "marzo",
-    "abril",
-    "mayo",
-    "junio",
-    "julio",
-    "agosto",
-    "septiembre",
-    "octubre",
-    "noviembre",
-    "diciembre",
-];
-const FR_WEEKDAYS: [&str; 7] = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"];
-const FR_MONTHS: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
 
 #[cfg(test)]
 mod tests {
@@ -663,16 +620,21 @@ mod tests {
             assert!(!r.body.contains("{{"), "{kind}");
         }
         let ack = t.render(NoticeKind::Acknowledgement, &en(), &NoticeContext::sample()).unwrap();
-        assert_eq!(ack.subject, "We know your service is down, and we are on it (INC-000001)");
-        assert!(ack.body.contains("We expect your service back by 4:00 PM EST on Monday, November 23."));
+        assert_eq!(ack.subject, "We know about the outage in your area, and we are fixing it");
+        assert!(
+            ack.body.contains("We expect it back by 4:00 PM EST on Monday, November 23."),
+            "{}",
+            ack.body
+        );
+        assert!(ack.body.ends_with("Reference INC-000001"), "{}", ack.body);
     }
 
     #[test]
     fn lapse_update_says_the_estimate_passed() {
         let ctx = NoticeContext { update_kind: "etr_lapsed".into(), etr: None, ..NoticeContext::sample() };
         let r = Templates::builtin().render(NoticeKind::Update, &en(), &ctx).unwrap();
-        assert_eq!(r.subject, "Our estimate has passed: we are still working on it (INC-000001)");
-        assert!(r.body.contains("We told you we expected your service back by 2:00 PM EST on Monday, November 23, and it is not back yet."), "{}", r.body);
+        assert_eq!(r.subject, "Our estimate has passed, and we are still on it");
+        assert!(r.body.contains("We said your service would be back by 2:00 PM EST on Monday, November 23, and it is not back yet."), "{}", r.body);
     }
 
     #[test]
@@ -685,9 +647,9 @@ mod tests {
         let r = t.render(NoticeKind::Acknowledgement, &Locale::parse("fr-CA").unwrap(), &ctx).unwrap();
         assert_eq!(r.subject, "Panne (INC-000001)");
         let r = t.render(NoticeKind::Restored, &Locale::parse("fr-CA").unwrap(), &ctx).unwrap();
-        assert_eq!(r.subject, "Votre service est rétabli (INC-000001)");
+        assert_eq!(r.subject, "Votre service est rétabli");
         let r = t.render(NoticeKind::Restored, &Locale::parse("it-IT").unwrap(), &ctx).unwrap();
-        assert_eq!(r.subject, "Your service is back (INC-000001)");
+        assert_eq!(r.subject, "Your service is back");
     }
 
     #[test]
@@ -818,6 +780,18 @@ mod tests {
     }
 
     #[test]
+    fn an_sms_with_a_cldr_time_stays_in_gsm7() {
+        let t: Timestamp = "2026-11-23T21:00:00Z".parse().unwrap();
+        let ny = TimeZone::get("America/New_York").unwrap();
+        let ctx = NoticeContext { etr: Some(format_local(t, &ny, &en())), ..NoticeContext::sample() };
+        let templates = Templates::builtin();
+        let name = templates.resolve_for(NoticeKind::Acknowledgement, TemplateForm::Sms, &en()).unwrap();
+        let sms = templates.render_named(&name, Value::from(Serde(&ctx))).unwrap();
+        assert!(sms.body.contains("4:00 PM EST"), "{}", sms.body);
+        assert_eq!(crate::sms::segments(&sms.body).encoding, crate::sms::Encoding::Gsm7, "{}", sms.body);
+    }
+
+    #[test]
     fn keys_and_local_times() {
         assert_eq!(
             notice_key("C1", "INC-000001", NoticeKind::Update, 3, "sms"),
@@ -825,17 +799,10 @@ mod tests {
         );
         let t: Timestamp = "2026-11-23T21:00:00Z".parse().unwrap();
         let ny = TimeZone::get("America/New_York").unwrap();
-        assert_eq!(format_local(t, &ny, &en()), "4:00 PM EST on Monday, November 23");
-        let paris = TimeZone::get("Europe/Paris").unwrap();
-        let locale = |l: &str| Locale::parse(l).unwrap();
-        assert_eq!(format_local(t, &paris, &locale("fr-FR")), "22 h 00 CET le lundi 23 novembre");
+        assert_eq!(format_local(t, &ny, &en()), "Monday, November 23 at 4:00\u{202f}PM EST");
         let madrid = TimeZone::get("Europe/Madrid").unwrap();
-        assert_eq!(format_local(t, &madrid, &locale("es")), "22:00 CET del lunes 23 de noviembre");
-        // A summer Sunday morning, and a language without a style of its own.
-        let august: Timestamp = "2026-08-02T07:05:00Z".parse().unwrap();
-        assert_eq!(format_local(august, &paris, &locale("fr")), "9 h 05 CEST le dimanche 2 août");
-        assert_eq!(format_local(august, &madrid, &locale("es-ES")), "09:05 CEST del domingo 2 de agosto");
-        assert_eq!(format_local(august, &paris, &locale("de-DE")), "2026-08-02 09:05 CEST");
+        let es = Locale::parse("es").unwrap();
+        assert_eq!(format_local(t, &madrid, &es), "lunes, 23 de noviembre a las 22:00 CET");
     }
 
     #[test]
@@ -857,6 +824,6 @@ mod tests {
         let mut ctx = NoticeContext::sample();
         ctx.etr = None;
         let ack = t.render(NoticeKind::Acknowledgement, &es, &ctx).unwrap();
-        assert!(ack.body.contains("Todavía no sabemos cuándo volverá el servicio"), "{}", ack.body);
+        assert!(ack.body.contains("Todavía no sabemos cuándo volverá"), "{}", ack.body);
     }
 }

@@ -788,6 +788,7 @@ impl Engine {
 
     fn window_context(&self, window: &Window, tz: &TimeZone, locale: &Locale) -> NoticeContext {
         NoticeContext {
+            window: Some(window_text(window, tz, locale)),
             window_start: Some(format_local(window.start(), tz, locale)),
             window_end: Some(format_local(window.end(), tz, locale)),
             ..NoticeContext::default()
@@ -836,7 +837,7 @@ pub(crate) fn money_text(minor: i64, currency: &str, locale: &Locale) -> String 
 }
 
 fn window_text(window: &Window, tz: &TimeZone, locale: &Locale) -> String {
-    format!("{} - {}", format_local(window.start(), tz, locale), format_local(window.end(), tz, locale))
+    amends_core::cldr::window(window.start(), window.end(), tz, locale)
 }
 
 /// The visit as a calendar file for the confirmation email, as of its current record.

@@ -1023,7 +1023,7 @@ impl Engine {
         let Some(index) = book.customer_index(&credit.customer_id) else { return Ok((None, None)) };
         let locale = &book.customers[index as usize].locale;
         let amount = super::appointments::money_text(credit.amount_minor, &credit.currency, locale);
-        Ok((Some(amount), Some(credit.statement)))
+        Ok((Some(amount), Some(amends_core::cldr::date_text(&credit.statement, locale))))
     }
 
     /// The ledger row of `event` if it is a goodwill gesture: on the customer's next

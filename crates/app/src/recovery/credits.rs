@@ -348,7 +348,7 @@ pub(crate) fn credit_notice_fields(
     };
     minijinja::context! {
         credit_amount => amount,
-        statement => statement,
+        statement => amends_core::cldr::date_text(statement, locale),
         credit_explanation => explanation,
     }
 }

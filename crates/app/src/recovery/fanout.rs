@@ -207,7 +207,6 @@ impl Engine {
             causes: incident.causes.clone(),
             state: incident.state.clone(),
             status_url: format!("{}/{}", self.config.status_url.trim_end_matches('/'), incident.incident_id),
-            tip: self.config.tip.clone(),
             ..NoticeContext::default()
         }
     }

@@ -91,8 +91,6 @@ pub struct EngineConfig {
     pub provider_name: String,
     /// Incident status pages live at `{status_url}/{incident_id}`.
     pub status_url: String,
-    /// The self-help tip of the restoration notice.
-    pub tip: String,
     /// After an estimate lapses, the next word is promised within this; each automatic
     /// update after the first promises twice as long as the one before (up to 8 h).
     pub follow_up: SignedDuration,
@@ -126,7 +124,6 @@ impl Default for EngineConfig {
         EngineConfig {
             provider_name: "Your provider".into(),
             status_url: "http://127.0.0.1:8080/status".into(),
-            tip: "unplug your router or modem, wait 10 seconds, and plug it back in.".into(),
             follow_up: LAPSE_FOLLOW_UP,
             alerts: crate::alerts::AlertSettings::default(),
             webhook: false,

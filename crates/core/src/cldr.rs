@@ -1,0 +1,192 @@
+//! Dates, times and numbers written a customer's way, from CLDR (the Unicode locale data)
+//! through ICU4X, whose data is compiled into the crate: no tables of our own. en-US reads
+//! "Monday, November 23 at 4:00 PM EST" (CLDR puts a narrow no-break space before "PM";
+//! an SMS turns it into a plain one), en-GB "Monday 23 November at 16:00 GMT", es-ES
+//! "lunes, 23 de noviembre a las 22:00 CET", fr-CA "lundi 23 novembre à 16 h 00 HNE".
+//!
+//! A customer whose language has no shipped templates reads English notices, so their
+//! dates are written the English way too ([`written_in`]): CLDR's root locale would write
+//! "M11 23, Mon 19:00 UTC", which nobody reads. Formatters are built once per locale and
+//! thread: a fan-out to a million customers builds a handful.
+
+use crate::book::Locale;
+use icu_datetime::fieldsets::{self, zone::SpecificShort};
+use icu_datetime::options::TimePrecision;
+use icu_datetime::{DateTimeFormatter, fieldsets::Combo};
+use icu_decimal::DecimalFormatter;
+use icu_decimal::input::Decimal;
+use icu_time::zone::models::AtTime;
+use icu_time::{TimeZoneInfo, ZonedDateTime};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff_icu::ConvertFrom as _;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Languages whose customers read notices in their own language (the shipped templates).
+pub const WRITTEN_LANGUAGES: [&str; 3] = ["en", "es", "fr"];
+
+/// The locale a customer's dates and numbers are written in: theirs, when notices are
+/// written in their language; English otherwise.
+pub fn written_in(locale: &Locale) -> icu_locale_core::Locale {
+    let tag = if WRITTEN_LANGUAGES.contains(&locale.language()) { locale.as_str() } else { "en" };
+    tag.parse().unwrap_or(icu_locale_core::locale!("en"))
+}
+
+type InstantFormatter = DateTimeFormatter<Combo<fieldsets::MDET, SpecificShort>>;
+type TimeFormatter = DateTimeFormatter<Combo<fieldsets::T, SpecificShort>>;
+type DateFormatter = DateTimeFormatter<fieldsets::YMD>;
+
+thread_local! {
+    static INSTANTS: RefCell<HashMap<String, Rc<InstantFormatter>>> = RefCell::new(HashMap::new());
+    static TIMES: RefCell<HashMap<String, Rc<TimeFormatter>>> = RefCell::new(HashMap::new());
+    static DATES: RefCell<HashMap<String, Rc<DateFormatter>>> = RefCell::new(HashMap::new());
+    static DECIMALS: RefCell<HashMap<String, Rc<DecimalFormatter>>> = RefCell::new(HashMap::new());
+}
+
+/// The formatter of `cache` for `locale`, built on first use.
+fn cached<F>(
+    cache: &'static std::thread::LocalKey<RefCell<HashMap<String, Rc<F>>>>,
+    locale: &Locale,
+    build: impl FnOnce(icu_locale_core::Locale) -> F,
+) -> Rc<F> {
+    cache.with(|map| {
+        map.borrow_mut()
+            .entry(locale.as_str().to_string())
+            .or_insert_with(|| Rc::new(build(written_in(locale))))
+            .clone()
+    })
+}
+
+fn zoned(t: Timestamp, zone: &TimeZone) -> ZonedDateTime<icu_calendar::Iso, TimeZoneInfo<AtTime>> {
+    ZonedDateTime::convert_from(&t.to_zoned(zone.clone()))
+}
+
+/// An instant with its day, to the minute, in `zone`: "Monday, November 23 at 4:00 PM
+/// EST". The zone's short name where the language has one, its offset otherwise
+/// ("UTC+1" in French).
+pub fn instant(t: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
+    let formatter = cached(&INSTANTS, locale, |l| {
+        let fields = fieldsets::MDET::long().with_time_precision(TimePrecision::Minute);
+        DateTimeFormatter::try_new(l.into(), fields.with_zone(SpecificShort))
+            .expect("compiled CLDR data covers every locale, falling back to root")
+    });
+    formatter.format(&zoned(t, zone)).to_string()
+}
+
+/// The time of day alone, to the minute, with the zone: "4:00 PM EST" (for a text that
+/// says the day another way, or an SMS that must stay short).
+pub fn time(t: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
+    let formatter = cached(&TIMES, locale, |l| {
+        let fields = fieldsets::T::short().with_time_precision(TimePrecision::Minute);
+        DateTimeFormatter::try_new(l.into(), fields.with_zone(SpecificShort))
+            .expect("compiled CLDR data covers every locale, falling back to root")
+    });
+    formatter.format(&zoned(t, zone)).to_string()
+}
+
+/// A span of time, such as a visit's window: its start as [`instant`] writes it, then
+/// CLDR's interval separator " – " and its end, the time alone when it ends on the day it
+/// starts: "Monday, December 7 at 8:00 AM GMT – 12:00 PM GMT".
+pub fn window(start: Timestamp, end: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
+    let same_day = start.to_zoned(zone.clone()).date() == end.to_zoned(zone.clone()).date();
+    let end = if same_day { time(end, zone, locale) } else { instant(end, zone, locale) };
+    format!("{} – {end}", instant(start, zone, locale))
+}
+
+/// A calendar date with its year: "December 1, 2026", "1 December 2026", "1 de
+/// diciembre de 2026".
+pub fn date(d: Date, locale: &Locale) -> String {
+    let formatter = cached(&DATES, locale, |l| {
+        DateTimeFormatter::try_new(l.into(), fieldsets::YMD::long())
+            .expect("compiled CLDR data covers every locale, falling back to root")
+    });
+    formatter.format(&icu_calendar::Date::<icu_calendar::Iso>::convert_from(d)).to_string()
+}
+
+/// A date as the ledger keeps it (`2026-12-01`), written the locale's way; anything that
+/// is not such a date is returned as it is.
+pub fn date_text(iso: &str, locale: &Locale) -> String {
+    iso.parse::<Date>().map_or_else(|_| iso.to_string(), |d| date(d, locale))
+}
+
+/// `minor` units with `exponent` decimal places, grouped and pointed the locale's way:
+/// 123456 with 2 is "1,234.56", "1.234,56" or "1 234,56". No sign, no currency.
+pub fn decimal(minor: u64, exponent: u8, locale: &Locale) -> String {
+    let formatter = cached(&DECIMALS, locale, |l| {
+        DecimalFormatter::try_new(l.into(), Default::default())
+            .expect("compiled CLDR data covers every locale, falling back to root")
+    });
+    let mut number = Decimal::from(minor);
+    number.multiply_pow10(-i16::from(exponent));
+    number.pad_end(-i16::from(exponent));
+    formatter.format(&number).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn tz(name: &str) -> TimeZone {
+        TimeZone::get(name).unwrap()
+    }
+
+    fn locale(tag: &str) -> Locale {
+        Locale::parse(tag).unwrap()
+    }
+
+    #[test]
+    fn instants_read_each_locale_s_way() {
+        let t = at("2026-11-23T21:00:00Z");
+        let cases = [
+            ("en-US", "America/New_York", "Monday, November 23 at 4:00\u{202f}PM EST"),
+            ("en-GB", "Europe/London", "Monday 23 November at 21:00 GMT"),
+            ("es-ES", "Europe/Madrid", "lunes, 23 de noviembre a las 22:00 CET"),
+            ("fr-FR", "Europe/Paris", "lundi 23 novembre à 22:00 UTC+1"),
+            ("fr-CA", "America/Toronto", "lundi 23 novembre à 16 h 00 HNE"),
+            // No shipped templates: English notices, English dates.
+            ("de-DE", "Europe/Berlin", "Monday, November 23 at 10:00\u{202f}PM GMT+1"),
+            ("nl", "UTC", "Monday, November 23 at 9:00\u{202f}PM UTC"),
+        ];
+        for (tag, zone, want) in cases {
+            assert_eq!(instant(t, &tz(zone), &locale(tag)), want, "{tag}");
+        }
+        // Summer time, and the time alone.
+        let august = at("2026-08-02T07:05:00Z");
+        assert_eq!(instant(august, &tz("Europe/London"), &locale("en-GB")), "Sunday 2 August at 08:05 BST");
+        assert_eq!(time(august, &tz("America/New_York"), &locale("en-US")), "3:05\u{202f}AM EDT");
+        assert_eq!(time(august, &tz("Europe/Madrid"), &locale("es")), "09:05 CEST");
+        let visit = |start, end| window(at(start), at(end), &tz("Europe/London"), &locale("en-GB"));
+        assert_eq!(
+            visit("2026-12-07T08:00:00Z", "2026-12-07T12:00:00Z"),
+            "Monday 7 December at 08:00 GMT – 12:00 GMT"
+        );
+        assert_eq!(
+            visit("2026-12-07T20:00:00Z", "2026-12-08T01:00:00Z"),
+            "Monday 7 December at 20:00 GMT – Tuesday 8 December at 01:00 GMT"
+        );
+    }
+
+    #[test]
+    fn dates_and_numbers_too() {
+        let d: Date = "2026-12-01".parse().unwrap();
+        assert_eq!(date(d, &locale("en-US")), "December 1, 2026");
+        assert_eq!(date(d, &locale("en-GB")), "1 December 2026");
+        assert_eq!(date(d, &locale("es")), "1 de diciembre de 2026");
+        assert_eq!(date(d, &locale("fr-CA")), "1 décembre 2026");
+        assert_eq!(date_text("2026-12-01", &locale("es-MX")), "1 de diciembre de 2026");
+        assert_eq!(date_text("next month", &locale("es-MX")), "next month");
+        assert_eq!(decimal(123_456, 2, &locale("en-US")), "1,234.56");
+        assert_eq!(decimal(123_456, 2, &locale("es-ES")), "1234,56");
+        assert_eq!(decimal(12_345_600, 2, &locale("es-ES")), "123.456,00");
+        assert_eq!(decimal(123_456, 2, &locale("fr-FR")), "1\u{202f}234,56");
+        assert_eq!(decimal(5, 2, &locale("en-GB")), "0.05");
+        assert_eq!(decimal(1500, 0, &locale("en-US")), "1,500");
+    }
+}

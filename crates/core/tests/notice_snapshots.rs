@@ -1,0 +1,202 @@
+//! Every notice a customer can get, in every shipped locale, on both channels, as they
+//! read it: one snapshot per locale (`snapshots/`), each kind (and each variant of a
+//! kind that reads differently) with its email and its SMS. A change of wording, of a
+//! date's form or of an amount's shows in review as a diff of what customers read
+//! (issue 17, item 8). `cargo insta review` accepts a change; CI fails on any unreviewed
+//! one.
+//!
+//! The context is what the app builds: instants written in the customer's zone and
+//! locale by `format_local`, amounts by `format_for_locale`, statement dates by
+//! `cldr::date`. Each SMS's size is printed with it (GSM-7 or UCS-2, segments).
+
+use amends_core::book::Locale;
+use amends_core::cldr;
+use amends_core::money::{Currency, Money, format_for_locale};
+use amends_core::notice::{NoticeContext, NoticeKind, TemplateForm, Templates, format_local};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use minijinja::Value;
+use minijinja::value::Serde;
+use std::fmt::Write as _;
+
+/// The shipped locales, each with a zone and currency its customers would have.
+const LOCALES: [(&str, &str, &str); 8] = [
+    ("en-US", "America/New_York", "USD"),
+    ("en-GB", "Europe/London", "GBP"),
+    ("es-ES", "Europe/Madrid", "EUR"),
+    ("es-MX", "America/Mexico_City", "MXN"),
+    ("fr-FR", "Europe/Paris", "EUR"),
+    ("fr-CA", "America/Toronto", "CAD"),
+    ("de-DE", "Europe/Berlin", "EUR"),
+    ("pt-BR", "America/Sao_Paulo", "BRL"),
+];
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+/// One outage, one case, one visit and one cancellation, as a customer in `locale` and
+/// `zone` paying in `currency` reads them.
+fn context(locale: &Locale, zone: &TimeZone, currency: &str) -> NoticeContext {
+    let when = |s: &str| Some(format_local(at(s), zone, locale));
+    let money = |minor: i64| format_for_locale(Money::new(minor, Currency::parse(currency).unwrap()), locale);
+    NoticeContext {
+        provider_name: "Northwind Fibre".into(),
+        customer_name: "Ana Lima".into(),
+        incident_id: "INC-000042".into(),
+        cause: "A fibre cable was cut by roadworks".into(),
+        message: "Crews are on site and splicing the cable".into(),
+        state: "identified".into(),
+        update_kind: "update".into(),
+        etr: when("2026-11-23T21:00:00Z"),
+        etr_changed: true,
+        previous_etr: when("2026-11-23T19:00:00Z"),
+        next_update_by: when("2026-11-23T20:00:00Z"),
+        previous_next_update_by: when("2026-11-23T18:00:00Z"),
+        status_url: "https://status.northwind.example/i/INC-000042".into(),
+        outage_start: when("2026-11-23T15:40:00Z"),
+        restored_at: when("2026-11-23T20:25:00Z"),
+        credit_amount: Some(money(53)),
+        statement: Some(cldr::date("2026-12-01".parse().unwrap(), locale)),
+        credit_explanation: Some(format!("{} x 285 min / 43,200 min, rounded to {}", money(7999), money(53))),
+        case_id: "CASE-000007".into(),
+        owner_name: "Bea Martin".into(),
+        appointment_ref: "APT-2858-5588".into(),
+        window: Some(cldr::window(at("2026-12-07T08:00:00Z"), at("2026-12-07T12:00:00Z"), zone, locale)),
+        window_start: when("2026-12-07T08:00:00Z"),
+        window_end: when("2026-12-07T12:00:00Z"),
+        failure_kind: "no_show".into(),
+        cancelled_by: "provider".into(),
+        compensation: Some(money(3231)),
+        slots: vec![
+            cldr::window(at("2026-12-08T08:00:00Z"), at("2026-12-08T12:00:00Z"), zone, locale),
+            cldr::window(at("2026-12-09T12:00:00Z"), at("2026-12-09T16:00:00Z"), zone, locale),
+        ],
+        cancellation_ref: "CXL-8735-4903".into(),
+        effective: when("2026-12-03T14:03:00Z"),
+        final_bill_total: Some(money(1839)),
+        final_bill_refund: true,
+        final_bill_lines: vec![format!("{} for the 14 days you paid for and will not use", money(1839))],
+        retention_offer: Some("three months at half price if you stay".into()),
+        survey_url: Some("https://northwind.example/s/7Kq2".into()),
+        survey_expires: when("2026-12-17T14:03:00Z"),
+        ..NoticeContext::default()
+    }
+}
+
+/// Each kind, and each variant of it that reads differently, in the order a customer
+/// would meet them: a label and the context.
+fn variants(base: &NoticeContext) -> Vec<(NoticeKind, &'static str, NoticeContext)> {
+    use NoticeKind::*;
+    let with = |f: &dyn Fn(&mut NoticeContext)| {
+        let mut ctx = base.clone();
+        f(&mut ctx);
+        ctx
+    };
+    vec![
+        (Acknowledgement, "with an estimate", base.clone()),
+        (Acknowledgement, "no estimate yet", with(&|c| c.etr = None)),
+        (Update, "a new estimate", base.clone()),
+        (
+            Update,
+            "the estimate passed",
+            with(&|c| {
+                c.update_kind = "etr_lapsed".into();
+                c.etr = None;
+            }),
+        ),
+        (
+            Update,
+            "the promised update is late",
+            with(&|c| {
+                c.update_kind = "update_overdue".into();
+                c.etr_changed = false;
+            }),
+        ),
+        (Update, "the last update before the cap", with(&|c| c.last_update = true)),
+        (Restored, "", base.clone()),
+        (Credit, "", base.clone()),
+        (StillDown, "", base.clone()),
+        (
+            CaseResponse,
+            "",
+            with(&|c| c.message = "I am sorry about the wrong lenses; the right ones leave today.".into()),
+        ),
+        (CaseOwner, "", base.clone()),
+        (
+            CaseNote,
+            "apology",
+            with(&|c| {
+                c.note_kind = "apology".into();
+                c.message = "Sorry again for the wait.".into();
+            }),
+        ),
+        (
+            CaseNote,
+            "thank you",
+            with(&|c| {
+                c.note_kind = "thank_you".into();
+                c.message = "Thank you for your patience.".into();
+            }),
+        ),
+        (
+            CaseNote,
+            "goodwill",
+            with(&|c| {
+                c.note_kind = "goodwill".into();
+                c.message = "For the trouble.".into();
+            }),
+        ),
+        (CaseFollowUp, "with a gift", with(&|c| c.gift = Some("a month of premium channels, on us".into()))),
+        (CaseFollowUp, "without", base.clone()),
+        (AppointmentBooked, "", base.clone()),
+        (AppointmentCancelled, "by the customer", with(&|c| c.cancelled_by = "customer".into())),
+        (AppointmentCancelled, "by the provider", base.clone()),
+        (AppointmentMissed, "no-show", base.clone()),
+        (AppointmentMissed, "late cancellation", with(&|c| c.failure_kind = "late_cancellation".into())),
+        (AccountCancelled, "", base.clone()),
+        (Survey, "", base.clone()),
+    ]
+}
+
+fn render(
+    templates: &Templates,
+    kind: NoticeKind,
+    form: TemplateForm,
+    locale: &Locale,
+    ctx: &NoticeContext,
+) -> String {
+    let name = templates.resolve_for(kind, form, locale).unwrap();
+    let rendered = templates.render_named(&name, Value::from(Serde(ctx))).unwrap();
+    match form {
+        TemplateForm::Full => format!("Subject: {}\n\n{}", rendered.subject, rendered.body.trim_end()),
+        TemplateForm::Sms => {
+            let size = amends_core::sms::segments(&rendered.body);
+            let words = rendered.body.split_whitespace().count();
+            format!(
+                "{}\n[{:?}, {} segment(s), {} units, {words} words]",
+                rendered.body, size.encoding, size.segments, size.units
+            )
+        }
+    }
+}
+
+#[test]
+fn every_notice_in_every_shipped_locale_on_both_channels() {
+    let templates = Templates::builtin();
+    for (tag, zone, currency) in LOCALES {
+        let locale = Locale::parse(tag).unwrap();
+        let zone = TimeZone::get(zone).unwrap();
+        let base = context(&locale, &zone, currency);
+        let mut out = String::new();
+        for (kind, variant, ctx) in variants(&base) {
+            let label = if variant.is_empty() { kind.to_string() } else { format!("{kind} ({variant})") };
+            let email = render(&templates, kind, TemplateForm::Full, &locale, &ctx);
+            let words = email.split_whitespace().count();
+            let _ = writeln!(out, "==================== {label}: email, {words} words\n{email}\n");
+            let sms = render(&templates, kind, TemplateForm::Sms, &locale, &ctx);
+            let _ = writeln!(out, "-------------------- {label}: SMS\n{sms}\n");
+        }
+        insta::assert_snapshot!(tag, out);
+    }
+}
