@@ -218,6 +218,7 @@ async fn receipts_and_bounces_update_the_record_and_bounces_quarantine() {
         token: None,
         timeout_ms: 5_000,
         segments_max: SegmentBudget::default(),
+        shift_tables: Vec::new(),
     };
     let sms = Lane { concurrency: 1, ..Lane::new("sms", Arc::new(SmsTransport::new(config).unwrap())) };
     let store = s.engine.store.clone();

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use amends_core::sms::{Encoding, Segments, segments};
+use amends_core::sms::{Encoding, Language, Segments, segments_with};
 use reqwest::{Client, RequestBuilder, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +68,12 @@ pub struct SmsGatewayConfig {
     /// How many segments each notice kind may take.
     #[serde(default)]
     pub segments_max: SegmentBudget,
+    /// The GSM-7 national language single shift tables the gateway sends (`spanish`,
+    /// `portuguese`, `turkish`; 3GPP TS 23.038): a Spanish text with á í ó ú then stays in
+    /// GSM-7 (155 septets, 149 a part) instead of UCS-2 (70, 67). Empty by default: say
+    /// only what the gateway does, or texts are counted shorter than they are sent.
+    #[serde(default)]
+    pub shift_tables: Vec<Language>,
 }
 
 impl SmsGatewayConfig {
@@ -132,10 +138,11 @@ impl SegmentBudget {
         self.kinds.get(kind).copied().unwrap_or(self.default)
     }
 
-    /// Counts `text` and checks it against the budget of `kind`. Also usable before a
-    /// notice is queued, to refuse a template that renders too long.
-    pub fn check(&self, kind: &str, text: &str) -> Result<Segments, OverBudget> {
-        let counted = segments(text);
+    /// Counts `text` as a gateway with the `shifts` tables sends it, and checks it against
+    /// the budget of `kind`. Also usable before a notice is queued, to refuse a template
+    /// that renders too long.
+    pub fn check(&self, kind: &str, text: &str, shifts: &[Language]) -> Result<Segments, OverBudget> {
+        let counted = segments_with(text, shifts);
         let max = self.max_for(kind);
         if counted.segments <= max {
             Ok(counted)
@@ -202,6 +209,7 @@ pub struct SmsTransport {
     from: String,
     auth: Auth,
     budget: SegmentBudget,
+    shifts: Vec<Language>,
 }
 
 impl fmt::Debug for SmsTransport {
@@ -229,7 +237,15 @@ impl SmsTransport {
         config.segments_max.validate()?;
         let auth = auth_for(&config)?;
         let client = http::client(config.timeout_ms).map_err(|reason| SmsConfigError::Client { reason })?;
-        Ok(Self { client, url, preset: config.preset, from: config.from, auth, budget: config.segments_max })
+        Ok(Self {
+            client,
+            url,
+            preset: config.preset,
+            from: config.from,
+            auth,
+            budget: config.segments_max,
+            shifts: config.shift_tables,
+        })
     }
 
     /// The request for one text, shaped for the preset.
@@ -313,8 +329,10 @@ impl SmsTransport {
         if text.is_empty() {
             return Err(SendError::Permanent(format!("sms text of notice {} is empty", message.key)));
         }
-        let counted =
-            self.budget.check(&message.kind, text).map_err(|e| SendError::Permanent(e.to_string()))?;
+        let counted = self
+            .budget
+            .check(&message.kind, text, &self.shifts)
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
         Ok((text, counted))
     }
 }
@@ -487,6 +505,7 @@ mod tests {
             token: None,
             timeout_ms: 1_000,
             segments_max: SegmentBudget::default(),
+            shift_tables: Vec::new(),
         }
     }
 
@@ -587,12 +606,31 @@ mod tests {
     fn budget_per_kind() {
         let budget = SegmentBudget { default: 1, kinds: BTreeMap::from([("update".to_owned(), 2)]) };
         let text = "a".repeat(200);
-        assert!(budget.check("update", &text).is_ok());
+        assert!(budget.check("update", &text, &[]).is_ok());
         assert_eq!(
-            budget.check("restored", &text).map_err(|e| e.to_string()),
+            budget.check("restored", &text, &[]).map_err(|e| e.to_string()),
             Err("sms for kind \"restored\" takes 2 segments (Gsm7, 200 units), over its budget of 1"
                 .to_owned())
         );
+    }
+
+    /// A Spanish text with its accents is one GSM-7 segment through a gateway with the
+    /// Spanish shift table, and two UCS-2 ones through one without (issue 17, item 5).
+    #[test]
+    fn a_gateway_s_shift_tables_count() {
+        let budget = SegmentBudget { default: 1, kinds: BTreeMap::new() };
+        let text = "Northwind: la avería está reparada pero su línea sigue sin conexión. Reinicie el router; \
+                    si no vuelve, le llamaremos.";
+        let shifted = budget.check("still_down", text, &[Language::Spanish]).expect("one segment");
+        assert_eq!((shifted.encoding, shifted.segments), (Encoding::Gsm7Shift(Language::Spanish), 1));
+        let refused = budget.check("still_down", text, &[]).unwrap_err();
+        assert_eq!((refused.counted.encoding, refused.counted.segments), (Encoding::Ucs2, 2));
+        let settings: SmsGatewayConfig = serde_json::from_str(
+            r#"{"url": "https://gw.example/send", "preset": "twilio", "from": "+14155550100",
+                "shift_tables": ["spanish", "portuguese"]}"#,
+        )
+        .expect("shift tables by name");
+        assert_eq!(settings.shift_tables, [Language::Spanish, Language::Portuguese]);
     }
 
     #[test]

@@ -47,6 +47,7 @@ async fn a_hanging_sms_gateway_does_not_delay_webhook_sends() {
         token: None,
         timeout_ms: 60_000,
         segments_max: SegmentBudget::default(),
+        shift_tables: Vec::new(),
     };
     let sms: Arc<dyn Transport> = Arc::new(SmsTransport::new(sms_config).expect("valid sms config"));
     let sms = Arc::new(Paced::new(sms, pacing()).expect("valid pacing"));

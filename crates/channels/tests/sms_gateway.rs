@@ -29,6 +29,7 @@ fn config(url: String, preset: SmsPreset) -> SmsGatewayConfig {
         token: None,
         timeout_ms: 5_000,
         segments_max: SegmentBudget::default(),
+        shift_tables: Vec::new(),
     }
 }
 

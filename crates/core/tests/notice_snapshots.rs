@@ -7,7 +7,8 @@
 //!
 //! The context is what the app builds: instants written in the customer's zone and
 //! locale by `format_local`, amounts by `format_for_locale`, statement dates by
-//! `cldr::date`. Each SMS's size is printed with it (GSM-7 or UCS-2, segments).
+//! `cldr::date`. Each SMS's size is printed with it: its encoding and segments through a
+//! gateway with the national shift tables, and through one without.
 
 use amends_core::book::Locale;
 use amends_core::cldr;
@@ -171,11 +172,14 @@ fn render(
     match form {
         TemplateForm::Full => format!("Subject: {}\n\n{}", rendered.subject, rendered.body.trim_end()),
         TemplateForm::Sms => {
-            let size = amends_core::sms::segments(&rendered.body);
+            // As a gateway with the national shift tables sends it (`shift_tables`), and as
+            // one without.
+            let size = amends_core::sms::segments_with(&rendered.body, &amends_core::sms::Language::ALL);
+            let plain = amends_core::sms::segments(&rendered.body);
             let words = rendered.body.split_whitespace().count();
             format!(
-                "{}\n[{:?}, {} segment(s), {} units, {words} words]",
-                rendered.body, size.encoding, size.segments, size.units
+                "{}\n[{:?}, {} segment(s), {} units; without shift tables {:?}, {} segment(s); {words} words]",
+                rendered.body, size.encoding, size.segments, size.units, plain.encoding, plain.segments
             )
         }
     }
