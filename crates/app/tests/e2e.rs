@@ -356,3 +356,30 @@ fn an_incident_declared_without_an_estimate_says_one_will_follow() {
         "{outbox}"
     );
 }
+
+/// A policy paid on request makes the notices say so (issue 17, item 6): the
+/// acknowledgement and the restoration tell the customer to ask, and promise no credit
+/// "automatically" and no word of an amount.
+#[test]
+fn customers_whose_policy_pays_on_request_are_told_to_ask() {
+    let scratch = tempfile::tempdir().unwrap();
+    let policy = scratch.path().join("on-request.toml");
+    std::fs::write(
+        &policy,
+        "id = \"on-request\"\nversion = 1\n\n[[rules]]\nid = \"prorated\"\nevent = \"outage\"\n\
+         automatic = false\npay = { basis = \"prorated\" }\n",
+    )
+    .unwrap();
+    let env = Env::configured(&format!("policy = {:?}\n", policy.display().to_string()));
+    env.import_book(T0, PLANS, TOPOLOGY, CUSTOMERS);
+    let declare = ["incident", "declare", "--element", "hub1", "--cause", "Cut", "--next-update-by", "+1h"];
+    let declared = env.json(T0, &declare);
+    let id = declared["incident"]["incident_id"].as_str().unwrap().to_string();
+    env.ok(T0, &["deliver"]);
+    env.ok("2026-11-23T13:00:00Z", &["incident", "resolve", &id]);
+    env.ok("2026-11-23T13:00:00Z", &["deliver"]);
+    let outbox = env.outbox();
+    assert!(outbox.contains("ask us for\nit and we will apply it"), "{outbox}");
+    assert!(outbox.contains("ask us for it and we will\napply it"), "{outbox}");
+    assert!(!outbox.contains("automatically") && !outbox.contains("tell you the amount"), "{outbox}");
+}

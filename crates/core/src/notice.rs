@@ -160,6 +160,12 @@ pub struct NoticeContext {
     pub credit_amount: Option<String>,
     pub statement: Option<String>,
     pub credit_explanation: Option<String>,
+    /// Every policy that applies to the customer pays an outage without a claim: only
+    /// then may a notice say a credit comes automatically.
+    pub credit_automatic: bool,
+    /// A credit notice would reach the customer (their preferences and contact points):
+    /// only then may a notice promise to tell them the amount.
+    pub credit_told: bool,
     /// The case a case notice is about (`CASE-000001`).
     pub case_id: String,
     /// The person who owns the case now, as the customer knows them.
@@ -245,6 +251,8 @@ impl NoticeContext {
             credit_amount: some("1.00 USD"),
             statement: some("2026-11-01"),
             credit_explanation: some("79.99 USD x 540 / 43,200 = 0.9999, rounded half-up to 1.00 USD."),
+            credit_automatic: true,
+            credit_told: true,
             case_id: "CASE-000001".into(),
             owner_name: "Bea Martin".into(),
             note_kind: "apology".into(),
@@ -789,6 +797,54 @@ mod tests {
                 assert_eq!(thanks, has_gift, "{name}: {body}");
                 assert!(!body.contains("\n\n\n"), "{name}: {body:?}");
             }
+        }
+    }
+
+    /// A notice promises only what the settings keep (issue 17, item 6): no credit "without
+    /// a claim" where a policy pays on request, and no word of the amount to a customer no
+    /// credit notice reaches. Each shipped language, each form.
+    #[test]
+    fn notices_promise_no_credit_the_settings_do_not_give() {
+        let templates = Templates::builtin();
+        let automatic = [
+            "automatic",
+            "automáticamente",
+            "automatiquement",
+            "nothing to claim",
+            "reclamar nada",
+            "Rien à réclamer",
+        ];
+        let amount = ["tell you the amount", "indicarle el importe", "indiquer le montant"];
+        let on_request =
+            NoticeContext { credit_automatic: false, credit_told: false, ..NoticeContext::sample() };
+        let untold = NoticeContext { credit_told: false, ..NoticeContext::sample() };
+        for locale in ["en", "es", "fr"] {
+            let locale = Locale::parse(locale).unwrap();
+            for kind in
+                [NoticeKind::Acknowledgement, NoticeKind::Restored, NoticeKind::Update, NoticeKind::StillDown]
+            {
+                for form in [TemplateForm::Full, TemplateForm::Sms] {
+                    let name = templates.resolve_for(kind, form, &locale).unwrap();
+                    let text = |ctx: &NoticeContext| {
+                        let r = templates.render_named(&name, Value::from(Serde(ctx))).unwrap();
+                        format!("{}\n{}", r.subject, r.body)
+                    };
+                    let (on_request, untold) = (text(&on_request), text(&untold));
+                    for promise in automatic.iter().chain(&amount) {
+                        assert!(
+                            !on_request.contains(promise),
+                            "{name} promises {promise:?} on request:\n{on_request}"
+                        );
+                    }
+                    for promise in amount {
+                        assert!(!untold.contains(promise), "{name} promises {promise:?} untold:\n{untold}");
+                    }
+                }
+            }
+            // And with the settings that keep them, the promises are made.
+            let name = templates.resolve_for(NoticeKind::Restored, TemplateForm::Full, &locale).unwrap();
+            let kept = templates.render_named(&name, Value::from(Serde(NoticeContext::sample()))).unwrap();
+            assert!(amount.iter().any(|p| kept.body.contains(p)), "{name}: {}", kept.body);
         }
     }
 

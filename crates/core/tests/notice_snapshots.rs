@@ -58,6 +58,8 @@ fn context(locale: &Locale, zone: &TimeZone, currency: &str) -> NoticeContext {
         outage_start: when("2026-11-23T15:40:00Z"),
         restored_at: when("2026-11-23T20:25:00Z"),
         credit_amount: Some(money(53)),
+        credit_automatic: true,
+        credit_told: true,
         statement: Some(cldr::date("2026-12-01".parse().unwrap(), locale)),
         credit_explanation: Some(format!("{} x 285 min / 43,200 min, rounded to {}", money(7999), money(53))),
         case_id: "CASE-000007".into(),
@@ -116,6 +118,15 @@ fn variants(base: &NoticeContext) -> Vec<(NoticeKind, &'static str, NoticeContex
         ),
         (Update, "the last update before the cap", with(&|c| c.last_update = true)),
         (Restored, "", base.clone()),
+        (
+            Restored,
+            "credits paid on request, no credit notice reaches them",
+            with(&|c| {
+                c.credit_automatic = false;
+                c.credit_told = false;
+            }),
+        ),
+        (Acknowledgement, "credits paid on request", with(&|c| c.credit_automatic = false)),
         (Credit, "", base.clone()),
         (StillDown, "", base.clone()),
         (

@@ -267,6 +267,7 @@ impl Engine {
             },
             instants: batch.instants,
             now: batch.now,
+            policies: self.policies.clone(),
         }))
     }
 
@@ -335,6 +336,8 @@ struct SharedBatch {
     languages: NoticeContext,
     instants: Instants,
     now: Timestamp,
+    /// Whose outage credits are paid without a claim: what a notice may promise.
+    policies: amends_core::policy::PolicySet,
 }
 
 /// Splits the customers over the available cores.
@@ -362,6 +365,18 @@ fn render_parallel<T: Sync>(
         without_contact += w;
     }
     Ok((rows, without_contact))
+}
+
+/// What the notice may promise this customer about a credit: that it comes without a
+/// claim (every policy that applies to them pays outages automatically), and that they
+/// will be told its amount (a credit notice would reach them).
+fn promises(batch: &SharedBatch, customer: &Customer, prefs: &Preferences) -> Value {
+    let jurisdiction = customer.jurisdiction.as_ref().map_or("", |j| j.as_str());
+    let automatic =
+        batch.policies.pays_outages_automatically(customer.segment.as_str(), jurisdiction, &customer.plan_id);
+    let credit = Topic::of(NoticeKind::Credit, false);
+    let told = matches!(route(customer, prefs, credit, batch.webhook, batch.now), Routing::Send(_));
+    context! { credit_automatic => automatic, credit_told => told }
 }
 
 /// Each notice's context is three layers, a later one winning over an earlier one: what
@@ -403,7 +418,10 @@ fn render_chunk<T>(
         let ctx = merge_maps([
             batch.base.clone(),
             local.clone(),
-            context! { customer_name => customer.name.as_str(), ..fill(extra, &customer.locale) },
+            context! {
+                customer_name => customer.name.as_str(),
+                ..merge_maps([promises(batch, customer, prefs), fill(extra, &customer.locale)])
+            },
         ]);
         for r in routes {
             let form = if r.channel == Channel::Sms { TemplateForm::Sms } else { TemplateForm::Full };

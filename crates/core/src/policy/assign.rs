@@ -63,6 +63,15 @@ impl PolicySet {
         &self.assignments
     }
 
+    /// Whether every policy that applies to a customer with this segment, jurisdiction and
+    /// plan pays outages without a claim ([`Policy::pays_outages_automatically`]).
+    pub fn pays_outages_automatically(&self, segment: &str, jurisdiction: &str, plan: &str) -> bool {
+        self.assignments
+            .iter()
+            .filter(|a| a.matches(segment, jurisdiction, plan))
+            .all(|a| a.policy.pays_outages_automatically())
+    }
+
     /// Whether a ledger entry under (`id`, `version`) could have come from this set.
     pub fn has(&self, id: &str, version: u32) -> bool {
         self.assignments.iter().any(|a| a.policy.id == id && a.policy.version == version)

@@ -364,6 +364,16 @@ const CUSTOMER: &[&str] = &["customer"];
 const CUSTOMER_AND_EVENT: &[&str] = &["customer", "event"];
 
 impl Policy {
+    /// Whether whatever this policy pays for an outage is paid without a claim: every
+    /// outage rule is `automatic = true` (a rule paid on request, or automatic only under a
+    /// condition, makes it false). What a notice may promise rests on it.
+    pub fn pays_outages_automatically(&self) -> bool {
+        self.rules
+            .iter()
+            .filter(|r| r.event == EventKindName::Outage)
+            .all(|r| matches!(r.automatic, Automatic::Always(true)))
+    }
+
     /// Parses and checks a policy; `file` names it in errors.
     pub fn from_toml(file: &str, text: &str) -> Result<Policy, PolicyError> {
         let src = Source { file, text };

@@ -358,3 +358,20 @@ proptest! {
         prop_assert!(2 * (amount * cycle - exact) <= cycle && 2 * (exact - amount * cycle) < cycle);
     }
 }
+
+/// What a notice may promise about a credit rests on this (issue 17, item 6).
+#[test]
+fn a_policy_says_whether_it_pays_outages_without_a_claim() {
+    let policy = |name: &str, text: &str| Policy::from_toml(name, text).unwrap();
+    assert!(policy("prorated", DEFAULT_POLICY_TOML).pays_outages_automatically());
+    assert!(policy("ofcom", OFCOM).pays_outages_automatically());
+    assert!(!policy("tkg", TKG).pays_outages_automatically(), "paid on request");
+    assert!(!policy("ny", NY).pays_outages_automatically(), "automatic only under a condition");
+    let set = PolicySet::new(vec![
+        Assignment::everyone(policy("prorated", DEFAULT_POLICY_TOML)),
+        Assignment { segments: vec!["business".into()], ..Assignment::everyone(policy("tkg", TKG)) },
+    ])
+    .unwrap();
+    assert!(set.pays_outages_automatically("residential", "", "fast"));
+    assert!(!set.pays_outages_automatically("business", "", "fast"), "one of their policies needs a claim");
+}
