@@ -298,14 +298,19 @@ impl Dispatcher {
         if n.kind == "appointment_missed" && row.status != "cancelled_by_provider" {
             return Vec::new();
         }
-        crate::recovery::appointments::calendar_file(&row, &calendar.provider_name, &calendar.domain)
-            .map(|(filename, ics)| Attachment {
-                filename,
-                content_type: "text/calendar; charset=utf-8".into(),
-                content: ics.into_bytes(),
-            })
-            .into_iter()
-            .collect()
+        crate::recovery::appointments::calendar_file(
+            &row,
+            &calendar.provider_name,
+            &calendar.domain,
+            &n.locale,
+        )
+        .map(|(filename, ics)| Attachment {
+            filename,
+            content_type: "text/calendar; charset=utf-8".into(),
+            content: ics.into_bytes(),
+        })
+        .into_iter()
+        .collect()
     }
 
     fn outgoing(&self, n: &NoticeRow) -> OutgoingMessage {

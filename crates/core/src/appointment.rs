@@ -799,6 +799,33 @@ pub struct CalendarText<'a> {
     pub location: Option<&'a str>,
 }
 
+/// The words of a visit's calendar event in one shipped language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CalendarWords {
+    /// What the event is, before its reference: "technician visit".
+    pub visit: &'static str,
+    pub description: &'static str,
+}
+
+/// The calendar words for `locale`'s language (a BCP 47 tag), English for a language
+/// without shipped templates, as its notices are.
+pub fn calendar_words(locale: &str) -> CalendarWords {
+    match locale.split(['-', '_']).next().unwrap_or_default() {
+        "es" => CalendarWords {
+            visit: "visita del técnico",
+            description: "Su referencia está en el título: indíquela si necesita cambiar la visita.",
+        },
+        "fr" => CalendarWords {
+            visit: "passage du technicien",
+            description: "Votre référence est dans le titre : rappelez-la pour modifier le rendez-vous.",
+        },
+        _ => CalendarWords {
+            visit: "technician visit",
+            description: "Your reference is in the title: give it if you need to change the visit.",
+        },
+    }
+}
+
 /// The longest line of an iCalendar file, in octets, before folding (RFC 5545 3.1).
 const ICS_LINE_OCTETS_MAX: usize = 75;
 
@@ -1415,6 +1442,19 @@ mod tests {
         let long = offer(&failed, &free[3..], &[], now, 3, SignedDuration::from_hours(24 * 365));
         assert_eq!(long[0].until, ts("2025-06-10T12:30:00Z") + SignedDuration::from_hours(HOLD_HOURS_MAX));
         assert!(long[0].until < long[0].slot.window.start());
+    }
+
+    /// A Spanish customer's calendar reads Spanish (issue 17, item 3).
+    #[test]
+    fn calendar_words_follow_the_customer_s_language() {
+        assert_eq!(calendar_words("es-MX").visit, "visita del técnico");
+        assert_eq!(calendar_words("fr").visit, "passage du technicien");
+        assert_eq!(calendar_words("en-GB").visit, "technician visit");
+        assert_eq!(
+            calendar_words("de-DE"),
+            calendar_words("en"),
+            "no German templates yet: English, as its notices"
+        );
     }
 
     #[test]

@@ -841,14 +841,22 @@ fn window_text(window: &Window, tz: &TimeZone, locale: &Locale) -> String {
 }
 
 /// The visit as a calendar file for the confirmation email, as of its current record.
-pub fn calendar_file(row: &AppointmentRow, provider_name: &str, domain: &str) -> Option<(String, String)> {
+/// Its words are in the customer's language (`locale`, as the notice carrying it was
+/// written): a Spanish customer's calendar says "visita del técnico".
+pub fn calendar_file(
+    row: &AppointmentRow,
+    provider_name: &str,
+    domain: &str,
+    locale: &str,
+) -> Option<(String, String)> {
     let a = appointment_of(row).ok()?;
-    let summary = format!("{provider_name}: technician visit {}", a.reference);
+    let words = appointment::calendar_words(locale);
+    let summary = format!("{provider_name}: {} {}", words.visit, a.reference);
     let text = appointment::CalendarText {
         provider_name,
         uid_domain: domain,
         summary: &summary,
-        description: Some("Your reference is in the title: give it if you need to change the visit."),
+        description: Some(words.description),
         location: None,
     };
     Some((format!("{}.ics", a.reference), appointment::ics(&a, &text)))
