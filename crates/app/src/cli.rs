@@ -1050,8 +1050,25 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand) -> Result<()> {
             return print_json(&serde_json::json!({ "incident": incident, "timeline": timeline }));
         }
     };
+    let untranslated = engine.untranslated(&changed).await?;
+    warn_untranslated(&untranslated);
     let tick = engine.tick().await?;
-    print_json(&serde_json::json!({ "incident": changed, "processed": tick }))
+    print_json(&serde_json::json!({ "incident": changed, "processed": tick, "untranslated": untranslated }))
+}
+
+/// Tells the operator, on standard error, who will read their words untranslated.
+fn warn_untranslated(untranslated: &std::collections::BTreeMap<String, u64>) {
+    if untranslated.is_empty() {
+        return;
+    }
+    let total: u64 = untranslated.values().sum();
+    let who: Vec<String> = untranslated.iter().map(|(language, n)| format!("{language}: {n}")).collect();
+    let first = untranslated.keys().next().map_or("es", String::as_str);
+    eprintln!(
+        "warning: {total} affected customers will read your words untranslated ({}); \
+         add --cause-in {first}=... and --message-in {first}=...",
+        who.join(", ")
+    );
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@ pub struct FileSettings {
     pub database: Option<String>,
     pub provider_name: Option<String>,
     pub status_url: Option<String>,
+    /// The language operators write causes and messages in (default `en`): customers of
+    /// any other language read them untranslated unless a translation is given, and the
+    /// operator is told how many.
+    pub operator_language: Option<String>,
     pub policy: Option<PathBuf>,
     /// Which policies apply to which customers; see [`PolicyAssignment`].
     #[serde(default)]
@@ -205,6 +209,7 @@ pub struct Settings {
     pub database: String,
     pub provider_name: String,
     pub status_url: String,
+    pub operator_language: String,
     pub policy: Option<PathBuf>,
     pub policies: Vec<PolicyAssignment>,
     pub templates: Option<PathBuf>,
@@ -246,6 +251,7 @@ impl Settings {
             database: o.database.clone().or(file.database).unwrap_or_else(|| DEFAULT_DATABASE.into()),
             provider_name: o.provider_name.clone().or(file.provider_name).unwrap_or(defaults.provider_name),
             status_url: o.status_url.clone().or(file.status_url).unwrap_or(defaults.status_url),
+            operator_language: file.operator_language.unwrap_or(defaults.operator_language),
             policy,
             policies: file.policies,
             templates: o.templates.clone().or(file.templates),
@@ -341,6 +347,7 @@ impl Settings {
         let config = EngineConfig {
             provider_name: self.provider_name.clone(),
             status_url: self.status_url.clone(),
+            operator_language: self.operator_language.clone(),
             alerts: self.alerts.clone(),
             webhook: self.webhook.is_some(),
             updates_cap: self.delivery.updates_cap,

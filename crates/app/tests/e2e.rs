@@ -383,3 +383,34 @@ fn customers_whose_policy_pays_on_request_are_told_to_ask() {
     assert!(outbox.contains("ask us for it and we will\napply it"), "{outbox}");
     assert!(!outbox.contains("automatically") && !outbox.contains("tell you the amount"), "{outbox}");
 }
+
+/// The operator hears who will read their words untranslated (issue 17, item 3): Eve
+/// reads French, and an English-only declaration is flagged; with a French cause and
+/// message it is not.
+#[test]
+fn an_operator_is_told_who_reads_their_words_untranslated() {
+    let env = Env::new();
+    let at = "2026-11-23T14:00:00Z";
+    env.import_book(at, PLANS, TOPOLOGY, CUSTOMERS);
+    let declare = ["incident", "declare", "--element", "n1", "--cause", "Cut", "--message", "On site"];
+    let out = env.run(at, &[&declare[..], &["--next-update-by", "+1h"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: 1 affected customers will read your words untranslated (fr: 1)"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["untranslated"], serde_json::json!({"fr": 1}));
+
+    let translated = ["--cause-in", "fr=Coupure", "--message-in", "fr=Sur place", "--next-update-by", "+1h"];
+    let out = env.run(at, &[&declare[..], &translated[..]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["untranslated"], serde_json::json!({}));
+}

@@ -821,3 +821,36 @@ async fn preview_renders_every_kind_in_every_locale_on_each_channel() {
     let unknown = s.engine.preview("NOPE", "INC-000001", &[]).await.unwrap_err();
     assert_eq!(unknown.to_string(), "customer NOPE is not in the book");
 }
+
+/// The API names who reads the operator's words untranslated (issue 17, item 3): nobody
+/// while every affected customer reads English; a Spanish customer once one joins, until
+/// an update says it in Spanish too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declarations_and_updates_say_who_reads_them_untranslated() {
+    let s = TestServer::start().await;
+    import_book(&s).await;
+    let r = s.post("/v1/incidents", Some(&s.operator), &declaration()).await;
+    assert_eq!((r.status, r.header("amends-untranslated")), (201, None), "{}", r.body);
+    let spanish = format!(
+        "{}C9,Sol,sol@example.com,,es-ES,Europe/Madrid,basic,hub1,,1,2024-01-01T00:00:00Z,active\n",
+        CUSTOMERS
+    );
+    let r = s
+        .post(
+            "/v1/import",
+            Some(&s.admin),
+            &json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": spanish }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let update = json!({ "message": "The splice is under way." });
+    let r = s.post("/v1/incidents/INC-000001/updates", Some(&s.operator), &update).await;
+    assert_eq!((r.status, r.header("amends-untranslated")), (200, Some("es=1")), "{}", r.body);
+    let translated = json!({
+        "cause": "Fibre cut near Hub 1",
+        "message": "The splice is under way.",
+        "translations": { "es": { "cause": "Corte de fibra", "message": "El empalme está en marcha." } },
+    });
+    let r = s.post("/v1/incidents/INC-000001/updates", Some(&s.operator), &translated).await;
+    assert_eq!((r.status, r.header("amends-untranslated")), (200, None), "{}", r.body);
+}

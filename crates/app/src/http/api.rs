@@ -95,7 +95,8 @@ pub async fn import(
     security(("bearer" = ["operator"])),
     responses(
         (status = 201, description = "Declared", body = schemas::IncidentRow,
-            headers(("Location" = String, description = "The incident's URL"))),
+            headers(("Location" = String, description = "The incident's URL"),
+                ("Amends-Untranslated" = String, description = "Present when affected customers read another language than the operator and the cause or message has no translation for them: counts by language, `es=1234, fr=56`. Add `translations` to reach them in their own words."))),
         (status = 422, description = "Refused; `details` names each field in error", body = ErrorBody),
     ))]
 pub async fn declare(
@@ -104,8 +105,31 @@ pub async fn declare(
 ) -> Result<impl IntoResponse, ApiError> {
     let incident = state.engine.declare(declaration).await?;
     state.wake_worker();
+    let mut headers = untranslated_header(&state, &incident).await?;
     let location = format!("/v1/incidents/{}", incident.incident_id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(incident)))
+    headers.insert(
+        header::LOCATION,
+        header::HeaderValue::try_from(location).map_err(|e| ApiError::internal(&e))?,
+    );
+    Ok((StatusCode::CREATED, headers, Json(incident)))
+}
+
+/// The header naming who reads the operator's words untranslated.
+const UNTRANSLATED: &str = "Amends-Untranslated";
+
+/// [`UNTRANSLATED`] for the incident's latest words, when anyone reads them untranslated.
+async fn untranslated_header(
+    state: &AppState,
+    incident: &IncidentRow,
+) -> Result<header::HeaderMap, ApiError> {
+    let counts = state.engine.untranslated(incident).await?;
+    let mut headers = header::HeaderMap::new();
+    if !counts.is_empty() {
+        let value: Vec<String> = counts.iter().map(|(language, n)| format!("{language}={n}")).collect();
+        let value = header::HeaderValue::try_from(value.join(", ")).map_err(|e| ApiError::internal(&e))?;
+        headers.insert(UNTRANSLATED, value);
+    }
+    Ok(headers)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -188,7 +212,8 @@ pub async fn show_incident(
     params(("id" = String, Path, description = "Incident id", example = "INC-000001")),
     security(("bearer" = ["operator"])),
     responses(
-        (status = 200, description = "Updated", body = schemas::IncidentRow),
+        (status = 200, description = "Updated", body = schemas::IncidentRow,
+            headers(("Amends-Untranslated" = String, description = "Present when affected customers read another language than the operator and the cause or message has no translation for them: counts by language, `es=1234, fr=56`. Add `translations` to reach them in their own words."))),
         (status = 404, description = "No such incident", body = ErrorBody),
         (status = 409, description = "The incident is resolved", body = ErrorBody),
         (status = 422, description = "Refused; `details` names each field in error", body = ErrorBody),
@@ -197,10 +222,10 @@ pub async fn update_incident(
     State(state): State<AppState>,
     PathParam(id): PathParam<String>,
     JsonBody(update): JsonBody<UpdateRequest>,
-) -> Result<Json<IncidentRow>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let incident = state.engine.update(&id, update).await?;
     state.wake_worker();
-    Ok(Json(incident))
+    Ok((untranslated_header(&state, &incident).await?, Json(incident)))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -89,6 +89,8 @@ fn checked(id: &str, result: Result<(), Vec<IncidentError>>) -> Result<(), Engin
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub provider_name: String,
+    /// The language operators write causes and messages in; see [`Engine::untranslated`].
+    pub operator_language: String,
     /// Incident status pages live at `{status_url}/{incident_id}`.
     pub status_url: String,
     /// After an estimate lapses, the next word is promised within this; each automatic
@@ -123,6 +125,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             provider_name: "Your provider".into(),
+            operator_language: "en".into(),
             status_url: "http://127.0.0.1:8080/status".into(),
             follow_up: LAPSE_FOLLOW_UP,
             alerts: crate::alerts::AlertSettings::default(),
@@ -272,6 +275,37 @@ impl Engine {
     /// Posts an operator's update. A field left out keeps its value, except a time that
     /// has already passed: an ETR in the past becomes "being revised" and a passed "next
     /// update by" moves to now + the follow-up, so an update never repeats a stale promise.
+    /// Affected customers who will read the operator's own words in another language than
+    /// theirs, counted by language: those whose language is not the operator's, with no
+    /// translation of the cause for their locale or language, or (when the latest entry
+    /// says something) of its message. The operator is told, so a Spanish customer is not
+    /// sent English without anyone knowing.
+    pub async fn untranslated(
+        &self,
+        incident: &IncidentRow,
+    ) -> Result<std::collections::BTreeMap<String, u64>, EngineError> {
+        let timeline = self.store.updates(&incident.incident_id).await?;
+        let (message, messages) = match timeline.last() {
+            Some(entry) => (entry.message.as_str(), entry.messages.clone()),
+            None => ("", Default::default()),
+        };
+        let messages = &messages;
+        let book = self.book().await?;
+        let mut counts = std::collections::BTreeMap::new();
+        for c in book.affected(&book.element_indices(&incident.element_ids)) {
+            let locale = &book.customers[c as usize].locale;
+            if locale.language() == self.config.operator_language {
+                continue;
+            }
+            let cause = incident::for_locale(&incident.causes, locale).is_some();
+            let said = message.trim().is_empty() || incident::for_locale(messages, locale).is_some();
+            if !(cause && said) {
+                *counts.entry(locale.language().to_string()).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
+    }
+
     pub async fn update(&self, id: &str, req: UpdateRequest) -> Result<IncidentRow, EngineError> {
         let now = self.clock.now();
         let current = self.incident(id).await?;
