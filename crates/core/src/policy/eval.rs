@@ -540,6 +540,12 @@ impl Run<'_, '_> {
             if let Some(when) = &rule.when
                 && !self.scope.test(when, view)?
             {
+                self.notes.push(format!(
+                    "{}: `{}` is false for outage {}.",
+                    rule.description,
+                    when.source,
+                    ep.events.join(", ")
+                ));
                 continue;
             }
             if !self.paid_by_earlier(rule, &ep.events) {
@@ -594,6 +600,8 @@ impl Run<'_, '_> {
             if let Some(when) = &rule.when
                 && !self.scope.test(when, view)?
             {
+                self.notes
+                    .push(format!("{}: `{}` is false for {}.", rule.description, when.source, event.id));
                 continue;
             }
             let events = std::slice::from_ref(&event.id);
@@ -640,6 +648,12 @@ impl Run<'_, '_> {
             Pay::Periods { every, count, amount } => {
                 let n = self.count_periods(unit, every, *count)?;
                 if n == 0 {
+                    let none = describe_count(0, every, *count);
+                    self.notes.push(format!(
+                        "{}: {}, {none}; nothing is paid.",
+                        rule.description,
+                        what(unit, self)
+                    ));
                     return Ok(());
                 }
                 let v = self.value(amount, unit.anchor)?;
@@ -694,6 +708,7 @@ impl Run<'_, '_> {
             }
         }
         if amount == 0 {
+            self.notes.push(format!("{text} Nothing is paid."));
             return Ok(0);
         }
         self.lines.push(Line {
@@ -955,9 +970,6 @@ impl Run<'_, '_> {
                     let value = Ratio::new(numerator, i128::from(g.cycle.seconds()))
                         .ok_or_else(|| self.fail("an empty billing cycle"))?;
                     let amount_minor = self.round(value)?;
-                    if amount_minor == 0 {
-                        continue;
-                    }
                     let detail = ProratedDetail {
                         pieces: g.pieces,
                         seconds: g.seconds,
@@ -965,6 +977,10 @@ impl Run<'_, '_> {
                         price,
                         rounding: self.policy.rounding,
                     };
+                    if amount_minor == 0 {
+                        self.notes.push(format!("{} Nothing is paid.", detail.explain(0)));
+                        continue;
+                    }
                     self.lines.push(Line {
                         rule: rule.id.clone(),
                         rule_index: index,

@@ -375,3 +375,56 @@ fn a_policy_says_whether_it_pays_outages_without_a_claim() {
     assert!(set.pays_outages_automatically("residential", "", "fast"));
     assert!(!set.pays_outages_automatically("business", "", "fast"), "one of their policies needs a claim");
 }
+
+/// Nothing paid is never silent (issue 17, item 16): a `when` that is false, a count of
+/// no whole period, and an amount that rounds to zero each leave a note saying why.
+#[test]
+fn a_zero_says_why() {
+    let p = policy(
+        r#"
+id = "zeros"
+version = 1
+
+[[rules]]
+id = "prorated"
+event = "outage"
+pay = { basis = "prorated" }
+
+[[rules]]
+id = "storms"
+description = "Storm bonus"
+event = "outage"
+when = "customer.segment == 'business'"
+pay = { basis = "once", amount = { minor = 500 } }
+
+[[rules]]
+id = "days"
+description = "Per full day"
+event = "outage"
+pay = { basis = "periods", every = "calendar-day", count = "complete", amount = { minor = 100 } }
+
+[[rules]]
+id = "tiny"
+description = "A tiny fixed sum"
+event = "outage"
+pay = { basis = "once", amount = { minor = 0 } }
+"#,
+    );
+    let e = run(
+        &p,
+        customer("UTC", "USD", 7999),
+        vec![outage("F1", "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z", None)],
+    );
+    assert_eq!((e.total_minor, e.lines.len()), (0, 0), "{e:?}");
+    let notes = e.notes.join("\n");
+    for why in [
+        "Outage 2026-11-23 10:00-10:00 UTC, 10 s of the 2,592,000-s billing cycle",
+        "rounded half-up to 0.00 USD. Nothing is paid.",
+        "Storm bonus: `customer.segment == 'business'` is false for outage F1.",
+        "Per full day: ",
+        "0 full days; nothing is paid.",
+        "A tiny fixed sum: ",
+    ] {
+        assert!(notes.contains(why), "no {why:?} in:\n{notes}");
+    }
+}
