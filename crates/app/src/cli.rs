@@ -23,6 +23,10 @@ use std::sync::Arc;
 pub struct Cli {
     #[command(flatten)]
     pub settings: Overrides,
+    /// Print what a command did as JSON (the default when standard output is not a
+    /// terminal; on a terminal, a short summary).
+    #[arg(long, global = true, help_heading = "Settings (every command)")]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -683,6 +687,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         return policy(cmd);
     }
     let settings = Settings::resolve(&cli.settings)?;
+    let json = cli.json;
     if cli.command.only_reads() {
         settings.ensure_database_exists()?;
     }
@@ -695,9 +700,16 @@ pub async fn run(cli: Cli) -> Result<()> {
     let engine = settings.engine_with(settings.clock()).await?;
     match cli.command {
         Command::Import { dir } => import(&engine, &dir).await,
-        Command::Incident(cmd) => incident(&engine, cmd).await,
-        Command::Tick => print_json(&engine.tick().await?),
-        Command::Deliver => print_json(&settings.dispatcher(&engine).await?.deliver_due().await?),
+        Command::Incident(cmd) => incident(&engine, cmd, json).await,
+        Command::Tick => {
+            let report = while_working("running the steps that are due", engine.tick()).await?;
+            print_report(&report, json, |r| summary_lines(r, "nothing was due"))
+        }
+        Command::Deliver => {
+            let dispatcher = settings.dispatcher(&engine).await?;
+            let report = while_working("sending what is due", dispatcher.deliver_due()).await?;
+            print_report(&report, json, |r| summary_lines(r, "nothing was due to send"))
+        }
         Command::Credits(CreditsCommand::Export { format, incident, customer, output }) => {
             let filter =
                 CreditFilter { customer_id: customer, source_event: incident, ..CreditFilter::default() };
@@ -961,6 +973,101 @@ async fn customer(engine: &Engine, command: CustomerCommand) -> Result<()> {
     }
 }
 
+/// A report as JSON (with `--json`, or when standard output is not a terminal: a script
+/// reads it), or as the few lines `human` makes of it.
+fn print_report<T: serde::Serialize>(
+    report: &T,
+    json: bool,
+    human: impl Fn(&serde_json::Value) -> Vec<String>,
+) -> Result<()> {
+    if json || !std::io::stdout().is_terminal() {
+        return print_json(report);
+    }
+    let value = serde_json::to_value(report)?;
+    let mut out = std::io::stdout().lock();
+    for line in human(&value) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(out.flush()?)
+}
+
+/// What a report of counters says, in a few lines: every counter that is not zero, with
+/// its section (`fanout: 1,234 notices queued`), or `idle` when all are.
+pub fn summary_lines(report: &serde_json::Value, idle: &str) -> Vec<String> {
+    fn walk(value: &serde_json::Value, section: &str, lines: &mut Vec<String>) {
+        let Some(map) = value.as_object() else { return };
+        let mut here = Vec::new();
+        for (key, v) in map {
+            let words = key.replace('_', " ");
+            match v {
+                serde_json::Value::Number(n) if n.as_f64().is_some_and(|f| f != 0.0) => {
+                    here.push(format!("{} {words}", thousands(n)))
+                }
+                serde_json::Value::Object(totals) if key == "total_minor" => {
+                    let credited: Vec<String> = totals
+                        .iter()
+                        .filter_map(|(code, n)| {
+                            let minor = n.as_i64().filter(|m| *m != 0)?;
+                            Some(match amends_core::money::Currency::parse(code) {
+                                Ok(c) => amends_core::money::Money::new(minor, c).to_string(),
+                                Err(_) => format!("{minor} {code} minor units"),
+                            })
+                        })
+                        .collect();
+                    if !credited.is_empty() {
+                        here.push(format!("{} credited", credited.join(" and ")));
+                    }
+                }
+                serde_json::Value::Object(_) => walk(v, &words, lines),
+                _ => {}
+            }
+        }
+        if !here.is_empty() {
+            let prefix = if section.is_empty() { String::new() } else { format!("{section}: ") };
+            lines.push(format!("{prefix}{}", here.join(", ")));
+        }
+    }
+    let mut lines = Vec::new();
+    walk(report, "", &mut lines);
+    if lines.is_empty() {
+        lines.push(idle.to_string());
+    }
+    lines
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: &serde_json::Number) -> String {
+    let text = n.to_string();
+    let (digits, rest) = text.split_at(text.find('.').unwrap_or(text.len()));
+    let (sign, digits) = digits.strip_prefix('-').map_or(("", digits), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}{rest}")
+}
+
+/// Runs `work` with a spinner on a terminal's standard error, so a long step is never
+/// silent; nothing is drawn otherwise.
+async fn while_working<T>(what: &str, work: impl std::future::Future<Output = T>) -> T {
+    let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if !std::io::stderr().is_terminal() {
+        spinner.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    spinner.set_message(what.to_string());
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let out = work.await;
+    spinner.finish_and_clear();
+    out
+}
+
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{}", serde_json::to_string_pretty(value)?).and_then(|()| out.flush()) {
@@ -976,17 +1083,43 @@ pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {human_pos}/{human_len} rows ({rate} rows/s, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0}", state.per_sec());
+        })
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar
 }
 
+/// The data rows of the book's three files in `dir` (lines after each header), read once
+/// quickly for the progress bar's total; a file that cannot be read counts 0 here and is
+/// reported by the import itself.
+fn rows_in(dir: &std::path::Path) -> u64 {
+    use std::io::Read;
+    let lines = |name: &str| -> u64 {
+        let Ok(mut file) = std::fs::File::open(dir.join(name)) else { return 0 };
+        let (mut buf, mut n, mut last) = (vec![0u8; 1 << 16], 0u64, b'\n');
+        while let Ok(read) = file.read(&mut buf) {
+            if read == 0 {
+                break;
+            }
+            n += buf[..read].iter().filter(|&&b| b == b'\n').count() as u64;
+            last = buf[read - 1];
+        }
+        (n + u64::from(last != b'\n')).saturating_sub(1)
+    };
+    ["plans.csv", "topology.csv", "customers.csv"].into_iter().map(lines).sum()
+}
+
 async fn import(engine: &Arc<Engine>, dir: &std::path::Path) -> Result<()> {
     let input = ImportInput::from_dir(dir)?;
-    let bar = progress_bar(0, "writing");
+    // The total is known before the first row is written: the bar never grows.
+    let bar = progress_bar(rows_in(dir), "writing");
     let progress = |n: u64| {
         bar.set_length(bar.length().unwrap_or(0).max(n));
         bar.set_position(n);
@@ -1006,7 +1139,7 @@ async fn import(engine: &Arc<Engine>, dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand) -> Result<()> {
+async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand, json: bool) -> Result<()> {
     let changed = match cmd {
         IncidentCommand::Declare {
             elements,
@@ -1052,8 +1185,29 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand) -> Result<()> {
     };
     let untranslated = engine.untranslated(&changed).await?;
     warn_untranslated(&untranslated);
-    let tick = engine.tick().await?;
-    print_json(&serde_json::json!({ "incident": changed, "processed": tick, "untranslated": untranslated }))
+    let tick = while_working("telling the customers", engine.tick()).await?;
+    let report = serde_json::json!({ "incident": changed, "processed": tick, "untranslated": untranslated });
+    print_report(&report, json, |r| {
+        let mut lines = vec![incident_headline(&changed)];
+        lines.extend(summary_lines(&r["processed"], "no notice was due yet"));
+        lines
+    })
+}
+
+/// `INC-000001 acknowledged on hub-7; back by 2026-11-23 16:00 UTC; next update by ...`.
+fn incident_headline(incident: &amends_store::IncidentRow) -> String {
+    let when = |t: jiff::Timestamp| t.strftime("%Y-%m-%d %H:%M UTC").to_string();
+    let mut line =
+        format!("{} {} on {}", incident.incident_id, incident.state, incident.element_ids.join(", "));
+    match (incident.resolved_at, incident.etr) {
+        (Some(at), _) => line.push_str(&format!("; resolved at {}", when(at))),
+        (None, Some(etr)) => line.push_str(&format!("; back by {}", when(etr))),
+        (None, None) => line.push_str("; no estimate yet"),
+    }
+    if let (None, Some(next)) = (incident.resolved_at, incident.next_update_by) {
+        line.push_str(&format!("; next update by {}", when(next)));
+    }
+    line
 }
 
 /// Tells the operator, on standard error, who will read their words untranslated.
@@ -1091,6 +1245,43 @@ mod tests {
         for bad in ["+4 parsecs", "+-4h", "+", "-+2d"] {
             assert!(at(bad).unwrap_err().contains("is not a time from now"), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::{rows_in, summary_lines};
+    use serde_json::json;
+
+    /// A report of counters reads as a few lines on a terminal: the counters that moved,
+    /// by section, amounts as money (issue 17, item 13).
+    #[test]
+    fn a_report_of_counters_is_a_few_lines() {
+        let tick = json!({
+            "automatic_updates": 0,
+            "fanout": { "updates": 1, "notices_queued": 1234567, "declined": 0 },
+            "credits": { "incidents": 1, "credits_written": 8007, "total_minor": { "USD": 152213, "EUR": 0 } },
+            "surveys": { "decided": 0, "sent": 0 },
+        });
+        assert_eq!(
+            summary_lines(&tick, "nothing was due"),
+            [
+                "credits: 8,007 credits written, 1 incidents, 1,522.13 USD credited",
+                "fanout: 1,234,567 notices queued, 1 updates",
+            ]
+        );
+        let idle = json!({ "sent": 0, "retried": 0, "failed": 0, "suppressed": 0 });
+        assert_eq!(summary_lines(&idle, "nothing was due to send"), ["nothing was due to send"]);
+        assert_eq!(summary_lines(&json!({ "sent": 12, "failed": 1 }), "idle"), ["1 failed, 12 sent"]);
+    }
+
+    /// The import bar's total is counted before the first row: it never grows.
+    #[test]
+    fn the_import_total_is_known_up_front() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("plans.csv"), "plan_id\np1\np2\n").unwrap();
+        std::fs::write(dir.path().join("customers.csv"), "customer_id\nc1\nc2\nc3").unwrap();
+        assert_eq!(rows_in(dir.path()), 5, "no topology.csv counts 0; a last line without a newline counts");
     }
 }
 
