@@ -758,9 +758,9 @@ async fn preview_renders_every_kind_in_every_locale_on_each_channel() {
     let s = TestServer::start().await;
     import_book(&s).await;
     declare(&s).await;
-    // C1 has an email and a phone: two channels; three locales; no credit yet, so four kinds.
+    // C1 has an email and a phone: two channels; five locales; no credit yet, so four kinds.
     let previews = s.engine.preview("C1", "INC-000001", &[]).await.unwrap();
-    assert_eq!(previews.len(), 4 * 3 * 2);
+    assert_eq!(previews.len(), 4 * 5 * 2);
     let ack = |locale: &str| {
         previews
             .iter()

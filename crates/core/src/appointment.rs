@@ -819,6 +819,14 @@ pub fn calendar_words(locale: &str) -> CalendarWords {
             visit: "passage du technicien",
             description: "Votre référence est dans le titre : rappelez-la pour modifier le rendez-vous.",
         },
+        "de" => CalendarWords {
+            visit: "Technikertermin",
+            description: "Ihre Referenz steht im Titel: Nennen Sie sie, wenn Sie den Termin ändern möchten.",
+        },
+        "pt" => CalendarWords {
+            visit: "visita do técnico",
+            description: "Sua referência está no título: informe-a se precisar mudar a visita.",
+        },
         _ => CalendarWords {
             visit: "technician visit",
             description: "Your reference is in the title: give it if you need to change the visit.",
@@ -1450,11 +1458,8 @@ mod tests {
         assert_eq!(calendar_words("es-MX").visit, "visita del técnico");
         assert_eq!(calendar_words("fr").visit, "passage du technicien");
         assert_eq!(calendar_words("en-GB").visit, "technician visit");
-        assert_eq!(
-            calendar_words("de-DE"),
-            calendar_words("en"),
-            "no German templates yet: English, as its notices"
-        );
+        assert_eq!(calendar_words("de-DE").visit, "Technikertermin");
+        assert_eq!(calendar_words("nl"), calendar_words("en"), "no Dutch templates: English, as its notices");
     }
 
     #[test]

@@ -562,16 +562,30 @@ pub fn customer_line(code: LineCode, amount: &str, seconds: i64, language: &str)
         (LineCode::UnusedRefund, "fr") => {
             format!("Nous vous rembourserons {amount} pour {time} de service payé que vous n'utiliserez pas.")
         }
+        (LineCode::UnusedRefund, "de") => {
+            format!("Wir erstatten Ihnen {amount} für bezahlte, nicht genutzte Zeit: {time}.")
+        }
+        (LineCode::UnusedRefund, "pt") => {
+            format!("Vamos devolver {amount} por {time} de serviço pago que você não vai usar.")
+        }
         (LineCode::UnusedRefund, _) => {
             format!("We will refund {amount} for the {time} you paid for and will not use.")
         }
         (LineCode::UsedCharge, "es") => format!("{amount} por {time} de servicio usado en este ciclo."),
         (LineCode::UsedCharge, "fr") => format!("{amount} pour {time} de service utilisé ce cycle-ci."),
+        (LineCode::UsedCharge, "de") => format!("{amount} für die in diesem Zeitraum genutzte Zeit: {time}."),
+        (LineCode::UsedCharge, "pt") => format!("{amount} por {time} de serviço usado neste ciclo."),
         (LineCode::UsedCharge, _) => format!("{amount} for the {time} of service you used this cycle."),
         (LineCode::Credits, "es") => {
             format!("{amount} de abonos que aún no estaban en una factura, descontados.")
         }
         (LineCode::Credits, "fr") => format!("{amount} d'avoirs pas encore facturés, déduits."),
+        (LineCode::Credits, "de") => {
+            format!("{amount} an Gutschriften, die noch auf keiner Rechnung standen, abgezogen.")
+        }
+        (LineCode::Credits, "pt") => {
+            format!("{amount} de créditos que ainda não estavam em uma fatura, descontados.")
+        }
         (LineCode::Credits, _) => format!("{amount} of credits not yet on a bill, taken off."),
     }
 }
@@ -582,6 +596,8 @@ fn spoken_duration(seconds: i64, language: &str) -> String {
     let (day, days, hour, hours, minute, minutes, and) = match language {
         "es" => ("día", "días", "hora", "horas", "minuto", "minutos", "y"),
         "fr" => ("jour", "jours", "heure", "heures", "minute", "minutes", "et"),
+        "de" => ("Tag", "Tage", "Stunde", "Stunden", "Minute", "Minuten", "und"),
+        "pt" => ("dia", "dias", "hora", "horas", "minuto", "minutos", "e"),
         _ => ("day", "days", "hour", "hours", "minute", "minutes", "and"),
     };
     let count = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
@@ -839,6 +855,14 @@ mod customer_words {
             "$1.42 for the 25 minutes of service you used this cycle."
         );
         assert!(line(LineCode::UnusedRefund, 5_399, "en").contains("the 1 hour you"));
-        assert_eq!(line(LineCode::Credits, 0, "de"), "$1.42 of credits not yet on a bill, taken off.");
+        assert_eq!(
+            line(LineCode::UnusedRefund, 86_400 + 7_200, "de"),
+            "Wir erstatten Ihnen $1.42 für bezahlte, nicht genutzte Zeit: 1 Tag und 2 Stunden."
+        );
+        assert_eq!(
+            line(LineCode::UnusedRefund, 50_400, "pt"),
+            "Vamos devolver $1.42 por 14 horas de serviço pago que você não vai usar."
+        );
+        assert_eq!(line(LineCode::Credits, 0, "nl"), "$1.42 of credits not yet on a bill, taken off.");
     }
 }

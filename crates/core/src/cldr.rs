@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 /// Languages whose customers read notices in their own language (the shipped templates).
-pub const WRITTEN_LANGUAGES: [&str; 3] = ["en", "es", "fr"];
+pub const WRITTEN_LANGUAGES: [&str; 5] = ["en", "es", "fr", "de", "pt"];
 
 /// The locale a customer's dates and numbers are written in: theirs, when notices are
 /// written in their language; English otherwise.
@@ -150,8 +150,9 @@ mod tests {
             ("es-ES", "Europe/Madrid", "lunes, 23 de noviembre a las 22:00 CET"),
             ("fr-FR", "Europe/Paris", "lundi 23 novembre à 22:00 UTC+1"),
             ("fr-CA", "America/Toronto", "lundi 23 novembre à 16 h 00 HNE"),
+            ("de-DE", "Europe/Berlin", "Montag, 23. November um 22:00 MEZ"),
+            ("pt-BR", "America/Sao_Paulo", "segunda-feira, 23 de novembro às 18:00 BRT"),
             // No shipped templates: English notices, English dates.
-            ("de-DE", "Europe/Berlin", "Monday, November 23 at 10:00\u{202f}PM GMT+1"),
             ("nl", "UTC", "Monday, November 23 at 9:00\u{202f}PM UTC"),
         ];
         for (tag, zone, want) in cases {

@@ -328,12 +328,12 @@ fn kinds_list() -> String {
     NoticeKind::ALL.map(NoticeKind::as_str).join(", ")
 }
 
-/// The shipped templates: every kind in English, Spanish and French, for email (and
-/// webhooks: `<kind>.txt`, a subject line then the body) and for SMS (`<kind>.sms.txt`,
-/// one short text). Spanish SMS keep their accents: á í ó ú are in GSM-7's Spanish single
+/// The shipped templates: every kind in English, Spanish, French, German and Portuguese,
+/// for email (and webhooks: `<kind>.txt`, a subject line then the body) and for SMS
+/// (`<kind>.sms.txt`, one short text). Spanish SMS keep their accents: á í ó ú are in GSM-7's Spanish single
 /// shift table (`sms::Language::Spanish`), so through a gateway that has it a text stays
 /// in GSM-7 segments; through one without, it is UCS-2.
-const BUILTIN: [(&str, &str); 84] = [
+const BUILTIN: [(&str, &str); 140] = [
     ("en/acknowledgement.txt", include_str!("../templates/en/acknowledgement.txt")),
     ("en/acknowledgement.sms.txt", include_str!("../templates/en/acknowledgement.sms.txt")),
     ("en/update.txt", include_str!("../templates/en/update.txt")),
@@ -418,6 +418,62 @@ const BUILTIN: [(&str, &str); 84] = [
     ("fr/account_cancelled.sms.txt", include_str!("../templates/fr/account_cancelled.sms.txt")),
     ("fr/survey.txt", include_str!("../templates/fr/survey.txt")),
     ("fr/survey.sms.txt", include_str!("../templates/fr/survey.sms.txt")),
+    ("de/acknowledgement.txt", include_str!("../templates/de/acknowledgement.txt")),
+    ("de/acknowledgement.sms.txt", include_str!("../templates/de/acknowledgement.sms.txt")),
+    ("de/update.txt", include_str!("../templates/de/update.txt")),
+    ("de/update.sms.txt", include_str!("../templates/de/update.sms.txt")),
+    ("de/restored.txt", include_str!("../templates/de/restored.txt")),
+    ("de/restored.sms.txt", include_str!("../templates/de/restored.sms.txt")),
+    ("de/credit.txt", include_str!("../templates/de/credit.txt")),
+    ("de/credit.sms.txt", include_str!("../templates/de/credit.sms.txt")),
+    ("de/still_down.txt", include_str!("../templates/de/still_down.txt")),
+    ("de/still_down.sms.txt", include_str!("../templates/de/still_down.sms.txt")),
+    ("de/case_response.txt", include_str!("../templates/de/case_response.txt")),
+    ("de/case_response.sms.txt", include_str!("../templates/de/case_response.sms.txt")),
+    ("de/case_owner.txt", include_str!("../templates/de/case_owner.txt")),
+    ("de/case_owner.sms.txt", include_str!("../templates/de/case_owner.sms.txt")),
+    ("de/case_note.txt", include_str!("../templates/de/case_note.txt")),
+    ("de/case_note.sms.txt", include_str!("../templates/de/case_note.sms.txt")),
+    ("de/case_follow_up.txt", include_str!("../templates/de/case_follow_up.txt")),
+    ("de/case_follow_up.sms.txt", include_str!("../templates/de/case_follow_up.sms.txt")),
+    ("de/appointment_booked.txt", include_str!("../templates/de/appointment_booked.txt")),
+    ("de/appointment_booked.sms.txt", include_str!("../templates/de/appointment_booked.sms.txt")),
+    ("de/appointment_cancelled.txt", include_str!("../templates/de/appointment_cancelled.txt")),
+    ("de/appointment_cancelled.sms.txt", include_str!("../templates/de/appointment_cancelled.sms.txt")),
+    ("de/appointment_missed.txt", include_str!("../templates/de/appointment_missed.txt")),
+    ("de/appointment_missed.sms.txt", include_str!("../templates/de/appointment_missed.sms.txt")),
+    ("de/account_cancelled.txt", include_str!("../templates/de/account_cancelled.txt")),
+    ("de/account_cancelled.sms.txt", include_str!("../templates/de/account_cancelled.sms.txt")),
+    ("de/survey.txt", include_str!("../templates/de/survey.txt")),
+    ("de/survey.sms.txt", include_str!("../templates/de/survey.sms.txt")),
+    ("pt/acknowledgement.txt", include_str!("../templates/pt/acknowledgement.txt")),
+    ("pt/acknowledgement.sms.txt", include_str!("../templates/pt/acknowledgement.sms.txt")),
+    ("pt/update.txt", include_str!("../templates/pt/update.txt")),
+    ("pt/update.sms.txt", include_str!("../templates/pt/update.sms.txt")),
+    ("pt/restored.txt", include_str!("../templates/pt/restored.txt")),
+    ("pt/restored.sms.txt", include_str!("../templates/pt/restored.sms.txt")),
+    ("pt/credit.txt", include_str!("../templates/pt/credit.txt")),
+    ("pt/credit.sms.txt", include_str!("../templates/pt/credit.sms.txt")),
+    ("pt/still_down.txt", include_str!("../templates/pt/still_down.txt")),
+    ("pt/still_down.sms.txt", include_str!("../templates/pt/still_down.sms.txt")),
+    ("pt/case_response.txt", include_str!("../templates/pt/case_response.txt")),
+    ("pt/case_response.sms.txt", include_str!("../templates/pt/case_response.sms.txt")),
+    ("pt/case_owner.txt", include_str!("../templates/pt/case_owner.txt")),
+    ("pt/case_owner.sms.txt", include_str!("../templates/pt/case_owner.sms.txt")),
+    ("pt/case_note.txt", include_str!("../templates/pt/case_note.txt")),
+    ("pt/case_note.sms.txt", include_str!("../templates/pt/case_note.sms.txt")),
+    ("pt/case_follow_up.txt", include_str!("../templates/pt/case_follow_up.txt")),
+    ("pt/case_follow_up.sms.txt", include_str!("../templates/pt/case_follow_up.sms.txt")),
+    ("pt/appointment_booked.txt", include_str!("../templates/pt/appointment_booked.txt")),
+    ("pt/appointment_booked.sms.txt", include_str!("../templates/pt/appointment_booked.sms.txt")),
+    ("pt/appointment_cancelled.txt", include_str!("../templates/pt/appointment_cancelled.txt")),
+    ("pt/appointment_cancelled.sms.txt", include_str!("../templates/pt/appointment_cancelled.sms.txt")),
+    ("pt/appointment_missed.txt", include_str!("../templates/pt/appointment_missed.txt")),
+    ("pt/appointment_missed.sms.txt", include_str!("../templates/pt/appointment_missed.sms.txt")),
+    ("pt/account_cancelled.txt", include_str!("../templates/pt/account_cancelled.txt")),
+    ("pt/account_cancelled.sms.txt", include_str!("../templates/pt/account_cancelled.sms.txt")),
+    ("pt/survey.txt", include_str!("../templates/pt/survey.txt")),
+    ("pt/survey.sms.txt", include_str!("../templates/pt/survey.sms.txt")),
 ];
 
 /// Longest template, in bytes, and the most fuel (instructions) one render may burn, so
@@ -687,7 +743,7 @@ mod tests {
     #[test]
     fn shipped_sms_fit_in_three_segments_and_spanish_stays_in_gsm7_with_its_shift_table() {
         let templates = Templates::builtin();
-        for locale in ["en", "es", "fr"] {
+        for locale in ["en", "es", "fr", "de", "pt"] {
             let locale = Locale::parse(locale).unwrap();
             for kind in NoticeKind::ALL {
                 let name = templates.resolve_for(kind, TemplateForm::Sms, &locale).unwrap();
@@ -723,7 +779,7 @@ mod tests {
     fn render_everywhere(kind: NoticeKind, ctx: &NoticeContext) -> Vec<(String, String, String)> {
         let t = Templates::builtin();
         let mut rendered = Vec::new();
-        for locale in ["en", "es", "fr"] {
+        for locale in ["en", "es", "fr", "de", "pt"] {
             let locale = Locale::parse(locale).unwrap();
             for form in [TemplateForm::Full, TemplateForm::Sms] {
                 let name = t.resolve_for(kind, form, &locale).unwrap();
@@ -789,7 +845,13 @@ mod tests {
     fn follow_up_mentions_the_gift_only_when_there_is_one() {
         let with = NoticeContext::sample();
         let without = NoticeContext { gift: None, ..NoticeContext::sample() };
-        let gift_lines = ["To thank you for your patience", "Para agradecerle", "Pour vous remercier"];
+        let gift_lines = [
+            "To thank you for your patience",
+            "Para agradecerle",
+            "Pour vous remercier",
+            "Als Dank für Ihre Geduld",
+            "Para agradecer a sua paciência",
+        ];
         for (ctx, has_gift) in [(&with, true), (&without, false)] {
             for (name, _, body) in render_everywhere(NoticeKind::CaseFollowUp, ctx) {
                 assert_eq!(body.contains("premium channels"), has_gift, "{name}: {body}");
@@ -813,12 +875,22 @@ mod tests {
             "nothing to claim",
             "reclamar nada",
             "Rien à réclamer",
+            "automatisch",
+            "automaticamente",
+            "nichts beantragen",
+            "precisa pedir nada",
         ];
-        let amount = ["tell you the amount", "indicarle el importe", "indiquer le montant"];
+        let amount = [
+            "tell you the amount",
+            "indicarle el importe",
+            "indiquer le montant",
+            "den Betrag",
+            "informar o valor",
+        ];
         let on_request =
             NoticeContext { credit_automatic: false, credit_told: false, ..NoticeContext::sample() };
         let untold = NoticeContext { credit_told: false, ..NoticeContext::sample() };
-        for locale in ["en", "es", "fr"] {
+        for locale in ["en", "es", "fr", "de", "pt"] {
             let locale = Locale::parse(locale).unwrap();
             for kind in
                 [NoticeKind::Acknowledgement, NoticeKind::Restored, NoticeKind::Update, NoticeKind::StillDown]
@@ -877,10 +949,14 @@ mod tests {
     #[test]
     fn spanish_and_french_ship_every_kind_and_regions_fall_back_to_them() {
         let t = Templates::builtin();
-        assert_eq!(t.locales().collect::<Vec<_>>(), ["en", "es", "fr"]);
-        for (locale, greeting, kind_name) in
-            [("es-MX", "Hola, Ana:", "es/"), ("fr-CA", "Bonjour Ana,", "fr/"), ("de-DE", "Hello Ana,", "en/")]
-        {
+        assert_eq!(t.locales().collect::<Vec<_>>(), ["de", "en", "es", "fr", "pt"]);
+        for (locale, greeting, kind_name) in [
+            ("es-MX", "Hola, Ana:", "es/"),
+            ("fr-CA", "Bonjour Ana,", "fr/"),
+            ("de-DE", "Guten Tag Ana,", "de/"),
+            ("pt-BR", "Olá, Ana,", "pt/"),
+            ("nl-NL", "Hello Ana,", "en/"),
+        ] {
             let locale = Locale::parse(locale).unwrap();
             for kind in NoticeKind::ALL {
                 assert!(t.resolve(kind, &locale).unwrap().starts_with(kind_name), "{kind} in {locale}");

@@ -79,7 +79,12 @@ fn context(locale: &Locale, zone: &TimeZone, currency: &str) -> NoticeContext {
         effective: when("2026-12-03T14:03:00Z"),
         final_bill_total: Some(money(1839)),
         final_bill_refund: true,
-        final_bill_lines: vec![format!("{} for the 14 days you paid for and will not use", money(1839))],
+        final_bill_lines: vec![amends_core::cancellation::customer_line(
+            amends_core::cancellation::LineCode::UnusedRefund,
+            &money(1839),
+            14 * 86_400,
+            locale.language(),
+        )],
         retention_offer: Some("three months at half price if you stay".into()),
         survey_url: Some("https://northwind.example/s/7Kq2".into()),
         survey_expires: when("2026-12-17T14:03:00Z"),
