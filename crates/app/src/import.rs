@@ -274,6 +274,56 @@ fn header_columns(
     ok.then_some(Columns(cols))
 }
 
+/// Where a file's line breaks are, found as it is read, so a record is named by its true
+/// line: the csv crate's own count is one short for every CRLF (BurntSushi/rust-csv#395),
+/// which is what spreadsheets write. A break is a LF, a CR, or a CR LF pair (once); a
+/// quoted line break inside a field counts too, as a person reading the file counts it.
+#[derive(Clone, Default)]
+pub(crate) struct LineBreaks(std::sync::Arc<std::sync::Mutex<BreakState>>);
+
+#[derive(Default)]
+struct BreakState {
+    /// Byte offsets of the breaks, in order.
+    at: Vec<u64>,
+    read: u64,
+    last: u8,
+}
+
+impl LineBreaks {
+    /// `reader`, noting its line breaks here as it is read.
+    pub(crate) fn watch<R: Read>(&self, inner: R) -> WatchedLines<R> {
+        WatchedLines { inner, breaks: self.clone() }
+    }
+
+    /// The 1-based line holding the byte at `offset` (a record's or error's position).
+    pub(crate) fn line_of(&self, offset: u64) -> u64 {
+        let state = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        1 + state.at.partition_point(|&b| b < offset) as u64
+    }
+}
+
+/// A reader that tells [`LineBreaks`] where its breaks are.
+pub(crate) struct WatchedLines<R> {
+    inner: R,
+    breaks: LineBreaks,
+}
+
+impl<R: Read> Read for WatchedLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut state = self.breaks.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let start = state.read;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\r' || (b == b'\n' && state.last != b'\r') {
+                state.at.push(start + i as u64);
+            }
+            state.last = b;
+        }
+        state.read += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads one CSV file, parsing each record with `parse`; bad records go to `errors`.
 fn read_rows<T>(
     file: &str,
@@ -284,7 +334,8 @@ fn read_rows<T>(
     mut unparsed: impl FnMut(u64, &Columns, &csv::StringRecord),
     errors: &mut Errors,
 ) -> Vec<(u64, T)> {
-    let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
+    let breaks = LineBreaks::default();
+    let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(breaks.watch(reader));
     let header = match csv.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
@@ -301,7 +352,7 @@ fn read_rows<T>(
         match csv.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(0, |p| p.line());
+                let line = record.position().map_or(0, |p| breaks.line_of(p.byte()));
                 let id = columns.get(&record, 0);
                 match first_line_of.get(id) {
                     Some(first) => {
@@ -321,7 +372,7 @@ fn read_rows<T>(
                 }
             }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| breaks.line_of(p.byte()));
                 errors.push(file, line, csv_problem(&e));
                 if !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }) {
                     break;

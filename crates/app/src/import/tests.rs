@@ -201,3 +201,39 @@ fn errors_are_capped() {
     assert_eq!(errs.len(), IMPORT_ERRORS_MAX + 1);
     assert_eq!(errs.last().unwrap(), "+5");
 }
+
+/// A file saved with Windows line endings (what spreadsheets write), with old Mac ones,
+/// or mixed, with a quoted line break inside a field, names each bad line by its true line
+/// number (issue 18, item 1; the csv crate counts CRLF lines one short).
+#[test]
+fn bad_lines_are_named_truly_whatever_the_line_endings() {
+    let lines = [
+        "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status",
+        "C1,Ana,ana@example.com,,en,UTC,fast,n1,,1,2024-01-01T00:00:00Z,active",
+        "C2,\"Bo\nthe second\",bo@example.com,,en,UTC,fast,n1,,1,2024-01-01T00:00:00Z,active",
+        "C3,Cy,cy@example.com,,en,UTC,fast,n1,,1,2024-01-01T00:00:00Z,active",
+        "C4,Di,x@,,en,UTC,fast,n1,,1,2024-01-01T00:00:00Z,active",
+        "C5,too,few",
+    ];
+    // Line 3's field holds a line break, so C3 is on line 5, C4 on 6, C5 on 7.
+    let want = vec![
+        r#"customers.csv:6: email "x@" is not an address"#,
+        "customers.csv:7: has 3 fields where the header has 12",
+    ];
+    for (ending, name) in [("\n", "LF"), ("\r\n", "CRLF"), ("\r", "CR")] {
+        let text = lines.map(|l| l.replace('\n', ending)).join(ending) + ending;
+        let errs = check(Some(PLANS), Some(TOPOLOGY), Some(&text), &BookRows::default()).unwrap_err();
+        assert_eq!(errs, want, "{name}");
+    }
+    let mixed = format!(
+        "{}\r\n{}\n{}\r\n{}\n{}\r\n{}\n",
+        lines[0],
+        lines[1],
+        lines[2].replace('\n', "\r\n"),
+        lines[3],
+        lines[4],
+        lines[5]
+    );
+    let errs = check(Some(PLANS), Some(TOPOLOGY), Some(&mixed), &BookRows::default()).unwrap_err();
+    assert_eq!(errs, want, "mixed");
+}

@@ -128,19 +128,19 @@ pub fn read_agents_csv(path: &std::path::Path) -> Result<AgentsFile, CasesError>
     if std::fs::metadata(path).map_err(io)?.len() > AGENTS_FILE_BYTES_MAX {
         return Err(CasesError::Invalid(format!("{}: over {AGENTS_FILE_BYTES_MAX} bytes", path.display())));
     }
-    let mut reader =
-        csv::Reader::from_path(path).map_err(|e| CasesError::Invalid(format!("{}: {e}", path.display())))?;
+    let breaks = crate::import::LineBreaks::default();
+    let mut reader = csv::Reader::from_reader(breaks.watch(std::fs::File::open(path).map_err(io)?));
     let headers =
         reader.headers().map_err(|e| CasesError::Invalid(format!("{}: {e}", path.display())))?.clone();
     let mut file = AgentsFile::default();
     for record in reader.records() {
         let (record, line) = match record {
             Ok(record) => {
-                let line = record.position().map_or(0, |p| p.line());
+                let line = record.position().map_or(0, |p| breaks.line_of(p.byte()));
                 (record, line)
             }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| breaks.line_of(p.byte()));
                 let problem = match e.kind() {
                     csv::ErrorKind::UnequalLengths { len, .. } => {
                         format!("has {len} fields where the header has {}", headers.len())
