@@ -397,7 +397,7 @@ pub fn write_downtime(book: &LoadedBook, detector: &Detector, out: &mut dyn Writ
         for row in detector.downtime(i as u32) {
             let micros = row.end.duration_since(row.start).as_micros();
             w.write_record([
-                book.customers[row.customer as usize].id.as_str(),
+                crate::export::safe_cell(&book.customers[row.customer as usize].id).as_ref(),
                 &id,
                 &row.start.to_string(),
                 &row.end.to_string(),

@@ -61,3 +61,35 @@ async fn pages_make_no_difference() {
         (0, "[]\n".into())
     );
 }
+
+/// A cell a spreadsheet would run as a formula is neutralised with a leading quote (OWASP's
+/// CSV injection advice), numbers are left as numbers, and JSON is left alone (issue 18,
+/// item 14).
+#[tokio::test]
+async fn no_cell_of_the_csv_is_a_formula() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = amends_store::open(&dir.path().join("a.db").display().to_string()).await.unwrap();
+    let mut hostile = credit("=1+1", "INC-000001", -142);
+    hostile.explanation = "@SUM(A1:A9) +cmd".into();
+    let mut tabbed = credit("\tC2", "INC-000001", 5);
+    tabbed.explanation = "-2+3".into();
+    store.append_credits(&mut [hostile, tabbed]).await.unwrap();
+    let mut out = Vec::new();
+    export_credits_paged(store.as_ref(), CreditFilter::default(), Format::Csv, &mut out, 100).await.unwrap();
+    let csv = String::from_utf8(out).unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let cell = |row: usize, column: usize| rows[row][column].to_string();
+    // Keys order the rows: "'\tC2/..." sorts before "'=1+1/...".
+    assert_eq!((cell(0, 1), cell(0, 8)), ("'\tC2".to_string(), "'-2+3".to_string()), "{csv}");
+    assert_eq!(
+        (cell(1, 1), cell(1, 5), cell(1, 8)),
+        ("'=1+1".to_string(), "-142".to_string(), "'@SUM(A1:A9) +cmd".to_string()),
+        "{csv}"
+    );
+    for row in &rows {
+        for field in row {
+            assert!(!field.starts_with(['=', '+', '@', '\t', '\r']), "{field:?} in {csv}");
+        }
+    }
+}

@@ -2156,10 +2156,10 @@ async fn set_status(
 
 async fn book_appointment_numbers_and_refusals(store: &dyn Store) {
     let first = book(store, "c1", Some("t1"), 100, 200).await;
-    let expected = AppointmentRow { version: 1, ..visit("APT-00000013", "c1", Some("t1"), 100, 200) };
+    let expected = AppointmentRow { version: 1, ..visit("APT-2858-5588", "c1", Some("t1"), 100, 200) };
     assert_eq!(first, expected, "stored at version 1, whatever was given");
-    assert_eq!(store.appointment("APT-00000013").await.unwrap(), Some(expected));
-    assert_eq!(store.appointment("APT-00000021").await.unwrap(), None);
+    assert_eq!(store.appointment("APT-2858-5588").await.unwrap(), Some(expected));
+    assert_eq!(store.appointment("APT-7748-3325").await.unwrap(), None);
 
     // What `build` is shown: the number, and only this technician's live visits and holds.
     book(store, "c2", Some("t2"), 100, 200).await;
@@ -2169,8 +2169,8 @@ async fn book_appointment_numbers_and_refusals(store: &dyn Store) {
     let arrived = set_status(store, &arrived.reference, "arrived", |r| r.arrived_at = Some(at(510))).await;
     store
         .put_holds(
-            "APT-00000013",
-            &[hold("APT-00000013", "t1", 900, 950), hold("APT-00000013", "t2", 900, 10)],
+            "APT-2858-5588",
+            &[hold("APT-2858-5588", "t1", 900, 950), hold("APT-2858-5588", "t2", 900, 10)],
         )
         .await
         .unwrap();
@@ -2183,14 +2183,14 @@ async fn book_appointment_numbers_and_refusals(store: &dyn Store) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&refused, StoreError::Refused(m) if m == "window overlaps APT-00000013 — réservé"),
+        matches!(&refused, StoreError::Refused(m) if m == "window overlaps APT-2858-5588 — réservé"),
         "{refused:?}"
     );
-    assert_eq!(refused.to_string(), "window overlaps APT-00000013 — réservé", "the message as is");
+    assert_eq!(refused.to_string(), "window overlaps APT-2858-5588 — réservé", "the message as is");
     let (n, live, holds) = seen.into_inner().unwrap().unwrap();
     assert_eq!(n, 5);
-    assert_eq!(live, [store.appointment("APT-00000013").await.unwrap().unwrap(), arrived], "by window start");
-    assert_eq!(holds, [hold("APT-00000013", "t1", 900, 950)]);
+    assert_eq!(live, [store.appointment("APT-2858-5588").await.unwrap().unwrap(), arrived], "by window start");
+    assert_eq!(holds, [hold("APT-2858-5588", "t1", 900, 950)]);
 
     // The refusal rolled the number back: the next booking gets it.
     let next = book(store, "c5", None, 100, 200).await;
@@ -2209,10 +2209,10 @@ async fn book_appointment_numbers_and_refusals(store: &dyn Store) {
     // A reference on record, or a row for another technician: refused, nothing written,
     // and the number handed out again.
     let err = store
-        .book_appointment(Some("t1"), &|_, _, _| Ok(visit("APT-00000013", "c9", Some("t1"), 1, 2)))
+        .book_appointment(Some("t1"), &|_, _, _| Ok(visit("APT-2858-5588", "c9", Some("t1"), 1, 2)))
         .await;
-    assert!(matches!(&err, Err(StoreError::AppointmentExists(r)) if r == "APT-00000013"), "{err:?}");
-    assert_eq!(store.appointment("APT-00000013").await.unwrap().unwrap().customer_id, "c1");
+    assert!(matches!(&err, Err(StoreError::AppointmentExists(r)) if r == "APT-2858-5588"), "{err:?}");
+    assert_eq!(store.appointment("APT-2858-5588").await.unwrap().unwrap().customer_id, "c1");
     let err = store
         .book_appointment(Some("t1"), &|n, _, _| Ok(visit(&apt_reference(n), "c9", Some("t2"), 1, 2)))
         .await;
@@ -2286,7 +2286,7 @@ async fn update_appointment_versions_and_fixed_fields(store: &dyn Store) {
         ("customer_id", AppointmentRow { customer_id: "c2".into(), ..stored.clone() }),
         ("technician_id", AppointmentRow { technician_id: None, ..stored.clone() }),
         ("window_start", AppointmentRow { window_start: at(90), ..stored.clone() }),
-        ("rebooked_from", AppointmentRow { rebooked_from: Some("APT-00000021".into()), ..stored.clone() }),
+        ("rebooked_from", AppointmentRow { rebooked_from: Some("APT-7748-3325".into()), ..stored.clone() }),
     ];
     for (field, moved) in moves {
         let err = store.update_appointment(&moved).await.unwrap_err();
