@@ -26,11 +26,44 @@ pub const DEMO_DATABASE: &str = "amends-data/demo/amends.db";
 pub const DEFAULT_OUTBOX_FILE: &str = "amends-data/outbox.txt";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+/// A database URL as the settings hold it (a SQLite path or a `postgres://` URL): printed
+/// without its password wherever it is shown (`Debug`, `Display`, errors), since settings
+/// and errors end up in logs.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseSetting(pub String);
+
+impl std::ops::Deref for DatabaseSetting {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DatabaseSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&amends_store::redact_password(&self.0))
+    }
+}
+
+impl std::fmt::Debug for DatabaseSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", amends_store::redact_password(&self.0))
+    }
+}
+
+impl std::str::FromStr for DatabaseSetting {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(DatabaseSetting(s.to_string()))
+    }
+}
+
 /// Settings the file may hold. Every field is optional.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
-    pub database: Option<String>,
+    pub database: Option<DatabaseSetting>,
     pub provider_name: Option<String>,
     pub status_url: Option<String>,
     /// The language operators write causes and messages in (default `en`): customers of
@@ -170,8 +203,8 @@ pub struct PolicyAssignment {
 pub struct Overrides {
     /// Database: a SQLite path or sqlite:// URL (the default; created by the first command
     /// that writes), or a postgres:// URL.
-    #[arg(long, global = true, env = "AMENDS_DATABASE_URL")]
-    pub database: Option<String>,
+    #[arg(long, global = true, env = "AMENDS_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<DatabaseSetting>,
     /// A TOML settings file (keys: database, provider_name, status_url, policy, [[policies]], templates,
     /// outbox_file, listen, [smtp], [sms], [webhook], [delivery], [detection], [alerts], [cases],
     /// [appointments], [surveys], [cancellation]).
@@ -206,7 +239,7 @@ pub struct Overrides {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub database: String,
+    pub database: DatabaseSetting,
     pub provider_name: String,
     pub status_url: String,
     pub operator_language: String,
@@ -248,7 +281,11 @@ impl Settings {
         }
         let smtp = merge_smtp(o, file.smtp)?;
         Ok(Settings {
-            database: o.database.clone().or(file.database).unwrap_or_else(|| DEFAULT_DATABASE.into()),
+            database: o
+                .database
+                .clone()
+                .or(file.database)
+                .unwrap_or_else(|| DatabaseSetting(DEFAULT_DATABASE.into())),
             provider_name: o.provider_name.clone().or(file.provider_name).unwrap_or(defaults.provider_name),
             status_url: o.status_url.clone().or(file.status_url).unwrap_or(defaults.status_url),
             operator_language: file.operator_language.unwrap_or(defaults.operator_language),
@@ -472,4 +509,26 @@ fn check_cancellation_rules(
 ) -> Result<amends_core::cancellation::CancellationRules> {
     rules.check().map_err(|e| anyhow!("[cancellation]: {e}"))?;
     Ok(rules)
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::{Overrides, Settings};
+
+    /// A PostgreSQL password in the database URL never shows in the settings' Debug output
+    /// nor in their Display (issue 18, item 15).
+    #[test]
+    fn the_database_password_is_never_printed() {
+        let overrides = Overrides {
+            database: Some("postgres://amends:hunter2@db:5432/amends".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let settings = Settings::resolve(&overrides).unwrap();
+        let shown = format!("{settings:?} {overrides:?} {}", settings.database);
+        assert!(!shown.contains("hunter2") && shown.contains("amends:***@db"), "{shown}");
+        assert_eq!(
+            &*settings.database, "postgres://amends:hunter2@db:5432/amends",
+            "the store still gets it"
+        );
+    }
 }

@@ -67,7 +67,7 @@ fn prepared(root: &Path) -> PathBuf {
         .unwrap());
     let overrides = Overrides {
         config: Some(root.join("amends.toml")),
-        database: Some(db.display().to_string()),
+        database: Some(amends::settings::DatabaseSetting(db.display().to_string())),
         now: Some(T_BOOK.parse().unwrap()),
         ..Overrides::default()
     };

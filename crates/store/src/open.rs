@@ -13,7 +13,7 @@ use crate::{Result, Store, StoreError};
 ///
 /// `postgres://...` and `postgresql://...` select PostgreSQL (the URL is passed on as it
 /// is); `sqlite://path`, `sqlite:path` or a plain path select a SQLite file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
     Postgres(String),
@@ -21,7 +21,7 @@ pub enum DatabaseUrl {
 
 impl DatabaseUrl {
     pub fn parse(url: &str) -> Result<Self> {
-        let bad = |reason: &str| StoreError::BadUrl { url: url.to_owned(), reason: reason.to_owned() };
+        let bad = |reason: &str| StoreError::BadUrl { url: redact_password(url), reason: reason.to_owned() };
         let trimmed = url.trim();
         if trimmed.is_empty() {
             return Err(bad("empty; give a file path, sqlite://path or postgres://..."));
@@ -57,6 +57,13 @@ impl FromStr for DatabaseUrl {
     }
 }
 
+/// As [`fmt::Display`]: a URL's password never reaches a log or an error.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 impl fmt::Display for DatabaseUrl {
     /// The URL without a password, safe to log.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,8 +74,9 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-fn redact_password(url: &str) -> String {
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`: a database URL as it
+/// may be shown in a log, an error or `Debug` output.
+pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -135,5 +143,9 @@ mod tests {
     fn display_hides_the_password() {
         let url = DatabaseUrl::parse("postgres://amends:hunter2@db:5432/amends").unwrap();
         assert_eq!(url.to_string(), "postgres://amends:***@db:5432/amends");
+        // Nor in Debug, nor in an error about a URL (issue 18, item 15).
+        assert_eq!(format!("{url:?}"), "postgres://amends:***@db:5432/amends");
+        let refused = DatabaseUrl::parse("mysql://amends:hunter2@db/amends").unwrap_err().to_string();
+        assert!(refused.contains("amends:***@db") && !refused.contains("hunter2"), "{refused}");
     }
 }

@@ -63,8 +63,10 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::BadUrl { url: url.to_owned(), reason: e.to_string() })?;
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
+            url: crate::open::redact_password(url),
+            reason: e.to_string(),
+        })?;
         Self::connect_with(options).await
     }
 

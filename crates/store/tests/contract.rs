@@ -2189,7 +2189,11 @@ async fn book_appointment_numbers_and_refusals(store: &dyn Store) {
     assert_eq!(refused.to_string(), "window overlaps APT-2858-5588 — réservé", "the message as is");
     let (n, live, holds) = seen.into_inner().unwrap().unwrap();
     assert_eq!(n, 5);
-    assert_eq!(live, [store.appointment("APT-2858-5588").await.unwrap().unwrap(), arrived], "by window start");
+    assert_eq!(
+        live,
+        [store.appointment("APT-2858-5588").await.unwrap().unwrap(), arrived],
+        "by window start"
+    );
     assert_eq!(holds, [hold("APT-2858-5588", "t1", 900, 950)]);
 
     // The refusal rolled the number back: the next booking gets it.

@@ -134,7 +134,7 @@ fn prepare(settings: &Settings, args: &DemoArgs) -> Result<Settings> {
         }
     }
     let mut demo = settings.clone();
-    demo.database = args.dir.join("amends.db").display().to_string();
+    demo.database = crate::settings::DatabaseSetting(args.dir.join("amends.db").display().to_string());
     demo.outbox_file = args.dir.join("outbox.txt");
     demo.smtp = None;
     if demo.provider_name == crate::recovery::EngineConfig::default().provider_name {
