@@ -854,3 +854,23 @@ async fn declarations_and_updates_say_who_reads_them_untranslated() {
     let r = s.post("/v1/incidents/INC-000001/updates", Some(&s.operator), &translated).await;
     assert_eq!((r.status, r.header("amends-untranslated")), (200, None), "{}", r.body);
 }
+
+/// An error quotes at most a bounded prefix of what caused it (issue 18, item 12): an
+/// import with a 200,000-character email is refused in a few kilobytes, not in a copy of
+/// the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_quotes_a_bounded_prefix_of_a_huge_value() {
+    let s = TestServer::start().await;
+    let huge = "x".repeat(200_000);
+    let customers = format!(
+        "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n\
+         C9,Sol,{huge},,en,UTC,basic,hub1,,1,2024-01-01T00:00:00Z,active\n"
+    );
+    let body = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": customers });
+    let r = s.post("/v1/import", Some(&s.admin), &body).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let text = r.body.to_string();
+    assert!(text.len() < 4_000, "{} bytes", text.len());
+    assert!(text.contains("more characters)"), "{text}");
+    assert!(text.contains("customers.csv:2: email"), "still names the field and line: {text}");
+}

@@ -20,6 +20,23 @@ use serde::de::DeserializeOwned;
 use std::fmt::Display;
 use utoipa::ToSchema;
 
+/// Most characters of an error's message or of one detail: a value quoted in an error
+/// (an 80 MB field, a whole line) is cut to a bounded prefix, so an error answer is never
+/// as large as what caused it.
+pub const ERROR_TEXT_CHARS_MAX: usize = 500;
+/// Most details in one error answer; the rest are counted in a last one.
+pub const ERROR_DETAILS_MAX: usize = 100;
+
+/// `text` cut to [`ERROR_TEXT_CHARS_MAX`] characters, saying how much was left out.
+fn bounded(text: String) -> String {
+    let total = text.chars().count();
+    if total <= ERROR_TEXT_CHARS_MAX {
+        return text;
+    }
+    let kept: String = text.chars().take(ERROR_TEXT_CHARS_MAX).collect();
+    format!("{kept}... ({} more characters)", total - ERROR_TEXT_CHARS_MAX)
+}
+
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -121,12 +138,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut details: Vec<String> =
+            self.details.iter().take(ERROR_DETAILS_MAX).map(|d| bounded(d.clone())).collect();
+        if self.details.len() > ERROR_DETAILS_MAX {
+            details.push(format!("... and {} more", self.details.len() - ERROR_DETAILS_MAX));
+        }
         let body = ErrorBody {
             error: ErrorDetail {
                 status: self.status.as_u16(),
                 code: self.code,
-                message: self.message,
-                details: self.details,
+                message: bounded(self.message),
+                details,
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
