@@ -141,7 +141,7 @@ async fn a_survey_is_sampled_answered_once_refused_after_and_invisible_to_the_ag
     assert!(!forged.text().await.unwrap().contains("C1"));
 
     // The report holds the one answer, in Ann's own group, next to its outcome signals.
-    let r: serde_json::Value = report(read_token).await.json().await.unwrap();
+    let r: serde_json::Value = report(read_token.clone()).await.json().await.unwrap();
     let rows = r["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{r}");
     assert_eq!((&rows[0]["group"]["group"], &rows[0]["group"]["owner"]), (&"agent".into(), &"ann".into()));
@@ -155,6 +155,32 @@ async fn a_survey_is_sampled_answered_once_refused_after_and_invisible_to_the_ag
     assert_eq!(view.status(), 200);
     let view = view.text().await.unwrap();
     assert!(!view.contains("survey") && !view.contains("SUR-"), "{view}");
+    // A read token sees the survey notice, but never the customer's signed link in it
+    // (issue 18, item 6): whoever holds the link can answer for the customer.
+    let get = |path: String| {
+        let (http, base, token) = (http.clone(), server.base.clone(), read_token.clone());
+        async move { http.get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap() }
+    };
+    let notices: serde_json::Value = get("/v1/customers/C1/notices".into()).await.json().await.unwrap();
+    let survey_key = notices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "survey")
+        .and_then(|n| n["key"].as_str())
+        .expect("the survey notice is listed")
+        .to_string();
+    for path in [
+        "/v1/customers/C1/notices".to_string(),
+        "/v1/notices?customer=C1".into(),
+        format!("/v1/notices/{survey_key}"),
+    ] {
+        let seen = get(path.clone()).await;
+        assert_eq!(seen.status(), 200, "{path}");
+        let seen = seen.text().await.unwrap();
+        assert!(seen.contains("token=[redacted]"), "{path}: {seen}");
+        assert!(!seen.contains(token.as_str()), "{path} shows the signed link: {seen}");
+    }
 
     drop(server);
 

@@ -324,7 +324,8 @@ pub async fn customer_notices(
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Vec<NoticeRow>>, ApiError> {
     ensure_customer(&state, &id).await?;
-    Ok(Json(state.engine.store.notices_for_customer(&id).await?))
+    let notices = state.engine.store.notices_for_customer(&id).await?;
+    Ok(Json(notices.into_iter().map(super::notices::without_signed_links).collect()))
 }
 
 /// Every credit in the ledger for the customer, with its arithmetic.

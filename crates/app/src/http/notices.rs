@@ -49,6 +49,35 @@ pub struct NoticeQuery {
 
 const STATUSES: [&str; 6] = ["queued", "sending", "sent", "delivered", "failed", "suppressed"];
 
+/// A notice as the API shows it: a customer's signed link in it (the `token=` of a survey
+/// or unsubscribe link) is theirs alone, since whoever holds it answers or opts out as
+/// them, so every API view shows `token=[redacted]` instead. Delivery reads the stored
+/// text, link and all.
+pub(crate) fn without_signed_links(mut notice: NoticeRow) -> NoticeRow {
+    notice.subject = redact_tokens(&notice.subject);
+    notice.body = redact_tokens(&notice.body);
+    notice
+}
+
+fn redact_tokens(text: &str) -> String {
+    const KEY: &str = "token=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(KEY) {
+        out.push_str(&rest[..i + KEY.len()]);
+        rest = &rest[i + KEY.len()..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, '&' | '"' | '\'' | '<' | '>' | ')'))
+            .unwrap_or(rest.len());
+        if end > 0 {
+            out.push_str("[redacted]");
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The delivery record, one page in key order.
 #[utoipa::path(get, path = "/v1/notices", tag = "notices", params(NoticeQuery),
     security(("bearer" = ["read"])),
@@ -70,7 +99,8 @@ pub async fn list_notices(
         after_key: q.after,
         limit: q.limit.unwrap_or(NOTICES_PAGE_DEFAULT).clamp(1, NOTICES_PAGE_MAX),
     };
-    Ok(Json(state.engine.store.notices(&filter).await?))
+    let notices = state.engine.store.notices(&filter).await?;
+    Ok(Json(notices.into_iter().map(without_signed_links).collect()))
 }
 
 /// One notice and its status history, from queued on.
@@ -106,7 +136,7 @@ pub async fn show_notice(
         detail: detail.map(str::to_owned),
     }];
     history.extend(store.notice_events(&key).await?);
-    Ok(Json(NoticeRecord { notice, history }))
+    Ok(Json(NoticeRecord { notice: without_signed_links(notice), history }))
 }
 
 /// What a customer chose, and what applies: every topic with its channels.
@@ -421,5 +451,23 @@ pub async fn lift_quarantine(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("{channel} contact point {recipient} has no failures on record")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_tokens;
+
+    #[test]
+    fn signed_links_are_redacted_and_the_rest_is_kept() {
+        assert_eq!(
+            redact_tokens("Answer: https://x.example/v1/surveys/answer?token=eyJ2.abc_-9\nThanks"),
+            "Answer: https://x.example/v1/surveys/answer?token=[redacted]\nThanks"
+        );
+        assert_eq!(
+            redact_tokens("a?token=t1&b=2 and token=t2)"),
+            "a?token=[redacted]&b=2 and token=[redacted])"
+        );
+        assert_eq!(redact_tokens("no link, token= empty"), "no link, token= empty");
     }
 }
