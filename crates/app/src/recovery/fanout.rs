@@ -369,11 +369,20 @@ fn render_parallel<T: Sync>(
 
 /// What the notice may promise this customer about a credit: that it comes without a
 /// claim (every policy that applies to them pays outages automatically), and that they
-/// will be told its amount (a credit notice would reach them).
-fn promises(batch: &SharedBatch, customer: &Customer, prefs: &Preferences) -> Value {
+/// will be told its amount (a credit notice would reach them). Whether policies pay
+/// automatically is looked up once per (segment, jurisdiction, plan) in `automatic`: a
+/// fan-out to a million customers meets a handful of them.
+fn promises<'a>(
+    batch: &SharedBatch,
+    customer: &'a Customer,
+    prefs: &Preferences,
+    automatic: &mut HashMap<(&'a str, &'a str, &'a str), bool>,
+) -> Value {
     let jurisdiction = customer.jurisdiction.as_ref().map_or("", |j| j.as_str());
-    let automatic =
-        batch.policies.pays_outages_automatically(customer.segment.as_str(), jurisdiction, &customer.plan_id);
+    let key = (customer.segment.as_str(), jurisdiction, customer.plan_id.as_str());
+    let automatic = *automatic
+        .entry(key)
+        .or_insert_with(|| batch.policies.pays_outages_automatically(key.0, key.1, key.2));
     let credit = Topic::of(NoticeKind::Credit, false);
     let told = matches!(route(customer, prefs, credit, batch.webhook, batch.now), Routing::Send(_));
     context! { credit_automatic => automatic, credit_told => told }
@@ -392,6 +401,7 @@ fn render_chunk<T>(
     fill: Fill<T>,
 ) -> Result<(Vec<NoticeRow>, u64), TemplateError> {
     let mut times: HashMap<(u32, &str), Value> = HashMap::new();
+    let mut automatic = HashMap::new();
     let mut names: HashMap<(&str, TemplateForm), String> = HashMap::new();
     let defaults = Preferences::default();
     let mut rows = Vec::with_capacity(customers.len());
@@ -420,7 +430,7 @@ fn render_chunk<T>(
             local.clone(),
             context! {
                 customer_name => customer.name.as_str(),
-                ..merge_maps([promises(batch, customer, prefs), fill(extra, &customer.locale)])
+                ..merge_maps([promises(batch, customer, prefs, &mut automatic), fill(extra, &customer.locale)])
             },
         ]);
         for r in routes {
