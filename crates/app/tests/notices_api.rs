@@ -347,6 +347,7 @@ async fn the_operators_text_reaches_each_customer_in_their_language() {
     let r = s.get("/v1/incidents/INC-000001", Some(&s.read)).await;
     assert_eq!(r.body["timeline"][1]["messages"], json!({ "es": "Los generadores van en camino." }));
 
+    s.clock.set(ts("2026-11-23T14:00:00Z"));
     let resolution =
         json!({ "message": "Power is back.", "translations": { "es": { "message": "Volvió la luz." } } });
     let r = s.post("/v1/incidents/INC-000001/resolve", Some(&s.operator), &resolution).await;
@@ -354,6 +355,19 @@ async fn the_operators_text_reaches_each_customer_in_their_language() {
     s.tick().await;
     let spanish = email_body(&s, "C4/INC-000001/restored/2").await;
     assert!(spanish.contains("Volvió la luz."), "{spanish}");
+
+    // The credit's explanation is the customer's version: their language and numbers, no
+    // UTC; the ledger keeps the auditor's.
+    s.tick().await;
+    let spanish = email_body(&s, "C4/INC-000001/credit/0").await;
+    let explained = spanish.lines().find(|l| l.starts_with("Cómo lo hemos calculado:")).unwrap_or_default();
+    assert!(explained.contains("minutos de su periodo de facturación sin servicio, a "), "{spanish}");
+    for english in ["UTC", "rounded", "billing cycle", "Total"] {
+        assert!(!explained.contains(english), "{english} in {spanish}");
+    }
+    let r = s.get("/v1/credits?customer=C4", Some(&s.read)).await;
+    let ledger = r.body.to_string();
+    assert!(ledger.contains("billing cycle starting") && ledger.contains("rounded half-up"), "{ledger}");
 }
 
 /// The email body of a notice, by the start of its key.

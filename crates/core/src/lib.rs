@@ -11,6 +11,7 @@
 //! - [`impact`]: who an incident affects.
 //! - [`cycle`]: billing cycles in the customer's time zone.
 //! - [`policy`]: compensation policies and their evaluation into explained credit lines.
+//! - [`credit_words`]: the customer's version of a credit's explanation, in their language.
 //! - [`incident`]: incident states, validation of operator input, the ETR watchdog rule.
 //! - [`notice`]: notice kinds, deterministic keys, templates and rendering.
 //! - [`preferences`]: which channels a customer wants for which notices, and quiet hours.
@@ -28,6 +29,7 @@ pub mod book;
 pub mod cancellation;
 pub mod case;
 pub mod cldr;
+pub mod credit_words;
 pub mod cycle;
 pub mod impact;
 pub mod incident;

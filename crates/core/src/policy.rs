@@ -23,7 +23,7 @@ pub mod facts;
 pub mod model;
 
 pub use assign::{Assignment, PolicySet};
-pub use eval::{Evaluation, Line, describe_interval, evaluate};
+pub use eval::{Basis, Evaluation, Line, ProratedBasis, describe_interval, evaluate};
 pub use facts::{CustomerFacts, Event, EventKind, Facts, FactsError, PricePoint};
 pub use model::{Policy, PolicyError};
 

@@ -12,8 +12,10 @@
 
 use amends_core::book::Locale;
 use amends_core::cldr;
+use amends_core::credit_words::CreditedLine;
 use amends_core::money::{Currency, Money, format_for_locale};
 use amends_core::notice::{NoticeContext, NoticeKind, TemplateForm, Templates, format_local};
+use amends_core::policy::{Basis, ProratedBasis};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use minijinja::Value;
@@ -61,7 +63,20 @@ fn context(locale: &Locale, zone: &TimeZone, currency: &str) -> NoticeContext {
         credit_automatic: true,
         credit_told: true,
         statement: Some(cldr::date("2026-12-01".parse().unwrap(), locale)),
-        credit_explanation: Some(format!("{} x 285 min / 43,200 min, rounded to {}", money(7999), money(53))),
+        // As the credit step writes it: the customer's version, from a prorated line's numbers.
+        credit_explanation: amends_core::credit_words::customer_explanation(
+            &[CreditedLine {
+                amount_minor: 53,
+                automatic: true,
+                basis: Basis {
+                    seconds_out: Some(285 * 60),
+                    prorated: Some(ProratedBasis { price_minor: 7999, cycle_seconds: 30 * 86_400 }),
+                },
+            }],
+            53,
+            Currency::parse(currency).unwrap(),
+            locale,
+        ),
         case_id: "CASE-000007".into(),
         owner_name: "Bea Martin".into(),
         appointment_ref: "APT-2858-5588".into(),
@@ -169,8 +184,16 @@ fn variants(base: &NoticeContext) -> Vec<(NoticeKind, &'static str, NoticeContex
         (AppointmentBooked, "", base.clone()),
         (AppointmentCancelled, "by the customer", with(&|c| c.cancelled_by = "customer".into())),
         (AppointmentCancelled, "by the provider", base.clone()),
-        (AppointmentMissed, "no-show", base.clone()),
-        (AppointmentMissed, "late cancellation", with(&|c| c.failure_kind = "late_cancellation".into())),
+        // A visit's credit is a fixed amount: its lines have nothing to tell beyond it.
+        (AppointmentMissed, "no-show", with(&|c| c.credit_explanation = None)),
+        (
+            AppointmentMissed,
+            "late cancellation",
+            with(&|c| {
+                c.failure_kind = "late_cancellation".into();
+                c.credit_explanation = None;
+            }),
+        ),
         (AccountCancelled, "", base.clone()),
         (Survey, "", base.clone()),
     ]

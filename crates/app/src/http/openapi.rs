@@ -367,8 +367,27 @@ pub mod schemas {
         pub amount_minor: i64,
         /// Paid without being asked; `false` lines are payable on request.
         pub automatic: bool,
-        /// The arithmetic in words.
+        /// The arithmetic in words, for an auditor: exact, every instant in UTC.
         pub explanation: String,
+        /// The numbers the customer's version of the explanation is written from, in their
+        /// language (absent on lines written before they were kept).
+        pub basis: Option<LineBasis>,
+    }
+
+    /// A credit line's numbers: the time without service it pays for and, for a prorated
+    /// line, the fraction of the monthly price.
+    #[derive(ToSchema)]
+    pub struct LineBasis {
+        /// Seconds without service the line pays for (outage lines).
+        pub seconds_out: Option<i64>,
+        pub prorated: Option<ProratedBasis>,
+    }
+
+    /// A prorated line's fraction: `price_minor` x seconds out / `cycle_seconds`.
+    #[derive(ToSchema)]
+    pub struct ProratedBasis {
+        pub price_minor: i64,
+        pub cycle_seconds: i64,
     }
 
     /// One entry of the append-only credit ledger.
@@ -390,7 +409,8 @@ pub mod schemas {
         /// The statement the credit lands on: the date of the customer's next bill.
         #[schema(value_type = String, format = Date)]
         pub statement: String,
-        /// The arithmetic in plain words.
+        /// The arithmetic in plain words, for an auditor (the customer's notice has their
+        /// own version, in their language).
         pub explanation: String,
         pub lines: Vec<CreditLine>,
         #[schema(value_type = String, format = DateTime)]

@@ -25,6 +25,7 @@ use amends_core::appointment::{
 };
 use amends_core::book::Locale;
 use amends_core::case::{Actor, CaseSource, Fault, OpenCase, Role};
+use amends_core::credit_words::{CreditedLine, customer_explanation};
 use amends_core::notice::{NoticeContext, NoticeKind, format_local};
 use amends_store::{
     AppointmentFilter, AppointmentRow, CaseOpening, CreditRow, HoldRow, NoticeRow, StoreError,
@@ -569,7 +570,8 @@ impl Engine {
     }
 
     /// The compensation every assigned policy pays for the failure, written to the ledger
-    /// under keys derived from the failure; its total and explanation for the apology.
+    /// under keys derived from the failure; its total and the customer's version of its
+    /// explanation for the apology (empty when the lines have nothing to add).
     async fn compensate(
         &self,
         a: &Appointment,
@@ -589,8 +591,14 @@ impl Engine {
         let written = self.store.append_credits(&mut rows).await.map_err(EngineError::from)?;
         report.credits_written += written.inserted;
         let total: i64 = rows.iter().map(|r| r.amount_minor).sum();
-        let explanation = rows.iter().map(|r| r.explanation.as_str()).collect::<Vec<_>>().join(" ");
         let currency = rows[0].currency.clone();
+        let lines: Vec<CreditedLine> =
+            rows.iter().flat_map(|r| CreditedLine::parse_all(&r.lines_json)).collect();
+        let customer = &book.customers[index as usize];
+        let explanation = amends_core::money::Currency::parse(&currency)
+            .ok()
+            .and_then(|c| customer_explanation(&lines, total, c, &customer.locale))
+            .unwrap_or_default();
         Ok((rows, Some((total, currency)), explanation))
     }
 

@@ -12,6 +12,7 @@ use super::fanout::{Batch, Instants};
 use super::{Engine, EngineError, join};
 use crate::book::LoadedBook;
 use amends_core::book::Locale;
+use amends_core::credit_words::{CreditedLine, customer_explanation};
 use amends_core::cycle::cycle_containing;
 use amends_core::interval::Interval;
 use amends_core::money::{Money, format_minor};
@@ -33,8 +34,11 @@ pub struct PricedCredit {
     /// The statement the credit lands on: the one closing the billing cycle that holds the
     /// resolution (the customer's next bill), named by its date.
     pub statement: Date,
+    /// The auditor's explanation: exact, in UTC, the policy's own words (the ledger's).
     pub explanation: String,
     pub lines_json: String,
+    /// The lines of this event, as the customer's explanation is written from them.
+    pub lines: Vec<CreditedLine>,
     /// Lines payable only on request, reported but not credited.
     pub on_request_minor: i64,
 }
@@ -266,6 +270,10 @@ pub(crate) fn price(
         statement,
         explanation: words.join(" "),
         lines_json: serde_json::to_string(&mine).unwrap_or_else(|_| "[]".into()),
+        lines: mine
+            .iter()
+            .map(|l| CreditedLine { amount_minor: l.amount_minor, automatic: l.automatic, basis: l.basis() })
+            .collect(),
         on_request_minor,
     }
 }
@@ -328,23 +336,27 @@ pub fn credit_key(customer_id: &str, incident_id: &str, policy: &Policy) -> Stri
 fn notice_fields(credits: &[Arc<PricedCredit>], locale: &Locale) -> minijinja::Value {
     let total: i64 = credits.iter().map(|c| c.amount_minor).sum();
     let first = &credits[0];
-    let explanation = credits.iter().map(|c| c.explanation.as_str()).collect::<Vec<_>>().join(" ");
-    credit_notice_fields(total, &first.currency, &first.statement.to_string(), &explanation, locale)
+    let lines: Vec<CreditedLine> = credits.iter().flat_map(|c| c.lines.iter().copied()).collect();
+    credit_notice_fields(total, &first.currency, &first.statement.to_string(), &lines, locale)
 }
 
 /// What a credit notice says of the credit: the total in its currency, written the
 /// customer's language's way ($0.41, 0,41 €), the statement it lands on, and the
-/// arithmetic (kept in one exact form, as the ledger has it).
+/// customer's version of the explanation (their language and numbers; the auditor's
+/// exact one stays in the ledger).
 pub(crate) fn credit_notice_fields(
     total: i64,
     currency: &str,
     statement: &str,
-    explanation: &str,
+    lines: &[CreditedLine],
     locale: &Locale,
 ) -> minijinja::Value {
-    let amount = match amends_core::money::Currency::parse(currency) {
-        Ok(c) => amends_core::money::format_for_locale(Money::new(total, c), locale),
-        Err(_) => format_minor(total, 2),
+    let (amount, explanation) = match amends_core::money::Currency::parse(currency) {
+        Ok(c) => (
+            amends_core::money::format_for_locale(Money::new(total, c), locale),
+            customer_explanation(lines, total, c, locale),
+        ),
+        Err(_) => (format_minor(total, 2), None),
     };
     minijinja::context! {
         credit_amount => amount,

@@ -7,6 +7,7 @@
 use super::fanout::{Instants, formatted_instants};
 use super::{Engine, EngineError};
 use amends_core::book::Locale;
+use amends_core::credit_words::CreditedLine;
 use amends_core::incident::UpdateKind;
 use amends_core::notice::{NoticeContext, NoticeKind, TemplateForm};
 use amends_store::{CreditFilter, IncidentRow, NoticeRow, UpdateRow};
@@ -153,7 +154,7 @@ impl Engine {
             total: credits.iter().map(|c| c.amount_minor).sum(),
             currency: first.currency.clone(),
             statement: first.statement.clone(),
-            explanation: credits.iter().map(|c| c.explanation.as_str()).collect::<Vec<_>>().join(" "),
+            lines: credits.iter().flat_map(|c| CreditedLine::parse_all(&c.lines_json)).collect(),
         }))
     }
 }
@@ -163,18 +164,12 @@ struct CreditTotal {
     total: i64,
     currency: String,
     statement: String,
-    explanation: String,
+    lines: Vec<CreditedLine>,
 }
 
 impl CreditTotal {
     fn fields(&self, locale: &Locale) -> Value {
-        super::credits::credit_notice_fields(
-            self.total,
-            &self.currency,
-            &self.statement,
-            &self.explanation,
-            locale,
-        )
+        super::credits::credit_notice_fields(self.total, &self.currency, &self.statement, &self.lines, locale)
     }
 }
 

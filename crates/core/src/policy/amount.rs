@@ -248,7 +248,7 @@ impl Amount {
                 let mut parts = Vec::with_capacity(items.len());
                 for item in items {
                     let v = item.value(inputs)?;
-                    parts.push(v.text.clone());
+                    parts.push(v.factor());
                     best = match best {
                         Some(b) if v.value.compare(b.value)? != want => Some(b),
                         _ => Some(v),
@@ -271,6 +271,12 @@ pub struct Valued {
 }
 
 impl Valued {
+    /// The value as a factor of a product: its derivation in parentheses when it has one
+    /// (`(1/30 of 79.99 USD = 2.666333...)`), so no figure reads as the product's result.
+    pub fn factor(&self) -> String {
+        if self.text.contains(" = ") { format!("({})", self.text) } else { self.text.clone() }
+    }
+
     fn plain(value: Ratio, text: String) -> Valued {
         Valued { value, text }
     }
@@ -336,7 +342,7 @@ mod tests {
         let a = check(AmountSpec::Max(vec![AmountSpec::Minor(500), AmountSpec::PricePercent("10".into())]));
         let got = v(&a);
         assert_eq!(got.value, Ratio::int(500));
-        assert_eq!(got.text, "the larger of 5.00 and 10% of 30.00 = 3.00 = 5.00");
+        assert_eq!(got.text, "the larger of 5.00 and (10% of 30.00 = 3.00) = 5.00");
         let got = inputs(8000)(&a);
         assert_eq!(got.value, Ratio::int(800));
     }

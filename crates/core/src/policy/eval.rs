@@ -48,8 +48,29 @@ pub struct Line {
     /// When the entitlement arose: the start of the billing cycle or of the event. Caps per
     /// period count lines by it.
     pub anchor: Timestamp,
+    /// The time without service the line pays for, when it pays for an outage: what the
+    /// customer's version of the explanation tells them (see [`Basis`]).
+    seconds_out: Option<i64>,
     detail: Detail,
     cap_note: Option<String>,
+}
+
+/// The numbers of a line a customer's explanation is written from, in their language
+/// and zone ([`crate::credit_words`]): no words, so the ledger can keep them with the line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Basis {
+    /// Seconds without service the line pays for (outage lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_out: Option<i64>,
+    /// A prorated line's fraction: the monthly price over the billing cycle's seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prorated: Option<ProratedBasis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ProratedBasis {
+    pub price_minor: i64,
+    pub cycle_seconds: i64,
 }
 
 /// How a line was reached. The prorated case keeps numbers, not text, because it is the
@@ -82,17 +103,32 @@ impl Line {
         }
         text
     }
+
+    /// The numbers the customer's explanation is written from.
+    pub fn basis(&self) -> Basis {
+        match &self.detail {
+            Detail::Prorated(p) => Basis {
+                seconds_out: Some(p.seconds),
+                prorated: Some(ProratedBasis {
+                    price_minor: p.price.minor,
+                    cycle_seconds: p.cycle.seconds(),
+                }),
+            },
+            Detail::Text(_) => Basis { seconds_out: self.seconds_out, prorated: None },
+        }
+    }
 }
 
 impl Serialize for Line {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Line", 5)?;
+        let mut st = s.serialize_struct("Line", 6)?;
         st.serialize_field("rule", &*self.rule)?;
         st.serialize_field("events", &self.events.iter().map(|e| &**e).collect::<Vec<&str>>())?;
         st.serialize_field("amount_minor", &self.amount_minor)?;
         st.serialize_field("automatic", &self.automatic)?;
         st.serialize_field("explanation", &self.explanation())?;
+        st.serialize_field("basis", &self.basis())?;
         st.end()
     }
 }
@@ -135,19 +171,17 @@ fn span_pair(seconds: i64, cycle_seconds: i64) -> (String, String, &'static str)
 }
 
 /// `2026-11-23 10:00-19:00 UTC`, or with both dates when it spans days.
+/// With seconds when either end is not on a whole minute, so a short outage never reads
+/// `10:00-10:00`.
 pub fn describe_interval(interval: Interval) -> String {
+    let seconds = interval.start().as_second() % 60 != 0 || interval.end().as_second() % 60 != 0;
     let start = interval.start().to_zoned(TimeZone::UTC);
     let end = interval.end().to_zoned(TimeZone::UTC);
+    let (from, to) = (clock_time(&start, seconds), clock_time(&end, seconds));
     if start.date() == end.date() {
-        format!("{} {}-{} UTC", start.date(), start.strftime("%H:%M"), end.strftime("%H:%M"))
+        format!("{} {from}-{to} UTC", start.date())
     } else {
-        format!(
-            "{} {} UTC to {} {} UTC",
-            start.date(),
-            start.strftime("%H:%M"),
-            end.date(),
-            end.strftime("%H:%M")
-        )
+        format!("{} {from} UTC to {} {to} UTC", start.date(), end.date())
     }
 }
 
@@ -470,11 +504,33 @@ struct Unit<'u> {
     events: &'u [Arc<str>],
     /// The counted part of an outage (after `counted_from` and `active_from`).
     counted: Option<Interval>,
+    /// The whole episode, when the unit is an outage.
+    outage: Option<Interval>,
     reported_at: Option<Timestamp>,
     /// The date that chooses rates and prices, in the customer's zone.
     anchor: Timestamp,
     event: &'u Event,
     automatic: bool,
+}
+
+impl Unit<'_> {
+    fn payable(&self) -> Payable {
+        Payable {
+            events: self.events.to_vec(),
+            automatic: self.automatic,
+            anchor: self.anchor,
+            seconds_out: self.counted.map(|c| c.seconds()),
+        }
+    }
+}
+
+/// What a line is for: its events, whether it pays without a claim, the instant that
+/// anchors it, and the time without service it pays for (outages).
+struct Payable {
+    events: Vec<Arc<str>>,
+    automatic: bool,
+    anchor: Timestamp,
+    seconds_out: Option<i64>,
 }
 
 struct Run<'a, 's> {
@@ -574,6 +630,7 @@ impl Run<'_, '_> {
             units.push(Unit {
                 events: &ep.events,
                 counted: Some(counted),
+                outage: Some(ep.span),
                 reported_at: ep.reported_at,
                 anchor,
                 event: &self.facts.events[ep.first],
@@ -609,7 +666,8 @@ impl Run<'_, '_> {
                 continue;
             }
             let automatic = self.automatic(rule, view)?;
-            let unit = Unit { events, counted: None, reported_at: None, anchor, event, automatic };
+            let unit =
+                Unit { events, counted: None, outage: None, reported_at: None, anchor, event, automatic };
             self.unit_line(index, rule, &unit)?;
         }
         Ok(())
@@ -643,7 +701,7 @@ impl Run<'_, '_> {
         let (value, text) = match &rule.pay {
             Pay::Once { amount } => {
                 let v = self.value(amount, unit.anchor)?;
-                (v.value, format!("{}: {}: {}", rule.description, what(unit, self), v.text))
+                (v.value, format!("{}: {}: {}", rule.description, what(unit), v.text))
             }
             Pay::Periods { every, count, amount } => {
                 let n = self.count_periods(unit, every, *count)?;
@@ -652,7 +710,7 @@ impl Run<'_, '_> {
                     self.notes.push(format!(
                         "{}: {}, {none}; nothing is paid.",
                         rule.description,
-                        what(unit, self)
+                        what(unit)
                     ));
                     return Ok(());
                 }
@@ -662,11 +720,10 @@ impl Run<'_, '_> {
                 (
                     total,
                     format!(
-                        "{}: {}, {periods}; {n} x {} = {}",
+                        "{}: {}, {periods}; {}",
                         rule.description,
-                        what(unit, self),
-                        v.text,
-                        total.show(exp)
+                        what(unit),
+                        times_text(n, &v, total, exp)
                     ),
                 )
             }
@@ -681,18 +738,14 @@ impl Run<'_, '_> {
                 unreachable!("per-cycle bases are handled by per_cycle")
             }
         };
-        self.push_line(index, rule, unit.events.to_vec(), unit.automatic, unit.anchor, value, text, 0)
-            .map(drop)
+        self.push_line(index, rule, unit.payable(), value, text, 0).map(drop)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn push_line(
         &mut self,
         index: usize,
         rule: &Rule,
-        events: Vec<Arc<str>>,
-        automatic: bool,
-        anchor: Timestamp,
+        payable: Payable,
         value: Ratio,
         text: String,
         already: i64,
@@ -700,7 +753,7 @@ impl Run<'_, '_> {
         let mut amount = self.round(value)?;
         let mut text = format!("{text}, {} to {}.", self.policy.rounding.describe(), self.money(amount));
         if let Some(cap) = &rule.cap {
-            let cap_minor = self.round(self.value(cap, anchor)?.value)?;
+            let cap_minor = self.round(self.value(cap, payable.anchor)?.value)?;
             let room = (cap_minor - already).max(0);
             if amount > room {
                 text.push_str(&format!(" Capped at {} per event.", self.money(cap_minor)));
@@ -714,10 +767,11 @@ impl Run<'_, '_> {
         self.lines.push(Line {
             rule: rule.id.clone(),
             rule_index: index,
-            events,
+            events: payable.events,
             amount_minor: amount,
-            automatic,
-            anchor,
+            automatic: payable.automatic,
+            anchor: payable.anchor,
+            seconds_out: payable.seconds_out,
             detail: Detail::Text(text),
             cap_note: None,
         });
@@ -826,7 +880,7 @@ impl Run<'_, '_> {
             return Ok(None);
         }
         let exp = c.currency.exponent();
-        let fixed = format!("restored {}", describe_local(span.end(), self.zone()));
+        let fixed = format!("restored {}", describe_instant(span.end()));
         let first_v = self.value(first, unit.anchor)?;
         let Some((amount, every, count)) = then else {
             return Ok(Some((
@@ -841,20 +895,18 @@ impl Run<'_, '_> {
         let total = first_v.value.plus(further).map_err(|e| self.fail(e.to_string()))?;
         let text = if first_v.value == then_v.value && first_v.text == then_v.text {
             format!(
-                "{}: {due_text}; {fixed}: 1 payment for the missed deadline + {} = {} x {} = {}",
+                "{}: {due_text}; {fixed}: 1 payment for the missed deadline + {} = {}",
                 rule.description,
                 describe_count(n, every, *count),
-                n + 1,
-                first_v.text,
-                total.show(exp)
+                times_text(n + 1, &first_v, total, exp)
             )
         } else {
             format!(
                 "{}: {due_text}; {fixed}: {} + {} x {} = {}",
                 rule.description,
-                first_v.text,
+                first_v.factor(),
                 describe_count(n, every, *count),
-                then_v.text,
+                then_v.factor(),
                 total.show(exp)
             )
         };
@@ -903,21 +955,11 @@ impl Run<'_, '_> {
                 format!("days {first_n} to {last_n} ({lo} to {last})")
             };
             let text = format!(
-                "{}: reported {reported}; full {days} after the report without service: {n} x {} = {}",
+                "{}: reported {reported}; full {days} after the report without service: {}",
                 rule.description,
-                v.text,
-                total.show(exp)
+                times_text(n, &v, total, exp)
             );
-            paid += self.push_line(
-                index,
-                rule,
-                unit.events.to_vec(),
-                unit.automatic,
-                unit.anchor,
-                total,
-                text,
-                paid,
-            )?;
+            paid += self.push_line(index, rule, unit.payable(), total, text, paid)?;
         }
         Ok(())
     }
@@ -988,6 +1030,7 @@ impl Run<'_, '_> {
                         amount_minor,
                         automatic: g.automatic,
                         anchor: g.cycle.start,
+                        seconds_out: Some(g.seconds),
                         detail: Detail::Prorated(Box::new(detail)),
                         cap_note: None,
                     });
@@ -1011,7 +1054,13 @@ impl Run<'_, '_> {
                         "{}: {used} {unit} without service in the {total}-{unit} billing cycle starting {}, availability {availability}%, below {}%: {}",
                         rule.description, g.cycle.start_date, tier.below_text, v.text
                     );
-                    self.push_line(index, rule, g.events, g.automatic, g.cycle.start, v.value, text, 0)?;
+                    let payable = Payable {
+                        events: g.events,
+                        automatic: g.automatic,
+                        anchor: g.cycle.start,
+                        seconds_out: Some(g.seconds),
+                    };
+                    self.push_line(index, rule, payable, v.value, text, 0)?;
                 }
                 _ => unreachable!("only per-cycle bases come here"),
             }
@@ -1064,7 +1113,9 @@ impl Run<'_, '_> {
     }
 }
 
-fn what(unit: &Unit<'_>, run: &Run<'_, '_>) -> String {
+/// What a line pays for, as the auditor reads it: every instant in UTC. An outage counted
+/// from later than it began (`counted_from`) shows both.
+fn what(unit: &Unit<'_>) -> String {
     match (&unit.event.what, unit.counted) {
         (EventKind::Appointment { window, outcome, cancelled }, _) => {
             let how = match (outcome, cancelled) {
@@ -1074,11 +1125,11 @@ fn what(unit: &Unit<'_>, run: &Run<'_, '_>) -> String {
                         Party::Provider => "the provider",
                         Party::Customer => "the customer",
                     };
-                    format!("cancelled by {by} at {}", describe_local(*at, run.zone()))
+                    format!("cancelled by {by} at {}", describe_instant(*at))
                 }
                 _ => "kept".to_string(),
             };
-            format!("appointment {} on {} {how}", unit.event.id, describe_local(window.start(), run.zone()))
+            format!("appointment {} on {} {how}", unit.event.id, describe_instant(window.start()))
         }
         (EventKind::Provision { promised, live }, _) => {
             format!(
@@ -1087,7 +1138,16 @@ fn what(unit: &Unit<'_>, run: &Run<'_, '_>) -> String {
                 weekday(*live)
             )
         }
-        (_, Some(span)) => format!("outage {}", describe_interval(span)),
+        (_, Some(counted)) => match unit.outage {
+            Some(outage) if outage != counted => {
+                format!(
+                    "outage {}, counted from {}",
+                    describe_interval(outage),
+                    describe_instant(counted.start())
+                )
+            }
+            _ => format!("outage {}", describe_interval(counted)),
+        },
         _ => String::new(),
     }
 }
@@ -1106,12 +1166,20 @@ fn describe_count(n: i64, every: &Period, count: Count) -> String {
     }
 }
 
+/// An instant in UTC, to the minute, or to the second when it is not on a whole minute.
 fn describe_instant(t: Timestamp) -> String {
-    t.to_zoned(TimeZone::UTC).strftime("%Y-%m-%d %H:%M UTC").to_string()
+    let z = t.to_zoned(TimeZone::UTC);
+    format!("{} {} UTC", z.date(), clock_time(&z, t.as_second() % 60 != 0))
 }
 
-fn describe_local(t: Timestamp, zone: &TimeZone) -> String {
-    t.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string()
+fn clock_time(z: &jiff::Zoned, seconds: bool) -> String {
+    z.strftime(if seconds { "%H:%M:%S" } else { "%H:%M" }).to_string()
+}
+
+/// `n` times a value, once: `1/30 of 79.99 USD = 2.666333...` for one, `3 x (1/30 of
+/// 79.99 USD = 2.666333...) = 7.998999...` for more (never the same figure twice).
+fn times_text(n: i64, v: &Valued, total: Ratio, exp: u8) -> String {
+    if n == 1 { v.text.clone() } else { format!("{n} x {} = {}", v.factor(), total.show(exp)) }
 }
 
 fn weekday(d: Date) -> &'static str {

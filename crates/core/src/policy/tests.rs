@@ -418,7 +418,7 @@ pay = { basis = "once", amount = { minor = 0 } }
     assert_eq!((e.total_minor, e.lines.len()), (0, 0), "{e:?}");
     let notes = e.notes.join("\n");
     for why in [
-        "Outage 2026-11-23 10:00-10:00 UTC, 10 s of the 2,592,000-s billing cycle",
+        "Outage 2026-11-23 10:00:00-10:00:10 UTC, 10 s of the 2,592,000-s billing cycle",
         "rounded half-up to 0.00 USD. Nothing is paid.",
         "Storm bonus: `customer.segment == 'business'` is false for outage F1.",
         "Per full day: ",
@@ -426,5 +426,47 @@ pay = { basis = "once", amount = { minor = 0 } }
         "A tiny fixed sum: ",
     ] {
         assert!(notes.contains(why), "no {why:?} in:\n{notes}");
+    }
+}
+
+/// The auditor's explanation (issue 17, item 18): every instant in UTC, even for a customer
+/// in New York; an outage counted from later than it began shows when it began; a value
+/// taken once is not written twice ("= 2.666333... = 2.666333...").
+#[test]
+fn the_auditors_explanation_is_in_utc_and_says_each_figure_once() {
+    let p = policy(
+        r#"
+id = "ny"
+version = 1
+
+[[rules]]
+id = "per-day"
+description = "1/30 per 24 h counted from the report"
+event = "outage"
+counted_from = 'has(event.reported_at) ? timestamp(event.reported_at) : timestamp(event.start)'
+pay = { basis = "periods", every = "24h", count = "complete", amount = { price_fraction = "1/30" } }
+
+[[rules]]
+id = "deadline"
+description = "Not fixed in 4 h"
+event = "outage"
+pay = { basis = "deadline", deadline = { after = "4h" }, first = { minor = 500 } }
+"#,
+    );
+    let e = run(
+        &p,
+        customer("America/New_York", "USD", 7999),
+        vec![outage("F1", "2026-11-23T14:00:00Z", "2026-11-25T18:12:00Z", Some("2026-11-23T17:59:00Z"))],
+    );
+    let text: Vec<String> = e.lines.iter().map(|l| l.explanation()).collect();
+    assert_eq!(
+        text[0],
+        "1/30 per 24 h counted from the report: outage 2026-11-23 14:00 UTC to 2026-11-25 18:12 UTC, \
+         counted from 2026-11-23 17:59 UTC, 2 complete 24h periods; \
+         2 x (1/30 of 79.99 = 2.666333...) = 5.332666..., rounded half-up to 5.33 USD.",
+    );
+    assert!(text[1].contains("restored 2026-11-25 18:12 UTC"), "{}", text[1]);
+    for t in &text {
+        assert!(!t.contains("EST") && !t.contains("EDT"), "{t}");
     }
 }
