@@ -165,6 +165,32 @@ mod tests {
         assert!(Expr::compile(&"1 + ".repeat(1000), &[]).unwrap_err().message.contains("longer"));
     }
 
+    /// The table of docs/policies.md, section 4 ("Dates and times in expressions"): which
+    /// functions count from 0 is a trap a policy author must be told of exactly.
+    #[test]
+    fn cel_date_functions_read_as_documented() {
+        let rows = [
+            ("getFullYear(customer.timezone)", 2026),
+            ("getMonth(customer.timezone)", 1),
+            ("getDate(customer.timezone)", 14),
+            ("getDayOfMonth(customer.timezone)", 13),
+            ("getDayOfYear(customer.timezone)", 44),
+            ("getDayOfWeek(customer.timezone)", 6),
+            ("getHours(customer.timezone)", 4),
+            ("getMinutes(customer.timezone)", 30),
+            ("getSeconds(customer.timezone)", 5),
+            ("getHours()", 9),
+        ];
+        let mut ctx = context();
+        ctx.add_variable("customer", serde_json::json!({"timezone": "America/New_York"})).unwrap();
+        ctx.add_variable("event", serde_json::json!({"start": "2026-02-14T09:30:05Z"})).unwrap();
+        for (function, value) in rows {
+            let source = format!("timestamp(event.start).{function} == {value}");
+            let e = Expr::compile(&source, &["customer", "event"]).unwrap();
+            assert_eq!(e.eval_bool(&ctx), Ok(true), "{source}");
+        }
+    }
+
     #[test]
     fn a_runtime_type_error_is_an_error_not_false() {
         let e = Expr::compile("event.duration_minutes > \"x\"", &["event"]).unwrap();
