@@ -796,12 +796,30 @@ impl Run<'_, '_> {
                 days_between(first, end).max(0)
             }
             (Period::CalendarDay, Count::Started) => {
-                let last = self.local_date(
-                    span.end().checked_sub(jiff::SignedDuration::from_nanos(1)).unwrap_or(span.end()),
-                );
-                days_between(self.local_date(span.start()), last) + 1
+                days_between(self.local_date(span.start()), self.last_local_date(span)) + 1
+            }
+            (Period::Elapsed { seconds, .. }, Count::AtLeast { seconds: least }) => {
+                let d = span.seconds();
+                d / seconds + i64::from(d % seconds >= least)
+            }
+            (Period::CalendarDay, Count::AtLeast { seconds: least }) => {
+                let mut n = 0;
+                let mut day = self.local_date(span.start());
+                while day <= self.last_local_date(span) {
+                    let next = day.tomorrow().map_err(|e| self.fail(e.to_string()))?;
+                    let whole = Interval::new(self.day_start(day)?, self.day_start(next)?);
+                    let within = whole.and_then(|w| w.clip(&span)).map_or(0, |i| i.seconds());
+                    n += i64::from(within >= least);
+                    day = next;
+                }
+                n
             }
         })
+    }
+
+    /// The customer's date of the last instant of `span`.
+    fn last_local_date(&self, span: Interval) -> Date {
+        self.local_date(span.end().checked_sub(jiff::SignedDuration::from_nanos(1)).unwrap_or(span.end()))
     }
 
     /// The customer's full calendar days inside `span`: `[first, end)`.
@@ -1163,7 +1181,25 @@ fn describe_count(n: i64, every: &Period, count: Count) -> String {
         (Period::Elapsed { text, .. }, Count::Started) => {
             format!("{n} {text} {} or part thereof", plural("period"))
         }
+        (Period::CalendarDay, Count::AtLeast { seconds }) => {
+            format!("{n} calendar {} with at least {} without service", plural("day"), compact(seconds))
+        }
+        (Period::Elapsed { text, .. }, Count::AtLeast { seconds }) => {
+            format!("{n} {text} {} with at least {} without service", plural("period"), compact(seconds))
+        }
     }
+}
+
+/// A duration as a policy writes it: `4h`, `1h30m`, `90s`.
+fn compact(seconds: i64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    let mut text = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            text.push_str(&format!("{n}{unit}"));
+        }
+    }
+    text
 }
 
 /// An instant in UTC, to the minute, or to the second when it is not on a whole minute.
@@ -1176,10 +1212,11 @@ fn clock_time(z: &jiff::Zoned, seconds: bool) -> String {
     z.strftime(if seconds { "%H:%M:%S" } else { "%H:%M" }).to_string()
 }
 
-/// `n` times a value, once: `1/30 of 79.99 USD = 2.666333...` for one, `3 x (1/30 of
-/// 79.99 USD = 2.666333...) = 7.998999...` for more (never the same figure twice).
+/// `n` times a value: `3 x 1.00 = 3.00`; a worked value in parentheses, `3 x (1/30 of
+/// 79.99 = 2.666333...) = 7.998999...`, and alone when once (never the same figure twice).
 fn times_text(n: i64, v: &Valued, total: Ratio, exp: u8) -> String {
-    if n == 1 { v.text.clone() } else { format!("{n} x {} = {}", v.factor(), total.show(exp)) }
+    let worked = v.factor() != v.text;
+    if n == 1 && worked { v.text.clone() } else { format!("{n} x {} = {}", v.factor(), total.show(exp)) }
 }
 
 fn weekday(d: Date) -> &'static str {

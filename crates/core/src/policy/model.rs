@@ -103,14 +103,56 @@ pub struct Rule {
     pub pay: Pay,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Count {
     /// Every period begun counts ("per 24 hours or part thereof").
     #[default]
     Started,
     /// Only whole periods count ("for each further complete 12 hours").
     Complete,
+    /// Each period in which the outage lasts at least this many seconds counts ("each
+    /// 24-hour period in which the outage lasts at least 4 hours"): one count, one
+    /// rounding, and exactly the threshold counts.
+    AtLeast { seconds: i64 },
+}
+
+/// `count` as written: `"started"`, `"complete"` or `{ at_least = "4h" }`.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum CountToml {
+    Word(String),
+    AtLeast { at_least: String },
+}
+
+impl Default for CountToml {
+    fn default() -> Self {
+        CountToml::Word("started".into())
+    }
+}
+
+impl CountToml {
+    fn check(&self, every: &Period) -> Result<Count, String> {
+        match self {
+            CountToml::Word(w) if w == "started" => Ok(Count::Started),
+            CountToml::Word(w) if w == "complete" => Ok(Count::Complete),
+            CountToml::Word(w) => {
+                Err(format!("count {w:?} is not one of \"started\", \"complete\" or {{ at_least = \"4h\" }}"))
+            }
+            CountToml::AtLeast { at_least } => {
+                let seconds = duration(at_least)?;
+                let longest = match every {
+                    Period::Elapsed { seconds, .. } => *seconds,
+                    Period::CalendarDay => 23 * 3600,
+                };
+                if seconds > longest {
+                    return Err(format!(
+                        "count at_least {at_least:?} is longer than the period it is counted in"
+                    ));
+                }
+                Ok(Count::AtLeast { seconds })
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,7 +287,7 @@ enum PayToml {
     Periods {
         every: String,
         #[serde(default)]
-        count: Count,
+        count: CountToml,
         amount: AmountSpec,
     },
     Deadline {
@@ -254,7 +296,7 @@ enum PayToml {
         then: Option<AmountSpec>,
         every: Option<String>,
         #[serde(default = "complete")]
-        count: Count,
+        count: CountToml,
     },
     DayTiers {
         tiers: Vec<DayTierToml>,
@@ -264,8 +306,8 @@ enum PayToml {
     },
 }
 
-fn complete() -> Count {
-    Count::Complete
+fn complete() -> CountToml {
+    CountToml::Word("complete".into())
 }
 
 #[derive(Deserialize)]
@@ -678,7 +720,8 @@ fn pay(
                 }
                 _ => {}
             }
-            Pay::Periods { every, count: *count, amount: amount(a)? }
+            let count = count.check(&every)?;
+            Pay::Periods { every, count, amount: amount(a)? }
         }
         PayToml::Deadline { deadline, first, then, every, count } => {
             outage_only("deadline")?;
@@ -699,7 +742,11 @@ fn pay(
                 }
             };
             let then = match (then, every) {
-                (Some(a), Some(e)) => Some((amount(a)?, period(e)?, *count)),
+                (Some(a), Some(e)) => {
+                    let every = period(e)?;
+                    let count = count.check(&every)?;
+                    Some((amount(a)?, every, count))
+                }
                 (None, None) => None,
                 _ => return Err("`then` and `every` go together".into()),
             };

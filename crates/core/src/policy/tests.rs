@@ -470,3 +470,96 @@ pay = { basis = "deadline", deadline = { after = "4h" }, first = { minor = 500 }
         assert!(!t.contains("EST") && !t.contains("EDT"), "{t}");
     }
 }
+
+/// "Each 24-hour period in which the outage lasts at least 4 hours" (issue 17, item 17):
+/// its own count, so exactly 4 h counts and the total is rounded once (two rules, or a
+/// started count with a one-second trick, paid a cent too much or nothing at 4 h).
+#[test]
+fn periods_with_at_least_a_threshold_count_once_and_round_once() {
+    let p = policy(
+        r#"
+id = "ny-periods"
+version = 1
+
+[[rules]]
+id = "per-period"
+description = "1/30 for each 24 h with at least 4 h out"
+event = "outage"
+pay = { basis = "periods", every = "24h", count = { at_least = "4h" }, amount = { price_fraction = "1/30" } }
+"#,
+    );
+    let total = |end: &str| {
+        let e = run(
+            &p,
+            customer("America/New_York", "USD", 7999),
+            vec![outage("F1", "2026-11-23T10:00:00Z", end, None)],
+        );
+        (e.total_minor, e.lines.first().map(|l| l.explanation()).unwrap_or_else(|| e.notes.join(" ")))
+    };
+    // Exactly 4 h: one period. 3 h 59 min: none, and the note says so.
+    assert_eq!(total("2026-11-23T14:00:00Z").0, 267);
+    let (paid, note) = total("2026-11-23T13:59:00Z");
+    assert_eq!(paid, 0);
+    assert!(note.contains("0 24h periods with at least 4h without service; nothing is paid"), "{note}");
+    // 28 h: two periods, 2 x 7999 / 30 = 533.27, rounded once to 533 (not 2 x 267 = 534).
+    let (paid, text) = total("2026-11-24T14:00:00Z");
+    assert_eq!(paid, 533);
+    assert!(
+        text.contains(
+            "2 24h periods with at least 4h without service; 2 x (1/30 of 79.99 = 2.666333...) = 5.332666..."
+        ),
+        "{text}"
+    );
+    // 27 h 59 min: the second period has 3 h 59 min, under the threshold.
+    assert_eq!(total("2026-11-24T13:59:00Z").0, 267);
+}
+
+#[test]
+fn calendar_days_with_at_least_a_threshold_are_the_customers_days() {
+    let p = policy(
+        r#"
+id = "days"
+version = 1
+
+[[rules]]
+id = "per-day"
+description = "5.00 for each local day with at least 3 h out"
+event = "outage"
+pay = { basis = "periods", every = "calendar-day", count = { at_least = "3h" }, amount = { minor = 500 } }
+"#,
+    );
+    // 22:00 to 03:00 New York time (EST, UTC-5): 2 h on the 23rd, 3 h on the 24th.
+    let e = run(
+        &p,
+        customer("America/New_York", "USD", 7999),
+        vec![outage("F1", "2026-11-24T03:00:00Z", "2026-11-24T08:00:00Z", None)],
+    );
+    assert_eq!(e.total_minor, 500, "{e:?}");
+    let refused = refuse(
+        r#"
+id = "bad"
+version = 1
+
+[[rules]]
+id = "r"
+event = "outage"
+pay = { basis = "periods", every = "2h", count = { at_least = "3h" }, amount = { minor = 1 } }
+"#,
+    );
+    assert!(
+        refused.contains("count at_least \"3h\" is longer than the period it is counted in"),
+        "{refused}"
+    );
+    let refused = refuse(
+        r#"
+id = "bad"
+version = 1
+
+[[rules]]
+id = "r"
+event = "outage"
+pay = { basis = "periods", every = "2h", count = "most", amount = { minor = 1 } }
+"#,
+    );
+    assert!(refused.contains("count \"most\" is not one of"), "{refused}");
+}
