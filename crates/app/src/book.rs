@@ -176,6 +176,13 @@ fn customer_from_row(row: CustomerRow, zone: &Zone) -> Result<Customer, BookErro
         status: CustomerStatus::parse(&row.status).map_err(err)?,
         segment: Segment::parse(&row.segment).map_err(err)?,
         jurisdiction: row.jurisdiction.as_deref().map(Jurisdiction::parse).transpose().map_err(err)?,
+        attributes: match row.attributes.as_deref() {
+            Some(text) => Some(std::sync::Arc::new(
+                amends_core::policy::attributes_from_json("attributes", text)
+                    .map_err(|e| err(FieldError::new("attributes", text, e.message)))?,
+            )),
+            None => None,
+        },
         name: row.name,
         plan_id: row.plan_id,
         element_id: row.element_id,
@@ -201,6 +208,7 @@ pub fn customer_to_row(c: &Customer) -> CustomerRow {
         status: c.status.as_str().to_string(),
         segment: c.segment.as_str().to_string(),
         jurisdiction: c.jurisdiction.map(|j| j.as_str().to_string()),
+        attributes: c.attributes.as_ref().map(|a| serde_json::to_string(&**a).expect("scalars serialize")),
     }
 }
 
@@ -225,6 +233,7 @@ mod tests {
             status: "active".into(),
             segment: segment.into(),
             jurisdiction: jurisdiction.map(Into::into),
+            attributes: None,
         };
         BookRows {
             plans: vec![PlanRow {

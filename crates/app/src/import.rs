@@ -11,12 +11,15 @@ use amends_core::book::{
     parse_billing_day, parse_currency, parse_id, parse_instant, parse_price,
 };
 use amends_core::money::Money;
+use amends_core::policy::facts::{ATTRIBUTE_TEXT_MAX, ATTRIBUTES_MAX};
+use amends_core::policy::{Attribute, Attributes};
 use amends_core::topology::{Element, Topology, TopologyError};
 use amends_store::{BookCounts, BookRows, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 /// At most this many bad lines are listed; the rest are counted.
 pub const IMPORT_ERRORS_MAX: usize = 1_000;
@@ -40,8 +43,15 @@ pub const CUSTOMER_COLUMNS: [&str; 14] = [
     "jurisdiction",
 ];
 /// Customer columns a file may leave out: each reads as empty on every line (`segment`
-/// then defaults to `residential`, `jurisdiction` to unknown).
-pub const CUSTOMER_OPTIONAL_COLUMNS: [&str; 2] = ["segment", "jurisdiction"];
+/// then defaults to `residential`, `jurisdiction` to unknown); and any number of
+/// [`ATTRIBUTE_COLUMNS`].
+pub const CUSTOMER_OPTIONAL_COLUMNS: [&str; 3] = ["segment", "jurisdiction", ATTRIBUTE_COLUMNS];
+
+/// Columns named `attr.NAME` give the customer an attribute policies read as
+/// `customer.attributes.NAME`: `true` and `false` are booleans, a whole number without
+/// leading zeros an integer, anything else text (so `02139` stays text); empty is absent.
+pub const ATTRIBUTE_COLUMNS: &str = "attr.*";
+const ATTRIBUTE_PREFIX: &str = "attr.";
 
 /// One problem, at one line of one file (line 0: the file as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,19 +239,70 @@ pub fn parse_and_check(input: ImportInput, existing: &BookRows) -> Result<BookRo
 /// One customer from its fields in [`CUSTOMER_COLUMNS`] order, checked exactly as a line
 /// of `customers.csv` is (a sign-up through the API or the CLI); every bad field named.
 pub fn customer_from_fields(fields: [&str; 14]) -> Result<Customer, Vec<FieldError>> {
-    let columns = Columns((0..CUSTOMER_COLUMNS.len()).map(Some).collect());
+    let columns = Columns((0..CUSTOMER_COLUMNS.len()).map(Some).collect(), Vec::new());
     let record = csv::StringRecord::from(fields.to_vec());
     parse_customer(&columns, &record, Zone::parse(fields[5]))
 }
 
 /// Columns of one file by name, so files may order them freely; `None` for an optional
-/// column the file leaves out.
-struct Columns(Vec<Option<usize>>);
+/// column the file leaves out. Then the attribute columns, by name.
+struct Columns(Vec<Option<usize>>, Vec<(String, usize)>);
 
 impl Columns {
     fn get<'r>(&self, record: &'r csv::StringRecord, i: usize) -> &'r str {
         self.0[i].and_then(|col| record.get(col)).unwrap_or("")
     }
+
+    /// The line's attributes: each non-empty `attr.NAME` cell, typed.
+    fn attributes(&self, record: &csv::StringRecord) -> Result<Option<Arc<Attributes>>, FieldError> {
+        let mut out = Attributes::new();
+        for (name, col) in &self.1 {
+            let text = record.get(*col).unwrap_or("").trim();
+            if !text.is_empty() {
+                out.insert(name.clone(), attribute_value(name, text)?);
+            }
+        }
+        Ok((!out.is_empty()).then(|| Arc::new(out)))
+    }
+}
+
+fn attribute_value(name: &str, text: &str) -> Result<Attribute, FieldError> {
+    let integer = text.strip_prefix('-').unwrap_or(text);
+    let whole = !integer.is_empty()
+        && integer.bytes().all(|b| b.is_ascii_digit())
+        && (integer == "0" || !integer.starts_with('0'));
+    Ok(match text {
+        "true" => Attribute::Bool(true),
+        "false" => Attribute::Bool(false),
+        _ if whole => match text.parse() {
+            Ok(n) => Attribute::Int(n),
+            Err(_) => {
+                return Err(FieldError::new(
+                    "attribute",
+                    text,
+                    format!("(attr.{name}) is too large an integer"),
+                ));
+            }
+        },
+        _ if text.len() > ATTRIBUTE_TEXT_MAX => {
+            return Err(FieldError::new(
+                "attribute",
+                text,
+                format!("(attr.{name}) is longer than {ATTRIBUTE_TEXT_MAX} bytes"),
+            ));
+        }
+        _ => Attribute::Text(text.to_string()),
+    })
+}
+
+/// `attr.NAME` where NAME reads in CEL as `customer.attributes.NAME`: a lowercase letter,
+/// then lowercase letters, digits and `_`, at most 32 bytes.
+fn attribute_name(column: &str) -> Option<&str> {
+    let name = column.strip_prefix(ATTRIBUTE_PREFIX)?;
+    let ok = name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    ok.then_some(name)
 }
 
 /// Where each of `wanted` is in `header`; every column not in `optional` must be there.
@@ -254,9 +315,28 @@ fn header_columns(
 ) -> Option<Columns> {
     let names: Vec<&str> = header.iter().map(str::trim).collect();
     let mut ok = true;
-    for name in &names {
-        if !wanted.contains(name) {
-            errors.push(file, 1, format!("unknown column {name:?}; the columns are {}", wanted.join(",")));
+    let mut attributes = Vec::new();
+    let attributes_allowed = optional.contains(&ATTRIBUTE_COLUMNS);
+    for (i, name) in names.iter().enumerate() {
+        if attributes_allowed && name.starts_with(ATTRIBUTE_PREFIX) {
+            match attribute_name(name) {
+                Some(a) if attributes.len() < ATTRIBUTES_MAX => attributes.push((a.to_string(), i)),
+                Some(_) => {
+                    errors.push(file, 1, format!("more than {ATTRIBUTES_MAX} attribute columns"));
+                    ok = false;
+                }
+                None => {
+                    errors.push(file, 1, format!("attribute column {name:?}: after attr., a lowercase letter, then a-z, 0-9 and _, at most 32 bytes"));
+                    ok = false;
+                }
+            }
+        } else if !wanted.contains(name) {
+            let extra = if attributes_allowed { " and attr.NAME for attributes" } else { "" };
+            errors.push(
+                file,
+                1,
+                format!("unknown column {name:?}; the columns are {}{extra}", wanted.join(",")),
+            );
             ok = false;
         }
     }
@@ -271,7 +351,7 @@ fn header_columns(
             }
         }
     }
-    ok.then_some(Columns(cols))
+    ok.then_some(Columns(cols, attributes))
 }
 
 /// Where a file's line breaks are, found as it is read, so a record is named by its true
@@ -482,6 +562,7 @@ fn parse_customer(
         status = CustomerStatus::parse(c.get(r, 11));
         segment = segment_or_residential(c.get(r, 12));
         jurisdiction = optional(c.get(r, 13), Jurisdiction::parse);
+        attributes = c.attributes(r);
     }
     // Every field parsed (no errors) means every value is Some.
     let customer = || {
@@ -500,6 +581,7 @@ fn parse_customer(
             status: status?,
             segment: segment?,
             jurisdiction: jurisdiction?,
+            attributes: attributes?,
         })
     };
     match customer() {

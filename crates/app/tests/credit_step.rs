@@ -153,3 +153,60 @@ async fn policies_apply_by_assignment_and_one_notice_tells_the_total() {
     let credit = notices.iter().find(|n| n.key.contains("/credit/")).expect("a credit notice");
     assert!(credit.body.contains("6.00"), "the notice tells the total: {}", credit.body);
 }
+
+/// A customer attribute from the book (`attr.medical_priority` in customers.csv) reaches a
+/// policy in the server's credit step, through the store (issue 17, item 17).
+#[tokio::test]
+async fn a_customer_attribute_from_the_book_pays_in_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = amends_store::open(&dir.path().join("a.db").display().to_string()).await.unwrap();
+    let clock = Arc::new(ManualClock::new(ts("2026-11-23T12:00:00Z")));
+    let policy = Policy::from_toml(
+        "medical",
+        r#"
+id = "medical"
+version = 1
+
+[[rules]]
+id = "goodwill"
+event = "outage"
+pay = { basis = "once", amount = { minor = 500 } }
+
+[[rules]]
+id = "medical"
+description = "Medical priority: the goodwill again"
+event = "outage"
+when = 'has(customer.attributes.medical_priority) && customer.attributes.medical_priority'
+pay = { basis = "once", amount = { minor = 500 } }
+"#,
+    )
+    .unwrap();
+    let engine =
+        Engine::new(store.clone(), clock.clone(), Templates::builtin(), policy, EngineConfig::default());
+    let customers = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status,attr.medical_priority
+C1,Ana,ana@example.com,,en-US,UTC,fast,a,,1,2020-01-01T00:00:00Z,active,true
+C2,Bo,bo@example.com,,en-US,UTC,fast,a,,1,2020-01-01T00:00:00Z,active,false
+C3,Cy,cy@example.com,,en-US,UTC,fast,a,,1,2020-01-01T00:00:00Z,active,
+";
+    engine
+        .import(
+            ImportInput::from_texts(Some(PLANS.into()), Some(TOPOLOGY.into()), Some(customers.into())),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    let id = outage(&engine, "a").await;
+    clock.set(ts("2026-11-23T19:00:00Z"));
+    engine.resolve(&id, "").await.unwrap();
+    engine.fan_out().await.unwrap();
+    engine.credit_resolved().await.unwrap();
+    let mut paid: Vec<(String, i64)> = store
+        .credits(&CreditFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.customer_id, c.amount_minor))
+        .collect();
+    paid.sort();
+    assert_eq!(paid, [("C1".to_string(), 1000), ("C2".to_string(), 500), ("C3".to_string(), 500)]);
+}

@@ -1625,6 +1625,7 @@ mod tests {
                 billing_day: 1,
                 active_from: ts("2020-01-01T00:00:00Z"),
                 prices: vec![PricePoint { from: Date::constant(2020, 1, 1), monthly_price_minor: 3000 }],
+                attributes: Default::default(),
             },
             events: vec![event],
         }

@@ -435,6 +435,9 @@ pub struct Customer {
     pub segment: Segment,
     /// `None`: not known.
     pub jurisdiction: Option<Jurisdiction>,
+    /// What policies may read of the customer beyond the columns above
+    /// (`customer.attributes` in CEL); `None` when the book gives none.
+    pub attributes: Option<std::sync::Arc<crate::policy::Attributes>>,
 }
 
 #[cfg(test)]

@@ -24,7 +24,10 @@ pub mod model;
 
 pub use assign::{Assignment, PolicySet};
 pub use eval::{Basis, Evaluation, Line, ProratedBasis, describe_interval, evaluate};
-pub use facts::{CustomerFacts, Event, EventKind, Facts, FactsError, PricePoint};
+pub use facts::{
+    Attribute, Attributes, CustomerFacts, Event, EventKind, Facts, FactsError, PricePoint,
+    attributes_from_json,
+};
 pub use model::{Policy, PolicyError};
 
 /// The built-in default policy: the very file shipped as `policies/prorated.toml`.

@@ -35,6 +35,7 @@ pub(crate) const CUSTOMER_COLS: &[&str] = &[
     "status",
     "segment",
     "jurisdiction",
+    "attributes",
 ];
 pub(crate) const NOTICE_COLS: &[&str] = &[
     "key",
@@ -574,6 +575,7 @@ pub(crate) fn customer_from_row<R: RowGet>(row: &R) -> Result<CustomerRow> {
         status: c.text("status")?,
         segment: c.text("segment")?,
         jurisdiction: c.opt_text("jurisdiction")?,
+        attributes: c.opt_text("attributes")?,
     })
 }
 
@@ -990,6 +992,7 @@ macro_rules! bind_customer {
             .bind(r.status.as_str())
             .bind(r.segment.as_str())
             .bind(r.jurisdiction.as_deref())
+            .bind(r.attributes.as_deref())
     }};
 }
 pub(crate) use bind_customer;

@@ -133,6 +133,8 @@ pub struct CustomerRow {
     pub segment: String,
     /// `GB-SCT`, `US-NY`, `DE`, ...; `None` when not known.
     pub jurisdiction: Option<String>,
+    /// The attributes policies read, as a JSON object of scalars; `None` when none.
+    pub attributes: Option<String>,
 }
 
 /// A provider's book: what `import` loads and what impact is computed from.

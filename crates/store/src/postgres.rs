@@ -337,7 +337,7 @@ async fn upsert_plans(conn: &mut PgConnection, batch: &[&PlanRow]) -> Result<()>
 async fn upsert_customers(conn: &mut PgConnection, batch: &[&CustomerRow]) -> Result<()> {
     let types = [
         "text", "text", "text", "text", "text", "text", "text", "text", "text", "int2", "int8", "text",
-        "text", "text",
+        "text", "text", "text",
     ];
     let sql = unnest_upsert_sql("customers", CUSTOMER_COLS, &types);
     sqlx::query(AssertSqlSafe(sql))
@@ -355,6 +355,7 @@ async fn upsert_customers(conn: &mut PgConnection, batch: &[&CustomerRow]) -> Re
         .bind(strs(batch, |r| &r.status))
         .bind(strs(batch, |r| &r.segment))
         .bind(opt_strs(batch, |r| r.jurisdiction.as_deref()))
+        .bind(opt_strs(batch, |r| r.attributes.as_deref()))
         .execute(&mut *conn)
         .await?;
     Ok(())

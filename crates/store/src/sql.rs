@@ -396,8 +396,8 @@ pub(crate) const COUNT_ELEMENT: &str = "SELECT COUNT(*) FROM elements WHERE elem
 /// A customer as `import_book` writes one, except that an id on record is not replaced.
 pub(crate) const INSERT_CUSTOMER: &str = "INSERT INTO customers \
      (customer_id, name, email, phone, locale, timezone, plan_id, element_id, device_id, billing_day, \
-      active_since, status, segment, jurisdiction) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+      active_since, status, segment, jurisdiction, attributes) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
      ON CONFLICT (customer_id) DO NOTHING";
 pub(crate) const INSERT_SIGNUP: &str =
     "INSERT INTO signups (customer_id, at, channel, steps) VALUES ($1, $2, $3, $4)";

@@ -340,6 +340,7 @@ impl BindRow for CustomerRow {
             .bind(self.status.as_str())
             .bind(self.segment.as_str())
             .bind(self.jurisdiction.as_deref())
+            .bind(self.attributes.as_deref())
     }
 }
 

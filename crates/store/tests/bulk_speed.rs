@@ -88,6 +88,7 @@ fn customers(n: usize) -> Vec<CustomerRow> {
             status: "active".into(),
             segment: if i % 10 == 0 { "business".into() } else { "residential".into() },
             jurisdiction: Some("FR".into()),
+            attributes: None,
         })
         .collect()
 }

@@ -60,6 +60,8 @@ fn customer(id: &str, name: &str) -> CustomerRow {
         status: "active".into(),
         segment: "residential".into(),
         jurisdiction: Some("FR".into()),
+        // Attributes round-trip as the JSON they were written as.
+        attributes: (id == "c1").then(|| r#"{"medical_priority":true,"tier":2}"#.into()),
     }
 }
 

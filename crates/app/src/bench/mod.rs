@@ -155,6 +155,7 @@ fn policy_evaluations(n: usize) -> Result<()> {
                     from: jiff::civil::date(2020, 1, 1),
                     monthly_price_minor: 1999 + (i % 7000) as i64,
                 }],
+                attributes: Arc::default(),
             },
             events: vec![Event {
                 id: "F1".into(),

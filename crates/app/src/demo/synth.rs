@@ -160,6 +160,7 @@ fn customer(i: usize, (tap, region, state): &Tap, now: Timestamp, rng: &mut StdR
         status: if rng.random_range(0..100) < 2 { "cancelled".into() } else { "active".into() },
         segment: if business { "business".into() } else { "residential".into() },
         jurisdiction: Some((*state).into()),
+        attributes: None,
     }
 }
 

@@ -180,7 +180,7 @@ fn headers_are_checked_and_columns_may_be_reordered() {
     assert_eq!(
         errs[0],
         "customers.csv:1: unknown column \"region\"; the columns are customer_id,name,email,phone,locale,\
-         timezone,plan_id,element_id,device_id,billing_day,active_since,status,segment,jurisdiction"
+         timezone,plan_id,element_id,device_id,billing_day,active_since,status,segment,jurisdiction and attr.NAME for attributes"
     );
     // The optional columns are not reported missing.
     assert!(errs.iter().all(|e| !e.contains("segment\"") && !e.contains("jurisdiction\"")), "{errs:?}");
@@ -236,4 +236,43 @@ fn bad_lines_are_named_truly_whatever_the_line_endings() {
     );
     let errs = check(Some(PLANS), Some(TOPOLOGY), Some(&mixed), &BookRows::default()).unwrap_err();
     assert_eq!(errs, want, "mixed");
+}
+
+/// Customer attributes (issue 17, item 17): `attr.NAME` columns, typed, empty absent, so a
+/// policy reads `customer.attributes.medical_priority` instead of a smuggled segment.
+#[test]
+fn attribute_columns_give_typed_attributes() {
+    let customers = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status,attr.medical_priority,attr.floors,attr.zip\n\
+C1,Ana,,,en-US,America/New_York,fast,n1,,15,2024-01-01T00:00:00Z,active,true,-3,02139\n\
+C2,Bo,,,fr-FR,Europe/Paris,basic,hub1,,1,2024-01-01T00:00:00Z,active,,,\n";
+    let rows = check(Some(PLANS), Some(TOPOLOGY), Some(customers), &BookRows::default()).unwrap();
+    assert_eq!(
+        rows.customers[0].attributes.as_deref(),
+        Some(r#"{"floors":-3,"medical_priority":true,"zip":"02139"}"#)
+    );
+    assert_eq!(rows.customers[1].attributes, None);
+
+    let customers = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status,attr.Medical\n\
+C1,Ana,,,en-US,America/New_York,fast,n1,,15,2024-01-01T00:00:00Z,active,true\n";
+    let errors = check(Some(PLANS), Some(TOPOLOGY), Some(customers), &BookRows::default()).unwrap_err();
+    assert!(
+        errors[0].starts_with("customers.csv:1: attribute column \"attr.Medical\": after attr."),
+        "{errors:?}"
+    );
+
+    let long = "x".repeat(257);
+    let customers = format!(
+        "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status,attr.note\n\
+C1,Ana,,,en-US,America/New_York,fast,n1,,15,2024-01-01T00:00:00Z,active,{long}\n"
+    );
+    let errors = check(Some(PLANS), Some(TOPOLOGY), Some(&customers), &BookRows::default()).unwrap_err();
+    assert!(
+        errors[0].starts_with("customers.csv:2: attribute ")
+            && errors[0].ends_with("(attr.note) is longer than 256 bytes"),
+        "{errors:?}"
+    );
+    // Plans and topology take no attributes.
+    let plans = "plan_id,name,monthly_price_minor,currency,attr.x\nbasic,Basic,4999,USD,1\n";
+    let errors = check(Some(plans), None, None, &BookRows::default()).unwrap_err();
+    assert!(errors[0].contains("unknown column \"attr.x\""), "{errors:?}");
 }

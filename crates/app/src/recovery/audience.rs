@@ -135,6 +135,7 @@ mod tests {
             status: CustomerStatus::Active,
             segment: Segment::default(),
             jurisdiction: None,
+            attributes: None,
         }
     }
 

@@ -193,6 +193,7 @@ pub fn customer_facts(book: &LoadedBook, c: u32) -> CustomerFacts {
         active_from: customer.active_since,
         // The book keeps one price per plan: the price in force is today's.
         prices: vec![PricePoint { from: Date::constant(1970, 1, 1), monthly_price_minor: price.minor }],
+        attributes: customer.attributes.clone().unwrap_or_default(),
     }
 }
 

@@ -323,6 +323,7 @@ struct CustomerView<'a> {
     active_from: String,
     /// Whole days from `active_from` to the earliest event (0 without events).
     tenure_days: i64,
+    attributes: &'a Attributes,
 }
 
 #[derive(Serialize, Default)]
@@ -398,6 +399,7 @@ impl<'a> Scope<'a> {
             billing_day: c.billing_day,
             active_from: c.active_from.to_string(),
             tenure_days,
+            attributes: &c.attributes,
         };
         let mut ctx = expr::context();
         ctx.add_variable_from_value("customer", to_value(&customer).map_err(|m| self.fail(m))?);

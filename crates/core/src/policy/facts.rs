@@ -50,6 +50,9 @@ pub struct CustomerFacts {
     pub active_from: Timestamp,
     /// Sorted by `from`, at least one.
     pub prices: Vec<PricePoint>,
+    /// What the provider knows of the customer that policies may read
+    /// (`customer.attributes.medical_priority`): from the book's `attr.` columns.
+    pub attributes: Arc<Attributes>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +153,8 @@ struct CustomerWire {
     billing_day: u8,
     active_from: String,
     prices: Vec<PriceWire>,
+    #[serde(default)]
+    attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 fn residential() -> String {
@@ -272,6 +277,7 @@ fn customer(raw: serde_json::Value) -> Result<CustomerFacts, FactsError> {
         billing_day: w.billing_day,
         active_from: timestamp("customer.active_from", &w.active_from)?,
         prices,
+        attributes: Arc::new(attributes_of("customer", w.attributes)?),
     })
 }
 
@@ -340,6 +346,13 @@ fn event(field: &str, wire: EventWire) -> Result<Event, FactsError> {
     Ok(Event { id: id.into(), what, attributes: Arc::new(attributes_of(field, attributes)?) })
 }
 
+/// Attributes kept as a JSON object of scalars (the book's `attributes` column), checked
+/// as facts' are; errors name `field`.
+pub fn attributes_from_json(field: &str, text: &str) -> Result<Attributes, FactsError> {
+    let raw = serde_json::from_str(text).map_err(|e| err(format!("{field}.attributes"), e.to_string()))?;
+    attributes_of(field, raw)
+}
+
 fn attributes_of(
     field: &str,
     raw: serde_json::Map<String, serde_json::Value>,
@@ -380,6 +393,22 @@ mod tests {
 
     fn facts(events: &str) -> Result<Facts, FactsError> {
         Facts::from_json(&format!(r#"{{"customer": {CUSTOMER}, "events": [{events}]}}"#))
+    }
+
+    #[test]
+    fn a_customer_may_have_attributes_checked_as_an_event_s_are() {
+        let with = |attributes: &str| {
+            Facts::from_json(&format!(
+                r#"{{"customer": {}, "attributes": {attributes}}}}}"#,
+                CUSTOMER.strip_suffix('}').unwrap()
+            ))
+        };
+        let f = with(r#"{"medical_priority": true, "floors": 3}"#).unwrap();
+        assert_eq!(f.customer.attributes["medical_priority"], Attribute::Bool(true));
+        assert_eq!(f.customer.attributes["floors"], Attribute::Int(3));
+        assert!(facts("").unwrap().customer.attributes.is_empty());
+        let e = with(r#"{"x": 1.5}"#).unwrap_err();
+        assert_eq!(e.field, "customer.attributes.x", "{e}");
     }
 
     #[test]

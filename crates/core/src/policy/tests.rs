@@ -33,6 +33,7 @@ fn customer(zone: &str, currency: &str, price: i64) -> CustomerFacts {
         billing_day: 1,
         active_from: ts("2019-01-01T00:00:00Z"),
         prices: vec![PricePoint { from: Date::constant(2019, 1, 1), monthly_price_minor: price }],
+        attributes: Arc::default(),
     }
 }
 
