@@ -347,6 +347,7 @@ pub fn opening(
         started_at: started.min(now),
         resolved_at: None,
         credited_at: None,
+        attributes: None,
     };
     let declared = NewUpdate {
         at: now,
@@ -879,6 +880,7 @@ mod tests {
             started_at: ts(started_at),
             resolved_at: resolved_at.map(ts),
             credited_at: None,
+            attributes: None,
         }
     }
 

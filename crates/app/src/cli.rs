@@ -6,6 +6,7 @@ use crate::recovery::Engine;
 use crate::settings::{Overrides, Settings};
 use crate::tokens::{self, Scope};
 use amends_core::incident::{Declaration, IncidentState, Translations, UpdateRequest};
+use amends_core::policy::Attribute;
 use amends_store::CreditFilter;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -234,6 +235,11 @@ pub enum IncidentCommand {
         /// acknowledged, identified or monitoring.
         #[arg(long, value_parser = parse_state, default_value = "acknowledged")]
         state: IncidentState,
+        /// A fact of the outage policies read as event.attributes.NAME: NAME=VALUE (repeat
+        /// for several; storm=true, cause=commercial_power). true/false are booleans, whole
+        /// numbers integers, the rest text.
+        #[arg(long = "attribute", value_parser = parse_attribute)]
+        attributes: Vec<(String, Attribute)>,
         #[command(flatten)]
         translated: Translated,
     },
@@ -649,6 +655,14 @@ fn relative(s: &str) -> Option<jiff::SignedDuration> {
     (!duration.is_negative() && !s.starts_with(['+', '-'])).then_some(duration)
 }
 
+/// `NAME=VALUE`, the value typed as a CSV attribute cell is.
+fn parse_attribute(s: &str) -> Result<(String, Attribute), String> {
+    let (name, value) = s.split_once('=').ok_or_else(|| format!("{s:?} is not NAME=VALUE (storm=true)"))?;
+    let value = amends_core::policy::facts::attribute_from_text(value)
+        .map_err(|p| format!("{name}: {value:?} {p}"))?;
+    Ok((name.to_string(), value))
+}
+
 fn parse_state(s: &str) -> Result<IncidentState, String> {
     IncidentState::parse(s).filter(|state| state.is_operator_state()).ok_or_else(|| {
         format!("{s:?} is not a state an operator sets (acknowledged, identified, monitoring)")
@@ -742,9 +756,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Agents(command) => agents(&engine, command).await,
-        Command::Case(command) => case(&engine, command).await,
-        Command::Appointment(command) => appointment(&engine, command).await,
-        Command::Customer(command) => customer(&engine, command).await,
+        Command::Case(command) => case(&engine, command, json).await,
+        Command::Appointment(command) => appointment(&engine, command, json).await,
+        Command::Customer(command) => customer(&engine, command, json).await,
         Command::Survey(SurveyCommand::Report) => print_json(&engine.survey_report().await?),
         Command::Survey(SurveyCommand::Control { round, rate_ppm }) => {
             print_json(&engine.draw_control_round(&round, rate_ppm).await?)
@@ -847,7 +861,7 @@ async fn person(engine: &Engine, id: &str) -> Result<amends_core::case::Actor> {
         .with_context(|| format!("{id} is not a known, active person (amends agents list)"))
 }
 
-async fn case(engine: &Engine, command: CaseCommand) -> Result<()> {
+async fn case(engine: &Engine, command: CaseCommand, json: bool) -> Result<()> {
     use crate::recovery::cases::OpenRequest;
     use amends_core::case::CaseSource;
     let person = async |id: &str| person(engine, id).await;
@@ -885,10 +899,85 @@ async fn case(engine: &Engine, command: CaseCommand) -> Result<()> {
             return print_json(&rows);
         }
     };
-    print_json(&view)
+    print_report(&view, json, case_lines)
 }
 
-async fn appointment(engine: &Engine, command: AppointmentCommand) -> Result<()> {
+/// A case in a few lines: who owns it, where it stands, what comes next, what the
+/// customer was told and given.
+fn case_lines(v: &serde_json::Value) -> Vec<String> {
+    let text = |key: &str| v[key].as_str().unwrap_or("?").to_string();
+    let mut lines = vec![format!(
+        "{} for {}: {}, owned by {}{}",
+        text("case_id"),
+        text("customer_id"),
+        text("status"),
+        text("owner"),
+        v["handover_to"].as_str().map(|to| format!(", offered to {to}")).unwrap_or_default()
+    )];
+    if let Some(next) = v["playbook"]["next"].as_str() {
+        let due = v["playbook"]["steps"]
+            .as_array()
+            .and_then(|steps| steps.iter().find(|s| s["step"] == next))
+            .and_then(|s| s["due"]["at"].as_str())
+            .map(|at| format!(", due by {at}"))
+            .unwrap_or_default();
+        lines.push(format!("next: {}{due}", next.replace('_', " ")));
+    }
+    lines.push(told_and_credited(v, "customer_notices", "customer_credits"));
+    lines
+}
+
+/// "the customer was sent 3 notices; credited 15.00 GBP", from a view's lists.
+fn told_and_credited(v: &serde_json::Value, notices: &str, credits: &str) -> String {
+    let sent = v[notices].as_array().map_or(0, Vec::len);
+    let mut totals: std::collections::BTreeMap<String, i64> = Default::default();
+    for c in v[credits].as_array().into_iter().flatten() {
+        *totals.entry(c["currency"].as_str().unwrap_or("?").to_string()).or_default() +=
+            c["amount_minor"].as_i64().unwrap_or(0);
+    }
+    let credited: Vec<String> = totals
+        .iter()
+        .map(|(code, minor)| match amends_core::money::Currency::parse(code) {
+            Ok(c) => amends_core::money::Money::new(*minor, c).to_string(),
+            Err(_) => format!("{minor} {code} minor units"),
+        })
+        .collect();
+    let plural = if sent == 1 { "" } else { "s" };
+    match credited.is_empty() {
+        true => format!("notices to the customer: {sent} message{plural}; nothing credited"),
+        false => {
+            format!("notices to the customer: {sent} message{plural}; credited {}", credited.join(" and "))
+        }
+    }
+}
+
+/// A visit in a few lines: when, with whom, where it stands, what failed and was made good.
+fn appointment_lines(v: &serde_json::Value) -> Vec<String> {
+    let text = |key: &str| v[key].as_str().unwrap_or("?").to_string();
+    let with = v["technician_id"].as_str().map(|t| format!(" with {t}")).unwrap_or_default();
+    let mut lines = vec![format!(
+        "{} for {}{with}: {}, {} to {}",
+        text("reference"),
+        text("customer_id"),
+        text("status"),
+        text("window_start"),
+        text("window_end")
+    )];
+    if let Some(kind) = v["failure"]["kind"].as_str() {
+        lines.push(format!("failed: {}", kind.replace('_', " ")));
+    }
+    if let Some(holds) = v["holds"].as_array().filter(|h| !h.is_empty()) {
+        lines.push(format!(
+            "{} slot{} held for rebooking",
+            holds.len(),
+            if holds.len() == 1 { "" } else { "s" }
+        ));
+    }
+    lines.push(told_and_credited(v, "notices", "credits"));
+    lines
+}
+
+async fn appointment(engine: &Engine, command: AppointmentCommand, json: bool) -> Result<()> {
     use crate::recovery::appointments::BookRequest;
     let view = match command {
         AppointmentCommand::Book { by, customer, technician, start, end, owner, rebooked_from } => {
@@ -925,10 +1014,10 @@ async fn appointment(engine: &Engine, command: AppointmentCommand) -> Result<()>
             return print_json(&rows);
         }
     };
-    print_json(&view)
+    print_report(&view, json, appointment_lines)
 }
 
-async fn customer(engine: &Engine, command: CustomerCommand) -> Result<()> {
+async fn customer(engine: &Engine, command: CustomerCommand, json: bool) -> Result<()> {
     use crate::recovery::accounts::{CancelBody, SignUp};
     match command {
         CustomerCommand::Join {
@@ -962,13 +1051,32 @@ async fn customer(engine: &Engine, command: CustomerCommand) -> Result<()> {
                 channel: Some(channel),
             };
             let row = engine.sign_up(input).await?;
-            print_json(
-                &serde_json::json!({ "customer_id": row.customer_id, "status": row.status, "steps": 1 }),
-            )
+            let joined =
+                serde_json::json!({ "customer_id": row.customer_id, "status": row.status, "steps": 1 });
+            print_report(&joined, json, |v| {
+                vec![format!(
+                    "{} joined: {}, in one step",
+                    v["customer_id"].as_str().unwrap_or("?"),
+                    v["status"].as_str().unwrap_or("?")
+                )]
+            })
         }
         CustomerCommand::Cancel { id, reason, reason_text, channel } => {
             let body = CancelBody { reason, reason_text, channel: Some(channel) };
-            print_json(&engine.cancel_account(&id, body).await?)
+            let view = engine.cancel_account(&id, body).await?;
+            print_report(&view, json, |v| {
+                let text = |key: &str| v[key].as_str().unwrap_or("?").to_string();
+                let mut lines = vec![format!(
+                    "{}: {} cancels, effective {}",
+                    text("reference"),
+                    text("customer_id"),
+                    text("effective_at")
+                )];
+                if let Some(offer) = v["retention_offer"]["text"].as_str() {
+                    lines.push(format!("offered once, beside the confirmation: {offer}"));
+                }
+                lines
+            })
         }
     }
 }
@@ -1149,6 +1257,7 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand, json: bool) -> Res
             next_update_by,
             started_at,
             state,
+            attributes,
             translated,
         } => {
             let translations = translated.translations();
@@ -1162,6 +1271,7 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand, json: bool) -> Res
                 started_at: started_at.map(|w| w.at(now)),
                 state,
                 translations,
+                attributes: attributes.into_iter().collect(),
             };
             engine.declare(declaration).await?
         }
@@ -1250,7 +1360,7 @@ mod tests {
 
 #[cfg(test)]
 mod summary_tests {
-    use super::{rows_in, summary_lines};
+    use super::{appointment_lines, case_lines, rows_in, summary_lines};
     use serde_json::json;
 
     /// A report of counters reads as a few lines on a terminal: the counters that moved,
@@ -1273,6 +1383,46 @@ mod summary_tests {
         let idle = json!({ "sent": 0, "retried": 0, "failed": 0, "suppressed": 0 });
         assert_eq!(summary_lines(&idle, "nothing was due to send"), ["nothing was due to send"]);
         assert_eq!(summary_lines(&json!({ "sent": 12, "failed": 1 }), "idle"), ["1 failed, 12 sent"]);
+    }
+
+    /// Case, visit and account commands say what happened in a few lines on a terminal
+    /// (issue 17, item 13), not 60 lines of JSON.
+    #[test]
+    fn a_case_and_a_visit_read_in_a_few_lines() {
+        let case = json!({
+            "case_id": "CASE-000001", "customer_id": "C1", "owner": "ann", "status": "open",
+            "handover_to": "bob",
+            "playbook": { "next": "own_and_fix", "steps": [
+                { "step": "acknowledge", "done": {}, "due": null },
+                { "step": "own_and_fix", "done": null, "due": { "at": "2026-11-24T12:00:00Z", "passed": false } }
+            ]},
+            "customer_notices": [{}, {}],
+            "customer_credits": [
+                { "amount_minor": 1500, "currency": "GBP" }, { "amount_minor": 250, "currency": "GBP" }
+            ],
+        });
+        assert_eq!(
+            case_lines(&case),
+            [
+                "CASE-000001 for C1: open, owned by ann, offered to bob",
+                "next: own and fix, due by 2026-11-24T12:00:00Z",
+                "notices to the customer: 2 messages; credited 17.50 GBP",
+            ]
+        );
+        let visit = json!({
+            "reference": "APT-2858-5588", "customer_id": "C1", "technician_id": null, "status": "missed",
+            "window_start": "2026-12-07T08:00:00Z", "window_end": "2026-12-07T12:00:00Z",
+            "failure": { "kind": "no_show" }, "holds": [{}, {}], "notices": [{}], "credits": [],
+        });
+        assert_eq!(
+            appointment_lines(&visit),
+            [
+                "APT-2858-5588 for C1: missed, 2026-12-07T08:00:00Z to 2026-12-07T12:00:00Z",
+                "failed: no show",
+                "2 slots held for rebooking",
+                "notices to the customer: 1 message; nothing credited",
+            ]
+        );
     }
 
     /// The import bar's total is counted before the first row: it never grows.

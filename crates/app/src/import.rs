@@ -11,7 +11,7 @@ use amends_core::book::{
     parse_billing_day, parse_currency, parse_id, parse_instant, parse_price,
 };
 use amends_core::money::Money;
-use amends_core::policy::facts::{ATTRIBUTE_TEXT_MAX, ATTRIBUTES_MAX};
+use amends_core::policy::facts::{ATTRIBUTES_MAX, attribute_from_text};
 use amends_core::policy::{Attribute, Attributes};
 use amends_core::topology::{Element, Topology, TopologyError};
 use amends_store::{BookCounts, BookRows, Store, StoreError};
@@ -267,32 +267,8 @@ impl Columns {
 }
 
 fn attribute_value(name: &str, text: &str) -> Result<Attribute, FieldError> {
-    let integer = text.strip_prefix('-').unwrap_or(text);
-    let whole = !integer.is_empty()
-        && integer.bytes().all(|b| b.is_ascii_digit())
-        && (integer == "0" || !integer.starts_with('0'));
-    Ok(match text {
-        "true" => Attribute::Bool(true),
-        "false" => Attribute::Bool(false),
-        _ if whole => match text.parse() {
-            Ok(n) => Attribute::Int(n),
-            Err(_) => {
-                return Err(FieldError::new(
-                    "attribute",
-                    text,
-                    format!("(attr.{name}) is too large an integer"),
-                ));
-            }
-        },
-        _ if text.len() > ATTRIBUTE_TEXT_MAX => {
-            return Err(FieldError::new(
-                "attribute",
-                text,
-                format!("(attr.{name}) is longer than {ATTRIBUTE_TEXT_MAX} bytes"),
-            ));
-        }
-        _ => Attribute::Text(text.to_string()),
-    })
+    attribute_from_text(text)
+        .map_err(|problem| FieldError::new("attribute", text, format!("(attr.{name}) {problem}")))
 }
 
 /// `attr.NAME` where NAME reads in CEL as `customer.attributes.NAME`: a lowercase letter,

@@ -142,6 +142,7 @@ async fn a_firing_alert_opens_one_incident_and_acknowledges_the_customers_below_
             "started_at": "2026-11-23T11:52:30Z",
             "resolved_at": null,
             "credited_at": null,
+            "attributes": null,
         })
     );
     let declared = &r.body["timeline"][0];

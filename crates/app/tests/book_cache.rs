@@ -30,6 +30,7 @@ fn on(element: &str) -> Declaration {
         started_at: None,
         state: IncidentState::Acknowledged,
         translations: Default::default(),
+        attributes: Default::default(),
     }
 }
 

@@ -42,6 +42,7 @@ async fn outage(engine: &Engine, element: &str) -> String {
             started_at: Some(ts("2026-11-23T10:00:00Z")),
             state: IncidentState::Acknowledged,
             translations: Default::default(),
+            attributes: Default::default(),
         })
         .await
         .unwrap();
@@ -73,7 +74,9 @@ async fn a_second_policy_is_refused_and_holds_up_no_other_incident() {
     let outage = Interval::new(resolved.started_at, resolved.resolved_at.unwrap()).unwrap();
     let affected = book.affected(&book.element_indices(&resolved.element_ids));
     let policy = v1.policies.assignments()[0].policy.clone();
-    let this = ThisOutage { id: first.as_str().into(), outage, issued_at: outage.end(), own: None };
+    let attributes = amends::recovery::outage_attributes(&resolved, affected.len()).unwrap();
+    let this =
+        ThisOutage { id: first.as_str().into(), outage, issued_at: outage.end(), own: None, attributes };
     let computed = compute_credits(&book, &policy, &this, &affected, &[]).unwrap();
     let mut rows: Vec<_> =
         computed.iter().map(|c| v1.credit_row(&book, &resolved, &policy, c, clock.now())).collect();
@@ -154,16 +157,45 @@ async fn policies_apply_by_assignment_and_one_notice_tells_the_total() {
     assert!(credit.body.contains("6.00"), "the notice tells the total: {}", credit.body);
 }
 
+/// A store, a clock at 12:00 and an engine under the policy `toml`, with the book imported.
+async fn started(
+    toml: &str,
+    customers: &str,
+) -> (tempfile::TempDir, Arc<dyn Store>, Arc<ManualClock>, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = amends_store::open(&dir.path().join("a.db").display().to_string()).await.unwrap();
+    let clock = Arc::new(ManualClock::new(ts("2026-11-23T12:00:00Z")));
+    let policy = Policy::from_toml("test", toml).unwrap();
+    let engine =
+        Engine::new(store.clone(), clock.clone(), Templates::builtin(), policy, EngineConfig::default());
+    let book = ImportInput::from_texts(Some(PLANS.into()), Some(TOPOLOGY.into()), Some(customers.into()));
+    engine.import(book, &|_| {}).await.unwrap();
+    (dir, store, clock, engine)
+}
+
+/// Each customer's credits, by incident, sorted.
+async fn paid(store: &Arc<dyn Store>) -> Vec<(String, String, i64)> {
+    let mut paid: Vec<_> = store
+        .credits(&CreditFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.source_event, c.customer_id, c.amount_minor))
+        .collect();
+    paid.sort();
+    paid
+}
+
 /// A customer attribute from the book (`attr.medical_priority` in customers.csv) reaches a
 /// policy in the server's credit step, through the store (issue 17, item 17).
 #[tokio::test]
 async fn a_customer_attribute_from_the_book_pays_in_the_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = amends_store::open(&dir.path().join("a.db").display().to_string()).await.unwrap();
-    let clock = Arc::new(ManualClock::new(ts("2026-11-23T12:00:00Z")));
-    let policy = Policy::from_toml(
-        "medical",
-        r#"
+    let customers = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status,attr.medical_priority
+C1,Ana,ana@example.com,,en-US,UTC,fast,a,,1,2020-01-01T00:00:00Z,active,true
+C2,Bo,bo@example.com,,en-US,UTC,fast,a,,1,2020-01-01T00:00:00Z,active,false
+C3,Cy,cy@example.com,,en-US,UTC,fast,a,,1,2020-01-01T00:00:00Z,active,
+";
+    let policy = r#"
 id = "medical"
 version = 1
 
@@ -178,35 +210,85 @@ description = "Medical priority: the goodwill again"
 event = "outage"
 when = 'has(customer.attributes.medical_priority) && customer.attributes.medical_priority'
 pay = { basis = "once", amount = { minor = 500 } }
-"#,
-    )
-    .unwrap();
-    let engine =
-        Engine::new(store.clone(), clock.clone(), Templates::builtin(), policy, EngineConfig::default());
-    let customers = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status,attr.medical_priority
-C1,Ana,ana@example.com,,en-US,UTC,fast,a,,1,2020-01-01T00:00:00Z,active,true
-C2,Bo,bo@example.com,,en-US,UTC,fast,a,,1,2020-01-01T00:00:00Z,active,false
-C3,Cy,cy@example.com,,en-US,UTC,fast,a,,1,2020-01-01T00:00:00Z,active,
-";
-    engine
-        .import(
-            ImportInput::from_texts(Some(PLANS.into()), Some(TOPOLOGY.into()), Some(customers.into())),
-            &|_| {},
-        )
-        .await
-        .unwrap();
+"#;
+    let (_dir, store, clock, engine) = started(policy, customers).await;
     let id = outage(&engine, "a").await;
     clock.set(ts("2026-11-23T19:00:00Z"));
     engine.resolve(&id, "").await.unwrap();
     engine.fan_out().await.unwrap();
     engine.credit_resolved().await.unwrap();
-    let mut paid: Vec<(String, i64)> = store
-        .credits(&CreditFilter::default())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.customer_id, c.amount_minor))
-        .collect();
-    paid.sort();
-    assert_eq!(paid, [("C1".to_string(), 1000), ("C2".to_string(), 500), ("C3".to_string(), 500)]);
+    let each = |c: &str, minor| (id.clone(), c.to_string(), minor);
+    assert_eq!(paid(&store).await, [each("C1", 1000), each("C2", 500), each("C3", 500)]);
+}
+
+/// The operator's facts of an outage (`attributes` of the declaration) and the number of
+/// customers it affected reach policies as `event.attributes` in the server, where they
+/// were always empty, so a storm rule could never pay (issue 17, item 17).
+#[tokio::test]
+async fn an_incident_s_attributes_and_its_customers_affected_pay_in_the_server() {
+    let policy = r#"
+id = "storm"
+version = 1
+
+[[rules]]
+id = "storm"
+description = "Storm goodwill"
+event = "outage"
+when = 'has(event.attributes.storm) && event.attributes.storm'
+pay = { basis = "once", amount = { minor = 700 } }
+
+[[rules]]
+id = "wide"
+description = "An outage of two customers or more"
+event = "outage"
+when = 'event.attributes.customers_affected >= 2'
+pay = { basis = "once", amount = { minor = 100 } }
+"#;
+    let (_dir, store, clock, engine) = started(policy, CUSTOMERS).await;
+    let declare = |element: &str, storm: bool| Declaration {
+        elements: vec![element.into()],
+        cause: "Storm".into(),
+        message: String::new(),
+        etr: None,
+        next_update_by: ts("2026-11-23T19:00:00Z"),
+        started_at: Some(ts("2026-11-23T10:00:00Z")),
+        state: IncidentState::Acknowledged,
+        translations: Default::default(),
+        attributes: [("storm".to_string(), amends_core::policy::Attribute::Bool(storm))].into(),
+    };
+    // amends counts the customers itself: an operator's count is refused.
+    let mut counted = declare("a", true);
+    counted.attributes.insert("customers_affected".into(), amends_core::policy::Attribute::Int(5000));
+    let refused = engine.declare(counted).await.unwrap_err().to_string();
+    assert!(refused.contains("attributes.customers_affected: set by amends itself"), "{refused}");
+
+    let stormy = engine.declare(declare("a", true)).await.unwrap().incident_id;
+    let calm = engine.declare(declare("b", false)).await.unwrap().incident_id;
+    let shown = engine.incident(&stormy).await.unwrap();
+    assert_eq!(shown.attributes.as_deref(), Some(r#"{"storm":true}"#));
+    clock.set(ts("2026-11-23T19:00:00Z"));
+    for id in [&stormy, &calm] {
+        engine.resolve(id, "").await.unwrap();
+    }
+    // Later, apart (touching outages would be one episode): the whole network.
+    clock.set(ts("2026-11-23T20:00:00Z"));
+    let wide = Declaration {
+        started_at: None,
+        next_update_by: ts("2026-11-23T22:00:00Z"),
+        ..declare("root", false)
+    };
+    let wide = engine.declare(wide).await.unwrap().incident_id;
+    clock.set(ts("2026-11-23T21:00:00Z"));
+    engine.resolve(&wide, "").await.unwrap();
+    engine.fan_out().await.unwrap();
+    engine.credit_resolved().await.unwrap();
+    // The storm pays C1 on hub a; the outage of the root covers both customers.
+    assert_eq!(
+        paid(&store).await,
+        [
+            (stormy.clone(), "C1".to_string(), 700),
+            (wide.clone(), "C1".to_string(), 100),
+            (wide.clone(), "C2".to_string(), 100),
+        ]
+    );
 }

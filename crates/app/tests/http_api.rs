@@ -29,6 +29,7 @@ fn declaration() -> Value {
         "etr": "2026-11-23T16:00:00Z",
         "next_update_by": "2026-11-23T13:00:00Z",
         "started_at": "2026-11-23T10:00:00Z",
+        "attributes": { "storm": false, "crews": 3 },
     })
 }
 
@@ -197,6 +198,7 @@ async fn an_outage_from_declaration_to_credit() {
             "started_at": "2026-11-23T10:00:00Z",
             "resolved_at": null,
             "credited_at": null,
+            "attributes": { "crews": 3, "storm": false },
         })
     );
     // C1 (email and SMS), C2 (SMS) and C5 are affected; C3 is cancelled and C4 is under hub2.

@@ -51,6 +51,7 @@ async fn a_stage_raised_from_a_stale_read_keeps_the_downtime_written_meanwhile()
             started_at: Some(ts("2026-11-23T10:00:00Z")),
             state: IncidentState::Acknowledged,
             translations: Default::default(),
+            attributes: Default::default(),
         })
         .await
         .unwrap();

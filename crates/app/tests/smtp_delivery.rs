@@ -80,6 +80,7 @@ async fn notices_arrive_over_smtp_once_with_retries_and_failures_recorded() {
             started_at: None,
             state: IncidentState::Acknowledged,
             translations: Default::default(),
+            attributes: Default::default(),
         })
         .await
         .unwrap();

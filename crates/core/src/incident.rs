@@ -147,6 +147,8 @@ pub enum IncidentError {
     TooManyTranslations,
     #[error("translations.{locale}: {problem}")]
     BadTranslation { locale: String, problem: String },
+    #[error("attributes.{0}: set by amends itself (the customers the incident affected)")]
+    ReservedAttribute(&'static str),
 }
 
 /// The operator's text in other languages, keyed by locale tag (`es`, `fr-CA`). A customer
@@ -242,6 +244,10 @@ pub struct Declaration {
     /// The cause and message in other languages.
     #[serde(default)]
     pub translations: Translations,
+    /// Facts of the outage policies read as `event.attributes` (`storm = true`, `cause =
+    /// "commercial_power"`); `customers_affected` is the server's own.
+    #[serde(default, deserialize_with = "crate::policy::facts::deserialize_attributes")]
+    pub attributes: crate::policy::Attributes,
 }
 
 fn default_state() -> IncidentState {
@@ -294,6 +300,9 @@ pub fn check_declaration(
     check_text("cause", &d.cause, true, &mut errors);
     check_text("message", &d.message, false, &mut errors);
     check_translations(&d.translations, Some(d.cause.trim()), Some(d.message.trim()), &mut errors);
+    if d.attributes.contains_key(crate::policy::facts::CUSTOMERS_AFFECTED) {
+        errors.push(IncidentError::ReservedAttribute(crate::policy::facts::CUSTOMERS_AFFECTED));
+    }
     check_future("etr", d.etr, now, &mut errors);
     check_future("next_update_by", Some(d.next_update_by), now, &mut errors);
     if let Some(s) = d.started_at
@@ -523,6 +532,7 @@ mod tests {
             started_at: None,
             state: IncidentState::Acknowledged,
             translations: Translations::new(),
+            attributes: Default::default(),
         }
     }
 

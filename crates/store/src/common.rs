@@ -592,6 +592,7 @@ pub(crate) fn incident_from_row<R: RowGet>(row: &R) -> Result<IncidentRow> {
         started_at: c.ts("declared_at")?,
         resolved_at: c.opt_ts("resolved_at")?,
         credited_at: c.opt_ts("credited_at")?,
+        attributes: c.opt_text("attributes")?,
     })
 }
 

@@ -172,6 +172,24 @@ pub struct IncidentRow {
     pub resolved_at: Option<Timestamp>,
     /// Set once the credit step has written every credit of this incident.
     pub credited_at: Option<Timestamp>,
+    /// The operator's facts of the outage for policies (`event.attributes`), kept as the
+    /// text of a JSON object of scalars and shown as that object; `None` when none.
+    #[serde(default, with = "json_text")]
+    pub attributes: Option<String>,
+}
+
+/// A column holding JSON text, read and written as the JSON it holds.
+mod json_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        let value: Option<serde_json::Value> = text.as_deref().and_then(|t| serde_json::from_str(t).ok());
+        value.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Option::<serde_json::Value>::deserialize(d)?.map(|v| v.to_string()))
+    }
 }
 
 /// An incident a machine opens, under its source's key, with its declaration.

@@ -1795,6 +1795,7 @@ async fn insert_incident_in(
         .bind(opt_micros(incident.resolved_at))
         .bind(opt_micros(incident.credited_at))
         .bind(common::by_locale_json(&incident.causes))
+        .bind(incident.attributes.as_deref())
         .execute(&mut **tx)
         .await?;
     insert_update(tx, &id, 0, declared).await?;

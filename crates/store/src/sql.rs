@@ -18,8 +18,9 @@ pub(crate) const BOOK_COUNTS: &str = "SELECT (SELECT COUNT(*) FROM plans) AS pla
 pub(crate) const NEXT_INCIDENT_NUMBER: &str =
     "UPDATE counters SET value = value + 1 WHERE name = 'incident' RETURNING value";
 pub(crate) const INSERT_INCIDENT: &str = "INSERT INTO incidents \
-     (incident_id, element_ids, cause, state, etr, next_update_by, declared_at, resolved_at, credited_at, causes) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+     (incident_id, element_ids, cause, state, etr, next_update_by, declared_at, resolved_at, credited_at, causes, \
+      attributes) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 pub(crate) const INSERT_UPDATE: &str = "INSERT INTO incident_updates \
      (incident_id, seq, at, kind, state, etr, next_update_by, message, trigger_key, messages, fanned_out) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, FALSE)";

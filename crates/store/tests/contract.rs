@@ -85,6 +85,7 @@ fn incident(started_at: Timestamp) -> IncidentRow {
         started_at,
         resolved_at: None,
         credited_at: None,
+        attributes: Some(r#"{"storm":true}"#.into()),
     }
 }
 

@@ -255,6 +255,7 @@ async fn run_backend(
             started_at: None,
             state: IncidentState::Acknowledged,
             translations: Default::default(),
+            attributes: Default::default(),
         })
         .await?;
     t.lap();
@@ -282,8 +283,13 @@ async fn run_backend(
     let affected = book.affected(&elements);
     let impact = t.lap();
     let policy = Policy::builtin();
-    let this =
-        ThisOutage { id: resolved.incident_id.as_str().into(), outage, issued_at: outage.end(), own: None };
+    let this = ThisOutage {
+        id: resolved.incident_id.as_str().into(),
+        outage,
+        issued_at: outage.end(),
+        own: None,
+        attributes: crate::recovery::outage_attributes(&resolved, affected.len())?,
+    };
     let computed = compute_credits(&book, &policy, &this, &affected, &[])?;
     let credits = t.lap();
     row("impact in memory", impact, affected.len(), "");

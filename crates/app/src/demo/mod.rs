@@ -88,6 +88,7 @@ pub async fn run(settings: &Settings, args: DemoArgs) -> Result<()> {
                 (locale.into(), LocalText { cause: Some(cause.into()), message: Some(message.into()) })
             })
             .into(),
+            attributes: Default::default(),
         })
         .await?;
     let id = incident.incident_id.clone();

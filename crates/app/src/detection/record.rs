@@ -155,6 +155,7 @@ impl Service {
             started_at,
             resolved_at: None,
             credited_at: None,
+            attributes: None,
         };
         let declared = NewUpdate {
             at: now,

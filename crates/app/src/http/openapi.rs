@@ -210,6 +210,12 @@ pub mod schemas {
         /// above.
         #[schema(required = false, example = json!({"es": {"cause": "Corte de fibra cerca del nodo 1", "message": "Los equipos están empalmando el cable."}}))]
         pub translations: std::collections::BTreeMap<String, LocalText>,
+        /// Facts of the outage compensation policies read as `event.attributes`: at most
+        /// 64, each text (at most 256 bytes), an integer or a boolean.
+        /// `customers_affected` is refused: amends sets it to the customers the incident
+        /// affected.
+        #[schema(required = false, value_type = Object, example = json!({"storm": true}))]
+        pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
     }
 
     /// One language's version of an entry's text (each field only where the entry has it).
@@ -262,6 +268,9 @@ pub mod schemas {
         /// Set once every credit of the incident is in the ledger.
         #[schema(value_type = Option<String>, format = DateTime)]
         pub credited_at: Option<String>,
+        /// The declaration's attributes, when it had any.
+        #[schema(required = false, value_type = Option<Object>)]
+        pub attributes: Option<std::collections::BTreeMap<String, serde_json::Value>>,
     }
 
     /// One customer's part in a detected incident.

@@ -17,7 +17,9 @@ use amends_core::cycle::cycle_containing;
 use amends_core::interval::Interval;
 use amends_core::money::{Money, format_minor};
 use amends_core::notice::NoticeKind;
+use amends_core::policy::facts::CUSTOMERS_AFFECTED;
 use amends_core::policy::facts::{Event, EventKind};
+use amends_core::policy::{Attribute, Attributes};
 use amends_core::policy::{CustomerFacts, Evaluation, Facts, Policy, PolicyError, PricePoint, evaluate};
 use amends_store::{CreditFilter, CreditRow, IncidentRow};
 use jiff::Timestamp;
@@ -91,6 +93,8 @@ pub struct EarlierOutage {
     /// For a detected incident: each covered customer's own downtime, used instead of
     /// `outage`.
     pub own: Option<Arc<OwnDowntime>>,
+    /// Its outage events' attributes (see [`outage_attributes`]).
+    pub attributes: Arc<Attributes>,
 }
 
 /// Each customer's own intervals without service in one detected incident.
@@ -105,23 +109,55 @@ pub struct ThisOutage {
     /// For a detected incident: each affected customer's own downtime, which their credit
     /// is for, instead of `outage`.
     pub own: Option<Arc<OwnDowntime>>,
+    /// Its outage events' attributes (see [`outage_attributes`]).
+    pub attributes: Arc<Attributes>,
 }
 
 impl ThisOutage {
     /// The events of this outage for customer `c`.
     fn events(&self, c: u32) -> Vec<Event> {
-        outage_events(&self.id, self.outage, self.own.as_deref(), c)
+        outage_events(&self.id, self.outage, self.own.as_deref(), &self.attributes, c)
     }
+}
+
+/// What policies read of an incident's outage as `event.attributes`: the operator's facts
+/// from its declaration, and `customers_affected`, the number of customers it covered
+/// (New York's rule for 100 or more reads it).
+pub fn outage_attributes(
+    incident: &IncidentRow,
+    customers_affected: usize,
+) -> Result<Arc<Attributes>, EngineError> {
+    let mut attributes = match incident.attributes.as_deref() {
+        Some(text) => amends_core::policy::attributes_from_json("incident", text).map_err(|e| {
+            EngineError::Store(amends_store::StoreError::Corrupt {
+                table: "incidents",
+                reason: format!("{}: {e}", incident.incident_id),
+            })
+        })?,
+        None => Attributes::new(),
+    };
+    let count = i64::try_from(customers_affected).unwrap_or(i64::MAX);
+    attributes.insert(CUSTOMERS_AFFECTED.to_string(), Attribute::Int(count));
+    Ok(Arc::new(attributes))
 }
 
 /// One outage event per interval `c` was without service: their own under a detected
 /// incident, else the incident's span.
-fn outage_events(id: &Arc<str>, outage: Interval, own: Option<&OwnDowntime>, c: u32) -> Vec<Event> {
+fn outage_events(
+    id: &Arc<str>,
+    outage: Interval,
+    own: Option<&OwnDowntime>,
+    attributes: &Arc<Attributes>,
+    c: u32,
+) -> Vec<Event> {
     match own {
-        Some(own) => {
-            own.get(&c).map_or(&[][..], Vec::as_slice).iter().map(|i| outage_event(id, *i)).collect()
-        }
-        None => vec![outage_event(id, outage)],
+        Some(own) => own
+            .get(&c)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(|i| outage_event(id, *i, attributes))
+            .collect(),
+        None => vec![outage_event(id, outage, attributes)],
     }
 }
 
@@ -170,11 +206,11 @@ pub fn compute_credits(
     Ok(out)
 }
 
-fn outage_event(id: &Arc<str>, outage: Interval) -> Event {
+fn outage_event(id: &Arc<str>, outage: Interval, attributes: &Arc<Attributes>) -> Event {
     Event {
         id: id.clone(),
         what: EventKind::Outage { span: outage, reported_at: None },
-        attributes: Arc::default(),
+        attributes: attributes.clone(),
     }
 }
 
@@ -209,8 +245,10 @@ fn credit_for(
     let customer = customer_facts(book, c);
     let zone = customer.zone.clone();
     let billing_day = customer.billing_day;
-    let mut events: Vec<Event> =
-        prior.iter().flat_map(|e| outage_events(&e.id, e.outage, e.own.as_deref(), c)).collect();
+    let mut events: Vec<Event> = prior
+        .iter()
+        .flat_map(|e| outage_events(&e.id, e.outage, e.own.as_deref(), &e.attributes, c))
+        .collect();
     let before = if prior.is_empty() {
         None
     } else {
@@ -454,9 +492,7 @@ impl Engine {
         let horizon = outage.start().checked_sub(LOOKBACK_MAX).unwrap_or(outage.start());
         let detected = self.detected_downtime(book, incident, horizon, all, origins).await?;
         let own = detected.get(incident.incident_id.as_str()).cloned();
-        let this =
-            ThisOutage { id: incident.incident_id.as_str().into(), outage, issued_at: resolved_at, own };
-        let affected = Arc::new(match &this.own {
+        let affected = Arc::new(match &own {
             Some(own) => {
                 let mut customers: Vec<u32> = own.keys().copied().collect();
                 customers.sort_unstable();
@@ -464,6 +500,14 @@ impl Engine {
             }
             None => book.affected(&book.element_indices(&incident.element_ids)),
         });
+        let attributes = outage_attributes(incident, affected.len())?;
+        let this = ThisOutage {
+            id: incident.incident_id.as_str().into(),
+            outage,
+            issued_at: resolved_at,
+            own,
+            attributes,
+        };
         let started = std::time::Instant::now();
         let now = self.clock.now();
         let mut rows = Vec::new();
@@ -476,7 +520,7 @@ impl Engine {
                 all,
                 &detected,
                 lookback(&assignment.policy),
-            ));
+            )?);
             let (b, this, affected, assigned) =
                 (book.clone(), this.clone(), affected.clone(), assignment.clone());
             let computed = tokio::task::spawn_blocking(move || {
@@ -683,7 +727,7 @@ fn earlier_outages(
     all: &[IncidentRow],
     detected: &HashMap<&str, Arc<OwnDowntime>>,
     lookback: jiff::SignedDuration,
-) -> Vec<EarlierOutage> {
+) -> Result<Vec<EarlierOutage>, EngineError> {
     let this = (incident.resolved_at, incident.incident_id.as_str());
     let horizon = outage.start().checked_sub(lookback).unwrap_or(outage.start());
     all.iter()
@@ -695,14 +739,15 @@ fn earlier_outages(
         .map(|(o, other)| {
             let mut covered = vec![false; book.customers.len()];
             let own = detected.get(o.incident_id.as_str()).cloned();
-            let customers = match &own {
+            let customers: Vec<u32> = match &own {
                 Some(own) => own.keys().copied().collect(),
                 None => book.affected(&book.element_indices(&o.element_ids)),
             };
+            let attributes = outage_attributes(o, customers.len())?;
             for c in customers {
                 covered[c as usize] = true;
             }
-            EarlierOutage { id: o.incident_id.as_str().into(), outage: other, covered, own }
+            Ok(EarlierOutage { id: o.incident_id.as_str().into(), outage: other, covered, own, attributes })
         })
         .collect()
 }

@@ -20,6 +20,7 @@ pub mod surveys;
 
 pub use credits::{
     CreditComputation, CreditReport, EarlierOutage, ThisOutage, compute_credits, customer_facts,
+    outage_attributes,
 };
 pub use detected::{TELEMETRY_SOURCE, due_notice, released};
 pub use fanout::FanoutReport;
@@ -253,6 +254,8 @@ impl Engine {
             started_at: d.started_at.unwrap_or(now),
             resolved_at: None,
             credited_at: None,
+            attributes: (!d.attributes.is_empty())
+                .then(|| serde_json::to_string(&d.attributes).expect("scalars serialize")),
         };
         let declared = NewUpdate {
             at: now,

@@ -10,7 +10,8 @@ use super::amount::{Amount, AmountError, AmountInputs, Ratio, Valued};
 use super::expr::{self, Expr};
 use super::facts::{Attributes, Event, EventKind, Facts, Outcome, Party};
 use super::model::{
-    Automatic, CapPeriod, Count, Deadline, EventKindName, Pay, Period, Policy, PolicyError, RateDate, Rule,
+    Automatic, CapPeriod, Count, Deadline, EventKindName, MULTIPLY_MAX, Pay, Period, Policy, PolicyError,
+    RateDate, Rule,
 };
 use crate::cycle::{BillingCycle, cycle_containing, split_by_cycle};
 use crate::interval::Interval;
@@ -513,6 +514,8 @@ struct Unit<'u> {
     anchor: Timestamp,
     event: &'u Event,
     automatic: bool,
+    /// What `event` is in the rule's expressions for this unit.
+    view: View,
 }
 
 impl Unit<'_> {
@@ -522,6 +525,7 @@ impl Unit<'_> {
             automatic: self.automatic,
             anchor: self.anchor,
             seconds_out: self.counted.map(|c| c.seconds()),
+            view: self.view,
         }
     }
 }
@@ -533,6 +537,8 @@ struct Payable {
     automatic: bool,
     anchor: Timestamp,
     seconds_out: Option<i64>,
+    /// What `event` is for the rule's `multiply`.
+    view: View,
 }
 
 struct Run<'a, 's> {
@@ -637,6 +643,7 @@ impl Run<'_, '_> {
                 anchor,
                 event: &self.facts.events[ep.first],
                 automatic,
+                view,
             });
         }
         match &rule.pay {
@@ -668,8 +675,16 @@ impl Run<'_, '_> {
                 continue;
             }
             let automatic = self.automatic(rule, view)?;
-            let unit =
-                Unit { events, counted: None, outage: None, reported_at: None, anchor, event, automatic };
+            let unit = Unit {
+                events,
+                counted: None,
+                outage: None,
+                reported_at: None,
+                anchor,
+                event,
+                automatic,
+                view,
+            };
             self.unit_line(index, rule, &unit)?;
         }
         Ok(())
@@ -752,6 +767,7 @@ impl Run<'_, '_> {
         text: String,
         already: i64,
     ) -> Result<i64, PolicyError> {
+        let (value, text) = self.multiplied(rule, payable.view, value, text)?;
         let mut amount = self.round(value)?;
         let mut text = format!("{text}, {} to {}.", self.policy.rounding.describe(), self.money(amount));
         if let Some(cap) = &rule.cap {
@@ -778,6 +794,30 @@ impl Run<'_, '_> {
             cap_note: None,
         });
         Ok(amount)
+    }
+
+    /// `value` times the rule's `multiply`, said in `text` when it is not 1.
+    fn multiplied(
+        &self,
+        rule: &Rule,
+        view: View,
+        value: Ratio,
+        text: String,
+    ) -> Result<(Ratio, String), PolicyError> {
+        let Some(e) = &rule.multiply else { return Ok((value, text)) };
+        let factor = self.scope.with_event(view, |ctx| e.eval_int(ctx))?;
+        if !(0..=MULTIPLY_MAX).contains(&factor) {
+            return Err(self.fail(format!(
+                "{}: multiply `{}` gave {factor}, outside 0..={MULTIPLY_MAX}",
+                rule.id, e.source
+            )));
+        }
+        if factor == 1 {
+            return Ok((value, text));
+        }
+        let exp = self.facts.customer.currency.exponent();
+        let product = value.mul_int(i128::from(factor)).map_err(|e| self.fail(e.to_string()))?;
+        Ok((product, format!("{text}; x {factor} by `{}` = {}", e.source, product.show(exp))))
     }
 
     fn count_periods(&self, unit: &Unit<'_>, every: &Period, count: Count) -> Result<i64, PolicyError> {
@@ -1079,6 +1119,7 @@ impl Run<'_, '_> {
                         automatic: g.automatic,
                         anchor: g.cycle.start,
                         seconds_out: Some(g.seconds),
+                        view: View::None,
                     };
                     self.push_line(index, rule, payable, v.value, text, 0)?;
                 }

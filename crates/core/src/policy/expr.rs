@@ -96,6 +96,18 @@ impl Expr {
         }
     }
 
+    /// A whole number.
+    pub fn eval_int(&self, ctx: &cel::Context<'_, '_>) -> Result<i64, String> {
+        match self.program.execute(ctx) {
+            Ok(cel::Value::Int(n)) => Ok(n),
+            Ok(cel::Value::UInt(n)) => {
+                i64::try_from(n).map_err(|_| format!("`{}` gave {n}, too large", self.source))
+            }
+            Ok(other) => Err(format!("`{}` gave {other:?}, not a whole number", self.source)),
+            Err(e) => Err(format!("`{}` failed: {e}", self.source)),
+        }
+    }
+
     /// An instant: a CEL timestamp, or text in RFC 3339.
     pub fn eval_timestamp(&self, ctx: &cel::Context<'_, '_>) -> Result<Timestamp, String> {
         let value = self.program.execute(ctx).map_err(|e| format!("`{}` failed: {e}", self.source))?;

@@ -346,6 +346,35 @@ fn event(field: &str, wire: EventWire) -> Result<Event, FactsError> {
     Ok(Event { id: id.into(), what, attributes: Arc::new(attributes_of(field, attributes)?) })
 }
 
+/// The attribute the server gives every incident's outage: how many customers it
+/// affected. An operator may not set it.
+pub const CUSTOMERS_AFFECTED: &str = "customers_affected";
+
+/// An attribute written as text (a CSV cell, `--attribute storm=true`): `true` and
+/// `false` are booleans, a whole number without leading zeros an integer, anything else
+/// text (so `02139` stays text). `Err` names the problem.
+pub fn attribute_from_text(text: &str) -> Result<Attribute, String> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let whole = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    Ok(match text {
+        "true" => Attribute::Bool(true),
+        "false" => Attribute::Bool(false),
+        _ if whole => Attribute::Int(text.parse().map_err(|_| "is too large an integer".to_string())?),
+        _ if text.len() > ATTRIBUTE_TEXT_MAX => {
+            return Err(format!("is longer than {ATTRIBUTE_TEXT_MAX} bytes"));
+        }
+        _ => Attribute::Text(text.to_string()),
+    })
+}
+
+/// Reads attributes (an operator's declaration) as facts' are checked.
+pub fn deserialize_attributes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Attributes, D::Error> {
+    let raw = serde_json::Map::deserialize(d)?;
+    attributes_of("attributes", raw).map_err(serde::de::Error::custom)
+}
+
 /// Attributes kept as a JSON object of scalars (the book's `attributes` column), checked
 /// as facts' are; errors name `field`.
 pub fn attributes_from_json(field: &str, text: &str) -> Result<Attributes, FactsError> {

@@ -100,8 +100,15 @@ pub struct Rule {
     pub only_with: Vec<usize>,
     /// The most this rule pays per event.
     pub cap: Option<Amount>,
+    /// A whole factor from an expression (`customer.attributes.medical_priority ? 2 : 1`),
+    /// applied to the line's exact value before its one rounding: an amount that depends
+    /// on the facts without mirrored rules. 0 to [`MULTIPLY_MAX`].
+    pub multiply: Option<Expr>,
     pub pay: Pay,
 }
+
+/// The largest factor `multiply` may give.
+pub const MULTIPLY_MAX: i64 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Count {
@@ -274,6 +281,7 @@ struct RuleToml {
     #[serde(default)]
     only_with: Vec<String>,
     cap: Option<AmountSpec>,
+    multiply: Option<Spanned<String>>,
     pay: PayToml,
 }
 
@@ -484,7 +492,10 @@ impl Policy {
         check_rates_cover(&src, &doc, &rates, &rules, &caps)?;
         let uses_expressions = when.is_some()
             || rules.iter().any(|r| {
-                r.when.is_some() || r.counted_from.is_some() || matches!(r.automatic, Automatic::When(_))
+                r.when.is_some()
+                    || r.counted_from.is_some()
+                    || r.multiply.is_some()
+                    || matches!(r.automatic, Automatic::When(_))
             });
         let policy = Policy {
             id: id.clone(),
@@ -636,6 +647,21 @@ fn rule(
         None => None,
     };
     let pay = pay(&r.pay, r.event, &amount_text).map_err(&bad)?;
+    let multiply = match (&r.multiply, &pay) {
+        (Some(m), Pay::Prorated) => {
+            return Err(
+                src.span(m, "multiply does not apply to prorated lines (a fraction of the price already)")
+            );
+        }
+        // Availability is judged over a whole billing cycle, not one event.
+        (Some(m), Pay::Availability { .. }) => {
+            Some(Expr::compile(m.get_ref(), CUSTOMER).map_err(|e| src.expr(m, "multiply", e))?)
+        }
+        (Some(m), _) => {
+            Some(Expr::compile(m.get_ref(), CUSTOMER_AND_EVENT).map_err(|e| src.expr(m, "multiply", e))?)
+        }
+        (None, _) => None,
+    };
     if r.cap.is_some() && matches!(pay, Pay::Prorated | Pay::Availability { .. }) {
         return Err(bad("`cap` is per event; prorated and availability lines are per billing cycle: use [[caps]] per = \"billing-cycle\"".into()));
     }
@@ -687,6 +713,7 @@ fn rule(
         counted_from,
         only_with,
         cap: r.cap.as_ref().map(amount).transpose()?,
+        multiply,
         pay,
     })
 }

@@ -564,3 +564,72 @@ pay = { basis = "periods", every = "2h", count = "most", amount = { minor = 1 } 
     );
     assert!(refused.contains("count \"most\" is not one of"), "{refused}");
 }
+
+/// An amount that depends on the facts (issue 17, item 17): `multiply` doubles for medical
+/// priority in one rule, rounded once, and says so; without it, two mirrored rules.
+#[test]
+fn multiply_scales_a_line_by_an_expression_before_its_one_rounding() {
+    let p = policy(
+        r#"
+id = "medical"
+version = 1
+
+[[rules]]
+id = "per-day"
+description = "1/30 per started 24 h"
+event = "outage"
+multiply = 'has(customer.attributes.medical_priority) && customer.attributes.medical_priority ? 2 : 1'
+pay = { basis = "periods", every = "24h", amount = { price_fraction = "1/30" } }
+"#,
+    );
+    let facts = |medical: bool| {
+        let mut c = customer("UTC", "USD", 7999);
+        c.attributes = Arc::new([("medical_priority".to_string(), Attribute::Bool(medical))].into());
+        run(&p, c, vec![outage("F1", "2026-11-23T10:00:00Z", "2026-11-23T12:00:00Z", None)])
+    };
+    // 7999 / 30 = 266.63 once; doubled exactly, 533.27, rounded once to 533 (not 2 x 267).
+    assert_eq!(facts(false).total_minor, 267);
+    let doubled = facts(true);
+    assert_eq!(doubled.total_minor, 533);
+    let text = doubled.lines[0].explanation();
+    assert!(
+        text.ends_with("x 2 by `has(customer.attributes.medical_priority) && customer.attributes.medical_priority ? 2 : 1` = 5.332666..., rounded half-up to 5.33 USD."),
+        "{text}"
+    );
+
+    let wild = policy(
+        r#"
+id = "wild"
+version = 1
+
+[[rules]]
+id = "r"
+event = "outage"
+multiply = 'event.duration_minutes'
+pay = { basis = "once", amount = { minor = 100 } }
+"#,
+    );
+    let err = evaluate(
+        &wild,
+        &Facts {
+            customer: customer("UTC", "USD", 7999),
+            events: vec![outage("F1", "2026-11-23T10:00:00Z", "2026-11-23T12:00:00Z", None)],
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("multiply `event.duration_minutes` gave 120, outside 0..=100"), "{err}");
+    let refused = refuse(
+        r#"
+id = "bad"
+version = 1
+
+[[rules]]
+id = "r"
+event = "outage"
+multiply = '2'
+pay = { basis = "prorated" }
+"#,
+    );
+    assert!(refused.contains("multiply does not apply to prorated lines"), "{refused}");
+}
