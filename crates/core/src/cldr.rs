@@ -38,11 +38,13 @@ pub fn written_in(locale: &Locale) -> icu_locale_core::Locale {
 type InstantFormatter = DateTimeFormatter<Combo<fieldsets::MDET, SpecificShort>>;
 type TimeFormatter = DateTimeFormatter<Combo<fieldsets::T, SpecificShort>>;
 type DateFormatter = DateTimeFormatter<fieldsets::YMD>;
+type WeekdayTimeFormatter = DateTimeFormatter<Combo<fieldsets::ET, SpecificShort>>;
 
 thread_local! {
     static INSTANTS: RefCell<HashMap<String, Rc<InstantFormatter>>> = RefCell::new(HashMap::new());
     static TIMES: RefCell<HashMap<String, Rc<TimeFormatter>>> = RefCell::new(HashMap::new());
     static DATES: RefCell<HashMap<String, Rc<DateFormatter>>> = RefCell::new(HashMap::new());
+    static WEEKDAY_TIMES: RefCell<HashMap<String, Rc<WeekdayTimeFormatter>>> = RefCell::new(HashMap::new());
     static DECIMALS: RefCell<HashMap<String, Rc<DecimalFormatter>>> = RefCell::new(HashMap::new());
 }
 
@@ -81,6 +83,22 @@ pub fn instant(t: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
 pub fn time(t: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
     let formatter = cached(&TIMES, locale, |l| {
         let fields = fieldsets::T::short().with_time_precision(TimePrecision::Minute);
+        DateTimeFormatter::try_new(l.into(), fields.with_zone(SpecificShort))
+            .expect("compiled CLDR data covers every locale, falling back to root")
+    });
+    formatter.format(&zoned(t, zone)).to_string()
+}
+
+/// An instant as an SMS says it, short: its weekday and time, "Mon 4:00 PM EST", "lun
+/// 22:00 CET", when it is less than six days from `now` (so the weekday cannot be read as
+/// another week's); [`instant`] otherwise. An SMS fits one segment only if every word
+/// counts.
+pub fn instant_short(t: Timestamp, now: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
+    if (t.as_second() - now.as_second()).abs() >= 6 * 86_400 {
+        return instant(t, zone, locale);
+    }
+    let formatter = cached(&WEEKDAY_TIMES, locale, |l| {
+        let fields = fieldsets::ET::short().with_time_precision(TimePrecision::Minute);
         DateTimeFormatter::try_new(l.into(), fields.with_zone(SpecificShort))
             .expect("compiled CLDR data covers every locale, falling back to root")
     });
@@ -139,6 +157,39 @@ mod tests {
 
     fn locale(tag: &str) -> Locale {
         Locale::parse(tag).unwrap()
+    }
+
+    #[test]
+    fn short_instants_say_the_weekday_within_the_week_only() {
+        let (t, now) = (at("2026-11-23T21:00:00Z"), at("2026-11-23T15:00:00Z"));
+        let got: Vec<String> = [
+            ("en-US", "America/New_York"),
+            ("en-GB", "Europe/London"),
+            ("es-ES", "Europe/Madrid"),
+            ("fr-FR", "Europe/Paris"),
+            ("de-DE", "Europe/Berlin"),
+            ("pt-BR", "America/Sao_Paulo"),
+        ]
+        .iter()
+        .map(|(l, z)| instant_short(t, now, &tz(z), &locale(l)))
+        .collect();
+        assert_eq!(
+            got,
+            [
+                "Mon, 4:00\u{202f}PM EST",
+                "Mon, 21:00 GMT",
+                "lun, 22:00 CET",
+                "lun. 22:00 UTC+1",
+                "Mo, 22:00 MEZ",
+                "seg., 18:00 BRT"
+            ]
+        );
+        // Six days or more away, a weekday could be read as this week's: the whole instant.
+        let far = at("2026-11-29T15:00:00Z");
+        assert_eq!(
+            instant_short(far, now, &tz("UTC"), &locale("en-GB")),
+            instant(far, &tz("UTC"), &locale("en-GB"))
+        );
     }
 
     #[test]

@@ -151,6 +151,10 @@ pub struct NoticeContext {
     pub previous_etr: Option<String>,
     pub next_update_by: Option<String>,
     pub previous_next_update_by: Option<String>,
+    /// `etr` and `next_update_by` as an SMS says them, short ([`crate::cldr::instant_short`]:
+    /// "Mon, 4:00 PM EST" within the week), so an SMS fits one segment where words allow.
+    pub etr_short: Option<String>,
+    pub next_update_by_short: Option<String>,
     /// This update is the last one the customer can get before the restoration notice
     /// (the updates cap): it promises that notice, and no word sooner.
     pub last_update: bool,

@@ -56,6 +56,19 @@ fn context(locale: &Locale, zone: &TimeZone, currency: &str) -> NoticeContext {
         previous_etr: when("2026-11-23T19:00:00Z"),
         next_update_by: when("2026-11-23T20:00:00Z"),
         previous_next_update_by: when("2026-11-23T18:00:00Z"),
+        // As an SMS says them, written at 15:45 UTC when the notice is made.
+        etr_short: Some(cldr::instant_short(
+            at("2026-11-23T21:00:00Z"),
+            at("2026-11-23T15:45:00Z"),
+            zone,
+            locale,
+        )),
+        next_update_by_short: Some(cldr::instant_short(
+            at("2026-11-23T20:00:00Z"),
+            at("2026-11-23T15:45:00Z"),
+            zone,
+            locale,
+        )),
         status_url: "https://status.northwind.example/i/INC-000042".into(),
         outage_start: when("2026-11-23T15:40:00Z"),
         restored_at: when("2026-11-23T20:25:00Z"),
@@ -242,4 +255,32 @@ fn every_notice_in_every_shipped_locale_on_both_channels() {
         }
         insta::assert_snapshot!(tag, out);
     }
+}
+
+/// Every outage SMS fits one segment in every shipped locale, through a gateway with the
+/// national shift tables, with a status link of 45 characters (issue 17, item 5): a
+/// second segment costs twice and often arrives first.
+#[test]
+fn outage_texts_fit_one_segment_in_every_shipped_locale() {
+    use NoticeKind::*;
+    let templates = Templates::builtin();
+    let mut over = Vec::new();
+    for (tag, zone, currency) in LOCALES {
+        let locale = Locale::parse(tag).unwrap();
+        let zone = TimeZone::get(zone).unwrap();
+        let base = context(&locale, &zone, currency);
+        assert_eq!(base.status_url.len(), 45);
+        for (kind, variant, ctx) in variants(&base) {
+            if !matches!(kind, Acknowledgement | Update | Restored | Credit | StillDown) {
+                continue;
+            }
+            let name = templates.resolve_for(kind, TemplateForm::Sms, &locale).unwrap();
+            let body = templates.render_named(&name, Value::from(Serde(&ctx))).unwrap().body;
+            let size = amends_core::sms::segments_with(&body, &amends_core::sms::Language::ALL);
+            if size.segments > 1 {
+                over.push(format!("{tag} {kind} ({variant}): {} units: {body}", size.units));
+            }
+        }
+    }
+    assert!(over.is_empty(), "{}", over.join("\n"));
 }

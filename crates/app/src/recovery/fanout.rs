@@ -422,7 +422,8 @@ fn render_chunk<T>(
         };
         let locale = customer.locale.as_str();
         let local = times.entry((book.customer_zone[*c as usize], locale)).or_insert_with(|| {
-            let instants = formatted_instants(&batch.instants, &customer.zone.tz, &customer.locale);
+            let instants =
+                formatted_instants(&batch.instants, batch.now, &customer.zone.tz, &customer.locale);
             merge_maps([instants, batch.languages.in_language(&customer.locale)])
         });
         let ctx = merge_maps([
@@ -500,12 +501,16 @@ fn declined(batch: &SharedBatch, customer: &Customer, channel: Channel, recipien
 /// The batch's instants as one zone and locale read them.
 pub(crate) fn formatted_instants(
     i: &Instants,
+    now: Timestamp,
     tz: &jiff::tz::TimeZone,
     locale: &amends_core::book::Locale,
 ) -> Value {
     let f = |t: Option<Timestamp>| t.map(|t| format_local(t, tz, locale));
+    let short = |t: Option<Timestamp>| t.map(|t| amends_core::cldr::instant_short(t, now, tz, locale));
     context! {
         etr => f(i.etr),
+        etr_short => short(i.etr),
+        next_update_by_short => short(i.next_update_by),
         previous_etr => f(i.previous_etr),
         next_update_by => f(i.next_update_by),
         previous_next_update_by => f(i.previous_next_update_by),

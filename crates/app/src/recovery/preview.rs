@@ -80,7 +80,7 @@ impl Engine {
             let (base, instants) = self.preview_context(&incident, &timeline, kind);
             for locale in self.templates.locales() {
                 let locale = Locale::parse(locale).map_err(|e| EngineError::Invalid(vec![e.to_string()]))?;
-                let local = formatted_instants(&instants, &customer.zone.tz, &locale);
+                let local = formatted_instants(&instants, self.clock.now(), &customer.zone.tz, &locale);
                 let credit = credit.as_ref().map(|c| c.fields(&locale)).unwrap_or_default();
                 let own = minijinja::context! { customer_name => customer.name.as_str(), ..credit };
                 let ctx = merge_maps([Value::from(Serde(&base)), local, base.in_language(&locale), own]);
