@@ -712,7 +712,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         _ => {}
     }
     let engine = settings.engine_with(settings.clock()).await?;
-    match cli.command {
+    // Closed once the command is done: SQLite then checkpoints its log into the database
+    // file, so the file alone (a backup, a copy) holds everything.
+    let store = engine.store.clone();
+    let result = match cli.command {
         Command::Import { dir } => import(&engine, &dir).await,
         Command::Incident(cmd) => incident(&engine, cmd, json).await,
         Command::Tick => {
@@ -812,7 +815,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Demo(_) | Command::Bench(_) | Command::Policy(_) | Command::Replay(_) => {
             unreachable!("handled above")
         }
+    };
+    // Bounded: a task still holding a connection must not keep the process from exiting.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), store.close()).await.is_err() {
+        tracing::warn!("the database did not close within 10 s");
     }
+    result
 }
 
 fn policy(cmd: &PolicyCommand) -> Result<()> {

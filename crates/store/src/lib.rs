@@ -833,6 +833,11 @@ pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
+    /// Closes every connection and waits until they are closed: for SQLite, the last one
+    /// checkpoints the write-ahead log into the database file. Until this returns, the
+    /// files may still change (a copy taken before then can be torn). Later calls fail.
+    async fn close(&self);
+
     // ---- book ----
 
     /// Upserts every row by id in ONE transaction (all or nothing). Calls `progress` with

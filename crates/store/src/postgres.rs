@@ -384,6 +384,10 @@ impl Store for PgStore {
         "postgres"
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     // ---- book ----
 
     async fn import_book(&self, book: &BookRows, progress: &(dyn Fn(u64) + Sync)) -> Result<BookCounts> {

@@ -456,6 +456,11 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    async fn close(&self) {
+        self.reads.close().await;
+        self.pool.close().await;
+    }
+
     // ---- book ----
 
     async fn import_book(&self, book: &BookRows, progress: &(dyn Fn(u64) + Sync)) -> Result<BookCounts> {
