@@ -166,95 +166,66 @@ pub fn group_thousands(n: u64) -> String {
 }
 
 /// An amount as a customer of `locale` reads it: `$1,234.56` (en), `1 234,56 €` (fr),
-/// `1.234,56 €` (de), `1234,56 €` and `12.345,67 €` (es). Exact: the digits come from the
-/// integer minor units and the currency's exponent (`¥1,250`, `BHD 1.250`), never a float.
+/// `1.234,56 €` (de), `1234,56 €` and `12.345,67 €` (es), `$1,234.56` (es-MX), `R$ 1.234,56`
+/// (pt-BR). Exact: the digits come from the integer minor units and the currency's exponent
+/// (`¥1,250`, `BHD 1.250`), never a float.
 ///
-/// The conventions are CLDR's (Unicode Common Locale Data Repository, `main/<lang>.xml`:
-/// `symbols/decimal`, `symbols/group`, `minimumGroupingDigits`, the standard currency
-/// pattern and `currencies/*/symbol`), for the languages amends ships templates or
-/// customers for:
+/// The digits, their grouping and the decimal separator are CLDR's, through ICU4X
+/// ([`crate::cldr::decimal`]: `minimumGroupingDigits`, `es-419`'s decimal point, `de-CH`'s
+/// `’`). Where the symbol goes, and which symbol, are CLDR's standard currency pattern and
+/// `currencies/*/symbol` for the languages amends ships templates in (below); ICU4X's own
+/// currency formatter is not stable yet.
 ///
-/// - `en`: `¤#,##0.00`, symbol first; a symbol ending in a letter (an ISO code) is
-///   followed by a no-break space (CLDR `currencySpacing`): `CHF 12.50`.
-/// - `fr`: `#,##0.00 ¤`, group U+202F (narrow no-break space), U+00A0 before the symbol.
-/// - `de`: `#,##0.00 ¤`, group `.`, U+00A0 before the symbol.
-/// - `es`: as `de`, but grouping only from five integer digits (`minimumGroupingDigits` 2).
+/// - symbol first, touching (`¤#,##0.00`): `en`, `es` where a decimal point is the norm;
+///   a symbol ending in a letter (an ISO code) is followed by a no-break space (CLDR
+///   `currencySpacing`): `CHF 12.50`;
+/// - symbol first, then a no-break space (`¤ #,##0.00`): `pt-BR`, `de-CH`, `de-LI`;
+/// - symbol last, after a no-break space (`#,##0.00 ¤`): `fr`, `de`, other `es`, `pt-PT`.
 ///
-/// Not modelled, and written in the ISO style of [`Money`]'s `Display` (`1,234.56 MXN`) so
-/// that the decimal point is never misread: Spanish where a decimal point is the norm
-/// (`es-MX`, `es-US`, `es-419`, Central America, the Caribbean, Peru) and Swiss German
-/// (`de-CH`, `de-LI`). Other languages use the ISO style too. A currency without a symbol
-/// in the language is written with its ISO code in the symbol's place.
+/// Other languages are written in the ISO style of [`Money`]'s `Display` (`1,234.56
+/// JPY`): their notices are English. A currency without a symbol in the language is
+/// written with its ISO code in the symbol's place.
 pub fn format_for_locale(money: Money, locale: &Locale) -> String {
     let region = locale.as_str().split('-').nth(1);
-    let Some(style) = MoneyStyle::of(locale.language(), region) else {
+    let Some(place) = SymbolPlace::of(locale.language(), region) else {
         return money.to_string();
     };
     let code = money.currency.code();
     let symbol = currency_symbol(code, locale.language(), region).unwrap_or(code);
-    let digits = style.digits(money.minor.unsigned_abs(), money.currency.exponent());
+    let digits = crate::cldr::decimal(money.minor.unsigned_abs(), money.currency.exponent(), locale);
     let sign = if money.minor < 0 { "-" } else { "" };
-    if !style.symbol_first {
-        return format!("{sign}{digits}\u{a0}{symbol}");
+    match place {
+        SymbolPlace::Last => format!("{sign}{digits}\u{a0}{symbol}"),
+        SymbolPlace::FirstSpaced => format!("{sign}{symbol}\u{a0}{digits}"),
+        SymbolPlace::First => {
+            let space = if symbol.ends_with(char::is_alphabetic) { "\u{a0}" } else { "" };
+            format!("{sign}{symbol}{space}{digits}")
+        }
     }
-    let space = if symbol.ends_with(char::is_alphabetic) { "\u{a0}" } else { "" };
-    format!("{sign}{symbol}{space}{digits}")
 }
 
-/// How one language writes a number of money (CLDR number symbols and currency pattern).
-struct MoneyStyle {
-    decimal: char,
-    group: char,
-    /// Integer digits needed before any grouping separator appears, minus three: CLDR's
-    /// `minimumGroupingDigits` (1: `1,234`; 2: `1234` but `12.345`).
-    grouping_min: usize,
-    symbol_first: bool,
+/// Where a language puts the currency symbol (CLDR's standard currency pattern).
+enum SymbolPlace {
+    First,
+    FirstSpaced,
+    Last,
 }
 
 /// Spanish regions that write a decimal point (CLDR `es_419` and the children that keep
-/// its symbols); the others (Spain, Argentina, Chile, Colombia, ...) write a decimal comma.
+/// its symbols), and with it the symbol first; the others (Spain, Argentina, Chile,
+/// Colombia, ...) write a decimal comma and the symbol last.
 const ES_DECIMAL_POINT_REGIONS: &[&str] =
     &["419", "BZ", "CU", "DO", "GT", "HN", "MX", "NI", "PA", "PE", "PR", "SV", "US"];
 
-impl MoneyStyle {
-    fn of(language: &str, region: Option<&str>) -> Option<MoneyStyle> {
-        let style = |decimal, group, grouping_min, symbol_first| {
-            Some(MoneyStyle { decimal, group, grouping_min, symbol_first })
-        };
-        match (language, region) {
-            ("en", _) => style('.', ',', 1, true),
-            ("fr", _) => style(',', '\u{202f}', 1, false),
-            ("de", Some("CH" | "LI")) => None,
-            ("de", _) => style(',', '.', 1, false),
-            ("es", Some(r)) if ES_DECIMAL_POINT_REGIONS.contains(&r) => None,
-            ("es", _) => style(',', '.', 2, false),
-            _ => None,
-        }
-    }
-
-    /// `123456, 2` -> `1,234.56` in this style.
-    fn digits(&self, abs: u64, exponent: u8) -> String {
-        let scale = 10u64.pow(u32::from(exponent));
-        let whole = self.group_digits(abs / scale);
-        if exponent == 0 {
-            return whole;
-        }
-        format!("{whole}{}{:0width$}", self.decimal, abs % scale, width = usize::from(exponent))
-    }
-
-    fn group_digits(&self, n: u64) -> String {
-        let digits = n.to_string();
-        if digits.len() < 3 + self.grouping_min {
-            return digits;
-        }
-        let mut out = String::with_capacity(digits.len() * 2);
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push(self.group);
-            }
-            out.push(c);
-        }
-        out
+impl SymbolPlace {
+    fn of(language: &str, region: Option<&str>) -> Option<SymbolPlace> {
+        Some(match (language, region) {
+            ("en", _) => SymbolPlace::First,
+            ("es", Some(r)) if ES_DECIMAL_POINT_REGIONS.contains(&r) => SymbolPlace::First,
+            ("de", Some("CH" | "LI")) | ("pt", Some("BR") | None) => SymbolPlace::FirstSpaced,
+            ("fr" | "de" | "es" | "pt", _) => SymbolPlace::Last,
+            _ => return None,
+        })
     }
 }
 
@@ -297,7 +268,12 @@ fn currency_symbol(code: &str, language: &str, region: Option<&str>) -> Option<&
         ("fr", "GBP") => "£GB",
         ("fr", "CAD") => "$CA",
         ("de", "USD") => "$",
+        ("es", "USD") if region.is_some_and(|r| ES_DECIMAL_POINT_REGIONS.contains(&r)) => "USD",
         ("es", "USD") => "US$",
+        ("es", "MXN") if region == Some("MX") => "$",
+        ("pt", "BRL") => "R$",
+        ("pt", "USD") => "US$",
+        ("de", "CHF") if matches!(region, Some("CH" | "LI")) => "CHF",
         _ => return None,
     };
     Some(symbol)
@@ -438,7 +414,8 @@ mod tests {
         check(-123456, "EUR", "fr", "-1\u{202f}234,56\u{a0}€");
         check(999, "EUR", "fr", "9,99\u{a0}€");
         check(123456, "USD", "fr", "1\u{202f}234,56\u{a0}$US");
-        check(123456, "CAD", "fr-CA", "1\u{202f}234,56\u{a0}$");
+        // CLDR: French in Canada groups with a no-break space, in France a narrow one.
+        check(123456, "CAD", "fr-CA", "1\u{a0}234,56\u{a0}$");
         check(1250, "JPY", "fr", "1\u{202f}250\u{a0}JPY");
         check(123456, "EUR", "de-DE", "1.234,56\u{a0}€");
         check(123456789, "EUR", "de", "1.234.567,89\u{a0}€");
@@ -446,9 +423,13 @@ mod tests {
         check(123456, "EUR", "es-ES", "1234,56\u{a0}€");
         check(1234567, "EUR", "es", "12.345,67\u{a0}€");
         check(123456789, "EUR", "es", "1.234.567,89\u{a0}€");
-        check(123456, "USD", "es-AR", "1234,56\u{a0}US$");
-        check(123456, "MXN", "es-MX", "1,234.56 MXN");
-        check(123456, "CHF", "de-CH", "1,234.56 CHF");
+        check(123456, "USD", "es-AR", "1.234,56\u{a0}US$"); // CLDR: es-AR groups from four digits
+        check(123456, "MXN", "es-MX", "$1,234.56");
+        check(123456, "USD", "es-MX", "USD\u{a0}1,234.56");
+        check(123456, "BRL", "pt-BR", "R$\u{a0}1.234,56");
+        check(53, "BRL", "pt-BR", "R$\u{a0}0,53");
+        check(123456, "EUR", "pt-PT", "1234,56\u{a0}€");
+        check(123456, "CHF", "de-CH", "CHF\u{a0}1'234.56");
         check(123456, "USD", "ja-JP", "1,234.56 USD");
         check(i64::MIN, "USD", "en-US", "-$92,233,720,368,547,758.08");
     }
@@ -474,7 +455,7 @@ mod tests {
             minor in any::<i64>(),
             code in prop::sample::select(vec!["USD", "EUR", "GBP", "JPY", "BHD", "CAD", "CHF", "MXN"]),
             locale in prop::sample::select(
-                vec!["en-US", "en-CA", "fr-FR", "fr-CA", "de-DE", "es-ES", "es-MX", "it"],
+                vec!["en-US", "en-CA", "fr-FR", "fr-CA", "de-DE", "de-CH", "es-ES", "es-MX", "pt-BR", "it"],
             ),
         ) {
             let currency = Currency::parse(code).unwrap();
@@ -486,7 +467,7 @@ mod tests {
             prop_assert_eq!(read_back, i128::from(minor), "{}", text);
             prop_assert_eq!(text.matches('-').count(), usize::from(minor < 0));
             // Exactly `exponent` digits follow the decimal separator, and none when it is 0.
-            let point = locale.starts_with("en") || locale == "es-MX" || locale == "it";
+            let point = locale.starts_with("en") || matches!(locale, "es-MX" | "de-CH" | "it");
             let decimal = if point { '.' } else { ',' };
             let places = text
                 .rsplit_once(decimal)
