@@ -127,6 +127,17 @@ async fn a_survey_is_sampled_answered_once_refused_after_and_invisible_to_the_ag
     let off = http.post(&answer_url).form(&[("score", "11")]).send().await.unwrap();
     assert_eq!(off.status(), 422);
     assert!(off.text().await.unwrap().contains("outside the nps scale (0 to 10)"));
+    // A hostile one comes back as text, never markup (issue 18, item 10), and every page
+    // forbids scripts and framing.
+    let hostile =
+        http.post(&answer_url).form(&[("score", "<script>alert(1)</script>")]).send().await.unwrap();
+    assert_eq!(hostile.status(), 422);
+    let csp = hostile.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{csp}");
+    let text = hostile.text().await.unwrap();
+    assert!(!text.contains("<script>") && text.contains("&lt;script&gt;"), "{text}");
+    let question = http.get(&answer_url).send().await.unwrap();
+    assert!(question.headers()["content-security-policy"].to_str().unwrap().contains("form-action 'self'"));
 
     // Answered once; a second answer and a forged link are refused.
     let first = http.post(&answer_url).form(&[("score", "9")]).send().await.unwrap();

@@ -21,6 +21,7 @@ pub mod error;
 pub mod limits;
 pub mod notices;
 pub mod openapi;
+pub mod pages;
 pub mod surveys;
 mod worker;
 

@@ -12,6 +12,7 @@
 
 use super::AppState;
 use super::error::{ApiError, JsonBody, PathParam, QueryParams};
+use super::pages;
 use crate::unsubscribe::{UnsubscribeError, stored_key, unsubscribe};
 use amends_core::preferences::{Preferences, PreferencesChange};
 use amends_store::{
@@ -20,7 +21,7 @@ use amends_store::{
 use axum::Json;
 use axum::extract::{Form, FromRequest, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::IntoParams;
@@ -211,24 +212,19 @@ pub struct TokenQuery {
     pub token: String,
 }
 
-/// A page, not JSON: the customer reads it in a browser.
-pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-         <body><h1>{title}</h1>{body}</body></html>"
-    );
-    (status, Html(html)).into_response()
-}
-
 fn refusal(error: &UnsubscribeError) -> Response {
     match error {
         // The same answer for forged, expired and used links, with no customer named.
         UnsubscribeError::Link(_) | UnsubscribeError::Used => {
-            page(StatusCode::BAD_REQUEST, "This link does not work", &format!("<p>{error}.</p>"))
+            pages::message(StatusCode::BAD_REQUEST, "This link does not work", &[&format!("{error}.")])
         }
         UnsubscribeError::Store(_) | UnsubscribeError::Key(_) => {
             tracing::error!(%error, "unsubscribe failed");
-            page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "<p>Please try again later.</p>")
+            pages::message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                &["Please try again later."],
+            )
         }
     }
 }
@@ -245,15 +241,7 @@ pub async fn unsubscribe_page(
     if let Err(e) = key.verify(&q.token, state.engine.clock.now()) {
         return refusal(&e.into());
     }
-    let token = html_escape(&q.token);
-    page(
-        StatusCode::OK,
-        "Stop these messages?",
-        &format!(
-            "<form method=\"post\" action=\"?token={token}\"><input type=\"hidden\" name=\"List-Unsubscribe\" \
-             value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form>"
-        ),
-    )
+    pages::unsubscribe("Stop these messages?", &q.token)
 }
 
 /// Unsubscribes: the page's button, or a mail client's RFC 8058 one-click POST.
@@ -270,18 +258,11 @@ pub async fn unsubscribe_post(
         Ok(done) => {
             let topics: Vec<&str> = done.topics.iter().map(|t| t.as_str()).collect();
             let channels: Vec<&str> = done.channels.iter().map(|c| c.as_str()).collect();
-            page(
-                StatusCode::OK,
-                "You are unsubscribed",
-                &format!("<p>No more {} messages by {}.</p>", topics.join(", "), channels.join(", ")),
-            )
+            let done = format!("No more {} messages by {}.", topics.join(", "), channels.join(", "));
+            pages::message(StatusCode::OK, "You are unsubscribed", &[&done])
         }
         Err(e) => refusal(&e),
     }
-}
-
-pub(crate) fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// One delivery receipt from the SMS gateway, in the generic shape.

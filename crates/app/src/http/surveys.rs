@@ -11,7 +11,8 @@
 
 use super::AppState;
 use super::error::{ApiError, QueryParams};
-use super::notices::{TokenQuery, html_escape, page};
+use super::notices::TokenQuery;
+use super::pages;
 use crate::recovery::surveys::{SurveyReportView, SurveysError};
 use amends_core::survey::SurveyError;
 use axum::Form;
@@ -24,22 +25,26 @@ use serde::Deserialize;
 fn refusal(error: &SurveysError) -> Response {
     match error {
         SurveysError::Link(_) => {
-            page(StatusCode::BAD_REQUEST, "This link does not work", &format!("<p>{error}.</p>"))
+            pages::message(StatusCode::BAD_REQUEST, "This link does not work", &[&format!("{error}.")])
         }
-        SurveysError::Refused(SurveyError::AlreadyAnswered { .. }) => page(
+        SurveysError::Refused(SurveyError::AlreadyAnswered { .. }) => pages::message(
             StatusCode::CONFLICT,
             "Already answered",
-            "<p>This survey has been answered already. Thank you.</p>",
+            &["This survey has been answered already. Thank you."],
         ),
         SurveysError::Refused(SurveyError::Expired { .. }) => {
-            page(StatusCode::GONE, "This link has expired", "<p>This survey is closed.</p>")
+            pages::message(StatusCode::GONE, "This link has expired", &["This survey is closed."])
         }
         SurveysError::Refused(e) => {
-            page(StatusCode::UNPROCESSABLE_ENTITY, "Not an answer", &format!("<p>{e}.</p>"))
+            pages::message(StatusCode::UNPROCESSABLE_ENTITY, "Not an answer", &[&format!("{e}.")])
         }
         SurveysError::Engine(e) => {
             tracing::error!(error = %e, "survey page failed");
-            page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "<p>Please try again later.</p>")
+            pages::message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                &["Please try again later."],
+            )
         }
     }
 }
@@ -65,15 +70,7 @@ pub async fn question(State(state): State<AppState>, QueryParams(q): QueryParams
             "How satisfied are you with how we handled it? (1: not at all, 5: very)"
         }
     };
-    let buttons: String = (scale.min_score()..=scale.max_score())
-        .map(|n| format!("<button type=\"submit\" name=\"score\" value=\"{n}\">{n}</button> "))
-        .collect();
-    let token = html_escape(&q.token);
-    page(
-        StatusCode::OK,
-        "One question",
-        &format!("<p>{ask}</p><form method=\"post\" action=\"?token={token}\">{buttons}</form>"),
-    )
+    pages::question("One question", ask, &q.token, scale.min_score()..=scale.max_score())
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,7 +85,7 @@ pub async fn answer(
     Form(form): Form<AnswerForm>,
 ) -> Response {
     match state.engine.answer_survey(&q.token, &form.score).await {
-        Ok(_) => page(StatusCode::OK, "Thank you", "<p>Your answer is recorded.</p>"),
+        Ok(_) => pages::message(StatusCode::OK, "Thank you", &["Your answer is recorded."]),
         Err(e) => refusal(&e),
     }
 }
