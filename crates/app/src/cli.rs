@@ -750,10 +750,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             if json {
                 return print_json(&previews);
             }
+            // Stored text never reaches the terminal raw: an escape sequence in a name
+            // would be a command to it.
+            let shown = amends_core::text::printable;
             for p in previews {
                 println!(
                     "=== {} · {} · {} · {}\nSubject: {}\n\n{}",
-                    p.kind, p.locale, p.channel, p.status, p.subject, p.body
+                    p.kind,
+                    p.locale,
+                    p.channel,
+                    p.status,
+                    shown(&p.subject),
+                    shown(&p.body)
                 );
             }
             Ok(())
@@ -1102,7 +1110,7 @@ fn print_report<T: serde::Serialize>(
     let value = serde_json::to_value(report)?;
     let mut out = std::io::stdout().lock();
     for line in human(&value) {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", amends_core::text::printable(&line))?;
     }
     Ok(out.flush()?)
 }

@@ -239,6 +239,17 @@ pub fn parse_and_check(input: ImportInput, existing: &BookRows) -> Result<BookRo
 /// One customer from its fields in [`CUSTOMER_COLUMNS`] order, checked exactly as a line
 /// of `customers.csv` is (a sign-up through the API or the CLI); every bad field named.
 pub fn customer_from_fields(fields: [&str; 14]) -> Result<Customer, Vec<FieldError>> {
+    let controls: Vec<FieldError> = fields
+        .iter()
+        .zip(CUSTOMER_COLUMNS)
+        .filter_map(|(value, field)| {
+            let found = amends_core::text::forbidden_in_line(value)?;
+            Some(FieldError::new(field, value, format!("{found}; control characters are not allowed")))
+        })
+        .collect();
+    if !controls.is_empty() {
+        return Err(controls);
+    }
     let columns = Columns((0..CUSTOMER_COLUMNS.len()).map(Some).collect(), Vec::new());
     let record = csv::StringRecord::from(fields.to_vec());
     parse_customer(&columns, &record, Zone::parse(fields[5]))
@@ -419,6 +430,11 @@ fn read_rows<T>(
                     }
                     None => {}
                 }
+                if let Some(problem) = forbidden_cell(&header, &record) {
+                    errors.push(file, line, problem);
+                    unparsed(line, &columns, &record);
+                    continue;
+                }
                 match parse(&columns, &record) {
                     Ok(row) => out.push((line, row)),
                     Err(problems) => {
@@ -437,6 +453,16 @@ fn read_rows<T>(
         }
     }
     out
+}
+
+/// The first cell of `record` holding a character no field may (a control character, a
+/// line break, a bidirectional override, a zero-width character), named by its column.
+fn forbidden_cell(header: &csv::StringRecord, record: &csv::StringRecord) -> Option<String> {
+    record.iter().enumerate().find_map(|(i, cell)| {
+        let found = amends_core::text::forbidden_in_line(cell)?;
+        let column = header.get(i).map_or("a column", str::trim);
+        Some(format!("{column} {found}; control characters are not allowed"))
+    })
 }
 
 fn csv_problem(e: &csv::Error) -> String {

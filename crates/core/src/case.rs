@@ -341,6 +341,8 @@ pub enum CaseError {
     TooLong { field: &'static str, bytes: usize, max: usize },
     #[error("{field}: {value:?} has a control character")]
     ControlCharacter { field: &'static str, value: String },
+    #[error("{field}: {found}; control characters are not allowed")]
+    ForbiddenCharacter { field: &'static str, found: String },
     #[error("{field}: {value:?} is reserved for amends' own steps")]
     ReservedId { field: &'static str, value: String },
     #[error("{event}: by {by}, but only amends records it")]
@@ -456,6 +458,9 @@ fn check_text(field: &'static str, text: &str, max: usize, required: bool) -> Re
     if text.len() > max {
         return Err(CaseError::TooLong { field, bytes: text.len(), max });
     }
+    if let Some(found) = crate::text::forbidden_in_text(text) {
+        return Err(CaseError::ForbiddenCharacter { field, found: found.to_string() });
+    }
     Ok(text.to_string())
 }
 
@@ -468,7 +473,7 @@ fn check_id(field: &'static str, id: &str) -> Result<(), CaseError> {
     if id.len() > ID_BYTES_MAX {
         return Err(CaseError::TooLong { field, bytes: id.len(), max: ID_BYTES_MAX });
     }
-    if id.chars().any(char::is_control) || id.trim() != id {
+    if crate::text::forbidden_in_line(id).is_some() || id.trim() != id {
         return Err(CaseError::ControlCharacter { field, value: id.to_string() });
     }
     Ok(())

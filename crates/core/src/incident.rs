@@ -149,6 +149,8 @@ pub enum IncidentError {
     BadTranslation { locale: String, problem: String },
     #[error("attributes.{0}: set by amends itself (the customers the incident affected)")]
     ReservedAttribute(&'static str),
+    #[error("{field}: {found}; control characters are not allowed")]
+    ForbiddenCharacter { field: String, found: String },
 }
 
 /// The operator's text in other languages, keyed by locale tag (`es`, `fr-CA`). A customer
@@ -215,7 +217,19 @@ fn check_translations(
                 Some(_) if given.len() > MESSAGE_BYTES_MAX => {
                     errors.push(bad(locale, format!("{field}: longer than {MESSAGE_BYTES_MAX} bytes")))
                 }
-                Some(_) => {}
+                Some(_) => {
+                    let found = if field == "cause" {
+                        crate::text::forbidden_in_line(given)
+                    } else {
+                        crate::text::forbidden_in_text(given)
+                    };
+                    if let Some(found) = found {
+                        errors.push(bad(
+                            locale,
+                            format!("{field}: {found}; control characters are not allowed"),
+                        ))
+                    }
+                }
             }
         }
     }
@@ -260,6 +274,15 @@ fn check_text(field: &'static str, text: &str, required: bool, errors: &mut Vec<
     }
     if text.len() > MESSAGE_BYTES_MAX {
         errors.push(IncidentError::TooLong(field));
+    }
+    // A cause is one line; a message may hold paragraphs.
+    let found = if field == "cause" {
+        crate::text::forbidden_in_line(text)
+    } else {
+        crate::text::forbidden_in_text(text)
+    };
+    if let Some(found) = found {
+        errors.push(IncidentError::ForbiddenCharacter { field: field.to_string(), found: found.to_string() });
     }
 }
 
@@ -601,6 +624,38 @@ mod tests {
         assert_eq!(read("en-US"), None);
         let original = LocalText { cause: Some("  Corte  ".into()), message: None };
         assert_eq!(split(&[("es".to_string(), original)].into(), |t| &t.cause)["es"], "Corte");
+    }
+
+    /// A cause is one line and a message may hold paragraphs; neither an escape sequence
+    /// nor a bidirectional override (issue 18, item 13).
+    #[test]
+    fn control_characters_are_refused_in_what_customers_read() {
+        let now = ts("2026-11-23T12:00:00Z");
+        let bad = Declaration {
+            cause: "Fibre\ncut".into(),
+            message: "Crews \u{1b}[31mon site".into(),
+            translations: [(
+                "es".to_string(),
+                LocalText {
+                    cause: Some("Corte\u{202e}".into()),
+                    message: Some("En camino.\n\nGracias.".into()),
+                },
+            )]
+            .into(),
+            ..decl()
+        };
+        let text: Vec<String> =
+            check_declaration(now, &bad, &topo()).unwrap_err().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "cause: holds U+000A (line feed) at character 6; control characters are not allowed",
+                "message: holds U+001B (escape) at character 7; control characters are not allowed",
+                "translations.es: cause: holds U+202E (a bidirectional override) at character 6; control characters are not allowed",
+            ]
+        );
+        let fine = Declaration { message: "On site.\n\nBack soon.".into(), ..decl() };
+        assert!(check_declaration(now, &fine, &topo()).is_ok());
     }
 
     #[test]

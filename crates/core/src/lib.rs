@@ -42,4 +42,5 @@ pub mod reference;
 pub mod sms;
 pub mod survey;
 pub mod telemetry;
+pub mod text;
 pub mod topology;
