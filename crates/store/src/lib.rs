@@ -1068,6 +1068,10 @@ pub trait Store: Send + Sync + 'static {
     /// with CreditConflict and writes nothing.
     async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite>;
     async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>>;
+    /// The (policy, version) pairs an event's credits were written under, sorted: read
+    /// from an index alone, however many credits the event has (a restarted credit step
+    /// asks before writing more).
+    async fn credit_policies(&self, source_event: &str) -> Result<Vec<(String, i64)>>;
 
     // ---- tokens ----
 

@@ -395,6 +395,9 @@ pub(crate) const CUSTOMER_STATUS: &str = "SELECT status FROM customers WHERE cus
 pub(crate) const COUNT_PLAN: &str = "SELECT COUNT(*) FROM plans WHERE plan_id = $1";
 pub(crate) const COUNT_ELEMENT: &str = "SELECT COUNT(*) FROM elements WHERE element_id = $1";
 /// A customer as `import_book` writes one, except that an id on record is not replaced.
+/// `Store::credit_policies`: served by the index on (source_event, policy_id, policy_version).
+pub(crate) const CREDIT_POLICIES: &str = "SELECT DISTINCT policy_id, policy_version FROM credits \
+     WHERE source_event = $1 ORDER BY policy_id, policy_version";
 pub(crate) const INSERT_CUSTOMER: &str = "INSERT INTO customers \
      (customer_id, name, email, phone, locale, timezone, plan_id, element_id, device_id, billing_day, \
       active_since, status, segment, jurisdiction, attributes) \

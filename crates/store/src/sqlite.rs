@@ -1166,6 +1166,10 @@ impl Store for SqliteStore {
         common::decode_all(&rows, common::credit_from_row)
     }
 
+    async fn credit_policies(&self, source_event: &str) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(sql::CREDIT_POLICIES).bind(source_event).fetch_all(&self.pool).await?)
+    }
+
     // ---- tokens ----
 
     async fn insert_token(&self, token: &TokenRow) -> Result<()> {

@@ -699,6 +699,28 @@ async fn append_credits_across_batches(store: &dyn Store) {
     assert_eq!(stored, all, "every credit, in key order");
 }
 
+/// The policies an event's credits were written under, from the index alone (issue 18,
+/// item 2: a restarted credit step paged through every credit, sorting them each page).
+async fn credit_policies_of_an_event(store: &dyn Store) {
+    let under = |key: &str, event: &str, policy: &str, version: i64| CreditRow {
+        policy_id: policy.into(),
+        policy_version: version,
+        ..credit(key, "c1", event, 100, "EUR")
+    };
+    let mut rows = vec![
+        under("c1/INC-000001/sla/3", "INC-000001", "sla", 3),
+        under("c2/INC-000001/sla/3", "INC-000001", "sla", 3),
+        under("c1/INC-000001/flat/1", "INC-000001", "flat", 1),
+        under("c1/INC-000002/ofcom/2", "INC-000002", "ofcom", 2),
+    ];
+    store.append_credits(&mut rows).await.unwrap();
+    assert_eq!(
+        store.credit_policies("INC-000001").await.unwrap(),
+        [("flat".to_string(), 1), ("sla".to_string(), 3)]
+    );
+    assert_eq!(store.credit_policies("INC-000009").await.unwrap(), []);
+}
+
 async fn credits_filter(store: &dyn Store) {
     let mut rows = vec![
         credit("c2/INC-000002/sla/3", "c2", "INC-000002", 4, "EUR"),
@@ -3028,6 +3050,7 @@ contract_tests!(
     concurrent_claims_are_disjoint,
     append_credits_new_unchanged_conflict,
     append_credits_across_batches,
+    credit_policies_of_an_event,
     credits_filter,
     tokens,
     bench_raw_insert_replaces_the_table,

@@ -21,7 +21,7 @@ use amends_core::policy::facts::CUSTOMERS_AFFECTED;
 use amends_core::policy::facts::{Event, EventKind};
 use amends_core::policy::{Attribute, Attributes};
 use amends_core::policy::{CustomerFacts, Evaluation, Facts, Policy, PolicyError, PricePoint, evaluate};
-use amends_store::{CreditFilter, CreditRow, IncidentRow};
+use amends_store::{CreditRow, IncidentRow};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use std::collections::{BTreeMap, HashMap};
@@ -577,39 +577,19 @@ impl Engine {
     /// restart with a new policy file), writing ours would credit its customers twice under
     /// different keys.
     async fn refuse_other_policies(&self, incident: &IncidentRow) -> Result<(), EngineError> {
-        let filter =
-            CreditFilter { source_event: Some(incident.incident_id.clone()), ..CreditFilter::default() };
-        let mut seen: Vec<(String, i64)> = Vec::new();
-        let mut after_key = None;
-        loop {
-            let page = self
-                .store
-                .credits(&CreditFilter {
-                    after_key: after_key.clone(),
-                    limit: Some(10_000),
-                    ..filter.clone()
-                })
-                .await?;
-            for c in &page {
-                if !seen.iter().any(|(id, v)| *id == c.policy_id && *v == c.policy_version) {
-                    seen.push((c.policy_id.clone(), c.policy_version));
-                }
-            }
-            // One page is enough when the first rows already show a foreign policy.
-            let foreign =
-                seen.iter().find(|(id, v)| !u32::try_from(*v).is_ok_and(|v| self.policies.has(id, v)));
-            if let Some((id, version)) = foreign {
-                return Err(EngineError::Invalid(vec![format!(
-                    "incident {} already has credits under policy {id} version {version}, which is not assigned now; \
-                     finish its credit step with the policies it started with",
-                    incident.incident_id
-                )]));
-            }
-            match page.last() {
-                Some(last) if page.len() == 10_000 => after_key = Some(last.key.clone()),
-                _ => return Ok(()),
-            }
+        // From an index alone: a restart after a kill at a million customers must not
+        // page through (and sort) every credit already written.
+        let written = self.store.credit_policies(&incident.incident_id).await?;
+        let foreign =
+            written.iter().find(|(id, v)| !u32::try_from(*v).is_ok_and(|v| self.policies.has(id, v)));
+        if let Some((id, version)) = foreign {
+            return Err(EngineError::Invalid(vec![format!(
+                "incident {} already has credits under policy {id} version {version}, which is not assigned now; \
+                 finish its credit step with the policies it started with",
+                incident.incident_id
+            )]));
         }
+        Ok(())
     }
 
     /// Each customer's own downtime in `this` and in the detected incidents resolved
