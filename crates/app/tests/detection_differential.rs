@@ -523,11 +523,25 @@ async fn outcome(db: &Path) -> Outcome {
 /// Waits until the servers have taken every message, recorded every incident the replay
 /// found, fanned out every entry and credited every resolved incident; then stops them.
 async fn finish(servers: Vec<Server>, db: &Path, feed: &Feed, expected: &Expected, published: u64) {
-    eventually("every event taken", async || {
-        let (acked, pending, unacked) = consumer_state(feed).await?;
-        (acked >= published && pending == 0 && unacked == 0).then_some(())
-    })
-    .await;
+    // Bounded by progress, not a fixed time: on a loaded machine a debug server takes
+    // longer than 30 s, but one that stops taking messages for 30 s is stuck (and fails).
+    let mut last = (0, std::time::Instant::now());
+    loop {
+        let (acked, pending, unacked) = consumer_state(feed).await.unwrap_or_default();
+        if acked >= published && pending == 0 && unacked == 0 {
+            break;
+        }
+        if acked > last.0 {
+            last = (acked, std::time::Instant::now());
+        }
+        let logs = || servers.iter().map(Server::log).collect::<Vec<_>>().join("\n---\n");
+        assert!(
+            last.1.elapsed() < Duration::from_secs(30),
+            "no message taken for 30 s ({acked} of {published} acknowledged):\n{}",
+            logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let store = amends_store::open(&db.display().to_string()).await.unwrap();
     let waited = tokio::time::timeout(Duration::from_secs(600), async {
         loop {
