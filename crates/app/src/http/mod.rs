@@ -285,10 +285,78 @@ pub async fn serve_api(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving the HTTP API")
+    serve_router(listener, router(state), ConnectionLimits::default(), shutdown).await;
+    Ok(())
+}
+
+/// How long a client has to send a request's headers, and how many connections are
+/// served at once: a client that sends its request a byte at a time, or opens thousands
+/// of connections and sends nothing, must not hold the server (issue 18, item 8).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// From the connection's first byte of a request (or its opening) to the end of the
+    /// request's headers. Past it, the connection is closed.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; the next one is accepted when one closes (the kernel's
+    /// backlog holds the rest).
+    pub connections_max: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits { header_read_timeout: HEADER_READ_TIMEOUT, connections_max: CONNECTIONS_MAX }
+    }
+}
+
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const CONNECTIONS_MAX: usize = 1_024;
+
+/// Serves `app` on `listener` within `limits` until `shutdown` completes, then stops
+/// accepting and waits for the connections in flight to finish their requests. Hyper's
+/// own connection builder, as `axum::serve` uses it, with a timer so its header-read
+/// timeout applies (axum's `serve` sets none).
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let permits = Arc::new(Semaphore::new(limits.connections_max));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait, rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "a connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Completes on Ctrl-C or SIGTERM. If a signal cannot be watched, that one never fires
