@@ -446,6 +446,9 @@ pub enum AppointmentCommand {
     Act {
         /// The visit's reference (APT-2858-5588).
         reference: String,
+        /// The person who does it: the visit's owner, a lead or an admin.
+        #[arg(long = "as")]
+        by: String,
         #[command(subcommand)]
         action: crate::recovery::appointments::AppointmentAction,
     },
@@ -1009,8 +1012,9 @@ async fn appointment(engine: &Engine, command: AppointmentCommand, json: bool) -
             };
             engine.book_appointment(&by, request).await?
         }
-        AppointmentCommand::Act { reference, action } => {
-            engine.act_on_appointment(&reference, action).await?
+        AppointmentCommand::Act { reference, by, action } => {
+            let by = person(engine, &by).await?;
+            engine.act_on_appointment(&reference, &by, action).await?
         }
         AppointmentCommand::Show { reference } => engine.appointment_view(&reference).await?,
         AppointmentCommand::List { customer, technician, status } => {

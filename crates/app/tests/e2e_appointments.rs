@@ -196,8 +196,10 @@ fn a_late_provider_cancellation_counts_as_a_missed_visit_and_bad_bookings_change
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 
     // The provider cancels with 20 hours' notice: handled at once, in the same command.
-    let cancelled =
-        env.json("2026-12-01T16:00:00Z", &["appointment", "act", reference, "cancel-by-provider"]);
+    let cancelled = env.json(
+        "2026-12-01T16:00:00Z",
+        &["appointment", "act", reference, "--as", "ann", "cancel-by-provider"],
+    );
     assert_eq!(cancelled["status"], "cancelled_by_provider");
     assert_eq!(cancelled["failure"]["kind"], "late_cancellation");
     assert_eq!(cancelled["credits"][0]["amount_minor"], 3231);
@@ -208,15 +210,15 @@ fn a_late_provider_cancellation_counts_as_a_missed_visit_and_bad_bookings_change
     // A visit that happened is no failure.
     let b = book("2026-12-01T09:00:00Z", "C2", "2026-12-02T08:00:00Z", "2026-12-02T12:00:00Z");
     let b_ref = b["reference"].as_str().unwrap();
-    env.json("2026-12-02T09:15:00Z", &["appointment", "act", b_ref, "arrive"]);
-    env.json("2026-12-02T10:15:00Z", &["appointment", "act", b_ref, "complete"]);
+    env.json("2026-12-02T09:15:00Z", &["appointment", "act", b_ref, "--as", "ann", "arrive"]);
+    env.json("2026-12-02T10:15:00Z", &["appointment", "act", b_ref, "--as", "ann", "complete"]);
     env.ok("2026-12-02T18:00:00Z", &["tick"]);
     let done = env.json("2026-12-02T18:00:00Z", &["appointment", "show", b_ref]);
     assert_eq!((done["status"].as_str(), done["failure"].is_null()), (Some("completed"), true));
     assert!(done["credits"].as_array().unwrap().is_empty());
     let typo = env.fails("2026-12-02T18:00:00Z", &["appointment", "show", "APT-2858-5589"]);
     assert!(typo.contains("\"APT-2858-5589\" is not an appointment reference"), "{typo}");
-    let err = env.fails("2026-12-02T18:00:00Z", &["appointment", "act", b_ref, "arrive"]);
+    let err = env.fails("2026-12-02T18:00:00Z", &["appointment", "act", b_ref, "--as", "ann", "arrive"]);
     assert!(err.contains("cannot record an arrival: it is completed"), "{err}");
 
     // The customer's own cancellation: told at once, with the event cancelled in their
@@ -225,7 +227,7 @@ fn a_late_provider_cancellation_counts_as_a_missed_visit_and_bad_bookings_change
     let c = book("2026-12-01T09:00:00Z", "C2", "2026-12-04T08:00:00Z", "2026-12-04T12:00:00Z");
     let c_ref = c["reference"].as_str().unwrap();
     env.ok("2026-12-01T09:00:00Z", &["deliver"]);
-    env.json("2026-12-01T10:00:00Z", &["appointment", "act", c_ref, "cancel-by-customer"]);
+    env.json("2026-12-01T10:00:00Z", &["appointment", "act", c_ref, "--as", "ann", "cancel-by-customer"]);
     for now in ["2026-12-01T10:00:00Z", "2026-12-04T13:00:00Z"] {
         env.ok(now, &["tick"]);
         env.ok(now, &["deliver"]);

@@ -85,6 +85,7 @@ async fn a_missed_visit_is_found_by_the_tick_once_and_counted_in_the_metrics() {
         .post(&format!("/v1/appointments/{reference}/actions"), Some(&ann), &json!({"action": "arrive"}))
         .await;
     assert_eq!(late.status, 422, "a missed visit is final: {:?}", late.body);
+    assert_eq!(shown.body["actions"], json!([]), "nobody acted on it");
 
     // The metrics count it, and the case amends opened for Ann.
     s.clock.advance(SignedDuration::from_hours(1));
@@ -101,6 +102,56 @@ async fn a_missed_visit_is_found_by_the_tick_once_and_counted_in_the_metrics() {
         s.get("/v1/metrics/recovery?from=2026-11-25T00:00:00Z&to=2026-11-23T00:00:00Z", Some(&s.read)).await;
     assert_eq!(bad.status, 422);
     assert_eq!(s.get("/v1/metrics/recovery", Some(&ann)).await.status, 403, "not for an agent's token");
+}
+
+/// Only a visit's owner, a lead or an admin acts on it, and who did is recorded (issue 18,
+/// item 7): another agent's token could cancel Ann's visit (which pays compensation) or
+/// complete one that never happened (which hides a no-show).
+#[tokio::test]
+async fn only_the_owner_or_their_lead_act_on_a_visit_and_each_action_names_who() {
+    let s = TestServer::start().await;
+    let ann = setup(&s).await;
+    let agents = json!({ "agents": [{ "id": "bob", "name": "Bob Agent", "role": "agent", "lead": "lee" }]});
+    let put = s.send(s.request(reqwest::Method::PUT, "/v1/agents", Some(&s.admin)).json(&agents)).await;
+    assert_eq!(put.status, 200, "{:?}", put.body);
+    let bob = tokens::create_for_agent(s.engine.store.as_ref(), "bob", "test", ts(support::START))
+        .await
+        .unwrap()
+        .unwrap();
+    let lee = tokens::create_for_agent(s.engine.store.as_ref(), "lee", "test", ts(support::START))
+        .await
+        .unwrap()
+        .unwrap();
+    let visit = json!({ "customer_id": "C1", "technician_id": "T1",
+        "start": "2026-11-24T08:00:00Z", "end": "2026-11-24T12:00:00Z" });
+    let booked = s.post("/v1/appointments", Some(&ann), &visit).await;
+    let reference = booked.body["reference"].as_str().unwrap().to_string();
+    let act = |token: String, action: &'static str| {
+        let path = format!("/v1/appointments/{reference}/actions");
+        let s = &s;
+        async move { s.post(&path, Some(&token), &json!({ "action": action })).await }
+    };
+    for action in ["cancel_by_provider", "arrive", "complete"] {
+        let refused = act(bob.clone(), action).await;
+        assert_eq!(refused.status, 403, "{action}: {:?}", refused.body);
+        assert!(
+            refused.body["error"]["message"].as_str().unwrap().contains("it is ann's visit"),
+            "{:?}",
+            refused.body
+        );
+    }
+    s.clock.set(ts("2026-11-24T08:10:00Z"));
+    assert_eq!(act(ann.clone(), "arrive").await.status, 200);
+    s.clock.set(ts("2026-11-24T09:40:00Z"));
+    let done = act(lee.clone(), "complete").await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    assert_eq!(
+        done.body["actions"],
+        json!([
+            { "reference": reference, "version": 2, "action": "arrive", "actor": "ann", "at": "2026-11-24T08:10:00Z" },
+            { "reference": reference, "version": 3, "action": "complete", "actor": "lee", "at": "2026-11-24T09:40:00Z" },
+        ])
+    );
 }
 
 #[tokio::test]

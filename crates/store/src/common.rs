@@ -810,6 +810,17 @@ pub(crate) fn appointment_from_row<R: RowGet>(row: &R) -> Result<AppointmentRow>
     })
 }
 
+pub(crate) fn appointment_action_from_row<R: RowGet>(row: &R) -> Result<crate::AppointmentActionRow> {
+    let c = Cols::new(row, "appointment_actions");
+    Ok(crate::AppointmentActionRow {
+        reference: c.text("reference")?,
+        version: c.i64("version")?,
+        action: c.text("action")?,
+        actor: c.text("actor")?,
+        at: c.ts("at")?,
+    })
+}
+
 pub(crate) fn hold_from_row<R: RowGet>(row: &R) -> Result<HoldRow> {
     let c = Cols::new(row, "appointment_holds");
     Ok(HoldRow {

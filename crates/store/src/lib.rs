@@ -685,6 +685,18 @@ pub type BuildAppointment<'a> = dyn for<'s> Fn(u64, &'s [AppointmentRow], &'s [H
     + Sync
     + 'a;
 
+/// One person's action on a visit: what the change that made `version` was, and who.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppointmentActionRow {
+    pub reference: String,
+    pub version: i64,
+    /// `arrive`, `complete`, `cancel_by_customer` or `cancel_by_provider`.
+    pub action: String,
+    /// The agent id of whoever did it.
+    pub actor: String,
+    pub at: Timestamp,
+}
+
 /// A slot kept for the rebooking of the failed appointment `for_reference` until `until`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldRow {
@@ -1140,6 +1152,15 @@ pub trait Store: Send + Sync + 'static {
     /// `AppointmentFixed` when the row changes what the booking fixed; nothing is written
     /// then.
     async fn update_appointment(&self, row: &AppointmentRow) -> Result<AppointmentRow>;
+    /// As [`Store::update_appointment`], and records who did it (`action.version` is
+    /// ignored: the version the update makes is recorded) in the same transaction.
+    async fn act_on_appointment(
+        &self,
+        row: &AppointmentRow,
+        action: &AppointmentActionRow,
+    ) -> Result<AppointmentRow>;
+    /// Every person's action on the visit, oldest first.
+    async fn appointment_actions(&self, reference: &str) -> Result<Vec<AppointmentActionRow>>;
     async fn appointment(&self, reference: &str) -> Result<Option<AppointmentRow>>;
     /// A page of appointments by number (the order they were booked in).
     async fn appointments(&self, filter: &AppointmentFilter) -> Result<Vec<AppointmentRow>>;

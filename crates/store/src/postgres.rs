@@ -1308,6 +1308,37 @@ impl Store for PgStore {
         }
     }
 
+    async fn act_on_appointment(
+        &self,
+        row: &AppointmentRow,
+        action: &crate::AppointmentActionRow,
+    ) -> Result<AppointmentRow> {
+        let mut tx = self.pool.begin().await?;
+        let updated = common::bind_appointment_update!(sqlx::query(sql::UPDATE_APPOINTMENT), row)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(updated) = updated else {
+            tx.rollback().await?;
+            return Err(common::appointment_update_refusal(row, self.appointment(&row.reference).await?));
+        };
+        let stored = common::appointment_from_row(&updated)?;
+        sqlx::query(sql::INSERT_APPOINTMENT_ACTION)
+            .bind(stored.reference.as_str())
+            .bind(stored.version)
+            .bind(action.action.as_str())
+            .bind(action.actor.as_str())
+            .bind(micros(action.at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn appointment_actions(&self, reference: &str) -> Result<Vec<crate::AppointmentActionRow>> {
+        let rows = sqlx::query(sql::SELECT_APPOINTMENT_ACTIONS).bind(reference).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::appointment_action_from_row)
+    }
+
     async fn appointment(&self, reference: &str) -> Result<Option<AppointmentRow>> {
         let row = sqlx::query(sql::SELECT_APPOINTMENT).bind(reference).fetch_optional(&self.pool).await?;
         row.as_ref().map(common::appointment_from_row).transpose()

@@ -398,6 +398,10 @@ pub(crate) const COUNT_ELEMENT: &str = "SELECT COUNT(*) FROM elements WHERE elem
 /// `Store::credit_policies`: served by the index on (source_event, policy_id, policy_version).
 pub(crate) const CREDIT_POLICIES: &str = "SELECT DISTINCT policy_id, policy_version FROM credits \
      WHERE source_event = $1 ORDER BY policy_id, policy_version";
+pub(crate) const INSERT_APPOINTMENT_ACTION: &str =
+    "INSERT INTO appointment_actions (reference, version, action, actor, at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const SELECT_APPOINTMENT_ACTIONS: &str =
+    "SELECT * FROM appointment_actions WHERE reference = $1 ORDER BY version";
 pub(crate) const INSERT_CUSTOMER: &str = "INSERT INTO customers \
      (customer_id, name, email, phone, locale, timezone, plan_id, element_id, device_id, billing_day, \
       active_since, status, segment, jurisdiction, attributes) \

@@ -8,13 +8,13 @@ use std::sync::Mutex;
 use amends_core::appointment::reference as apt_reference;
 use amends_core::incident::ByLocale;
 use amends_store::{
-    AgentRow, AppendOutcome, AppointmentCounts, AppointmentFilter, AppointmentRow, BookCounts, BookRows,
-    CancellationRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow, CaseTiming, ChannelReport, ContactRow,
-    CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow,
-    IgnoredAlert, ImpactRow, IncidentPage, IncidentRow, IncidentSource, JourneySteps, NewUpdate, NoticeCount,
-    NoticeFilter, NoticeReach, NoticeRow, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, SignupRow,
-    SourcedIncident, StageRaise, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport,
-    Widening, notified,
+    AgentRow, AppendOutcome, AppointmentActionRow, AppointmentCounts, AppointmentFilter, AppointmentRow,
+    BookCounts, BookRows, CancellationRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow, CaseTiming,
+    ChannelReport, ContactRow, CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome,
+    DeviceEventRow, ElementRow, HoldRow, IgnoredAlert, ImpactRow, IncidentPage, IncidentRow, IncidentSource,
+    JourneySteps, NewUpdate, NoticeCount, NoticeFilter, NoticeReach, NoticeRow, PlanRow, PreferencesRow,
+    RecoveredRow, ReportTarget, SignupRow, SourcedIncident, StageRaise, Store, StoreError, SurveyDecisionRow,
+    SurveyFilter, TokenRow, VolumeReport, Widening, notified,
 };
 use jiff::Timestamp;
 
@@ -2335,6 +2335,36 @@ async fn update_appointment_versions_and_fixed_fields(store: &dyn Store) {
     assert_eq!(after, AppointmentRow { version: 3, checked_at: Some(at(300)), ..completed });
 }
 
+/// An action on a visit and who did it are written together, or neither (issue 18, item 7).
+async fn appointment_actions_name_who_did_each(store: &dyn Store) {
+    let booked = book(store, "c1", Some("t1"), 100, 200).await;
+    let by = |actor: &str, action: &str, s: i64| AppointmentActionRow {
+        reference: booked.reference.clone(),
+        version: 0,
+        action: action.into(),
+        actor: actor.into(),
+        at: at(s),
+    };
+    let arrived = AppointmentRow { status: "arrived".into(), arrived_at: Some(at(110)), ..booked.clone() };
+    let stored = store.act_on_appointment(&arrived, &by("ann", "arrive", 110)).await.unwrap();
+    assert_eq!(stored.version, 2);
+    // A stale row writes neither the change nor its actor.
+    let stale = AppointmentRow { status: "cancelled_by_provider".into(), ..booked.clone() };
+    let err = store.act_on_appointment(&stale, &by("bob", "cancel_by_provider", 120)).await.unwrap_err();
+    assert!(matches!(err, StoreError::AppointmentConflict { .. }), "{err:?}");
+    let completed = AppointmentRow { status: "completed".into(), completed_at: Some(at(190)), ..stored };
+    store.act_on_appointment(&completed, &by("lee", "complete", 190)).await.unwrap();
+    let actions = store.appointment_actions(&booked.reference).await.unwrap();
+    assert_eq!(
+        actions,
+        [
+            AppointmentActionRow { version: 2, ..by("ann", "arrive", 110) },
+            AppointmentActionRow { version: 3, ..by("lee", "complete", 190) },
+        ]
+    );
+    assert_eq!(store.appointment_actions("APT-99999999").await.unwrap(), []);
+}
+
 async fn appointments_to_check_and_mark(store: &dyn Store) {
     let a = book(store, "c1", Some("t1"), 0, 100).await;
     let b = book(store, "c2", Some("t1"), 100, 200).await;
@@ -3094,6 +3124,7 @@ contract_tests!(
     book_appointment_numbers_and_refusals,
     concurrent_bookings_of_one_technician_cannot_both_pass,
     update_appointment_versions_and_fixed_fields,
+    appointment_actions_name_who_did_each,
     appointments_to_check_and_mark,
     appointments_unconfirmed_until_marked,
     appointments_filter_and_page,

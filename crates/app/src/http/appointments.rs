@@ -4,7 +4,8 @@
 //! - `POST /v1/appointments`: book; the customer is sent the confirmation at once.
 //! - `GET /v1/appointments`, `GET /v1/appointments/{reference}`.
 //! - `POST /v1/appointments/{reference}/actions`: `arrive`, `complete`,
-//!   `cancel_by_customer`, `cancel_by_provider`.
+//!   `cancel_by_customer`, `cancel_by_provider`, by the visit's owner, a lead or an admin;
+//!   who did it is recorded with it.
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
@@ -29,6 +30,7 @@ impl From<AppointmentsError> for ApiError {
                 ApiError::not_found(format!("appointment {reference} not found"))
             }
             AppointmentsError::Conflict(message) => ApiError::conflict(message),
+            AppointmentsError::Forbidden(message) => ApiError::forbidden(message),
             AppointmentsError::Engine(e) => e.into(),
         }
     }
@@ -136,17 +138,19 @@ pub async fn show(
     params(("reference" = String, Path, example = "APT-2858-5588")),
     request_body = AppointmentAction, security(("bearer" = ["agent"])),
     responses(
-        (status = 200, description = "Done: the visit as it now stands", body = Object),
+        (status = 200, description = "Done: the visit as it now stands, with who did each action", body = Object),
+        (status = 403, description = "Not the visit's owner, a lead or an admin", body = ErrorBody),
         (status = 404, description = "No such visit", body = ErrorBody),
         (status = 409, description = "Changed meanwhile", body = ErrorBody),
         (status = 422, description = "Refused as the visit stands (the message says why)", body = ErrorBody),
     ))]
 pub async fn act(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     PathParam(reference): PathParam<String>,
     JsonBody(action): JsonBody<AppointmentAction>,
 ) -> Result<Json<AppointmentView>, ApiError> {
-    let view = state.engine.act_on_appointment(&reference, action).await?;
+    let view = state.engine.act_on_appointment(&reference, &actor, action).await?;
     state.wake_worker();
     Ok(Json(view))
 }

@@ -262,9 +262,11 @@ impl Engine {
             }
         };
         let now = self.clock.now();
+        // amends itself cancels them, on the customer's word: recorded as amends.
+        let amends = amends_core::case::Actor::new(amends_core::case::AMENDS, amends_core::case::Role::Admin);
         for visit in visits.iter().filter(|v| v.window_end > now.max(effective_at)) {
             if let Err(error) =
-                self.act_on_appointment(&visit.reference, AppointmentAction::CancelByCustomer).await
+                self.act_on_appointment(&visit.reference, &amends, AppointmentAction::CancelByCustomer).await
             {
                 tracing::warn!(appointment = %visit.reference, %error, "visit of a cancelled account not cancelled");
             }

@@ -174,6 +174,9 @@ pub enum AppointmentsError {
     /// Someone else changed the visit between reading and writing it.
     #[error("{0}")]
     Conflict(String),
+    /// The person may not act on this visit: only its owner, a lead or an admin may.
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -230,6 +233,17 @@ pub enum AppointmentAction {
     CancelByProvider,
 }
 
+impl AppointmentAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppointmentAction::Arrive => "arrive",
+            AppointmentAction::Complete => "complete",
+            AppointmentAction::CancelByCustomer => "cancel_by_customer",
+            AppointmentAction::CancelByProvider => "cancel_by_provider",
+        }
+    }
+}
+
 /// A visit as the API shows it, with what its failure caused.
 #[derive(Debug, Clone, Serialize)]
 pub struct AppointmentView {
@@ -246,6 +260,8 @@ pub struct AppointmentView {
     pub notices: Vec<NoticeRow>,
     /// The credits its failure paid.
     pub credits: Vec<CreditRow>,
+    /// Who arrived, completed or cancelled it, and when, oldest first.
+    pub actions: Vec<amends_store::AppointmentActionRow>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -428,13 +444,22 @@ impl Engine {
 
     /// Records `action` on the visit. A provider cancellation at short notice is handled
     /// at once: the customer hears the apology in the same request's wake, not a tick later.
+    /// `actor` acts on the visit: its owner, a lead or an admin, as for cases (an action
+    /// can set off compensation or hide a no-show); who did it is recorded with it.
     pub async fn act_on_appointment(
         &self,
         reference: &str,
+        actor: &Actor,
         action: AppointmentAction,
     ) -> Result<AppointmentView, AppointmentsError> {
         let now = self.clock.now();
         let row = self.load_appointment(reference).await?;
+        if actor.id != row.owner && !matches!(actor.role, Role::Lead | Role::Admin) {
+            return Err(AppointmentsError::Forbidden(format!(
+                "{} may not act on {reference}: it is {}'s visit (their lead or an admin may)",
+                actor.id, row.owner
+            )));
+        }
         let a = appointment_of(&row)?;
         let changed = match action {
             AppointmentAction::Arrive => a.arrive(now)?,
@@ -442,7 +467,14 @@ impl Engine {
             AppointmentAction::CancelByCustomer => a.cancel_by_customer(now)?,
             AppointmentAction::CancelByProvider => a.cancel_by_provider(now)?,
         };
-        let stored = self.store.update_appointment(&with_state(&row, &changed)).await?;
+        let done_by = amends_store::AppointmentActionRow {
+            reference: reference.to_string(),
+            version: 0,
+            action: action.as_str().to_string(),
+            actor: actor.id.clone(),
+            at: now,
+        };
+        let stored = self.store.act_on_appointment(&with_state(&row, &changed), &done_by).await?;
         let done = if changed.is_late_cancellation() {
             self.check_appointment(&stored, now, &mut AppointmentReport::default()).await
         } else if cancelled_by(&changed).is_some() {
@@ -507,6 +539,7 @@ impl Engine {
                 .collect(),
             notices,
             credits,
+            actions: self.store.appointment_actions(reference).await?,
         })
     }
 
