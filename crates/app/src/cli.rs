@@ -238,7 +238,7 @@ pub enum IncidentCommand {
         /// A fact of the outage policies read as event.attributes.NAME: NAME=VALUE (repeat
         /// for several; storm=true, cause=commercial_power). true/false are booleans, whole
         /// numbers integers, the rest text.
-        #[arg(long = "attribute", value_parser = parse_attribute)]
+        #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = parse_attribute)]
         attributes: Vec<(String, Attribute)>,
         #[command(flatten)]
         translated: Translated,

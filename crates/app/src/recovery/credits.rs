@@ -214,6 +214,13 @@ fn outage_event(id: &Arc<str>, outage: Interval, attributes: &Arc<Attributes>) -
     }
 }
 
+/// The attributes of a customer the book gives none: one shared empty map, not an
+/// allocation per customer of a million-customer credit step.
+fn no_attributes() -> Arc<Attributes> {
+    static EMPTY: std::sync::OnceLock<Arc<Attributes>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Arc::default).clone()
+}
+
 /// The facts of one customer of the book.
 pub fn customer_facts(book: &LoadedBook, c: u32) -> CustomerFacts {
     let customer = &book.customers[c as usize];
@@ -229,7 +236,7 @@ pub fn customer_facts(book: &LoadedBook, c: u32) -> CustomerFacts {
         active_from: customer.active_since,
         // The book keeps one price per plan: the price in force is today's.
         prices: vec![PricePoint { from: Date::constant(1970, 1, 1), monthly_price_minor: price.minor }],
-        attributes: customer.attributes.clone().unwrap_or_default(),
+        attributes: customer.attributes.clone().unwrap_or_else(no_attributes),
     }
 }
 
