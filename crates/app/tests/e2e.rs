@@ -234,7 +234,7 @@ fn outage_to_notified_and_credited_customers() {
     assert!(bodies[2].contains("We said your service would be back by Monday, November 23 at 3:00\u{202f}PM UTC, and it is not back yet."), "{}", bodies[2]);
     assert!(bodies[4].contains("Still offline? Unplug your router"), "{}", bodies[4]);
     assert!(bodies[3].contains("We have credited $0.41"), "{}", bodies[3]);
-    assert!(bodies[3].contains("You will see it on your statement of December 1, 2026."), "{}", bodies[3]);
+    assert!(bodies[3].contains("It will be on your statement of December 1, 2026."), "{}", bodies[3]);
     let sms = env.json("2026-11-23T16:12:00Z", &["notices", "list", "--customer", "C6"]);
     assert_eq!(sms[0]["channel"], "sms");
     assert_eq!(sms[0]["recipient"], "+14155550199");
@@ -351,10 +351,7 @@ fn an_incident_declared_without_an_estimate_says_one_will_follow() {
     env.ok(T0, &["deliver"]);
     let outbox = env.outbox();
     assert!(outbox.contains("We do not know yet when it will be back"), "{outbox}");
-    assert!(
-        outbox.contains("You will hear from us again by Monday, November 23 at 1:00\u{202f}PM UTC."),
-        "{outbox}"
-    );
+    assert!(outbox.contains("We will write again by Monday, November 23 at 1:00\u{202f}PM UTC."), "{outbox}");
 }
 
 /// A policy paid on request makes the notices say so (issue 17, item 6): the
@@ -379,9 +376,9 @@ fn customers_whose_policy_pays_on_request_are_told_to_ask() {
     env.ok("2026-11-23T13:00:00Z", &["incident", "resolve", &id]);
     env.ok("2026-11-23T13:00:00Z", &["deliver"]);
     let outbox = env.outbox();
-    assert!(outbox.contains("ask us for\nit and we will apply it"), "{outbox}");
-    assert!(outbox.contains("ask us for it and we will\napply it"), "{outbox}");
-    assert!(!outbox.contains("automatically") && !outbox.contains("tell you the amount"), "{outbox}");
+    // The acknowledgement and the restoration, to each customer reached by email.
+    assert!(outbox.matches("ask us and we will apply it").count() >= 2, "{outbox}");
+    assert!(!outbox.contains("automatically") && !outbox.contains("with the amount"), "{outbox}");
 }
 
 /// The operator hears who will read their words untranslated (issue 17, item 3): Eve

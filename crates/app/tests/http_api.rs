@@ -337,7 +337,7 @@ async fn an_outage_from_declaration_to_credit() {
             ("C1/INC-000001/restored/2/sms", "sms", "+14155550101", "sent"),
         ]
     );
-    assert_eq!(notices[0]["subject"], "We know about the outage in your area, and we are fixing it");
+    assert_eq!(notices[0]["subject"], "An outage in your area: we are on it");
     let body = notices[0]["body"].as_str().expect("a body");
     assert!(body.contains("We expect it back by Monday, November 23 at 4:00\u{202f}PM UTC."), "{body}");
 

@@ -96,7 +96,7 @@ async fn notices_arrive_over_smtp_once_with_retries_and_failures_recorded() {
     );
     let ana = mail_parser::MessageParser::default().parse(&arrived[0].data).unwrap();
     assert_eq!(arrived[0].mail_from, "care@cable.example");
-    assert_eq!(ana.subject(), Some("We know about the outage in your area, and we are fixing it"));
+    assert_eq!(ana.subject(), Some("An outage in your area: we are on it"));
     assert_eq!(
         ana.header_raw("X-Amends-Notice-Key").map(str::trim),
         Some("C1/INC-000001/acknowledgement/0/email")

@@ -39,12 +39,15 @@ type InstantFormatter = DateTimeFormatter<Combo<fieldsets::MDET, SpecificShort>>
 type TimeFormatter = DateTimeFormatter<Combo<fieldsets::T, SpecificShort>>;
 type DateFormatter = DateTimeFormatter<fieldsets::YMD>;
 type WeekdayTimeFormatter = DateTimeFormatter<Combo<fieldsets::ET, SpecificShort>>;
+type ZonelessFormatter = DateTimeFormatter<fieldsets::MDET>;
 
 thread_local! {
     static INSTANTS: RefCell<HashMap<String, Rc<InstantFormatter>>> = RefCell::new(HashMap::new());
     static TIMES: RefCell<HashMap<String, Rc<TimeFormatter>>> = RefCell::new(HashMap::new());
     static DATES: RefCell<HashMap<String, Rc<DateFormatter>>> = RefCell::new(HashMap::new());
     static WEEKDAY_TIMES: RefCell<HashMap<String, Rc<WeekdayTimeFormatter>>> = RefCell::new(HashMap::new());
+    static ZONELESS_LONG: RefCell<HashMap<String, Rc<ZonelessFormatter>>> = RefCell::new(HashMap::new());
+    static ZONELESS_SHORT: RefCell<HashMap<String, Rc<ZonelessFormatter>>> = RefCell::new(HashMap::new());
     static DECIMALS: RefCell<HashMap<String, Rc<DecimalFormatter>>> = RefCell::new(HashMap::new());
 }
 
@@ -105,13 +108,45 @@ pub fn instant_short(t: Timestamp, now: Timestamp, zone: &TimeZone, locale: &Loc
     formatter.format(&zoned(t, zone)).to_string()
 }
 
-/// A span of time, such as a visit's window: its start as [`instant`] writes it, then
-/// CLDR's interval separator " – " and its end, the time alone when it ends on the day it
-/// starts: "Monday, December 7 at 8:00 AM GMT – 12:00 PM GMT".
+/// A span of time, such as a visit's window: its start's day and time, then CLDR's
+/// interval separator " – " and its end, with the zone said once: "Monday, December 7 at
+/// 8:00 AM – 12:00 PM GMT". A span over midnight says both days.
 pub fn window(start: Timestamp, end: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
-    let same_day = start.to_zoned(zone.clone()).date() == end.to_zoned(zone.clone()).date();
-    let end = if same_day { time(end, zone, locale) } else { instant(end, zone, locale) };
-    format!("{} – {end}", instant(start, zone, locale))
+    if !same_day(start, end, zone) {
+        return format!("{} – {}", instant(start, zone, locale), instant(end, zone, locale));
+    }
+    let start = zoneless(&ZONELESS_LONG, fieldsets::MDET::long(), start, zone, locale);
+    format!("{start} – {}", time(end, zone, locale))
+}
+
+/// [`window`] as an SMS says it: "Mon, Dec 7, 8:00 AM – 12:00 PM GMT", "lun. 7 déc.,
+/// 09:00 – 13:00 UTC+1". A span over midnight is written as [`window`] writes it.
+pub fn window_short(start: Timestamp, end: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
+    if !same_day(start, end, zone) {
+        return window(start, end, zone, locale);
+    }
+    let start = zoneless(&ZONELESS_SHORT, fieldsets::MDET::medium(), start, zone, locale);
+    format!("{start} – {}", time(end, zone, locale))
+}
+
+fn same_day(start: Timestamp, end: Timestamp, zone: &TimeZone) -> bool {
+    start.to_zoned(zone.clone()).date() == end.to_zoned(zone.clone()).date()
+}
+
+/// A day and time without the zone, for a span that says its zone once, at its end.
+fn zoneless(
+    cache: &'static std::thread::LocalKey<RefCell<HashMap<String, Rc<ZonelessFormatter>>>>,
+    fields: fieldsets::MDET,
+    t: Timestamp,
+    zone: &TimeZone,
+    locale: &Locale,
+) -> String {
+    let formatter = cached(cache, locale, |l| {
+        DateTimeFormatter::try_new(l.into(), fields.with_time_precision(TimePrecision::Minute))
+            .expect("compiled CLDR data covers every locale, falling back to root")
+    });
+    let civil = icu_time::DateTime::<icu_calendar::Iso>::convert_from(t.to_zoned(zone.clone()).datetime());
+    formatter.format(&civil).to_string()
 }
 
 /// A calendar date with its year: "December 1, 2026", "1 December 2026", "1 de
@@ -217,12 +252,18 @@ mod tests {
         let visit = |start, end| window(at(start), at(end), &tz("Europe/London"), &locale("en-GB"));
         assert_eq!(
             visit("2026-12-07T08:00:00Z", "2026-12-07T12:00:00Z"),
-            "Monday 7 December at 08:00 GMT – 12:00 GMT"
+            "Monday 7 December at 08:00 – 12:00 GMT"
         );
         assert_eq!(
             visit("2026-12-07T20:00:00Z", "2026-12-08T01:00:00Z"),
             "Monday 7 December at 20:00 GMT – Tuesday 8 December at 01:00 GMT"
         );
+        let short = |tag, zone| {
+            window_short(at("2026-12-07T08:00:00Z"), at("2026-12-07T12:00:00Z"), &tz(zone), &locale(tag))
+        };
+        assert_eq!(short("en-US", "America/New_York"), "Mon, Dec 7, 3:00\u{202f}AM – 7:00\u{202f}AM EST");
+        assert_eq!(short("fr-FR", "Europe/Paris"), "lun. 7 déc., 09:00 – 13:00 UTC+1");
+        assert_eq!(short("es-ES", "Europe/Madrid"), "lun, 7 dic, 09:00 – 13:00 CET");
     }
 
     #[test]

@@ -155,6 +155,9 @@ pub struct NoticeContext {
     /// "Mon, 4:00 PM EST" within the week), so an SMS fits one segment where words allow.
     pub etr_short: Option<String>,
     pub next_update_by_short: Option<String>,
+    /// See [`WrittenInstants::next_update_by_time`] and [`WrittenInstants::outage_span`].
+    pub next_update_by_time: Option<String>,
+    pub outage_span: Option<String>,
     /// This update is the last one the customer can get before the restoration notice
     /// (the updates cap): it promises that notice, and no word sooner.
     pub last_update: bool,
@@ -183,8 +186,11 @@ pub struct NoticeContext {
     /// The visit an appointment notice is about (`APT-2858-5588`).
     pub appointment_ref: String,
     /// The visit's window as one span ([`crate::cldr::window`]: "Monday, December 7 at
-    /// 8:00 AM GMT – 12:00 PM GMT"), and each end alone, in the customer's zone and language.
+    /// 8:00 AM – 12:00 PM GMT"), and each end alone, in the customer's zone and language.
     pub window: Option<String>,
+    /// `window` as an SMS says it ([`crate::cldr::window_short`]: "Mon, Dec 7, 8:00 AM –
+    /// 12:00 PM GMT").
+    pub window_short: Option<String>,
     pub window_start: Option<String>,
     pub window_end: Option<String>,
     /// `no_show` or `late_cancellation`.
@@ -196,6 +202,8 @@ pub struct NoticeContext {
     pub compensation: Option<String>,
     /// The slots held for the customer's rebooking, earliest first, as they read them.
     pub slots: Vec<String>,
+    /// `slots` as an SMS says them ([`crate::cldr::window_short`]).
+    pub slots_short: Vec<String>,
     /// A cancellation's reference (`CAN-000001`), when it takes effect, and the final bill.
     pub cancellation_ref: String,
     pub effective: Option<String>,
@@ -262,7 +270,8 @@ impl NoticeContext {
             note_kind: "apology".into(),
             gift: some("a month of premium channels, on us"),
             appointment_ref: "APT-2858-5588".into(),
-            window: some("Monday, December 7 at 8:00 AM GMT – 12:00 PM GMT"),
+            window: some("Monday, December 7 at 8:00 AM – 12:00 PM GMT"),
+            window_short: some("Mon, Dec 7, 8:00 AM – 12:00 PM GMT"),
             window_start: some("8:00 AM GMT on Monday, December 7"),
             window_end: some("12:00 PM GMT on Monday, December 7"),
             failure_kind: "no_show".into(),
@@ -272,6 +281,7 @@ impl NoticeContext {
                 "8:00 AM GMT on Tuesday, December 8 to 12:00 PM GMT on Tuesday, December 8".into(),
                 "12:00 PM GMT on Tuesday, December 8 to 4:00 PM GMT on Tuesday, December 8".into(),
             ],
+            slots_short: vec!["Tue, Dec 8, 8:00 AM – 12:00 PM GMT".into()],
             cancellation_ref: "CAN-000001".into(),
             effective: some("2:03 PM GMT on Thursday, December 3"),
             final_bill_total: some("18.39 GBP"),
@@ -653,6 +663,89 @@ impl TemplateForm {
     }
 }
 
+/// The instants an outage notice speaks of, in UTC; [`Instants::written`] writes them as
+/// one customer reads them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Instants {
+    pub etr: Option<Timestamp>,
+    pub previous_etr: Option<Timestamp>,
+    pub next_update_by: Option<Timestamp>,
+    pub previous_next_update_by: Option<Timestamp>,
+    pub outage_start: Option<Timestamp>,
+    pub restored_at: Option<Timestamp>,
+}
+
+/// [`Instants`] in one customer's zone and language: the template variables of the same
+/// names, and the shorter forms a good writer would use where the context says the rest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WrittenInstants {
+    pub etr: Option<String>,
+    pub previous_etr: Option<String>,
+    pub next_update_by: Option<String>,
+    pub previous_next_update_by: Option<String>,
+    pub outage_start: Option<String>,
+    pub restored_at: Option<String>,
+    /// `etr` and `next_update_by` as an SMS says them ([`crate::cldr::instant_short`]).
+    pub etr_short: Option<String>,
+    pub next_update_by_short: Option<String>,
+    /// `next_update_by`'s time alone ("3:00 PM EST"), when it falls on the day of `etr`,
+    /// for a sentence after the one that gave `etr`; none otherwise (say it in full).
+    pub next_update_by_time: Option<String>,
+    /// The outage from its start to its restoration as one span, the day and zone said
+    /// once where they are the same ([`crate::cldr::window`]).
+    pub outage_span: Option<String>,
+}
+
+impl Instants {
+    /// These instants as a customer in `zone` reading `locale` reads them, in a notice
+    /// made at `now` (which an SMS's weekday is counted from).
+    pub fn written(&self, now: Timestamp, zone: &TimeZone, locale: &Locale) -> WrittenInstants {
+        let full = |t: Option<Timestamp>| t.map(|t| format_local(t, zone, locale));
+        let short = |t: Option<Timestamp>| t.map(|t| crate::cldr::instant_short(t, now, zone, locale));
+        let same_day =
+            |a: Timestamp, b: Timestamp| a.to_zoned(zone.clone()).date() == b.to_zoned(zone.clone()).date();
+        let next_update_by_time = match (self.next_update_by, self.etr) {
+            (Some(next), Some(etr)) if same_day(next, etr) => Some(crate::cldr::time(next, zone, locale)),
+            _ => None,
+        };
+        let span = match (self.outage_start, self.restored_at) {
+            (Some(start), Some(end)) => Some(crate::cldr::window(start, end, zone, locale)),
+            _ => None,
+        };
+        WrittenInstants {
+            etr: full(self.etr),
+            previous_etr: full(self.previous_etr),
+            next_update_by: full(self.next_update_by),
+            previous_next_update_by: full(self.previous_next_update_by),
+            outage_start: full(self.outage_start),
+            restored_at: full(self.restored_at),
+            etr_short: short(self.etr),
+            next_update_by_short: short(self.next_update_by),
+            next_update_by_time,
+            outage_span: span,
+        }
+    }
+}
+
+impl NoticeContext {
+    /// This context with `written`'s instants in place of its own.
+    pub fn with_instants(self, written: WrittenInstants) -> NoticeContext {
+        NoticeContext {
+            etr: written.etr,
+            previous_etr: written.previous_etr,
+            next_update_by: written.next_update_by,
+            previous_next_update_by: written.previous_next_update_by,
+            outage_start: written.outage_start,
+            restored_at: written.restored_at,
+            etr_short: written.etr_short,
+            next_update_by_short: written.next_update_by_short,
+            next_update_by_time: written.next_update_by_time,
+            outage_span: written.outage_span,
+            ..self
+        }
+    }
+}
+
 /// An instant as the customer reads it: in their zone, their locale's way, from CLDR
 /// ([`crate::cldr::instant`]): "Monday, November 23 at 4:00 PM EST", "lunes, 23 de
 /// noviembre a las 22:00 CET". Templates put it where a full date reads well ("by", "el",
@@ -689,7 +782,7 @@ mod tests {
             assert!(!r.body.contains("{{"), "{kind}");
         }
         let ack = t.render(NoticeKind::Acknowledgement, &en(), &NoticeContext::sample()).unwrap();
-        assert_eq!(ack.subject, "We know about the outage in your area, and we are fixing it");
+        assert_eq!(ack.subject, "An outage in your area: we are on it");
         assert!(
             ack.body.contains("We expect it back by 4:00 PM EST on Monday, November 23."),
             "{}",
@@ -850,11 +943,11 @@ mod tests {
         let with = NoticeContext::sample();
         let without = NoticeContext { gift: None, ..NoticeContext::sample() };
         let gift_lines = [
-            "To thank you for your patience",
-            "Para agradecerle",
-            "Pour vous remercier",
-            "Als Dank für Ihre Geduld",
-            "Para agradecer a sua paciência",
+            "Thank you for your patience",
+            "Gracias por su paciencia",
+            "Merci de votre patience",
+            "Danke für Ihre Geduld",
+            "Obrigado pela paciência",
         ];
         for (ctx, has_gift) in [(&with, true), (&without, false)] {
             for (name, _, body) in render_everywhere(NoticeKind::CaseFollowUp, ctx) {
@@ -885,7 +978,7 @@ mod tests {
             "precisa pedir nada",
         ];
         let amount = [
-            "tell you the amount",
+            "with the amount",
             "indicarle el importe",
             "indiquer le montant",
             "den Betrag",

@@ -773,6 +773,7 @@ impl Engine {
             compensation: compensation.map(|(minor, currency)| money_text(minor, &currency, locale)),
             credit_explanation: Some(explanation).filter(|e| !e.is_empty()),
             slots: slots.iter().map(|h| window_text(&h.slot.window, tz, locale)).collect(),
+            slots_short: slots.iter().map(|h| window_short_text(&h.slot.window, tz, locale)).collect(),
             case_id: case_id.to_string(),
             owner_name: owner_name.to_string(),
             ..self.window_context(&a.window, tz, locale)
@@ -830,6 +831,7 @@ impl Engine {
     fn window_context(&self, window: &Window, tz: &TimeZone, locale: &Locale) -> NoticeContext {
         NoticeContext {
             window: Some(window_text(window, tz, locale)),
+            window_short: Some(window_short_text(window, tz, locale)),
             window_start: Some(format_local(window.start(), tz, locale)),
             window_end: Some(format_local(window.end(), tz, locale)),
             ..NoticeContext::default()
@@ -879,6 +881,10 @@ pub(crate) fn money_text(minor: i64, currency: &str, locale: &Locale) -> String 
 
 fn window_text(window: &Window, tz: &TimeZone, locale: &Locale) -> String {
     amends_core::cldr::window(window.start(), window.end(), tz, locale)
+}
+
+fn window_short_text(window: &Window, tz: &TimeZone, locale: &Locale) -> String {
+    amends_core::cldr::window_short(window.start(), window.end(), tz, locale)
 }
 
 /// The visit as a calendar file for the confirmation email, as of its current record.

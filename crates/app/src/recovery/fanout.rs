@@ -11,7 +11,7 @@ use crate::book::LoadedBook;
 use amends_core::book::{Customer, Locale};
 use amends_core::incident::{Told, UpdateKind};
 use amends_core::notice::{
-    NoticeContext, NoticeKind, Rendered, TemplateError, TemplateForm, Templates, format_local, notice_key,
+    NoticeContext, NoticeKind, Rendered, TemplateError, TemplateForm, Templates, notice_key,
 };
 use amends_core::preferences::{Channel, Preferences, Topic};
 use amends_store::{IncidentRow, NoticeRow, UpdateRow};
@@ -58,16 +58,7 @@ impl std::ops::AddAssign for FanoutReport {
     }
 }
 
-/// The instants a notice mentions; each is shown in the customer's zone and language.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Instants {
-    pub etr: Option<Timestamp>,
-    pub previous_etr: Option<Timestamp>,
-    pub next_update_by: Option<Timestamp>,
-    pub previous_next_update_by: Option<Timestamp>,
-    pub outage_start: Option<Timestamp>,
-    pub restored_at: Option<Timestamp>,
-}
+pub(crate) use amends_core::notice::Instants;
 
 /// One kind of notice for many customers: what they share.
 pub(crate) struct Batch<'a> {
@@ -505,16 +496,5 @@ pub(crate) fn formatted_instants(
     tz: &jiff::tz::TimeZone,
     locale: &amends_core::book::Locale,
 ) -> Value {
-    let f = |t: Option<Timestamp>| t.map(|t| format_local(t, tz, locale));
-    let short = |t: Option<Timestamp>| t.map(|t| amends_core::cldr::instant_short(t, now, tz, locale));
-    context! {
-        etr => f(i.etr),
-        etr_short => short(i.etr),
-        next_update_by_short => short(i.next_update_by),
-        previous_etr => f(i.previous_etr),
-        next_update_by => f(i.next_update_by),
-        previous_next_update_by => f(i.previous_next_update_by),
-        outage_start => f(i.outage_start),
-        restored_at => f(i.restored_at),
-    }
+    Value::from(minijinja::value::Serde(i.written(now, tz, locale)))
 }
