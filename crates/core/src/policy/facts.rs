@@ -17,6 +17,10 @@ pub const EVENTS_MAX: usize = 10_000;
 pub const PRICES_MAX: usize = 1_000;
 pub const ATTRIBUTES_MAX: usize = 64;
 pub const ATTRIBUTE_TEXT_MAX: usize = 256;
+/// An attribute's name (the book allows 32 bytes).
+pub const ATTRIBUTE_NAME_MAX: usize = 128;
+/// The customer's `id`, `segment` and `jurisdiction` (as an event's `id`).
+pub const TEXT_MAX: usize = 128;
 /// The longest event amends will evaluate: about three years.
 pub const EVENT_DAYS_MAX: i64 = 1_100;
 
@@ -246,6 +250,13 @@ fn customer(raw: serde_json::Value) -> Result<CustomerFacts, FactsError> {
     let zone = TimeZone::get(&w.timezone)
         .map_err(|_| err("customer.timezone", format!("{:?} is not an IANA time zone", w.timezone)))?;
     let currency = Currency::parse(&w.currency).map_err(|e| err("customer.currency", e.to_string()))?;
+    for (field, text) in
+        [("customer.id", &w.id), ("customer.segment", &w.segment), ("customer.jurisdiction", &w.jurisdiction)]
+    {
+        if text.len() > TEXT_MAX {
+            return Err(err(field, format!("{} bytes; at most {TEXT_MAX} bytes", text.len())));
+        }
+    }
     if !(1..=28).contains(&w.billing_day) {
         return Err(err("customer.billing_day", format!("{} is not a day from 1 to 28", w.billing_day)));
     }
@@ -391,6 +402,12 @@ fn attributes_of(
     }
     let mut out = BTreeMap::new();
     for (name, value) in raw {
+        if name.len() > ATTRIBUTE_NAME_MAX {
+            return Err(err(
+                format!("{field}.attributes"),
+                format!("the name {name:?} is longer than {ATTRIBUTE_NAME_MAX} bytes"),
+            ));
+        }
         let here = || format!("{field}.attributes.{name}");
         let value = match value {
             serde_json::Value::String(s) if s.len() <= ATTRIBUTE_TEXT_MAX => Attribute::Text(s),
@@ -476,6 +493,30 @@ mod tests {
         assert!(
             e(r#"{"id": "A1", "kind": "appointment", "window_start": "2025-07-02T08:00:00Z", "window_end": "2025-07-02T12:00:00Z", "outcome": "cancelled"}"#)
                 .contains("events[0].cancelled_at")
+        );
+        // What an expression may read is bounded, so its cost is (expr.rs,
+        // FACT_VALUE_BYTES_MAX): text the customer is described by, and attribute names.
+        let long = "x".repeat(TEXT_MAX + 1);
+        for (from, field) in [
+            ("\"id\": \"C1\"", "customer.id"),
+            ("\"segment\": \"residential\"", "customer.segment"),
+            ("\"jurisdiction\": \"GB-EAW\"", "customer.jurisdiction"),
+        ] {
+            let key = from.split(':').next().unwrap();
+            let c = CUSTOMER.replace(from, &format!("{key}: \"{long}\""));
+            let e = Facts::from_json(&format!(r#"{{"customer": {c}}}"#)).unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.message.contains(&format!("at most {TEXT_MAX} bytes")), "{e}");
+        }
+        let name = "n".repeat(ATTRIBUTE_NAME_MAX + 1);
+        let e = e(&format!(
+            r#"{{"id": "F1", "kind": "outage", "start": "2025-07-01T10:00:00Z", "end": "2025-07-02T10:00:00Z", "attributes": {{"{name}": 1}}}}"#
+        ));
+        assert!(
+            e.contains(&format!(
+                "events[0].attributes: the name {name:?} is longer than {ATTRIBUTE_NAME_MAX} bytes"
+            )),
+            "{e}"
         );
         let c = CUSTOMER.replace("Europe/London", "Mars/Base");
         let bad_zone = Facts::from_json(&format!(r#"{{"customer": {c}}}"#)).unwrap_err();

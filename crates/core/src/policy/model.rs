@@ -449,7 +449,10 @@ impl Policy {
             None => None,
         };
         let when = match &doc.when {
-            Some(w) => Some(Expr::compile(w.get_ref(), CUSTOMER).map_err(|e| src.expr(w, "when", e))?),
+            Some(w) => Some(
+                Expr::compile(w.get_ref(), CUSTOMER)
+                    .map_err(|e| src.expr(w, &format!("policy {id}: when"), e))?,
+            ),
             None => None,
         };
         let calendar = match &doc.calendar {
@@ -466,7 +469,7 @@ impl Policy {
         }
         let mut rules: Vec<Rule> = Vec::with_capacity(doc.rules.len());
         for spanned in &doc.rules {
-            let rule = rule(&src, spanned, &rules, &rate_known)?;
+            let rule = rule(&src, id, spanned, &rules, &rate_known)?;
             rules.push(rule);
         }
         let caps = doc
@@ -611,6 +614,7 @@ fn rule_amounts(rule: &Rule) -> Vec<&Amount> {
 
 fn rule(
     src: &Source<'_>,
+    policy: &str,
     spanned: &Spanned<RuleToml>,
     earlier: &[Rule],
     rate_known: &dyn Fn(&str) -> bool,
@@ -623,10 +627,14 @@ fn rule(
     if earlier.iter().any(|e| *e.id == *r.id) {
         return Err(bad("another rule has this id".into()));
     }
+    // An expression's errors name the policy and the rule: its limits are per expression.
+    let what = |key: &str| format!("policy {policy}, rule {:?}: {key}", r.id);
     let amount = |spec: &AmountSpec| Amount::check(spec, rate_known).map_err(&bad);
     let amount_text = |spec: &AmountSpec| Amount::check(spec, rate_known);
     let when = match &r.when {
-        Some(w) => Some(Expr::compile(w.get_ref(), CUSTOMER_AND_EVENT).map_err(|e| src.expr(w, "when", e))?),
+        Some(w) => {
+            Some(Expr::compile(w.get_ref(), CUSTOMER_AND_EVENT).map_err(|e| src.expr(w, &what("when"), e))?)
+        }
         None => None,
     };
     let automatic = match &r.automatic {
@@ -635,14 +643,15 @@ fn rule(
             AutomaticToml::Always(b) => Automatic::Always(*b),
             AutomaticToml::When(source) => Automatic::When(
                 Expr::compile(source, CUSTOMER_AND_EVENT)
-                    .map_err(|e| src.at(a.span().start, format!("automatic: {}", e.message)))?,
+                    .map_err(|e| src.at(a.span().start, format!("{}: {}", what("automatic"), e.message)))?,
             ),
         },
     };
     let counted_from = match &r.counted_from {
-        Some(c) if r.event == EventKindName::Outage => {
-            Some(Expr::compile(c.get_ref(), CUSTOMER_AND_EVENT).map_err(|e| src.expr(c, "counted_from", e))?)
-        }
+        Some(c) if r.event == EventKindName::Outage => Some(
+            Expr::compile(c.get_ref(), CUSTOMER_AND_EVENT)
+                .map_err(|e| src.expr(c, &what("counted_from"), e))?,
+        ),
         Some(c) => return Err(src.span(c, "counted_from applies to outages only")),
         None => None,
     };
@@ -655,11 +664,11 @@ fn rule(
         }
         // Availability is judged over a whole billing cycle, not one event.
         (Some(m), Pay::Availability { .. }) => {
-            Some(Expr::compile(m.get_ref(), CUSTOMER).map_err(|e| src.expr(m, "multiply", e))?)
+            Some(Expr::compile(m.get_ref(), CUSTOMER).map_err(|e| src.expr(m, &what("multiply"), e))?)
         }
-        (Some(m), _) => {
-            Some(Expr::compile(m.get_ref(), CUSTOMER_AND_EVENT).map_err(|e| src.expr(m, "multiply", e))?)
-        }
+        (Some(m), _) => Some(
+            Expr::compile(m.get_ref(), CUSTOMER_AND_EVENT).map_err(|e| src.expr(m, &what("multiply"), e))?,
+        ),
         (None, _) => None,
     };
     if r.cap.is_some() && matches!(pay, Pay::Prorated | Pay::Availability { .. }) {

@@ -262,6 +262,41 @@ fn bad_policies_are_refused_with_file_line_and_column() {
     assert!(e.starts_with("p.toml:3:1:") && e.contains("not a date"), "{e}");
 }
 
+/// Issue 18, item 5: an expression that could run away is refused at load, and the error
+/// says where (file, line, column), which policy and rule, and which limit.
+#[test]
+fn a_runaway_expression_names_the_policy_the_rule_and_the_limit() {
+    let head = "id = \"loyalty\"\nversion = 1\n";
+    let rule = |key: &str, expr: &str| {
+        format!(
+            "{head}[[rules]]\nid = \"goodwill\"\nevent = \"outage\"\n{key} = '{expr}'\npay = {{ basis = \"prorated\" }}\n"
+        )
+    };
+    let e = refuse(&rule("when", "[1,2,3]. exists(customer, customer == 2)"));
+    assert!(e.starts_with("p.toml:6:"), "{e}");
+    assert!(e.contains("policy loyalty, rule \"goodwill\": when: "), "{e}");
+    assert!(e.contains("the comprehension macro `exists` is not allowed"), "{e}");
+
+    let deep = vec!["\"ab\""; 40].join(" + ") + " == \"\"";
+    let e = refuse(&rule("when", &deep));
+    assert!(e.starts_with("p.toml:6:"), "{e}");
+    assert!(e.contains("policy loyalty, rule \"goodwill\": when: "), "{e}");
+    assert!(e.contains("deeper than 32 levels"), "{e}");
+
+    let costly = vec!["event.id"; 28].join(" + ") + " != \"\"";
+    let e = refuse(&rule("automatic", &costly));
+    assert!(e.contains("policy loyalty, rule \"goodwill\": automatic: "), "{e}");
+    assert!(e.contains(&format!("over the limit of {}", 16 << 20)), "{e}");
+
+    // The policy's own condition has no rule.
+    let e = refuse(&format!(
+        "{head}when = 'customer.id.size() > 0 && [1]. filter(x, x > 0) == [1]'\n\
+         [[rules]]\nid = \"r\"\nevent = \"outage\"\npay = {{ basis = \"prorated\" }}\n"
+    ));
+    assert!(e.starts_with("p.toml:3:"), "{e}");
+    assert!(e.contains("policy loyalty: when: the comprehension macro `filter`"), "{e}");
+}
+
 #[test]
 fn every_shipped_policy_loads() {
     for text in [OFCOM, OFGEM, NY, TKG, DAYS, FLAT, SLA, DEFAULT_POLICY_TOML] {
