@@ -3,6 +3,7 @@
 use crate::export::{Format, export_credits};
 use crate::import::ImportInput;
 use crate::recovery::Engine;
+use crate::recovery::progress::{Progress, ProgressView};
 use crate::settings::{Overrides, Settings};
 use crate::tokens::{self, Scope};
 use amends_core::incident::{Declaration, IncidentState, Translations, UpdateRequest};
@@ -722,12 +723,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Import { dir } => import(&engine, &dir).await,
         Command::Incident(cmd) => incident(&engine, cmd, json).await,
         Command::Tick => {
-            let report = while_working("running the steps that are due", engine.tick()).await?;
+            let report =
+                while_working("running the steps that are due", Some(&engine.progress), engine.tick())
+                    .await?;
             print_report(&report, json, |r| summary_lines(r, "nothing was due"))
         }
         Command::Deliver => {
             let dispatcher = settings.dispatcher(&engine).await?;
-            let report = while_working("sending what is due", dispatcher.deliver_due()).await?;
+            let report =
+                while_working("sending what is due", Some(&dispatcher.progress), dispatcher.deliver_due())
+                    .await?;
             print_report(&report, json, |r| summary_lines(r, "nothing was due to send"))
         }
         Command::Credits(CreditsCommand::Export { format, incident, customer, output }) => {
@@ -1179,8 +1184,13 @@ fn thousands(n: &serde_json::Number) -> String {
 }
 
 /// Runs `work` with a spinner on a terminal's standard error, so a long step is never
-/// silent; nothing is drawn otherwise.
-async fn while_working<T>(what: &str, work: impl std::future::Future<Output = T>) -> T {
+/// silent, and with `progress` the step it is on and its count ("INC-000001: computing
+/// credits: 350,000 of 1,000,000"); nothing is drawn otherwise.
+async fn while_working<T>(
+    what: &str,
+    progress: Option<&Progress>,
+    work: impl std::future::Future<Output = T>,
+) -> T {
     let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     if !std::io::stderr().is_terminal() {
         spinner.set_draw_target(ProgressDrawTarget::hidden());
@@ -1191,9 +1201,31 @@ async fn while_working<T>(what: &str, work: impl std::future::Future<Output = T>
     );
     spinner.set_message(what.to_string());
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let out = work.await;
+    let mut work = std::pin::pin!(work);
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(250));
+    let out = loop {
+        tokio::select! {
+            out = &mut work => break out,
+            _ = every.tick() => {
+                if let Some(progress) = progress {
+                    spinner.set_message(progress_message(what, &progress.read()));
+                }
+            }
+        }
+    };
     spinner.finish_and_clear();
     out
+}
+
+/// What the spinner says: the engine's current step and its count when it has one.
+fn progress_message(what: &str, view: &ProgressView) -> String {
+    let count = |n: u64| thousands(&serde_json::Number::from(n));
+    match (view.step.as_str(), view.total) {
+        ("", _) => what.to_string(),
+        (step, 0) if view.done == 0 => step.to_string(),
+        (step, 0) => format!("{step}: {}", count(view.done)),
+        (step, total) => format!("{step}: {} of {}", count(view.done.min(total)), count(total)),
+    }
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
@@ -1315,7 +1347,7 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand, json: bool) -> Res
     };
     let untranslated = engine.untranslated(&changed).await?;
     warn_untranslated(&untranslated);
-    let tick = while_working("telling the customers", engine.tick()).await?;
+    let tick = while_working("telling the customers", Some(&engine.progress), engine.tick()).await?;
     let report = serde_json::json!({ "incident": changed, "processed": tick, "untranslated": untranslated });
     print_report(&report, json, |r| {
         let mut lines = vec![incident_headline(&changed)];
@@ -1357,8 +1389,28 @@ fn warn_untranslated(untranslated: &std::collections::BTreeMap<String, u64>) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_instant;
+    use super::{ProgressView, parse_instant, progress_message};
     use jiff::Timestamp;
+
+    #[test]
+    fn the_spinner_says_the_step_and_its_count() {
+        let view = |step: &str, done, total| ProgressView { step: step.into(), done, total };
+        assert_eq!(progress_message("running", &view("", 0, 0)), "running");
+        assert_eq!(
+            progress_message("running", &view("INC-000001: computing credits", 350_000, 1_000_000)),
+            "INC-000001: computing credits: 350,000 of 1,000,000"
+        );
+        assert_eq!(
+            progress_message("running", &view("INC-000001: writing 8,007 credits to the ledger", 0, 0)),
+            "INC-000001: writing 8,007 credits to the ledger"
+        );
+        assert_eq!(
+            progress_message("sending", &view("notices handled", 12_000, 0)),
+            "notices handled: 12,000"
+        );
+        // A count never reads past its total.
+        assert_eq!(progress_message("running", &view("step", 12, 10)), "step: 10 of 10");
+    }
 
     #[test]
     fn instants_are_given_with_an_offset_or_from_now_on_a_whole_minute() {

@@ -81,6 +81,8 @@ pub struct Dispatcher {
     pub unsubscribe: Option<UnsubscribeLink>,
     /// Who signs a visit's calendar file, for the `.ics` attached to its confirmation.
     pub calendar: Option<CalendarFiles>,
+    /// How many notices this pass has handled, for the CLI's spinner.
+    pub progress: Arc<crate::recovery::progress::Progress>,
 }
 
 /// What a visit's calendar file needs beside the visit: the provider's name and the
@@ -100,6 +102,7 @@ impl Dispatcher {
             quarantine_after: QUARANTINE_AFTER_DEFAULT,
             unsubscribe: None,
             calendar: None,
+            progress: Arc::default(),
         }
     }
 
@@ -110,6 +113,7 @@ impl Dispatcher {
         // keeps a customer's order), so one lane's sends can free another's notices: rounds
         // go on until one finds nothing to do.
         let mut report = DeliveryReport::default();
+        self.progress.start("notices handled", 0);
         loop {
             let runs = self.lanes.iter().map(|lane| self.deliver_lane(lane));
             let mut round = DeliveryReport::default();
@@ -133,7 +137,9 @@ impl Dispatcher {
             if claimed.is_empty() {
                 return Ok(report);
             }
+            let handled = claimed.len() as u64;
             self.deliver_batch(lane, claimed, lease_until, &mut report).await?;
+            self.progress.advance(handled);
         }
     }
 

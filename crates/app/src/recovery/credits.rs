@@ -519,7 +519,11 @@ impl Engine {
         let now = self.clock.now();
         let mut rows = Vec::new();
         let mut owed: HashMap<u32, Vec<Arc<PricedCredit>>> = HashMap::new();
-        for assignment in self.policies.assignments() {
+        let assignments = self.policies.assignments();
+        let id = &incident.incident_id;
+        let progress = self.progress.clone();
+        progress.start(format!("{id}: computing credits"), (affected.len() * assignments.len()) as u64);
+        for assignment in assignments {
             let earlier = Arc::new(earlier_outages(
                 book,
                 incident,
@@ -528,8 +532,8 @@ impl Engine {
                 &detected,
                 lookback(&assignment.policy),
             )?);
-            let (b, this, affected, assigned) =
-                (book.clone(), this.clone(), affected.clone(), assignment.clone());
+            let (b, this, affected, assigned, progress) =
+                (book.clone(), this.clone(), affected.clone(), assignment.clone(), progress.clone());
             let computed = tokio::task::spawn_blocking(move || {
                 let customers: Vec<u32> = affected
                     .iter()
@@ -540,7 +544,14 @@ impl Engine {
                         assigned.matches(customer.segment.as_str(), jurisdiction, &customer.plan_id)
                     })
                     .collect();
-                compute_credits(&b, &assigned.policy, &this, &customers, &earlier)
+                // Customers the assignment does not cover are done as soon as they are passed.
+                progress.advance((affected.len() - customers.len()) as u64);
+                let mut out = Vec::with_capacity(customers.len());
+                for chunk in customers.chunks(PROGRESS_CHUNK) {
+                    out.extend(compute_credits(&b, &assigned.policy, &this, chunk, &earlier)?);
+                    progress.advance(chunk.len() as u64);
+                }
+                Ok::<_, PolicyError>(out)
             })
             .await
             .map_err(join)??;
@@ -554,6 +565,13 @@ impl Engine {
             }
         }
         let computed_in = started.elapsed();
+        progress.start(
+            format!(
+                "{id}: writing {} credits to the ledger",
+                amends_core::money::group_thousands(rows.len() as u64)
+            ),
+            0,
+        );
         // One call for every policy: all of this incident's ledger rows land together.
         let written = self.store.append_credits(&mut rows).await?;
         let written_in = started.elapsed();
@@ -568,6 +586,7 @@ impl Engine {
         let mut owed: Vec<(u32, Vec<Arc<PricedCredit>>)> = owed.into_iter().collect();
         owed.sort_unstable_by_key(|(c, _)| *c);
         report.notices_queued += self.queue_credit_notices(book, incident, outage, owed).await?;
+        progress.finish();
         tracing::info!(
             incident = %incident.incident_id,
             credits = written.inserted + written.unchanged,
@@ -694,6 +713,11 @@ pub fn impact_intervals(impact: &amends_store::ImpactRow, resolved_at: Timestamp
     let end = impact.back_at.unwrap_or(resolved_at).min(resolved_at);
     Interval::new(impact.affected_at, end).into_iter().collect()
 }
+
+/// Customers computed between two reports of the credit step's progress: small enough to
+/// move the count several times a second, large enough that each chunk's shared
+/// computations (one per plan, zone and billing day) are a small part of it.
+const PROGRESS_CHUNK: usize = 50_000;
 
 /// The longest look-back of any policy (see [`lookback`]).
 const LOOKBACK_MAX: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 367);

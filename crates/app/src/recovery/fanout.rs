@@ -274,6 +274,8 @@ impl Engine {
     ) -> Result<FanoutReport, EngineError> {
         let mut report = FanoutReport { updates: 1, ..FanoutReport::default() };
         let shared = self.shared_batch(batch).await?;
+        self.progress
+            .start(format!("{}: queuing {} notices", batch.incident_id, batch.kind), customers.len() as u64);
         let customers = Arc::new(customers);
         let render = |start: usize| {
             let end = (start + FANOUT_BATCH_ROWS).min(customers.len());
@@ -293,6 +295,8 @@ impl Engine {
             }
             report.without_contact += without_contact;
             report += self.queue_rows(rows).await?;
+            self.progress
+                .advance((customers.len() - (start - FANOUT_BATCH_ROWS)).min(FANOUT_BATCH_ROWS) as u64);
         }
         Ok(report)
     }

@@ -15,6 +15,7 @@ mod detected;
 mod fanout;
 pub mod metrics;
 mod preview;
+pub mod progress;
 pub mod retention;
 pub mod surveys;
 
@@ -156,6 +157,8 @@ pub struct Engine {
     /// Which compensation policies apply to which customers.
     pub policies: PolicySet,
     pub config: EngineConfig,
+    /// How far a long step has got (the credit step, a fan-out), for the CLI's spinner.
+    pub progress: Arc<progress::Progress>,
     /// The book in memory with the store's book version it was loaded at.
     book: RwLock<Option<(i64, Arc<LoadedBook>)>>,
     /// Customers' preferences with the store's preferences version they were read at.
@@ -194,6 +197,7 @@ impl Engine {
             templates: Arc::new(templates),
             policies,
             config,
+            progress: Arc::default(),
             book: RwLock::new(None),
             preferences: RwLock::new(None),
         }
