@@ -128,6 +128,7 @@ impl Command {
                 | Command::Appointment(AppointmentCommand::Show { .. } | AppointmentCommand::List { .. })
                 | Command::Agents(AgentsCommand::List)
                 | Command::Survey(SurveyCommand::Report)
+                | Command::Token(TokenCommand::List)
         )
     }
 }
@@ -556,7 +557,8 @@ fn fault(s: &str) -> Result<amends_core::case::Fault, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Create a token and print it once; only its hash is stored.
+    /// Create a token and print it once; only its hash is stored. Its id goes to standard
+    /// error; with `--json`, the token and its record (id, expiry, ...) as JSON.
     Create {
         /// What it may do: read (look), operator (declare, update, resolve), admin (also
         /// tokens and settings) or agent (one person's cases).
@@ -565,10 +567,35 @@ pub enum TokenCommand {
         /// With `--scope agent`: the agent the token speaks for (see `PUT /v1/agents`).
         #[arg(long, required_if_eq("scope", "agent"))]
         agent: Option<String>,
-        /// A note of whose or what it is, kept with its hash.
+        /// A note of whose or what it is, kept with its hash and shown by `token list`.
         #[arg(long, default_value = "")]
         label: String,
+        /// Refuse the token from this long after now on: 90d, 12h, 1h30m (days of 24
+        /// hours). Without this or `--expires-at` it never expires.
+        #[arg(long, value_parser = parse_expiry_span, conflicts_with = "expires_at")]
+        expires_in: Option<jiff::SignedDuration>,
+        /// Refuse the token from this instant on (2027-03-01T00:00:00Z, or from now: +90d).
+        #[arg(long, value_parser = parse_instant)]
+        expires_at: Option<When>,
     },
+    /// Every token, revoked and expired ones too, oldest first: id, label, scope, agent,
+    /// when it was made, expires, was last used (to within a minute) and was revoked. On a
+    /// terminal a table, else (or with `--json`) JSON. Tokens themselves are never shown.
+    List,
+    /// Revoke a token: from now on it is refused. Revoking again changes nothing (the
+    /// first revocation's time stands).
+    Revoke {
+        /// The token's id as `token list` shows it, or the token itself (amends_...) when
+        /// that is all you have.
+        id: String,
+    },
+}
+
+/// `90d`, `12h`, `1h30m`: a length of time from now (days are 24 hours).
+fn parse_expiry_span(s: &str) -> Result<jiff::SignedDuration, String> {
+    relative(s.trim())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{s:?} is not a length of time from now: write it like 90d, 12h or 1h30m"))
 }
 
 async fn replay(settings: &Settings, args: ReplayArgs) -> Result<()> {
@@ -782,18 +809,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Survey(SurveyCommand::Control { round, rate_ppm }) => {
             print_json(&engine.draw_control_round(&round, rate_ppm).await?)
         }
-        Command::Token(TokenCommand::Create { scope, agent, label }) => {
-            let (store, now) = (engine.store.as_ref(), engine.clock.now());
-            let token = match (scope, agent) {
-                (Scope::Agent, Some(agent)) => tokens::create_for_agent(store, &agent, &label, now)
-                    .await?
-                    .with_context(|| format!("agent {agent} is not known; add it with PUT /v1/agents"))?,
-                (_, Some(_)) => anyhow::bail!("--agent goes with --scope agent only"),
-                (_, None) => tokens::create(store, scope, &label, now).await?,
-            };
-            println!("{token}");
-            Ok(())
-        }
+        Command::Token(command) => token(&engine, command, json).await,
         Command::Serve {
             listen,
             poll_seconds,
@@ -875,6 +891,80 @@ async fn agents(engine: &Engine, command: AgentsCommand) -> Result<()> {
             print_json(&agents)
         }
     }
+}
+
+async fn token(engine: &Engine, command: TokenCommand, json: bool) -> Result<()> {
+    let (store, now) = (engine.store.as_ref(), engine.clock.now());
+    match command {
+        TokenCommand::Create { scope, agent, label, expires_in, expires_at } => {
+            if agent.is_some() && scope != Scope::Agent {
+                anyhow::bail!("--agent goes with --scope agent only");
+            }
+            let expires_at = expires_in.map(When::FromNow).or(expires_at).map(|w| w.at(now));
+            let new = tokens::NewToken { scope, agent_id: agent, label, expires_at };
+            let issued = tokens::issue(store, &new, now).await?;
+            let view = tokens::TokenView::new(issued.row, now);
+            // The token alone on standard output (so `$(amends token create ...)` is it),
+            // unless JSON is asked for by name.
+            if json {
+                let mut shown = serde_json::to_value(&view)?;
+                shown["token"] = issued.token.into();
+                return print_json(&shown);
+            }
+            println!("{}", issued.token);
+            let expiry = view.expires_at.map_or("never expires".to_string(), |at| format!("expires at {at}"));
+            eprintln!("amends: token {} ({}, {expiry}); it is shown this once", view.id, view.scope);
+            Ok(())
+        }
+        TokenCommand::List => print_report(&tokens::list(store, now).await?, json, token_table),
+        TokenCommand::Revoke { id } => {
+            let revocation = tokens::revoke(store, &id, now).await?.with_context(|| {
+                format!("no token has id {:?}; amends token list shows them", tokens::id_named_by(&id))
+            })?;
+            print_report(&revocation, json, |r| {
+                let at = r["token"]["revoked_at"].as_str().unwrap_or("?");
+                let id = r["token"]["id"].as_str().unwrap_or("?");
+                match r["already"].as_bool() {
+                    Some(true) => vec![format!("token {id} was already revoked at {at}")],
+                    _ => vec![format!("token {id} revoked at {at}")],
+                }
+            })
+        }
+    }
+}
+
+/// Tokens as a table: a header, one line each, and `-` where there is nothing.
+fn token_table(list: &serde_json::Value) -> Vec<String> {
+    let rows = list.as_array().map(Vec::as_slice).unwrap_or_default();
+    if rows.is_empty() {
+        return vec!["no tokens (amends token create makes one)".into()];
+    }
+    let header = ["ID", "LABEL", "SCOPE", "AGENT", "STATE", "CREATED", "EXPIRES", "LAST USED", "REVOKED"];
+    let keys =
+        ["id", "label", "scope", "agent", "state", "created_at", "expires_at", "last_used_at", "revoked_at"];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            keys.iter()
+                .map(|k| match row[*k].as_str() {
+                    Some("") | None => "-".to_string(),
+                    // One line per token, whatever a label holds.
+                    Some(text) => amends_core::text::printable(text).replace(['\n', '\t'], " "),
+                })
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = (0..keys.len())
+        .map(|i| cells.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: &[&str]| {
+        let padded: Vec<String> =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}", w = *w)).collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    let mut lines = vec![line(&header)];
+    lines.extend(cells.iter().map(|r| line(&r.iter().map(String::as_str).collect::<Vec<_>>())));
+    lines
 }
 
 /// The person `id` as the rules see them, for `--as`.
@@ -1432,8 +1522,32 @@ mod tests {
 
 #[cfg(test)]
 mod summary_tests {
-    use super::{appointment_lines, case_lines, rows_in, summary_lines};
+    use super::{appointment_lines, case_lines, rows_in, summary_lines, token_table};
     use serde_json::json;
+
+    /// `amends token list` on a terminal: a table in columns, `-` for nothing, and no
+    /// control character from a label reaching the terminal.
+    #[test]
+    fn tokens_read_as_a_table() {
+        let list = json!([
+            { "id": "9f86d081884c", "label": "night shift", "scope": "operator", "agent": null,
+              "state": "revoked", "created_at": "2026-11-23T12:00:00Z", "expires_at": "2027-02-21T12:00:00Z",
+              "last_used_at": "2026-11-23T12:30:00Z", "revoked_at": "2026-11-24T08:00:00Z" },
+            { "id": "60303ae22b99", "label": "Zoë\u{1b}[2J", "scope": "agent", "agent": "zoe",
+              "state": "active", "created_at": "2026-11-23T12:05:00Z", "expires_at": null,
+              "last_used_at": null, "revoked_at": null },
+        ]);
+        let table = token_table(&list);
+        assert_eq!(
+            table,
+            [
+                "ID            LABEL         SCOPE     AGENT  STATE    CREATED               EXPIRES               LAST USED             REVOKED",
+                "9f86d081884c  night shift   operator  -      revoked  2026-11-23T12:00:00Z  2027-02-21T12:00:00Z  2026-11-23T12:30:00Z  2026-11-24T08:00:00Z",
+                "60303ae22b99  Zoë\\u{1b}[2J  agent     zoe    active   2026-11-23T12:05:00Z  -                     -                     -",
+            ]
+        );
+        assert_eq!(token_table(&json!([])), ["no tokens (amends token create makes one)"]);
+    }
 
     /// A report of counters reads as a few lines on a terminal: the counters that moved,
     /// by section, amounts as money (issue 17, item 13).

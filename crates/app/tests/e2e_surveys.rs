@@ -7,8 +7,6 @@
 mod binary;
 
 use binary::Env;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
 const PLANS: &str = "plan_id,name,monthly_price_minor,currency\nfast,Fast,7999,USD\n";
 const TOPOLOGY: &str = "element_id,parent_id,kind,name\nroot,,region,North\n";
@@ -29,46 +27,6 @@ per_customer_min_gap = "PT2160H"
 link_valid_for = "PT336H"
 scale = "nps"
 "#;
-
-/// A running `amends serve` at a fixed instant, and its address.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(env: &Env, now: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_amends"))
-            .arg("--config")
-            .arg(env.config.as_ref().unwrap())
-            .arg("--database")
-            .arg(env.path("amends.db"))
-            .arg("--outbox-file")
-            .arg(env.path("outbox.txt"))
-            .args(["--now", now, "serve", "--listen", "127.0.0.1:0", "--poll-seconds", "3600"])
-            .env_remove("AMENDS_DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("amends serve starts");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().expect("amends serve says where it listens").unwrap();
-            if let Some(rest) = line.split("serving the API on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, base }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn survey_tokens(outbox: &str) -> Vec<String> {
     outbox
@@ -107,7 +65,7 @@ async fn a_survey_is_sampled_answered_once_refused_after_and_invisible_to_the_ag
     assert_eq!(tokens.len(), 1, "one survey, sent once:\n{outbox}");
     let token = &tokens[0];
 
-    let server = Server::start(&s, "2026-11-25T10:00:00Z");
+    let server = s.serve("2026-11-25T10:00:00Z");
     let http = amends_channels::http_client_builder().unwrap().no_proxy().build().unwrap();
     let answer_url = format!("{}/v1/surveys/answer?token={token}", server.base);
 
@@ -214,7 +172,7 @@ async fn a_survey_is_sampled_answered_once_refused_after_and_invisible_to_the_ag
 
     // Bo never answers; two weeks after it was sent his link has expired.
     let bo = survey_tokens(&s.outbox()).pop().unwrap();
-    let server = Server::start(&s, "2026-12-10T10:00:00Z");
+    let server = s.serve("2026-12-10T10:00:00Z");
     let url = format!("{}/v1/surveys/answer?token={bo}", server.base);
     let late = http.post(&url).form(&[("score", "10")]).send().await.unwrap();
     assert_eq!(late.status(), 400);

@@ -174,6 +174,92 @@ async fn tokens_and_scopes_are_checked() {
     s.stop().await.expect("a clean stop");
 }
 
+/// Issue 18, item 11: an expired or a revoked token is refused with a 401 that says which
+/// (behind the scope gates and on the agents' routes alike), and a token let through has
+/// its use recorded, at most once a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_revoked_tokens_are_refused_and_uses_are_recorded() {
+    use amends::clock::Clock;
+    use amends::tokens::{self, NewToken, Scope};
+    let s = TestServer::start().await;
+    let store = s.engine.store.as_ref();
+    let (t0, minute) = (ts(support::START), SignedDuration::from_secs(60));
+    let issue = async |scope, agent: Option<&str>, expires_at| {
+        let new = NewToken { scope, agent_id: agent.map(Into::into), label: "test".into(), expires_at };
+        tokens::issue(store, &new, s.clock.now()).await.expect("a token")
+    };
+    let last_used = async |id: &str| {
+        let list = tokens::list(store, s.clock.now()).await.expect("the tokens");
+        list.into_iter().find(|t| t.id == id).expect("listed").last_used_at
+    };
+    let invalid = |r: &Reply, message: &str| {
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert_eq!(r.header("www-authenticate"), Some(r#"Bearer error="invalid_token""#));
+        assert_eq!(r.body, error(401, "unauthorized", message, &[]));
+    };
+
+    let hour = issue(Scope::Read, None, Some(t0 + 60 * minute)).await;
+    let id = hour.row.token_id.clone();
+    assert_eq!(last_used(&id).await, None, "never used");
+    assert_eq!(s.get("/v1/incidents", Some(&hour.token)).await.status, 200);
+    assert_eq!(last_used(&id).await, Some(t0));
+    // Within the minute, a use writes nothing; past it, the next one does.
+    s.clock.advance(SignedDuration::from_secs(30));
+    assert_eq!(s.get("/v1/incidents", Some(&hour.token)).await.status, 200);
+    s.clock.advance(SignedDuration::from_secs(30));
+    assert_eq!(s.get("/v1/incidents", Some(&hour.token)).await.status, 200);
+    assert_eq!(last_used(&id).await, Some(t0));
+    s.clock.advance(SignedDuration::from_secs(1));
+    assert_eq!(s.get("/v1/incidents", Some(&hour.token)).await.status, 200);
+    assert_eq!(last_used(&id).await, Some(t0 + SignedDuration::from_secs(61)));
+    // A request refused for its scope is no use of the token.
+    s.clock.advance(5 * minute);
+    assert_eq!(s.post("/v1/incidents", Some(&hour.token), &declaration()).await.status, 403);
+    assert_eq!(last_used(&id).await, Some(t0 + SignedDuration::from_secs(61)));
+
+    // From its expiry on, the token is refused, and told why.
+    s.clock.set(t0 + 60 * minute - SignedDuration::from_secs(1));
+    assert_eq!(s.get("/v1/incidents", Some(&hour.token)).await.status, 200);
+    s.clock.set(t0 + 60 * minute);
+    invalid(
+        &s.get("/v1/incidents", Some(&hour.token)).await,
+        "the bearer token expired at 2026-11-23T13:00:00Z",
+    );
+    assert_eq!(last_used(&id).await, Some(t0 + 60 * minute - SignedDuration::from_secs(1)));
+
+    // Revoked by the token itself (as when it leaked): refused from then on, before its
+    // body is read; the other tokens still work.
+    let revocation = tokens::revoke(store, &s.operator, s.clock.now()).await.unwrap().expect("a token");
+    assert!(!revocation.already);
+    let again = tokens::revoke(store, &s.operator, s.clock.now()).await.unwrap().expect("a token");
+    assert!(again.already, "revoked once, even within the same second");
+    invalid(
+        &s.post("/v1/incidents", Some(&s.operator), &declaration()).await,
+        "the bearer token was revoked at 2026-11-23T13:00:00Z",
+    );
+    let garbage = s.request(Method::POST, "/v1/incidents", Some(&s.operator)).body("{");
+    assert_eq!(s.send(garbage.header("content-type", "application/json")).await.status, 401);
+    assert_eq!(s.get("/v1/incidents", Some(&s.read)).await.status, 200);
+
+    // The agents' routes say the same.
+    let agents = json!({ "agents": [{ "id": "ann", "name": "Ann Agent", "role": "agent" }] });
+    let put = s.send(s.request(Method::PUT, "/v1/agents", Some(&s.admin)).json(&agents)).await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    let ann = issue(Scope::Agent, Some("ann"), Some(s.clock.now() + 10 * minute)).await;
+    let ann_too = issue(Scope::Agent, Some("ann"), None).await;
+    assert_eq!(s.get("/v1/cases", Some(&ann.token)).await.status, 200);
+    assert_eq!(last_used(&ann.row.token_id).await, Some(s.clock.now()));
+    tokens::revoke(store, &ann_too.row.token_id, s.clock.now()).await.unwrap().expect("a token");
+    invalid(
+        &s.get("/v1/cases", Some(&ann_too.token)).await,
+        "the bearer token was revoked at 2026-11-23T13:00:00Z",
+    );
+    s.clock.advance(10 * minute);
+    invalid(&s.get("/v1/cases", Some(&ann.token)).await, "the bearer token expired at 2026-11-23T13:10:00Z");
+    assert_eq!(last_used(&ann_too.row.token_id).await, None);
+    s.stop().await.expect("a clean stop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_from_declaration_to_credit() {
     let s = TestServer::start().await;

@@ -709,10 +709,14 @@ pub(crate) fn token_from_row<R: RowGet>(row: &R) -> Result<TokenRow> {
     let c = Cols::new(row, "tokens");
     Ok(TokenRow {
         token_hash: c.text("token_hash")?,
+        token_id: c.text("token_id")?,
         scope: c.text("scope")?,
         label: c.text("label")?,
         created_at: c.ts("created_at")?,
         agent_id: c.opt_text("agent_id")?,
+        expires_at: c.opt_ts("expires_at")?,
+        revoked_at: c.opt_ts("revoked_at")?,
+        last_used_at: c.opt_ts("last_used_at")?,
     })
 }
 

@@ -508,12 +508,21 @@ pub struct NoticeCount {
 pub struct TokenRow {
     /// Hex SHA-256 of the token; the token itself is never stored.
     pub token_hash: String,
+    /// What operators see and type: the first 12 hex digits of `token_hash` (unique; the
+    /// token cannot be recovered from it).
+    pub token_id: String,
     /// `admin`, `operator`, `read`, or `agent` (a person who owns cases: see `agent_id`).
     pub scope: String,
     pub label: String,
     pub created_at: Timestamp,
     /// For an `agent` token, the agent it speaks for; `None` for the other scopes.
     pub agent_id: Option<String>,
+    /// From this instant on the token is refused; `None`: it never expires.
+    pub expires_at: Option<Timestamp>,
+    /// When it was revoked (the first time: revoking again changes nothing).
+    pub revoked_at: Option<Timestamp>,
+    /// When it was last let through, to within a minute (see [`Store::record_token_use`]).
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// A person who owns cases (issue 6): an agent, a lead or an admin, and the lead an
@@ -1087,8 +1096,26 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- tokens ----
 
-    async fn insert_token(&self, token: &TokenRow) -> Result<()>;
+    /// Stores a new token; `false` (and nothing written) when its hash or its id is taken.
+    async fn insert_token(&self, token: &TokenRow) -> Result<bool>;
     async fn token(&self, token_hash: &str) -> Result<Option<TokenRow>>;
+    /// Every token, revoked and expired ones too, oldest first (then by id). Tokens are
+    /// made one at a time by a person, so there are few.
+    async fn tokens(&self) -> Result<Vec<TokenRow>>;
+    /// Revokes the token `token_id` at `at` and returns it, and whether this call revoked
+    /// it: one revoked before keeps its first `revoked_at` (`false`). `None` when no token
+    /// has that id.
+    async fn revoke_token(&self, token_id: &str, at: Timestamp) -> Result<Option<(TokenRow, bool)>>;
+    /// Records that the token was used at `at`, unless a use at or after `stale_before`
+    /// is recorded already (so a caller passing `at - 60 s` writes at most once a minute
+    /// per token, however many servers share the store, and never moves the record
+    /// back). Returns whether it wrote.
+    async fn record_token_use(
+        &self,
+        token_hash: &str,
+        at: Timestamp,
+        stale_before: Timestamp,
+    ) -> Result<bool>;
 
     // ---- agents and cases (issue 6) ----
 

@@ -271,9 +271,19 @@ pub(crate) const NOTICE_COUNTS_FOR_INCIDENT: &str = "SELECT kind, status, COUNT(
 pub(crate) const BUMP_BOOK_VERSION: &str = "UPDATE counters SET value = value + 1 WHERE name = 'book'";
 pub(crate) const SELECT_BOOK_VERSION: &str = "SELECT value FROM counters WHERE name = 'book'";
 
-pub(crate) const INSERT_TOKEN: &str =
-    "INSERT INTO tokens (token_hash, scope, label, created_at, agent_id) VALUES ($1, $2, $3, $4, $5)";
+/// A taken hash or id inserts nothing (the caller makes another token).
+pub(crate) const INSERT_TOKEN: &str = "INSERT INTO tokens \
+     (token_hash, token_id, scope, label, created_at, agent_id, expires_at, revoked_at, last_used_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";
 pub(crate) const SELECT_TOKEN: &str = "SELECT * FROM tokens WHERE token_hash = $1";
+pub(crate) const SELECT_TOKENS: &str = "SELECT * FROM tokens ORDER BY created_at, token_id";
+/// The first revocation stands: a revoked token is left as it is.
+pub(crate) const REVOKE_TOKEN: &str =
+    "UPDATE tokens SET revoked_at = $2 WHERE token_id = $1 AND revoked_at IS NULL RETURNING *";
+pub(crate) const SELECT_TOKEN_BY_ID: &str = "SELECT * FROM tokens WHERE token_id = $1";
+/// Conditional, so a use within the last minute (by any server) writes nothing.
+pub(crate) const RECORD_TOKEN_USE: &str = "UPDATE tokens SET last_used_at = $2 \
+     WHERE token_hash = $1 AND (last_used_at IS NULL OR last_used_at < $3)";
 
 pub(crate) const SELECT_AGENT: &str = "SELECT * FROM agents WHERE agent_id = $1";
 pub(crate) const SELECT_AGENTS: &str = "SELECT * FROM agents ORDER BY agent_id";

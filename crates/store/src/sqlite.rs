@@ -1172,21 +1172,56 @@ impl Store for SqliteStore {
 
     // ---- tokens ----
 
-    async fn insert_token(&self, token: &TokenRow) -> Result<()> {
-        sqlx::query(sql::INSERT_TOKEN)
+    async fn insert_token(&self, token: &TokenRow) -> Result<bool> {
+        let done = sqlx::query(sql::INSERT_TOKEN)
             .bind(token.token_hash.as_str())
+            .bind(token.token_id.as_str())
             .bind(token.scope.as_str())
             .bind(token.label.as_str())
             .bind(micros(token.created_at))
             .bind(token.agent_id.as_deref())
+            .bind(opt_micros(token.expires_at))
+            .bind(opt_micros(token.revoked_at))
+            .bind(opt_micros(token.last_used_at))
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn token(&self, token_hash: &str) -> Result<Option<TokenRow>> {
         let row = sqlx::query(sql::SELECT_TOKEN).bind(token_hash).fetch_optional(&self.pool).await?;
         row.as_ref().map(common::token_from_row).transpose()
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRow>> {
+        let rows = sqlx::query(sql::SELECT_TOKENS).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::token_from_row)
+    }
+
+    async fn revoke_token(&self, token_id: &str, at: Timestamp) -> Result<Option<(TokenRow, bool)>> {
+        let revoked =
+            sqlx::query(sql::REVOKE_TOKEN).bind(token_id).bind(micros(at)).fetch_optional(&self.pool).await?;
+        if let Some(row) = revoked {
+            return Ok(Some((common::token_from_row(&row)?, true)));
+        }
+        // Revoked before, or unknown.
+        let row = sqlx::query(sql::SELECT_TOKEN_BY_ID).bind(token_id).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(common::token_from_row).transpose()?.map(|row| (row, false)))
+    }
+
+    async fn record_token_use(
+        &self,
+        token_hash: &str,
+        at: Timestamp,
+        stale_before: Timestamp,
+    ) -> Result<bool> {
+        let done = sqlx::query(sql::RECORD_TOKEN_USE)
+            .bind(token_hash)
+            .bind(micros(at))
+            .bind(micros(stale_before))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     // ---- agents and cases ----

@@ -759,28 +759,117 @@ async fn credits_filter(store: &dyn Store) {
 
 // ---- tokens and the benchmark floor ----
 
+fn token_row(hash: &str, scope: &str, label: &str, created_at: Timestamp) -> TokenRow {
+    TokenRow {
+        token_hash: hash.into(),
+        token_id: hash[..12].into(),
+        scope: scope.into(),
+        label: label.into(),
+        created_at,
+        agent_id: None,
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+    }
+}
+
 async fn tokens(store: &dyn Store) {
     let token = TokenRow {
-        token_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-        scope: "operator".into(),
-        label: "night shift é".into(),
-        created_at: at_us(0, 1),
-        agent_id: None,
+        expires_at: Some(at_us(90 * 86_400, 3)),
+        ..token_row(
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "operator",
+            "night shift é",
+            at_us(0, 1),
+        )
     };
-    store.insert_token(&token).await.unwrap();
+    assert!(store.insert_token(&token).await.unwrap());
     assert_eq!(store.token(&token.token_hash).await.unwrap(), Some(token.clone()));
     assert_eq!(store.token("0000").await.unwrap(), None);
-    assert!(store.insert_token(&token).await.is_err(), "a token hash is unique");
+    assert!(!store.insert_token(&token).await.unwrap(), "a token hash is unique");
+    let same_id =
+        token_row("9f86d081884cffffffffffffffffffffffffffffffffffffffffffffffffffff", "admin", "", at(5));
+    assert!(!store.insert_token(&same_id).await.unwrap(), "a token id is unique");
+    assert_eq!(store.token(&same_id.token_hash).await.unwrap(), None, "nothing written");
     let agent = TokenRow {
-        token_hash: "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752".into(),
-        scope: "agent".into(),
-        label: "Zoë's laptop".into(),
-        created_at: at_us(1, 2),
         agent_id: Some("a-zoë".into()),
+        ..token_row(
+            "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
+            "agent",
+            "Zoë's laptop",
+            at_us(1, 2),
+        )
     };
-    store.insert_token(&agent).await.unwrap();
+    assert!(store.insert_token(&agent).await.unwrap());
     assert_eq!(store.token(&agent.token_hash).await.unwrap(), Some(agent), "the agent it speaks for");
     assert_eq!(store.token(&token.token_hash).await.unwrap().unwrap().agent_id, None);
+}
+
+async fn tokens_are_listed_oldest_first(store: &dyn Store) {
+    assert_eq!(store.tokens().await.unwrap(), vec![]);
+    let rows = [
+        token_row("bbbbbbbbbbbb1111111111111111111111111111111111111111111111111111", "read", "b", at(20)),
+        token_row("aaaaaaaaaaaa2222222222222222222222222222222222222222222222222222", "admin", "a", at(20)),
+        token_row(
+            "cccccccccccc3333333333333333333333333333333333333333333333333333",
+            "operator",
+            "c",
+            at(10),
+        ),
+    ];
+    for row in &rows {
+        assert!(store.insert_token(row).await.unwrap());
+    }
+    // By creation, then by id.
+    assert_eq!(store.tokens().await.unwrap(), [rows[2].clone(), rows[1].clone(), rows[0].clone()]);
+}
+
+async fn revoking_a_token_is_idempotent(store: &dyn Store) {
+    let row =
+        token_row("0123456789ab4444444444444444444444444444444444444444444444444444", "operator", "", at(0));
+    let other =
+        token_row("ba98765432105555555555555555555555555555555555555555555555555555", "read", "", at(0));
+    assert!(store.insert_token(&row).await.unwrap());
+    assert!(store.insert_token(&other).await.unwrap());
+    assert_eq!(store.revoke_token("ffffffffffff", at(5)).await.unwrap(), None, "no such id");
+    assert_eq!(store.revoke_token("", at(5)).await.unwrap(), None, "no such id");
+    let revoked = TokenRow { revoked_at: Some(at_us(100, 7)), ..row.clone() };
+    assert_eq!(
+        store.revoke_token(&row.token_id, at_us(100, 7)).await.unwrap(),
+        Some((revoked.clone(), true))
+    );
+    // Again, at the same instant or later: the first revocation stands.
+    for again in [at_us(100, 7), at(200)] {
+        assert_eq!(store.revoke_token(&row.token_id, again).await.unwrap(), Some((revoked.clone(), false)));
+    }
+    assert_eq!(store.token(&row.token_hash).await.unwrap(), Some(revoked));
+    assert_eq!(store.token(&other.token_hash).await.unwrap(), Some(other), "only that one");
+}
+
+async fn token_use_is_recorded_at_most_once_a_minute(store: &dyn Store) {
+    let row =
+        token_row("00000000000a6666666666666666666666666666666666666666666666666666", "read", "", at(0));
+    let other =
+        token_row("00000000000b7777777777777777777777777777777777777777777777777777", "read", "", at(0));
+    assert!(store.insert_token(&row).await.unwrap());
+    assert!(store.insert_token(&other).await.unwrap());
+    let used = async |hash: &str| store.token(hash).await.unwrap().unwrap().last_used_at;
+    let minute = jiff::SignedDuration::from_secs(60);
+    let touch = async |t: Timestamp| store.record_token_use(&row.token_hash, t, t - minute).await.unwrap();
+    assert!(!store.record_token_use("0000", at(1_000), at(940)).await.unwrap(), "an unknown hash");
+
+    assert!(touch(at(1_000)).await, "the first use is written");
+    assert_eq!(used(&row.token_hash).await, Some(at(1_000)));
+    assert!(!touch(at(1_030)).await, "half a minute later: nothing written");
+    assert!(!touch(at(1_060)).await, "a minute to the second: nothing written");
+    assert_eq!(used(&row.token_hash).await, Some(at(1_000)));
+    assert!(touch(at(1_061)).await, "over a minute later");
+    assert_eq!(used(&row.token_hash).await, Some(at(1_061)));
+    // A server whose clock lags never moves the record back.
+    assert!(!touch(at(900)).await);
+    assert_eq!(used(&row.token_hash).await, Some(at(1_061)));
+    assert_eq!(used(&other.token_hash).await, None, "only that one");
+    assert_eq!(store.tokens().await.unwrap()[0].last_used_at, Some(at(1_061)));
 }
 
 async fn bench_raw_insert_replaces_the_table(store: &dyn Store) {
@@ -3083,6 +3172,9 @@ contract_tests!(
     credit_policies_of_an_event,
     credits_filter,
     tokens,
+    tokens_are_listed_oldest_first,
+    revoking_a_token_is_idempotent,
+    token_use_is_recorded_at_most_once_a_minute,
     bench_raw_insert_replaces_the_table,
     bulk_paths_round_trip_awkward_text,
     instants_keep_microseconds_and_extremes,
@@ -3364,6 +3456,52 @@ async fn postgres_customers_from_before_0003_get_defaults() {
             pool.close().await;
         },
         |store| async move { customers_from_before_0003_get_defaults(&store).await },
+    )
+    .await;
+}
+
+/// A token made before ids, expiry and revocation (sqlite 0020, postgres 0019).
+const TOKEN_BEFORE_ADMIN: &str = "INSERT INTO tokens (token_hash, scope, label, created_at, agent_id) \
+     VALUES ('c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456789', 'admin', 'old', 0, NULL)";
+
+/// After [`TOKEN_BEFORE_ADMIN`] and the remaining migrations: the token has its id, never
+/// expires, is not revoked, was never seen used, and can be revoked by that id.
+async fn tokens_from_before_ids_get_them(store: &dyn Store) {
+    let hash = "c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
+    let old = store.token(hash).await.unwrap().unwrap();
+    assert_eq!(
+        (old.token_id.as_str(), old.expires_at, old.revoked_at, old.last_used_at),
+        ("c0ffee012345", None, None, None)
+    );
+    let (revoked, newly) = store.revoke_token("c0ffee012345", at(1)).await.unwrap().unwrap();
+    assert_eq!((revoked.token_hash.as_str(), revoked.revoked_at, newly), (hash, Some(at(1)), true));
+}
+
+#[tokio::test]
+async fn sqlite_tokens_from_before_0020_get_ids() {
+    harness::run_sqlite_after(
+        |options| async move {
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            sqlx::migrate!("migrations/sqlite").run_to(19, &pool).await.unwrap();
+            sqlx::query(TOKEN_BEFORE_ADMIN).execute(&pool).await.unwrap();
+            pool.close().await;
+        },
+        |store| async move { tokens_from_before_ids_get_them(&store).await },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_tokens_from_before_0019_get_ids() {
+    harness::run_pg_after(
+        "postgres_tokens_from_before_0019_get_ids",
+        |options| async move {
+            let pool = sqlx::PgPool::connect_with(options).await.unwrap();
+            sqlx::migrate!("migrations/postgres").run_to(18, &pool).await.unwrap();
+            sqlx::query(TOKEN_BEFORE_ADMIN).execute(&pool).await.unwrap();
+            pool.close().await;
+        },
+        |store| async move { tokens_from_before_ids_get_them(&store).await },
     )
     .await;
 }

@@ -115,7 +115,8 @@ impl AppState {
 /// the server read no body at all.
 pub fn router(state: AppState) -> Router {
     let gate = |needed| {
-        middleware::from_fn_with_state(Gate { store: state.engine.store.clone(), needed }, require_scope)
+        let gate = Gate { store: state.engine.store.clone(), clock: state.engine.clock.clone(), needed };
+        middleware::from_fn_with_state(gate, require_scope)
     };
     let body_limit = |bytes| middleware::from_fn_with_state(bytes, limits::limit_body);
     let deadline = |limit| middleware::from_fn_with_state(limit, limits::enforce_deadline);

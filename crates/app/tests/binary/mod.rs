@@ -3,8 +3,9 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use serde_json::Value;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 pub struct Env {
     _dir: tempfile::TempDir,
@@ -73,6 +74,35 @@ impl Env {
             .unwrap()
     }
 
+    /// Starts `amends serve` against this environment at instant `now` (its clock stands
+    /// there), with no worker pass for an hour, and waits until it listens.
+    pub fn serve(&self, now: &str) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_amends"));
+        if let Some(config) = &self.config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command
+            .arg("--database")
+            .arg(self.path("amends.db"))
+            .arg("--outbox-file")
+            .arg(self.path("outbox.txt"))
+            .args(["--now", now, "serve", "--listen", "127.0.0.1:0", "--poll-seconds", "3600"])
+            .env_remove("AMENDS_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("amends serve starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().expect("amends serve says where it listens").unwrap();
+            if let Some(rest) = line.split("serving the API on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+
     pub fn ok(&self, now: &str, args: &[&str]) -> String {
         let out = self.run(now, args);
         assert!(out.status.success(), "amends {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
@@ -87,5 +117,18 @@ impl Env {
         let out = self.run(now, args);
         assert!(!out.status.success(), "amends {args:?} should have failed");
         String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+/// A running `amends serve` ([`Env::serve`]) and its address; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
