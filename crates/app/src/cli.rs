@@ -288,6 +288,16 @@ pub enum IncidentCommand {
         /// The incident (INC-000001).
         id: String,
     },
+    /// The customers an incident affected, with their time without service: as detection
+    /// saw them, or, for a declared incident once it is resolved, everyone at or below
+    /// its elements for its whole span.
+    Impacts {
+        /// The incident (INC-000001).
+        id: String,
+        /// Only customers still offline when it was resolved (listed for follow-up).
+        #[arg(long)]
+        follow_up: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1429,6 +1439,12 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand, json: bool) -> Res
             engine.resolve_translated(&id, &message, &translated.translations()).await?
         }
         IncidentCommand::List { open } => return print_json(&engine.store.incidents(open).await?),
+        IncidentCommand::Impacts { id, follow_up } => {
+            engine.incident(&id).await?;
+            let mut impacts = engine.store.impacts(&id).await?;
+            impacts.retain(|i| !follow_up || i.follow_up);
+            return print_json(&impacts);
+        }
         IncidentCommand::Show { id } => {
             let incident = engine.incident(&id).await?;
             let timeline = engine.store.updates(&id).await?;

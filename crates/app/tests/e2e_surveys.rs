@@ -178,3 +178,34 @@ async fn a_survey_is_sampled_answered_once_refused_after_and_invisible_to_the_ag
     assert_eq!(late.status(), 400);
     assert!(late.text().await.unwrap().contains("this link has expired"));
 }
+
+/// Issue 18, item 3: a declared incident (no telemetry) records who it affected when it is
+/// resolved, so its customers are surveyed like a detected incident's; a re-run records
+/// and draws nothing twice.
+#[test]
+fn customers_restored_after_a_declared_incident_are_surveyed() {
+    let s = Env::configured(SETTINGS);
+    let t0 = "2026-11-23T12:00:00Z";
+    s.import_book(t0, PLANS, TOPOLOGY, CUSTOMERS);
+    let declare =
+        ["incident", "declare", "--element", "root", "--cause", "Fibre cut", "--next-update-by", "+2h"];
+    let declared = s.json(t0, &declare);
+    let id = declared["incident"]["incident_id"].as_str().unwrap().to_string();
+    s.ok("2026-11-23T15:00:00Z", &["incident", "resolve", &id]);
+    s.ok("2026-11-23T15:00:00Z", &["tick"]);
+
+    let impacts = s.json("2026-11-23T15:00:00Z", &["incident", "impacts", &id]);
+    let customers: Vec<&str> =
+        impacts.as_array().unwrap().iter().map(|i| i["customer_id"].as_str().unwrap()).collect();
+    assert_eq!(customers, ["C1", "C2"], "{impacts}");
+    assert_eq!(impacts[0]["downtime"], serde_json::json!([["2026-11-23T12:00:00Z", "2026-11-23T15:00:00Z"]]));
+    assert_eq!(impacts[0]["presumed"], true, "no telemetry: presumed out for the incident's span");
+
+    for now in ["2026-11-24T15:00:00Z", "2026-11-24T16:00:00Z"] {
+        s.ok(now, &["tick"]);
+        s.ok(now, &["deliver"]);
+    }
+    let report = s.json("2026-11-24T16:00:00Z", &["survey", "report"]);
+    assert_eq!(report["decisions"], serde_json::json!([{ "decision": "send", "reason": null, "count": 2 }]));
+    assert_eq!(survey_tokens(&s.outbox()).len(), 2, "{}", s.outbox());
+}

@@ -21,7 +21,7 @@ use amends_core::policy::facts::CUSTOMERS_AFFECTED;
 use amends_core::policy::facts::{Event, EventKind};
 use amends_core::policy::{Attribute, Attributes};
 use amends_core::policy::{CustomerFacts, Evaluation, Facts, Policy, PolicyError, PricePoint, evaluate};
-use amends_store::{CreditRow, IncidentRow};
+use amends_store::{CreditRow, ImpactRow, IncidentRow};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use std::collections::{BTreeMap, HashMap};
@@ -507,6 +507,9 @@ impl Engine {
             }
             None => book.affected(&book.element_indices(&incident.element_ids)),
         });
+        if own.is_none() {
+            self.record_declared_impacts(book, incident, outage, &affected).await?;
+        }
         let attributes = outage_attributes(incident, affected.len())?;
         let this = ThisOutage {
             id: incident.incident_id.as_str().into(),
@@ -595,6 +598,42 @@ impl Engine {
             notices_ms = (started.elapsed() - written_in).as_millis() as u64,
             "credit step done"
         );
+        Ok(())
+    }
+
+    /// A declared incident has no telemetry to say who it cut off: once it is resolved,
+    /// every customer at or below its elements is recorded as an impact, presumed out for
+    /// its whole span, so what reads impacts (surveys of recovered customers, the impacts
+    /// view) treats them as a detected incident's. Nobody is listed for follow-up: nothing
+    /// says they are still offline. Written in pages of [`IMPACT_PAGE`] by upsert, so a
+    /// credit step interrupted part-way writes the same rows again, never others.
+    async fn record_declared_impacts(
+        &self,
+        book: &LoadedBook,
+        incident: &IncidentRow,
+        outage: Interval,
+        affected: &[u32],
+    ) -> Result<(), EngineError> {
+        self.progress
+            .start(format!("{}: recording who it affected", incident.incident_id), affected.len() as u64);
+        for page in affected.chunks(IMPACT_PAGE) {
+            let mut rows: Vec<ImpactRow> = page
+                .iter()
+                .map(|&c| ImpactRow {
+                    incident_id: incident.incident_id.clone(),
+                    customer_id: book.customers[c as usize].id.to_string(),
+                    presumed: true,
+                    affected_at: outage.start(),
+                    back_at: Some(outage.end()),
+                    follow_up: false,
+                    downtime: vec![(outage.start(), outage.end())],
+                    // Told of the restoration by the declared incident's own fan-out.
+                    notified: amends_store::notified::CLOSED,
+                })
+                .collect();
+            self.store.upsert_impacts(&mut rows).await?;
+            self.progress.advance(page.len() as u64);
+        }
         Ok(())
     }
 
@@ -718,6 +757,9 @@ pub fn impact_intervals(impact: &amends_store::ImpactRow, resolved_at: Timestamp
 /// move the count several times a second, large enough that each chunk's shared
 /// computations (one per plan, zone and billing day) are a small part of it.
 const PROGRESS_CHUNK: usize = 50_000;
+
+/// Impacts one write of [`Engine::record_declared_impacts`] holds: one transaction each.
+const IMPACT_PAGE: usize = 10_000;
 
 /// The longest look-back of any policy (see [`lookback`]).
 const LOOKBACK_MAX: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 367);
