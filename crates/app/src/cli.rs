@@ -852,7 +852,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 config: crate::detection::ServiceConfig::from_settings(&settings.detection)?,
                 nats,
             };
-            crate::http::serve(engine, Some(detection), dispatcher, &listen, poll, Some(ready)).await
+            crate::http::serve(engine, Some(detection), dispatcher, &listen, poll, Some(ready), settings.http)
+                .await
         }
         Command::Demo(_) | Command::Bench(_) | Command::Policy(_) | Command::Replay(_) => {
             unreachable!("handled above")

@@ -104,6 +104,9 @@ pub struct FileSettings {
     /// `billing` (`in_advance` or `in_arrears`), `reasons` (ids) and an optional
     /// `[cancellation.retention_offer]` with `id` and `text` per locale.
     pub cancellation: Option<amends_core::cancellation::CancellationRules>,
+    /// The HTTP server's per-client limit on the token-less routes; see
+    /// [`crate::http::rate::HttpSettings`].
+    pub http: Option<crate::http::rate::HttpSettings>,
 }
 
 /// `[delivery]` in the settings file.
@@ -258,6 +261,7 @@ pub struct Settings {
     pub appointments: crate::recovery::appointments::AppointmentConfig,
     pub surveys: amends_core::survey::SurveyRules,
     pub cancellation: amends_core::cancellation::CancellationRules,
+    pub http: crate::http::rate::HttpSettings,
     pub now: Option<Timestamp>,
 }
 
@@ -312,6 +316,7 @@ impl Settings {
                 .map_err(|e| anyhow!("[appointments]: {e}"))?,
             surveys: check_survey_rules(file.surveys.unwrap_or_default())?,
             cancellation: check_cancellation_rules(file.cancellation.unwrap_or_default())?,
+            http: file.http.unwrap_or_default(),
             now: o.now,
         })
     }

@@ -34,6 +34,18 @@ pub async fn stored_key_named(store: &dyn Store, name: &str) -> Result<OptOutKey
     Ok(OptOutKey::from_hex(&stored)?)
 }
 
+/// The key that checks a link a stranger brought: the stored one, read and never written.
+/// With none stored no link was ever signed, so every link is refused as forged.
+pub async fn checking_key(store: &dyn Store) -> Result<OptOutKey, UnsubscribeError> {
+    checking_key_named(store, KEY_NAME).await
+}
+
+/// [`checking_key`] for the secret kept under `name`.
+pub async fn checking_key_named(store: &dyn Store, name: &str) -> Result<OptOutKey, UnsubscribeError> {
+    let stored = store.secret(name).await?.ok_or(OptOutError::Invalid)?;
+    Ok(OptOutKey::from_hex(&stored)?)
+}
+
 /// Whether a notice kind may be opted out of from the notice itself.
 pub fn is_optional(kind: &str) -> bool {
     matches!(kind, "update" | "credit")

@@ -1081,6 +1081,9 @@ pub trait Store: Send + Sync + 'static {
     /// The secret stored under `name`, storing `candidate` first if there is none: every
     /// caller, racing or not, gets the one value that was stored first.
     async fn secret_or_insert(&self, name: &str, candidate: &str) -> Result<String>;
+    /// The secret stored under `name`, if there is one: a read alone, for checks a
+    /// stranger can trigger (a public link), which must never write.
+    async fn secret(&self, name: &str) -> Result<Option<String>>;
 
     // ---- credits ----
 

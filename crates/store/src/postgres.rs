@@ -1081,6 +1081,10 @@ impl Store for PgStore {
         Ok(sqlx::query_scalar(sql::SELECT_SECRET).bind(name).fetch_one(&self.pool).await?)
     }
 
+    async fn secret(&self, name: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(sql::SELECT_SECRET).bind(name).fetch_optional(&self.pool).await?)
+    }
+
     // ---- credits ----
 
     async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite> {

@@ -1135,6 +1135,10 @@ impl Store for SqliteStore {
         Ok(sqlx::query_scalar(sql::SELECT_SECRET).bind(name).fetch_one(&self.pool).await?)
     }
 
+    async fn secret(&self, name: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(sql::SELECT_SECRET).bind(name).fetch_optional(&self.reads).await?)
+    }
+
     // ---- credits ----
 
     async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite> {

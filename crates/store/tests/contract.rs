@@ -1778,8 +1778,11 @@ async fn preferences_and_links(store: &dyn Store) {
     assert!(!store.use_link("link-1", at(4)).await.unwrap());
     assert!(store.use_link("link-2", at(4)).await.unwrap());
 
+    assert_eq!(store.secret("opt_out_key").await.unwrap(), None, "reading stores nothing");
+    assert_eq!(store.secret("opt_out_key").await.unwrap(), None);
     assert_eq!(store.secret_or_insert("opt_out_key", "first").await.unwrap(), "first");
     assert_eq!(store.secret_or_insert("opt_out_key", "second").await.unwrap(), "first");
+    assert_eq!(store.secret("opt_out_key").await.unwrap().as_deref(), Some("first"));
 }
 
 // ---- agents and cases ----

@@ -315,6 +315,7 @@ async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
     let dispatcher = demo.dispatcher(&engine).await?;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let listen = args.listen.clone();
+    let http = demo.http;
     let server = tokio::spawn(async move {
         crate::http::serve(
             engine,
@@ -323,6 +324,7 @@ async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
             &listen,
             std::time::Duration::from_secs(5),
             Some(ready_tx),
+            http,
         )
         .await
     });

@@ -22,6 +22,7 @@ pub mod limits;
 pub mod notices;
 pub mod openapi;
 pub mod pages;
+pub mod rate;
 pub mod surveys;
 mod worker;
 
@@ -64,6 +65,8 @@ pub struct AppState {
     detection: Option<Arc<DetectionStart>>,
     /// How sources hand events to detection, once it runs.
     intake: Arc<OnceLock<Intake>>,
+    /// The per-client limit of the routes a stranger reaches without a token.
+    public_rate: rate::ClientRateLimit,
 }
 
 /// What [`serve_listener`] starts for detection: the task, and optionally a NATS consumer.
@@ -82,7 +85,14 @@ impl AppState {
             import_slot: Arc::new(Semaphore::new(1)),
             detection: None,
             intake: Arc::new(OnceLock::new()),
+            public_rate: rate::ClientRateLimit::new(rate::HttpSettings::default()),
         }
+    }
+
+    /// This state, with `limit` on the routes a stranger reaches without a token.
+    pub fn with_public_rate(mut self, limit: rate::ClientRateLimit) -> Self {
+        self.public_rate = limit;
+        self
     }
 
     /// This state, for a server that runs detection as `start` says.
@@ -120,12 +130,17 @@ pub fn router(state: AppState) -> Router {
     };
     let body_limit = |bytes| middleware::from_fn_with_state(bytes, limits::limit_body);
     let deadline = |limit| middleware::from_fn_with_state(limit, limits::enforce_deadline);
+    let per_client = middleware::from_fn_with_state(state.public_rate.clone(), rate::limit_per_client);
     let public = Router::new()
         .route("/health", get(api::health))
         .route("/openapi.json", get(api::openapi_json))
-        // No token: the customer follows a signed link from a message.
-        .route("/v1/unsubscribe", get(notices::unsubscribe_page).post(notices::unsubscribe_post))
-        .route("/v1/surveys/answer", get(surveys::question).post(surveys::answer))
+        .merge(
+            // No token: the customer follows a signed link from a message.
+            Router::new()
+                .route("/v1/unsubscribe", get(notices::unsubscribe_page).post(notices::unsubscribe_post))
+                .route("/v1/surveys/answer", get(surveys::question).post(surveys::answer))
+                .route_layer(per_client),
+        )
         .route_layer(body_limit(UNSUBSCRIBE_BODY_BYTES_MAX));
     let read = Router::new()
         .route("/v1/incidents", get(api::list_incidents))
@@ -218,6 +233,7 @@ pub async fn serve(
     listen: &str,
     poll: Duration,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+    http: rate::HttpSettings,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
@@ -226,7 +242,7 @@ pub async fn serve(
         // The caller may have stopped waiting; serving goes on regardless.
         let _ = ready.send(addr);
     }
-    let mut state = AppState::new(engine);
+    let mut state = AppState::new(engine).with_public_rate(rate::ClientRateLimit::new(http));
     if let Some(start) = detection {
         state = state.with_detection(start);
     }
@@ -334,9 +350,9 @@ pub async fn serve_router(
             permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: wait, rather than spin.
                     tracing::warn!(%error, "accepting a connection failed");
@@ -346,7 +362,10 @@ pub async fn serve_router(
             },
             () = &mut shutdown => break,
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // The peer's address, for what limits per client (`rate`), as axum's
+        // `into_make_service_with_connect_info` would hand it.
+        let app = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let service = hyper_util::service::TowerToHyperService::new(app);
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -13,7 +13,7 @@
 use super::AppState;
 use super::error::{ApiError, JsonBody, PathParam, QueryParams};
 use super::pages;
-use crate::unsubscribe::{UnsubscribeError, stored_key, unsubscribe};
+use crate::unsubscribe::{UnsubscribeError, checking_key, unsubscribe};
 use amends_core::preferences::{Preferences, PreferencesChange};
 use amends_store::{
     ChannelReport, ContactPointRow, NoticeEventRow, NoticeFilter, NoticeRow, PreferencesRow, ReportTarget,
@@ -234,7 +234,7 @@ pub async fn unsubscribe_page(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<TokenQuery>,
 ) -> Response {
-    let key = match stored_key(state.engine.store.as_ref()).await {
+    let key = match checking_key(state.engine.store.as_ref()).await {
         Ok(key) => key,
         Err(e) => return refusal(&e),
     };
@@ -250,7 +250,7 @@ pub async fn unsubscribe_post(
     QueryParams(q): QueryParams<TokenQuery>,
 ) -> Response {
     let store = state.engine.store.as_ref();
-    let result = match stored_key(store).await {
+    let result = match checking_key(store).await {
         Ok(key) => unsubscribe(store, &key, &q.token, state.engine.clock.now()).await,
         Err(e) => Err(e),
     };

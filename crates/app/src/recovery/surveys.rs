@@ -331,7 +331,14 @@ impl Engine {
 
     /// The survey a link is for, checked: signed by us, not expired.
     async fn survey_of_link(&self, token: &str) -> Result<(SurveyDecisionRow, survey::Survey), SurveysError> {
-        let key = self.secret_key(LINK_KEY_NAME).await?;
+        // A stranger's request: the key is read, never created.
+        let key = crate::unsubscribe::checking_key_named(self.store.as_ref(), LINK_KEY_NAME).await.map_err(
+            |e| match e {
+                crate::unsubscribe::UnsubscribeError::Link(e) => SurveysError::Link(e),
+                crate::unsubscribe::UnsubscribeError::Store(e) => e.into(),
+                other => EngineError::Invalid(vec![format!("secret {LINK_KEY_NAME}: {other}")]).into(),
+            },
+        )?;
         let claim = key.verify_for(Purpose::Survey, token, self.clock.now())?;
         let id = claim.topic.ok_or(OptOutError::Invalid)?;
         let row = self.store.survey(&id).await?.ok_or(OptOutError::Invalid)?;

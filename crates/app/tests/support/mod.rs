@@ -160,6 +160,15 @@ impl TestServer {
     }
 
     pub async fn start_with(worker: Worker) -> Self {
+        Self::start_limited(worker, None).await
+    }
+
+    /// As [`TestServer::start_with`], with `public_rate` on the token-less routes in place
+    /// of the default limit.
+    pub async fn start_limited(
+        worker: Worker,
+        public_rate: Option<amends::http::rate::ClientRateLimit>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db = dir.path().join("amends.db").display().to_string();
         let store = amends_store::open(&db).await.expect("a fresh SQLite store");
@@ -178,7 +187,10 @@ impl TestServer {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let addr = listener.local_addr().expect("the bound address");
-        let state = AppState::new(engine.clone());
+        let mut state = AppState::new(engine.clone());
+        if let Some(limit) = public_rate {
+            state = state.with_public_rate(limit);
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
