@@ -738,7 +738,7 @@ pub struct IgnoredAlerts {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IgnoredAlertView {
     pub fingerprint: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub labels: serde_json::Value,
     pub reason: String,
     #[schema(value_type = String, format = DateTime)]

@@ -99,6 +99,8 @@ async fn health_and_openapi_need_no_token() {
         "/v1/customers",
         "/v1/customers/{id}/cancellation",
         "/v1/surveys/report",
+        "/v1/surveys/answer",
+        "/v1/unsubscribe",
     ]);
     assert_eq!(paths, expected);
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
@@ -745,7 +747,25 @@ async fn bodies_are_limited_by_route() {
     assert_eq!(r.body["error"]["code"], "too_large");
     assert_eq!(
         r.body["error"]["message"],
-        "the request body is larger than this route accepts (1048576 bytes; 268435456 bytes for POST /v1/import)"
+        "the request body is larger than this route accepts: at most 1 MiB (1048576 bytes)"
+    );
+    // Each route names its own limit (issue 18, item 16): 8 MiB for a telemetry batch,
+    // 4 KiB for the public link routes.
+    let batch = "x".repeat(9 * 1024 * 1024);
+    let r = s.send(s.request(Method::POST, "/v1/telemetry/events", Some(&s.operator)).body(batch)).await;
+    assert_eq!(
+        (r.status, &r.body["error"]["message"]),
+        (413, &json!("the request body is larger than this route accepts: at most 8 MiB (8388608 bytes)"))
+    );
+    let form = format!("score={}", "9".repeat(5000));
+    let request = s
+        .request(Method::POST, "/v1/surveys/answer?token=x", None)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form);
+    let r = s.send(request).await;
+    assert_eq!(
+        (r.status, &r.body["error"]["message"]),
+        (413, &json!("the request body is larger than this route accepts: at most 4 KiB (4096 bytes)"))
     );
 
     // The import takes more: 15,000 customers, about 1.3 MiB.

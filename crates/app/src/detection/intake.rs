@@ -143,8 +143,9 @@ pub async fn post_events(State(state): State<AppState>, body: Bytes) -> Result<J
         ApiError::invalid("the body is not UTF-8", vec![format!("at byte {}", e.valid_up_to())])
     })?;
     if text.lines().count() > BATCH_EVENTS_MAX {
-        return Err(ApiError::too_large()
-            .with_details(vec![format!("a batch holds at most {BATCH_EVENTS_MAX} lines; split it")]));
+        let message = format!("a batch holds at most {BATCH_EVENTS_MAX} lines; split it");
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message.clone())
+            .with_details(vec![message]));
     }
     let report = intake.submit(text).await.map_err(|e| match e {
         IntakeError::Stopped | IntakeError::Refused(_) => {

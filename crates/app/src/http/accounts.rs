@@ -7,6 +7,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, JsonBody, PathParam};
+use super::openapi::schemas;
 use crate::recovery::accounts::{AccountsError, CancelBody, CancellationView, SignUp};
 use axum::Json;
 use axum::extract::State;
@@ -28,7 +29,7 @@ impl From<AccountsError> for ApiError {
 #[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = SignUp,
     security(("bearer" = ["operator"])),
     responses(
-        (status = 201, description = "Signed up", body = Object),
+        (status = 201, description = "Signed up", body = schemas::SignedUp),
         (status = 409, description = "A customer with that id exists", body = ErrorBody),
         (status = 422, description = "Refused; each bad field named", body = ErrorBody),
     ))]
@@ -49,7 +50,7 @@ pub async fn sign_up(
     params(("id" = String, Path)), request_body = CancelBody,
     security(("bearer" = ["operator"])),
     responses(
-        (status = 201, description = "Cancelled: reference, final bill, offer, steps", body = Object),
+        (status = 201, description = "Cancelled: reference, final bill, offer, steps", body = schemas::CancellationView),
         (status = 404, description = "No such customer", body = ErrorBody),
         (status = 409, description = "Already cancelled: when, and its reference", body = ErrorBody),
         (status = 422, description = "A reason that is not offered; nothing changed", body = ErrorBody),

@@ -33,10 +33,12 @@ pub async fn health() -> Json<Health> {
 }
 
 /// This API's OpenAPI 3.1 description.
+/// The example declaration's instants are the server's clock plus an hour and four hours,
+/// so the example a client copies is accepted whenever it is read.
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
-    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
-pub async fn openapi_json() -> impl IntoResponse {
-    Json(openapi::document())
+    responses((status = 200, description = "The OpenAPI document", body = schemas::OpenApiDocument)))]
+pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    Json(openapi::document_at(state.engine.clock.now()))
 }
 
 /// The CSV files of an import, as text. Any subset may be given; at least one must be.
@@ -141,7 +143,8 @@ pub struct IncidentFilter {
     /// Only incidents declared before this one: give the last id of a page to get the
     /// next page.
     pub before: Option<String>,
-    /// Most incidents in the answer: default and at most 1,000.
+    /// Most incidents in the answer: default and at most 1,000; beyond it, 422.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -155,7 +158,7 @@ pub const INCIDENTS_PAGE_MAX: u32 = 1_000;
     security(("bearer" = ["read"])),
     responses(
         (status = 200, description = "The incidents", body = Vec<schemas::IncidentRow>),
-        (status = 422, description = "`before` is not an incident", body = ErrorBody),
+        (status = 422, description = "`before` is not an incident, or `limit` is not from 1 to 1,000", body = ErrorBody),
     ))]
 pub async fn list_incidents(
     State(state): State<AppState>,
@@ -171,7 +174,7 @@ pub async fn list_incidents(
     let page = IncidentPage {
         open_only: filter.open,
         before_id: filter.before,
-        limit: filter.limit.unwrap_or(INCIDENTS_PAGE_MAX).clamp(1, INCIDENTS_PAGE_MAX),
+        limit: page_limit(filter.limit, INCIDENTS_PAGE_MAX, INCIDENTS_PAGE_MAX)?,
     };
     Ok(Json(store.incidents_page(&page).await?))
 }
@@ -355,7 +358,8 @@ pub struct CreditQuery {
     /// Only credits whose key sorts after this one: give the last key of a page to get
     /// the next page.
     pub after: Option<String>,
-    /// Most credits in the answer: default 1,000, at most 10,000.
+    /// Most credits in the answer: default 1,000, at most 10,000; beyond it, 422.
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
 
@@ -369,7 +373,10 @@ pub const CREDITS_PAGE_MAX: u32 = 10_000;
 /// one page at a time.
 #[utoipa::path(get, path = "/v1/credits", tag = "credits", params(CreditQuery),
     security(("bearer" = ["read"])),
-    responses((status = 200, description = "The credits", body = Vec<schemas::Credit>)))]
+    responses(
+        (status = 200, description = "The credits", body = Vec<schemas::Credit>),
+        (status = 422, description = "`limit` is not from 1 to 10,000", body = ErrorBody),
+    ))]
 pub async fn list_credits(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<CreditQuery>,
@@ -378,7 +385,7 @@ pub async fn list_credits(
         customer_id: query.customer,
         source_event: query.incident,
         after_key: query.after,
-        limit: Some(query.limit.unwrap_or(CREDITS_PAGE_DEFAULT).min(CREDITS_PAGE_MAX)),
+        limit: Some(page_limit(query.limit, CREDITS_PAGE_DEFAULT, CREDITS_PAGE_MAX)?),
     };
     credits_matching(&state, filter).await
 }
@@ -397,6 +404,20 @@ async fn ensure_customer(state: &AppState, id: &str) -> Result<(), ApiError> {
     match state.engine.store.customer(id).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found(format!("customer {id} not found"))),
+    }
+}
+
+/// The page size a request asks for: `default` when it gives none. A `limit` of 0 or over
+/// `max` is refused (422) rather than quietly changed, so a client never takes a short page
+/// for the end of the list.
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => {
+            let message = format!("limit: {n} is not between 1 and {max}");
+            Err(ApiError::invalid(message.clone(), vec![message]))
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
+use super::openapi::schemas;
 use crate::recovery::appointments::{
     APPOINTMENTS_PAGE_MAX, AppointmentAction, AppointmentView, AppointmentsError, BookRequest,
 };
@@ -42,7 +43,7 @@ impl From<AppointmentsError> for ApiError {
 #[utoipa::path(post, path = "/v1/appointments", tag = "appointments", request_body = BookRequest,
     security(("bearer" = ["agent"])),
     responses(
-        (status = 201, description = "Booked: the visit with its reference", body = Object),
+        (status = 201, description = "Booked: the visit with its reference", body = schemas::AppointmentView),
         (status = 422, description = "Refused; the message names the field and the clash", body = ErrorBody),
     ))]
 pub async fn book(
@@ -60,16 +61,21 @@ pub async fn book(
 pub struct AppointmentQuery {
     pub customer: Option<String>,
     pub technician: Option<String>,
+    #[param(value_type = Option<schemas::AppointmentStatus>, inline)]
     pub status: Option<String>,
     pub after: Option<String>,
-    /// Default and most: 1,000.
+    /// Default and most: 1,000; beyond it, 422.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 /// Visits in reference order, in pages.
 #[utoipa::path(get, path = "/v1/appointments", tag = "appointments", params(AppointmentQuery),
     security(("bearer" = ["agent"])),
-    responses((status = 200, description = "The visits", body = Vec<AppointmentSummary>)))]
+    responses(
+        (status = 200, description = "The visits", body = Vec<AppointmentSummary>),
+        (status = 422, description = "`status` is not a status, or `limit` is not from 1 to 1,000", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<AppointmentQuery>,
@@ -84,7 +90,7 @@ pub async fn list(
         technician_id: q.technician,
         status: q.status,
         after_reference: q.after,
-        limit: q.limit.unwrap_or(APPOINTMENTS_PAGE_MAX).clamp(1, APPOINTMENTS_PAGE_MAX),
+        limit: super::api::page_limit(q.limit, APPOINTMENTS_PAGE_MAX, APPOINTMENTS_PAGE_MAX)?,
     };
     Ok(Json(state.engine.appointments(&filter).await?.into_iter().map(summary).collect()))
 }
@@ -100,6 +106,7 @@ pub struct AppointmentSummary {
     pub window_start: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub window_end: Timestamp,
+    #[schema(value_type = schemas::AppointmentStatus)]
     pub status: String,
 }
 
@@ -121,7 +128,7 @@ fn summary(a: AppointmentRow) -> AppointmentSummary {
     params(("reference" = String, Path, example = "APT-2858-5588")),
     security(("bearer" = ["agent"])),
     responses(
-        (status = 200, description = "The visit", body = Object),
+        (status = 200, description = "The visit", body = schemas::AppointmentView),
         (status = 404, description = "No such visit", body = ErrorBody),
         (status = 422, description = "Not an appointment reference (a wrong check digit)", body = ErrorBody),
     ))]
@@ -138,7 +145,7 @@ pub async fn show(
     params(("reference" = String, Path, example = "APT-2858-5588")),
     request_body = AppointmentAction, security(("bearer" = ["agent"])),
     responses(
-        (status = 200, description = "Done: the visit as it now stands, with who did each action", body = Object),
+        (status = 200, description = "Done: the visit as it now stands, with who did each action", body = schemas::AppointmentView),
         (status = 403, description = "Not the visit's owner, a lead or an admin", body = ErrorBody),
         (status = 404, description = "No such visit", body = ErrorBody),
         (status = 409, description = "Changed meanwhile", body = ErrorBody),

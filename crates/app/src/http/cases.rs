@@ -9,6 +9,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
+use super::openapi::schemas;
 use crate::recovery::cases::{AgentInput, CASES_PAGE_MAX, CaseAction, CaseView, CasesError, OpenRequest};
 use amends_core::case::{Actor, CaseSource, Fault};
 use amends_store::{AgentRow, CaseFilter, CaseRow};
@@ -43,7 +44,7 @@ pub struct AgentsBody {
 #[utoipa::path(put, path = "/v1/agents", tag = "cases", request_body = AgentsBody,
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "Written: `{\"written\": n}`", body = Object),
+        (status = 200, description = "Written", body = schemas::AgentsWritten),
         (status = 422, description = "Refused whole; `details` names each problem", body = ErrorBody),
     ))]
 pub async fn put_agents(
@@ -90,7 +91,7 @@ pub struct OpenBody {
     pub manual: bool,
     /// `company`, `customer` or `unknown` (the default): for reporting only.
     #[serde(default = "unknown")]
-    #[schema(value_type = String)]
+    #[schema(value_type = schemas::Fault, required = false)]
     pub fault: Fault,
     /// The first owner; the caller when absent.
     #[serde(default)]
@@ -109,7 +110,7 @@ fn unknown() -> Fault {
 #[utoipa::path(post, path = "/v1/cases", tag = "cases", request_body = OpenBody,
     security(("bearer" = ["agent"])),
     responses(
-        (status = 201, description = "Opened: the case with its playbook", body = Object),
+        (status = 201, description = "Opened: the case with its playbook", body = schemas::CaseView),
         (status = 422, description = "Refused; the message names the field", body = ErrorBody),
     ))]
 pub async fn open_case(
@@ -146,12 +147,14 @@ pub struct CaseQuery {
     pub customer: Option<String>,
     /// An agent's id, or `me`.
     pub owner: Option<String>,
+    #[param(value_type = Option<schemas::CaseStatus>, inline)]
     pub status: Option<String>,
     /// Only cases not closed.
     #[serde(default)]
     pub open: bool,
     pub after: Option<String>,
-    /// Default and most: 1,000.
+    /// Default and most: 1,000; beyond it, 422.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -159,7 +162,10 @@ const STATUSES: [&str; 4] = ["open", "paused", "fixed", "closed"];
 
 /// Cases in id order, in pages.
 #[utoipa::path(get, path = "/v1/cases", tag = "cases", params(CaseQuery), security(("bearer" = ["agent"])),
-    responses((status = 200, description = "The cases", body = Vec<CaseSummary>)))]
+    responses(
+        (status = 200, description = "The cases", body = Vec<CaseSummary>),
+        (status = 422, description = "`status` is not a status, or `limit` is not from 1 to 1,000", body = ErrorBody),
+    ))]
 pub async fn list_cases(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -175,7 +181,7 @@ pub async fn list_cases(
         status: q.status,
         open_only: q.open,
         after_id: q.after,
-        limit: q.limit.unwrap_or(CASES_PAGE_MAX).clamp(1, CASES_PAGE_MAX),
+        limit: super::api::page_limit(q.limit, CASES_PAGE_MAX, CASES_PAGE_MAX)?,
     };
     Ok(Json(state.engine.cases(&filter).await?.into_iter().map(summary).collect()))
 }
@@ -186,7 +192,10 @@ pub struct CaseSummary {
     pub case_id: String,
     pub customer_id: String,
     pub owner: String,
+    #[schema(value_type = schemas::CaseStatus)]
     pub status: String,
+    /// `contact`, `incident`, `appointment` or `manual`.
+    #[schema(value_type = schemas::CaseSourceKind)]
     pub source: String,
     pub source_id: Option<String>,
     #[schema(value_type = String, format = DateTime)]
@@ -215,7 +224,7 @@ fn summary(c: CaseRow) -> CaseSummary {
 #[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
     security(("bearer" = ["agent"])),
     responses(
-        (status = 200, description = "The case", body = Object),
+        (status = 200, description = "The case", body = schemas::CaseView),
         (status = 404, description = "No such case", body = ErrorBody),
     ))]
 pub async fn show_case(
@@ -229,7 +238,7 @@ pub async fn show_case(
 #[utoipa::path(post, path = "/v1/cases/{id}/actions", tag = "cases", params(("id" = String, Path)),
     request_body = CaseAction, security(("bearer" = ["agent"])),
     responses(
-        (status = 200, description = "Done: the case as it now stands", body = Object),
+        (status = 200, description = "Done: the case as it now stands", body = schemas::CaseView),
         (status = 403, description = "Not the owner, or goodwill above the caller's role limit", body = ErrorBody),
         (status = 404, description = "No such case", body = ErrorBody),
         (status = 409, description = "Refused as the case stands, or changed meanwhile", body = ErrorBody),
@@ -262,7 +271,7 @@ pub struct ContactBody {
 #[utoipa::path(post, path = "/v1/contacts", tag = "cases", request_body = ContactBody,
     security(("bearer" = ["agent"])),
     responses(
-        (status = 201, description = "Recorded: the incident to answer from, if any", body = Object),
+        (status = 201, description = "Recorded: the incident to answer from, if any", body = schemas::ContactAnswer),
         (status = 422, description = "Refused; the message names the field", body = ErrorBody),
     ))]
 pub async fn take_contact(
@@ -280,7 +289,7 @@ pub async fn take_contact(
     params(("id" = String, Path, description = "Incident id", example = "INC-000001")),
     security(("bearer" = ["read"])),
     responses(
-        (status = 200, description = "The figures", body = Object),
+        (status = 200, description = "The figures", body = schemas::IncidentMetrics),
         (status = 404, description = "No such incident", body = ErrorBody),
     ))]
 pub async fn incident_metrics(
@@ -294,8 +303,10 @@ pub async fn incident_metrics(
 #[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     /// The period's start (RFC 3339); 30 days before `to` when absent.
+    #[param(format = DateTime)]
     pub from: Option<String>,
-    /// Its end, excluded; now when absent.
+    /// Its end, excluded, after `from`; now when absent.
+    #[param(format = DateTime)]
     pub to: Option<String>,
 }
 
@@ -306,7 +317,7 @@ pub struct PeriodQuery {
 #[utoipa::path(get, path = "/v1/metrics/recovery", tag = "incidents", params(PeriodQuery),
     security(("bearer" = ["read"])),
     responses(
-        (status = 200, description = "The figures", body = Object),
+        (status = 200, description = "The figures", body = schemas::RecoveryMetrics),
         (status = 422, description = "A bad period", body = ErrorBody),
     ))]
 pub async fn recovery_metrics(

@@ -6,7 +6,6 @@
 //! Failures of the server itself (database, templates, policy, a panicked task) answer a
 //! generic 500 and log the detail: the caller cannot fix them and should not see internals.
 
-use super::{BODY_BYTES_MAX, IMPORT_BODY_BYTES_MAX};
 use crate::import::ImportError;
 use crate::recovery::EngineError;
 use amends_store::StoreError;
@@ -35,6 +34,19 @@ fn bounded(text: String) -> String {
     }
     let kept: String = text.chars().take(ERROR_TEXT_CHARS_MAX).collect();
     format!("{kept}... ({} more characters)", total - ERROR_TEXT_CHARS_MAX)
+}
+
+/// `bytes` the way the limits are written: `4 KiB`, `1 MiB`, else in bytes.
+pub fn byte_size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// The body of every error response.
@@ -114,13 +126,14 @@ impl ApiError {
         }
     }
 
-    pub fn too_large() -> Self {
+    /// 413 naming the route's own limit (`limit_bytes`), so a client knows how far to cut.
+    pub fn too_large(limit_bytes: usize) -> Self {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             format!(
-                "the request body is larger than this route accepts ({BODY_BYTES_MAX} bytes; \
-                 {IMPORT_BODY_BYTES_MAX} bytes for POST /v1/import)"
+                "the request body is larger than this route accepts: at most {} ({limit_bytes} bytes)",
+                byte_size(limit_bytes)
             ),
         )
     }
@@ -233,7 +246,12 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "the request body must be JSON, sent with Content-Type: application/json",
             ),
-            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(),
+            // Not reached while `limits::limit_body` reads every body first; said plainly if it is.
+            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the request body is larger than this route accepts",
+            ),
             _ => ApiError::new(r.status(), "malformed", r.body_text()),
         }
     }
@@ -270,6 +288,27 @@ impl<T: DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for JsonBody<T>
     async fn from_request(req: Request, state: &S) -> Result<Option<Self>, ApiError> {
         let value = <axum::Json<T> as OptionalFromRequest<S>>::from_request(req, state).await?;
         Ok(value.map(|axum::Json(v)| JsonBody(v)))
+    }
+}
+
+/// `axum::Form` (a form-encoded body), with its rejections in the API's error shape: 415
+/// when the body is not sent as a form, 400 when a field is missing or malformed.
+pub struct FormBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::rejection::FormRejection;
+        match <axum::Form<T> as FromRequest<S>>::from_request(req, state).await {
+            Ok(axum::Form(value)) => Ok(FormBody(value)),
+            Err(FormRejection::InvalidFormContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the request body must be a form, sent with Content-Type: application/x-www-form-urlencoded",
+            )),
+            Err(r) => Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed", r.body_text())),
+        }
     }
 }
 

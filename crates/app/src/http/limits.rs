@@ -57,7 +57,7 @@ pub async fn limit_body(State(limit): State<usize>, req: Request, next: Next) ->
     if declared.is_some_and(|n| n > limit.saturating_add(BODY_DRAIN_BYTES_MAX)) {
         // Too large to drain: refuse before reading. A client that sent
         // `Expect: 100-continue` has not sent the body and reads this cleanly.
-        return ApiError::too_large().into_response();
+        return ApiError::too_large(limit).into_response();
     }
     let (parts, body) = req.into_parts();
     match read_capped(body, limit, declared).await {
@@ -93,5 +93,5 @@ async fn read_capped(mut body: Body, limit: usize, declared: Option<usize>) -> R
             kept = Vec::new();
         }
     }
-    if total > limit { Err(ApiError::too_large()) } else { Ok(kept) }
+    if total > limit { Err(ApiError::too_large(limit)) } else { Ok(kept) }
 }

@@ -11,7 +11,8 @@
 //! - `GET /v1/quarantine`, `DELETE /v1/quarantine/{channel}/{recipient}`.
 
 use super::AppState;
-use super::error::{ApiError, JsonBody, PathParam, QueryParams};
+use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
+use super::openapi::schemas;
 use super::pages;
 use crate::unsubscribe::{UnsubscribeError, checking_key, unsubscribe};
 use amends_core::preferences::{Preferences, PreferencesChange};
@@ -41,10 +42,12 @@ pub struct NoticeQuery {
     pub customer: Option<String>,
     pub incident: Option<String>,
     /// `queued`, `sending`, `sent`, `delivered`, `failed` or `suppressed`.
+    #[param(value_type = Option<schemas::NoticeStatus>, inline)]
     pub status: Option<String>,
     /// Only keys after this one: the last key of a page gives the next page.
     pub after: Option<String>,
-    /// Default 1,000, at most 10,000.
+    /// Default 1,000, at most 10,000; beyond it, 422.
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
 
@@ -82,7 +85,10 @@ fn redact_tokens(text: &str) -> String {
 /// The delivery record, one page in key order.
 #[utoipa::path(get, path = "/v1/notices", tag = "notices", params(NoticeQuery),
     security(("bearer" = ["read"])),
-    responses((status = 200, description = "The notices", body = Vec<super::openapi::schemas::NoticeRow>)))]
+    responses(
+        (status = 200, description = "The notices", body = Vec<schemas::NoticeRow>),
+        (status = 422, description = "`status` is not a status, or `limit` is not from 1 to 10,000", body = ErrorBody),
+    ))]
 pub async fn list_notices(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<NoticeQuery>,
@@ -98,7 +104,7 @@ pub async fn list_notices(
         incident_id: q.incident,
         status: q.status,
         after_key: q.after,
-        limit: q.limit.unwrap_or(NOTICES_PAGE_DEFAULT).clamp(1, NOTICES_PAGE_MAX),
+        limit: super::api::page_limit(q.limit, NOTICES_PAGE_DEFAULT, NOTICES_PAGE_MAX)?,
     };
     let notices = state.engine.store.notices(&filter).await?;
     Ok(Json(notices.into_iter().map(without_signed_links).collect()))
@@ -115,7 +121,10 @@ pub struct NoticeRecord {
 #[utoipa::path(get, path = "/v1/notices/{key}", tag = "notices",
     params(("key" = String, Path, description = "Notice key", example = "C1/INC-000001/acknowledgement/0/email")),
     security(("bearer" = ["read"])),
-    responses((status = 200, description = "The notice and its history"), (status = 404, description = "No such notice")))]
+    responses(
+        (status = 200, description = "The notice and its history", body = schemas::NoticeRecord),
+        (status = 404, description = "No such notice", body = ErrorBody),
+    ))]
 pub async fn show_notice(
     State(state): State<AppState>,
     PathParam(key): PathParam<String>,
@@ -175,7 +184,10 @@ async fn stored_preferences(
 #[utoipa::path(get, path = "/v1/customers/{id}/preferences", tag = "customers",
     params(("id" = String, Path, description = "Customer id", example = "C1")),
     security(("bearer" = ["read"])),
-    responses((status = 200, description = "The preferences"), (status = 404, description = "No such customer")))]
+    responses(
+        (status = 200, description = "The preferences", body = schemas::PreferencesView),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ))]
 pub async fn show_preferences(
     State(state): State<AppState>,
     PathParam(id): PathParam<String>,
@@ -189,8 +201,13 @@ pub async fn show_preferences(
 /// to `null` returns to the default; `"quiet_hours": null` removes them.
 #[utoipa::path(patch, path = "/v1/customers/{id}/preferences", tag = "customers",
     params(("id" = String, Path, description = "Customer id", example = "C1")),
+    request_body = schemas::PreferencesChange,
     security(("bearer" = ["operator"])),
-    responses((status = 200, description = "The preferences now"), (status = 422, description = "A field is refused")))]
+    responses(
+        (status = 200, description = "The preferences now", body = schemas::PreferencesView),
+        (status = 404, description = "No such customer", body = ErrorBody),
+        (status = 422, description = "A field is refused; nothing changed", body = ErrorBody),
+    ))]
 pub async fn change_preferences(
     State(state): State<AppState>,
     PathParam(id): PathParam<String>,
@@ -209,6 +226,7 @@ pub async fn change_preferences(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TokenQuery {
+    /// The signed link's token, from the message.
     pub token: String,
 }
 
@@ -229,7 +247,15 @@ fn refusal(error: &UnsubscribeError) -> Response {
     }
 }
 
-/// The confirmation step: shows a button; following the link alone changes nothing.
+/// The confirmation step of an unsubscribe link: a page with a button; following the link
+/// alone changes nothing (mail scanners follow links). No token but the link's.
+#[utoipa::path(get, path = "/v1/unsubscribe", tag = "notices", params(TokenQuery),
+    responses(
+        (status = 200, description = "The page with the button", content_type = "text/html", body = String),
+        (status = 400, description = "A forged, expired or used link (a page naming nobody), or no `token`",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
+    ))]
 pub async fn unsubscribe_page(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<TokenQuery>,
@@ -244,7 +270,16 @@ pub async fn unsubscribe_page(
     pages::unsubscribe("Stop these messages?", &q.token)
 }
 
-/// Unsubscribes: the page's button, or a mail client's RFC 8058 one-click POST.
+/// Unsubscribes: the page's button, or a mail client's RFC 8058 one-click POST
+/// (`List-Unsubscribe=One-Click`, which is not read: the link says it all).
+#[utoipa::path(post, path = "/v1/unsubscribe", tag = "notices", params(TokenQuery),
+    responses(
+        (status = 200, description = "Unsubscribed: a page saying from what", content_type = "text/html", body = String),
+        (status = 400, description = "A forged, expired or used link (a page naming nobody), or no `token`",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 413, description = "A body over 4 KiB", body = ErrorBody),
+        (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
+    ))]
 pub async fn unsubscribe_post(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<TokenQuery>,
@@ -330,8 +365,15 @@ async fn apply_receipts(
 /// Delivery receipts from the SMS gateway: a JSON array of `{provider_id, status,
 /// detail?}` (at most 1,000), or one Twilio status callback (form-encoded).
 #[utoipa::path(post, path = "/v1/channels/sms/receipts", tag = "notices",
+    request_body(content(
+        (Vec<schemas::SmsReceipt> = "application/json"),
+        (schemas::TwilioStatus = "application/x-www-form-urlencoded"),
+    )),
     security(("bearer" = ["operator"])),
-    responses((status = 200, description = "How many receipts were applied")))]
+    responses(
+        (status = 200, description = "How many receipts were applied", body = schemas::ReportOutcome),
+        (status = 422, description = "More than 1,000 receipts; nothing recorded", body = ErrorBody),
+    ))]
 pub async fn sms_receipts(
     State(state): State<AppState>,
     request: axum::extract::Request,
@@ -371,8 +413,12 @@ pub struct Bounce {
 
 /// Bounces reported to a webhook by the mail system: a JSON array (at most 1,000).
 #[utoipa::path(post, path = "/v1/channels/email/bounces", tag = "notices",
+    request_body = Vec<schemas::Bounce>,
     security(("bearer" = ["operator"])),
-    responses((status = 200, description = "How many bounces were applied")))]
+    responses(
+        (status = 200, description = "How many bounces were applied", body = schemas::ReportOutcome),
+        (status = 422, description = "More than 1,000 bounces, or a kind not hard or soft; nothing recorded", body = ErrorBody),
+    ))]
 pub async fn email_bounces(
     State(state): State<AppState>,
     JsonBody(bounces): JsonBody<Vec<Bounce>>,
@@ -414,7 +460,7 @@ pub async fn email_bounces(
 
 /// Quarantined contact points.
 #[utoipa::path(get, path = "/v1/quarantine", tag = "notices", security(("bearer" = ["read"])),
-    responses((status = 200, description = "Quarantined contact points")))]
+    responses((status = 200, description = "Quarantined contact points", body = Vec<schemas::ContactPoint>)))]
 pub async fn list_quarantine(State(state): State<AppState>) -> Result<Json<Vec<ContactPointRow>>, ApiError> {
     Ok(Json(state.engine.store.quarantined().await?))
 }
@@ -423,7 +469,10 @@ pub async fn list_quarantine(State(state): State<AppState>) -> Result<Json<Vec<C
 #[utoipa::path(delete, path = "/v1/quarantine/{channel}/{recipient}", tag = "notices",
     params(("channel" = String, Path), ("recipient" = String, Path)),
     security(("bearer" = ["operator"])),
-    responses((status = 204, description = "Lifted"), (status = 404, description = "Not quarantined")))]
+    responses(
+        (status = 204, description = "Lifted"),
+        (status = 404, description = "No failures on record for that contact point", body = ErrorBody),
+    ))]
 pub async fn lift_quarantine(
     State(state): State<AppState>,
     PathParam((channel, recipient)): PathParam<(String, String)>,

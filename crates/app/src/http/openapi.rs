@@ -43,6 +43,8 @@ routes and nothing else.",
         super::notices::show_notice,
         super::notices::show_preferences,
         super::notices::change_preferences,
+        super::notices::unsubscribe_page,
+        super::notices::unsubscribe_post,
         super::notices::sms_receipts,
         super::notices::email_bounces,
         super::notices::list_quarantine,
@@ -60,6 +62,8 @@ routes and nothing else.",
         super::appointments::list,
         super::appointments::show,
         super::appointments::act,
+        super::surveys::question,
+        super::surveys::answer,
         super::surveys::report,
         super::accounts::sign_up,
         super::accounts::cancel,
@@ -106,42 +110,101 @@ impl Modify for BearerScheme {
     }
 }
 
-/// The errors that any authenticated route, or any route with a body, can answer, added
-/// to every operation here rather than repeated on each.
+/// The errors the layers every route passes through can answer, added to each operation
+/// here rather than repeated on each: the token gate (401, 403), the body limit (413, with
+/// the route's own limit), the JSON or form extractor (400, 415), the checks of a body or
+/// a page size (422), the time limit (503) and a failure of the server (500).
 struct SharedErrors;
 
 impl Modify for SharedErrors {
     fn modify(&self, doc: &mut Document) {
-        for item in doc.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.post, &mut item.put].into_iter().flatten() {
-                add_shared_errors(op);
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for op in ops.into_iter().flatten() {
+                add_shared_errors(path, op);
             }
         }
     }
 }
 
-fn add_shared_errors(op: &mut Operation) {
-    let mut shared = Vec::new();
-    if op.security.is_some() {
-        shared.push(("401", "No token, or an unknown one (with `WWW-Authenticate: Bearer`)"));
-        shared.push(("403", "The token's scope does not allow this route"));
-        shared.push(("500", "The server failed; the detail is in its log"));
-        shared.push(("503", "The request took longer than its time limit"));
+/// The body limit of the route at `path`, as `limits::limit_body` enforces it.
+fn body_limit(path: &str) -> usize {
+    match path {
+        "/v1/import" => super::IMPORT_BODY_BYTES_MAX,
+        "/v1/telemetry/events" => crate::detection::intake::BATCH_BODY_BYTES_MAX,
+        "/v1/unsubscribe" | "/v1/surveys/answer" => super::UNSUBSCRIBE_BODY_BYTES_MAX,
+        _ => super::BODY_BYTES_MAX,
     }
-    let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
-    if op.request_body.is_some() {
+}
+
+fn add_shared_errors(path: &str, op: &mut Operation) {
+    let mut shared: Vec<(&str, String)> = Vec::new();
+    let agent = op.security.iter().flatten().any(|requirement| {
+        serde_json::to_value(requirement).is_ok_and(|v| v["bearer"] == serde_json::json!(["agent"]))
+    });
+    if op.security.is_some() {
+        shared.push((
+            "401",
+            "No token, or one that is unknown, expired or revoked (with `WWW-Authenticate: Bearer`)".into(),
+        ));
+        let forbidden = if agent {
+            "Not an agent's token, or the agent is not active"
+        } else {
+            "The token's scope does not allow this route"
+        };
+        shared.push(("403", forbidden.into()));
+        shared.push(("500", "The server failed; the detail is in its log".into()));
+    }
+    shared.push(("503", "The request took longer than its time limit".into()));
+    let params = op.parameters.as_deref().unwrap_or_default();
+    let has_params = !params.is_empty();
+    if let Some(body) = &op.request_body {
+        let limit = body_limit(path);
         shared.push((
             "400",
-            "Malformed JSON (the message names the field, line and column), or a malformed parameter",
+            "Malformed JSON (the message names the field, line and column), or a malformed parameter".into(),
         ));
-        shared.push(("413", "The body is over the route's limit (1 MiB; 256 MiB for /v1/import)"));
-        shared.push(("415", "The body is not sent as application/json"));
+        shared.push((
+            "413",
+            format!("The body is over this route's limit of {}", super::error::byte_size(limit)),
+        ));
+        let media: Vec<&str> = body.content.keys().map(String::as_str).collect();
+        shared.push(("415", format!("The body is not sent as {}", media.join(" or "))));
+        shared.push(("422", "Refused, nothing recorded; `details` names each problem".into()));
     } else if has_params {
-        shared.push(("400", "A malformed path or query parameter"));
+        shared.push(("400", "A malformed path or query parameter".into()));
+    }
+    if params.iter().any(|p| p.name == "limit") {
+        shared.push(("422", "`limit` is out of its range".into()));
     }
     for (status, description) in shared {
-        op.responses.responses.entry(status.to_string()).or_insert_with(|| error_response(description));
+        op.responses.responses.entry(status.to_string()).or_insert_with(|| error_response(&description));
     }
+}
+
+/// The document as served at `now`: the example declaration of `POST /v1/incidents` has
+/// its estimate and next update an hour and four hours after `now`, on the demo's hub,
+/// so it is accepted as it stands (a static instant would be in the past one day).
+pub fn document_at(now: jiff::Timestamp) -> Document {
+    let mut doc = document().clone();
+    let plus =
+        |hours: i64| now.checked_add(jiff::SignedDuration::from_hours(hours)).unwrap_or(now).to_string();
+    let example = serde_json::json!({
+        "elements": ["R1-H1"],
+        "cause": "Fibre cut near Hub 1",
+        "message": "Crews are on site and splicing the cable.",
+        "etr": plus(4),
+        "next_update_by": plus(1),
+        "translations": {"es": {"cause": "Corte de fibra cerca del nodo 1", "message": "Los equipos están empalmando el cable."}},
+        "attributes": {"storm": true},
+    });
+    let op = doc.paths.paths.get_mut("/v1/incidents").and_then(|item| item.post.as_mut());
+    if let Some(content) =
+        op.and_then(|op| op.request_body.as_mut()).and_then(|b| b.content.get_mut("application/json"))
+    {
+        content.example = Some(example);
+    }
+    doc
 }
 
 /// Bodies a route accepts but does not need. (utoipa marks a body optional only when its
@@ -185,26 +248,27 @@ pub mod schemas {
     #[derive(ToSchema)]
     pub struct Declaration {
         /// Element ids; every active customer at or below them is affected.
-        #[schema(example = json!(["hub1"]))]
+        #[schema(example = json!(["R1-H1"]), min_items = 1, max_items = 1000)]
         pub elements: Vec<String>,
-        /// The public cause, as customers will read it.
-        #[schema(example = "Fibre cut near Hub 1")]
+        /// The public cause, as customers will read it: not blank, at most 2,000 bytes.
+        #[schema(example = "Fibre cut near Hub 1", min_length = 1, max_length = 2000, pattern = "\\S")]
         pub cause: String,
-        /// What is being done about it.
+        /// What is being done about it; at most 2,000 bytes.
+        #[schema(max_length = 2000)]
         pub message: String,
         /// Estimated time of restoration; must be after now. Absent (or null): no
         /// estimate yet, and customers are told one will follow.
-        #[schema(value_type = Option<String>, format = DateTime, required = false, example = "2026-11-23T16:00:00Z")]
+        #[schema(value_type = Option<String>, format = DateTime, required = false)]
         pub etr: Option<String>,
         /// The next update will come by then at the latest; must be after now.
-        #[schema(value_type = String, format = DateTime, example = "2026-11-23T13:00:00Z")]
+        #[schema(value_type = String, format = DateTime)]
         pub next_update_by: String,
         /// When service was lost, if before the declaration; defaults to now.
         #[schema(value_type = Option<String>, format = DateTime, required = false)]
         pub started_at: Option<String>,
         /// Defaults to `acknowledged`.
         #[schema(required = false, default = "acknowledged")]
-        pub state: IncidentState,
+        pub state: OperatorState,
         /// The cause and message in other languages, by locale tag (`es`, `fr-CA`): a
         /// customer reads the one for their locale, else their language, else the text
         /// above.
@@ -214,8 +278,27 @@ pub mod schemas {
         /// 64, each text (at most 256 bytes), an integer or a boolean.
         /// `customers_affected` is refused: amends sets it to the customers the incident
         /// affected.
-        #[schema(required = false, value_type = Object, example = json!({"storm": true}))]
-        pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
+        #[schema(required = false, example = json!({"storm": true}))]
+        pub attributes: std::collections::BTreeMap<String, AttributeValue>,
+    }
+
+    /// An attribute of an outage: text (at most 256 bytes), an integer or a boolean.
+    #[derive(ToSchema, serde::Serialize)]
+    #[serde(untagged)]
+    pub enum AttributeValue {
+        Text(String),
+        Integer(i64),
+        Flag(bool),
+    }
+
+    /// The states an operator may set; `detected` is detection's and `resolved` the
+    /// resolve route's.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum OperatorState {
+        Acknowledged,
+        Identified,
+        Monitoring,
     }
 
     /// One language's version of an entry's text (each field only where the entry has it).
@@ -237,7 +320,7 @@ pub mod schemas {
         #[schema(value_type = Option<String>, format = DateTime, required = false)]
         pub next_update_by: Option<String>,
         #[schema(required = false)]
-        pub state: Option<IncidentState>,
+        pub state: Option<OperatorState>,
         /// A new public cause, as customers will read it.
         #[schema(required = false)]
         pub cause: Option<String>,
@@ -269,8 +352,8 @@ pub mod schemas {
         #[schema(value_type = Option<String>, format = DateTime)]
         pub credited_at: Option<String>,
         /// The declaration's attributes, when it had any.
-        #[schema(required = false, value_type = Option<Object>)]
-        pub attributes: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+        #[schema(required = false)]
+        pub attributes: Option<std::collections::BTreeMap<String, AttributeValue>>,
     }
 
     /// One customer's part in a detected incident.
@@ -439,5 +522,725 @@ pub mod schemas {
         pub imported: BookCounts,
         /// Rows in the store after the import.
         pub total: BookCounts,
+    }
+
+    /// A notice's delivery status.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum NoticeStatus {
+        Queued,
+        Sending,
+        Sent,
+        Delivered,
+        Failed,
+        Suppressed,
+    }
+
+    /// What a person in the directory may do: an agent owns cases; a lead and an admin
+    /// act on any.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum AgentRole {
+        Agent,
+        Lead,
+        Admin,
+    }
+
+    /// An OpenAPI 3.1 document (this one).
+    #[derive(ToSchema)]
+    pub struct OpenApiDocument {
+        #[schema(example = "3.1.0")]
+        pub openapi: String,
+        pub info: DocumentInfo,
+        /// Path to its operations, by method.
+        #[schema(value_type = std::collections::BTreeMap<String, std::collections::BTreeMap<String, serde_json::Value>>)]
+        pub paths: (),
+    }
+
+    #[derive(ToSchema)]
+    pub struct DocumentInfo {
+        pub title: String,
+        pub version: String,
+    }
+
+    /// A channel amends sends by.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum Channel {
+        Email,
+        Sms,
+        Webhook,
+    }
+
+    /// What a customer chooses about: a notice kind, or all of a case's or a visit's.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum Topic {
+        Acknowledgement,
+        Update,
+        EtrChange,
+        Restored,
+        Credit,
+        StillDown,
+        Case,
+        Appointment,
+        Account,
+        Survey,
+    }
+
+    /// A daily window of the customer's wall-clock time, `HH:MM` to `HH:MM` (it may cross
+    /// midnight); the start and end differ.
+    #[derive(ToSchema)]
+    pub struct QuietHours {
+        #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "22:00")]
+        pub start: String,
+        #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "07:00")]
+        pub end: String,
+    }
+
+    /// A customer's notice preferences: what applies, and what they chose.
+    #[derive(ToSchema)]
+    pub struct PreferencesView {
+        pub customer_id: String,
+        /// Every topic with the channels it goes by: the customer's choice, else the default.
+        #[schema(value_type = std::collections::BTreeMap<String, Vec<Channel>>)]
+        pub channels: (),
+        /// Only the topics the customer chose.
+        #[schema(value_type = std::collections::BTreeMap<String, Vec<Channel>>)]
+        pub chosen: (),
+        pub quiet_hours: Option<QuietHours>,
+        /// Topics that are sent during quiet hours too.
+        pub urgent: Vec<Topic>,
+        /// When they were last changed; null if never.
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub updated_at: Option<String>,
+    }
+
+    /// A change of preferences: only the fields given change. A topic set to `null` in
+    /// `channels` returns to the default; `"quiet_hours": null` removes them.
+    #[derive(ToSchema)]
+    #[schema(example = json!({"channels": {"update": ["email"], "credit": null}, "quiet_hours": {"start": "22:00", "end": "07:00"}, "urgent": ["restored"]}))]
+    pub struct PreferencesChange {
+        /// Topic to its channels (an empty list: none), or null for the default.
+        #[schema(required = false, value_type = std::collections::BTreeMap<String, Option<Vec<Channel>>>)]
+        pub channels: (),
+        #[schema(required = false)]
+        pub quiet_hours: Option<QuietHours>,
+        #[schema(required = false)]
+        pub urgent: Vec<Topic>,
+    }
+
+    /// One step of a notice's history.
+    #[derive(ToSchema)]
+    pub struct NoticeEvent {
+        pub key: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub at: String,
+        /// `queued`, `held`, `retry`, `sending`, `sent`, `delivered`, `failed` or `suppressed`.
+        pub status: String,
+        pub detail: Option<String>,
+    }
+
+    /// One notice and its status history, from queued on.
+    #[derive(ToSchema)]
+    pub struct NoticeRecord {
+        pub notice: NoticeRow,
+        pub history: Vec<NoticeEvent>,
+    }
+
+    /// A delivery receipt from an SMS gateway.
+    #[derive(ToSchema)]
+    pub struct SmsReceipt {
+        /// The gateway's message id, as it answered when the message was sent.
+        pub provider_id: String,
+        /// `delivered`; `failed`, `undelivered`, `rejected` or `expired`; any other
+        /// (`queued`, `sent`, `accepted`) is counted as ignored.
+        pub status: String,
+        #[schema(required = false)]
+        pub detail: Option<String>,
+    }
+
+    /// Twilio's status callback, form-encoded.
+    #[derive(ToSchema)]
+    pub struct TwilioStatus {
+        #[schema(rename = "MessageSid")]
+        pub message_sid: String,
+        #[schema(rename = "MessageStatus")]
+        pub message_status: String,
+        #[schema(rename = "ErrorCode", required = false)]
+        pub error_code: Option<String>,
+    }
+
+    /// A bounce reported by the mail system.
+    #[derive(ToSchema)]
+    pub struct Bounce {
+        /// The notice key, from the bounced message's `X-Amends-Notice-Key` header.
+        pub key: String,
+        /// `hard`: the address does not work (the notice failed; the address counts
+        /// towards quarantine). `soft`: a full mailbox, left to the relay's retries.
+        pub kind: BounceKind,
+        #[schema(required = false)]
+        pub detail: Option<String>,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum BounceKind {
+        Hard,
+        Soft,
+    }
+
+    /// What a batch of receipts or bounces did.
+    #[derive(ToSchema)]
+    pub struct ReportOutcome {
+        /// Reports that moved a notice on.
+        pub applied: u64,
+        /// Reports about no sent notice known here (or in-between statuses), left alone.
+        pub ignored: u64,
+    }
+
+    /// A contact point that failed for good at least once since its last success.
+    #[derive(ToSchema)]
+    pub struct ContactPoint {
+        pub channel: String,
+        pub recipient: String,
+        pub hard_failures: i32,
+        /// Set once it is quarantined: nothing more is sent there.
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub quarantined_at: Option<String>,
+        pub last_error: Option<String>,
+        #[schema(value_type = String, format = DateTime)]
+        pub updated_at: String,
+    }
+
+    /// How many people were written.
+    #[derive(ToSchema)]
+    pub struct AgentsWritten {
+        pub written: u64,
+    }
+
+    /// Where a case comes from, tagged by `kind`; `incident_id` or `appointment_id` for
+    /// those kinds.
+    #[derive(ToSchema)]
+    pub struct CaseSource {
+        pub kind: CaseSourceKind,
+        #[schema(required = false)]
+        pub incident_id: String,
+        #[schema(required = false)]
+        pub appointment_id: String,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum CaseSourceKind {
+        Contact,
+        Incident,
+        Appointment,
+        Manual,
+    }
+
+    /// Whose fault the mishap was; for reporting only.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum Fault {
+        Company,
+        Customer,
+        Unknown,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum CaseStatus {
+        Open,
+        Paused,
+        Fixed,
+        Closed,
+    }
+
+    /// The five steps of a recovery, in order.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum PlaybookStepName {
+        Acknowledge,
+        OwnAndFix,
+        Lessen,
+        Memory,
+        Extend,
+    }
+
+    /// Who did something, and when.
+    #[derive(ToSchema)]
+    pub struct Done {
+        #[schema(value_type = String, format = DateTime)]
+        pub at: String,
+        pub by: String,
+    }
+
+    /// What a step still needs.
+    #[derive(ToSchema)]
+    pub struct Due {
+        /// The deadline, or when amends does it; null: no deadline.
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub at: Option<String>,
+        pub passed: bool,
+        /// Whether amends does it rather than a person.
+        pub automatic: bool,
+    }
+
+    #[derive(ToSchema)]
+    pub struct PlaybookStep {
+        pub step: PlaybookStepName,
+        pub done: Option<Done>,
+        /// For the timed steps once done: whether within the target.
+        pub within_target: Option<bool>,
+        pub due: Option<Due>,
+    }
+
+    /// A case's playbook as of now.
+    #[derive(ToSchema)]
+    pub struct Playbook {
+        pub status: CaseStatus,
+        pub owner: String,
+        pub steps: Vec<PlaybookStep>,
+        /// The first step a person has to do now.
+        pub next: Option<PlaybookStepName>,
+        /// The customer's time so far and the target time, as ISO 8601 durations.
+        #[schema(example = "PT2H30M")]
+        pub customer_time: String,
+        #[schema(example = "PT48H")]
+        pub target_time: String,
+    }
+
+    /// What a case event changed.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum CaseEventType {
+        Opened,
+        FirstResponse,
+        HandoverOffered,
+        HandoverAccepted,
+        HandoverDeclined,
+        HandoverWithdrawn,
+        Paused,
+        Resumed,
+        Compensated,
+        Goodwill,
+        Fixed,
+        MemoryNote,
+        FollowUp,
+        Closed,
+        Reopened,
+        Escalated,
+    }
+
+    /// One event of a case's log: when, by whom (an agent, or `amends`), and the change,
+    /// whose own fields (`message`, `note`, `reason`, `amount_minor`, ...) sit beside these.
+    #[derive(ToSchema)]
+    pub struct CaseEvent {
+        #[schema(value_type = String, format = DateTime)]
+        pub at: String,
+        pub by: String,
+        #[schema(rename = "type")]
+        pub kind: CaseEventType,
+    }
+
+    /// A ledger entry as stored: `lines_json` holds the lines as JSON text.
+    #[derive(ToSchema)]
+    pub struct StoredCredit {
+        pub key: String,
+        pub customer_id: String,
+        pub source_event: String,
+        pub policy_id: String,
+        pub policy_version: i64,
+        pub amount_minor: i64,
+        pub currency: String,
+        #[schema(value_type = String, format = Date)]
+        pub statement: String,
+        pub explanation: String,
+        pub lines_json: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub created_at: String,
+    }
+
+    /// A case: the record, the playbook as of now, the log, and what the customer was
+    /// already told and credited.
+    #[derive(ToSchema)]
+    pub struct CaseView {
+        pub case_id: String,
+        pub customer_id: String,
+        pub owner: String,
+        pub status: CaseStatus,
+        pub source: CaseSource,
+        pub fault: Fault,
+        pub summary: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub first_contact_at: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub opened_at: String,
+        /// The hand-over waiting for acceptance: to whom.
+        pub handover_to: Option<String>,
+        pub playbook: Playbook,
+        pub events: Vec<CaseEvent>,
+        pub customer_notices: Vec<NoticeRow>,
+        pub customer_credits: Vec<StoredCredit>,
+    }
+
+    /// The open incident a contact is attached to, as the customer reads it.
+    #[derive(ToSchema)]
+    pub struct IncidentBrief {
+        pub incident_id: String,
+        pub state: IncidentState,
+        /// In the customer's language where the operator gave one.
+        pub cause: String,
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub etr: Option<String>,
+        /// The estimate in the customer's zone and language.
+        pub etr_local: Option<String>,
+        pub next_update_by_local: Option<String>,
+    }
+
+    /// One notice about the incident the customer was sent or is due.
+    #[derive(ToSchema)]
+    pub struct Told {
+        pub kind: String,
+        pub channel: Channel,
+        pub status: String,
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub sent_at: Option<String>,
+    }
+
+    /// What the person who took a contact answers from.
+    #[derive(ToSchema)]
+    pub struct ContactAnswer {
+        pub contact_id: i64,
+        pub customer_id: String,
+        pub incident: Option<IncidentBrief>,
+        /// Whether a notice about it had reached the customer before this contact.
+        pub told_before: bool,
+        pub told: Vec<Told>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct EstimateAccuracy {
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub first: Option<String>,
+        /// Resolution minus the first estimate, in seconds: positive when late.
+        pub first_error_s: Option<i64>,
+        pub given: u64,
+        pub lapsed: u64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct ContactShare {
+        pub total: u64,
+        pub told_before: u64,
+        pub told_before_per_mille: Option<u64>,
+    }
+
+    /// How well one incident was handled. Durations are seconds from the outage's start.
+    #[derive(ToSchema)]
+    pub struct IncidentMetrics {
+        pub incident_id: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub started_at: String,
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub resolved_at: Option<String>,
+        pub customers_told: u64,
+        pub first_notice_after_s: Option<i64>,
+        pub all_told_after_s: Option<i64>,
+        pub estimates: EstimateAccuracy,
+        pub credited_after_s: Option<i64>,
+        pub contacts: ContactShare,
+    }
+
+    /// A set of durations in seconds: how many, the median and the longest.
+    #[derive(ToSchema)]
+    pub struct Seconds {
+        pub count: u64,
+        pub median_s: Option<i64>,
+        pub max_s: Option<i64>,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum SurveyGroupName {
+        Agent,
+        IncidentCase,
+        IncidentCustomer,
+        NoProblem,
+    }
+
+    /// A report's group, tagged by `group`: `owner` for an agent's own cases, `round` for
+    /// the no-problem control.
+    #[derive(ToSchema)]
+    pub struct SurveyGroup {
+        pub group: SurveyGroupName,
+        #[schema(required = false)]
+        pub owner: String,
+        #[schema(required = false)]
+        pub round: String,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum Scale {
+        Nps,
+        Csat,
+    }
+
+    /// One group's scores next to what happened after.
+    #[derive(ToSchema)]
+    pub struct SurveyRow {
+        pub group: SurveyGroup,
+        pub scale: Scale,
+        pub count: u64,
+        pub mean_tenths: Option<i64>,
+        pub nps_per_mille: Option<i64>,
+        pub satisfied_per_mille: Option<i64>,
+        pub reopened_per_mille: Option<i64>,
+        pub repeat_contact_per_mille: Option<i64>,
+        pub credited_per_mille: Option<i64>,
+        pub cancelled_within_90_days_per_mille: Option<i64>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct DecisionCount {
+        /// `sent`, `not_sampled` or `suppressed`.
+        pub decision: String,
+        pub reason: Option<String>,
+        pub count: u64,
+    }
+
+    /// Scores by group next to outcomes, and every decision counted.
+    #[derive(ToSchema)]
+    pub struct SurveyReport {
+        pub rows: Vec<SurveyRow>,
+        /// NPS of customers recovered from an incident minus that of customers with no
+        /// problem, per mille; null until both groups have answers.
+        pub recovery_paradox_per_mille: Option<i64>,
+        pub decisions: Vec<DecisionCount>,
+    }
+
+    /// Recovery over a period.
+    #[derive(ToSchema)]
+    pub struct RecoveryMetrics {
+        #[schema(value_type = String, format = DateTime)]
+        pub from: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub to: String,
+        pub incidents: u64,
+        pub time_to_first_notice: Seconds,
+        pub time_to_all_told: Seconds,
+        pub contacts: u64,
+        pub told_before_contact_per_mille: Option<u64>,
+        pub first_estimate_error: Seconds,
+        pub time_to_credit: Seconds,
+        pub credits: u64,
+        pub credited_without_asking_per_mille: Option<u64>,
+        pub visits_ended: u64,
+        pub visits_failed: u64,
+        pub missed_appointment_per_mille: Option<u64>,
+        pub cases: u64,
+        pub first_response: Seconds,
+        pub resolution: Seconds,
+        pub cancel_steps_max: i32,
+        pub sign_up_steps_max: i32,
+        pub cancellations: u64,
+        pub sign_ups: u64,
+        pub surveys: SurveyReport,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum AppointmentStatus {
+        Booked,
+        Arrived,
+        Completed,
+        CancelledByCustomer,
+        CancelledByProvider,
+        Missed,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum FailureKind {
+        NoShow,
+        LateCancellation,
+    }
+
+    /// A failed visit: what went wrong, and when (fixed by the record).
+    #[derive(ToSchema)]
+    pub struct Failure {
+        pub kind: FailureKind,
+        #[schema(value_type = String, format = DateTime)]
+        pub at: String,
+    }
+
+    /// A slot held for the rebooking of a failed visit until `until`.
+    #[derive(ToSchema)]
+    pub struct Hold {
+        pub technician_id: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub start: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub end: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub until: String,
+    }
+
+    /// Who acted on a visit, and how.
+    #[derive(ToSchema)]
+    pub struct AppointmentActionRecord {
+        pub reference: String,
+        pub version: i64,
+        /// `arrive`, `complete`, `cancel_by_customer` or `cancel_by_provider`.
+        pub action: String,
+        pub actor: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub at: String,
+    }
+
+    /// A visit: its record, its failure as of now, held slots, and what it caused.
+    #[derive(ToSchema)]
+    pub struct AppointmentView {
+        #[schema(example = "APT-2858-5588")]
+        pub reference: String,
+        pub customer_id: String,
+        pub technician_id: Option<String>,
+        pub owner: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub window_start: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub window_end: String,
+        pub status: AppointmentStatus,
+        #[schema(value_type = String, format = DateTime)]
+        pub booked_at: String,
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub arrived_at: Option<String>,
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub completed_at: Option<String>,
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub cancelled_at: Option<String>,
+        pub cancel_notice_secs: Option<i64>,
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub missed_at: Option<String>,
+        pub rebooked_from: Option<String>,
+        /// When amends finished checking it after its window (or its cancellation).
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub checked_at: Option<String>,
+        pub version: i64,
+        pub failure: Option<Failure>,
+        pub holds: Vec<Hold>,
+        pub notices: Vec<NoticeRow>,
+        pub credits: Vec<StoredCredit>,
+        pub actions: Vec<AppointmentActionRecord>,
+    }
+
+    /// A customer just signed up.
+    #[derive(ToSchema)]
+    pub struct SignedUp {
+        pub customer_id: String,
+        /// `active`.
+        pub status: String,
+        /// Requests the sign-up took: 1.
+        pub steps: u32,
+    }
+
+    #[derive(ToSchema)]
+    pub struct Offer {
+        pub id: String,
+        pub text: String,
+    }
+
+    #[derive(ToSchema)]
+    pub struct Ease {
+        pub cancel_steps: u64,
+        pub sign_up_steps: u64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct CycleSpan {
+        #[schema(value_type = String, format = DateTime)]
+        pub start: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub end: String,
+    }
+
+    /// One line of a final bill.
+    #[derive(ToSchema)]
+    pub struct BillLine {
+        pub code: BillLineCode,
+        /// Signed minor units: positive is charged, negative is owed to the customer.
+        pub minor: i64,
+        pub explanation: String,
+        /// The part of the cycle the line is for, in seconds (0 for credits).
+        pub seconds: i64,
+    }
+
+    /// What a line of the final bill is.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum BillLineCode {
+        UnusedRefund,
+        UsedCharge,
+        Credits,
+    }
+
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum AuditStepKind {
+        Requested,
+        ReasonSkipped,
+        ReasonGiven,
+        RetentionOfferShown,
+        FinalBillComputed,
+        Confirmed,
+    }
+
+    /// A step's kind, and its own fields (`channel`, `reason`, `offer_id`, `total_minor`,
+    /// `reference` and `effective_at`) beside it.
+    #[derive(ToSchema)]
+    pub struct AuditStepChange {
+        pub kind: AuditStepKind,
+    }
+
+    /// The final bill: each line explained, the total signed.
+    #[derive(ToSchema)]
+    pub struct FinalBill {
+        #[schema(value_type = String, format = DateTime)]
+        pub effective_at: String,
+        pub cycle: CycleSpan,
+        pub lines: Vec<BillLine>,
+        pub total_minor: i64,
+        pub currency: String,
+        /// Why the cycle has no line, when it has none.
+        #[schema(required = false)]
+        pub notes: Vec<String>,
+    }
+
+    /// One recorded step of a cancellation: when, and what (`step` names it, and its own
+    /// fields sit beside).
+    #[derive(ToSchema)]
+    pub struct AuditStep {
+        #[schema(value_type = String, format = DateTime)]
+        pub at: String,
+        pub step: AuditStepChange,
+    }
+
+    /// The confirmation of a cancellation.
+    #[derive(ToSchema)]
+    pub struct CancellationView {
+        #[schema(example = "CXL-2858-5588")]
+        pub reference: String,
+        pub customer_id: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub requested_at: String,
+        #[schema(value_type = String, format = DateTime)]
+        pub effective_at: String,
+        pub reason: Option<String>,
+        pub retention_offer: Option<Offer>,
+        pub final_bill: FinalBill,
+        pub ease: Ease,
+        pub audit: Vec<AuditStep>,
     }
 }

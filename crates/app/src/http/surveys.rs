@@ -10,17 +10,17 @@
 //! A forged, altered or expired link gets a page that names nobody.
 
 use super::AppState;
-use super::error::{ApiError, QueryParams};
+use super::error::{ApiError, ErrorBody, FormBody, QueryParams};
 use super::notices::TokenQuery;
 use super::pages;
 use crate::recovery::surveys::{SurveyReportView, SurveysError};
 use amends_core::survey::SurveyError;
-use axum::Form;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 fn refusal(error: &SurveysError) -> Response {
     match error {
@@ -49,7 +49,17 @@ fn refusal(error: &SurveysError) -> Response {
     }
 }
 
-/// The confirmation step: the question and a button per score; nothing is recorded.
+/// The confirmation step: the question and a button per score; nothing is recorded (mail
+/// scanners follow links). No token but the link's.
+#[utoipa::path(get, path = "/v1/surveys/answer", tag = "surveys", params(TokenQuery),
+    responses(
+        (status = 200, description = "The question, a button per score", content_type = "text/html", body = String),
+        (status = 400, description = "A forged or altered link (a page naming nobody), or no `token`",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 409, description = "Answered already", content_type = "text/html", body = String),
+        (status = 410, description = "The link has expired", content_type = "text/html", body = String),
+        (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
+    ))]
 pub async fn question(State(state): State<AppState>, QueryParams(q): QueryParams<TokenQuery>) -> Response {
     let question = match state.engine.survey_question(&q.token).await {
         Ok(question) => question,
@@ -73,16 +83,32 @@ pub async fn question(State(state): State<AppState>, QueryParams(q): QueryParams
     pages::question("One question", ask, &q.token, scale.min_score()..=scale.max_score())
 }
 
-#[derive(Debug, Deserialize)]
+/// The page's form.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct AnswerForm {
+    /// A score on the survey's scale: 0 to 10 (NPS) or 1 to 5 (CSAT).
+    #[schema(example = "9")]
     pub score: String,
 }
 
 /// Records the answer; a second answer, a score off the scale or an expired link is refused.
+#[utoipa::path(post, path = "/v1/surveys/answer", tag = "surveys", params(TokenQuery),
+    request_body(content = AnswerForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Recorded", content_type = "text/html", body = String),
+        (status = 400, description = "A forged or altered link (a page naming nobody), no `token`, or a form without `score`",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 409, description = "Answered already", content_type = "text/html", body = String),
+        (status = 410, description = "The link has expired", content_type = "text/html", body = String),
+        (status = 413, description = "A body over 4 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not form-encoded", body = ErrorBody),
+        (status = 422, description = "Not a score on the survey's scale", content_type = "text/html", body = String),
+        (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
+    ))]
 pub async fn answer(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<TokenQuery>,
-    Form(form): Form<AnswerForm>,
+    FormBody(form): FormBody<AnswerForm>,
 ) -> Response {
     match state.engine.answer_survey(&q.token, &form.score).await {
         Ok(_) => pages::message(StatusCode::OK, "Thank you", &["Your answer is recorded."]),
@@ -94,7 +120,7 @@ pub async fn answer(
 /// from an incident, customers with no problem) next to what happened after, the recovery
 /// paradox, and every decision (sent, not sampled, suppressed and why) counted.
 #[utoipa::path(get, path = "/v1/surveys/report", tag = "surveys", security(("bearer" = ["read"])),
-    responses((status = 200, description = "The report", body = Object)))]
+    responses((status = 200, description = "The report", body = crate::http::openapi::schemas::SurveyReport)))]
 pub async fn report(State(state): State<AppState>) -> Result<Json<SurveyReportView>, ApiError> {
     state.engine.survey_report().await.map(Json).map_err(|e| match e {
         SurveysError::Engine(e) => e.into(),

@@ -207,9 +207,9 @@ pub struct BookRequest {
     #[serde(default)]
     pub technician_id: Option<String>,
     /// The window, in UTC, to the second.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = DateTime)]
     pub start: Timestamp,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = DateTime)]
     pub end: Timestamp,
     /// Who owns the visit (a failure opens a case for them); the booker when absent.
     #[serde(default)]

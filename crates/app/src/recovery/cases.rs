@@ -97,6 +97,7 @@ pub struct AgentInput {
     pub id: String,
     pub name: String,
     /// `agent`, `lead` or `admin`.
+    #[schema(value_type = crate::http::openapi::schemas::AgentRole)]
     pub role: String,
     /// The lead their cases escalate to (a lead or an admin in the same list or stored).
     #[serde(default)]
