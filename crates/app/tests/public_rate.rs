@@ -44,6 +44,15 @@ async fn a_client_past_its_burst_is_told_to_wait_and_a_forged_link_writes_nothin
     assert_eq!(get(forged).await.status(), 400, "a second later, one more");
     assert_eq!(get(forged).await.status(), 429);
 
+    // The API description says so.
+    let doc = server.get("/openapi.json", None).await.body;
+    for (path, method) in
+        [("/v1/unsubscribe", "get"), ("/v1/unsubscribe", "post"), ("/v1/surveys/answer", "post")]
+    {
+        let answers = &doc["paths"][path][method]["responses"];
+        assert!(answers["429"].is_object(), "{path} {method}: {answers}");
+    }
+
     // Checking the links stored no key: nothing was ever signed, so nothing is stored.
     for name in ["opt_out_key", "survey_link_key"] {
         assert_eq!(server.engine.store.secret(name).await.unwrap(), None, "{name}");

@@ -177,6 +177,17 @@ fn add_shared_errors(path: &str, op: &mut Operation) {
     if params.iter().any(|p| p.name == "limit") {
         shared.push(("422", "`limit` is out of its range".into()));
     }
+    if matches!(path, "/v1/unsubscribe" | "/v1/surveys/answer") {
+        shared.push((
+            "429",
+            format!(
+                "Over this client's limit ({} at once, then {} a minute, by default): wait the \
+                 `Retry-After` seconds",
+                super::rate::PUBLIC_BURST,
+                super::rate::PUBLIC_REQUESTS_PER_MINUTE
+            ),
+        ));
+    }
     for (status, description) in shared {
         op.responses.responses.entry(status.to_string()).or_insert_with(|| error_response(&description));
     }
