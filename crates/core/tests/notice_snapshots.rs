@@ -13,6 +13,7 @@
 use amends_core::book::Locale;
 use amends_core::cldr;
 use amends_core::credit_words::CreditedLine;
+use amends_core::incident::{ByLocale, for_locale};
 use amends_core::money::{Currency, Money, format_for_locale};
 use amends_core::notice::{Instants, NoticeContext, NoticeKind, TemplateForm, Templates, format_local};
 use amends_core::policy::{Basis, ProratedBasis};
@@ -38,6 +39,34 @@ fn at(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
+const CAUSE_EN: &str = "A fibre cable was cut by roadworks";
+const MESSAGE_EN: &str = "Crews are on site and splicing the cable";
+
+/// The operator's cause in the shipped languages, as `--translation` gives them.
+fn causes() -> ByLocale {
+    [
+        ("es", "Unas obras han cortado un cable de fibra"),
+        ("fr", "Des travaux ont coupé un câble de fibre"),
+        ("de", "Bauarbeiten haben ein Glasfaserkabel durchtrennt"),
+        ("pt", "Uma obra cortou um cabo de fibra"),
+    ]
+    .into_iter()
+    .map(|(l, t)| (l.to_string(), t.to_string()))
+    .collect()
+}
+
+fn messages() -> ByLocale {
+    [
+        ("es", "Los técnicos ya están empalmando el cable"),
+        ("fr", "Les équipes sont sur place et raccordent le câble"),
+        ("de", "Unsere Techniker spleißen das Kabel bereits"),
+        ("pt", "As equipes já estão emendando o cabo"),
+    ]
+    .into_iter()
+    .map(|(l, t)| (l.to_string(), t.to_string()))
+    .collect()
+}
+
 /// One outage, one case, one visit and one cancellation, as a customer in `locale` and
 /// `zone` paying in `currency` reads them.
 fn context(locale: &Locale, zone: &TimeZone, currency: &str) -> NoticeContext {
@@ -57,8 +86,10 @@ fn context(locale: &Locale, zone: &TimeZone, currency: &str) -> NoticeContext {
         provider_name: "Northwind Fibre".into(),
         customer_name: "Ana Lima".into(),
         incident_id: "INC-000042".into(),
-        cause: "A fibre cable was cut by roadworks".into(),
-        message: "Crews are on site and splicing the cable".into(),
+        // The operator's words as they gave them for this customer's language, looked up
+        // as the fan-out does (`for_locale`); see the "untranslated" variant for the rest.
+        cause: for_locale(&causes(), locale).unwrap_or(CAUSE_EN).into(),
+        message: for_locale(&messages(), locale).unwrap_or(MESSAGE_EN).into(),
         state: "identified".into(),
         update_kind: "update".into(),
         etr_changed: true,
@@ -162,6 +193,14 @@ fn variants(base: &NoticeContext) -> Vec<(NoticeKind, &'static str, NoticeContex
             }),
         ),
         (Acknowledgement, "credits paid on request", with(&|c| c.credit_automatic = false)),
+        (
+            Acknowledgement,
+            "the operator gave no translation",
+            with(&|c| {
+                c.cause = CAUSE_EN.into();
+                c.message = MESSAGE_EN.into();
+            }),
+        ),
         (Credit, "", base.clone()),
         (StillDown, "", base.clone()),
         (
