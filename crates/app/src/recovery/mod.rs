@@ -383,6 +383,7 @@ impl Engine {
             trigger_key: None,
         };
         self.store.append_update(id, &update).await?;
+        crate::failpoint::pass(crate::failpoint::RESOLUTION_RECORDED, 1);
         self.incident(id).await
     }
 
