@@ -22,8 +22,22 @@ pub const DETECTION_LOGGED: &str = "detection.logged";
 pub const DETECTION_APPLIED: &str = "detection.applied";
 /// A point detection passes once per incident it records as opened.
 pub const DETECTION_RECORDING: &str = "detection.recording";
-/// A point the fan-out passes once per batch of notices it writes.
+/// A point the fan-out passes once per batch of notices it writes (of restoration, credit
+/// or any other notices; at most `[delivery] fanout_batch_rows` a batch).
 pub const FANOUT_BATCH: &str = "fanout.batch";
+/// A point a resolution (an operator's, or an alert's) passes once it is recorded in the
+/// incident's timeline, before any notice or credit that follows from it is written.
+pub const RESOLUTION_RECORDED: &str = "resolution.recorded";
+/// A point the credit step passes once per incident whose ledger rows it has written (all
+/// of an incident's rows land in one transaction), before its credit notices are queued.
+pub const CREDITS_WRITTEN: &str = "credits.written";
+/// A point the appointment step passes seven times per failed visit it makes good, once
+/// after each step: the failure recorded, the compensation written, the slots held, the
+/// case opened, the compensation recorded on the case, the apology queued, the visit
+/// marked checked. Armed at `7 * k + s`, it kills after step `s` of the `k + 1`th visit.
+pub const APPOINTMENT_STEP: &str = "appointment.step";
+/// The steps [`APPOINTMENT_STEP`] is passed after, per failed visit.
+pub const APPOINTMENT_STEPS: u64 = 7;
 
 struct Armed {
     at: u64,

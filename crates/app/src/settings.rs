@@ -116,6 +116,7 @@ pub struct FileSettings {
 /// quarantine_after = 3          # permanent failures in a row before a contact point is quarantined
 /// updates_cap = 6               # updates per customer, incident and channel
 /// etr_change_min_minutes = 15   # a smaller change of estimate sends nothing
+/// fanout_batch_rows = 50000     # notices rendered and written per batch (1 to 50,000)
 /// public_url = "https://amends.example.com"   # where unsubscribe links point
 ///
 /// [delivery.sms.pacing]         # also [delivery.email.*] and [delivery.webhook.*]
@@ -130,6 +131,10 @@ pub struct DeliverySettings {
     pub quarantine_after: u32,
     pub updates_cap: u32,
     pub etr_change_min_minutes: u32,
+    /// Notices a fan-out renders and writes per batch (one transaction each), at most
+    /// [`crate::recovery::FANOUT_BATCH_ROWS`]: smaller batches hold less in memory and
+    /// keep each transaction short, at some cost in throughput.
+    pub fanout_batch_rows: usize,
     /// The base URL this server is reached at from the internet; unsubscribe links are
     /// `<public_url>/v1/unsubscribe?token=...`.
     pub public_url: String,
@@ -147,6 +152,7 @@ impl Default for DeliverySettings {
             quarantine_after: crate::deliver::QUARANTINE_AFTER_DEFAULT,
             updates_cap: crate::recovery::UPDATES_CAP_DEFAULT,
             etr_change_min_minutes: 15,
+            fanout_batch_rows: crate::recovery::FANOUT_BATCH_ROWS,
             public_url: format!("http://{DEFAULT_LISTEN}"),
             keep_content_days: None,
             email: LaneSettings::default(),
@@ -307,7 +313,7 @@ impl Settings {
             alerts: file.alerts.unwrap_or_default(),
             sms: file.sms,
             webhook: file.webhook,
-            delivery: file.delivery.unwrap_or_default(),
+            delivery: check_delivery(file.delivery.unwrap_or_default())?,
             cases: check_case_rules(file.cases.unwrap_or_default())?,
             appointments: file
                 .appointments
@@ -403,6 +409,7 @@ impl Settings {
             surveys: self.surveys,
             cancellation: self.cancellation.clone(),
             public_url: self.delivery.public_url.trim_end_matches('/').to_string(),
+            fanout_batch_rows: self.delivery.fanout_batch_rows,
             ..EngineConfig::default()
         };
         Ok(Arc::new(Engine::new(store, clock, self.load_templates()?, self.load_policies()?, config)))
@@ -448,6 +455,18 @@ fn lane(channel: &'static str, transport: Arc<dyn Transport>, settings: &LaneSet
         backoff: settings.backoff,
         concurrency: settings.pacing.concurrency.min(crate::deliver::DELIVERY_CONCURRENCY_MAX),
     })
+}
+
+/// `[delivery]` as given, refused when a bound is out of range.
+fn check_delivery(delivery: DeliverySettings) -> Result<DeliverySettings> {
+    let max = crate::recovery::FANOUT_BATCH_ROWS;
+    if !(1..=max).contains(&delivery.fanout_batch_rows) {
+        return Err(anyhow!(
+            "[delivery] fanout_batch_rows = {}: give 1 to {max} notices per batch",
+            delivery.fanout_batch_rows
+        ));
+    }
+    Ok(delivery)
 }
 
 /// The SMTP relay: the file's `[smtp]` table, then the environment and flags over it

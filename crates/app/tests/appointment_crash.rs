@@ -1,18 +1,19 @@
 //! Never twice, never lost, for missed visits, shown by killing the process: `amends tick`
 //! finds 300 no-shows at once and, for each, records it, credits the Ofcom payment, holds
 //! the earliest slots, opens a case and queues the apology. It is killed with SIGKILL at
-//! several points and ticked again; the ledger, the visits, the holds, the cases and the
-//! outbox must come out exactly as in a run that was never interrupted.
+//! chosen steps of chosen visits (`AMENDS_FAILPOINTS=appointment.step=N`), which must be
+//! where the kill landed, and ticked again; the ledger, the visits, the holds, the cases
+//! and the outbox must come out exactly as in a run that was never interrupted.
 
+use amends::failpoint::{self, APPOINTMENT_STEP, APPOINTMENT_STEPS};
 use amends::recovery::appointments::BookRequest;
 use amends::settings::{Overrides, Settings};
 use amends_core::case::{Actor, Role};
 use amends_store::{AppointmentFilter, CaseFilter, NoticeFilter};
 use binary::{amends, copy_db, ok};
 use serde_json::{Value, json};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 #[path = "support/binary.rs"]
 mod binary;
@@ -52,6 +53,7 @@ fn write_files(root: &Path) {
 
 fn run(root: &Path, db: &Path, now: &str) -> std::process::Command {
     let mut cmd = amends(db, now);
+    cmd.env_remove(failpoint::ENV);
     cmd.arg("--config").arg(root.join("amends.toml")).arg("--outbox-file").arg(root.join("outbox.txt"));
     cmd
 }
@@ -134,6 +136,62 @@ fn outcome(db: &Path) -> Value {
     })
 }
 
+/// How far the check got: visits recorded as missed, Ofcom payments, cases opened, cases
+/// with the payment recorded on them, apologies queued, visits marked checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Landed {
+    missed: u64,
+    credits: u64,
+    cases: u64,
+    compensated: u64,
+    apologies: u64,
+    checked: u64,
+}
+
+/// A case's version once everything the check records on it is recorded (each visit's
+/// case is the same steps, so the same version).
+fn full_case_version(outcome: &Value) -> i64 {
+    let versions: Vec<i64> =
+        outcome["cases"].as_array().unwrap().iter().map(|c| c[3].as_i64().unwrap()).collect();
+    assert!(versions.windows(2).all(|w| w[0] == w[1]), "{versions:?}");
+    versions[0]
+}
+
+impl Landed {
+    /// `full`: a case's version once the payment is recorded on it.
+    fn of(outcome: &Value, full: i64) -> Landed {
+        let count = |list: &str, keep: &dyn Fn(&Value) -> bool| {
+            outcome[list].as_array().unwrap().iter().filter(|v| keep(v)).count() as u64
+        };
+        Landed {
+            missed: count("visits", &|v| !v[2].is_null()),
+            credits: count("credits", &|_| true),
+            cases: count("cases", &|_| true),
+            compensated: count("cases", &|c| c[3].as_i64() == Some(full)),
+            apologies: count("notices", &|n| n[0].as_str().unwrap().contains("/appointment_missed/")),
+            checked: count("visits", &|v| v[3] == true),
+        }
+    }
+
+    /// Where a kill after step `step` (1 to 7) of visit `visit + 1` lands: `visit` visits
+    /// made good, and the steps of the next one up to `step`.
+    fn after(visit: u64, step: u64) -> Landed {
+        let done = |s: u64| visit + u64::from(step >= s);
+        Landed {
+            missed: done(1),
+            credits: done(2),
+            cases: done(4),
+            compensated: done(5),
+            apologies: done(6),
+            checked: done(7),
+        }
+    }
+
+    fn writes(&self) -> u64 {
+        self.missed + self.credits + self.cases + self.compensated + self.apologies + self.checked
+    }
+}
+
 #[test]
 fn killed_while_making_good_missed_visits_then_ticked_again_gives_the_same_result() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,31 +201,44 @@ fn killed_while_making_good_missed_visits_then_ticked_again_gives_the_same_resul
 
     let reference = root.join("reference.db");
     copy_db(&template, &reference);
-    let started = Instant::now();
     ok(run(root, &reference, T_CHECK).arg("tick").output().unwrap());
-    let full = started.elapsed();
     let expected = outcome(&reference);
+    let full = full_case_version(&expected);
+    let before = Landed::of(&outcome(&template), full);
+    assert_eq!(before, Landed::after(0, 0), "nothing checked before the tick");
+    let complete = Landed::of(&expected, full);
+    let visits = VISITS as u64;
+    assert_eq!(complete, Landed::after(visits, 0), "every visit made good");
     assert_eq!(expected["credits"].as_array().unwrap().len(), VISITS, "one Ofcom payment per visit");
     assert_eq!(expected["cases"].as_array().unwrap().len(), VISITS);
     ok(run(root, &reference, T_CHECK).arg("tick").output().unwrap());
     assert_eq!(outcome(&reference), expected, "a second tick changes nothing");
 
-    for (i, fraction) in [0.15, 0.35, 0.55, 0.75, 0.9].into_iter().enumerate() {
+    // (visits already made good, the step of the next one after which it is killed)
+    let kills = [(0, 1), (41, 2), (150, 4), (222, 5), (visits - 1, 6), (120, 7)];
+    for (i, (visit, step)) in kills.into_iter().enumerate() {
+        let at = visit * APPOINTMENT_STEPS + step;
         let db = root.join(format!("killed{i}.db"));
         copy_db(&template, &db);
-        let mut child =
-            run(root, &db, T_CHECK).arg("tick").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_secs_f64(full.as_secs_f64() * fraction));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let partial = outcome(&db);
-        eprintln!(
-            "killed at {:.0}%: {} credits, {} cases",
-            fraction * 100.0,
-            partial["credits"].as_array().unwrap().len(),
-            partial["cases"].as_array().unwrap().len()
+        let out = run(root, &db, T_CHECK)
+            .arg("tick")
+            .env(failpoint::ENV, format!("{APPOINTMENT_STEP}={at}"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.signal(), Some(libc::SIGKILL), "step {at}: {}\n{stderr}", out.status);
+        assert!(stderr.contains(&format!("failpoint {APPOINTMENT_STEP} reached")), "{stderr}");
+
+        // The kill landed mid-run, after that step of that visit.
+        let got = Landed::of(&outcome(&db), full);
+        eprintln!("killed after step {step} of visit {}: {got:?}", visit + 1);
+        assert!(
+            before.writes() < got.writes() && got.writes() < complete.writes(),
+            "step {at} landed outside the run: {got:?}"
         );
+        assert_eq!(got, Landed::after(visit, step), "killed after step {step} of visit {}", visit + 1);
+
         ok(run(root, &db, T_CHECK).arg("tick").output().unwrap());
-        assert_eq!(outcome(&db), expected, "killed at {:.0}% of the run", fraction * 100.0);
+        assert_eq!(outcome(&db), expected, "killed after step {step} of visit {}", visit + 1);
     }
 }

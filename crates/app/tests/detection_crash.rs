@@ -8,6 +8,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use support::eventually;
@@ -79,9 +80,11 @@ impl Server {
         Server { child, base }
     }
 
+    /// Kills it with SIGKILL, and checks it was still running (not exited on its own).
     fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
-        self.child.wait().unwrap();
+        let status = self.child.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
     }
 }
 

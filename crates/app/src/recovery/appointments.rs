@@ -579,26 +579,36 @@ impl Engine {
             self.store.mark_appointment_checked(&row.reference, now).await?;
             return Ok(());
         };
+        // A crash test can kill the process after any of the seven steps (see
+        // `failpoint::APPOINTMENT_STEP`); each is passed whether or not it wrote anything.
+        let step = || crate::failpoint::pass(crate::failpoint::APPOINTMENT_STEP, 1);
         let (row, a) = if a.status == AppointmentStatus::Booked {
             let missed = a.record_no_show(now, grace)?;
             (self.store.update_appointment(&with_state(row, &missed)).await?, missed)
         } else {
             (row.clone(), a)
         };
+        step();
         let (credits, compensation, explanation) = self.compensate(&a, &failure, report).await?;
+        step();
         let slots = self.hold_slots(&a, now, report).await?;
+        step();
         let (case_id, owner_name) = self.open_visit_case(&row, &a, &failure, now, report).await?;
+        step();
         self.record_compensation_by_amends(&case_id, &credits).await.map_err(|e| match e {
             super::cases::CasesError::Engine(e) => AppointmentsError::Engine(e),
             other => AppointmentsError::Invalid(other.to_string()),
         })?;
+        step();
         report.notices_queued +=
             self.apologise(&a, &failure, compensation, explanation, &slots, &case_id, &owner_name).await?;
+        step();
         match failure.kind {
             FailureKind::NoShow => report.no_shows += 1,
             FailureKind::LateCancellation => report.late_cancellations += 1,
         }
         self.store.mark_appointment_checked(&row.reference, now).await?;
+        step();
         Ok(())
     }
 

@@ -577,6 +577,7 @@ impl Engine {
         );
         // One call for every policy: all of this incident's ledger rows land together.
         let written = self.store.append_credits(&mut rows).await?;
+        crate::failpoint::pass(crate::failpoint::CREDITS_WRITTEN, 1);
         let written_in = started.elapsed();
         report.credits_written += written.inserted;
         report.credits_unchanged += written.unchanged;

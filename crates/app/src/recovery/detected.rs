@@ -9,7 +9,7 @@
 //! still offline. Each impact records how far its notices have gone (only ever raised), and
 //! every notice key is deterministic, so any of these steps can run again after a crash.
 
-use super::fanout::{Batch, FANOUT_BATCH_ROWS, Instants};
+use super::fanout::{Batch, Instants};
 use super::{Engine, EngineError, FanoutReport};
 use crate::book::LoadedBook;
 use amends_core::incident::{ByLocale, UpdateKind};
@@ -124,7 +124,7 @@ impl Engine {
             }
             groups.sort_by_key(|((_, stage), _)| *stage);
             for ((kinds, stage), due) in groups {
-                for chunk in due.chunks(FANOUT_BATCH_ROWS) {
+                for chunk in due.chunks(self.config.fanout_batch_rows) {
                     for &kind in kinds {
                         let (rows, without_contact) =
                             self.render_impact_notices(book, incident, timeline, kind, chunk).await?;

@@ -1,7 +1,8 @@
 //! Fan-out: one timeline entry becomes one rendered notice per affected customer.
 //!
-//! Rendering is CPU work spread over every core; writing is in batches of
-//! [`FANOUT_BATCH_ROWS`], so memory stays bounded however large the incident. Keys are
+//! Rendering is CPU work spread over every core; writing is in batches of at most
+//! [`FANOUT_BATCH_ROWS`] (`[delivery] fanout_batch_rows`, that by default), so memory
+//! stays bounded however large the incident. Keys are
 //! deterministic, so a fan-out cut short by a crash is simply run again: notices already
 //! queued are left as they are, and the entry is marked done only after its last batch.
 
@@ -21,7 +22,8 @@ use minijinja::value::{Serde, Value, merge_maps};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Notices rendered and written per batch.
+/// Notices rendered and written per batch: the default and the most `[delivery]
+/// fanout_batch_rows` may set.
 pub const FANOUT_BATCH_ROWS: usize = 50_000;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -202,7 +204,7 @@ impl Engine {
         }
     }
 
-    /// Renders `batch` for each of a few customers (at most `FANOUT_BATCH_ROWS`), without
+    /// Renders `batch` for each of a few customers (at most a fan-out batch), without
     /// writing: the caller queues the notices of many batches in one write (`queue_rows`).
     /// Returns the notices and how many customers had no way to be reached.
     pub(crate) async fn render_rows<T: Send + Sync + 'static>(
@@ -212,7 +214,7 @@ impl Engine {
         customers: Vec<(u32, T)>,
         fill: Fill<T>,
     ) -> Result<(Vec<NoticeRow>, u64), EngineError> {
-        debug_assert!(customers.len() <= FANOUT_BATCH_ROWS);
+        debug_assert!(customers.len() <= self.config.fanout_batch_rows);
         let shared = self.shared_batch(batch).await?;
         let (book, templates) = (book.clone(), self.templates.clone());
         let rendered = tokio::task::spawn_blocking(move || {
@@ -222,17 +224,18 @@ impl Engine {
     }
 
     /// Writes rendered notices: those to send, then those declined (no consent), each in
-    /// one transaction per `FANOUT_BATCH_ROWS`.
+    /// one transaction per fan-out batch (`fanout_batch_rows`).
     pub(crate) async fn queue_rows(&self, rows: Vec<NoticeRow>) -> Result<FanoutReport, EngineError> {
         let mut report = FanoutReport::default();
+        let size = self.config.fanout_batch_rows;
         let (mut queued, mut declined): (Vec<NoticeRow>, Vec<NoticeRow>) =
             rows.into_iter().partition(|n| n.status == "queued");
         while !queued.is_empty() || !declined.is_empty() {
-            let mut chunk: Vec<NoticeRow> = queued.drain(..queued.len().min(FANOUT_BATCH_ROWS)).collect();
+            let mut chunk: Vec<NoticeRow> = queued.drain(..queued.len().min(size)).collect();
             if !chunk.is_empty() {
                 report.notices_queued += self.store.enqueue_notices(&mut chunk).await?;
             }
-            let mut chunk: Vec<NoticeRow> = declined.drain(..declined.len().min(FANOUT_BATCH_ROWS)).collect();
+            let mut chunk: Vec<NoticeRow> = declined.drain(..declined.len().min(size)).collect();
             if !chunk.is_empty() {
                 report.declined += self.store.enqueue_notices(&mut chunk).await?;
             }
@@ -277,8 +280,9 @@ impl Engine {
         self.progress
             .start(format!("{}: queuing {} notices", batch.incident_id, batch.kind), customers.len() as u64);
         let customers = Arc::new(customers);
+        let size = self.config.fanout_batch_rows;
         let render = |start: usize| {
-            let end = (start + FANOUT_BATCH_ROWS).min(customers.len());
+            let end = (start + size).min(customers.len());
             let (book, templates, shared, customers) =
                 (book.clone(), self.templates.clone(), shared.clone(), customers.clone());
             tokio::task::spawn_blocking(move || {
@@ -289,14 +293,13 @@ impl Engine {
         let mut start = 0;
         while let Some(rendering) = next.take() {
             let (rows, without_contact) = rendering.await.map_err(join)??;
-            start += FANOUT_BATCH_ROWS;
+            start += size;
             if start < customers.len() {
                 next = Some(render(start));
             }
             report.without_contact += without_contact;
             report += self.queue_rows(rows).await?;
-            self.progress
-                .advance((customers.len() - (start - FANOUT_BATCH_ROWS)).min(FANOUT_BATCH_ROWS) as u64);
+            self.progress.advance((customers.len() - (start - size)).min(size) as u64);
         }
         Ok(report)
     }

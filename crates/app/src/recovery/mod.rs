@@ -24,7 +24,7 @@ pub use credits::{
     outage_attributes,
 };
 pub use detected::{TELEMETRY_SOURCE, due_notice, released};
-pub use fanout::FanoutReport;
+pub use fanout::{FANOUT_BATCH_ROWS, FanoutReport};
 pub use preview::Preview;
 
 use crate::book::{BookError, LoadedBook};
@@ -121,6 +121,9 @@ pub struct EngineConfig {
     pub surveys: amends_core::survey::SurveyRules,
     /// The base URL customers reach this server at, for the links in notices.
     pub public_url: String,
+    /// Notices rendered and written per batch of a fan-out (1 to `FANOUT_BATCH_ROWS`):
+    /// what one batch holds in memory and one transaction writes.
+    pub fanout_batch_rows: usize,
 }
 
 impl Default for EngineConfig {
@@ -140,6 +143,7 @@ impl Default for EngineConfig {
             cancellation: amends_core::cancellation::CancellationRules::default(),
             surveys: amends_core::survey::SurveyRules::default(),
             public_url: "http://127.0.0.1:8080".into(),
+            fanout_batch_rows: FANOUT_BATCH_ROWS,
         }
     }
 }
@@ -379,6 +383,7 @@ impl Engine {
             trigger_key: None,
         };
         self.store.append_update(id, &update).await?;
+        crate::failpoint::pass(crate::failpoint::RESOLUTION_RECORDED, 1);
         self.incident(id).await
     }
 
