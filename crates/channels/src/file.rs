@@ -26,6 +26,10 @@ const BASE64_LINE_CHARS: usize = 76;
 ///
 /// ```
 ///
+/// A non-essential notice carries the link an email would put in its `List-Unsubscribe`
+/// header, as a `List-Unsubscribe: <url>` line after `Subject:`, so the file shows what
+/// the customer would get (and a test can follow it).
+///
 /// A message with attachments gets one `Attachment:` line per file after `Subject:`, and
 /// after the body one section per file: its content in standard base64, 76 characters a
 /// line, so `base64 -d` gives back the exact bytes. Without attachments the block is as
@@ -124,6 +128,9 @@ pub(crate) fn render_block(message: &OutgoingMessage) -> String {
         "=== {} ===\nChannel: {}\nTo: {}\nSubject: {}\n",
         message.key, message.channel, message.recipient, message.subject
     );
+    if let Some(url) = &message.unsubscribe_url {
+        block.push_str(&format!("List-Unsubscribe: <{url}>\n"));
+    }
     for attachment in &message.attachments {
         block.push_str(&format!(
             "Attachment: {} ({}, {} bytes)\n",
@@ -198,6 +205,19 @@ mod tests {
         let expected = "=== n-1 ===\nChannel: sms\nTo: +33612345678\nSubject: Restored\n\nhi\n\n";
         assert_eq!(render_block(&message("hi")), expected);
         assert_eq!(render_block(&message("hi\n")), expected);
+    }
+
+    #[test]
+    fn an_unsubscribe_link_is_shown_as_the_email_header_would_carry_it() {
+        let with = OutgoingMessage {
+            unsubscribe_url: Some("https://care.example.com/v1/unsubscribe?token=t".into()),
+            ..message("hi")
+        };
+        assert_eq!(
+            render_block(&with),
+            "=== n-1 ===\nChannel: sms\nTo: +33612345678\nSubject: Restored\n\
+             List-Unsubscribe: <https://care.example.com/v1/unsubscribe?token=t>\n\nhi\n\n"
+        );
     }
 
     #[test]

@@ -1,0 +1,170 @@
+// The pages a customer opens from a link in a real browser: Debian's chromium, driven by
+// playwright-core (no browser download), checked by axe-core. The links are taken from
+// notices amends actually queued and delivered to its outbox file; the server is a real
+// `amends serve` on 127.0.0.1. Screenshots at phone and desktop width land in
+// target/browser/.
+//
+// Run: (cd web/tests && npm ci && npm test), after `cargo build -p amends`.
+// AMENDS_BIN names another binary; CHROMIUM another browser.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import axe from 'axe-core';
+
+const repo = path.resolve(import.meta.dirname, '../..');
+const bin = process.env.AMENDS_BIN ?? path.join(repo, 'target/debug/amends');
+const shots = path.join(repo, 'target/browser');
+const T0 = '2026-11-23T12:00:00Z';
+
+const SETTINGS = `provider_name = "Example Cable"
+
+[delivery]
+public_url = "https://care.example.com"
+
+[surveys]
+sample_rate_ppm = 1000000
+delay_after_fix = "PT24H"
+per_customer_min_gap = "PT2160H"
+link_valid_for = "PT336H"
+scale = "nps"
+`;
+const PLANS = 'plan_id,name,monthly_price_minor,currency\nfast,Fast,7999,USD\n';
+const TOPOLOGY = 'element_id,parent_id,kind,name\nroot,,region,North\n';
+const CUSTOMERS = `customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status
+C1,Ana Lima,ana@example.com,,en-US,America/New_York,fast,root,M1,1,2020-01-01T00:00:00Z,active
+`;
+const AGENTS = 'id,name,role,lead,active\nlee,Lee Lead,lead,,\nann,Ann Agent,agent,lee,true\n';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amends-browser-'));
+const file = (name) => path.join(dir, name);
+const common = () => ['--config', file('amends.toml'), '--database', file('amends.db'), '--outbox-file', file('outbox.txt')];
+
+function amends(now, ...args) {
+  return execFileSync(bin, [...common(), '--now', now, ...args], { encoding: 'utf8', env: { ...process.env, AMENDS_DATABASE_URL: '' } });
+}
+
+/// Every link of `route` in the outbox, in the order they were delivered.
+function links(route) {
+  const outbox = fs.readFileSync(file('outbox.txt'), 'utf8');
+  const escaped = route.replace(/[/?]/g, (c) => `\\${c}`);
+  return [...outbox.matchAll(new RegExp(`https://care\\.example\\.com${escaped}\\?token=([^\\s>]+)`, 'g'))].map((m) => m[1]);
+}
+
+let server;
+let base;
+let browser;
+
+before(async () => {
+  fs.writeFileSync(file('amends.toml'), SETTINGS);
+  fs.mkdirSync(file('book'));
+  fs.writeFileSync(file('book/plans.csv'), PLANS);
+  fs.writeFileSync(file('book/topology.csv'), TOPOLOGY);
+  fs.writeFileSync(file('book/customers.csv'), CUSTOMERS);
+  fs.writeFileSync(file('agents.csv'), AGENTS);
+  amends(T0, 'import', '--dir', file('book'));
+  amends(T0, 'agents', 'import', '--file', file('agents.csv'));
+  // An outage whose update carries an unsubscribe link (updates are optional notices).
+  const declared = JSON.parse(amends(T0, '--json', 'incident', 'declare', '--element', 'root', '--cause', 'Fibre cut', '--next-update-by', '+1h', '--etr', '+4h'));
+  const id = declared.incident.incident_id;
+  amends('2026-11-23T12:30:00Z', 'incident', 'update', id, '--etr', '+6h', '--message', 'The cable is longer than we thought.');
+  amends('2026-11-23T12:30:00Z', 'deliver');
+  // A case fixed a day ago: its survey.
+  const opened = JSON.parse(amends(T0, '--json', 'case', 'open', '--as', 'ann', '--customer', 'C1', '--summary', 'Router keeps dropping'));
+  amends('2026-11-23T12:05:00Z', 'case', 'act', opened.case_id, '--as', 'ann', 'respond', '--message', 'On it.');
+  amends('2026-11-23T13:00:00Z', 'case', 'act', opened.case_id, '--as', 'ann', 'fix', '--note', 'New router');
+  amends('2026-11-24T13:00:00Z', 'tick');
+  amends('2026-11-24T13:00:00Z', 'deliver');
+
+  server = spawn(bin, [...common(), '--now', '2026-11-24T14:00:00Z', 'serve', '--listen', '127.0.0.1:0', '--poll-seconds', '3600'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  base = await new Promise((resolve, reject) => {
+    const lines = createInterface({ input: server.stderr });
+    lines.on('line', (line) => {
+      const at = line.split('serving the API on ')[1];
+      if (at) resolve(at.split(/\s/)[0]);
+    });
+    server.on('exit', (code) => reject(new Error(`amends serve exited with ${code}`)));
+  });
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
+  fs.mkdirSync(shots, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const WIDTHS = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 800 } };
+
+/// A page at `width`. The pages forbid every script: axe is injected past the CSP only
+/// in this test's browser (`bypassCSP`), never in the page itself.
+async function open(url, width) {
+  const context = await browser.newContext({ viewport: WIDTHS[width], bypassCSP: true });
+  const page = await context.newPage();
+  const response = await page.goto(url);
+  return { context, page, response };
+}
+
+async function accessibilityProblems(page) {
+  await page.addScriptTag({ content: axe.source });
+  const result = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] }));
+  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${v.nodes.length})`);
+}
+
+test('the survey link from a real notice asks, records one answer and refuses a second', async () => {
+  const [token] = links('/v1/surveys/answer');
+  assert.ok(token, 'a survey notice with its link was delivered');
+  const url = `${base}/v1/surveys/answer?token=${token}`;
+  for (const width of Object.keys(WIDTHS)) {
+    const { context, page, response } = await open(url, width);
+    assert.equal(response.status(), 200);
+    assert.equal(response.headers()['referrer-policy'], 'no-referrer');
+    await page.getByText('How likely are you to recommend us').waitFor();
+    await page.screenshot({ path: path.join(shots, `survey-question-${width}.png`), fullPage: true });
+    assert.deepEqual(await accessibilityProblems(page), []);
+    await context.close();
+  }
+  // Keyboard only: Tab to the score 9, Enter.
+  const { context, page } = await open(url, 'phone');
+  const nine = page.getByRole('button', { name: '9', exact: true });
+  await nine.focus();
+  await page.keyboard.press('Enter');
+  await page.getByText('Your answer is recorded').waitFor();
+  await page.screenshot({ path: path.join(shots, 'survey-answered-phone.png'), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(page), []);
+  // The link again: no question, only a thank-you.
+  await page.goto(url);
+  await page.getByText('answered already').waitFor();
+  assert.equal(await page.getByRole('button').count(), 0);
+  await context.close();
+});
+
+test('the unsubscribe link from a real update stops those messages after one press', async () => {
+  const [token] = links('/v1/unsubscribe');
+  assert.ok(token, 'an update with its unsubscribe link was delivered');
+  const { context, page, response } = await open(`${base}/v1/unsubscribe?token=${token}`, 'phone');
+  assert.equal(response.status(), 200, 'following the link alone changes nothing');
+  await page.screenshot({ path: path.join(shots, 'unsubscribe-phone.png'), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(page), []);
+  await page.getByRole('button', { name: 'Unsubscribe' }).click();
+  await page.getByText('You are unsubscribed').waitFor();
+  assert.deepEqual(await accessibilityProblems(page), []);
+  await context.close();
+});
+
+test('a forged link gets a page that names nobody', async () => {
+  const { context, page, response } = await open(`${base}/v1/surveys/answer?token=AAAA.BBBB`, 'phone');
+  assert.equal(response.status(), 400);
+  const text = await page.textContent('body');
+  assert.ok(!text.includes('Ana') && !text.includes('C1'), text);
+  assert.deepEqual(await accessibilityProblems(page), []);
+  await context.close();
+});
