@@ -34,6 +34,7 @@ pub mod cycle;
 pub mod impact;
 pub mod incident;
 pub mod interval;
+pub mod marginal;
 pub mod money;
 pub mod notice;
 pub mod policy;

@@ -2,9 +2,10 @@
 //! every policy assigned to them, into the append-only ledger, and told about it once.
 //!
 //! Overlapping incidents count once per customer. An incident's credit is its marginal
-//! entitlement: the policy evaluated over the customer's earlier incidents plus this one,
-//! less the same policy over the earlier ones alone. Earlier means resolved before this one
-//! (by resolution time, then id) within the policy's look-back, so the sum of a customer's
+//! entitlement ([`amends_core::marginal`], where the arithmetic and its property tests
+//! live): the policy evaluated over the customer's earlier incidents plus this one, less
+//! the same policy over the earlier ones alone. Earlier means resolved before this one (by
+//! resolution time, then id) within the policy's look-back, so the sum of a customer's
 //! credits is what the policy owes for all their outages together, whatever order or how
 //! often the step runs.
 
@@ -15,35 +16,18 @@ use amends_core::book::Locale;
 use amends_core::credit_words::{CreditedLine, customer_explanation};
 use amends_core::cycle::cycle_containing;
 use amends_core::interval::Interval;
+pub use amends_core::marginal::{PricedCredit, marginal, price};
 use amends_core::money::{Money, format_minor};
 use amends_core::notice::NoticeKind;
 use amends_core::policy::facts::CUSTOMERS_AFFECTED;
 use amends_core::policy::facts::{Event, EventKind};
 use amends_core::policy::{Attribute, Attributes};
-use amends_core::policy::{CustomerFacts, Evaluation, Facts, Policy, PolicyError, PricePoint, evaluate};
+use amends_core::policy::{CustomerFacts, Facts, Policy, PolicyError, PricePoint, evaluate};
 use amends_store::{CreditRow, ImpactRow, IncidentRow};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-
-/// One customer's credit under one policy, with everything the ledger row and the notice
-/// need already rendered: shared by every customer it fits.
-#[derive(Debug)]
-pub struct PricedCredit {
-    pub amount_minor: i64,
-    pub currency: String,
-    /// The statement the credit lands on: the one closing the billing cycle that holds the
-    /// resolution (the customer's next bill), named by its date.
-    pub statement: Date,
-    /// The auditor's explanation: exact, in UTC, the policy's own words (the ledger's).
-    pub explanation: String,
-    pub lines_json: String,
-    /// The lines of this event, as the customer's explanation is written from them.
-    pub lines: Vec<CreditedLine>,
-    /// Lines payable only on request, reported but not credited.
-    pub on_request_minor: i64,
-}
 
 #[derive(Debug)]
 pub struct CreditComputation {
@@ -252,76 +236,14 @@ fn credit_for(
     let customer = customer_facts(book, c);
     let zone = customer.zone.clone();
     let billing_day = customer.billing_day;
-    let mut events: Vec<Event> = prior
+    let earlier: Vec<Event> = prior
         .iter()
         .flat_map(|e| outage_events(&e.id, e.outage, e.own.as_deref(), &e.attributes, c))
         .collect();
-    let before = if prior.is_empty() {
-        None
-    } else {
-        Some(evaluate(policy, &Facts { customer: customer.clone(), events: events.clone() })?)
-    };
-    events.extend(this.events(c));
-    let after = evaluate(policy, &Facts { customer, events })?;
     let statement = cycle_containing(this.issued_at, billing_day, &zone)
         .map_err(|e| PolicyError::eval(&policy.id, e.to_string()))?
         .end_date;
-    Ok(Arc::new(price(&this.id, after, before.as_ref(), statement)))
-}
-
-pub(crate) fn price(
-    this: &str,
-    after: Evaluation,
-    before: Option<&Evaluation>,
-    statement: Date,
-) -> PricedCredit {
-    let already = before.map_or(0, |b| b.total_minor);
-    let amount_minor = (after.total_minor - already).max(0);
-    let mine: Vec<_> = after.lines.iter().filter(|l| l.events.iter().any(|e| &**e == this)).collect();
-    let show = |minor: i64| Money::new(minor, after.currency).to_string();
-    let mut words: Vec<String> = mine.iter().filter(|l| l.automatic).map(|l| l.explanation()).collect();
-    // What earlier credits already paid for the same lines (same rule, same cycle or
-    // episode), so the words add up: these lines, less that, is this credit.
-    let related: i64 = before.map_or(0, |b| {
-        b.lines
-            .iter()
-            .filter(|l| {
-                l.automatic && mine.iter().any(|m| m.rule_index == l.rule_index && m.anchor == l.anchor)
-            })
-            .map(|l| l.amount_minor)
-            .sum()
-    });
-    if related > 0 && !words.is_empty() {
-        words.push(format!("Less {} already credited for earlier overlapping outages.", show(related)));
-    }
-    let lines_total: i64 = mine.iter().filter(|l| l.automatic).map(|l| l.amount_minor).sum();
-    if lines_total - related != amount_minor {
-        words.push(format!("The policy's caps over earlier outages leave {}.", show(amount_minor)));
-    }
-    if amount_minor > 0 {
-        words.push(format!("Total {}, on the statement of {statement}.", show(amount_minor)));
-    } else if words.is_empty() {
-        words.extend(after.notes.iter().cloned());
-        if words.is_empty() {
-            words.push("No credit is owed for this outage under this policy.".into());
-        }
-    }
-    let on_request_minor: i64 = mine.iter().filter(|l| !l.automatic).map(|l| l.amount_minor).sum::<i64>();
-    if on_request_minor > 0 {
-        words.push(format!("A further {} is payable on request.", show(on_request_minor)));
-    }
-    PricedCredit {
-        amount_minor,
-        currency: after.currency.code().to_string(),
-        statement,
-        explanation: words.join(" "),
-        lines_json: serde_json::to_string(&mine).unwrap_or_else(|_| "[]".into()),
-        lines: mine
-            .iter()
-            .map(|l| CreditedLine { amount_minor: l.amount_minor, automatic: l.automatic, basis: l.basis() })
-            .collect(),
-        on_request_minor,
-    }
+    Ok(Arc::new(marginal(policy, customer, earlier, this.events(c), &this.id, statement)?))
 }
 
 impl Engine {
