@@ -49,6 +49,12 @@ function amends(now, ...args) {
   return execFileSync(bin, [...common(), '--now', now, ...args], { encoding: 'utf8', env: { ...process.env, AMENDS_DATABASE_URL: '' } });
 }
 
+/// Every status link in the outbox (a path under /status), in the order delivered.
+function statusLinks() {
+  const outbox = fs.readFileSync(file('outbox.txt'), 'utf8');
+  return [...outbox.matchAll(/https:\/\/care\.example\.com(\/status\/[A-Z0-9-]+)/g)].map((m) => m[1]);
+}
+
 /// Every link of `route` in the outbox, in the order they were delivered.
 function links(route) {
   const outbox = fs.readFileSync(file('outbox.txt'), 'utf8');
@@ -165,6 +171,31 @@ test('a forged link gets a page that names nobody', async () => {
   assert.equal(response.status(), 400);
   const text = await page.textContent('body');
   assert.ok(!text.includes('Ana') && !text.includes('C1'), text);
+  assert.deepEqual(await accessibilityProblems(page), []);
+  await context.close();
+});
+
+test('the status link from a real notice shows the outage, in a time zone the reader picks', async () => {
+  const [link] = statusLinks();
+  assert.ok(link, 'an acknowledgement with its status link was delivered');
+  for (const width of Object.keys(WIDTHS)) {
+    const { context, page, response } = await open(`${base}${link}`, width);
+    assert.equal(response.status(), 200);
+    await page.getByText('Fibre cut').waitFor();
+    await page.screenshot({ path: path.join(shots, `status-incident-${width}.png`), fullPage: true });
+    assert.deepEqual(await accessibilityProblems(page), []);
+    await context.close();
+  }
+  // The reader's zone, typed into the page's own form: the estimate in New York's time.
+  const { context, page } = await open(`${base}${link}`, 'phone');
+  await page.getByLabel('Time zone (IANA)').fill('America/New_York');
+  await page.keyboard.press('Enter');
+  await page.getByText('Times in America/New_York').waitFor();
+  assert.ok((await page.textContent('body')).includes('EST'));
+  // And in Spanish, from the page's switcher.
+  await page.getByRole('link', { name: 'Español' }).click();
+  await page.getByText('Averías en curso').waitFor();
+  assert.equal(await page.getAttribute('html', 'lang'), 'es');
   assert.deepEqual(await accessibilityProblems(page), []);
   await context.close();
 });

@@ -297,7 +297,12 @@ impl Settings {
                 .or(file.database)
                 .unwrap_or_else(|| DatabaseSetting(DEFAULT_DATABASE.into())),
             provider_name: o.provider_name.clone().or(file.provider_name).unwrap_or(defaults.provider_name),
-            status_url: o.status_url.clone().or(file.status_url).unwrap_or(defaults.status_url),
+            // The status page is served by `amends serve` itself: by default it lives
+            // under the public URL customers reach this server at.
+            status_url: o.status_url.clone().or(file.status_url).unwrap_or_else(|| match &file.delivery {
+                Some(d) => format!("{}/status", d.public_url.trim_end_matches('/')),
+                None => defaults.status_url,
+            }),
             operator_language: file.operator_language.unwrap_or(defaults.operator_language),
             policy,
             policies: file.policies,

@@ -101,6 +101,9 @@ async fn health_and_openapi_need_no_token() {
         "/v1/surveys/report",
         "/v1/surveys/answer",
         "/v1/unsubscribe",
+        "/status",
+        "/status/{id}",
+        "/status.json",
     ]);
     assert_eq!(paths, expected);
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");

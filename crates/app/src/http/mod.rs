@@ -23,6 +23,7 @@ pub mod notices;
 pub mod openapi;
 pub mod pages;
 pub mod rate;
+pub mod status;
 pub mod surveys;
 mod worker;
 
@@ -67,6 +68,8 @@ pub struct AppState {
     intake: Arc<OnceLock<Intake>>,
     /// The per-client limit of the routes a stranger reaches without a token.
     public_rate: rate::ClientRateLimit,
+    /// The status page's snapshot, rebuilt at most once a second.
+    status: Arc<status::StatusCache>,
 }
 
 /// What [`serve_listener`] starts for detection: the task, and optionally a NATS consumer.
@@ -86,6 +89,7 @@ impl AppState {
             detection: None,
             intake: Arc::new(OnceLock::new()),
             public_rate: rate::ClientRateLimit::new(rate::HttpSettings::default()),
+            status: Arc::default(),
         }
     }
 
@@ -134,6 +138,10 @@ pub fn router(state: AppState) -> Router {
     let public = Router::new()
         .route("/health", get(api::health))
         .route("/openapi.json", get(api::openapi_json))
+        // The public status page every notice links to; no token, nothing personal.
+        .route("/status", get(status::status_page))
+        .route("/status.json", get(status::status_json))
+        .route("/status/{id}", get(status::incident_page))
         .merge(
             // No token: the customer follows a signed link from a message.
             Router::new()

@@ -14,12 +14,12 @@ use std::sync::OnceLock;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const LAYOUT: &str = r#"<!doctype html>
-<html lang="en">
+<html lang="{{ lang|default('en') }}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5}button{font-size:1.1rem;min-width:2.75rem;min-height:2.75rem;margin:.2rem}</style>
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}button{font-size:1.1rem;min-width:2.75rem;min-height:2.75rem;margin:.2rem}a{color:#0b57d0}section.incident{border-left:4px solid #b3261e;padding:.1rem 0 .1rem 1rem;margin:1.5rem 0}section.incident.resolved{border-color:#146c2e}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}input{font-size:1rem;min-height:2.5rem;padding:0 .5rem}:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}</style>
 </head>
 <body>
 <main>
@@ -43,6 +43,32 @@ const UNSUBSCRIBE: &str = r#"{% extends "layout.html" %}{% block content %}<form
 <button type="submit">Unsubscribe</button>
 </form>{% endblock %}"#;
 
+const STATUS: &str = r#"{% extends "layout.html" %}{% block content %}
+{% macro incident(i, resolved) %}<section class="incident{% if resolved %} resolved{% endif %}" aria-labelledby="{{ i.id }}">
+<h3 id="{{ i.id }}"><a href="/status/{{ i.id|urlencode }}?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ i.areas|join(", ") }}</a></h3>
+<p>{{ i.cause }}</p>
+<dl>
+<dt>{{ words.state }}</dt><dd>{{ i.state }}</dd>
+<dt>{{ words.started }}</dt><dd>{{ i.started_at }}</dd>
+{% if i.resolved_at %}<dt>{{ words.resolved_at }}</dt><dd>{{ i.resolved_at }}</dd>
+{% else %}{% if i.etr %}<dt>{{ words.etr }}</dt><dd>{{ i.etr }}</dd>{% endif %}
+{% if i.next_update_by %}<dt>{{ words.next_update }}</dt><dd>{{ i.next_update_by }}</dd>{% endif %}{% endif %}
+<dt>{{ words.customers }}</dt><dd>{{ i.customers }}</dd>
+</dl>
+{% if only and i.timeline %}<h4>{{ words.updates }}</h4><ul>{% for u in i.timeline %}<li><strong>{{ u.at }}</strong>: {{ u.state }}{% if u.message %}. {{ u.message }}{% endif %}</li>{% endfor %}</ul>{% endif %}
+</section>{% endmacro %}
+<nav aria-label="{{ words.language }}"><a href="?lang=en&amp;tz={{ zone|urlencode }}" lang="en">English</a> · <a href="?lang=es&amp;tz={{ zone|urlencode }}" lang="es">Español</a> · <a href="?lang=fr&amp;tz={{ zone|urlencode }}" lang="fr">Français</a></nav>
+{% if not found %}<p>{{ words.not_found }}</p>
+{% else %}{% if not only %}<p>{% if open %}{{ summary }}{% else %}{{ words.all_well }}{% endif %}</p>{% endif %}
+{% if open %}<h2>{{ words.open }}</h2>{% for i in open %}{{ incident(i, false) }}{% endfor %}{% if open_unlisted and not only %}<p>+ {{ open_unlisted }}</p>{% endif %}{% endif %}
+{% if resolved %}<h2>{{ words.resolved }}</h2>{% for i in resolved %}{{ incident(i, true) }}{% endfor %}{% endif %}{% endif %}
+{% if only %}<p><a href="/status?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ words.all_incidents }}</a></p>{% endif %}
+<form method="get"><input type="hidden" name="lang" value="{{ lang }}">
+<label for="tz">{{ words.zone_label }}</label> <input id="tz" name="tz" value="{{ zone }}" autocomplete="off">
+<button type="submit">{{ words.change }}</button></form>
+<p><small>{{ words.times_in }} {{ zone }}. {{ words.as_of }}: {{ as_of }}.</small></p>
+{% endblock %}"#;
+
 fn environment() -> &'static Environment<'static> {
     static PAGES: OnceLock<Environment<'static>> = OnceLock::new();
     PAGES.get_or_init(|| {
@@ -53,6 +79,7 @@ fn environment() -> &'static Environment<'static> {
             ("message.html", MESSAGE),
             ("question.html", QUESTION),
             ("unsubscribe.html", UNSUBSCRIBE),
+            ("status.html", STATUS),
         ] {
             env.add_template(name, source).expect("the built-in pages parse");
         }
@@ -85,6 +112,11 @@ pub fn message(status: StatusCode, title: &str, paragraphs: &[&str]) -> Response
 pub fn question(title: &str, ask: &str, token: &str, scores: std::ops::RangeInclusive<u8>) -> Response {
     let scores: Vec<u8> = scores.collect();
     render(StatusCode::OK, "question.html", context! { title, ask, token, scores })
+}
+
+/// The status page (see `http::status`), from the context it writes.
+pub fn status(status: StatusCode, ctx: Value) -> Response {
+    render(status, "status.html", ctx)
 }
 
 /// The unsubscribe confirmation: one button, posting back to the link it came from.

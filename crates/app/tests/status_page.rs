@@ -1,0 +1,76 @@
+//! Issue 20: the status page every notice links to. A real server over HTTP: an incident
+//! declared with a Spanish translation reads in Spanish and in Madrid's time for a Spanish
+//! reader, names an area and never a customer, answers 304 to a reload that finds nothing
+//! new, and an unknown incident gets a page saying so.
+
+mod support;
+
+use serde_json::json;
+use support::TestServer;
+
+const PLANS: &str = "plan_id,name,monthly_price_minor,currency\nfast,Fast,7999,USD\n";
+const TOPOLOGY: &str = "element_id,parent_id,kind,name\nroot,,region,North\nhub1,root,hub,Hub One\n";
+const CUSTOMERS: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status
+C1,Ana Lima,ana@example.com,,en-US,UTC,fast,hub1,M1,1,2020-01-01T00:00:00Z,active
+C2,Bo Berg,bo@example.com,,es-ES,Europe/Madrid,fast,hub1,M2,1,2020-01-01T00:00:00Z,active
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_reads_in_the_reader_s_language_and_zone_and_names_no_customer() {
+    let s = TestServer::start().await;
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    let empty = s.http.get(format!("{}/status", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(empty.contains("All services are running normally."), "{empty}");
+
+    let declaration = json!({
+        "elements": ["hub1"], "cause": "Fibre cut", "message": "Crews are on site.",
+        "etr": "2026-11-23T16:00:00Z", "next_update_by": "2026-11-23T13:00:00Z",
+        "translations": { "es": { "cause": "Corte de fibra", "message": "Los equipos están en el lugar." } },
+    });
+    let r = s.post("/v1/incidents", Some(&s.operator), &declaration).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["incident_id"].as_str().unwrap_or_else(|| panic!("{}", r.body)).to_string();
+    // The snapshot is rebuilt at most once a second of the engine's clock: a second
+    // later, a read sees the new incident.
+    s.clock.advance(jiff::SignedDuration::from_secs(1));
+
+    let page = s
+        .http
+        .get(format!("{}/status/{id}?tz=Europe/Madrid", s.base))
+        .header("accept-language", "es-ES,es;q=0.9,en;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let etag = page.headers()["etag"].to_str().unwrap().to_string();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<html lang=\"es\">"), "{html}");
+    assert!(html.contains("Corte de fibra") && html.contains("Los equipos están en el lugar."), "{html}");
+    assert!(html.contains("Hub One (hub)"), "an area by name and kind: {html}");
+    assert!(html.contains("lunes, 23 de noviembre a las 17:00 CET"), "the estimate in Madrid's time: {html}");
+    assert!(html.contains("menos de 10"), "{html}");
+    for private in ["Ana", "Bo Berg", "C1", "C2", "@example.com"] {
+        assert!(!html.contains(private), "{private} on the public page: {html}");
+    }
+    let again = s
+        .http
+        .get(format!("{}/status/{id}?tz=Europe/Madrid", s.base))
+        .header("accept-language", "es-ES,es;q=0.9,en;q=0.5")
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304, "nothing new: no body");
+
+    let json: serde_json::Value =
+        s.http.get(format!("{}/status.json", s.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(json["open"][0]["id"], id.as_str());
+    assert_eq!(json["open"][0]["areas"], json!([{ "name": "Hub One", "kind": "hub" }]));
+    assert_eq!(json["customers_affected"], json!({ "fewer_than_ten": true, "about": null }));
+
+    let unknown = s.http.get(format!("{}/status/INC-999999", s.base)).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert!(unknown.text().await.unwrap().contains("We know of no such incident"));
+    s.stop().await.unwrap();
+}
