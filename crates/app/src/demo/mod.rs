@@ -330,6 +330,7 @@ async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
     });
     if let Ok(addr) = ready_rx.await {
         println!("\n=== The API is serving on http://{addr} (Ctrl-C to stop) ===");
+        println!("open the status page the notices link to: http://{addr}/status");
         println!("read token: {token}");
         println!("try:  curl -H 'Authorization: Bearer {token}' http://{addr}/v1/incidents");
         println!("      curl -H 'Authorization: Bearer {token}' http://{addr}/v1/customers/C0000001/credits");
