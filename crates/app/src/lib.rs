@@ -16,7 +16,8 @@
 //! - [`alerts`]: the Prometheus Alertmanager webhook receiver.
 //! - [`policies`]: `amends policy eval` and `amends policy test` over files.
 //! - [`demo`] and [`bench`]: a synthetic provider, the guided demo and the benchmark.
-//! - [`settings`] and [`cli`]: configuration and the command line.
+//! - [`settings`] and [`cli`]: configuration and the command line; [`terminal`]: the
+//!   progress bar they, the demo and the bench draw.
 //! - [`failpoint`]: named points where a crash test has the process killed.
 
 pub mod alerts;
@@ -36,5 +37,6 @@ pub mod policies;
 pub mod recovery;
 pub mod settings;
 pub mod telemetry;
+pub mod terminal;
 pub mod tokens;
 pub mod unsubscribe;
