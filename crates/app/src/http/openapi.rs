@@ -547,16 +547,6 @@ pub mod schemas {
         Suppressed,
     }
 
-    /// What a person in the directory may do: an agent owns cases; a lead and an admin
-    /// act on any.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "snake_case")]
-    pub enum AgentRole {
-        Agent,
-        Lead,
-        Admin,
-    }
-
     /// An OpenAPI 3.1 document (this one).
     #[derive(ToSchema)]
     pub struct OpenApiDocument {
