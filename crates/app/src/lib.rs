@@ -8,7 +8,8 @@
 //! - [`book`]: the book in memory, indexed for impact.
 //! - [`recovery`]: the engine: declare, update, resolve, watchdog, fan-out, credits.
 //! - [`deliver`]: the outbox worker.
-//! - [`http`]: the JSON API, its auth and its OpenAPI description.
+//! - [`http`]: the JSON API, its auth and its OpenAPI description; [`worker`]: the ticks and
+//!   delivery `amends serve` runs beside it.
 //! - [`export`]: credits out, as CSV or JSON.
 //! - [`detection`]: detection in the server: device events in (HTTP, NATS JetStream), incidents,
 //!   impacts and notices out.
@@ -40,3 +41,4 @@ pub mod telemetry;
 pub mod terminal;
 pub mod tokens;
 pub mod unsubscribe;
+pub mod worker;

@@ -5,8 +5,8 @@
 //! - [`error`]: the one error body, and how every failure maps onto a status.
 //! - [`limits`]: body sizes and time limits, documented and enforced in one place.
 //! - [`openapi`]: the description served at `/openapi.json`.
-//! - `worker`: the loop that runs [`Engine::tick`] and delivery, every poll or at once when
-//!   an API call has recorded something.
+//! - `crate::worker` (beside it, not HTTP): the loop that runs [`Engine::tick`] and
+//!   delivery, every poll or at once when an API call has recorded something.
 //!
 //! Entry points: [`serve`] (what `amends serve` runs), [`serve_listener`] (the same on a
 //! listener the caller bound, stopped by a future), [`serve_api`] (the API alone, for a
@@ -24,7 +24,6 @@ pub mod openapi;
 pub mod pages;
 pub mod rate;
 pub mod surveys;
-mod worker;
 
 pub use limits::{
     BODY_BYTES_MAX, BODY_DRAIN_BYTES_MAX, IMPORT_BODY_BYTES_MAX, IMPORT_TIMEOUT, REQUEST_TIMEOUT,
@@ -259,7 +258,7 @@ pub async fn serve_listener(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
-    let worker = worker::Worker {
+    let worker = crate::worker::Worker {
         engine: state.engine.clone(),
         dispatcher: Arc::new(dispatcher),
         wake: state.wake.clone(),
