@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod pages;
 pub mod rate;
 pub mod surveys;
+pub mod telemetry;
 
 pub use limits::{
     BODY_BYTES_MAX, BODY_DRAIN_BYTES_MAX, IMPORT_BODY_BYTES_MAX, IMPORT_TIMEOUT, REQUEST_TIMEOUT,
@@ -98,6 +99,11 @@ impl AppState {
     pub fn with_detection(mut self, start: DetectionStart) -> Self {
         self.detection = Some(Arc::new(start));
         self
+    }
+
+    /// What detection needs of this server: its engine and its worker's wake-up.
+    fn detection_host(&self) -> crate::detection::Host {
+        crate::detection::Host { engine: self.engine.clone(), wake: self.wake.clone() }
     }
 
     /// The way into detection, when this server runs it.
@@ -192,7 +198,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(body_limit(BODY_BYTES_MAX))
         .route_layer(gate(Scope::Admin));
     let telemetry = Router::new()
-        .route("/v1/telemetry/events", post(crate::detection::intake::post_events))
+        .route("/v1/telemetry/events", post(telemetry::post_events))
         .route_layer(body_limit(crate::detection::intake::BATCH_BODY_BYTES_MAX))
         .route_layer(gate(Scope::Operator));
     let admin = Router::new()
@@ -284,7 +290,8 @@ pub async fn serve_listener(
 /// Starts detection (and its NATS consumer) if the state asks for it; their tasks.
 fn start_detection(state: &AppState, stopped: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
     let Some(start) = state.detection.clone() else { return Vec::new() };
-    let (intake, task) = crate::detection::start(state.clone(), start.config.clone(), stopped.clone());
+    let (intake, task) =
+        crate::detection::start(state.detection_host(), start.config.clone(), stopped.clone());
     let mut tasks = vec![task];
     if let Some(nats) = start.nats.clone() {
         tasks.push(tokio::spawn(crate::detection::nats::run(nats, intake.clone(), stopped.clone())));
