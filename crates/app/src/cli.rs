@@ -853,8 +853,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                 config: crate::detection::ServiceConfig::from_settings(&settings.detection)?,
                 nats,
             };
-            crate::http::serve(engine, Some(detection), dispatcher, &listen, poll, Some(ready), settings.http)
-                .await
+            crate::http::serve(
+                engine,
+                Some(detection),
+                dispatcher,
+                &listen,
+                poll,
+                Some(ready),
+                settings.http,
+                settings.alerts.clone(),
+            )
+            .await
         }
         Command::Demo(_) | Command::Bench(_) | Command::Policy(_) | Command::Replay(_) => {
             unreachable!("handled above")

@@ -390,7 +390,6 @@ impl Settings {
             provider_name: self.provider_name.clone(),
             status_url: self.status_url.clone(),
             operator_language: self.operator_language.clone(),
-            alerts: self.alerts.clone(),
             webhook: self.webhook.is_some(),
             updates_cap: self.delivery.updates_cap,
             etr_change_min: SignedDuration::from_mins(i64::from(self.delivery.etr_change_min_minutes)),

@@ -316,6 +316,7 @@ async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let listen = args.listen.clone();
     let http = demo.http;
+    let alerts = demo.alerts.clone();
     let server = tokio::spawn(async move {
         crate::http::serve(
             engine,
@@ -325,6 +326,7 @@ async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
             std::time::Duration::from_secs(5),
             Some(ready_tx),
             http,
+            alerts,
         )
         .await
     });

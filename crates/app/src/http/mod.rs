@@ -13,6 +13,7 @@
 //! caller that drives the worker's steps itself, as the tests do) and [`router`].
 
 pub mod accounts;
+pub mod alerts;
 pub mod api;
 pub mod appointments;
 pub mod auth;
@@ -31,6 +32,7 @@ pub use limits::{
     UNSUBSCRIBE_BODY_BYTES_MAX,
 };
 
+use crate::alerts::AlertSettings;
 use crate::deliver::Dispatcher;
 use crate::detection::nats::NatsSource;
 use crate::detection::{Intake, ServiceConfig};
@@ -67,6 +69,8 @@ pub struct AppState {
     intake: Arc<OnceLock<Intake>>,
     /// The per-client limit of the routes a stranger reaches without a token.
     public_rate: rate::ClientRateLimit,
+    /// The Alertmanager receiver's settings (`[alerts]`).
+    alerts: Arc<AlertSettings>,
 }
 
 /// What [`serve_listener`] starts for detection: the task, and optionally a NATS consumer.
@@ -86,7 +90,14 @@ impl AppState {
             detection: None,
             intake: Arc::new(OnceLock::new()),
             public_rate: rate::ClientRateLimit::new(rate::HttpSettings::default()),
+            alerts: Arc::new(AlertSettings::default()),
         }
+    }
+
+    /// This state, with the Alertmanager receiver set up as `settings` say.
+    pub fn with_alerts(mut self, settings: AlertSettings) -> Self {
+        self.alerts = Arc::new(settings);
+        self
     }
 
     /// This state, with `limit` on the routes a stranger reaches without a token.
@@ -152,7 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}", get(api::show_incident))
         .route("/v1/incidents/{id}/impacts", get(api::incident_impacts))
         .route("/v1/incidents/{id}/metrics", get(cases::incident_metrics))
-        .route("/v1/alerts/ignored", get(crate::alerts::ignored_alerts))
+        .route("/v1/alerts/ignored", get(alerts::ignored_alerts))
         .route("/v1/customers/{id}/notices", get(api::customer_notices))
         .route("/v1/customers/{id}/credits", get(api::customer_credits))
         .route("/v1/credits", get(api::list_credits))
@@ -184,7 +195,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/updates", post(api::update_incident))
         .route("/v1/incidents/{id}/resolve", post(api::resolve_incident))
         .route("/v1/incidents/{id}/confirm", post(api::confirm_incident))
-        .route("/v1/alerts/alertmanager", post(crate::alerts::alertmanager_webhook))
+        .route("/v1/alerts/alertmanager", post(alerts::alertmanager_webhook))
         .route("/v1/customers/{id}/preferences", axum::routing::patch(notices::change_preferences))
         .route("/v1/channels/sms/receipts", post(notices::sms_receipts))
         .route("/v1/channels/email/bounces", post(notices::email_bounces))
@@ -231,6 +242,7 @@ pub fn router(state: AppState) -> Router {
 /// Binds `listen`, reports the bound address on `ready`, and serves the API and the worker
 /// until Ctrl-C or SIGTERM; then stops accepting, finishes the requests in flight and lets
 /// the worker finish its pass.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     engine: Arc<Engine>,
     detection: Option<DetectionStart>,
@@ -239,6 +251,7 @@ pub async fn serve(
     poll: Duration,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
     http: rate::HttpSettings,
+    alerts: AlertSettings,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
@@ -247,7 +260,8 @@ pub async fn serve(
         // The caller may have stopped waiting; serving goes on regardless.
         let _ = ready.send(addr);
     }
-    let mut state = AppState::new(engine).with_public_rate(rate::ClientRateLimit::new(http));
+    let mut state =
+        AppState::new(engine).with_public_rate(rate::ClientRateLimit::new(http)).with_alerts(alerts);
     if let Some(start) = detection {
         state = state.with_detection(start);
     }
