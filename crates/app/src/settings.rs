@@ -536,3 +536,24 @@ mod secret_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod detection_tests {
+    /// Every settings snippet of docs/telemetry.md, as written, is a settings file amends
+    /// loads, and its `[detection]` table is valid.
+    #[test]
+    fn the_documented_settings_load_as_written() {
+        let page = include_str!("../../../docs/telemetry.md");
+        let blocks: Vec<&str> =
+            page.split("```toml\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+        assert_eq!(blocks.len(), 2, "the page's TOML snippets");
+        let check = |text: &str| {
+            let file: super::FileSettings = toml::from_str(text).unwrap_or_else(|e| panic!("{text}\n{e}"));
+            let detection = file.detection.expect("a [detection] table");
+            detection.to_config().unwrap();
+            detection.confirm_within().unwrap();
+            detection.event_log_retention().unwrap();
+        };
+        blocks.iter().for_each(|b| check(b));
+    }
+}

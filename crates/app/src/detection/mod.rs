@@ -32,7 +32,6 @@ mod record;
 mod write;
 
 pub use intake::{BatchReport, Intake, IntakeError, Rejection};
-pub use record::source_key;
 
 use crate::book::LoadedBook;
 use crate::recovery::{Engine, EngineError};
