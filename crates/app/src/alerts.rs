@@ -28,14 +28,10 @@
 
 use crate::book::LoadedBook;
 use crate::clock::{after, truncate_to_second};
-use crate::http::AppState;
-use crate::http::error::{ApiError, ErrorBody, JsonBody};
 use crate::recovery::{Engine, EngineError};
 use amends_core::incident::{ByLocale, IncidentState, LOOKBACK_DAYS_MAX, MESSAGE_BYTES_MAX, UpdateKind};
 use amends_core::topology::Topology;
 use amends_store::{AppendOutcome, IncidentRow, NewUpdate, StoreError, UpdateRow};
-use axum::Json;
-use axum::extract::State;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
@@ -228,7 +224,7 @@ impl Receipt {
     }
 
     /// Whether anything was written, so the worker has something to fan out.
-    fn recorded(&self) -> bool {
+    pub fn recorded(&self) -> bool {
         self.counts.opened + self.counts.joined + self.counts.updated + self.counts.resolved > 0
     }
 }
@@ -448,6 +444,7 @@ pub fn on_resolved<'a>(alert: &Alert, latest: Option<&'a IncidentRow>) -> Resolv
 /// incidents of this receiver, read once.
 struct Receiver<'a> {
     engine: &'a Engine,
+    settings: &'a AlertSettings,
     book: Arc<LoadedBook>,
     now: Timestamp,
     /// Fingerprint → (occurrence, incident id) of the latest incident it opened or joined.
@@ -459,7 +456,7 @@ struct Receiver<'a> {
 }
 
 impl<'a> Receiver<'a> {
-    async fn new(engine: &'a Engine) -> Result<Self, EngineError> {
+    async fn new(engine: &'a Engine, settings: &'a AlertSettings) -> Result<Self, EngineError> {
         let book = engine.book().await?;
         let mut latest: HashMap<String, (u32, String)> = HashMap::new();
         let mut opener = HashMap::new();
@@ -483,7 +480,7 @@ impl<'a> Receiver<'a> {
             .into_iter()
             .filter(|i| opener.contains_key(&i.incident_id))
             .collect();
-        Ok(Receiver { engine, book, now: engine.clock.now(), latest, opener, open })
+        Ok(Receiver { engine, settings, book, now: engine.clock.now(), latest, opener, open })
     }
 
     /// The open incident of this receiver about the same place as `element`: at it, above
@@ -544,7 +541,7 @@ impl<'a> Receiver<'a> {
     }
 
     async fn open(&mut self, fingerprint: &str, n: u32, alert: &Alert) -> Result<Decision, EngineError> {
-        let label = &self.engine.config.alerts.element_label;
+        let label = &self.settings.element_label;
         let opened = element_of(alert, label, &self.book.topology)
             .and_then(|element| opening(alert, element, self.now, self.engine.config.follow_up));
         let (row, declared) = match opened {
@@ -673,23 +670,42 @@ impl<'a> Receiver<'a> {
     }
 }
 
+/// A payload over [`ALERTS_PER_PAYLOAD_MAX`], refused before anything of it is recorded.
+#[derive(Debug, thiserror::Error)]
+#[error("alerts: {count} alerts; at most {ALERTS_PER_PAYLOAD_MAX} per payload")]
+pub struct TooManyAlerts {
+    pub count: usize,
+}
+
+impl TooManyAlerts {
+    /// What to set in Alertmanager so that it never sends one.
+    pub fn advice(&self) -> String {
+        let n = self.count;
+        format!(
+            "alerts: {n} alerts; set max_alerts: {ALERTS_PER_PAYLOAD_MAX} (or less) in Alertmanager's \
+             webhook_config"
+        )
+    }
+}
+
 /// Refuses a payload over [`ALERTS_PER_PAYLOAD_MAX`] before anything of it is recorded.
-fn check_bound(payload: &Webhook) -> Result<(), ApiError> {
+pub fn check_bound(payload: &Webhook) -> Result<(), TooManyAlerts> {
     let n = payload.alerts.len();
     if n <= ALERTS_PER_PAYLOAD_MAX {
         return Ok(());
     }
-    Err(ApiError::invalid(
-        format!("alerts: {n} alerts; at most {ALERTS_PER_PAYLOAD_MAX} per payload"),
-        vec![format!(
-            "alerts: {n} alerts; set max_alerts: {ALERTS_PER_PAYLOAD_MAX} (or less) in Alertmanager's \
-             webhook_config"
-        )],
-    ))
+    Err(TooManyAlerts { count: n })
 }
 
-async fn receive(engine: &Engine, payload: &Webhook, receipt: &mut Receipt) -> Result<(), EngineError> {
-    let mut receiver = Receiver::new(engine).await?;
+/// Applies each alert of `payload` in turn, writing what became of it into `receipt` (so
+/// that what was recorded before a failure is known).
+pub async fn receive(
+    engine: &Engine,
+    settings: &AlertSettings,
+    payload: &Webhook,
+    receipt: &mut Receipt,
+) -> Result<(), EngineError> {
+    let mut receiver = Receiver::new(engine, settings).await?;
     for (index, alert) in payload.alerts.iter().enumerate() {
         let decision = receiver.apply(alert).await?;
         if decision.outcome == Outcome::Ignored {
@@ -746,57 +762,6 @@ pub struct IgnoredAlertView {
     #[schema(value_type = String, format = DateTime)]
     pub last_at: Timestamp,
     pub times: u64,
-}
-
-/// `GET /v1/alerts/ignored`: the alerts the receiver could not act on (a missing or
-/// misspelt element label, an element the book lacks), so a typo tells somebody.
-#[utoipa::path(get, path = "/v1/alerts/ignored", tag = "alerts",
-    security(("bearer" = ["read"])),
-    responses((status = 200, description = "The most recently seen first, at most 1,000", body = IgnoredAlerts)))]
-pub async fn ignored_alerts(State(state): State<AppState>) -> Result<Json<IgnoredAlerts>, ApiError> {
-    let rows = state.engine.store.ignored_alerts(IGNORED_ALERTS_KEPT).await?;
-    let alerts = rows
-        .into_iter()
-        .map(|r| IgnoredAlertView {
-            labels: serde_json::from_str(&r.labels).unwrap_or(serde_json::Value::String(r.labels)),
-            fingerprint: r.fingerprint,
-            reason: r.reason,
-            first_at: r.first_at,
-            last_at: r.last_at,
-            times: r.times,
-        })
-        .collect();
-    Ok(Json(IgnoredAlerts { alerts }))
-}
-
-/// Takes Alertmanager's webhook: each firing alert whose element label names an element
-/// of the book opens (once) an acknowledged incident there, or updates it when its
-/// summary or description changed; each resolved alert resolves its incident. Alerts
-/// amends cannot use are listed with the reason, and the others go on. Sending the same
-/// payload again changes nothing.
-#[utoipa::path(post, path = "/v1/alerts/alertmanager", tag = "alerts", request_body = Webhook,
-    security(("bearer" = ["operator"])),
-    responses(
-        (status = 200, description = "Taken; what became of each alert", body = Receipt),
-        (status = 422, description = "More than 1,000 alerts; nothing recorded", body = ErrorBody),
-    ))]
-pub async fn alertmanager_webhook(
-    State(state): State<AppState>,
-    JsonBody(payload): JsonBody<Webhook>,
-) -> Result<Json<Receipt>, ApiError> {
-    check_bound(&payload)?;
-    if payload.truncated_alerts > 0 {
-        tracing::warn!(truncated = payload.truncated_alerts, group = %payload.group_key,
-            "Alertmanager left alerts out of a payload (its max_alerts)");
-    }
-    let mut receipt = Receipt::default();
-    let received = receive(&state.engine, &payload, &mut receipt).await;
-    // Whatever was recorded before a failure is fanned out too; a retry changes nothing.
-    if receipt.recorded() || received.is_err() {
-        state.wake_worker();
-    }
-    received?;
-    Ok(Json(receipt))
 }
 
 #[cfg(test)]
@@ -1050,6 +1015,6 @@ mod tests {
         assert!(check_bound(&p).is_ok());
         p.alerts.push(firing());
         let e = check_bound(&p).unwrap_err();
-        assert_eq!(e.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.count, ALERTS_PER_PAYLOAD_MAX + 1);
     }
 }

@@ -5,6 +5,7 @@ use crate::import::ImportInput;
 use crate::recovery::Engine;
 use crate::recovery::progress::{Progress, ProgressView};
 use crate::settings::{Overrides, Settings};
+use crate::terminal::progress_bar;
 use crate::tokens::{self, Scope};
 use amends_core::incident::{Declaration, IncidentState, Translations, UpdateRequest};
 use amends_core::policy::Attribute;
@@ -852,8 +853,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                 config: crate::detection::ServiceConfig::from_settings(&settings.detection)?,
                 nats,
             };
-            crate::http::serve(engine, Some(detection), dispatcher, &listen, poll, Some(ready), settings.http)
-                .await
+            crate::http::serve(
+                engine,
+                Some(detection),
+                dispatcher,
+                &listen,
+                poll,
+                Some(ready),
+                settings.http,
+                settings.alerts.clone(),
+            )
+            .await
         }
         Command::Demo(_) | Command::Bench(_) | Command::Policy(_) | Command::Replay(_) => {
             unreachable!("handled above")
@@ -1335,26 +1345,6 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
-}
-
-/// A progress bar on a terminal, nothing otherwise.
-pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:40}] {human_pos}/{human_len} rows ({rate} rows/s, {eta} left)",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = write!(w, "{:.0}", state.per_sec());
-        })
-        .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
 }
 
 /// The data rows of the book's three files in `dir` (lines after each header), read once

@@ -19,6 +19,7 @@
 //! customer's contact changes.
 
 use crate::clock::{Clock, after};
+use crate::unsubscribe::UnsubscribeLink;
 use amends_channels::{Attachment, Backoff, OutgoingMessage, SendError, Sent, Transport, jitter_seed};
 use amends_store::{ContactPointRow, DeliveryOutcome, NoticeRow, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
@@ -52,9 +53,6 @@ impl std::ops::AddAssign for DeliveryReport {
         self.suppressed += o.suppressed;
     }
 }
-
-/// Builds the one-click unsubscribe link for a notice, when it has one.
-pub type UnsubscribeLink = Arc<dyn Fn(&NoticeRow, Timestamp) -> Option<String> + Send + Sync>;
 
 /// One channel's way out: its transport, retry policy and concurrency.
 #[derive(Clone)]

@@ -1,5 +1,6 @@
 //! Credits out, for the billing system: CSV or JSON, one record per ledger entry.
 
+use amends_core::text::safe_cell;
 use amends_store::{CreditFilter, CreditRow, Store, StoreError};
 use std::io::Write;
 
@@ -137,24 +138,6 @@ impl<'a> Sink<'a> {
 }
 
 /// A credit as the API and the JSON export show it.
-/// A CSV cell as a spreadsheet will not run it: one that starts with `=`, `+`, `-`, `@`, a
-/// tab or a carriage return is a formula to Excel and LibreOffice (CSV injection), so it
-/// gets a leading `'`, as OWASP advises; a plain number (`-142`) is left as it is, so
-/// amounts stay numbers. The JSON export needs none of this.
-pub fn safe_cell(text: &str) -> std::borrow::Cow<'_, str> {
-    let number = {
-        let digits = text.strip_prefix('-').unwrap_or(text);
-        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
-        !whole.is_empty()
-            && [whole, fraction].iter().all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-    };
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) && !number {
-        std::borrow::Cow::Owned(format!("'{text}"))
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    }
-}
-
 pub fn credit_json(c: &CreditRow) -> serde_json::Value {
     serde_json::json!({
         "key": c.key,

@@ -8,7 +8,8 @@
 //! - [`book`]: the book in memory, indexed for impact.
 //! - [`recovery`]: the engine: declare, update, resolve, watchdog, fan-out, credits.
 //! - [`deliver`]: the outbox worker.
-//! - [`http`]: the JSON API, its auth and its OpenAPI description.
+//! - [`http`]: the JSON API, its auth and its OpenAPI description; [`worker`]: the ticks and
+//!   delivery `amends serve` runs beside it.
 //! - [`export`]: credits out, as CSV or JSON.
 //! - [`detection`]: detection in the server: device events in (HTTP, NATS JetStream), incidents,
 //!   impacts and notices out.
@@ -16,7 +17,8 @@
 //! - [`alerts`]: the Prometheus Alertmanager webhook receiver.
 //! - [`policies`]: `amends policy eval` and `amends policy test` over files.
 //! - [`demo`] and [`bench`]: a synthetic provider, the guided demo and the benchmark.
-//! - [`settings`] and [`cli`]: configuration and the command line.
+//! - [`settings`] and [`cli`]: configuration and the command line; [`terminal`]: the
+//!   progress bar they, the demo and the bench draw.
 //! - [`failpoint`]: named points where a crash test has the process killed.
 
 pub mod alerts;
@@ -36,5 +38,7 @@ pub mod policies;
 pub mod recovery;
 pub mod settings;
 pub mod telemetry;
+pub mod terminal;
 pub mod tokens;
 pub mod unsubscribe;
+pub mod worker;

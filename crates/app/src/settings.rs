@@ -401,7 +401,6 @@ impl Settings {
             provider_name: self.provider_name.clone(),
             status_url: self.status_url.clone(),
             operator_language: self.operator_language.clone(),
-            alerts: self.alerts.clone(),
             webhook: self.webhook.is_some(),
             updates_cap: self.delivery.updates_cap,
             etr_change_min: SignedDuration::from_mins(i64::from(self.delivery.etr_change_min_minutes)),
@@ -559,5 +558,26 @@ mod secret_tests {
             &*settings.database, "postgres://amends:hunter2@db:5432/amends",
             "the store still gets it"
         );
+    }
+}
+
+#[cfg(test)]
+mod detection_tests {
+    /// Every settings snippet of docs/telemetry.md, as written, is a settings file amends
+    /// loads, and its `[detection]` table is valid.
+    #[test]
+    fn the_documented_settings_load_as_written() {
+        let page = include_str!("../../../docs/telemetry.md");
+        let blocks: Vec<&str> =
+            page.split("```toml\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+        assert_eq!(blocks.len(), 2, "the page's TOML snippets");
+        let check = |text: &str| {
+            let file: super::FileSettings = toml::from_str(text).unwrap_or_else(|e| panic!("{text}\n{e}"));
+            let detection = file.detection.expect("a [detection] table");
+            detection.to_config().unwrap();
+            detection.confirm_within().unwrap();
+            detection.event_log_retention().unwrap();
+        };
+        blocks.iter().for_each(|b| check(b));
     }
 }

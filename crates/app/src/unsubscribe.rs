@@ -7,7 +7,6 @@
 //! a customer that their service is out, or back, is not something to opt out of by one
 //! click in a footer (their preferences can still choose the channels).
 
-use crate::deliver::UnsubscribeLink;
 use crate::optout::{OptOutClaim, OptOutError, OptOutKey};
 use amends_core::preferences::{Channel, Preferences, Topic};
 use amends_store::{NoticeRow, PreferencesRow, Store};
@@ -20,6 +19,9 @@ const KEY_NAME: &str = "opt_out_key";
 /// How long a link works after its message was sent: long enough for an old email found
 /// in an inbox.
 pub const LINK_LIFETIME: SignedDuration = SignedDuration::from_hours(24 * 180);
+
+/// Builds the one-click unsubscribe link for a notice, when it has one.
+pub type UnsubscribeLink = Arc<dyn Fn(&NoticeRow, Timestamp) -> Option<String> + Send + Sync>;
 
 /// The key that signs links: the stored one, or a new one stored now.
 pub async fn stored_key(store: &dyn Store) -> Result<OptOutKey, UnsubscribeError> {

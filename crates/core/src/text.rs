@@ -1,4 +1,4 @@
-//! Characters no field may hold, and text made safe for a terminal.
+//! Characters no field may hold, and text made safe for a terminal or a spreadsheet.
 //!
 //! A name with a carriage return, an escape sequence (which `notices preview` would print
 //! to the operator's terminal as a command), a right-to-left override that reorders what
@@ -78,6 +78,24 @@ pub fn printable(s: &str) -> Cow<'_, str> {
             .map(|c| if refused(c, true) { format!("\\u{{{:x}}}", u32::from(c)) } else { c.to_string() })
             .collect(),
     )
+}
+
+/// A CSV cell as a spreadsheet will not run it: one that starts with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return is a formula to Excel and LibreOffice (CSV injection), so it
+/// gets a leading `'`, as OWASP advises; a plain number (`-142`) is left as it is, so
+/// amounts stay numbers. The JSON export needs none of this.
+pub fn safe_cell(text: &str) -> Cow<'_, str> {
+    let number = {
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+        !whole.is_empty()
+            && [whole, fraction].iter().all(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) && !number {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 #[cfg(test)]

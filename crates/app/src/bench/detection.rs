@@ -208,7 +208,7 @@ fn replayed(book: &LoadedBook, events: &[DeviceEvent]) -> Result<Replayed> {
     let (incident, element, at) = widest.context("the storm opened no incident")?;
     let key = |i: u32| {
         let found = detector.incident(i);
-        crate::detection::source_key(&book.topology.element(found.opened_element).id, found.opened_at)
+        crate::telemetry::source_key(&book.topology.element(found.opened_element).id, found.opened_at)
     };
     let mut incidents = BTreeMap::new();
     for d in &out {

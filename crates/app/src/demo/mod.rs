@@ -57,7 +57,7 @@ pub async fn run(settings: &Settings, args: DemoArgs) -> Result<()> {
     let book_dir = args.dir.join("book");
     synth::write_csv(&book, &book_dir)?;
     say(&format!("Importing {}/{{plans,topology,customers}}.csv", book_dir.display()));
-    let bar = crate::cli::progress_bar(0, "importing");
+    let bar = crate::terminal::progress_bar(0, "importing");
     let summary = engine
         .import(ImportInput::from_dir(&book_dir)?, &|n| {
             bar.set_length(bar.length().unwrap_or(0).max(n));
@@ -316,6 +316,7 @@ async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let listen = args.listen.clone();
     let http = demo.http;
+    let alerts = demo.alerts.clone();
     let server = tokio::spawn(async move {
         crate::http::serve(
             engine,
@@ -325,6 +326,7 @@ async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
             std::time::Duration::from_secs(5),
             Some(ready_tx),
             http,
+            alerts,
         )
         .await
     });

@@ -2,13 +2,7 @@
 //! line (a bad line is rejected with its index and the rest go on), sent over a bounded
 //! channel, answered once the accepted events are in the device event log.
 
-use crate::http::AppState;
-use crate::http::error::ApiError;
 use amends_core::telemetry::DeviceEvent;
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -118,41 +112,4 @@ impl Intake {
         report.rejected.truncate(REJECTIONS_LISTED_MAX);
         Ok(report)
     }
-}
-
-/// `POST /v1/telemetry/events`: an NDJSON batch of device events.
-#[utoipa::path(post, path = "/v1/telemetry/events", tag = "telemetry",
-    request_body(content = String, content_type = "application/x-ndjson",
-        description = "One event per line: {\"device_id\", \"state\": \"offline|online\", \"at\": RFC 3339, \
-\"reason\": \"dying_gasp\" (optional)}"),
-    security(("bearer" = ["operator"])),
-    responses(
-        (status = 200, description = "Applied; bad lines are listed with their index", body = BatchReport),
-        (status = 413, description = "Over 8 MiB or 20,000 lines", body = crate::http::error::ErrorBody),
-        (status = 503, description = "Detection is not running", body = crate::http::error::ErrorBody),
-    ))]
-pub async fn post_events(State(state): State<AppState>, body: Bytes) -> Result<Json<BatchReport>, ApiError> {
-    let Some(intake) = state.intake() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "detection_off",
-            "detection is not running on this server (amends serve runs it)",
-        ));
-    };
-    let text = std::str::from_utf8(&body).map_err(|e| {
-        ApiError::invalid("the body is not UTF-8", vec![format!("at byte {}", e.valid_up_to())])
-    })?;
-    if text.lines().count() > BATCH_EVENTS_MAX {
-        let message = format!("a batch holds at most {BATCH_EVENTS_MAX} lines; split it");
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message.clone())
-            .with_details(vec![message]));
-    }
-    let report = intake.submit(text).await.map_err(|e| match e {
-        IntakeError::Stopped | IntakeError::Refused(_) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "detection_unavailable", e.to_string())
-        }
-        IntakeError::Store(e) => ApiError::internal(&e),
-    })?;
-    state.wake_worker();
-    Ok(Json(report))
 }

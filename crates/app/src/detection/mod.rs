@@ -32,10 +32,8 @@ mod record;
 mod write;
 
 pub use intake::{BatchReport, Intake, IntakeError, Rejection};
-pub use record::source_key;
 
 use crate::book::LoadedBook;
-use crate::http::AppState;
 use crate::recovery::{Engine, EngineError};
 use crate::telemetry::{DetectionSettings, network};
 use amends_core::telemetry::{
@@ -45,7 +43,7 @@ use amends_store::{DeviceEventRow, Hold, StoreError};
 use jiff::SignedDuration;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 /// How often the detector is advanced to the clock: the agenda's bucket width.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -122,22 +120,38 @@ pub(crate) struct Service {
     hold_checked: tokio::time::Instant,
 }
 
+/// What detection needs of the server it runs in: the engine, and the worker to wake when
+/// it has recorded something.
+#[derive(Clone)]
+pub struct Host {
+    pub engine: Arc<Engine>,
+    /// Wakes the server's worker (the notify its API calls wake it with).
+    pub wake: Arc<Notify>,
+}
+
+impl Host {
+    /// Asks the worker for a pass now.
+    pub fn wake_worker(&self) {
+        self.wake.notify_one();
+    }
+}
+
 /// Starts the detection task; it stops when `stopped` turns true. The returned [`Intake`]
 /// is how sources hand it events.
 pub fn start(
-    state: AppState,
+    host: Host,
     config: ServiceConfig,
     stopped: watch::Receiver<bool>,
 ) -> (Intake, tokio::task::JoinHandle<()>) {
     let (intake, batches, detecting) = Intake::channel(INTAKE_QUEUE_BATCHES);
-    let task = Task { state, config, gate: None, leading: None, lock_tried: None, detecting };
+    let task = Task { host, config, gate: None, leading: None, lock_tried: None, detecting };
     (intake, tokio::spawn(task.run(batches, stopped)))
 }
 
 /// The detection task's state: the gate every server keeps, the detector only the lock
 /// holder keeps.
 struct Task {
-    state: AppState,
+    host: Host,
     config: ServiceConfig,
     gate: Option<Gate>,
     leading: Option<Service>,
@@ -173,7 +187,7 @@ impl Task {
     /// Keeps the gate on the current book (an import by any process changes it) and, when
     /// this server detects, rebuilds the detector over it.
     async fn follow_book(&mut self) -> Result<(), EngineError> {
-        let book = self.state.engine.book().await?;
+        let book = self.host.engine.book().await?;
         if self.gate.as_ref().is_some_and(|g| Arc::ptr_eq(&g.book, &book)) {
             return Ok(());
         }
@@ -197,11 +211,11 @@ impl Task {
     /// Becomes the detecting server with `hold`: rebuilds the detector from the log.
     async fn lead(&mut self, hold: Hold) {
         let Some(gate) = self.gate.as_ref() else { return };
-        match Service::rebuild(&self.state, self.config.clone(), gate, hold).await {
+        match Service::rebuild(&self.host, self.config.clone(), gate, hold).await {
             Ok(service) => {
                 self.leading = Some(service);
                 self.detecting.send_replace(true);
-                self.state.wake_worker();
+                self.host.wake_worker();
             }
             // The hold went with the failed rebuild: another server may take over.
             Err(error) => {
@@ -217,7 +231,7 @@ impl Task {
             return;
         }
         self.lock_tried = Some(tokio::time::Instant::now());
-        match self.state.engine.store.try_hold(DETECTION_LOCK).await {
+        match self.host.engine.store.try_hold(DETECTION_LOCK).await {
             Ok(Some(hold)) => {
                 tracing::info!("this server detects: it holds the detection lock");
                 self.lead(hold).await;
@@ -251,7 +265,7 @@ impl Task {
         let ticked = service.tick().await;
         let recorded = matches!(ticked, Ok(true));
         if self.settle(ticked.map(|_| ()), "recording detections") && recorded {
-            self.state.wake_worker();
+            self.host.wake_worker();
         }
     }
 
@@ -265,7 +279,7 @@ impl Task {
         let Some(gate) = self.gate.as_ref() else {
             return submission.refuse("detection is starting; try again");
         };
-        let now = self.state.engine.clock.now();
+        let now = self.host.engine.clock.now();
         let rejected = std::mem::take(&mut submission.rejected);
         let mut report = BatchReport { rejected, ..BatchReport::default() };
         let mut log = Vec::with_capacity(submission.events.len());
@@ -276,7 +290,7 @@ impl Task {
             }
         }
         report.accepted = log.len() as u64;
-        let logged = self.state.engine.store.append_device_events(&mut log).await;
+        let logged = self.host.engine.store.append_device_events(&mut log).await;
         // In the log, not yet acknowledged nor detected from: the worst place to die.
         crate::failpoint::pass(crate::failpoint::DETECTION_LOGGED, report.accepted);
         let behind = submission.behind;
@@ -296,7 +310,7 @@ impl Task {
             };
             let woke = matches!(recorded, Ok(true));
             if self.settle(recorded.map(|_| ()), "following the event log") && woke {
-                self.state.wake_worker();
+                self.host.wake_worker();
             }
         }
     }
@@ -309,12 +323,12 @@ impl Service {
     /// follows the log from the place it had reached when the rebuild began (what was
     /// logged during the rebuild comes again, as a duplicate the detector ignores).
     async fn rebuild(
-        state: &AppState,
+        host: &Host,
         config: ServiceConfig,
         gate: &Gate,
         hold: Hold,
     ) -> Result<Service, EngineError> {
-        let engine = state.engine.clone();
+        let engine = host.engine.clone();
         let followed = engine.store.device_events_end().await?;
         let legacy = record::legacy_sources(&engine).await?;
         let detector = Detector::new(&gate.book.topology, gate.network.clone(), config.detection.clone());
@@ -327,7 +341,7 @@ impl Service {
             legacy,
             tops: Vec::new(),
             detections: Vec::new(),
-            writes: write::Writes::start(state, gate.book.clone(), gate.network.clone()),
+            writes: write::Writes::start(host, gate.book.clone(), gate.network.clone()),
             followed,
             log_behind: false,
             quiet_since: tokio::time::Instant::now(),

@@ -16,6 +16,7 @@
 use super::Service;
 use super::write::{Write, blank_impact};
 use crate::recovery::{Engine, EngineError, TELEMETRY_SOURCE};
+use crate::telemetry::source_key;
 use amends_core::incident::{ByLocale, IncidentState, UpdateKind};
 use amends_core::telemetry::Detection;
 use amends_core::topology::ElementIdx;
@@ -273,11 +274,6 @@ fn legacy_element(key: &str) -> Option<&str> {
         return None;
     }
     rest.match_indices(':').map(|(i, _)| i).find(|&i| is_instant(&rest[i + 1..])).map(|i| &rest[..i])
-}
-
-/// The source key of a detected incident.
-pub fn source_key(element_id: &str, opened_at: Timestamp) -> String {
-    format!("{TELEMETRY_SOURCE}{element_id}@{opened_at}")
 }
 
 const DETECTED_CAUSE_PREFIX: &str = "A fault in the network equipment serving your area (";

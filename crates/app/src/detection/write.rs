@@ -11,8 +11,8 @@
 //! mid-slice (a crash, a lost lock, a rebuild) loses nothing a rebuild does not write
 //! again the same way.
 
+use super::Host;
 use crate::book::LoadedBook;
-use crate::http::AppState;
 use crate::recovery::{Engine, EngineError};
 use amends_core::incident::{ByLocale, IncidentState, UpdateKind};
 use amends_core::telemetry::Network;
@@ -68,16 +68,11 @@ impl Drop for Writes {
 
 impl Writes {
     /// Starts a writer over this book.
-    pub(super) fn start(state: &AppState, book: Arc<LoadedBook>, network: Arc<Network>) -> Writes {
+    pub(super) fn start(host: &Host, book: Arc<LoadedBook>, network: Arc<Network>) -> Writes {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        let writer = Writer {
-            engine: state.engine.clone(),
-            state: state.clone(),
-            book,
-            network,
-            queued: queued.clone(),
-        };
+        let writer =
+            Writer { engine: host.engine.clone(), host: host.clone(), book, network, queued: queued.clone() };
         Writes { tx, queued, task: tokio::spawn(writer.run(rx)) }
     }
 
@@ -112,7 +107,7 @@ impl Writes {
 /// Applies writes: needs the book and the network, never the detector.
 struct Writer {
     engine: Arc<Engine>,
-    state: AppState,
+    host: Host,
     book: Arc<LoadedBook>,
     network: Arc<Network>,
     queued: Arc<AtomicUsize>,
@@ -140,7 +135,7 @@ impl Writer {
             }
             self.flush(&mut pending).await?;
             self.queued.fetch_sub(applied, Ordering::Relaxed);
-            self.state.wake_worker();
+            self.host.wake_worker();
             tracing::debug!(took = ?started.elapsed(), left = writes.len(), "writes applied");
         }
     }

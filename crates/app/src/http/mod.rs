@@ -5,14 +5,15 @@
 //! - [`error`]: the one error body, and how every failure maps onto a status.
 //! - [`limits`]: body sizes and time limits, documented and enforced in one place.
 //! - [`openapi`]: the description served at `/openapi.json`.
-//! - `worker`: the loop that runs [`Engine::tick`] and delivery, every poll or at once when
-//!   an API call has recorded something.
+//! - `crate::worker` (beside it, not HTTP): the loop that runs [`Engine::tick`] and
+//!   delivery, every poll or at once when an API call has recorded something.
 //!
 //! Entry points: [`serve`] (what `amends serve` runs), [`serve_listener`] (the same on a
 //! listener the caller bound, stopped by a future), [`serve_api`] (the API alone, for a
 //! caller that drives the worker's steps itself, as the tests do) and [`router`].
 
 pub mod accounts;
+pub mod alerts;
 pub mod api;
 pub mod appointments;
 pub mod auth;
@@ -25,13 +26,14 @@ pub mod pages;
 pub mod rate;
 pub mod status;
 pub mod surveys;
-mod worker;
+pub mod telemetry;
 
 pub use limits::{
     BODY_BYTES_MAX, BODY_DRAIN_BYTES_MAX, IMPORT_BODY_BYTES_MAX, IMPORT_TIMEOUT, REQUEST_TIMEOUT,
     UNSUBSCRIBE_BODY_BYTES_MAX,
 };
 
+use crate::alerts::AlertSettings;
 use crate::deliver::Dispatcher;
 use crate::detection::nats::NatsSource;
 use crate::detection::{Intake, ServiceConfig};
@@ -70,6 +72,8 @@ pub struct AppState {
     public_rate: rate::ClientRateLimit,
     /// The status page's snapshot, rebuilt at most once a second.
     status: Arc<status::StatusCache>,
+    /// The Alertmanager receiver's settings (`[alerts]`).
+    alerts: Arc<AlertSettings>,
 }
 
 /// What [`serve_listener`] starts for detection: the task, and optionally a NATS consumer.
@@ -90,7 +94,14 @@ impl AppState {
             intake: Arc::new(OnceLock::new()),
             public_rate: rate::ClientRateLimit::new(rate::HttpSettings::default()),
             status: Arc::default(),
+            alerts: Arc::new(AlertSettings::default()),
         }
+    }
+
+    /// This state, with the Alertmanager receiver set up as `settings` say.
+    pub fn with_alerts(mut self, settings: AlertSettings) -> Self {
+        self.alerts = Arc::new(settings);
+        self
     }
 
     /// This state, with `limit` on the routes a stranger reaches without a token.
@@ -103,6 +114,11 @@ impl AppState {
     pub fn with_detection(mut self, start: DetectionStart) -> Self {
         self.detection = Some(Arc::new(start));
         self
+    }
+
+    /// What detection needs of this server: its engine and its worker's wake-up.
+    fn detection_host(&self) -> crate::detection::Host {
+        crate::detection::Host { engine: self.engine.clone(), wake: self.wake.clone() }
     }
 
     /// The way into detection, when this server runs it.
@@ -155,7 +171,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}", get(api::show_incident))
         .route("/v1/incidents/{id}/impacts", get(api::incident_impacts))
         .route("/v1/incidents/{id}/metrics", get(cases::incident_metrics))
-        .route("/v1/alerts/ignored", get(crate::alerts::ignored_alerts))
+        .route("/v1/alerts/ignored", get(alerts::ignored_alerts))
         .route("/v1/customers/{id}/notices", get(api::customer_notices))
         .route("/v1/customers/{id}/credits", get(api::customer_credits))
         .route("/v1/credits", get(api::list_credits))
@@ -187,7 +203,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents/{id}/updates", post(api::update_incident))
         .route("/v1/incidents/{id}/resolve", post(api::resolve_incident))
         .route("/v1/incidents/{id}/confirm", post(api::confirm_incident))
-        .route("/v1/alerts/alertmanager", post(crate::alerts::alertmanager_webhook))
+        .route("/v1/alerts/alertmanager", post(alerts::alertmanager_webhook))
         .route("/v1/customers/{id}/preferences", axum::routing::patch(notices::change_preferences))
         .route("/v1/channels/sms/receipts", post(notices::sms_receipts))
         .route("/v1/channels/email/bounces", post(notices::email_bounces))
@@ -201,7 +217,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(body_limit(BODY_BYTES_MAX))
         .route_layer(gate(Scope::Admin));
     let telemetry = Router::new()
-        .route("/v1/telemetry/events", post(crate::detection::intake::post_events))
+        .route("/v1/telemetry/events", post(telemetry::post_events))
         .route_layer(body_limit(crate::detection::intake::BATCH_BODY_BYTES_MAX))
         .route_layer(gate(Scope::Operator));
     let admin = Router::new()
@@ -234,6 +250,7 @@ pub fn router(state: AppState) -> Router {
 /// Binds `listen`, reports the bound address on `ready`, and serves the API and the worker
 /// until Ctrl-C or SIGTERM; then stops accepting, finishes the requests in flight and lets
 /// the worker finish its pass.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     engine: Arc<Engine>,
     detection: Option<DetectionStart>,
@@ -242,6 +259,7 @@ pub async fn serve(
     poll: Duration,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
     http: rate::HttpSettings,
+    alerts: AlertSettings,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
@@ -250,7 +268,8 @@ pub async fn serve(
         // The caller may have stopped waiting; serving goes on regardless.
         let _ = ready.send(addr);
     }
-    let mut state = AppState::new(engine).with_public_rate(rate::ClientRateLimit::new(http));
+    let mut state =
+        AppState::new(engine).with_public_rate(rate::ClientRateLimit::new(http)).with_alerts(alerts);
     if let Some(start) = detection {
         state = state.with_detection(start);
     }
@@ -267,7 +286,7 @@ pub async fn serve_listener(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
-    let worker = worker::Worker {
+    let worker = crate::worker::Worker {
         engine: state.engine.clone(),
         dispatcher: Arc::new(dispatcher),
         wake: state.wake.clone(),
@@ -293,7 +312,8 @@ pub async fn serve_listener(
 /// Starts detection (and its NATS consumer) if the state asks for it; their tasks.
 fn start_detection(state: &AppState, stopped: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
     let Some(start) = state.detection.clone() else { return Vec::new() };
-    let (intake, task) = crate::detection::start(state.clone(), start.config.clone(), stopped.clone());
+    let (intake, task) =
+        crate::detection::start(state.detection_host(), start.config.clone(), stopped.clone());
     let mut tasks = vec![task];
     if let Some(nats) = start.nats.clone() {
         tasks.push(tokio::spawn(crate::detection::nats::run(nats, intake.clone(), stopped.clone())));

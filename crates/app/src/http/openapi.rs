@@ -33,9 +33,9 @@ routes and nothing else.",
         api::resolve_incident,
         api::confirm_incident,
         api::incident_impacts,
-        crate::detection::intake::post_events,
-        crate::alerts::alertmanager_webhook,
-        crate::alerts::ignored_alerts,
+        super::telemetry::post_events,
+        super::alerts::alertmanager_webhook,
+        super::alerts::ignored_alerts,
         api::customer_notices,
         api::customer_credits,
         api::list_credits,
@@ -548,16 +548,6 @@ pub mod schemas {
         Delivered,
         Failed,
         Suppressed,
-    }
-
-    /// What a person in the directory may do: an agent owns cases; a lead and an admin
-    /// act on any.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "snake_case")]
-    pub enum AgentRole {
-        Agent,
-        Lead,
-        Admin,
     }
 
     /// An OpenAPI 3.1 document (this one).

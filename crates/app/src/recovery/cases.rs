@@ -97,7 +97,7 @@ pub struct AgentInput {
     pub id: String,
     pub name: String,
     /// `agent`, `lead` or `admin`.
-    #[schema(value_type = crate::http::openapi::schemas::AgentRole)]
+    #[schema(value_type = AgentRole)]
     pub role: String,
     /// The lead their cases escalate to (a lead or an admin in the same list or stored).
     #[serde(default)]
@@ -108,6 +108,16 @@ pub struct AgentInput {
 
 fn yes() -> bool {
     true
+}
+
+/// What a person in the directory may do: an agent owns cases; a lead and an admin
+/// act on any.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum AgentRole {
+    Agent,
+    Lead,
+    Admin,
 }
 
 /// The most bytes an agents file may have.

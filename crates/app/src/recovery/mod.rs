@@ -98,8 +98,6 @@ pub struct EngineConfig {
     /// After an estimate lapses, the next word is promised within this; each automatic
     /// update after the first promises twice as long as the one before (up to 8 h).
     pub follow_up: SignedDuration,
-    /// The Alertmanager receiver's settings.
-    pub alerts: crate::alerts::AlertSettings,
     /// The webhook channel is configured: customers' notices also go to the provider's app.
     pub webhook: bool,
     /// Most updates one customer gets about one incident on one channel (the
@@ -133,7 +131,6 @@ impl Default for EngineConfig {
             operator_language: "en".into(),
             status_url: "http://127.0.0.1:8080/status".into(),
             follow_up: LAPSE_FOLLOW_UP,
-            alerts: crate::alerts::AlertSettings::default(),
             webhook: false,
             updates_cap: UPDATES_CAP_DEFAULT,
             etr_change_min: ETR_CHANGE_MIN_DEFAULT,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
-pub(super) struct Worker {
+pub(crate) struct Worker {
     pub engine: Arc<Engine>,
     pub dispatcher: Arc<Dispatcher>,
     /// Wakes the tick loop (an API call recorded something).
