@@ -238,11 +238,7 @@ fn refusal(error: &UnsubscribeError) -> Response {
         }
         UnsubscribeError::Store(_) | UnsubscribeError::Key(_) => {
             tracing::error!(%error, "unsubscribe failed");
-            pages::message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                &["Please try again later."],
-            )
+            pages::failed()
         }
     }
 }

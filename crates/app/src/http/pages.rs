@@ -108,6 +108,11 @@ pub fn message(status: StatusCode, title: &str, paragraphs: &[&str]) -> Response
     render(status, "message.html", context! { title, paragraphs })
 }
 
+/// The page for a failure of the server: it says nothing of what failed (the log does).
+pub fn failed() -> Response {
+    message(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", &["Please try again later."])
+}
+
 /// A question with one button per score, posting back to the link it came from.
 pub fn question(title: &str, ask: &str, token: &str, scores: std::ops::RangeInclusive<u8>) -> Response {
     let scores: Vec<u8> = scores.collect();

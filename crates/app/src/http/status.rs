@@ -125,22 +125,44 @@ pub fn rounded_count(n: usize) -> Count {
 /// storm of readers costs one build a second.
 #[derive(Default)]
 pub struct StatusCache {
-    built: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    built: tokio::sync::Mutex<Option<Arc<Published>>>,
+}
+
+/// A snapshot with what every request would otherwise work out again: the key of its
+/// content (for the `ETag`s) and its JSON.
+struct Published {
+    snapshot: Snapshot,
+    /// A digest of what the pages show, not of when it was built: a rebuild that finds
+    /// nothing new keeps every `ETag`.
+    content_key: String,
+    json: axum::body::Bytes,
+}
+
+impl Published {
+    fn of(snapshot: Snapshot) -> Self {
+        let content = serde_json::json!({
+            "open": snapshot.open, "open_unlisted": snapshot.open_unlisted,
+            "customers_affected": snapshot.customers_affected, "resolved": snapshot.resolved,
+        });
+        let content_key = hex::encode(Sha256::digest(content.to_string().as_bytes()));
+        let json = serde_json::to_vec(&snapshot).unwrap_or_default().into();
+        Published { snapshot, content_key, json }
+    }
 }
 
 impl StatusCache {
-    async fn snapshot(&self, state: &AppState) -> Result<Arc<Snapshot>, super::error::ApiError> {
+    async fn published(&self, state: &AppState) -> Result<Arc<Published>, super::error::ApiError> {
         let mut built = self.built.lock().await;
         let now = state.engine.clock.now();
         // A clock set back (a test's, or `--now`) rebuilds too.
-        if let Some(snapshot) = built.as_ref()
-            && (snapshot.built_at..snapshot.built_at + SNAPSHOT_MAX_AGE).contains(&now)
+        if let Some(published) = built.as_ref()
+            && (published.snapshot.built_at..published.snapshot.built_at + SNAPSHOT_MAX_AGE).contains(&now)
         {
-            return Ok(snapshot.clone());
+            return Ok(published.clone());
         }
-        let snapshot = Arc::new(build(state).await?);
-        *built = Some(snapshot.clone());
-        Ok(snapshot)
+        let published = Arc::new(Published::of(build(state).await?));
+        *built = Some(published.clone());
+        Ok(published)
     }
 }
 
@@ -281,8 +303,8 @@ pub async fn status_page(
     Query(reader): Query<Reader>,
     headers: HeaderMap,
 ) -> Result<Response, super::error::ApiError> {
-    let snapshot = state.status.snapshot(&state).await?;
-    Ok(page(&snapshot, None, &reader, &headers))
+    let published = state.status.published(&state).await?;
+    Ok(page(&published, None, &reader, &headers))
 }
 
 /// `GET /status/{incident}`: one incident, as every notice about it links.
@@ -299,8 +321,8 @@ pub async fn incident_page(
     Query(reader): Query<Reader>,
     headers: HeaderMap,
 ) -> Result<Response, super::error::ApiError> {
-    let snapshot = state.status.snapshot(&state).await?;
-    Ok(page(&snapshot, Some(&id), &reader, &headers))
+    let published = state.status.published(&state).await?;
+    Ok(page(&published, Some(&id), &reader, &headers))
 }
 
 /// `GET /status.json`: the snapshot as it stands, for machines.
@@ -313,20 +335,28 @@ pub async fn status_json(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, super::error::ApiError> {
-    let snapshot = state.status.snapshot(&state).await?;
-    let body = serde_json::to_vec(&*snapshot).unwrap_or_default();
-    let etag = etag(&body, "json");
+    let published = state.status.published(&state).await?;
+    let etag = etag(published.content_key.as_bytes(), "json");
     if not_modified(&headers, &etag) {
         return Ok(unchanged(&etag));
     }
+    let body = published.json.clone();
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     cache_headers(response.headers_mut(), &etag);
     Ok(response)
 }
 
-fn page(snapshot: &Snapshot, only: Option<&str>, reader: &Reader, headers: &HeaderMap) -> Response {
+fn page(published: &Published, only: Option<&str>, reader: &Reader, headers: &HeaderMap) -> Response {
+    let snapshot = &published.snapshot;
     let lang = language(reader, headers);
     let (zone_name, tz) = zone(reader);
+    let found = only.is_none_or(|id| snapshot.open.iter().chain(&snapshot.resolved).any(|i| i.id == id));
+    // Before anything is written: a reload that finds nothing new costs no rendering.
+    let key = format!("{lang}|{zone_name}|{}|{}", only.unwrap_or(""), published.content_key);
+    let etag = etag(key.as_bytes(), "html");
+    if found && not_modified(headers, &etag) {
+        return unchanged(&etag);
+    }
     let locale = Locale::parse(lang).unwrap_or_else(|_| Locale::parse("en").expect("en is a locale"));
     let words = words(lang);
     let write = |t: Timestamp| amends_core::cldr::instant(t, &tz, &locale);
@@ -358,7 +388,6 @@ fn page(snapshot: &Snapshot, only: Option<&str>, reader: &Reader, headers: &Head
             (snapshot.open.iter().map(incident).collect(), snapshot.resolved.iter().map(incident).collect())
         }
     };
-    let found = only.is_none() || !open.is_empty() || !resolved.is_empty();
     let title = match only {
         Some(id) => format!("{} · {id}", words.get_attr("title").map(|t| t.to_string()).unwrap_or_default()),
         None => words.get_attr("title").map(|t| t.to_string()).unwrap_or_default(),
@@ -372,23 +401,8 @@ fn page(snapshot: &Snapshot, only: Option<&str>, reader: &Reader, headers: &Head
     };
     let status = if found { StatusCode::OK } else { StatusCode::NOT_FOUND };
     let mut response = pages::status(status, ctx);
-    let body_key = format!("{lang}|{zone_name}|{}|{}", only.unwrap_or(""), snapshot_key(snapshot));
-    let etag = etag(body_key.as_bytes(), "html");
-    if found && not_modified(headers, &etag) {
-        return unchanged(&etag);
-    }
     cache_headers(response.headers_mut(), &etag);
     response
-}
-
-/// What the page shows depends on the snapshot's content, not the moment it was built: a
-/// rebuild that finds nothing new keeps the `ETag`.
-fn snapshot_key(snapshot: &Snapshot) -> String {
-    let content = serde_json::json!({
-        "open": snapshot.open, "open_unlisted": snapshot.open_unlisted,
-        "customers_affected": snapshot.customers_affected, "resolved": snapshot.resolved,
-    });
-    hex::encode(Sha256::digest(content.to_string().as_bytes()))
 }
 
 fn etag(body: &[u8], kind: &str) -> String {

@@ -40,11 +40,7 @@ fn refusal(error: &SurveysError) -> Response {
         }
         SurveysError::Engine(e) => {
             tracing::error!(error = %e, "survey page failed");
-            pages::message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                &["Please try again later."],
-            )
+            pages::failed()
         }
     }
 }
