@@ -4,25 +4,13 @@
 //! value (parse, don't validate). Errors name the field and quote the value so that an
 //! import can say `customers.csv:17: email "x@" is not an address`.
 
+pub use crate::field::FieldError;
+pub use crate::locale::Locale;
+pub use crate::money::PRICE_MINOR_MAX;
 use crate::money::{Currency, Money};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use std::fmt;
-
-/// A problem with one field of one row.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field} {value:?} {problem}")]
-pub struct FieldError {
-    pub field: &'static str,
-    pub value: String,
-    pub problem: String,
-}
-
-impl FieldError {
-    pub fn new(field: &'static str, value: &str, problem: impl Into<String>) -> Self {
-        FieldError { field, value: value.to_string(), problem: problem.into() }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
@@ -73,46 +61,6 @@ impl PhoneE164 {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-/// A BCP 47 language tag of the simple kind customers have: `en`, `en-US`, `es-419`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Locale(String);
-
-impl Locale {
-    pub fn parse(s: &str) -> Result<Self, FieldError> {
-        let mut parts = s.split('-');
-        let lang = parts.next().unwrap_or("");
-        let region = parts.next();
-        let lang_ok = (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_lowercase());
-        let region_ok = match region {
-            None => true,
-            Some(r) => {
-                (r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase()))
-                    || (r.len() == 3 && r.bytes().all(|b| b.is_ascii_digit()))
-            }
-        };
-        if lang_ok && region_ok && parts.next().is_none() {
-            Ok(Locale(s.to_string()))
-        } else {
-            Err(FieldError::new("locale", s, "is not a locale like en-US or fr"))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The language alone: `en` for `en-US`.
-    pub fn language(&self) -> &str {
-        self.0.split('-').next().unwrap_or(&self.0)
-    }
-}
-
-impl fmt::Display for Locale {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -352,10 +300,6 @@ pub fn parse_instant(field: &'static str, s: &str) -> Result<Timestamp, FieldErr
     s.parse::<Timestamp>()
         .map_err(|_| FieldError::new(field, s, "is not an RFC 3339 instant (like 2024-05-01T00:00:00Z)"))
 }
-
-/// The largest monthly price amends accepts, in minor units: far above any real plan, and
-/// small enough that summing a customer's credit lines can never overflow.
-pub const PRICE_MINOR_MAX: i64 = 1_000_000_000_000;
 
 pub fn parse_price(field: &'static str, s: &str) -> Result<i64, FieldError> {
     match s.parse::<i64>() {

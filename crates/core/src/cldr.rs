@@ -9,7 +9,7 @@
 //! "M11 23, Mon 19:00 UTC", which nobody reads. Formatters are built once per locale and
 //! thread: a fan-out to a million customers builds a handful.
 
-use crate::book::Locale;
+use crate::locale::Locale;
 use icu_datetime::fieldsets::{self, zone::SpecificShort};
 use icu_datetime::options::TimePrecision;
 use icu_datetime::{DateTimeFormatter, fieldsets::Combo};

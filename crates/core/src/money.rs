@@ -5,7 +5,11 @@
 
 use std::fmt;
 
-use crate::book::Locale;
+use crate::locale::Locale;
+
+/// The largest monthly price amends accepts, in minor units: far above any real plan, and
+/// small enough that summing a customer's credit lines can never overflow.
+pub const PRICE_MINOR_MAX: i64 = 1_000_000_000_000;
 
 /// ISO 4217 codes amends accepts, with their minor-unit exponent.
 const ISO_4217: &[(&str, u8)] = &[
@@ -163,6 +167,15 @@ pub fn group_thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+/// An amount as the store keeps it (minor units and an ISO 4217 code) written for `locale`.
+/// A code that is not (or no longer) known falls back to plain digits with two decimals,
+/// so a notice is never held back by a bad currency in an old row.
+pub fn format_stored(minor: i64, currency: &str, locale: &Locale) -> String {
+    match Currency::parse(currency) {
+        Ok(c) => format_for_locale(Money::new(minor, c), locale),
+        Err(_) => format_minor(minor, 2),
+    }
 }
 
 /// An amount as a customer of `locale` reads it: `$1,234.56` (en), `1 234,56 €` (fr),

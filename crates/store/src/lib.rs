@@ -27,7 +27,9 @@ pub mod sqlite;
 
 mod open;
 mod packed;
-pub use open::{DatabaseUrl, open, open_with, redact_password};
+mod redact;
+pub use open::{DatabaseUrl, open, open_with};
+pub use redact::redact_password;
 
 /// Largest number of rows written per statement batch in bulk paths.
 pub const BULK_BATCH_ROWS_MAX: usize = 10_000;

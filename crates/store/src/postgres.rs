@@ -64,7 +64,7 @@ impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db`) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
-            url: crate::open::redact_password(url),
+            url: crate::redact::redact_password(url),
             reason: e.to_string(),
         })?;
         Self::connect_with(options).await

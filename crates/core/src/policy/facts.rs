@@ -2,9 +2,9 @@
 //! them compensation (outages, appointments, provisioning). This is the public interface
 //! of `amends policy eval`, read from JSON, and what the server builds from its book.
 
-use crate::book::PRICE_MINOR_MAX;
 use crate::interval::Interval;
 use crate::money::Currency;
+use crate::money::PRICE_MINOR_MAX;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;

@@ -1,0 +1,573 @@
+//! The public status page: what every notice links to (`{status_url}/{incident}`), and the
+//! list of open and recently resolved incidents at `/status`, with a JSON twin at
+//! `/status.json`.
+//!
+//! It names areas (an element's name and kind), never a customer or an address, and counts
+//! customers only roughly ([`rounded_count`]). Each page is written in the reader's language
+//! (`?lang=`, else `Accept-Language`; English, Spanish and French) and time zone (`?tz=`,
+//! UTC by default, shown on the page and changeable there), with the operator's cause and
+//! updates in that language where they gave one.
+//!
+//! Under a storm everyone opens it at once, so it is served from a [`Snapshot`] rebuilt at
+//! most once per [`SNAPSHOT_MAX_AGE`] of the engine's clock (never per request), with an `ETag` over what the
+//! page shows so a reload that finds nothing new costs a 304. Without JavaScript, a reload
+//! is how it updates.
+
+use super::AppState;
+use super::pages;
+use amends_core::book::Locale;
+use amends_core::incident::{ByLocale, for_locale};
+use amends_store::{IncidentRow, UpdateRow};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// How stale the snapshot may be: the page is live to within this.
+pub const SNAPSHOT_MAX_AGE: jiff::SignedDuration = jiff::SignedDuration::from_secs(1);
+/// How far back resolved incidents are listed.
+pub const RESOLVED_SHOWN_DAYS: i64 = 90;
+/// Incidents listed in each section; the rest are counted.
+pub const INCIDENTS_LISTED_MAX: usize = 200;
+
+/// The status as one moment saw it, shared by every request until it is rebuilt.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Snapshot {
+    #[schema(value_type = String, format = DateTime)]
+    pub built_at: Timestamp,
+    pub open: Vec<IncidentStatus>,
+    /// Open incidents beyond [`INCIDENTS_LISTED_MAX`], not listed.
+    pub open_unlisted: usize,
+    /// Customers affected by the open incidents, rounded ([`rounded_count`]).
+    pub customers_affected: Count,
+    pub resolved: Vec<IncidentStatus>,
+}
+
+/// One incident as the public sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IncidentStatus {
+    pub id: String,
+    pub areas: Vec<Area>,
+    /// `detected`, `acknowledged`, `identified`, `monitoring` or `resolved`.
+    pub state: String,
+    pub cause: String,
+    /// The cause in other languages (locale tag -> text).
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub causes: ByLocale,
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub etr: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_update_by: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub resolved_at: Option<Timestamp>,
+    pub customers_affected: Count,
+    /// Newest first.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Area {
+    pub name: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    pub kind: String,
+    pub state: String,
+    pub message: String,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub messages: ByLocale,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub etr: Option<Timestamp>,
+}
+
+/// A number of customers as the public may read it: exact only as a bound under 10, then
+/// to the nearest 10 under 100, 100 under 10,000, and 1,000 above, so no count points at
+/// a household.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Count {
+    /// Fewer than ten: no number is given.
+    pub fewer_than_ten: bool,
+    /// The rounded number, from ten up.
+    pub about: Option<u64>,
+}
+
+impl Count {
+    const FEWER_THAN_TEN: Count = Count { fewer_than_ten: true, about: None };
+
+    fn about(n: u64) -> Count {
+        Count { fewer_than_ten: false, about: Some(n) }
+    }
+}
+
+pub fn rounded_count(n: usize) -> Count {
+    let n = n as u64;
+    let to = |step: u64| (n + step / 2) / step * step;
+    match n {
+        0..10 => Count::FEWER_THAN_TEN,
+        10..100 => Count::about(to(10)),
+        100..10_000 => Count::about(to(100)),
+        _ => Count::about(to(1_000)),
+    }
+}
+
+/// The snapshot and when it was built, rebuilt when older than [`SNAPSHOT_MAX_AGE`]. One
+/// request rebuilds while the others wait for it (a lock held across the build), so a
+/// storm of readers costs one build a second.
+#[derive(Default)]
+pub struct StatusCache {
+    built: tokio::sync::Mutex<Option<Arc<Published>>>,
+}
+
+/// A snapshot with what every request would otherwise work out again: the key of its
+/// content (for the `ETag`s) and its JSON.
+struct Published {
+    snapshot: Snapshot,
+    /// A digest of what the pages show, not of when it was built: a rebuild that finds
+    /// nothing new keeps every `ETag`.
+    content_key: String,
+    json: axum::body::Bytes,
+}
+
+impl Published {
+    fn of(snapshot: Snapshot) -> Self {
+        let content = serde_json::json!({
+            "open": snapshot.open, "open_unlisted": snapshot.open_unlisted,
+            "customers_affected": snapshot.customers_affected, "resolved": snapshot.resolved,
+        });
+        let content_key = hex::encode(Sha256::digest(content.to_string().as_bytes()));
+        let json = serde_json::to_vec(&snapshot).unwrap_or_default().into();
+        Published { snapshot, content_key, json }
+    }
+}
+
+impl StatusCache {
+    async fn published(&self, state: &AppState) -> Result<Arc<Published>, super::error::ApiError> {
+        let mut built = self.built.lock().await;
+        let now = state.engine.clock.now();
+        // A clock set back (a test's, or `--now`) rebuilds too.
+        if let Some(published) = built.as_ref()
+            && (published.snapshot.built_at..published.snapshot.built_at + SNAPSHOT_MAX_AGE).contains(&now)
+        {
+            return Ok(published.clone());
+        }
+        let published = Arc::new(Published::of(build(state).await?));
+        *built = Some(published.clone());
+        Ok(published)
+    }
+}
+
+async fn build(state: &AppState) -> Result<Snapshot, super::error::ApiError> {
+    let engine = &state.engine;
+    let now = engine.clock.now();
+    let book = engine.book().await?;
+    let incidents = engine.store.incidents(false).await.map_err(amends_recovery::EngineError::from)?;
+    let since = now - jiff::SignedDuration::from_hours(24 * RESOLVED_SHOWN_DAYS);
+    let (mut open, mut resolved): (Vec<IncidentRow>, Vec<IncidentRow>) = incidents
+        .into_iter()
+        .filter(|i| i.resolved_at.is_none_or(|r| r >= since))
+        .partition(|i| i.resolved_at.is_none());
+    open.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| a.incident_id.cmp(&b.incident_id)));
+    resolved
+        .sort_by(|a, b| b.resolved_at.cmp(&a.resolved_at).then_with(|| a.incident_id.cmp(&b.incident_id)));
+    let open_unlisted = open.len().saturating_sub(INCIDENTS_LISTED_MAX);
+    let mut affected_open = 0;
+    let mut view = |row: &IncidentRow| -> Result<IncidentStatus, super::error::ApiError> {
+        let elements = book.element_indices(&row.element_ids);
+        let affected = book.affected(&elements).len();
+        if row.resolved_at.is_none() {
+            affected_open += affected;
+        }
+        let areas = elements
+            .iter()
+            .map(|&e| {
+                let element = book.topology.element(e);
+                Area { name: element.name.clone(), kind: element.kind.clone() }
+            })
+            .collect();
+        Ok(IncidentStatus {
+            id: row.incident_id.clone(),
+            areas,
+            state: row.state.clone(),
+            cause: row.cause.clone(),
+            causes: row.causes.clone(),
+            started_at: row.started_at,
+            etr: row.etr,
+            next_update_by: row.next_update_by,
+            resolved_at: row.resolved_at,
+            customers_affected: rounded_count(affected),
+            timeline: Vec::new(),
+        })
+    };
+    let mut listed_open = Vec::new();
+    for row in &open {
+        // Every open incident counts towards the summary; only the first are listed.
+        let status = view(row)?;
+        if listed_open.len() < INCIDENTS_LISTED_MAX {
+            listed_open.push(status);
+        }
+    }
+    let mut listed_resolved = Vec::new();
+    for row in resolved.iter().take(INCIDENTS_LISTED_MAX) {
+        listed_resolved.push(view(row)?);
+    }
+    for status in listed_open.iter_mut().chain(listed_resolved.iter_mut()) {
+        let updates = engine.store.updates(&status.id).await.map_err(amends_recovery::EngineError::from)?;
+        status.timeline = timeline(&updates);
+    }
+    Ok(Snapshot {
+        built_at: now,
+        open: listed_open,
+        open_unlisted,
+        customers_affected: rounded_count(affected_open),
+        resolved: listed_resolved,
+    })
+}
+
+/// The updates the public reads, newest first: not the machine's own bookkeeping.
+fn timeline(updates: &[UpdateRow]) -> Vec<TimelineEntry> {
+    updates
+        .iter()
+        .rev()
+        .filter(|u| !matches!(u.kind.as_str(), "merged"))
+        .map(|u| TimelineEntry {
+            at: u.at,
+            kind: u.kind.clone(),
+            state: u.state.clone(),
+            message: u.message.clone(),
+            messages: u.messages.clone(),
+            etr: u.etr,
+        })
+        .collect()
+}
+
+/// `?lang=` and `?tz=`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Reader {
+    /// `en`, `es` or `fr`; otherwise the first of `Accept-Language` the page is written in.
+    pub lang: Option<String>,
+    /// An IANA time zone (`Europe/Madrid`) the times are written in; UTC by default.
+    pub tz: Option<String>,
+}
+
+/// The languages the page is written in.
+const LANGUAGES: [&str; 3] = ["en", "es", "fr"];
+
+/// The reader's language: `?lang=` if it is one the page is written in, else the first of
+/// `Accept-Language` that is, else English.
+fn language(reader: &Reader, headers: &HeaderMap) -> &'static str {
+    let wanted = reader.lang.iter().map(String::as_str).chain(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(',')
+            .map(|part| part.split(';').next().unwrap_or("").trim()),
+    );
+    for tag in wanted {
+        let primary = tag.split('-').next().unwrap_or("").to_ascii_lowercase();
+        if let Some(found) = LANGUAGES.iter().find(|l| **l == primary) {
+            return found;
+        }
+    }
+    "en"
+}
+
+/// The reader's zone: `?tz=` when it names one (IANA), else UTC.
+fn zone(reader: &Reader) -> (String, TimeZone) {
+    reader
+        .tz
+        .as_deref()
+        .and_then(|name| TimeZone::get(name.trim()).ok().map(|tz| (name.trim().to_string(), tz)))
+        .unwrap_or_else(|| ("UTC".to_string(), TimeZone::UTC))
+}
+
+/// `GET /status`: every open incident, then the recently resolved ones.
+#[utoipa::path(get, path = "/status", tag = "status", params(Reader),
+    responses(
+        (status = 200, description = "The status page", content_type = "text/html", body = String),
+        (status = 304, description = "Unchanged since the `ETag` given in `If-None-Match`"),
+    ))]
+pub async fn status_page(
+    State(state): State<AppState>,
+    Query(reader): Query<Reader>,
+    headers: HeaderMap,
+) -> Result<Response, super::error::ApiError> {
+    let published = state.status.published(&state).await?;
+    Ok(page(&published, None, &reader, &headers))
+}
+
+/// `GET /status/{incident}`: one incident, as every notice about it links.
+#[utoipa::path(get, path = "/status/{id}", tag = "status",
+    params(("id" = String, Path, description = "The incident", example = "INC-000001"), Reader),
+    responses(
+        (status = 200, description = "The incident's page", content_type = "text/html", body = String),
+        (status = 304, description = "Unchanged since the `ETag` given in `If-None-Match`"),
+        (status = 404, description = "No such incident, or resolved over 90 days ago (a page)", content_type = "text/html", body = String),
+    ))]
+pub async fn incident_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(reader): Query<Reader>,
+    headers: HeaderMap,
+) -> Result<Response, super::error::ApiError> {
+    let published = state.status.published(&state).await?;
+    Ok(page(&published, Some(&id), &reader, &headers))
+}
+
+/// `GET /status.json`: the snapshot as it stands, for machines.
+#[utoipa::path(get, path = "/status.json", tag = "status",
+    responses(
+        (status = 200, description = "Open and recently resolved incidents", body = Snapshot),
+        (status = 304, description = "Unchanged since the `ETag` given in `If-None-Match`"),
+    ))]
+pub async fn status_json(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, super::error::ApiError> {
+    let published = state.status.published(&state).await?;
+    let etag = etag(published.content_key.as_bytes(), "json");
+    if not_modified(&headers, &etag) {
+        return Ok(unchanged(&etag));
+    }
+    let body = published.json.clone();
+    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    cache_headers(response.headers_mut(), &etag);
+    Ok(response)
+}
+
+fn page(published: &Published, only: Option<&str>, reader: &Reader, headers: &HeaderMap) -> Response {
+    let snapshot = &published.snapshot;
+    let lang = language(reader, headers);
+    let (zone_name, tz) = zone(reader);
+    let found = only.is_none_or(|id| snapshot.open.iter().chain(&snapshot.resolved).any(|i| i.id == id));
+    // Before anything is written: a reload that finds nothing new costs no rendering.
+    let key = format!("{lang}|{zone_name}|{}|{}", only.unwrap_or(""), published.content_key);
+    let etag = etag(key.as_bytes(), "html");
+    if found && not_modified(headers, &etag) {
+        return unchanged(&etag);
+    }
+    let locale = Locale::parse(lang).unwrap_or_else(|_| Locale::parse("en").expect("en is a locale"));
+    let words = words(lang);
+    let write = |t: Timestamp| amends_core::cldr::instant(t, &tz, &locale);
+    let incident = |i: &IncidentStatus| {
+        minijinja::context! {
+            id => i.id.clone(),
+            areas => i.areas.iter().map(|a| format!("{} ({})", a.name, a.kind)).collect::<Vec<_>>(),
+            state => state_word(lang, &i.state),
+            cause => for_locale(&i.causes, &locale).unwrap_or(&i.cause),
+            started_at => write(i.started_at),
+            etr => i.etr.map(write),
+            next_update_by => i.next_update_by.map(write),
+            resolved_at => i.resolved_at.map(write),
+            customers => count_words(lang, i.customers_affected),
+            timeline => i.timeline.iter().map(|u| minijinja::context! {
+                at => write(u.at),
+                state => state_word(lang, &u.state),
+                message => for_locale(&u.messages, &locale).unwrap_or(&u.message),
+                etr => u.etr.map(write),
+            }).collect::<Vec<_>>(),
+        }
+    };
+    let (open, resolved): (Vec<_>, Vec<_>) = match only {
+        Some(id) => (
+            snapshot.open.iter().filter(|i| i.id == id).map(incident).collect(),
+            snapshot.resolved.iter().filter(|i| i.id == id).map(incident).collect(),
+        ),
+        None => {
+            (snapshot.open.iter().map(incident).collect(), snapshot.resolved.iter().map(incident).collect())
+        }
+    };
+    let title = match only {
+        Some(id) => format!("{} · {id}", words.get_attr("title").map(|t| t.to_string()).unwrap_or_default()),
+        None => words.get_attr("title").map(|t| t.to_string()).unwrap_or_default(),
+    };
+    let ctx = minijinja::context! {
+        title, lang, words, zone => zone_name.clone(), only,
+        open, resolved, found,
+        open_unlisted => snapshot.open_unlisted,
+        summary => summary_words(lang, snapshot.open.len() + snapshot.open_unlisted, snapshot.customers_affected),
+        as_of => write(snapshot.built_at),
+    };
+    let status = if found { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    let mut response = pages::status(status, ctx);
+    cache_headers(response.headers_mut(), &etag);
+    response
+}
+
+fn etag(body: &[u8], kind: &str) -> String {
+    let digest = Sha256::digest(body);
+    format!("\"{kind}-{}\"", hex::encode(&digest[..12]))
+}
+
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+fn unchanged(etag: &str) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    cache_headers(response.headers_mut(), etag);
+    response
+}
+
+/// Any cache may keep it, and must ask again before using it (`no-cache`): the `ETag`
+/// makes asking cheap.
+fn cache_headers(headers: &mut HeaderMap, etag: &str) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, no-cache"));
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+}
+
+/// The page's own words in `lang`.
+fn words(lang: &str) -> minijinja::Value {
+    let w: [&str; 13] = match lang {
+        "es" => [
+            "Estado del servicio",
+            "Todos los servicios funcionan con normalidad.",
+            "Averías en curso",
+            "Resueltas en los últimos 90 días",
+            "Zona",
+            "Estado",
+            "Empezó",
+            "Esperamos que vuelva antes del",
+            "Próxima actualización antes del",
+            "Resuelta",
+            "Clientes afectados",
+            "Horas en",
+            "Cambiar",
+        ],
+        "fr" => [
+            "État du service",
+            "Tous les services fonctionnent normalement.",
+            "Pannes en cours",
+            "Résolues ces 90 derniers jours",
+            "Secteur",
+            "État",
+            "Début",
+            "Retour prévu d'ici le",
+            "Prochaine mise à jour d'ici le",
+            "Résolue",
+            "Clients touchés",
+            "Heures en",
+            "Changer",
+        ],
+        _ => [
+            "Service status",
+            "All services are running normally.",
+            "Open incidents",
+            "Resolved in the last 90 days",
+            "Area",
+            "Status",
+            "Started",
+            "Expected back by",
+            "Next update by",
+            "Resolved",
+            "Customers affected",
+            "Times in",
+            "Change",
+        ],
+    };
+    minijinja::context! {
+        title => w[0], all_well => w[1], open => w[2], resolved => w[3], area => w[4],
+        state => w[5], started => w[6], etr => w[7], next_update => w[8], resolved_at => w[9],
+        customers => w[10], times_in => w[11], change => w[12],
+        not_found => match lang {
+            "es" => "No conocemos esa avería, o se resolvió hace más de 90 días.",
+            "fr" => "Nous ne connaissons pas cette panne, ou elle a été résolue il y a plus de 90 jours.",
+            _ => "We know of no such incident, or it was resolved more than 90 days ago.",
+        },
+        all_incidents => match lang { "es" => "Todas las averías", "fr" => "Toutes les pannes", _ => "All incidents" },
+        language => match lang { "es" => "Idioma", "fr" => "Langue", _ => "Language" },
+        zone_label => match lang { "es" => "Zona horaria (IANA)", "fr" => "Fuseau horaire (IANA)", _ => "Time zone (IANA)" },
+        as_of => match lang { "es" => "Actualizado", "fr" => "Mis à jour", _ => "As of" },
+        updates => match lang { "es" => "Novedades", "fr" => "Mises à jour", _ => "Updates" },
+    }
+}
+
+fn state_word(lang: &str, state: &str) -> &'static str {
+    match (lang, state) {
+        ("es", "detected") => "Detectada",
+        ("es", "acknowledged") => "Confirmada",
+        ("es", "identified") => "Causa identificada",
+        ("es", "monitoring") => "En observación",
+        ("es", "resolved") => "Resuelta",
+        ("fr", "detected") => "Détectée",
+        ("fr", "acknowledged") => "Confirmée",
+        ("fr", "identified") => "Cause identifiée",
+        ("fr", "monitoring") => "Sous surveillance",
+        ("fr", "resolved") => "Résolue",
+        (_, "detected") => "Detected",
+        (_, "acknowledged") => "Acknowledged",
+        (_, "identified") => "Cause identified",
+        (_, "monitoring") => "Monitoring",
+        (_, "resolved") => "Resolved",
+        _ => "",
+    }
+}
+
+fn count_words(lang: &str, count: Count) -> String {
+    let locale = Locale::parse(lang).unwrap_or_else(|_| Locale::parse("en").expect("en is a locale"));
+    match (lang, count.about) {
+        ("es", None) => "menos de 10".into(),
+        ("fr", None) => "moins de 10".into(),
+        (_, None) => "fewer than 10".into(),
+        ("es", Some(n)) => format!("unos {}", amends_core::cldr::decimal(n, 0, &locale)),
+        ("fr", Some(n)) => format!("environ {}", amends_core::cldr::decimal(n, 0, &locale)),
+        (_, Some(n)) => format!("about {}", amends_core::cldr::decimal(n, 0, &locale)),
+    }
+}
+
+fn summary_words(lang: &str, open: usize, customers: Count) -> String {
+    let customers = count_words(lang, customers);
+    match lang {
+        "es" => format!("{open} averías en curso; clientes afectados: {customers}."),
+        "fr" => format!("{open} pannes en cours ; clients touchés : {customers}."),
+        _ if open == 1 => format!("1 open incident; customers affected: {customers}."),
+        _ => format!("{open} open incidents; customers affected: {customers}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_rounded_so_none_points_at_a_household() {
+        assert_eq!(rounded_count(0), Count::FEWER_THAN_TEN);
+        assert_eq!(rounded_count(9), Count::FEWER_THAN_TEN);
+        assert_eq!(rounded_count(10), Count::about(10));
+        assert_eq!(rounded_count(44), Count::about(40));
+        assert_eq!(rounded_count(45), Count::about(50));
+        assert_eq!(rounded_count(149), Count::about(100));
+        assert_eq!(rounded_count(8_244), Count::about(8_200));
+        assert_eq!(rounded_count(979_640), Count::about(980_000));
+    }
+
+    #[test]
+    fn the_language_is_the_query_s_then_the_browser_s_then_english() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static("de-DE,fr-CA;q=0.8,en;q=0.5"));
+        assert_eq!(language(&Reader::default(), &headers), "fr");
+        let spanish = Reader { lang: Some("es".into()), tz: None };
+        assert_eq!(language(&spanish, &headers), "es");
+        let klingon = Reader { lang: Some("tlh".into()), tz: None };
+        assert_eq!(language(&klingon, &HeaderMap::new()), "en");
+        assert_eq!(zone(&Reader { lang: None, tz: Some("Europe/Madrid".into()) }).0, "Europe/Madrid");
+        assert_eq!(zone(&Reader { lang: None, tz: Some("Mars/Olympus".into()) }).0, "UTC");
+    }
+}
