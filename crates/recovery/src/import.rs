@@ -14,7 +14,7 @@ use amends_core::money::Money;
 use amends_core::policy::facts::{ATTRIBUTES_MAX, attribute_from_text};
 use amends_core::policy::{Attribute, Attributes};
 use amends_core::topology::{Element, Topology, TopologyError};
-use amends_store::{BookCounts, BookRows, Store, StoreError};
+use amends_store::{BookCounts, BookRows, BookStore, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::Read;
@@ -144,7 +144,7 @@ pub struct ImportSummary {
 
 /// Parses and checks everything, then writes it in one transaction.
 pub async fn import(
-    store: &dyn Store,
+    store: &dyn BookStore,
     input: ImportInput,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ImportSummary, ImportError> {

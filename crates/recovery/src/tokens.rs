@@ -10,7 +10,7 @@
 //! (issue 18, item 11). An expired or revoked token is refused as surely as an unknown
 //! one, but told why.
 
-use amends_store::{Store, StoreError, TokenRow};
+use amends_store::{AccessStore, Store, StoreError, TokenRow};
 use jiff::{SignedDuration, Timestamp};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -216,7 +216,7 @@ impl Presented {
 }
 
 /// Looks up a presented token and says whether it is good at `now`. Records nothing.
-pub async fn check(store: &dyn Store, token: &str, now: Timestamp) -> Result<Presented, StoreError> {
+pub async fn check(store: &dyn AccessStore, token: &str, now: Timestamp) -> Result<Presented, StoreError> {
     let Some(row) = store.token(&token_hash(token)).await? else {
         return Ok(Presented::Unknown);
     };
@@ -234,7 +234,7 @@ pub async fn check(store: &dyn Store, token: &str, now: Timestamp) -> Result<Pre
 /// [`LAST_USE_RESOLUTION`]: nothing is written while the use recorded in `row` (read for
 /// this request) is recent enough, and the store's update is conditional too, for the
 /// other servers. A failure is logged and lets the request through: the next use writes.
-pub async fn record_use(store: &dyn Store, row: &TokenRow, now: Timestamp) {
+pub async fn record_use(store: &dyn AccessStore, row: &TokenRow, now: Timestamp) {
     let stale_before = crate::clock::after(now, -LAST_USE_RESOLUTION);
     if row.last_used_at.is_some_and(|at| at >= stale_before) {
         return;
@@ -295,7 +295,7 @@ impl TokenView {
 }
 
 /// Every token, oldest first, as it stands at `now`.
-pub async fn list(store: &dyn Store, now: Timestamp) -> Result<Vec<TokenView>, StoreError> {
+pub async fn list(store: &dyn AccessStore, now: Timestamp) -> Result<Vec<TokenView>, StoreError> {
     Ok(store.tokens().await?.into_iter().map(|row| TokenView::new(row, now)).collect())
 }
 
@@ -319,7 +319,7 @@ pub fn id_named_by(given: &str) -> String {
 
 /// Revokes the token `id` names (see [`id_named_by`]) at `now`; revoking again changes
 /// nothing. `None` when no token has that id.
-pub async fn revoke(store: &dyn Store, id: &str, now: Timestamp) -> Result<Option<Revocation>, StoreError> {
+pub async fn revoke(store: &dyn AccessStore, id: &str, now: Timestamp) -> Result<Option<Revocation>, StoreError> {
     let Some((row, newly)) = store.revoke_token(&id_named_by(id), now).await? else {
         return Ok(None);
     };

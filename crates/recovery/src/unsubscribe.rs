@@ -9,7 +9,7 @@
 
 use crate::optout::{OptOutClaim, OptOutError, OptOutKey};
 use amends_core::preferences::{Channel, Preferences, Topic};
-use amends_store::{NoticeRow, PreferencesRow, Store};
+use amends_store::{AccessStore, NoticeRow, PreferencesRow, Store};
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -24,13 +24,13 @@ pub const LINK_LIFETIME: SignedDuration = SignedDuration::from_hours(24 * 180);
 pub type UnsubscribeLink = Arc<dyn Fn(&NoticeRow, Timestamp) -> Option<String> + Send + Sync>;
 
 /// The key that signs links: the stored one, or a new one stored now.
-pub async fn stored_key(store: &dyn Store) -> Result<OptOutKey, UnsubscribeError> {
+pub async fn stored_key(store: &dyn AccessStore) -> Result<OptOutKey, UnsubscribeError> {
     stored_key_named(store, KEY_NAME).await
 }
 
 /// The secret kept under `name` in the `secrets` table, or a new random one stored now:
 /// every instance over one database uses the same, across restarts.
-pub async fn stored_key_named(store: &dyn Store, name: &str) -> Result<OptOutKey, UnsubscribeError> {
+pub async fn stored_key_named(store: &dyn AccessStore, name: &str) -> Result<OptOutKey, UnsubscribeError> {
     let candidate = OptOutKey::generate().to_hex();
     let stored = store.secret_or_insert(name, &candidate).await?;
     Ok(OptOutKey::from_hex(&stored)?)
@@ -38,12 +38,12 @@ pub async fn stored_key_named(store: &dyn Store, name: &str) -> Result<OptOutKey
 
 /// The key that checks a link a stranger brought: the stored one, read and never written.
 /// With none stored no link was ever signed, so every link is refused as forged.
-pub async fn checking_key(store: &dyn Store) -> Result<OptOutKey, UnsubscribeError> {
+pub async fn checking_key(store: &dyn AccessStore) -> Result<OptOutKey, UnsubscribeError> {
     checking_key_named(store, KEY_NAME).await
 }
 
 /// [`checking_key`] for the secret kept under `name`.
-pub async fn checking_key_named(store: &dyn Store, name: &str) -> Result<OptOutKey, UnsubscribeError> {
+pub async fn checking_key_named(store: &dyn AccessStore, name: &str) -> Result<OptOutKey, UnsubscribeError> {
     let stored = store.secret(name).await?.ok_or(OptOutError::Invalid)?;
     Ok(OptOutKey::from_hex(&stored)?)
 }

@@ -10,7 +10,7 @@
 use super::error::ApiError;
 use amends_recovery::clock::Clock;
 use amends_recovery::tokens::{self, Presented, Scope};
-use amends_store::{Store, TokenRow};
+use amends_store::{AccessStore, TokenRow};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
@@ -21,7 +21,7 @@ use std::sync::Arc;
 /// by.
 #[derive(Clone)]
 pub struct Gate {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn AccessStore>,
     pub clock: Arc<dyn Clock>,
     pub needed: Scope,
 }
@@ -29,7 +29,7 @@ pub struct Gate {
 /// The token a request presents, if it is good now: its record and scope. Otherwise the
 /// 401 to answer: no token, or one unknown, revoked or expired (each said so).
 async fn authenticate(
-    store: &dyn Store,
+    store: &dyn AccessStore,
     clock: &dyn Clock,
     headers: &HeaderMap,
 ) -> Result<(TokenRow, Scope), ApiError> {

@@ -1,7 +1,7 @@
 //! Credits out, for the billing system: CSV or JSON, one record per ledger entry.
 
 use amends_core::text::safe_cell;
-use amends_store::{CreditFilter, CreditRow, Store, StoreError};
+use amends_store::{CreditFilter, CreditRow, LedgerStore, StoreError};
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,7 +40,7 @@ pub enum ExportError {
 /// an array of objects with the CSV's fields, with `lines` as structured JSON rather than
 /// a string. Returns the number of credits written.
 pub async fn export_credits(
-    store: &dyn Store,
+    store: &dyn LedgerStore,
     filter: CreditFilter,
     format: Format,
     out: &mut dyn Write,
@@ -50,7 +50,7 @@ pub async fn export_credits(
 
 /// [`export_credits`] with a chosen page size (tests use tiny pages).
 pub async fn export_credits_paged(
-    store: &dyn Store,
+    store: &dyn LedgerStore,
     filter: CreditFilter,
     format: Format,
     out: &mut dyn Write,

@@ -28,7 +28,7 @@ pub mod sqlite;
 mod open;
 mod packed;
 mod redact;
-pub use open::{DatabaseUrl, open, open_with};
+pub use open::{BenchedStore, DatabaseUrl, open, open_benched, open_with};
 pub use redact::redact_password;
 
 /// Largest number of rows written per statement batch in bulk paths.
@@ -850,9 +850,28 @@ pub struct CaseTiming {
 /// plan (and a bound reached is logged).
 pub const LIVE_ROWS_MAX: u32 = 100_000;
 
-/// The one storage interface. The server, the workers and the CLI are generic over it.
+/// The whole storage interface: one trait per aggregate, with what belongs to the
+/// connection itself (its backend, closing, process locks). A caller that needs one
+/// aggregate takes that trait (`&dyn LedgerStore`; a `&dyn Store` coerces to it); one that
+/// needs the lot takes `Store`. Each backend implements every trait; the benchmark's floor
+/// ([`BenchFloor`]) stands apart, out of the product's interface.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    BookStore
+    + IncidentStore
+    + ImpactStore
+    + DeviceLogStore
+    + OutboxStore
+    + PreferenceStore
+    + AccessStore
+    + LedgerStore
+    + CaseStore
+    + VisitStore
+    + AccountStore
+    + SurveyStore
+    + ReportStore
+    + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -861,51 +880,78 @@ pub trait Store: Send + Sync + 'static {
     /// files may still change (a copy taken before then can be torn). Later calls fail.
     async fn close(&self);
 
-    // ---- book ----
+    /// Takes the lock `name` for this process if no other process holds it; `None` if one
+    /// does. It is held until the [`Hold`] is dropped or the process dies.
+    async fn try_hold(&self, name: &str) -> Result<Option<Hold>>;
+}
 
+/// The book: plans, customers and the topology, imported whole and read back.
+#[async_trait]
+pub trait BookStore: Send + Sync {
     /// Upserts every row by id in ONE transaction (all or nothing). Calls `progress` with
     /// the number of rows written so far (any row kind) at most once per batch.
     async fn import_book(&self, book: &BookRows, progress: &(dyn Fn(u64) + Sync)) -> Result<BookCounts>;
+
     async fn load_book(&self) -> Result<BookRows>;
+
     /// A number every `import_book` increases, in its own transaction: a process holding
     /// the book in memory compares it to know whether another process changed the book.
     async fn book_version(&self) -> Result<i64>;
+
     async fn book_counts(&self) -> Result<BookCounts>;
+
     async fn customer(&self, customer_id: &str) -> Result<Option<CustomerRow>>;
+}
 
-    // ---- incidents ----
-
+/// Incidents and their timelines: declared, updated, fanned out, resolved, credited.
+#[async_trait]
+pub trait IncidentStore: Send + Sync {
     /// Inserts the incident and its `declared` update (seq 0) in one transaction and
     /// returns the id the store assigned (`INC-000001`, ...).
     async fn insert_incident(&self, incident: &IncidentRow, declared: &NewUpdate) -> Result<String>;
+
     async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRow>>;
+
     async fn incidents(&self, open_only: bool) -> Result<Vec<IncidentRow>>;
+
     /// One page of incidents, newest first (declared latest first), for a reader who wants
     /// what is happening now without reading every incident there ever was.
     async fn incidents_page(&self, page: &IncidentPage) -> Result<Vec<IncidentRow>>;
+
     /// In one transaction: refuses (AlreadyResolved) if the incident is resolved,
     /// returns DuplicateTrigger if `trigger_key` exists for the incident, else assigns
     /// the next seq, inserts the update and sets the incident's state, etr,
     /// next_update_by (and resolved_at = update.at when state is `resolved`).
     async fn append_update(&self, incident_id: &str, update: &NewUpdate) -> Result<AppendOutcome>;
+
     async fn updates(&self, incident_id: &str) -> Result<Vec<UpdateRow>>;
+
     /// Replaces the incident's public cause (an operator's correction) and its translations.
     async fn set_cause(&self, incident_id: &str, cause: &str, causes: &ByLocale) -> Result<()>;
+
     /// Replaces the incident's elements (detection widened it).
     async fn set_elements(&self, incident_id: &str, element_ids: &[String]) -> Result<()>;
+
     /// Applies each widening to its incident, if still open, in order, in one transaction
     /// (a storm widens hundreds at once); a replaced cause loses its translations, and each
     /// merged incident is marked as merged into it (as `mark_merged`).
     async fn widen_incidents(&self, widenings: &[Widening]) -> Result<()>;
+
     /// Updates whose notices have not all been written, oldest first.
     async fn pending_fanout(&self) -> Result<Vec<UpdateRow>>;
+
     async fn mark_fanned_out(&self, incident_id: &str, seq: i64) -> Result<()>;
+
     /// Resolved incidents whose credit step has not finished, by resolved_at then id.
     async fn uncredited_resolved(&self) -> Result<Vec<IncidentRow>>;
+
     async fn mark_credited(&self, incident_id: &str, at: Timestamp) -> Result<()>;
+}
 
-    // ---- machine-opened incidents and impacts ----
-
+/// What machines opened: incidents by source key, the Alertmanager's alerts, and each
+/// customer's impact in a detected incident.
+#[async_trait]
+pub trait ImpactStore: Send + Sync {
     /// Like `insert_incident`, under `source_key`: if an incident exists under that key,
     /// writes nothing and returns its id with `false`.
     async fn insert_sourced_incident(
@@ -922,45 +968,61 @@ pub trait Store: Send + Sync + 'static {
         let mut out = self.insert_sourced_incidents(&one).await?;
         Ok(out.remove(0))
     }
+
     /// `insert_sourced_incident` for many, in one transaction, in order: a storm opens
     /// thousands of incidents at once. Returns each one's id and whether it is new.
     async fn insert_sourced_incidents(&self, incidents: &[SourcedIncident]) -> Result<Vec<(String, bool)>>;
+
     async fn incident_sources(&self) -> Result<Vec<IncidentSource>>;
+
     async fn mark_merged(&self, incident_id: &str, into: &str) -> Result<()>;
+
     /// Gives the source keyed `old` the key `new` (an incident an older version opened
     /// under another key scheme, found again). Returns whether there was one to re-key.
     async fn rekey_source(&self, old: &str, new: &str) -> Result<bool>;
+
     /// The sources of one incident (an index serves it: the fan-out asks once per entry).
     async fn sources_of(&self, incident_id: &str) -> Result<Vec<IncidentSource>>;
+
     /// Records that the alert under `source_key` belongs to `incident_id`. `false` when the
     /// key was already recorded (to this incident or another: the first stands).
     async fn join_alert(&self, source_key: &str, incident_id: &str) -> Result<bool>;
+
     /// Every alert of every incident of the Alertmanager receiver, by key.
     async fn incident_alerts(&self) -> Result<Vec<IncidentAlert>>;
+
     /// Marks the alert ended at `at` (the first end stands); returns how many alerts of its
     /// incident still fire.
     async fn end_alert(&self, source_key: &str, at: Timestamp) -> Result<u64>;
+
     /// Records an ignored alert under its fingerprint (first and last seen, how often),
     /// keeping about the `keep` most recently seen: older ones are deleted.
     async fn record_ignored_alert(&self, alert: &IgnoredAlert, keep: u32) -> Result<()>;
+
     /// Ignored alerts, most recently seen first, at most `limit`.
     async fn ignored_alerts(&self, limit: u32) -> Result<Vec<IgnoredAlert>>;
+
     /// Inserts or updates impacts by (incident, customer), in one transaction. An update
     /// keeps the earlier `affected_at` and the higher `notified`; the rest is replaced.
     /// Returns the rows as stored after the write, by (incident, customer).
     async fn upsert_impacts(&self, impacts: &mut [ImpactRow]) -> Result<Vec<ImpactRow>>;
+
     /// Raises each impact's `notified` to its stage (never lowers it), in one transaction,
     /// and touches nothing else of the row: whoever raises read the impact a moment ago,
     /// and its downtime may have been written since.
     async fn raise_notified(&self, raises: &[StageRaise<'_>]) -> Result<()>;
+
     /// Every impact of the incident, by customer id.
     async fn impacts(&self, incident_id: &str) -> Result<Vec<ImpactRow>>;
+}
 
-    // ---- device event log ----
-
+/// The device event log detection is rebuilt from and follows.
+#[async_trait]
+pub trait DeviceLogStore: Send + Sync {
     /// Appends events; one already logged (same instant, device and state) is left as it
     /// is. Returns the rows inserted.
     async fn append_device_events(&self, events: &mut [DeviceEventRow]) -> Result<u64>;
+
     /// Logged events at or after `from`, in (at, device, state) order, at most `limit`,
     /// after `after` (the last row of the previous page).
     async fn device_events(
@@ -969,26 +1031,27 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&DeviceEventRow>,
         limit: u32,
     ) -> Result<Vec<DeviceEventRow>>;
+
     /// Deletes logged events before `before`; returns how many.
     async fn prune_device_events(&self, before: Timestamp) -> Result<u64>;
+
     /// The place of the newest logged event (0 when the log is empty). Places grow in the
     /// order events were written, whichever process wrote them.
     async fn device_events_end(&self) -> Result<i64>;
+
     /// Logged events placed after `after`, in the order they were written, at most
     /// `limit`, each with its place: how the detecting server follows what every server
     /// sharing the log writes.
     async fn device_events_placed_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, DeviceEventRow)>>;
+}
 
-    // ---- locks ----
-
-    /// Takes the lock `name` for this process if no other process holds it; `None` if one
-    /// does. It is held until the [`Hold`] is dropped or the process dies.
-    async fn try_hold(&self, name: &str) -> Result<Option<Hold>>;
-
-    // ---- outbox ----
-
+/// The outbox: notices queued, claimed, delivered and reported; contact points that
+/// bounce, quarantined.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     /// Sorts by key and inserts; an existing key is left as it is. Returns rows inserted.
     async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64>;
+
     /// Atomically moves up to `limit` notices that are `queued` with
     /// `next_attempt_at <= now` (or `sending` with `next_attempt_at <= now`: an expired
     /// lease after a crash) to `sending` with `next_attempt_at = lease_until`, attempts+1,
@@ -1000,6 +1063,7 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<NoticeRow>>;
+
     /// Records the outcome of the claim that took the notice at attempt number `attempt`
     /// (its `attempts` after the claim). The attempt number fences the write: if the lease
     /// ran out and another worker claimed the notice again, or it is no longer `sending`,
@@ -1010,10 +1074,12 @@ pub trait Store: Send + Sync + 'static {
         let recorded = self.record_deliveries(&[(key, attempt, outcome)]).await?;
         Ok(recorded.first().copied().unwrap_or(false))
     }
+
     /// [`Store::record_delivery`] for many notices (key, attempt, outcome) in one
     /// transaction, which is what lets a lane record as fast as it sends; each answer is
     /// in the order given.
     async fn record_deliveries(&self, outcomes: &[(&str, i32, &DeliveryOutcome)]) -> Result<Vec<bool>>;
+
     /// Applies a channel's later report to a `sent` (or already `delivered`) notice:
     /// `delivered`, or `failed` with the channel's words; appended to its history. Returns
     /// the notice as it is now, or `None` when no sent notice matches.
@@ -1023,6 +1089,7 @@ pub trait Store: Send + Sync + 'static {
         report: &ChannelReport,
         at: Timestamp,
     ) -> Result<Option<NoticeRow>>;
+
     /// Volume control over one incident's still-queued notices, in one transaction.
     /// Per customer and channel: a queued `restored` or `still_down` supersedes queued
     /// acknowledgements and updates (one "it was out and it is back" message); of queued
@@ -1034,26 +1101,33 @@ pub trait Store: Send + Sync + 'static {
         updates_cap: u32,
         at: Timestamp,
     ) -> Result<VolumeReport>;
+
     async fn notices_for_customer(&self, customer_id: &str) -> Result<Vec<NoticeRow>>;
+
     async fn notices_for_incident(&self, incident_id: &str, limit: u32) -> Result<Vec<NoticeRow>>;
+
     /// A page of the delivery record, by key.
     async fn notices(&self, filter: &NoticeFilter) -> Result<Vec<NoticeRow>>;
+
     async fn notice(&self, key: &str) -> Result<Option<NoticeRow>>;
+
     /// The notice's history after it was queued, oldest first.
     async fn notice_events(&self, key: &str) -> Result<Vec<NoticeEventRow>>;
+
     async fn notice_counts(&self, incident_id: Option<&str>) -> Result<Vec<NoticeCount>>;
+
     /// Notices in a final state (sent, delivered, failed, suppressed), written before
     /// `before`, whose content is still kept: oldest first, at most `limit`.
     async fn content_to_forget(&self, before: Timestamp, limit: u32) -> Result<Vec<NoticeRow>>;
+
     /// Replaces each notice's subject and body with nothing, keeping the given SHA-256 of
     /// them; one transaction. A notice not in a final state is left alone. Returns how
     /// many were changed.
     async fn forget_content(&self, hashes: &[(String, String)]) -> Result<u64>;
 
-    // ---- contact points ----
-
     /// The contact points among `recipients` of `channel` with hard failures on record.
     async fn contact_points(&self, channel: &str, recipients: &[&str]) -> Result<Vec<ContactPointRow>>;
+
     /// Counts a hard failure; at `threshold` failures in a row the point is quarantined.
     /// Returns the row as it is now.
     async fn record_hard_failure(
@@ -1064,53 +1138,57 @@ pub trait Store: Send + Sync + 'static {
         threshold: u32,
         at: Timestamp,
     ) -> Result<ContactPointRow>;
+
     /// Forgets a point's failures (a success, or an operator lifting its quarantine).
     async fn clear_contact_point(&self, channel: &str, recipient: &str) -> Result<bool>;
+
     /// Every quarantined contact point.
     async fn quarantined(&self) -> Result<Vec<ContactPointRow>>;
+}
 
-    // ---- preferences and single-use links ----
-
+/// Each customer's say in what they hear: channels per topic, quiet hours, opt-out.
+#[async_trait]
+pub trait PreferenceStore: Send + Sync {
     async fn preferences(&self, customer_id: &str) -> Result<Option<PreferencesRow>>;
+
     /// Every stored preferences document (customers without one use the defaults).
     async fn all_preferences(&self) -> Result<Vec<PreferencesRow>>;
+
     /// Stores the document and bumps the preferences version, in one transaction.
     async fn put_preferences(&self, row: &PreferencesRow) -> Result<()>;
+
     /// Increased by every `put_preferences`, so a cache can tell it is stale.
     async fn preferences_version(&self) -> Result<i64>;
+}
+
+/// Who may do what: API tokens, the secrets links are signed with, and single-use links.
+#[async_trait]
+pub trait AccessStore: Send + Sync {
     /// Records a single-use link as used; `false` if it was used before.
     async fn use_link(&self, link_id: &str, at: Timestamp) -> Result<bool>;
+
     /// The secret stored under `name`, storing `candidate` first if there is none: every
     /// caller, racing or not, gets the one value that was stored first.
     async fn secret_or_insert(&self, name: &str, candidate: &str) -> Result<String>;
+
     /// The secret stored under `name`, if there is one: a read alone, for checks a
     /// stranger can trigger (a public link), which must never write.
     async fn secret(&self, name: &str) -> Result<Option<String>>;
 
-    // ---- credits ----
-
-    /// Sorts by key and appends. A key that exists with the same amount and currency is
-    /// counted as unchanged; with a different amount or currency the whole call fails
-    /// with CreditConflict and writes nothing.
-    async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite>;
-    async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>>;
-    /// The (policy, version) pairs an event's credits were written under, sorted: read
-    /// from an index alone, however many credits the event has (a restarted credit step
-    /// asks before writing more).
-    async fn credit_policies(&self, source_event: &str) -> Result<Vec<(String, i64)>>;
-
-    // ---- tokens ----
-
     /// Stores a new token; `false` (and nothing written) when its hash or its id is taken.
     async fn insert_token(&self, token: &TokenRow) -> Result<bool>;
+
     async fn token(&self, token_hash: &str) -> Result<Option<TokenRow>>;
+
     /// Every token, revoked and expired ones too, oldest first (then by id). Tokens are
     /// made one at a time by a person, so there are few.
     async fn tokens(&self) -> Result<Vec<TokenRow>>;
+
     /// Revokes the token `token_id` at `at` and returns it, and whether this call revoked
     /// it: one revoked before keeps its first `revoked_at` (`false`). `None` when no token
     /// has that id.
     async fn revoke_token(&self, token_id: &str, at: Timestamp) -> Result<Option<(TokenRow, bool)>>;
+
     /// Records that the token was used at `at`, unless a use at or after `stale_before`
     /// is recorded already (so a caller passing `at - 60 s` writes at most once a minute
     /// per token, however many servers share the store, and never moves the record
@@ -1121,18 +1199,41 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
         stale_before: Timestamp,
     ) -> Result<bool>;
+}
 
-    // ---- agents and cases (issue 6) ----
+/// The credit ledger: append-only, keyed, never twice.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// Sorts by key and appends. A key that exists with the same amount and currency is
+    /// counted as unchanged; with a different amount or currency the whole call fails
+    /// with CreditConflict and writes nothing.
+    async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite>;
 
+    async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>>;
+
+    /// The (policy, version) pairs an event's credits were written under, sorted: read
+    /// from an index alone, however many credits the event has (a restarted credit step
+    /// asks before writing more).
+    async fn credit_policies(&self, source_event: &str) -> Result<Vec<(String, i64)>>;
+}
+
+/// Individual recovery: the directory of agents, cases and their event logs, and the
+/// contacts customers make.
+#[async_trait]
+pub trait CaseStore: Send + Sync {
     /// Inserts or replaces agents by id, in one transaction; returns how many.
     async fn upsert_agents(&self, agents: &[AgentRow]) -> Result<u64>;
+
     async fn agent(&self, agent_id: &str) -> Result<Option<AgentRow>>;
+
     /// Every agent, by id.
     async fn agents(&self) -> Result<Vec<AgentRow>>;
+
     /// Opens a case with its first event (seq 0) in one transaction, assigning its id
     /// (`case.case_id` and `opened.case_id` are ignored). Under a `source_key` that
     /// already opened a case, writes nothing and returns that case's id.
     async fn open_case(&self, case: &CaseRow, opened: &CaseEventRow) -> Result<CaseOpening>;
+
     /// Appends `events` (seq from `expected_version` on) and replaces the case's row by
     /// `case`, in one transaction, if the case still has `expected_version` events;
     /// otherwise `CaseConflict` and nothing is written. `CaseNotFound` for an unknown id.
@@ -1142,29 +1243,33 @@ pub trait Store: Send + Sync + 'static {
         expected_version: i64,
         events: &[CaseEventRow],
     ) -> Result<()>;
+
     async fn case(&self, case_id: &str) -> Result<Option<CaseRow>>;
+
     /// A case's whole log, by seq.
     async fn case_events(&self, case_id: &str) -> Result<Vec<CaseEventRow>>;
+
     async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>>;
-    /// How far the incident's notices reached (see [`NoticeReach`]).
-    async fn notice_reach(&self, incident_id: &str) -> Result<NoticeReach>;
-    /// The incident's credits counted in the database: all of them, and those whose
-    /// customer got in touch about it before the credit was written (who, in effect, had
-    /// to ask).
-    async fn credits_asked_for(&self, incident_id: &str) -> Result<(u64, u64)>;
+
     /// Records a contact; returns its id.
     async fn record_contact(&self, contact: &ContactRow) -> Result<i64>;
+
     /// The contacts attached to an incident, oldest first.
     async fn incident_contacts(&self, incident_id: &str) -> Result<Vec<ContactRow>>;
+
     /// Cases with events whose notices are not yet queued, by id, at most `limit`.
     async fn cases_to_notify(&self, limit: u32) -> Result<Vec<CaseRow>>;
+
     /// Records that the notices of the first `version` events are queued (never lowers it).
     async fn mark_case_notified(&self, case_id: &str, version: i64) -> Result<()>;
+
     /// Cases fixed at or before `fixed_by` without a follow-up, by fix time, at most `limit`.
     async fn cases_due_follow_up(&self, fixed_by: Timestamp, limit: u32) -> Result<Vec<CaseRow>>;
+}
 
-    // ---- appointments (issue 6) ----
-
+/// Technician visits: bookings, actions on them, their checks, and held slots.
+#[async_trait]
+pub trait VisitStore: Send + Sync {
     /// Books a visit in ONE transaction that bookings take in turns: takes the next
     /// appointment number (from 1), reads `technician_id`'s live appointments (booked or
     /// arrived; none for `None`) by window start and all their holds (lapsed ones too) by
@@ -1177,6 +1282,7 @@ pub trait Store: Send + Sync + 'static {
         technician_id: Option<&str>,
         build: &BuildAppointment<'_>,
     ) -> Result<AppointmentRow>;
+
     /// Writes what may change after booking (owner, status and its instants, the notice
     /// of a cancellation; `checked_at` only when it is still unset) if the stored version
     /// is `row.version`, bumping it by 1; returns the row as stored.
@@ -1184,6 +1290,7 @@ pub trait Store: Send + Sync + 'static {
     /// `AppointmentFixed` when the row changes what the booking fixed; nothing is written
     /// then.
     async fn update_appointment(&self, row: &AppointmentRow) -> Result<AppointmentRow>;
+
     /// As [`Store::update_appointment`], and records who did it (`action.version` is
     /// ignored: the version the update makes is recorded) in the same transaction.
     async fn act_on_appointment(
@@ -1191,47 +1298,62 @@ pub trait Store: Send + Sync + 'static {
         row: &AppointmentRow,
         action: &AppointmentActionRow,
     ) -> Result<AppointmentRow>;
+
     /// Every person's action on the visit, oldest first.
     async fn appointment_actions(&self, reference: &str) -> Result<Vec<AppointmentActionRow>>;
+
     async fn appointment(&self, reference: &str) -> Result<Option<AppointmentRow>>;
+
     /// A page of appointments by number (the order they were booked in).
     async fn appointments(&self, filter: &AppointmentFilter) -> Result<Vec<AppointmentRow>>;
+
     /// Appointments not yet checked whose window ended at or before `due_by`, or that the
     /// provider cancelled (whenever their window), by window end then number, at most
     /// `limit`.
     async fn appointments_to_check(&self, due_by: Timestamp, limit: u32) -> Result<Vec<AppointmentRow>>;
+
     /// Sets `checked_at` if it is unset (the version is not bumped: the check is not a
     /// change of the visit). `AppointmentNotFound` for an unknown reference.
     async fn mark_appointment_checked(&self, reference: &str, at: Timestamp) -> Result<()>;
+
     /// Records that the booking's confirmation is queued. `AppointmentNotFound` for an
     /// unknown reference.
     async fn mark_appointment_confirmed(&self, reference: &str) -> Result<()>;
+
     /// Visits whose confirmation is not queued yet, by number: what a crash between a
     /// booking and its confirmation left.
     async fn appointments_unconfirmed(&self, limit: u32) -> Result<Vec<AppointmentRow>>;
+
     /// Live appointments (booked or arrived) whose window overlaps `[from, to)`, by window
     /// start then number, at most [`LIVE_ROWS_MAX`].
     async fn live_appointments_between(&self, from: Timestamp, to: Timestamp) -> Result<Vec<AppointmentRow>>;
+
     /// Holds `holds` for the rebooking of `for_reference`, in one transaction that takes
     /// turns with any other for the same visit, unless that visit has holds already: the
     /// first offer stands, so two checks racing cannot hold twice the slots. Returns the
     /// holds on record for it, by window start, and whether these were written.
     async fn put_holds(&self, for_reference: &str, holds: &[HoldRow]) -> Result<(Vec<HoldRow>, bool)>;
+
     /// The holds kept for the rebooking of `for_reference`, by window start.
     async fn holds_for(&self, for_reference: &str) -> Result<Vec<HoldRow>>;
+
     /// Holds with `until` after `now`, by technician then window start, at most
     /// [`LIVE_ROWS_MAX`].
     async fn live_holds(&self, now: Timestamp) -> Result<Vec<HoldRow>>;
+
     /// See [`AppointmentCounts`]; windows ending in `[from, to)`.
     async fn appointment_counts(&self, from: Timestamp, to: Timestamp) -> Result<AppointmentCounts>;
+}
 
-    // ---- sign-up and cancellation of an account (issue 6) ----
-
+/// Accounts: sign-up and cancellation, each in one transaction.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     /// In one transaction: inserts the customer (its plan and element must be in the
     /// book, else `Refused` naming the one missing) and the sign-up, and bumps the book
     /// version as an import does, so that every holder of the book sees the customer.
     /// `CustomerExists` for an id on record.
     async fn sign_up(&self, customer: &CustomerRow, signup: &SignupRow) -> Result<()>;
+
     /// In one transaction: refuses an unknown customer (`CustomerNotFound`), one not
     /// `active`, or one whose latest cancellation still waits to take effect
     /// (`AlreadyCancelled`, naming their latest cancellation if there is one); when the
@@ -1246,26 +1368,32 @@ pub trait Store: Send + Sync + 'static {
         customer_id: &str,
         build: &BuildCancellation<'_>,
     ) -> Result<CancellationRow>;
+
     async fn cancellation(&self, reference: &str) -> Result<Option<CancellationRow>>;
+
     /// Applies, in one transaction, up to `limit` cancellations deferred to a time at or
     /// before `now` (the end of a billing cycle): sets each customer `cancelled` (if still
     /// `active`), records it applied so it never applies again, and bumps the book version
     /// if any did. Returns the customers whose status changed.
     async fn apply_due_cancellations(&self, now: Timestamp, limit: u32) -> Result<Vec<String>>;
+
     /// Cancellations requested since `since` whose confirmation is not in the outbox: what
     /// a crash between the cancellation and its confirmation left. Oldest first.
     async fn cancellations_unconfirmed(&self, since: Timestamp, limit: u32) -> Result<Vec<CancellationRow>>;
+
     /// The customer's latest cancellation (by requested_at).
     async fn cancellation_of(&self, customer_id: &str) -> Result<Option<CancellationRow>>;
-    async fn journey_steps(&self) -> Result<JourneySteps>;
+}
 
-    // ---- surveys (issue 6) ----
-
+/// Surveys: one decision per subject, sends, answers.
+#[async_trait]
+pub trait SurveyStore: Send + Sync {
     /// Records the decision unless its subject has one: then returns that one, unchanged,
     /// so sampling again never changes a decision. A new `send` decision is assigned its
     /// survey id. In the same transaction, the case (or, for a subject without a case, the
     /// incident's impact on the customer) is marked as having a decision.
     async fn record_survey_decision(&self, row: &SurveyDecisionRow) -> Result<SurveyDecisionRow>;
+
     /// The latest `send_at` of the customer's `send` decisions other than
     /// `excluding_subject_key`'s.
     async fn last_survey_send(
@@ -1273,26 +1401,47 @@ pub trait Store: Send + Sync + 'static {
         customer_id: &str,
         excluding_subject_key: &str,
     ) -> Result<Option<Timestamp>>;
+
     /// Surveys to send: unsent, `send_at` at or before `now`, by send_at, at most `limit`.
     async fn surveys_due(&self, now: Timestamp, limit: u32) -> Result<Vec<SurveyDecisionRow>>;
+
     /// Sets `sent_at` if it is unset. `SurveyNotFound` for an unknown id.
     async fn mark_survey_sent(&self, survey_id: &str, at: Timestamp) -> Result<()>;
+
     async fn survey(&self, survey_id: &str) -> Result<Option<SurveyDecisionRow>>;
+
     /// Records the score unless the survey is answered already; `true` if this call
     /// recorded it. `SurveyNotFound` for an unknown id.
     async fn answer_survey(&self, survey_id: &str, score: i16, at: Timestamp) -> Result<bool>;
+
     async fn survey_decisions(&self, filter: &SurveyFilter) -> Result<Vec<SurveyDecisionRow>>;
+
     /// (decision, reason, count) for every pair on record, in that order.
     async fn survey_decision_counts(&self) -> Result<Vec<(String, Option<String>, u64)>>;
+
     /// Cases fixed at or before `fixed_by` that no survey decision names, by fix time,
     /// at most `limit`.
     async fn cases_fixed_unsurveyed(&self, fixed_by: Timestamp, limit: u32) -> Result<Vec<CaseRow>>;
+
     /// The customers of incidents resolved at or before `resolved_by` (not merged into
     /// another, whose customers moved there) without a survey decision for that incident
     /// and no case, by (resolved_at, incident, customer), at most `limit`.
     async fn recovered_unsurveyed(&self, resolved_by: Timestamp, limit: u32) -> Result<Vec<RecoveredRow>>;
+}
 
-    // ---- recovery metrics (issue 6) ----
+/// Reads across aggregates for the recovery metrics: reach, timings, contacts and the
+/// journey's steps.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// How far the incident's notices reached (see [`NoticeReach`]).
+    async fn notice_reach(&self, incident_id: &str) -> Result<NoticeReach>;
+
+    /// The incident's credits counted in the database: all of them, and those whose
+    /// customer got in touch about it before the credit was written (who, in effect, had
+    /// to ask).
+    async fn credits_asked_for(&self, incident_id: &str) -> Result<(u64, u64)>;
+
+    async fn journey_steps(&self) -> Result<JourneySteps>;
 
     /// Cases opened in `[opened_from, opened_to)`, by opened_at then id, at most `limit`.
     async fn case_timings(
@@ -1301,6 +1450,7 @@ pub trait Store: Send + Sync + 'static {
         opened_to: Timestamp,
         limit: u32,
     ) -> Result<Vec<CaseTiming>>;
+
     /// The customer's contacts in `[from, to)`.
     async fn customer_contacts_between(
         &self,
@@ -1308,9 +1458,12 @@ pub trait Store: Send + Sync + 'static {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<u64>;
+}
 
-    // ---- benchmark floor ----
-
+/// The benchmark's floor, kept out of the product's trait: the backend's fastest plain
+/// bulk write, which the ledger write is compared against.
+#[async_trait]
+pub trait BenchFloor: Send + Sync {
     /// Writes `rows` into `bench_raw_credits`, a table with the same columns and unique
     /// key as the ledger but none of its checks, by the backend's fastest plain bulk
     /// path, after emptying it. The floor the ledger write is compared against.

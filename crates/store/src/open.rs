@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::postgres::PgStore;
 use crate::redact::redact_password;
 use crate::sqlite::SqliteStore;
-use crate::{Result, Store, StoreError};
+use crate::{BenchFloor, Result, Store, StoreError};
 
 /// Where the data lives, parsed from the one string an operator configures.
 ///
@@ -83,6 +83,20 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
 /// Opens an already parsed [`DatabaseUrl`], creating and migrating it as needed.
 pub async fn open_with(url: DatabaseUrl) -> Result<Arc<dyn Store>> {
     Ok(match url {
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
+        DatabaseUrl::Postgres(url) => Arc::new(PgStore::connect(&url).await?),
+    })
+}
+
+/// A store with the benchmark's floor beside it: what `amends bench` opens, so the
+/// floor stays out of [`Store`], which the product uses.
+pub trait BenchedStore: Store + BenchFloor {}
+
+impl<S: Store + BenchFloor> BenchedStore for S {}
+
+/// Opens the database `url` names as [`open`] does, with the benchmark's floor.
+pub async fn open_benched(url: &str) -> Result<Arc<dyn BenchedStore>> {
+    Ok(match DatabaseUrl::parse(url)? {
         DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
         DatabaseUrl::Postgres(url) => Arc::new(PgStore::connect(&url).await?),
     })

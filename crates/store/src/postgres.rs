@@ -9,6 +9,20 @@
 //! whatever its size. Row locks (`FOR UPDATE`, `SKIP LOCKED`) serialise the few other
 //! places where concurrent callers race.
 
+use crate::AccessStore;
+use crate::AccountStore;
+use crate::BenchFloor;
+use crate::BookStore;
+use crate::CaseStore;
+use crate::DeviceLogStore;
+use crate::ImpactStore;
+use crate::IncidentStore;
+use crate::LedgerStore;
+use crate::OutboxStore;
+use crate::PreferenceStore;
+use crate::ReportStore;
+use crate::SurveyStore;
+use crate::VisitStore;
 use std::io::Write as _;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -388,8 +402,20 @@ impl Store for PgStore {
         self.pool.close().await;
     }
 
-    // ---- book ----
+    async fn try_hold(&self, name: &str) -> Result<Option<Hold>> {
+        // Its own session, outside the pool: the lock lives exactly as long as it.
+        let mut connection = self.pool.acquire().await?.detach();
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+            .bind(HOLD_LOCK_SPACE)
+            .bind(name)
+            .fetch_one(&mut connection)
+            .await?;
+        Ok(taken.then(|| Hold::postgres(connection)))
+    }
+}
 
+#[async_trait]
+impl BookStore for PgStore {
     async fn import_book(&self, book: &BookRows, progress: &(dyn Fn(u64) + Sync)) -> Result<BookCounts> {
         // Duplicate ids are folded first: one statement may not upsert a row twice.
         let elements = common::sorted_last_wins(&book.elements, |r| &r.element_id);
@@ -455,9 +481,10 @@ impl Store for PgStore {
         let row = sqlx::query(sql::SELECT_CUSTOMER).bind(customer_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(common::customer_from_row).transpose()
     }
+}
 
-    // ---- incidents ----
-
+#[async_trait]
+impl IncidentStore for PgStore {
     async fn insert_incident(&self, incident: &IncidentRow, declared: &NewUpdate) -> Result<String> {
         let mut tx = self.pool.begin().await?;
         let id = insert_incident_in(&mut tx, incident, declared).await?;
@@ -601,9 +628,10 @@ impl Store for PgStore {
         }
         Ok(())
     }
+}
 
-    // ---- outbox ----
-
+#[async_trait]
+impl ImpactStore for PgStore {
     async fn insert_sourced_incidents(&self, incidents: &[SourcedIncident]) -> Result<Vec<(String, bool)>> {
         let mut tx = self.pool.begin().await?;
         // Two callers with the same new key queue here; the second then finds the first's row.
@@ -749,7 +777,10 @@ impl Store for PgStore {
         let rows = sqlx::query(sql::SELECT_IMPACTS).bind(incident_id).fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::impact_from_row)
     }
+}
 
+#[async_trait]
+impl DeviceLogStore for PgStore {
     async fn append_device_events(&self, events: &mut [DeviceEventRow]) -> Result<u64> {
         let distinct = common::distinct_device_events(events);
         let mut tx = self.pool.begin().await?;
@@ -811,18 +842,10 @@ impl Store for PgStore {
             .await?;
         common::decode_all(&rows, common::placed_device_event_from_row)
     }
+}
 
-    async fn try_hold(&self, name: &str) -> Result<Option<Hold>> {
-        // Its own session, outside the pool: the lock lives exactly as long as it.
-        let mut connection = self.pool.acquire().await?.detach();
-        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
-            .bind(HOLD_LOCK_SPACE)
-            .bind(name)
-            .fetch_one(&mut connection)
-            .await?;
-        Ok(taken.then(|| Hold::postgres(connection)))
-    }
-
+#[async_trait]
+impl OutboxStore for PgStore {
     async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64> {
         let distinct = common::distinct_notices(notices);
         let keys: Vec<&str> = distinct.iter().map(|n| n.key.as_str()).collect();
@@ -979,8 +1002,6 @@ impl Store for PgStore {
         common::decode_all(&rows, common::notice_event_from_row)
     }
 
-    // ---- contact points ----
-
     async fn contact_points(&self, channel: &str, recipients: &[&str]) -> Result<Vec<ContactPointRow>> {
         let rows = sqlx::query(
             "SELECT * FROM contact_points WHERE channel = $1 AND recipient = ANY($2) ORDER BY recipient",
@@ -1041,9 +1062,10 @@ impl Store for PgStore {
         let rows = sqlx::query(sql::SELECT_QUARANTINED).fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::contact_point_from_row)
     }
+}
 
-    // ---- preferences and single-use links ----
-
+#[async_trait]
+impl PreferenceStore for PgStore {
     async fn preferences(&self, customer_id: &str) -> Result<Option<PreferencesRow>> {
         let row = sqlx::query(sql::SELECT_PREFERENCES).bind(customer_id).fetch_optional(&self.pool).await?;
         row.map(|row| common::preferences_from_row(&row)).transpose()
@@ -1070,7 +1092,10 @@ impl Store for PgStore {
     async fn preferences_version(&self) -> Result<i64> {
         Ok(sqlx::query_scalar(sql::SELECT_PREFERENCES_VERSION).fetch_one(&self.pool).await?)
     }
+}
 
+#[async_trait]
+impl AccessStore for PgStore {
     async fn use_link(&self, link_id: &str, at: Timestamp) -> Result<bool> {
         let done = sqlx::query(sql::USE_LINK).bind(link_id).bind(micros(at)).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
@@ -1084,40 +1109,6 @@ impl Store for PgStore {
     async fn secret(&self, name: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar(sql::SELECT_SECRET).bind(name).fetch_optional(&self.pool).await?)
     }
-
-    // ---- credits ----
-
-    async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite> {
-        let total = credits.len() as u64;
-        let distinct = common::distinct_credits(credits)?;
-        let mut tx = self.pool.begin().await?;
-        // Ledger writers take turns (readers are not blocked), so no key can appear
-        // between the lookup and the COPY: the new rows go straight into the ledger,
-        // without a staging table or a per-row ON CONFLICT check.
-        sqlx::query("LOCK TABLE credits IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
-        let stored = stored_amounts(&mut tx, &distinct).await?;
-        // On a conflict `tx` is dropped, which rolls back: nothing of this call is written.
-        let new = common::unstored_credits(&distinct, &stored)?;
-        let inserted = copy_rows(&mut tx, "credits", CREDIT_COLS, &new).await?;
-        tx.commit().await?;
-        Ok(CreditWrite { inserted, unchanged: total - inserted })
-    }
-
-    async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>> {
-        let (sql, binds) = sql::credits_query(filter);
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for value in binds {
-            q = q.bind(value);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::credit_from_row)
-    }
-
-    async fn credit_policies(&self, source_event: &str) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(sql::CREDIT_POLICIES).bind(source_event).fetch_all(&self.pool).await?)
-    }
-
-    // ---- tokens ----
 
     async fn insert_token(&self, token: &TokenRow) -> Result<bool> {
         let done = sqlx::query(sql::INSERT_TOKEN)
@@ -1170,9 +1161,43 @@ impl Store for PgStore {
             .await?;
         Ok(done.rows_affected() == 1)
     }
+}
 
-    // ---- agents and cases ----
+#[async_trait]
+impl LedgerStore for PgStore {
+    async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite> {
+        let total = credits.len() as u64;
+        let distinct = common::distinct_credits(credits)?;
+        let mut tx = self.pool.begin().await?;
+        // Ledger writers take turns (readers are not blocked), so no key can appear
+        // between the lookup and the COPY: the new rows go straight into the ledger,
+        // without a staging table or a per-row ON CONFLICT check.
+        sqlx::query("LOCK TABLE credits IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+        let stored = stored_amounts(&mut tx, &distinct).await?;
+        // On a conflict `tx` is dropped, which rolls back: nothing of this call is written.
+        let new = common::unstored_credits(&distinct, &stored)?;
+        let inserted = copy_rows(&mut tx, "credits", CREDIT_COLS, &new).await?;
+        tx.commit().await?;
+        Ok(CreditWrite { inserted, unchanged: total - inserted })
+    }
 
+    async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>> {
+        let (sql, binds) = sql::credits_query(filter);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for value in binds {
+            q = q.bind(value);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::credit_from_row)
+    }
+
+    async fn credit_policies(&self, source_event: &str) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(sql::CREDIT_POLICIES).bind(source_event).fetch_all(&self.pool).await?)
+    }
+}
+
+#[async_trait]
+impl CaseStore for PgStore {
     async fn upsert_agents(&self, agents: &[AgentRow]) -> Result<u64> {
         let distinct = common::sorted_last_wins(agents, |a| &a.agent_id);
         let mut tx = self.pool.begin().await?;
@@ -1251,17 +1276,6 @@ impl Store for PgStore {
         common::decode_all(&rows, common::case_event_from_row)
     }
 
-    async fn notice_reach(&self, incident_id: &str) -> Result<crate::NoticeReach> {
-        let row = sqlx::query(sql::NOTICE_REACH).bind(incident_id).fetch_one(&self.pool).await?;
-        common::notice_reach_from_row(&row)
-    }
-
-    async fn credits_asked_for(&self, incident_id: &str) -> Result<(u64, u64)> {
-        let (total, asked): (i64, i64) =
-            sqlx::query_as(sql::CREDITS_ASKED_FOR).bind(incident_id).fetch_one(&self.pool).await?;
-        Ok((u64::try_from(total).unwrap_or(0), u64::try_from(asked).unwrap_or(0)))
-    }
-
     async fn record_contact(&self, contact: &crate::ContactRow) -> Result<i64> {
         Ok(sqlx::query_scalar(sql::INSERT_CONTACT)
             .bind(contact.customer_id.as_str())
@@ -1309,9 +1323,10 @@ impl Store for PgStore {
         let rows = q.fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::case_from_row)
     }
+}
 
-    // ---- appointments ----
-
+#[async_trait]
+impl VisitStore for PgStore {
     async fn book_appointment(
         &self,
         technician_id: Option<&str>,
@@ -1482,9 +1497,10 @@ impl Store for PgStore {
             .await?;
         common::appointment_counts_from_row(&row)
     }
+}
 
-    // ---- sign-up and cancellation ----
-
+#[async_trait]
+impl AccountStore for PgStore {
     async fn sign_up(&self, customer: &CustomerRow, signup: &SignupRow) -> Result<()> {
         common::check_signup(customer, signup)?;
         let mut tx = self.pool.begin().await?;
@@ -1611,14 +1627,10 @@ impl Store for PgStore {
             sqlx::query(sql::LATEST_CANCELLATION_OF).bind(customer_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(common::cancellation_from_row).transpose()
     }
+}
 
-    async fn journey_steps(&self) -> Result<JourneySteps> {
-        let row = sqlx::query(sql::JOURNEY_STEPS).fetch_one(&self.pool).await?;
-        common::journey_steps_from_row(&row)
-    }
-
-    // ---- surveys ----
-
+#[async_trait]
+impl SurveyStore for PgStore {
     async fn record_survey_decision(&self, row: &SurveyDecisionRow) -> Result<SurveyDecisionRow> {
         let mut tx = self.pool.begin().await?;
         let existing =
@@ -1754,8 +1766,25 @@ impl Store for PgStore {
         tx.commit().await?;
         Ok(recovered)
     }
+}
 
-    // ---- recovery metrics ----
+#[async_trait]
+impl ReportStore for PgStore {
+    async fn notice_reach(&self, incident_id: &str) -> Result<crate::NoticeReach> {
+        let row = sqlx::query(sql::NOTICE_REACH).bind(incident_id).fetch_one(&self.pool).await?;
+        common::notice_reach_from_row(&row)
+    }
+
+    async fn credits_asked_for(&self, incident_id: &str) -> Result<(u64, u64)> {
+        let (total, asked): (i64, i64) =
+            sqlx::query_as(sql::CREDITS_ASKED_FOR).bind(incident_id).fetch_one(&self.pool).await?;
+        Ok((u64::try_from(total).unwrap_or(0), u64::try_from(asked).unwrap_or(0)))
+    }
+
+    async fn journey_steps(&self) -> Result<JourneySteps> {
+        let row = sqlx::query(sql::JOURNEY_STEPS).fetch_one(&self.pool).await?;
+        common::journey_steps_from_row(&row)
+    }
 
     async fn case_timings(
         &self,
@@ -1786,9 +1815,10 @@ impl Store for PgStore {
             .await?;
         common::count("contacts", n)
     }
+}
 
-    // ---- benchmark floor ----
-
+#[async_trait]
+impl BenchFloor for PgStore {
     async fn bench_raw_insert(&self, rows: &mut [CreditRow]) -> Result<()> {
         common::sort_credits(rows);
         let mut tx = self.pool.begin().await?;

@@ -6,6 +6,20 @@
 //! through one multi-row INSERT statement, prepared once per connection and reused for
 //! every full batch.
 
+use crate::AccessStore;
+use crate::AccountStore;
+use crate::BenchFloor;
+use crate::BookStore;
+use crate::CaseStore;
+use crate::DeviceLogStore;
+use crate::ImpactStore;
+use crate::IncidentStore;
+use crate::LedgerStore;
+use crate::OutboxStore;
+use crate::PreferenceStore;
+use crate::ReportStore;
+use crate::SurveyStore;
+use crate::VisitStore;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -461,8 +475,24 @@ impl Store for SqliteStore {
         self.pool.close().await;
     }
 
-    // ---- book ----
+    async fn try_hold(&self, name: &str) -> Result<Option<Hold>> {
+        let path = lock_path(&self.path, name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::Database(e.into()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Hold::file(file))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Database(e.into())),
+        }
+    }
+}
 
+#[async_trait]
+impl BookStore for SqliteStore {
     async fn import_book(&self, book: &BookRows, progress: &(dyn Fn(u64) + Sync)) -> Result<BookCounts> {
         let elements = common::sorted_last_wins(&book.elements, |r| &r.element_id);
         let plans = common::sorted_last_wins(&book.plans, |r| &r.plan_id);
@@ -515,9 +545,10 @@ impl Store for SqliteStore {
         let row = sqlx::query(sql::SELECT_CUSTOMER).bind(customer_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(common::customer_from_row).transpose()
     }
+}
 
-    // ---- incidents ----
-
+#[async_trait]
+impl IncidentStore for SqliteStore {
     async fn insert_incident(&self, incident: &IncidentRow, declared: &NewUpdate) -> Result<String> {
         let mut tx = self.begin_write().await?;
         let id = insert_incident_in(&mut tx, incident, declared).await?;
@@ -663,9 +694,10 @@ impl Store for SqliteStore {
         }
         Ok(())
     }
+}
 
-    // ---- outbox ----
-
+#[async_trait]
+impl ImpactStore for SqliteStore {
     async fn insert_sourced_incidents(&self, incidents: &[SourcedIncident]) -> Result<Vec<(String, bool)>> {
         let mut tx = self.begin_write().await?;
         let mut out = Vec::with_capacity(incidents.len());
@@ -794,7 +826,10 @@ impl Store for SqliteStore {
         let rows = sqlx::query(sql::SELECT_IMPACTS).bind(incident_id).fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::impact_from_row)
     }
+}
 
+#[async_trait]
+impl DeviceLogStore for SqliteStore {
     async fn append_device_events(&self, events: &mut [DeviceEventRow]) -> Result<u64> {
         let distinct = common::distinct_device_events(events);
         let insert = MultiInsert::new("device_events", common::DEVICE_EVENT_COLS, "ON CONFLICT DO NOTHING");
@@ -843,22 +878,10 @@ impl Store for SqliteStore {
             .await?;
         common::decode_all(&rows, common::placed_device_event_from_row)
     }
+}
 
-    async fn try_hold(&self, name: &str) -> Result<Option<Hold>> {
-        let path = lock_path(&self.path, name);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| StoreError::Database(e.into()))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(Hold::file(file))),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Database(e.into())),
-        }
-    }
-
+#[async_trait]
+impl OutboxStore for SqliteStore {
     async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64> {
         common::sort_notices(notices);
         let insert = MultiInsert::new("outbox", &outbox_cols(), "ON CONFLICT (key) DO NOTHING");
@@ -1025,8 +1048,6 @@ impl Store for SqliteStore {
         common::decode_all(&rows, common::notice_event_from_row)
     }
 
-    // ---- contact points ----
-
     async fn contact_points(&self, channel: &str, recipients: &[&str]) -> Result<Vec<ContactPointRow>> {
         let mut found = Vec::new();
         for chunk in recipients.chunks(SQLITE_PARAMS_MAX - 1) {
@@ -1095,9 +1116,10 @@ impl Store for SqliteStore {
         let rows = sqlx::query(sql::SELECT_QUARANTINED).fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::contact_point_from_row)
     }
+}
 
-    // ---- preferences and single-use links ----
-
+#[async_trait]
+impl PreferenceStore for SqliteStore {
     async fn preferences(&self, customer_id: &str) -> Result<Option<PreferencesRow>> {
         let row = sqlx::query(sql::SELECT_PREFERENCES).bind(customer_id).fetch_optional(&self.pool).await?;
         row.map(|row| common::preferences_from_row(&row)).transpose()
@@ -1124,7 +1146,10 @@ impl Store for SqliteStore {
     async fn preferences_version(&self) -> Result<i64> {
         Ok(sqlx::query_scalar(sql::SELECT_PREFERENCES_VERSION).fetch_one(&self.pool).await?)
     }
+}
 
+#[async_trait]
+impl AccessStore for SqliteStore {
     async fn use_link(&self, link_id: &str, at: Timestamp) -> Result<bool> {
         let done = sqlx::query(sql::USE_LINK).bind(link_id).bind(micros(at)).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
@@ -1138,43 +1163,6 @@ impl Store for SqliteStore {
     async fn secret(&self, name: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar(sql::SELECT_SECRET).bind(name).fetch_optional(&self.reads).await?)
     }
-
-    // ---- credits ----
-
-    async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite> {
-        let total = credits.len() as u64;
-        let distinct = common::distinct_credits(credits)?;
-        let insert = MultiInsert::new("credits", CREDIT_COLS, "ON CONFLICT (key) DO NOTHING");
-        let mut tx = self.begin_write().await?;
-        let mut inserted = 0;
-        for batch in insert.batches(&distinct) {
-            let n = insert.execute(&mut tx, batch).await?;
-            if n < batch.len() as u64 {
-                // Some keys existed already: they must hold the same amounts. On a
-                // conflict, dropping `tx` rolls back every batch of this call.
-                check_stored_amounts(&mut tx, batch).await?;
-            }
-            inserted += n;
-        }
-        tx.commit().await?;
-        Ok(CreditWrite { inserted, unchanged: total - inserted })
-    }
-
-    async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>> {
-        let (sql, binds) = sql::credits_query(filter);
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for value in binds {
-            q = q.bind(value);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::credit_from_row)
-    }
-
-    async fn credit_policies(&self, source_event: &str) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(sql::CREDIT_POLICIES).bind(source_event).fetch_all(&self.pool).await?)
-    }
-
-    // ---- tokens ----
 
     async fn insert_token(&self, token: &TokenRow) -> Result<bool> {
         let done = sqlx::query(sql::INSERT_TOKEN)
@@ -1227,9 +1215,46 @@ impl Store for SqliteStore {
             .await?;
         Ok(done.rows_affected() == 1)
     }
+}
 
-    // ---- agents and cases ----
+#[async_trait]
+impl LedgerStore for SqliteStore {
+    async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite> {
+        let total = credits.len() as u64;
+        let distinct = common::distinct_credits(credits)?;
+        let insert = MultiInsert::new("credits", CREDIT_COLS, "ON CONFLICT (key) DO NOTHING");
+        let mut tx = self.begin_write().await?;
+        let mut inserted = 0;
+        for batch in insert.batches(&distinct) {
+            let n = insert.execute(&mut tx, batch).await?;
+            if n < batch.len() as u64 {
+                // Some keys existed already: they must hold the same amounts. On a
+                // conflict, dropping `tx` rolls back every batch of this call.
+                check_stored_amounts(&mut tx, batch).await?;
+            }
+            inserted += n;
+        }
+        tx.commit().await?;
+        Ok(CreditWrite { inserted, unchanged: total - inserted })
+    }
 
+    async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>> {
+        let (sql, binds) = sql::credits_query(filter);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for value in binds {
+            q = q.bind(value);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::credit_from_row)
+    }
+
+    async fn credit_policies(&self, source_event: &str) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(sql::CREDIT_POLICIES).bind(source_event).fetch_all(&self.pool).await?)
+    }
+}
+
+#[async_trait]
+impl CaseStore for SqliteStore {
     async fn upsert_agents(&self, agents: &[AgentRow]) -> Result<u64> {
         let distinct = common::sorted_last_wins(agents, |a| &a.agent_id);
         let insert = upsert("agents", AGENT_COLS);
@@ -1309,17 +1334,6 @@ impl Store for SqliteStore {
         common::decode_all(&rows, common::case_event_from_row)
     }
 
-    async fn notice_reach(&self, incident_id: &str) -> Result<crate::NoticeReach> {
-        let row = sqlx::query(sql::NOTICE_REACH).bind(incident_id).fetch_one(&self.pool).await?;
-        common::notice_reach_from_row(&row)
-    }
-
-    async fn credits_asked_for(&self, incident_id: &str) -> Result<(u64, u64)> {
-        let (total, asked): (i64, i64) =
-            sqlx::query_as(sql::CREDITS_ASKED_FOR).bind(incident_id).fetch_one(&self.pool).await?;
-        Ok((u64::try_from(total).unwrap_or(0), u64::try_from(asked).unwrap_or(0)))
-    }
-
     async fn record_contact(&self, contact: &crate::ContactRow) -> Result<i64> {
         Ok(sqlx::query_scalar(sql::INSERT_CONTACT)
             .bind(contact.customer_id.as_str())
@@ -1367,9 +1381,10 @@ impl Store for SqliteStore {
         let rows = q.fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::case_from_row)
     }
+}
 
-    // ---- appointments ----
-
+#[async_trait]
+impl VisitStore for SqliteStore {
     async fn book_appointment(
         &self,
         technician_id: Option<&str>,
@@ -1537,9 +1552,10 @@ impl Store for SqliteStore {
             .await?;
         common::appointment_counts_from_row(&row)
     }
+}
 
-    // ---- sign-up and cancellation ----
-
+#[async_trait]
+impl AccountStore for SqliteStore {
     async fn sign_up(&self, customer: &CustomerRow, signup: &SignupRow) -> Result<()> {
         common::check_signup(customer, signup)?;
         let mut tx = self.begin_write().await?;
@@ -1666,14 +1682,10 @@ impl Store for SqliteStore {
             sqlx::query(sql::LATEST_CANCELLATION_OF).bind(customer_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(common::cancellation_from_row).transpose()
     }
+}
 
-    async fn journey_steps(&self) -> Result<JourneySteps> {
-        let row = sqlx::query(sql::JOURNEY_STEPS).fetch_one(&self.pool).await?;
-        common::journey_steps_from_row(&row)
-    }
-
-    // ---- surveys ----
-
+#[async_trait]
+impl SurveyStore for SqliteStore {
     async fn record_survey_decision(&self, row: &SurveyDecisionRow) -> Result<SurveyDecisionRow> {
         let mut tx = self.begin_write().await?;
         let existing =
@@ -1809,8 +1821,25 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(recovered)
     }
+}
 
-    // ---- recovery metrics ----
+#[async_trait]
+impl ReportStore for SqliteStore {
+    async fn notice_reach(&self, incident_id: &str) -> Result<crate::NoticeReach> {
+        let row = sqlx::query(sql::NOTICE_REACH).bind(incident_id).fetch_one(&self.pool).await?;
+        common::notice_reach_from_row(&row)
+    }
+
+    async fn credits_asked_for(&self, incident_id: &str) -> Result<(u64, u64)> {
+        let (total, asked): (i64, i64) =
+            sqlx::query_as(sql::CREDITS_ASKED_FOR).bind(incident_id).fetch_one(&self.pool).await?;
+        Ok((u64::try_from(total).unwrap_or(0), u64::try_from(asked).unwrap_or(0)))
+    }
+
+    async fn journey_steps(&self) -> Result<JourneySteps> {
+        let row = sqlx::query(sql::JOURNEY_STEPS).fetch_one(&self.pool).await?;
+        common::journey_steps_from_row(&row)
+    }
 
     async fn case_timings(
         &self,
@@ -1841,9 +1870,10 @@ impl Store for SqliteStore {
             .await?;
         common::count("contacts", n)
     }
+}
 
-    // ---- benchmark floor ----
-
+#[async_trait]
+impl BenchFloor for SqliteStore {
     async fn bench_raw_insert(&self, rows: &mut [CreditRow]) -> Result<()> {
         common::sort_credits(rows);
         let insert = MultiInsert::new("bench_raw_credits", CREDIT_COLS, "");

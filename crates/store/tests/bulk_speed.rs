@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use amends_store::{BookRows, CreditRow, CustomerRow, NoticeRow, Store};
+use amends_store::{BenchedStore, BookRows, CreditRow, CustomerRow, NoticeRow};
 use jiff::Timestamp;
 
 mod harness;
@@ -93,7 +93,7 @@ fn customers(n: usize) -> Vec<CustomerRow> {
         .collect()
 }
 
-async fn measure(store: &dyn Store) {
+async fn measure(store: &dyn BenchedStore) {
     let n = rows();
     let backend = store.backend();
 

@@ -8,13 +8,14 @@ use std::sync::Mutex;
 use amends_core::appointment::reference as apt_reference;
 use amends_core::incident::ByLocale;
 use amends_store::{
-    AgentRow, AppendOutcome, AppointmentActionRow, AppointmentCounts, AppointmentFilter, AppointmentRow,
-    BookCounts, BookRows, CancellationRow, CaseEventRow, CaseFilter, CaseOpening, CaseRow, CaseTiming,
-    ChannelReport, ContactRow, CreditFilter, CreditRow, CreditWrite, CustomerRow, DeliveryOutcome,
-    DeviceEventRow, ElementRow, HoldRow, IgnoredAlert, ImpactRow, IncidentPage, IncidentRow, IncidentSource,
-    JourneySteps, NewUpdate, NoticeCount, NoticeFilter, NoticeReach, NoticeRow, PlanRow, PreferencesRow,
-    RecoveredRow, ReportTarget, SignupRow, SourcedIncident, StageRaise, Store, StoreError, SurveyDecisionRow,
-    SurveyFilter, TokenRow, VolumeReport, Widening, notified,
+    AccountStore, AgentRow, AppendOutcome, AppointmentActionRow, AppointmentCounts, AppointmentFilter,
+    AppointmentRow, BenchedStore, BookCounts, BookRows, CancellationRow, CaseEventRow, CaseFilter,
+    CaseOpening, CaseRow, CaseTiming, ChannelReport, ContactRow, CreditFilter, CreditRow, CreditWrite,
+    CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow, IgnoredAlert, ImpactRow, IncidentPage,
+    IncidentRow, IncidentSource, IncidentStore, JourneySteps, NewUpdate, NoticeCount, NoticeFilter,
+    NoticeReach, NoticeRow, OutboxStore, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, SignupRow,
+    SourcedIncident, StageRaise, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport,
+    Widening, notified,
 };
 use jiff::Timestamp;
 
@@ -872,7 +873,7 @@ async fn token_use_is_recorded_at_most_once_a_minute(store: &dyn Store) {
     assert_eq!(store.tokens().await.unwrap()[0].last_used_at, Some(at(1_061)));
 }
 
-async fn bench_raw_insert_replaces_the_table(store: &dyn Store) {
+async fn bench_raw_insert_replaces_the_table(store: &impl BenchedStore) {
     let mut rows: Vec<CreditRow> =
         (0..5_000).rev().map(|i| credit(&format!("k{i:05}"), "c", "INC-000001", i, "EUR")).collect();
     store.bench_raw_insert(&mut rows).await.unwrap();
@@ -888,7 +889,7 @@ async fn bench_raw_insert_replaces_the_table(store: &dyn Store) {
 
 // ---- bulk paths keep every byte ----
 
-async fn bulk_paths_round_trip_awkward_text(store: &dyn Store) {
+async fn bulk_paths_round_trip_awkward_text(store: &impl BenchedStore) {
     let mut notices: Vec<NoticeRow> = Vec::new();
     let mut credits: Vec<CreditRow> = Vec::new();
     // Enough rows for full and partial batches.

@@ -23,7 +23,7 @@ use amends_core::policy::Policy;
 use amends_recovery::clock::{Clock, ManualClock, after};
 use amends_recovery::import::ImportInput;
 use amends_recovery::{Engine, EngineConfig, ThisOutage, compute_credits};
-use amends_store::{CreditRow, Store};
+use amends_store::{BenchedStore, CreditRow};
 use anyhow::{Context, Result, bail};
 use jiff::{SignedDuration, Timestamp};
 use std::sync::Arc;
@@ -105,13 +105,20 @@ pub async fn run(_settings: &amends_server::settings::Settings, args: BenchArgs)
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        let store = amends_store::open(&path.display().to_string()).await?;
+        let store = amends_store::open_benched(&path.display().to_string()).await?;
         run_backend(store, &book_dir, start, &storm, args.outbox_only).await?;
     }
     if let Some(url) = &args.postgres {
         let db = FreshPostgres::create(url).await?;
         let result = async {
-            run_backend(amends_store::open(&db.url).await?, &book_dir, start, &storm, args.outbox_only).await
+            run_backend(
+                amends_store::open_benched(&db.url).await?,
+                &book_dir,
+                start,
+                &storm,
+                args.outbox_only,
+            )
+            .await
         }
         .await;
         db.drop_database().await;
@@ -222,7 +229,7 @@ pub(crate) fn row(what: &str, d: Duration, rows: usize, note: &str) {
 }
 
 async fn run_backend(
-    store: Arc<dyn Store>,
+    store: Arc<dyn BenchedStore>,
     book_dir: &std::path::Path,
     start: Timestamp,
     storm: &[amends_core::telemetry::DeviceEvent],
