@@ -81,7 +81,7 @@ impl Engine {
             None => Vec::new(),
         };
         let about = incident.as_ref().map(|i| &i.incident_id);
-        let notices: Vec<&NoticeRow> = notices.iter().filter(|n| Some(&n.incident_id) == about).collect();
+        let notices: Vec<&NoticeRow> = notices.iter().filter(|n| Some(&n.about) == about).collect();
         let told_before = notices.iter().any(|n| n.sent_at.is_some_and(|t| t <= now));
         let row = ContactRow {
             contact_id: 0,

@@ -465,7 +465,7 @@ fn queued(
     NoticeRow {
         key: notice_key(&customer.id, &batch.incident_id, batch.kind, batch.seq, channel.as_str()),
         customer_id: customer.id.clone(),
-        incident_id: batch.incident_id.clone(),
+        about: batch.incident_id.clone(),
         kind: batch.kind.as_str().into(),
         seq: batch.seq,
         channel: channel.as_str().into(),

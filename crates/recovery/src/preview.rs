@@ -61,7 +61,7 @@ impl Engine {
             .notices_for_customer(customer_id)
             .await?
             .into_iter()
-            .filter(|n| n.incident_id == incident_id)
+            .filter(|n| n.about == incident_id)
             .collect();
         if every_kind && !queued.is_empty() {
             // Told already: what they were told, not what other kinds would have said.

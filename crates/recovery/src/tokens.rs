@@ -319,7 +319,11 @@ pub fn id_named_by(given: &str) -> String {
 
 /// Revokes the token `id` names (see [`id_named_by`]) at `now`; revoking again changes
 /// nothing. `None` when no token has that id.
-pub async fn revoke(store: &dyn AccessStore, id: &str, now: Timestamp) -> Result<Option<Revocation>, StoreError> {
+pub async fn revoke(
+    store: &dyn AccessStore,
+    id: &str,
+    now: Timestamp,
+) -> Result<Option<Revocation>, StoreError> {
     let Some((row, newly)) = store.revoke_token(&id_named_by(id), now).await? else {
         return Ok(None);
     };

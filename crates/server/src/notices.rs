@@ -101,7 +101,7 @@ pub async fn list_notices(
     }
     let filter = NoticeFilter {
         customer_id: q.customer,
-        incident_id: q.incident,
+        about: q.incident,
         status: q.status,
         after_key: q.after,
         limit: super::limits::page_limit(q.limit, NOTICES_PAGE_DEFAULT, NOTICES_PAGE_MAX)?,

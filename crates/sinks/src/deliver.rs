@@ -289,7 +289,7 @@ impl Dispatcher {
         if !kinds.contains(&n.kind.as_str()) || n.channel == "sms" {
             return Vec::new();
         }
-        let row = match self.store.appointment(&n.incident_id).await {
+        let row = match self.store.appointment(&n.about).await {
             Ok(Some(row)) => row,
             Ok(None) => return Vec::new(),
             Err(error) => {
@@ -325,7 +325,7 @@ impl Dispatcher {
             subject: n.subject.clone(),
             body: n.body.clone(),
             customer_id: n.customer_id.clone(),
-            incident_id: n.incident_id.clone(),
+            incident_id: n.about.clone(),
             kind: n.kind.clone(),
             locale: n.locale.clone(),
             unsubscribe_url: self.unsubscribe.as_ref().and_then(|link| link(n, self.clock.now())),

@@ -40,7 +40,7 @@ pub(crate) const CUSTOMER_COLS: &[&str] = &[
 pub(crate) const NOTICE_COLS: &[&str] = &[
     "key",
     "customer_id",
-    "incident_id",
+    "about",
     "kind",
     "seq",
     "channel",
@@ -618,7 +618,7 @@ pub(crate) fn notice_from_row<R: RowGet>(row: &R) -> Result<NoticeRow> {
     Ok(NoticeRow {
         key: c.text("key")?,
         customer_id: c.text("customer_id")?,
-        incident_id: c.text("incident_id")?,
+        about: c.text("about")?,
         kind: c.text("kind")?,
         seq: c.i64("seq")?,
         channel: c.text("channel")?,

@@ -346,7 +346,11 @@ pub struct NoticeRow {
     /// `customer/incident/kind/seq`: unique; a second insert of the same key is a no-op.
     pub key: String,
     pub customer_id: String,
-    pub incident_id: String,
+    /// What the notice is about: an incident's id, or the reference of the case, visit,
+    /// cancellation or survey it belongs to. The API calls it `incident_id`, as it always
+    /// has; the store and the code call it what it is.
+    #[serde(rename = "incident_id")]
+    pub about: String,
     pub kind: String,
     pub seq: i64,
     /// `email`, `sms` or `webhook`.
@@ -425,7 +429,8 @@ pub enum ReportTarget<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NoticeFilter {
     pub customer_id: Option<String>,
-    pub incident_id: Option<String>,
+    /// Notices about this incident, case, visit, cancellation or survey.
+    pub about: Option<String>,
     pub status: Option<String>,
     /// Only keys after this one: pass a page's last key to get the next page.
     pub after_key: Option<String>,

@@ -58,7 +58,7 @@ pub(crate) fn content_bytes(subject: &str, body: &str) -> Vec<u8> {
 
 /// The group a notice is packed in: the notices that share its template.
 pub(crate) fn group(n: &NoticeRow) -> String {
-    format!("{}/{}/{}/{}/{}", n.incident_id, n.kind, n.seq, n.channel, n.locale)
+    format!("{}/{}/{}/{}/{}", n.about, n.kind, n.seq, n.channel, n.locale)
 }
 
 /// Whether a notice is worth packing: one suppressed before it was rendered has no

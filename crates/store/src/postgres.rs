@@ -208,7 +208,7 @@ impl CopyRow for NoticeRow {
         CopyLine::new(out)
             .text(&self.key)
             .text(&self.customer_id)
-            .text(&self.incident_id)
+            .text(&self.about)
             .text(&self.kind)
             .int(self.seq)
             .text(&self.channel)

@@ -148,7 +148,7 @@ macro_rules! no_earlier_on_its_way {
     () => {
         concat!(
             "NOT EXISTS (SELECT 1 FROM outbox p \
-                 WHERE p.incident_id = o.incident_id AND p.customer_id = o.customer_id \
+                 WHERE p.about = o.about AND p.customer_id = o.customer_id \
                    AND p.status IN ('queued', 'sending') \
                    AND (p.channel = o.channel OR p.status = 'sending' OR p.next_attempt_at <= $2) \
                    AND ",
@@ -214,9 +214,9 @@ pub(crate) const SELECT_BY_PROVIDER: &str = "SELECT * FROM outbox WHERE channel 
 /// Volume control, step 1: per customer and channel, a queued closing notice supersedes
 /// queued acknowledgements and updates, and a later queued update an earlier one.
 pub(crate) const COALESCE_QUEUED: &str = "UPDATE outbox SET status = 'suppressed', reason = 'coalesced' \
-     WHERE incident_id = $1 AND status = 'queued' AND kind IN ('acknowledgement', 'update') \
+     WHERE about = $1 AND status = 'queued' AND kind IN ('acknowledgement', 'update') \
        AND EXISTS (SELECT 1 FROM outbox later \
-           WHERE later.incident_id = outbox.incident_id AND later.customer_id = outbox.customer_id \
+           WHERE later.about = outbox.about AND later.customer_id = outbox.customer_id \
              AND later.channel = outbox.channel AND later.status = 'queued' \
              AND (later.kind IN ('restored', 'still_down') \
                   OR (outbox.kind = 'update' AND later.kind = 'update' AND later.seq > outbox.seq))) \
@@ -224,9 +224,9 @@ pub(crate) const COALESCE_QUEUED: &str = "UPDATE outbox SET status = 'suppressed
 /// Volume control, step 2: queued updates beyond the cap ($2) per customer and channel,
 /// counting those sent or on their way and earlier queued ones.
 pub(crate) const CAP_QUEUED: &str = "UPDATE outbox SET status = 'suppressed', reason = 'capped' \
-     WHERE incident_id = $1 AND status = 'queued' AND kind = 'update' \
+     WHERE about = $1 AND status = 'queued' AND kind = 'update' \
        AND (SELECT COUNT(*) FROM outbox o \
-           WHERE o.incident_id = outbox.incident_id AND o.customer_id = outbox.customer_id \
+           WHERE o.about = outbox.about AND o.customer_id = outbox.customer_id \
              AND o.channel = outbox.channel AND o.kind = 'update' \
              AND (o.status IN ('sending', 'sent', 'delivered') \
                   OR (o.status = 'queued' AND o.seq < outbox.seq))) >= $2 \
@@ -262,11 +262,11 @@ pub(crate) const USE_LINK: &str =
 pub(crate) const NOTICES_FOR_CUSTOMER: &str =
     "SELECT * FROM outbox WHERE customer_id = $1 ORDER BY created_at, key";
 pub(crate) const NOTICES_FOR_INCIDENT: &str =
-    "SELECT * FROM outbox WHERE incident_id = $1 ORDER BY created_at, key LIMIT $2";
+    "SELECT * FROM outbox WHERE about = $1 ORDER BY created_at, key LIMIT $2";
 pub(crate) const NOTICE_COUNTS: &str =
     "SELECT kind, status, COUNT(*) AS n FROM outbox GROUP BY kind, status ORDER BY kind, status";
 pub(crate) const NOTICE_COUNTS_FOR_INCIDENT: &str = "SELECT kind, status, COUNT(*) AS n FROM outbox \
-     WHERE incident_id = $1 GROUP BY kind, status ORDER BY kind, status";
+     WHERE about = $1 GROUP BY kind, status ORDER BY kind, status";
 
 pub(crate) const BUMP_BOOK_VERSION: &str = "UPDATE counters SET value = value + 1 WHERE name = 'book'";
 pub(crate) const SELECT_BOOK_VERSION: &str = "SELECT value FROM counters WHERE name = 'book'";
@@ -312,7 +312,7 @@ pub(crate) const INSERT_CONTACT: &str = "INSERT INTO contacts \
 /// groups them), then over customers.
 pub(crate) const NOTICE_REACH: &str = "SELECT COUNT(*) AS customers, MIN(first_sent) AS first_sent, \
      MAX(first_sent) AS all_told_by FROM (SELECT MIN(sent_at) AS first_sent FROM outbox \
-     WHERE incident_id = $1 AND sent_at IS NOT NULL GROUP BY customer_id) AS told";
+     WHERE about = $1 AND sent_at IS NOT NULL GROUP BY customer_id) AS told";
 pub(crate) const INCIDENT_CONTACTS: &str =
     "SELECT * FROM contacts WHERE incident_id = $1 ORDER BY contact_id";
 pub(crate) const CASES_TO_NOTIFY: &str =
@@ -444,7 +444,7 @@ pub(crate) const LATEST_CANCELLATION_OF: &str = "SELECT * FROM cancellations WHE
 /// Cancellations since $1 with no notice in the outbox yet (its notices carry the
 /// reference where an incident's carry the incident id).
 pub(crate) const CANCELLATIONS_UNCONFIRMED: &str = "SELECT * FROM cancellations c \
-     WHERE c.requested_at >= $1 AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = c.reference) \
+     WHERE c.requested_at >= $1 AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.about = c.reference) \
      ORDER BY c.requested_at, c.reference LIMIT $2";
 pub(crate) const JOURNEY_STEPS: &str = "SELECT \
        (SELECT COUNT(*) FROM signups) AS signups, \
@@ -537,7 +537,7 @@ pub(crate) fn credits_query(filter: &CreditFilter) -> (String, Vec<&str>) {
 pub(crate) fn notices_query(filter: &crate::NoticeFilter) -> (String, Vec<&str>) {
     let columns = [
         ("customer_id = ?", filter.customer_id.as_deref()),
-        ("incident_id = ?", filter.incident_id.as_deref()),
+        ("about = ?", filter.about.as_deref()),
         ("status = ?", filter.status.as_deref()),
         ("key > ?", filter.after_key.as_deref()),
     ];

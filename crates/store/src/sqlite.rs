@@ -378,7 +378,7 @@ impl BindRow for StoredNotice<'_> {
         };
         q.bind(n.key.as_str())
             .bind(n.customer_id.as_str())
-            .bind(n.incident_id.as_str())
+            .bind(n.about.as_str())
             .bind(n.kind.as_str())
             .bind(n.seq)
             .bind(n.channel.as_str())

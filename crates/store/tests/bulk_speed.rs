@@ -50,7 +50,7 @@ fn notices(n: usize) -> Vec<NoticeRow> {
         .map(|i| NoticeRow {
             key: format!("C{i:08}/INC-000001/declared/0"),
             customer_id: format!("C{i:08}"),
-            incident_id: "INC-000001".into(),
+            about: "INC-000001".into(),
             kind: "declared".into(),
             seq: 0,
             channel: "email".into(),

@@ -120,7 +120,7 @@ fn notice(key: &str, customer_id: &str, incident_id: &str, due: Timestamp) -> No
     NoticeRow {
         key: key.into(),
         customer_id: customer_id.into(),
-        incident_id: incident_id.into(),
+        about: incident_id.into(),
         kind: "declared".into(),
         seq: 0,
         channel: "email".into(),
@@ -1396,7 +1396,7 @@ async fn notices_about_one_subject_are_claimed_in_the_order_decided(store: &dyn 
         decided("a-credit-e", "credit", 0, "email", 10),
         decided("a-restored-e", "restored", 2, "email", 10),
         decided("a-restored-s", "restored", 2, "sms", 10),
-        NoticeRow { incident_id: "INC-000002".into(), ..decided("a-other", "restored", 1, "email", 10) },
+        NoticeRow { about: "INC-000002".into(), ..decided("a-other", "restored", 1, "email", 10) },
         NoticeRow { customer_id: "c2".into(), ..decided("a-c2", "restored", 1, "email", 10) },
     ];
     store.enqueue_notices(&mut batch).await.unwrap();
@@ -1674,7 +1674,7 @@ fn rendered_notices(incident_id: &str) -> Vec<NoticeRow> {
         )
     });
     for n in &mut rows {
-        n.incident_id = incident_id.into();
+        n.about = incident_id.into();
     }
     rows
 }
@@ -1712,7 +1712,7 @@ async fn notices_filter_pages(store: &dyn Store) {
     let mut batch = vec![
         notice_of("k1", "c1", "update", 1, "email"),
         notice_of("k2", "c2", "update", 1, "email"),
-        NoticeRow { incident_id: "INC-000002".into(), ..notice_of("k3", "c1", "update", 1, "email") },
+        NoticeRow { about: "INC-000002".into(), ..notice_of("k3", "c1", "update", 1, "email") },
         NoticeRow {
             status: "suppressed".into(),
             reason: Some("consent".into()),
@@ -1729,7 +1729,7 @@ async fn notices_filter_pages(store: &dyn Store) {
         page(NoticeFilter { customer_id: Some("c1".into()), ..all.clone() }).await,
         ["k1", "k3", "k4"]
     );
-    assert_eq!(page(NoticeFilter { incident_id: Some("INC-000002".into()), ..all.clone() }).await, ["k3"]);
+    assert_eq!(page(NoticeFilter { about: Some("INC-000002".into()), ..all.clone() }).await, ["k3"]);
     assert_eq!(page(NoticeFilter { status: Some("suppressed".into()), ..all.clone() }).await, ["k4"]);
     let first = NoticeFilter { limit: 2, ..all.clone() };
     assert_eq!(page(first.clone()).await, ["k1", "k2"]);

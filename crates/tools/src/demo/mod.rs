@@ -269,8 +269,7 @@ impl Told {
     /// Reads the incident's notices from the outbox, a page at a time.
     async fn read(engine: &Engine, incident: &str) -> Result<Told> {
         let mut told = Told::default();
-        let mut filter =
-            NoticeFilter { incident_id: Some(incident.into()), limit: 10_000, ..Default::default() };
+        let mut filter = NoticeFilter { about: Some(incident.into()), limit: 10_000, ..Default::default() };
         loop {
             let page = engine.store.notices(&filter).await?;
             for n in &page {
