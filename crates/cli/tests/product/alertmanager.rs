@@ -3,7 +3,7 @@
 //!
 //! The clock moves only when a test moves it, and the test runs the worker's steps.
 
-mod support;
+use crate::support;
 
 use amends_recovery::{FanoutReport, TickReport};
 use amends_sources::alerts::ALERTS_PER_PAYLOAD_MAX;

@@ -4,7 +4,7 @@
 //! delivers per-instance alerts for one element (what an `up == 0` rule raises) as one
 //! incident with one acknowledgement per customer, resolved once the last alert ends.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +17,7 @@ const AMTOOL: &str = "/usr/bin/amtool";
 
 /// The YAML block of docs/alerts.md, as written.
 fn documented_config() -> String {
-    let page = include_str!("../../../docs/alerts.md");
+    let page = include_str!("../../../../docs/alerts.md");
     let block = page.split("```yaml\n").nth(1).expect("docs/alerts.md has a YAML block");
     block.split("```").next().unwrap().to_string()
 }

@@ -5,6 +5,8 @@
 //! where the kill landed, and ticked again; the ledger, the visits, the holds, the cases
 //! and the outbox must come out exactly as in a run that was never interrupted.
 
+use crate::binary;
+
 use amends_core::case::{Actor, Role};
 use amends_recovery::appointments::BookRequest;
 use amends_recovery::failpoint::{self, APPOINTMENT_STEP, APPOINTMENT_STEPS};
@@ -14,9 +16,6 @@ use binary::{amends, copy_db, ok};
 use serde_json::{Value, json};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-
-#[path = "support/binary.rs"]
-mod binary;
 
 const VISITS: usize = 300;
 const T_BOOK: &str = "2026-12-01T09:00:00Z";

@@ -3,7 +3,7 @@
 //! hand-overs, goodwill in the ledger within a role's limit, and escalation to the lead
 //! on a controlled clock.
 
-mod support;
+use crate::support;
 
 use amends_recovery::tokens;
 use jiff::SignedDuration;

@@ -5,14 +5,13 @@
 //! work, never none and never all of it), and the ledger and the outbox must come out
 //! exactly as in a run that was never interrupted.
 
+use crate::binary;
+
 use amends_recovery::failpoint;
 use binary::{amends, copy_db, ok};
 use serde_json::Value;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-
-#[path = "support/binary.rs"]
-mod binary;
 
 const CUSTOMERS: u64 = 4_000;
 /// Notices per fan-out batch in the killed runs: eight batches of restoration notices, then

@@ -119,7 +119,7 @@ async fn policies_apply_by_assignment_and_one_notice_tells_the_total() {
     let dir = tempfile::tempdir().unwrap();
     let store = amends_store::open(&dir.path().join("a.db").display().to_string()).await.unwrap();
     let clock = Arc::new(ManualClock::new(ts("2026-11-23T12:00:00Z")));
-    let flat = Policy::from_toml("flat", include_str!("../../../policies/flat-per-account.toml")).unwrap();
+    let flat = Policy::from_toml("flat", include_str!("../../../../policies/flat-per-account.toml")).unwrap();
     let set = PolicySet::new(vec![
         Assignment::everyone(Policy::builtin()),
         Assignment { segments: vec!["business".into()], ..Assignment::everyone(flat) },

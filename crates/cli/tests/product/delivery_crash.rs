@@ -10,10 +10,7 @@
 //! client never read. amends sends such a message again with the same Message-ID, which
 //! receiving servers use to drop the repeat; `docs/notices.md` says so.
 
-#[path = "support/binary.rs"]
-mod binary;
-#[path = "../../channels/tests/support/mod.rs"]
-mod smtp_server;
+use crate::{binary, smtp_server};
 
 use binary::{amends, ok};
 use serde_json::Value;

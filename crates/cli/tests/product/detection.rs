@@ -6,7 +6,7 @@
 //! outcome does not depend on how fast anything runs. The server's tasks work in the
 //! background, so the tests wait for an outcome (with a generous bound), never for a time.
 
-mod support;
+use crate::support;
 
 use amends_server::DetectionStart;
 use amends_sources::detection::ServiceConfig;

@@ -4,7 +4,7 @@
 //! log, and goes on to resolve and credit the outage. The result must be one incident, one
 //! acknowledgement per customer, and the same notices and credits as a run never killed.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};

@@ -15,9 +15,7 @@
 //! come and go throughout. Every server runs on a clock that stands at the end of the
 //! day, so the outcome depends on the events alone.
 
-#[path = "support/binary.rs"]
-mod binary;
-mod support;
+use crate::{binary, support};
 
 use async_nats::jetstream;
 use binary::{amends, ok};

@@ -2,7 +2,7 @@
 //! controlled clock (`--now`), resolve, credit, deliver, export. Amounts are worked out by
 //! hand below, from the price, the outage and the length of each customer's cycle.
 
-mod binary;
+use crate::binary;
 
 use binary::Env;
 use std::path::Path;

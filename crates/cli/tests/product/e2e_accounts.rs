@@ -4,7 +4,7 @@
 //! steps are counted next to the sign-up's. Cancelling again, or with a reason that is not
 //! offered, is refused and changes nothing.
 
-mod binary;
+use crate::binary;
 
 use binary::Env;
 

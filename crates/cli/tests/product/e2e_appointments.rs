@@ -4,7 +4,7 @@
 //! compensation for a UK customer, the earliest slots held for them ahead of new
 //! bookings, and a case for the visit's owner. Ticking again repeats none of it.
 
-mod binary;
+use crate::binary;
 
 use binary::Env;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! steps of the playbook, with a goodwill gesture and the follow-up amends sends by itself,
 //! on a controlled clock (`--now`).
 
-mod binary;
+use crate::binary;
 
 use binary::Env;
 use serde_json::Value;

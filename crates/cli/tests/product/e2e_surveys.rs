@@ -4,7 +4,7 @@
 //! agent can neither see the survey nor reach its report. Ticking again draws and sends
 //! nothing twice.
 
-mod binary;
+use crate::binary;
 
 use binary::Env;
 

@@ -2,7 +2,7 @@
 //! token itself never), revoked once however often asked, and refused by a running
 //! server once revoked or expired, each said so; a use shows in the list.
 
-mod binary;
+use crate::binary;
 
 use binary::Env;
 use serde_json::{Value, json};

@@ -1,5 +1,7 @@
 //! The credit export streams the ledger page by page: the result is the same whatever the
-//! page size, in key order, as CSV or as one JSON array.
+//! page size, in key order, as CSV or as one JSON array. Both formats are in insta
+//! snapshots (`snapshots/`): a column added, renamed or moved shows in review, since a
+//! billing system reads them.
 
 use amends_sinks::export::{Format, export_credits_paged};
 use amends_store::{CreditFilter, CreditRow};
@@ -48,6 +50,7 @@ async fn pages_make_no_difference() {
     let customers: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
     assert_eq!(customers, ["C1", "C2", "C3", "C4", "C5"]);
     assert!(csv.contains(r#""Outage, 220 min; ""quoted"", with a comma""#), "{csv}");
+    insta::assert_snapshot!("credits_csv", csv);
 
     let (n, json) = export(Format::Json, 2, CreditFilter::default()).await;
     assert_eq!(n, 6);
@@ -55,6 +58,7 @@ async fn pages_make_no_difference() {
     let keys: Vec<&str> = parsed.as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
     assert_eq!(keys[..2], ["C1/INC-000001/prorated/1", "C1/INC-000002/prorated/1"]);
     assert_eq!(parsed[1]["lines"][0]["rule"], "prorated");
+    insta::assert_snapshot!("credits_json", json);
     assert_eq!(
         export(Format::Json, 3, CreditFilter { customer_id: Some("C9".into()), ..CreditFilter::default() })
             .await,

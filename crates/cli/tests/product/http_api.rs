@@ -4,7 +4,7 @@
 //! (or, in the one test of the worker itself, awaited pass by pass), so nothing here
 //! sleeps or depends on how fast the machine is.
 
-mod support;
+use crate::support;
 
 use amends_recovery::{CreditReport, FanoutReport, TickReport};
 use amends_sinks::deliver::DeliveryReport;

@@ -1,9 +1,7 @@
 //! The delivery record, preferences, unsubscribe links, receipts, bounces and quarantine,
 //! through the HTTP API of a real server on 127.0.0.1 over a fresh SQLite file.
 
-#[path = "../../channels/tests/gateway/mod.rs"]
-mod gateway;
-mod support;
+use crate::{gateway, support};
 
 use amends_channels::{SegmentBudget, SmsGatewayConfig, SmsPreset, SmsTransport};
 use amends_recovery::clock::Clock;

@@ -4,7 +4,7 @@
 //! 422) are documented where they can happen. `.ci/schemathesis` then checks the answers
 //! of a live server against the document.
 
-mod support;
+use crate::support;
 
 use reqwest::Method;
 use serde_json::Value;
@@ -13,7 +13,7 @@ use support::TestServer;
 
 /// The router's source: the routes are read from it, so a route added there and not
 /// documented fails here.
-const ROUTER: &str = include_str!("../../server/src/lib.rs");
+const ROUTER: &str = include_str!("../../../server/src/lib.rs");
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 

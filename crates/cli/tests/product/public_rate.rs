@@ -4,7 +4,7 @@
 //! (`secret_or_insert`) before looking at the link. A real server over HTTP; the limiter's
 //! clock is a fake one the test moves.
 
-mod support;
+use crate::support;
 
 use amends_server::rate::{ClientAddress, ClientRateLimit, HttpSettings};
 use governor::clock::FakeRelativeClock;

@@ -1,7 +1,7 @@
 //! Appointments, joining and leaving, and the recovery metrics through the HTTP API of a
 //! real server on 127.0.0.1 over a fresh SQLite file, on a controlled clock.
 
-mod support;
+use crate::support;
 
 use amends_recovery::tokens;
 use jiff::SignedDuration;

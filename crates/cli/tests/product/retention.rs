@@ -2,8 +2,7 @@
 //! a final notice's subject and body by their SHA-256 once it is old enough, and leaves
 //! what is still to be sent alone.
 
-#[path = "support/binary.rs"]
-mod binary;
+use crate::binary;
 
 use binary::{amends, ok};
 use serde_json::Value;

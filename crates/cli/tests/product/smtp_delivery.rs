@@ -3,8 +3,7 @@
 //! and the test reads what arrived. Rejections show the retry policy on a controlled clock:
 //! 451 is retried with backoff until the attempts run out, 550 fails at once.
 
-#[path = "../../channels/tests/support/mod.rs"]
-mod smtp_server;
+use crate::smtp_server;
 
 use amends_channels::{Backoff, FileTransport, SmtpConfig, SmtpTransport};
 use amends_core::incident::{Declaration, IncidentState};

@@ -3,7 +3,7 @@
 //! reader, names an area and never a customer, answers 304 to a reload that finds nothing
 //! new, and an unknown incident gets a page saying so.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::TestServer;
