@@ -3,7 +3,8 @@
 
 use super::{Engine, EngineError};
 use amends_core::book::Customer;
-use amends_core::preferences::{Channel, Preferences, Topic};
+use amends_core::preferences::{Channel, Preferences, PreferencesChange, Topic};
+use amends_store::{PreferencesRow, StoreError};
 use jiff::Timestamp;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -111,6 +112,45 @@ impl Engine {
         let map = Arc::new(map);
         *self.preferences.write().unwrap_or_else(|e| e.into_inner()) = Some((version, map.clone()));
         Ok(map)
+    }
+
+    /// One customer's preferences as stored (the defaults when they never chose) and their
+    /// row, if any; `None` when the book has no such customer. A stored document that no
+    /// longer parses is an error here, where someone asked to see or change it, rather than
+    /// quietly shown as the defaults.
+    pub async fn customer_preferences(
+        &self,
+        customer_id: &str,
+    ) -> Result<Option<(Preferences, Option<PreferencesRow>)>, EngineError> {
+        if self.store.customer(customer_id).await?.is_none() {
+            return Ok(None);
+        }
+        let row = self.store.preferences(customer_id).await?;
+        let prefs = match &row {
+            Some(row) => Preferences::from_json(&row.doc).map_err(|e| {
+                EngineError::Store(StoreError::Corrupt {
+                    table: "preferences",
+                    reason: format!("customer {customer_id}: {e}"),
+                })
+            })?,
+            None => Preferences::default(),
+        };
+        Ok(Some((prefs, row)))
+    }
+
+    /// Applies `change` to the customer's preferences and stores the result; `None` when
+    /// the book has no such customer.
+    pub async fn change_preferences(
+        &self,
+        customer_id: &str,
+        change: PreferencesChange,
+    ) -> Result<Option<(Preferences, PreferencesRow)>, EngineError> {
+        let Some((mut prefs, _)) = self.customer_preferences(customer_id).await? else { return Ok(None) };
+        prefs.apply(change);
+        let doc = serde_json::to_string(&prefs).map_err(|e| EngineError::Invalid(vec![e.to_string()]))?;
+        let row = PreferencesRow { customer_id: customer_id.to_owned(), doc, updated_at: self.clock.now() };
+        self.store.put_preferences(&row).await?;
+        Ok(Some((prefs, row)))
     }
 }
 

@@ -111,8 +111,8 @@ impl Engine {
                 .iter()
                 .map(|n| Told {
                     kind: n.kind.clone(),
-                    channel: n.channel.clone(),
-                    status: n.status.clone(),
+                    channel: n.channel.as_str().into(),
+                    status: n.status.as_str().into(),
                     sent_at: n.sent_at,
                 })
                 .collect(),

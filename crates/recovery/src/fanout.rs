@@ -15,7 +15,7 @@ use amends_core::notice::{
     NoticeContext, NoticeKind, Rendered, TemplateError, TemplateForm, Templates, notice_key,
 };
 use amends_core::preferences::{Channel, Preferences, Topic};
-use amends_store::{IncidentRow, NoticeRow, UpdateRow};
+use amends_store::{IncidentRow, NoticeRow, NoticeStatus, UpdateRow};
 use jiff::Timestamp;
 use minijinja::context;
 use minijinja::value::{Serde, Value, merge_maps};
@@ -229,7 +229,7 @@ impl Engine {
         let mut report = FanoutReport::default();
         let size = self.config.fanout_batch_rows;
         let (mut queued, mut declined): (Vec<NoticeRow>, Vec<NoticeRow>) =
-            rows.into_iter().partition(|n| n.status == "queued");
+            rows.into_iter().partition(|n| n.status == NoticeStatus::Queued);
         while !queued.is_empty() || !declined.is_empty() {
             let mut chunk: Vec<NoticeRow> = queued.drain(..queued.len().min(size)).collect();
             if !chunk.is_empty() {
@@ -468,12 +468,12 @@ fn queued(
         about: batch.incident_id.clone(),
         kind: batch.kind.as_str().into(),
         seq: batch.seq,
-        channel: channel.as_str().into(),
+        channel,
         recipient,
         locale: customer.locale.as_str().into(),
         subject: rendered.subject,
         body: rendered.body,
-        status: "queued".into(),
+        status: NoticeStatus::Queued,
         attempts: 0,
         next_attempt_at: batch.now,
         last_error: None,
@@ -490,7 +490,7 @@ fn queued(
 fn declined(batch: &SharedBatch, customer: &Customer, channel: Channel, recipient: String) -> NoticeRow {
     let nothing = Rendered { subject: String::new(), body: String::new() };
     NoticeRow {
-        status: "suppressed".into(),
+        status: NoticeStatus::Suppressed,
         reason: Some("consent".into()),
         ..queued(batch, customer, channel, recipient, nothing)
     }

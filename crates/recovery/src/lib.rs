@@ -28,6 +28,7 @@ mod fanout;
 pub mod metrics;
 mod preview;
 pub mod progress;
+pub mod receipts;
 pub mod retention;
 pub mod surveys;
 

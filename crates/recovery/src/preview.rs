@@ -201,9 +201,9 @@ fn as_queued(n: &NoticeRow) -> Preview {
     Preview {
         kind: n.kind.clone(),
         locale: n.locale.clone(),
-        channel: n.channel.clone(),
+        channel: n.channel.as_str().into(),
         subject: gone(&n.subject),
         body: gone(&n.body),
-        status: n.status.clone(),
+        status: n.status.as_str().into(),
     }
 }

@@ -66,7 +66,7 @@ pub fn links(key: OptOutKey, public_url: &str) -> UnsubscribeLink {
         let claim = OptOutClaim {
             customer_id: notice.customer_id.clone(),
             topic: Some(notice.kind.clone()),
-            channel: Some(notice.channel.clone()),
+            channel: Some(notice.channel.as_str().into()),
             expires_at: now.checked_add(LINK_LIFETIME).unwrap_or(Timestamp::MAX),
             token_id: hex::encode(&Sha256::digest(notice.key.as_bytes())[..16]),
         };

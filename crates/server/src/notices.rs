@@ -15,10 +15,9 @@ use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
 use super::pages;
 use super::schemas;
 use amends_core::preferences::{Preferences, PreferencesChange};
+use amends_recovery::receipts::ReportOutcome;
 use amends_recovery::unsubscribe::{UnsubscribeError, checking_key, unsubscribe};
-use amends_store::{
-    ChannelReport, ContactPointRow, NoticeEventRow, NoticeFilter, NoticeRow, PreferencesRow, ReportTarget,
-};
+use amends_store::{ChannelReport, ContactPointRow, NoticeEventRow, NoticeFilter, NoticeRow, PreferencesRow};
 use axum::Json;
 use axum::extract::{Form, FromRequest, State};
 use axum::http::StatusCode;
@@ -33,8 +32,6 @@ pub const NOTICES_PAGE_DEFAULT: u32 = 1_000;
 pub const NOTICES_PAGE_MAX: u32 = 10_000;
 /// Receipts or bounces taken in one request.
 pub const REPORTS_MAX: usize = 1_000;
-/// Hard bounces in a row that quarantine an address, as permanent send failures do.
-const QUARANTINE_AFTER_BOUNCES: u32 = amends_sinks::deliver::QUARANTINE_AFTER_DEFAULT;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -165,18 +162,11 @@ async fn stored_preferences(
     state: &AppState,
     customer_id: &str,
 ) -> Result<(Preferences, Option<PreferencesRow>), ApiError> {
-    if state.engine.store.customer(customer_id).await?.is_none() {
-        return Err(ApiError::not_found(format!("customer {customer_id} not found")));
-    }
-    let row = state.engine.store.preferences(customer_id).await?;
-    let prefs = match &row {
-        Some(row) => Preferences::from_json(&row.doc).map_err(|e| {
-            tracing::error!(customer = customer_id, error = %e, "stored preferences unreadable");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "stored preferences are unreadable")
-        })?,
-        None => Preferences::default(),
-    };
-    Ok((prefs, row))
+    state.engine.customer_preferences(customer_id).await?.ok_or_else(|| no_customer(customer_id))
+}
+
+fn no_customer(customer_id: &str) -> ApiError {
+    ApiError::not_found(format!("customer {customer_id} not found"))
 }
 
 /// The customer's notice preferences: channels per topic (their choice, else the
@@ -215,11 +205,7 @@ pub async fn change_preferences(
 ) -> Result<Json<Value>, ApiError> {
     let change = PreferencesChange::from_value(&body)
         .map_err(|e| ApiError::invalid(e.to_string(), vec![e.to_string()]))?;
-    let (mut prefs, _) = stored_preferences(&state, &id).await?;
-    prefs.apply(change);
-    let doc = serde_json::to_string(&prefs).map_err(|e| ApiError::internal(&e))?;
-    let row = PreferencesRow { customer_id: id.clone(), doc, updated_at: state.engine.clock.now() };
-    state.engine.store.put_preferences(&row).await?;
+    let (prefs, row) = state.engine.change_preferences(&id, change).await?.ok_or_else(|| no_customer(&id))?;
     Ok(Json(preferences_json(&id, &prefs, Some(&row))))
 }
 
@@ -330,34 +316,6 @@ fn receipt_report(status: &str, detail: Option<String>) -> Option<ChannelReport>
     }
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct ReportOutcome {
-    /// Receipts that moved a notice on.
-    pub applied: u64,
-    /// Receipts about no sent notice we know (or in-between statuses), left alone.
-    pub ignored: u64,
-}
-
-async fn apply_receipts(
-    state: &AppState,
-    receipts: Vec<(String, Option<ChannelReport>)>,
-) -> Result<ReportOutcome, ApiError> {
-    let mut outcome = ReportOutcome { applied: 0, ignored: 0 };
-    let now = state.engine.clock.now();
-    for (provider_id, report) in receipts {
-        let Some(report) = report else {
-            outcome.ignored += 1;
-            continue;
-        };
-        let target = ReportTarget::Provider { channel: "sms", provider_id: &provider_id };
-        match state.engine.store.record_report(&target, &report, now).await? {
-            Some(_) => outcome.applied += 1,
-            None => outcome.ignored += 1,
-        }
-    }
-    Ok(outcome)
-}
-
 /// Delivery receipts from the SMS gateway: a JSON array of `{provider_id, status,
 /// detail?}` (at most 1,000), or one Twilio status callback (form-encoded).
 #[utoipa::path(post, path = "/v1/channels/sms/receipts", tag = "notices",
@@ -391,7 +349,7 @@ pub async fn sms_receipts(
         }
         list.into_iter().map(|r| (r.provider_id, receipt_report(&r.status, r.detail))).collect()
     };
-    Ok(Json(apply_receipts(&state, receipts).await?))
+    Ok(Json(state.engine.apply_sms_receipts(receipts).await?))
 }
 
 /// One bounce reported by the mail system.
@@ -431,26 +389,15 @@ pub async fn email_bounces(
     if !bad.is_empty() {
         return Err(ApiError::invalid("bounces refused, nothing was recorded", bad));
     }
-    let now = state.engine.clock.now();
-    let mut outcome = ReportOutcome { applied: 0, ignored: 0 };
-    for bounce in bounces.into_iter() {
-        if bounce.kind == "soft" {
-            outcome.ignored += 1;
-            continue;
-        }
-        let detail = format!("bounce: {}", bounce.detail.unwrap_or_else(|| "hard".into()));
-        let report = ChannelReport::Failed { detail: detail.clone() };
-        match state.engine.store.record_report(&ReportTarget::Key(&bounce.key), &report, now).await? {
-            Some(notice) if notice.status == "failed" => {
-                let store = &state.engine.store;
-                store
-                    .record_hard_failure("email", &notice.recipient, &detail, QUARANTINE_AFTER_BOUNCES, now)
-                    .await?;
-                outcome.applied += 1;
-            }
-            _ => outcome.ignored += 1,
-        }
-    }
+    // A soft bounce (a full mailbox) is recorded nowhere: the relay retries.
+    let soft = bounces.iter().filter(|b| b.kind == "soft").count() as u64;
+    let hard = bounces
+        .into_iter()
+        .filter(|b| b.kind == "hard")
+        .map(|b| (b.key, format!("bounce: {}", b.detail.unwrap_or_else(|| "hard".into()))))
+        .collect();
+    let mut outcome = state.engine.apply_hard_bounces(hard).await?;
+    outcome.ignored += soft;
     Ok(Json(outcome))
 }
 
@@ -473,7 +420,7 @@ pub async fn lift_quarantine(
     State(state): State<AppState>,
     PathParam((channel, recipient)): PathParam<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    if state.engine.store.clear_contact_point(&channel, &recipient).await? {
+    if state.engine.lift_quarantine(&channel, &recipient).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("{channel} contact point {recipient} has no failures on record")))

@@ -19,6 +19,7 @@
 //! customer's contact changes.
 
 use amends_channels::{Attachment, Backoff, OutgoingMessage, SendError, Sent, Transport, jitter_seed};
+use amends_core::preferences::Channel;
 use amends_recovery::clock::{Clock, after};
 use amends_recovery::unsubscribe::UnsubscribeLink;
 use amends_store::{ContactPointRow, DeliveryOutcome, NoticeRow, Store, StoreError};
@@ -33,8 +34,9 @@ pub const DELIVERY_BATCH_MAX: u32 = 500;
 pub const DELIVERY_CONCURRENCY_MAX: usize = 32;
 /// How long a claimed notice stays reserved before another worker may take it.
 pub const LEASE: SignedDuration = SignedDuration::from_mins(5);
-/// Permanent failures in a row that quarantine a contact point, by default.
-pub const QUARANTINE_AFTER_DEFAULT: u32 = 3;
+/// Permanent failures in a row that quarantine a contact point, by default (bounces
+/// count the same way).
+pub use amends_recovery::receipts::QUARANTINE_AFTER_DEFAULT;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DeliveryReport {
@@ -286,7 +288,7 @@ impl Dispatcher {
     async fn attachments(&self, n: &NoticeRow) -> Vec<Attachment> {
         let Some(calendar) = &self.calendar else { return Vec::new() };
         let kinds = ["appointment_booked", "appointment_cancelled", "appointment_missed"];
-        if !kinds.contains(&n.kind.as_str()) || n.channel == "sms" {
+        if !kinds.contains(&n.kind.as_str()) || n.channel == Channel::Sms {
             return Vec::new();
         }
         let row = match self.store.appointment(&n.about).await {
@@ -320,7 +322,7 @@ impl Dispatcher {
     fn outgoing(&self, n: &NoticeRow) -> OutgoingMessage {
         OutgoingMessage {
             key: n.key.clone(),
-            channel: n.channel.clone(),
+            channel: n.channel.as_str().into(),
             recipient: n.recipient.clone(),
             subject: n.subject.clone(),
             body: n.body.clone(),

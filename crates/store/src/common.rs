@@ -12,10 +12,11 @@ use sqlx::sqlite::SqliteRow;
 use crate::{
     AgentRow, AppointmentCounts, AppointmentRow, CancellationRow, CaseEventRow, CaseRow, CaseTiming,
     CreditRow, CustomerRow, DeviceEventRow, ElementRow, HoldRow, IgnoredAlert, ImpactRow, IncidentAlert,
-    IncidentRow, IncidentSource, JourneySteps, NoticeRow, PlanRow, Result, SignupRow, StageRaise, StoreError,
-    SurveyDecisionRow, TokenRow, UpdateRow,
+    IncidentRow, IncidentSource, JourneySteps, NoticeRow, NoticeStatus, PlanRow, Result, SignupRow,
+    StageRaise, StoreError, SurveyDecisionRow, TokenRow, UpdateRow,
 };
 use amends_core::incident::ByLocale;
+use amends_core::preferences::Channel;
 
 /// Column lists, shared by both backends so their SQL cannot drift apart.
 pub(crate) const PLAN_COLS: &[&str] = &["plan_id", "name", "monthly_price_minor", "currency"];
@@ -525,6 +526,16 @@ impl<'r, R: RowGet> Cols<'r, R> {
         us.map(|us| timestamp(self.table, col, us)).transpose()
     }
 
+    /// A word of a closed set (a status, a channel): `Corrupt`, naming the column and the
+    /// value, when the row holds one the code does not know.
+    pub(crate) fn word<T>(&self, col: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
+        let text = self.text(col)?;
+        parse(&text).ok_or_else(|| StoreError::Corrupt {
+            table: self.table,
+            reason: format!("column {col}: {text:?} is not a value it may hold"),
+        })
+    }
+
     pub(crate) fn string_list(&self, col: &str) -> Result<Vec<String>> {
         self.json(col, "a JSON array of strings")
     }
@@ -621,12 +632,12 @@ pub(crate) fn notice_from_row<R: RowGet>(row: &R) -> Result<NoticeRow> {
         about: c.text("about")?,
         kind: c.text("kind")?,
         seq: c.i64("seq")?,
-        channel: c.text("channel")?,
+        channel: c.word("channel", Channel::parse)?,
         recipient: c.text("recipient")?,
         locale: c.text("locale")?,
         subject: c.text("subject")?,
         body: c.text("body")?,
-        status: c.text("status")?,
+        status: c.word("status", NoticeStatus::parse)?,
         attempts: c.i32("attempts")?,
         next_attempt_at: c.ts("next_attempt_at")?,
         last_error: c.opt_text("last_error")?,

@@ -14,6 +14,7 @@
 //! in one transaction: all or nothing.
 
 use amends_core::incident::ByLocale;
+use amends_core::preferences::Channel;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -340,6 +341,56 @@ pub enum AppendOutcome {
     DuplicateTrigger,
 }
 
+/// Where a notice is on its way, as the outbox keeps it (the same words in the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeStatus {
+    /// Waiting for its time (or its turn, or the end of quiet hours).
+    Queued,
+    /// Claimed by a dispatcher, under a lease.
+    Sending,
+    /// Handed to the channel's provider.
+    Sent,
+    /// The provider reported it delivered.
+    Delivered,
+    /// Given up on: a permanent failure, or retries exhausted.
+    Failed,
+    /// Never to be sent, for its `reason`: consent, coalesced, capped, quarantined.
+    Suppressed,
+}
+
+impl NoticeStatus {
+    pub const ALL: [NoticeStatus; 6] = [
+        NoticeStatus::Queued,
+        NoticeStatus::Sending,
+        NoticeStatus::Sent,
+        NoticeStatus::Delivered,
+        NoticeStatus::Failed,
+        NoticeStatus::Suppressed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeStatus::Queued => "queued",
+            NoticeStatus::Sending => "sending",
+            NoticeStatus::Sent => "sent",
+            NoticeStatus::Delivered => "delivered",
+            NoticeStatus::Failed => "failed",
+            NoticeStatus::Suppressed => "suppressed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for NoticeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One rendered notice in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoticeRow {
@@ -353,14 +404,12 @@ pub struct NoticeRow {
     pub about: String,
     pub kind: String,
     pub seq: i64,
-    /// `email`, `sms` or `webhook`.
-    pub channel: String,
+    pub channel: Channel,
     pub recipient: String,
     pub locale: String,
     pub subject: String,
     pub body: String,
-    /// `queued`, `sending`, `sent`, `delivered`, `failed` or `suppressed`.
-    pub status: String,
+    pub status: NoticeStatus,
     pub attempts: i32,
     pub next_attempt_at: Timestamp,
     pub last_error: Option<String>,

@@ -10,7 +10,8 @@
 
 use std::time::Instant;
 
-use amends_store::{BenchedStore, BookRows, CreditRow, CustomerRow, NoticeRow};
+use amends_core::preferences::Channel;
+use amends_store::{BenchedStore, BookRows, CreditRow, CustomerRow, NoticeRow, NoticeStatus};
 use jiff::Timestamp;
 
 mod harness;
@@ -53,12 +54,12 @@ fn notices(n: usize) -> Vec<NoticeRow> {
             about: "INC-000001".into(),
             kind: "declared".into(),
             seq: 0,
-            channel: "email".into(),
+            channel: Channel::Email,
             recipient: format!("customer{i}@example.com"),
             locale: "fr-FR".into(),
             subject: "Panne en cours dans votre quartier".into(),
             body: "Bonjour,\n\nUne panne touche votre service depuis 14h02.\tNous estimons un rétablissement vers 18h00.\n\nL'équipe".into(),
-            status: "queued".into(),
+            status: NoticeStatus::Queued,
             attempts: 0,
             next_attempt_at: t(0),
             last_error: None,

@@ -7,15 +7,16 @@ use std::sync::Mutex;
 
 use amends_core::appointment::reference as apt_reference;
 use amends_core::incident::ByLocale;
+use amends_core::preferences::Channel;
 use amends_store::{
     AccountStore, AgentRow, AppendOutcome, AppointmentActionRow, AppointmentCounts, AppointmentFilter,
     AppointmentRow, BenchedStore, BookCounts, BookRows, CancellationRow, CaseEventRow, CaseFilter,
     CaseOpening, CaseRow, CaseTiming, ChannelReport, ContactRow, CreditFilter, CreditRow, CreditWrite,
     CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow, IgnoredAlert, ImpactRow, IncidentPage,
     IncidentRow, IncidentSource, IncidentStore, JourneySteps, NewUpdate, NoticeCount, NoticeFilter,
-    NoticeReach, NoticeRow, OutboxStore, PlanRow, PreferencesRow, RecoveredRow, ReportTarget, SignupRow,
-    SourcedIncident, StageRaise, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow, VolumeReport,
-    Widening, notified,
+    NoticeReach, NoticeRow, NoticeStatus, OutboxStore, PlanRow, PreferencesRow, RecoveredRow, ReportTarget,
+    SignupRow, SourcedIncident, StageRaise, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow,
+    VolumeReport, Widening, notified,
 };
 use jiff::Timestamp;
 
@@ -123,12 +124,12 @@ fn notice(key: &str, customer_id: &str, incident_id: &str, due: Timestamp) -> No
         about: incident_id.into(),
         kind: "declared".into(),
         seq: 0,
-        channel: "email".into(),
+        channel: Channel::Email,
         recipient: format!("{customer_id}@example.com"),
         locale: "en".into(),
         subject: format!("Outage {incident_id}"),
         body: format!("Hello {customer_id}"),
-        status: "queued".into(),
+        status: NoticeStatus::Queued,
         attempts: 0,
         next_attempt_at: due,
         last_error: None,
@@ -482,7 +483,7 @@ async fn enqueue_is_idempotent(store: &dyn Store) {
 
     let mut sms = notice("c4/INC-000001/update/1", "c4", "INC-000001", at(4));
     sms.kind = "update".into();
-    sms.status = "failed".into();
+    sms.status = NoticeStatus::Failed;
     store.enqueue_notices(&mut [sms]).await.unwrap();
     let count =
         |kind: &str, status: &str, count| NoticeCount { kind: kind.into(), status: status.into(), count };
@@ -529,7 +530,7 @@ async fn claim_and_record_delivery(store: &dyn Store) {
     assert_eq!(
         claimed[0],
         batch[0].clone().tap(|n| {
-            n.status = "sending".into();
+            n.status = NoticeStatus::Sending;
             n.attempts = 1;
             n.next_attempt_at = at(160);
         })
@@ -1373,7 +1374,7 @@ fn notice_of(key: &str, customer: &str, kind: &str, seq: i64, channel: &str) -> 
     NoticeRow {
         kind: kind.into(),
         seq,
-        channel: channel.into(),
+        channel: Channel::parse(channel).expect("a channel"),
         ..notice(key, customer, "INC-000001", at(0))
     }
 }
@@ -1447,9 +1448,9 @@ async fn delivery_history_and_reports(store: &dyn Store) {
     // A receipt by the gateway's id; a repeat of it changes nothing and adds nothing.
     let by_gateway = ReportTarget::Provider { channel: "sms", provider_id: "gw-1" };
     let delivered = store.record_report(&by_gateway, &ChannelReport::Delivered, at(5)).await.unwrap();
-    assert_eq!(delivered.map(|n| n.status), Some("delivered".into()));
+    assert_eq!(delivered.map(|n| n.status), Some(NoticeStatus::Delivered));
     let again = store.record_report(&by_gateway, &ChannelReport::Delivered, at(6)).await.unwrap();
-    assert_eq!(again.map(|n| n.status), Some("delivered".into()));
+    assert_eq!(again.map(|n| n.status), Some(NoticeStatus::Delivered));
     let unknown = ReportTarget::Provider { channel: "sms", provider_id: "gw-404" };
     assert_eq!(store.record_report(&unknown, &ChannelReport::Delivered, at(6)).await.unwrap(), None);
 
@@ -1470,7 +1471,7 @@ async fn delivery_history_and_reports(store: &dyn Store) {
     let bounce = ChannelReport::Failed { detail: "550 mailbox unknown".into() };
     assert_eq!(
         store.record_report(&ReportTarget::Key("e1"), &bounce, at(7)).await.unwrap().unwrap().status,
-        "queued"
+        NoticeStatus::Queued
     );
     store.claim_due_notices("email", at(8), at(60), 10).await.unwrap();
     let sent = DeliveryOutcome::Sent { at: at(9), provider_id: None };
@@ -1543,8 +1544,8 @@ async fn volume_control_coalesces_and_caps(store: &dyn Store) {
         let n = store.notice(key).await.unwrap().unwrap();
         (n.status, n.reason)
     };
-    let suppressed = ("suppressed".to_string(), Some("coalesced".to_string()));
-    let queued = ("queued".to_string(), None);
+    let suppressed = (NoticeStatus::Suppressed, Some("coalesced".to_string()));
+    let queued = (NoticeStatus::Queued, None);
     assert_eq!(status("c1/u1").await, suppressed);
     assert_eq!(status("c1/u2").await, suppressed);
     assert_eq!(status("c1/r").await, queued);
@@ -1568,7 +1569,7 @@ async fn volume_control_coalesces_and_caps(store: &dyn Store) {
         store.control_volume("INC-000001", 1, at(5)).await.unwrap(),
         VolumeReport { coalesced: 0, capped: 1 }
     );
-    assert_eq!(status("c2/u3").await, ("suppressed".to_string(), Some("capped".to_string())));
+    assert_eq!(status("c2/u3").await, (NoticeStatus::Suppressed, Some("capped".to_string())));
 }
 
 async fn outcomes_recorded_together_are_each_fenced(store: &dyn Store) {
@@ -1588,7 +1589,7 @@ async fn outcomes_recorded_together_are_each_fenced(store: &dyn Store) {
     let status = |key: &'static str| async move { store.notice(key).await.unwrap().unwrap().status };
     assert_eq!(
         (status("a").await, status("b").await, status("c").await),
-        ("sent".into(), "sending".into(), "failed".into())
+        (NoticeStatus::Sent, NoticeStatus::Sending, NoticeStatus::Failed)
     );
     let history = |key: &'static str| async move {
         store.notice_events(key).await.unwrap().into_iter().map(|e| e.status).collect::<Vec<_>>()
@@ -1604,7 +1605,7 @@ async fn content_is_forgotten_once_final(store: &dyn Store) {
         notice("sent", "c1", "INC-000001", at(0)),
         notice("queued", "c2", "INC-000001", at(1)),
         notice("late", "c3", "INC-000001", at(50)),
-        NoticeRow { status: "failed".into(), ..notice("failed", "c4", "INC-000001", at(2)) },
+        NoticeRow { status: NoticeStatus::Failed, ..notice("failed", "c4", "INC-000001", at(2)) },
     ];
     store.enqueue_notices(&mut batch).await.unwrap();
     store.claim_due_notices("email", at(0), at(60), 1).await.unwrap();
@@ -1652,7 +1653,7 @@ fn rendered_notices(incident_id: &str) -> Vec<NoticeRow> {
             )
         };
         let sms = NoticeRow {
-            channel: "sms".into(),
+            channel: Channel::Sms,
             subject: String::new(),
             body: body[..120].to_string(),
             key: format!("{customer}/{incident_id}/acknowledgement/0/sms"),
@@ -1661,7 +1662,7 @@ fn rendered_notices(incident_id: &str) -> Vec<NoticeRow> {
         rows.extend([email, sms]);
     }
     rows.push(NoticeRow {
-        status: "suppressed".into(),
+        status: NoticeStatus::Suppressed,
         reason: Some("consent".into()),
         subject: String::new(),
         body: String::new(),
@@ -1714,7 +1715,7 @@ async fn notices_filter_pages(store: &dyn Store) {
         notice_of("k2", "c2", "update", 1, "email"),
         NoticeRow { about: "INC-000002".into(), ..notice_of("k3", "c1", "update", 1, "email") },
         NoticeRow {
-            status: "suppressed".into(),
+            status: NoticeStatus::Suppressed,
             reason: Some("consent".into()),
             ..notice_of("k4", "c1", "update", 2, "sms")
         },

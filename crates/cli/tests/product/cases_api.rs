@@ -112,7 +112,7 @@ async fn a_customers_own_mistake_goes_through_all_five_steps() {
     let goodwill: Vec<_> =
         notices.iter().filter(|n| n.kind == "case_note" && n.body.contains("$15.00")).collect();
     assert_eq!(goodwill.len(), 2, "by email and by SMS: {notices:?}");
-    let email = goodwill.iter().find(|n| n.channel == "email").unwrap();
+    let email = goodwill.iter().find(|n| n.channel.as_str() == "email").unwrap();
     assert!(email.subject.starts_with("$15.00 for you"), "{}", email.subject);
     assert!(
         email.body.contains("has added $15.00") && email.body.contains("For the trouble"),

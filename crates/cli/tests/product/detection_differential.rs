@@ -508,7 +508,7 @@ async fn outcome(db: &Path) -> Outcome {
             );
         }
         for n in store.notices_for_incident(&i.incident_id, 1_000_000).await.unwrap() {
-            out.notices.insert((n.customer_id, key.clone(), n.kind, n.seq, n.channel));
+            out.notices.insert((n.customer_id, key.clone(), n.kind, n.seq, n.channel.as_str().to_owned()));
         }
     }
     for c in store.credits(&Default::default()).await.unwrap() {

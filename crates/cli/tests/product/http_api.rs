@@ -617,10 +617,10 @@ async fn a_long_outage_is_told_less_often_and_the_cap_never_breaks_a_promise() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|n| n.kind == "update" && n.channel == "email")
+        .filter(|n| n.kind == "update" && n.channel.as_str() == "email")
         .collect();
     assert_eq!(updates.len(), 6);
-    assert!(updates.iter().all(|n| n.status == "sent"), "{updates:?}");
+    assert!(updates.iter().all(|n| n.status.as_str() == "sent"), "{updates:?}");
     let last = &updates[5].body;
     assert!(last.contains("Our next message will tell you it is back."), "{last}");
     assert!(!last.contains("again by"), "the last update promises no time: {last}");

@@ -112,7 +112,7 @@ async fn notices_arrive_over_smtp_once_with_retries_and_failures_recorded() {
     assert_eq!((later[0].status.as_str(), later[0].attempts), ("queued", 1));
     assert!(later[0].next_attempt_at >= after(clock.now(), SignedDuration::from_secs(30)));
     let gone = engine.store.notices_for_customer("C4").await.unwrap();
-    assert_eq!(gone[0].status, "failed");
+    assert_eq!(gone[0].status.as_str(), "failed");
     assert!(gone[0].last_error.as_deref().unwrap().starts_with("permanent:"), "{:?}", gone[0].last_error);
 
     // Two more transient failures, each after its backoff, then the notice is given up.

@@ -16,10 +16,11 @@ use amends_channels::{
     WebhookTransport, webhook_signature,
 };
 use amends_core::money::group_thousands;
+use amends_core::preferences::Channel;
 use amends_recovery::clock::{Clock, SystemClock};
 use amends_server::settings::LaneSettings;
 use amends_sinks::deliver::{DeliveryReport, Dispatcher, Lane};
-use amends_store::NoticeRow;
+use amends_store::{NoticeRow, NoticeStatus};
 use anyhow::{Result, bail};
 use futures_util::StreamExt;
 use jiff::Timestamp;
@@ -181,12 +182,12 @@ fn notice(channel: &str, i: usize, now: Timestamp) -> NoticeRow {
         about: INCIDENT.into(),
         kind: "acknowledgement".into(),
         seq: 1,
-        channel: channel.into(),
+        channel: Channel::parse(channel).expect("a channel of the bench"),
         recipient,
         locale: "en".into(),
         subject: "Service interruption in your area: we are working on it".into(),
         body: body(i),
-        status: "queued".into(),
+        status: NoticeStatus::Queued,
         attempts: 0,
         next_attempt_at: now,
         last_error: None,
@@ -220,7 +221,7 @@ fn body(i: usize) -> String {
 fn outgoing(n: &NoticeRow) -> OutgoingMessage {
     OutgoingMessage {
         key: n.key.clone(),
-        channel: n.channel.clone(),
+        channel: n.channel.as_str().into(),
         recipient: n.recipient.clone(),
         subject: n.subject.clone(),
         body: n.body.clone(),

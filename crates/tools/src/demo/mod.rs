@@ -12,7 +12,7 @@ use amends_recovery::import::ImportInput;
 use amends_recovery::tokens::{self, Scope};
 use amends_recovery::{Engine, EngineError};
 use amends_server::settings::Settings;
-use amends_store::{CreditFilter, NoticeFilter, NoticeRow};
+use amends_store::{CreditFilter, NoticeFilter, NoticeRow, NoticeStatus};
 use anyhow::{Context, Result};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
@@ -276,8 +276,8 @@ impl Told {
                 *told.messages.entry(n.kind.clone()).or_default() += 1;
                 told.customers.entry(n.kind.clone()).or_default().insert(n.customer_id.clone());
                 let outcome = match &n.reason {
-                    Some(reason) if n.status == "suppressed" => format!("suppressed ({reason})"),
-                    _ => n.status.clone(),
+                    Some(reason) if n.status == NoticeStatus::Suppressed => format!("suppressed ({reason})"),
+                    _ => n.status.to_string(),
                 };
                 *told.outcomes.entry((n.kind.clone(), outcome)).or_default() += 1;
             }
