@@ -760,3 +760,81 @@ fn the_parser_finds_references() {
     );
     check("lib.rs", "pub mod alpha;\npub mod beta;", &[]);
 }
+
+/// Names of the store's methods that change what is stored. A method whose name starts
+/// with none of these only reads.
+const WRITES: &[&str] = &[
+    "import_",
+    "insert_",
+    "append_",
+    "set_",
+    "widen_",
+    "mark_",
+    "rekey_",
+    "join_",
+    "end_",
+    "record_",
+    "upsert_",
+    "raise_",
+    "prune_",
+    "enqueue_",
+    "claim_",
+    "control_",
+    "forget_",
+    "clear_",
+    "put_",
+    "use_",
+    "secret_or_",
+    "revoke_",
+    "open_",
+    "book_",
+    "update_",
+    "act_",
+    "sign_",
+    "cancel_",
+    "apply_",
+    "answer_",
+    "bench_",
+];
+
+/// The server and the command line read the store directly (a page, a list), but every
+/// change goes through the engine or a source, which decide what it means (issue 19): a
+/// route that wrote through `engine.store` held recovery logic the engine did not see.
+#[test]
+fn the_server_and_the_command_line_change_the_store_only_through_the_engine() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let lib = std::fs::read_to_string(root.join("store/src/lib.rs")).unwrap();
+    let mut methods = BTreeSet::new();
+    for line in lib.lines() {
+        let line = line.trim_start();
+        if let Some(rest) = line.strip_prefix("async fn ").or_else(|| line.strip_prefix("fn ")) {
+            methods.insert(rest.split(['(', '<']).next().unwrap().to_owned());
+        }
+    }
+    let writes: BTreeSet<&String> =
+        methods.iter().filter(|m| WRITES.iter().any(|prefix| m.starts_with(prefix))).collect();
+    assert!(writes.len() > 40, "the store's writes were found: {writes:?}");
+    let mut problems = Vec::new();
+    for krate in ["server", "cli"] {
+        let mut files = Vec::new();
+        rust_files(&root.join(krate).join("src"), &mut files);
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let tokens = tokenize(&text);
+            for window in tokens.windows(4) {
+                if let [
+                    (Token::Ident(store), line),
+                    (Token::Punct('.'), _),
+                    (Token::Ident(method), _),
+                    (Token::Punct('('), _),
+                ] = window
+                    && store == "store"
+                    && writes.contains(method)
+                {
+                    problems.push(format!("{}:{line}: store.{method}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "writes to the store outside the engine:\n  {}", problems.join("\n  "));
+}
