@@ -17,7 +17,6 @@
 //! the visit marked checked: a crash in between re-runs the steps, each finding its effect
 //! already there.
 
-use super::fanout::{Batch, Instants};
 use super::{Engine, EngineError};
 use amends_core::appointment::{
     self, Appointment, AppointmentError, AppointmentStatus, Booking, Failure, FailureKind, Grace, Hold, Slot,
@@ -33,7 +32,6 @@ use amends_store::{
 use jiff::civil::{Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use minijinja::value::Value;
 use serde::{Deserialize, Serialize};
 
 /// The most appointments one page of `GET /v1/appointments` holds.
@@ -789,7 +787,7 @@ impl Engine {
             owner_name: owner_name.to_string(),
             ..self.window_context(&a.window, tz, locale)
         };
-        self.queue_one(NoticeKind::AppointmentMissed, &a.reference, base, index).await
+        Ok(self.queue_one(NoticeKind::AppointmentMissed, &a.reference, base, index).await?)
     }
 
     /// The confirmation of a booking: its reference and window as the customer reads
@@ -822,7 +820,7 @@ impl Engine {
             cancelled_by: by.to_string(),
             ..self.window_context(&a.window, &customer.zone.tz, &customer.locale)
         };
-        self.queue_one(NoticeKind::AppointmentCancelled, &a.reference, base, index).await
+        Ok(self.queue_one(NoticeKind::AppointmentCancelled, &a.reference, base, index).await?)
     }
 
     /// Confirmations a crash kept from going out at booking, queued now.
@@ -847,29 +845,6 @@ impl Engine {
             window_end: Some(format_local(window.end(), tz, locale)),
             ..NoticeContext::default()
         }
-    }
-
-    /// Renders and queues one notice of `kind` about `about` (a visit, a cancellation, a
-    /// survey) to one customer, keyed `<customer>/<about>/<kind>/0/<channel>`.
-    pub(crate) async fn queue_one(
-        &self,
-        kind: NoticeKind,
-        about: &str,
-        base: NoticeContext,
-        customer: u32,
-    ) -> Result<u64, AppointmentsError> {
-        let book = self.book().await?;
-        let batch = Batch {
-            kind,
-            seq: 0,
-            incident_id: about,
-            base,
-            instants: Instants::default(),
-            now: self.clock.now(),
-        };
-        let report =
-            self.render_and_queue(&book, &batch, vec![(customer, ())], |_, _| Value::UNDEFINED).await?;
-        Ok(report.notices_queued)
     }
 }
 

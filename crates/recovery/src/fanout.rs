@@ -505,3 +505,29 @@ pub(crate) fn formatted_instants(
 ) -> Value {
     Value::from(minijinja::value::Serde(i.written(now, tz, locale)))
 }
+
+impl Engine {
+    /// Renders and queues one notice of `kind` about `about` (a visit, a cancellation, a
+    /// survey) to one customer, keyed `<customer>/<about>/<kind>/0/<channel>`: the one
+    /// way a feature other than an incident's timeline queues a notice.
+    pub(crate) async fn queue_one(
+        &self,
+        kind: NoticeKind,
+        about: &str,
+        base: NoticeContext,
+        customer: u32,
+    ) -> Result<u64, EngineError> {
+        let book = self.book().await?;
+        let batch = Batch {
+            kind,
+            seq: 0,
+            incident_id: about,
+            base,
+            instants: Instants::default(),
+            now: self.clock.now(),
+        };
+        let report =
+            self.render_and_queue(&book, &batch, vec![(customer, ())], |_, _| Value::UNDEFINED).await?;
+        Ok(report.notices_queued)
+    }
+}
