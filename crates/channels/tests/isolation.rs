@@ -1,7 +1,7 @@
 //! One channel hanging must not hold up another: each channel is Paced on its own, over
 //! real HTTP on 127.0.0.1.
 
-mod gateway;
+use amends_testkit::gateway;
 
 use std::sync::Arc;
 use std::time::Duration;

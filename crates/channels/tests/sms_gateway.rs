@@ -2,7 +2,7 @@
 //! request shape (method, content type, fields, auth) and its answers, then a gateway that
 //! fails, hangs, answers garbage and recovers.
 
-mod gateway;
+use amends_testkit::gateway;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

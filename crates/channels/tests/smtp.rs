@@ -1,6 +1,6 @@
 //! SmtpTransport against a real SMTP conversation on 127.0.0.1.
 
-mod support;
+use amends_testkit::smtp as support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -2,7 +2,7 @@
 //! Standard Webhooks reference library (`standardwebhooks`, built on `hmac-sha256`, an HMAC
 //! implementation independent of the `hmac` + `sha2` crates the transport uses).
 
-mod gateway;
+use amends_testkit::gateway;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -6,10 +6,8 @@
 //! runs the tests whose path holds NAME (`-- crash::`, `-- readme`).
 
 mod binary;
-#[path = "../../../channels/tests/gateway/mod.rs"]
-mod gateway;
-#[path = "../../../channels/tests/support/mod.rs"]
-mod smtp_server;
+use amends_testkit::gateway;
+use amends_testkit::smtp as smtp_server;
 mod support;
 
 mod alertmanager;

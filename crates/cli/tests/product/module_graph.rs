@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 const CRATES: &[(&str, &[&str])] = &[
     ("amends-core", &[]),
     ("amends-store", &["amends-core"]),
-    ("amends-channels", &["amends-core"]),
+    ("amends-channels", &["amends-core", "amends-testkit"]),
     ("amends-recovery", &["amends-core", "amends-store"]),
     ("amends-sources", &["amends-core", "amends-store", "amends-recovery"]),
     ("amends-sinks", &["amends-core", "amends-store", "amends-channels", "amends-recovery"]),
@@ -61,8 +61,11 @@ const CRATES: &[(&str, &[&str])] = &[
             "amends-sinks",
             "amends-server",
             "amends-tools",
+            "amends-testkit",
         ],
     ),
+    // Dev-only (checked below): the test doubles the tests of several crates share.
+    ("amends-testkit", &[]),
 ];
 
 /// Outside crates a crate must not depend on (normal dependencies), and why.
@@ -138,6 +141,13 @@ fn the_crates_depend_on_each_other_one_way() {
             if names.contains(dependency.name.as_str()) && !may.contains(&dependency.name.as_str()) {
                 let kind = dependency.kind.as_deref().unwrap_or("normal");
                 problems.push(format!("{} depends on {} ({kind})", package.name, dependency.name));
+            }
+        }
+    }
+    for package in &packages {
+        for dependency in package.dependencies.iter().filter(|d| d.name == "amends-testkit") {
+            if dependency.kind.as_deref() != Some("dev") {
+                problems.push(format!("{} depends on amends-testkit outside its tests", package.name));
             }
         }
     }

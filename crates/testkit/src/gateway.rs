@@ -5,8 +5,6 @@
 //! never answers, so the client's timeout is what ends the exchange; the handler is dropped
 //! when the client closes the connection.
 
-#![allow(dead_code)] // each test binary uses a different part
-
 use std::collections::VecDeque;
 use std::net::TcpListener as StdListener;
 use std::sync::{Arc, Mutex};

@@ -6,8 +6,6 @@
 //! build without rustls on aws-lc-rs, a second crypto stack). One thread per connection,
 //! because mailin's handler is synchronous and the gate below blocks.
 
-#![allow(dead_code)] // each test binary uses a different part
-
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
