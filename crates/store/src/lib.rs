@@ -29,6 +29,7 @@ pub mod sqlite;
 mod open;
 mod packed;
 mod redact;
+mod shared;
 pub use open::{BenchedStore, DatabaseUrl, open, open_benched, open_with};
 pub use redact::redact_password;
 
