@@ -125,6 +125,15 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The directory of agents written, in multi-row upserts.
+    async fn write_agents(tx: &mut Transaction<'static, Sqlite>, agents: &[&AgentRow]) -> Result<()> {
+        let insert = upsert("agents", AGENT_COLS);
+        for batch in insert.batches(agents) {
+            insert.execute(tx, batch).await?;
+        }
+        Ok(())
+    }
+
     /// A read transaction: one snapshot of the database (WAL mode).
     async fn begin_snapshot(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin().await?)
@@ -1174,135 +1183,7 @@ impl LedgerStore for SqliteStore {
     }
 }
 
-#[async_trait]
-impl CaseStore for SqliteStore {
-    async fn upsert_agents(&self, agents: &[AgentRow]) -> Result<u64> {
-        let distinct = common::sorted_last_wins(agents, |a| &a.agent_id);
-        let insert = upsert("agents", AGENT_COLS);
-        let mut tx = self.begin_write().await?;
-        for batch in insert.batches(&distinct) {
-            insert.execute(&mut tx, batch).await?;
-        }
-        tx.commit().await?;
-        Ok(distinct.len() as u64)
-    }
-
-    async fn agent(&self, agent_id: &str) -> Result<Option<AgentRow>> {
-        let row = sqlx::query(sql::SELECT_AGENT).bind(agent_id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(common::agent_from_row).transpose()
-    }
-
-    async fn agents(&self) -> Result<Vec<AgentRow>> {
-        let rows = sqlx::query(sql::SELECT_AGENTS).fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::agent_from_row)
-    }
-
-    async fn open_case(&self, case: &CaseRow, opened: &CaseEventRow) -> Result<CaseOpening> {
-        // The id is not known yet, so only the event's seq is checked.
-        common::check_case_events(&opened.case_id, 0, std::slice::from_ref(opened))?;
-        let mut tx = self.begin_write().await?;
-        let opening = open_case_in(&mut tx, case, opened).await?;
-        if let CaseOpening::Opened(_) = opening {
-            tx.commit().await?;
-        }
-        // Otherwise dropping `tx` rolls back: the case number it took is handed out again.
-        Ok(opening)
-    }
-
-    async fn append_case_events(
-        &self,
-        case: &CaseRow,
-        expected_version: i64,
-        events: &[CaseEventRow],
-    ) -> Result<()> {
-        common::check_case_events(&case.case_id, expected_version, events)?;
-        let mut tx = self.begin_write().await?;
-        // BEGIN IMMEDIATE holds the write lock from this read to the commit, so no other
-        // append can come between the version checked and the events written.
-        let found: Option<i64> = sqlx::query_scalar(sql::SELECT_CASE_VERSION)
-            .bind(case.case_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        common::check_case_version(&case.case_id, expected_version, found)?;
-        if events.is_empty() {
-            // Nothing happened (a command that was already done): the row stays as it is.
-            return Ok(());
-        }
-        for event in events {
-            insert_case_event(&mut tx, &case.case_id, event).await?;
-        }
-        sqlx::query(sql::APPLY_CASE_EVENTS)
-            .bind(case.case_id.as_str())
-            .bind(case.owner.as_str())
-            .bind(case.status.as_str())
-            .bind(micros(case.updated_at))
-            .bind(expected_version + events.len() as i64)
-            .bind(opt_micros(case.fixed_at))
-            .bind(case.followed_up)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn case(&self, case_id: &str) -> Result<Option<CaseRow>> {
-        let row = sqlx::query(sql::SELECT_CASE).bind(case_id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(common::case_from_row).transpose()
-    }
-
-    async fn case_events(&self, case_id: &str) -> Result<Vec<CaseEventRow>> {
-        let rows = sqlx::query(sql::SELECT_CASE_EVENTS).bind(case_id).fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::case_event_from_row)
-    }
-
-    async fn record_contact(&self, contact: &crate::ContactRow) -> Result<i64> {
-        Ok(sqlx::query_scalar(sql::INSERT_CONTACT)
-            .bind(contact.customer_id.as_str())
-            .bind(micros(contact.at))
-            .bind(contact.channel.as_str())
-            .bind(contact.summary.as_str())
-            .bind(contact.by.as_str())
-            .bind(contact.incident_id.as_deref())
-            .bind(contact.told_before)
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
-    async fn incident_contacts(&self, incident_id: &str) -> Result<Vec<crate::ContactRow>> {
-        let rows = sqlx::query(sql::INCIDENT_CONTACTS).bind(incident_id).fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::contact_from_row)
-    }
-
-    async fn cases_to_notify(&self, limit: u32) -> Result<Vec<CaseRow>> {
-        let rows = sqlx::query(sql::CASES_TO_NOTIFY).bind(i64::from(limit)).fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::case_from_row)
-    }
-
-    async fn mark_case_notified(&self, case_id: &str, version: i64) -> Result<()> {
-        sqlx::query(sql::MARK_CASE_NOTIFIED).bind(case_id).bind(version).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn cases_due_follow_up(&self, fixed_by: Timestamp, limit: u32) -> Result<Vec<CaseRow>> {
-        let rows = sqlx::query(sql::CASES_DUE_FOLLOW_UP)
-            .bind(micros(fixed_by))
-            .bind(false)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        common::decode_all(&rows, common::case_from_row)
-    }
-
-    async fn cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRow>> {
-        let (sql, binds) = sql::cases_query(filter);
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for value in binds {
-            q = q.bind(value);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::case_from_row)
-    }
-}
+crate::shared::case_store!(SqliteStore);
 
 crate::shared::visit_store!(SqliteStore);
 
@@ -1532,6 +1413,10 @@ fn lock_path(db: &Path, name: &str) -> std::path::PathBuf {
     file.push(format!(".{name}.lock"));
     file.into()
 }
+
+/// A case's version as an append reads it: the write transaction already excludes other
+/// writers.
+const CASE_VERSION_TO_APPEND: &str = sql::SELECT_CASE_VERSION;
 
 /// The customer's status as a cancellation reads it: the write transaction already
 /// excludes other writers.
