@@ -94,6 +94,18 @@ impl PgStore {
         Ok(())
     }
 
+    /// Marks the incidents `merged` (and their sources) as merged into `into`.
+    async fn mark_all_merged(
+        tx: &mut Transaction<'static, Postgres>,
+        merged: &[String],
+        into: &str,
+    ) -> Result<()> {
+        for mark in sql::MARK_ALL_MERGED_POSTGRES {
+            sqlx::query(mark).bind(merged).bind(into).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
     /// A read-only transaction over one snapshot.
     async fn begin_snapshot(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?)
@@ -418,6 +430,10 @@ async fn upsert_agents(conn: &mut PgConnection, batch: &[&AgentRow]) -> Result<(
     Ok(())
 }
 
+/// An incident's state as an append reads it, locking the incident's row until the
+/// transaction ends, so appends to one incident take turns.
+const INCIDENT_STATE_TO_APPEND: &str = "SELECT state FROM incidents WHERE incident_id = $1 FOR UPDATE";
+
 /// A case's version as an append reads it (`sql::SELECT_CASE_VERSION`), locking the case
 /// row until the transaction ends, so appends to one case take turns.
 const CASE_VERSION_TO_APPEND: &str = "SELECT version FROM cases WHERE case_id = $1 FOR UPDATE";
@@ -513,152 +529,7 @@ impl BookStore for PgStore {
     }
 }
 
-#[async_trait]
-impl IncidentStore for PgStore {
-    async fn insert_incident(&self, incident: &IncidentRow, declared: &NewUpdate) -> Result<String> {
-        let mut tx = self.pool.begin().await?;
-        let id = insert_incident_in(&mut tx, incident, declared).await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRow>> {
-        let row = sqlx::query(sql::SELECT_INCIDENT).bind(incident_id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(common::incident_from_row).transpose()
-    }
-
-    async fn incidents(&self, open_only: bool) -> Result<Vec<IncidentRow>> {
-        let sql = if open_only { sql::SELECT_OPEN_INCIDENTS } else { sql::SELECT_INCIDENTS };
-        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::incident_from_row)
-    }
-
-    async fn incidents_page(&self, page: &IncidentPage) -> Result<Vec<IncidentRow>> {
-        let sql = if page.open_only { sql::OPEN_INCIDENTS_PAGE } else { sql::INCIDENTS_PAGE };
-        let rows = sqlx::query(sql)
-            .bind(page.before_id.as_deref())
-            .bind(i64::from(page.limit))
-            .fetch_all(&self.pool)
-            .await?;
-        common::decode_all(&rows, common::incident_from_row)
-    }
-
-    async fn append_update(&self, incident_id: &str, update: &NewUpdate) -> Result<AppendOutcome> {
-        let mut tx = self.pool.begin().await?;
-        // The row lock makes concurrent appends to one incident take turns, so each sees
-        // the previous one's seq, trigger key and state.
-        let state: Option<String> =
-            sqlx::query_scalar("SELECT state FROM incidents WHERE incident_id = $1 FOR UPDATE")
-                .bind(incident_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match state.as_deref() {
-            None => return Err(StoreError::IncidentNotFound(incident_id.to_owned())),
-            Some("resolved") => return Err(StoreError::AlreadyResolved(incident_id.to_owned())),
-            Some(_) => {}
-        }
-        // Checked rather than caught: a unique violation would abort the transaction.
-        if let Some(trigger_key) = &update.trigger_key {
-            let n: i64 = sqlx::query_scalar(sql::COUNT_TRIGGER)
-                .bind(incident_id)
-                .bind(trigger_key.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-            if n > 0 {
-                tx.rollback().await?;
-                return Ok(AppendOutcome::DuplicateTrigger);
-            }
-        }
-        let seq: i64 = sqlx::query_scalar(sql::NEXT_SEQ).bind(incident_id).fetch_one(&mut *tx).await?;
-        insert_update(&mut tx, incident_id, seq, update).await?;
-        sqlx::query(sql::APPLY_UPDATE)
-            .bind(incident_id)
-            .bind(update.state.as_str())
-            .bind(opt_micros(update.etr))
-            .bind(opt_micros(update.next_update_by))
-            .bind(micros(update.at))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(AppendOutcome::Appended { seq })
-    }
-
-    async fn updates(&self, incident_id: &str) -> Result<Vec<UpdateRow>> {
-        let rows = sqlx::query(sql::SELECT_UPDATES).bind(incident_id).fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::update_from_row)
-    }
-
-    async fn set_cause(&self, incident_id: &str, cause: &str, causes: &ByLocale) -> Result<()> {
-        let done = sqlx::query(sql::SET_CAUSE)
-            .bind(incident_id)
-            .bind(cause)
-            .bind(common::by_locale_json(causes))
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::IncidentNotFound(incident_id.to_owned()));
-        }
-        Ok(())
-    }
-
-    async fn set_elements(&self, incident_id: &str, element_ids: &[String]) -> Result<()> {
-        let json = common::ids_json(element_ids);
-        let done = sqlx::query(sql::SET_ELEMENTS).bind(incident_id).bind(json).execute(&self.pool).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::IncidentNotFound(incident_id.to_owned()));
-        }
-        Ok(())
-    }
-
-    async fn widen_incidents(&self, widenings: &[Widening]) -> Result<()> {
-        let no_translations = common::by_locale_json(&ByLocale::new());
-        let mut tx = self.pool.begin().await?;
-        for w in widenings {
-            sqlx::query(sql::WIDEN_INCIDENT)
-                .bind(&w.incident_id)
-                .bind(common::ids_json(&w.element_ids))
-                .bind(&w.cause)
-                .bind(&w.was)
-                .bind(&no_translations)
-                .execute(&mut *tx)
-                .await?;
-            if !w.merged.is_empty() {
-                for mark in sql::MARK_ALL_MERGED_POSTGRES {
-                    sqlx::query(mark).bind(&w.merged).bind(&w.incident_id).execute(&mut *tx).await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn pending_fanout(&self) -> Result<Vec<UpdateRow>> {
-        let rows = sqlx::query(sql::PENDING_FANOUT).fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::update_from_row)
-    }
-
-    async fn mark_fanned_out(&self, incident_id: &str, seq: i64) -> Result<()> {
-        let done = sqlx::query(sql::MARK_FANNED_OUT).bind(incident_id).bind(seq).execute(&self.pool).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::IncidentNotFound(format!("{incident_id} (update {seq})")));
-        }
-        Ok(())
-    }
-
-    async fn uncredited_resolved(&self) -> Result<Vec<IncidentRow>> {
-        let rows = sqlx::query(sql::UNCREDITED_RESOLVED).fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::incident_from_row)
-    }
-
-    async fn mark_credited(&self, incident_id: &str, at: Timestamp) -> Result<()> {
-        let done =
-            sqlx::query(sql::MARK_CREDITED).bind(incident_id).bind(micros(at)).execute(&self.pool).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::IncidentNotFound(incident_id.to_owned()));
-        }
-        Ok(())
-    }
-}
+crate::shared::incident_store!(PgStore);
 
 #[async_trait]
 impl ImpactStore for PgStore {
