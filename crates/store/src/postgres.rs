@@ -106,6 +106,62 @@ impl PgStore {
         Ok(())
     }
 
+    /// The book's rows written, in `unnest` upserts of a bounded batch, `progress` told
+    /// after each.
+    async fn write_book(
+        tx: &mut Transaction<'static, Postgres>,
+        elements: &[&ElementRow],
+        plans: &[&PlanRow],
+        customers: &[&CustomerRow],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<()> {
+        let mut written = 0u64;
+        for batch in elements.chunks(BULK_BATCH_ROWS_MAX) {
+            upsert_elements(tx, batch).await?;
+            written += batch.len() as u64;
+            progress(written);
+        }
+        for batch in plans.chunks(BULK_BATCH_ROWS_MAX) {
+            upsert_plans(tx, batch).await?;
+            written += batch.len() as u64;
+            progress(written);
+        }
+        for batch in customers.chunks(BULK_BATCH_ROWS_MAX) {
+            upsert_customers(tx, batch).await?;
+            written += batch.len() as u64;
+            progress(written);
+        }
+        Ok(())
+    }
+
+    /// Device events written in `unnest` inserts under a transaction-scoped advisory lock
+    /// (so concurrent appends take turns and places follow commit order); those already
+    /// logged are skipped.
+    async fn write_device_events(
+        tx: &mut Transaction<'static, Postgres>,
+        events: &[&DeviceEventRow],
+    ) -> Result<u64> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(DEVICE_EVENTS_APPEND_LOCK)
+            .execute(&mut **tx)
+            .await?;
+        let mut inserted = 0;
+        for batch in events.chunks(BULK_BATCH_ROWS_MAX) {
+            let done = sqlx::query(
+                "INSERT INTO device_events (device_id, at, state, reason) \
+                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(batch.iter().map(|r| r.device_id.as_str()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|r| micros(r.at)).collect::<Vec<_>>())
+            .bind(batch.iter().map(|r| r.state.as_str()).collect::<Vec<_>>())
+            .bind(batch.iter().map(|r| r.reason.as_deref()).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
+            inserted += done.rows_affected();
+        }
+        Ok(inserted)
+    }
+
     /// A read-only transaction over one snapshot.
     async fn begin_snapshot(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?)
@@ -460,74 +516,7 @@ impl Store for PgStore {
     }
 }
 
-#[async_trait]
-impl BookStore for PgStore {
-    async fn import_book(&self, book: &BookRows, progress: &(dyn Fn(u64) + Sync)) -> Result<BookCounts> {
-        // Duplicate ids are folded first: one statement may not upsert a row twice.
-        let elements = common::sorted_last_wins(&book.elements, |r| &r.element_id);
-        let plans = common::sorted_last_wins(&book.plans, |r| &r.plan_id);
-        let customers = common::sorted_last_wins(&book.customers, |r| &r.customer_id);
-        let mut tx = self.pool.begin().await?;
-        let mut written = 0u64;
-        for batch in elements.chunks(BULK_BATCH_ROWS_MAX) {
-            upsert_elements(&mut tx, batch).await?;
-            written += batch.len() as u64;
-            progress(written);
-        }
-        for batch in plans.chunks(BULK_BATCH_ROWS_MAX) {
-            upsert_plans(&mut tx, batch).await?;
-            written += batch.len() as u64;
-            progress(written);
-        }
-        for batch in customers.chunks(BULK_BATCH_ROWS_MAX) {
-            upsert_customers(&mut tx, batch).await?;
-            written += batch.len() as u64;
-            progress(written);
-        }
-        sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(BookCounts {
-            plans: plans.len() as u64,
-            elements: elements.len() as u64,
-            customers: customers.len() as u64,
-        })
-    }
-
-    async fn book_version(&self) -> Result<i64> {
-        use sqlx::Row;
-        let row = sqlx::query(sql::SELECT_BOOK_VERSION).fetch_one(&self.pool).await?;
-        Ok(row.try_get::<i64, _>(0)?)
-    }
-
-    async fn load_book(&self) -> Result<BookRows> {
-        // REPEATABLE READ: the three lists come from one snapshot.
-        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
-        let plans = sqlx::query(sql::SELECT_PLANS).fetch_all(&mut *tx).await?;
-        let elements = sqlx::query(sql::SELECT_ELEMENTS).fetch_all(&mut *tx).await?;
-        let customers = sqlx::query(sql::SELECT_CUSTOMERS).fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(BookRows {
-            plans: common::decode_all(&plans, common::plan_from_row)?,
-            elements: common::decode_all(&elements, common::element_from_row)?,
-            customers: common::decode_all(&customers, common::customer_from_row)?,
-        })
-    }
-
-    async fn book_counts(&self) -> Result<BookCounts> {
-        let row = sqlx::query(sql::BOOK_COUNTS).fetch_one(&self.pool).await?;
-        let c = Cols::new(&row, "book");
-        Ok(BookCounts {
-            plans: c.count("plans")?,
-            elements: c.count("elements")?,
-            customers: c.count("customers")?,
-        })
-    }
-
-    async fn customer(&self, customer_id: &str) -> Result<Option<CustomerRow>> {
-        let row = sqlx::query(sql::SELECT_CUSTOMER).bind(customer_id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(common::customer_from_row).transpose()
-    }
-}
+crate::shared::book_store!(PgStore);
 
 crate::shared::incident_store!(PgStore);
 
@@ -680,70 +669,7 @@ impl ImpactStore for PgStore {
     }
 }
 
-#[async_trait]
-impl DeviceLogStore for PgStore {
-    async fn append_device_events(&self, events: &mut [DeviceEventRow]) -> Result<u64> {
-        let distinct = common::distinct_device_events(events);
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(DEVICE_EVENTS_APPEND_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        let mut inserted = 0;
-        for batch in distinct.chunks(BULK_BATCH_ROWS_MAX) {
-            let done = sqlx::query(
-                "INSERT INTO device_events (device_id, at, state, reason) \
-                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
-            )
-            .bind(batch.iter().map(|r| r.device_id.as_str()).collect::<Vec<_>>())
-            .bind(batch.iter().map(|r| micros(r.at)).collect::<Vec<_>>())
-            .bind(batch.iter().map(|r| r.state.as_str()).collect::<Vec<_>>())
-            .bind(batch.iter().map(|r| r.reason.as_deref()).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-            inserted += done.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(inserted)
-    }
-
-    async fn device_events(
-        &self,
-        from: Timestamp,
-        after: Option<&DeviceEventRow>,
-        limit: u32,
-    ) -> Result<Vec<DeviceEventRow>> {
-        let q = match after {
-            None => sqlx::query(sql::SELECT_DEVICE_EVENTS).bind(micros(from)).bind(i64::from(limit)),
-            Some(a) => sqlx::query(sql::SELECT_DEVICE_EVENTS_AFTER)
-                .bind(micros(from))
-                .bind(i64::from(limit))
-                .bind(micros(a.at))
-                .bind(a.device_id.as_str())
-                .bind(a.state.as_str()),
-        };
-        let rows = q.fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::device_event_from_row)
-    }
-
-    async fn prune_device_events(&self, before: Timestamp) -> Result<u64> {
-        let done = sqlx::query(sql::PRUNE_DEVICE_EVENTS).bind(micros(before)).execute(&self.pool).await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn device_events_end(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar(sql::DEVICE_EVENTS_END).fetch_one(&self.pool).await?)
-    }
-
-    async fn device_events_placed_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, DeviceEventRow)>> {
-        let rows = sqlx::query(sql::DEVICE_EVENTS_PLACED_AFTER)
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        common::decode_all(&rows, common::placed_device_event_from_row)
-    }
-}
+crate::shared::device_log_store!(PgStore);
 
 #[async_trait]
 impl OutboxStore for PgStore {

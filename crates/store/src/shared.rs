@@ -5,7 +5,7 @@
 //! `mark_survey_decided`) resolve there and each backend's pool and transaction types do
 //! the work. What differs is behind a few inherent methods each backend has:
 //! `reads()` (SQLite's read-only pool; PostgreSQL's one pool), `begin_write()` (SQLite's
-//! `BEGIN IMMEDIATE`) and `begin_snapshot()` (PostgreSQL's repeatable-read snapshot), `write_agents()` (each backend's bulk upsert). The
+//! `BEGIN IMMEDIATE`) and `begin_snapshot()` (PostgreSQL's repeatable-read snapshot), `write_agents()`, `write_book()` and `write_device_events()` (each backend's bulk writes). The
 //! write paths that truly differ (COPY, SKIP LOCKED, row locks, the packed outbox) stay in
 //! their backend.
 
@@ -996,3 +996,127 @@ macro_rules! incident_store {
     };
 }
 pub(crate) use incident_store;
+
+/// `impl DeviceLogStore` for a backend: the same Rust over the shared SQL on both.
+macro_rules! device_log_store {
+    ($backend:ty) => {
+        #[async_trait]
+        impl DeviceLogStore for $backend {
+            async fn append_device_events(&self, events: &mut [DeviceEventRow]) -> Result<u64> {
+                let distinct = common::distinct_device_events(events);
+                let mut tx = self.begin_write().await?;
+                let inserted = Self::write_device_events(&mut tx, &distinct).await?;
+                tx.commit().await?;
+                Ok(inserted)
+            }
+
+            async fn device_events(
+                &self,
+                from: Timestamp,
+                after: Option<&DeviceEventRow>,
+                limit: u32,
+            ) -> Result<Vec<DeviceEventRow>> {
+                let q = match after {
+                    None => sqlx::query(sql::SELECT_DEVICE_EVENTS).bind(micros(from)).bind(i64::from(limit)),
+                    Some(a) => sqlx::query(sql::SELECT_DEVICE_EVENTS_AFTER)
+                        .bind(micros(from))
+                        .bind(i64::from(limit))
+                        .bind(micros(a.at))
+                        .bind(a.device_id.as_str())
+                        .bind(a.state.as_str()),
+                };
+                let rows = q.fetch_all(&self.pool).await?;
+                common::decode_all(&rows, common::device_event_from_row)
+            }
+
+            async fn prune_device_events(&self, before: Timestamp) -> Result<u64> {
+                let done =
+                    sqlx::query(sql::PRUNE_DEVICE_EVENTS).bind(micros(before)).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn device_events_end(&self) -> Result<i64> {
+                Ok(sqlx::query_scalar(sql::DEVICE_EVENTS_END).fetch_one(&self.pool).await?)
+            }
+
+            async fn device_events_placed_after(
+                &self,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<(i64, DeviceEventRow)>> {
+                let rows = sqlx::query(sql::DEVICE_EVENTS_PLACED_AFTER)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                common::decode_all(&rows, common::placed_device_event_from_row)
+            }
+        }
+    };
+}
+pub(crate) use device_log_store;
+
+/// `impl BookStore` for a backend: the same Rust over the shared SQL on both.
+macro_rules! book_store {
+    ($backend:ty) => {
+        #[async_trait]
+        impl BookStore for $backend {
+            async fn import_book(
+                &self,
+                book: &BookRows,
+                progress: &(dyn Fn(u64) + Sync),
+            ) -> Result<BookCounts> {
+                // Duplicate ids are folded first: one statement may not upsert a row twice.
+                let elements = common::sorted_last_wins(&book.elements, |r| &r.element_id);
+                let plans = common::sorted_last_wins(&book.plans, |r| &r.plan_id);
+                let customers = common::sorted_last_wins(&book.customers, |r| &r.customer_id);
+                let mut tx = self.begin_write().await?;
+                Self::write_book(&mut tx, &elements, &plans, &customers, progress).await?;
+                sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(BookCounts {
+                    plans: plans.len() as u64,
+                    elements: elements.len() as u64,
+                    customers: customers.len() as u64,
+                })
+            }
+
+            async fn book_version(&self) -> Result<i64> {
+                use sqlx::Row;
+                let row = sqlx::query(sql::SELECT_BOOK_VERSION).fetch_one(&self.pool).await?;
+                Ok(row.try_get::<i64, _>(0)?)
+            }
+
+            async fn load_book(&self) -> Result<BookRows> {
+                // The three lists come from one snapshot.
+                let mut tx = self.begin_snapshot().await?;
+                let plans = sqlx::query(sql::SELECT_PLANS).fetch_all(&mut *tx).await?;
+                let elements = sqlx::query(sql::SELECT_ELEMENTS).fetch_all(&mut *tx).await?;
+                let customers = sqlx::query(sql::SELECT_CUSTOMERS).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(BookRows {
+                    plans: common::decode_all(&plans, common::plan_from_row)?,
+                    elements: common::decode_all(&elements, common::element_from_row)?,
+                    customers: common::decode_all(&customers, common::customer_from_row)?,
+                })
+            }
+
+            async fn book_counts(&self) -> Result<BookCounts> {
+                let row = sqlx::query(sql::BOOK_COUNTS).fetch_one(&self.pool).await?;
+                let c = Cols::new(&row, "book");
+                Ok(BookCounts {
+                    plans: c.count("plans")?,
+                    elements: c.count("elements")?,
+                    customers: c.count("customers")?,
+                })
+            }
+
+            async fn customer(&self, customer_id: &str) -> Result<Option<CustomerRow>> {
+                let row =
+                    sqlx::query(sql::SELECT_CUSTOMER).bind(customer_id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(common::customer_from_row).transpose()
+            }
+        }
+    };
+}
+pub(crate) use book_store;

@@ -146,6 +146,34 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The book's rows written, in multi-row upserts, `progress` told after each.
+    async fn write_book(
+        tx: &mut Transaction<'static, Sqlite>,
+        elements: &[&ElementRow],
+        plans: &[&PlanRow],
+        customers: &[&CustomerRow],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<()> {
+        let mut written = 0;
+        upsert("elements", ELEMENT_COLS).execute_all(tx, elements, &mut written, progress).await?;
+        upsert("plans", PLAN_COLS).execute_all(tx, plans, &mut written, progress).await?;
+        upsert("customers", CUSTOMER_COLS).execute_all(tx, customers, &mut written, progress).await?;
+        Ok(())
+    }
+
+    /// Device events written in multi-row inserts; those already logged are skipped.
+    async fn write_device_events(
+        tx: &mut Transaction<'static, Sqlite>,
+        events: &[&DeviceEventRow],
+    ) -> Result<u64> {
+        let insert = MultiInsert::new("device_events", common::DEVICE_EVENT_COLS, "ON CONFLICT DO NOTHING");
+        let mut inserted = 0;
+        for batch in insert.batches(events) {
+            inserted += insert.execute(tx, batch).await?;
+        }
+        Ok(inserted)
+    }
+
     /// A read transaction: one snapshot of the database (WAL mode).
     async fn begin_snapshot(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin().await?)
@@ -528,61 +556,7 @@ impl Store for SqliteStore {
     }
 }
 
-#[async_trait]
-impl BookStore for SqliteStore {
-    async fn import_book(&self, book: &BookRows, progress: &(dyn Fn(u64) + Sync)) -> Result<BookCounts> {
-        let elements = common::sorted_last_wins(&book.elements, |r| &r.element_id);
-        let plans = common::sorted_last_wins(&book.plans, |r| &r.plan_id);
-        let customers = common::sorted_last_wins(&book.customers, |r| &r.customer_id);
-        let mut tx = self.begin_write().await?;
-        let mut written = 0;
-        upsert("elements", ELEMENT_COLS).execute_all(&mut tx, &elements, &mut written, progress).await?;
-        upsert("plans", PLAN_COLS).execute_all(&mut tx, &plans, &mut written, progress).await?;
-        upsert("customers", CUSTOMER_COLS).execute_all(&mut tx, &customers, &mut written, progress).await?;
-        sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(BookCounts {
-            plans: plans.len() as u64,
-            elements: elements.len() as u64,
-            customers: customers.len() as u64,
-        })
-    }
-
-    async fn book_version(&self) -> Result<i64> {
-        use sqlx::Row;
-        let row = sqlx::query(sql::SELECT_BOOK_VERSION).fetch_one(&self.pool).await?;
-        Ok(row.try_get::<i64, _>(0)?)
-    }
-
-    async fn load_book(&self) -> Result<BookRows> {
-        // One read transaction, so the three lists are one consistent snapshot.
-        let mut tx = self.pool.begin().await?;
-        let plans = sqlx::query(sql::SELECT_PLANS).fetch_all(&mut *tx).await?;
-        let elements = sqlx::query(sql::SELECT_ELEMENTS).fetch_all(&mut *tx).await?;
-        let customers = sqlx::query(sql::SELECT_CUSTOMERS).fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(BookRows {
-            plans: common::decode_all(&plans, common::plan_from_row)?,
-            elements: common::decode_all(&elements, common::element_from_row)?,
-            customers: common::decode_all(&customers, common::customer_from_row)?,
-        })
-    }
-
-    async fn book_counts(&self) -> Result<BookCounts> {
-        let row = sqlx::query(sql::BOOK_COUNTS).fetch_one(&self.pool).await?;
-        let c = Cols::new(&row, "book");
-        Ok(BookCounts {
-            plans: c.count("plans")?,
-            elements: c.count("elements")?,
-            customers: c.count("customers")?,
-        })
-    }
-
-    async fn customer(&self, customer_id: &str) -> Result<Option<CustomerRow>> {
-        let row = sqlx::query(sql::SELECT_CUSTOMER).bind(customer_id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(common::customer_from_row).transpose()
-    }
-}
+crate::shared::book_store!(SqliteStore);
 
 crate::shared::incident_store!(SqliteStore);
 
@@ -718,57 +692,7 @@ impl ImpactStore for SqliteStore {
     }
 }
 
-#[async_trait]
-impl DeviceLogStore for SqliteStore {
-    async fn append_device_events(&self, events: &mut [DeviceEventRow]) -> Result<u64> {
-        let distinct = common::distinct_device_events(events);
-        let insert = MultiInsert::new("device_events", common::DEVICE_EVENT_COLS, "ON CONFLICT DO NOTHING");
-        let mut tx = self.begin_write().await?;
-        let mut inserted = 0;
-        for batch in insert.batches(&distinct) {
-            inserted += insert.execute(&mut tx, batch).await?;
-        }
-        tx.commit().await?;
-        Ok(inserted)
-    }
-
-    async fn device_events(
-        &self,
-        from: Timestamp,
-        after: Option<&DeviceEventRow>,
-        limit: u32,
-    ) -> Result<Vec<DeviceEventRow>> {
-        let q = match after {
-            None => sqlx::query(sql::SELECT_DEVICE_EVENTS).bind(micros(from)).bind(i64::from(limit)),
-            Some(a) => sqlx::query(sql::SELECT_DEVICE_EVENTS_AFTER)
-                .bind(micros(from))
-                .bind(i64::from(limit))
-                .bind(micros(a.at))
-                .bind(a.device_id.as_str())
-                .bind(a.state.as_str()),
-        };
-        let rows = q.fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::device_event_from_row)
-    }
-
-    async fn prune_device_events(&self, before: Timestamp) -> Result<u64> {
-        let done = sqlx::query(sql::PRUNE_DEVICE_EVENTS).bind(micros(before)).execute(&self.pool).await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn device_events_end(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar(sql::DEVICE_EVENTS_END).fetch_one(&self.pool).await?)
-    }
-
-    async fn device_events_placed_after(&self, after: i64, limit: u32) -> Result<Vec<(i64, DeviceEventRow)>> {
-        let rows = sqlx::query(sql::DEVICE_EVENTS_PLACED_AFTER)
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        common::decode_all(&rows, common::placed_device_event_from_row)
-    }
-}
+crate::shared::device_log_store!(SqliteStore);
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
