@@ -756,13 +756,13 @@ pub async fn run(cli: Cli) -> Result<()> {
     let engine = settings.engine_with(settings.clock()).await?;
     // Closed once the command is done: SQLite then checkpoints its log into the database
     // file, so the file alone (a backup, a copy) holds everything.
-    let store = engine.store.clone();
+    let store = engine.store().clone();
     let result = match cli.command {
         Command::Import { dir } => import(&engine, &dir).await,
         Command::Incident(cmd) => incident(&engine, cmd, json).await,
         Command::Tick => {
             let report =
-                while_working("running the steps that are due", Some(&engine.progress), engine.tick())
+                while_working("running the steps that are due", Some(&engine.progress()), engine.tick())
                     .await?;
             print_report(&report, json, |r| summary_lines(r, "nothing was due"))
         }
@@ -782,14 +782,14 @@ pub async fn run(cli: Cli) -> Result<()> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            export_credits(engine.store.as_ref(), filter, format, &mut out).await?;
+            export_credits(engine.store().as_ref(), filter, format, &mut out).await?;
             Ok(out.flush()?)
         }
         Command::Notices(NoticesCommand::List { customer }) => {
-            print_json(&engine.store.notices_for_customer(&customer).await?)
+            print_json(&engine.store().notices_for_customer(&customer).await?)
         }
         Command::Notices(NoticesCommand::Counts { incident }) => {
-            print_json(&engine.store.notice_counts(incident.as_deref()).await?)
+            print_json(&engine.store().notice_counts(incident.as_deref()).await?)
         }
         Command::Notices(NoticesCommand::Preview { customer, incident, kinds, json }) => {
             let previews = engine.preview(&customer, &incident, &kinds).await?;
@@ -905,7 +905,7 @@ async fn agents(engine: &Engine, command: AgentsCommand) -> Result<()> {
         }
         AgentsCommand::List => {
             let agents: Vec<_> = engine
-                .store
+                .store()
                 .agents()
                 .await?
                 .into_iter()
@@ -917,7 +917,7 @@ async fn agents(engine: &Engine, command: AgentsCommand) -> Result<()> {
 }
 
 async fn token(engine: &Engine, command: TokenCommand, json: bool) -> Result<()> {
-    let (store, now) = (engine.store.as_ref(), engine.clock.now());
+    let (store, now) = (engine.store().as_ref(), engine.clock().now());
     match command {
         TokenCommand::Create { scope, agent, label, expires_in, expires_at } => {
             if agent.is_some() && scope != Scope::Agent {
@@ -1009,7 +1009,7 @@ async fn case(engine: &Engine, command: CaseCommand, json: bool) -> Result<()> {
                 Some(incident_id) => CaseSource::Incident { incident_id },
                 None => CaseSource::Contact,
             };
-            let first_contact_at = first_contact_at.map(|w| w.at(engine.clock.now()));
+            let first_contact_at = first_contact_at.map(|w| w.at(engine.clock().now()));
             let request =
                 OpenRequest { customer_id: customer, owner, source, fault, summary, first_contact_at };
             engine.open_case(&by, request).await?
@@ -1119,7 +1119,7 @@ async fn appointment(engine: &Engine, command: AppointmentCommand, json: bool) -
     let view = match command {
         AppointmentCommand::Book { by, customer, technician, start, end, owner, rebooked_from } => {
             let by = person(engine, &by).await?;
-            let now = engine.clock.now();
+            let now = engine.clock().now();
             let request = BookRequest {
                 customer_id: customer,
                 technician_id: technician,
@@ -1406,7 +1406,7 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand, json: bool) -> Res
             translated,
         } => {
             let translations = translated.translations();
-            let now = engine.clock.now();
+            let now = engine.clock().now();
             let declaration = Declaration {
                 elements,
                 cause,
@@ -1422,7 +1422,7 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand, json: bool) -> Res
         }
         IncidentCommand::Update { id, message, etr, next_update_by, state, cause, translated } => {
             let translations = translated.translations();
-            let now = engine.clock.now();
+            let now = engine.clock().now();
             let (etr, next_update_by) = (etr.map(|w| w.at(now)), next_update_by.map(|w| w.at(now)));
             engine
                 .update(&id, UpdateRequest { message, etr, next_update_by, state, cause, translations })
@@ -1431,22 +1431,22 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand, json: bool) -> Res
         IncidentCommand::Resolve { id, message, translated } => {
             engine.resolve_translated(&id, &message, &translated.translations()).await?
         }
-        IncidentCommand::List { open } => return print_json(&engine.store.incidents(open).await?),
+        IncidentCommand::List { open } => return print_json(&engine.store().incidents(open).await?),
         IncidentCommand::Impacts { id, follow_up } => {
             engine.incident(&id).await?;
-            let mut impacts = engine.store.impacts(&id).await?;
+            let mut impacts = engine.store().impacts(&id).await?;
             impacts.retain(|i| !follow_up || i.follow_up);
             return print_json(&impacts);
         }
         IncidentCommand::Show { id } => {
             let incident = engine.incident(&id).await?;
-            let timeline = engine.store.updates(&id).await?;
+            let timeline = engine.store().updates(&id).await?;
             return print_json(&serde_json::json!({ "incident": incident, "timeline": timeline }));
         }
     };
     let untranslated = engine.untranslated(&changed).await?;
     warn_untranslated(&untranslated);
-    let tick = while_working("telling the customers", Some(&engine.progress), engine.tick()).await?;
+    let tick = while_working("telling the customers", Some(&engine.progress()), engine.tick()).await?;
     let report = serde_json::json!({ "incident": changed, "processed": tick, "untranslated": untranslated });
     print_report(&report, json, |r| {
         let mut lines = vec![incident_headline(&changed)];

@@ -164,15 +164,19 @@ pub const UPDATES_CAP_DEFAULT: u32 = 6;
 /// A quarter of an hour: a new estimate closer than that to the old one is not news.
 pub const ETR_CHANGE_MIN_DEFAULT: SignedDuration = SignedDuration::from_mins(15);
 
+/// The recovery engine: every capability as a method, its parts private so that what the
+/// rest of the product may do with them is what these methods allow. The server and the
+/// command line read the store through [`Engine::store`] and write only through the
+/// engine's methods (checked by the module-graph test).
 pub struct Engine {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub templates: Arc<Templates>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    templates: Arc<Templates>,
     /// Which compensation policies apply to which customers.
-    pub policies: PolicySet,
-    pub config: EngineConfig,
+    policies: PolicySet,
+    config: EngineConfig,
     /// How far a long step has got (the credit step, a fan-out), for the CLI's spinner.
-    pub progress: Arc<progress::Progress>,
+    progress: Arc<progress::Progress>,
     /// The book in memory with the store's book version it was loaded at.
     book: RwLock<Option<(i64, Arc<LoadedBook>)>>,
     /// Customers' preferences with the store's preferences version they were read at.
@@ -215,6 +219,35 @@ impl Engine {
             book: RwLock::new(None),
             preferences: RwLock::new(None),
         }
+    }
+
+    /// The store, for reading: what the pages, the API and the export show.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock every step reads the time from (controlled in tests and the demo).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The notice templates, for previews and the template checks.
+    pub fn templates(&self) -> &Arc<Templates> {
+        &self.templates
+    }
+
+    /// Which compensation policies apply to which customers.
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    /// How far a long step has got, for a progress display.
+    pub fn progress(&self) -> &Arc<progress::Progress> {
+        &self.progress
     }
 
     /// The book, loaded from the store on first use and again whenever the store's book

@@ -15,7 +15,7 @@ use axum::extract::State;
     security(("bearer" = ["read"])),
     responses((status = 200, description = "The most recently seen first, at most 1,000", body = IgnoredAlerts)))]
 pub async fn ignored_alerts(State(state): State<AppState>) -> Result<Json<IgnoredAlerts>, ApiError> {
-    let rows = state.engine.store.ignored_alerts(IGNORED_ALERTS_KEPT).await?;
+    let rows = state.engine.store().ignored_alerts(IGNORED_ALERTS_KEPT).await?;
     let alerts = rows
         .into_iter()
         .map(|r| IgnoredAlertView {

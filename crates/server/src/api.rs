@@ -156,7 +156,7 @@ pub async fn list_incidents(
     State(state): State<AppState>,
     QueryParams(filter): QueryParams<IncidentFilter>,
 ) -> Result<Json<Vec<IncidentRow>>, ApiError> {
-    let store = &state.engine.store;
+    let store = &state.engine.store();
     if let Some(before) = &filter.before
         && store.incident(before).await?.is_none()
     {
@@ -196,7 +196,7 @@ pub async fn show_incident(
     PathParam(id): PathParam<String>,
 ) -> Result<Json<IncidentDetail>, ApiError> {
     let incident = state.engine.incident(&id).await?;
-    let store = &state.engine.store;
+    let store = &state.engine.store();
     let (timeline, notice_counts) = tokio::try_join!(store.updates(&id), store.notice_counts(Some(&id)))?;
     Ok(Json(IncidentDetail { incident, timeline, notice_counts }))
 }
@@ -301,7 +301,7 @@ pub async fn incident_impacts(
     QueryParams(filter): QueryParams<ImpactFilter>,
 ) -> Result<Json<Vec<amends_store::ImpactRow>>, ApiError> {
     state.engine.incident(&id).await?;
-    let mut impacts = state.engine.store.impacts(&id).await.map_err(amends_recovery::EngineError::from)?;
+    let mut impacts = state.engine.store().impacts(&id).await.map_err(amends_recovery::EngineError::from)?;
     impacts.retain(|i| !filter.follow_up || i.follow_up);
     Ok(Json(impacts))
 }
@@ -319,7 +319,7 @@ pub async fn customer_notices(
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Vec<NoticeRow>>, ApiError> {
     ensure_customer(&state, &id).await?;
-    let notices = state.engine.store.notices_for_customer(&id).await?;
+    let notices = state.engine.store().notices_for_customer(&id).await?;
     Ok(Json(notices.into_iter().map(super::notices::without_signed_links).collect()))
 }
 
@@ -386,14 +386,14 @@ async fn credits_matching(
     state: &AppState,
     filter: CreditFilter,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    let credits = state.engine.store.credits(&filter).await?;
+    let credits = state.engine.store().credits(&filter).await?;
     Ok(Json(credits.iter().map(credit_json).collect()))
 }
 
 /// A customer's lists are empty both for a quiet customer and for a typo; only the
 /// first is a 200.
 async fn ensure_customer(state: &AppState, id: &str) -> Result<(), ApiError> {
-    match state.engine.store.customer(id).await? {
+    match state.engine.store().customer(id).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found(format!("customer {id} not found"))),
     }

@@ -70,7 +70,7 @@ pub async fn require_agent(
     next: Next,
 ) -> Result<Response, ApiError> {
     let engine = &gate.engine;
-    let (row, scope) = authenticate(engine.store.as_ref(), engine.clock.as_ref(), req.headers()).await?;
+    let (row, scope) = authenticate(engine.store().as_ref(), engine.clock().as_ref(), req.headers()).await?;
     let agent = match (scope, &row.agent_id) {
         (Scope::Agent, Some(agent)) => agent.clone(),
         _ => {
@@ -84,7 +84,7 @@ pub async fn require_agent(
     let Some(actor) = actor else {
         return Err(ApiError::forbidden(format!("agent {agent} is not active")));
     };
-    tokens::record_use(engine.store.as_ref(), &row, engine.clock.now()).await;
+    tokens::record_use(engine.store().as_ref(), &row, engine.clock().now()).await;
     req.extensions_mut().insert(actor);
     Ok(next.run(req).await)
 }

@@ -68,7 +68,7 @@ pub struct AgentOut {
 #[utoipa::path(get, path = "/v1/agents", tag = "cases", security(("bearer" = ["read"])),
     responses((status = 200, description = "Every agent, by id", body = Vec<AgentOut>)))]
 pub async fn list_agents(State(state): State<AppState>) -> Result<Json<Vec<AgentOut>>, ApiError> {
-    let agents = state.engine.store.agents().await?;
+    let agents = state.engine.store().agents().await?;
     Ok(Json(agents.into_iter().map(agent_out).collect()))
 }
 
@@ -332,7 +332,7 @@ pub async fn recovery_metrics(
     };
     let to = match q.to.as_deref() {
         Some(s) => instant("to", s)?,
-        None => state.engine.clock.now(),
+        None => state.engine.clock().now(),
     };
     let from = match q.from.as_deref() {
         Some(s) => instant("from", s)?,

@@ -153,7 +153,7 @@ impl AppState {
 /// the server read no body at all.
 pub fn router(state: AppState) -> Router {
     let gate = |needed| {
-        let gate = Gate { store: state.engine.store.clone(), clock: state.engine.clock.clone(), needed };
+        let gate = Gate { store: state.engine.store().clone(), clock: state.engine.clock().clone(), needed };
         middleware::from_fn_with_state(gate, require_scope)
     };
     let body_limit = |bytes| middleware::from_fn_with_state(bytes, limits::limit_body);

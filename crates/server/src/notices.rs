@@ -103,7 +103,7 @@ pub async fn list_notices(
         after_key: q.after,
         limit: super::limits::page_limit(q.limit, NOTICES_PAGE_DEFAULT, NOTICES_PAGE_MAX)?,
     };
-    let notices = state.engine.store.notices(&filter).await?;
+    let notices = state.engine.store().notices(&filter).await?;
     Ok(Json(notices.into_iter().map(without_signed_links).collect()))
 }
 
@@ -126,7 +126,7 @@ pub async fn show_notice(
     State(state): State<AppState>,
     PathParam(key): PathParam<String>,
 ) -> Result<Json<NoticeRecord>, ApiError> {
-    let store = &state.engine.store;
+    let store = &state.engine.store();
     let notice =
         store.notice(&key).await?.ok_or_else(|| ApiError::not_found(format!("notice {key} not found")))?;
     // How it started: suppressed for consent when written, else queued (held for quiet
@@ -242,11 +242,11 @@ pub async fn unsubscribe_page(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<TokenQuery>,
 ) -> Response {
-    let key = match checking_key(state.engine.store.as_ref()).await {
+    let key = match checking_key(state.engine.store().as_ref()).await {
         Ok(key) => key,
         Err(e) => return refusal(&e),
     };
-    if let Err(e) = key.verify(&q.token, state.engine.clock.now()) {
+    if let Err(e) = key.verify(&q.token, state.engine.clock().now()) {
         return refusal(&e.into());
     }
     pages::unsubscribe("Stop these messages?", &q.token)
@@ -266,9 +266,9 @@ pub async fn unsubscribe_post(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<TokenQuery>,
 ) -> Response {
-    let store = state.engine.store.as_ref();
+    let store = state.engine.store().as_ref();
     let result = match checking_key(store).await {
-        Ok(key) => unsubscribe(store, &key, &q.token, state.engine.clock.now()).await,
+        Ok(key) => unsubscribe(store, &key, &q.token, state.engine.clock().now()).await,
         Err(e) => Err(e),
     };
     match result {
@@ -405,7 +405,7 @@ pub async fn email_bounces(
 #[utoipa::path(get, path = "/v1/quarantine", tag = "notices", security(("bearer" = ["read"])),
     responses((status = 200, description = "Quarantined contact points", body = Vec<schemas::ContactPoint>)))]
 pub async fn list_quarantine(State(state): State<AppState>) -> Result<Json<Vec<ContactPointRow>>, ApiError> {
-    Ok(Json(state.engine.store.quarantined().await?))
+    Ok(Json(state.engine.store().quarantined().await?))
 }
 
 /// Lifts a quarantine (the customer fixed their address); its failures are forgotten.

@@ -252,5 +252,5 @@ fn error_response(description: &str) -> RefOr<Response> {
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI document", body = schemas::OpenApiDocument)))]
 pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
-    Json(document_at(state.engine.clock.now()))
+    Json(document_at(state.engine.clock().now()))
 }

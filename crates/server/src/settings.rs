@@ -438,9 +438,9 @@ impl Settings {
             let webhook = Arc::new(WebhookTransport::new(config.clone()).context("[webhook]")?);
             lanes.push(lane("webhook", webhook, &d.webhook)?);
         }
-        let mut dispatcher = Dispatcher::new(engine.store.clone(), engine.clock.clone(), lanes);
+        let mut dispatcher = Dispatcher::new(engine.store().clone(), engine.clock().clone(), lanes);
         dispatcher.quarantine_after = d.quarantine_after.max(1);
-        let key = amends_recovery::unsubscribe::stored_key(engine.store.as_ref()).await?;
+        let key = amends_recovery::unsubscribe::stored_key(engine.store().as_ref()).await?;
         dispatcher.unsubscribe = Some(amends_recovery::unsubscribe::links(key, &d.public_url));
         dispatcher.calendar = Some(amends_sinks::deliver::CalendarFiles {
             provider_name: self.provider_name.clone(),

@@ -153,7 +153,7 @@ impl Published {
 impl StatusCache {
     async fn published(&self, state: &AppState) -> Result<Arc<Published>, super::error::ApiError> {
         let mut built = self.built.lock().await;
-        let now = state.engine.clock.now();
+        let now = state.engine.clock().now();
         // A clock set back (a test's, or `--now`) rebuilds too.
         if let Some(published) = built.as_ref()
             && (published.snapshot.built_at..published.snapshot.built_at + SNAPSHOT_MAX_AGE).contains(&now)
@@ -168,9 +168,9 @@ impl StatusCache {
 
 async fn build(state: &AppState) -> Result<Snapshot, super::error::ApiError> {
     let engine = &state.engine;
-    let now = engine.clock.now();
+    let now = engine.clock().now();
     let book = engine.book().await?;
-    let incidents = engine.store.incidents(false).await.map_err(amends_recovery::EngineError::from)?;
+    let incidents = engine.store().incidents(false).await.map_err(amends_recovery::EngineError::from)?;
     let since = now - jiff::SignedDuration::from_hours(24 * RESOLVED_SHOWN_DAYS);
     let (mut open, mut resolved): (Vec<IncidentRow>, Vec<IncidentRow>) = incidents
         .into_iter()
@@ -221,7 +221,7 @@ async fn build(state: &AppState) -> Result<Snapshot, super::error::ApiError> {
         listed_resolved.push(view(row)?);
     }
     for status in listed_open.iter_mut().chain(listed_resolved.iter_mut()) {
-        let updates = engine.store.updates(&status.id).await.map_err(amends_recovery::EngineError::from)?;
+        let updates = engine.store().updates(&status.id).await.map_err(amends_recovery::EngineError::from)?;
         status.timeline = timeline(&updates);
     }
     Ok(Snapshot {

@@ -64,7 +64,7 @@ pub async fn question(State(state): State<AppState>, QueryParams(q): QueryParams
     if question.answered {
         return refusal(&SurveysError::Refused(SurveyError::AlreadyAnswered {
             survey_id: question.survey_id,
-            answered_at: state.engine.clock.now(),
+            answered_at: state.engine.clock().now(),
         }));
     }
     let scale = question.scale;

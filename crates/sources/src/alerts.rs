@@ -460,8 +460,8 @@ impl<'a> Receiver<'a> {
         let book = engine.book().await?;
         let mut latest: HashMap<String, (u32, String)> = HashMap::new();
         let mut opener = HashMap::new();
-        let sources = engine.store.incident_sources().await?;
-        let joined = engine.store.incident_alerts().await?;
+        let sources = engine.store().incident_sources().await?;
+        let joined = engine.store().incident_alerts().await?;
         let keys = sources.iter().map(|s| (&s.source_key, &s.incident_id));
         for (key, incident) in keys.chain(joined.iter().map(|a| (&a.source_key, &a.incident_id))) {
             if let Some((fingerprint, n)) = parse_source_key(key)
@@ -474,13 +474,13 @@ impl<'a> Receiver<'a> {
             opener.insert(s.incident_id.clone(), s.source_key.clone());
         }
         let open = engine
-            .store
+            .store()
             .incidents(true)
             .await?
             .into_iter()
             .filter(|i| opener.contains_key(&i.incident_id))
             .collect();
-        Ok(Receiver { engine, settings, book, now: engine.clock.now(), latest, opener, open })
+        Ok(Receiver { engine, settings, book, now: engine.clock().now(), latest, opener, open })
     }
 
     /// The open incident of this receiver about the same place as `element`: at it, above
@@ -543,7 +543,7 @@ impl<'a> Receiver<'a> {
     async fn open(&mut self, fingerprint: &str, n: u32, alert: &Alert) -> Result<Decision, EngineError> {
         let label = &self.settings.element_label;
         let opened = element_of(alert, label, &self.book.topology)
-            .and_then(|element| opening(alert, element, self.now, self.engine.config.follow_up));
+            .and_then(|element| opening(alert, element, self.now, self.engine.config().follow_up));
         let (row, declared) = match opened {
             Ok(opened) => opened,
             Err(reason) => return Ok(Decision::ignored(reason)),
@@ -552,8 +552,8 @@ impl<'a> Receiver<'a> {
         if let Some(incident) = self.covering(&row.element_ids[0]).cloned() {
             return self.join(&key, fingerprint, n, &incident, &row.element_ids[0]).await;
         }
-        let (id, created) = self.engine.store.insert_sourced_incident(&key, &row, &declared).await?;
-        self.engine.store.join_alert(&key, &id).await?;
+        let (id, created) = self.engine.store().insert_sourced_incident(&key, &row, &declared).await?;
+        self.engine.store().join_alert(&key, &id).await?;
         self.latest.insert(fingerprint.to_string(), (n, id.clone()));
         if created {
             self.opener.insert(id.clone(), key.clone());
@@ -577,7 +577,7 @@ impl<'a> Receiver<'a> {
         element: &str,
     ) -> Result<Decision, EngineError> {
         let id = &incident.incident_id;
-        self.engine.store.join_alert(key, id).await?;
+        self.engine.store().join_alert(key, id).await?;
         self.latest.insert(fingerprint.to_string(), (n, id.clone()));
         let topology = &self.book.topology;
         let e = topology.index_of(element).expect("checked by element_of");
@@ -597,7 +597,7 @@ impl<'a> Receiver<'a> {
             // under it is told, by the fan-out of the widened incident's next entry).
             elements.push(element.to_string());
             elements.sort();
-            self.engine.store.set_elements(id, &elements).await?;
+            self.engine.store().set_elements(id, &elements).await?;
             if let Some(open) = self.open.iter_mut().find(|i| i.incident_id == *id) {
                 open.element_ids = elements;
             }
@@ -608,12 +608,12 @@ impl<'a> Receiver<'a> {
 
     async fn revise(&self, incident: &IncidentRow, alert: &Alert) -> Result<Decision, EngineError> {
         let id = &incident.incident_id;
-        let timeline = self.engine.store.updates(id).await?;
-        let Some(update) = revision(alert, incident, &timeline, self.now, self.engine.config.follow_up)
+        let timeline = self.engine.store().updates(id).await?;
+        let Some(update) = revision(alert, incident, &timeline, self.now, self.engine.config().follow_up)
         else {
             return Ok(Decision::unchanged(id, "already open; the alert says nothing new"));
         };
-        match self.engine.store.append_update(id, &update).await {
+        match self.engine.store().append_update(id, &update).await {
             Ok(AppendOutcome::Appended { .. }) => Ok(Decision::done(Outcome::Updated, id)),
             Ok(AppendOutcome::DuplicateTrigger) => {
                 Ok(Decision::unchanged(id, "this change is already posted"))
@@ -642,8 +642,8 @@ impl<'a> Receiver<'a> {
         };
         let id = &incident.incident_id;
         // Service came back when the alert ended, not when its resolution reached us.
-        let back = alert.ends_at.unwrap_or_else(|| self.engine.clock.now());
-        let firing = self.engine.store.end_alert(key, back).await?;
+        let back = alert.ends_at.unwrap_or_else(|| self.engine.clock().now());
+        let firing = self.engine.store().end_alert(key, back).await?;
         if firing > 0 {
             return Ok(Decision::unchanged(
                 id,
@@ -651,7 +651,7 @@ impl<'a> Receiver<'a> {
             ));
         }
         // The last of its alerts to resolve: back when the latest of them ended.
-        let alerts = self.engine.store.incident_alerts().await?;
+        let alerts = self.engine.store().incident_alerts().await?;
         let back = alerts
             .iter()
             .filter(|a| a.incident_id == *id)
@@ -732,7 +732,7 @@ async fn keep_ignored(engine: &Engine, alert: &Alert, reason: &str) -> Result<()
         Err(_) => format!("labels-{}", text_hash(&labels, "")),
     };
     tracing::warn!(%fingerprint, %labels, %reason, "an alert was ignored: nobody is told about it");
-    let now = engine.clock.now();
+    let now = engine.clock().now();
     let ignored = amends_store::IgnoredAlert {
         fingerprint,
         labels,
@@ -741,7 +741,7 @@ async fn keep_ignored(engine: &Engine, alert: &Alert, reason: &str) -> Result<()
         last_at: now,
         times: 1,
     };
-    Ok(engine.store.record_ignored_alert(&ignored, IGNORED_ALERTS_KEPT).await?)
+    Ok(engine.store().record_ignored_alert(&ignored, IGNORED_ALERTS_KEPT).await?)
 }
 
 /// The alerts the receiver ignored, most recently seen first: each with its labels, the

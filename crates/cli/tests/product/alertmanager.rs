@@ -107,7 +107,7 @@ fn ignored(index: usize, fingerprint: &str, reason: &str) -> Value {
 
 /// (customer, notice kind) of every notice of the incident.
 async fn notices(s: &TestServer, incident: &str) -> BTreeSet<(String, String)> {
-    let rows = s.engine.store.notices_for_incident(incident, 1_000).await.expect("notices");
+    let rows = s.engine.store().notices_for_incident(incident, 1_000).await.expect("notices");
     rows.into_iter().map(|n| (n.customer_id, n.kind)).collect()
 }
 
@@ -160,7 +160,7 @@ async fn a_firing_alert_opens_one_incident_and_acknowledges_the_customers_below_
     assert_eq!(r.body["counts"], counts(0, 0, 0, 1, 0));
     assert_eq!(r.body["alerts"][0]["incident_id"], "INC-000001");
     assert_eq!(r.body["alerts"][0]["outcome"], "unchanged");
-    assert_eq!(s.engine.store.incidents(false).await.expect("incidents").len(), 1);
+    assert_eq!(s.engine.store().incidents(false).await.expect("incidents").len(), 1);
     assert_eq!(s.tick().await, TickReport::default());
     s.stop().await.expect("a clean stop");
 }
@@ -243,14 +243,14 @@ async fn a_changed_description_posts_one_update_and_a_new_start_opens_a_new_inci
     let r = s.post(ROUTE, Some(&s.operator), &again).await;
     assert_eq!(r.body["counts"], counts(1, 0, 0, 0, 0));
     assert_eq!(r.body["alerts"][0]["incident_id"], "INC-000002");
-    let sources = s.engine.store.incident_sources().await.expect("sources");
+    let sources = s.engine.store().incident_sources().await.expect("sources");
     let keys: Vec<&str> = sources.iter().map(|src| src.source_key.as_str()).collect();
     assert_eq!(keys, [format!("alertmanager:{FINGERPRINT}"), format!("alertmanager:{FINGERPRINT}/2")]);
     // A late resolution of the first occurrence leaves the second open.
     let r = s.post(ROUTE, Some(&s.operator), &resolved()).await;
     assert_eq!(r.body["alerts"][0]["outcome"], "unchanged");
     assert_eq!(r.body["alerts"][0]["incident_id"], "INC-000002");
-    let open = s.engine.store.incidents(true).await.expect("incidents");
+    let open = s.engine.store().incidents(true).await.expect("incidents");
     assert_eq!(open.iter().map(|i| i.incident_id.as_str()).collect::<Vec<_>>(), ["INC-000002"]);
     s.stop().await.expect("a clean stop");
 }
@@ -327,7 +327,7 @@ async fn bad_payloads_and_tokens_are_refused_and_nothing_is_recorded() {
 
     let r = s.post(ROUTE, Some(&s.read), &firing()).await;
     assert_eq!(r.status, 403);
-    assert!(s.engine.store.incidents(false).await.expect("incidents").is_empty());
+    assert!(s.engine.store().incidents(false).await.expect("incidents").is_empty());
     s.stop().await.expect("a clean stop");
 }
 
@@ -363,7 +363,7 @@ async fn alerts_about_one_place_make_one_incident_resolved_by_the_last() {
     let r = s.post(ROUTE, Some(&s.operator), &body).await;
     assert_eq!(r.body["counts"]["unchanged"], 3, "{}", r.body);
     s.tick().await;
-    assert_eq!(s.engine.store.incidents(false).await.unwrap().len(), 1);
+    assert_eq!(s.engine.store().incidents(false).await.unwrap().len(), 1);
     assert_eq!(notices(&s, "INC-000001").await, each(&["C1", "C2", "C5"], "acknowledgement"));
 
     // Three of the four end: still open. The last ends: resolved at the latest end.
@@ -382,11 +382,11 @@ async fn alerts_about_one_place_make_one_incident_resolved_by_the_last() {
     let r = s.post(ROUTE, Some(&s.operator), &some).await;
     assert_eq!(r.body["counts"]["resolved"], 0, "{}", r.body);
     assert_eq!(r.body["alerts"][2]["reason"], "1 other alert(s) of this incident still fire");
-    assert!(s.engine.store.incident("INC-000001").await.unwrap().unwrap().resolved_at.is_none());
+    assert!(s.engine.store().incident("INC-000001").await.unwrap().unwrap().resolved_at.is_none());
     let last = payload(vec![ended("a000000000000002", "hub1", "2026-11-23T13:25:00Z")]);
     let r = s.post(ROUTE, Some(&s.operator), &last).await;
     assert_eq!(r.body["counts"]["resolved"], 1, "{}", r.body);
-    let incident = s.engine.store.incident("INC-000001").await.unwrap().unwrap();
+    let incident = s.engine.store().incident("INC-000001").await.unwrap().unwrap();
     assert_eq!(incident.resolved_at, Some(ts("2026-11-23T13:30:00Z")), "back when the last alert ended");
     s.tick().await;
     let mut told = each(&["C1", "C2", "C5"], "acknowledgement");
@@ -408,7 +408,7 @@ async fn an_alert_above_an_open_incident_widens_it() {
     let hub = alert("c000000000000002", json!({ "alertname": "HubDown", "element": "hub1" }));
     let r = s.post(ROUTE, Some(&s.operator), &payload(vec![hub])).await;
     assert_eq!(r.body["alerts"][0]["outcome"], "joined", "{}", r.body);
-    let incident = s.engine.store.incident("INC-000001").await.unwrap().unwrap();
+    let incident = s.engine.store().incident("INC-000001").await.unwrap().unwrap();
     assert_eq!(incident.element_ids, ["hub1"]);
     s.stop().await.expect("a clean stop");
 }

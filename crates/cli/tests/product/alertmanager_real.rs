@@ -125,7 +125,7 @@ fn instance_alerts(ended: Option<jiff::Timestamp>) -> serde_json::Value {
 /// channels each time).
 async fn told(s: &TestServer, incident: &str, kind: &str) -> BTreeMap<String, usize> {
     let mut by_customer: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-    for n in s.engine.store.notices_for_incident(incident, 1000).await.unwrap() {
+    for n in s.engine.store().notices_for_incident(incident, 1000).await.unwrap() {
         if n.kind == kind {
             by_customer.entry(n.customer_id).or_default().insert(n.seq);
         }
@@ -152,8 +152,8 @@ async fn per_instance_alerts_through_a_real_alertmanager_make_one_incident() {
     })
     .await;
     let incident = eventually("one incident from the three alerts", async || {
-        let incidents = s.engine.store.incidents(false).await.unwrap();
-        let joined = s.engine.store.incident_alerts().await.unwrap();
+        let incidents = s.engine.store().incidents(false).await.unwrap();
+        let joined = s.engine.store().incident_alerts().await.unwrap();
         (incidents.len() == 1 && joined.len() == 3).then(|| incidents[0].incident_id.clone())
     })
     .await;
@@ -164,14 +164,14 @@ async fn per_instance_alerts_through_a_real_alertmanager_make_one_incident() {
         once,
         "one acknowledgement per customer under hub1"
     );
-    assert_eq!(s.engine.store.incidents(false).await.unwrap().len(), 1);
+    assert_eq!(s.engine.store().incidents(false).await.unwrap().len(), 1);
 
     // They end: Alertmanager sends the resolutions, and the incident resolves once.
     let ended = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(5);
     let r = s.http.post(&am.api).json(&instance_alerts(Some(ended))).send().await.unwrap();
     assert!(r.status().is_success());
     eventually("the incident resolved by its last alert", async || {
-        let i = s.engine.store.incident(&incident).await.unwrap()?;
+        let i = s.engine.store().incident(&incident).await.unwrap()?;
         i.resolved_at.map(|_| ())
     })
     .await;

@@ -89,7 +89,7 @@ fn prepared(root: &Path) -> PathBuf {
         }
         // Its connections close (and SQLite checkpoints) before the files are copied: a
         // copy taken while the last one closes is torn (found as a flake in this test).
-        engine.store.close().await;
+        engine.store().close().await;
     });
     db
 }

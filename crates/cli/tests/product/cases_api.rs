@@ -23,7 +23,7 @@ async fn setup(s: &TestServer) -> Tokens {
     let put = s.send(s.request(Method::PUT, "/v1/agents", Some(&s.admin)).json(&agents)).await;
     assert_eq!((put.status, &put.body["written"]), (200, &json!(3)), "{:?}", put.body);
     let token = async |id: &str| {
-        tokens::create_for_agent(s.engine.store.as_ref(), id, "test", ts(support::START))
+        tokens::create_for_agent(s.engine.store().as_ref(), id, "test", ts(support::START))
             .await
             .unwrap()
             .expect("a known agent")
@@ -108,7 +108,7 @@ async fn a_customers_own_mistake_goes_through_all_five_steps() {
 
     // The gesture is announced: the amount the customer's way, the statement, the words.
     s.tick().await;
-    let notices = s.engine.store.notices_for_customer("C1").await.unwrap();
+    let notices = s.engine.store().notices_for_customer("C1").await.unwrap();
     let goodwill: Vec<_> =
         notices.iter().filter(|n| n.kind == "case_note" && n.body.contains("$15.00")).collect();
     assert_eq!(goodwill.len(), 2, "by email and by SMS: {notices:?}");
@@ -198,7 +198,7 @@ async fn goodwill_above_the_role_limit_is_refused_and_writes_nothing() {
     assert_eq!(r.body["customer_credits"].as_array().unwrap().len(), 1);
     // The tick that would finish a step cut short by a crash finds nothing left to do.
     assert_eq!(s.tick().await.cases, Default::default());
-    assert_eq!(s.engine.store.credits(&Default::default()).await.unwrap().len(), 1);
+    assert_eq!(s.engine.store().credits(&Default::default()).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -214,7 +214,7 @@ async fn compensation_by_policy_comes_from_the_case_facts_once() {
     // Not the owner: refused, nothing written.
     let r = act(&s, &t.bea, &case, repair.clone()).await;
     assert_eq!(r.status, 403, "{:?}", r.body);
-    assert!(s.engine.store.credits(&Default::default()).await.unwrap().is_empty());
+    assert!(s.engine.store().credits(&Default::default()).await.unwrap().is_empty());
 
     let r = act(&s, &t.ann, &case, repair.clone()).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -252,7 +252,7 @@ async fn compensation_by_policy_comes_from_the_case_facts_once() {
     let backwards = json!({"action": "compensate_by_policy",
         "facts": {"kind": "repair", "reported_at": "2026-11-23T12:00:00Z", "fixed_at": "2026-11-20T12:00:00Z"}});
     assert_eq!(act(&s, &t.ann, &case, backwards).await.status, 422);
-    assert_eq!(s.engine.store.credits(&Default::default()).await.unwrap().len(), 1);
+    assert_eq!(s.engine.store().credits(&Default::default()).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -261,7 +261,7 @@ async fn a_target_about_to_be_missed_goes_to_the_lead_once() {
     let t = setup(&s).await;
     let opened = s.post("/v1/cases", Some(&t.ann), &json!({"customer": "C1", "summary": "Slow line"})).await;
     let case = opened.body["case_id"].as_str().unwrap().to_string();
-    let rules = s.engine.config.case_rules;
+    let rules = s.engine.config().case_rules;
 
     s.clock.advance(rules.first_response_target - rules.escalate_before - SignedDuration::from_secs(1));
     assert_eq!(s.tick().await.cases.escalated, 0, "a second before the warning");
@@ -374,7 +374,7 @@ async fn a_contact_during_an_outage_is_attached_and_answered_with_the_estimate()
     let r = s.post("/v1/contacts", Some(&t.ann), &json!({"customer": "C9", "channel": "phone"})).await;
     assert_eq!(r.status, 422, "{:?}", r.body);
 
-    let contacts = s.engine.store.incident_contacts("INC-000001").await.unwrap();
+    let contacts = s.engine.store().incident_contacts("INC-000001").await.unwrap();
     let told: Vec<(&str, bool)> = contacts.iter().map(|c| (c.customer_id.as_str(), c.told_before)).collect();
     assert_eq!(told, [("C5", false), ("C1", true)]);
 

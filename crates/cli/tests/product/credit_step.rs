@@ -73,7 +73,7 @@ async fn a_second_policy_is_refused_and_holds_up_no_other_incident() {
     let resolved = v1.incident(&first).await.unwrap();
     let outage = Interval::new(resolved.started_at, resolved.resolved_at.unwrap()).unwrap();
     let affected = book.affected(&book.element_indices(&resolved.element_ids));
-    let policy = v1.policies.assignments()[0].policy.clone();
+    let policy = v1.policies().assignments()[0].policy.clone();
     let attributes = amends_recovery::outage_attributes(&resolved, affected.len()).unwrap();
     let this =
         ThisOutage { id: first.as_str().into(), outage, issued_at: outage.end(), own: None, attributes };

@@ -83,7 +83,7 @@ async fn post_events(s: &TestServer, lines: &[String]) -> Value {
 
 /// Kinds of notice queued per customer for the incident, e.g. {"C1": ["acknowledgement"]}.
 async fn notices(s: &TestServer, incident: &str) -> BTreeMap<String, Vec<String>> {
-    let rows = s.engine.store.notices_for_incident(incident, 1000).await.unwrap();
+    let rows = s.engine.store().notices_for_incident(incident, 1000).await.unwrap();
     let mut by_customer: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for n in rows {
         by_customer.entry(n.customer_id).or_default().push(n.kind);
@@ -167,7 +167,7 @@ async fn a_node_outage_over_http_is_told_restored_followed_up_and_credited_per_c
         expected.get_mut(c).unwrap().push("update".into());
     }
     eventually("the operator's update", async || (notices(&s, &id).await == expected).then_some(())).await;
-    let c2 = s.engine.store.notices_for_customer("C2").await.unwrap();
+    let c2 = s.engine.store().notices_for_customer("C2").await.unwrap();
     let told = c2.iter().find(|n| n.kind == "update").unwrap();
     assert!(told.body.contains("A crew is on site."), "{}", told.body);
 
@@ -203,10 +203,10 @@ async fn a_node_outage_over_http_is_told_restored_followed_up_and_credited_per_c
     // C4 was told a case is open for them: it is, owned by the one agent, opened by
     // amends, its time counted from when C4 went offline; a later pass opens no other.
     let ann = amends_recovery::tokens::create_for_agent(
-        s.engine.store.as_ref(),
+        s.engine.store().as_ref(),
         "ann",
         "test",
-        s.engine.clock.now(),
+        s.engine.clock().now(),
     )
     .await
     .unwrap()
@@ -246,7 +246,7 @@ async fn a_node_outage_over_http_is_told_restored_followed_up_and_credited_per_c
     // Each customer is credited for their own downtime: C1 two hours, C2 and C3 five,
     // C4 and C6 the whole five hours of the incident. 72.00 a month, November has 30 days:
     // 7200 * 2h / 720h = 20 cents, 7200 * 5h / 720h = 50.
-    let credits = s.engine.store.credits(&Default::default()).await.unwrap();
+    let credits = s.engine.store().credits(&Default::default()).await.unwrap();
     let owed: BTreeMap<&str, i64> =
         credits.iter().map(|c| (c.customer_id.as_str(), c.amount_minor)).collect();
     assert_eq!(owed, BTreeMap::from([("C1", 20), ("C2", 50), ("C3", 50), ("C4", 50), ("C6", 50)]));
@@ -300,7 +300,7 @@ async fn events_from_nats_jetstream_open_an_incident_and_are_acknowledged_once_a
     assert_eq!(incident["element_ids"], json!(["node1"]));
     let told = node1_acknowledged();
     eventually("acknowledgements", async || (notices(&s, &id).await == told).then_some(())).await;
-    let logged = s.engine.store.device_events(support::ts("2026-11-23T00:00:00Z"), None, 100).await.unwrap();
+    let logged = s.engine.store().device_events(support::ts("2026-11-23T00:00:00Z"), None, 100).await.unwrap();
     assert_eq!(logged.len(), 4);
 
     // Every message was acknowledged (or, the bad one, terminated) after it was applied:
@@ -332,23 +332,23 @@ async fn an_incident_opened_under_the_older_key_is_found_again_on_a_rebuild() {
     let id = incident["incident_id"].as_str().unwrap().to_string();
     eventually("acknowledgements", async || (notices(&s, &id).await == node1_acknowledged()).then_some(()))
         .await;
-    let key = s.engine.store.sources_of(&id).await.unwrap()[0].source_key.clone();
+    let key = s.engine.store().sources_of(&id).await.unwrap()[0].source_key.clone();
     // As the older amends keyed it: the element and the outage's start.
     let older = "telemetry:node1:2026-11-23T06:00:00Z";
-    assert!(s.engine.store.rekey_source(&key, older).await.unwrap());
+    assert!(s.engine.store().rekey_source(&key, older).await.unwrap());
 
     // The same book again: detection rebuilds from the log.
     let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": customers() });
     let r = s.post("/v1/import", Some(&s.admin), &book).await;
     assert_eq!(r.status, 200, "{}", r.body);
     eventually("the incident re-keyed", async || {
-        let sources = s.engine.store.sources_of(&id).await.ok()?;
+        let sources = s.engine.store().sources_of(&id).await.ok()?;
         (sources.first()?.source_key == key).then_some(())
     })
     .await;
     // A batch after the rebuild has been taken in: the rebuild is over.
     post_events(&s, &[event("M9", "offline", "2026-11-23T06:30:00Z", false)]).await;
-    let incidents = s.engine.store.incidents(false).await.unwrap();
+    let incidents = s.engine.store().incidents(false).await.unwrap();
     assert_eq!(incidents.len(), 1, "no second incident for the same outage: {incidents:?}");
     assert_eq!(notices(&s, &id).await, node1_acknowledged(), "nobody acknowledged twice");
     s.stop().await.unwrap();
@@ -426,7 +426,7 @@ async fn incidents_merging_into_their_hub_acknowledge_nobody_twice_and_credit_on
         .collect();
     post_events(&s, &back).await;
     let credits = eventually("credits", async || {
-        let credits = s.engine.store.credits(&Default::default()).await.unwrap();
+        let credits = s.engine.store().credits(&Default::default()).await.unwrap();
         (credits.len() == 10).then_some(credits)
     })
     .await;

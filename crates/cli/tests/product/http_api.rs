@@ -168,7 +168,7 @@ async fn tokens_and_scopes_are_checked() {
         r.body["error"]["message"],
         "this route needs a token of scope admin or above; this token has scope operator"
     );
-    assert_eq!(s.engine.store.book_counts().await.expect("counts"), BookCounts::default());
+    assert_eq!(s.engine.store().book_counts().await.expect("counts"), BookCounts::default());
 
     let r = s.get("/v1/incidents", Some(&s.read)).await;
     assert_eq!((r.status, r.body), (200, json!([])));
@@ -187,7 +187,7 @@ async fn expired_and_revoked_tokens_are_refused_and_uses_are_recorded() {
     use amends_recovery::clock::Clock;
     use amends_recovery::tokens::{self, NewToken, Scope};
     let s = TestServer::start().await;
-    let store = s.engine.store.as_ref();
+    let store = s.engine.store().as_ref();
     let (t0, minute) = (ts(support::START), SignedDuration::from_secs(60));
     let issue = async |scope, agent: Option<&str>, expires_at| {
         let new = NewToken { scope, agent_id: agent.map(Into::into), label: "test".into(), expires_at };
@@ -528,7 +528,7 @@ async fn an_outage_from_declaration_to_credit() {
 async fn a_bad_import_lists_every_bad_line_and_writes_nothing() {
     let s = TestServer::start().await;
     import_book(&s).await;
-    let before = s.engine.store.book_counts().await.expect("counts");
+    let before = s.engine.store().book_counts().await.expect("counts");
     let bad = json!({
         "plans_csv": "plan_id,name,monthly_price_minor,currency\npro,Pro,9999,USD\n",
         "customers_csv": "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status\n\
@@ -554,7 +554,7 @@ async fn a_bad_import_lists_every_bad_line_and_writes_nothing() {
         )
     );
     // Not even the good plan was written.
-    assert_eq!(s.engine.store.book_counts().await.expect("counts"), before);
+    assert_eq!(s.engine.store().book_counts().await.expect("counts"), before);
     assert_eq!(before, BookCounts { plans: 2, elements: 6, customers: 5 });
 
     let r = s.post("/v1/import", Some(&s.admin), &json!({})).await;
@@ -591,7 +591,7 @@ async fn a_long_outage_is_told_less_often_and_the_cap_never_breaks_a_promise() {
         s.deliver().await;
         s.clock.advance(SignedDuration::from_mins(15));
     }
-    let timeline = s.engine.store.updates("INC-000001").await.unwrap();
+    let timeline = s.engine.store().updates("INC-000001").await.unwrap();
     let told: Vec<(String, String, Option<String>)> = timeline
         .iter()
         .skip(1)
@@ -612,7 +612,7 @@ async fn a_long_outage_is_told_less_often_and_the_cap_never_breaks_a_promise() {
     );
     let updates: Vec<NoticeRow> = s
         .engine
-        .store
+        .store()
         .notices_for_customer("C1")
         .await
         .unwrap()
@@ -901,7 +901,7 @@ async fn preview_renders_every_kind_in_every_locale_on_each_channel() {
     let r = s.post("/v1/incidents/INC-000001/resolve", Some(&s.operator), &json!({})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     s.tick().await;
-    let ledger = s.engine.store.credits(&Default::default()).await.unwrap();
+    let ledger = s.engine.store().credits(&Default::default()).await.unwrap();
     let c1 = ledger.iter().find(|c| c.customer_id == "C1").unwrap();
     let (units, cents) = (c1.amount_minor / 100, c1.amount_minor % 100);
     let credit = s.engine.preview("C1", "INC-000001", &[NoticeKind::Credit]).await.unwrap();

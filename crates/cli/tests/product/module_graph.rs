@@ -809,7 +809,7 @@ const WRITES: &[&str] = &[
 
 /// The server and the command line read the store directly (a page, a list), but every
 /// change goes through the engine or a source, which decide what it means (issue 19): a
-/// route that wrote through `engine.store` held recovery logic the engine did not see.
+/// route that wrote through `engine.store()` held recovery logic the engine did not see.
 #[test]
 fn the_server_and_the_command_line_change_the_store_only_through_the_engine() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
@@ -830,7 +830,7 @@ fn the_server_and_the_command_line_change_the_store_only_through_the_engine() {
         rust_files(&root.join(krate).join("src"), &mut files);
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
-            let tokens = tokenize(&text);
+            let tokens = without_accessor_calls(tokenize(&text));
             for window in tokens.windows(4) {
                 if let [
                     (Token::Ident(store), line),
@@ -847,4 +847,19 @@ fn the_server_and_the_command_line_change_the_store_only_through_the_engine() {
         }
     }
     assert!(problems.is_empty(), "writes to the store outside the engine:\n  {}", problems.join("\n  "));
+}
+
+/// `engine.store().write(..)` read as `engine.store.write(..)`: the `()` of the engine's
+/// accessor dropped, so one pattern finds a write however the store was reached.
+fn without_accessor_calls(tokens: Vec<(Token, usize)>) -> Vec<(Token, usize)> {
+    let mut kept: Vec<(Token, usize)> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let accessor = matches!(&tokens[i].0, Token::Ident(name) if name == "store")
+            && matches!(tokens.get(i + 1), Some((Token::Punct('('), _)))
+            && matches!(tokens.get(i + 2), Some((Token::Punct(')'), _)));
+        kept.push(tokens[i].clone());
+        i += if accessor { 3 } else { 1 };
+    }
+    kept
 }

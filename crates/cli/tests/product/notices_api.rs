@@ -156,11 +156,11 @@ async fn an_unsubscribe_link_works_once_without_a_login_and_says_nothing_when_re
     let update = json!({ "message": "Crews are splicing.", "next_update_by": "2026-11-23T14:00:00Z" });
     assert_eq!(s.post("/v1/incidents/INC-000001/updates", Some(&s.operator), &update).await.status, 200);
     s.tick().await;
-    let notice = s.engine.store.notice("C1/INC-000001/update/1/email").await.unwrap().expect("C1's update");
-    let key = amends_recovery::unsubscribe::stored_key(s.engine.store.as_ref()).await.unwrap();
+    let notice = s.engine.store().notice("C1/INC-000001/update/1/email").await.unwrap().expect("C1's update");
+    let key = amends_recovery::unsubscribe::stored_key(s.engine.store().as_ref()).await.unwrap();
     let link = amends_recovery::unsubscribe::links(key, &s.base)(&notice, s.clock.now()).expect("a link");
     let path = link.strip_prefix(&s.base).unwrap().to_string();
-    let ack = s.engine.store.notice("C1/INC-000001/acknowledgement/0/email").await.unwrap().unwrap();
+    let ack = s.engine.store().notice("C1/INC-000001/acknowledgement/0/email").await.unwrap().unwrap();
     assert!(
         amends_recovery::unsubscribe::links(amends_recovery::optout::OptOutKey::generate(), &s.base)(
             &ack,
@@ -222,9 +222,9 @@ async fn receipts_and_bounces_update_the_record_and_bounces_quarantine() {
         shift_tables: Vec::new(),
     };
     let sms = Lane { concurrency: 1, ..Lane::new("sms", Arc::new(SmsTransport::new(config).unwrap())) };
-    let store = s.engine.store.clone();
+    let store = s.engine.store().clone();
     let report =
-        Dispatcher::new(store.clone(), s.engine.clock.clone(), vec![sms]).deliver_due().await.unwrap();
+        Dispatcher::new(store.clone(), s.engine.clock().clone(), vec![sms]).deliver_due().await.unwrap();
     assert_eq!(report, DeliveryReport { sent: 2, ..DeliveryReport::default() });
     let posted: Vec<String> = gateway
         .drain()

@@ -55,7 +55,7 @@ async fn a_client_past_its_burst_is_told_to_wait_and_a_forged_link_writes_nothin
 
     // Checking the links stored no key: nothing was ever signed, so nothing is stored.
     for name in ["opt_out_key", "survey_link_key"] {
-        assert_eq!(server.engine.store.secret(name).await.unwrap(), None, "{name}");
+        assert_eq!(server.engine.store().secret(name).await.unwrap(), None, "{name}");
     }
     server.stop().await.unwrap();
 }

@@ -17,7 +17,7 @@ async fn setup(s: &TestServer) -> String {
     ]});
     let put = s.send(s.request(reqwest::Method::PUT, "/v1/agents", Some(&s.admin)).json(&agents)).await;
     assert_eq!(put.status, 200, "{:?}", put.body);
-    tokens::create_for_agent(s.engine.store.as_ref(), "ann", "test", ts(support::START))
+    tokens::create_for_agent(s.engine.store().as_ref(), "ann", "test", ts(support::START))
         .await
         .unwrap()
         .unwrap()
@@ -114,11 +114,11 @@ async fn only_the_owner_or_their_lead_act_on_a_visit_and_each_action_names_who()
     let agents = json!({ "agents": [{ "id": "bob", "name": "Bob Agent", "role": "agent", "lead": "lee" }]});
     let put = s.send(s.request(reqwest::Method::PUT, "/v1/agents", Some(&s.admin)).json(&agents)).await;
     assert_eq!(put.status, 200, "{:?}", put.body);
-    let bob = tokens::create_for_agent(s.engine.store.as_ref(), "bob", "test", ts(support::START))
+    let bob = tokens::create_for_agent(s.engine.store().as_ref(), "bob", "test", ts(support::START))
         .await
         .unwrap()
         .unwrap();
-    let lee = tokens::create_for_agent(s.engine.store.as_ref(), "lee", "test", ts(support::START))
+    let lee = tokens::create_for_agent(s.engine.store().as_ref(), "lee", "test", ts(support::START))
         .await
         .unwrap()
         .unwrap();
@@ -216,7 +216,7 @@ async fn a_confirmation_a_crash_kept_back_is_sent_by_the_next_tick_once() {
     let now = ts(support::START);
     let stored = s
         .engine
-        .store
+        .store()
         .cancel_account("C4", &|n, _| {
             Ok(amends_store::CancellationRow {
                 reference: amends_core::cancellation::reference(n),

@@ -56,7 +56,7 @@ async fn setup(server: &SmtpServer, dir: &tempfile::TempDir) -> (Arc<Engine>, Ar
         Lane { backoff, ..Lane::new("email", Arc::new(smtp)) },
         Lane::new("sms", Arc::new(FileTransport::new(dir.path().join("sms.txt")))),
     ];
-    let dispatcher = Dispatcher::new(engine.store.clone(), clock.clone(), lanes);
+    let dispatcher = Dispatcher::new(engine.store().clone(), clock.clone(), lanes);
     (engine, clock, dispatcher)
 }
 
@@ -108,10 +108,10 @@ async fn notices_arrive_over_smtp_once_with_retries_and_failures_recorded() {
     // Nothing is due again until the backoff has passed; nothing is sent twice.
     assert_eq!(dispatcher.deliver_due().await.unwrap(), DeliveryReport::default());
     assert!(server.drain().is_empty());
-    let later = engine.store.notices_for_customer("C3").await.unwrap();
+    let later = engine.store().notices_for_customer("C3").await.unwrap();
     assert_eq!((later[0].status.as_str(), later[0].attempts), ("queued", 1));
     assert!(later[0].next_attempt_at >= after(clock.now(), SignedDuration::from_secs(30)));
-    let gone = engine.store.notices_for_customer("C4").await.unwrap();
+    let gone = engine.store().notices_for_customer("C4").await.unwrap();
     assert_eq!(gone[0].status.as_str(), "failed");
     assert!(gone[0].last_error.as_deref().unwrap().starts_with("permanent:"), "{:?}", gone[0].last_error);
 
@@ -126,13 +126,13 @@ async fn notices_arrive_over_smtp_once_with_retries_and_failures_recorded() {
         dispatcher.deliver_due().await.unwrap(),
         DeliveryReport { sent: 0, retried: 0, failed: 1, suppressed: 0 }
     );
-    let later = engine.store.notices_for_customer("C3").await.unwrap();
+    let later = engine.store().notices_for_customer("C3").await.unwrap();
     assert_eq!((later[0].status.as_str(), later[0].attempts), ("failed", 3));
     assert!(
         later[0].last_error.as_deref().unwrap().starts_with("gave up after 3 attempts"),
         "{:?}",
         later[0].last_error
     );
-    let ana = engine.store.notices_for_customer("C1").await.unwrap();
+    let ana = engine.store().notices_for_customer("C1").await.unwrap();
     assert_eq!((ana[0].status.as_str(), ana[0].attempts), ("sent", 1));
 }

@@ -231,7 +231,7 @@ impl Task {
             return;
         }
         self.lock_tried = Some(tokio::time::Instant::now());
-        match self.host.engine.store.try_hold(DETECTION_LOCK).await {
+        match self.host.engine.store().try_hold(DETECTION_LOCK).await {
             Ok(Some(hold)) => {
                 tracing::info!("this server detects: it holds the detection lock");
                 self.lead(hold).await;
@@ -279,7 +279,7 @@ impl Task {
         let Some(gate) = self.gate.as_ref() else {
             return submission.refuse("detection is starting; try again");
         };
-        let now = self.host.engine.clock.now();
+        let now = self.host.engine.clock().now();
         let rejected = std::mem::take(&mut submission.rejected);
         let mut report = BatchReport { rejected, ..BatchReport::default() };
         let mut log = Vec::with_capacity(submission.events.len());
@@ -290,7 +290,7 @@ impl Task {
             }
         }
         report.accepted = log.len() as u64;
-        let logged = self.host.engine.store.append_device_events(&mut log).await;
+        let logged = self.host.engine.store().append_device_events(&mut log).await;
         // In the log, not yet acknowledged nor detected from: the worst place to die.
         amends_recovery::failpoint::pass(amends_recovery::failpoint::DETECTION_LOGGED, report.accepted);
         let behind = submission.behind;
@@ -329,7 +329,7 @@ impl Service {
         hold: Hold,
     ) -> Result<Service, EngineError> {
         let engine = host.engine.clone();
-        let followed = engine.store.device_events_end().await?;
+        let followed = engine.store().device_events_end().await?;
         let legacy = record::legacy_sources(&engine).await?;
         let detector = Detector::new(&gate.book.topology, gate.network.clone(), config.detection.clone());
         let mut service = Service {
@@ -349,14 +349,14 @@ impl Service {
             hold,
             hold_checked: tokio::time::Instant::now(),
         };
-        let now = service.engine.clock.now();
+        let now = service.engine.clock().now();
         let from = now - service.config.log_retention;
-        let pruned = service.engine.store.prune_device_events(from).await?;
+        let pruned = service.engine.store().prune_device_events(from).await?;
         tracing::info!(%from, pruned, "rebuilding detection from the device event log");
         let mut after: Option<DeviceEventRow> = None;
         let mut replayed = 0u64;
         loop {
-            let page = service.engine.store.device_events(from, after.as_ref(), REPLAY_PAGE_ROWS).await?;
+            let page = service.engine.store().device_events(from, after.as_ref(), REPLAY_PAGE_ROWS).await?;
             let Some(last) = page.last().cloned() else { break };
             for row in &page {
                 let event = event_of(row)?;
@@ -394,11 +394,11 @@ impl Service {
     /// a few pages at a time. The clock follows the events: what is a reorder window older
     /// than the latest applies now, in event order, whatever the wall clock says.
     async fn follow_log(&mut self) -> Result<(), EngineError> {
-        let now = self.engine.clock.now();
+        let now = self.engine.clock().now();
         let mut latest = None;
         self.log_behind = false;
         for _ in 0..FOLLOW_PAGES_AT_ONCE {
-            let page = self.engine.store.device_events_placed_after(self.followed, FOLLOW_PAGE_ROWS).await?;
+            let page = self.engine.store().device_events_placed_after(self.followed, FOLLOW_PAGE_ROWS).await?;
             for (place, row) in &page {
                 let event = event_of(row)?;
                 // Admitted when logged; refused now only if the book changed since.
@@ -433,7 +433,7 @@ impl Service {
         let behind = self.source_behind || self.log_behind;
         let caught_up = !behind && self.quiet_since.elapsed() >= IDLE_BEFORE_WALL_CLOCK;
         if caught_up {
-            self.detector.advance(self.engine.clock.now_precise(), &mut self.detections);
+            self.detector.advance(self.engine.clock().now_precise(), &mut self.detections);
         }
         let recorded = self.record_detected().await?;
         self.forget_legacy(caught_up);

@@ -68,7 +68,7 @@ impl Service {
                 }
             }
         }
-        self.engine.store.widen_incidents(&widenings).await?;
+        self.engine.store().widen_incidents(&widenings).await?;
         tracing::debug!(?opened, widened = widenings.len(), took = ?timer.elapsed(), "recorded");
         self.writes.send(writes)
     }
@@ -109,7 +109,7 @@ impl Service {
         }
         self.adopt_legacy(&opened).await?;
         let rows: Vec<SourcedIncident> = opened.iter().map(|(_, _, o)| o.clone()).collect();
-        let ids = self.engine.store.insert_sourced_incidents(&rows).await?;
+        let ids = self.engine.store().insert_sourced_incidents(&rows).await?;
         amends_recovery::failpoint::pass(amends_recovery::failpoint::DETECTION_RECORDING, ids.len() as u64);
         for ((incident, element, o), (id, new)) in opened.into_iter().zip(ids) {
             if new {
@@ -134,7 +134,7 @@ impl Service {
         started_at: Timestamp,
         offline: u32,
     ) -> SourcedIncident {
-        let now = self.engine.clock.now();
+        let now = self.engine.clock().now();
         let detected = self.detector.incident(incident);
         let e = self.book.topology.element(element);
         // Its element and the instant that element crossed its threshold: both read off
@@ -144,7 +144,7 @@ impl Service {
         let hold = self.config.confirm_within;
         // As the element stood when it crossed, not as it stands when this is recorded.
         let total = self.detector.element_counts(element).1;
-        let follow_up = hold.unwrap_or(self.engine.config.follow_up);
+        let follow_up = hold.unwrap_or(self.engine.config().follow_up);
         let incident = IncidentRow {
             incident_id: String::new(),
             element_ids: vec![e.id.clone()],
@@ -241,7 +241,7 @@ impl Service {
         }
         for (_, element, o) in opened {
             let Some(old) = self.legacy.remove(&self.book.topology.element(*element).id) else { continue };
-            if self.engine.store.rekey_source(&old, &o.source_key).await? {
+            if self.engine.store().rekey_source(&old, &o.source_key).await? {
                 tracing::info!(old = %old, new = %o.source_key, "an incident opened under an older key, found again");
             }
         }
@@ -254,10 +254,10 @@ impl Service {
 /// element: the next opening on that element in the replayed log takes them over.
 pub(super) async fn legacy_sources(engine: &Engine) -> Result<HashMap<String, String>, EngineError> {
     let mut legacy = HashMap::new();
-    for source in engine.store.incident_sources().await? {
+    for source in engine.store().incident_sources().await? {
         let Some(element) = legacy_element(&source.source_key) else { continue };
         if source.merged_into.is_none()
-            && engine.store.incident(&source.incident_id).await?.is_some_and(|i| i.resolved_at.is_none())
+            && engine.store().incident(&source.incident_id).await?.is_some_and(|i| i.resolved_at.is_none())
         {
             legacy.insert(element.to_string(), source.source_key.clone());
         }

@@ -228,14 +228,14 @@ impl Writer {
                 continue;
             }
             rows.extend(staged.into_values());
-            open.push((incident, self.engine.store.updates(&id).await?));
+            open.push((incident, self.engine.store().updates(&id).await?));
         }
         if rows.is_empty() {
             return Ok(());
         }
         let read = timer.elapsed();
         let mut stored: HashMap<String, Vec<ImpactRow>> = HashMap::new();
-        for row in self.engine.store.upsert_impacts(&mut rows).await? {
+        for row in self.engine.store().upsert_impacts(&mut rows).await? {
             stored.entry(row.incident_id.clone()).or_default().push(row);
         }
         let incidents = open
@@ -263,16 +263,16 @@ impl Writer {
         for from in froms {
             moved.extend(
                 self.engine
-                    .store
+                    .store()
                     .impacts(from)
                     .await?
                     .into_iter()
                     .map(|row| ImpactRow { incident_id: to.to_string(), ..row }),
             );
         }
-        self.engine.store.upsert_impacts(&mut moved).await?;
+        self.engine.store().upsert_impacts(&mut moved).await?;
         for from in froms {
-            self.engine.store.mark_merged(from, to).await?;
+            self.engine.store().mark_merged(from, to).await?;
             let update = NewUpdate {
                 at,
                 kind: UpdateKind::Merged.as_str().into(),
@@ -283,7 +283,7 @@ impl Writer {
                 messages: ByLocale::new(),
                 trigger_key: Some(format!("merged:{to}")),
             };
-            ignore_resolved(self.engine.store.append_update(from, &update).await)?;
+            ignore_resolved(self.engine.store().append_update(from, &update).await)?;
         }
         Ok(())
     }
@@ -300,7 +300,7 @@ impl Writer {
         if self.engine.incident(id).await?.resolved_at.is_some() {
             return Ok(());
         }
-        self.engine.store.upsert_impacts(&mut rows).await?;
+        self.engine.store().upsert_impacts(&mut rows).await?;
         let follow_ups = rows.iter().filter(|r| r.follow_up).count();
         let update = NewUpdate {
             at,
@@ -312,7 +312,7 @@ impl Writer {
             messages: ByLocale::new(),
             trigger_key: None,
         };
-        ignore_resolved(self.engine.store.append_update(id, &update).await)?;
+        ignore_resolved(self.engine.store().append_update(id, &update).await)?;
         tracing::info!(incident = %id, customers = rows.len(), follow_ups, "detected incident resolved");
         Ok(())
     }

@@ -259,7 +259,7 @@ struct Server {
 impl Server {
     async fn start(engine: Arc<Engine>, source: &NatsSource, dir: &Path) -> Result<Server> {
         let token = amends_recovery::tokens::create(
-            engine.store.as_ref(),
+            engine.store().as_ref(),
             amends_recovery::tokens::Scope::Read,
             "bench",
             Timestamp::now(),
@@ -275,7 +275,7 @@ impl Server {
         let file = Arc::new(amends_channels::FileTransport::new(dir.join("detection-outbox.txt")));
         let lanes = vec![amends_sinks::deliver::Lane::new("email", file)];
         let dispatcher =
-            amends_sinks::deliver::Dispatcher::new(engine.store.clone(), engine.clock.clone(), lanes);
+            amends_sinks::deliver::Dispatcher::new(engine.store().clone(), engine.clock().clone(), lanes);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
@@ -342,7 +342,7 @@ impl Server {
         loop {
             let recorded: BTreeMap<String, bool> = self
                 .engine
-                .store
+                .store()
                 .incident_sources()
                 .await?
                 .into_iter()

@@ -174,7 +174,7 @@ async fn print_summary(
     let hub = book.topology.index_of(HUB).context("the demo hub exists")?;
     let affected = book.affected(&[hub]);
     let credits = engine
-        .store
+        .store()
         .credits(&CreditFilter { source_event: Some(id.into()), ..CreditFilter::default() })
         .await?;
     let total: i64 = credits.iter().map(|c| c.amount_minor).sum();
@@ -229,7 +229,7 @@ async fn print_summary(
         .map(|&c| &book.customers[c as usize])
         .find(|c| c.email.is_some() && c.locale.language() == "en")
         .context("an affected English-speaking customer with an email")?;
-    let notices = engine.store.notices_for_customer(&sample.id).await?;
+    let notices = engine.store().notices_for_customer(&sample.id).await?;
     println!();
     println!("=== Four notices as {} ({}, {}) read them ===", sample.name, sample.id, sample.zone.name);
     for kind in ["acknowledgement", "update", "restored", "credit"] {
@@ -271,7 +271,7 @@ impl Told {
         let mut told = Told::default();
         let mut filter = NoticeFilter { about: Some(incident.into()), limit: 10_000, ..Default::default() };
         loop {
-            let page = engine.store.notices(&filter).await?;
+            let page = engine.store().notices(&filter).await?;
             for n in &page {
                 *told.messages.entry(n.kind.clone()).or_default() += 1;
                 told.customers.entry(n.kind.clone()).or_default().insert(n.customer_id.clone());
@@ -311,7 +311,7 @@ impl Told {
 
 async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
     let engine = demo.engine_with(Arc::new(SystemClock)).await?;
-    let token = tokens::create(engine.store.as_ref(), Scope::Read, "demo", engine.clock.now()).await?;
+    let token = tokens::create(engine.store().as_ref(), Scope::Read, "demo", engine.clock().now()).await?;
     let dispatcher = demo.dispatcher(&engine).await?;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let listen = args.listen.clone();

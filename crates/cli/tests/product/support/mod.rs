@@ -151,7 +151,7 @@ fn dispatcher(engine: &Engine, dir: &Path) -> Dispatcher {
         Lane::new("email", Arc::new(FileTransport::new(dir.join("email.txt")))),
         Lane::new("sms", Arc::new(FileTransport::new(dir.join("sms.txt")))),
     ];
-    Dispatcher::new(engine.store.clone(), engine.clock.clone(), lanes)
+    Dispatcher::new(engine.store().clone(), engine.clock().clone(), lanes)
 }
 
 impl TestServer {
@@ -180,7 +180,7 @@ impl TestServer {
             Policy::builtin(),
             EngineConfig::default(),
         ));
-        let token = |scope| tokens::create(engine.store.as_ref(), scope, "http_api test", ts(START));
+        let token = |scope| tokens::create(engine.store().as_ref(), scope, "http_api test", ts(START));
         let admin = token(Scope::Admin).await.expect("an admin token");
         let operator = token(Scope::Operator).await.expect("an operator token");
         let read = token(Scope::Read).await.expect("a read token");
