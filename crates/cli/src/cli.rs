@@ -762,7 +762,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Incident(cmd) => incident(&engine, cmd, json).await,
         Command::Tick => {
             let report =
-                while_working("running the steps that are due", Some(&engine.progress()), engine.tick())
+                while_working("running the steps that are due", Some(engine.progress()), engine.tick())
                     .await?;
             print_report(&report, json, |r| summary_lines(r, "nothing was due"))
         }
@@ -774,8 +774,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             print_report(&report, json, |r| summary_lines(r, "nothing was due to send"))
         }
         Command::Credits(CreditsCommand::Export { format, incident, customer, output }) => {
-            let filter =
-                CreditFilter { customer_id: customer, source_event: incident, ..CreditFilter::default() };
+            let filter = CreditFilter {
+                customer_id: customer.map(Into::into),
+                source_event: incident,
+                ..CreditFilter::default()
+            };
             let mut out: Box<dyn Write> = match output {
                 Some(path) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
@@ -1021,7 +1024,7 @@ async fn case(engine: &Engine, command: CaseCommand, json: bool) -> Result<()> {
         CaseCommand::Show { case } => engine.case_view(&case).await?,
         CaseCommand::List { customer, owner, open } => {
             let filter = amends_store::CaseFilter {
-                customer_id: customer,
+                customer_id: customer.map(Into::into),
                 owner,
                 open_only: open,
                 limit: amends_recovery::cases::CASES_PAGE_MAX,
@@ -1137,7 +1140,7 @@ async fn appointment(engine: &Engine, command: AppointmentCommand, json: bool) -
         AppointmentCommand::Show { reference } => engine.appointment_view(&reference).await?,
         AppointmentCommand::List { customer, technician, status } => {
             let filter = amends_store::AppointmentFilter {
-                customer_id: customer,
+                customer_id: customer.map(Into::into),
                 technician_id: technician,
                 status,
                 after_reference: None,
@@ -1446,7 +1449,7 @@ async fn incident(engine: &Arc<Engine>, cmd: IncidentCommand, json: bool) -> Res
     };
     let untranslated = engine.untranslated(&changed).await?;
     warn_untranslated(&untranslated);
-    let tick = while_working("telling the customers", Some(&engine.progress()), engine.tick()).await?;
+    let tick = while_working("telling the customers", Some(engine.progress()), engine.tick()).await?;
     let report = serde_json::json!({ "incident": changed, "processed": tick, "untranslated": untranslated });
     print_report(&report, json, |r| {
         let mut lines = vec![incident_headline(&changed)];

@@ -331,7 +331,8 @@ pub fn parse_id(field: &'static str, s: &str) -> Result<String, FieldError> {
     Ok(s.to_string())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CustomerStatus {
     Active,
     Cancelled,

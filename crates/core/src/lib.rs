@@ -7,6 +7,7 @@
 //! - [`money`]: currencies, integer minor units, exact rounding.
 //! - [`interval`]: half-open time intervals, union and subtraction.
 //! - [`topology`]: the element tree, "at or below" as a pre-order range check.
+//! - [`id`]: typed ids (customer, incident, case), each the text it is stored as.
 //! - [`book`]: plans, elements and customers, parsed once and trusted after.
 //! - [`impact`]: who an incident affects.
 //! - [`cycle`]: billing cycles in the customer's time zone.
@@ -32,6 +33,7 @@ pub mod cldr;
 pub mod credit_words;
 pub mod cycle;
 pub mod field;
+pub mod id;
 pub mod impact;
 pub mod incident;
 pub mod interval;

@@ -228,7 +228,7 @@ impl Engine {
         };
         cancellation::cancel(rules, &request(1, CustomerStatus::Active))?;
         let build = |sequence: u64, row: &CustomerRow| {
-            let status = CustomerStatus::parse(&row.status).map_err(|e| e.to_string())?;
+            let status = row.status;
             let done = cancellation::cancel(rules, &request(sequence, status)).map_err(|e| e.to_string())?;
             cancellation_row(customer_id, channel, now, &done).map_err(|e| e.to_string())
         };
@@ -248,7 +248,7 @@ impl Engine {
     async fn cancel_visits(&self, customer_id: &str, effective_at: Timestamp) {
         use super::appointments::{APPOINTMENTS_PAGE_MAX, AppointmentAction};
         let filter = amends_store::AppointmentFilter {
-            customer_id: Some(customer_id.to_string()),
+            customer_id: Some(customer_id.into()),
             technician_id: None,
             status: Some("booked".into()),
             after_reference: None,
@@ -282,7 +282,7 @@ impl Engine {
         customer: &amends_core::book::Customer,
     ) -> Result<i64, AccountsError> {
         let today = now.to_zoned(customer.zone.tz.clone()).date().to_string();
-        let filter = CreditFilter { customer_id: Some(customer_id.to_string()), ..CreditFilter::default() };
+        let filter = CreditFilter { customer_id: Some(customer_id.into()), ..CreditFilter::default() };
         Ok(self
             .store
             .credits(&filter)
@@ -314,7 +314,7 @@ impl Engine {
         let steps: Vec<AuditStep> = serde_json::from_value(audit.clone()).unwrap_or_default();
         Ok(CancellationView {
             reference: row.reference.clone(),
-            customer_id: row.customer_id.clone(),
+            customer_id: row.customer_id.to_string(),
             requested_at: row.requested_at,
             effective_at: row.effective_at,
             reason: row.reason.clone(),
@@ -415,7 +415,7 @@ fn cancellation_row(
 ) -> Result<CancellationRow, serde_json::Error> {
     Ok(CancellationRow {
         reference: done.reference.clone(),
-        customer_id: customer_id.to_string(),
+        customer_id: customer_id.into(),
         requested_at: now,
         effective_at: done.bill.effective_at,
         channel: channel.as_str().to_string(),

@@ -289,13 +289,12 @@ pub fn appointment_of(row: &AppointmentRow) -> Result<Appointment, AppointmentsE
     let corrupt = |reason: String| {
         AppointmentsError::Engine(EngineError::Store(StoreError::Corrupt { table: "appointments", reason }))
     };
-    let status = AppointmentStatus::parse(&row.status)
-        .ok_or_else(|| corrupt(format!("{}: status {:?}", row.reference, row.status)))?;
+    let status = row.status;
     let window = Window::new(row.window_start, row.window_end)
         .map_err(|e| corrupt(format!("{}: {e}", row.reference)))?;
     Ok(Appointment {
         reference: row.reference.clone(),
-        customer_id: row.customer_id.clone(),
+        customer_id: row.customer_id.to_string(),
         technician_id: row.technician_id.clone(),
         window,
         status,
@@ -312,7 +311,7 @@ pub fn appointment_of(row: &AppointmentRow) -> Result<Appointment, AppointmentsE
 /// `row` with the state of `a` (the owner, check and version kept).
 fn with_state(row: &AppointmentRow, a: &Appointment) -> AppointmentRow {
     AppointmentRow {
-        status: a.status.as_str().to_string(),
+        status: a.status,
         arrived_at: a.arrived_at,
         completed_at: a.completed_at,
         cancelled_at: a.cancelled_at,
@@ -325,12 +324,12 @@ fn with_state(row: &AppointmentRow, a: &Appointment) -> AppointmentRow {
 fn new_row(a: &Appointment, owner: &str) -> AppointmentRow {
     let blank = AppointmentRow {
         reference: a.reference.clone(),
-        customer_id: a.customer_id.clone(),
+        customer_id: a.customer_id.clone().into(),
         technician_id: a.technician_id.clone(),
         owner: owner.to_string(),
         window_start: a.window.start(),
         window_end: a.window.end(),
-        status: String::new(),
+        status: a.status,
         booked_at: a.booked_at,
         arrived_at: None,
         completed_at: None,

@@ -102,7 +102,7 @@ impl Engine {
         for row in rows {
             match Preferences::from_json(&row.doc) {
                 Ok(prefs) => {
-                    map.insert(row.customer_id, prefs);
+                    map.insert(row.customer_id.to_string(), prefs);
                 }
                 Err(error) => {
                     tracing::error!(customer = %row.customer_id, %error, "stored preferences unreadable; using defaults")
@@ -148,7 +148,7 @@ impl Engine {
         let Some((mut prefs, _)) = self.customer_preferences(customer_id).await? else { return Ok(None) };
         prefs.apply(change);
         let doc = serde_json::to_string(&prefs).map_err(|e| EngineError::Invalid(vec![e.to_string()]))?;
-        let row = PreferencesRow { customer_id: customer_id.to_owned(), doc, updated_at: self.clock.now() };
+        let row = PreferencesRow { customer_id: customer_id.into(), doc, updated_at: self.clock.now() };
         self.store.put_preferences(&row).await?;
         Ok(Some((prefs, row)))
     }

@@ -54,7 +54,7 @@ impl LoadedBook {
         customers.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
         for row in customers {
             let dangling = |what, id: &str| BookError::Dangling {
-                customer: row.customer_id.clone(),
+                customer: row.customer_id.to_string(),
                 what,
                 id: id.to_string(),
             };
@@ -173,7 +173,7 @@ fn customer_from_row(row: CustomerRow, zone: &Zone) -> Result<Customer, BookErro
         billing_day: u8::try_from(row.billing_day).map_err(|_| {
             err(FieldError::new("billing_day", &row.billing_day.to_string(), "is out of range"))
         })?,
-        status: CustomerStatus::parse(&row.status).map_err(err)?,
+        status: row.status,
         segment: Segment::parse(&row.segment).map_err(err)?,
         jurisdiction: row.jurisdiction.as_deref().map(Jurisdiction::parse).transpose().map_err(err)?,
         attributes: match row.attributes.as_deref() {
@@ -188,13 +188,13 @@ fn customer_from_row(row: CustomerRow, zone: &Zone) -> Result<Customer, BookErro
         element_id: row.element_id,
         device_id: row.device_id,
         active_since: row.active_since,
-        id,
+        id: id.to_string(),
     })
 }
 
 pub fn customer_to_row(c: &Customer) -> CustomerRow {
     CustomerRow {
-        customer_id: c.id.clone(),
+        customer_id: c.id.clone().into(),
         name: c.name.clone(),
         email: c.email.as_ref().map(|e| e.as_str().to_string()),
         phone: c.phone.as_ref().map(|p| p.as_str().to_string()),
@@ -205,7 +205,7 @@ pub fn customer_to_row(c: &Customer) -> CustomerRow {
         device_id: c.device_id.clone(),
         billing_day: i16::from(c.billing_day),
         active_since: c.active_since,
-        status: c.status.as_str().to_string(),
+        status: c.status,
         segment: c.segment.as_str().to_string(),
         jurisdiction: c.jurisdiction.map(|j| j.as_str().to_string()),
         attributes: c.attributes.as_ref().map(|a| serde_json::to_string(&**a).expect("scalars serialize")),
@@ -230,7 +230,7 @@ mod tests {
             device_id: None,
             billing_day: 1,
             active_since: Timestamp::UNIX_EPOCH,
-            status: "active".into(),
+            status: CustomerStatus::Active,
             segment: segment.into(),
             jurisdiction: jurisdiction.map(Into::into),
             attributes: None,

@@ -803,9 +803,9 @@ impl Engine {
             let owner = &agents[spread(&impact.customer_id, agents.len())];
             let earliest = now - SignedDuration::from_hours(24 * FIRST_CONTACT_LOOKBACK_DAYS_MAX);
             let open = OpenCase {
-                customer_id: impact.customer_id.clone(),
+                customer_id: impact.customer_id.to_string(),
                 owner: Actor::new(owner.agent_id.clone(), Role::Agent),
-                source: CaseSource::Incident { incident_id: incident.incident_id.clone() },
+                source: CaseSource::Incident { incident_id: incident.incident_id.to_string() },
                 fault: Fault::Company,
                 summary: format!("Still offline after {} was resolved", incident.incident_id),
                 first_contact_at: impact.affected_at.clamp(earliest, now),
@@ -822,7 +822,7 @@ impl Engine {
             // What the customer was credited for the outage is the case's compensation.
             let filter = CreditFilter {
                 customer_id: Some(impact.customer_id.clone()),
-                source_event: Some(incident.incident_id.clone()),
+                source_event: Some(incident.incident_id.to_string()),
                 ..CreditFilter::default()
             };
             let credits = self.store.credits(&filter).await?;
@@ -909,8 +909,8 @@ impl Engine {
         customer_credits.sort_by_key(|c| std::cmp::Reverse(c.created_at));
         customer_credits.truncate(CUSTOMER_HISTORY_MAX);
         Ok(CaseView {
-            case_id: row.case_id,
-            customer_id: row.customer_id,
+            case_id: row.case_id.to_string(),
+            customer_id: row.customer_id.to_string(),
             owner: case.owner().to_string(),
             status: case.status().as_str().to_string(),
             source: case.source().clone(),
@@ -953,7 +953,7 @@ impl Engine {
             }
             match page.last() {
                 Some(last) if page.len() as u32 == filter.limit => {
-                    filter.after_id = Some(last.case_id.clone())
+                    filter.after_id = Some(last.case_id.to_string())
                 }
                 _ => return Ok(report),
             }
@@ -1008,7 +1008,7 @@ impl Engine {
             .map(|(i, e)| event_row(&row.case_id, row.version + i as i64, e))
             .collect::<Result<Vec<_>, _>>()?;
         let updated = case_row(
-            row.case_id.clone(),
+            row.case_id.to_string(),
             &case,
             row.source_key.clone(),
             now,
@@ -1060,7 +1060,7 @@ impl Engine {
             json!([{ "rule": GOODWILL_POLICY, "amount_minor": amount_minor, "by": event.by, "note": note }]);
         Ok(Some(CreditRow {
             key: format!("{}/{case_id}/{GOODWILL_POLICY}/{seq}", customer.id),
-            customer_id: customer.id.clone(),
+            customer_id: customer.id.clone().into(),
             source_event: case_id.to_string(),
             policy_id: GOODWILL_POLICY.into(),
             policy_version: seq,
@@ -1163,10 +1163,10 @@ fn case_row(
         CaseSource::Appointment { appointment_id } => ("appointment", Some(appointment_id.clone())),
     };
     CaseRow {
-        case_id,
-        customer_id: case.customer_id().to_string(),
+        case_id: case_id.into(),
+        customer_id: case.customer_id().into(),
         owner: case.owner().to_string(),
-        status: case.status().as_str().to_string(),
+        status: case.status(),
         source: source.into(),
         source_id,
         source_key,
@@ -1184,7 +1184,7 @@ fn event_row(case_id: &str, seq: i64, event: &CaseEvent) -> Result<CaseEventRow,
     let doc = serde_json::to_string(event)
         .map_err(|e| CasesError::Engine(EngineError::Invalid(vec![e.to_string()])))?;
     Ok(CaseEventRow {
-        case_id: case_id.to_string(),
+        case_id: case_id.into(),
         seq,
         at: event.at,
         by: event.by.clone(),

@@ -7,6 +7,7 @@
 use super::cases::CasesError;
 use super::{Engine, EngineError};
 use amends_core::case::Actor;
+use amends_core::incident::IncidentState;
 use amends_core::incident::{UpdateKind, for_locale};
 use amends_core::notice::format_local;
 use amends_store::{ContactRow, IncidentRow, NoticeRow};
@@ -32,7 +33,7 @@ pub struct ContactAnswer {
 #[derive(Debug, Clone, Serialize)]
 pub struct IncidentBrief {
     pub incident_id: String,
-    pub state: String,
+    pub state: IncidentState,
     /// In the customer's language where the operator gave one.
     pub cause: String,
     pub etr: Option<Timestamp>,
@@ -81,11 +82,12 @@ impl Engine {
             None => Vec::new(),
         };
         let about = incident.as_ref().map(|i| &i.incident_id);
-        let notices: Vec<&NoticeRow> = notices.iter().filter(|n| Some(&n.about) == about).collect();
+        let notices: Vec<&NoticeRow> =
+            notices.iter().filter(|n| about.is_some_and(|a| n.about == a.as_str())).collect();
         let told_before = notices.iter().any(|n| n.sent_at.is_some_and(|t| t <= now));
         let row = ContactRow {
             contact_id: 0,
-            customer_id: customer_id.to_string(),
+            customer_id: customer_id.into(),
             at: now,
             channel: channel.trim().to_string(),
             summary: summary.to_string(),
@@ -102,7 +104,7 @@ impl Engine {
                 cause: for_locale(&i.causes, &customer.locale).unwrap_or(&i.cause).to_string(),
                 etr_local: local(i.etr),
                 next_update_by_local: local(i.next_update_by),
-                incident_id: i.incident_id,
+                incident_id: i.incident_id.to_string(),
                 state: i.state,
                 etr: i.etr,
             }),
@@ -218,7 +220,7 @@ impl Engine {
                 told_before,
                 told_before_per_mille: (total > 0).then(|| told_before * 1000 / total),
             },
-            incident_id: incident.incident_id,
+            incident_id: incident.incident_id.to_string(),
             started_at: incident.started_at,
             resolved_at: incident.resolved_at,
         })

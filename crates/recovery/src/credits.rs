@@ -15,6 +15,7 @@ use crate::book::LoadedBook;
 use amends_core::book::Locale;
 use amends_core::credit_words::{CreditedLine, customer_explanation};
 use amends_core::cycle::cycle_containing;
+use amends_core::id::IncidentId;
 use amends_core::interval::Interval;
 pub use amends_core::marginal::{PricedCredit, marginal, price};
 use amends_core::money::{Money, format_minor};
@@ -279,7 +280,7 @@ impl Engine {
             }
             rows.push(CreditRow {
                 key: format!("{}/{source}/{}/{}", c.id, policy.id, policy.version),
-                customer_id: c.id.clone(),
+                customer_id: c.id.clone().into(),
                 source_event: source.to_string(),
                 policy_id: policy.id.clone(),
                 policy_version: i64::from(policy.version),
@@ -337,9 +338,9 @@ pub(crate) fn credit_notice_fields(
 /// thousands of detected incidents: a look-up per incident must not read them all).
 struct Origins {
     /// Merged into another: its customers and downtime are that one's.
-    merged: std::collections::HashSet<String>,
+    merged: std::collections::HashSet<IncidentId>,
     /// Opened by detection and not merged: each customer's downtime is their own.
-    detected: std::collections::HashSet<String>,
+    detected: std::collections::HashSet<IncidentId>,
 }
 
 impl Origins {
@@ -544,7 +545,7 @@ impl Engine {
                 .iter()
                 .map(|&c| ImpactRow {
                     incident_id: incident.incident_id.clone(),
-                    customer_id: book.customers[c as usize].id.to_string(),
+                    customer_id: book.customers[c as usize].id.as_str().into(),
                     presumed: true,
                     affected_at: outage.start(),
                     back_at: Some(outage.end()),
@@ -625,8 +626,8 @@ impl Engine {
         let credit = &c.credit;
         CreditRow {
             key: credit_key(&customer.id, &incident.incident_id, policy),
-            customer_id: customer.id.clone(),
-            source_event: incident.incident_id.clone(),
+            customer_id: customer.id.clone().into(),
+            source_event: incident.incident_id.to_string(),
             policy_id: policy.id.clone(),
             policy_version: i64::from(policy.version),
             amount_minor: credit.amount_minor,

@@ -12,6 +12,7 @@
 use super::fanout::{Batch, Instants};
 use super::{Engine, EngineError, FanoutReport};
 use crate::book::LoadedBook;
+use amends_core::id::CustomerId;
 use amends_core::incident::{ByLocale, UpdateKind};
 use amends_core::notice::{NoticeKind, format_local};
 use amends_store::{ImpactRow, IncidentRow, IncidentSource, StageRaise, UpdateRow, notified};
@@ -92,7 +93,7 @@ impl Engine {
         incident: &IncidentRow,
         impacts: &[ImpactRow],
         timeline: &[UpdateRow],
-    ) -> Result<(FanoutReport, HashSet<String>), EngineError> {
+    ) -> Result<(FanoutReport, HashSet<CustomerId>), EngineError> {
         self.notify_impacts_of(book, vec![(incident.clone(), timeline.to_vec(), impacts.to_vec())]).await
     }
 
@@ -104,7 +105,7 @@ impl Engine {
         &self,
         book: &Arc<LoadedBook>,
         incidents: Vec<(IncidentRow, Vec<UpdateRow>, Vec<ImpactRow>)>,
-    ) -> Result<(FanoutReport, HashSet<String>), EngineError> {
+    ) -> Result<(FanoutReport, HashSet<CustomerId>), EngineError> {
         let mut report = FanoutReport::default();
         let mut acknowledged = HashSet::new();
         let mut notices = Vec::new();
@@ -261,7 +262,7 @@ impl Engine {
             let update = amends_store::NewUpdate {
                 at: now,
                 kind: UpdateKind::Declared.as_str().into(),
-                state: amends_core::incident::IncidentState::Acknowledged.as_str().into(),
+                state: amends_core::incident::IncidentState::Acknowledged,
                 etr: current.etr,
                 next_update_by: Some(crate::clock::after(now, self.config.follow_up)),
                 message: message.into(),

@@ -172,7 +172,7 @@ impl Engine {
                 update_kind: update.kind.clone(),
                 message: update.message.clone(),
                 messages: update.messages.clone(),
-                state: update.state.clone(),
+                state: update.state.as_str().into(),
                 etr_changed: previous.is_some_and(|p| p.etr != update.etr),
                 last_update,
                 ..self.incident_context(incident)
@@ -195,10 +195,10 @@ impl Engine {
     pub(crate) fn incident_context(&self, incident: &IncidentRow) -> NoticeContext {
         NoticeContext {
             provider_name: self.config.provider_name.clone(),
-            incident_id: incident.incident_id.clone(),
+            incident_id: incident.incident_id.to_string(),
             cause: incident.cause.clone(),
             causes: incident.causes.clone(),
-            state: incident.state.clone(),
+            state: incident.state.as_str().into(),
             status_url: format!("{}/{}", self.config.status_url.trim_end_matches('/'), incident.incident_id),
             ..NoticeContext::default()
         }
@@ -464,7 +464,7 @@ fn queued(
 ) -> NoticeRow {
     NoticeRow {
         key: notice_key(&customer.id, &batch.incident_id, batch.kind, batch.seq, channel.as_str()),
-        customer_id: customer.id.clone(),
+        customer_id: customer.id.clone().into(),
         about: batch.incident_id.clone(),
         kind: batch.kind.as_str().into(),
         seq: batch.seq,

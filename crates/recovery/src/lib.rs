@@ -294,11 +294,11 @@ impl Engine {
         elements.sort();
         elements.dedup();
         let row = IncidentRow {
-            incident_id: String::new(),
+            incident_id: Default::default(),
             element_ids: elements,
             cause: d.cause.trim().to_string(),
             causes: incident::split(&d.translations, |t| &t.cause),
-            state: d.state.as_str().into(),
+            state: d.state,
             etr: d.etr,
             next_update_by: Some(d.next_update_by),
             // The outage began when service was lost, which may be before the declaration.
@@ -311,7 +311,7 @@ impl Engine {
         let declared = NewUpdate {
             at: now,
             kind: UpdateKind::Declared.as_str().into(),
-            state: d.state.as_str().into(),
+            state: d.state,
             etr: d.etr,
             next_update_by: Some(d.next_update_by),
             message: d.message.trim().to_string(),
@@ -363,13 +363,13 @@ impl Engine {
     pub async fn update(&self, id: &str, req: UpdateRequest) -> Result<IncidentRow, EngineError> {
         let now = self.clock.now();
         let current = self.incident(id).await?;
-        let state = parse_state(&current)?;
+        let state = current.state;
         checked(id, check_update(now, state, &req))?;
         let still_ahead = |t: Option<jiff::Timestamp>| t.filter(|t| *t > now);
         let update = NewUpdate {
             at: now,
             kind: UpdateKind::Update.as_str().into(),
-            state: req.state.unwrap_or(state).as_str().into(),
+            state: req.state.unwrap_or(state),
             etr: req.etr.or(still_ahead(current.etr)),
             next_update_by: req
                 .next_update_by
@@ -414,11 +414,11 @@ impl Engine {
     ) -> Result<IncidentRow, EngineError> {
         let current = self.incident(id).await?;
         let back = back.min(self.clock.now()).max(current.started_at);
-        checked(id, check_resolution(parse_state(&current)?, message, translations))?;
+        checked(id, check_resolution(current.state, message, translations))?;
         let update = NewUpdate {
             at: back,
             kind: UpdateKind::Resolved.as_str().into(),
-            state: IncidentState::Resolved.as_str().into(),
+            state: IncidentState::Resolved,
             etr: None,
             next_update_by: None,
             message: message.trim().to_string(),
@@ -441,7 +441,7 @@ impl Engine {
         let now = self.clock.now();
         let mut posted = 0;
         for incident in self.store.incidents(true).await? {
-            let state = parse_state(&incident)?;
+            let state = incident.state;
             let timeline = self.store.updates(&incident.incident_id).await?;
             if !released(&timeline) {
                 // A detection held for an operator: when the window lapses, customers are
@@ -471,7 +471,7 @@ impl Engine {
             let update = NewUpdate {
                 at: now,
                 kind: due.kind.as_str().into(),
-                state: state.as_str().into(),
+                state,
                 etr: due.etr,
                 next_update_by: due.next_update_by,
                 message: String::new(),
@@ -511,15 +511,6 @@ impl Engine {
             cancellations_confirmed,
         })
     }
-}
-
-fn parse_state(incident: &IncidentRow) -> Result<IncidentState, EngineError> {
-    IncidentState::parse(&incident.state).ok_or_else(|| {
-        EngineError::Store(StoreError::Corrupt {
-            table: "incidents",
-            reason: format!("{} has unknown state {:?}", incident.incident_id, incident.state),
-        })
-    })
 }
 
 fn join(e: tokio::task::JoinError) -> EngineError {

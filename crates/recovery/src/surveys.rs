@@ -159,7 +159,7 @@ impl Engine {
         for case in self.store.cases_fixed_unsurveyed(fixed_by, STEP_PAGE).await? {
             let subject = case_subject(&case);
             let Some(fixed_at) = case.fixed_at else { continue };
-            match self.decide(&d, subject, fixed_at, case.status == "open").await {
+            match self.decide(&d, subject, fixed_at, case.status == amends_core::case::Status::Open).await {
                 Ok(_) => report.decided += 1,
                 Err(e) => {
                     tracing::error!(case = %case.case_id, error = %e, "survey decision failed; retrying next pass")
@@ -168,7 +168,10 @@ impl Engine {
         }
         for recovered in self.store.recovered_unsurveyed(fixed_by, STEP_PAGE).await? {
             let RecoveredRow { incident_id, customer_id, resolved_at } = recovered;
-            let subject = Subject { customer_id, kind: SubjectKind::Incident { incident_id } };
+            let subject = Subject {
+                customer_id: customer_id.to_string(),
+                kind: SubjectKind::Incident { incident_id: incident_id.to_string() },
+            };
             let customer = subject.customer_id.clone();
             match self.decide(&d, subject, resolved_at, false).await {
                 Ok(_) => report.decided += 1,
@@ -221,7 +224,7 @@ impl Engine {
 
     async fn had_a_problem(&self, customer_id: &str, since: Timestamp) -> Result<bool, EngineError> {
         let filter = amends_store::CaseFilter {
-            customer_id: Some(customer_id.to_string()),
+            customer_id: Some(customer_id.into()),
             limit: 1_000,
             ..amends_store::CaseFilter::default()
         };
@@ -269,10 +272,10 @@ impl Engine {
         };
         let row = SurveyDecisionRow {
             subject_key,
-            customer_id: subject.customer_id.clone(),
+            customer_id: subject.customer_id.clone().into(),
             subject: serde_json::to_string(&subject).unwrap_or_default(),
-            case_id,
-            incident_id,
+            case_id: case_id.map(Into::into),
+            incident_id: incident_id.map(Into::into),
             decision: name.into(),
             reason,
             decided_at: now,
@@ -298,7 +301,7 @@ impl Engine {
             let Some(index) = book.customer_index(&row.customer_id) else { continue };
             let customer = &book.customers[index as usize];
             let claim = OptOutClaim {
-                customer_id: row.customer_id.clone(),
+                customer_id: row.customer_id.to_string(),
                 topic: Some(id.clone()),
                 channel: None,
                 expires_at,
@@ -309,7 +312,7 @@ impl Engine {
                 .map_err(|e| EngineError::Invalid(vec![e.to_string()]))?;
             let base = amends_core::notice::NoticeContext {
                 provider_name: self.config.provider_name.clone(),
-                case_id: row.case_id.clone().unwrap_or_default(),
+                case_id: row.case_id.clone().unwrap_or_default().to_string(),
                 survey_url: Some(format!("{}/v1/surveys/answer?token={token}", self.config.public_url)),
                 survey_expires: Some(amends_core::notice::format_local(
                     expires_at,
@@ -436,8 +439,8 @@ impl Engine {
 fn case_subject(case: &CaseRow) -> Subject {
     let incident_id = (case.source == "incident").then(|| case.source_id.clone()).flatten();
     Subject {
-        customer_id: case.customer_id.clone(),
-        kind: SubjectKind::Case { case_id: case.case_id.clone(), owner: case.owner.clone(), incident_id },
+        customer_id: case.customer_id.to_string(),
+        kind: SubjectKind::Case { case_id: case.case_id.to_string(), owner: case.owner.clone(), incident_id },
     }
 }
 

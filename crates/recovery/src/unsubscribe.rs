@@ -64,7 +64,7 @@ pub fn links(key: OptOutKey, public_url: &str) -> UnsubscribeLink {
             return None;
         }
         let claim = OptOutClaim {
-            customer_id: notice.customer_id.clone(),
+            customer_id: notice.customer_id.to_string(),
             topic: Some(notice.kind.clone()),
             channel: Some(notice.channel.as_str().into()),
             expires_at: now.checked_add(LINK_LIFETIME).unwrap_or(Timestamp::MAX),
@@ -127,6 +127,8 @@ pub async fn unsubscribe(
     }
     let doc = serde_json::to_string(&prefs)
         .map_err(|e| amends_store::StoreError::Corrupt { table: "preferences", reason: e.to_string() })?;
-    store.put_preferences(&PreferencesRow { customer_id: claim.customer_id, doc, updated_at: now }).await?;
+    store
+        .put_preferences(&PreferencesRow { customer_id: claim.customer_id.into(), doc, updated_at: now })
+        .await?;
     Ok(Unsubscribed { topics, channels })
 }

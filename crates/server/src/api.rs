@@ -336,7 +336,7 @@ pub async fn customer_credits(
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     ensure_customer(&state, &id).await?;
-    let filter = CreditFilter { customer_id: Some(id), ..CreditFilter::default() };
+    let filter = CreditFilter { customer_id: Some(id.into()), ..CreditFilter::default() };
     credits_matching(&state, filter).await
 }
 
@@ -374,7 +374,7 @@ pub async fn list_credits(
     QueryParams(query): QueryParams<CreditQuery>,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     let filter = CreditFilter {
-        customer_id: query.customer,
+        customer_id: query.customer.map(Into::into),
         source_event: query.incident,
         after_key: query.after,
         limit: Some(page_limit(query.limit, CREDITS_PAGE_DEFAULT, CREDITS_PAGE_MAX)?),

@@ -86,7 +86,7 @@ pub async fn list(
         return Err(ApiError::invalid(message.clone(), vec![message]));
     }
     let filter = AppointmentFilter {
-        customer_id: q.customer,
+        customer_id: q.customer.map(Into::into),
         technician_id: q.technician,
         status: q.status,
         after_reference: q.after,
@@ -113,12 +113,12 @@ pub struct AppointmentSummary {
 fn summary(a: AppointmentRow) -> AppointmentSummary {
     AppointmentSummary {
         reference: a.reference,
-        customer_id: a.customer_id,
+        customer_id: a.customer_id.to_string(),
         technician_id: a.technician_id,
         owner: a.owner,
         window_start: a.window_start,
         window_end: a.window_end,
-        status: a.status,
+        status: a.status.as_str().into(),
     }
 }
 

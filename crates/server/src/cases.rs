@@ -176,7 +176,7 @@ pub async fn list_cases(
         return Err(ApiError::invalid(message.clone(), vec![message]));
     }
     let filter = CaseFilter {
-        customer_id: q.customer,
+        customer_id: q.customer.map(Into::into),
         owner: q.owner.map(|o| if o == "me" { actor.id.clone() } else { o }),
         status: q.status,
         open_only: q.open,
@@ -208,10 +208,10 @@ pub struct CaseSummary {
 
 fn summary(c: CaseRow) -> CaseSummary {
     CaseSummary {
-        case_id: c.case_id,
-        customer_id: c.customer_id,
+        case_id: c.case_id.to_string(),
+        customer_id: c.customer_id.to_string(),
         owner: c.owner,
-        status: c.status,
+        status: c.status.as_str().into(),
         source: c.source,
         source_id: c.source_id,
         first_contact_at: c.first_contact_at,

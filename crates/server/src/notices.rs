@@ -97,7 +97,7 @@ pub async fn list_notices(
         return Err(ApiError::invalid(problem.clone(), vec![problem]));
     }
     let filter = NoticeFilter {
-        customer_id: q.customer,
+        customer_id: q.customer.map(Into::into),
         about: q.incident,
         status: q.status,
         after_key: q.after,

@@ -16,7 +16,7 @@
 use super::AppState;
 use super::pages;
 use amends_core::book::Locale;
-use amends_core::incident::{ByLocale, for_locale};
+use amends_core::incident::{ByLocale, IncidentState, for_locale};
 use amends_store::{IncidentRow, UpdateRow};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -53,7 +53,8 @@ pub struct IncidentStatus {
     pub id: String,
     pub areas: Vec<Area>,
     /// `detected`, `acknowledged`, `identified`, `monitoring` or `resolved`.
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: IncidentState,
     pub cause: String,
     /// The cause in other languages (locale tag -> text).
     #[schema(value_type = std::collections::BTreeMap<String, String>)]
@@ -82,7 +83,8 @@ pub struct TimelineEntry {
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     pub kind: String,
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: IncidentState,
     pub message: String,
     #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub messages: ByLocale,
@@ -195,9 +197,9 @@ async fn build(state: &AppState) -> Result<Snapshot, super::error::ApiError> {
             })
             .collect();
         Ok(IncidentStatus {
-            id: row.incident_id.clone(),
+            id: row.incident_id.to_string(),
             areas,
-            state: row.state.clone(),
+            state: row.state,
             cause: row.cause.clone(),
             causes: row.causes.clone(),
             started_at: row.started_at,
@@ -242,7 +244,7 @@ fn timeline(updates: &[UpdateRow]) -> Vec<TimelineEntry> {
         .map(|u| TimelineEntry {
             at: u.at,
             kind: u.kind.clone(),
-            state: u.state.clone(),
+            state: u.state,
             message: u.message.clone(),
             messages: u.messages.clone(),
             etr: u.etr,
@@ -364,7 +366,7 @@ fn page(published: &Published, only: Option<&str>, reader: &Reader, headers: &He
         minijinja::context! {
             id => i.id.clone(),
             areas => i.areas.iter().map(|a| format!("{} ({})", a.name, a.kind)).collect::<Vec<_>>(),
-            state => state_word(lang, &i.state),
+            state => state_word(lang, i.state),
             cause => for_locale(&i.causes, &locale).unwrap_or(&i.cause),
             started_at => write(i.started_at),
             etr => i.etr.map(write),
@@ -373,7 +375,7 @@ fn page(published: &Published, only: Option<&str>, reader: &Reader, headers: &He
             customers => count_words(lang, i.customers_affected),
             timeline => i.timeline.iter().map(|u| minijinja::context! {
                 at => write(u.at),
-                state => state_word(lang, &u.state),
+                state => state_word(lang, u.state),
                 message => for_locale(&u.messages, &locale).unwrap_or(&u.message),
                 etr => u.etr.map(write),
             }).collect::<Vec<_>>(),
@@ -499,24 +501,26 @@ fn words(lang: &str) -> minijinja::Value {
     }
 }
 
-fn state_word(lang: &str, state: &str) -> &'static str {
+/// An incident's state in the reader's language; a new state fails to compile until it has
+/// its words.
+fn state_word(lang: &str, state: IncidentState) -> &'static str {
+    use IncidentState::*;
     match (lang, state) {
-        ("es", "detected") => "Detectada",
-        ("es", "acknowledged") => "Confirmada",
-        ("es", "identified") => "Causa identificada",
-        ("es", "monitoring") => "En observación",
-        ("es", "resolved") => "Resuelta",
-        ("fr", "detected") => "Détectée",
-        ("fr", "acknowledged") => "Confirmée",
-        ("fr", "identified") => "Cause identifiée",
-        ("fr", "monitoring") => "Sous surveillance",
-        ("fr", "resolved") => "Résolue",
-        (_, "detected") => "Detected",
-        (_, "acknowledged") => "Acknowledged",
-        (_, "identified") => "Cause identified",
-        (_, "monitoring") => "Monitoring",
-        (_, "resolved") => "Resolved",
-        _ => "",
+        ("es", Detected) => "Detectada",
+        ("es", Acknowledged) => "Confirmada",
+        ("es", Identified) => "Causa identificada",
+        ("es", Monitoring) => "En observación",
+        ("es", Resolved) => "Resuelta",
+        ("fr", Detected) => "Détectée",
+        ("fr", Acknowledged) => "Confirmée",
+        ("fr", Identified) => "Cause identifiée",
+        ("fr", Monitoring) => "Sous surveillance",
+        ("fr", Resolved) => "Résolue",
+        (_, Detected) => "Detected",
+        (_, Acknowledged) => "Acknowledged",
+        (_, Identified) => "Cause identified",
+        (_, Monitoring) => "Monitoring",
+        (_, Resolved) => "Resolved",
     }
 }
 

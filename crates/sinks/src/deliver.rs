@@ -301,7 +301,9 @@ impl Dispatcher {
         };
         // A missed visit's apology carries the file only when the visit was cancelled:
         // a no-show's event is past and nothing in a calendar needs changing.
-        if n.kind == "appointment_missed" && row.status != "cancelled_by_provider" {
+        if n.kind == "appointment_missed"
+            && row.status != amends_core::appointment::AppointmentStatus::CancelledByProvider
+        {
             return Vec::new();
         }
         amends_recovery::appointments::calendar_file(
@@ -326,7 +328,7 @@ impl Dispatcher {
             recipient: n.recipient.clone(),
             subject: n.subject.clone(),
             body: n.body.clone(),
-            customer_id: n.customer_id.clone(),
+            customer_id: n.customer_id.to_string(),
             incident_id: n.about.clone(),
             kind: n.kind.clone(),
             locale: n.locale.clone(),

@@ -26,6 +26,7 @@
 //!
 //! User documentation: `docs/alerts.md`.
 
+use amends_core::id::IncidentId;
 use amends_core::incident::{ByLocale, IncidentState, LOOKBACK_DAYS_MAX, MESSAGE_BYTES_MAX, UpdateKind};
 use amends_core::topology::Topology;
 use amends_recovery::book::LoadedBook;
@@ -329,14 +330,14 @@ pub fn opening(
         return Err(format!("startsAt: {started} is more than {LOOKBACK_DAYS_MAX} days before now ({now})"));
     }
     let (cause, message) = texts(alert);
-    let state = IncidentState::Acknowledged.as_str();
+    let state = IncidentState::Acknowledged;
     let next_update_by = Some(after(now, follow_up));
     let row = IncidentRow {
-        incident_id: String::new(),
+        incident_id: Default::default(),
         element_ids: vec![element.to_string()],
         cause: cause.clone(),
         causes: ByLocale::new(),
-        state: state.into(),
+        state,
         etr: None,
         next_update_by,
         // A clock running ahead of ours must not start an outage in the future.
@@ -348,7 +349,7 @@ pub fn opening(
     let declared = NewUpdate {
         at: now,
         kind: UpdateKind::Declared.as_str().into(),
-        state: state.into(),
+        state,
         etr: None,
         next_update_by,
         messages: ByLocale::new(),
@@ -384,7 +385,7 @@ pub fn revision(
     Some(NewUpdate {
         at: now,
         kind: UpdateKind::Update.as_str().into(),
-        state: incident.state.clone(),
+        state: incident.state,
         etr: ahead(incident.etr),
         next_update_by: ahead(incident.next_update_by).or(Some(after(now, follow_up))),
         message: text,
@@ -448,9 +449,9 @@ struct Receiver<'a> {
     book: Arc<LoadedBook>,
     now: Timestamp,
     /// Fingerprint → (occurrence, incident id) of the latest incident it opened or joined.
-    latest: HashMap<String, (u32, String)>,
+    latest: HashMap<String, (u32, IncidentId)>,
     /// Incident id → the key of the alert that opened it (it speaks for the incident).
-    opener: HashMap<String, String>,
+    opener: HashMap<IncidentId, String>,
     /// Open incidents of this receiver, which a new alert about the same place joins.
     open: Vec<IncidentRow>,
 }
@@ -458,7 +459,7 @@ struct Receiver<'a> {
 impl<'a> Receiver<'a> {
     async fn new(engine: &'a Engine, settings: &'a AlertSettings) -> Result<Self, EngineError> {
         let book = engine.book().await?;
-        let mut latest: HashMap<String, (u32, String)> = HashMap::new();
+        let mut latest: HashMap<String, (u32, IncidentId)> = HashMap::new();
         let mut opener = HashMap::new();
         let sources = engine.store().incident_sources().await?;
         let joined = engine.store().incident_alerts().await?;
@@ -554,9 +555,9 @@ impl<'a> Receiver<'a> {
         }
         let (id, created) = self.engine.store().insert_sourced_incident(&key, &row, &declared).await?;
         self.engine.store().join_alert(&key, &id).await?;
-        self.latest.insert(fingerprint.to_string(), (n, id.clone()));
+        self.latest.insert(fingerprint.to_string(), (n, id.clone().into()));
         if created {
-            self.opener.insert(id.clone(), key.clone());
+            self.opener.insert(id.clone().into(), key.clone());
             self.open.push(self.engine.incident(&id).await?);
         }
         if !created {
@@ -839,7 +840,7 @@ mod tests {
             element_ids: vec!["hub1".into()],
             cause: "Fibre cut near Hub 1".into(),
             causes: ByLocale::new(),
-            state: if resolved_at.is_some() { "resolved" } else { "acknowledged" }.into(),
+            state: if resolved_at.is_some() { IncidentState::Resolved } else { IncidentState::Acknowledged },
             etr: None,
             next_update_by: Some(ts("2026-11-23T13:00:00Z")),
             started_at: ts(started_at),
@@ -855,7 +856,7 @@ mod tests {
             seq,
             at: update.at,
             kind: update.kind.clone(),
-            state: update.state.clone(),
+            state: update.state,
             etr: update.etr,
             next_update_by: update.next_update_by,
             message: update.message.clone(),

@@ -15,7 +15,10 @@ use crate::{
     IncidentRow, IncidentSource, JourneySteps, NoticeRow, NoticeStatus, PlanRow, Result, SignupRow,
     StageRaise, StoreError, SurveyDecisionRow, TokenRow, UpdateRow,
 };
-use amends_core::incident::ByLocale;
+use amends_core::appointment::AppointmentStatus;
+use amends_core::book::CustomerStatus;
+use amends_core::case::Status as CaseStatus;
+use amends_core::incident::{ByLocale, IncidentState};
 use amends_core::preferences::Channel;
 
 /// Column lists, shared by both backends so their SQL cannot drift apart.
@@ -572,7 +575,7 @@ pub(crate) fn element_from_row<R: RowGet>(row: &R) -> Result<ElementRow> {
 pub(crate) fn customer_from_row<R: RowGet>(row: &R) -> Result<CustomerRow> {
     let c = Cols::new(row, "customers");
     Ok(CustomerRow {
-        customer_id: c.text("customer_id")?,
+        customer_id: c.text("customer_id")?.into(),
         name: c.text("name")?,
         email: c.opt_text("email")?,
         phone: c.opt_text("phone")?,
@@ -583,7 +586,7 @@ pub(crate) fn customer_from_row<R: RowGet>(row: &R) -> Result<CustomerRow> {
         device_id: c.opt_text("device_id")?,
         billing_day: c.i16("billing_day")?,
         active_since: c.ts("active_since")?,
-        status: c.text("status")?,
+        status: c.word("status", |s| CustomerStatus::parse(s).ok())?,
         segment: c.text("segment")?,
         jurisdiction: c.opt_text("jurisdiction")?,
         attributes: c.opt_text("attributes")?,
@@ -593,11 +596,11 @@ pub(crate) fn customer_from_row<R: RowGet>(row: &R) -> Result<CustomerRow> {
 pub(crate) fn incident_from_row<R: RowGet>(row: &R) -> Result<IncidentRow> {
     let c = Cols::new(row, "incidents");
     Ok(IncidentRow {
-        incident_id: c.text("incident_id")?,
+        incident_id: c.text("incident_id")?.into(),
         element_ids: c.string_list("element_ids")?,
         cause: c.text("cause")?,
         causes: c.json("causes", "a JSON object of texts by locale")?,
-        state: c.text("state")?,
+        state: c.word("state", IncidentState::parse)?,
         etr: c.opt_ts("etr")?,
         next_update_by: c.opt_ts("next_update_by")?,
         started_at: c.ts("declared_at")?,
@@ -610,11 +613,11 @@ pub(crate) fn incident_from_row<R: RowGet>(row: &R) -> Result<IncidentRow> {
 pub(crate) fn update_from_row<R: RowGet>(row: &R) -> Result<UpdateRow> {
     let c = Cols::new(row, "incident_updates");
     Ok(UpdateRow {
-        incident_id: c.text("incident_id")?,
+        incident_id: c.text("incident_id")?.into(),
         seq: c.i64("seq")?,
         at: c.ts("at")?,
         kind: c.text("kind")?,
-        state: c.text("state")?,
+        state: c.word("state", IncidentState::parse)?,
         etr: c.opt_ts("etr")?,
         next_update_by: c.opt_ts("next_update_by")?,
         message: c.text("message")?,
@@ -628,7 +631,7 @@ pub(crate) fn notice_from_row<R: RowGet>(row: &R) -> Result<NoticeRow> {
     let c = Cols::new(row, "outbox");
     Ok(NoticeRow {
         key: c.text("key")?,
-        customer_id: c.text("customer_id")?,
+        customer_id: c.text("customer_id")?.into(),
         about: c.text("about")?,
         kind: c.text("kind")?,
         seq: c.i64("seq")?,
@@ -674,7 +677,7 @@ pub(crate) fn contact_point_from_row<R: RowGet>(row: &R) -> Result<crate::Contac
 pub(crate) fn preferences_from_row<R: RowGet>(row: &R) -> Result<crate::PreferencesRow> {
     let c = Cols::new(row, "preferences");
     Ok(crate::PreferencesRow {
-        customer_id: c.text("customer_id")?,
+        customer_id: c.text("customer_id")?.into(),
         doc: c.text("doc")?,
         updated_at: c.ts("updated_at")?,
     })
@@ -703,7 +706,7 @@ pub(crate) fn credit_from_row<R: RowGet>(row: &R) -> Result<CreditRow> {
     let c = Cols::new(row, "credits");
     Ok(CreditRow {
         key: c.text("key")?,
-        customer_id: c.text("customer_id")?,
+        customer_id: c.text("customer_id")?.into(),
         source_event: c.text("source_event")?,
         policy_id: c.text("policy_id")?,
         policy_version: c.i64("policy_version")?,
@@ -746,10 +749,10 @@ pub(crate) fn agent_from_row<R: RowGet>(row: &R) -> Result<AgentRow> {
 pub(crate) fn case_from_row<R: RowGet>(row: &R) -> Result<CaseRow> {
     let c = Cols::new(row, "cases");
     Ok(CaseRow {
-        case_id: c.text("case_id")?,
-        customer_id: c.text("customer_id")?,
+        case_id: c.text("case_id")?.into(),
+        customer_id: c.text("customer_id")?.into(),
         owner: c.text("owner")?,
-        status: c.text("status")?,
+        status: c.word("status", CaseStatus::parse)?,
         source: c.text("source")?,
         source_id: c.opt_text("source_id")?,
         source_key: c.opt_text("source_key")?,
@@ -776,12 +779,12 @@ pub(crate) fn contact_from_row<R: RowGet>(row: &R) -> Result<crate::ContactRow> 
     let c = Cols::new(row, "contacts");
     Ok(crate::ContactRow {
         contact_id: c.i64("contact_id")?,
-        customer_id: c.text("customer_id")?,
+        customer_id: c.text("customer_id")?.into(),
         at: c.ts("at")?,
         channel: c.text("channel")?,
         summary: c.text("summary")?,
         by: c.text("by")?,
-        incident_id: c.opt_text("incident_id")?,
+        incident_id: c.opt_text("incident_id")?.map(Into::into),
         told_before: c.bool("told_before")?,
     })
 }
@@ -789,7 +792,7 @@ pub(crate) fn contact_from_row<R: RowGet>(row: &R) -> Result<crate::ContactRow> 
 pub(crate) fn case_event_from_row<R: RowGet>(row: &R) -> Result<CaseEventRow> {
     let c = Cols::new(row, "case_events");
     Ok(CaseEventRow {
-        case_id: c.text("case_id")?,
+        case_id: c.text("case_id")?.into(),
         seq: c.i64("seq")?,
         at: c.ts("at")?,
         by: c.text("by")?,
@@ -807,12 +810,12 @@ pub(crate) fn appointment_from_row<R: RowGet>(row: &R) -> Result<AppointmentRow>
     let c = Cols::new(row, "appointments");
     Ok(AppointmentRow {
         reference: c.text("reference")?,
-        customer_id: c.text("customer_id")?,
+        customer_id: c.text("customer_id")?.into(),
         technician_id: c.opt_text("technician_id")?,
         owner: c.text("owner")?,
         window_start: c.ts("window_start")?,
         window_end: c.ts("window_end")?,
-        status: c.text("status")?,
+        status: c.word("status", AppointmentStatus::parse)?,
         booked_at: c.ts("booked_at")?,
         arrived_at: c.opt_ts("arrived_at")?,
         completed_at: c.opt_ts("completed_at")?,
@@ -860,7 +863,7 @@ pub(crate) fn cancellation_from_row<R: RowGet>(row: &R) -> Result<CancellationRo
     let c = Cols::new(row, "cancellations");
     Ok(CancellationRow {
         reference: c.text("reference")?,
-        customer_id: c.text("customer_id")?,
+        customer_id: c.text("customer_id")?.into(),
         requested_at: c.ts("requested_at")?,
         effective_at: c.ts("effective_at")?,
         channel: c.text("channel")?,
@@ -890,10 +893,10 @@ pub(crate) fn survey_from_row<R: RowGet>(row: &R) -> Result<SurveyDecisionRow> {
     let c = Cols::new(row, "survey_decisions");
     Ok(SurveyDecisionRow {
         subject_key: c.text("subject_key")?,
-        customer_id: c.text("customer_id")?,
+        customer_id: c.text("customer_id")?.into(),
         subject: c.text("subject")?,
-        case_id: c.opt_text("case_id")?,
-        incident_id: c.opt_text("incident_id")?,
+        case_id: c.opt_text("case_id")?.map(Into::into),
+        incident_id: c.opt_text("incident_id")?.map(Into::into),
         decision: c.text("decision")?,
         reason: c.opt_text("reason")?,
         decided_at: c.ts("decided_at")?,
@@ -921,7 +924,7 @@ pub(crate) fn resolved_from_row<R: RowGet>(row: &R) -> Result<(String, Timestamp
 pub(crate) fn case_timing_from_row<R: RowGet>(row: &R) -> Result<CaseTiming> {
     let c = Cols::new(row, "cases");
     Ok(CaseTiming {
-        case_id: c.text("case_id")?,
+        case_id: c.text("case_id")?.into(),
         source: c.text("source")?,
         first_contact_at: c.ts("first_contact_at")?,
         opened_at: c.ts("opened_at")?,
@@ -1078,7 +1081,7 @@ pub(crate) fn incident_alert_from_row<R: RowGet>(row: &R) -> Result<IncidentAler
     let c = Cols::new(row, "incident_alerts");
     Ok(IncidentAlert {
         source_key: c.text("source_key")?,
-        incident_id: c.text("incident_id")?,
+        incident_id: c.text("incident_id")?.into(),
         resolved_at: c.opt_ts("resolved_at")?,
     })
 }
@@ -1099,7 +1102,7 @@ pub(crate) fn source_from_row<R: RowGet>(row: &R) -> Result<IncidentSource> {
     let c = Cols::new(row, "incident_sources");
     Ok(IncidentSource {
         source_key: c.text("source_key")?,
-        incident_id: c.text("incident_id")?,
+        incident_id: c.text("incident_id")?.into(),
         merged_into: c.opt_text("merged_into")?,
     })
 }
@@ -1107,8 +1110,8 @@ pub(crate) fn source_from_row<R: RowGet>(row: &R) -> Result<IncidentSource> {
 pub(crate) fn impact_from_row<R: RowGet>(row: &R) -> Result<ImpactRow> {
     let c = Cols::new(row, "impacts");
     Ok(ImpactRow {
-        incident_id: c.text("incident_id")?,
-        customer_id: c.text("customer_id")?,
+        incident_id: c.text("incident_id")?.into(),
+        customer_id: c.text("customer_id")?.into(),
         presumed: c.bool("presumed")?,
         affected_at: c.ts("affected_at")?,
         back_at: c.opt_ts("back_at")?,

@@ -13,7 +13,11 @@
 //! their unique key before writing, because index order dominates write speed, and write
 //! in one transaction: all or nothing.
 
-use amends_core::incident::ByLocale;
+use amends_core::appointment::AppointmentStatus;
+use amends_core::book::CustomerStatus;
+use amends_core::case::Status as CaseStatus;
+use amends_core::id::{CaseId, CustomerId, IncidentId};
+use amends_core::incident::{ByLocale, IncidentState};
 use amends_core::preferences::Channel;
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -120,7 +124,7 @@ pub struct ElementRow {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerRow {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -131,8 +135,8 @@ pub struct CustomerRow {
     pub device_id: Option<String>,
     pub billing_day: i16,
     pub active_since: Timestamp,
-    /// `active` or `cancelled`.
-    pub status: String,
+    /// Stored as `active` or `cancelled`.
+    pub status: CustomerStatus,
     /// `residential`, `business`, ...: lowercase, at most 32 bytes.
     pub segment: String,
     /// `GB-SCT`, `US-NY`, `DE`, ...; `None` when not known.
@@ -159,13 +163,14 @@ pub struct BookCounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentRow {
     /// Assigned by the store on insert (`INC-000001`, ...).
-    pub incident_id: String,
+    pub incident_id: IncidentId,
     pub element_ids: Vec<String>,
     pub cause: String,
     /// The cause in other languages (locale tag -> text).
     pub causes: ByLocale,
-    /// `detected`, `acknowledged`, `identified`, `monitoring` or `resolved`.
-    pub state: String,
+    /// Stored as its word: `detected`, `acknowledged`, ... (a word it may not hold is
+    /// `Corrupt` on reading).
+    pub state: IncidentState,
     pub etr: Option<Timestamp>,
     pub next_update_by: Option<Timestamp>,
     /// When service was lost: the outage's start, which may be before it was declared
@@ -210,7 +215,7 @@ pub struct SourcedIncident {
 /// listed as open; their customers move over later).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Widening {
-    pub incident_id: String,
+    pub incident_id: IncidentId,
     pub element_ids: Vec<String>,
     pub cause: String,
     pub was: String,
@@ -223,7 +228,7 @@ pub struct Widening {
 pub struct IncidentAlert {
     /// `alertmanager:<fingerprint>[/<occurrence>]`.
     pub source_key: String,
-    pub incident_id: String,
+    pub incident_id: IncidentId,
     /// When the alert ended; `None` while it fires.
     pub resolved_at: Option<Timestamp>,
 }
@@ -247,7 +252,7 @@ pub struct IgnoredAlert {
 pub struct IncidentSource {
     /// `telemetry:<element>:<start>`, `alertmanager:<fingerprint>`, ...
     pub source_key: String,
-    pub incident_id: String,
+    pub incident_id: IncidentId,
     /// Set when detection merged it into another incident.
     pub merged_into: Option<String>,
 }
@@ -264,8 +269,8 @@ pub mod notified {
 /// One customer in one detected incident.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImpactRow {
-    pub incident_id: String,
-    pub customer_id: String,
+    pub incident_id: IncidentId,
+    pub customer_id: CustomerId,
     /// No telemetry device: presumed out for the incident's whole span.
     pub presumed: bool,
     pub affected_at: Timestamp,
@@ -300,13 +305,13 @@ pub struct DeviceEventRow {
 /// One entry of an incident's timeline. `seq` starts at 0 (the declaration).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateRow {
-    pub incident_id: String,
+    pub incident_id: IncidentId,
     pub seq: i64,
     pub at: Timestamp,
     /// `declared`, `update`, `etr_lapsed`, `update_overdue` or `resolved`.
     pub kind: String,
     /// The incident state after this update.
-    pub state: String,
+    pub state: IncidentState,
     pub etr: Option<Timestamp>,
     pub next_update_by: Option<Timestamp>,
     pub message: String,
@@ -324,7 +329,7 @@ pub struct UpdateRow {
 pub struct NewUpdate {
     pub at: Timestamp,
     pub kind: String,
-    pub state: String,
+    pub state: IncidentState,
     pub etr: Option<Timestamp>,
     pub next_update_by: Option<Timestamp>,
     pub message: String,
@@ -397,7 +402,7 @@ impl std::fmt::Display for NoticeStatus {
 pub struct NoticeRow {
     /// `customer/incident/kind/seq`: unique; a second insert of the same key is a no-op.
     pub key: String,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     /// What the notice is about: an incident's id, or the reference of the case, visit,
     /// cancellation or survey it belongs to. The API calls it `incident_id`, as it always
     /// has; the store and the code call it what it is.
@@ -478,7 +483,7 @@ pub enum ReportTarget<'a> {
 /// A page of the delivery record; every field narrows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NoticeFilter {
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     /// Notices about this incident, case, visit, cancellation or survey.
     pub about: Option<String>,
     pub status: Option<String>,
@@ -510,7 +515,7 @@ pub struct ContactPointRow {
 /// A customer's notice preferences, as stored (the document is the core's to parse).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreferencesRow {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub doc: String,
     pub updated_at: Timestamp,
 }
@@ -520,7 +525,7 @@ pub struct PreferencesRow {
 pub struct CreditRow {
     /// `customer/source_event/policy/version`: unique.
     pub key: String,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     /// The event the credit is for (an incident id).
     pub source_event: String,
     pub policy_id: String,
@@ -546,7 +551,7 @@ pub struct CreditWrite {
 /// Which credits to read, in key order, optionally one page at a time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CreditFilter {
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     pub source_event: Option<String>,
     /// Only keys after this one: pass a page's last key to get the next page.
     pub after_key: Option<String>,
@@ -601,11 +606,11 @@ pub struct AgentRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseRow {
     /// Assigned by the store on open: `CASE-000001`, ...
-    pub case_id: String,
-    pub customer_id: String,
+    pub case_id: CaseId,
+    pub customer_id: CustomerId,
     pub owner: String,
-    /// `open`, `paused`, `fixed` or `closed`.
-    pub status: String,
+    /// Stored as `open`, `paused`, `fixed` or `closed`.
+    pub status: CaseStatus,
     /// `contact`, `incident`, `appointment` or `manual`.
     pub source: String,
     /// The incident or appointment the case came from, if any.
@@ -631,7 +636,7 @@ pub struct CaseRow {
 /// queries need beside it. Append-only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseEventRow {
-    pub case_id: String,
+    pub case_id: CaseId,
     /// From 0, without gaps.
     pub seq: i64,
     pub at: Timestamp,
@@ -656,7 +661,7 @@ pub struct IncidentPage {
 /// A page of cases; every field narrows it. Ordered by case id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaseFilter {
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     pub owner: Option<String>,
     pub status: Option<String>,
     /// Only cases not `closed`.
@@ -671,7 +676,7 @@ pub struct CaseFilter {
 pub struct ContactRow {
     /// Assigned by the store; ignored on insert.
     pub contact_id: i64,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub at: Timestamp,
     /// How they got in touch: `phone`, `chat`, `email`, ...
     pub channel: String,
@@ -679,7 +684,7 @@ pub struct ContactRow {
     /// The person who took it.
     pub by: String,
     /// The open incident affecting them it was attached to, if any.
-    pub incident_id: Option<String>,
+    pub incident_id: Option<IncidentId>,
     /// Whether a notice about that incident had reached them before they got in touch.
     pub told_before: bool,
 }
@@ -709,15 +714,15 @@ pub struct AppointmentRow {
     /// The key, `APT-00000427`: made by the app from the number `book_appointment` hands
     /// its `build`; the store keeps that number beside it and orders lists by it.
     pub reference: String,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub technician_id: Option<String>,
     /// The person (agent id) who owns the visit: a failure opens a case for them.
     pub owner: String,
     pub window_start: Timestamp,
     pub window_end: Timestamp,
-    /// `booked`, `arrived`, `completed`, `cancelled_by_customer`, `cancelled_by_provider`
-    /// or `missed`.
-    pub status: String,
+    /// Stored as `booked`, `arrived`, `completed`, `cancelled_by_customer`,
+    /// `cancelled_by_provider` or `missed`.
+    pub status: AppointmentStatus,
     pub booked_at: Timestamp,
     pub arrived_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
@@ -776,7 +781,7 @@ pub struct HoldRow {
 /// A page of appointments, by reference number; every field narrows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppointmentFilter {
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     pub technician_id: Option<String>,
     pub status: Option<String>,
     /// Only appointments after this one: pass a page's last reference to get the next
@@ -799,7 +804,7 @@ pub struct AppointmentCounts {
 /// How a customer signed up (issue 6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignupRow {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub at: Timestamp,
     /// `api` or `cli`.
     pub channel: String,
@@ -812,7 +817,7 @@ pub struct SignupRow {
 pub struct CancellationRow {
     /// Assigned by the store: `CAN-000001`, ...; ignored on insert.
     pub reference: String,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub requested_at: Timestamp,
     pub effective_at: Timestamp,
     /// `api` or `cli`.
@@ -848,11 +853,11 @@ pub struct JourneySteps {
 pub struct SurveyDecisionRow {
     /// The key: the core's `survey::Subject::key()`.
     pub subject_key: String,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     /// The core's Subject as JSON (read back byte for byte).
     pub subject: String,
-    pub case_id: Option<String>,
-    pub incident_id: Option<String>,
+    pub case_id: Option<CaseId>,
+    pub incident_id: Option<IncidentId>,
     /// `send`, `not_sampled` or `suppressed`.
     pub decision: String,
     /// Why it was suppressed.
@@ -882,15 +887,15 @@ pub struct SurveyFilter {
 /// A customer whose service came back with an incident's resolution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveredRow {
-    pub incident_id: String,
-    pub customer_id: String,
+    pub incident_id: IncidentId,
+    pub customer_id: CustomerId,
     pub resolved_at: Timestamp,
 }
 
 /// The moments of a case that recovery metrics are made of.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseTiming {
-    pub case_id: String,
+    pub case_id: CaseId,
     /// `contact`, `incident`, `appointment` or `manual`.
     pub source: String,
     pub first_contact_at: Timestamp,

@@ -463,7 +463,7 @@ async fn upsert_customers(conn: &mut PgConnection, batch: &[&CustomerRow]) -> Re
         .bind(opt_strs(batch, |r| r.device_id.as_deref()))
         .bind(batch.iter().map(|r| r.billing_day).collect::<Vec<_>>())
         .bind(batch.iter().map(|r| micros(r.active_since)).collect::<Vec<_>>())
-        .bind(strs(batch, |r| &r.status))
+        .bind(strs(batch, |r| r.status.as_str()))
         .bind(strs(batch, |r| &r.segment))
         .bind(opt_strs(batch, |r| r.jurisdiction.as_deref()))
         .bind(opt_strs(batch, |r| r.attributes.as_deref()))
@@ -621,8 +621,8 @@ impl ImpactStore for PgStore {
                  follow_up = excluded.follow_up, downtime = excluded.downtime, \
                  notified = GREATEST(impacts.notified, excluded.notified) RETURNING *",
             )
-            .bind(col(&|r| r.incident_id.clone()))
-            .bind(col(&|r| r.customer_id.clone()))
+            .bind(col(&|r| r.incident_id.to_string()))
+            .bind(col(&|r| r.customer_id.to_string()))
             .bind(batch.iter().map(|r| r.presumed).collect::<Vec<_>>())
             .bind(batch.iter().map(|r| micros(r.affected_at)).collect::<Vec<_>>())
             .bind(batch.iter().map(|r| opt_micros(r.back_at)).collect::<Vec<_>>())

@@ -326,8 +326,8 @@ macro_rules! survey_store {
                         .fetch_all(&mut *tx)
                         .await?;
                     recovered.extend(customers.into_iter().map(|customer_id| RecoveredRow {
-                        incident_id: incident_id.clone(),
-                        customer_id,
+                        incident_id: incident_id.as_str().into(),
+                        customer_id: customer_id.into(),
                         resolved_at,
                     }));
                 }
@@ -947,7 +947,7 @@ macro_rules! incident_store {
                 let mut tx = self.begin_write().await?;
                 for w in widenings {
                     sqlx::query(sql::WIDEN_INCIDENT)
-                        .bind(&w.incident_id)
+                        .bind(w.incident_id.as_str())
                         .bind(common::ids_json(&w.element_ids))
                         .bind(&w.cause)
                         .bind(&w.was)

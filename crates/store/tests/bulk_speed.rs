@@ -29,7 +29,7 @@ fn credits(n: usize) -> Vec<CreditRow> {
     (0..n)
         .map(|i| CreditRow {
             key: format!("C{i:08}/INC-000001/sla-residential/3"),
-            customer_id: format!("C{i:08}"),
+            customer_id: format!("C{i:08}").into(),
             source_event: "INC-000001".into(),
             policy_id: "sla-residential".into(),
             policy_version: 3,
@@ -50,7 +50,7 @@ fn notices(n: usize) -> Vec<NoticeRow> {
     (0..n)
         .map(|i| NoticeRow {
             key: format!("C{i:08}/INC-000001/declared/0"),
-            customer_id: format!("C{i:08}"),
+            customer_id: format!("C{i:08}").into(),
             about: "INC-000001".into(),
             kind: "declared".into(),
             seq: 0,
@@ -75,7 +75,7 @@ fn notices(n: usize) -> Vec<NoticeRow> {
 fn customers(n: usize) -> Vec<CustomerRow> {
     (0..n)
         .map(|i| CustomerRow {
-            customer_id: format!("C{i:08}"),
+            customer_id: format!("C{i:08}").into(),
             name: format!("Customer {i}"),
             email: Some(format!("customer{i}@example.com")),
             phone: (i % 3 == 0).then(|| format!("+3360000{i:04}")),
@@ -86,7 +86,7 @@ fn customers(n: usize) -> Vec<CustomerRow> {
             device_id: Some(format!("ONT-{i:08}")),
             billing_day: (1 + i % 28) as i16,
             active_since: t(-(i as i64)),
-            status: "active".into(),
+            status: amends_core::book::CustomerStatus::Active,
             segment: if i % 10 == 0 { "business".into() } else { "residential".into() },
             jurisdiction: Some("FR".into()),
             attributes: None,

@@ -2,6 +2,10 @@
 //! against SQLite (a fresh file per test) and PostgreSQL (a fresh database per test,
 //! when `AMENDS_TEST_POSTGRES_URL` is set).
 
+use amends_core::appointment::AppointmentStatus;
+use amends_core::book::CustomerStatus;
+use amends_core::case::Status as CaseStatus;
+use amends_core::incident::IncidentState;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
@@ -59,7 +63,7 @@ fn customer(id: &str, name: &str) -> CustomerRow {
         device_id: Some(format!("dev-{id}")),
         billing_day: 15,
         active_since: at_us(-86_400 * 400, 123_456),
-        status: "active".into(),
+        status: CustomerStatus::Active,
         segment: "residential".into(),
         jurisdiction: Some("FR".into()),
         // Attributes round-trip as the JSON they were written as.
@@ -77,11 +81,11 @@ fn small_book() -> BookRows {
 
 fn incident(started_at: Timestamp) -> IncidentRow {
     IncidentRow {
-        incident_id: String::new(),
+        incident_id: Default::default(),
         element_ids: vec!["e2".into(), "e3".into(), "cab \"7\", Île-de-France 日本".into()],
         cause: "fibre cut".into(),
         causes: [("es".to_string(), "corte de fibra \"7\"".to_string())].into(),
-        state: "detected".into(),
+        state: IncidentState::Detected,
         etr: Some(started_at + jiff::SignedDuration::from_hours(4)),
         next_update_by: Some(started_at + jiff::SignedDuration::from_mins(30)),
         started_at,
@@ -95,7 +99,7 @@ fn declared(at: Timestamp) -> NewUpdate {
     NewUpdate {
         at,
         kind: "declared".into(),
-        state: "detected".into(),
+        state: IncidentState::Detected,
         etr: Some(at + jiff::SignedDuration::from_hours(4)),
         next_update_by: Some(at + jiff::SignedDuration::from_mins(30)),
         message: "We are investigating.".into(),
@@ -108,7 +112,7 @@ fn update(at: Timestamp, state: &str, trigger_key: Option<&str>) -> NewUpdate {
     NewUpdate {
         at,
         kind: if state == "resolved" { "resolved".into() } else { "update".into() },
-        state: state.into(),
+        state: IncidentState::parse(state).expect("a state"),
         etr: if state == "resolved" { None } else { Some(at + jiff::SignedDuration::from_hours(2)) },
         next_update_by: None,
         message: format!("now {state}"),
@@ -227,7 +231,7 @@ async fn import_is_all_or_nothing(store: &dyn Store) {
     // before it are written, then the whole transaction must be rolled back.
     let mut book = small_book();
     book.customers = (0..25_000).map(|i| customer(&format!("c{i:06}"), "Renamed")).collect();
-    book.customers[24_999].status = "bogus".into();
+    book.customers[24_999].billing_day = 0; // refused by the table's CHECK
     book.plans[0].name = "Renamed".into();
     let batches = Mutex::new(0);
     let err = store.import_book(&book, &|_| *batches.lock().unwrap() += 1).await.unwrap_err();
@@ -249,7 +253,7 @@ async fn load_book_round_trips(store: &dyn Store) {
     let mut book = small_book();
     book.customers[0].email = None;
     book.customers[0].device_id = None;
-    book.customers[0].status = "cancelled".into();
+    book.customers[0].status = CustomerStatus::Cancelled;
     book.customers[0].billing_day = 31;
     book.customers[0].segment = "wholesale".into();
     book.customers[0].jurisdiction = None;
@@ -316,7 +320,7 @@ async fn insert_incident_assigns_ids(store: &dyn Store) {
     assert_eq!((first.as_str(), second.as_str()), ("INC-000001", "INC-000002"));
 
     let row = store.incident(&first).await.unwrap().unwrap();
-    assert_eq!(row, incident(at(100)).tap(|i| i.incident_id = first.clone()));
+    assert_eq!(row, incident(at(100)).tap(|i| i.incident_id = first.clone().into()));
     assert_eq!(store.incident("INC-999999").await.unwrap(), None);
 
     let updates = store.updates(&first).await.unwrap();
@@ -327,7 +331,8 @@ async fn insert_incident_assigns_ids(store: &dyn Store) {
     assert_eq!(u.messages["es"], "Lo estamos investigando.", "translations come back as written");
 
     // Ordered by declaration, not by id.
-    let ids: Vec<String> = store.incidents(false).await.unwrap().into_iter().map(|i| i.incident_id).collect();
+    let ids: Vec<String> =
+        store.incidents(false).await.unwrap().into_iter().map(|i| i.incident_id.into()).collect();
     assert_eq!(ids, [second.clone(), first.clone()]);
 }
 
@@ -362,7 +367,7 @@ async fn append_update_sequences_and_resolves(store: &dyn Store) {
     let again = update(at(180), "monitoring", Some("etr_lapsed:x"));
     assert_eq!(store.append_update(&id, &again).await.unwrap(), AppendOutcome::DuplicateTrigger);
     assert_eq!(store.updates(&id).await.unwrap().len(), 3);
-    assert_eq!(store.incident(&id).await.unwrap().unwrap().state, "identified");
+    assert_eq!(store.incident(&id).await.unwrap().unwrap().state, IncidentState::Identified);
 
     let resolved = store.append_update(&id, &update(at(300), "resolved", None)).await.unwrap();
     assert_eq!(resolved, AppendOutcome::Appended { seq: 3 });
@@ -419,25 +424,25 @@ async fn fanout_and_credit_queues(store: &dyn Store) {
     store.append_update(&b, &update(at(20), "resolved", None)).await.unwrap();
 
     let pending: Vec<(String, i64)> =
-        store.pending_fanout().await.unwrap().into_iter().map(|u| (u.incident_id, u.seq)).collect();
+        store.pending_fanout().await.unwrap().into_iter().map(|u| (u.incident_id.into(), u.seq)).collect();
     assert_eq!(pending, [(b.clone(), 0), (a.clone(), 0), (a.clone(), 1), (b.clone(), 1)]);
 
     store.mark_fanned_out(&b, 0).await.unwrap();
     store.mark_fanned_out(&a, 1).await.unwrap();
     let pending: Vec<(String, i64)> =
-        store.pending_fanout().await.unwrap().into_iter().map(|u| (u.incident_id, u.seq)).collect();
+        store.pending_fanout().await.unwrap().into_iter().map(|u| (u.incident_id.into(), u.seq)).collect();
     assert_eq!(pending, [(a.clone(), 0), (b.clone(), 1)]);
     assert!(store.updates(&a).await.unwrap()[1].fanned_out);
     assert!(store.mark_fanned_out(&a, 9).await.is_err());
 
     store.append_update(&a, &update(at(15), "resolved", None)).await.unwrap();
     let uncredited: Vec<String> =
-        store.uncredited_resolved().await.unwrap().into_iter().map(|i| i.incident_id).collect();
+        store.uncredited_resolved().await.unwrap().into_iter().map(|i| i.incident_id.into()).collect();
     assert_eq!(uncredited, [a.clone(), b.clone()], "ordered by resolved_at");
 
     store.mark_credited(&a, at(99)).await.unwrap();
     let uncredited: Vec<String> =
-        store.uncredited_resolved().await.unwrap().into_iter().map(|i| i.incident_id).collect();
+        store.uncredited_resolved().await.unwrap().into_iter().map(|i| i.incident_id.into()).collect();
     assert_eq!(uncredited, [b]);
     assert_eq!(store.incident(&a).await.unwrap().unwrap().credited_at, Some(at(99)));
     let err = store.mark_credited("INC-777777", at(99)).await.unwrap_err();
@@ -1004,14 +1009,15 @@ async fn merged_incidents_are_not_listed_open(store: &dyn Store) {
         .unwrap();
     let (tap1, tap2, node) = (ids[0].0.clone(), ids[1].0.clone(), ids[2].0.clone());
     let widening = Widening {
-        incident_id: node.clone(),
+        incident_id: node.clone().into(),
         element_ids: vec!["node".into()],
         cause: "out at node".into(),
         was: "fibre cut".into(),
         merged: vec![tap1.clone(), tap2.clone()],
     };
     store.widen_incidents(&[widening]).await.unwrap();
-    let open: Vec<String> = store.incidents(true).await.unwrap().into_iter().map(|i| i.incident_id).collect();
+    let open: Vec<String> =
+        store.incidents(true).await.unwrap().into_iter().map(|i| i.incident_id.into()).collect();
     assert_eq!(open, std::slice::from_ref(&node));
     assert_eq!(store.incidents(false).await.unwrap().len(), 3, "all three are still there");
     let sources = store.sources_of(&tap2).await.unwrap();
@@ -1042,7 +1048,8 @@ async fn incidents_come_in_pages_newest_first(store: &dyn Store) {
         before_id: before_id.cloned(),
         limit,
     };
-    let listed = |rows: Vec<IncidentRow>| rows.into_iter().map(|i| i.incident_id).collect::<Vec<_>>();
+    let listed =
+        |rows: Vec<IncidentRow>| rows.into_iter().map(|i| i.incident_id.into_string()).collect::<Vec<_>>();
     let first = listed(store.incidents_page(&page(false, None, 2)).await.unwrap());
     assert_eq!(first, [ids[4].clone(), ids[3].clone()]);
     let second = listed(store.incidents_page(&page(false, first.last(), 2)).await.unwrap());
@@ -1055,7 +1062,7 @@ async fn incidents_come_in_pages_newest_first(store: &dyn Store) {
 
     store.append_update(&ids[3], &update(at(35), "resolved", None)).await.unwrap();
     let widening = Widening {
-        incident_id: ids[1].clone(),
+        incident_id: ids[1].clone().into(),
         element_ids: vec!["node".into()],
         cause: "out at node".into(),
         was: "fibre cut".into(),
@@ -1803,10 +1810,10 @@ fn agent(id: &str, role: &str, lead_id: Option<&str>) -> AgentRow {
 /// A case as a caller opens it; the store assigns the id.
 fn case_row(customer: &str, owner: &str, source_key: Option<&str>) -> CaseRow {
     CaseRow {
-        case_id: String::new(),
+        case_id: String::new().into(),
         customer_id: customer.into(),
         owner: owner.into(),
-        status: "open".into(),
+        status: CaseStatus::Open,
         source: if source_key.is_some() { "incident".into() } else { "contact".into() },
         source_id: source_key.map(|_| "INC-000001".into()),
         source_key: source_key.map(Into::into),
@@ -1846,7 +1853,7 @@ async fn open(store: &dyn Store, case: &CaseRow) -> String {
 async fn move_case(store: &dyn Store, id: &str, version: i64, owner: &str, status: &str) {
     let row = CaseRow {
         owner: owner.into(),
-        status: status.into(),
+        status: CaseStatus::parse(status).expect("a case status"),
         updated_at: at(version),
         ..store.case(id).await.unwrap().unwrap()
     };
@@ -1887,10 +1894,10 @@ async fn open_case_assigns_ids(store: &dyn Store) {
     let first = open(store, &given).await;
     let second = open(store, &case_row("c2", "a2", None)).await;
     assert_eq!((first.as_str(), second.as_str()), ("CASE-000001", "CASE-000002"));
-    let expected = CaseRow { case_id: first.clone(), version: 1, ..given };
+    let expected = CaseRow { case_id: first.clone().into(), version: 1, ..given };
     assert_eq!(store.case(&first).await.unwrap(), Some(expected), "one event: version 1");
     let log = store.case_events(&first).await.unwrap();
-    assert_eq!(log, [CaseEventRow { case_id: first.clone(), ..opened() }]);
+    assert_eq!(log, [CaseEventRow { case_id: first.clone().into(), ..opened() }]);
     assert_eq!(store.case("CASE-999999").await.unwrap(), None);
     assert_eq!(store.case_events("CASE-999999").await.unwrap(), vec![]);
 
@@ -1935,7 +1942,7 @@ async fn append_case_events_moves_the_row(store: &dyn Store) {
     // open, and the version is the store's count.
     let moved = CaseRow {
         owner: "a2".into(),
-        status: "paused".into(),
+        status: CaseStatus::Paused,
         updated_at: at_us(120, 9),
         customer_id: "someone else".into(),
         version: 99,
@@ -1954,7 +1961,7 @@ async fn append_case_events_moves_the_row(store: &dyn Store) {
     assert_eq!(&log[1..], &events);
 
     // Nothing to append: checked, and the row is left as it is.
-    store.append_case_events(&CaseRow { status: "closed".into(), ..after.clone() }, 3, &[]).await.unwrap();
+    store.append_case_events(&CaseRow { status: CaseStatus::Closed, ..after.clone() }, 3, &[]).await.unwrap();
     assert_eq!(store.case(&id).await.unwrap().unwrap(), after);
     let err = store.append_case_events(&after, 2, &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::CaseConflict { expected: 2, found: 3, .. }), "{err:?}");
@@ -1964,7 +1971,7 @@ async fn stale_or_bad_appends_write_nothing(store: &dyn Store) {
     let id = open(store, &case_row("c1", "a1", None)).await;
     move_case(store, &id, 1, "a1", "paused").await;
     let (row, log) = (store.case(&id).await.unwrap().unwrap(), store.case_events(&id).await.unwrap());
-    let changed = CaseRow { owner: "a3".into(), status: "closed".into(), ..row.clone() };
+    let changed = CaseRow { owner: "a3".into(), status: CaseStatus::Closed, ..row.clone() };
 
     for stale in [1, 0, 5] {
         let event = case_event(&id, stale, "closed", "{}");
@@ -2065,7 +2072,7 @@ async fn cases_owe_notices_and_follow_ups(store: &dyn Store) {
 
     // B is fixed at 100: owed its notice, and due a follow-up from then on.
     let fixed = CaseRow {
-        status: "fixed".into(),
+        status: CaseStatus::Fixed,
         fixed_at: Some(at(100)),
         notified_version: 0,
         ..store.case(&b).await.unwrap().unwrap()
@@ -2212,7 +2219,7 @@ fn visit(reference: &str, customer: &str, technician: Option<&str>, start: i64, 
         owner: "a1".into(),
         window_start: at(start),
         window_end: at(end),
-        status: "booked".into(),
+        status: AppointmentStatus::Booked,
         booked_at: at_us(-3_600, 17),
         arrived_at: None,
         completed_at: None,
@@ -2268,7 +2275,7 @@ async fn set_status(
     f: impl FnOnce(&mut AppointmentRow),
 ) -> AppointmentRow {
     let mut row = store.appointment(reference).await.unwrap().unwrap();
-    row.status = status.into();
+    row.status = AppointmentStatus::parse(status).expect("an appointment status");
     f(&mut row);
     store.update_appointment(&row).await.unwrap()
 }
@@ -2383,7 +2390,7 @@ async fn concurrent_bookings_of_one_technician_cannot_both_pass(store: &dyn Stor
 async fn update_appointment_versions_and_fixed_fields(store: &dyn Store) {
     let booked = book(store, "c1", Some("t1"), 100, 200).await;
     let arrived = AppointmentRow {
-        status: "arrived".into(),
+        status: AppointmentStatus::Arrived,
         arrived_at: Some(at_us(110, 3)),
         owner: "a2".into(),
         ..booked.clone()
@@ -2393,7 +2400,7 @@ async fn update_appointment_versions_and_fixed_fields(store: &dyn Store) {
     assert_eq!(store.appointment(&booked.reference).await.unwrap(), Some(stored.clone()));
 
     // A stale row is refused, and nothing is written.
-    let stale = AppointmentRow { status: "cancelled_by_customer".into(), ..booked.clone() };
+    let stale = AppointmentRow { status: AppointmentStatus::CancelledByCustomer, ..booked.clone() };
     let err = store.update_appointment(&stale).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::AppointmentConflict { reference, expected: 1, found: 2 } if *reference == booked.reference),
@@ -2423,8 +2430,11 @@ async fn update_appointment_versions_and_fixed_fields(store: &dyn Store) {
     // The check does not bump the version, and an update from a row read before it
     // cannot clear it.
     store.mark_appointment_checked(&booked.reference, at(300)).await.unwrap();
-    let completed =
-        AppointmentRow { status: "completed".into(), completed_at: Some(at(190)), ..stored.clone() };
+    let completed = AppointmentRow {
+        status: AppointmentStatus::Completed,
+        completed_at: Some(at(190)),
+        ..stored.clone()
+    };
     let after = store.update_appointment(&completed).await.unwrap();
     assert_eq!(after, AppointmentRow { version: 3, checked_at: Some(at(300)), ..completed });
 }
@@ -2439,14 +2449,16 @@ async fn appointment_actions_name_who_did_each(store: &dyn Store) {
         actor: actor.into(),
         at: at(s),
     };
-    let arrived = AppointmentRow { status: "arrived".into(), arrived_at: Some(at(110)), ..booked.clone() };
+    let arrived =
+        AppointmentRow { status: AppointmentStatus::Arrived, arrived_at: Some(at(110)), ..booked.clone() };
     let stored = store.act_on_appointment(&arrived, &by("ann", "arrive", 110)).await.unwrap();
     assert_eq!(stored.version, 2);
     // A stale row writes neither the change nor its actor.
-    let stale = AppointmentRow { status: "cancelled_by_provider".into(), ..booked.clone() };
+    let stale = AppointmentRow { status: AppointmentStatus::CancelledByProvider, ..booked.clone() };
     let err = store.act_on_appointment(&stale, &by("bob", "cancel_by_provider", 120)).await.unwrap_err();
     assert!(matches!(err, StoreError::AppointmentConflict { .. }), "{err:?}");
-    let completed = AppointmentRow { status: "completed".into(), completed_at: Some(at(190)), ..stored };
+    let completed =
+        AppointmentRow { status: AppointmentStatus::Completed, completed_at: Some(at(190)), ..stored };
     store.act_on_appointment(&completed, &by("lee", "complete", 190)).await.unwrap();
     let actions = store.appointment_actions(&booked.reference).await.unwrap();
     assert_eq!(
@@ -2662,7 +2674,7 @@ async fn sign_up_adds_a_customer_and_moves_the_book(store: &dyn Store) {
         store.sign_up(&customer("c10", "X"), &signup("c11", 1)).await.is_err(),
         "a sign-up of someone else"
     );
-    let bad = customer("c10", "X").tap(|c| c.status = "bogus".into());
+    let bad = customer("c10", "X").tap(|c| c.billing_day = 0);
     assert!(store.sign_up(&bad, &signup("c10", 1)).await.is_err(), "a row the schema refuses");
     assert_eq!(store.customer("c10").await.unwrap(), None, "nothing written");
     assert_eq!(store.customer("c1").await.unwrap().unwrap().name, "Ana");
@@ -2695,7 +2707,7 @@ async fn cancel_account_refused_by_build_writes_nothing(store: &dyn Store) {
     let version = store.book_version().await.unwrap();
     let err = store.cancel_account("c1", &|_, _| Err("reason: not offered".into())).await.unwrap_err();
     assert!(matches!(&err, StoreError::Refused(m) if m == "reason: not offered"), "{err:?}");
-    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, "active");
+    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, CustomerStatus::Active);
     assert_eq!(store.book_version().await.unwrap(), version);
     assert_eq!(store.cancellation_of("c1").await.unwrap(), None);
     let stored = cancel(store, &cancellation("c1", 100, 1)).await.unwrap();
@@ -2704,14 +2716,14 @@ async fn cancel_account_refused_by_build_writes_nothing(store: &dyn Store) {
 
 async fn cancel_account_once(store: &dyn Store) {
     let mut book = small_book();
-    book.customers[0].status = "cancelled".into(); // c3, cancelled in the book itself
+    book.customers[0].status = CustomerStatus::Cancelled; // c3, cancelled in the book itself
     store.import_book(&book, &|_| {}).await.unwrap();
     assert_eq!(store.journey_steps().await.unwrap(), JourneySteps::default());
 
     let stored = cancel(store, &cancellation("c1", 100, 3)).await.unwrap();
     let expected = CancellationRow { reference: "CAN-000001".into(), ..cancellation("c1", 100, 3) };
     assert_eq!(stored, expected, "the documents byte for byte");
-    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, "cancelled");
+    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, CustomerStatus::Cancelled);
     assert_eq!(store.book_version().await.unwrap(), 2);
     assert_eq!(store.cancellation("CAN-000001").await.unwrap(), Some(expected.clone()));
     assert_eq!(store.cancellation_of("c1").await.unwrap(), Some(expected.clone()));
@@ -2787,7 +2799,11 @@ async fn deferred_cancellations_apply_once_when_due(store: &dyn Store) {
     let version = store.book_version().await.unwrap();
     let deferred = CancellationRow { effective_at: at(1_000), ..cancellation("c1", 100, 1) };
     let stored = cancel(store, &deferred).await.unwrap();
-    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, "active", "until the end of the cycle");
+    assert_eq!(
+        store.customer("c1").await.unwrap().unwrap().status,
+        CustomerStatus::Active,
+        "until the end of the cycle"
+    );
     assert_eq!(store.book_version().await.unwrap(), version);
     let err = cancel(store, &cancellation("c1", 200, 1)).await.unwrap_err();
     assert!(
@@ -2796,13 +2812,13 @@ async fn deferred_cancellations_apply_once_when_due(store: &dyn Store) {
     );
     assert_eq!(store.apply_due_cancellations(at(999), 10).await.unwrap(), Vec::<String>::new());
     assert_eq!(store.apply_due_cancellations(at(1_000), 10).await.unwrap(), ["c1"]);
-    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, "cancelled");
+    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, CustomerStatus::Cancelled);
     assert_eq!(store.book_version().await.unwrap(), version + 1);
     assert_eq!(store.apply_due_cancellations(at(2_000), 10).await.unwrap(), Vec::<String>::new(), "once");
     // The book makes c1 active again: the old cancellation does not apply a second time.
     store.import_book(&small_book(), &|_| {}).await.unwrap();
     assert_eq!(store.apply_due_cancellations(at(3_000), 10).await.unwrap(), Vec::<String>::new());
-    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, "active");
+    assert_eq!(store.customer("c1").await.unwrap().unwrap().status, CustomerStatus::Active);
 }
 
 /// The latest of a customer's cancellations (by requested_at), after the book made them
@@ -2959,7 +2975,7 @@ async fn survey_decisions_filter_and_count(store: &dyn Store) {
 async fn fixed_case(store: &dyn Store, customer: &str, fixed: i64) -> String {
     let id = open(store, &case_row(customer, "a1", None)).await;
     let row = CaseRow {
-        status: "fixed".into(),
+        status: CaseStatus::Fixed,
         fixed_at: Some(at(fixed)),
         ..store.case(&id).await.unwrap().unwrap()
     };
@@ -2998,7 +3014,7 @@ async fn cases_fixed_unsurveyed_until_decided(store: &dyn Store) {
     store.record_survey_decision(&send).await.unwrap();
     assert_eq!(ids(1_000, 10).await, std::slice::from_ref(&c));
     // The case row itself is what it was.
-    assert_eq!(store.case(&a).await.unwrap().unwrap().status, "fixed");
+    assert_eq!(store.case(&a).await.unwrap().unwrap().status, CaseStatus::Fixed);
 }
 
 /// An incident with these customers' impacts, resolved at `resolved` if given.
@@ -3074,8 +3090,11 @@ async fn case_timings_and_contacts(store: &dyn Store) {
     let b = open(store, &opened_at(50)).await;
     let c = open(store, &opened_at(200)).await;
     let d = open(store, &opened_at(100).tap(|r| r.source = "incident".into())).await;
-    let responded =
-        CaseRow { fixed_at: Some(at(400)), status: "fixed".into(), ..store.case(&a).await.unwrap().unwrap() };
+    let responded = CaseRow {
+        fixed_at: Some(at(400)),
+        status: CaseStatus::Fixed,
+        ..store.case(&a).await.unwrap().unwrap()
+    };
     let events = [
         case_event(&a, 1, "memory_note", "{}"),
         case_event(&a, 2, "first_response", "{}"),
@@ -3085,7 +3104,7 @@ async fn case_timings_and_contacts(store: &dyn Store) {
     let timings = store.case_timings(at(50), at(200), 10).await.unwrap();
     let expected = [
         CaseTiming {
-            case_id: b.clone(),
+            case_id: b.clone().into(),
             source: "contact".into(),
             first_contact_at: at_us(-10, 3),
             opened_at: at(50),
@@ -3093,7 +3112,7 @@ async fn case_timings_and_contacts(store: &dyn Store) {
             fixed_at: None,
         },
         CaseTiming {
-            case_id: a.clone(),
+            case_id: a.clone().into(),
             source: "contact".into(),
             first_contact_at: at_us(40, 3),
             opened_at: at(100),
@@ -3101,7 +3120,7 @@ async fn case_timings_and_contacts(store: &dyn Store) {
             fixed_at: Some(at(400)),
         },
         CaseTiming {
-            case_id: d.clone(),
+            case_id: d.clone().into(),
             source: "incident".into(),
             first_contact_at: at_us(40, 3),
             opened_at: at(100),

@@ -108,7 +108,7 @@ fn ignored(index: usize, fingerprint: &str, reason: &str) -> Value {
 /// (customer, notice kind) of every notice of the incident.
 async fn notices(s: &TestServer, incident: &str) -> BTreeSet<(String, String)> {
     let rows = s.engine.store().notices_for_incident(incident, 1_000).await.expect("notices");
-    rows.into_iter().map(|n| (n.customer_id, n.kind)).collect()
+    rows.into_iter().map(|n| (n.customer_id.into(), n.kind)).collect()
 }
 
 fn each(customers: &[&str], kind: &str) -> BTreeSet<(String, String)> {
@@ -299,7 +299,7 @@ async fn an_operators_incident_is_not_the_receivers() {
     assert_eq!(s.post("/v1/incidents", Some(&s.operator), &declaration).await.status, 201);
     let r = s.post(ROUTE, Some(&s.operator), &resolved()).await;
     assert_eq!(r.body["counts"], counts(0, 0, 0, 0, 1));
-    assert_eq!(s.engine.incident("INC-000001").await.expect("the incident").state, "acknowledged");
+    assert_eq!(s.engine.incident("INC-000001").await.expect("the incident").state.as_str(), "acknowledged");
     s.stop().await.expect("a clean stop");
 }
 

@@ -127,7 +127,7 @@ async fn told(s: &TestServer, incident: &str, kind: &str) -> BTreeMap<String, us
     let mut by_customer: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
     for n in s.engine.store().notices_for_incident(incident, 1000).await.unwrap() {
         if n.kind == kind {
-            by_customer.entry(n.customer_id).or_default().insert(n.seq);
+            by_customer.entry(n.customer_id.to_string()).or_default().insert(n.seq);
         }
     }
     by_customer.into_iter().map(|(c, times)| (c, times.len())).collect()

@@ -46,7 +46,7 @@ async fn outage(engine: &Engine, element: &str) -> String {
         })
         .await
         .unwrap();
-    incident.incident_id
+    incident.incident_id.to_string()
 }
 
 #[tokio::test]
@@ -180,7 +180,7 @@ async fn paid(store: &Arc<dyn Store>) -> Vec<(String, String, i64)> {
         .await
         .unwrap()
         .into_iter()
-        .map(|c| (c.source_event, c.customer_id, c.amount_minor))
+        .map(|c| (c.source_event, c.customer_id.into(), c.amount_minor))
         .collect();
     paid.sort();
     paid
@@ -262,12 +262,12 @@ pay = { basis = "once", amount = { minor = 100 } }
     let refused = engine.declare(counted).await.unwrap_err().to_string();
     assert!(refused.contains("attributes.customers_affected: set by amends itself"), "{refused}");
 
-    let stormy = engine.declare(declare("a", true)).await.unwrap().incident_id;
+    let stormy = engine.declare(declare("a", true)).await.unwrap().incident_id.into_string();
     let calm = engine.declare(declare("b", false)).await.unwrap().incident_id;
     let shown = engine.incident(&stormy).await.unwrap();
     assert_eq!(shown.attributes.as_deref(), Some(r#"{"storm":true}"#));
     clock.set(ts("2026-11-23T19:00:00Z"));
-    for id in [&stormy, &calm] {
+    for id in [stormy.as_str(), calm.as_str()] {
         engine.resolve(id, "").await.unwrap();
     }
     // Later, apart (touching outages would be one episode): the whole network.
@@ -277,7 +277,7 @@ pay = { basis = "once", amount = { minor = 100 } }
         next_update_by: ts("2026-11-23T22:00:00Z"),
         ..declare("root", false)
     };
-    let wide = engine.declare(wide).await.unwrap().incident_id;
+    let wide = engine.declare(wide).await.unwrap().incident_id.into_string();
     clock.set(ts("2026-11-23T21:00:00Z"));
     engine.resolve(&wide, "").await.unwrap();
     engine.fan_out().await.unwrap();

@@ -86,7 +86,7 @@ async fn notices(s: &TestServer, incident: &str) -> BTreeMap<String, Vec<String>
     let rows = s.engine.store().notices_for_incident(incident, 1000).await.unwrap();
     let mut by_customer: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for n in rows {
-        by_customer.entry(n.customer_id).or_default().push(n.kind);
+        by_customer.entry(n.customer_id.to_string()).or_default().push(n.kind);
     }
     for kinds in by_customer.values_mut() {
         kinds.sort();
@@ -300,7 +300,8 @@ async fn events_from_nats_jetstream_open_an_incident_and_are_acknowledged_once_a
     assert_eq!(incident["element_ids"], json!(["node1"]));
     let told = node1_acknowledged();
     eventually("acknowledgements", async || (notices(&s, &id).await == told).then_some(())).await;
-    let logged = s.engine.store().device_events(support::ts("2026-11-23T00:00:00Z"), None, 100).await.unwrap();
+    let logged =
+        s.engine.store().device_events(support::ts("2026-11-23T00:00:00Z"), None, 100).await.unwrap();
     assert_eq!(logged.len(), 4);
 
     // Every message was acknowledged (or, the bad one, terminated) after it was applied:

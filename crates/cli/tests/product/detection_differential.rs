@@ -476,7 +476,7 @@ async fn outcome(db: &Path) -> Outcome {
     let store = amends_store::open(&db.display().to_string()).await.unwrap();
     let sources = store.incident_sources().await.unwrap();
     let key_of: BTreeMap<String, String> =
-        sources.iter().map(|s| (s.incident_id.clone(), s.source_key.clone())).collect();
+        sources.iter().map(|s| (s.incident_id.to_string(), s.source_key.clone())).collect();
     let mut out = Outcome {
         incidents: BTreeMap::new(),
         timelines: BTreeMap::new(),
@@ -485,7 +485,7 @@ async fn outcome(db: &Path) -> Outcome {
         credits: BTreeSet::new(),
     };
     for i in store.incidents(false).await.unwrap() {
-        let key = key_of[&i.incident_id].clone();
+        let key = key_of[i.incident_id.as_str()].clone();
         let merged = sources
             .iter()
             .find(|s| s.incident_id == i.incident_id)
@@ -495,25 +495,39 @@ async fn outcome(db: &Path) -> Outcome {
         elements.sort();
         out.incidents.insert(
             key.clone(),
-            (i.state.clone(), i.resolved_at.map(|t| t.to_string()), merged, elements, i.cause.clone()),
+            (
+                i.state.as_str().to_string(),
+                i.resolved_at.map(|t| t.to_string()),
+                merged,
+                elements,
+                i.cause.clone(),
+            ),
         );
         let timeline = store.updates(&i.incident_id).await.unwrap();
-        out.timelines
-            .insert(key.clone(), timeline.into_iter().map(|u| (u.kind, u.state, u.message)).collect());
+        out.timelines.insert(
+            key.clone(),
+            timeline.into_iter().map(|u| (u.kind, u.state.as_str().to_string(), u.message)).collect(),
+        );
         for m in store.impacts(&i.incident_id).await.unwrap() {
             let downtime = m.downtime.iter().map(|(s, e)| format!("{s}/{e}")).collect();
             out.impacts.insert(
-                (key.clone(), m.customer_id.clone()),
+                (key.clone(), m.customer_id.to_string()),
                 (downtime, m.follow_up, m.notified, m.back_at.map(|t| t.to_string())),
             );
         }
         for n in store.notices_for_incident(&i.incident_id, 1_000_000).await.unwrap() {
-            out.notices.insert((n.customer_id, key.clone(), n.kind, n.seq, n.channel.as_str().to_owned()));
+            out.notices.insert((
+                n.customer_id.to_string(),
+                key.clone(),
+                n.kind,
+                n.seq,
+                n.channel.as_str().to_owned(),
+            ));
         }
     }
     for c in store.credits(&Default::default()).await.unwrap() {
         let key = key_of.get(&c.source_event).cloned().unwrap_or(c.source_event.clone());
-        out.credits.insert((c.customer_id, key, c.policy_id, c.amount_minor));
+        out.credits.insert((c.customer_id.to_string(), key, c.policy_id, c.amount_minor));
     }
     out
 }

@@ -398,7 +398,8 @@ impl Service {
         let mut latest = None;
         self.log_behind = false;
         for _ in 0..FOLLOW_PAGES_AT_ONCE {
-            let page = self.engine.store().device_events_placed_after(self.followed, FOLLOW_PAGE_ROWS).await?;
+            let page =
+                self.engine.store().device_events_placed_after(self.followed, FOLLOW_PAGE_ROWS).await?;
             for (place, row) in &page {
                 let event = event_of(row)?;
                 // Admitted when logged; refused now only if the book changed since.

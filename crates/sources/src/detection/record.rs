@@ -146,11 +146,11 @@ impl Service {
         let total = self.detector.element_counts(element).1;
         let follow_up = hold.unwrap_or(self.engine.config().follow_up);
         let incident = IncidentRow {
-            incident_id: String::new(),
+            incident_id: Default::default(),
             element_ids: vec![e.id.clone()],
             cause: detected_cause(&e.name),
             causes: ByLocale::new(),
-            state: IncidentState::Detected.as_str().into(),
+            state: IncidentState::Detected,
             etr: None,
             next_update_by: Some(amends_recovery::clock::after(now, follow_up)),
             started_at,
@@ -161,7 +161,7 @@ impl Service {
         let declared = NewUpdate {
             at: now,
             kind: if hold.is_some() { UpdateKind::Detected } else { UpdateKind::Declared }.as_str().into(),
-            state: IncidentState::Detected.as_str().into(),
+            state: IncidentState::Detected,
             etr: None,
             next_update_by: incident.next_update_by,
             message: format!(
@@ -194,7 +194,7 @@ impl Service {
             extent.iter().map(|&e| self.book.topology.element(e).id.clone()).collect();
         element_ids.sort();
         Some(Widening {
-            incident_id: id,
+            incident_id: id.into(),
             element_ids,
             cause: detected_cause(&self.book.topology.element(top).name),
             was,

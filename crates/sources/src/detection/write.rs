@@ -12,6 +12,7 @@
 //! again the same way.
 
 use super::Host;
+use amends_core::id::IncidentId;
 use amends_core::incident::{ByLocale, IncidentState, UpdateKind};
 use amends_core::telemetry::Network;
 use amends_core::topology::ElementIdx;
@@ -234,7 +235,7 @@ impl Writer {
             return Ok(());
         }
         let read = timer.elapsed();
-        let mut stored: HashMap<String, Vec<ImpactRow>> = HashMap::new();
+        let mut stored: HashMap<IncidentId, Vec<ImpactRow>> = HashMap::new();
         for row in self.engine.store().upsert_impacts(&mut rows).await? {
             stored.entry(row.incident_id.clone()).or_default().push(row);
         }
@@ -267,7 +268,7 @@ impl Writer {
                     .impacts(from)
                     .await?
                     .into_iter()
-                    .map(|row| ImpactRow { incident_id: to.to_string(), ..row }),
+                    .map(|row| ImpactRow { incident_id: to.to_string().into(), ..row }),
             );
         }
         self.engine.store().upsert_impacts(&mut moved).await?;
@@ -276,7 +277,7 @@ impl Writer {
             let update = NewUpdate {
                 at,
                 kind: UpdateKind::Merged.as_str().into(),
-                state: IncidentState::Resolved.as_str().into(),
+                state: IncidentState::Resolved,
                 etr: None,
                 next_update_by: None,
                 message: format!("Now part of {to}, a wider outage."),
@@ -305,7 +306,7 @@ impl Writer {
         let update = NewUpdate {
             at,
             kind: UpdateKind::Resolved.as_str().into(),
-            state: IncidentState::Resolved.as_str().into(),
+            state: IncidentState::Resolved,
             etr: None,
             next_update_by: None,
             message: String::new(),

@@ -274,7 +274,7 @@ impl Told {
             let page = engine.store().notices(&filter).await?;
             for n in &page {
                 *told.messages.entry(n.kind.clone()).or_default() += 1;
-                told.customers.entry(n.kind.clone()).or_default().insert(n.customer_id.clone());
+                told.customers.entry(n.kind.clone()).or_default().insert(n.customer_id.to_string());
                 let outcome = match &n.reason {
                     Some(reason) if n.status == NoticeStatus::Suppressed => format!("suppressed ({reason})"),
                     _ => n.status.to_string(),

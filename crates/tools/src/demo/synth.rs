@@ -6,6 +6,7 @@
 //! to five years, and a segment: about 90% residential and 10% business. The same seed
 //! always gives the same provider.
 
+use amends_core::book::CustomerStatus;
 use amends_recovery::import::{CUSTOMER_COLUMNS, PLAN_COLUMNS, TOPOLOGY_COLUMNS};
 use amends_store::{BookRows, CustomerRow, ElementRow, PlanRow};
 use anyhow::{Context, Result};
@@ -145,7 +146,7 @@ fn customer(i: usize, (tap, region, state): &Tap, now: Timestamp, rng: &mut StdR
     let active_since =
         Timestamp::from_second(now.as_second() - rng.random_range(86_400..five_years)).unwrap_or(now);
     CustomerRow {
-        customer_id: format!("C{:07}", i + 1),
+        customer_id: format!("C{:07}", i + 1).into(),
         name,
         email: (rng.random_range(0..100) < 97)
             .then(|| format!("{}.{}{}@example.com", first.to_lowercase(), last.to_lowercase(), i + 1)),
@@ -157,7 +158,7 @@ fn customer(i: usize, (tap, region, state): &Tap, now: Timestamp, rng: &mut StdR
         device_id: Some(format!("MODEM-{:07}", i + 1)),
         billing_day: rng.random_range(1..=28),
         active_since,
-        status: if rng.random_range(0..100) < 2 { "cancelled".into() } else { "active".into() },
+        status: if rng.random_range(0..100) < 2 { CustomerStatus::Cancelled } else { CustomerStatus::Active },
         segment: if business { "business".into() } else { "residential".into() },
         jurisdiction: Some((*state).into()),
         attributes: None,
@@ -195,7 +196,7 @@ pub fn write_csv(book: &BookRows, dir: &Path) -> Result<()> {
             c.device_id.as_deref().unwrap_or(""),
             &c.billing_day.to_string(),
             &c.active_since.to_string(),
-            &c.status,
+            c.status.as_str(),
             &c.segment,
             c.jurisdiction.as_deref().unwrap_or(""),
         ])?;
