@@ -1009,7 +1009,7 @@ async fn case(engine: &Engine, command: CaseCommand, json: bool) -> Result<()> {
         CaseCommand::Open { by, customer, summary, fault, owner, first_contact_at, incident } => {
             let by = person(&by).await?;
             let source = match incident {
-                Some(incident_id) => CaseSource::Incident { incident_id },
+                Some(incident_id) => CaseSource::Incident { incident_id: incident_id.into() },
                 None => CaseSource::Contact,
             };
             let first_contact_at = first_contact_at.map(|w| w.at(engine.clock().now()));

@@ -30,6 +30,7 @@
 //! `now` cut to the second, as the policy engine counts (`notice_minutes` in the facts).
 
 use crate::book::{FieldError, parse_id};
+use crate::id::CustomerId;
 use crate::interval::Interval;
 use crate::policy::facts::{Event, EventKind, Outcome, Party};
 use jiff::{SignedDuration, Timestamp};
@@ -250,7 +251,7 @@ impl fmt::Display for Action {
 pub struct Booking {
     /// From [`reference`]: the caller allocates the sequence number (see there).
     pub reference: String,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     /// `None`: booked into a pool without a named technician; such a booking is not
     /// checked for overlaps or holds (the pool's capacity is the caller's).
     #[serde(default)]
@@ -267,7 +268,7 @@ pub struct Booking {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Appointment {
     pub reference: String,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub technician_id: Option<String>,
     pub window: Window,
     pub status: AppointmentStatus,
@@ -1114,7 +1115,7 @@ mod tests {
             "reference: \"APT-00000011\" is not an appointment reference (like APT-2858-5588)"
         );
         let mut b = booking(1, Some("T1"), "2025-06-10T08:00:00Z", "2025-06-10T12:00:00Z");
-        b.customer_id = String::new();
+        b.customer_id = Default::default();
         assert!(check_booking(&b, now, &[], &[]).unwrap_err().to_string().starts_with("customer_id"));
         let mut b = booking(1, Some(" T1"), "2025-06-10T08:00:00Z", "2025-06-10T12:00:00Z");
         assert!(check_booking(&b, now, &[], &[]).unwrap_err().to_string().starts_with("technician_id"));

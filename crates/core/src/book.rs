@@ -5,6 +5,7 @@
 //! import can say `customers.csv:17: email "x@" is not an address`.
 
 pub use crate::field::FieldError;
+use crate::id::CustomerId;
 pub use crate::locale::Locale;
 pub use crate::money::PRICE_MINOR_MAX;
 use crate::money::{Currency, Money};
@@ -364,7 +365,7 @@ pub struct Plan {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Customer {
-    pub id: String,
+    pub id: CustomerId,
     pub name: String,
     pub email: Option<Email>,
     pub phone: Option<PhoneE164>,

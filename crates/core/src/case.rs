@@ -33,6 +33,7 @@
 //! [`Case::version`] is the next one), so two writers deciding on the same version cannot
 //! both append: a unique (case, sequence) turns the second into a retry instead of a fork.
 
+use crate::id::IncidentId;
 use crate::money::{Currency, Money};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -144,7 +145,7 @@ pub enum CaseSource {
     /// The customer got in touch (a call, a chat, an email).
     Contact,
     /// An incident left this customer without service (say, still down after it resolved).
-    Incident { incident_id: String },
+    Incident { incident_id: IncidentId },
     /// A booked visit went wrong (a no-show, a late cancellation).
     Appointment { appointment_id: String },
     /// Opened by a person for any other reason.

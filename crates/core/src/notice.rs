@@ -6,6 +6,7 @@
 //! rendered against a full sample context when it is loaded, with strict undefined
 //! variables, so a typo fails at start-up, not at send time.
 
+use crate::id::{CaseId, IncidentId};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use minijinja::value::{Serde, Value};
@@ -139,7 +140,7 @@ pub fn notice_key(customer_id: &str, incident_id: &str, kind: NoticeKind, seq: i
 pub struct NoticeContext {
     pub provider_name: String,
     pub customer_name: String,
-    pub incident_id: String,
+    pub incident_id: IncidentId,
     pub cause: String,
     /// The operator's message on an incident; on a case notice, the owner's own words.
     pub message: String,
@@ -174,7 +175,7 @@ pub struct NoticeContext {
     /// only then may a notice promise to tell them the amount.
     pub credit_told: bool,
     /// The case a case notice is about (`CASE-000001`).
-    pub case_id: String,
+    pub case_id: CaseId,
     /// The person who owns the case now, as the customer knows them.
     pub owner_name: String,
     /// `apology` or `thank_you` for case notes; `goodwill` for the announcement of a

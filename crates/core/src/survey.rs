@@ -30,6 +30,7 @@
 //! the no-problem control, with exact counts and figures rounded once, half up. Comparing
 //! the recovered customers with the control measures the service recovery paradox.
 
+use crate::id::{CaseId, CustomerId, IncidentId};
 use crate::money::Rounding;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -231,7 +232,7 @@ impl Score {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subject {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub kind: SubjectKind,
 }
 
@@ -242,9 +243,9 @@ pub enum SubjectKind {
     /// reported apart from its owner's own figures. It must be set by the system (the
     /// case opened from an incident's impact), never by the owner, or an owner could move
     /// a bad case out of their figures.
-    Case { case_id: String, owner: String, incident_id: Option<String> },
+    Case { case_id: CaseId, owner: String, incident_id: Option<IncidentId> },
     /// A customer whose service came back after an incident.
-    Incident { incident_id: String },
+    Incident { incident_id: IncidentId },
     /// A customer with no problem, drawn in `round` (say `2025-Q3`): the control group.
     /// The round is in the key so a customer can be drawn again in a later round.
     NoProblem { round: String },
@@ -712,7 +713,7 @@ mod tests {
             kind: SubjectKind::Case {
                 case_id: id.into(),
                 owner: owner.into(),
-                incident_id: incident.map(str::to_string),
+                incident_id: incident.map(Into::into),
             },
         }
     }

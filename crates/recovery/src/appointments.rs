@@ -294,7 +294,7 @@ pub fn appointment_of(row: &AppointmentRow) -> Result<Appointment, AppointmentsE
         .map_err(|e| corrupt(format!("{}: {e}", row.reference)))?;
     Ok(Appointment {
         reference: row.reference.clone(),
-        customer_id: row.customer_id.to_string(),
+        customer_id: row.customer_id.clone(),
         technician_id: row.technician_id.clone(),
         window,
         status,
@@ -324,7 +324,7 @@ fn with_state(row: &AppointmentRow, a: &Appointment) -> AppointmentRow {
 fn new_row(a: &Appointment, owner: &str) -> AppointmentRow {
     let blank = AppointmentRow {
         reference: a.reference.clone(),
-        customer_id: a.customer_id.clone().into(),
+        customer_id: a.customer_id.clone(),
         technician_id: a.technician_id.clone(),
         owner: owner.to_string(),
         window_start: a.window.start(),
@@ -424,7 +424,7 @@ impl Engine {
             let holds: Vec<Hold> = holds.iter().filter_map(hold_of).collect();
             let booking = Booking {
                 reference: appointment::reference(number),
-                customer_id: request.customer_id.clone(),
+                customer_id: request.customer_id.clone().into(),
                 technician_id: request.technician_id.clone(),
                 window,
                 rebooked_from: request.rebooked_from.clone(),
@@ -782,7 +782,7 @@ impl Engine {
             credit_explanation: Some(explanation).filter(|e| !e.is_empty()),
             slots: slots.iter().map(|h| window_text(&h.slot.window, tz, locale)).collect(),
             slots_short: slots.iter().map(|h| window_short_text(&h.slot.window, tz, locale)).collect(),
-            case_id: case_id.to_string(),
+            case_id: case_id.into(),
             owner_name: owner_name.to_string(),
             ..self.window_context(&a.window, tz, locale)
         };

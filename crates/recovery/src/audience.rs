@@ -47,7 +47,7 @@ fn contact_point(customer: &Customer, channel: Channel, webhook: bool) -> Option
     match channel {
         Channel::Email => customer.email.as_ref().map(|e| e.as_str().to_string()),
         Channel::Sms => customer.phone.as_ref().map(|p| p.as_str().to_string()),
-        Channel::Webhook => webhook.then(|| customer.id.clone()),
+        Channel::Webhook => webhook.then(|| customer.id.to_string()),
     }
 }
 

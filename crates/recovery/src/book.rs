@@ -66,7 +66,7 @@ impl LoadedBook {
             let zone =
                 zones.intern(&row.timezone).map_err(|error| field("customer", &row.customer_id, error))?;
             let customer = customer_from_row(row, zones.get(zone))?;
-            book.by_id.insert(customer.id.clone(), book.customers.len() as u32);
+            book.by_id.insert(customer.id.to_string(), book.customers.len() as u32);
             book.customer_plan.push(plan);
             book.customer_zone.push(zone);
             book.customer_element.push(element);
@@ -188,13 +188,13 @@ fn customer_from_row(row: CustomerRow, zone: &Zone) -> Result<Customer, BookErro
         element_id: row.element_id,
         device_id: row.device_id,
         active_since: row.active_since,
-        id: id.to_string(),
+        id,
     })
 }
 
 pub fn customer_to_row(c: &Customer) -> CustomerRow {
     CustomerRow {
-        customer_id: c.id.clone().into(),
+        customer_id: c.id.clone(),
         name: c.name.clone(),
         email: c.email.as_ref().map(|e| e.as_str().to_string()),
         phone: c.phone.as_ref().map(|p| p.as_str().to_string()),

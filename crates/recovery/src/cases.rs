@@ -435,7 +435,7 @@ impl Engine {
             None => by.clone(),
         };
         let open = OpenCase {
-            customer_id: request.customer_id,
+            customer_id: request.customer_id.into(),
             owner,
             source: request.source,
             fault: request.fault,
@@ -759,7 +759,7 @@ impl Engine {
         };
         let base = NoticeContext {
             provider_name: self.config.provider_name.clone(),
-            case_id: case_id.to_string(),
+            case_id: case_id.into(),
             owner_name,
             message,
             note_kind: note_kind.to_string(),
@@ -803,9 +803,9 @@ impl Engine {
             let owner = &agents[spread(&impact.customer_id, agents.len())];
             let earliest = now - SignedDuration::from_hours(24 * FIRST_CONTACT_LOOKBACK_DAYS_MAX);
             let open = OpenCase {
-                customer_id: impact.customer_id.to_string(),
+                customer_id: impact.customer_id.clone(),
                 owner: Actor::new(owner.agent_id.clone(), Role::Agent),
-                source: CaseSource::Incident { incident_id: incident.incident_id.to_string() },
+                source: CaseSource::Incident { incident_id: incident.incident_id.clone() },
                 fault: Fault::Company,
                 summary: format!("Still offline after {} was resolved", incident.incident_id),
                 first_contact_at: impact.affected_at.clamp(earliest, now),
@@ -1060,7 +1060,7 @@ impl Engine {
             json!([{ "rule": GOODWILL_POLICY, "amount_minor": amount_minor, "by": event.by, "note": note }]);
         Ok(Some(CreditRow {
             key: format!("{}/{case_id}/{GOODWILL_POLICY}/{seq}", customer.id),
-            customer_id: customer.id.clone().into(),
+            customer_id: customer.id.clone(),
             source_event: case_id.to_string(),
             policy_id: GOODWILL_POLICY.into(),
             policy_version: seq,
@@ -1159,12 +1159,12 @@ fn case_row(
     let (source, source_id) = match case.source() {
         CaseSource::Contact => ("contact", None),
         CaseSource::Manual => ("manual", None),
-        CaseSource::Incident { incident_id } => ("incident", Some(incident_id.clone())),
+        CaseSource::Incident { incident_id } => ("incident", Some(incident_id.to_string())),
         CaseSource::Appointment { appointment_id } => ("appointment", Some(appointment_id.clone())),
     };
     CaseRow {
         case_id: case_id.into(),
-        customer_id: case.customer_id().into(),
+        customer_id: case.customer_id().clone(),
         owner: case.owner().to_string(),
         status: case.status(),
         source: source.into(),

@@ -211,7 +211,7 @@ pub fn customer_facts(book: &LoadedBook, c: u32) -> CustomerFacts {
     let customer = &book.customers[c as usize];
     let price = book.plan_of(c).monthly_price;
     CustomerFacts {
-        id: customer.id.clone(),
+        id: customer.id.to_string(),
         segment: customer.segment.as_str().to_string(),
         jurisdiction: customer.jurisdiction.as_ref().map(|j| j.as_str().to_string()).unwrap_or_default(),
         zone_name: customer.zone.name.clone(),
@@ -280,7 +280,7 @@ impl Engine {
             }
             rows.push(CreditRow {
                 key: format!("{}/{source}/{}/{}", c.id, policy.id, policy.version),
-                customer_id: c.id.clone().into(),
+                customer_id: c.id.clone(),
                 source_event: source.to_string(),
                 policy_id: policy.id.clone(),
                 policy_version: i64::from(policy.version),
@@ -626,7 +626,7 @@ impl Engine {
         let credit = &c.credit;
         CreditRow {
             key: credit_key(&customer.id, &incident.incident_id, policy),
-            customer_id: customer.id.clone().into(),
+            customer_id: customer.id.clone(),
             source_event: incident.incident_id.to_string(),
             policy_id: policy.id.clone(),
             policy_version: i64::from(policy.version),

@@ -195,7 +195,7 @@ impl Engine {
     pub(crate) fn incident_context(&self, incident: &IncidentRow) -> NoticeContext {
         NoticeContext {
             provider_name: self.config.provider_name.clone(),
-            incident_id: incident.incident_id.to_string(),
+            incident_id: incident.incident_id.clone(),
             cause: incident.cause.clone(),
             causes: incident.causes.clone(),
             state: incident.state.as_str().into(),
@@ -406,7 +406,7 @@ fn render_chunk<T>(
     let mut without_contact = 0;
     for (c, extra) in customers {
         let customer = &book.customers[*c as usize];
-        let prefs = batch.preferences.get(&customer.id).unwrap_or(&defaults);
+        let prefs = batch.preferences.get(customer.id.as_str()).unwrap_or(&defaults);
         let routes = match route(customer, prefs, batch.topic, batch.webhook, batch.now) {
             Routing::NoContact => {
                 without_contact += 1;
@@ -464,7 +464,7 @@ fn queued(
 ) -> NoticeRow {
     NoticeRow {
         key: notice_key(&customer.id, &batch.incident_id, batch.kind, batch.seq, channel.as_str()),
-        customer_id: customer.id.clone().into(),
+        customer_id: customer.id.clone(),
         about: batch.incident_id.clone(),
         kind: batch.kind.as_str().into(),
         seq: batch.seq,

@@ -569,7 +569,7 @@ fn parse_customer(
     // Every field parsed (no errors) means every value is Some.
     let customer = || {
         Some(Customer {
-            id: id?,
+            id: id?.into(),
             name: name?,
             email: email?,
             phone: phone?,

@@ -168,10 +168,7 @@ impl Engine {
         }
         for recovered in self.store.recovered_unsurveyed(fixed_by, STEP_PAGE).await? {
             let RecoveredRow { incident_id, customer_id, resolved_at } = recovered;
-            let subject = Subject {
-                customer_id: customer_id.to_string(),
-                kind: SubjectKind::Incident { incident_id: incident_id.to_string() },
-            };
+            let subject = Subject { customer_id, kind: SubjectKind::Incident { incident_id } };
             let customer = subject.customer_id.clone();
             match self.decide(&d, subject, resolved_at, false).await {
                 Ok(_) => report.decided += 1,
@@ -250,7 +247,7 @@ impl Engine {
         let (now, rules) = (d.now, &d.rules);
         let subject_key = subject.key();
         let customer = d.book.customer_index(&subject.customer_id).map(|c| &d.book.customers[c as usize]);
-        let prefs = d.preferences.get(&subject.customer_id).cloned().unwrap_or_default();
+        let prefs = d.preferences.get(subject.customer_id.as_str()).cloned().unwrap_or_default();
         let standing = Standing {
             opted_out: !Channel::ALL.into_iter().any(|c| prefs.allows(Topic::Survey, c)),
             customer_cancelled: customer
@@ -272,10 +269,10 @@ impl Engine {
         };
         let row = SurveyDecisionRow {
             subject_key,
-            customer_id: subject.customer_id.clone().into(),
+            customer_id: subject.customer_id.clone(),
             subject: serde_json::to_string(&subject).unwrap_or_default(),
-            case_id: case_id.map(Into::into),
-            incident_id: incident_id.map(Into::into),
+            case_id,
+            incident_id,
             decision: name.into(),
             reason,
             decided_at: now,
@@ -312,7 +309,7 @@ impl Engine {
                 .map_err(|e| EngineError::Invalid(vec![e.to_string()]))?;
             let base = amends_core::notice::NoticeContext {
                 provider_name: self.config.provider_name.clone(),
-                case_id: row.case_id.clone().unwrap_or_default().to_string(),
+                case_id: row.case_id.clone().unwrap_or_default(),
                 survey_url: Some(format!("{}/v1/surveys/answer?token={token}", self.config.public_url)),
                 survey_expires: Some(amends_core::notice::format_local(
                     expires_at,
@@ -439,8 +436,12 @@ impl Engine {
 fn case_subject(case: &CaseRow) -> Subject {
     let incident_id = (case.source == "incident").then(|| case.source_id.clone()).flatten();
     Subject {
-        customer_id: case.customer_id.to_string(),
-        kind: SubjectKind::Case { case_id: case.case_id.to_string(), owner: case.owner.clone(), incident_id },
+        customer_id: case.customer_id.clone(),
+        kind: SubjectKind::Case {
+            case_id: case.case_id.clone(),
+            owner: case.owner.clone(),
+            incident_id: incident_id.map(Into::into),
+        },
     }
 }
 

@@ -121,7 +121,7 @@ pub async fn open_case(
     let source = match (body.incident, body.appointment, body.manual) {
         (None, None, false) => CaseSource::Contact,
         (None, None, true) => CaseSource::Manual,
-        (Some(incident_id), None, false) => CaseSource::Incident { incident_id },
+        (Some(incident_id), None, false) => CaseSource::Incident { incident_id: incident_id.into() },
         (None, Some(appointment_id), false) => CaseSource::Appointment { appointment_id },
         _ => {
             let message = "give at most one of incident, appointment and manual";

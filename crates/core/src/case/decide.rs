@@ -7,6 +7,7 @@ use super::{
     FIRST_CONTACT_LOOKBACK_DAYS_MAX, Fault, MEMORY_NOTE_BYTES_MAX, MemoryKind, NOTE_BYTES_MAX, Role, Status,
     Target, check_id, check_person, check_positive, check_text, plus,
 };
+use crate::id::CustomerId;
 use crate::money::{Currency, Money};
 use jiff::{SignedDuration, Timestamp};
 
@@ -79,7 +80,7 @@ pub enum Command {
 /// What opening a case needs; see [`Case::open`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenCase {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     /// The first owner; must be an agent.
     pub owner: Actor,
     pub source: CaseSource,

@@ -1,6 +1,7 @@
 //! The events a case is made of: what happened, when, and who did it.
 
 use super::{CaseSource, Fault, MemoryKind, Target, currency_code};
+use crate::id::CustomerId;
 use crate::money::Currency;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ pub struct CaseEvent {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
     Opened {
-        customer_id: String,
+        customer_id: CustomerId,
         /// The first owner, an agent.
         owner: String,
         source: CaseSource,

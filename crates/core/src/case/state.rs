@@ -5,6 +5,7 @@ use super::{
     AMENDS, CaseError, CaseRules, CaseSource, EVENTS_MAX, Fault, MemoryKind, Status, Target, currency_code,
     elapsed, plus,
 };
+use crate::id::CustomerId;
 use crate::money::{Currency, Money};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -89,7 +90,7 @@ fn check_recorder(e: &CaseEvent) -> Result<(), CaseError> {
 /// [`Case::apply`], so every value of it is one a valid log produces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Case {
-    pub(super) customer_id: String,
+    pub(super) customer_id: CustomerId,
     pub(super) source: CaseSource,
     pub(super) fault: Fault,
     pub(super) summary: String,
@@ -362,7 +363,7 @@ impl Case {
         }
     }
 
-    pub fn customer_id(&self) -> &str {
+    pub fn customer_id(&self) -> &CustomerId {
         &self.customer_id
     }
 

@@ -36,7 +36,7 @@ fn s(text: &str) -> String {
 
 fn request(fault: Fault) -> OpenCase {
     OpenCase {
-        customer_id: s("cust-42"),
+        customer_id: s("cust-42").into(),
         owner: owner(),
         source: CaseSource::Appointment { appointment_id: s("appt-7") },
         fault,
@@ -153,12 +153,16 @@ fn opening_checks_its_input() {
     };
     check(|r| r.owner = lead(), "agent-1", "owner: lead-1 is lead, not an agent; cases are owned by agents");
     check(|r| r.owner = agent(AMENDS), "agent-1", "owner: \"amends\" is reserved for amends' own steps");
-    check(|r| r.customer_id = s(""), "agent-1", "customer_id: must not be empty");
-    check(|r| r.customer_id = "c".repeat(129), "agent-1", "customer_id: 129 bytes, longer than 128");
-    check(|r| r.customer_id = s("cust\n42"), "agent-1", "customer_id: \"cust\\n42\" has a control character");
+    check(|r| r.customer_id = s("").into(), "agent-1", "customer_id: must not be empty");
+    check(|r| r.customer_id = "c".repeat(129).into(), "agent-1", "customer_id: 129 bytes, longer than 128");
+    check(
+        |r| r.customer_id = s("cust\n42").into(),
+        "agent-1",
+        "customer_id: \"cust\\n42\" has a control character",
+    );
     check(|r| r.summary = s("  "), "agent-1", "summary: must not be empty");
     check(
-        |r| r.source = CaseSource::Incident { incident_id: s("") },
+        |r| r.source = CaseSource::Incident { incident_id: s("").into() },
         "agent-1",
         "source.incident_id: must not be empty",
     );

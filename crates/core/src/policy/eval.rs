@@ -14,6 +14,7 @@ use super::model::{
     RateDate, Rule,
 };
 use crate::cycle::{BillingCycle, cycle_containing, split_by_cycle};
+use crate::id::CustomerId;
 use crate::interval::Interval;
 use crate::money::{Currency, Money, Rounding, format_quotient, group_thousands};
 use jiff::Timestamp;
@@ -26,7 +27,7 @@ use std::sync::Arc;
 /// The result of one evaluation: what is owed, line by line, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evaluation {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     #[serde(serialize_with = "currency_code")]
     pub currency: Currency,
     /// The sum of the automatic lines: what amounts credits without being asked.
@@ -235,7 +236,7 @@ fn episodes(facts: &Facts) -> Vec<Episode> {
 pub fn evaluate(policy: &Policy, facts: &Facts) -> Result<Evaluation, PolicyError> {
     let c = &facts.customer;
     let mut ev = Evaluation {
-        customer_id: c.id.clone(),
+        customer_id: c.id.clone().into(),
         currency: c.currency,
         total_minor: 0,
         on_request_minor: 0,
