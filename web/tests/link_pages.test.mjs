@@ -199,3 +199,40 @@ test('the status link from a real notice shows the outage, in a time zone the re
   assert.deepEqual(await accessibilityProblems(page), []);
   await context.close();
 });
+
+test("the page link from a real notice: the outage in the customer's zone, still offline, and preferences", async () => {
+  const [token] = links('/my');
+  assert.ok(token, 'a notice with the link to the customer page was delivered');
+  const url = `${base}/my?token=${token}`;
+  for (const width of Object.keys(WIDTHS)) {
+    const { context, page, response } = await open(url, width);
+    assert.equal(response.status(), 200);
+    assert.equal(response.headers()['referrer-policy'], 'no-referrer');
+    await page.getByText('Is my service affected?').waitFor();
+    // By now the estimate has lapsed: the next word is promised, in New York's time.
+    await page.getByText('Next update by').waitFor();
+    assert.ok((await page.textContent('body')).includes('EST'), "the times in the customer's zone");
+    await page.screenshot({ path: path.join(shots, `customer-page-${width}.png`), fullPage: true });
+    assert.deepEqual(await accessibilityProblems(page), []);
+    await context.close();
+  }
+  const { context, page } = await open(url, 'phone');
+  await page.getByRole('button', { name: "I'm still offline" }).click();
+  await page.getByText('Thank you for telling us').waitFor();
+  await page.screenshot({ path: path.join(shots, 'customer-still-offline-phone.png'), fullPage: true });
+  // One box, flipped and saved by keyboard-reachable controls: the page shows it stored.
+  const box = page.getByLabel('Service back: SMS', { exact: true });
+  const before = await box.isChecked();
+  await box.setChecked(!before);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Your preferences are saved.').waitFor();
+  assert.equal(await page.getByLabel('Service back: SMS', { exact: true }).isChecked(), !before);
+  assert.deepEqual(await accessibilityProblems(page), []);
+  await context.close();
+  // The link altered: a page that names nobody.
+  const forged = await open(`${base}/my?token=x${token}`, 'phone');
+  assert.equal(forged.response.status(), 400);
+  const text = await forged.page.textContent('body');
+  assert.ok(!text.includes('Ana') && !text.includes('C1'), text);
+  await forged.context.close();
+});

@@ -109,7 +109,9 @@ fn url_len(text: &str) -> usize {
     }
 }
 
-fn escape_into(text: &str, out: &mut String) {
+/// `text` made safe as HTML or XML text and attribute values, appended to `out`. Control
+/// characters neither may hold (all of C0 but tab and line breaks) are dropped.
+pub fn escape_into(text: &str, out: &mut String) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -117,6 +119,7 @@ fn escape_into(text: &str, out: &mut String) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
             _ => out.push(c),
         }
     }

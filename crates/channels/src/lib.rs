@@ -28,7 +28,7 @@
 mod attachment;
 mod backoff;
 mod file;
-mod html;
+pub mod html;
 mod http;
 mod paced;
 mod sms;

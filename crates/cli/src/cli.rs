@@ -543,6 +543,13 @@ pub enum CustomerCommand {
         #[arg(long, default_value = "phone")]
         channel: String,
     },
+    /// Print a fresh link to the customer's own page (the one every notice carries):
+    /// their outage, notices, credits and preferences, with no password. It works for
+    /// a month; give it only to that customer.
+    Link {
+        /// The customer's id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1217,6 +1224,12 @@ async fn customer(engine: &Engine, command: CustomerCommand, json: bool) -> Resu
                     lines.push(format!("offered once, beside the confirmation: {offer}"));
                 }
                 lines
+            })
+        }
+        CustomerCommand::Link { id } => {
+            let link = engine.page_link(&id).await?;
+            print_report(&serde_json::json!({ "customer_id": id, "link": link }), json, |v| {
+                vec![v["link"].as_str().unwrap_or("?").to_string()]
             })
         }
     }

@@ -215,6 +215,9 @@ pub struct NoticeContext {
     pub final_bill_lines: Vec<String>,
     /// The one retention offer, in the customer's language; `none` if there is none.
     pub retention_offer: Option<String>,
+    /// The link to the customer's own page (their notices, credits and preferences),
+    /// signed for them alone; `None` where none is made (a preview).
+    pub page_url: Option<String>,
     /// A survey's single-use link and when it stops working.
     pub survey_url: Option<String>,
     pub survey_expires: Option<String>,

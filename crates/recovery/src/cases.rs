@@ -17,6 +17,7 @@ use amends_core::case::{
     Fault, MemoryKind, OpenCase, Playbook, Role,
 };
 use amends_core::cycle::cycle_containing;
+use amends_core::id::CustomerId;
 use amends_core::money::Money;
 use amends_core::notice::{NoticeContext, NoticeKind};
 use amends_store::{
@@ -784,6 +785,34 @@ impl Engine {
         if still_down.is_empty() {
             return Ok(0);
         }
+        let now = self.clock.now();
+        let mut opened = 0;
+        for impact in still_down {
+            match self.open_still_down_case(incident, &impact.customer_id, impact.affected_at, now).await? {
+                Some(CaseOpening::Opened(_)) => opened += 1,
+                Some(CaseOpening::Existing(_)) => {}
+                None => {
+                    tracing::warn!(incident = %incident.incident_id, "customers still offline and no active agent to own their cases");
+                    break;
+                }
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Opens the case of one customer still offline after `incident` was resolved, once:
+    /// under the source key `incident:<id>:<customer>`, whether the still-down flow opens
+    /// it or the customer does from their page. Owned by an active agent chosen by a hash
+    /// of the customer's id (so a re-run picks the same one); the customer's time starts
+    /// when they were affected. `None` when no active agent can own it (or the customer
+    /// left the book).
+    pub(crate) async fn open_still_down_case(
+        &self,
+        incident: &IncidentRow,
+        customer_id: &CustomerId,
+        affected_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<CaseOpening>, EngineError> {
         let agents: Vec<AgentRow> = self
             .store
             .agents()
@@ -792,47 +821,37 @@ impl Engine {
             .filter(|a| a.active && a.role == Role::Agent.as_str())
             .collect();
         if agents.is_empty() {
-            tracing::warn!(incident = %incident.incident_id, customers = still_down.len(), "customers still offline and no active agent to own their cases");
-            return Ok(0);
+            return Ok(None);
         }
         let book = self.book().await?;
-        let now = self.clock.now();
-        let mut opened = 0;
-        for impact in still_down {
-            let Some(index) = book.customer_index(&impact.customer_id) else { continue };
-            let owner = &agents[spread(&impact.customer_id, agents.len())];
-            let earliest = now - SignedDuration::from_hours(24 * FIRST_CONTACT_LOOKBACK_DAYS_MAX);
-            let open = OpenCase {
-                customer_id: impact.customer_id.clone(),
-                owner: Actor::new(owner.agent_id.clone(), Role::Agent),
-                source: CaseSource::Incident { incident_id: incident.incident_id.clone() },
-                fault: Fault::Company,
-                summary: format!("Still offline after {} was resolved", incident.incident_id),
-                first_contact_at: impact.affected_at.clamp(earliest, now),
-                currency: book.plans[book.customer_plan[index as usize] as usize].monthly_price.currency,
-            };
-            let key = format!("incident:{}:{}", incident.incident_id, impact.customer_id);
-            let case_id = match self.open_system_case(&open, key, now).await? {
-                CaseOpening::Opened(id) => {
-                    opened += 1;
-                    id
-                }
-                CaseOpening::Existing(id) => id,
-            };
-            // What the customer was credited for the outage is the case's compensation.
-            let filter = CreditFilter {
-                customer_id: Some(impact.customer_id.clone()),
-                source_event: Some(incident.incident_id.to_string()),
-                ..CreditFilter::default()
-            };
-            let credits = self.store.credits(&filter).await?;
-            // A failure here (an owner acting at the same instant) must not hold up the
-            // incident's credit step; the credit is in the ledger and in the case view.
-            if let Err(e) = self.record_compensation_by_amends(&case_id, &credits).await {
-                tracing::warn!(case = %case_id, error = %e, "outage credit not recorded on the case");
-            }
+        let Some(index) = book.customer_index(customer_id) else { return Ok(None) };
+        let owner = &agents[spread(customer_id, agents.len())];
+        let earliest = now - SignedDuration::from_hours(24 * FIRST_CONTACT_LOOKBACK_DAYS_MAX);
+        let open = OpenCase {
+            customer_id: customer_id.clone(),
+            owner: Actor::new(owner.agent_id.clone(), Role::Agent),
+            source: CaseSource::Incident { incident_id: incident.incident_id.clone() },
+            fault: Fault::Company,
+            summary: format!("Still offline after {} was resolved", incident.incident_id),
+            first_contact_at: affected_at.clamp(earliest, now),
+            currency: book.plans[book.customer_plan[index as usize] as usize].monthly_price.currency,
+        };
+        let key = format!("incident:{}:{}", incident.incident_id, customer_id);
+        let opening = self.open_system_case(&open, key, now).await?;
+        let (CaseOpening::Opened(case_id) | CaseOpening::Existing(case_id)) = &opening;
+        // What the customer was credited for the outage is the case's compensation.
+        let filter = CreditFilter {
+            customer_id: Some(customer_id.clone()),
+            source_event: Some(incident.incident_id.to_string()),
+            ..CreditFilter::default()
+        };
+        let credits = self.store.credits(&filter).await?;
+        // A failure here (an owner acting at the same instant) must not hold up the
+        // incident's credit step; the credit is in the ledger and in the case view.
+        if let Err(e) = self.record_compensation_by_amends(case_id, &credits).await {
+            tracing::warn!(case = %case_id, error = %e, "outage credit not recorded on the case");
         }
-        Ok(opened)
+        Ok(Some(opening))
     }
 
     /// Opens a case amends itself opens (from an incident, from a failed visit), once per

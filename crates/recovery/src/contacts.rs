@@ -60,6 +60,45 @@ impl Engine {
         channel: &str,
         summary: &str,
     ) -> Result<ContactAnswer, CasesError> {
+        let recorded = self.record_contact(&by.id, customer_id, channel, summary).await?;
+        let book = self.book().await?;
+        let customer = &book.customers[recorded.index as usize];
+        let local = |t: Option<Timestamp>| t.map(|t| format_local(t, &customer.zone.tz, &customer.locale));
+        Ok(ContactAnswer {
+            contact_id: recorded.contact_id,
+            customer_id: customer_id.to_string(),
+            incident: recorded.incident.map(|i| IncidentBrief {
+                cause: for_locale(&i.causes, &customer.locale).unwrap_or(&i.cause).to_string(),
+                etr_local: local(i.etr),
+                next_update_by_local: local(i.next_update_by),
+                incident_id: i.incident_id.to_string(),
+                state: i.state,
+                etr: i.etr,
+            }),
+            told_before: recorded.told_before,
+            told: recorded
+                .told
+                .iter()
+                .map(|n| Told {
+                    kind: n.kind.clone(),
+                    channel: n.channel.as_str().into(),
+                    status: n.status.as_str().into(),
+                    sent_at: n.sent_at,
+                })
+                .collect(),
+        })
+    }
+
+    /// Records a contact from `customer_id` through `channel`, taken by `by` (an agent's
+    /// id, or the page's channel when the customer pressed "still offline"), against the
+    /// open incident affecting them, if any, and whether we had told them first.
+    pub(crate) async fn record_contact(
+        &self,
+        by: &str,
+        customer_id: &str,
+        channel: &str,
+        summary: &str,
+    ) -> Result<RecordedContact, CasesError> {
         let summary = summary.trim();
         if summary.len() > CONTACT_SUMMARY_BYTES_MAX {
             return Err(CasesError::Invalid(format!(
@@ -74,7 +113,6 @@ impl Engine {
         let Some(index) = book.customer_index(customer_id) else {
             return Err(CasesError::Invalid(format!("customer {customer_id} is not known")));
         };
-        let customer = &book.customers[index as usize];
         let now = self.clock.now();
         let incident = self.incident_affecting(customer_id, index).await?;
         let notices = match &incident {
@@ -82,43 +120,21 @@ impl Engine {
             None => Vec::new(),
         };
         let about = incident.as_ref().map(|i| &i.incident_id);
-        let notices: Vec<&NoticeRow> =
-            notices.iter().filter(|n| about.is_some_and(|a| n.about == a.as_str())).collect();
-        let told_before = notices.iter().any(|n| n.sent_at.is_some_and(|t| t <= now));
+        let told: Vec<NoticeRow> =
+            notices.into_iter().filter(|n| about.is_some_and(|a| n.about == a.as_str())).collect();
+        let told_before = told.iter().any(|n| n.sent_at.is_some_and(|t| t <= now));
         let row = ContactRow {
             contact_id: 0,
             customer_id: customer_id.into(),
             at: now,
             channel: channel.trim().to_string(),
             summary: summary.to_string(),
-            by: by.id.clone(),
+            by: by.to_string(),
             incident_id: incident.as_ref().map(|i| i.incident_id.clone()),
             told_before,
         };
         let contact_id = self.store.record_contact(&row).await.map_err(EngineError::from)?;
-        let local = |t: Option<Timestamp>| t.map(|t| format_local(t, &customer.zone.tz, &customer.locale));
-        Ok(ContactAnswer {
-            contact_id,
-            customer_id: customer_id.to_string(),
-            incident: incident.map(|i| IncidentBrief {
-                cause: for_locale(&i.causes, &customer.locale).unwrap_or(&i.cause).to_string(),
-                etr_local: local(i.etr),
-                next_update_by_local: local(i.next_update_by),
-                incident_id: i.incident_id.to_string(),
-                state: i.state,
-                etr: i.etr,
-            }),
-            told_before,
-            told: notices
-                .iter()
-                .map(|n| Told {
-                    kind: n.kind.clone(),
-                    channel: n.channel.as_str().into(),
-                    status: n.status.as_str().into(),
-                    sent_at: n.sent_at,
-                })
-                .collect(),
-        })
+        Ok(RecordedContact { contact_id, index, incident, told_before, told })
     }
 
     /// The most recently declared open incident that affects the customer: for a
@@ -129,25 +145,52 @@ impl Engine {
         customer_id: &str,
         index: u32,
     ) -> Result<Option<IncidentRow>, EngineError> {
-        let book = self.book().await?;
-        let element = book.customer_element[index as usize];
         let mut open = self.store.incidents(true).await?;
         open.sort_by_key(|i| std::cmp::Reverse(i.started_at));
         for incident in open {
-            let affected = if self.telemetry_source(&incident.incident_id).await?.is_some() {
-                let impacts = self.store.impacts(&incident.incident_id).await?;
-                impacts.iter().any(|i| i.customer_id == customer_id && i.back_at.is_none())
-            } else {
-                book.element_indices(&incident.element_ids)
-                    .into_iter()
-                    .any(|e| book.topology.is_at_or_below(element, e))
-            };
-            if affected {
+            if matches!(self.affects(&incident, customer_id, index).await?, Some(None | Some(false))) {
                 return Ok(Some(incident));
             }
         }
         Ok(None)
     }
+
+    /// Whether `incident` affects the customer: `None` when it does not; for one detected
+    /// from devices, `Some(Some(back))` where `back` says their own device came back (a
+    /// detected incident affects only those it saw go down); for a declared one,
+    /// `Some(None)` when their element is at or below one of its elements.
+    pub(crate) async fn affects(
+        &self,
+        incident: &IncidentRow,
+        customer_id: &str,
+        index: u32,
+    ) -> Result<Option<Option<bool>>, EngineError> {
+        if self.telemetry_source(&incident.incident_id).await?.is_some() {
+            let impacts = self.store.impacts(&incident.incident_id).await?;
+            return Ok(impacts
+                .iter()
+                .find(|i| i.customer_id == customer_id)
+                .map(|i| Some(i.back_at.is_some())));
+        }
+        let book = self.book().await?;
+        let element = book.customer_element[index as usize];
+        let below = book
+            .element_indices(&incident.element_ids)
+            .into_iter()
+            .any(|e| book.topology.is_at_or_below(element, e));
+        Ok(below.then_some(None))
+    }
+}
+
+/// A contact as recorded, with what the answer to it shows.
+pub(crate) struct RecordedContact {
+    pub contact_id: i64,
+    /// The customer's index in the book.
+    pub index: u32,
+    pub incident: Option<IncidentRow>,
+    pub told_before: bool,
+    /// The notices about that incident the customer was sent (or is to be).
+    pub told: Vec<NoticeRow>,
 }
 
 /// How well one incident was handled, as its customers lived it (`GET

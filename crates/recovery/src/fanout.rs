@@ -262,6 +262,7 @@ impl Engine {
             instants: batch.instants,
             now: batch.now,
             policies: self.policies.clone(),
+            page_links: self.page_links().await?,
         }))
     }
 
@@ -336,6 +337,8 @@ struct SharedBatch {
     now: Timestamp,
     /// Whose outage credits are paid without a claim: what a notice may promise.
     policies: amends_core::policy::PolicySet,
+    /// Signs each customer's link to their own page (`page_url` in every notice).
+    page_links: crate::optout::PageLinks,
 }
 
 /// Splits the customers over the available cores.
@@ -429,6 +432,7 @@ fn render_chunk<T>(
             local.clone(),
             context! {
                 customer_name => customer.name.as_str(),
+                page_url => batch.page_links.link(&customer.id, batch.now),
                 ..merge_maps([promises(batch, customer, prefs, &mut automatic), fill(extra, &customer.locale)])
             },
         ]);

@@ -26,6 +26,7 @@ mod credits;
 mod detected;
 mod fanout;
 pub mod metrics;
+pub mod page;
 mod preview;
 pub mod progress;
 pub mod receipts;

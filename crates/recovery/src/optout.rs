@@ -19,7 +19,7 @@ use hmac::{Hmac, Mac};
 use jiff::Timestamp;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use std::fmt;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -44,12 +44,17 @@ const CONTEXT: &[u8] = b"amends/opt-out/v1\0";
 /// reverse, even under the same key.
 const SURVEY_CONTEXT: &[u8] = b"amends/survey/v1\0";
 
+/// The context of a customer's page links.
+const PAGE_CONTEXT: &[u8] = b"amends/customer-page/v1\0";
+
 /// What a signed link is for; each purpose signs under its own context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     OptOut,
     /// A survey answer link: `topic` holds the survey id.
     Survey,
+    /// A customer's own page (`crate::page`): the claim names only the customer.
+    Page,
 }
 
 impl Purpose {
@@ -57,6 +62,7 @@ impl Purpose {
         match self {
             Purpose::OptOut => CONTEXT,
             Purpose::Survey => SURVEY_CONTEXT,
+            Purpose::Page => PAGE_CONTEXT,
         }
     }
 }
@@ -241,6 +247,42 @@ impl OptOutKey {
         mac.update(purpose.context());
         mac.update(body.as_bytes());
         mac
+    }
+}
+
+/// How long a page link works after the notice that carried it: a month, long enough for
+/// the outage, its credit and the bill it lands on.
+pub const PAGE_LINK_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 31);
+
+/// Signs page links for one base URL.
+#[derive(Clone)]
+pub struct PageLinks {
+    key: OptOutKey,
+    base: String,
+}
+
+impl PageLinks {
+    pub fn new(key: OptOutKey, public_url: &str) -> Self {
+        PageLinks { key, base: format!("{}/my?token=", public_url.trim_end_matches('/')) }
+    }
+
+    /// The link to `customer`'s page carried by something sent at `at`: it works until
+    /// `at` + [`PAGE_LINK_LIFETIME`], and is the same link for the same customer and moment.
+    pub fn link(&self, customer: &str, at: Timestamp) -> String {
+        let expires_at = at.checked_add(PAGE_LINK_LIFETIME).unwrap_or(Timestamp::MAX);
+        let mut id = Sha256::new();
+        id.update(customer.as_bytes());
+        id.update(expires_at.as_second().to_be_bytes());
+        let claim = OptOutClaim {
+            customer_id: customer.to_string(),
+            topic: None,
+            channel: None,
+            expires_at,
+            token_id: hex::encode(&id.finalize()[..16]),
+        };
+        // A customer id is at most 128 bytes, so the token stays under its bound.
+        let token = self.key.sign_for(Purpose::Page, &claim).unwrap_or_default();
+        format!("{}{token}", self.base)
     }
 }
 

@@ -128,7 +128,7 @@ pub struct DecisionCount {
 }
 
 impl Engine {
-    async fn secret_key(&self, name: &str) -> Result<OptOutKey, EngineError> {
+    pub(crate) async fn secret_key(&self, name: &str) -> Result<OptOutKey, EngineError> {
         crate::unsubscribe::stored_key_named(self.store.as_ref(), name).await.map_err(|e| match e {
             crate::unsubscribe::UnsubscribeError::Store(e) => e.into(),
             other => EngineError::Invalid(vec![format!("secret {name}: {other}")]),

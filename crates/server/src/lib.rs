@@ -25,6 +25,7 @@ pub mod auth;
 pub mod cases;
 pub mod error;
 pub mod limits;
+pub mod my;
 pub mod notices;
 pub mod openapi;
 pub mod pages;
@@ -165,12 +166,16 @@ pub fn router(state: AppState) -> Router {
         // The public status page every notice links to; no token, nothing personal.
         .route("/status", get(status::status_page))
         .route("/status.json", get(status::status_json))
+        .route("/status.atom", get(status::status_atom))
         .route("/status/{id}", get(status::incident_page))
         .merge(
             // No token: the customer follows a signed link from a message.
             Router::new()
                 .route("/v1/unsubscribe", get(notices::unsubscribe_page).post(notices::unsubscribe_post))
                 .route("/v1/surveys/answer", get(surveys::question).post(surveys::answer))
+                .route("/my", get(my::page))
+                .route("/my/still-offline", axum::routing::post(my::still_offline))
+                .route("/my/preferences", axum::routing::post(my::preferences))
                 .route_layer(per_client),
         )
         .route_layer(body_limit(UNSUBSCRIBE_BODY_BYTES_MAX));

@@ -19,7 +19,7 @@ const LAYOUT: &str = r#"<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}button{font-size:1.1rem;min-width:2.75rem;min-height:2.75rem;margin:.2rem}a{color:#0b57d0}section.incident{border-left:4px solid #b3261e;padding:.1rem 0 .1rem 1rem;margin:1.5rem 0}section.incident.resolved{border-color:#146c2e}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}input{font-size:1rem;min-height:2.5rem;padding:0 .5rem}:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}</style>
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}button{font-size:1.1rem;min-width:2.75rem;min-height:2.75rem;margin:.2rem}a{color:#0b57d0}section.incident{border-left:4px solid #b3261e;padding:.1rem 0 .1rem 1rem;margin:1.5rem 0}section.incident.resolved{border-color:#146c2e}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}input{font-size:1rem;min-height:2.5rem;padding:0 .5rem}input[type=checkbox]{min-width:1.5rem;min-height:1.5rem}table{border-collapse:collapse;margin:1rem 0}th,td{padding:.3rem .5rem;text-align:left}tbody th{font-weight:400}.done{background:#e6f4ea;border-left:4px solid #146c2e;padding:.5rem 1rem}fieldset{margin:1rem 0}:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}</style>
 </head>
 <body>
 <main>
@@ -69,6 +69,39 @@ const STATUS: &str = r#"{% extends "layout.html" %}{% block content %}
 <p><small>{{ words.times_in }} {{ zone }}. {{ words.as_of }}: {{ as_of }}.</small></p>
 {% endblock %}"#;
 
+const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
+{% if done %}<p role="status" class="done">{{ done }}</p>{% endif %}
+<p>{{ hello }}</p>
+<section aria-labelledby="affected"><h2 id="affected">{{ w.affected }}</h2>
+{% for i in incidents %}<section class="incident">
+<h3><a href="/status/{{ i.incident_id|urlencode }}?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ i.cause }}</a></h3>
+<dl><dt>{{ w.state }}</dt><dd>{{ i.state }}</dd><dt>{{ w.started }}</dt><dd>{{ i.started }}</dd>
+{% if i.etr %}<dt>{{ w.etr }}</dt><dd>{{ i.etr }}</dd>{% endif %}
+{% if i.next_update %}<dt>{{ w.next_update }}</dt><dd>{{ i.next_update }}</dd>{% endif %}</dl>
+{% if i.device_back is not none %}<p>{% if i.device_back %}{{ w.device_back }}{% else %}{{ w.device_down }}{% endif %}</p>{% endif %}
+</section>{% else %}<p>{{ w.none_affected }}</p>{% endfor %}
+<form method="post" action="/my/still-offline?token={{ token|urlencode }}"><input type="hidden" name="form" value="{{ form_token }}">
+<button type="submit">{{ w.still_offline }}</button></form>
+<p><small>{{ w.times_in }} {{ zone }}.</small></p>
+</section>
+<section aria-labelledby="told"><h2 id="told">{{ w.notices }}</h2>
+{% if notices %}<ul>{% for n in notices %}<li><strong>{{ n.subject }}</strong> ({{ n.channel }}, {{ n.sent or w.pending }})</li>{% endfor %}</ul>{% if notices_unlisted %}<p>+ {{ notices_unlisted }} {{ w.more }}</p>{% endif %}
+{% else %}<p>{{ w.no_notices }}</p>{% endif %}</section>
+<section aria-labelledby="credits"><h2 id="credits">{{ w.credits }}</h2>
+{% if credits %}<ul>{% for c in credits %}<li><strong>{{ c.amount }}</strong>, {{ w.on_statement }} {{ c.statement }} ({{ c.about }}){% if c.explanation %}<br>{{ c.explanation }}{% endif %}</li>{% endfor %}</ul>
+{% else %}<p>{{ w.no_credits }}</p>{% endif %}</section>
+<section aria-labelledby="prefs"><h2 id="prefs">{{ w.prefs }}</h2>
+<form method="post" action="/my/preferences?token={{ token|urlencode }}"><input type="hidden" name="form" value="{{ form_token }}">
+<table><thead><tr><th scope="col">{{ w.topic }}</th>{% for c in channels %}<th scope="col">{{ c.label }}</th>{% endfor %}</tr></thead>
+<tbody>{% for t in topics %}<tr><th scope="row">{{ t.label }}</th>{% for b in t.boxes %}<td><input type="checkbox" name="tick" value="{{ b.value }}" aria-label="{{ t.label }}: {{ b.label }}"{% if b.on %} checked{% endif %}></td>{% endfor %}</tr>
+{% endfor %}</tbody></table>
+<fieldset><legend>{{ w.quiet }}</legend>
+<label for="quiet_start">{{ w.from }}</label> <input id="quiet_start" name="quiet_start" type="time" value="{{ quiet_start }}">
+<label for="quiet_end">{{ w.to }}</label> <input id="quiet_end" name="quiet_end" type="time" value="{{ quiet_end }}"></fieldset>
+<button type="submit">{{ w.save }}</button></form></section>
+<p><a href="/status?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ w.status_link }}</a></p>
+{% endblock %}"#;
+
 fn environment() -> &'static Environment<'static> {
     static PAGES: OnceLock<Environment<'static>> = OnceLock::new();
     PAGES.get_or_init(|| {
@@ -80,6 +113,7 @@ fn environment() -> &'static Environment<'static> {
             ("question.html", QUESTION),
             ("unsubscribe.html", UNSUBSCRIBE),
             ("status.html", STATUS),
+            ("customer.html", CUSTOMER),
         ] {
             env.add_template(name, source).expect("the built-in pages parse");
         }
@@ -106,6 +140,17 @@ fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
 pub fn message(status: StatusCode, title: &str, paragraphs: &[&str]) -> Response {
     let paragraphs: Vec<String> = paragraphs.iter().map(|p| p.to_string()).collect();
     render(status, "message.html", context! { title, paragraphs })
+}
+
+/// [`message`] written in `lang` (the page's `lang` attribute says so).
+pub fn message_in(lang: &str, status: StatusCode, title: &str, paragraphs: &[&str]) -> Response {
+    let paragraphs: Vec<String> = paragraphs.iter().map(|p| p.to_string()).collect();
+    render(status, "message.html", context! { lang, title, paragraphs })
+}
+
+/// A customer's own page (see `my`), from the context it writes.
+pub fn customer(ctx: Value) -> Response {
+    render(StatusCode::OK, "customer.html", ctx)
 }
 
 /// The page for a failure of the server: it says nothing of what failed (the log does).

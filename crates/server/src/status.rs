@@ -348,6 +348,99 @@ pub async fn status_json(
     Ok(response)
 }
 
+/// `GET /status.atom`: every update of the listed incidents as an Atom feed (RFC 4287),
+/// newest first, in the reader's language (`?lang=`, else `Accept-Language`), each entry
+/// linking to the incident's page. A feed reader polls it with `If-None-Match`.
+#[utoipa::path(get, path = "/status.atom", tag = "status", params(Reader),
+    responses(
+        (status = 200, description = "The updates as an Atom feed", content_type = "application/atom+xml", body = String),
+        (status = 304, description = "Unchanged since the `ETag` given in `If-None-Match`"),
+    ))]
+pub async fn status_atom(
+    State(state): State<AppState>,
+    Query(reader): Query<Reader>,
+    headers: HeaderMap,
+) -> Result<Response, super::error::ApiError> {
+    let published = state.status.published(&state).await?;
+    let lang = language(&reader, &headers);
+    let etag = etag(format!("{lang}|{}", published.content_key).as_bytes(), "atom");
+    if not_modified(&headers, &etag) {
+        return Ok(unchanged(&etag));
+    }
+    let base = state.engine.config().status_url.trim_end_matches('/').to_string();
+    let body = atom(&published.snapshot, lang, &base);
+    let mut response =
+        (StatusCode::OK, [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")], body)
+            .into_response();
+    cache_headers(response.headers_mut(), &etag);
+    Ok(response)
+}
+
+/// Entries in the feed, newest first; older updates are on the incidents' pages.
+pub const FEED_ENTRIES_MAX: usize = 100;
+
+/// The feed's XML: one entry per update of every listed incident, newest first.
+fn atom(snapshot: &Snapshot, lang: &str, base: &str) -> String {
+    let words = words(lang);
+    let mut entries: Vec<(&IncidentStatus, &TimelineEntry)> = snapshot
+        .open
+        .iter()
+        .chain(&snapshot.resolved)
+        .flat_map(|i| i.timeline.iter().map(move |u| (i, u)))
+        .collect();
+    entries.sort_by(|a, b| (b.1.at, &b.0.id).cmp(&(a.1.at, &a.0.id)));
+    entries.truncate(FEED_ENTRIES_MAX);
+    let updated = entries.first().map_or(snapshot.built_at, |(_, u)| u.at);
+    let locale = Locale::parse(lang).unwrap_or_else(|_| Locale::parse("en").expect("en is a locale"));
+    let title = words.get_attr("title").ok().map(|v| v.to_string()).unwrap_or_default();
+    let mut xml = String::with_capacity(512 + entries.len() * 512);
+    xml.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    xml.push_str(&format!("<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"{lang}\">\n"));
+    xml.push_str(&format!("<id>{}</id>\n<title>{}</title>\n", escape(base), escape(&title)));
+    xml.push_str(&format!(
+        "<link rel=\"alternate\" type=\"text/html\" href=\"{}?lang={lang}\"/>\n",
+        escape(base)
+    ));
+    xml.push_str(&format!(
+        "<updated>{}</updated>\n<author><name>{}</name></author>\n",
+        rfc3339(updated),
+        escape(&title)
+    ));
+    for (incident, update) in entries {
+        let areas: Vec<String> = incident.areas.iter().map(|a| a.name.clone()).collect();
+        let link = format!("{base}/{}", incident.id);
+        let message = for_locale(&update.messages, &locale).unwrap_or(&update.message);
+        let cause = for_locale(&incident.causes, &locale).unwrap_or(&incident.cause);
+        xml.push_str("<entry>\n");
+        xml.push_str(&format!("<id>{}#{}</id>\n", escape(&link), update.at.as_second()));
+        xml.push_str(&format!(
+            "<title>{}: {}</title>\n",
+            escape(&areas.join(", ")),
+            escape(state_word(lang, update.state))
+        ));
+        xml.push_str(&format!("<updated>{}</updated>\n", rfc3339(update.at)));
+        xml.push_str(&format!(
+            "<link rel=\"alternate\" type=\"text/html\" href=\"{}?lang={lang}\"/>\n",
+            escape(&link)
+        ));
+        let summary = if message.is_empty() { cause.to_string() } else { format!("{cause}. {message}") };
+        xml.push_str(&format!("<summary>{}</summary>\n</entry>\n", escape(&summary)));
+    }
+    xml.push_str("</feed>\n");
+    xml
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Text and attribute values made safe for XML (the same escaping as the emails' HTML).
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    amends_channels::html::escape_into(text, &mut out);
+    out
+}
+
 fn page(published: &Published, only: Option<&str>, reader: &Reader, headers: &HeaderMap) -> Response {
     let snapshot = &published.snapshot;
     let lang = language(reader, headers);
@@ -503,7 +596,7 @@ fn words(lang: &str) -> minijinja::Value {
 
 /// An incident's state in the reader's language; a new state fails to compile until it has
 /// its words.
-fn state_word(lang: &str, state: IncidentState) -> &'static str {
+pub(crate) fn state_word(lang: &str, state: IncidentState) -> &'static str {
     use IncidentState::*;
     match (lang, state) {
         ("es", Detected) => "Detectada",

@@ -104,6 +104,10 @@ async fn health_and_openapi_need_no_token() {
         "/status",
         "/status/{id}",
         "/status.json",
+        "/status.atom",
+        "/my",
+        "/my/still-offline",
+        "/my/preferences",
     ]);
     assert_eq!(paths, expected);
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");

@@ -18,6 +18,7 @@ mod cases_api;
 mod connection_limits;
 mod crash;
 mod credit_step;
+mod customer_page;
 mod delivery_crash;
 mod detection;
 mod detection_crash;

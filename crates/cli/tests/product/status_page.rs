@@ -69,6 +69,34 @@ async fn the_status_page_reads_in_the_reader_s_language_and_zone_and_names_no_cu
     assert_eq!(json["open"][0]["areas"], json!([{ "name": "Hub One", "kind": "hub" }]));
     assert_eq!(json["customers_affected"], json!({ "fewer_than_ten": true, "about": null }));
 
+    // The Atom twin: the declaration as an entry, in the reader's language, linking to the
+    // incident's page; a poll with its ETag costs a 304.
+    let feed = s.http.get(format!("{}/status.atom?lang=es", s.base)).send().await.unwrap();
+    assert_eq!(feed.status(), 200);
+    assert_eq!(feed.headers()["content-type"], "application/atom+xml; charset=utf-8");
+    let feed_etag = feed.headers()["etag"].to_str().unwrap().to_string();
+    let xml = feed.text().await.unwrap();
+    assert!(
+        xml.starts_with("<?xml")
+            && xml.contains("<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"es\">"),
+        "{xml}"
+    );
+    assert!(xml.contains("<title>Hub One: Confirmada</title>"), "{xml}");
+    assert!(xml.contains("Corte de fibra. Los equipos están en el lugar."), "{xml}");
+    assert!(xml.contains(&format!("/status/{id}?lang=es\"/>")), "{xml}");
+    assert_eq!(xml.matches("<entry>").count(), 1, "{xml}");
+    for private in ["Ana", "Bo Berg", "C1", "C2", "@example.com"] {
+        assert!(!xml.contains(private), "{private} in the public feed: {xml}");
+    }
+    let polled = s
+        .http
+        .get(format!("{}/status.atom?lang=es", s.base))
+        .header("if-none-match", &feed_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(polled.status(), 304);
+
     let unknown = s.http.get(format!("{}/status/INC-999999", s.base)).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
     assert!(unknown.text().await.unwrap().contains("We know of no such incident"));

@@ -309,9 +309,15 @@ impl Told {
     }
 }
 
+/// The customer whose page the demo prints a link to.
+const DEMO_CUSTOMER: &str = "C0000001";
+
 async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
     let engine = demo.engine_with(Arc::new(SystemClock)).await?;
     let token = tokens::create(engine.store().as_ref(), Scope::Read, "demo", engine.clock().now()).await?;
+    // One customer's own page, as the link in their notices opens it (on this server).
+    let page = engine.page_link(DEMO_CUSTOMER).await?;
+    let page_path = page.split_once("/my?").map(|(_, query)| format!("/my?{query}")).unwrap_or_default();
     let dispatcher = demo.dispatcher(&engine).await?;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let listen = args.listen.clone();
@@ -333,6 +339,9 @@ async fn serve(demo: &Settings, args: &DemoArgs) -> Result<()> {
     if let Ok(addr) = ready_rx.await {
         println!("\n=== The API is serving on http://{addr} (Ctrl-C to stop) ===");
         println!("open the status page the notices link to: http://{addr}/status");
+        println!(
+            "open {DEMO_CUSTOMER}'s own page, the link in every notice they got: http://{addr}{page_path}"
+        );
         println!("read token: {token}");
         println!("try:  curl -H 'Authorization: Bearer {token}' http://{addr}/v1/incidents");
         println!("      curl -H 'Authorization: Bearer {token}' http://{addr}/v1/customers/C0000001/credits");

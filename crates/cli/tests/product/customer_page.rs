@@ -1,0 +1,161 @@
+//! Issue 20: a customer's own page, opened from the link taken out of a notice amends
+//! actually queued, over real HTTP. A Spanish customer reads their outage in Spanish and in
+//! Madrid's time, sees what they were told, says they are still offline (a contact while
+//! the outage is open; after the restoration the still-down case, opened once), changes
+//! their preferences; a form from elsewhere, a forged link and an expired one change
+//! nothing and name nobody.
+
+use crate::support;
+
+use reqwest::Method;
+use serde_json::json;
+use support::TestServer;
+
+const PLANS: &str = "plan_id,name,monthly_price_minor,currency\nfast,Fast,7999,USD\n";
+const TOPOLOGY: &str = "element_id,parent_id,kind,name\nroot,,region,North\nhub1,root,hub,Hub One\n";
+const CUSTOMERS: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status
+C1,Ana Lima,ana@example.com,+15550100,en-US,America/New_York,fast,hub1,M1,1,2020-01-01T00:00:00Z,active
+C2,Bo Berg,bo@example.com,,es-ES,Europe/Madrid,fast,hub1,M2,1,2020-01-01T00:00:00Z,active
+";
+
+/// The path of the page link in `customer`'s first email notice, and in no SMS.
+async fn page_path(s: &TestServer, customer: &str) -> String {
+    let notices = s.engine.store().notices_for_customer(customer).await.unwrap();
+    let email = notices.iter().find(|n| n.channel.as_str() == "email").expect("an email notice");
+    let at = email.body.find("/my?token=").unwrap_or_else(|| panic!("no page link in {}", email.body));
+    for sms in notices.iter().filter(|n| n.channel.as_str() == "sms") {
+        assert!(!sms.body.contains("/my?token="), "an SMS stays short: {}", sms.body);
+    }
+    email.body[at..].split_whitespace().next().unwrap().to_string()
+}
+
+/// A client that does not follow redirects, to see the 303 a form answers with.
+fn no_redirects() -> reqwest::Client {
+    amends_channels::http_client_builder()
+        .unwrap()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The hidden form token of a page's forms.
+fn form_token(html: &str) -> String {
+    let at = html.find("name=\"form\" value=\"").expect("a form token") + "name=\"form\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_opens_their_page_from_a_notice_and_acts_on_it_and_a_bad_link_names_nobody() {
+    let s = TestServer::start().await;
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    let agents = json!({ "agents": [{ "id": "ann", "name": "Ann Agent", "role": "agent" }] });
+    let put = s.send(s.request(Method::PUT, "/v1/agents", Some(&s.admin)).json(&agents)).await;
+    assert_eq!(put.status, 200, "{:?}", put.body);
+    let declaration = json!({
+        "elements": ["hub1"], "cause": "Fibre cut", "message": "Crews are on site.",
+        "etr": "2026-11-23T16:00:00Z", "next_update_by": "2026-11-23T13:00:00Z",
+        "translations": { "es": { "cause": "Corte de fibra", "message": "Los equipos están en el lugar." } },
+    });
+    let r = s.post("/v1/incidents", Some(&s.operator), &declaration).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["incident_id"].as_str().unwrap().to_string();
+    s.tick().await;
+
+    let path = page_path(&s, "C2").await;
+    let url = format!("{}{path}", s.base);
+    let page = s.http.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer", "the address holds the link");
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("script-src"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<html lang=\"es\">"), "{html}");
+    assert!(html.contains("Hola, Bo Berg") && html.contains("Corte de fibra"), "{html}");
+    assert!(html.contains("lunes, 23 de noviembre a las 17:00 CET"), "the estimate in Madrid's time: {html}");
+    assert!(html.contains("Lo que le hemos dicho"), "{html}");
+    for other in ["Ana", "ana@example.com", "+15550100"] {
+        assert!(!html.contains(other), "another customer's {other} on the page: {html}");
+    }
+    let form = form_token(&html);
+
+    // "Still offline" while the outage is open: a contact, told first (the notice was
+    // queued and sent before), and back to the page saying so.
+    s.deliver().await;
+    let client = no_redirects();
+    let still = format!("{}/my/still-offline?{}", s.base, path.split_once('?').unwrap().1);
+    let from_elsewhere = client.post(&still).form(&[("form", "0".repeat(32))]).send().await.unwrap();
+    assert_eq!(from_elsewhere.status(), 403, "a form without the page's token changes nothing");
+    let none = client.post(&still).form(&[("x", "y")]).send().await.unwrap();
+    assert_eq!(none.status(), 400, "{}", none.text().await.unwrap());
+    assert!(s.engine.store().incident_contacts(&id).await.unwrap().is_empty());
+    let pressed = client.post(&still).form(&[("form", form.as_str())]).send().await.unwrap();
+    assert_eq!(pressed.status(), 303);
+    let back = pressed.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.starts_with("/my?token=") && back.ends_with("&done=still_offline"), "{back}");
+    let contacts = s.engine.store().incident_contacts(&id).await.unwrap();
+    assert_eq!(contacts.len(), 1);
+    assert_eq!((contacts[0].customer_id.as_str(), contacts[0].channel.as_str()), ("C2", "web"));
+    assert!(contacts[0].told_before, "the acknowledgement was sent first");
+    let after = s.http.get(format!("{}{back}", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(after.contains("Gracias por decírnoslo"), "{after}");
+
+    // Preferences: the boxes ticked are what is stored; a value the form never offers is
+    // refused and changes nothing.
+    let prefs = format!("{}/my/preferences?{}", s.base, path.split_once('?').unwrap().1);
+    let bad =
+        client.post(&prefs).form(&[("form", form.as_str()), ("tick", "update.fax")]).send().await.unwrap();
+    assert_eq!(bad.status(), 422);
+    let saved = client
+        .post(&prefs)
+        .form(&[
+            ("form", form.as_str()),
+            ("tick", "acknowledgement.email"),
+            ("tick", "restored.email"),
+            ("quiet_start", "22:00"),
+            ("quiet_end", "07:00"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 303);
+    let stored = s.get("/v1/customers/C2/preferences", Some(&s.read)).await;
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    assert_eq!(stored.body["chosen"]["restored"], json!(["email"]), "{}", stored.body);
+    assert_eq!(stored.body["chosen"]["update"], json!([]), "{}", stored.body);
+    assert_eq!(stored.body["quiet_hours"], json!({ "start": "22:00", "end": "07:00" }));
+
+    // After the restoration, "still offline" opens the still-down case, once.
+    let resolved = s
+        .post(&format!("/v1/incidents/{id}/resolve"), Some(&s.operator), &json!({ "message": "Fixed." }))
+        .await;
+    assert_eq!(resolved.status, 200, "{}", resolved.body);
+    s.tick().await;
+    for _ in 0..2 {
+        let pressed = client.post(&still).form(&[("form", form.as_str())]).send().await.unwrap();
+        assert_eq!(pressed.status(), 303);
+        assert!(pressed.headers()["location"].to_str().unwrap().ends_with("&done=case_opened"));
+    }
+    let filter = amends_store::CaseFilter { customer_id: Some("C2".into()), limit: 10, ..Default::default() };
+    let cases = s.engine.store().cases(&filter).await.unwrap();
+    assert_eq!(cases.len(), 1, "pressed twice, one case: {cases:?}");
+    assert_eq!(
+        cases[0].source_key.as_deref(),
+        Some(format!("incident:{id}:C2").as_str()),
+        "the still-down flow's key"
+    );
+
+    // A forged link and an expired one: a page in the reader's language naming nobody.
+    let forged = url.replace("token=", "token=x");
+    let refused = s.http.get(&forged).header("accept-language", "fr").send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("Ce lien ne fonctionne pas") && !text.contains("Bo Berg"), "{text}");
+    s.clock.advance(amends_recovery::page::PAGE_LINK_LIFETIME);
+    let expired = s.http.get(&url).send().await.unwrap();
+    assert_eq!(expired.status(), 410);
+    let text = expired.text().await.unwrap();
+    assert!(text.contains("This link has expired") && !text.contains("Bo Berg"), "{text}");
+    s.stop().await.unwrap();
+}

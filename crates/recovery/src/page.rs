@@ -1,0 +1,450 @@
+//! A customer's own page (issue 20), behind a signed link in their notices: whether their
+//! service is affected and when it should be back, what they were told, what they are
+//! owed and why, their preferences, and one button to say their service is still down.
+//!
+//! No password: the link is the key. It is signed under its own purpose (a page link is
+//! never an opt-out or a survey link, nor the reverse), names one customer, and expires
+//! after [`PAGE_LINK_LIFETIME`]. A link made for a notice is the same link whenever that
+//! notice is rendered again (its expiry derives from the notice's moment, not from the
+//! clock at rendering), so a crash and re-run writes the same outbox.
+//!
+//! A forged, altered or expired link is refused with an error that names nobody.
+
+use crate::cases::CasesError;
+use crate::optout::{OptOutError, OptOutKey, Purpose};
+pub use crate::optout::{PAGE_LINK_LIFETIME, PageLinks};
+use crate::{Engine, EngineError};
+use amends_core::credit_words::{CreditedLine, customer_explanation};
+use amends_core::id::{CustomerId, IncidentId};
+use amends_core::incident::{IncidentState, for_locale};
+use amends_core::notice::format_local;
+use amends_core::preferences::{Channel, Preferences, PreferencesChange, QuietHours, Topic};
+use amends_store::CaseOpening;
+use amends_store::{CreditFilter, IncidentRow};
+use hmac::{Hmac, Mac};
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use sha2::Sha256;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The name of the page links' signing key in the `secrets` table.
+const LINK_KEY_NAME: &str = "page_link_key";
+/// How long after a restoration "still offline" opens the case the still-down flow opens,
+/// rather than only recording a contact.
+pub const STILL_OFFLINE_AFTER_RESTORATION: SignedDuration = SignedDuration::from_hours(24 * 7);
+/// Notices and credits listed on the page, newest first; older ones are counted.
+pub const PAGE_ROWS_MAX: usize = 50;
+/// What a contact from the page is recorded as having come through.
+pub const PAGE_CHANNEL: &str = "web";
+
+/// Why a page request did nothing. The messages name no customer.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error(transparent)]
+    Link(#[from] OptOutError),
+    /// The form was not one this page sends (a value it never offers).
+    #[error("{0}")]
+    Form(String),
+    /// A form posted without the page's own form token: sent from another site, or
+    /// from a page of another link.
+    #[error("this form did not come from your page")]
+    Forged,
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<amends_store::StoreError> for PageError {
+    fn from(e: amends_store::StoreError) -> Self {
+        PageError::Engine(e.into())
+    }
+}
+
+/// Everything the page shows, in the customer's language and zone.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerPage {
+    pub customer_id: CustomerId,
+    pub name: String,
+    /// The customer's language tag (`en-US`) and time zone (`America/New_York`).
+    pub locale: String,
+    pub zone: String,
+    pub incidents: Vec<PageIncident>,
+    pub notices: Vec<PageNotice>,
+    /// Notices beyond [`PAGE_ROWS_MAX`], not listed.
+    pub notices_unlisted: usize,
+    pub credits: Vec<PageCredit>,
+    pub preferences: PagePreferences,
+    /// Put in every form of the page and checked when it is posted: a form another site
+    /// makes cannot carry it (it is derived from the link under the server's key).
+    pub form_token: String,
+}
+
+/// An open incident that affects the customer.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageIncident {
+    pub incident_id: IncidentId,
+    pub state: IncidentState,
+    /// In the customer's language where the operator gave one.
+    pub cause: String,
+    pub started_local: String,
+    pub etr_local: Option<String>,
+    pub next_update_by_local: Option<String>,
+    /// For an incident detected from devices: whether the customer's own device is back.
+    pub device_back: Option<bool>,
+}
+
+/// A notice as the customer got it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageNotice {
+    pub kind: String,
+    pub channel: Channel,
+    pub subject: String,
+    /// When it was sent, in the customer's zone; `None` while it waits.
+    pub sent_local: Option<String>,
+}
+
+/// A credit with the customer's own explanation and the statement it lands on.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageCredit {
+    pub about: String,
+    pub amount: String,
+    pub statement: String,
+    pub explanation: Option<String>,
+}
+
+/// The customer's preferences as the page's form shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PagePreferences {
+    /// Topic -> the channels it may use.
+    pub channels: BTreeMap<Topic, BTreeSet<Channel>>,
+    /// `HH:MM` each, or empty.
+    pub quiet_start: String,
+    pub quiet_end: String,
+}
+
+/// What pressing "I'm still offline" did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum StillOffline {
+    /// An open incident covers it: recorded as a contact; `told_first`: we had told them.
+    Known { incident_id: IncidentId, told_first: bool },
+    /// Their service should be back: the case the still-down flow opens is open, once.
+    CaseOpened { case_id: String },
+    /// Nothing known covers it and no one can own a case now: recorded as a contact.
+    Recorded,
+}
+
+/// The preferences form: `topic.channel` boxes ticked, and quiet hours.
+#[derive(Debug, Clone, Default)]
+pub struct PreferencesForm {
+    pub ticked: Vec<String>,
+    pub quiet_start: String,
+    pub quiet_end: String,
+}
+
+impl PreferencesForm {
+    /// The change the form asks for: every topic's channels set to those ticked, and the
+    /// quiet hours (none when both times are empty).
+    pub fn change(&self) -> Result<PreferencesChange, PageError> {
+        let mut chosen: BTreeMap<Topic, BTreeSet<Channel>> =
+            Topic::ALL.iter().map(|&t| (t, BTreeSet::new())).collect();
+        for tick in &self.ticked {
+            let parsed = tick
+                .split_once('.')
+                .and_then(|(t, c)| Some((Topic::parse(t)?, Channel::parse(c)?)))
+                .ok_or_else(|| PageError::Form(format!("{tick:?} is not a topic and channel")))?;
+            chosen.entry(parsed.0).or_default().insert(parsed.1);
+        }
+        let quiet_hours = match (self.quiet_start.trim(), self.quiet_end.trim()) {
+            ("", "") => None,
+            (start, end) => Some(QuietHours::parse(start, end).map_err(|e| PageError::Form(e.to_string()))?),
+        };
+        Ok(PreferencesChange {
+            channels: chosen.into_iter().map(|(t, c)| (t, Some(c))).collect(),
+            quiet_hours: Some(quiet_hours),
+            urgent: None,
+        })
+    }
+}
+
+impl Engine {
+    /// The signer of page links, its key stored on first use.
+    pub async fn page_links(&self) -> Result<PageLinks, EngineError> {
+        Ok(PageLinks::new(self.secret_key(LINK_KEY_NAME).await?, &self.config.public_url))
+    }
+
+    /// A fresh link to `customer_id`'s page, from now (for the command line and the demo).
+    pub async fn page_link(&self, customer_id: &str) -> Result<String, EngineError> {
+        let book = self.book().await?;
+        if book.customer_index(customer_id).is_none() {
+            return Err(EngineError::NotFound(format!("customer {customer_id}")));
+        }
+        Ok(self.page_links().await?.link(customer_id, self.clock.now()))
+    }
+
+    /// The customer a link is for, checked: signed by us for a page, not expired, and a
+    /// customer of the book. Returns their id and index in the book.
+    async fn page_customer(&self, token: &str) -> Result<(CustomerId, u32, OptOutKey), PageError> {
+        // A stranger's request: the key is read, never created.
+        let key = crate::unsubscribe::checking_key_named(self.store.as_ref(), LINK_KEY_NAME).await.map_err(
+            |e| match e {
+                crate::unsubscribe::UnsubscribeError::Link(e) => PageError::Link(e),
+                crate::unsubscribe::UnsubscribeError::Store(e) => e.into(),
+                other => {
+                    PageError::Engine(EngineError::Invalid(vec![format!("secret {LINK_KEY_NAME}: {other}")]))
+                }
+            },
+        )?;
+        let claim = key.verify_for(Purpose::Page, token, self.clock.now())?;
+        let book = self.book().await?;
+        // A customer removed from the book since: the link names no one any more.
+        let index = book.customer_index(&claim.customer_id).ok_or(OptOutError::Invalid)?;
+        Ok((claim.customer_id.into(), index, key))
+    }
+
+    /// [`Engine::page_customer`] for a posted form, which must carry the page's form token.
+    async fn form_customer(&self, token: &str, form_token: &str) -> Result<(CustomerId, u32), PageError> {
+        let (customer_id, index, key) = self.page_customer(token).await?;
+        // The whole tag, compared in constant time (`verify_truncated_left`), never a prefix.
+        let given =
+            hex::decode(form_token).ok().filter(|b| b.len() == FORM_TOKEN_BYTES).ok_or(PageError::Forged)?;
+        form_mac(&key, token).verify_truncated_left(&given).map_err(|_| PageError::Forged)?;
+        Ok((customer_id, index))
+    }
+
+    /// The page of the customer a link is for.
+    pub async fn customer_page(&self, token: &str) -> Result<CustomerPage, PageError> {
+        let (customer_id, index, key) = self.page_customer(token).await?;
+        let book = self.book().await?;
+        let customer = &book.customers[index as usize];
+        let local = |t: Timestamp| format_local(t, &customer.zone.tz, &customer.locale);
+        let mut incidents = Vec::new();
+        for (incident, device_back) in self.incidents_affecting(&customer_id, index).await? {
+            incidents.push(PageIncident {
+                cause: for_locale(&incident.causes, &customer.locale).unwrap_or(&incident.cause).to_string(),
+                started_local: local(incident.started_at),
+                etr_local: incident.etr.map(local),
+                next_update_by_local: incident.next_update_by.map(local),
+                incident_id: incident.incident_id,
+                state: incident.state,
+                device_back,
+            });
+        }
+        let mut notices = self.store.notices_for_customer(&customer_id).await?;
+        notices.sort_by(|a, b| (b.created_at, &b.key).cmp(&(a.created_at, &a.key)));
+        let notices_unlisted = notices.len().saturating_sub(PAGE_ROWS_MAX);
+        let notices = notices
+            .into_iter()
+            .take(PAGE_ROWS_MAX)
+            .map(|n| PageNotice {
+                kind: n.kind,
+                channel: n.channel,
+                subject: n.subject,
+                sent_local: n.sent_at.map(local),
+            })
+            .collect();
+        let filter = CreditFilter { customer_id: Some(customer_id.clone()), ..CreditFilter::default() };
+        let mut credits = self.store.credits(&filter).await?;
+        credits.sort_by(|a, b| (b.created_at, &b.key).cmp(&(a.created_at, &a.key)));
+        let credits = credits
+            .iter()
+            .take(PAGE_ROWS_MAX)
+            .map(|c| {
+                let lines = CreditedLine::parse_all(&c.lines_json);
+                let currency = amends_core::money::Currency::parse(&c.currency).ok();
+                PageCredit {
+                    about: c.source_event.clone(),
+                    amount: match currency {
+                        Some(cur) => amends_core::money::format_for_locale(
+                            amends_core::money::Money::new(c.amount_minor, cur),
+                            &customer.locale,
+                        ),
+                        None => {
+                            amends_core::money::format_stored(c.amount_minor, &c.currency, &customer.locale)
+                        }
+                    },
+                    statement: amends_core::cldr::date_text(&c.statement, &customer.locale),
+                    explanation: currency
+                        .and_then(|cur| customer_explanation(&lines, c.amount_minor, cur, &customer.locale)),
+                }
+            })
+            .collect();
+        let prefs = self.customer_preferences(&customer_id).await?.map(|(p, _)| p).unwrap_or_default();
+        Ok(CustomerPage {
+            name: customer.name.clone(),
+            locale: customer.locale.to_string(),
+            zone: customer.zone.name.to_string(),
+            incidents,
+            notices,
+            notices_unlisted,
+            credits,
+            preferences: page_preferences(&prefs),
+            form_token: form_token_of(&key, token),
+            customer_id,
+        })
+    }
+
+    /// "I'm still offline", pressed on the customer's page. While an incident covers them it
+    /// is recorded as a contact (told first or not); within
+    /// [`STILL_OFFLINE_AFTER_RESTORATION`] of an incident that affected them being resolved,
+    /// it opens the case the still-down flow opens, under the same key, so never twice.
+    pub async fn still_offline(&self, token: &str, form_token: &str) -> Result<StillOffline, PageError> {
+        let (customer_id, index) = self.form_customer(token, form_token).await?;
+        let summary = "Still offline (the customer's page)";
+        let contact = self.record_contact(PAGE_CHANNEL, &customer_id, PAGE_CHANNEL, summary).await.map_err(
+            |e| match e {
+                CasesError::Engine(e) => PageError::Engine(e),
+                other => PageError::Form(other.to_string()),
+            },
+        )?;
+        if let Some(incident) = contact.incident {
+            return Ok(StillOffline::Known {
+                incident_id: incident.incident_id,
+                told_first: contact.told_before,
+            });
+        }
+        let now = self.clock.now();
+        let since = now - STILL_OFFLINE_AFTER_RESTORATION;
+        let Some(incident) = self.resolved_affecting(&customer_id, index, since).await? else {
+            return Ok(StillOffline::Recorded);
+        };
+        match self.open_still_down_case(&incident, &customer_id, now, now).await? {
+            Some(CaseOpening::Opened(id) | CaseOpening::Existing(id)) => {
+                Ok(StillOffline::CaseOpened { case_id: id.to_string() })
+            }
+            None => Ok(StillOffline::Recorded),
+        }
+    }
+
+    /// Saves the preferences form of the customer a link is for.
+    pub async fn change_preferences_by_link(
+        &self,
+        token: &str,
+        form_token: &str,
+        form: &PreferencesForm,
+    ) -> Result<PagePreferences, PageError> {
+        let (customer_id, _) = self.form_customer(token, form_token).await?;
+        let change = form.change()?;
+        let (prefs, _) = self.change_preferences(&customer_id, change).await?.ok_or(OptOutError::Invalid)?;
+        Ok(page_preferences(&prefs))
+    }
+
+    /// Every open incident affecting the customer, newest first, each with whether their
+    /// own device is back (for a detected incident).
+    async fn incidents_affecting(
+        &self,
+        customer_id: &str,
+        index: u32,
+    ) -> Result<Vec<(IncidentRow, Option<bool>)>, EngineError> {
+        let mut open = self.store.incidents(true).await?;
+        open.sort_by_key(|i| std::cmp::Reverse(i.started_at));
+        let mut affecting = Vec::new();
+        for incident in open {
+            if let Some(device_back) = self.affects(&incident, customer_id, index).await? {
+                affecting.push((incident, device_back));
+            }
+        }
+        Ok(affecting)
+    }
+
+    /// The most recently resolved incident resolved at or after `since` that affected the
+    /// customer.
+    async fn resolved_affecting(
+        &self,
+        customer_id: &str,
+        index: u32,
+        since: Timestamp,
+    ) -> Result<Option<IncidentRow>, EngineError> {
+        let mut resolved: Vec<IncidentRow> = self
+            .store
+            .incidents(false)
+            .await?
+            .into_iter()
+            .filter(|i| i.resolved_at.is_some_and(|r| r >= since))
+            .collect();
+        resolved.sort_by_key(|i| std::cmp::Reverse(i.resolved_at));
+        for incident in resolved {
+            if self.affects(&incident, customer_id, index).await?.is_some() {
+                return Ok(Some(incident));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The form token of a page link: an HMAC of the link under the links' key, in its own
+/// context, so it is known only to whoever was given the page.
+fn form_token_of(key: &OptOutKey, token: &str) -> String {
+    hex::encode(&form_mac(key, token).finalize().into_bytes()[..FORM_TOKEN_BYTES])
+}
+
+/// Bytes of the HMAC a form token keeps: 128 bits cannot be guessed.
+const FORM_TOKEN_BYTES: usize = 16;
+
+fn form_mac(key: &OptOutKey, token: &str) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC accepts any key length");
+    mac.update(b"amends/customer-page-form/v1\0");
+    mac.update(token.as_bytes());
+    mac
+}
+
+fn page_preferences(prefs: &Preferences) -> PagePreferences {
+    let (quiet_start, quiet_end) = match prefs.quiet_hours() {
+        Some(q) => (hh_mm(q.start), hh_mm(q.end)),
+        None => (String::new(), String::new()),
+    };
+    PagePreferences {
+        channels: Topic::ALL.iter().map(|&t| (t, prefs.channels_for(t))).collect(),
+        quiet_start,
+        quiet_end,
+    }
+}
+
+fn hh_mm(t: jiff::civil::Time) -> String {
+    format!("{:02}:{:02}", t.hour(), t.minute())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links() -> PageLinks {
+        PageLinks::new(OptOutKey::from_hex(&"2a".repeat(32)).unwrap(), "https://care.example.com/")
+    }
+
+    #[test]
+    fn a_page_link_is_the_same_for_the_same_moment_and_works_only_as_a_page_link() {
+        let at: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
+        let link = links().link("C1", at);
+        assert_eq!(link, links().link("C1", at), "a re-rendered notice carries the same link");
+        assert_ne!(link, links().link("C2", at));
+        let token = link.strip_prefix("https://care.example.com/my?token=").expect("the page's address");
+        let key = OptOutKey::from_hex(&"2a".repeat(32)).unwrap();
+        let claim = key.verify_for(Purpose::Page, token, at).unwrap();
+        assert_eq!(claim.customer_id, "C1");
+        assert_eq!(key.verify_for(Purpose::OptOut, token, at), Err(OptOutError::Invalid));
+        assert_eq!(key.verify_for(Purpose::Survey, token, at), Err(OptOutError::Invalid));
+        let later = at + PAGE_LINK_LIFETIME;
+        assert_eq!(key.verify_for(Purpose::Page, token, later), Err(OptOutError::Expired));
+    }
+
+    #[test]
+    fn the_form_sets_every_topic_and_refuses_what_it_never_offers() {
+        let form = PreferencesForm {
+            ticked: vec!["update.email".into(), "restored.sms".into()],
+            quiet_start: "22:00".into(),
+            quiet_end: "07:00".into(),
+        };
+        let change = form.change().unwrap();
+        assert_eq!(change.channels.len(), Topic::ALL.len(), "an unticked topic is set to no channel");
+        assert_eq!(change.channels[&Topic::Update], Some([Channel::Email].into()));
+        assert_eq!(change.channels[&Topic::Credit], Some(BTreeSet::new()));
+        assert!(matches!(change.quiet_hours, Some(Some(_))));
+        let none = PreferencesForm { ticked: vec![], ..PreferencesForm::default() }.change().unwrap();
+        assert_eq!(none.quiet_hours, Some(None), "no times: no quiet hours");
+        for bad in ["update", "update.fax", "<b>.email"] {
+            let form = PreferencesForm { ticked: vec![bad.into()], ..PreferencesForm::default() };
+            assert!(matches!(form.change(), Err(PageError::Form(_))), "{bad}");
+        }
+        let half = PreferencesForm { quiet_start: "22:00".into(), ..PreferencesForm::default() };
+        assert!(matches!(half.change(), Err(PageError::Form(_))));
+    }
+}
