@@ -236,3 +236,16 @@ test("the page link from a real notice: the outage in the customer's zone, still
   assert.ok(!text.includes('Ana') && !text.includes('C1'), text);
   await forged.context.close();
 });
+
+test('an open status page shows an update live, without a reload', async () => {
+  const [link] = statusLinks();
+  const id = link.split('/').pop();
+  const { context, page } = await open(`${base}${link}`, 'desktop');
+  await page.getByText('Fibre cut').waitFor();
+  // Another process (the command line, on the same database) posts the update.
+  amends('2026-11-24T14:00:00Z', 'incident', 'update', id, '--message', 'Crews found the cut and are splicing it.');
+  await page.getByText('Crews found the cut and are splicing it.').waitFor({ timeout: 15000 });
+  await page.screenshot({ path: path.join(shots, 'status-live-update-desktop.png'), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(page), []);
+  await context.close();
+});

@@ -167,6 +167,8 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(status::status_page))
         .route("/status.json", get(status::status_json))
         .route("/status.atom", get(status::status_atom))
+        .route("/status/events", get(status::status_events))
+        .route("/static/live.js", get(pages::live_js))
         .route("/status/{id}", get(status::incident_page))
         .merge(
             // No token: the customer follows a signed link from a message.

@@ -12,6 +12,11 @@ use std::sync::OnceLock;
 
 /// What every page is sent with.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// What a live page (the status pages, a customer's page) is sent with: the same, and the
+/// one script of this origin (`/static/live.js`, never inline) with its event stream.
+pub const LIVE_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The script of live pages, embedded in the binary.
+pub const LIVE_JS: &str = include_str!("../static/live.js");
 
 const LAYOUT: &str = r#"<!doctype html>
 <html lang="{{ lang|default('en') }}">
@@ -19,6 +24,7 @@ const LAYOUT: &str = r#"<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title>
+{% if live is defined and live %}<script src="/static/live.js" defer></script>{% endif %}
 <style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}button{font-size:1.1rem;min-width:2.75rem;min-height:2.75rem;margin:.2rem}a{color:#0b57d0}section.incident{border-left:4px solid #b3261e;padding:.1rem 0 .1rem 1rem;margin:1.5rem 0}section.incident.resolved{border-color:#146c2e}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}input{font-size:1rem;min-height:2.5rem;padding:0 .5rem}input[type=checkbox]{min-width:1.5rem;min-height:1.5rem}table{border-collapse:collapse;margin:1rem 0}th,td{padding:.3rem .5rem;text-align:left}tbody th{font-weight:400}.done{background:#e6f4ea;border-left:4px solid #146c2e;padding:.5rem 1rem}fieldset{margin:1rem 0}:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}</style>
 </head>
 <body>
@@ -121,15 +127,18 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
-/// `template` rendered with `ctx`, sent with `status` and the pages' headers.
+/// `template` rendered with `ctx`, sent with `status` and the pages' headers; a live page
+/// (`live` true in `ctx`) may run the one script of this origin.
 fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
+    let live = ctx.get_attr("live").is_ok_and(|v| v.is_true());
     let html = environment().get_template(template).and_then(|t| t.render(ctx)).unwrap_or_else(|e| {
         tracing::error!(error = %e, template, "a built-in page failed to render");
         "<!doctype html><title>Something went wrong</title><p>Something went wrong.</p>".to_string()
     });
     let mut response = (status, Html(html)).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    let csp = if live { LIVE_CONTENT_SECURITY_POLICY } else { CONTENT_SECURITY_POLICY };
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -148,9 +157,21 @@ pub fn message_in(lang: &str, status: StatusCode, title: &str, paragraphs: &[&st
     render(status, "message.html", context! { lang, title, paragraphs })
 }
 
-/// A customer's own page (see `my`), from the context it writes.
+/// A customer's own page (see `my`), from the context it writes; live.
 pub fn customer(ctx: Value) -> Response {
-    render(StatusCode::OK, "customer.html", ctx)
+    render(StatusCode::OK, "customer.html", context! { live => true, ..ctx })
+}
+
+/// `GET /static/live.js`: the script of live pages.
+#[utoipa::path(get, path = "/static/live.js", tag = "pages",
+    responses((status = 200, description = "The script of live pages", content_type = "text/javascript", body = String)))]
+pub async fn live_js() -> Response {
+    let mut response = LIVE_JS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// The page for a failure of the server: it says nothing of what failed (the log does).
@@ -164,9 +185,9 @@ pub fn question(title: &str, ask: &str, token: &str, scores: std::ops::RangeIncl
     render(StatusCode::OK, "question.html", context! { title, ask, token, scores })
 }
 
-/// The status page (see `http::status`), from the context it writes.
+/// The status page (see `status`), from the context it writes; live.
 pub fn status(status: StatusCode, ctx: Value) -> Response {
-    render(status, "status.html", ctx)
+    render(status, "status.html", context! { live => true, ..ctx })
 }
 
 /// The unsubscribe confirmation: one button, posting back to the link it came from.

@@ -20,6 +20,7 @@ use amends_core::incident::{ByLocale, IncidentState, for_locale};
 use amends_store::{IncidentRow, UpdateRow};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -138,6 +139,9 @@ struct Published {
     /// nothing new keeps every `ETag`.
     content_key: String,
     json: axum::body::Bytes,
+    /// When it was built by this process's own clock: a server run with a clock held
+    /// still (`--now`) still sees an update within a second.
+    built: std::time::Instant,
 }
 
 impl Published {
@@ -148,7 +152,7 @@ impl Published {
         });
         let content_key = hex::encode(Sha256::digest(content.to_string().as_bytes()));
         let json = serde_json::to_vec(&snapshot).unwrap_or_default().into();
-        Published { snapshot, content_key, json }
+        Published { snapshot, content_key, json, built: std::time::Instant::now() }
     }
 }
 
@@ -159,6 +163,7 @@ impl StatusCache {
         // A clock set back (a test's, or `--now`) rebuilds too.
         if let Some(published) = built.as_ref()
             && (published.snapshot.built_at..published.snapshot.built_at + SNAPSHOT_MAX_AGE).contains(&now)
+            && published.built.elapsed() < SNAPSHOT_MAX_AGE.unsigned_abs()
         {
             return Ok(published.clone());
         }
@@ -346,6 +351,47 @@ pub async fn status_json(
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     cache_headers(response.headers_mut(), &etag);
     Ok(response)
+}
+
+/// How often an event stream looks at the snapshot (rebuilt at most once a second).
+pub const EVENTS_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long one event stream lasts; the browser then reconnects on its own. It bounds how
+/// long a connection is held, and lets a graceful shutdown finish.
+pub const EVENTS_STREAM_MAX: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// `GET /status/events`: server-sent events, one `status` event now and one whenever what
+/// the status pages show changes (its data: a key of that content). The pages' script
+/// fetches the page again on a change; a client without it reloads. Only a client that
+/// asks for a stream (`Accept: text/event-stream`, as every `EventSource` does) is kept
+/// listening; any other gets the one event and the end.
+#[utoipa::path(get, path = "/status/events", tag = "status",
+    responses((status = 200, description = "`event: status` with the content's key, on connecting and, for `Accept: text/event-stream`, on every change",
+        content_type = "text/event-stream", body = String)))]
+pub async fn status_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let listening = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("text/event-stream"));
+    let started = std::time::Instant::now();
+    let stream = futures_util::stream::unfold((state, None::<String>), move |(state, last)| async move {
+        loop {
+            if started.elapsed() >= EVENTS_STREAM_MAX || (!listening && last.is_some()) {
+                return None;
+            }
+            if let Ok(published) = state.status.published(&state).await
+                && last.as_deref() != Some(published.content_key.as_str())
+            {
+                let key = published.content_key.clone();
+                let event = Event::default().event("status").data(key.clone());
+                return Some((Ok(event), (state, Some(key))));
+            }
+            tokio::time::sleep(EVENTS_CHECK_EVERY).await;
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// `GET /status.atom`: every update of the listed incidents as an Atom feed (RFC 4287),

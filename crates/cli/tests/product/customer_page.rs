@@ -69,7 +69,11 @@ async fn a_customer_opens_their_page_from_a_notice_and_acts_on_it_and_a_bad_link
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["referrer-policy"], "no-referrer", "the address holds the link");
     let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
-    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("script-src"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self';"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline';") || !csp.contains("script-src 'unsafe-inline'"),
+        "no inline script: {csp}"
+    );
     let html = page.text().await.unwrap();
     assert!(html.contains("<html lang=\"es\">"), "{html}");
     assert!(html.contains("Hola, Bo Berg") && html.contains("Corte de fibra"), "{html}");

@@ -105,6 +105,8 @@ async fn health_and_openapi_need_no_token() {
         "/status/{id}",
         "/status.json",
         "/status.atom",
+        "/status/events",
+        "/static/live.js",
         "/my",
         "/my/still-offline",
         "/my/preferences",

@@ -15,6 +15,75 @@ C1,Ana Lima,ana@example.com,,en-US,UTC,fast,hub1,M1,1,2020-01-01T00:00:00Z,activ
 C2,Bo Berg,bo@example.com,,es-ES,Europe/Madrid,fast,hub1,M2,1,2020-01-01T00:00:00Z,active
 ";
 
+/// The next server-sent event's `(event, data)` from `response`, reading as it arrives.
+async fn next_event(response: &mut reqwest::Response, buffer: &mut String) -> (String, String) {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_string())
+                    .unwrap_or_default()
+            };
+            if block.starts_with(':') {
+                continue; // a keep-alive comment
+            }
+            return (field("event:"), field("data:"));
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), response.chunk())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("the stream goes on");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_pages_hear_of_an_update_live_and_load_one_script_of_their_own() {
+    let s = TestServer::start().await;
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    let page = s.http.get(format!("{}/status", s.base)).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("script-src 'self';") && csp.contains("connect-src 'self';"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<script src=\"/static/live.js\" defer></script>"), "{html}");
+    assert!(!html.contains("<script>"), "no inline script: {html}");
+    let script = s.http.get(format!("{}/static/live.js", s.base)).send().await.unwrap();
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(script.text().await.unwrap().contains("new EventSource('/status/events')"));
+
+    // Without asking for a stream: the one event, and the end (a crawler is not held).
+    let once = s.http.get(format!("{}/status/events", s.base)).send().await.unwrap();
+    assert_eq!(once.text().await.unwrap().matches("event: status").count(), 1);
+    let mut events = s
+        .http
+        .get(format!("{}/status/events", s.base))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let mut buffer = String::new();
+    let (kind, first) = next_event(&mut events, &mut buffer).await;
+    assert_eq!(kind, "status");
+    let declaration = json!({
+        "elements": ["hub1"], "cause": "Fibre cut", "message": "Crews are on site.",
+        "next_update_by": "2026-11-23T13:00:00Z",
+    });
+    let r = s.post("/v1/incidents", Some(&s.operator), &declaration).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    s.clock.advance(jiff::SignedDuration::from_secs(1));
+    let (kind, second) = next_event(&mut events, &mut buffer).await;
+    assert_eq!(kind, "status");
+    assert_ne!(first, second, "the declaration changed what the page shows");
+    drop(events);
+    s.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_reads_in_the_reader_s_language_and_zone_and_names_no_customer() {
     let s = TestServer::start().await;
