@@ -10,17 +10,19 @@
 //!
 //! A forged, altered or expired link is refused with an error that names nobody.
 
+use crate::appointments::{AppointmentsError, BookRequest};
 use crate::cases::CasesError;
 use crate::optout::{OptOutError, OptOutKey, Purpose};
 pub use crate::optout::{PAGE_LINK_LIFETIME, PageLinks};
 use crate::{Engine, EngineError};
+use amends_core::appointment::AppointmentStatus;
 use amends_core::credit_words::{CreditedLine, customer_explanation};
 use amends_core::id::{CustomerId, IncidentId};
 use amends_core::incident::{IncidentState, for_locale};
 use amends_core::notice::format_local;
 use amends_core::preferences::{Channel, Preferences, PreferencesChange, QuietHours, Topic};
 use amends_store::CaseOpening;
-use amends_store::{CreditFilter, IncidentRow};
+use amends_store::{AppointmentFilter, CreditFilter, IncidentRow};
 use hmac::{Hmac, Mac};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -72,6 +74,8 @@ pub struct CustomerPage {
     /// Notices beyond [`PAGE_ROWS_MAX`], not listed.
     pub notices_unlisted: usize,
     pub credits: Vec<PageCredit>,
+    /// Their visits, newest first.
+    pub visits: Vec<PageVisit>,
     pub preferences: PagePreferences,
     /// Put in every form of the page and checked when it is posted: a form another site
     /// makes cannot carry it (it is derived from the link under the server's key).
@@ -109,6 +113,24 @@ pub struct PageCredit {
     pub amount: String,
     pub statement: String,
     pub explanation: Option<String>,
+}
+
+/// A booked visit, and for one that failed, the slots held for the customer to pick from.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageVisit {
+    pub reference: String,
+    pub status: AppointmentStatus,
+    /// The window in the customer's zone and language.
+    pub window_local: String,
+    pub held: Vec<PageSlot>,
+}
+
+/// A slot held for a failed visit's rebooking.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageSlot {
+    /// What the form sends back to take it.
+    pub start: Timestamp,
+    pub window_local: String,
 }
 
 /// The customer's preferences as the page's form shows them.
@@ -267,6 +289,7 @@ impl Engine {
                 }
             })
             .collect();
+        let visits = self.page_visits(&customer_id, &local).await?;
         let prefs = self.customer_preferences(&customer_id).await?.map(|(p, _)| p).unwrap_or_default();
         Ok(CustomerPage {
             name: customer.name.clone(),
@@ -276,6 +299,7 @@ impl Engine {
             notices,
             notices_unlisted,
             credits,
+            visits,
             preferences: page_preferences(&prefs),
             form_token: form_token_of(&key, token),
             customer_id,
@@ -311,6 +335,79 @@ impl Engine {
                 Ok(StillOffline::CaseOpened { case_id: id.to_string() })
             }
             None => Ok(StillOffline::Recorded),
+        }
+    }
+
+    /// The customer's visits, newest first, each failed one with the slots still held.
+    async fn page_visits(
+        &self,
+        customer_id: &CustomerId,
+        local: &impl Fn(Timestamp) -> String,
+    ) -> Result<Vec<PageVisit>, PageError> {
+        let filter = AppointmentFilter {
+            customer_id: Some(customer_id.clone()),
+            limit: PAGE_ROWS_MAX as u32,
+            ..AppointmentFilter::default()
+        };
+        let mut rows = self.store.appointments(&filter).await?;
+        rows.sort_by_key(|r| std::cmp::Reverse(r.window_start));
+        let now = self.clock.now();
+        let mut visits = Vec::with_capacity(rows.len());
+        for row in rows {
+            let failed =
+                matches!(row.status, AppointmentStatus::Missed | AppointmentStatus::CancelledByProvider);
+            let held = if failed { self.store.holds_for(&row.reference).await? } else { Vec::new() };
+            visits.push(PageVisit {
+                window_local: format!("{} – {}", local(row.window_start), local(row.window_end)),
+                held: held
+                    .iter()
+                    .filter(|h| h.until > now && h.window_start > now)
+                    .map(|h| PageSlot {
+                        start: h.window_start,
+                        window_local: format!("{} – {}", local(h.window_start), local(h.window_end)),
+                    })
+                    .collect(),
+                reference: row.reference,
+                status: row.status,
+            });
+        }
+        Ok(visits)
+    }
+
+    /// Rebooks a failed visit of the customer a link is for into the slot held for it
+    /// that starts at `start`: one click. The new visit has the failed one's owner and
+    /// replaces it (`rebooked_from`), so it may take the held slot; pressed again, the
+    /// slot is no longer held and nothing is booked twice.
+    pub async fn rebook_by_link(
+        &self,
+        token: &str,
+        form_token: &str,
+        reference: &str,
+        start: Timestamp,
+    ) -> Result<String, PageError> {
+        let (customer_id, _) = self.form_customer(token, form_token).await?;
+        let visit = self.store.appointment(reference).await?;
+        let Some(visit) = visit.filter(|v| v.customer_id == customer_id) else {
+            return Err(PageError::Form(format!("{reference} is not one of your visits")));
+        };
+        let holds = self.store.holds_for(reference).await?;
+        let now = self.clock.now();
+        let Some(hold) = holds.iter().find(|h| h.window_start == start && h.until > now) else {
+            return Err(PageError::Form("that time is no longer held for you".into()));
+        };
+        let request = BookRequest {
+            customer_id: customer_id.to_string(),
+            technician_id: Some(hold.technician_id.clone()),
+            start: hold.window_start,
+            end: hold.window_end,
+            owner: None,
+            rebooked_from: Some(visit.reference.clone()),
+        };
+        let owner = amends_core::case::Actor::new(visit.owner.clone(), amends_core::case::Role::Agent);
+        match self.book_appointment(&owner, request).await {
+            Ok(view) => Ok(view.visit.reference),
+            Err(AppointmentsError::Engine(e)) => Err(PageError::Engine(e)),
+            Err(other) => Err(PageError::Form(other.to_string())),
         }
     }
 

@@ -178,6 +178,7 @@ pub fn router(state: AppState) -> Router {
                 .route("/my", get(my::page))
                 .route("/my/still-offline", axum::routing::post(my::still_offline))
                 .route("/my/preferences", axum::routing::post(my::preferences))
+                .route("/my/rebook", axum::routing::post(my::rebook))
                 .route_layer(per_client),
         )
         .route_layer(body_limit(UNSUBSCRIBE_BODY_BYTES_MAX));

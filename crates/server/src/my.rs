@@ -8,7 +8,8 @@
 //! - `POST /my/still-offline?token=...` and `POST /my/preferences?token=...`: the page's two
 //!   forms. Each carries the page's form token (CSRF): a form another site makes cannot.
 //!   Both answer with a redirect back to the page (303), which then says what was done, so
-//!   a reload never posts twice.
+//!   a reload never posts twice. `POST /my/rebook?token=...` takes one of the slots held
+//!   for a failed visit, in one click, the same way.
 //!
 //! Written in the customer's language (English, Spanish or French; the rest read English)
 //! from templates that escape every value. A forged, altered or expired link gets a page
@@ -18,6 +19,7 @@ use super::AppState;
 use super::error::{ApiError, FormBody, QueryParams};
 use super::pages;
 use super::status::state_word;
+use amends_core::appointment::AppointmentStatus;
 use amends_core::preferences::{Channel, Topic};
 use amends_recovery::optout::OptOutError;
 use amends_recovery::page::{CustomerPage, PageError, PreferencesForm, StillOffline};
@@ -37,6 +39,18 @@ pub struct PageQuery {
     pub token: String,
     /// `still_offline`, `case_opened`, `recorded` or `saved`: what the last form did.
     pub done: Option<String>,
+}
+
+/// The rebooking form: a failed visit and the start of the held slot taken.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RebookForm {
+    /// The page's form token, from the page.
+    pub form: String,
+    /// The failed visit's reference.
+    pub visit: String,
+    /// The start of one of the slots held for it, as the page gives it.
+    #[schema(value_type = String, format = DateTime)]
+    pub start: jiff::Timestamp,
 }
 
 /// The still-offline form: only the page's form token.
@@ -182,6 +196,32 @@ pub async fn still_offline(
     }
 }
 
+/// Rebooks a failed visit into one of the slots held for it: one click.
+#[utoipa::path(post, path = "/my/rebook", tag = "pages", params(PageQuery),
+    request_body(content = RebookForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Booked: back to the page, which shows the new visit"),
+        (status = 400, description = "A forged or altered link (a page naming nobody), no `token`, or a form missing a field",
+            content((String = "text/html"), (super::error::ErrorBody = "application/json"))),
+        (status = 403, description = "The form did not come from the page", content_type = "text/html", body = String),
+        (status = 410, description = "The link has expired", content_type = "text/html", body = String),
+        (status = 413, description = "A body over 4 KiB", body = super::error::ErrorBody),
+        (status = 415, description = "The body is not form-encoded", body = super::error::ErrorBody),
+        (status = 422, description = "Not their visit, or the slot is no longer held (a page)", content_type = "text/html", body = String),
+        (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
+    ))]
+pub async fn rebook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    QueryParams(q): QueryParams<PageQuery>,
+    FormBody(form): FormBody<RebookForm>,
+) -> Response {
+    match state.engine.rebook_by_link(&q.token, &form.form, &form.visit, form.start).await {
+        Ok(_) => back_to_page(&q.token, "rebooked"),
+        Err(e) => refusal(&e, &headers),
+    }
+}
+
 /// Saves the preferences form: every topic's channels as ticked (`tick=<topic>.<channel>`,
 /// repeated), and the quiet hours (`quiet_start`, `quiet_end`, `HH:MM`, both empty for none).
 #[utoipa::path(post, path = "/my/preferences", tag = "pages", params(PageQuery),
@@ -290,6 +330,21 @@ fn render(page: &CustomerPage, token: &str, done: Option<&str>) -> Response {
         .iter()
         .map(|n| context! { subject => &n.subject, channel => channel_word(lang, n.channel), sent => &n.sent_local })
         .collect();
+    let visits: Vec<minijinja::Value> = page
+        .visits
+        .iter()
+        .map(|v| {
+            let held: Vec<minijinja::Value> = v
+                .held
+                .iter()
+                .map(|h| context! { start => h.start.to_string(), window => &h.window_local })
+                .collect();
+            context! {
+                reference => &v.reference, window => &v.window_local,
+                status => visit_word(lang, v.status), held,
+            }
+        })
+        .collect();
     let done = done.and_then(|d| done_word(lang, d));
     let ctx = context! {
         lang, title => w.title, hello => format!("{} {}", w.hello, page.name), w => context! {
@@ -300,7 +355,9 @@ fn render(page: &CustomerPage, token: &str, done: Option<&str>) -> Response {
             no_credits => w.no_credits, on_statement => w.on_statement, prefs => w.prefs,
             topic => w.topic, quiet => w.quiet, from => w.from, to => w.to, save => w.save,
             status_link => w.status_link, more => w.more, times_in => w.times_in,
+            visits => w.visits, pick_slot => w.pick_slot,
         },
+        visits,
         zone => &page.zone, incidents, notices, notices_unlisted => page.notices_unlisted,
         credits => minijinja::Value::from(minijinja::value::Serde(&page.credits)), channels, topics, quiet_start => &page.preferences.quiet_start,
         quiet_end => &page.preferences.quiet_end, token, form_token => &page.form_token, done,
@@ -335,6 +392,8 @@ struct Words {
     status_link: &'static str,
     more: &'static str,
     times_in: &'static str,
+    visits: &'static str,
+    pick_slot: &'static str,
 }
 
 fn words(lang: &str) -> Words {
@@ -366,6 +425,8 @@ fn words(lang: &str) -> Words {
             status_link: "Estado del servicio para todos",
             more: "más antiguos no se muestran",
             times_in: "Horas en",
+            visits: "Sus visitas",
+            pick_slot: "Le guardamos estas horas. Elija una y queda reservada:",
         },
         "fr" => Words {
             title: "Votre service",
@@ -394,6 +455,8 @@ fn words(lang: &str) -> Words {
             status_link: "État du service pour tous",
             more: "plus anciens ne sont pas affichés",
             times_in: "Heures en",
+            visits: "Vos visites",
+            pick_slot: "Nous vous gardons ces créneaux. Choisissez-en un et il est réservé :",
         },
         _ => Words {
             title: "Your service",
@@ -422,6 +485,8 @@ fn words(lang: &str) -> Words {
             status_link: "Service status for everyone",
             more: "older ones are not shown",
             times_in: "Times in",
+            visits: "Your visits",
+            pick_slot: "We are holding these times for you. Pick one and it is booked:",
         },
     }
 }
@@ -452,6 +517,14 @@ fn done_word(lang: &str, done: &str) -> Option<&'static str> {
                 "Merci de nous l'avoir dit. Nous l'avons noté et allons vérifier.",
             ],
         ),
+        "rebooked" => pick(
+            lang,
+            [
+                "Your new visit is booked. The confirmation is on its way.",
+                "Su nueva visita está reservada. Le enviamos la confirmación.",
+                "Votre nouvelle visite est réservée. La confirmation arrive.",
+            ],
+        ),
         "saved" => pick(
             lang,
             [
@@ -462,6 +535,18 @@ fn done_word(lang: &str, done: &str) -> Option<&'static str> {
         ),
         _ => return None,
     })
+}
+
+fn visit_word(lang: &str, status: AppointmentStatus) -> &'static str {
+    use AppointmentStatus::*;
+    match status {
+        Booked => pick(lang, ["Booked", "Reservada", "Réservée"]),
+        Arrived => pick(lang, ["Technician on site", "Técnico en su casa", "Technicien sur place"]),
+        Completed => pick(lang, ["Done", "Hecha", "Faite"]),
+        CancelledByCustomer => pick(lang, ["Cancelled by you", "Cancelada por usted", "Annulée par vous"]),
+        CancelledByProvider => pick(lang, ["Cancelled by us", "Cancelada por nosotros", "Annulée par nous"]),
+        Missed => pick(lang, ["We did not come", "No acudimos", "Nous ne sommes pas venus"]),
+    }
 }
 
 fn channel_word(lang: &str, channel: Channel) -> &'static str {

@@ -96,6 +96,10 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 <section aria-labelledby="credits"><h2 id="credits">{{ w.credits }}</h2>
 {% if credits %}<ul>{% for c in credits %}<li><strong>{{ c.amount }}</strong>, {{ w.on_statement }} {{ c.statement }} ({{ c.about }}){% if c.explanation %}<br>{{ c.explanation }}{% endif %}</li>{% endfor %}</ul>
 {% else %}<p>{{ w.no_credits }}</p>{% endif %}</section>
+{% if visits %}<section aria-labelledby="visits"><h2 id="visits">{{ w.visits }}</h2>
+<ul>{% for v in visits %}<li><strong>{{ v.window }}</strong> ({{ v.status }}, {{ v.reference }})
+{% if v.held %}<p>{{ w.pick_slot }}</p>{% for h in v.held %}<form method="post" action="/my/rebook?token={{ token|urlencode }}"><input type="hidden" name="form" value="{{ form_token }}"><input type="hidden" name="visit" value="{{ v.reference }}"><input type="hidden" name="start" value="{{ h.start }}"><button type="submit">{{ h.window }}</button></form>
+{% endfor %}{% endif %}</li>{% endfor %}</ul></section>{% endif %}
 <section aria-labelledby="prefs"><h2 id="prefs">{{ w.prefs }}</h2>
 <form method="post" action="/my/preferences?token={{ token|urlencode }}"><input type="hidden" name="form" value="{{ form_token }}">
 <table><thead><tr><th scope="col">{{ w.topic }}</th>{% for c in channels %}<th scope="col">{{ c.label }}</th>{% endfor %}</tr></thead>

@@ -29,16 +29,6 @@ async fn page_path(s: &TestServer, customer: &str) -> String {
     email.body[at..].split_whitespace().next().unwrap().to_string()
 }
 
-/// A client that does not follow redirects, to see the 303 a form answers with.
-fn no_redirects() -> reqwest::Client {
-    amends_channels::http_client_builder()
-        .unwrap()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 /// The hidden form token of a page's forms.
 fn form_token(html: &str) -> String {
     let at = html.find("name=\"form\" value=\"").expect("a form token") + "name=\"form\" value=\"".len();
@@ -87,7 +77,7 @@ async fn a_customer_opens_their_page_from_a_notice_and_acts_on_it_and_a_bad_link
     // "Still offline" while the outage is open: a contact, told first (the notice was
     // queued and sent before), and back to the page saying so.
     s.deliver().await;
-    let client = no_redirects();
+    let client = support::no_redirects();
     let still = format!("{}/my/still-offline?{}", s.base, path.split_once('?').unwrap().1);
     let from_elsewhere = client.post(&still).form(&[("form", "0".repeat(32))]).send().await.unwrap();
     assert_eq!(from_elsewhere.status(), 403, "a form without the page's token changes nothing");

@@ -240,3 +240,43 @@ fn a_late_provider_cancellation_counts_as_a_missed_visit_and_bad_bookings_change
     assert!(files[0].contains("\r\nSEQUENCE:0\r\nSTATUS:CONFIRMED\r\n"), "{}", files[0]);
     assert!(files[1].contains("\r\nSEQUENCE:1\r\nSTATUS:CANCELLED\r\n"), "{}", files[1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_no_show_the_customer_rebooks_a_held_slot_from_their_page_in_one_click() {
+    let env = setup();
+    let booked = env
+        .json("2026-12-01T09:00:00Z", &booking("C1", "T1", "2026-12-03T08:00:00Z", "2026-12-03T12:00:00Z"));
+    let reference = booked["reference"].as_str().unwrap().to_string();
+    env.ok("2026-12-03T12:30:00Z", &["tick"]);
+    env.ok("2026-12-03T12:30:00Z", &["deliver"]);
+    // The apology's email carries the customer's page link.
+    let outbox = env.outbox();
+    let at = outbox.rfind("/my?token=").unwrap_or_else(|| panic!("no page link in:\n{outbox}"));
+    let path = outbox[at..].split_whitespace().next().unwrap().to_string();
+    let server = env.serve("2026-12-03T13:00:00Z");
+    let http = crate::support::no_redirects();
+    let html = http.get(format!("{}{path}", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("We did not come") && html.contains(&reference), "{html}");
+    assert!(html.contains("We are holding these times for you"), "{html}");
+    assert!(html.contains("name=\"start\" value=\"2026-12-04T08:00:00Z\""), "the first held slot: {html}");
+    let at = html.find("name=\"form\" value=\"").unwrap() + "name=\"form\" value=\"".len();
+    let form = html[at..].split('"').next().unwrap().to_string();
+
+    let rebook = format!("{}/my/rebook?{}", server.base, path.split_once('?').unwrap().1);
+    let fields = [("form", form.as_str()), ("visit", reference.as_str()), ("start", "2026-12-04T08:00:00Z")];
+    let taken = http.post(&rebook).form(&fields).send().await.unwrap();
+    assert_eq!(taken.status(), 303);
+    assert!(taken.headers()["location"].to_str().unwrap().ends_with("&done=rebooked"));
+    let again = http.post(&rebook).form(&fields).send().await.unwrap();
+    assert_eq!(again.status(), 422, "pressed twice, booked once");
+    let other = [("form", form.as_str()), ("visit", "APT-000000-0"), ("start", "2026-12-04T12:00:00Z")];
+    assert_eq!(http.post(&rebook).form(&other).send().await.unwrap().status(), 422, "not their visit");
+
+    let visits = env.json("2026-12-03T13:00:00Z", &["appointment", "list", "--customer", "C1"]);
+    let rebooked: Vec<&Value> =
+        visits.as_array().unwrap().iter().filter(|v| v["status"] == "booked").collect();
+    assert_eq!(rebooked.len(), 1, "{visits}");
+    assert_eq!(rebooked[0]["window_start"], "2026-12-04T08:00:00Z");
+    assert_eq!(rebooked[0]["technician_id"], "T1");
+    drop(server);
+}

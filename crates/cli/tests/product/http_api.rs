@@ -110,6 +110,7 @@ async fn health_and_openapi_need_no_token() {
         "/my",
         "/my/still-offline",
         "/my/preferences",
+        "/my/rebook",
     ]);
     assert_eq!(paths, expected);
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");

@@ -100,6 +100,17 @@ pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>
 /// Where every test's clock starts.
 pub const START: &str = "2026-11-23T12:00:00Z";
 
+/// A client straight to 127.0.0.1 that does not follow redirects, to see the 303 a page's
+/// form answers with.
+pub fn no_redirects() -> reqwest::Client {
+    amends_channels::http_client_builder()
+        .expect("an HTTP client")
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
 pub fn ts(s: &str) -> Timestamp {
     s.parse().unwrap_or_else(|e| panic!("{s:?} is not an instant: {e}"))
 }
