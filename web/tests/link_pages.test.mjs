@@ -249,3 +249,23 @@ test('an open status page shows an update live, without a reload', async () => {
   assert.deepEqual(await accessibilityProblems(page), []);
   await context.close();
 });
+
+test('leaving takes one page: the optional reason, the button, and the final bill line by line', async () => {
+  const [token] = links('/my');
+  const url = `${base}/my/leave?token=${token}`;
+  for (const width of Object.keys(WIDTHS)) {
+    const { context, page, response } = await open(url, width);
+    assert.equal(response.status(), 200);
+    await page.getByText("I'd rather not say").waitFor();
+    await page.screenshot({ path: path.join(shots, `leave-${width}.png`), fullPage: true });
+    assert.deepEqual(await accessibilityProblems(page), []);
+    await context.close();
+  }
+  const { context, page } = await open(url, 'phone');
+  await page.getByRole('button', { name: 'Cancel my service' }).click();
+  await page.getByText('Your final bill').waitFor();
+  assert.ok((await page.textContent('body')).includes('You have left us'));
+  await page.screenshot({ path: path.join(shots, 'left-phone.png'), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(page), []);
+  await context.close();
+});

@@ -434,6 +434,22 @@ fn cancellation_row(
 
 /// A stored bill line as the customer reads it ([`cancellation::customer_line`]); a line
 /// stored before bills kept each line's seconds reads as its explanation.
+/// The final bill of a cancellation, line by line, as the customer reads it (their
+/// language, their money format), with its total.
+pub(crate) fn customer_bill(
+    view: &CancellationView,
+    locale: &amends_core::book::Locale,
+) -> (Vec<String>, String) {
+    let currency = view.final_bill["currency"].as_str().unwrap_or("");
+    let money = |minor: i64| amends_core::money::format_stored(minor, currency, locale);
+    let lines = view.final_bill["lines"]
+        .as_array()
+        .map(|lines| lines.iter().filter_map(|l| customer_bill_line(l, &money, locale.language())).collect())
+        .unwrap_or_default();
+    let total = view.final_bill["total_minor"].as_i64().unwrap_or(0);
+    (lines, money(total.saturating_abs()))
+}
+
 fn customer_bill_line(
     line: &serde_json::Value,
     money: &dyn Fn(i64) -> String,

@@ -143,6 +143,30 @@ pub struct PagePreferences {
     pub quiet_end: String,
 }
 
+/// The leaving page: the one optional question and the one offer, if any.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeavePage {
+    pub name: String,
+    pub locale: String,
+    /// The reason ids the optional question offers, in order; empty: not asked.
+    pub reasons: Vec<String>,
+    /// The one retention offer in the customer's language, shown beside the button.
+    pub offer: Option<String>,
+    pub form_token: String,
+}
+
+/// What leaving did: the confirmation, with the final bill line by line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Left {
+    pub reference: String,
+    pub locale: String,
+    pub effective_local: String,
+    pub bill_lines: Vec<String>,
+    pub bill_total: String,
+    /// The total is owed to the customer.
+    pub refund: bool,
+}
+
 /// What pressing "I'm still offline" did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum StillOffline {
@@ -409,6 +433,51 @@ impl Engine {
             Err(AppointmentsError::Engine(e)) => Err(PageError::Engine(e)),
             Err(other) => Err(PageError::Form(other.to_string())),
         }
+    }
+
+    /// The leaving page of the customer a link is for.
+    pub async fn leave_page(&self, token: &str) -> Result<LeavePage, PageError> {
+        let (_, index, key) = self.page_customer(token).await?;
+        let book = self.book().await?;
+        let customer = &book.customers[index as usize];
+        let rules = &self.config.cancellation;
+        Ok(LeavePage {
+            name: customer.name.clone(),
+            locale: customer.locale.to_string(),
+            reasons: rules.reasons.clone(),
+            offer: amends_core::cancellation::retention_offer_to_show(rules, false, &customer.locale)
+                .map(|(_, text)| text.to_string()),
+            form_token: form_token_of(&key, token),
+        })
+    }
+
+    /// Leaves: the cancellation as any channel makes it (`cancel_account`, channel `web`),
+    /// with the optional reason; the confirmation with the final bill line by line.
+    pub async fn leave_by_link(
+        &self,
+        token: &str,
+        form_token: &str,
+        reason: Option<String>,
+        reason_text: Option<String>,
+    ) -> Result<Left, PageError> {
+        let (customer_id, index) = self.form_customer(token, form_token).await?;
+        let body = crate::accounts::CancelBody { reason, reason_text, channel: Some(PAGE_CHANNEL.into()) };
+        let view = match self.cancel_account(&customer_id, body).await {
+            Ok(view) => view,
+            Err(crate::accounts::AccountsError::Engine(e)) => return Err(PageError::Engine(e)),
+            Err(other) => return Err(PageError::Form(other.to_string())),
+        };
+        let book = self.book().await?;
+        let customer = &book.customers[index as usize];
+        let (bill_lines, bill_total) = crate::accounts::customer_bill(&view, &customer.locale);
+        Ok(Left {
+            effective_local: format_local(view.effective_at, &customer.zone.tz, &customer.locale),
+            refund: view.final_bill["total_minor"].as_i64().is_some_and(|t| t < 0),
+            reference: view.reference,
+            locale: customer.locale.to_string(),
+            bill_lines,
+            bill_total,
+        })
     }
 
     /// Saves the preferences form of the customer a link is for.

@@ -53,6 +53,19 @@ pub struct RebookForm {
     pub start: jiff::Timestamp,
 }
 
+/// The leaving form: the optional reason.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LeaveForm {
+    /// The page's form token, from the page.
+    pub form: String,
+    /// One of the reasons the page offers; absent or empty: not said.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Their own words, with the reason `other`.
+    #[serde(default)]
+    pub reason_text: Option<String>,
+}
+
 /// The still-offline form: only the page's form token.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StillOfflineForm {
@@ -222,6 +235,114 @@ pub async fn rebook(
     }
 }
 
+/// Leaving, on one page: the optional reason, the one offer beside the button (never in
+/// the way), and the button.
+#[utoipa::path(get, path = "/my/leave", tag = "pages", params(PageQuery),
+    responses(
+        (status = 200, description = "The leaving page", content_type = "text/html", body = String),
+        (status = 400, description = "A forged or altered link (a page naming nobody), or no `token`",
+            content((String = "text/html"), (super::error::ErrorBody = "application/json"))),
+        (status = 410, description = "The link has expired", content_type = "text/html", body = String),
+        (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
+    ))]
+pub async fn leave_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    QueryParams(q): QueryParams<PageQuery>,
+) -> Response {
+    let page = match state.engine.leave_page(&q.token).await {
+        Ok(page) => page,
+        Err(e) => return refusal(&e, &headers),
+    };
+    let lang = page_language(&page.locale);
+    let reasons: Vec<minijinja::Value> =
+        page.reasons.iter().map(|r| context! { id => r, label => reason_word(lang, r) }).collect();
+    pages::leave(context! {
+        lang, title => pick(lang, ["Leaving us", "Darse de baja", "Nous quitter"]),
+        token => &q.token, form_token => &page.form_token, reasons, offer => &page.offer,
+        why => pick(lang, ["Why are you leaving? (You need not say.)", "¿Por qué se va? (No hace falta decirlo.)", "Pourquoi partez-vous ? (Rien ne vous oblige à le dire.)"]),
+        not_say => pick(lang, ["I'd rather not say", "Prefiero no decirlo", "Je préfère ne pas le dire"]),
+        own_words => pick(lang, ["In your own words (with \"other\")", "Con sus palabras (con «otro»)", "Avec vos mots (avec « autre »)"]),
+        button => pick(lang, ["Cancel my service", "Dar de baja mi servicio", "Résilier mon service"]),
+        offer_intro => pick(lang, ["Before you go, one offer, if it helps:", "Antes de irse, una oferta, por si le sirve:", "Avant de partir, une offre, si elle vous aide :"]),
+        back => pick(lang, ["Back to your page", "Volver a su página", "Retour à votre page"]),
+    })
+}
+
+/// Leaves: the cancellation is recorded (channel `web`) and confirmed on the page, with the
+/// final bill line by line; the confirmation is also sent as a notice.
+#[utoipa::path(post, path = "/my/leave", tag = "pages", params(PageQuery),
+    request_body(content = LeaveForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Cancelled: the confirmation with the final bill", content_type = "text/html", body = String),
+        (status = 400, description = "A forged or altered link (a page naming nobody), no `token`, or a form missing a field",
+            content((String = "text/html"), (super::error::ErrorBody = "application/json"))),
+        (status = 403, description = "The form did not come from the page", content_type = "text/html", body = String),
+        (status = 410, description = "The link has expired", content_type = "text/html", body = String),
+        (status = 413, description = "A body over 4 KiB", body = super::error::ErrorBody),
+        (status = 415, description = "The body is not form-encoded", body = super::error::ErrorBody),
+        (status = 422, description = "A reason not offered, or cancelled already (a page)", content_type = "text/html", body = String),
+        (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
+    ))]
+pub async fn leave(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    QueryParams(q): QueryParams<PageQuery>,
+    FormBody(form): FormBody<LeaveForm>,
+) -> Response {
+    let reason = form.reason.filter(|r| !r.trim().is_empty());
+    let text = form.reason_text.filter(|t| !t.trim().is_empty());
+    let left = match state.engine.leave_by_link(&q.token, &form.form, reason, text).await {
+        Ok(left) => left,
+        Err(e) => return refusal(&e, &headers),
+    };
+    let lang = page_language(&left.locale);
+    pages::left(context! {
+        lang, title => pick(lang, ["You have left us", "Se ha dado de baja", "Votre service est résilié"]),
+        reference => &left.reference, effective => &left.effective_local, lines => &left.bill_lines,
+        total => &left.bill_total, refund => left.refund,
+        ends => pick(lang, ["Your service ends", "Su servicio termina el", "Votre service prend fin le"]),
+        reference_word => pick(lang, ["Reference", "Referencia", "Référence"]),
+        bill => pick(lang, ["Your final bill", "Su última factura", "Votre dernière facture"]),
+        total_word => if left.refund {
+            pick(lang, ["We owe you", "Le debemos", "Nous vous devons"])
+        } else {
+            pick(lang, ["Total due", "Total a pagar", "Total dû"])
+        },
+        thanks => pick(lang, [
+            "Thank you for having been with us. You are welcome back at any time.",
+            "Gracias por haber estado con nosotros. Puede volver cuando quiera.",
+            "Merci d'avoir été avec nous. Vous pouvez revenir quand vous voulez.",
+        ]),
+    })
+}
+
+/// A reason id in the customer's words; an id a provider made up reads as its words.
+fn reason_word(lang: &str, id: &str) -> String {
+    let known = match id {
+        "too_expensive" => Some(["It costs too much", "Es demasiado caro", "C'est trop cher"]),
+        "service_quality" => Some([
+            "The service is not good enough",
+            "El servicio no es bastante bueno",
+            "Le service n'est pas assez bon",
+        ]),
+        "outages" => Some(["Too many outages", "Demasiadas averías", "Trop de pannes"]),
+        "moving" => Some(["I am moving", "Me mudo", "Je déménage"]),
+        "competitor" | "switching_provider" => Some([
+            "A better offer elsewhere",
+            "Una oferta mejor en otro sitio",
+            "Une meilleure offre ailleurs",
+        ]),
+        "no_longer_needed" => Some(["I no longer need it", "Ya no lo necesito", "Je n'en ai plus besoin"]),
+        "other" => Some(["Something else", "Otro motivo", "Autre chose"]),
+        _ => None,
+    };
+    match known {
+        Some(words) => pick(lang, words).to_string(),
+        None => id.replace('_', " "),
+    }
+}
+
 /// Saves the preferences form: every topic's channels as ticked (`tick=<topic>.<channel>`,
 /// repeated), and the quiet hours (`quiet_start`, `quiet_end`, `HH:MM`, both empty for none).
 #[utoipa::path(post, path = "/my/preferences", tag = "pages", params(PageQuery),
@@ -355,7 +476,7 @@ fn render(page: &CustomerPage, token: &str, done: Option<&str>) -> Response {
             no_credits => w.no_credits, on_statement => w.on_statement, prefs => w.prefs,
             topic => w.topic, quiet => w.quiet, from => w.from, to => w.to, save => w.save,
             status_link => w.status_link, more => w.more, times_in => w.times_in,
-            visits => w.visits, pick_slot => w.pick_slot,
+            visits => w.visits, pick_slot => w.pick_slot, leave => w.leave,
         },
         visits,
         zone => &page.zone, incidents, notices, notices_unlisted => page.notices_unlisted,
@@ -394,6 +515,7 @@ struct Words {
     times_in: &'static str,
     visits: &'static str,
     pick_slot: &'static str,
+    leave: &'static str,
 }
 
 fn words(lang: &str) -> Words {
@@ -426,6 +548,7 @@ fn words(lang: &str) -> Words {
             more: "más antiguos no se muestran",
             times_in: "Horas en",
             visits: "Sus visitas",
+            leave: "Darse de baja",
             pick_slot: "Le guardamos estas horas. Elija una y queda reservada:",
         },
         "fr" => Words {
@@ -456,6 +579,7 @@ fn words(lang: &str) -> Words {
             more: "plus anciens ne sont pas affichés",
             times_in: "Heures en",
             visits: "Vos visites",
+            leave: "Résilier",
             pick_slot: "Nous vous gardons ces créneaux. Choisissez-en un et il est réservé :",
         },
         _ => Words {
@@ -486,6 +610,7 @@ fn words(lang: &str) -> Words {
             more: "older ones are not shown",
             times_in: "Times in",
             visits: "Your visits",
+            leave: "Leave us",
             pick_slot: "We are holding these times for you. Pick one and it is booked:",
         },
     }

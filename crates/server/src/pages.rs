@@ -25,7 +25,7 @@ const LAYOUT: &str = r#"<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title>
 {% if live is defined and live %}<script src="/static/live.js" defer></script>{% endif %}
-<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}button{font-size:1.1rem;min-width:2.75rem;min-height:2.75rem;margin:.2rem}a{color:#0b57d0}section.incident{border-left:4px solid #b3261e;padding:.1rem 0 .1rem 1rem;margin:1.5rem 0}section.incident.resolved{border-color:#146c2e}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}input{font-size:1rem;min-height:2.5rem;padding:0 .5rem}input[type=checkbox]{min-width:1.5rem;min-height:1.5rem}table{border-collapse:collapse;margin:1rem 0}th,td{padding:.3rem .5rem;text-align:left}tbody th{font-weight:400}.done{background:#e6f4ea;border-left:4px solid #146c2e;padding:.5rem 1rem}fieldset{margin:1rem 0}:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}</style>
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}button{font-size:1.1rem;min-width:2.75rem;min-height:2.75rem;margin:.2rem}a{color:#0b57d0}section.incident{border-left:4px solid #b3261e;padding:.1rem 0 .1rem 1rem;margin:1.5rem 0}section.incident.resolved{border-color:#146c2e}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}input{font-size:1rem;min-height:2.5rem;padding:0 .5rem}input[type=checkbox],input[type=radio]{min-width:1.5rem;min-height:1.5rem;vertical-align:middle}table{border-collapse:collapse;margin:1rem 0}th,td{padding:.3rem .5rem;text-align:left}tbody th{font-weight:400}.done{background:#e6f4ea;border-left:4px solid #146c2e;padding:.5rem 1rem}fieldset{margin:1rem 0}:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}</style>
 </head>
 <body>
 <main>
@@ -109,7 +109,27 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 <label for="quiet_start">{{ w.from }}</label> <input id="quiet_start" name="quiet_start" type="time" value="{{ quiet_start }}">
 <label for="quiet_end">{{ w.to }}</label> <input id="quiet_end" name="quiet_end" type="time" value="{{ quiet_end }}"></fieldset>
 <button type="submit">{{ w.save }}</button></form></section>
-<p><a href="/status?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ w.status_link }}</a></p>
+<p><a href="/status?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ w.status_link }}</a> · <a href="/my/leave?token={{ token|urlencode }}">{{ w.leave }}</a></p>
+{% endblock %}"#;
+
+const LEAVE: &str = r#"{% extends "layout.html" %}{% block content %}
+<form method="post" action="/my/leave?token={{ token|urlencode }}"><input type="hidden" name="form" value="{{ form_token }}">
+{% if reasons %}<fieldset><legend>{{ why }}</legend>
+<div><input type="radio" id="reason-none" name="reason" value="" checked> <label for="reason-none">{{ not_say }}</label></div>
+{% for r in reasons %}<div><input type="radio" id="reason-{{ r.id }}" name="reason" value="{{ r.id }}"> <label for="reason-{{ r.id }}">{{ r.label }}</label></div>
+{% endfor %}<label for="reason_text">{{ own_words }}</label><br><input id="reason_text" name="reason_text" maxlength="500">
+</fieldset>{% endif %}
+<button type="submit">{{ button }}</button></form>
+{% if offer %}<aside><p>{{ offer_intro }}</p><p>{{ offer }}</p></aside>{% endif %}
+<p><a href="/my?token={{ token|urlencode }}">{{ back }}</a></p>
+{% endblock %}"#;
+
+const LEFT: &str = r#"{% extends "layout.html" %}{% block content %}
+<dl><dt>{{ reference_word }}</dt><dd>{{ reference }}</dd><dt>{{ ends }}</dt><dd>{{ effective }}</dd></dl>
+<h2>{{ bill }}</h2>
+<ul>{% for l in lines %}<li>{{ l }}</li>{% endfor %}</ul>
+<p><strong>{{ total_word }}: {{ total }}</strong></p>
+<p>{{ thanks }}</p>
 {% endblock %}"#;
 
 fn environment() -> &'static Environment<'static> {
@@ -124,6 +144,8 @@ fn environment() -> &'static Environment<'static> {
             ("unsubscribe.html", UNSUBSCRIBE),
             ("status.html", STATUS),
             ("customer.html", CUSTOMER),
+            ("leave.html", LEAVE),
+            ("left.html", LEFT),
         ] {
             env.add_template(name, source).expect("the built-in pages parse");
         }
@@ -164,6 +186,16 @@ pub fn message_in(lang: &str, status: StatusCode, title: &str, paragraphs: &[&st
 /// A customer's own page (see `my`), from the context it writes; live.
 pub fn customer(ctx: Value) -> Response {
     render(StatusCode::OK, "customer.html", context! { live => true, ..ctx })
+}
+
+/// The leaving page (see `my`).
+pub fn leave(ctx: Value) -> Response {
+    render(StatusCode::OK, "leave.html", ctx)
+}
+
+/// The confirmation of leaving, with the final bill (see `my`).
+pub fn left(ctx: Value) -> Response {
+    render(StatusCode::OK, "left.html", ctx)
 }
 
 /// `GET /static/live.js`: the script of live pages.

@@ -153,3 +153,41 @@ async fn a_customer_opens_their_page_from_a_notice_and_acts_on_it_and_a_bad_link
     assert!(text.contains("This link has expired") && !text.contains("Bo Berg"), "{text}");
     s.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_leaves_on_one_page_and_reads_the_final_bill_line_by_line() {
+    let s = TestServer::start().await;
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    let link = s.engine.page_link("C2").await.unwrap();
+    let query = link.split_once('?').unwrap().1.to_string();
+    let page = s.http.get(format!("{}/my?{query}", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&format!("href=\"/my/leave?{query}\"")), "the page links to leaving: {page}");
+
+    let leave = format!("{}/my/leave?{query}", s.base);
+    let html = s.http.get(&leave).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<html lang=\"es\">") && html.contains("Prefiero no decirlo"), "{html}");
+    assert!(html.contains("Me mudo"), "the reasons in the customer's words: {html}");
+    assert_eq!(html.matches("type=\"submit\"").count(), 1, "one button: {html}");
+    let form = form_token(&html);
+
+    let refused = s.http.post(&leave).form(&[("form", "0".repeat(32))]).send().await.unwrap();
+    assert_eq!(refused.status(), 403, "a form from elsewhere cancels nothing");
+    assert_eq!(s.engine.store().customer("C2").await.unwrap().unwrap().status.as_str(), "active");
+    let left =
+        s.http.post(&leave).form(&[("form", form.as_str()), ("reason", "moving")]).send().await.unwrap();
+    assert_eq!(left.status(), 200);
+    let confirmation = left.text().await.unwrap();
+    assert!(confirmation.contains("Se ha dado de baja") && confirmation.contains("CXL-"), "{confirmation}");
+    assert!(
+        confirmation.contains("Su última factura") && confirmation.contains("<li>"),
+        "line by line: {confirmation}"
+    );
+    assert_eq!(s.engine.store().customer("C2").await.unwrap().unwrap().status.as_str(), "cancelled");
+    let cancellation = s.engine.store().cancellation_of("C2").await.unwrap().unwrap();
+    assert_eq!((cancellation.reason.as_deref(), cancellation.channel.as_str()), (Some("moving"), "web"));
+
+    let again = s.http.post(&leave).form(&[("form", form.as_str())]).send().await.unwrap();
+    assert_eq!(again.status(), 422, "cancelled already: nothing twice");
+    s.stop().await.unwrap();
+}
