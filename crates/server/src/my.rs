@@ -66,6 +66,22 @@ pub struct LeaveForm {
     pub reason_text: Option<String>,
 }
 
+/// The preferences form, as the page sends it (described for the API document: the
+/// handler reads the fields by hand, since `tick` repeats).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PreferencesFormFields {
+    /// The page's form token, from the page.
+    pub form: String,
+    /// `<topic>.<channel>`, once per box ticked (`update.email`).
+    #[serde(default)]
+    pub tick: Vec<String>,
+    /// `HH:MM`, or empty with `quiet_end` for no quiet hours.
+    #[serde(default)]
+    pub quiet_start: String,
+    #[serde(default)]
+    pub quiet_end: String,
+}
+
 /// The still-offline form: only the page's form token.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StillOfflineForm {
@@ -346,8 +362,7 @@ fn reason_word(lang: &str, id: &str) -> String {
 /// Saves the preferences form: every topic's channels as ticked (`tick=<topic>.<channel>`,
 /// repeated), and the quiet hours (`quiet_start`, `quiet_end`, `HH:MM`, both empty for none).
 #[utoipa::path(post, path = "/my/preferences", tag = "pages", params(PageQuery),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "`form` (the page's form token), `tick` repeated, `quiet_start`, `quiet_end`"),
+    request_body(content = PreferencesFormFields, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Saved: back to the page"),
         (status = 400, description = "A forged or altered link (a page naming nobody), or no `token`",

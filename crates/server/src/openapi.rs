@@ -149,9 +149,15 @@ fn body_limit(path: &str) -> usize {
     match path {
         "/v1/import" => super::IMPORT_BODY_BYTES_MAX,
         "/v1/telemetry/events" => amends_sources::detection::intake::BATCH_BODY_BYTES_MAX,
-        "/v1/unsubscribe" | "/v1/surveys/answer" => super::UNSUBSCRIBE_BODY_BYTES_MAX,
+        path if is_link_page(path) => super::UNSUBSCRIBE_BODY_BYTES_MAX,
         _ => super::BODY_BYTES_MAX,
     }
+}
+
+/// The pages a customer reaches from a signed link, with no token: the per-client rate
+/// limit and the small body limit apply to them.
+fn is_link_page(path: &str) -> bool {
+    matches!(path, "/v1/unsubscribe" | "/v1/surveys/answer") || path == "/my" || path.starts_with("/my/")
 }
 
 fn add_shared_errors(path: &str, op: &mut Operation) {
@@ -194,7 +200,7 @@ fn add_shared_errors(path: &str, op: &mut Operation) {
     if params.iter().any(|p| p.name == "limit") {
         shared.push(("422", "`limit` is out of its range".into()));
     }
-    if matches!(path, "/v1/unsubscribe" | "/v1/surveys/answer") {
+    if is_link_page(path) {
         shared.push((
             "429",
             format!(

@@ -1,6 +1,7 @@
 //! A rate limit per client on the routes a stranger reaches without a token (a signed
-//! link's pages: unsubscribe, survey answer), with governor's keyed GCRA limiter: past its
-//! burst a client waits, and is answered 429 with `Retry-After` meanwhile. The health check
+//! link's pages: unsubscribe, survey answer, the customer's own page and its forms), with
+//! governor's keyed GCRA limiter: past its burst a client waits, and is answered 429 with
+//! `Retry-After` meanwhile. The health check
 //! and the API description are left out: a load balancer polls the first, and neither
 //! reads a customer's data.
 //!
