@@ -45,3 +45,4 @@ mod retention;
 mod shipped_policies;
 mod smtp_delivery;
 mod status_page;
+mod web_bench;

@@ -11,17 +11,11 @@
 //! must be the ones the detector in memory found in the same events, and each affected
 //! customer acknowledged once.
 
-use super::{Timer, row};
-use crate::demo::synth;
 use amends_core::book::CustomerStatus;
 use amends_core::money::group_thousands;
-use amends_core::notice::Templates;
-use amends_core::policy::Policy;
 use amends_core::telemetry::{Detection, DetectionConfig, Detector, DeviceEvent, DeviceState};
+use amends_recovery::Engine;
 use amends_recovery::book::LoadedBook;
-use amends_recovery::clock::SystemClock;
-use amends_recovery::import::ImportInput;
-use amends_recovery::{Engine, EngineConfig};
 use amends_sources::detection::ServiceConfig;
 use amends_sources::detection::nats::NatsSource;
 use anyhow::{Context, Result, bail};
@@ -54,25 +48,8 @@ pub async fn run(dir: &Path, customers: usize, nats_url: &str) -> Result<()> {
         "\n[telemetry storm through amends serve: NATS JetStream in, SQLite, {} customers]",
         group_thousands(customers as u64)
     );
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("detection.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    let book_dir = dir.join("detection-book");
-    synth::write_csv(&synth::generate(customers, 7, Timestamp::now()), &book_dir)?;
-    let store = amends_store::open(&path.display().to_string()).await?;
-    let engine = Arc::new(Engine::new(
-        store,
-        Arc::new(SystemClock),
-        Templates::builtin(),
-        Policy::builtin(),
-        EngineConfig::default(),
-    ));
-    let mut t = Timer::start();
-    engine.import(ImportInput::from_dir(&book_dir)?, &|_| {}).await?;
+    let engine = super::served_engine(dir, "detection", customers).await?;
     let book = engine.book().await?;
-    row("import CSV", t.lap(), book.customers.len(), "");
 
     // The storm starts a few seconds from now, once the events are built and the server is up.
     let start = amends_recovery::clock::truncate_to_second(Timestamp::now())

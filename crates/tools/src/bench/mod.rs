@@ -13,6 +13,7 @@
 mod delivery;
 mod detection;
 mod telemetry;
+mod web;
 
 use crate::demo::synth;
 use amends_core::incident::{Declaration, IncidentState};
@@ -71,6 +72,17 @@ pub struct BenchArgs {
     /// synthetic book as CSV beside it (`<file>.book/`, for `amends import`).
     #[arg(long)]
     pub write_events: Option<std::path::PathBuf>,
+    /// Only measure the customer's web: the status page and customers' pages served by
+    /// `amends serve` (in this process, SQLite) to a load generator on 127.0.0.1, while an
+    /// incident affecting all `--customers` fans out.
+    #[arg(long)]
+    pub web_only: bool,
+    /// Seconds each route of `--web-only` is driven for.
+    #[arg(long, default_value_t = 5)]
+    pub web_seconds: u64,
+    /// Concurrent keep-alive connections of `--web-only`'s load generator.
+    #[arg(long, default_value_t = 64)]
+    pub web_connections: usize,
 }
 
 pub async fn run(_settings: &amends_server::settings::Settings, args: BenchArgs) -> Result<()> {
@@ -82,6 +94,9 @@ pub async fn run(_settings: &amends_server::settings::Settings, args: BenchArgs)
     }
     if args.detection_server {
         return detection::run(&args.dir, args.customers, &args.nats).await;
+    }
+    if args.web_only {
+        return web::run(&args.dir, args.customers, args.web_seconds, args.web_connections.max(1)).await;
     }
     let start = Timestamp::from_second(1_795_446_000)?; // 2026-11-23T15:00:00Z
     if !args.telemetry_only && !args.outbox_only {
@@ -191,6 +206,30 @@ fn policy_evaluations(n: usize) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// An engine on the real clock over a fresh SQLite file `<dir>/<name>.db`, with a synthetic
+/// book of `customers` imported (and timed): what the benches that run a server start from.
+async fn served_engine(dir: &std::path::Path, name: &str, customers: usize) -> Result<Arc<Engine>> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{name}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let book_dir = dir.join(format!("{name}-book"));
+    synth::write_csv(&synth::generate(customers, 7, Timestamp::now()), &book_dir)?;
+    let store = amends_store::open(&path.display().to_string()).await?;
+    let engine = Arc::new(Engine::new(
+        store,
+        Arc::new(amends_recovery::clock::SystemClock),
+        Templates::builtin(),
+        Policy::builtin(),
+        EngineConfig::default(),
+    ));
+    let mut t = Timer::start();
+    engine.import(ImportInput::from_dir(&book_dir)?, &|_| {}).await?;
+    row("import CSV", t.lap(), engine.book().await?.customers.len(), "");
+    Ok(engine)
 }
 
 /// The process's peak resident set (Linux `VmHWM`), where the system reports it.

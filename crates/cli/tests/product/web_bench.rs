@@ -1,0 +1,30 @@
+//! Issue 20: `amends bench --web-only` runs end to end on a small book: the server, the
+//! storm and the load generator in one process, every route measured and every request
+//! answered. No figure is asserted (timings belong to the bench, not to tests).
+
+use std::process::Command;
+
+#[test]
+fn the_web_bench_drives_every_route_and_every_request_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_amends"))
+        .args(["bench", "--web-only", "--customers", "300", "--web-seconds", "1", "--web-connections", "4"])
+        .arg("--dir")
+        .arg(dir.path())
+        .env_remove("AMENDS_DATABASE_URL")
+        .output()
+        .expect("amends bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for route in ["GET /health (the floor)", "GET /status (the page", "(304)", "GET /my?token="] {
+        let line =
+            stdout.lines().find(|l| l.contains(route)).unwrap_or_else(|| panic!("{route} in {stdout}"));
+        let failed: u64 = line.split_whitespace().last().unwrap().parse().unwrap();
+        assert_eq!(failed, 0, "{line}");
+        let requests: u64 = line.split_whitespace().rev().nth(5).unwrap().replace(',', "").parse().unwrap();
+        assert!(requests > 0, "{line}");
+    }
+    let queued = stdout.split("meanwhile the fan-out queued ").nth(1).expect("the fan-out's line");
+    let queued: u64 = queued.split_whitespace().next().unwrap().replace(',', "").parse().unwrap();
+    assert!(queued >= 300, "every customer's acknowledgement, on one channel or more: {stdout}");
+}

@@ -1,0 +1,190 @@
+//! The customer's web under a storm (issue 20): `amends serve`'s router in this process on
+//! SQLite, and a load generator on 127.0.0.1 in the same run, while an incident affecting
+//! every customer fans out (its acknowledgements rendered and queued by a tick running
+//! meanwhile).
+//!
+//! Each route is driven for a fixed time by `connections` keep-alive connections, each
+//! sending its next request as soon as the last one is answered. The floor is `/health`,
+//! measured the same way in the same run: what the generator and the router cost with no
+//! work behind them. Figures: requests per second and the latency percentiles (p50, p99,
+//! p999) of every request sent.
+
+use super::everyone_out;
+use amends_core::money::group_thousands;
+use anyhow::{Context, Result, bail};
+use jiff::Timestamp;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Customers whose page links the generator cycles through.
+const PAGE_LINKS: usize = 1_000;
+
+/// What one route measured.
+struct Measured {
+    requests: usize,
+    took: Duration,
+    /// Every request's latency, sorted.
+    latencies: Vec<Duration>,
+    failures: usize,
+}
+
+impl Measured {
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let at = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len()) - 1;
+        self.latencies[at]
+    }
+
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.took.as_secs_f64().max(1e-9)
+    }
+}
+
+pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize) -> Result<()> {
+    println!(
+        "\n[the customer's web: amends serve on SQLite, {} customers in one incident fanning out; \
+         a load generator on 127.0.0.1, {connections} connections, {seconds} s a route]",
+        group_thousands(customers as u64)
+    );
+    let engine = super::served_engine(dir, "web", customers).await?;
+    let book = engine.book().await?;
+    let links = engine.page_links().await?;
+    let now = Timestamp::now();
+    let pages: Vec<String> = book
+        .customers
+        .iter()
+        .step_by((book.customers.len() / PAGE_LINKS).max(1))
+        .take(PAGE_LINKS)
+        .map(|c| {
+            links.link(&c.id, now).split_once("/my?").map(|(_, q)| format!("/my?{q}")).unwrap_or_default()
+        })
+        .collect();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    // The generator is one client: the per-client limit of the link pages is lifted.
+    let unlimited = NonZeroU32::new(u32::MAX).context("a limit")?;
+    let rate = amends_server::rate::ClientRateLimit::new(amends_server::rate::HttpSettings {
+        public_requests_per_minute: unlimited,
+        public_burst: unlimited,
+        ..Default::default()
+    });
+    let state = amends_server::AppState::new(engine.clone()).with_public_rate(rate);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(amends_server::serve_api(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    let http = amends_channels::http_client_builder()
+        .map_err(anyhow::Error::msg)?
+        .no_proxy()
+        .pool_max_idle_per_host(connections)
+        .build()?;
+
+    let floor = drive(&http, &base, &["/health".to_string()], None, connections, seconds).await;
+    engine.declare(everyone_out(Timestamp::now())).await?;
+    // The storm: every customer's acknowledgement rendered and queued while the pages are read.
+    let fanout = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let report = engine.tick().await;
+            (t.elapsed(), report)
+        })
+    };
+    let status = drive(&http, &base, &["/status".to_string()], None, connections, seconds).await;
+    let etag = http.get(format!("{base}/status")).send().await?.headers().get("etag").cloned();
+    let revalidated = drive(&http, &base, &["/status".to_string()], etag, connections, seconds).await;
+    let mine = drive(&http, &base, &pages, None, connections, seconds).await;
+    let (fanned, report) = fanout.await?;
+    let report = report?;
+
+    println!(
+        "  {:<44} {:>10} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "route", "requests", "req/s", "p50 ms", "p99 ms", "p999 ms", "failed"
+    );
+    for (name, m) in [
+        ("GET /health (the floor)", &floor),
+        ("GET /status (the page, rendered)", &status),
+        ("GET /status with If-None-Match (304)", &revalidated),
+        ("GET /my?token=... (a customer's page)", &mine),
+    ] {
+        println!(
+            "  {name:<44} {:>10} {:>10} {:>9.2} {:>9.2} {:>9.2} {:>8}",
+            group_thousands(m.requests as u64),
+            group_thousands(m.per_second() as u64),
+            m.percentile(0.50).as_secs_f64() * 1e3,
+            m.percentile(0.99).as_secs_f64() * 1e3,
+            m.percentile(0.999).as_secs_f64() * 1e3,
+            m.failures
+        );
+    }
+    println!(
+        "  meanwhile the fan-out queued {} acknowledgements in {:.1} s; goal: the pages at 20,000 req/s \
+         or more with p99 under 10 ms on 2 cores",
+        group_thousands(report.fanout.notices_queued),
+        fanned.as_secs_f64()
+    );
+    let _ = stop.send(());
+    server.await??;
+    if floor.failures + status.failures + revalidated.failures + mine.failures > 0 {
+        bail!("some requests failed: see the table");
+    }
+    Ok(())
+}
+
+/// Sends GETs of `paths` (in turn) for `seconds` over `connections` concurrent loops, each
+/// sending its next request when the last is answered.
+async fn drive(
+    http: &reqwest::Client,
+    base: &str,
+    paths: &[String],
+    etag: Option<reqwest::header::HeaderValue>,
+    connections: usize,
+    seconds: u64,
+) -> Measured {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let paths = Arc::new(paths.to_vec());
+    let mut loops = Vec::with_capacity(connections);
+    for n in 0..connections {
+        let (http, base, paths, etag) = (http.clone(), base.to_string(), paths.clone(), etag.clone());
+        loops.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0;
+            let mut i = n;
+            while Instant::now() < until {
+                let mut request = http.get(format!("{base}{}", paths[i % paths.len()]));
+                if let Some(etag) = &etag {
+                    request = request.header(reqwest::header::IF_NONE_MATCH, etag.clone());
+                }
+                let sent = Instant::now();
+                let ok = match request.send().await {
+                    Ok(r) => {
+                        let fine = r.status().is_success() || r.status() == reqwest::StatusCode::NOT_MODIFIED;
+                        fine && r.bytes().await.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                latencies.push(sent.elapsed());
+                failures += usize::from(!ok);
+                i += connections;
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    for l in loops {
+        if let Ok((mine, failed)) = l.await {
+            latencies.extend(mine);
+            failures += failed;
+        }
+    }
+    let took = started.elapsed();
+    latencies.sort_unstable();
+    Measured { requests: latencies.len(), took, latencies, failures }
+}
