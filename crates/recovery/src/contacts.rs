@@ -6,6 +6,7 @@
 
 use super::cases::CasesError;
 use super::{Engine, EngineError};
+use crate::book::LoadedBook;
 use amends_core::case::Actor;
 use amends_core::incident::IncidentState;
 use amends_core::incident::{UpdateKind, for_locale};
@@ -145,10 +146,11 @@ impl Engine {
         customer_id: &str,
         index: u32,
     ) -> Result<Option<IncidentRow>, EngineError> {
+        let book = self.book().await?;
         let mut open = self.store.incidents(true).await?;
         open.sort_by_key(|i| std::cmp::Reverse(i.started_at));
         for incident in open {
-            if matches!(self.affects(&incident, customer_id, index).await?, Some(None | Some(false))) {
+            if matches!(self.affects(&book, &incident, customer_id, index).await?, Some(None | Some(false))) {
                 return Ok(Some(incident));
             }
         }
@@ -161,6 +163,7 @@ impl Engine {
     /// `Some(None)` when their element is at or below one of its elements.
     pub(crate) async fn affects(
         &self,
+        book: &LoadedBook,
         incident: &IncidentRow,
         customer_id: &str,
         index: u32,
@@ -172,7 +175,6 @@ impl Engine {
                 .find(|i| i.customer_id == customer_id)
                 .map(|i| Some(i.back_at.is_some())));
         }
-        let book = self.book().await?;
         let element = book.customer_element[index as usize];
         let below = book
             .element_indices(&incident.element_ids)

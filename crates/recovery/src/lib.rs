@@ -182,6 +182,9 @@ pub struct Engine {
     book: RwLock<Option<(i64, Arc<LoadedBook>)>>,
     /// Customers' preferences with the store's preferences version they were read at.
     preferences: RwLock<Option<(i64, Arc<audience::PreferenceMap>)>>,
+    /// The key that checks customers' page links, once read: a stored key never changes,
+    /// and every page request would otherwise read it again.
+    page_key: std::sync::OnceLock<optout::OptOutKey>,
 }
 
 /// What one pass of [`Engine::tick`] did.
@@ -219,6 +222,7 @@ impl Engine {
             progress: Arc::default(),
             book: RwLock::new(None),
             preferences: RwLock::new(None),
+            page_key: std::sync::OnceLock::new(),
         }
     }
 

@@ -11,6 +11,7 @@
 //! A forged, altered or expired link is refused with an error that names nobody.
 
 use crate::appointments::{AppointmentsError, BookRequest};
+use crate::book::LoadedBook;
 use crate::cases::CasesError;
 use crate::optout::{OptOutError, OptOutKey, Purpose};
 pub use crate::optout::{PAGE_LINK_LIFETIME, PageLinks};
@@ -229,7 +230,20 @@ impl Engine {
     /// The customer a link is for, checked: signed by us for a page, not expired, and a
     /// customer of the book. Returns their id and index in the book.
     async fn page_customer(&self, token: &str) -> Result<(CustomerId, u32, OptOutKey), PageError> {
-        // A stranger's request: the key is read, never created.
+        let key = self.page_key().await?;
+        let claim = key.verify_for(Purpose::Page, token, self.clock.now())?;
+        let book = self.book().await?;
+        // A customer removed from the book since: the link names no one any more.
+        let index = book.customer_index(&claim.customer_id).ok_or(OptOutError::Invalid)?;
+        Ok((claim.customer_id.into(), index, key))
+    }
+
+    /// The key that checks page links: read once, then kept. A stranger's request reads
+    /// it, never creates it; with none stored, no link was ever signed.
+    async fn page_key(&self) -> Result<OptOutKey, PageError> {
+        if let Some(key) = self.page_key.get() {
+            return Ok(key.clone());
+        }
         let key = crate::unsubscribe::checking_key_named(self.store.as_ref(), LINK_KEY_NAME).await.map_err(
             |e| match e {
                 crate::unsubscribe::UnsubscribeError::Link(e) => PageError::Link(e),
@@ -239,11 +253,7 @@ impl Engine {
                 }
             },
         )?;
-        let claim = key.verify_for(Purpose::Page, token, self.clock.now())?;
-        let book = self.book().await?;
-        // A customer removed from the book since: the link names no one any more.
-        let index = book.customer_index(&claim.customer_id).ok_or(OptOutError::Invalid)?;
-        Ok((claim.customer_id.into(), index, key))
+        Ok(self.page_key.get_or_init(|| key).clone())
     }
 
     /// [`Engine::page_customer`] for a posted form, which must carry the page's form token.
@@ -263,7 +273,7 @@ impl Engine {
         let customer = &book.customers[index as usize];
         let local = |t: Timestamp| format_local(t, &customer.zone.tz, &customer.locale);
         let mut incidents = Vec::new();
-        for (incident, device_back) in self.incidents_affecting(&customer_id, index).await? {
+        for (incident, device_back) in self.incidents_affecting(&book, &customer_id, index).await? {
             incidents.push(PageIncident {
                 cause: for_locale(&incident.causes, &customer.locale).unwrap_or(&incident.cause).to_string(),
                 started_local: local(incident.started_at),
@@ -351,7 +361,8 @@ impl Engine {
         }
         let now = self.clock.now();
         let since = now - STILL_OFFLINE_AFTER_RESTORATION;
-        let Some(incident) = self.resolved_affecting(&customer_id, index, since).await? else {
+        let book = self.book().await?;
+        let Some(incident) = self.resolved_affecting(&book, &customer_id, index, since).await? else {
             return Ok(StillOffline::Recorded);
         };
         match self.open_still_down_case(&incident, &customer_id, now, now).await? {
@@ -497,6 +508,7 @@ impl Engine {
     /// own device is back (for a detected incident).
     async fn incidents_affecting(
         &self,
+        book: &LoadedBook,
         customer_id: &str,
         index: u32,
     ) -> Result<Vec<(IncidentRow, Option<bool>)>, EngineError> {
@@ -504,7 +516,7 @@ impl Engine {
         open.sort_by_key(|i| std::cmp::Reverse(i.started_at));
         let mut affecting = Vec::new();
         for incident in open {
-            if let Some(device_back) = self.affects(&incident, customer_id, index).await? {
+            if let Some(device_back) = self.affects(book, &incident, customer_id, index).await? {
                 affecting.push((incident, device_back));
             }
         }
@@ -515,6 +527,7 @@ impl Engine {
     /// customer.
     async fn resolved_affecting(
         &self,
+        book: &LoadedBook,
         customer_id: &str,
         index: u32,
         since: Timestamp,
@@ -528,7 +541,7 @@ impl Engine {
             .collect();
         resolved.sort_by_key(|i| std::cmp::Reverse(i.resolved_at));
         for incident in resolved {
-            if self.affects(&incident, customer_id, index).await?.is_some() {
+            if self.affects(book, &incident, customer_id, index).await?.is_some() {
                 return Ok(Some(incident));
             }
         }
