@@ -222,7 +222,7 @@ impl Engine {
     pub async fn page_link(&self, customer_id: &str) -> Result<String, EngineError> {
         let book = self.book().await?;
         if book.customer_index(customer_id).is_none() {
-            return Err(EngineError::NotFound(format!("customer {customer_id}")));
+            return Err(EngineError::Invalid(vec![format!("customer {customer_id} is not in the book")]));
         }
         Ok(self.page_links().await?.link(customer_id, self.clock.now()))
     }

@@ -159,6 +159,8 @@ async fn a_customer_leaves_on_one_page_and_reads_the_final_bill_line_by_line() {
     let s = TestServer::start().await;
     let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
     assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    let unknown = s.engine.page_link("NOPE").await.unwrap_err();
+    assert_eq!(unknown.to_string(), "customer NOPE is not in the book");
     let link = s.engine.page_link("C2").await.unwrap();
     let query = link.split_once('?').unwrap().1.to_string();
     let page = s.http.get(format!("{}/my?{query}", s.base)).send().await.unwrap().text().await.unwrap();
