@@ -84,6 +84,15 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// A form route's body that is not sent as a form.
+    pub fn not_a_form() -> Self {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the request body must be a form, sent with Content-Type: application/x-www-form-urlencoded",
+        )
+    }
+
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError { status, code, message: message.into(), details: Vec::new(), challenge: None }
     }
@@ -302,11 +311,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
         use axum::extract::rejection::FormRejection;
         match <axum::Form<T> as FromRequest<S>>::from_request(req, state).await {
             Ok(axum::Form(value)) => Ok(FormBody(value)),
-            Err(FormRejection::InvalidFormContentType(_)) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "the request body must be a form, sent with Content-Type: application/x-www-form-urlencoded",
-            )),
+            Err(FormRejection::InvalidFormContentType(_)) => Err(ApiError::not_a_form()),
             Err(r) => Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed", r.body_text())),
         }
     }

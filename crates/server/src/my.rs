@@ -202,8 +202,6 @@ pub async fn page(
             content((String = "text/html"), (super::error::ErrorBody = "application/json"))),
         (status = 403, description = "The form did not come from the page (no or a wrong form token)", content_type = "text/html", body = String),
         (status = 410, description = "The link has expired", content_type = "text/html", body = String),
-        (status = 413, description = "A body over 4 KiB", body = super::error::ErrorBody),
-        (status = 415, description = "The body is not form-encoded", body = super::error::ErrorBody),
         (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
     ))]
 pub async fn still_offline(
@@ -234,8 +232,6 @@ pub async fn still_offline(
             content((String = "text/html"), (super::error::ErrorBody = "application/json"))),
         (status = 403, description = "The form did not come from the page", content_type = "text/html", body = String),
         (status = 410, description = "The link has expired", content_type = "text/html", body = String),
-        (status = 413, description = "A body over 4 KiB", body = super::error::ErrorBody),
-        (status = 415, description = "The body is not form-encoded", body = super::error::ErrorBody),
         (status = 422, description = "Not their visit, or the slot is no longer held (a page)", content_type = "text/html", body = String),
         (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
     ))]
@@ -295,8 +291,6 @@ pub async fn leave_page(
             content((String = "text/html"), (super::error::ErrorBody = "application/json"))),
         (status = 403, description = "The form did not come from the page", content_type = "text/html", body = String),
         (status = 410, description = "The link has expired", content_type = "text/html", body = String),
-        (status = 413, description = "A body over 4 KiB", body = super::error::ErrorBody),
-        (status = 415, description = "The body is not form-encoded", body = super::error::ErrorBody),
         (status = 422, description = "A reason not offered, or cancelled already (a page)", content_type = "text/html", body = String),
         (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
     ))]
@@ -369,8 +363,6 @@ fn reason_word(lang: &str, id: &str) -> String {
             content((String = "text/html"), (super::error::ErrorBody = "application/json"))),
         (status = 403, description = "The form did not come from the page", content_type = "text/html", body = String),
         (status = 410, description = "The link has expired", content_type = "text/html", body = String),
-        (status = 413, description = "A body over 4 KiB", body = super::error::ErrorBody),
-        (status = 415, description = "The body is not form-encoded", body = super::error::ErrorBody),
         (status = 422, description = "A value the form never offers (a page)", content_type = "text/html", body = String),
         (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
     ))]
@@ -381,12 +373,7 @@ pub async fn preferences(
     body: Bytes,
 ) -> Response {
     if !is_form(&headers) {
-        return ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "the request body must be a form, sent with Content-Type: application/x-www-form-urlencoded",
-        )
-        .into_response();
+        return ApiError::not_a_form().into_response();
     }
     // Repeated fields (one `tick` per box) read as pairs, which a struct cannot hold.
     let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
