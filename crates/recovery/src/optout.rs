@@ -1,10 +1,16 @@
 //! Signed unsubscribe links: one click opts a customer out without logging in.
 //!
-//! A token is `base64url(payload) "." base64url(tag)`, both without padding, where the
-//! payload is a small JSON object (customer, topic, channel, expiry, token id) and the tag
-//! is the full 32-byte HMAC-SHA256 of a context string and the payload's base64 text,
-//! under a secret [`OptOutKey`]. The link proves the provider issued it; it grants nothing
-//! but the opt-out it names, so it may travel in an email.
+//! A token is `base64url(sealed)`, without padding: a small binary payload (customer, topic,
+//! channel, expiry, token id) sealed with AES-SIV (RFC 5297, deterministic authenticated
+//! encryption) under a key derived from the secret [`OptOutKey`] for the link's
+//! [`Purpose`]. Whoever holds the link sees an opaque id: not who it is for, not when it
+//! expires. The seal's 16-byte synthetic IV authenticates it, so the link proves the
+//! provider issued it; it grants nothing but what it names, so it may travel in an email.
+//! The same claim always seals to the same token, so a re-rendered notice carries the same
+//! link.
+//!
+//! Links of the first format (`base64url(JSON) "." base64url(HMAC)`, readable by anyone)
+//! are still accepted until they expire, so links already in inboxes keep working.
 //!
 //! What the caller does: put a fresh `token_id` in every claim ([`OptOutClaim::new`] does)
 //! and, after [`OptOutKey::verify`], record the id in the store so a link works once.
@@ -13,6 +19,7 @@
 //! has expired": never the customer, the payload or what exactly was wrong, so a forged or
 //! mistyped link teaches an attacker nothing.
 
+use aes_siv::siv::Aes128Siv;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -67,8 +74,19 @@ impl Purpose {
     }
 }
 
-/// The payload format's version, inside the signed payload.
+/// The first payload format's version (readable JSON with an HMAC tag), still accepted.
 const PAYLOAD_VERSION: u8 = 1;
+
+/// The sealed payload format's version, the first byte of what is sealed.
+const SEALED_VERSION: u8 = 2;
+
+/// Prefixed to a purpose's context to derive the key that seals its links, so that the
+/// sealing key is never the HMAC key itself and each purpose seals under its own key.
+const SEAL_KEY_CONTEXT: &[u8] = b"amends/link-seal/v2\0";
+
+/// Written for an absent topic or channel in the sealed payload (a string is at most 255
+/// bytes, so its length byte is never this and a present empty string stays distinct).
+const ABSENT: u8 = 0xFF;
 
 /// What an unsubscribe link asks for: opt `customer_id` out of `topic` on `channel` (each
 /// `None` meaning all; the names of `amends_core::preferences::Topic` and `Channel`).
@@ -121,13 +139,18 @@ pub enum OptOutKeyError {
     Length { bytes: usize },
 }
 
-/// A claim whose token would be longer than [`TOKEN_BYTES_MAX`], so that the link would
-/// be refused when clicked; refused when signing instead.
+/// A claim that cannot be made into a link: a field longer than [`FIELD_BYTES_MAX`], so
+/// that the link would be refused when clicked; refused when signing instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("an opt-out link for this claim would be {bytes} bytes, more than the {TOKEN_BYTES_MAX} accepted")]
+#[error("a link's field is {bytes} bytes, more than the {FIELD_BYTES_MAX} a link holds")]
 pub struct OptOutSignError {
     pub bytes: usize,
 }
+
+/// Longest customer id, topic, channel or token id a link holds, in bytes (one length
+/// byte each in the sealed payload, [`ABSENT`] excepted). Customer ids are at most 128
+/// bytes, so a real link is well under [`TOKEN_BYTES_MAX`].
+pub const FIELD_BYTES_MAX: usize = 254;
 
 /// The secret that signs and checks links. Its `Debug` never shows the bytes.
 #[derive(Clone)]
@@ -197,31 +220,36 @@ impl OptOutKey {
         self.verify_for(Purpose::OptOut, token, now)
     }
 
-    /// [`OptOutKey::sign`] for `purpose`.
+    /// [`OptOutKey::sign`] for `purpose`: the claim sealed under the purpose's key.
     pub fn sign_for(&self, purpose: Purpose, claim: &OptOutClaim) -> Result<String, OptOutSignError> {
-        let payload = Payload {
-            v: PAYLOAD_VERSION,
-            c: claim.customer_id.clone(),
-            t: claim.topic.clone(),
-            h: claim.channel.clone(),
-            e: claim.expires_at.as_second(),
-            i: claim.token_id.clone(),
-        };
-        // Serializing strings and integers into JSON cannot fail.
-        let json = serde_json::to_vec(&payload).unwrap_or_default();
-        let body = URL_SAFE_NO_PAD.encode(json);
-        let tag = URL_SAFE_NO_PAD.encode(self.mac(purpose, &body).finalize().into_bytes());
-        let token = format!("{body}.{tag}");
-        if token.len() > TOKEN_BYTES_MAX {
-            return Err(OptOutSignError { bytes: token.len() });
+        let mut plain = Vec::with_capacity(64);
+        plain.push(SEALED_VERSION);
+        plain.extend_from_slice(&claim.expires_at.as_second().to_be_bytes());
+        for field in
+            [Some(&claim.customer_id), claim.topic.as_ref(), claim.channel.as_ref(), Some(&claim.token_id)]
+        {
+            match field {
+                None => plain.push(ABSENT),
+                Some(text) => {
+                    let len = u8::try_from(text.len())
+                        .ok()
+                        .filter(|&l| usize::from(l) <= FIELD_BYTES_MAX)
+                        .ok_or(OptOutSignError { bytes: text.len() })?;
+                    plain.push(len);
+                    plain.extend_from_slice(text.as_bytes());
+                }
+            }
         }
-        Ok(token)
+        // Sealing fails only for inputs of gigabytes, far beyond the bounds checked above.
+        let sealed =
+            self.sealer(purpose).encrypt([purpose.context()], &plain).expect("a link's payload is small");
+        Ok(URL_SAFE_NO_PAD.encode(sealed))
     }
 
     /// The claim of a token this key signed, if it has not expired at `now`.
     ///
-    /// The length is checked first and the tag before the payload is decoded, so nothing
-    /// unauthenticated is parsed; the tag comparison takes the same time wherever it differs.
+    /// The length is checked first, and the seal (or, for a first-format token, the tag)
+    /// before the payload is decoded, so nothing unauthenticated is parsed.
     pub fn verify_for(
         &self,
         purpose: Purpose,
@@ -231,14 +259,40 @@ impl OptOutKey {
         if token.len() > TOKEN_BYTES_MAX {
             return Err(OptOutError::Invalid);
         }
-        let (body, tag) = token.split_once('.').ok_or(OptOutError::Invalid)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| OptOutError::Invalid)?;
-        self.mac(purpose, body).verify_slice(&tag).map_err(|_| OptOutError::Invalid)?;
-        let claim = decode_payload(body).ok_or(OptOutError::Invalid)?;
+        let claim = match token.split_once('.') {
+            Some((body, tag)) => self.open_readable(purpose, body, tag),
+            None => self.open_sealed(purpose, token),
+        }
+        .ok_or(OptOutError::Invalid)?;
         if now >= claim.expires_at {
             return Err(OptOutError::Expired);
         }
         Ok(claim)
+    }
+
+    /// The claim of a sealed token: authenticated and decrypted in one step, so nothing
+    /// unauthenticated is parsed.
+    fn open_sealed(&self, purpose: Purpose, token: &str) -> Option<OptOutClaim> {
+        let sealed = URL_SAFE_NO_PAD.decode(token).ok()?;
+        let plain = self.sealer(purpose).decrypt([purpose.context()], &sealed).ok()?;
+        decode_sealed(&plain)
+    }
+
+    /// The claim of a first-format token: the tag is checked before the payload is
+    /// decoded, and compared in the same time wherever it differs.
+    fn open_readable(&self, purpose: Purpose, body: &str, tag: &str) -> Option<OptOutClaim> {
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        self.mac(purpose, body).verify_slice(&tag).ok()?;
+        decode_payload(body)
+    }
+
+    /// The AES-SIV cipher of `purpose`'s links: its 32-byte key (two AES-128 keys) is the
+    /// HMAC of the purpose's context under the secret.
+    fn sealer(&self, purpose: Purpose) -> Aes128Siv {
+        let mut derive = HmacSha256::new_from_slice(&self.bytes).expect("HMAC accepts any key length");
+        derive.update(SEAL_KEY_CONTEXT);
+        derive.update(purpose.context());
+        aes_siv::KeyInit::new(&derive.finalize().into_bytes())
     }
 
     fn mac(&self, purpose: Purpose, body: &str) -> HmacSha256 {
@@ -303,6 +357,36 @@ fn decode_payload(body: &str) -> Option<OptOutClaim> {
     })
 }
 
+/// The claim in a sealed payload; `None` for a payload this code did not write.
+fn decode_sealed(plain: &[u8]) -> Option<OptOutClaim> {
+    let (&version, rest) = plain.split_first()?;
+    if version != SEALED_VERSION {
+        return None;
+    }
+    let (expiry, mut rest) = rest.split_first_chunk::<8>()?;
+    let mut next = || -> Option<Option<String>> {
+        let (&len, tail) = rest.split_first()?;
+        if len == ABSENT {
+            rest = tail;
+            return Some(None);
+        }
+        let (text, tail) = tail.split_at_checked(usize::from(len))?;
+        rest = tail;
+        Some(Some(String::from_utf8(text.to_vec()).ok()?))
+    };
+    let (customer_id, topic, channel, token_id) = (next()??, next()?, next()?, next()??);
+    if !rest.is_empty() {
+        return None;
+    }
+    Some(OptOutClaim {
+        customer_id,
+        topic,
+        channel,
+        expires_at: Timestamp::from_second(i64::from_be_bytes(*expiry)).ok()?,
+        token_id,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,7 +426,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let token = key().sign(&claim()).unwrap();
-        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)), "{token}");
+        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)), "{token}");
         assert_eq!(key().verify(&token, now()), Ok(claim()));
         let everything = OptOutClaim { topic: None, channel: None, ..claim() };
         assert_eq!(key().verify(&key().sign(&everything).unwrap(), now()), Ok(everything));
@@ -373,14 +457,60 @@ mod tests {
         assert!(tried > token.len() * 6, "{tried}");
     }
 
+    /// A token of the first format (readable JSON and an HMAC tag), as links already in
+    /// inboxes carry.
+    fn readable(purpose: Purpose, claim: &OptOutClaim) -> String {
+        let payload = Payload {
+            v: PAYLOAD_VERSION,
+            c: claim.customer_id.clone(),
+            t: claim.topic.clone(),
+            h: claim.channel.clone(),
+            e: claim.expires_at.as_second(),
+            i: claim.token_id.clone(),
+        };
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).unwrap());
+        let tag = URL_SAFE_NO_PAD.encode(key().mac(purpose, &body).finalize().into_bytes());
+        format!("{body}.{tag}")
+    }
+
     #[test]
-    fn an_altered_payload_with_the_old_tag_is_refused() {
+    fn the_token_is_opaque_and_the_same_for_the_same_claim() {
         let token = key().sign(&claim()).unwrap();
+        assert!(!token.contains('.'), "{token}");
+        let decoded = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        for secret in [CUSTOMER.as_bytes(), b"update", b"sms", b"0123456789abcdef"] {
+            assert!(!decoded.windows(secret.len()).any(|w| w == secret), "the token shows {secret:?}");
+        }
+        assert_eq!(
+            token,
+            key().sign(&claim()).unwrap(),
+            "deterministic: a re-rendered notice keeps its link"
+        );
+        assert!(token.len() < 140, "{} bytes", token.len());
+    }
+
+    #[test]
+    fn first_format_links_still_work_for_their_purpose_until_they_expire() {
+        let token = readable(Purpose::OptOut, &claim());
+        assert_eq!(key().verify(&token, now()), Ok(claim()));
+        assert_eq!(key().verify_for(Purpose::Page, &token, now()), Err(OptOutError::Invalid));
+        assert_eq!(key().verify(&token, ts("2026-12-01T00:00:00Z")), Err(OptOutError::Expired));
         let (_, tag) = token.split_once('.').unwrap();
-        let other = OptOutClaim { customer_id: "CUST-0043".into(), ..claim() };
-        let other_token = key().sign(&other).unwrap();
-        let (other_body, _) = other_token.split_once('.').unwrap();
+        let other = readable(Purpose::OptOut, &OptOutClaim { customer_id: "CUST-0043".into(), ..claim() });
+        let (other_body, _) = other.split_once('.').unwrap();
         assert_eq!(key().verify(&format!("{other_body}.{tag}"), now()), Err(OptOutError::Invalid));
+    }
+
+    #[test]
+    fn each_purpose_seals_under_its_own_key() {
+        let purposes = [Purpose::OptOut, Purpose::Survey, Purpose::Page];
+        for signed in purposes {
+            let token = key().sign_for(signed, &claim()).unwrap();
+            for checked in purposes {
+                let got = key().verify_for(checked, &token, now());
+                assert_eq!(got.is_ok(), signed == checked, "{signed:?} checked as {checked:?}");
+            }
+        }
     }
 
     #[test]
@@ -406,11 +536,16 @@ mod tests {
     #[test]
     fn malformed_tokens_are_refused_without_saying_why() {
         let token = key().sign(&claim()).unwrap();
-        let (body, tag) = token.split_once('.').unwrap();
+        let first = readable(Purpose::OptOut, &claim());
+        let (body, tag) = first.split_once('.').unwrap();
         for bad in [
             "",
             ".",
             "no-dot-at-all",
+            &token[..token.len() - 1],
+            &format!("{token}A"),
+            &format!("{token}="),
+            &token[..22],
             body,
             &format!("{body}."),
             &format!(".{tag}"),
@@ -418,8 +553,9 @@ mod tests {
             &format!("{body}.{}", &tag[..tag.len() - 2]),
             &format!("{body}.{tag}.{tag}"),
             &format!("{body}=.{tag}"),
-            &token.replace('.', "%2E"),
+            &first.replace('.', "%2E"),
             "é.é",
+            "é",
         ] {
             let e = key().verify(bad, now()).unwrap_err();
             assert_eq!(e, OptOutError::Invalid, "{bad:?}");
@@ -432,9 +568,14 @@ mod tests {
     fn oversized_input_is_refused() {
         let huge = format!("{}.{}", "A".repeat(TOKEN_BYTES_MAX), "B".repeat(43));
         assert_eq!(key().verify(&huge, now()), Err(OptOutError::Invalid));
+        assert_eq!(key().verify(&"A".repeat(TOKEN_BYTES_MAX + 1), now()), Err(OptOutError::Invalid));
         let long = OptOutClaim { customer_id: "x".repeat(TOKEN_BYTES_MAX), ..claim() };
         let e = key().sign(&long).unwrap_err();
-        assert!(e.bytes > TOKEN_BYTES_MAX);
+        assert_eq!(e.bytes, TOKEN_BYTES_MAX);
+        let widest_field = OptOutClaim { customer_id: "x".repeat(FIELD_BYTES_MAX), ..claim() };
+        let token = key().sign(&widest_field).unwrap();
+        assert!(token.len() <= TOKEN_BYTES_MAX, "{}", token.len());
+        assert_eq!(key().verify(&token, now()), Ok(widest_field));
         assert!(!e.to_string().contains("xxx"), "{e}");
         // The longest ordinary claim fits with room to spare.
         let widest = OptOutClaim {
