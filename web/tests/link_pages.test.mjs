@@ -22,7 +22,24 @@ const bin = process.env.AMENDS_BIN ?? path.join(repo, 'target/debug/amends');
 const shots = path.join(repo, 'target/browser');
 const T0 = '2026-11-23T12:00:00Z';
 
+// The prorated credit, paid unasked, and a goodwill amount the provider pays on request.
+const POLICY = `id = "prorated-and-goodwill"
+version = 1
+
+[[rules]]
+id = "prorated"
+event = "outage"
+pay = { basis = "prorated" }
+
+[[rules]]
+id = "goodwill"
+event = "outage"
+automatic = false
+pay = { basis = "once", amount = { minor = 500 } }
+`;
+
 const SETTINGS = `provider_name = "Example Cable"
+policy = "policy.toml"
 
 [delivery]
 public_url = "https://care.example.com"
@@ -67,7 +84,9 @@ let base;
 let browser;
 
 before(async () => {
-  fs.writeFileSync(file('amends.toml'), SETTINGS);
+  // The policy path is read from the working directory: give it whole.
+  fs.writeFileSync(file('amends.toml'), SETTINGS.replace('"policy.toml"', JSON.stringify(file('policy.toml'))));
+  fs.writeFileSync(file('policy.toml'), POLICY);
   fs.mkdirSync(file('book'));
   fs.writeFileSync(file('book/plans.csv'), PLANS);
   fs.writeFileSync(file('book/topology.csv'), TOPOLOGY);
@@ -247,6 +266,37 @@ test('an open status page shows an update live, without a reload', async () => {
   await page.getByText('Crews found the cut and are splicing it.').waitFor({ timeout: 15000 });
   await page.screenshot({ path: path.join(shots, 'status-live-update-desktop.png'), fullPage: true });
   assert.deepEqual(await accessibilityProblems(page), []);
+  await context.close();
+});
+
+test('the restoration arrives live on the open page; the credit explains itself and the goodwill is claimed in one click', async () => {
+  const [token] = links('/my');
+  const id = statusLinks()[0].split('/').pop();
+  const url = `${base}/my?token=${token}`;
+  const { context, page } = await open(url, 'phone');
+  await page.getByText('Fibre cut').waitFor();
+  // Another process resolves the outage (the command runs the credit step too).
+  amends('2026-11-24T14:00:00Z', 'incident', 'resolve', id, '--message', 'Fixed.');
+  await page.getByText('No outage we know of affects your service.').waitFor({ timeout: 15000 });
+  await page.reload();
+  // 26 hours of November (30 days and the hour New York's clocks went back) at $79.99 a
+  // month, in the customer's own words.
+  await page.getByText('1,560 of the 43,260 minutes of your billing period without service').first().waitFor();
+  const claim = page.getByRole('button', { name: 'Claim $5.00' });
+  await claim.waitFor();
+  await page.screenshot({ path: path.join(shots, 'customer-credit-offer-phone.png'), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(page), []);
+  await claim.click();
+  await page.getByText('Claimed. It is in your credits above').waitFor();
+  await page.getByText('Claimed: on your bill of').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Claim $5.00' }).count(), 0, 'claimed once, no button');
+  // An update coalesced into the restoration was never sent: it is not listed as on its way.
+  assert.equal(await page.locator('li strong:empty').count(), 0, 'a notice listed without its words');
+  const credits = JSON.parse(amends('2026-11-24T14:00:00Z', 'credits', 'export', '--format', 'json', '--customer', 'C1'));
+  const claimed = credits.filter((c) => c.key.endsWith('/claimed'));
+  assert.equal(claimed.length, 1, JSON.stringify(credits));
+  assert.equal(claimed[0].amount_minor, 500);
+  await page.screenshot({ path: path.join(shots, 'customer-claimed-phone.png'), fullPage: true });
   await context.close();
 });
 

@@ -28,6 +28,10 @@ pub struct PricedCredit {
     pub lines: Vec<CreditedLine>,
     /// Lines payable only on request, reported but not credited.
     pub on_request_minor: i64,
+    /// The auditor's explanation of those lines, exact and in UTC like `explanation`.
+    pub on_request_explanation: String,
+    /// Those lines as JSON, as `lines_json` holds the credited ones.
+    pub on_request_lines_json: String,
 }
 
 /// The marginal credit of the event `this_id` (its facts `this`) for `customer`: the
@@ -85,9 +89,12 @@ pub fn price(this: &str, after: Evaluation, before: Option<&Evaluation>, stateme
             words.push("No credit is owed for this outage under this policy.".into());
         }
     }
-    let on_request_minor: i64 = mine.iter().filter(|l| !l.automatic).map(|l| l.amount_minor).sum::<i64>();
+    let on_request: Vec<_> = mine.iter().filter(|l| !l.automatic).collect();
+    let on_request_minor: i64 = on_request.iter().map(|l| l.amount_minor).sum::<i64>();
+    let mut on_request_words: Vec<String> = on_request.iter().map(|l| l.explanation()).collect();
     if on_request_minor > 0 {
         words.push(format!("A further {} is payable on request.", show(on_request_minor)));
+        on_request_words.push(format!("Total {}, payable on request.", show(on_request_minor)));
     }
     PricedCredit {
         amount_minor,
@@ -100,6 +107,8 @@ pub fn price(this: &str, after: Evaluation, before: Option<&Evaluation>, stateme
             .map(|l| CreditedLine { amount_minor: l.amount_minor, automatic: l.automatic, basis: l.basis() })
             .collect(),
         on_request_minor,
+        on_request_explanation: on_request_words.join(" "),
+        on_request_lines_json: serde_json::to_string(&on_request).unwrap_or_else(|_| "[]".into()),
     }
 }
 

@@ -52,6 +52,8 @@ pub struct CreditReport {
     pub failed: u64,
     /// Cases opened for customers still offline at resolution (see `open_outage_cases`).
     pub cases_opened: u64,
+    /// Amounts payable only on request, offered on the customers' pages (new this run).
+    pub on_request_offers: u64,
 }
 
 impl CreditReport {
@@ -61,6 +63,7 @@ impl CreditReport {
         self.credits_unchanged += o.credits_unchanged;
         self.zero_credits += o.zero_credits;
         self.cases_opened += o.cases_opened;
+        self.on_request_offers += o.on_request_offers;
         for (currency, minor) in o.total_minor {
             *self.total_minor.entry(currency).or_default() += minor;
         }
@@ -248,6 +251,56 @@ fn credit_for(
 }
 
 impl Engine {
+    /// Claims the amount a policy pays `customer_id` only on request (the offer under
+    /// `offer_key`): written to the ledger under the offer's key and [`CLAIM_KEY_SUFFIX`],
+    /// on the statement closing the billing cycle that holds now (the customer's next bill),
+    /// with the offer's explanation and when it was claimed. Once: a second claim finds the
+    /// row and writes nothing. `None` when no such offer was made to this customer.
+    pub async fn claim_on_request(
+        &self,
+        book: &LoadedBook,
+        customer: u32,
+        offer_key: &str,
+    ) -> Result<Option<Claim>, EngineError> {
+        let c = &book.customers[customer as usize];
+        let offers = self.store.on_request_offers(&c.id).await?;
+        let Some(offer) = offers.into_iter().find(|o| o.key == offer_key) else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let claim_key = format!("{}{CLAIM_KEY_SUFFIX}", offer.key);
+        let credits = self.store.credits(&claim_filter(&offer)).await?;
+        if let Some(done) = credits.into_iter().find(|c| c.key == claim_key) {
+            let statement = done.statement.parse().map_err(|e| {
+                EngineError::Store(amends_store::StoreError::Corrupt {
+                    table: "credits",
+                    reason: format!("credit {}: statement {:?}: {e}", done.key, done.statement),
+                })
+            })?;
+            return Ok(Some(Claim::AlreadyClaimed { statement }));
+        }
+        let statement = cycle_containing(now, c.billing_day, &c.zone.tz)
+            .map_err(|e| EngineError::Invalid(vec![format!("customer {}: {e}", c.id)]))?
+            .end_date;
+        let claim = CreditRow {
+            key: claim_key,
+            explanation: format!(
+                "{} Claimed by the customer at {now}, on the statement of {statement}.",
+                offer.explanation
+            ),
+            statement: statement.to_string(),
+            created_at: now,
+            ..offer
+        };
+        let written = self.store.append_credits(&mut [claim]).await?;
+        // Two claims at once: the other wrote it first, with the same amount.
+        Ok(Some(if written.inserted == 1 {
+            Claim::Claimed { statement }
+        } else {
+            Claim::AlreadyClaimed { statement }
+        }))
+    }
+
     /// The credits the customer's assigned policies pay for one event of theirs (a
     /// visit's failure, the facts of a case), keyed `<customer>/<source>/<policy>/<version>`
     /// with `source` as the source event, each on the statement that closes the billing
@@ -293,6 +346,71 @@ impl Engine {
             });
         }
         Ok((rows, notes))
+    }
+}
+
+/// Which of a computed credit's amounts a row holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Payable {
+    /// Credited without asking: the ledger's row.
+    Unasked,
+    /// Paid only on request: the offer, claimed from the customer's page.
+    OnRequest,
+}
+
+/// The row of one customer's amount for an incident under a policy, keyed as the ledger
+/// keys it, with the explanation and lines of that amount.
+fn keyed_amount(
+    book: &LoadedBook,
+    incident: &IncidentRow,
+    policy: &Policy,
+    c: &CreditComputation,
+    now: Timestamp,
+    payable: Payable,
+) -> CreditRow {
+    let customer = &book.customers[c.customer as usize];
+    let credit = &c.credit;
+    let (amount_minor, explanation, lines_json) = match payable {
+        Payable::Unasked => (credit.amount_minor, &credit.explanation, &credit.lines_json),
+        Payable::OnRequest => {
+            (credit.on_request_minor, &credit.on_request_explanation, &credit.on_request_lines_json)
+        }
+    };
+    CreditRow {
+        key: credit_key(&customer.id, &incident.incident_id, policy),
+        customer_id: customer.id.clone(),
+        source_event: incident.incident_id.to_string(),
+        policy_id: policy.id.clone(),
+        policy_version: i64::from(policy.version),
+        amount_minor,
+        currency: credit.currency.clone(),
+        statement: credit.statement.to_string(),
+        explanation: explanation.clone(),
+        lines_json: lines_json.clone(),
+        created_at: now,
+    }
+}
+
+/// Appended to an on-request offer's key to make the key of its claim in the ledger: the
+/// claim is a credit of its own key, so it is written once however often it is asked for.
+pub const CLAIM_KEY_SUFFIX: &str = "/claimed";
+
+/// What claiming an on-request amount did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Written to the ledger now, on the statement of this date.
+    Claimed { statement: Date },
+    /// Claimed before: the ledger already holds it, unchanged.
+    AlreadyClaimed { statement: Date },
+}
+
+/// The customer's credits for the event of `offer` (a few rows, from an index), among
+/// which its claim is, once made.
+fn claim_filter(offer: &CreditRow) -> amends_store::CreditFilter {
+    amends_store::CreditFilter {
+        customer_id: Some(offer.customer_id.clone()),
+        source_event: Some(offer.source_event.clone()),
+        ..amends_store::CreditFilter::default()
     }
 }
 
@@ -444,6 +562,7 @@ impl Engine {
         let started = std::time::Instant::now();
         let now = self.clock.now();
         let mut rows = Vec::new();
+        let mut offers = Vec::new();
         let mut owed: HashMap<u32, Vec<Arc<PricedCredit>>> = HashMap::new();
         let assignments = self.policies.assignments();
         let id = &incident.incident_id;
@@ -482,6 +601,16 @@ impl Engine {
             .await
             .map_err(join)??;
             for c in computed {
+                if c.credit.on_request_minor > 0 {
+                    offers.push(keyed_amount(
+                        book,
+                        incident,
+                        &assignment.policy,
+                        &c,
+                        now,
+                        Payable::OnRequest,
+                    ));
+                }
                 if c.credit.amount_minor == 0 {
                     report.zero_credits += 1;
                     continue;
@@ -500,6 +629,9 @@ impl Engine {
         );
         // One call for every policy: all of this incident's ledger rows land together.
         let written = self.store.append_credits(&mut rows).await?;
+        // The offers after the credits, each re-run writing the same (never twice): a
+        // claim, which needs its offer, is then never the first row of an event's policy.
+        report.on_request_offers += self.store.append_on_request_offers(&mut offers).await?.inserted;
         crate::failpoint::pass(crate::failpoint::CREDITS_WRITTEN, 1);
         let written_in = started.elapsed();
         report.credits_written += written.inserted;
@@ -622,21 +754,7 @@ impl Engine {
         c: &CreditComputation,
         now: Timestamp,
     ) -> CreditRow {
-        let customer = &book.customers[c.customer as usize];
-        let credit = &c.credit;
-        CreditRow {
-            key: credit_key(&customer.id, &incident.incident_id, policy),
-            customer_id: customer.id.clone(),
-            source_event: incident.incident_id.to_string(),
-            policy_id: policy.id.clone(),
-            policy_version: i64::from(policy.version),
-            amount_minor: credit.amount_minor,
-            currency: credit.currency.clone(),
-            statement: credit.statement.to_string(),
-            explanation: credit.explanation.clone(),
-            lines_json: credit.lines_json.clone(),
-            created_at: now,
-        }
+        keyed_amount(book, incident, policy, c, now, Payable::Unasked)
     }
 
     async fn queue_credit_notices(

@@ -13,6 +13,8 @@
 use crate::appointments::{AppointmentsError, BookRequest};
 use crate::book::LoadedBook;
 use crate::cases::CasesError;
+use crate::credits::CLAIM_KEY_SUFFIX;
+pub use crate::credits::Claim;
 use crate::optout::{OptOutError, OptOutKey, Purpose};
 pub use crate::optout::{PAGE_LINK_LIFETIME, PageLinks};
 use crate::{Engine, EngineError};
@@ -23,7 +25,7 @@ use amends_core::incident::{IncidentState, for_locale};
 use amends_core::notice::format_local;
 use amends_core::preferences::{Channel, Preferences, PreferencesChange, QuietHours, Topic};
 use amends_store::CaseOpening;
-use amends_store::{AppointmentFilter, CreditFilter, IncidentRow};
+use amends_store::{AppointmentFilter, CreditFilter, IncidentRow, NoticeStatus};
 use hmac::{Hmac, Mac};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -75,6 +77,8 @@ pub struct CustomerPage {
     /// Notices beyond [`PAGE_ROWS_MAX`], not listed.
     pub notices_unlisted: usize,
     pub credits: Vec<PageCredit>,
+    /// Amounts their policies pay only on request, each claimed here in one click.
+    pub offers: Vec<PageOffer>,
     /// Their visits, newest first.
     pub visits: Vec<PageVisit>,
     pub preferences: PagePreferences,
@@ -114,6 +118,18 @@ pub struct PageCredit {
     pub amount: String,
     pub statement: String,
     pub explanation: Option<String>,
+}
+
+/// An amount a policy pays only on request, with the customer's explanation.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageOffer {
+    /// What the claim form sends back.
+    pub key: String,
+    pub about: String,
+    pub amount: String,
+    pub explanation: Option<String>,
+    /// Claimed already: the statement (in the customer's words) it lands on.
+    pub claimed_on: Option<String>,
 }
 
 /// A booked visit, and for one that failed, the slots held for the customer to pick from.
@@ -285,6 +301,9 @@ impl Engine {
             });
         }
         let mut notices = self.store.notices_for_customer(&customer_id).await?;
+        // What they were told, or will be: never a notice that will not be sent (coalesced
+        // into a later one, opted out of, capped) or that failed, as if it were on its way.
+        notices.retain(|n| !matches!(n.status, NoticeStatus::Suppressed | NoticeStatus::Failed));
         notices.sort_by(|a, b| (b.created_at, &b.key).cmp(&(a.created_at, &a.key)));
         let notices_unlisted = notices.len().saturating_sub(PAGE_ROWS_MAX);
         let notices = notices
@@ -300,26 +319,37 @@ impl Engine {
         let filter = CreditFilter { customer_id: Some(customer_id.clone()), ..CreditFilter::default() };
         let mut credits = self.store.credits(&filter).await?;
         credits.sort_by(|a, b| (b.created_at, &b.key).cmp(&(a.created_at, &a.key)));
+        let offers = self
+            .store
+            .on_request_offers(&customer_id)
+            .await?
+            .iter()
+            .take(PAGE_ROWS_MAX)
+            .map(|o| {
+                let claim_key = format!("{}{CLAIM_KEY_SUFFIX}", o.key);
+                let (amount, explanation) = customer_words(o, true, &customer.locale);
+                PageOffer {
+                    claimed_on: credits
+                        .iter()
+                        .find(|c| c.key == claim_key)
+                        .map(|c| amends_core::cldr::date_text(&c.statement, &customer.locale)),
+                    key: o.key.clone(),
+                    about: o.source_event.clone(),
+                    amount,
+                    explanation,
+                }
+            })
+            .collect();
         let credits = credits
             .iter()
             .take(PAGE_ROWS_MAX)
             .map(|c| {
-                let lines = CreditedLine::parse_all(&c.lines_json);
-                let currency = amends_core::money::Currency::parse(&c.currency).ok();
+                let (amount, explanation) = customer_words(c, false, &customer.locale);
                 PageCredit {
                     about: c.source_event.clone(),
-                    amount: match currency {
-                        Some(cur) => amends_core::money::format_for_locale(
-                            amends_core::money::Money::new(c.amount_minor, cur),
-                            &customer.locale,
-                        ),
-                        None => {
-                            amends_core::money::format_stored(c.amount_minor, &c.currency, &customer.locale)
-                        }
-                    },
+                    amount,
                     statement: amends_core::cldr::date_text(&c.statement, &customer.locale),
-                    explanation: currency
-                        .and_then(|cur| customer_explanation(&lines, c.amount_minor, cur, &customer.locale)),
+                    explanation,
                 }
             })
             .collect();
@@ -333,6 +363,7 @@ impl Engine {
             notices,
             notices_unlisted,
             credits,
+            offers,
             visits,
             preferences: page_preferences(&prefs),
             form_token: form_token_of(&key, token),
@@ -491,6 +522,20 @@ impl Engine {
         })
     }
 
+    /// Claims, for the customer a link is for, the amount offered under `offer_key`: once.
+    pub async fn claim_by_link(
+        &self,
+        token: &str,
+        form_token: &str,
+        offer_key: &str,
+    ) -> Result<Claim, PageError> {
+        let (_, index) = self.form_customer(token, form_token).await?;
+        let book = self.book().await?;
+        self.claim_on_request(&book, index, offer_key)
+            .await?
+            .ok_or_else(|| PageError::Form("that amount is not offered to you".into()))
+    }
+
     /// Saves the preferences form of the customer a link is for.
     pub async fn change_preferences_by_link(
         &self,
@@ -546,6 +591,32 @@ impl Engine {
             }
         }
         Ok(None)
+    }
+}
+
+/// A ledger row's amount and the customer's explanation of it, in their language. The
+/// lines of an offer (`on_request`) or of its claim are the policy's on-request lines:
+/// they are told as paid, since that is what claiming them does.
+fn customer_words(
+    row: &amends_store::CreditRow,
+    on_request: bool,
+    locale: &amends_core::book::Locale,
+) -> (String, Option<String>) {
+    let mut lines = CreditedLine::parse_all(&row.lines_json);
+    if on_request || row.key.ends_with(CLAIM_KEY_SUFFIX) {
+        for line in &mut lines {
+            line.automatic = true;
+        }
+    }
+    match amends_core::money::Currency::parse(&row.currency) {
+        Ok(currency) => (
+            amends_core::money::format_for_locale(
+                amends_core::money::Money::new(row.amount_minor, currency),
+                locale,
+            ),
+            customer_explanation(&lines, row.amount_minor, currency, locale),
+        ),
+        Err(_) => (amends_core::money::format_stored(row.amount_minor, &row.currency, locale), None),
     }
 }
 

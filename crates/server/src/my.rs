@@ -82,6 +82,15 @@ pub struct PreferencesFormFields {
     pub quiet_end: String,
 }
 
+/// The claim form: an amount a policy pays only on request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ClaimForm {
+    /// The page's form token, from the page.
+    pub form: String,
+    /// The offer claimed, as the page gives it.
+    pub offer: String,
+}
+
 /// The still-offline form: only the page's form token.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StillOfflineForm {
@@ -219,6 +228,31 @@ pub async fn still_offline(
             };
             back_to_page(&q.token, done)
         }
+        Err(e) => refusal(&e, &headers),
+    }
+}
+
+/// Claims an amount a policy pays only on request: written to the ledger under its own
+/// key, once (a second press changes nothing), on the customer's next bill.
+#[utoipa::path(post, path = "/my/claim", tag = "pages", params(PageQuery),
+    request_body(content = ClaimForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Claimed (now or before): back to the page, which shows the credit"),
+        (status = 400, description = "A forged or altered link (a page naming nobody), no `token`, or a form missing a field",
+            content((String = "text/html"), (super::error::ErrorBody = "application/json"))),
+        (status = 403, description = "The form did not come from the page", content_type = "text/html", body = String),
+        (status = 410, description = "The link has expired", content_type = "text/html", body = String),
+        (status = 422, description = "No such amount is offered to this customer (a page)", content_type = "text/html", body = String),
+        (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
+    ))]
+pub async fn claim(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    QueryParams(q): QueryParams<PageQuery>,
+    FormBody(form): FormBody<ClaimForm>,
+) -> Response {
+    match state.engine.claim_by_link(&q.token, &form.form, &form.offer).await {
+        Ok(_) => back_to_page(&q.token, "claimed"),
         Err(e) => refusal(&e, &headers),
     }
 }
@@ -482,7 +516,14 @@ fn render(page: &CustomerPage, token: &str, done: Option<&str>) -> Response {
         },
         visits,
         zone => &page.zone, incidents, notices, notices_unlisted => page.notices_unlisted,
-        credits => minijinja::Value::from(minijinja::value::Serde(&page.credits)), channels, topics, quiet_start => &page.preferences.quiet_start,
+        credits => minijinja::Value::from(minijinja::value::Serde(&page.credits)),
+        offers => minijinja::Value::from(minijinja::value::Serde(&page.offers)),
+        on_request => context! {
+            title => pick(lang, ["Also yours, if you ask: press to claim", "También suyo si lo pide: pulse para reclamarlo", "À vous aussi sur demande : appuyez pour le réclamer"]),
+            claim => pick(lang, ["Claim", "Reclamar", "Réclamer"]),
+            claimed => pick(lang, ["Claimed: on your bill of", "Reclamado: en su factura del", "Réclamé : sur votre facture du"]),
+        },
+        channels, topics, quiet_start => &page.preferences.quiet_start,
         quiet_end => &page.preferences.quiet_end, token, form_token => &page.form_token, done,
     };
     pages::customer(ctx)
@@ -650,6 +691,14 @@ fn done_word(lang: &str, done: &str) -> Option<&'static str> {
                 "Your new visit is booked. The confirmation is on its way.",
                 "Su nueva visita está reservada. Le enviamos la confirmación.",
                 "Votre nouvelle visite est réservée. La confirmation arrive.",
+            ],
+        ),
+        "claimed" => pick(
+            lang,
+            [
+                "Claimed. It is in your credits above and will be on your next bill.",
+                "Reclamado. Está en sus créditos de arriba y figurará en su próxima factura.",
+                "Réclamé. Il figure dans vos crédits ci-dessus et sera sur votre prochaine facture.",
             ],
         ),
         "saved" => pick(

@@ -95,7 +95,9 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 {% else %}<p>{{ w.no_notices }}</p>{% endif %}</section>
 <section aria-labelledby="credits"><h2 id="credits">{{ w.credits }}</h2>
 {% if credits %}<ul>{% for c in credits %}<li><strong>{{ c.amount }}</strong>, {{ w.on_statement }} {{ c.statement }} ({{ c.about }}){% if c.explanation %}<br>{{ c.explanation }}{% endif %}</li>{% endfor %}</ul>
-{% else %}<p>{{ w.no_credits }}</p>{% endif %}</section>
+{% else %}<p>{{ w.no_credits }}</p>{% endif %}
+{% if offers %}<h3>{{ on_request.title }}</h3><ul>{% for o in offers %}<li><strong>{{ o.amount }}</strong> ({{ o.about }}){% if o.explanation %}<br>{{ o.explanation }}{% endif %}
+{% if o.claimed_on %}<br>{{ on_request.claimed }} {{ o.claimed_on }}{% else %}<form method="post" action="/my/claim?token={{ token|urlencode }}"><input type="hidden" name="form" value="{{ form_token }}"><input type="hidden" name="offer" value="{{ o.key }}"><button type="submit">{{ on_request.claim }} {{ o.amount }}</button></form>{% endif %}</li>{% endfor %}</ul>{% endif %}</section>
 {% if visits %}<section aria-labelledby="visits"><h2 id="visits">{{ w.visits }}</h2>
 <ul>{% for v in visits %}<li><strong>{{ v.window }}</strong> ({{ v.status }}, {{ v.reference }})
 {% if v.held %}<p>{{ w.pick_slot }}</p>{% for h in v.held %}<form method="post" action="/my/rebook?token={{ token|urlencode }}"><input type="hidden" name="form" value="{{ form_token }}"><input type="hidden" name="visit" value="{{ v.reference }}"><input type="hidden" name="start" value="{{ h.start }}"><button type="submit">{{ h.window }}</button></form>

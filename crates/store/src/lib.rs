@@ -541,6 +541,24 @@ pub struct CreditRow {
     pub created_at: Timestamp,
 }
 
+/// The two append-only tables of keyed amounts, written the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ledger {
+    /// The credit ledger.
+    Credits,
+    /// Amounts a policy pays only on request, until claimed.
+    OnRequestOffers,
+}
+
+impl Ledger {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Ledger::Credits => "credits",
+            Ledger::OnRequestOffers => "on_request_offers",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditWrite {
     pub inserted: u64,
@@ -1270,6 +1288,14 @@ pub trait LedgerStore: Send + Sync {
     async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite>;
 
     async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>>;
+
+    /// Appends amounts payable only on request, as [`LedgerStore::append_credits`] appends
+    /// credits (same keys, same never-twice rule), to their own table: an offer is not a
+    /// credit until the customer claims it, and the claim is a credit of its own key.
+    async fn append_on_request_offers(&self, offers: &mut [CreditRow]) -> Result<CreditWrite>;
+
+    /// The on-request offers made to one customer, in key order.
+    async fn on_request_offers(&self, customer_id: &str) -> Result<Vec<CreditRow>>;
 
     /// The (policy, version) pairs an event's credits were written under, sorted: read
     /// from an index alone, however many credits the event has (a restarted credit step

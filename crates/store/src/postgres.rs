@@ -17,6 +17,7 @@ use crate::CaseStore;
 use crate::DeviceLogStore;
 use crate::ImpactStore;
 use crate::IncidentStore;
+use crate::Ledger;
 use crate::LedgerStore;
 use crate::OutboxStore;
 use crate::PreferenceStore;
@@ -380,16 +381,23 @@ async fn stored_keys(conn: &mut PgConnection, table: &'static str, keys: &[&str]
 
 /// The ledger entries among `credits` (sorted by key), as (key, amount, currency) sorted
 /// by key: one indexed lookup per batch of keys, not one query per credit.
-async fn stored_amounts(conn: &mut PgConnection, credits: &[&CreditRow]) -> Result<Vec<StoredAmount>> {
+async fn stored_amounts(
+    conn: &mut PgConnection,
+    ledger: Ledger,
+    credits: &[&CreditRow],
+) -> Result<Vec<StoredAmount>> {
     let mut stored = Vec::new();
+    let sql = format!(
+        "SELECT key, amount_minor, currency FROM {} WHERE key = ANY($1) ORDER BY key",
+        ledger.table()
+    );
     for batch in credits.chunks(LOOKUP_KEYS_MAX) {
         let keys: Vec<&str> = batch.iter().map(|c| c.key.as_str()).collect();
-        let rows =
-            sqlx::query("SELECT key, amount_minor, currency FROM credits WHERE key = ANY($1) ORDER BY key")
-                .bind(keys)
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
+        let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(keys)
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await?;
         for row in &rows {
             let c = Cols::new(row, "credits");
             stored.push((c.text("key")?, c.i64("amount_minor")?, c.text("currency")?));
@@ -898,35 +906,28 @@ crate::shared::access_store!(PgStore);
 #[async_trait]
 impl LedgerStore for PgStore {
     async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite> {
-        let total = credits.len() as u64;
-        let distinct = common::distinct_credits(credits)?;
-        let mut tx = self.pool.begin().await?;
-        // Ledger writers take turns (readers are not blocked), so no key can appear
-        // between the lookup and the COPY: the new rows go straight into the ledger,
-        // without a staging table or a per-row ON CONFLICT check.
-        sqlx::query("LOCK TABLE credits IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
-        let stored = stored_amounts(&mut tx, &distinct).await?;
-        // On a conflict `tx` is dropped, which rolls back: nothing of this call is written.
-        let new = common::unstored_credits(&distinct, &stored)?;
-        let inserted = copy_rows(&mut tx, "credits", CREDIT_COLS, &new).await?;
-        tx.commit().await?;
-        Ok(CreditWrite { inserted, unchanged: total - inserted })
+        self.append_amounts(Ledger::Credits, credits).await
     }
 
     async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>> {
-        let (sql, binds) = sql::credits_query(filter);
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for value in binds {
-            q = q.bind(value);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::credit_from_row)
+        self.amounts(Ledger::Credits, filter).await
+    }
+
+    async fn append_on_request_offers(&self, offers: &mut [CreditRow]) -> Result<CreditWrite> {
+        self.append_amounts(Ledger::OnRequestOffers, offers).await
+    }
+
+    async fn on_request_offers(&self, customer_id: &str) -> Result<Vec<CreditRow>> {
+        let filter = CreditFilter { customer_id: Some(customer_id.into()), ..CreditFilter::default() };
+        self.amounts(Ledger::OnRequestOffers, &filter).await
     }
 
     async fn credit_policies(&self, source_event: &str) -> Result<Vec<(String, i64)>> {
         Ok(sqlx::query_as(sql::CREDIT_POLICIES).bind(source_event).fetch_all(&self.pool).await?)
     }
 }
+
+crate::shared::ledger_reads!(PgStore);
 
 crate::shared::case_store!(PgStore);
 
@@ -937,6 +938,26 @@ crate::shared::account_store!(PgStore);
 crate::shared::survey_store!(PgStore);
 
 crate::shared::report_store!(PgStore);
+
+impl PgStore {
+    /// Appends keyed amounts to `ledger` (see [`LedgerStore::append_credits`]).
+    async fn append_amounts(&self, ledger: Ledger, rows: &mut [CreditRow]) -> Result<CreditWrite> {
+        let total = rows.len() as u64;
+        let distinct = common::distinct_credits(rows)?;
+        let mut tx = self.pool.begin().await?;
+        // Writers of one table take turns (readers are not blocked), so no key can appear
+        // between the lookup and the COPY: the new rows go straight in, without a staging
+        // table or a per-row ON CONFLICT check.
+        let lock = format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", ledger.table());
+        sqlx::query(AssertSqlSafe(lock)).execute(&mut *tx).await?;
+        let stored = stored_amounts(&mut tx, ledger, &distinct).await?;
+        // On a conflict `tx` is dropped, which rolls back: nothing of this call is written.
+        let new = common::unstored_credits(&distinct, &stored)?;
+        let inserted = copy_rows(&mut tx, ledger.table(), CREDIT_COLS, &new).await?;
+        tx.commit().await?;
+        Ok(CreditWrite { inserted, unchanged: total - inserted })
+    }
+}
 
 #[async_trait]
 impl BenchFloor for PgStore {

@@ -9,6 +9,25 @@
 //! write paths that truly differ (COPY, SKIP LOCKED, row locks, the packed outbox) stay in
 //! their backend.
 
+/// The reads of either table of keyed amounts (credits, on-request offers) for a backend,
+/// behind its `LedgerStore`: the same Rust over the same SQL on both.
+macro_rules! ledger_reads {
+    ($backend:ty) => {
+        impl $backend {
+            async fn amounts(&self, ledger: Ledger, filter: &CreditFilter) -> Result<Vec<CreditRow>> {
+                let (sql, binds) = sql::ledger_query(ledger, filter);
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for value in binds {
+                    q = q.bind(value);
+                }
+                let rows = q.fetch_all(&self.pool).await?;
+                common::decode_all(&rows, common::credit_from_row)
+            }
+        }
+    };
+}
+pub(crate) use ledger_reads;
+
 /// `impl ReportStore` for a backend: the same Rust over the shared SQL on both.
 macro_rules! report_store {
     ($backend:ty) => {

@@ -522,18 +522,19 @@ pub(crate) const CASE_TIMINGS: &str = "SELECT c.case_id, c.source, c.first_conta
 pub(crate) const CUSTOMER_CONTACTS_BETWEEN: &str =
     "SELECT COUNT(*) FROM contacts WHERE customer_id = $1 AND at >= $2 AND at < $3";
 
-/// The credits query for `filter` and the values to bind, in placeholder order. Only
-/// placeholders and an integer limit go into the text; every value is bound.
-pub(crate) fn credits_query(filter: &CreditFilter) -> (String, Vec<&str>) {
+/// The query of credits (or of on-request offers) for `filter` and the values to bind, in
+/// placeholder order. Only placeholders and an integer limit go into the text; every
+/// value is bound.
+pub(crate) fn ledger_query(ledger: crate::Ledger, filter: &CreditFilter) -> (String, Vec<&str>) {
     let columns = [
         ("customer_id = ?", filter.customer_id.as_deref()),
         ("source_event = ?", filter.source_event.as_deref()),
         ("key > ?", filter.after_key.as_deref()),
     ];
-    filtered("credits", "key", &columns, &[], filter.limit)
+    filtered(ledger.table(), "key", &columns, &[], filter.limit)
 }
 
-/// The delivery-record query for `filter`, like [`credits_query`].
+/// The delivery-record query for `filter`, like [`ledger_query`].
 pub(crate) fn notices_query(filter: &crate::NoticeFilter) -> (String, Vec<&str>) {
     let columns = [
         ("customer_id = ?", filter.customer_id.as_deref()),
@@ -544,7 +545,7 @@ pub(crate) fn notices_query(filter: &crate::NoticeFilter) -> (String, Vec<&str>)
     filtered("outbox", "key", &columns, &[], Some(filter.limit))
 }
 
-/// The cases query for `filter`, like [`credits_query`]. `open_only` binds the status it
+/// The cases query for `filter`, like [`ledger_query`]. `open_only` binds the status it
 /// excludes, so it is a condition like the others.
 pub(crate) fn cases_query(filter: &CaseFilter) -> (String, Vec<&str>) {
     let columns = [
@@ -557,7 +558,7 @@ pub(crate) fn cases_query(filter: &CaseFilter) -> (String, Vec<&str>) {
     filtered("cases", "case_id", &columns, &[], Some(filter.limit))
 }
 
-/// The appointments query for `filter`, like [`credits_query`], in number order. A page
+/// The appointments query for `filter`, like [`ledger_query`], in number order. A page
 /// starts after the number of `after_reference` (references do not sort by number).
 pub(crate) fn appointments_query(filter: &crate::AppointmentFilter) -> (String, Vec<&str>) {
     let columns = [
@@ -572,7 +573,7 @@ pub(crate) fn appointments_query(filter: &crate::AppointmentFilter) -> (String, 
     filtered("appointments", "number", &columns, &[], Some(filter.limit))
 }
 
-/// The survey decisions query for `filter`, like [`credits_query`].
+/// The survey decisions query for `filter`, like [`ledger_query`].
 pub(crate) fn survey_decisions_query(filter: &crate::SurveyFilter) -> (String, Vec<&str>) {
     let columns =
         [("decision = ?", filter.decision.as_deref()), ("subject_key > ?", filter.after_key.as_deref())];

@@ -14,6 +14,7 @@ use crate::CaseStore;
 use crate::DeviceLogStore;
 use crate::ImpactStore;
 use crate::IncidentStore;
+use crate::Ledger;
 use crate::LedgerStore;
 use crate::OutboxStore;
 use crate::PreferenceStore;
@@ -512,10 +513,15 @@ impl BindRow for CreditRow {
 /// Fails with CreditConflict if any key of `batch` is stored with another amount or
 /// currency. One query for the whole batch; the batch's own freshly inserted rows match
 /// themselves, so only rows that existed before can differ.
-async fn check_stored_amounts(conn: &mut SqliteConnection, batch: &[&CreditRow]) -> Result<()> {
+async fn check_stored_amounts(
+    conn: &mut SqliteConnection,
+    ledger: Ledger,
+    batch: &[&CreditRow],
+) -> Result<()> {
     let placeholders = vec!["?"; batch.len()].join(", ");
+    let table = ledger.table();
     let sql =
-        format!("SELECT key, amount_minor, currency FROM credits WHERE key IN ({placeholders}) ORDER BY key");
+        format!("SELECT key, amount_minor, currency FROM {table} WHERE key IN ({placeholders}) ORDER BY key");
     let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(false);
     for credit in batch {
         q = q.bind(credit.key.as_str());
@@ -939,38 +945,28 @@ crate::shared::access_store!(SqliteStore);
 #[async_trait]
 impl LedgerStore for SqliteStore {
     async fn append_credits(&self, credits: &mut [CreditRow]) -> Result<CreditWrite> {
-        let total = credits.len() as u64;
-        let distinct = common::distinct_credits(credits)?;
-        let insert = MultiInsert::new("credits", CREDIT_COLS, "ON CONFLICT (key) DO NOTHING");
-        let mut tx = self.begin_write().await?;
-        let mut inserted = 0;
-        for batch in insert.batches(&distinct) {
-            let n = insert.execute(&mut tx, batch).await?;
-            if n < batch.len() as u64 {
-                // Some keys existed already: they must hold the same amounts. On a
-                // conflict, dropping `tx` rolls back every batch of this call.
-                check_stored_amounts(&mut tx, batch).await?;
-            }
-            inserted += n;
-        }
-        tx.commit().await?;
-        Ok(CreditWrite { inserted, unchanged: total - inserted })
+        self.append_amounts(Ledger::Credits, credits).await
     }
 
     async fn credits(&self, filter: &CreditFilter) -> Result<Vec<CreditRow>> {
-        let (sql, binds) = sql::credits_query(filter);
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for value in binds {
-            q = q.bind(value);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        common::decode_all(&rows, common::credit_from_row)
+        self.amounts(Ledger::Credits, filter).await
+    }
+
+    async fn append_on_request_offers(&self, offers: &mut [CreditRow]) -> Result<CreditWrite> {
+        self.append_amounts(Ledger::OnRequestOffers, offers).await
+    }
+
+    async fn on_request_offers(&self, customer_id: &str) -> Result<Vec<CreditRow>> {
+        let filter = CreditFilter { customer_id: Some(customer_id.into()), ..CreditFilter::default() };
+        self.amounts(Ledger::OnRequestOffers, &filter).await
     }
 
     async fn credit_policies(&self, source_event: &str) -> Result<Vec<(String, i64)>> {
         Ok(sqlx::query_as(sql::CREDIT_POLICIES).bind(source_event).fetch_all(&self.pool).await?)
     }
 }
+
+crate::shared::ledger_reads!(SqliteStore);
 
 crate::shared::case_store!(SqliteStore);
 
@@ -998,6 +994,26 @@ impl BenchFloor for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Appends keyed amounts to `ledger` (see [`LedgerStore::append_credits`]).
+    async fn append_amounts(&self, ledger: Ledger, rows: &mut [CreditRow]) -> Result<CreditWrite> {
+        let total = rows.len() as u64;
+        let distinct = common::distinct_credits(rows)?;
+        let insert = MultiInsert::new(ledger.table(), CREDIT_COLS, "ON CONFLICT (key) DO NOTHING");
+        let mut tx = self.begin_write().await?;
+        let mut inserted = 0;
+        for batch in insert.batches(&distinct) {
+            let n = insert.execute(&mut tx, batch).await?;
+            if n < batch.len() as u64 {
+                // Some keys existed already: they must hold the same amounts. On a
+                // conflict, dropping `tx` rolls back every batch of this call.
+                check_stored_amounts(&mut tx, ledger, batch).await?;
+            }
+            inserted += n;
+        }
+        tx.commit().await?;
+        Ok(CreditWrite { inserted, unchanged: total - inserted })
+    }
+
     /// The decision another writer recorded for `subject_key` between this call's lookup
     /// and its insert.
     async fn decision_recorded_meanwhile(&self, subject_key: &str) -> Result<SurveyDecisionRow> {

@@ -617,6 +617,32 @@ async fn concurrent_claims_are_disjoint(store: &dyn Store) {
 
 // ---- credits ----
 
+async fn on_request_offers_are_kept_apart_from_the_ledger(store: &dyn Store) {
+    let mut offers = vec![
+        credit("c1/INC-000001/ask/1", "c1", "INC-000001", 67, "USD"),
+        credit("c2/INC-000001/ask/1", "c2", "INC-000001", 67, "USD"),
+    ];
+    assert_eq!(
+        store.append_on_request_offers(&mut offers).await.unwrap(),
+        CreditWrite { inserted: 2, unchanged: 0 }
+    );
+    let mut rerun = offers.clone();
+    assert_eq!(
+        store.append_on_request_offers(&mut rerun).await.unwrap(),
+        CreditWrite { inserted: 0, unchanged: 2 }
+    );
+    let mut other = vec![credit("c1/INC-000001/ask/1", "c1", "INC-000001", 68, "USD")];
+    let err = store.append_on_request_offers(&mut other).await.unwrap_err();
+    assert!(matches!(&err, StoreError::CreditConflict { existing_minor: 67, .. }), "{err:?}");
+    let mine: Vec<String> = store.on_request_offers("c1").await.unwrap().into_iter().map(|o| o.key).collect();
+    assert_eq!(mine, ["c1/INC-000001/ask/1"]);
+    assert!(store.credits(&CreditFilter::default()).await.unwrap().is_empty(), "an offer is not a credit");
+    // Its claim is a credit of its own key, beside the offer.
+    let mut claim = vec![credit("c1/INC-000001/ask/1/claimed", "c1", "INC-000001", 67, "USD")];
+    assert_eq!(store.append_credits(&mut claim).await.unwrap().inserted, 1);
+    assert_eq!(store.on_request_offers("c1").await.unwrap().len(), 1);
+}
+
 async fn append_credits_new_unchanged_conflict(store: &dyn Store) {
     let mut first = vec![
         credit("c2/INC-000001/sla/3", "c2", "INC-000001", 250, "EUR"),
@@ -3192,6 +3218,7 @@ contract_tests!(
     expired_leases_are_reclaimed,
     concurrent_claims_are_disjoint,
     append_credits_new_unchanged_conflict,
+    on_request_offers_are_kept_apart_from_the_ledger,
     append_credits_across_batches,
     credit_policies_of_an_event,
     credits_filter,

@@ -2,8 +2,8 @@
 //! actually queued, over real HTTP. A Spanish customer reads their outage in Spanish and in
 //! Madrid's time, sees what they were told, says they are still offline (a contact while
 //! the outage is open; after the restoration the still-down case, opened once), changes
-//! their preferences; a form from elsewhere, a forged link and an expired one change
-//! nothing and name nobody.
+//! their preferences, claims in one click what their policy pays only on request; a form
+//! from elsewhere, a forged link and an expired one change nothing and name nobody.
 
 use crate::support;
 
@@ -191,5 +191,78 @@ async fn a_customer_leaves_on_one_page_and_reads_the_final_bill_line_by_line() {
 
     let again = s.http.post(&leave).form(&[("form", form.as_str())]).send().await.unwrap();
     assert_eq!(again.status(), 422, "cancelled already: nothing twice");
+    s.stop().await.unwrap();
+}
+
+/// A policy that pays the prorated price of the outage only when asked.
+const ON_REQUEST: &str = "id = \"on-request\"\nversion = 1\n\n[[rules]]\nid = \"prorated\"\nevent = \"outage\"\n\
+                          automatic = false\npay = { basis = \"prorated\" }\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_policy_pays_on_request_is_claimed_on_the_page_in_one_click_once() {
+    let policy = amends_core::policy::Policy::from_toml("on-request.toml", ON_REQUEST).unwrap();
+    let s = TestServer::start_with_policy(policy).await;
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    let declaration = json!({
+        "elements": ["hub1"], "cause": "Fibre cut", "message": "On site.", "next_update_by": "2026-11-23T13:00:00Z",
+    });
+    let r = s.post("/v1/incidents", Some(&s.operator), &declaration).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["incident_id"].as_str().unwrap().to_string();
+    s.tick().await;
+    s.clock.advance(jiff::SignedDuration::from_hours(6));
+    let resolved = s.post(&format!("/v1/incidents/{id}/resolve"), Some(&s.operator), &json!({})).await;
+    assert_eq!(resolved.status, 200, "{}", resolved.body);
+    let report = s.tick().await;
+    assert_eq!(report.credits.credits_written, 0, "nothing is paid unasked: {report:?}");
+    assert_eq!(report.credits.on_request_offers, 2, "{report:?}");
+    assert_eq!(s.tick().await.credits.on_request_offers, 0, "a re-run offers nothing twice");
+
+    // Six hours of a $79.99 month of 30 days: $0.67, offered with its explanation.
+    let path = page_path(&s, "C2").await;
+    let query = path.split_once('?').unwrap().1.to_string();
+    let html = s.http.get(format!("{}{path}", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Reclamar 0,67"), "the claim button with its amount: {html}");
+    let offer = "C2/".to_string() + &id + "/on-request/1";
+    let escaped = offer.replace('/', "&#x2f;");
+    assert!(html.contains(&format!("name=\"offer\" value=\"{escaped}\"")), "{html}");
+    assert!(html.contains("360 de los 43.200 minutos"), "why, in the customer's words: {html}");
+    let form = form_token(&html);
+
+    let client = support::no_redirects();
+    let claim = format!("{}/my/claim?{query}", s.base);
+    let stranger =
+        client.post(&claim).form(&[("form", form.as_str()), ("offer", "C1/x/on-request/1")]).send();
+    assert_eq!(stranger.await.unwrap().status(), 422, "only the customer's own offers");
+    let forged = client.post(&claim).form(&[("form", "0".repeat(32).as_str()), ("offer", &offer)]).send();
+    assert_eq!(forged.await.unwrap().status(), 403);
+    for _ in 0..2 {
+        let pressed =
+            client.post(&claim).form(&[("form", form.as_str()), ("offer", &offer)]).send().await.unwrap();
+        assert_eq!(pressed.status(), 303);
+        assert!(pressed.headers()["location"].to_str().unwrap().ends_with("&done=claimed"));
+    }
+    let filter = amends_store::CreditFilter { customer_id: Some("C2".into()), ..Default::default() };
+    let ledger = s.engine.store().credits(&filter).await.unwrap();
+    assert_eq!(ledger.len(), 1, "pressed twice, claimed once: {ledger:?}");
+    assert_eq!(ledger[0].key, format!("{offer}/claimed"), "its own key");
+    assert_eq!((ledger[0].amount_minor, ledger[0].source_event.as_str()), (67, id.as_str()));
+    assert!(
+        ledger[0].explanation.contains("Claimed by the customer at 2026-11-23T18:00:00Z"),
+        "{:?}",
+        ledger[0]
+    );
+    let c1 = amends_store::CreditFilter { customer_id: Some("C1".into()), ..Default::default() };
+    assert!(s.engine.store().credits(&c1).await.unwrap().is_empty(), "C1 did not ask");
+
+    let after = s.http.get(format!("{}/my?{query}&done=claimed", s.base)).send().await.unwrap();
+    let after = after.text().await.unwrap();
+    assert!(after.contains("Reclamado: en su factura del"), "{after}");
+    assert!(!after.contains("Reclamar 0,67"), "no button once claimed: {after}");
+    assert!(
+        after.contains("Sus créditos") && after.contains("<strong>0,67"),
+        "the credit is listed: {after}"
+    );
     s.stop().await.unwrap();
 }

@@ -111,6 +111,7 @@ async fn health_and_openapi_need_no_token() {
         "/my/still-offline",
         "/my/preferences",
         "/my/rebook",
+        "/my/claim",
         "/my/leave",
     ]);
     assert_eq!(paths, expected);

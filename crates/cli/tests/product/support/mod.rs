@@ -180,6 +180,19 @@ impl TestServer {
         worker: Worker,
         public_rate: Option<amends_server::rate::ClientRateLimit>,
     ) -> Self {
+        Self::start_configured(worker, public_rate, Policy::builtin()).await
+    }
+
+    /// A server driven by the test that credits under `policy` alone.
+    pub async fn start_with_policy(policy: Policy) -> Self {
+        Self::start_configured(Worker::DrivenByTest, None, policy).await
+    }
+
+    async fn start_configured(
+        worker: Worker,
+        public_rate: Option<amends_server::rate::ClientRateLimit>,
+        policy: Policy,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db = dir.path().join("amends.db").display().to_string();
         let store = amends_store::open(&db).await.expect("a fresh SQLite store");
@@ -188,7 +201,7 @@ impl TestServer {
             store,
             clock.clone(),
             Templates::builtin(),
-            Policy::builtin(),
+            policy,
             EngineConfig::default(),
         ));
         let token = |scope| tokens::create(engine.store().as_ref(), scope, "http_api test", ts(START));
