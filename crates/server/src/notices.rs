@@ -14,6 +14,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
 use super::pages;
 use super::schemas;
+use super::words::Lang;
 use amends_core::preferences::{Preferences, PreferencesChange};
 use amends_recovery::receipts::ReportOutcome;
 use amends_recovery::unsubscribe::{UnsubscribeError, checking_key, unsubscribe};
@@ -219,12 +220,15 @@ pub struct TokenQuery {
 fn refusal(error: &UnsubscribeError) -> Response {
     match error {
         // The same answer for forged, expired and used links, with no customer named.
-        UnsubscribeError::Link(_) | UnsubscribeError::Used => {
-            pages::message(StatusCode::BAD_REQUEST, "This link does not work", &[&format!("{error}.")])
-        }
+        UnsubscribeError::Link(_) | UnsubscribeError::Used => pages::message(
+            Lang::En,
+            StatusCode::BAD_REQUEST,
+            "This link does not work",
+            &[&format!("{error}.")],
+        ),
         UnsubscribeError::Store(_) | UnsubscribeError::Key(_) => {
             tracing::error!(%error, "unsubscribe failed");
-            pages::failed()
+            pages::failed(Lang::En)
         }
     }
 }
@@ -249,7 +253,7 @@ pub async fn unsubscribe_page(
     if let Err(e) = key.verify(&q.token, state.engine.clock().now()) {
         return refusal(&e.into());
     }
-    pages::unsubscribe("Stop these messages?", &q.token)
+    pages::unsubscribe(Lang::En, None, "Stop these messages?", "Unsubscribe", &q.token)
 }
 
 /// Unsubscribes: the page's button, or a mail client's RFC 8058 one-click POST
@@ -276,7 +280,7 @@ pub async fn unsubscribe_post(
             let topics: Vec<&str> = done.topics.iter().map(|t| t.as_str()).collect();
             let channels: Vec<&str> = done.channels.iter().map(|c| c.as_str()).collect();
             let done = format!("No more {} messages by {}.", topics.join(", "), channels.join(", "));
-            pages::message(StatusCode::OK, "You are unsubscribed", &[&done])
+            pages::message(Lang::En, StatusCode::OK, "You are unsubscribed", &[&done])
         }
         Err(e) => refusal(&e),
     }

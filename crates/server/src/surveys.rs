@@ -13,6 +13,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, FormBody, QueryParams};
 use super::notices::TokenQuery;
 use super::pages;
+use super::words::Lang;
 use amends_core::survey::SurveyError;
 use amends_recovery::surveys::{SurveyReportView, SurveysError};
 use axum::Json;
@@ -24,23 +25,27 @@ use utoipa::ToSchema;
 
 fn refusal(error: &SurveysError) -> Response {
     match error {
-        SurveysError::Link(_) => {
-            pages::message(StatusCode::BAD_REQUEST, "This link does not work", &[&format!("{error}.")])
-        }
+        SurveysError::Link(_) => pages::message(
+            Lang::En,
+            StatusCode::BAD_REQUEST,
+            "This link does not work",
+            &[&format!("{error}.")],
+        ),
         SurveysError::Refused(SurveyError::AlreadyAnswered { .. }) => pages::message(
+            Lang::En,
             StatusCode::CONFLICT,
             "Already answered",
             &["This survey has been answered already. Thank you."],
         ),
         SurveysError::Refused(SurveyError::Expired { .. }) => {
-            pages::message(StatusCode::GONE, "This link has expired", &["This survey is closed."])
+            pages::message(Lang::En, StatusCode::GONE, "This link has expired", &["This survey is closed."])
         }
         SurveysError::Refused(e) => {
-            pages::message(StatusCode::UNPROCESSABLE_ENTITY, "Not an answer", &[&format!("{e}.")])
+            pages::message(Lang::En, StatusCode::UNPROCESSABLE_ENTITY, "Not an answer", &[&format!("{e}.")])
         }
         SurveysError::Engine(e) => {
             tracing::error!(error = %e, "survey page failed");
-            pages::failed()
+            pages::failed(Lang::En)
         }
     }
 }
@@ -76,7 +81,7 @@ pub async fn question(State(state): State<AppState>, QueryParams(q): QueryParams
             "How satisfied are you with how we handled it? (1: not at all, 5: very)"
         }
     };
-    pages::question("One question", ask, &q.token, scale.min_score()..=scale.max_score())
+    pages::question(Lang::En, None, "One question", ask, &q.token, scale.min_score()..=scale.max_score())
 }
 
 /// The page's form.
@@ -107,7 +112,7 @@ pub async fn answer(
     FormBody(form): FormBody<AnswerForm>,
 ) -> Response {
     match state.engine.answer_survey(&q.token, &form.score).await {
-        Ok(_) => pages::message(StatusCode::OK, "Thank you", &["Your answer is recorded."]),
+        Ok(_) => pages::message(Lang::En, StatusCode::OK, "Thank you", &["Your answer is recorded."]),
         Err(e) => refusal(&e),
     }
 }
