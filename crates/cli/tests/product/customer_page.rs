@@ -196,8 +196,8 @@ async fn a_customer_leaves_on_one_page_and_reads_the_final_bill_line_by_line() {
 
 /// A German and a Portuguese customer read their page in their own language, as their
 /// notices are written; `?lang=` chooses another, which the page's forms keep. A link that
-/// does not work is refused in the reader's language, and a reader who lists English first
-/// reads English.
+/// does not work (the customer's page, a survey, an unsubscribe) is refused in the
+/// reader's language, and a reader who lists English first reads English.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn german_and_portuguese_customers_read_their_page_in_their_language_or_the_one_chosen() {
     const CUSTOMERS: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status
@@ -281,5 +281,18 @@ C4,Rui Sousa,rui@example.com,,pt-PT,Europe/Lisbon,fast,hub1,M4,1,2020-01-01T00:0
     assert!(text.contains("This link does not work"), "{text}");
     let (_, text) = get(format!("{forged}&lang=pt"), "de").await;
     assert!(text.contains("<html lang=\"pt\">") && text.contains("Este link não funciona"), "{text}");
+    let (status, text) = get("/v1/surveys/answer?token=nonsense".into(), "de").await;
+    assert_eq!(status, 400);
+    assert!(text.contains("<html lang=\"de\">") && text.contains("Dieser Link funktioniert nicht"), "{text}");
+    let unsubscribe = s
+        .http
+        .post(format!("{}/v1/unsubscribe?token=nonsense&lang=pt", s.base))
+        .header("accept-language", "de")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsubscribe.status(), 400);
+    let text = unsubscribe.text().await.unwrap();
+    assert!(text.contains("Este link não funciona"), "{text}");
     s.stop().await.unwrap();
 }
