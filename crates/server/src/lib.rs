@@ -10,6 +10,8 @@
 //! - [`error`]: the one error body, and how every failure maps onto a status.
 //! - [`limits`]: body sizes and time limits, documented and enforced in one place.
 //! - [`openapi`]: the description served at `/openapi.json`.
+//! - [`words`]: the languages the customer-facing pages are written in (those of the
+//!   notices), which one a page is in, and how it picks its words.
 //! - [`worker`] (beside it, not HTTP): the loop that runs [`Engine::tick`] and
 //!   delivery, every poll or at once when an API call has recorded something.
 //!
@@ -35,6 +37,7 @@ pub mod settings;
 pub mod status;
 pub mod surveys;
 pub mod telemetry;
+pub mod words;
 pub mod worker;
 
 pub use limits::{

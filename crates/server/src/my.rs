@@ -11,14 +11,16 @@
 //!   a reload never posts twice. `POST /my/rebook?token=...` takes one of the slots held
 //!   for a failed visit, in one click, the same way.
 //!
-//! Written in the customer's language (English, Spanish or French; the rest read English)
-//! from templates that escape every value. A forged, altered or expired link gets a page
-//! in the reader's language (`Accept-Language`) that names nobody.
+//! Written in the customer's language (English, Spanish, French, German or Portuguese, as
+//! their notices are; the rest read English), or in the one they choose with `?lang=`
+//! (the page's language links, which the forms and links keep), from templates that
+//! escape every value. A forged, altered or expired link gets a page in the reader's
+//! language (`?lang=`, else `Accept-Language`: see `words`) that names nobody.
 
 use super::AppState;
 use super::error::{ApiError, FormBody, QueryParams};
 use super::pages;
-use super::status::state_word;
+use super::words::{self, Lang, channel_word, pick, state_word, topic_word};
 use amends_core::appointment::AppointmentStatus;
 use amends_core::preferences::{Channel, Topic};
 use amends_recovery::optout::OptOutError;
@@ -28,10 +30,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// `?token=` and, after a form, `?done=` (what it did).
+/// `?token=`, the language chosen (`?lang=`) and, after a form, `?done=` (what it did).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
@@ -39,6 +41,21 @@ pub struct PageQuery {
     pub token: String,
     /// `still_offline`, `case_opened`, `recorded` or `saved`: what the last form did.
     pub done: Option<String>,
+    /// `en`, `es`, `fr`, `de` or `pt`: the page in that language; otherwise in the
+    /// customer's own (a page for a link that does not work: the browser's).
+    pub lang: Option<String>,
+}
+
+impl PageQuery {
+    /// The language the reader chose, when the pages are written in it.
+    fn chosen(&self) -> Option<Lang> {
+        self.lang.as_deref().and_then(Lang::of)
+    }
+
+    /// The page's language: the one chosen, else the customer's (from their `locale`).
+    fn language(&self, locale: &str) -> Lang {
+        self.chosen().unwrap_or_else(|| words::page_language(locale))
+    }
 }
 
 /// The rebooking form: a failed visit and the start of the held slot taken.
@@ -98,87 +115,74 @@ pub struct StillOfflineForm {
     pub form: String,
 }
 
-/// The languages the page is written in.
-fn page_language(locale: &str) -> &'static str {
-    match locale.split('-').next().unwrap_or("") {
-        "es" => "es",
-        "fr" => "fr",
-        _ => "en",
-    }
-}
+/// "Nothing was changed": a form refused.
+const NOTHING_CHANGED: [&str; 5] = [
+    "Nothing was changed",
+    "No se ha cambiado nada",
+    "Rien n'a été modifié",
+    "Es wurde nichts geändert",
+    "Nada foi alterado",
+];
 
-/// The reader's language for a page without a customer (a link that does not work).
-fn reader_language(headers: &HeaderMap) -> &'static str {
-    let accepted = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    accepted
-        .split(',')
-        .map(|part| page_language(part.split(';').next().unwrap_or("").trim()))
-        .find(|l| *l != "en")
-        .unwrap_or("en")
-}
-
-fn refusal(error: &PageError, headers: &HeaderMap) -> Response {
-    let lang = reader_language(headers);
+/// The page for a link or a form refused, in the reader's language (`?lang=`, else the
+/// browser's: a refused link names nobody, so not the customer's either).
+fn refusal(error: &PageError, q: &PageQuery, headers: &HeaderMap) -> Response {
+    let lang = words::reader_language(q.lang.as_deref(), headers);
     let (status, title, text) = match error {
         PageError::Link(OptOutError::Expired) => (
             StatusCode::GONE,
-            pick(lang, ["This link has expired", "Este enlace ha caducado", "Ce lien a expiré"]),
+            pick(lang, words::LINK_EXPIRED),
             pick(
                 lang,
                 [
                     "The link in your latest message opens your page.",
                     "El enlace de su último mensaje abre su página.",
                     "Le lien de votre dernier message ouvre votre page.",
+                    "Der Link in unserer neuesten Nachricht an Sie öffnet Ihre Seite.",
+                    "O link da nossa mensagem mais recente abre a sua página.",
                 ],
             ),
         ),
-        PageError::Link(_) => (
-            StatusCode::BAD_REQUEST,
-            pick(lang, ["This link does not work", "Este enlace no funciona", "Ce lien ne fonctionne pas"]),
-            pick(
-                lang,
-                [
-                    "Open the link from your message as it came, without changing it.",
-                    "Abra el enlace de su mensaje tal como llegó, sin cambiarlo.",
-                    "Ouvrez le lien de votre message tel quel, sans le modifier.",
-                ],
-            ),
-        ),
+        PageError::Link(_) => {
+            (StatusCode::BAD_REQUEST, pick(lang, words::LINK_BROKEN), pick(lang, words::LINK_AS_SENT))
+        }
         PageError::Forged => (
             StatusCode::FORBIDDEN,
-            pick(lang, ["Nothing was changed", "No se ha cambiado nada", "Rien n'a été modifié"]),
+            pick(lang, NOTHING_CHANGED),
             pick(
                 lang,
                 [
                     "This form did not come from your page. Open your page again and use it there.",
                     "Este formulario no viene de su página. Abra de nuevo su página y úselo allí.",
                     "Ce formulaire ne vient pas de votre page. Rouvrez votre page et utilisez-le là.",
+                    "Dieses Formular stammt nicht von Ihrer Seite. Öffnen Sie Ihre Seite erneut und verwenden Sie es dort.",
+                    "Este formulário não veio da sua página. Abra de novo a sua página e use-o lá.",
                 ],
             ),
         ),
         PageError::Form(problem) => {
-            let title = pick(lang, ["Nothing was changed", "No se ha cambiado nada", "Rien n'a été modifié"]);
-            return pages::message_in(
+            // The engine says what was wrong in English only (a time no longer held, half
+            // of the quiet hours): the reader's words say what to do, and the detail follows.
+            let title = pick(lang, NOTHING_CHANGED);
+            let again = pick(
                 lang,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                title,
-                &[&format!("{problem}.")],
+                [
+                    "Open your page again, check what you chose and try once more.",
+                    "Abra de nuevo su página, revise lo que eligió e inténtelo otra vez.",
+                    "Rouvrez votre page, vérifiez votre choix et réessayez.",
+                    "Öffnen Sie Ihre Seite erneut, prüfen Sie Ihre Auswahl und versuchen Sie es noch einmal.",
+                    "Abra de novo a sua página, verifique o que escolheu e tente outra vez.",
+                ],
             );
+            let detail = format!("{problem}.");
+            return pages::message(lang, StatusCode::UNPROCESSABLE_ENTITY, title, &[again, &detail]);
         }
         PageError::Engine(e) => {
             tracing::error!(error = %e, "customer page failed");
-            return pages::failed();
+            return pages::failed(lang);
         }
     };
-    pages::message_in(lang, status, title, &[text])
-}
-
-fn pick(lang: &str, [en, es, fr]: [&'static str; 3]) -> &'static str {
-    match lang {
-        "es" => es,
-        "fr" => fr,
-        _ => en,
-    }
+    pages::message(lang, status, title, &[text])
 }
 
 /// The customer's page.
@@ -196,8 +200,8 @@ pub async fn page(
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Response {
     match state.engine.customer_page(&q.token).await {
-        Ok(page) => render(&page, &q.token, q.done.as_deref()),
-        Err(e) => refusal(&e, &headers),
+        Ok(page) => render(&page, &q),
+        Err(e) => refusal(&e, &q, &headers),
     }
 }
 
@@ -226,9 +230,9 @@ pub async fn still_offline(
                 StillOffline::CaseOpened { .. } => "case_opened",
                 StillOffline::Recorded => "recorded",
             };
-            back_to_page(&q.token, done)
+            back_to_page(&q, done)
         }
-        Err(e) => refusal(&e, &headers),
+        Err(e) => refusal(&e, &q, &headers),
     }
 }
 
@@ -252,8 +256,8 @@ pub async fn claim(
     FormBody(form): FormBody<ClaimForm>,
 ) -> Response {
     match state.engine.claim_by_link(&q.token, &form.form, &form.offer).await {
-        Ok(_) => back_to_page(&q.token, "claimed"),
-        Err(e) => refusal(&e, &headers),
+        Ok(_) => back_to_page(&q, "claimed"),
+        Err(e) => refusal(&e, &q, &headers),
     }
 }
 
@@ -276,8 +280,8 @@ pub async fn rebook(
     FormBody(form): FormBody<RebookForm>,
 ) -> Response {
     match state.engine.rebook_by_link(&q.token, &form.form, &form.visit, form.start).await {
-        Ok(_) => back_to_page(&q.token, "rebooked"),
-        Err(e) => refusal(&e, &headers),
+        Ok(_) => back_to_page(&q, "rebooked"),
+        Err(e) => refusal(&e, &q, &headers),
     }
 }
 
@@ -298,20 +302,57 @@ pub async fn leave_page(
 ) -> Response {
     let page = match state.engine.leave_page(&q.token).await {
         Ok(page) => page,
-        Err(e) => return refusal(&e, &headers),
+        Err(e) => return refusal(&e, &q, &headers),
     };
-    let lang = page_language(&page.locale);
+    let lang = q.language(&page.locale);
     let reasons: Vec<minijinja::Value> =
         page.reasons.iter().map(|r| context! { id => r, label => reason_word(lang, r) }).collect();
     pages::leave(context! {
-        lang, title => pick(lang, ["Leaving us", "Darse de baja", "Nous quitter"]),
-        token => &q.token, form_token => &page.form_token, reasons, offer => &page.offer,
-        why => pick(lang, ["Why are you leaving? (You need not say.)", "¿Por qué se va? (No hace falta decirlo.)", "Pourquoi partez-vous ? (Rien ne vous oblige à le dire.)"]),
-        not_say => pick(lang, ["I'd rather not say", "Prefiero no decirlo", "Je préfère ne pas le dire"]),
-        own_words => pick(lang, ["In your own words (with \"other\")", "Con sus palabras (con «otro»)", "Avec vos mots (avec « autre »)"]),
-        button => pick(lang, ["Cancel my service", "Dar de baja mi servicio", "Résilier mon service"]),
-        offer_intro => pick(lang, ["Before you go, one offer, if it helps:", "Antes de irse, una oferta, por si le sirve:", "Avant de partir, une offre, si elle vous aide :"]),
-        back => pick(lang, ["Back to your page", "Volver a su página", "Retour à votre page"]),
+        lang, title => pick(lang, ["Leaving us", "Darse de baja", "Nous quitter", "Vertrag kündigen", "Cancelar o serviço"]),
+        token => &q.token, keep_lang => pages::keep_lang(q.chosen()), form_token => &page.form_token,
+        reasons, offer => &page.offer,
+        why => pick(lang, [
+            "Why are you leaving? (You need not say.)",
+            "¿Por qué se va? (No hace falta decirlo.)",
+            "Pourquoi partez-vous ? (Rien ne vous oblige à le dire.)",
+            "Warum möchten Sie kündigen? (Sie müssen es nicht sagen.)",
+            "Qual é o motivo do cancelamento? (Responder é opcional.)",
+        ]),
+        not_say => pick(lang, [
+            "I'd rather not say",
+            "Prefiero no decirlo",
+            "Je préfère ne pas le dire",
+            "Das möchte ich nicht sagen",
+            "Prefiro não dizer",
+        ]),
+        own_words => pick(lang, [
+            "In your own words (with \"other\")",
+            "Con sus palabras (con «otro»)",
+            "Avec vos mots (avec « autre »)",
+            "In Ihren eigenen Worten (bei „Etwas anderes“)",
+            "Nas suas palavras (com «Outro motivo»)",
+        ]),
+        button => pick(lang, [
+            "Cancel my service",
+            "Dar de baja mi servicio",
+            "Résilier mon service",
+            "Meinen Vertrag kündigen",
+            "Cancelar o meu serviço",
+        ]),
+        offer_intro => pick(lang, [
+            "Before you go, one offer, if it helps:",
+            "Antes de irse, una oferta, por si le sirve:",
+            "Avant de partir, une offre, si elle vous aide :",
+            "Bevor Sie gehen, ein Angebot, falls es Ihnen hilft:",
+            "Antes de sair, uma oferta, caso lhe seja útil:",
+        ]),
+        back => pick(lang, [
+            "Back to your page",
+            "Volver a su página",
+            "Retour à votre page",
+            "Zurück zu Ihrer Seite",
+            "Voltar à sua página",
+        ]),
     })
 }
 
@@ -338,47 +379,89 @@ pub async fn leave(
     let text = form.reason_text.filter(|t| !t.trim().is_empty());
     let left = match state.engine.leave_by_link(&q.token, &form.form, reason, text).await {
         Ok(left) => left,
-        Err(e) => return refusal(&e, &headers),
+        Err(e) => return refusal(&e, &q, &headers),
     };
-    let lang = page_language(&left.locale);
+    let lang = q.language(&left.locale);
     pages::left(context! {
-        lang, title => pick(lang, ["You have left us", "Se ha dado de baja", "Votre service est résilié"]),
+        lang, title => pick(lang, [
+            "You have left us",
+            "Se ha dado de baja",
+            "Votre service est résilié",
+            "Ihr Vertrag ist gekündigt",
+            "O seu serviço foi cancelado",
+        ]),
         reference => &left.reference, effective => &left.effective_local, lines => &left.bill_lines,
         total => &left.bill_total, refund => left.refund,
-        ends => pick(lang, ["Your service ends", "Su servicio termina el", "Votre service prend fin le"]),
-        reference_word => pick(lang, ["Reference", "Referencia", "Référence"]),
-        bill => pick(lang, ["Your final bill", "Su última factura", "Votre dernière facture"]),
+        ends => pick(lang, [
+            "Your service ends",
+            "Su servicio termina el",
+            "Votre service prend fin le",
+            "Ihr Dienst endet am",
+            "O seu serviço termina em",
+        ]),
+        reference_word => pick(lang, ["Reference", "Referencia", "Référence", "Referenz", "Referência"]),
+        bill => pick(lang, [
+            "Your final bill",
+            "Su última factura",
+            "Votre dernière facture",
+            "Ihre Schlussrechnung",
+            "A sua fatura final",
+        ]),
         total_word => if left.refund {
-            pick(lang, ["We owe you", "Le debemos", "Nous vous devons"])
+            pick(lang, ["We owe you", "Le debemos", "Nous vous devons", "Wir erstatten Ihnen", "Vamos devolver"])
         } else {
-            pick(lang, ["Total due", "Total a pagar", "Total dû"])
+            pick(lang, ["Total due", "Total a pagar", "Total dû", "Zu zahlen", "Total a pagar"])
         },
         thanks => pick(lang, [
             "Thank you for having been with us. You are welcome back at any time.",
             "Gracias por haber estado con nosotros. Puede volver cuando quiera.",
             "Merci d'avoir été avec nous. Vous pouvez revenir quand vous voulez.",
+            "Danke, dass Sie bei uns waren. Sie sind jederzeit wieder willkommen.",
+            "Obrigado pela sua confiança. Pode voltar quando quiser.",
         ]),
     })
 }
 
 /// A reason id in the customer's words; an id a provider made up reads as its words.
-fn reason_word(lang: &str, id: &str) -> String {
+fn reason_word(lang: Lang, id: &str) -> String {
     let known = match id {
-        "too_expensive" => Some(["It costs too much", "Es demasiado caro", "C'est trop cher"]),
+        "too_expensive" => Some([
+            "It costs too much",
+            "Es demasiado caro",
+            "C'est trop cher",
+            "Es ist zu teuer",
+            "O preço é muito alto",
+        ]),
         "service_quality" => Some([
             "The service is not good enough",
             "El servicio no es bastante bueno",
             "Le service n'est pas assez bon",
+            "Der Dienst ist nicht gut genug",
+            "O serviço não tem qualidade suficiente",
         ]),
-        "outages" => Some(["Too many outages", "Demasiadas averías", "Trop de pannes"]),
-        "moving" => Some(["I am moving", "Me mudo", "Je déménage"]),
+        "outages" => Some([
+            "Too many outages",
+            "Demasiadas averías",
+            "Trop de pannes",
+            "Zu viele Störungen",
+            "Muitas falhas",
+        ]),
+        "moving" => Some(["I am moving", "Me mudo", "Je déménage", "Ich ziehe um", "Vou mudar de casa"]),
         "competitor" | "switching_provider" => Some([
             "A better offer elsewhere",
             "Una oferta mejor en otro sitio",
             "Une meilleure offre ailleurs",
+            "Ein besseres Angebot anderswo",
+            "Uma oferta melhor de outra empresa",
         ]),
-        "no_longer_needed" => Some(["I no longer need it", "Ya no lo necesito", "Je n'en ai plus besoin"]),
-        "other" => Some(["Something else", "Otro motivo", "Autre chose"]),
+        "no_longer_needed" => Some([
+            "I no longer need it",
+            "Ya no lo necesito",
+            "Je n'en ai plus besoin",
+            "Ich brauche den Dienst nicht mehr",
+            "Deixei de precisar do serviço",
+        ]),
+        "other" => Some(["Something else", "Otro motivo", "Autre chose", "Etwas anderes", "Outro motivo"]),
         _ => None,
     };
     match known {
@@ -411,7 +494,7 @@ pub async fn preferences(
     }
     // Repeated fields (one `tick` per box) read as pairs, which a struct cannot hold.
     let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
-        return refusal(&PageError::Form("the form could not be read".into()), &headers);
+        return refusal(&PageError::Form("the form could not be read".into()), &q, &headers);
     };
     let mut form = PreferencesForm::default();
     let mut form_token = String::new();
@@ -425,8 +508,8 @@ pub async fn preferences(
         }
     }
     match state.engine.change_preferences_by_link(&q.token, &form_token, &form).await {
-        Ok(_) => back_to_page(&q.token, "saved"),
-        Err(e) => refusal(&e, &headers),
+        Ok(_) => back_to_page(&q, "saved"),
+        Err(e) => refusal(&e, &q, &headers),
     }
 }
 
@@ -438,9 +521,15 @@ fn is_form(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
 }
 
-/// 303 to the page, saying what was done: a reload of the result posts nothing again.
-fn back_to_page(token: &str, done: &str) -> Response {
-    let query = serde_urlencoded::to_string([("token", token), ("done", done)]).unwrap_or_default();
+/// 303 to the page, saying what was done (in the language chosen, if one was): a reload
+/// of the result posts nothing again.
+fn back_to_page(q: &PageQuery, done: &str) -> Response {
+    let mut query: Vec<(&str, &str)> = vec![("token", &q.token)];
+    if let Some(chosen) = q.chosen() {
+        query.push(("lang", chosen.tag()));
+    }
+    query.push(("done", done));
+    let query = serde_urlencoded::to_string(query).unwrap_or_default();
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/my?{query}")) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -449,8 +538,8 @@ fn back_to_page(token: &str, done: &str) -> Response {
     response
 }
 
-fn render(page: &CustomerPage, token: &str, done: Option<&str>) -> Response {
-    let lang = page_language(&page.locale);
+fn render(page: &CustomerPage, q: &PageQuery) -> Response {
+    let lang = q.language(&page.locale);
     let w = words(lang);
     let incidents: Vec<minijinja::Value> = page
         .incidents
@@ -502,36 +591,43 @@ fn render(page: &CustomerPage, token: &str, done: Option<&str>) -> Response {
             }
         })
         .collect();
-    let done = done.and_then(|d| done_word(lang, d));
+    let done = q.done.as_deref().and_then(|d| done_word(lang, d));
     let ctx = context! {
-        lang, title => w.title, hello => format!("{} {}", w.hello, page.name), w => context! {
-            affected => w.affected, none_affected => w.none_affected, state => w.state, started => w.started,
-            etr => w.etr, next_update => w.next_update, device_back => w.device_back,
-            device_down => w.device_down, still_offline => w.still_offline, notices => w.notices,
-            no_notices => w.no_notices, pending => w.pending, credits => w.credits,
-            no_credits => w.no_credits, on_statement => w.on_statement, prefs => w.prefs,
-            topic => w.topic, quiet => w.quiet, from => w.from, to => w.to, save => w.save,
-            status_link => w.status_link, more => w.more, times_in => w.times_in,
-            visits => w.visits, pick_slot => w.pick_slot, leave => w.leave,
-        },
-        visits,
+        lang, title => w.title, hello => format!("{} {}", w.hello, page.name),
+        w => minijinja::Value::from(minijinja::value::Serde(&w)), languages => words::languages(lang),
+        keep_lang => pages::keep_lang(q.chosen()), visits,
         zone => &page.zone, incidents, notices, notices_unlisted => page.notices_unlisted,
         credits => minijinja::Value::from(minijinja::value::Serde(&page.credits)),
         offers => minijinja::Value::from(minijinja::value::Serde(&page.offers)),
         on_request => context! {
-            title => pick(lang, ["Also yours, if you ask: press to claim", "También suyo si lo pide: pulse para reclamarlo", "À vous aussi sur demande : appuyez pour le réclamer"]),
-            claim => pick(lang, ["Claim", "Reclamar", "Réclamer"]),
-            claimed => pick(lang, ["Claimed: on your bill of", "Reclamado: en su factura del", "Réclamé : sur votre facture du"]),
+            title => pick(lang, [
+                "Also yours, if you ask: press to claim",
+                "También suyo si lo pide: pulse para reclamarlo",
+                "À vous aussi sur demande : appuyez pour le réclamer",
+                "Ebenfalls Ihres, auf Anfrage: zum Anfordern drücken",
+                "Também é seu, se o pedir: carregue para o reclamar",
+            ]),
+            claim => pick(lang, ["Claim", "Reclamar", "Réclamer", "Anfordern", "Reclamar"]),
+            claimed => pick(lang, [
+                "Claimed: on your bill of",
+                "Reclamado: en su factura del",
+                "Réclamé : sur votre facture du",
+                "Angefordert: auf Ihrer Rechnung vom",
+                "Reclamado: na sua fatura de",
+            ]),
         },
         channels, topics, quiet_start => &page.preferences.quiet_start,
-        quiet_end => &page.preferences.quiet_end, token, form_token => &page.form_token, done,
+        quiet_end => &page.preferences.quiet_end, token => &q.token, form_token => &page.form_token, done,
     };
     pages::customer(ctx)
 }
 
+/// The words of a customer's page, in one language.
+#[derive(Serialize)]
 struct Words {
     title: &'static str,
     hello: &'static str,
+    language: &'static str,
     affected: &'static str,
     none_affected: &'static str,
     state: &'static str,
@@ -561,105 +657,135 @@ struct Words {
     leave: &'static str,
 }
 
-fn words(lang: &str) -> Words {
-    match lang {
-        "es" => Words {
-            title: "Su servicio",
-            hello: "Hola,",
-            affected: "¿Está afectado mi servicio?",
-            none_affected: "Ninguna avería que conozcamos afecta a su servicio.",
-            state: "Estado",
-            started: "Empezó",
-            etr: "Esperamos que vuelva antes del",
-            next_update: "Próxima actualización antes del",
-            device_back: "Su equipo vuelve a estar conectado.",
-            device_down: "Su equipo sigue sin conexión.",
-            still_offline: "Sigo sin servicio",
-            notices: "Lo que le hemos dicho",
-            no_notices: "Aún no le hemos escrito.",
-            pending: "pendiente de envío",
-            credits: "Sus créditos",
-            no_credits: "No tiene créditos.",
-            on_statement: "en su factura del",
-            prefs: "Cómo le avisamos",
-            topic: "Aviso",
-            quiet: "Horas de silencio (sin SMS)",
-            from: "Desde",
-            to: "Hasta",
-            save: "Guardar",
-            status_link: "Estado del servicio para todos",
-            more: "más antiguos no se muestran",
-            times_in: "Horas en",
-            visits: "Sus visitas",
-            leave: "Darse de baja",
-            pick_slot: "Le guardamos estas horas. Elija una y queda reservada:",
-        },
-        "fr" => Words {
-            title: "Votre service",
-            hello: "Bonjour,",
-            affected: "Mon service est-il touché ?",
-            none_affected: "Aucune panne connue ne touche votre service.",
-            state: "État",
-            started: "Début",
-            etr: "Retour prévu d'ici le",
-            next_update: "Prochaine mise à jour d'ici le",
-            device_back: "Votre équipement est de nouveau en ligne.",
-            device_down: "Votre équipement est toujours hors ligne.",
-            still_offline: "Je suis toujours sans service",
-            notices: "Ce que nous vous avons dit",
-            no_notices: "Nous ne vous avons pas encore écrit.",
-            pending: "en attente d'envoi",
-            credits: "Vos crédits",
-            no_credits: "Vous n'avez pas de crédit.",
-            on_statement: "sur votre facture du",
-            prefs: "Comment nous vous prévenons",
-            topic: "Message",
-            quiet: "Heures calmes (pas de SMS)",
-            from: "De",
-            to: "À",
-            save: "Enregistrer",
-            status_link: "État du service pour tous",
-            more: "plus anciens ne sont pas affichés",
-            times_in: "Heures en",
-            visits: "Vos visites",
-            leave: "Résilier",
-            pick_slot: "Nous vous gardons ces créneaux. Choisissez-en un et il est réservé :",
-        },
-        _ => Words {
-            title: "Your service",
-            hello: "Hello",
-            affected: "Is my service affected?",
-            none_affected: "No outage we know of affects your service.",
-            state: "Status",
-            started: "Started",
-            etr: "Expected back by",
-            next_update: "Next update by",
-            device_back: "Your equipment is back online.",
-            device_down: "Your equipment is still offline.",
-            still_offline: "I'm still offline",
-            notices: "What we told you",
-            no_notices: "We have not written to you yet.",
-            pending: "waiting to be sent",
-            credits: "Your credits",
-            no_credits: "You have no credits.",
-            on_statement: "on your bill of",
-            prefs: "How we reach you",
-            topic: "Message",
-            quiet: "Quiet hours (no SMS)",
-            from: "From",
-            to: "To",
-            save: "Save",
-            status_link: "Service status for everyone",
-            more: "older ones are not shown",
-            times_in: "Times in",
-            visits: "Your visits",
-            leave: "Leave us",
-            pick_slot: "We are holding these times for you. Pick one and it is booked:",
-        },
+/// The words of a customer's page in `lang`, each phrase in every language side by side.
+fn words(lang: Lang) -> Words {
+    let w = |phrase: [&'static str; 5]| pick(lang, phrase);
+    Words {
+        title: w(["Your service", "Su servicio", "Votre service", "Ihr Dienst", "O seu serviço"]),
+        hello: w(["Hello", "Hola,", "Bonjour,", "Guten Tag", "Olá,"]),
+        language: w(words::LANGUAGE),
+        affected: w([
+            "Is my service affected?",
+            "¿Está afectado mi servicio?",
+            "Mon service est-il touché ?",
+            "Ist mein Dienst betroffen?",
+            "O meu serviço está afetado?",
+        ]),
+        none_affected: w([
+            "No outage we know of affects your service.",
+            "Ninguna avería que conozcamos afecta a su servicio.",
+            "Aucune panne connue ne touche votre service.",
+            "Keine uns bekannte Störung betrifft Ihren Dienst.",
+            "Nenhuma falha que conheçamos afeta o seu serviço.",
+        ]),
+        state: w(["Status", "Estado", "État", "Status", "Estado"]),
+        started: w(words::STARTED),
+        etr: w(words::ETR),
+        next_update: w(words::NEXT_UPDATE),
+        device_back: w([
+            "Your equipment is back online.",
+            "Su equipo vuelve a estar conectado.",
+            "Votre équipement est de nouveau en ligne.",
+            "Ihr Gerät ist wieder online.",
+            "O seu equipamento voltou a ter conexão.",
+        ]),
+        device_down: w([
+            "Your equipment is still offline.",
+            "Su equipo sigue sin conexión.",
+            "Votre équipement est toujours hors ligne.",
+            "Ihr Gerät ist noch offline.",
+            "O seu equipamento continua sem conexão.",
+        ]),
+        still_offline: w([
+            "I'm still offline",
+            "Sigo sin servicio",
+            "Je suis toujours sans service",
+            "Ich bin immer noch offline",
+            "Continuo sem serviço",
+        ]),
+        notices: w([
+            "What we told you",
+            "Lo que le hemos dicho",
+            "Ce que nous vous avons dit",
+            "Was wir Ihnen mitgeteilt haben",
+            "O que lhe dissemos",
+        ]),
+        no_notices: w([
+            "We have not written to you yet.",
+            "Aún no le hemos escrito.",
+            "Nous ne vous avons pas encore écrit.",
+            "Wir haben Ihnen noch nicht geschrieben.",
+            "Ainda não lhe escrevemos.",
+        ]),
+        pending: w([
+            "waiting to be sent",
+            "pendiente de envío",
+            "en attente d'envoi",
+            "wird noch gesendet",
+            "envio pendente",
+        ]),
+        credits: w(["Your credits", "Sus créditos", "Vos crédits", "Ihre Gutschriften", "Os seus créditos"]),
+        no_credits: w([
+            "You have no credits.",
+            "No tiene créditos.",
+            "Vous n'avez pas de crédit.",
+            "Sie haben keine Gutschriften.",
+            "Não tem créditos.",
+        ]),
+        on_statement: w([
+            "on your bill of",
+            "en su factura del",
+            "sur votre facture du",
+            "auf Ihrer Rechnung vom",
+            "na sua fatura de",
+        ]),
+        prefs: w([
+            "How we reach you",
+            "Cómo le avisamos",
+            "Comment nous vous prévenons",
+            "Wie wir Sie erreichen",
+            "Como recebe os nossos avisos",
+        ]),
+        topic: w(["Message", "Aviso", "Message", "Nachricht", "Mensagem"]),
+        quiet: w([
+            "Quiet hours (no SMS)",
+            "Horas de silencio (sin SMS)",
+            "Heures calmes (pas de SMS)",
+            "Ruhezeiten (keine SMS)",
+            "Horas de silêncio (sem SMS)",
+        ]),
+        from: w(["From", "Desde", "De", "Von", "De"]),
+        to: w(["To", "Hasta", "À", "Bis", "Até"]),
+        save: w(["Save", "Guardar", "Enregistrer", "Speichern", "Guardar"]),
+        status_link: w([
+            "Service status for everyone",
+            "Estado del servicio para todos",
+            "État du service pour tous",
+            "Dienststatus für alle",
+            "Estado do serviço para todos",
+        ]),
+        more: w([
+            "older ones are not shown",
+            "más antiguos no se muestran",
+            "plus anciens ne sont pas affichés",
+            "ältere werden nicht angezeigt",
+            "mais antigas não são mostradas",
+        ]),
+        times_in: w(words::TIMES_IN),
+        visits: w(["Your visits", "Sus visitas", "Vos visites", "Ihre Termine", "As suas visitas"]),
+        leave: w(["Leave us", "Darse de baja", "Résilier", "Vertrag kündigen", "Cancelar o serviço"]),
+        pick_slot: w([
+            "We are holding these times for you. Pick one and it is booked:",
+            "Le guardamos estas horas. Elija una y queda reservada:",
+            "Nous vous gardons ces créneaux. Choisissez-en un et il est réservé :",
+            "Diese Zeiten halten wir für Sie frei. Wählen Sie eine, und sie ist gebucht:",
+            "Estes horários estão reservados para a sua visita. Escolha um e fica marcado:",
+        ]),
     }
 }
 
-fn done_word(lang: &str, done: &str) -> Option<&'static str> {
+/// What the last form did, said on the page it came back to.
+fn done_word(lang: Lang, done: &str) -> Option<&'static str> {
     Some(match done {
         "still_offline" => pick(
             lang,
@@ -667,6 +793,8 @@ fn done_word(lang: &str, done: &str) -> Option<&'static str> {
                 "Thank you for telling us. We know of the outage above and are working on it.",
                 "Gracias por decírnoslo. Conocemos la avería de arriba y estamos trabajando en ella.",
                 "Merci de nous l'avoir dit. Nous connaissons la panne ci-dessus et y travaillons.",
+                "Danke für Ihre Nachricht. Wir kennen die Störung oben und arbeiten daran.",
+                "Obrigado por nos avisar. Conhecemos a falha indicada acima e trabalhamos na sua resolução.",
             ],
         ),
         "case_opened" => pick(
@@ -675,6 +803,8 @@ fn done_word(lang: &str, done: &str) -> Option<&'static str> {
                 "Thank you for telling us. Someone now looks after this for you and will be in touch.",
                 "Gracias por decírnoslo. Una persona se ocupa ahora de esto y se pondrá en contacto con usted.",
                 "Merci de nous l'avoir dit. Une personne s'en occupe désormais et vous contactera.",
+                "Danke für Ihre Nachricht. Jemand aus unserem Team kümmert sich jetzt darum und meldet sich bei Ihnen.",
+                "Obrigado por nos avisar. Uma pessoa passa agora a tratar do assunto e dará notícias em breve.",
             ],
         ),
         "recorded" => pick(
@@ -683,6 +813,8 @@ fn done_word(lang: &str, done: &str) -> Option<&'static str> {
                 "Thank you for telling us. We have noted it and will look into it.",
                 "Gracias por decírnoslo. Lo hemos anotado y lo revisaremos.",
                 "Merci de nous l'avoir dit. Nous l'avons noté et allons vérifier.",
+                "Danke für Ihre Nachricht. Wir haben es notiert und sehen es uns an.",
+                "Obrigado por nos avisar. Ficou anotado e vamos verificar.",
             ],
         ),
         "rebooked" => pick(
@@ -691,6 +823,8 @@ fn done_word(lang: &str, done: &str) -> Option<&'static str> {
                 "Your new visit is booked. The confirmation is on its way.",
                 "Su nueva visita está reservada. Le enviamos la confirmación.",
                 "Votre nouvelle visite est réservée. La confirmation arrive.",
+                "Ihr neuer Termin ist gebucht. Die Bestätigung ist unterwegs.",
+                "A sua nova visita está marcada. A confirmação vai a caminho.",
             ],
         ),
         "claimed" => pick(
@@ -699,6 +833,8 @@ fn done_word(lang: &str, done: &str) -> Option<&'static str> {
                 "Claimed. It is in your credits above and will be on your next bill.",
                 "Reclamado. Está en sus créditos de arriba y figurará en su próxima factura.",
                 "Réclamé. Il figure dans vos crédits ci-dessus et sera sur votre prochaine facture.",
+                "Angefordert. Es steht oben bei Ihren Gutschriften und kommt auf Ihre nächste Rechnung.",
+                "Reclamado. Está nos seus créditos acima e constará da sua próxima fatura.",
             ],
         ),
         "saved" => pick(
@@ -707,45 +843,59 @@ fn done_word(lang: &str, done: &str) -> Option<&'static str> {
                 "Your preferences are saved.",
                 "Sus preferencias están guardadas.",
                 "Vos préférences sont enregistrées.",
+                "Ihre Einstellungen sind gespeichert.",
+                "As suas preferências foram guardadas.",
             ],
         ),
         _ => return None,
     })
 }
 
-fn visit_word(lang: &str, status: AppointmentStatus) -> &'static str {
+/// A visit's status as the customer reads it.
+fn visit_word(lang: Lang, status: AppointmentStatus) -> &'static str {
     use AppointmentStatus::*;
     match status {
-        Booked => pick(lang, ["Booked", "Reservada", "Réservée"]),
-        Arrived => pick(lang, ["Technician on site", "Técnico en su casa", "Technicien sur place"]),
-        Completed => pick(lang, ["Done", "Hecha", "Faite"]),
-        CancelledByCustomer => pick(lang, ["Cancelled by you", "Cancelada por usted", "Annulée par vous"]),
-        CancelledByProvider => pick(lang, ["Cancelled by us", "Cancelada por nosotros", "Annulée par nous"]),
-        Missed => pick(lang, ["We did not come", "No acudimos", "Nous ne sommes pas venus"]),
-    }
-}
-
-fn channel_word(lang: &str, channel: Channel) -> &'static str {
-    match channel {
-        Channel::Email => pick(lang, ["Email", "Correo", "E-mail"]),
-        Channel::Sms => "SMS",
-        Channel::Webhook => pick(lang, ["Our app", "Nuestra app", "Notre appli"]),
-    }
-}
-
-fn topic_word(lang: &str, topic: Topic) -> &'static str {
-    match topic {
-        Topic::Acknowledgement => {
-            pick(lang, ["An outage affects you", "Una avería le afecta", "Une panne vous touche"])
-        }
-        Topic::Update => pick(lang, ["Updates", "Novedades", "Mises à jour"]),
-        Topic::EtrChange => pick(lang, ["New estimates", "Nuevas estimaciones", "Nouvelles estimations"]),
-        Topic::Restored => pick(lang, ["Service back", "Servicio restablecido", "Service rétabli"]),
-        Topic::Credit => pick(lang, ["Credits", "Créditos", "Crédits"]),
-        Topic::StillDown => pick(lang, ["Still offline", "Sigue sin servicio", "Toujours sans service"]),
-        Topic::Case => pick(lang, ["Your cases", "Sus casos", "Vos dossiers"]),
-        Topic::Appointment => pick(lang, ["Visits", "Visitas", "Visites"]),
-        Topic::Account => pick(lang, ["Your account", "Su cuenta", "Votre compte"]),
-        Topic::Survey => pick(lang, ["Surveys", "Encuestas", "Enquêtes"]),
+        Booked => pick(lang, ["Booked", "Reservada", "Réservée", "Gebucht", "Marcada"]),
+        Arrived => pick(
+            lang,
+            [
+                "Technician on site",
+                "Técnico en su casa",
+                "Technicien sur place",
+                "Techniker vor Ort",
+                "Técnico no local",
+            ],
+        ),
+        Completed => pick(lang, ["Done", "Hecha", "Faite", "Erledigt", "Concluída"]),
+        CancelledByCustomer => pick(
+            lang,
+            [
+                "Cancelled by you",
+                "Cancelada por usted",
+                "Annulée par vous",
+                "Von Ihnen abgesagt",
+                "Cancelada a seu pedido",
+            ],
+        ),
+        CancelledByProvider => pick(
+            lang,
+            [
+                "Cancelled by us",
+                "Cancelada por nosotros",
+                "Annulée par nous",
+                "Von uns abgesagt",
+                "Cancelada por nós",
+            ],
+        ),
+        Missed => pick(
+            lang,
+            [
+                "We did not come",
+                "No acudimos",
+                "Nous ne sommes pas venus",
+                "Wir sind nicht gekommen",
+                "Não comparecemos",
+            ],
+        ),
     }
 }

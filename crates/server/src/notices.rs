@@ -5,7 +5,8 @@
 //! - `GET` / `PATCH /v1/customers/{id}/preferences`: channels per topic, quiet hours.
 //! - `GET` / `POST /v1/unsubscribe?token=`: no login. The GET only shows what the link
 //!   would do and a button (mail scanners follow links; they must not unsubscribe anyone);
-//!   the POST, which is also RFC 8058's one-click, does it.
+//!   the POST, which is also RFC 8058's one-click, does it. Its pages are written in the
+//!   reader's language (`?lang=`, else `Accept-Language`: see `words`).
 //! - `POST /v1/channels/sms/receipts` and `POST /v1/channels/email/bounces`: what the SMS
 //!   gateway and the mail system say happened after a message left.
 //! - `GET /v1/quarantine`, `DELETE /v1/quarantine/{channel}/{recipient}`.
@@ -14,13 +15,15 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, JsonBody, PathParam, QueryParams};
 use super::pages;
 use super::schemas;
+use super::words::{self, Lang, channel_word, pick, topic_word};
 use amends_core::preferences::{Preferences, PreferencesChange};
+use amends_recovery::optout::OptOutError;
 use amends_recovery::receipts::ReportOutcome;
 use amends_recovery::unsubscribe::{UnsubscribeError, checking_key, unsubscribe};
 use amends_store::{ChannelReport, ContactPointRow, NoticeEventRow, NoticeFilter, NoticeRow, PreferencesRow};
 use axum::Json;
 use axum::extract::{Form, FromRequest, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -214,19 +217,68 @@ pub async fn change_preferences(
 pub struct TokenQuery {
     /// The signed link's token, from the message.
     pub token: String,
+    /// `en`, `es`, `fr`, `de` or `pt`: the page in that language; otherwise in the first
+    /// language of `Accept-Language` the pages are written in, else English.
+    pub lang: Option<String>,
 }
 
-fn refusal(error: &UnsubscribeError) -> Response {
-    match error {
-        // The same answer for forged, expired and used links, with no customer named.
-        UnsubscribeError::Link(_) | UnsubscribeError::Used => {
-            pages::message(StatusCode::BAD_REQUEST, "This link does not work", &[&format!("{error}.")])
-        }
+impl TokenQuery {
+    /// The language of the page: `?lang=`, else the browser's (see `words`).
+    pub fn language(&self, headers: &HeaderMap) -> Lang {
+        words::reader_language(self.lang.as_deref(), headers)
+    }
+
+    /// The language the reader chose with `?lang=`, for the page's form to keep.
+    pub fn chosen(&self) -> Option<Lang> {
+        self.lang.as_deref().and_then(Lang::of)
+    }
+}
+
+fn refusal(lang: Lang, error: &UnsubscribeError) -> Response {
+    // Forged, expired and used links are refused alike (400), with no customer named.
+    let (title, text) = match error {
+        UnsubscribeError::Link(OptOutError::Expired) => (
+            pick(lang, words::LINK_EXPIRED),
+            pick(
+                lang,
+                [
+                    "Use the link in a newer message.",
+                    "Use el enlace de un mensaje más reciente.",
+                    "Utilisez le lien d'un message plus récent.",
+                    "Verwenden Sie den Link aus einer neueren Nachricht.",
+                    "Use o link de uma mensagem mais recente.",
+                ],
+            ),
+        ),
+        UnsubscribeError::Link(_) => (pick(lang, words::LINK_BROKEN), pick(lang, words::LINK_AS_SENT)),
+        UnsubscribeError::Used => (
+            pick(
+                lang,
+                [
+                    "This link was already used",
+                    "Este enlace ya se ha usado",
+                    "Ce lien a déjà servi",
+                    "Dieser Link wurde bereits verwendet",
+                    "Este link já foi usado",
+                ],
+            ),
+            pick(
+                lang,
+                [
+                    "Nothing was changed this time. You choose what you receive on your page, through the link in our messages.",
+                    "Esta vez no se ha cambiado nada. Elija lo que recibe en su página, desde el enlace de nuestros mensajes.",
+                    "Rien n'a été modifié cette fois. Choisissez ce que vous recevez sur votre page, via le lien de nos messages.",
+                    "Diesmal wurde nichts geändert. Was Sie erhalten, wählen Sie auf Ihrer Seite, über den Link in unseren Nachrichten.",
+                    "Desta vez nada foi alterado. Escolha o que recebe na sua página, através do link das nossas mensagens.",
+                ],
+            ),
+        ),
         UnsubscribeError::Store(_) | UnsubscribeError::Key(_) => {
             tracing::error!(%error, "unsubscribe failed");
-            pages::failed()
+            return pages::failed(lang);
         }
-    }
+    };
+    pages::message(lang, StatusCode::BAD_REQUEST, title, &[text])
 }
 
 /// The confirmation step of an unsubscribe link: a page with a button; following the link
@@ -240,16 +292,30 @@ fn refusal(error: &UnsubscribeError) -> Response {
     ))]
 pub async fn unsubscribe_page(
     State(state): State<AppState>,
+    headers: HeaderMap,
     QueryParams(q): QueryParams<TokenQuery>,
 ) -> Response {
+    let lang = q.language(&headers);
     let key = match checking_key(state.engine.store().as_ref()).await {
         Ok(key) => key,
-        Err(e) => return refusal(&e),
+        Err(e) => return refusal(lang, &e),
     };
     if let Err(e) = key.verify(&q.token, state.engine.clock().now()) {
-        return refusal(&e.into());
+        return refusal(lang, &e.into());
     }
-    pages::unsubscribe("Stop these messages?", &q.token)
+    let title = pick(
+        lang,
+        [
+            "Stop these messages?",
+            "¿Dejar de recibir estos mensajes?",
+            "Ne plus recevoir ces messages ?",
+            "Diese Nachrichten abbestellen?",
+            "Deixar de receber estas mensagens?",
+        ],
+    );
+    let button =
+        pick(lang, ["Unsubscribe", "Darme de baja", "Me désabonner", "Abbestellen", "Deixar de receber"]);
+    pages::unsubscribe(lang, q.chosen(), title, button, &q.token)
 }
 
 /// Unsubscribes: the page's button, or a mail client's RFC 8058 one-click POST
@@ -264,8 +330,10 @@ pub async fn unsubscribe_page(
     ))]
 pub async fn unsubscribe_post(
     State(state): State<AppState>,
+    headers: HeaderMap,
     QueryParams(q): QueryParams<TokenQuery>,
 ) -> Response {
+    let lang = q.language(&headers);
     let store = state.engine.store().as_ref();
     let result = match checking_key(store).await {
         Ok(key) => unsubscribe(store, &key, &q.token, state.engine.clock().now()).await,
@@ -273,12 +341,32 @@ pub async fn unsubscribe_post(
     };
     match result {
         Ok(done) => {
-            let topics: Vec<&str> = done.topics.iter().map(|t| t.as_str()).collect();
-            let channels: Vec<&str> = done.channels.iter().map(|c| c.as_str()).collect();
-            let done = format!("No more {} messages by {}.", topics.join(", "), channels.join(", "));
-            pages::message(StatusCode::OK, "You are unsubscribed", &[&done])
+            let topics: Vec<&str> = done.topics.iter().map(|&t| topic_word(lang, t)).collect();
+            let channels: Vec<&str> = done.channels.iter().map(|&c| channel_word(lang, c)).collect();
+            let stopped = pick(
+                lang,
+                [
+                    "You will no longer receive:",
+                    "Ya no recibirá:",
+                    "Vous ne recevrez plus :",
+                    "Sie erhalten nicht mehr:",
+                    "Deixará de receber:",
+                ],
+            );
+            let done = format!("{stopped} {} ({}).", topics.join(", "), channels.join(", "));
+            let title = pick(
+                lang,
+                [
+                    "You are unsubscribed",
+                    "Se ha dado de baja de estos mensajes",
+                    "Votre désabonnement est enregistré",
+                    "Sie haben diese Nachrichten abbestellt",
+                    "Cancelamento confirmado",
+                ],
+            );
+            pages::message(lang, StatusCode::OK, title, &[&done])
         }
-        Err(e) => refusal(&e),
+        Err(e) => refusal(lang, &e),
     }
 }
 

@@ -4,7 +4,11 @@
 //! become markup. Every page is sent with a Content-Security-Policy that allows no
 //! script, no framing (`frame-ancestors 'none'`) and forms posting to this origin only,
 //! and with no referrer (its address holds the customer's signed link).
+//!
+//! Every page is written in the language its caller gives it (see `words`), its own few
+//! words here included: a failure of the server reads in the reader's language too.
 
+use super::words::{Lang, pick};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::{Environment, Value, context};
@@ -40,13 +44,13 @@ const MESSAGE: &str = r#"{% extends "layout.html" %}{% block content %}{% for p 
 {% endfor %}{% endblock %}"#;
 
 const QUESTION: &str = r#"{% extends "layout.html" %}{% block content %}<p>{{ ask }}</p>
-<form method="post" action="?token={{ token|urlencode }}">
+<form method="post" action="?token={{ token|urlencode }}{{ keep_lang }}">
 {% for n in scores %}<button type="submit" name="score" value="{{ n }}">{{ n }}</button>
 {% endfor %}</form>{% endblock %}"#;
 
-const UNSUBSCRIBE: &str = r#"{% extends "layout.html" %}{% block content %}<form method="post" action="?token={{ token|urlencode }}">
+const UNSUBSCRIBE: &str = r#"{% extends "layout.html" %}{% block content %}<form method="post" action="?token={{ token|urlencode }}{{ keep_lang }}">
 <input type="hidden" name="List-Unsubscribe" value="One-Click">
-<button type="submit">Unsubscribe</button>
+<button type="submit">{{ button }}</button>
 </form>{% endblock %}"#;
 
 const STATUS: &str = r#"{% extends "layout.html" %}{% block content %}
@@ -63,7 +67,7 @@ const STATUS: &str = r#"{% extends "layout.html" %}{% block content %}
 </dl>
 {% if only and i.timeline %}<h4>{{ words.updates }}</h4><ul>{% for u in i.timeline %}<li><strong>{{ u.at }}</strong>: {{ u.state }}{% if u.message %}. {{ u.message }}{% endif %}</li>{% endfor %}</ul>{% endif %}
 </section>{% endmacro %}
-<nav aria-label="{{ words.language }}"><a href="?lang=en&amp;tz={{ zone|urlencode }}" lang="en">English</a> · <a href="?lang=es&amp;tz={{ zone|urlencode }}" lang="es">Español</a> · <a href="?lang=fr&amp;tz={{ zone|urlencode }}" lang="fr">Français</a></nav>
+<nav aria-label="{{ words.language }}">{% for l in languages %}{% if not loop.first %} · {% endif %}<a href="?lang={{ l.tag }}&amp;tz={{ zone|urlencode }}" lang="{{ l.tag }}" hreflang="{{ l.tag }}"{% if l.current %} aria-current="true"{% endif %}>{{ l.name }}</a>{% endfor %}</nav>
 {% if not found %}<p>{{ words.not_found }}</p>
 {% else %}{% if not only %}<p>{% if open %}{{ summary }}{% else %}{{ words.all_well }}{% endif %}</p>{% endif %}
 {% if open %}<h2>{{ words.open }}</h2>{% for i in open %}{{ incident(i, false) }}{% endfor %}{% if open_unlisted and not only %}<p>+ {{ open_unlisted }}</p>{% endif %}{% endif %}
@@ -76,6 +80,7 @@ const STATUS: &str = r#"{% extends "layout.html" %}{% block content %}
 {% endblock %}"#;
 
 const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
+<nav aria-label="{{ w.language }}">{% for l in languages %}{% if not loop.first %} · {% endif %}<a href="/my?token={{ token|urlencode }}&amp;lang={{ l.tag }}" lang="{{ l.tag }}" hreflang="{{ l.tag }}"{% if l.current %} aria-current="true"{% endif %}>{{ l.name }}</a>{% endfor %}</nav>
 {% if done %}<p role="status" class="done">{{ done }}</p>{% endif %}
 <p>{{ hello }}</p>
 <section aria-labelledby="affected"><h2 id="affected">{{ w.affected }}</h2>
@@ -86,7 +91,7 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 {% if i.next_update %}<dt>{{ w.next_update }}</dt><dd>{{ i.next_update }}</dd>{% endif %}</dl>
 {% if i.device_back is not none %}<p>{% if i.device_back %}{{ w.device_back }}{% else %}{{ w.device_down }}{% endif %}</p>{% endif %}
 </section>{% else %}<p>{{ w.none_affected }}</p>{% endfor %}
-<form method="post" action="/my/still-offline?token={{ token|urlencode }}"><input type="hidden" name="form" value="{{ form_token }}">
+<form method="post" action="/my/still-offline?token={{ token|urlencode }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}">
 <button type="submit">{{ w.still_offline }}</button></form>
 <p><small>{{ w.times_in }} {{ zone }}.</small></p>
 </section>
@@ -97,13 +102,13 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 {% if credits %}<ul>{% for c in credits %}<li><strong>{{ c.amount }}</strong>, {{ w.on_statement }} {{ c.statement }} ({{ c.about }}){% if c.explanation %}<br>{{ c.explanation }}{% endif %}</li>{% endfor %}</ul>
 {% else %}<p>{{ w.no_credits }}</p>{% endif %}
 {% if offers %}<h3>{{ on_request.title }}</h3><ul>{% for o in offers %}<li><strong>{{ o.amount }}</strong> ({{ o.about }}){% if o.explanation %}<br>{{ o.explanation }}{% endif %}
-{% if o.claimed_on %}<br>{{ on_request.claimed }} {{ o.claimed_on }}{% else %}<form method="post" action="/my/claim?token={{ token|urlencode }}"><input type="hidden" name="form" value="{{ form_token }}"><input type="hidden" name="offer" value="{{ o.key }}"><button type="submit">{{ on_request.claim }} {{ o.amount }}</button></form>{% endif %}</li>{% endfor %}</ul>{% endif %}</section>
+{% if o.claimed_on %}<br>{{ on_request.claimed }} {{ o.claimed_on }}{% else %}<form method="post" action="/my/claim?token={{ token|urlencode }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}"><input type="hidden" name="offer" value="{{ o.key }}"><button type="submit">{{ on_request.claim }} {{ o.amount }}</button></form>{% endif %}</li>{% endfor %}</ul>{% endif %}</section>
 {% if visits %}<section aria-labelledby="visits"><h2 id="visits">{{ w.visits }}</h2>
 <ul>{% for v in visits %}<li><strong>{{ v.window }}</strong> ({{ v.status }}, {{ v.reference }})
-{% if v.held %}<p>{{ w.pick_slot }}</p>{% for h in v.held %}<form method="post" action="/my/rebook?token={{ token|urlencode }}"><input type="hidden" name="form" value="{{ form_token }}"><input type="hidden" name="visit" value="{{ v.reference }}"><input type="hidden" name="start" value="{{ h.start }}"><button type="submit">{{ h.window }}</button></form>
+{% if v.held %}<p>{{ w.pick_slot }}</p>{% for h in v.held %}<form method="post" action="/my/rebook?token={{ token|urlencode }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}"><input type="hidden" name="visit" value="{{ v.reference }}"><input type="hidden" name="start" value="{{ h.start }}"><button type="submit">{{ h.window }}</button></form>
 {% endfor %}{% endif %}</li>{% endfor %}</ul></section>{% endif %}
 <section aria-labelledby="prefs"><h2 id="prefs">{{ w.prefs }}</h2>
-<form method="post" action="/my/preferences?token={{ token|urlencode }}"><input type="hidden" name="form" value="{{ form_token }}">
+<form method="post" action="/my/preferences?token={{ token|urlencode }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}">
 <table><thead><tr><th scope="col">{{ w.topic }}</th>{% for c in channels %}<th scope="col">{{ c.label }}</th>{% endfor %}</tr></thead>
 <tbody>{% for t in topics %}<tr><th scope="row">{{ t.label }}</th>{% for b in t.boxes %}<td><input type="checkbox" name="tick" value="{{ b.value }}" aria-label="{{ t.label }}: {{ b.label }}"{% if b.on %} checked{% endif %}></td>{% endfor %}</tr>
 {% endfor %}</tbody></table>
@@ -111,11 +116,11 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 <label for="quiet_start">{{ w.from }}</label> <input id="quiet_start" name="quiet_start" type="time" value="{{ quiet_start }}">
 <label for="quiet_end">{{ w.to }}</label> <input id="quiet_end" name="quiet_end" type="time" value="{{ quiet_end }}"></fieldset>
 <button type="submit">{{ w.save }}</button></form></section>
-<p><a href="/status?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ w.status_link }}</a> · <a href="/my/leave?token={{ token|urlencode }}">{{ w.leave }}</a></p>
+<p><a href="/status?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ w.status_link }}</a> · <a href="/my/leave?token={{ token|urlencode }}{{ keep_lang }}">{{ w.leave }}</a></p>
 {% endblock %}"#;
 
 const LEAVE: &str = r#"{% extends "layout.html" %}{% block content %}
-<form method="post" action="/my/leave?token={{ token|urlencode }}"><input type="hidden" name="form" value="{{ form_token }}">
+<form method="post" action="/my/leave?token={{ token|urlencode }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}">
 {% if reasons %}<fieldset><legend>{{ why }}</legend>
 <div><input type="radio" id="reason-none" name="reason" value="" checked> <label for="reason-none">{{ not_say }}</label></div>
 {% for r in reasons %}<div><input type="radio" id="reason-{{ r.id }}" name="reason" value="{{ r.id }}"> <label for="reason-{{ r.id }}">{{ r.label }}</label></div>
@@ -123,7 +128,7 @@ const LEAVE: &str = r#"{% extends "layout.html" %}{% block content %}
 </fieldset>{% endif %}
 <button type="submit">{{ button }}</button></form>
 {% if offer %}<aside><p>{{ offer_intro }}</p><p>{{ offer }}</p></aside>{% endif %}
-<p><a href="/my?token={{ token|urlencode }}">{{ back }}</a></p>
+<p><a href="/my?token={{ token|urlencode }}{{ keep_lang }}">{{ back }}</a></p>
 {% endblock %}"#;
 
 const LEFT: &str = r#"{% extends "layout.html" %}{% block content %}
@@ -159,9 +164,11 @@ fn environment() -> &'static Environment<'static> {
 /// (`live` true in `ctx`) may run the one script of this origin.
 fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
     let live = ctx.get_attr("live").is_ok_and(|v| v.is_true());
-    let html = environment().get_template(template).and_then(|t| t.render(ctx)).unwrap_or_else(|e| {
+    let html = environment().get_template(template).and_then(|t| t.render(&ctx)).unwrap_or_else(|e| {
         tracing::error!(error = %e, template, "a built-in page failed to render");
-        "<!doctype html><title>Something went wrong</title><p>Something went wrong.</p>".to_string()
+        let lang = ctx.get_attr("lang").ok().and_then(|l| l.as_str().and_then(Lang::of)).unwrap_or(Lang::En);
+        let (title, text) = (pick(lang, FAILED), pick(lang, TRY_LATER));
+        format!("<!doctype html><html lang=\"{lang}\"><title>{title}</title><p>{title}. {text}</p>")
     });
     let mut response = (status, Html(html)).into_response();
     let headers = response.headers_mut();
@@ -173,14 +180,16 @@ fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
     response
 }
 
-/// A page of a title and paragraphs of plain text.
-pub fn message(status: StatusCode, title: &str, paragraphs: &[&str]) -> Response {
-    let paragraphs: Vec<String> = paragraphs.iter().map(|p| p.to_string()).collect();
-    render(status, "message.html", context! { title, paragraphs })
+/// What a page's forms and links add to keep the language the reader chose with `?lang=`
+/// (`&lang=de`, which the template escapes to `&amp;lang=de`); nothing when they chose
+/// none, so the page's own default (the customer's language, or the browser's) stays.
+pub fn keep_lang(chosen: Option<Lang>) -> String {
+    chosen.map(|l| format!("&lang={l}")).unwrap_or_default()
 }
 
-/// [`message`] written in `lang` (the page's `lang` attribute says so).
-pub fn message_in(lang: &str, status: StatusCode, title: &str, paragraphs: &[&str]) -> Response {
+/// A page of a title and paragraphs of plain text, written in `lang` (the page's `lang`
+/// attribute says so).
+pub fn message(lang: Lang, status: StatusCode, title: &str, paragraphs: &[&str]) -> Response {
     let paragraphs: Vec<String> = paragraphs.iter().map(|p| p.to_string()).collect();
     render(status, "message.html", context! { lang, title, paragraphs })
 }
@@ -212,15 +221,43 @@ pub async fn live_js() -> Response {
     response
 }
 
-/// The page for a failure of the server: it says nothing of what failed (the log does).
-pub fn failed() -> Response {
-    message(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", &["Please try again later."])
+/// The title of the page for a failure of the server.
+const FAILED: [&str; 5] = [
+    "Something went wrong",
+    "Algo ha fallado",
+    "Un problème est survenu",
+    "Etwas ist schiefgelaufen",
+    "Ocorreu um erro",
+];
+
+/// What the page for a failure of the server asks.
+const TRY_LATER: [&str; 5] = [
+    "Please try again later.",
+    "Vuelva a intentarlo más tarde.",
+    "Veuillez réessayer plus tard.",
+    "Bitte versuchen Sie es später noch einmal.",
+    "Tente novamente mais tarde.",
+];
+
+/// The page for a failure of the server, in `lang`: it says nothing of what failed (the
+/// log does).
+pub fn failed(lang: Lang) -> Response {
+    message(lang, StatusCode::INTERNAL_SERVER_ERROR, pick(lang, FAILED), &[pick(lang, TRY_LATER)])
 }
 
-/// A question with one button per score, posting back to the link it came from.
-pub fn question(title: &str, ask: &str, token: &str, scores: std::ops::RangeInclusive<u8>) -> Response {
+/// A question with one button per score, in `lang`, posting back to the link it came from
+/// (with the language the reader `chosen`, if they chose one).
+pub fn question(
+    lang: Lang,
+    chosen: Option<Lang>,
+    title: &str,
+    ask: &str,
+    token: &str,
+    scores: std::ops::RangeInclusive<u8>,
+) -> Response {
     let scores: Vec<u8> = scores.collect();
-    render(StatusCode::OK, "question.html", context! { title, ask, token, scores })
+    let keep_lang = keep_lang(chosen);
+    render(StatusCode::OK, "question.html", context! { lang, title, ask, token, keep_lang, scores })
 }
 
 /// The status page (see `status`), from the context it writes; live.
@@ -228,9 +265,11 @@ pub fn status(status: StatusCode, ctx: Value) -> Response {
     render(status, "status.html", context! { live => true, ..ctx })
 }
 
-/// The unsubscribe confirmation: one button, posting back to the link it came from.
-pub fn unsubscribe(title: &str, token: &str) -> Response {
-    render(StatusCode::OK, "unsubscribe.html", context! { title, token })
+/// The unsubscribe confirmation in `lang`: one button, posting back to the link it came
+/// from (with the language the reader `chosen`, if they chose one).
+pub fn unsubscribe(lang: Lang, chosen: Option<Lang>, title: &str, button: &str, token: &str) -> Response {
+    let keep_lang = keep_lang(chosen);
+    render(StatusCode::OK, "unsubscribe.html", context! { lang, title, button, token, keep_lang })
 }
 
 #[cfg(test)]
@@ -245,15 +284,27 @@ mod tests {
     #[tokio::test]
     async fn every_value_is_escaped_and_every_page_forbids_scripts_and_frames() {
         let hostile = "<script>alert(1)</script>\" onload=\"x";
-        let page = message(StatusCode::UNPROCESSABLE_ENTITY, "Not an answer", &[hostile]);
+        let page = message(Lang::En, StatusCode::UNPROCESSABLE_ENTITY, "Not an answer", &[hostile]);
         let csp = page.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
         assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{csp}");
         let html = body(page).await;
         assert!(!html.contains("<script>") && !html.contains("\" onload"), "{html}");
         assert!(html.contains("<p>&lt;script&gt;alert(1)&lt;"), "{html}");
 
-        let html = body(question("One question", "How did we do?", "a&b\"<c>", 0..=10)).await;
+        let html = body(question(Lang::En, None, "One question", "How did we do?", "a&b\"<c>", 0..=10)).await;
         assert!(html.contains("action=\"?token=a%26b%22%3Cc%3E\""), "{html}");
         assert_eq!(html.matches("name=\"score\"").count(), 11);
+    }
+
+    #[tokio::test]
+    async fn a_page_is_in_the_language_it_is_given_and_its_form_keeps_the_one_chosen() {
+        let html = body(failed(Lang::Pt)).await;
+        assert!(html.contains("<html lang=\"pt\">") && html.contains("Ocorreu um erro"), "{html}");
+        let html = body(question(Lang::De, Some(Lang::De), "Eine Frage", "Wie waren wir?", "t", 1..=5)).await;
+        assert!(html.contains("<html lang=\"de\">"), "{html}");
+        assert!(html.contains("action=\"?token=t&amp;lang=de\""), "{html}");
+        let html =
+            body(unsubscribe(Lang::Fr, None, "Ne plus recevoir ces messages ?", "Se désabonner", "t")).await;
+        assert!(html.contains("action=\"?token=t\"") && html.contains(">Se désabonner</button>"), "{html}");
     }
 }

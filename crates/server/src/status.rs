@@ -4,9 +4,10 @@
 //!
 //! It names areas (an element's name and kind), never a customer or an address, and counts
 //! customers only roughly ([`rounded_count`]). Each page is written in the reader's language
-//! (`?lang=`, else `Accept-Language`; English, Spanish and French) and time zone (`?tz=`,
-//! UTC by default, shown on the page and changeable there), with the operator's cause and
-//! updates in that language where they gave one.
+//! (`?lang=`, else `Accept-Language`; English, Spanish, French, German or Portuguese, the
+//! languages of the notices that link here: see `words`) and time zone (`?tz=`, UTC by
+//! default, shown on the page and changeable there), with the operator's cause and updates
+//! in that language where they gave one.
 //!
 //! Under a storm everyone opens it at once, so it is served from a [`Snapshot`] rebuilt at
 //! most once per [`SNAPSHOT_MAX_AGE`] of the engine's clock (never per request), with an `ETag` over what the
@@ -15,6 +16,7 @@
 
 use super::AppState;
 use super::pages;
+use super::words::{self, Lang, pick, state_word};
 use amends_core::book::Locale;
 use amends_core::incident::{ByLocale, IncidentState, for_locale};
 use amends_store::{IncidentRow, UpdateRow};
@@ -261,33 +263,16 @@ fn timeline(updates: &[UpdateRow]) -> Vec<TimelineEntry> {
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Reader {
-    /// `en`, `es` or `fr`; otherwise the first of `Accept-Language` the page is written in.
+    /// `en`, `es`, `fr`, `de` or `pt`; otherwise the first of `Accept-Language` the page is
+    /// written in, else English.
     pub lang: Option<String>,
     /// An IANA time zone (`Europe/Madrid`) the times are written in; UTC by default.
     pub tz: Option<String>,
 }
 
-/// The languages the page is written in.
-const LANGUAGES: [&str; 3] = ["en", "es", "fr"];
-
-/// The reader's language: `?lang=` if it is one the page is written in, else the first of
-/// `Accept-Language` that is, else English.
-fn language(reader: &Reader, headers: &HeaderMap) -> &'static str {
-    let wanted = reader.lang.iter().map(String::as_str).chain(
-        headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .split(',')
-            .map(|part| part.split(';').next().unwrap_or("").trim()),
-    );
-    for tag in wanted {
-        let primary = tag.split('-').next().unwrap_or("").to_ascii_lowercase();
-        if let Some(found) = LANGUAGES.iter().find(|l| **l == primary) {
-            return found;
-        }
-    }
-    "en"
+/// The reader's language (see `words::reader_language`).
+fn language(reader: &Reader, headers: &HeaderMap) -> Lang {
+    words::reader_language(reader.lang.as_deref(), headers)
 }
 
 /// The reader's zone: `?tz=` when it names one (IANA), else UTC.
@@ -426,8 +411,8 @@ pub async fn status_atom(
 pub const FEED_ENTRIES_MAX: usize = 100;
 
 /// The feed's XML: one entry per update of every listed incident, newest first.
-fn atom(snapshot: &Snapshot, lang: &str, base: &str) -> String {
-    let words = words(lang);
+fn atom(snapshot: &Snapshot, lang: Lang, base: &str) -> String {
+    let words = page_words(lang);
     let mut entries: Vec<(&IncidentStatus, &TimelineEntry)> = snapshot
         .open
         .iter()
@@ -437,7 +422,7 @@ fn atom(snapshot: &Snapshot, lang: &str, base: &str) -> String {
     entries.sort_by(|a, b| (b.1.at, &b.0.id).cmp(&(a.1.at, &a.0.id)));
     entries.truncate(FEED_ENTRIES_MAX);
     let updated = entries.first().map_or(snapshot.built_at, |(_, u)| u.at);
-    let locale = Locale::parse(lang).unwrap_or_else(|_| Locale::parse("en").expect("en is a locale"));
+    let locale = locale_of(lang);
     let title = words.get_attr("title").ok().map(|v| v.to_string()).unwrap_or_default();
     let mut xml = String::with_capacity(512 + entries.len() * 512);
     xml.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
@@ -498,8 +483,9 @@ fn page(published: &Published, only: Option<&str>, reader: &Reader, headers: &He
     if found && not_modified(headers, &etag) {
         return unchanged(&etag);
     }
-    let locale = Locale::parse(lang).unwrap_or_else(|_| Locale::parse("en").expect("en is a locale"));
-    let words = words(lang);
+    let locale = locale_of(lang);
+    let languages = words::languages(lang);
+    let words = page_words(lang);
     let write = |t: Timestamp| amends_core::cldr::instant(t, &tz, &locale);
     let incident = |i: &IncidentStatus| {
         minijinja::context! {
@@ -534,7 +520,7 @@ fn page(published: &Published, only: Option<&str>, reader: &Reader, headers: &He
         None => words.get_attr("title").map(|t| t.to_string()).unwrap_or_default(),
     };
     let ctx = minijinja::context! {
-        title, lang, words, zone => zone_name.clone(), only,
+        title, lang, words, languages, zone => zone_name.clone(), only,
         open, resolved, found,
         open_unlisted => snapshot.open_unlisted,
         summary => summary_words(lang, snapshot.open.len() + snapshot.open_unlisted, snapshot.customers_affected),
@@ -574,120 +560,124 @@ fn cache_headers(headers: &mut HeaderMap, etag: &str) {
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
 }
 
+/// The locale a page's dates and numbers are written in: its language's.
+fn locale_of(lang: Lang) -> Locale {
+    Locale::parse(lang.tag()).unwrap_or_else(|_| Locale::parse("en").expect("en is a locale"))
+}
+
 /// The page's own words in `lang`.
-fn words(lang: &str) -> minijinja::Value {
-    let w: [&str; 13] = match lang {
-        "es" => [
-            "Estado del servicio",
-            "Todos los servicios funcionan con normalidad.",
-            "Averías en curso",
-            "Resueltas en los últimos 90 días",
-            "Zona",
-            "Estado",
-            "Empezó",
-            "Esperamos que vuelva antes del",
-            "Próxima actualización antes del",
-            "Resuelta",
-            "Clientes afectados",
-            "Horas en",
-            "Cambiar",
-        ],
-        "fr" => [
-            "État du service",
-            "Tous les services fonctionnent normalement.",
-            "Pannes en cours",
-            "Résolues ces 90 derniers jours",
-            "Secteur",
-            "État",
-            "Début",
-            "Retour prévu d'ici le",
-            "Prochaine mise à jour d'ici le",
-            "Résolue",
-            "Clients touchés",
-            "Heures en",
-            "Changer",
-        ],
-        _ => [
-            "Service status",
-            "All services are running normally.",
-            "Open incidents",
-            "Resolved in the last 90 days",
-            "Area",
-            "Status",
-            "Started",
-            "Expected back by",
-            "Next update by",
-            "Resolved",
-            "Customers affected",
-            "Times in",
-            "Change",
-        ],
-    };
+fn page_words(lang: Lang) -> minijinja::Value {
+    let w = |phrase: [&'static str; 5]| pick(lang, phrase);
     minijinja::context! {
-        title => w[0], all_well => w[1], open => w[2], resolved => w[3], area => w[4],
-        state => w[5], started => w[6], etr => w[7], next_update => w[8], resolved_at => w[9],
-        customers => w[10], times_in => w[11], change => w[12],
-        not_found => match lang {
-            "es" => "No conocemos esa avería, o se resolvió hace más de 90 días.",
-            "fr" => "Nous ne connaissons pas cette panne, ou elle a été résolue il y a plus de 90 jours.",
-            _ => "We know of no such incident, or it was resolved more than 90 days ago.",
-        },
-        all_incidents => match lang { "es" => "Todas las averías", "fr" => "Toutes les pannes", _ => "All incidents" },
-        language => match lang { "es" => "Idioma", "fr" => "Langue", _ => "Language" },
-        zone_label => match lang { "es" => "Zona horaria (IANA)", "fr" => "Fuseau horaire (IANA)", _ => "Time zone (IANA)" },
-        as_of => match lang { "es" => "Actualizado", "fr" => "Mis à jour", _ => "As of" },
-        updates => match lang { "es" => "Novedades", "fr" => "Mises à jour", _ => "Updates" },
+        title => w(["Service status", "Estado del servicio", "État du service", "Dienststatus", "Estado do serviço"]),
+        all_well => w([
+            "All services are running normally.",
+            "Todos los servicios funcionan con normalidad.",
+            "Tous les services fonctionnent normalement.",
+            "Alle Dienste laufen normal.",
+            "Todos os serviços funcionam normalmente.",
+        ]),
+        open => w(["Open incidents", "Averías en curso", "Pannes en cours", "Aktuelle Störungen", "Falhas em curso"]),
+        resolved => w([
+            "Resolved in the last 90 days",
+            "Resueltas en los últimos 90 días",
+            "Résolues ces 90 derniers jours",
+            "In den letzten 90 Tagen behoben",
+            "Resolvidas nos últimos 90 dias",
+        ]),
+        area => w(["Area", "Zona", "Secteur", "Gebiet", "Zona"]),
+        state => w(["Status", "Estado", "État", "Status", "Estado"]),
+        started => w(words::STARTED),
+        etr => w(words::ETR),
+        next_update => w(words::NEXT_UPDATE),
+        resolved_at => w(["Resolved", "Resuelta", "Résolue", "Behoben", "Resolvida"]),
+        customers => w(["Customers affected", "Clientes afectados", "Clients touchés", "Betroffene Kunden", "Clientes afetados"]),
+        times_in => w(words::TIMES_IN),
+        change => w(["Change", "Cambiar", "Changer", "Ändern", "Alterar"]),
+        not_found => w([
+            "We know of no such incident, or it was resolved more than 90 days ago.",
+            "No conocemos esa avería, o se resolvió hace más de 90 días.",
+            "Nous ne connaissons pas cette panne, ou elle a été résolue il y a plus de 90 jours.",
+            "Diese Störung kennen wir nicht, oder sie wurde vor mehr als 90 Tagen behoben.",
+            "Não conhecemos essa falha, ou foi resolvida há mais de 90 dias.",
+        ]),
+        all_incidents => w(["All incidents", "Todas las averías", "Toutes les pannes", "Alle Störungen", "Todas as falhas"]),
+        language => w(words::LANGUAGE),
+        zone_label => w([
+            "Time zone (IANA)",
+            "Zona horaria (IANA)",
+            "Fuseau horaire (IANA)",
+            "Zeitzone (IANA)",
+            "Fuso horário (IANA)",
+        ]),
+        as_of => w(["As of", "Actualizado", "Mis à jour", "Stand", "Atualizado"]),
+        updates => w(["Updates", "Novedades", "Mises à jour", "Neuigkeiten", "Novidades"]),
     }
 }
 
-/// An incident's state in the reader's language; a new state fails to compile until it has
-/// its words.
-pub(crate) fn state_word(lang: &str, state: IncidentState) -> &'static str {
-    use IncidentState::*;
-    match (lang, state) {
-        ("es", Detected) => "Detectada",
-        ("es", Acknowledged) => "Confirmada",
-        ("es", Identified) => "Causa identificada",
-        ("es", Monitoring) => "En observación",
-        ("es", Resolved) => "Resuelta",
-        ("fr", Detected) => "Détectée",
-        ("fr", Acknowledged) => "Confirmée",
-        ("fr", Identified) => "Cause identifiée",
-        ("fr", Monitoring) => "Sous surveillance",
-        ("fr", Resolved) => "Résolue",
-        (_, Detected) => "Detected",
-        (_, Acknowledged) => "Acknowledged",
-        (_, Identified) => "Cause identified",
-        (_, Monitoring) => "Monitoring",
-        (_, Resolved) => "Resolved",
+/// A rounded count of customers in words.
+fn count_words(lang: Lang, count: Count) -> String {
+    match count.about {
+        None => pick(lang, ["fewer than 10", "menos de 10", "moins de 10", "weniger als 10", "menos de 10"])
+            .into(),
+        Some(n) => {
+            let about = pick(lang, ["about", "unos", "environ", "etwa", "cerca de"]);
+            format!("{about} {}", amends_core::cldr::decimal(n, 0, &locale_of(lang)))
+        }
     }
 }
 
-fn count_words(lang: &str, count: Count) -> String {
-    let locale = Locale::parse(lang).unwrap_or_else(|_| Locale::parse("en").expect("en is a locale"));
-    match (lang, count.about) {
-        ("es", None) => "menos de 10".into(),
-        ("fr", None) => "moins de 10".into(),
-        (_, None) => "fewer than 10".into(),
-        ("es", Some(n)) => format!("unos {}", amends_core::cldr::decimal(n, 0, &locale)),
-        ("fr", Some(n)) => format!("environ {}", amends_core::cldr::decimal(n, 0, &locale)),
-        (_, Some(n)) => format!("about {}", amends_core::cldr::decimal(n, 0, &locale)),
-    }
-}
-
-fn summary_words(lang: &str, open: usize, customers: Count) -> String {
-    let customers = count_words(lang, customers);
-    match lang {
-        "es" => format!("{open} averías en curso; clientes afectados: {customers}."),
-        "fr" => format!("{open} pannes en cours ; clients touchés : {customers}."),
-        _ if open == 1 => format!("1 open incident; customers affected: {customers}."),
-        _ => format!("{open} open incidents; customers affected: {customers}."),
-    }
+/// The line over the open incidents: how many (one in the singular), and roughly how many
+/// customers they affect.
+fn summary_words(lang: Lang, open: usize, customers: Count) -> String {
+    let incidents = if open == 1 {
+        pick(
+            lang,
+            ["open incident", "avería en curso", "panne en cours", "aktuelle Störung", "falha em curso"],
+        )
+    } else {
+        pick(
+            lang,
+            [
+                "open incidents",
+                "averías en curso",
+                "pannes en cours",
+                "aktuelle Störungen",
+                "falhas em curso",
+            ],
+        )
+    };
+    let affected = pick(
+        lang,
+        [
+            "; customers affected: ",
+            "; clientes afectados: ",
+            " ; clients touchés : ",
+            "; betroffene Kunden: ",
+            "; clientes afetados: ",
+        ],
+    );
+    format!("{open} {incidents}{affected}{}.", count_words(lang, customers))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_counts_in_the_reader_s_words_one_incident_in_the_singular() {
+        let many = Count::about(1_200);
+        assert_eq!(summary_words(Lang::En, 1, many), "1 open incident; customers affected: about 1,200.");
+        assert_eq!(summary_words(Lang::De, 2, many), "2 aktuelle Störungen; betroffene Kunden: etwa 1.200.");
+        assert_eq!(
+            summary_words(Lang::Pt, 1, Count::FEWER_THAN_TEN),
+            "1 falha em curso; clientes afetados: menos de 10."
+        );
+        assert_eq!(
+            summary_words(Lang::Fr, 3, Count::FEWER_THAN_TEN),
+            "3 pannes en cours ; clients touchés : moins de 10."
+        );
+    }
 
     #[test]
     fn counts_are_rounded_so_none_points_at_a_household() {
@@ -705,11 +695,11 @@ mod tests {
     fn the_language_is_the_query_s_then_the_browser_s_then_english() {
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static("de-DE,fr-CA;q=0.8,en;q=0.5"));
-        assert_eq!(language(&Reader::default(), &headers), "fr");
-        let spanish = Reader { lang: Some("es".into()), tz: None };
-        assert_eq!(language(&spanish, &headers), "es");
+        assert_eq!(language(&Reader::default(), &headers), Lang::De);
+        let portuguese = Reader { lang: Some("pt".into()), tz: None };
+        assert_eq!(language(&portuguese, &headers), Lang::Pt);
         let klingon = Reader { lang: Some("tlh".into()), tz: None };
-        assert_eq!(language(&klingon, &HeaderMap::new()), "en");
+        assert_eq!(language(&klingon, &HeaderMap::new()), Lang::En);
         assert_eq!(zone(&Reader { lang: None, tz: Some("Europe/Madrid".into()) }).0, "Europe/Madrid");
         assert_eq!(zone(&Reader { lang: None, tz: Some("Mars/Olympus".into()) }).0, "UTC");
     }

@@ -7,41 +7,115 @@
 //! - `GET /v1/surveys/report` (read scope, so never an agent's token): scores by group next
 //!   to their outcome signals, and every decision counted.
 //!
-//! A forged, altered or expired link gets a page that names nobody.
+//! The pages are written in the reader's language (`?lang=`, else `Accept-Language`: see
+//! `words`), not the customer's: the engine's answer does not say whose link it is. A
+//! forged, altered or expired link gets a page that names nobody.
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, FormBody, QueryParams};
 use super::notices::TokenQuery;
 use super::pages;
-use amends_core::survey::SurveyError;
+use super::words::{self, Lang, pick};
+use amends_core::survey::{Scale, SurveyError};
+use amends_recovery::optout::OptOutError;
 use amends_recovery::surveys::{SurveyReportView, SurveysError};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-fn refusal(error: &SurveysError) -> Response {
+/// "This survey is closed."
+const CLOSED: [&str; 5] = [
+    "This survey is closed.",
+    "Esta encuesta está cerrada.",
+    "Cette enquête est close.",
+    "Diese Umfrage ist abgeschlossen.",
+    "Este questionário está encerrado.",
+];
+
+/// The page for a link or an answer refused, in `lang`.
+fn refusal(lang: Lang, error: &SurveysError) -> Response {
+    let page =
+        |status, title: [&str; 5], text: &str| pages::message(lang, status, pick(lang, title), &[text]);
     match error {
-        SurveysError::Link(_) => {
-            pages::message(StatusCode::BAD_REQUEST, "This link does not work", &[&format!("{error}.")])
+        SurveysError::Link(OptOutError::Expired) => {
+            page(StatusCode::BAD_REQUEST, words::LINK_EXPIRED, pick(lang, CLOSED))
         }
-        SurveysError::Refused(SurveyError::AlreadyAnswered { .. }) => pages::message(
+        SurveysError::Link(_) => {
+            page(StatusCode::BAD_REQUEST, words::LINK_BROKEN, pick(lang, words::LINK_AS_SENT))
+        }
+        SurveysError::Refused(SurveyError::AlreadyAnswered { .. }) => page(
             StatusCode::CONFLICT,
-            "Already answered",
-            &["This survey has been answered already. Thank you."],
+            [
+                "Already answered",
+                "Encuesta ya respondida",
+                "Déjà répondu",
+                "Bereits beantwortet",
+                "Questionário já respondido",
+            ],
+            pick(
+                lang,
+                [
+                    "This survey has been answered already. Thank you.",
+                    "Esta encuesta ya se ha respondido. Gracias.",
+                    "Cette enquête a déjà reçu une réponse. Merci.",
+                    "Diese Umfrage wurde bereits beantwortet. Vielen Dank.",
+                    "Este questionário já foi respondido. Obrigado.",
+                ],
+            ),
         ),
         SurveysError::Refused(SurveyError::Expired { .. }) => {
-            pages::message(StatusCode::GONE, "This link has expired", &["This survey is closed."])
+            page(StatusCode::GONE, words::LINK_EXPIRED, pick(lang, CLOSED))
         }
         SurveysError::Refused(e) => {
-            pages::message(StatusCode::UNPROCESSABLE_ENTITY, "Not an answer", &[&format!("{e}.")])
+            page(StatusCode::UNPROCESSABLE_ENTITY, NOT_AN_ANSWER, &not_an_answer(lang, e))
         }
         SurveysError::Engine(e) => {
             tracing::error!(error = %e, "survey page failed");
-            pages::failed()
+            pages::failed(lang)
         }
+    }
+}
+
+/// "Not an answer", the title of a refused score.
+const NOT_AN_ANSWER: [&str; 5] = [
+    "Not an answer",
+    "No es una respuesta válida",
+    "Réponse non valable",
+    "Keine gültige Antwort",
+    "Resposta inválida",
+];
+
+/// Why a score was refused, and what to do: the words of the reader, with what they sent.
+fn not_an_answer(lang: Lang, error: &SurveyError) -> String {
+    match error {
+        SurveyError::ScoreOutOfRange { score, scale } => {
+            let (min, max) = (scale.min_score(), scale.max_score());
+            pick(
+                lang,
+                [
+                    format!("{score} is outside the scale: choose a score from {min} to {max}."),
+                    format!("{score} está fuera de la escala: elija una puntuación de {min} a {max}."),
+                    format!("{score} est hors de l'échelle : choisissez une note de {min} à {max}."),
+                    format!("{score} liegt außerhalb der Skala: Wählen Sie einen Wert von {min} bis {max}."),
+                    format!("{score} está fora da escala: escolha um valor de {min} a {max}."),
+                ],
+            )
+        }
+        SurveyError::NotAScore { text } => pick(
+            lang,
+            [
+                format!("“{text}” is not a score: choose one of the buttons of the page."),
+                format!("«{text}» no es una puntuación: elija uno de los botones de la página."),
+                format!("« {text} » n'est pas une note : choisissez l'un des boutons de la page."),
+                format!("„{text}“ ist kein gültiger Wert: Wählen Sie eine der Schaltflächen der Seite."),
+                format!("«{text}» não é um valor válido: escolha um dos botões da página."),
+            ],
+        ),
+        // Not an answer's problem (the survey rules'): said as the engine says it.
+        other => format!("{other}."),
     }
 }
 
@@ -56,27 +130,50 @@ fn refusal(error: &SurveysError) -> Response {
         (status = 410, description = "The link has expired", content_type = "text/html", body = String),
         (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
     ))]
-pub async fn question(State(state): State<AppState>, QueryParams(q): QueryParams<TokenQuery>) -> Response {
+pub async fn question(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    QueryParams(q): QueryParams<TokenQuery>,
+) -> Response {
+    let lang = q.language(&headers);
     let question = match state.engine.survey_question(&q.token).await {
         Ok(question) => question,
-        Err(e) => return refusal(&e),
+        Err(e) => return refusal(lang, &e),
     };
     if question.answered {
-        return refusal(&SurveysError::Refused(SurveyError::AlreadyAnswered {
-            survey_id: question.survey_id,
-            answered_at: state.engine.clock().now(),
-        }));
+        return refusal(
+            lang,
+            &SurveysError::Refused(SurveyError::AlreadyAnswered {
+                survey_id: question.survey_id,
+                answered_at: state.engine.clock().now(),
+            }),
+        );
     }
     let scale = question.scale;
     let ask = match scale {
-        amends_core::survey::Scale::Nps => {
-            "How likely are you to recommend us to a friend? (0: not at all, 10: certainly)"
-        }
-        amends_core::survey::Scale::Csat => {
-            "How satisfied are you with how we handled it? (1: not at all, 5: very)"
-        }
+        Scale::Nps => pick(
+            lang,
+            [
+                "How likely are you to recommend us to a friend? (0: not at all, 10: certainly)",
+                "¿Qué probabilidad hay de que nos recomiende a un amigo? (0: ninguna, 10: con toda seguridad)",
+                "Quelle est la probabilité que vous nous recommandiez à un ami ? (0 : aucune, 10 : certainement)",
+                "Wie wahrscheinlich ist es, dass Sie uns einem Freund oder Bekannten empfehlen? (0: gar nicht, 10: ganz sicher)",
+                "Qual é a probabilidade de nos recomendar a um amigo? (0: nenhuma, 10: com toda a certeza)",
+            ],
+        ),
+        Scale::Csat => pick(
+            lang,
+            [
+                "How satisfied are you with how we handled it? (1: not at all, 5: very)",
+                "¿Cuánto le satisface cómo lo gestionamos? (1: nada, 5: mucho)",
+                "Êtes-vous satisfait de la façon dont nous l'avons traité ? (1 : pas du tout, 5 : très)",
+                "Wie zufrieden sind Sie damit, wie wir es gelöst haben? (1: gar nicht, 5: sehr)",
+                "Qual é o seu grau de satisfação com a forma como resolvemos a situação? (1: muito baixo, 5: muito alto)",
+            ],
+        ),
     };
-    pages::question("One question", ask, &q.token, scale.min_score()..=scale.max_score())
+    let title = pick(lang, ["One question", "Una pregunta", "Une question", "Eine Frage", "Uma pergunta"]);
+    pages::question(lang, q.chosen(), title, ask, &q.token, scale.min_score()..=scale.max_score())
 }
 
 /// The page's form.
@@ -103,12 +200,28 @@ pub struct AnswerForm {
     ))]
 pub async fn answer(
     State(state): State<AppState>,
+    headers: HeaderMap,
     QueryParams(q): QueryParams<TokenQuery>,
     FormBody(form): FormBody<AnswerForm>,
 ) -> Response {
+    let lang = q.language(&headers);
     match state.engine.answer_survey(&q.token, &form.score).await {
-        Ok(_) => pages::message(StatusCode::OK, "Thank you", &["Your answer is recorded."]),
-        Err(e) => refusal(&e),
+        Ok(_) => pages::message(
+            lang,
+            StatusCode::OK,
+            pick(lang, ["Thank you", "Gracias", "Merci", "Vielen Dank", "Obrigado"]),
+            &[pick(
+                lang,
+                [
+                    "Your answer is recorded.",
+                    "Hemos registrado su respuesta.",
+                    "Votre réponse est enregistrée.",
+                    "Ihre Antwort ist gespeichert.",
+                    "Recebemos a sua resposta.",
+                ],
+            )],
+        ),
+        Err(e) => refusal(lang, &e),
     }
 }
 

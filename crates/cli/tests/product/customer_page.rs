@@ -266,3 +266,106 @@ async fn what_a_policy_pays_on_request_is_claimed_on_the_page_in_one_click_once(
     );
     s.stop().await.unwrap();
 }
+
+/// A German and a Portuguese customer read their page in their own language, as their
+/// notices are written; `?lang=` chooses another, which the page's forms keep. A link that
+/// does not work (the customer's page, a survey, an unsubscribe) is refused in the
+/// reader's language, and a reader who lists English first reads English.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn german_and_portuguese_customers_read_their_page_in_their_language_or_the_one_chosen() {
+    const CUSTOMERS: &str = "customer_id,name,email,phone,locale,timezone,plan_id,element_id,device_id,billing_day,active_since,status
+C3,Dora Klein,dora@example.com,,de-DE,Europe/Berlin,fast,hub1,M3,1,2020-01-01T00:00:00Z,active
+C4,Rui Sousa,rui@example.com,,pt-PT,Europe/Lisbon,fast,hub1,M4,1,2020-01-01T00:00:00Z,active
+";
+    let s = TestServer::start().await;
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    let declaration = json!({
+        "elements": ["hub1"], "cause": "Fibre cut", "next_update_by": "2026-11-23T13:00:00Z",
+        "message": "Crews are on site.",
+        "translations": {
+            "de": { "cause": "Glasfaserschaden", "message": "Das Team ist vor Ort." },
+            "pt": { "cause": "Corte de fibra ótica", "message": "As equipas estão no local." },
+        },
+    });
+    let r = s.post("/v1/incidents", Some(&s.operator), &declaration).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    s.tick().await;
+    let get = |path: String, accept: &'static str| {
+        let request = s.http.get(format!("{}{path}", s.base)).header("accept-language", accept);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+
+    // The German customer's page is German, whatever the browser says.
+    let path = page_path(&s, "C3").await;
+    let query = path.split_once('?').unwrap().1.to_string();
+    let (status, html) = get(path.clone(), "en-US,en").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<html lang=\"de\">") && html.contains("<h1>Ihr Dienst</h1>"), "{html}");
+    assert!(html.contains("Guten Tag Dora Klein") && html.contains("Ist mein Dienst betroffen?"), "{html}");
+    assert!(html.contains("Glasfaserschaden") && html.contains("Ich bin immer noch offline"), "{html}");
+    assert!(html.contains("Eine Störung betrifft Sie") && html.contains("Unsere App"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "<a href=\"/my?{query}&amp;lang=pt\" lang=\"pt\" hreflang=\"pt\">Português</a>"
+        )),
+        "a link to the page in Portuguese, keeping the token: {html}"
+    );
+    assert!(html.contains(&format!("action=\"/my/still-offline?{query}\"")), "no language chosen: {html}");
+    assert!(!html.contains("Is my service affected?"), "no English left: {html}");
+
+    // `?lang=pt`: the page in Portuguese, and its forms and links keep it.
+    let (status, html) = get(format!("{path}&lang=pt"), "de-DE").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<html lang=\"pt\">") && html.contains("<h1>O seu serviço</h1>"), "{html}");
+    assert!(html.contains("O meu serviço está afetado?") && html.contains("Continuo sem serviço"), "{html}");
+    assert!(html.contains(&format!("action=\"/my/still-offline?{query}&amp;lang=pt\"")), "{html}");
+    assert!(html.contains(&format!("href=\"/my/leave?{query}&amp;lang=pt\"")), "{html}");
+    let form = form_token(&html);
+    let client = support::no_redirects();
+    let still = format!("{}/my/still-offline?{query}&lang=pt", s.base);
+    let pressed = client.post(&still).form(&[("form", form.as_str())]).send().await.unwrap();
+    assert_eq!(pressed.status(), 303);
+    let back = pressed.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.ends_with("&lang=pt&done=still_offline"), "{back}");
+    let (_, after) = get(back, "de-DE").await;
+    assert!(after.contains("Obrigado por nos avisar"), "{after}");
+    let (_, leave) = get(format!("/my/leave?{query}&lang=pt"), "de-DE").await;
+    assert!(leave.contains("<html lang=\"pt\">") && leave.contains("Cancelar o meu serviço"), "{leave}");
+    let (_, leave) = get(format!("/my/leave?{query}"), "pt-PT").await;
+    assert!(leave.contains("<html lang=\"de\">") && leave.contains("Meinen Vertrag kündigen"), "{leave}");
+
+    // The Portuguese customer's own page is Portuguese.
+    let (status, html) = get(page_path(&s, "C4").await, "en").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<html lang=\"pt\">") && html.contains("Olá, Rui Sousa"), "{html}");
+    assert!(html.contains("Corte de fibra ótica"), "{html}");
+
+    // Refused links name nobody and read as the reader asks: the first language of their
+    // browser the pages are written in (English too), or `?lang=`.
+    let forged = path.replace("token=", "token=x");
+    let (status, text) = get(forged.clone(), "de-DE,de;q=0.9,en;q=0.5").await;
+    assert_eq!(status, 400);
+    assert!(text.contains("Dieser Link funktioniert nicht") && !text.contains("Dora"), "{text}");
+    let (_, text) = get(forged.clone(), "en, de").await;
+    assert!(text.contains("This link does not work"), "{text}");
+    let (_, text) = get(format!("{forged}&lang=pt"), "de").await;
+    assert!(text.contains("<html lang=\"pt\">") && text.contains("Este link não funciona"), "{text}");
+    let (status, text) = get("/v1/surveys/answer?token=nonsense".into(), "de").await;
+    assert_eq!(status, 400);
+    assert!(text.contains("<html lang=\"de\">") && text.contains("Dieser Link funktioniert nicht"), "{text}");
+    let unsubscribe = s
+        .http
+        .post(format!("{}/v1/unsubscribe?token=nonsense&lang=pt", s.base))
+        .header("accept-language", "de")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsubscribe.status(), 400);
+    let text = unsubscribe.text().await.unwrap();
+    assert!(text.contains("Este link não funciona"), "{text}");
+    s.stop().await.unwrap();
+}

@@ -84,7 +84,7 @@ async fn a_survey_is_sampled_answered_once_refused_after_and_invisible_to_the_ag
     // A score off the scale is refused and uses nothing up.
     let off = http.post(&answer_url).form(&[("score", "11")]).send().await.unwrap();
     assert_eq!(off.status(), 422);
-    assert!(off.text().await.unwrap().contains("outside the nps scale (0 to 10)"));
+    assert!(off.text().await.unwrap().contains("11 is outside the scale: choose a score from 0 to 10"));
     // A hostile one comes back as text, never markup (issue 18, item 10), and every page
     // forbids scripts and framing.
     let hostile =
@@ -176,7 +176,7 @@ async fn a_survey_is_sampled_answered_once_refused_after_and_invisible_to_the_ag
     let url = format!("{}/v1/surveys/answer?token={bo}", server.base);
     let late = http.post(&url).form(&[("score", "10")]).send().await.unwrap();
     assert_eq!(late.status(), 400);
-    assert!(late.text().await.unwrap().contains("this link has expired"));
+    assert!(late.text().await.unwrap().contains("This link has expired"));
 }
 
 /// Issue 18, item 3: a declared incident (no telemetry) records who it affected when it is

@@ -171,3 +171,54 @@ async fn the_status_page_reads_in_the_reader_s_language_and_zone_and_names_no_cu
     assert!(unknown.text().await.unwrap().contains("We know of no such incident"));
     s.stop().await.unwrap();
 }
+
+/// The status page is written in every language notices are: a German reader reads it in
+/// German, `?lang=pt` in Portuguese, and a reader who lists English first reads English.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_reads_in_german_and_portuguese_and_english_when_listed_first() {
+    let s = TestServer::start().await;
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    let declaration = json!({
+        "elements": ["hub1"], "cause": "Fibre cut", "message": "Crews are on site.",
+        "etr": "2026-11-23T16:00:00Z", "next_update_by": "2026-11-23T13:00:00Z",
+        "translations": {
+            "de": { "cause": "Glasfaserschaden", "message": "Das Team ist vor Ort." },
+            "pt": { "cause": "Corte de fibra ótica", "message": "As equipas estão no local." },
+        },
+    });
+    let r = s.post("/v1/incidents", Some(&s.operator), &declaration).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["incident_id"].as_str().unwrap().to_string();
+    s.clock.advance(jiff::SignedDuration::from_secs(1));
+    let read = |path: String, accept: &'static str| {
+        let request = s.http.get(format!("{}{path}", s.base)).header("accept-language", accept);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+
+    let html = read("/status?tz=Europe/Berlin".into(), "de-DE,de;q=0.9,en;q=0.5").await;
+    assert!(html.contains("<html lang=\"de\">") && html.contains("<h1>Dienststatus</h1>"), "{html}");
+    assert!(html.contains("Aktuelle Störungen") && html.contains("Glasfaserschaden"), "{html}");
+    assert!(html.contains("1 aktuelle Störung; betroffene Kunden: weniger als 10."), "{html}");
+    assert!(html.contains("Voraussichtlich wieder verfügbar bis"), "{html}");
+    assert!(
+        html.contains("<a href=\"?lang=pt&amp;tz=Europe")
+            && html.contains("lang=\"pt\" hreflang=\"pt\">Português</a>")
+            && html.contains("hreflang=\"de\" aria-current=\"true\">Deutsch</a>"),
+        "the language links: {html}"
+    );
+    assert!(!html.contains("Open incidents"), "no English left: {html}");
+
+    let html = read(format!("/status/{id}?lang=pt"), "de-DE").await;
+    assert!(html.contains("<html lang=\"pt\">") && html.contains("Estado do serviço"), "{html}");
+    assert!(html.contains("Corte de fibra ótica") && html.contains("As equipas estão no local."), "{html}");
+    assert!(html.contains("Falhas em curso") && html.contains("Confirmada"), "{html}");
+
+    let html = read("/status".into(), "en, de").await;
+    assert!(html.contains("<html lang=\"en\">") && html.contains("Open incidents"), "{html}");
+
+    let xml = read("/status.atom?lang=de".into(), "").await;
+    assert!(xml.contains("xml:lang=\"de\"") && xml.contains("<title>Hub One: Bestätigt</title>"), "{xml}");
+    assert!(xml.contains("<title>Dienststatus</title>"), "{xml}");
+    s.stop().await.unwrap();
+}
