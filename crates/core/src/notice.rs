@@ -53,10 +53,13 @@ pub enum NoticeKind {
     AccountCancelled,
     /// A satisfaction survey: a single-use signed link. Sent by the system only.
     Survey,
+    /// A fresh link to the customer's own page (`page_url`), asked for from the page that
+    /// said their link had expired.
+    PageLink,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 14] = [
+    pub const ALL: [NoticeKind; 15] = [
         NoticeKind::Acknowledgement,
         NoticeKind::Update,
         NoticeKind::Restored,
@@ -71,6 +74,7 @@ impl NoticeKind {
         NoticeKind::AppointmentMissed,
         NoticeKind::AccountCancelled,
         NoticeKind::Survey,
+        NoticeKind::PageLink,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +93,7 @@ impl NoticeKind {
             NoticeKind::AppointmentMissed => "appointment_missed",
             NoticeKind::AccountCancelled => "account_cancelled",
             NoticeKind::Survey => "survey",
+            NoticeKind::PageLink => "page_link",
         }
     }
 
@@ -351,7 +356,7 @@ fn kinds_list() -> String {
 /// (`<kind>.sms.txt`, one short text). Spanish SMS keep their accents: á í ó ú are in GSM-7's Spanish single
 /// shift table (`sms::Language::Spanish`), so through a gateway that has it a text stays
 /// in GSM-7 segments; through one without, it is UCS-2.
-const BUILTIN: [(&str, &str); 140] = [
+const BUILTIN: [(&str, &str); 150] = [
     ("en/acknowledgement.txt", include_str!("../templates/en/acknowledgement.txt")),
     ("en/acknowledgement.sms.txt", include_str!("../templates/en/acknowledgement.sms.txt")),
     ("en/update.txt", include_str!("../templates/en/update.txt")),
@@ -380,6 +385,8 @@ const BUILTIN: [(&str, &str); 140] = [
     ("en/account_cancelled.sms.txt", include_str!("../templates/en/account_cancelled.sms.txt")),
     ("en/survey.txt", include_str!("../templates/en/survey.txt")),
     ("en/survey.sms.txt", include_str!("../templates/en/survey.sms.txt")),
+    ("en/page_link.txt", include_str!("../templates/en/page_link.txt")),
+    ("en/page_link.sms.txt", include_str!("../templates/en/page_link.sms.txt")),
     ("es/acknowledgement.txt", include_str!("../templates/es/acknowledgement.txt")),
     ("es/acknowledgement.sms.txt", include_str!("../templates/es/acknowledgement.sms.txt")),
     ("es/update.txt", include_str!("../templates/es/update.txt")),
@@ -408,6 +415,8 @@ const BUILTIN: [(&str, &str); 140] = [
     ("es/account_cancelled.sms.txt", include_str!("../templates/es/account_cancelled.sms.txt")),
     ("es/survey.txt", include_str!("../templates/es/survey.txt")),
     ("es/survey.sms.txt", include_str!("../templates/es/survey.sms.txt")),
+    ("es/page_link.txt", include_str!("../templates/es/page_link.txt")),
+    ("es/page_link.sms.txt", include_str!("../templates/es/page_link.sms.txt")),
     ("fr/acknowledgement.txt", include_str!("../templates/fr/acknowledgement.txt")),
     ("fr/acknowledgement.sms.txt", include_str!("../templates/fr/acknowledgement.sms.txt")),
     ("fr/update.txt", include_str!("../templates/fr/update.txt")),
@@ -436,6 +445,8 @@ const BUILTIN: [(&str, &str); 140] = [
     ("fr/account_cancelled.sms.txt", include_str!("../templates/fr/account_cancelled.sms.txt")),
     ("fr/survey.txt", include_str!("../templates/fr/survey.txt")),
     ("fr/survey.sms.txt", include_str!("../templates/fr/survey.sms.txt")),
+    ("fr/page_link.txt", include_str!("../templates/fr/page_link.txt")),
+    ("fr/page_link.sms.txt", include_str!("../templates/fr/page_link.sms.txt")),
     ("de/acknowledgement.txt", include_str!("../templates/de/acknowledgement.txt")),
     ("de/acknowledgement.sms.txt", include_str!("../templates/de/acknowledgement.sms.txt")),
     ("de/update.txt", include_str!("../templates/de/update.txt")),
@@ -464,6 +475,8 @@ const BUILTIN: [(&str, &str); 140] = [
     ("de/account_cancelled.sms.txt", include_str!("../templates/de/account_cancelled.sms.txt")),
     ("de/survey.txt", include_str!("../templates/de/survey.txt")),
     ("de/survey.sms.txt", include_str!("../templates/de/survey.sms.txt")),
+    ("de/page_link.txt", include_str!("../templates/de/page_link.txt")),
+    ("de/page_link.sms.txt", include_str!("../templates/de/page_link.sms.txt")),
     ("pt/acknowledgement.txt", include_str!("../templates/pt/acknowledgement.txt")),
     ("pt/acknowledgement.sms.txt", include_str!("../templates/pt/acknowledgement.sms.txt")),
     ("pt/update.txt", include_str!("../templates/pt/update.txt")),
@@ -492,6 +505,8 @@ const BUILTIN: [(&str, &str); 140] = [
     ("pt/account_cancelled.sms.txt", include_str!("../templates/pt/account_cancelled.sms.txt")),
     ("pt/survey.txt", include_str!("../templates/pt/survey.txt")),
     ("pt/survey.sms.txt", include_str!("../templates/pt/survey.sms.txt")),
+    ("pt/page_link.txt", include_str!("../templates/pt/page_link.txt")),
+    ("pt/page_link.sms.txt", include_str!("../templates/pt/page_link.sms.txt")),
 ];
 
 /// Longest template, in bytes, and the most fuel (instructions) one render may burn, so

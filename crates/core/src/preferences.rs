@@ -129,7 +129,7 @@ impl Topic {
             NoticeKind::AppointmentBooked
             | NoticeKind::AppointmentCancelled
             | NoticeKind::AppointmentMissed => Topic::Appointment,
-            NoticeKind::AccountCancelled => Topic::Account,
+            NoticeKind::AccountCancelled | NoticeKind::PageLink => Topic::Account,
             NoticeKind::Survey => Topic::Survey,
         }
     }

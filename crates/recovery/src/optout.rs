@@ -256,18 +256,24 @@ impl OptOutKey {
         token: &str,
         now: Timestamp,
     ) -> Result<OptOutClaim, OptOutError> {
-        if token.len() > TOKEN_BYTES_MAX {
-            return Err(OptOutError::Invalid);
-        }
-        let claim = match token.split_once('.') {
-            Some((body, tag)) => self.open_readable(purpose, body, tag),
-            None => self.open_sealed(purpose, token),
-        }
-        .ok_or(OptOutError::Invalid)?;
+        let claim = self.open_for(purpose, token)?;
         if now >= claim.expires_at {
             return Err(OptOutError::Expired);
         }
         Ok(claim)
+    }
+
+    /// The claim of a token this key signed for `purpose`, expired or not: for what an
+    /// expired link may still do (ask for a fresh one), never to act on it.
+    pub fn open_for(&self, purpose: Purpose, token: &str) -> Result<OptOutClaim, OptOutError> {
+        if token.len() > TOKEN_BYTES_MAX {
+            return Err(OptOutError::Invalid);
+        }
+        match token.split_once('.') {
+            Some((body, tag)) => self.open_readable(purpose, body, tag),
+            None => self.open_sealed(purpose, token),
+        }
+        .ok_or(OptOutError::Invalid)
     }
 
     /// The claim of a sealed token: authenticated and decrypted in one step, so nothing

@@ -41,6 +41,22 @@ pub const STILL_OFFLINE_AFTER_RESTORATION: SignedDuration = SignedDuration::from
 pub const PAGE_ROWS_MAX: usize = 50;
 /// What a contact from the page is recorded as having come through.
 pub const PAGE_CHANNEL: &str = "web";
+/// How long after a page link expired it may still ask for a fresh one (sent to the
+/// customer's own address, never shown): a year, so a link found in an old message works
+/// that way, and a link older than that is only refused.
+pub const FRESH_LINK_GRACE: SignedDuration = SignedDuration::from_hours(24 * 365);
+
+/// What asking for a fresh link did. Fresh links go at most once an hour to a customer:
+/// the notice's key holds the hour, so a second press within it sends nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FreshLink {
+    /// Queued to the customer's own channels.
+    Sent,
+    /// Sent within this hour already.
+    AlreadySent,
+    /// None of the customer's channels carries it (no address, or all declined).
+    Unreachable,
+}
 
 /// Why a page request did nothing. The messages name no customer.
 #[derive(Debug, thiserror::Error)]
@@ -254,6 +270,51 @@ impl Engine {
         Ok((claim.customer_id.into(), index, key))
     }
 
+    /// The form token of an expired page link that may still ask for a fresh one (signed
+    /// by us, for a customer of the book, within [`FRESH_LINK_GRACE`] of its expiry);
+    /// `None` for any other link.
+    pub async fn fresh_link_form(&self, token: &str) -> Option<String> {
+        let (_, _, key) = self.expired_page_customer(token).await.ok()?;
+        Some(form_token_of(&key, token))
+    }
+
+    /// Sends the customer of an expired page link a fresh one, by the channels their
+    /// preferences choose for their account's messages; at most once an hour.
+    pub async fn fresh_link(&self, token: &str, form_token: &str) -> Result<FreshLink, PageError> {
+        let (customer_id, index, key) = self.expired_page_customer(token).await?;
+        check_form_token(&key, token, form_token)?;
+        let now = self.clock.now();
+        // The hour, in UTC, names what the notice is about: one fresh link an hour.
+        let about = format!("page-link-{}", now.strftime("%Y%m%dT%H"));
+        let base = amends_core::notice::NoticeContext {
+            provider_name: self.config.provider_name.clone(),
+            ..Default::default()
+        };
+        if self.queue_one(amends_core::notice::NoticeKind::PageLink, &about, base, index).await? > 0 {
+            return Ok(FreshLink::Sent);
+        }
+        let sent = self.store.notices_for_customer(&customer_id).await?;
+        Ok(if sent.iter().any(|n| n.about == about && n.status != NoticeStatus::Suppressed) {
+            FreshLink::AlreadySent
+        } else {
+            FreshLink::Unreachable
+        })
+    }
+
+    /// [`Engine::page_customer`] for a link that may have expired, within
+    /// [`FRESH_LINK_GRACE`].
+    async fn expired_page_customer(&self, token: &str) -> Result<(CustomerId, u32, OptOutKey), PageError> {
+        let key = self.page_key().await?;
+        let claim = key.open_for(Purpose::Page, token)?;
+        let renewable_until = claim.expires_at.checked_add(FRESH_LINK_GRACE).unwrap_or(Timestamp::MAX);
+        if self.clock.now() >= renewable_until {
+            return Err(OptOutError::Expired.into());
+        }
+        let book = self.book().await?;
+        let index = book.customer_index(&claim.customer_id).ok_or(OptOutError::Invalid)?;
+        Ok((claim.customer_id.into(), index, key))
+    }
+
     /// The key that checks page links: read once, then kept. A stranger's request reads
     /// it, never creates it; with none stored, no link was ever signed.
     async fn page_key(&self) -> Result<OptOutKey, PageError> {
@@ -275,10 +336,7 @@ impl Engine {
     /// [`Engine::page_customer`] for a posted form, which must carry the page's form token.
     async fn form_customer(&self, token: &str, form_token: &str) -> Result<(CustomerId, u32), PageError> {
         let (customer_id, index, key) = self.page_customer(token).await?;
-        // The whole tag, compared in constant time (`verify_truncated_left`), never a prefix.
-        let given =
-            hex::decode(form_token).ok().filter(|b| b.len() == FORM_TOKEN_BYTES).ok_or(PageError::Forged)?;
-        form_mac(&key, token).verify_truncated_left(&given).map_err(|_| PageError::Forged)?;
+        check_form_token(&key, token, form_token)?;
         Ok((customer_id, index))
     }
 
@@ -624,6 +682,14 @@ fn customer_words(
 /// context, so it is known only to whoever was given the page.
 fn form_token_of(key: &OptOutKey, token: &str) -> String {
     hex::encode(&form_mac(key, token).finalize().into_bytes()[..FORM_TOKEN_BYTES])
+}
+
+/// Checks that `form_token` is the form token of `token`: the whole tag, compared in
+/// constant time (`verify_truncated_left`), never a prefix.
+fn check_form_token(key: &OptOutKey, token: &str, form_token: &str) -> Result<(), PageError> {
+    let given =
+        hex::decode(form_token).ok().filter(|b| b.len() == FORM_TOKEN_BYTES).ok_or(PageError::Forged)?;
+    form_mac(key, token).verify_truncated_left(&given).map_err(|_| PageError::Forged)
 }
 
 /// Bytes of the HMAC a form token keeps: 128 bits cannot be guessed.

@@ -183,6 +183,7 @@ pub fn router(state: AppState) -> Router {
                 .route("/my/preferences", axum::routing::post(my::preferences))
                 .route("/my/rebook", axum::routing::post(my::rebook))
                 .route("/my/claim", axum::routing::post(my::claim))
+                .route("/my/fresh-link", axum::routing::post(my::fresh_link))
                 .route("/my/leave", get(my::leave_page).post(my::leave))
                 .route_layer(per_client),
         )

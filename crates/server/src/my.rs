@@ -24,7 +24,7 @@ use super::words::{self, Lang, channel_word, pick, state_word, topic_word};
 use amends_core::appointment::AppointmentStatus;
 use amends_core::preferences::{Channel, Topic};
 use amends_recovery::optout::OptOutError;
-use amends_recovery::page::{CustomerPage, PageError, PreferencesForm, StillOffline};
+use amends_recovery::page::{CustomerPage, FreshLink, PageError, PreferencesForm, StillOffline};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -108,9 +108,9 @@ pub struct ClaimForm {
     pub offer: String,
 }
 
-/// The still-offline form: only the page's form token.
+/// A form that is one button: only the page's form token (still offline, a fresh link).
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct StillOfflineForm {
+pub struct ButtonForm {
     /// The page's form token, from the page.
     pub form: String,
 }
@@ -201,14 +201,111 @@ pub async fn page(
 ) -> Response {
     match state.engine.customer_page(&q.token).await {
         Ok(page) => render(&page, &q),
+        Err(PageError::Link(OptOutError::Expired)) => expired(&state, &q, &headers).await,
         Err(e) => refusal(&e, &q, &headers),
     }
+}
+
+/// The page of an expired link: the link in the latest message opens the page, and, for
+/// a link we signed not too long ago, one button sends a fresh link to the customer's own
+/// address. Names nobody: the link says who it is for only to the server.
+async fn expired(state: &AppState, q: &PageQuery, headers: &HeaderMap) -> Response {
+    let Some(form_token) = state.engine.fresh_link_form(&q.token).await else {
+        return refusal(&PageError::Link(OptOutError::Expired), q, headers);
+    };
+    let lang = words::reader_language(q.lang.as_deref(), headers);
+    let query = serde_urlencoded::to_string([("token", q.token.as_str())]).unwrap_or_default();
+    let form = context! {
+        action => format!("/my/fresh-link?{query}{}", pages::keep_lang(q.chosen())),
+        token => form_token,
+        button => pick(lang, [
+            "Send me a new link",
+            "Envíenme un enlace nuevo",
+            "Envoyez-moi un nouveau lien",
+            "Neuen Link senden",
+            "Enviem-me um link novo",
+        ]),
+    };
+    let text = pick(
+        lang,
+        [
+            "The link in your latest message opens your page. Or we send a new one to the email address or phone number we have for you.",
+            "El enlace de su último mensaje abre su página. O le enviamos uno nuevo al correo o al teléfono que tenemos de usted.",
+            "Le lien de votre dernier message ouvre votre page. Ou nous en envoyons un nouveau à l'adresse e-mail ou au numéro que nous avons pour vous.",
+            "Der Link in unserer neuesten Nachricht öffnet Ihre Seite. Oder wir senden einen neuen an die E-Mail-Adresse oder Telefonnummer, die wir von Ihnen haben.",
+            "O link da nossa mensagem mais recente abre a sua página. Ou enviamos um novo para o e-mail ou telefone que temos seus.",
+        ],
+    );
+    pages::message_with_form(lang, StatusCode::GONE, pick(lang, words::LINK_EXPIRED), &[text], form)
+}
+
+/// Sends a fresh link to the customer of an expired one, to their own address (never
+/// shown), at most once an hour.
+#[utoipa::path(post, path = "/my/fresh-link", tag = "pages", params(PageQuery),
+    request_body(content = ButtonForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Sent, sent already this hour, or no way to reach the customer (a page naming nobody)", content_type = "text/html", body = String),
+        (status = 400, description = "A forged or altered link (a page naming nobody), or no `token`",
+            content((String = "text/html"), (super::error::ErrorBody = "application/json"))),
+        (status = 403, description = "The form did not come from the page", content_type = "text/html", body = String),
+        (status = 410, description = "The link expired more than a year ago", content_type = "text/html", body = String),
+        (status = 500, description = "The server failed (a page)", content_type = "text/html", body = String),
+    ))]
+pub async fn fresh_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    QueryParams(q): QueryParams<PageQuery>,
+    FormBody(form): FormBody<ButtonForm>,
+) -> Response {
+    let outcome = match state.engine.fresh_link(&q.token, &form.form).await {
+        Ok(outcome) => outcome,
+        Err(e) => return refusal(&e, &q, &headers),
+    };
+    let lang = words::reader_language(q.lang.as_deref(), &headers);
+    let (title, text) = match outcome {
+        FreshLink::Sent | FreshLink::AlreadySent => (
+            pick(
+                lang,
+                [
+                    "A new link is on its way",
+                    "Un enlace nuevo va de camino",
+                    "Un nouveau lien est en route",
+                    "Ein neuer Link ist unterwegs",
+                    "Um link novo vai a caminho",
+                ],
+            ),
+            pick(
+                lang,
+                [
+                    "Look for our message in your email or on your phone in a few minutes. We send at most one new link an hour.",
+                    "Busque nuestro mensaje en su correo o en su teléfono dentro de unos minutos. Enviamos como mucho un enlace nuevo por hora.",
+                    "Cherchez notre message dans vos e-mails ou sur votre téléphone d'ici quelques minutes. Nous envoyons au plus un nouveau lien par heure.",
+                    "Sehen Sie in einigen Minuten in Ihren E-Mails oder auf Ihrem Telefon nach. Wir senden höchstens einen neuen Link pro Stunde.",
+                    "Procure a nossa mensagem no seu e-mail ou no seu telefone daqui a alguns minutos. Enviamos no máximo um link novo por hora.",
+                ],
+            ),
+        ),
+        FreshLink::Unreachable => (
+            pick(lang, NOTHING_CHANGED),
+            pick(
+                lang,
+                [
+                    "We have no way to send you a new link. Please call us and we will help.",
+                    "No tenemos forma de enviarle un enlace nuevo. Llámenos y le ayudaremos.",
+                    "Nous n'avons aucun moyen de vous envoyer un nouveau lien. Appelez-nous et nous vous aiderons.",
+                    "Wir können Ihnen keinen neuen Link senden. Bitte rufen Sie uns an, wir helfen Ihnen.",
+                    "Não temos como lhe enviar um link novo. Ligue-nos e ajudamos.",
+                ],
+            ),
+        ),
+    };
+    pages::message(lang, StatusCode::OK, title, &[text])
 }
 
 /// "I'm still offline": recorded as a contact while an incident covers the customer; after
 /// a restoration it opens the case the still-down flow opens, never twice.
 #[utoipa::path(post, path = "/my/still-offline", tag = "pages", params(PageQuery),
-    request_body(content = StillOfflineForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = ButtonForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Done: back to the page, which says what was done"),
         (status = 400, description = "A forged or altered link (a page naming nobody), or no `token`",
@@ -221,7 +318,7 @@ pub async fn still_offline(
     State(state): State<AppState>,
     headers: HeaderMap,
     QueryParams(q): QueryParams<PageQuery>,
-    FormBody(form): FormBody<StillOfflineForm>,
+    FormBody(form): FormBody<ButtonForm>,
 ) -> Response {
     match state.engine.still_offline(&q.token, &form.form).await {
         Ok(outcome) => {

@@ -41,7 +41,8 @@ const LAYOUT: &str = r#"<!doctype html>
 "#;
 
 const MESSAGE: &str = r#"{% extends "layout.html" %}{% block content %}{% for p in paragraphs %}<p>{{ p }}</p>
-{% endfor %}{% endblock %}"#;
+{% endfor %}{% if form %}<form method="post" action="{{ form.action }}"><input type="hidden" name="form" value="{{ form.token }}">
+<button type="submit">{{ form.button }}</button></form>{% endif %}{% endblock %}"#;
 
 const QUESTION: &str = r#"{% extends "layout.html" %}{% block content %}<p>{{ ask }}</p>
 <form method="post" action="?token={{ token|urlencode }}{{ keep_lang }}">
@@ -190,8 +191,20 @@ pub fn keep_lang(chosen: Option<Lang>) -> String {
 /// A page of a title and paragraphs of plain text, written in `lang` (the page's `lang`
 /// attribute says so).
 pub fn message(lang: Lang, status: StatusCode, title: &str, paragraphs: &[&str]) -> Response {
+    message_with_form(lang, status, title, paragraphs, Value::from(()))
+}
+
+/// [`message`] with one form under it: `form` holds its `action`, its form `token` and the
+/// `button`'s words (none: no form).
+pub fn message_with_form(
+    lang: Lang,
+    status: StatusCode,
+    title: &str,
+    paragraphs: &[&str],
+    form: Value,
+) -> Response {
     let paragraphs: Vec<String> = paragraphs.iter().map(|p| p.to_string()).collect();
-    render(status, "message.html", context! { lang, title, paragraphs })
+    render(status, "message.html", context! { lang, title, paragraphs, form })
 }
 
 /// A customer's own page (see `my`), from the context it writes; live.

@@ -1522,9 +1522,8 @@ pub trait ReportStore: Send + Sync {
     /// How far the incident's notices reached (see [`NoticeReach`]).
     async fn notice_reach(&self, incident_id: &str) -> Result<NoticeReach>;
 
-    /// The incident's credits counted in the database: all of them, and those whose
-    /// customer got in touch about it before the credit was written (who, in effect, had
-    /// to ask).
+    /// The incident's credits counted in the database: all of them, and those the customer
+    /// had to ask for (claimed on their page, or written after they got in touch about it).
     async fn credits_asked_for(&self, incident_id: &str) -> Result<(u64, u64)>;
 
     async fn journey_steps(&self) -> Result<JourneySteps>;

@@ -366,8 +366,10 @@ pub(crate) const APPOINTMENTS_TO_CHECK: &str = "SELECT * FROM \
        (SELECT * FROM appointments WHERE checked_at IS NULL AND status = 'cancelled_by_provider' \
           AND window_end > $1 ORDER BY window_end, number LIMIT $2) AS cancelled \
      ORDER BY window_end, number LIMIT $2";
-/// An incident's credits, and those preceded by a contact of their customer about it.
-pub(crate) const CREDITS_ASKED_FOR: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS \
+/// An incident's credits, and those asked for: claimed on the customer's page (an
+/// on-request amount's claim, keyed `.../claimed`), or preceded by a contact of their
+/// customer about it.
+pub(crate) const CREDITS_ASKED_FOR: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN c.key LIKE '%/claimed' OR EXISTS \
        (SELECT 1 FROM contacts k WHERE k.customer_id = c.customer_id AND k.incident_id = c.source_event \
           AND k.at <= c.created_at) THEN 1 ELSE 0 END), 0) \
      FROM credits c WHERE c.source_event = $1";

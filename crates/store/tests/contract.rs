@@ -2191,6 +2191,10 @@ async fn contacts_attach_to_incidents(store: &dyn Store) {
     assert_eq!(store.credits_asked_for("INC-000001").await.unwrap(), (3, 2));
     assert_eq!(store.credits_asked_for("INC-000002").await.unwrap(), (1, 0));
     assert_eq!(store.credits_asked_for("INC-000009").await.unwrap(), (0, 0));
+    // An on-request amount claimed on the page was asked for, with no contact.
+    let mut claimed = vec![credit("c2/INC-000002/ask/1/claimed", "c2", "INC-000002", 500, "USD")];
+    store.append_credits(&mut claimed).await.unwrap();
+    assert_eq!(store.credits_asked_for("INC-000002").await.unwrap(), (2, 1));
 }
 
 async fn cases_filter_and_page(store: &dyn Store) {

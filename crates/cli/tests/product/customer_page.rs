@@ -369,3 +369,68 @@ C4,Rui Sousa,rui@example.com,,pt-PT,Europe/Lisbon,fast,hub1,M4,1,2020-01-01T00:0
     assert!(text.contains("Este link não funciona"), "{text}");
     s.stop().await.unwrap();
 }
+
+/// An expired link asks for a fresh one: the page that says it expired names nobody and
+/// has one button; the new link goes to the customer's own address, in their language,
+/// and works; a second press within the hour sends nothing more; a forged link and one
+/// expired more than a year ago get no button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_link_asks_for_a_fresh_one_sent_to_the_customer_once_an_hour() {
+    let s = TestServer::start().await;
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    let link = s.engine.page_link("C2").await.unwrap();
+    let query = link.split_once('?').unwrap().1.to_string();
+    s.clock.advance(amends_recovery::page::PAGE_LINK_LIFETIME + jiff::SignedDuration::from_hours(1));
+
+    let expired = s.http.get(format!("{}/my?{query}", s.base)).send().await.unwrap();
+    assert_eq!(expired.status(), 410);
+    let html = expired.text().await.unwrap();
+    assert!(html.contains("Send me a new link") && !html.contains("Bo Berg"), "{html}");
+    let form = form_token(&html);
+    let client = support::no_redirects();
+    let fresh = format!("{}/my/fresh-link?{query}", s.base);
+    let page_links = async || {
+        let notices = s.engine.store().notices_for_customer("C2").await.unwrap();
+        notices.into_iter().filter(|n| n.kind == "page_link").collect::<Vec<_>>()
+    };
+    let forged = client.post(&fresh).form(&[("form", "0".repeat(32))]).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(page_links().await.is_empty(), "a form from elsewhere sends nothing");
+
+    let sent = client.post(&fresh).form(&[("form", form.as_str())]).send().await.unwrap();
+    assert_eq!(sent.status(), 200);
+    let text = sent.text().await.unwrap();
+    assert!(text.contains("A new link is on its way") && !text.contains("bo@example.com"), "{text}");
+    let notices = page_links().await;
+    assert_eq!(notices.len(), 1, "C2 is reached by email only: {notices:?}");
+    assert_eq!(notices[0].subject, "Su nuevo enlace a su página", "in the customer's language");
+    let at = notices[0].body.find("/my?token=").expect("the fresh link");
+    let new_path = notices[0].body[at..].split_whitespace().next().unwrap().to_string();
+    let page = s.http.get(format!("{}{new_path}", s.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Hola, Bo Berg"));
+
+    let again = client.post(&fresh).form(&[("form", form.as_str())]).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(page_links().await.len(), 1, "at most one fresh link an hour");
+    s.clock.advance(jiff::SignedDuration::from_hours(1));
+    client.post(&fresh).form(&[("form", form.as_str())]).send().await.unwrap();
+    assert_eq!(page_links().await.len(), 2, "an hour later, another");
+
+    let forged_link = s.http.get(format!("{}/my?{}", s.base, query.replace("token=", "token=x"))).send();
+    let forged_link = forged_link.await.unwrap();
+    assert_eq!(forged_link.status(), 400);
+    assert!(!forged_link.text().await.unwrap().contains("Send me a new link"));
+    s.clock.advance(amends_recovery::page::FRESH_LINK_GRACE);
+    let too_old = s.http.get(format!("{}/my?{query}", s.base)).send().await.unwrap();
+    assert_eq!(too_old.status(), 410);
+    assert!(
+        !too_old.text().await.unwrap().contains("Send me a new link"),
+        "a year past its expiry: no button"
+    );
+    let refused = client.post(&fresh).form(&[("form", form.as_str())]).send().await.unwrap();
+    assert_eq!(refused.status(), 410);
+    assert_eq!(page_links().await.len(), 2);
+    s.stop().await.unwrap();
+}

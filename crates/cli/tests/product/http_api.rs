@@ -112,6 +112,7 @@ async fn health_and_openapi_need_no_token() {
         "/my/preferences",
         "/my/rebook",
         "/my/claim",
+        "/my/fresh-link",
         "/my/leave",
     ]);
     assert_eq!(paths, expected);
