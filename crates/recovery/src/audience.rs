@@ -125,6 +125,15 @@ impl Engine {
         if self.store.customer(customer_id).await?.is_none() {
             return Ok(None);
         }
+        Ok(Some(self.stored_preferences(customer_id).await?))
+    }
+
+    /// The preferences stored for a customer known to exist (the defaults where none
+    /// are), with the stored row.
+    pub(crate) async fn stored_preferences(
+        &self,
+        customer_id: &str,
+    ) -> Result<(Preferences, Option<PreferencesRow>), EngineError> {
         let row = self.store.preferences(customer_id).await?;
         let prefs = match &row {
             Some(row) => Preferences::from_json(&row.doc).map_err(|e| {
@@ -135,7 +144,7 @@ impl Engine {
             })?,
             None => Preferences::default(),
         };
-        Ok(Some((prefs, row)))
+        Ok((prefs, row))
     }
 
     /// Applies `change` to the customer's preferences and stores the result; `None` when

@@ -169,19 +169,52 @@ impl Engine {
         index: u32,
     ) -> Result<Option<Option<bool>>, EngineError> {
         if self.telemetry_source(&incident.incident_id).await?.is_some() {
-            let impacts = self.store.impacts(&incident.incident_id).await?;
+            // The customer's own impacts (an index), never the whole incident's.
+            let impacts = self.store.customer_impacts(customer_id).await?;
             return Ok(impacts
                 .iter()
-                .find(|i| i.customer_id == customer_id)
+                .find(|i| i.incident_id == incident.incident_id)
                 .map(|i| Some(i.back_at.is_some())));
         }
-        let element = book.customer_element[index as usize];
-        let below = book
-            .element_indices(&incident.element_ids)
-            .into_iter()
-            .any(|e| book.topology.is_at_or_below(element, e));
-        Ok(below.then_some(None))
+        Ok(is_below(book, incident, index).then_some(None))
     }
+
+    /// Of `incidents`, those that affect the customer, each with whether their own device
+    /// is back (for a detected one), as [`Engine::affects`] says, in the order given; with
+    /// one read of the customer's impacts and a look at the origin of only the incidents
+    /// that may hold them (an incident they are neither below nor impacted by cannot), so
+    /// a storm's thousands of open incidents cost no read each.
+    pub(crate) async fn affecting(
+        &self,
+        book: &LoadedBook,
+        customer_id: &str,
+        index: u32,
+        incidents: Vec<IncidentRow>,
+    ) -> Result<Vec<(IncidentRow, Option<bool>)>, EngineError> {
+        let own = self.store.customer_impacts(customer_id).await?;
+        let mut out = Vec::new();
+        for incident in incidents {
+            let impact = own.iter().find(|i| i.incident_id == incident.incident_id);
+            if impact.is_none() && !is_below(book, &incident, index) {
+                continue;
+            }
+            if self.telemetry_source(&incident.incident_id).await?.is_some() {
+                if let Some(impact) = impact {
+                    let back = impact.back_at.is_some();
+                    out.push((incident, Some(back)));
+                }
+            } else if is_below(book, &incident, index) {
+                out.push((incident, None));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Whether the customer at `index` is at or below one of the incident's elements.
+fn is_below(book: &LoadedBook, incident: &IncidentRow, index: u32) -> bool {
+    let element = book.customer_element[index as usize];
+    book.element_indices(&incident.element_ids).into_iter().any(|e| book.topology.is_at_or_below(element, e))
 }
 
 /// A contact as recorded, with what the answer to it shows.

@@ -31,6 +31,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use sha2::Sha256;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// The name of the page links' signing key in the `secrets` table.
 const LINK_KEY_NAME: &str = "page_link_key";
@@ -260,14 +261,18 @@ impl Engine {
     }
 
     /// The customer a link is for, checked: signed by us for a page, not expired, and a
-    /// customer of the book. Returns their id and index in the book.
-    async fn page_customer(&self, token: &str) -> Result<(CustomerId, u32, OptOutKey), PageError> {
+    /// customer of the book. Returns their id, their index in the book read for it (one
+    /// look at the book's version a request), and the links' key.
+    async fn page_customer(
+        &self,
+        token: &str,
+    ) -> Result<(CustomerId, u32, OptOutKey, Arc<LoadedBook>), PageError> {
         let key = self.page_key().await?;
         let claim = key.verify_for(Purpose::Page, token, self.clock.now())?;
         let book = self.book().await?;
         // A customer removed from the book since: the link names no one any more.
         let index = book.customer_index(&claim.customer_id).ok_or(OptOutError::Invalid)?;
-        Ok((claim.customer_id.into(), index, key))
+        Ok((claim.customer_id.into(), index, key, book))
     }
 
     /// The form token of an expired page link that may still ask for a fresh one (signed
@@ -335,19 +340,28 @@ impl Engine {
 
     /// [`Engine::page_customer`] for a posted form, which must carry the page's form token.
     async fn form_customer(&self, token: &str, form_token: &str) -> Result<(CustomerId, u32), PageError> {
-        let (customer_id, index, key) = self.page_customer(token).await?;
+        let (customer_id, index, key, _) = self.page_customer(token).await?;
         check_form_token(&key, token, form_token)?;
         Ok((customer_id, index))
     }
 
     /// The page of the customer a link is for.
     pub async fn customer_page(&self, token: &str) -> Result<CustomerPage, PageError> {
-        let (customer_id, index, key) = self.page_customer(token).await?;
-        let book = self.book().await?;
+        let (customer_id, index, key, book) = self.page_customer(token).await?;
         let customer = &book.customers[index as usize];
         let local = |t: Timestamp| format_local(t, &customer.zone.tz, &customer.locale);
+        // Every read at once, each from an index on the customer (none waits on another).
+        let filter = CreditFilter { customer_id: Some(customer_id.clone()), ..CreditFilter::default() };
+        let (affecting, mut notices, mut credits, offers, visits, (prefs, _)) = tokio::try_join!(
+            async { Ok::<_, PageError>(self.incidents_affecting(&book, &customer_id, index).await?) },
+            async { Ok(self.store.notices_for_customer(&customer_id).await?) },
+            async { Ok(self.store.credits(&filter).await?) },
+            async { Ok(self.store.on_request_offers(&customer_id).await?) },
+            self.page_visits(&customer_id, &local),
+            async { Ok(self.stored_preferences(&customer_id).await?) },
+        )?;
         let mut incidents = Vec::new();
-        for (incident, device_back) in self.incidents_affecting(&book, &customer_id, index).await? {
+        for (incident, device_back) in affecting {
             incidents.push(PageIncident {
                 cause: for_locale(&incident.causes, &customer.locale).unwrap_or(&incident.cause).to_string(),
                 started_local: local(incident.started_at),
@@ -358,7 +372,6 @@ impl Engine {
                 device_back,
             });
         }
-        let mut notices = self.store.notices_for_customer(&customer_id).await?;
         // What they were told, or will be: never a notice that will not be sent (coalesced
         // into a later one, opted out of, capped) or that failed, as if it were on its way.
         notices.retain(|n| !matches!(n.status, NoticeStatus::Suppressed | NoticeStatus::Failed));
@@ -374,13 +387,8 @@ impl Engine {
                 sent_local: n.sent_at.map(local),
             })
             .collect();
-        let filter = CreditFilter { customer_id: Some(customer_id.clone()), ..CreditFilter::default() };
-        let mut credits = self.store.credits(&filter).await?;
         credits.sort_by(|a, b| (b.created_at, &b.key).cmp(&(a.created_at, &a.key)));
-        let offers = self
-            .store
-            .on_request_offers(&customer_id)
-            .await?
+        let offers = offers
             .iter()
             .take(PAGE_ROWS_MAX)
             .map(|o| {
@@ -411,8 +419,6 @@ impl Engine {
                 }
             })
             .collect();
-        let visits = self.page_visits(&customer_id, &local).await?;
-        let prefs = self.customer_preferences(&customer_id).await?.map(|(p, _)| p).unwrap_or_default();
         Ok(CustomerPage {
             name: customer.name.clone(),
             locale: customer.locale.to_string(),
@@ -537,8 +543,7 @@ impl Engine {
 
     /// The leaving page of the customer a link is for.
     pub async fn leave_page(&self, token: &str) -> Result<LeavePage, PageError> {
-        let (_, index, key) = self.page_customer(token).await?;
-        let book = self.book().await?;
+        let (_, index, key, book) = self.page_customer(token).await?;
         let customer = &book.customers[index as usize];
         let rules = &self.config.cancellation;
         Ok(LeavePage {
@@ -617,13 +622,7 @@ impl Engine {
     ) -> Result<Vec<(IncidentRow, Option<bool>)>, EngineError> {
         let mut open = self.store.incidents(true).await?;
         open.sort_by_key(|i| std::cmp::Reverse(i.started_at));
-        let mut affecting = Vec::new();
-        for incident in open {
-            if let Some(device_back) = self.affects(book, &incident, customer_id, index).await? {
-                affecting.push((incident, device_back));
-            }
-        }
-        Ok(affecting)
+        self.affecting(book, customer_id, index, open).await
     }
 
     /// The most recently resolved incident resolved at or after `since` that affected the
@@ -643,12 +642,7 @@ impl Engine {
             .filter(|i| i.resolved_at.is_some_and(|r| r >= since))
             .collect();
         resolved.sort_by_key(|i| std::cmp::Reverse(i.resolved_at));
-        for incident in resolved {
-            if self.affects(book, &incident, customer_id, index).await?.is_some() {
-                return Ok(Some(incident));
-            }
-        }
-        Ok(None)
+        Ok(self.affecting(book, customer_id, index, resolved).await?.into_iter().next().map(|(i, _)| i))
     }
 }
 

@@ -1092,6 +1092,10 @@ pub trait ImpactStore: Send + Sync {
 
     /// Every impact of the incident, by customer id.
     async fn impacts(&self, incident_id: &str) -> Result<Vec<ImpactRow>>;
+
+    /// Every impact of one customer, by incident id, from an index: a few rows, however
+    /// many customers a storm's incidents hold.
+    async fn customer_impacts(&self, customer_id: &str) -> Result<Vec<ImpactRow>>;
 }
 
 /// The device event log detection is rebuilt from and follows.

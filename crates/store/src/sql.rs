@@ -106,6 +106,9 @@ pub(crate) const TRIM_IGNORED_ALERTS: &str = "DELETE FROM ignored_alerts WHERE l
 pub(crate) const SELECT_IGNORED_ALERTS: &str =
     "SELECT * FROM ignored_alerts ORDER BY last_at DESC, fingerprint LIMIT $1";
 pub(crate) const SELECT_IMPACTS: &str = "SELECT * FROM impacts WHERE incident_id = $1 ORDER BY customer_id";
+/// One customer's impacts, from `impacts_customer`.
+pub(crate) const SELECT_CUSTOMER_IMPACTS: &str =
+    "SELECT * FROM impacts WHERE customer_id = $1 ORDER BY incident_id";
 pub(crate) const SELECT_DEVICE_EVENTS: &str =
     "SELECT * FROM device_events WHERE at >= $1 ORDER BY at, device_id, state LIMIT $2";
 pub(crate) const SELECT_DEVICE_EVENTS_AFTER: &str = "SELECT * FROM device_events \

@@ -696,6 +696,11 @@ impl ImpactStore for SqliteStore {
         let rows = sqlx::query(sql::SELECT_IMPACTS).bind(incident_id).fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::impact_from_row)
     }
+
+    async fn customer_impacts(&self, customer_id: &str) -> Result<Vec<ImpactRow>> {
+        let rows = sqlx::query(sql::SELECT_CUSTOMER_IMPACTS).bind(customer_id).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::impact_from_row)
+    }
 }
 
 crate::shared::device_log_store!(SqliteStore);

@@ -1267,8 +1267,13 @@ async fn impacts_upsert_keeps_earliest_and_highest(store: &dyn Store) {
     // A raise touches the stage alone: the downtime written since its caller read stays.
     store.raise_notified(&[raise("c1", notified::CLOSED)]).await.unwrap();
     let c1 = c1.tap(|r| r.notified = notified::CLOSED);
-    assert_eq!(store.impacts(&id).await.unwrap(), [c1, c2]);
+    assert_eq!(store.impacts(&id).await.unwrap(), [c1.clone(), c2]);
     assert_eq!(store.impacts("INC-999999").await.unwrap(), []);
+    // One customer's impacts, across incidents, by incident id.
+    let other = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
+    store.upsert_impacts(&mut [impact(&other, "c1", at(60))]).await.unwrap();
+    assert_eq!(store.customer_impacts("c1").await.unwrap(), [c1, impact(&other, "c1", at(60))]);
+    assert_eq!(store.customer_impacts("c9").await.unwrap(), []);
 }
 
 async fn impacts_across_batches(store: &dyn Store) {
