@@ -26,6 +26,7 @@ pub mod appointments;
 pub mod auth;
 pub mod cases;
 pub mod error;
+mod kept;
 pub mod limits;
 pub mod my;
 pub mod notices;
@@ -84,6 +85,8 @@ pub struct AppState {
     public_rate: rate::ClientRateLimit,
     /// The status page's snapshot, rebuilt at most once a second.
     status: Arc<status::StatusCache>,
+    /// Customers' pages as last rendered, served again to a reload for up to a second.
+    kept_pages: Arc<kept::KeptPages>,
     /// The Alertmanager receiver's settings (`[alerts]`).
     alerts: Arc<AlertSettings>,
 }
@@ -106,6 +109,7 @@ impl AppState {
             intake: Arc::new(OnceLock::new()),
             public_rate: rate::ClientRateLimit::new(rate::HttpSettings::default()),
             status: Arc::default(),
+            kept_pages: Arc::default(),
             alerts: Arc::new(AlertSettings::default()),
         }
     }

@@ -199,8 +199,23 @@ pub async fn page(
     headers: HeaderMap,
     QueryParams(q): QueryParams<PageQuery>,
 ) -> Response {
+    // Kept by the whole address: the link, the language chosen, what the last form did.
+    let address = serde_urlencoded::to_string([
+        ("token", q.token.as_str()),
+        ("lang", q.lang.as_deref().unwrap_or("")),
+        ("done", q.done.as_deref().unwrap_or("")),
+    ])
+    .unwrap_or_default();
+    let now = state.engine.clock().now();
+    let status_key = match state.status.content_key(&state).await {
+        Ok(key) => key,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(kept) = state.kept_pages.get(&address, now, &status_key) {
+        return kept;
+    }
     match state.engine.customer_page(&q.token).await {
-        Ok(page) => render(&page, &q),
+        Ok(page) => state.kept_pages.keep(address, &q.token, now, status_key, render(&page, &q)).await,
         Err(PageError::Link(OptOutError::Expired)) => expired(&state, &q, &headers).await,
         Err(e) => refusal(&e, &q, &headers),
     }
@@ -327,7 +342,7 @@ pub async fn still_offline(
                 StillOffline::CaseOpened { .. } => "case_opened",
                 StillOffline::Recorded => "recorded",
             };
-            back_to_page(&q, done)
+            back_to_page(&state, &q, done)
         }
         Err(e) => refusal(&e, &q, &headers),
     }
@@ -353,7 +368,7 @@ pub async fn claim(
     FormBody(form): FormBody<ClaimForm>,
 ) -> Response {
     match state.engine.claim_by_link(&q.token, &form.form, &form.offer).await {
-        Ok(_) => back_to_page(&q, "claimed"),
+        Ok(_) => back_to_page(&state, &q, "claimed"),
         Err(e) => refusal(&e, &q, &headers),
     }
 }
@@ -377,7 +392,7 @@ pub async fn rebook(
     FormBody(form): FormBody<RebookForm>,
 ) -> Response {
     match state.engine.rebook_by_link(&q.token, &form.form, &form.visit, form.start).await {
-        Ok(_) => back_to_page(&q, "rebooked"),
+        Ok(_) => back_to_page(&state, &q, "rebooked"),
         Err(e) => refusal(&e, &q, &headers),
     }
 }
@@ -478,6 +493,7 @@ pub async fn leave(
         Ok(left) => left,
         Err(e) => return refusal(&e, &q, &headers),
     };
+    state.kept_pages.forget(&q.token);
     let lang = q.language(&left.locale);
     pages::left(context! {
         lang, title => pick(lang, [
@@ -605,7 +621,7 @@ pub async fn preferences(
         }
     }
     match state.engine.change_preferences_by_link(&q.token, &form_token, &form).await {
-        Ok(_) => back_to_page(&q, "saved"),
+        Ok(_) => back_to_page(&state, &q, "saved"),
         Err(e) => refusal(&e, &q, &headers),
     }
 }
@@ -619,8 +635,10 @@ fn is_form(headers: &HeaderMap) -> bool {
 }
 
 /// 303 to the page, saying what was done (in the language chosen, if one was): a reload
-/// of the result posts nothing again.
-fn back_to_page(q: &PageQuery, done: &str) -> Response {
+/// of the result posts nothing again. The link's kept pages are forgotten: they showed
+/// the page before the change.
+fn back_to_page(state: &AppState, q: &PageQuery, done: &str) -> Response {
+    state.kept_pages.forget(&q.token);
     let mut query: Vec<(&str, &str)> = vec![("token", &q.token)];
     if let Some(chosen) = q.chosen() {
         query.push(("lang", chosen.tag()));

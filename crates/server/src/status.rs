@@ -159,6 +159,12 @@ impl Published {
 }
 
 impl StatusCache {
+    /// The key of what the status pages show now (see [`Published::content_key`]): it
+    /// changes with any update, declaration or restoration.
+    pub(crate) async fn content_key(&self, state: &AppState) -> Result<String, super::error::ApiError> {
+        Ok(self.published(state).await?.content_key.clone())
+    }
+
     async fn published(&self, state: &AppState) -> Result<Arc<Published>, super::error::ApiError> {
         let mut built = self.built.lock().await;
         let now = state.engine.clock().now();

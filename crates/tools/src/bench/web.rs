@@ -54,15 +54,19 @@ pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize)
     let book = engine.book().await?;
     let links = engine.page_links().await?;
     let now = Timestamp::now();
+    let path = |c: &amends_core::book::Customer| {
+        links.link(&c.id, now).split_once("/my?").map(|(_, q)| format!("/my?{q}")).unwrap_or_default()
+    };
     let pages: Vec<String> = book
         .customers
         .iter()
         .step_by((book.customers.len() / PAGE_LINKS).max(1))
         .take(PAGE_LINKS)
-        .map(|c| {
-            links.link(&c.id, now).split_once("/my?").map(|(_, q)| format!("/my?{q}")).unwrap_or_default()
-        })
+        .map(path)
         .collect();
+    // Every customer's page, each connection taking every n-th: no page is asked for twice
+    // within a run, so none is served from the pages kept.
+    let everyone: Vec<String> = book.customers.iter().map(path).collect();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -99,6 +103,7 @@ pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize)
     let etag = http.get(format!("{base}/status")).send().await?.headers().get("etag").cloned();
     let revalidated = drive(&http, &base, &["/status".to_string()], etag, connections, seconds).await;
     let mine = drive(&http, &base, &pages, None, connections, seconds).await;
+    let cold = drive(&http, &base, &everyone, None, connections, seconds).await;
     let (fanned, report) = fanout.await?;
     let report = report?;
 
@@ -110,7 +115,8 @@ pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize)
         ("GET /health (the floor)", &floor),
         ("GET /status (the page, rendered)", &status),
         ("GET /status with If-None-Match (304)", &revalidated),
-        ("GET /my?token=... (a customer's page)", &mine),
+        ("GET /my, 1,000 pages asked again and again", &mine),
+        ("GET /my, each time another customer", &cold),
     ] {
         println!(
             "  {name:<44} {:>10} {:>10} {:>9.2} {:>9.2} {:>9.2} {:>8}",
