@@ -20,6 +20,7 @@ use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use crate::locale::Locale;
 use crate::notice::NoticeKind;
 
 /// Longest preferences document or change accepted, in bytes: a full document with every
@@ -260,7 +261,7 @@ impl Serialize for QuietHours {
 
 /// A customer's choices. Serialized as the stored JSON document:
 /// `{"channels": {"credit": ["email"]}, "quiet_hours": {"start": "22:00", "end": "07:00"},
-/// "urgent": ["restored"]}`; every field may be left out. Read through
+/// "urgent": ["restored"], "language": "de"}`; every field may be left out. Read through
 /// [`Preferences::from_json`] (also behind `Deserialize`), which refuses unknown fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "serde_json::Value")]
@@ -270,6 +271,17 @@ pub struct Preferences {
     quiet_hours: Option<QuietHours>,
     /// Topics the customer lets through quiet hours.
     urgent: BTreeSet<Topic>,
+    /// The language they chose for their messages and page, over the book's; `None`: the
+    /// book's.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "locale_tag")]
+    language: Option<Locale>,
+}
+
+fn locale_tag<S: Serializer>(locale: &Option<Locale>, s: S) -> Result<S::Ok, S::Error> {
+    match locale {
+        Some(l) => s.serialize_str(l.as_str()),
+        None => s.serialize_none(),
+    }
 }
 
 impl Preferences {
@@ -311,6 +323,16 @@ impl Preferences {
         &self.urgent
     }
 
+    /// The language they chose, if they chose one.
+    pub fn language(&self) -> Option<&Locale> {
+        self.language.as_ref()
+    }
+
+    /// The language to write to them in: the one they chose, else `book`'s.
+    pub fn language_or<'a>(&'a self, book: &'a Locale) -> &'a Locale {
+        self.language.as_ref().unwrap_or(book)
+    }
+
     /// When a notice about `topic` that is ready at `now` may go, if not now: `None` when
     /// there are no quiet hours, the topic is urgent, or the customer's wall clock (in
     /// `tz`) is outside the window; otherwise the first instant at which the window ends.
@@ -346,6 +368,9 @@ impl Preferences {
         }
         if let Some(urgent) = change.urgent {
             self.urgent = urgent;
+        }
+        if let Some(language) = change.language {
+            self.language = language;
         }
     }
 
@@ -384,6 +409,8 @@ impl TryFrom<Json> for Preferences {
 ///   other topics alone; `{"credit": null}` returns it to the default.
 /// - `quiet_hours`: `{"start": "22:00", "end": "07:00"}` sets them, `null` removes them.
 /// - `urgent`: a list of topics, replacing the previous list.
+/// - `language`: `"de"` or `"pt-BR"` writes to them in that language; `null` returns to the
+///   book's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "serde_json::Value")]
 pub struct PreferencesChange {
@@ -392,6 +419,8 @@ pub struct PreferencesChange {
     /// `Some(None)` removes the quiet hours.
     pub quiet_hours: Option<Option<QuietHours>>,
     pub urgent: Option<BTreeSet<Topic>>,
+    /// `Some(None)` returns to the book's language.
+    pub language: Option<Option<Locale>>,
 }
 
 impl PreferencesChange {
@@ -413,8 +442,9 @@ impl PreferencesChange {
                 "channels" => change.channels = parse_channels(value)?,
                 "quiet_hours" => change.quiet_hours = Some(parse_quiet_hours(value)?),
                 "urgent" => change.urgent = Some(parse_list("urgent", value)?),
+                "language" => change.language = Some(parse_language(value)?),
                 _ => {
-                    let problem = "is not a field: expected channels, quiet_hours or urgent";
+                    let problem = "is not a field: expected channels, quiet_hours, urgent or language";
                     return Err(bad("preferences", &Json::from(name.as_str()), problem));
                 }
             }
@@ -442,6 +472,17 @@ pub enum PreferencesError {
     Field { field: String, value: String, problem: String },
     #[error("{field} is missing")]
     Missing { field: &'static str },
+}
+
+/// `"de"` or `null`.
+fn parse_language(v: &Json) -> Result<Option<Locale>, PreferencesError> {
+    match v {
+        Json::Null => Ok(None),
+        Json::String(s) => {
+            Locale::parse(s).map(Some).map_err(|_| bad("language", v, "is not a language like de or pt-BR"))
+        }
+        _ => Err(bad("language", v, "is not a language like de or pt-BR, or null")),
+    }
 }
 
 /// Longest quote of a bad value in an error, in characters.
@@ -576,6 +617,26 @@ mod tests {
     }
 
     #[test]
+    fn a_chosen_language_wins_over_the_books_until_set_back_with_null() {
+        let book = Locale::parse("es-ES").unwrap();
+        let mut p = Preferences::from_json(r#"{"language": "de"}"#).unwrap();
+        assert_eq!(p.language_or(&book).as_str(), "de");
+        let stored = serde_json::to_string(&p).unwrap();
+        assert!(stored.contains(r#""language":"de""#), "{stored}");
+        assert_eq!(Preferences::from_json(&stored).unwrap(), p, "stored and read back");
+        p.apply(PreferencesChange::from_json(r#"{"urgent": []}"#).unwrap());
+        assert_eq!(p.language_or(&book).as_str(), "de", "a change that names no language keeps it");
+        p.apply(PreferencesChange::from_json(r#"{"language": null}"#).unwrap());
+        assert_eq!(p.language_or(&book), &book);
+        assert!(!serde_json::to_string(&p).unwrap().contains("language"), "no choice: nothing stored");
+        assert_eq!(
+            refusal(r#"{"language": "Deutsch"}"#),
+            r#"language "Deutsch" is not a language like de or pt-BR"#
+        );
+        assert_eq!(refusal(r#"{"language": 7}"#), "language 7 is not a language like de or pt-BR, or null");
+    }
+
+    #[test]
     fn defaults_send_everything_by_email_and_webhook_and_only_news_by_sms() {
         let p = Preferences::default();
         for topic in Topic::ALL {
@@ -695,7 +756,7 @@ mod tests {
         check(r#"{"urgent": ["restored", "everything"]}"#, &format!(r#"urgent[1] "everything" {TOPIC}"#));
         check(
             r#"{"colour": "blue"}"#,
-            r#"preferences "colour" is not a field: expected channels, quiet_hours or urgent"#,
+            r#"preferences "colour" is not a field: expected channels, quiet_hours, urgent or language"#,
         );
         check("[1]", "preferences [1] is not a JSON object");
         assert!(refusal("{").starts_with("preferences are not JSON: EOF while parsing"), "{}", refusal("{"));
@@ -915,10 +976,12 @@ mod tests {
             ),
             window in prop::option::of((0u16..1440, 0u16..1440)),
             urgent in prop::collection::btree_set(prop::sample::select(Topic::ALL.to_vec()), 0..Topic::ALL.len() + 1),
+            language in prop::option::of(prop::sample::select(vec!["de", "pt-BR", "es-419", "fr"])),
         ) {
             let time = |m: u16| Time::new((m / 60) as i8, (m % 60) as i8, 0, 0).unwrap();
             let quiet_hours = window.and_then(|(s, e)| QuietHours::new(time(s), time(e)).ok());
-            let p = Preferences { channels: chosen, quiet_hours, urgent };
+            let language = language.map(|l| Locale::parse(l).unwrap());
+            let p = Preferences { channels: chosen, quiet_hours, urgent, language };
             let json = serde_json::to_string(&p).unwrap();
             prop_assert_eq!(Preferences::from_json(&json).unwrap(), p);
         }

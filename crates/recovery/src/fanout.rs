@@ -421,11 +421,12 @@ fn render_chunk<T>(
             }
             Routing::Send(routes) => routes,
         };
-        let locale = customer.locale.as_str();
+        // The language they chose on their page or through the API, else the book's.
+        let language = prefs.language_or(&customer.locale);
+        let locale = language.as_str();
         let local = times.entry((book.customer_zone[*c as usize], locale)).or_insert_with(|| {
-            let instants =
-                formatted_instants(&batch.instants, batch.now, &customer.zone.tz, &customer.locale);
-            merge_maps([instants, batch.languages.in_language(&customer.locale)])
+            let instants = formatted_instants(&batch.instants, batch.now, &customer.zone.tz, language);
+            merge_maps([instants, batch.languages.in_language(language)])
         });
         let ctx = merge_maps([
             batch.base.clone(),
@@ -433,21 +434,20 @@ fn render_chunk<T>(
             context! {
                 customer_name => customer.name.as_str(),
                 page_url => batch.page_links.link(&customer.id, batch.now),
-                ..merge_maps([promises(batch, customer, prefs, &mut automatic), fill(extra, &customer.locale)])
+                ..merge_maps([promises(batch, customer, prefs, &mut automatic), fill(extra, language)])
             },
         ]);
         for r in routes {
             let form = if r.channel == Channel::Sms { TemplateForm::Sms } else { TemplateForm::Full };
             let name = match names.get(&(locale, form)) {
                 Some(name) => name,
-                None => names.entry((locale, form)).or_insert(templates.resolve_for(
-                    batch.kind,
-                    form,
-                    &customer.locale,
-                )?),
+                None => {
+                    names.entry((locale, form)).or_insert(templates.resolve_for(batch.kind, form, language)?)
+                }
             };
             let rendered = templates.render_named(name, ctx.clone())?;
             let mut row = queued(batch, customer, r.channel, r.recipient, rendered);
+            row.locale = locale.into();
             if let Some(until) = r.held_until {
                 row.next_attempt_at = until;
                 row.reason = Some("quiet_hours".into());

@@ -22,6 +22,7 @@ use amends_core::appointment::AppointmentStatus;
 use amends_core::credit_words::{CreditedLine, customer_explanation};
 use amends_core::id::{CustomerId, IncidentId};
 use amends_core::incident::{IncidentState, for_locale};
+use amends_core::locale::Locale;
 use amends_core::notice::format_local;
 use amends_core::preferences::{Channel, Preferences, PreferencesChange, QuietHours, Topic};
 use amends_store::CaseOpening;
@@ -175,6 +176,10 @@ pub struct PagePreferences {
     /// `HH:MM` each, or empty.
     pub quiet_start: String,
     pub quiet_end: String,
+    /// The language they chose for their messages; empty: the one on record.
+    pub language: String,
+    /// The language on record (the book's), offered as "as on record".
+    pub language_on_record: String,
 }
 
 /// The leaving page: the one optional question and the one offer, if any.
@@ -212,12 +217,17 @@ pub enum StillOffline {
     Recorded,
 }
 
-/// The preferences form: `topic.channel` boxes ticked, and quiet hours.
+/// The languages the page offers for a customer's messages, as the notices ship in.
+pub const PAGE_LANGUAGES: [&str; 5] = ["en", "es", "fr", "de", "pt"];
+
+/// The preferences form: `topic.channel` boxes ticked, quiet hours, and the language of
+/// their messages (empty: the one on record).
 #[derive(Debug, Clone, Default)]
 pub struct PreferencesForm {
     pub ticked: Vec<String>,
     pub quiet_start: String,
     pub quiet_end: String,
+    pub language: String,
 }
 
 impl PreferencesForm {
@@ -237,10 +247,18 @@ impl PreferencesForm {
             ("", "") => None,
             (start, end) => Some(QuietHours::parse(start, end).map_err(|e| PageError::Form(e.to_string()))?),
         };
+        let language = match self.language.trim() {
+            "" => None,
+            tag if PAGE_LANGUAGES.contains(&tag) => {
+                Some(Locale::parse(tag).map_err(|e| PageError::Form(e.to_string()))?)
+            }
+            other => return Err(PageError::Form(format!("{other:?} is not a language this page offers"))),
+        };
         Ok(PreferencesChange {
             channels: chosen.into_iter().map(|(t, c)| (t, Some(c))).collect(),
             quiet_hours: Some(quiet_hours),
             urgent: None,
+            language: Some(language),
         })
     }
 }
@@ -349,21 +367,23 @@ impl Engine {
     pub async fn customer_page(&self, token: &str) -> Result<CustomerPage, PageError> {
         let (customer_id, index, key, book) = self.page_customer(token).await?;
         let customer = &book.customers[index as usize];
-        let local = |t: Timestamp| format_local(t, &customer.zone.tz, &customer.locale);
+        // First, for the language they read in: the one they chose, else the book's.
+        let (prefs, _) = self.stored_preferences(&customer_id).await?;
+        let language = prefs.language_or(&customer.locale);
+        let local = |t: Timestamp| format_local(t, &customer.zone.tz, language);
         // Every read at once, each from an index on the customer (none waits on another).
         let filter = CreditFilter { customer_id: Some(customer_id.clone()), ..CreditFilter::default() };
-        let (affecting, mut notices, mut credits, offers, visits, (prefs, _)) = tokio::try_join!(
+        let (affecting, mut notices, mut credits, offers, visits) = tokio::try_join!(
             async { Ok::<_, PageError>(self.incidents_affecting(&book, &customer_id, index).await?) },
             async { Ok(self.store.notices_for_customer(&customer_id).await?) },
             async { Ok(self.store.credits(&filter).await?) },
             async { Ok(self.store.on_request_offers(&customer_id).await?) },
             self.page_visits(&customer_id, &local),
-            async { Ok(self.stored_preferences(&customer_id).await?) },
         )?;
         let mut incidents = Vec::new();
         for (incident, device_back) in affecting {
             incidents.push(PageIncident {
-                cause: for_locale(&incident.causes, &customer.locale).unwrap_or(&incident.cause).to_string(),
+                cause: for_locale(&incident.causes, language).unwrap_or(&incident.cause).to_string(),
                 started_local: local(incident.started_at),
                 etr_local: incident.etr.map(local),
                 next_update_by_local: incident.next_update_by.map(local),
@@ -393,12 +413,12 @@ impl Engine {
             .take(PAGE_ROWS_MAX)
             .map(|o| {
                 let claim_key = format!("{}{CLAIM_KEY_SUFFIX}", o.key);
-                let (amount, explanation) = customer_words(o, true, &customer.locale);
+                let (amount, explanation) = customer_words(o, true, language);
                 PageOffer {
                     claimed_on: credits
                         .iter()
                         .find(|c| c.key == claim_key)
-                        .map(|c| amends_core::cldr::date_text(&c.statement, &customer.locale)),
+                        .map(|c| amends_core::cldr::date_text(&c.statement, language)),
                     key: o.key.clone(),
                     about: o.source_event.clone(),
                     amount,
@@ -410,18 +430,18 @@ impl Engine {
             .iter()
             .take(PAGE_ROWS_MAX)
             .map(|c| {
-                let (amount, explanation) = customer_words(c, false, &customer.locale);
+                let (amount, explanation) = customer_words(c, false, language);
                 PageCredit {
                     about: c.source_event.clone(),
                     amount,
-                    statement: amends_core::cldr::date_text(&c.statement, &customer.locale),
+                    statement: amends_core::cldr::date_text(&c.statement, language),
                     explanation,
                 }
             })
             .collect();
         Ok(CustomerPage {
             name: customer.name.clone(),
-            locale: customer.locale.to_string(),
+            locale: language.to_string(),
             zone: customer.zone.name.to_string(),
             incidents,
             notices,
@@ -429,7 +449,7 @@ impl Engine {
             credits,
             offers,
             visits,
-            preferences: page_preferences(&prefs),
+            preferences: page_preferences(&prefs, &customer.locale),
             form_token: form_token_of(&key, token),
             customer_id,
         })
@@ -606,10 +626,11 @@ impl Engine {
         form_token: &str,
         form: &PreferencesForm,
     ) -> Result<PagePreferences, PageError> {
-        let (customer_id, _) = self.form_customer(token, form_token).await?;
+        let (customer_id, index) = self.form_customer(token, form_token).await?;
         let change = form.change()?;
         let (prefs, _) = self.change_preferences(&customer_id, change).await?.ok_or(OptOutError::Invalid)?;
-        Ok(page_preferences(&prefs))
+        let book = self.book().await?;
+        Ok(page_preferences(&prefs, &book.customers[index as usize].locale))
     }
 
     /// Every open incident affecting the customer, newest first, each with whether their
@@ -696,7 +717,7 @@ fn form_mac(key: &OptOutKey, token: &str) -> Hmac<Sha256> {
     mac
 }
 
-fn page_preferences(prefs: &Preferences) -> PagePreferences {
+fn page_preferences(prefs: &Preferences, on_record: &Locale) -> PagePreferences {
     let (quiet_start, quiet_end) = match prefs.quiet_hours() {
         Some(q) => (hh_mm(q.start), hh_mm(q.end)),
         None => (String::new(), String::new()),
@@ -705,6 +726,8 @@ fn page_preferences(prefs: &Preferences) -> PagePreferences {
         channels: Topic::ALL.iter().map(|&t| (t, prefs.channels_for(t))).collect(),
         quiet_start,
         quiet_end,
+        language: prefs.language().map(|l| l.to_string()).unwrap_or_default(),
+        language_on_record: on_record.to_string(),
     }
 }
 
@@ -742,14 +765,21 @@ mod tests {
             ticked: vec!["update.email".into(), "restored.sms".into()],
             quiet_start: "22:00".into(),
             quiet_end: "07:00".into(),
+            language: "de".into(),
         };
         let change = form.change().unwrap();
+        assert_eq!(change.language, Some(Some(Locale::parse("de").unwrap())));
         assert_eq!(change.channels.len(), Topic::ALL.len(), "an unticked topic is set to no channel");
         assert_eq!(change.channels[&Topic::Update], Some([Channel::Email].into()));
         assert_eq!(change.channels[&Topic::Credit], Some(BTreeSet::new()));
         assert!(matches!(change.quiet_hours, Some(Some(_))));
         let none = PreferencesForm { ticked: vec![], ..PreferencesForm::default() }.change().unwrap();
         assert_eq!(none.quiet_hours, Some(None), "no times: no quiet hours");
+        assert_eq!(none.language, Some(None), "no language: the one on record");
+        for bad in ["klingon", "de-DE", "<b>"] {
+            let form = PreferencesForm { language: bad.into(), ..PreferencesForm::default() };
+            assert!(matches!(form.change(), Err(PageError::Form(_))), "{bad}");
+        }
         for bad in ["update", "update.fax", "<b>.email"] {
             let form = PreferencesForm { ticked: vec![bad.into()], ..PreferencesForm::default() };
             assert!(matches!(form.change(), Err(PageError::Form(_))), "{bad}");

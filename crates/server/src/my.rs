@@ -97,6 +97,11 @@ pub struct PreferencesFormFields {
     pub quiet_start: String,
     #[serde(default)]
     pub quiet_end: String,
+    /// The language of their messages and page: `en`, `es`, `fr`, `de` or `pt`; empty (or
+    /// absent) for the one on record.
+    #[serde(default)]
+    #[schema(pattern = "^(|en|es|fr|de|pt)$")]
+    pub language: String,
 }
 
 /// The claim form: an amount a policy pays only on request.
@@ -616,6 +621,7 @@ pub async fn preferences(
             "tick" => form.ticked.push(value),
             "quiet_start" => form.quiet_start = value,
             "quiet_end" => form.quiet_end = value,
+            "language" => form.language = value,
             "form" => form_token = value,
             _ => {}
         }
@@ -730,6 +736,24 @@ fn render(page: &CustomerPage, q: &PageQuery) -> Response {
                 "Angefordert: auf Ihrer Rechnung vom",
                 "Reclamado: na sua fatura de",
             ]),
+        },
+        message_language => context! {
+            label => pick(lang, [
+                "Language of our messages and this page",
+                "Idioma de nuestros mensajes y de esta página",
+                "Langue de nos messages et de cette page",
+                "Sprache unserer Nachrichten und dieser Seite",
+                "Idioma das nossas mensagens e desta página",
+            ]),
+            on_record => format!("{} ({})", pick(lang, [
+                "As on record",
+                "El que tenemos registrado",
+                "Celle enregistrée chez nous",
+                "Wie bei uns hinterlegt",
+                "O que temos registado",
+            ]), words::page_language(&page.preferences.language_on_record).name()),
+            chosen => words::Lang::of(&page.preferences.language).map(|l| l.tag()).unwrap_or(""),
+            options => words::languages(lang),
         },
         channels, topics, quiet_start => &page.preferences.quiet_start,
         quiet_end => &page.preferences.quiet_end, token => &q.token, form_token => &page.form_token, done,

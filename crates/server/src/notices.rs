@@ -157,6 +157,7 @@ fn preferences_json(customer_id: &str, prefs: &Preferences, stored: Option<&Pref
         "chosen": prefs.chosen_channels(),
         "quiet_hours": prefs.quiet_hours(),
         "urgent": prefs.urgent(),
+        "language": prefs.language().map(|l| l.as_str()),
         "updated_at": stored.map(|row| row.updated_at),
     })
 }

@@ -116,6 +116,10 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 <fieldset><legend>{{ w.quiet }}</legend>
 <label for="quiet_start">{{ w.from }}</label> <input id="quiet_start" name="quiet_start" type="time" value="{{ quiet_start }}">
 <label for="quiet_end">{{ w.to }}</label> <input id="quiet_end" name="quiet_end" type="time" value="{{ quiet_end }}"></fieldset>
+<p><label for="language">{{ message_language.label }}</label> <select id="language" name="language">
+<option value=""{% if not message_language.chosen %} selected{% endif %}>{{ message_language.on_record }}</option>
+{% for l in message_language.options %}<option value="{{ l.tag }}" lang="{{ l.tag }}"{% if l.tag == message_language.chosen %} selected{% endif %}>{{ l.name }}</option>
+{% endfor %}</select></p>
 <button type="submit">{{ w.save }}</button></form></section>
 <p><a href="/status?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ w.status_link }}</a> · <a href="/my/leave?token={{ token|urlencode }}{{ keep_lang }}">{{ w.leave }}</a></p>
 {% endblock %}"#;

@@ -373,6 +373,10 @@ pub struct PreferencesView {
     pub quiet_hours: Option<QuietHours>,
     /// Topics that are sent during quiet hours too.
     pub urgent: Vec<Topic>,
+    /// The language they chose for their messages and page (`de`, `pt-BR`); null: the
+    /// book's.
+    #[schema(example = "de")]
+    pub language: Option<String>,
     /// When they were last changed; null if never.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub updated_at: Option<String>,
@@ -390,6 +394,9 @@ pub struct PreferencesChange {
     pub quiet_hours: Option<QuietHours>,
     #[schema(required = false)]
     pub urgent: Vec<Topic>,
+    /// A language tag (`de`, `pt-BR`) to write to them in, or null for the book's.
+    #[schema(required = false, pattern = "^[a-z]{2,3}(-([A-Z]{2}|[0-9]{3}))?$")]
+    pub language: Option<String>,
 }
 
 /// One step of a notice's history.

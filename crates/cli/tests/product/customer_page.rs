@@ -29,6 +29,20 @@ async fn page_path(s: &TestServer, customer: &str) -> String {
     email.body[at..].split_whitespace().next().unwrap().to_string()
 }
 
+/// Imports the book, declares an outage of hub1 (both customers) and queues its
+/// acknowledgements; returns the incident's id.
+async fn outage_told(s: &TestServer) -> String {
+    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
+    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
+    let declaration = json!({
+        "elements": ["hub1"], "cause": "Fibre cut", "message": "On site.", "next_update_by": "2026-11-23T13:00:00Z",
+    });
+    let r = s.post("/v1/incidents", Some(&s.operator), &declaration).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    s.tick().await;
+    r.body["incident_id"].as_str().unwrap().to_string()
+}
+
 /// The hidden form token of a page's forms.
 fn form_token(html: &str) -> String {
     let at = html.find("name=\"form\" value=\"").expect("a form token") + "name=\"form\" value=\"".len();
@@ -202,15 +216,7 @@ const ON_REQUEST: &str = "id = \"on-request\"\nversion = 1\n\n[[rules]]\nid = \"
 async fn what_a_policy_pays_on_request_is_claimed_on_the_page_in_one_click_once() {
     let policy = amends_core::policy::Policy::from_toml("on-request.toml", ON_REQUEST).unwrap();
     let s = TestServer::start_with_policy(policy).await;
-    let book = json!({ "plans_csv": PLANS, "topology_csv": TOPOLOGY, "customers_csv": CUSTOMERS });
-    assert_eq!(s.post("/v1/import", Some(&s.admin), &book).await.status, 200);
-    let declaration = json!({
-        "elements": ["hub1"], "cause": "Fibre cut", "message": "On site.", "next_update_by": "2026-11-23T13:00:00Z",
-    });
-    let r = s.post("/v1/incidents", Some(&s.operator), &declaration).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let id = r.body["incident_id"].as_str().unwrap().to_string();
-    s.tick().await;
+    let id = outage_told(&s).await;
     s.clock.advance(jiff::SignedDuration::from_hours(6));
     let resolved = s.post(&format!("/v1/incidents/{id}/resolve"), Some(&s.operator), &json!({})).await;
     assert_eq!(resolved.status, 200, "{}", resolved.body);
@@ -432,5 +438,54 @@ async fn an_expired_link_asks_for_a_fresh_one_sent_to_the_customer_once_an_hour(
     let refused = client.post(&fresh).form(&[("form", form.as_str())]).send().await.unwrap();
     assert_eq!(refused.status(), 410);
     assert_eq!(page_links().await.len(), 2);
+    s.stop().await.unwrap();
+}
+
+/// A Spanish customer chooses German on their page: the page reads in German from then on,
+/// the API shows the choice, and the next notice they get is written in German; choosing
+/// "as on record" brings Spanish back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_language_chosen_on_the_page_writes_the_next_notice_and_the_page() {
+    let s = TestServer::start().await;
+    let id = outage_told(&s).await;
+    let path = page_path(&s, "C2").await;
+    let html = s.http.get(format!("{}{path}", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("<html lang=\"es\">") && html.contains("El que tenemos registrado (Español)"),
+        "{html}"
+    );
+    let form = form_token(&html);
+
+    let prefs = format!("{}/my/preferences?{}", s.base, path.split_once('?').unwrap().1);
+    let client = support::no_redirects();
+    let ticks = [("tick", "acknowledgement.email"), ("tick", "update.email"), ("tick", "restored.email")];
+    let choose = |language: &'static str| {
+        let mut fields = vec![("form", form.clone()), ("language", language.to_string())];
+        fields.extend(ticks.iter().map(|(k, v)| (*k, v.to_string())));
+        client.post(&prefs).form(&fields).send()
+    };
+    assert_eq!(choose("tlh").await.unwrap().status(), 422, "a language the page does not offer");
+    assert_eq!(choose("de").await.unwrap().status(), 303);
+    let stored = s.get("/v1/customers/C2/preferences", Some(&s.read)).await;
+    assert_eq!(stored.body["language"], "de", "{}", stored.body);
+    let html = s.http.get(format!("{}{path}", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<html lang=\"de\">") && html.contains("Ihre Gutschriften"), "{html}");
+
+    let update = json!({ "message": "Splicing.", "next_update_by": "2026-11-23T14:00:00Z" });
+    let r = s.post(&format!("/v1/incidents/{id}/updates"), Some(&s.operator), &update).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.tick().await;
+    let notices = s.engine.store().notices_for_customer("C2").await.unwrap();
+    let update = notices.iter().find(|n| n.kind == "update").expect("the update notice");
+    assert_eq!(
+        (update.subject.as_str(), update.locale.as_str()),
+        ("Neues zur Störung in Ihrer Region", "de")
+    );
+
+    assert_eq!(choose("").await.unwrap().status(), 303);
+    let stored = s.get("/v1/customers/C2/preferences", Some(&s.read)).await;
+    assert_eq!(stored.body["language"], serde_json::Value::Null);
+    let html = s.http.get(format!("{}{path}", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<html lang=\"es\">"), "back to the language on record: {html}");
     s.stop().await.unwrap();
 }
