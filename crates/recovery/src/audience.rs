@@ -3,6 +3,7 @@
 
 use super::{Engine, EngineError};
 use amends_core::book::Customer;
+use amends_core::locale::Locale;
 use amends_core::preferences::{Channel, Preferences, PreferencesChange, Topic};
 use amends_store::{PreferencesRow, StoreError};
 use jiff::Timestamp;
@@ -126,6 +127,12 @@ impl Engine {
             return Ok(None);
         }
         Ok(Some(self.stored_preferences(customer_id).await?))
+    }
+
+    /// The language to write to a customer in: the one they chose, else the book's.
+    pub(crate) async fn language_of(&self, customer: &Customer) -> Result<Locale, EngineError> {
+        let (prefs, _) = self.stored_preferences(&customer.id).await?;
+        Ok(prefs.language_or(&customer.locale).clone())
     }
 
     /// The preferences stored for a customer known to exist (the defaults where none

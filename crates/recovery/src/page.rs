@@ -565,12 +565,13 @@ impl Engine {
     pub async fn leave_page(&self, token: &str) -> Result<LeavePage, PageError> {
         let (_, index, key, book) = self.page_customer(token).await?;
         let customer = &book.customers[index as usize];
+        let language = &self.language_of(customer).await?;
         let rules = &self.config.cancellation;
         Ok(LeavePage {
             name: customer.name.clone(),
-            locale: customer.locale.to_string(),
+            locale: language.to_string(),
             reasons: rules.reasons.clone(),
-            offer: amends_core::cancellation::retention_offer_to_show(rules, false, &customer.locale)
+            offer: amends_core::cancellation::retention_offer_to_show(rules, false, language)
                 .map(|(_, text)| text.to_string()),
             form_token: form_token_of(&key, token),
         })
@@ -594,12 +595,13 @@ impl Engine {
         };
         let book = self.book().await?;
         let customer = &book.customers[index as usize];
-        let (bill_lines, bill_total) = crate::accounts::customer_bill(&view, &customer.locale);
+        let language = &self.language_of(customer).await?;
+        let (bill_lines, bill_total) = crate::accounts::customer_bill(&view, language);
         Ok(Left {
-            effective_local: format_local(view.effective_at, &customer.zone.tz, &customer.locale),
+            effective_local: format_local(view.effective_at, &customer.zone.tz, language),
             refund: view.final_bill["total_minor"].as_i64().is_some_and(|t| t < 0),
             reference: view.reference,
-            locale: customer.locale.to_string(),
+            locale: language.to_string(),
             bill_lines,
             bill_total,
         })

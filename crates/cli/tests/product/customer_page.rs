@@ -470,6 +470,9 @@ async fn the_language_chosen_on_the_page_writes_the_next_notice_and_the_page() {
     assert_eq!(stored.body["language"], "de", "{}", stored.body);
     let html = s.http.get(format!("{}{path}", s.base)).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("<html lang=\"de\">") && html.contains("Ihre Gutschriften"), "{html}");
+    let leave = format!("{}/my/leave?{}", s.base, path.split_once('?').unwrap().1);
+    let html = s.http.get(&leave).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<html lang=\"de\">"), "the leaving page too: {html}");
 
     let update = json!({ "message": "Splicing.", "next_update_by": "2026-11-23T14:00:00Z" });
     let r = s.post(&format!("/v1/incidents/{id}/updates"), Some(&s.operator), &update).await;
