@@ -64,12 +64,14 @@ impl Engine {
         let recorded = self.record_contact(&by.id, customer_id, channel, summary).await?;
         let book = self.book().await?;
         let customer = &book.customers[recorded.index as usize];
-        let local = |t: Option<Timestamp>| t.map(|t| format_local(t, &customer.zone.tz, &customer.locale));
+        // In the language the customer chose, as the agent reads it out to them.
+        let language = &self.language_of(customer).await?;
+        let local = |t: Option<Timestamp>| t.map(|t| format_local(t, &customer.zone.tz, language));
         Ok(ContactAnswer {
             contact_id: recorded.contact_id,
             customer_id: customer_id.to_string(),
             incident: recorded.incident.map(|i| IncidentBrief {
-                cause: for_locale(&i.causes, &customer.locale).unwrap_or(&i.cause).to_string(),
+                cause: for_locale(&i.causes, language).unwrap_or(&i.cause).to_string(),
                 etr_local: local(i.etr),
                 next_update_by_local: local(i.next_update_by),
                 incident_id: i.incident_id.to_string(),

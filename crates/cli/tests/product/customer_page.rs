@@ -473,6 +473,11 @@ async fn the_language_chosen_on_the_page_writes_the_next_notice_and_the_page() {
     let leave = format!("{}/my/leave?{}", s.base, path.split_once('?').unwrap().1);
     let html = s.http.get(&leave).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("<html lang=\"de\">"), "the leaving page too: {html}");
+    // An agent taking their call reads them the estimate in German too.
+    let agent = amends_core::case::Actor::new("ann", amends_core::case::Role::Agent);
+    let answer = s.engine.take_contact(&agent, "C2", "phone", "Calls about the outage").await.unwrap();
+    let next = answer.incident.expect("the outage").next_update_by_local.expect("a next update");
+    assert!(next.contains("November") && !next.contains("noviembre"), "{next}");
 
     let update = json!({ "message": "Splicing.", "next_update_by": "2026-11-23T14:00:00Z" });
     let r = s.post(&format!("/v1/incidents/{id}/updates"), Some(&s.operator), &update).await;
