@@ -151,38 +151,14 @@ impl Engine {
         let book = self.book().await?;
         let mut open = self.store.incidents(true).await?;
         open.sort_by_key(|i| std::cmp::Reverse(i.started_at));
-        for incident in open {
-            if matches!(self.affects(&book, &incident, customer_id, index).await?, Some(None | Some(false))) {
-                return Ok(Some(incident));
-            }
-        }
-        Ok(None)
+        // Still down for them: a declared one, or a detected one their device is not back from.
+        let affecting = self.affecting(&book, customer_id, index, open).await?;
+        Ok(affecting.into_iter().find(|(_, back)| matches!(back, None | Some(false))).map(|(i, _)| i))
     }
 
-    /// Whether `incident` affects the customer: `None` when it does not; for one detected
-    /// from devices, `Some(Some(back))` where `back` says their own device came back (a
-    /// detected incident affects only those it saw go down); for a declared one,
-    /// `Some(None)` when their element is at or below one of its elements.
-    pub(crate) async fn affects(
-        &self,
-        book: &LoadedBook,
-        incident: &IncidentRow,
-        customer_id: &str,
-        index: u32,
-    ) -> Result<Option<Option<bool>>, EngineError> {
-        if self.telemetry_source(&incident.incident_id).await?.is_some() {
-            // The customer's own impacts (an index), never the whole incident's.
-            let impacts = self.store.customer_impacts(customer_id).await?;
-            return Ok(impacts
-                .iter()
-                .find(|i| i.incident_id == incident.incident_id)
-                .map(|i| Some(i.back_at.is_some())));
-        }
-        Ok(is_below(book, incident, index).then_some(None))
-    }
-
-    /// Of `incidents`, those that affect the customer, each with whether their own device
-    /// is back (for a detected one), as [`Engine::affects`] says, in the order given; with
+    /// Of `incidents`, those that affect the customer, in the order given: a declared one
+    /// when their element is at or below one of its elements (with `None`); a detected one
+    /// only when it saw them go down, with whether their own device is back; with
     /// one read of the customer's impacts and a look at the origin of only the incidents
     /// that may hold them (an incident they are neither below nor impacted by cannot), so
     /// a storm's thousands of open incidents cost no read each.

@@ -139,10 +139,13 @@ pub enum OptOutKeyError {
     Length { bytes: usize },
 }
 
-/// A claim that cannot be made into a link: a field longer than [`FIELD_BYTES_MAX`], so
-/// that the link would be refused when clicked; refused when signing instead.
+/// A claim that cannot be made into a link: a field longer than [`FIELD_BYTES_MAX`], or a
+/// token longer than [`TOKEN_BYTES_MAX`], so that the link would be refused when clicked;
+/// refused when signing instead. `bytes` is the field's length, or the token's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a link's field is {bytes} bytes, more than the {FIELD_BYTES_MAX} a link holds")]
+#[error(
+    "a link for this claim would not work: {bytes} bytes, where a field holds at most {FIELD_BYTES_MAX} and a link {TOKEN_BYTES_MAX}"
+)]
 pub struct OptOutSignError {
     pub bytes: usize,
 }
@@ -243,7 +246,13 @@ impl OptOutKey {
         // Sealing fails only for inputs of gigabytes, far beyond the bounds checked above.
         let sealed =
             self.sealer(purpose).encrypt([purpose.context()], &plain).expect("a link's payload is small");
-        Ok(URL_SAFE_NO_PAD.encode(sealed))
+        let token = URL_SAFE_NO_PAD.encode(sealed);
+        // Fields within their bound can still add up past the token's: refused here, not
+        // when the customer clicks.
+        if token.len() > TOKEN_BYTES_MAX {
+            return Err(OptOutSignError { bytes: token.len() });
+        }
+        Ok(token)
     }
 
     /// The claim of a token this key signed, if it has not expired at `now`.
@@ -578,6 +587,14 @@ mod tests {
         let long = OptOutClaim { customer_id: "x".repeat(TOKEN_BYTES_MAX), ..claim() };
         let e = key().sign(&long).unwrap_err();
         assert_eq!(e.bytes, TOKEN_BYTES_MAX);
+        let three_wide = OptOutClaim {
+            customer_id: "x".repeat(250),
+            topic: Some("y".repeat(250)),
+            channel: Some("z".repeat(250)),
+            ..claim()
+        };
+        let e = key().sign(&three_wide).unwrap_err();
+        assert!(e.bytes > TOKEN_BYTES_MAX, "fields that fit, a token that would not: {e}");
         let widest_field = OptOutClaim { customer_id: "x".repeat(FIELD_BYTES_MAX), ..claim() };
         let token = key().sign(&widest_field).unwrap();
         assert!(token.len() <= TOKEN_BYTES_MAX, "{}", token.len());

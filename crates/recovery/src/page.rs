@@ -217,9 +217,6 @@ pub enum StillOffline {
     Recorded,
 }
 
-/// The languages the page offers for a customer's messages, as the notices ship in.
-pub const PAGE_LANGUAGES: [&str; 5] = ["en", "es", "fr", "de", "pt"];
-
 /// The preferences form: `topic.channel` boxes ticked, quiet hours, and the language of
 /// their messages (empty: the one on record).
 #[derive(Debug, Clone, Default)]
@@ -247,12 +244,13 @@ impl PreferencesForm {
             ("", "") => None,
             (start, end) => Some(QuietHours::parse(start, end).map_err(|e| PageError::Form(e.to_string()))?),
         };
+        // The page offers its five languages and the customer's own choice (which the API
+        // may have set to another): any language tag is kept as sent.
         let language = match self.language.trim() {
             "" => None,
-            tag if PAGE_LANGUAGES.contains(&tag) => {
-                Some(Locale::parse(tag).map_err(|e| PageError::Form(e.to_string()))?)
+            tag => {
+                Some(Locale::parse(tag).map_err(|_| PageError::Form(format!("{tag:?} is not a language")))?)
             }
-            other => return Err(PageError::Form(format!("{other:?} is not a language this page offers"))),
         };
         Ok(PreferencesChange {
             channels: chosen.into_iter().map(|(t, c)| (t, Some(c))).collect(),
@@ -357,10 +355,15 @@ impl Engine {
     }
 
     /// [`Engine::page_customer`] for a posted form, which must carry the page's form token.
-    async fn form_customer(&self, token: &str, form_token: &str) -> Result<(CustomerId, u32), PageError> {
-        let (customer_id, index, key, _) = self.page_customer(token).await?;
+    /// The index is into the book returned with it: an import in between may move it.
+    async fn form_customer(
+        &self,
+        token: &str,
+        form_token: &str,
+    ) -> Result<(CustomerId, u32, Arc<LoadedBook>), PageError> {
+        let (customer_id, index, key, book) = self.page_customer(token).await?;
         check_form_token(&key, token, form_token)?;
-        Ok((customer_id, index))
+        Ok((customer_id, index, book))
     }
 
     /// The page of the customer a link is for.
@@ -460,7 +463,7 @@ impl Engine {
     /// [`STILL_OFFLINE_AFTER_RESTORATION`] of an incident that affected them being resolved,
     /// it opens the case the still-down flow opens, under the same key, so never twice.
     pub async fn still_offline(&self, token: &str, form_token: &str) -> Result<StillOffline, PageError> {
-        let (customer_id, index) = self.form_customer(token, form_token).await?;
+        let (customer_id, index, book) = self.form_customer(token, form_token).await?;
         let summary = "Still offline (the customer's page)";
         let contact = self.record_contact(PAGE_CHANNEL, &customer_id, PAGE_CHANNEL, summary).await.map_err(
             |e| match e {
@@ -476,7 +479,6 @@ impl Engine {
         }
         let now = self.clock.now();
         let since = now - STILL_OFFLINE_AFTER_RESTORATION;
-        let book = self.book().await?;
         let Some(incident) = self.resolved_affecting(&book, &customer_id, index, since).await? else {
             return Ok(StillOffline::Recorded);
         };
@@ -535,7 +537,7 @@ impl Engine {
         reference: &str,
         start: Timestamp,
     ) -> Result<String, PageError> {
-        let (customer_id, _) = self.form_customer(token, form_token).await?;
+        let (customer_id, _, _) = self.form_customer(token, form_token).await?;
         let visit = self.store.appointment(reference).await?;
         let Some(visit) = visit.filter(|v| v.customer_id == customer_id) else {
             return Err(PageError::Form(format!("{reference} is not one of your visits")));
@@ -586,14 +588,13 @@ impl Engine {
         reason: Option<String>,
         reason_text: Option<String>,
     ) -> Result<Left, PageError> {
-        let (customer_id, index) = self.form_customer(token, form_token).await?;
+        let (customer_id, index, book) = self.form_customer(token, form_token).await?;
         let body = crate::accounts::CancelBody { reason, reason_text, channel: Some(PAGE_CHANNEL.into()) };
         let view = match self.cancel_account(&customer_id, body).await {
             Ok(view) => view,
             Err(crate::accounts::AccountsError::Engine(e)) => return Err(PageError::Engine(e)),
             Err(other) => return Err(PageError::Form(other.to_string())),
         };
-        let book = self.book().await?;
         let customer = &book.customers[index as usize];
         let language = &self.language_of(customer).await?;
         let (bill_lines, bill_total) = crate::accounts::customer_bill(&view, language);
@@ -614,8 +615,7 @@ impl Engine {
         form_token: &str,
         offer_key: &str,
     ) -> Result<Claim, PageError> {
-        let (_, index) = self.form_customer(token, form_token).await?;
-        let book = self.book().await?;
+        let (_, index, book) = self.form_customer(token, form_token).await?;
         self.claim_on_request(&book, index, offer_key)
             .await?
             .ok_or_else(|| PageError::Form("that amount is not offered to you".into()))
@@ -628,10 +628,9 @@ impl Engine {
         form_token: &str,
         form: &PreferencesForm,
     ) -> Result<PagePreferences, PageError> {
-        let (customer_id, index) = self.form_customer(token, form_token).await?;
+        let (customer_id, index, book) = self.form_customer(token, form_token).await?;
         let change = form.change()?;
         let (prefs, _) = self.change_preferences(&customer_id, change).await?.ok_or(OptOutError::Invalid)?;
-        let book = self.book().await?;
         Ok(page_preferences(&prefs, &book.customers[index as usize].locale))
     }
 
@@ -778,7 +777,9 @@ mod tests {
         let none = PreferencesForm { ticked: vec![], ..PreferencesForm::default() }.change().unwrap();
         assert_eq!(none.quiet_hours, Some(None), "no times: no quiet hours");
         assert_eq!(none.language, Some(None), "no language: the one on record");
-        for bad in ["klingon", "de-DE", "<b>"] {
+        let kept = PreferencesForm { language: "pt-BR".into(), ..PreferencesForm::default() };
+        assert_eq!(kept.change().unwrap().language, Some(Some(Locale::parse("pt-BR").unwrap())));
+        for bad in ["klingon", "de-de", "<b>"] {
             let form = PreferencesForm { language: bad.into(), ..PreferencesForm::default() };
             assert!(matches!(form.change(), Err(PageError::Form(_))), "{bad}");
         }

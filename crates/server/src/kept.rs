@@ -7,9 +7,13 @@
 //! and by the engine's (a test's clock moved on, or a `--now` held still, rebuilds); what
 //! the status pages show has not changed since (an update, a restoration: every kept page
 //! is rebuilt); and no form of that link has changed anything since (each successful form
-//! forgets its link's pages). A change made elsewhere (another process, the API) shows
-//! within [`PAGE_REUSE`]. At most [`PAGES_KEPT_MAX`] pages are kept: when full, the oldest
-//! half is dropped.
+//! forgets its link's pages, and a change of preferences through the API the customer's).
+//! A change made elsewhere (another process) shows within [`PAGE_REUSE`]. A page built
+//! while a form changed something is not kept (it may show the page from before). Only
+//! addresses with a known language and form outcome are kept, so one link cannot fill the
+//! store with made-up addresses. At most [`PAGES_KEPT_MAX`] pages of at most
+//! [`PAGE_BYTES_MAX`] are kept (a customer's page is about 10 KiB, so some 40 MiB; 256 MiB
+//! at the very most): when full, the older half is dropped.
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,20 +25,24 @@ use std::time::{Duration, Instant};
 
 /// How long a rendered page is served again.
 pub const PAGE_REUSE: Duration = Duration::from_secs(1);
-/// Pages kept at most: about 10 KiB each, so some 40 MiB.
+/// Pages kept at most.
 pub const PAGES_KEPT_MAX: usize = 4096;
-/// The longest page body kept; a longer one is rendered each time.
-const PAGE_BYTES_MAX: usize = 256 * 1024;
+/// The longest page body kept.
+pub const PAGE_BYTES_MAX: usize = 64 * 1024;
 
 /// The pages kept, by address.
 #[derive(Default)]
 pub struct KeptPages {
     pages: Mutex<HashMap<String, Kept>>,
+    /// Moves on every forgetting: a page whose build began before it is not kept.
+    forgotten: std::sync::atomic::AtomicU64,
 }
 
 struct Kept {
     /// The link the page is for, to forget it when one of its forms changes something.
     token: String,
+    /// The customer it shows, to forget it when their preferences change through the API.
+    customer: String,
     built: Instant,
     engine_at: Timestamp,
     status_key: String,
@@ -59,21 +67,38 @@ impl KeptPages {
         })
     }
 
-    /// Keeps `response` (a page of the link `token`) under `address`, and returns it.
+    /// What to pass to [`KeptPages::keep`] for a page about to be built.
+    pub fn before_building(&self) -> u64 {
+        self.forgotten.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Keeps `response` (a page of the link `token`, showing `customer`, whose build began
+    /// at `began`, from [`KeptPages::before_building`]) under `address`, and returns it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn keep(
         &self,
         address: String,
         token: &str,
+        customer: &str,
+        began: u64,
         engine_now: Timestamp,
         status_key: String,
         response: Response,
     ) -> Response {
+        if self.before_building() != began {
+            return response;
+        }
         let (parts, body) = response.into_parts();
-        let Ok(body) = axum::body::to_bytes(body, PAGE_BYTES_MAX).await else {
-            return Response::from_parts(parts, Body::empty());
+        let body = match axum::body::to_bytes(body, PAGE_BYTES_MAX).await {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, "a customer's page over {PAGE_BYTES_MAX} bytes");
+                return crate::pages::failed(crate::words::Lang::En);
+            }
         };
         let kept = Kept {
             token: token.to_string(),
+            customer: customer.to_string(),
             built: Instant::now(),
             engine_at: engine_now,
             status_key,
@@ -96,7 +121,14 @@ impl KeptPages {
 
     /// Forgets every page of the link `token`: one of its forms changed something.
     pub fn forget(&self, token: &str) {
+        self.forgotten.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.pages.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, k| k.token != token);
+    }
+
+    /// Forgets every page showing `customer`, whatever its link.
+    pub fn forget_customer(&self, customer: &str) {
+        self.forgotten.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.pages.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, k| k.customer != customer);
     }
 }
 
@@ -118,7 +150,8 @@ mod tests {
         let kept = KeptPages::default();
         let t0 = at("2026-11-23T12:00:00Z");
         let page = (StatusCode::OK, "<p>page one</p>").into_response();
-        let served = kept.keep("/my?token=a".into(), "a", t0, "s1".into(), page).await;
+        let served =
+            kept.keep("/my?token=a".into(), "a", "C1", kept.before_building(), t0, "s1".into(), page).await;
         assert_eq!(body(served).await, "<p>page one</p>", "the first answer is the page itself");
         let again = kept.get("/my?token=a", t0, "s1").expect("kept");
         assert_eq!(again.status(), StatusCode::OK);
@@ -129,6 +162,19 @@ mod tests {
         assert!(kept.get("/my?token=a", at("2026-11-23T11:59:59Z"), "s1").is_none(), "a clock set back");
         kept.forget("a");
         assert!(kept.get("/my?token=a", t0, "s1").is_none(), "a form of the link changed something");
+        let page = (StatusCode::OK, "<p>page one</p>").into_response();
+        kept.keep("/my?token=a".into(), "a", "C1", kept.before_building(), t0, "s1".into(), page).await;
+        kept.forget_customer("C2");
+        assert!(kept.get("/my?token=a", t0, "s1").is_some(), "another customer's change");
+        kept.forget_customer("C1");
+        assert!(kept.get("/my?token=a", t0, "s1").is_none(), "their preferences changed through the API");
+        // Built while a form changed something: served, not kept.
+        let began = kept.before_building();
+        kept.forget("b");
+        let page = (StatusCode::OK, "<p>before</p>").into_response();
+        let served = kept.keep("/my?token=a".into(), "a", "C1", began, t0, "s1".into(), page).await;
+        assert_eq!(body(served).await, "<p>before</p>");
+        assert!(kept.get("/my?token=a", t0, "s1").is_none(), "a page from before the change is not kept");
     }
 
     #[tokio::test]
@@ -137,7 +183,16 @@ mod tests {
         let t0 = at("2026-11-23T12:00:00Z");
         for i in 0..PAGES_KEPT_MAX + 10 {
             let page = (StatusCode::OK, "x").into_response();
-            kept.keep(format!("/my?token={i}"), &i.to_string(), t0, "s".into(), page).await;
+            kept.keep(
+                format!("/my?token={i}"),
+                &i.to_string(),
+                "C",
+                kept.before_building(),
+                t0,
+                "s".into(),
+                page,
+            )
+            .await;
         }
         let len = kept.pages.lock().unwrap().len();
         assert!(len <= PAGES_KEPT_MAX, "{len}");

@@ -216,11 +216,21 @@ pub async fn page(
         Ok(key) => key,
         Err(e) => return e.into_response(),
     };
-    if let Some(kept) = state.kept_pages.get(&address, now, &status_key) {
+    // Only the values the page knows are kept apart: one link cannot fill the pages kept
+    // with made-up addresses.
+    let keepable = q.lang.as_deref().is_none_or(|l| words::Lang::of(l).is_some_and(|k| k.tag() == l))
+        && q.done.as_deref().is_none_or(|d| done_word(Lang::En, d).is_some());
+    if keepable && let Some(kept) = state.kept_pages.get(&address, now, &status_key) {
         return kept;
     }
+    let began = state.kept_pages.before_building();
     match state.engine.customer_page(&q.token).await {
-        Ok(page) => state.kept_pages.keep(address, &q.token, now, status_key, render(&page, &q)).await,
+        Ok(page) if keepable => {
+            let response = render(&page, &q);
+            let kept = &state.kept_pages;
+            kept.keep(address, &q.token, &page.customer_id, began, now, status_key, response).await
+        }
+        Ok(page) => render(&page, &q),
         Err(PageError::Link(OptOutError::Expired)) => expired(&state, &q, &headers).await,
         Err(e) => refusal(&e, &q, &headers),
     }
@@ -752,7 +762,12 @@ fn render(page: &CustomerPage, q: &PageQuery) -> Response {
                 "Wie bei uns hinterlegt",
                 "O que temos registado",
             ]), words::page_language(&page.preferences.language_on_record).name()),
-            chosen => words::Lang::of(&page.preferences.language).map(|l| l.tag()).unwrap_or(""),
+            chosen => &page.preferences.language,
+            // A language chosen through the API that the page is not written in: offered
+            // too, so that saving the form keeps it.
+            extra => (!page.preferences.language.is_empty()
+                && words::Lang::ALL.iter().all(|l| l.tag() != page.preferences.language))
+                .then_some(&page.preferences.language),
             options => words::languages(lang),
         },
         channels, topics, quiet_start => &page.preferences.quiet_start,

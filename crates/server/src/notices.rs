@@ -210,6 +210,8 @@ pub async fn change_preferences(
     let change = PreferencesChange::from_value(&body)
         .map_err(|e| ApiError::invalid(e.to_string(), vec![e.to_string()]))?;
     let (prefs, row) = state.engine.change_preferences(&id, change).await?.ok_or_else(|| no_customer(&id))?;
+    // Their page shows the preferences (and is written in the language they hold).
+    state.kept_pages.forget_customer(&id);
     Ok(Json(preferences_json(&id, &prefs, Some(&row))))
 }
 

@@ -119,7 +119,7 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 <p><label for="language">{{ message_language.label }}</label> <select id="language" name="language">
 <option value=""{% if not message_language.chosen %} selected{% endif %}>{{ message_language.on_record }}</option>
 {% for l in message_language.options %}<option value="{{ l.tag }}" lang="{{ l.tag }}"{% if l.tag == message_language.chosen %} selected{% endif %}>{{ l.name }}</option>
-{% endfor %}</select></p>
+{% endfor %}{% if message_language.extra %}<option value="{{ message_language.extra }}" selected>{{ message_language.extra }}</option>{% endif %}</select></p>
 <button type="submit">{{ w.save }}</button></form></section>
 <p><a href="/status?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ w.status_link }}</a> · <a href="/my/leave?token={{ token|urlencode }}{{ keep_lang }}">{{ w.leave }}</a></p>
 {% endblock %}"#;

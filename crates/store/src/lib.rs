@@ -1301,9 +1301,9 @@ pub trait LedgerStore: Send + Sync {
     /// The on-request offers made to one customer, in key order.
     async fn on_request_offers(&self, customer_id: &str) -> Result<Vec<CreditRow>>;
 
-    /// The (policy, version) pairs an event's credits were written under, sorted: read
-    /// from an index alone, however many credits the event has (a restarted credit step
-    /// asks before writing more).
+    /// The (policy, version) pairs an event's credits and on-request offers were written
+    /// under, sorted: read from indexes alone, however many the event has (a restarted
+    /// credit step asks before writing more).
     async fn credit_policies(&self, source_event: &str) -> Result<Vec<(String, i64)>>;
 }
 

@@ -411,8 +411,11 @@ pub(crate) const COUNT_PLAN: &str = "SELECT COUNT(*) FROM plans WHERE plan_id = 
 pub(crate) const COUNT_ELEMENT: &str = "SELECT COUNT(*) FROM elements WHERE element_id = $1";
 /// A customer as `import_book` writes one, except that an id on record is not replaced.
 /// `Store::credit_policies`: served by the index on (source_event, policy_id, policy_version).
-pub(crate) const CREDIT_POLICIES: &str = "SELECT DISTINCT policy_id, policy_version FROM credits \
-     WHERE source_event = $1 ORDER BY policy_id, policy_version";
+/// The policies an event's credits and on-request offers were written under (a policy that
+/// pays only on request writes offers alone).
+pub(crate) const CREDIT_POLICIES: &str = "SELECT policy_id, policy_version FROM credits WHERE source_event = $1 \
+     UNION SELECT policy_id, policy_version FROM on_request_offers WHERE source_event = $1 \
+     ORDER BY policy_id, policy_version";
 pub(crate) const INSERT_APPOINTMENT_ACTION: &str =
     "INSERT INTO appointment_actions (reference, version, action, actor, at) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const SELECT_APPOINTMENT_ACTIONS: &str =

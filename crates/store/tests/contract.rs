@@ -634,6 +634,8 @@ async fn on_request_offers_are_kept_apart_from_the_ledger(store: &dyn Store) {
     let mut other = vec![credit("c1/INC-000001/ask/1", "c1", "INC-000001", 68, "USD")];
     let err = store.append_on_request_offers(&mut other).await.unwrap_err();
     assert!(matches!(&err, StoreError::CreditConflict { existing_minor: 67, .. }), "{err:?}");
+    let policies = store.credit_policies("INC-000001").await.unwrap();
+    assert_eq!(policies, [("sla".to_string(), 3)], "an offer's policy counts as written");
     let mine: Vec<String> = store.on_request_offers("c1").await.unwrap().into_iter().map(|o| o.key).collect();
     assert_eq!(mine, ["c1/INC-000001/ask/1"]);
     assert!(store.credits(&CreditFilter::default()).await.unwrap().is_empty(), "an offer is not a credit");

@@ -464,7 +464,7 @@ async fn the_language_chosen_on_the_page_writes_the_next_notice_and_the_page() {
         fields.extend(ticks.iter().map(|(k, v)| (*k, v.to_string())));
         client.post(&prefs).form(&fields).send()
     };
-    assert_eq!(choose("tlh").await.unwrap().status(), 422, "a language the page does not offer");
+    assert_eq!(choose("Klingon").await.unwrap().status(), 422, "not a language tag");
     assert_eq!(choose("de").await.unwrap().status(), 303);
     let stored = s.get("/v1/customers/C2/preferences", Some(&s.read)).await;
     assert_eq!(stored.body["language"], "de", "{}", stored.body);
@@ -495,5 +495,12 @@ async fn the_language_chosen_on_the_page_writes_the_next_notice_and_the_page() {
     assert_eq!(stored.body["language"], serde_json::Value::Null);
     let html = s.http.get(format!("{}{path}", s.base)).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("<html lang=\"es\">"), "back to the language on record: {html}");
+    // A language set through the API that the page is not written in stays selected, so
+    // that saving the page's form keeps it.
+    let patch = s.request(Method::PATCH, "/v1/customers/C2/preferences", Some(&s.operator));
+    let patched = s.send(patch.json(&json!({ "language": "pt-BR" }))).await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let html = s.http.get(format!("{}{path}", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<option value=\"pt-BR\" selected>"), "{html}");
     s.stop().await.unwrap();
 }
