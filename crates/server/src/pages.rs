@@ -169,13 +169,23 @@ fn environment() -> &'static Environment<'static> {
 /// (`live` true in `ctx`) may run the one script of this origin.
 fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
     let live = ctx.get_attr("live").is_ok_and(|v| v.is_true());
-    let html = environment().get_template(template).and_then(|t| t.render(&ctx)).unwrap_or_else(|e| {
+    respond(status, render_html(template, &ctx).into(), live)
+}
+
+/// `template` rendered with `ctx`; a page that fails to render (a bug) says so in the
+/// reader's language instead.
+fn render_html(template: &str, ctx: &Value) -> String {
+    environment().get_template(template).and_then(|t| t.render(ctx)).unwrap_or_else(|e| {
         tracing::error!(error = %e, template, "a built-in page failed to render");
         let lang = ctx.get_attr("lang").ok().and_then(|l| l.as_str().and_then(Lang::of)).unwrap_or(Lang::En);
         let (title, text) = (pick(lang, FAILED), pick(lang, TRY_LATER));
         format!("<!doctype html><html lang=\"{lang}\"><title>{title}</title><p>{title}. {text}</p>")
-    });
-    let mut response = (status, Html(html)).into_response();
+    })
+}
+
+/// A page's `body` sent with `status` and the pages' headers (`live`: see [`render`]).
+pub fn respond(status: StatusCode, body: axum::body::Bytes, live: bool) -> Response {
+    let mut response = (status, Html(body)).into_response();
     let headers = response.headers_mut();
     let csp = if live { LIVE_CONTENT_SECURITY_POLICY } else { CONTENT_SECURITY_POLICY };
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
@@ -277,9 +287,10 @@ pub fn question(
     render(StatusCode::OK, "question.html", context! { lang, title, ask, token, keep_lang, scores })
 }
 
-/// The status page (see `status`), from the context it writes; live.
-pub fn status(status: StatusCode, ctx: Value) -> Response {
-    render(status, "status.html", context! { live => true, ..ctx })
+/// The status page's HTML (see `status`), from the context it writes, to be sent with
+/// [`respond`] as a live page.
+pub fn status_html(ctx: Value) -> String {
+    render_html("status.html", &context! { live => true, ..ctx })
 }
 
 /// The unsubscribe confirmation in `lang`: one button, posting back to the link it came

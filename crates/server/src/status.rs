@@ -125,16 +125,23 @@ pub fn rounded_count(n: usize) -> Count {
     }
 }
 
-/// The snapshot and when it was built, rebuilt when older than [`SNAPSHOT_MAX_AGE`]. One
-/// request rebuilds while the others wait for it (a lock held across the build), so a
-/// storm of readers costs one build a second.
+/// The snapshot and when it was built, rebuilt when older than [`SNAPSHOT_MAX_AGE`]. A
+/// fresh snapshot is read without waiting; one request rebuilds a stale one while the
+/// others wait for it, so a storm of readers costs one build a second.
 #[derive(Default)]
 pub struct StatusCache {
-    built: tokio::sync::Mutex<Option<Arc<Published>>>,
+    current: std::sync::RwLock<Option<Arc<Published>>>,
+    /// Held by the request rebuilding the snapshot.
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
+/// Rendered pages kept with each snapshot, at most (by language, zone and incident).
+pub const RENDERED_PAGES_MAX: usize = 256;
+/// The longest rendered page kept: 256 of them are 64 MiB at the very most.
+pub const RENDERED_PAGE_BYTES_MAX: usize = 256 * 1024;
+
 /// A snapshot with what every request would otherwise work out again: the key of its
-/// content (for the `ETag`s) and its JSON.
+/// content (for the `ETag`s), its JSON, and its pages as rendered.
 struct Published {
     snapshot: Snapshot,
     /// A digest of what the pages show, not of when it was built: a rebuild that finds
@@ -144,6 +151,9 @@ struct Published {
     /// When it was built by this process's own clock: a server run with a clock held
     /// still (`--now`) still sees an update within a second.
     built: std::time::Instant,
+    /// Its pages as rendered, by language, zone and incident: under a storm each is
+    /// written once a snapshot, not once a request.
+    rendered: std::sync::Mutex<std::collections::HashMap<String, axum::body::Bytes>>,
 }
 
 impl Published {
@@ -154,7 +164,30 @@ impl Published {
         });
         let content_key = hex::encode(Sha256::digest(content.to_string().as_bytes()));
         let json = serde_json::to_vec(&snapshot).unwrap_or_default().into();
-        Published { snapshot, content_key, json, built: std::time::Instant::now() }
+        let rendered = Default::default();
+        Published { snapshot, content_key, json, built: std::time::Instant::now(), rendered }
+    }
+
+    /// Whether it may still be served at `now` by the engine's clock. A clock set back (a
+    /// test's, or `--now`) rebuilds too.
+    fn is_fresh(&self, now: Timestamp) -> bool {
+        (self.snapshot.built_at..self.snapshot.built_at + SNAPSHOT_MAX_AGE).contains(&now)
+            && self.built.elapsed() < SNAPSHOT_MAX_AGE.unsigned_abs()
+    }
+
+    /// The page kept under `address`, else `render`ed and kept (while there is room).
+    fn page(&self, address: &str, render: impl FnOnce() -> String) -> axum::body::Bytes {
+        let kept =
+            |rendered: &std::collections::HashMap<_, axum::body::Bytes>| rendered.get(address).cloned();
+        if let Some(body) = kept(&self.rendered.lock().unwrap_or_else(|e| e.into_inner())) {
+            return body;
+        }
+        let body = axum::body::Bytes::from(render());
+        let mut rendered = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        if rendered.len() < RENDERED_PAGES_MAX && body.len() <= RENDERED_PAGE_BYTES_MAX {
+            rendered.insert(address.to_string(), body.clone());
+        }
+        body
     }
 }
 
@@ -166,18 +199,23 @@ impl StatusCache {
     }
 
     async fn published(&self, state: &AppState) -> Result<Arc<Published>, super::error::ApiError> {
-        let mut built = self.built.lock().await;
         let now = state.engine.clock().now();
-        // A clock set back (a test's, or `--now`) rebuilds too.
-        if let Some(published) = built.as_ref()
-            && (published.snapshot.built_at..published.snapshot.built_at + SNAPSHOT_MAX_AGE).contains(&now)
-            && published.built.elapsed() < SNAPSHOT_MAX_AGE.unsigned_abs()
-        {
-            return Ok(published.clone());
+        if let Some(published) = self.fresh(now) {
+            return Ok(published);
+        }
+        let _rebuilding = self.rebuilding.lock().await;
+        // Rebuilt by another request while this one waited.
+        if let Some(published) = self.fresh(now) {
+            return Ok(published);
         }
         let published = Arc::new(Published::of(build(state).await?));
-        *built = Some(published.clone());
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(published.clone());
         Ok(published)
+    }
+
+    fn fresh(&self, now: Timestamp) -> Option<Arc<Published>> {
+        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+        current.as_ref().filter(|published| published.is_fresh(now)).cloned()
     }
 }
 
@@ -484,15 +522,36 @@ fn page(published: &Published, only: Option<&str>, reader: &Reader, headers: &He
     let (zone_name, tz) = zone(reader);
     let found = only.is_none_or(|id| snapshot.open.iter().chain(&snapshot.resolved).any(|i| i.id == id));
     // Before anything is written: a reload that finds nothing new costs no rendering.
-    let key = format!("{lang}|{zone_name}|{}|{}", only.unwrap_or(""), published.content_key);
-    let etag = etag(key.as_bytes(), "html");
+    let address = format!("{lang}|{zone_name}|{}", only.unwrap_or(""));
+    let etag = etag(format!("{address}|{}", published.content_key).as_bytes(), "html");
     if found && not_modified(headers, &etag) {
         return unchanged(&etag);
     }
+    let write_page = || rendered(snapshot, only, lang, &zone_name, &tz, found);
+    // Only pages that exist are kept: a made-up incident cannot fill the store.
+    let body = match found {
+        true => published.page(&address, write_page),
+        false => write_page().into(),
+    };
+    let status = if found { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    let mut response = pages::respond(status, body, true);
+    cache_headers(response.headers_mut(), &etag);
+    response
+}
+
+/// The status page (`only` one incident, if given) written in `lang` and `tz`.
+fn rendered(
+    snapshot: &Snapshot,
+    only: Option<&str>,
+    lang: Lang,
+    zone_name: &str,
+    tz: &TimeZone,
+    found: bool,
+) -> String {
     let locale = locale_of(lang);
     let languages = words::languages(lang);
     let words = page_words(lang);
-    let write = |t: Timestamp| amends_core::cldr::instant(t, &tz, &locale);
+    let write = |t: Timestamp| amends_core::cldr::instant(t, tz, &locale);
     let incident = |i: &IncidentStatus| {
         minijinja::context! {
             id => i.id.clone(),
@@ -526,16 +585,13 @@ fn page(published: &Published, only: Option<&str>, reader: &Reader, headers: &He
         None => words.get_attr("title").map(|t| t.to_string()).unwrap_or_default(),
     };
     let ctx = minijinja::context! {
-        title, lang, words, languages, zone => zone_name.clone(), only,
+        title, lang, words, languages, zone => zone_name, only,
         open, resolved, found,
         open_unlisted => snapshot.open_unlisted,
         summary => summary_words(lang, snapshot.open.len() + snapshot.open_unlisted, snapshot.customers_affected),
         as_of => write(snapshot.built_at),
     };
-    let status = if found { StatusCode::OK } else { StatusCode::NOT_FOUND };
-    let mut response = pages::status(status, ctx);
-    cache_headers(response.headers_mut(), &etag);
-    response
+    pages::status_html(ctx)
 }
 
 fn etag(body: &[u8], kind: &str) -> String {
@@ -683,6 +739,46 @@ mod tests {
             summary_words(Lang::Fr, 3, Count::FEWER_THAN_TEN),
             "3 pannes en cours ; clients touchés : moins de 10."
         );
+    }
+
+    fn empty_snapshot() -> Published {
+        Published::of(Snapshot {
+            built_at: Timestamp::UNIX_EPOCH,
+            open: Vec::new(),
+            open_unlisted: 0,
+            customers_affected: Count::FEWER_THAN_TEN,
+            resolved: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_snapshot_writes_each_page_once_and_keeps_a_bounded_number() {
+        let published = empty_snapshot();
+        let writes = std::cell::Cell::new(0);
+        let write = |text: &str| {
+            writes.set(writes.get() + 1);
+            text.to_string()
+        };
+        assert_eq!(published.page("en|UTC|", || write("first")), "first");
+        assert_eq!(published.page("en|UTC|", || write("second")), "first");
+        assert_eq!(writes.get(), 1);
+        for n in 1..RENDERED_PAGES_MAX + 10 {
+            published.page(&format!("en|zone {n}|"), || write("other"));
+        }
+        assert_eq!(published.rendered.lock().unwrap().len(), RENDERED_PAGES_MAX);
+        let huge = "x".repeat(RENDERED_PAGE_BYTES_MAX + 1);
+        let fresh = empty_snapshot();
+        fresh.page("de|UTC|", || huge.clone());
+        assert!(fresh.rendered.lock().unwrap().is_empty(), "a page over the bound is sent, not kept");
+    }
+
+    #[test]
+    fn a_snapshot_is_fresh_for_a_second_of_the_engine_s_clock() {
+        let published = empty_snapshot();
+        assert!(published.is_fresh(Timestamp::UNIX_EPOCH));
+        assert!(published.is_fresh(Timestamp::UNIX_EPOCH + jiff::SignedDuration::from_millis(999)));
+        assert!(!published.is_fresh(Timestamp::UNIX_EPOCH + SNAPSHOT_MAX_AGE));
+        assert!(!published.is_fresh(Timestamp::UNIX_EPOCH - jiff::SignedDuration::from_millis(1)));
     }
 
     #[test]
