@@ -528,6 +528,10 @@ pub enum CustomerCommand {
         /// Where the customer asked: web, app, api, phone, chat, email or store.
         #[arg(long, default_value = "phone")]
         channel: String,
+        /// The clicks the sign-up took on your own pages, as you counted them: reported in
+        /// the recovery metrics beside the clicks to leave.
+        #[arg(long)]
+        clicks: Option<u32>,
     },
     /// Cancel (one command): prints the confirmation with the reference and final bill.
     Cancel {
@@ -542,6 +546,9 @@ pub enum CustomerCommand {
         /// Where the customer asked: web, app, api, phone, chat, email or store.
         #[arg(long, default_value = "phone")]
         channel: String,
+        /// The clicks leaving took on your own pages, as you counted them.
+        #[arg(long)]
+        clicks: Option<u32>,
     },
     /// Print a fresh link to the customer's own page (the one every notice carries):
     /// their outage, notices, credits and preferences, with no password. It works for
@@ -1182,6 +1189,7 @@ async fn customer(engine: &Engine, command: CustomerCommand, json: bool) -> Resu
             segment,
             jurisdiction,
             channel,
+            clicks,
         } => {
             let input = SignUp {
                 customer_id: id,
@@ -1197,6 +1205,7 @@ async fn customer(engine: &Engine, command: CustomerCommand, json: bool) -> Resu
                 segment,
                 jurisdiction,
                 channel: Some(channel),
+                clicks,
             };
             let row = engine.sign_up(input).await?;
             let joined =
@@ -1209,8 +1218,8 @@ async fn customer(engine: &Engine, command: CustomerCommand, json: bool) -> Resu
                 )]
             })
         }
-        CustomerCommand::Cancel { id, reason, reason_text, channel } => {
-            let body = CancelBody { reason, reason_text, channel: Some(channel) };
+        CustomerCommand::Cancel { id, reason, reason_text, channel, clicks } => {
+            let body = CancelBody { reason, reason_text, channel: Some(channel), clicks };
             let view = engine.cancel_account(&id, body).await?;
             print_report(&view, json, |v| {
                 let text = |key: &str| v[key].as_str().unwrap_or("?").to_string();

@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 
 /// Requests a sign-up takes: one.
 pub const SIGN_UP_STEPS: i32 = 1;
+/// The most clicks a sign-up or a cancellation may report: more is a mistake in the
+/// counting, not a journey.
+pub const CLICKS_MAX: u32 = 1_000;
 /// How far back the tick looks for a cancellation whose confirmation a crash kept back.
 const CONFIRM_LOOKBACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(7 * 24);
 /// Cancellations confirmed per tick; the rest wait for the next.
@@ -88,6 +91,11 @@ pub struct SignUp {
     /// `email` or `store`.
     #[serde(default)]
     pub channel: Option<String>,
+    /// The clicks the sign-up took on the provider's own pages, as they counted them (the
+    /// links and buttons pressed; answers to optional questions are not counted), at most
+    /// [`CLICKS_MAX`]. Reported in the recovery metrics beside the clicks to leave.
+    #[serde(default)]
+    pub clicks: Option<u32>,
 }
 
 /// `POST /v1/customers/{id}/cancellation`: everything optional but the customer.
@@ -103,6 +111,10 @@ pub struct CancelBody {
     /// Where the customer asked, as for a sign-up (`api` when absent).
     #[serde(default)]
     pub channel: Option<String>,
+    /// The clicks it took on the provider's own pages, counted as for a sign-up, at most
+    /// [`CLICKS_MAX`]; amends' own leaving page counts its own.
+    #[serde(default)]
+    pub clicks: Option<u32>,
 }
 
 /// The confirmation of a cancellation, as the customer gets it at once.
@@ -132,6 +144,7 @@ impl Engine {
     /// checks a line; the plan and the network element must exist.
     pub async fn sign_up(&self, input: SignUp) -> Result<CustomerRow, AccountsError> {
         let channel = request_channel(input.channel.as_deref())?;
+        let clicks = reported_clicks(input.clicks)?;
         let now = self.clock.now();
         let day = input.billing_day.to_string();
         let active_since = now.to_string();
@@ -170,6 +183,7 @@ impl Engine {
             at: now,
             channel: channel.as_str().into(),
             steps: SIGN_UP_STEPS,
+            clicks,
         };
         self.store.sign_up(&row, &signup).await?;
         Ok(row)
@@ -184,6 +198,7 @@ impl Engine {
         body: CancelBody,
     ) -> Result<CancellationView, AccountsError> {
         let channel = request_channel(body.channel.as_deref())?;
+        let clicks = reported_clicks(body.clicks)?;
         let now = self.clock.now();
         let book = self.book().await?;
         let index =
@@ -230,7 +245,7 @@ impl Engine {
         let build = |sequence: u64, row: &CustomerRow| {
             let status = row.status;
             let done = cancellation::cancel(rules, &request(sequence, status)).map_err(|e| e.to_string())?;
-            cancellation_row(customer_id, channel, now, &done).map_err(|e| e.to_string())
+            cancellation_row(customer_id, channel, now, clicks, &done).map_err(|e| e.to_string())
         };
         let stored = self.store.cancel_account(customer_id, &build).await?;
         let view = self.cancellation_view(&stored, &customer.locale)?;
@@ -399,6 +414,16 @@ impl From<super::appointments::AppointmentsError> for AccountsError {
     }
 }
 
+/// Clicks as reported, checked against [`CLICKS_MAX`].
+fn reported_clicks(clicks: Option<u32>) -> Result<Option<i32>, AccountsError> {
+    match clicks {
+        Some(n) if n > CLICKS_MAX => {
+            Err(AccountsError::Invalid(vec![format!("clicks: {n} is more than {CLICKS_MAX}")]))
+        }
+        n => Ok(n.map(|n| n as i32)),
+    }
+}
+
 fn request_channel(s: Option<&str>) -> Result<RequestChannel, AccountsError> {
     match s {
         None => Ok(RequestChannel::Api),
@@ -411,6 +436,7 @@ fn cancellation_row(
     customer_id: &str,
     channel: RequestChannel,
     now: Timestamp,
+    clicks: Option<i32>,
     done: &cancellation::Cancellation,
 ) -> Result<CancellationRow, serde_json::Error> {
     Ok(CancellationRow {
@@ -429,6 +455,7 @@ fn cancellation_row(
         final_bill: serde_json::to_string(&done.bill)?,
         steps: cancellation::customer_steps(&done.audit) as i32,
         audit: serde_json::to_string(&done.audit)?,
+        clicks,
     })
 }
 

@@ -72,6 +72,13 @@ pub struct RecoveryMetrics {
     /// The most requests any cancellation took, next to the most any sign-up took.
     pub cancel_steps_max: i32,
     pub sign_up_steps_max: i32,
+    /// The most clicks any cancellation took (on amends' leaving page, or as the provider
+    /// reported), next to the most any sign-up took as the provider reported them; `None`
+    /// where none was counted.
+    pub leave_clicks_max: Option<i32>,
+    pub join_clicks_max: Option<i32>,
+    /// Whether leaving took no more clicks than joining, once both were counted.
+    pub leaving_as_easy_as_joining: Option<bool>,
     pub cancellations: u64,
     pub sign_ups: u64,
     pub surveys: SurveyReportView,
@@ -136,6 +143,12 @@ impl Engine {
             resolution: Seconds::of(resolutions(&timings)),
             cancel_steps_max: journeys.cancel_steps_max,
             sign_up_steps_max: journeys.signup_steps_max,
+            leave_clicks_max: journeys.cancel_clicks_max,
+            join_clicks_max: journeys.signup_clicks_max,
+            leaving_as_easy_as_joining: journeys
+                .cancel_clicks_max
+                .zip(journeys.signup_clicks_max)
+                .map(|(leave, join)| leave <= join),
             cancellations: journeys.cancellations,
             sign_ups: journeys.signups,
             surveys,

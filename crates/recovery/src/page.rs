@@ -43,6 +43,11 @@ pub const STILL_OFFLINE_AFTER_RESTORATION: SignedDuration = SignedDuration::from
 pub const PAGE_ROWS_MAX: usize = 50;
 /// What a contact from the page is recorded as having come through.
 pub const PAGE_CHANNEL: &str = "web";
+/// The clicks leaving takes on the web: "Leave us" on the customer's page, then the one
+/// button of the leaving page (the reason is optional and already answered "rather not
+/// say"). Recorded with each cancellation made there, for the recovery metrics to set
+/// beside the clicks a sign-up takes.
+pub const LEAVE_PAGE_CLICKS: u32 = 2;
 /// How long after a page link expired it may still ask for a fresh one (sent to the
 /// customer's own address, never shown): a year, so a link found in an old message works
 /// that way, and a link older than that is only refused.
@@ -589,7 +594,12 @@ impl Engine {
         reason_text: Option<String>,
     ) -> Result<Left, PageError> {
         let (customer_id, index, book) = self.form_customer(token, form_token).await?;
-        let body = crate::accounts::CancelBody { reason, reason_text, channel: Some(PAGE_CHANNEL.into()) };
+        let body = crate::accounts::CancelBody {
+            reason,
+            reason_text,
+            channel: Some(PAGE_CHANNEL.into()),
+            clicks: Some(LEAVE_PAGE_CLICKS),
+        };
         let view = match self.cancel_account(&customer_id, body).await {
             Ok(view) => view,
             Err(crate::accounts::AccountsError::Engine(e)) => return Err(PageError::Engine(e)),

@@ -814,6 +814,12 @@ pub struct RecoveryMetrics {
     pub resolution: Seconds,
     pub cancel_steps_max: i32,
     pub sign_up_steps_max: i32,
+    /// The most clicks any cancellation took (amends' leaving page counts its own).
+    pub leave_clicks_max: Option<i32>,
+    /// The most clicks any sign-up took, as the provider reported them (`clicks`).
+    pub join_clicks_max: Option<i32>,
+    /// Leaving took no more clicks than joining; `null` until both were counted.
+    pub leaving_as_easy_as_joining: Option<bool>,
     pub cancellations: u64,
     pub sign_ups: u64,
     pub surveys: SurveyReport,

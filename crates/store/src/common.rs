@@ -428,6 +428,7 @@ pub(crate) trait RowGet {
     fn get_i32(&self, col: &str) -> sqlx::Result<i32>;
     fn get_i16(&self, col: &str) -> sqlx::Result<i16>;
     fn get_opt_i16(&self, col: &str) -> sqlx::Result<Option<i16>>;
+    fn get_opt_i32(&self, col: &str) -> sqlx::Result<Option<i32>>;
     fn get_bool(&self, col: &str) -> sqlx::Result<bool>;
 }
 
@@ -453,6 +454,9 @@ macro_rules! impl_row_get {
                 self.try_get(col)
             }
             fn get_opt_i16(&self, col: &str) -> sqlx::Result<Option<i16>> {
+                self.try_get(col)
+            }
+            fn get_opt_i32(&self, col: &str) -> sqlx::Result<Option<i32>> {
                 self.try_get(col)
             }
             fn get_bool(&self, col: &str) -> sqlx::Result<bool> {
@@ -506,6 +510,10 @@ impl<'r, R: RowGet> Cols<'r, R> {
 
     pub(crate) fn opt_i16(&self, col: &str) -> Result<Option<i16>> {
         self.row.get_opt_i16(col).map_err(|e| self.corrupt(col, e))
+    }
+
+    pub(crate) fn opt_i32(&self, col: &str) -> Result<Option<i32>> {
+        self.row.get_opt_i32(col).map_err(|e| self.corrupt(col, e))
     }
 
     pub(crate) fn bool(&self, col: &str) -> Result<bool> {
@@ -874,6 +882,7 @@ pub(crate) fn cancellation_from_row<R: RowGet>(row: &R) -> Result<CancellationRo
         final_bill: c.text("final_bill")?,
         steps: c.i32("steps")?,
         audit: c.text("audit")?,
+        clicks: c.opt_i32("clicks")?,
     })
 }
 
@@ -886,6 +895,10 @@ pub(crate) fn journey_steps_from_row<R: RowGet>(row: &R) -> Result<JourneySteps>
         cancellations: c.count("cancellations")?,
         cancel_steps_max: c.i32("cancel_steps_max")?,
         cancel_steps_total: c.count("cancel_steps_total")?,
+        signups_clicked: c.count("signups_clicked")?,
+        signup_clicks_max: c.opt_i32("signup_clicks_max")?,
+        cancellations_clicked: c.count("cancellations_clicked")?,
+        cancel_clicks_max: c.opt_i32("cancel_clicks_max")?,
     })
 }
 
@@ -1044,6 +1057,7 @@ macro_rules! bind_cancellation {
             .bind(r.final_bill.as_str())
             .bind(r.steps)
             .bind(r.audit.as_str())
+            .bind(r.clicks)
     }};
 }
 pub(crate) use bind_cancellation;

@@ -828,6 +828,10 @@ pub struct SignupRow {
     pub channel: String,
     /// Requests the customer made.
     pub steps: i32,
+    /// The clicks it took on the provider's own pages, as they counted them (the links and
+    /// buttons pressed; answers to optional questions are not counted); `None`: not
+    /// reported.
+    pub clicks: Option<i32>,
 }
 
 /// A customer's cancellation of their account (issue 6). Append-only.
@@ -853,6 +857,9 @@ pub struct CancellationRow {
     pub steps: i32,
     /// JSON array: every step with its time.
     pub audit: String,
+    /// The clicks it took (links and buttons pressed, as for a sign-up's); `None`: not
+    /// counted (a request through the API or the CLI that did not report it).
+    pub clicks: Option<i32>,
 }
 
 /// The effort of signing up and of leaving, over every one on record.
@@ -864,6 +871,12 @@ pub struct JourneySteps {
     pub cancellations: u64,
     pub cancel_steps_max: i32,
     pub cancel_steps_total: u64,
+    /// Sign-ups whose clicks were reported, and the most any took (`None`: none reported).
+    pub signups_clicked: u64,
+    pub signup_clicks_max: Option<i32>,
+    /// Cancellations whose clicks were counted, and the most any took.
+    pub cancellations_clicked: u64,
+    pub cancel_clicks_max: Option<i32>,
 }
 
 /// One survey decision (issue 6): recorded once per subject, never overwritten.

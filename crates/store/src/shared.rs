@@ -392,6 +392,7 @@ macro_rules! account_store {
                     .bind(micros(signup.at))
                     .bind(signup.channel.as_str())
                     .bind(signup.steps)
+                    .bind(signup.clicks)
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(sql::BUMP_BOOK_VERSION).execute(&mut *tx).await?;

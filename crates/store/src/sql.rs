@@ -426,7 +426,7 @@ pub(crate) const INSERT_CUSTOMER: &str = "INSERT INTO customers \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
      ON CONFLICT (customer_id) DO NOTHING";
 pub(crate) const INSERT_SIGNUP: &str =
-    "INSERT INTO signups (customer_id, at, channel, steps) VALUES ($1, $2, $3, $4)";
+    "INSERT INTO signups (customer_id, at, channel, steps, clicks) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const SET_CUSTOMER_CANCELLED: &str =
     "UPDATE customers SET status = 'cancelled' WHERE customer_id = $1 AND status = 'active'";
 /// Whether a cancellation still waits to take effect (deferred and not yet applied).
@@ -444,8 +444,8 @@ pub(crate) const NEXT_CANCELLATION_NUMBER: &str =
     "UPDATE counters SET value = value + 1 WHERE name = 'cancellation' RETURNING value";
 pub(crate) const INSERT_CANCELLATION: &str = "INSERT INTO cancellations \
      (reference, customer_id, requested_at, effective_at, channel, reason, retention_offer, final_bill_minor, \
-      currency, final_bill, steps, audit) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *";
+      currency, final_bill, steps, audit, clicks) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *";
 pub(crate) const SELECT_CANCELLATION: &str = "SELECT * FROM cancellations WHERE reference = $1";
 pub(crate) const LATEST_CANCELLATION_OF: &str = "SELECT * FROM cancellations WHERE customer_id = $1 \
      ORDER BY requested_at DESC, reference DESC LIMIT 1";
@@ -460,7 +460,11 @@ pub(crate) const JOURNEY_STEPS: &str = "SELECT \
        (SELECT COALESCE(SUM(steps), 0) FROM signups) AS signup_steps_total, \
        (SELECT COUNT(*) FROM cancellations) AS cancellations, \
        (SELECT COALESCE(MAX(steps), 0) FROM cancellations) AS cancel_steps_max, \
-       (SELECT COALESCE(SUM(steps), 0) FROM cancellations) AS cancel_steps_total";
+       (SELECT COALESCE(SUM(steps), 0) FROM cancellations) AS cancel_steps_total, \
+       (SELECT COUNT(clicks) FROM signups) AS signups_clicked, \
+       (SELECT MAX(clicks) FROM signups) AS signup_clicks_max, \
+       (SELECT COUNT(clicks) FROM cancellations) AS cancellations_clicked, \
+       (SELECT MAX(clicks) FROM cancellations) AS cancel_clicks_max";
 
 // ---- surveys ----
 

@@ -2670,7 +2670,7 @@ async fn holds_are_idempotent(store: &dyn Store) {
 // ---- sign-up and cancellation ----
 
 fn signup(customer: &str, steps: i32) -> SignupRow {
-    SignupRow { customer_id: customer.into(), at: at_us(30, 1), channel: "api".into(), steps }
+    SignupRow { customer_id: customer.into(), at: at_us(30, 1), channel: "api".into(), steps, clicks: None }
 }
 
 fn cancellation(customer: &str, requested: i64, steps: i32) -> CancellationRow {
@@ -2688,6 +2688,7 @@ fn cancellation(customer: &str, requested: i64, steps: i32) -> CancellationRow {
             .into(),
         steps,
         audit: r#"[{"step":"asked","at":"2023-11-14T22:13:20Z"},{"step":"confirmed"}]"#.into(),
+        clicks: None,
     }
 }
 
@@ -2717,11 +2718,20 @@ async fn sign_up_adds_a_customer_and_moves_the_book(store: &dyn Store) {
     assert_eq!(store.customer("c1").await.unwrap().unwrap().name, "Ana");
     assert_eq!(store.book_version().await.unwrap(), 2, "refusals leave the version alone");
 
-    store.sign_up(&customer("c10", "X"), &signup("c10", 2)).await.unwrap();
+    let reported = SignupRow { clicks: Some(7), ..signup("c10", 2) };
+    store.sign_up(&customer("c10", "X"), &reported).await.unwrap();
     let steps = store.journey_steps().await.unwrap();
     assert_eq!(
         steps,
-        JourneySteps { signups: 2, signup_steps_max: 4, signup_steps_total: 6, ..JourneySteps::default() }
+        JourneySteps {
+            signups: 2,
+            signup_steps_max: 4,
+            signup_steps_total: 6,
+            signups_clicked: 1,
+            signup_clicks_max: Some(7),
+            ..JourneySteps::default()
+        },
+        "a sign-up whose clicks were not reported counts none"
     );
 }
 
@@ -2757,8 +2767,9 @@ async fn cancel_account_once(store: &dyn Store) {
     store.import_book(&book, &|_| {}).await.unwrap();
     assert_eq!(store.journey_steps().await.unwrap(), JourneySteps::default());
 
-    let stored = cancel(store, &cancellation("c1", 100, 3)).await.unwrap();
-    let expected = CancellationRow { reference: "CAN-000001".into(), ..cancellation("c1", 100, 3) };
+    let clicked = CancellationRow { clicks: Some(2), ..cancellation("c1", 100, 3) };
+    let stored = cancel(store, &clicked).await.unwrap();
+    let expected = CancellationRow { reference: "CAN-000001".into(), ..clicked };
     assert_eq!(stored, expected, "the documents byte for byte");
     assert_eq!(store.customer("c1").await.unwrap().unwrap().status, CustomerStatus::Cancelled);
     assert_eq!(store.book_version().await.unwrap(), 2);
@@ -2806,6 +2817,8 @@ async fn cancel_account_once(store: &dyn Store) {
             cancellations: 2,
             cancel_steps_max: won.steps.max(3),
             cancel_steps_total: 3 + won.steps as u64,
+            cancellations_clicked: 1,
+            cancel_clicks_max: Some(2),
             ..JourneySteps::default()
         }
     );

@@ -205,6 +205,21 @@ async fn a_customer_leaves_on_one_page_and_reads_the_final_bill_line_by_line() {
 
     let again = s.http.post(&leave).form(&[("form", form.as_str())]).send().await.unwrap();
     assert_eq!(again.status(), 422, "cancelled already: nothing twice");
+
+    // The two clicks (the link, the button) beside the provider's count for joining.
+    assert_eq!(cancellation.clicks, Some(2));
+    let metrics = s.get("/v1/metrics/recovery", Some(&s.read)).await.body;
+    assert_eq!(metrics["leave_clicks_max"], 2);
+    assert_eq!(
+        (&metrics["join_clicks_max"], &metrics["leaving_as_easy_as_joining"]),
+        (&json!(null), &json!(null))
+    );
+    let joining = json!({ "customer_id": "C3", "name": "Cy", "email": "cy@example.com", "locale": "en",
+        "timezone": "UTC", "plan_id": "fast", "element_id": "hub1", "billing_day": 1, "channel": "web", "clicks": 4 });
+    assert_eq!(s.post("/v1/customers", Some(&s.operator), &joining).await.status, 201);
+    let metrics = s.get("/v1/metrics/recovery", Some(&s.read)).await.body;
+    assert_eq!((&metrics["leave_clicks_max"], &metrics["join_clicks_max"]), (&json!(2), &json!(4)));
+    assert_eq!(metrics["leaving_as_easy_as_joining"], true);
     s.stop().await.unwrap();
 }
 

@@ -164,8 +164,14 @@ async fn joining_and_leaving_take_one_request_each_and_leaving_twice_is_refused(
     assert_eq!(r.status, 422, "{:?}", r.body);
     let details = r.body["error"]["details"].as_array().unwrap();
     assert!(details.len() >= 3, "each bad field named: {details:?}");
+    let miscounted = json!({ "customer_id": "C9", "name": "Dev", "email": "dev@example.com", "locale": "en",
+        "timezone": "UTC", "plan_id": "basic", "element_id": "node1", "billing_day": 1, "clicks": 1001 });
+    let r = s.post("/v1/customers", Some(&s.operator), &miscounted).await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("clicks: 1001"), "{:?}", r.body);
     let good = json!({ "customer_id": "C9", "name": "Dev", "email": "dev@example.com", "locale": "en",
-        "timezone": "UTC", "plan_id": "basic", "element_id": "node1", "billing_day": 1, "channel": "app" });
+        "timezone": "UTC", "plan_id": "basic", "element_id": "node1", "billing_day": 1, "channel": "app",
+        "clicks": 6 });
     let joined = s.post("/v1/customers", Some(&s.operator), &good).await;
     assert_eq!(joined.status, 201, "{:?}", joined.body);
     assert_eq!(s.post("/v1/customers", Some(&s.operator), &good).await.status, 409);
@@ -206,6 +212,9 @@ async fn joining_and_leaving_take_one_request_each_and_leaving_twice_is_refused(
     let m = s.get("/v1/metrics/recovery", Some(&s.read)).await.body;
     assert_eq!((&m["cancel_steps_max"], &m["sign_up_steps_max"]), (&json!(1), &json!(1)));
     assert_eq!((&m["cancellations"], &m["sign_ups"]), (&json!(1), &json!(1)));
+    // Joining's clicks as the app counted them; leaving through the API counted none.
+    assert_eq!((&m["join_clicks_max"], &m["leave_clicks_max"]), (&json!(6), &json!(null)));
+    assert_eq!(m["leaving_as_easy_as_joining"], json!(null));
 }
 
 #[tokio::test]
@@ -231,6 +240,7 @@ async fn a_confirmation_a_crash_kept_back_is_sent_by_the_next_tick_once() {
                 final_bill: r#"{"lines": [{"explanation": "Refund for the unused days"}]}"#.into(),
                 steps: 1,
                 audit: "[]".into(),
+                clicks: None,
             })
         })
         .await
