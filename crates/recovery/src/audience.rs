@@ -142,16 +142,7 @@ impl Engine {
         customer_id: &str,
     ) -> Result<(Preferences, Option<PreferencesRow>), EngineError> {
         let row = self.store.preferences(customer_id).await?;
-        let prefs = match &row {
-            Some(row) => Preferences::from_json(&row.doc).map_err(|e| {
-                EngineError::Store(StoreError::Corrupt {
-                    table: "preferences",
-                    reason: format!("customer {customer_id}: {e}"),
-                })
-            })?,
-            None => Preferences::default(),
-        };
-        Ok((prefs, row))
+        Ok((preferences_of(customer_id, row.as_ref())?, row))
     }
 
     /// Applies `change` to the customer's preferences and stores the result; `None` when
@@ -167,6 +158,22 @@ impl Engine {
         let row = PreferencesRow { customer_id: customer_id.into(), doc, updated_at: self.clock.now() };
         self.store.put_preferences(&row).await?;
         Ok(Some((prefs, row)))
+    }
+}
+
+/// The preferences a stored row holds (the defaults when there is none).
+pub(crate) fn preferences_of(
+    customer_id: &str,
+    row: Option<&PreferencesRow>,
+) -> Result<Preferences, EngineError> {
+    match row {
+        Some(row) => Preferences::from_json(&row.doc).map_err(|e| {
+            EngineError::Store(StoreError::Corrupt {
+                table: "preferences",
+                reason: format!("customer {customer_id}: {e}"),
+            })
+        }),
+        None => Ok(Preferences::default()),
     }
 }
 

@@ -11,9 +11,10 @@ use amends_core::case::Actor;
 use amends_core::incident::IncidentState;
 use amends_core::incident::{UpdateKind, for_locale};
 use amends_core::notice::format_local;
-use amends_store::{ContactRow, IncidentRow, NoticeRow};
+use amends_store::{ContactRow, ImpactRow, IncidentRow, NoticeRow};
 use jiff::Timestamp;
 use serde::Serialize;
+use std::collections::HashSet;
 
 /// Longest summary of a contact, in bytes.
 pub const CONTACT_SUMMARY_BYTES_MAX: usize = 2_000;
@@ -170,23 +171,46 @@ impl Engine {
         incidents: Vec<IncidentRow>,
     ) -> Result<Vec<(IncidentRow, Option<bool>)>, EngineError> {
         let own = self.store.customer_impacts(customer_id).await?;
-        let mut out = Vec::new();
-        for incident in incidents {
-            let impact = own.iter().find(|i| i.incident_id == incident.incident_id);
-            if impact.is_none() && !is_below(book, &incident, index) {
-                continue;
-            }
+        // Where an incident came from is asked only of those that concern the customer.
+        let mut detected = HashSet::new();
+        for incident in incidents.iter().filter(|i| concerns(book, index, &own, i)) {
             if self.telemetry_source(&incident.incident_id).await?.is_some() {
-                if let Some(impact) = impact {
-                    let back = impact.back_at.is_some();
-                    out.push((incident, Some(back)));
-                }
-            } else if is_below(book, &incident, index) {
-                out.push((incident, None));
+                detected.insert(incident.incident_id.to_string());
             }
         }
-        Ok(out)
+        Ok(affecting_of(book, index, incidents, &own, &detected))
     }
+}
+
+/// Whether `incident` may affect the customer at `index`: it holds one of their impacts
+/// (`own`), or they are below it.
+fn concerns(book: &LoadedBook, index: u32, own: &[ImpactRow], incident: &IncidentRow) -> bool {
+    own.iter().any(|i| i.incident_id == incident.incident_id) || is_below(book, incident, index)
+}
+
+/// Which of `incidents` affect the customer at `index`, each with whether their own device
+/// is back. A `detected` incident (telemetry opened it) affects those it holds an impact of
+/// (`own`), as the devices showed; any other, everyone below its elements.
+pub(crate) fn affecting_of(
+    book: &LoadedBook,
+    index: u32,
+    incidents: Vec<IncidentRow>,
+    own: &[ImpactRow],
+    detected: &HashSet<String>,
+) -> Vec<(IncidentRow, Option<bool>)> {
+    let mut out = Vec::new();
+    for incident in incidents {
+        let impact = own.iter().find(|i| i.incident_id == incident.incident_id);
+        if detected.contains(incident.incident_id.as_str()) {
+            if let Some(impact) = impact {
+                let back = impact.back_at.is_some();
+                out.push((incident, Some(back)));
+            }
+        } else if is_below(book, &incident, index) {
+            out.push((incident, None));
+        }
+    }
+    out
 }
 
 /// Whether the customer at `index` is at or below one of the incident's elements.

@@ -26,7 +26,7 @@ use amends_core::locale::Locale;
 use amends_core::notice::format_local;
 use amends_core::preferences::{Channel, Preferences, PreferencesChange, QuietHours, Topic};
 use amends_store::CaseOpening;
-use amends_store::{AppointmentFilter, CreditFilter, IncidentRow, NoticeStatus};
+use amends_store::{AppointmentRow, CustomerReads, IncidentRow, NoticeStatus};
 use hmac::{Hmac, Mac};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -375,19 +375,30 @@ impl Engine {
     pub async fn customer_page(&self, token: &str) -> Result<CustomerPage, PageError> {
         let (customer_id, index, key, book) = self.page_customer(token).await?;
         let customer = &book.customers[index as usize];
-        // First, for the language they read in: the one they chose, else the book's.
-        let (prefs, _) = self.stored_preferences(&customer_id).await?;
+        // Every read at once, each from an index on the customer, in one snapshot.
+        let reads = self.store.customer_reads(&customer_id, PAGE_ROWS_MAX as u32).await?;
+        let CustomerReads {
+            preferences,
+            mut open_incidents,
+            open_sources,
+            impacts,
+            mut notices,
+            mut credits,
+            offers,
+            appointments,
+        } = reads;
+        // The language they read in: the one they chose, else the book's.
+        let prefs = crate::audience::preferences_of(&customer_id, preferences.as_ref())?;
         let language = prefs.language_or(&customer.locale);
         let local = |t: Timestamp| format_local(t, &customer.zone.tz, language);
-        // Every read at once, each from an index on the customer (none waits on another).
-        let filter = CreditFilter { customer_id: Some(customer_id.clone()), ..CreditFilter::default() };
-        let (affecting, mut notices, mut credits, offers, visits) = tokio::try_join!(
-            async { Ok::<_, PageError>(self.incidents_affecting(&book, &customer_id, index).await?) },
-            async { Ok(self.store.notices_for_customer(&customer_id).await?) },
-            async { Ok(self.store.credits(&filter).await?) },
-            async { Ok(self.store.on_request_offers(&customer_id).await?) },
-            self.page_visits(&customer_id, &local),
-        )?;
+        open_incidents.sort_by_key(|i| std::cmp::Reverse(i.started_at));
+        let detected = open_sources
+            .into_iter()
+            .filter(|s| s.source_key.starts_with(crate::TELEMETRY_SOURCE))
+            .map(|s| s.incident_id.to_string())
+            .collect();
+        let affecting = crate::contacts::affecting_of(&book, index, open_incidents, &impacts, &detected);
+        let visits = self.page_visits(appointments, &local).await?;
         let mut incidents = Vec::new();
         for (incident, device_back) in affecting {
             incidents.push(PageIncident {
@@ -496,17 +507,13 @@ impl Engine {
     }
 
     /// The customer's visits, newest first, each failed one with the slots still held.
+    /// The customer's visits (`rows`, newest first once sorted), each failed one with the
+    /// slots held for it.
     async fn page_visits(
         &self,
-        customer_id: &CustomerId,
+        mut rows: Vec<AppointmentRow>,
         local: &impl Fn(Timestamp) -> String,
     ) -> Result<Vec<PageVisit>, PageError> {
-        let filter = AppointmentFilter {
-            customer_id: Some(customer_id.clone()),
-            limit: PAGE_ROWS_MAX as u32,
-            ..AppointmentFilter::default()
-        };
-        let mut rows = self.store.appointments(&filter).await?;
         rows.sort_by_key(|r| std::cmp::Reverse(r.window_start));
         let now = self.clock.now();
         let mut visits = Vec::with_capacity(rows.len());
@@ -642,19 +649,6 @@ impl Engine {
         let change = form.change()?;
         let (prefs, _) = self.change_preferences(&customer_id, change).await?.ok_or(OptOutError::Invalid)?;
         Ok(page_preferences(&prefs, &book.customers[index as usize].locale))
-    }
-
-    /// Every open incident affecting the customer, newest first, each with whether their
-    /// own device is back (for a detected incident).
-    async fn incidents_affecting(
-        &self,
-        book: &LoadedBook,
-        customer_id: &str,
-        index: u32,
-    ) -> Result<Vec<(IncidentRow, Option<bool>)>, EngineError> {
-        let mut open = self.store.incidents(true).await?;
-        open.sort_by_key(|i| std::cmp::Reverse(i.started_at));
-        self.affecting(book, customer_id, index, open).await
     }
 
     /// The most recently resolved incident resolved at or after `since` that affected the

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 mod common;
 mod hold;
+mod inline;
 pub use hold::{HOLD_CHECK_TIMEOUT, Hold};
 pub mod postgres;
 mod sql;
@@ -974,6 +975,55 @@ pub trait Store:
     /// Takes the lock `name` for this process if no other process holds it; `None` if one
     /// does. It is held until the [`Hold`] is dropped or the process dies.
     async fn try_hold(&self, name: &str) -> Result<Option<Hold>>;
+
+    /// Everything a customer's own page shows, read together: their preferences, the open
+    /// incidents, their own impacts, their notices, credits and on-request offers, and at
+    /// most `visits_max` of their visits. Each read is the one its own method makes; SQLite
+    /// makes them all in one read transaction on the caller's thread (see `inline.rs`).
+    async fn customer_reads(&self, customer_id: &str, visits_max: u32) -> Result<CustomerReads> {
+        let mine = CreditFilter { customer_id: Some(customer_id.into()), ..CreditFilter::default() };
+        let visits = AppointmentFilter {
+            customer_id: Some(customer_id.into()),
+            limit: visits_max,
+            ..Default::default()
+        };
+        let (preferences, open_incidents, open_sources, impacts, notices, credits, offers, appointments) = tokio::try_join!(
+            self.preferences(customer_id),
+            self.incidents(true),
+            self.open_sources(),
+            self.customer_impacts(customer_id),
+            self.notices_for_customer(customer_id),
+            self.credits(&mine),
+            self.on_request_offers(customer_id),
+            self.appointments(&visits),
+        )?;
+        Ok(CustomerReads {
+            preferences,
+            open_incidents,
+            open_sources,
+            impacts,
+            notices,
+            credits,
+            offers,
+            appointments,
+        })
+    }
+}
+
+/// What [`Store::customer_reads`] reads for a customer's page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerReads {
+    pub preferences: Option<PreferencesRow>,
+    /// Every open incident, whoever it affects (as [`IncidentStore::incidents`] lists them).
+    pub open_incidents: Vec<IncidentRow>,
+    /// Where each open incident came from (as [`IncidentStore::sources_of`] gives them).
+    pub open_sources: Vec<IncidentSource>,
+    /// The customer's own impacts (as [`ImpactStore::customer_impacts`]).
+    pub impacts: Vec<ImpactRow>,
+    pub notices: Vec<NoticeRow>,
+    pub credits: Vec<CreditRow>,
+    pub offers: Vec<CreditRow>,
+    pub appointments: Vec<AppointmentRow>,
 }
 
 /// The book: plans, customers and the topology, imported whole and read back.
@@ -1074,6 +1124,9 @@ pub trait ImpactStore: Send + Sync {
 
     /// The sources of one incident (an index serves it: the fan-out asks once per entry).
     async fn sources_of(&self, incident_id: &str) -> Result<Vec<IncidentSource>>;
+
+    /// The sources of every open incident, by incident then key.
+    async fn open_sources(&self) -> Result<Vec<IncidentSource>>;
 
     /// Records that the alert under `source_key` belongs to `incident_id`. `false` when the
     /// key was already recorded (to this incident or another: the first stands).

@@ -574,6 +574,11 @@ impl ImpactStore for PgStore {
         common::decode_all(&rows, common::source_from_row)
     }
 
+    async fn open_sources(&self) -> Result<Vec<IncidentSource>> {
+        let rows = sqlx::query(sql::OPEN_SOURCES).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::source_from_row)
+    }
+
     async fn join_alert(&self, source_key: &str, incident_id: &str) -> Result<bool> {
         let done =
             sqlx::query(sql::JOIN_ALERT).bind(source_key).bind(incident_id).execute(&self.pool).await?;

@@ -87,6 +87,12 @@ pub(crate) const MARK_ALL_MERGED_POSTGRES: [&str; 2] = [
     "UPDATE incident_sources SET merged_into = $2 WHERE incident_id = ANY($1)",
     "UPDATE incidents SET merged_into = $2 WHERE incident_id = ANY($1)",
 ];
+/// The sources of every open incident (see [`open_only`]).
+pub(crate) const OPEN_SOURCES: &str = concat!(
+    "SELECT * FROM incident_sources WHERE incident_id IN (SELECT incident_id FROM incidents WHERE ",
+    open_only!(),
+    ") ORDER BY incident_id, source_key"
+);
 pub(crate) const SOURCES_OF: &str =
     "SELECT * FROM incident_sources WHERE incident_id = $1 ORDER BY source_key";
 pub(crate) const JOIN_ALERT: &str = "INSERT INTO incident_alerts (source_key, incident_id, resolved_at) \
@@ -262,6 +268,8 @@ pub(crate) const SELECT_SECRET: &str = "SELECT value FROM secrets WHERE name = $
 pub(crate) const USE_LINK: &str =
     "INSERT INTO used_links (link_id, used_at) VALUES ($1, $2) ON CONFLICT (link_id) DO NOTHING";
 
+/// A group's reference text, which its notices are packed against (SQLite's outbox).
+pub(crate) const SELECT_REFERENCE: &str = "SELECT text FROM notice_references WHERE grp = $1";
 pub(crate) const NOTICES_FOR_CUSTOMER: &str =
     "SELECT * FROM outbox WHERE customer_id = $1 ORDER BY created_at, key";
 pub(crate) const NOTICES_FOR_INCIDENT: &str =

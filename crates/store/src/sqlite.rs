@@ -11,6 +11,7 @@ use crate::AccountStore;
 use crate::BenchFloor;
 use crate::BookStore;
 use crate::CaseStore;
+use crate::CustomerReads;
 use crate::DeviceLogStore;
 use crate::ImpactStore;
 use crate::IncidentStore;
@@ -81,6 +82,8 @@ pub struct SqliteStore {
     path: std::path::PathBuf,
     /// The reference texts notices are packed against (see `packed.rs`).
     references: Arc<References>,
+    /// Read-only connections for a customer's page, used on the caller's thread.
+    inline: Arc<crate::inline::InlineReads>,
 }
 
 impl SqliteStore {
@@ -108,7 +111,8 @@ impl SqliteStore {
             .max_connections(READ_CONNECTIONS_MAX)
             .connect_with(options.create_if_missing(false).pragma("query_only", "ON"))
             .await?;
-        Ok(Self { pool, reads, path: path.to_path_buf(), references: Arc::default() })
+        let inline = Arc::new(crate::inline::InlineReads::new(path.to_path_buf()));
+        Ok(Self { pool, reads, path: path.to_path_buf(), references: Arc::default(), inline })
     }
 
     /// The underlying pool, for callers that need a query the trait does not offer.
@@ -265,10 +269,8 @@ async fn stored_reference<'e>(
     db: impl sqlx::Executor<'e, Database = Sqlite>,
     group: &str,
 ) -> Result<Option<Arc<[u8]>>> {
-    let text: Option<Vec<u8>> = sqlx::query_scalar("SELECT text FROM notice_references WHERE grp = $1")
-        .bind(group)
-        .fetch_optional(db)
-        .await?;
+    let text: Option<Vec<u8>> =
+        sqlx::query_scalar(sql::SELECT_REFERENCE).bind(group).fetch_optional(db).await?;
     Ok(text.map(Arc::from))
 }
 
@@ -542,8 +544,13 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.inline.close();
         self.reads.close().await;
         self.pool.close().await;
+    }
+
+    async fn customer_reads(&self, customer_id: &str, visits_max: u32) -> Result<CustomerReads> {
+        self.inline.customer_reads(&self.references, customer_id, visits_max)
     }
 
     async fn try_hold(&self, name: &str) -> Result<Option<Hold>> {
@@ -607,6 +614,11 @@ impl ImpactStore for SqliteStore {
 
     async fn sources_of(&self, incident_id: &str) -> Result<Vec<IncidentSource>> {
         let rows = sqlx::query(sql::SOURCES_OF).bind(incident_id).fetch_all(&self.pool).await?;
+        common::decode_all(&rows, common::source_from_row)
+    }
+
+    async fn open_sources(&self) -> Result<Vec<IncidentSource>> {
+        let rows = sqlx::query(sql::OPEN_SOURCES).fetch_all(&self.pool).await?;
         common::decode_all(&rows, common::source_from_row)
     }
 

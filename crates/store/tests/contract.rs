@@ -16,11 +16,11 @@ use amends_store::{
     AccountStore, AgentRow, AppendOutcome, AppointmentActionRow, AppointmentCounts, AppointmentFilter,
     AppointmentRow, BenchedStore, BookCounts, BookRows, CancellationRow, CaseEventRow, CaseFilter,
     CaseOpening, CaseRow, CaseTiming, ChannelReport, ContactRow, CreditFilter, CreditRow, CreditWrite,
-    CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow, IgnoredAlert, ImpactRow, IncidentPage,
-    IncidentRow, IncidentSource, IncidentStore, JourneySteps, NewUpdate, NoticeCount, NoticeFilter,
-    NoticeReach, NoticeRow, NoticeStatus, OutboxStore, PlanRow, PreferencesRow, RecoveredRow, ReportTarget,
-    SignupRow, SourcedIncident, StageRaise, Store, StoreError, SurveyDecisionRow, SurveyFilter, TokenRow,
-    VolumeReport, Widening, notified,
+    CustomerReads, CustomerRow, DeliveryOutcome, DeviceEventRow, ElementRow, HoldRow, IgnoredAlert,
+    ImpactRow, IncidentPage, IncidentRow, IncidentSource, IncidentStore, JourneySteps, NewUpdate,
+    NoticeCount, NoticeFilter, NoticeReach, NoticeRow, NoticeStatus, OutboxStore, PlanRow, PreferencesRow,
+    RecoveredRow, ReportTarget, SignupRow, SourcedIncident, StageRaise, Store, StoreError, SurveyDecisionRow,
+    SurveyFilter, TokenRow, VolumeReport, Widening, notified,
 };
 use jiff::Timestamp;
 
@@ -1749,6 +1749,61 @@ async fn content_reads_back_as_written(store: &dyn Store) {
     assert_eq!(reported.body, sms.body);
 }
 
+/// A customer's page reads together exactly what each read gives alone, packed content
+/// unpacked.
+async fn customer_reads_are_the_reads_one_by_one(store: &dyn Store) {
+    let open = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
+    let (detected, _) =
+        store.insert_sourced_incident("telemetry:n1:0", &incident(at(1)), &declared(at(1))).await.unwrap();
+    let (gone, _) =
+        store.insert_sourced_incident("telemetry:n2:0", &incident(at(1)), &declared(at(1))).await.unwrap();
+    store.append_update(&gone, &update(at(2), "resolved", None)).await.unwrap();
+    let mut written = rendered_notices(&open);
+    store.enqueue_notices(&mut written).await.unwrap();
+    store.upsert_impacts(&mut [impact(&open, "c003", at(5))]).await.unwrap();
+    let mut credits = [credit("c003/INC-000001/sla/1", "c003", &open, 250, "EUR")];
+    store.append_credits(&mut credits).await.unwrap();
+    let mut offers = [credit("c003/INC-000001/ask/1", "c003", &open, 70, "EUR")];
+    store.append_on_request_offers(&mut offers).await.unwrap();
+    let prefs = PreferencesRow { customer_id: "c003".into(), doc: "{}".into(), updated_at: at(2) };
+    store.put_preferences(&prefs).await.unwrap();
+
+    let together = store.customer_reads("c003", 50).await.unwrap();
+    let mine = CreditFilter { customer_id: Some("c003".into()), ..CreditFilter::default() };
+    let visits = AppointmentFilter { customer_id: Some("c003".into()), limit: 50, ..Default::default() };
+    let one_by_one = CustomerReads {
+        preferences: store.preferences("c003").await.unwrap(),
+        open_incidents: store.incidents(true).await.unwrap(),
+        open_sources: store.open_sources().await.unwrap(),
+        impacts: store.customer_impacts("c003").await.unwrap(),
+        notices: store.notices_for_customer("c003").await.unwrap(),
+        credits: store.credits(&mine).await.unwrap(),
+        offers: store.on_request_offers("c003").await.unwrap(),
+        appointments: store.appointments(&visits).await.unwrap(),
+    };
+    assert_eq!(together, one_by_one);
+    let sourced: Vec<_> =
+        together.open_sources.iter().map(|s| (s.incident_id.as_str(), s.source_key.as_str())).collect();
+    assert_eq!(
+        sourced,
+        [(detected.as_str(), "telemetry:n1:0")],
+        "a resolved incident's source is not listed"
+    );
+    assert_eq!(together.notices.len(), 2);
+    assert!(together.notices.iter().all(|n| n.body.starts_with("Hola c003")), "{:?}", together.notices);
+    assert_eq!(
+        (together.preferences.as_ref(), together.credits.len(), together.offers.len()),
+        (Some(&prefs), 1, 1)
+    );
+    let nobody = store.customer_reads("nobody", 50).await.unwrap();
+    let shared = CustomerReads {
+        open_incidents: together.open_incidents,
+        open_sources: together.open_sources,
+        ..CustomerReads::default()
+    };
+    assert_eq!(nobody, shared, "another customer sees none of it but what everyone shares");
+}
+
 async fn notices_filter_pages(store: &dyn Store) {
     let mut batch = vec![
         notice_of("k1", "c1", "update", 1, "email"),
@@ -3227,6 +3282,7 @@ macro_rules! contract_tests {
 }
 
 contract_tests!(
+    customer_reads_are_the_reads_one_by_one,
     import_upserts_by_id,
     import_is_all_or_nothing,
     load_book_round_trips,

@@ -1,0 +1,273 @@
+//! A customer's page, read on the request's own thread (SQLite only).
+//!
+//! sqlx runs each SQLite connection on a thread of its own: every query is handed to it and
+//! its rows handed back. A customer's page takes seven reads, each an indexed lookup of a
+//! few microseconds, and under a storm the hand-offs cost more than the reads: profiled
+//! during `amends bench --web-only`, waking and switching threads was about half the CPU.
+//! So the page's reads run here, on the caller's thread, through rusqlite on connections of
+//! their own, opened read-only on the same file: in WAL mode a reader never waits for the
+//! writer. All seven run in one read transaction, so the page shows one moment.
+//!
+//! They use the SQL and the row decoders every other read uses (`sql.rs`, `common.rs`,
+//! through [`RowGet`]), so a page reads what the API would.
+//!
+//! Bounds: at most [`IDLE_CONNECTIONS_MAX`] connections are kept between requests (one is
+//! opened when none is idle); a read waits at most [`BUSY_TIMEOUT`] for a lock (only
+//! recovery of the write-ahead log takes one a reader must wait for).
+
+use crate::common::{self, RowGet};
+use crate::packed::{self, References};
+use crate::{CreditFilter, CustomerReads, Ledger, Result, StoreError, sql};
+use rusqlite::{Connection, OpenFlags};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Connections kept open between requests, at most.
+pub const IDLE_CONNECTIONS_MAX: usize = 8;
+/// The longest a read waits for a lock before failing.
+pub const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
+/// Prepared statements each connection keeps.
+const STATEMENTS_CACHED: usize = 16;
+
+/// Read-only connections to one SQLite file, taken by a read and given back.
+#[derive(Debug)]
+pub(crate) struct InlineReads {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    /// Set by [`InlineReads::close`]: later reads fail, as the store's other reads do.
+    closed: AtomicBool,
+}
+
+impl InlineReads {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        InlineReads { path, idle: Mutex::new(Vec::new()), closed: AtomicBool::new(false) }
+    }
+
+    /// Closes the idle connections; one in use is closed when its read ends.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Everything a customer's page shows (see [`CustomerReads`]), in one read transaction.
+    pub(crate) fn customer_reads(
+        &self,
+        references: &References,
+        customer_id: &str,
+        visits_max: u32,
+    ) -> Result<CustomerReads> {
+        let mut connection = self.take()?;
+        let reads = read_customer(&mut connection, references, customer_id, visits_max);
+        // A connection that failed may be in any state: it is closed, not kept.
+        if reads.is_ok() {
+            self.give_back(connection);
+        }
+        reads
+    }
+
+    fn take(&self) -> Result<Connection> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Database(sqlx::Error::PoolClosed));
+        }
+        if let Some(connection) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(connection);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = Connection::open_with_flags(&self.path, flags).map_err(database)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(database)?;
+        connection.set_prepared_statement_cache_capacity(STATEMENTS_CACHED);
+        Ok(connection)
+    }
+
+    fn give_back(&self, connection: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_CONNECTIONS_MAX && !self.closed.load(Ordering::SeqCst) {
+            idle.push(connection);
+        }
+    }
+}
+
+fn read_customer(
+    connection: &mut Connection,
+    references: &References,
+    customer_id: &str,
+    visits_max: u32,
+) -> Result<CustomerReads> {
+    let snapshot = connection.transaction().map_err(database)?;
+    let one = [customer_id];
+    let mine = CreditFilter { customer_id: Some(customer_id.into()), ..CreditFilter::default() };
+    let visits = crate::AppointmentFilter {
+        customer_id: Some(customer_id.into()),
+        limit: visits_max,
+        ..crate::AppointmentFilter::default()
+    };
+    let (credits_sql, credits_binds) = sql::ledger_query(Ledger::Credits, &mine);
+    let (offers_sql, offers_binds) = sql::ledger_query(Ledger::OnRequestOffers, &mine);
+    let (visits_sql, visits_binds) = sql::appointments_query(&visits);
+    let reads = CustomerReads {
+        preferences: rows(&snapshot, sql::SELECT_PREFERENCES, &one, |row| common::preferences_from_row(row))?
+            .into_iter()
+            .next(),
+        open_incidents: rows(&snapshot, sql::SELECT_OPEN_INCIDENTS, &[], |row| {
+            common::incident_from_row(row)
+        })?,
+        open_sources: rows(&snapshot, sql::OPEN_SOURCES, &[], |row| common::source_from_row(row))?,
+        impacts: rows(&snapshot, sql::SELECT_CUSTOMER_IMPACTS, &one, |row| common::impact_from_row(row))?,
+        notices: rows(&snapshot, sql::NOTICES_FOR_CUSTOMER, &one, |row| notice(&snapshot, references, row))?,
+        credits: rows(&snapshot, &credits_sql, &credits_binds, |row| common::credit_from_row(row))?,
+        offers: rows(&snapshot, &offers_sql, &offers_binds, |row| common::credit_from_row(row))?,
+        appointments: rows(&snapshot, &visits_sql, &visits_binds, |row| common::appointment_from_row(row))?,
+    };
+    snapshot.commit().map_err(database)?;
+    Ok(reads)
+}
+
+/// The rows of `sql` (its parameters `$1`, `$2`, ... bound to `binds` in order), decoded.
+fn rows<T>(
+    connection: &Connection,
+    sql: &str,
+    binds: &[&str],
+    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = connection.prepare_cached(sql).map_err(database)?;
+    for (n, value) in binds.iter().enumerate() {
+        let name = format!("${}", n + 1);
+        let index = statement.parameter_index(&name).map_err(database)?.ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Protocol(format!("no parameter {name} in {sql}")))
+        })?;
+        statement.raw_bind_parameter(index, value).map_err(database)?;
+    }
+    let mut rows = statement.raw_query();
+    let mut decoded = Vec::new();
+    while let Some(row) = rows.next().map_err(database)? {
+        decoded.push(decode(row)?);
+    }
+    Ok(decoded)
+}
+
+/// A notice as stored, its content unpacked against its group's reference text (read from
+/// the database the first time, as `SqliteStore::decode_notice` does).
+fn notice(
+    connection: &Connection,
+    references: &References,
+    row: &rusqlite::Row<'_>,
+) -> Result<crate::NoticeRow> {
+    let mut notice = common::notice_from_row(row)?;
+    let corrupt = |reason: String| StoreError::Corrupt { table: "outbox", reason };
+    let packed: Option<Vec<u8>> = row.get("packed").map_err(|e| corrupt(format!("column packed: {e}")))?;
+    if let Some(packed) = packed {
+        let group = packed::group(&notice);
+        let reference = match references.get(&group) {
+            Some(text) => text,
+            None => {
+                let text: Vec<u8> = connection
+                    .prepare_cached(sql::SELECT_REFERENCE)
+                    .and_then(|mut s| s.query_row([&group], |r| r.get(0)))
+                    .map_err(|e| {
+                        corrupt(format!("notice {}: no reference text for {group}: {e}", notice.key))
+                    })?;
+                let text: std::sync::Arc<[u8]> = text.into();
+                references.remember(group, text.clone());
+                text
+            }
+        };
+        (notice.subject, notice.body) = packed::unpack(&packed, &reference)
+            .map_err(|e| corrupt(format!("notice {}: {e}", notice.key)))?;
+    }
+    Ok(notice)
+}
+
+fn database(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(sqlx::Error::Io(std::io::Error::other(e)))
+}
+
+fn column(e: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(e))
+}
+
+impl RowGet for rusqlite::Row<'_> {
+    fn get_text(&self, col: &str) -> sqlx::Result<String> {
+        self.get(col).map_err(column)
+    }
+    fn get_opt_text(&self, col: &str) -> sqlx::Result<Option<String>> {
+        self.get(col).map_err(column)
+    }
+    fn get_i64(&self, col: &str) -> sqlx::Result<i64> {
+        self.get(col).map_err(column)
+    }
+    fn get_opt_i64(&self, col: &str) -> sqlx::Result<Option<i64>> {
+        self.get(col).map_err(column)
+    }
+    fn get_i32(&self, col: &str) -> sqlx::Result<i32> {
+        self.get(col).map_err(column)
+    }
+    fn get_i16(&self, col: &str) -> sqlx::Result<i16> {
+        self.get(col).map_err(column)
+    }
+    fn get_opt_i16(&self, col: &str) -> sqlx::Result<Option<i16>> {
+        self.get(col).map_err(column)
+    }
+    fn get_opt_i32(&self, col: &str) -> sqlx::Result<Option<i32>> {
+        self.get(col).map_err(column)
+    }
+    fn get_bool(&self, col: &str) -> sqlx::Result<bool> {
+        self.get(col).map_err(column)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sqlite::SqliteStore;
+    use crate::{NoticeRow, NoticeStatus, OutboxStore, Store};
+    use amends_core::preferences::Channel;
+    use jiff::Timestamp;
+
+    fn notice(customer: &str) -> NoticeRow {
+        let body =
+            format!("Hello {customer},\n\nThere is an outage in your area. We expect it back by ten.\n");
+        NoticeRow {
+            key: format!("{customer}/INC-000001/acknowledgement/0/email"),
+            customer_id: customer.into(),
+            about: "INC-000001".into(),
+            kind: "acknowledgement".into(),
+            seq: 0,
+            channel: Channel::Email,
+            recipient: format!("{customer}@example.com"),
+            locale: "en".into(),
+            subject: "We know your service is down".into(),
+            body: body.repeat(4),
+            status: NoticeStatus::Queued,
+            attempts: 0,
+            next_attempt_at: Timestamp::UNIX_EPOCH,
+            last_error: None,
+            created_at: Timestamp::UNIX_EPOCH,
+            sent_at: None,
+            reason: None,
+            provider_id: None,
+            content_sha256: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_read_unpacks_against_the_stored_reference_and_fails_once_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("amends.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let mut written: Vec<NoticeRow> = (0..40).map(|n| notice(&format!("c{n:02}"))).collect();
+        store.enqueue_notices(&mut written).await.unwrap();
+        let packed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE packed IS NOT NULL")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(packed > 0, "the notices are packed against a reference");
+        // A process that never wrote them knows no reference text: it reads it.
+        let other = SqliteStore::open(&path).await.unwrap();
+        let read = other.customer_reads("c07", 10).await.unwrap();
+        assert_eq!(read.notices, store.notices_for_customer("c07").await.unwrap());
+        assert!(read.notices[0].body.starts_with("Hello c07,"), "{:?}", read.notices);
+        other.close().await;
+        assert!(other.customer_reads("c07", 10).await.is_err(), "a closed store reads nothing");
+    }
+}
