@@ -260,6 +260,12 @@ impl Engine {
     /// while `serve` runs), at the cost of one small read per call.
     pub async fn book(&self) -> Result<Arc<LoadedBook>, EngineError> {
         let version = self.store.book_version().await?;
+        self.book_at(version).await
+    }
+
+    /// The book at least as new as `version`, just read from the store (for a caller that
+    /// read it with other things, in one snapshot).
+    pub(crate) async fn book_at(&self, version: i64) -> Result<Arc<LoadedBook>, EngineError> {
         if let Some((cached, book)) = self.book.read().unwrap_or_else(|e| e.into_inner()).as_ref()
             && *cached == version
         {

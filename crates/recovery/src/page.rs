@@ -288,12 +288,18 @@ impl Engine {
         &self,
         token: &str,
     ) -> Result<(CustomerId, u32, OptOutKey, Arc<LoadedBook>), PageError> {
+        let (customer_id, key) = self.page_claim(token).await?;
+        let book = self.book().await?;
+        let index = index_in(&book, &customer_id)?;
+        Ok((customer_id, index, key, book))
+    }
+
+    /// The customer a link names, checked (signed by us for a page, not expired), and the
+    /// links' key; whether they are still in the book is for the caller to look up.
+    async fn page_claim(&self, token: &str) -> Result<(CustomerId, OptOutKey), PageError> {
         let key = self.page_key().await?;
         let claim = key.verify_for(Purpose::Page, token, self.clock.now())?;
-        let book = self.book().await?;
-        // A customer removed from the book since: the link names no one any more.
-        let index = book.customer_index(&claim.customer_id).ok_or(OptOutError::Invalid)?;
-        Ok((claim.customer_id.into(), index, key, book))
+        Ok((claim.customer_id.into(), key))
     }
 
     /// The form token of an expired page link that may still ask for a fresh one (signed
@@ -373,10 +379,13 @@ impl Engine {
 
     /// The page of the customer a link is for.
     pub async fn customer_page(&self, token: &str) -> Result<CustomerPage, PageError> {
-        let (customer_id, index, key, book) = self.page_customer(token).await?;
-        let customer = &book.customers[index as usize];
-        // Every read at once, each from an index on the customer, in one snapshot.
+        let (customer_id, key) = self.page_claim(token).await?;
+        // Every read at once, each from an index on the customer, in one snapshot with the
+        // book's version.
         let reads = self.store.customer_reads(&customer_id, PAGE_ROWS_MAX as u32).await?;
+        let book = self.book_at(reads.book_version).await?;
+        let index = index_in(&book, &customer_id)?;
+        let customer = &book.customers[index as usize];
         let CustomerReads {
             preferences,
             mut open_incidents,
@@ -386,6 +395,7 @@ impl Engine {
             mut credits,
             offers,
             appointments,
+            ..
         } = reads;
         // The language they read in: the one they chose, else the book's.
         let prefs = crate::audience::preferences_of(&customer_id, preferences.as_ref())?;
@@ -670,6 +680,12 @@ impl Engine {
         resolved.sort_by_key(|i| std::cmp::Reverse(i.resolved_at));
         Ok(self.affecting(book, customer_id, index, resolved).await?.into_iter().next().map(|(i, _)| i))
     }
+}
+
+/// The index of the customer a link names in `book`; one removed from the book since is
+/// named by the link no more.
+fn index_in(book: &LoadedBook, customer_id: &str) -> Result<u32, PageError> {
+    Ok(book.customer_index(customer_id).ok_or(OptOutError::Invalid)?)
 }
 
 /// A ledger row's amount and the customer's explanation of it, in their language. The

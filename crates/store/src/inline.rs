@@ -107,6 +107,10 @@ fn read_customer(
     let (offers_sql, offers_binds) = sql::ledger_query(Ledger::OnRequestOffers, &mine);
     let (visits_sql, visits_binds) = sql::appointments_query(&visits);
     let reads = CustomerReads {
+        book_version: rows(&snapshot, sql::SELECT_BOOK_VERSION, &[], |row| Ok(row.get_i64("value")?))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt { table: "counters", reason: "no book version".into() })?,
         preferences: rows(&snapshot, sql::SELECT_PREFERENCES, &one, |row| common::preferences_from_row(row))?
             .into_iter()
             .next(),
@@ -214,60 +218,5 @@ impl RowGet for rusqlite::Row<'_> {
     }
     fn get_bool(&self, col: &str) -> sqlx::Result<bool> {
         self.get(col).map_err(column)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::sqlite::SqliteStore;
-    use crate::{NoticeRow, NoticeStatus, OutboxStore, Store};
-    use amends_core::preferences::Channel;
-    use jiff::Timestamp;
-
-    fn notice(customer: &str) -> NoticeRow {
-        let body =
-            format!("Hello {customer},\n\nThere is an outage in your area. We expect it back by ten.\n");
-        NoticeRow {
-            key: format!("{customer}/INC-000001/acknowledgement/0/email"),
-            customer_id: customer.into(),
-            about: "INC-000001".into(),
-            kind: "acknowledgement".into(),
-            seq: 0,
-            channel: Channel::Email,
-            recipient: format!("{customer}@example.com"),
-            locale: "en".into(),
-            subject: "We know your service is down".into(),
-            body: body.repeat(4),
-            status: NoticeStatus::Queued,
-            attempts: 0,
-            next_attempt_at: Timestamp::UNIX_EPOCH,
-            last_error: None,
-            created_at: Timestamp::UNIX_EPOCH,
-            sent_at: None,
-            reason: None,
-            provider_id: None,
-            content_sha256: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_page_read_unpacks_against_the_stored_reference_and_fails_once_closed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("amends.db");
-        let store = SqliteStore::open(&path).await.unwrap();
-        let mut written: Vec<NoticeRow> = (0..40).map(|n| notice(&format!("c{n:02}"))).collect();
-        store.enqueue_notices(&mut written).await.unwrap();
-        let packed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE packed IS NOT NULL")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        assert!(packed > 0, "the notices are packed against a reference");
-        // A process that never wrote them knows no reference text: it reads it.
-        let other = SqliteStore::open(&path).await.unwrap();
-        let read = other.customer_reads("c07", 10).await.unwrap();
-        assert_eq!(read.notices, store.notices_for_customer("c07").await.unwrap());
-        assert!(read.notices[0].body.starts_with("Hello c07,"), "{:?}", read.notices);
-        other.close().await;
-        assert!(other.customer_reads("c07", 10).await.is_err(), "a closed store reads nothing");
     }
 }

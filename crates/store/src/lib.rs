@@ -987,7 +987,18 @@ pub trait Store:
             limit: visits_max,
             ..Default::default()
         };
-        let (preferences, open_incidents, open_sources, impacts, notices, credits, offers, appointments) = tokio::try_join!(
+        let (
+            book_version,
+            preferences,
+            open_incidents,
+            open_sources,
+            impacts,
+            notices,
+            credits,
+            offers,
+            appointments,
+        ) = tokio::try_join!(
+            self.book_version(),
             self.preferences(customer_id),
             self.incidents(true),
             self.open_sources(),
@@ -998,6 +1009,7 @@ pub trait Store:
             self.appointments(&visits),
         )?;
         Ok(CustomerReads {
+            book_version,
             preferences,
             open_incidents,
             open_sources,
@@ -1013,6 +1025,8 @@ pub trait Store:
 /// What [`Store::customer_reads`] reads for a customer's page.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomerReads {
+    /// The book's version when these were read (as [`BookStore::book_version`]).
+    pub book_version: i64,
     pub preferences: Option<PreferencesRow>,
     /// Every open incident, whoever it affects (as [`IncidentStore::incidents`] lists them).
     pub open_incidents: Vec<IncidentRow>,

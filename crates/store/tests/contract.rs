@@ -1767,11 +1767,14 @@ async fn customer_reads_are_the_reads_one_by_one(store: &dyn Store) {
     store.append_on_request_offers(&mut offers).await.unwrap();
     let prefs = PreferencesRow { customer_id: "c003".into(), doc: "{}".into(), updated_at: at(2) };
     store.put_preferences(&prefs).await.unwrap();
+    store.import_book(&small_book(), &|_| {}).await.unwrap();
 
     let together = store.customer_reads("c003", 50).await.unwrap();
+    assert_eq!(together.book_version, 1, "read with the rest");
     let mine = CreditFilter { customer_id: Some("c003".into()), ..CreditFilter::default() };
     let visits = AppointmentFilter { customer_id: Some("c003".into()), limit: 50, ..Default::default() };
     let one_by_one = CustomerReads {
+        book_version: store.book_version().await.unwrap(),
         preferences: store.preferences("c003").await.unwrap(),
         open_incidents: store.incidents(true).await.unwrap(),
         open_sources: store.open_sources().await.unwrap(),
@@ -1797,6 +1800,7 @@ async fn customer_reads_are_the_reads_one_by_one(store: &dyn Store) {
     );
     let nobody = store.customer_reads("nobody", 50).await.unwrap();
     let shared = CustomerReads {
+        book_version: together.book_version,
         open_incidents: together.open_incidents,
         open_sources: together.open_sources,
         ..CustomerReads::default()
