@@ -623,13 +623,20 @@ impl Engine {
             return Ok((Vec::new(), None, String::new()));
         };
         let event = appointment::policy_event(a, failure);
-        let (mut rows, _) =
-            self.credits_for_event(&book, index, &event, &failure.key(&a.reference), failure.at)?;
+        let paid = self.credits_for_event(&book, index, &event, &failure.key(&a.reference), failure.at)?;
+        let (mut rows, mut offers) = (paid.credits, paid.offers);
+        // Offers after the credits, as the incident's credit step writes them: each is
+        // claimed on the customer's page, once.
+        if !rows.is_empty() {
+            let written = self.store.append_credits(&mut rows).await.map_err(EngineError::from)?;
+            report.credits_written += written.inserted;
+        }
+        if !offers.is_empty() {
+            self.store.append_on_request_offers(&mut offers).await.map_err(EngineError::from)?;
+        }
         if rows.is_empty() {
             return Ok((rows, None, String::new()));
         }
-        let written = self.store.append_credits(&mut rows).await.map_err(EngineError::from)?;
-        report.credits_written += written.inserted;
         let total: i64 = rows.iter().map(|r| r.amount_minor).sum();
         let currency = rows[0].currency.clone();
         let lines: Vec<CreditedLine> =

@@ -551,7 +551,8 @@ impl Engine {
         let event_id = format!("{case_id}/{kind}");
         let event = Event { id: event_id.as_str().into(), what, attributes: Default::default() };
         // On the customer's next statement, as any credit written now.
-        let (mut rows, notes) = self.credits_for_event(&book, index, &event, &event_id, now)?;
+        let paid = self.credits_for_event(&book, index, &event, &event_id, now)?;
+        let (mut rows, mut offers, notes) = (paid.credits, paid.offers, paid.notes);
         if rows.is_empty() {
             return Err(CasesError::Invalid(format!(
                 "no assigned policy pays for this {kind}: {}",
@@ -575,10 +576,16 @@ impl Engine {
             };
             case.decide(actor, command, now, &self.config.case_rules)?;
         }
-        self.store.append_credits(&mut rows).await.map_err(|e| match e {
+        let conflict = |e| match e {
             e @ StoreError::CreditConflict { .. } => CasesError::Conflict(e.to_string()),
             other => CasesError::Engine(other.into()),
-        })?;
+        };
+        self.store.append_credits(&mut rows).await.map_err(conflict)?;
+        // What the policies pay only on request, offered beside: the customer claims it
+        // from their page.
+        if !offers.is_empty() {
+            self.store.append_on_request_offers(&mut offers).await.map_err(conflict)?;
+        }
         for row in rows {
             let currency = amends_core::money::Currency::parse(&row.currency)
                 .map_err(|e| CasesError::Invalid(e.to_string()))?;

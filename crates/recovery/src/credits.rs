@@ -304,7 +304,9 @@ impl Engine {
     /// The credits the customer's assigned policies pay for one event of theirs (a
     /// visit's failure, the facts of a case), keyed `<customer>/<source>/<policy>/<version>`
     /// with `source` as the source event, each on the statement that closes the billing
-    /// cycle holding `at`; and, for the policies that pay nothing, why.
+    /// cycle holding `at`; the amounts they pay only on request, as offers under the same
+    /// keys (the customer claims them from their page); and, for the policies that credit
+    /// nothing, why.
     pub(crate) fn credits_for_event(
         &self,
         book: &LoadedBook,
@@ -312,14 +314,14 @@ impl Engine {
         event: &Event,
         source: &str,
         at: Timestamp,
-    ) -> Result<(Vec<CreditRow>, Vec<String>), EngineError> {
+    ) -> Result<EventCredits, EngineError> {
         let c = &book.customers[customer as usize];
         let jurisdiction = c.jurisdiction.as_ref().map_or("", |j| j.as_str());
         let statement = cycle_containing(at, c.billing_day, &c.zone.tz)
             .map_err(|e| EngineError::Invalid(vec![format!("customer {}: {e}", c.id)]))?
             .end_date;
         let now = self.clock.now();
-        let (mut rows, mut notes) = (Vec::new(), Vec::new());
+        let mut out = EventCredits::default();
         for assignment in self.policies.assignments() {
             if !assignment.matches(c.segment.as_str(), jurisdiction, &c.plan_id) {
                 continue;
@@ -327,26 +329,45 @@ impl Engine {
             let policy = &assignment.policy;
             let facts = Facts { customer: customer_facts(book, customer), events: vec![event.clone()] };
             let priced = price(&event.id, evaluate(policy, &facts)?, None, statement);
-            if priced.amount_minor == 0 {
-                notes.push(format!("{}: {}", policy.id, priced.explanation));
-                continue;
-            }
-            rows.push(CreditRow {
+            let row = |amount_minor: i64, explanation: &str, lines_json: &str| CreditRow {
                 key: format!("{}/{source}/{}/{}", c.id, policy.id, policy.version),
                 customer_id: c.id.clone(),
                 source_event: source.to_string(),
                 policy_id: policy.id.clone(),
                 policy_version: i64::from(policy.version),
-                amount_minor: priced.amount_minor,
-                currency: priced.currency,
+                amount_minor,
+                currency: priced.currency.clone(),
                 statement: priced.statement.to_string(),
-                explanation: priced.explanation,
-                lines_json: priced.lines_json,
+                explanation: explanation.to_string(),
+                lines_json: lines_json.to_string(),
                 created_at: now,
-            });
+            };
+            if priced.on_request_minor > 0 {
+                out.offers.push(row(
+                    priced.on_request_minor,
+                    &priced.on_request_explanation,
+                    &priced.on_request_lines_json,
+                ));
+            }
+            if priced.amount_minor == 0 {
+                out.notes.push(format!("{}: {}", policy.id, priced.explanation));
+                continue;
+            }
+            out.credits.push(row(priced.amount_minor, &priced.explanation, &priced.lines_json));
         }
-        Ok((rows, notes))
+        Ok(out)
     }
+}
+
+/// What [`Engine::credits_for_event`] works out for one event.
+#[derive(Debug, Default)]
+pub(crate) struct EventCredits {
+    /// Credited without asking: the ledger's rows.
+    pub credits: Vec<CreditRow>,
+    /// Paid only on request: offers, claimed from the customer's page.
+    pub offers: Vec<CreditRow>,
+    /// Why each policy that credits nothing credits nothing.
+    pub notes: Vec<String>,
 }
 
 /// Which of a computed credit's amounts a row holds.

@@ -280,3 +280,68 @@ async fn after_a_no_show_the_customer_rebooks_a_held_slot_from_their_page_in_one
     assert_eq!(rebooked[0]["technician_id"], "T1");
     drop(server);
 }
+
+/// A policy that pays for a visit nobody came to only when the customer asks.
+const VISIT_ON_REQUEST: &str = r#"id = "visit-on-request"
+version = 1
+currency = "GBP"
+
+[[rules]]
+id = "missed"
+event = "appointment"
+when = 'event.outcome == "no_show"'
+automatic = false
+pay = { basis = "once", amount = { minor = 1500 } }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_policy_pays_on_request_for_a_missed_visit_is_claimed_on_the_page_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("visit-on-request.toml");
+    std::fs::write(&policy, VISIT_ON_REQUEST).unwrap();
+    let settings = format!(
+        "provider_name = \"Example Fibre\"\n\n[[policies]]\nfile = \"{}\"\n\n[appointments]\n\
+         zone = \"Europe/London\"\nwindows = [\"08:00-12:00\"]\ntechnicians = [\"T1\"]\n",
+        policy.display()
+    );
+    let env = Env::configured(&settings);
+    env.import_book("2026-12-01T09:00:00Z", PLANS, TOPOLOGY, CUSTOMERS);
+    env.import_agents("2026-12-01T09:00:00Z", AGENTS);
+    env.json("2026-12-01T09:00:00Z", &booking("C1", "T1", "2026-12-03T08:00:00Z", "2026-12-03T12:00:00Z"));
+    env.ok("2026-12-03T12:30:00Z", &["tick"]);
+    env.ok("2026-12-03T12:30:00Z", &["tick"]);
+    env.ok("2026-12-03T12:30:00Z", &["deliver"]);
+    let credits =
+        env.json("2026-12-03T12:30:00Z", &["credits", "export", "--format", "json", "--customer", "C1"]);
+    assert_eq!(credits.as_array().map(Vec::len), Some(0), "nothing credited unasked: {credits}");
+
+    let outbox = env.outbox();
+    let at = outbox.rfind("/my?token=").unwrap_or_else(|| panic!("no page link in:\n{outbox}"));
+    let path = outbox[at..].split_whitespace().next().unwrap().to_string();
+    let server = env.serve("2026-12-03T13:00:00Z");
+    let http = crate::support::no_redirects();
+    let page = format!("{}{path}", server.base);
+    let html = http.get(&page).send().await.unwrap().text().await.unwrap();
+    assert_eq!(html.matches("Claim £15.00").count(), 1, "offered once, with its amount: {html}");
+    let at = html.find("name=\"form\" value=\"").unwrap() + "name=\"form\" value=\"".len();
+    let form = html[at..].split('"').next().unwrap().to_string();
+    let at = html.find("name=\"offer\" value=\"").unwrap() + "name=\"offer\" value=\"".len();
+    // As a browser sends it: minijinja writes each `/` of the key as `&#x2f;`.
+    let offer = html[at..].split('"').next().unwrap().replace("&#x2f;", "/");
+
+    let claim = format!("{}/my/claim?{}", server.base, path.split_once('?').unwrap().1);
+    for _ in 0..2 {
+        let pressed =
+            http.post(&claim).form(&[("form", form.as_str()), ("offer", &offer)]).send().await.unwrap();
+        assert_eq!(pressed.status(), 303);
+    }
+    let credits =
+        env.json("2026-12-03T13:00:00Z", &["credits", "export", "--format", "json", "--customer", "C1"]);
+    let credits = credits.as_array().unwrap();
+    assert_eq!(credits.len(), 1, "pressed twice, claimed once: {credits:?}");
+    assert_eq!(credits[0]["key"], format!("{offer}/claimed"));
+    assert_eq!(credits[0]["amount_minor"], 1500);
+    let after = http.get(&page).send().await.unwrap().text().await.unwrap();
+    assert!(!after.contains("Claim £15.00"), "no button once claimed: {after}");
+    drop(server);
+}
