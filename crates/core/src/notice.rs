@@ -206,6 +206,9 @@ pub struct NoticeContext {
     /// What was credited for a failed visit (`32.31 GBP`), with `credit_explanation`, or
     /// given as a case's goodwill gesture.
     pub compensation: Option<String>,
+    /// What a policy pays for a failed visit only when the customer asks (`15.00 GBP`):
+    /// offered on their page, claimed there in one click.
+    pub on_request_compensation: Option<String>,
     /// The slots held for the customer's rebooking, earliest first, as they read them.
     pub slots: Vec<String>,
     /// `slots` as an SMS says them ([`crate::cldr::window_short`]).
@@ -286,6 +289,7 @@ impl NoticeContext {
             failure_kind: "no_show".into(),
             cancelled_by: "provider".into(),
             compensation: some("32.31 GBP"),
+            on_request_compensation: some("15.00 GBP"),
             slots: vec![
                 "8:00 AM GMT on Tuesday, December 8 to 12:00 PM GMT on Tuesday, December 8".into(),
                 "12:00 PM GMT on Tuesday, December 8 to 4:00 PM GMT on Tuesday, December 8".into(),

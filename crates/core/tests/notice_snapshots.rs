@@ -127,6 +127,7 @@ fn context(locale: &Locale, zone: &TimeZone, currency: &str) -> NoticeContext {
         failure_kind: "no_show".into(),
         cancelled_by: "provider".into(),
         compensation: Some(money(3231)),
+        on_request_compensation: Some(money(1500)),
         slots: vec![
             cldr::window(at("2026-12-08T08:00:00Z"), at("2026-12-08T12:00:00Z"), zone, locale),
             cldr::window(at("2026-12-09T12:00:00Z"), at("2026-12-09T16:00:00Z"), zone, locale),
@@ -239,13 +240,30 @@ fn variants(base: &NoticeContext) -> Vec<(NoticeKind, &'static str, NoticeContex
         (AppointmentCancelled, "by the customer", with(&|c| c.cancelled_by = "customer".into())),
         (AppointmentCancelled, "by the provider", base.clone()),
         // A visit's credit is a fixed amount: its lines have nothing to tell beyond it.
-        (AppointmentMissed, "no-show", with(&|c| c.credit_explanation = None)),
+        (
+            AppointmentMissed,
+            "no-show",
+            with(&|c| {
+                c.credit_explanation = None;
+                c.on_request_compensation = None;
+            }),
+        ),
         (
             AppointmentMissed,
             "late cancellation",
             with(&|c| {
                 c.failure_kind = "late_cancellation".into();
                 c.credit_explanation = None;
+                c.on_request_compensation = None;
+            }),
+        ),
+        (
+            AppointmentMissed,
+            "paid only on request, claimed on the customer's page",
+            with(&|c| {
+                c.compensation = None;
+                c.credit_explanation = None;
+                c.page_url = Some("https://northwind.example/my?token=AAB7Kq2".into());
             }),
         ),
         (AccountCancelled, "", base.clone()),

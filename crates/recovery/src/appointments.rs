@@ -586,19 +586,19 @@ impl Engine {
             (row.clone(), a)
         };
         step();
-        let (credits, compensation, explanation) = self.compensate(&a, &failure, report).await?;
+        let compensation = self.compensate(&a, &failure, report).await?;
         step();
         let slots = self.hold_slots(&a, now, report).await?;
         step();
         let (case_id, owner_name) = self.open_visit_case(&row, &a, &failure, now, report).await?;
         step();
-        self.record_compensation_by_amends(&case_id, &credits).await.map_err(|e| match e {
+        self.record_compensation_by_amends(&case_id, &compensation.credits).await.map_err(|e| match e {
             super::cases::CasesError::Engine(e) => AppointmentsError::Engine(e),
             other => AppointmentsError::Invalid(other.to_string()),
         })?;
         step();
         report.notices_queued +=
-            self.apologise(&a, &failure, compensation, explanation, &slots, &case_id, &owner_name).await?;
+            self.apologise(&a, &failure, &compensation, &slots, &case_id, &owner_name).await?;
         step();
         match failure.kind {
             FailureKind::NoShow => report.no_shows += 1,
@@ -617,10 +617,10 @@ impl Engine {
         a: &Appointment,
         failure: &Failure,
         report: &mut AppointmentReport,
-    ) -> Result<(Vec<CreditRow>, Option<(i64, String)>, String), AppointmentsError> {
+    ) -> Result<Compensation, AppointmentsError> {
         let book = self.book().await?;
         let Some(index) = book.customer_index(&a.customer_id) else {
-            return Ok((Vec::new(), None, String::new()));
+            return Ok(Compensation::default());
         };
         let event = appointment::policy_event(a, failure);
         let paid = self.credits_for_event(&book, index, &event, &failure.key(&a.reference), failure.at)?;
@@ -634,11 +634,12 @@ impl Engine {
         if !offers.is_empty() {
             self.store.append_on_request_offers(&mut offers).await.map_err(EngineError::from)?;
         }
+        let on_request = total_of(&offers);
         if rows.is_empty() {
-            return Ok((rows, None, String::new()));
+            return Ok(Compensation { on_request, ..Compensation::default() });
         }
-        let total: i64 = rows.iter().map(|r| r.amount_minor).sum();
-        let currency = rows[0].currency.clone();
+        let credited = total_of(&rows);
+        let (total, currency) = credited.clone().unwrap_or_default();
         let lines: Vec<CreditedLine> =
             rows.iter().flat_map(|r| CreditedLine::parse_all(&r.lines_json)).collect();
         let customer = &book.customers[index as usize];
@@ -646,7 +647,7 @@ impl Engine {
             .ok()
             .and_then(|c| customer_explanation(&lines, total, c, &customer.locale))
             .unwrap_or_default();
-        Ok((rows, Some((total, currency)), explanation))
+        Ok(Compensation { credits: rows, credited, explanation, on_request })
     }
 
     /// The slots held for the customer's rebooking: the ones already held for this visit
@@ -770,8 +771,7 @@ impl Engine {
         &self,
         a: &Appointment,
         failure: &Failure,
-        compensation: Option<(i64, String)>,
-        explanation: String,
+        compensation: &Compensation,
         slots: &[Hold],
         case_id: &str,
         owner_name: &str,
@@ -780,13 +780,18 @@ impl Engine {
         let Some(index) = book.customer_index(&a.customer_id) else { return Ok(0) };
         let customer = &book.customers[index as usize];
         let (tz, locale) = (&customer.zone.tz, &customer.locale);
+        let money = |amount: &Option<(i64, String)>| {
+            amount
+                .as_ref()
+                .map(|(minor, currency)| amends_core::money::format_stored(*minor, currency, locale))
+        };
         let base = NoticeContext {
             provider_name: self.config.provider_name.clone(),
             appointment_ref: a.reference.clone(),
             failure_kind: failure.kind.as_str().to_string(),
-            compensation: compensation
-                .map(|(minor, currency)| amends_core::money::format_stored(minor, &currency, locale)),
-            credit_explanation: Some(explanation).filter(|e| !e.is_empty()),
+            compensation: money(&compensation.credited),
+            on_request_compensation: money(&compensation.on_request),
+            credit_explanation: Some(compensation.explanation.clone()).filter(|e| !e.is_empty()),
             slots: slots.iter().map(|h| window_text(&h.slot.window, tz, locale)).collect(),
             slots_short: slots.iter().map(|h| window_short_text(&h.slot.window, tz, locale)).collect(),
             case_id: case_id.into(),
@@ -891,4 +896,20 @@ pub fn calendar_file(
         location: None,
     };
     Some((format!("{}.ics", a.reference), appointment::ics(&a, &text)))
+}
+
+/// What a failed visit is compensated with: the credits written (and their total and the
+/// customer's explanation of it, for the apology), and the total offered on request.
+#[derive(Debug, Default)]
+struct Compensation {
+    credits: Vec<CreditRow>,
+    credited: Option<(i64, String)>,
+    explanation: String,
+    on_request: Option<(i64, String)>,
+}
+
+/// The total of `rows` and their currency (an event's rows share the policy's), if any.
+fn total_of(rows: &[CreditRow]) -> Option<(i64, String)> {
+    let first = rows.first()?;
+    Some((rows.iter().map(|r| r.amount_minor).sum(), first.currency.clone()))
 }

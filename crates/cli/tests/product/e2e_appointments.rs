@@ -316,6 +316,9 @@ async fn what_a_policy_pays_on_request_for_a_missed_visit_is_claimed_on_the_page
     assert_eq!(credits.as_array().map(Vec::len), Some(0), "nothing credited unasked: {credits}");
 
     let outbox = env.outbox();
+    let told = "Your terms also give you £15.00 for this, paid when you ask: claim it on your page below";
+    assert_eq!(outbox.matches(told).count(), 1, "the apology tells them where to claim it:\n{outbox}");
+    assert!(!outbox.contains("We have credited"), "nothing said to be credited:\n{outbox}");
     let at = outbox.rfind("/my?token=").unwrap_or_else(|| panic!("no page link in:\n{outbox}"));
     let path = outbox[at..].split_whitespace().next().unwrap().to_string();
     let server = env.serve("2026-12-03T13:00:00Z");
