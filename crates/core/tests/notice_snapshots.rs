@@ -193,7 +193,24 @@ fn variants(base: &NoticeContext) -> Vec<(NoticeKind, &'static str, NoticeContex
                 c.credit_told = false;
             }),
         ),
+        (
+            Restored,
+            "credits paid on request, claimed on the customer's page",
+            with(&|c| {
+                c.credit_automatic = false;
+                c.credit_told = false;
+                c.page_url = Some("https://northwind.example/my?token=AAB7Kq2".into());
+            }),
+        ),
         (Acknowledgement, "credits paid on request", with(&|c| c.credit_automatic = false)),
+        (
+            Acknowledgement,
+            "credits paid on request, claimed on the customer's page",
+            with(&|c| {
+                c.credit_automatic = false;
+                c.page_url = Some("https://northwind.example/my?token=AAB7Kq2".into());
+            }),
+        ),
         (
             Acknowledgement,
             "the operator gave no translation",

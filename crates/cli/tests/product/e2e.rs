@@ -355,10 +355,10 @@ fn an_incident_declared_without_an_estimate_says_one_will_follow() {
 }
 
 /// A policy paid on request makes the notices say so (issue 17, item 6): the
-/// acknowledgement and the restoration tell the customer to ask, and promise no credit
-/// "automatically" and no word of an amount.
+/// acknowledgement and the restoration tell the customer to claim it on their page, and
+/// promise no credit "automatically" and no word of an amount.
 #[test]
-fn customers_whose_policy_pays_on_request_are_told_to_ask() {
+fn customers_whose_policy_pays_on_request_are_told_to_claim_it_on_their_page() {
     let scratch = tempfile::tempdir().unwrap();
     let policy = scratch.path().join("on-request.toml");
     std::fs::write(
@@ -376,8 +376,14 @@ fn customers_whose_policy_pays_on_request_are_told_to_ask() {
     env.ok("2026-11-23T13:00:00Z", &["incident", "resolve", &id]);
     env.ok("2026-11-23T13:00:00Z", &["deliver"]);
     let outbox = env.outbox();
-    // The acknowledgement and the restoration, to each customer reached by email.
-    assert!(outbox.matches("ask us and we will apply it").count() >= 2, "{outbox}");
+    // The acknowledgement and the restoration, to each customer reached by email, point
+    // to the page every email links, where the amount is claimed.
+    let told =
+        ["once the outage is over, to claim in one click", "claim it on your page below, in one click"];
+    for words in told {
+        assert!(outbox.contains(words), "{words} in {outbox}");
+    }
+    assert!(!outbox.contains("ask us and we will apply it"), "{outbox}");
     assert!(!outbox.contains("automatically") && !outbox.contains("with the amount"), "{outbox}");
 }
 
