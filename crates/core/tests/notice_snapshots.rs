@@ -285,6 +285,11 @@ fn variants(base: &NoticeContext) -> Vec<(NoticeKind, &'static str, NoticeContex
         ),
         (AccountCancelled, "", base.clone()),
         (Survey, "", base.clone()),
+        (
+            PageLink,
+            "asked for from the page of an expired link",
+            with(&|c| c.page_url = Some("https://northwind.example/my?token=AAB7Kq2".into())),
+        ),
     ]
 }
 
