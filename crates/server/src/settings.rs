@@ -59,7 +59,9 @@ impl std::str::FromStr for DatabaseSetting {
     }
 }
 
-/// Settings the file may hold. Every field is optional.
+/// Settings the file may hold. Every field is optional. The files it names (`policy`,
+/// `[[policies]] file`, `templates`, `outbox_file`) are found beside the settings file
+/// when their path is relative, wherever amends is run from.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
@@ -107,6 +109,25 @@ pub struct FileSettings {
     /// The HTTP server's per-client limit on the token-less routes; see
     /// [`crate::rate::HttpSettings`].
     pub http: Option<crate::rate::HttpSettings>,
+}
+
+impl FileSettings {
+    /// These settings with each relative file path taken from `dir` (the settings file's
+    /// own directory).
+    fn beside(mut self, dir: &Path) -> Self {
+        let anchor = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = dir.join(&*path);
+            }
+        };
+        for path in [&mut self.policy, &mut self.templates, &mut self.outbox_file].into_iter().flatten() {
+            anchor(path);
+        }
+        for assignment in &mut self.policies {
+            anchor(&mut assignment.file);
+        }
+        self
+    }
 }
 
 /// `[delivery]` in the settings file.
@@ -277,8 +298,9 @@ impl Settings {
             Some(path) => {
                 let text =
                     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<FileSettings>(&text)
-                    .with_context(|| format!("settings file {}", path.display()))?
+                let file = toml::from_str::<FileSettings>(&text)
+                    .with_context(|| format!("settings file {}", path.display()))?;
+                file.beside(path.parent().unwrap_or(Path::new("")))
             }
             None => FileSettings::default(),
         };
@@ -579,5 +601,40 @@ mod detection_tests {
             detection.event_log_retention().unwrap();
         };
         blocks.iter().for_each(|b| check(b));
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::{Overrides, Settings};
+
+    /// A settings file names its files from where it lives, not from where amends is run;
+    /// a path given on the command line stays the caller's.
+    #[test]
+    fn the_files_a_settings_file_names_are_found_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir_all(etc.join("policies")).unwrap();
+        let prorated = include_str!("../../../policies/prorated.toml");
+        std::fs::write(etc.join("policies/prorated.toml"), prorated).unwrap();
+        let config = etc.join("amends.toml");
+        std::fs::write(
+            &config,
+            "outbox_file = \"outbox.txt\"\n[[policies]]\nfile = \"policies/prorated.toml\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides { config: Some(config.clone()), ..Overrides::default() };
+        let settings = Settings::resolve(&overrides).unwrap();
+        assert_eq!(settings.outbox_file, etc.join("outbox.txt"));
+        assert_eq!(settings.load_policies().unwrap().assignments().len(), 1, "read from beside the file");
+
+        std::fs::write(&config, "policy = \"/nowhere/absolute.toml\"\n").unwrap();
+        let settings = Settings::resolve(&overrides).unwrap();
+        assert_eq!(settings.policy.as_deref(), Some(std::path::Path::new("/nowhere/absolute.toml")));
+        let given = Overrides { policy: Some("mine.toml".into()), ..overrides };
+        assert_eq!(
+            Settings::resolve(&given).unwrap().policy.as_deref(),
+            Some(std::path::Path::new("mine.toml"))
+        );
     }
 }
