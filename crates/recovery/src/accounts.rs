@@ -368,7 +368,7 @@ impl Engine {
             retention_offer: offer,
             ..NoticeContext::default()
         };
-        Ok(self.queue_one(NoticeKind::AccountCancelled, &row.reference, base, index).await?)
+        Ok(self.queue_one(&book, NoticeKind::AccountCancelled, &row.reference, base, index).await?)
     }
 
     /// The tick's step: queues the confirmation of every recent cancellation that has none

@@ -798,7 +798,7 @@ impl Engine {
             owner_name: owner_name.to_string(),
             ..self.window_context(&a.window, tz, locale)
         };
-        Ok(self.queue_one(NoticeKind::AppointmentMissed, &a.reference, base, index).await?)
+        Ok(self.queue_one(&book, NoticeKind::AppointmentMissed, &a.reference, base, index).await?)
     }
 
     /// The confirmation of a booking: its reference and window as the customer reads
@@ -813,7 +813,8 @@ impl Engine {
             appointment_ref: row.reference.clone(),
             ..self.window_context(&a.window, &customer.zone.tz, &customer.locale)
         };
-        let queued = self.queue_one(NoticeKind::AppointmentBooked, &row.reference, base, index).await?;
+        let queued =
+            self.queue_one(&book, NoticeKind::AppointmentBooked, &row.reference, base, index).await?;
         self.store.mark_appointment_confirmed(&row.reference).await?;
         Ok(queued)
     }
@@ -831,7 +832,7 @@ impl Engine {
             cancelled_by: by.to_string(),
             ..self.window_context(&a.window, &customer.zone.tz, &customer.locale)
         };
-        Ok(self.queue_one(NoticeKind::AppointmentCancelled, &a.reference, base, index).await?)
+        Ok(self.queue_one(&book, NoticeKind::AppointmentCancelled, &a.reference, base, index).await?)
     }
 
     /// Confirmations a crash kept from going out at booking, queued now.

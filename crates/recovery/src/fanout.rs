@@ -513,15 +513,17 @@ pub(crate) fn formatted_instants(
 impl Engine {
     /// Renders and queues one notice of `kind` about `about` (a visit, a cancellation, a
     /// survey) to one customer, keyed `<customer>/<about>/<kind>/0/<channel>`: the one
-    /// way a feature other than an incident's timeline queues a notice.
+    /// way a feature other than an incident's timeline queues a notice. `customer` is an
+    /// index into `book`, the book the caller looked them up in: reading it again could
+    /// find an import in between, and someone else at that index.
     pub(crate) async fn queue_one(
         &self,
+        book: &Arc<LoadedBook>,
         kind: NoticeKind,
         about: &str,
         base: NoticeContext,
         customer: u32,
     ) -> Result<u64, EngineError> {
-        let book = self.book().await?;
         let batch = Batch {
             kind,
             seq: 0,
@@ -531,7 +533,7 @@ impl Engine {
             now: self.clock.now(),
         };
         let report =
-            self.render_and_queue(&book, &batch, vec![(customer, ())], |_, _| Value::UNDEFINED).await?;
+            self.render_and_queue(book, &batch, vec![(customer, ())], |_, _| Value::UNDEFINED).await?;
         Ok(report.notices_queued)
     }
 }

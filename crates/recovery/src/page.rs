@@ -306,14 +306,15 @@ impl Engine {
     /// by us, for a customer of the book, within [`FRESH_LINK_GRACE`] of its expiry);
     /// `None` for any other link.
     pub async fn fresh_link_form(&self, token: &str) -> Option<String> {
-        let (_, _, key) = self.expired_page_customer(token).await.ok()?;
+        let (_, _, key, _) = self.expired_page_customer(token).await.ok()?;
         Some(form_token_of(&key, token))
     }
 
     /// Sends the customer of an expired page link a fresh one, by the channels their
     /// preferences choose for their account's messages; at most once an hour.
     pub async fn fresh_link(&self, token: &str, form_token: &str) -> Result<FreshLink, PageError> {
-        let (customer_id, index, key) = self.expired_page_customer(token).await?;
+        // The index is into the book returned with it, which the notice is written from.
+        let (customer_id, index, key, book) = self.expired_page_customer(token).await?;
         check_form_token(&key, token, form_token)?;
         let now = self.clock.now();
         // The hour, in UTC, names what the notice is about: one fresh link an hour.
@@ -322,7 +323,7 @@ impl Engine {
             provider_name: self.config.provider_name.clone(),
             ..Default::default()
         };
-        if self.queue_one(amends_core::notice::NoticeKind::PageLink, &about, base, index).await? > 0 {
+        if self.queue_one(&book, amends_core::notice::NoticeKind::PageLink, &about, base, index).await? > 0 {
             return Ok(FreshLink::Sent);
         }
         let sent = self.store.notices_for_customer(&customer_id).await?;
@@ -335,7 +336,10 @@ impl Engine {
 
     /// [`Engine::page_customer`] for a link that may have expired, within
     /// [`FRESH_LINK_GRACE`].
-    async fn expired_page_customer(&self, token: &str) -> Result<(CustomerId, u32, OptOutKey), PageError> {
+    async fn expired_page_customer(
+        &self,
+        token: &str,
+    ) -> Result<(CustomerId, u32, OptOutKey, Arc<LoadedBook>), PageError> {
         let key = self.page_key().await?;
         let claim = key.open_for(Purpose::Page, token)?;
         let renewable_until = claim.expires_at.checked_add(FRESH_LINK_GRACE).unwrap_or(Timestamp::MAX);
@@ -343,8 +347,8 @@ impl Engine {
             return Err(OptOutError::Expired.into());
         }
         let book = self.book().await?;
-        let index = book.customer_index(&claim.customer_id).ok_or(OptOutError::Invalid)?;
-        Ok((claim.customer_id.into(), index, key))
+        let index = index_in(&book, &claim.customer_id)?;
+        Ok((claim.customer_id.into(), index, key, book))
     }
 
     /// The key that checks page links: read once, then kept. A stranger's request reads

@@ -318,7 +318,7 @@ impl Engine {
                 )),
                 ..Default::default()
             };
-            match self.queue_one(amends_core::notice::NoticeKind::Survey, &id, base, index).await {
+            match self.queue_one(&book, amends_core::notice::NoticeKind::Survey, &id, base, index).await {
                 Ok(_) => {
                     self.store.mark_survey_sent(&id, now).await?;
                     sent += 1;
