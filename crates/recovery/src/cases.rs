@@ -553,6 +553,19 @@ impl Engine {
         // On the customer's next statement, as any credit written now.
         let paid = self.credits_for_event(&book, index, &event, &event_id, now)?;
         let (mut rows, mut offers, notes) = (paid.credits, paid.offers, paid.notes);
+        // A case records what was credited; an amount paid only on request has nothing to
+        // record until the customer claims it, so it is offered only beside a credit.
+        if rows.is_empty() && !offers.is_empty() {
+            let amounts: Vec<String> = offers
+                .iter()
+                .map(|o| amends_core::money::format_stored(o.amount_minor, &o.currency, &customer.locale))
+                .collect();
+            return Err(CasesError::Invalid(format!(
+                "the assigned policies pay for this {kind} only when the customer asks ({}): nothing is \
+                 credited; grant it as goodwill if they ask",
+                amounts.join(", ")
+            )));
+        }
         if rows.is_empty() {
             return Err(CasesError::Invalid(format!(
                 "no assigned policy pays for this {kind}: {}",

@@ -615,6 +615,14 @@ impl Engine {
         reason_text: Option<String>,
     ) -> Result<Left, PageError> {
         let (customer_id, index, book) = self.form_customer(token, form_token).await?;
+        // Words typed in "in your own words" with "rather not say" still chosen are the
+        // reason `other`: the customer is not sent back for a click the page can spare.
+        let typed = reason_text.as_deref().is_some_and(|t| !t.trim().is_empty());
+        let offered = self.config.cancellation.reasons.iter().any(|r| r == amends_core::cancellation::OTHER);
+        let reason = match reason.filter(|r| !r.is_empty()) {
+            None if typed && offered => Some(amends_core::cancellation::OTHER.to_string()),
+            chosen => chosen,
+        };
         let body = crate::accounts::CancelBody {
             reason,
             reason_text,

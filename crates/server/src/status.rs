@@ -324,8 +324,14 @@ fn zone(reader: &Reader) -> (String, TimeZone) {
     reader
         .tz
         .as_deref()
-        .and_then(|name| TimeZone::get(name.trim()).ok().map(|tz| (name.trim().to_string(), tz)))
+        .and_then(|name| TimeZone::get(name.trim()).ok().map(|tz| (canonical(&tz, name.trim()), tz)))
         .unwrap_or_else(|| ("UTC".to_string(), TimeZone::UTC))
+}
+
+/// The zone's own IANA name (`Europe/Madrid` for `europe/MADRID`): one name a zone, so
+/// the pages kept by language and zone are at most one per real zone.
+fn canonical(tz: &TimeZone, asked: &str) -> String {
+    tz.iana_name().unwrap_or(asked).to_string()
 }
 
 /// `GET /status`: every open incident, then the recently resolved ones.
@@ -770,6 +776,14 @@ mod tests {
         let fresh = empty_snapshot();
         fresh.page("de|UTC|", || huge.clone());
         assert!(fresh.rendered.lock().unwrap().is_empty(), "a page over the bound is sent, not kept");
+    }
+
+    #[test]
+    fn a_zone_is_kept_under_its_own_name_however_it_is_asked_for() {
+        let asked = |tz: &str| zone(&Reader { lang: None, tz: Some(tz.into()) }).0;
+        assert_eq!(asked("europe/MADRID"), "Europe/Madrid");
+        assert_eq!(asked(" Europe/Madrid "), "Europe/Madrid");
+        assert_eq!(asked("Mars/Olympus"), "UTC");
     }
 
     #[test]

@@ -255,6 +255,27 @@ async fn compensation_by_policy_comes_from_the_case_facts_once() {
     assert_eq!(s.engine.store().credits(&Default::default()).await.unwrap().len(), 1);
 }
 
+/// A case records what was credited: a policy that pays a repair only when the customer
+/// asks credits nothing, and the agent is told so with the amount, not that no policy pays.
+#[tokio::test]
+async fn a_repair_a_policy_pays_only_on_request_is_refused_naming_the_amount() {
+    let toml = "id = \"on-request\"\nversion = 1\n\n[[rules]]\nid = \"goodwill\"\nevent = \"outage\"\n\
+                automatic = false\npay = { basis = \"once\", amount = { minor = 500 } }\n";
+    let policy = amends_core::policy::Policy::from_toml("on-request.toml", toml).unwrap();
+    let s = TestServer::start_with_policy(policy).await;
+    let t = setup(&s).await;
+    let opened = s.post("/v1/cases", Some(&t.ann), &json!({"customer": "C1", "summary": "No service"})).await;
+    let case = opened.body["case_id"].as_str().unwrap().to_string();
+    let repair = json!({"action": "compensate_by_policy",
+        "facts": {"kind": "repair", "reported_at": "2026-11-20T12:00:00Z", "fixed_at": "2026-11-23T12:00:00Z"}});
+    let r = act(&s, &t.ann, &case, repair).await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("only when the customer asks") && message.contains("5.00"), "{message}");
+    assert!(s.engine.store().credits(&Default::default()).await.unwrap().is_empty(), "nothing credited");
+    assert!(s.engine.store().on_request_offers("C1").await.unwrap().is_empty(), "nothing half-written");
+}
+
 #[tokio::test]
 async fn a_target_about_to_be_missed_goes_to_the_lead_once() {
     let s = TestServer::start().await;

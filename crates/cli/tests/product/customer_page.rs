@@ -206,6 +206,17 @@ async fn a_customer_leaves_on_one_page_and_reads_the_final_bill_line_by_line() {
     let again = s.http.post(&leave).form(&[("form", form.as_str())]).send().await.unwrap();
     assert_eq!(again.status(), 422, "cancelled already: nothing twice");
 
+    // Words typed with "rather not say" still chosen are the reason "other", not a refusal
+    // that costs the customer two more clicks.
+    let ana = s.engine.page_link("C1").await.unwrap();
+    let ana_leave = format!("{}/my/leave?{}", s.base, ana.split_once('?').unwrap().1);
+    let html = s.http.get(&ana_leave).send().await.unwrap().text().await.unwrap();
+    let fields = [("form", form_token(&html)), ("reason", String::new()), ("reason_text", "Too slow".into())];
+    let left = s.http.post(&ana_leave).form(&fields).send().await.unwrap();
+    assert_eq!(left.status(), 200, "{}", left.text().await.unwrap());
+    let ana_left = s.engine.store().cancellation_of("C1").await.unwrap().unwrap();
+    assert_eq!(ana_left.reason.as_deref(), Some("other: Too slow"));
+
     // The two clicks (the link, the button) beside the provider's count for joining.
     assert_eq!(cancellation.clicks, Some(2));
     let metrics = s.get("/v1/metrics/recovery", Some(&s.read)).await.body;
