@@ -60,8 +60,8 @@ impl std::str::FromStr for DatabaseSetting {
 }
 
 /// Settings the file may hold. Every field is optional. The files it names (`policy`,
-/// `[[policies]] file`, `templates`, `outbox_file`) are found beside the settings file
-/// when their path is relative, wherever amends is run from.
+/// `[[policies]] file`, `templates`, `outbox_file`, a SQLite `database`) are found beside
+/// the settings file when their path is relative, wherever amends is run from.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
@@ -125,6 +125,12 @@ impl FileSettings {
         }
         for assignment in &mut self.policies {
             anchor(&mut assignment.file);
+        }
+        if let Some(DatabaseSetting(url)) = &mut self.database
+            && let Ok(amends_store::DatabaseUrl::Sqlite(path)) = amends_store::DatabaseUrl::parse(url)
+            && path.is_relative()
+        {
+            *url = dir.join(path).display().to_string();
         }
         self
     }
@@ -620,17 +626,21 @@ mod path_tests {
         let config = etc.join("amends.toml");
         std::fs::write(
             &config,
-            "outbox_file = \"outbox.txt\"\n[[policies]]\nfile = \"policies/prorated.toml\"\n",
+            "database = \"data/amends.db\"\noutbox_file = \"outbox.txt\"\n\
+             [[policies]]\nfile = \"policies/prorated.toml\"\n",
         )
         .unwrap();
         let overrides = Overrides { config: Some(config.clone()), ..Overrides::default() };
         let settings = Settings::resolve(&overrides).unwrap();
         assert_eq!(settings.outbox_file, etc.join("outbox.txt"));
+        assert_eq!(&*settings.database, etc.join("data/amends.db").display().to_string());
         assert_eq!(settings.load_policies().unwrap().assignments().len(), 1, "read from beside the file");
 
-        std::fs::write(&config, "policy = \"/nowhere/absolute.toml\"\n").unwrap();
+        std::fs::write(&config, "policy = \"/nowhere/absolute.toml\"\ndatabase = \"postgres://db/amends\"\n")
+            .unwrap();
         let settings = Settings::resolve(&overrides).unwrap();
         assert_eq!(settings.policy.as_deref(), Some(std::path::Path::new("/nowhere/absolute.toml")));
+        assert_eq!(&*settings.database, "postgres://db/amends", "a URL is left as it is");
         let given = Overrides { policy: Some("mine.toml".into()), ..overrides };
         assert_eq!(
             Settings::resolve(&given).unwrap().policy.as_deref(),
