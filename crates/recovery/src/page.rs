@@ -395,7 +395,8 @@ impl Engine {
             mut open_incidents,
             open_sources,
             impacts,
-            mut notices,
+            notices,
+            notices_told,
             mut credits,
             offers,
             appointments,
@@ -425,14 +426,12 @@ impl Engine {
                 device_back,
             });
         }
-        // What they were told, or will be: never a notice that will not be sent (coalesced
-        // into a later one, opted out of, capped) or that failed, as if it were on its way.
-        notices.retain(|n| !matches!(n.status, NoticeStatus::Suppressed | NoticeStatus::Failed));
-        notices.sort_by(|a, b| (b.created_at, &b.key).cmp(&(a.created_at, &a.key)));
-        let notices_unlisted = notices.len().saturating_sub(PAGE_ROWS_MAX);
+        // What they were told, or will be, newest first: never a notice that will not be
+        // sent (coalesced into a later one, opted out of, capped) or that failed, as if it
+        // were on its way.
+        let notices_unlisted = (notices_told as usize).saturating_sub(notices.len());
         let notices = notices
             .into_iter()
-            .take(PAGE_ROWS_MAX)
             .map(|n| PageNotice {
                 kind: n.kind,
                 channel: n.channel,

@@ -56,10 +56,10 @@ impl InlineReads {
         &self,
         references: &References,
         customer_id: &str,
-        visits_max: u32,
+        rows_max: u32,
     ) -> Result<CustomerReads> {
         let mut connection = self.take()?;
-        let reads = read_customer(&mut connection, references, customer_id, visits_max);
+        let reads = read_customer(&mut connection, references, customer_id, rows_max);
         // A connection that failed may be in any state: it is closed, not kept.
         if reads.is_ok() {
             self.give_back(connection);
@@ -93,14 +93,14 @@ fn read_customer(
     connection: &mut Connection,
     references: &References,
     customer_id: &str,
-    visits_max: u32,
+    rows_max: u32,
 ) -> Result<CustomerReads> {
     let snapshot = connection.transaction().map_err(database)?;
     let one = [customer_id];
     let mine = CreditFilter { customer_id: Some(customer_id.into()), ..CreditFilter::default() };
     let visits = crate::AppointmentFilter {
         customer_id: Some(customer_id.into()),
-        limit: visits_max,
+        limit: rows_max,
         ..crate::AppointmentFilter::default()
     };
     let (credits_sql, credits_binds) = sql::ledger_query(Ledger::Credits, &mine);
@@ -119,7 +119,15 @@ fn read_customer(
         })?,
         open_sources: rows(&snapshot, sql::OPEN_SOURCES, &[], |row| common::source_from_row(row))?,
         impacts: rows(&snapshot, sql::SELECT_CUSTOMER_IMPACTS, &one, |row| common::impact_from_row(row))?,
-        notices: rows(&snapshot, sql::NOTICES_FOR_CUSTOMER, &one, |row| notice(&snapshot, references, row))?,
+        // Only the newest are read (and unpacked): a customer told thousands of times is
+        // not read whole for a page that lists a few.
+        notices: rows(&snapshot, &format!("{} LIMIT {rows_max}", sql::NOTICES_TOLD_NEWEST), &one, |row| {
+            notice(&snapshot, references, row)
+        })?,
+        notices_told: rows(&snapshot, sql::NOTICES_TOLD_COUNT, &one, |row| Ok(row.get_i64("told")?))?
+            .into_iter()
+            .next()
+            .map_or(0, |n| u64::try_from(n).unwrap_or(0)),
         credits: rows(&snapshot, &credits_sql, &credits_binds, |row| common::credit_from_row(row))?,
         offers: rows(&snapshot, &offers_sql, &offers_binds, |row| common::credit_from_row(row))?,
         appointments: rows(&snapshot, &visits_sql, &visits_binds, |row| common::appointment_from_row(row))?,

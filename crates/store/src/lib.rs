@@ -977,14 +977,15 @@ pub trait Store:
     async fn try_hold(&self, name: &str) -> Result<Option<Hold>>;
 
     /// Everything a customer's own page shows, read together: their preferences, the open
-    /// incidents, their own impacts, their notices, credits and on-request offers, and at
-    /// most `visits_max` of their visits. Each read is the one its own method makes; SQLite
-    /// makes them all in one read transaction on the caller's thread (see `inline.rs`).
-    async fn customer_reads(&self, customer_id: &str, visits_max: u32) -> Result<CustomerReads> {
+    /// incidents, their own impacts, the newest `rows_max` notices they were or will be
+    /// sent (and how many there are), their credits and on-request offers, and at most
+    /// `rows_max` of their visits. Each read gives what its own method gives; SQLite makes
+    /// them all in one read transaction on the caller's thread (see `inline.rs`).
+    async fn customer_reads(&self, customer_id: &str, rows_max: u32) -> Result<CustomerReads> {
         let mine = CreditFilter { customer_id: Some(customer_id.into()), ..CreditFilter::default() };
         let visits = AppointmentFilter {
             customer_id: Some(customer_id.into()),
-            limit: visits_max,
+            limit: rows_max,
             ..Default::default()
         };
         let (
@@ -1008,6 +1009,7 @@ pub trait Store:
             self.on_request_offers(customer_id),
             self.appointments(&visits),
         )?;
+        let (notices, notices_told) = newest_told(notices, rows_max);
         Ok(CustomerReads {
             book_version,
             preferences,
@@ -1015,6 +1017,7 @@ pub trait Store:
             open_sources,
             impacts,
             notices,
+            notices_told,
             credits,
             offers,
             appointments,
@@ -1034,10 +1037,24 @@ pub struct CustomerReads {
     pub open_sources: Vec<IncidentSource>,
     /// The customer's own impacts (as [`ImpactStore::customer_impacts`]).
     pub impacts: Vec<ImpactRow>,
+    /// The newest notices they were or will be sent (never one suppressed or failed),
+    /// newest first, at most the `rows_max` asked for.
     pub notices: Vec<NoticeRow>,
+    /// How many notices they were or will be sent in all.
+    pub notices_told: u64,
     pub credits: Vec<CreditRow>,
     pub offers: Vec<CreditRow>,
     pub appointments: Vec<AppointmentRow>,
+}
+
+/// The newest `rows_max` of `notices` that were or will be sent, newest first, and how
+/// many of them there are: what [`CustomerReads`] holds.
+pub fn newest_told(mut notices: Vec<NoticeRow>, rows_max: u32) -> (Vec<NoticeRow>, u64) {
+    notices.retain(|n| !matches!(n.status, NoticeStatus::Suppressed | NoticeStatus::Failed));
+    notices.sort_by(|a, b| (b.created_at, &b.key).cmp(&(a.created_at, &a.key)));
+    let told = notices.len() as u64;
+    notices.truncate(rows_max as usize);
+    (notices, told)
 }
 
 /// The book: plans, customers and the topology, imported whole and read back.

@@ -549,8 +549,8 @@ impl Store for SqliteStore {
         self.pool.close().await;
     }
 
-    async fn customer_reads(&self, customer_id: &str, visits_max: u32) -> Result<CustomerReads> {
-        self.inline.customer_reads(&self.references, customer_id, visits_max)
+    async fn customer_reads(&self, customer_id: &str, rows_max: u32) -> Result<CustomerReads> {
+        self.inline.customer_reads(&self.references, customer_id, rows_max)
     }
 
     async fn try_hold(&self, name: &str) -> Result<Option<Hold>> {

@@ -20,7 +20,7 @@ use amends_store::{
     ImpactRow, IncidentPage, IncidentRow, IncidentSource, IncidentStore, JourneySteps, NewUpdate,
     NoticeCount, NoticeFilter, NoticeReach, NoticeRow, NoticeStatus, OutboxStore, PlanRow, PreferencesRow,
     RecoveredRow, ReportTarget, SignupRow, SourcedIncident, StageRaise, Store, StoreError, SurveyDecisionRow,
-    SurveyFilter, TokenRow, VolumeReport, Widening, notified,
+    SurveyFilter, TokenRow, VolumeReport, Widening, newest_told, notified,
 };
 use jiff::Timestamp;
 
@@ -1760,6 +1760,12 @@ async fn customer_reads_are_the_reads_one_by_one(store: &dyn Store) {
     store.append_update(&gone, &update(at(2), "resolved", None)).await.unwrap();
     let mut written = rendered_notices(&open);
     store.enqueue_notices(&mut written).await.unwrap();
+    // One that failed is not listed as told.
+    let failed = NoticeRow {
+        status: NoticeStatus::Failed,
+        ..notice_of("c003/x/update/1/email", "c003", "update", 1, "email")
+    };
+    store.enqueue_notices(&mut [failed]).await.unwrap();
     store.upsert_impacts(&mut [impact(&open, "c003", at(5))]).await.unwrap();
     let mut credits = [credit("c003/INC-000001/sla/1", "c003", &open, 250, "EUR")];
     store.append_credits(&mut credits).await.unwrap();
@@ -1779,7 +1785,8 @@ async fn customer_reads_are_the_reads_one_by_one(store: &dyn Store) {
         open_incidents: store.incidents(true).await.unwrap(),
         open_sources: store.open_sources().await.unwrap(),
         impacts: store.customer_impacts("c003").await.unwrap(),
-        notices: store.notices_for_customer("c003").await.unwrap(),
+        notices: newest_told(store.notices_for_customer("c003").await.unwrap(), 50).0,
+        notices_told: 2,
         credits: store.credits(&mine).await.unwrap(),
         offers: store.on_request_offers("c003").await.unwrap(),
         appointments: store.appointments(&visits).await.unwrap(),
@@ -1794,6 +1801,9 @@ async fn customer_reads_are_the_reads_one_by_one(store: &dyn Store) {
     );
     assert_eq!(together.notices.len(), 2);
     assert!(together.notices.iter().all(|n| n.body.starts_with("Hola c003")), "{:?}", together.notices);
+    let newest = store.customer_reads("c003", 1).await.unwrap();
+    assert_eq!((newest.notices.len(), newest.notices_told), (1, 2), "a page's worth, and how many in all");
+    assert_eq!(newest.notices[0], together.notices[0], "the newest first");
     assert_eq!(
         (together.preferences.as_ref(), together.credits.len(), together.offers.len()),
         (Some(&prefs), 1, 1)
