@@ -129,6 +129,14 @@ impl Engine {
         Ok(Some(self.stored_preferences(customer_id).await?))
     }
 
+    /// The language `customer_id` reads in (see [`Engine::language_of`]); `None` for
+    /// someone no longer in the book.
+    pub async fn customer_language(&self, customer_id: &str) -> Result<Option<Locale>, EngineError> {
+        let book = self.book().await?;
+        let Some(index) = book.customer_index(customer_id) else { return Ok(None) };
+        Ok(Some(self.language_of(&book.customers[index as usize]).await?))
+    }
+
     /// The language to write to a customer in: the one they chose, else the book's.
     pub(crate) async fn language_of(&self, customer: &Customer) -> Result<Locale, EngineError> {
         let (prefs, _) = self.stored_preferences(&customer.id).await?;

@@ -104,6 +104,8 @@ pub struct SurveyReport {
 /// What the answer page shows: the question on the survey's scale.
 #[derive(Debug, Clone, Serialize)]
 pub struct SurveyQuestion {
+    /// Whose survey it is: the page is written in their language.
+    pub customer_id: String,
     pub survey_id: String,
     pub scale: Scale,
     pub answered: bool,
@@ -351,8 +353,9 @@ impl Engine {
 
     /// What the link's page asks. Reading it records nothing.
     pub async fn survey_question(&self, token: &str) -> Result<SurveyQuestion, SurveysError> {
-        let (_, survey) = self.survey_of_link(token).await?;
+        let (row, survey) = self.survey_of_link(token).await?;
         Ok(SurveyQuestion {
+            customer_id: row.customer_id.to_string(),
             survey_id: survey.id,
             scale: survey.scale,
             answered: survey.answered_at.is_some(),
@@ -361,8 +364,9 @@ impl Engine {
 
     /// Records the answer to the link's survey, once: a second answer, a score off the
     /// scale or an expired link is refused and changes nothing.
-    pub async fn answer_survey(&self, token: &str, score: &str) -> Result<Score, SurveysError> {
-        let (_, survey) = self.survey_of_link(token).await?;
+    /// Returns the score and whose survey it was.
+    pub async fn answer_survey(&self, token: &str, score: &str) -> Result<(Score, String), SurveysError> {
+        let (row, survey) = self.survey_of_link(token).await?;
         let now = self.clock.now();
         let score = survey::accept_answer(&survey, score, now).map_err(SurveysError::Refused)?;
         if !self.store.answer_survey(&survey.id, i16::from(score.value()), now).await? {
@@ -372,7 +376,7 @@ impl Engine {
                 answered_at,
             }));
         }
-        Ok(score)
+        Ok((score, row.customer_id.to_string()))
     }
 
     /// Scores by group beside their outcome signals, and the decisions counted.

@@ -91,6 +91,8 @@ pub enum UnsubscribeError {
 /// What the link changed, for the confirmation page.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unsubscribed {
+    /// Whose messages they were: the page that says so is written in their language.
+    pub customer_id: String,
     pub topics: Vec<Topic>,
     pub channels: Vec<Channel>,
 }
@@ -128,7 +130,11 @@ pub async fn unsubscribe(
     let doc = serde_json::to_string(&prefs)
         .map_err(|e| amends_store::StoreError::Corrupt { table: "preferences", reason: e.to_string() })?;
     store
-        .put_preferences(&PreferencesRow { customer_id: claim.customer_id.into(), doc, updated_at: now })
+        .put_preferences(&PreferencesRow {
+            customer_id: claim.customer_id.clone().into(),
+            doc,
+            updated_at: now,
+        })
         .await?;
-    Ok(Unsubscribed { topics, channels })
+    Ok(Unsubscribed { customer_id: claim.customer_id, topics, channels })
 }

@@ -6,7 +6,8 @@
 //! - `GET` / `POST /v1/unsubscribe?token=`: no login. The GET only shows what the link
 //!   would do and a button (mail scanners follow links; they must not unsubscribe anyone);
 //!   the POST, which is also RFC 8058's one-click, does it. Its pages are written in the
-//!   reader's language (`?lang=`, else `Accept-Language`: see `words`).
+//!   customer's language (`?lang=`, else the one they read in, else `Accept-Language`); a
+//!   bad link's page, which names nobody, in the reader's.
 //! - `POST /v1/channels/sms/receipts` and `POST /v1/channels/email/bounces`: what the SMS
 //!   gateway and the mail system say happened after a message left.
 //! - `GET /v1/quarantine`, `DELETE /v1/quarantine/{channel}/{recipient}`.
@@ -235,6 +236,17 @@ impl TokenQuery {
     pub fn chosen(&self) -> Option<Lang> {
         self.lang.as_deref().and_then(Lang::of)
     }
+
+    /// The language of a page the link's customer reads: `?lang=`, else the language they
+    /// read in (chosen, else the book's) where the pages are written in it, else the
+    /// browser's. A page that names nobody (a bad link) keeps [`TokenQuery::language`].
+    pub async fn language_of(&self, state: &AppState, customer_id: &str, headers: &HeaderMap) -> Lang {
+        if let Some(chosen) = self.chosen() {
+            return chosen;
+        }
+        let theirs = state.engine.customer_language(customer_id).await.ok().flatten();
+        theirs.and_then(|l| Lang::of(&l.to_string())).unwrap_or_else(|| self.language(headers))
+    }
 }
 
 fn refusal(lang: Lang, error: &UnsubscribeError) -> Response {
@@ -303,9 +315,11 @@ pub async fn unsubscribe_page(
         Ok(key) => key,
         Err(e) => return refusal(lang, &e),
     };
-    if let Err(e) = key.verify(&q.token, state.engine.clock().now()) {
-        return refusal(lang, &e.into());
-    }
+    let claim = match key.verify(&q.token, state.engine.clock().now()) {
+        Ok(claim) => claim,
+        Err(e) => return refusal(lang, &e.into()),
+    };
+    let lang = q.language_of(&state, &claim.customer_id, &headers).await;
     let title = pick(
         lang,
         [
@@ -344,6 +358,7 @@ pub async fn unsubscribe_post(
     };
     match result {
         Ok(done) => {
+            let lang = q.language_of(&state, &done.customer_id, &headers).await;
             let topics: Vec<&str> = done.topics.iter().map(|&t| topic_word(lang, t)).collect();
             let channels: Vec<&str> = done.channels.iter().map(|&c| channel_word(lang, c)).collect();
             let stopped = pick(

@@ -7,9 +7,9 @@
 //! - `GET /v1/surveys/report` (read scope, so never an agent's token): scores by group next
 //!   to their outcome signals, and every decision counted.
 //!
-//! The pages are written in the reader's language (`?lang=`, else `Accept-Language`: see
-//! `words`), not the customer's: the engine's answer does not say whose link it is. A
-//! forged, altered or expired link gets a page that names nobody.
+//! The pages are written in the customer's language (`?lang=`, else the one they read in,
+//! else `Accept-Language`: see `TokenQuery::language_of`). A forged, altered or expired
+//! link gets a page that names nobody, in the reader's language.
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, FormBody, QueryParams};
@@ -140,6 +140,7 @@ pub async fn question(
         Ok(question) => question,
         Err(e) => return refusal(lang, &e),
     };
+    let lang = q.language_of(&state, &question.customer_id, &headers).await;
     if question.answered {
         return refusal(
             lang,
@@ -206,23 +207,31 @@ pub async fn answer(
 ) -> Response {
     let lang = q.language(&headers);
     match state.engine.answer_survey(&q.token, &form.score).await {
-        Ok(_) => pages::message(
-            lang,
-            StatusCode::OK,
-            pick(lang, ["Thank you", "Gracias", "Merci", "Vielen Dank", "Obrigado"]),
-            &[pick(
-                lang,
-                [
-                    "Your answer is recorded.",
-                    "Hemos registrado su respuesta.",
-                    "Votre réponse est enregistrée.",
-                    "Ihre Antwort ist gespeichert.",
-                    "Recebemos a sua resposta.",
-                ],
-            )],
-        ),
+        Ok((_, customer_id)) => {
+            let lang = q.language_of(&state, &customer_id, &headers).await;
+            thanks(lang)
+        }
         Err(e) => refusal(lang, &e),
     }
+}
+
+/// The page after an answer.
+fn thanks(lang: Lang) -> Response {
+    pages::message(
+        lang,
+        StatusCode::OK,
+        pick(lang, ["Thank you", "Gracias", "Merci", "Vielen Dank", "Obrigado"]),
+        &[pick(
+            lang,
+            [
+                "Your answer is recorded.",
+                "Hemos registrado su respuesta.",
+                "Votre réponse est enregistrée.",
+                "Ihre Antwort ist gespeichert.",
+                "Recebemos a sua resposta.",
+            ],
+        )],
+    )
 }
 
 /// Scores by group (an owner's own cases, cases an incident caused, customers recovered

@@ -74,6 +74,13 @@ async fn a_survey_is_sampled_answered_once_refused_after_and_invisible_to_the_ag
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
     assert!(page.contains("How likely are you to recommend us") && page.contains("value=\"10\""), "{page}");
+    // Written in the language the customer reads, whatever the browser prefers; `?lang=`
+    // is the reader's own choice.
+    let german_browser = http.get(&answer_url).header("accept-language", "de-DE").send().await.unwrap();
+    let german_browser = german_browser.text().await.unwrap();
+    assert!(german_browser.contains("How likely are you to recommend us"), "{german_browser}");
+    let chosen = http.get(format!("{answer_url}&lang=de")).send().await.unwrap().text().await.unwrap();
+    assert!(chosen.contains("Wie wahrscheinlich ist es"), "{chosen}");
     let report = |token: String| {
         let (http, base) = (http.clone(), server.base.clone());
         async move { http.get(format!("{base}/v1/surveys/report")).bearer_auth(token).send().await.unwrap() }
