@@ -12,6 +12,7 @@
 
 mod delivery;
 mod detection;
+mod load;
 mod telemetry;
 mod web;
 
