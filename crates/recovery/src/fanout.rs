@@ -341,7 +341,13 @@ struct SharedBatch {
     page_links: crate::optout::PageLinks,
 }
 
-/// Splits the customers over the available cores.
+/// Notices rendered on the calling thread rather than on threads of their own: a few
+/// customers' notices (a case, a visit, a customer's own form) are answered at the
+/// caller's priority, not the bulk work's.
+const RENDER_INLINE_MAX: usize = 64;
+
+/// Splits the customers over the available cores, on threads that yield to pages being
+/// served (`amends_store::background`).
 fn render_parallel<T: Sync>(
     templates: &Templates,
     book: &LoadedBook,
@@ -349,12 +355,20 @@ fn render_parallel<T: Sync>(
     customers: &[(u32, T)],
     fill: Fill<T>,
 ) -> Result<(Vec<NoticeRow>, u64), TemplateError> {
+    if customers.len() <= RENDER_INLINE_MAX {
+        return render_chunk(templates, book, batch, customers, fill);
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let chunk = customers.len().div_ceil(threads).max(1);
     let parts: Vec<Result<(Vec<NoticeRow>, u64), TemplateError>> = std::thread::scope(|s| {
         let handles: Vec<_> = customers
             .chunks(chunk)
-            .map(|part| s.spawn(move || render_chunk(templates, book, batch, part, fill)))
+            .map(|part| {
+                s.spawn(move || {
+                    amends_store::background::lower_this_thread();
+                    render_chunk(templates, book, batch, part, fill)
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
     });

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+pub mod background;
 mod common;
 mod hold;
 mod inline;

@@ -87,10 +87,25 @@ pub(crate) fn pack_all(
     if notices.len() <= chunk {
         return notices.iter().map(pack_one).collect();
     }
+    crate::background::without_holding_the_runtime(|| pack_in_parallel(notices, chunk, &pack_one))
+}
+
+/// `notices` packed by `pack_one`, `chunk` at a time, each on a thread of its own that
+/// yields to pages being served.
+fn pack_in_parallel(
+    notices: &[NoticeRow],
+    chunk: usize,
+    pack_one: &(dyn Fn(&NoticeRow) -> Option<Vec<u8>> + Sync),
+) -> Vec<Option<Vec<u8>>> {
     std::thread::scope(|s| {
         let parts: Vec<_> = notices
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(pack_one).collect::<Vec<_>>()))
+            .map(|part| {
+                s.spawn(move || {
+                    crate::background::lower_this_thread();
+                    part.iter().map(pack_one).collect::<Vec<_>>()
+                })
+            })
             .collect();
         parts.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
     })
