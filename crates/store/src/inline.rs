@@ -20,8 +20,8 @@ use crate::packed::{self, References};
 use crate::{CreditFilter, CustomerReads, Ledger, Result, StoreError, sql};
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Connections kept open between requests, at most.
@@ -44,11 +44,29 @@ pub(crate) struct InlineReads {
     idle: Mutex<Vec<Connection>>,
     /// Set by [`InlineReads::close`]: later reads fail, as the store's other reads do.
     closed: AtomicBool,
+    /// The open incidents and their sources as last decoded, with the count of changes to
+    /// incidents they were read at (`counters` 'incidents', moved by triggers on every
+    /// write to either table). Every page shows the open incidents that concern its
+    /// customer; decoding them all for each page was a quarter of its reads.
+    open: Mutex<Option<Arc<OpenIncidents>>>,
+}
+
+/// The open incidents and their sources at one count of changes.
+#[derive(Debug)]
+struct OpenIncidents {
+    changes: i64,
+    incidents: Vec<crate::IncidentRow>,
+    sources: Vec<crate::IncidentSource>,
 }
 
 impl InlineReads {
     pub(crate) fn new(path: PathBuf) -> Self {
-        InlineReads { path, idle: Mutex::new(Vec::new()), closed: AtomicBool::new(false) }
+        InlineReads {
+            path,
+            idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            open: Mutex::default(),
+        }
     }
 
     /// Closes the idle connections; one in use is closed when its read ends.
@@ -65,7 +83,7 @@ impl InlineReads {
         rows_max: u32,
     ) -> Result<CustomerReads> {
         let mut connection = self.take()?;
-        let reads = read_customer(&mut connection, references, customer_id, rows_max);
+        let reads = read_customer(&mut connection, references, &self.open, customer_id, rows_max);
         // A connection that failed may be in any state: it is closed, not kept.
         if reads.is_ok() {
             self.give_back(connection);
@@ -99,6 +117,7 @@ impl InlineReads {
 fn read_customer(
     connection: &mut Connection,
     references: &References,
+    open: &Mutex<Option<Arc<OpenIncidents>>>,
     customer_id: &str,
     rows_max: u32,
 ) -> Result<CustomerReads> {
@@ -113,6 +132,7 @@ fn read_customer(
     let (credits_sql, credits_binds) = sql::ledger_query(Ledger::Credits, &mine);
     let (offers_sql, offers_binds) = sql::ledger_query(Ledger::OnRequestOffers, &mine);
     let (visits_sql, visits_binds) = sql::appointments_query(&visits);
+    let open = open_incidents(&snapshot, open)?;
     let reads = CustomerReads {
         book_version: rows(&snapshot, sql::SELECT_BOOK_VERSION, &[], |row| Ok(row.get_i64("value")?))?
             .into_iter()
@@ -121,10 +141,8 @@ fn read_customer(
         preferences: rows(&snapshot, sql::SELECT_PREFERENCES, &one, |row| common::preferences_from_row(row))?
             .into_iter()
             .next(),
-        open_incidents: rows(&snapshot, sql::SELECT_OPEN_INCIDENTS, &[], |row| {
-            common::incident_from_row(row)
-        })?,
-        open_sources: rows(&snapshot, sql::OPEN_SOURCES, &[], |row| common::source_from_row(row))?,
+        open_incidents: open.incidents.clone(),
+        open_sources: open.sources.clone(),
         impacts: rows(&snapshot, sql::SELECT_CUSTOMER_IMPACTS, &one, |row| common::impact_from_row(row))?,
         // Only the newest are read (and unpacked): a customer told thousands of times is
         // not read whole for a page that lists a few.
@@ -141,6 +159,37 @@ fn read_customer(
     };
     snapshot.commit().map_err(database)?;
     Ok(reads)
+}
+
+/// The open incidents and their sources in the read transaction `snapshot`: those kept in
+/// `open` while the count of changes to incidents has not moved since they were read, else
+/// read (and kept).
+fn open_incidents(
+    snapshot: &Connection,
+    open: &Mutex<Option<Arc<OpenIncidents>>>,
+) -> Result<Arc<OpenIncidents>> {
+    let changes = rows(snapshot, sql::SELECT_INCIDENT_CHANGES, &[], |row| Ok(row.get_i64("value")?))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Corrupt {
+            table: "counters",
+            reason: "no count of incident changes".into(),
+        })?;
+    let kept = open.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(kept) = kept.filter(|k| k.changes == changes) {
+        return Ok(kept);
+    }
+    let read = Arc::new(OpenIncidents {
+        changes,
+        incidents: rows(snapshot, sql::SELECT_OPEN_INCIDENTS, &[], |row| common::incident_from_row(row))?,
+        sources: rows(snapshot, sql::OPEN_SOURCES, &[], |row| common::source_from_row(row))?,
+    });
+    let mut kept = open.lock().unwrap_or_else(|e| e.into_inner());
+    // A read of an older count does not replace a newer one kept meanwhile.
+    if kept.as_ref().is_none_or(|k| k.changes < changes) {
+        *kept = Some(read.clone());
+    }
+    Ok(read)
 }
 
 /// The rows of `sql` (its parameters `$1`, `$2`, ... bound to `binds` in order), decoded.

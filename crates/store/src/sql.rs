@@ -288,6 +288,8 @@ pub(crate) const NOTICE_COUNTS_FOR_INCIDENT: &str = "SELECT kind, status, COUNT(
 
 pub(crate) const BUMP_BOOK_VERSION: &str = "UPDATE counters SET value = value + 1 WHERE name = 'book'";
 pub(crate) const SELECT_BOOK_VERSION: &str = "SELECT value FROM counters WHERE name = 'book'";
+/// How many times incidents and their sources have changed (SQLite: moved by triggers).
+pub(crate) const SELECT_INCIDENT_CHANGES: &str = "SELECT value FROM counters WHERE name = 'incidents'";
 
 /// A taken hash or id inserts nothing (the caller makes another token).
 pub(crate) const INSERT_TOKEN: &str = "INSERT INTO tokens \

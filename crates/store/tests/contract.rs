@@ -1749,6 +1749,39 @@ async fn content_reads_back_as_written(store: &dyn Store) {
     assert_eq!(reported.body, sms.body);
 }
 
+/// A customer's page shows the open incidents as they stand after every kind of change to
+/// them or their sources (SQLite keeps the last ones decoded until one changes).
+async fn customer_reads_follow_every_change_to_incidents(store: &dyn Store) {
+    let same_as_alone = |reads: CustomerReads, step: &'static str| async move {
+        assert_eq!(reads.open_incidents, store.incidents(true).await.unwrap(), "{step}");
+        assert_eq!(reads.open_sources, store.open_sources().await.unwrap(), "{step}");
+        reads
+    };
+    let read = || store.customer_reads("c003", 50);
+    let first = store.insert_incident(&incident(at(0)), &declared(at(0))).await.unwrap();
+    let shown = same_as_alone(read().await.unwrap(), "declared").await;
+    assert_eq!(shown.open_incidents.len(), 1);
+    store.append_update(&first, &update(at(1), "identified", None)).await.unwrap();
+    let shown = same_as_alone(read().await.unwrap(), "updated").await;
+    assert_eq!(shown.open_incidents[0].state, IncidentState::Identified);
+    store.set_cause(&first, "a cut fibre", &ByLocale::default()).await.unwrap();
+    let shown = same_as_alone(read().await.unwrap(), "its cause").await;
+    assert_eq!(shown.open_incidents[0].cause, "a cut fibre");
+    store.set_elements(&first, &["e9".to_string()]).await.unwrap();
+    let shown = same_as_alone(read().await.unwrap(), "its elements").await;
+    assert_eq!(shown.open_incidents[0].element_ids, ["e9"]);
+    let (sourced, _) =
+        store.insert_sourced_incident("telemetry:n1:0", &incident(at(2)), &declared(at(2))).await.unwrap();
+    let shown = same_as_alone(read().await.unwrap(), "a detected one").await;
+    assert_eq!((shown.open_incidents.len(), shown.open_sources.len()), (2, 1));
+    store.mark_merged(&sourced, &first).await.unwrap();
+    let shown = same_as_alone(read().await.unwrap(), "merged").await;
+    assert_eq!((shown.open_incidents.len(), shown.open_sources.len()), (1, 0));
+    store.append_update(&first, &update(at(3), "resolved", None)).await.unwrap();
+    let shown = same_as_alone(read().await.unwrap(), "resolved").await;
+    assert!(shown.open_incidents.is_empty());
+}
+
 /// A customer's page reads together exactly what each read gives alone, packed content
 /// unpacked.
 async fn customer_reads_are_the_reads_one_by_one(store: &dyn Store) {
@@ -3297,6 +3330,7 @@ macro_rules! contract_tests {
 
 contract_tests!(
     customer_reads_are_the_reads_one_by_one,
+    customer_reads_follow_every_change_to_incidents,
     import_upserts_by_id,
     import_is_all_or_nothing,
     load_book_round_trips,
