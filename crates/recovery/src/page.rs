@@ -134,6 +134,21 @@ pub struct PageNotice {
     pub sent_local: Option<String>,
 }
 
+/// The longest text a notice without a subject is listed with: an SMS of one segment,
+/// whole.
+const LISTED_TEXT_CHARS_MAX: usize = 160;
+
+/// What the page lists a notice as: its subject, or for one that has none (an SMS), its
+/// own words, cut at a word past [`LISTED_TEXT_CHARS_MAX`]. A customer reads what they
+/// were told, never an empty line.
+fn listed_as(subject: String, body: &str) -> String {
+    if subject.trim().is_empty() {
+        amends_core::notice::excerpt(body, LISTED_TEXT_CHARS_MAX)
+    } else {
+        subject
+    }
+}
+
 /// A credit with the customer's own explanation and the statement it lands on.
 #[derive(Debug, Clone, Serialize)]
 pub struct PageCredit {
@@ -433,9 +448,9 @@ impl Engine {
         let notices = notices
             .into_iter()
             .map(|n| PageNotice {
+                subject: listed_as(n.subject, &n.body),
                 kind: n.kind,
                 channel: n.channel,
-                subject: n.subject,
                 sent_local: n.sent_at.map(local),
             })
             .collect();
@@ -773,6 +788,17 @@ mod tests {
 
     fn links() -> PageLinks {
         PageLinks::new(OptOutKey::from_hex(&"2a".repeat(32)).unwrap(), "https://care.example.com/")
+    }
+
+    #[test]
+    fn a_notice_without_a_subject_is_listed_with_its_own_words() {
+        let sms =
+            "Example Cable: your service is back. Sorry for the wait. https://care.example.com/status/INC-1";
+        assert_eq!(listed_as(String::new(), sms), sms, "an SMS, whole");
+        assert_eq!(listed_as("Your service is back".into(), "Dear Ann, ..."), "Your service is back");
+        let long = "word ".repeat(100);
+        let listed = listed_as(" ".into(), &long);
+        assert!(listed.ends_with("...") && listed.chars().count() <= LISTED_TEXT_CHARS_MAX, "{listed}");
     }
 
     #[test]
