@@ -134,6 +134,17 @@ pub struct PageNotice {
     pub sent_local: Option<String>,
 }
 
+/// The language a page writes its dates and explanations in: the one the reader chose on
+/// the page (`read_in`), else the customer's own (`own`), which also stands for the one
+/// chosen when both are the same language (`en` chosen keeps an `en-GB` customer's dates
+/// British). A page in Spanish with its dates in English reads as two pages.
+fn page_language<'a>(own: &'a Locale, read_in: Option<&'a Locale>) -> &'a Locale {
+    match read_in {
+        Some(chosen) if chosen.language() != own.language() => chosen,
+        _ => own,
+    }
+}
+
 /// The longest text a notice without a subject is listed with: an SMS of one segment,
 /// whole.
 const LISTED_TEXT_CHARS_MAX: usize = 160;
@@ -397,7 +408,11 @@ impl Engine {
     }
 
     /// The page of the customer a link is for.
-    pub async fn customer_page(&self, token: &str) -> Result<CustomerPage, PageError> {
+    pub async fn customer_page(
+        &self,
+        token: &str,
+        read_in: Option<&Locale>,
+    ) -> Result<CustomerPage, PageError> {
         let (customer_id, key) = self.page_claim(token).await?;
         // Every read at once, each from an index on the customer, in one snapshot with the
         // book's version.
@@ -419,7 +434,7 @@ impl Engine {
         } = reads;
         // The language they read in: the one they chose, else the book's.
         let prefs = crate::audience::preferences_of(&customer_id, preferences.as_ref())?;
-        let language = prefs.language_or(&customer.locale);
+        let language = page_language(prefs.language_or(&customer.locale), read_in);
         let local = |t: Timestamp| format_local(t, &customer.zone.tz, language);
         open_incidents.sort_by_key(|i| std::cmp::Reverse(i.started_at));
         let detected = open_sources
@@ -788,6 +803,15 @@ mod tests {
 
     fn links() -> PageLinks {
         PageLinks::new(OptOutKey::from_hex(&"2a".repeat(32)).unwrap(), "https://care.example.com/")
+    }
+
+    #[test]
+    fn a_page_writes_its_dates_in_the_language_chosen_on_it() {
+        let (en_gb, es, en) =
+            (Locale::parse("en-GB").unwrap(), Locale::parse("es").unwrap(), Locale::parse("en").unwrap());
+        assert_eq!(page_language(&en_gb, None), &en_gb, "nothing chosen: the customer's own");
+        assert_eq!(page_language(&en_gb, Some(&es)), &es, "another language chosen");
+        assert_eq!(page_language(&en_gb, Some(&en)), &en_gb, "their own language: their own region too");
     }
 
     #[test]

@@ -224,7 +224,8 @@ pub async fn page(
         return kept;
     }
     let began = state.kept_pages.before_building();
-    match state.engine.customer_page(&q.token).await {
+    let read_in = q.chosen().and_then(|l| amends_core::locale::Locale::parse(l.tag()).ok());
+    match state.engine.customer_page(&q.token, read_in.as_ref()).await {
         Ok(page) if keepable => {
             let response = render(&page, &q);
             let kept = &state.kept_pages;

@@ -348,10 +348,15 @@ C4,Rui Sousa,rui@example.com,,pt-PT,Europe/Lisbon,fast,hub1,M4,1,2020-01-01T00:0
     );
     assert!(html.contains(&format!("action=\"/my/still-offline?{query}\"")), "no language chosen: {html}");
     assert!(!html.contains("Is my service affected?"), "no English left: {html}");
+    assert!(html.contains("Montag, 23. November"), "the times in German: {html}");
 
     // `?lang=pt`: the page in Portuguese, and its forms and links keep it.
     let (status, html) = get(format!("{path}&lang=pt"), "de-DE").await;
     assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("segunda-feira, 23 de novembro") && !html.contains("Montag"),
+        "the times in the language chosen too, in the customer's zone: {html}"
+    );
     assert!(html.contains("<html lang=\"pt\">") && html.contains("<h1>O seu serviço</h1>"), "{html}");
     assert!(html.contains("O meu serviço está afetado?") && html.contains("Continuo sem serviço"), "{html}");
     assert!(html.contains(&format!("action=\"/my/still-offline?{query}&amp;lang=pt\"")), "{html}");
