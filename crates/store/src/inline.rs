@@ -133,6 +133,11 @@ fn read_customer(
     let (offers_sql, offers_binds) = sql::ledger_query(Ledger::OnRequestOffers, &mine);
     let (visits_sql, visits_binds) = sql::appointments_query(&visits);
     let open = open_incidents(&snapshot, open)?;
+    // Only the newest are read (and unpacked): a customer told thousands of times is not
+    // read whole for a page that lists a few.
+    let told_sql = format!("{} LIMIT {rows_max}", sql::NOTICES_TOLD_NEWEST);
+    let (notices, told): (Vec<_>, Vec<u64>) =
+        rows(&snapshot, &told_sql, &one, |row| told_notice(&snapshot, references, row))?.into_iter().unzip();
     let reads = CustomerReads {
         book_version: rows(&snapshot, sql::SELECT_BOOK_VERSION, &[], |row| Ok(row.get_i64("value")?))?
             .into_iter()
@@ -144,15 +149,8 @@ fn read_customer(
         open_incidents: open.incidents.clone(),
         open_sources: open.sources.clone(),
         impacts: rows(&snapshot, sql::SELECT_CUSTOMER_IMPACTS, &one, |row| common::impact_from_row(row))?,
-        // Only the newest are read (and unpacked): a customer told thousands of times is
-        // not read whole for a page that lists a few.
-        notices: rows(&snapshot, &format!("{} LIMIT {rows_max}", sql::NOTICES_TOLD_NEWEST), &one, |row| {
-            notice(&snapshot, references, row)
-        })?,
-        notices_told: rows(&snapshot, sql::NOTICES_TOLD_COUNT, &one, |row| Ok(row.get_i64("told")?))?
-            .into_iter()
-            .next()
-            .map_or(0, |n| u64::try_from(n).unwrap_or(0)),
+        notices,
+        notices_told: told.first().copied().unwrap_or(0),
         credits: rows(&snapshot, &credits_sql, &credits_binds, |row| common::credit_from_row(row))?,
         offers: rows(&snapshot, &offers_sql, &offers_binds, |row| common::credit_from_row(row))?,
         appointments: rows(&snapshot, &visits_sql, &visits_binds, |row| common::appointment_from_row(row))?,
@@ -197,7 +195,7 @@ fn rows<T>(
     connection: &Connection,
     sql: &str,
     binds: &[&str],
-    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+    decode: impl Fn(&Named<'_, '_>) -> Result<T>,
 ) -> Result<Vec<T>> {
     let mut statement = connection.prepare_cached(sql).map_err(database)?;
     for (n, value) in binds.iter().enumerate() {
@@ -207,44 +205,76 @@ fn rows<T>(
         })?;
         statement.raw_bind_parameter(index, value).map_err(database)?;
     }
+    let columns: Vec<Box<str>> = statement.column_names().into_iter().map(Box::from).collect();
     let mut rows = statement.raw_query();
     let mut decoded = Vec::new();
     while let Some(row) = rows.next().map_err(database)? {
-        decoded.push(decode(row)?);
+        decoded.push(decode(&Named { row, columns: &columns })?);
     }
     Ok(decoded)
 }
 
-/// A notice as stored, its content unpacked against its group's reference text (read from
-/// the database the first time, as `SqliteStore::decode_notice` does).
-fn notice(
+/// A row whose columns are found by name in the statement's names, read once per query.
+/// rusqlite's own lookup by name asks SQLite for every column's name and compares it
+/// without regard to case, for each value read: for a page's notices (nineteen values a
+/// row, of two dozen columns) that was more than the reads themselves.
+struct Named<'r, 's> {
+    row: &'r rusqlite::Row<'s>,
+    columns: &'r [Box<str>],
+}
+
+impl Named<'_, '_> {
+    fn get<T: rusqlite::types::FromSql>(&self, col: &str) -> rusqlite::Result<T> {
+        match self.columns.iter().position(|c| **c == *col) {
+            Some(index) => self.row.get(index),
+            None => Err(rusqlite::Error::InvalidColumnName(col.to_string())),
+        }
+    }
+}
+
+/// A notice as a page lists it, its content unpacked against its group's reference text
+/// (read from the database the first time, as `SqliteStore::decode_notice` does), with
+/// how many notices the customer was told in all.
+fn told_notice(
     connection: &Connection,
     references: &References,
-    row: &rusqlite::Row<'_>,
-) -> Result<crate::NoticeRow> {
-    let mut notice = common::notice_from_row(row)?;
+    row: &Named<'_, '_>,
+) -> Result<(crate::ToldNotice, u64)> {
+    let c = common::Cols::new(row, "outbox");
+    let mut notice = crate::ToldNotice {
+        kind: c.text("kind")?,
+        channel: c.word("channel", amends_core::preferences::Channel::parse)?,
+        subject: c.text("subject")?,
+        body: c.text("body")?,
+        created_at: c.ts("created_at")?,
+        sent_at: c.opt_ts("sent_at")?,
+    };
     let corrupt = |reason: String| StoreError::Corrupt { table: "outbox", reason };
     let packed: Option<Vec<u8>> = row.get("packed").map_err(|e| corrupt(format!("column packed: {e}")))?;
     if let Some(packed) = packed {
-        let group = packed::group(&notice);
+        let group = packed::group_of(
+            &c.text("about")?,
+            &notice.kind,
+            c.i64("seq")?,
+            notice.channel.as_str(),
+            &c.text("locale")?,
+        );
         let reference = match references.get(&group) {
             Some(text) => text,
             None => {
                 let text: Vec<u8> = connection
                     .prepare_cached(sql::SELECT_REFERENCE)
                     .and_then(|mut s| s.query_row([&group], |r| r.get(0)))
-                    .map_err(|e| {
-                        corrupt(format!("notice {}: no reference text for {group}: {e}", notice.key))
-                    })?;
+                    .map_err(|e| corrupt(format!("notice in {group}: no reference text: {e}")))?;
                 let text: std::sync::Arc<[u8]> = text.into();
-                references.remember(group, text.clone());
+                references.remember(group.clone(), text.clone());
                 text
             }
         };
-        (notice.subject, notice.body) = packed::unpack(&packed, &reference)
-            .map_err(|e| corrupt(format!("notice {}: {e}", notice.key)))?;
+        (notice.subject, notice.body) =
+            packed::unpack(&packed, &reference).map_err(|e| corrupt(format!("notice in {group}: {e}")))?;
     }
-    Ok(notice)
+    Ok((notice, c.count("told")?))
 }
 
 fn database(e: rusqlite::Error) -> StoreError {
@@ -255,7 +285,7 @@ fn column(e: rusqlite::Error) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(e))
 }
 
-impl RowGet for rusqlite::Row<'_> {
+impl RowGet for Named<'_, '_> {
     fn get_text(&self, col: &str) -> sqlx::Result<String> {
         self.get(col).map_err(column)
     }

@@ -1040,7 +1040,7 @@ pub struct CustomerReads {
     pub impacts: Vec<ImpactRow>,
     /// The newest notices they were or will be sent (never one suppressed or failed),
     /// newest first, at most the `rows_max` asked for.
-    pub notices: Vec<NoticeRow>,
+    pub notices: Vec<ToldNotice>,
     /// How many notices they were or will be sent in all.
     pub notices_told: u64,
     pub credits: Vec<CreditRow>,
@@ -1050,12 +1050,37 @@ pub struct CustomerReads {
 
 /// The newest `rows_max` of `notices` that were or will be sent, newest first, and how
 /// many of them there are: what [`CustomerReads`] holds.
-pub fn newest_told(mut notices: Vec<NoticeRow>, rows_max: u32) -> (Vec<NoticeRow>, u64) {
+pub fn newest_told(mut notices: Vec<NoticeRow>, rows_max: u32) -> (Vec<ToldNotice>, u64) {
     notices.retain(|n| !matches!(n.status, NoticeStatus::Suppressed | NoticeStatus::Failed));
     notices.sort_by(|a, b| (b.created_at, &b.key).cmp(&(a.created_at, &a.key)));
     let told = notices.len() as u64;
     notices.truncate(rows_max as usize);
-    (notices, told)
+    (notices.into_iter().map(ToldNotice::from).collect(), told)
+}
+
+/// A notice as a customer's page lists it: what it said, on which channel, and when. Only
+/// these are read for a page (a notice row has twenty columns).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToldNotice {
+    pub kind: String,
+    pub channel: Channel,
+    pub subject: String,
+    pub body: String,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+impl From<NoticeRow> for ToldNotice {
+    fn from(n: NoticeRow) -> Self {
+        ToldNotice {
+            kind: n.kind,
+            channel: n.channel,
+            subject: n.subject,
+            body: n.body,
+            created_at: n.created_at,
+            sent_at: n.sent_at,
+        }
+    }
 }
 
 /// The book: plans, customers and the topology, imported whole and read back.
@@ -1230,7 +1255,7 @@ pub trait DeviceLogStore: Send + Sync {
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     /// Sorts by key and inserts; an existing key is left as it is. Returns rows inserted.
-    async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64>;
+    async fn enqueue_notices(&self, notices: &[NoticeRow]) -> Result<u64>;
 
     /// Atomically moves up to `limit` notices that are `queued` with
     /// `next_attempt_at <= now` (or `sending` with `next_attempt_at <= now`: an expired

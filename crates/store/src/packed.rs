@@ -58,7 +58,12 @@ pub(crate) fn content_bytes(subject: &str, body: &str) -> Vec<u8> {
 
 /// The group a notice is packed in: the notices that share its template.
 pub(crate) fn group(n: &NoticeRow) -> String {
-    format!("{}/{}/{}/{}/{}", n.about, n.kind, n.seq, n.channel, n.locale)
+    group_of(&n.about, &n.kind, n.seq, n.channel.as_str(), &n.locale)
+}
+
+/// [`group`], from the columns that name it.
+pub(crate) fn group_of(about: &str, kind: &str, seq: i64, channel: &str, locale: &str) -> String {
+    format!("{about}/{kind}/{seq}/{channel}/{locale}")
 }
 
 /// Whether a notice is worth packing: one suppressed before it was rendered has no
@@ -75,7 +80,7 @@ pub(crate) fn pack(subject: &str, body: &str, reference: &[u8]) -> Vec<u8> {
 /// Packs every notice worth packing against its group's reference in `references`, on
 /// every core for a large batch; `None` for the others (stored as they are).
 pub(crate) fn pack_all(
-    notices: &[NoticeRow],
+    notices: &[&NoticeRow],
     references: &HashMap<String, Arc<[u8]>>,
 ) -> Vec<Option<Vec<u8>>> {
     let pack_one = |n: &NoticeRow| {
@@ -85,7 +90,7 @@ pub(crate) fn pack_all(
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let chunk = notices.len().div_ceil(threads).max(PACK_CHUNK_MIN);
     if notices.len() <= chunk {
-        return notices.iter().map(pack_one).collect();
+        return notices.iter().map(|n| pack_one(n)).collect();
     }
     crate::background::without_holding_the_runtime(|| pack_in_parallel(notices, chunk, &pack_one))
 }
@@ -93,7 +98,7 @@ pub(crate) fn pack_all(
 /// `notices` packed by `pack_one`, `chunk` at a time, each on a thread of its own that
 /// yields to pages being served.
 fn pack_in_parallel(
-    notices: &[NoticeRow],
+    notices: &[&NoticeRow],
     chunk: usize,
     pack_one: &(dyn Fn(&NoticeRow) -> Option<Vec<u8>> + Sync),
 ) -> Vec<Option<Vec<u8>>> {
@@ -103,7 +108,7 @@ fn pack_in_parallel(
             .map(|part| {
                 s.spawn(move || {
                     crate::background::lower_this_thread();
-                    part.iter().map(pack_one).collect::<Vec<_>>()
+                    part.iter().map(|n| pack_one(n)).collect::<Vec<_>>()
                 })
             })
             .collect();

@@ -691,7 +691,7 @@ crate::shared::device_log_store!(PgStore);
 
 #[async_trait]
 impl OutboxStore for PgStore {
-    async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64> {
+    async fn enqueue_notices(&self, notices: &[NoticeRow]) -> Result<u64> {
         let distinct = common::distinct_notices(notices);
         let keys: Vec<&str> = distinct.iter().map(|n| n.key.as_str()).collect();
         let mut tx = self.pool.begin().await?;

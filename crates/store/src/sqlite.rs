@@ -195,7 +195,7 @@ impl SqliteStore {
     async fn references_for(
         &self,
         tx: &mut SqliteConnection,
-        notices: &[NoticeRow],
+        notices: &[&NoticeRow],
     ) -> Result<(HashMap<String, Arc<[u8]>>, Vec<(String, Arc<[u8]>)>)> {
         let mut found: HashMap<String, Arc<[u8]>> = HashMap::new();
         let mut written = Vec::new();
@@ -719,14 +719,15 @@ crate::shared::device_log_store!(SqliteStore);
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
-    async fn enqueue_notices(&self, notices: &mut [NoticeRow]) -> Result<u64> {
-        common::sort_notices(notices);
+    async fn enqueue_notices(&self, notices: &[NoticeRow]) -> Result<u64> {
+        let notices = common::in_key_order(notices);
         let insert = MultiInsert::new("outbox", &outbox_cols(), "ON CONFLICT (key) DO NOTHING");
         let mut tx = self.begin_write().await?;
-        let (references, written) = self.references_for(&mut tx, notices).await?;
+        let (references, written) = self.references_for(&mut tx, &notices).await?;
         let rows: Vec<StoredNotice> = notices
             .iter()
-            .zip(packed::pack_all(notices, &references))
+            .copied()
+            .zip(packed::pack_all(&notices, &references))
             .map(|(notice, packed)| StoredNotice { notice, packed })
             .collect();
         let mut inserted = 0;
@@ -1343,8 +1344,8 @@ mod page_reads {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("amends.db");
         let store = SqliteStore::open(&path).await.unwrap();
-        let mut written: Vec<NoticeRow> = (0..40).map(|n| notice(&format!("c{n:02}"))).collect();
-        store.enqueue_notices(&mut written).await.unwrap();
+        let written: Vec<NoticeRow> = (0..40).map(|n| notice(&format!("c{n:02}"))).collect();
+        store.enqueue_notices(&written).await.unwrap();
         let packed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE packed IS NOT NULL")
             .fetch_one(store.pool())
             .await
@@ -1353,7 +1354,8 @@ mod page_reads {
         // A process that never wrote them knows no reference text: it reads it.
         let other = SqliteStore::open(&path).await.unwrap();
         let read = other.customer_reads("c07", 10).await.unwrap();
-        assert_eq!(read.notices, store.notices_for_customer("c07").await.unwrap());
+        let stored = store.notices_for_customer("c07").await.unwrap();
+        assert_eq!(read.notices, stored.into_iter().map(crate::ToldNotice::from).collect::<Vec<_>>());
         assert!(read.notices[0].body.starts_with("Hello c07,"), "{:?}", read.notices);
         other.close().await;
         assert!(other.customer_reads("c07", 10).await.is_err(), "a closed store reads nothing");

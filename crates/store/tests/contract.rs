@@ -306,7 +306,7 @@ async fn empty_store_is_empty(store: &dyn Store) {
     assert_eq!(store.credits(&CreditFilter::default()).await.unwrap(), vec![]);
     let write = store.append_credits(&mut []).await.unwrap();
     assert_eq!(write, CreditWrite::default());
-    assert_eq!(store.enqueue_notices(&mut []).await.unwrap(), 0);
+    assert_eq!(store.enqueue_notices(&[]).await.unwrap(), 0);
     assert_eq!(store.claim_due_notices("email", at(0), at(60), 10).await.unwrap(), vec![]);
     let counts = store.import_book(&BookRows::default(), &|_| {}).await.unwrap();
     assert_eq!(counts, BookCounts::default());
@@ -452,28 +452,25 @@ async fn fanout_and_credit_queues(store: &dyn Store) {
 // ---- outbox ----
 
 async fn enqueue_is_idempotent(store: &dyn Store) {
-    let mut batch = vec![
+    let batch = vec![
         notice("c2/INC-000001/declared/0", "c2", "INC-000001", at(2)),
         notice("c1/INC-000001/declared/0", "c1", "INC-000001", at(1)),
         notice("c1/INC-000002/declared/0", "c1", "INC-000002", at(0)),
     ];
-    assert_eq!(store.enqueue_notices(&mut batch).await.unwrap(), 3);
-    assert_eq!(
-        keys(&batch),
-        ["c1/INC-000001/declared/0", "c1/INC-000002/declared/0", "c2/INC-000001/declared/0"],
-        "the slice is sorted by key"
-    );
+    let given = batch.clone();
+    assert_eq!(store.enqueue_notices(&batch).await.unwrap(), 3);
+    assert_eq!(batch, given, "the notices given are left as they were (they are written in key order)");
     let mut again = batch.clone();
     for n in &mut again {
         n.body = "changed".into();
     }
-    assert_eq!(store.enqueue_notices(&mut again).await.unwrap(), 0);
+    assert_eq!(store.enqueue_notices(&again).await.unwrap(), 0);
     again.push(notice("c3/INC-000001/declared/0", "c3", "INC-000001", at(3)));
-    assert_eq!(store.enqueue_notices(&mut again).await.unwrap(), 1);
+    assert_eq!(store.enqueue_notices(&again).await.unwrap(), 1);
 
     let c1 = store.notices_for_customer("c1").await.unwrap();
     assert_eq!(keys(&c1), ["c1/INC-000002/declared/0", "c1/INC-000001/declared/0"], "by created_at");
-    assert_eq!(c1[1], batch[0], "an existing notice is left as it is");
+    assert_eq!(c1[1], batch[1], "an existing notice is left as it is");
 
     let inc1 = store.notices_for_incident("INC-000001", 2).await.unwrap();
     assert_eq!(keys(&inc1), ["c1/INC-000001/declared/0", "c2/INC-000001/declared/0"]);
@@ -483,13 +480,13 @@ async fn enqueue_is_idempotent(store: &dyn Store) {
     first.body = "first".into();
     let mut second = first.clone();
     second.body = "second".into();
-    assert_eq!(store.enqueue_notices(&mut [first.clone(), second]).await.unwrap(), 1);
+    assert_eq!(store.enqueue_notices(&[first.clone(), second]).await.unwrap(), 1);
     assert_eq!(store.notices_for_customer("c5").await.unwrap(), [first]);
 
     let mut sms = notice("c4/INC-000001/update/1", "c4", "INC-000001", at(4));
     sms.kind = "update".into();
     sms.status = NoticeStatus::Failed;
-    store.enqueue_notices(&mut [sms]).await.unwrap();
+    store.enqueue_notices(&[sms]).await.unwrap();
     let count =
         |kind: &str, status: &str, count| NoticeCount { kind: kind.into(), status: status.into(), count };
     assert_eq!(
@@ -507,24 +504,21 @@ async fn enqueue_is_idempotent(store: &dyn Store) {
 async fn concurrent_enqueues_write_each_key_once(store: &dyn Store) {
     let batch: Vec<NoticeRow> =
         (0..2_000).map(|i| notice(&format!("n{i:05}"), "c1", "INC-000001", at(0))).collect();
-    let (mut a, mut b, mut c) = (batch.clone(), batch[500..].to_vec(), batch[..1_500].to_vec());
-    let (a, b, c) = tokio::join!(
-        store.enqueue_notices(&mut a),
-        store.enqueue_notices(&mut b),
-        store.enqueue_notices(&mut c)
-    );
+    let (a, b, c) = (batch.clone(), batch[500..].to_vec(), batch[..1_500].to_vec());
+    let (a, b, c) =
+        tokio::join!(store.enqueue_notices(&a), store.enqueue_notices(&b), store.enqueue_notices(&c));
     assert_eq!(a.unwrap() + b.unwrap() + c.unwrap(), 2_000);
     assert_eq!(store.notices_for_customer("c1").await.unwrap().len(), 2_000);
 }
 
 async fn claim_and_record_delivery(store: &dyn Store) {
-    let mut batch = vec![
+    let batch = vec![
         notice("a", "c1", "INC-000001", at(0)),
         notice("b", "c2", "INC-000001", at(10)),
         notice("c", "c3", "INC-000001", at(5)),
         notice("d", "c4", "INC-000001", at(1_000)),
     ];
-    store.enqueue_notices(&mut batch).await.unwrap();
+    store.enqueue_notices(&batch).await.unwrap();
 
     // Due: a (0), c (5), b (10); d is in the future. Oldest first, limited to 2.
     let claimed = store.claim_due_notices("email", at(100), at(160), 2).await.unwrap();
@@ -589,7 +583,7 @@ async fn claim_and_record_delivery(store: &dyn Store) {
 }
 
 async fn expired_leases_are_reclaimed(store: &dyn Store) {
-    store.enqueue_notices(&mut [notice("n1", "c1", "INC-000001", at(0))]).await.unwrap();
+    store.enqueue_notices(&[notice("n1", "c1", "INC-000001", at(0))]).await.unwrap();
     let first = store.claim_due_notices("email", at(10), at(70), 10).await.unwrap();
     assert_eq!(keys(&first), ["n1"]);
     // The lease is live until 70: nobody else may take the notice.
@@ -601,9 +595,9 @@ async fn expired_leases_are_reclaimed(store: &dyn Store) {
 }
 
 async fn concurrent_claims_are_disjoint(store: &dyn Store) {
-    let mut batch: Vec<NoticeRow> =
+    let batch: Vec<NoticeRow> =
         (0..300).map(|i| notice(&format!("n{i:04}"), &format!("c{i}"), "INC-000001", at(i % 7))).collect();
-    store.enqueue_notices(&mut batch).await.unwrap();
+    store.enqueue_notices(&batch).await.unwrap();
     let claim = || store.claim_due_notices("email", at(100), at(200), 40);
     let (a, b, c, d, e) = tokio::join!(claim(), claim(), claim(), claim(), claim());
     let all: Vec<NoticeRow> = [a, b, c, d, e].into_iter().flat_map(Result::unwrap).collect();
@@ -944,7 +938,8 @@ async fn bulk_paths_round_trip_awkward_text(store: &impl BenchedStore) {
     }
     notices.reverse();
     credits.reverse();
-    assert_eq!(store.enqueue_notices(&mut notices).await.unwrap(), 3_000);
+    assert_eq!(store.enqueue_notices(&notices).await.unwrap(), 3_000);
+    notices.reverse();
     assert_eq!(store.notices_for_customer("c1").await.unwrap(), notices);
     assert_eq!(
         store.append_credits(&mut credits).await.unwrap(),
@@ -1430,7 +1425,7 @@ async fn notices_about_one_subject_are_claimed_in_the_order_decided(store: &dyn 
         next_attempt_at: at(at_s),
         ..notice_of(key, "c1", kind, seq, channel)
     };
-    let mut batch = vec![
+    let batch = vec![
         decided("ack-e", "acknowledgement", 0, "email", 0),
         decided("ack-s", "acknowledgement", 0, "sms", 0),
         // Keys that sort before the acknowledgement's, as `credit` sorts before `restored`.
@@ -1440,7 +1435,7 @@ async fn notices_about_one_subject_are_claimed_in_the_order_decided(store: &dyn 
         NoticeRow { about: "INC-000002".into(), ..decided("a-other", "restored", 1, "email", 10) },
         NoticeRow { customer_id: "c2".into(), ..decided("a-c2", "restored", 1, "email", 10) },
     ];
-    store.enqueue_notices(&mut batch).await.unwrap();
+    store.enqueue_notices(&batch).await.unwrap();
     let claim = |channel: &'static str| async move {
         let claimed = store.claim_due_notices(channel, at(20), at(1_000), 10).await.unwrap();
         claimed.into_iter().map(|n| (n.key, n.attempts)).collect::<Vec<_>>()
@@ -1474,9 +1469,8 @@ async fn notices_about_one_subject_are_claimed_in_the_order_decided(store: &dyn 
 }
 
 async fn delivery_history_and_reports(store: &dyn Store) {
-    let mut batch =
-        vec![notice_of("s1", "c1", "update", 1, "sms"), notice_of("e1", "c2", "update", 1, "email")];
-    store.enqueue_notices(&mut batch).await.unwrap();
+    let batch = vec![notice_of("s1", "c1", "update", 1, "sms"), notice_of("e1", "c2", "update", 1, "email")];
+    store.enqueue_notices(&batch).await.unwrap();
     let sms = store.claim_due_notices("sms", at(1), at(60), 10).await.unwrap();
     assert_eq!(keys(&sms), ["s1"]);
     let retry = DeliveryOutcome::Retry { at: at(2), error: "503".into(), next_attempt_at: at(3) };
@@ -1526,7 +1520,7 @@ async fn delivery_history_and_reports(store: &dyn Store) {
     assert_eq!(statuses, ["sent", "failed"]);
 
     // Suppressed at delivery (a quarantined contact point): fenced like any outcome.
-    store.enqueue_notices(&mut [notice_of("s2", "c3", "update", 1, "sms")]).await.unwrap();
+    store.enqueue_notices(&[notice_of("s2", "c3", "update", 1, "sms")]).await.unwrap();
     store.claim_due_notices("sms", at(11), at(60), 10).await.unwrap();
     let suppressed = DeliveryOutcome::Suppressed { at: at(12), reason: "quarantined".into() };
     assert!(!store.record_delivery("s2", 9, &suppressed).await.unwrap());
@@ -1538,7 +1532,7 @@ async fn delivery_history_and_reports(store: &dyn Store) {
 }
 
 async fn claims_are_per_channel(store: &dyn Store) {
-    let mut batch = vec![
+    let batch = vec![
         notice_of("a", "c1", "update", 1, "sms"),
         notice_of("b", "c1", "update", 1, "email"),
         notice_of("c", "c1", "update", 1, "webhook"),
@@ -1549,7 +1543,7 @@ async fn claims_are_per_channel(store: &dyn Store) {
             ..notice_of("d", "c2", "update", 1, "sms")
         },
     ];
-    store.enqueue_notices(&mut batch).await.unwrap();
+    store.enqueue_notices(&batch).await.unwrap();
     assert_eq!(keys(&store.claim_due_notices("webhook", at(1), at(60), 10).await.unwrap()), ["c"]);
     assert_eq!(keys(&store.claim_due_notices("sms", at(1), at(60), 10).await.unwrap()), ["a"]);
     assert_eq!(keys(&store.claim_due_notices("email", at(1), at(60), 10).await.unwrap()), ["b"]);
@@ -1560,7 +1554,7 @@ async fn claims_are_per_channel(store: &dyn Store) {
 }
 
 async fn volume_control_coalesces_and_caps(store: &dyn Store) {
-    let mut batch = vec![
+    let batch = vec![
         // c1: acknowledged already; two queued updates then a queued restoration.
         notice_of("c1/ack", "c1", "acknowledgement", 0, "email"),
         notice_of("c1/u1", "c1", "update", 1, "email"),
@@ -1572,7 +1566,7 @@ async fn volume_control_coalesces_and_caps(store: &dyn Store) {
         notice_of("c2/u2", "c2", "update", 2, "sms"),
         notice_of("c2/u2e", "c2", "update", 2, "email"),
     ];
-    store.enqueue_notices(&mut batch).await.unwrap();
+    store.enqueue_notices(&batch).await.unwrap();
     // c1's acknowledgement went out before the rest was queued.
     store.claim_due_notices("email", at(0), at(60), 1).await.unwrap();
     let sent = DeliveryOutcome::Sent { at: at(1), provider_id: None };
@@ -1604,7 +1598,7 @@ async fn volume_control_coalesces_and_caps(store: &dyn Store) {
         assert_eq!(keys(&claimed), [key], "the update waits for the acknowledgement");
         assert!(store.record_delivery(key, 1, &sent).await.unwrap());
     }
-    store.enqueue_notices(&mut [notice_of("c2/u3", "c2", "update", 3, "sms")]).await.unwrap();
+    store.enqueue_notices(&[notice_of("c2/u3", "c2", "update", 3, "sms")]).await.unwrap();
     assert_eq!(
         store.control_volume("INC-000001", 1, at(5)).await.unwrap(),
         VolumeReport { coalesced: 0, capped: 1 }
@@ -1613,12 +1607,12 @@ async fn volume_control_coalesces_and_caps(store: &dyn Store) {
 }
 
 async fn outcomes_recorded_together_are_each_fenced(store: &dyn Store) {
-    let mut batch = vec![
+    let batch = vec![
         notice("a", "c1", "INC-000001", at(0)),
         notice("b", "c2", "INC-000001", at(1)),
         notice("c", "c3", "INC-000001", at(2)),
     ];
-    store.enqueue_notices(&mut batch).await.unwrap();
+    store.enqueue_notices(&batch).await.unwrap();
     store.claim_due_notices("email", at(10), at(70), 10).await.unwrap();
     let sent = DeliveryOutcome::Sent { at: at(11), provider_id: None };
     let failed = DeliveryOutcome::Failed { at: at(12), error: "550 no such user".into() };
@@ -1641,13 +1635,13 @@ async fn outcomes_recorded_together_are_each_fenced(store: &dyn Store) {
 }
 
 async fn content_is_forgotten_once_final(store: &dyn Store) {
-    let mut batch = vec![
+    let batch = vec![
         notice("sent", "c1", "INC-000001", at(0)),
         notice("queued", "c2", "INC-000001", at(1)),
         notice("late", "c3", "INC-000001", at(50)),
         NoticeRow { status: NoticeStatus::Failed, ..notice("failed", "c4", "INC-000001", at(2)) },
     ];
-    store.enqueue_notices(&mut batch).await.unwrap();
+    store.enqueue_notices(&batch).await.unwrap();
     store.claim_due_notices("email", at(0), at(60), 1).await.unwrap();
     store.record_delivery("sent", 1, &DeliveryOutcome::Sent { at: at(3), provider_id: None }).await.unwrap();
 
@@ -1791,14 +1785,14 @@ async fn customer_reads_are_the_reads_one_by_one(store: &dyn Store) {
     let (gone, _) =
         store.insert_sourced_incident("telemetry:n2:0", &incident(at(1)), &declared(at(1))).await.unwrap();
     store.append_update(&gone, &update(at(2), "resolved", None)).await.unwrap();
-    let mut written = rendered_notices(&open);
-    store.enqueue_notices(&mut written).await.unwrap();
+    let written = rendered_notices(&open);
+    store.enqueue_notices(&written).await.unwrap();
     // One that failed is not listed as told.
     let failed = NoticeRow {
         status: NoticeStatus::Failed,
         ..notice_of("c003/x/update/1/email", "c003", "update", 1, "email")
     };
-    store.enqueue_notices(&mut [failed]).await.unwrap();
+    store.enqueue_notices(&[failed]).await.unwrap();
     store.upsert_impacts(&mut [impact(&open, "c003", at(5))]).await.unwrap();
     let mut credits = [credit("c003/INC-000001/sla/1", "c003", &open, 250, "EUR")];
     store.append_credits(&mut credits).await.unwrap();
@@ -1852,7 +1846,7 @@ async fn customer_reads_are_the_reads_one_by_one(store: &dyn Store) {
 }
 
 async fn notices_filter_pages(store: &dyn Store) {
-    let mut batch = vec![
+    let batch = vec![
         notice_of("k1", "c1", "update", 1, "email"),
         notice_of("k2", "c2", "update", 1, "email"),
         NoticeRow { about: "INC-000002".into(), ..notice_of("k3", "c1", "update", 1, "email") },
@@ -1862,7 +1856,7 @@ async fn notices_filter_pages(store: &dyn Store) {
             ..notice_of("k4", "c1", "update", 2, "sms")
         },
     ];
-    store.enqueue_notices(&mut batch).await.unwrap();
+    store.enqueue_notices(&batch).await.unwrap();
     let page = |filter: NoticeFilter| async move {
         store.notices(&filter).await.unwrap().into_iter().map(|n| n.key).collect::<Vec<_>>()
     };
@@ -2234,14 +2228,14 @@ async fn cases_owe_notices_and_follow_ups(store: &dyn Store) {
 async fn notice_reach_counts_customers_and_their_first_notice(store: &dyn Store) {
     let none = store.notice_reach("INC-000001").await.unwrap();
     assert_eq!(none, NoticeReach::default());
-    let mut batch = vec![
+    let batch = vec![
         notice("a/1", "c1", "INC-000001", at(0)),
         notice("a/2", "c1", "INC-000001", at(0)),
         notice("b/1", "c2", "INC-000001", at(0)),
         notice("c/1", "c3", "INC-000001", at(0)),
         notice("d/1", "c4", "INC-000002", at(0)),
     ];
-    store.enqueue_notices(&mut batch).await.unwrap();
+    store.enqueue_notices(&batch).await.unwrap();
     let claimed = store.claim_due_notices("email", at(0), at(60), 10).await.unwrap();
     assert_eq!(claimed.len(), 5);
     // c1 heard at 10 and 30, c2 at 20; c3's send failed: not told.
@@ -2939,7 +2933,7 @@ async fn cancellations_unconfirmed_until_a_notice(store: &dyn Store) {
     assert_eq!(unconfirmed(0, 1).await, [first.reference.as_str()], "bounded, oldest first");
     assert_eq!(unconfirmed(150, 10).await, [second.reference.as_str()], "only since");
     let key = format!("c1/{}/account_cancelled/0/email", first.reference);
-    store.enqueue_notices(&mut [notice(&key, "c1", &first.reference, at(300))]).await.unwrap();
+    store.enqueue_notices(&[notice(&key, "c1", &first.reference, at(300))]).await.unwrap();
     assert_eq!(unconfirmed(0, 10).await, [second.reference.as_str()]);
 }
 
@@ -3562,11 +3556,11 @@ async fn sqlite_packs_content_against_one_reference_per_template() {
 async fn sqlite_reports_a_packed_notice_it_cannot_read_as_corrupt() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("amends.db");
-    let mut written = rendered_notices("INC-000001");
+    let written = rendered_notices("INC-000001");
     let key = written[1].key.clone();
     {
         let store = amends_store::sqlite::SqliteStore::open(&path).await.unwrap();
-        store.enqueue_notices(&mut written).await.unwrap();
+        store.enqueue_notices(&written).await.unwrap();
         sqlx::query("UPDATE outbox SET packed = X'0102' WHERE key = $1")
             .bind(&key)
             .execute(store.pool())
@@ -3590,8 +3584,8 @@ async fn sqlite_reports_a_packed_notice_it_cannot_read_as_corrupt() {
 #[tokio::test]
 async fn sqlite_forgetting_content_drops_the_packed_bytes() {
     harness::run_sqlite(|store| async move {
-        let mut written = rendered_notices("INC-000001");
-        store.enqueue_notices(&mut written).await.unwrap();
+        let written = rendered_notices("INC-000001");
+        store.enqueue_notices(&written).await.unwrap();
         let key = &written[0].key;
         store.claim_due_notices("email", at(10), at(100), 1).await.unwrap();
         store.record_delivery(key, 1, &DeliveryOutcome::Sent { at: at(3), provider_id: None }).await.unwrap();

@@ -132,9 +132,9 @@ async fn measure(db: &Path, lane: &Lane, n: usize, receiver: Option<(&AtomicU64,
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
     let store = amends_store::open(&db.display().to_string()).await?;
-    let mut rows = notices;
+    let rows = notices;
     t.lap();
-    let queued = store.enqueue_notices(&mut rows).await?;
+    let queued = store.enqueue_notices(&rows).await?;
     row(&format!("{name}: outbox filled"), t.lap(), queued as usize, "one enqueue, not part of the delivery");
     if queued as usize != n {
         bail!("{name}: the outbox took {queued} of {n} notices");
