@@ -672,7 +672,7 @@ fn back_to_page(state: &AppState, q: &PageQuery, done: &str) -> Response {
 
 fn render(page: &CustomerPage, q: &PageQuery) -> Response {
     let lang = q.language(&page.locale);
-    let w = words(lang);
+    let fixed = fixed_context(lang);
     let incidents: Vec<minijinja::Value> = page
         .incidents
         .iter()
@@ -684,24 +684,13 @@ fn render(page: &CustomerPage, q: &PageQuery) -> Response {
             }
         })
         .collect();
-    let channels: Vec<minijinja::Value> =
-        Channel::ALL.iter().map(|&c| context! { label => channel_word(lang, c) }).collect();
-    let topics: Vec<minijinja::Value> = Topic::ALL
+    // The boxes ticked, by the value each box posts (`topic.channel`): template values
+    // made once, as `b.value in ticked` compares every box with each of them.
+    let ticked: Vec<minijinja::Value> = page
+        .preferences
+        .channels
         .iter()
-        .map(|&t| {
-            let on = page.preferences.channels.get(&t);
-            let boxes: Vec<minijinja::Value> = Channel::ALL
-                .iter()
-                .map(|&c| {
-                    context! {
-                        value => format!("{}.{}", t.as_str(), c.as_str()),
-                        label => channel_word(lang, c),
-                        on => on.is_some_and(|set| set.contains(&c)),
-                    }
-                })
-                .collect();
-            context! { label => topic_word(lang, t), boxes }
-        })
+        .flat_map(|(t, on)| on.iter().map(move |c| format!("{}.{}", t.as_str(), c.as_str()).into()))
         .collect();
     let notices: Vec<minijinja::Value> = page
         .notices
@@ -725,56 +714,123 @@ fn render(page: &CustomerPage, q: &PageQuery) -> Response {
         .collect();
     let done = q.done.as_deref().and_then(|d| done_word(lang, d));
     let ctx = context! {
-        lang, title => w.title, hello => format!("{} {}", w.hello, page.name),
-        w => minijinja::Value::from(minijinja::value::Serde(&w)), languages => words::languages(lang),
+        live => true, lang, title => fixed.title, hello => format!("{} {}", fixed.hello, page.name),
+        w => &fixed.words, languages => &fixed.languages,
         keep_lang => pages::keep_lang(q.chosen()), visits,
         zone => &page.zone, incidents, notices, notices_unlisted => page.notices_unlisted,
         credits => minijinja::Value::from(minijinja::value::Serde(&page.credits)),
         offers => minijinja::Value::from(minijinja::value::Serde(&page.offers)),
-        on_request => context! {
-            title => pick(lang, [
-                "Also yours, if you ask: press to claim",
-                "También suyo si lo pide: pulse para reclamarlo",
-                "À vous aussi sur demande : appuyez pour le réclamer",
-                "Ebenfalls Ihres, auf Anfrage: zum Anfordern drücken",
-                "Também é seu, se o pedir: carregue para o reclamar",
-            ]),
-            claim => pick(lang, ["Claim", "Reclamar", "Réclamer", "Anfordern", "Reclamar"]),
-            claimed => pick(lang, [
-                "Claimed: on your bill of",
-                "Reclamado: en su factura del",
-                "Réclamé : sur votre facture du",
-                "Angefordert: auf Ihrer Rechnung vom",
-                "Reclamado: na sua fatura de",
-            ]),
-        },
+        on_request => &fixed.on_request,
         message_language => context! {
-            label => pick(lang, [
-                "Language of our messages and this page",
-                "Idioma de nuestros mensajes y de esta página",
-                "Langue de nos messages et de cette page",
-                "Sprache unserer Nachrichten und dieser Seite",
-                "Idioma das nossas mensagens e desta página",
-            ]),
-            on_record => format!("{} ({})", pick(lang, [
-                "As on record",
-                "El que tenemos registrado",
-                "Celle enregistrée chez nous",
-                "Wie bei uns hinterlegt",
-                "O que temos registado",
-            ]), words::page_language(&page.preferences.language_on_record).name()),
+            label => fixed.message_language,
+            on_record => format!("{} ({})", fixed.as_on_record,
+                words::page_language(&page.preferences.language_on_record).name()),
             chosen => &page.preferences.language,
             // A language chosen through the API that the page is not written in: offered
             // too, so that saving the form keeps it.
             extra => (!page.preferences.language.is_empty()
                 && words::Lang::ALL.iter().all(|l| l.tag() != page.preferences.language))
                 .then_some(&page.preferences.language),
-            options => words::languages(lang),
+            options => &fixed.languages,
         },
-        channels, topics, quiet_start => &page.preferences.quiet_start,
-        quiet_end => &page.preferences.quiet_end, token => &q.token, form_token => &page.form_token, done,
+        channels => &fixed.channels, topics => &fixed.topics, ticked,
+        quiet_start => &page.preferences.quiet_start, quiet_end => &page.preferences.quiet_end,
+        // The link's token, percent-encoded once for the page's many addresses.
+        token_query => serde_urlencoded::to_string([("token", q.token.as_str())]).unwrap_or_default(),
+        form_token => &page.form_token, done,
     };
     pages::customer(ctx)
+}
+
+/// What a customer's page writes alike for every customer reading it in one language:
+/// made once for each language and kept ([`fixed_context`]). Turning these words into
+/// template values for every page was a good part of a page's rendering.
+struct FixedContext {
+    title: &'static str,
+    hello: &'static str,
+    /// [`Words`], as the template reads them.
+    words: minijinja::Value,
+    /// The language links, and the options of the language of messages.
+    languages: minijinja::Value,
+    /// The words of amounts paid only on request.
+    on_request: minijinja::Value,
+    message_language: &'static str,
+    as_on_record: &'static str,
+    /// The columns of the preferences: one per channel.
+    channels: minijinja::Value,
+    /// The rows of the preferences: one per topic, each with a box per channel (its
+    /// `value`, as posted, and `label`); whether a box is ticked is the page's own.
+    topics: minijinja::Value,
+}
+
+/// The fixed context of a customer's page in `lang`.
+fn fixed_context(lang: Lang) -> &'static FixedContext {
+    static FIXED: std::sync::OnceLock<[FixedContext; 5]> = std::sync::OnceLock::new();
+    words::once_per_language(&FIXED, lang, |lang| {
+        let channels: Vec<minijinja::Value> =
+            Channel::ALL.iter().map(|&c| context! { label => channel_word(lang, c) }).collect();
+        let topics: Vec<minijinja::Value> = Topic::ALL
+            .iter()
+            .map(|&t| {
+                let boxes: Vec<minijinja::Value> = Channel::ALL
+                    .iter()
+                    .map(|&c| {
+                        context! {
+                            value => format!("{}.{}", t.as_str(), c.as_str()),
+                            label => channel_word(lang, c),
+                        }
+                    })
+                    .collect();
+                context! { label => topic_word(lang, t), boxes }
+            })
+            .collect();
+        let w = words(lang);
+        FixedContext {
+            title: w.title,
+            hello: w.hello,
+            words: minijinja::Value::from(minijinja::value::Serde(&w)),
+            languages: minijinja::Value::from(words::languages(lang)),
+            on_request: context! {
+                title => pick(lang, [
+                    "Also yours, if you ask: press to claim",
+                    "También suyo si lo pide: pulse para reclamarlo",
+                    "À vous aussi sur demande : appuyez pour le réclamer",
+                    "Ebenfalls Ihres, auf Anfrage: zum Anfordern drücken",
+                    "Também é seu, se o pedir: carregue para o reclamar",
+                ]),
+                claim => pick(lang, ["Claim", "Reclamar", "Réclamer", "Anfordern", "Reclamar"]),
+                claimed => pick(lang, [
+                    "Claimed: on your bill of",
+                    "Reclamado: en su factura del",
+                    "Réclamé : sur votre facture du",
+                    "Angefordert: auf Ihrer Rechnung vom",
+                    "Reclamado: na sua fatura de",
+                ]),
+            },
+            message_language: pick(
+                lang,
+                [
+                    "Language of our messages and this page",
+                    "Idioma de nuestros mensajes y de esta página",
+                    "Langue de nos messages et de cette page",
+                    "Sprache unserer Nachrichten und dieser Seite",
+                    "Idioma das nossas mensagens e desta página",
+                ],
+            ),
+            as_on_record: pick(
+                lang,
+                [
+                    "As on record",
+                    "El que tenemos registrado",
+                    "Celle enregistrée chez nous",
+                    "Wie bei uns hinterlegt",
+                    "O que temos registado",
+                ],
+            ),
+            channels: minijinja::Value::from(channels),
+            topics: minijinja::Value::from(topics),
+        }
+    })
 }
 
 /// The words of a customer's page, in one language.

@@ -81,7 +81,7 @@ const STATUS: &str = r#"{% extends "layout.html" %}{% block content %}
 {% endblock %}"#;
 
 const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
-<nav aria-label="{{ w.language }}">{% for l in languages %}{% if not loop.first %} · {% endif %}<a href="/my?token={{ token|urlencode }}&amp;lang={{ l.tag }}" lang="{{ l.tag }}" hreflang="{{ l.tag }}"{% if l.current %} aria-current="true"{% endif %}>{{ l.name }}</a>{% endfor %}</nav>
+<nav aria-label="{{ w.language }}">{% for l in languages %}{% if not loop.first %} · {% endif %}<a href="/my?{{ token_query }}&amp;lang={{ l.tag }}" lang="{{ l.tag }}" hreflang="{{ l.tag }}"{% if l.current %} aria-current="true"{% endif %}>{{ l.name }}</a>{% endfor %}</nav>
 {% if done %}<p role="status" class="done">{{ done }}</p>{% endif %}
 <p>{{ hello }}</p>
 <section aria-labelledby="affected"><h2 id="affected">{{ w.affected }}</h2>
@@ -92,7 +92,7 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 {% if i.next_update %}<dt>{{ w.next_update }}</dt><dd>{{ i.next_update }}</dd>{% endif %}</dl>
 {% if i.device_back is not none %}<p>{% if i.device_back %}{{ w.device_back }}{% else %}{{ w.device_down }}{% endif %}</p>{% endif %}
 </section>{% else %}<p>{{ w.none_affected }}</p>{% endfor %}
-<form method="post" action="/my/still-offline?token={{ token|urlencode }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}">
+<form method="post" action="/my/still-offline?{{ token_query }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}">
 <button type="submit">{{ w.still_offline }}</button></form>
 <p><small>{{ w.times_in }} {{ zone }}.</small></p>
 </section>
@@ -103,15 +103,15 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 {% if credits %}<ul>{% for c in credits %}<li><strong>{{ c.amount }}</strong>, {{ w.on_statement }} {{ c.statement }} ({{ c.about }}){% if c.explanation %}<br>{{ c.explanation }}{% endif %}</li>{% endfor %}</ul>
 {% else %}<p>{{ w.no_credits }}</p>{% endif %}
 {% if offers %}<h3>{{ on_request.title }}</h3><ul>{% for o in offers %}<li><strong>{{ o.amount }}</strong> ({{ o.about }}){% if o.explanation %}<br>{{ o.explanation }}{% endif %}
-{% if o.claimed_on %}<br>{{ on_request.claimed }} {{ o.claimed_on }}{% else %}<form method="post" action="/my/claim?token={{ token|urlencode }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}"><input type="hidden" name="offer" value="{{ o.key }}"><button type="submit">{{ on_request.claim }} {{ o.amount }}</button></form>{% endif %}</li>{% endfor %}</ul>{% endif %}</section>
+{% if o.claimed_on %}<br>{{ on_request.claimed }} {{ o.claimed_on }}{% else %}<form method="post" action="/my/claim?{{ token_query }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}"><input type="hidden" name="offer" value="{{ o.key }}"><button type="submit">{{ on_request.claim }} {{ o.amount }}</button></form>{% endif %}</li>{% endfor %}</ul>{% endif %}</section>
 {% if visits %}<section aria-labelledby="visits"><h2 id="visits">{{ w.visits }}</h2>
 <ul>{% for v in visits %}<li><strong>{{ v.window }}</strong> ({{ v.status }}, {{ v.reference }})
-{% if v.held %}<p>{{ w.pick_slot }}</p>{% for h in v.held %}<form method="post" action="/my/rebook?token={{ token|urlencode }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}"><input type="hidden" name="visit" value="{{ v.reference }}"><input type="hidden" name="start" value="{{ h.start }}"><button type="submit">{{ h.window }}</button></form>
+{% if v.held %}<p>{{ w.pick_slot }}</p>{% for h in v.held %}<form method="post" action="/my/rebook?{{ token_query }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}"><input type="hidden" name="visit" value="{{ v.reference }}"><input type="hidden" name="start" value="{{ h.start }}"><button type="submit">{{ h.window }}</button></form>
 {% endfor %}{% endif %}</li>{% endfor %}</ul></section>{% endif %}
 <section aria-labelledby="prefs"><h2 id="prefs">{{ w.prefs }}</h2>
-<form method="post" action="/my/preferences?token={{ token|urlencode }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}">
+<form method="post" action="/my/preferences?{{ token_query }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}">
 <table><thead><tr><th scope="col">{{ w.topic }}</th>{% for c in channels %}<th scope="col">{{ c.label }}</th>{% endfor %}</tr></thead>
-<tbody>{% for t in topics %}<tr><th scope="row">{{ t.label }}</th>{% for b in t.boxes %}<td><input type="checkbox" name="tick" value="{{ b.value }}" aria-label="{{ t.label }}: {{ b.label }}"{% if b.on %} checked{% endif %}></td>{% endfor %}</tr>
+<tbody>{% for t in topics %}<tr><th scope="row">{{ t.label }}</th>{% for b in t.boxes %}<td><input type="checkbox" name="tick" value="{{ b.value }}" aria-label="{{ t.label }}: {{ b.label }}"{% if b.value in ticked %} checked{% endif %}></td>{% endfor %}</tr>
 {% endfor %}</tbody></table>
 <fieldset><legend>{{ w.quiet }}</legend>
 <label for="quiet_start">{{ w.from }}</label> <input id="quiet_start" name="quiet_start" type="time" value="{{ quiet_start }}">
@@ -121,7 +121,7 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 {% for l in message_language.options %}<option value="{{ l.tag }}" lang="{{ l.tag }}"{% if l.tag == message_language.chosen %} selected{% endif %}>{{ l.name }}</option>
 {% endfor %}{% if message_language.extra %}<option value="{{ message_language.extra }}" selected>{{ message_language.extra }}</option>{% endif %}</select></p>
 <button type="submit">{{ w.save }}</button></form></section>
-<p><a href="/status?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ w.status_link }}</a> · <a href="/my/leave?token={{ token|urlencode }}{{ keep_lang }}">{{ w.leave }}</a></p>
+<p><a href="/status?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ w.status_link }}</a> · <a href="/my/leave?{{ token_query }}{{ keep_lang }}">{{ w.leave }}</a></p>
 {% endblock %}"#;
 
 const LEAVE: &str = r#"{% extends "layout.html" %}{% block content %}
@@ -221,9 +221,11 @@ pub fn message_with_form(
     render(status, "message.html", context! { lang, title, paragraphs, form })
 }
 
-/// A customer's own page (see `my`), from the context it writes; live.
+/// A customer's own page (see `my`), from the context it writes, which says the page is
+/// `live` (the page's every value is looked up in it: merged with another, each lookup
+/// would be two).
 pub fn customer(ctx: Value) -> Response {
-    render(StatusCode::OK, "customer.html", context! { live => true, ..ctx })
+    render(StatusCode::OK, "customer.html", ctx)
 }
 
 /// The leaving page (see `my`).

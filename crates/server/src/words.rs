@@ -18,6 +18,7 @@ use amends_core::preferences::{Channel, Topic};
 use axum::http::{HeaderMap, header};
 use std::cmp::Reverse;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// A language the pages are written in: the languages of the shipped notice templates
 /// (`amends_core::cldr::WRITTEN_LANGUAGES`, which a test holds these to).
@@ -106,6 +107,16 @@ fn accepted(headers: &HeaderMap) -> Option<Lang> {
 fn quality_per_mille(q: &str) -> Option<u16> {
     let q: f32 = q.trim().parse().ok()?;
     (0.0..=1.0).contains(&q).then(|| (q * 1000.0).round() as u16)
+}
+
+/// `make(lang)`, made the first time it is asked for in any language, for every
+/// language, and kept in `cell`: what a page writes alike for every reader of a language.
+pub fn once_per_language<T>(
+    cell: &'static OnceLock<[T; 5]>,
+    lang: Lang,
+    make: impl Fn(Lang) -> T,
+) -> &'static T {
+    pick(lang, cell.get_or_init(|| Lang::ALL.map(make)).each_ref())
 }
 
 /// The words of `lang` from one phrase written in every language, in [`Lang::ALL`]'s order.

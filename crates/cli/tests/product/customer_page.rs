@@ -133,6 +133,15 @@ async fn a_customer_opens_their_page_from_a_notice_and_acts_on_it_and_a_bad_link
     assert_eq!(stored.body["chosen"]["restored"], json!(["email"]), "{}", stored.body);
     assert_eq!(stored.body["chosen"]["update"], json!([]), "{}", stored.body);
     assert_eq!(stored.body["quiet_hours"], json!({ "start": "22:00", "end": "07:00" }));
+    // The page shows those boxes ticked, and only those.
+    let page = s.http.get(format!("{}{path}", s.base)).send().await.unwrap().text().await.unwrap();
+    let ticked: Vec<&str> = page
+        .split("<input type=\"checkbox\" name=\"tick\" value=\"")
+        .skip(1)
+        .filter(|input| input.split_once('>').is_some_and(|(attributes, _)| attributes.ends_with(" checked")))
+        .filter_map(|input| input.split_once('"').map(|(value, _)| value))
+        .collect();
+    assert_eq!(ticked, ["acknowledgement.email", "restored.email"], "{page}");
 
     // After the restoration, "still offline" opens the still-down case, once.
     let resolved = s
