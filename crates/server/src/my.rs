@@ -684,14 +684,6 @@ fn render(page: &CustomerPage, q: &PageQuery) -> Response {
             }
         })
         .collect();
-    // The boxes ticked, by the value each box posts (`topic.channel`): template values
-    // made once, as `b.value in ticked` compares every box with each of them.
-    let ticked: Vec<minijinja::Value> = page
-        .preferences
-        .channels
-        .iter()
-        .flat_map(|(t, on)| on.iter().map(move |c| format!("{}.{}", t.as_str(), c.as_str()).into()))
-        .collect();
     let notices: Vec<minijinja::Value> = page
         .notices
         .iter()
@@ -733,13 +725,58 @@ fn render(page: &CustomerPage, q: &PageQuery) -> Response {
                 .then_some(&page.preferences.language),
             options => &fixed.languages,
         },
-        channels => &fixed.channels, topics => &fixed.topics, ticked,
+        preferences_table => match preferences_table(lang, fixed, &page.preferences.channels) {
+            Ok(table) => table,
+            Err(e) => {
+                tracing::error!(error = %e, "the preferences table failed to render");
+                return pages::failed(lang);
+            }
+        },
         quiet_start => &page.preferences.quiet_start, quiet_end => &page.preferences.quiet_end,
         // The link's token, percent-encoded once for the page's many addresses.
         token_query => serde_urlencoded::to_string([("token", q.token.as_str())]).unwrap_or_default(),
         form_token => &page.form_token, done,
     };
     pages::customer(ctx)
+}
+
+/// Preference tables kept at most (see [`preferences_table`]); when full, all are dropped.
+const TABLES_KEPT_MAX: usize = 256;
+
+/// The table of the preferences `chosen`, in `lang`: rendered once per language and
+/// choice of boxes, and kept. The table is most of a page's template (thirty boxes), and
+/// most customers keep the boxes as they came, so nearly every page finds it kept.
+fn preferences_table(
+    lang: Lang,
+    fixed: &FixedContext,
+    chosen: &std::collections::BTreeMap<Topic, std::collections::BTreeSet<Channel>>,
+) -> Result<minijinja::Value, minijinja::Error> {
+    type Tables = std::collections::HashMap<(Lang, u64), minijinja::Value>;
+    static KEPT: std::sync::LazyLock<std::sync::Mutex<Tables>> = std::sync::LazyLock::new(Default::default);
+    // Each box shown is a bit: topic by topic, a channel each.
+    let boxes = Topic::ALL.iter().flat_map(|&t| Channel::ALL.iter().map(move |&c| (t, c)));
+    let ticked_bits = boxes
+        .enumerate()
+        .filter(|(_, (t, c))| chosen.get(t).is_some_and(|on| on.contains(c)))
+        .fold(0u64, |bits, (n, _)| bits | 1 << n);
+    let key = (lang, ticked_bits);
+    if let Some(table) = KEPT.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(table.clone());
+    }
+    // The boxes ticked, by the value each box posts (`topic.channel`).
+    let ticked: Vec<String> = chosen
+        .iter()
+        .flat_map(|(t, on)| on.iter().map(move |c| format!("{}.{}", t.as_str(), c.as_str())))
+        .collect();
+    let table = pages::preferences_table(&context! {
+        w => &fixed.words, channels => &fixed.channels, topics => &fixed.topics, ticked,
+    })?;
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.len() >= TABLES_KEPT_MAX {
+        kept.clear();
+    }
+    kept.insert(key, table.clone());
+    Ok(table)
 }
 
 /// What a customer's page writes alike for every customer reading it in one language:

@@ -110,9 +110,7 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 {% endfor %}{% endif %}</li>{% endfor %}</ul></section>{% endif %}
 <section aria-labelledby="prefs"><h2 id="prefs">{{ w.prefs }}</h2>
 <form method="post" action="/my/preferences?{{ token_query }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}">
-<table><thead><tr><th scope="col">{{ w.topic }}</th>{% for c in channels %}<th scope="col">{{ c.label }}</th>{% endfor %}</tr></thead>
-<tbody>{% for t in topics %}<tr><th scope="row">{{ t.label }}</th>{% for b in t.boxes %}<td><input type="checkbox" name="tick" value="{{ b.value }}" aria-label="{{ t.label }}: {{ b.label }}"{% if b.value in ticked %} checked{% endif %}></td>{% endfor %}</tr>
-{% endfor %}</tbody></table>
+{{ preferences_table }}
 <fieldset><legend>{{ w.quiet }}</legend>
 <label for="quiet_start">{{ w.from }}</label> <input id="quiet_start" name="quiet_start" type="time" value="{{ quiet_start }}">
 <label for="quiet_end">{{ w.to }}</label> <input id="quiet_end" name="quiet_end" type="time" value="{{ quiet_end }}"></fieldset>
@@ -123,6 +121,13 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 <button type="submit">{{ w.save }}</button></form></section>
 <p><a href="/status?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ w.status_link }}</a> · <a href="/my/leave?{{ token_query }}{{ keep_lang }}">{{ w.leave }}</a></p>
 {% endblock %}"#;
+
+/// The table of a customer's preferences: a row per topic, a box per channel. Rendered
+/// once per language and choice of boxes, and kept (see `my`): most customers keep the
+/// boxes as they came, and the table is most of the page's template.
+const PREFERENCES_TABLE: &str = r#"<table><thead><tr><th scope="col">{{ w.topic }}</th>{% for c in channels %}<th scope="col">{{ c.label }}</th>{% endfor %}</tr></thead>
+<tbody>{% for t in topics %}<tr><th scope="row">{{ t.label }}</th>{% for b in t.boxes %}<td><input type="checkbox" name="tick" value="{{ b.value }}" aria-label="{{ t.label }}: {{ b.label }}"{% if b.value in ticked %} checked{% endif %}></td>{% endfor %}</tr>
+{% endfor %}</tbody></table>"#;
 
 const LEAVE: &str = r#"{% extends "layout.html" %}{% block content %}
 <form method="post" action="/my/leave?token={{ token|urlencode }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}">
@@ -156,6 +161,7 @@ fn environment() -> &'static Environment<'static> {
             ("unsubscribe.html", UNSUBSCRIBE),
             ("status.html", STATUS),
             ("customer.html", CUSTOMER),
+            ("preferences_table.html", PREFERENCES_TABLE),
             ("leave.html", LEAVE),
             ("left.html", LEFT),
         ] {
@@ -226,6 +232,13 @@ pub fn message_with_form(
 /// would be two).
 pub fn customer(ctx: Value) -> Response {
     render(StatusCode::OK, "customer.html", ctx)
+}
+
+/// The table of a customer's preferences (see `my`), from the context it writes, as a
+/// value the customer's page puts in as it is (it is escaped already).
+pub fn preferences_table(ctx: &Value) -> Result<Value, minijinja::Error> {
+    let html = environment().get_template("preferences_table.html")?.render(ctx)?;
+    Ok(Value::from_safe_string(html))
 }
 
 /// The leaving page (see `my`).
