@@ -136,8 +136,6 @@ fn read_customer(
     // Only the newest are read (and unpacked): a customer told thousands of times is not
     // read whole for a page that lists a few.
     let told_sql = format!("{} LIMIT {rows_max}", sql::NOTICES_TOLD_NEWEST);
-    let (notices, told): (Vec<_>, Vec<u64>) =
-        rows(&snapshot, &told_sql, &one, |row| told_notice(&snapshot, references, row))?.into_iter().unzip();
     let reads = CustomerReads {
         book_version: rows(&snapshot, sql::SELECT_BOOK_VERSION, &[], |row| Ok(row.get_i64("value")?))?
             .into_iter()
@@ -149,8 +147,13 @@ fn read_customer(
         open_incidents: open.incidents.clone(),
         open_sources: open.sources.clone(),
         impacts: rows(&snapshot, sql::SELECT_CUSTOMER_IMPACTS, &one, |row| common::impact_from_row(row))?,
-        notices,
-        notices_told: told.first().copied().unwrap_or(0),
+        notices: rows(&snapshot, &told_sql, &one, |row| told_notice(&snapshot, references, row))?,
+        notices_told: rows(&snapshot, sql::NOTICES_TOLD_COUNT, &one, |row| {
+            common::Cols::new(row, "outbox").count("told")
+        })?
+        .into_iter()
+        .next()
+        .unwrap_or(0),
         credits: rows(&snapshot, &credits_sql, &credits_binds, |row| common::credit_from_row(row))?,
         offers: rows(&snapshot, &offers_sql, &offers_binds, |row| common::credit_from_row(row))?,
         appointments: rows(&snapshot, &visits_sql, &visits_binds, |row| common::appointment_from_row(row))?,
@@ -233,13 +236,12 @@ impl Named<'_, '_> {
 }
 
 /// A notice as a page lists it, its content unpacked against its group's reference text
-/// (read from the database the first time, as `SqliteStore::decode_notice` does), with
-/// how many notices the customer was told in all.
+/// (read from the database the first time, as `SqliteStore::decode_notice` does).
 fn told_notice(
     connection: &Connection,
     references: &References,
     row: &Named<'_, '_>,
-) -> Result<(crate::ToldNotice, u64)> {
+) -> Result<crate::ToldNotice> {
     let c = common::Cols::new(row, "outbox");
     let mut notice = crate::ToldNotice {
         kind: c.text("kind")?,
@@ -274,7 +276,7 @@ fn told_notice(
         (notice.subject, notice.body) =
             packed::unpack(&packed, &reference).map_err(|e| corrupt(format!("notice in {group}: {e}")))?;
     }
-    Ok((notice, c.count("told")?))
+    Ok(notice)
 }
 
 fn database(e: rusqlite::Error) -> StoreError {

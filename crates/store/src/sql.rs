@@ -271,11 +271,15 @@ pub(crate) const USE_LINK: &str =
 /// A group's reference text, which its notices are packed against (SQLite's outbox).
 pub(crate) const SELECT_REFERENCE: &str = "SELECT text FROM notice_references WHERE grp = $1";
 /// A customer's notices that were or will be sent (not suppressed, not failed), newest
-/// first, as a page lists them ([`crate::ToldNotice`], with what unpacks their content),
-/// each with how many there are in all (`told`, counted before the caller's `LIMIT`).
+/// first, as a page lists them ([`crate::ToldNotice`], with what unpacks their content);
+/// the caller appends its `LIMIT`.
 pub(crate) const NOTICES_TOLD_NEWEST: &str = "SELECT about, kind, seq, channel, locale, subject, body, \
-     packed, created_at, sent_at, COUNT(*) OVER () AS told FROM outbox WHERE customer_id = $1 \
+     packed, created_at, sent_at FROM outbox WHERE customer_id = $1 \
      AND status NOT IN ('suppressed', 'failed') ORDER BY created_at DESC, key DESC";
+/// How many of a customer's notices were or will be sent. (Counted in the query above,
+/// with `COUNT(*) OVER ()`, the two took a third longer: SQLite then buffers every row.)
+pub(crate) const NOTICES_TOLD_COUNT: &str =
+    "SELECT COUNT(*) AS told FROM outbox WHERE customer_id = $1 AND status NOT IN ('suppressed', 'failed')";
 pub(crate) const NOTICES_FOR_CUSTOMER: &str =
     "SELECT * FROM outbox WHERE customer_id = $1 ORDER BY created_at, key";
 pub(crate) const NOTICES_FOR_INCIDENT: &str =
