@@ -7,7 +7,10 @@
 //! A customer whose language has no shipped templates reads English notices, so their
 //! dates are written the English way too ([`written_in`]): CLDR's root locale would write
 //! "M11 23, Mon 19:00 UTC", which nobody reads. Formatters are built once per locale and
-//! thread: a fan-out to a million customers builds a handful.
+//! thread: a fan-out to a million customers builds a handful. An instant written once is
+//! kept by its locale, zone and minute ([`instant`]): a customer's page lists a dozen, a
+//! fan-out writes the same estimate for every customer of a zone, and ICU4X takes some
+//! microseconds for each.
 
 use crate::locale::Locale;
 use icu_datetime::fieldsets::{self, zone::SpecificShort};
@@ -58,10 +61,12 @@ fn cached<F>(
     build: impl FnOnce(icu_locale_core::Locale) -> F,
 ) -> Rc<F> {
     cache.with(|map| {
-        map.borrow_mut()
-            .entry(locale.as_str().to_string())
-            .or_insert_with(|| Rc::new(build(written_in(locale))))
-            .clone()
+        if let Some(formatter) = map.borrow().get(locale.as_str()) {
+            return formatter.clone();
+        }
+        let formatter = Rc::new(build(written_in(locale)));
+        map.borrow_mut().insert(locale.as_str().to_string(), formatter.clone());
+        formatter
     })
 }
 
@@ -73,6 +78,44 @@ fn zoned(t: Timestamp, zone: &TimeZone) -> ZonedDateTime<icu_calendar::Iso, Time
 /// EST". The zone's short name where the language has one, its offset otherwise
 /// ("UTC+1" in French).
 pub fn instant(t: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
+    // Written to the minute: the same minute in the same zone and locale reads the same,
+    // and a page or a fan-out writes the same few minutes again and again. Only a named
+    // zone after 1970 is kept (a minute is then the seconds divided down, exactly).
+    let (Some(name), false) = (zone.iana_name(), t.as_second() < 0) else {
+        return write_instant(t, zone, locale);
+    };
+    let minute = t.as_second() / 60;
+    INSTANT_TEXTS.with(|cell| {
+        let (key, texts) = &mut *cell.borrow_mut();
+        key.clear();
+        key.push_str(locale.as_str());
+        key.push('|');
+        key.push_str(name);
+        key.push('|');
+        key.push_str(&minute.to_string());
+        if let Some(text) = texts.get(key.as_str()) {
+            return text.clone();
+        }
+        let text = write_instant(t, zone, locale);
+        if texts.len() >= INSTANT_TEXTS_MAX {
+            texts.clear();
+        }
+        texts.insert(key.clone(), text.clone());
+        text
+    })
+}
+
+/// Instants kept written by each thread at most (see [`instant`]); when full, all are
+/// dropped.
+const INSTANT_TEXTS_MAX: usize = 4096;
+
+thread_local! {
+    /// [`instant`]'s texts by locale, zone and minute, with the key being looked up.
+    static INSTANT_TEXTS: RefCell<(String, HashMap<String, String>)> = RefCell::default();
+}
+
+/// [`instant`], written by ICU4X every time.
+fn write_instant(t: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
     let formatter = cached(&INSTANTS, locale, |l| {
         let fields = fieldsets::MDET::long().with_time_precision(TimePrecision::Minute);
         DateTimeFormatter::try_new(l.into(), fields.with_zone(SpecificShort))
@@ -192,6 +235,33 @@ mod tests {
 
     fn locale(tag: &str) -> Locale {
         Locale::parse(tag).unwrap()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_instant_kept_reads_as_one_written_afresh(
+            second in -86_400i64 * 400..86_400 * 365 * 80,
+            again in 0i64..180,
+            zone in proptest::sample::select(vec!["America/New_York", "Europe/Madrid", "Asia/Kolkata", "UTC"]),
+            tag in proptest::sample::select(vec!["en-US", "es-ES", "fr-CA", "de-DE", "pt-BR", "ja-JP"]),
+        ) {
+            let (zone, tag) = (tz(zone), locale(tag));
+            for t in [second, second + again, second - again] {
+                let t = Timestamp::from_second(t).unwrap();
+                proptest::prop_assert_eq!(instant(t, &zone, &tag), write_instant(t, &zone, &tag), "{}", t);
+            }
+        }
+    }
+
+    #[test]
+    fn an_instant_is_kept_apart_by_zone_and_locale() {
+        let t = at("2026-11-23T21:00:30Z");
+        for zone in ["America/New_York", "Europe/Madrid", "Asia/Kolkata", "UTC"] {
+            for tag in ["en-US", "en-GB", "es-ES", "fr-CA", "de-DE", "pt-BR"] {
+                let (zone, tag) = (tz(zone), locale(tag));
+                assert_eq!(instant(t, &zone, &tag), write_instant(t, &zone, &tag), "{zone:?} {tag}");
+            }
+        }
     }
 
     #[test]
