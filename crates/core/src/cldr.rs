@@ -26,6 +26,7 @@ use jiff::tz::TimeZone;
 use jiff_icu::ConvertFrom as _;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::rc::Rc;
 
 /// Languages whose customers read notices in their own language (the shipped templates).
@@ -91,8 +92,7 @@ pub fn instant(t: Timestamp, zone: &TimeZone, locale: &Locale) -> String {
         key.push_str(locale.as_str());
         key.push('|');
         key.push_str(name);
-        key.push('|');
-        key.push_str(&minute.to_string());
+        let _ = write!(key, "|{minute}");
         if let Some(text) = texts.get(key.as_str()) {
             return text.clone();
         }

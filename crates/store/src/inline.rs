@@ -254,6 +254,7 @@ fn told_notice(
     let corrupt = |reason: String| StoreError::Corrupt { table: "outbox", reason };
     let packed: Option<Vec<u8>> = row.get("packed").map_err(|e| corrupt(format!("column packed: {e}")))?;
     if let Some(packed) = packed {
+        let key = c.text("key")?;
         let group = packed::group_of(
             &c.text("about")?,
             &notice.kind,
@@ -267,14 +268,14 @@ fn told_notice(
                 let text: Vec<u8> = connection
                     .prepare_cached(sql::SELECT_REFERENCE)
                     .and_then(|mut s| s.query_row([&group], |r| r.get(0)))
-                    .map_err(|e| corrupt(format!("notice in {group}: no reference text: {e}")))?;
+                    .map_err(|e| corrupt(format!("notice {key}: no reference text for {group}: {e}")))?;
                 let text: std::sync::Arc<[u8]> = text.into();
                 references.remember(group.clone(), text.clone());
                 text
             }
         };
         (notice.subject, notice.body) =
-            packed::unpack(&packed, &reference).map_err(|e| corrupt(format!("notice in {group}: {e}")))?;
+            packed::unpack(&packed, &reference).map_err(|e| corrupt(format!("notice {key}: {e}")))?;
     }
     Ok(notice)
 }

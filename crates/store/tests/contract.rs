@@ -3571,6 +3571,12 @@ async fn sqlite_reports_a_packed_notice_it_cannot_read_as_corrupt() {
             matches!(&err, StoreError::Corrupt { table: "outbox", reason } if reason.contains(&key)),
             "{err:?}"
         );
+        // A customer's page, which reads notices its own way, names the notice too.
+        let err = store.customer_reads(written[1].customer_id.as_str(), 50).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt { table: "outbox", reason } if reason.contains(&key)),
+            "{err:?}"
+        );
         sqlx::query("DELETE FROM notice_references").execute(store.pool()).await.unwrap();
     }
     let store = amends_store::sqlite::SqliteStore::open(&path).await.unwrap();
