@@ -133,9 +133,7 @@ fn read_customer(
     let (offers_sql, offers_binds) = sql::ledger_query(Ledger::OnRequestOffers, &mine);
     let (visits_sql, visits_binds) = sql::appointments_query(&visits);
     let open = open_incidents(&snapshot, open)?;
-    // Only the newest are read (and unpacked): a customer told thousands of times is not
-    // read whole for a page that lists a few.
-    let told_sql = format!("{} LIMIT {rows_max}", sql::NOTICES_TOLD_NEWEST);
+    let (notices, notices_told) = newest_told_notices(&snapshot, references, customer_id, rows_max)?;
     let reads = CustomerReads {
         book_version: rows(&snapshot, sql::SELECT_BOOK_VERSION, &[], |row| Ok(row.get_i64("value")?))?
             .into_iter()
@@ -147,19 +145,48 @@ fn read_customer(
         open_incidents: open.incidents.clone(),
         open_sources: open.sources.clone(),
         impacts: rows(&snapshot, sql::SELECT_CUSTOMER_IMPACTS, &one, |row| common::impact_from_row(row))?,
-        notices: rows(&snapshot, &told_sql, &one, |row| told_notice(&snapshot, references, row))?,
-        notices_told: rows(&snapshot, sql::NOTICES_TOLD_COUNT, &one, |row| {
-            common::Cols::new(row, "outbox").count("told")
-        })?
-        .into_iter()
-        .next()
-        .unwrap_or(0),
+        notices,
+        notices_told,
         credits: rows(&snapshot, &credits_sql, &credits_binds, |row| common::credit_from_row(row))?,
         offers: rows(&snapshot, &offers_sql, &offers_binds, |row| common::credit_from_row(row))?,
         appointments: rows(&snapshot, &visits_sql, &visits_binds, |row| common::appointment_from_row(row))?,
     };
     snapshot.commit().map_err(database)?;
     Ok(reads)
+}
+
+/// The newest `rows_max` notices `customer_id` was or will be sent, newest first and ties
+/// in key order (as [`crate::newest_told`] lists them), and how many there are in all.
+/// Only the newest are read and unpacked: a customer told thousands of times is not read
+/// whole for a page that lists a few.
+///
+/// Most customers were told fewer than a page's worth. For them one walk of the index
+/// `outbox_customer` (customer, time), in its own order, finds them all, and only notices
+/// of the same instant are put in key order here: asked to break those ties itself, SQLite
+/// sorted every page's notices in a temporary table, a quarter of a page's reads. (Putting
+/// the key in the index instead cost the fan-out's writes a tenth.) A customer told more
+/// is read with SQLite's sort, and counted.
+fn newest_told_notices(
+    snapshot: &Connection,
+    references: &References,
+    customer_id: &str,
+    rows_max: u32,
+) -> Result<(Vec<crate::ToldNotice>, u64)> {
+    let one = [customer_id];
+    let by_time = format!("{} LIMIT {rows_max}", sql::NOTICES_TOLD_BY_TIME);
+    let mut keyed = rows(snapshot, &by_time, &one, |row| {
+        Ok((row.get_text("key")?, told_notice(snapshot, references, row)?))
+    })?;
+    if keyed.len() < rows_max as usize {
+        keyed.sort_by(|(key_a, a), (key_b, b)| (b.created_at, key_b).cmp(&(a.created_at, key_a)));
+        let told = keyed.len() as u64;
+        return Ok((keyed.into_iter().map(|(_, notice)| notice).collect(), told));
+    }
+    let newest = format!("{} LIMIT {rows_max}", sql::NOTICES_TOLD_NEWEST);
+    let notices = rows(snapshot, &newest, &one, |row| told_notice(snapshot, references, row))?;
+    let told =
+        rows(snapshot, sql::NOTICES_TOLD_COUNT, &one, |row| common::Cols::new(row, "outbox").count("told"))?;
+    Ok((notices, told.into_iter().next().unwrap_or(0)))
 }
 
 /// The open incidents and their sources in the read transaction `snapshot`: those kept in
@@ -208,13 +235,50 @@ fn rows<T>(
         })?;
         statement.raw_bind_parameter(index, value).map_err(database)?;
     }
-    let columns: Vec<Box<str>> = statement.column_names().into_iter().map(Box::from).collect();
     let mut rows = statement.raw_query();
     let mut decoded = Vec::new();
+    let mut columns = None;
     while let Some(row) = rows.next().map_err(database)? {
-        decoded.push(decode(&Named { row, columns: &columns })?);
+        // Named after the first step: a statement whose schema another process changed
+        // is prepared again by that step, and only then names its new columns.
+        let columns = columns.get_or_insert_with(|| column_names(row.as_ref(), sql));
+        decoded.push(decode(&Named { row, columns })?);
     }
     Ok(decoded)
+}
+
+/// Lists of column names kept per thread at most (see [`column_names`]); when full, all are
+/// dropped. The page's queries are a dozen.
+const COLUMN_LISTS_KEPT_MAX: usize = 64;
+
+/// The names of `statement`'s columns (its SQL text `sql`), kept per thread by that text:
+/// listing them afresh for each query was a dozen allocations, a twentieth of a page's
+/// reads. A kept list is checked against the statement's own names (no allocation), so a
+/// schema changed meanwhile by another process cannot misplace a column.
+fn column_names(statement: &rusqlite::Statement<'_>, sql: &str) -> std::rc::Rc<[Box<str>]> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static KEPT: RefCell<HashMap<String, std::rc::Rc<[Box<str>]>>> = RefCell::default();
+    }
+    KEPT.with_borrow_mut(|kept| {
+        let same = |names: &[Box<str>]| {
+            names.len() == statement.column_count()
+                && names
+                    .iter()
+                    .enumerate()
+                    .all(|(i, name)| statement.column_name(i).is_ok_and(|n| n == &**name))
+        };
+        if let Some(names) = kept.get(sql).filter(|names| same(names)) {
+            return names.clone();
+        }
+        let names: std::rc::Rc<[Box<str>]> = statement.column_names().into_iter().map(Box::from).collect();
+        if kept.len() >= COLUMN_LISTS_KEPT_MAX {
+            kept.clear();
+        }
+        kept.insert(sql.to_string(), names.clone());
+        names
+    })
 }
 
 /// A row whose columns are found by name in the statement's names, read once per query.

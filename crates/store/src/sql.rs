@@ -273,9 +273,20 @@ pub(crate) const SELECT_REFERENCE: &str = "SELECT text FROM notice_references WH
 /// A customer's notices that were or will be sent (not suppressed, not failed), newest
 /// first, as a page lists them ([`crate::ToldNotice`], with what unpacks their content);
 /// the caller appends its `LIMIT`.
-pub(crate) const NOTICES_TOLD_NEWEST: &str = "SELECT key, about, kind, seq, channel, locale, subject, \
-     body, packed, created_at, sent_at FROM outbox WHERE customer_id = $1 \
-     AND status NOT IN ('suppressed', 'failed') ORDER BY created_at DESC, key DESC";
+macro_rules! notices_told {
+    ($order:literal) => {
+        concat!(
+            "SELECT key, about, kind, seq, channel, locale, subject, body, packed, created_at, sent_at \
+             FROM outbox WHERE customer_id = $1 AND status NOT IN ('suppressed', 'failed') ORDER BY ",
+            $order
+        )
+    };
+}
+/// Ties (notices of the same instant) in key order: SQLite sorts them in a temporary table.
+pub(crate) const NOTICES_TOLD_NEWEST: &str = notices_told!("created_at DESC, key DESC");
+/// Ties in no set order: the index `outbox_customer` (customer, time) gives these as they
+/// are, with no sort (see `inline::newest_told_notices`).
+pub(crate) const NOTICES_TOLD_BY_TIME: &str = notices_told!("created_at DESC");
 /// How many of a customer's notices were or will be sent. (Counted in the query above,
 /// with `COUNT(*) OVER ()`, the two took a third longer: SQLite then buffers every row.)
 pub(crate) const NOTICES_TOLD_COUNT: &str =

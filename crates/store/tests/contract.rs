@@ -1831,6 +1831,12 @@ async fn customer_reads_are_the_reads_one_by_one(store: &dyn Store) {
     let newest = store.customer_reads("c003", 1).await.unwrap();
     assert_eq!((newest.notices.len(), newest.notices_told), (1, 2), "a page's worth, and how many in all");
     assert_eq!(newest.notices[0], together.notices[0], "the newest first");
+    let exactly = store.customer_reads("c003", 2).await.unwrap();
+    assert_eq!(
+        (exactly.notices, exactly.notices_told),
+        (together.notices.clone(), 2),
+        "as many as asked for"
+    );
     assert_eq!(
         (together.preferences.as_ref(), together.credits.len(), together.offers.len()),
         (Some(&prefs), 1, 1)
@@ -1843,6 +1849,32 @@ async fn customer_reads_are_the_reads_one_by_one(store: &dyn Store) {
         ..CustomerReads::default()
     };
     assert_eq!(nobody, shared, "another customer sees none of it but what everyone shares");
+}
+
+/// Notices of one instant are listed newest first in key order, whatever order they were
+/// written in, and whether the customer has fewer notices than the page lists or more.
+async fn a_page_lists_notices_of_one_instant_in_key_order(store: &dyn Store) {
+    let told = |key: &str, at_s: i64| NoticeRow {
+        subject: key.into(),
+        created_at: at(at_s),
+        ..notice_of(key, "c1", "acknowledgement", 0, "email")
+    };
+    // One at a time, and not in key order: the order written is not the order listed.
+    for (key, at_s) in [("c1/b", 5), ("c1/c", 5), ("c1/a", 5), ("c1/z", 1), ("c1/y", 9)] {
+        store.enqueue_notices(&[told(key, at_s)]).await.unwrap();
+    }
+    let listed = |reads: CustomerReads| {
+        let subjects: Vec<String> = reads.notices.into_iter().map(|n| n.subject).collect();
+        (subjects, reads.notices_told)
+    };
+    let all = ["c1/y", "c1/c", "c1/b", "c1/a", "c1/z"].map(String::from);
+    assert_eq!(listed(store.customer_reads("c1", 50).await.unwrap()), (all.to_vec(), 5));
+    assert_eq!(listed(store.customer_reads("c1", 5).await.unwrap()), (all.to_vec(), 5), "exactly a page");
+    assert_eq!(
+        listed(store.customer_reads("c1", 3).await.unwrap()),
+        (all[..3].to_vec(), 5),
+        "more than a page"
+    );
 }
 
 async fn notices_filter_pages(store: &dyn Store) {
@@ -3324,6 +3356,7 @@ macro_rules! contract_tests {
 
 contract_tests!(
     customer_reads_are_the_reads_one_by_one,
+    a_page_lists_notices_of_one_instant_in_key_order,
     customer_reads_follow_every_change_to_incidents,
     import_upserts_by_id,
     import_is_all_or_nothing,
