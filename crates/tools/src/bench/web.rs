@@ -84,6 +84,7 @@ pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize)
         ..Default::default()
     });
     let state = amends_server::AppState::new(engine.clone()).with_public_rate(rate);
+    let state_for_alone = state.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(amends_server::serve_api(listener, state, async move {
         let _ = stopped.await;
@@ -144,6 +145,15 @@ pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize)
          of floor: req/s against /health measured the same way, in a storm or not); goal: the pages at 20,000 req/s or more with p99 under 10 ms on 2 cores",
         group_thousands(queued.unwrap_or(0))
     );
+    let alone = built_alone(&state_for_alone, &everyone).await?;
+    println!(
+        "  a customer's page built alone, in this process (no HTTP, no storm), {} customers one after another: \
+         {:.1} µs a page (p50 {:.1}, p99 {:.1})",
+        group_thousands(alone.latencies.len() as u64),
+        alone.took.as_secs_f64() * 1e6 / alone.latencies.len().max(1) as f64,
+        alone.percentile(0.50).as_secs_f64() * 1e6,
+        alone.percentile(0.99).as_secs_f64() * 1e6,
+    );
     let _ = stop.send(());
     server.await??;
     if [&floor, &floor_in_a_storm, &status, &revalidated, &mine, &cold, &calm]
@@ -153,6 +163,35 @@ pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize)
         bail!("some requests failed: see the table");
     }
     Ok(())
+}
+
+/// Customers whose pages [`built_alone`] builds.
+const BUILT_ALONE: usize = 5_000;
+
+/// What a customer's page costs by itself: the pages of the first [`BUILT_ALONE`] of
+/// `paths` (each another customer), asked of the router in this process one after another
+/// (no connection, nothing else running), each read to its end.
+async fn built_alone(state: &amends_server::AppState, paths: &[String]) -> Result<Measured> {
+    use tower_service::Service;
+    let mut router = amends_server::router(state.clone());
+    let mut latencies = Vec::with_capacity(BUILT_ALONE);
+    let mut failures = 0;
+    let started = Instant::now();
+    for path in paths.iter().take(BUILT_ALONE) {
+        let request = axum::http::Request::get(path.as_str()).body(axum::body::Body::empty())?;
+        let sent = Instant::now();
+        let response = router.call(request).await?;
+        let ok = response.status().is_success();
+        axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+        latencies.push(sent.elapsed());
+        failures += usize::from(!ok);
+    }
+    let took = started.elapsed();
+    latencies.sort_unstable();
+    if failures > 0 {
+        bail!("{failures} of the pages built alone failed");
+    }
+    Ok(Measured { requests: latencies.len(), took, latencies, failures })
 }
 
 /// A fan-out beside a route: how long it took, and the acknowledgements it queued.
