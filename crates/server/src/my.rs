@@ -673,22 +673,16 @@ fn back_to_page(state: &AppState, q: &PageQuery, done: &str) -> Response {
 fn render(page: &CustomerPage, q: &PageQuery) -> Response {
     let lang = q.language(&page.locale);
     let fixed = fixed_context(lang);
-    let incidents: Vec<minijinja::Value> = page
-        .incidents
-        .iter()
-        .map(|i| {
-            context! {
-                incident_id => i.incident_id.as_str(), cause => &i.cause, state => state_word(lang, i.state),
-                started => &i.started_local, etr => &i.etr_local, next_update => &i.next_update_by_local,
-                device_back => i.device_back,
-            }
-        })
-        .collect();
-    let notices: Vec<minijinja::Value> = page
-        .notices
-        .iter()
-        .map(|n| context! { subject => &n.subject, channel => channel_word(lang, n.channel), sent => &n.sent_local })
-        .collect();
+    let incidents = page.incidents.iter().map(|i| incident_section(lang, &page.zone, fixed, i));
+    let notices = page.notices.iter().map(|n| notice_item(lang, fixed, n));
+    let parts = (incidents.collect::<Result<Vec<_>, _>>(), notices.collect::<Result<Vec<_>, _>>());
+    let (incidents, notices) = match parts {
+        (Ok(incidents), Ok(notices)) => (incidents, notices),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "a part of a customer's page failed to render");
+            return pages::failed(lang);
+        }
+    };
     let visits: Vec<minijinja::Value> = page
         .visits
         .iter()
@@ -740,43 +734,145 @@ fn render(page: &CustomerPage, q: &PageQuery) -> Response {
     pages::customer(ctx)
 }
 
-/// Preference tables kept at most (see [`preferences_table`]); when full, all are dropped.
-const TABLES_KEPT_MAX: usize = 256;
+/// Parts of customers' pages kept as rendered, per thread (see [`kept_part`]); when full,
+/// all of a thread's are dropped. A part is a few hundred bytes: some 2 MiB a thread.
+const PARTS_KEPT_MAX: usize = 4096;
 
-/// The table of the preferences `chosen`, in `lang`: rendered once per language and
-/// choice of boxes, and kept. The table is most of a page's template (thirty boxes), and
-/// most customers keep the boxes as they came, so nearly every page finds it kept.
+/// The part of a page whose every input is written in `key`: rendered by `render` the
+/// first time, then kept. The same parts recur from customer to customer: the
+/// preferences table of the boxes most leave as they came, the section of an incident
+/// for everyone in one zone reading one language, the line of an acknowledgement sent to
+/// thousands. Rendering them was most of a page's template, and each is found again by
+/// one hash of its inputs. As the key holds everything the part shows, a kept part is
+/// never stale; kept per thread, finding one takes no lock.
+fn kept_part(
+    key: Vec<u8>,
+    render: impl FnOnce() -> Result<minijinja::Value, minijinja::Error>,
+) -> Result<minijinja::Value, minijinja::Error> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static KEPT: RefCell<HashMap<Vec<u8>, minijinja::Value>> = RefCell::default();
+    }
+    if let Some(part) = KEPT.with_borrow(|kept| kept.get(&key).cloned()) {
+        return Ok(part);
+    }
+    let part = render()?;
+    KEPT.with_borrow_mut(|kept| {
+        if kept.len() >= PARTS_KEPT_MAX {
+            kept.clear();
+        }
+        kept.insert(key, part.clone());
+    });
+    Ok(part)
+}
+
+/// A key naming each of `inputs` apart: each is written after its length in bytes, so no
+/// text put in one (an operator's cause, a notice's subject) can pass for another.
+fn part_key<'a>(inputs: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(256);
+    for input in inputs {
+        key.extend_from_slice(&(input.len() as u64).to_le_bytes());
+        key.extend_from_slice(input.as_bytes());
+    }
+    key
+}
+
+/// The section of an open incident `i` on a page in `lang` for a reader in `zone`.
+fn incident_section(
+    lang: Lang,
+    zone: &str,
+    fixed: &FixedContext,
+    i: &amends_recovery::page::PageIncident,
+) -> Result<minijinja::Value, minijinja::Error> {
+    let state = state_word(lang, i.state);
+    let device_back = match i.device_back {
+        None => "",
+        Some(true) => "back",
+        Some(false) => "down",
+    };
+    let (etr, next_update) = (i.etr_local.as_deref(), i.next_update_by_local.as_deref());
+    let key = part_key([
+        "incident",
+        lang.tag(),
+        zone,
+        i.incident_id.as_str(),
+        state,
+        &i.cause,
+        &i.started_local,
+        etr.map_or("-", |_| "+"),
+        etr.unwrap_or_default(),
+        next_update.map_or("-", |_| "+"),
+        next_update.unwrap_or_default(),
+        device_back,
+    ]);
+    kept_part(key, || {
+        pages::customer_part(
+            "customer_incident.html",
+            &context! {
+                lang, zone, w => &fixed.words,
+                i => context! {
+                    incident_id => i.incident_id.as_str(), cause => &i.cause, state,
+                    started => &i.started_local, etr, next_update, device_back => i.device_back,
+                },
+            },
+        )
+    })
+}
+
+/// The line of a notice `n` told, on a page in `lang`.
+fn notice_item(
+    lang: Lang,
+    fixed: &FixedContext,
+    n: &amends_recovery::page::PageNotice,
+) -> Result<minijinja::Value, minijinja::Error> {
+    let channel = channel_word(lang, n.channel);
+    let sent = n.sent_local.as_deref();
+    let key = part_key([
+        "notice",
+        lang.tag(),
+        channel,
+        &n.subject,
+        sent.map_or("-", |_| "+"),
+        sent.unwrap_or_default(),
+    ]);
+    kept_part(key, || {
+        pages::customer_part(
+            "customer_notice.html",
+            &context! {
+                w => &fixed.words, n => context! { subject => &n.subject, channel, sent },
+            },
+        )
+    })
+}
+
+/// The table of the preferences `chosen`, in `lang`: the table is most of a page's
+/// template (thirty boxes), and most customers keep the boxes as they came, so nearly
+/// every page finds it kept.
 fn preferences_table(
     lang: Lang,
     fixed: &FixedContext,
     chosen: &std::collections::BTreeMap<Topic, std::collections::BTreeSet<Channel>>,
 ) -> Result<minijinja::Value, minijinja::Error> {
-    type Tables = std::collections::HashMap<(Lang, u64), minijinja::Value>;
-    static KEPT: std::sync::LazyLock<std::sync::Mutex<Tables>> = std::sync::LazyLock::new(Default::default);
     // Each box shown is a bit: topic by topic, a channel each.
     let boxes = Topic::ALL.iter().flat_map(|&t| Channel::ALL.iter().map(move |&c| (t, c)));
     let ticked_bits = boxes
         .enumerate()
         .filter(|(_, (t, c))| chosen.get(t).is_some_and(|on| on.contains(c)))
         .fold(0u64, |bits, (n, _)| bits | 1 << n);
-    let key = (lang, ticked_bits);
-    if let Some(table) = KEPT.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(table.clone());
-    }
-    // The boxes ticked, by the value each box posts (`topic.channel`).
-    let ticked: Vec<String> = chosen
-        .iter()
-        .flat_map(|(t, on)| on.iter().map(move |c| format!("{}.{}", t.as_str(), c.as_str())))
-        .collect();
-    let table = pages::preferences_table(&context! {
-        w => &fixed.words, channels => &fixed.channels, topics => &fixed.topics, ticked,
-    })?;
-    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-    if kept.len() >= TABLES_KEPT_MAX {
-        kept.clear();
-    }
-    kept.insert(key, table.clone());
-    Ok(table)
+    kept_part(part_key(["preferences", lang.tag(), &ticked_bits.to_string()]), || {
+        // The boxes ticked, by the value each box posts (`topic.channel`).
+        let ticked: Vec<String> = chosen
+            .iter()
+            .flat_map(|(t, on)| on.iter().map(move |c| format!("{}.{}", t.as_str(), c.as_str())))
+            .collect();
+        pages::customer_part(
+            "preferences_table.html",
+            &context! {
+                w => &fixed.words, channels => &fixed.channels, topics => &fixed.topics, ticked,
+            },
+        )
+    })
 }
 
 /// What a customer's page writes alike for every customer reading it in one language:
@@ -1145,5 +1241,103 @@ fn visit_word(lang: Lang, status: AppointmentStatus) -> &'static str {
                 "Não comparecemos",
             ],
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amends_core::incident::IncidentState;
+    use amends_recovery::page::{PageIncident, PageNotice, PagePreferences};
+
+    fn incident(device_back: Option<bool>, etr: Option<&str>) -> PageIncident {
+        PageIncident {
+            incident_id: "INC-000001".into(),
+            state: IncidentState::Acknowledged,
+            cause: "Fibre cut <near> the \"depot\"".into(),
+            started_local: "Sunday, December 6 at 12:54 PM EST".into(),
+            etr_local: etr.map(str::to_string),
+            next_update_by_local: Some("Sunday, December 6 at 1:54 PM EST".into()),
+            device_back,
+        }
+    }
+
+    fn notice(sent: Option<&str>) -> PageNotice {
+        PageNotice {
+            kind: "acknowledgement".into(),
+            channel: Channel::Sms,
+            subject: "We know your service is down & we are fixing it".into(),
+            sent_local: sent.map(str::to_string),
+        }
+    }
+
+    fn page(incidents: Vec<PageIncident>, notices: Vec<PageNotice>) -> CustomerPage {
+        CustomerPage {
+            customer_id: "C0000001".into(),
+            name: "James Garcia".into(),
+            locale: "en-US".into(),
+            zone: "America/New_York".into(),
+            incidents,
+            notices,
+            notices_unlisted: 0,
+            credits: vec![],
+            offers: vec![],
+            visits: vec![],
+            preferences: PagePreferences {
+                channels: Default::default(),
+                quiet_start: String::new(),
+                quiet_end: String::new(),
+                language: String::new(),
+                language_on_record: "en-US".into(),
+            },
+            form_token: "d2615ed21e973fbe29acf3f0d819f1e2".into(),
+        }
+    }
+
+    async fn html(page: &CustomerPage, lang: Option<&str>) -> String {
+        let q = PageQuery { token: "t0k".into(), done: None, lang: lang.map(str::to_string) };
+        let body = axum::body::to_bytes(render(page, &q).into_body(), usize::MAX).await.unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    /// Each part kept (an incident's section, a notice's line) is found again only by
+    /// pages that show exactly what it shows: pages that differ in one input each, read
+    /// one after another on one thread, each show their own.
+    #[tokio::test]
+    async fn a_kept_part_of_a_page_is_only_ever_one_showing_the_same() {
+        let etr = Some("Sunday, December 6 at 2:54 PM EST");
+        let back = html(&page(vec![incident(Some(true), etr)], vec![notice(None)]), None).await;
+        let down = html(&page(vec![incident(Some(false), etr)], vec![notice(Some("12:57 PM"))]), None).await;
+        let unknown = html(&page(vec![incident(None, None)], vec![]), None).await;
+        let spanish = html(&page(vec![incident(Some(true), etr)], vec![notice(None)]), Some("es")).await;
+        assert!(
+            back.contains("Your equipment is back online.") && !back.contains("still offline."),
+            "{back}"
+        );
+        assert!(down.contains("Your equipment is still offline.") && !down.contains("back online"), "{down}");
+        assert!(!unknown.contains("Your equipment") && !unknown.contains("Expected back by"), "{unknown}");
+        assert!(
+            back.contains("<dt>Expected back by</dt><dd>Sunday, December 6 at 2:54 PM EST</dd>"),
+            "{back}"
+        );
+        assert!(
+            back.contains("(SMS, waiting to be sent)") && down.contains("(SMS, 12:57 PM)"),
+            "{back}\n{down}"
+        );
+        assert!(
+            spanish.contains("Su equipo vuelve a estar conectado.") && spanish.contains("pendiente de envío")
+        );
+        // Escaped once, in the part, as the page's own text is.
+        assert!(back.contains("Fibre cut &lt;near&gt; the &quot;depot&quot;"), "{back}");
+        assert!(back.contains("We know your service is down &amp; we are fixing it"), "{back}");
+        let again = html(&page(vec![incident(Some(true), etr)], vec![notice(None)]), None).await;
+        assert_eq!(again, back, "a part found kept is the part rendered");
+    }
+
+    #[test]
+    fn a_part_s_key_tells_its_inputs_apart() {
+        assert_ne!(part_key(["ab", "c"]), part_key(["a", "bc"]));
+        assert_ne!(part_key(["a", ""]), part_key(["a"]));
+        assert_eq!(part_key(["a", "bc"]), part_key(["a", "bc"]));
     }
 }

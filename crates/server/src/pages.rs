@@ -85,19 +85,13 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 {% if done %}<p role="status" class="done">{{ done }}</p>{% endif %}
 <p>{{ hello }}</p>
 <section aria-labelledby="affected"><h2 id="affected">{{ w.affected }}</h2>
-{% for i in incidents %}<section class="incident">
-<h3><a href="/status/{{ i.incident_id|urlencode }}?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ i.cause }}</a></h3>
-<dl><dt>{{ w.state }}</dt><dd>{{ i.state }}</dd><dt>{{ w.started }}</dt><dd>{{ i.started }}</dd>
-{% if i.etr %}<dt>{{ w.etr }}</dt><dd>{{ i.etr }}</dd>{% endif %}
-{% if i.next_update %}<dt>{{ w.next_update }}</dt><dd>{{ i.next_update }}</dd>{% endif %}</dl>
-{% if i.device_back is not none %}<p>{% if i.device_back %}{{ w.device_back }}{% else %}{{ w.device_down }}{% endif %}</p>{% endif %}
-</section>{% else %}<p>{{ w.none_affected }}</p>{% endfor %}
+{% for i in incidents %}{{ i }}{% else %}<p>{{ w.none_affected }}</p>{% endfor %}
 <form method="post" action="/my/still-offline?{{ token_query }}{{ keep_lang }}"><input type="hidden" name="form" value="{{ form_token }}">
 <button type="submit">{{ w.still_offline }}</button></form>
 <p><small>{{ w.times_in }} {{ zone }}.</small></p>
 </section>
 <section aria-labelledby="told"><h2 id="told">{{ w.notices }}</h2>
-{% if notices %}<ul>{% for n in notices %}<li><strong>{{ n.subject }}</strong> ({{ n.channel }}, {{ n.sent or w.pending }})</li>{% endfor %}</ul>{% if notices_unlisted %}<p>+ {{ notices_unlisted }} {{ w.more }}</p>{% endif %}
+{% if notices %}<ul>{% for n in notices %}{{ n }}{% endfor %}</ul>{% if notices_unlisted %}<p>+ {{ notices_unlisted }} {{ w.more }}</p>{% endif %}
 {% else %}<p>{{ w.no_notices }}</p>{% endif %}</section>
 <section aria-labelledby="credits"><h2 id="credits">{{ w.credits }}</h2>
 {% if credits %}<ul>{% for c in credits %}<li><strong>{{ c.amount }}</strong>, {{ w.on_statement }} {{ c.statement }} ({{ c.about }}){% if c.explanation %}<br>{{ c.explanation }}{% endif %}</li>{% endfor %}</ul>
@@ -122,9 +116,22 @@ const CUSTOMER: &str = r#"{% extends "layout.html" %}{% block content %}
 <p><a href="/status?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ w.status_link }}</a> · <a href="/my/leave?{{ token_query }}{{ keep_lang }}">{{ w.leave }}</a></p>
 {% endblock %}"#;
 
-/// The table of a customer's preferences: a row per topic, a box per channel. Rendered
-/// once per language and choice of boxes, and kept (see `my`): most customers keep the
-/// boxes as they came, and the table is most of the page's template.
+/// An open incident on a customer's page: rendered once for everyone reading it in one
+/// language and zone, and kept (see `my`), as are the next two.
+const CUSTOMER_INCIDENT: &str = r#"<section class="incident">
+<h3><a href="/status/{{ i.incident_id|urlencode }}?lang={{ lang }}&amp;tz={{ zone|urlencode }}">{{ i.cause }}</a></h3>
+<dl><dt>{{ w.state }}</dt><dd>{{ i.state }}</dd><dt>{{ w.started }}</dt><dd>{{ i.started }}</dd>
+{% if i.etr %}<dt>{{ w.etr }}</dt><dd>{{ i.etr }}</dd>{% endif %}
+{% if i.next_update %}<dt>{{ w.next_update }}</dt><dd>{{ i.next_update }}</dd>{% endif %}</dl>
+{% if i.device_back is not none %}<p>{% if i.device_back %}{{ w.device_back }}{% else %}{{ w.device_down }}{% endif %}</p>{% endif %}
+</section>"#;
+
+/// A notice a customer was told, as their page lists it.
+const CUSTOMER_NOTICE: &str =
+    r#"<li><strong>{{ n.subject }}</strong> ({{ n.channel }}, {{ n.sent or w.pending }})</li>"#;
+
+/// The table of a customer's preferences: a row per topic, a box per channel. Kept per
+/// language and choice of boxes: most customers keep the boxes as they came.
 const PREFERENCES_TABLE: &str = r#"<table><thead><tr><th scope="col">{{ w.topic }}</th>{% for c in channels %}<th scope="col">{{ c.label }}</th>{% endfor %}</tr></thead>
 <tbody>{% for t in topics %}<tr><th scope="row">{{ t.label }}</th>{% for b in t.boxes %}<td><input type="checkbox" name="tick" value="{{ b.value }}" aria-label="{{ t.label }}: {{ b.label }}"{% if b.value in ticked %} checked{% endif %}></td>{% endfor %}</tr>
 {% endfor %}</tbody></table>"#;
@@ -161,6 +168,8 @@ fn environment() -> &'static Environment<'static> {
             ("unsubscribe.html", UNSUBSCRIBE),
             ("status.html", STATUS),
             ("customer.html", CUSTOMER),
+            ("customer_incident.html", CUSTOMER_INCIDENT),
+            ("customer_notice.html", CUSTOMER_NOTICE),
             ("preferences_table.html", PREFERENCES_TABLE),
             ("leave.html", LEAVE),
             ("left.html", LEFT),
@@ -234,10 +243,11 @@ pub fn customer(ctx: Value) -> Response {
     render(StatusCode::OK, "customer.html", ctx)
 }
 
-/// The table of a customer's preferences (see `my`), from the context it writes, as a
-/// value the customer's page puts in as it is (it is escaped already).
-pub fn preferences_table(ctx: &Value) -> Result<Value, minijinja::Error> {
-    let html = environment().get_template("preferences_table.html")?.render(ctx)?;
+/// A part of a customer's page (`template`: an incident, a notice, the preferences table;
+/// see `my`) rendered with `ctx`, as a value the page puts in as it is (it is escaped
+/// already).
+pub fn customer_part(template: &str, ctx: &Value) -> Result<Value, minijinja::Error> {
+    let html = environment().get_template(template)?.render(ctx)?;
     Ok(Value::from_safe_string(html))
 }
 
