@@ -4,10 +4,27 @@
 // events stop, a reload does the same. No other script runs on these pages.
 (() => {
   if (!('EventSource' in window) || !('fetch' in window)) return;
+  // Every open page hears of a change at the same moment. Each waits a random moment of
+  // up to SPREAD_MS before fetching itself, so the thousands of pages open during an
+  // outage reach the server spread over those seconds, not in one burst.
+  const SPREAD_MS = 2000;
   let seen = null;
-  let busy = false;
+  let planned = false; // a refresh is waiting for its moment
+  let busy = false; // a refresh is under way
+  let again = false; // the status changed again while it was
+  function plan() {
+    if (busy) {
+      again = true;
+      return;
+    }
+    if (planned) return;
+    planned = true;
+    setTimeout(() => {
+      planned = false;
+      refresh();
+    }, Math.random() * SPREAD_MS);
+  }
   async function refresh() {
-    if (busy) return;
     busy = true;
     try {
       const response = await fetch(window.location.href, { headers: { Accept: 'text/html' }, cache: 'no-store' });
@@ -19,11 +36,15 @@
       if (next && main && !typing) main.replaceWith(next);
     } finally {
       busy = false;
+      if (again) {
+        again = false;
+        plan();
+      }
     }
   }
   const events = new EventSource('/status/events');
   events.addEventListener('status', (event) => {
-    if (seen !== null && event.data !== seen) refresh();
+    if (seen !== null && event.data !== seen) plan();
     seen = event.data;
   });
 })();
