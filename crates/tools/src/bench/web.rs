@@ -145,15 +145,24 @@ pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize)
          of floor: req/s against /health measured the same way, in a storm or not); goal: the pages at 20,000 req/s or more with p99 under 10 ms on 2 cores",
         group_thousands(queued.unwrap_or(0))
     );
-    let alone = built_alone(&state_for_alone, &everyone).await?;
-    println!(
-        "  a customer's page built alone, in this process (no HTTP, no storm), {} customers one after another: \
-         {:.1} µs a page (p50 {:.1}, p99 {:.1})",
-        group_thousands(alone.latencies.len() as u64),
-        alone.took.as_secs_f64() * 1e6 / alone.latencies.len().max(1) as f64,
-        alone.percentile(0.50).as_secs_f64() * 1e6,
-        alone.percentile(0.99).as_secs_f64() * 1e6,
-    );
+    // Each pass builds other customers' pages: none is served as kept.
+    let mut passes = Vec::with_capacity(BUILT_ALONE_PASSES);
+    for pass in everyone.chunks(BUILT_ALONE).take(BUILT_ALONE_PASSES) {
+        passes.push(built_alone(&state_for_alone, pass).await?);
+    }
+    let p50 = |m: &Measured| m.percentile(0.50).as_secs_f64() * 1e6;
+    let medians: Vec<String> = passes.iter().map(|m| format!("{:.1}", p50(m))).collect();
+    if let Some(best) = passes.iter().min_by(|a, b| p50(a).total_cmp(&p50(b))) {
+        println!(
+            "  a customer's page built alone, in this process (no HTTP, no storm): {BUILT_ALONE_PASSES} passes of \
+             {} customers one after another, median µs a page {}; the best pass: p50 {:.1}, p99 {:.1}, mean {:.1}",
+            group_thousands(BUILT_ALONE as u64),
+            medians.join(", "),
+            p50(best),
+            best.percentile(0.99).as_secs_f64() * 1e6,
+            best.took.as_secs_f64() * 1e6 / best.latencies.len().max(1) as f64,
+        );
+    }
     let _ = stop.send(());
     server.await??;
     if [&floor, &floor_in_a_storm, &status, &revalidated, &mine, &cold, &calm]
@@ -165,19 +174,22 @@ pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize)
     Ok(())
 }
 
-/// Customers whose pages [`built_alone`] builds.
+/// Customers whose pages one pass of [`built_alone`] builds.
 const BUILT_ALONE: usize = 5_000;
+/// Passes of [`built_alone`], each over other customers. The machine is shared and a pass
+/// can be slowed by others' work: the best pass says what a page costs.
+const BUILT_ALONE_PASSES: usize = 3;
 
-/// What a customer's page costs by itself: the pages of the first [`BUILT_ALONE`] of
-/// `paths` (each another customer), asked of the router in this process one after another
-/// (no connection, nothing else running), each read to its end.
+/// What a customer's page costs by itself: the pages of `paths` (each another customer),
+/// asked of the router in this process one after another (no connection, nothing else
+/// running), each read to its end.
 async fn built_alone(state: &amends_server::AppState, paths: &[String]) -> Result<Measured> {
     use tower_service::Service;
     let mut router = amends_server::router(state.clone());
     let mut latencies = Vec::with_capacity(BUILT_ALONE);
     let mut failures = 0;
     let started = Instant::now();
-    for path in paths.iter().take(BUILT_ALONE) {
+    for path in paths {
         let request = axum::http::Request::get(path.as_str()).body(axum::body::Body::empty())?;
         let sent = Instant::now();
         let response = router.call(request).await?;
