@@ -35,6 +35,8 @@ fn the_web_bench_drives_every_route_and_every_request_is_answered() {
         let calm = route.contains("floor") || route.contains("no storm");
         assert!(calm || storm.parse::<f64>().is_ok(), "each page in a storm: {line}");
     }
+    let alone = stdout.lines().find(|l| l.contains("page built alone")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(alone.contains("1 pass(es) of 300 customers"), "every customer's page, once: {alone}");
     let queued = stdout.split("each storm queued ").nth(1).expect("the storms' line");
     let queued: u64 = queued.split_whitespace().next().unwrap().replace(',', "").parse().unwrap();
     assert!(queued >= 300, "every customer's acknowledgement, on one channel or more: {stdout}");
