@@ -292,10 +292,19 @@ struct Named<'r, 's> {
 
 impl Named<'_, '_> {
     fn get<T: rusqlite::types::FromSql>(&self, col: &str) -> rusqlite::Result<T> {
-        match self.columns.iter().position(|c| **c == *col) {
-            Some(index) => self.row.get(index),
-            None => Err(rusqlite::Error::InvalidColumnName(col.to_string())),
-        }
+        self.row.get(self.index(col)?)
+    }
+
+    /// The value of `col` as SQLite holds it, borrowed from the row (no copy).
+    fn value(&self, col: &str) -> rusqlite::Result<rusqlite::types::ValueRef<'_>> {
+        self.row.get_ref(self.index(col)?)
+    }
+
+    fn index(&self, col: &str) -> rusqlite::Result<usize> {
+        self.columns
+            .iter()
+            .position(|c| **c == *col)
+            .ok_or_else(|| rusqlite::Error::InvalidColumnName(col.to_string()))
     }
 }
 
@@ -316,15 +325,19 @@ fn told_notice(
         sent_at: c.opt_ts("sent_at")?,
     };
     let corrupt = |reason: String| StoreError::Corrupt { table: "outbox", reason };
-    let packed: Option<Vec<u8>> = row.get("packed").map_err(|e| corrupt(format!("column packed: {e}")))?;
+    // Borrowed from the row where only read here: a page unpacks every notice it lists.
+    let borrowed = |col: &str| row.value(col).map_err(|e| corrupt(format!("column {col}: {e}")));
+    let text = |col: &str| borrowed(col)?.as_str().map_err(|e| corrupt(format!("column {col}: {e}")));
+    let packed = borrowed("packed")?.as_blob_or_null().map_err(|e| corrupt(format!("column packed: {e}")))?;
     if let Some(packed) = packed {
-        let key = c.text("key")?;
+        // The key names the notice in an error only.
+        let key = || text("key").unwrap_or_default();
         let group = packed::group_of(
-            &c.text("about")?,
+            text("about")?,
             &notice.kind,
             c.i64("seq")?,
             notice.channel.as_str(),
-            &c.text("locale")?,
+            text("locale")?,
         );
         let reference = match references.get(&group) {
             Some(text) => text,
@@ -332,14 +345,14 @@ fn told_notice(
                 let text: Vec<u8> = connection
                     .prepare_cached(sql::SELECT_REFERENCE)
                     .and_then(|mut s| s.query_row([&group], |r| r.get(0)))
-                    .map_err(|e| corrupt(format!("notice {key}: no reference text for {group}: {e}")))?;
+                    .map_err(|e| corrupt(format!("notice {}: no reference text for {group}: {e}", key())))?;
                 let text: std::sync::Arc<[u8]> = text.into();
                 references.remember(group.clone(), text.clone());
                 text
             }
         };
         (notice.subject, notice.body) =
-            packed::unpack(&packed, &reference).map_err(|e| corrupt(format!("notice {key}: {e}")))?;
+            packed::unpack(packed, &reference).map_err(|e| corrupt(format!("notice {}: {e}", key())))?;
     }
     Ok(notice)
 }

@@ -63,7 +63,16 @@ pub(crate) fn group(n: &NoticeRow) -> String {
 
 /// [`group`], from the columns that name it.
 pub(crate) fn group_of(about: &str, kind: &str, seq: i64, channel: &str, locale: &str) -> String {
-    format!("{about}/{kind}/{seq}/{channel}/{locale}")
+    // Written piece by piece: a page names the group of every notice it lists.
+    let mut group = String::with_capacity(about.len() + kind.len() + channel.len() + locale.len() + 24);
+    for part in [about, "/", kind, "/"] {
+        group.push_str(part);
+    }
+    let _ = std::fmt::Write::write_fmt(&mut group, format_args!("{seq}"));
+    for part in ["/", channel, "/", locale] {
+        group.push_str(part);
+    }
+    group
 }
 
 /// Whether a notice is worth packing: one suppressed before it was rendered has no
