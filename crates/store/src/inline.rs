@@ -160,12 +160,13 @@ fn read_customer(
 /// Only the newest are read and unpacked: a customer told thousands of times is not read
 /// whole for a page that lists a few.
 ///
-/// Most customers were told fewer than a page's worth. For them one walk of the index
-/// `outbox_customer` (customer, time), in its own order, finds them all, and only notices
-/// of the same instant are put in key order here: asked to break those ties itself, SQLite
-/// sorted every page's notices in a temporary table, a quarter of a page's reads. (Putting
-/// the key in the index instead cost the fan-out's writes a tenth.) A customer told more
-/// is read with SQLite's sort, and counted.
+/// The index `outbox_customer` (customer, time) gives them newest first with no sort, but
+/// notices of one instant in no set order: those ties are put in key order here. (Asked to
+/// break them itself, SQLite sorted every page's notices in a temporary table, a quarter
+/// of a page's reads; putting the key in the index instead cost the fan-out's writes a
+/// tenth.) One more than asked for is read: fewer than that are all there are, and need no
+/// count (most customers); otherwise the last one tells whether an instant's ties cross
+/// the page's end, and only then is the page read again with SQLite's sort.
 fn newest_told_notices(
     snapshot: &Connection,
     references: &References,
@@ -173,17 +174,25 @@ fn newest_told_notices(
     rows_max: u32,
 ) -> Result<(Vec<crate::ToldNotice>, u64)> {
     let one = [customer_id];
-    let by_time = format!("{} LIMIT {rows_max}", sql::NOTICES_TOLD_BY_TIME);
+    let by_time = format!("{} LIMIT {}", sql::NOTICES_TOLD_BY_TIME, u64::from(rows_max) + 1);
     let mut keyed = rows(snapshot, &by_time, &one, |row| {
         Ok((row.get_text("key")?, told_notice(snapshot, references, row)?))
     })?;
-    if keyed.len() < rows_max as usize {
+    let page = rows_max as usize;
+    let all_read = keyed.len() <= page;
+    let ties_cross = !all_read && page > 0 && keyed[page - 1].1.created_at == keyed[page].1.created_at;
+    let notices = if ties_cross {
+        let newest = format!("{} LIMIT {rows_max}", sql::NOTICES_TOLD_NEWEST);
+        rows(snapshot, &newest, &one, |row| told_notice(snapshot, references, row))?
+    } else {
+        keyed.truncate(page);
         keyed.sort_by(|(key_a, a), (key_b, b)| (b.created_at, key_b).cmp(&(a.created_at, key_a)));
-        let told = keyed.len() as u64;
-        return Ok((keyed.into_iter().map(|(_, notice)| notice).collect(), told));
+        keyed.into_iter().map(|(_, notice)| notice).collect()
+    };
+    if all_read {
+        let told = notices.len() as u64;
+        return Ok((notices, told));
     }
-    let newest = format!("{} LIMIT {rows_max}", sql::NOTICES_TOLD_NEWEST);
-    let notices = rows(snapshot, &newest, &one, |row| told_notice(snapshot, references, row))?;
     let told =
         rows(snapshot, sql::NOTICES_TOLD_COUNT, &one, |row| common::Cols::new(row, "outbox").count("told"))?;
     Ok((notices, told.into_iter().next().unwrap_or(0)))

@@ -1875,6 +1875,14 @@ async fn a_page_lists_notices_of_one_instant_in_key_order(store: &dyn Store) {
         (all[..3].to_vec(), 5),
         "more than a page"
     );
+    // The page ends where an instant does, and ends before it.
+    assert_eq!(listed(store.customer_reads("c1", 4).await.unwrap()), (all[..4].to_vec(), 5));
+    assert_eq!(listed(store.customer_reads("c1", 1).await.unwrap()), (all[..1].to_vec(), 5));
+    assert_eq!(
+        listed(store.customer_reads("c1", 0).await.unwrap()),
+        (vec![], 5),
+        "an empty page still counts"
+    );
 }
 
 async fn notices_filter_pages(store: &dyn Store) {
