@@ -121,38 +121,88 @@ fn read_customer(
     customer_id: &str,
     rows_max: u32,
 ) -> Result<CustomerReads> {
-    let snapshot = connection.transaction().map_err(database)?;
+    // A read transaction begun and ended by statements kept prepared: rusqlite's
+    // `transaction()` parses its BEGIN and COMMIT afresh each time, a twentieth of a
+    // page's reads. A read that fails leaves the connection to be closed, which ends it.
+    connection.prepare_cached("BEGIN").and_then(|mut s| s.execute([])).map_err(database)?;
+    let snapshot = &*connection;
     let one = [customer_id];
-    let mine = CreditFilter { customer_id: Some(customer_id.into()), ..CreditFilter::default() };
-    let visits = crate::AppointmentFilter {
-        customer_id: Some(customer_id.into()),
-        limit: rows_max,
-        ..crate::AppointmentFilter::default()
-    };
-    let (credits_sql, credits_binds) = sql::ledger_query(Ledger::Credits, &mine);
-    let (offers_sql, offers_binds) = sql::ledger_query(Ledger::OnRequestOffers, &mine);
-    let (visits_sql, visits_binds) = sql::appointments_query(&visits);
-    let open = open_incidents(&snapshot, open)?;
-    let (notices, notices_told) = newest_told_notices(&snapshot, references, customer_id, rows_max)?;
+    let page_sql = PageSql::for_rows(rows_max);
+    let open = open_incidents(snapshot, open)?;
+    let (notices, notices_told) =
+        newest_told_notices(snapshot, references, &page_sql, customer_id, rows_max)?;
     let reads = CustomerReads {
-        book_version: rows(&snapshot, sql::SELECT_BOOK_VERSION, &[], |row| Ok(row.get_i64("value")?))?
+        book_version: rows(snapshot, sql::SELECT_BOOK_VERSION, &[], |row| Ok(row.get_i64("value")?))?
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::Corrupt { table: "counters", reason: "no book version".into() })?,
-        preferences: rows(&snapshot, sql::SELECT_PREFERENCES, &one, |row| common::preferences_from_row(row))?
+        preferences: rows(snapshot, sql::SELECT_PREFERENCES, &one, |row| common::preferences_from_row(row))?
             .into_iter()
             .next(),
         open_incidents: open.incidents.clone(),
         open_sources: open.sources.clone(),
-        impacts: rows(&snapshot, sql::SELECT_CUSTOMER_IMPACTS, &one, |row| common::impact_from_row(row))?,
+        impacts: rows(snapshot, sql::SELECT_CUSTOMER_IMPACTS, &one, |row| common::impact_from_row(row))?,
         notices,
         notices_told,
-        credits: rows(&snapshot, &credits_sql, &credits_binds, |row| common::credit_from_row(row))?,
-        offers: rows(&snapshot, &offers_sql, &offers_binds, |row| common::credit_from_row(row))?,
-        appointments: rows(&snapshot, &visits_sql, &visits_binds, |row| common::appointment_from_row(row))?,
+        credits: rows(snapshot, &page_sql.credits, &one, |row| common::credit_from_row(row))?,
+        offers: rows(snapshot, &page_sql.offers, &one, |row| common::credit_from_row(row))?,
+        appointments: rows(snapshot, &page_sql.visits, &one, |row| common::appointment_from_row(row))?,
     };
-    snapshot.commit().map_err(database)?;
+    connection.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map_err(database)?;
     Ok(reads)
+}
+
+/// The SQL of a page's reads that depends on how many rows a page lists, made once per
+/// thread for that number: building it for every page (the same text each time) was a
+/// twentieth of a page's reads. Each query's one parameter is the customer.
+struct PageSql {
+    rows_max: u32,
+    credits: String,
+    offers: String,
+    visits: String,
+    /// One more notice than a page lists, by time (see [`newest_told_notices`]).
+    notices_by_time: String,
+    /// A page's notices with SQLite's sort, for ties that cross the page's end.
+    notices_newest: String,
+}
+
+impl PageSql {
+    fn for_rows(rows_max: u32) -> std::rc::Rc<PageSql> {
+        use std::cell::RefCell;
+        thread_local! {
+            static KEPT: RefCell<Option<std::rc::Rc<PageSql>>> = const { RefCell::new(None) };
+        }
+        KEPT.with_borrow_mut(|kept| {
+            if let Some(page_sql) = kept.as_ref().filter(|p| p.rows_max == rows_max) {
+                return page_sql.clone();
+            }
+            let page_sql = std::rc::Rc::new(PageSql::new(rows_max));
+            *kept = Some(page_sql.clone());
+            page_sql
+        })
+    }
+
+    fn new(rows_max: u32) -> PageSql {
+        // Built by the queries the API's reads use, for a customer: their one bind.
+        let mine = CreditFilter { customer_id: Some("customer".into()), ..CreditFilter::default() };
+        let visits = crate::AppointmentFilter {
+            customer_id: Some("customer".into()),
+            limit: rows_max,
+            ..crate::AppointmentFilter::default()
+        };
+        let one_bind = |(sql, binds): (String, Vec<&str>)| {
+            debug_assert_eq!(binds.len(), 1, "a page's query binds the customer only: {sql}");
+            sql
+        };
+        PageSql {
+            rows_max,
+            credits: one_bind(sql::ledger_query(Ledger::Credits, &mine)),
+            offers: one_bind(sql::ledger_query(Ledger::OnRequestOffers, &mine)),
+            visits: one_bind(sql::appointments_query(&visits)),
+            notices_by_time: format!("{} LIMIT {}", sql::NOTICES_TOLD_BY_TIME, u64::from(rows_max) + 1),
+            notices_newest: format!("{} LIMIT {rows_max}", sql::NOTICES_TOLD_NEWEST),
+        }
+    }
 }
 
 /// The newest `rows_max` notices `customer_id` was or will be sent, newest first and ties
@@ -170,20 +220,19 @@ fn read_customer(
 fn newest_told_notices(
     snapshot: &Connection,
     references: &References,
+    page_sql: &PageSql,
     customer_id: &str,
     rows_max: u32,
 ) -> Result<(Vec<crate::ToldNotice>, u64)> {
     let one = [customer_id];
-    let by_time = format!("{} LIMIT {}", sql::NOTICES_TOLD_BY_TIME, u64::from(rows_max) + 1);
-    let mut keyed = rows(snapshot, &by_time, &one, |row| {
+    let mut keyed = rows(snapshot, &page_sql.notices_by_time, &one, |row| {
         Ok((row.get_text("key")?, told_notice(snapshot, references, row)?))
     })?;
     let page = rows_max as usize;
     let all_read = keyed.len() <= page;
     let ties_cross = !all_read && page > 0 && keyed[page - 1].1.created_at == keyed[page].1.created_at;
     let notices = if ties_cross {
-        let newest = format!("{} LIMIT {rows_max}", sql::NOTICES_TOLD_NEWEST);
-        rows(snapshot, &newest, &one, |row| told_notice(snapshot, references, row))?
+        rows(snapshot, &page_sql.notices_newest, &one, |row| told_notice(snapshot, references, row))?
     } else {
         keyed.truncate(page);
         keyed.sort_by(|(key_a, a), (key_b, b)| (b.created_at, key_b).cmp(&(a.created_at, key_a)));
@@ -229,6 +278,9 @@ fn open_incidents(
     Ok(read)
 }
 
+/// The names of the parameters a page's queries bind, in order.
+const PARAMETERS: [&str; 4] = ["$1", "$2", "$3", "$4"];
+
 /// The rows of `sql` (its parameters `$1`, `$2`, ... bound to `binds` in order), decoded.
 fn rows<T>(
     connection: &Connection,
@@ -238,8 +290,13 @@ fn rows<T>(
 ) -> Result<Vec<T>> {
     let mut statement = connection.prepare_cached(sql).map_err(database)?;
     for (n, value) in binds.iter().enumerate() {
-        let name = format!("${}", n + 1);
-        let index = statement.parameter_index(&name).map_err(database)?.ok_or_else(|| {
+        let name = *PARAMETERS.get(n).ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Protocol(format!(
+                "more than {} parameters in {sql}",
+                PARAMETERS.len()
+            )))
+        })?;
+        let index = statement.parameter_index(name).map_err(database)?.ok_or_else(|| {
             StoreError::Database(sqlx::Error::Protocol(format!("no parameter {name} in {sql}")))
         })?;
         statement.raw_bind_parameter(index, value).map_err(database)?;
@@ -260,16 +317,24 @@ fn rows<T>(
 /// dropped. The page's queries are a dozen.
 const COLUMN_LISTS_KEPT_MAX: usize = 64;
 
-/// The names of `statement`'s columns (its SQL text `sql`), kept per thread by that text:
-/// listing them afresh for each query was a dozen allocations, a twentieth of a page's
-/// reads. A kept list is checked against the statement's own names (no allocation), so a
-/// schema changed meanwhile by another process cannot misplace a column.
-fn column_names(statement: &rusqlite::Statement<'_>, sql: &str) -> std::rc::Rc<[Box<str>]> {
+/// A statement's column names, in order.
+type ColumnNames = std::rc::Rc<[Box<str>]>;
+
+/// The names of `statement`'s columns (its SQL text `sql`), kept per thread by where that
+/// text is: listing them afresh for each query was a dozen allocations, a twentieth of a
+/// page's reads, and hashing each text (a few hundred bytes) to find them cost more than
+/// knowing where it is. A kept list is checked
+/// against the statement's own names (no allocation), so neither another text at the
+/// same place later nor a schema changed meanwhile by another process can misplace a
+/// column.
+fn column_names(statement: &rusqlite::Statement<'_>, sql: &str) -> ColumnNames {
     use std::cell::RefCell;
     use std::collections::HashMap;
     thread_local! {
-        static KEPT: RefCell<HashMap<String, std::rc::Rc<[Box<str>]>>> = RefCell::default();
+        /// By the address and length of the SQL text.
+        static KEPT: RefCell<HashMap<(usize, usize), ColumnNames>> = RefCell::default();
     }
+    let place = (sql.as_ptr() as usize, sql.len());
     KEPT.with_borrow_mut(|kept| {
         let same = |names: &[Box<str>]| {
             names.len() == statement.column_count()
@@ -278,14 +343,14 @@ fn column_names(statement: &rusqlite::Statement<'_>, sql: &str) -> std::rc::Rc<[
                     .enumerate()
                     .all(|(i, name)| statement.column_name(i).is_ok_and(|n| n == &**name))
         };
-        if let Some(names) = kept.get(sql).filter(|names| same(names)) {
+        if let Some(names) = kept.get(&place).filter(|names| same(names)) {
             return names.clone();
         }
-        let names: std::rc::Rc<[Box<str>]> = statement.column_names().into_iter().map(Box::from).collect();
+        let names: ColumnNames = statement.column_names().into_iter().map(Box::from).collect();
         if kept.len() >= COLUMN_LISTS_KEPT_MAX {
             kept.clear();
         }
-        kept.insert(sql.to_string(), names.clone());
+        kept.insert(place, names.clone());
         names
     })
 }
@@ -325,44 +390,48 @@ fn told_notice(
     row: &Named<'_, '_>,
 ) -> Result<crate::ToldNotice> {
     let c = common::Cols::new(row, "outbox");
-    let mut notice = crate::ToldNotice {
-        kind: c.text("kind")?,
-        channel: c.word("channel", amends_core::preferences::Channel::parse)?,
-        subject: c.text("subject")?,
-        body: c.text("body")?,
-        created_at: c.ts("created_at")?,
-        sent_at: c.opt_ts("sent_at")?,
-    };
     let corrupt = |reason: String| StoreError::Corrupt { table: "outbox", reason };
     // Borrowed from the row where only read here: a page unpacks every notice it lists.
     let borrowed = |col: &str| row.value(col).map_err(|e| corrupt(format!("column {col}: {e}")));
     let text = |col: &str| borrowed(col)?.as_str().map_err(|e| corrupt(format!("column {col}: {e}")));
+    let channel = text("channel")?;
+    let channel = amends_core::preferences::Channel::parse(channel)
+        .ok_or_else(|| corrupt(format!("column channel: {channel:?} is not a value it may hold")))?;
     let packed = borrowed("packed")?.as_blob_or_null().map_err(|e| corrupt(format!("column packed: {e}")))?;
-    if let Some(packed) = packed {
-        // The key names the notice in an error only.
-        let key = || text("key").unwrap_or_default();
-        let group = packed::group_of(
-            text("about")?,
-            &notice.kind,
-            c.i64("seq")?,
-            notice.channel.as_str(),
-            text("locale")?,
-        );
-        let reference = match references.get(&group) {
-            Some(text) => text,
-            None => {
-                let text: Vec<u8> = connection
-                    .prepare_cached(sql::SELECT_REFERENCE)
-                    .and_then(|mut s| s.query_row([&group], |r| r.get(0)))
-                    .map_err(|e| corrupt(format!("notice {}: no reference text for {group}: {e}", key())))?;
-                let text: std::sync::Arc<[u8]> = text.into();
-                references.remember(group.clone(), text.clone());
-                text
-            }
-        };
-        (notice.subject, notice.body) =
-            packed::unpack(packed, &reference).map_err(|e| corrupt(format!("notice {}: {e}", key())))?;
-    }
+    let kind = c.text("kind")?;
+    let (subject, body) = match packed {
+        // A notice stored as it is (one with no content to pack).
+        None => (c.text("subject")?, c.text("body")?),
+        Some(packed) => {
+            // The key names the notice in an error only.
+            let key = || text("key").unwrap_or_default();
+            let group =
+                packed::group_of(text("about")?, &kind, c.i64("seq")?, channel.as_str(), text("locale")?);
+            let reference = match references.get(&group) {
+                Some(text) => text,
+                None => {
+                    let text: Vec<u8> = connection
+                        .prepare_cached(sql::SELECT_REFERENCE)
+                        .and_then(|mut s| s.query_row([&group], |r| r.get(0)))
+                        .map_err(|e| {
+                            corrupt(format!("notice {}: no reference text for {group}: {e}", key()))
+                        })?;
+                    let text: std::sync::Arc<[u8]> = text.into();
+                    references.remember(group.clone(), text.clone());
+                    text
+                }
+            };
+            packed::unpack(packed, &reference).map_err(|e| corrupt(format!("notice {}: {e}", key())))?
+        }
+    };
+    let notice = crate::ToldNotice {
+        kind,
+        channel,
+        subject,
+        body,
+        created_at: c.ts("created_at")?,
+        sent_at: c.opt_ts("sent_at")?,
+    };
     Ok(notice)
 }
 
