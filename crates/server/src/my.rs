@@ -744,7 +744,9 @@ const PARTS_KEPT_MAX: usize = 4096;
 /// for everyone in one zone reading one language, the line of an acknowledgement sent to
 /// thousands. Rendering them was most of a page's template, and each is found again by
 /// one hash of its inputs. As the key holds everything the part shows, a kept part is
-/// never stale; kept per thread, finding one takes no lock.
+/// never stale; kept per thread, finding one takes no lock. Keys are hashed by foldhash
+/// (seeded at random per process) rather than SipHash: a page hashes a couple of KiB of
+/// keys.
 fn kept_part(
     key: Vec<u8>,
     render: impl FnOnce() -> Result<minijinja::Value, minijinja::Error>,
@@ -752,7 +754,8 @@ fn kept_part(
     use std::cell::RefCell;
     use std::collections::HashMap;
     thread_local! {
-        static KEPT: RefCell<HashMap<Vec<u8>, minijinja::Value>> = RefCell::default();
+        static KEPT: RefCell<HashMap<Vec<u8>, minijinja::Value, foldhash::fast::RandomState>> =
+            RefCell::default();
     }
     if let Some(part) = KEPT.with_borrow(|kept| kept.get(&key).cloned()) {
         return Ok(part);

@@ -187,10 +187,21 @@ fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
     respond(status, render_html(template, &ctx).into(), live)
 }
 
+/// Bytes a page's output starts with room for: a customer's page is some 10 KiB, and
+/// growing the output from the template's own guess (its fixed text) copied it a few
+/// times over.
+const PAGE_BYTES_HINT: usize = 16 * 1024;
+
 /// `template` rendered with `ctx`; a page that fails to render (a bug) says so in the
 /// reader's language instead.
 fn render_html(template: &str, ctx: &Value) -> String {
-    environment().get_template(template).and_then(|t| t.render(ctx)).unwrap_or_else(|e| {
+    let rendered = environment().get_template(template).and_then(|t| {
+        let mut html = Vec::with_capacity(PAGE_BYTES_HINT);
+        t.render_captured_to(ctx, &mut html)?;
+        String::from_utf8(html)
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+    });
+    rendered.unwrap_or_else(|e| {
         tracing::error!(error = %e, template, "a built-in page failed to render");
         let lang = ctx.get_attr("lang").ok().and_then(|l| l.as_str().and_then(Lang::of)).unwrap_or(Lang::En);
         let (title, text) = (pick(lang, FAILED), pick(lang, TRY_LATER));
