@@ -727,8 +727,11 @@ fn render(page: &CustomerPage, q: &PageQuery) -> Response {
             }
         },
         quiet_start => &page.preferences.quiet_start, quiet_end => &page.preferences.quiet_end,
-        // The link's token, percent-encoded once for the page's many addresses.
-        token_query => serde_urlencoded::to_string([("token", q.token.as_str())]).unwrap_or_default(),
+        // The link's token, percent-encoded and escaped once for the page's many addresses.
+        token_query => minijinja::Value::from_safe_string(
+            minijinja::HtmlEscape(&serde_urlencoded::to_string([("token", q.token.as_str())]).unwrap_or_default())
+                .to_string(),
+        ),
         form_token => &page.form_token, done,
     };
     pages::customer(ctx)
@@ -924,7 +927,7 @@ fn fixed_context(lang: Lang) -> &'static FixedContext {
         FixedContext {
             title: w.title,
             hello: w.hello,
-            words: minijinja::Value::from(minijinja::value::Serde(&w)),
+            words: escaped_once(&w),
             languages: minijinja::Value::from(words::languages(lang)),
             on_request: context! {
                 title => pick(lang, [
@@ -967,6 +970,23 @@ fn fixed_context(lang: Lang) -> &'static FixedContext {
             topics: minijinja::Value::from(topics),
         }
     })
+}
+
+/// `words` as the template reads them, each escaped for HTML here, once per language, and
+/// marked safe so that no page escapes them again: the template escapes a value as it
+/// writes it, and a page writes some forty words.
+fn escaped_once(words: &Words) -> minijinja::Value {
+    let plain = minijinja::Value::from(minijinja::value::Serde(words));
+    let escaped: std::collections::BTreeMap<String, minijinja::Value> = plain
+        .try_iter()
+        .into_iter()
+        .flatten()
+        .map(|key| {
+            let word = plain.get_item(&key).ok().map(|w| w.to_string()).unwrap_or_default();
+            (key.to_string(), minijinja::Value::from_safe_string(minijinja::HtmlEscape(&word).to_string()))
+        })
+        .collect();
+    minijinja::Value::from(escaped)
 }
 
 /// The words of a customer's page, in one language.
@@ -1342,5 +1362,29 @@ mod tests {
         assert_ne!(part_key(["ab", "c"]), part_key(["a", "bc"]));
         assert_ne!(part_key(["a", ""]), part_key(["a"]));
         assert_eq!(part_key(["a", "bc"]), part_key(["a", "bc"]));
+    }
+
+    /// The words escaped once per language read exactly as the template would have
+    /// escaped them on every page, none escaped twice.
+    #[test]
+    fn words_escaped_once_read_as_the_template_writes_them() {
+        let mut env = minijinja::Environment::new();
+        env.add_template("word.html", "{{ w }}").unwrap();
+        let template = env.get_template("word.html").unwrap();
+        let mut escaped_somewhere = false;
+        for lang in Lang::ALL {
+            let plain = minijinja::Value::from(minijinja::value::Serde(&words(lang)));
+            let once = escaped_once(&words(lang));
+            let keys: Vec<minijinja::Value> = plain.try_iter().unwrap().collect();
+            assert!(keys.len() > 20, "{lang}: every word");
+            for key in keys {
+                let word = plain.get_item(&key).unwrap();
+                let by_template = template.render(context! { w => word.clone() }).unwrap();
+                let kept = template.render(context! { w => once.get_item(&key).unwrap() }).unwrap();
+                assert_eq!(kept, by_template, "{key} in {lang}");
+                escaped_somewhere |= by_template != word.to_string();
+            }
+        }
+        assert!(escaped_somewhere, "some word needs escaping (an apostrophe), so the test can fail");
     }
 }

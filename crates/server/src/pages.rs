@@ -184,7 +184,7 @@ fn environment() -> &'static Environment<'static> {
 /// (`live` true in `ctx`) may run the one script of this origin.
 fn render(status: StatusCode, template: &str, ctx: Value) -> Response {
     let live = ctx.get_attr("live").is_ok_and(|v| v.is_true());
-    respond(status, render_html(template, &ctx).into(), live)
+    respond(status, render_bytes(template, &ctx).into(), live)
 }
 
 /// Bytes a page's output starts with room for: a customer's page is some 10 KiB, and
@@ -195,18 +195,25 @@ const PAGE_BYTES_HINT: usize = 16 * 1024;
 /// `template` rendered with `ctx`; a page that fails to render (a bug) says so in the
 /// reader's language instead.
 fn render_html(template: &str, ctx: &Value) -> String {
+    String::from_utf8(render_bytes(template, ctx)).unwrap_or_else(|e| failed_html(template, ctx, &e))
+}
+
+/// [`render_html`] as the bytes of the page's body: the template writes UTF-8 only (it is
+/// given `&str` alone), so they are not checked again.
+fn render_bytes(template: &str, ctx: &Value) -> Vec<u8> {
     let rendered = environment().get_template(template).and_then(|t| {
         let mut html = Vec::with_capacity(PAGE_BYTES_HINT);
-        t.render_captured_to(ctx, &mut html)?;
-        String::from_utf8(html)
-            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+        t.render_captured_to(ctx, &mut html).map(|_| html)
     });
-    rendered.unwrap_or_else(|e| {
-        tracing::error!(error = %e, template, "a built-in page failed to render");
-        let lang = ctx.get_attr("lang").ok().and_then(|l| l.as_str().and_then(Lang::of)).unwrap_or(Lang::En);
-        let (title, text) = (pick(lang, FAILED), pick(lang, TRY_LATER));
-        format!("<!doctype html><html lang=\"{lang}\"><title>{title}</title><p>{title}. {text}</p>")
-    })
+    rendered.unwrap_or_else(|e| failed_html(template, ctx, &e).into_bytes())
+}
+
+/// What a page that failed to render (a bug) shows, in the reader's language.
+fn failed_html(template: &str, ctx: &Value, e: &dyn std::fmt::Display) -> String {
+    tracing::error!(error = %e, template, "a built-in page failed to render");
+    let lang = ctx.get_attr("lang").ok().and_then(|l| l.as_str().and_then(Lang::of)).unwrap_or(Lang::En);
+    let (title, text) = (pick(lang, FAILED), pick(lang, TRY_LATER));
+    format!("<!doctype html><html lang=\"{lang}\"><title>{title}</title><p>{title}. {text}</p>")
 }
 
 /// A page's `body` sent with `status` and the pages' headers (`live`: see [`render`]).
