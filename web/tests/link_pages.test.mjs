@@ -256,6 +256,27 @@ test("the page link from a real notice: the outage in the customer's zone, still
   await forged.context.close();
 });
 
+test('the pages are styled under their own policy: one stylesheet of this origin, nothing refused', async () => {
+  const [token] = links('/my');
+  for (const url of [`${base}/status`, `${base}/my?token=${token}`]) {
+    // No bypassCSP here: the page as a customer's browser gets it.
+    const context = await browser.newContext({ viewport: WIDTHS.phone });
+    const page = await context.newPage();
+    const refused = [];
+    page.on('console', (m) => m.text().includes('Content Security Policy') && refused.push(m.text()));
+    const response = await page.goto(url);
+    assert.equal(response.status(), 200, url);
+    await page.waitForLoadState('load');
+    assert.deepEqual(refused, [], url);
+    // The stylesheet's rules hold: the column's width and the focus ring.
+    assert.equal(await page.evaluate(() => getComputedStyle(document.body).maxWidth), '576px', url);
+    await page.keyboard.press('Tab');
+    const ring = await page.evaluate(() => getComputedStyle(document.activeElement).outlineWidth);
+    assert.equal(ring, '3px', `${url}: the focus is seen`);
+    await context.close();
+  }
+});
+
 test('an open status page shows an update live, without a reload', async () => {
   const [link] = statusLinks();
   const id = link.split('/').pop();

@@ -176,6 +176,7 @@ pub fn router(state: AppState) -> Router {
         .route("/status.atom", get(status::status_atom))
         .route("/status/events", get(status::status_events))
         .route("/static/live.js", get(pages::live_js))
+        .route("/static/page.css", get(pages::page_css))
         .route("/status/{id}", get(status::incident_page))
         .merge(
             // No token: the customer follows a signed link from a message.

@@ -15,12 +15,17 @@ use minijinja::{Environment, Value, context};
 use std::sync::OnceLock;
 
 /// What every page is sent with.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /// What a live page (the status pages, a customer's page) is sent with: the same, and the
 /// one script of this origin (`/static/live.js`, never inline) with its event stream.
-pub const LIVE_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const LIVE_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /// The script of live pages, embedded in the binary.
 pub const LIVE_JS: &str = include_str!("../static/live.js");
+/// The stylesheet of every page, embedded in the binary. A file of its own rather than
+/// inline: a browser fetches it once for all the pages it opens (a customer's page is a
+/// tenth smaller), and the policy allows no inline style.
+pub const PAGE_CSS: &str = include_str!("../static/page.css");
 
 const LAYOUT: &str = r#"<!doctype html>
 <html lang="{{ lang|default('en') }}">
@@ -29,7 +34,7 @@ const LAYOUT: &str = r#"<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title>
 {% if live is defined and live %}<script src="/static/live.js" defer></script>{% endif %}
-<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}button{font-size:1.1rem;min-width:2.75rem;min-height:2.75rem;margin:.2rem}a{color:#0b57d0}section.incident{border-left:4px solid #b3261e;padding:.1rem 0 .1rem 1rem;margin:1.5rem 0}section.incident.resolved{border-color:#146c2e}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}input{font-size:1rem;min-height:2.5rem;padding:0 .5rem}input[type=checkbox],input[type=radio]{min-width:1.5rem;min-height:1.5rem;vertical-align:middle}table{border-collapse:collapse;margin:1rem 0}th,td{padding:.3rem .5rem;text-align:left}tbody th{font-weight:400}.done{background:#e6f4ea;border-left:4px solid #146c2e;padding:.5rem 1rem}fieldset{margin:1rem 0}:focus-visible{outline:3px solid #0b57d0;outline-offset:2px}</style>
+<link rel="stylesheet" href="/static/page.css">
 </head>
 <body>
 <main>
@@ -283,9 +288,21 @@ pub fn left(ctx: Value) -> Response {
 #[utoipa::path(get, path = "/static/live.js", tag = "pages",
     responses((status = 200, description = "The script of live pages", content_type = "text/javascript", body = String)))]
 pub async fn live_js() -> Response {
-    let mut response = LIVE_JS.into_response();
+    static_file(LIVE_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /static/page.css`: the stylesheet of every page.
+#[utoipa::path(get, path = "/static/page.css", tag = "pages",
+    responses((status = 200, description = "The stylesheet of every page", content_type = "text/css", body = String)))]
+pub async fn page_css() -> Response {
+    static_file(PAGE_CSS, "text/css; charset=utf-8")
+}
+
+/// A file embedded in the binary, as `content_type`, which browsers keep five minutes.
+fn static_file(content: &'static str, content_type: &'static str) -> Response {
+    let mut response = content.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response

@@ -75,8 +75,8 @@ async fn a_customer_opens_their_page_from_a_notice_and_acts_on_it_and_a_bad_link
     let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
     assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self';"), "{csp}");
     assert!(
-        !csp.contains("unsafe-inline';") || !csp.contains("script-src 'unsafe-inline'"),
-        "no inline script: {csp}"
+        !csp.contains("unsafe-inline") && csp.contains("style-src 'self';"),
+        "no inline script or style: {csp}"
     );
     let html = page.text().await.unwrap();
     assert!(html.contains("<html lang=\"es\">"), "{html}");

@@ -107,6 +107,7 @@ async fn health_and_openapi_need_no_token() {
         "/status.atom",
         "/status/events",
         "/static/live.js",
+        "/static/page.css",
         "/my",
         "/my/still-offline",
         "/my/preferences",

@@ -55,6 +55,14 @@ async fn the_status_pages_hear_of_an_update_live_and_load_one_script_of_their_ow
     let script = s.http.get(format!("{}/static/live.js", s.base)).send().await.unwrap();
     assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
     assert!(script.text().await.unwrap().contains("new EventSource('/status/events')"));
+    // The one stylesheet, of this origin too: the policy allows no inline style.
+    assert!(csp.contains("style-src 'self';") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(html.contains("<link rel=\"stylesheet\" href=\"/static/page.css\">"), "{html}");
+    assert!(!html.contains("<style") && !html.contains("style="), "no inline style: {html}");
+    let style = s.http.get(format!("{}/static/page.css", s.base)).send().await.unwrap();
+    assert_eq!(style.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(style.headers()["cache-control"], "public, max-age=300");
+    assert!(style.text().await.unwrap().contains(":focus-visible{outline:3px solid #0b57d0"));
 
     // Without asking for a stream: the one event, and the end (a crawler is not held).
     let once = s.http.get(format!("{}/status/events", s.base)).send().await.unwrap();
