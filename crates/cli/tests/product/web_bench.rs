@@ -41,3 +41,29 @@ fn the_web_bench_drives_every_route_and_every_request_is_answered() {
     let queued: u64 = queued.split_whitespace().next().unwrap().replace(',', "").parse().unwrap();
     assert!(queued >= 300, "every customer's acknowledgement, on one channel or more: {stdout}");
 }
+
+/// `--web-pages-alone`: the pages alone after the fan-outs, with no load generator: every
+/// customer's page built once and answered, no route driven.
+#[test]
+fn the_web_bench_builds_pages_alone_for_counting_instructions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_amends"))
+        .args(["bench", "--web-only", "--web-pages-alone", "--customers", "200"])
+        .arg("--dir")
+        .arg(dir.path())
+        .env_remove("AMENDS_DATABASE_URL")
+        .output()
+        .expect("amends bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("200 customers, after 6 fan-outs"), "{stdout}");
+    let alone =
+        stdout.lines().find(|l| l.contains("page built alone,")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(alone.contains("1 pass(es) of 200 customers"), "every customer's page, once: {alone}");
+    assert!(!stdout.contains("GET /"), "no route driven: {stdout}");
+    let refused = Command::new(env!("CARGO_BIN_EXE_amends"))
+        .args(["bench", "--web-pages-alone"])
+        .output()
+        .expect("amends bench runs");
+    assert!(!refused.status.success(), "only with --web-only");
+}

@@ -84,6 +84,12 @@ pub struct BenchArgs {
     /// Concurrent keep-alive connections of `--web-only`'s load generator.
     #[arg(long, default_value_t = 64)]
     pub web_connections: usize,
+    /// With `--web-only`: only customers' pages built one after another in this process,
+    /// after six fan-outs (about ten notices each), with no load generator: what a page
+    /// costs by itself, to be counted in instructions, e.g. under
+    /// `valgrind --tool=callgrind --toggle-collect='*built_alone*'`.
+    #[arg(long, requires = "web_only")]
+    pub web_pages_alone: bool,
 }
 
 pub async fn run(_settings: &amends_server::settings::Settings, args: BenchArgs) -> Result<()> {
@@ -97,6 +103,9 @@ pub async fn run(_settings: &amends_server::settings::Settings, args: BenchArgs)
         return detection::run(&args.dir, args.customers, &args.nats).await;
     }
     if args.web_only {
+        if args.web_pages_alone {
+            return web::pages_alone(&args.dir, args.customers).await;
+        }
         return web::run(&args.dir, args.customers, args.web_seconds, args.web_connections.max(1)).await;
     }
     let start = Timestamp::from_second(1_795_446_000)?; // 2026-11-23T15:00:00Z

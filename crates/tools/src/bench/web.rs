@@ -59,9 +59,7 @@ pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize)
     let book = engine.book().await?;
     let links = engine.page_links().await?;
     let now = Timestamp::now();
-    let path = |c: &amends_core::book::Customer| {
-        links.link(&c.id, now).split_once("/my?").map(|(_, q)| format!("/my?{q}")).unwrap_or_default()
-    };
+    let path = |c: &amends_core::book::Customer| page_path(&links, &c.id, now);
     let pages: Vec<String> = book
         .customers
         .iter()
@@ -76,14 +74,7 @@ pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize)
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
-    // The generator is one client: the per-client limit of the link pages is lifted.
-    let unlimited = NonZeroU32::new(u32::MAX).context("a limit")?;
-    let rate = amends_server::rate::ClientRateLimit::new(amends_server::rate::HttpSettings {
-        public_requests_per_minute: unlimited,
-        public_burst: unlimited,
-        ..Default::default()
-    });
-    let state = amends_server::AppState::new(engine.clone()).with_public_rate(rate);
+    let state = one_client_state(&engine)?;
     let state_for_alone = state.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(amends_server::serve_api(listener, state, async move {
@@ -145,10 +136,68 @@ pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize)
          of floor: req/s against /health measured the same way, in a storm or not); goal: the pages at 20,000 req/s or more with p99 under 10 ms on 2 cores",
         group_thousands(queued.unwrap_or(0))
     );
+    report_built_alone(&state_for_alone, &everyone).await?;
+    let _ = stop.send(());
+    server.await??;
+    if [&floor, &floor_in_a_storm, &status, &revalidated, &mine, &cold, &calm]
+        .iter()
+        .any(|(m, _)| m.failures > 0)
+    {
+        bail!("some requests failed: see the table");
+    }
+    Ok(())
+}
+
+/// The address of `customer`'s page, signed at `now`, as asked of the server.
+fn page_path(links: &amends_recovery::optout::PageLinks, customer: &str, now: Timestamp) -> String {
+    links.link(customer, now).split_once("/my?").map(|(_, q)| format!("/my?{q}")).unwrap_or_default()
+}
+
+/// Fan-outs before [`pages_alone`] builds pages: each customer then has about ten notices,
+/// which a page lists (their reads and lines are most of what it costs).
+const STORMS_BEFORE_PAGES_ALONE: usize = 6;
+
+/// `--web-pages-alone`: only customers' pages built one after another in this process,
+/// after [`STORMS_BEFORE_PAGES_ALONE`] fan-outs, with no load generator and no server
+/// listening: for counting what a page costs in instructions (`valgrind --tool=callgrind
+/// --toggle-collect='*built_alone*'`), which a shared machine does not move.
+pub async fn pages_alone(dir: &Path, customers: usize) -> Result<()> {
+    println!(
+        "\n[a customer's page built alone: amends serve's router on SQLite, {} customers, after {STORMS_BEFORE_PAGES_ALONE} fan-outs]",
+        group_thousands(customers as u64)
+    );
+    let engine = super::served_engine(dir, "web", customers).await?;
+    for _ in 0..STORMS_BEFORE_PAGES_ALONE {
+        let idle =
+            async { Measured { requests: 0, took: Duration::ZERO, latencies: Vec::new(), failures: 0 } };
+        in_a_storm(&engine, idle).await?;
+    }
+    let book = engine.book().await?;
+    let links = engine.page_links().await?;
+    let now = Timestamp::now();
+    let everyone: Vec<String> = book.customers.iter().map(|c| page_path(&links, &c.id, now)).collect();
+    report_built_alone(&one_client_state(&engine)?, &everyone).await
+}
+
+/// The server's state for one client (the generator, or this process asking its router):
+/// the per-client limit of the link pages is lifted.
+fn one_client_state(engine: &Arc<amends_recovery::Engine>) -> Result<amends_server::AppState> {
+    let unlimited = NonZeroU32::new(u32::MAX).context("a limit")?;
+    let rate = amends_server::rate::ClientRateLimit::new(amends_server::rate::HttpSettings {
+        public_requests_per_minute: unlimited,
+        public_burst: unlimited,
+        ..Default::default()
+    });
+    Ok(amends_server::AppState::new(engine.clone()).with_public_rate(rate))
+}
+
+/// Builds the pages of `paths` alone ([`built_alone`]) in [`BUILT_ALONE_PASSES`] passes
+/// over other customers each, and prints the passes' medians and the best pass.
+async fn report_built_alone(state: &amends_server::AppState, paths: &[String]) -> Result<()> {
     // Each pass builds other customers' pages: none is served as kept.
     let mut passes = Vec::with_capacity(BUILT_ALONE_PASSES);
-    for pass in everyone.chunks(BUILT_ALONE).take(BUILT_ALONE_PASSES) {
-        passes.push(built_alone(&state_for_alone, pass).await?);
+    for pass in paths.chunks(BUILT_ALONE).take(BUILT_ALONE_PASSES) {
+        passes.push(built_alone(state, pass).await?);
     }
     let p50 = |m: &Measured| m.percentile(0.50).as_secs_f64() * 1e6;
     let medians: Vec<String> = passes.iter().map(|m| format!("{:.1}", p50(m))).collect();
@@ -163,14 +212,6 @@ pub async fn run(dir: &Path, customers: usize, seconds: u64, connections: usize)
             best.percentile(0.99).as_secs_f64() * 1e6,
             best.took.as_secs_f64() * 1e6 / best.latencies.len().max(1) as f64,
         );
-    }
-    let _ = stop.send(());
-    server.await??;
-    if [&floor, &floor_in_a_storm, &status, &revalidated, &mine, &cold, &calm]
-        .iter()
-        .any(|(m, _)| m.failures > 0)
-    {
-        bail!("some requests failed: see the table");
     }
     Ok(())
 }
