@@ -4,18 +4,26 @@
 
 use std::process::Command;
 
-#[test]
-fn the_web_bench_drives_every_route_and_every_request_is_answered() {
+/// The stdout of `amends bench` with `args`, run in a fresh directory on the embedded
+/// default, having succeeded.
+fn bench(args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_amends"))
-        .args(["bench", "--web-only", "--customers", "300", "--web-seconds", "1", "--web-connections", "4"])
+        .arg("bench")
+        .args(args)
         .arg("--dir")
         .arg(dir.path())
         .env_remove("AMENDS_DATABASE_URL")
         .output()
         .expect("amends bench runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[test]
+fn the_web_bench_drives_every_route_and_every_request_is_answered() {
+    let stdout = bench(&["--web-only", "--customers", "300", "--web-seconds", "1", "--web-connections", "4"]);
     let routes = [
         "GET /health (the floor",
         "GET /status (the page",
@@ -46,16 +54,7 @@ fn the_web_bench_drives_every_route_and_every_request_is_answered() {
 /// customer's page built once and answered, no route driven.
 #[test]
 fn the_web_bench_builds_pages_alone_for_counting_instructions() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_amends"))
-        .args(["bench", "--web-only", "--web-pages-alone", "--customers", "200"])
-        .arg("--dir")
-        .arg(dir.path())
-        .env_remove("AMENDS_DATABASE_URL")
-        .output()
-        .expect("amends bench runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = bench(&["--web-only", "--web-pages-alone", "--customers", "200"]);
     assert!(stdout.contains("200 customers, after 6 fan-outs"), "{stdout}");
     let alone =
         stdout.lines().find(|l| l.contains("page built alone,")).unwrap_or_else(|| panic!("{stdout}"));
