@@ -323,10 +323,9 @@ type ColumnNames = std::rc::Rc<[Box<str>]>;
 /// The names of `statement`'s columns (its SQL text `sql`), kept per thread by where that
 /// text is: listing them afresh for each query was a dozen allocations, a twentieth of a
 /// page's reads, and hashing each text (a few hundred bytes) to find them cost more than
-/// knowing where it is. A kept list is checked
-/// against the statement's own names (no allocation), so neither another text at the
-/// same place later nor a schema changed meanwhile by another process can misplace a
-/// column.
+/// knowing where it is. A kept list is checked against the statement's own names (no
+/// allocation), so neither another text at the same place later nor a schema changed
+/// meanwhile by another process can misplace a column.
 fn column_names(statement: &rusqlite::Statement<'_>, sql: &str) -> ColumnNames {
     use std::cell::RefCell;
     use std::collections::HashMap;
