@@ -60,9 +60,24 @@ fn the_web_bench_builds_pages_alone_for_counting_instructions() {
         stdout.lines().find(|l| l.contains("page built alone,")).unwrap_or_else(|| panic!("{stdout}"));
     assert!(alone.contains("1 pass(es) of 200 customers"), "every customer's page, once: {alone}");
     assert!(!stdout.contains("GET /"), "no route driven: {stdout}");
-    let refused = Command::new(env!("CARGO_BIN_EXE_amends"))
-        .args(["bench", "--web-pages-alone"])
-        .output()
-        .expect("amends bench runs");
-    assert!(!refused.status.success(), "only with --web-only");
+    let refused = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_amends"))
+            .arg("bench")
+            .args(args)
+            .env_remove("AMENDS_DATABASE_URL")
+            .output()
+            .expect("amends bench runs");
+        assert!(!out.status.success(), "{args:?} is refused");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    refused(&["--web-pages-alone"]);
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch.path().to_str().unwrap();
+    let none = refused(&["--web-only", "--web-pages-alone", "--customers", "0", "--dir", scratch]);
+    assert!(none.contains("--web-only needs at least one customer"), "{none}");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let nowhere = file.path().join("under-a-file");
+    let nowhere = nowhere.to_str().unwrap();
+    let dir = refused(&["--web-only", "--web-pages-alone", "--customers", "5", "--dir", nowhere]);
+    assert!(dir.contains(&format!("the bench's directory {nowhere}")), "names the directory: {dir}");
 }

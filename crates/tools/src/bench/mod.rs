@@ -103,6 +103,11 @@ pub async fn run(_settings: &amends_server::settings::Settings, args: BenchArgs)
         return detection::run(&args.dir, args.customers, &args.nats).await;
     }
     if args.web_only {
+        if args.customers == 0 {
+            bail!(
+                "--web-only needs at least one customer (--customers): with none there is no page to ask for"
+            );
+        }
         if args.web_pages_alone {
             return web::pages_alone(&args.dir, args.customers).await;
         }
@@ -221,7 +226,7 @@ fn policy_evaluations(n: usize) -> Result<()> {
 /// An engine on the real clock over a fresh SQLite file `<dir>/<name>.db`, with a synthetic
 /// book of `customers` imported (and timed): what the benches that run a server start from.
 async fn served_engine(dir: &std::path::Path, name: &str, customers: usize) -> Result<Arc<Engine>> {
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("the bench's directory {}", dir.display()))?;
     let path = dir.join(format!("{name}.db"));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
